@@ -1,0 +1,76 @@
+"""The ``neurodyn`` command: one entry point with subcommands.
+
+Training subcommands (``fit``, ``validate``, ``test``, ``predict``) go to the LightningCLI in
+:mod:`neurodyn.training.cli`; the others are plain functions. Each subcommand module exposes
+``cli_main(argv: list[str]) -> int``; modules are imported lazily so ``neurodyn --help`` is fast.
+
+Bad input raises :class:`neurodyn.errors.InputError`; it is printed as one line on stderr and the
+exit code is 2. No subcommand leaves a partial output file behind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from neurodyn.errors import InputError
+
+#: subcommand -> ("module:function", one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "download": ("neurodyn.data.download:cli_main", "download NLB files from DANDI with sha256 checks"),
+    "prepare": ("neurodyn.data.prepare:cli_main", "bin an NLB NWB file (or folder) into nlb_tools tensors (HDF5)"),
+    "simulate": ("neurodyn.data.synthetic.cli:cli_main", "simulate Lorenz or switching-GLM data with ground truth"),
+    "info": ("neurodyn.data.info:cli_main", "summarise an NWB, prepared, LFADS-format or prediction file"),
+    "fit": ("neurodyn.training.cli:cli_main", "train a model (LightningCLI; --config configs/...yaml)"),
+    "validate": ("neurodyn.training.cli:cli_main", "run validation of a trained model"),
+    "test": ("neurodyn.training.cli:cli_main", "run the test loop of a trained model"),
+    "predict": ("neurodyn.training.cli:cli_main", "write rates and latents of a trained model to HDF5"),
+    "evaluate": ("neurodyn.metrics.cli:evaluate_main", "NLB metrics (co-bps, fp-bps, vel/psth R2, tp corr)"),
+    "submit": ("neurodyn.metrics.cli:submit_main", "assemble an NLB/EvalAI submission file"),
+    "plot": ("neurodyn.viz.cli:cli_main", "plot a prediction file"),
+    "demo": ("neurodyn.demo:cli_main", "the main job on an embedded default (what `make demo` runs)"),
+}
+
+TRAINING = {"fit", "validate", "test", "predict"}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: neurodyn <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "`neurodyn <command> --help` describes each command."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``neurodyn`` command line; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(_usage())
+        return 0
+    if argv[0] == "--version":
+        from neurodyn import __version__
+
+        print(__version__)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"neurodyn: error: unknown command '{command}'\n\n{_usage()}", file=sys.stderr)
+        return 2
+    target, _ = COMMANDS[command]
+    module_name, func_name = target.split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    try:
+        if command in TRAINING:
+            return int(func([command, *rest]) or 0)
+        return int(func(rest) or 0)
+    except InputError as err:
+        print(f"neurodyn {command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"neurodyn {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

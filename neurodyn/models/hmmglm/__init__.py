@@ -1,0 +1,1 @@
+"""neurodyn.models.hmmglm."""
