@@ -1,0 +1,115 @@
+"""``neurodyn simulate``: write synthetic datasets with ground truth.
+
+Subcommands
+-----------
+``lorenz``
+    The LFADS Lorenz benchmark (:mod:`neurodyn.data.synthetic.lorenz`) in the LFADS ``.h5`` layout
+    (:mod:`neurodyn.data.lfads`).
+``switching-glm``
+    The HMM-GLM switching simulator; its options and runner live in
+    :mod:`neurodyn.data.synthetic.switching_glm` (``add_cli_arguments`` / ``run_cli``), imported only
+    when this subcommand is used.
+
+Examples
+--------
+``neurodyn simulate lorenz --seed 0 --out data/lorenz.h5``
+``neurodyn simulate lorenz --n-conditions 8 --trials-per-condition 4 --n-samples 200 --out tiny.h5``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from neurodyn.errors import InputError
+
+SWITCHING_GLM_MODULE = "neurodyn.data.synthetic.switching_glm"
+
+
+def build_parser(with_switching_glm: bool = False) -> argparse.ArgumentParser:
+    """The ``neurodyn simulate`` parser; the switching-GLM options are added only when asked for."""
+    from neurodyn.data.synthetic.lorenz import LorenzConfig
+
+    defaults = LorenzConfig()
+    parser = argparse.ArgumentParser(prog="neurodyn simulate", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    commands = parser.add_subparsers(dest="simulator", required=True, metavar="{lorenz,switching-glm}")
+
+    lorenz = commands.add_parser(
+        "lorenz", help="LFADS Lorenz benchmark -> LFADS-format .h5",
+        description="Simulate the LFADS Lorenz benchmark (defaults: the canonical 65 conditions x 24 "
+                    "trials, 29 neurons, 50 bins of 20 ms, 1248/312 split) and write the LFADS layout. "
+                    "Truth is the expected count of what is observed, stored in spikes/s "
+                    "(conversion_factor = 1000 / bin_ms).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    lorenz.add_argument("--out", required=True, type=Path, help="output .h5 file")
+    lorenz.add_argument("--seed", type=int, default=0, help="seed of numpy.random.default_rng")
+    lorenz.add_argument("--n-conditions", type=int, default=defaults.n_conditions)
+    trials = lorenz.add_mutually_exclusive_group()
+    trials.add_argument("--trials-per-condition", type=int, default=defaults.trials_per_condition)
+    trials.add_argument("--trials-range", type=int, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                        help="draw trials per condition from U{LOW..HIGH} (reference generator: 20 30)")
+    lorenz.add_argument("--n-neurons", type=int, default=defaults.n_neurons)
+    lorenz.add_argument("--n-samples", type=int, default=defaults.n_samples, help="1 ms samples per trial")
+    lorenz.add_argument("--bin-ms", type=int, default=defaults.bin_ms, help="bin width in ms")
+    lorenz.add_argument("--spikes", choices=("binary", "poisson"), default=defaults.spikes,
+                        help="binary 1 ms spikes (reference) or Poisson counts")
+    lorenz.add_argument("--standard-lorenz", action="store_true",
+                        help="use the textbook equations (with '- y' in dy/dt)")
+    lorenz.add_argument("--mean-rate-hz", type=float, default=defaults.mean_rate_hz,
+                        help="sets the baseline b = ln(rate / 1000)")
+    lorenz.add_argument("--train-fraction", type=float, default=defaults.train_fraction)
+    lorenz.add_argument("--dt", type=float, default=defaults.dt, help="Euler step per sample")
+    lorenz.add_argument("--burn-in", type=int, default=defaults.burn_in, help="Euler steps discarded")
+    lorenz.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    glm = commands.add_parser("switching-glm", help="HMM-GLM switching network with ground truth",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    if with_switching_glm:
+        import importlib
+
+        importlib.import_module(SWITCHING_GLM_MODULE).add_cli_arguments(glm)
+    return parser
+
+
+def run_lorenz(args: argparse.Namespace) -> int:
+    """Simulate with the parsed options, write the LFADS file, print a one-line summary."""
+    from neurodyn.data.lfads import write_lfads_h5
+    from neurodyn.data.synthetic.lorenz import LorenzConfig, simulate_lorenz
+
+    if args.out.exists() and args.out.is_dir():
+        raise InputError("is a folder, expected an .h5 file path", args.out, "--out")
+    config = LorenzConfig(
+        n_conditions=args.n_conditions, trials_per_condition=args.trials_per_condition,
+        trials_range=None if args.trials_range is None else tuple(args.trials_range),
+        n_neurons=args.n_neurons, n_samples=args.n_samples, bin_ms=args.bin_ms, dt=args.dt,
+        burn_in=args.burn_in, standard_lorenz=args.standard_lorenz, mean_rate_hz=args.mean_rate_hz,
+        spikes=args.spikes, train_fraction=args.train_fraction)
+    sim = simulate_lorenz(config, seed=args.seed, progress=not args.no_progress)
+    write_lfads_h5(args.out, sim)
+    equations = "textbook" if config.standard_lorenz else "reference"
+    print(f"wrote {args.out}: Lorenz ({equations} equations, seed {args.seed}), {config.n_conditions} "
+          f"conditions, {sim.n_trials} trials ({len(sim.train_inds)} train / {len(sim.valid_inds)} valid), "
+          f"{config.n_bins} bins x {config.bin_ms} ms, {config.n_neurons} neurons, {config.spikes} spikes, "
+          f"mean {sim.spikes.mean():.4f} counts/bin")
+    return 0
+
+
+def cli_main(argv: list[str]) -> int:
+    """Entry point of ``neurodyn simulate``; returns the exit code (argparse errors -> 2)."""
+    argv = list(argv)
+    parser = build_parser(with_switching_glm=bool(argv) and argv[0] == "switching-glm")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # argparse already printed usage / help
+        return 0 if stop.code is None else int(stop.code) if isinstance(stop.code, int) else 2
+    if args.simulator == "lorenz":
+        return run_lorenz(args)
+    import importlib
+
+    return int(importlib.import_module(SWITCHING_GLM_MODULE).run_cli(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(cli_main(sys.argv[1:]))

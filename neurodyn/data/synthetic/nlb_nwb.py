@@ -1,0 +1,304 @@
+r"""Small NWB files shaped like the NLB'21 DANDI files, with spikes from a known latent system.
+
+Generative model (per style, all times on a 1 ms grid). A ``d``-dimensional latent :math:`x(t)` follows a
+condition-dependent smooth trajectory around each trial's alignment time (Gaussian bumps with
+condition-specific amplitudes; a ramp from ``set`` to ``go`` scaled by the produced interval for DMFC;
+a sum of slow sinusoids for MC_RTT) and is 0 between trials. Unit :math:`n` fires as an inhomogeneous
+Poisson process with rate
+
+.. math:: \lambda_n(t) = \exp(b_n + c_n^\top x(t)) \ \text{Hz},
+
+so held-out units are predictable from held-in ones through the shared latent. Hand (finger) velocity is a
+linear read-out :math:`v(t) = D\, x(t - \ell) + \varepsilon` with the dataset's behaviour lag
+:math:`\ell` (so the NLB lagged decoder has a target). Model parameters depend only on ``seed``; trials
+and spikes on ``seed`` and the file's split, so a train / test pair shares one model.
+
+File layout follows the DANDI NLB schema: ``units`` with ``spike_times``, ``obs_intervals`` and
+``heldout``; ``trials`` with each style's columns and ``split``; behaviour under ``processing/behavior``
+(1 kHz ``TimeSeries``, ``comments='columns=[x,y]'``). A test file holds only held-in units, only test
+trials (alignment times only) and ``obs_intervals`` limited to the test windows, like the real ones.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> p = write_nlb_nwb(d / "maze.nwb", "mc_maze", n_trials=8, n_heldin=5, n_heldout=2, seed=0)
+>>> p.name
+'maze.nwb'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from neurodyn.errors import InputError
+
+STYLES = ("mc_maze", "area2_bump", "dmfc_rsg", "mc_rtt")
+#: style -> (behaviour series, behaviour lag in ms, latent dimension)
+_STYLE = {
+    "mc_maze": ("hand_vel", 100, 3),
+    "area2_bump": ("hand_vel", -20, 3),
+    "dmfc_rsg": (None, 0, 3),
+    "mc_rtt": ("finger_vel", 140, 3),
+}
+#: bump centres (ms from alignment) of the trial-locked latents
+_BUMPS = np.array([-150.0, 0.0, 150.0, 300.0])
+
+
+def _us(t) -> np.ndarray:
+    """Round seconds to whole microseconds (trial times are stored at that resolution)."""
+    return np.round(np.asarray(t, dtype=np.float64) * 1e6) / 1e6
+
+
+def _conditions(style: str, n_conditions: int) -> list[dict]:
+    if style == "mc_maze":
+        return [{"trial_type": 1 + k // 2, "trial_version": k % 2} for k in range(n_conditions)]
+    if style == "area2_bump":
+        dirs = np.linspace(0.0, 360.0, max(1, (n_conditions + 1) // 2), endpoint=False)
+        out = [{"cond_dir": float(d), "ctr_hold_bump": bool(b)} for b in (False, True) for d in dirs]
+        return out[:n_conditions]
+    if style == "dmfc_rsg":
+        grid = [(e, short, ts) for short, ts in ((True, 600.0), (False, 1000.0)) for e in (False, True)]
+        grid += [(e, short, ts) for short, ts in ((True, 750.0), (False, 1200.0)) for e in (False, True)]
+        return [{"is_eye": e, "theta": 0.0, "is_short": s, "ts": ts} for e, s, ts in grid[:n_conditions]]
+    return [{}]
+
+
+def _layout(style: str, n_trials: int, rng: np.random.Generator, conds: list[dict]) -> dict[str, np.ndarray]:
+    """Trial times (s) for the style; trials never overlap within their neural windows."""
+    cond = rng.integers(0, len(conds), n_trials)
+    t = 0.6 + rng.uniform(0, 0.05)
+    cols: dict[str, list] = {"start_time": [], "stop_time": [], "cond": cond.tolist()}
+    for i in range(n_trials):
+        if style in ("mc_maze", "area2_bump"):
+            pre = 0.5 + rng.uniform(0, 0.2) if style == "mc_maze" else 0.3 + rng.uniform(0, 0.2)
+            align = t + pre
+            cols.setdefault("move_onset_time", []).append(align)
+            if style == "mc_maze":
+                cols.setdefault("target_on_time", []).append(t + 0.05)
+                cols.setdefault("go_cue_time", []).append(align - 0.2 - rng.uniform(0, 0.1))
+            stop = align + 0.65
+        elif style == "dmfc_rsg":
+            ts = conds[cond[i]]["ts"] / 1000.0
+            tp = ts * (1.0 + 0.08 * rng.standard_normal())
+            outlier = rng.uniform() < 0.05
+            if outlier:
+                tp = ts * 1.6
+            set_time = t + 0.9 + rng.uniform(0, 0.2)
+            go = set_time + tp
+            cols.setdefault("set_time", []).append(set_time)
+            cols.setdefault("go_time", []).append(go)
+            cols.setdefault("tp", []).append(round(tp * 1000.0, 3))
+            cols.setdefault("is_outlier", []).append(1.0 if outlier else 0.0)
+            stop = go + 0.3
+        else:  # mc_rtt: back-to-back 600 ms chunks
+            stop = t + 0.6
+        cols["start_time"].append(t)
+        cols["stop_time"].append(stop)
+        t = stop + (0.0 if style == "mc_rtt" else 0.1 + rng.uniform(0, 0.1))
+    return {k: (np.asarray(v) if k == "cond" else _us(v)) for k, v in cols.items()}
+
+
+def _align(style: str, cols: Mapping[str, np.ndarray]) -> np.ndarray:
+    return {"mc_maze": cols.get("move_onset_time"), "area2_bump": cols.get("move_onset_time"),
+            "dmfc_rsg": cols.get("go_time"), "mc_rtt": cols["start_time"]}[style]
+
+
+def _window(style: str) -> tuple[float, float]:
+    """The NLB input window (s) around the alignment time."""
+    return {"mc_maze": (-0.25, 0.45), "area2_bump": (-0.1, 0.5), "dmfc_rsg": (-1.5, 0.0),
+            "mc_rtt": (0.0, 0.6)}[style]
+
+
+def _latent(style: str, cols: Mapping[str, np.ndarray], conds: list[dict], amps: np.ndarray, n_ms: int,
+            latent_dim: int, rng: np.random.Generator) -> np.ndarray:
+    """Latent trajectory on the 1 ms grid, shape (n_ms, latent_dim)."""
+    x = np.zeros((n_ms, latent_dim))
+    if style == "mc_rtt":
+        t = np.arange(n_ms) / 1000.0
+        freqs = rng.uniform(0.3, 1.5, (latent_dim, 3))
+        phase = rng.uniform(0, 2 * np.pi, (latent_dim, 3))
+        for k in range(latent_dim):
+            x[:, k] = np.sin(2 * np.pi * freqs[k][:, None] * t[None, :] + phase[k][:, None]).sum(axis=0) / 2
+        return x
+    tau = np.arange(-600, 800)  # ms around alignment
+    for i, c in enumerate(cols["cond"]):
+        gain = 1.0 + 0.1 * rng.standard_normal()
+        if style == "dmfc_rsg":
+            set_ms = int(round(cols["set_time"][i] * 1000))
+            go_ms = int(round(cols["go_time"][i] * 1000))
+            span = np.arange(set_ms - 200, min(go_ms + 200, n_ms))
+            rel = (span - set_ms) / max(go_ms - set_ms, 1)
+            ramp = np.clip(rel, 0, 1)
+            x[span, 0] = 1.5 * ramp * gain
+            x[span, 1] = (0.8 if conds[c]["is_eye"] else -0.8) * np.exp(-((span - set_ms) / 120.0) ** 2)
+            x[span, 2] = (0.7 if conds[c]["is_short"] else -0.7) * np.sin(np.pi * ramp)
+            continue
+        a_ms = int(round(_align(style, cols)[i] * 1000))
+        idx = a_ms + tau
+        ok = (idx >= 0) & (idx < n_ms)
+        bumps = np.exp(-0.5 * ((tau[:, None] - _BUMPS[None, :]) / 90.0) ** 2)  # (T, n_bumps)
+        x[idx[ok]] = gain * (bumps @ amps[c].T)[ok]
+    return x
+
+
+def write_nlb_nwb(path: str | os.PathLike, style: str, *, n_trials: int = 40, n_heldin: int = 20,
+                  n_heldout: int = 8, seed: int = 0, split: str = "train", val_fraction: float = 0.25,
+                  n_conditions: int = 4, base_rate_hz: tuple[float, float] = (6.0, 20.0), latent_dim: int = 3,
+                  obs_intervals: Sequence[tuple[float, float]] | None = None,
+                  unit_obs_intervals: Mapping[int, Sequence[tuple[float, float]]] | None = None,
+                  extra_spikes: Mapping[int, Sequence[float]] | None = None, include_heldout_column: bool = True,
+                  behavior_timestamps: bool = False) -> Path:
+    """Write one NLB-shaped NWB file with pynwb and return its path.
+
+    Parameters
+    ----------
+    path
+        Output ``.nwb`` path (overwritten).
+    style
+        ``mc_maze``, ``area2_bump``, ``dmfc_rsg`` or ``mc_rtt``: trial columns, windows, behaviour.
+    n_trials, n_heldin, n_heldout
+        Trials and units. A test file (``split='test'``) keeps only the held-in units.
+    seed
+        Model parameters depend on ``seed`` only; trials and spikes on ``seed`` and ``split``.
+    split
+        ``"train"`` (trials split into ``train`` / ``val`` by ``val_fraction``, all units, behaviour,
+        one observed interval over the session) or ``"test"`` (``test`` trials, alignment columns only,
+        held-in units, spikes and ``obs_intervals`` limited to the test windows).
+    n_conditions
+        Conditions (``trial_type/trial_version``, ``cond_dir/ctr_hold_bump``, ``is_eye/is_short/ts``).
+    obs_intervals, unit_obs_intervals
+        Override the observed intervals (s) of every unit / of single units (for NaN tests).
+    extra_spikes
+        Extra spike times (s) per unit index, e.g. ``{0: [0.005]}`` for the 1 ms boundary rule.
+    include_heldout_column
+        False writes no ``heldout`` column (bad-input tests).
+    behavior_timestamps
+        Store behaviour with explicit ``timestamps`` instead of ``starting_time`` + ``rate``.
+    """
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+
+    if style not in STYLES:
+        raise InputError(f"unknown style {style!r}; use one of {', '.join(STYLES)}", field="style")
+    if split not in ("train", "test"):
+        raise InputError(f"split must be 'train' or 'test', got {split!r}", field="split")
+    if n_trials < 1 or n_heldin < 1 or n_heldout < 0:
+        raise InputError("need n_trials >= 1, n_heldin >= 1, n_heldout >= 0", field="n_trials")
+    path = Path(path)
+    behavior_name, lag_ms, _ = _STYLE[style]
+    model = np.random.default_rng([seed, 0])
+    rng = np.random.default_rng([seed, 1 if split == "train" else 2])
+    conds = _conditions(style, n_conditions)
+    n_units = n_heldin + n_heldout
+    amps = model.normal(0.0, 1.0, (len(conds), latent_dim, len(_BUMPS)))
+    loading = model.normal(0.0, 0.9 / np.sqrt(latent_dim), (n_units, latent_dim))
+    base = np.log(model.uniform(*base_rate_hz, n_units))
+    readout = model.normal(0.0, 1.0, (2, latent_dim)) * 50.0
+
+    cols = _layout(style, n_trials, rng, conds)
+    end_s = float(cols["stop_time"][-1]) + 1.0
+    n_ms = int(round(end_s * 1000))
+    x = _latent(style, cols, conds, amps, n_ms, latent_dim, rng)
+
+    align = _align(style, cols)
+    lo, hi = _window(style)
+    if split == "test":
+        windows = np.stack([_us(align + lo), _us(align + hi)], axis=1)
+        default_obs = [tuple(w) for w in windows]
+    else:
+        windows = None
+        default_obs = [(0.0, end_s)]
+    obs_all = [list(obs_intervals) if obs_intervals is not None else default_obs for _ in range(n_units)]
+    for u, iv in (unit_obs_intervals or {}).items():
+        obs_all[u] = list(iv)
+
+    nwb = NWBFile(session_description=f"neurodyn synthetic NLB-style {style} ({split} file)",
+                  identifier=f"neurodyn-synthetic-{style}-{split}-{seed}",
+                  session_start_time=datetime(2021, 1, 1, tzinfo=timezone.utc),
+                  experiment_description="Simulated spikes from a latent system (neurodyn.data.synthetic.nlb_nwb)")
+    # trials
+    if split == "test":
+        align_col = {"mc_maze": "move_onset_time", "area2_bump": "move_onset_time", "dmfc_rsg": "go_time",
+                     "mc_rtt": None}[style]
+        table = {"start_time": windows[:, 0], "stop_time": windows[:, 1]}
+        if align_col:
+            table[align_col] = cols[align_col]
+        table["split"] = np.array(["test"] * n_trials, dtype=object)
+    else:
+        table = {k: v for k, v in cols.items() if k != "cond"}
+        for key in (conds[0] if conds else {}):
+            table[key] = np.array([conds[c][key] for c in cols["cond"]])
+        n_val = max(1, int(round(val_fraction * n_trials))) if n_trials > 1 else 0
+        split_col = np.array(["train"] * n_trials, dtype=object)
+        split_col[rng.choice(n_trials, n_val, replace=False)] = "val"
+        table["split"] = split_col
+    for name in table:
+        if name not in ("start_time", "stop_time"):
+            nwb.add_trial_column(name, f"{name} (synthetic)")
+    for i in range(n_trials):
+        row = {k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in table.items()}
+        nwb.add_trial(**row)
+
+    # units: Poisson spikes from exp(b + C x) at 1 ms
+    if include_heldout_column:
+        nwb.add_unit_column("heldout", "held out of the model inputs (NLB co-smoothing target)")
+    keep_units = range(n_heldin) if split == "test" else range(n_units)
+    for u in keep_units:
+        rate = np.exp(base[u] + x @ loading[u]) / 1000.0
+        counts = rng.poisson(np.minimum(rate, 0.5))
+        ms = np.repeat(np.arange(n_ms), counts)
+        t = (ms + rng.uniform(0.05, 0.95, len(ms))) / 1000.0
+        if windows is not None:
+            inside = np.zeros(len(t), dtype=bool)
+            for a, b in windows:
+                inside |= (t >= a) & (t < b)
+            t = t[inside]
+        if extra_spikes and u in extra_spikes:
+            t = np.concatenate([t, np.asarray(extra_spikes[u], dtype=np.float64)])
+        kw = {"heldout": bool(u >= n_heldin)} if include_heldout_column else {}
+        nwb.add_unit(spike_times=np.sort(t), obs_intervals=np.asarray(obs_all[u], dtype=np.float64), **kw)
+
+    # behaviour: v(t) = D x(t - lag) + noise, at 1 kHz over the whole session
+    if behavior_name is not None and split == "train":
+        shifted = np.zeros_like(x)
+        if lag_ms >= 0:
+            shifted[lag_ms:] = x[:n_ms - lag_ms]
+        else:
+            shifted[:lag_ms] = x[-lag_ms:]
+        vel = shifted @ readout.T + rng.normal(0.0, 2.0, (n_ms, 2))
+        kw = ({"timestamps": np.arange(n_ms) / 1000.0} if behavior_timestamps
+              else {"rate": 1000.0, "starting_time": 0.0})
+        module = nwb.create_processing_module("behavior", "behavioural data")
+        module.add(TimeSeries(name=behavior_name, data=vel, unit="mm/s", comments="columns=[x,y]",
+                              description=f"{behavior_name} = linear read-out of the latent, lag {lag_ms} ms",
+                              **kw))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return path
+
+
+def pair_names(style: str) -> tuple[str, str]:
+    """DANDI-like file names of a synthetic pair: (train, test); test sorts first, as on DANDI."""
+    behavior_name = _STYLE[style][0]
+    train = f"sub-Synth_ses-{style.replace('_', '')}_desc-train_{'behavior+' if behavior_name else ''}ecephys.nwb"
+    return train, f"sub-Synth_ses-{style.replace('_', '')}_desc-test_ecephys.nwb"
+
+
+def write_nlb_pair(folder: str | os.PathLike, style: str, *, n_train_trials: int = 40, n_test_trials: int = 12,
+                   n_heldin: int = 20, n_heldout: int = 8, seed: int = 0, **kwargs) -> tuple[Path, Path]:
+    """Write a train + test pair with DANDI-like names into ``folder``; returns (train, test) paths."""
+    folder = Path(folder)
+    train_name, test_name = pair_names(style)
+    train = write_nlb_nwb(folder / train_name, style, n_trials=n_train_trials, n_heldin=n_heldin,
+                          n_heldout=n_heldout, seed=seed, split="train", **kwargs)
+    test = write_nlb_nwb(folder / test_name, style, n_trials=n_test_trials, n_heldin=n_heldin,
+                         n_heldout=n_heldout, seed=seed, split="test", **kwargs)
+    return train, test
