@@ -1,0 +1,149 @@
+"""``neurodyn demo``: the main job on an embedded default (what ``make demo`` runs).
+
+1. Simulates the LFADS Lorenz benchmark (65 conditions x 24 trials, 29 neurons, 20 ms bins).
+2. Trains LangevinFlow on it with the Lightning harness on the CPU, keeping the checkpoint with the
+   best validation rate R2.
+3. Prints the rate R2 of LangevinFlow against the true rates of the validation trials, next to a
+   Gaussian-smoothing baseline whose width is chosen on the training trials.
+4. Saves a figure of true vs inferred rates and of the latent trajectories.
+5. If the MC_Maze_Small test file is present (``NEURODYN_TEST_DATA`` or ``../shared/data``),
+   prepares it as NLB tensors and prints their summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from neurodyn.errors import InputError
+
+#: LangevinFlow settings for the Lorenz benchmark (no reference script exists; see README).
+LORENZ_MODEL = dict(hidden_size=64, latent_dim=64, gamma=0.1, dropout=0.05, n_heads=2, ff_dim=128,
+                    kl_ramp_epochs=50, cd_keep_prob=0.7)
+LORENZ_OPT = dict(lr=5e-3, weight_decay=1e-5, ramp_epochs=50)
+
+
+def gaussian_smoothing_r2(train_spikes, train_truth, valid_spikes, valid_truth, sigmas=(0.5, 1, 1.5, 2, 3, 4)):
+    """Rate R2 of single-trial Gaussian smoothing; the width (in bins) is chosen on the training trials.
+
+    Returns ``(r2_valid, best_sigma)``. The smoothed counts are compared to the true rates in counts
+    per bin (both ``(trials, bins, neurons)``).
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    from neurodyn.metrics import rate_r2
+
+    def smooth(x, s):
+        return gaussian_filter1d(np.asarray(x, dtype=np.float64), s, axis=1, mode="nearest")
+
+    scores = {s: rate_r2(train_truth, smooth(train_spikes, s)) for s in sigmas}
+    best = max(scores, key=scores.get)
+    return float(rate_r2(valid_truth, smooth(valid_spikes, best))), float(best)
+
+
+def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions: int = 65,
+                 trials_per_condition: int = 24, batch_size: int = 64, progress: bool = True,
+                 model_overrides: dict | None = None, opt_overrides: dict | None = None) -> dict:
+    """Simulate Lorenz, train LangevinFlow, return metrics and predictions (used by the benchmark too)."""
+    import lightning.pytorch as pl
+    import torch
+
+    from neurodyn.data.datamodule import LorenzDataModule
+    from neurodyn.metrics import rate_r2
+    from neurodyn.models.langevinflow import LangevinFlowConfig
+    from neurodyn.training.callbacks import AutoModelCheckpoint
+    from neurodyn.training.module import LangevinFlowModule
+
+    pl.seed_everything(seed, verbose=False)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dm = LorenzDataModule(n_conditions=n_conditions, trials_per_condition=trials_per_condition, seed=seed,
+                          cache=str(out_dir / "lorenz.h5"), batch_size=batch_size)
+    config = LangevinFlowConfig(**{**LORENZ_MODEL, **(model_overrides or {})})
+    module = LangevinFlowModule(dm.n_heldin, dm.n_neurons, dm.n_obs_bins, dm.n_fwd_bins, config=config,
+                                **{**LORENZ_OPT, **(opt_overrides or {})})
+    ckpt = AutoModelCheckpoint(dirpath=str(out_dir / "checkpoints"), save_last=False)
+    callbacks = [ckpt]
+    if progress:
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        callbacks.append(RichProgressBar())
+    trainer = pl.Trainer(max_epochs=max_epochs, accelerator="cpu", devices=1, logger=False, callbacks=callbacks,
+                         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
+                         deterministic=False)
+    start = time.perf_counter()
+    trainer.fit(module, dm)
+    train_seconds = time.perf_counter() - start
+    best = LangevinFlowModule.load_from_checkpoint(ckpt.best_model_path, map_location="cpu", weights_only=False)
+    best.eval()
+    valid, train = dm.splits["valid"], dm.splits["train"]
+    with torch.no_grad():
+        pred = best.model.predict(torch.as_tensor(valid.heldin))
+    rates = pred["rates"].numpy()
+    truth = valid.extras["true_rates"]
+    smooth_r2, sigma = gaussian_smoothing_r2(train.heldin, train.extras["true_rates"], valid.heldin, truth)
+    return {
+        "langevinflow_rate_r2": float(rate_r2(truth, rates)),
+        "smoothing_rate_r2": smooth_r2,
+        "smoothing_sigma_bins": sigma,
+        "train_seconds": train_seconds,
+        "epochs": trainer.current_epoch,
+        "best_checkpoint": ckpt.best_model_path,
+        "_rates": rates,
+        "_truth": truth,
+        "_spikes": valid.heldin,
+        "_z": pred["z"].numpy(),
+        "_true_latents": valid.extras.get("true_latents"),
+        "_train_z": None,
+    }
+
+
+def _prepare_real(out_dir: Path) -> str | None:
+    from neurodyn.data.prepare import prepare
+
+    folder = Path(os.environ.get("NEURODYN_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    nwb = folder / "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
+    if not nwb.is_file():
+        return None
+    out = out_dir / "mc_maze_small_5ms_test.h5"
+    prepare("mc_maze_small", nwb, bin_ms=5, phase="test", out=out)
+    import h5py
+
+    with h5py.File(out, "r") as f:
+        x = f["eval_input/eval_spikes_heldin"][()]
+    return (f"MC_Maze_Small test file -> {out}: eval_spikes_heldin {x.shape}, "
+            f"NaN {int(np.isnan(x).sum())}, mean {np.nanmean(x.astype(np.float64)):.5f} spikes/bin")
+
+
+def cli_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="neurodyn demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
+    parser.add_argument("--epochs", type=int, default=int(os.environ.get("NEURODYN_DEMO_EPOCHS", 150)),
+                        help="training epochs (default 150, env NEURODYN_DEMO_EPOCHS)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        raise InputError("must be >= 1", field="--epochs")
+    out = Path(args.out)
+    result = train_lorenz(out, max_epochs=args.epochs, seed=args.seed)
+    from neurodyn.viz.plots import plot_rates_vs_truth
+
+    fig = plot_rates_vs_truth(result["_truth"], result["_rates"], spikes=result["_spikes"], bin_ms=20.0,
+                              labels=("true", "LangevinFlow"))
+    fig_path = out / "lorenz_rates.png"
+    fig.savefig(fig_path, dpi=120)
+    summary = {k: v for k, v in result.items() if not k.startswith("_")}
+    print(f"Lorenz validation rate R2: LangevinFlow {summary['langevinflow_rate_r2']:.4f}, "
+          f"Gaussian smoothing {summary['smoothing_rate_r2']:.4f} "
+          f"(sigma {summary['smoothing_sigma_bins']:g} bins); trained {summary['train_seconds']:.0f} s")
+    print(f"figure: {fig_path}")
+    real = _prepare_real(out)
+    if real:
+        print(real)
+    print(json.dumps(summary))
+    return 0

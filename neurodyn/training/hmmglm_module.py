@@ -1,0 +1,161 @@
+"""Lightning wrapper for the GLM / HMM-GLM switching-model family (Li et al., ICLR 2024).
+
+Two fitting methods share the model's methods (:mod:`neurodyn.models.hmmglm`):
+
+``method="em"`` (the paper's stochastic generalised EM)
+    For every batch of sequences: E-step (forward-backward, no gradient) -> ``n_inner`` Adam steps on
+    ``-(Q + log prior)`` -> ``after_optimizer_step`` (diagonal reset, logit guard, Gaussian mean).
+    Expected transition counts are summed over every batch of the epoch (and over DDP ranks) and the
+    transition matrix is updated in closed form once per epoch, pooled over all sequences.
+``method="gradient"``
+    Adam on ``-(log p(X) + log prior)`` with the marginal likelihood from the forward algorithm.
+
+Validation logs ``valid/loss`` (negative marginal log-likelihood per bin), ``valid/ll_per_spike``
+(marginal test log-likelihood per spike, nats) and, with ground truth, ``valid/state_accuracy``
+after optimal permutation matching.
+"""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+
+from neurodyn.errors import InputError
+from neurodyn.models.hmmglm import HMMGLMConfig, build_model
+
+
+class HMMGLMModule(pl.LightningModule):
+    """Fit a switching GLM (``glm``, ``hmmglm``, ``gaussian``, ``onehot``) with EM or by gradient.
+
+    Parameters
+    ----------
+    n_heldin, n_neurons, n_obs_bins, n_fwd_bins
+        Data sizes, linked from the DataModule (the model uses ``n_neurons``).
+    config
+        Model configuration (:class:`~neurodyn.models.hmmglm.HMMGLMConfig`): variant, states, basis,
+        link, emission, self-connections.
+    method
+        ``"em"`` or ``"gradient"``.
+    lr
+        Adam learning rate (paper: 0.01).
+    n_inner
+        M-step Adam steps per E-step (``method="em"``).
+    """
+
+    def __init__(
+        self,
+        n_heldin: int,
+        n_neurons: int,
+        n_obs_bins: int = 0,
+        n_fwd_bins: int = 0,
+        config: HMMGLMConfig | None = None,
+        method: str = "em",
+        lr: float = 0.01,
+        n_inner: int = 50,
+    ):
+        super().__init__()
+        if method not in {"em", "gradient"}:
+            raise InputError(f"must be 'em' or 'gradient', got {method!r}", field="model.method")
+        config = HMMGLMConfig() if config is None else config
+        self.save_hyperparameters()
+        self.n_neurons = int(n_neurons)
+        self.model = build_model(n_neurons, config)
+        self.automatic_optimization = False
+        self._xi_sum: torch.Tensor | None = None
+        self._val: list[dict] = []
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("hyper_parameters", {}).get("n_neurons")
+        if saved is not None and int(saved) != self.n_neurons:
+            raise InputError(f"checkpoint was trained with n_neurons={saved} but the data has {self.n_neurons}",
+                             field="n_neurons")
+
+    @staticmethod
+    def _spikes(batch) -> torch.Tensor:
+        return batch["heldin"]
+
+    # -- training -------------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        self._xi_sum = None
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        spikes = self._spikes(batch)
+        n_bins = spikes.shape[0] * spikes.shape[1]
+        if self.hparams.method == "em":
+            posterior = self.model.e_step(spikes)
+            xi = posterior.expected_transitions.sum(0)
+            self._xi_sum = xi if self._xi_sum is None else self._xi_sum + xi
+            for _ in range(self.hparams.n_inner):
+                opt.zero_grad()
+                loss = self.model.m_step_loss(spikes, posterior)
+                self.manual_backward(loss)
+                opt.step()
+                self.model.after_optimizer_step()
+        else:
+            opt.zero_grad()
+            loss = -(self.model.marginal_log_likelihood(spikes).sum() + self.model.log_prior())
+            self.manual_backward(loss)
+            opt.step()
+            self.model.after_optimizer_step()
+        if not torch.isfinite(loss):
+            from neurodyn.training.module import TrainingDiverged
+
+            raise TrainingDiverged(f"non-finite loss at epoch {self.current_epoch}, step {self.global_step}")
+        self.log("train/loss_per_bin", loss.detach() / n_bins, on_step=False, on_epoch=True, batch_size=len(spikes))
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        if self.hparams.method != "em" or self._xi_sum is None:
+            return
+        xi = self._xi_sum
+        if self.trainer.world_size > 1:
+            xi = self.trainer.strategy.reduce(xi, reduce_op="sum")
+        self.model.update_transitions(xi)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.model.parameters(), lr=self.hparams.lr)
+
+    # -- validation -----------------------------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._val = []
+
+    def validation_step(self, batch, batch_idx):
+        spikes = self._spikes(batch)
+        with torch.no_grad():
+            ll = self.model.marginal_log_likelihood(spikes)
+            posterior = self.model.e_step(spikes)
+        item = {"ll": ll.sum().item(), "bins": spikes.shape[0] * spikes.shape[1], "spikes": spikes.sum().item()}
+        if "true_states" in batch:
+            item["gamma"] = posterior.posteriors.float().cpu().numpy()
+            item["states"] = batch["true_states"].cpu().numpy()
+        self._val.append(item)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val:
+            return
+        ll = sum(v["ll"] for v in self._val)
+        bins = sum(v["bins"] for v in self._val)
+        n_spikes = sum(v["spikes"] for v in self._val)
+        self.log("valid/loss", -ll / bins, prog_bar=True)
+        self.log("valid/ll_per_spike", ll / max(n_spikes, 1.0))
+        if "gamma" in self._val[0] and self.model.n_states > 1:
+            from neurodyn.metrics.states import state_accuracy
+
+            gamma = np.concatenate([v["gamma"] for v in self._val])
+            states = np.concatenate([v["states"] for v in self._val])
+            acc = state_accuracy(states, gamma.argmax(-1), n_states=self.model.n_states)
+            self.log("valid/state_accuracy", float(acc), prog_bar=True)
+        self._val = []
+
+    # -- prediction -----------------------------------------------------------------------------
+    def predict_step(self, batch, batch_idx, dataloader_idx=0):
+        from neurodyn.models.hmmglm.inference import viterbi
+
+        spikes = self._spikes(batch)
+        with torch.no_grad():
+            posterior = self.model.e_step(spikes)
+            path = viterbi(self.model.log_initial(), self.model.log_transitions(), self.model.log_emissions(spikes))
+        return {"posteriors": posterior.posteriors, "viterbi": path, "log_marginal": posterior.log_marginal,
+                "index": batch["index"]}

@@ -1,0 +1,182 @@
+"""LightningModules: thin wrappers that train plain neurodyn ``nn.Module`` models.
+
+This package is the only place Lightning appears. Each wrapper takes the data-derived sizes
+(``n_heldin``, ``n_neurons``, ``n_obs_bins``, ``n_fwd_bins``) -- the CLI links them from the
+DataModule, so YAML configs never repeat them -- plus the model's hyper-parameter dataclass and the
+optimiser settings.
+
+Validation logs scalar metrics under ``valid/...``: ``valid/loss`` always, ``valid/co_bps`` when the
+validation trials have held-out neurons, ``valid/rate_r2`` when they carry true rates.
+"""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+
+from neurodyn.errors import InputError
+from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when the loss becomes non-finite; the message names the epoch and step."""
+
+
+def _bits_per_spike(rates: np.ndarray, counts: np.ndarray, mask: np.ndarray) -> float:
+    from neurodyn.metrics import bits_per_spike
+
+    counts = np.where(mask, counts, np.nan)
+    return float(bits_per_spike(rates.astype(np.float64), counts.astype(np.float64)))
+
+
+class NeurodynModule(pl.LightningModule):
+    """Common plumbing: size checks against checkpoints, validation metric accumulation.
+
+    Subclasses set ``self.model`` and implement ``_predict_rates(batch) -> (B, T+F, N) counts/bin``.
+    """
+
+    size_keys = ("n_heldin", "n_neurons", "n_obs_bins", "n_fwd_bins")
+
+    def __init__(self, n_heldin: int, n_neurons: int, n_obs_bins: int, n_fwd_bins: int):
+        super().__init__()
+        self.n_heldin, self.n_neurons = int(n_heldin), int(n_neurons)
+        self.n_obs_bins, self.n_fwd_bins = int(n_obs_bins), int(n_fwd_bins)
+        self._val_outputs: list[dict[str, np.ndarray]] = []
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("hyper_parameters", {})
+        for key in ("n_heldin", "n_neurons"):
+            if key in saved and int(saved[key]) != getattr(self, key):
+                raise InputError(
+                    f"checkpoint was trained with {key}={saved[key]} but the data has {getattr(self, key)}",
+                    field=key,
+                )
+
+    # -- validation metrics ---------------------------------------------------------------------
+    def _predict_rates(self, batch) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _collect_validation(self, batch, rates: torch.Tensor) -> None:
+        out = {
+            "rates": rates.detach().float().cpu().numpy(),
+            "target": batch["target"].cpu().numpy(),
+            "mask": batch["target_mask"].cpu().numpy(),
+        }
+        if "true_rates" in batch:
+            out["true_rates"] = batch["true_rates"].cpu().numpy()
+        self._val_outputs.append(out)
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_outputs = []
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_outputs:
+            return
+        cat = {k: np.concatenate([o[k] for o in self._val_outputs]) for k in self._val_outputs[0]}
+        self._val_outputs = []
+        n_in, n_obs = self.n_heldin, self.n_obs_bins
+        metrics: dict[str, float] = {}
+        heldout_mask = cat["mask"][:, :n_obs, n_in:]
+        if heldout_mask.size and heldout_mask.any():
+            metrics["valid/co_bps"] = _bits_per_spike(
+                cat["rates"][:, :n_obs, n_in:], cat["target"][:, :n_obs, n_in:], heldout_mask
+            )
+        fwd_mask = cat["mask"][:, n_obs:, :]
+        if fwd_mask.size and fwd_mask.any():
+            metrics["valid/fp_bps"] = _bits_per_spike(cat["rates"][:, n_obs:], cat["target"][:, n_obs:], fwd_mask)
+        if "true_rates" in cat:
+            from neurodyn.metrics import rate_r2
+
+            truth = cat["true_rates"]
+            metrics["valid/rate_r2"] = float(rate_r2(truth, cat["rates"][:, : truth.shape[1], : truth.shape[2]]))
+        for key, value in metrics.items():
+            self.log(key, value, prog_bar=True, sync_dist=True)
+
+    def _check_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"non-finite training loss ({loss.item()}) at epoch {self.current_epoch}, "
+                f"global step {self.global_step}, batch {batch_idx}; the last good checkpoint is kept"
+            )
+
+
+class LangevinFlowModule(NeurodynModule):
+    """Train :class:`neurodyn.models.langevinflow.LangevinFlow` (Song et al. 2025).
+
+    Optimisation follows the reference: Adam with a weight decay ramped linearly from 0 to
+    ``weight_decay`` over ``ramp_epochs`` (coupled L2, set before each epoch), and
+    ReduceLROnPlateau on ``valid/loss`` (factor 0.95, patience 10, min lr 1e-5).
+
+    Parameters
+    ----------
+    n_heldin, n_neurons, n_obs_bins, n_fwd_bins
+        Data sizes, linked from the DataModule by the CLI.
+    config
+        Model hyper-parameters (:class:`~neurodyn.models.langevinflow.LangevinFlowConfig`).
+    lr, weight_decay, ramp_epochs
+        Adam learning rate; final weight decay and the epochs over which it ramps up.
+    lr_factor, lr_patience, min_lr
+        ReduceLROnPlateau settings (monitor ``valid/loss``).
+    """
+
+    def __init__(
+        self,
+        n_heldin: int,
+        n_neurons: int,
+        n_obs_bins: int,
+        n_fwd_bins: int = 0,
+        config: LangevinFlowConfig | None = None,
+        lr: float = 3e-3,
+        weight_decay: float = 2e-5,
+        ramp_epochs: int = 500,
+        lr_factor: float = 0.95,
+        lr_patience: int = 10,
+        min_lr: float = 1e-5,
+    ):
+        super().__init__(n_heldin, n_neurons, n_obs_bins, n_fwd_bins)
+        config = LangevinFlowConfig() if config is None else config
+        self.save_hyperparameters()
+        self.config = config
+        self.model = LangevinFlow(n_heldin, n_neurons, n_obs_bins, n_fwd_bins, config)
+
+    def forward(self, heldin: torch.Tensor, **kwargs):
+        return self.model.predict(heldin, **kwargs)
+
+    def training_step(self, batch, batch_idx):
+        terms = self.model.loss(batch, epoch=self.current_epoch, stage="train")
+        self._check_finite(terms["loss"], batch_idx)
+        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, on_step=False, on_epoch=True,
+                      batch_size=len(batch["heldin"]))
+        return terms["loss"]
+
+    def validation_step(self, batch, batch_idx):
+        terms = self.model.loss(batch, epoch=self.current_epoch, stage="val")
+        self.log_dict({f"valid/{k}": v.detach() for k, v in terms.items()}, on_step=False, on_epoch=True,
+                      batch_size=len(batch["heldin"]), sync_dist=True)
+        self._collect_validation(batch, self._predict_rates(batch))
+
+    def _predict_rates(self, batch) -> torch.Tensor:
+        return self.model.predict(batch["heldin"])["rates"]
+
+    def predict_step(self, batch, batch_idx, dataloader_idx=0):
+        out = self.model.predict(batch["heldin"])
+        out["index"] = batch["index"]
+        return out
+
+    def on_train_epoch_start(self) -> None:
+        scale = min(max(self.current_epoch / self.hparams.ramp_epochs, 0.0), 1.0) if self.hparams.ramp_epochs else 1.0
+        for opt in self.trainer.optimizers:
+            for group in opt.param_groups:
+                group["weight_decay"] = self.hparams.weight_decay * scale
+        self.log("train/weight_decay", self.hparams.weight_decay * scale)
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="min", factor=self.hparams.lr_factor, patience=self.hparams.lr_patience,
+            threshold=0.0, min_lr=self.hparams.min_lr,
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "valid/loss"}}
+
