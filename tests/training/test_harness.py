@@ -1,0 +1,131 @@
+"""The Lightning harness end to end through `neurodyn fit / predict` on a tiny Lorenz set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from neurodyn.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = [
+    "--data", "LorenzDataModule",
+    "--data.n_conditions", "4", "--data.trials_per_condition", "5", "--data.batch_size", "8",
+    "--model.init_args.config.hidden_size", "8", "--model.init_args.config.ff_dim", "16",
+    "--model.init_args.config.kl_ramp_epochs", "2",
+    "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+    "--trainer.accelerator", "cpu",
+]
+
+
+def _fit(tmp_path: Path, *extra: str) -> int:
+    return main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path),
+                 "--trainer.logger", "CSVLogger", "--trainer.logger.save_dir", str(tmp_path), *extra])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fit")
+    assert _fit(tmp, "--trainer.max_epochs", "2") == 0
+    run = tmp / "lightning_logs" / "version_0"
+    return tmp, run
+
+
+def test_fit_writes_config_and_checkpoints(trained):
+    _, run = trained
+    assert (run / "config.yaml").is_file()
+    ckpts = sorted(p.name for p in (run / "checkpoints").glob("*.ckpt"))
+    assert "last.ckpt" in ckpts
+    # the auto monitor picked rate R2 (synthetic data with truth): the best checkpoint is named after it
+    assert any("valid_rate_r2" in name for name in ckpts), ckpts
+    metrics = (run / "metrics.csv").read_text()
+    assert "valid/rate_r2" in metrics and "train/loss" in metrics
+
+
+def test_checkpoint_roundtrip_and_predict_file(trained, tmp_path):
+    from neurodyn.data.datamodule import LorenzDataModule
+    from neurodyn.training.module import LangevinFlowModule
+
+    _, run = trained
+    ckpt = run / "checkpoints" / "last.ckpt"
+    out = tmp_path / "pred.h5"
+    code = main(["predict", "--config", str(run / "config.yaml"), "--ckpt_path", str(ckpt),
+                 "--prediction.path", str(out), "--trainer.logger", "false"])
+    assert code == 0 and out.is_file()
+    module = LangevinFlowModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
+    module.eval()
+    dm = LorenzDataModule(n_conditions=4, trials_per_condition=5, batch_size=8)
+    with torch.no_grad():
+        rates = module.model.predict(torch.as_tensor(dm.splits["valid"].heldin))["rates"].numpy()
+    with h5py.File(out) as f:
+        assert f["train_rates"].shape == dm.splits["train"].target.shape
+        stored = f["valid_rates"][()]
+        assert f["valid_z"].shape[:2] == stored.shape[:2]
+    # mean-mode prediction is deterministic, so file and fresh prediction agree to float32 rounding
+    np.testing.assert_allclose(stored, rates, rtol=1e-5, atol=1e-7)
+
+
+def test_resume_continues_from_checkpoint(trained, tmp_path):
+    _, run = trained
+    assert _fit(tmp_path, "--trainer.max_epochs", "3", "--ckpt_path", str(run / "checkpoints" / "last.ckpt")) == 0
+    ckpt = torch.load(tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt",
+                      map_location="cpu", weights_only=False)
+    assert ckpt["epoch"] == 2  # epochs 0, 1 restored; only epoch 2 was trained
+
+
+def test_neuron_count_mismatch_is_a_one_line_error(trained, tmp_path, capsys):
+    _, run = trained
+    code = main(["predict", "--config", str(run / "config.yaml"), "--data.n_neurons", "12",
+                 "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+                 "--prediction.path", str(tmp_path / "p.h5"), "--trainer.logger", "false"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("neurodyn predict: error:") and "n_heldin" in err[-1]
+    assert not (tmp_path / "p.h5").exists()
+
+
+def test_missing_data_file(tmp_path, capsys):
+    missing = tmp_path / "nope.h5"
+    code = main(["fit", "--data", "NLBDataModule", "--data.path", str(missing)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and str(missing) in err[-1] and "data.init_args.path" in err[-1]
+
+
+def test_unknown_datamodule_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--data", "NoSuchDataModule"])
+    assert exc.value.code == 2
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    from neurodyn.models.langevinflow import LangevinFlow
+
+    real_loss = LangevinFlow.loss
+
+    def loss(self, batch, *, epoch, stage="train", **kw):
+        out = real_loss(self, batch, epoch=epoch, stage=stage, **kw)
+        if stage == "train" and epoch >= 1:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(LangevinFlow, "loss", loss)
+    code = _fit(tmp_path, "--trainer.max_epochs", "3")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert "non-finite training loss" in err[-1] and "epoch 1" in err[-1] and "global step 2" in err[-1]
+    last = torch.load(tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt",
+                      map_location="cpu", weights_only=False)
+    assert last["epoch"] == 0
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
+
+
+@pytest.mark.parametrize("config", sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.yaml")))
+def test_every_config_parses(config, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--config", str(ROOT / config), "--print_config"])
+    assert exc.value.code in (0, None)
+    assert "class_path" in capsys.readouterr().out
