@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("neurodyn.training.cli:cli_main", "write rates and latents of a trained model to HDF5"),
     "evaluate": ("neurodyn.metrics.cli:evaluate_main", "NLB metrics (co-bps, fp-bps, vel/psth R2, tp corr)"),
     "submit": ("neurodyn.metrics.cli:submit_main", "assemble an NLB/EvalAI submission file"),
+    "baseline": ("neurodyn.models.smoothing:cli_main", "smoothing + Poisson GLM baseline -> NLB prediction file"),
     "plot": ("neurodyn.viz.cli:cli_main", "plot a prediction file"),
     "demo": ("neurodyn.demo:cli_main", "the main job on an embedded default (what `make demo` runs)"),
 }

@@ -35,7 +35,7 @@ class AutoModelCheckpoint(ModelCheckpoint):
             inf = torch.tensor(np.inf)
             self.kth_value = inf if mode == "min" else -inf
             if self.filename is None:
-                self.filename = "epoch{epoch}-" + monitor.replace("/", "_") + "{" + monitor + ":.4f}"
+                self.filename = "epoch{epoch}-" + monitor.replace("/", "_") + "={" + monitor + ":.4f}"
                 self.auto_insert_metric_name = False
         super().setup(trainer, pl_module, stage)
 

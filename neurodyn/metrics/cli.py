@@ -1,0 +1,131 @@
+"""``neurodyn evaluate`` and ``neurodyn submit``.
+
+Examples (shell)::
+
+    neurodyn evaluate --target mc_maze_val.h5 --pred mc_maze_pred.h5 [--json]
+    neurodyn submit --pred large.h5 medium.h5 small.h5 \\
+        --prepared large_test.h5 medium_test.h5 small_test.h5 --out submission.h5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from neurodyn.errors import InputError
+
+
+def _print_table(results: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="NLB metrics")
+    table.add_column("split")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for entry in results:
+        for split, metrics in entry.items():
+            for key, value in metrics.items():
+                table.add_row(split, key, f"{value:.4f}")
+    Console().print(table)
+
+
+def evaluate_main(argv: list[str]) -> int:
+    """``neurodyn evaluate``: NLB metrics of a submission-layout file against eval targets."""
+    from neurodyn.metrics.evaluate import evaluate, load_target
+    from neurodyn.metrics.submission import read_submission
+
+    parser = argparse.ArgumentParser(prog="neurodyn evaluate", description=evaluate_main.__doc__)
+    parser.add_argument(
+        "--target",
+        required=True,
+        nargs="+",
+        metavar="FILE",
+        help="prepare file(s) (their eval_target group) or nlb_tools eval-target .h5 file(s)",
+    )
+    parser.add_argument(
+        "--pred",
+        required=True,
+        metavar="FILE",
+        help="predictions in the NLB submission layout (rates in spikes per bin)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the result list as JSON instead of a table"
+    )
+    args = parser.parse_args(argv)
+    targets: dict = {}
+    for path in args.target:
+        for name, group in load_target(path).items():
+            if name in targets:
+                raise InputError(
+                    f"group '{name}' appears in more than one target file", path=path, field=name
+                )
+            targets[name] = group
+    prediction = read_submission(args.pred)
+    try:
+        results = evaluate(targets, prediction)
+    except InputError as err:
+        # the in-memory call cannot know the file names: add the prediction file when missing
+        if err.path is None:
+            raise InputError(err.message, path=args.pred, field=err.field) from None
+        raise
+    if args.json:
+        print(json.dumps(results))
+    else:
+        _print_table(results)
+    return 0
+
+
+def submit_main(argv: list[str]) -> int:
+    """``neurodyn submit``: one validated EvalAI submission file (float32, gzip) from prediction files."""
+    from neurodyn.metrics.evaluate import parse_group_name
+    from neurodyn.metrics.submission import (
+        expected_shapes_from_prepared,
+        expected_shapes_from_registry,
+        read_submission,
+        write_submission,
+    )
+
+    parser = argparse.ArgumentParser(prog="neurodyn submit", description=submit_main.__doc__)
+    parser.add_argument(
+        "--pred",
+        required=True,
+        nargs="+",
+        metavar="FILE",
+        help="prediction file(s) in the submission layout, one or more dataset groups each",
+    )
+    parser.add_argument("--out", required=True, metavar="FILE", help="submission file to write")
+    parser.add_argument(
+        "--prepared",
+        nargs="*",
+        default=[],
+        metavar="FILE",
+        help="prepare file(s) giving the exact expected shapes (else the registry's bins and "
+        "units, any trial count)",
+    )
+    args = parser.parse_args(argv)
+    groups: dict = {}
+    for path in args.pred:
+        for name, group in read_submission(path).items():
+            if name in groups:
+                raise InputError(
+                    f"group '{name}' appears in more than one prediction file", path=path, field=name
+                )
+            parse_group_name(name, path)
+            groups[name] = group
+    expected: dict = {}
+    for path in args.prepared:
+        expected.update(expected_shapes_from_prepared(path))
+    for name in groups:
+        if name not in expected:
+            dataset, bin_ms = parse_group_name(name)
+            expected.update(expected_shapes_from_registry(dataset, bin_ms))
+    try:
+        write_submission(args.out, groups, expected)
+    except InputError as err:
+        if err.path is None:
+            source = args.pred[0] if len(args.pred) == 1 else ", ".join(args.pred)
+            raise InputError(err.message, path=source, field=err.field) from None
+        raise
+    print(f"wrote {args.out}: {', '.join(groups)}")
+    return 0

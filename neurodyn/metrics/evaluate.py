@@ -1,0 +1,315 @@
+"""``evaluate``: all NLB metrics of a submission against eval targets, nlb_tools' result layout.
+
+Targets are nlb_tools' eval-target dicts: one group per ``<dataset><suffix>`` (suffix ``''`` at
+5 ms, ``'_<bin_ms>'`` otherwise) holding ``eval_spikes_heldout``, ``train_behavior``,
+``eval_behavior``, ``eval_spikes_held{in,out}_forward`` and optionally ``{train,eval}_decode_mask``,
+``psth`` + ``{train,eval}_cond_idx``, ``{train,eval}_jitter``. Predictions use the submission layout
+(:mod:`neurodyn.metrics.submission`). Rates are counts per bin.
+
+The result is nlb_tools' list ``[{"mc_maze_split": {"co-bps": ..., "vel R2": ..., "psth R2": ...,
+"fp-bps": ...}}, ...]``; DMFC_RSG reports ``tp corr`` instead of ``vel R2``; the three scaling
+datasets merge into ``mc_maze_scaling[_20]_split`` with keys prefixed ``[500]``, ``[250]``, ``[100]``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from neurodyn.errors import InputError
+from neurodyn.metrics.bits import bits_per_spike, check_rates, check_shape
+from neurodyn.metrics.decoding import tp_corr, velocity_r2
+from neurodyn.metrics.psth import psth_r2
+
+#: datasets in nlb_tools' evaluation order
+DATASETS = ("mc_maze", "mc_rtt", "area2_bump", "dmfc_rsg", "mc_maze_large", "mc_maze_medium", "mc_maze_small")
+#: bin widths the benchmark evaluates
+BIN_SIZES_MS = (5, 20)
+#: key prefixes of the scaling datasets (number of training trials)
+SCALING_PREFIX = {"mc_maze_large": "[500]", "mc_maze_medium": "[250]", "mc_maze_small": "[100]"}
+
+REQUIRED_RATES = ("train_rates_heldin", "train_rates_heldout", "eval_rates_heldin", "eval_rates_heldout")
+FORWARD_RATES = ("eval_rates_heldin_forward", "eval_rates_heldout_forward")
+REQUIRED_TARGET = ("eval_spikes_heldout", "train_behavior", "eval_behavior")
+
+
+def group_name(dataset: str, bin_ms: int) -> str:
+    """nlb_tools' group name: ``dataset`` at 5 ms, ``dataset_<bin_ms>`` otherwise.
+
+    Examples
+    --------
+    >>> group_name("mc_maze", 20)
+    'mc_maze_20'
+    """
+    return dataset if int(bin_ms) == 5 else f"{dataset}_{int(bin_ms)}"
+
+
+def parse_group_name(name: str, path=None) -> tuple[str, int]:
+    """Inverse of :func:`group_name`; raises :class:`InputError` for unknown names.
+
+    Examples
+    --------
+    >>> parse_group_name("mc_maze_small_20")
+    ('mc_maze_small', 20)
+    """
+    for dataset in DATASETS:
+        for bin_ms in BIN_SIZES_MS:
+            if name == group_name(dataset, bin_ms):
+                return dataset, bin_ms
+    valid = ", ".join(group_name(d, b) for d in DATASETS for b in BIN_SIZES_MS)
+    raise InputError(f"unknown dataset group '{name}' (valid: {valid})", path=path, field=name)
+
+
+def _get(group: Mapping, key: str, name: str, path, required: bool = True):
+    if key not in group:
+        if required:
+            raise InputError(f"missing key '{key}'", path=path, field=name)
+        return None
+    return np.asarray(group[key])
+
+
+def _validate(target: Mapping, prediction: Mapping, name: str, target_path, pred_path) -> dict:
+    """Check keys and shapes of one dataset group; return float64 arrays by nlb_tools' key names."""
+    a = {key: _get(target, key, name, target_path).astype(np.float64) for key in REQUIRED_TARGET}
+    for key in REQUIRED_RATES:
+        a[key] = _get(prediction, key, name, pred_path)
+    spikes = a["eval_spikes_heldout"]
+    if spikes.ndim != 3:
+        raise InputError(
+            f"expected (trials, bins, neurons), got shape {spikes.shape}",
+            target_path,
+            f"{name}/eval_spikes_heldout",
+        )
+    n_eval, n_bins, n_heldout = spikes.shape
+    for key in ("eval_spikes_heldin_forward", "eval_spikes_heldout_forward", "psth"):
+        if key in target:
+            a[key] = np.asarray(target[key], dtype=np.float64)
+    n_heldin = a["eval_rates_heldin"].shape[-1] if a["eval_rates_heldin"].ndim == 3 else None
+    if "eval_spikes_heldin_forward" in a:
+        n_heldin = a["eval_spikes_heldin_forward"].shape[-1]
+    elif "psth" in a:
+        n_heldin = a["psth"].shape[-1] - n_heldout
+    # train behaviour is (trials, bins, dims), or (trials, 5) trial columns for DMFC_RSG
+    n_train = a["train_behavior"].shape[0]
+    expected = {
+        "eval_rates_heldout": (n_eval, n_bins, n_heldout),
+        "eval_rates_heldin": (n_eval, n_bins, n_heldin),
+        "train_rates_heldin": (n_train, n_bins, n_heldin),
+        "train_rates_heldout": (n_train, n_bins, n_heldout),
+    }
+    forward = [key for key in FORWARD_RATES if key in prediction]
+    if len(forward) == 1:
+        other = (set(FORWARD_RATES) - set(forward)).pop()
+        raise InputError(f"'{forward[0]}' given without '{other}'", pred_path, f"{name}/{other}")
+    use_forward = bool(forward) and "eval_spikes_heldin_forward" in target
+    if use_forward:
+        for kind in ("heldin", "heldout"):
+            spikes_key = f"eval_spikes_{kind}_forward"
+            a[spikes_key] = _get(target, spikes_key, name, target_path).astype(np.float64)
+            a[f"eval_rates_{kind}_forward"] = np.asarray(prediction[f"eval_rates_{kind}_forward"])
+            expected[f"eval_rates_{kind}_forward"] = a[spikes_key].shape
+    for key, shape in expected.items():
+        check_shape(a[key], shape, f"{name}/{key}", pred_path)
+        a[key] = check_rates(a[key], f"{name}/{key}", pred_path)
+    a["use_forward"] = use_forward
+    return a
+
+
+def evaluate_dataset(
+    target_group: Mapping, prediction_group: Mapping, dataset: str, *, target_path=None, prediction_path=None
+) -> dict[str, float]:
+    """All metrics of one dataset group (unprefixed keys), e.g. for a validation callback.
+
+    Parameters
+    ----------
+    target_group
+        nlb_tools' eval-target dict of one group (see module docstring).
+    prediction_group
+        Submission-layout dict of the same group: ``train_rates_held{in,out}``,
+        ``eval_rates_held{in,out}``, optionally ``eval_rates_held{in,out}_forward``.
+    dataset
+        Dataset name with or without bin suffix (``"mc_maze"``, ``"dmfc_rsg_20"``).
+    target_path, prediction_path
+        Named in error messages.
+
+    Returns
+    -------
+    dict
+        ``co-bps``; ``tp corr`` (DMFC) or ``vel R2``; ``psth R2`` if the target has a PSTH;
+        ``fp-bps`` if both hold forward data. Floats, in nlb_tools' order.
+
+    Raises
+    ------
+    InputError
+        Missing keys, wrong shapes (expected vs actual), NaN / infinite / negative rates.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> spk = rng.poisson(1.0, (10, 4, 2)).astype(float); beh = rng.normal(size=(10, 4, 2))
+    >>> target = {"eval_spikes_heldout": spk, "train_behavior": beh, "eval_behavior": beh}
+    >>> pred = {"train_rates_heldin": np.ones((10, 4, 3)), "train_rates_heldout": np.ones((10, 4, 2)),
+    ...         "eval_rates_heldin": np.ones((10, 4, 3)), "eval_rates_heldout": np.ones((10, 4, 2))}
+    >>> sorted(evaluate_dataset(target, pred, "mc_maze"))
+    ['co-bps', 'vel R2']
+    """
+    base = dataset if dataset in DATASETS else parse_group_name(dataset)[0]
+    name = dataset
+    dmfc = base == "dmfc_rsg"
+    a = _validate(target_group, prediction_group, name, target_path, prediction_path)
+    eval_rates = np.concatenate([a["eval_rates_heldin"], a["eval_rates_heldout"]], axis=-1)
+    result: dict[str, float] = {"co-bps": bits_per_spike(a["eval_rates_heldout"], a["eval_spikes_heldout"])}
+    if dmfc:
+        result["tp corr"] = tp_corr(a["eval_spikes_heldout"], eval_rates, a["eval_behavior"])
+    else:
+        train_rates = np.concatenate([a["train_rates_heldin"], a["train_rates_heldout"]], axis=-1)
+        masks = [target_group.get(k) for k in ("train_decode_mask", "eval_decode_mask")]
+        result["vel R2"] = velocity_r2(
+            train_rates,
+            a["train_behavior"],
+            eval_rates,
+            a["eval_behavior"],
+            *(None if m is None else np.asarray(m) for m in masks),
+        )
+    if "psth" in a:
+        if "eval_cond_idx" not in target_group:
+            raise InputError("target has 'psth' but no 'eval_cond_idx'", target_path, f"{name}/eval_cond_idx")
+        jitter = target_group.get("eval_jitter")
+        result["psth R2"] = psth_r2(
+            a["psth"],
+            eval_rates,
+            target_group["eval_cond_idx"],
+            None if jitter is None else np.asarray(jitter),
+        )
+    if a["use_forward"]:
+        rates = np.concatenate([a["eval_rates_heldin_forward"], a["eval_rates_heldout_forward"]], axis=-1)
+        spikes = np.concatenate([a["eval_spikes_heldin_forward"], a["eval_spikes_heldout_forward"]], axis=-1)
+        result["fp-bps"] = bits_per_spike(rates, spikes)
+    return {key: float(value) for key, value in result.items()}
+
+
+def evaluate(target, prediction) -> list[dict[str, dict[str, float]]]:
+    """Evaluate a submission against eval targets; same result structure as nlb_tools' ``evaluate``.
+
+    Parameters
+    ----------
+    target
+        Mapping ``{group: eval-target dict}`` or a path to a ``prepare`` file (its ``eval_target``
+        group) or to an nlb_tools eval-target HDF5 file (see :func:`load_target`).
+    prediction
+        Mapping ``{group: submission dict}`` or a path to a submission HDF5 file.
+
+    Returns
+    -------
+    list of dict
+        ``[{"<dataset><suffix>_split": {metric: value}}, ...]`` in nlb_tools' order, scaling datasets
+        merged into ``mc_maze_scaling[_20]_split`` with ``[500]``/``[250]``/``[100]`` key prefixes.
+
+    Raises
+    ------
+    InputError
+        Unknown group names, a prediction group without a matching target group (another dataset
+        or bin size), and everything :func:`evaluate_dataset` rejects.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> spk = rng.poisson(1.0, (10, 4, 2)).astype(float); beh = rng.normal(size=(10, 4, 2))
+    >>> target = {"mc_maze_small": {"eval_spikes_heldout": spk, "train_behavior": beh, "eval_behavior": beh}}
+    >>> pred = {"mc_maze_small": {"train_rates_heldin": np.ones((10, 4, 3)),
+    ...     "train_rates_heldout": np.ones((10, 4, 2)), "eval_rates_heldin": np.ones((10, 4, 3)),
+    ...     "eval_rates_heldout": np.ones((10, 4, 2))}}
+    >>> list(evaluate(target, pred)[0]["mc_maze_scaling_split"])
+    ['[100] co-bps', '[100] vel R2']
+    """
+    from neurodyn.metrics.submission import read_submission
+
+    target_path = prediction_path = None
+    if isinstance(target, (str, os.PathLike)):
+        target_path, target = target, load_target(target)
+    if isinstance(prediction, (str, os.PathLike)):
+        prediction_path, prediction = prediction, read_submission(prediction)
+    for name in prediction:
+        parse_group_name(name, prediction_path)
+    for name in target:
+        parse_group_name(name, target_path)
+    missing = [name for name in prediction if name not in target]
+    if missing:
+        raise InputError(
+            f"no target for '{missing[0]}' (target groups: {', '.join(sorted(target)) or 'none'}):"
+            " another dataset or bin size?",
+            path=prediction_path,
+            field=missing[0],
+        )
+    results: list[dict] = []
+    scaling: dict[int, dict[str, float]] = {5: {}, 20: {}}
+    for dataset in DATASETS:
+        for bin_ms in BIN_SIZES_MS:
+            name = group_name(dataset, bin_ms)
+            if name not in prediction:
+                continue
+            metrics = evaluate_dataset(
+                target[name], prediction[name], name, target_path=target_path, prediction_path=prediction_path
+            )
+            if dataset in SCALING_PREFIX:
+                scaling[bin_ms].update({f"{SCALING_PREFIX[dataset]} {k}": v for k, v in metrics.items()})
+            else:
+                results.append({f"{name}_split": metrics})
+    for bin_ms in BIN_SIZES_MS:
+        if scaling[bin_ms]:
+            results.append({f"{group_name('mc_maze_scaling', bin_ms)}_split": scaling[bin_ms]})
+    return results
+
+
+def load_target(path) -> dict[str, dict]:
+    """Read eval targets from a ``prepare`` file or an nlb_tools eval-target HDF5 file.
+
+    A ``prepare`` file has an ``eval_target`` group (holding ``<dataset><suffix>``); its root
+    attributes ``dataset`` / ``bin_ms``, when present, must agree with the group name. An
+    nlb_tools file has the ``<dataset><suffix>`` groups at the top level.
+
+    Returns
+    -------
+    dict
+        ``{group_name: {key: array or list of index arrays}}``.
+    """
+    import h5py
+
+    from neurodyn.io import read_h5_dict
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError("file not found", path=path)
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(f"not a readable HDF5 file ({err})", path=path) from None
+    with handle:
+        if "eval_target" in handle:
+            groups = read_h5_dict(handle["eval_target"])
+            dataset, bin_ms = handle.attrs.get("dataset"), handle.attrs.get("bin_ms")
+            if dataset is not None and bin_ms is not None:
+                expected = group_name(str(np.asarray(dataset).astype(str)), int(bin_ms))
+                if set(groups) != {expected}:
+                    raise InputError(
+                        f"expected group '{expected}' (file attrs dataset/bin_ms), found {sorted(groups)}",
+                        path=path,
+                        field="eval_target",
+                    )
+        elif "train_input" in handle or "eval_input" in handle:
+            raise InputError(
+                "prepare file without 'eval_target' (test phase: held-out data exist only on EvalAI)",
+                path=path,
+                field="eval_target",
+            )
+        else:
+            groups = {key: read_h5_dict(handle[key]) for key in handle if isinstance(handle[key], h5py.Group)}
+    if not groups:
+        raise InputError("no eval-target groups found", path=path)
+    for name, group in groups.items():
+        parse_group_name(name, path)
+        if "eval_spikes_heldout" not in group:
+            raise InputError("missing key 'eval_spikes_heldout'", path=path, field=name)
+    return groups

@@ -1,0 +1,265 @@
+"""NLB / EvalAI submission files: validate, write (float32, gzip, atomic), read.
+
+Layout (nlb_tools' ``evaluate`` and the EvalAI challenge 1256): one HDF5 group per
+``<dataset><suffix>`` (``mc_maze``, ``mc_maze_20``, ...; suffix ``''`` at 5 ms, ``'_<bin_ms>'``
+otherwise) holding
+
+=============================  =====================================  =========
+key                            shape                                  required
+=============================  =====================================  =========
+``train_rates_heldin``         (train trials, bins, n_heldin)         yes
+``train_rates_heldout``        (train trials, bins, n_heldout)        yes
+``eval_rates_heldin``          (eval trials, bins, n_heldin)          yes
+``eval_rates_heldout``         (eval trials, bins, n_heldout)         yes
+``eval_rates_heldin_forward``  (eval trials, fwd bins, n_heldin)      with the next
+``eval_rates_heldout_forward`` (eval trials, fwd bins, n_heldout)     with the previous
+=============================  =====================================  =========
+
+Rates are **spikes per bin**, finite and non-negative. The three scaling datasets
+(``mc_maze_large/medium/small``) go together into one file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from neurodyn.errors import InputError
+from neurodyn.io import atomic_path
+from neurodyn.metrics.bits import check_rates, check_shape
+from neurodyn.metrics.evaluate import FORWARD_RATES, REQUIRED_RATES, group_name, parse_group_name
+
+SUBMISSION_KEYS = REQUIRED_RATES + FORWARD_RATES
+
+#: expected shapes: {group: {key: shape tuple, None = any size}}
+ExpectedShapes = Mapping[str, Mapping[str, tuple]]
+
+
+def validate_submission(
+    groups: Mapping[str, Mapping[str, np.ndarray]], expected_shapes: ExpectedShapes | None = None, path=None
+) -> None:
+    """Check a submission before it is written or evaluated.
+
+    Checks: group names are NLB groups; each group has the four required keys, both or neither
+    forward key and no other key; arrays are 3-D and consistent (trials shared by train/eval
+    held-in/held-out, neurons shared by train and eval, bins shared by train and eval); rates are
+    finite and non-negative; when ``expected_shapes`` is given, every group it lists is present and
+    every listed key has exactly the listed shape (``None`` entries match any size).
+
+    Raises
+    ------
+    InputError
+        Naming the group/key, with the expected and the actual shape.
+
+    Examples
+    --------
+    >>> ones = lambda *s: np.ones(s)
+    >>> validate_submission({"mc_maze": {
+    ...     "train_rates_heldin": ones(2, 3, 4), "train_rates_heldout": ones(2, 3, 1),
+    ...     "eval_rates_heldin": ones(1, 3, 4), "eval_rates_heldout": ones(1, 3, 1)}})
+    """
+    if not groups:
+        raise InputError("submission holds no dataset group", path=path)
+    for name, group in groups.items():
+        parse_group_name(name, path)
+        unknown = sorted(set(group) - set(SUBMISSION_KEYS))
+        if unknown:
+            raise InputError(
+                f"unknown key '{unknown[0]}' (valid: {', '.join(SUBMISSION_KEYS)})",
+                path,
+                f"{name}/{unknown[0]}",
+            )
+        for key in REQUIRED_RATES:
+            if key not in group:
+                raise InputError(f"missing key '{key}'", path=path, field=f"{name}/{key}")
+        present = [key for key in FORWARD_RATES if key in group]
+        if len(present) == 1:
+            other = (set(FORWARD_RATES) - set(present)).pop()
+            raise InputError(f"'{present[0]}' given without '{other}'", path=path, field=f"{name}/{other}")
+        for key in group:
+            if np.ndim(group[key]) != 3:
+                raise InputError(
+                    f"expected a 3-D (trials, bins, neurons) array, got shape {np.shape(group[key])}",
+                    path,
+                    f"{name}/{key}",
+                )
+        n_train, n_bins, n_heldin = np.shape(group["train_rates_heldin"])
+        n_eval = np.shape(group["eval_rates_heldin"])[0]
+        n_heldout = np.shape(group["train_rates_heldout"])[2]
+        internal = {
+            "train_rates_heldout": (n_train, n_bins, n_heldout),
+            "eval_rates_heldin": (n_eval, n_bins, n_heldin),
+            "eval_rates_heldout": (n_eval, n_bins, n_heldout),
+        }
+        if present:
+            n_fwd = np.shape(group["eval_rates_heldin_forward"])[1]
+            internal["eval_rates_heldin_forward"] = (n_eval, n_fwd, n_heldin)
+            internal["eval_rates_heldout_forward"] = (n_eval, n_fwd, n_heldout)
+        for key, shape in internal.items():
+            check_shape(group[key], shape, f"{name}/{key}", path)
+        for key in group:
+            check_rates(group[key], f"{name}/{key}", path)
+    for name, shapes in (expected_shapes or {}).items():
+        if name not in groups:
+            raise InputError(
+                f"missing dataset group '{name}' (present: {', '.join(groups)})", path=path, field=name
+            )
+        for key, shape in shapes.items():
+            if key in FORWARD_RATES and key not in groups[name]:
+                continue  # forward prediction is optional
+            check_shape(groups[name][key], tuple(shape), f"{name}/{key}", path)
+
+
+def write_submission(
+    path, groups: Mapping[str, Mapping[str, np.ndarray]], expected_shapes: ExpectedShapes | None = None
+) -> Path:
+    """Validate ``groups`` and write them as one submission file (float32, gzip), atomically.
+
+    Parameters
+    ----------
+    path
+        Output ``.h5`` file; nothing is written when validation fails.
+    groups
+        ``{group_name: {key: rates}}`` in the layout of the module docstring (counts per bin).
+    expected_shapes
+        Optional ``{group: {key: shape}}`` (see :func:`expected_shapes_from_prepared`).
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> ones = lambda *s: np.ones(s)
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "sub.h5"
+    >>> _ = write_submission(out, {"mc_maze": {
+    ...     "train_rates_heldin": ones(2, 3, 4), "train_rates_heldout": ones(2, 3, 1),
+    ...     "eval_rates_heldin": ones(1, 3, 4), "eval_rates_heldout": ones(1, 3, 1)}})
+    >>> read_submission(out)["mc_maze"]["eval_rates_heldout"].dtype
+    dtype('float32')
+    """
+    import h5py
+
+    validate_submission(groups, expected_shapes)  # errors name the group/key; the output is not written
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as handle:
+            for name, group in groups.items():
+                out = handle.create_group(name)
+                for key, value in group.items():
+                    out.create_dataset(key, data=np.asarray(value, dtype=np.float32), compression="gzip")
+    return path
+
+
+def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
+    """Read a submission file into ``{group: {key: array}}`` (arrays as stored, usually float32).
+
+    Raises
+    ------
+    InputError
+        Missing file, not HDF5, a top-level entry that is not a group.
+    """
+    import h5py
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError("file not found", path=path)
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(f"not a readable HDF5 file ({err})", path=path) from None
+    out: dict[str, dict[str, np.ndarray]] = {}
+    with handle:
+        for name, group in handle.items():
+            if not isinstance(group, h5py.Group):
+                raise InputError("expected one group per dataset, found a dataset", path=path, field=name)
+            out[name] = {key: group[key][()] for key in group}
+    return out
+
+
+def expected_shapes_from_prepared(path) -> dict[str, dict[str, tuple]]:
+    """Expected submission shapes of the dataset in a ``prepare`` file.
+
+    Uses ``train_input/train_spikes_held{in,out}`` (train trials, bins, neurons),
+    ``eval_input/eval_spikes_heldin`` (eval trials) and the forward arrays (or the root attribute
+    ``n_fwd_bins``); keys whose size the file cannot tell (e.g. no train input in a test-only
+    file) get ``None`` there.
+
+    Returns
+    -------
+    dict
+        ``{group_name: {key: shape}}`` with one group.
+    """
+    import h5py
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError("file not found", path=path)
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(f"not a readable HDF5 file ({err})", path=path) from None
+    with handle:
+        attrs = dict(handle.attrs)
+        if "dataset" not in attrs or "bin_ms" not in attrs:
+            raise InputError("not a prepare file (root attributes 'dataset' and 'bin_ms' missing)", path=path)
+        name = group_name(str(np.asarray(attrs["dataset"]).astype(str)), int(attrs["bin_ms"]))
+
+        def shape(group, key):
+            return tuple(handle[group][key].shape) if group in handle and key in handle[group] else None
+
+        train_in = shape("train_input", "train_spikes_heldin")
+        train_out = shape("train_input", "train_spikes_heldout")
+        eval_in = shape("eval_input", "eval_spikes_heldin")
+        fwd = shape("train_input", "train_spikes_heldin_forward")
+        if eval_in is None and train_in is None:
+            raise InputError("no 'train_input' or 'eval_input' arrays", path=path)
+        n_bins = (eval_in or train_in)[1]
+        n_heldin = (eval_in or train_in)[2]
+        n_heldout = train_out[2] if train_out else attrs.get("n_heldout")
+        n_fwd = fwd[1] if fwd else attrs.get("n_fwd_bins")
+        n_train = train_in[0] if train_in else None
+        n_eval = eval_in[0] if eval_in else None
+    n_heldout = None if n_heldout is None else int(n_heldout)
+    shapes = {
+        "train_rates_heldin": (n_train, n_bins, n_heldin),
+        "train_rates_heldout": (n_train, n_bins, n_heldout),
+        "eval_rates_heldin": (n_eval, n_bins, n_heldin),
+        "eval_rates_heldout": (n_eval, n_bins, n_heldout),
+    }
+    if n_fwd:
+        shapes["eval_rates_heldin_forward"] = (n_eval, int(n_fwd), n_heldin)
+        shapes["eval_rates_heldout_forward"] = (n_eval, int(n_fwd), n_heldout)
+    return {name: shapes}
+
+
+def expected_shapes_from_registry(dataset: str, bin_ms: int) -> dict[str, dict[str, tuple]]:
+    """Expected submission shapes from the NLB registry (:mod:`neurodyn.data.nlb`).
+
+    The registry knows bins and units but not the per-phase trial counts, so trials are ``None``
+    (any); validation still checks that trials agree between the arrays of a split.
+
+    Examples
+    --------
+    >>> expected_shapes_from_registry("mc_maze_small", 20)["mc_maze_small_20"]["eval_rates_heldout"]
+    (None, 35, 35)
+    """
+    from neurodyn.data.nlb import get_dataset
+
+    info = get_dataset(dataset)
+    n_bins, n_fwd = info.n_bins(bin_ms), info.n_fwd_bins(bin_ms)
+    n_in, n_out = info.n_heldin, info.n_heldout
+    shapes = {
+        "train_rates_heldin": (None, n_bins, n_in),
+        "train_rates_heldout": (None, n_bins, n_out),
+        "eval_rates_heldin": (None, n_bins, n_in),
+        "eval_rates_heldout": (None, n_bins, n_out),
+        "eval_rates_heldin_forward": (None, n_fwd, n_in),
+        "eval_rates_heldout_forward": (None, n_fwd, n_out),
+    }
+    return {group_name(info.name, bin_ms): shapes}

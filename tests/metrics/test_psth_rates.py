@@ -1,0 +1,77 @@
+"""psth R² (conditions, jitter, NaN bins) and rate R² against sklearn's r2_score on explicit arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import r2_score
+
+from neurodyn.errors import InputError
+from neurodyn.metrics import psth_r2, rate_r2
+from neurodyn.metrics.psth import as_index_list, shift_trials
+
+
+def test_psth_perfect_and_mean_predictions():
+    rng = np.random.default_rng(0)
+    psth = rng.gamma(2, 1, (3, 6, 4))
+    psth[1, :2] = np.nan  # shorter condition
+    cond_idx = [np.array([0, 3]), np.array([1, 4, 5]), np.array([2])]
+    rates = np.empty((6, 6, 4))
+    for c, trials in enumerate(cond_idx):
+        rates[trials] = np.nan_to_num(psth[c], nan=0.0)
+    assert psth_r2(psth, rates, cond_idx) == pytest.approx(1.0, abs=1e-12)
+    # predicting each neuron's mean over the stacked valid rows gives R² = 0 exactly
+    stacked = np.vstack([psth[c][~np.isnan(psth[c, :, 0])] for c in range(3)])
+    rates[:] = stacked.mean(axis=0)
+    assert psth_r2(psth, rates, cond_idx) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_psth_jitter_shift_and_oracle():
+    rng = np.random.default_rng(1)
+    psth = rng.gamma(2, 1, (2, 8, 3))
+    psth[:, :2] = np.nan  # DMFC-like front padding
+    jitter = np.array([0, 1, 2, 1])
+    cond_idx = [np.array([0, 1]), np.array([2, 3])]
+    rates = rng.gamma(2, 1, (4, 8, 3))
+    shifted = shift_trials(rates, jitter)
+    # the oracle, written out: trial 2 moved 2 bins later
+    assert np.isnan(shifted[2, :2]).all() and np.array_equal(shifted[2, 2:], rates[2, :-2])
+    true = np.vstack([psth[c, 2:] for c in range(2)])
+    pred = np.vstack([shifted[idx].mean(0)[2:] for idx in cond_idx])
+    assert psth_r2(psth, rates, cond_idx, jitter) == pytest.approx(r2_score(true, pred), abs=1e-12)
+    with pytest.raises(InputError, match="NaN"):
+        psth_r2(psth, rates, cond_idx, np.array([0, 3, 0, 0]))  # shift reaches the scored bins
+
+
+def test_psth_bad_input():
+    psth = np.ones((2, 4, 3))
+    with pytest.raises(InputError, match=r"expected shape \(\*, 4, 3\), got \(5, 4, 2\)"):
+        psth_r2(psth, np.ones((5, 4, 2)), [np.array([0]), np.array([1])])
+    with pytest.raises(InputError, match="conditions"):
+        psth_r2(psth, np.ones((5, 4, 3)), [np.array([0])])
+
+
+def test_cond_idx_formats():
+    ragged = np.empty(2, dtype=object)
+    ragged[0], ragged[1] = np.array([0, 2]), np.array([1])
+    assert [list(x) for x in as_index_list(ragged)] == [[0, 2], [1]]
+    assert [list(x) for x in as_index_list(np.array([[0.0, np.nan], [1.0, 2.0]]))] == [[0], [1, 2]]
+
+
+def test_rate_r2_known_cases_and_argument_order():
+    rng = np.random.default_rng(2)
+    truth = rng.gamma(2, 1, (5, 7, 3))
+    assert rate_r2(truth, truth) == 1.0
+    assert rate_r2(truth, np.broadcast_to(truth.mean(axis=(0, 1)), truth.shape)) == pytest.approx(
+        0.0, abs=1e-12
+    )
+    pred = truth + rng.normal(0, 0.5, truth.shape)
+    flat_t, flat_p = truth.reshape(-1, 3), pred.reshape(-1, 3)
+    by_hand = np.mean(1 - ((flat_t - flat_p) ** 2).sum(0) / ((flat_t - flat_t.mean(0)) ** 2).sum(0))
+    assert rate_r2(truth, pred) == pytest.approx(by_hand, rel=1e-12)
+    assert rate_r2(pred, truth) != pytest.approx(by_hand, rel=1e-6)  # not symmetric: truth first
+    with pytest.raises(InputError, match="expected shape"):
+        rate_r2(truth, pred[:, :3])
+    pred[0, 0, 0] = np.nan
+    with pytest.raises(InputError, match="pred_rates"):
+        rate_r2(truth, pred)

@@ -1,0 +1,193 @@
+"""Submission writer/reader/validator and the `neurodyn evaluate` / `neurodyn submit` commands."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodyn.cli import main
+from neurodyn.errors import InputError
+from neurodyn.io import write_h5_dict
+from neurodyn.metrics import evaluate, read_submission, validate_submission, write_submission
+from neurodyn.metrics.submission import expected_shapes_from_prepared, expected_shapes_from_registry
+
+
+def registry_group(rng, dataset="mc_maze_small", bin_ms=20, n_train=6, n_eval=4):
+    """Random valid rates of a dataset's registry shapes."""
+    ((name, shapes),) = expected_shapes_from_registry(dataset, bin_ms).items()
+    return name, {
+        k: rng.gamma(2, 0.1, (n_train if k.startswith("train") else n_eval, *s[1:]))
+        for k, s in shapes.items()
+    }
+
+
+def test_write_read_roundtrip_float32_gzip(tmp_path):
+    rng = np.random.default_rng(0)
+    groups = dict(registry_group(rng, d) for d in ("mc_maze_large", "mc_maze_medium", "mc_maze_small"))
+    out = write_submission(tmp_path / "sub.h5", groups)
+    with h5py.File(out) as f:
+        ds = f["mc_maze_medium_20/eval_rates_heldout"]
+        assert ds.dtype == np.float32 and ds.compression == "gzip"
+    back = read_submission(out)
+    assert set(back) == set(groups)
+    for name in groups:
+        for key, value in groups[name].items():
+            np.testing.assert_array_equal(back[name][key], value.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda g: g.pop("train_rates_heldout"), "mc_maze_small_20/train_rates_heldout: missing key"),
+        (
+            lambda g: g.update(eval_rates_heldout=g["eval_rates_heldout"][:, :, :-1]),
+            r"eval_rates_heldout: expected shape \(4, 35, 35\), got \(4, 35, 34\)",
+        ),
+        (
+            lambda g: g.update(eval_rates_held_out=g["eval_rates_heldout"]),
+            "unknown key 'eval_rates_held_out'",
+        ),
+        (lambda g: g["eval_rates_heldin"].__setitem__((0, 0, 0), np.nan), "NaN rate predictions"),
+        (lambda g: g["train_rates_heldin"].__setitem__((0, 0, 0), -1.0), "negative rate predictions"),
+    ],
+)
+def test_validation_errors_and_nothing_written(tmp_path, edit, message):
+    name, group = registry_group(np.random.default_rng(1))
+    edit(group)
+    with pytest.raises(InputError, match=message):
+        write_submission(
+            tmp_path / "sub.h5", {name: group}, expected_shapes_from_registry("mc_maze_small", 20)
+        )
+    assert list(tmp_path.iterdir()) == []  # no partial or temporary file left
+
+
+def test_expected_shapes_checked_against_registry():
+    rng = np.random.default_rng(2)
+    name, group = registry_group(rng, bin_ms=5)
+    # 20 ms expectations, 5 ms arrays: the bin count differs
+    with pytest.raises(InputError, match="missing dataset group 'mc_maze_small_20'"):
+        validate_submission({name: group}, expected_shapes_from_registry("mc_maze_small", 20))
+    # 5 ms arrays filed under the 20 ms group name
+    with pytest.raises(
+        InputError, match=r"train_rates_heldin: expected shape \(\*, 35, 107\), got \(6, 140, 107\)"
+    ):
+        validate_submission({"mc_maze_small_20": group}, expected_shapes_from_registry("mc_maze_small", 20))
+    validate_submission(
+        {"mc_maze_small_20": {k: v[:, ::4] for k, v in group.items()}},
+        expected_shapes_from_registry("mc_maze_small", 20),
+    )
+
+
+def _prepared(path, rng, n_train=6, n_eval=4, with_target=True):
+    """A minimal prepare-layout file: the groups and attributes this module reads."""
+    target_name, group = registry_group(rng, n_train=n_train, n_eval=n_eval)
+    spikes = {k.replace("rates", "spikes"): rng.poisson(v).astype(np.float16) for k, v in group.items()}
+    data = {
+        "train_input": {k: v for k, v in spikes.items() if k.startswith("train")},
+        "eval_input": {"eval_spikes_heldin": spikes["eval_spikes_heldin"]},
+    }
+    data["train_input"]["train_spikes_heldin_forward"] = rng.poisson(1.0, (n_train, 10, 107)).astype(
+        np.float16
+    )
+    data["train_input"]["train_spikes_heldout_forward"] = rng.poisson(1.0, (n_train, 10, 35)).astype(
+        np.float16
+    )
+    if with_target:
+        behavior = rng.normal(size=(n_train, 35, 2))
+        data["eval_target"] = {
+            target_name: {
+                "eval_spikes_heldout": rng.poisson(1.0, (n_eval, 35, 35)).astype(float),
+                "train_behavior": behavior,
+                "eval_behavior": rng.normal(size=(n_eval, 35, 2)),
+                "eval_spikes_heldin_forward": rng.poisson(1.0, (n_eval, 10, 107)).astype(float),
+                "eval_spikes_heldout_forward": rng.poisson(1.0, (n_eval, 10, 35)).astype(float),
+            }
+        }
+    with h5py.File(path, "w") as f:
+        write_h5_dict(f, data)
+        f.attrs.update({"dataset": "mc_maze_small", "bin_ms": 20, "phase": "val"})
+    return group
+
+
+def test_expected_shapes_from_prepared(tmp_path):
+    _prepared(tmp_path / "p.h5", np.random.default_rng(3))
+    assert expected_shapes_from_prepared(tmp_path / "p.h5") == {
+        "mc_maze_small_20": {
+            "train_rates_heldin": (6, 35, 107),
+            "train_rates_heldout": (6, 35, 35),
+            "eval_rates_heldin": (4, 35, 107),
+            "eval_rates_heldout": (4, 35, 35),
+            "eval_rates_heldin_forward": (4, 10, 107),
+            "eval_rates_heldout_forward": (4, 10, 35),
+        }
+    }
+
+
+def test_cli_evaluate_json_and_table(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    group = _prepared(tmp_path / "p.h5", rng)
+    with h5py.File(tmp_path / "pred.h5", "w") as f:
+        write_h5_dict(f, {"mc_maze_small_20": group})
+    assert (
+        main(["evaluate", "--target", str(tmp_path / "p.h5"), "--pred", str(tmp_path / "pred.h5"), "--json"])
+        == 0
+    )
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed == evaluate(tmp_path / "p.h5", tmp_path / "pred.h5")
+    assert list(printed[0]["mc_maze_scaling_20_split"]) == ["[100] co-bps", "[100] vel R2", "[100] fp-bps"]
+    assert main(["evaluate", "--target", str(tmp_path / "p.h5"), "--pred", str(tmp_path / "pred.h5")]) == 0
+    assert "[100] co-bps" in capsys.readouterr().out
+
+
+def test_cli_evaluate_bad_input_exit_2(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    group = _prepared(tmp_path / "p.h5", rng)
+    group["eval_rates_heldout"] = group["eval_rates_heldout"][:3]
+    with h5py.File(tmp_path / "pred.h5", "w") as f:
+        write_h5_dict(f, {"mc_maze_small_20": group})
+    digest = hashlib.sha256((tmp_path / "p.h5").read_bytes()).hexdigest()
+    assert main(["evaluate", "--target", str(tmp_path / "p.h5"), "--pred", str(tmp_path / "pred.h5")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "pred.h5: mc_maze_small_20/eval_rates_heldout: expected shape (4, 35, 35), got (3, 35, 35)" in err
+    assert hashlib.sha256((tmp_path / "p.h5").read_bytes()).hexdigest() == digest  # input untouched
+    _prepared(tmp_path / "test_phase.h5", rng, with_target=False)
+    assert (
+        main(["evaluate", "--target", str(tmp_path / "test_phase.h5"), "--pred", str(tmp_path / "pred.h5")])
+        == 2
+    )
+    assert "eval_target" in capsys.readouterr().err
+
+
+def test_cli_submit(tmp_path, capsys):
+    rng = np.random.default_rng(6)
+    group = _prepared(tmp_path / "p.h5", rng)
+    pred_files = []
+    for name, grp in [("mc_maze_small_20", group), registry_group(rng, "mc_maze_large", 20)]:
+        pred_files.append(tmp_path / f"{name}.h5")
+        with h5py.File(pred_files[-1], "w") as f:
+            write_h5_dict(f, {name: grp})
+    out = tmp_path / "submission.h5"
+    args = [
+        "submit",
+        "--pred",
+        *map(str, pred_files),
+        "--out",
+        str(out),
+        "--prepared",
+        str(tmp_path / "p.h5"),
+    ]
+    assert main(args) == 0
+    assert set(read_submission(out)) == {"mc_maze_small_20", "mc_maze_large_20"}
+    # the prepare file pins the trial count: a 5-trial eval prediction is refused, nothing written
+    bad = {k: (v[:, :, :] if k.startswith("train") else np.concatenate([v, v[:1]])) for k, v in group.items()}
+    with h5py.File(pred_files[0], "w") as f:
+        write_h5_dict(f, {"mc_maze_small_20": bad})
+    out.unlink()
+    assert main(args) == 2
+    assert "eval_rates_heldin: expected shape (4, 35, 107), got (5, 35, 107)" in capsys.readouterr().err
+    assert not out.exists()
