@@ -56,3 +56,11 @@ def _no_network(monkeypatch, request):
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+def pytest_configure(config):
+    # Tests use tiny tensors, for which intra-op threads cost more than they give (and CI runs two
+    # pytest workers on two cores).
+    import torch
+
+    torch.set_num_threads(1)

@@ -1,0 +1,327 @@
+"""LangevinFlow (Song, Keller, Yue, Perona, Welling 2025) as a plain ``nn.Module``.
+
+Generative path for one trial with held-in counts x (T bins × N_in neurons):
+
+    h_t      = dropout(GRU(x_{s(t)}, h_{t-1})),              t = 0 … T+F-1   (encoder.input_schedule)
+    z_0, v_0 ~ N(μ_z(h_0), σ_z²(h_0)) N(μ_v(h_0), σ_v²(h_0))     (priors N(0, I))
+    (z_t, v_t) = Langevin step of (z_{t-1}, v_{t-1}) in the learned potential U (integrator.py)
+    ℓ_t      = W_out · Block([z_t; v_t; h_t])_t + b_out          log expected counts per bin, N_out neurons
+    y_{t,n}  ~ Poisson(exp ℓ_{t,n})                            neurons [held-in | held-out], bins [obs | fwd]
+
+Held-out neurons and forward bins never enter the encoder: ``forward`` takes the held-in block only.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from rich.progress import track
+from torch import Tensor, nn
+
+from neurodyn.errors import InputError
+from neurodyn.models.langevinflow import loss as terms
+from neurodyn.models.langevinflow._random import randn
+from neurodyn.models.langevinflow.config import LangevinFlowConfig
+from neurodyn.models.langevinflow.decoder import PostNormTransformerBlock, sinusoidal_positions
+from neurodyn.models.langevinflow.encoder import GRUEncoder, InitialStatePosterior, input_schedule
+from neurodyn.models.langevinflow.integrator import langevin_rollout
+from neurodyn.models.langevinflow.potential import CoupledOscillatorPotential
+
+__all__ = ["LangevinFlow", "LangevinFlowOutput", "count_parameters"]
+
+
+class LangevinFlowOutput(NamedTuple):
+    """Everything one forward pass produces (batch-first; T+F = observed + forward bins).
+
+    Attributes
+    ----------
+    log_rates : (batch, T+F, N_out)   log expected spike counts per bin
+    z, v : (batch, T+F, D)            latent positions and velocities
+    h : (batch, T+F, H)               encoder states (after dropout)
+    z0_mean, z0_logvar, v0_mean, v0_logvar : (batch, D)   posterior of the initial state
+    transition_mean : (batch, T+F-1, D)   velocity of each step before its noise
+    noise_std : float                 the integrator's per-step noise std σ (even when ξ was 0)
+    """
+
+    log_rates: Tensor
+    z: Tensor
+    v: Tensor
+    h: Tensor
+    z0_mean: Tensor
+    z0_logvar: Tensor
+    v0_mean: Tensor
+    v0_logvar: Tensor
+    transition_mean: Tensor
+    noise_std: float
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters (4,510,422 for the MC_Maze reference size H=280, 137 -> 182)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class LangevinFlow(nn.Module):
+    """GRU encoder → underdamped Langevin latent dynamics → transformer decoder → Poisson log-rates.
+
+    Parameters
+    ----------
+    n_heldin
+        N_in, held-in neurons (encoder input).
+    n_neurons
+        N_out = held-in + held-out neurons (readout); order [held-in | held-out].
+    n_obs_bins
+        T, observed bins given to the encoder.
+    n_fwd_bins
+        F, forward-prediction bins unrolled after T (no data).
+    config
+        :class:`LangevinFlowConfig` (hyper-parameters and options).
+
+    Examples
+    --------
+    >>> cfg = LangevinFlowConfig(hidden_size=8, ff_dim=16)
+    >>> model = LangevinFlow(n_heldin=3, n_neurons=5, n_obs_bins=6, n_fwd_bins=2, config=cfg)
+    >>> out = model(torch.poisson(torch.ones(4, 6, 3)))
+    >>> out.log_rates.shape
+    torch.Size([4, 8, 5])
+    >>> model.predict(torch.zeros(4, 6, 3))["rates"].shape
+    torch.Size([4, 8, 5])
+    """
+
+    def __init__(self, n_heldin: int, n_neurons: int, n_obs_bins: int, n_fwd_bins: int,
+                 config: LangevinFlowConfig = LangevinFlowConfig()):  # noqa: B008 (frozen, immutable)
+        super().__init__()
+        for name, value, low in (("n_heldin", n_heldin, 1), ("n_neurons", n_neurons, 1),
+                                 ("n_obs_bins", n_obs_bins, 1), ("n_fwd_bins", n_fwd_bins, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InputError(f"must be an integer >= {low}, got {value!r}", field=name)
+        if n_neurons < n_heldin:
+            raise InputError(f"n_neurons={n_neurons} is smaller than n_heldin={n_heldin}", field="n_neurons")
+        if not isinstance(config, LangevinFlowConfig):
+            raise InputError(f"expected a LangevinFlowConfig, got {type(config).__name__}", field="config")
+        self.n_heldin, self.n_neurons = n_heldin, n_neurons
+        self.n_obs_bins, self.n_fwd_bins = n_obs_bins, n_fwd_bins
+        self.config = cfg = config
+        self.latent_dim = cfg.latent_size
+        self.encoder = GRUEncoder(n_heldin, cfg.hidden_size, cfg.dropout)
+        self.posterior = InitialStatePosterior(cfg.hidden_size, self.latent_dim)
+        self.potential = (
+            CoupledOscillatorPotential(self.latent_dim, cfg.n_channels, cfg.kernel_size, cfg.potential_init)
+            if cfg.potential == "coupled" else None
+        )
+        self.decoder = PostNormTransformerBlock(cfg.decoder_width, cfg.n_heads, cfg.ff_dim, cfg.dropout,
+                                                cfg.init)
+        self.readout = nn.Linear(cfg.decoder_width, n_neurons)
+        schedule = input_schedule(n_obs_bins, n_fwd_bins, cfg.encoder_alignment)
+        self.register_buffer("_schedule", torch.tensor(schedule, dtype=torch.long), persistent=False)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, heldin: Tensor, *, sample: bool = True, generator: torch.Generator | None = None
+                ) -> LangevinFlowOutput:
+        """One pass through the model.
+
+        Parameters
+        ----------
+        heldin : Tensor, shape (batch, T, N_in)
+            Held-in spike counts per bin (float).
+        sample
+            Draw z_0, v_0 (reparameterised) and the noise ξ (if ``config.noise``); ``False``: posterior
+            means and ξ = 0. Dropout follows ``self.training``.
+        generator
+            Source of every random draw of the pass (ε, ξ, dropout masks); global RNG when None. Must
+            live on the model's device.
+
+        Returns
+        -------
+        LangevinFlowOutput
+        """
+        self._check_heldin(heldin)
+        cfg = self.config
+        hidden = self.encoder(heldin[:, self._schedule], generator)
+        z_mean, z_logvar, v_mean, v_logvar = self.posterior(hidden[:, 0])
+        if sample:
+            z0 = z_mean + (0.5 * z_logvar).exp() * randn(z_mean.shape, z_mean, generator)
+            v0 = v_mean + (0.5 * v_logvar).exp() * randn(v_mean.shape, v_mean, generator)
+        else:
+            z0, v0 = z_mean, v_mean
+        n_steps = hidden.shape[1] - 1
+        # The dynamics run in the parameters' precision with autocast off: under bf16 autocast the
+        # position update z + 0.01·v would be lost to bf16's 8-bit mantissa.
+        dynamics_dtype = self.readout.weight.dtype
+        z0, v0 = z0.to(dynamics_dtype), v0.to(dynamics_dtype)
+        noise = None
+        if sample and cfg.noise:
+            noise = randn((z0.shape[0], n_steps, self.latent_dim), z0, generator)
+        force = None
+        with torch.autocast(device_type=z0.device.type, enabled=False):
+            if self.potential is not None:
+                # The force is linear, grad U(z) = S z with S symmetric: build S once per pass (one
+                # convolution of the identity) so each step is one small matmul. Tiny per-step
+                # convolutions cost 10-30 ms each on CPU (oneDNN overhead); the matmul costs microseconds.
+                force_matrix = self.potential.force_matrix()
+                force = lambda z: z @ force_matrix  # noqa: E731  (S symmetric: z S = (S z)^T)
+            roll = langevin_rollout(z0, v0, n_steps, force=force, dt=cfg.dt, gamma=cfg.gamma,
+                                    scheme=cfg.integrator, noise=noise)
+        tokens = torch.cat([roll.z, roll.v, hidden.to(dynamics_dtype)], dim=-1)
+        if cfg.positional_encoding:
+            tokens = tokens + sinusoidal_positions(tokens.shape[1], tokens.shape[2], dtype=tokens.dtype,
+                                                   device=tokens.device)
+        decoded = self.decoder(tokens, causal=cfg.causal, generator=generator)
+        return LangevinFlowOutput(
+            log_rates=self.readout(decoded), z=roll.z, v=roll.v, h=hidden,
+            z0_mean=z_mean, z0_logvar=z_logvar, v0_mean=v_mean, v0_logvar=v_logvar,
+            transition_mean=roll.transition_mean, noise_std=roll.noise_std,
+        )
+
+    # ------------------------------------------------------------------ loss
+    def kl_terms(self, out: LangevinFlowOutput) -> dict[str, Tensor]:
+        """Batch-averaged KL terms: 'kl_z0', 'kl_v0', 'kl_transition' and their sum 'kl' (scalars)."""
+        cfg = self.config
+        dtype = out.z.dtype  # the dynamics' precision (float32 under autocast)
+        kl_z0 = terms.kl_standard_normal(out.z0_mean.to(dtype), out.z0_logvar.to(dtype)).mean()
+        kl_v0 = terms.kl_standard_normal(out.v0_mean.to(dtype), out.v0_logvar.to(dtype)).mean()
+        kl_trans = terms.transition_kl(
+            cfg.transition_kl, velocities=out.v, transition_mean=out.transition_mean,
+            noise_std=out.noise_std, gamma=cfg.gamma, prior_var=cfg.velocity_prior_var,
+        ).mean()
+        return {"kl": kl_z0 + kl_v0 + kl_trans, "kl_z0": kl_z0, "kl_v0": kl_v0, "kl_transition": kl_trans}
+
+    def loss(self, batch: dict[str, Tensor], *, epoch: int, stage: str = "train",
+             generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Objective and monitors for one batch.
+
+        ``stage='train'``: coordinated dropout on the held-in input (see
+        :func:`~neurodyn.models.langevinflow.loss.coordinated_dropout`), one sampled pass,
+        ``loss = nll + β(epoch)·kl`` with β(e) = kl_max·clip(e / kl_ramp_epochs, 0, 1).
+
+        ``stage='val'`` / ``'test'``: no coordinated dropout. With ``eval_mode='mean'`` the pass uses the
+        posterior means and ξ = 0 (deterministic); with ``'sample'`` one sampled pass (reference). The
+        targets get the sample-validation mask chosen by ``val_mask``. Here ``loss`` is the monitor: the
+        masked Poisson NLL alone (as the reference's ``valid/loss``); ``total`` is nll + β·kl.
+
+        Dropout follows ``self.training`` (the caller sets train()/eval()).
+
+        Parameters
+        ----------
+        batch
+            ``'heldin'`` (B, T, N_in) float counts; ``'target'`` (B, T+F, N_out) float counts (0 where
+            unknown); optional ``'target_mask'`` (B, T+F, N_out) bool, True where the target is observed.
+        epoch
+            0-based epoch for the KL ramp.
+        stage
+            ``'train'``, ``'val'`` or ``'test'``.
+        generator
+            Source of every random draw (CD masks, ε, ξ, dropout, random SV mask).
+
+        Returns
+        -------
+        dict of 0-dim tensors: 'loss', 'nll', 'kl', 'kl_weight', 'total', 'kl_z0', 'kl_v0', 'kl_transition'.
+        NLL = Σ mask·(exp ℓ - yℓ) / Σ mask (a mean over observed entries).
+        """
+        if stage not in ("train", "val", "test"):
+            raise InputError(f"must be 'train', 'val' or 'test', got {stage!r}", field="stage")
+        heldin, target, mask = self._check_batch(batch)
+        cfg = self.config
+        if stage == "train":
+            inputs, grad_mask = terms.coordinated_dropout(heldin, cfg.cd_keep_prob, generator)
+            out = self(inputs, sample=True, generator=generator)
+            nll_entries = terms.poisson_nll(out.log_rates.to(target.dtype), target)
+            if cfg.cd_keep_prob < 1.0:
+                nll_entries = terms.gradient_masked(nll_entries, terms.pad_mask(grad_mask, target.shape))
+        else:
+            out = self(heldin, sample=cfg.eval_mode == "sample", generator=generator)
+            if cfg.val_mask != "none":
+                sv_gen = generator
+                if cfg.val_mask == "fixed":
+                    sv_gen = torch.Generator(device=target.device).manual_seed(cfg.sv_seed)
+                target = terms.sample_validation_targets(target, self.n_obs_bins, self.n_heldin,
+                                                         cfg.sv_rate, sv_gen)
+            nll_entries = terms.poisson_nll(out.log_rates.to(target.dtype), target)
+        nll = terms.masked_mean(nll_entries, mask)
+        kls = self.kl_terms(out)
+        beta = torch.tensor(terms.ramp(epoch, cfg.kl_max, cfg.kl_ramp_epochs), dtype=nll.dtype,
+                            device=nll.device)
+        total = nll + beta * kls["kl"]
+        return {"loss": total if stage == "train" else nll, "nll": nll, "kl_weight": beta, "total": total,
+                **kls}
+
+    # ------------------------------------------------------------------ predict
+    @torch.no_grad()
+    def predict(self, heldin: Tensor, *, mode: str | None = None, n_samples: int | None = None,
+                generator: torch.Generator | None = None, progress: bool = False) -> dict[str, Tensor]:
+        """Rates for evaluation / submission, without gradients and with dropout off.
+
+        ``mode='mean'``: one pass with the posterior means and ξ = 0. ``mode='sample'``: the log-rates
+        (and z, v) averaged over ``n_samples`` stochastic passes, then exponentiated (reference).
+        The module's train/eval state is restored afterwards.
+
+        Parameters
+        ----------
+        heldin : Tensor, shape (batch, T, N_in)
+        mode
+            ``'mean'`` or ``'sample'``; default ``config.eval_mode``.
+        n_samples
+            Passes in ``'sample'`` mode; default ``config.n_eval_samples``.
+        generator
+            Source of the sampled passes' randomness.
+        progress
+            Show a ``rich`` progress bar over the sampled passes (for CLI use).
+
+        Returns
+        -------
+        dict with 'rates' (batch, T+F, N_out) in counts per bin, 'log_rates' (same shape), 'z', 'v'
+        (batch, T+F, D).
+        """
+        mode = self.config.eval_mode if mode is None else mode
+        n_samples = self.config.n_eval_samples if n_samples is None else n_samples
+        if mode not in ("mean", "sample"):
+            raise InputError(f"must be 'mean' or 'sample', got {mode!r}", field="mode")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+            raise InputError(f"must be a positive integer, got {n_samples!r}", field="n_samples")
+        was_training = self.training
+        self.eval()
+        try:
+            dtype = self.readout.weight.dtype  # full precision even under autocast
+            if mode == "mean":
+                out = self(heldin, sample=False)
+                log_rates, z, v = out.log_rates.to(dtype), out.z, out.v
+            else:
+                log_rates = z = v = 0.0
+                passes = range(n_samples)
+                if progress:
+                    passes = track(passes, description="LangevinFlow sampled passes", transient=True)
+                for _ in passes:
+                    out = self(heldin, sample=True, generator=generator)
+                    log_rates = log_rates + out.log_rates.to(dtype) / n_samples
+                    z = z + out.z / n_samples
+                    v = v + out.v / n_samples
+        finally:
+            self.train(was_training)
+        return {"rates": log_rates.exp(), "log_rates": log_rates, "z": z, "v": v}
+
+    # ------------------------------------------------------------------ checks
+    def _check_heldin(self, heldin: Tensor, field: str = "heldin") -> None:
+        if not isinstance(heldin, Tensor) or heldin.dim() != 3 or not heldin.is_floating_point():
+            raise InputError("expected a float (batch, bins, held-in neurons) tensor of counts", field=field)
+        if heldin.shape[1] != self.n_obs_bins or heldin.shape[2] != self.n_heldin:
+            raise InputError(
+                f"shape {tuple(heldin.shape)} does not match (batch, {self.n_obs_bins}, {self.n_heldin})",
+                field=field,
+            )
+
+    def _check_batch(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor | None]:
+        for key in ("heldin", "target"):
+            if key not in batch:
+                raise InputError("missing key", field=f"batch/{key}")
+        heldin, target = batch["heldin"], batch["target"]
+        self._check_heldin(heldin, field="batch/heldin")
+        expected = (heldin.shape[0], self.n_obs_bins + self.n_fwd_bins, self.n_neurons)
+        for key in ("target", "target_mask"):
+            value = batch.get(key)
+            if value is not None and (not isinstance(value, Tensor) or tuple(value.shape) != expected):
+                shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+                raise InputError(f"shape {shape} does not match {expected}", field=f"batch/{key}")
+        mask = batch.get("target_mask")
+        if mask is not None and mask.dtype != torch.bool:
+            raise InputError(f"must be a bool tensor, got {mask.dtype}", field="batch/target_mask")
+        return heldin, target, mask
