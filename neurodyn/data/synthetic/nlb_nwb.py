@@ -105,18 +105,33 @@ def _layout(style: str, n_trials: int, rng: np.random.Generator, conds: list[dic
 
 
 def _align(style: str, cols: Mapping[str, np.ndarray]) -> np.ndarray:
-    return {"mc_maze": cols.get("move_onset_time"), "area2_bump": cols.get("move_onset_time"),
-            "dmfc_rsg": cols.get("go_time"), "mc_rtt": cols["start_time"]}[style]
+    return {
+        "mc_maze": cols.get("move_onset_time"),
+        "area2_bump": cols.get("move_onset_time"),
+        "dmfc_rsg": cols.get("go_time"),
+        "mc_rtt": cols["start_time"],
+    }[style]
 
 
 def _window(style: str) -> tuple[float, float]:
     """The NLB input window (s) around the alignment time."""
-    return {"mc_maze": (-0.25, 0.45), "area2_bump": (-0.1, 0.5), "dmfc_rsg": (-1.5, 0.0),
-            "mc_rtt": (0.0, 0.6)}[style]
+    return {
+        "mc_maze": (-0.25, 0.45),
+        "area2_bump": (-0.1, 0.5),
+        "dmfc_rsg": (-1.5, 0.0),
+        "mc_rtt": (0.0, 0.6),
+    }[style]
 
 
-def _latent(style: str, cols: Mapping[str, np.ndarray], conds: list[dict], amps: np.ndarray, n_ms: int,
-            latent_dim: int, rng: np.random.Generator) -> np.ndarray:
+def _latent(
+    style: str,
+    cols: Mapping[str, np.ndarray],
+    conds: list[dict],
+    amps: np.ndarray,
+    n_ms: int,
+    latent_dim: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Latent trajectory on the 1 ms grid, shape (n_ms, latent_dim)."""
     x = np.zeros((n_ms, latent_dim))
     if style == "mc_rtt":
@@ -136,7 +151,7 @@ def _latent(style: str, cols: Mapping[str, np.ndarray], conds: list[dict], amps:
             rel = (span - set_ms) / max(go_ms - set_ms, 1)
             ramp = np.clip(rel, 0, 1)
             x[span, 0] = 1.5 * ramp * gain
-            x[span, 1] = (0.8 if conds[c]["is_eye"] else -0.8) * np.exp(-((span - set_ms) / 120.0) ** 2)
+            x[span, 1] = (0.8 if conds[c]["is_eye"] else -0.8) * np.exp(-(((span - set_ms) / 120.0) ** 2))
             x[span, 2] = (0.7 if conds[c]["is_short"] else -0.7) * np.sin(np.pi * ramp)
             continue
         a_ms = int(round(_align(style, cols)[i] * 1000))
@@ -147,13 +162,57 @@ def _latent(style: str, cols: Mapping[str, np.ndarray], conds: list[dict], amps:
     return x
 
 
-def write_nlb_nwb(path: str | os.PathLike, style: str, *, n_trials: int = 40, n_heldin: int = 20,
-                  n_heldout: int = 8, seed: int = 0, split: str = "train", val_fraction: float = 0.25,
-                  n_conditions: int = 4, base_rate_hz: tuple[float, float] = (6.0, 20.0), latent_dim: int = 3,
-                  obs_intervals: Sequence[tuple[float, float]] | None = None,
-                  unit_obs_intervals: Mapping[int, Sequence[tuple[float, float]]] | None = None,
-                  extra_spikes: Mapping[int, Sequence[float]] | None = None, include_heldout_column: bool = True,
-                  behavior_timestamps: bool = False) -> Path:
+def _units_table(spikes: list[np.ndarray], obs: list[np.ndarray], heldout: list[bool] | None):
+    """The ``units`` table built from whole columns (``add_unit`` row by row is slow for many spikes)."""
+    from hdmf.common import ElementIdentifiers, VectorData, VectorIndex
+    from pynwb.misc import Units
+
+    columns, names = [], []
+    if heldout is not None:
+        columns.append(
+            VectorData(
+                name="heldout",
+                description="held out of the model inputs (NLB co-smoothing target)",
+                data=np.asarray(heldout, dtype=bool),
+            )
+        )
+        names.append("heldout")
+    for name, rows, what in (
+        ("spike_times", spikes, "the spike times for each unit"),
+        ("obs_intervals", obs, "the observation intervals for each unit"),
+    ):
+        data = VectorData(name=name, description=what, data=np.concatenate(rows))
+        ends = np.cumsum([len(r) for r in rows])
+        columns += [data, VectorIndex(name=f"{name}_index", data=ends, target=data)]
+        names.append(name)
+    return Units(
+        name="units",
+        description="data on spiking units",
+        columns=columns,
+        colnames=names,
+        id=ElementIdentifiers(name="id", data=np.arange(len(spikes))),
+    )
+
+
+def write_nlb_nwb(
+    path: str | os.PathLike,
+    style: str,
+    *,
+    n_trials: int = 40,
+    n_heldin: int = 20,
+    n_heldout: int = 8,
+    seed: int = 0,
+    split: str = "train",
+    val_fraction: float = 0.25,
+    n_conditions: int = 4,
+    base_rate_hz: tuple[float, float] = (6.0, 20.0),
+    latent_dim: int = 3,
+    obs_intervals: Sequence[tuple[float, float]] | None = None,
+    unit_obs_intervals: Mapping[int, Sequence[tuple[float, float]]] | None = None,
+    extra_spikes: Mapping[int, Sequence[float]] | None = None,
+    include_heldout_column: bool = True,
+    behavior_timestamps: bool = False,
+) -> Path:
     """Write one NLB-shaped NWB file with pynwb and return its path.
 
     Parameters
@@ -196,7 +255,7 @@ def write_nlb_nwb(path: str | os.PathLike, style: str, *, n_trials: int = 40, n_
     conds = _conditions(style, n_conditions)
     n_units = n_heldin + n_heldout
     amps = model.normal(0.0, 1.0, (len(conds), latent_dim, len(_BUMPS)))
-    loading = model.normal(0.0, 0.9 / np.sqrt(latent_dim), (n_units, latent_dim))
+    loading = model.normal(0.0, 1.3 / np.sqrt(latent_dim), (n_units, latent_dim))
     base = np.log(model.uniform(*base_rate_hz, n_units))
     readout = model.normal(0.0, 1.0, (2, latent_dim)) * 50.0
 
@@ -217,21 +276,27 @@ def write_nlb_nwb(path: str | os.PathLike, style: str, *, n_trials: int = 40, n_
     for u, iv in (unit_obs_intervals or {}).items():
         obs_all[u] = list(iv)
 
-    nwb = NWBFile(session_description=f"neurodyn synthetic NLB-style {style} ({split} file)",
-                  identifier=f"neurodyn-synthetic-{style}-{split}-{seed}",
-                  session_start_time=datetime(2021, 1, 1, tzinfo=timezone.utc),
-                  experiment_description="Simulated spikes from a latent system (neurodyn.data.synthetic.nlb_nwb)")
+    nwb = NWBFile(
+        session_description=f"neurodyn synthetic NLB-style {style} ({split} file)",
+        identifier=f"neurodyn-synthetic-{style}-{split}-{seed}",
+        session_start_time=datetime(2021, 1, 1, tzinfo=timezone.utc),
+        experiment_description="Simulated spikes from a latent system (neurodyn.data.synthetic.nlb_nwb)",
+    )
     # trials
     if split == "test":
-        align_col = {"mc_maze": "move_onset_time", "area2_bump": "move_onset_time", "dmfc_rsg": "go_time",
-                     "mc_rtt": None}[style]
+        align_col = {
+            "mc_maze": "move_onset_time",
+            "area2_bump": "move_onset_time",
+            "dmfc_rsg": "go_time",
+            "mc_rtt": None,
+        }[style]
         table = {"start_time": windows[:, 0], "stop_time": windows[:, 1]}
         if align_col:
             table[align_col] = cols[align_col]
         table["split"] = np.array(["test"] * n_trials, dtype=object)
     else:
         table = {k: v for k, v in cols.items() if k != "cond"}
-        for key in (conds[0] if conds else {}):
+        for key in conds[0] if conds else {}:
             table[key] = np.array([conds[c][key] for c in cols["cond"]])
         n_val = max(1, int(round(val_fraction * n_trials))) if n_trials > 1 else 0
         split_col = np.array(["train"] * n_trials, dtype=object)
@@ -245,14 +310,18 @@ def write_nlb_nwb(path: str | os.PathLike, style: str, *, n_trials: int = 40, n_
         nwb.add_trial(**row)
 
     # units: Poisson spikes from exp(b + C x) at 1 ms
-    if include_heldout_column:
-        nwb.add_unit_column("heldout", "held out of the model inputs (NLB co-smoothing target)")
     keep_units = range(n_heldin) if split == "test" else range(n_units)
+    spikes, obs = [], []
     for u in keep_units:
-        rate = np.exp(base[u] + x @ loading[u]) / 1000.0
-        counts = rng.poisson(np.minimum(rate, 0.5))
-        ms = np.repeat(np.arange(n_ms), counts)
-        t = (ms + rng.uniform(0.05, 0.95, len(ms))) / 1000.0
+        logit = np.full(n_ms, base[u])
+        for k in range(latent_dim):  # (n, d) @ (d,) is slow for tiny d; accumulate instead
+            logit += loading[u, k] * x[:, k]
+        rate = np.minimum(np.exp(logit) / 1000.0, 0.2)  # spikes per ms, at most 200 Hz
+        # a Poisson process on the 1 ms grid: the total count, then each spike's millisecond by its rate
+        cdf = np.cumsum(rate)
+        draws = np.sort(rng.uniform(0.0, cdf[-1], rng.poisson(cdf[-1])))
+        ms = np.searchsorted(cdf, draws, side="right")
+        t = (np.minimum(ms, n_ms - 1) + rng.uniform(0.05, 0.95, len(ms))) / 1000.0
         if windows is not None:
             inside = np.zeros(len(t), dtype=bool)
             for a, b in windows:
@@ -260,23 +329,36 @@ def write_nlb_nwb(path: str | os.PathLike, style: str, *, n_trials: int = 40, n_
             t = t[inside]
         if extra_spikes and u in extra_spikes:
             t = np.concatenate([t, np.asarray(extra_spikes[u], dtype=np.float64)])
-        kw = {"heldout": bool(u >= n_heldin)} if include_heldout_column else {}
-        nwb.add_unit(spike_times=np.sort(t), obs_intervals=np.asarray(obs_all[u], dtype=np.float64), **kw)
+        spikes.append(np.sort(t))
+        obs.append(np.asarray(obs_all[u], dtype=np.float64).reshape(-1, 2))
+    nwb.units = _units_table(
+        spikes, obs, [u >= n_heldin for u in keep_units] if include_heldout_column else None
+    )
 
     # behaviour: v(t) = D x(t - lag) + noise, at 1 kHz over the whole session
     if behavior_name is not None and split == "train":
         shifted = np.zeros_like(x)
         if lag_ms >= 0:
-            shifted[lag_ms:] = x[:n_ms - lag_ms]
+            shifted[lag_ms:] = x[: n_ms - lag_ms]
         else:
             shifted[:lag_ms] = x[-lag_ms:]
         vel = shifted @ readout.T + rng.normal(0.0, 2.0, (n_ms, 2))
-        kw = ({"timestamps": np.arange(n_ms) / 1000.0} if behavior_timestamps
-              else {"rate": 1000.0, "starting_time": 0.0})
+        kw = (
+            {"timestamps": np.arange(n_ms) / 1000.0}
+            if behavior_timestamps
+            else {"rate": 1000.0, "starting_time": 0.0}
+        )
         module = nwb.create_processing_module("behavior", "behavioural data")
-        module.add(TimeSeries(name=behavior_name, data=vel, unit="mm/s", comments="columns=[x,y]",
-                              description=f"{behavior_name} = linear read-out of the latent, lag {lag_ms} ms",
-                              **kw))
+        module.add(
+            TimeSeries(
+                name=behavior_name,
+                data=vel,
+                unit="mm/s",
+                comments="columns=[x,y]",
+                description=f"{behavior_name} = linear read-out of the latent, lag {lag_ms} ms",
+                **kw,
+            )
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()
@@ -288,17 +370,44 @@ def write_nlb_nwb(path: str | os.PathLike, style: str, *, n_trials: int = 40, n_
 def pair_names(style: str) -> tuple[str, str]:
     """DANDI-like file names of a synthetic pair: (train, test); test sorts first, as on DANDI."""
     behavior_name = _STYLE[style][0]
-    train = f"sub-Synth_ses-{style.replace('_', '')}_desc-train_{'behavior+' if behavior_name else ''}ecephys.nwb"
+    train = (
+        f"sub-Synth_ses-{style.replace('_', '')}_desc-train_{'behavior+' if behavior_name else ''}ecephys.nwb"
+    )
     return train, f"sub-Synth_ses-{style.replace('_', '')}_desc-test_ecephys.nwb"
 
 
-def write_nlb_pair(folder: str | os.PathLike, style: str, *, n_train_trials: int = 40, n_test_trials: int = 12,
-                   n_heldin: int = 20, n_heldout: int = 8, seed: int = 0, **kwargs) -> tuple[Path, Path]:
+def write_nlb_pair(
+    folder: str | os.PathLike,
+    style: str,
+    *,
+    n_train_trials: int = 40,
+    n_test_trials: int = 12,
+    n_heldin: int = 20,
+    n_heldout: int = 8,
+    seed: int = 0,
+    **kwargs,
+) -> tuple[Path, Path]:
     """Write a train + test pair with DANDI-like names into ``folder``; returns (train, test) paths."""
     folder = Path(folder)
     train_name, test_name = pair_names(style)
-    train = write_nlb_nwb(folder / train_name, style, n_trials=n_train_trials, n_heldin=n_heldin,
-                          n_heldout=n_heldout, seed=seed, split="train", **kwargs)
-    test = write_nlb_nwb(folder / test_name, style, n_trials=n_test_trials, n_heldin=n_heldin,
-                         n_heldout=n_heldout, seed=seed, split="test", **kwargs)
+    train = write_nlb_nwb(
+        folder / train_name,
+        style,
+        n_trials=n_train_trials,
+        n_heldin=n_heldin,
+        n_heldout=n_heldout,
+        seed=seed,
+        split="train",
+        **kwargs,
+    )
+    test = write_nlb_nwb(
+        folder / test_name,
+        style,
+        n_trials=n_test_trials,
+        n_heldin=n_heldin,
+        n_heldout=n_heldout,
+        seed=seed,
+        split="test",
+        **kwargs,
+    )
     return train, test

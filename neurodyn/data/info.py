@@ -1,0 +1,209 @@
+"""``neurodyn info FILE``: a short summary of an NWB file (or folder), a prepared file, an LFADS-format
+HDF5 file or any other HDF5 file, as rich tables.
+
+- NWB: files, session length, units (held-in / held-out), spikes, trials per split, trial columns and
+  time series.
+- ``neurodyn prepare`` output: attributes, then every array with shape, dtype, NaN fraction and mean.
+- LFADS-format HDF5 (``train_data`` / ``valid_data`` ... keys) and anything else: the tree of datasets.
+
+Examples
+--------
+>>> from neurodyn.data.info import cli_main   # doctest: +SKIP
+>>> cli_main(["sub-Jenkins_ses-small_desc-test_ecephys.nwb"])   # doctest: +SKIP
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+from neurodyn.errors import InputError
+
+#: root keys that mark an LFADS-format file
+LFADS_KEYS = {
+    "train_data",
+    "valid_data",
+    "train_encod_data",
+    "valid_encod_data",
+    "train_recon_data",
+    "valid_recon_data",
+    "train_inds",
+    "valid_inds",
+}
+
+
+def file_kind(path: str | os.PathLike) -> str:
+    """``"nwb"``, ``"prepared"``, ``"lfads"`` or ``"hdf5"``; InputError for anything unreadable."""
+    import h5py
+
+    from neurodyn.data.prepare import is_prepared
+
+    path = Path(path)
+    if path.is_dir():
+        if not sorted(path.glob("*.nwb")):
+            raise InputError("folder holds no .nwb files", path)
+        return "nwb"
+    if not path.exists():
+        raise InputError("no such file", path)
+    if not h5py.is_hdf5(path):
+        raise InputError("not an HDF5 file (info reads NWB and HDF5 files)", path)
+    try:
+        with h5py.File(path, "r") as f:
+            if "nwb_version" in f.attrs or f.attrs.get("neurodata_type") == "NWBFile":
+                return "nwb"
+            if is_prepared(f):
+                return "prepared"
+            if LFADS_KEYS & set(f.keys()):
+                return "lfads"
+            return "hdf5"
+    except OSError as err:
+        raise InputError(
+            f"truncated or damaged HDF5 file ({' '.join(str(err).split())[:200]})", path
+        ) from None
+
+
+def _table(title: str, *columns: str):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    return table
+
+
+def _nwb(path: Path, console) -> None:
+    from neurodyn.data.nwb import load_session
+
+    s = load_session(path)
+    head = _table(f"NWB {'folder' if path.is_dir() else 'file'} {path}", "field", "value")
+    for f in s.files:
+        head.add_row(
+            "file", f"{f.path.name} (offset {f.offset_ms / 1000:g} s, {f.n_trials} trials, {f.n_units} units)"
+        )
+    head.add_row("session length", f"{s.duration_s:.3f} s ({s.n_ms} ms grid)")
+    head.add_row(
+        "units",
+        f"{s.n_units} ({s.n_heldin} held-in, {s.n_heldout} held-out)"
+        + ("" if not s.files_without_heldout() else "; no 'heldout' column"),
+    )
+    rate = s.n_spikes / max(s.n_units, 1) / max(s.duration_s, 1e-9)
+    head.add_row(
+        "spikes", f"{sum(len(t) for t in s.spike_times)} ({rate:.2f} spikes/s per unit over the session)"
+    )
+    head.add_row("obs_intervals", "yes" if s.obs_intervals is not None else "none")
+    console.print(head)
+
+    trials = _table(f"Trials ({s.n_trials})", "split", "trials")
+    if "split" in s.trials:
+        names, counts = np.unique(s.split().astype(str), return_counts=True)
+        for name, count in zip(names, counts):
+            trials.add_row(name, str(count))
+    else:
+        trials.add_row("(no split column)", str(s.n_trials))
+    console.print(trials)
+    console.print("trial columns: " + ", ".join(s.trials))
+
+    beh = _table(f"Time series ({len(s.behavior)})", "name", "channels", "samples", "timing", "unit")
+    for name, b in s.behavior.items():
+        p = b.parts[0]
+        timing = "timestamps" if p.timestamps_path else f"{p.rate:g} Hz from {p.starting_time:g} s"
+        beh.add_row(name, ", ".join(b.columns), str(b.n_samples), timing, b.unit)
+    console.print(beh)
+
+
+def _arrays_table(title: str, items: list[tuple[str, object]]):
+    table = _table(title, "array", "shape", "dtype", "NaN", "mean")
+    for key, ds in items:
+        shape = ds.shape
+        dtype = ds.dtype
+        if dtype.kind == "O" or ds.attrs.get("ragged", False):
+            table.add_row(key, f"{shape[0]} ragged rows", str(dtype), "", "")
+            continue
+        nan, mean = "", ""
+        if dtype.kind in "fiub" and ds.size:
+            data = ds[()].astype(np.float64)
+            isnan = np.isnan(data)
+            nan = f"{isnan.mean():.4f}"
+            mean = f"{np.nanmean(data):.5g}" if not isnan.all() else "nan"
+        table.add_row(key, str(tuple(shape)), str(dtype), nan, mean)
+    return table
+
+
+def _datasets(f) -> list[tuple[str, object]]:
+    import h5py
+
+    items: list[tuple[str, object]] = []
+    f.visititems(lambda name, obj: items.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
+    return items
+
+
+def _prepared(path: Path, console) -> None:
+    import h5py
+
+    from neurodyn.data.prepare import _attr
+
+    with h5py.File(path, "r") as f:
+        head = _table(f"Prepared NLB tensors {path}", "attribute", "value")
+        for key, value in f.attrs.items():
+            value = _attr(value)
+            if key == "source_sha256":
+                value = [v[:16] + "…" for v in value]
+            head.add_row(key, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
+        console.print(head)
+        console.print(_arrays_table("Arrays (counts are spikes per bin)", _datasets(f)))
+
+
+def _generic(path: Path, console, kind: str, max_rows: int) -> None:
+    import h5py
+
+    title = "LFADS-format HDF5" if kind == "lfads" else "HDF5"
+    with h5py.File(path, "r") as f:
+        items = _datasets(f)
+        table = _table(f"{title} {path} ({len(items)} datasets)", "dataset", "shape", "dtype")
+        for name, ds in items[:max_rows]:
+            table.add_row(name, str(tuple(ds.shape)), str(ds.dtype))
+        if len(items) > max_rows:
+            table.add_row(f"… {len(items) - max_rows} more", "", "")
+        console.print(table)
+        if f.attrs:
+            console.print("attributes: " + ", ".join(sorted(f.attrs)))
+
+
+def info(path: str | os.PathLike, console=None, max_rows: int = 200) -> str:
+    """Print the summary of ``path``; returns its kind (see :func:`file_kind`)."""
+    from rich.console import Console
+
+    console = console or Console()
+    path = Path(path)
+    kind = file_kind(path)
+    if kind == "nwb":
+        _nwb(path, console)
+    elif kind == "prepared":
+        _prepared(path, console)
+    else:
+        _generic(path, console, kind, max_rows)
+    return kind
+
+
+def cli_main(argv: list[str]) -> int:
+    """Entry point of ``neurodyn info``; returns the exit code."""
+    from neurodyn.data.prepare import InputErrorParser
+
+    parser: argparse.ArgumentParser = InputErrorParser(
+        prog="neurodyn info",
+        description="Summarise an NWB file or folder, a prepared file, or any HDF5 file.",
+    )
+    parser.add_argument(
+        "file", help="NWB file / folder, `neurodyn prepare` output, LFADS-format or other HDF5"
+    )
+    parser.add_argument("--max-rows", type=int, default=200, help="datasets listed for generic HDF5 files")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        return int(stop.code or 0)
+    info(args.file, max_rows=args.max_rows)
+    return 0

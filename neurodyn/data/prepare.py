@@ -1,0 +1,390 @@
+"""``neurodyn prepare``: bin an NLB NWB file (or folder) into nlb_tools' tensors in one HDF5 file.
+
+Usage::
+
+    neurodyn prepare --dataset mc_maze_small --nwb data/000140/sub-Jenkins --bin-ms 5 --phase val \\
+        --out data/mc_maze_small_5ms_val.h5
+
+File layout (read it back with :func:`load_prepared`)::
+
+    /                          attributes:
+                                 format = "neurodyn-prepared-nlb", format_version = 1
+                                 dataset (nlb_tools name), bin_ms, phase ("val" | "test"), seed,
+                                 dmfc_target, neurodyn_version,
+                                 source_files (file names), source_sha256 (hex digests, same order),
+                                 n_heldin, n_heldout (units),
+                                 n_obs_bins (input window bins), n_fwd_bins (forward window bins),
+                                 n_train_trials, n_eval_trials, groups (the groups present)
+    /train_input/              make_train_input_tensors: train trials (val phase: split 'train';
+                                 test phase: 'train' + 'val')
+        train_spikes_heldin            (trials, n_obs_bins, n_heldin)  float16
+        train_spikes_heldout           (trials, n_obs_bins, n_heldout) float16
+        train_behavior                 (trials, n_obs_bins, 2) float64, or (trials, 5) for DMFC
+        train_spikes_heldin_forward    (trials, n_fwd_bins, n_heldin)  float16
+        train_spikes_heldout_forward   (trials, n_fwd_bins, n_heldout) float16
+    /eval_input/               make_eval_input_tensors: eval trials (val: 'val'; test: 'test')
+        eval_spikes_heldin             (trials, n_obs_bins, n_heldin)  float16, NaN allowed
+        eval_spikes_heldout            (trials, n_obs_bins, n_heldout) float16 (val phase only)
+    /eval_target/<name><suffix>/  make_eval_target_tensors (val phase only); suffix '' at 5 ms, '_20'...
+        eval_spikes_heldout            (eval trials, n_obs_bins, n_heldout) float16
+                                       (DMFC: float64, set -> go, NaN-padded in front)
+        train_behavior, eval_behavior  float64 (NaN where not defined)
+        eval_spikes_heldin_forward, eval_spikes_heldout_forward   float16
+        train_decode_mask, eval_decode_mask   (trials, 2) bool       (Area2_Bump)
+        psth                           (conditions, bins, n_heldin + n_heldout) float64
+        train_cond_idx, eval_cond_idx  variable-length int64 rows, one per condition (attr ragged=True)
+        train_jitter, eval_jitter      (trials,) int64 bins          (DMFC_RSG)
+    /trial_ids/                train, eval: NWB trial ids (int64) of the rows above, in order
+
+Spike counts are spikes per bin. Groups the given files cannot support (e.g. ``train_input`` from a test
+file alone) are left out with a printed message; the file is written atomically (no partial output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neurodyn.data.download import sha256_of
+from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES, get_dataset
+from neurodyn.data.nwb import load_session, nwb_files
+from neurodyn.data.tensors import (
+    DMFC_TARGETS,
+    PHASE_SPLITS,
+    PHASES,
+    make_eval_input_tensors,
+    make_eval_target_tensors,
+    make_train_input_tensors,
+    split_rows,
+)
+from neurodyn.errors import InputError
+from neurodyn.io import atomic_path, read_h5_dict, write_h5_dict
+
+FORMAT = "neurodyn-prepared-nlb"
+FORMAT_VERSION = 1
+GROUPS = ("train_input", "eval_input", "eval_target")
+
+
+@dataclass
+class PreparedNLB:
+    """A file written by :func:`prepare`, read back into dicts of arrays.
+
+    Attributes
+    ----------
+    path
+        The file.
+    attrs
+        Root attributes (see the module docstring); strings decoded.
+    train_input, eval_input
+        nlb_tools' dicts, or None where the group was left out.
+    eval_target
+        ``{name + suffix: {...}}`` as nlb_tools nests it, or None.
+    trial_ids
+        ``{"train": ids, "eval": ids}`` (missing keys where a group was left out).
+    """
+
+    path: Path
+    attrs: dict
+    train_input: dict | None = None
+    eval_input: dict | None = None
+    eval_target: dict | None = None
+    trial_ids: dict = field(default_factory=dict)
+
+    @property
+    def dataset(self) -> str:
+        return str(self.attrs["dataset"])
+
+    @property
+    def bin_ms(self) -> int:
+        return int(self.attrs["bin_ms"])
+
+    @property
+    def phase(self) -> str:
+        return str(self.attrs["phase"])
+
+    @property
+    def n_heldin(self) -> int:
+        return int(self.attrs["n_heldin"])
+
+    @property
+    def n_heldout(self) -> int:
+        return int(self.attrs["n_heldout"])
+
+    @property
+    def n_obs_bins(self) -> int:
+        return int(self.attrs["n_obs_bins"])
+
+    @property
+    def n_fwd_bins(self) -> int:
+        return int(self.attrs["n_fwd_bins"])
+
+    @property
+    def eval_target_group(self) -> dict | None:
+        """The inner eval-target dict (``eval_target[name + suffix]``), or None."""
+        if not self.eval_target:
+            return None
+        return next(iter(self.eval_target.values()))
+
+
+def _attr(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OS":
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def is_prepared(h5file) -> bool:
+    """True for an open h5py file written by :func:`prepare`."""
+    return _attr(h5file.attrs.get("format", "")) == FORMAT
+
+
+def load_prepared(path: str | os.PathLike) -> PreparedNLB:
+    """Read a file written by :func:`prepare`.
+
+    Raises
+    ------
+    InputError
+        Missing file, not HDF5, or an HDF5 file that ``neurodyn prepare`` did not write.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file", path)
+    if not h5py.is_hdf5(path):
+        raise InputError("not an HDF5 file", path)
+    try:
+        with h5py.File(path, "r") as f:
+            if not is_prepared(f):
+                raise InputError(
+                    f"not a 'neurodyn prepare' file (no format={FORMAT!r} attribute)", path, "format"
+                )
+            attrs = {k: _attr(v) for k, v in f.attrs.items()}
+            out = PreparedNLB(path, attrs)
+            for name in GROUPS:
+                if name in f:
+                    setattr(out, name, read_h5_dict(f[name]))
+            if "trial_ids" in f:
+                out.trial_ids = read_h5_dict(f["trial_ids"])
+    except InputError:
+        raise
+    except OSError as err:
+        raise InputError(f"cannot read HDF5 file ({' '.join(str(err).split())[:200]})", path) from None
+    return out
+
+
+def prepare(
+    dataset: str,
+    nwb: str | os.PathLike,
+    bin_ms: int = 5,
+    phase: str = "val",
+    out: str | os.PathLike | None = None,
+    *,
+    include_behavior: bool = True,
+    include_forward_pred: bool = True,
+    include_psth: bool = True,
+    seed: int = 0,
+    dmfc_target: str = "nlb_tools",
+    compression: str | None = "gzip",
+    log: Callable[[str], None] | None = print,
+) -> Path:
+    """Make nlb_tools' tensors for ``phase`` from an NWB file or folder and write them to ``out``.
+
+    Parameters
+    ----------
+    dataset
+        nlb_tools dataset name (``mc_maze_small``, ...).
+    nwb
+        An NLB NWB file, or a folder of them (all ``*.nwb`` are loaded, test before train).
+    bin_ms
+        Bin width in ms (the benchmark uses 5 and 20); must divide every window.
+    phase
+        ``"val"`` (train -> val, with eval targets) or ``"test"`` (train + val -> test, no targets).
+    out
+        Output ``.h5`` path; default ``data/<dataset>_<bin>ms_<phase>.h5``.
+    log
+        Where the "left out" messages go (None: silent).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    ds = get_dataset(dataset)
+    bin_ms = ds.check_bin(bin_ms)
+    if phase not in PHASES:
+        raise InputError(f"unknown phase {phase!r}; use 'val' or 'test'", field="phase")
+    if dmfc_target not in DMFC_TARGETS:
+        raise InputError(
+            f"unknown DMFC target {dmfc_target!r}; use one of {DMFC_TARGETS}", field="dmfc_target"
+        )
+    files = nwb_files(nwb)
+    out = Path(out) if out is not None else Path("data") / f"{ds.name}_{bin_ms}ms_{phase}.h5"
+    if out.exists() and out.is_dir():
+        raise InputError("output path is a folder", out)
+    if any(out.resolve() == f.resolve() for f in files):
+        raise InputError("output would overwrite an input NWB file", out)
+    say = log or (lambda _msg: None)
+
+    session = load_session(nwb)
+    train_splits, eval_splits = PHASE_SPLITS[phase]
+    train_rows = split_rows(session, train_splits, "", required=False)
+    eval_rows = split_rows(session, eval_splits, "", required=False)
+    where = ", ".join(f.name for f in files)
+    groups: dict[str, dict] = {}
+    if len(train_rows):
+        groups["train_input"] = make_train_input_tensors(
+            session, ds, bin_ms, phase, include_behavior, include_forward_pred, seed
+        )
+    else:
+        say(f"train_input left out: no trials with split {' or '.join(map(repr, train_splits))} in {where}")
+    if len(eval_rows):
+        groups["eval_input"] = make_eval_input_tensors(session, ds, bin_ms, phase, seed)
+    else:
+        say(f"eval_input left out: no trials with split {' or '.join(map(repr, eval_splits))} in {where}")
+    if phase == "val":
+        if len(train_rows) and len(eval_rows):
+            groups["eval_target"] = make_eval_target_tensors(
+                session, ds, bin_ms, phase, include_psth, seed, dmfc_target
+            )
+        else:
+            say("eval_target left out: it needs both train and val trials")
+    if not groups:
+        raise InputError(
+            f"nothing to prepare for the {phase} phase: no trials with split "
+            f"{' or '.join(map(repr, train_splits + eval_splits))}",
+            session.path,
+            "trials/split",
+        )
+
+    attrs = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "dataset": ds.name,
+        "bin_ms": bin_ms,
+        "phase": phase,
+        "seed": int(seed),
+        "dmfc_target": dmfc_target,
+        "neurodyn_version": _version(),
+        "source_files": np.array([f.name for f in files], dtype=object),
+        "source_sha256": np.array([sha256_of(f) for f in files], dtype=object),
+        "n_heldin": session.n_heldin,
+        "n_heldout": session.n_heldout,
+        "n_obs_bins": ds.n_bins(bin_ms),
+        "n_fwd_bins": ds.n_fwd_bins(bin_ms),
+        "n_train_trials": len(train_rows) if "train_input" in groups else 0,
+        "n_eval_trials": len(eval_rows) if "eval_input" in groups else 0,
+        "groups": np.array(list(groups), dtype=object),
+    }
+    ids = session.trials["trial_id"]
+    trial_ids = {}
+    if "train_input" in groups:
+        trial_ids["train"] = ids[train_rows].astype(np.int64)
+    if "eval_input" in groups:
+        trial_ids["eval"] = ids[eval_rows].astype(np.int64)
+    _write(out, attrs, groups, trial_ids, compression)
+    shapes = []
+    for name, data in groups.items():
+        inner = next(iter(data.values())) if name == "eval_target" else data
+        key = next(iter(inner))
+        shapes.append(f"{name}/{key} {tuple(np.shape(inner[key]))}")
+    say(f"wrote {out} ({'; '.join(shapes)})")
+    return out
+
+
+def _version() -> str:
+    from neurodyn import __version__
+
+    return __version__
+
+
+def _write(out: Path, attrs: dict, groups: dict, trial_ids: dict, compression: str | None) -> None:
+    import h5py
+
+    with atomic_path(out) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for key, value in attrs.items():
+                if isinstance(value, np.ndarray) and value.dtype == object:
+                    f.attrs.create(key, value.astype(str).tolist(), dtype=h5py.string_dtype())
+                else:
+                    f.attrs[key] = value
+            for name, data in groups.items():
+                write_h5_dict(f.require_group(name), data, compression)
+            if trial_ids:
+                write_h5_dict(f.require_group("trial_ids"), trial_ids)
+
+
+class InputErrorParser(argparse.ArgumentParser):
+    """argparse that raises InputError (one line, exit code 2 through ``neurodyn.cli``)."""
+
+    def error(self, message):
+        raise InputError(message, field="arguments")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = InputErrorParser(
+        prog="neurodyn prepare",
+        description="Bin an NLB NWB file (or a folder of them) into nlb_tools' train / eval tensors.",
+    )
+    p.add_argument("--dataset", required=True, help=f"NLB dataset: {', '.join(DATASET_NAMES)}")
+    p.add_argument("--nwb", required=True, help="NWB file, or folder of NWB files (test before train)")
+    p.add_argument(
+        "--bin-ms",
+        type=int,
+        default=5,
+        help=f"bin width in ms (the benchmark uses {' and '.join(map(str, BIN_WIDTHS_MS))}; default 5)",
+    )
+    p.add_argument(
+        "--phase",
+        default="val",
+        choices=PHASES,
+        help="val: train -> val with eval targets; test: train+val -> test (default val)",
+    )
+    p.add_argument("--out", default=None, help="output .h5 (default data/<dataset>_<bin>ms_<phase>.h5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the DMFC_RSG jitter (nlb_tools default 0)")
+    p.add_argument("--no-behavior", action="store_true", help="leave train_behavior out of train_input")
+    p.add_argument(
+        "--no-forward", action="store_true", help="leave the forward-prediction spikes out of train_input"
+    )
+    p.add_argument(
+        "--no-psth", action="store_true", help="skip the PSTHs of the eval target (slow on big files)"
+    )
+    p.add_argument(
+        "--dmfc-target",
+        default="nlb_tools",
+        choices=DMFC_TARGETS,
+        help="DMFC_RSG eval target: nlb_tools (set->go, NaN-padded) or input (the input window)",
+    )
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    return p
+
+
+def cli_main(argv: list[str]) -> int:
+    """Entry point of ``neurodyn prepare``; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help
+        return int(stop.code or 0)
+    log = None if args.quiet else (lambda msg: print(f"neurodyn prepare: {msg}"))
+    prepare(
+        args.dataset,
+        args.nwb,
+        args.bin_ms,
+        args.phase,
+        args.out,
+        include_behavior=not args.no_behavior,
+        include_forward_pred=not args.no_forward,
+        include_psth=not args.no_psth,
+        seed=args.seed,
+        dmfc_target=args.dmfc_target,
+        log=log,
+    )
+    return 0

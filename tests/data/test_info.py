@@ -1,0 +1,69 @@
+"""``neurodyn info``: NWB, prepared, LFADS-format and plain HDF5 files; bad input."""
+
+from __future__ import annotations
+
+import re
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodyn.cli import main
+from neurodyn.data.info import file_kind
+from neurodyn.data.prepare import prepare
+
+pytestmark = pytest.mark.xdist_group("nlb_data")
+
+
+@pytest.fixture(autouse=True)
+def _wide_console(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def test_nwb_folder(maze_pair, capsys):
+    assert main(["info", str(maze_pair)]) == 0
+    out = capsys.readouterr().out
+    assert "14 (10 held-in, 4 held-out)" in out
+    assert "hand_vel" in out and "1000 Hz" in out
+    for split, n in (("test", 8), ("train", 18), ("val", 6)):
+        assert re.search(rf"│ {split}\s+│ {n}\s+│", out)
+
+
+@pytest.mark.requires_data
+def test_real_nwb(small_test_nwb, capsys):
+    assert main(["info", str(small_test_nwb)]) == 0
+    out = capsys.readouterr().out
+    assert "107 (107 held-in, 0 held-out)" in out and "79.900 s" in out and "32897" in out
+
+
+def test_prepared_lfads_and_plain(maze_pair, tmp_path, capsys):
+    out = prepare("mc_maze", maze_pair, 5, "test", tmp_path / "p.h5", log=None)
+    assert file_kind(out) == "prepared"
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert (
+        "neurodyn-prepared-nlb" in text and "eval_input/eval_spikes_heldin" in text and "(8, 140, 10)" in text
+    )
+    lfads = tmp_path / "lfads.h5"
+    with h5py.File(lfads, "w") as f:
+        f["train_data"] = np.zeros((5, 7, 3), dtype=np.int64)
+        f["valid_data"] = np.zeros((2, 7, 3), dtype=np.int64)
+    assert file_kind(lfads) == "lfads"
+    assert main(["info", str(lfads)]) == 0
+    text = capsys.readouterr().out
+    assert "LFADS-format" in text and "train_data" in text and "(5, 7, 3)" in text
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as f:
+        f.create_group("a/b")["c"] = np.ones(4)
+    assert file_kind(plain) == "hdf5"
+    assert main(["info", str(plain)]) == 0
+    assert "a/b/c" in capsys.readouterr().out
+
+
+def test_bad_input(tmp_path, bad_files, capsys):
+    assert main(["info", str(bad_files["text"])]) == 2
+    err = capsys.readouterr().err
+    assert "not an HDF5 file" in err and str(bad_files["text"]) in err
+    assert main(["info", str(tmp_path / "none.h5")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["info", str(bad_files["truncated"])]) == 2

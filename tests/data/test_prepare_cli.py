@@ -1,0 +1,151 @@
+"""``neurodyn prepare``: the real file, the HDF5 layout, load_prepared, and bad input through the CLI."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodyn.cli import main
+from neurodyn.data.nwb import load_session
+from neurodyn.data.prepare import load_prepared, prepare
+from neurodyn.data.tensors import make_eval_target_tensors, make_train_input_tensors
+from neurodyn.errors import InputError
+
+pytestmark = pytest.mark.xdist_group("nlb_data")
+
+
+@pytest.mark.requires_data
+def test_real_file_test_phase(small_test_nwb, tmp_path, oracle, capsys):
+    digest = oracle.sha256(small_test_nwb)
+    out = tmp_path / "small.h5"
+    rc = main(
+        [
+            "prepare",
+            "--dataset",
+            "mc_maze_small",
+            "--nwb",
+            str(small_test_nwb),
+            "--bin-ms",
+            "5",
+            "--phase",
+            "test",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    assert "train_input left out" in capsys.readouterr().out
+    p = load_prepared(out)
+    x = p.eval_input["eval_spikes_heldin"]
+    assert x.shape == (100, 140, 107) and x.dtype == np.float16
+    assert not np.isnan(x).any()
+    assert f"{x.astype(np.float64).mean():.5f}" == "0.02196"
+    assert p.train_input is None and p.eval_target is None
+    assert (p.dataset, p.bin_ms, p.phase, p.n_heldin, p.n_heldout) == ("mc_maze_small", 5, "test", 107, 0)
+    assert (p.n_obs_bins, p.n_fwd_bins) == (140, 40)
+    assert p.attrs["source_files"] == [small_test_nwb.name]
+    assert p.attrs["source_sha256"] == [digest]  # = DANDI's digest of the file
+    assert oracle.sha256(small_test_nwb) == digest
+
+
+def test_val_phase_file_layout(maze_pair, tmp_path):
+    out = tmp_path / "maze.h5"
+    assert prepare("mc_maze", maze_pair, 20, "val", out, log=None) == out
+    p = load_prepared(out)
+    s = load_session(maze_pair)
+    tr = make_train_input_tensors(s, "mc_maze", 20, "val")
+    assert list(p.train_input) == sorted(tr)
+    for key, value in tr.items():
+        assert p.train_input[key].dtype == value.dtype
+        np.testing.assert_array_equal(p.train_input[key], value)
+    assert list(p.eval_target) == ["mc_maze_20"]
+    tg = make_eval_target_tensors(s, "mc_maze", 20, "val")["mc_maze_20"]
+    got = p.eval_target_group
+    assert set(got) == set(tg)
+    for key in ("train_cond_idx", "eval_cond_idx"):  # ragged rows
+        assert isinstance(got[key], list) and len(got[key]) == len(tg[key])
+        for a, b in zip(got[key], tg[key]):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(got["psth"], tg["psth"])
+    with h5py.File(out, "r") as f:
+        assert f["eval_target/mc_maze_20/train_cond_idx"].attrs["ragged"]
+        assert sorted(f) == ["eval_input", "eval_target", "train_input", "trial_ids"]
+    assert p.attrs["groups"] == ["train_input", "eval_input", "eval_target"]
+    assert len(p.trial_ids["train"]) == p.attrs["n_train_trials"] == 18
+    assert len(p.attrs["source_sha256"]) == 2 and p.attrs["neurodyn_version"]
+
+
+def test_load_prepared_rejects_other_files(tmp_path, bad_files):
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["train_data"] = np.zeros((2, 3, 4))
+    with pytest.raises(InputError, match="not a 'neurodyn prepare' file"):
+        load_prepared(other)
+    with pytest.raises(InputError, match="not an HDF5 file"):
+        load_prepared(bad_files["text"])
+    with pytest.raises(InputError, match="no such file"):
+        load_prepared(tmp_path / "missing.h5")
+
+
+@pytest.mark.parametrize(
+    "case, args, field",
+    [
+        ("missing", [], "no such file"),
+        ("text", [], "not an HDF5 file"),
+        ("truncated", [], "truncated or damaged HDF5"),
+        ("no_units", [], ": units:"),
+        ("no_trials", [], ": trials:"),
+        ("no_heldout", [], ": units/heldout:"),
+        ("rtt_as_maze", [], ": trials/move_onset_time:"),
+        ("spike_outside", [], ": units/spike_times:"),
+        ("test_only_val", [], ": trials/split:"),
+        ("bin", ["--bin-ms", "7"], "bin_ms: 7 ms bins do not divide"),
+        ("dataset", ["--dataset", "mc_mazz"], "valid names"),
+    ],
+)
+def test_cli_bad_input(bad_files, maze_pair, tmp_path, oracle, capsys, case, args, field):
+    if case == "missing":
+        path = tmp_path / "missing.nwb"
+    elif case in ("bin", "dataset"):
+        path = maze_pair
+    elif case == "test_only_val":
+        path = oracle.pair(maze_pair, "mc_maze")[1]
+    else:
+        path = bad_files[case]
+    digests = {p: oracle.sha256(p) for p in ([path] if path.is_file() else sorted(path.glob("*.nwb")))}
+    out = tmp_path / "out.h5"
+    argv = [
+        "prepare",
+        "--dataset",
+        "mc_maze",
+        "--nwb",
+        str(path),
+        "--phase",
+        "val",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    rc = main(argv + args)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.startswith("neurodyn prepare: error: ") and "\n" not in err
+    assert field in err
+    if case not in ("bin", "dataset"):
+        assert str(path) in err  # the message names the file
+    assert not out.exists() and not list(tmp_path.glob(".out.h5.*"))  # nothing half-written
+    assert all(oracle.sha256(p) == d for p, d in digests.items())
+
+
+def test_cli_help_and_missing_args(capsys):
+    assert main(["prepare", "--help"]) == 0
+    assert "--bin-ms" in capsys.readouterr().out
+    assert main(["prepare", "--dataset", "mc_maze"]) == 2
+    assert "--nwb" in capsys.readouterr().err
+
+
+def test_out_must_not_be_the_input(maze_pair, oracle):
+    train, _ = oracle.pair(maze_pair, "mc_maze")
+    with pytest.raises(InputError, match="overwrite an input"):
+        prepare("mc_maze", train, 5, "val", out=train, log=None)
