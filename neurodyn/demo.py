@@ -73,7 +73,10 @@ def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions:
         from lightning.pytorch.callbacks import RichProgressBar
 
         callbacks.append(RichProgressBar())
-    trainer = pl.Trainer(max_epochs=max_epochs, accelerator="cpu", devices=1, logger=False, callbacks=callbacks,
+    from lightning.pytorch.loggers import CSVLogger
+
+    logger = CSVLogger(str(out_dir), name="logs")
+    trainer = pl.Trainer(max_epochs=max_epochs, accelerator="cpu", devices=1, logger=logger, callbacks=callbacks,
                          enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
                          deterministic=False)
     start = time.perf_counter()
@@ -111,7 +114,7 @@ def _prepare_real(out_dir: Path) -> str | None:
     if not nwb.is_file():
         return None
     out = out_dir / "mc_maze_small_5ms_test.h5"
-    prepare("mc_maze_small", nwb, bin_ms=5, phase="test", out=out)
+    prepare("mc_maze_small", nwb, bin_ms=5, phase="test", out=out, log=None)
     import h5py
 
     with h5py.File(out, "r") as f:

@@ -1,1 +1,51 @@
-"""neurodyn.data."""
+"""The data layer shared by every model family.
+
+=================================  ==========================================================
+module                             contents
+=================================  ==========================================================
+:mod:`neurodyn.data.nwb`           NWB reader (units, trials, behaviour; folders the NLB way)
+:mod:`neurodyn.data.nlb`           registry of the seven NLB datasets and their parameters
+:mod:`neurodyn.data.tensors`       nlb_tools-identical train / eval input / eval target tensors
+:mod:`neurodyn.data.prepare`       ``neurodyn prepare`` and :func:`load_prepared`
+:mod:`neurodyn.data.download`      ``neurodyn download`` (resumable, sha256-verified)
+:mod:`neurodyn.data.lfads`         LFADS / NDT ``lfads_lorenz.h5`` layout
+:mod:`neurodyn.data.synthetic`     Lorenz, switching-GLM and NLB-shaped NWB simulators
+:mod:`neurodyn.data.datamodule`    Lightning DataModules with one batch contract
+=================================  ==========================================================
+
+Names are imported lazily (``from neurodyn.data import load_session``) so that importing the
+package does not import pynwb.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "load_session": "neurodyn.data.nwb",
+    "NWBSession": "neurodyn.data.nwb",
+    "get_dataset": "neurodyn.data.nlb",
+    "DATASETS": "neurodyn.data.nlb",
+    "make_train_input_tensors": "neurodyn.data.tensors",
+    "make_eval_input_tensors": "neurodyn.data.tensors",
+    "make_eval_target_tensors": "neurodyn.data.tensors",
+    "prepare": "neurodyn.data.prepare",
+    "load_prepared": "neurodyn.data.prepare",
+    "download": "neurodyn.data.download",
+    "read_lfads_h5": "neurodyn.data.lfads",
+    "write_lfads_h5": "neurodyn.data.lfads",
+    "simulate_lorenz": "neurodyn.data.synthetic.lorenz",
+    "NLBDataModule": "neurodyn.data.datamodule",
+    "LFADSDataModule": "neurodyn.data.datamodule",
+    "LorenzDataModule": "neurodyn.data.datamodule",
+    "SwitchingGLMDataModule": "neurodyn.data.datamodule",
+    "ArrayDataModule": "neurodyn.data.datamodule",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'neurodyn.data' has no attribute {name!r}")

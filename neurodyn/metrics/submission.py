@@ -156,8 +156,15 @@ def write_submission(
     return path
 
 
+#: top-level groups of a prediction file that are not dataset groups (skipped when reading)
+AUXILIARY_GROUPS = ("latents",)
+
+
 def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
     """Read a submission file into ``{group: {key: array}}`` (arrays as stored, usually float32).
+
+    Top-level groups listed in :data:`AUXILIARY_GROUPS` (the ``latents`` that ``neurodyn predict``
+    stores beside the rates) are not part of a submission and are skipped.
 
     Raises
     ------
@@ -176,6 +183,8 @@ def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
     out: dict[str, dict[str, np.ndarray]] = {}
     with handle:
         for name, group in handle.items():
+            if name in AUXILIARY_GROUPS:
+                continue
             if not isinstance(group, h5py.Group):
                 raise InputError("expected one group per dataset, found a dataset", path=path, field=name)
             out[name] = {key: group[key][()] for key in group}

@@ -1,0 +1,66 @@
+"""NLB workflow through the harness: synthetic NWB -> prepare -> fit -> predict -> evaluate -> submit."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodyn.cli import main
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
+
+    tmp = tmp_path_factory.mktemp("nlb")
+    write_nlb_pair(tmp / "nwb", "mc_maze", n_train_trials=40, n_test_trials=8, n_heldin=12, n_heldout=5, seed=3)
+    out = tmp / "mc_maze_20_val.h5"
+    prepare("mc_maze", tmp / "nwb", bin_ms=20, phase="val", out=out, log=None)
+    return tmp, out
+
+
+def test_fit_logs_nlb_metrics_and_predict_writes_submission_layout(prepared, capsys):
+    tmp, path = prepared
+    run = tmp / "run"
+    args = ["--data", "NLBDataModule", "--data.path", str(path), "--data.batch_size", "8",
+            "--model", "LangevinFlowModule", "--model.config.hidden_size", "8", "--model.config.ff_dim", "16",
+            "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+            "--trainer.enable_model_summary", "false", "--nlb_eval.every_n_epochs", "1"]
+    assert main(["fit", *args, "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(run),
+                 "--trainer.logger", "CSVLogger", "--trainer.logger.save_dir", str(run)]) == 0
+    log_dir = run / "lightning_logs" / "version_0"
+    metrics = (log_dir / "metrics.csv").read_text().splitlines()[0].split(",")
+    for key in ("valid/co_bps", "valid/fp_bps", "nlb/co_bps", "nlb/vel_r2", "nlb/psth_r2", "nlb/fp_bps"):
+        assert key in metrics, key
+    best = [p for p in (log_dir / "checkpoints").glob("*.ckpt") if "valid_co_bps" in p.name]
+    assert best, "checkpoint not selected on co-bps"
+
+    pred = tmp / "pred.h5"
+    assert main(["predict", "--config", str(log_dir / "config.yaml"), "--ckpt_path", str(best[0]),
+                 "--prediction.path", str(pred), "--trainer.logger", "false"]) == 0
+    with h5py.File(pred) as f, h5py.File(path) as p:
+        group = f["mc_maze_20"]
+        n_train, n_bins, n_in = p["train_input/train_spikes_heldin"].shape
+        n_out = p["train_input/train_spikes_heldout"].shape[-1]
+        n_eval = p["eval_input/eval_spikes_heldin"].shape[0]
+        assert group["train_rates_heldin"].shape == (n_train, n_bins, n_in)
+        assert group["train_rates_heldout"].shape == (n_train, n_bins, n_out)
+        assert group["eval_rates_heldout"].shape == (n_eval, n_bins, n_out)
+        assert group["eval_rates_heldin_forward"].shape == (n_eval, 10, n_in)
+        assert group["eval_rates_heldin"].dtype == np.float32
+        assert np.all(np.asarray(group["eval_rates_heldout"]) > 0)
+
+    capsys.readouterr()
+    assert main(["evaluate", "--target", str(path), "--pred", str(pred), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    scores = result[0]["mc_maze_20_split"]
+    assert all(np.isfinite(scores[k]) for k in ("co-bps", "vel R2", "psth R2", "fp-bps"))
+
+    sub = tmp / "submission.h5"
+    assert main(["submit", "--pred", str(pred), "--out", str(sub), "--prepared", str(path)]) == 0
+    with h5py.File(sub) as f:
+        assert f["mc_maze_20/eval_rates_heldout"].compression == "gzip"
