@@ -33,10 +33,7 @@ from neurodyn.data.datamodule import (  # noqa: F401
 )
 from neurodyn.errors import InputError
 from neurodyn.training.callbacks import AutoModelCheckpoint, NLBEvaluationCallback, PredictionWriter
-try:  # TEMP until the HMM-GLM models land
-    from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
-except ImportError:
-    pass
+from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
 from neurodyn.training.module import LangevinFlowModule, TrainingDiverged  # noqa: F401
 
 SIZE_LINKS = ("n_heldin", "n_neurons", "n_obs_bins", "n_fwd_bins")

@@ -1,0 +1,124 @@
+"""Forward-backward speed and memory vs sequence length T and number of states K.
+
+For each (T, K) a batch of sequences with random log-likelihoods (scale ~ 300 Poisson neurons) is
+smoothed by neurodyn's ``forward_backward`` (``--method``, default chunked) on CPU (and CUDA when
+available); where ``dynamax`` is importable, its jit-compiled ``hmm_smoother`` (vmapped over the
+batch, compile time excluded) runs on the same inputs, with the time ratio and the max absolute
+posterior difference. The last line is a JSON list of rows with ``T``, ``K``, ``device``,
+``neurodyn_s``, ``dynamax_s``, ``ratio`` (neurodyn / dynamax), ``max_abs_diff``, ``peak_mb``.
+
+Usage: ``python benchmarks/hmm_speed.py [--batch 4] [--repeats 3] [--threads 2] [--methods chunked,sequential]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+
+from neurodyn.models.hmmglm.inference import forward_backward
+
+
+def _problem(n_time, n_states, batch, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    p = torch.full((n_states, n_states), 0.05 / max(n_states - 1, 1), dtype=torch.float64)
+    p.fill_diagonal_(0.95 if n_states > 1 else 1.0)
+    ll = -300 + 20 * torch.randn(batch, n_time, n_states, generator=g, dtype=torch.float64)
+    return torch.full((n_states,), 1.0 / n_states, dtype=torch.float64), p, ll
+
+
+def _best(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lengths", default="1000,10000,100000")
+    parser.add_argument("--states", default="2,5,10,25")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--methods", default="chunked", help="comma list of chunked, sequential, parallel")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+    try:
+        import jax
+
+        jax.config.update("jax_enable_x64", args.dtype == "float64")
+        import jax.numpy as jnp
+        from dynamax.hidden_markov_model.inference import hmm_smoother
+
+        smoother = jax.jit(jax.vmap(hmm_smoother, in_axes=(None, None, 0)))
+    except ImportError:
+        smoother = None
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    rows = []
+    for n_time in map(int, args.lengths.split(",")):
+        for n_states in map(int, args.states.split(",")):
+            init, trans, ll = _problem(n_time, n_states, args.batch)
+            dyn_s, dyn_post = None, None
+            if smoother is not None:
+                a, b, c = (jnp.asarray(v.to(dtype).numpy()) for v in (init, trans, ll))
+                smoother(a, b, c).smoothed_probs.block_until_ready()  # compile
+                dyn_s, res = _best(lambda a=a, b=b, c=c: smoother(a, b, c).smoothed_probs.block_until_ready(), args.repeats)
+                dyn_post = np.asarray(res)
+            for device in devices:
+                for method in args.methods.split(","):
+                    if method == "parallel" and n_time * n_states**3 * args.batch > 5e8:
+                        continue  # O(T K^3) memory per scan level
+                    if method == "sequential" and n_time > 20000:
+                        continue
+                    li, lp, x = (v.to(device=device, dtype=dtype) for v in (init.log(), trans.log(), ll))
+                    if device == "cuda":
+                        torch.cuda.reset_peak_memory_stats()
+
+                    def run(li=li, lp=lp, x=x, method=method, device=device):
+                        post = forward_backward(li, lp, x, method=method)
+                        if device == "cuda":
+                            torch.cuda.synchronize()
+                        return post
+
+                    run()
+                    seconds, post = _best(run, args.repeats)
+                    peak = (
+                        torch.cuda.max_memory_allocated() / 2**20
+                        if device == "cuda"
+                        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                    )
+                    diff = None
+                    if dyn_post is not None:
+                        diff = float(np.abs(post.posteriors.double().cpu().numpy() - dyn_post).max())
+                    row = {
+                        "T": n_time,
+                        "K": n_states,
+                        "batch": args.batch,
+                        "device": device,
+                        "method": method,
+                        "dtype": args.dtype,
+                        "neurodyn_s": round(seconds, 5),
+                        "dynamax_s": None if dyn_s is None else round(dyn_s, 5),
+                        "ratio": None if dyn_s is None else round(seconds / dyn_s, 3),
+                        "max_abs_diff": diff,
+                        "peak_mb": round(peak, 1),
+                    }
+                    rows.append(row)
+                    print(row, file=sys.stderr, flush=True)
+    print(json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Configuration dataclass and factory for the switching-GLM family (used by the Lightning wrapper)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from neurodyn.errors import InputError
+from neurodyn.models.hmmglm.models import GLM, HMMGLM, GaussianPriorHMMGLM, SwitchingGLM
+from neurodyn.models.hmmglm.priors import OneHotPriorHMMGLM
+
+__all__ = ["HMMGLMConfig", "build_model", "VARIANTS"]
+
+#: variant name -> class
+VARIANTS = {"glm": GLM, "hmmglm": HMMGLM, "gaussian": GaussianPriorHMMGLM, "onehot": OneHotPriorHMMGLM}
+
+
+@dataclass(frozen=True)
+class HMMGLMConfig:
+    """Hyperparameters of a switching GLM (defaults: the paper's settings).
+
+    Attributes
+    ----------
+    variant : str
+        ``"glm"`` (one state), ``"hmmglm"`` (independent states), ``"gaussian"`` (Gaussian prior tying
+        states), ``"onehot"`` (one-hot connection-type prior shared by states).
+    n_states : int
+        Number of hidden states ``S`` (ignored for ``"glm"``).
+    n_lags : int
+        History window in bins.
+    basis : str
+        ``"exponential"`` (paper: decay 1, span 5) or ``"raised_cosine"``.
+    decay, span : float
+        Exponential basis parameters.
+    n_basis : int
+        Raised-cosine functions.
+    link : str
+        ``"sigmoid"`` (bounded, paper), ``"exp"`` or ``"softplus"``.
+    emission : str
+        ``"poisson"`` or ``"bernoulli"``.
+    self_connections : bool
+        Learn ``W_s[n, n]`` (paper training: no).
+    sticky : float
+        Initial self-transition probability.
+    transition_floor : float or None
+        Clamp of ``log P`` in the transition update (paper -8; None = exact).
+    init_std : float
+        Std of random initial couplings / adjacency logits (symmetry breaking).
+    seed : int
+        Seed of the model's generator.
+    prior_std : float
+        Gaussian prior std (``"gaussian"``; paper 1/3).
+    gumbel_temperature, prior_temperature : float
+        One-hot prior temperatures (paper 0.2, 0.2).
+    prior_alpha : str
+        ``"log_prob"`` (``log α = log π̄``) or ``"prob"`` (paper-era quirk).
+    m_step_mode : str
+        ``"gumbel"`` (paper) or ``"softmax"`` (deterministic M-step), one-hot prior only.
+    """
+
+    variant: str = "onehot"
+    n_states: int = 5
+    n_lags: int = 5
+    basis: str = "exponential"
+    decay: float = 1.0
+    span: float = 5.0
+    n_basis: int = 3
+    link: str = "sigmoid"
+    emission: str = "poisson"
+    self_connections: bool = False
+    sticky: float = 0.98
+    transition_floor: float | None = -8.0
+    init_std: float = 0.1
+    seed: int = 0
+    prior_std: float = 1.0 / 3.0
+    gumbel_temperature: float = 0.2
+    prior_temperature: float = 0.2
+    prior_alpha: str = "log_prob"
+    m_step_mode: str = "gumbel"
+
+
+def build_model(n_neurons: int, config: HMMGLMConfig | None = None, **overrides) -> SwitchingGLM:
+    """Instantiate the model described by ``config`` (keyword overrides win).
+
+    Examples
+    --------
+    >>> type(build_model(6, HMMGLMConfig(variant="gaussian", n_states=3))).__name__
+    'GaussianPriorHMMGLM'
+    """
+    values = asdict(config if config is not None else HMMGLMConfig())
+    values.update(overrides)
+    variant = values.pop("variant")
+    if variant not in VARIANTS:
+        raise InputError(f"must be one of {tuple(VARIANTS)}, got {variant!r}", field="variant")
+    prior_std = values.pop("prior_std")
+    onehot_keys = ("gumbel_temperature", "prior_temperature", "prior_alpha", "m_step_mode")
+    onehot = {k: values.pop(k) for k in onehot_keys}
+    if variant == "glm":
+        values.pop("n_states")
+        return GLM(n_neurons, **values)
+    if variant == "gaussian":
+        return GaussianPriorHMMGLM(n_neurons, prior_std=prior_std, **values)
+    if variant == "onehot":
+        return OneHotPriorHMMGLM(n_neurons, **onehot, **values)
+    return HMMGLM(n_neurons, **values)

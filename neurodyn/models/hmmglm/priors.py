@@ -1,0 +1,203 @@
+r"""The one-hot-prior HMM-GLM (the paper's "OHG") and the Concrete log-density it uses.
+
+Per state ``s`` and pair (post ``n``, pre ``n'``): a connection type ``a ∈ {inhibitory, none,
+excitatory}`` (class order fixed) and a strength ``softplus(R_s[n, n'])`` shared by both signs:
+
+.. math:: W_s[n, n'] = (a_{exc} - a_{inh})\,\mathrm{softplus}(R_s[n, n'])
+
+``a`` is a relaxed one-hot vector from the adjacency logits ``A_s[n, n']``:
+
+=========== ===================================================== ===============
+mode        ``a``                                                 used in
+=========== ===================================================== ===============
+softmax     ``softmax(A)``                                        E-step, likelihoods
+gumbel      ``softmax((A + g) / τ_w)``, ``g ~ Gumbel(0, 1)``      M-step (τ_w = 0.2)
+hard        ``one_hot(argmax A)``                                 reporting
+=========== ===================================================== ===============
+
+Prior: the relaxed types are Concrete(α, τ) with ``α`` from prior logits ``Π[n, n']`` **shared by all
+states** (``softmax(Π)`` is the state-constant "connectome"), evaluated at ``q = softmax(A)``:
+
+.. math:: \log p(q \mid \alpha, \tau) = \log\Gamma(K) + (K-1)\log\tau
+          + \sum_i (\log\alpha_i - (\tau+1)\log q_i) - K \log\sum_i \alpha_i q_i^{-\tau}, \quad K = 3
+
+``prior_alpha="log_prob"`` (default) uses ``log α = log softmax(Π)``; ``"prob"`` reproduces the
+paper-era code, which passes the probabilities where ``log α`` belongs (``log α = softmax(Π)``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from neurodyn.errors import InputError
+from neurodyn.models.hmmglm.inference import Posterior
+from neurodyn.models.hmmglm.models import SwitchingGLM
+
+__all__ = ["concrete_log_density", "OneHotPriorHMMGLM", "CONNECTION_TYPES"]
+
+#: class order of the adjacency logits; type value = index - 1
+CONNECTION_TYPES = ("inhibitory", "none", "excitatory")
+
+
+def concrete_log_density(log_q: Tensor, log_alpha: Tensor, temperature: float) -> Tensor:
+    """Concrete / Gumbel-softmax log-density at a point of the simplex (Maddison et al. 2017).
+
+    Parameters
+    ----------
+    log_q : Tensor (..., K)
+        ``log q`` of the point (rows of ``q`` sum to 1).
+    log_alpha : Tensor (..., K)
+        Log location parameters (broadcast against ``log_q``).
+    temperature : float
+        ``τ > 0``.
+
+    Returns
+    -------
+    Tensor (...)
+
+    Examples
+    --------
+    >>> import torch
+    >>> lq = torch.tensor([0.2, 0.8], dtype=torch.float64).log()  # K = 2, α = (1, 1), τ = 1
+    >>> float(concrete_log_density(lq, torch.zeros(2, dtype=torch.float64), 1.0).exp())  # 1 / (q1 q2 (1/q1 + 1/q2)^2)
+    1.0
+    """
+    k = log_q.shape[-1]
+    tau = float(temperature)
+    return (
+        math.lgamma(k)
+        + (k - 1) * math.log(tau)
+        + (log_alpha - (tau + 1) * log_q).sum(-1)
+        - k * torch.logsumexp(log_alpha - tau * log_q, dim=-1)
+    )
+
+
+class OneHotPriorHMMGLM(SwitchingGLM):
+    """HMM-GLM with per-state connection types under a shared one-hot (Concrete) prior.
+
+    Parameters
+    ----------
+    n_neurons, n_states, **kwargs
+        As :class:`~neurodyn.models.hmmglm.models.SwitchingGLM` (exponential basis only: one
+        strength per pair).
+    gumbel_temperature : float
+        ``τ_w`` of the M-step Gumbel-softmax sample (paper 0.2).
+    prior_temperature : float
+        ``τ`` of the Concrete prior (paper 0.2).
+    prior_alpha : {"log_prob", "prob"}
+        See the module docstring.
+    m_step_mode : {"gumbel", "softmax"}
+        How couplings are formed in :meth:`m_step_loss` ("softmax" gives a deterministic M-step).
+    logit_guard : float
+        After each step, logit vectors with a log-probability below this are halved (paper -20).
+
+    Examples
+    --------
+    >>> m = OneHotPriorHMMGLM(n_neurons=4, n_states=2)
+    >>> m.connection_types().shape, m.connectome().shape
+    (torch.Size([2, 4, 4]), torch.Size([4, 4, 3]))
+    """
+
+    def __init__(
+        self,
+        n_neurons: int,
+        n_states: int = 5,
+        gumbel_temperature: float = 0.2,
+        prior_temperature: float = 0.2,
+        prior_alpha: str = "log_prob",
+        m_step_mode: str = "gumbel",
+        logit_guard: float = -20.0,
+        **kwargs,
+    ):
+        kwargs.setdefault("init_std", 0.0)
+        super().__init__(n_neurons, n_states, **kwargs)
+        if self.n_basis != 1:
+            raise InputError(
+                "the one-hot prior needs a single history filter (basis='exponential')", field="basis"
+            )
+        if prior_alpha not in {"log_prob", "prob"}:
+            raise InputError(f"must be 'log_prob' or 'prob', got {prior_alpha!r}", field="prior_alpha")
+        if m_step_mode not in {"gumbel", "softmax"}:
+            raise InputError(f"must be 'gumbel' or 'softmax', got {m_step_mode!r}", field="m_step_mode")
+        self.gumbel_temperature, self.prior_temperature = float(gumbel_temperature), float(prior_temperature)
+        self.prior_alpha, self.m_step_mode, self.logit_guard = prior_alpha, m_step_mode, float(logit_guard)
+        s, n = self.n_states, self.n_neurons
+        self.adjacency_logits = nn.Parameter(self._randn(s, n, n, 3))
+        self.strength_logits = nn.Parameter(torch.zeros(s, n, n))
+        self.prior_logits = nn.Parameter(torch.zeros(n, n, 3))
+        self.weight_mode = "softmax"
+        self.after_optimizer_step()
+
+    @contextlib.contextmanager
+    def weights_as(self, mode: str):
+        """Form couplings with ``mode`` ("softmax", "gumbel", "hard") inside the block."""
+        if mode not in {"softmax", "gumbel", "hard"}:
+            raise InputError(f"must be 'softmax', 'gumbel' or 'hard', got {mode!r}", field="weight_mode")
+        old, self.weight_mode = self.weight_mode, mode
+        try:
+            yield self
+        finally:
+            self.weight_mode = old
+
+    def adjacency(self, mode: str | None = None) -> Tensor:
+        """Relaxed one-hot connection types (S, N, N, 3) under ``mode`` (default: current mode)."""
+        mode = self.weight_mode if mode is None else mode
+        logits = self.adjacency_logits
+        if mode == "softmax":
+            return torch.softmax(logits, -1)
+        if mode == "hard":
+            return F.one_hot(logits.argmax(-1), 3).to(logits.dtype)
+        uniform = torch.rand(logits.shape, generator=self.generator, dtype=logits.dtype).to(logits.device)
+        gumbel = -torch.log(-torch.log(uniform.clamp(1e-20, 1.0)))
+        return torch.softmax((logits + gumbel) / self.gumbel_temperature, -1)
+
+    def coupling(self) -> Tensor:
+        a = self.adjacency()
+        weights = (a[..., 2] - a[..., 0]) * F.softplus(self.strength_logits) * self.coupling_mask
+        return weights.unsqueeze(-1)
+
+    def connection_types(self) -> Tensor:
+        """Hard types (S, N, N) in {-1 (inhibitory), 0 (none), +1 (excitatory)}; masked diagonal = 0."""
+        types = self.adjacency_logits.argmax(-1) - 1
+        return types * self.coupling_mask.to(types.dtype)
+
+    def connectome(self) -> Tensor:
+        """Learned state-constant prior ``softmax(Π)`` (N, N, 3) over [inhibitory, none, excitatory]."""
+        return torch.softmax(self.prior_logits, -1).detach()
+
+    def log_prior(self) -> Tensor:
+        log_q = torch.log_softmax(self.adjacency_logits, -1)
+        log_alpha = (
+            torch.log_softmax(self.prior_logits, -1)
+            if self.prior_alpha == "log_prob"
+            else torch.softmax(self.prior_logits, -1)
+        )
+        density = concrete_log_density(log_q, log_alpha.unsqueeze(0), self.prior_temperature)
+        return (density * self.coupling_mask).sum()
+
+    @torch.no_grad()
+    def e_step(self, spikes: Tensor, features: Tensor | None = None) -> Posterior:
+        with self.weights_as("softmax"):
+            return super().e_step(spikes, features)
+
+    def m_step_loss(self, spikes: Tensor, posterior: Posterior, features: Tensor | None = None) -> Tensor:
+        with self.weights_as(self.m_step_mode):
+            return super().m_step_loss(spikes, posterior, features)
+
+    @torch.no_grad()
+    def after_optimizer_step(self) -> None:
+        """Logit guard on ``A`` and ``Π``; masked diagonal reset to type "none" (logits (0, 5, 0))."""
+        for logits in (self.adjacency_logits, self.prior_logits):
+            bad = torch.log_softmax(logits, -1).amin(-1, keepdim=True) < self.logit_guard
+            logits.copy_(torch.where(bad, 0.5 * logits, logits))
+        if not self.self_connections:
+            idx = torch.arange(self.n_neurons, device=self.prior_logits.device)
+            none = torch.tensor([0.0, 5.0, 0.0], dtype=self.prior_logits.dtype, device=idx.device)
+            self.adjacency_logits[:, idx, idx] = none
+            self.prior_logits[idx, idx] = none
+            self.strength_logits[:, idx, idx] = -10.0

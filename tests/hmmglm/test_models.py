@@ -1,0 +1,256 @@
+"""Emission model, basis, priors and validation of the switching-GLM family (closed-form oracles)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import quad
+
+from neurodyn.errors import InputError
+from neurodyn.models.hmmglm import (
+    GLM,
+    HMMGLM,
+    GaussianPriorHMMGLM,
+    HMMGLMConfig,
+    OneHotPriorHMMGLM,
+    build_model,
+    validate_spikes,
+)
+from neurodyn.models.hmmglm.basis import exponential_basis, history_features, raised_cosine_basis
+from neurodyn.models.hmmglm.emissions import RATE_FLOOR
+from neurodyn.models.hmmglm.priors import concrete_log_density
+
+
+def _spikes(seed=0, shape=(2, 30, 4), rate=0.5):
+    g = torch.Generator().manual_seed(seed)
+    return torch.poisson(torch.full(shape, rate, dtype=torch.float64), generator=g)
+
+
+def test_exponential_basis_paper_values():
+    phi = exponential_basis(5, 1.0, 5.0)[0]
+    assert torch.allclose(
+        phi, torch.tensor([0.6364, 0.2341, 0.0861, 0.0317, 0.0117], dtype=phi.dtype), atol=5e-5
+    )
+    assert math.isclose(float(phi.sum()) * 1.0, 1.0, rel_tol=1e-12)  # dt * Σφ = 1 with dt = 1
+
+
+@pytest.mark.parametrize("basis", [exponential_basis(5), raised_cosine_basis(3, 8)])
+def test_history_convolution_equals_direct_loop(basis):
+    x = _spikes(1, (2, 25, 3))
+    h = history_features(x, basis)
+    direct = torch.zeros(2, 25, 3, basis.shape[0], dtype=torch.float64)
+    for t in range(25):
+        for k in range(1, basis.shape[1] + 1):
+            if t - k >= 0:
+                direct[:, t] += x[:, t - k, :, None] * basis[:, k - 1]
+    assert torch.allclose(h, direct, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "link,emission",
+    [("sigmoid", "poisson"), ("exp", "poisson"), ("softplus", "poisson"), ("sigmoid", "bernoulli")],
+)
+def test_log_emissions_equal_direct_formula(link, emission):
+    x = _spikes(2, (2, 20, 3), rate=0.3)
+    if emission == "bernoulli":
+        x = x.clamp(max=1)
+    model = HMMGLM(
+        3, n_states=2, link=link, emission=emission, self_connections=True, n_lags=4, init_std=0.5
+    ).double()
+    with torch.no_grad():
+        model.bias.copy_(torch.tensor([-0.5, 0.2, 0.1]))
+    got = model.log_emissions(x)
+    w = model.weights.detach()[..., 0]
+    phi = model.basis[0]
+    expected = torch.zeros(2, 20, 2, dtype=torch.float64)
+    for b in range(2):
+        for t in range(20):
+            h = sum(phi[k - 1] * x[b, t - k] for k in range(1, 5) if t - k >= 0) + torch.zeros(
+                3, dtype=torch.float64
+            )
+            for s in range(2):
+                u = model.bias.detach() + w[s] @ h
+                lam = {
+                    "sigmoid": (1 - RATE_FLOOR) / (1 + torch.exp(-u)) + RATE_FLOOR,
+                    "exp": torch.exp(u),
+                    "softplus": torch.log1p(torch.exp(u)),
+                }[link]
+                if emission == "poisson":
+                    lp = x[b, t] * torch.log(lam) - lam - torch.lgamma(x[b, t] + 1)
+                else:
+                    lp = x[b, t] * torch.log(lam) + (1 - x[b, t]) * torch.log(1 - lam)
+                expected[b, t, s] = lp.sum()
+    assert torch.allclose(got, expected, atol=1e-10)
+
+
+def test_concrete_density_normalises():
+    # K = 2: density over q1 in (0, 1) (q2 = 1 - q1) must integrate to 1 (exact oracle).
+    for tau, alpha in [(0.5, (0.3, 0.7)), (0.2, (0.1, 2.0)), (1.0, (1.0, 1.0))]:
+        la = torch.tensor(alpha, dtype=torch.float64).log()
+
+        def dens(z, la=la, tau=tau):  # substitute q1 = sigmoid(z): dq1 = q1 q2 dz removes the endpoint singularities
+            lq = torch.log_softmax(torch.tensor([z, 0.0], dtype=torch.float64), 0)
+            return float((concrete_log_density(lq, la, tau) + lq.sum()).exp())
+
+        total, err = quad(dens, -np.inf, np.inf, limit=200)
+        assert abs(total - 1) < 1e-6 + 10 * err
+
+
+def test_gaussian_prior_value_and_gradient():
+    model = GaussianPriorHMMGLM(4, n_states=3, init_std=0.7).double()
+    lp = model.log_prior()
+    lp.backward()
+    w = model.coupling().detach()
+    mask = model.coupling_mask[..., None].bool().expand_as(w)
+    mean = w.mean(0, keepdim=True)
+    sigma = 1 / 3
+    expected = torch.distributions.Normal(mean.expand_as(w)[mask], sigma).log_prob(w[mask]).sum()
+    assert torch.allclose(lp.detach(), expected, atol=1e-10)
+    # closed-form gradient -(W_s - W̄)/σ² on free entries, exactly 0 on the masked diagonal
+    assert torch.allclose(model.weights.grad, -(w - mean) / sigma**2 * mask, atol=1e-10)
+
+
+def test_onehot_types_prior_and_guards():
+    model = OneHotPriorHMMGLM(5, n_states=2, init_std=1.0, seed=3).double()
+    types = model.connection_types()
+    assert set(types.unique().tolist()) <= {-1, 0, 1}
+    assert (types.diagonal(dim1=1, dim2=2) == 0).all()
+    with model.weights_as("hard"):
+        hard = model.coupling()[..., 0]
+    strength = torch.nn.functional.softplus(model.strength_logits.detach())
+    assert torch.allclose(hard.detach(), types * strength * model.coupling_mask)
+    # prior = Σ over off-diagonal entries of the Concrete density at softmax(A)
+    lq = model.adjacency_logits.detach().log_softmax(-1)
+    la = model.prior_logits.detach().log_softmax(-1)
+    manual = sum(
+        float(concrete_log_density(lq[s, i, j], la[i, j], 0.2))
+        for s in range(2)
+        for i in range(5)
+        for j in range(5)
+        if i != j
+    )
+    assert math.isclose(float(model.log_prior().detach()), manual, rel_tol=1e-10)
+    quirk = OneHotPriorHMMGLM(5, n_states=2, prior_alpha="prob").double()
+    quirk.load_state_dict(model.state_dict())
+    manual_quirk = sum(
+        float(concrete_log_density(lq[s, i, j], model.prior_logits.detach()[i, j].softmax(-1), 0.2))
+        for s in range(2)
+        for i in range(5)
+        for j in range(5)
+        if i != j
+    )
+    assert math.isclose(float(quirk.log_prior().detach()), manual_quirk, rel_tol=1e-10)
+    # logit guard: a vector with log-probability < -20 is halved
+    with torch.no_grad():
+        model.adjacency_logits[0, 0, 1] = torch.tensor([30.0, 0.0, -1.0])
+    model.after_optimizer_step()
+    assert torch.allclose(
+        model.adjacency_logits[0, 0, 1], torch.tensor([15.0, 0.0, -0.5], dtype=torch.float64)
+    )
+    # gumbel mode is random but seeded; softmax mode deterministic
+    with model.weights_as("gumbel"):
+        a, b = model.adjacency(), model.adjacency()
+    assert not torch.equal(a, b) and torch.allclose(a.sum(-1), torch.ones_like(a[..., 0]))
+
+
+def test_update_transitions_is_the_closed_form_maximiser():
+    model = HMMGLM(3, n_states=3, transition_floor=None).double()
+    xi = torch.tensor([[50.0, 2.0, 1.0], [3.0, 40.0, 0.5], [1.0, 1.0, 20.0]], dtype=torch.float64)
+    model.update_transitions(xi)
+    p = model.log_transitions().exp()
+    assert torch.allclose(p, xi / xi.sum(-1, keepdim=True), atol=1e-12)
+    q = (xi * p.log()).sum()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):  # any other stochastic matrix has a lower Σ ξ log P
+        other = torch.rand(3, 3, generator=g, dtype=torch.float64)
+        assert (xi * (other / other.sum(-1, keepdim=True)).log()).sum() < q
+    floored = HMMGLM(3, n_states=3).double()  # paper: log P clamped at -8 then renormalised
+    floored.update_transitions(torch.tensor([[1.0, 0.0, 0.0]] * 3, dtype=torch.float64))
+    lp = floored.log_transitions()[0]
+    assert torch.allclose(lp, torch.log_softmax(torch.tensor([0.0, -8.0, -8.0], dtype=torch.float64), 0))
+
+
+def test_model_gradient_matches_finite_differences():
+    x = _spikes(3, (2, 40, 3))
+    model = GaussianPriorHMMGLM(3, n_states=2, init_std=0.3).double()
+
+    def objective(bias, weights, logits):
+        with torch.no_grad():
+            model.bias.copy_(bias), model.weights.copy_(weights), model.transition_logits.copy_(logits)
+        return model.objective(x)
+
+    params = [p.detach().clone() for p in (model.bias, model.weights, model.transition_logits)]
+    model.zero_grad()
+    model.objective(x).backward()
+    grads = [model.bias.grad.clone(), model.weights.grad.clone(), model.transition_logits.grad.clone()]
+    eps = 1e-6
+    for i, (p, g) in enumerate(zip(params, grads)):
+        for idx in (
+            [(0,), (1,), (2,)]
+            if p.ndim == 1
+            else [(0, 0, 1, 0), (1, 2, 0, 0)]
+            if p.ndim == 4
+            else [(0, 1), (1, 0)]
+        ):
+            up, down = [q.clone() for q in params], [q.clone() for q in params]
+            up[i][idx] += eps
+            down[i][idx] -= eps
+            fd = (float(objective(*up).detach()) - float(objective(*down).detach())) / (2 * eps)
+            # central difference error O(eps² f''') plus rounding |f| eps64 / eps ~ 1e-7
+            assert abs(fd - float(g[idx])) < 1e-5 * max(1.0, abs(fd))
+
+
+def test_validation_errors():
+    good = np.zeros((1, 10, 2))
+    with pytest.raises(InputError, match="negative"):
+        validate_spikes(np.array([[[0, -1]]]), path="x.h5")
+    with pytest.raises(InputError, match="non-integer"):
+        validate_spikes(np.array([[[0.5, 1.0]]]))
+    with pytest.raises(InputError, match="NaN"):
+        validate_spikes(np.array([[[np.nan, 1.0]]]))
+    with pytest.raises(InputError, match="history window"):
+        validate_spikes(good[:, :5], n_lags=5)
+    with pytest.raises(InputError, match="Bernoulli"):
+        validate_spikes(good + 2, emission="bernoulli")
+    with pytest.raises(InputError, match="shape"):
+        validate_spikes(np.zeros(4))
+    with pytest.raises(InputError, match="n_states"):
+        HMMGLM(3, n_states=0)
+    with pytest.raises(InputError, match="sigmoid"):
+        HMMGLM(3, n_states=2, emission="bernoulli", link="exp")
+    with pytest.raises(InputError, match="link"):
+        GLM(3, link="relu")
+    with pytest.raises(InputError, match="single history filter"):
+        OneHotPriorHMMGLM(3, n_states=2, basis="raised_cosine")
+    with pytest.raises(InputError, match="variant"):
+        build_model(3, HMMGLMConfig(variant="lstm"))
+    err = None
+    try:
+        validate_spikes(np.array([[[0, -1]]]), name="train/spikes", path="data.h5")
+    except InputError as e:
+        err = str(e)
+    assert err is not None and "\n" not in err and err.startswith("data.h5: train/spikes:")
+    assert validate_spikes(good, n_lags=5).shape == (1, 10, 2)
+
+
+@pytest.mark.parametrize("variant", ["glm", "hmmglm", "gaussian", "onehot"])
+def test_smoke_two_steps_finite_and_decreasing(variant):
+    x = _spikes(4, (2, 60, 4))
+    model = build_model(4, HMMGLMConfig(variant=variant, n_states=2, m_step_mode="softmax")).double()
+    model.init_bias(x)
+    post = model.e_step(x)
+    assert torch.allclose(post.posteriors.sum(-1), torch.ones(2, 60, dtype=torch.float64))
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(3):
+        opt.zero_grad()
+        loss = model.m_step_loss(x, post)
+        loss.backward()
+        opt.step()
+        model.after_optimizer_step()
+        losses.append(float(loss.detach()))
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+    assert model.marginal_log_likelihood(x).shape == (2,)

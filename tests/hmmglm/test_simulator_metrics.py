@@ -1,0 +1,158 @@
+"""Switching-GLM simulator, its HDF5 round trip and CLI hooks; state-matching metrics; export."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from neurodyn.data.synthetic.switching_glm import (
+    add_cli_arguments,
+    read_switching_glm_h5,
+    run_cli,
+    simulate_switching_glm,
+    write_switching_glm_h5,
+)
+from neurodyn.errors import InputError
+from neurodyn.metrics.states import (
+    connection_type_accuracy,
+    find_permutation,
+    permute_states,
+    state_accuracy,
+    weight_error,
+)
+from neurodyn.models.hmmglm import HMMGLM, HMMGLMConfig, build_model
+from neurodyn.models.hmmglm.evaluate import evaluate_model, export_model_h5, path_conditioned_log_likelihood
+
+
+def test_simulator_structure_and_reproducibility():
+    sim = simulate_switching_glm(n_states=3, n_neurons=6, n_sequences=4, n_bins=300, seed=7)
+    assert sim.spikes.shape == (4, 300, 6) and sim.states.shape == (4, 300)
+    assert set(np.unique(sim.connection_types)) <= {-1, 0, 1}
+    assert np.allclose(sim.weights, sim.connection_types * sim.strengths)
+    assert ((sim.strengths > 0) & (sim.strengths < np.log(4))).all()
+    assert np.allclose(sim.transitions.sum(1), 1) and np.allclose(np.diag(sim.transitions), 0.98)
+    assert np.allclose(sim.prior.sum(-1), 1) and (np.abs(sim.bias) <= 0.05).all()
+    again = simulate_switching_glm(n_states=3, n_neurons=6, n_sequences=4, n_bins=300, seed=7)
+    assert np.array_equal(sim.spikes, again.spikes) and np.array_equal(sim.states, again.states)
+    other = simulate_switching_glm(n_states=3, n_neurons=6, n_sequences=4, n_bins=300, seed=8)
+    assert not np.array_equal(sim.spikes, other.spikes)
+
+
+def test_first_state_option():
+    # reference bug: first state drawn from row 0 of P (state 0 w.p. 0.98). With 400 sequences the
+    # count of state 0 is Binomial(400, 0.98) (mean 392, sd 2.8) vs Binomial(400, 1/3) when uniform.
+    ref = simulate_switching_glm(
+        n_states=3, n_neurons=2, n_sequences=400, n_bins=6, seed=0, first_state="reference"
+    )
+    uni = simulate_switching_glm(n_states=3, n_neurons=2, n_sequences=400, n_bins=6, seed=0)
+    assert (ref.states[:, 0] == 0).sum() >= 392 - 5 * 2.8
+    assert abs((uni.states[:, 0] == 0).sum() - 400 / 3) <= 5 * np.sqrt(400 * 2 / 9)
+
+
+def test_simulator_agrees_with_model_likelihood():
+    """Σ_t (x_t - λ_t) under the true states is a martingale with variance Σ λ (Poisson)."""
+    sim = simulate_switching_glm(n_states=3, n_neurons=8, n_sequences=4, n_bins=1000, seed=1)
+    model = HMMGLM(8, 3, self_connections=True).double()
+    with torch.no_grad():
+        model.weights.copy_(torch.tensor(sim.weights)[..., None])
+        model.bias.copy_(torch.tensor(sim.bias))
+    x = torch.tensor(sim.spikes, dtype=torch.float64)
+    with torch.no_grad():
+        rates = model.rates(x)
+    lam = rates.gather(2, torch.tensor(sim.states)[:, :, None, None].expand(-1, -1, 1, 8)).squeeze(2)
+    z = (x - lam).sum((0, 1)) / lam.sum((0, 1)).sqrt()
+    assert (z.abs() < 5).all(), z  # 5 sd per neuron: false-alarm probability < 8 * 6e-7
+    # a model with the [pre, post] convention (transposed weights) is clearly worse
+    with torch.no_grad():
+        model.weights.copy_(torch.tensor(sim.weights).transpose(1, 2)[..., None])
+        lam_t = (
+            model.rates(x)
+            .gather(2, torch.tensor(sim.states)[:, :, None, None].expand(-1, -1, 1, 8))
+            .squeeze(2)
+        )
+    true_ll = (x * lam.log() - lam).sum()
+    assert true_ll > (x * lam_t.log() - lam_t).sum()
+
+
+def test_h5_round_trip_and_cli(tmp_path, capsys):
+    sim = simulate_switching_glm(n_states=2, n_neurons=3, n_sequences=2, n_bins=40, seed=0)
+    path = write_switching_glm_h5(tmp_path / "sim.h5", sim)
+    back = read_switching_glm_h5(path)
+    for name in ("spikes", "states", "weights", "connection_types", "prior", "transitions"):
+        assert np.array_equal(getattr(back, name), getattr(sim, name))
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+    parser = argparse.ArgumentParser()
+    add_cli_arguments(parser)
+    args = parser.parse_args(
+        [
+            "--out",
+            str(tmp_path / "cli.h5"),
+            "--n-states",
+            "2",
+            "--n-neurons",
+            "3",
+            "--n-sequences",
+            "2",
+            "--n-bins",
+            "30",
+            "--seed",
+            "3",
+            "--no-progress",
+        ]
+    )
+    assert run_cli(args) == 0
+    assert read_switching_glm_h5(tmp_path / "cli.h5").spikes.shape == (2, 30, 3)
+    assert "wrote" in capsys.readouterr().out
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = 1
+    with pytest.raises(InputError, match="format"):
+        read_switching_glm_h5(tmp_path / "other.h5")
+    with pytest.raises(InputError, match="not found"):
+        read_switching_glm_h5(tmp_path / "missing.h5")
+    with pytest.raises(InputError, match="n_states"):
+        simulate_switching_glm(n_states=0)
+
+
+def test_hungarian_matching_equals_brute_force():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        true = rng.integers(0, 4, 60)
+        pred = rng.integers(0, 4, 60)
+        best = max(np.mean(np.array(p)[pred] == true) for p in itertools.permutations(range(4)))
+        assert np.isclose(state_accuracy(true, pred, 4), best)
+    relabel = np.array([2, 0, 3, 1])
+    true = rng.integers(0, 4, 100)
+    perm = find_permutation(true, relabel[true])
+    assert np.array_equal(perm, relabel) and state_accuracy(true, relabel[true]) == 1.0
+    weights = rng.normal(size=(4, 3, 3))
+    est = np.empty_like(weights)
+    est[relabel] = weights  # model state relabel[i] holds true state i
+    assert np.allclose(permute_states(est, perm), weights)
+    assert weight_error(weights, est, perm) == 0.0
+    types = rng.integers(-1, 2, (4, 3, 3))
+    est_types = np.empty_like(types)
+    est_types[relabel] = types
+    assert connection_type_accuracy(types, est_types, perm) == 1.0
+
+
+def test_evaluate_and_export(tmp_path):
+    sim = simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=2, n_bins=80, seed=5)
+    model = build_model(4, HMMGLMConfig(variant="onehot", n_states=2)).double()
+    result = evaluate_model(model, sim.spikes, sim.states, sim.connection_types, sim.weights)
+    x = torch.tensor(sim.spikes, dtype=torch.float64)
+    total = float(model.marginal_log_likelihood(x).sum().detach())
+    assert np.isclose(result["test_ll"], total / sim.spikes.sum())
+    path_ll = path_conditioned_log_likelihood(model, x)
+    manual = float(model.log_emissions(x).gather(-1, path_ll["path"].unsqueeze(-1)).sum().detach())
+    assert np.isclose(path_ll["total"], manual)
+    assert 0 <= result["state_accuracy"] <= 1 and 0 <= result["type_accuracy"] <= 1
+    out = export_model_h5(tmp_path / "model.h5", model, spikes=x, permutation=result["permutation"])
+    with h5py.File(out) as f:
+        assert f["coupling"].shape == (2, 4, 4) and f["posteriors"].shape == (2, 80, 2)
+        assert f["connectome"].shape == (4, 4, 3) and f["connection_types"].shape == (2, 4, 4)
+        assert np.allclose(f["transitions"][()].sum(1), 1)
