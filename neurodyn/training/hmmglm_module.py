@@ -58,7 +58,10 @@ class HMMGLMModule(pl.LightningModule):
         if method not in {"em", "gradient"}:
             raise InputError(f"must be 'em' or 'gradient', got {method!r}", field="model.method")
         config = HMMGLMConfig() if config is None else config
+        if isinstance(config, dict):  # from a checkpoint's hparams or a plain mapping
+            config = HMMGLMConfig(**config)
         self.save_hyperparameters()
+        self.config = config
         self.n_neurons = int(n_neurons)
         self.model = build_model(n_neurons, config)
         self.automatic_optimization = False
@@ -74,6 +77,21 @@ class HMMGLMModule(pl.LightningModule):
     @staticmethod
     def _spikes(batch) -> torch.Tensor:
         return batch["heldin"]
+
+    def on_fit_start(self) -> None:
+        """Check every split's counts (one-line InputError) and, on a fresh start, set the biases
+        from the training data's mean counts (the paper's initialisation)."""
+        from neurodyn.models.hmmglm import validate_spikes
+
+        dm = self.trainer.datamodule
+        splits = getattr(dm, "splits", {})
+        cfg = self.config
+        for name, split in splits.items():
+            validate_spikes(split.heldin, name=f"{name} spikes", n_lags=cfg.n_lags, emission=cfg.emission,
+                            path=getattr(dm, "path", None))
+        if self.trainer.ckpt_path is None and "train" in splits:
+            with torch.no_grad():
+                self.model.init_bias(torch.as_tensor(splits["train"].heldin, device=self.device))
 
     # -- training -------------------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:

@@ -137,6 +137,8 @@ class LangevinFlowModule(NeurodynModule):
     ):
         super().__init__(n_heldin, n_neurons, n_obs_bins, n_fwd_bins)
         config = LangevinFlowConfig() if config is None else config
+        if isinstance(config, dict):  # from a checkpoint's hparams or a plain mapping
+            config = LangevinFlowConfig(**config)
         self.save_hyperparameters()
         self.config = config
         self.model = LangevinFlow(n_heldin, n_neurons, n_obs_bins, n_fwd_bins, config)

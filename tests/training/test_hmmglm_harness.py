@@ -1,0 +1,48 @@
+"""HMM-GLM through the shared harness: `neurodyn fit` (EM) and `neurodyn predict` on simulated data."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodyn.cli import main
+
+TINY = ["--model", "HMMGLMModule", "--model.config.n_states", "2", "--model.n_inner", "5",
+        "--data", "SwitchingGLMDataModule", "--data.n_states", "2", "--data.n_neurons", "5",
+        "--data.n_sequences", "5", "--data.n_bins", "300", "--data.n_train", "3",
+        "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false"]
+
+
+@pytest.mark.parametrize("method", ["em", "gradient"])
+def test_fit_predict(tmp_path, method):
+    args = [*TINY, "--model.method", method, "--trainer.default_root_dir", str(tmp_path),
+            "--trainer.logger", "CSVLogger", "--trainer.logger.save_dir", str(tmp_path)]
+    assert main(["fit", *args, "--trainer.max_epochs", "3"]) == 0
+    run = tmp_path / "lightning_logs" / "version_0"
+    header = (run / "metrics.csv").read_text().splitlines()[0]
+    assert "valid/state_accuracy" in header and "valid/ll_per_spike" in header
+    out = tmp_path / "states.h5"
+    assert main(["predict", "--config", str(run / "config.yaml"), "--ckpt_path",
+                 str(run / "checkpoints" / "last.ckpt"), "--prediction.path", str(out),
+                 "--trainer.logger", "false"]) == 0
+    with h5py.File(out) as f:
+        post = f["valid_posteriors"][()]
+        assert post.shape == (2, 300, 2)
+        np.testing.assert_allclose(post.sum(-1), 1.0, atol=1e-5)  # float32 posteriors
+        assert f["valid_viterbi"].shape == (2, 300)
+
+
+def test_negative_counts_in_file_exit_2(tmp_path, capsys):
+    from neurodyn.data.synthetic.switching_glm import simulate_switching_glm, write_switching_glm_h5
+
+    sim = simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=3, n_bins=50, seed=0)
+    sim.spikes[0, 3, 1] = -1
+    path = tmp_path / "bad.h5"
+    write_switching_glm_h5(path, sim)
+    code = main(["fit", "--model", "HMMGLMModule", "--data", "SwitchingGLMDataModule", "--data.path", str(path),
+                 "--data.n_train", "2", "--trainer.max_epochs", "1", "--trainer.logger", "false",
+                 "--trainer.default_root_dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and str(path) in err[-1] and "negative" in err[-1]
