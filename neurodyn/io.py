@@ -84,3 +84,22 @@ def read_h5_dict(group) -> dict:
         else:
             out[key] = item[()]
     return out
+
+
+def open_h5(path: str | os.PathLike, what: str = "HDF5 file"):
+    """Open an HDF5 file read-only, turning a missing or unreadable file into a one-line InputError.
+
+    Returns the open ``h5py.File`` (use it as a context manager). ``what`` names the expected kind of
+    file in the message, e.g. ``"prepared NLB file"``.
+    """
+    import h5py
+
+    from neurodyn.errors import InputError
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(f"{what} not found", path=path)
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(f"not a readable HDF5 file ({what}; {err.__class__.__name__})", path=path) from None

@@ -36,13 +36,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from neurodyn.errors import InputError
+from neurodyn.io import open_h5
 
 
 @dataclass
@@ -225,12 +225,9 @@ class NeuralDataModule(pl.LightningDataModule):
 
 
 def _require_file(path: str | os.PathLike, what: str) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{what} not found", path=path)
-    if not h5py.is_hdf5(path):
-        raise InputError(f"not an HDF5 file ({what})", path=path)
-    return path
+    with open_h5(path, what):
+        pass
+    return Path(path)
 
 
 class NLBDataModule(NeuralDataModule):

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.io import atomic_path
+from neurodyn.io import atomic_path, open_h5
 
 CANONICAL_KEYS = ("train_data", "valid_data", "train_truth", "valid_truth", "conversion_factor",
                   "train_inds", "valid_inds")
@@ -263,13 +263,7 @@ def read_lfads_h5(path: str | os.PathLike, *, require_truth: bool = True) -> LFA
     import h5py
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError("no such file", path)
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as err:
-        raise InputError(f"not a readable HDF5 file ({err.__class__.__name__})", path) from None
-    with handle as f:
+    with open_h5(path, "LFADS-format file") as f:
         required = ["train_data", "valid_data"]
         if require_truth:
             required += ["train_truth", "valid_truth", "conversion_factor"]

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from neurodyn.errors import InputError
+from neurodyn.io import open_h5
 from neurodyn.metrics.bits import bits_per_spike, check_rates, check_shape
 from neurodyn.metrics.decoding import tp_corr, velocity_r2
 from neurodyn.metrics.psth import psth_r2
@@ -280,12 +281,7 @@ def load_target(path) -> dict[str, dict]:
     from neurodyn.io import read_h5_dict
 
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError("file not found", path=path)
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as err:
-        raise InputError(f"not a readable HDF5 file ({err})", path=path) from None
+    handle = open_h5(path)
     with handle:
         if "eval_target" in handle:
             groups = read_h5_dict(handle["eval_target"])

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.io import atomic_path
+from neurodyn.io import atomic_path, open_h5
 from neurodyn.metrics.bits import check_rates, check_shape
 from neurodyn.metrics.evaluate import FORWARD_RATES, REQUIRED_RATES, group_name, parse_group_name
 
@@ -174,12 +174,7 @@ def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
     import h5py
 
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError("file not found", path=path)
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as err:
-        raise InputError(f"not a readable HDF5 file ({err})", path=path) from None
+    handle = open_h5(path)
     out: dict[str, dict[str, np.ndarray]] = {}
     with handle:
         for name, group in handle.items():
@@ -204,15 +199,9 @@ def expected_shapes_from_prepared(path) -> dict[str, dict[str, tuple]]:
     dict
         ``{group_name: {key: shape}}`` with one group.
     """
-    import h5py
 
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError("file not found", path=path)
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as err:
-        raise InputError(f"not a readable HDF5 file ({err})", path=path) from None
+    handle = open_h5(path)
     with handle:
         attrs = dict(handle.attrs)
         if "dataset" not in attrs or "bin_ms" not in attrs:

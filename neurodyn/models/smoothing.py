@@ -335,16 +335,11 @@ def predict_prepared(
         ``{"<dataset><suffix>": submission arrays}``, ready for
         :func:`neurodyn.metrics.evaluate` or :func:`neurodyn.metrics.write_submission`.
     """
-    import h5py
 
-    from neurodyn.io import read_h5_dict
+    from neurodyn.io import open_h5, read_h5_dict
     from neurodyn.metrics.evaluate import group_name
 
-    try:
-        handle = h5py.File(prepared_path, "r")
-    except (OSError, FileNotFoundError) as err:
-        raise InputError(f"not a readable HDF5 file ({err})", path=prepared_path) from None
-    with handle:
+    with open_h5(prepared_path, "prepared NLB file") as handle:
         for key in ("train_input", "eval_input"):
             if key not in handle:
                 raise InputError(
