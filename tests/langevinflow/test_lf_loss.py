@@ -56,20 +56,26 @@ def test_ramp():
     assert terms.ramp(0, 0.1, 0) == 0.1
 
 
-def test_coordinated_dropout_statistics():
-    # Keep prob p: kept fraction p, input sum preserved in expectation, gradient fraction 1 - p².
+@pytest.mark.parametrize("mode", ["dropped", "reference"])
+def test_coordinated_dropout_statistics(mode):
+    # Keep prob p: kept fraction p, input sum preserved in expectation. Gradient fraction: 1 - p
+    # ('dropped': only dropped entries) or 1 - p² ('reference': kept entries too, with prob 1 - p).
     p, n = 0.3, 200_000
     x = torch.ones(1, 400, 500)
-    cd_input, grad = terms.coordinated_dropout(x, p, torch.Generator().manual_seed(0))
+    cd_input, grad = terms.coordinated_dropout(x, p, torch.Generator().manual_seed(0), mode)
     kept = cd_input > 0
     torch.testing.assert_close(cd_input[kept], torch.full_like(cd_input[kept], 1 / p))
     assert torch.all(grad[~kept])  # a dropped entry always gets gradient
-    for observed, expected in ((kept.float().mean(), p), (grad.float().mean(), 1 - p * p),
-                               (grad[kept].float().mean(), 1 - p)):
-        # Binomial standard error sqrt(q(1-q)/n) with n ≥ 0.3·200,000 entries; 5 standard errors.
-        assert abs(observed.item() - expected) < 5 * math.sqrt(expected * (1 - expected) / (0.3 * n))
+    kept_grad = 1 - p if mode == "reference" else 0.0
+    for observed, expected in ((kept.float().mean(), p), (grad.float().mean(), 1 - p + p * kept_grad),
+                               (grad[kept].float().mean(), kept_grad)):
+        # Binomial standard error sqrt(q(1-q)/n) with n ≥ 0.3·200,000 entries; 5 standard errors
+        # (an exact 0 has no spread: the comparison is then exact).
+        assert abs(observed.item() - expected) <= 5 * math.sqrt(expected * (1 - expected) / (0.3 * n))
     same_input, all_grad = terms.coordinated_dropout(x, 1.0)
     assert torch.equal(same_input, x) and torch.all(all_grad)
+    with pytest.raises(ValueError):
+        terms.coordinated_dropout(x, p, mode="sometimes")
 
 
 def test_gradient_masked_keeps_value_and_blocks_gradient():

@@ -24,6 +24,7 @@ _CHOICES = {
     "init": ("default", "reference"),
     "eval_mode": ("mean", "sample"),
     "val_mask": ("none", "fixed", "random"),
+    "cd_gradient": ("dropped", "reference"),
 }
 
 
@@ -64,9 +65,14 @@ class LangevinFlowConfig:
         Epochs of the linear KL ramp (500); 0 means full weight from the first epoch.
     cd_keep_prob
         Coordinated dropout: the **KEEP** probability p of each held-in input entry (reference name
-        ``cd_rate``, which is *not* a drop rate; 0.5 for MC_Maze). Kept inputs are scaled by 1/p; a
-        dropped entry always gets gradient, a kept one with probability 1 - p. ``1.0`` switches
-        coordinated dropout off (every entry gets gradient).
+        ``cd_rate``, which is *not* a drop rate; 0.5 for MC_Maze). Kept inputs are scaled by 1/p; which
+        entries then get gradient is set by ``cd_gradient``. ``1.0`` switches coordinated dropout off
+        (every entry gets gradient).
+    cd_gradient
+        ``'dropped'`` (default): only dropped entries get gradient, so no gradient ever rewards passing
+        an input bin through to its own rate (the point of coordinated dropout; with a GRU state h_t that
+        reaches the decoder directly, any leak lets the model learn the identity and fit noise).
+        ``'reference'``: dropped entries always, kept entries with probability 1 - p.
     encoder_alignment
         ``'current'`` (paper, default): GRU step t reads bin x_t; forward steps re-read x_{T-1}.
         ``'lagged'`` (reference code): h_0 reads x_0, step t ≥ 1 reads x_{t-1}, so x_0 is read twice
@@ -133,6 +139,7 @@ class LangevinFlowConfig:
     kl_max: float = 0.1
     kl_ramp_epochs: int = 500
     cd_keep_prob: float = 0.5
+    cd_gradient: Literal["dropped", "reference"] = "dropped"
     encoder_alignment: Literal["current", "lagged"] = "current"
     transition_kl: Literal["gaussian", "reference"] = "gaussian"
     integrator: Literal["reference", "symplectic", "ou_exact"] = "ou_exact"
@@ -209,6 +216,7 @@ class LangevinFlowConfig:
             init="reference",
             eval_mode="sample",
             val_mask="random",
+            cd_gradient="reference",
         )
         preset.update(overrides)
         return cls(**preset)

@@ -133,13 +133,15 @@ def ramp(epoch: int, max_value: float, ramp_epochs: int) -> float:
     return float(max_value) * min(max(epoch / ramp_epochs, 0.0), 1.0)
 
 
-def coordinated_dropout(heldin: Tensor, keep_prob: float, generator: torch.Generator | None = None
-                        ) -> tuple[Tensor, Tensor]:
+def coordinated_dropout(heldin: Tensor, keep_prob: float, generator: torch.Generator | None = None,
+                        mode: str = "dropped") -> tuple[Tensor, Tensor]:
     """Coordinated dropout (reference convention: ``keep_prob`` is the KEEP probability p).
 
     Keep mask c ~ Bernoulli(p); the input is x·c/p (same expected sum). The gradient mask is
-    g = (1 - c) OR π with π ~ Bernoulli(1 - p): a dropped entry always gets gradient, a kept one with
-    probability 1 - p, so the model cannot learn to copy its inputs. p = 1 switches CD off (g = 1).
+    g = 1 - c (``mode='dropped'``: only dropped entries get gradient, so copying inputs to rates is
+    never rewarded) or, as in the reference code (``mode='reference'``), g = (1 - c) OR π with
+    π ~ Bernoulli(1 - p): kept entries also get gradient with probability 1 - p. p = 1 switches CD
+    off (g = 1).
 
     Parameters
     ----------
@@ -154,9 +156,13 @@ def coordinated_dropout(heldin: Tensor, keep_prob: float, generator: torch.Gener
     """
     if keep_prob >= 1.0:
         return heldin, torch.ones_like(heldin, dtype=torch.bool)
+    if mode not in ("dropped", "reference"):
+        raise ValueError(f"unknown coordinated-dropout mode {mode!r}")
     keep = bernoulli(heldin.shape, keep_prob, heldin, generator)
-    passes = bernoulli(heldin.shape, 1.0 - keep_prob, heldin, generator)
-    return heldin * keep.to(heldin.dtype) / keep_prob, (~keep) | passes
+    grad_mask = ~keep
+    if mode == "reference":
+        grad_mask = grad_mask | bernoulli(heldin.shape, 1.0 - keep_prob, heldin, generator)
+    return heldin * keep.to(heldin.dtype) / keep_prob, grad_mask
 
 
 def pad_mask(mask: Tensor, shape: torch.Size, value: bool = True) -> Tensor:

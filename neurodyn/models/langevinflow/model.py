@@ -223,7 +223,7 @@ class LangevinFlow(nn.Module):
         heldin, target, mask = self._check_batch(batch)
         cfg = self.config
         if stage == "train":
-            inputs, grad_mask = terms.coordinated_dropout(heldin, cfg.cd_keep_prob, generator)
+            inputs, grad_mask = terms.coordinated_dropout(heldin, cfg.cd_keep_prob, generator, cfg.cd_gradient)
             out = self(inputs, sample=True, generator=generator)
             nll_entries = terms.poisson_nll(out.log_rates.to(target.dtype), target)
             if cfg.cd_keep_prob < 1.0:
