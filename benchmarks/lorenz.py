@@ -29,9 +29,10 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--out", default="data/bench_lorenz")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     args = parser.parse_args(argv)
     result = train_lorenz(Path(args.out) / f"seed{args.seed}", max_epochs=args.epochs, seed=args.seed,
-                          batch_size=args.batch_size, progress=args.progress)
+                          batch_size=args.batch_size, progress=args.progress, threads=args.threads)
     import torch
 
     summary = {k: v for k, v in result.items() if not k.startswith("_")}

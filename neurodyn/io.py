@@ -98,7 +98,7 @@ def open_h5(path: str | os.PathLike, what: str = "HDF5 file"):
 
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise InputError(f"{what} not found", path=path)
+        raise InputError(f"no such file ({what})", path=path)
     try:
         return h5py.File(path, "r")
     except OSError as err:
