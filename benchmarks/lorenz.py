@@ -30,13 +30,23 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="data/bench_lorenz")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="LangevinFlowConfig overrides, e.g. hidden_size=128")
+    parser.add_argument("--opt", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="LangevinFlowModule optimiser overrides, e.g. lr=2e-3 lr_patience=5")
     args = parser.parse_args(argv)
+    def parse(pairs):
+        return {k: json.loads(v) if v[:1] in "-0123456789[{tfn" else v for k, v in (p.split("=", 1) for p in pairs)}
+
+    model_overrides, opt_overrides = parse(args.model), parse(args.opt)
     result = train_lorenz(Path(args.out) / f"seed{args.seed}", max_epochs=args.epochs, seed=args.seed,
-                          batch_size=args.batch_size, progress=args.progress, threads=args.threads)
+                          batch_size=args.batch_size, progress=args.progress, threads=args.threads,
+                          model_overrides=model_overrides, opt_overrides=opt_overrides)
     import torch
 
     summary = {k: v for k, v in result.items() if not k.startswith("_")}
-    summary.update(seed=args.seed, model=LORENZ_MODEL, optimiser=LORENZ_OPT, torch=torch.__version__,
+    summary.update(seed=args.seed, model={**LORENZ_MODEL, **model_overrides}, optimiser={**LORENZ_OPT, **opt_overrides},
+                   torch=torch.__version__,
                    threads=torch.get_num_threads(), machine=platform.machine(), python=platform.python_version())
     print(json.dumps(summary))
     return 0
