@@ -1,13 +1,13 @@
 """Forward-backward speed and memory vs sequence length T and number of states K.
 
 For each (T, K) a batch of sequences with random log-likelihoods (scale ~ 300 Poisson neurons) is
-smoothed by neurodyn's ``forward_backward`` (``--method``, default chunked) on CPU (and CUDA when
+smoothed by neurodyn's ``forward_backward`` (``--methods``, default scan and chunked) on CPU (and CUDA when
 available); where ``dynamax`` is importable, its jit-compiled ``hmm_smoother`` (vmapped over the
 batch, compile time excluded) runs on the same inputs, with the time ratio and the max absolute
 posterior difference. The last line is a JSON list of rows with ``T``, ``K``, ``device``,
 ``neurodyn_s``, ``dynamax_s``, ``ratio`` (neurodyn / dynamax), ``max_abs_diff``, ``peak_mb``.
 
-Usage: ``python benchmarks/hmm_speed.py [--batch 4] [--repeats 3] [--threads 2] [--methods chunked,sequential]``
+Usage: ``python benchmarks/hmm_speed.py [--batch 4] [--repeats 3] [--threads 1] [--methods scan,chunked]``
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--methods", default="chunked", help="comma list of chunked, sequential, parallel")
+    parser.add_argument(
+        "--methods", default="scan,chunked", help="comma list of auto, scan, chunked, sequential, parallel"
+    )
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     args = parser.parse_args(argv)
     if args.threads:
@@ -73,11 +75,13 @@ def main(argv=None) -> int:
             if smoother is not None:
                 a, b, c = (jnp.asarray(v.to(dtype).numpy()) for v in (init, trans, ll))
                 smoother(a, b, c).smoothed_probs.block_until_ready()  # compile
-                dyn_s, res = _best(lambda a=a, b=b, c=c: smoother(a, b, c).smoothed_probs.block_until_ready(), args.repeats)
+                dyn_s, res = _best(
+                    lambda a=a, b=b, c=c: smoother(a, b, c).smoothed_probs.block_until_ready(), args.repeats
+                )
                 dyn_post = np.asarray(res)
             for device in devices:
                 for method in args.methods.split(","):
-                    if method == "parallel" and n_time * n_states**3 * args.batch > 5e8:
+                    if method in ("parallel", "scan") and n_time * n_states**3 * args.batch > 5e8:
                         continue  # O(T K^3) memory per scan level
                     if method == "sequential" and n_time > 20000:
                         continue

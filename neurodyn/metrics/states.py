@@ -87,9 +87,7 @@ def permute_states(array, permutation, axis: int = 0):
 
 
 def _mask(shape, mask) -> np.ndarray:
-    return (
-        np.ones(shape, dtype=bool) if mask is None else np.broadcast_to(np.asarray(mask, dtype=bool), shape)
-    )
+    return np.ones(shape, dtype=bool) if mask is None else np.broadcast_to(np.asarray(mask, dtype=bool), shape)
 
 
 def connection_type_accuracy(true_types, estimated_types, permutation=None, mask=None) -> float:
@@ -180,20 +178,31 @@ def switch_alignment(paths, boundary_times, window: float, n_shuffles: int = 100
     paths = np.asarray(paths)
     times = np.asarray(boundary_times, dtype=np.float64)
     if paths.ndim != 2 or times.shape != (paths.shape[1] - 1,):
-        raise ValueError(f"paths (trials, bins) and boundary_times (bins - 1,) expected, got {paths.shape}, {times.shape}")
+        raise ValueError(
+            f"paths (trials, bins) and boundary_times (bins - 1,) expected, got {paths.shape}, {times.shape}"
+        )
     rng = np.random.default_rng(0) if rng is None else rng
     near = np.abs(times) <= window
     switches = paths[:, 1:] != paths[:, :-1]
     counts = switches.sum(1)
     total = int(counts.sum())
-    out = {"n_switches": total, "frac_near": None, "chance": float(near.mean()), "shuffle_mean": None,
-           "p_shuffle": None, "switches_per_trial": float(counts.mean())}
+    out = {
+        "n_switches": total,
+        "frac_near": None,
+        "chance": float(near.mean()),
+        "shuffle_mean": None,
+        "p_shuffle": None,
+        "switches_per_trial": float(counts.mean()),
+    }
     if total == 0:
         return out
     observed = float(switches[:, near].sum() / total)
     # random distinct boundaries per trial: the ranks of i.i.d. uniform keys form a random permutation
     ranks = rng.random((n_shuffles, *switches.shape)).argsort(-1).argsort(-1)
     fractions = ((ranks < counts[None, :, None]) & near).sum((1, 2)) / total
-    out.update(frac_near=observed, shuffle_mean=float(fractions.mean()),
-               p_shuffle=float((1 + (fractions >= observed).sum()) / (1 + n_shuffles)))
+    out.update(
+        frac_near=observed,
+        shuffle_mean=float(fractions.mean()),
+        p_shuffle=float((1 + (fractions >= observed).sum()) / (1 + n_shuffles)),
+    )
     return out

@@ -17,7 +17,15 @@ from neurodyn.models.hmmglm.inference import (
     viterbi,
 )
 
-METHODS = [("sequential", None), ("chunked", None), ("chunked", 2), ("chunked", 4), ("parallel", None)]
+METHODS = [
+    ("sequential", None),
+    ("chunked", None),
+    ("chunked", 2),
+    ("chunked", 4),
+    ("parallel", None),
+    ("scan", None),
+    ("auto", None),
+]
 EPS64 = torch.finfo(torch.float64).eps
 EPS32 = torch.finfo(torch.float32).eps
 
@@ -129,7 +137,7 @@ def test_gradient_matches_finite_differences(n_time):
 def test_methods_agree_on_long_sequences():
     li, lp, ll = _problem(seed=4, batch=2, n_time=1001, n_states=4)
     ref = forward_backward(li, lp, ll, method="sequential")
-    for method in ("chunked", "parallel"):
+    for method in ("chunked", "parallel", "scan"):
         post = forward_backward(li, lp, ll, method=method)
         # float64 rounding accumulated over 1000 steps of O(|ll|) = O(10) quantities
         assert torch.allclose(post.log_marginal, ref.log_marginal, atol=1000 * 10 * 10 * EPS64, rtol=0)
@@ -151,9 +159,7 @@ def test_no_underflow_300_neurons_100k_bins():
     n_states, n_neurons, n_time = 3, 300, 100_000
     rates = 0.05 + 0.5 * torch.rand(n_states, n_neurons, generator=g, dtype=torch.float64)
     stay = 0.99
-    p = torch.full((n_states, n_states), (1 - stay) / (n_states - 1), dtype=torch.float64).fill_diagonal_(
-        stay
-    )
+    p = torch.full((n_states, n_states), (1 - stay) / (n_states - 1), dtype=torch.float64).fill_diagonal_(stay)
     rng = np.random.default_rng(0)
     states = np.zeros(n_time, dtype=np.int64)
     u = rng.random(n_time)

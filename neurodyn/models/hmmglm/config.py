@@ -53,6 +53,8 @@ class HMMGLMConfig:
         One-hot prior temperatures (paper 0.2, 0.2).
     prior_alpha : str
         ``"log_prob"`` (``log α = log π̄``) or ``"prob"`` (paper-era quirk).
+    prior_form : str
+        ``"concrete"`` (paper) or ``"categorical"`` (``-KL(q ‖ π̄)``), one-hot prior only.
     m_step_mode : str
         ``"gumbel"`` (paper) or ``"softmax"`` (deterministic M-step), one-hot prior only.
     """
@@ -75,6 +77,7 @@ class HMMGLMConfig:
     gumbel_temperature: float = 0.2
     prior_temperature: float = 0.2
     prior_alpha: str = "log_prob"
+    prior_form: str = "concrete"
     m_step_mode: str = "gumbel"
 
 
@@ -92,7 +95,7 @@ def build_model(n_neurons: int, config: HMMGLMConfig | None = None, **overrides)
     if variant not in VARIANTS:
         raise InputError(f"must be one of {tuple(VARIANTS)}, got {variant!r}", field="variant")
     prior_std = values.pop("prior_std")
-    onehot_keys = ("gumbel_temperature", "prior_temperature", "prior_alpha", "m_step_mode")
+    onehot_keys = ("gumbel_temperature", "prior_temperature", "prior_alpha", "prior_form", "m_step_mode")
     onehot = {k: values.pop(k) for k in onehot_keys}
     if variant == "glm":
         values.pop("n_states")

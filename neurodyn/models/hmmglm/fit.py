@@ -71,9 +71,7 @@ def _progress(enabled: bool, total: int, label: str):
 
 def _prepare(model: SwitchingGLM, spikes, init_bias: bool) -> tuple[Tensor, Tensor]:
     dtype = model.bias.dtype
-    x = validate_spikes(spikes, n_lags=model.n_lags, emission=model.emission, dtype=dtype).to(
-        model.bias.device
-    )
+    x = validate_spikes(spikes, n_lags=model.n_lags, emission=model.emission, dtype=dtype).to(model.bias.device)
     if init_bias:
         model.init_bias(x)
     with torch.no_grad():
@@ -91,6 +89,8 @@ def fit_em(
     monotone: bool = False,
     progress: bool = False,
     callback: Callable[[int, SwitchingGLM, float], None] | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
 ) -> FitHistory:
     """Fit by (generalised) EM; returns the objective history.
 
@@ -113,7 +113,15 @@ def fit_em(
     progress : bool
         Show a rich progress bar.
     callback : callable, optional
-        ``callback(iteration, model, objective)`` after each E-step.
+        ``callback(iteration, model, objective)`` after each E-step (full batch) or epoch.
+    batch_size : int, optional
+        Stochastic EM, as the paper's training: each iteration is an epoch over the sequences in
+        random mini-batches of this many; each mini-batch gets its own E-step and ``n_inner`` Adam
+        steps, and the transitions are updated once per epoch from the ``ξ`` pooled over the epoch.
+        The recorded objective is then the sum of the mini-batch ``log p(X_b)`` during the epoch (+
+        log prior). ``None``: full batch. Not combinable with ``monotone``.
+    seed : int
+        Seed of the mini-batch order.
 
     Examples
     --------
@@ -124,14 +132,26 @@ def fit_em(
     >>> len(h.objective)
     3
     """
+    if batch_size is not None and monotone:
+        raise ValueError("monotone EM needs full-batch E-steps (batch_size=None)")
     start = time.perf_counter()
     x, features = _prepare(model, spikes, init_bias)
     history = FitHistory()
     make_optimizer = lambda: torch.optim.Adam(model.parameters(), lr=lr)  # noqa: E731
     optimizer = make_optimizer()
     bar = _progress(progress, n_iters, f"EM {type(model).__name__}")
+    order_generator = torch.Generator().manual_seed(int(seed))
     try:
         for it in range(n_iters):
+            if batch_size is not None:
+                objective = _stochastic_epoch(model, optimizer, x, features, batch_size, n_inner, order_generator)
+                history.objective.append(objective)
+                history.accepted.append(True)
+                if callback is not None:
+                    callback(it, model, objective)
+                if bar is not None:
+                    bar.update(bar.task_ids[0], advance=1, description=f"EM epoch objective {objective:.6g}")
+                continue
             posterior = model.e_step(x, features)
             with torch.no_grad():
                 objective = float(posterior.log_marginal.sum() + model.log_prior())
@@ -167,6 +187,26 @@ def fit_em(
             bar.stop()
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _stochastic_epoch(model, optimizer, x, features, batch_size, n_inner, generator) -> float:
+    """One epoch of mini-batch EM; returns Σ_batches log p(X_batch) + log prior (nats)."""
+    order = torch.randperm(x.shape[0], generator=generator).to(x.device)
+    xi_sum, total = None, 0.0
+    for idx in order.split(max(1, int(batch_size))):
+        xb, fb = x[idx], features[idx]
+        posterior = model.e_step(xb, fb)
+        total += float(posterior.log_marginal.sum())
+        xi = posterior.expected_transitions.sum(0)
+        xi_sum = xi if xi_sum is None else xi_sum + xi
+        for _ in range(n_inner):
+            optimizer.zero_grad(set_to_none=True)
+            model.m_step_loss(xb, posterior, fb).backward()
+            optimizer.step()
+            model.after_optimizer_step()
+    model.update_transitions(xi_sum)
+    with torch.no_grad():
+        return total + float(model.log_prior())
 
 
 def fit_gradient(
@@ -205,9 +245,7 @@ def fit_gradient(
             model.after_optimizer_step()
             history.objective.append(float(objective.detach()))
             if bar is not None:
-                bar.update(
-                    bar.task_ids[0], advance=1, description=f"gradient objective {history.objective[-1]:.6g}"
-                )
+                bar.update(bar.task_ids[0], advance=1, description=f"gradient objective {history.objective[-1]:.6g}")
         with torch.no_grad():
             history.objective.append(float(model.objective(x, features)))
     finally:

@@ -20,7 +20,11 @@ chunk, O(T S^3) work but batched); (2) C cheap steps chain the chunk boundaries;
 re-run their L steps from the now known boundary messages and store the messages. About
 2*sqrt(2T) Python steps instead of T. ``method="parallel"`` is a log-depth associative scan over
 log-semiring matrix products (O(T S^3) memory-bound work); ``method="sequential"`` is the textbook
-recursion. All three are exact and agree to rounding (see ``benchmarks/hmm_speed.py`` for timings).
+recursion. ``method="scan"`` (:mod:`.scan`) is an odd-even parallel prefix product in scaled
+probability space: ~4 log2 T batched matrix products and no per-step Python work; the default
+``"auto"`` picks it for few states (:data:`SCAN_MAX_STATES`) when the transition probabilities are far
+from underflow, else the chunked scan. All are exact and agree to rounding (see
+``benchmarks/hmm_speed.py`` for timings).
 
 Vector-matrix products use ``log(exp(v - max v) @ P) + max v`` (a BLAS product, no S x S temporaries),
 which is exact to rounding as long as the transition probabilities are far above the floating-point
@@ -36,6 +40,8 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
+
+from neurodyn.models.hmmglm.scan import scan_predicted_messages
 
 __all__ = [
     "Posterior",
@@ -135,21 +141,34 @@ def _one_thread(device: torch.device):
         torch.set_num_threads(n)
 
 
-def _check(
-    log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tensor
-) -> tuple[Tensor, Tensor, Tensor]:
+def _check(log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     if log_likelihoods.ndim != 3:
-        raise ValueError(
-            f"log_likelihoods must be (batch, time, states), got shape {tuple(log_likelihoods.shape)}"
-        )
+        raise ValueError(f"log_likelihoods must be (batch, time, states), got shape {tuple(log_likelihoods.shape)}")
     batch, _, n_states = log_likelihoods.shape
     if log_transitions.shape != (n_states, n_states):
-        raise ValueError(
-            f"log_transitions must be ({n_states}, {n_states}), got {tuple(log_transitions.shape)}"
-        )
+        raise ValueError(f"log_transitions must be ({n_states}, {n_states}), got {tuple(log_transitions.shape)}")
     dtype, device = log_likelihoods.dtype, log_likelihoods.device
     log_initial = torch.as_tensor(log_initial, dtype=dtype, device=device).expand(batch, n_states)
     return log_initial, log_transitions.to(dtype=dtype, device=device), log_likelihoods
+
+
+#: accepted ``method`` values
+METHODS = ("auto", "scan", "chunked", "sequential", "parallel")
+#: "auto" uses the scan up to this many states: its batched S x S products cost ~S^3 per step and,
+#: measured with ``benchmarks/hmm_speed.py`` (1 thread), it is 1.5x faster than chunked at S = 2,
+#: about even at S = 5 and 2.5x slower at S = 25
+SCAN_MAX_STATES = 4
+#: "auto" uses the scan while its (B, T, S, S) matrices stay below this many elements (~256 MB float64)
+SCAN_MAX_ELEMENTS = 1 << 25
+
+
+def _auto_method(log_transitions: Tensor, shape: torch.Size, fast: bool) -> str:
+    """ "scan" when exact (transitions far from underflow) and its O(B T S^2) memory is affordable
+    and S is small enough that its O(T S^3) products beat the chunked scan's; else "chunked"."""
+    batch, n_time, n_states = shape
+    if fast and n_states <= SCAN_MAX_STATES and batch * n_time * n_states**2 <= SCAN_MAX_ELEMENTS:
+        return "scan"
+    return "chunked"
 
 
 def _default_chunk(n_steps: int) -> int:
@@ -162,7 +181,7 @@ def _predicted_messages(
     log_initial: Tensor,
     log_transitions: Tensor,
     log_likelihoods: Tensor,
-    method: str = "chunked",
+    method: str = "auto",
     chunk: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Forward messages before the emission at every step, and ``log p(X)``.
@@ -181,10 +200,17 @@ def _predicted_messages(
     v = v - shift
     log_scale = shift.squeeze(-1).double()
     n_steps = n_time - 1
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "auto":
+        method = _auto_method(log_transitions, log_likelihoods.shape, transitions is not None)
+    if method == "scan":
+        if transitions is None:  # tiny transition probabilities: only the log-space methods are exact
+            method = "chunked"
+        else:
+            return scan_predicted_messages(log_initial, log_transitions, log_likelihoods, _floor(ll.dtype))
     if method == "parallel" and n_steps > 0:
         return _parallel_predicted(log_initial, log_transitions, log_likelihoods)
-    if method not in {"chunked", "sequential", "parallel"}:
-        raise ValueError(f"method must be 'chunked', 'sequential' or 'parallel', got {method!r}")
     length = n_steps if method == "sequential" else (chunk or _default_chunk(n_steps))
     n_chunks = n_steps // length if length > 0 else 0
     done = 1
@@ -238,9 +264,7 @@ def _log_matmul(a: Tensor, b: Tensor) -> Tensor:
     return torch.logsumexp(a.unsqueeze(-1) + b.unsqueeze(-3), dim=-2)
 
 
-def _parallel_predicted(
-    log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tensor
-) -> tuple[Tensor, Tensor]:
+def _parallel_predicted(log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tensor) -> tuple[Tensor, Tensor]:
     """Hillis-Steele inclusive scan of ``E_t = log P + ll_t`` (t >= 1) in the log semiring.
 
     Each element carries a max-normalised log matrix plus a float64 log scale, so nothing
@@ -283,7 +307,7 @@ def forward_filter(
     log_initial: Tensor,
     log_transitions: Tensor,
     log_likelihoods: Tensor,
-    method: str = "chunked",
+    method: str = "auto",
     chunk: int | None = None,
 ) -> FilterResult:
     """Forward algorithm: filtered and predicted state probabilities and ``log p(X)``.
@@ -297,7 +321,10 @@ def forward_filter(
     log_transitions : Tensor (S, S)
     log_likelihoods : Tensor (B, T, S)
         ``log p(x_t | z_t = s)`` (nats, any magnitude).
-    method : {"chunked", "sequential", "parallel"}
+    method : {"auto", "scan", "chunked", "sequential", "parallel"}
+        ``"scan"``: parallel prefix products in scaled probability space (:mod:`.scan`; exact when
+        ``min log P > 0.45 log(tiny)``, otherwise it falls back to ``"chunked"``); ``"auto"``: the scan
+        when exact and its ``B T S^2`` memory fits (:data:`SCAN_MAX_ELEMENTS`), else chunked.
     chunk : int, optional
         Chunk length for ``"chunked"`` (default ``ceil(sqrt((T-1)/2))``).
 
@@ -325,7 +352,7 @@ def forward_backward(
     log_transitions: Tensor,
     log_likelihoods: Tensor,
     return_pairwise: bool = False,
-    method: str = "chunked",
+    method: str = "auto",
     chunk: int | None = None,
 ) -> Posterior:
     """Forward-backward smoother in log space: exact posteriors and expected transition counts.
@@ -411,9 +438,7 @@ class _LogMarginal(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, log_initial, log_transitions, log_likelihoods, method):
-        post = forward_backward(
-            log_initial.detach(), log_transitions.detach(), log_likelihoods.detach(), method=method
-        )
+        post = forward_backward(log_initial.detach(), log_transitions.detach(), log_likelihoods.detach(), method=method)
         ctx.save_for_backward(post.posteriors, post.expected_transitions)
         ctx.initial_shape = log_initial.shape
         return post.log_marginal
@@ -431,7 +456,7 @@ class _LogMarginal(torch.autograd.Function):
 
 
 def log_marginal_likelihood(
-    log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tensor, method: str = "chunked"
+    log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tensor, method: str = "auto"
 ) -> Tensor:
     """Differentiable ``log p(X)`` (B,) by the forward algorithm.
 

@@ -28,13 +28,11 @@ from torch import Tensor, nn
 
 from neurodyn.errors import InputError
 from neurodyn.models.hmmglm.basis import exponential_basis, history_features, raised_cosine_basis
-from neurodyn.models.hmmglm.emissions import check_emission, emission_log_prob, inverse_link, rate
+from neurodyn.models.hmmglm.emissions import check_emission, inverse_link, rate
+from neurodyn.models.hmmglm.fused import chunked_log_emissions, weighted_log_emissions
 from neurodyn.models.hmmglm.inference import Posterior, forward_backward, log_marginal_likelihood
 
 __all__ = ["SwitchingGLM", "GLM", "HMMGLM", "GaussianPriorHMMGLM"]
-
-#: above this many drive elements (B*T*S*N) log_emissions loops over states to bound memory
-_MAX_DRIVE = 1 << 24
 
 
 class SwitchingGLM(nn.Module):
@@ -172,25 +170,21 @@ class SwitchingGLM(nn.Module):
     def log_emissions(self, spikes: Tensor, features: Tensor | None = None) -> Tensor:
         """``log p(x_t | z_t = s)`` (B, T, S), summed over neurons, nats.
 
-        ``features`` (from :meth:`history`) can be passed to skip the convolution.
+        ``features`` (from :meth:`history`) can be passed to skip the convolution. Computed in
+        cache-sized chunks with closed-form gradients (:mod:`.fused`); differentiable in the couplings
+        and the bias.
         """
         x = spikes.to(self.bias.dtype)
         h = self.history(x) if features is None else features
         weights = self.coupling().reshape(self.n_states, self.n_neurons, -1)
-        log_factorial = torch.lgamma(x + 1).sum(-1, keepdim=True) if self.emission == "poisson" else 0.0
-        batch, n_time, _ = x.shape
-        if batch * n_time * self.n_states * self.n_neurons <= _MAX_DRIVE:
-            drive = self.bias + torch.einsum("btf,snf->btsn", h, weights)
-            out = emission_log_prob(x.unsqueeze(2), drive, self.link, self.emission, 0.0).sum(-1)
-        else:
-            out = torch.stack(
-                [
-                    emission_log_prob(x, self.bias + h @ weights[s].T, self.link, self.emission, 0.0).sum(-1)
-                    for s in range(self.n_states)
-                ],
-                dim=-1,
-            )
-        return out - log_factorial
+        return chunked_log_emissions(h, x, weights, self.bias, self.link, self.emission)
+
+    def weighted_log_emissions(self, spikes: Tensor, gamma: Tensor, features: Tensor | None = None) -> Tensor:
+        """``Σ_{b,t,s} γ_bts log p(x_bt | z = s)`` (scalar): the emission part of ``Q``, in one pass."""
+        x = spikes.to(self.bias.dtype)
+        h = self.history(x) if features is None else features
+        weights = self.coupling().reshape(self.n_states, self.n_neurons, -1)
+        return weighted_log_emissions(h, x, weights, self.bias, gamma, self.link, self.emission)
 
     def log_initial(self) -> Tensor:
         """(S,) log initial probabilities (uniform, fixed)."""
@@ -212,9 +206,7 @@ class SwitchingGLM(nn.Module):
     @torch.no_grad()
     def e_step(self, spikes: Tensor, features: Tensor | None = None) -> Posterior:
         """Forward-backward under the current parameters (no gradient)."""
-        return forward_backward(
-            self.log_initial(), self.log_transitions(), self.log_emissions(spikes, features)
-        )
+        return forward_backward(self.log_initial(), self.log_transitions(), self.log_emissions(spikes, features))
 
     def expected_log_joint(
         self,
@@ -224,12 +216,11 @@ class SwitchingGLM(nn.Module):
         detach_transitions: bool = False,
     ) -> Tensor:
         r"""``Q = Σ_b [Σ_t Σ_s γ_ts log p(x_t|s) + Σ_ij ξ_ij log P_ij + Σ_s γ_0s log π_s]`` (scalar)."""
-        log_em = self.log_emissions(spikes, features)
-        gamma = posterior.posteriors.to(log_em.dtype)
+        gamma = posterior.posteriors.to(self.bias.dtype)
         log_p = self.log_transitions()
         log_p = log_p.detach() if detach_transitions else log_p
-        q = (gamma * log_em).sum()
-        q = q + (posterior.expected_transitions.to(log_em.dtype) * log_p).sum()
+        q = self.weighted_log_emissions(spikes, gamma, features)
+        q = q + (posterior.expected_transitions.to(q.dtype) * log_p).sum()
         return q + (gamma[:, 0] * self.log_initial()).sum()
 
     @torch.no_grad()
@@ -240,9 +231,7 @@ class SwitchingGLM(nn.Module):
 
     def m_step_loss(self, spikes: Tensor, posterior: Posterior, features: Tensor | None = None) -> Tensor:
         """``-(Q + log prior)`` (scalar); transitions enter Q detached (they have a closed-form update)."""
-        return -(
-            self.expected_log_joint(spikes, posterior, features, detach_transitions=True) + self.log_prior()
-        )
+        return -(self.expected_log_joint(spikes, posterior, features, detach_transitions=True) + self.log_prior())
 
     @torch.no_grad()
     def update_transitions(self, xi_sum: Tensor) -> None:
@@ -268,9 +257,7 @@ class SwitchingGLM(nn.Module):
 
     def marginal_log_likelihood(self, spikes: Tensor, features: Tensor | None = None) -> Tensor:
         """``log p(X_b)`` (B,) by the forward algorithm; differentiable (exact gradient)."""
-        return log_marginal_likelihood(
-            self.log_initial(), self.log_transitions(), self.log_emissions(spikes, features)
-        )
+        return log_marginal_likelihood(self.log_initial(), self.log_transitions(), self.log_emissions(spikes, features))
 
     def objective(self, spikes: Tensor, features: Tensor | None = None) -> Tensor:
         """MAP objective ``Σ_b log p(X_b) + log prior`` (scalar)."""

@@ -1,0 +1,242 @@
+r"""Chunked, closed-form emission log-likelihoods and their gradients (the fitting hot path).
+
+Every GLM variant evaluates, for all rows ``r = (b, t)``, states ``s`` and neurons ``n``,
+
+.. math:: u_{rsn} = b_n + \sum_f W_s[n, f]\, h_{rf}, \qquad
+          \ell_{rs} = \sum_n \big(f(x_{rn}, u_{rsn}) - \log x_{rn}!\big)
+
+with ``f`` the emission log-density (without ``log x!``) of :mod:`.emissions`. With autograd on the
+full ``(B, T, S, N)`` drive this allocates a dozen tensors of ``B·T·S·N`` numbers per call (48 MB
+each at paper size) and spends most of its time in page faults and in generic ``logaddexp`` /
+``logsigmoid`` kernels. Here the rows are processed in cache-sized chunks, ``f`` and ``∂f/∂u`` are
+closed forms, and only the ``(S, N, F)`` weight gradient and ``(N,)`` bias gradient are accumulated:
+
+.. math:: \frac{\partial L}{\partial W_s[n, f]} = \sum_r g_{rs}\, \partial_u f(x_{rn}, u_{rsn})\, h_{rf},
+          \qquad \frac{\partial L}{\partial b_n} = \sum_{r, s} g_{rs}\, \partial_u f(x_{rn}, u_{rsn})
+
+for ``L = Σ_rs g_rs ℓ_rs`` (``g`` = upstream gradient, or the posteriors ``γ`` in the M-step).
+
+Closed forms (``ε = 1e-8``, ``σ`` the logistic function; rates in counts per bin):
+
+============================ ======================================= =======================================
+emission / link              ``f(x, u)``                              ``∂f/∂u``
+============================ ======================================= =======================================
+Poisson / sigmoid            ``x log λ - λ``, ``λ = (1-ε)σ(u) + ε``   ``(x/λ - 1)(1-ε)σ(1-σ)``
+Poisson / exp                ``x u - e^u``                            ``x - e^u``
+Poisson / softplus           ``x log λ - λ``, ``λ = log(1 + e^u)``    ``(x/λ - 1) σ(u)``
+Bernoulli / sigmoid          ``x log λ + (1-x) log((1-ε)(1-σ))``     ``x(1-ε)σ(1-σ)/λ - (1-x)σ``
+============================ ======================================= =======================================
+
+``log λ`` for the bounded sigmoid is ``log`` of ``λ >= ε`` directly (relative rounding of ``λ`` is
+``eps``, so the absolute error of ``log λ`` is ``eps``; no underflow is possible).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from neurodyn.models.hmmglm.emissions import RATE_FLOOR, log_rate
+
+__all__ = [
+    "emission_terms",
+    "chunked_log_emissions",
+    "weighted_log_emissions",
+    "CHUNK_ELEMENTS",
+]
+
+#: drive elements (rows x S x N) per chunk: ~2 MB in float64, so temporaries stay in cache
+CHUNK_ELEMENTS = 1 << 18
+
+
+def emission_terms(
+    spikes: Tensor, drive: Tensor, link: str, emission: str, derivative: bool = True
+) -> tuple[Tensor, Tensor | None]:
+    """``f(x, u)`` (log-density without ``-log x!``) and ``∂f/∂u`` in closed form (module table).
+
+    Parameters
+    ----------
+    spikes : Tensor
+        Counts per bin, broadcastable against ``drive``.
+    drive : Tensor
+        Linear predictor ``u``.
+
+    derivative : bool
+        Also compute ``∂f/∂u`` (else None is returned in its place).
+
+    Returns
+    -------
+    (Tensor, Tensor or None)
+        Both of the broadcast shape.
+
+    Examples
+    --------
+    >>> import torch
+    >>> f, d = emission_terms(torch.tensor([2.0]), torch.tensor([0.0]), "exp", "poisson")
+    >>> float(f), float(d)  # 2*0 - e^0, 2 - e^0
+    (-1.0, 1.0)
+    """
+    if emission == "poisson":
+        if link == "sigmoid":
+            s = torch.sigmoid(drive)
+            lam = s * (1 - RATE_FLOOR) + RATE_FLOOR
+            f = spikes * torch.log(lam) - lam
+            if not derivative:
+                return f, None
+            d = (spikes / lam - 1) * ((1 - RATE_FLOOR) * s * (1 - s))
+            return f, d
+        if link == "exp":
+            lam = torch.exp(drive)
+            return spikes * drive - lam, (spikes - lam) if derivative else None
+        if link == "softplus":
+            lam = F.softplus(drive)
+            if not derivative:
+                return spikes * log_rate(drive, "softplus") - lam, None
+            s = torch.sigmoid(drive)
+            # σ(u)/softplus(u) -> 1 for u -> -inf, where softplus underflows (0/0 otherwise)
+            ratio = torch.where(drive < -30, torch.ones_like(drive), s / lam.clamp_min(1e-300))
+            return spikes * log_rate(drive, "softplus") - lam, spikes * ratio - s
+    if emission == "bernoulli" and link == "sigmoid":
+        s = torch.sigmoid(drive)
+        lam = s * (1 - RATE_FLOOR) + RATE_FLOOR
+        log_one_minus = F.logsigmoid(-drive) + math.log1p(-RATE_FLOOR)
+        f = spikes * torch.log(lam) + (1 - spikes) * log_one_minus
+        if not derivative:
+            return f, None
+        d = spikes * ((1 - RATE_FLOOR) * s * (1 - s) / lam) - (1 - spikes) * s
+        return f, d
+    raise ValueError(f"unsupported emission/link {emission!r}/{link!r}")
+
+
+def _chunks(n_rows: int, width: int):
+    step = max(1, CHUNK_ELEMENTS // max(width, 1))
+    for start in range(0, n_rows, step):
+        yield start, min(start + step, n_rows)
+
+
+def _drive(h: Tensor, weights_t: Tensor, bias: Tensor, n_states: int) -> Tensor:
+    return (h @ weights_t).view(h.shape[0], n_states, -1) + bias
+
+
+class _Emissions(torch.autograd.Function):
+    """``ℓ`` (R, S) or ``Σ_rs γ_rs ℓ_rs`` (scalar, when ``gamma`` is given), chunked.
+
+    With ``gamma`` the gradient is accumulated during the forward pass (one pass over the data);
+    without it the backward pass recomputes the drive chunk by chunk (nothing of size R·S·N is kept).
+    Features and spikes are data: they get no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, features, spikes, log_factorial, weights, bias, gamma, link, emission):
+        n_rows = features.shape[0]
+        n_states, n_neurons, n_feat = weights.shape
+        weights_t = weights.reshape(n_states * n_neurons, n_feat).T.contiguous()
+        need = ctx.needs_input_grad[3] or ctx.needs_input_grad[4]
+        ctx.link, ctx.emission, ctx.weighted = link, emission, gamma is not None
+        if gamma is None:
+            out = features.new_empty(n_rows, n_states)
+        else:
+            total = features.new_zeros(())
+            grad_w = features.new_zeros(n_states * n_neurons, n_feat) if need else None
+            grad_b = features.new_zeros(n_neurons) if need else None
+        for a, b in _chunks(n_rows, n_states * n_neurons):
+            h = features[a:b]
+            u = _drive(h, weights_t, bias, n_states)
+            f, d = emission_terms(spikes[a:b, None, :], u, link, emission, derivative=need and gamma is not None)
+            if gamma is None:
+                out[a:b] = f.sum(-1) - log_factorial[a:b, None]
+                continue
+            g = gamma[a:b]
+            total += (g * f.sum(-1)).sum() - (g.sum(-1) * log_factorial[a:b]).sum()
+            if need:
+                gd = (d * g[..., None]).view(b - a, -1)
+                grad_w.addmm_(gd.T, h)
+                grad_b += gd.view(b - a, n_states, n_neurons).sum((0, 1))
+        if gamma is None:
+            ctx.save_for_backward(features, spikes, weights, bias)
+            return out
+        if need:
+            ctx.save_for_backward(grad_w.view(n_states, n_neurons, n_feat), grad_b)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        if ctx.weighted:
+            grad_w, grad_b = ctx.saved_tensors
+            return None, None, None, grad_out * grad_w, grad_out * grad_b, None, None, None
+        features, spikes, weights, bias = ctx.saved_tensors
+        n_states, n_neurons, n_feat = weights.shape
+        weights_t = weights.reshape(n_states * n_neurons, n_feat).T.contiguous()
+        grad_w = features.new_zeros(n_states * n_neurons, n_feat)
+        grad_b = features.new_zeros(n_neurons)
+        for a, b in _chunks(features.shape[0], n_states * n_neurons):
+            h = features[a:b]
+            _, d = emission_terms(spikes[a:b, None, :], _drive(h, weights_t, bias, n_states), ctx.link, ctx.emission)
+            gd = (d * grad_out[a:b, :, None]).view(b - a, -1)
+            grad_w.addmm_(gd.T, h)
+            grad_b += gd.view(b - a, n_states, n_neurons).sum((0, 1))
+        return None, None, None, grad_w.view(n_states, n_neurons, n_feat), grad_b, None, None, None
+
+
+def _flatten(features: Tensor, spikes: Tensor, emission: str) -> tuple[Tensor, Tensor, Tensor]:
+    h = features.reshape(-1, features.shape[-1]).contiguous()
+    x = spikes.reshape(-1, spikes.shape[-1]).to(h.dtype).contiguous()
+    log_factorial = torch.lgamma(x + 1).sum(-1) if emission == "poisson" else x.new_zeros(x.shape[0])
+    return h, x, log_factorial
+
+
+def chunked_log_emissions(
+    features: Tensor, spikes: Tensor, weights: Tensor, bias: Tensor, link: str, emission: str
+) -> Tensor:
+    """``log p(x_t | z_t = s)`` (B, T, S), summed over neurons; differentiable in weights and bias.
+
+    Parameters
+    ----------
+    features : Tensor (B, T, F)
+        History regressors (data).
+    spikes : Tensor (B, T, N)
+        Counts per bin.
+    weights : Tensor (S, N, F)
+    bias : Tensor (N,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> h, x = torch.zeros(1, 4, 2), torch.ones(1, 4, 2)
+    >>> out = chunked_log_emissions(h, x, torch.zeros(3, 2, 2), torch.zeros(2), "exp", "poisson")
+    >>> out.shape, round(float(out[0, 0, 0]), 6)  # 2 neurons x (1*0 - e^0 - log 1!)
+    (torch.Size([1, 4, 3]), -2.0)
+    """
+    batch, n_time = spikes.shape[:2]
+    h, x, lf = _flatten(features, spikes, emission)
+    out = _Emissions.apply(h, x, lf, weights, bias, None, link, emission)
+    return out.view(batch, n_time, weights.shape[0])
+
+
+def weighted_log_emissions(
+    features: Tensor,
+    spikes: Tensor,
+    weights: Tensor,
+    bias: Tensor,
+    gamma: Tensor,
+    link: str,
+    emission: str,
+) -> Tensor:
+    """``Σ_{b,t,s} γ_bts log p(x_bt | z = s)`` (scalar) in one chunked pass, gradient included.
+
+    The emission part of the EM objective ``Q``; ``gamma`` (B, T, S) is data (no gradient).
+
+    Examples
+    --------
+    >>> import torch
+    >>> h, x = torch.zeros(1, 4, 2), torch.ones(1, 4, 2)
+    >>> g = torch.full((1, 4, 3), 1 / 3)
+    >>> round(float(weighted_log_emissions(h, x, torch.zeros(3, 2, 2), torch.zeros(2), g, "exp", "poisson")), 5)
+    -8.0
+    """
+    h, x, lf = _flatten(features, spikes, emission)
+    g = gamma.reshape(-1, gamma.shape[-1]).to(h.dtype).contiguous()
+    return _Emissions.apply(h, x, lf, weights, bias, g, link, emission)

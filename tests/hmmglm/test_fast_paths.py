@@ -1,0 +1,156 @@
+"""Fast paths against their oracles: chunked closed-form emissions vs autograd of the direct formula,
+mini-batch EM's pooled transition update, one-hot warm start, switch alignment statistics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import neurodyn.models.hmmglm.fused as fused
+from neurodyn.metrics.states import switch_alignment
+from neurodyn.models.hmmglm import HMMGLM, OneHotPriorHMMGLM
+from neurodyn.models.hmmglm.emissions import emission_log_prob
+from neurodyn.models.hmmglm.fit import fit_em
+
+COMBOS = [("sigmoid", "poisson"), ("exp", "poisson"), ("softplus", "poisson"), ("sigmoid", "bernoulli")]
+
+
+def _data(emission, seed=0, batch=3, n_time=40, n_states=3, n_neurons=4):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.poisson(torch.full((batch, n_time, n_neurons), 0.6, dtype=torch.float64), generator=g)
+    if emission == "bernoulli":
+        x = x.clamp(max=1)
+    h = torch.rand(batch, n_time, n_neurons, generator=g, dtype=torch.float64)
+    w = 0.8 * torch.randn(n_states, n_neurons, n_neurons, generator=g, dtype=torch.float64)
+    b = 0.3 * torch.randn(n_neurons, generator=g, dtype=torch.float64)
+    gamma = torch.softmax(torch.randn(batch, n_time, n_states, generator=g, dtype=torch.float64), -1)
+    return x, h, w, b, gamma
+
+
+def _direct(x, h, w, b, link, emission):
+    drive = b + torch.einsum("btf,snf->btsn", h, w)
+    return emission_log_prob(x.unsqueeze(2), drive, link, emission).sum(-1)
+
+
+@pytest.mark.parametrize("link,emission", COMBOS)
+@pytest.mark.parametrize("chunk", [1 << 18, 16])  # one chunk, and many (16 elements = 1 row per chunk)
+def test_chunked_emissions_equal_autograd_of_direct_formula(link, emission, chunk, monkeypatch):
+    monkeypatch.setattr(fused, "CHUNK_ELEMENTS", chunk)
+    x, h, w, b, gamma = _data(emission)
+    w1, b1 = w.clone().requires_grad_(), b.clone().requires_grad_()
+    w2, b2 = w.clone().requires_grad_(), b.clone().requires_grad_()
+    direct = _direct(x, h, w1, b1, link, emission)
+    fast = fused.chunked_log_emissions(h, x, w2, b2, link, emission)
+    # same float64 sums of ~N terms of O(1): rounding ~1e-15; closed-form log λ differs from the
+    # logaddexp form by < 1e-15 per term (module docstring); 1e-10 leaves a wide margin
+    assert torch.allclose(fast, direct, atol=1e-10, rtol=0)
+    upstream = torch.randn(direct.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    (direct * upstream).sum().backward()
+    (fast * upstream).sum().backward()
+    assert torch.allclose(w2.grad, w1.grad, atol=1e-9, rtol=0) and torch.allclose(b2.grad, b1.grad, atol=1e-9)
+    # the γ-weighted scalar (M-step) with its forward-pass gradient
+    w3, b3 = w.clone().requires_grad_(), b.clone().requires_grad_()
+    weighted = fused.weighted_log_emissions(h, x, w3, b3, gamma, link, emission)
+    w1.grad = b1.grad = None
+    ref = (_direct(x, h, w1, b1, link, emission) * gamma).sum()
+    ref.backward()
+    weighted.backward()
+    assert math.isclose(float(weighted.detach()), float(ref.detach()), rel_tol=1e-12, abs_tol=1e-10)
+    assert torch.allclose(w3.grad, w1.grad, atol=1e-9, rtol=0) and torch.allclose(b3.grad, b1.grad, atol=1e-9)
+
+
+def test_extreme_drives_stay_finite():
+    # softplus: λ underflows for u < -745 (σ/λ -> 1 is used); sigmoid: λ >= 1e-8 by construction
+    u = torch.tensor([-800.0, -40.0, 0.0, 40.0, 800.0], dtype=torch.float64)
+    for link, emission in COMBOS:
+        x = torch.ones_like(u)
+        f, d = fused.emission_terms(x, u, link, emission)
+        if link != "exp":
+            assert torch.isfinite(f).all() and torch.isfinite(d).all(), (link, emission)
+    f, d = fused.emission_terms(
+        torch.zeros(1, dtype=torch.float64), torch.tensor([-800.0]).double(), "softplus", "poisson"
+    )
+    assert float(d) == 0.0 and float(f) == 0.0  # x = 0: f = -λ = 0, ∂f/∂u = -σ(u) = 0 (underflow)
+
+
+def test_minibatch_epoch_pools_transition_counts():
+    """With no M-step (n_inner=0) an epoch of mini-batch E-steps must update P from the same pooled
+    ξ as one full-batch E-step (the forward-backward of each sequence does not depend on the others)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.poisson(torch.full((5, 60, 3), 0.5, dtype=torch.float64), generator=g)
+    a = HMMGLM(3, n_states=3, init_std=0.5, transition_floor=None).double()
+    b = HMMGLM(3, n_states=3, init_std=0.5, transition_floor=None).double()
+    b.load_state_dict(a.state_dict())
+    fit_em(a, x, n_iters=1, n_inner=0, batch_size=2)
+    b.init_bias(x)
+    b.update_transitions(b.e_step(x).expected_transitions.sum(0))
+    assert torch.allclose(a.log_transitions(), b.log_transitions(), atol=1e-12)
+    history = fit_em(a, x, n_iters=3, n_inner=5, lr=0.05, batch_size=2)
+    assert len(history.objective) == 4 and all(math.isfinite(v) for v in history.objective)
+    with pytest.raises(ValueError, match="monotone"):
+        fit_em(a, x, n_iters=1, batch_size=2, monotone=True)
+
+
+def test_onehot_warm_start_from_couplings():
+    source = HMMGLM(4, n_states=2, init_std=0.4, seed=1).double()
+    with torch.no_grad():
+        source.bias.fill_(-0.7)
+        source.transition_logits.copy_(torch.tensor([[0.9, 0.1], [0.3, 0.7]]).log())
+    w = source.coupling_matrices()
+    model = OneHotPriorHMMGLM(4, n_states=2).double().init_from_couplings(source, threshold=0.2, sharpness=10)
+    expected = torch.where(w.abs() < 0.2, 0, torch.sign(w)).long() * (1 - torch.eye(4, dtype=torch.long))
+    assert torch.equal(model.connection_types(), expected)
+    with model.weights_as("hard"):
+        hard = model.coupling_matrices()
+    # hard couplings = sign(w)·max(|w|, θ) where the type is not "none"
+    assert torch.allclose(hard, expected * w.abs().clamp_min(0.2), atol=1e-12)
+    assert torch.allclose(model.bias, source.bias) and torch.allclose(model.log_transitions(), source.log_transitions())
+    # connectome = mean over states of the initial soft types (off-diagonal)
+    off = ~torch.eye(4, dtype=torch.bool)
+    q = torch.softmax(model.adjacency_logits.detach(), -1).mean(0)
+    assert torch.allclose(model.connectome()[off], q[off], atol=1e-12)
+    from neurodyn.errors import InputError
+
+    with pytest.raises(InputError, match="couplings"):
+        model.init_from_couplings(torch.zeros(3, 4, 4))
+
+
+def test_switch_alignment_counts_and_shuffle_baseline():
+    # 3 trials x 6 bins, boundaries at -25, -15, ..., 15 ms; window 10 ms -> boundaries -5 and 5 near
+    paths = np.array([[0, 0, 1, 1, 1, 1], [0, 0, 0, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
+    times = np.array([-25.0, -15.0, -5.0, 5.0, 15.0])
+    r = switch_alignment(paths, times, 10.0, n_shuffles=4000, rng=np.random.default_rng(0))
+    # switches: trial 0 at boundary 2 (-15 ms), trial 1 at boundaries 3 (-5) and 4 (5)
+    assert r["n_switches"] == 3 and r["frac_near"] == 2 / 3 and r["chance"] == 2 / 5
+    assert r["switches_per_trial"] == 1.0
+    # shuffle mean: E = chance exactly; sd of one shuffled fraction <= 1/2 -> sd of the mean of
+    # 4000 <= 0.0079; 5 sd tolerance
+    assert abs(r["shuffle_mean"] - 0.4) < 5 * 0.5 / math.sqrt(4000)
+    # exact p-value: P(fraction >= 2/3) = P(trial 0's switch near) P(trial 1 has >= 1 near) + P(trial 1 both near)
+    p0, p1_ge1, p1_both = 2 / 5, 1 - (3 / 5) * (2 / 4), 1 / 10
+    exact = p0 * p1_ge1 + (1 - p0) * p1_both
+    assert abs(r["p_shuffle"] - exact) < 5 * math.sqrt(exact * (1 - exact) / 4000) + 1 / 4000
+    assert switch_alignment(np.zeros((2, 4), int), [-1, 0, 1], 0.5)["frac_near"] is None
+
+
+def test_categorical_prior_is_minus_kl_to_the_connectome():
+    model = OneHotPriorHMMGLM(3, n_states=2, init_std=1.0, prior_form="categorical", seed=4).double()
+    with torch.no_grad():
+        model.prior_logits.copy_(torch.randn(3, 3, 3, generator=torch.Generator().manual_seed(0)))
+    q = torch.softmax(model.adjacency_logits.detach(), -1)
+    p = torch.softmax(model.prior_logits.detach(), -1)
+    manual = -sum(
+        float((q[s, i, j] * (q[s, i, j] / p[i, j]).log()).sum())
+        for s in range(2)
+        for i in range(3)
+        for j in range(3)
+        if i != j
+    )
+    assert math.isclose(float(model.log_prior().detach()), manual, rel_tol=1e-12)
+    # maximal (0) when every state's types equal the connectome
+    with torch.no_grad():
+        model.adjacency_logits.copy_(model.prior_logits.expand_as(model.adjacency_logits))
+    assert abs(float(model.log_prior().detach())) < 1e-12
