@@ -129,8 +129,8 @@ def _prepare_real(out_dir: Path) -> str | None:
 def cli_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="neurodyn demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
-    parser.add_argument("--epochs", type=int, default=int(os.environ.get("NEURODYN_DEMO_EPOCHS", 150)),
-                        help="training epochs (default 150, env NEURODYN_DEMO_EPOCHS)")
+    parser.add_argument("--epochs", type=int, default=int(os.environ.get("NEURODYN_DEMO_EPOCHS", 30)),
+                        help="training epochs (default 30, env NEURODYN_DEMO_EPOCHS)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.epochs < 1:
