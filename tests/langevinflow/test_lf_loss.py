@@ -179,3 +179,17 @@ def test_sample_validation_options(make_model, make_batch):
 def test_config_validation(field, value):
     with pytest.raises(InputError, match=field):
         LangevinFlowConfig(**{"hidden_size": 8, "ff_dim": 8, field: value})
+
+
+def test_kl_scale_per_entry_divides_by_target_entries(make_model, make_batch):
+    # Same draws (same generator seed) -> same NLL and KL; only the weighting differs.
+    ref = make_model(kl_max=0.1, kl_ramp_epochs=0, dtype=torch.float64)
+    per = make_model(kl_max=0.1, kl_ramp_epochs=0, kl_scale="per_entry", dtype=torch.float64)
+    per.load_state_dict(ref.state_dict())
+    batch = make_batch(ref, dtype=torch.float64)
+    a = ref.loss(batch, epoch=0, generator=torch.Generator().manual_seed(3))
+    b = per.loss(batch, epoch=0, generator=torch.Generator().manual_seed(3))
+    entries = batch["target"].shape[1] * batch["target"].shape[2]
+    torch.testing.assert_close(a["kl"], b["kl"])
+    torch.testing.assert_close(a["total"] - a["nll"], 0.1 * a["kl"])
+    torch.testing.assert_close(b["total"] - b["nll"], 0.1 * b["kl"] / entries)

@@ -25,6 +25,7 @@ _CHOICES = {
     "eval_mode": ("mean", "sample"),
     "val_mask": ("none", "fixed", "random"),
     "cd_gradient": ("dropped", "reference"),
+    "kl_scale": ("reference", "per_entry"),
 }
 
 
@@ -63,6 +64,13 @@ class LangevinFlowConfig:
         Final KL weight β_max; β(e) = kl_max · clip(e / kl_ramp_epochs, 0, 1) for 0-based epoch e (0.1).
     kl_ramp_epochs
         Epochs of the linear KL ramp (500); 0 means full weight from the first epoch.
+    kl_scale
+        How the KL enters the loss next to the NLL, which is a mean over target entries.
+        ``'reference'`` (default): β·KL with the KL summed over latent dimensions and time and averaged
+        over trials, as the reference code does; its weight relative to the NLL then grows with the
+        number of bins and neurons (at 5 ms and 140 bins it can swamp the likelihood).
+        ``'per_entry'``: β·KL / ((T+F)·N), the KL per target entry, so that β = 1 gives the ELBO per
+        entry and the balance does not depend on bin width, trial length or neuron count.
     cd_keep_prob
         Coordinated dropout: the **KEEP** probability p of each held-in input entry (reference name
         ``cd_rate``, which is *not* a drop rate; 0.5 for MC_Maze). Kept inputs are scaled by 1/p; which
@@ -138,6 +146,7 @@ class LangevinFlowConfig:
     velocity_prior_var: float = 0.1
     kl_max: float = 0.1
     kl_ramp_epochs: int = 500
+    kl_scale: Literal["reference", "per_entry"] = "reference"
     cd_keep_prob: float = 0.5
     cd_gradient: Literal["dropped", "reference"] = "dropped"
     encoder_alignment: Literal["current", "lagged"] = "current"

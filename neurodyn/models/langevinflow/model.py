@@ -241,7 +241,10 @@ class LangevinFlow(nn.Module):
         kls = self.kl_terms(out)
         beta = torch.tensor(terms.ramp(epoch, cfg.kl_max, cfg.kl_ramp_epochs), dtype=nll.dtype,
                             device=nll.device)
-        total = nll + beta * kls["kl"]
+        kl = kls["kl"]
+        if cfg.kl_scale == "per_entry":  # KL per target entry: the ELBO per entry at beta = 1
+            kl = kl / (target.shape[1] * target.shape[2])
+        total = nll + beta * kl
         return {"loss": total if stage == "train" else nll, "nll": nll, "kl_weight": beta, "total": total,
                 **kls}
 
