@@ -32,10 +32,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
 
-# At 5 ms and 140 bins the reference KL weighting (summed over 64 dims x 139 steps) swamps the
-# per-entry likelihood and the model underfits (co-bps -0.14 measured): use the per-entry KL, with
-# beta = 1 the ELBO per target entry.
-MODEL = dict(hidden_size=64, latent_dim=64, gamma=0.3, dropout=0.3, n_heads=2, ff_dim=128,
+# Per-entry KL (beta = 1: the ELBO per target entry): at 5 ms and 140 bins the reference weighting
+# (KL summed over 64 dims x 139 steps) dominates the per-entry likelihood. Dropout stays at the
+# reference 0.05: with 0.3 the evaluation-time rates (no dropout) came out ~35 % below the training
+# average of exp(log-rate) (Jensen), and co-bps was -0.14.
+MODEL = dict(hidden_size=64, latent_dim=64, gamma=0.3, dropout=0.05, n_heads=2, ff_dim=128,
              kl_scale="per_entry", kl_max=1.0, kl_ramp_epochs=50, cd_keep_prob=0.7)
 OPT = dict(lr=3e-3, weight_decay=1e-4, ramp_epochs=50)
 
@@ -80,7 +81,7 @@ def langevinflow(train_in, train_out, eval_in, eval_out, *, epochs: int, seed: i
 
     pl.seed_everything(seed, verbose=False)
     dm = ArrayDataModule(assemble_split(train_in, train_out), assemble_split(eval_in, eval_out), bin_ms=5,
-                         batch_size=16)
+                         batch_size=8)
     module = LangevinFlowModule(dm.n_heldin, dm.n_neurons, dm.n_obs_bins, 0,
                                 config=LangevinFlowConfig(**MODEL), **OPT)
     ckpt = AutoModelCheckpoint(dirpath=str(out_dir), save_last=False)

@@ -1,137 +1,323 @@
 """Matplotlib figures shared by the notebooks, the demo and ``neurodyn plot``.
 
-Every function takes numpy arrays in the batch-first convention (trials, time, neurons), draws on a
-new figure (or the given axes) and returns the :class:`matplotlib.figure.Figure`. Rates are in counts
-per bin unless ``bin_ms`` is given, in which case axes are labelled in seconds / spikes per second.
+Every function takes numpy arrays in the batch-first convention (trials, time, neurons), draws a new
+figure (or on the given axes) and returns the :class:`matplotlib.figure.Figure`. Rates are in counts
+per bin unless ``bin_ms`` is given, in which case time axes are in seconds and rates in spikes per
+second (counts per bin x 1000 / ``bin_ms``). Bad shapes raise :class:`~neurodyn.errors.InputError`
+naming the argument.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from neurodyn.errors import InputError
+from neurodyn.viz._common import as_array, figure, pyplot, time_axis
 
-def _plt():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in {"agg", "module://matplotlib_inline.backend_inline"}:
-        try:
-            import IPython  # noqa: F401
-
-            if IPython.get_ipython() is None:
-                matplotlib.use("Agg")
-        except ImportError:
-            matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+__all__ = ["plot_raster", "plot_rates_vs_truth", "plot_latents", "plot_state_posteriors", "plot_coupling"]
 
 
-def plot_raster(spikes: np.ndarray, *, bin_ms: float = 1.0, ax=None, title: str | None = None):
-    """Raster of one trial: ``spikes`` (time, neurons) counts; a dot per non-zero bin.
+def plot_raster(
+    spikes, *, bin_ms: float | None = None, offset_ms: float = 0.0, ax=None, title: str | None = None
+):
+    """Raster of one trial: a tick per non-empty bin.
+
+    Parameters
+    ----------
+    spikes : array (time, neurons)
+        Spike counts per bin (NaN = unobserved, drawn as empty).
+    bin_ms : float, optional
+        Bin width; the x axis is then in seconds, else in bins.
+    offset_ms : float
+        Time of the first bin's left edge (e.g. -250 for a window starting 250 ms before move onset).
+    ax : matplotlib Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Examples
     --------
-    >>> fig = plot_raster(np.random.default_rng(0).poisson(0.2, (50, 10)))
+    >>> fig = plot_raster(np.random.default_rng(0).poisson(0.2, (50, 10)), bin_ms=5)
     """
-    plt = _plt()
-    spikes = np.asarray(spikes)
+    plt = pyplot()
+    spikes = as_array(spikes, "spikes", 2)
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
-    t, n = np.nonzero(np.nan_to_num(spikes) > 0)
-    ax.scatter(t * bin_ms / 1000.0, n, s=2, c="k", marker="|")
-    ax.set_xlabel("time (s)" if bin_ms != 1.0 else "bin")
+    t, label = time_axis(spikes.shape[0], bin_ms, offset_ms)
+    rows, neurons = np.nonzero(np.nan_to_num(spikes) > 0)
+    ax.scatter(t[rows], neurons, s=14, c="k", marker="|", linewidths=1.0)
+    ax.set_xlabel(label)
     ax.set_ylabel("neuron")
     ax.set_ylim(-0.5, spikes.shape[1] - 0.5)
+    ax.set_xlim(
+        t[0] - 0.5 * (t[1] - t[0] if len(t) > 1 else 1), t[-1] + 0.5 * (t[1] - t[0] if len(t) > 1 else 1)
+    )
     if title:
         ax.set_title(title)
     return fig
 
 
 def plot_rates_vs_truth(
-    true_rates: np.ndarray,
-    pred_rates: np.ndarray,
+    true_rates,
+    pred_rates,
     *,
     trial: int = 0,
     neurons: list[int] | None = None,
-    spikes: np.ndarray | None = None,
+    spikes=None,
     bin_ms: float | None = None,
     labels: tuple[str, str] = ("true", "inferred"),
 ):
     """Inferred vs true rates of a few neurons on one trial (optionally over the spike counts).
 
-    ``true_rates`` and ``pred_rates`` are (trials, time, neurons) in counts per bin.
+    Parameters
+    ----------
+    true_rates, pred_rates : array (trials, time, neurons)
+        Expected counts per bin; same shape.
+    trial : int
+        Trial to draw.
+    neurons : list of int, optional
+        Neurons to draw, one panel each (default: the first four).
+    spikes : array (trials, time, neurons), optional
+        Observed counts, drawn as grey bars.
+    bin_ms : float, optional
+        Bin width: axes in seconds and spikes/s; without it bins and counts/bin.
+    labels : (str, str)
+        Legend entries of the true and inferred rates.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axis per neuron, each with two lines (true, inferred).
+
+    Examples
+    --------
+    >>> r = np.random.default_rng(0).random((2, 30, 5))
+    >>> len(plot_rates_vs_truth(r, r * 0.9, neurons=[0, 3]).axes)
+    2
     """
-    plt = _plt()
-    true_rates, pred_rates = np.asarray(true_rates), np.asarray(pred_rates)
+    plt = pyplot()
+    true_rates = as_array(true_rates, "true_rates", 3)
+    pred_rates = as_array(pred_rates, "pred_rates", 3)
     if true_rates.shape != pred_rates.shape:
-        raise ValueError(f"true {true_rates.shape} and predicted {pred_rates.shape} rates differ in shape")
-    neurons = list(range(min(4, true_rates.shape[-1]))) if neurons is None else list(neurons)
+        raise InputError(
+            f"shape {pred_rates.shape} differs from true_rates {true_rates.shape}", field="pred_rates"
+        )
+    n_trials, n_bins, n_neurons = true_rates.shape
+    if not 0 <= trial < n_trials:
+        raise InputError(f"trial {trial} out of range (0..{n_trials - 1})", field="trial")
+    neurons = list(range(min(4, n_neurons))) if neurons is None else [int(n) for n in neurons]
+    if not neurons or min(neurons) < 0 or max(neurons) >= n_neurons:
+        raise InputError(f"neurons {neurons} out of range (0..{n_neurons - 1})", field="neurons")
+    if spikes is not None:
+        spikes = as_array(spikes, "spikes", 3)
+        if spikes.shape != true_rates.shape:
+            raise InputError(
+                f"shape {spikes.shape} differs from true_rates {true_rates.shape}", field="spikes"
+            )
     fig, axes = plt.subplots(len(neurons), 1, figsize=(6, 1.6 * len(neurons)), sharex=True, squeeze=False)
     scale = 1000.0 / bin_ms if bin_ms else 1.0
-    t = np.arange(true_rates.shape[1]) * (bin_ms / 1000.0 if bin_ms else 1.0)
+    t, label = time_axis(n_bins, bin_ms)
+    width = t[1] - t[0] if n_bins > 1 else 1.0
     for ax, n in zip(axes[:, 0], neurons):
         if spikes is not None:
-            ax.bar(t, np.asarray(spikes)[trial, :, n] * scale, width=t[1] - t[0] if len(t) > 1 else 1,
-                   color="0.85", label="spikes")
+            ax.bar(t, spikes[trial, :, n] * scale, width=width, color="0.85", label="spikes")
         ax.plot(t, true_rates[trial, :, n] * scale, "k", lw=1.5, label=labels[0])
         ax.plot(t, pred_rates[trial, :, n] * scale, "C1", lw=1.5, label=labels[1])
         ax.set_ylabel(f"n{n}")
     axes[0, 0].legend(loc="upper right", fontsize="small", ncol=3)
-    axes[-1, 0].set_xlabel("time (s)" if bin_ms else "bin")
+    axes[-1, 0].set_xlabel(label)
     fig.supylabel("spikes/s" if bin_ms else "counts/bin")
     fig.tight_layout()
     return fig
 
 
-def plot_latents(latents: np.ndarray, *, reference: np.ndarray | None = None, trials: int = 5,
-                 dims: tuple[int, int, int] = (0, 1, 2), title: str | None = None):
-    """3-D trajectories of ``latents`` (trials, time, dims); ``reference`` drawn beside in grey."""
-    plt = _plt()
-    latents = np.asarray(latents)
-    n_panels = 1 if reference is None else 2
-    fig = plt.figure(figsize=(4.5 * n_panels, 4))
-    for p, (data, name) in enumerate([(latents, "inferred")] + ([(np.asarray(reference), "true")]
-                                                                 if reference is not None else [])):
-        ax = fig.add_subplot(1, n_panels, p + 1, projection="3d")
+def plot_latents(
+    latents,
+    *,
+    reference=None,
+    trials: int = 5,
+    dims: tuple[int, int, int] = (0, 1, 2),
+    title: str | None = None,
+    labels: tuple[str, str] = ("inferred", "true"),
+    fig=None,
+):
+    """3-D trajectories of a few trials; a ``reference`` (e.g. the true Lorenz state) in a second panel.
+
+    Parameters
+    ----------
+    latents : array (trials, time, dims)
+    reference : array (trials, time, >= 3), optional
+        Drawn with the same trial colours, so trial i is the same colour in both panels.
+    trials : int
+        Number of trials drawn.
+    dims : three ints
+        Dimensions of ``latents`` (and ``reference``) on the x, y, z axes.
+    title : str, optional
+        Prefix of the panel titles.
+    labels : (str, str)
+        Panel titles of ``latents`` and ``reference``.
+    fig : Figure or SubFigure, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One 3-D axis (two with ``reference``), ``min(trials, n_trials)`` lines each.
+
+    Examples
+    --------
+    >>> z = np.random.default_rng(0).normal(size=(4, 20, 3)).cumsum(1)
+    >>> len(plot_latents(z, reference=z, trials=2).axes)
+    2
+    """
+    panels = [(as_array(latents, "latents", 3), labels[0])]
+    if reference is not None:
+        panels.append((as_array(reference, "reference", 3), labels[1]))
+    dims = tuple(int(d) for d in dims)
+    if len(dims) != 3:
+        raise InputError(f"expected three dimensions, got {dims}", field="dims")
+    for (data, _), arg in zip(panels, ("latents", "reference")):
+        if max(dims) >= data.shape[-1] or min(dims) < 0:
+            raise InputError(f"dims {dims} out of range for {data.shape[-1]} dimensions", field=arg)
+    if trials < 1:
+        raise InputError(f"must be >= 1, got {trials}", field="trials")
+    fig, owned = figure(fig, (4.5 * len(panels), 4))
+    for p, (data, name) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), p + 1, projection="3d")
         for i in range(min(trials, len(data))):
-            ax.plot(*(data[i, :, d] for d in dims), lw=1)
+            ax.plot(*(data[i, :, d] for d in dims), lw=1, color=f"C{i % 10}")
         ax.set_title(name if title is None else f"{title}: {name}")
-    fig.tight_layout()
+        ax.set_xlabel(f"dim {dims[0]}")
+        ax.set_ylabel(f"dim {dims[1]}")
+        ax.set_zlabel(f"dim {dims[2]}")
+    if owned:
+        fig.tight_layout()
     return fig
 
 
-def plot_state_posteriors(posteriors: np.ndarray, *, true_states: np.ndarray | None = None, bin_ms: float = 1.0,
-                          ax=None):
-    """Stacked state posteriors p(z_t = s | X) of one sequence (time, states), true states on top."""
-    plt = _plt()
-    posteriors = np.asarray(posteriors)
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 2.5))
-    t = np.arange(len(posteriors)) * bin_ms / 1000.0
-    ax.stackplot(t, posteriors.T, labels=[f"state {s}" for s in range(posteriors.shape[1])], alpha=0.8)
+def plot_state_posteriors(
+    posteriors,
+    *,
+    true_states=None,
+    bin_ms: float | None = None,
+    offset_ms: float = 0.0,
+    ax=None,
+    title: str | None = None,
+):
+    """Stacked state posteriors p(z_t = s | X) of one sequence, with the true states as a strip on top.
+
+    Parameters
+    ----------
+    posteriors : array (time, states)
+        Each row sums to 1.
+    true_states : int array (time,), optional
+        Drawn as coloured squares above the stack (same colour = same state index, so match the
+        model's states to the truth first, e.g. with :func:`neurodyn.metrics.states.find_permutation`).
+    bin_ms, offset_ms : float, optional
+        Bin width and the first bin's left edge (x axis in seconds), else bins.
+    ax : matplotlib Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One stack polygon per state on the axis.
+
+    Examples
+    --------
+    >>> g = np.random.default_rng(0).dirichlet(np.ones(3), size=40)
+    >>> fig = plot_state_posteriors(g, true_states=g.argmax(1))
+    """
+    plt = pyplot()
+    posteriors = as_array(posteriors, "posteriors", 2)
+    n_bins, n_states = posteriors.shape
+    owned = ax is None
+    fig, ax = plt.subplots(figsize=(8, 2.5)) if owned else (ax.figure, ax)
+    t, label = time_axis(n_bins, bin_ms, offset_ms)
+    colours = [f"C{s % 10}" for s in range(n_states)]
+    ax.stackplot(t, posteriors.T, labels=[f"state {s}" for s in range(n_states)], colors=colours, alpha=0.8)
     if true_states is not None:
         true_states = np.asarray(true_states)
-        ax.scatter(t, np.full(len(t), 1.03), c=[f"C{s % 10}" for s in true_states], s=4, marker="s",
-                   clip_on=False)
-    ax.set_ylim(0, 1.06)
+        if true_states.shape != (n_bins,):
+            raise InputError(f"shape {true_states.shape} does not match ({n_bins},)", field="true_states")
+        ax.scatter(
+            t,
+            np.full(n_bins, 1.04),
+            c=[f"C{int(s) % 10}" for s in true_states],
+            s=6,
+            marker="s",
+            clip_on=False,
+        )
+        ax.text(t[-1], 1.08, "true", ha="right", va="bottom", fontsize="small")
+    ax.set_ylim(0, 1.07)
     ax.set_xlim(t[0], t[-1])
     ax.set_ylabel("posterior")
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel(label)
+    if title:
+        ax.set_title(title, pad=12)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small")
-    fig.tight_layout()
+    if owned:
+        fig.tight_layout()
     return fig
 
 
-def plot_coupling(weights: np.ndarray, *, reference: np.ndarray | None = None, titles: list[str] | None = None,
-                  vmax: float | None = None):
-    """Per-state coupling matrices (states, post, pre), with a reference row (e.g. truth) below."""
-    plt = _plt()
-    weights = np.asarray(weights)
+def plot_coupling(
+    weights,
+    *,
+    reference=None,
+    titles: list[str] | None = None,
+    vmax: float | None = None,
+    row_labels: tuple[str, str] = ("estimate", "reference"),
+    label: str = "weight",
+    fig=None,
+):
+    """Per-state coupling matrices ``W_s[post, pre]``, with a reference row (e.g. the truth) below.
+
+    Parameters
+    ----------
+    weights : array (states, post, pre) or (post, pre)
+    reference : array (k, post, pre) or (post, pre), optional
+        Second row, same colour scale (``k`` may differ from the number of states).
+    titles : list of str, optional
+        Column titles.
+    vmax : float, optional
+        Symmetric colour limit (default: the largest absolute entry).
+    row_labels : (str, str)
+        Y labels of the two rows.
+    label : str
+        Colour-bar label.
+    fig : Figure or SubFigure, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A grid of ``rows x max(states, k)`` image axes plus a colour bar.
+
+    Examples
+    --------
+    >>> w = np.random.default_rng(0).normal(size=(3, 6, 6))
+    >>> fig = plot_coupling(w, reference=w[:2], titles=["a", "b", "c"])
+    """
+    weights = as_array(weights, "weights", (2, 3))
     if weights.ndim == 2:
         weights = weights[None]
-    rows = [weights] + ([np.asarray(reference).reshape(-1, *weights.shape[-2:])] if reference is not None else [])
+    rows = [weights]
+    if reference is not None:
+        reference = as_array(reference, "reference", (2, 3))
+        if reference.shape[-2:] != weights.shape[-2:]:
+            raise InputError(
+                f"matrix shape {reference.shape[-2:]} differs from weights {weights.shape[-2:]}",
+                field="reference",
+            )
+        rows.append(reference.reshape(-1, *weights.shape[-2:]))
     n_cols = max(len(r) for r in rows)
-    vmax = float(np.nanmax(np.abs(np.concatenate([r.ravel() for r in rows])))) if vmax is None else vmax
-    fig, axes = plt.subplots(len(rows), n_cols, figsize=(2.2 * n_cols, 2.3 * len(rows)), squeeze=False)
-    im = None
+    if titles is not None and len(titles) < len(weights):
+        raise InputError(f"{len(titles)} titles for {len(weights)} matrices", field="titles")
+    if vmax is None:
+        vmax = float(np.nanmax(np.abs(np.concatenate([r.ravel() for r in rows])))) or 1.0
+    fig, _ = figure(fig, (2.2 * n_cols + 0.8, 2.3 * len(rows)))
+    axes = fig.subplots(len(rows), n_cols, squeeze=False)
+    image = None
     for r, mats in enumerate(rows):
         for c in range(n_cols):
             ax = axes[r, c]
@@ -140,9 +326,10 @@ def plot_coupling(weights: np.ndarray, *, reference: np.ndarray | None = None, t
             if c >= len(mats):
                 ax.axis("off")
                 continue
-            im = ax.imshow(mats[c], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+            image = ax.imshow(mats[c], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
             if titles is not None and r == 0:
                 ax.set_title(titles[c], fontsize="small")
-        axes[r, 0].set_ylabel("post" if r == 0 else "reference")
-    fig.colorbar(im, ax=axes, shrink=0.8, label="weight")
+        axes[r, 0].set_ylabel(row_labels[r] + "\npost")
+    axes[-1, 0].set_xlabel("pre")
+    fig.colorbar(image, ax=axes, shrink=0.8, label=label)
     return fig

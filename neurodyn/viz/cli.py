@@ -1,0 +1,369 @@
+"""``neurodyn plot FILE [--out PNG]``: a summary figure of a prediction file.
+
+Layouts recognised (first match wins):
+
+``nlb``
+    NLB submission layout written by ``neurodyn predict`` / ``neurodyn baseline`` / ``neurodyn submit``:
+    a group ``<dataset>[_<bin>]`` with ``eval_rates_heldin`` (trials, time, neurons) counts per bin,
+    optional ``eval_rates_heldout``, and optional ``latents/eval_z`` (trials, time, D). Drawn: one
+    trial's rates (held-in above the line, held-out below), the trial-averaged rates, and the top
+    principal components of the latents.
+``lfads``
+    ``valid_rates`` / ``train_rates`` (trials, time, neurons) with optional ``valid_z`` / ``train_z``
+    (LangevinFlow on LFADS-format or Lorenz data). Drawn as ``nlb``.
+``hmmglm``
+    ``valid_posteriors`` / ``train_posteriors`` (sequences, time, states) with optional
+    ``*_viterbi`` (sequences, time). Drawn: the posteriors of one sequence and the state paths of all.
+``hmmglm_model``
+    A fitted switching GLM exported by :func:`neurodyn.models.hmmglm.evaluate.export_model_h5`:
+    ``coupling`` (states, post, pre), ``transitions``, optional ``posteriors`` / ``viterbi``. Drawn:
+    the coupling matrices (and the states when present).
+
+Time axes are in seconds when the file states its bin width (attribute ``bin_ms``, or an NLB group
+name such as ``mc_maze_small_20``), else in bins. The PNG is written atomically; anything unreadable
+or of unknown layout raises :class:`~neurodyn.errors.InputError` (one line, exit code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import numpy as np
+
+from neurodyn.errors import InputError
+
+__all__ = ["read_prediction", "draw_prediction", "plot_file", "cli_main"]
+
+LAYOUTS = ("nlb", "lfads", "hmmglm", "hmmglm_model")
+
+
+def _array(f, key: str, path: Path, ndim: int, *, finite: bool = True) -> np.ndarray:
+    """Read dataset ``key`` and check its rank (and finiteness) -> InputError naming file and key."""
+    import h5py
+
+    item = f.get(key)
+    if not isinstance(item, h5py.Dataset):
+        raise InputError("missing dataset", path, key)
+    try:
+        arr = np.asarray(item[()], dtype=np.float64)
+    except (TypeError, ValueError, OSError) as err:
+        raise InputError(f"cannot read as numbers ({' '.join(str(err).split())[:120]})", path, key) from None
+    if arr.ndim != ndim or min(arr.shape, default=0) < 1:
+        raise InputError(f"expected a non-empty {ndim}-D array, got shape {arr.shape}", path, key)
+    if finite and not np.all(np.isfinite(arr)):
+        raise InputError("contains NaN or infinite values", path, key)
+    return arr
+
+
+def _nlb_groups(f) -> list[str]:
+    import h5py
+
+    return sorted(
+        k for k, v in f.items() if isinstance(v, h5py.Group) and k != "latents" and "eval_rates_heldin" in v
+    )
+
+
+def _bin_ms(f, group: str | None) -> float | None:
+    value = f.attrs.get("bin_ms")
+    if value is not None:
+        return float(value)
+    if group is not None:  # nlb_tools naming: "mc_maze" at 5 ms, "mc_maze_20" at 20 ms
+        match = re.search(r"_(\d+)$", group)
+        return float(match.group(1)) if match else 5.0
+    return None
+
+
+def _first(f, keys: tuple[str, ...]) -> str | None:
+    return next((k for k in keys if k in f), None)
+
+
+def read_prediction(path, *, group: str | None = None) -> dict:
+    """Detect the layout of a prediction file and read what the figure needs.
+
+    Parameters
+    ----------
+    path : str or Path
+    group : str, optional
+        NLB group to draw when the file holds several datasets (default: the first by name).
+
+    Returns
+    -------
+    dict
+        ``layout`` (one of ``LAYOUTS``), ``bin_ms`` (float or None), ``label`` (what is drawn) and
+        the arrays: ``rates`` (trials, time, neurons) and ``n_heldin``, optional ``latents``
+        (trials, time, D); or ``posteriors`` (sequences, time, states) and optional ``paths``;
+        or ``coupling`` (states, post, pre).
+
+    Raises
+    ------
+    InputError
+        Missing or non-HDF5 file, unknown layout, arrays of the wrong shape or with NaN.
+
+    Examples
+    --------
+    >>> data = read_prediction("pred.h5")  # doctest: +SKIP
+    >>> data["layout"], data["rates"].shape  # doctest: +SKIP
+    ('nlb', (100, 35, 142))
+    """
+    import h5py
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("is a folder, expected a prediction .h5 file", path)
+    if not path.is_file():
+        raise InputError("no such file", path)
+    if not h5py.is_hdf5(path):
+        raise InputError("not an HDF5 file", path)
+    try:
+        with h5py.File(path, "r") as f:
+            return _read(f, path, group)
+    except OSError as err:
+        raise InputError(
+            f"truncated or damaged HDF5 file ({' '.join(str(err).split())[:160]})", path
+        ) from None
+
+
+def _read(f, path: Path, group: str | None) -> dict:
+    groups = _nlb_groups(f)
+    if group is not None and group not in groups:
+        raise InputError(
+            f"no NLB group {group!r} with eval_rates_heldin (found: {groups or 'none'})", path, "--group"
+        )
+    if groups:
+        name = group or groups[0]
+        rates = _array(f, f"{name}/eval_rates_heldin", path, 3)
+        out = {
+            "layout": "nlb",
+            "bin_ms": _bin_ms(f, name),
+            "n_heldin": rates.shape[2],
+            "label": f"{name}: evaluation trials",
+        }
+        if f"{name}/eval_rates_heldout" in f:
+            heldout = _array(f, f"{name}/eval_rates_heldout", path, 3)
+            if heldout.shape[:2] != rates.shape[:2]:
+                raise InputError(
+                    f"shape {heldout.shape} does not match eval_rates_heldin {rates.shape}",
+                    path,
+                    f"{name}/eval_rates_heldout",
+                )
+            rates = np.concatenate([rates, heldout], axis=2)
+        out["rates"] = rates
+        if "latents/eval_z" in f:
+            out["latents"] = _latents(f, "latents/eval_z", path, rates)
+        return out
+    key = _first(f, ("valid_rates", "train_rates"))
+    if key is not None:
+        split = key.split("_")[0]
+        rates = _array(f, key, path, 3)
+        out = {
+            "layout": "lfads",
+            "bin_ms": _bin_ms(f, None),
+            "rates": rates,
+            "n_heldin": rates.shape[2],
+            "label": f"{split} trials",
+        }
+        if f"{split}_z" in f:
+            out["latents"] = _latents(f, f"{split}_z", path, rates)
+        return out
+    key = _first(f, ("valid_posteriors", "train_posteriors"))
+    if key is not None:
+        split = key.split("_")[0]
+        out = {"layout": "hmmglm", "bin_ms": _bin_ms(f, None), "label": f"{split} sequences"}
+        out.update(_states(f, key, f"{split}_viterbi", path))
+        return out
+    if "coupling" in f and "transitions" in f:
+        coupling = _array(f, "coupling", path, 3)
+        if coupling.shape[1] != coupling.shape[2]:
+            raise InputError(
+                f"expected (states, neurons, neurons), got shape {coupling.shape}", path, "coupling"
+            )
+        out = {
+            "layout": "hmmglm_model",
+            "bin_ms": _bin_ms(f, None),
+            "coupling": coupling,
+            "label": f"{f.attrs.get('model', 'switching GLM')}",
+        }
+        if "posteriors" in f:
+            out.update(_states(f, "posteriors", "viterbi", path))
+        return out
+    raise InputError(
+        "unknown prediction layout (expected an NLB group with eval_rates_heldin, valid_rates/train_rates, "
+        "valid_posteriors/train_posteriors, or coupling + transitions)",
+        path,
+    )
+
+
+def _latents(f, key: str, path: Path, rates: np.ndarray) -> np.ndarray:
+    latents = _array(f, key, path, 3)
+    if latents.shape[0] != rates.shape[0]:
+        raise InputError(f"{latents.shape[0]} trials, but the rates have {rates.shape[0]}", path, key)
+    return latents
+
+
+def _states(f, key: str, path_key: str, path: Path) -> dict:
+    posteriors = _array(f, key, path, 3)
+    # stored as float32: row sums are 1 to within ~S·6e-8; 1e-3 only rejects non-distributions
+    if posteriors.min() < 0 or posteriors.max() > 1 or not np.allclose(posteriors.sum(-1), 1.0, atol=1e-3):
+        raise InputError("rows are not probability distributions over states", path, key)
+    out = {"posteriors": posteriors}
+    if path_key in f:
+        paths = _array(f, path_key, path, 2)
+        if paths.shape != posteriors.shape[:2]:
+            raise InputError(
+                f"shape {paths.shape} does not match {key} {posteriors.shape[:2]}", path, path_key
+            )
+        if np.any(paths != np.round(paths)) or paths.min() < 0 or paths.max() >= posteriors.shape[2]:
+            raise InputError(f"state labels must be integers in 0..{posteriors.shape[2] - 1}", path, path_key)
+        out["paths"] = paths.astype(np.int64)
+    return out
+
+
+def draw_prediction(data: dict, *, trial: int = 0, title: str | None = None):
+    """The summary figure of :func:`read_prediction`'s output (a new matplotlib figure).
+
+    Parameters
+    ----------
+    data : dict
+        As returned by :func:`read_prediction`.
+    trial : int
+        Trial / sequence shown on its own.
+    title : str, optional
+        Figure title (default: the layout and what is drawn).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = draw_prediction(read_prediction("pred.h5"), trial=3)  # doctest: +SKIP
+    """
+    from neurodyn.viz._common import pyplot
+    from neurodyn.viz.dynamics import plot_latent_pca
+    from neurodyn.viz.plots import plot_coupling, plot_state_posteriors
+    from neurodyn.viz.trials import plot_psth, plot_rates_heatmap, plot_states_aligned
+
+    plt = pyplot()
+    bin_ms, layout = data["bin_ms"], data["layout"]
+    n = len(data["rates"] if "rates" in data else data.get("posteriors", data.get("coupling")))
+    if "rates" in data or "posteriors" in data:
+        if not 0 <= trial < n:
+            raise InputError(f"trial {trial} out of range (0..{n - 1})", field="--trial")
+    if layout in ("nlb", "lfads"):
+        rates = data["rates"]
+        panels = [1.0, 1.1] + ([1.6] if "latents" in data else [])
+        fig = plt.figure(figsize=(10, 3.2 * sum(panels)), layout="constrained")
+        subs = fig.subfigures(len(panels), 1, height_ratios=panels)
+        ax = subs[0].subplots()
+        plot_rates_heatmap(rates, trial=trial, bin_ms=bin_ms, ax=ax, title=f"trial {trial}: predicted rates")
+        if data["n_heldin"] < rates.shape[2]:
+            ax.axhline(data["n_heldin"] - 0.5, color="c", lw=1.2)
+            ax.set_ylabel("neuron (held-in | held-out)")
+        plot_psth(
+            rates,
+            bin_ms=bin_ms,
+            sigma_ms=None,
+            fig=subs[1],
+            title="trial-averaged predicted rates",
+            event="window start",
+        )
+        if "latents" in data:
+            plot_latent_pca(
+                data["latents"], bin_ms=bin_ms, fig=subs[2], title="latents z: principal components"
+            )
+    elif layout == "hmmglm" or "posteriors" in data:
+        has_coupling = "coupling" in data
+        panels = ([1.2] if has_coupling else []) + [0.8, 1.6]
+        fig = plt.figure(figsize=(10, 3.0 * sum(panels)), layout="constrained")
+        subs = fig.subfigures(len(panels), 1, height_ratios=panels)
+        if has_coupling:
+            plot_coupling(
+                data["coupling"], fig=subs[0], titles=[f"state {s}" for s in range(len(data["coupling"]))]
+            )
+        ax = subs[-2].subplots()
+        plot_state_posteriors(
+            data["posteriors"][trial], bin_ms=bin_ms, ax=ax, title=f"sequence {trial}: state posteriors"
+        )
+        plot_states_aligned(
+            data["posteriors"],
+            paths=data.get("paths"),
+            bin_ms=bin_ms,
+            fig=subs[-1],
+            title="state path of every sequence" + (" (Viterbi)" if "paths" in data else ""),
+        )
+    else:
+        fig = plt.figure(figsize=(2.4 * len(data["coupling"]) + 1, 3), layout="constrained")
+        plot_coupling(data["coupling"], fig=fig, titles=[f"state {s}" for s in range(len(data["coupling"]))])
+    fig.suptitle(title or f"{layout} prediction: {data['label']}")
+    return fig
+
+
+def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: int = 90) -> tuple[Path, str]:
+    """Read a prediction file, draw its summary figure and write it as PNG (atomically).
+
+    Parameters
+    ----------
+    path : str or Path
+        Prediction file (see the module docstring for the layouts).
+    out : str or Path, optional
+        PNG to write (default: ``path`` with the suffix ``.png``).
+    group : str, optional
+        NLB group to draw.
+    trial : int
+        Trial shown on its own.
+    dpi : int
+
+    Returns
+    -------
+    (out, layout)
+
+    Examples
+    --------
+    >>> plot_file("pred.h5", "pred.png")  # doctest: +SKIP
+    (PosixPath('pred.png'), 'nlb')
+    """
+    from neurodyn.io import atomic_path
+    from neurodyn.viz._common import pyplot
+
+    path = Path(path)
+    out = path.with_suffix(".png") if out is None else Path(out)
+    if out.is_dir():
+        raise InputError("is a folder, expected a .png file path", out, "--out")
+    if out.exists() and path.exists() and out.resolve() == path.resolve():
+        raise InputError("would overwrite the input file", out, "--out")
+    if dpi < 10 or dpi > 600:
+        raise InputError(f"must be between 10 and 600, got {dpi}", field="--dpi")
+    data = read_prediction(path, group=group)
+    fig = draw_prediction(data, trial=trial)
+    try:
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
+    finally:
+        pyplot().close(fig)
+    return out, data["layout"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are InputErrors (one line, exit code 2 through ``neurodyn.cli``)."""
+
+    def error(self, message):
+        raise InputError(message, field="arguments")
+
+
+def cli_main(argv: list[str]) -> int:
+    """Entry point of ``neurodyn plot``; returns the exit code."""
+    parser = _Parser(prog="neurodyn plot", description=__doc__.split("\n\n")[0].strip("`"))
+    parser.add_argument("file", help="prediction file (.h5) written by neurodyn predict / baseline / submit")
+    parser.add_argument("--out", default=None, help="PNG to write (default: FILE with the suffix .png)")
+    parser.add_argument("--group", default=None, help="NLB group to draw when the file holds several")
+    parser.add_argument("--trial", type=int, default=0, help="trial / sequence drawn on its own (default 0)")
+    parser.add_argument("--dpi", type=int, default=90, help="resolution of the PNG (default 90)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help
+        return int(stop.code or 0)
+    out, layout = plot_file(args.file, args.out, group=args.group, trial=args.trial, dpi=args.dpi)
+    print(f"wrote {out} ({layout} layout)")
+    return 0

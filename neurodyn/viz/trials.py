@@ -1,0 +1,277 @@
+"""Trial-aligned figures: PSTHs, rate heat maps and hidden-state paths across trials.
+
+Inputs are batch-first ``(trials, time, neurons)`` counts or rates per bin; with ``bin_ms`` the time
+axis is in seconds relative to the alignment event, whose position is given by ``offset_ms`` (time of
+the first bin's left edge, e.g. -250 for the MC_Maze window of move onset -250..+450 ms).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurodyn.errors import InputError
+from neurodyn.viz._common import as_array, figure, pyplot, time_axis
+
+__all__ = ["trial_average", "plot_psth", "plot_rates_heatmap", "plot_states_aligned"]
+
+
+def trial_average(
+    spikes, *, bin_ms: float | None = None, sigma_ms: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""PSTH: each trial smoothed in time, then averaged over trials; and its standard error.
+
+    .. math:: \mathrm{PSTH}_{t,n} = \frac{c}{B_{t,n}} \sum_b (g * x_{b,\cdot,n})_t
+
+    over the ``B_{t,n}`` trials observed (non-NaN) at that bin, with ``c = 1000 / bin_ms`` (spikes/s)
+    or ``c = 1`` without ``bin_ms`` (counts per bin). ``g`` is a Gaussian of ``sigma_ms`` applied as a
+    normalised convolution (smoothed values / smoothed observation mask, nearest-value padding), so
+    trial edges and NaN gaps are not pulled towards zero; for complete trials this equals smoothing
+    the trial average. The standard error is the across-trial standard deviation over ``sqrt(B)``.
+
+    Parameters
+    ----------
+    spikes : array (trials, time, neurons)
+        Counts (or rates) per bin.
+    bin_ms : float, optional
+        Bin width (output in spikes/s); None: output in counts per bin.
+    sigma_ms : float, optional
+        Smoothing width (needs ``bin_ms``); None = no smoothing.
+
+    Returns
+    -------
+    (psth, sem) : arrays (time, neurons)
+
+    Examples
+    --------
+    >>> x = np.ones((4, 10, 2))
+    >>> psth, sem = trial_average(x, bin_ms=20, sigma_ms=40)
+    >>> round(float(psth[5, 0]), 9), float(sem.max())
+    (50.0, 0.0)
+    """
+    spikes = as_array(spikes, "spikes", 3)
+    if bin_ms is not None and not bin_ms > 0:
+        raise InputError(f"must be > 0, got {bin_ms}", field="bin_ms")
+    if sigma_ms and bin_ms is None:
+        raise InputError("smoothing in ms needs the bin width", field="bin_ms")
+    per_trial = spikes * (1000.0 / bin_ms if bin_ms else 1.0)
+    if sigma_ms:
+        from scipy.ndimage import gaussian_filter1d
+
+        observed = ~np.isnan(per_trial)
+        num = gaussian_filter1d(np.where(observed, per_trial, 0.0), sigma_ms / bin_ms, axis=1, mode="nearest")
+        den = gaussian_filter1d(observed.astype(np.float64), sigma_ms / bin_ms, axis=1, mode="nearest")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_trial = np.where(observed, num / den, np.nan)
+    count = np.sum(~np.isnan(per_trial), axis=0)
+    filled = np.where(np.isnan(per_trial), 0.0, per_trial)
+    psth = filled.sum(axis=0) / np.maximum(count, 1)
+    variance = (np.where(np.isnan(per_trial), 0.0, (per_trial - psth) ** 2)).sum(axis=0) / np.maximum(
+        count, 1
+    )
+    return psth, np.sqrt(variance) / np.sqrt(np.maximum(count, 1))
+
+
+def plot_psth(
+    spikes,
+    *,
+    bin_ms: float | None,
+    offset_ms: float = 0.0,
+    sigma_ms: float | None = 25.0,
+    neurons: list[int] | None = None,
+    event: str = "alignment",
+    title: str | None = None,
+    fig=None,
+):
+    """PSTHs of a population: a heat map of every neuron sorted by peak time, and a few neurons' curves.
+
+    The heat map shows each neuron's PSTH divided by its maximum (so neurons with different rates
+    share one colour scale) and ordered by the time of that maximum; the right panel shows the PSTHs
+    of ``neurons`` in spikes/s with a band of ±1 standard error across trials.
+
+    Parameters
+    ----------
+    spikes : array (trials, time, neurons)
+        Counts per bin, trials aligned to the same event.
+    bin_ms : float or None
+        Bin width; None: time in bins and rates in counts per bin (then ``sigma_ms`` must be None).
+    offset_ms : float
+        Time of the first bin's left edge relative to the event; a dashed line marks t = 0.
+    sigma_ms : float, optional
+        Gaussian smoothing of the PSTH (None: none).
+    neurons : list of int, optional
+        Neurons of the right panel (default: the four with the highest peak rate).
+    event : str
+        Name of the alignment event (axis label).
+    title : str, optional
+    fig : Figure or SubFigure, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two data axes (heat map, curves) and a colour bar.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).poisson(0.1, (20, 40, 12))
+    >>> fig = plot_psth(x, bin_ms=5, offset_ms=-100, event="move onset")
+    """
+    psth, sem = trial_average(spikes, bin_ms=bin_ms, sigma_ms=sigma_ms)
+    n_bins, n_neurons = psth.shape
+    peak = psth.max(axis=0)
+    if neurons is None:
+        neurons = list(np.argsort(-peak, kind="stable")[: min(4, n_neurons)])
+    neurons = [int(n) for n in neurons]
+    if not neurons or min(neurons) < 0 or max(neurons) >= n_neurons:
+        raise InputError(f"neurons {neurons} out of range (0..{n_neurons - 1})", field="neurons")
+    t, time_label = time_axis(n_bins, bin_ms, offset_ms)
+    step = bin_ms / 1000.0 if bin_ms else 1.0
+    order = np.argsort(psth.argmax(axis=0), kind="stable")
+    normalised = psth[:, order] / np.where(peak[order] > 0, peak[order], 1.0)
+    fig, owned = figure(fig, (10, 3.6))
+    ax_map, ax_lines = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
+    edges = np.concatenate([t - step / 2, [t[-1] + step / 2]])
+    mesh = ax_map.pcolormesh(
+        edges, np.arange(n_neurons + 1) - 0.5, normalised.T, cmap="viridis", vmin=0, vmax=1
+    )
+    fig.colorbar(mesh, ax=ax_map, label="rate / peak rate")
+    ax_map.set_ylabel("neuron (sorted by peak time)")
+    for n in neurons:
+        line = ax_lines.plot(t, psth[:, n], lw=1.5, label=f"neuron {n}")[0]
+        ax_lines.fill_between(
+            t, psth[:, n] - sem[:, n], psth[:, n] + sem[:, n], color=line.get_color(), alpha=0.25
+        )
+    ax_lines.set_ylabel("spikes/s" if bin_ms else "counts/bin")
+    ax_lines.legend(fontsize="small", loc="upper left")
+    for ax in (ax_map, ax_lines):
+        ax.set_xlabel(f"time from {event} (s)" if bin_ms else time_label)
+        if bin_ms and t[0] <= 0 <= t[-1]:
+            ax.axvline(0.0, color="w" if ax is ax_map else "k", ls="--", lw=1)
+    if title:
+        fig.suptitle(title)
+    if owned:
+        fig.tight_layout()
+    return fig
+
+
+def plot_rates_heatmap(
+    rates,
+    *,
+    trial: int = 0,
+    bin_ms: float | None = None,
+    offset_ms: float = 0.0,
+    ax=None,
+    title: str | None = None,
+    label: str | None = None,
+):
+    """One trial's rates as a (neurons x time) image.
+
+    Parameters
+    ----------
+    rates : array (trials, time, neurons)
+        Counts per bin (shown in spikes/s when ``bin_ms`` is given).
+    trial : int
+    bin_ms, offset_ms : float, optional
+    ax : matplotlib Axes, optional
+    title : str, optional
+    label : str, optional
+        Colour-bar label (default: the unit).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_rates_heatmap(np.random.default_rng(0).random((3, 20, 6)), trial=2, bin_ms=20)
+    """
+    plt = pyplot()
+    rates = as_array(rates, "rates", 3)
+    if not 0 <= trial < len(rates):
+        raise InputError(f"trial {trial} out of range (0..{len(rates) - 1})", field="trial")
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
+    t, time_label = time_axis(rates.shape[1], bin_ms, offset_ms)
+    step = (bin_ms / 1000.0) if bin_ms else 1.0
+    edges = np.concatenate([t - step / 2, [t[-1] + step / 2]])
+    scale = 1000.0 / bin_ms if bin_ms else 1.0
+    mesh = ax.pcolormesh(edges, np.arange(rates.shape[2] + 1) - 0.5, rates[trial].T * scale, cmap="magma")
+    fig.colorbar(mesh, ax=ax, label=label or ("spikes/s" if bin_ms else "counts/bin"))
+    ax.set_xlabel(time_label)
+    ax.set_ylabel("neuron")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_states_aligned(
+    posteriors,
+    *,
+    paths=None,
+    bin_ms: float | None = None,
+    offset_ms: float = 0.0,
+    event: str = "alignment",
+    title: str | None = None,
+    fig=None,
+):
+    """Hidden states across aligned trials: the decoded path of every trial and the mean posterior.
+
+    Top: an image of the state path (``paths``, e.g. Viterbi; default the per-bin argmax of the
+    posteriors), one row per trial. Bottom: the probability of each state at each time averaged
+    over trials, ``(1/B) Σ_b p(z_{b,t} = s | X_b)``.
+
+    Parameters
+    ----------
+    posteriors : array (trials, time, states)
+    paths : int array (trials, time), optional
+    bin_ms, offset_ms : float, optional
+        Bin width and first bin's left edge relative to the event (a dashed line marks t = 0).
+    event : str
+        Name of the alignment event (axis label).
+    title : str, optional
+    fig : Figure or SubFigure, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two data axes (path image, mean posterior with one line per state).
+
+    Examples
+    --------
+    >>> g = np.random.default_rng(0).dirichlet(np.ones(3), size=(5, 30))
+    >>> len(plot_states_aligned(g, bin_ms=20, offset_ms=-250).axes[1].lines) >= 3
+    True
+    """
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    posteriors = as_array(posteriors, "posteriors", 3)
+    n_trials, n_bins, n_states = posteriors.shape
+    if paths is None:
+        paths = posteriors.argmax(-1)
+    paths = np.asarray(paths)
+    if paths.shape != (n_trials, n_bins):
+        raise InputError(f"shape {paths.shape} does not match ({n_trials}, {n_bins})", field="paths")
+    if paths.min() < 0 or paths.max() >= n_states:
+        raise InputError(f"state labels must lie in 0..{n_states - 1}", field="paths")
+    t, time_label = time_axis(n_bins, bin_ms, offset_ms)
+    step = (bin_ms / 1000.0) if bin_ms else 1.0
+    edges = np.concatenate([t - step / 2, [t[-1] + step / 2]])
+    cmap = ListedColormap([f"C{s % 10}" for s in range(n_states)])
+    norm = BoundaryNorm(np.arange(n_states + 1) - 0.5, n_states)
+    fig, owned = figure(fig, (7, 5))
+    ax_path, ax_mean = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.4, 1]})
+    ax_path.pcolormesh(edges, np.arange(n_trials + 1) - 0.5, paths, cmap=cmap, norm=norm)
+    ax_path.set_ylabel("trial")
+    mean = posteriors.mean(axis=0)
+    for s in range(n_states):
+        ax_mean.plot(t, mean[:, s], color=f"C{s % 10}", lw=1.8, label=f"state {s}")
+    ax_mean.set_ylim(0, 1)
+    ax_mean.set_ylabel("mean posterior")
+    ax_mean.set_xlabel(time_label if not bin_ms or event == "alignment" else f"time from {event} (s)")
+    ax_mean.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if bin_ms and t[0] <= 0 <= t[-1]:
+        for ax in (ax_path, ax_mean):
+            ax.axvline(0.0, color="k", ls="--", lw=1)
+    if title:
+        ax_path.set_title(title)
+    if owned:
+        fig.tight_layout()
+    return fig

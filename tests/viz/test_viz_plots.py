@@ -1,0 +1,205 @@
+"""Plotting functions: each draws what it promises on tiny inputs and rejects bad shapes.
+
+The numeric helpers (``pca``, ``trial_average``) are checked against closed forms: the eigenvalues
+of the sample covariance, and the plain mean / standard error of the trials.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurodyn.errors import InputError
+from neurodyn.viz import (
+    pca,
+    plot_coupling,
+    plot_energy,
+    plot_latent_pca,
+    plot_latents,
+    plot_potential,
+    plot_psth,
+    plot_raster,
+    plot_rates_heatmap,
+    plot_rates_vs_truth,
+    plot_state_posteriors,
+    plot_states_aligned,
+    trial_average,
+)
+
+RNG = np.random.default_rng(0)
+SPIKES = RNG.poisson(0.3, (5, 24, 7)).astype(float)
+
+
+def _data_axes(fig):
+    """Axes that hold data (colour bars are axes too; they have the attribute `_colorbar`)."""
+    return [ax for ax in fig.axes if not hasattr(ax, "_colorbar")]
+
+
+# ------------------------------------------------------------------------------------------ numeric
+
+
+def test_pca_matches_covariance_eigenvalues():
+    # oracle: the variance along the k-th principal axis is the k-th eigenvalue of the sample
+    # covariance (ddof=0); explained fractions are those over the trace. Float64 SVD vs eigvalsh on
+    # a 4x4 problem agree to ~1e-12 relative; 1e-9 leaves room for summation order.
+    x = RNG.normal(size=(6, 30, 4)) @ np.diag([3.0, 1.5, 0.5, 0.1]) @ np.linalg.qr(RNG.normal(size=(4, 4)))[0]
+    projected, explained = pca(x, 4)
+    flat = x.reshape(-1, 4)
+    eig = np.sort(np.linalg.eigvalsh(np.cov(flat.T, ddof=0)))[::-1]
+    np.testing.assert_allclose(projected.reshape(-1, 4).var(axis=0), eig, rtol=1e-9)
+    np.testing.assert_allclose(explained, eig / eig.sum(), rtol=1e-9)
+    # with all components the projection is a rotation of the centred data: distances are kept
+    centred = flat - flat.mean(0)
+    np.testing.assert_allclose(
+        np.linalg.norm(projected.reshape(-1, 4), axis=1), np.linalg.norm(centred, axis=1)
+    )
+    # sign convention: each component's largest loading is positive -> sign-flipped input, same output
+    np.testing.assert_allclose(np.abs(pca(-x, 2)[0]), np.abs(projected[..., :2]), rtol=1e-9, atol=1e-12)
+
+
+def test_pca_rejects_bad_input():
+    with pytest.raises(InputError, match="n_components"):
+        pca(np.zeros((2, 3, 2)), 3)
+    with pytest.raises(InputError, match="latents"):
+        pca(np.zeros((3, 2)), 1)
+    with pytest.raises(InputError, match="NaN"):
+        pca(np.full((2, 3, 2), np.nan), 1)
+
+
+def test_trial_average_closed_form():
+    psth, sem = trial_average(SPIKES, bin_ms=20)
+    # no smoothing: mean and standard error over trials, in spikes/s (x 1000 / 20 ms)
+    np.testing.assert_allclose(psth, SPIKES.mean(0) * 50.0)
+    np.testing.assert_allclose(sem, SPIKES.std(0) * 50.0 / np.sqrt(len(SPIKES)))
+    # NaN bins are left out of their bin's average (and count)
+    x = SPIKES.copy()
+    x[0, 3, 2] = np.nan
+    psth, _ = trial_average(x, bin_ms=None)
+    assert psth[3, 2] == pytest.approx(SPIKES[1:, 3, 2].mean())
+    # smoothing by a normalised convolution keeps a constant rate exactly, also at the edges
+    flat, _ = trial_average(np.full((3, 15, 2), 0.2), bin_ms=10, sigma_ms=30)
+    np.testing.assert_allclose(flat, 20.0)
+    with pytest.raises(InputError, match="bin_ms"):
+        trial_average(SPIKES, sigma_ms=30)
+
+
+# ------------------------------------------------------------------------------------------ figures
+
+
+def test_raster_marks_every_nonempty_bin():
+    fig = plot_raster(SPIKES[0], bin_ms=5, offset_ms=-50, title="t")
+    (points,) = fig.axes[0].collections
+    assert len(points.get_offsets()) == int((SPIKES[0] > 0).sum())
+    assert fig.axes[0].get_xlabel() == "time (s)"
+    with pytest.raises(InputError, match="spikes"):
+        plot_raster(SPIKES)
+
+
+def test_rates_vs_truth_one_panel_per_neuron():
+    fig = plot_rates_vs_truth(SPIKES, SPIKES * 0.5, neurons=[1, 4, 6], spikes=SPIKES, bin_ms=20)
+    assert len(fig.axes) == 3
+    assert all(len(ax.lines) == 2 for ax in fig.axes)
+    # the drawn values are spikes/s: counts per bin x 1000 / bin_ms
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), SPIKES[0, :, 1] * 50.0)
+    with pytest.raises(InputError, match="pred_rates"):
+        plot_rates_vs_truth(SPIKES, SPIKES[:, :10])
+    with pytest.raises(InputError, match="neurons"):
+        plot_rates_vs_truth(SPIKES, SPIKES, neurons=[7])
+    with pytest.raises(InputError, match="trial"):
+        plot_rates_vs_truth(SPIKES, SPIKES, trial=5)
+
+
+def test_latents_panels_and_dims():
+    z = RNG.normal(size=(4, 20, 5))
+    fig = plot_latents(z, reference=z[..., :3], trials=3)
+    assert len(fig.axes) == 2
+    assert [len(ax.lines) for ax in fig.axes] == [3, 3]
+    with pytest.raises(InputError, match="reference"):
+        plot_latents(z, reference=z[..., :2])
+    with pytest.raises(InputError, match="dims"):
+        plot_latents(z, dims=(0, 1))
+
+
+def test_state_posteriors_stack_and_truth():
+    gamma = RNG.dirichlet(np.ones(3), size=30)
+    fig = plot_state_posteriors(gamma, true_states=gamma.argmax(1), bin_ms=20, title="x")
+    ax = fig.axes[0]
+    assert len(ax.collections) == 3 + 1  # one polygon per state + the truth strip
+    with pytest.raises(InputError, match="true_states"):
+        plot_state_posteriors(gamma, true_states=np.zeros(29, dtype=int))
+
+
+def test_coupling_grid():
+    w = RNG.normal(size=(3, 4, 4))
+    fig = plot_coupling(w, reference=w[:2], titles=["a", "b", "c"])
+    images = [ax for ax in _data_axes(fig) if ax.images]
+    assert len(images) == 5
+    # shared symmetric colour scale = the largest absolute weight
+    assert images[0].images[0].get_clim() == pytest.approx((-np.abs(w).max(), np.abs(w).max()))
+    with pytest.raises(InputError, match="reference"):
+        plot_coupling(w, reference=np.zeros((3, 5, 5)))
+    with pytest.raises(InputError, match="titles"):
+        plot_coupling(w, titles=["a"])
+
+
+def test_psth_heatmap_sorted_by_peak():
+    fig = plot_psth(SPIKES, bin_ms=10, offset_ms=-100, sigma_ms=20, neurons=[0, 2], event="move onset")
+    ax_map, ax_lines = _data_axes(fig)
+    image = ax_map.collections[0].get_array().reshape(SPIKES.shape[2], SPIKES.shape[1])
+    # rows are neurons normalised to their peak and ordered by the time of that peak
+    assert np.allclose(image.max(axis=1), 1.0)
+    assert np.all(np.diff(image.argmax(axis=1)) >= 0)
+    assert len([line for line in ax_lines.lines if line.get_label().startswith("neuron")]) == 2
+    assert ax_lines.get_xlabel() == "time from move onset (s)"
+    with pytest.raises(InputError, match="neurons"):
+        plot_psth(SPIKES, bin_ms=10, neurons=[9])
+
+
+def test_rates_heatmap_units():
+    fig = plot_rates_heatmap(SPIKES, trial=2, bin_ms=20)
+    values = _data_axes(fig)[0].collections[0].get_array().reshape(SPIKES.shape[2], SPIKES.shape[1])
+    np.testing.assert_allclose(values, SPIKES[2].T * 50.0)
+    with pytest.raises(InputError, match="trial"):
+        plot_rates_heatmap(SPIKES, trial=5)
+
+
+def test_states_aligned_paths_and_mean():
+    gamma = RNG.dirichlet(np.ones(3), size=(4, 25))
+    fig = plot_states_aligned(gamma, bin_ms=20, offset_ms=-250, event="move onset")
+    ax_path, ax_mean = _data_axes(fig)
+    np.testing.assert_array_equal(ax_path.collections[0].get_array().reshape(4, 25), gamma.argmax(-1))
+    state_lines = [line for line in ax_mean.lines if line.get_label().startswith("state")]
+    np.testing.assert_allclose(state_lines[1].get_ydata(), gamma.mean(0)[:, 1])
+    with pytest.raises(InputError, match="paths"):
+        plot_states_aligned(gamma, paths=np.full((4, 25), 3))
+
+
+def test_latent_pca_axes():
+    z = RNG.normal(size=(6, 20, 5)).cumsum(1)
+    fig = plot_latent_pca(z, bin_ms=20, offset_ms=-200, n_components=3, trials=4, event="move onset")
+    assert len(fig.axes) == 4
+    assert len(fig.axes[0].lines) == 4 + 1 + 1  # single trials, mean, the t = 0 marker
+    with pytest.raises(InputError, match="n_components"):
+        plot_latent_pca(z, n_components=1)
+
+
+def test_energy_lines():
+    kinetic, potential = RNG.random((3, 12)), RNG.normal(size=(3, 12))
+    fig = plot_energy(kinetic, potential, bin_ms=20)
+    total = [line for line in fig.axes[0].lines if line.get_label() == "total"][0]
+    np.testing.assert_allclose(total.get_ydata(), (kinetic + potential).mean(0))
+    with pytest.raises(InputError, match="potential"):
+        plot_energy(kinetic, potential[:, :5])
+
+
+def test_potential_spectrum():
+    a = RNG.normal(size=(6, 6))
+    s = a + a.T
+    fig = plot_potential(s, kernel=RNG.normal(size=(2, 2, 3)))
+    ax_matrix, ax_spectrum, ax_kernel = _data_axes(fig)
+    np.testing.assert_allclose(ax_spectrum.lines[0].get_ydata(), np.linalg.eigvalsh(s))
+    assert ax_kernel.images[0].get_array().shape == (2, 6)
+    with pytest.raises(InputError, match="symmetric"):
+        plot_potential(a)
+    with pytest.raises(InputError, match="square"):
+        plot_potential(np.zeros((3, 4)))
