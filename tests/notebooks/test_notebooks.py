@@ -48,6 +48,9 @@ def _execute(name: str, out_dir: Path, monkeypatch, env: dict) -> nbformat.Noteb
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("NEURODYN_FAST", "1")
+    # The kernel inherits the environment: a headless MPLBACKEND=Agg (as CI sets) would swallow every
+    # figure, so the kernel gets the inline backend that notebooks use.
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     client = nbclient.NotebookClient(
         nb,
