@@ -60,9 +60,7 @@ def _array(f, key: str, path: Path, ndim: int, *, finite: bool = True) -> np.nda
 def _nlb_groups(f) -> list[str]:
     import h5py
 
-    return sorted(
-        k for k, v in f.items() if isinstance(v, h5py.Group) and k != "latents" and "eval_rates_heldin" in v
-    )
+    return sorted(k for k, v in f.items() if isinstance(v, h5py.Group) and k != "latents" and "eval_rates_heldin" in v)
 
 
 def _bin_ms(f, group: str | None) -> float | None:
@@ -120,17 +118,13 @@ def read_prediction(path, *, group: str | None = None) -> dict:
         with h5py.File(path, "r") as f:
             return _read(f, path, group)
     except OSError as err:
-        raise InputError(
-            f"truncated or damaged HDF5 file ({' '.join(str(err).split())[:160]})", path
-        ) from None
+        raise InputError(f"truncated or damaged HDF5 file ({' '.join(str(err).split())[:160]})", path) from None
 
 
 def _read(f, path: Path, group: str | None) -> dict:
     groups = _nlb_groups(f)
     if group is not None and group not in groups:
-        raise InputError(
-            f"no NLB group {group!r} with eval_rates_heldin (found: {groups or 'none'})", path, "--group"
-        )
+        raise InputError(f"no NLB group {group!r} with eval_rates_heldin (found: {groups or 'none'})", path, "--group")
     if groups:
         name = group or groups[0]
         rates = _array(f, f"{name}/eval_rates_heldin", path, 3)
@@ -176,9 +170,7 @@ def _read(f, path: Path, group: str | None) -> dict:
     if "coupling" in f and "transitions" in f:
         coupling = _array(f, "coupling", path, 3)
         if coupling.shape[1] != coupling.shape[2]:
-            raise InputError(
-                f"expected (states, neurons, neurons), got shape {coupling.shape}", path, "coupling"
-            )
+            raise InputError(f"expected (states, neurons, neurons), got shape {coupling.shape}", path, "coupling")
         out = {
             "layout": "hmmglm_model",
             "bin_ms": _bin_ms(f, None),
@@ -211,9 +203,7 @@ def _states(f, key: str, path_key: str, path: Path) -> dict:
     if path_key in f:
         paths = _array(f, path_key, path, 2)
         if paths.shape != posteriors.shape[:2]:
-            raise InputError(
-                f"shape {paths.shape} does not match {key} {posteriors.shape[:2]}", path, path_key
-            )
+            raise InputError(f"shape {paths.shape} does not match {key} {posteriors.shape[:2]}", path, path_key)
         if np.any(paths != np.round(paths)) or paths.min() < 0 or paths.max() >= posteriors.shape[2]:
             raise InputError(f"state labels must be integers in 0..{posteriors.shape[2] - 1}", path, path_key)
         out["paths"] = paths.astype(np.int64)
@@ -270,18 +260,14 @@ def draw_prediction(data: dict, *, trial: int = 0, title: str | None = None):
             event="window start",
         )
         if "latents" in data:
-            plot_latent_pca(
-                data["latents"], bin_ms=bin_ms, fig=subs[2], title="latents z: principal components"
-            )
+            plot_latent_pca(data["latents"], bin_ms=bin_ms, fig=subs[2], title="latents z: principal components")
     elif layout == "hmmglm" or "posteriors" in data:
         has_coupling = "coupling" in data
         panels = ([1.2] if has_coupling else []) + [0.8, 1.6]
         fig = plt.figure(figsize=(10, 3.0 * sum(panels)), layout="constrained")
         subs = fig.subfigures(len(panels), 1, height_ratios=panels)
         if has_coupling:
-            plot_coupling(
-                data["coupling"], fig=subs[0], titles=[f"state {s}" for s in range(len(data["coupling"]))]
-            )
+            plot_coupling(data["coupling"], fig=subs[0], titles=[f"state {s}" for s in range(len(data["coupling"]))])
         ax = subs[-2].subplots()
         plot_state_posteriors(
             data["posteriors"][trial], bin_ms=bin_ms, ax=ax, title=f"sequence {trial}: state posteriors"

@@ -17,9 +17,7 @@ from neurodyn.viz._common import as_array, figure, pyplot, time_axis
 __all__ = ["plot_raster", "plot_rates_vs_truth", "plot_latents", "plot_state_posteriors", "plot_coupling"]
 
 
-def plot_raster(
-    spikes, *, bin_ms: float | None = None, offset_ms: float = 0.0, ax=None, title: str | None = None
-):
+def plot_raster(spikes, *, bin_ms: float | None = None, offset_ms: float = 0.0, ax=None, title: str | None = None):
     """Raster of one trial: a tick per non-empty bin.
 
     Parameters
@@ -50,9 +48,7 @@ def plot_raster(
     ax.set_xlabel(label)
     ax.set_ylabel("neuron")
     ax.set_ylim(-0.5, spikes.shape[1] - 0.5)
-    ax.set_xlim(
-        t[0] - 0.5 * (t[1] - t[0] if len(t) > 1 else 1), t[-1] + 0.5 * (t[1] - t[0] if len(t) > 1 else 1)
-    )
+    ax.set_xlim(t[0] - 0.5 * (t[1] - t[0] if len(t) > 1 else 1), t[-1] + 0.5 * (t[1] - t[0] if len(t) > 1 else 1))
     if title:
         ax.set_title(title)
     return fig
@@ -100,9 +96,7 @@ def plot_rates_vs_truth(
     true_rates = as_array(true_rates, "true_rates", 3)
     pred_rates = as_array(pred_rates, "pred_rates", 3)
     if true_rates.shape != pred_rates.shape:
-        raise InputError(
-            f"shape {pred_rates.shape} differs from true_rates {true_rates.shape}", field="pred_rates"
-        )
+        raise InputError(f"shape {pred_rates.shape} differs from true_rates {true_rates.shape}", field="pred_rates")
     n_trials, n_bins, n_neurons = true_rates.shape
     if not 0 <= trial < n_trials:
         raise InputError(f"trial {trial} out of range (0..{n_trials - 1})", field="trial")
@@ -112,9 +106,7 @@ def plot_rates_vs_truth(
     if spikes is not None:
         spikes = as_array(spikes, "spikes", 3)
         if spikes.shape != true_rates.shape:
-            raise InputError(
-                f"shape {spikes.shape} differs from true_rates {true_rates.shape}", field="spikes"
-            )
+            raise InputError(f"shape {spikes.shape} differs from true_rates {true_rates.shape}", field="spikes")
     fig, axes = plt.subplots(len(neurons), 1, figsize=(6, 1.6 * len(neurons)), sharex=True, squeeze=False)
     scale = 1000.0 / bin_ms if bin_ms else 1.0
     t, label = time_axis(n_bins, bin_ms)

@@ -65,9 +65,7 @@ def trial_average(
     count = np.sum(~np.isnan(per_trial), axis=0)
     filled = np.where(np.isnan(per_trial), 0.0, per_trial)
     psth = filled.sum(axis=0) / np.maximum(count, 1)
-    variance = (np.where(np.isnan(per_trial), 0.0, (per_trial - psth) ** 2)).sum(axis=0) / np.maximum(
-        count, 1
-    )
+    variance = (np.where(np.isnan(per_trial), 0.0, (per_trial - psth) ** 2)).sum(axis=0) / np.maximum(count, 1)
     return psth, np.sqrt(variance) / np.sqrt(np.maximum(count, 1))
 
 
@@ -130,16 +128,12 @@ def plot_psth(
     fig, owned = figure(fig, (10, 3.6))
     ax_map, ax_lines = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
     edges = np.concatenate([t - step / 2, [t[-1] + step / 2]])
-    mesh = ax_map.pcolormesh(
-        edges, np.arange(n_neurons + 1) - 0.5, normalised.T, cmap="viridis", vmin=0, vmax=1
-    )
+    mesh = ax_map.pcolormesh(edges, np.arange(n_neurons + 1) - 0.5, normalised.T, cmap="viridis", vmin=0, vmax=1)
     fig.colorbar(mesh, ax=ax_map, label="rate / peak rate")
     ax_map.set_ylabel("neuron (sorted by peak time)")
     for n in neurons:
         line = ax_lines.plot(t, psth[:, n], lw=1.5, label=f"neuron {n}")[0]
-        ax_lines.fill_between(
-            t, psth[:, n] - sem[:, n], psth[:, n] + sem[:, n], color=line.get_color(), alpha=0.25
-        )
+        ax_lines.fill_between(t, psth[:, n] - sem[:, n], psth[:, n] + sem[:, n], color=line.get_color(), alpha=0.25)
     ax_lines.set_ylabel("spikes/s" if bin_ms else "counts/bin")
     ax_lines.legend(fontsize="small", loc="upper left")
     for ax in (ax_map, ax_lines):

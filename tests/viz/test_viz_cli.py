@@ -63,9 +63,7 @@ def layouts(tmp_path):
         {"valid_posteriors": gamma, "valid_viterbi": gamma.argmax(-1), "valid_log_marginal": np.zeros(3)},
     )
     model = HMMGLM(4, n_states=2).double()
-    spikes = torch.poisson(
-        torch.full((2, 40, 4), 0.3, dtype=torch.float64), generator=torch.Generator().manual_seed(0)
-    )
+    spikes = torch.poisson(torch.full((2, 40, 4), 0.3, dtype=torch.float64), generator=torch.Generator().manual_seed(0))
     files["hmmglm_model"] = export_model_h5(tmp_path / "model.h5", model, spikes=spikes)
     return files
 

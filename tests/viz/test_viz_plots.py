@@ -50,9 +50,7 @@ def test_pca_matches_covariance_eigenvalues():
     np.testing.assert_allclose(explained, eig / eig.sum(), rtol=1e-9)
     # with all components the projection is a rotation of the centred data: distances are kept
     centred = flat - flat.mean(0)
-    np.testing.assert_allclose(
-        np.linalg.norm(projected.reshape(-1, 4), axis=1), np.linalg.norm(centred, axis=1)
-    )
+    np.testing.assert_allclose(np.linalg.norm(projected.reshape(-1, 4), axis=1), np.linalg.norm(centred, axis=1))
     # sign convention: each component's largest loading is positive -> sign-flipped input, same output
     np.testing.assert_allclose(np.abs(pca(-x, 2)[0]), np.abs(projected[..., :2]), rtol=1e-9, atol=1e-12)
 
@@ -199,6 +197,10 @@ def test_potential_spectrum():
     ax_matrix, ax_spectrum, ax_kernel = _data_axes(fig)
     np.testing.assert_allclose(ax_spectrum.lines[0].get_ydata(), np.linalg.eigvalsh(s))
     assert ax_kernel.images[0].get_array().shape == (2, 6)
+    # a rank-1 PSD matrix in float32 has 5 zero modes that round to about -1e-7: none is unstable
+    v = RNG.normal(size=(6, 1))
+    fig = plot_potential((v @ v.T).astype(np.float32))
+    assert _data_axes(fig)[1].get_title().startswith("0 of 6 modes unstable")
     with pytest.raises(InputError, match="symmetric"):
         plot_potential(a)
     with pytest.raises(InputError, match="square"):
