@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+import neurodyn.models.hmmglm.inference as inference
+from neurodyn.models.hmmglm import compiled
 from neurodyn.models.hmmglm.inference import (
     forward_backward,
     forward_filter,
@@ -24,6 +26,7 @@ METHODS = [
     ("chunked", 4),
     ("parallel", None),
     ("scan", None),
+    ("compiled", None),
     ("auto", None),
 ]
 EPS64 = torch.finfo(torch.float64).eps
@@ -87,24 +90,96 @@ def test_forward_backward_equals_enumeration(method, chunk, normalised):
     assert torch.allclose(filt.log_marginal, log_z, atol=1e-9, rtol=0)
 
 
-def test_tiny_transitions_use_exact_log_sum_exp():
-    # log P entries of -200 are below the float32 fast-path threshold; the float32 result must still
-    # match float64 enumeration to float32 rounding of O(|ll|) quantities (100 * eps32 * max|score|).
+@pytest.mark.parametrize("method", ["auto", "chunked", "compiled"])
+@pytest.mark.parametrize("tiny", [-200.0, -800.0])
+def test_tiny_transitions_use_exact_log_sum_exp(method, tiny):
+    # log P entries of -200 are below the float32 fast-path threshold (torch methods switch to
+    # log-sum-exp), -800 below the float64 one (the compiled kernels switch); the float32 result must
+    # still match float64 enumeration to float32 rounding of O(|ll|) quantities (100 * eps32 * max|score|).
     li, lp, ll = _problem(seed=3)
     lp = lp.clone()
-    lp[0, 1] = lp[1, 2] = -200.0
+    lp[0, 1] = lp[1, 2] = tiny
     log_z, gamma, *_ = _enumerate(li, lp, ll)
-    post = forward_backward(li.float(), lp.float(), ll.float())
-    scale = float(ll.abs().sum(1).max() + 400)
+    post = forward_backward(li.float(), lp.float(), ll.float(), method=method)
+    scale = float(ll.abs().sum(1).max() - 2 * tiny)
     assert torch.allclose(post.log_marginal.double(), log_z, atol=100 * EPS32 * scale, rtol=0)
     assert torch.allclose(post.posteriors.double(), gamma, atol=100 * EPS32 * scale, rtol=0)
 
 
-def test_viterbi_equals_enumeration():
+@pytest.mark.parametrize("n_states,n_time", [(2, 9), (3, 7), (11, 3)])  # two-state, few- and many-state kernels
+@pytest.mark.parametrize("normalised", [True, False])
+@pytest.mark.parametrize("zeros", [False, True])
+def test_compiled_paths_equal_enumeration(n_states, n_time, normalised, zeros):
+    # Both compiled recursions: scaled and log-space (used when min log P - max log P < FLOOR / 2),
+    # forced on an ordinary problem, and the log-space one taken automatically with zero-probability
+    # transitions (log P = -inf); 1e-9 as above.
+    li, lp, ll = _problem(seed=6, n_time=n_time, n_states=n_states, normalised=normalised)
+    if zeros:
+        lp = lp.clone()
+        lp[0, 1] = lp[-1, 0] = -math.inf
+        assert not compiled.fast_ok(lp)
+    log_z, gamma, xi, filtered, _ = _enumerate(li, lp, ll)
+    for fast in [False] if zeros else [False, True]:
+        log_marginal, posteriors, expected, pairwise = compiled.smooth(li, lp, ll, return_pairwise=True, fast=fast)
+        assert torch.allclose(log_marginal, log_z, atol=1e-9, rtol=0)
+        assert torch.allclose(posteriors, gamma, atol=1e-9, rtol=0)
+        assert torch.allclose(pairwise, xi, atol=1e-9, rtol=0)
+        assert torch.allclose(expected, xi.sum(1), atol=1e-9, rtol=0)
+        filt_z, log_filtered, log_predicted = compiled.filter_(li, lp, ll, fast=fast)
+        assert torch.allclose(filt_z, log_z, atol=1e-9, rtol=0)
+        assert torch.allclose(log_filtered.exp(), filtered, atol=1e-9, rtol=0)
+        ref = forward_filter(li, lp, ll, method="sequential")
+        assert torch.allclose(log_predicted.exp(), ref.log_predicted.exp(), atol=1e-9, rtol=0)
+    if zeros:  # impossible transitions get exactly zero weight
+        assert (pairwise[:, :, 0, 1] == 0).all() and (pairwise[:, :, -1, 0] == 0).all()
+
+
+def test_compiled_parallel_batch_equals_serial():
+    # torch with 2 threads runs the prange kernels over the batch: same arithmetic per sequence, so
+    # results must be bitwise equal to the single-thread kernels.
+    li, lp, ll = _problem(seed=7, batch=5, n_time=300, n_states=4)
+    serial = forward_backward(li, lp, ll, return_pairwise=True, method="compiled")
+    serial_filter = forward_filter(li, lp, ll, method="compiled")
+    serial_path = viterbi(li, lp, ll, method="compiled")
+    torch.set_num_threads(2)  # restored by the conftest fixture
+    parallel = forward_backward(li, lp, ll, return_pairwise=True, method="compiled")
+    for a, b in zip(serial, parallel):
+        assert torch.equal(a, b)
+    for a, b in zip(serial_filter, forward_filter(li, lp, ll, method="compiled")):
+        assert torch.equal(a, b)
+    assert torch.equal(serial_path, viterbi(li, lp, ll, method="compiled"))
+
+
+def test_auto_falls_back_without_numba_or_under_autograd(monkeypatch):
+    li, lp, ll = _problem(seed=8)
+    ref = forward_backward(li, lp, ll, method="sequential")
+    # under autograd "auto" must keep the graph (torch methods), and "compiled" refuses
+    ll_grad = ll.clone().requires_grad_(True)
+    post = forward_backward(li, lp, ll_grad)
+    assert post.posteriors.requires_grad
+    assert torch.allclose(post.posteriors, ref.posteriors, atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match="gradient"):
+        forward_backward(li, lp, ll_grad, method="compiled")
+    with pytest.raises(ValueError, match="float32/float64"):
+        forward_backward(li, lp, ll.half(), method="compiled")
+    # numba missing: "auto" uses the torch methods, "compiled" says why it cannot run
+    monkeypatch.setattr(inference, "_compiled", None)
+    monkeypatch.setattr(inference, "_COMPILED_ERROR", "No module named 'numba'")
+    post = forward_backward(li, lp, ll)
+    assert torch.allclose(post.posteriors, ref.posteriors, atol=1e-12, rtol=0)
+    assert torch.allclose(forward_filter(li, lp, ll).log_marginal, ref.log_marginal, atol=1e-12, rtol=0)
+    assert torch.equal(viterbi(li, lp, ll), viterbi(li, lp, ll, method="sequential"))
+    with pytest.raises(ImportError, match="numba"):
+        forward_backward(li, lp, ll, method="compiled")
+
+
+@pytest.mark.parametrize("method", ["sequential", "compiled"])
+def test_viterbi_equals_enumeration(method):
     for seed in range(4):
         li, lp, ll = _problem(seed=seed)
         *_, best = _enumerate(li, lp, ll)
-        assert torch.equal(viterbi(li, lp, ll), best)
+        assert torch.equal(viterbi(li, lp, ll, method=method), best)
+        assert torch.equal(viterbi(li.float(), lp.float(), ll.float(), method=method), best)
 
 
 def test_sampling_frequencies_match_posterior_marginals():
@@ -124,20 +199,26 @@ def test_sampling_frequencies_match_posterior_marginals():
     assert ((pair_freq - xi).abs() <= 5 * torch.sqrt(xi * (1 - xi) / n) + 1e-12).all()
 
 
+@pytest.mark.parametrize("method", ["auto", "chunked"])  # auto: the compiled kernels
 @pytest.mark.parametrize("n_time", [7, 90])  # 90 bins exercise the chunked scan (>= 64 steps)
-def test_gradient_matches_finite_differences(n_time):
+def test_gradient_matches_finite_differences(n_time, method):
     li, lp, ll = _problem(seed=2, batch=2, n_time=n_time, n_states=3, normalised=False)
     inputs = tuple(t.clone().requires_grad_(True) for t in (li, lp, ll))
     # fast mode (random projections of the Jacobian) for the long case keeps the test at a few seconds
     assert torch.autograd.gradcheck(
-        lambda a, b, c: log_marginal_likelihood(a, b, c), inputs, eps=1e-6, atol=1e-6, fast_mode=n_time > 10
+        lambda a, b, c: log_marginal_likelihood(a, b, c, method=method),
+        inputs,
+        eps=1e-6,
+        atol=1e-6,
+        fast_mode=n_time > 10,
     )
 
 
-def test_methods_agree_on_long_sequences():
-    li, lp, ll = _problem(seed=4, batch=2, n_time=1001, n_states=4)
+@pytest.mark.parametrize("n_states", [2, 4, 12])  # 2 and 12: the compiled two-state and many-state kernels
+def test_methods_agree_on_long_sequences(n_states):
+    li, lp, ll = _problem(seed=4, batch=2, n_time=1001, n_states=n_states)
     ref = forward_backward(li, lp, ll, method="sequential")
-    for method in ("chunked", "parallel", "scan"):
+    for method in ("chunked", "parallel", "scan", "compiled") if n_states <= 4 else ("chunked", "compiled"):
         post = forward_backward(li, lp, ll, method=method)
         # float64 rounding accumulated over 1000 steps of O(|ll|) = O(10) quantities
         assert torch.allclose(post.log_marginal, ref.log_marginal, atol=1000 * 10 * 10 * EPS64, rtol=0)
@@ -145,15 +226,17 @@ def test_methods_agree_on_long_sequences():
         assert torch.allclose(post.expected_transitions, ref.expected_transitions, atol=1e-8, rtol=0)
 
 
-def test_single_bin_sequence():
+@pytest.mark.parametrize("method", ["chunked", "compiled"])
+def test_single_bin_sequence(method):
     li, lp, ll = _problem(n_time=1)
-    post = forward_backward(li, lp, ll)
+    post = forward_backward(li, lp, ll, method=method)
     assert torch.allclose(post.log_marginal, torch.logsumexp(li + ll[:, 0], -1))
     assert torch.allclose(post.posteriors[:, 0], torch.softmax(li + ll[:, 0], -1))
     assert post.expected_transitions.abs().sum() == 0
 
 
-def test_no_underflow_300_neurons_100k_bins():
+@pytest.mark.parametrize("method", ["compiled", "chunked"])  # auto: compiled on CPU
+def test_no_underflow_300_neurons_100k_bins(method):
     """300 Poisson neurons x 1e5 bins: float32 inference is finite and matches float64 (~2 s)."""
     g = torch.Generator().manual_seed(0)
     n_states, n_neurons, n_time = 3, 300, 100_000
@@ -170,9 +253,9 @@ def test_no_underflow_300_neurons_100k_bins():
     ll64 = (x @ rates.log().T - rates.sum(-1) - torch.lgamma(x + 1).sum(-1, keepdim=True)).unsqueeze(0)
     assert float(ll64.max()) < -103  # exp() of every emission underflows in float32: scaling would fail
     li = torch.full((n_states,), -math.log(n_states), dtype=torch.float64)
-    ref = forward_backward(li, p.log(), ll64)
+    ref = forward_backward(li, p.log(), ll64, method=method)
     ll32 = ll64.float()
-    post = forward_backward(li.float(), p.log().float(), ll32)
+    post = forward_backward(li.float(), p.log().float(), ll32, method=method)
     assert torch.isfinite(post.log_marginal).all() and torch.isfinite(post.posteriors).all()
     # Bound on |Δ log p(X)|: ∂ log p / ∂ ll_ts = γ_ts (sums to 1 over s), so rounding ll to float32
     # moves it by <= Σ_t max_s |ll_ts| eps/2; each recursion step adds <= 3 roundings of magnitude

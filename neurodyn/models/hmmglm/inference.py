@@ -13,23 +13,28 @@ CPU and GPU, in float32 or float64. Inputs need not be normalised: with unnormal
 functions compute the corresponding path sums (this is what makes the analytic gradient checkable by
 finite differences).
 
-Speed. A plain recursion costs ~T Python steps. :func:`forward_backward` and :func:`forward_filter`
-use a two-level ("chunked") scan by default: time is cut into C chunks of L steps; (1) for all chunks
-at once, L steps propagate every one-hot start state through its chunk (an S x S transfer matrix per
-chunk, O(T S^3) work but batched); (2) C cheap steps chain the chunk boundaries; (3) all chunks at once
-re-run their L steps from the now known boundary messages and store the messages. About
-2*sqrt(2T) Python steps instead of T. ``method="parallel"`` is a log-depth associative scan over
-log-semiring matrix products (O(T S^3) memory-bound work); ``method="sequential"`` is the textbook
-recursion. ``method="scan"`` (:mod:`.scan`) is an odd-even parallel prefix product in scaled
-probability space: ~4 log2 T batched matrix products and no per-step Python work; the default
-``"auto"`` picks it for few states (:data:`SCAN_MAX_STATES`) when the transition probabilities are far
-from underflow, else the chunked scan. All are exact and agree to rounding (see
-``benchmarks/hmm_speed.py`` for timings).
+Speed. On CPU tensors that do not require a gradient, the default ``method="auto"`` runs
+``method="compiled"`` (:mod:`.compiled`, numba): one compiled loop over time per sequence, no per-step
+Python or tensor overhead, float64 arithmetic, and a Rauch-Tung-Striebel form of the smoother (no
+backward messages); it falls back to the torch methods below on GPU, under autograd, or when numba does
+not import. A plain torch recursion costs ~T Python steps. ``method="chunked"`` is a two-level scan:
+time is cut into C chunks of L steps; (1) for all chunks at once, L steps propagate every one-hot start
+state through its chunk (an S x S transfer matrix per chunk, O(T S^3) work but batched); (2) C cheap
+steps chain the chunk boundaries; (3) all chunks at once re-run their L steps from the now known
+boundary messages and store the messages. About 2*sqrt(2T) Python steps instead of T.
+``method="parallel"`` is a log-depth associative scan over log-semiring matrix products (O(T S^3)
+memory-bound work); ``method="sequential"`` is the textbook recursion. ``method="scan"`` (:mod:`.scan`)
+is an odd-even parallel prefix product in scaled probability space: ~4 log2 T batched matrix products
+and no per-step Python work. Without the compiled kernels, ``"auto"`` picks the scan for few states
+(:data:`SCAN_MAX_STATES`) when the transition probabilities are far from underflow, else the chunked
+scan. All are exact and agree to rounding (see ``benchmarks/hmm_speed.py`` for timings).
 
-Vector-matrix products use ``log(exp(v - max v) @ P) + max v`` (a BLAS product, no S x S temporaries),
-which is exact to rounding as long as the transition probabilities are far above the floating-point
-underflow threshold (every dropped term is below ``tiny`` while the kept maximum term is at least
-``min P``); when ``min log P`` is below ``log(tiny) / 2`` the functions switch to explicit log-sum-exp.
+The torch methods' vector-matrix products use ``log(exp(v - max v) @ P) + max v`` (a BLAS product, no
+S x S temporaries), which is exact to rounding as long as the transition probabilities are far above the
+floating-point underflow threshold (every dropped term is below ``tiny`` while the kept maximum term is at
+least ``min P``); when ``min log P`` is below ``log(tiny) / 2`` the functions switch to explicit log-sum-exp.
+The compiled kernels make the same switch with float64's ``tiny`` on ``min log P - max log P`` (their
+arithmetic is float64 and they divide ``P`` by its maximum).
 """
 
 from __future__ import annotations
@@ -42,6 +47,14 @@ import torch
 from torch import Tensor
 
 from neurodyn.models.hmmglm.scan import scan_predicted_messages
+
+try:  # numba is a core dependency; without it "auto" uses the torch methods
+    from neurodyn.models.hmmglm import compiled as _compiled
+
+    _COMPILED_ERROR = ""
+except ImportError as exc:  # pragma: no cover - the tests set _compiled = None to check the fallback
+    _compiled = None
+    _COMPILED_ERROR = str(exc)
 
 __all__ = [
     "Posterior",
@@ -153,13 +166,40 @@ def _check(log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tensor
 
 
 #: accepted ``method`` values
-METHODS = ("auto", "scan", "chunked", "sequential", "parallel")
+METHODS = ("auto", "compiled", "scan", "chunked", "sequential", "parallel")
 #: "auto" uses the scan up to this many states: its batched S x S products cost ~S^3 per step and,
 #: measured with ``benchmarks/hmm_speed.py`` (1 thread), it is 1.5x faster than chunked at S = 2,
 #: about even at S = 5 and 2.5x slower at S = 25
 SCAN_MAX_STATES = 4
 #: "auto" uses the scan while its (B, T, S, S) matrices stay below this many elements (~256 MB float64)
 SCAN_MAX_ELEMENTS = 1 << 25
+
+
+def _compiled_ok(*tensors: Tensor) -> bool:
+    """Whether ``method="compiled"`` applies: numba imports, CPU float32/float64, no autograd graph."""
+    ll = tensors[-1]
+    return (
+        _compiled is not None
+        and ll.device.type == "cpu"
+        and ll.dtype in (torch.float32, torch.float64)
+        and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+    )
+
+
+def _resolve(method: str, *tensors: Tensor) -> str:
+    """``"compiled"`` for ``"auto"`` when :func:`_compiled_ok`; checks an explicit ``"compiled"``."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "auto" and _compiled_ok(*tensors):
+        return "compiled"
+    if method == "compiled" and not _compiled_ok(*tensors):
+        ll = tensors[-1]
+        if _compiled is None:
+            raise ImportError(f'method="compiled" needs numba, which failed to import: {_COMPILED_ERROR}')
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+            raise ValueError('method="compiled" returns no gradient: pass detached inputs or use another method')
+        raise ValueError(f'method="compiled" needs CPU float32/float64 tensors, got {ll.device} {ll.dtype}')
+    return method
 
 
 def _auto_method(log_transitions: Tensor, shape: torch.Size, fast: bool) -> str:
@@ -321,10 +361,13 @@ def forward_filter(
     log_transitions : Tensor (S, S)
     log_likelihoods : Tensor (B, T, S)
         ``log p(x_t | z_t = s)`` (nats, any magnitude).
-    method : {"auto", "scan", "chunked", "sequential", "parallel"}
-        ``"scan"``: parallel prefix products in scaled probability space (:mod:`.scan`; exact when
-        ``min log P > 0.45 log(tiny)``, otherwise it falls back to ``"chunked"``); ``"auto"``: the scan
-        when exact and its ``B T S^2`` memory fits (:data:`SCAN_MAX_ELEMENTS`), else chunked.
+    method : {"auto", "compiled", "scan", "chunked", "sequential", "parallel"}
+        ``"compiled"``: numba loop on CPU (:mod:`.compiled`; float64 arithmetic, results in the input
+        dtype, no gradient); ``"scan"``: parallel prefix products in scaled probability space
+        (:mod:`.scan`; exact when ``min log P > 0.45 log(tiny)``, otherwise it falls back to
+        ``"chunked"``); ``"auto"``: compiled on CPU tensors that do not require a gradient (when numba
+        imports), else the scan when exact and its ``B T S^2`` memory fits (:data:`SCAN_MAX_ELEMENTS`),
+        else chunked.
     chunk : int, optional
         Chunk length for ``"chunked"`` (default ``ceil(sqrt((T-1)/2))``).
 
@@ -341,6 +384,9 @@ def forward_filter(
     0.074
     """
     log_initial, log_transitions, log_likelihoods = _check(log_initial, log_transitions, log_likelihoods)
+    method = _resolve(method, log_initial, log_transitions, log_likelihoods)
+    if method == "compiled":
+        return FilterResult(*_compiled.filter_(log_initial, log_transitions, log_likelihoods))
     with _one_thread(log_likelihoods.device):
         pre, log_marginal = _predicted_messages(log_initial, log_transitions, log_likelihoods, method, chunk)
     post = pre + log_likelihoods
@@ -383,6 +429,7 @@ def forward_backward(
     True
     """
     log_initial, log_transitions, log_likelihoods = _check(log_initial, log_transitions, log_likelihoods)
+    method = _resolve(method, log_initial, log_transitions, log_likelihoods)
     batch, n_time, n_states = log_likelihoods.shape
     if n_states == 1:  # one state (plain GLM): a single path, no recursion needed
         log_marginal = log_initial[:, 0] + log_likelihoods.sum((1, 2)) + (n_time - 1) * log_transitions[0, 0]
@@ -394,6 +441,8 @@ def forward_backward(
             expected,
             ones.new_ones(batch, max(n_time - 1, 0), 1, 1) if return_pairwise else None,
         )
+    if method == "compiled":
+        return Posterior(*_compiled.smooth(log_initial, log_transitions, log_likelihoods, return_pairwise))
     with _one_thread(log_likelihoods.device):
         pre, log_marginal = _predicted_messages(log_initial, log_transitions, log_likelihoods, method, chunk)
     # backward messages = forward recursion on the reversed chain with P^T; the "pre-emission"
@@ -476,7 +525,7 @@ def log_marginal_likelihood(
     return _LogMarginal.apply(log_initial, log_transitions, log_likelihoods, method)
 
 
-def viterbi(log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tensor) -> Tensor:
+def viterbi(log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tensor, method: str = "auto") -> Tensor:
     """Most probable state path ``argmax_z p(z | X)`` (max-product in log space).
 
     Parameters
@@ -484,6 +533,9 @@ def viterbi(log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tenso
     log_initial : Tensor (S,) or (B, S)
     log_transitions : Tensor (S, S)
     log_likelihoods : Tensor (B, T, S)
+    method : {"auto", "compiled", "sequential"}
+        ``"compiled"``: numba loop (CPU, float64 arithmetic); ``"sequential"``: per-step torch loop (any
+        device and dtype); ``"auto"``: compiled when available for the inputs, else sequential.
 
     Returns
     -------
@@ -497,6 +549,12 @@ def viterbi(log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tenso
     [[0, 0, 1]]
     """
     log_initial, log_transitions, log_likelihoods = _check(log_initial, log_transitions, log_likelihoods)
+    if method not in ("auto", "compiled", "sequential"):
+        raise ValueError(f'method must be "auto", "compiled" or "sequential", got {method!r}')
+    if method != "sequential":  # the path carries no gradient: decide on detached inputs
+        detached = (log_initial.detach(), log_transitions.detach(), log_likelihoods.detach())
+        if _resolve(method, *detached) == "compiled":
+            return _compiled.viterbi(*detached).to(log_likelihoods.device)
     batch, n_time, n_states = log_likelihoods.shape
     ll = log_likelihoods.transpose(0, 1)
     pointers = torch.empty(n_time, batch, n_states, dtype=torch.long, device=ll.device)
