@@ -1,20 +1,24 @@
 """Pseudo co-smoothing on the real MC_Maze_Small test file (a real-data sanity check).
 
-Split (``../shared/data/README.md``): hold out 27 of the 107 units
-(``numpy.random.default_rng(0).choice(107, 27, replace=False)``), train on trials 0-79, evaluate on
-trials 80-99, 5 ms bins over move onset -250..+450 ms. Two models predict the held-out units' rates
-from the held-in units:
+Split (``../shared/data/README.md``, :func:`neurodyn.data.pseudo.pseudo_cosmoothing_split`): hold out 27
+of the 107 units (``numpy.random.default_rng(0).choice(107, 27, replace=False)``), train on trials
+0-79, evaluate on trials 80-99, 5 ms bins over move onset -250..+450 ms. Two models predict the
+held-out units' rates from the held-in units:
 
 - the smoothing baseline: 50 ms Gaussian smoothing of held-in spikes + a log-input Poisson GLM
-  (``PoissonRegressor(alpha=0.1)``), the NLB basic example;
-- LangevinFlow trained with the Lightning harness, checkpoint chosen on validation co-bps.
+  (``PoissonRegressor(alpha=0.1)``), the NLB basic example, at 5 ms;
+- LangevinFlow (:func:`neurodyn.training.recipes.pseudo_cosmoothing`, settings
+  :data:`~neurodyn.training.recipes.SMALL_REAL_MODEL` / ``SMALL_REAL_OPT``) trained with the Lightning
+  harness on the same counts summed into 20 ms bins; its rates are spread evenly over the 5 ms bins.
+  The weights of the last epoch are scored (nothing is selected on the evaluation trials).
 
 Prints as its last line a JSON object with ``langevinflow_co_bps`` and ``smoothing_glm_co_bps``
-(NLB ``bits_per_spike`` on the evaluation trials' held-out units).
+(NLB ``bits_per_spike`` on the evaluation trials' held-out units, 5 ms bins), plus
+``langevinflow_co_bps_mean_mode`` (the same weights, one deterministic pass) and the training co-bps.
 
 Usage::
 
-    python benchmarks/real_pseudo_cosmoothing.py [--nwb PATH] [--epochs 300] [--seed 0]
+    python benchmarks/real_pseudo_cosmoothing.py [--nwb PATH] [--epochs 500] [--seed 0] [--threads 1]
 """
 
 from __future__ import annotations
@@ -22,40 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
-import tempfile
-import time
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
-
-# Per-entry KL (beta = 1: the ELBO per target entry): at 5 ms and 140 bins the reference weighting
-# (KL summed over 64 dims x 139 steps) dominates the per-entry likelihood. Dropout stays at the
-# reference 0.05: with 0.3 the evaluation-time rates (no dropout) came out ~35 % below the training
-# average of exp(log-rate) (Jensen), and co-bps was -0.14.
-MODEL = dict(hidden_size=64, latent_dim=64, gamma=0.3, dropout=0.05, n_heads=2, ff_dim=128,
-             kl_scale="per_entry", kl_max=1.0, kl_ramp_epochs=50, cd_keep_prob=0.7)
-OPT = dict(lr=3e-3, weight_decay=1e-4, ramp_epochs=50)
-
-
-def pseudo_split(nwb: Path):
-    """(train_heldin, train_heldout, eval_heldin, eval_heldout) counts at 5 ms, per the README split."""
-    import h5py
-
-    from neurodyn.data.prepare import prepare
-
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "small.h5"
-        prepare("mc_maze_small", nwb, bin_ms=5, phase="test", out=out, log=None)
-        with h5py.File(out) as f:
-            spikes = f["eval_input/eval_spikes_heldin"][()].astype(np.float64)
-    held_out = np.random.default_rng(0).choice(spikes.shape[-1], 27, replace=False)
-    held_in = np.setdiff1d(np.arange(spikes.shape[-1]), held_out)
-    return (spikes[:80][..., held_in], spikes[:80][..., held_out],
-            spikes[80:][..., held_in], spikes[80:][..., held_out])
 
 
 def smoothing_glm(train_in, train_out, eval_in, eval_out) -> float:
@@ -68,52 +44,45 @@ def smoothing_glm(train_in, train_out, eval_in, eval_out) -> float:
     return float(bits_per_spike(pred["eval_rates_heldout"], eval_out))
 
 
-def langevinflow(train_in, train_out, eval_in, eval_out, *, epochs: int, seed: int, out_dir: Path,
-                 progress: bool) -> tuple[float, float]:
-    import lightning.pytorch as pl
-    import torch
-
-    from neurodyn.data.datamodule import ArrayDataModule, assemble_split
-    from neurodyn.metrics import bits_per_spike
-    from neurodyn.models.langevinflow import LangevinFlowConfig
-    from neurodyn.training.callbacks import AutoModelCheckpoint
-    from neurodyn.training.module import LangevinFlowModule
-
-    pl.seed_everything(seed, verbose=False)
-    dm = ArrayDataModule(assemble_split(train_in, train_out), assemble_split(eval_in, eval_out), bin_ms=5,
-                         batch_size=8)
-    module = LangevinFlowModule(dm.n_heldin, dm.n_neurons, dm.n_obs_bins, 0,
-                                config=LangevinFlowConfig(**MODEL), **OPT)
-    ckpt = AutoModelCheckpoint(dirpath=str(out_dir), save_last=False)
-    trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, callbacks=[ckpt],
-                         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0)
-    start = time.perf_counter()
-    trainer.fit(module, dm)
-    seconds = time.perf_counter() - start
-    best = LangevinFlowModule.load_from_checkpoint(ckpt.best_model_path, map_location="cpu", weights_only=False)
-    best.eval()
-    with torch.no_grad():
-        rates = best.model.predict(torch.as_tensor(eval_in, dtype=torch.float32))["rates"].numpy()
-    return float(bits_per_spike(rates[..., dm.n_heldin:].astype(np.float64), eval_out)), seconds
+def _pairs(pairs: list[str]) -> dict:
+    """KEY=VALUE strings to a dict; values that look like JSON numbers/literals are parsed."""
+    return {k: json.loads(v) if v[:1] in "-0123456789[{tfn" else v for k, v in (p.split("=", 1) for p in pairs)}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default = Path(os.environ.get("NEURODYN_TEST_DATA", ROOT.parent / "shared" / "data")) / FILE
     parser.add_argument("--nwb", type=Path, default=default)
-    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ROOT / "data" / "bench_pseudo_cosmoothing")
+    parser.add_argument("--train-bin-ms", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="LangevinFlowConfig overrides of SMALL_REAL_MODEL, e.g. gamma=0.55")
+    parser.add_argument("--opt", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="optimiser overrides of SMALL_REAL_OPT, e.g. lr_schedule=constant")
     args = parser.parse_args(argv)
     if not args.nwb.is_file():
         print(f"{args.nwb}: file not found (set --nwb or NEURODYN_TEST_DATA)", file=sys.stderr)
         return 2
-    parts = pseudo_split(args.nwb)
-    result = {"smoothing_glm_co_bps": smoothing_glm(*parts)}
-    lf, seconds = langevinflow(*parts, epochs=args.epochs, seed=args.seed, out_dir=args.out, progress=args.progress)
-    result.update(langevinflow_co_bps=lf, train_seconds=seconds, epochs=args.epochs, seed=args.seed,
-                  model=MODEL, optimiser=OPT)
+    import torch
+
+    from neurodyn.data.pseudo import pseudo_cosmoothing_split
+    from neurodyn.training.recipes import SMALL_REAL_MODEL, SMALL_REAL_OPT, pseudo_cosmoothing
+
+    torch.set_num_threads(args.threads)
+    model = {**SMALL_REAL_MODEL, **_pairs(args.model)}
+    opt = {**SMALL_REAL_OPT, **_pairs(args.opt)}
+    split = pseudo_cosmoothing_split(args.nwb)
+    result = {"smoothing_glm_co_bps": smoothing_glm(*split.parts())}
+    lf = pseudo_cosmoothing(split, train_bin_ms=args.train_bin_ms, epochs=args.epochs, seed=args.seed,
+                            model=model, opt=opt, progress=args.progress)
+    result.update(langevinflow_co_bps=lf["co_bps"], langevinflow_co_bps_mean_mode=lf["co_bps_mean_mode"],
+                  langevinflow_train_co_bps=lf["train_co_bps"], train_seconds=lf["train_seconds"],
+                  epochs=args.epochs, seed=args.seed, train_bin_ms=args.train_bin_ms, model=model,
+                  optimiser=opt, threads=torch.get_num_threads(), torch=torch.__version__,
+                  machine=platform.machine(), python=platform.python_version())
     print(json.dumps(result))
     return 0
 

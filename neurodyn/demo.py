@@ -22,10 +22,14 @@ import numpy as np
 
 from neurodyn.errors import InputError
 
-#: LangevinFlow settings for the Lorenz benchmark (no reference script exists; see README).
+#: LangevinFlow settings for the Lorenz benchmark (no reference script exists; see README). The KL
+#: enters per target entry at full weight (the ELBO per entry): with the reference scaling (KL summed over
+#: 64 dims x 49 steps, weight 0.1) it outweighed the NLL ~3500-fold and validation rate R2 reached 0.953
+#: after 200 epochs; per entry it reached 0.968 (seed 1). With γ = 0.1 the deterministic evaluation pass
+#: is as good as the 50-sample average (R2 0.930 vs 0.925 after 60 epochs, seed 1) and 50x cheaper.
 LORENZ_MODEL = dict(hidden_size=64, latent_dim=64, gamma=0.1, dropout=0.05, n_heads=2, ff_dim=128,
-                    kl_ramp_epochs=50, cd_keep_prob=0.7)
-LORENZ_OPT = dict(lr=5e-3, weight_decay=1e-5, ramp_epochs=50)
+                    kl_scale="per_entry", kl_max=1.0, kl_ramp_epochs=50, cd_keep_prob=0.7, eval_mode="mean")
+LORENZ_OPT = dict(lr=5e-3, weight_decay=1e-5, ramp_epochs=50, lr_schedule="cosine")
 
 
 def gaussian_smoothing_r2(train_spikes, train_truth, valid_spikes, valid_truth, sigmas=(0.5, 1, 1.5, 2, 3, 4)):
@@ -85,16 +89,19 @@ def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions:
     start = time.perf_counter()
     trainer.fit(module, dm)
     train_seconds = time.perf_counter() - start
+    valid, train = dm.splits["valid"], dm.splits["train"]
+    truth = valid.extras["true_rates"]
+    with torch.no_grad():  # the last epoch's weights: no selection on the validation trials
+        last_rates = module.model.predict(torch.as_tensor(valid.heldin))["rates"].numpy()
     best = LangevinFlowModule.load_from_checkpoint(ckpt.best_model_path, map_location="cpu", weights_only=False)
     best.eval()
-    valid, train = dm.splits["valid"], dm.splits["train"]
     with torch.no_grad():
         pred = best.model.predict(torch.as_tensor(valid.heldin))
     rates = pred["rates"].numpy()
-    truth = valid.extras["true_rates"]
     smooth_r2, sigma = gaussian_smoothing_r2(train.heldin, train.extras["true_rates"], valid.heldin, truth)
     return {
         "langevinflow_rate_r2": float(rate_r2(truth, rates)),
+        "langevinflow_rate_r2_last_epoch": float(rate_r2(truth, last_rates)),
         "smoothing_rate_r2": smooth_r2,
         "smoothing_sigma_bins": sigma,
         "train_seconds": train_seconds,

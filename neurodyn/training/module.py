@@ -107,7 +107,10 @@ class LangevinFlowModule(NeurodynModule):
 
     Optimisation follows the reference: Adam with a weight decay ramped linearly from 0 to
     ``weight_decay`` over ``ramp_epochs`` (coupled L2, set before each epoch), and
-    ReduceLROnPlateau on ``valid/loss`` (factor 0.95, patience 10, min lr 1e-5).
+    ReduceLROnPlateau on ``valid/loss`` (factor 0.95, patience 10, min lr 1e-5). ``lr_schedule='cosine'``
+    instead decays the learning rate from ``lr`` to ``min_lr`` over ``trainer.max_epochs`` (half a cosine,
+    stepped per epoch); it needs no validation monitor, so the validation trials can stay untouched
+    by training decisions.
 
     Parameters
     ----------
@@ -118,7 +121,13 @@ class LangevinFlowModule(NeurodynModule):
     lr, weight_decay, ramp_epochs
         Adam learning rate; final weight decay and the epochs over which it ramps up.
     lr_factor, lr_patience, min_lr
-        ReduceLROnPlateau settings (monitor ``valid/loss``).
+        ReduceLROnPlateau settings (monitor ``valid/loss``); ``min_lr`` is also the cosine floor.
+    lr_schedule
+        ``'plateau'`` (reference), ``'cosine'`` or ``'constant'`` (``lr`` throughout).
+    val_samples
+        Sampled passes averaged for the validation metrics when ``config.eval_mode='sample'`` (at most
+        ``config.n_eval_samples``; fixed seed, so epochs are compared on the same noise draws). Prediction
+        uses ``config.n_eval_samples``.
     """
 
     def __init__(
@@ -134,8 +143,14 @@ class LangevinFlowModule(NeurodynModule):
         lr_factor: float = 0.95,
         lr_patience: int = 10,
         min_lr: float = 1e-5,
+        val_samples: int = 10,
+        lr_schedule: str = "plateau",
     ):
         super().__init__(n_heldin, n_neurons, n_obs_bins, n_fwd_bins)
+        if isinstance(val_samples, bool) or not isinstance(val_samples, int) or val_samples < 1:
+            raise InputError(f"must be a positive integer, got {val_samples!r}", field="val_samples")
+        if lr_schedule not in ("plateau", "cosine", "constant"):
+            raise InputError(f"must be 'plateau', 'cosine' or 'constant', got {lr_schedule!r}", field="lr_schedule")
         config = LangevinFlowConfig() if config is None else config
         if isinstance(config, dict):  # from a checkpoint's hparams or a plain mapping
             config = LangevinFlowConfig(**config)
@@ -160,7 +175,8 @@ class LangevinFlowModule(NeurodynModule):
         self._collect_validation(batch, self._predict_rates(batch))
 
     def _predict_rates(self, batch) -> torch.Tensor:
-        return self.model.predict(batch["heldin"])["rates"]
+        n_samples = min(self.hparams.val_samples, self.config.n_eval_samples)
+        return self.model.predict(batch["heldin"], n_samples=n_samples)["rates"]
 
     def predict_step(self, batch, batch_idx, dataloader_idx=0):
         out = self.model.predict(batch["heldin"])
@@ -176,6 +192,14 @@ class LangevinFlowModule(NeurodynModule):
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=0.0)
+        if self.hparams.lr_schedule == "constant":
+            return opt
+        if self.hparams.lr_schedule == "cosine":
+            n_epochs = self.trainer.max_epochs
+            if not n_epochs or n_epochs < 1:
+                raise InputError(f"needs a finite trainer.max_epochs, got {n_epochs!r}", field="lr_schedule")
+            cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n_epochs, eta_min=self.hparams.min_lr)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="min", factor=self.hparams.lr_factor, patience=self.hparams.lr_patience,
             threshold=0.0, min_lr=self.hparams.min_lr,

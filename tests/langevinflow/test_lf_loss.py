@@ -140,14 +140,19 @@ def test_loss_is_differentiable_everywhere(make_model, make_batch, preset):
         assert p.grad.abs().sum() > 0, name
 
 
-def test_val_monitor_is_deterministic_and_masked(make_model, make_batch):
-    model = make_model().eval()
+@pytest.mark.parametrize("eval_mode", ["mean", "sample"])
+def test_val_monitor_is_deterministic_and_masked(make_model, make_batch, eval_mode):
+    model = make_model(eval_mode=eval_mode).eval()
     batch = make_batch(model)
     first = model.loss(batch, epoch=0, stage="val")
     second = model.loss(batch, epoch=0, stage="val")
     assert torch.equal(first["loss"], second["loss"]) and torch.equal(first["loss"], first["nll"])
-    # The monitor is the masked mean NLL of the posterior-mean pass.
-    log_rates = model(batch["heldin"], sample=False).log_rates
+    # The monitor is the masked mean NLL of the posterior-mean pass ('mean'), or of one sampled pass
+    # drawn from a generator seeded with sv_seed ('sample').
+    if eval_mode == "mean":
+        log_rates = model(batch["heldin"], sample=False).log_rates
+    else:
+        log_rates = model(batch["heldin"], sample=True, generator=torch.Generator().manual_seed(0)).log_rates
     mask = batch["target_mask"].clone()
     mask[:, :, model.n_heldin:] = False  # e.g. test-phase trials: no held-out targets
     garbage = batch["target"].clone()

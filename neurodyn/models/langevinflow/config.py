@@ -113,8 +113,13 @@ class LangevinFlowConfig:
         ``'default'``: PyTorch's standard transformer init. ``'reference'``: feed-forward weights and the
         attention output projection scaled by 0.67·3^(-1/4) (T-Fixup written for 3 layers).
     eval_mode
-        ``'mean'`` (default): evaluation uses the posterior means of z_0, v_0 and ξ = 0.
-        ``'sample'``: log-rates averaged over ``n_eval_samples`` stochastic passes (reference).
+        ``'sample'`` (default, as the reference): log-rates averaged over ``n_eval_samples`` stochastic
+        passes (z_0, v_0 and ξ drawn; dropout off). ``'mean'``: one deterministic pass with the posterior
+        means of z_0, v_0 and ξ = 0. The decoder is trained on noisy velocities (per-step noise std
+        √(2γ-γ²), 0.71 at γ = 0.3), so a noiseless pass feeds it inputs it never saw: on the real
+        MC_Maze_Small pseudo split (γ = 0.3, two runs of one seed, 300 epochs) 'mean' gave co-bps -0.88
+        where 'sample' gave +0.19. At small γ it is harmless (Lorenz, γ = 0.1: rate R2 0.930 'mean' vs 0.925 'sample')
+        and 50x cheaper.
     n_eval_samples
         Passes averaged in ``'sample'`` evaluation mode (reference 50).
     sv_rate
@@ -158,7 +163,7 @@ class LangevinFlowConfig:
     positional_encoding: bool = False
     potential_init: Literal["random", "zeros"] = "random"
     init: Literal["default", "reference"] = "default"
-    eval_mode: Literal["mean", "sample"] = "mean"
+    eval_mode: Literal["mean", "sample"] = "sample"
     n_eval_samples: int = 50
     sv_rate: float = 0.8
     val_mask: Literal["none", "fixed", "random"] = "none"

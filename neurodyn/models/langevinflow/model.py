@@ -195,7 +195,8 @@ class LangevinFlow(nn.Module):
         ``loss = nll + β(epoch)·kl`` with β(e) = kl_max·clip(e / kl_ramp_epochs, 0, 1).
 
         ``stage='val'`` / ``'test'``: no coordinated dropout. With ``eval_mode='mean'`` the pass uses the
-        posterior means and ξ = 0 (deterministic); with ``'sample'`` one sampled pass (reference). The
+        posterior means and ξ = 0; with ``'sample'`` one sampled pass (reference), drawn from a generator
+        seeded with ``sv_seed`` unless ``generator`` is given, so the monitor is deterministic either way. The
         targets get the sample-validation mask chosen by ``val_mask``. Here ``loss`` is the monitor: the
         masked Poisson NLL alone (as the reference's ``valid/loss``); ``total`` is nll + β·kl.
 
@@ -229,7 +230,10 @@ class LangevinFlow(nn.Module):
             if cfg.cd_keep_prob < 1.0:
                 nll_entries = terms.gradient_masked(nll_entries, terms.pad_mask(grad_mask, target.shape))
         else:
-            out = self(heldin, sample=cfg.eval_mode == "sample", generator=generator)
+            pass_gen = generator
+            if cfg.eval_mode == "sample" and generator is None:  # fixed draws: a monitor must not jitter
+                pass_gen = torch.Generator(device=heldin.device).manual_seed(cfg.sv_seed)
+            out = self(heldin, sample=cfg.eval_mode == "sample", generator=pass_gen)
             if cfg.val_mask != "none":
                 sv_gen = generator
                 if cfg.val_mask == "fixed":
@@ -251,7 +255,8 @@ class LangevinFlow(nn.Module):
     # ------------------------------------------------------------------ predict
     @torch.no_grad()
     def predict(self, heldin: Tensor, *, mode: str | None = None, n_samples: int | None = None,
-                generator: torch.Generator | None = None, progress: bool = False) -> dict[str, Tensor]:
+                generator: torch.Generator | None = None, seed: int | None = 0,
+                progress: bool = False) -> dict[str, Tensor]:
         """Rates for evaluation / submission, without gradients and with dropout off.
 
         ``mode='mean'``: one pass with the posterior means and ξ = 0. ``mode='sample'``: the log-rates
@@ -267,6 +272,9 @@ class LangevinFlow(nn.Module):
             Passes in ``'sample'`` mode; default ``config.n_eval_samples``.
         generator
             Source of the sampled passes' randomness.
+        seed
+            When no ``generator`` is given, the sampled passes draw from a fresh generator with this seed,
+            so a checkpoint always gives the same rates; ``None`` draws from the global RNG.
         progress
             Show a ``rich`` progress bar over the sampled passes (for CLI use).
 
@@ -289,6 +297,8 @@ class LangevinFlow(nn.Module):
                 out = self(heldin, sample=False)
                 log_rates, z, v = out.log_rates.to(dtype), out.z, out.v
             else:
+                if generator is None and seed is not None:
+                    generator = torch.Generator(device=heldin.device).manual_seed(seed)
                 log_rates = z = v = 0.0
                 passes = range(n_samples)
                 if progress:
