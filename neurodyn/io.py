@@ -86,20 +86,65 @@ def read_h5_dict(group) -> dict:
     return out
 
 
-def open_h5(path: str | os.PathLike, what: str = "HDF5 file"):
-    """Open an HDF5 file read-only, turning a missing or unreadable file into a one-line InputError.
+def _reason(err: BaseException, limit: int = 200) -> str:
+    """An exception's message on one line, cut to ``limit`` characters (h5py messages span lines)."""
+    return " ".join(str(err).split())[:limit]
 
-    Returns the open ``h5py.File`` (use it as a context manager). ``what`` names the expected kind of
-    file in the message, e.g. ``"prepared NLB file"``.
-    """
+
+def _check_h5(path: str | os.PathLike, what: str | None):
+    """Raise InputError unless ``path`` is a regular file with the HDF5 signature; returns ``path`` as str."""
     import h5py
 
     from neurodyn.errors import InputError
 
     path = os.fspath(path)
+    kind = f" ({what})" if what else ""
+    if os.path.isdir(path):
+        raise InputError(f"is a folder, expected a file{kind}", path=path)
+    if not os.path.exists(path):
+        raise InputError(f"no such file{kind}", path=path)
     if not os.path.isfile(path):
-        raise InputError(f"no such file ({what})", path=path)
+        raise InputError(f"not a regular file{kind}", path=path)
     try:
-        return h5py.File(path, "r")
+        is_h5 = h5py.is_hdf5(path)
+    except OSError as err:  # e.g. no read permission
+        raise InputError(f"cannot read file ({_reason(err)})", path=path) from None
+    if not is_h5:
+        raise InputError(f"not an HDF5 file{kind}", path=path)
+    return path
+
+
+@contextlib.contextmanager
+def read_h5(path: str | os.PathLike, what: str | None = None) -> Iterator:
+    """Open an HDF5 file read-only for a ``with`` block; every way it can be unreadable is a one-line InputError.
+
+    A folder, a missing path or a file without the HDF5 signature fails before opening; an ``OSError``
+    while opening or reading inside the block (h5py's error for a truncated or damaged file) becomes
+    "truncated or damaged HDF5 file (<reason>)". ``what`` names the expected kind of file in the
+    message, e.g. ``"prepared NLB file"``. Only read inside the block: any ``OSError`` there is
+    reported as damage to ``path``. InputErrors raised in the block pass through unchanged.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, h5py
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.h5"
+    >>> with h5py.File(p, "w") as f:
+    ...     f["a"] = [1, 2]
+    >>> with read_h5(p) as f:
+    ...     f["a"][()].tolist()
+    [1, 2]
+    >>> with read_h5(p.with_name("absent.h5"), "prediction file"):  # doctest: +ELLIPSIS
+    ...     pass
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: .../absent.h5: no such file (prediction file)
+    """
+    import h5py
+
+    from neurodyn.errors import InputError
+
+    path = _check_h5(path, what)
+    try:
+        with h5py.File(path, "r") as handle:
+            yield handle
     except OSError as err:
-        raise InputError(f"not a readable HDF5 file ({what}; {err.__class__.__name__})", path=path) from None
+        raise InputError(f"truncated or damaged HDF5 file ({_reason(err)})", path=path) from None

@@ -42,7 +42,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from neurodyn.errors import InputError
-from neurodyn.io import open_h5
+from neurodyn.io import read_h5
 
 
 @dataclass
@@ -225,7 +225,7 @@ class NeuralDataModule(pl.LightningDataModule):
 
 
 def _require_file(path: str | os.PathLike, what: str) -> Path:
-    with open_h5(path, what):
+    with read_h5(path, what):
         pass
     return Path(path)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.errors import InputError
+from neurodyn.io import read_h5
 
 #: root keys that mark an LFADS-format file
 LFADS_KEYS = {
@@ -38,8 +39,6 @@ LFADS_KEYS = {
 
 def file_kind(path: str | os.PathLike) -> str:
     """``"nwb"``, ``"prepared"``, ``"lfads"`` or ``"hdf5"``; InputError for anything unreadable."""
-    import h5py
-
     from neurodyn.data.prepare import is_prepared
 
     path = Path(path)
@@ -47,23 +46,14 @@ def file_kind(path: str | os.PathLike) -> str:
         if not sorted(path.glob("*.nwb")):
             raise InputError("folder holds no .nwb files", path)
         return "nwb"
-    if not path.exists():
-        raise InputError("no such file", path)
-    if not h5py.is_hdf5(path):
-        raise InputError("not an HDF5 file (info reads NWB and HDF5 files)", path)
-    try:
-        with h5py.File(path, "r") as f:
-            if "nwb_version" in f.attrs or f.attrs.get("neurodata_type") == "NWBFile":
-                return "nwb"
-            if is_prepared(f):
-                return "prepared"
-            if LFADS_KEYS & set(f.keys()):
-                return "lfads"
-            return "hdf5"
-    except OSError as err:
-        raise InputError(
-            f"truncated or damaged HDF5 file ({' '.join(str(err).split())[:200]})", path
-        ) from None
+    with read_h5(path, "info reads NWB and HDF5 files") as f:
+        if "nwb_version" in f.attrs or f.attrs.get("neurodata_type") == "NWBFile":
+            return "nwb"
+        if is_prepared(f):
+            return "prepared"
+        if LFADS_KEYS & set(f.keys()):
+            return "lfads"
+        return "hdf5"
 
 
 def _table(title: str, *columns: str):
@@ -142,35 +132,35 @@ def _datasets(f) -> list[tuple[str, object]]:
 
 
 def _prepared(path: Path, console) -> None:
-    import h5py
-
     from neurodyn.data.prepare import _attr
 
-    with h5py.File(path, "r") as f:
+    # tables are built inside the block and printed after it: read_h5 reports any OSError in the
+    # block as file damage, and printing can raise one too (BrokenPipeError under `| head`)
+    with read_h5(path) as f:
         head = _table(f"Prepared NLB tensors {path}", "attribute", "value")
         for key, value in f.attrs.items():
             value = _attr(value)
             if key == "source_sha256":
                 value = [v[:16] + "…" for v in value]
             head.add_row(key, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
-        console.print(head)
-        console.print(_arrays_table("Arrays (counts are spikes per bin)", _datasets(f)))
+        arrays = _arrays_table("Arrays (counts are spikes per bin)", _datasets(f))
+    console.print(head)
+    console.print(arrays)
 
 
 def _generic(path: Path, console, kind: str, max_rows: int) -> None:
-    import h5py
-
     title = "LFADS-format HDF5" if kind == "lfads" else "HDF5"
-    with h5py.File(path, "r") as f:
+    with read_h5(path) as f:  # read in the block, print after it (see _prepared)
         items = _datasets(f)
         table = _table(f"{title} {path} ({len(items)} datasets)", "dataset", "shape", "dtype")
         for name, ds in items[:max_rows]:
             table.add_row(name, str(tuple(ds.shape)), str(ds.dtype))
         if len(items) > max_rows:
             table.add_row(f"… {len(items) - max_rows} more", "", "")
-        console.print(table)
-        if f.attrs:
-            console.print("attributes: " + ", ".join(sorted(f.attrs)))
+        attrs = sorted(f.attrs)
+    console.print(table)
+    if attrs:
+        console.print("attributes: " + ", ".join(attrs))
 
 
 def info(path: str | os.PathLike, console=None, max_rows: int = 200) -> str:

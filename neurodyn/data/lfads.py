@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.io import atomic_path, open_h5
+from neurodyn.io import atomic_path, read_h5
 
 CANONICAL_KEYS = ("train_data", "valid_data", "train_truth", "valid_truth", "conversion_factor",
                   "train_inds", "valid_inds")
@@ -263,7 +263,7 @@ def read_lfads_h5(path: str | os.PathLike, *, require_truth: bool = True) -> LFA
     import h5py
 
     path = Path(path)
-    with open_h5(path, "LFADS-format file") as f:
+    with read_h5(path, "LFADS-format file") as f:
         required = ["train_data", "valid_data"]
         if require_truth:
             required += ["train_truth", "valid_truth", "conversion_factor"]

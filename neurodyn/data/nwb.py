@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.errors import InputError
+from neurodyn.io import read_h5
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
@@ -123,12 +124,10 @@ class BehaviorSeries:
         InputError
             When a sample is off the 1 ms grid or outside its file's grid (nlb_tools drops such series).
         """
-        import h5py
-
         dtype = self.dtype if np.issubdtype(self.dtype, np.floating) else np.dtype(np.float64)
         out = np.full((n_ms, self.n_channels), np.nan, dtype=dtype)
         for part in self.parts:
-            with h5py.File(part.source, "r") as f:
+            with read_h5(part.source, "NWB file") as f:
                 data = part.data if part.data is not None else f[part.data_path][()]
                 if part.timestamps_path is not None:
                     t = np.asarray(f[part.timestamps_path][()], dtype=np.float64)
@@ -264,29 +263,18 @@ class _FileData:
 
 
 def _open_nwb(path: Path):
-    import h5py
-
-    if not path.exists():
-        raise InputError("no such file", path)
-    if not path.is_file():
-        raise InputError("not a file", path)
-    try:
-        is_h5 = h5py.is_hdf5(path)
-    except OSError as err:
-        raise InputError(f"cannot read file ({err})", path) from None
-    if not is_h5:
-        raise InputError("not an HDF5 file (an NWB file is HDF5)", path)
-    try:
-        with h5py.File(path, "r") as f:
+    with read_h5(path, "NWB file") as f:
+        try:
             f.visit(lambda name: None)  # touches every object header: truncated files fail here
-            if "nwb_version" not in f.attrs and f.attrs.get("neurodata_type") != "NWBFile":
-                raise InputError("HDF5 file without NWB metadata (no 'nwb_version' attribute)", path)
-    except InputError:
-        raise
-    except Exception as err:  # h5py raises OSError/RuntimeError/KeyError for damaged files
-        raise InputError(
-            f"truncated or damaged HDF5 file ({' '.join(str(err).split())[:200]})", path
-        ) from None
+            is_nwb = "nwb_version" in f.attrs or f.attrs.get("neurodata_type") == "NWBFile"
+        except OSError:
+            raise  # read_h5 reports it
+        except Exception as err:  # h5py's RuntimeError/KeyError for damaged object headers
+            raise InputError(
+                f"truncated or damaged HDF5 file ({' '.join(str(err).split())[:200]})", path
+            ) from None
+    if not is_nwb:
+        raise InputError("HDF5 file without NWB metadata (no 'nwb_version' attribute)", path)
     from pynwb import NWBHDF5IO
 
     try:

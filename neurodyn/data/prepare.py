@@ -63,7 +63,7 @@ from neurodyn.data.tensors import (
     split_rows,
 )
 from neurodyn.errors import InputError
-from neurodyn.io import atomic_path, read_h5_dict, write_h5_dict
+from neurodyn.io import atomic_path, read_h5, read_h5_dict, write_h5_dict
 
 FORMAT = "neurodyn-prepared-nlb"
 FORMAT_VERSION = 1
@@ -154,30 +154,17 @@ def load_prepared(path: str | os.PathLike) -> PreparedNLB:
     InputError
         Missing file, not HDF5, or an HDF5 file that ``neurodyn prepare`` did not write.
     """
-    import h5py
-
     path = Path(path)
-    if not path.is_file():
-        raise InputError("no such file", path)
-    if not h5py.is_hdf5(path):
-        raise InputError("not an HDF5 file", path)
-    try:
-        with h5py.File(path, "r") as f:
-            if not is_prepared(f):
-                raise InputError(
-                    f"not a 'neurodyn prepare' file (no format={FORMAT!r} attribute)", path, "format"
-                )
-            attrs = {k: _attr(v) for k, v in f.attrs.items()}
-            out = PreparedNLB(path, attrs)
-            for name in GROUPS:
-                if name in f:
-                    setattr(out, name, read_h5_dict(f[name]))
-            if "trial_ids" in f:
-                out.trial_ids = read_h5_dict(f["trial_ids"])
-    except InputError:
-        raise
-    except OSError as err:
-        raise InputError(f"cannot read HDF5 file ({' '.join(str(err).split())[:200]})", path) from None
+    with read_h5(path, "prepared NLB file") as f:
+        if not is_prepared(f):
+            raise InputError(f"not a 'neurodyn prepare' file (no format={FORMAT!r} attribute)", path, "format")
+        attrs = {k: _attr(v) for k, v in f.attrs.items()}
+        out = PreparedNLB(path, attrs)
+        for name in GROUPS:
+            if name in f:
+                setattr(out, name, read_h5_dict(f[name]))
+        if "trial_ids" in f:
+            out.trial_ids = read_h5_dict(f["trial_ids"])
     return out
 
 

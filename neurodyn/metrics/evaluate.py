@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.io import open_h5
+from neurodyn.io import read_h5
 from neurodyn.metrics.bits import bits_per_spike, check_rates, check_shape
 from neurodyn.metrics.decoding import tp_corr, velocity_r2
 from neurodyn.metrics.psth import psth_r2
@@ -281,8 +281,7 @@ def load_target(path) -> dict[str, dict]:
     from neurodyn.io import read_h5_dict
 
     path = os.fspath(path)
-    handle = open_h5(path)
-    with handle:
+    with read_h5(path, "evaluation target file") as handle:
         if "eval_target" in handle:
             groups = read_h5_dict(handle["eval_target"])
             dataset, bin_ms = handle.attrs.get("dataset"), handle.attrs.get("bin_ms")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.io import atomic_path, open_h5
+from neurodyn.io import atomic_path, read_h5
 from neurodyn.metrics.bits import check_rates, check_shape
 from neurodyn.metrics.evaluate import FORWARD_RATES, REQUIRED_RATES, group_name, parse_group_name
 
@@ -174,9 +174,8 @@ def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
     import h5py
 
     path = os.fspath(path)
-    handle = open_h5(path)
     out: dict[str, dict[str, np.ndarray]] = {}
-    with handle:
+    with read_h5(path, "submission file") as handle:
         for name, group in handle.items():
             if name in AUXILIARY_GROUPS:
                 continue
@@ -201,8 +200,7 @@ def expected_shapes_from_prepared(path) -> dict[str, dict[str, tuple]]:
     """
 
     path = os.fspath(path)
-    handle = open_h5(path)
-    with handle:
+    with read_h5(path, "prepared NLB file") as handle:
         attrs = dict(handle.attrs)
         if "dataset" not in attrs or "bin_ms" not in attrs:
             raise InputError("not a prepare file (root attributes 'dataset' and 'bin_ms' missing)", path=path)

@@ -336,10 +336,10 @@ def predict_prepared(
         :func:`neurodyn.metrics.evaluate` or :func:`neurodyn.metrics.write_submission`.
     """
 
-    from neurodyn.io import open_h5, read_h5_dict
+    from neurodyn.io import read_h5, read_h5_dict
     from neurodyn.metrics.evaluate import group_name
 
-    with open_h5(prepared_path, "prepared NLB file") as handle:
+    with read_h5(prepared_path, "prepared NLB file") as handle:
         for key in ("train_input", "eval_input"):
             if key not in handle:
                 raise InputError(

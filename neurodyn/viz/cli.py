@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.errors import InputError
+from neurodyn.io import read_h5
 
 __all__ = ["read_prediction", "draw_prediction", "plot_file", "cli_main"]
 
@@ -105,20 +106,9 @@ def read_prediction(path, *, group: str | None = None) -> dict:
     >>> data["layout"], data["rates"].shape  # doctest: +SKIP
     ('nlb', (100, 35, 142))
     """
-    import h5py
-
     path = Path(path)
-    if path.is_dir():
-        raise InputError("is a folder, expected a prediction .h5 file", path)
-    if not path.is_file():
-        raise InputError("no such file", path)
-    if not h5py.is_hdf5(path):
-        raise InputError("not an HDF5 file", path)
-    try:
-        with h5py.File(path, "r") as f:
-            return _read(f, path, group)
-    except OSError as err:
-        raise InputError(f"truncated or damaged HDF5 file ({' '.join(str(err).split())[:160]})", path) from None
+    with read_h5(path, "prediction .h5 file") as f:
+        return _read(f, path, group)
 
 
 def _read(f, path: Path, group: str | None) -> dict:

@@ -95,7 +95,7 @@ def test_missing_file_and_not_hdf5(tmp_path):
     assert "absent.h5" in str(err.value)
     text = tmp_path / "notes.h5"
     text.write_text("not hdf5\n")
-    with pytest.raises(InputError, match="not a readable HDF5") as err:
+    with pytest.raises(InputError, match=r"not an HDF5 file \(LFADS-format file\)") as err:
         read_lfads_h5(text)
     assert "notes.h5" in str(err.value)
 

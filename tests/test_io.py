@@ -1,0 +1,149 @@
+"""``neurodyn.io.read_h5``: every way an HDF5 input can be unreadable is one InputError line."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodyn.errors import InputError
+from neurodyn.io import read_h5
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A valid HDF5 file, the same file cut to half its size, a text file, a folder and a missing path."""
+    good = tmp_path / "good.h5"
+    with h5py.File(good, "w") as f:
+        f["a"] = np.arange(5000.0)
+        f.create_group("g")["b"] = np.ones((20, 20))
+    data = good.read_bytes()
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(data[: len(data) // 2])
+    text = tmp_path / "notes.h5"
+    text.write_text("not hdf5\n")
+    folder = tmp_path / "folder.h5"
+    folder.mkdir()
+    return {"good": good, "truncated": truncated, "text": text, "folder": folder, "missing": tmp_path / "absent.h5"}
+
+
+def _message(err) -> str:
+    msg = str(err.value)
+    assert "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("folder", "is a folder, expected a file (test file)"),
+        ("missing", "no such file (test file)"),
+        ("text", "not an HDF5 file (test file)"),
+        ("truncated", "truncated or damaged HDF5 file ("),
+    ],
+)
+def test_unreadable_inputs(files, case, expected):
+    path = files[case]
+    with pytest.raises(InputError) as err:
+        with read_h5(path, "test file"):
+            pass
+    msg = _message(err)
+    assert msg.startswith(f"{path}: ") and expected in msg
+    assert err.value.path == str(path)
+    if case == "truncated":
+        # the reason is h5py's own: the superblock records the full size, so opening half a file fails
+        assert "truncated file" in msg
+    if case != "missing":
+        assert path.exists()  # nothing removed or created
+
+
+def test_without_what_no_parentheses(files):
+    with pytest.raises(InputError) as err:
+        with read_h5(files["missing"]):
+            pass
+    assert _message(err) == f"{files['missing']}: no such file"
+
+
+def test_reads_and_closes(files):
+    with read_h5(files["good"]) as f:
+        np.testing.assert_array_equal(f["a"][()], np.arange(5000.0))
+        assert f.mode == "r"
+    assert not f  # closed after the block
+    with read_h5(files["good"]) as handle:
+        assert handle["g/b"].shape == (20, 20)
+
+
+def test_oserror_inside_block_becomes_input_error(files):
+    long_reason = "line one\nline two " + "x" * 500
+    with pytest.raises(InputError) as err:
+        with read_h5(files["good"], "test file") as f:
+            raise OSError(long_reason)
+    msg = _message(err)
+    assert msg.startswith(f"{files['good']}: truncated or damaged HDF5 file (line one line two xxx")
+    # the reason is cut to 200 characters: prefix + 200 + ")"
+    assert len(msg) == len(f"{files['good']}: truncated or damaged HDF5 file (") + 200 + 1
+    assert not f  # the file was closed on the way out
+
+
+def test_other_errors_pass_through(files):
+    original = InputError("missing key", path="x.h5", field="train_data")
+    with pytest.raises(InputError) as err:
+        with read_h5(files["good"]):
+            raise original
+    assert err.value is original
+    with pytest.raises(KeyError):
+        with read_h5(files["good"]) as f:
+            f["no_such_dataset"]
+
+
+def _readers():
+    from neurodyn.data.info import file_kind
+    from neurodyn.data.lfads import read_lfads_h5
+    from neurodyn.data.nwb import load_session
+    from neurodyn.data.prepare import load_prepared
+    from neurodyn.metrics.evaluate import load_target
+    from neurodyn.metrics.submission import expected_shapes_from_prepared, read_submission
+    from neurodyn.models.smoothing import predict_prepared
+    from neurodyn.viz.cli import read_prediction
+
+    return {
+        "file_kind": file_kind,
+        "read_lfads_h5": read_lfads_h5,
+        "load_session": load_session,
+        "load_prepared": load_prepared,
+        "load_target": load_target,
+        "expected_shapes_from_prepared": expected_shapes_from_prepared,
+        "read_submission": read_submission,
+        "predict_prepared": predict_prepared,
+        "read_prediction": read_prediction,
+    }
+
+
+@pytest.mark.parametrize(
+    "reader",
+    [
+        "file_kind",
+        "read_lfads_h5",
+        "load_session",
+        "load_prepared",
+        "load_target",
+        "expected_shapes_from_prepared",
+        "read_submission",
+        "predict_prepared",
+        "read_prediction",
+    ],
+)
+def test_readers_share_the_messages(files, reader):
+    read = _readers()[reader]
+    for case, expected in [
+        ("missing", "no such file"),
+        ("text", "not an HDF5 file"),
+        ("truncated", "truncated or damaged HDF5 file ("),
+    ]:
+        path = files[case]
+        with pytest.raises(InputError) as err:
+            read(path)
+        msg = _message(err)
+        assert msg.startswith(f"{path}: ") and expected in msg, (case, msg)
+        if case == "truncated":
+            assert "truncated file" in msg  # h5py's reason is carried
