@@ -20,6 +20,8 @@ import platform
 import sys
 from pathlib import Path
 
+from _overrides import key_values
+
 from neurodyn.demo import LORENZ_MODEL, LORENZ_OPT, train_lorenz
 
 
@@ -36,10 +38,8 @@ def main(argv=None) -> int:
     parser.add_argument("--opt", nargs="*", default=[], metavar="KEY=VALUE",
                         help="LangevinFlowModule optimiser overrides, e.g. lr=2e-3 lr_patience=5")
     args = parser.parse_args(argv)
-    def parse(pairs):
-        return {k: json.loads(v) if v[:1] in "-0123456789[{tfn" else v for k, v in (p.split("=", 1) for p in pairs)}
-
-    model_overrides, opt_overrides = parse(args.model), parse(args.opt)
+    model_overrides = key_values(args.model, parser, "--model")
+    opt_overrides = key_values(args.opt, parser, "--opt")
     result = train_lorenz(Path(args.out) / f"seed{args.seed}", max_epochs=args.epochs, seed=args.seed,
                           batch_size=args.batch_size, progress=args.progress, threads=args.threads,
                           model_overrides=model_overrides, opt_overrides=opt_overrides)

@@ -30,6 +30,8 @@ import platform
 import sys
 from pathlib import Path
 
+from _overrides import key_values
+
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
 
@@ -42,11 +44,6 @@ def smoothing_glm(train_in, train_out, eval_in, eval_out) -> float:
     model.fit({"train_spikes_heldin": train_in, "train_spikes_heldout": train_out})
     pred = model.predict({"eval_spikes_heldin": eval_in})
     return float(bits_per_spike(pred["eval_rates_heldout"], eval_out))
-
-
-def _pairs(pairs: list[str]) -> dict:
-    """KEY=VALUE strings to a dict; values that look like JSON numbers/literals are parsed."""
-    return {k: json.loads(v) if v[:1] in "-0123456789[{tfn" else v for k, v in (p.split("=", 1) for p in pairs)}
 
 
 def main(argv=None) -> int:
@@ -72,8 +69,8 @@ def main(argv=None) -> int:
     from neurodyn.training.recipes import SMALL_REAL_MODEL, SMALL_REAL_OPT, pseudo_cosmoothing
 
     torch.set_num_threads(args.threads)
-    model = {**SMALL_REAL_MODEL, **_pairs(args.model)}
-    opt = {**SMALL_REAL_OPT, **_pairs(args.opt)}
+    model = {**SMALL_REAL_MODEL, **key_values(args.model, parser, "--model")}
+    opt = {**SMALL_REAL_OPT, **key_values(args.opt, parser, "--opt")}
     split = pseudo_cosmoothing_split(args.nwb)
     result = {"smoothing_glm_co_bps": smoothing_glm(*split.parts())}
     lf = pseudo_cosmoothing(split, train_bin_ms=args.train_bin_ms, epochs=args.epochs, seed=args.seed,

@@ -64,15 +64,11 @@ def pseudo_cosmoothing_split(nwb: str | os.PathLike, dataset: str = "mc_maze_sma
     >>> split.train_heldin.shape, split.eval_heldout.shape  # doctest: +SKIP
     ((80, 140, 80), (20, 140, 27))
     """
-    import h5py
-
-    from neurodyn.data.prepare import prepare
+    from neurodyn.data.prepare import load_prepared, prepare
 
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "split.h5"
-        prepare(dataset, nwb, bin_ms=bin_ms, phase="test", out=out, log=None)
-        with h5py.File(out) as f:
-            spikes = f["eval_input/eval_spikes_heldin"][()].astype(np.float64)
+        out = prepare(dataset, nwb, bin_ms=bin_ms, phase="test", out=Path(tmp) / "split.h5", log=None)
+        spikes = load_prepared(out).eval_input["eval_spikes_heldin"].astype(np.float64)
     n_trials, _, n_units = spikes.shape
     if not 0 < n_heldout < n_units:
         raise InputError(f"must be between 1 and {n_units - 1} (the file has {n_units} units)", path=str(nwb),

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.data.pseudo import PseudoSplit, rebin, spread
+from neurodyn.errors import InputError
 
 __all__ = ["SMALL_REAL_MODEL", "SMALL_REAL_OPT", "fit_langevinflow", "pseudo_cosmoothing"]
 
@@ -22,7 +23,8 @@ __all__ = ["SMALL_REAL_MODEL", "SMALL_REAL_OPT", "fit_langevinflow", "pseudo_cos
 SMALL_REAL_MODEL = dict(hidden_size=64, latent_dim=64, gamma=0.3, dropout=0.05, n_heads=2, ff_dim=128,
                         kl_scale="per_entry", kl_max=1.0, kl_ramp_epochs=50, cd_keep_prob=0.5, eval_mode="sample")
 #: Optimiser: Adam, weight decay ramped over 50 epochs, cosine learning-rate decay (no validation monitor).
-#: Measured on the pseudo split, seed 0: 300 epochs cosine co-bps 0.154, 300 constant 0.192, 500 cosine 0.218.
+#: ``benchmarks/real_pseudo_cosmoothing.py --seed 0`` gave co-bps 0.152 with ``--epochs 300``, 0.178 with
+#: ``--epochs 300 --opt lr_schedule=constant`` and 0.211 with these settings (500 epochs, cosine).
 SMALL_REAL_OPT = dict(lr=3e-3, weight_decay=1e-4, ramp_epochs=50, lr_schedule="cosine")
 
 
@@ -77,8 +79,10 @@ def pseudo_cosmoothing(split: PseudoSplit, *, train_bin_ms: int = 20, epochs: in
                        out_dir: str | Path | None = None) -> dict:
     """Train LangevinFlow on ``split`` at ``train_bin_ms`` and score held-out rates at ``split.bin_ms``.
 
-    The model sees held-in counts summed into ``train_bin_ms`` bins (at 5 ms, ~0.02 spikes per bin, it
-    stayed at the mean-rate solution for 250 epochs); its rates are split evenly back over the fine bins.
+    The model sees held-in counts summed into ``train_bin_ms`` bins (trained at 5 ms, ~0.02 spikes per
+    bin, it stays at the mean-rate solution: ``benchmarks/real_pseudo_cosmoothing.py --train-bin-ms 5
+    --epochs 250`` gave co-bps -0.024, training-trial co-bps 0.000); its rates are split evenly back over
+    the fine bins.
     Returns a dict with ``co_bps`` (evaluation trials, ``config.eval_mode``), ``co_bps_mean_mode`` (the
     same weights, one deterministic pass), ``train_co_bps``, ``train_seconds``, ``rates`` (evaluation
     trials, fine bins, held-in | held-out) and ``module``.
@@ -87,8 +91,9 @@ def pseudo_cosmoothing(split: PseudoSplit, *, train_bin_ms: int = 20, epochs: in
 
     from neurodyn.metrics import bits_per_spike
 
-    if train_bin_ms % split.bin_ms:
-        raise ValueError(f"train_bin_ms={train_bin_ms} is not a multiple of the split's {split.bin_ms} ms")
+    if train_bin_ms < split.bin_ms or train_bin_ms % split.bin_ms:
+        raise InputError(f"{train_bin_ms} is not a multiple of the split's {split.bin_ms} ms bins",
+                         field="train_bin_ms")
     factor = train_bin_ms // split.bin_ms
     coarse = [rebin(x, factor) for x in split.parts()]
     module, seconds = fit_langevinflow(*coarse, bin_ms=train_bin_ms, epochs=epochs, seed=seed, model=model,

@@ -117,9 +117,10 @@ class LangevinFlowConfig:
         passes (z_0, v_0 and ξ drawn; dropout off). ``'mean'``: one deterministic pass with the posterior
         means of z_0, v_0 and ξ = 0. The decoder is trained on noisy velocities (per-step noise std
         √(2γ-γ²), 0.71 at γ = 0.3), so a noiseless pass feeds it inputs it never saw: on the real
-        MC_Maze_Small pseudo split (γ = 0.3, two runs of one seed, 300 epochs) 'mean' gave co-bps -0.88
-        where 'sample' gave +0.19. At small γ it is harmless (Lorenz, γ = 0.1: rate R2 0.930 'mean' vs 0.925 'sample')
-        and 50x cheaper.
+        MC_Maze_Small pseudo split (γ = 0.3; ``benchmarks/real_pseudo_cosmoothing.py --seed 0``) the same
+        weights give co-bps 0.211 sampled and -0.518 deterministic. At small γ the gap is small (Lorenz,
+        γ = 0.1; ``benchmarks/lorenz.py --seed 1 --epochs 200``: rate R2 0.969 deterministic, 0.971
+        sampled), and the deterministic pass is 50x cheaper.
     n_eval_samples
         Passes averaged in ``'sample'`` evaluation mode (reference 50).
     sv_rate
