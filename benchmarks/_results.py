@@ -1,0 +1,155 @@
+"""Results files shared by every benchmark: ``benchmarks/results/<name>.json``.
+
+A benchmark collects its figures, then calls :func:`write_results`, which adds what a reader needs to
+trust them (the command line, the git commit and whether the tree was dirty, the machine, the thread
+settings, the wall time) and writes the file atomically. A results file may carry a ``readme`` block
+(``{"title", "columns", "rows", "notes"}``) that ``benchmarks/readme_tables.py`` renders into the
+README between ``<!-- results:<name> -->`` markers; the rows are formatted by the benchmark from its own
+figures, so no figure in the README is typed by hand.
+
+Seeds are summarised with :func:`summarize` (per-seed values, mean and sample sd).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; ``"0-4"`` -> ``[0, 1, 2, 3, 4]``.
+
+    >>> parse_seeds("0,1,2"), parse_seeds("3-5"), parse_seeds("7")
+    ([0, 1, 2], [3, 4, 5], [7])
+    """
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    if not seeds:
+        raise ValueError(f"no seeds in {text!r}")
+    return seeds
+
+
+def summarize(values: Iterable[float]) -> dict:
+    """Per-seed values with their mean and sample standard deviation (ddof 1; 0 for one value).
+
+    >>> summarize([1.0, 2.0, 3.0])
+    {'values': [1.0, 2.0, 3.0], 'mean': 2.0, 'sd': 1.0, 'n': 3}
+    """
+    vals = [float(v) for v in values]
+    n = len(vals)
+    mean = sum(vals) / n if n else math.nan
+    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else 0.0
+    return {"values": vals, "mean": mean, "sd": sd, "n": n}
+
+
+def mean_sd(summary: dict, digits: int = 3) -> str:
+    """``'0.951 ± 0.012'`` from a :func:`summarize` dict (the README's format).
+
+    >>> mean_sd(summarize([0.5, 0.7]))
+    '0.600 ± 0.141'
+    """
+    return f"{summary['mean']:.{digits}f} ± {summary['sd']:.{digits}f}"
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def provenance(argv: Sequence[str] | None = None) -> dict:
+    """Command, commit, machine and thread settings of this process."""
+    argv = list(sys.argv if argv is None else argv)
+    script = Path(argv[0]) if argv else Path("?")
+    try:
+        script = script.resolve().relative_to(Path(__file__).resolve().parent.parent)
+    except ValueError:
+        pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    threads: dict = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ}
+    try:
+        import torch
+
+        threads["torch"] = torch.get_num_threads()
+        torch_version = torch.__version__
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        torch_version = None
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "command": " ".join(shlex.quote(a) for a in ["python", str(script), *argv[1:]]),
+        "commit": _git("rev-parse", "HEAD"),
+        "dirty": bool(status) if status is not None else None,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpu": cpu, "cores": os.cpu_count(), "arch": platform.machine(),
+                    "system": platform.system(), "python": platform.python_version(), "torch": torch_version,
+                    "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
+        "threads": threads,
+    }
+
+
+def write_results(name: str, figures: dict, *, seconds: float, readme: dict | None = None,
+                  out_dir: str | os.PathLike | None = None, argv: Sequence[str] | None = None, **extra) -> Path:
+    """Write ``<out_dir or benchmarks/results>/<name>.json`` atomically and return its path.
+
+    ``figures`` holds every number the benchmark measured; ``extra`` keys (e.g. ``split``,
+    ``selection``, ``seeds``) are stored at the top level. ``readme`` (optional) is the table rendered
+    into the README by ``benchmarks/readme_tables.py``: ``{"title": str, "columns": [...], "rows":
+    [[...], ...], "notes": str}``, every cell a string formatted from ``figures``.
+    """
+    if readme is not None:
+        missing = {"title", "columns", "rows"} - set(readme)
+        if missing:
+            raise ValueError(f"readme block lacks {sorted(missing)}")
+        width = len(readme["columns"])
+        bad = [r for r in readme["rows"] if len(r) != width]
+        if bad:
+            raise ValueError(f"readme rows must have {width} cells: {bad[0]}")
+    record = {"name": name, **provenance(argv), "seconds": round(float(seconds), 3), **extra, "figures": figures}
+    if readme is not None:
+        record["readme"] = readme
+    out = Path(out_dir) if out_dir is not None else RESULTS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=False, default=_jsonable) + "\n")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _jsonable(obj):
+    """numpy scalars / arrays and paths in figures."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

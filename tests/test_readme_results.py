@@ -1,0 +1,65 @@
+"""The README's results tables are exactly what benchmarks/results/*.json render to."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("readme_tables", ROOT / "benchmarks" / "readme_tables.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_readme_tables_match_results_files():
+    mod = _module()
+    text = (ROOT / "README.md").read_text()
+    new, problems = mod.rewrite(text, mod.load_records())
+    assert not problems, problems
+    assert new == text, "README.md results tables are stale: run python benchmarks/readme_tables.py"
+
+
+def test_every_results_file_has_provenance():
+    for path in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
+        record = json.loads(path.read_text())
+        for key in ("command", "commit", "machine", "threads", "seconds", "figures"):
+            assert key in record, f"{path.name} lacks {key}"
+
+
+def test_check_detects_a_changed_figure(tmp_path):
+    mod = _module()
+    record = {"name": "x", "command": "python benchmarks/x.py", "commit": "0" * 40, "machine": {}, "threads": {},
+              "seconds": 1.0, "figures": {"a": 0.5},
+              "readme": {"title": "X", "columns": ["a"], "rows": [["0.500"]]}}
+    text = "intro\n<!-- results:x -->\nold\n<!-- /results:x -->\n"
+    new, problems = mod.rewrite(text, {"x": record})
+    assert not problems and "| 0.500 |" in new
+    record["readme"]["rows"] = [["0.600"]]
+    newer, _ = mod.rewrite(new, {"x": record})
+    assert newer != new and "| 0.600 |" in newer
+    _, problems = mod.rewrite("no markers\n", {"x": record})
+    assert problems and "no <!-- results:x --> block" in problems[0]
+    _, problems = mod.rewrite(text, {})
+    assert problems and "has no benchmarks/results/x.json" in problems[0]
+
+
+def test_results_writer_roundtrip(tmp_path):
+    spec = importlib.util.spec_from_file_location("_results", ROOT / "benchmarks" / "_results.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    path = mod.write_results("t", {"r2": mod.summarize([0.9, 0.95, 1.0])}, seconds=2.5, out_dir=tmp_path,
+                             argv=["benchmarks/t.py", "--seeds", "0,1,2"], split={"fit": 10})
+    record = json.loads(path.read_text())
+    assert record["figures"]["r2"]["mean"] == pytest.approx(0.95)
+    assert record["figures"]["r2"]["sd"] == pytest.approx(0.05)
+    assert record["command"].endswith("--seeds 0,1,2") and record["split"] == {"fit": 10}
+    assert not list(tmp_path.glob(".*part"))
+    with pytest.raises(ValueError):
+        mod.write_results("bad", {}, seconds=0, out_dir=tmp_path, readme={"title": "t", "columns": ["a"], "rows": [[]]})
