@@ -1,6 +1,6 @@
 """Read and write the LFADS / NDT ``lfads_lorenz.h5`` HDF5 layout.
 
-Canonical keys (all flat datasets at the file root; see ``/work/shared/reference/lorenz.md``):
+Canonical keys (all flat datasets at the file root; as in ``data/lfads_lorenz.h5`` of https://github.com/snel-repo/neural-data-transformers):
 
 ==================  =====================================================================
 ``train_data``      ``(n_train, n_bins, n_neurons)`` spike counts per bin

@@ -1,7 +1,8 @@
 """The LFADS Lorenz benchmark: chaotic latents, a sorted log-linear readout, binary 1 ms spikes.
 
 This follows the recipe of lfads-run-manager's ``generateDemoDatasets`` (see
-``/work/shared/reference/lorenz.md``; semantics only, no code taken) so that a default run matches
+https://github.com/lfads/lfads-run-manager, ``src/+LFADS/+Utils/generateDemoDatasets.m``; semantics only, no
+code taken) so that a default run matches
 the statistics of the canonical ``lfads_lorenz.h5`` file used by LFADS, NDT and LangevinFlow:
 65 conditions x 24 trials = 1560 trials, 29 neurons, 50 bins of 20 ms, an 80/20 split of 1248/312.
 

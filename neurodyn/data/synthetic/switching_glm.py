@@ -1,6 +1,6 @@
 r"""Switching-GLM simulator with ground truth: the generator of Li et al. (ICLR 2024), demo settings.
 
-Recipe (``/work/shared/reference/hmmglm.md``, "Synthetic generator"):
+Recipe (Li et al., ICLR 2024, arXiv:2310.15263, https://openreview.net/forum?id=MREQ0k6qvD, synthetic data):
 
 =============== ===============================================================================
 connectome      ``π̄[n, n'] ~ Dirichlet(c·[s(1-p), 1-s, s·p])`` over [inhibitory, none, excitatory];
