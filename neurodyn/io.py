@@ -1,14 +1,371 @@
-"""Small I/O helpers shared by every writer: atomic output files and nested-dict HDF5 I/O."""
+"""Small I/O helpers shared by every writer: the output policy, atomic output files and nested-dict HDF5 I/O.
+
+The output policy
+-----------------
+Every command that writes a file goes through :func:`output_file` (one place, one set of rules):
+
+* the output is written to a temporary file in the destination folder and renamed onto its final
+  name only when the block succeeds; on an exception, Ctrl-C or SIGTERM the temporary file (and any
+  folder the call created) is removed, so a half-written output never exists;
+* an output that resolves to an input (same path, a symlink to it or a hard link: same inode) is
+  refused, even with ``overwrite``;
+* an existing output is refused unless ``overwrite=True`` (the commands' ``--overwrite``);
+* the destination is checked up front: not a folder, its parent is (or can be created as) a
+  writable folder, and the estimated size fits the free disk (:func:`check_disk`); ``simulate``
+  also checks its estimated memory against the available RAM (:func:`check_memory`);
+* an exclusive lock file ``.<name>.lock`` next to the output: of two processes writing the same
+  path, one writes and the other is refused at once (one line, exit code 2).
+
+Every refusal is an :class:`~neurodyn.errors.InputError` naming the file and the option (``--out``).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
+import signal
 import tempfile
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
+
+__all__ = [
+    "Interrupted",
+    "atomic_path",
+    "check_disk",
+    "check_memory",
+    "check_output",
+    "output_file",
+    "read_h5",
+    "read_h5_dict",
+    "terminate_as_interrupt",
+    "write_h5_dict",
+]
+
+#: headroom kept free on the destination disk beyond the estimated output size
+DISK_MARGIN_BYTES = 16 * 2**20
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM (see :func:`terminate_as_interrupt`); ``signum`` tells which.
+
+    A subclass of KeyboardInterrupt, so ``finally`` blocks and context managers clean up as on
+    Ctrl-C, and ``except Exception`` does not swallow it.
+    """
+
+    def __init__(self, signum: int = signal.SIGINT):
+        self.signum = int(signum)
+        super().__init__(f"interrupted by {signal.Signals(self.signum).name}")
+
+
+def _raise_interrupted(signum, _frame):
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Interrupted` (so cleanup code runs) instead of killing.
+
+    Only in the main thread, and only when SIGTERM still has its default action (a handler someone
+    else installed, e.g. Lightning's, is left alone). The previous handler is restored on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+    except (ValueError, OSError):  # pragma: no cover - no signals on this platform
+        yield
+        return
+    if previous not in (signal.SIG_DFL, None):
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"  # pragma: no cover
+
+
+def available_memory() -> int:
+    """Bytes of RAM available to a new allocation (Linux ``MemAvailable``; else free physical pages)."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - unknown: do not refuse
+        return 2**63
+
+
+def check_memory(nbytes: float, *, field: str | None = None, what: str = "this run") -> None:
+    """Refuse up front (InputError) when ``nbytes`` exceed the available memory.
+
+    Examples
+    --------
+    >>> check_memory(1000)
+    >>> check_memory(1e30, field="--n-conditions")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: --n-conditions: this run needs about ... of memory, only ... available
+    """
+    from neurodyn.errors import InputError
+
+    have = available_memory()
+    if nbytes > 0.9 * have:
+        raise InputError(f"{what} needs about {_size(nbytes)} of memory, only {_size(have)} available",
+                         field=field)
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """``path``'s nearest ancestor (or itself) that exists (not following a dangling last link)."""
+    probe = path
+    while not os.path.lexists(probe) and probe != probe.parent:
+        probe = probe.parent
+    return probe
+
+
+def check_disk(path: str | os.PathLike, nbytes: float | None, *, field: str | None = "--out") -> None:
+    """Refuse (InputError) when ``nbytes`` (+16 MB) do not fit the free space where ``path`` would go."""
+    from neurodyn.errors import InputError
+
+    if not nbytes:
+        return
+    folder = _existing_ancestor(Path(path).absolute().parent)
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:  # cannot tell: let the write itself fail
+        return
+    if nbytes + DISK_MARGIN_BYTES > free:
+        raise InputError(f"the output needs about {_size(nbytes)}, only {_size(free)} free in {folder}",
+                         path=path, field=field)
+
+
+def _input_files(inputs: Iterable) -> list[Path]:
+    files = []
+    for item in inputs:
+        if item is None:
+            continue
+        item = Path(item)
+        files.append(item)
+        if item.is_dir():
+            with contextlib.suppress(OSError):
+                files += [p for p in item.iterdir() if p.is_file()]
+    return files
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bool = False,
+                 size_bytes: float | None = None, field: str | None = "--out") -> Path:
+    """The up-front half of the output policy; raises InputError, creates nothing. Returns ``Path(path)``.
+
+    Refuses: a folder; a path whose parent is a file or cannot be created / written; an output that is
+    any of ``inputs`` (files or folders, whose files count too; compared by inode, so a symlink or hard
+    link to an input is caught); an existing output without ``overwrite``; an estimated
+    ``size_bytes`` beyond the free disk.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> (d / "in.h5").write_bytes(b"data")
+    4
+    >>> check_output(d / "in.h5", inputs=[d / "in.h5"], overwrite=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: .../in.h5: --out: is an input file; choose another output path
+    """
+    from neurodyn.errors import InputError
+
+    path = Path(path)
+    if os.path.isdir(path):
+        raise InputError("is a folder, expected a file path", path=path, field=field)
+    for source in _input_files(inputs):
+        if _same_file(path, source) or (not os.path.lexists(path) and path.absolute() == source.absolute()):
+            what = "is an input file" if source.is_file() else "is an input"
+            raise InputError(f"{what}; choose another output path", path=path, field=field)
+    parent = path.absolute().parent
+    ancestor = _existing_ancestor(parent)
+    if not ancestor.is_dir():
+        raise InputError(f"cannot create the folder: {ancestor} is a file, not a folder", path=path, field=field)
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(f"folder {ancestor} is not writable", path=path, field=field)
+    if os.path.lexists(path) and not overwrite:
+        raise InputError("exists; pass --overwrite to replace it", path=path, field=field)
+    check_disk(path, size_bytes, field=field)
+    return path
+
+
+def _make_folders(folder: Path, path: Path, field: str | None) -> list[Path]:
+    """Create ``folder`` and missing parents; returns those created (deepest last); OSError -> InputError."""
+    from neurodyn.errors import InputError
+
+    missing = []
+    probe = folder
+    while not os.path.lexists(probe) and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    created = []
+    try:
+        for item in reversed(missing):
+            os.mkdir(item)
+            created.append(item)
+    except OSError as err:
+        _remove_folders(created)
+        raise InputError(f"cannot create folder {item} ({os.strerror(err.errno or 0) or err})",
+                         path=path, field=field) from None
+    return created
+
+
+def _remove_folders(created: list[Path]) -> None:
+    for item in reversed(created):
+        with contextlib.suppress(OSError):
+            os.rmdir(item)  # only if still empty
+
+
+@contextlib.contextmanager
+def _lock(path: Path, field: str | None) -> Iterator[None]:
+    """Exclusive, non-blocking lock on ``.<name>.lock`` next to ``path``; removed on exit."""
+    import fcntl
+
+    from neurodyn.errors import InputError
+
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise InputError(f"cannot write in folder {path.parent} ({os.strerror(err.errno or 0) or err})",
+                         path=path, field=field) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # The holder before us may have removed the file between our open and our flock: then
+        # we hold a lock on a name nobody sees, and must refuse as if it were still held.
+        if os.fstat(fd).st_ino != os.stat(lock).st_ino:
+            raise BlockingIOError(errno.EAGAIN, "lock file replaced")
+    except OSError:
+        os.close(fd)
+        raise InputError(f"another process is writing this file (lock {lock.name}); try again when it "
+                         "has finished", path=path, field=field) from None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+@contextlib.contextmanager
+def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bool = False,
+                size_bytes: float | None = None, field: str | None = "--out") -> Iterator[Path]:
+    """Write one output under the policy of this module: yields a temporary path in the destination folder.
+
+    Enter the block *before* the expensive work, so every check happens up front and the lock is
+    held throughout. Write the result to the yielded path (a fresh empty file); when the block ends
+    without an exception it is renamed onto ``path`` (with the permissions of an ordinary new file).
+    On any exception, Ctrl-C or SIGTERM (turned into :class:`Interrupted` for the block) the
+    temporary file, the lock file and the folders this call created are removed, and ``path`` is
+    left as it was.
+
+    Parameters
+    ----------
+    path
+        The final output file.
+    inputs
+        Files or folders the command reads; the output may not be any of them.
+    overwrite
+        Replace an existing output (never an input).
+    size_bytes
+        Estimated output size, checked against the free disk; None to skip.
+    field
+        Name of the option in messages (default ``--out``).
+
+    Raises
+    ------
+    InputError
+        Any refusal of :func:`check_output`; a folder that cannot be created or written; another
+        process holding the lock on ``path``.
+
+    Examples
+    --------
+    How a command uses it (``download`` included)::
+
+        from neurodyn.io import output_file
+
+        with output_file(args.out, inputs=[args.nwb], overwrite=args.overwrite, size_bytes=expected) as tmp:
+            data = compute()            # may raise InputError: nothing is left behind
+            write(tmp, data)            # renamed onto args.out when the block ends
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with output_file(d / "sub" / "x.txt") as tmp:
+    ...     _ = tmp.write_text("hi")
+    >>> (d / "sub" / "x.txt").read_text(), sorted(p.name for p in (d / "sub").iterdir())
+    ('hi', ['x.txt'])
+    >>> with output_file(d / "sub" / "x.txt") as tmp:  # doctest: +ELLIPSIS
+    ...     pass
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: .../x.txt: --out: exists; pass --overwrite to replace it
+    """
+    from neurodyn.errors import InputError
+
+    path = check_output(path, inputs=inputs, overwrite=overwrite, size_bytes=size_bytes, field=field)
+    inputs = list(inputs)
+    created = _make_folders(path.absolute().parent, path, field)
+    ok = False
+    try:
+        with terminate_as_interrupt(), _lock(path, field):
+            # checked again under the lock: another writer may have finished since the first check
+            check_output(path, inputs=inputs, overwrite=overwrite, field=field)
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+            os.close(fd)
+            tmp = Path(name)
+            try:
+                try:
+                    yield tmp
+                except OSError as err:
+                    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise InputError(f"disk full while writing ({os.strerror(err.errno)})", path=path,
+                                         field=field) from None
+                    raise
+                if os.path.lexists(path) and not overwrite:  # appeared while we worked (not via neurodyn)
+                    raise InputError("exists; pass --overwrite to replace it", path=path, field=field)
+                if tmp.exists():
+                    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600 files
+                os.replace(tmp, path)
+                ok = True
+            finally:
+                if not ok:
+                    with contextlib.suppress(OSError):
+                        tmp.unlink()
+    finally:
+        if not ok:
+            _remove_folders(created)
 
 
 @contextlib.contextmanager
@@ -16,7 +373,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
 
     A failure (exception, Ctrl-C) removes the temporary file, so a half-written output never exists
-    under its final name.
+    under its final name. No other checks: commands use :func:`output_file`, which adds the rest of
+    the output policy; this is for library writers whose caller already applied it.
 
     Examples
     --------
@@ -36,9 +394,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         if tmp.exists():
             # mkstemp creates 0600 files; give the result the permissions of an ordinary new file.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
