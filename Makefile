@@ -1,6 +1,7 @@
 # neurodyn: two commands do all setup on a fresh machine.
 #   make demo   create .venv, install neurodyn, run the main job on an embedded default
-#   make test   create .venv, install neurodyn[dev,notebooks], run the test suite
+#   make test   create .venv, install neurodyn[dev,notebooks], build .venv-nlb, run the test suite
+#   make nlb-env  the nlb_tools reference environment the parity tests compare against
 # TORCH is the torch requirement; users get plain `torch`, CI passes the local CPU wheel.
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,8 +10,13 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# nlb_tools 0.0.4 (the parity reference) pins pandas<=1.3.4, which has no wheel for Python 3.11: it gets
+# an environment of its own, installed without its pins; pandas<3 because pandas 3 breaks its resample.
+NLB_VENV ?= .venv-nlb
+NLB_PY := $(NLB_VENV)/bin/python
+NLB_STAMP := $(NLB_VENV)/.installed
 
-.PHONY: demo test lint install clean notebooks
+.PHONY: demo test lint install clean notebooks nlb-env
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,14 +29,24 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+$(NLB_STAMP):
+	$(PYTHON) -m venv $(NLB_VENV)
+	$(NLB_PY) -m pip install -q --upgrade pip
+	$(NLB_PY) -m pip install -q --no-deps "nlb-tools==0.0.4"
+	$(NLB_PY) -m pip install -q "pandas>=2,<3" numpy scipy scikit-learn h5py pynwb
+	$(NLB_PY) -c "import nlb_tools.make_tensors, nlb_tools.evaluation, nlb_tools.nwb_interface"
+	touch $(NLB_STAMP)
+
+nlb-env: $(NLB_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/neurodyn demo --out data/demo
 
-test: $(STAMP)
+test: $(STAMP) $(NLB_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check neurodyn tests benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache data/demo
+	rm -rf $(VENV) $(NLB_VENV) build *.egg-info .pytest_cache data/demo

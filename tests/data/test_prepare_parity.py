@@ -1,13 +1,17 @@
-"""Parity with nlb_tools itself (optional: runs only where ``nlb_tools`` imports).
+"""Parity with nlb_tools itself, run in its own environment (``.venv-nlb``, built by ``make nlb-env``).
 
 nlb_tools 0.0.4 pins ``pandas<=1.3.4`` (no wheel for Python >= 3.11); installed with ``--no-deps`` it
-works on pandas 2.x, while pandas 3 breaks its ``resample`` (nlb.md section 7). Spikes, behaviour,
-masks, jitter and condition indices must be bit-identical; PSTHs agree to 1e-9.
+works on pandas 2.x, while pandas 3 breaks its ``resample`` (nlb.md section 7). So it lives in a second
+environment: these tests compute neurodyn's tensors here, run ``tests/nlb_reference.py`` with the
+reference interpreter on the same NWB files, and compare. Spikes, behaviour, masks, jitter and condition
+indices must be bit-identical; PSTHs agree to 1e-9. Without the reference environment the tests skip,
+except under ``CI=true``, where they fail.
 """
 
 from __future__ import annotations
 
-import logging
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,17 +22,17 @@ from neurodyn.data.tensors import make_eval_input_tensors, make_eval_target_tens
 pytestmark = pytest.mark.xdist_group("nlb_data")
 
 
+def _reference_module():
+    spec = importlib.util.spec_from_file_location("nlb_reference", Path(__file__).parents[1] / "nlb_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
-def nlb_tools():
-    mt = pytest.importorskip("nlb_tools.make_tensors")
-    import pandas
-
-    if int(pandas.__version__.split(".")[0]) >= 3:
-        pytest.skip("nlb_tools' resample fails on pandas 3")
-    logging.getLogger("nlb_tools").setLevel(logging.ERROR)
-    from nlb_tools.nwb_interface import NWBDataset
-
-    return NWBDataset, mt
+def reference():
+    module = _reference_module()
+    return module, module.require_reference(pytest)
 
 
 def _same(mine, ref, key):
@@ -57,40 +61,17 @@ def _same(mine, ref, key):
 
 @pytest.mark.parametrize("style", ["mc_maze", "area2_bump", "dmfc_rsg"])
 @pytest.mark.parametrize("bin_ms", [5, 20])
-def test_val_and_test_phase_parity(nlb_tools, request, style, bin_ms):
-    NWBDataset, mt = nlb_tools
+def test_val_and_test_phase_parity(reference, request, tmp_path, style, bin_ms):
+    module, python = reference
     folder = request.getfixturevalue(
         {"mc_maze": "maze_pair", "area2_bump": "area2_pair", "dmfc_rsg": "dmfc_pair"}[style]
     )
-    ds = NWBDataset(str(folder))
-    ds.resample(bin_ms)
+    out = tmp_path / "reference.npz"
+    module.run(python, {"kind": "tensors", "folder": str(folder), "style": style, "bin_ms": bin_ms, "out": str(out)})
+    ref = module.load_tree(out)
     s = load_session(folder)
-    _same(
-        make_train_input_tensors(s, style, bin_ms, "val"),
-        mt.make_train_input_tensors(
-            ds, style, "train", save_file=False, include_behavior=True, include_forward_pred=True
-        ),
-        "train_input",
-    )
-    _same(
-        make_eval_input_tensors(s, style, bin_ms, "val"),
-        mt.make_eval_input_tensors(ds, style, "val", save_file=False),
-        "eval_input",
-    )
-    _same(
-        make_eval_target_tensors(s, style, bin_ms, "val"),
-        mt.make_eval_target_tensors(ds, style, "train", "val", save_file=False, include_psth=True),
-        "eval_target",
-    )
-    _same(
-        make_train_input_tensors(s, style, bin_ms, "test"),
-        mt.make_train_input_tensors(
-            ds, style, ["train", "val"], save_file=False, include_behavior=True, include_forward_pred=True
-        ),
-        "train_input (test)",
-    )
-    _same(
-        make_eval_input_tensors(s, style, bin_ms, "test"),
-        mt.make_eval_input_tensors(ds, style, "test", save_file=False),
-        "eval_input (test)",
-    )
+    _same(make_train_input_tensors(s, style, bin_ms, "val"), ref["train_input"], "train_input")
+    _same(make_eval_input_tensors(s, style, bin_ms, "val"), ref["eval_input"], "eval_input")
+    _same(make_eval_target_tensors(s, style, bin_ms, "val"), ref["eval_target"], "eval_target")
+    _same(make_train_input_tensors(s, style, bin_ms, "test"), ref["train_input_test"], "train_input (test)")
+    _same(make_eval_input_tensors(s, style, bin_ms, "test"), ref["eval_input_test"], "eval_input (test)")

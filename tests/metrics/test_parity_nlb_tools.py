@@ -1,11 +1,15 @@
-"""Optional parity with nlb_tools' ``evaluate`` (skipped unless nlb_tools is importable).
+"""Parity with nlb_tools' ``evaluate``, run in its own environment (``.venv-nlb``, ``make nlb-env``).
 
-nlb_tools 0.0.4 pins pandas <= 1.3.4, so it is not a dependency; to run this test install it beside
-the project without its dependencies (``pip install --no-deps --target DIR nlb-tools==0.0.4`` and
-``PYTHONPATH=DIR``).
+nlb_tools 0.0.4 pins pandas <= 1.3.4, so it is not a dependency: ``tests/nlb_reference.py`` runs it with
+the reference interpreter on the same target and prediction files. Without the reference environment the
+test skips, except under ``CI=true``, where it fails.
 """
 
 from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -14,8 +18,16 @@ import pytest
 from neurodyn.io import write_h5_dict
 
 
+def _reference_module():
+    spec = importlib.util.spec_from_file_location("nlb_reference", Path(__file__).parents[1] / "nlb_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_evaluate_matches_nlb_tools(tmp_path, nlb_group):
-    evaluation = pytest.importorskip("nlb_tools.evaluation")
+    module = _reference_module()
+    python = module.require_reference(pytest)
     from neurodyn.metrics import evaluate
 
     target, pred = {}, {}
@@ -33,7 +45,12 @@ def test_evaluate_matches_nlb_tools(tmp_path, nlb_group):
     for path, data in ((tmp_path / "target.h5", target), (tmp_path / "pred.h5", pred)):
         with h5py.File(path, "w") as handle:
             write_h5_dict(handle, data)
-    theirs = evaluation.evaluate(str(tmp_path / "target.h5"), str(tmp_path / "pred.h5"))
+    module.run(
+        python,
+        {"kind": "evaluate", "target": str(tmp_path / "target.h5"), "pred": str(tmp_path / "pred.h5"),
+         "out": str(tmp_path / "theirs.json")},
+    )
+    theirs = json.loads((tmp_path / "theirs.json").read_text())
     ours = evaluate(tmp_path / "target.h5", tmp_path / "pred.h5")
     assert [list(entry) for entry in ours] == [list(entry) for entry in theirs]
     for mine, ref in zip(ours, theirs):
