@@ -4,13 +4,20 @@ Training subcommands (``fit``, ``validate``, ``test``, ``predict``) go to the Li
 :mod:`neurodyn.training.cli`; the others are plain functions. Each subcommand module exposes
 ``cli_main(argv: list[str]) -> int``; modules are imported lazily so ``neurodyn --help`` is fast.
 
-Bad input raises :class:`neurodyn.errors.InputError`; it is printed as one line on stderr and the
-exit code is 2. No subcommand leaves a partial output file behind.
+One error path: bad input anywhere (a missing, truncated or non-HDF5 file, a missing NWB field,
+predictions of the wrong shape, bad arguments...) raises :class:`neurodyn.errors.InputError` at the
+reader or parser that finds it; :func:`main` prints it as one line,
+``neurodyn <command>: error: <file>: <field>: <what is wrong>``, on stderr and returns 2. Any other
+exception is a bug and propagates with its traceback. ``--debug`` (before or after the command) or
+``NEURODYN_DEBUG=1`` shows the traceback of an InputError too. Ctrl-C / SIGTERM print one line and
+return 128 + the signal number. Outputs follow :func:`neurodyn.io.output_file`: no subcommand leaves a
+partial output file behind.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from neurodyn.errors import InputError
@@ -25,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("neurodyn.training.cli:cli_main", "run validation of a trained model"),
     "test": ("neurodyn.training.cli:cli_main", "run the test loop of a trained model"),
     "predict": ("neurodyn.training.cli:cli_main", "write rates and latents of a trained model to HDF5"),
+    "tune": ("neurodyn.training.tune:cli_main", "hyperparameter search with Ray Tune (PBT / ASHA; the tune extra)"),
     "evaluate": ("neurodyn.metrics.cli:evaluate_main", "NLB metrics (co-bps, fp-bps, vel/psth R2, tp corr)"),
     "submit": ("neurodyn.metrics.cli:submit_main", "assemble an NLB/EvalAI submission file"),
     "baseline": ("neurodyn.models.smoothing:cli_main", "smoothing + Poisson GLM baseline -> NLB prediction file"),
@@ -37,15 +45,24 @@ TRAINING = {"fit", "validate", "test", "predict"}
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: neurodyn <command> [options]", "", "commands:"]
+    lines = ["usage: neurodyn [--debug] <command> [options]", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
-    lines += ["", "`neurodyn <command> --help` describes each command."]
+    lines += ["", "`neurodyn <command> --help` describes each command.",
+              "--debug (or NEURODYN_DEBUG=1): show the traceback of an error."]
     return "\n".join(lines)
+
+
+def debug_enabled(argv: list[str] | None = None) -> bool:
+    """True when ``--debug`` is in ``argv`` or ``NEURODYN_DEBUG`` is set to 1 / true / yes."""
+    env = os.environ.get("NEURODYN_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+    return env or "--debug" in (argv or [])
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``neurodyn`` command line; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_enabled(argv)
+    argv = [arg for arg in argv if arg != "--debug"]  # global flag: before or after the command
     if not argv or argv[0] in {"-h", "--help"}:
         print(_usage())
         return 0
@@ -56,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
-        print(f"neurodyn: error: unknown command '{command}'\n\n{_usage()}", file=sys.stderr)
+        print(f"neurodyn: error: unknown command '{command}' (commands: {', '.join(COMMANDS)})", file=sys.stderr)
         return 2
     target, _ = COMMANDS[command]
     module_name, func_name = target.split(":")
@@ -66,11 +83,23 @@ def main(argv: list[str] | None = None) -> int:
             return int(func([command, *rest]) or 0)
         return int(func(rest) or 0)
     except InputError as err:
+        if debug:
+            raise
         print(f"neurodyn {command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"neurodyn {command}: interrupted", file=sys.stderr)
-        return 130
+    except SystemExit as stop:  # argparse's --help / --version inside a command
+        if debug and stop.code not in (0, None):
+            raise
+        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM through neurodyn.io.terminate_as_interrupt
+        if debug:
+            raise
+        signum = getattr(err, "signum", 2)
+        import signal
+
+        print(f"neurodyn {command}: interrupted ({signal.Signals(signum).name}); nothing partial was kept",
+              file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":  # pragma: no cover

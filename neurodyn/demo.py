@@ -8,11 +8,14 @@
 4. Saves a figure of true vs inferred rates and of the latent trajectories.
 5. If the MC_Maze_Small test file is present (``NEURODYN_TEST_DATA`` or ``../shared/data``),
    prepares it as NLB tensors and prints their summary.
+
+The figure and the prepared file follow :func:`neurodyn.io.output_file`; they are checked before
+training starts, and results of an earlier run in the same folder are replaced only with
+``--overwrite`` (``make demo`` passes it).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -119,15 +122,23 @@ def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions:
     }
 
 
-def _prepare_real(out_dir: Path) -> str | None:
-    from neurodyn.data.prepare import prepare
-
+def _real_nwb() -> Path | None:
     folder = Path(os.environ.get("NEURODYN_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
     nwb = folder / "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
-    if not nwb.is_file():
+    return nwb if nwb.is_file() else None
+
+
+REAL_OUT = "mc_maze_small_5ms_test.h5"
+
+
+def _prepare_real(out_dir: Path, overwrite: bool = True) -> str | None:
+    from neurodyn.data.prepare import prepare
+
+    nwb = _real_nwb()
+    if nwb is None:
         return None
-    out = out_dir / "mc_maze_small_5ms_test.h5"
-    prepare("mc_maze_small", nwb, bin_ms=5, phase="test", out=out, log=None)
+    out = out_dir / REAL_OUT
+    prepare("mc_maze_small", nwb, bin_ms=5, phase="test", out=out, log=None, overwrite=overwrite)
     import h5py
 
     with h5py.File(out, "r") as f:
@@ -137,28 +148,39 @@ def _prepare_real(out_dir: Path) -> str | None:
 
 
 def cli_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="neurodyn demo", description=__doc__.split("\n\n")[0])
+    from neurodyn.errors import ArgumentParser
+    from neurodyn.io import check_output, output_file
+
+    parser = ArgumentParser(prog="neurodyn demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
     parser.add_argument("--epochs", type=int, default=int(os.environ.get("NEURODYN_DEMO_EPOCHS", 30)),
                         help="training epochs (default 30, env NEURODYN_DEMO_EPOCHS)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         raise InputError("must be >= 1", field="--epochs")
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError("is a file, expected a folder", out, "--out")
+    fig_path = out / "lorenz_rates.png"
+    check_output(fig_path, overwrite=args.overwrite)  # up front: before 30 epochs of training
+    real = _real_nwb()
+    if real is not None:
+        check_output(out / REAL_OUT, inputs=[real], overwrite=args.overwrite)
     result = train_lorenz(out, max_epochs=args.epochs, seed=args.seed)
     from neurodyn.viz.plots import plot_rates_vs_truth
 
     fig = plot_rates_vs_truth(result["_truth"], result["_rates"], spikes=result["_spikes"], bin_ms=20.0,
                               labels=("true", "LangevinFlow"))
-    fig_path = out / "lorenz_rates.png"
-    fig.savefig(fig_path, dpi=120)
+    with output_file(fig_path, overwrite=args.overwrite) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
     summary = {k: v for k, v in result.items() if not k.startswith("_")}
     print(f"Lorenz validation rate R2: LangevinFlow {summary['langevinflow_rate_r2']:.4f}, "
           f"Gaussian smoothing {summary['smoothing_rate_r2']:.4f} "
           f"(sigma {summary['smoothing_sigma_bins']:g} bins); trained {summary['train_seconds']:.0f} s")
     print(f"figure: {fig_path}")
-    real = _prepare_real(out)
+    real = _prepare_real(out, overwrite=args.overwrite)
     if real:
         print(real)
     print(json.dumps(summary))

@@ -7,6 +7,7 @@ message naming the file (when there is one) and the field. The CLI turns it into
 
 from __future__ import annotations
 
+import argparse
 import os
 
 
@@ -34,3 +35,22 @@ class InputError(ValueError):
         self.message = " ".join(str(message).split())  # always one line
         parts = [p for p in (self.path, field, self.message) if p]
         super().__init__(": ".join(parts))
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose usage errors raise :class:`InputError` (one line, exit code 2).
+
+    The plain parser prints its usage and exits; through ``neurodyn.cli`` every command's bad
+    arguments are reported like any other bad input. Subparsers inherit the class.
+
+    Examples
+    --------
+    >>> p = ArgumentParser(prog="neurodyn x")
+    >>> _ = p.add_argument("--n", type=int, required=True)
+    >>> p.parse_args(["--n", "two"])
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: arguments: argument --n: invalid int value: 'two'
+    """
+
+    def error(self, message):
+        raise InputError(message, field="arguments")

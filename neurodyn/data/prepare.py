@@ -62,8 +62,8 @@ from neurodyn.data.tensors import (
     make_train_input_tensors,
     split_rows,
 )
-from neurodyn.errors import InputError
-from neurodyn.io import atomic_path, read_h5, read_h5_dict, write_h5_dict
+from neurodyn.errors import ArgumentParser, InputError
+from neurodyn.io import output_file, read_h5, read_h5_dict, write_h5_dict
 
 FORMAT = "neurodyn-prepared-nlb"
 FORMAT_VERSION = 1
@@ -182,6 +182,7 @@ def prepare(
     dmfc_target: str = "nlb_tools",
     compression: str | None = "gzip",
     log: Callable[[str], None] | None = print,
+    overwrite: bool = True,
 ) -> Path:
     """Make nlb_tools' tensors for ``phase`` from an NWB file or folder and write them to ``out``.
 
@@ -199,6 +200,10 @@ def prepare(
         Output ``.h5`` path; default ``data/<dataset>_<bin>ms_<phase>.h5``.
     log
         Where the "left out" messages go (None: silent).
+    overwrite
+        Replace an existing ``out`` (``neurodyn prepare`` passes ``--overwrite``, default no). The
+        output is written under :func:`neurodyn.io.output_file`: never onto an input, atomically,
+        checked up front, locked against a concurrent writer.
 
     Returns
     -------
@@ -215,12 +220,19 @@ def prepare(
         )
     files = nwb_files(nwb)
     out = Path(out) if out is not None else Path("data") / f"{ds.name}_{bin_ms}ms_{phase}.h5"
-    if out.exists() and out.is_dir():
-        raise InputError("output path is a folder", out)
-    if any(out.resolve() == f.resolve() for f in files):
-        raise InputError("output would overwrite an input NWB file", out)
-    say = log or (lambda _msg: None)
+    size = sum(f.stat().st_size for f in files)  # binned, gzipped tensors are smaller than the NWB spikes
+    with output_file(out, inputs=[nwb, *files], overwrite=overwrite, size_bytes=size) as tmp:
+        summary = _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forward_pred,
+                           include_psth, seed, dmfc_target, compression, log)
+    if log:
+        log(f"wrote {out} ({summary})")
+    return out
 
+
+def _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forward_pred, include_psth,
+             seed, dmfc_target, compression, log) -> str:
+    """The work of :func:`prepare`, written to ``tmp``; returns the summary of the groups written."""
+    say = log or (lambda _msg: None)
     session = load_session(nwb)
     train_splits, eval_splits = PHASE_SPLITS[phase]
     train_rows = split_rows(session, train_splits, "", required=False)
@@ -277,14 +289,13 @@ def prepare(
         trial_ids["train"] = ids[train_rows].astype(np.int64)
     if "eval_input" in groups:
         trial_ids["eval"] = ids[eval_rows].astype(np.int64)
-    _write(out, attrs, groups, trial_ids, compression)
+    _write(tmp, attrs, groups, trial_ids, compression)
     shapes = []
     for name, data in groups.items():
         inner = next(iter(data.values())) if name == "eval_target" else data
         key = next(iter(inner))
         shapes.append(f"{name}/{key} {tuple(np.shape(inner[key]))}")
-    say(f"wrote {out} ({'; '.join(shapes)})")
-    return out
+    return "; ".join(shapes)
 
 
 def _version() -> str:
@@ -293,27 +304,23 @@ def _version() -> str:
     return __version__
 
 
-def _write(out: Path, attrs: dict, groups: dict, trial_ids: dict, compression: str | None) -> None:
+def _write(tmp: Path, attrs: dict, groups: dict, trial_ids: dict, compression: str | None) -> None:
+    """Write the prepared file to ``tmp`` (the temporary file of :func:`neurodyn.io.output_file`)."""
     import h5py
 
-    with atomic_path(out) as tmp:
-        with h5py.File(tmp, "w") as f:
-            for key, value in attrs.items():
-                if isinstance(value, np.ndarray) and value.dtype == object:
-                    f.attrs.create(key, value.astype(str).tolist(), dtype=h5py.string_dtype())
-                else:
-                    f.attrs[key] = value
-            for name, data in groups.items():
-                write_h5_dict(f.require_group(name), data, compression)
-            if trial_ids:
-                write_h5_dict(f.require_group("trial_ids"), trial_ids)
+    with h5py.File(tmp, "w") as f:
+        for key, value in attrs.items():
+            if isinstance(value, np.ndarray) and value.dtype == object:
+                f.attrs.create(key, value.astype(str).tolist(), dtype=h5py.string_dtype())
+            else:
+                f.attrs[key] = value
+        for name, data in groups.items():
+            write_h5_dict(f.require_group(name), data, compression)
+        if trial_ids:
+            write_h5_dict(f.require_group("trial_ids"), trial_ids)
 
 
-class InputErrorParser(argparse.ArgumentParser):
-    """argparse that raises InputError (one line, exit code 2 through ``neurodyn.cli``)."""
-
-    def error(self, message):
-        raise InputError(message, field="arguments")
+InputErrorParser = ArgumentParser  # the old name of neurodyn.errors.ArgumentParser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -350,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=DMFC_TARGETS,
         help="DMFC_RSG eval target: nlb_tools (set->go, NaN-padded) or input (the input window)",
     )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return p
 
@@ -373,5 +381,6 @@ def cli_main(argv: list[str]) -> int:
         seed=args.seed,
         dmfc_target=args.dmfc_target,
         log=log,
+        overwrite=args.overwrite,
     )
     return 0

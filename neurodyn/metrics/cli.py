@@ -5,14 +5,17 @@ Examples (shell)::
     neurodyn evaluate --target mc_maze_val.h5 --pred mc_maze_pred.h5 [--json]
     neurodyn submit --pred large.h5 medium.h5 small.h5 \\
         --prepared large_test.h5 medium_test.h5 small_test.h5 --out submission.h5
+
+``submit`` writes under :func:`neurodyn.io.output_file` (``--overwrite`` to replace a file; never
+onto an input). Bad input is one line and exit code 2 through :mod:`neurodyn.cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 
-from neurodyn.errors import InputError
+from neurodyn.errors import ArgumentParser, InputError
 
 
 def _print_table(results: list[dict]) -> None:
@@ -35,7 +38,7 @@ def evaluate_main(argv: list[str]) -> int:
     from neurodyn.metrics.evaluate import evaluate, load_target
     from neurodyn.metrics.submission import read_submission
 
-    parser = argparse.ArgumentParser(prog="neurodyn evaluate", description=evaluate_main.__doc__)
+    parser = ArgumentParser(prog="neurodyn evaluate", description=evaluate_main.__doc__)
     parser.add_argument(
         "--target",
         required=True,
@@ -53,6 +56,10 @@ def evaluate_main(argv: list[str]) -> int:
         "--json", action="store_true", help="print the result list as JSON instead of a table"
     )
     args = parser.parse_args(argv)
+    for path in args.target:
+        if os.path.exists(path) and os.path.exists(args.pred) and os.path.samefile(path, args.pred):
+            raise InputError("is given as both --target and --pred; --pred takes the predictions (the output "
+                             "of neurodyn baseline / predict / submit)", path=args.pred, field="--pred")
     targets: dict = {}
     for path in args.target:
         for name, group in load_target(path).items():
@@ -78,15 +85,7 @@ def evaluate_main(argv: list[str]) -> int:
 
 def submit_main(argv: list[str]) -> int:
     """``neurodyn submit``: one validated EvalAI submission file (float32, gzip) from prediction files."""
-    from neurodyn.metrics.evaluate import parse_group_name
-    from neurodyn.metrics.submission import (
-        expected_shapes_from_prepared,
-        expected_shapes_from_registry,
-        read_submission,
-        write_submission,
-    )
-
-    parser = argparse.ArgumentParser(prog="neurodyn submit", description=submit_main.__doc__)
+    parser = ArgumentParser(prog="neurodyn submit", description=submit_main.__doc__)
     parser.add_argument(
         "--pred",
         required=True,
@@ -103,7 +102,28 @@ def submit_main(argv: list[str]) -> int:
         help="prepare file(s) giving the exact expected shapes (else the registry's bins and "
         "units, any trial count)",
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
     args = parser.parse_args(argv)
+    from neurodyn.io import output_file
+
+    size = sum(os.path.getsize(p) for p in args.pred if os.path.isfile(p))
+    with output_file(args.out, inputs=[*args.pred, *args.prepared], overwrite=args.overwrite,
+                     size_bytes=size) as tmp:
+        groups = _submission(args, tmp)
+    print(f"wrote {args.out}: {', '.join(groups)}")
+    return 0
+
+
+def _submission(args, tmp) -> dict:
+    """Read, check and write the submission of ``submit_main`` to ``tmp``; returns the groups."""
+    from neurodyn.metrics.evaluate import parse_group_name
+    from neurodyn.metrics.submission import (
+        expected_shapes_from_prepared,
+        expected_shapes_from_registry,
+        read_submission,
+        write_submission,
+    )
+
     groups: dict = {}
     for path in args.pred:
         for name, group in read_submission(path).items():
@@ -121,11 +141,14 @@ def submit_main(argv: list[str]) -> int:
             dataset, bin_ms = parse_group_name(name)
             expected.update(expected_shapes_from_registry(dataset, bin_ms))
     try:
-        write_submission(args.out, groups, expected)
+        write_submission(tmp, groups, expected)
     except InputError as err:
+        message = err.message
+        if not args.prepared and "expected shape" in message:
+            message += (" (without --prepared the shapes come from the registry's full dataset; pass "
+                        "--prepared with the prepare file these predictions were made from)")
         if err.path is None:
             source = args.pred[0] if len(args.pred) == 1 else ", ".join(args.pred)
-            raise InputError(err.message, path=source, field=err.field) from None
-        raise
-    print(f"wrote {args.out}: {', '.join(groups)}")
-    return 0
+            raise InputError(message, path=source, field=err.field) from None
+        raise InputError(message, path=err.path, field=err.field) from None
+    return groups

@@ -169,19 +169,35 @@ def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
     Raises
     ------
     InputError
-        Missing file, not HDF5, a top-level entry that is not a group.
+        Missing file, not HDF5, truncated or damaged, a file of another kind (a ``neurodyn prepare``
+        file, an LFADS file), a top-level entry that is not a group, a group holding a sub-group or a
+        non-numeric dataset.
     """
     import h5py
 
     path = os.fspath(path)
     out: dict[str, dict[str, np.ndarray]] = {}
     with read_h5(path, "submission file") as handle:
+        kind = handle.attrs.get("format")
+        kind = None if kind is None else str(np.asarray(kind).astype(str))
+        if kind == "neurodyn-prepared-nlb" or any(k in handle for k in ("train_input", "eval_input")):
+            raise InputError("is a prepared data file (neurodyn prepare), not a prediction file", path=path,
+                             field="format")
+        if kind is not None:
+            raise InputError(f"is a {kind!r} file, not a prediction file", path=path, field="format")
         for name, group in handle.items():
             if name in AUXILIARY_GROUPS:
                 continue
             if not isinstance(group, h5py.Group):
                 raise InputError("expected one group per dataset, found a dataset", path=path, field=name)
-            out[name] = {key: group[key][()] for key in group}
+            out[name] = {}
+            for key, item in group.items():
+                if not isinstance(item, h5py.Dataset):
+                    raise InputError("expected a rates array, found a group", path=path, field=f"{name}/{key}")
+                if item.dtype.kind not in "biuf":
+                    raise InputError(f"expected numbers, found dtype {item.dtype}", path=path,
+                                     field=f"{name}/{key}")
+                out[name][key] = item[()]
     return out
 
 

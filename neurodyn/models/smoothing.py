@@ -18,7 +18,6 @@ predicting near-zero rates). Pipeline::
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from collections.abc import Mapping
 
@@ -371,9 +370,11 @@ def predict_prepared(
 
 def cli_main(argv: list[str]) -> int:
     """``neurodyn baseline``: smoothing + Poisson GLM on a prepare file -> submission file."""
+    from neurodyn.errors import ArgumentParser
+    from neurodyn.io import output_file
     from neurodyn.metrics.submission import expected_shapes_from_prepared, write_submission
 
-    parser = argparse.ArgumentParser(prog="neurodyn baseline", description=cli_main.__doc__)
+    parser = ArgumentParser(prog="neurodyn baseline", description=cli_main.__doc__)
     parser.add_argument("--prepared", required=True, help="file written by `neurodyn prepare`")
     parser.add_argument("--out", required=True, help="submission file to write (.h5)")
     parser.add_argument("--sigma-ms", type=float, default=50.0, help="Gaussian kernel SD in ms (default 50)")
@@ -381,10 +382,15 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument(
         "--heldin", choices=["glm", "smooth"], default="glm", help="held-in rates (default glm)"
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
     args = parser.parse_args(argv)
-    groups = predict_prepared(
-        args.prepared, sigma_ms=args.sigma_ms, alpha=args.alpha, heldin=args.heldin, progress=True
-    )
-    write_submission(args.out, groups, expected_shapes_from_prepared(args.prepared))
+    expected = expected_shapes_from_prepared(args.prepared)  # also checks the file before the fits
+    size = sum(4 * int(np.prod(shape)) for group in expected.values() for shape in group.values()
+               if None not in shape)  # float32 rates (gzip only shrinks them)
+    with output_file(args.out, inputs=[args.prepared], overwrite=args.overwrite, size_bytes=size) as tmp:
+        groups = predict_prepared(
+            args.prepared, sigma_ms=args.sigma_ms, alpha=args.alpha, heldin=args.heldin, progress=True
+        )
+        write_submission(tmp, groups, expected)
     print(f"wrote {args.out}")
     return 0

@@ -26,13 +26,12 @@ or of unknown layout raises :class:`~neurodyn.errors.InputError` (one line, exit
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
 import numpy as np
 
-from neurodyn.errors import InputError
+from neurodyn.errors import ArgumentParser, InputError
 from neurodyn.io import read_h5
 
 __all__ = ["read_prediction", "draw_prediction", "plot_file", "cli_main"]
@@ -276,7 +275,8 @@ def draw_prediction(data: dict, *, trial: int = 0, title: str | None = None):
     return fig
 
 
-def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: int = 90) -> tuple[Path, str]:
+def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: int = 90,
+              overwrite: bool = True) -> tuple[Path, str]:
     """Read a prediction file, draw its summary figure and write it as PNG (atomically).
 
     Parameters
@@ -290,6 +290,9 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: 
     trial : int
         Trial shown on its own.
     dpi : int
+    overwrite : bool
+        Replace an existing ``out`` (never ``path``); ``neurodyn plot`` passes ``--overwrite``.
+        The PNG is written under :func:`neurodyn.io.output_file`.
 
     Returns
     -------
@@ -300,32 +303,25 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: 
     >>> plot_file("pred.h5", "pred.png")  # doctest: +SKIP
     (PosixPath('pred.png'), 'nlb')
     """
-    from neurodyn.io import atomic_path
+    from neurodyn.io import check_output, output_file
     from neurodyn.viz._common import pyplot
 
     path = Path(path)
     out = path.with_suffix(".png") if out is None else Path(out)
-    if out.is_dir():
-        raise InputError("is a folder, expected a .png file path", out, "--out")
-    if out.exists() and path.exists() and out.resolve() == path.resolve():
-        raise InputError("would overwrite the input file", out, "--out")
+    check_output(out, inputs=[path], overwrite=overwrite)  # before the slow reading and drawing
     if dpi < 10 or dpi > 600:
         raise InputError(f"must be between 10 and 600, got {dpi}", field="--dpi")
     data = read_prediction(path, group=group)
     fig = draw_prediction(data, trial=trial)
     try:
-        with atomic_path(out) as tmp:
+        with output_file(out, inputs=[path], overwrite=overwrite) as tmp:
             fig.savefig(tmp, format="png", dpi=dpi)
     finally:
         pyplot().close(fig)
     return out, data["layout"]
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are InputErrors (one line, exit code 2 through ``neurodyn.cli``)."""
-
-    def error(self, message):
-        raise InputError(message, field="arguments")
+_Parser = ArgumentParser  # usage errors are InputErrors (one line, exit code 2 through ``neurodyn.cli``)
 
 
 def cli_main(argv: list[str]) -> int:
@@ -336,10 +332,12 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("--group", default=None, help="NLB group to draw when the file holds several")
     parser.add_argument("--trial", type=int, default=0, help="trial / sequence drawn on its own (default 0)")
     parser.add_argument("--dpi", type=int, default=90, help="resolution of the PNG (default 90)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never the input)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help
         return int(stop.code or 0)
-    out, layout = plot_file(args.file, args.out, group=args.group, trial=args.trial, dpi=args.dpi)
+    out, layout = plot_file(args.file, args.out, group=args.group, trial=args.trial, dpi=args.dpi,
+                            overwrite=args.overwrite)
     print(f"wrote {out} ({layout} layout)")
     return 0

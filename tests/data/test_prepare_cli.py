@@ -147,5 +147,5 @@ def test_cli_help_and_missing_args(capsys):
 
 def test_out_must_not_be_the_input(maze_pair, oracle):
     train, _ = oracle.pair(maze_pair, "mc_maze")
-    with pytest.raises(InputError, match="overwrite an input"):
+    with pytest.raises(InputError, match="is an input file"):
         prepare("mc_maze", train, 5, "val", out=train, log=None)

@@ -153,7 +153,7 @@ def test_bad_arguments_exit_2(layouts, capsys):
         (["--trial", "3"], "--trial"),
         (["--group", "mc_rtt"], "--group"),
         (["--out", str(layouts["nlb"].parent)], "--out"),
-        (["--out", str(layouts["nlb"])], "overwrite the input"),
+        (["--out", str(layouts["nlb"])], "is an input file"),
         (["--dpi", "0"], "--dpi"),
         (["--bogus"], "arguments"),
     ]

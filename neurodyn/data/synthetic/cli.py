@@ -14,6 +14,10 @@ Examples
 --------
 ``neurodyn simulate lorenz --seed 0 --out data/lorenz.h5``
 ``neurodyn simulate lorenz --n-conditions 8 --trials-per-condition 4 --n-samples 200 --out tiny.h5``
+
+Both follow the output policy of :func:`neurodyn.io.output_file` (``--overwrite`` to replace a file)
+and refuse sizes whose estimated memory exceeds the available RAM, or whose estimated file exceeds
+the free disk, before any work starts.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from neurodyn.errors import InputError
+from neurodyn.errors import ArgumentParser
 
 SWITCHING_GLM_MODULE = "neurodyn.data.synthetic.switching_glm"
 
@@ -32,7 +36,7 @@ def build_parser(with_switching_glm: bool = False) -> argparse.ArgumentParser:
     from neurodyn.data.synthetic.lorenz import LorenzConfig
 
     defaults = LorenzConfig()
-    parser = argparse.ArgumentParser(prog="neurodyn simulate", description=__doc__.split("\n\n")[0],
+    parser = ArgumentParser(prog="neurodyn simulate", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     commands = parser.add_subparsers(dest="simulator", required=True, metavar="{lorenz,switching-glm}")
 
@@ -63,6 +67,7 @@ def build_parser(with_switching_glm: bool = False) -> argparse.ArgumentParser:
     lorenz.add_argument("--dt", type=float, default=defaults.dt, help="Euler step per sample")
     lorenz.add_argument("--burn-in", type=int, default=defaults.burn_in, help="Euler steps discarded")
     lorenz.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    lorenz.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
     glm = commands.add_parser("switching-glm", help="HMM-GLM switching network with ground truth",
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -73,21 +78,40 @@ def build_parser(with_switching_glm: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
+def lorenz_bytes(config) -> tuple[int, int]:
+    """Upper estimates ``(memory, file)`` in bytes of :func:`simulate_lorenz` and its LFADS file.
+
+    Memory: per-condition, per-sample rates, spike probabilities and trajectories; per-trial
+    spikes, truth, lambda sums and latents, and their LFADS copies; one chunk of 1 ms draws. File:
+    the uncompressed train/valid spikes and truth (gzip only makes it smaller).
+    """
+    from neurodyn.data.synthetic.lorenz import _TRIAL_CHUNK
+
+    c, s, n, b = config.n_conditions, config.n_samples, config.n_neurons, config.n_bins
+    per_condition = config.trials_range[1] if config.trials_range else config.trials_per_condition
+    t = c * per_condition
+    memory = 8 * (3 * c * s * n + 6 * c * s + 7 * t * b * n + 3 * t * b + 2 * min(t, _TRIAL_CHUNK) * s * n)
+    return memory, 8 * 3 * t * b * n
+
+
 def run_lorenz(args: argparse.Namespace) -> int:
     """Simulate with the parsed options, write the LFADS file, print a one-line summary."""
     from neurodyn.data.lfads import write_lfads_h5
     from neurodyn.data.synthetic.lorenz import LorenzConfig, simulate_lorenz
+    from neurodyn.io import check_memory, output_file
 
-    if args.out.exists() and args.out.is_dir():
-        raise InputError("is a folder, expected an .h5 file path", args.out, "--out")
     config = LorenzConfig(
         n_conditions=args.n_conditions, trials_per_condition=args.trials_per_condition,
         trials_range=None if args.trials_range is None else tuple(args.trials_range),
         n_neurons=args.n_neurons, n_samples=args.n_samples, bin_ms=args.bin_ms, dt=args.dt,
         burn_in=args.burn_in, standard_lorenz=args.standard_lorenz, mean_rate_hz=args.mean_rate_hz,
         spikes=args.spikes, train_fraction=args.train_fraction)
-    sim = simulate_lorenz(config, seed=args.seed, progress=not args.no_progress)
-    write_lfads_h5(args.out, sim)
+    memory, size = lorenz_bytes(config)
+    check_memory(memory, field="--n-conditions / --trials-per-condition / --n-samples / --n-neurons",
+                 what="this simulation")
+    with output_file(args.out, overwrite=args.overwrite, size_bytes=size) as tmp:
+        sim = simulate_lorenz(config, seed=args.seed, progress=not args.no_progress)
+        write_lfads_h5(tmp, sim)
     equations = "textbook" if config.standard_lorenz else "reference"
     print(f"wrote {args.out}: Lorenz ({equations} equations, seed {args.seed}), {config.n_conditions} "
           f"conditions, {sim.n_trials} trials ({len(sim.train_inds)} train / {len(sim.valid_inds)} valid), "
@@ -102,7 +126,7 @@ def cli_main(argv: list[str]) -> int:
     parser = build_parser(with_switching_glm=bool(argv) and argv[0] == "switching-glm")
     try:
         args = parser.parse_args(argv)
-    except SystemExit as stop:  # argparse already printed usage / help
+    except SystemExit as stop:  # --help
         return 0 if stop.code is None else int(stop.code) if isinstance(stop.code, int) else 2
     if args.simulator == "lorenz":
         return run_lorenz(args)

@@ -252,10 +252,36 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         help="'reference' reproduces the paper sampler's first-state bug (row 0 of P)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    """Simulate with parsed options, write the file, print a one-line summary; returns 0."""
+    """Simulate with parsed options, write the file, print a one-line summary; returns 0.
+
+    Sizes are checked up front (memory against the available RAM, the file against the free disk)
+    and the file is written under :func:`neurodyn.io.output_file`.
+    """
+    from neurodyn.io import check_memory, output_file
+
+    for name in ("n_states", "n_neurons", "n_sequences", "n_bins"):
+        if getattr(args, name) < 1:
+            flag = "--" + name.replace("_", "-")
+            raise InputError(f"must be a positive integer, got {getattr(args, name)}", field=flag)
+    cells = args.n_sequences * args.n_bins
+    # spikes (int64, with history), states, per-step draws; couplings (states x neurons^2) several times
+    memory = 8 * (2 * cells * args.n_neurons + 3 * cells + 6 * args.n_states * args.n_neurons**2)
+    check_memory(memory, field="--n-sequences / --n-bins / --n-neurons / --n-states", what="this simulation")
+    with output_file(args.out, overwrite=args.overwrite, size_bytes=8 * (cells * (args.n_neurons + 1))) as tmp:
+        sim = _simulate_and_write(args, tmp)
+    print(
+        f"wrote {args.out}: switching GLM (seed {args.seed}), {args.n_states} states, {args.n_neurons} neurons, "
+        f"{args.n_sequences} sequences x {args.n_bins} bins, mean {sim.spikes.mean():.4f} counts/bin, "
+        f"{int((sim.connection_types != 0).sum())} non-zero couplings"
+    )
+    return 0
+
+
+def _simulate_and_write(args: argparse.Namespace, tmp) -> SwitchingGLMSimulation:
     sim = simulate_switching_glm(
         n_states=args.n_states,
         n_neurons=args.n_neurons,
@@ -265,10 +291,5 @@ def run_cli(args: argparse.Namespace) -> int:
         first_state=args.first_state,
         progress=not args.no_progress,
     )
-    write_switching_glm_h5(args.out, sim)
-    print(
-        f"wrote {args.out}: switching GLM (seed {args.seed}), {args.n_states} states, {args.n_neurons} neurons, "
-        f"{args.n_sequences} sequences x {args.n_bins} bins, mean {sim.spikes.mean():.4f} counts/bin, "
-        f"{int((sim.connection_types != 0).sum())} non-zero couplings"
-    )
-    return 0
+    write_switching_glm_h5(tmp, sim)
+    return sim
