@@ -40,7 +40,7 @@ $(NLB_STAMP):
 nlb-env: $(NLB_STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/neurodyn demo --out data/demo
+	$(VENV)/bin/neurodyn demo --out data/demo --overwrite
 
 test: $(STAMP) $(NLB_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
