@@ -148,9 +148,12 @@ def check_disk(path: str | os.PathLike, nbytes: float | None, *, field: str | No
         return
     folder = _existing_ancestor(Path(path).absolute().parent)
     try:
-        free = shutil.disk_usage(folder).free
+        usage = shutil.disk_usage(folder)
     except OSError:  # cannot tell: let the write itself fail
         return
+    if usage.total == 0:  # a pseudo file system (/proc, some FUSE mounts) tells nothing
+        return
+    free = usage.free
     if nbytes + DISK_MARGIN_BYTES > free:
         raise InputError(f"the output needs about {_size(nbytes)}, only {_size(free)} free in {folder}",
                          path=path, field=field)

@@ -1,0 +1,395 @@
+"""The fault matrix: every argparse command given bad input fails the same way.
+
+One table, one test: each row is (command line, bad input) -> exit code 2 and one line on stderr,
+``neurodyn <command>: error: ...`` containing the row's substring; the input files are unchanged
+(sha256 before and after) and no file is left behind in the input folder or the working folder (no
+output, no ``.part``, no ``.lock``). Commands run in-process through :func:`neurodyn.cli.main`; the
+SIGTERM and concurrent-writer rows run real processes (:func:`test_sigterm_leaves_nothing`,
+:func:`test_two_writers_one_output`). The LightningCLI commands (fit / validate / test / predict)
+have their rows in ``tests/training/``.
+
+Placeholders in the table: ``{src}`` is the shared folder of inputs built once per module (see
+:func:`src`), ``{work}`` the case's own empty folder (the working directory while it runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodyn.cli import main
+
+pytestmark = pytest.mark.xdist_group("fault_matrix")
+
+TRAIN_NWB = "sub-Synth_ses-mcmaze_desc-train_behavior+ecephys.nwb"
+TEST_NWB = "sub-Synth_ses-mcmaze_desc-test_ecephys.nwb"
+
+
+def _pred_groups(prep: Path, **change) -> dict:
+    """Rates of the right shapes for ``prep`` (all 0.1), with ``change`` = {key: array} replacing some."""
+    from neurodyn.metrics.submission import expected_shapes_from_prepared
+
+    (name, shapes), = expected_shapes_from_prepared(prep).items()
+    group = {key: np.full(shape, 0.1) for key, shape in shapes.items()}
+    group.update(change)
+    return {name: group}
+
+
+def _write_raw_pred(path: Path, groups: dict) -> Path:
+    """A prediction file as a user's code might write it (no validation), float64."""
+    with h5py.File(path, "w") as f:
+        for name, group in groups.items():
+            for key, value in group.items():
+                f[f"{name}/{key}"] = value
+    return path
+
+
+@pytest.fixture(scope="module")
+def src(tmp_path_factory) -> Path:
+    """Inputs shared by all rows: NWB pair, prepared files, predictions, and broken files of each kind."""
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
+    from neurodyn.metrics.submission import write_submission
+
+    d = tmp_path_factory.mktemp("fault_inputs")
+    nwb = d / "nwb"
+    write_nlb_pair(nwb, "mc_maze", n_train_trials=24, n_test_trials=8, seed=3, n_heldin=10, n_heldout=4)
+    prep = prepare("mc_maze", nwb, 20, "val", d / "prep.h5", include_psth=False, log=None)
+    prepare("mc_maze", nwb / TEST_NWB, 20, "test", d / "prep_test.h5", log=None)
+    (d / "prep_copy.h5").write_bytes(prep.read_bytes())
+    write_submission(d / "pred.h5", _pred_groups(prep))
+    (d / "pred_copy.h5").write_bytes((d / "pred.h5").read_bytes())
+    name = next(iter(_pred_groups(prep)))
+    shapes = {k: v.shape for k, v in _pred_groups(prep)[name].items()}
+    n_train, n_bins, _ = shapes["train_rates_heldout"]
+    _write_raw_pred(d / "pred_shape.h5", _pred_groups(prep, train_rates_heldout=np.ones((n_train, n_bins, 3)),
+                                                      eval_rates_heldout=np.ones((shapes["eval_rates_heldout"][0],
+                                                                                  n_bins, 3))))
+    _write_raw_pred(d / "pred_negative.h5", _pred_groups(prep, eval_rates_heldin=-np.ones(shapes["eval_rates_heldin"])))
+    _write_raw_pred(d / "pred_nan.h5", _pred_groups(prep, eval_rates_heldout=np.full(shapes["eval_rates_heldout"],
+                                                                                      np.nan)))
+    _write_raw_pred(d / "pred_2d.h5", _pred_groups(prep, eval_rates_heldin=np.ones((3, 4))))
+    _write_raw_pred(d / "pred_badname.h5", {"mc_mazz_20": _pred_groups(prep)[name]})
+    groups = _pred_groups(prep)
+    del groups[name]["eval_rates_heldout"]
+    _write_raw_pred(d / "pred_missing_key.h5", groups)
+    for stem, source in (("nwb", nwb / TRAIN_NWB), ("prep", prep), ("pred", d / "pred.h5")):
+        data = source.read_bytes()
+        (d / f"trunc_{stem}.{source.suffix[1:]}").write_bytes(data[: len(data) // 3])
+    (d / "notes.txt").write_text("not an HDF5 file\n")
+    with h5py.File(d / "plain.h5", "w") as f:
+        f["x"] = np.arange(3)
+    (d / "folder.h5").mkdir()
+    return d
+
+
+# (id, argv, expected substring of the one line, setup of the work folder or None)
+def _afile(work: Path) -> None:
+    (work / "afile").write_text("a regular file where a folder is expected\n")
+
+
+def _existing(name: str):
+    def setup(work: Path) -> None:
+        (work / name).write_bytes(b"an earlier result\n")
+
+    return setup
+
+
+def _symlink(target: str, name: str):
+    def setup(work: Path, src: Path) -> None:
+        (work / name).symlink_to(src / target)
+
+    return setup
+
+
+def _hardlink(target: str, name: str):
+    def setup(work: Path, src: Path) -> None:
+        os.link(src / target, work / name)
+
+    return setup
+
+
+def _demo_done(work: Path) -> None:
+    (work / "demo").mkdir()
+    (work / "demo" / "lorenz_rates.png").write_bytes(b"png of an earlier run\n")
+
+
+PREP = ["prepare", "--dataset", "mc_maze", "--bin-ms", "20", "--quiet"]
+LORENZ = ["simulate", "lorenz", "--no-progress", "--n-conditions", "2", "--trials-per-condition", "2",
+          "--n-samples", "100"]
+GLM = ["simulate", "switching-glm", "--no-progress", "--n-sequences", "2", "--n-bins", "20"]
+
+CASES = [
+    # ---------------------------------------------------------------- prepare
+    ("prepare-missing-nwb", PREP + ["--nwb", "{src}/absent.nwb", "--out", "out.h5"], "no such file", None),
+    ("prepare-text-nwb", PREP + ["--nwb", "{src}/notes.txt", "--out", "out.h5"], "not an HDF5 file", None),
+    ("prepare-truncated-nwb", PREP + ["--nwb", "{src}/trunc_nwb.nwb", "--out", "out.h5"], "truncated or damaged",
+     None),
+    ("prepare-plain-h5", PREP + ["--nwb", "{src}/plain.h5", "--out", "out.h5"], "plain.h5: ", None),
+    ("prepare-prepared-as-nwb", PREP + ["--nwb", "{src}/prep.h5", "--out", "out.h5"], "prep.h5: ", None),
+    ("prepare-out-under-file", PREP + ["--nwb", "{src}/nwb", "--out", "afile/out.h5"],
+     "afile is a file, not a folder", _afile),
+    ("prepare-out-is-input", PREP + ["--nwb", "{src}/nwb", "--out", "{src}/nwb/" + TRAIN_NWB, "--overwrite"],
+     "is an input file", None),
+    ("prepare-out-symlink-to-input", PREP + ["--nwb", "{src}/nwb", "--out", "link.nwb", "--overwrite"],
+     "is an input file", _symlink("nwb/" + TRAIN_NWB, "link.nwb")),
+    ("prepare-out-hardlink-to-input", PREP + ["--nwb", "{src}/nwb", "--out", "hard.nwb", "--overwrite"],
+     "is an input file", _hardlink("nwb/" + TRAIN_NWB, "hard.nwb")),
+    ("prepare-out-exists", PREP + ["--nwb", "{src}/nwb", "--out", "old.h5"], "exists; pass --overwrite",
+     _existing("old.h5")),
+    ("prepare-out-folder", PREP + ["--nwb", "{src}/nwb", "--out", "{src}/folder.h5"], "is a folder", None),
+    ("prepare-out-unwritable", PREP + ["--nwb", "{src}/nwb", "--out", "/proc/neurodyn-fault/out.h5"],
+     "cannot create folder", None),
+    ("prepare-bad-bin", ["prepare", "--dataset", "mc_maze", "--bin-ms", "7", "--nwb", "{src}/nwb", "--out", "o.h5"],
+     "bin_ms", None),
+    ("prepare-bad-dataset", ["prepare", "--dataset", "mc_mazz", "--nwb", "{src}/nwb", "--out", "o.h5"],
+     "valid names", None),
+    ("prepare-no-nwb-arg", ["prepare", "--dataset", "mc_maze"], "--nwb", None),
+    ("prepare-bad-phase", PREP + ["--nwb", "{src}/nwb", "--phase", "train"], "invalid choice", None),
+    ("prepare-test-file-for-val", PREP + ["--nwb", "{src}/nwb/" + TEST_NWB, "--out", "o.h5"], "trials/split", None),
+    # ---------------------------------------------------------------- simulate
+    ("simulate-out-under-file", LORENZ + ["--out", "afile/out.h5"], "afile is a file, not a folder", _afile),
+    ("simulate-out-exists", LORENZ + ["--out", "old.h5"], "exists; pass --overwrite", _existing("old.h5")),
+    ("simulate-out-folder", LORENZ + ["--out", "{src}/folder.h5"], "is a folder", None),
+    ("simulate-out-unwritable", LORENZ + ["--out", "/proc/neurodyn-fault/out.h5"], "cannot create folder", None),
+    ("simulate-absurd-lorenz", ["simulate", "lorenz", "--out", "big.h5", "--n-conditions", "1000000",
+                                "--n-samples", "100000"], "of memory", None),
+    ("simulate-absurd-glm", ["simulate", "switching-glm", "--out", "big.h5", "--n-sequences", "100000000",
+                             "--n-bins", "100000"], "of memory", None),
+    ("simulate-zero-samples", LORENZ + ["--out", "o.h5", "--n-samples", "0"], "positive integer", None),
+    ("simulate-samples-not-multiple", LORENZ + ["--out", "o.h5", "--n-samples", "110"], "not a multiple", None),
+    ("simulate-glm-zero-states", GLM + ["--out", "o.h5", "--n-states", "0"], "positive integer", None),
+    ("simulate-bad-int", ["simulate", "lorenz", "--out", "o.h5", "--n-conditions", "many"], "invalid int", None),
+    ("simulate-no-simulator", ["simulate"], "required", None),
+    # ---------------------------------------------------------------- baseline
+    ("baseline-out-is-prepared", ["baseline", "--prepared", "{src}/prep.h5", "--out", "{src}/prep.h5"],
+     "is an input file", None),
+    ("baseline-out-hardlink", ["baseline", "--prepared", "{src}/prep.h5", "--out", "h.h5", "--overwrite"],
+     "is an input file", _hardlink("prep.h5", "h.h5")),
+    ("baseline-out-exists", ["baseline", "--prepared", "{src}/prep.h5", "--out", "old.h5"],
+     "exists; pass --overwrite", _existing("old.h5")),
+    ("baseline-out-under-file", ["baseline", "--prepared", "{src}/prep.h5", "--out", "afile/p.h5"],
+     "afile is a file, not a folder", _afile),
+    ("baseline-missing", ["baseline", "--prepared", "{src}/absent.h5", "--out", "p.h5"], "no such file", None),
+    ("baseline-text", ["baseline", "--prepared", "{src}/notes.txt", "--out", "p.h5"], "not an HDF5 file", None),
+    ("baseline-truncated", ["baseline", "--prepared", "{src}/trunc_prep.h5", "--out", "p.h5"],
+     "truncated or damaged", None),
+    ("baseline-pred-as-prepared", ["baseline", "--prepared", "{src}/pred.h5", "--out", "p.h5"],
+     "not a prepare file", None),
+    ("baseline-test-phase", ["baseline", "--prepared", "{src}/prep_test.h5", "--out", "p.h5"], "train_input", None),
+    ("baseline-bad-option", ["baseline", "--prepared", "{src}/prep.h5", "--out", "p.h5", "--heldin", "x"],
+     "invalid choice", None),
+    # ---------------------------------------------------------------- submit
+    ("submit-out-is-pred", ["submit", "--pred", "{src}/pred.h5", "--prepared", "{src}/prep.h5", "--out",
+                            "{src}/pred.h5", "--overwrite"], "is an input file", None),
+    ("submit-out-is-prepared", ["submit", "--pred", "{src}/pred.h5", "--prepared", "{src}/prep.h5", "--out",
+                                "{src}/prep.h5"], "is an input file", None),
+    ("submit-out-symlink-pred", ["submit", "--pred", "{src}/pred.h5", "--out", "s.h5", "--overwrite"],
+     "is an input file", _symlink("pred.h5", "s.h5")),
+    ("submit-without-prepared", ["submit", "--pred", "{src}/pred.h5", "--out", "s.h5"], "pass --prepared", None),
+    ("submit-prepared-as-pred", ["submit", "--pred", "{src}/prep.h5", "--prepared", "{src}/prep.h5", "--out",
+                                 "s.h5"], "not a prediction file", None),
+    ("submit-truncated-pred", ["submit", "--pred", "{src}/trunc_pred.h5", "--out", "s.h5"], "truncated or damaged",
+     None),
+    ("submit-wrong-units", ["submit", "--pred", "{src}/pred_shape.h5", "--prepared", "{src}/prep.h5", "--out",
+                            "s.h5"], "expected shape", None),
+    ("submit-negative-rates", ["submit", "--pred", "{src}/pred_negative.h5", "--prepared", "{src}/prep.h5",
+                               "--out", "s.h5"], "eval_rates_heldin", None),
+    ("submit-nan-rates", ["submit", "--pred", "{src}/pred_nan.h5", "--prepared", "{src}/prep.h5", "--out", "s.h5"],
+     "eval_rates_heldout", None),
+    ("submit-2d-rates", ["submit", "--pred", "{src}/pred_2d.h5", "--out", "s.h5"], "3-D", None),
+    ("submit-bad-group", ["submit", "--pred", "{src}/pred_badname.h5", "--out", "s.h5"], "mc_mazz_20", None),
+    ("submit-missing-key", ["submit", "--pred", "{src}/pred_missing_key.h5", "--out", "s.h5"],
+     "missing key 'eval_rates_heldout'", None),
+    ("submit-out-under-file", ["submit", "--pred", "{src}/pred.h5", "--prepared", "{src}/prep.h5", "--out",
+                               "afile/s.h5"], "afile is a file, not a folder", _afile),
+    ("submit-missing-pred", ["submit", "--pred", "{src}/absent.h5", "--out", "s.h5"], "no such file", None),
+    # ---------------------------------------------------------------- evaluate
+    ("evaluate-target-as-pred", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/prep.h5"],
+     "both --target and --pred", None),
+    ("evaluate-prepared-copy-as-pred", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/prep_copy.h5"],
+     "not a prediction file", None),
+    ("evaluate-pred-as-target", ["evaluate", "--target", "{src}/pred.h5", "--pred", "{src}/pred_copy.h5"],
+     "eval_spikes_heldout", None),
+    ("evaluate-test-phase-target", ["evaluate", "--target", "{src}/prep_test.h5", "--pred", "{src}/pred.h5"],
+     "eval_target", None),
+    ("evaluate-wrong-units", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/pred_shape.h5"],
+     "pred_shape.h5: ", None),
+    ("evaluate-truncated-target", ["evaluate", "--target", "{src}/trunc_prep.h5", "--pred", "{src}/pred.h5"],
+     "truncated or damaged", None),
+    ("evaluate-text-pred", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/notes.txt"],
+     "not an HDF5 file", None),
+    ("evaluate-folder-pred", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/folder.h5"],
+     "is a folder", None),
+    # ---------------------------------------------------------------- plot
+    ("plot-out-is-input", ["plot", "{src}/pred.h5", "--out", "{src}/pred.h5", "--overwrite"], "is an input file",
+     None),
+    ("plot-out-exists", ["plot", "{src}/pred.h5", "--out", "old.png"], "exists; pass --overwrite",
+     _existing("old.png")),
+    ("plot-out-under-file", ["plot", "{src}/pred.h5", "--out", "afile/p.png"], "afile is a file, not a folder",
+     _afile),
+    ("plot-text", ["plot", "{src}/notes.txt", "--out", "p.png"], "not an HDF5 file", None),
+    ("plot-prepared", ["plot", "{src}/prep.h5", "--out", "p.png"], "unknown prediction layout", None),
+    ("plot-truncated", ["plot", "{src}/trunc_pred.h5", "--out", "p.png"], "truncated or damaged", None),
+    # ---------------------------------------------------------------- demo (refused before any training)
+    ("demo-zero-epochs", ["demo", "--out", "demo", "--epochs", "0"], "--epochs", None),
+    ("demo-out-is-file", ["demo", "--out", "afile"], "is a file, expected a folder", _afile),
+    ("demo-earlier-results", ["demo", "--out", "demo", "--epochs", "1"], "exists; pass --overwrite", _demo_done),
+    # ---------------------------------------------------------------- info and the dispatcher
+    ("info-truncated", ["info", "{src}/trunc_prep.h5"], "truncated or damaged", None),
+    ("info-text", ["info", "{src}/notes.txt"], "not an HDF5 file", None),
+    ("unknown-command", ["prepair", "--nwb", "{src}/nwb"], "unknown command 'prepair'", None),
+]
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    """Every entry under ``folder`` (hidden ones too) -> sha256 of a file ('' for folders and links)."""
+    out = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(root, name)
+            rel = str(path.relative_to(folder))
+            out[rel] = "" if path.is_symlink() or path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def test_table_size():
+    assert len(CASES) >= 40 and len({c[0] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case, argv, expected, setup", CASES, ids=[c[0] for c in CASES])
+def test_fault(case, argv, expected, setup, src, tmp_path, monkeypatch, capsys):
+    work = tmp_path / "work"
+    work.mkdir()
+    if setup is not None:
+        setup(work, src) if setup.__code__.co_argcount == 2 else setup(work)
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("NEURODYN_DEBUG", raising=False)
+    before_src, before_work = _tree(src), _tree(work)
+    capsys.readouterr()
+    rc = main([arg.format(src=src, work=work) for arg in argv])
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    command = argv[0] if argv[0] != "prepair" else ""
+    assert rc == 2, (case, err)
+    assert len(lines) == 1, (case, err)
+    assert lines[0].startswith(f"neurodyn {command}: error: " if command else "neurodyn: error: "), lines[0]
+    assert expected in lines[0], (case, lines[0])
+    assert _tree(src) == before_src  # inputs unchanged, nothing added next to them
+    assert _tree(work) == before_work  # no output, no .part, no .lock left
+
+
+def test_debug_shows_the_traceback(src, tmp_path, monkeypatch, capsys):
+    """``--debug`` (before or after the command) and NEURODYN_DEBUG=1 re-raise the InputError."""
+    from neurodyn.errors import InputError
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["baseline", "--prepared", str(src / "absent.h5"), "--out", "p.h5"]
+    for variant in (["--debug", *argv], [*argv, "--debug"]):
+        with pytest.raises(InputError, match="no such file"):
+            main(variant)
+    monkeypatch.setenv("NEURODYN_DEBUG", "1")
+    with pytest.raises(InputError, match="no such file"):
+        main(argv)
+    monkeypatch.delenv("NEURODYN_DEBUG")
+    assert main(argv) == 2
+    assert not list(tmp_path.iterdir())
+
+
+def test_real_bugs_still_raise(monkeypatch, tmp_path):
+    """Only InputError becomes exit code 2: a programming error keeps its traceback."""
+    import neurodyn.metrics.cli as metrics_cli
+
+    def broken(_argv):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(metrics_cli, "evaluate_main", broken)
+    with pytest.raises(ZeroDivisionError):
+        main(["evaluate", "--target", "x", "--pred", "y"])
+
+
+def test_overwrite_replaces_and_keeps_inputs(src, tmp_path, monkeypatch, capsys):
+    """The other side of the ``exists`` rows: with --overwrite the same command succeeds."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.h5").write_bytes(b"an earlier result\n")
+    digest = hashlib.sha256((src / "pred.h5").read_bytes()).hexdigest()
+    argv = ["submit", "--pred", str(src / "pred.h5"), "--prepared", str(src / "prep.h5"), "--out", "s.h5"]
+    assert main(argv) == 2
+    assert main([*argv, "--overwrite"]) == 0
+    assert h5py.is_hdf5(tmp_path / "s.h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
+    assert hashlib.sha256((src / "pred.h5").read_bytes()).hexdigest() == digest
+
+
+# ------------------------------------------------------------------------------ real processes
+def _neurodyn(*args: str, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("NEURODYN_DEBUG", None)
+    return subprocess.Popen([sys.executable, "-m", "neurodyn.cli", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Wait until ``path`` exists (the writer holds its lock); fail if the process ends first."""
+    end = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, "timed out waiting for the lock file"
+        time.sleep(0.005)
+
+
+@pytest.fixture(scope="module")
+def big_nwb(tmp_path_factory) -> Path:
+    """An NWB pair large enough that ``prepare`` works for a few seconds after taking its lock."""
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
+
+    folder = tmp_path_factory.mktemp("fault_big") / "nwb"
+    write_nlb_pair(folder, "mc_maze", n_train_trials=300, n_test_trials=8, seed=1, n_heldin=40, n_heldout=10)
+    return folder
+
+
+@pytest.mark.parametrize("command", ["prepare", "simulate"])
+def test_sigterm_leaves_nothing(command, big_nwb, tmp_path):
+    """SIGTERM while the output is being made: one line, exit code 143, no .part / .lock / output left."""
+    work = tmp_path / "work"
+    work.mkdir()
+    if command == "prepare":
+        args = ["prepare", "--dataset", "mc_maze", "--nwb", str(big_nwb), "--out", "sub/out.h5"]
+        before = _tree(big_nwb)
+    else:  # about 10 s of simulation at this size
+        args = ["simulate", "lorenz", "--no-progress", "--trials-per-condition", "200", "--out", "sub/out.h5"]
+    proc = _neurodyn(*args, cwd=work)
+    _wait_for(work / "sub" / ".out.h5.lock", proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.splitlines() == [f"neurodyn {command}: interrupted (SIGTERM); nothing partial was kept"]
+    assert list(work.iterdir()) == []  # not even the folder sub/ it created
+    if command == "prepare":
+        assert _tree(big_nwb) == before
+
+
+def test_two_writers_one_output(tmp_path, capsys):
+    """Two processes writing the same path: the second is refused at once, the first writes a whole file."""
+    from neurodyn.data.lfads import read_lfads_h5
+
+    args = ["simulate", "lorenz", "--no-progress", "--trials-per-condition", "100", "--out", "out.h5"]
+    first = _neurodyn(*args, cwd=tmp_path)
+    _wait_for(tmp_path / ".out.h5.lock", first)
+    second = subprocess.run([sys.executable, "-m", "neurodyn.cli", *args], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert second.returncode == 2
+    assert len(second.stderr.splitlines()) == 1 and "another process is writing this file" in second.stderr
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]
+    assert read_lfads_h5(tmp_path / "out.h5").train_data.shape[0] > 0
