@@ -1,35 +1,42 @@
-"""``neurodyn download``: fetch NLB files from DANDI with resume and sha256 checks.
+"""``neurodyn download``: fetch NLB files, or any dandiset's assets, from DANDI with resume and digest checks.
 
-Each file is fetched over plain HTTP(S) with :mod:`urllib.request` from the DANDI asset URL
-``<api>/assets/<asset_id>/download/`` (which redirects to the storage bucket), into
-``<out>/<dandiset_id>/sub-<subject>/<file>`` -- the layout of ``dandi download``.
+Lookup goes through the ``dandi`` library's :class:`dandi.dandiapi.DandiAPIClient` (dandiset, version,
+asset path, size, the digests DANDI publishes, the download URL); the bytes come over the client's own
+HTTP session with neurodyn's resume logic (the library's downloader does not resume). Files land in
+``<out>/<dandiset_id>/<asset path>`` -- the layout of ``dandi download``.
+
+Two ways to name what to fetch:
+
+- a registry name (``neurodyn download mc_maze_small``): the dandiset, version, asset ids, sizes and
+  sha256 of the seven NLB datasets come from :mod:`neurodyn.data.nlb`, the offline source of truth;
+  DANDI's answer is checked against it before any byte is fetched;
+- a dandiset (``neurodyn download --dandiset 000140 [--version V] [--path GLOB]``): any asset, also
+  ones the registry does not list (an asset the registry does list is still checked against it).
 
 Integrity rules
 ---------------
-- Bytes go to ``<file>.part``; an interrupted transfer leaves the ``.part`` file, and the next run
-  resumes it with an HTTP ``Range`` request (a server that ignores ``Range`` restarts the file).
-- Only a ``.part`` file whose size and sha256 match the registry is renamed to its final name, so a
-  file under its final name is always complete; a mismatching ``.part`` is deleted.
-- An existing final file is re-verified (size, then sha256): verified -> skipped; corrupted ->
-  deleted and downloaded again.
+- Bytes go to ``<file>.part``; an interrupted transfer keeps it, and the next run resumes it with an
+  HTTP ``Range`` request and says so (a server that ignores ``Range`` restarts the file).
+- A finished ``.part`` is checked against the size, the sha256 (DANDI's ``dandi:sha2-256`` and the
+  registry's) and DANDI's ``dandi:dandi-etag``; only then is it renamed to its final name, so a file under
+  its final name is always complete. A ``.part`` that fails is deleted.
+- An existing final file is verified the same way: verified -> skipped; different -> refused unless
+  ``--overwrite`` (then downloaded again and replaced only once the new copy is verified).
 
-The API root defaults to ``https://api.dandiarchive.org/api``; ``--base-url`` or the environment
-variable ``NEURODYN_DANDI_API`` override it (tests point it at a loopback server). ``file://`` URLs are
-also accepted in :class:`RemoteFile` records (local mirrors).
+The API root is ``--api-url``, else ``$NEURODYN_DANDI_API``, else the ``dandi`` library's default
+instance (``$DANDI_INSTANCE``, normally https://api.dandiarchive.org/api).
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
-import http.client
+import logging
 import os
 import re
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,61 +47,174 @@ from neurodyn.errors import InputError
 DEFAULT_API = "https://api.dandiarchive.org/api"
 API_ENV_VAR = "NEURODYN_DANDI_API"
 FILE_CHOICES = ("train", "test", "both")
+SHA256_KEY = "dandi:sha2-256"
+ETAG_KEY = "dandi:dandi-etag"
 _CHUNK = 1 << 20
-_USER_AGENT = "neurodyn-download (+https://github.com/neurodyn)"
 
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """One file to fetch.
+    """One DANDI asset: where it goes, how big it is, what it must hash to, where its bytes are.
 
     Attributes
     ----------
     name
-        Destination path relative to the output folder, POSIX style
+        Destination path relative to the output folder, POSIX style: ``<dandiset_id>/<asset path>``
         (e.g. ``"000140/sub-Jenkins/sub-Jenkins_ses-small_desc-test_ecephys.nwb"``).
     size
         Exact size in bytes.
-    sha256
-        Lower-case hex digest.
     url
-        ``http(s)://`` or ``file://`` URL of the bytes (redirects are followed).
+        Download URL (DANDI's ``/assets/<id>/download/``, which redirects to the storage bucket).
+    sha256
+        Expected lower-case hex sha256 (DANDI's ``dandi:sha2-256``, or the registry's), or None.
+    dandi_etag
+        DANDI's ``dandi:dandi-etag`` (md5 of the 64 MiB part md5s, ``-<parts>``), or None.
+    asset_id, version
+        DANDI asset id and dandiset version, when known.
     """
 
     name: str
     size: int
-    sha256: str
     url: str
+    sha256: str | None = None
+    dandi_etag: str | None = None
+    asset_id: str | None = None
+    version: str | None = None
+
+    @property
+    def filename(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
 
 
 class DownloadResult(NamedTuple):
-    """Outcome for one file: final ``path``, ``status`` (``downloaded``, ``resumed``, ``skipped``)
-    and the number of bytes transferred in this run."""
+    """Outcome for one file: final ``path``, ``status`` (``downloaded``, ``resumed``, ``skipped``), the
+    bytes transferred in this run and the digests that were checked (e.g. ``("sha256", "dandi-etag")``)."""
 
     path: Path
     status: str
     bytes_transferred: int
+    verified: tuple[str, ...] = ()
 
 
 class DownloadError(OSError):
-    """A transfer failed (network, server, or integrity); the message is one line naming the file."""
+    """A lookup or transfer failed (network, server, or integrity); the message is one line naming the file."""
 
 
-def api_root(base_url: str | None = None) -> str:
-    """The DANDI API root: ``base_url``, else ``$NEURODYN_DANDI_API``, else the public API."""
-    root = base_url or os.environ.get(API_ENV_VAR) or DEFAULT_API
-    return root.rstrip("/")
+def _one_line(text: object, limit: int = 300) -> str:
+    return " ".join(str(text).split())[:limit]
 
 
-def asset_url(asset_id: str, base_url: str | None = None) -> str:
-    """Download URL of a DANDI asset: ``<api>/assets/<asset_id>/download/``.
+# --------------------------------------------------------------------------------------------------
+# the DANDI client
+# --------------------------------------------------------------------------------------------------
+def api_root(api_url: str | None = None) -> str | None:
+    """The DANDI API root: ``api_url``, else ``$NEURODYN_DANDI_API``, else None (the ``dandi`` default)."""
+    root = api_url or os.environ.get(API_ENV_VAR)
+    return root.rstrip("/") if root else None
 
-    Examples
-    --------
-    >>> asset_url("abc", "http://127.0.0.1:8000/api/")
-    'http://127.0.0.1:8000/api/assets/abc/download/'
+
+def dandi_client(api_url: str | None = None):
+    """A :class:`dandi.dandiapi.DandiAPIClient` for :func:`api_root` (``api_url``).
+
+    The ``dandi`` logger is silenced (neurodyn reports failures itself, on one line); set
+    ``DANDI_LOG_LEVEL`` and attach a handler to see its messages.
     """
-    return f"{api_root(base_url)}/assets/{asset_id}/download/"
+    logger = logging.getLogger("dandi")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    from dandi.dandiapi import DandiAPIClient
+
+    root = api_root(api_url)
+    try:
+        return DandiAPIClient(api_url=root) if root else DandiAPIClient()
+    except Exception as err:  # server-info lookup of an unknown API root
+        raise DownloadError(f"DANDI API {root or DEFAULT_API}: {_one_line(err)}") from None
+
+
+def _lookup_error(what: str, err: BaseException) -> Exception:
+    """A one-line error for a failed DANDI lookup: InputError when the thing does not exist."""
+    from dandi.exceptions import NotFoundError
+
+    if isinstance(err, NotFoundError):
+        return InputError(_one_line(err), field=what)
+    response = getattr(err, "response", None)
+    if response is not None and getattr(response, "status_code", None) == 404:
+        return InputError(f"not found on DANDI ({_one_line(err, 200)})", field=what)
+    return DownloadError(f"DANDI lookup of {what} failed: {type(err).__name__}: {_one_line(err)}")
+
+
+def _digests(metadata: dict) -> tuple[str | None, str | None]:
+    digest = metadata.get("digest") or {}
+    sha = digest.get(SHA256_KEY)
+    return (sha.lower() if sha else None), digest.get(ETAG_KEY)
+
+
+def remote_from_asset(asset, registry_sha256: str | None = None) -> RemoteFile:
+    """A :class:`RemoteFile` from a ``dandi`` RemoteAsset (its metadata gives the digests).
+
+    Raises DownloadError when DANDI's sha256 and ``registry_sha256`` disagree.
+    """
+    if getattr(asset, "asset_type", None) is not None and asset.asset_type.name != "BLOB":
+        raise InputError(f"asset {asset.path} is a {asset.asset_type.name} asset, not a file", field="--path")
+    try:
+        metadata = asset.get_raw_metadata()
+    except Exception as err:
+        raise _lookup_error(f"asset {asset.path}", err) from None
+    sha, etag = _digests(metadata)
+    name = f"{asset.dandiset_id}/{asset.path}"
+    if sha and registry_sha256 and sha != registry_sha256.lower():
+        raise DownloadError(f"{name}: DANDI publishes sha256 {sha}, neurodyn's registry says {registry_sha256}")
+    return RemoteFile(name=name, size=int(asset.size), url=asset.base_download_url,
+                      sha256=sha or (registry_sha256.lower() if registry_sha256 else None), dandi_etag=etag,
+                      asset_id=asset.identifier, version=asset.version_id)
+
+
+def _registry_sha256(dandiset_id: str, path: str, size: int) -> str | None:
+    """The registry's sha256 of an asset, when the registry lists it (same dandiset, path and size)."""
+    from neurodyn.data.nlb import find_file
+
+    found = find_file(path.rsplit("/", 1)[-1])
+    if found is None:
+        return None
+    ds, entry = found
+    if ds.dandiset_id != dandiset_id or entry.dandi_path != path:
+        return None
+    if entry.size != size:
+        raise DownloadError(f"{dandiset_id}/{path}: DANDI says {size} bytes, neurodyn's registry {entry.size}")
+    return entry.sha256
+
+
+def dandiset_files(dandiset_id: str, version: str | None = None, glob: str | None = None, *,
+                   api_url: str | None = None, client=None) -> list[RemoteFile]:
+    """Every file asset of a dandiset version whose path matches ``glob`` (all when None), sorted by path.
+
+    ``version`` None is DANDI's default: the most recent published version, else the draft.
+
+    Raises
+    ------
+    InputError
+        No such dandiset / version, or no asset matches.
+    DownloadError
+        The server could not be reached or answered with an error.
+    """
+    client = client or dandi_client(api_url)
+    dandiset_id = str(dandiset_id)
+    try:
+        dandiset = client.get_dandiset(dandiset_id, version, lazy=False)
+        version_id = dandiset.version_id
+        assets = list(dandiset.get_assets_by_glob(glob, order="path") if glob
+                      else dandiset.get_assets(order="path"))
+    except (InputError, DownloadError):
+        raise
+    except Exception as err:
+        raise _lookup_error(f"dandiset {dandiset_id}" + (f" version {version}" if version else ""), err) from None
+    if glob:  # the server's glob; keep only what fnmatch agrees with (no surprise files)
+        assets = [a for a in assets if fnmatch.fnmatchcase(a.path, glob)]
+    if not assets:
+        raise InputError(f"no asset of dandiset {dandiset_id} version {version_id} matches {glob or '*'!r}",
+                         field="--path")
+    return [remote_from_asset(a, _registry_sha256(dandiset_id, a.path, int(a.size))) for a in assets]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -107,10 +227,8 @@ def nlb_dataset_names() -> list[str]:
     return list(nlb.DATASETS)
 
 
-def nlb_remote_files(dataset_name: str, *, files: str = "both",
-                     base_url: str | None = None) -> list[RemoteFile]:
-    """The NLB files of a dataset as :class:`RemoteFile` records, from the registry
-    :data:`neurodyn.data.nlb.DATASETS` (read lazily).
+def nlb_remote_files(dataset_name: str, *, files: str = "both", api_url: str | None = None) -> list[RemoteFile]:
+    """The NLB files of a dataset as the registry describes them -- offline, no request made.
 
     Parameters
     ----------
@@ -118,18 +236,14 @@ def nlb_remote_files(dataset_name: str, *, files: str = "both",
         nlb_tools name (``"mc_maze_small"``) or DANDI title (``"MC_Maze_Small"``).
     files
         ``"train"``, ``"test"`` or ``"both"``.
-    base_url
-        API root override (see :func:`api_root`).
+    api_url
+        API root for the download URLs (see :func:`api_root`; default the public archive).
 
     Returns
     -------
     list[RemoteFile]
-        Named ``<dandiset_id>/sub-<subject>/<file>`` (the ``dandi download`` layout).
-
-    Raises
-    ------
-    InputError
-        Unknown dataset or ``files`` value.
+        Named ``<dandiset_id>/sub-<subject>/<file>`` (the ``dandi download`` layout), with the
+        registry's size and sha256.
 
     Examples
     --------
@@ -141,15 +255,45 @@ def nlb_remote_files(dataset_name: str, *, files: str = "both",
     if files not in FILE_CHOICES:
         raise InputError(f"must be one of {', '.join(FILE_CHOICES)}, got {files!r}", field="--files")
     dataset = get_dataset(dataset_name)
+    root = api_root(api_url) or DEFAULT_API
     return [
         RemoteFile(name=f"{dataset.dandiset_id}/{entry.dandi_path}", size=int(entry.size),
-                   sha256=entry.sha256.lower(), url=asset_url(entry.asset_id, base_url))
+                   url=f"{root}/assets/{entry.asset_id}/download/", sha256=entry.sha256.lower(),
+                   asset_id=entry.asset_id, version=dataset.version)
         for entry in dataset.files if files in ("both", entry.kind)
     ]
 
 
+def resolve_nlb_files(dataset_name: str, *, files: str = "both", version: str | None = None,
+                      api_url: str | None = None, client=None) -> list[RemoteFile]:
+    """The registry files of a dataset, looked up on DANDI (download URL, dandi-etag) and checked against
+    the registry (path, size, sha256) before anything is fetched.
+
+    ``version`` defaults to the registry's version of the dandiset.
+    """
+    from neurodyn.data.nlb import get_dataset
+
+    dataset = get_dataset(dataset_name)
+    expected = nlb_remote_files(dataset_name, files=files, api_url=api_url)
+    client = client or dandi_client(api_url)
+    version = version or dataset.version
+    dandiset = client.get_dandiset(dataset.dandiset_id, version, lazy=True)
+    out = []
+    for entry in expected:
+        try:
+            asset = dandiset.get_asset(entry.asset_id)
+        except Exception as err:
+            raise _lookup_error(f"{entry.name} (asset {entry.asset_id}, version {version})", err) from None
+        name = f"{dataset.dandiset_id}/{asset.path}"
+        if name != entry.name or int(asset.size) != entry.size:
+            raise DownloadError(f"{entry.name}: DANDI's asset {entry.asset_id} is {name} ({asset.size} bytes), "
+                                f"neurodyn's registry says {entry.name} ({entry.size} bytes)")
+        out.append(remote_from_asset(asset, entry.sha256))
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
-# transfer
+# verification
 # --------------------------------------------------------------------------------------------------
 def sha256_of(path: str | os.PathLike, chunk_size: int = _CHUNK,
               advance: Callable[[int], None] | None = None) -> str:
@@ -163,66 +307,135 @@ def sha256_of(path: str | os.PathLike, chunk_size: int = _CHUNK,
     return digest.hexdigest()
 
 
-def _open_stream(url: str, offset: int, timeout: float):
-    """Open ``url`` at byte ``offset``; return ``(stream, start)`` where ``start`` is where the
-    stream really begins (0 when an HTTP server ignored the ``Range`` header)."""
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme == "file":
-        handle = open(urllib.request.url2pathname(parsed.path), "rb")  # noqa: SIM115 (closed by caller)
-        handle.seek(offset)
-        return handle, offset
-    if parsed.scheme not in ("http", "https"):
-        raise DownloadError(f"{url}: unsupported URL scheme {parsed.scheme!r}")
-    headers = {"User-Agent": _USER_AGENT}
-    if offset:
-        # A plain header (not an "unredirected" one) so urllib repeats it after the 302 to the blob.
-        headers["Range"] = f"bytes={offset}-"
-    response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
-    if offset and response.status == 206:
-        content_range = response.headers.get("Content-Range", "")
-        match = re.match(r"bytes (\d+)-", content_range)
-        if not match or int(match.group(1)) != offset:
-            response.close()
-            raise DownloadError(f"{url}: asked for bytes {offset}-, got Content-Range {content_range!r}")
-        return response, offset
-    return response, 0
+def file_digests(path: str | os.PathLike, etag: bool = True, chunk_size: int = _CHUNK,
+                 advance: Callable[[int], None] | None = None) -> dict[str, str]:
+    """``{"sha256": hex, "dandi-etag": str}`` of a file in one pass (the etag only when ``etag``).
+
+    The DANDI etag is computed by ``dandischema``'s :class:`DandiETag` (md5 of the part md5s).
+    """
+    from dandischema.digests.dandietag import DandiETag
+
+    sha = hashlib.sha256()
+    tagger = DandiETag(os.path.getsize(path)) if etag else None
+    with open(path, "rb") as handle:
+        if tagger is None:
+            while chunk := handle.read(chunk_size):
+                sha.update(chunk)
+                if advance:
+                    advance(len(chunk))
+        else:
+            for part in tagger.get_parts():
+                pieces, left = [], part.size
+                while left:
+                    piece = handle.read(min(chunk_size, left))
+                    if not piece:
+                        break
+                    sha.update(piece)
+                    pieces.append(piece)
+                    left -= len(piece)
+                    if advance:
+                        advance(len(piece))
+                tagger.update(b"".join(pieces))
+    out = {"sha256": sha.hexdigest()}
+    if tagger is not None:
+        out["dandi-etag"] = tagger.as_str()
+    return out
 
 
-def _transfer(remote: RemoteFile, part: Path, timeout: float, chunk_size: int,
-              advance: Callable[[int], None]) -> int:
-    """Append the missing bytes of ``remote`` to ``part``; returns the bytes received.
+def verify(remote: RemoteFile, path: str | os.PathLike,
+           advance: Callable[[int], None] | None = None) -> tuple[str | None, tuple[str, ...]]:
+    """(None, checked digests) when ``path`` matches ``remote``; else (why, ()) on one line."""
+    size = os.path.getsize(path)
+    if size != remote.size:
+        return f"size {size} != {remote.size}", ()
+    got = file_digests(path, etag=remote.dandi_etag is not None, advance=advance)
+    checked = []
+    if remote.sha256:
+        if got["sha256"] != remote.sha256:
+            return f"sha256 {got['sha256']} != {remote.sha256}", ()
+        checked.append("sha256")
+    if remote.dandi_etag:
+        if got["dandi-etag"] != remote.dandi_etag:
+            return f"dandi-etag {got['dandi-etag']} != {remote.dandi_etag}", ()
+        checked.append("dandi-etag")
+    return None, tuple(checked)
 
-    Raises on network errors (the ``.part`` file keeps what arrived) and when the stream ends early.
+
+# --------------------------------------------------------------------------------------------------
+# transfer
+# --------------------------------------------------------------------------------------------------
+class _Restart(Exception):
+    """The server ignored the Range request: the ``.part`` file must start over."""
+
+
+def _transfer(session, remote: RemoteFile, part: Path, timeout: float, chunk_size: int,
+              advance: Callable[[int], None]) -> tuple[int, int]:
+    """Append the missing bytes of ``remote`` to ``part`` over ``session``; returns (bytes received, the
+    offset the server started at: 0 when it ignored the Range request and the file started over).
+
+    Raises ``requests`` errors on network / HTTP failures (the ``.part`` keeps what arrived) and
+    ConnectionError when the stream ends early.
     """
     offset = part.stat().st_size if part.exists() else 0
     if offset >= remote.size:
-        return 0
-    try:
-        stream, start = _open_stream(remote.url, offset, timeout)
-    except urllib.error.HTTPError as err:
-        if err.code == 416:  # the server thinks our .part already covers the file: start over
+        return 0, offset
+    import urllib3
+
+    headers = {"Accept-Encoding": "identity"}  # byte ranges of the file itself
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    # requests keeps the Range header across the API's redirect to the storage bucket
+    with session.get(remote.url, headers=headers, stream=True, timeout=timeout) as response:
+        if response.status_code == 416 and offset:  # the server thinks the .part already covers the file
             part.unlink()
-            stream, start = _open_stream(remote.url, 0, timeout)
-        else:
-            raise
-    received = 0
-    with stream, open(part, "ab" if start else "wb") as out:
-        if start != offset:
-            advance(start - offset)  # server restarted the file: rewind the bar
-        while chunk := stream.read(chunk_size):
-            out.write(chunk)
-            received += len(chunk)
-            advance(len(chunk))
-            if start + received > remote.size:
-                break
+            raise _Restart()
+        response.raise_for_status()
+        start = 0
+        if offset and response.status_code == 206:
+            content_range = response.headers.get("Content-Range", "")
+            match = re.match(r"bytes (\d+)-", content_range)
+            if not match or int(match.group(1)) != offset:
+                raise DownloadError(f"{remote.name}: asked for bytes {offset}-, got Content-Range {content_range!r}")
+            start = offset
+        elif offset:
+            advance(-offset)  # the server ignored Range and sends the whole file: rewind the bar
+        received = 0
+        with open(part, "ab" if start else "wb") as out:
+            try:
+                # read1: whatever has arrived (up to chunk_size), so a cut keeps every byte received
+                while chunk := response.raw.read1(chunk_size):
+                    out.write(chunk)
+                    received += len(chunk)
+                    advance(len(chunk))
+                    if start + received > remote.size:
+                        break
+            except urllib3.exceptions.HTTPError as err:
+                raise ConnectionError(_one_line(err, 200)) from None
     have = part.stat().st_size
     if have < remote.size:
         raise ConnectionError(f"stream ended after {have} of {remote.size} bytes")
-    return received
+    return received, start
 
 
-def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, retries: int = 3, backoff_s: float = 2.0,
-               timeout: float = 60.0, chunk_size: int = _CHUNK, progress=None) -> DownloadResult:
+def _retryable(err: BaseException) -> bool:
+    response = getattr(err, "response", None)
+    code = getattr(response, "status_code", None)
+    return code is None or code >= 500 or code in (408, 429)
+
+
+def _http_reason(err: BaseException) -> str:
+    response = getattr(err, "response", None)
+    if response is not None and getattr(response, "status_code", None):
+        return f"HTTP {response.status_code} {response.reason or ''}".strip()
+    reason = err
+    while getattr(reason, "__context__", None) is not None and not str(reason):
+        reason = reason.__context__
+    return _one_line(f"{type(reason).__name__}: {reason}", 200)
+
+
+def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, retries: int = 3,
+               backoff_s: float = 2.0, timeout: float = 60.0, chunk_size: int = _CHUNK, progress=None,
+               overwrite: bool = False, log: Callable[[str], None] | None = None) -> DownloadResult:
     """Download one file to ``dest`` with resume, verification and an atomic final rename.
 
     Parameters
@@ -230,16 +443,20 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, retries: int = 3,
     remote
         What to fetch and how to verify it.
     dest
-        Final path; ``<dest>.part`` holds bytes in transit.
+        Final path; ``<dest>.part`` holds bytes in transit and is resumed by the next call.
+    session
+        A ``requests.Session`` (the DANDI client's); a new one when None.
     retries
-        Further attempts (each resuming) after a network error; ``backoff_s * attempt`` seconds
-        apart. When all fail the ``.part`` file is kept for a later run.
+        Further attempts (each resuming) after a network error or a 5xx / 408 / 429 answer,
+        ``backoff_s * attempt`` seconds apart. When all fail the ``.part`` file is kept for a later run.
     timeout
         Socket timeout in seconds.
-    chunk_size
-        Bytes per read.
     progress
         A ``rich.progress.Progress`` to report to, or None.
+    overwrite
+        Replace an existing ``dest`` that does not verify (otherwise that is refused).
+    log
+        Receives one line when a ``.part`` file is resumed.
 
     Returns
     -------
@@ -248,11 +465,17 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, retries: int = 3,
     Raises
     ------
     DownloadError
-        Network failure after all retries (``.part`` kept), or size / sha256 mismatch after a
+        Network failure after all retries (``.part`` kept), or a size / digest mismatch after a
         complete transfer (``.part`` deleted); no file is then left under ``dest``.
+    InputError
+        ``dest`` exists, does not verify, and ``overwrite`` is False; or ``dest`` is a folder.
     """
+    import requests
+
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
+    if dest.is_dir():
+        raise InputError("output path is a folder", dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     task = progress.add_task(dest.name, total=remote.size) if progress is not None else None
 
@@ -265,76 +488,78 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, retries: int = 3,
             progress.remove_task(task)
 
     if dest.exists():
-        if dest.stat().st_size == remote.size and sha256_of(dest, chunk_size) == remote.sha256:
+        why, checked = verify(remote, dest)
+        if why is None:
             advance(remote.size)
             finish()
-            return DownloadResult(dest, "skipped", 0)
-        # A corrupted or truncated final file must not pass for a good one.
-        dest.unlink()
+            return DownloadResult(dest, "skipped", 0, checked)
+        if not overwrite:
+            finish()
+            raise InputError(f"exists and differs from DANDI's file ({why}); pass --overwrite to replace it",
+                             dest)
+    session = session or requests.Session()
 
-    resumed = part.exists() and 0 < part.stat().st_size
     if part.exists() and part.stat().st_size > remote.size:
         part.unlink()
-        resumed = False
-    if part.exists():
+    resumed = part.exists() and part.stat().st_size > 0
+    if resumed:
         advance(part.stat().st_size)
+        if log:
+            log(f"resuming {part} at {part.stat().st_size:,} of {remote.size:,} bytes")
     received, attempt = 0, 0
     while True:
         try:
-            received += _transfer(remote, part, timeout, chunk_size, advance)
+            got, started_at = _transfer(session, remote, part, timeout, chunk_size, advance)
+            received += got
+            resumed = resumed and started_at > 0
             break
+        except _Restart:
+            resumed = False
+            continue
         except DownloadError:
             finish()
             raise
-        except urllib.error.HTTPError as err:
-            # Client errors will not heal by retrying; 5xx, 408 and 429 may.
-            if (err.code < 500 and err.code not in (408, 429)) or attempt >= retries:
+        except (OSError, requests.RequestException) as err:
+            have = part.stat().st_size if part.exists() else 0
+            if not _retryable(err):
                 finish()
-                raise DownloadError(f"{dest}: HTTP {err.code} {err.reason} from {remote.url}") from None
-        except (OSError, http.client.HTTPException) as err:
+                raise DownloadError(f"{dest}: {_http_reason(err)} from {remote.url}") from None
             if attempt >= retries:
                 finish()
-                have = part.stat().st_size if part.exists() else 0
+                keep = f"; run again to resume from {part.name}" if have else ""
                 raise DownloadError(f"{dest}: transfer interrupted at {have} of {remote.size} bytes "
-                                    f"({_reason(err)}); run again to resume from {part.name}") from None
+                                    f"({_http_reason(err)}){keep}") from None
         attempt += 1
         time.sleep(backoff_s * attempt)
-        resumed = True
+        resumed = resumed or (part.exists() and part.stat().st_size > 0)
 
-    size = part.stat().st_size
-    digest = sha256_of(part, chunk_size)
+    why, checked = verify(remote, part)
     finish()
-    if size != remote.size or digest != remote.sha256:
+    if why is not None:
         part.unlink()
-        what = (f"size {size} != {remote.size}" if size != remote.size
-                else f"sha256 {digest} != {remote.sha256}")
-        raise DownloadError(f"{dest}: verification failed ({what}); the partial file was removed")
+        raise DownloadError(f"{dest}: verification failed ({why}); the partial file was removed")
     os.replace(part, dest)
-    return DownloadResult(dest, "resumed" if resumed else "downloaded", received)
-
-
-def _reason(err: BaseException) -> str:
-    reason = getattr(err, "reason", None) or err
-    return " ".join(f"{type(reason).__name__}: {reason}".split())
+    return DownloadResult(dest, "resumed" if resumed else "downloaded", received, checked)
 
 
 def download(name_or_spec: str | Sequence[RemoteFile], out_dir: str | os.PathLike = "data", *,
-             base_url: str | None = None, files: str = "both", retries: int = 3, backoff_s: float = 2.0,
-             timeout: float = 60.0, progress: bool = False) -> list[DownloadResult]:
-    """Download an NLB dataset (or explicit :class:`RemoteFile` records) into ``out_dir``.
+             api_url: str | None = None, files: str = "both", version: str | None = None,
+             retries: int = 3, backoff_s: float = 2.0, timeout: float = 60.0, progress: bool = False,
+             overwrite: bool = False, log: Callable[[str], None] | None = None) -> list[DownloadResult]:
+    """Download an NLB dataset (registry name) or explicit :class:`RemoteFile` records into ``out_dir``.
 
     Parameters
     ----------
     name_or_spec
-        A registry name (``"mc_maze_small"``) or a list of :class:`RemoteFile`.
+        A registry name (``"mc_maze_small"``; looked up on DANDI with :func:`resolve_nlb_files`) or a
+        list of :class:`RemoteFile` (e.g. from :func:`dandiset_files`).
     out_dir
-        Output root; files land in ``<out_dir>/<record.name>``
-        (``<dandiset_id>/sub-<subject>/<file>`` for registry datasets).
-    base_url
-        API root override for registry datasets (see :func:`api_root`).
-    files
-        ``"train"``, ``"test"`` or ``"both"`` (registry datasets only).
-    retries, backoff_s, timeout
+        Output root; files land in ``<out_dir>/<record.name>``.
+    api_url
+        API root override (see :func:`api_root`).
+    files, version
+        ``"train"``, ``"test"`` or ``"both"``, and the dandiset version (registry names only).
+    retries, backoff_s, timeout, overwrite, log
         See :func:`fetch_file`.
     progress
         Show a ``rich`` progress bar on stderr (the CLI sets this).
@@ -348,23 +573,41 @@ def download(name_or_spec: str | Sequence[RemoteFile], out_dir: str | os.PathLik
     >>> [r.status for r in download("mc_maze_small", "data", files="test")]  # doctest: +SKIP
     ['downloaded']
     """
+    client = None
     if isinstance(name_or_spec, str):
-        remotes = nlb_remote_files(name_or_spec, files=files, base_url=base_url)
+        client = dandi_client(api_url)
+        remotes = resolve_nlb_files(name_or_spec, files=files, version=version, api_url=api_url, client=client)
     else:
         remotes = list(name_or_spec)
+    return _download_with(client, remotes, out_dir, retries=retries, backoff_s=backoff_s, timeout=timeout,
+                          progress=progress, overwrite=overwrite, log=log)
+
+
+def download_dandiset(dandiset_id: str, out_dir: str | os.PathLike = "data", *, version: str | None = None,
+                      glob: str | None = None, api_url: str | None = None, **kwargs) -> list[DownloadResult]:
+    """Download the assets of a dandiset version matching ``glob`` (see :func:`dandiset_files`)."""
+    client = dandi_client(api_url)
+    remotes = dandiset_files(dandiset_id, version, glob, client=client)
+    return _download_with(client, remotes, out_dir, **kwargs)
+
+
+def _download_with(client, remotes, out_dir, *, retries=3, backoff_s=2.0, timeout=60.0, progress=False,
+                   overwrite=False, log=None) -> list[DownloadResult]:
     out_dir = Path(out_dir)
     for remote in remotes:
         relative = Path(remote.name)
         if relative.is_absolute() or ".." in relative.parts:
             raise InputError(f"destination must stay inside the output folder: {remote.name!r}", field="name")
+    session = client.session if client is not None else None
     bar = _progress_bar() if progress else None
     results = []
     if bar is not None:
         bar.start()
     try:
         for remote in remotes:
-            results.append(fetch_file(remote, out_dir / remote.name, retries=retries, backoff_s=backoff_s,
-                                      timeout=timeout, progress=bar))
+            results.append(fetch_file(remote, out_dir / remote.name, session=session, retries=retries,
+                                      backoff_s=backoff_s, timeout=timeout, progress=bar, overwrite=overwrite,
+                                      log=log))
     finally:
         if bar is not None:
             bar.stop()
@@ -393,23 +636,32 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``neurodyn download`` parser."""
     parser = argparse.ArgumentParser(
         prog="neurodyn download",
-        description="Download NLB NWB files from DANDI (resumable, sha256-verified) into "
-                    "<out>/<dandiset_id>/sub-<subject>/<file>.",
+        description="Download NLB NWB files (by registry name) or any dandiset's assets from DANDI -- "
+                    "resumable, size + sha256 + dandi-etag verified -- into <out>/<dandiset_id>/<path>.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("name", metavar="NAME", nargs="?", help="dataset name, e.g. mc_maze_small")
+    parser.add_argument("name", metavar="NAME", nargs="?", help="NLB dataset name, e.g. mc_maze_small")
+    parser.add_argument("--dandiset", default=None, help="a dandiset id instead of NAME, e.g. 000140")
+    parser.add_argument("--version", default=None,
+                        help="dandiset version (default: the registry's for NAME, the latest published "
+                             "for --dandiset)")
+    parser.add_argument("--path", default=None, metavar="GLOB",
+                        help="with --dandiset: asset paths to fetch, e.g. 'sub-Jenkins/*test*.nwb'")
     parser.add_argument("--out", type=Path, default=Path("data"), help="output root folder")
-    parser.add_argument("--files", choices=FILE_CHOICES, default="both", help="which NLB files")
-    parser.add_argument("--base-url", default=None,
-                        help=f"DANDI API root (default ${API_ENV_VAR} or {DEFAULT_API})")
+    parser.add_argument("--files", choices=FILE_CHOICES, default="both", help="which NLB files (NAME only)")
+    parser.add_argument("--api-url", "--base-url", dest="api_url", default=None,
+                        help=f"DANDI API root (default ${API_ENV_VAR}, else the dandi library's default, "
+                             f"{DEFAULT_API})")
     parser.add_argument("--retries", type=int, default=3, help="resuming retries after a network error")
     parser.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds")
-    parser.add_argument("--list", action="store_true", help="list the known dataset names and exit")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing files that differ from DANDI's (verified ones are skipped)")
+    parser.add_argument("--list", action="store_true", help="list the registry's dataset names and exit")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
 def cli_main(argv: list[str]) -> int:
-    """Entry point of ``neurodyn download``; 0 ok, 1 transfer failure, 2 bad input."""
+    """Entry point of ``neurodyn download``; 0 ok, 1 lookup / transfer failure, 2 bad input."""
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv))
@@ -419,19 +671,34 @@ def cli_main(argv: list[str]) -> int:
         for name in nlb_dataset_names():
             print(name)
         return 0
-    if not args.name:
-        raise InputError("a dataset name is required (see --list)", field="NAME")
+    if bool(args.name) == bool(args.dandiset):
+        raise InputError("give a dataset NAME (see --list) or --dandiset ID, not both", field="NAME")
+    if args.path and not args.dandiset:
+        raise InputError("--path selects assets of a --dandiset; with NAME use --files", field="--path")
     if args.retries < 0:
         raise InputError(f"must be >= 0, got {args.retries}", field="--retries")
     if args.out.exists() and not args.out.is_dir():
         raise InputError("exists and is not a folder", args.out, "--out")
+
+    def say(line: str) -> None:
+        print(f"neurodyn download: {line}", file=sys.stderr)
+
+    options = dict(retries=args.retries, timeout=args.timeout, progress=not args.no_progress,
+                   overwrite=args.overwrite, log=say)
     try:
-        results = download(args.name, args.out, base_url=args.base_url, files=args.files,
-                           retries=args.retries, timeout=args.timeout, progress=not args.no_progress)
+        if args.dandiset:
+            if not re.fullmatch(r"\d{6}", args.dandiset):
+                raise InputError(f"a dandiset id has six digits, got {args.dandiset!r}", field="--dandiset")
+            results = download_dandiset(args.dandiset, args.out, version=args.version, glob=args.path,
+                                        api_url=args.api_url, **options)
+        else:
+            results = download(args.name, args.out, api_url=args.api_url, files=args.files,
+                               version=args.version, **options)
     except DownloadError as err:
-        print(f"neurodyn download: error: {' '.join(str(err).split())}", file=sys.stderr)
+        print(f"neurodyn download: error: {_one_line(err, 1000)}", file=sys.stderr)
         return 1
     for result in results:
         size = result.path.stat().st_size
-        print(f"{result.status:<10} {result.path} ({size:,} bytes, sha256 verified)")
+        checked = " + ".join(result.verified) or "size"
+        print(f"{result.status:<10} {result.path} ({size:,} bytes, {checked} verified)")
     return 0

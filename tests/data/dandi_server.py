@@ -1,0 +1,275 @@
+"""A loopback DANDI archive for the tests: the REST endpoints ``dandi.dandiapi.DandiAPIClient`` calls, plus
+a blob store with HTTP ``Range`` support, on 127.0.0.1.
+
+Endpoints (the DANDI API's shapes, https://api.dandiarchive.org/swagger/):
+
+- ``/server-info`` -- what ``dandi`` asks a server it does not know;
+- ``/api/dandisets/<id>/`` -- most recent published version and draft;
+- ``/api/dandisets/<id>/versions/<v>/info/``;
+- ``/api/dandisets/<id>/versions/<v>/assets/?glob=&path=`` -- one page of assets;
+- ``/api/dandisets/<id>/versions/<v>/assets/<asset>/[info/]`` and ``/api/assets/<asset>/`` -- metadata
+  with ``digest`` (``dandi:sha2-256``, ``dandi:dandi-etag``) and ``contentUrl``;
+- ``/api/assets/<asset>/download/`` -- 302 to ``/blobs/<blob>``, which serves bytes (``Range`` honoured).
+
+Every blob byte written is counted (:attr:`FakeDandi.bytes_served`); faults can be injected per asset.
+Loaded by path from the test modules (``importlib``), started by their fixtures.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import http.server
+import json
+import re
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CREATED = "2022-01-13T04:08:00.000000Z"
+
+
+def dandi_etag(data: bytes, part_size: int = 64 * 1024 * 1024) -> str:
+    """DANDI's etag written out independently of dandischema: md5 over the 64 MiB parts' md5s, ``-<parts>``
+    (S3 multipart etag; valid for files up to 640 GB, where the part size is 64 MiB)."""
+    parts = [data[i:i + part_size] for i in range(0, max(len(data), 1), part_size)]
+    joined = b"".join(hashlib.md5(p).digest() for p in parts)
+    return f"{hashlib.md5(joined).hexdigest()}-{len(parts)}"
+
+
+@dataclass
+class Asset:
+    asset_id: str
+    dandiset_id: str
+    version: str
+    path: str
+    data: bytes
+    sha256: str
+    etag: str
+    blob: str
+    extra_metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class Fault:
+    """What the next blob requests of an asset get: ``status`` (an HTTP error code) for ``count`` requests,
+    after serving ``after`` requests normally."""
+
+    status: int
+    count: int = 1
+    after: int = 0
+
+
+class FakeDandi:
+    def __init__(self):
+        self.assets: dict[str, Asset] = {}
+        self.published: dict[str, str] = {}  # dandiset -> most recent published version
+        self.requests: list[tuple[str, str | None, int]] = []  # (path, Range header, bytes of body)
+        self.faults: dict[str, Fault] = {}
+        self.drop_after: dict[str, int] = {}  # asset id -> bytes sent before the next response hangs up
+        self.ignore_range = False
+        self.bytes_served = 0
+        self.lock = threading.Lock()
+        self.root = ""  # http://127.0.0.1:<port>
+        self._n = 0
+
+    @property
+    def api(self) -> str:
+        return f"{self.root}/api"
+
+    def add(self, dandiset_id: str, version: str, path: str, data: bytes | Path, *, sha256: str | None = None,
+            etag: str | None = None, asset_id: str | None = None) -> Asset:
+        """Publish ``data`` as ``path`` in ``dandiset_id``/``version``; digests are the true ones unless given."""
+        data = Path(data).read_bytes() if isinstance(data, Path) else bytes(data)
+        self._n += 1
+        asset_id = asset_id or f"00000000-0000-4000-8000-{self._n:012d}"
+        asset = Asset(asset_id, dandiset_id, version, path, data, sha256 or hashlib.sha256(data).hexdigest(),
+                      etag or dandi_etag(data), f"blob{self._n:04d}")
+        self.assets[asset_id] = asset
+        if version != "draft":
+            self.published[dandiset_id] = max(self.published.get(dandiset_id, version), version)
+        return asset
+
+    def reset_counts(self) -> None:
+        with self.lock:
+            self.bytes_served = 0
+            self.requests.clear()
+
+    def blob_requests(self) -> list[tuple[str, str | None, int]]:
+        return [r for r in self.requests if r[0].startswith("/blobs/")]
+
+    # ------------------------------------------------------------------ JSON bodies
+    def _version(self, dandiset_id: str, version: str) -> dict:
+        assets = [a for a in self.assets.values() if a.dandiset_id == dandiset_id and a.version == version]
+        return {"version": version, "name": f"dandiset {dandiset_id}", "asset_count": len(assets),
+                "size": sum(len(a.data) for a in assets), "created": CREATED, "modified": CREATED,
+                "status": "Published" if version != "draft" else "Valid"}
+
+    def _asset_row(self, a: Asset) -> dict:
+        return {"asset_id": a.asset_id, "blob": a.blob, "zarr": None, "path": a.path, "size": len(a.data),
+                "created": CREATED, "modified": CREATED}
+
+    def metadata(self, a: Asset) -> dict:
+        md = {"id": f"dandiasset:{a.asset_id}", "identifier": a.asset_id, "path": a.path,
+              "contentSize": len(a.data), "encodingFormat": "application/x-nwb",
+              "digest": {"dandi:sha2-256": a.sha256, "dandi:dandi-etag": a.etag},
+              "contentUrl": [f"{self.api}/assets/{a.asset_id}/download/", f"{self.root}/blobs/{a.blob}"]}
+        md.update(a.extra_metadata)
+        return md
+
+
+def _handler(state: FakeDandi):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        timeout = 20  # seconds a connection may stay idle: the server never hangs a test
+
+        def log_message(self, *args):
+            pass
+
+        def _json(self, body, status: int = 200) -> None:
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+            self._log(0)
+
+        def _error(self, status: int) -> None:
+            raw = json.dumps({"detail": "Not found." if status == 404 else "error"}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+            self._log(0)
+
+        def _log(self, n: int) -> None:
+            with state.lock:
+                state.requests.append((self.path.split("?")[0], self.headers.get("Range"), n))
+                if self.path.startswith("/blobs/"):
+                    state.bytes_served += n
+
+        def do_HEAD(self):
+            self.do_GET(head=True)
+
+        def do_GET(self, head: bool = False):  # noqa: C901 (one dispatcher)
+            url = urllib.parse.urlsplit(self.path)
+            path, query = url.path, dict(urllib.parse.parse_qsl(url.query))
+            if path in ("/server-info", "/api/info/"):
+                return self._json({"version": "0.0.0", "services": {"api": {"url": state.api}},
+                                   "cli-minimal-version": "0.0.0", "cli-bad-versions": []})
+            m = re.fullmatch(r"/api/dandisets/(\d+)/", path)
+            if m:
+                ds = m.group(1)
+                if not any(a.dandiset_id == ds for a in state.assets.values()):
+                    return self._error(404)
+                pub = state.published.get(ds)
+                return self._json({"identifier": ds, "created": CREATED, "modified": CREATED,
+                                   "contact_person": "Test, Person", "embargo_status": "OPEN",
+                                   "most_recent_published_version": state._version(ds, pub) if pub else None,
+                                   "draft_version": state._version(ds, "draft")})
+            m = re.fullmatch(r"/api/dandisets/(\d+)/versions/([^/]+)/info/", path)
+            if m:
+                ds, v = m.groups()
+                if not any(a.dandiset_id == ds and a.version == v for a in state.assets.values()):
+                    return self._error(404)
+                return self._json({**state._version(ds, v), "asset_validation_errors": [],
+                                   "version_validation_errors": []})
+            m = re.fullmatch(r"/api/dandisets/(\d+)/versions/([^/]+)/assets/", path)
+            if m:
+                ds, v = m.groups()
+                rows = [a for a in state.assets.values() if a.dandiset_id == ds and a.version == v]
+                if not rows:
+                    return self._error(404)
+                if "glob" in query:
+                    rows = [a for a in rows if fnmatch.fnmatchcase(a.path, query["glob"])]
+                if "path" in query:
+                    rows = [a for a in rows if a.path.startswith(query["path"])]
+                rows.sort(key=lambda a: a.path)
+                return self._json({"count": len(rows), "next": None, "previous": None,
+                                   "results": [state._asset_row(a) for a in rows]})
+            m = re.fullmatch(r"/api/dandisets/(\d+)/versions/([^/]+)/assets/([\w-]+)/(info/)?", path)
+            if m:
+                ds, v, aid, info = m.groups()
+                a = state.assets.get(aid)
+                if a is None or a.dandiset_id != ds or a.version != v:
+                    return self._error(404)
+                if info:
+                    return self._json({**state._asset_row(a), "metadata": state.metadata(a)})
+                return self._json(state.metadata(a))
+            m = re.fullmatch(r"/api/assets/([\w-]+)/", path)
+            if m and m.group(1) in state.assets:
+                return self._json(state.metadata(state.assets[m.group(1)]))
+            m = re.fullmatch(r"/api/assets/([\w-]+)/download/", path)
+            if m and m.group(1) in state.assets:
+                self.send_response(302)
+                self.send_header("Location", f"{state.root}/blobs/{state.assets[m.group(1)].blob}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return self._log(0)
+            m = re.fullmatch(r"/blobs/(\w+)", path)
+            asset = next((a for a in state.assets.values() if m and a.blob == m.group(1)), None)
+            if asset is None:
+                return self._error(404)
+            return self._blob(asset, head)
+
+        def _blob(self, asset: Asset, head: bool) -> None:
+            data = asset.data
+            fault = state.faults.get(asset.asset_id)
+            if fault is not None:
+                if fault.after > 0:
+                    fault.after -= 1
+                elif fault.count > 0:
+                    fault.count -= 1
+                    return self._error(fault.status)
+            start, end = 0, len(data) - 1
+            ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
+            if ranged and not state.ignore_range:
+                start = int(ranged.group(1))
+                if ranged.group(2):
+                    end = min(int(ranged.group(2)), len(data) - 1)
+                if start >= len(data):
+                    return self._error(416)
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+            else:
+                self.send_response(200)
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("Content-Length", str(end - start + 1))
+            self.end_headers()
+            if head:
+                return self._log(0)
+            body = data[start:end + 1]
+            drop = state.drop_after.pop(asset.asset_id, None)
+            if drop is not None:  # promise the whole body, send part of it, hang up
+                body = body[:drop]
+                self.close_connection = True
+            try:
+                self.wfile.write(body)
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):  # the client stopped reading (remfile's size probe)
+                pass
+            self._log(len(body))
+
+    return Handler
+
+
+class Server:
+    """Context manager: a :class:`FakeDandi` served on 127.0.0.1 by a threaded ``http.server``."""
+
+    def __init__(self):
+        self.state = FakeDandi()
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.state))
+        self.httpd.daemon_threads = True
+        self.state.root = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+
+    def __enter__(self) -> FakeDandi:
+        self.thread.start()
+        return self.state
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
