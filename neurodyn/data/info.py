@@ -1,6 +1,10 @@
 """``neurodyn info FILE``: a short summary of an NWB file (or folder), a prepared file, an LFADS-format
 HDF5 file or any other HDF5 file, as rich tables.
 
+``FILE`` may be a URL: ``dandi://<dandiset>[@<version>]/<path>`` or ``https://...`` is read over HTTP
+range requests without downloading it (:mod:`neurodyn.data.stream`); for an NWB file only the metadata,
+units and trials travel.
+
 - NWB: files, session length, units (held-in / held-out), spikes, trials per split, trial columns and
   time series.
 - ``neurodyn prepare`` output: attributes, then every array with shape, dtype, NaN fraction and mean.
@@ -37,16 +41,33 @@ LFADS_KEYS = {
 }
 
 
+def _h5(path: Path | str):
+    """Context manager: the HDF5 file at a local path (:func:`neurodyn.io.read_h5`) or a URL (streamed)."""
+    from neurodyn.data.stream import is_url, resolve_url
+
+    if is_url(path):
+        files = resolve_url(path)
+        if len(files) != 1:
+            raise InputError(f"stands for {len(files)} files, expected one", path)
+        return files[0].h5()
+    return read_h5(path, "info reads NWB and HDF5 files")
+
+
 def file_kind(path: str | os.PathLike) -> str:
     """``"nwb"``, ``"prepared"``, ``"lfads"`` or ``"hdf5"``; InputError for anything unreadable."""
     from neurodyn.data.prepare import is_prepared
+    from neurodyn.data.stream import is_url, resolve_url
 
-    path = Path(path)
-    if path.is_dir():
-        if not sorted(path.glob("*.nwb")):
-            raise InputError("folder holds no .nwb files", path)
-        return "nwb"
-    with read_h5(path, "info reads NWB and HDF5 files") as f:
+    if is_url(path):
+        if len(resolve_url(path)) > 1:  # a DANDI folder: its NWB files
+            return "nwb"
+    else:
+        path = Path(path)
+        if path.is_dir():
+            if not sorted(path.glob("*.nwb")):
+                raise InputError("folder holds no .nwb files", path)
+            return "nwb"
+    with _h5(path) as f:
         if "nwb_version" in f.attrs or f.attrs.get("neurodata_type") == "NWBFile":
             return "nwb"
         if is_prepared(f):
@@ -65,11 +86,12 @@ def _table(title: str, *columns: str):
     return table
 
 
-def _nwb(path: Path, console) -> None:
+def _nwb(path: Path | str, console) -> None:
     from neurodyn.data.nwb import load_session
 
     s = load_session(path)
-    head = _table(f"NWB {'folder' if path.is_dir() else 'file'} {path}", "field", "value")
+    what = "URL" if isinstance(path, str) else "folder" if path.is_dir() else "file"
+    head = _table(f"NWB {what} {path}", "field", "value")
     for f in s.files:
         head.add_row(
             "file", f"{f.path.name} (offset {f.offset_ms / 1000:g} s, {f.n_trials} trials, {f.n_units} units)"
@@ -131,12 +153,12 @@ def _datasets(f) -> list[tuple[str, object]]:
     return items
 
 
-def _prepared(path: Path, console) -> None:
+def _prepared(path: Path | str, console) -> None:
     from neurodyn.data.prepare import _attr
 
     # tables are built inside the block and printed after it: read_h5 reports any OSError in the
     # block as file damage, and printing can raise one too (BrokenPipeError under `| head`)
-    with read_h5(path) as f:
+    with _h5(path) as f:
         head = _table(f"Prepared NLB tensors {path}", "attribute", "value")
         for key, value in f.attrs.items():
             value = _attr(value)
@@ -148,9 +170,9 @@ def _prepared(path: Path, console) -> None:
     console.print(arrays)
 
 
-def _generic(path: Path, console, kind: str, max_rows: int) -> None:
+def _generic(path: Path | str, console, kind: str, max_rows: int) -> None:
     title = "LFADS-format HDF5" if kind == "lfads" else "HDF5"
-    with read_h5(path) as f:  # read in the block, print after it (see _prepared)
+    with _h5(path) as f:  # read in the block, print after it (see _prepared)
         items = _datasets(f)
         table = _table(f"{title} {path} ({len(items)} datasets)", "dataset", "shape", "dtype")
         for name, ds in items[:max_rows]:
@@ -167,8 +189,10 @@ def info(path: str | os.PathLike, console=None, max_rows: int = 200) -> str:
     """Print the summary of ``path``; returns its kind (see :func:`file_kind`)."""
     from rich.console import Console
 
+    from neurodyn.data.stream import is_url
+
     console = console or Console()
-    path = Path(path)
+    path = path if is_url(path) else Path(path)
     kind = file_kind(path)
     if kind == "nwb":
         _nwb(path, console)
@@ -188,7 +212,9 @@ def cli_main(argv: list[str]) -> int:
         description="Summarise an NWB file or folder, a prepared file, or any HDF5 file.",
     )
     parser.add_argument(
-        "file", help="NWB file / folder, `neurodyn prepare` output, LFADS-format or other HDF5"
+        "file",
+        help="NWB file / folder, `neurodyn prepare` output, LFADS-format or other HDF5; or a dandi:// or "
+        "https:// URL (streamed, not downloaded)",
     )
     parser.add_argument("--max-rows", type=int, default=200, help="datasets listed for generic HDF5 files")
     try:

@@ -1,5 +1,9 @@
 """Read NLB-style NWB files (one file, or a folder of them) into an :class:`NWBSession`.
 
+Inputs: a local path (file or folder), a URL (``dandi://<dandiset>[@<version>]/<path>`` or
+``https://...``, read over HTTP range requests without downloading, see :mod:`neurodyn.data.stream`),
+or an open binary file object.
+
 What is read, as ``nlb_tools.nwb_interface.NWBDataset`` reads it (nlb_tools 0.0.4, MIT), but into plain
 NumPy arrays instead of a 1 ms DataFrame of the whole session:
 
@@ -25,13 +29,16 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+from neurodyn.data.stream import StreamedFile
 from neurodyn.errors import InputError
 from neurodyn.io import read_h5
 
@@ -61,9 +68,13 @@ def spike_ms_index(spike_times) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One file of a session: where its clock starts on the session clock, and its extent."""
+    """One file of a session: where its clock starts on the session clock, and its extent.
 
-    path: Path
+    ``path`` is the local file, or the :class:`neurodyn.data.stream.StreamedFile` it was read from
+    (``.name`` works on both).
+    """
+
+    path: Path | StreamedFile
     offset_ms: int
     n_ms: int
     n_trials: int
@@ -74,7 +85,7 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class _SeriesPart:
-    source: Path
+    source: Path | StreamedFile
     data_path: str | None
     timestamps_path: str | None
     starting_time: float
@@ -127,7 +138,7 @@ class BehaviorSeries:
         dtype = self.dtype if np.issubdtype(self.dtype, np.floating) else np.dtype(np.float64)
         out = np.full((n_ms, self.n_channels), np.nan, dtype=dtype)
         for part in self.parts:
-            with read_h5(part.source, "NWB file") as f:
+            with _open_h5(part.source) as f:
                 data = part.data if part.data is not None else f[part.data_path][()]
                 if part.timestamps_path is not None:
                     t = np.asarray(f[part.timestamps_path][()], dtype=np.float64)
@@ -142,7 +153,7 @@ class BehaviorSeries:
                 raise InputError(
                     f"series {self.name!r} has a sample at {bad!r} s that is off the 1 ms grid "
                     f"[0, {part.n_ms_file / 1000} s) of its file",
-                    part.source,
+                    _where(part.source),
                     self.name,
                 )
             out[k.astype(np.int64) + part.offset_ms] = data
@@ -156,7 +167,7 @@ class NWBSession:
     Attributes
     ----------
     path
-        The file or folder given.
+        The file or folder given (a Path), or the URL / file-object label (a str).
     files
         The files read, in load order, with their offsets on the session clock.
     unit_ids
@@ -184,7 +195,7 @@ class NWBSession:
         Length of the 1 ms grid.
     """
 
-    path: Path
+    path: Path | str
     files: tuple[SourceFile, ...]
     unit_ids: np.ndarray
     heldout: np.ndarray
@@ -245,14 +256,14 @@ class NWBSession:
         """The ``split`` column as strings (``train``/``val``/``test``/``none``)."""
         return np.asarray([str(s) for s in self.column("split", "trial splits")], dtype=object)
 
-    def files_without_heldout(self) -> list[Path]:
+    def files_without_heldout(self) -> list[Path | StreamedFile]:
         return [f.path for f in self.files if not f.has_heldout_column]
 
 
 # --------------------------------------------------------------------------------------------- reading
 @dataclass
 class _FileData:
-    path: Path
+    path: Path | StreamedFile
     unit_ids: np.ndarray
     heldout: np.ndarray | None
     spike_times: list[np.ndarray]
@@ -260,6 +271,45 @@ class _FileData:
     trials: dict[str, np.ndarray]
     series: dict[str, BehaviorSeries]
     n_ms: int
+
+
+def _where(source) -> Path | str:
+    """What error messages call a source: the local path, or the URL / label of a streamed file."""
+    return source if isinstance(source, Path) else str(source)
+
+
+def _open_h5(source):
+    """Context manager: a local file through :func:`neurodyn.io.read_h5`, a streamed one through its reader."""
+    return read_h5(source, "NWB file") if isinstance(source, Path) else source.h5()
+
+
+def _open_nwb_stream(source: StreamedFile):
+    """(io, nwbfile, h5file) of a streamed / file-object source; no full-file walk (it would fetch every
+    object header over the network)."""
+    import h5py
+
+    with source.guard():
+        h5 = h5py.File(source.reader, "r")
+    is_nwb = "nwb_version" in h5.attrs or h5.attrs.get("neurodata_type") == "NWBFile"
+    if not is_nwb:
+        h5.close()
+        raise InputError("HDF5 file without NWB metadata (no 'nwb_version' attribute)", source.label)
+    from pynwb import NWBHDF5IO
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            io = NWBHDF5IO(file=h5, mode="r", load_namespaces=True)
+            nwb = io.read()
+    except Exception as err:
+        h5.close()
+        failure = source.failure()
+        if failure is not None:
+            raise failure from None
+        raise InputError(
+            f"not a readable NWB file ({type(err).__name__}: {' '.join(str(err).split())[:200]})", source.label
+        ) from None
+    return io, nwb, h5
 
 
 def _open_nwb(path: Path):
@@ -334,7 +384,7 @@ def _find_series(nwb, path: Path) -> dict[str, object]:
     return found
 
 
-def _series_meta(name: str, ts, path: Path, n_ms: int) -> BehaviorSeries:
+def _series_meta(name: str, ts, path: Path | StreamedFile, n_ms: int) -> BehaviorSeries:
     import h5py
 
     data = ts.data
@@ -361,9 +411,9 @@ def _series_meta(name: str, ts, path: Path, n_ms: int) -> BehaviorSeries:
         data=None if isinstance(data, h5py.Dataset) else np.asarray(data),
     )
     if stamps is not None and not isinstance(stamps, h5py.Dataset):
-        raise InputError("timestamps not stored in the file", path, name)
+        raise InputError("timestamps not stored in the file", _where(path), name)
     if stamps is None and part.rate is None:
-        raise InputError("time series has neither timestamps nor a rate", path, name)
+        raise InputError("time series has neither timestamps nor a rate", _where(path), name)
     return BehaviorSeries(
         name=name,
         columns=columns,
@@ -374,56 +424,71 @@ def _series_meta(name: str, ts, path: Path, n_ms: int) -> BehaviorSeries:
     )
 
 
-def _read_file(path: Path) -> _FileData:
-    io, nwb = _open_nwb(path)
+def _read_file(source: Path | StreamedFile) -> _FileData:
+    if isinstance(source, Path):
+        io, nwb = _open_nwb(source)
+        try:
+            return _read_nwb(nwb, source, source)
+        finally:
+            io.close()
+    io, nwb, h5 = _open_nwb_stream(source)
     try:
-        units = nwb.units
-        if units is None or len(units.id) == 0:
-            raise InputError("no units (the file has no 'units' table or it is empty)", path, "units")
-        if "spike_times" not in units.colnames:
-            raise InputError("missing column", path, "units/spike_times")
-        trials = nwb.trials
-        if trials is None or len(trials.id) == 0:
-            raise InputError("no trials (the file has no 'trials' table or it is empty)", path, "trials")
-        unit_ids = np.asarray(units.id.data[:], dtype=np.int64)
-        spike_times = [np.asarray(s, dtype=np.float64) for s in _ragged(units["spike_times"])]
-        heldout = np.asarray(units["heldout"].data[:], dtype=bool) if "heldout" in units.colnames else None
-        obs = None
-        if "obs_intervals" in units.colnames:
-            obs = [np.asarray(o, dtype=np.float64).reshape(-1, 2) for o in _ragged(units["obs_intervals"])]
-        table: dict[str, np.ndarray] = {"trial_id": np.asarray(trials.id.data[:], dtype=np.int64)}
-        from hdmf.common.table import DynamicTableRegion
-
-        for name in trials.colnames:
-            col = trials[name]
-            if (
-                isinstance(col, DynamicTableRegion)
-                or getattr(col, "target", None) is not None
-                and isinstance(col.target, DynamicTableRegion)
-            ):
-                continue
-            key = "end_time" if name == "stop_time" else name
-            table[key] = _as_column(_ragged(col))
-        for name in ("start_time", "end_time"):
-            if name not in table:
-                raise InputError("missing column", path, f"trials/{name}")
-        for uid, t in zip(unit_ids, spike_times):
-            if not np.all(np.isfinite(t)):
-                raise InputError(f"unit {uid}: non-finite spike time", path, "units/spike_times")
-        ends = [o[-1, 1] for o in obs if len(o)] if obs is not None else []
-        if ends:
-            n_ms = int(np.round(max(ends) * 1000.0))
-        else:  # no obs_intervals: cover every trial and spike
-            last = max(
-                [float(np.nanmax(table["end_time"]))] + [float(t.max()) for t in spike_times if len(t)]
-            )
-            n_ms = int(np.floor(round(last * 1000.0, 6))) + 1
-        series = {}
-        for name, ts in _find_series(nwb, path).items():
-            series[name] = _series_meta(name, ts, path, n_ms)
+        with source.guard():
+            return _read_nwb(nwb, source, source.label)
     finally:
-        io.close()
-    return _FileData(path, unit_ids, heldout, spike_times, obs, table, series, n_ms)
+        with contextlib.suppress(Exception):
+            io.close()
+        with contextlib.suppress(Exception):
+            h5.close()
+
+
+def _read_nwb(nwb, source: Path | StreamedFile, path: Path | str) -> _FileData:
+    """The units, trials and time series of an open NWB file (``path`` names it in messages)."""
+    units = nwb.units
+    if units is None or len(units.id) == 0:
+        raise InputError("no units (the file has no 'units' table or it is empty)", path, "units")
+    if "spike_times" not in units.colnames:
+        raise InputError("missing column", path, "units/spike_times")
+    trials = nwb.trials
+    if trials is None or len(trials.id) == 0:
+        raise InputError("no trials (the file has no 'trials' table or it is empty)", path, "trials")
+    unit_ids = np.asarray(units.id.data[:], dtype=np.int64)
+    spike_times = [np.asarray(s, dtype=np.float64) for s in _ragged(units["spike_times"])]
+    heldout = np.asarray(units["heldout"].data[:], dtype=bool) if "heldout" in units.colnames else None
+    obs = None
+    if "obs_intervals" in units.colnames:
+        obs = [np.asarray(o, dtype=np.float64).reshape(-1, 2) for o in _ragged(units["obs_intervals"])]
+    table: dict[str, np.ndarray] = {"trial_id": np.asarray(trials.id.data[:], dtype=np.int64)}
+    from hdmf.common.table import DynamicTableRegion
+
+    for name in trials.colnames:
+        col = trials[name]
+        if (
+            isinstance(col, DynamicTableRegion)
+            or getattr(col, "target", None) is not None
+            and isinstance(col.target, DynamicTableRegion)
+        ):
+            continue
+        key = "end_time" if name == "stop_time" else name
+        table[key] = _as_column(_ragged(col))
+    for name in ("start_time", "end_time"):
+        if name not in table:
+            raise InputError("missing column", path, f"trials/{name}")
+    for uid, t in zip(unit_ids, spike_times):
+        if not np.all(np.isfinite(t)):
+            raise InputError(f"unit {uid}: non-finite spike time", path, "units/spike_times")
+    ends = [o[-1, 1] for o in obs if len(o)] if obs is not None else []
+    if ends:
+        n_ms = int(np.round(max(ends) * 1000.0))
+    else:  # no obs_intervals: cover every trial and spike
+        last = max(
+            [float(np.nanmax(table["end_time"]))] + [float(t.max()) for t in spike_times if len(t)]
+        )
+        n_ms = int(np.floor(round(last * 1000.0, 6))) + 1
+    series = {}
+    for name, ts in _find_series(nwb, path).items():
+        series[name] = _series_meta(name, ts, source, n_ms)
+    return _FileData(source, unit_ids, heldout, spike_times, obs, table, series, n_ms)
 
 
 # --------------------------------------------------------------------------------------------- merging
@@ -487,7 +552,7 @@ def _merge_column(values: list[np.ndarray | None], counts: list[int]) -> np.ndar
     return np.concatenate(parts)
 
 
-def _merge(fds: list[_FileData], path: Path) -> NWBSession:
+def _merge(fds: list[_FileData], path: Path | str) -> NWBSession:
     offsets = [0]
     for i in range(1, len(fds)):
         offsets.append(_next_offset(offsets[-1], fds[i - 1].n_ms))
@@ -507,7 +572,7 @@ def _merge(fds: list[_FileData], path: Path) -> NWBSession:
             flag = bool(held[j])
             if ids_seen.get(uid, flag) != flag:
                 raise InputError(
-                    f"unit {uid} is held-out in one file and held-in in another", fd.path, "units/heldout"
+                    f"unit {uid} is held-out in one file and held-in in another", _where(fd.path), "units/heldout"
                 )
             ids_seen[uid] = flag
             k = keys.setdefault((flag, uid), len(keys))
@@ -522,7 +587,7 @@ def _merge(fds: list[_FileData], path: Path) -> NWBSession:
                 raise InputError(
                     f"unit {uid}: spike at {t[bad][0]:.6f} s is outside the session "
                     f"[0, {fd.n_ms / 1000:g}) s (the grid ends at the last obs_intervals end)",
-                    fd.path,
+                    _where(fd.path),
                     "units/spike_times",
                 )
             spike_times[k].append(t + off / 1000.0)
@@ -619,8 +684,26 @@ def _merge(fds: list[_FileData], path: Path) -> NWBSession:
     )
 
 
-def nwb_files(path: str | os.PathLike) -> list[Path]:
-    """The NWB files a path stands for: the file itself, or a folder's ``*.nwb`` sorted by name."""
+NWBInput = str | os.PathLike | StreamedFile | BinaryIO
+
+
+def nwb_files(path: NWBInput) -> list[Path | StreamedFile]:
+    """The NWB files an input stands for: the file itself, a folder's ``*.nwb`` sorted by name, the
+    remote file(s) of a ``dandi://`` / ``https://`` URL (:func:`neurodyn.data.stream.resolve_url`), or
+    an open binary file object.
+
+    Local files come back as Paths, the others as :class:`neurodyn.data.stream.StreamedFile`.
+    """
+    from neurodyn.data.stream import FileObjectSource, is_url, resolve_url
+
+    if isinstance(path, StreamedFile):
+        return [path]
+    if isinstance(path, (list, tuple)) and path and all(isinstance(p, StreamedFile) for p in path):
+        return list(path)
+    if is_url(path):
+        return resolve_url(path)
+    if hasattr(path, "read") and hasattr(path, "seek"):
+        return [FileObjectSource(path)]
     path = Path(path).expanduser()
     if path.is_dir():
         files = sorted(path.glob("*.nwb"))
@@ -632,8 +715,11 @@ def nwb_files(path: str | os.PathLike) -> list[Path]:
     return [path]
 
 
-def load_session(path: str | os.PathLike) -> NWBSession:
+def load_session(path: NWBInput) -> NWBSession:
     """Read one NLB NWB file, or every ``*.nwb`` of a folder (test before train), into an NWBSession.
+
+    ``path`` may also be a ``dandi://`` or ``https://`` URL (streamed, see :mod:`neurodyn.data.stream`)
+    or an open binary file object.
 
     Raises
     ------
@@ -641,5 +727,11 @@ def load_session(path: str | os.PathLike) -> NWBSession:
         Missing file, not HDF5, truncated HDF5, NWB without units or trials, spike times outside the
         session; the message names the file and the field.
     """
-    path = Path(path).expanduser()
-    return _merge([_read_file(f) for f in nwb_files(path)], path)
+    files = nwb_files(path)
+    if isinstance(files[0], Path):
+        label: Path | str = Path(path).expanduser()
+    elif isinstance(path, str):
+        label = path  # the URL given
+    else:
+        label = files[0].label
+    return _merge([_read_file(f) for f in files], label)

@@ -220,8 +220,10 @@ def prepare(
         )
     files = nwb_files(nwb)
     out = Path(out) if out is not None else Path("data") / f"{ds.name}_{bin_ms}ms_{phase}.h5"
-    size = sum(f.stat().st_size for f in files)  # binned, gzipped tensors are smaller than the NWB spikes
-    with output_file(out, inputs=[nwb, *files], overwrite=overwrite, size_bytes=size) as tmp:
+    local = [f for f in files if isinstance(f, Path)]  # dandi:// / https:// / file objects are streamed
+    size = sum(f.stat().st_size if isinstance(f, Path) else f.size for f in files)  # binned, gzipped: smaller
+    with output_file(out, inputs=[nwb, *files] if len(local) == len(files) else local, overwrite=overwrite,
+                     size_bytes=size) as tmp:
         summary = _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forward_pred,
                            include_psth, seed, dmfc_target, compression, log)
     if log:
@@ -274,7 +276,9 @@ def _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forwa
         "dmfc_target": dmfc_target,
         "neurodyn_version": _version(),
         "source_files": np.array([f.name for f in files], dtype=object),
-        "source_sha256": np.array([sha256_of(f) for f in files], dtype=object),
+        # streamed files: the digest DANDI (or the registry) publishes, "" when none is known
+        "source_sha256": np.array([sha256_of(f) if isinstance(f, Path) else f.sha256 or "" for f in files],
+                                  dtype=object),
         "n_heldin": session.n_heldin,
         "n_heldout": session.n_heldout,
         "n_obs_bins": ds.n_bins(bin_ms),
@@ -329,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Bin an NLB NWB file (or a folder of them) into nlb_tools' train / eval tensors.",
     )
     p.add_argument("--dataset", required=True, help=f"NLB dataset: {', '.join(DATASET_NAMES)}")
-    p.add_argument("--nwb", required=True, help="NWB file, or folder of NWB files (test before train)")
+    p.add_argument("--nwb", required=True, help="NWB file, or folder of NWB files (test before train), or a "
+                   "dandi://<dandiset>[@<version>]/<path> or https:// URL (streamed, not downloaded)")
     p.add_argument(
         "--bin-ms",
         type=int,

@@ -9,7 +9,8 @@ Endpoints (the DANDI API's shapes, https://api.dandiarchive.org/swagger/):
 - ``/api/dandisets/<id>/versions/<v>/assets/?glob=&path=`` -- one page of assets;
 - ``/api/dandisets/<id>/versions/<v>/assets/<asset>/[info/]`` and ``/api/assets/<asset>/`` -- metadata
   with ``digest`` (``dandi:sha2-256``, ``dandi:dandi-etag``) and ``contentUrl``;
-- ``/api/assets/<asset>/download/`` -- 302 to ``/blobs/<blob>``, which serves bytes (``Range`` honoured).
+- ``/api/assets/<asset>/download/`` -- 302 to ``/blobs/<blob>``, which serves bytes (``Range`` honoured);
+  ``/files/<dandiset>/<path>`` serves the same bytes under a plain address ending in the file name.
 
 Every blob byte written is counted (:attr:`FakeDandi.bytes_served`); faults can be injected per asset.
 Loaded by path from the test modules (``importlib``), started by their fixtures.
@@ -97,7 +98,7 @@ class FakeDandi:
             self.requests.clear()
 
     def blob_requests(self) -> list[tuple[str, str | None, int]]:
-        return [r for r in self.requests if r[0].startswith("/blobs/")]
+        return [r for r in self.requests if r[0].startswith(("/blobs/", "/files/"))]
 
     # ------------------------------------------------------------------ JSON bodies
     def _version(self, dandiset_id: str, version: str) -> dict:
@@ -147,7 +148,7 @@ def _handler(state: FakeDandi):
         def _log(self, n: int) -> None:
             with state.lock:
                 state.requests.append((self.path.split("?")[0], self.headers.get("Range"), n))
-                if self.path.startswith("/blobs/"):
+                if self.path.startswith(("/blobs/", "/files/")):
                     state.bytes_served += n
 
         def do_HEAD(self):
@@ -210,6 +211,10 @@ def _handler(state: FakeDandi):
                 return self._log(0)
             m = re.fullmatch(r"/blobs/(\w+)", path)
             asset = next((a for a in state.assets.values() if m and a.blob == m.group(1)), None)
+            m = re.fullmatch(r"/files/(\d+)/(.+)", path)  # a plain https:// address ending in the file name
+            if m:
+                asset = next((a for a in state.assets.values()
+                              if a.dandiset_id == m.group(1) and a.path == m.group(2)), None)
             if asset is None:
                 return self._error(404)
             return self._blob(asset, head)

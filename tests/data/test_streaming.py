@@ -1,0 +1,241 @@
+"""Streaming NWB over HTTP range requests (dandi:// and https://) from a loopback DANDI archive.
+
+The server (tests/data/dandi_server.py) counts every byte of file data it sends, so "how much of the file
+was read" is measured where it is spent, not estimated by the client.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodyn.cli import main
+from neurodyn.data import stream
+from neurodyn.data.nwb import load_session
+from neurodyn.data.prepare import prepare
+from neurodyn.data.synthetic.nlb_nwb import pair_names, write_nlb_nwb, write_nlb_pair
+from neurodyn.errors import InputError
+
+pytestmark = pytest.mark.xdist_group("nlb_data")
+
+
+def _load_server():
+    """tests/data/dandi_server.py, loaded by path (test folders are not packages)."""
+    name = "neurodyn_tests_dandi_server"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("dandi_server.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+dandi_server = _load_server()
+REAL_PATH = "sub-Jenkins/sub-Jenkins_ses-small_desc-test_ecephys.nwb"
+
+
+@pytest.fixture
+def dandi(monkeypatch):
+    monkeypatch.setenv("DANDI_NO_ET", "1")  # no version telemetry request
+    monkeypatch.setenv("COLUMNS", "200")
+    with dandi_server.Server() as state:
+        monkeypatch.setenv("NEURODYN_DANDI_API", state.api)
+        yield state
+
+
+@pytest.fixture(scope="module")
+def big_train(tmp_path_factory) -> Path:
+    """An mc_maze-style train file of 200 trials: 5.2 MB, 4.5 MB of it the 1 kHz hand_vel series."""
+    return write_nlb_nwb(tmp_path_factory.mktemp("big") / "sub-Synth_desc-train_behavior+ecephys.nwb", "mc_maze",
+                         n_trials=200, n_heldin=10, n_heldout=4, seed=1)
+
+
+def assert_same_h5(a: Path, b: Path) -> None:
+    """Every attribute and every dataset of two HDF5 files equal (NaN == NaN)."""
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        assert {k: _plain(v) for k, v in fa.attrs.items()} == {k: _plain(v) for k, v in fb.attrs.items()}
+        names_a, names_b = [], []
+        fa.visit(names_a.append)
+        fb.visit(names_b.append)
+        assert names_a == names_b
+        for name in names_a:
+            if isinstance(fa[name], h5py.Dataset):
+                x, y = fa[name][()], fb[name][()]
+                if x.dtype == object:
+                    assert len(x) == len(y) and all(np.array_equal(p, q) for p, q in zip(x, y)), name
+                else:
+                    np.testing.assert_array_equal(x, y, err_msg=name)
+
+
+def _plain(value):
+    if isinstance(value, np.ndarray):
+        return [v.decode() if isinstance(v, bytes) else v for v in value.tolist()]
+    return value.decode() if isinstance(value, bytes) else value
+
+
+# ------------------------------------------------------------------------------------ equality
+@pytest.mark.requires_data
+def test_streamed_prepare_equals_local_real_file(dandi, small_test_nwb, tmp_path, capsys):
+    asset = dandi.add("000140", "0.220113.0408", REAL_PATH, small_test_nwb)
+    local = prepare("mc_maze_small", small_test_nwb, 5, "test", tmp_path / "local.h5", log=None)
+    for i, url in enumerate([f"dandi://000140/{REAL_PATH}", f"dandi://000140@0.220113.0408/{REAL_PATH}",
+                             f"{dandi.root}/files/000140/{REAL_PATH}"]):
+        out = tmp_path / f"streamed{i}.h5"
+        argv = ["prepare", "--dataset", "mc_maze_small", "--nwb", url, "--phase", "test", "--out", str(out),
+                "--quiet"]
+        assert main(argv) == 0, capsys.readouterr().err
+        assert_same_h5(local, out)  # tensors and attributes, source_sha256 included (DANDI's / the registry's)
+    assert not list(tmp_path.glob("*.nwb")) and asset.sha256 == stream.resolve_url(
+        f"dandi://000140/{REAL_PATH}")[0].sha256
+
+
+@pytest.mark.parametrize("style", ["mc_maze", "dmfc_rsg"])
+def test_streamed_folder_prepare_equals_local(dandi, tmp_path, style):
+    folder = tmp_path / "pair"
+    write_nlb_pair(folder, style, n_train_trials=24, n_test_trials=6, seed=7, n_heldin=8, n_heldout=3)
+    for name in pair_names(style):
+        dandi.add("000999", "0.1.0", f"sub-Synth/{name}", folder / name)
+    for phase in ("val", "test"):
+        local = prepare(style, folder, 20, phase, tmp_path / f"local_{phase}.h5", log=None)
+        streamed = prepare(style, "dandi://000999/sub-Synth/", 20, phase, tmp_path / f"streamed_{phase}.h5",
+                           log=None)
+        assert_same_h5(local, streamed)
+
+
+def test_reader_takes_a_path_a_url_or_a_file_object(dandi, big_train):
+    dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    local = load_session(big_train)
+    streamed = load_session(f"dandi://000999/sub-Synth/{big_train.name}")
+    handle = open(big_train, "rb")  # noqa: SIM115 (time series are read lazily: it must stay open)
+    from_handle = load_session(handle)
+    from_bytes = load_session(io.BytesIO(big_train.read_bytes()))
+    hand_vel = local.behavior["hand_vel"].on_grid(local.n_ms)
+    for s in (streamed, from_handle, from_bytes):
+        assert s.n_units == local.n_units and s.n_ms == local.n_ms
+        assert all(np.array_equal(a, b) for a, b in zip(s.spike_ms, local.spike_ms))
+        for key, column in local.trials.items():
+            assert list(s.trials[key]) == list(column) if column.dtype == object else np.array_equal(
+                s.trials[key], column, equal_nan=True)
+        np.testing.assert_array_equal(s.behavior["hand_vel"].on_grid(s.n_ms), hand_vel)
+    handle.close()
+    assert streamed.path == f"dandi://000999/sub-Synth/{big_train.name}"
+    assert streamed.files[0].path.name == big_train.name
+
+
+# ------------------------------------------------------------------------------------ bytes read
+def _behaviour_extent(path: Path) -> tuple[int, int]:
+    with h5py.File(path, "r") as f:
+        ds = f["processing/behavior/hand_vel/data"]
+        assert ds.chunks is None  # contiguous: one byte range
+        return ds.id.get_offset(), ds.id.get_storage_size()
+
+
+def _served_ranges(dandi) -> list[tuple[int, int]]:
+    out = []
+    for _, rng, n in dandi.blob_requests():
+        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+        out.append((start, start + n))
+    return out
+
+
+def test_units_and_trials_read_a_fraction_of_the_file(dandi, big_train, record_property, capsys):
+    size = big_train.stat().st_size
+    dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    url = f"dandi://000999/sub-Synth/{big_train.name}"
+    session = load_session(url)  # units, trials, series metadata
+    served = dandi.bytes_served
+    ratio = served / size
+    record_property("streamed_bytes", served)
+    record_property("file_bytes", size)
+    with capsys.disabled():
+        print(f"\nstreamed {served:,} of {size:,} bytes ({ratio:.3f}) to read units + trials of {big_train.name}")
+    # the 1 kHz behaviour is 87% of the file; units, trials, the cached NWB schema and object headers the rest
+    offset, length = _behaviour_extent(big_train)
+    touched = sum(max(0, min(b, offset + length) - max(a, offset)) for a, b in _served_ranges(dandi))
+    assert touched <= stream.MAX_READAHEAD_BYTES and touched < 0.1 * length, (touched, length)
+    assert ratio < 0.25, ratio
+    # the series is read when asked for: then its bytes travel, once
+    session.behavior["hand_vel"].on_grid(session.n_ms)
+    touched_after = sum(max(0, min(b, offset + length) - max(a, offset)) for a, b in _served_ranges(dandi))
+    assert touched_after >= length
+
+
+def test_block_cache_is_bounded(dandi, big_train, monkeypatch):
+    monkeypatch.setenv(stream.CACHE_ENV_VAR, "1")  # 1 MiB
+    dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    (remote,) = stream.resolve_url(f"dandi://000999/sub-Synth/{big_train.name}")
+    session = load_session(remote)
+    session.behavior["hand_vel"].on_grid(session.n_ms)  # 4.5 MB through a 1 MiB cache
+    cached = sum(len(c) for c in remote.reader._remote._chunks.values())
+    # remfile trims the cache to half once it holds more blocks than the bound; one read adds at most
+    # one read-ahead run on top
+    assert cached <= 2**20 + stream.MAX_READAHEAD_BYTES
+    # a second pass fetches the series again: all but what the bounded cache still holds was evicted
+    before = dandi.bytes_served
+    session.behavior["hand_vel"].on_grid(session.n_ms)
+    _, length = _behaviour_extent(big_train)
+    assert dandi.bytes_served - before >= length - (2**20 + stream.MAX_READAHEAD_BYTES)
+
+
+# ------------------------------------------------------------------------------------ info on URLs
+def test_info_on_urls(dandi, big_train, capsys):
+    dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    assert main(["info", f"dandi://000999/sub-Synth/{big_train.name}"]) == 0
+    out = capsys.readouterr().out
+    assert "NWB URL dandi://000999/sub-Synth/" in out and "14 (10 held-in, 4 held-out)" in out
+    assert "hand_vel" in out
+    assert main(["info", f"{dandi.root}/files/000999/sub-Synth/{big_train.name}"]) == 0
+    assert "14 (10 held-in, 4 held-out)" in capsys.readouterr().out
+    assert main(["info", "dandi://000999/sub-Synth/"]) == 0  # a folder URL
+    assert big_train.name in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------ failures
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err, err
+    return err
+
+
+def test_server_error_mid_stream_is_one_line(dandi, big_train, capsys):
+    asset = dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    url = f"dandi://000999/sub-Synth/{big_train.name}"
+    dandi.faults[asset.asset_id] = dandi_server.Fault(status=410, count=1000, after=2)  # the blob URL expires
+    assert main(["info", url]) == 2
+    err = one_line_error(capsys)
+    assert err.startswith(f"neurodyn info: error: dandi://000999@0.1.0/sub-Synth/{big_train.name}")
+    assert "reading over the network failed" in err and "410" in err
+
+
+def test_transient_server_error_is_retried(dandi, big_train, tmp_path):
+    asset = dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    dandi.faults[asset.asset_id] = dandi_server.Fault(status=503, count=1, after=1)
+    s = load_session(f"dandi://000999/sub-Synth/{big_train.name}")
+    assert s.n_units == 14 and any(r[2] == 0 for r in dandi.blob_requests())
+
+
+def test_bad_urls(dandi, big_train, capsys, tmp_path):
+    dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    cases = [
+        ("dandi://000111/x.nwb", "000111"),
+        ("dandi://000999@9.9.9/x.nwb", "9.9.9"),
+        ("dandi://000999/sub-Nobody/", "no NWB asset"),
+        ("dandi://abc/x.nwb", "dandi://<6-digit dandiset>"),
+        (f"{dandi.root}/files/000999/missing.nwb", "HTTP 404"),
+    ]
+    for url, expected in cases:
+        assert main(["info", url]) == 2, url
+        err = one_line_error(capsys)
+        assert expected in err and url in err, (url, err)
+    dandi.ignore_range = True
+    url = f"{dandi.root}/files/000999/sub-Synth/{big_train.name}?again"
+    with pytest.raises(InputError, match="ignores HTTP range requests"):
+        stream.resolve_url(url)
+    assert main(["prepare", "--dataset", "mc_maze", "--nwb", "dandi://000111/", "--out", str(tmp_path / "o.h5")]) == 2
+    assert "000111" in one_line_error(capsys) and not (tmp_path / "o.h5").exists()
