@@ -1,24 +1,27 @@
-"""Pseudo co-smoothing on the real MC_Maze_Small test file (a real-data sanity check).
+"""Pseudo co-smoothing on the real MC_Maze_Small test file: fit / select / report, several seeds.
 
 Split (``../shared/data/README.md``, :func:`neurodyn.data.pseudo.pseudo_cosmoothing_split`): hold out 27
-of the 107 units (``numpy.random.default_rng(0).choice(107, 27, replace=False)``), train on trials
-0-79, evaluate on trials 80-99, 5 ms bins over move onset -250..+450 ms. Two models predict the
-held-out units' rates from the held-in units:
+of the 107 units (``numpy.random.default_rng(0).choice(107, 27, replace=False)``), training trials 0-79,
+evaluation trials 80-99, 5 ms bins over move onset -250..+450 ms. The training trials are split again
+(:func:`neurodyn.data.pseudo.selection_split`): trials 0-63 fit, 64-79 select. Everything that is chosen
+is chosen by co-bps on the select trials:
 
-- the smoothing baseline: 50 ms Gaussian smoothing of held-in spikes + a log-input Poisson GLM
-  (``PoissonRegressor(alpha=0.1)``), the NLB basic example, at 5 ms;
-- LangevinFlow (:func:`neurodyn.training.recipes.pseudo_cosmoothing`, settings
-  :data:`~neurodyn.training.recipes.SMALL_REAL_MODEL` / ``SMALL_REAL_OPT``) trained with the Lightning
-  harness on the same counts summed into 20 ms bins; its rates are spread evenly over the 5 ms bins.
-  The weights of the last epoch are scored (nothing is selected on the evaluation trials).
+1. each LangevinFlow candidate setting in ``CANDIDATES`` (epochs, regularisation; all start from
+   :data:`neurodyn.training.recipes.SMALL_REAL_MODEL` / ``SMALL_REAL_OPT``) is trained on the fit trials
+   with the selection seed and scored on the select trials; the best one is kept;
+2. the kept setting is trained on all 80 training trials with every seed of ``--seeds`` (last epoch:
+   nothing is selected on the evaluation trials) and scored once on the 20 evaluation trials.
 
-Prints as its last line a JSON object with ``langevinflow_co_bps`` and ``smoothing_glm_co_bps``
-(NLB ``bits_per_spike`` on the evaluation trials' held-out units, 5 ms bins), plus
-``langevinflow_co_bps_mean_mode`` (the same weights, one deterministic pass) and the training co-bps.
+LangevinFlow trains on the counts summed into 20 ms bins; its rates are spread evenly over the 5 ms
+bins for scoring (:func:`neurodyn.training.recipes.pseudo_cosmoothing`). Baselines on the same trials:
+the NLB smoothing + Poisson GLM baseline with the shared-data README's fixed settings (50 ms, alpha
+0.1: nothing chosen), and the same with width and alpha chosen on the select trials, refit on all 80.
+
+Writes ``benchmarks/results/real_pseudo_cosmoothing.json`` (``--no-write`` to skip) and prints it.
 
 Usage::
 
-    python benchmarks/real_pseudo_cosmoothing.py [--nwb PATH] [--epochs 500] [--seed 0] [--threads 1]
+    OMP_NUM_THREADS=1 python benchmarks/real_pseudo_cosmoothing.py --seeds 0,1,2 [--jobs 2] [--nwb PATH]
 """
 
 from __future__ import annotations
@@ -26,61 +29,171 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
+import time
 from pathlib import Path
 
 from _overrides import key_values
+from _results import mean_sd, parse_seeds, summarize, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
 
+#: LangevinFlow candidates compared on the select trials: (epochs, model overrides, optimiser overrides).
+CANDIDATES = {
+    "500 epochs": (500, {}, {}),
+    "500 epochs, dropout 0.2": (500, {"dropout": 0.2}, {}),
+    "1000 epochs": (1000, {}, {}),
+}
+#: smoothing + GLM grid for the selected baseline (sigma in ms, PoissonRegressor alpha)
+GLM_SIGMAS = (30, 40, 50, 70, 100)
+GLM_ALPHAS = (0.01, 0.1, 1.0)
 
-def smoothing_glm(train_in, train_out, eval_in, eval_out) -> float:
+
+def smoothing_glm(split, sigma_ms: float = 50, alpha: float = 0.1) -> float:
+    """NLB smoothing + Poisson GLM fitted on ``split``'s training trials, co-bps on its evaluation trials."""
     from neurodyn.metrics import bits_per_spike
     from neurodyn.models.smoothing import SmoothingGLM
 
-    model = SmoothingGLM(sigma_ms=50, alpha=0.1, bin_ms=5)
+    train_in, train_out, eval_in, eval_out = split.parts()
+    model = SmoothingGLM(sigma_ms=sigma_ms, alpha=alpha, bin_ms=split.bin_ms)
     model.fit({"train_spikes_heldin": train_in, "train_spikes_heldout": train_out})
     pred = model.predict({"eval_spikes_heldin": eval_in})
     return float(bits_per_spike(pred["eval_rates_heldout"], eval_out))
+
+
+def run_lf(split, seed: int, epochs: int, model: dict, opt: dict, train_bin_ms: int, threads: int, tag: str) -> dict:
+    import torch
+
+    from neurodyn.training.recipes import pseudo_cosmoothing
+
+    torch.set_num_threads(threads)
+    out = pseudo_cosmoothing(split, train_bin_ms=train_bin_ms, epochs=epochs, seed=seed, model=model, opt=opt)
+    res = {"tag": tag, "seed": seed, "epochs": epochs, "co_bps": out["co_bps"],
+           "co_bps_mean_mode": out["co_bps_mean_mode"], "train_co_bps": out["train_co_bps"],
+           "train_seconds": out["train_seconds"]}
+    print(json.dumps(res), flush=True)
+    return res
+
+
+def _map(fn, jobs, n_jobs):
+    if n_jobs > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp.get_context("spawn")) as pool:
+            return list(pool.map(fn, *zip(*jobs)))
+    return [fn(*job) for job in jobs]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default = Path(os.environ.get("NEURODYN_TEST_DATA", ROOT.parent / "shared" / "data")) / FILE
     parser.add_argument("--nwb", type=Path, default=default)
-    parser.add_argument("--epochs", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0,1,2", help="report seeds, e.g. 0,1,2 (default)")
+    parser.add_argument("--select-seed", type=int, default=0, help="training seed of the candidate runs")
+    parser.add_argument("--n-select", type=int, default=16, help="last training trials used to select (default 16)")
+    parser.add_argument("--candidates", nargs="*", default=list(CANDIDATES), choices=list(CANDIDATES),
+                        help="LangevinFlow candidates to compare (default: all)")
+    parser.add_argument("--epochs", type=int, default=None, help="override every candidate's epochs (smoke tests)")
     parser.add_argument("--train-bin-ms", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--jobs", type=int, default=1, help="trainings run in parallel processes (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads per process (default 1)")
+    parser.add_argument("--no-write", action="store_true", help="do not write the results file")
     parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="LangevinFlowConfig overrides of SMALL_REAL_MODEL, e.g. gamma=0.55")
+                        help="LangevinFlowConfig overrides applied to every candidate")
     parser.add_argument("--opt", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="optimiser overrides of SMALL_REAL_OPT, e.g. lr_schedule=constant")
+                        help="optimiser overrides applied to every candidate")
     args = parser.parse_args(argv)
     if not args.nwb.is_file():
         print(f"{args.nwb}: file not found (set --nwb or NEURODYN_TEST_DATA)", file=sys.stderr)
         return 2
-    import torch
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError:
+        parser.error("--seeds takes e.g. 0,1,2")
+    from neurodyn.data.pseudo import pseudo_cosmoothing_split, selection_split
+    from neurodyn.training.recipes import SMALL_REAL_MODEL, SMALL_REAL_OPT
 
-    from neurodyn.data.pseudo import pseudo_cosmoothing_split
-    from neurodyn.training.recipes import SMALL_REAL_MODEL, SMALL_REAL_OPT, pseudo_cosmoothing
-
-    torch.set_num_threads(args.threads)
-    model = {**SMALL_REAL_MODEL, **key_values(args.model, parser, "--model")}
-    opt = {**SMALL_REAL_OPT, **key_values(args.opt, parser, "--opt")}
+    start = time.perf_counter()
+    model_ov = key_values(args.model, parser, "--model")
+    opt_ov = key_values(args.opt, parser, "--opt")
     split = pseudo_cosmoothing_split(args.nwb)
-    result = {"smoothing_glm_co_bps": smoothing_glm(*split.parts())}
-    lf = pseudo_cosmoothing(split, train_bin_ms=args.train_bin_ms, epochs=args.epochs, seed=args.seed,
-                            model=model, opt=opt, progress=args.progress)
-    result.update(langevinflow_co_bps=lf["co_bps"], langevinflow_co_bps_mean_mode=lf["co_bps_mean_mode"],
-                  langevinflow_train_co_bps=lf["train_co_bps"], train_seconds=lf["train_seconds"],
-                  epochs=args.epochs, seed=args.seed, train_bin_ms=args.train_bin_ms, model=model,
-                  optimiser=opt, threads=torch.get_num_threads(), torch=torch.__version__,
-                  machine=platform.machine(), python=platform.python_version())
-    print(json.dumps(result))
+    view = selection_split(split, args.n_select)
+    n_train = split.train_heldin.shape[0]
+    n_eval = split.eval_heldin.shape[0]
+
+    # baselines: fixed NLB settings, and width / alpha chosen on the select trials then refit on all 80
+    glm_fixed = smoothing_glm(split)
+    glm_scores = {(s, a): smoothing_glm(view, s, a) for s in GLM_SIGMAS for a in GLM_ALPHAS}
+    glm_best = max(glm_scores, key=glm_scores.get)
+    glm_selected = smoothing_glm(split, *glm_best)
+
+    # 1. candidates on fit -> select
+    settings = {name: (args.epochs or CANDIDATES[name][0], {**SMALL_REAL_MODEL, **CANDIDATES[name][1], **model_ov},
+                       {**SMALL_REAL_OPT, **CANDIDATES[name][2], **opt_ov}) for name in args.candidates}
+    sel_jobs = [(view, args.select_seed, ep, m, o, args.train_bin_ms, args.threads, f"select:{name}")
+                for name, (ep, m, o) in settings.items()]
+    selected_runs = dict(zip(settings, _map(run_lf, sel_jobs, args.jobs)))
+    chosen = max(selected_runs, key=lambda n: selected_runs[n]["co_bps"])
+    epochs, model, opt = settings[chosen]
+
+    # 2. the chosen setting on all training trials, scored once on the evaluation trials
+    rep_jobs = [(split, s, epochs, model, opt, args.train_bin_ms, args.threads, f"report:{chosen}") for s in seeds]
+    per_seed = _map(run_lf, rep_jobs, args.jobs)
+    seconds = time.perf_counter() - start
+
+    lf = summarize(r["co_bps"] for r in per_seed)
+    figures = {
+        "langevinflow_co_bps": lf,
+        "langevinflow_co_bps_mean_mode": summarize(r["co_bps_mean_mode"] for r in per_seed),
+        "langevinflow_train_co_bps": summarize(r["train_co_bps"] for r in per_seed),
+        "langevinflow_train_seconds": summarize(r["train_seconds"] for r in per_seed),
+        "smoothing_glm_co_bps": glm_fixed,
+        "smoothing_glm_selected_co_bps": glm_selected,
+        "smoothing_glm_selected": {"sigma_ms": glm_best[0], "alpha": glm_best[1],
+                                   "select_co_bps": {f"{s}ms/alpha{a}": v for (s, a), v in glm_scores.items()}},
+        "candidates_select_co_bps": {n: r["co_bps"] for n, r in selected_runs.items()},
+        "candidate_runs": selected_runs,
+        "chosen": chosen,
+        "per_seed": per_seed,
+        "goal_met": all(r["co_bps"] >= 0.25 for r in per_seed),
+    }
+    split_info = {"units": "27 of 107 held out: numpy default_rng(0).choice(107, 27, replace=False)",
+                  "fit": f"trials 0-{n_train - args.n_select - 1}", "select": f"trials {n_train - args.n_select}-"
+                  f"{n_train - 1}", "report": f"trials {n_train}-{n_train + n_eval - 1} (scored once)",
+                  "bins": "5 ms scored; LangevinFlow trained at 20 ms (counts summed), rates spread evenly"}
+    selection = {
+        "langevinflow": f"candidate with the highest co-bps on the select trials (trained on the fit trials, seed "
+                        f"{args.select_seed}); then trained on fit + select trials, last epoch scored",
+        "smoothing_glm": "fixed: sigma 50 ms, alpha 0.1 (NLB example / shared-data README), nothing chosen",
+        "smoothing_glm_selected": "sigma and alpha with the highest co-bps on the select trials, refit on fit + select",
+        "report": "co-bps (NLB bits_per_spike) on the evaluation trials' held-out units, computed once per seed",
+    }
+    seed_txt = " / ".join(f"{r['co_bps']:.3f}" for r in per_seed)
+    rows = [
+        [f"LangevinFlow ({chosen}, chosen on select trials)", mean_sd(lf), seed_txt],
+        ["Smoothing + Poisson GLM (NLB baseline, 50 ms, alpha 0.1)", f"{glm_fixed:.3f}", "deterministic"],
+        [f"Smoothing + Poisson GLM ({glm_best[0]} ms, alpha {glm_best[1]}, chosen on select trials)",
+         f"{glm_selected:.3f}", "deterministic"],
+    ]
+    cands = "; ".join(f"{n}: {r['co_bps']:.3f}" for n, r in selected_runs.items())
+    notes = (f"Co-bps on the 20 evaluation trials of the MC_Maze_Small test file (27 held-out units, 5 ms). "
+             f"Candidates' co-bps on the select trials (fit on trials 0-{n_train - args.n_select - 1}, seed "
+             f"{args.select_seed}): {cands}. LangevinFlow training "
+             f"{figures['langevinflow_train_seconds']['mean']:.0f} s per seed on {args.threads} thread(s) "
+             f"({min(args.jobs, len(seeds))} run(s) in parallel). Goal (>= 0.25 on every seed): "
+             f"{'met' if figures['goal_met'] else 'not met'}.")
+    readme = {"title": f"Real MC_Maze_Small pseudo co-smoothing, co-bps ({len(seeds)} seeds)",
+              "columns": ["Method", "co-bps mean ± sd", "per seed (" + " / ".join(map(str, seeds)) + ")"],
+              "rows": rows, "notes": notes}
+    if not args.no_write:
+        path = write_results("real_pseudo_cosmoothing", figures, seconds=seconds, readme=readme, split=split_info,
+                             selection=selection, seeds=seeds, select_seed=args.select_seed,
+                             candidates={n: {"epochs": s[0], "model": s[1], "optimiser": s[2]}
+                                         for n, s in settings.items()})
+        print(f"wrote {path}", file=sys.stderr)
+    print(json.dumps({"split": split_info, "selection": selection, "figures": figures}))
     return 0
 
 

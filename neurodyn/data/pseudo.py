@@ -18,7 +18,7 @@ import numpy as np
 
 from neurodyn.errors import InputError
 
-__all__ = ["PseudoSplit", "pseudo_cosmoothing_split", "rebin", "spread"]
+__all__ = ["PseudoSplit", "pseudo_cosmoothing_split", "rebin", "selection_split", "spread"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,25 @@ def pseudo_cosmoothing_split(nwb: str | os.PathLike, dataset: str = "mc_maze_sma
     heldin = np.setdiff1d(np.arange(n_units), heldout)
     return PseudoSplit(spikes[:n_train][..., heldin], spikes[:n_train][..., heldout], spikes[n_train:][..., heldin],
                        spikes[n_train:][..., heldout], heldin, heldout, bin_ms)
+
+
+def selection_split(split: PseudoSplit, n_select: int = 16) -> PseudoSplit:
+    """Fit / select view of a split's *training* trials: the last ``n_select`` of them become the trials
+    scored, the others train. The split's evaluation trials are not part of it at all, so settings chosen
+    by scoring this view are chosen without them (fit / select / report).
+
+    >>> x = np.zeros((10, 4, 3))
+    >>> s = PseudoSplit(x[:8, :, :2], x[:8, :, 2:], x[8:, :, :2], x[8:, :, 2:], np.arange(2), np.arange(2, 3), 5)
+    >>> v = selection_split(s, 3); v.train_heldin.shape[0], v.eval_heldin.shape[0]
+    (5, 3)
+    """
+    n_train = split.train_heldin.shape[0]
+    if not 0 < n_select < n_train:
+        raise InputError(f"must be between 1 and {n_train - 1} (the split has {n_train} training trials)",
+                         field="n_select")
+    cut = n_train - n_select
+    return PseudoSplit(split.train_heldin[:cut], split.train_heldout[:cut], split.train_heldin[cut:],
+                       split.train_heldout[cut:], split.heldin_units, split.heldout_units, split.bin_ms)
 
 
 def rebin(counts: np.ndarray, factor: int) -> np.ndarray:
