@@ -84,11 +84,11 @@ def test_minibatch_epoch_pools_transition_counts():
     a = HMMGLM(3, n_states=3, init_std=0.5, transition_floor=None).double()
     b = HMMGLM(3, n_states=3, init_std=0.5, transition_floor=None).double()
     b.load_state_dict(a.state_dict())
-    fit_em(a, x, n_iters=1, n_inner=0, batch_size=2)
+    fit_em(a, x, n_iters=1, n_inner=0, batch_size=2, transition_update="epoch")
     b.init_bias(x)
     b.update_transitions(b.e_step(x).expected_transitions.sum(0))
     assert torch.allclose(a.log_transitions(), b.log_transitions(), atol=1e-12)
-    history = fit_em(a, x, n_iters=3, n_inner=5, lr=0.05, batch_size=2)
+    history = fit_em(a, x, n_iters=3, n_inner=5, lr=0.05, batch_size=2, transition_update="epoch")
     assert len(history.objective) == 4 and all(math.isfinite(v) for v in history.objective)
     with pytest.raises(ValueError, match="monotone"):
         fit_em(a, x, n_iters=1, batch_size=2, monotone=True)

@@ -143,7 +143,7 @@ def test_hungarian_matching_equals_brute_force():
 def test_evaluate_and_export(tmp_path):
     sim = simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=2, n_bins=80, seed=5)
     model = build_model(4, HMMGLMConfig(variant="onehot", n_states=2)).double()
-    result = evaluate_model(model, sim.spikes, sim.states, sim.connection_types, sim.weights)
+    result = evaluate_model(model, sim.spikes, sim.states, sim.connection_types, sim.weights, train_spikes=sim.spikes)
     x = torch.tensor(sim.spikes, dtype=torch.float64)
     total = float(model.marginal_log_likelihood(x).sum().detach())
     assert np.isclose(result["test_ll"], total / sim.spikes.sum())
@@ -151,6 +151,8 @@ def test_evaluate_and_export(tmp_path):
     manual = float(model.log_emissions(x).gather(-1, path_ll["path"].unsqueeze(-1)).sum().detach())
     assert np.isclose(path_ll["total"], manual)
     assert 0 <= result["state_accuracy"] <= 1 and 0 <= result["type_accuracy"] <= 1
+    assert 0 <= result["type_accuracy_argmax"] <= 1  # the one-hot prior's own argmax read-out
+    assert evaluate_model(model, sim.spikes, sim.states, sim.connection_types)["type_accuracy"] is None  # no train data
     out = export_model_h5(tmp_path / "model.h5", model, spikes=x, permutation=result["permutation"])
     with h5py.File(out) as f:
         assert f["coupling"].shape == (2, 4, 4) and f["posteriors"].shape == (2, 80, 2)

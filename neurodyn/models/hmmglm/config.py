@@ -12,6 +12,8 @@ __all__ = ["HMMGLMConfig", "build_model", "VARIANTS"]
 
 #: variant name -> class
 VARIANTS = {"glm": GLM, "hmmglm": HMMGLM, "gaussian": GaussianPriorHMMGLM, "onehot": OneHotPriorHMMGLM}
+#: ``init_std`` when the configuration leaves it None (paper: zeros; see :class:`HMMGLMConfig`)
+DEFAULT_INIT_STD = {"glm": 0.0, "hmmglm": 0.1, "gaussian": 0.1, "onehot": 0.0}
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,19 @@ class HMMGLMConfig:
     emission : str
         ``"poisson"`` or ``"bernoulli"``.
     self_connections : bool
-        Learn ``W_s[n, n]`` (paper training: no).
+        Learn ``W_s[n, n]``. Default True, as the paper's demo (whose figures the benchmark
+        compares with) and its simulator; the paper-era training functions mask the diagonal
+        (``False``).
     sticky : float
         Initial self-transition probability.
     transition_floor : float or None
         Clamp of ``log P`` in the transition update (paper -8; None = exact).
-    init_std : float
-        Std of random initial couplings / adjacency logits (symmetry breaking).
+    init_std : float or None
+        Std of random initial couplings / adjacency logits. ``None`` (default): the paper's zeros for
+        ``"glm"`` and ``"onehot"`` (whose Gumbel-softmax M-step breaks the symmetry between states),
+        0.1 for ``"hmmglm"`` and ``"gaussian"`` -- a documented departure: from the paper's zeros
+        their states stay identical under EM (every state gets the same γ and the same gradient),
+        so state accuracy stays at the largest state's share.
     seed : int
         Seed of the model's generator.
     prior_std : float
@@ -68,10 +76,10 @@ class HMMGLMConfig:
     n_basis: int = 3
     link: str = "sigmoid"
     emission: str = "poisson"
-    self_connections: bool = False
+    self_connections: bool = True
     sticky: float = 0.98
     transition_floor: float | None = -8.0
-    init_std: float = 0.1
+    init_std: float | None = None
     seed: int = 0
     prior_std: float = 1.0 / 3.0
     gumbel_temperature: float = 0.2
@@ -94,6 +102,8 @@ def build_model(n_neurons: int, config: HMMGLMConfig | None = None, **overrides)
     variant = values.pop("variant")
     if variant not in VARIANTS:
         raise InputError(f"must be one of {tuple(VARIANTS)}, got {variant!r}", field="variant")
+    if values.get("init_std") is None:
+        values["init_std"] = DEFAULT_INIT_STD[variant]
     prior_std = values.pop("prior_std")
     onehot_keys = ("gumbel_temperature", "prior_temperature", "prior_alpha", "prior_form", "m_step_mode")
     onehot = {k: values.pop(k) for k in onehot_keys}

@@ -1,9 +1,13 @@
 r"""Plain-torch fitting of switching GLMs: generalised EM and direct marginal-likelihood ascent.
 
-EM (as in the paper, with the transition update pooled over all sequences):
+EM, per E-step (the full data set, or one mini-batch of sequences in stochastic EM):
 
 1. E-step: ``γ, ξ = forward_backward(...)`` under the current parameters (no gradient).
-2. Transitions: closed form from ``Σ_b Σ_t ξ`` (:meth:`SwitchingGLM.update_transitions`).
+2. Transitions: closed form from ``Σ_b Σ_t ξ`` of the sequences of this E-step
+   (:meth:`SwitchingGLM.update_transitions`). In stochastic EM this is the paper's *per-sequence*
+   re-estimation (``transition_update="batch"``, with ``batch_size=1``: ``P`` is re-estimated from each
+   sequence's ``ξ`` alone before its M-step, and the next sequence's E-step uses it); the alternative
+   ``"epoch"`` pools ``ξ`` over all mini-batches of an epoch and updates once at its end.
 3. ``n_inner`` Adam steps on ``-(Q + log prior)`` (:meth:`SwitchingGLM.m_step_loss`), each followed by
    :meth:`SwitchingGLM.after_optimizer_step`.
 
@@ -91,6 +95,8 @@ def fit_em(
     callback: Callable[[int, SwitchingGLM, float], None] | None = None,
     batch_size: int | None = None,
     seed: int = 0,
+    transition_update: str = "batch",
+    shuffle: bool = True,
 ) -> FitHistory:
     """Fit by (generalised) EM; returns the objective history.
 
@@ -117,11 +123,18 @@ def fit_em(
     batch_size : int, optional
         Stochastic EM, as the paper's training: each iteration is an epoch over the sequences in
         random mini-batches of this many; each mini-batch gets its own E-step and ``n_inner`` Adam
-        steps, and the transitions are updated once per epoch from the ``ξ`` pooled over the epoch.
-        The recorded objective is then the sum of the mini-batch ``log p(X_b)`` during the epoch (+
-        log prior). ``None``: full batch. Not combinable with ``monotone``.
+        steps; the transitions are updated as ``transition_update`` says. The recorded objective is
+        then the sum of the mini-batch ``log p(X_b)`` during the epoch (+ log prior). ``None``: full
+        batch. Not combinable with ``monotone``.
     seed : int
         Seed of the mini-batch order.
+    transition_update : {"batch", "epoch"}
+        Stochastic EM only. ``"batch"`` (paper): re-estimate ``P`` from each mini-batch's ``ξ`` right
+        after its E-step (per sequence when ``batch_size=1``). ``"epoch"``: pool ``ξ`` over the epoch
+        and update once at its end.
+    shuffle : bool
+        Stochastic EM only: visit the sequences in a random order each epoch (``False``: in order,
+        as the paper's training loop does).
 
     Examples
     --------
@@ -134,6 +147,8 @@ def fit_em(
     """
     if batch_size is not None and monotone:
         raise ValueError("monotone EM needs full-batch E-steps (batch_size=None)")
+    if transition_update not in {"batch", "epoch"}:
+        raise ValueError(f"transition_update must be 'batch' or 'epoch', got {transition_update!r}")
     start = time.perf_counter()
     x, features = _prepare(model, spikes, init_bias)
     history = FitHistory()
@@ -144,7 +159,9 @@ def fit_em(
     try:
         for it in range(n_iters):
             if batch_size is not None:
-                objective = _stochastic_epoch(model, optimizer, x, features, batch_size, n_inner, order_generator)
+                objective = _stochastic_epoch(
+                    model, optimizer, x, features, batch_size, n_inner, order_generator, transition_update, shuffle
+                )
                 history.objective.append(objective)
                 history.accepted.append(True)
                 if callback is not None:
@@ -189,22 +206,29 @@ def fit_em(
     return history
 
 
-def _stochastic_epoch(model, optimizer, x, features, batch_size, n_inner, generator) -> float:
+def _stochastic_epoch(
+    model, optimizer, x, features, batch_size, n_inner, generator, transition_update="batch", shuffle=True
+) -> float:
     """One epoch of mini-batch EM; returns Σ_batches log p(X_batch) + log prior (nats)."""
-    order = torch.randperm(x.shape[0], generator=generator).to(x.device)
+    order = torch.randperm(x.shape[0], generator=generator) if shuffle else torch.arange(x.shape[0])
+    order = order.to(x.device)
     xi_sum, total = None, 0.0
     for idx in order.split(max(1, int(batch_size))):
         xb, fb = x[idx], features[idx]
         posterior = model.e_step(xb, fb)
         total += float(posterior.log_marginal.sum())
         xi = posterior.expected_transitions.sum(0)
-        xi_sum = xi if xi_sum is None else xi_sum + xi
+        if transition_update == "batch":  # paper: P from this sequence's ξ, before its M-step
+            model.update_transitions(xi)
+        else:
+            xi_sum = xi if xi_sum is None else xi_sum + xi
         for _ in range(n_inner):
             optimizer.zero_grad(set_to_none=True)
             model.m_step_loss(xb, posterior, fb).backward()
             optimizer.step()
             model.after_optimizer_step()
-    model.update_transitions(xi_sum)
+    if xi_sum is not None:
+        model.update_transitions(xi_sum)
     with torch.no_grad():
         return total + float(model.log_prior())
 

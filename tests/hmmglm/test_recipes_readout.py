@@ -1,0 +1,199 @@
+"""Per-sequence transition updates (exact, against enumeration), the common connection-type read-out,
+the fitting recipes, config defaults, and simulate -> fit -> recover for the Gaussian and one-hot priors."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from neurodyn.data.synthetic.switching_glm import simulate_switching_glm
+from neurodyn.metrics.states import connection_type_accuracy, state_accuracy
+from neurodyn.models.hmmglm import GLM, HMMGLM, HMMGLMConfig, build_model
+from neurodyn.models.hmmglm.evaluate import evaluate_model
+from neurodyn.models.hmmglm.fit import fit_em
+from neurodyn.models.hmmglm.readout import WALD_Z, coupling_standard_errors, read_out_types, reported_couplings
+from neurodyn.models.hmmglm.recipes import RECIPES, EMPhase, Recipe, fit_recipe
+
+
+def _xi_by_enumeration(log_initial, log_p, log_em):
+    """Σ_t p(z_{t-1}=i, z_t=j | X) of one sequence by summing over every state path (exact oracle)."""
+    n_time, n_states = log_em.shape
+    paths = list(itertools.product(range(n_states), repeat=n_time))
+    logw = torch.stack([
+        log_initial[z[0]] + log_em[0, z[0]] + sum(log_p[z[t - 1], z[t]] + log_em[t, z[t]] for t in range(1, n_time))
+        for z in paths
+    ])
+    w = torch.softmax(logw, 0)
+    xi = torch.zeros(n_states, n_states, dtype=torch.float64)
+    for weight, z in zip(w, paths):
+        for t in range(1, n_time):
+            xi[z[t - 1], z[t]] += weight
+    return xi
+
+
+def _update(xi, floor):
+    """The paper's closed form by hand: P_ij = softmax_j(max(log(ξ_ij / Σ_j' ξ_ij'), floor))."""
+    log_p = torch.log(xi / xi.sum(-1, keepdim=True)).clamp_min(floor)
+    return torch.log_softmax(log_p, -1)
+
+
+@pytest.mark.parametrize("floor", [-8.0, -1.0])
+def test_per_sequence_transition_update_is_exact(floor):
+    """batch_size=1, in order, no M-step: P after the epoch = update(ξ_1 under update(ξ_0 under P_0))."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.poisson(torch.full((2, 7, 2), 0.6, dtype=torch.float64), generator=g)
+    model = HMMGLM(2, n_states=2, n_lags=2, init_std=0.8, transition_floor=floor, sticky=0.9, seed=2).double()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        log_em = model.log_emissions(x)  # the couplings never change (n_inner = 0)
+        p = model.log_transitions()
+        for b in range(2):  # sequence 0, then sequence 1 under the P re-estimated from sequence 0
+            p = _update(_xi_by_enumeration(model.log_initial(), p, log_em[b]), floor)
+        pooled = _update(
+            sum(_xi_by_enumeration(model.log_initial(), model.log_transitions(), log_em[b]) for b in range(2)), floor
+        )
+    fit_em(model, x, n_iters=1, n_inner=0, batch_size=1, shuffle=False, init_bias=False, transition_update="batch")
+    assert torch.allclose(model.log_transitions(), p, atol=1e-10, rtol=0)
+    assert not torch.allclose(p, pooled, atol=1e-3)  # the two schedules differ on this problem
+    model.load_state_dict(start)
+    fit_em(model, x, n_iters=1, n_inner=0, batch_size=1, shuffle=False, init_bias=False, transition_update="epoch")
+    assert torch.allclose(model.log_transitions(), pooled, atol=1e-10, rtol=0)
+    with pytest.raises(ValueError, match="transition_update"):
+        fit_em(model, x, n_iters=1, batch_size=1, transition_update="never")
+
+
+def test_standard_errors_equal_outer_product_of_autograd_scores():
+    """se from the γ-weighted outer product of per-bin scores, rebuilt with autograd bin by bin."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.poisson(torch.full((1, 40, 3), 0.4, dtype=torch.float64), generator=g)
+    model = HMMGLM(3, n_states=2, n_lags=3, init_std=0.4, self_connections=False, seed=5).double()
+    with torch.no_grad():
+        model.bias.fill_(-0.8)
+    se = coupling_standard_errors(model, x)
+    gamma = model.e_step(x).posteriors[0]
+    h = model.history(x)[0]  # (T, N)
+    for s in range(2):
+        for n in range(3):
+            pre = [k for k in range(3) if k != n]
+            info = torch.zeros(3, 3, dtype=torch.float64)
+            for t in range(x.shape[1]):
+                theta = torch.cat([model.weights[s, n, pre, 0].detach(), model.bias[n:n + 1].detach()]).requires_grad_()
+                u = (theta[:2] * h[t, pre]).sum() + theta[2]
+                lam = (1 - 1e-8) * torch.sigmoid(u) + 1e-8
+                (score,) = torch.autograd.grad(x[0, t, n] * torch.log(lam) - lam, theta)
+                info += gamma[t, s] * torch.outer(score, score)
+            expected = torch.linalg.inv(info).diagonal()[:2].sqrt()
+            assert torch.allclose(se[s, n, pre], expected, rtol=1e-8), (s, n)
+            assert torch.isinf(se[s, n, n])  # masked diagonal: never called
+
+
+def test_read_out_rule_is_sign_above_z_standard_errors():
+    g = torch.Generator().manual_seed(0)
+    x = torch.poisson(torch.full((2, 300, 4), 0.3, dtype=torch.float64), generator=g)
+    model = HMMGLM(4, n_states=2, init_std=0.3, seed=1).double()
+    types = read_out_types(model, x)
+    w, se = reported_couplings(model), coupling_standard_errors(model, x)
+    expected = torch.where(w.abs() >= WALD_Z * se, torch.sign(w), torch.zeros_like(w)).long()
+    assert torch.equal(types, expected)
+    assert torch.equal(read_out_types(model, x, z=0.0), torch.sign(w).long())  # z = 0: every nonzero sign
+
+
+def test_read_out_ignores_weak_onehot_types_and_keeps_strong_ones():
+    """A one-hot entry typed excitatory with a tiny strength is read out as none; a strong one keeps its sign."""
+    model = build_model(3, HMMGLMConfig(variant="onehot", n_states=1)).double()
+    with torch.no_grad():
+        model.adjacency_logits.zero_()
+        model.adjacency_logits[0, 0, 1] = torch.tensor([0.0, 0.0, 5.0])  # excitatory, strength ~ 0.001
+        model.strength_logits[0, 0, 1] = -7.0
+        model.adjacency_logits[0, 1, 2] = torch.tensor([5.0, 0.0, 0.0])  # inhibitory, strength 1.5
+        model.strength_logits[0, 1, 2] = float(np.log(np.expm1(1.5)))
+        model.adjacency_logits[..., 1] += 1e-3 * torch.eye(3)  # ties broken towards "none" elsewhere
+    g = torch.Generator().manual_seed(2)
+    x = torch.poisson(torch.full((3, 500, 3), 0.4, dtype=torch.float64), generator=g)
+    argmax = model.connection_types()
+    assert argmax[0, 0, 1] == 1 and argmax[0, 1, 2] == -1
+    types = read_out_types(model, x)
+    assert types[0, 0, 1] == 0 and types[0, 1, 2] == -1
+
+
+def test_config_defaults_follow_the_paper():
+    cfg = HMMGLMConfig()
+    assert cfg.self_connections and cfg.n_lags == 5 and cfg.sticky == 0.98 and cfg.transition_floor == -8.0
+    assert cfg.gumbel_temperature == cfg.prior_temperature == 0.2 and cfg.prior_std == pytest.approx(1 / 3)
+    onehot = build_model(4, HMMGLMConfig(variant="onehot", n_states=2))
+    assert torch.count_nonzero(onehot.adjacency_logits[:, ~torch.eye(4, dtype=torch.bool)]) == 0  # paper: zeros
+    assert build_model(4, HMMGLMConfig(variant="glm")).weights.abs().sum() == 0
+    assert build_model(4, HMMGLMConfig(variant="hmmglm", n_states=2)).weights.abs().sum() > 0  # departure
+
+
+def test_zero_initialised_hmmglm_keeps_its_states_identical():
+    """Why hmmglm / gaussian depart from the paper's zeros: with them, EM never separates the states."""
+    sim = simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=2, n_bins=300, seed=4)
+    model = build_model(4, HMMGLMConfig(variant="hmmglm", n_states=2, init_std=0.0)).double()
+    fit_em(model, sim.spikes, n_iters=3, n_inner=5, lr=0.05)
+    assert torch.equal(model.weights[0], model.weights[1])
+    gamma = model.e_step(torch.tensor(sim.spikes, dtype=torch.float64)).posteriors
+    assert torch.allclose(gamma, torch.full_like(gamma, 0.5))
+
+
+def test_recipes_and_step_counts():
+    paper = RECIPES["paper"]
+    assert paper.n_adam_steps(30) == 10 * 30 * 50 and paper.n_e_steps(30) == 300
+    assert paper.config["init_std"] == 0.0 and paper.config["prior_form"] == "concrete"
+    (phase,) = paper.phases
+    assert (phase.lr, phase.batch_size, phase.transition_update, phase.shuffle) == (0.01, 1, "batch", False)
+    assert RECIPES["default"].n_adam_steps(30) <= paper.n_adam_steps(30) / 5
+    with pytest.raises(Exception, match="recipe"):
+        fit_recipe(torch.zeros(1, 20, 2), 2, recipe="nope")
+
+
+def _truth(sim):
+    truth = HMMGLM(sim.n_neurons, sim.n_states, self_connections=True).double()
+    with torch.no_grad():
+        truth.weights.copy_(torch.tensor(sim.weights)[..., None])
+        truth.bias.copy_(torch.tensor(sim.bias))
+        truth.transition_logits.copy_(torch.tensor(sim.transitions).log())
+    return truth
+
+
+@pytest.mark.parametrize("how", ["gaussian", "onehot_default"])
+def test_simulate_fit_recover(how):
+    """3 states, 8 neurons, 6 x 1000 training bins: states and types recovered close to the true model.
+
+    Thresholds: the true parameters' decoder and read-out (upper references) minus 0.1 for finite-sample
+    parameter error, as in ``test_fit.test_simulate_fit_recover_states``; the all-"none" predictor and
+    the largest state's share (chance) are far below.
+    """
+    n_train = 6
+    sim = simulate_switching_glm(n_states=3, n_neurons=8, n_sequences=n_train + 4, n_bins=1000, seed=1)
+    train = torch.tensor(sim.spikes[:n_train], dtype=torch.float64)
+    test, test_states = sim.spikes[n_train:], sim.states[n_train:]
+    truth = evaluate_model(_truth(sim), test, test_states, sim.connection_types, train_spikes=train,
+                           train_states=sim.states[:n_train])
+    if how == "gaussian":
+        model = build_model(8, HMMGLMConfig(variant="gaussian", n_states=3)).double()
+        fit_em(model, train, n_iters=15, n_inner=25, lr=0.05)
+    else:
+        model, _ = fit_recipe(train, 3, recipe="default", seed=0)
+    result = evaluate_model(model, test, test_states, sim.connection_types, train_spikes=train.to(model.bias.dtype),
+                            train_states=sim.states[:n_train])
+    chance = np.bincount(test_states.ravel()).max() / test_states.size
+    none = connection_type_accuracy(sim.connection_types, np.zeros_like(sim.connection_types))
+    assert result["state_accuracy"] >= truth["state_accuracy"] - 0.1 > chance
+    assert result["type_accuracy"] >= truth["type_accuracy"] - 0.1
+    assert result["type_accuracy"] > none
+    assert state_accuracy(test_states, test_states) == 1.0
+
+
+def test_fit_recipe_runs_phases_and_restores_the_m_step_mode():
+    x = torch.poisson(torch.full((2, 60, 3), 0.3))
+    recipe = Recipe(config=dict(variant="onehot"), phases=(EMPhase(1, 2, 0.05, batch_size=1),
+                                                           EMPhase(1, 2, 0.05, m_step_mode="softmax")))
+    model, histories = fit_recipe(x, 2, recipe=recipe, seed=3)
+    assert len(histories) == 2 and model.m_step_mode == "gumbel" and model.bias.dtype == torch.float64
+    assert all(np.isfinite(h.objective).all() for h in histories)
+    glm, _ = fit_recipe(x, 1, recipe=Recipe(config=dict(variant="glm"), phases=(EMPhase(1, 3, 0.05),)))
+    assert isinstance(glm, GLM)
