@@ -22,6 +22,8 @@ Integrity rules
   its final name is always complete. A ``.part`` that fails is deleted.
 - An existing final file is verified the same way: verified -> skipped; different -> refused unless
   ``--overwrite`` (then downloaded again and replaced only once the new copy is verified).
+- The final file is written under :func:`neurodyn.io.output_file` (checked up front, disk space for
+  the missing bytes, a lock against a second download of the same file, renamed into place).
 
 The API root is ``--api-url``, else ``$NEURODYN_DANDI_API``, else the ``dandi`` library's default
 instance (``$DANDI_INSTANCE``, normally https://api.dandiarchive.org/api).
@@ -433,6 +435,53 @@ def _http_reason(err: BaseException) -> str:
     return _one_line(f"{type(reason).__name__}: {reason}", 200)
 
 
+def _fetch_part(session, remote: RemoteFile, dest: Path, part: Path, retries: int, backoff_s: float,
+                timeout: float, chunk_size: int, advance, finish, log) -> tuple[int, bool, tuple[str, ...]]:
+    """Bring ``part`` to the complete, verified file (resuming it); returns (bytes received, resumed, checked)."""
+    import requests
+
+    if part.exists() and part.stat().st_size > remote.size:
+        part.unlink()
+    resumed = part.exists() and part.stat().st_size > 0
+    if resumed:
+        advance(part.stat().st_size)
+        if log:
+            log(f"resuming {part} at {part.stat().st_size:,} of {remote.size:,} bytes")
+    received, attempt = 0, 0
+    while True:
+        try:
+            got, started_at = _transfer(session, remote, part, timeout, chunk_size, advance)
+            received += got
+            resumed = resumed and started_at > 0
+            break
+        except _Restart:
+            resumed = False
+            continue
+        except DownloadError:
+            finish()
+            raise
+        except (OSError, requests.RequestException) as err:
+            have = part.stat().st_size if part.exists() else 0
+            if not _retryable(err):
+                finish()
+                raise DownloadError(f"{dest}: {_http_reason(err)} from {remote.url}") from None
+            if attempt >= retries:
+                finish()
+                keep = f"; run again to resume from {part.name}" if have else ""
+                raise DownloadError(f"{dest}: transfer interrupted at {have} of {remote.size} bytes "
+                                    f"({_http_reason(err)}){keep}") from None
+        attempt += 1
+        time.sleep(backoff_s * attempt)
+        resumed = resumed or (part.exists() and part.stat().st_size > 0)
+
+    why, checked = verify(remote, part)
+    finish()
+    if why is not None:
+        part.unlink()
+        raise DownloadError(f"{dest}: verification failed ({why}); the partial file was removed")
+    return received, resumed, checked
+
+
 def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, retries: int = 3,
                backoff_s: float = 2.0, timeout: float = 60.0, chunk_size: int = _CHUNK, progress=None,
                overwrite: bool = False, log: Callable[[str], None] | None = None) -> DownloadResult:
@@ -476,7 +525,6 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
     part = dest.with_name(dest.name + ".part")
     if dest.is_dir():
         raise InputError("output path is a folder", dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     task = progress.add_task(dest.name, total=remote.size) if progress is not None else None
 
     def advance(n: int) -> None:
@@ -498,47 +546,16 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
             raise InputError(f"exists and differs from DANDI's file ({why}); pass --overwrite to replace it",
                              dest)
     session = session or requests.Session()
+    from neurodyn.io import output_file
 
-    if part.exists() and part.stat().st_size > remote.size:
-        part.unlink()
-    resumed = part.exists() and part.stat().st_size > 0
-    if resumed:
-        advance(part.stat().st_size)
-        if log:
-            log(f"resuming {part} at {part.stat().st_size:,} of {remote.size:,} bytes")
-    received, attempt = 0, 0
-    while True:
-        try:
-            got, started_at = _transfer(session, remote, part, timeout, chunk_size, advance)
-            received += got
-            resumed = resumed and started_at > 0
-            break
-        except _Restart:
-            resumed = False
-            continue
-        except DownloadError:
-            finish()
-            raise
-        except (OSError, requests.RequestException) as err:
-            have = part.stat().st_size if part.exists() else 0
-            if not _retryable(err):
-                finish()
-                raise DownloadError(f"{dest}: {_http_reason(err)} from {remote.url}") from None
-            if attempt >= retries:
-                finish()
-                keep = f"; run again to resume from {part.name}" if have else ""
-                raise DownloadError(f"{dest}: transfer interrupted at {have} of {remote.size} bytes "
-                                    f"({_http_reason(err)}){keep}") from None
-        attempt += 1
-        time.sleep(backoff_s * attempt)
-        resumed = resumed or (part.exists() and part.stat().st_size > 0)
-
-    why, checked = verify(remote, part)
-    finish()
-    if why is not None:
-        part.unlink()
-        raise DownloadError(f"{dest}: verification failed ({why}); the partial file was removed")
-    os.replace(part, dest)
+    have = part.stat().st_size if part.exists() else 0
+    # neurodyn's output policy for the final file: checked up front (folder, disk space for what is
+    # missing), a lock against a second download of the same file, renamed into place only when
+    # verified. The .part file outside it is what a later run resumes.
+    with output_file(dest, overwrite=overwrite, size_bytes=max(remote.size - have, 0)) as tmp:
+        received, resumed, checked = _fetch_part(session, remote, dest, part, retries, backoff_s, timeout,
+                                                 chunk_size, advance, finish, log)
+        os.replace(part, tmp)
     return DownloadResult(dest, "resumed" if resumed else "downloaded", received, checked)
 
 

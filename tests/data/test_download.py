@@ -162,6 +162,16 @@ def test_existing_file_skipped_refused_or_overwritten(dandi, tmp_path, capsys):
     assert dest.read_bytes() == SMALL_BLOB and files_under(tmp_path) == [dest]
 
 
+def test_second_download_of_the_same_file_is_refused(dandi, tmp_path, capsys):
+    from neurodyn.io import output_file
+
+    dest = tmp_path / "000999" / "sub-Fake" / "sub-Fake_desc-test_ecephys.nwb"
+    with output_file(dest):  # another writer holds the lock
+        assert main(["download", "--dandiset", "000999", "--path", "*test*", "--out", str(tmp_path), *FAST]) == 2
+        assert "another process is writing this file" in one_line_error(capsys)
+        assert not dest.exists() and dandi.blob_requests() == []
+
+
 def test_server_ignoring_range_restarts_the_file(dandi, tmp_path):
     dandi.ignore_range = True
     (remote,) = dl.dandiset_files("000999", glob="*train*")
