@@ -264,3 +264,25 @@ def test_real_dandi_small_test_file(tmp_path):
     assert len(results) == 1 and results[0].status == "downloaded"
     assert results[0].path.relative_to(tmp_path).parts[:2] == ("000140", "sub-Jenkins")
     assert results[0].verified == ("sha256", "dandi-etag")
+
+
+def test_readme_dataset_table_matches_the_registry():
+    """The README's table of the seven datasets is the registry's sizes, rounded as printed."""
+    from neurodyn.data.nlb import DATASETS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].strip("`") in DATASETS:
+            rows[cells[0].strip("`")] = cells
+    assert set(rows) == set(DATASETS)
+    for name, ds in DATASETS.items():
+        total = ds.train_file.size + ds.test_file.size
+        assert rows[name] == [
+            f"`{name}`",
+            f"DANDI:{ds.dandiset_id}/{ds.version}",
+            f"{ds.train_file.size / 1e6:,.1f} MB + {ds.test_file.size / 1e6:,.2f} MB",
+            f"{total / 10e6:,.0f} s",
+            f"{total / 100e6:,.1f} s",
+        ]

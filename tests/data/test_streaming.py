@@ -239,3 +239,10 @@ def test_bad_urls(dandi, big_train, capsys, tmp_path):
         stream.resolve_url(url)
     assert main(["prepare", "--dataset", "mc_maze", "--nwb", "dandi://000111/", "--out", str(tmp_path / "o.h5")]) == 2
     assert "000111" in one_line_error(capsys) and not (tmp_path / "o.h5").exists()
+
+
+@pytest.mark.network
+def test_real_dandi_streamed_info():
+    """Opt-in (--run-network): units and trials of the MC_Maze_Small test file straight from DANDI:000140."""
+    s = load_session(f"dandi://000140/{REAL_PATH}")
+    assert (s.n_units, s.n_trials, s.n_ms) == (107, 100, 79900)
