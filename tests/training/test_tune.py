@@ -1,0 +1,256 @@
+"""`neurodyn tune`: search-file checks, the learning rate after a PBT exploit, and a 4-trial PBT on Ray."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+import yaml
+
+from neurodyn.cli import main
+from neurodyn.errors import InputError
+from neurodyn.training.tune import (
+    HYPERPARAMETERS,
+    TrialLearningRate,
+    _check_values,
+    apply_hyperparameters,
+    build_model_and_data,
+    load_search,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: a Lorenz set and a model small enough that an epoch takes ~0.1 s on one thread
+TINY = {
+    "seed_everything": 0,
+    "trainer": {"max_epochs": 4},
+    "model": {
+        "class_path": "LangevinFlowModule",
+        "init_args": {
+            "lr": 5e-3, "weight_decay": 1e-5, "ramp_epochs": 2, "lr_schedule": "constant",
+            "config": {"hidden_size": 8, "latent_dim": 8, "n_heads": 2, "ff_dim": 16, "kl_scale": "per_entry",
+                       "kl_max": 1.0, "kl_ramp_epochs": 2, "cd_keep_prob": 0.7, "eval_mode": "mean"},
+        },
+    },
+    "data": {"class_path": "LorenzDataModule",
+             "init_args": {"n_conditions": 4, "trials_per_condition": 4, "n_neurons": 8, "batch_size": 8}},
+}
+
+SEARCH = """\
+space:
+  lr: {loguniform: [1e-3, 2e-2]}
+  weight_decay: {loguniform: [1e-6, 1e-3]}
+  dropout: {uniform: [0.0, 0.2]}
+  cd_keep_prob: {uniform: [0.5, 1.0]}
+  kl_max: {loguniform: [0.1, 1.0]}
+  gamma: {uniform: [0.05, 0.5]}
+pbt:
+  perturbation_interval: 2
+  quantile_fraction: 0.25
+  resample_probability: 0.0
+"""
+
+
+@pytest.fixture()
+def tiny_files(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    search = tmp_path / "search.yaml"
+    search.write_text(SEARCH)
+    return config, search
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    return code, capsys.readouterr().err.strip()
+
+
+# -- bad input: one line, exit code 2 ------------------------------------------------------------------
+def test_missing_search_file_is_one_line(tiny_files, tmp_path, capsys):
+    config, _ = tiny_files
+    code, err = _run(["tune", "--config", str(config), "--search", str(tmp_path / "nope.yaml"),
+                      "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    assert err.count("\n") == 0 and "nope.yaml" in err and "--search" in err and "file not found" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_hyperparameter_is_one_line(tiny_files, tmp_path, capsys):
+    config, search = tiny_files
+    search.write_text(SEARCH.replace("  gamma:", "  learning_rate: {uniform: [0.1, 0.2]}\n  gamma:"))
+    code, err = _run(["tune", "--config", str(config), "--search", str(search), "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and err.count("\n") == 0
+    assert "space.learning_rate" in err and "unknown hyperparameter" in err and str(search) in err
+
+
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("space: {gamma: {uniform: [0.1, 1.5]}}", "space.gamma"),  # gamma must lie in [0, 1]
+        ("space: {lr: {loguniform: [0, 1e-2]}}", "space.lr"),
+        ("space: {hidden_size: {uniform: [8, 16]}}", "space.hidden_size"),  # integers: choice only
+        ("space: {hidden_size: {choice: [8, 9]}}", "space.hidden_size"),  # decoder width 2D+H odd for 2 heads
+        ("space: {lr: 1e-3}\npbt: {interval: 2}", "pbt.interval"),
+        ("space: {}", "space"),
+        ("spaces: {lr: 1e-3}", "spaces"),
+    ],
+)
+def test_bad_search_values_name_the_field(tiny_files, text, field):
+    _, search = tiny_files
+    search.write_text(text)
+    with pytest.raises(InputError) as info:
+        _check_values(TINY, load_search(search)["space"], search)
+    assert f": {field}:" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_other_model_family_and_existing_out_are_refused(tiny_files, tmp_path, capsys):
+    config, search = tiny_files
+    other = tmp_path / "hmm.yaml"
+    other.write_text(yaml.safe_dump({**TINY, "model": {"class_path": "HMMGLMModule"}}))
+    code, err = _run(["tune", "--config", str(other), "--search", str(search)], capsys)
+    assert code == 2 and "model.class_path" in err
+    (tmp_path / "taken").mkdir()
+    code, err = _run(["tune", "--config", str(config), "--search", str(search), "--out", str(tmp_path / "taken")],
+                     capsys)
+    assert code == 2 and "--out" in err and "exists" in err
+
+
+def test_shipped_search_spaces_fit_the_lorenz_config():
+    base = yaml.safe_load((ROOT / "configs" / "langevinflow" / "lorenz.yaml").read_text())
+    files = sorted((ROOT / "configs" / "tune").glob("*.yaml"))
+    assert files
+    for path in files:
+        search = load_search(path)
+        _check_values(base, search["space"], path)
+        assert set(search["space"]) <= set(HYPERPARAMETERS)
+
+
+# -- the learning rate after a restore (ray-project/ray#36660), without Ray ---------------------------
+class _LrRecorder(pl.Callback):
+    """The rate of the optimiser at each epoch's first step: what training actually used."""
+
+    def __init__(self):
+        self.used = {}
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.used.setdefault(trainer.current_epoch, optimizer.param_groups[0]["lr"])
+
+
+class _StopAfterFirstEpoch(pl.Callback):
+    def on_train_epoch_end(self, trainer, pl_module):
+        trainer.should_stop = True
+
+
+def _trainer(epochs, callbacks):
+    return pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "plateau"])
+def test_perturbed_lr_is_used_after_restore(tmp_path, schedule):
+    """A trial restored from another trial's checkpoint trains with *its own* lr, not the checkpoint's."""
+    torch.set_num_threads(1)
+    donor_cfg = apply_hyperparameters(TINY, {"lr": 1e-3})
+    donor_cfg["model"]["init_args"]["lr_schedule"] = schedule
+    model, data = build_model_and_data(donor_cfg)
+    trainer = _trainer(3, [_StopAfterFirstEpoch()])  # a PBT donor checkpointed after epoch 1 of 3
+    ckpt = tmp_path / "donor.ckpt"
+    trainer.fit(model, datamodule=data)
+    trainer.save_checkpoint(ckpt)
+    min_lr = 1e-5
+
+    def scheduled(base, epoch):  # the cosine from `base` over 3 epochs; the other schedules stay at `base`
+        return min_lr + (base - min_lr) * (1 + math.cos(math.pi * epoch / 3)) / 2 if schedule == "cosine" else base
+
+    saved = torch.load(ckpt, weights_only=False)
+    assert saved["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(scheduled(1e-3, 1), rel=1e-12)
+
+    perturbed = apply_hyperparameters(donor_cfg, {"lr": 4e-3})  # what PBT's explore wrote into the trial config
+    expected = scheduled(4e-3, 1)  # at the restored epoch (1 of 3)
+
+    # The pitfall: a plain restore trains on with the donor's rate.
+    model, data = build_model_and_data(perturbed)
+    plain = _LrRecorder()
+    _trainer(3, [plain]).fit(model, datamodule=data, ckpt_path=ckpt)
+    assert plain.used[1] != pytest.approx(expected, rel=1e-6)
+
+    # With TrialLearningRate (what every tune trial runs) the trial config's lr is applied.
+    model, data = build_model_and_data(perturbed)
+    recorder, fix = _LrRecorder(), TrialLearningRate()
+    _trainer(3, [fix, recorder]).fit(model, datamodule=data, ckpt_path=ckpt)
+    assert recorder.used[1] == pytest.approx(expected, rel=1e-12)
+    assert fix.lr_used == recorder.used[2]
+    assert recorder.used[2] == pytest.approx(scheduled(4e-3, 2), rel=1e-12)  # the schedule goes on from the new lr
+
+
+# -- a 4-trial PBT on Ray ------------------------------------------------------------------------------
+def _progress(trial_dir: Path) -> list[dict]:
+    with open(trial_dir / "progress.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_pbt_four_trials_end_to_end(tiny_files, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("ray.tune")
+    config, search = tiny_files
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    out = tmp_path / "run"
+    code = main(["tune", "--config", str(config), "--search", str(search), "--scheduler", "pbt", "--samples", "4",
+                 "--cpus-per-trial", "1", "--num-cpus", "2", "--out", str(out), "--verbose", "0"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-2000:]
+    for name in ("trials.csv", "trials.txt", "perturbations.csv", "best.yaml", "best.ckpt", "summary.json"):
+        assert (out / name).is_file(), name
+    assert not list(tmp_path.glob(".run.*"))  # the temporary folder was renamed
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metric"] == "valid/loss" and summary["perturbations"] >= 1
+    with open(out / "trials.csv") as fh:
+        trials = list(csv.DictReader(fh))
+    assert len(trials) == 4 and all(t["status"] == "OK" for t in trials)
+
+    # PBT perturbed: at epoch 2 the worst quarter (one trial) copied a checkpoint and changed its lr.
+    with open(out / "perturbations.csv") as fh:
+        steps = list(csv.DictReader(fh))
+    assert steps and all(s["trial"] != s["copied_from"] for s in steps)
+    assert all(float(s["new_lr"]) != pytest.approx(float(s["old_lr"]), rel=1e-6) for s in steps)
+
+    # Every epoch of every trial trained with the lr of its Tune config, before and after exploits; a
+    # restored run resumed at the epoch after the copied checkpoint and used the perturbed lr.
+    # (synchronous PBT also pauses trials at each perturbation epoch: they restore their own checkpoint.)
+    copies = 0
+    for trial_dir in sorted((out / "ray").glob("trial_*")):
+        rows = _progress(trial_dir)
+        assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
+        for row, previous in zip(rows, [None, *rows]):
+            assert float(row["lr_used"]) == pytest.approx(float(row["hp/lr"]), rel=1e-12)
+            source = row["restored_from_trial"]
+            if previous is None or source == previous["restored_from_trial"]:
+                continue
+            assert int(row["epoch"]) == int(float(row["restored_from_epoch"])) + 1  # resumed where it was copied
+            if source != trial_dir.name:  # an exploit: the lr is the perturbed one, not the donor's
+                copies += 1
+                step = [s for s in steps if (s["trial"], s["copied_from"]) == (trial_dir.name, source)]
+                assert any(float(row["lr_used"]) == pytest.approx(float(s["new_lr"]), rel=1e-12) for s in step)
+                assert all(float(row["lr_used"]) != pytest.approx(float(s["old_lr"]), rel=1e-6) for s in step)
+    assert copies >= 1
+
+    # The best config is a ready-to-run fit config holding the best trial's hyperparameters ...
+    best = yaml.safe_load((out / "best.yaml").read_text())
+    for name, value in summary["best_hyperparameters"].items():
+        node = best
+        for key in HYPERPARAMETERS[name].path:
+            node = node[key]
+        assert node == pytest.approx(value, rel=1e-12)
+    # ... its checkpoint fits the model it describes ...
+    model, _ = build_model_and_data(best)
+    state = torch.load(out / "best.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    model.load_state_dict(state, strict=True)
+    # ... and `neurodyn fit` runs it.
+    assert main(["fit", "--config", str(out / "best.yaml"), "--trainer.fast_dev_run", "true",
+                 "--trainer.default_root_dir", str(tmp_path / "fit"), "--trainer.enable_progress_bar", "false"]) == 0
