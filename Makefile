@@ -1,6 +1,6 @@
 # neurodyn: two commands do all setup on a fresh machine.
 #   make demo   create .venv, install neurodyn, run the main job on an embedded default
-#   make test   create .venv, install neurodyn[dev,notebooks], build .venv-nlb, run the test suite
+#   make test   create .venv, install neurodyn[dev,notebooks,tune], build .venv-nlb, run the test suite
 #   make nlb-env  the nlb_tools reference environment the parity tests compare against
 # TORCH is the torch requirement; users get plain `torch`, CI passes the local CPU wheel.
 PYTHON ?= python3
@@ -24,7 +24,7 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q "$(TORCH)"
-	$(PIP) install -q -e ".[dev,notebooks]"
+	$(PIP) install -q -e ".[dev,notebooks,tune]"
 	touch $(STAMP)
 
 install: $(STAMP)
