@@ -55,6 +55,13 @@ def evaluate_main(argv: list[str]) -> int:
     parser.add_argument(
         "--json", action="store_true", help="print the result list as JSON instead of a table"
     )
+    parser.add_argument(
+        "--upsample",
+        type=int,
+        metavar="MS",
+        help="also score each coarser prediction group at MS ms (a 20 ms model at 5 ms: every bin's "
+        "rate split evenly over its finer bins); coarse groups without a target are then skipped",
+    )
     args = parser.parse_args(argv)
     for path in args.target:
         if os.path.exists(path) and os.path.exists(args.pred) and os.path.samefile(path, args.pred):
@@ -69,6 +76,10 @@ def evaluate_main(argv: list[str]) -> int:
                 )
             targets[name] = group
     prediction = read_submission(args.pred)
+    if args.upsample is not None:
+        from neurodyn.metrics.resample import upsample_submission
+
+        prediction = {k: v for k, v in upsample_submission(prediction, args.upsample).items() if k in targets}
     try:
         results = evaluate(targets, prediction)
     except InputError as err:
@@ -103,6 +114,13 @@ def submit_main(argv: list[str]) -> int:
         "units, any trial count)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
+    parser.add_argument(
+        "--upsample",
+        type=int,
+        metavar="MS",
+        help="add an MS ms group made from each coarser prediction group (a 20 ms model submitted at "
+        "5 ms too: every bin's rate split evenly over its finer bins)",
+    )
     args = parser.parse_args(argv)
     from neurodyn.io import output_file
 
@@ -133,6 +151,10 @@ def _submission(args, tmp) -> dict:
                 )
             parse_group_name(name, path)
             groups[name] = group
+    if getattr(args, "upsample", None) is not None:
+        from neurodyn.metrics.resample import upsample_submission
+
+        groups = upsample_submission(groups, args.upsample)
     expected: dict = {}
     for path in args.prepared:
         expected.update(expected_shapes_from_prepared(path))

@@ -113,3 +113,35 @@ def test_mc_maze_small_pseudo_co_smoothing(small_test_nwb):
     )
     rates = model.predict({"eval_spikes_heldin": spikes[80:][..., heldin]})["eval_rates_heldout"]
     assert co_bps(rates, spikes[80:][..., heldout]) == pytest.approx(0.103, abs=0.005)
+
+
+@pytest.mark.parametrize("bin_ms", [5, 20])
+def test_defaults_are_the_nlb_tools_tutorial_baseline(bin_ms):
+    """SmoothingGLM() = the baseline of nlb_tools' examples/tutorials/basic_example.ipynb, written out here
+    as the tutorial does it: kern_sd = round(40 / bin) bins, signal.gaussian(6 kern_sd, kern_sd), 'same'
+    convolution, log(smoothed + 1e-4) -> PoissonRegressor(alpha=0.1, max_iter=500) (sklearn's L-BFGS) per
+    held-out neuron, the smoothed held-in spikes as held-in rates."""
+    from sklearn.linear_model import PoissonRegressor
+
+    rng = np.random.default_rng(3)
+    n_bins = 140 if bin_ms == 5 else 35
+    latent = np.cumsum(rng.normal(0, 0.3 * np.sqrt(bin_ms / 5), (24, n_bins, 1)), axis=1)
+    heldin = rng.poisson(np.exp(-1.5 + np.log(bin_ms / 5) + latent * rng.normal(0, 0.5, 6))).astype(float)
+    heldout = rng.poisson(np.exp(-1.5 + np.log(bin_ms / 5) + latent * rng.normal(0, 0.5, 3))).astype(float)
+    kern_sd = int(round(40 / bin_ms))
+    window = gaussian(kern_sd * 6, kern_sd, sym=True)
+    window /= window.sum()
+    smooth = np.apply_along_axis(lambda x: np.convolve(x, window, "same"), 1, heldin)
+    features = np.log(smooth.reshape(-1, 6) + 1e-4)
+    train_rows = slice(0, 18 * n_bins)
+    expected = np.stack([PoissonRegressor(alpha=0.1, max_iter=500).fit(features[train_rows], y).predict(
+        features[18 * n_bins:]) for y in heldout[:18].reshape(-1, 3).T], axis=1).reshape(6, n_bins, 3)
+
+    model = SmoothingGLM(bin_ms=bin_ms).fit({"train_spikes_heldin": heldin[:18], "train_spikes_heldout": heldout[:18]})
+    out = model.predict({"eval_spikes_heldin": heldin[18:]})
+    # the same features (to ~1e-16: a matrix product instead of np.convolve) and the same L-BFGS solver
+    # and stopping rule: the fits agree to far below the solver's tolerance (1e-4)
+    np.testing.assert_allclose(out["eval_rates_heldout"], expected, rtol=1e-7)
+    # zero smoothed counts are clipped to 1e-9 spikes per bin, as nlb_tools' run_smoothing.py clips them
+    np.testing.assert_allclose(out["eval_rates_heldin"], np.clip(smooth[18:], 1e-9, None), rtol=1e-12, atol=1e-15)
+    assert (model.sigma_ms, model.alpha, model.heldin, model.solver) == (40.0, 0.1, "smooth", "lbfgs")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -162,6 +163,99 @@ def _latent(
     return x
 
 
+@dataclass
+class SimulatedSession:
+    """The generative model and latent trajectory of one synthetic file (before spikes are drawn).
+
+    ``rng`` is left where spike drawing starts, so :func:`write_nlb_nwb` continues from it; the true
+    rates need nothing from it.
+    """
+
+    style: str
+    split: str
+    n_heldin: int
+    n_heldout: int
+    conds: list[dict]
+    cols: dict[str, np.ndarray]
+    latent: np.ndarray
+    base: np.ndarray
+    loading: np.ndarray
+    readout: np.ndarray
+    n_ms: int
+    end_s: float
+    rng: np.random.Generator = field(repr=False)
+
+    def rate_per_ms(self, unit: int) -> np.ndarray:
+        """Spike probability of ``unit`` in each millisecond of the file (rate in Hz / 1000, at most 0.2)."""
+        logit = np.full(self.n_ms, self.base[unit])
+        for k in range(self.latent.shape[1]):  # (n, d) @ (d,) is slow for tiny d; accumulate instead
+            logit += self.loading[unit, k] * self.latent[:, k]
+        return np.minimum(np.exp(logit) / 1000.0, 0.2)
+
+
+def _simulate(style: str, *, n_trials: int, n_heldin: int, n_heldout: int, seed: int, split: str,
+              n_conditions: int, base_rate_hz: tuple[float, float], latent_dim: int) -> SimulatedSession:
+    if style not in STYLES:
+        raise InputError(f"unknown style {style!r}; use one of {', '.join(STYLES)}", field="style")
+    if split not in ("train", "test"):
+        raise InputError(f"split must be 'train' or 'test', got {split!r}", field="split")
+    if n_trials < 1 or n_heldin < 1 or n_heldout < 0:
+        raise InputError("need n_trials >= 1, n_heldin >= 1, n_heldout >= 0", field="n_trials")
+    model = np.random.default_rng([seed, 0])
+    rng = np.random.default_rng([seed, 1 if split == "train" else 2])
+    conds = _conditions(style, n_conditions)
+    n_units = n_heldin + n_heldout
+    amps = model.normal(0.0, 1.0, (len(conds), latent_dim, len(_BUMPS)))
+    loading = model.normal(0.0, 1.3 / np.sqrt(latent_dim), (n_units, latent_dim))
+    base = np.log(model.uniform(*base_rate_hz, n_units))
+    readout = model.normal(0.0, 1.0, (2, latent_dim)) * 50.0
+
+    cols = _layout(style, n_trials, rng, conds)
+    end_s = float(cols["stop_time"][-1]) + 1.0
+    n_ms = int(round(end_s * 1000))
+    x = _latent(style, cols, conds, amps, n_ms, latent_dim, rng)
+    return SimulatedSession(style, split, n_heldin, n_heldout, conds, cols, x, base, loading, readout, n_ms,
+                            end_s, rng)
+
+
+def expected_counts_ms(
+    style: str,
+    *,
+    n_trials: int = 40,
+    n_heldin: int = 20,
+    n_heldout: int = 8,
+    seed: int = 0,
+    split: str = "train",
+    n_conditions: int = 4,
+    base_rate_hz: tuple[float, float] = (6.0, 20.0),
+    latent_dim: int = 3,
+) -> np.ndarray:
+    """Expected spike count of every unit in every 1 ms bin of the file :func:`write_nlb_nwb` writes.
+
+    Same arguments as :func:`write_nlb_nwb` (the true-rate oracle of a written file). Shape
+    ``(n_ms, n_heldin + n_heldout)``, units in file order (held-in first), on the file's own clock.
+    A spike drawn in millisecond ``m`` is stored at ``m + u`` with ``u ~ U(0.05, 0.95)`` and NLB readers
+    put it in bin ``round(1000 t)``, i.e. ``m`` or ``m + 1`` with probability 1/2 each; so the expected
+    count of bin ``k`` is ``(p[k] + p[k-1]) / 2`` with ``p`` the spike probability per millisecond
+    (the file ends 1 s after the last trial, so no trial window sees the last millisecond).
+
+    Examples
+    --------
+    >>> e = expected_counts_ms("mc_maze", n_trials=4, n_heldin=3, n_heldout=1, seed=0)
+    >>> e.shape[1], bool((e >= 0).all())
+    (4, True)
+    """
+    sim = _simulate(style, n_trials=n_trials, n_heldin=n_heldin, n_heldout=n_heldout, seed=seed, split=split,
+                    n_conditions=n_conditions, base_rate_hz=base_rate_hz, latent_dim=latent_dim)
+    out = np.empty((sim.n_ms, n_heldin + n_heldout))
+    for u in range(out.shape[1]):
+        p = sim.rate_per_ms(u)
+        e = 0.5 * p
+        e[1:] += 0.5 * p[:-1]
+        out[:, u] = e
+    return out
+
+
 def _units_table(spikes: list[np.ndarray], obs: list[np.ndarray], heldout: list[bool] | None):
     """The ``units`` table built from whole columns (``add_unit`` row by row is slow for many spikes)."""
     from hdmf.common import ElementIdentifiers, VectorData, VectorIndex
@@ -242,27 +336,13 @@ def write_nlb_nwb(
     """
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 
-    if style not in STYLES:
-        raise InputError(f"unknown style {style!r}; use one of {', '.join(STYLES)}", field="style")
-    if split not in ("train", "test"):
-        raise InputError(f"split must be 'train' or 'test', got {split!r}", field="split")
-    if n_trials < 1 or n_heldin < 1 or n_heldout < 0:
-        raise InputError("need n_trials >= 1, n_heldin >= 1, n_heldout >= 0", field="n_trials")
+    sim = _simulate(style, n_trials=n_trials, n_heldin=n_heldin, n_heldout=n_heldout, seed=seed, split=split,
+                    n_conditions=n_conditions, base_rate_hz=base_rate_hz, latent_dim=latent_dim)
     path = Path(path)
     behavior_name, lag_ms, _ = _STYLE[style]
-    model = np.random.default_rng([seed, 0])
-    rng = np.random.default_rng([seed, 1 if split == "train" else 2])
-    conds = _conditions(style, n_conditions)
-    n_units = n_heldin + n_heldout
-    amps = model.normal(0.0, 1.0, (len(conds), latent_dim, len(_BUMPS)))
-    loading = model.normal(0.0, 1.3 / np.sqrt(latent_dim), (n_units, latent_dim))
-    base = np.log(model.uniform(*base_rate_hz, n_units))
-    readout = model.normal(0.0, 1.0, (2, latent_dim)) * 50.0
-
-    cols = _layout(style, n_trials, rng, conds)
-    end_s = float(cols["stop_time"][-1]) + 1.0
-    n_ms = int(round(end_s * 1000))
-    x = _latent(style, cols, conds, amps, n_ms, latent_dim, rng)
+    rng, conds, cols, x = sim.rng, sim.conds, sim.cols, sim.latent
+    n_units, n_ms, end_s = n_heldin + n_heldout, sim.n_ms, sim.end_s
+    readout = sim.readout
 
     align = _align(style, cols)
     lo, hi = _window(style)
@@ -313,10 +393,7 @@ def write_nlb_nwb(
     keep_units = range(n_heldin) if split == "test" else range(n_units)
     spikes, obs = [], []
     for u in keep_units:
-        logit = np.full(n_ms, base[u])
-        for k in range(latent_dim):  # (n, d) @ (d,) is slow for tiny d; accumulate instead
-            logit += loading[u, k] * x[:, k]
-        rate = np.minimum(np.exp(logit) / 1000.0, 0.2)  # spikes per ms, at most 200 Hz
+        rate = sim.rate_per_ms(u)  # spikes per ms, at most 200 Hz
         # a Poisson process on the 1 ms grid: the total count, then each spike's millisecond by its rate
         cdf = np.cumsum(rate)
         draws = np.sort(rng.uniform(0.0, cdf[-1], rng.poisson(cdf[-1])))
@@ -411,3 +488,69 @@ def write_nlb_pair(
         **kwargs,
     )
     return train, test
+
+
+def window_sums(
+    nwb: str | os.PathLike,
+    dataset: str,
+    bin_ms: int,
+    per_ms: Mapping[str, np.ndarray],
+    *,
+    phase: str = "val",
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Sum per-millisecond values over the bins and trial windows ``neurodyn prepare`` uses.
+
+    The result has the NLB submission layout (``train_rates_held{in,out}``, ``eval_rates_held{in,out}``,
+    ``eval_rates_held{in,out}_forward``): with ``per_ms`` the expected counts of
+    :func:`expected_counts_ms` it is the true-rate oracle of a prepared file; with the spike counts
+    themselves it reproduces the prepared spike tensors (how the windows are tested).
+
+    Parameters
+    ----------
+    nwb
+        The NWB file or folder given to ``prepare``.
+    dataset, bin_ms, phase, seed
+        As given to ``prepare`` (``seed``: the DMFC_RSG jitter).
+    per_ms
+        File name -> array ``(n_ms of that file, units)``, column ``k`` for unit id ``k``, on that file's
+        own clock; files not named contribute zeros.
+    """
+    from neurodyn.data.binning import trial_windows
+    from neurodyn.data.nlb import get_dataset
+    from neurodyn.data.nwb import load_session
+    from neurodyn.data.tensors import PHASE_SPLITS, _aligned, forward_window, jitter_ms, split_rows
+
+    ds = get_dataset(dataset)
+    session = load_session(nwb)
+    grid = {False: np.zeros((session.n_ms + 1, session.n_heldin)),
+            True: np.zeros((session.n_ms + 1, session.n_heldout))}
+    names = {f.path.name: f for f in session.files}
+    for name, values in per_ms.items():
+        if name not in names:
+            raise InputError(f"no file named {name!r} in the session", path=str(nwb), field="per_ms")
+        src = names[name]
+        values = np.asarray(values, dtype=np.float64)
+        n = min(len(values), src.n_ms)
+        for heldout in (False, True):
+            ids = session.unit_ids[session.group(heldout)]
+            grid[heldout][src.offset_ms:src.offset_ms + n] += values[:n, ids]
+    cum = {g: np.concatenate([np.zeros((1, a.shape[1])), np.cumsum(a, axis=0)]) for g, a in grid.items()}
+
+    def sums(first_bin: np.ndarray, n_bins: int, heldout: bool) -> np.ndarray:
+        edges = (np.asarray(first_bin)[:, None] + np.arange(n_bins + 1)[None, :]) * bin_ms
+        c = cum[heldout][np.minimum(edges, session.n_ms)]
+        return np.diff(c, axis=1)
+
+    out = {}
+    for part, splits in zip(("train", "eval"), PHASE_SPLITS[phase]):
+        rows = split_rows(session, splits, f"the {part} trials")
+        align = _aligned(session, ds.window, rows, jitter_ms(session, ds, rows, bin_ms, seed))
+        win = trial_windows(session, rows, bin_ms, ds.window, align_ns=align)
+        for heldout, kind in ((False, "heldin"), (True, "heldout")):
+            out[f"{part}_rates_{kind}"] = sums(win.first_bin, ds.n_bins(bin_ms), heldout)
+        if part == "eval":
+            fwin = trial_windows(session, rows, bin_ms, forward_window(ds.window, ds.fp_len_ms), align_ns=align)
+            for heldout, kind in ((False, "heldin"), (True, "heldout")):
+                out[f"eval_rates_{kind}_forward"] = sums(fwin.first_bin, ds.n_fwd_bins(bin_ms), heldout)
+    return out

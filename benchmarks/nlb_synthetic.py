@@ -1,0 +1,277 @@
+"""The NLB user path through the CLI on synthetic NLB-shaped files, beside the smoothing baseline and the true rates.
+
+For each style (``mc_maze`` as MC_Maze_Small, ``dmfc_rsg``, ``area2_bump``) and each seed, neurodyn's
+simulator (:mod:`neurodyn.data.synthetic.nlb_nwb`) writes a DANDI-like train + test pair with the
+dataset's unit counts and 100 trials in the train file, split 75 train / 25 val as in MC_Maze_Small.
+Then, exactly as the README's NLB workflow, in a fresh folder:
+
+1. ``neurodyn prepare --dataset D --nwb FOLDER --bin-ms 20 --phase val`` (and ``--bin-ms 5``, the scoring
+   bin width of the NLB leaderboard);
+2. ``neurodyn fit --config configs/langevinflow/D_cpu.yaml --data.path D_20ms_val.h5 --seed_everything S``;
+3. ``neurodyn predict --config <run>/config.yaml --ckpt_path <run>/checkpoints/last.ckpt``;
+4. ``neurodyn evaluate`` at 20 ms, and at 5 ms with ``--upsample 5``.
+
+Beside it, on the same prepared files: the smoothing + Poisson GLM baseline (``neurodyn baseline`` at its
+defaults, the nlb_tools tutorial recipe, and with ``--recipe neurodyn``, each fit at each bin width) and the
+true-rate oracle (the simulator's
+expected counts summed over exactly the bins ``prepare`` cuts,
+:func:`neurodyn.data.synthetic.nlb_nwb.window_sums`), scored by the same ``neurodyn evaluate``.
+
+Fit / select / report. The model trains on the 75 train trials and is scored once on the 25 val trials.
+Nothing is selected on them: the CPU config trains a fixed number of epochs with a cosine learning-rate
+decay and predicts from the last epoch (``last.ckpt``); its settings were chosen on simulator seed 100,
+which is never reported. The baselines' settings are fixed in advance (nlb_tools' tutorial; neurodyn's recipe).
+
+Usage::
+
+    python benchmarks/nlb_synthetic.py --seeds 0 [--styles mc_maze,dmfc_rsg,area2_bump] [--threads 1] [--merge]
+
+Writes ``benchmarks/results/nlb_synthetic.json`` (per style, seed and method: co-bps, vel R2 or tp corr,
+psth R2, fp-bps at 20 and 5 ms; wall time of each step) and prints a summary as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from _results import mean_sd, parse_seeds, summarize, write_results  # noqa: E402
+
+#: style -> (registry dataset, held-in units, held-out units): the dataset's unit counts
+STYLES = {
+    "mc_maze": ("mc_maze_small", 107, 35),
+    "dmfc_rsg": ("dmfc_rsg", 40, 14),
+    "area2_bump": ("area2_bump", 49, 16),
+}
+N_TRIALS = 100  # train file (75 train / 25 val), as MC_Maze_Small
+N_TEST_TRIALS = 100
+GOAL_RATIO, GOAL_MINUTES = 0.85, 15.0
+BEHAVIOUR = {"dmfc_rsg": "tp corr"}
+
+
+def _neurodyn_exe() -> list[str]:
+    exe = Path(sys.executable).parent / "neurodyn"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("neurodyn")
+    if found is None:
+        raise SystemExit("the `neurodyn` command is not installed (pip install -e .)")
+    return [found]
+
+
+def neurodyn(args: list[str], cwd: Path, env: dict, log) -> tuple[float, str]:
+    """Run ``neurodyn ARGS`` as a user would; returns (seconds, stdout). Raises on a non-zero exit."""
+    log.write(f"$ neurodyn {' '.join(args)}\n")
+    log.flush()
+    start = time.perf_counter()
+    proc = subprocess.run([*_neurodyn_exe(), *args], cwd=cwd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    log.write(proc.stdout[-3000:] + proc.stderr[-3000:] + f"[{seconds:.1f} s, exit {proc.returncode}]\n")
+    log.flush()
+    if proc.returncode:
+        raise RuntimeError(f"neurodyn {args[0]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return seconds, proc.stdout
+
+
+def scores(stdout: str) -> dict[str, float]:
+    """The one dataset's metrics from ``neurodyn evaluate --json`` (scaling prefixes dropped)."""
+    result = json.loads(stdout.strip().splitlines()[-1])
+    (split,) = result[0].values()
+    return {k.split("] ", 1)[-1]: float(v) for k, v in split.items()}
+
+
+def oracle_file(folder: Path, style: str, seed: int, bin_ms: int, out: Path) -> None:
+    """Submission file of the simulator's true rates (expected counts per bin) on the prepared windows."""
+    from neurodyn.data.synthetic.nlb_nwb import expected_counts_ms, pair_names, window_sums
+    from neurodyn.metrics.evaluate import group_name
+    from neurodyn.metrics.submission import write_submission
+
+    dataset, n_in, n_out = STYLES[style]
+    expected = expected_counts_ms(style, n_trials=N_TRIALS, n_heldin=n_in, n_heldout=n_out, seed=seed,
+                                  split="train")
+    group = window_sums(folder, dataset, bin_ms, {pair_names(style)[0]: expected})
+    write_submission(out, {group_name(dataset, bin_ms): group})
+
+
+def run_one(style: str, seed: int, work: Path, env: dict, log) -> dict:
+    """The whole user path, the baseline and the oracle for one style and seed, in ``work``."""
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
+
+    dataset, n_in, n_out = STYLES[style]
+    work.mkdir(parents=True)
+    folder = work / "nwb"
+    t0 = time.perf_counter()
+    write_nlb_pair(folder, style, n_train_trials=N_TRIALS, n_test_trials=N_TEST_TRIALS, n_heldin=n_in,
+                   n_heldout=n_out, seed=seed)
+    times = {"simulate": time.perf_counter() - t0}
+    prepared = {b: work / f"{dataset}_{b}ms_val.h5" for b in (20, 5)}
+    for b, path in prepared.items():
+        times[f"prepare_{b}ms"], _ = neurodyn(["prepare", "--dataset", dataset, "--nwb", str(folder), "--bin-ms",
+                                               str(b), "--phase", "val", "--out", str(path), "--quiet"],
+                                              work, env, log)
+    config = ROOT / "configs" / "langevinflow" / f"{dataset}_cpu.yaml"
+    times["fit"], _ = neurodyn(["fit", "--config", str(config), "--data.path", str(prepared[20]),
+                                "--seed_everything", str(seed), "--trainer.enable_progress_bar", "false"],
+                               work, env, log)
+    ckpts = sorted(work.glob("runs/**/checkpoints/last.ckpt"), key=os.path.getmtime)
+    configs = sorted(work.glob("runs/**/config.yaml"), key=os.path.getmtime)
+    if not ckpts or not configs:
+        raise RuntimeError(f"no last.ckpt / config.yaml under {work / 'runs'}")
+    pred = work / "pred_20ms.h5"
+    times["predict"], _ = neurodyn(["predict", "--config", str(configs[-1]), "--ckpt_path", str(ckpts[-1]),
+                                    "--prediction.path", str(pred), "--trainer.logger", "false",
+                                    "--trainer.enable_progress_bar", "false"], work, env, log)
+    out: dict = {"langevinflow": {}, "baseline": {}, "baseline_neurodyn": {}, "oracle": {}}
+    t20, stdout = neurodyn(["evaluate", "--target", str(prepared[20]), "--pred", str(pred), "--json"],
+                           work, env, log)
+    out["langevinflow"]["20ms"] = scores(stdout)
+    t5, stdout = neurodyn(["evaluate", "--target", str(prepared[5]), "--pred", str(pred), "--upsample", "5",
+                           "--json"], work, env, log)
+    out["langevinflow"]["5ms"] = scores(stdout)
+    times["evaluate"] = t20 + t5
+    times["user_path"] = sum(times[k] for k in ("prepare_20ms", "prepare_5ms", "fit", "predict", "evaluate"))
+    for b, path in prepared.items():
+        sub = work / f"baseline_{b}ms.h5"
+        times[f"baseline_{b}ms"], _ = neurodyn(["baseline", "--prepared", str(path), "--out", str(sub)],
+                                               work, env, log)
+        _, stdout = neurodyn(["evaluate", "--target", str(path), "--pred", str(sub), "--json"], work, env, log)
+        out["baseline"][f"{b}ms"] = scores(stdout)
+        sub = work / f"baseline_neurodyn_{b}ms.h5"
+        times[f"baseline_neurodyn_{b}ms"], _ = neurodyn(["baseline", "--prepared", str(path), "--out", str(sub),
+                                                         "--recipe", "neurodyn"], work, env, log)
+        _, stdout = neurodyn(["evaluate", "--target", str(path), "--pred", str(sub), "--json"], work, env, log)
+        out["baseline_neurodyn"][f"{b}ms"] = scores(stdout)
+        orc = work / f"oracle_{b}ms.h5"
+        oracle_file(folder, style, seed, b, orc)
+        _, stdout = neurodyn(["evaluate", "--target", str(path), "--pred", str(orc), "--json"], work, env, log)
+        out["oracle"][f"{b}ms"] = scores(stdout)
+    for b in ("20ms", "5ms"):
+        out[f"co_bps_ratio_{b}"] = out["langevinflow"][b]["co-bps"] / out["oracle"][b]["co-bps"]
+    out["seconds"] = {k: round(v, 1) for k, v in times.items()}
+    return out
+
+
+def summary_tables(per: dict, threads: int) -> tuple[dict, dict]:
+    """(summaries, README block) from the per-style, per-seed results."""
+    summaries: dict = {}
+    rows = []
+    all_seeds = set()
+    for style in STYLES:
+        runs = list(per.get(style, {}).values())
+        if not runs:
+            continue
+        all_seeds |= set(per[style])
+        dataset = STYLES[style][0]
+        beh = BEHAVIOUR.get(style, "vel R2")
+        s = summaries[style] = {"seeds": sorted(int(k) for k in per[style])}
+        for b in ("5ms", "20ms"):
+            for method in ("langevinflow", "baseline", "baseline_neurodyn", "oracle"):
+                for metric in ("co-bps", beh, "psth R2", "fp-bps"):
+                    vals = [r[method][b][metric] for r in runs if metric in r[method][b]]
+                    if vals:
+                        s[f"{method} {metric} {b}"] = summarize(vals)
+            s[f"co_bps_ratio_{b}"] = summarize(r[f"co_bps_ratio_{b}"] for r in runs)
+        s["user_path_minutes"] = summarize(r["seconds"]["user_path"] / 60 for r in runs)
+        s["fit_minutes"] = summarize(r["seconds"]["fit"] / 60 for r in runs)
+        for b in ("5ms", "20ms"):
+            for method, label in (("langevinflow", f"LangevinFlow `{dataset}_cpu.yaml`"),
+                                  ("baseline", "smoothing + GLM (`neurodyn baseline`, nlb_tools tutorial)"),
+                                  ("baseline_neurodyn", "smoothing + GLM (`--recipe neurodyn`)"),
+                                  ("oracle", "true rates (oracle)")):
+                cells = [mean_sd(s[k]) if (k := f"{method} {m} {b}") in s else "—"
+                         for m in ("co-bps", beh, "psth R2", "fp-bps")]
+                lf = method == "langevinflow"
+                rows.append([f"{style} (n={len(runs)})", b.replace("ms", " ms"), label, *cells,
+                             mean_sd(s[f"co_bps_ratio_{b}"], 2) if lf else "",
+                             mean_sd(s["user_path_minutes"], 1) if lf else ""])
+    readme = {
+        "title": "Synthetic NLB user path through the CLI: LangevinFlow CPU configs vs smoothing baseline vs "
+                 "true rates",
+        "columns": ["style (seeds)", "scored at", "method", "co-bps", "vel R² (tp corr for dmfc_rsg)", "psth R²",
+                    "fp-bps", "co-bps / oracle", "user path (min)"],
+        "rows": rows,
+        "notes": (f"Goal: co-bps ≥ {GOAL_RATIO} × oracle in ≤ {GOAL_MINUTES:.0f} min per dataset on 2 cores. "
+                  "User path = `prepare` at 20 and 5 ms + `fit` with the CPU config + `predict` + `evaluate` "
+                  "at 20 ms and at 5 ms (`--upsample 5`), "
+                  f"{threads} torch thread(s), on a machine shared with other jobs (see the load above). "
+                  "100 trials per file (75 train / 25 scored val); the model trains at 20 ms and predicts "
+                  "from its last epoch (nothing selected on the scored trials); the baseline is fit at each "
+                  "bin width. Mean ± sd over seeds " + ", ".join(sorted(all_seeds)) + "."),
+    }
+    return summaries, readme
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=parse_seeds, default=[0], help="simulator and training seeds, e.g. 0,1,2")
+    parser.add_argument("--styles", default=",".join(STYLES), help="comma-separated subset of " + ", ".join(STYLES))
+    parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads of every step (default 1)")
+    parser.add_argument("--keep", default=None, help="keep the work folders under this (new) folder")
+    parser.add_argument("--merge", action="store_true",
+                        help="add to benchmarks/results/nlb_synthetic.json (other styles / seeds are kept)")
+    parser.add_argument("--log", default=None, help="append every command and its output here (default stderr)")
+    parser.add_argument("--results-dir", default=None, help="write the results file here (default benchmarks/results)")
+    args = parser.parse_args(argv)
+    styles = [s.strip() for s in args.styles.split(",") if s.strip()]
+    unknown = [s for s in styles if s not in STYLES]
+    if unknown:
+        parser.error(f"unknown style {unknown[0]!r}")
+    threads = str(args.threads)
+    env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
+    os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    log = open(args.log, "a") if args.log else sys.stderr
+    per: dict = {}
+    previous_seconds = 0.0
+    results_path = Path(args.results_dir or HERE / "results") / "nlb_synthetic.json"
+    if args.merge and results_path.exists():
+        old = json.loads(results_path.read_text())
+        if old.get("threads", {}).get("OMP_NUM_THREADS") == threads:
+            per = old.get("figures", {}).get("per_seed", {})
+            previous_seconds = float(old.get("seconds", 0.0))
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(args.keep) if args.keep else Path(tmp)
+        for style in styles:
+            for seed in args.seeds:
+                result = run_one(style, seed, root / f"{style}_seed{seed}", env, log)
+                per.setdefault(style, {})[str(seed)] = result
+                print(json.dumps({"style": style, "seed": seed, **result}), file=log, flush=True)
+    seconds = time.perf_counter() - start + previous_seconds
+    summaries, readme = summary_tables(per, args.threads)
+    goal = {}
+    for style, by_seed in per.items():
+        g = goal[style] = {
+            "co_bps_ratio_5ms_min": min(r["co_bps_ratio_5ms"] for r in by_seed.values()),
+            "co_bps_ratio_20ms_min": min(r["co_bps_ratio_20ms"] for r in by_seed.values()),
+            "user_path_minutes_max": max(r["seconds"]["user_path"] for r in by_seed.values()) / 60,
+        }
+        g["met"] = bool(min(g["co_bps_ratio_5ms_min"], g["co_bps_ratio_20ms_min"]) >= GOAL_RATIO
+                        and g["user_path_minutes_max"] <= GOAL_MINUTES)
+    path = write_results(
+        "nlb_synthetic", {"summary": summaries, "goal": goal, "per_seed": per}, seconds=seconds, readme=readme,
+        out_dir=args.results_dir,
+        split={"fit": "the 75 'train' trials of the train file",
+               "select": "none: last epoch of a fixed schedule; the CPU configs' settings were chosen on "
+                         "simulator seed 100, which is never reported",
+               "report": "the 25 'val' trials of the train file (nlb_tools val phase), scored once"},
+        selection="last epoch (last.ckpt); no checkpoint, epoch or setting chosen on the scored trials",
+        styles={s: {"dataset": STYLES[s][0], "heldin": STYLES[s][1], "heldout": STYLES[s][2],
+                    "trials": N_TRIALS, "config": f"configs/langevinflow/{STYLES[s][0]}_cpu.yaml"} for s in per},
+    )
+    print(json.dumps({"results": str(path), "goal": goal}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

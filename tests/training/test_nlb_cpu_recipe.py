@@ -1,0 +1,197 @@
+"""The README's NLB user path on CPU: CPU configs, last-epoch prediction, 20 ms models scored and submitted at
+5 ms (``--upsample``), the test-phase recipe, and the true-rate oracle of the synthetic benchmark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from neurodyn.cli import main
+from neurodyn.data.nlb import DATASET_NAMES
+from neurodyn.data.pseudo import rebin
+from neurodyn.data.synthetic.nlb_nwb import expected_counts_ms, pair_names, window_sums, write_nlb_pair
+from neurodyn.errors import InputError
+from neurodyn.metrics import evaluate
+from neurodyn.metrics.resample import upsample_group, upsample_submission
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "configs" / "langevinflow"
+SIZES = {"mc_maze": ("mc_maze_small", 10, 4), "dmfc_rsg": ("dmfc_rsg", 8, 3), "area2_bump": ("area2_bump", 8, 3)}
+
+
+# ------------------------------------------------------------------------------------------- configs
+@pytest.mark.parametrize("dataset", DATASET_NAMES)
+def test_every_dataset_has_a_cpu_config_that_selects_nothing_on_the_scored_trials(dataset):
+    gpu, cpu = CONFIGS / f"{dataset}.yaml", CONFIGS / f"{dataset}_cpu.yaml"
+    assert gpu.is_file() and cpu.is_file()
+    cfg = yaml.safe_load(cpu.read_text())
+    init = cfg["model"]["init_args"]
+    # no checkpoint selection: no monitor, only last.ckpt; a fixed schedule that does not read valid/loss
+    assert cfg["checkpoint"]["monitor"] is None and cfg["checkpoint"]["save_top_k"] == 0
+    assert init["lr_schedule"] == "cosine" and 0 < cfg["trainer"]["max_epochs"] <= 500
+    assert cfg["data"]["init_args"]["path"] == f"data/{dataset}_20ms_val.h5"
+    # the CPU model is the small one; the GPU config keeps the reference hyper-parameters
+    assert init["config"]["hidden_size"] < yaml.safe_load(gpu.read_text())["model"]["init_args"]["config"][
+        "hidden_size"]
+    assert "GPU" in gpu.read_text().splitlines()[0]
+
+
+# ------------------------------------------------------------------------------------------- upsample
+def test_upsample_is_the_inverse_of_summing_bins():
+    rng = np.random.default_rng(0)
+    rates = rng.gamma(2.0, 0.3, (3, 7, 5)).astype(np.float32)
+    fine = upsample_group({"eval_rates_heldout": rates}, 4)["eval_rates_heldout"]
+    assert fine.shape == (3, 28, 5) and fine.dtype == np.float32
+    np.testing.assert_allclose(rebin(fine, 4), rates, rtol=1e-6)  # the same counts per coarse bin
+    assert np.all(fine[:, 0::4] == fine[:, 3::4])  # constant within a coarse bin
+    groups = upsample_submission({"dmfc_rsg_20": {"train_rates_heldin": rates}}, 5)
+    assert sorted(groups) == ["dmfc_rsg", "dmfc_rsg_20"]
+    assert upsample_submission({"dmfc_rsg": {"train_rates_heldin": rates}}, 5).keys() == {"dmfc_rsg"}
+    with pytest.raises(InputError, match="already there"):
+        upsample_submission({"dmfc_rsg_20": {"a": rates}, "dmfc_rsg": {"a": rates}}, 5)
+    with pytest.raises(InputError, match="cannot split 5 ms"):
+        upsample_submission({"dmfc_rsg": {"a": rates}}, 20)
+    with pytest.raises(InputError, match="trials, bins, units"):
+        upsample_group({"a": rates[0]}, 4)
+
+
+# ------------------------------------------------------------------------------------- synthetic data
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """mc_maze-style pair prepared at 20 and 5 ms for both phases."""
+    from neurodyn.data.prepare import prepare
+
+    tmp = tmp_path_factory.mktemp("cpu_recipe")
+    write_nlb_pair(tmp / "nwb", "mc_maze", n_train_trials=40, n_test_trials=10, n_heldin=12, n_heldout=5, seed=4)
+    out = {"tmp": tmp, "nwb": tmp / "nwb"}
+    for phase in ("val", "test"):
+        for b in (20, 5):
+            out[f"{phase}_{b}"] = prepare("mc_maze_small", tmp / "nwb", bin_ms=b, phase=phase,
+                                          out=tmp / f"mc_maze_small_{b}ms_{phase}.h5", log=None)
+    return out
+
+
+def _spike_grid(path: Path, n_ms: int) -> np.ndarray:
+    from pynwb import NWBHDF5IO
+
+    from neurodyn.data.nwb import spike_ms_index
+
+    with NWBHDF5IO(str(path), "r") as io:
+        spikes = io.read().units["spike_times"][:]
+    grid = np.zeros((n_ms, len(spikes)))
+    for unit, times in enumerate(spikes):
+        idx = spike_ms_index(times)
+        np.add.at(grid[:, unit], idx[idx < n_ms], 1)
+    return grid
+
+
+@pytest.mark.parametrize("style", list(SIZES))
+def test_window_sums_of_the_spikes_reproduce_prepare_exactly(style, tmp_path):
+    """The oracle's windows are prepare's: summing the spikes themselves gives the prepared tensors."""
+    from neurodyn.data.nwb import load_session
+    from neurodyn.data.prepare import load_prepared, prepare
+
+    dataset, n_in, n_out = SIZES[style]
+    train, _ = write_nlb_pair(tmp_path, style, n_train_trials=24, n_test_trials=4, n_heldin=n_in,
+                              n_heldout=n_out, seed=2)
+    grid = _spike_grid(train, load_session(train).n_ms)
+    for b in (20, 5):
+        prep = load_prepared(prepare(dataset, tmp_path, bin_ms=b, phase="val", out=tmp_path / f"p{b}.h5", log=None))
+        sums = window_sums(tmp_path, dataset, b, {train.name: grid})
+        target = next(iter(prep.eval_target.values()))
+        expected = {
+            "train_rates_heldin": prep.train_input["train_spikes_heldin"],
+            "train_rates_heldout": prep.train_input["train_spikes_heldout"],
+            "eval_rates_heldin": prep.eval_input["eval_spikes_heldin"],
+            "eval_rates_heldout": prep.eval_input["eval_spikes_heldout"],
+            "eval_rates_heldin_forward": target["eval_spikes_heldin_forward"],
+            "eval_rates_heldout_forward": target["eval_spikes_heldout_forward"],
+        }
+        assert sums.keys() == expected.keys()
+        for key, value in expected.items():
+            np.testing.assert_array_equal(sums[key], np.asarray(value, dtype=np.float64), err_msg=f"{key} {b} ms")
+
+
+def test_expected_counts_match_the_spikes_and_the_oracle_beats_the_baseline(files):
+    """Totals within Poisson noise; the true rates score above the smoothing baseline on the same trials."""
+    from neurodyn.models.smoothing import predict_prepared
+
+    kw = dict(n_trials=40, n_heldin=12, n_heldout=5, seed=4)
+    train = files["nwb"] / pair_names("mc_maze")[0]
+    expected = expected_counts_ms("mc_maze", **kw)
+    observed = _spike_grid(train, len(expected))
+    # per unit, the total count is Poisson with the expected total as mean: 5 sd covers every unit
+    # (17 units) with probability > 1 - 1e-5; a wrong rate, lag or unit order is off by far more
+    total_e, total_o = expected.sum(0), observed.sum(0)
+    assert np.all(np.abs(total_o - total_e) < 5 * np.sqrt(total_e))
+    # a one-bin shift of the expected counts is detectably worse than the exact alignment
+    sums = window_sums(files["nwb"], "mc_maze_small", 5, {train.name: expected})
+    shifted = window_sums(files["nwb"], "mc_maze_small", 5, {train.name: np.roll(expected, 40, axis=0)})
+    oracle = evaluate(files["val_5"], {"mc_maze_small": sums})[0]["mc_maze_scaling_split"]["[100] co-bps"]
+    moved = evaluate(files["val_5"], {"mc_maze_small": shifted})[0]["mc_maze_scaling_split"]["[100] co-bps"]
+    baseline = evaluate(files["val_5"], predict_prepared(files["val_5"]))[0]["mc_maze_scaling_split"]
+    assert oracle > baseline["[100] co-bps"] and oracle > moved
+
+
+# --------------------------------------------------------------------------------------- the CLI path
+def _fit(config_args: list[str], data: Path, root: Path) -> tuple[Path, Path]:
+    assert main(["fit", "--config", str(CONFIGS / "mc_maze_small_cpu.yaml"), "--data.path", str(data),
+                 "--trainer.max_epochs", "2", "--trainer.check_val_every_n_epoch", "1", "--nlb_eval.every_n_epochs",
+                 "2", "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+                 "--trainer.default_root_dir", str(root), "--trainer.logger", "CSVLogger",
+                 "--trainer.logger.save_dir", str(root), *config_args]) == 0
+    ckpts = sorted(root.rglob("*.ckpt"))
+    configs = sorted(root.rglob("config.yaml"))
+    assert [p.name for p in ckpts] == ["last.ckpt"], "the CPU config keeps only the last epoch"
+    return ckpts[0], configs[-1]
+
+
+def test_val_phase_cpu_config_predict_last_and_score_at_20_and_5_ms(files, capsys):
+    ckpt, config = _fit([], files["val_20"], files["tmp"] / "val_run")
+    pred = files["tmp"] / "pred_val.h5"
+    assert main(["predict", "--config", str(config), "--ckpt_path", str(ckpt), "--prediction.path", str(pred),
+                 "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--target", str(files["val_20"]), "--pred", str(pred), "--json"]) == 0
+    at20 = json.loads(capsys.readouterr().out)[0]["mc_maze_scaling_20_split"]
+    assert main(["evaluate", "--target", str(files["val_5"]), "--pred", str(pred), "--upsample", "5", "--json"]) == 0
+    at5 = json.loads(capsys.readouterr().out)[0]["mc_maze_scaling_split"]
+    # --upsample scores exactly what upsample_submission makes of the 20 ms predictions
+    from neurodyn.metrics.submission import read_submission
+
+    by_hand = evaluate(files["val_5"], {"mc_maze_small": upsample_submission(read_submission(pred), 5)[
+        "mc_maze_small"]})[0]["mc_maze_scaling_split"]
+    assert at5 == pytest.approx(by_hand, rel=1e-12)
+    assert set(at20) == set(at5) == {"[100] co-bps", "[100] vel R2", "[100] psth R2", "[100] fp-bps"}
+    # both targets at once: the 20 ms group and its 5 ms copy are both scored
+    assert main(["evaluate", "--target", str(files["val_20"]), str(files["val_5"]), "--pred", str(pred),
+                 "--upsample", "5", "--json"]) == 0
+    both = {k: v for entry in json.loads(capsys.readouterr().out) for k, v in entry.items()}
+    assert both["mc_maze_scaling_split"] == pytest.approx(at5)
+    assert both["mc_maze_scaling_20_split"] == pytest.approx(at20)
+
+
+def test_test_phase_recipe_fit_on_train_val_predict_test_submit_both_bin_widths(files):
+    """README: prepare --phase test (train + val -> test), fit, predict, submit at 20 and 5 ms."""
+    with h5py.File(files["test_20"]) as f:
+        n_train, n_test = f["train_input/train_spikes_heldin"].shape[0], f["eval_input/eval_spikes_heldin"].shape[0]
+    with h5py.File(files["val_20"]) as f:  # the test phase trains on train + val
+        assert n_train == f["train_input/train_spikes_heldin"].shape[0] + f["eval_input/eval_spikes_heldin"].shape[0]
+    ckpt, config = _fit([], files["test_20"], files["tmp"] / "test_run")
+    pred = files["tmp"] / "pred_test.h5"
+    assert main(["predict", "--config", str(config), "--ckpt_path", str(ckpt), "--prediction.path", str(pred),
+                 "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]) == 0
+    sub = files["tmp"] / "submission.h5"
+    assert main(["submit", "--pred", str(pred), "--upsample", "5", "--prepared", str(files["test_20"]),
+                 str(files["test_5"]), "--out", str(sub)]) == 0
+    with h5py.File(sub) as f, h5py.File(pred) as p:
+        assert set(f) == {"mc_maze_small", "mc_maze_small_20"}
+        assert f["mc_maze_small/eval_rates_heldout"].shape == (n_test, 140, 5)
+        assert f["mc_maze_small_20/eval_rates_heldout"].shape == (n_test, 35, 5)
+        np.testing.assert_allclose(rebin(f["mc_maze_small/eval_rates_heldin"][()], 4),
+                                   p["mc_maze_small_20/eval_rates_heldin"][()], rtol=1e-5)
