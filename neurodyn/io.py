@@ -473,6 +473,60 @@ def _check_h5(path: str | os.PathLike, what: str | None):
     return path
 
 
+#: a dataset may claim at most this many times its file's size (gzip of neural data stays far below) ...
+MAX_EXPANSION = 1000
+#: ... or this many bytes, whichever is larger (and never more than half the available memory)
+MIN_READ_LIMIT = 256 * 2**20
+
+
+def read_limit(path: str | os.PathLike) -> int:
+    """The most bytes one dataset of ``path`` may claim before :func:`read_h5` calls the file damaged."""
+    size = os.path.getsize(path)
+    return int(min(0.5 * available_memory(), max(MIN_READ_LIMIT, MAX_EXPANSION * size)))
+
+
+def _check_datasets(handle, path: str) -> None:
+    """Open every object header and check each dataset's claimed size against :func:`read_limit`.
+
+    A damaged header (a flipped bit in a dimension) can claim terabytes: reading it would exhaust
+    the memory instead of failing. h5py reports damaged headers as RuntimeError / KeyError /
+    ValueError / TypeError besides OSError; all of them mean a damaged file here, where no other code runs.
+    """
+    import h5py
+
+    from neurodyn.errors import InputError
+
+    limit = read_limit(path)
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            nbytes = (obj.size or 0) * obj.dtype.itemsize
+            if nbytes > limit:
+                raise InputError(f"dataset claims shape {obj.shape} of {obj.dtype} ({_size(nbytes)}), "
+                                 f"implausible for a file of {_size(os.path.getsize(path))}: damaged file?",
+                                 path=path, field=name)
+
+    try:
+        handle.visititems(visit)
+    except (RuntimeError, KeyError, ValueError, TypeError) as err:
+        raise InputError(f"truncated or damaged HDF5 file ({_reason(err)})", path=path) from None
+
+
+def _raised_in_h5py(err: BaseException) -> bool:
+    """True when the innermost frame of ``err`` is h5py's code: h5py failing on the file's bytes.
+
+    A KeyError for a name that does not exist is the caller's (an unchecked key), not damage.
+    """
+    tb = err.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    if "h5py" not in Path(tb.tb_frame.f_code.co_filename).parts:
+        return False
+    return not (isinstance(err, KeyError) and "doesn't exist" in str(err))
+
+
 @contextlib.contextmanager
 def read_h5(path: str | os.PathLike, what: str | None = None) -> Iterator:
     """Open an HDF5 file read-only for a ``with`` block; every way it can be unreadable is a one-line InputError.
@@ -481,7 +535,11 @@ def read_h5(path: str | os.PathLike, what: str | None = None) -> Iterator:
     while opening or reading inside the block (h5py's error for a truncated or damaged file) becomes
     "truncated or damaged HDF5 file (<reason>)". ``what`` names the expected kind of file in the
     message, e.g. ``"prepared NLB file"``. Only read inside the block: any ``OSError`` there is
-    reported as damage to ``path``. InputErrors raised in the block pass through unchanged.
+    reported as damage to ``path``. InputErrors raised in the block pass through unchanged. Before the
+    block runs, every object header is opened and no dataset may claim more than :func:`read_limit`
+    bytes (a damaged header must not exhaust the memory); a ``MemoryError`` in the block is an
+    InputError too, and so is any other exception raised inside h5py itself (its RuntimeError,
+    ValueError... for damaged attributes and headers); exceptions of the caller's code propagate.
 
     Examples
     --------
@@ -504,6 +562,13 @@ def read_h5(path: str | os.PathLike, what: str | None = None) -> Iterator:
     path = _check_h5(path, what)
     try:
         with h5py.File(path, "r") as handle:
+            _check_datasets(handle, path)
             yield handle
     except OSError as err:
+        raise InputError(f"truncated or damaged HDF5 file ({_reason(err)})", path=path) from None
+    except MemoryError:
+        raise InputError("not enough memory to read it", path=path) from None
+    except (RuntimeError, KeyError, ValueError, TypeError, SystemError) as err:
+        if not _raised_in_h5py(err):
+            raise  # the reader's own bug: keep the traceback
         raise InputError(f"truncated or damaged HDF5 file ({_reason(err)})", path=path) from None
