@@ -18,7 +18,7 @@ win). ``--search`` names the hyperparameters to search and their ranges (``confi
       hidden_size: {choice: [32, 64]}
     epochs: 100                              # optional: epochs per trial (default trainer.max_epochs)
     pbt: {perturbation_interval: 10, burn_in_period: 10, quantile_fraction: 0.25,
-          resample_probability: 0.25, perturbation_factors: [1.2, 0.8]}
+          resample_probability: 0.25, perturbation_factors: [1.2, 0.8], synch: true}
     asha: {grace_period: 10, reduction_factor: 3}
 
 The names are those of :class:`~neurodyn.training.module.LangevinFlowModule` (``lr``, ``weight_decay``)
@@ -33,20 +33,26 @@ Schedulers
     et al. 2022, Nature Methods 19:1572, doi:10.1038/s41592-022-01675-0): every
     ``perturbation_interval`` epochs the worst quarter of the population copies the checkpoint of a
     trial in the best quarter (*exploit*) and perturbs its hyperparameters (*explore*: times 0.8 or 1.2,
-    or resampled with probability ``resample_probability``; clipped to the search range). Only values
-    that leave the weight shapes alone are perturbed; ``hidden_size``, ``latent_dim`` and ``ff_dim`` are
-    sampled once and travel with the copied checkpoint.
+    or resampled with probability ``resample_probability``; clipped to the search range). ``synch:
+    true`` (default) waits until every trial has reached the perturbation epoch, so trials are compared
+    at equal epochs (AutoLFADS's generations); ``false`` is Ray's asynchronous PBT. Only values that
+    leave the weight shapes alone are perturbed; ``hidden_size``, ``latent_dim``, ``ff_dim`` and
+    ``kl_ramp_epochs`` are sampled once and travel with the copied checkpoint. Checkpoints are written
+    at perturbation epochs and at the last epoch, and all are kept (an exploit may copy any of them):
+    about ``samples x epochs / perturbation_interval`` files.
 ``asha``
     Asynchronous successive halving (Li et al. 2020, arXiv:1810.05934): trials are stopped early at
     rungs ``grace_period * reduction_factor**k`` epochs unless they are in the top ``1/reduction_factor``.
+    A checkpoint every epoch; each trial keeps its best and its latest.
 
 Selection
 ---------
 Every trial reports, once per epoch, the module's ``valid/loss``: the masked Poisson NLL of the
 DataModule's *validation* split (the select split; the KL weight does not enter it, so trials with
 different ``kl_max`` compare fairly, as AutoLFADS compares validation NLL). Nothing is selected on true
-rates or on report/test trials. The best trial is the one whose best checkpoint has the lowest
-``valid/loss``.
+rates or on report/test trials. The best checkpoint is the kept checkpoint with the lowest
+``valid/loss`` over all trials (each holds a ``report.json`` with its trial, epoch and hyperparameters).
+Every trial starts from the config's ``seed_everything``, so trials differ by their hyperparameters only.
 
 Hyperparameters after an exploit come from the Tune trial config
 -----------------------------------------------------------------
@@ -725,7 +731,9 @@ def _rich_table(rows: list[dict], names: list[str], best_trial: str | None, titl
     from rich.table import Table
 
     table = Table(title=title)
-    cols = ["trial", "status", "epochs", f"best {METRIC}", f"last {METRIC}", "exploits", *names]
+    cols = ["trial", "status", "epochs", f"best {METRIC}", f"last {METRIC}", *names]
+    if any(row.get("exploits") for row in rows):
+        cols.insert(5, "exploits")
     for col in cols:
         table.add_column(col, justify="left" if col in ("trial", "status") else "right")
     for row in sorted(rows, key=lambda r: (r.get(f"best {METRIC}") is None, r.get(f"best {METRIC}") or 0)):
