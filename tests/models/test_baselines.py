@@ -1,0 +1,117 @@
+"""Reference rate estimators: smoothing, condition PSTH, factor analysis, and their observable criteria."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import gammaln
+
+from neurodyn.errors import InputError
+from neurodyn.models.baselines import (
+    SmoothedFA,
+    condition_psth,
+    loo_smoothing_loglik,
+    poisson_loglik,
+    select_fa,
+    select_smoothing,
+    smooth,
+    smoothing_matrix,
+)
+
+
+def _r2(truth, pred):
+    t, p = truth.reshape(-1, truth.shape[-1]), pred.reshape(-1, pred.shape[-1])
+    return float(np.mean(1 - ((t - p) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0)))
+
+
+def _latent_data(seed, n_trials=60, n_bins=50, n_neurons=12, dim=2):
+    """Poisson counts from a smooth `dim`-dimensional latent trajectory per trial."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 2 * np.pi, n_bins)
+    phase = rng.uniform(0, 2 * np.pi, (n_trials, 1, dim))
+    z = np.sin(t[None, :, None] * (1 + np.arange(dim)) + phase)
+    w = rng.normal(0, 0.6, (dim, n_neurons))
+    rates = np.exp(np.log(0.8) + z @ w)
+    return rng.poisson(rates).astype(float), rates
+
+
+def test_smooth_equals_an_explicit_weighted_mean():
+    x = np.random.default_rng(0).poisson(1.0, (2, 7, 3)).astype(float)
+    sigma = 1.5
+    expected = np.empty_like(x)
+    for t in range(7):
+        w = np.exp(-0.5 * ((np.arange(7) - t) / sigma) ** 2)
+        expected[:, t] = (w[None, :, None] * x).sum(1) / w.sum()
+    np.testing.assert_allclose(smooth(x, sigma), expected, rtol=1e-12)
+    np.testing.assert_array_equal(smooth(x, 0), x)
+
+
+def test_loo_criterion_is_the_leave_one_bin_out_poisson_likelihood():
+    x = np.random.default_rng(1).poisson(0.7, (3, 9, 2)).astype(float)
+    sigma, total = 2.0, []
+    for i in range(3):
+        for n in range(2):
+            for t in range(9):
+                others = np.arange(9) != t
+                w = np.exp(-0.5 * ((np.arange(9)[others] - t) / sigma) ** 2)
+                r = max((w * x[i, others, n]).sum() / w.sum(), 1e-6)
+                total.append(x[i, t, n] * np.log(r) - r - gammaln(x[i, t, n] + 1))
+    assert loo_smoothing_loglik(x, sigma) == pytest.approx(np.mean(total), rel=1e-12)
+    assert np.all(np.diag(smoothing_matrix(9, sigma, leave_out=True)) == 0)
+
+
+def test_smoothing_width_choice_follows_the_data():
+    rng = np.random.default_rng(2)
+    # constant rates: more smoothing is always better -> the widest candidate
+    flat = rng.poisson(1.0, (40, 40, 5)).astype(float)
+    assert select_smoothing(flat, (0.5, 2.0, 8.0))[0] == 8.0
+    # fast rate changes (period 8 bins): wide smoothing erases them -> not the widest candidate
+    t = np.arange(40)
+    fast = rng.poisson(np.broadcast_to(3 * (1 + np.sin(2 * np.pi * t / 8))[None, :, None], (40, 40, 5))).astype(float)
+    assert select_smoothing(fast, (0.5, 1.0, 8.0))[0] < 8.0
+
+
+def test_condition_psth_is_the_per_condition_mean():
+    x = np.random.default_rng(3).poisson(2.0, (6, 5, 2)).astype(float)
+    cond = np.array([2, 0, 2, 1, 0, 1])
+    out = condition_psth(x, cond, [1, 2, 0])
+    np.testing.assert_allclose(out[0], x[[3, 5]].mean(0))
+    np.testing.assert_allclose(out[1], x[[0, 2]].mean(0))
+    np.testing.assert_allclose(out[2], x[[1, 4]].mean(0))
+    np.testing.assert_allclose(condition_psth(x, cond, [0], sigma_bins=1.0)[0], smooth(x[[1, 4]].mean(0)[None], 1.0)[0])
+    with pytest.raises(InputError, match="no fitting trials"):
+        condition_psth(x, cond, [7])
+
+
+def test_fa_leave_one_neuron_out_matches_the_precision_formula():
+    x, _ = _latent_data(4, n_trials=20, n_neurons=6)
+    fa = SmoothedFA(2, 1.0).fit(x)
+    flat = smooth(x, 1.0).reshape(-1, 6)
+    prec = np.linalg.inv(fa.fa_.get_covariance())
+    centred = flat - fa.fa_.mean_
+    # Gaussian conditional mean from the precision matrix: mu_n - sum_{m != n} P_nm (x_m - mu_m) / P_nn
+    expected = fa.fa_.mean_ - (centred @ prec - centred * np.diag(prec)) / np.diag(prec)
+    np.testing.assert_allclose(fa.loo_predict(x).reshape(-1, 6), np.maximum(expected, 1e-6), rtol=1e-8, atol=1e-10)
+    assert fa.loo_loglik(x) == pytest.approx(poisson_loglik(fa.loo_predict(x), x))
+
+
+def test_fa_recovers_low_dimensional_rates_better_than_smoothing():
+    x, rates = _latent_data(5)
+    fit, sel, rep = x[:40], x[40:50], x[50:]
+    fa, scores = select_fa(fit, sel, sigmas=(1.0, 2.0), dims=(1, 2, 4, 8))
+    assert set(scores) == {(s, d) for s in (1.0, 2.0) for d in (1, 2, 4, 8)}
+    assert fa.n_components >= 2  # a one-factor model cannot explain a two-dimensional latent
+    sigma, _ = select_smoothing(sel)
+    assert _r2(rates[50:], fa.predict(rep)) > _r2(rates[50:], smooth(rep, sigma))
+
+
+def test_input_checks():
+    with pytest.raises(InputError, match="trials, bins, neurons"):
+        smooth(np.zeros((3, 4)), 1.0)
+    with pytest.raises(InputError, match="zero width"):
+        smoothing_matrix(4, 0.0, leave_out=True)
+    with pytest.raises(InputError, match="n_components"):
+        SmoothedFA(0, 1.0)
+    fa = SmoothedFA(1, 1.0).fit(np.random.default_rng(0).poisson(1.0, (4, 10, 3)).astype(float))
+    with pytest.raises(InputError, match="fitted on 3 neurons"):
+        fa.predict(np.zeros((1, 10, 4)))
