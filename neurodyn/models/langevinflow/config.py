@@ -26,6 +26,7 @@ _CHOICES = {
     "val_mask": ("none", "fixed", "random"),
     "cd_gradient": ("dropped", "reference"),
     "kl_scale": ("reference", "per_entry"),
+    "decoder_precision": ("float32", "bfloat16", "auto"),
 }
 
 
@@ -130,6 +131,20 @@ class LangevinFlowConfig:
         validation mask drawn from ``sv_seed``, identical at every call), ``'random'`` (reference, fresh).
     sv_seed
         Seed of the ``'fixed'`` sample-validation mask.
+    decoder_precision
+        Speed option. ``'float32'`` (default): the transformer block runs in the parameters' precision
+        (or under an autocast the caller opened, e.g. Lightning's ``precision='bf16-mixed'``).
+        ``'bfloat16'``: the transformer block runs under bf16 autocast. ``'auto'``: bf16 where the
+        device multiplies bf16 natively (CUDA with bf16; CPUs with ``avx512_bf16`` or AMX), else
+        float32. In every case the encoder, the initial-state posterior, the latent dynamics and the
+        readout run in float32 with autocast off (z moves by Δ·v = 0.01·v per step, which bf16's 8-bit
+        mantissa would round away).
+    compile
+        Speed option: run the transformer block through ``torch.compile`` (falls back to eager with a
+        warning when compilation fails). Same arithmetic; the first passes pay the compile time.
+    cuda_graph
+        Speed option, CUDA only: replay the Langevin recurrence as a CUDA graph (one launch instead of
+        ~10 per step). Same arithmetic; each batch shape is captured once. Ignored on other devices.
 
     Examples
     --------
@@ -169,6 +184,9 @@ class LangevinFlowConfig:
     sv_rate: float = 0.8
     val_mask: Literal["none", "fixed", "random"] = "none"
     sv_seed: int = 0
+    decoder_precision: Literal["float32", "bfloat16", "auto"] = "float32"
+    compile: bool = False
+    cuda_graph: bool = False
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
@@ -197,6 +215,9 @@ class LangevinFlowConfig:
         _in_range(self, "kl_max", 0.0, None)
         _in_range(self, "cd_keep_prob", 0.0, 1.0, low_open=True)
         _in_range(self, "sv_rate", 0.0, 1.0, low_open=True)
+        for name in ("noise", "causal", "positional_encoding", "compile", "cuda_graph"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"must be true or false, got {getattr(self, name)!r}", field=name)
         if not isinstance(self.kl_ramp_epochs, int) or self.kl_ramp_epochs < 0:
             raise InputError(f"must be an integer >= 0, got {self.kl_ramp_epochs!r}", field="kl_ramp_epochs")
 

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["SCHEMES", "Rollout", "langevin_rollout", "noise_std"]
+__all__ = ["SCHEMES", "Rollout", "langevin_rollout", "noise_std", "rollout_tensors"]
 
 SCHEMES = ("reference", "symplectic", "ou_exact")
 
@@ -70,7 +70,8 @@ def langevin_rollout(
     v0: Tensor,
     n_steps: int,
     *,
-    force: Callable[[Tensor], Tensor] | None,
+    force: Callable[[Tensor], Tensor] | None = None,
+    force_matrix: Tensor | None = None,
     dt: float,
     gamma: float,
     scheme: str = "ou_exact",
@@ -85,9 +86,13 @@ def langevin_rollout(
     n_steps
         Number of steps (the trajectory has n_steps + 1 states).
     force
-        Callable returning ∇U(z), shape (batch, D) -> (batch, D); ``None`` means U = 0 (free motion).
-        Must be cheap and autograd-free inside (e.g. :meth:`CoupledOscillatorPotential.force` with a
-        precomputed kernel); it is called once per step.
+        Callable returning ∇U(z), shape (batch, D) -> (batch, D); ``None`` (and no ``force_matrix``)
+        means U = 0 (free motion). Must be cheap and autograd-free inside (e.g.
+        :meth:`CoupledOscillatorPotential.force` with a precomputed kernel); it is called once per step.
+    force_matrix : Tensor, shape (D, D), optional
+        A linear force ∇U(z) = z S (S symmetric, :meth:`CoupledOscillatorPotential.force_matrix`), used
+        instead of ``force``: each kick is then one fused ``addmm`` (product and update in one kernel,
+        no temporary for the force).
     dt, gamma
         Step Δ > 0 and per-step damping γ ∈ [0, 1].
     scheme
@@ -108,30 +113,59 @@ def langevin_rollout(
     [1.0, 0.5, 0.25, 0.125, 0.0625]
     """
     sigma = noise_std(scheme, gamma)
+    if force is not None and force_matrix is not None:
+        raise ValueError("give force or force_matrix, not both")
+    z, v, mean = _rollout_tensors(z0, v0, force_matrix, noise, n_steps=n_steps, force=force, dt=dt,
+                                  gamma=gamma, scheme=scheme)
+    return Rollout(z=z, v=v, transition_mean=mean, noise_std=sigma)
+
+
+def rollout_tensors(z0: Tensor, v0: Tensor, force_matrix: Tensor, noise: Tensor | None = None, *,
+                    dt: float, gamma: float, scheme: str) -> tuple[Tensor, Tensor, Tensor]:
+    """(z, v, transition_mean) of :func:`langevin_rollout` with a force matrix, as a function of tensors
+    only (the form CUDA-graph capture needs). The number of steps is ``noise.shape[1]``; a noiseless
+    pass passes zeros (``m + σ·0 = m`` exactly, so the result equals ``noise=None``)."""
+    if noise is None:
+        raise ValueError("rollout_tensors needs the noise tensor (zeros for a noiseless pass)")
+    return _rollout_tensors(z0, v0, force_matrix, noise, n_steps=noise.shape[1], force=None, dt=dt,
+                            gamma=gamma, scheme=scheme)
+
+
+def _rollout_tensors(z0, v0, force_matrix, noise, *, n_steps, force, dt, gamma, scheme):
+    sigma = noise_std(scheme, gamma)
     keep = 1.0 - gamma
     half = 0.5 * dt
+    matrix = force_matrix
+    if matrix is not None:
+        def force(z):  # noqa: F811 - the matrix form, used where no fused update applies
+            return z @ matrix
     z, v = z0, v0
     zs, vs, means = [z0], [v0], []
     # In BAOAB the force at the end of a step is the force at the start of the next: compute it once.
     f = force(z) if (force is not None and scheme == "ou_exact") else None
     steps_noise = None if noise is None else noise.unbind(dim=1)
     for t in range(n_steps):
-        # add(..., alpha=) keeps each update to one kernel: the loop is the hot path of the recurrence.
+        # add(..., alpha=) / addmm(beta=, alpha=) keep each update to one kernel and one new tensor:
+        # the loop is the hot path of the recurrence.
         if scheme == "reference":
-            kicked = v if force is None else v.add(force(z), alpha=-dt)
+            if matrix is not None:  # mean = (1-γ)(v - Δ z S) in one addmm
+                mean = torch.addmm(v, z, matrix, beta=keep, alpha=-keep * dt)
+            else:
+                mean = (v if force is None else v.add(force(z), alpha=-dt)).mul(keep)
             z = z.add(v, alpha=dt)
-            mean = kicked.mul(keep)
-            v = mean if noise is None else mean.add(steps_noise[t], alpha=sigma)
         elif scheme == "symplectic":
-            kicked = v if force is None else v.add(force(z), alpha=-dt)
+            if matrix is not None:
+                kicked = torch.addmm(v, z, matrix, alpha=-dt)
+            else:
+                kicked = v if force is None else v.add(force(z), alpha=-dt)
             z = z.add(kicked, alpha=dt)
             mean = kicked.mul(keep)
-            v = mean if noise is None else mean.add(steps_noise[t], alpha=sigma)
         else:
             v_half = v if f is None else v.add(f, alpha=-half)
             z = z.add(v_half, alpha=half)
             mean = v_half.mul(keep)
-            v = mean if noise is None else mean.add(steps_noise[t], alpha=sigma)
+        v = mean if noise is None else mean.add(steps_noise[t], alpha=sigma)
+        if scheme == "ou_exact":
             z = z.add(v, alpha=half)
             if force is not None:
                 f = force(z)
@@ -139,10 +173,8 @@ def langevin_rollout(
         zs.append(z)
         vs.append(v)
         means.append(mean)
-    empty = z0.new_zeros(z0.shape[0], 0, z0.shape[-1])
-    return Rollout(
-        z=torch.stack(zs, dim=1),
-        v=torch.stack(vs, dim=1),
-        transition_mean=torch.stack(means, dim=1) if means else empty,
-        noise_std=sigma,
-    )
+    if not means:
+        return (z0.unsqueeze(1), v0.unsqueeze(1), z0.new_zeros(z0.shape[0], 0, z0.shape[-1]))
+    # Stack time-major (a contiguous copy of whole rows), return batch-major views.
+    return (torch.stack(zs).transpose(0, 1), torch.stack(vs).transpose(0, 1),
+            torch.stack(means).transpose(0, 1))

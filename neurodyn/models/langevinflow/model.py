@@ -13,6 +13,7 @@ Held-out neurons and forward bins never enter the encoder: ``forward`` takes the
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import torch
@@ -22,10 +23,11 @@ from torch import Tensor, nn
 from neurodyn.errors import InputError
 from neurodyn.models.langevinflow import loss as terms
 from neurodyn.models.langevinflow._random import randn
+from neurodyn.models.langevinflow.accel import CompiledOrEager, GraphedRollout, native_bf16
 from neurodyn.models.langevinflow.config import LangevinFlowConfig
 from neurodyn.models.langevinflow.decoder import PostNormTransformerBlock, sinusoidal_positions
 from neurodyn.models.langevinflow.encoder import GRUEncoder, InitialStatePosterior, input_schedule
-from neurodyn.models.langevinflow.integrator import langevin_rollout
+from neurodyn.models.langevinflow.integrator import Rollout, langevin_rollout, noise_std, rollout_tensors
 from neurodyn.models.langevinflow.potential import CoupledOscillatorPotential
 
 __all__ = ["LangevinFlow", "LangevinFlowOutput", "count_parameters"]
@@ -137,41 +139,76 @@ class LangevinFlow(nn.Module):
         """
         self._check_heldin(heldin)
         cfg = self.config
-        hidden = self.encoder(heldin[:, self._schedule], generator)
-        z_mean, z_logvar, v_mean, v_logvar = self.posterior(hidden[:, 0])
-        if sample:
-            z0 = z_mean + (0.5 * z_logvar).exp() * randn(z_mean.shape, z_mean, generator)
-            v0 = v_mean + (0.5 * v_logvar).exp() * randn(v_mean.shape, v_mean, generator)
-        else:
-            z0, v0 = z_mean, v_mean
-        n_steps = hidden.shape[1] - 1
-        # The dynamics run in the parameters' precision with autocast off: under bf16 autocast the
-        # position update z + 0.01·v would be lost to bf16's 8-bit mantissa.
-        dynamics_dtype = self.readout.weight.dtype
-        z0, v0 = z0.to(dynamics_dtype), v0.to(dynamics_dtype)
-        noise = None
-        if sample and cfg.noise:
-            noise = randn((z0.shape[0], n_steps, self.latent_dim), z0, generator)
-        force = None
-        with torch.autocast(device_type=z0.device.type, enabled=False):
-            if self.potential is not None:
-                # The force is linear, grad U(z) = S z with S symmetric: build S once per pass (one
-                # convolution of the identity) so each step is one small matmul. Tiny per-step
-                # convolutions cost 10-30 ms each on CPU (oneDNN overhead); the matmul costs microseconds.
-                force_matrix = self.potential.force_matrix()
-                force = lambda z: z @ force_matrix  # noqa: E731  (S symmetric: z S = (S z)^T)
-            roll = langevin_rollout(z0, v0, n_steps, force=force, dt=cfg.dt, gamma=cfg.gamma,
-                                    scheme=cfg.integrator, noise=noise)
-        tokens = torch.cat([roll.z, roll.v, hidden.to(dynamics_dtype)], dim=-1)
-        if cfg.positional_encoding:
-            tokens = tokens + sinusoidal_positions(tokens.shape[1], tokens.shape[2], dtype=tokens.dtype,
-                                                   device=tokens.device)
-        decoded = self.decoder(tokens, causal=cfg.causal, generator=generator)
+        device = heldin.device.type
+        # Encoder, initial state, dynamics and readout run in the parameters' precision with autocast
+        # off: under bf16 the position update z + 0.01·v would be lost to bf16's 8-bit mantissa, and the
+        # GRU state would accumulate rounding over the bins. Only the transformer block (nearly all the
+        # arithmetic) follows the autocast (config.decoder_precision or the caller's).
+        with torch.autocast(device_type=device, enabled=False):
+            hidden = self.encoder(heldin[:, self._schedule], generator)
+            z_mean, z_logvar, v_mean, v_logvar = self.posterior(hidden[:, 0])
+            if sample:
+                z0 = z_mean + (0.5 * z_logvar).exp() * randn(z_mean.shape, z_mean, generator)
+                v0 = v_mean + (0.5 * v_logvar).exp() * randn(v_mean.shape, v_mean, generator)
+            else:
+                z0, v0 = z_mean, v_mean
+            n_steps = hidden.shape[1] - 1
+            noise = None
+            if sample and cfg.noise:
+                noise = randn((z0.shape[0], n_steps, self.latent_dim), z0, generator)
+            roll = self._rollout(z0, v0, n_steps, noise)
+            tokens = torch.cat([roll.z, roll.v, hidden], dim=-1)
+            if cfg.positional_encoding:
+                tokens = tokens + sinusoidal_positions(tokens.shape[1], tokens.shape[2], dtype=tokens.dtype,
+                                                       device=tokens.device)
+        decoded = self._decode(tokens, generator)
+        with torch.autocast(device_type=device, enabled=False):
+            log_rates = self.readout(decoded.to(self.readout.weight.dtype))
         return LangevinFlowOutput(
-            log_rates=self.readout(decoded), z=roll.z, v=roll.v, h=hidden,
+            log_rates=log_rates, z=roll.z, v=roll.v, h=hidden,
             z0_mean=z_mean, z0_logvar=z_logvar, v0_mean=v_mean, v0_logvar=v_logvar,
             transition_mean=roll.transition_mean, noise_std=roll.noise_std,
         )
+
+    def _rollout(self, z0: Tensor, v0: Tensor, n_steps: int, noise: Tensor | None):
+        cfg = self.config
+        if self.potential is None:
+            return langevin_rollout(z0, v0, n_steps, force=None, dt=cfg.dt, gamma=cfg.gamma,
+                                    scheme=cfg.integrator, noise=noise)
+        # The force is linear, grad U(z) = S z with S symmetric: build S once per pass (one convolution
+        # of the identity) so each step is one small fused matmul-update. Per-step convolutions cost
+        # 10-30 ms each on CPU (oneDNN overhead); the matmul costs microseconds.
+        force_matrix = self.potential.force_matrix()
+        if cfg.cuda_graph and z0.is_cuda:
+            graphed = self.__dict__.get("_graphed_rollout")
+            if graphed is None:
+                graphed = self.__dict__["_graphed_rollout"] = GraphedRollout(
+                    functools.partial(rollout_tensors, dt=cfg.dt, gamma=cfg.gamma, scheme=cfg.integrator))
+            steps_noise = noise if noise is not None else z0.new_zeros(z0.shape[0], n_steps, z0.shape[1])
+            z, v, mean = graphed(z0, v0, force_matrix, steps_noise)
+            return Rollout(z=z, v=v, transition_mean=mean, noise_std=noise_std(cfg.integrator, cfg.gamma))
+        return langevin_rollout(z0, v0, n_steps, force_matrix=force_matrix, dt=cfg.dt, gamma=cfg.gamma,
+                                scheme=cfg.integrator, noise=noise)
+
+    def decoder_dtype(self, device: torch.device | str) -> torch.dtype | None:
+        """The autocast dtype of the transformer block on ``device`` (None: no autocast of its own)."""
+        precision = self.config.decoder_precision
+        if precision == "bfloat16" or (precision == "auto" and native_bf16(device)):
+            return torch.bfloat16
+        return None
+
+    def _decode(self, tokens: Tensor, generator: torch.Generator | None) -> Tensor:
+        cfg = self.config
+        block = self.decoder
+        if cfg.compile:
+            block = self.__dict__.get("_compiled_decoder")
+            if block is None:
+                block = self.__dict__["_compiled_decoder"] = CompiledOrEager(self.decoder)
+        dtype = self.decoder_dtype(tokens.device)
+        if dtype is None:
+            return block(tokens, causal=cfg.causal, generator=generator)
+        with torch.autocast(device_type=tokens.device.type, dtype=dtype):
+            return block(tokens, causal=cfg.causal, generator=generator)
 
     # ------------------------------------------------------------------ loss
     def kl_terms(self, out: LangevinFlowOutput) -> dict[str, Tensor]:

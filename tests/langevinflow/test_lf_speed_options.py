@@ -1,0 +1,97 @@
+"""Speed options that must not change the arithmetic: the fused force-matrix rollout, torch.compile with
+its eager fallback, the CUDA-graph switch off CUDA, decoder precision resolution."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from neurodyn.errors import InputError
+from neurodyn.models.langevinflow import LangevinFlowConfig, langevin_rollout
+from neurodyn.models.langevinflow.accel import CompiledOrEager, GraphedRollout, cpu_flags, native_bf16
+
+
+@pytest.mark.parametrize("scheme", ["reference", "symplectic", "ou_exact"])
+@pytest.mark.parametrize("with_noise", [True, False])
+def test_fused_matrix_rollout_equals_force_callable(scheme, with_noise):
+    gen = torch.Generator().manual_seed(0)
+    d, b, n = 12, 5, 30
+    a = torch.randn(d, d, dtype=torch.float64, generator=gen)
+    matrix = a + a.T
+    z0 = torch.randn(b, d, dtype=torch.float64, generator=gen)
+    v0 = torch.randn(b, d, dtype=torch.float64, generator=gen)
+    noise = torch.randn(b, n, d, dtype=torch.float64, generator=gen) if with_noise else None
+    kw = dict(dt=0.01, gamma=0.55, scheme=scheme, noise=noise)
+    fused = langevin_rollout(z0, v0, n, force_matrix=matrix, **kw)
+    plain = langevin_rollout(z0, v0, n, force=lambda z: z @ matrix, **kw)
+    for got, want in zip(fused[:3], plain[:3]):
+        # addmm(beta, alpha) rounds differently from (v - Δ·f)·(1-γ) by ~1 ulp per step
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-13)
+    with pytest.raises(ValueError, match="not both"):
+        langevin_rollout(z0, v0, n, force=lambda z: z, force_matrix=matrix, **kw)
+
+
+def test_native_bf16_follows_cpu_flags(make_model):
+    expected = bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+    assert native_bf16("cpu") is expected
+    model = make_model(decoder_precision="auto")
+    assert model.decoder_dtype("cpu") == (torch.bfloat16 if expected else None)
+    assert make_model(decoder_precision="bfloat16").decoder_dtype("cpu") == torch.bfloat16
+    assert make_model().decoder_dtype("cpu") is None
+
+
+@pytest.mark.parametrize("field,value", [("decoder_precision", "fp16"), ("compile", "yes"), ("cuda_graph", 1)])
+def test_speed_option_validation(field, value):
+    with pytest.raises(InputError) as err:
+        LangevinFlowConfig(**{field: value})
+    assert err.value.field == field
+
+
+def test_compile_failure_falls_back_to_eager(make_model, make_batch, monkeypatch):
+    eager = make_model(dropout=0.0)
+    compiled = make_model(dropout=0.0, compile=True)
+    compiled.load_state_dict(eager.state_dict())
+    assert set(compiled.state_dict()) == set(eager.state_dict())  # the wrapper adds no keys
+
+    def broken_compile(module, **kwargs):
+        def call(*args, **kw):
+            raise RuntimeError("no C++ compiler found")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    batch = make_batch(eager)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed"):
+        got = compiled.predict(batch["heldin"], mode="mean")["log_rates"]
+    torch.testing.assert_close(got, eager.predict(batch["heldin"], mode="mean")["log_rates"], rtol=0, atol=0)
+    wrapper = compiled.__dict__["_compiled_decoder"]
+    assert not wrapper.active and "no C++ compiler" in wrapper.error
+    # later calls stay eager without warning again, training included
+    loss = compiled.loss(batch, epoch=0)["loss"]
+    loss.backward()
+    clone = copy.deepcopy(compiled)  # the wrapper is copied fresh, sharing nothing with the original
+    assert clone.__dict__["_compiled_decoder"].module is clone.decoder
+
+
+def test_compiled_or_eager_calls_the_compiled_function(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: (lambda *a, **k: calls.append(kw) or module(*a, **k)))
+    layer = torch.nn.Linear(3, 2)
+    wrapper = CompiledOrEager(layer, dynamic=False)
+    x = torch.randn(4, 3)
+    torch.testing.assert_close(wrapper(x), layer(x))
+    assert calls == [{"dynamic": False}] and wrapper.active
+
+
+def test_cuda_graph_option_is_ignored_off_cuda(make_model, make_batch):
+    eager = make_model()
+    graphed = make_model(cuda_graph=True)
+    graphed.load_state_dict(eager.state_dict())
+    batch = make_batch(eager)
+    a = eager.loss(batch, epoch=0, generator=torch.Generator().manual_seed(1))["loss"]
+    b = graphed.loss(batch, epoch=0, generator=torch.Generator().manual_seed(1))["loss"]
+    assert a.item() == b.item()
+    assert "_graphed_rollout" not in graphed.__dict__
+    with pytest.raises(ValueError, match="CUDA"):
+        GraphedRollout(lambda *t: t)(torch.zeros(2))
