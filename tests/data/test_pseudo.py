@@ -39,3 +39,18 @@ def test_split_matches_the_data_readme(small_test_nwb):
 def test_split_rejects_bad_counts(small_test_nwb):
     with pytest.raises(InputError, match="n_heldout"):
         pseudo_cosmoothing_split(small_test_nwb, n_heldout=107)
+
+
+def test_selection_split_uses_training_trials_only():
+    from neurodyn.data.pseudo import PseudoSplit, selection_split
+
+    x = np.arange(10 * 2 * 3, dtype=float).reshape(10, 2, 3)
+    s = PseudoSplit(x[:8, :, :2], x[:8, :, 2:], x[8:, :, :2], x[8:, :, 2:], np.arange(2), np.arange(2, 3), 5)
+    v = selection_split(s, 3)
+    np.testing.assert_array_equal(v.train_heldin, x[:5, :, :2])
+    np.testing.assert_array_equal(v.eval_heldout, x[5:8, :, 2:])
+    # no evaluation trial of the original split appears anywhere in the view
+    seen = np.concatenate([v.train_heldin, v.eval_heldin])
+    assert not np.isin(s.eval_heldin, seen).any()
+    with pytest.raises(InputError, match="n_select"):
+        selection_split(s, 8)

@@ -60,3 +60,72 @@ def test_sampled_prediction_is_seeded():
     torch.testing.assert_close(a, b, rtol=0, atol=0)  # default seed 0: same draws
     c = model.predict(x, seed=1)["rates"]
     assert not torch.equal(a, c)  # other draws give other (sampled) rates
+
+
+class _FixedRates:
+    """Stands in for a model: predict() returns known rates (of the input's shape plus held-out columns)."""
+
+    def __init__(self, rates_fn):
+        self.rates_fn, self.inputs = rates_fn, []
+
+    def predict(self, heldin, n_samples=None):
+        self.inputs.append(heldin.numpy().copy())
+        return {"rates": torch.as_tensor(self.rates_fn(heldin.numpy()))}
+
+
+def _poisson_ll(r, y):
+    from scipy.special import gammaln
+
+    return y * np.log(r) - r - gammaln(y + 1)
+
+
+def test_heldout_loglik_scores_heldout_units_exactly():
+    from neurodyn.training.recipes import heldout_loglik
+
+    rng = np.random.default_rng(0)
+    x, y = rng.poisson(1.0, (3, 5, 4)).astype(float), rng.poisson(0.5, (3, 5, 2)).astype(float)
+    rates = rng.uniform(0.2, 2.0, (3, 5, 6))
+    model = _FixedRates(lambda _: rates)
+    assert heldout_loglik(model, x, y) == pytest.approx(_poisson_ll(rates[..., 4:], y).mean(), rel=1e-12)
+    np.testing.assert_array_equal(model.inputs[0], x)  # held-out units: the full held-in input
+
+
+def test_heldout_loglik_hides_entries_and_scores_only_them():
+    from neurodyn.training.recipes import heldout_loglik
+
+    rng = np.random.default_rng(1)
+    x = rng.poisson(1.0, (4, 6, 5)).astype(float)
+    # a model that copies its input: on hidden entries it predicts 0 (clipped), on kept ones x / p
+    model = _FixedRates(lambda inp: np.maximum(inp, 0.0))
+    score = heldout_loglik(model, x, None, keep_prob=0.6, n_masks=2, seed=3)
+    masks = np.random.default_rng(3)
+    total, count = 0.0, 0
+    for inp in model.inputs:
+        keep = masks.random(x.shape) < 0.6
+        np.testing.assert_allclose(inp, np.where(keep, x / 0.6, 0.0), rtol=1e-6)
+        total += _poisson_ll(np.maximum(inp, 1e-9), x)[~keep].sum()
+        count += (~keep).sum()
+    assert score == pytest.approx(total / count, rel=1e-6)
+    # copying the input is not rewarded: a constant mean-rate model scores higher
+    mean_model = _FixedRates(lambda inp: np.full(inp.shape, x.mean()))
+    assert heldout_loglik(mean_model, x, None, keep_prob=0.6, n_masks=2, seed=3) > score
+
+
+def test_fit_langevinflow_keeps_the_best_selection_epoch():
+    from neurodyn.training.recipes import fit_langevinflow, heldout_loglik
+
+    split = _split(np.random.default_rng(2))
+    module, _ = fit_langevinflow(*split.parts(), bin_ms=20, epochs=4, model=TINY_MODEL, select_every=2,
+                                 select_samples=2, check_val_every_n_epoch=5)
+    sel = module.selection
+    assert [e for e, _ in sel["history"]] == [2, 4]
+    best_epoch, best = max(sel["history"], key=lambda h: h[1])
+    assert sel["best_epoch"] == best_epoch and sel["best_score"] == best
+    # the returned weights are the selected ones: scoring them again gives the recorded score
+    again = heldout_loglik(module.model, split.eval_heldin, split.eval_heldout, n_samples=2)
+    assert again == pytest.approx(best, rel=1e-6)
+    assert "held-out units" in sel["rule"]
+    no_heldout = np.zeros(split.eval_heldin.shape[:2] + (0,))
+    with pytest.raises(InputError, match="keep probability"):
+        fit_langevinflow(split.train_heldin, split.train_heldout[..., :0], split.eval_heldin, no_heldout, bin_ms=20,
+                         epochs=1, model={**TINY_MODEL, "cd_keep_prob": 1.0}, select_every=1)
