@@ -68,11 +68,15 @@ class HMMGLMModule(pl.LightningModule):
         self._xi_sum: torch.Tensor | None = None
         self._val: list[dict] = []
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        from neurodyn.training.module import add_checkpoint_header
+
+        add_checkpoint_header(self, checkpoint)
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        saved = checkpoint.get("hyper_parameters", {}).get("n_neurons")
-        if saved is not None and int(saved) != self.n_neurons:
-            raise InputError(f"checkpoint was trained with n_neurons={saved} but the data has {self.n_neurons}",
-                             field="n_neurons")
+        from neurodyn.training.module import check_checkpoint_header
+
+        check_checkpoint_header(self, checkpoint)
 
     @staticmethod
     def _spikes(batch) -> torch.Tensor:

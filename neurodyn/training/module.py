@@ -30,6 +30,45 @@ def _bits_per_spike(rates: np.ndarray, counts: np.ndarray, mask: np.ndarray) -> 
     return float(bits_per_spike(rates.astype(np.float64), counts.astype(np.float64)))
 
 
+def add_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:
+    """Write neurodyn's checkpoint header and make the hyper-parameters plain (``weights_only`` loadable).
+
+    ``checkpoint["neurodyn"]`` = ``{"format", "family", "sizes", "version"}``; the model config
+    dataclass in ``hyper_parameters`` becomes a dict (the modules accept either).
+    """
+    import dataclasses
+
+    from neurodyn import __version__
+    from neurodyn.training.callbacks import CHECKPOINT_FORMAT
+
+    hp = dict(checkpoint.get("hyper_parameters") or {})
+    for key, value in hp.items():
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            hp[key] = dataclasses.asdict(value)
+    checkpoint["hyper_parameters"] = hp
+    sizes = {k: int(hp[k]) for k in NeurodynModule.size_keys if hp.get(k) is not None}
+    checkpoint["neurodyn"] = {"format": CHECKPOINT_FORMAT, "family": type(module).__name__, "sizes": sizes,
+                              "version": str(__version__)}
+
+
+def check_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:
+    """One-line InputError when a checkpoint is of another model family, newer format or other data sizes."""
+    from neurodyn.training.callbacks import CHECKPOINT_FORMAT
+
+    header = checkpoint.get("neurodyn") or {}
+    if int(header.get("format", 0)) > CHECKPOINT_FORMAT:
+        raise InputError(f"format {header['format']} is newer than this neurodyn reads ({CHECKPOINT_FORMAT})",
+                         field="neurodyn.format")
+    family = header.get("family")
+    if family is not None and family != type(module).__name__:
+        raise InputError(f"a {family} checkpoint given to {type(module).__name__}", field="neurodyn.family")
+    saved = checkpoint.get("hyper_parameters", {})
+    for key in ("n_heldin", "n_neurons"):
+        current = getattr(module, key, None)
+        if key in saved and current is not None and int(saved[key]) != int(current):
+            raise InputError(f"checkpoint was trained with {key}={saved[key]} but the data has {current}", field=key)
+
+
 class NeurodynModule(pl.LightningModule):
     """Common plumbing: size checks against checkpoints, validation metric accumulation.
 
@@ -45,14 +84,11 @@ class NeurodynModule(pl.LightningModule):
         self._val_outputs: list[dict[str, np.ndarray]] = []
 
     # -- checkpoints ----------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        add_checkpoint_header(self, checkpoint)
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        saved = checkpoint.get("hyper_parameters", {})
-        for key in ("n_heldin", "n_neurons"):
-            if key in saved and int(saved[key]) != getattr(self, key):
-                raise InputError(
-                    f"checkpoint was trained with {key}={saved[key]} but the data has {getattr(self, key)}",
-                    field=key,
-                )
+        check_checkpoint_header(self, checkpoint)
 
     # -- validation metrics ---------------------------------------------------------------------
     def _predict_rates(self, batch) -> torch.Tensor:  # pragma: no cover - abstract

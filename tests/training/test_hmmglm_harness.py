@@ -17,16 +17,13 @@ TINY = ["--model", "HMMGLMModule", "--model.config.n_states", "2", "--model.n_in
 
 @pytest.mark.parametrize("method", ["em", "gradient"])
 def test_fit_predict(tmp_path, method):
-    args = [*TINY, "--model.method", method, "--trainer.default_root_dir", str(tmp_path),
-            "--trainer.logger", "CSVLogger", "--trainer.logger.save_dir", str(tmp_path)]
+    args = [*TINY, "--model.method", method, "--trainer.default_root_dir", str(tmp_path), "--run-name", "hmm"]
     assert main(["fit", *args, "--trainer.max_epochs", "3"]) == 0
-    run = tmp_path / "lightning_logs" / "version_0"
+    run = tmp_path / "hmm"
     header = (run / "metrics.csv").read_text().splitlines()[0]
     assert "valid/state_accuracy" in header and "valid/ll_per_spike" in header
     out = tmp_path / "states.h5"
-    assert main(["predict", "--config", str(run / "config.yaml"), "--ckpt_path",
-                 str(run / "checkpoints" / "last.ckpt"), "--prediction.path", str(out),
-                 "--trainer.logger", "false"]) == 0
+    assert main(["predict", "--run", str(run), "--ckpt_path", "last", "--prediction.path", str(out)]) == 0
     with h5py.File(out) as f:
         post = f["valid_posteriors"][()]
         assert post.shape == (2, 300, 2)

@@ -30,9 +30,9 @@ def test_fit_logs_nlb_metrics_and_predict_writes_submission_layout(prepared, cap
             "--model", "LangevinFlowModule", "--model.config.hidden_size", "8", "--model.config.ff_dim", "16",
             "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
             "--trainer.enable_model_summary", "false", "--nlb_eval.every_n_epochs", "1"]
-    assert main(["fit", *args, "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(run),
-                 "--trainer.logger", "CSVLogger", "--trainer.logger.save_dir", str(run)]) == 0
-    log_dir = run / "lightning_logs" / "version_0"
+    assert main(["fit", *args, "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(tmp),
+                 "--run-name", "run"]) == 0
+    log_dir = run
     metrics = (log_dir / "metrics.csv").read_text().splitlines()[0].split(",")
     for key in ("valid/co_bps", "valid/fp_bps", "nlb/co_bps", "nlb/vel_r2", "nlb/psth_r2", "nlb/fp_bps"):
         assert key in metrics, key
@@ -41,7 +41,7 @@ def test_fit_logs_nlb_metrics_and_predict_writes_submission_layout(prepared, cap
 
     pred = tmp / "pred.h5"
     assert main(["predict", "--config", str(log_dir / "config.yaml"), "--ckpt_path", str(best[0]),
-                 "--prediction.path", str(pred), "--trainer.logger", "false"]) == 0
+                 "--prediction.path", str(pred)]) == 0
     with h5py.File(pred) as f, h5py.File(path) as p:
         group = f["mc_maze_20"]
         n_train, n_bins, n_in = p["train_input/train_spikes_heldin"].shape

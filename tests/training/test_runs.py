@@ -1,0 +1,186 @@
+"""Run folders, checkpoints a user can find, one-line errors of the LightningCLI commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from neurodyn.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = [
+    "--data", "LorenzDataModule",
+    "--data.n_conditions", "4", "--data.trials_per_condition", "5", "--data.batch_size", "8",
+    "--model.init_args.config.hidden_size", "8", "--model.init_args.config.ff_dim", "16",
+    "--model.init_args.config.kl_ramp_epochs", "2",
+    "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu",
+]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A 4-epoch fit keeping the top 2 checkpoints (rate R2 improves on most epochs of a fresh model)."""
+    root = tmp_path_factory.mktemp("runs")
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", "r",
+                 "--trainer.max_epochs", "4", "--checkpoint.save_top_k", "2"]) == 0
+    return root / "r"
+
+
+def test_run_folder_layout_under_default_root_dir(run):
+    assert sorted(p.name for p in run.parent.iterdir()) == ["r"]
+    names = {p.name for p in run.iterdir()}
+    assert {"config.yaml", "metrics.csv", "tensorboard", "checkpoints"} <= names
+    assert not (Path.cwd() / "runs" / "r").exists()
+
+
+def test_last_is_the_last_epoch_and_index_names_the_best(run):
+    ckpts = run / "checkpoints"
+    last = torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["epoch"] == 3
+    index = json.loads((ckpts / "checkpoints.json").read_text())
+    assert index["monitor"] == "valid/rate_r2" and index["mode"] == "max" and index["last_epoch"] == 3
+    assert len(index["top_k"]) == 2 and index["best"] in index["top_k"]
+    assert index["best_score"] == max(index["top_k"].values())
+    assert {p.name for p in ckpts.glob("*.ckpt")} == {"last.ckpt", *index["top_k"]}
+    best = torch.load(ckpts / index["best"], map_location="cpu", weights_only=True)
+    assert best["callbacks"]  # a full training checkpoint
+    # the newest top-k file and last.ckpt of the same epoch are one file on disk (one write per epoch)
+    same_epoch = [name for name in index["top_k"] if name.startswith("epoch3-")]
+    if same_epoch:
+        assert (ckpts / same_epoch[0]).stat().st_ino == (ckpts / "last.ckpt").stat().st_ino
+
+
+def test_checkpoint_header_and_weights_only(run):
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    head = ckpt["neurodyn"]
+    assert head["format"] == 1 and head["family"] == "LangevinFlowModule"
+    assert head["sizes"]["n_neurons"] == 29 and head["sizes"]["n_obs_bins"] == 50
+    assert isinstance(ckpt["hyper_parameters"]["config"], dict)
+    assert set(ckpt["neurodyn_random_state"]) >= {"torch", "numpy", "python"}
+
+
+def test_predict_resolves_best_and_writes_into_the_run(run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "r"
+    shutil.copytree(run, copy)
+    assert main(["predict", "--run", str(copy)]) == 0
+    assert (copy / "predictions.h5").is_file()
+    assert not list(copy.rglob("version_*")) and not (tmp_path / "lightning_logs").exists()
+
+
+def test_validate_best_and_last(run, capsys):
+    for which in ("best", "last"):
+        assert main(["validate", "--run", str(run), "--ckpt_path", which]) == 0
+    assert "valid/loss" in capsys.readouterr().out
+
+
+def test_one_epoch_line_per_epoch_when_not_a_terminal(tmp_path, capsys):
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs", "2"]) == 0
+    out, err = capsys.readouterr()
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"]
+    assert all("valid/rate_r2" in line and "train/loss" in line for line in lines)
+    assert "Tip" not in out + err and "litlogger" not in out + err
+    (run_dir,) = tmp_path.iterdir()  # default name: a timestamp
+    assert run_dir.name[:8].isdigit()
+
+
+def test_existing_run_name_is_refused(run, capsys):
+    code = main(["fit", *TINY, "--trainer.default_root_dir", str(run.parent), "--run-name", "r"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--run DIR" in err[0]
+
+
+def test_debug_config_runs(tmp_path):
+    assert main(["fit", "--config", str(ROOT / "configs" / "trainer" / "debug.yaml"), *TINY,
+                 "--trainer.default_root_dir", str(tmp_path)]) == 0
+    assert not any(tmp_path.iterdir())  # debug writes no logs or checkpoints
+
+
+def _one_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if line]
+    assert len(err) == 1, err
+    return err[0]
+
+
+@pytest.mark.parametrize(
+    "yaml_text, argv, expected",
+    [
+        ("trainer:\n  max_epoch: 3\n", [], "trainer.max_epoch: unknown option"),
+        ("model:\n  init_args:\n    config:\n      hiden_size: 3\n", [],
+         "model.init_args.config.hiden_size: option 'hiden_size' is not accepted"),
+        ("trainer: [\n", [], "yaml: line 2"),
+        (None, ["--trainer.max_epochs", "abc"], "trainer.max_epochs"),
+        (None, ["--model", "neurodyn.nothere.X"], "model: unknown class"),
+        (None, ["--bogus", "3"], "unrecognized arguments: --bogus 3"),
+        (None, ["--config", "/nonexistent/x.yaml"], "/nonexistent/x.yaml: config: no such config file"),
+        (None, ["--data.batch_size", "0"], "data.batch_size: must be >= 1"),
+    ],
+)
+def test_parser_errors_are_one_line(tmp_path, capsys, yaml_text, argv, expected):
+    args = ["fit", "--trainer.default_root_dir", str(tmp_path)]
+    if yaml_text is not None:
+        cfg = tmp_path / "bad.yaml"
+        cfg.write_text(yaml_text)
+        args += ["--config", str(cfg)]
+    assert main([*args, *argv]) == 2
+    line = _one_line(capsys)
+    assert line.startswith("neurodyn fit: error: ") and expected in line, line
+    if yaml_text is not None and "yaml" not in expected:
+        assert str(tmp_path / "bad.yaml") in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_checkpoints_are_one_line(run, tmp_path, capsys):
+    truncated = tmp_path / "trunc.ckpt"
+    truncated.write_bytes((run / "checkpoints" / "last.ckpt").read_bytes()[:5000])
+    assert main(["predict", "--run", str(run), "--ckpt_path", str(truncated)]) == 2
+    assert f"{truncated}: ckpt_path: not a readable checkpoint" in _one_line(capsys)
+
+    text = tmp_path / "notes.ckpt"
+    text.write_text("hello")
+    assert main(["predict", "--run", str(run), "--ckpt_path", str(text)]) == 2
+    assert "not a readable checkpoint" in _one_line(capsys)
+
+    assert main(["predict", "--run", str(run), "--ckpt_path", str(tmp_path / "missing.ckpt")]) == 2
+    assert "no such checkpoint file" in _one_line(capsys)
+
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    ckpt["neurodyn"]["format"] = 99
+    newer = tmp_path / "newer.ckpt"
+    torch.save(ckpt, newer)
+    assert main(["predict", "--run", str(run), "--ckpt_path", str(newer)]) == 2
+    assert "neurodyn.format: format 99 is newer" in _one_line(capsys)
+
+    del ckpt["neurodyn"]
+    old = tmp_path / "old.ckpt"
+    torch.save(ckpt, old)
+    assert main(["validate", "--run", str(run), "--ckpt_path", str(old)]) == 2
+    assert "not a neurodyn checkpoint" in _one_line(capsys)
+
+    assert main(["predict", "--run", str(run), "--model.init_args.config.hidden_size", "16",
+                 "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--data.n_neurons", "7"]) == 2
+    assert "n_heldin" in _one_line(capsys)
+
+    assert main(["predict", "--run", str(tmp_path / "nope")]) == 2
+    assert "no such run folder" in _one_line(capsys)
+    assert main(["predict", "--config", str(ROOT / "configs" / "langevinflow" / "lorenz.yaml")]) == 2
+    assert "needs a trained model" in _one_line(capsys)
+
+
+def test_checkpoint_of_another_family_is_one_line(run, tmp_path, capsys):
+    hmm = ["--model", "HMMGLMModule", "--model.config.n_states", "2", "--model.n_inner", "2",
+           "--data", "SwitchingGLMDataModule", "--data.n_states", "2", "--data.n_neurons", "5",
+           "--data.n_sequences", "4", "--data.n_bins", "60", "--data.n_train", "3",
+           "--trainer.max_epochs", "1", "--trainer.enable_model_summary", "false"]
+    assert main(["fit", *hmm, "--trainer.default_root_dir", str(tmp_path), "--run-name", "h"]) == 0
+    capsys.readouterr()
+    code = main(["predict", "--run", str(run), "--ckpt_path", str(tmp_path / "h" / "checkpoints" / "last.ckpt"),
+                 "--prediction.path", str(tmp_path / "p.h5")])
+    assert code == 2
+    assert "neurodyn.family: a HMMGLMModule checkpoint given to LangevinFlowModule" in _one_line(capsys)
+    assert not (tmp_path / "p.h5").exists()
