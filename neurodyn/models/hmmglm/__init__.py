@@ -3,7 +3,9 @@
 Also known as "GLM-HMM", "switching GLM", "HMM-GLM". Variants: :class:`GLM` (one state),
 :class:`HMMGLM` (independent states), :class:`GaussianPriorHMMGLM`, :class:`OneHotPriorHMMGLM`.
 Exact batched log-space inference lives in :mod:`.inference`; plain-torch fitting in :mod:`.fit`;
-evaluation and HDF5 export in :mod:`.evaluate`.
+named fitting recipes (the paper's procedure and neurodyn's default one-hot recipe) in :mod:`.recipes`;
+the connection-type read-out shared by every model in :mod:`.readout`; evaluation and HDF5 export in
+:mod:`.evaluate`.
 """
 
 from neurodyn.models.hmmglm.config import VARIANTS, HMMGLMConfig, build_model
