@@ -512,6 +512,59 @@ def _check_datasets(handle, path: str) -> None:
         raise InputError(f"truncated or damaged HDF5 file ({_reason(err)})", path=path) from None
 
 
+_GCOL = b"GCOL\x01\x00\x00\x00"  # signature, version 1, three reserved bytes of a global heap collection
+_heaps_checked: dict[tuple, str | None] = {}
+
+
+def _global_heap_damage(path: str) -> str | None:
+    """Walk every global heap collection of ``path`` as libhdf5 does; describe the first damage, or None.
+
+    Variable-length strings (NWB's text, the prepared file's names) live in global heap collections.
+    libhdf5 2.0 walks a collection's objects by their sizes, and a damaged size can make it loop
+    forever (a size of 0 never advances) inside C code, where Ctrl-C and SIGTERM do not reach.
+    Each collection must be tiled exactly by its objects (16-byte header + data padded to 8 bytes;
+    the free-space object, index 0, counts its header in its size). Files whose superblock does not
+    use 8-byte lengths are not checked. The result is cached per (path, size, mtime).
+    """
+    import mmap
+    import struct
+
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if key in _heaps_checked:
+        return _heaps_checked[key]
+    found = None
+    with open(path, "rb") as handle:
+        if stat.st_size < 64:
+            return None
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            base = data.find(b"\x89HDF\r\n\x1a\n")
+            version = data[base + 8] if base >= 0 else None
+            lengths = {0: 14, 1: 14, 2: 10, 3: 10}.get(version)
+            if lengths is None or data[base + lengths] != 8:
+                return None  # an unusual layout: leave it to libhdf5
+            pos = data.find(_GCOL)
+            while pos >= 0 and found is None:
+                size = struct.unpack_from("<Q", data, pos + 8)[0]
+                end = pos + size
+                if size < 16 or end > len(data):
+                    found = f"global heap at byte {pos} claims {size} bytes"
+                    break
+                p = pos + 16
+                while p < end:
+                    if p + 16 > end:
+                        break  # a remainder too small for a header is free space
+                    index, _, _, osize = struct.unpack_from("<HHIQ", data, p)
+                    need = osize if index == 0 else 16 + (osize + 7) // 8 * 8
+                    if need <= 0 or p + need > end:
+                        found = f"global heap at byte {pos}: object {index} of {osize} bytes does not fit"
+                        break
+                    p += need
+                pos = data.find(_GCOL, pos + 16)
+    _heaps_checked[key] = found
+    return found
+
+
 def _raised_in_h5py(err: BaseException) -> bool:
     """True when the innermost frame of ``err`` is h5py's code: h5py failing on the file's bytes.
 
@@ -560,6 +613,9 @@ def read_h5(path: str | os.PathLike, what: str | None = None) -> Iterator:
     from neurodyn.errors import InputError
 
     path = _check_h5(path, what)
+    damage = _global_heap_damage(path)
+    if damage:
+        raise InputError(f"truncated or damaged HDF5 file ({damage})", path=path)
     try:
         with h5py.File(path, "r") as handle:
             _check_datasets(handle, path)

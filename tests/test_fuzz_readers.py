@@ -216,3 +216,32 @@ def test_plot_reader(files):
     from neurodyn.viz.cli import read_prediction
 
     _run(read_prediction, "prediction", "plot", files)
+
+
+def test_global_heap_loop_is_refused(tmp_path):
+    """A damaged global heap on which libhdf5 loops forever (found by this fuzzer) is refused up front.
+
+    The free-space object of the heap collection holding a variable-length string gets size 0: libhdf5
+    2.0 then never advances while reading the string. read_h5 walks the collection first.
+    """
+    import struct
+
+    import h5py
+
+    from neurodyn.io import read_h5
+
+    path = tmp_path / "vlen.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = "neurodyn-prepared-nlb"
+    data = bytearray(path.read_bytes())
+    pos = data.find(b"GCOL\x01\x00\x00\x00")
+    assert pos >= 0
+    end, p = pos + struct.unpack_from("<Q", data, pos + 8)[0], pos + 16
+    while struct.unpack_from("<H", data, p)[0] != 0:  # to the free-space object (index 0)
+        p += 16 + (struct.unpack_from("<Q", data, p + 8)[0] + 7) // 8 * 8
+    assert p < end
+    struct.pack_into("<Q", data, p + 8, 0)
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="damaged HDF5 file .global heap"):
+        with read_h5(path) as handle:
+            handle.attrs["format"]
