@@ -1,0 +1,67 @@
+"""SIGTERM / SIGINT during `neurodyn fit`: the epoch finishes, last.ckpt is saved, the process exits with
+128 + the signal number and says how to resume; resuming gives the same weights as an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from neurodyn.cli import main
+
+TINY = [
+    "--data", "LorenzDataModule",
+    "--data.n_conditions", "4", "--data.trials_per_condition", "5", "--data.batch_size", "6",
+    "--model.init_args.config.hidden_size", "8", "--model.init_args.config.ff_dim", "16",
+    "--model.init_args.config.kl_ramp_epochs", "2",
+    "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu",
+]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start_fit(root: Path) -> subprocess.Popen:
+    code = "import sys; from neurodyn.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", "run",
+         "--trainer.max_epochs", "200"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_saves_and_resume_matches_an_uninterrupted_run(tmp_path, signum):
+    proc = _start_fit(tmp_path)
+    deadline = time.monotonic() + 240
+    for line in proc.stdout:  # one line per epoch (stdout is not a terminal)
+        if line.startswith("epoch 2/"):
+            break
+        assert time.monotonic() < deadline, "no epoch line"
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 128 + signum, err[-2000:]
+    message = [line for line in err.splitlines() if "interrupted" in line]
+    assert message and f"interrupted by {signal.Signals(signum).name}" in message[-1]
+    assert f"neurodyn fit --run {tmp_path / 'run'}" in message[-1]
+    run = tmp_path / "run"
+    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    stopped = last["epoch"]
+    assert 1 <= stopped < 199  # the epoch under way when the signal came was finished, then training stopped
+    assert not list((run / "checkpoints").glob("*.part"))
+
+    n = stopped + 3
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", str(n)]) == 0
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path), "--run-name", "straight",
+                 "--trainer.max_epochs", str(n)]) == 0
+    a = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    b = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert a["epoch"] == b["epoch"] == n - 1
+    for key in b["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    assert (run / "metrics.csv").read_text() == (tmp_path / "straight" / "metrics.csv").read_text()
