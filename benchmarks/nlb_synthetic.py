@@ -178,11 +178,12 @@ def summary_tables(per: dict, threads: int) -> tuple[dict, dict]:
         for b in ("5ms", "20ms"):
             for method in ("langevinflow", "baseline", "baseline_neurodyn", "oracle"):
                 for metric in ("co-bps", beh, "psth R2", "fp-bps"):
-                    vals = [r[method][b][metric] for r in runs if metric in r[method][b]]
+                    vals = [r[method][b][metric] for r in runs if metric in r.get(method, {}).get(b, {})]
                     if vals:
                         s[f"{method} {metric} {b}"] = summarize(vals)
             s[f"co_bps_ratio_{b}"] = summarize(r[f"co_bps_ratio_{b}"] for r in runs)
         s["user_path_minutes"] = summarize(r["seconds"]["user_path"] / 60 for r in runs)
+        s["step_seconds"] = {k: summarize(r["seconds"][k] for r in runs) for k in runs[0]["seconds"]}
         s["fit_minutes"] = summarize(r["seconds"]["fit"] / 60 for r in runs)
         for b in ("5ms", "20ms"):
             for method, label in (("langevinflow", f"LangevinFlow `{dataset}_cpu.yaml`"),
@@ -191,10 +192,16 @@ def summary_tables(per: dict, threads: int) -> tuple[dict, dict]:
                                   ("oracle", "true rates (oracle)")):
                 cells = [mean_sd(s[k]) if (k := f"{method} {m} {b}") in s else "—"
                          for m in ("co-bps", beh, "psth R2", "fp-bps")]
+                if all(c == "—" for c in cells):
+                    continue
                 lf = method == "langevinflow"
                 rows.append([f"{style} (n={len(runs)})", b.replace("ms", " ms"), label, *cells,
                              mean_sd(s[f"co_bps_ratio_{b}"], 2) if lf else "",
                              mean_sd(s["user_path_minutes"], 1) if lf else ""])
+    steps = "; ".join(
+        f"{style}: " + ", ".join(f"{k.replace('_', ' ')} {v['mean']:.0f}" for k, v in s["step_seconds"].items()
+                                 if k not in ("simulate", "user_path"))
+        for style, s in summaries.items())
     readme = {
         "title": "Synthetic NLB user path through the CLI: LangevinFlow CPU configs vs smoothing baseline vs "
                  "true rates",
@@ -207,7 +214,8 @@ def summary_tables(per: dict, threads: int) -> tuple[dict, dict]:
                   f"{threads} torch thread(s), on a machine shared with other jobs (see the load above). "
                   "100 trials per file (75 train / 25 scored val); the model trains at 20 ms and predicts "
                   "from its last epoch (nothing selected on the scored trials); the baseline is fit at each "
-                  "bin width. Mean ± sd over seeds " + ", ".join(sorted(all_seeds)) + "."),
+                  "bin width. Mean ± sd over seeds " + ", ".join(sorted(all_seeds)) + ". Seconds per step (mean "
+                  "over seeds) — " + steps + "."),
     }
     return summaries, readme
 
@@ -222,6 +230,9 @@ def main(argv=None) -> int:
                         help="add to benchmarks/results/nlb_synthetic.json (other styles / seeds are kept)")
     parser.add_argument("--log", default=None, help="append every command and its output here (default stderr)")
     parser.add_argument("--results-dir", default=None, help="write the results file here (default benchmarks/results)")
+    parser.add_argument("--combine", nargs="+", default=None, metavar="JSON",
+                        help="run nothing: merge the per-seed results of these results files (runs of separate "
+                             "styles side by side) into one results file")
     args = parser.parse_args(argv)
     styles = [s.strip() for s in args.styles.split(",") if s.strip()]
     unknown = [s for s in styles if s not in STYLES]
@@ -239,6 +250,16 @@ def main(argv=None) -> int:
         if old.get("threads", {}).get("OMP_NUM_THREADS") == threads:
             per = old.get("figures", {}).get("per_seed", {})
             previous_seconds = float(old.get("seconds", 0.0))
+    sources = []
+    for path in args.combine or []:
+        old = json.loads(Path(path).read_text())
+        for style, by_seed in old["figures"]["per_seed"].items():
+            per.setdefault(style, {}).update(by_seed)
+        previous_seconds += float(old.get("seconds", 0.0))
+        sources.append({k: old.get(k) for k in ("command", "commit", "dirty", "date", "machine", "threads",
+                                                 "seconds")})
+    if args.combine:
+        styles = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.keep) if args.keep else Path(tmp)
@@ -268,6 +289,7 @@ def main(argv=None) -> int:
         selection="last epoch (last.ckpt); no checkpoint, epoch or setting chosen on the scored trials",
         styles={s: {"dataset": STYLES[s][0], "heldin": STYLES[s][1], "heldout": STYLES[s][2],
                     "trials": N_TRIALS, "config": f"configs/langevinflow/{STYLES[s][0]}_cpu.yaml"} for s in per},
+        **({"combined_from": sources} if sources else {}),
     )
     print(json.dumps({"results": str(path), "goal": goal}))
     return 0

@@ -195,3 +195,21 @@ def test_test_phase_recipe_fit_on_train_val_predict_test_submit_both_bin_widths(
         assert f["mc_maze_small_20/eval_rates_heldout"].shape == (n_test, 35, 5)
         np.testing.assert_allclose(rebin(f["mc_maze_small/eval_rates_heldin"][()], 4),
                                    p["mc_maze_small_20/eval_rates_heldin"][()], rtol=1e-5)
+
+
+def test_baseline_defaults_are_the_nlb_tools_tutorial_and_recipe_neurodyn_fits_heldin_glms(files):
+    from neurodyn.data.prepare import load_prepared
+    from neurodyn.models.smoothing import smooth_spikes
+
+    out = {}
+    for recipe in ("nlb_tools", "neurodyn"):
+        path = files["tmp"] / f"baseline_{recipe}.h5"
+        extra = [] if recipe == "nlb_tools" else ["--recipe", "neurodyn"]
+        assert main(["baseline", "--prepared", str(files["val_5"]), "--out", str(path), *extra]) == 0
+        with h5py.File(path) as f:
+            out[recipe] = {k: f[f"mc_maze_small/{k}"][()] for k in f["mc_maze_small"]}
+    heldin = load_prepared(files["val_5"]).eval_input["eval_spikes_heldin"]
+    smoothed = np.clip(smooth_spikes(heldin, 40, 5), 1e-9, None)  # the tutorial's held-in rates
+    np.testing.assert_allclose(out["nlb_tools"]["eval_rates_heldin"], smoothed, rtol=1e-6)  # float32 file
+    assert not np.allclose(out["neurodyn"]["eval_rates_heldin"], smoothed, rtol=1e-2)
+    assert main(["baseline", "--prepared", str(files["val_5"]), "--out", "x.h5", "--recipe", "nope"]) == 2
