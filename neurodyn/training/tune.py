@@ -598,6 +598,25 @@ def _checkpoint_every(kind: str, search: dict, epochs: int) -> int:
     return 1
 
 
+_SIGNAL_RECEIVED: list[int] = []
+
+
+def _raise_interrupted(signum, _frame):
+    from neurodyn.io import Interrupted
+
+    _SIGNAL_RECEIVED.append(signum)
+    raise Interrupted(signum)
+
+
+def _sigterm_interrupts() -> None:
+    """SIGTERM raises neurodyn's Interrupted (a KeyboardInterrupt): cleanup runs, exit code 143."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupted)
+
+
 def _trial_name(trial) -> str:
     return f"trial_{trial.trial_id}"
 
@@ -764,6 +783,8 @@ def run_search(args) -> Path:
     seed = args.seed if args.seed is not None else base.get("seed_everything", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         seed = 0
+    # Ctrl-C must stop the search (and leave nothing), not make Tune stop trials and return a partial grid
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     try:
         import ray
         from ray import tune
@@ -796,6 +817,7 @@ def run_search(args) -> Path:
                          log_to_driver=args.verbose > 1, object_store_memory=256 * 2**20,
                          configure_logging=args.verbose > 1)
             started_ray = True
+            _sigterm_interrupts()  # ray.init installs its own SIGTERM handler (sys.exit) in the driver
             every = _checkpoint_every(args.scheduler, search, epochs)
             # PBT keeps every checkpoint (an exploit may copy any); ASHA the best and the latest
             keep = tune.CheckpointConfig(checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE,
@@ -862,9 +884,16 @@ def run_search(args) -> Path:
                                  field="--out")
             os.replace(tmp_out, out)
             tmp_out = None
+    except KeyboardInterrupt as err:
+        # Tune may re-raise the interrupt as a plain KeyboardInterrupt: keep the signal's name and code
+        if _SIGNAL_RECEIVED and getattr(err, "signum", None) != _SIGNAL_RECEIVED[-1]:
+            from neurodyn.io import Interrupted
+
+            raise Interrupted(_SIGNAL_RECEIVED[-1]) from None
+        raise
     finally:
         if started_ray:
-            ray.shutdown()
+            ray.shutdown()  # first: no trial may write into the folder once it is removed
         if tmp_out is not None:
             shutil.rmtree(tmp_out, ignore_errors=True)
     print(f"best {METRIC} {metrics[METRIC]:.6g} ({best_trial}, epoch {metrics.get('epoch')}): "

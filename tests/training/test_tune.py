@@ -5,6 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -194,16 +199,20 @@ def _progress(trial_dir: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def test_pbt_four_trials_end_to_end(tiny_files, tmp_path, monkeypatch, capsys):
+def test_pbt_four_trials_end_to_end(tiny_files, tmp_path, monkeypatch):
     pytest.importorskip("ray.tune")
     config, search = tiny_files
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tmp_path / "run"
-    code = main(["tune", "--config", str(config), "--search", str(search), "--scheduler", "pbt", "--samples", "4",
-                 "--cpus-per-trial", "1", "--num-cpus", "2", "--out", str(out), "--verbose", "0"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err[-2000:]
+    # a child process, as a user runs it (Ray's global state stays out of the test process)
+    proc = subprocess.run(
+        [sys.executable, "-m", "neurodyn.cli", "tune", "--config", str(config), "--search", str(search),
+         "--scheduler", "pbt", "--samples", "4", "--cpus-per-trial", "1", "--num-cpus", "2", "--out", str(out),
+         "--verbose", "0"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "best valid/loss" in proc.stdout
     for name in ("trials.csv", "trials.txt", "perturbations.csv", "best.yaml", "best.ckpt", "summary.json"):
         assert (out / name).is_file(), name
     assert not list(tmp_path.glob(".run.*"))  # the temporary folder was renamed
@@ -254,3 +263,30 @@ def test_pbt_four_trials_end_to_end(tiny_files, tmp_path, monkeypatch, capsys):
     # ... and `neurodyn fit` runs it.
     assert main(["fit", "--config", str(out / "best.yaml"), "--trainer.fast_dev_run", "true",
                  "--trainer.default_root_dir", str(tmp_path / "fit"), "--trainer.enable_progress_bar", "false"]) == 0
+
+
+def test_sigterm_leaves_nothing(tiny_files, tmp_path):
+    """SIGTERM during the search: exit 143, one line, no run folder and no temporary folder left."""
+    pytest.importorskip("ray.tune")
+    config, search = tiny_files
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "neurodyn.cli", "tune", "--config", str(config), "--search", str(search),
+         "--samples", "2", "--epochs", "200", "--cpus-per-trial", "1", "--num-cpus", "2", "--out", str(out),
+         "--verbose", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        deadline = time.time() + 300
+        while not list(tmp_path.glob(".run.*.part/ray/trial_*/progress.csv")):  # trials are training
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-2000:]
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "interrupted" in err.strip().splitlines()[-1]
+    assert not out.exists() and not list(tmp_path.glob(".run.*"))
