@@ -31,7 +31,9 @@ class HMMGLMModule(pl.LightningModule):
     Parameters
     ----------
     n_heldin, n_neurons, n_obs_bins, n_fwd_bins
-        Data sizes, linked from the DataModule (the model uses ``n_neurons``).
+        Data sizes, linked from the DataModule. The model's neurons are the held-in units (the batch's
+        ``heldin`` spikes): on simulated switching-GLM data that is every neuron; on a prepared NLB file
+        the held-out units, absent from test-phase evaluation trials, are left out.
     config
         Model configuration (:class:`~neurodyn.models.hmmglm.HMMGLMConfig`): variant, states, basis,
         link, emission, self-connections.
@@ -62,8 +64,8 @@ class HMMGLMModule(pl.LightningModule):
             config = HMMGLMConfig(**config)
         self.save_hyperparameters()
         self.config = config
-        self.n_neurons = int(n_neurons)
-        self.model = build_model(n_neurons, config)
+        self.n_heldin, self.n_neurons = int(n_heldin), int(n_neurons)
+        self.model = build_model(self.n_heldin, config)
         self.automatic_optimization = False
         self._xi_sum: torch.Tensor | None = None
         self._val: list[dict] = []
