@@ -1,17 +1,32 @@
-"""LangevinFlow speed at MC_Maze size: training step (forward + loss + backward + Adam) and predict.
+"""LangevinFlow speed at MC_Maze size: training step (forward + loss + backward + Adam) and eval pass.
 
 Default size: batch 256, 35 observed + 10 forward bins, 137 held-in / 182 total neurons, hidden 280
-(4,510,422 parameters). Inputs are Poisson(1) counts; timings are medians over ``--steps`` after
-``--warmup`` untimed steps.
+(4,510,422 parameters). Inputs are Poisson(1) counts.
 
-CPU: peak resident memory (ru_maxrss) after the predict phase and after the training phase.
-CUDA: fp32 and bf16 autocast, eager and (``--compile``) ``torch.compile``, peak
-``torch.cuda.max_memory_allocated`` per variant.
+Three modes:
+
+``--reference PATH`` (CPU, side by side): PATH is a checkout of the MIT reference code
+(``git clone https://github.com/KingJamesSong/LangevinFlow_CCN``). neurodyn's reference preset and the
+reference module get identical weights; their equality is checked first in float64 (log-rates, loss and
+every gradient, ``_langevinflow_reference.parity``). Then, in ONE process, the two alternate call by call
+(order rotated every round, so load from other processes hits both alike): the training step and one
+sampled evaluation pass, in float32 and in bf16 (neurodyn: ``decoder_precision='bfloat16'``, the
+transformer under bf16 autocast with encoder, dynamics and readout in float32; reference: its whole
+forward under ``torch.autocast('cpu', bfloat16)``, the only way to run it in bf16). The reference's eval
+pass is its validation forward (grad enabled: its force uses ``autograd.grad``); neurodyn's is
+``predict(mode='sample', n_samples=1)``. Peak RSS is measured per phase and precision in a fresh child
+process each (a process's peak cannot be reset); each child imports only what its implementation
+needs (the reference module needs ``pytorch_lightning``, ~180 MiB) and reports its RSS after imports. Writes
+``benchmarks/results/langevinflow_speed.json`` with a README table.
+
+Default (CPU, neurodyn only) and ``--device cuda`` (fp32 / bf16 / compiled / CUDA-graph variants, peak
+``torch.cuda.max_memory_allocated``; used by ``benchmarks/gpu_check.sh``) print JSON only.
 
 Usage::
 
+    python benchmarks/langevinflow_speed.py --reference /path/to/LangevinFlow_CCN --rounds 5 --threads 2
     python benchmarks/langevinflow_speed.py --steps 3
-    python benchmarks/langevinflow_speed.py --device cuda --steps 20 --compile
+    python benchmarks/langevinflow_speed.py --device cuda --steps 20 --compile --cuda-graph
 
 The last line printed is a JSON object with every number.
 """
@@ -21,34 +36,63 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
-from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig, count_parameters
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _results import write_results  # noqa: E402
+
+from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig, count_parameters  # noqa: E402
+from neurodyn.models.langevinflow.accel import cpu_flags, native_bf16  # noqa: E402
+
+EPOCH = 600  # past the KL and weight-decay ramps: every term of the loss is on
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--steps", type=int, default=3, help="timed training steps / predict calls")
-    p.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    p.add_argument("--reference", default=None, metavar="PATH",
+                   help="checkout of KingJamesSong/LangevinFlow_CCN: side-by-side mode (CPU)")
+    p.add_argument("--rounds", type=int, default=5, help="side-by-side: timed rounds (after one warm-up round)")
+    p.add_argument("--precisions", default="fp32,bf16", help="side-by-side: fp32 and/or bf16")
+    p.add_argument("--no-rss", action="store_true", help="side-by-side: skip the per-phase RSS children")
+    p.add_argument("--no-recompute", dest="recompute", action="store_false",
+                   help="side-by-side: skip the bf16 + checkpoint_decoder training variant")
+    p.add_argument("--no-write", action="store_true", help="side-by-side: do not write the results file")
+    p.add_argument("--out-dir", default=None, help="results folder (default benchmarks/results)")
+    p.add_argument("--steps", type=int, default=3, help="neurodyn-only modes: timed steps / passes")
+    p.add_argument("--warmup", type=int, default=1, help="neurodyn-only modes: untimed steps first")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--obs-bins", type=int, default=35)
     p.add_argument("--fwd-bins", type=int, default=10)
     p.add_argument("--heldin", type=int, default=137)
     p.add_argument("--neurons", type=int, default=182)
     p.add_argument("--hidden", type=int, default=280)
-    p.add_argument("--preset", default="default", choices=["default", "reference"],
-                   help="LangevinFlowConfig() or LangevinFlowConfig.reference() (same arithmetic cost)")
+    p.add_argument("--preset", default="reference", choices=["default", "reference"],
+                   help="LangevinFlowConfig() or .reference() (same arithmetic cost; the side-by-side "
+                        "mode always uses the reference preset)")
+    p.add_argument("--decoder-precision", default="float32", choices=["float32", "bfloat16", "auto"],
+                   help="CPU neurodyn-only mode: LangevinFlowConfig.decoder_precision")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--compile", action="store_true", help="CUDA: also time torch.compile variants")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile variants")
+    p.add_argument("--cuda-graph", action="store_true", help="CUDA: also time the CUDA-graph rollout")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)  # impl:phase:precision
     return p.parse_args(argv)
+
+
+def sizes(args) -> dict:
+    return {"batch": args.batch, "obs_bins": args.obs_bins, "fwd_bins": args.fwd_bins, "heldin": args.heldin,
+            "neurons": args.neurons, "hidden": args.hidden}
 
 
 def synchronize(device: str) -> None:
@@ -56,30 +100,102 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB (Linux reports KiB, macOS bytes)."""
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process in MiB.
+
+    Linux: ``VmHWM`` of /proc/self/status, the high-water mark of this program's own memory (reset by
+    exec). Not ``ru_maxrss``: Linux keeps that across fork + exec, so a child started by a big parent
+    would report the parent's size. Elsewhere ``ru_maxrss`` (macOS reports bytes)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024**2) if sys.platform == "darwin" else peak / 1024
 
 
-def build(args, device: str) -> tuple[LangevinFlow, dict[str, torch.Tensor]]:
+def make_batch(args, device: str = "cpu") -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    target = torch.poisson(torch.ones(args.batch, args.obs_bins + args.fwd_bins, args.neurons), generator=gen)
+    return {"heldin": target[:, : args.obs_bins, : args.heldin].contiguous().to(device),
+            "target": target.to(device)}
+
+
+def build_ours(args, device: str = "cpu", **options) -> LangevinFlow:
     torch.manual_seed(args.seed)  # a script: seeding globally is allowed here
     factory = LangevinFlowConfig.reference if args.preset == "reference" else LangevinFlowConfig
-    model = LangevinFlow(args.heldin, args.neurons, args.obs_bins, args.fwd_bins,
-                         factory(hidden_size=args.hidden)).to(device)
-    gen = torch.Generator().manual_seed(args.seed)
-    target = torch.poisson(torch.ones(args.batch, args.obs_bins + args.fwd_bins, args.neurons), generator=gen)
-    batch = {
-        "heldin": target[:, : args.obs_bins, : args.heldin].contiguous().to(device),
-        "target": target.to(device),
-        "target_mask": torch.ones_like(target, dtype=torch.bool).to(device),
-    }
-    return model, batch
+    config = factory(hidden_size=args.hidden, **options)
+    return LangevinFlow(args.heldin, args.neurons, args.obs_bins, args.fwd_bins, config).to(device)
+
+
+def ours_train_step(model: LangevinFlow, batch: dict, autocast_dtype=None):
+    """One optimisation step: forward + loss (train stage, epoch past the KL ramp) + backward + Adam."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=2e-5)
+    device = batch["heldin"].device.type
+
+    def step():
+        model.train()
+        ctx = (torch.autocast(device_type=device, dtype=autocast_dtype) if autocast_dtype is not None
+               else contextlib.nullcontext())
+        with ctx:
+            loss = model.loss(batch, epoch=EPOCH, stage="train")["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def ours_eval_pass(model: LangevinFlow, batch: dict):
+    """One sampled evaluation pass (no gradients, dropout off), what predict() repeats n_samples times."""
+    def run():
+        model.predict(batch["heldin"], mode="sample", n_samples=1, seed=0)
+    return run
+
+
+def ref_train_step(ref, batch: dict, autocast: bool):
+    from _langevinflow_reference import reference_train_loss
+
+    optimizer = torch.optim.Adam(ref.parameters(), lr=3e-3, weight_decay=2e-5)
+
+    def step():
+        ref.train()
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+        with ctx:
+            loss = reference_train_loss(ref, batch["heldin"], batch["target"], EPOCH)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def ref_eval_pass(ref, batch: dict, autocast: bool):
+    """The reference's validation forward: eval mode, grad enabled (its force needs autograd.grad)."""
+    def run():
+        ref.eval()
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+        with torch.enable_grad(), ctx:
+            ref(batch["heldin"])
+        ref.train()
+    return run
+
+
+def build_ref(args):
+    from _langevinflow_reference import load_reference
+
+    Reference = load_reference(args.reference)
+    torch.manual_seed(args.seed)
+    return Reference(input_size=args.heldin, hidden_size=args.hidden, output_size=args.neurons,
+                     fwd_steps=args.fwd_bins, learning_rate=3e-3, weight_decay=2e-5, dropout=0.05, gamma=0.55,
+                     cd_rate=0.5)
 
 
 def time_calls(fn, n_steps: int, n_warmup: int, device: str) -> tuple[list[float], list[float]]:
-    """Wall-clock and process CPU seconds of each timed call (CPU time is less sensitive to other
-    processes sharing the machine; wall ≈ CPU / threads when the process has the cores to itself)."""
+    """Wall-clock and process CPU seconds of each timed call."""
     for _ in range(n_warmup):
         fn()
     synchronize(device)
@@ -93,52 +209,181 @@ def time_calls(fn, n_steps: int, n_warmup: int, device: str) -> tuple[list[float
     return walls, cpus
 
 
-def train_step_fn(model, batch, *, autocast_dtype=None, compiled=False):
-    """One optimisation step: forward + loss (train stage, epoch past the KL ramp) + backward + Adam."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=2e-5)
-    device = batch["heldin"].device.type
-
-    def loss_of(b):
-        return model.loss(b, epoch=600, stage="train")["loss"]
-
-    loss_fn = torch.compile(loss_of) if compiled else loss_of
-
-    def step():
-        ctx = (torch.autocast(device_type=device, dtype=autocast_dtype) if autocast_dtype is not None
-               else contextlib.nullcontext())
-        with ctx:
-            loss = loss_fn(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return step
+def summary(walls: list[float], cpus: list[float] | None = None) -> dict[str, float]:
+    out = {"median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls), "n": len(walls),
+           "all_s": [round(w, 4) for w in walls]}
+    if cpus:
+        out["median_cpu_s"] = statistics.median(cpus)
+    return out
 
 
-def summary(timed: tuple[list[float], list[float]]) -> dict[str, float]:
-    walls, cpus = timed
-    return {"median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls),
-            "median_cpu_s": statistics.median(cpus), "n": len(walls)}
+# ---------------------------------------------------------------------------------------- side by side
+def rss_child(args) -> dict:
+    """Child process: build one implementation, run one phase 3 times, report peak RSS (MiB)."""
+    impl, phase, precision = args.rss_child.split(":")
+    if impl == "reference":  # its module needs pytorch_lightning (~180 MiB of imports); neurodyn's does not
+        from _langevinflow_reference import load_reference
+
+        load_reference(args.reference)
+    after_imports = peak_rss_mib()
+    batch = make_batch(args)
+    bf16 = precision.startswith("bf16")
+    if impl == "neurodyn":
+        model = build_ours(args, decoder_precision="bfloat16" if bf16 else "float32",
+                           checkpoint_decoder=precision == "bf16_recompute")
+        fn = ours_train_step(model, batch) if phase == "train" else ours_eval_pass(model, batch)
+    else:
+        ref = build_ref(args)
+        fn = ref_train_step(ref, batch, bf16) if phase == "train" else ref_eval_pass(ref, batch, bf16)
+    before = peak_rss_mib()
+    for _ in range(3):
+        fn()
+    return {"peak_rss_mib": peak_rss_mib(), "rss_after_imports_mib": after_imports,
+            "rss_before_phase_mib": before}
 
 
+def measure_rss(args, impl: str, phase: str, precision: str) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--rss-child", f"{impl}:{phase}:{precision}",
+           "--reference", str(args.reference), "--threads", str(torch.get_num_threads()),
+           "--batch", str(args.batch), "--obs-bins", str(args.obs_bins), "--fwd-bins", str(args.fwd_bins),
+           "--heldin", str(args.heldin), "--neurons", str(args.neurons), "--hidden", str(args.hidden)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def side_by_side(args) -> dict:
+    from _langevinflow_reference import copy_weights, parity
+
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    check = parity(args.reference)
+    tol = 1e-12
+    parity_ok = max(check["log_rates_max_abs_diff"], check["loss_abs_diff"], check["grad_max_abs_diff"]) <= tol
+    if not parity_ok:
+        raise SystemExit(f"reference preset differs from the reference module: {check}")
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    batch = make_batch(args)
+    ref = build_ref(args)
+    calls = {}
+    for precision in precisions:
+        bf16 = precision == "bf16"
+        ours = build_ours(args, decoder_precision="bfloat16" if bf16 else "float32")
+        copy_weights(ours, ref)  # same starting weights (each model then trains on its own)
+        ref_p = build_ref(args)
+        calls[("train", precision, "neurodyn")] = ours_train_step(ours, batch)
+        calls[("eval", precision, "neurodyn")] = ours_eval_pass(ours, batch)
+        calls[("train", precision, "reference")] = ref_train_step(ref_p, batch, bf16)
+        calls[("eval", precision, "reference")] = ref_eval_pass(ref_p, batch, bf16)
+    if "bf16" in precisions and args.recompute:
+        ours = build_ours(args, decoder_precision="bfloat16", checkpoint_decoder=True)
+        copy_weights(ours, ref)
+        calls[("train", "bf16_recompute", "neurodyn")] = ours_train_step(ours, batch)
+    times: dict[tuple, list[float]] = {key: [] for key in calls}
+    keys = list(calls)
+    for round_ in range(args.rounds + 1):
+        shift = round_ % len(keys)
+        for key in keys[shift:] + keys[:shift]:  # rotate the order every round
+            start = time.perf_counter()
+            calls[key]()
+            if round_ > 0:  # round 0 warms up (allocator, oneDNN primitives)
+                times[key].append(time.perf_counter() - start)
+        print(f"round {round_}: " + ", ".join(f"{'/'.join(k)} {times[k][-1]:.2f}s" for k in keys if times[k]),
+              file=sys.stderr, flush=True)
+    figures: dict = {"parity_float64": {**check, "tolerance": tol, "ok": parity_ok}}
+    for key, walls in times.items():
+        phase, precision, impl = key
+        figures.setdefault(phase, {}).setdefault(precision, {})[impl] = summary(walls)
+    if ("train", "bf16_recompute", "neurodyn") in times:  # compared with the same reference calls as bf16
+        figures["train"]["bf16_recompute"]["reference"] = figures["train"]["bf16"]["reference"]
+        times[("train", "bf16_recompute", "reference")] = times[("train", "bf16", "reference")]
+    for phase in ("train", "eval"):
+        for precision in figures[phase]:
+            entry = figures[phase][precision]
+            entry["speedup"] = entry["reference"]["median_s"] / entry["neurodyn"]["median_s"]
+            # speed-up against the reference as shipped (float32), timed in the same rounds
+            entry["speedup_vs_reference_fp32"] = (figures[phase]["fp32"]["reference"]["median_s"]
+                                                  / entry["neurodyn"]["median_s"]) if "fp32" in precisions else None
+            # per-round ratios: both timed within seconds of each other, so load hits both alike
+            ratios = [r / o for r, o in zip(times[(phase, precision, "reference")],
+                                            times[(phase, precision, "neurodyn")])]
+            entry["speedup_per_round"] = [round(r, 3) for r in ratios]
+    if not args.no_rss:
+        for phase in ("train", "eval"):
+            for precision in figures[phase]:
+                for impl in ("neurodyn", "reference"):
+                    if precision == "bf16_recompute" and impl == "reference":
+                        continue  # the same dict as the bf16 reference entry
+                    figures[phase][precision][impl].update(measure_rss(args, impl, phase, precision))
+    goals = {}  # issue 15 item 4, against the reference as shipped (float32)
+    for phase, speed_goal, rss_goal in (("train", 2.0, 1024.0), ("eval", 3.0, 512.0)):
+        for precision, e in figures[phase].items():
+            goals[f"{phase}_{precision}"] = {
+                "speedup_vs_reference_fp32": e.get("speedup_vs_reference_fp32"), "speedup_goal": speed_goal,
+                "speed_met": (e.get("speedup_vs_reference_fp32") or 0.0) >= speed_goal,
+                "peak_rss_mib": e["neurodyn"].get("peak_rss_mib"), "rss_goal_mib": rss_goal,
+                "rss_met": (e["neurodyn"].get("peak_rss_mib") or float("inf")) <= rss_goal}
+    figures["goals"] = goals
+    figures["load_avg_before"] = list(load_before)
+    figures["load_avg_after"] = list(os.getloadavg())
+    figures["cpu_native_bf16"] = native_bf16("cpu")
+    figures["cpu_bf16_flags"] = sorted({"avx512_bf16", "amx_bf16", "amx_tile"} & cpu_flags())
+    figures["n_parameters"] = count_parameters(ours)
+    figures["size"] = sizes(args)
+    figures["seconds"] = time.perf_counter() - started
+    return figures
+
+
+def readme_block(figures: dict, precisions: list[str]) -> dict:
+    rows = []
+    names = {"train": "training step", "eval": "eval pass"}
+    labels = {"fp32": "fp32", "bf16": "bf16", "bf16_recompute": "bf16 + recomputed decoder"}
+    for phase in ("train", "eval"):
+        for precision in figures[phase]:
+            if not isinstance(figures[phase][precision], dict) or "neurodyn" not in figures[phase][precision]:
+                continue
+            e = figures[phase][precision]
+            o, r = e["neurodyn"], e["reference"]
+            rss = (f"{o['peak_rss_mib']:.0f} / {r['peak_rss_mib']:.0f}" if "peak_rss_mib" in o else "not measured")
+            vs32 = "" if precision == "fp32" or e.get("speedup_vs_reference_fp32") is None else \
+                f" ({e['speedup_vs_reference_fp32']:.2f}x vs reference fp32)"
+            rows.append([names[phase], labels.get(precision, precision), f"{o['median_s']:.3f}",
+                         f"{r['median_s']:.3f}", f"{e['speedup']:.2f}x{vs32}", rss])
+    p = figures["parity_float64"]
+    notes = (f"MC_Maze size (batch {figures['size']['batch']}, {figures['size']['obs_bins']} + "
+             f"{figures['size']['fwd_bins']} bins, {figures['size']['heldin']} -> {figures['size']['neurons']} "
+             f"neurons, H {figures['size']['hidden']}, {figures['n_parameters']:,} parameters); medians over "
+             f"{figures['train'][precisions[0]]['neurodyn']['n']} alternating rounds in one process. bf16: "
+             "neurodyn runs the transformer under bf16 autocast (encoder, dynamics, readout float32); the "
+             "reference runs its whole forward under bf16 autocast. Peak RSS per phase from a fresh child "
+             "process each (3 calls), which imports only what its implementation needs (after imports: "
+             f"neurodyn {figures['train'][precisions[0]]['neurodyn'].get('rss_after_imports_mib', 0):.0f} MiB, "
+             f"reference {figures['train'][precisions[0]]['reference'].get('rss_after_imports_mib', 0):.0f} MiB, "
+             f"which needs pytorch_lightning). Load average {figures['load_avg_before'][0]:.2f} before, "
+             f"{figures['load_avg_after'][0]:.2f} after. Float64 parity of the reference preset with the "
+             f"reference module first: log-rates {p['log_rates_max_abs_diff']:.1e}, loss {p['loss_abs_diff']:.1e}, "
+             f"gradients {p['grad_max_abs_diff']:.1e}.")
+    return {"title": "LangevinFlow vs the reference module, side by side (CPU)",
+            "columns": ["phase", "precision", "neurodyn (s)", "reference (s)", "speed-up",
+                        "peak RSS neurodyn / reference (MiB)"],
+            "rows": rows, "notes": notes}
+
+
+# ---------------------------------------------------------------------------------------- neurodyn only
 def run_cpu(args) -> dict:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model, batch = build(args, "cpu")
-    result = {"n_parameters": count_parameters(model)}
+    model = build_ours(args, decoder_precision=args.decoder_precision)
+    batch = make_batch(args)
+    result = {"n_parameters": count_parameters(model), "decoder_precision": args.decoder_precision}
     model.eval()
-    predict_mean = time_calls(lambda: model.predict(batch["heldin"], mode="mean"), args.steps, args.warmup,
-                              "cpu")
-    predict_one = time_calls(lambda: model.predict(batch["heldin"], mode="sample", n_samples=1),
-                             args.steps, 0, "cpu")
-    result["predict_mean"] = summary(predict_mean)
-    result["predict_sample_per_pass"] = summary(predict_one)
-    result["peak_rss_mb_after_predict"] = peak_rss_mb()
-    model.train()
-    step = train_step_fn(model, batch)
-    result["train_step"] = summary(time_calls(step, args.steps, args.warmup, "cpu"))
-    result["peak_rss_mb_after_train"] = peak_rss_mb()
-    result["threads"] = torch.get_num_threads()
+    result["predict_mean"] = summary(*time_calls(lambda: model.predict(batch["heldin"], mode="mean"),
+                                                 args.steps, args.warmup, "cpu"))
+    result["predict_sample_per_pass"] = summary(*time_calls(ours_eval_pass(model, batch), args.steps, 0, "cpu"))
+    result["peak_rss_mib_after_predict"] = peak_rss_mib()
+    result["train_step"] = summary(*time_calls(ours_train_step(model, batch), args.steps, args.warmup, "cpu"))
+    result["peak_rss_mib_after_train"] = peak_rss_mib()
+    if args.compile:
+        model = build_ours(args, decoder_precision=args.decoder_precision, compile=True)
+        result["train_step_compiled"] = summary(*time_calls(ours_train_step(model, batch), args.steps,
+                                                            args.warmup + 2, "cpu"))
     return result
 
 
@@ -146,51 +391,70 @@ def run_cuda(args) -> dict:
     if not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device visible to torch")
     result = {"gpu": torch.cuda.get_device_name(0)}
-    variants = [("fp32", None, False), ("bf16", torch.bfloat16, False)]
+    variants = [("fp32", {}), ("bf16", {"decoder_precision": "bfloat16"})]
     if args.compile:
-        variants += [("fp32_compiled", None, True), ("bf16_compiled", torch.bfloat16, True)]
-    for name, dtype, compiled in variants:
-        model, batch = build(args, "cuda")
+        variants += [("fp32_compiled", {"compile": True}),
+                     ("bf16_compiled", {"decoder_precision": "bfloat16", "compile": True})]
+    if args.cuda_graph:
+        variants += [("fp32_cuda_graph", {"cuda_graph": True}),
+                     ("bf16_cuda_graph", {"decoder_precision": "bfloat16", "cuda_graph": True})]
+    if args.compile and args.cuda_graph:
+        variants += [("bf16_compiled_cuda_graph", {"decoder_precision": "bfloat16", "compile": True,
+                                                   "cuda_graph": True})]
+    for name, options in variants:
+        model = build_ours(args, "cuda", **options)
+        batch = make_batch(args, "cuda")
         result.setdefault("n_parameters", count_parameters(model))
-        model.train()
-        step = train_step_fn(model, batch, autocast_dtype=dtype, compiled=compiled)
         torch.cuda.reset_peak_memory_stats()
-        warmup = args.warmup + (2 if compiled else 0)  # compilation happens in the first calls
-        times = time_calls(step, args.steps, warmup, "cuda")
-        result[f"train_step_{name}"] = {**summary(times),
-                                        "peak_mem_mb": torch.cuda.max_memory_allocated() / 2**20}
-        model.eval()
-        torch.cuda.reset_peak_memory_stats()
-        ctx = torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
-        heldin = batch["heldin"]
-        with ctx:
-            times = time_calls(lambda m=model, x=heldin: m.predict(x, mode="mean"), args.steps, args.warmup,
-                               "cuda")
-        if not compiled:
-            result[f"predict_mean_{name}"] = {**summary(times),
-                                              "peak_mem_mb": torch.cuda.max_memory_allocated() / 2**20}
-        model = batch = step = None  # free this variant's memory before the next one
+        warmup = args.warmup + (2 if options.get("compile") else 0)  # compilation happens in the first calls
+        try:
+            walls, cpus = time_calls(ours_train_step(model, batch), args.steps, warmup, "cuda")
+            result[f"train_step_{name}"] = {**summary(walls, cpus),
+                                            "peak_mem_mib": torch.cuda.max_memory_allocated() / 2**20}
+            torch.cuda.reset_peak_memory_stats()
+            walls, cpus = time_calls(ours_eval_pass(model, batch), args.steps, args.warmup, "cuda")
+            result[f"eval_pass_{name}"] = {**summary(walls, cpus),
+                                           "peak_mem_mib": torch.cuda.max_memory_allocated() / 2**20}
+        except Exception as exc:  # noqa: BLE001 - one failing variant must not hide the others
+            result[f"train_step_{name}"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        compiled = model.__dict__.get("_compiled_decoder")
+        if compiled is not None and not compiled.active:
+            result[f"train_step_{name}"]["compile_fell_back"] = compiled.error
+        model = batch = None  # free this variant's memory before the next one
         torch.cuda.empty_cache()
     return result
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.rss_child:
+        print(json.dumps(rss_child(args)))
+        return 0
+    base = {"benchmark": "langevinflow_speed", "device": args.device, "size": sizes(args),
+            "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
+            "threads": torch.get_num_threads()}
+    if args.reference:
+        if args.device != "cpu":
+            raise SystemExit("--reference: the side-by-side mode runs on the CPU")
+        started = time.perf_counter()
+        figures = side_by_side(args)
+        precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+        for phase in ("train", "eval"):
+            for precision, e in figures[phase].items():
+                print(f"{phase:>5} {precision}: neurodyn {e['neurodyn']['median_s']:.3f} s, reference "
+                      f"{e['reference']['median_s']:.3f} s, {e['speedup']:.2f}x", file=sys.stderr)
+        if not args.no_write:
+            path = write_results("langevinflow_speed", figures, seconds=time.perf_counter() - started,
+                                 readme=readme_block(figures, precisions), out_dir=args.out_dir,
+                                 reference="KingJamesSong/LangevinFlow_CCN nlb_lightning/models.py "
+                                           "LangevinAutoencoder (MIT), run from a checkout")
+            print(f"wrote {path}", file=sys.stderr)
+        print(json.dumps({**base, **figures}))
+        return 0
     result = run_cuda(args) if args.device == "cuda" else run_cpu(args)
-    result.update({
-        "benchmark": "langevinflow_speed",
-        "device": args.device,
-        "preset": args.preset,
-        "size": {"batch": args.batch, "obs_bins": args.obs_bins, "fwd_bins": args.fwd_bins,
-                 "heldin": args.heldin, "neurons": args.neurons, "hidden": args.hidden},
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-    })
-    for key, value in result.items():
-        if isinstance(value, dict) and "median_s" in value:
-            print(f"{key:>28}: median {value['median_s']:.3f} s wall, {value['median_cpu_s']:.3f} s CPU "
-                  f"over {value['n']}")
+    result.update(base)
     print(json.dumps(result))
     return 0
 

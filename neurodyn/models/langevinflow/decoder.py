@@ -113,7 +113,9 @@ class PostNormTransformerBlock(nn.Module):
         """
         p, train = self.dropout_p, self.training
         x = self.norm1(x + dropout(self._attend(x, causal, generator), p, train, generator))
-        hidden = dropout(F.relu(self.ff1(x)), p, train, generator)
+        # relu(drop(a)) = drop(relu(a)) exactly (dropout scales by 0 or 1/(1-p) > 0); in this order the
+        # ReLU output is also the input ff2 keeps for backward, so autograd stores one tensor, not two.
+        hidden = F.relu(dropout(self.ff1(x), p, train, generator))
         return self.norm2(x + dropout(self.ff2(hidden), p, train, generator))
 
     def _attend(self, x: Tensor, causal: bool, generator: torch.Generator | None,

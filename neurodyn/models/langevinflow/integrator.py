@@ -140,7 +140,13 @@ def _rollout_tensors(z0, v0, force_matrix, noise, *, n_steps, force, dt, gamma, 
         def force(z):  # noqa: F811 - the matrix form, used where no fused update applies
             return z @ matrix
     z, v = z0, v0
-    zs, vs, means = [z0], [v0], []
+    record = any(t is not None and t.requires_grad for t in (z0, v0, matrix)) and torch.is_grad_enabled()
+    if record or n_steps == 0:
+        zs, vs, means = [z0], [v0], []
+    else:  # no autograd graph: write each state into one buffer (no per-step tensors kept, no stack copy)
+        zs, vs = z0.new_empty(n_steps + 1, *z0.shape), v0.new_empty(n_steps + 1, *v0.shape)
+        means = v0.new_empty(n_steps, *v0.shape)
+        zs[0], vs[0] = z0, v0
     # In BAOAB the force at the end of a step is the force at the start of the next: compute it once.
     f = force(z) if (force is not None and scheme == "ou_exact") else None
     steps_noise = None if noise is None else noise.unbind(dim=1)
@@ -170,11 +176,14 @@ def _rollout_tensors(z0, v0, force_matrix, noise, *, n_steps, force, dt, gamma, 
             if force is not None:
                 f = force(z)
                 v = v.add(f, alpha=-half)
-        zs.append(z)
-        vs.append(v)
-        means.append(mean)
-    if not means:
+        if record:
+            zs.append(z)
+            vs.append(v)
+            means.append(mean)
+        else:
+            zs[t + 1], vs[t + 1], means[t] = z, v, mean
+    if n_steps == 0:
         return (z0.unsqueeze(1), v0.unsqueeze(1), z0.new_zeros(z0.shape[0], 0, z0.shape[-1]))
-    # Stack time-major (a contiguous copy of whole rows), return batch-major views.
-    return (torch.stack(zs).transpose(0, 1), torch.stack(vs).transpose(0, 1),
-            torch.stack(means).transpose(0, 1))
+    if record:  # stack time-major (a contiguous copy of whole rows)
+        zs, vs, means = torch.stack(zs), torch.stack(vs), torch.stack(means)
+    return zs.transpose(0, 1), vs.transpose(0, 1), means.transpose(0, 1)  # batch-major views

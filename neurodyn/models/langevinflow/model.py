@@ -90,6 +90,9 @@ class LangevinFlow(nn.Module):
     torch.Size([4, 8, 5])
     """
 
+    #: tokens per decoder call in CPU evaluation (no_grad, eval mode); see :meth:`forward`
+    EVAL_CHUNK_TOKENS = 4096
+
     def __init__(self, n_heldin: int, n_neurons: int, n_obs_bins: int, n_fwd_bins: int,
                  config: LangevinFlowConfig = LangevinFlowConfig()):  # noqa: B008 (frozen, immutable)
         super().__init__()
@@ -157,18 +160,32 @@ class LangevinFlow(nn.Module):
             if sample and cfg.noise:
                 noise = randn((z0.shape[0], n_steps, self.latent_dim), z0, generator)
             roll = self._rollout(z0, v0, n_steps, noise)
-            tokens = torch.cat([roll.z, roll.v, hidden], dim=-1)
-            if cfg.positional_encoding:
-                tokens = tokens + sinusoidal_positions(tokens.shape[1], tokens.shape[2], dtype=tokens.dtype,
-                                                       device=tokens.device)
-        decoded = self._decode(tokens, generator)
-        with torch.autocast(device_type=device, enabled=False):
-            log_rates = self.readout(decoded.to(self.readout.weight.dtype))
+        batch = heldin.shape[0]
+        chunk = batch
+        if not torch.is_grad_enabled() and not self.training and device == "cpu":
+            # Evaluation on a CPU: the decoder has no randomness and treats trials independently, so
+            # decode a few thousand tokens at a time (same arithmetic; the (B, T+F, 2D+H) activations of
+            # the whole batch never exist at once: at MC_Maze size that is ~40 MB per tensor).
+            chunk = max(1, self.EVAL_CHUNK_TOKENS // hidden.shape[1])
+        parts = [self._decode_readout(roll, hidden, slice(i, i + chunk), generator) for i in range(0, batch, chunk)]
+        log_rates = parts[0] if len(parts) == 1 else torch.cat(parts)
         return LangevinFlowOutput(
             log_rates=log_rates, z=roll.z, v=roll.v, h=hidden,
             z0_mean=z_mean, z0_logvar=z_logvar, v0_mean=v_mean, v0_logvar=v_logvar,
             transition_mean=roll.transition_mean, noise_std=roll.noise_std,
         )
+
+    def _decode_readout(self, roll: Rollout, hidden: Tensor, rows: slice, generator) -> Tensor:
+        """Log-rates of trials ``rows``: tokens [z; v; h] -> transformer block -> readout (float32)."""
+        device = hidden.device.type
+        with torch.autocast(device_type=device, enabled=False):
+            tokens = torch.cat([roll.z[rows], roll.v[rows], hidden[rows]], dim=-1)
+            if self.config.positional_encoding:
+                tokens = tokens + sinusoidal_positions(tokens.shape[1], tokens.shape[2], dtype=tokens.dtype,
+                                                       device=tokens.device)
+        decoded = self._decode(tokens, generator)
+        with torch.autocast(device_type=device, enabled=False):
+            return self.readout(decoded.to(self.readout.weight.dtype))
 
     def _rollout(self, z0: Tensor, v0: Tensor, n_steps: int, noise: Tensor | None):
         cfg = self.config
@@ -205,10 +222,33 @@ class LangevinFlow(nn.Module):
             if block is None:
                 block = self.__dict__["_compiled_decoder"] = CompiledOrEager(self.decoder)
         dtype = self.decoder_dtype(tokens.device)
-        if dtype is None:
-            return block(tokens, causal=cfg.causal, generator=generator)
-        with torch.autocast(device_type=tokens.device.type, dtype=dtype):
-            return block(tokens, causal=cfg.causal, generator=generator)
+
+        def run(x):
+            if dtype is None:
+                return block(x, causal=cfg.causal, generator=generator)
+            with torch.autocast(device_type=x.device.type, dtype=dtype):
+                return block(x, causal=cfg.causal, generator=generator)
+
+        if not (cfg.checkpoint_decoder and torch.is_grad_enabled() and tokens.requires_grad):
+            return run(tokens)
+        # Recompute the block in backward instead of storing its activations. The global RNG is
+        # restored by checkpoint(); an explicit generator is rewound here so the recomputation draws
+        # the same dropout masks, then put back where the rest of the pass left it.
+        start = None if generator is None else generator.get_state()
+        calls = [0]
+
+        def replay(x):
+            calls[0] += 1
+            if start is None or calls[0] == 1:
+                return run(x)
+            now = generator.get_state()
+            generator.set_state(start)
+            try:
+                return run(x)
+            finally:
+                generator.set_state(now)
+
+        return torch.utils.checkpoint.checkpoint(replay, tokens, use_reentrant=False, preserve_rng_state=True)
 
     # ------------------------------------------------------------------ loss
     def kl_terms(self, out: LangevinFlowOutput) -> dict[str, Tensor]:
