@@ -475,14 +475,18 @@ def _check_h5(path: str | os.PathLike, what: str | None):
 
 #: a dataset may claim at most this many times its file's size (gzip of neural data stays far below) ...
 MAX_EXPANSION = 1000
-#: ... or this many bytes, whichever is larger (and never more than half the available memory)
+#: ... or this many bytes, whichever is larger
 MIN_READ_LIMIT = 256 * 2**20
 
 
 def read_limit(path: str | os.PathLike) -> int:
-    """The most bytes one dataset of ``path`` may claim before :func:`read_h5` calls the file damaged."""
-    size = os.path.getsize(path)
-    return int(min(0.5 * available_memory(), max(MIN_READ_LIMIT, MAX_EXPANSION * size)))
+    """The most bytes one dataset of ``path`` may claim before :func:`read_h5` calls the file damaged.
+
+    Relative to the file's size only: a valid file may hold datasets larger than the memory that
+    a reader never loads whole (raw ephys in an NWB file); reading too much is a MemoryError, which
+    :func:`read_h5` reports as one line.
+    """
+    return int(max(MIN_READ_LIMIT, MAX_EXPANSION * os.path.getsize(path)))
 
 
 def _check_datasets(handle, path: str) -> None:
@@ -498,15 +502,21 @@ def _check_datasets(handle, path: str) -> None:
 
     limit = read_limit(path)
 
+    def check(what, name, shape, dtype):
+        nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize if shape else dtype.itemsize
+        if nbytes > limit:
+            raise InputError(f"{what} claims shape {shape} of {dtype} ({_size(nbytes)}), implausible for a "
+                             f"file of {_size(os.path.getsize(path))}: damaged file?", path=path, field=name)
+
     def visit(name, obj):
         if isinstance(obj, h5py.Dataset):
-            nbytes = (obj.size or 0) * obj.dtype.itemsize
-            if nbytes > limit:
-                raise InputError(f"dataset claims shape {obj.shape} of {obj.dtype} ({_size(nbytes)}), "
-                                 f"implausible for a file of {_size(os.path.getsize(path))}: damaged file?",
-                                 path=path, field=name)
+            check("dataset", name, obj.shape, obj.dtype)
+        for key in obj.attrs:
+            attr = obj.attrs.get_id(key)
+            check("attribute", f"{name}.{key}" if name else key, attr.shape, attr.dtype)
 
     try:
+        visit("", handle)
         handle.visititems(visit)
     except (RuntimeError, KeyError, ValueError, TypeError) as err:
         raise InputError(f"truncated or damaged HDF5 file ({_reason(err)})", path=path) from None
