@@ -62,28 +62,65 @@ def smoothing_glm(split, sigma_ms: float = 50, alpha: float = 0.1) -> float:
     return float(bits_per_spike(pred["eval_rates_heldout"], eval_out))
 
 
-def run_lf(split, seed: int, epochs: int, model: dict, opt: dict, train_bin_ms: int, threads: int, tag: str) -> dict:
+def _log_path(out: str, tag: str, seed: int) -> Path:
+    name = "".join(c if c.isalnum() else "_" for c in tag)
+    return Path(out) / f"{name}_seed{seed}.json"
+
+
+def run_lf(split, seed: int, epochs: int, model: dict, opt: dict, train_bin_ms: int, threads: int, tag: str,
+           out: str | None = None) -> dict:
     import torch
 
     from neurodyn.training.recipes import pseudo_cosmoothing
 
     torch.set_num_threads(threads)
-    out = pseudo_cosmoothing(split, train_bin_ms=train_bin_ms, epochs=epochs, seed=seed, model=model, opt=opt)
-    res = {"tag": tag, "seed": seed, "epochs": epochs, "co_bps": out["co_bps"],
-           "co_bps_mean_mode": out["co_bps_mean_mode"], "train_co_bps": out["train_co_bps"],
-           "train_seconds": out["train_seconds"]}
+    start = time.perf_counter()
+    res_ = pseudo_cosmoothing(split, train_bin_ms=train_bin_ms, epochs=epochs, seed=seed, model=model, opt=opt)
+    res = {"tag": tag, "seed": seed, "epochs": epochs, "co_bps": res_["co_bps"],
+           "co_bps_mean_mode": res_["co_bps_mean_mode"], "train_co_bps": res_["train_co_bps"],
+           "train_seconds": res_["train_seconds"], "seconds": time.perf_counter() - start, "model": model,
+           "optimiser": opt, "train_bin_ms": train_bin_ms}
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        _log_path(out, tag, seed).write_text(json.dumps(res, indent=1))
     print(json.dumps(res), flush=True)
     return res
 
 
-def _map(fn, jobs, n_jobs):
-    if n_jobs > 1 and len(jobs) > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+def _reusable(out: str, tag: str, seed: int, epochs: int, model: dict, opt: dict, train_bin_ms: int):
+    """A run's logged result when it was made with the same settings (``--reuse``), else None."""
+    path = _log_path(out, tag, seed)
+    if not path.is_file():
+        return None
+    r = json.loads(path.read_text())
+    same = (r.get("epochs") == epochs and r.get("model") == model and r.get("optimiser") == opt
+            and r.get("train_bin_ms") == train_bin_ms)
+    if not same:
+        print(f"{path}: other settings, not reused", file=sys.stderr)
+    return r if same else None
 
-        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp.get_context("spawn")) as pool:
-            return list(pool.map(fn, *zip(*jobs)))
-    return [fn(*job) for job in jobs]
+
+def _map(fn, jobs, pool, reuse_out: str | None = None, while_waiting=None):
+    """Run ``fn(*job)`` for every job (in ``pool`` when given); with ``reuse_out``, logged results with the
+    same settings are taken instead of training again. ``while_waiting()`` runs in this process meanwhile."""
+    done = {}
+    if reuse_out:
+        for i, job in enumerate(jobs):
+            split, seed, epochs, model, opt, bin_ms, _, tag = job[:8]
+            hit = _reusable(reuse_out, tag, seed, epochs, model, opt, bin_ms)
+            if hit is not None:
+                done[i] = {**hit, "reused_log": str(_log_path(reuse_out, tag, seed))}
+    todo = [job for i, job in enumerate(jobs) if i not in done]
+    if pool is not None:
+        futures = [pool.submit(fn, *job) for job in todo]
+        if while_waiting is not None:
+            while_waiting()
+        fresh = iter([f.result() for f in futures])
+    else:
+        if while_waiting is not None:
+            while_waiting()
+        fresh = iter([fn(*job) for job in todo])
+    return [done[i] if i in done else next(fresh) for i in range(len(jobs))]
 
 
 def main(argv=None) -> int:
@@ -100,6 +137,9 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="trainings run in parallel processes (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads per process (default 1)")
     parser.add_argument("--no-write", action="store_true", help="do not write the results file")
+    parser.add_argument("--out", default="data/bench_pseudo", help="per-run logs (default data/bench_pseudo)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take a run's result from its log in --out when it was made with the same settings")
     parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
                         help="LangevinFlowConfig overrides applied to every candidate")
     parser.add_argument("--opt", nargs="*", default=[], metavar="KEY=VALUE",
@@ -123,25 +163,38 @@ def main(argv=None) -> int:
     n_train = split.train_heldin.shape[0]
     n_eval = split.eval_heldin.shape[0]
 
-    # baselines: fixed NLB settings, and width / alpha chosen on the select trials then refit on all 80
-    glm_fixed = smoothing_glm(split)
-    glm_scores = {(s, a): smoothing_glm(view, s, a) for s in GLM_SIGMAS for a in GLM_ALPHAS}
-    glm_best = max(glm_scores, key=glm_scores.get)
-    glm_selected = smoothing_glm(split, *glm_best)
+    glm = {}
 
+    def baselines():  # fixed NLB settings, and width / alpha chosen on the select trials then refit on all 80
+        glm["fixed"] = smoothing_glm(split)
+        glm["scores"] = {(s, a): smoothing_glm(view, s, a) for s in GLM_SIGMAS for a in GLM_ALPHAS}
+        glm["best"] = max(glm["scores"], key=glm["scores"].get)
+        glm["selected"] = smoothing_glm(split, *glm["best"])
+
+    pool = None
+    if args.jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn"))
     # 1. candidates on fit -> select
     settings = {name: (args.epochs or CANDIDATES[name][0], {**SMALL_REAL_MODEL, **CANDIDATES[name][1], **model_ov},
                        {**SMALL_REAL_OPT, **CANDIDATES[name][2], **opt_ov}) for name in args.candidates}
-    sel_jobs = [(view, args.select_seed, ep, m, o, args.train_bin_ms, args.threads, f"select:{name}")
+    reuse = args.out if args.reuse else None
+    sel_jobs = [(view, args.select_seed, ep, m, o, args.train_bin_ms, args.threads, f"select:{name}", args.out)
                 for name, (ep, m, o) in settings.items()]
-    selected_runs = dict(zip(settings, _map(run_lf, sel_jobs, args.jobs)))
+    selected_runs = dict(zip(settings, _map(run_lf, sel_jobs, pool, reuse, while_waiting=baselines)))
     chosen = max(selected_runs, key=lambda n: selected_runs[n]["co_bps"])
     epochs, model, opt = settings[chosen]
 
     # 2. the chosen setting on all training trials, scored once on the evaluation trials
-    rep_jobs = [(split, s, epochs, model, opt, args.train_bin_ms, args.threads, f"report:{chosen}") for s in seeds]
-    per_seed = _map(run_lf, rep_jobs, args.jobs)
+    rep_jobs = [(split, s, epochs, model, opt, args.train_bin_ms, args.threads, f"report:{chosen}", args.out)
+                for s in seeds]
+    per_seed = _map(run_lf, rep_jobs, pool, reuse)
+    if pool is not None:
+        pool.shutdown()
     seconds = time.perf_counter() - start
+    glm_fixed, glm_scores, glm_best, glm_selected = glm["fixed"], glm["scores"], glm["best"], glm["selected"]
 
     lf = summarize(r["co_bps"] for r in per_seed)
     figures = {
