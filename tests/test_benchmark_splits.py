@@ -1,0 +1,38 @@
+"""The Lorenz benchmark's fit / select / report split: per condition, disjoint, seeded."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def lorenz_bench():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_lorenz", ROOT / "benchmarks" / "lorenz.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return mod
+
+
+def test_three_way_split_is_per_condition_disjoint_and_seeded(lorenz_bench):
+    conditions = np.repeat(np.arange(5), 6)
+    fit, sel, rep = lorenz_bench.three_way_split(conditions, (3, 2, 1), seed=0)
+    assert not (set(fit) & set(sel)) and not (set(fit) & set(rep)) and not (set(sel) & set(rep))
+    for part, n in ((fit, 3), (sel, 2), (rep, 1)):
+        np.testing.assert_array_equal(np.bincount(conditions[part], minlength=5), n)  # every condition, n each
+    again = lorenz_bench.three_way_split(conditions, (3, 2, 1), seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip((fit, sel, rep), again))
+    other = lorenz_bench.three_way_split(conditions, (3, 2, 1), seed=1)
+    assert not np.array_equal(rep, other[2])
+    with pytest.raises(ValueError, match="fewer than"):
+        lorenz_bench.three_way_split(conditions, (5, 1, 1), seed=0)
