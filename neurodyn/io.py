@@ -337,8 +337,8 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
     """
     from neurodyn.errors import InputError
 
+    inputs = list(inputs)  # checked twice: a generator would be empty the second time
     path = check_output(path, inputs=inputs, overwrite=overwrite, size_bytes=size_bytes, field=field)
-    inputs = list(inputs)
     created = _make_folders(path.absolute().parent, path, field)
     ok = False
     try:
