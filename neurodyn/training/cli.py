@@ -46,6 +46,7 @@ import contextlib
 import copy
 import datetime
 import logging
+import os
 import re
 import signal
 import sys
@@ -84,6 +85,8 @@ from neurodyn.training.module import LangevinFlowModule, TrainingDiverged  # noq
 SIZE_LINKS = ("n_heldin", "n_neurons", "n_obs_bins", "n_fwd_bins")
 #: stands for the run folder in a logger's ``save_dir``
 RUN_PLACEHOLDER = "{run}"
+#: the run folder chosen by rank 0, for the DDP processes it starts
+RUN_DIR_ENV = "NEURODYN_RUN_DIR"
 DEFAULT_ROOT = "runs"
 
 #: Lightning messages that carry no information for a neurodyn user (advertising, expected situations)
@@ -97,6 +100,7 @@ _QUIET_WARNINGS = (
     r".*GPU available but not used.*",
     r".*LeafSpec.*is deprecated.*",  # Lightning's own use of a torch API
     r".*callbacks used to create the checkpoint need to be provided.*",  # validate / predict need no checkpointing
+    r".*LightningCLI's args parameter is intended to run from within Python.*",  # args are given on purpose
 )
 
 
@@ -152,6 +156,11 @@ def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path
     if not best or not (ckpt_dir / best).is_file():
         raise InputError(f"the best checkpoint {best!r} is missing", path=index, field="best")
     return str(ckpt_dir / best)
+
+
+def _child_rank() -> bool:
+    """True in a process that Lightning's DDP launcher started (local rank > 0 or node rank > 0)."""
+    return any(int(os.environ.get(k, "0") or 0) > 0 for k in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
 
 
 def _unique_run_dir(root: Path) -> Path:
@@ -282,8 +291,13 @@ class NeurodynCLI(LightningCLI):
                 raise InputError(f"must be a plain folder name, got {name!r}", field="run_name")
             run_dir = root / name
         resuming = ckpt is not None or cfg.get("run") is not None
+        if run_dir is None and _child_rank() and os.environ.get(RUN_DIR_ENV):
+            run_dir = Path(os.environ[RUN_DIR_ENV])  # a DDP process started by rank 0: the same folder
+            resuming = True
         if run_dir is None:
             run_dir = _unique_run_dir(root)
+        if not _child_rank():
+            os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the DDP processes Lightning starts
         if cfg.get("run") is not None and ckpt is None:
             ckpt = "last"
         if ckpt in ("best", "last"):
@@ -353,6 +367,10 @@ class NeurodynCLI(LightningCLI):
             self.config[sub] = held
 
     def _run_subcommand(self, subcommand: str) -> None:
+        if isinstance(self.model, HMMGLMModule) and (self.trainer.world_size > 1 or self.trainer.num_nodes > 1):
+            from neurodyn.training.hmmglm_module import MULTI_PROCESS
+
+            raise InputError(MULTI_PROCESS, field="trainer.strategy")
         cfg = self.config_init[subcommand]
         ckpt = cfg.get("ckpt_path")
         if ckpt is not None:
@@ -527,8 +545,7 @@ def cli_main(argv: list[str]) -> int:
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     command, rest = argv[0], _prepare_argv(list(argv[1:]))
-    saved_argv = sys.argv
-    sys.argv = ["neurodyn"]  # LightningCLI warns when args and sys.argv both carry arguments
+    # sys.argv is left as it is: Lightning's DDP launcher starts the other processes by re-running it.
     cli = None
     resume = ResumeState()
     try:
@@ -555,8 +572,6 @@ def cli_main(argv: list[str]) -> int:
     except (RunInterrupted, SIGTERMException) as err:
         signum = getattr(err, "signum", signal.SIGTERM)
         return _interrupted(command, signum, resume.run_dir, finished=isinstance(err, SIGTERMException))
-    finally:
-        sys.argv = saved_argv
     if resume.signal is not None:
         return _interrupted(command, resume.signal, resume.run_dir, finished=True)
     if command == "fit" and cli is not None and cli._run_dir is not None and cli.trainer.checkpoint_callback:

@@ -5,7 +5,7 @@ Two fitting methods share the model's methods (:mod:`neurodyn.models.hmmglm`):
 ``method="em"`` (the paper's stochastic generalised EM)
     For every batch of sequences: E-step (forward-backward, no gradient) -> ``n_inner`` Adam steps on
     ``-(Q + log prior)`` -> ``after_optimizer_step`` (diagonal reset, logit guard, Gaussian mean).
-    Expected transition counts are summed over every batch of the epoch (and over DDP ranks) and the
+    Expected transition counts are summed over every batch of the epoch and the
     transition matrix is updated in closed form once per epoch, pooled over all sequences.
 ``method="gradient"``
     Adam on ``-(log p(X) + log prior)`` with the marginal likelihood from the forward algorithm.
@@ -23,6 +23,11 @@ import torch
 
 from neurodyn.errors import InputError
 from neurodyn.models.hmmglm import HMMGLMConfig, build_model
+
+#: why HMMGLMModule refuses DDP
+MULTI_PROCESS = ("HMMGLMModule trains in one process: its validation metrics (marginal likelihood, state "
+                 "accuracy) are not gathered across DDP processes; use devices=1 (the E-step is cheap next to "
+                 "a GPU's launch overhead at these sizes)")
 
 
 class HMMGLMModule(pl.LightningModule):
@@ -69,6 +74,10 @@ class HMMGLMModule(pl.LightningModule):
         self.automatic_optimization = False
         self._xi_sum: torch.Tensor | None = None
         self._val: list[dict] = []
+
+    def setup(self, stage: str) -> None:
+        if self._trainer is not None and self.trainer.world_size > 1:
+            raise InputError(MULTI_PROCESS, field="trainer.strategy")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         from neurodyn.training.module import add_checkpoint_header

@@ -99,6 +99,7 @@ class NeurodynModule(pl.LightningModule):
             "rates": rates.detach().float().cpu().numpy(),
             "target": batch["target"].cpu().numpy(),
             "mask": batch["target_mask"].cpu().numpy(),
+            "index": batch["index"].cpu().numpy(),
         }
         if "true_rates" in batch:
             out["true_rates"] = batch["true_rates"].cpu().numpy()
@@ -110,8 +111,11 @@ class NeurodynModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if not self._val_outputs:
             return
-        cat = {k: np.concatenate([o[k] for o in self._val_outputs]) for k in self._val_outputs[0]}
-        self._val_outputs = []
+        outputs, self._val_outputs = self._gather_validation(self._val_outputs), []
+        cat = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
+        # Every trial once, in trial order: under DDP the sampler pads ranks with repeated trials.
+        _, first = np.unique(cat["index"], return_index=True)
+        cat = {k: v[first] for k, v in cat.items()}
         n_in, n_obs = self.n_heldin, self.n_obs_bins
         metrics: dict[str, float] = {}
         heldout_mask = cat["mask"][:, :n_obs, n_in:]
@@ -129,6 +133,19 @@ class NeurodynModule(pl.LightningModule):
             metrics["valid/rate_r2"] = float(rate_r2(truth, cat["rates"][:, : truth.shape[1], : truth.shape[2]]))
         for key, value in metrics.items():
             self.log(key, value, prog_bar=True, sync_dist=True)
+
+    def _gather_validation(self, outputs: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        """All ranks' validation outputs (a no-op in one process).
+
+        co-bps, fp-bps and R2 are not means over trials, so averaging each rank's value (``sync_dist``)
+        would be wrong; they are computed from every rank's predictions and counts instead.
+        """
+        trainer = self._trainer
+        if trainer is None or trainer.world_size <= 1 or not torch.distributed.is_initialized():
+            return outputs
+        gathered: list = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(gathered, outputs)
+        return [o for rank in gathered for o in rank]
 
     def _check_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
         if not torch.isfinite(loss):
