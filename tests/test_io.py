@@ -147,3 +147,55 @@ def test_readers_share_the_messages(files, reader):
         assert msg.startswith(f"{path}: ") and expected in msg, (case, msg)
         if case == "truncated":
             assert "truncated file" in msg  # h5py's reason is carried
+
+
+# ------------------------------------------------------------------------------ output_file (the output policy)
+def test_output_file_failure_leaves_nothing(tmp_path):
+    """An error in the block: no output, no temporary file, no lock file, no folder the call created."""
+    from neurodyn.io import output_file
+
+    out = tmp_path / "new" / "deeper" / "out.h5"
+    with pytest.raises(RuntimeError, match="a bug"):
+        with output_file(out) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("a bug")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_file_sigterm_is_an_interrupt(tmp_path):
+    """SIGTERM inside the block raises Interrupted (so cleanup runs); the previous handler is restored."""
+    import os
+    import signal
+
+    from neurodyn.io import Interrupted, output_file
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as err:
+        with output_file(tmp_path / "out.h5") as tmp:
+            tmp.write_bytes(b"half")
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert err.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_file_overwrite_and_inputs(tmp_path):
+    """--overwrite replaces an existing output, never an input (same path, symlink, hard link)."""
+    import os
+
+    from neurodyn.io import output_file
+
+    source = tmp_path / "in.h5"
+    source.write_bytes(b"input")
+    (tmp_path / "sym.h5").symlink_to(source)
+    os.link(source, tmp_path / "hard.h5")
+    for name in ("in.h5", "sym.h5", "hard.h5"):
+        with pytest.raises(InputError, match="is an input file"):
+            with output_file(tmp_path / name, inputs=iter([source]), overwrite=True):
+                pass
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"old")
+    with output_file(out, inputs=[source], overwrite=True) as tmp:
+        tmp.write_bytes(b"new")
+    assert out.read_bytes() == b"new" and source.read_bytes() == b"input"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.h5", "in.h5", "out.h5", "sym.h5"]
