@@ -26,7 +26,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from neurodyn.errors import ArgumentParser
+from neurodyn.errors import ArgumentParser, InputError
 
 SWITCHING_GLM_MODULE = "neurodyn.data.synthetic.switching_glm"
 
@@ -100,12 +100,16 @@ def run_lorenz(args: argparse.Namespace) -> int:
     from neurodyn.data.synthetic.lorenz import LorenzConfig, simulate_lorenz
     from neurodyn.io import check_memory, output_file
 
-    config = LorenzConfig(
-        n_conditions=args.n_conditions, trials_per_condition=args.trials_per_condition,
-        trials_range=None if args.trials_range is None else tuple(args.trials_range),
-        n_neurons=args.n_neurons, n_samples=args.n_samples, bin_ms=args.bin_ms, dt=args.dt,
-        burn_in=args.burn_in, standard_lorenz=args.standard_lorenz, mean_rate_hz=args.mean_rate_hz,
-        spikes=args.spikes, train_fraction=args.train_fraction)
+    try:
+        config = LorenzConfig(
+            n_conditions=args.n_conditions, trials_per_condition=args.trials_per_condition,
+            trials_range=None if args.trials_range is None else tuple(args.trials_range),
+            n_neurons=args.n_neurons, n_samples=args.n_samples, bin_ms=args.bin_ms, dt=args.dt,
+            burn_in=args.burn_in, standard_lorenz=args.standard_lorenz, mean_rate_hz=args.mean_rate_hz,
+            spikes=args.spikes, train_fraction=args.train_fraction)
+    except InputError as err:  # name the command-line option, not the config field
+        option = "--" + err.field.replace("_", "-") if err.field else None
+        raise InputError(err.message, path=err.path, field=option) from None
     memory, size = lorenz_bytes(config)
     check_memory(memory, field="--n-conditions / --trials-per-condition / --n-samples / --n-neurons",
                  what="this simulation")
