@@ -360,8 +360,7 @@ def big_nwb(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("command, sig", [("prepare", signal.SIGTERM), ("simulate", signal.SIGTERM),
-                                         ("simulate", signal.SIGINT)])
+@pytest.mark.parametrize("command, sig", [("prepare", signal.SIGTERM), ("simulate", signal.SIGTERM)])
 def test_sigterm_leaves_nothing(command, sig, big_nwb, tmp_path):
     """SIGTERM / SIGINT while the output is being made: one line, exit code 128 + signal, nothing left."""
     work = tmp_path / "work"
