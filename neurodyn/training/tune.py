@@ -48,10 +48,14 @@ Schedulers
 Selection
 ---------
 Every trial reports, once per epoch, the module's ``valid/loss``: the masked Poisson NLL of the
-DataModule's *validation* split (the select split; the KL weight does not enter it, so trials with
-different ``kl_max`` compare fairly, as AutoLFADS compares validation NLL). Nothing is selected on true
-rates or on report/test trials. The best checkpoint is the kept checkpoint with the lowest
-``valid/loss`` over all trials (each holds a ``report.json`` with its trial, epoch and hyperparameters).
+*select* split (the KL weight does not enter it, so trials with different ``kl_max`` compare fairly, as
+AutoLFADS compares validation NLL). The select split is the DataModule's validation split (Lorenz,
+LFADS-format and simulated data), except for :class:`~neurodyn.data.datamodule.NLBDataModule`, whose
+validation trials are the NLB evaluation trials that ``neurodyn evaluate`` scores: there a seeded
+``--select-fraction`` of the *training* trials is held out as the select split (:func:`carve_select_split`)
+and the evaluation trials are never seen. Nothing is selected on true rates or on report/test trials.
+The best checkpoint is the kept checkpoint with the lowest ``valid/loss`` over all trials (each holds a
+``report.json`` with its trial, epoch and hyperparameters).
 Every trial starts from the config's ``seed_everything``, so trials differ by their hyperparameters only.
 
 Hyperparameters after an exploit come from the Tune trial config
@@ -501,7 +505,47 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
-def _train_trial(config: dict, *, base: dict, epochs: int, cpus: float, gpus: float, checkpoint_every: int) -> None:
+def carve_select_split(data, fraction: float, seed: int) -> str:
+    """Use a seeded ``fraction`` of ``data``'s training trials as its validation split, in place.
+
+    For data whose validation trials are report trials (NLB evaluation trials). Returns a description.
+
+    >>> import numpy as np
+    >>> from neurodyn.data.datamodule import SplitArrays
+    >>> class D: splits = {"train": SplitArrays(np.zeros((10, 3, 2)), np.zeros((10, 3, 2)), np.ones((10, 3, 2), bool)),
+    ...                    "valid": SplitArrays(np.ones((4, 3, 2)), np.ones((4, 3, 2)), np.ones((4, 3, 2), bool))}
+    >>> carve_select_split(D, 0.2, seed=0), len(D.splits["train"]), float(D.splits["valid"].heldin.sum())
+    ('2 of the 10 training trials (seed 0); the evaluation trials are not used', 8, 0.0)
+    """
+    from neurodyn.data.datamodule import SplitArrays
+
+    train = data.splits["train"]
+    n = len(train)
+    k = max(1, round(fraction * n))
+    if n - k < 1:
+        raise InputError(f"leaves no training trials ({n} in all)", field="--select-fraction")
+    order = np.random.default_rng(seed).permutation(n)
+    select, fit = np.sort(order[:k]), np.sort(order[k:])
+
+    def subset(split, idx):
+        return SplitArrays(split.heldin[idx], split.target[idx], split.target_mask[idx],
+                           {key: value[idx] for key, value in split.extras.items()})
+
+    data.splits["valid"], data.splits["train"] = subset(train, select), subset(train, fit)
+    return f"{k} of the {n} training trials (seed {seed}); the evaluation trials are not used"
+
+
+def _select_split(data, fraction: float, seed: int) -> str:
+    """Make ``data``'s validation split a select split; returns what it is."""
+    from neurodyn.data.datamodule import NLBDataModule
+
+    if isinstance(data, NLBDataModule):
+        return carve_select_split(data, fraction, seed)
+    return f"the DataModule's validation split ({len(data.splits['valid'])} trials)"
+
+
+def _train_trial(config: dict, *, base: dict, epochs: int, cpus: float, gpus: float, checkpoint_every: int,
+                 select_fraction: float, seed: int) -> None:
     """Tune function trainable: build from the trial config, restore a checkpoint if Tune gives one, fit."""
     import torch
     from ray import tune
@@ -511,6 +555,7 @@ def _train_trial(config: dict, *, base: dict, epochs: int, cpus: float, gpus: fl
     trial = f"trial_{tune.get_context().get_trial_id()}"
     cfg = apply_hyperparameters(base, config)
     model, data = build_model_and_data(cfg)
+    _select_split(data, select_fraction, seed)
     trainer_cfg = cfg.get("trainer") or {}
     with tempfile.TemporaryDirectory(prefix="neurodyn-restore-") as tmp:
         ckpt_path, restored = None, None
@@ -627,8 +672,10 @@ def _default_out(configs: list[str], scheduler: str) -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="neurodyn tune", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    from neurodyn.errors import ArgumentParser  # usage errors are one-line InputErrors
+
+    p = ArgumentParser(prog="neurodyn tune", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", action="append", required=True, metavar="YAML",
                    help="a neurodyn fit config (repeat to stack; later files win)")
     p.add_argument("--search", required=True, metavar="YAML", help="search space (configs/tune/*.yaml)")
@@ -642,6 +689,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="CPUs of the local Ray instance (default cpus-per-trial x samples, at most the cores)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster (ray://host:10001 or auto)")
     p.add_argument("--out", default=None, help="run folder (must not exist; default runs/tune/<name>-<time>)")
+    p.add_argument("--select-fraction", type=float, default=0.2,
+                   help="NLB data: share of the training trials held out to select on (evaluation trials unused)")
     p.add_argument("--seed", type=int, default=None, help="seed of the sampled configurations (default: config)")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Ray Tune's console output")
     return p
@@ -661,6 +710,8 @@ def _check_args(args) -> None:
 
         if not torch.cuda.is_available():
             raise InputError("no CUDA device on this machine", field="--gpus-per-trial")
+    if not 0 < args.select_fraction < 1:
+        raise InputError(f"must lie in (0, 1), got {args.select_fraction}", field="--select-fraction")
     if args.num_cpus is not None and args.num_cpus < 1:
         raise InputError(f"must be >= 1, got {args.num_cpus}", field="--num-cpus")
 
@@ -797,6 +848,7 @@ def run_search(args) -> Path:
     _, data = build_model_and_data(apply_hyperparameters(base, sample))
     if data.splits.get("valid") is None or not len(data.splits["valid"]):
         raise InputError("the data module has no validation trials to select on", field="data")
+    split = _select_split(data, args.select_fraction, seed)
     del data
 
     out = Path(args.out) if args.out else _default_out(args.config, args.scheduler)
@@ -826,7 +878,8 @@ def run_search(args) -> Path:
             np.random.seed(seed)
             trainable = tune.with_resources(
                 tune.with_parameters(_train_trial, base=base, epochs=epochs, cpus=args.cpus_per_trial,
-                                     gpus=args.gpus_per_trial, checkpoint_every=every),
+                                     gpus=args.gpus_per_trial, checkpoint_every=every,
+                                     select_fraction=args.select_fraction, seed=seed),
                 {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
             )
             tuner = tune.Tuner(
@@ -872,7 +925,7 @@ def run_search(args) -> Path:
                 "command": "neurodyn tune " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["tune"] else []),
                 "configs": [str(p) for p in config_paths], "search": str(search_path),
                 "scheduler": args.scheduler, "samples": args.samples, "epochs": epochs, "seed": seed,
-                "metric": METRIC, "mode": MODE, "split": "the DataModule's validation split (select)",
+                "metric": METRIC, "mode": MODE, "select_split": split,
                 "best_trial": best_trial, "best_value": metrics[METRIC], "best_epoch": metrics.get("epoch"),
                 "best_hyperparameters": best_values, "perturbations": len(perturbations),
                 "trials_failed": sum(r["status"] == "ERROR" for r in rows),

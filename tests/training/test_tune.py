@@ -135,6 +135,27 @@ def test_shipped_search_spaces_fit_the_lorenz_config():
         assert set(search["space"]) <= set(HYPERPARAMETERS)
 
 
+def test_nlb_data_select_on_training_trials_only():
+    """NLB validation trials are the evaluation (report) trials: tune selects on held-out training trials."""
+    import numpy as np
+
+    from neurodyn.data.datamodule import NLBDataModule, SplitArrays
+    from neurodyn.training.tune import _select_split
+
+    def split(n, value):
+        return SplitArrays(np.full((n, 5, 3), value), np.full((n, 6, 4), value), np.ones((n, 6, 4), bool),
+                           {"behavior": np.arange(n) + 100 * value})
+
+    data = NLBDataModule.__new__(NLBDataModule)  # the splits of a prepared file, without the file
+    data.splits = {"train": split(20, 0.0), "valid": split(7, 1.0)}
+    text = _select_split(data, 0.25, seed=3)
+    assert "5 of the 20 training trials" in text
+    assert len(data.splits["train"]) == 15 and len(data.splits["valid"]) == 5
+    assert not data.splits["valid"].heldin.any()  # no evaluation trial (all ones) in the select split
+    kept = np.concatenate([data.splits["train"].extras["behavior"], data.splits["valid"].extras["behavior"]])
+    assert sorted(kept) == list(range(20))  # a partition of the training trials
+
+
 # -- the learning rate after a restore (ray-project/ray#36660), without Ray ---------------------------
 class _LrRecorder(pl.Callback):
     """The rate of the optimiser at each epoch's first step: what training actually used."""
@@ -219,6 +240,7 @@ def test_pbt_four_trials_end_to_end(tiny_files, tmp_path, monkeypatch):
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["metric"] == "valid/loss" and summary["perturbations"] >= 1
+    assert summary["select_split"].startswith("the DataModule's validation split")
     with open(out / "trials.csv") as fh:
         trials = list(csv.DictReader(fh))
     assert len(trials) == 4 and all(t["status"] == "OK" for t in trials)
