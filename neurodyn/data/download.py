@@ -118,13 +118,13 @@ def api_root(api_url: str | None = None) -> str | None:
 def dandi_client(api_url: str | None = None):
     """A :class:`dandi.dandiapi.DandiAPIClient` for :func:`api_root` (``api_url``).
 
-    The ``dandi`` logger is silenced (neurodyn reports failures itself, on one line); set
-    ``DANDI_LOG_LEVEL`` and attach a handler to see its messages.
+    The ``dandi`` logger gets a NullHandler, so its messages are not printed by Python's last-resort
+    handler (neurodyn reports failures itself, on one line); an application that configures logging
+    still receives them.
     """
     logger = logging.getLogger("dandi")
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())
-    logger.propagate = False
     from dandi.dandiapi import DandiAPIClient
 
     root = api_root(api_url)

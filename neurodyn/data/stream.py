@@ -55,7 +55,9 @@ class _Reader:
     def __init__(self, remote, label: str):
         self._remote = remote
         self.label = label
-        self.error: BaseException | None = None
+        # the message only: keeping the exception would keep its traceback, whose frames hold h5py's
+        # driver buffers past interpreter shutdown (a segfault at exit)
+        self.error: str | None = None
         self.bytes_read = 0
 
     def read(self, size: int = -1) -> bytes:
@@ -67,10 +69,12 @@ class _Reader:
         try:
             data = self._remote.read(size)
         except Exception as err:
-            self.error = self.error or err
-            raise OSError(f"network read failed: {_one_line(err)}") from None
-        self.bytes_read += len(data)
-        return data
+            message = _one_line(err)
+        else:
+            self.bytes_read += len(data)
+            return data
+        self.error = self.error or message
+        raise OSError(f"network read failed: {message}")
 
     def readinto(self, buffer) -> int:
         data = self.read(len(memoryview(buffer)))
@@ -92,6 +96,21 @@ class _Reader:
 
     def close(self) -> None:
         self._remote.close()
+
+
+#: seconds a range request may wait for the server (connect, and between bytes)
+REQUEST_TIMEOUT_S = 60.0
+
+
+def _session_with_timeout():
+    import requests
+
+    class _Session(requests.Session):
+        def request(self, *args, **kwargs):
+            kwargs.setdefault("timeout", REQUEST_TIMEOUT_S)
+            return super().request(*args, **kwargs)
+
+    return _Session()
 
 
 class StreamedFile:
@@ -131,6 +150,7 @@ class StreamedFile:
             remote = remfile.File(self.url, _size=self.size, _min_chunk_size=BLOCK_BYTES,
                                   _max_cache_size=max(int(cache_mb * 2**20), 2 * BLOCK_BYTES),
                                   _max_chunk_size=MAX_READAHEAD_BYTES)
+            remote.session = _session_with_timeout()  # remfile's own session waits forever on a silent server
             self._reader = _Reader(remote, self.label)
         return self._reader
 

@@ -213,6 +213,22 @@ def test_server_error_mid_stream_is_one_line(dandi, big_train, capsys):
     assert "reading over the network failed" in err and "410" in err
 
 
+def test_network_failure_in_a_real_process_exits_2(dandi, big_train):
+    """The same failure in a separate process: one line, exit code 2, and a clean interpreter exit (an h5py
+    file-object driver that kept a failed read's traceback alive used to segfault at shutdown)."""
+    import os
+    import subprocess
+
+    asset = dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    dandi.faults[asset.asset_id] = dandi_server.Fault(status=410, count=1000, after=1)
+    env = dict(os.environ, NEURODYN_DANDI_API=dandi.api, DANDI_NO_ET="1")
+    proc = subprocess.run([sys.executable, "-m", "neurodyn.cli", "info", f"dandi://000999/sub-Synth/{big_train.name}"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    err = proc.stderr.strip()
+    assert "\n" not in err and "reading over the network failed" in err and "410" in err
+
+
 def test_transient_server_error_is_retried(dandi, big_train, tmp_path):
     asset = dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
     dandi.faults[asset.asset_id] = dandi_server.Fault(status=503, count=1, after=1)
