@@ -22,8 +22,6 @@ from neurodyn.data.prepare import prepare
 from neurodyn.data.synthetic.nlb_nwb import pair_names, write_nlb_nwb, write_nlb_pair
 from neurodyn.errors import InputError
 
-pytestmark = pytest.mark.xdist_group("nlb_data")
-
 
 def _load_server():
     """tests/data/dandi_server.py, loaded by path (test folders are not packages)."""
