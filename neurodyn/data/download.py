@@ -404,8 +404,10 @@ def _transfer(session, remote: RemoteFile, part: Path, timeout: float, chunk_siz
         received = 0
         with open(part, "ab" if start else "wb") as out:
             try:
-                # read1: whatever has arrived (up to chunk_size), so a cut keeps every byte received
-                while chunk := response.raw.read1(chunk_size):
+                # read1 (urllib3 >= 2): whatever has arrived, up to chunk_size, so a cut keeps every byte
+                # received; urllib3 1.x falls back to read (a cut loses the last partial chunk)
+                read = getattr(response.raw, "read1", None) or response.raw.read
+                while chunk := read(chunk_size):
                     out.write(chunk)
                     received += len(chunk)
                     advance(len(chunk))
