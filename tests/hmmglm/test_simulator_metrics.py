@@ -112,7 +112,7 @@ def test_h5_round_trip_and_cli(tmp_path, capsys):
         f["x"] = 1
     with pytest.raises(InputError, match="format"):
         read_switching_glm_h5(tmp_path / "other.h5")
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match="no such file"):
         read_switching_glm_h5(tmp_path / "missing.h5")
     with pytest.raises(InputError, match="n_states"):
         simulate_switching_glm(n_states=0)

@@ -213,23 +213,17 @@ def write_switching_glm_h5(path, sim: SwitchingGLMSimulation) -> Path:
 
 def read_switching_glm_h5(path) -> SwitchingGLMSimulation:
     """Read a file written by :func:`write_switching_glm_h5` (InputError on a wrong or broken file)."""
-    import h5py
-
-    from neurodyn.io import read_h5_dict
+    from neurodyn.io import read_h5, read_h5_dict
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path)
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != FORMAT:
-                raise InputError(
-                    f"not a switching-GLM simulation (format {f.attrs.get('format')!r})", path, "format"
-                )
-            data = read_h5_dict(f)
-            seed, first = int(f.attrs["seed"]), str(f.attrs["first_state"])
-    except OSError as err:
-        raise InputError(f"cannot read HDF5 ({err})", path) from None
+    with read_h5(path, "switching-GLM simulation") as f:  # missing / not HDF5 / damaged: one line
+        if f.attrs.get("format") != FORMAT:
+            raise InputError(f"not a switching-GLM simulation (format {f.attrs.get('format')!r})", path, "format")
+        for key in ("seed", "first_state"):
+            if key not in f.attrs:
+                raise InputError("missing attribute", path, key)
+        data = read_h5_dict(f)
+        seed, first = int(f.attrs["seed"]), str(f.attrs["first_state"])
     names = [f.name for f in fields(SwitchingGLMSimulation) if f.name not in {"seed", "first_state"}]
     missing = [n for n in names if n not in data]
     if missing:
