@@ -65,8 +65,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=5, help="side-by-side: timed rounds (after one warm-up round)")
     p.add_argument("--precisions", default="fp32,bf16", help="side-by-side: fp32 and/or bf16")
     p.add_argument("--no-rss", action="store_true", help="side-by-side: skip the per-phase RSS children")
-    p.add_argument("--no-recompute", dest="recompute", action="store_false",
-                   help="side-by-side: skip the bf16 + checkpoint_decoder training variant")
+    p.add_argument("--recompute", action="store_true",
+                   help="side-by-side: also time the bf16 + checkpoint_decoder training variant")
     p.add_argument("--no-write", action="store_true", help="side-by-side: do not write the results file")
     p.add_argument("--out-dir", default=None, help="results folder (default benchmarks/results)")
     p.add_argument("--steps", type=int, default=3, help="neurodyn-only modes: timed steps / passes")
@@ -242,12 +242,13 @@ def rss_child(args) -> dict:
             "rss_before_phase_mib": before}
 
 
-def measure_rss(args, impl: str, phase: str, precision: str) -> dict:
+def measure_rss(args, impl: str, phase: str, precision: str, env: dict | None = None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--rss-child", f"{impl}:{phase}:{precision}",
            "--reference", str(args.reference), "--threads", str(torch.get_num_threads()),
            "--batch", str(args.batch), "--obs-bins", str(args.obs_bins), "--fwd-bins", str(args.fwd_bins),
            "--heldin", str(args.heldin), "--neurons", str(args.neurons), "--hidden", str(args.hidden)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                         env=None if env is None else {**os.environ, **env})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -279,34 +280,43 @@ def side_by_side(args) -> dict:
         copy_weights(ours, ref)
         calls[("train", "bf16_recompute", "neurodyn")] = ours_train_step(ours, batch)
     times: dict[tuple, list[float]] = {key: [] for key in calls}
+    cpu_times: dict[tuple, list[float]] = {key: [] for key in calls}
     keys = list(calls)
     for round_ in range(args.rounds + 1):
         shift = round_ % len(keys)
         for key in keys[shift:] + keys[:shift]:  # rotate the order every round
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             calls[key]()
             if round_ > 0:  # round 0 warms up (allocator, oneDNN primitives)
                 times[key].append(time.perf_counter() - start)
-        print(f"round {round_}: " + ", ".join(f"{'/'.join(k)} {times[k][-1]:.2f}s" for k in keys if times[k]),
-              file=sys.stderr, flush=True)
+                cpu_times[key].append(time.process_time() - start_cpu)
+        print(f"round {round_}: " + ", ".join(f"{'/'.join(k)} {times[k][-1]:.2f}s wall {cpu_times[k][-1]:.2f}s cpu"
+                                              for k in keys if times[k]), file=sys.stderr, flush=True)
     figures: dict = {"parity_float64": {**check, "tolerance": tol, "ok": parity_ok}}
     for key, walls in times.items():
         phase, precision, impl = key
-        figures.setdefault(phase, {}).setdefault(precision, {})[impl] = summary(walls)
+        figures.setdefault(phase, {}).setdefault(precision, {})[impl] = summary(walls, cpu_times[key])
+        figures[phase][precision][impl]["all_cpu_s"] = [round(c, 4) for c in cpu_times[key]]
     if ("train", "bf16_recompute", "neurodyn") in times:  # compared with the same reference calls as bf16
         figures["train"]["bf16_recompute"]["reference"] = figures["train"]["bf16"]["reference"]
-        times[("train", "bf16_recompute", "reference")] = times[("train", "bf16", "reference")]
+        for table in (times, cpu_times):
+            table[("train", "bf16_recompute", "reference")] = table[("train", "bf16", "reference")]
+    # Speed-ups use process CPU time: with one thread it equals the wall time of an idle machine, and it
+    # does not count the time this process waited for a core while other jobs ran (wall-time ratios,
+    # also stored, swing with the load: see speedup_wall_per_round).
     for phase in ("train", "eval"):
         for precision in figures[phase]:
             entry = figures[phase][precision]
-            entry["speedup"] = entry["reference"]["median_s"] / entry["neurodyn"]["median_s"]
+            o, r = entry["neurodyn"], entry["reference"]
+            entry["speedup"] = r["median_cpu_s"] / o["median_cpu_s"]
+            entry["speedup_wall"] = r["median_s"] / o["median_s"]
             # speed-up against the reference as shipped (float32), timed in the same rounds
-            entry["speedup_vs_reference_fp32"] = (figures[phase]["fp32"]["reference"]["median_s"]
-                                                  / entry["neurodyn"]["median_s"]) if "fp32" in precisions else None
-            # per-round ratios: both timed within seconds of each other, so load hits both alike
-            ratios = [r / o for r, o in zip(times[(phase, precision, "reference")],
-                                            times[(phase, precision, "neurodyn")])]
-            entry["speedup_per_round"] = [round(r, 3) for r in ratios]
+            entry["speedup_vs_reference_fp32"] = (figures[phase]["fp32"]["reference"]["median_cpu_s"]
+                                                  / o["median_cpu_s"]) if "fp32" in precisions else None
+            for name, table in (("speedup_per_round", cpu_times), ("speedup_wall_per_round", times)):
+                ratios = [a / b for a, b in zip(table[(phase, precision, "reference")],
+                                                table[(phase, precision, "neurodyn")])]
+                entry[name] = [round(x, 3) for x in ratios]
     if not args.no_rss:
         for phase in ("train", "eval"):
             for precision in figures[phase]:
@@ -314,6 +324,11 @@ def side_by_side(args) -> dict:
                     if precision == "bf16_recompute" and impl == "reference":
                         continue  # the same dict as the bf16 reference entry
                     figures[phase][precision][impl].update(measure_rss(args, impl, phase, precision))
+        if "bf16" in figures["train"]:
+            # glibc's malloc keeps freed heap memory that fragmentation stops it from returning; with a
+            # fixed mmap threshold every large tensor is mapped and unmapped on its own
+            peak = measure_rss(args, "neurodyn", "train", "bf16", env={"MALLOC_MMAP_THRESHOLD_": "131072"})
+            figures["train"]["bf16"]["neurodyn"]["peak_rss_mib_malloc_mmap_threshold_128k"] = peak["peak_rss_mib"]
     goals = {}  # issue 15 item 4, against the reference as shipped (float32)
     for phase, speed_goal, rss_goal in (("train", 2.0, 1024.0), ("eval", 3.0, 512.0)):
         for precision, e in figures[phase].items():
@@ -328,6 +343,7 @@ def side_by_side(args) -> dict:
     figures["cpu_native_bf16"] = native_bf16("cpu")
     figures["cpu_bf16_flags"] = sorted({"avx512_bf16", "amx_bf16", "amx_tile"} & cpu_flags())
     figures["n_parameters"] = count_parameters(ours)
+    figures["threads"] = torch.get_num_threads()
     figures["size"] = sizes(args)
     figures["seconds"] = time.perf_counter() - started
     return figures
@@ -346,24 +362,37 @@ def readme_block(figures: dict, precisions: list[str]) -> dict:
             rss = (f"{o['peak_rss_mib']:.0f} / {r['peak_rss_mib']:.0f}" if "peak_rss_mib" in o else "not measured")
             vs32 = "" if precision == "fp32" or e.get("speedup_vs_reference_fp32") is None else \
                 f" ({e['speedup_vs_reference_fp32']:.2f}x vs reference fp32)"
-            rows.append([names[phase], labels.get(precision, precision), f"{o['median_s']:.3f}",
-                         f"{r['median_s']:.3f}", f"{e['speedup']:.2f}x{vs32}", rss])
+            rows.append([names[phase], labels.get(precision, precision),
+                         f"{o['median_cpu_s']:.2f} ({o['median_s']:.2f})",
+                         f"{r['median_cpu_s']:.2f} ({r['median_s']:.2f})", f"{e['speedup']:.2f}x{vs32}", rss])
     p = figures["parity_float64"]
-    notes = (f"MC_Maze size (batch {figures['size']['batch']}, {figures['size']['obs_bins']} + "
+    mc_maze = figures["size"] == {"batch": 256, "obs_bins": 35, "fwd_bins": 10, "heldin": 137, "neurons": 182,
+                                  "hidden": 280}
+    notes = (f"{'MC_Maze size' if mc_maze else 'Size'} (batch {figures['size']['batch']}, "
+             f"{figures['size']['obs_bins']} + "
              f"{figures['size']['fwd_bins']} bins, {figures['size']['heldin']} -> {figures['size']['neurons']} "
              f"neurons, H {figures['size']['hidden']}, {figures['n_parameters']:,} parameters); medians over "
-             f"{figures['train'][precisions[0]]['neurodyn']['n']} alternating rounds in one process. bf16: "
+             f"{figures['train'][precisions[0]]['neurodyn']['n']} alternating rounds in one process, "
+             f"{figures['threads']} torch thread(s); "
+             "times are process CPU seconds per call (what the call computes, not the time it waited for a "
+             "core on the shared machine), wall seconds in brackets. bf16: "
              "neurodyn runs the transformer under bf16 autocast (encoder, dynamics, readout float32); the "
              "reference runs its whole forward under bf16 autocast. Peak RSS per phase from a fresh child "
              "process each (3 calls), which imports only what its implementation needs (after imports: "
              f"neurodyn {figures['train'][precisions[0]]['neurodyn'].get('rss_after_imports_mib', 0):.0f} MiB, "
              f"reference {figures['train'][precisions[0]]['reference'].get('rss_after_imports_mib', 0):.0f} MiB, "
-             f"which needs pytorch_lightning). Load average {figures['load_avg_before'][0]:.2f} before, "
+             "which needs pytorch_lightning)" + (
+                 "; neurodyn's bf16 training step peaks at "
+                 f"{figures['train']['bf16']['neurodyn']['peak_rss_mib_malloc_mmap_threshold_128k']:.0f} MiB with "
+                 "MALLOC_MMAP_THRESHOLD_=131072 in the environment (glibc then returns each large freed block)"
+                 if "peak_rss_mib_malloc_mmap_threshold_128k" in figures["train"].get("bf16", {}).get("neurodyn", {})
+                 else "") + f". Load average {figures['load_avg_before'][0]:.2f} before, "
              f"{figures['load_avg_after'][0]:.2f} after. Float64 parity of the reference preset with the "
              f"reference module first: log-rates {p['log_rates_max_abs_diff']:.1e}, loss {p['loss_abs_diff']:.1e}, "
              f"gradients {p['grad_max_abs_diff']:.1e}.")
     return {"title": "LangevinFlow vs the reference module, side by side (CPU)",
-            "columns": ["phase", "precision", "neurodyn (s)", "reference (s)", "speed-up",
+            "columns": ["phase", "precision", "neurodyn CPU s (wall s)", "reference CPU s (wall s)",
+                        "speed-up (CPU time)",
                         "peak RSS neurodyn / reference (MiB)"],
             "rows": rows, "notes": notes}
 

@@ -145,7 +145,9 @@ class LangevinFlowConfig:
     checkpoint_decoder
         Memory option: recompute the transformer block's activations during backward instead of
         storing them (``torch.utils.checkpoint``; same dropout masks, same gradients). At MC_Maze size
-        it stores ~40 MB instead of ~270 MB for one extra forward of the block (~1/4 more decoder work).
+        the activations kept from forward to backward drop from ~270 MB to ~40 MB, for one extra forward
+        of the block; on a CPU that did not lower the process's peak RSS (the backward pass and the
+        allocator set the peak; ``benchmarks/langevinflow_speed.py --reference PATH --recompute``).
     cuda_graph
         Speed option, CUDA only: replay the Langevin recurrence as a CUDA graph (one launch instead of
         ~10 per step). Same arithmetic; each batch shape is captured once. Ignored on other devices.
