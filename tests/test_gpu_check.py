@@ -1,0 +1,59 @@
+"""benchmarks/gpu_check.sh / gpu_check.py on the CPU: every section but the CUDA kernels runs
+(``--cpu-dry-run``: tiny sizes), the JSON and the results file have the promised shape."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gpu_check")
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--python", sys.executable,
+                           "--cpu-dry-run", "--out-dir", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return proc, out
+
+
+def test_dry_run_prints_one_json_and_writes_results(dry_run):
+    proc, out = dry_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["dry_run"] is True and report["ok"] is True, report["failed_sections"]
+    sections = report["sections"]
+    assert set(sections) == {"env", "cuda_tests", "speed", "lorenz", "hmm", "ddp"}
+    assert sections["cuda_tests"]["ok"] and sections["cuda_tests"]["tests"] > 0  # collected, skipped on CPU
+    assert sections["cuda_tests"]["skipped"] == sections["cuda_tests"]["tests"]
+    assert sections["speed"]["train_step_fp32"]["median_s"] > 0
+    assert sections["speed"]["train_step_bf16"]["median_s"] > 0
+    assert sections["lorenz"]["ok"] and sections["lorenz"]["returncode"] == 0
+    assert "valid/loss" in sections["lorenz"]["last_metrics"]
+    assert sections["hmm"]["ok"] and sections["hmm"]["max_abs_posterior_diff"] <= 1e-5
+    assert sections["ddp"]["ok"] is None and "2 GPUs" in sections["ddp"]["note"]
+    written = json.loads((out / "gpu_check.json").read_text())
+    assert written["name"] == "gpu_check" and written["figures"]["ok"] is True
+    assert {"command", "commit", "machine", "threads", "seconds"} <= set(written)
+
+
+def test_bad_arguments_exit_2(tmp_path):
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--wheels", str(tmp_path / "nope")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "no such folder" in proc.stderr
+
+
+def test_without_cuda_the_real_run_refuses(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device exists: the real run would start")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--out-dir", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no CUDA device" in proc.stderr
+    assert not (tmp_path / "gpu_check.json").exists()
