@@ -96,13 +96,13 @@ def test_fa_leave_one_neuron_out_matches_the_precision_formula():
 
 
 def test_fa_recovers_low_dimensional_rates_better_than_smoothing():
-    x, rates = _latent_data(5)
-    fit, sel, rep = x[:40], x[40:50], x[50:]
-    fa, scores = select_fa(fit, sel, sigmas=(1.0, 2.0), dims=(1, 2, 4, 8))
-    assert set(scores) == {(s, d) for s in (1.0, 2.0) for d in (1, 2, 4, 8)}
+    x, rates = _latent_data(5, n_trials=40)
+    fit, sel, rep = x[:25], x[25:30], x[30:]
+    fa, scores = select_fa(fit, sel, sigmas=(1.0, 2.0), dims=(1, 2, 4))
+    assert set(scores) == {(s, d) for s in (1.0, 2.0) for d in (1, 2, 4)}
     assert fa.n_components >= 2  # a one-factor model cannot explain a two-dimensional latent
     sigma, _ = select_smoothing(sel)
-    assert _r2(rates[50:], fa.predict(rep)) > _r2(rates[50:], smooth(rep, sigma))
+    assert _r2(rates[30:], fa.predict(rep)) > _r2(rates[30:], smooth(rep, sigma))
 
 
 def test_input_checks():
