@@ -279,6 +279,10 @@ def main(argv=None) -> int:
         }
         g["met"] = bool(min(g["co_bps_ratio_5ms_min"], g["co_bps_ratio_20ms_min"]) >= GOAL_RATIO
                         and g["user_path_minutes_max"] <= GOAL_MINUTES)
+    readme["notes"] += " Goal met on every seed: " + "; ".join(
+        f"{style} {'yes' if g['met'] else 'no'} (lowest co-bps / oracle "
+        f"{min(g['co_bps_ratio_5ms_min'], g['co_bps_ratio_20ms_min']):.2f}, "
+        f"longest user path {g['user_path_minutes_max']:.1f} min)" for style, g in goal.items()) + "."
     path = write_results(
         "nlb_synthetic", {"summary": summaries, "goal": goal, "per_seed": per}, seconds=seconds, readme=readme,
         out_dir=args.results_dir,
