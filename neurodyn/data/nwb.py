@@ -431,6 +431,9 @@ def _read_file(source: Path | StreamedFile) -> _FileData:
             return _read_nwb(nwb, source, source)
         finally:
             io.close()
+            del io, nwb
+            _collect()
+    _collect()
     io, nwb, h5 = _open_nwb_stream(source)
     try:
         with source.guard():
@@ -440,6 +443,20 @@ def _read_file(source: Path | StreamedFile) -> _FileData:
             io.close()
         with contextlib.suppress(Exception):
             h5.close()
+        del io, nwb, h5
+        _collect()
+
+
+def _collect() -> None:
+    """Collect the reference cycles a pynwb read leaves (its IO object and containers) here, in this thread.
+
+    Their finalizers take h5py's global lock; collected later by whichever thread happens to trigger the
+    garbage collector, they would wait for that lock while this thread holds it during a streamed read
+    that waits on that thread (an in-process HTTP server) -- a deadlock.
+    """
+    import gc
+
+    gc.collect()
 
 
 def _read_nwb(nwb, source: Path | StreamedFile, path: Path | str) -> _FileData:
