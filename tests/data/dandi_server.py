@@ -66,7 +66,9 @@ class FakeDandi:
     def __init__(self):
         self.assets: dict[str, Asset] = {}
         self.published: dict[str, str] = {}  # dandiset -> most recent published version
-        self.requests: list[tuple[str, str | None, int]] = []  # (path, Range header, bytes of body)
+        # [path, Range header, bytes of body], logged when a request arrives, bytes counted before they are sent
+        # (so a client that has its answer never sees a log that lags behind)
+        self.requests: list[list] = []
         self.faults: dict[str, Fault] = {}
         self.drop_after: dict[str, int] = {}  # asset id -> bytes sent before the next response hangs up
         self.ignore_range = False
@@ -134,20 +136,18 @@ def _handler(state: FakeDandi):
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
             self.wfile.write(raw)
-            self._log(0)
 
         def _error(self, status: int) -> None:
-            raw = json.dumps({"detail": "Not found." if status == 404 else "error"}).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-            self._log(0)
+            self._json({"detail": "Not found." if status == 404 else "error"}, status)
+
+        def _arrived(self) -> None:
+            self._entry = [self.path.split("?")[0], self.headers.get("Range"), 0]
+            with state.lock:
+                state.requests.append(self._entry)
 
         def _log(self, n: int) -> None:
             with state.lock:
-                state.requests.append((self.path.split("?")[0], self.headers.get("Range"), n))
+                self._entry[2] = n
                 if self.path.startswith(("/blobs/", "/files/")):
                     state.bytes_served += n
 
@@ -155,6 +155,7 @@ def _handler(state: FakeDandi):
             self.do_GET(head=True)
 
         def do_GET(self, head: bool = False):  # noqa: C901 (one dispatcher)
+            self._arrived()
             url = urllib.parse.urlsplit(self.path)
             path, query = url.path, dict(urllib.parse.parse_qsl(url.query))
             if path in ("/server-info", "/api/info/"):
@@ -208,7 +209,7 @@ def _handler(state: FakeDandi):
                 self.send_header("Location", f"{state.root}/blobs/{state.assets[m.group(1)].blob}")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-                return self._log(0)
+                return
             m = re.fullmatch(r"/blobs/(\w+)", path)
             asset = next((a for a in state.assets.values() if m and a.blob == m.group(1)), None)
             m = re.fullmatch(r"/files/(\d+)/(.+)", path)  # a plain https:// address ending in the file name
@@ -244,18 +245,18 @@ def _handler(state: FakeDandi):
             self.send_header("Content-Length", str(end - start + 1))
             self.end_headers()
             if head:
-                return self._log(0)
+                return
             body = data[start:end + 1]
             drop = state.drop_after.pop(asset.asset_id, None)
             if drop is not None:  # promise the whole body, send part of it, hang up
                 body = body[:drop]
                 self.close_connection = True
+            self._log(len(body))
             try:
                 self.wfile.write(body)
                 self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):  # the client stopped reading (remfile's size probe)
+            except (BrokenPipeError, ConnectionResetError):  # the client stopped reading
                 pass
-            self._log(len(body))
 
     return Handler
 

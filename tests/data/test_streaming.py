@@ -42,6 +42,7 @@ REAL_PATH = "sub-Jenkins/sub-Jenkins_ses-small_desc-test_ecephys.nwb"
 def dandi(monkeypatch):
     monkeypatch.setenv("DANDI_NO_ET", "1")  # no version telemetry request
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(stream, "REQUEST_TIMEOUT_S", 10.0)  # a stuck exchange fails in seconds, not minutes
     with dandi_server.Server() as state:
         monkeypatch.setenv("NEURODYN_DANDI_API", state.api)
         yield state
