@@ -24,7 +24,7 @@ from neurodyn.errors import InputError
 
 #: subcommand -> ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "download": ("neurodyn.data.download:cli_main", "download NLB files from DANDI with sha256 checks"),
+    "download": ("neurodyn.data.download:cli_main", "download NLB datasets or dandiset assets (resumable, verified)"),
     "prepare": ("neurodyn.data.prepare:cli_main", "bin an NLB NWB file (or folder) into nlb_tools tensors (HDF5)"),
     "simulate": ("neurodyn.data.synthetic.cli:cli_main", "simulate Lorenz or switching-GLM data with ground truth"),
     "info": ("neurodyn.data.info:cli_main", "summarise an NWB, prepared, LFADS-format or prediction file"),
