@@ -350,6 +350,15 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120.0) -> Non
         time.sleep(0.005)
 
 
+def _wait_for_glob(folder: Path, pattern: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Wait until a file matching ``pattern`` exists in ``folder``; fail if the process ends first."""
+    end = time.monotonic() + timeout
+    while not any(folder.glob(pattern)):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, f"timed out waiting for {pattern}"
+        time.sleep(0.005)
+
+
 @pytest.fixture(scope="module")
 def big_nwb(tmp_path_factory) -> Path:
     """An NWB pair large enough that ``prepare`` works for a few seconds after taking its lock."""
@@ -391,7 +400,9 @@ def test_two_writers_one_output(tmp_path, monkeypatch, capsys):
 
     args = ["simulate", "lorenz", "--no-progress", "--trials-per-condition", "60", "--out", "out.h5"]
     first = _neurodyn(*args, cwd=tmp_path)
-    _wait_for(tmp_path / ".out.h5.lock", first)
+    # The lock file exists from the first writer's open(), a moment before its flock(); the temporary
+    # .part file is made only once the lock is held, so waiting for it orders the two writers.
+    _wait_for_glob(tmp_path, ".out.h5.*.part", first)
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
     assert main(args) == 2
