@@ -9,6 +9,7 @@ Configs without a data section (trainer configs, overlays) are stacked on the Lo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,19 @@ TINY_DATA = {
     "SwitchingGLMDataModule": ["--data.n_sequences", "4", "--data.n_bins", "60", "--data.n_train", "2",
                                "--data.batch_size", "2"],
 }
+
+
+@pytest.fixture(autouse=True)
+def _isolated_process():
+    """A DDP run in this process sets MASTER_PORT, LOCAL_RANK, OMP_NUM_THREADS... and opens a gloo process
+    group; put the process back as it was so later tests (and their subprocesses) do not inherit them."""
+    env, threads = dict(os.environ), torch.get_num_threads()
+    yield
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    os.environ.clear()
+    os.environ.update(env)
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,13 @@ import torch
 from neurodyn.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
+_DIST_VARS = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK",
+              "LOCAL_WORLD_SIZE", "NEURODYN_RUN_DIR")
+
+
+def _clean_env() -> dict[str, str]:
+    """This process's environment without the variables of a distributed run (a subprocess starts fresh)."""
+    return {k: v for k, v in os.environ.items() if k not in _DIST_VARS}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +75,7 @@ def test_ddp_validation_metrics_equal_single_process(trained):
 
     script = tmp / "run_neurodyn.py"  # Lightning's DDP launcher starts rank 1 by re-running this script
     script.write_text("import sys\nfrom neurodyn.cli import main\nsys.exit(main(sys.argv[1:]))\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**_clean_env(), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run([sys.executable, str(script), *common, "--trainer.logger.save_dir", str(tmp / "ddp"),
                            "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)

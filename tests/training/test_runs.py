@@ -78,13 +78,14 @@ def test_validate_best_and_last(run, capsys):
     assert "valid/loss" in capsys.readouterr().out
 
 
-def test_one_epoch_line_per_epoch_when_not_a_terminal(tmp_path, capsys):
+def test_one_epoch_line_per_epoch_when_not_a_terminal(tmp_path, capsys, caplog):
     assert main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs", "2"]) == 0
     out, err = capsys.readouterr()
     lines = [line for line in out.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in lines] == ["1/2", "2/2"]
     assert all("valid/rate_r2" in line and "train/loss" in line for line in lines)
     assert "Tip" not in out + err and "litlogger" not in out + err
+    assert not any("Tip" in record.getMessage() for record in caplog.records)  # dropped at Lightning's logger
     (run_dir,) = tmp_path.iterdir()  # default name: a timestamp
     assert run_dir.name[:8].isdigit()
 
