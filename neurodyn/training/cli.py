@@ -153,7 +153,10 @@ def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path
         best = json.loads(index.read_text()).get("best")
     except ValueError as err:
         raise InputError(f"unreadable index ({err})", path=index, field="best") from None
-    if not best or not (ckpt_dir / best).is_file():
+    if not best:
+        raise InputError("the run keeps no best checkpoint (no monitor, or checkpoint.save_top_k 0): use "
+                         "--ckpt_path last", path=index, field="best")
+    if not (ckpt_dir / best).is_file():
         raise InputError(f"the best checkpoint {best!r} is missing", path=index, field="best")
     return str(ckpt_dir / best)
 
@@ -161,6 +164,16 @@ def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path
 def _child_rank() -> bool:
     """True in a process that Lightning's DDP launcher started (local rank > 0 or node rank > 0)."""
     return any(int(os.environ.get(k, "0") or 0) > 0 for k in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
+
+
+def _keeps_best(run_dir: Path) -> bool:
+    """True when the run's checkpoint index names a best file (runs without selection keep only last.ckpt)."""
+    import json
+
+    try:
+        return bool(json.loads((run_dir / "checkpoints" / INDEX_NAME).read_text()).get("best"))
+    except (OSError, ValueError):
+        return True  # let resolve_checkpoint report what is wrong
 
 
 def _unique_run_dir(root: Path) -> Path:
@@ -270,7 +283,7 @@ class NeurodynCLI(LightningCLI):
             if run_dir is None:
                 raise InputError("needs a trained model: --run DIR (a folder written by neurodyn fit) or "
                                  "--ckpt_path FILE", field="ckpt_path")
-            ckpt = "best"
+            ckpt = "best" if _keeps_best(run_dir) else "last"
         if ckpt in ("best", "last"):
             ckpt = resolve_checkpoint(run_dir, ckpt)
         cfg.ckpt_path = ckpt

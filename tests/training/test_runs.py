@@ -185,3 +185,14 @@ def test_checkpoint_of_another_family_is_one_line(run, tmp_path, capsys):
     assert code == 2
     assert "neurodyn.family: a HMMGLMModule checkpoint given to LangevinFlowModule" in _one_line(capsys)
     assert not (tmp_path / "p.h5").exists()
+
+
+def test_run_without_selection_predicts_from_last(tmp_path, capsys):
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path), "--run-name", "n",
+                 "--trainer.max_epochs", "1", "--checkpoint.monitor", "null", "--checkpoint.save_top_k", "0"]) == 0
+    run = tmp_path / "n"
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.ckpt")) == ["last.ckpt"]
+    assert main(["predict", "--run", str(run)]) == 0 and (run / "predictions.h5").is_file()
+    capsys.readouterr()
+    assert main(["predict", "--run", str(run), "--ckpt_path", "best"]) == 2
+    assert "keeps no best checkpoint" in _one_line(capsys)
