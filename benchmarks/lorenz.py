@@ -217,14 +217,16 @@ def main(argv=None) -> int:
              f"condition, 65 conditions). Everything chosen (epoch, widths, factors) is chosen on the select "
              f"trials by a held-out spike likelihood; true rates are used only to score. LangevinFlow "
              f"{args.epochs} epochs, mean training time {figures['train_seconds']['mean']:.0f} s per seed "
-             f"({args.threads} torch thread, {min(args.jobs, len(seeds))} seed(s) in parallel). Goal (>= 0.95 on "
+             f"({args.threads} torch thread" + ("" if args.reuse else f", {min(args.jobs, len(seeds))} seed(s) in "
+                                                "parallel") + "). Goal (>= 0.95 on "
              f"every seed and above the PSTH oracle): {'met' if goal else 'not met'}.")
     readme = {"title": f"Lorenz, rate R² on report trials ({len(seeds)} seeds)",
               "columns": ["Method", "R² mean ± sd", f"per seed ({seed_cols})"], "rows": rows, "notes": notes}
     if reused:
         split["reused_seed_logs"] = {str(s): f"{args.out}/seed{s}.json" for s in sorted(reused)}
-        notes += (f" Seeds {', '.join(map(str, sorted(reused)))} were run as separate processes with the same "
-                  f"settings and read from their logs (--reuse); wall time per seed is in the results file.")
+        notes += (f" Seeds {', '.join(map(str, sorted(reused)))} were trained by earlier runs of this script with the "
+                  f"same settings and read from their logs (--reuse); per-seed wall times are in the results file "
+                  f"(measured while the machine was shared with other jobs, so mostly waiting).")
         readme["notes"] = notes
     record = {"split": split, "selection": selection, "seeds": seeds, "figures": figures}
     if not args.no_write:
