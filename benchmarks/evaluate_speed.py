@@ -81,6 +81,17 @@ def main() -> None:
             start = time.perf_counter()
             result = evaluate(target, prediction)
             times.append(time.perf_counter() - start)
+    figures = {
+        "seconds_min": min(times), "seconds_median": float(np.median(times)), "repeats": args.repeats,
+        "blas_threads": args.blas_threads,
+    }
+    from _results import write_results
+
+    write_results("evaluate_speed", figures, seconds=sum(times), readme={
+        "title": "`neurodyn evaluate` time at MC_Maze size",
+        "columns": ["repeats", "BLAS threads", "seconds (min)", "seconds (median)"],
+        "rows": [[str(args.repeats), str(args.blas_threads or "default"), f"{min(times):.2f}",
+                  f"{float(np.median(times)):.2f}"]]})
     print(
         json.dumps(
             {

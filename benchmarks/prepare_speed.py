@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    wall = time.perf_counter()
 
     import neurodyn.data.prepare
     from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
@@ -111,6 +112,16 @@ def main() -> None:
     result["ru_maxrss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     for name, case in result["cases"].items():
         print(f"{name:22s} {case['seconds']:8.3f} s   peak traced {case['peak_traced_mb']:8.1f} MiB")
+    from _results import write_results
+
+    rows = [[name, f"{case['seconds']:.2f}", f"{case['peak_traced_mb']:.0f}"] for name, case in result["cases"].items()]
+    syn = result["synthetic"]
+    write_results("prepare_speed", result, seconds=time.perf_counter() - wall, readme={
+        "title": "`neurodyn prepare` time",
+        "columns": ["case", "seconds", "peak traced MiB"], "rows": rows,
+        "notes": (f"Real MC_Maze_Small test file (if present) and a synthetic mc_maze-style pair of "
+                  f"{syn['train_trials']} + {syn['test_trials']} trials x {syn['units']} units "
+                  f"({syn['heldout']} held out); best of {args.repeats} run(s) after a first read.")})
     print(json.dumps(result))
 
 
