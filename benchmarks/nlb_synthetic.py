@@ -279,6 +279,13 @@ def main(argv=None) -> int:
         }
         g["met"] = bool(min(g["co_bps_ratio_5ms_min"], g["co_bps_ratio_20ms_min"]) >= GOAL_RATIO
                         and g["user_path_minutes_max"] <= GOAL_MINUTES)
+    if sources:
+        loads = [src["machine"].get("load_avg_1min") for src in sources if src.get("machine")]
+        loads = [x for x in loads if x is not None]
+        if loads:
+            readme["notes"] = readme["notes"].replace(
+                "(see the load above)", f"(1-min load average at the end of the merged runs {min(loads):.1f}-"
+                f"{max(loads):.1f}; the load above is the merge's)")
     readme["notes"] += " Goal met on every seed: " + "; ".join(
         f"{style} {'yes' if g['met'] else 'no'} (lowest co-bps / oracle "
         f"{min(g['co_bps_ratio_5ms_min'], g['co_bps_ratio_20ms_min']):.2f}, "
