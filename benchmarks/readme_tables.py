@@ -30,6 +30,10 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _load(value) -> str:
+    return f"{value:.1f}" if isinstance(value, (int, float)) else "?"
+
+
 def render(record: dict) -> str:
     """Markdown for one results file's ``readme`` block (ends with a newline)."""
     table = record["readme"]
@@ -42,7 +46,7 @@ def render(record: dict) -> str:
     commit = (record.get("commit") or "unknown")[:10] + (" (uncommitted changes)" if record.get("dirty") else "")
     lines += ["", f"<sub>`{record['command']}` — commit {commit}, {record.get('date', '?')}; "
                   f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
-                  f"load {machine.get('load_avg_1min', '?')}; "
+                  f"load {_load(machine.get('load_avg_1min'))}; "
                   f"threads {threads}; {record['seconds']:.0f} s. "
                   f"Source: `benchmarks/results/{record['name']}.json`.</sub>"]
     if table.get("notes"):
