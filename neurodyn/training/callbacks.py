@@ -39,11 +39,11 @@ INDEX_NAME = "checkpoints.json"
 
 
 class AutoModelCheckpoint(ModelCheckpoint):
-    """ModelCheckpoint whose ``monitor="auto"`` follows the data: co-bps, rate R2 or loss.
+    """ModelCheckpoint whose ``monitor="auto"`` follows the data: co-bps or loss.
 
     With ``monitor="auto"`` (the default) the monitored metric is the DataModule's
     ``default_monitor``: ``valid/co_bps`` (max) where validation trials have held-out neurons,
-    ``valid/rate_r2`` (max) on synthetic data with true rates, else ``valid/loss`` (min). Any other
+    else ``valid/loss`` (min); never ``valid/rate_r2``, which compares with true rates. Any other
     value behaves as Lightning's ModelCheckpoint.
 
     Differences from Lightning's ModelCheckpoint:

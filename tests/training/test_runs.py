@@ -41,9 +41,9 @@ def test_last_is_the_last_epoch_and_index_names_the_best(run):
     last = torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=True)
     assert last["epoch"] == 3
     index = json.loads((ckpts / "checkpoints.json").read_text())
-    assert index["monitor"] == "valid/rate_r2" and index["mode"] == "max" and index["last_epoch"] == 3
+    assert index["monitor"] == "valid/loss" and index["mode"] == "min" and index["last_epoch"] == 3
     assert len(index["top_k"]) == 2 and index["best"] in index["top_k"]
-    assert index["best_score"] == max(index["top_k"].values())
+    assert index["best_score"] == min(index["top_k"].values())  # valid/loss: lower is better
     assert {p.name for p in ckpts.glob("*.ckpt")} == {"last.ckpt", *index["top_k"]}
     best = torch.load(ckpts / index["best"], map_location="cpu", weights_only=True)
     assert best["callbacks"]  # a full training checkpoint
