@@ -26,6 +26,7 @@ import torch
 from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig
 from neurodyn.models.langevinflow import loss as lf_loss
 from neurodyn.models.langevinflow import model as lf_model
+from neurodyn.training.schedules import kl_weight
 
 __all__ = ["load_reference", "build_pair", "copy_weights", "parity", "reference_train_loss"]
 
@@ -210,7 +211,8 @@ def parity(reference_path: str | Path, *, batch: int = 8, obs_bins: int = 7, fwd
         ours_log_rates = ours(data["heldin"] * cd_keep / p).log_rates
     with _injected_draws(ref, eps_z, eps_v, xi, cd_keep, cd_pass, p):
         ref_loss = reference_train_loss(ref, data["heldin"], data["target"], epoch)
-        terms = ours.loss({k: v for k, v in data.items() if k != "target_mask"}, epoch=epoch)
+        terms = ours.loss({k: v for k, v in data.items() if k != "target_mask"},
+                          kl_weight=kl_weight(epoch, ours.config))
     # The reference's KL weight is a float32 tensor (1e-1 * clamp(torch.tensor(e / 500), 0, 1)), so in
     # float64 its beta is 0.1 rounded to float32; use the same beta to compare the arithmetic.
     beta_ref = float(1e-1 * torch.clamp(torch.tensor(epoch / 500.0), 0, 1))

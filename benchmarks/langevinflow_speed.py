@@ -53,6 +53,7 @@ from _results import write_results  # noqa: E402
 
 from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig, count_parameters  # noqa: E402
 from neurodyn.models.langevinflow.accel import cpu_flags, native_bf16  # noqa: E402
+from neurodyn.training.schedules import kl_weight  # noqa: E402
 
 EPOCH = 600  # past the KL and weight-decay ramps: every term of the loss is on
 
@@ -141,7 +142,7 @@ def ours_train_step(model: LangevinFlow, batch: dict, autocast_dtype=None):
         ctx = (torch.autocast(device_type=device, dtype=autocast_dtype) if autocast_dtype is not None
                else contextlib.nullcontext())
         with ctx:
-            loss = model.loss(batch, epoch=EPOCH, stage="train")["loss"]
+            loss = model.loss(batch, kl_weight=kl_weight(EPOCH, model.config), stage="train")["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

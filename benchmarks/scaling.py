@@ -61,6 +61,7 @@ def child_langevinflow(size: dict, args) -> dict:
     import torch
 
     from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig
+    from neurodyn.training.schedules import kl_weight
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -81,7 +82,7 @@ def child_langevinflow(size: dict, args) -> dict:
         batch = {"heldin": heldin[idx], "target": target[idx], "target_mask": mask[idx]}
         t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
-        loss = model.loss(batch, epoch=EPOCH, stage="train")["loss"]
+        loss = model.loss(batch, kl_weight=kl_weight(EPOCH, model.config), stage="train")["loss"]
         loss.backward()
         opt.step()
         if i >= args.warmup:

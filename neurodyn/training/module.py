@@ -17,6 +17,7 @@ import torch
 
 from neurodyn.errors import InputError
 from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig
+from neurodyn.training.schedules import kl_weight, linear_ramp
 
 
 class TrainingDiverged(RuntimeError):
@@ -158,7 +159,9 @@ class NeurodynModule(pl.LightningModule):
 class LangevinFlowModule(NeurodynModule):
     """Train :class:`neurodyn.models.langevinflow.LangevinFlow` (Song et al. 2025).
 
-    Optimisation follows the reference: Adam with a weight decay ramped linearly from 0 to
+    The KL weight of each epoch comes from ``config.kl_max`` and ``config.kl_ramp_epochs``
+    (:func:`neurodyn.training.schedules.kl_weight`). Optimisation follows the reference: Adam with a
+    weight decay ramped linearly from 0 to
     ``weight_decay`` over ``ramp_epochs`` (coupled L2, set before each epoch), and
     ReduceLROnPlateau on ``valid/loss`` (factor 0.95, patience 10, min lr 1e-5). ``lr_schedule='cosine'``
     instead decays the learning rate from ``lr`` to ``min_lr`` over ``trainer.max_epochs`` (half a cosine,
@@ -214,15 +217,19 @@ class LangevinFlowModule(NeurodynModule):
     def forward(self, heldin: torch.Tensor, **kwargs):
         return self.model.predict(heldin, **kwargs)
 
+    def kl_weight(self) -> float:
+        """The KL weight β of the current epoch (:func:`neurodyn.training.schedules.kl_weight`)."""
+        return kl_weight(self.current_epoch, self.config)
+
     def training_step(self, batch, batch_idx):
-        terms = self.model.loss(batch, epoch=self.current_epoch, stage="train")
+        terms = self.model.loss(batch, kl_weight=self.kl_weight(), stage="train")
         self._check_finite(terms["loss"], batch_idx)
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, on_step=False, on_epoch=True,
                       batch_size=len(batch["heldin"]))
         return terms["loss"]
 
     def validation_step(self, batch, batch_idx):
-        terms = self.model.loss(batch, epoch=self.current_epoch, stage="val")
+        terms = self.model.loss(batch, kl_weight=self.kl_weight(), stage="val")
         self.log_dict({f"valid/{k}": v.detach() for k, v in terms.items()}, on_step=False, on_epoch=True,
                       batch_size=len(batch["heldin"]), sync_dist=True)
         self._collect_validation(batch, self._predict_rates(batch))
@@ -237,11 +244,11 @@ class LangevinFlowModule(NeurodynModule):
         return out
 
     def on_train_epoch_start(self) -> None:
-        scale = min(max(self.current_epoch / self.hparams.ramp_epochs, 0.0), 1.0) if self.hparams.ramp_epochs else 1.0
+        weight_decay = linear_ramp(self.current_epoch, self.hparams.weight_decay, self.hparams.ramp_epochs)
         for opt in self.trainer.optimizers:
             for group in opt.param_groups:
-                group["weight_decay"] = self.hparams.weight_decay * scale
-        self.log("train/weight_decay", self.hparams.weight_decay * scale)
+                group["weight_decay"] = weight_decay
+        self.log("train/weight_decay", weight_decay)
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=0.0)

@@ -34,10 +34,10 @@ def test_short_fit_beats_mean_rate_model():
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     nll_trace = []
     model.train()
-    for step in range(60):
+    for _ in range(60):
         idx = torch.randint(0, 200, (32,), generator=gen)
         batch = {"heldin": train[idx, :n_obs, :n_heldin], "target": train[idx]}
-        out = model.loss(batch, epoch=step, generator=gen)
+        out = model.loss(batch, kl_weight=config.kl_max, generator=gen)
         optimizer.zero_grad()
         out["loss"].backward()
         optimizer.step()

@@ -51,11 +51,6 @@ def test_transition_kl_forms():
     assert torch.equal(zero, torch.zeros(3, dtype=torch.float64))
 
 
-def test_ramp():
-    assert [terms.ramp(e, 0.1, 500) for e in (-3, 0, 100, 500, 2000)] == pytest.approx([0, 0, 0.02, 0.1, 0.1])
-    assert terms.ramp(0, 0.1, 0) == 0.1
-
-
 @pytest.mark.parametrize("mode", ["dropped", "reference"])
 def test_coordinated_dropout_statistics(mode):
     # Keep prob p: kept fraction p, input sum preserved in expectation. Gradient fraction: 1 - p
@@ -105,7 +100,7 @@ def test_training_gradient_follows_cd_convention(make_model, make_batch):
         captured.append(output)
 
     handle = model.readout.register_forward_hook(keep)
-    model.loss(batch, epoch=0, generator=torch.Generator().manual_seed(7))["loss"].backward()
+    model.loss(batch, kl_weight=0.0, generator=torch.Generator().manual_seed(7))["loss"].backward()
     handle.remove()
     log_rates = captured[0]
     _, grad_mask = terms.coordinated_dropout(batch["heldin"], 0.4, torch.Generator().manual_seed(7))
@@ -118,12 +113,15 @@ def test_training_gradient_follows_cd_convention(make_model, make_batch):
 def test_loss_dictionary_values(make_model, make_batch):
     model = make_model(kl_max=0.1, kl_ramp_epochs=500).eval()
     batch = make_batch(model)
-    out = model.loss(batch, epoch=250, stage="train", generator=torch.Generator().manual_seed(0))
+    out = model.loss(batch, kl_weight=0.05, stage="train", generator=torch.Generator().manual_seed(0))
     assert all(v.dim() == 0 and torch.isfinite(v) for v in out.values())
     assert out["kl_weight"].item() == pytest.approx(0.05)
     torch.testing.assert_close(out["loss"], out["nll"] + 0.05 * out["kl"])
     torch.testing.assert_close(out["kl"], out["kl_z0"] + out["kl_v0"] + out["kl_transition"])
-    assert model.loss(batch, epoch=0)["kl_weight"].item() == 0.0
+    assert model.loss(batch, kl_weight=0.0)["kl_weight"].item() == 0.0
+    for bad in (-0.1, float("nan"), float("inf"), True, "0.1"):
+        with pytest.raises(InputError, match="kl_weight"):
+            model.loss(batch, kl_weight=bad)
 
 
 @pytest.mark.parametrize("preset", ["default", "reference"])
@@ -133,7 +131,7 @@ def test_loss_is_differentiable_everywhere(make_model, make_batch, preset):
     sizes = ("hidden_size", "ff_dim", "n_heads", "n_channels")
     options = {k: v for k, v in options.items() if k not in sizes}
     model = make_model(**{**options, "dropout": 0.1}).train()
-    out = model.loss(make_batch(model), epoch=600)
+    out = model.loss(make_batch(model), kl_weight=0.1)
     out["loss"].backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
@@ -144,8 +142,8 @@ def test_loss_is_differentiable_everywhere(make_model, make_batch, preset):
 def test_val_monitor_is_deterministic_and_masked(make_model, make_batch, eval_mode):
     model = make_model(eval_mode=eval_mode).eval()
     batch = make_batch(model)
-    first = model.loss(batch, epoch=0, stage="val")
-    second = model.loss(batch, epoch=0, stage="val")
+    first = model.loss(batch, kl_weight=0.0, stage="val")
+    second = model.loss(batch, kl_weight=0.0, stage="val")
     assert torch.equal(first["loss"], second["loss"]) and torch.equal(first["loss"], first["nll"])
     # The monitor is the masked mean NLL of the posterior-mean pass ('mean'), or of one sampled pass
     # drawn from a generator seeded with sv_seed ('sample').
@@ -157,7 +155,7 @@ def test_val_monitor_is_deterministic_and_masked(make_model, make_batch, eval_mo
     mask[:, :, model.n_heldin:] = False  # e.g. test-phase trials: no held-out targets
     garbage = batch["target"].clone()
     garbage[~mask] = 99.0
-    masked = model.loss({**batch, "target": garbage, "target_mask": mask}, epoch=0, stage="val")
+    masked = model.loss({**batch, "target": garbage, "target_mask": mask}, kl_weight=0.0, stage="val")
     expected = terms.poisson_nll(log_rates, batch["target"])[mask].mean()
     torch.testing.assert_close(masked["nll"], expected)
 
@@ -165,11 +163,11 @@ def test_val_monitor_is_deterministic_and_masked(make_model, make_batch, eval_mo
 def test_sample_validation_options(make_model, make_batch):
     fixed = make_model(val_mask="fixed").eval()
     batch = make_batch(fixed, batch_size=16)
-    monitor = lambda: fixed.loss(batch, epoch=0, stage="val")["loss"]  # noqa: E731
+    monitor = lambda: fixed.loss(batch, kl_weight=0.0, stage="val")["loss"]  # noqa: E731
     assert torch.equal(monitor(), monitor())
-    plain = fixed.loss(batch, epoch=0, stage="val")["loss"]
+    plain = fixed.loss(batch, kl_weight=0.0, stage="val")["loss"]
     fixed.config = fixed.config.replace(val_mask="none")
-    assert not torch.equal(plain, fixed.loss(batch, epoch=0, stage="val")["loss"])
+    assert not torch.equal(plain, fixed.loss(batch, kl_weight=0.0, stage="val")["loss"])
     target = batch["target"]
     sv = terms.sample_validation_targets(target, 6, 3, 0.8, torch.Generator().manual_seed(0))
     assert torch.equal(sv[:, :6], target[:, :6]) and torch.equal(sv[:, :, :3], target[:, :, :3])
@@ -192,8 +190,8 @@ def test_kl_scale_per_entry_divides_by_target_entries(make_model, make_batch):
     per = make_model(kl_max=0.1, kl_ramp_epochs=0, kl_scale="per_entry", dtype=torch.float64)
     per.load_state_dict(ref.state_dict())
     batch = make_batch(ref, dtype=torch.float64)
-    a = ref.loss(batch, epoch=0, generator=torch.Generator().manual_seed(3))
-    b = per.loss(batch, epoch=0, generator=torch.Generator().manual_seed(3))
+    a = ref.loss(batch, kl_weight=0.1, generator=torch.Generator().manual_seed(3))
+    b = per.loss(batch, kl_weight=0.1, generator=torch.Generator().manual_seed(3))
     entries = batch["target"].shape[1] * batch["target"].shape[2]
     torch.testing.assert_close(a["kl"], b["kl"])
     torch.testing.assert_close(a["total"] - a["nll"], 0.1 * a["kl"])

@@ -68,7 +68,7 @@ def test_compile_failure_falls_back_to_eager(make_model, make_batch, monkeypatch
     wrapper = compiled.__dict__["_compiled_decoder"]
     assert not wrapper.active and "no C++ compiler" in wrapper.error
     # later calls stay eager without warning again, training included
-    loss = compiled.loss(batch, epoch=0)["loss"]
+    loss = compiled.loss(batch, kl_weight=0.0)["loss"]
     loss.backward()
     clone = copy.deepcopy(compiled)  # the wrapper is copied fresh, sharing nothing with the original
     assert clone.__dict__["_compiled_decoder"].module is clone.decoder
@@ -89,8 +89,8 @@ def test_cuda_graph_option_is_ignored_off_cuda(make_model, make_batch):
     graphed = make_model(cuda_graph=True)
     graphed.load_state_dict(eager.state_dict())
     batch = make_batch(eager)
-    a = eager.loss(batch, epoch=0, generator=torch.Generator().manual_seed(1))["loss"]
-    b = graphed.loss(batch, epoch=0, generator=torch.Generator().manual_seed(1))["loss"]
+    a = eager.loss(batch, kl_weight=0.0, generator=torch.Generator().manual_seed(1))["loss"]
+    b = graphed.loss(batch, kl_weight=0.0, generator=torch.Generator().manual_seed(1))["loss"]
     assert a.item() == b.item()
     assert "_graphed_rollout" not in graphed.__dict__
     with pytest.raises(ValueError, match="CUDA"):
@@ -126,7 +126,7 @@ def test_checkpointed_decoder_gives_the_same_loss_and_gradients(make_model, make
     for model in (plain, ckpt):
         gen = torch.Generator().manual_seed(4) if explicit_generator else None
         torch.manual_seed(11)
-        loss = model.loss(batch, epoch=1, generator=gen)["loss"]
+        loss = model.loss(batch, kl_weight=0.0002, generator=gen)["loss"]
         loss.backward()
         after = None if gen is None else torch.rand(1, generator=gen).item()
         results.append((loss.item(), {n: p.grad.clone() for n, p in model.named_parameters()}, after,

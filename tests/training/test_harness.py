@@ -114,9 +114,9 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monke
 
     real_loss = LangevinFlow.loss
 
-    def loss(self, batch, *, epoch, stage="train", **kw):
-        out = real_loss(self, batch, epoch=epoch, stage=stage, **kw)
-        if stage == "train" and epoch >= 1:
+    def loss(self, batch, *, kl_weight, stage="train", **kw):
+        out = real_loss(self, batch, kl_weight=kl_weight, stage=stage, **kw)
+        if stage == "train" and kl_weight > 0:  # from epoch 1 on (kl_ramp_epochs 2)
             out["loss"] = out["loss"] * float("nan")
         return out
 

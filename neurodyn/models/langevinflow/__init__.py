@@ -8,7 +8,8 @@ from neurodyn.models.langevinflow.config import LangevinFlowConfig
 from neurodyn.models.langevinflow.decoder import PostNormTransformerBlock, sinusoidal_positions
 from neurodyn.models.langevinflow.encoder import GRUEncoder, InitialStatePosterior, input_schedule
 from neurodyn.models.langevinflow.integrator import Rollout, langevin_rollout, noise_std
-from neurodyn.models.langevinflow.model import LangevinFlow, LangevinFlowOutput, count_parameters
+from neurodyn.models.langevinflow.interface import LangevinFlowOutput, count_parameters
+from neurodyn.models.langevinflow.model import LangevinFlow
 from neurodyn.models.langevinflow.potential import CoupledOscillatorPotential
 
 __all__ = [

@@ -63,8 +63,12 @@ class LangevinFlowConfig:
         Variance σ_p² of the per-step velocity prior N(0, σ_p² I) in the transition KL (0.1).
     kl_max
         Final KL weight β_max; β(e) = kl_max · clip(e / kl_ramp_epochs, 0, 1) for 0-based epoch e (0.1).
+        A training setting: the model's ``loss`` takes the weight β itself; the training harness computes
+        it per epoch (:func:`neurodyn.training.schedules.kl_weight`). Kept here so that one config
+        section holds a run's hyper-parameters.
     kl_ramp_epochs
-        Epochs of the linear KL ramp (500); 0 means full weight from the first epoch.
+        Epochs of the linear KL ramp (500); 0 means full weight from the first epoch (training setting,
+        as ``kl_max``).
     kl_scale
         How the KL enters the loss next to the NLL, which is a mean over target entries.
         ``'reference'`` (default): β·KL with the KL summed over latent dimensions and time and averaged

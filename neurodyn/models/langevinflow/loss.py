@@ -1,4 +1,4 @@
-"""Loss terms of LangevinFlow: Poisson NLL, Gaussian KLs, ramps, coordinated dropout, sample validation.
+"""Loss terms of LangevinFlow: Poisson NLL, Gaussian KLs, coordinated dropout, sample validation.
 
 Reductions follow the reference: the NLL is a mean over the observed target entries; each KL is summed
 over latent dimensions (and time) and averaged over the batch, so the balance of the two depends on the
@@ -20,7 +20,6 @@ __all__ = [
     "masked_mean",
     "kl_standard_normal",
     "transition_kl",
-    "ramp",
     "coordinated_dropout",
     "pad_mask",
     "gradient_masked",
@@ -116,21 +115,6 @@ def transition_kl(
         n_terms = later.shape[1] * later.shape[2]
         return 0.5 * (later.square().sum(dim=(1, 2)) / prior_var + const * n_terms)
     raise ValueError(f"unknown transition_kl {kind!r}")
-
-
-def ramp(epoch: int, max_value: float, ramp_epochs: int) -> float:
-    """Linear warm-up max_value · clip(epoch / ramp_epochs, 0, 1) (0-based epoch; 0 epochs: no ramp).
-
-    Used for the KL weight β(e); the harness can use it for the weight-decay ramp too.
-
-    Examples
-    --------
-    >>> ramp(0, 0.1, 500), ramp(250, 0.1, 500), ramp(900, 0.1, 500)
-    (0.0, 0.05, 0.1)
-    """
-    if ramp_epochs <= 0:
-        return float(max_value)
-    return float(max_value) * min(max(epoch / ramp_epochs, 0.0), 1.0)
 
 
 def coordinated_dropout(heldin: Tensor, keep_prob: float, generator: torch.Generator | None = None,

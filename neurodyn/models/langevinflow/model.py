@@ -14,7 +14,7 @@ Held-out neurons and forward bins never enter the encoder: ``forward`` takes the
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+import math
 
 import torch
 from rich.progress import track
@@ -28,39 +28,10 @@ from neurodyn.models.langevinflow.config import LangevinFlowConfig
 from neurodyn.models.langevinflow.decoder import PostNormTransformerBlock, sinusoidal_positions
 from neurodyn.models.langevinflow.encoder import GRUEncoder, InitialStatePosterior, input_schedule
 from neurodyn.models.langevinflow.integrator import Rollout, langevin_rollout, noise_std, rollout_tensors
+from neurodyn.models.langevinflow.interface import LangevinFlowOutput, check_batch, check_heldin
 from neurodyn.models.langevinflow.potential import CoupledOscillatorPotential
 
-__all__ = ["LangevinFlow", "LangevinFlowOutput", "count_parameters"]
-
-
-class LangevinFlowOutput(NamedTuple):
-    """Everything one forward pass produces (batch-first; T+F = observed + forward bins).
-
-    Attributes
-    ----------
-    log_rates : (batch, T+F, N_out)   log expected spike counts per bin
-    z, v : (batch, T+F, D)            latent positions and velocities
-    h : (batch, T+F, H)               encoder states (after dropout)
-    z0_mean, z0_logvar, v0_mean, v0_logvar : (batch, D)   posterior of the initial state
-    transition_mean : (batch, T+F-1, D)   velocity of each step before its noise
-    noise_std : float                 the integrator's per-step noise std σ (even when ξ was 0)
-    """
-
-    log_rates: Tensor
-    z: Tensor
-    v: Tensor
-    h: Tensor
-    z0_mean: Tensor
-    z0_logvar: Tensor
-    v0_mean: Tensor
-    v0_logvar: Tensor
-    transition_mean: Tensor
-    noise_std: float
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters (4,510,422 for the MC_Maze reference size H=280, 137 -> 182)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+__all__ = ["LangevinFlow"]
 
 
 class LangevinFlow(nn.Module):
@@ -140,7 +111,7 @@ class LangevinFlow(nn.Module):
         -------
         LangevinFlowOutput
         """
-        self._check_heldin(heldin)
+        check_heldin(heldin, self.n_obs_bins, self.n_heldin)
         cfg = self.config
         device = heldin.device.type
         # Encoder, initial state, dynamics and readout run in the parameters' precision with autocast
@@ -263,13 +234,14 @@ class LangevinFlow(nn.Module):
         ).mean()
         return {"kl": kl_z0 + kl_v0 + kl_trans, "kl_z0": kl_z0, "kl_v0": kl_v0, "kl_transition": kl_trans}
 
-    def loss(self, batch: dict[str, Tensor], *, epoch: int, stage: str = "train",
+    def loss(self, batch: dict[str, Tensor], *, kl_weight: float, stage: str = "train",
              generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """Objective and monitors for one batch.
 
         ``stage='train'``: coordinated dropout on the held-in input (see
         :func:`~neurodyn.models.langevinflow.loss.coordinated_dropout`), one sampled pass,
-        ``loss = nll + β(epoch)·kl`` with β(e) = kl_max·clip(e / kl_ramp_epochs, 0, 1).
+        ``loss = nll + β·kl`` with β = ``kl_weight`` (the trainer's schedule chooses it per epoch:
+        :func:`neurodyn.training.schedules.kl_weight`).
 
         ``stage='val'`` / ``'test'``: no coordinated dropout. With ``eval_mode='mean'`` the pass uses the
         posterior means and ξ = 0; with ``'sample'`` one sampled pass (reference), drawn from a generator
@@ -284,8 +256,8 @@ class LangevinFlow(nn.Module):
         batch
             ``'heldin'`` (B, T, N_in) float counts; ``'target'`` (B, T+F, N_out) float counts (0 where
             unknown); optional ``'target_mask'`` (B, T+F, N_out) bool, True where the target is observed.
-        epoch
-            0-based epoch for the KL ramp.
+        kl_weight
+            β, the weight of the KL terms (a number >= 0).
         stage
             ``'train'``, ``'val'`` or ``'test'``.
         generator
@@ -298,7 +270,11 @@ class LangevinFlow(nn.Module):
         """
         if stage not in ("train", "val", "test"):
             raise InputError(f"must be 'train', 'val' or 'test', got {stage!r}", field="stage")
-        heldin, target, mask = self._check_batch(batch)
+        numeric = isinstance(kl_weight, (int, float)) and not isinstance(kl_weight, bool)
+        if not numeric or not 0 <= kl_weight < math.inf:
+            raise InputError(f"must be a finite number >= 0, got {kl_weight!r}", field="kl_weight")
+        heldin, target, mask = check_batch(batch, self.n_obs_bins, self.n_fwd_bins, self.n_heldin,
+                                           self.n_neurons)
         cfg = self.config
         if stage == "train":
             inputs, grad_mask = terms.coordinated_dropout(heldin, cfg.cd_keep_prob, generator, cfg.cd_gradient)
@@ -320,8 +296,7 @@ class LangevinFlow(nn.Module):
             nll_entries = terms.poisson_nll(out.log_rates.to(target.dtype), target)
         nll = terms.masked_mean(nll_entries, mask)
         kls = self.kl_terms(out)
-        beta = torch.tensor(terms.ramp(epoch, cfg.kl_max, cfg.kl_ramp_epochs), dtype=nll.dtype,
-                            device=nll.device)
+        beta = torch.tensor(float(kl_weight), dtype=nll.dtype, device=nll.device)
         kl = kls["kl"]
         if cfg.kl_scale == "per_entry":  # KL per target entry: the ELBO per entry at beta = 1
             kl = kl / (target.shape[1] * target.shape[2])
@@ -388,30 +363,3 @@ class LangevinFlow(nn.Module):
         finally:
             self.train(was_training)
         return {"rates": log_rates.exp(), "log_rates": log_rates, "z": z, "v": v}
-
-    # ------------------------------------------------------------------ checks
-    def _check_heldin(self, heldin: Tensor, field: str = "heldin") -> None:
-        if not isinstance(heldin, Tensor) or heldin.dim() != 3 or not heldin.is_floating_point():
-            raise InputError("expected a float (batch, bins, held-in neurons) tensor of counts", field=field)
-        if heldin.shape[1] != self.n_obs_bins or heldin.shape[2] != self.n_heldin:
-            raise InputError(
-                f"shape {tuple(heldin.shape)} does not match (batch, {self.n_obs_bins}, {self.n_heldin})",
-                field=field,
-            )
-
-    def _check_batch(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor | None]:
-        for key in ("heldin", "target"):
-            if key not in batch:
-                raise InputError("missing key", field=f"batch/{key}")
-        heldin, target = batch["heldin"], batch["target"]
-        self._check_heldin(heldin, field="batch/heldin")
-        expected = (heldin.shape[0], self.n_obs_bins + self.n_fwd_bins, self.n_neurons)
-        for key in ("target", "target_mask"):
-            value = batch.get(key)
-            if value is not None and (not isinstance(value, Tensor) or tuple(value.shape) != expected):
-                shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-                raise InputError(f"shape {shape} does not match {expected}", field=f"batch/{key}")
-        mask = batch.get("target_mask")
-        if mask is not None and mask.dtype != torch.bool:
-            raise InputError(f"must be a bool tensor, got {mask.dtype}", field="batch/target_mask")
-        return heldin, target, mask
