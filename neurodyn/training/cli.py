@@ -66,23 +66,19 @@ from neurodyn.data.datamodule import (  # noqa: F401
     SwitchingGLMDataModule,
 )
 from neurodyn.errors import InputError
-from neurodyn.training.callbacks import (
-    CHECKPOINT_FORMAT,
+from neurodyn.training.callbacks import EpochLog, ResumableCSVLogger, ResumeState, RunInterrupted
+from neurodyn.training.checkpoints import (
     INDEX_NAME,
+    SIZE_KEYS,
     AutoModelCheckpoint,
-    EpochLog,
-    NLBEvaluationCallback,
-    PredictionWriter,
-    ResumableCSVLogger,
-    ResumeState,
-    RunInterrupted,
     check_checkpoint,
+    check_header,
     read_checkpoint,
 )
 from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
 from neurodyn.training.module import LangevinFlowModule, TrainingDiverged  # noqa: F401
+from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter
 
-SIZE_LINKS = ("n_heldin", "n_neurons", "n_obs_bins", "n_fwd_bins")
 #: stands for the run folder in a logger's ``save_dir``
 RUN_PLACEHOLDER = "{run}"
 #: the run folder chosen by rank 0, for the DDP processes it starts
@@ -196,7 +192,7 @@ class NeurodynCLI(LightningCLI):
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
-        for name in SIZE_LINKS:
+        for name in SIZE_KEYS:
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
         parser.add_lightning_class_args(AutoModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(NLBEvaluationCallback, "nlb_eval")
@@ -234,20 +230,9 @@ class NeurodynCLI(LightningCLI):
         ckpt = cfg.get("ckpt_path")
         if ckpt is None:
             return
-        saved = read_checkpoint(ckpt)
-        header = saved.get("neurodyn")
-        if not isinstance(header, dict) or "format" not in header:
-            raise InputError("not a neurodyn checkpoint (no format version; written by an older neurodyn or by "
-                             "another program)", path=ckpt, field="neurodyn.format")
-        if int(header["format"]) > CHECKPOINT_FORMAT:
-            raise InputError(f"format {header['format']} is newer than this neurodyn reads ({CHECKPOINT_FORMAT}); "
-                             "upgrade neurodyn", path=ckpt, field="neurodyn.format")
         model = cfg.get("model")
         class_path = model.get("class_path") if hasattr(model, "get") else None
-        expected = str(class_path).rsplit(".", 1)[-1] if class_path else None
-        if expected and header.get("family") != expected:
-            raise InputError(f"a {header.get('family')} checkpoint given to {expected}", path=ckpt,
-                             field="neurodyn.family")
+        check_header(read_checkpoint(ckpt), ckpt, str(class_path).rsplit(".", 1)[-1] if class_path else None)
         from jsonargparse import ArgumentError
 
         try:

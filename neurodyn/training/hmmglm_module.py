@@ -23,6 +23,8 @@ import torch
 
 from neurodyn.errors import InputError
 from neurodyn.models.hmmglm import HMMGLMConfig, build_model
+from neurodyn.training.checkpoints import add_checkpoint_header, check_checkpoint_header
+from neurodyn.training.module import TrainingDiverged, model_config
 
 #: why HMMGLMModule refuses DDP
 MULTI_PROCESS = ("HMMGLMModule trains in one process: its validation metrics (marginal likelihood, state "
@@ -64,9 +66,7 @@ class HMMGLMModule(pl.LightningModule):
         super().__init__()
         if method not in {"em", "gradient"}:
             raise InputError(f"must be 'em' or 'gradient', got {method!r}", field="model.method")
-        config = HMMGLMConfig() if config is None else config
-        if isinstance(config, dict):  # from a checkpoint's hparams or a plain mapping
-            config = HMMGLMConfig(**config)
+        config = model_config(config, HMMGLMConfig)
         self.save_hyperparameters()
         self.config = config
         self.n_heldin, self.n_neurons = int(n_heldin), int(n_neurons)
@@ -80,13 +80,9 @@ class HMMGLMModule(pl.LightningModule):
             raise InputError(MULTI_PROCESS, field="trainer.strategy")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        from neurodyn.training.module import add_checkpoint_header
-
         add_checkpoint_header(self, checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        from neurodyn.training.module import check_checkpoint_header
-
         check_checkpoint_header(self, checkpoint)
 
     @staticmethod
@@ -133,8 +129,6 @@ class HMMGLMModule(pl.LightningModule):
             opt.step()
             self.model.after_optimizer_step()
         if not torch.isfinite(loss):
-            from neurodyn.training.module import TrainingDiverged
-
             raise TrainingDiverged(f"non-finite loss at epoch {self.current_epoch}, step {self.global_step}")
         self.log("train/loss_per_bin", loss.detach() / n_bins, on_step=False, on_epoch=True, batch_size=len(spikes))
         return loss

@@ -17,6 +17,7 @@ import torch
 
 from neurodyn.errors import InputError
 from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig
+from neurodyn.training.checkpoints import SIZE_KEYS, add_checkpoint_header, check_checkpoint_header
 from neurodyn.training.schedules import kl_weight, linear_ramp
 
 
@@ -31,43 +32,12 @@ def _bits_per_spike(rates: np.ndarray, counts: np.ndarray, mask: np.ndarray) -> 
     return float(bits_per_spike(rates.astype(np.float64), counts.astype(np.float64)))
 
 
-def add_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:
-    """Write neurodyn's checkpoint header and make the hyper-parameters plain (``weights_only`` loadable).
-
-    ``checkpoint["neurodyn"]`` = ``{"format", "family", "sizes", "version"}``; the model config
-    dataclass in ``hyper_parameters`` becomes a dict (the modules accept either).
-    """
-    import dataclasses
-
-    from neurodyn import __version__
-    from neurodyn.training.callbacks import CHECKPOINT_FORMAT
-
-    hp = dict(checkpoint.get("hyper_parameters") or {})
-    for key, value in hp.items():
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            hp[key] = dataclasses.asdict(value)
-    checkpoint["hyper_parameters"] = hp
-    sizes = {k: int(hp[k]) for k in NeurodynModule.size_keys if hp.get(k) is not None}
-    checkpoint["neurodyn"] = {"format": CHECKPOINT_FORMAT, "family": type(module).__name__, "sizes": sizes,
-                              "version": str(__version__)}
-
-
-def check_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:
-    """One-line InputError when a checkpoint is of another model family, newer format or other data sizes."""
-    from neurodyn.training.callbacks import CHECKPOINT_FORMAT
-
-    header = checkpoint.get("neurodyn") or {}
-    if int(header.get("format", 0)) > CHECKPOINT_FORMAT:
-        raise InputError(f"format {header['format']} is newer than this neurodyn reads ({CHECKPOINT_FORMAT})",
-                         field="neurodyn.format")
-    family = header.get("family")
-    if family is not None and family != type(module).__name__:
-        raise InputError(f"a {family} checkpoint given to {type(module).__name__}", field="neurodyn.family")
-    saved = checkpoint.get("hyper_parameters", {})
-    for key in ("n_heldin", "n_neurons"):
-        current = getattr(module, key, None)
-        if key in saved and current is not None and int(saved[key]) != int(current):
-            raise InputError(f"checkpoint was trained with {key}={saved[key]} but the data has {current}", field=key)
+def model_config(config, cls):
+    """The model's config dataclass ``cls`` from ``config``: None (the defaults), an instance, or a plain
+    mapping (a checkpoint's hyper-parameters)."""
+    if config is None:
+        return cls()
+    return cls(**config) if isinstance(config, dict) else config
 
 
 class NeurodynModule(pl.LightningModule):
@@ -76,7 +46,7 @@ class NeurodynModule(pl.LightningModule):
     Subclasses set ``self.model`` and implement ``_predict_rates(batch) -> (B, T+F, N) counts/bin``.
     """
 
-    size_keys = ("n_heldin", "n_neurons", "n_obs_bins", "n_fwd_bins")
+    size_keys = SIZE_KEYS
 
     def __init__(self, n_heldin: int, n_neurons: int, n_obs_bins: int, n_fwd_bins: int):
         super().__init__()
@@ -207,9 +177,7 @@ class LangevinFlowModule(NeurodynModule):
             raise InputError(f"must be a positive integer, got {val_samples!r}", field="val_samples")
         if lr_schedule not in ("plateau", "cosine", "constant"):
             raise InputError(f"must be 'plateau', 'cosine' or 'constant', got {lr_schedule!r}", field="lr_schedule")
-        config = LangevinFlowConfig() if config is None else config
-        if isinstance(config, dict):  # from a checkpoint's hparams or a plain mapping
-            config = LangevinFlowConfig(**config)
+        config = model_config(config, LangevinFlowConfig)
         self.save_hyperparameters()
         self.config = config
         self.model = LangevinFlow(n_heldin, n_neurons, n_obs_bins, n_fwd_bins, config)

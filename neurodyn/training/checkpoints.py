@@ -1,0 +1,264 @@
+"""Checkpoints of the training harness: what they hold, how they are written, read and checked.
+
+- :class:`AutoModelCheckpoint`: monitor picked from the data, ``last.ckpt`` rewritten every epoch, top-k
+  files, atomic writes, one large write per epoch at most, an index (``checkpoints.json``) that
+  ``--ckpt_path best`` resolves.
+- The header ``checkpoint["neurodyn"]`` (format version, model family, data sizes, neurodyn version):
+  written by :func:`add_checkpoint_header`, checked by :func:`check_header`, :func:`check_checkpoint`
+  (a file against a module, before anything loads it) and :func:`check_checkpoint_header` (inside
+  Lightning's own load).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from neurodyn.errors import InputError
+from neurodyn.io import atomic_path
+
+#: version of the ``checkpoint["neurodyn"]`` layout; a checkpoint with a larger number is refused
+CHECKPOINT_FORMAT = 1
+#: name of the index that ``AutoModelCheckpoint`` keeps next to its checkpoints
+INDEX_NAME = "checkpoints.json"
+#: the data-derived sizes of a model: linked from the DataModule, recorded in the checkpoint header
+SIZE_KEYS = ("n_heldin", "n_neurons", "n_obs_bins", "n_fwd_bins")
+
+
+class AutoModelCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose ``monitor="auto"`` follows the data: co-bps or loss.
+
+    With ``monitor="auto"`` (the default) the monitored metric is the DataModule's
+    ``default_monitor``: ``valid/co_bps`` (max) where validation trials have held-out neurons,
+    else ``valid/loss`` (min); never ``valid/rate_r2``, which compares with true rates. Any other
+    value behaves as Lightning's ModelCheckpoint.
+
+    Differences from Lightning's ModelCheckpoint:
+
+    - ``last.ckpt`` is the last finished epoch, always (Lightning 2.6 rewrites it only when a top-k file
+      is written); when the epoch also entered the top k, ``last.ckpt`` is a hard link to that file, so
+      an epoch writes one large file at most.
+    - Every file is written to a temporary name and renamed, so an interrupted write never leaves a
+      truncated checkpoint (and a hard link is never written through).
+    - ``checkpoints.json`` next to the files records the monitor, the top-k files with their scores, the
+      best file and the last epoch; ``neurodyn predict --run DIR --ckpt_path best`` reads it.
+    """
+
+    def __init__(self, monitor: str | None = "auto", mode: str = "min", save_last: bool | None = True,
+                 save_top_k: int = 1, **kwargs):
+        self._auto = monitor == "auto"
+        # a stand-in monitor for Lightning's init checks (top k > 1 needs one); setup() picks the real one
+        super().__init__(monitor="valid/loss" if self._auto else monitor, mode=mode, save_last=save_last,
+                         save_top_k=save_top_k, **kwargs)
+        if self._auto:
+            self.monitor = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self._auto and self.monitor is None:
+            monitor, mode = getattr(trainer.datamodule, "default_monitor", ("valid/loss", "min"))
+            if not hasattr(pl_module, "_collect_validation") and monitor != "valid/loss":
+                monitor, mode = "valid/loss", "min"
+            self.monitor = monitor
+            self.mode = mode
+            inf = torch.tensor(np.inf)
+            self.kth_value = inf if mode == "min" else -inf
+            if self.filename is None:
+                self.filename = "epoch{epoch}-" + monitor.replace("/", "_") + "={" + monitor + ":.4f}"
+                self.auto_insert_metric_name = False
+        super().setup(trainer, pl_module, stage)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        # A run folder that was moved or copied: the saved paths point into the old folder; the files
+        # are the same names inside this one.
+        old = state_dict.get("dirpath")
+        if old and self.dirpath and os.path.abspath(old) != os.path.abspath(self.dirpath):
+            def moved(path):
+                return os.path.join(self.dirpath, os.path.basename(path)) if path else path
+
+            state_dict = dict(state_dict)
+            state_dict["dirpath"] = self.dirpath
+            for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+                state_dict[key] = moved(state_dict.get(key))
+            state_dict["best_k_models"] = {moved(k): v for k, v in (state_dict.get("best_k_models") or {}).items()}
+        super().load_state_dict(state_dict)
+
+    # -- every epoch: top-k, then last --------------------------------------------------------------
+    def _save_epoch(self, trainer: pl.Trainer) -> None:
+        candidates = self._monitor_candidates(trainer)
+        if self._every_n_epochs >= 1 and (trainer.current_epoch + 1) % self._every_n_epochs == 0:
+            self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)
+        self._write_index(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._should_skip_saving_checkpoint(trainer) and self._should_save_on_train_epoch_end(trainer):
+            self._save_epoch(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._should_skip_saving_checkpoint(trainer) and not self._should_save_on_train_epoch_end(trainer):
+            self._save_epoch(trainer)
+
+    def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates) -> None:
+        if not self.save_last:
+            return
+        filepath = os.path.join(self.dirpath, self.CHECKPOINT_NAME_LAST + self.FILE_EXTENSION)
+        self.last_model_path = filepath
+        source = self._last_checkpoint_saved
+        if (self._last_global_step_saved == trainer.global_step and source and source != filepath
+                and os.path.isfile(source)):
+            if trainer.is_global_zero:
+                tmp = f"{filepath}.{os.getpid()}.link"
+                try:
+                    os.link(source, tmp)  # one file on disk, two names
+                except OSError:  # filesystems without hard links
+                    import shutil
+
+                    shutil.copyfile(source, tmp)
+                os.replace(tmp, filepath)
+            trainer.strategy.barrier()
+        else:
+            self._save_checkpoint(trainer, filepath)
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        tmp = f"{filepath}.part"
+        trainer.save_checkpoint(tmp, self.save_weights_only)
+        if trainer.is_global_zero:
+            os.replace(tmp, filepath)
+        trainer.strategy.barrier()
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(self)
+
+    def _write_index(self, trainer: pl.Trainer) -> None:
+        if not trainer.is_global_zero or self.dirpath is None:
+            return
+
+        def score(value):
+            return None if value is None else float(value)
+
+        index = {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "best": os.path.basename(self.best_model_path) if self.best_model_path else None,
+            "best_score": score(self.best_model_score),
+            "top_k": {os.path.basename(k): score(v) for k, v in self.best_k_models.items()},
+            "last": os.path.basename(self.last_model_path) if self.last_model_path else None,
+            "last_epoch": int(trainer.current_epoch),
+            "last_step": int(trainer.global_step),
+        }
+        with atomic_path(Path(self.dirpath) / INDEX_NAME) as tmp:
+            tmp.write_text(json.dumps(index, indent=1) + "\n")
+
+
+# -- reading and checking checkpoint files -----------------------------------------------------------
+def read_checkpoint(path: str | os.PathLike, field: str = "ckpt_path") -> dict:
+    """Load a checkpoint file with ``weights_only=True``; every way it can be unreadable is a one-line InputError."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise InputError("is a folder, expected a checkpoint file", path=path, field=field)
+    if not os.path.isfile(path):
+        raise InputError("no such checkpoint file", path=path, field=field)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, not a torch file, disallowed pickled globals
+        reason = " ".join(str(err).split())[:160]
+        raise InputError(f"not a readable checkpoint (truncated, or not written by neurodyn fit: {reason})",
+                         path=path, field=field) from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise InputError("not a Lightning checkpoint (no state_dict)", path=path, field=field)
+    return ckpt
+
+
+def check_header(ckpt: dict, path: str | os.PathLike, family: str | None) -> dict:
+    """``ckpt["neurodyn"]`` after checking that it is there, of a format this neurodyn reads and (when
+    ``family`` is given) written by that LightningModule class; one-line InputError otherwise."""
+    header = ckpt.get("neurodyn")
+    if not isinstance(header, dict) or "format" not in header:
+        raise InputError("not a neurodyn checkpoint (no format version; written by an older neurodyn or by another "
+                         "program)", path=path, field="neurodyn.format")
+    if int(header["format"]) > CHECKPOINT_FORMAT:
+        raise InputError(f"format {header['format']} is newer than this neurodyn reads ({CHECKPOINT_FORMAT}); "
+                         "upgrade neurodyn", path=path, field="neurodyn.format")
+    if family and header.get("family") != family:
+        raise InputError(f"a {header.get('family')} checkpoint given to {family}", path=path, field="neurodyn.family")
+    return header
+
+
+def check_checkpoint(path: str | os.PathLike, pl_module: pl.LightningModule, field: str = "ckpt_path") -> dict:
+    """Check that a checkpoint fits ``pl_module``: neurodyn format version, model family, data sizes, tensor shapes.
+
+    Returns the checkpoint (loaded with ``weights_only=True``). Raises a one-line InputError naming the
+    file and the field that does not match.
+    """
+    ckpt = read_checkpoint(path, field)
+    path = os.fspath(path)
+    header = check_header(ckpt, path, type(pl_module).__name__)
+    sizes = header.get("sizes") or {}
+    for key in ("n_heldin", "n_neurons"):  # the other sizes only matter where tensor shapes depend on them
+        saved = sizes.get(key)
+        current = pl_module.hparams.get(key, getattr(pl_module, key, None))
+        if saved is None:
+            continue
+        if current is not None and int(saved) != int(current):
+            raise InputError(f"checkpoint was trained with {key}={saved} but the data has {current}",
+                             path=path, field=f"neurodyn.sizes.{key}")
+    own = pl_module.state_dict()
+    saved_sd = ckpt["state_dict"]
+    for key, tensor in own.items():
+        if key not in saved_sd:
+            raise InputError(f"missing tensor {key!r} (the model config differs from the checkpoint's)",
+                             path=path, field="state_dict")
+        if tuple(saved_sd[key].shape) != tuple(tensor.shape):
+            raise InputError(f"{key} has shape {tuple(saved_sd[key].shape)} but the configured model has "
+                             f"{tuple(tensor.shape)} (the model config differs from the checkpoint's)",
+                             path=path, field="state_dict")
+    extra = sorted(set(saved_sd) - set(own))
+    if extra:
+        raise InputError(f"unexpected tensor {extra[0]!r} (the model config differs from the checkpoint's)",
+                         path=path, field="state_dict")
+    return ckpt
+
+
+# -- the header, from inside the LightningModule ----------------------------------------------------
+def add_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:
+    """Write neurodyn's checkpoint header and make the hyper-parameters plain (``weights_only`` loadable).
+
+    ``checkpoint["neurodyn"]`` = ``{"format", "family", "sizes", "version"}``; the model config
+    dataclass in ``hyper_parameters`` becomes a dict (the modules accept either).
+    """
+    import dataclasses
+
+    from neurodyn import __version__
+
+    hp = dict(checkpoint.get("hyper_parameters") or {})
+    for key, value in hp.items():
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            hp[key] = dataclasses.asdict(value)
+    checkpoint["hyper_parameters"] = hp
+    sizes = {k: int(hp[k]) for k in SIZE_KEYS if hp.get(k) is not None}
+    checkpoint["neurodyn"] = {"format": CHECKPOINT_FORMAT, "family": type(module).__name__, "sizes": sizes,
+                              "version": str(__version__)}
+
+
+def check_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:
+    """One-line InputError when a checkpoint is of another model family, newer format or other data sizes."""
+    header = checkpoint.get("neurodyn") or {}
+    if int(header.get("format", 0)) > CHECKPOINT_FORMAT:
+        raise InputError(f"format {header['format']} is newer than this neurodyn reads ({CHECKPOINT_FORMAT})",
+                         field="neurodyn.format")
+    family = header.get("family")
+    if family is not None and family != type(module).__name__:
+        raise InputError(f"a {family} checkpoint given to {type(module).__name__}", field="neurodyn.family")
+    saved = checkpoint.get("hyper_parameters", {})
+    for key in ("n_heldin", "n_neurons"):
+        current = getattr(module, key, None)
+        if key in saved and current is not None and int(saved[key]) != int(current):
+            raise InputError(f"checkpoint was trained with {key}={saved[key]} but the data has {current}", field=key)

@@ -1,0 +1,141 @@
+"""Predictions of a trained model: NLB metrics during training and ``neurodyn predict`` output files.
+
+- :class:`NLBEvaluationCallback`: every few validation epochs, the full NLB metric set on the evaluation
+  trials of a prepared NLB file.
+- :class:`PredictionWriter`: the HDF5 file ``neurodyn predict`` writes (the NLB submission layout for
+  NLB data).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from neurodyn.io import atomic_path, write_h5_dict
+
+
+class NLBEvaluationCallback(pl.Callback):
+    """Every ``every_n_epochs`` validation epochs, compute the full NLB metric set on the eval trials.
+
+    Predicts train and eval trials (train rates are needed for the velocity decoder), then calls
+    :func:`neurodyn.metrics.evaluate_dataset` against the prepared file's ``eval_target`` and logs
+    ``nlb/co_bps``, ``nlb/fp_bps``, ``nlb/vel_r2``, ``nlb/psth_r2`` (and ``nlb/tp_corr`` for DMFC).
+    Only acts on an :class:`~neurodyn.data.datamodule.NLBDataModule` in the val phase.
+    """
+
+    def __init__(self, every_n_epochs: int = 10):
+        self.every_n_epochs = every_n_epochs
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        dm = trainer.datamodule
+        if trainer.sanity_checking or getattr(dm, "phase", None) != "val" or not hasattr(dm, "prepared"):
+            return
+        if (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        from neurodyn.metrics import evaluate_dataset
+
+        arrays = predict_arrays(pl_module, dm)
+        group = nlb_submission_group(arrays, dm)
+        metrics = evaluate_dataset(dm.prepared.eval_target_group, group, dm.dataset)
+        for key, value in metrics.items():
+            name = "nlb/" + key.replace(" ", "_").replace("-", "_").lower()
+            pl_module.log(name, float(value), sync_dist=True)
+
+
+@torch.no_grad()
+def predict_arrays(pl_module: pl.LightningModule, dm) -> dict[str, np.ndarray]:
+    """Rates (counts per bin) of every predict split, concatenated in trial order."""
+    was_training = pl_module.training
+    pl_module.eval()
+    out = {}
+    try:
+        for split in dm.predict_splits:
+            loader = dm._loader(split, shuffle=False)
+            rates = []
+            for batch in loader:
+                batch = {k: v.to(pl_module.device) for k, v in batch.items()}
+                rates.append(pl_module._predict_rates(batch).float().cpu().numpy())
+            out[split] = np.concatenate(rates)
+    finally:
+        pl_module.train(was_training)
+    return out
+
+
+def nlb_submission_group(rates: dict[str, np.ndarray], dm) -> dict[str, np.ndarray]:
+    """Split predicted rates into the NLB submission arrays of one dataset group."""
+    n_in, n_obs = dm.n_heldin, dm.n_obs_bins
+    group = {
+        "train_rates_heldin": rates["train"][:, :n_obs, :n_in],
+        "train_rates_heldout": rates["train"][:, :n_obs, n_in:],
+        "eval_rates_heldin": rates["valid"][:, :n_obs, :n_in],
+        "eval_rates_heldout": rates["valid"][:, :n_obs, n_in:],
+    }
+    if dm.n_fwd_bins:
+        group["eval_rates_heldin_forward"] = rates["valid"][:, n_obs:, :n_in]
+        group["eval_rates_heldout_forward"] = rates["valid"][:, n_obs:, n_in:]
+    return {k: v.astype(np.float32) for k, v in group.items()}
+
+
+def nlb_group_name(dataset: str, bin_ms: float) -> str:
+    """nlb_tools' group naming: ``mc_maze`` at 5 ms, ``mc_maze_20`` at 20 ms."""
+    return dataset if int(bin_ms) == 5 else f"{dataset}_{int(bin_ms)}"
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Write ``neurodyn predict`` outputs to one HDF5 file (atomically).
+
+    Layout depends on the data:
+
+    - NLB (:class:`NLBDataModule`): the NLB submission layout, group ``<dataset>[_<bin>]`` with
+      ``train_rates_heldin``, ``train_rates_heldout``, ``eval_rates_heldin``, ``eval_rates_heldout``
+      and ``eval_rates_*_forward`` (spikes per bin, float32), plus ``latents/{train,eval}_{z,v}``.
+    - LFADS / Lorenz: ``train_rates``, ``valid_rates`` (counts per bin) and ``train_z``, ``valid_v``...
+    - Switching GLM: per split the state ``posteriors``, the ``viterbi`` path and ``log_marginal``.
+
+    Parameters
+    ----------
+    path
+        Output file; nothing is written under this name unless prediction finishes.
+    """
+
+    def __init__(self, path: str | None = None):
+        super().__init__(write_interval="epoch")
+        self.path = path
+
+    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
+        if self.path is None:
+            raise ValueError("PredictionWriter needs a path: pass --prediction.path FILE.h5")
+        dm = trainer.datamodule
+        if predictions and isinstance(predictions[0], dict):  # a single dataloader
+            predictions = [predictions]
+        splits = {}
+        for split, outputs in zip(dm.predict_splits, predictions):
+            keys = [k for k in outputs[0] if k != "index"]
+            merged = {k: torch.cat([o[k] for o in outputs]).float().cpu().numpy() for k in keys}
+            order = np.argsort(torch.cat([o["index"] for o in outputs]).cpu().numpy(), kind="stable")
+            splits[split] = {k: v[order] for k, v in merged.items()}
+        tree: dict = {}
+        if hasattr(dm, "prepared") and "rates" in splits.get("train", {}):
+            name = nlb_group_name(dm.dataset, dm.bin_ms)
+            tree[name] = nlb_submission_group({s: splits[s]["rates"] for s in splits}, dm)
+            tree["latents"] = {f"{'eval' if s == 'valid' else s}_{k}": v for s, d in splits.items()
+                               for k, v in d.items() if k in ("z", "v")}
+        else:
+            for split, data in splits.items():
+                for key, value in data.items():
+                    tree[f"{split}_{key}"] = value
+        path = Path(self.path)
+        import h5py
+
+        with atomic_path(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                write_h5_dict(f, tree, compression="gzip")
+                f.attrs["datamodule"] = type(dm).__name__
+                f.attrs["bin_ms"] = float(dm.bin_ms)
+                if hasattr(dm, "dataset"):
+                    f.attrs["dataset"] = dm.dataset
+        print(f"wrote predictions to {path}")
