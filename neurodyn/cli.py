@@ -4,13 +4,19 @@ Training subcommands (``fit``, ``validate``, ``test``, ``predict``) go to the Li
 :mod:`neurodyn.training.cli`; the others are plain functions. Each subcommand module exposes
 ``cli_main(argv: list[str]) -> int``; modules are imported lazily so ``neurodyn --help`` is fast.
 
-One error path: bad input anywhere (a missing, truncated or non-HDF5 file, a missing NWB field,
-predictions of the wrong shape, bad arguments...) raises :class:`neurodyn.errors.InputError` at the
-reader or parser that finds it; :func:`main` prints it as one line,
-``neurodyn <command>: error: <file>: <field>: <what is wrong>``, on stderr and returns 2. Any other
+:data:`COMMANDS` is the one registry of subcommands: to add a command, write its module (argparse
+commands: ``neurodyn/commands/<name>.py``) and add one line here.
+
+One error path, here and nowhere else: bad input anywhere (a missing, truncated or non-HDF5 file, a
+missing NWB field, predictions of the wrong shape, bad arguments, a bad LightningCLI config...) raises
+:class:`neurodyn.errors.InputError` at the reader or parser that finds it; :func:`main` prints it as one
+line, ``neurodyn <command>: error: <file>: <field>: <what is wrong>``, on stderr and returns 2. A command
+that cannot finish for another reason that is not a bug (training diverged, a search with no result)
+raises :class:`neurodyn.errors.CommandFailed`, printed the same way with its exit code. Any other
 exception is a bug and propagates with its traceback. ``--debug`` (before or after the command) or
-``NEURODYN_DEBUG=1`` shows the traceback of an InputError too. Ctrl-C / SIGTERM print one line and
-return 128 + the signal number. Outputs follow :func:`neurodyn.io.output_file`: no subcommand leaves a
+``NEURODYN_DEBUG=1`` shows the traceback of an InputError or CommandFailed too. Ctrl-C / SIGTERM print
+one line and return 128 + the signal number (:class:`neurodyn.errors.Stopped`: a run that stopped in
+order and says how to resume). Outputs follow :func:`neurodyn.io.output_file`: no subcommand leaves a
 partial output file behind.
 """
 
@@ -20,7 +26,7 @@ import importlib
 import os
 import sys
 
-from neurodyn.errors import InputError
+from neurodyn.errors import CommandFailed, InputError, Stopped
 
 #: subcommand -> ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -82,11 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         if command in TRAINING:
             return int(func([command, *rest]) or 0)
         return int(func(rest) or 0)
-    except InputError as err:
+    except (InputError, CommandFailed) as err:
         if debug:
             raise
         print(f"neurodyn {command}: error: {err}", file=sys.stderr)
-        return 2
+        return getattr(err, "exit_code", 2)
+    except Stopped as stop:  # an orderly stop on a signal: what was kept and how to go on
+        print(f"neurodyn {command}: {stop.message}", file=sys.stderr)
+        return 128 + stop.signum
     except SystemExit as stop:  # argparse's --help / --version inside a command
         if debug and stop.code not in (0, None):
             raise

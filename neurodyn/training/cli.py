@@ -44,10 +44,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import datetime
 import logging
 import os
-import re
 import signal
 import sys
 import warnings
@@ -55,7 +53,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
-from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import LightningCLI
 
 # Imported so that their short class names resolve in YAML (class_path: LangevinFlowModule).
 from neurodyn.data.datamodule import (  # noqa: F401
@@ -68,7 +66,6 @@ from neurodyn.data.datamodule import (  # noqa: F401
 from neurodyn.errors import InputError
 from neurodyn.training.callbacks import EpochLog, ResumableCSVLogger, ResumeState, RunInterrupted
 from neurodyn.training.checkpoints import (
-    INDEX_NAME,
     SIZE_KEYS,
     AutoModelCheckpoint,
     check_checkpoint,
@@ -76,14 +73,22 @@ from neurodyn.training.checkpoints import (
     read_checkpoint,
 )
 from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
-from neurodyn.training.module import LangevinFlowModule, TrainingDiverged  # noqa: F401
+from neurodyn.training.module import LangevinFlowModule  # noqa: F401
+from neurodyn.training.parser_errors import config_files, parser_error
 from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter
-
-#: stands for the run folder in a logger's ``save_dir``
-RUN_PLACEHOLDER = "{run}"
-#: the run folder chosen by rank 0, for the DDP processes it starts
-RUN_DIR_ENV = "NEURODYN_RUN_DIR"
-DEFAULT_ROOT = "runs"
+from neurodyn.training.runs import (
+    DEFAULT_ROOT,
+    RUN_DIR_ENV,
+    RUN_PLACEHOLDER,
+    RunConfigSaver,
+    child_rank,
+    keeps_best,
+    prepare_argv,
+    resolve_checkpoint,
+    run_dir_of_checkpoint,
+    run_stopped,
+    unique_run_dir,
+)
 
 #: Lightning messages that carry no information for a neurodyn user (advertising, expected situations)
 _QUIET_INFO = ("💡 Tip",)
@@ -103,82 +108,6 @@ _QUIET_WARNINGS = (
 class _DropTips(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.getMessage()).lstrip().startswith(_QUIET_INFO)
-
-
-class RunConfigSaver(SaveConfigCallback):
-    """Write the run's ``config.yaml`` into the run folder; a resumed fit keeps it and writes
-    ``config.resume.yaml`` beside it."""
-
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if self.already_saved or stage != "fit":
-            return
-        run_dir = Path(trainer.default_root_dir)
-        name = self.config_filename
-        if trainer.ckpt_path is not None and (run_dir / name).exists():
-            name = "config.resume.yaml"
-        if trainer.is_global_zero:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            self.parser.save(self.config, str(run_dir / name), skip_none=False, overwrite=True, multifile=False)
-        self.already_saved = True
-
-
-def _run_dir_of_checkpoint(path: str) -> Path | None:
-    """``DIR`` for ``DIR/checkpoints/X.ckpt`` when ``DIR`` is a run folder (has config.yaml)."""
-    p = Path(path)
-    if p.parent.name == "checkpoints" and (p.parent.parent / "config.yaml").is_file():
-        return p.parent.parent
-    return None
-
-
-def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path") -> str:
-    """``best`` / ``last`` -> the file inside ``run_dir/checkpoints``; one-line InputError when there is none."""
-    if run_dir is None:
-        raise InputError(f"'{which}' needs a run folder: add --run DIR", field=field)
-    ckpt_dir = run_dir / "checkpoints"
-    if which == "last":
-        path = ckpt_dir / "last.ckpt"
-        if not path.is_file():
-            raise InputError("no last.ckpt: the run has not finished an epoch", path=ckpt_dir, field=field)
-        return str(path)
-    index = ckpt_dir / INDEX_NAME
-    if not index.is_file():
-        raise InputError(f"no {INDEX_NAME}: the run has not saved a checkpoint", path=ckpt_dir, field=field)
-    import json
-
-    try:
-        best = json.loads(index.read_text()).get("best")
-    except ValueError as err:
-        raise InputError(f"unreadable index ({err})", path=index, field="best") from None
-    if not best:
-        raise InputError("the run keeps no best checkpoint (no monitor, or checkpoint.save_top_k 0): use "
-                         "--ckpt_path last", path=index, field="best")
-    if not (ckpt_dir / best).is_file():
-        raise InputError(f"the best checkpoint {best!r} is missing", path=index, field="best")
-    return str(ckpt_dir / best)
-
-
-def _child_rank() -> bool:
-    """True in a process that Lightning's DDP launcher started (local rank > 0 or node rank > 0)."""
-    return any(int(os.environ.get(k, "0") or 0) > 0 for k in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
-
-
-def _keeps_best(run_dir: Path) -> bool:
-    """True when the run's checkpoint index names a best file (runs without selection keep only last.ckpt)."""
-    import json
-
-    try:
-        return bool(json.loads((run_dir / "checkpoints" / INDEX_NAME).read_text()).get("best"))
-    except (OSError, ValueError):
-        return True  # let resolve_checkpoint report what is wrong
-
-
-def _unique_run_dir(root: Path) -> Path:
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    candidate, n = root / stamp, 1
-    while candidate.exists():
-        n += 1
-        candidate = root / f"{stamp}-{n}"
-    return candidate
 
 
 class NeurodynCLI(LightningCLI):
@@ -259,16 +188,16 @@ class NeurodynCLI(LightningCLI):
             self._setup_fit_run(cfg, run_dir, ckpt)
             return
         if run_dir is None and ckpt not in (None, "best", "last"):
-            run_dir = _run_dir_of_checkpoint(ckpt)
+            run_dir = run_dir_of_checkpoint(ckpt)
         if run_dir is None:  # --config DIR/config.yaml of a run folder
-            for file in _config_files(self._user_argv):
+            for file in config_files(self._user_argv):
                 if Path(file).name == "config.yaml" and (Path(file).parent / "checkpoints").is_dir():
                     run_dir = Path(file).parent
         if ckpt is None:
             if run_dir is None:
                 raise InputError("needs a trained model: --run DIR (a folder written by neurodyn fit) or "
                                  "--ckpt_path FILE", field="ckpt_path")
-            ckpt = "best" if _keeps_best(run_dir) else "last"
+            ckpt = "best" if keeps_best(run_dir) else "last"
         if ckpt in ("best", "last"):
             ckpt = resolve_checkpoint(run_dir, ckpt)
         cfg.ckpt_path = ckpt
@@ -282,19 +211,19 @@ class NeurodynCLI(LightningCLI):
     def _setup_fit_run(self, cfg, run_dir: Path | None, ckpt) -> None:
         root = Path(cfg.trainer.get("default_root_dir") or DEFAULT_ROOT)
         if run_dir is None and ckpt not in (None, "best", "last"):
-            run_dir = _run_dir_of_checkpoint(ckpt)
+            run_dir = run_dir_of_checkpoint(ckpt)
         if run_dir is None and cfg.get("run_name"):
             name = str(cfg.run_name)
             if not name or "/" in name or name in (".", ".."):
                 raise InputError(f"must be a plain folder name, got {name!r}", field="run_name")
             run_dir = root / name
         resuming = ckpt is not None or cfg.get("run") is not None
-        if run_dir is None and _child_rank() and os.environ.get(RUN_DIR_ENV):
+        if run_dir is None and child_rank() and os.environ.get(RUN_DIR_ENV):
             run_dir = Path(os.environ[RUN_DIR_ENV])  # a DDP process started by rank 0: the same folder
             resuming = True
         if run_dir is None:
-            run_dir = _unique_run_dir(root)
-        if not _child_rank():
+            run_dir = unique_run_dir(root)
+        if not child_rank():
             os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the DDP processes Lightning starts
         if cfg.get("run") is not None and ckpt is None:
             ckpt = "last"
@@ -382,120 +311,6 @@ class NeurodynCLI(LightningCLI):
         super()._run_subcommand(subcommand)
 
 
-# -- one-line parser errors ---------------------------------------------------------------------------
-_NOISE = ("Parser key", "Does not validate against any of the Union subtypes", "Subtypes:", "Errors:",
-          "Given value type:", "Expected a <class 'NoneType'>", "Not a valid subclass of", "Subclass types expected")
-
-
-def _config_files(argv: list[str]) -> list[str]:
-    files = []
-    for i, arg in enumerate(argv):
-        if arg == "--config" and i + 1 < len(argv):
-            files.append(argv[i + 1])
-        elif arg.startswith("--config="):
-            files.append(arg.split("=", 1)[1])
-    return files
-
-
-def _file_with_key(files: list[str], key: str | None, option: str | None) -> str | None:
-    """The last config file whose YAML holds ``key`` (or an ``option`` anywhere below it)."""
-    if not key:
-        return None
-    import yaml
-
-    def holds(node, parts) -> bool:
-        if not parts:
-            return option is None or _contains(node, option)
-        return isinstance(node, dict) and parts[0] in node and holds(node[parts[0]], parts[1:])
-
-    for file in reversed(files):
-        try:
-            data = yaml.safe_load(Path(file).read_text())
-        except Exception:
-            continue
-        if holds(data, key.split(".")):
-            return file
-    return None
-
-
-def _path_to(node, option: str) -> list[str] | None:
-    """Keys leading to ``option`` inside nested dicts (depth first), or None."""
-    if isinstance(node, dict):
-        if option in node:
-            return [option]
-        for k, v in node.items():
-            sub = _path_to(v, option)
-            if sub:
-                return [str(k), *sub]
-    return None
-
-
-def _contains(node, option: str) -> bool:
-    if isinstance(node, dict):
-        return option in node or any(_contains(v, option) for v in node.values())
-    return False
-
-
-def parser_error(message: str, argv: list[str]) -> InputError:
-    """Turn a jsonargparse error (many lines, nested Union explanations) into one InputError line."""
-    text = str(message)
-    key_match = re.search(r'Parser key "([^"]+)"', text)
-    key = key_match.group(1) if key_match else None
-    missing = re.search(r"File does not exist: '([^']+)'", text) or re.search(r"Unable to load config '([^']+)'", text)
-    if missing:
-        return InputError("no such config file", path=missing.group(1), field=key or "config")
-    option = re.search(r"Option '([^']+)' is not accepted", text) or re.search(r'Key "([^"]+)" is not expected', text)
-    files = _config_files(argv)
-    unknown = re.search(r"does not accept option '([^']+)'", text) or re.search(r"No action for key \"([^\"]+)\"", text)
-    if unknown:
-        name = unknown.group(1)
-        head, _, last = name.rpartition(".")
-        return InputError("unknown option (misspelt, or not an option of this section)",
-                          path=_file_with_key(files, head or None, last) if head else _file_with_key(files, name, None),
-                          field=name)
-    if "Problems parsing config" in text:
-        import yaml
-
-        for file in files:
-            try:
-                yaml.safe_load(Path(file).read_text())
-            except yaml.YAMLError as err:
-                mark = getattr(err, "problem_mark", None)
-                where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-                problem = getattr(err, "problem", None) or "invalid YAML"
-                return InputError(f"{where}{problem}", path=file, field="yaml")
-            except OSError:
-                continue
-        return InputError(" ".join(text.split())[:300], field="config")
-    unrecognized = re.search(r"Unrecognized arguments: (.*)", text)
-    if unrecognized:
-        return InputError(f"unrecognized arguments: {unrecognized.group(1).strip()}", field="arguments")
-    lines = [line.strip().lstrip("- ").strip() for line in text.splitlines()]
-    given = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("Given value:")), None)
-    lines = [line for line in lines if line and not line.startswith((*_NOISE, "Given value:"))]
-    path = _file_with_key(files, key, option.group(1) if option else None)
-    if option:
-        cls = re.search(r"class_path '([^']+)'", text)
-        where = f" by {cls.group(1).rsplit('.', 1)[-1]}" if cls else ""
-        name = option.group(1)
-        field = f"{key}.{name}" if key else name
-        if path is not None:  # the full dotted path of the option inside the file
-            import yaml
-
-            found = _path_to(yaml.safe_load(Path(path).read_text()).get(key, {}), name)
-            field = ".".join([key, *found]) if found else field
-        return InputError(f"option {name!r} is not accepted{where}", path=path, field=field)
-    if re.search(r"Expected a dot import path string|Import path .* does not|No module named|not a subclass|"
-                 r"does not correspond to a subclass|has no attribute", text) and key in ("model", "data"):
-        choices = ("LangevinFlowModule, HMMGLMModule" if key == "model" else
-                   "NLBDataModule, LFADSDataModule, LorenzDataModule, SwitchingGLMDataModule")
-        return InputError(f"unknown class {given!r} (choices: {choices})", path=path, field=key)
-    detail = "; ".join(dict.fromkeys(lines))[:300] or "invalid value"
-    if given is not None and given not in detail:
-        detail += f" (given: {given})"
-    return InputError(detail, path=path, field=key)
-
-
 @contextlib.contextmanager
 def _quiet_lightning():
     """Silence Lightning's advertising tips and warnings that are expected in neurodyn's use."""
@@ -511,38 +326,12 @@ def _quiet_lightning():
             rank_zero_logger.removeFilter(tips)
 
 
-def _prepare_argv(rest: list[str]) -> list[str]:
-    """``--run-name`` -> ``--run_name``; ``--run DIR`` puts ``DIR/config.yaml`` first in the config stack."""
-    out: list[str] = []
-    run = None
-    i = 0
-    while i < len(rest):
-        arg = rest[i]
-        if arg.startswith("--run-name"):
-            arg = "--run_name" + arg[len("--run-name"):]
-        if arg == "--run" and i + 1 < len(rest):
-            run = rest[i + 1]
-        elif arg.startswith("--run="):
-            run = arg.split("=", 1)[1]
-        out.append(arg)
-        i += 1
-    if run is None:
-        return out
-    run_dir = Path(run)
-    if not run_dir.is_dir():
-        raise InputError("no such run folder", path=run, field="run")
-    config = run_dir / "config.yaml"
-    if not config.is_file():
-        raise InputError("not a run folder (no config.yaml)", path=run, field="run")
-    return ["--config", str(config), *out]
-
-
 def cli_main(argv: list[str]) -> int:
     """Run a training subcommand (``argv[0]`` is fit/validate/test/predict); returns the exit code."""
     from jsonargparse import ArgumentError
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-    command, rest = argv[0], _prepare_argv(list(argv[1:]))
+    command, rest = argv[0], prepare_argv(list(argv[1:]))
     # sys.argv is left as it is: Lightning's DDP launcher starts the other processes by re-running it.
     cli = None
     resume = ResumeState()
@@ -564,27 +353,11 @@ def cli_main(argv: list[str]) -> int:
             )
     except ArgumentError as err:
         raise parser_error(str(err), rest) from None
-    except TrainingDiverged as err:
-        print(f"neurodyn {command}: error: {err}", file=sys.stderr)
-        return 2
     except (RunInterrupted, SIGTERMException) as err:
         signum = getattr(err, "signum", signal.SIGTERM)
-        return _interrupted(command, signum, resume.run_dir, finished=isinstance(err, SIGTERMException))
+        raise run_stopped(signum, resume.run_dir, finished=isinstance(err, SIGTERMException)) from None
     if resume.signal is not None:
-        return _interrupted(command, resume.signal, resume.run_dir, finished=True)
+        raise run_stopped(resume.signal, resume.run_dir, finished=True)
     if command == "fit" and cli is not None and cli._run_dir is not None and cli.trainer.checkpoint_callback:
         print(f"run folder: {cli._run_dir}", flush=True)
     return 0
-
-
-def _interrupted(command: str, signum: int, run_dir: Path | None, finished: bool) -> int:
-    name = signal.Signals(signum).name
-    last = run_dir / "checkpoints" / "last.ckpt" if run_dir is not None else None
-    if last is not None and last.is_file():
-        when = "after finishing the epoch" if finished else "during an epoch; last.ckpt is the epoch before"
-        print(f"neurodyn {command}: interrupted by {name} {when}; resume with: neurodyn fit --run {run_dir}",
-              file=sys.stderr, flush=True)
-    else:
-        print(f"neurodyn {command}: interrupted by {name} before any epoch finished; nothing to resume",
-              file=sys.stderr, flush=True)
-    return 128 + int(signum)

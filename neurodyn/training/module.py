@@ -15,14 +15,14 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from neurodyn.errors import InputError
+from neurodyn.errors import CommandFailed, InputError
 from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig
 from neurodyn.training.checkpoints import SIZE_KEYS, add_checkpoint_header, check_checkpoint_header
 from neurodyn.training.schedules import kl_weight, linear_ramp
 
 
-class TrainingDiverged(RuntimeError):
-    """Raised when the loss becomes non-finite; the message names the epoch and step."""
+class TrainingDiverged(CommandFailed):
+    """Raised when the loss becomes non-finite; the message names the epoch and step (exit code 2)."""
 
 
 def _bits_per_spike(rates: np.ndarray, counts: np.ndarray, mask: np.ndarray) -> float:

@@ -22,11 +22,11 @@ from neurodyn.errors import InputError
 from neurodyn.training.tune import (
     HYPERPARAMETERS,
     TrialLearningRate,
-    _check_values,
     apply_hyperparameters,
     build_model_and_data,
     load_search,
 )
+from neurodyn.training.tune.space import check_values
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,7 +109,7 @@ def test_bad_search_values_name_the_field(tiny_files, text, field):
     _, search = tiny_files
     search.write_text(text)
     with pytest.raises(InputError) as info:
-        _check_values(TINY, load_search(search)["space"], search)
+        check_values(TINY, load_search(search)["space"], search)
     assert f": {field}:" in str(info.value) and "\n" not in str(info.value)
 
 
@@ -131,7 +131,7 @@ def test_shipped_search_spaces_fit_the_lorenz_config():
     assert files
     for path in files:
         search = load_search(path)
-        _check_values(base, search["space"], path)
+        check_values(base, search["space"], path)
         assert set(search["space"]) <= set(HYPERPARAMETERS)
 
 
@@ -140,7 +140,7 @@ def test_nlb_data_select_on_training_trials_only():
     import numpy as np
 
     from neurodyn.data.datamodule import NLBDataModule, SplitArrays
-    from neurodyn.training.tune import _select_split
+    from neurodyn.training.tune.trial import select_split
 
     def split(n, value):
         return SplitArrays(np.full((n, 5, 3), value), np.full((n, 6, 4), value), np.ones((n, 6, 4), bool),
@@ -148,7 +148,7 @@ def test_nlb_data_select_on_training_trials_only():
 
     data = NLBDataModule.__new__(NLBDataModule)  # the splits of a prepared file, without the file
     data.splits = {"train": split(20, 0.0), "valid": split(7, 1.0)}
-    text = _select_split(data, 0.25, seed=3)
+    text = select_split(data, 0.25, seed=3)
     assert "5 of the 20 training trials" in text
     assert len(data.splits["train"]) == 15 and len(data.splits["valid"]) == 5
     assert not data.splits["valid"].heldin.any()  # no evaluation trial (all ones) in the select split

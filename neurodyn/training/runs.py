@@ -1,0 +1,133 @@
+"""Run folders of ``neurodyn fit``: where a run writes, how ``--run DIR`` and ``--ckpt_path best|last``
+resolve, and what a stopped run says about resuming (see :mod:`neurodyn.training.cli`)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.cli import SaveConfigCallback
+
+from neurodyn.errors import InputError, Stopped
+from neurodyn.training.checkpoints import INDEX_NAME
+
+#: stands for the run folder in a logger's ``save_dir``
+RUN_PLACEHOLDER = "{run}"
+#: the run folder chosen by rank 0, for the DDP processes it starts
+RUN_DIR_ENV = "NEURODYN_RUN_DIR"
+DEFAULT_ROOT = "runs"
+
+
+class RunConfigSaver(SaveConfigCallback):
+    """Write the run's ``config.yaml`` into the run folder; a resumed fit keeps it and writes
+    ``config.resume.yaml`` beside it."""
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.already_saved or stage != "fit":
+            return
+        run_dir = Path(trainer.default_root_dir)
+        name = self.config_filename
+        if trainer.ckpt_path is not None and (run_dir / name).exists():
+            name = "config.resume.yaml"
+        if trainer.is_global_zero:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            self.parser.save(self.config, str(run_dir / name), skip_none=False, overwrite=True, multifile=False)
+        self.already_saved = True
+
+
+def run_dir_of_checkpoint(path: str) -> Path | None:
+    """``DIR`` for ``DIR/checkpoints/X.ckpt`` when ``DIR`` is a run folder (has config.yaml)."""
+    p = Path(path)
+    if p.parent.name == "checkpoints" and (p.parent.parent / "config.yaml").is_file():
+        return p.parent.parent
+    return None
+
+
+def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path") -> str:
+    """``best`` / ``last`` -> the file inside ``run_dir/checkpoints``; one-line InputError when there is none."""
+    if run_dir is None:
+        raise InputError(f"'{which}' needs a run folder: add --run DIR", field=field)
+    ckpt_dir = run_dir / "checkpoints"
+    if which == "last":
+        path = ckpt_dir / "last.ckpt"
+        if not path.is_file():
+            raise InputError("no last.ckpt: the run has not finished an epoch", path=ckpt_dir, field=field)
+        return str(path)
+    index = ckpt_dir / INDEX_NAME
+    if not index.is_file():
+        raise InputError(f"no {INDEX_NAME}: the run has not saved a checkpoint", path=ckpt_dir, field=field)
+    import json
+
+    try:
+        best = json.loads(index.read_text()).get("best")
+    except ValueError as err:
+        raise InputError(f"unreadable index ({err})", path=index, field="best") from None
+    if not best:
+        raise InputError("the run keeps no best checkpoint (no monitor, or checkpoint.save_top_k 0): use "
+                         "--ckpt_path last", path=index, field="best")
+    if not (ckpt_dir / best).is_file():
+        raise InputError(f"the best checkpoint {best!r} is missing", path=index, field="best")
+    return str(ckpt_dir / best)
+
+
+def child_rank() -> bool:
+    """True in a process that Lightning's DDP launcher started (local rank > 0 or node rank > 0)."""
+    return any(int(os.environ.get(k, "0") or 0) > 0 for k in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
+
+
+def keeps_best(run_dir: Path) -> bool:
+    """True when the run's checkpoint index names a best file (runs without selection keep only last.ckpt)."""
+    import json
+
+    try:
+        return bool(json.loads((run_dir / "checkpoints" / INDEX_NAME).read_text()).get("best"))
+    except (OSError, ValueError):
+        return True  # let resolve_checkpoint report what is wrong
+
+
+def unique_run_dir(root: Path) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate, n = root / stamp, 1
+    while candidate.exists():
+        n += 1
+        candidate = root / f"{stamp}-{n}"
+    return candidate
+
+
+def prepare_argv(rest: list[str]) -> list[str]:
+    """``--run-name`` -> ``--run_name``; ``--run DIR`` puts ``DIR/config.yaml`` first in the config stack."""
+    out: list[str] = []
+    run = None
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg.startswith("--run-name"):
+            arg = "--run_name" + arg[len("--run-name"):]
+        if arg == "--run" and i + 1 < len(rest):
+            run = rest[i + 1]
+        elif arg.startswith("--run="):
+            run = arg.split("=", 1)[1]
+        out.append(arg)
+        i += 1
+    if run is None:
+        return out
+    run_dir = Path(run)
+    if not run_dir.is_dir():
+        raise InputError("no such run folder", path=run, field="run")
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        raise InputError("not a run folder (no config.yaml)", path=run, field="run")
+    return ["--config", str(config), *out]
+
+
+def run_stopped(signum: int, run_dir: Path | None, finished: bool) -> Stopped:
+    """The stop of a fit on a signal, saying how to resume (printed by neurodyn.cli, exit 128 + signum)."""
+    name = signal.Signals(signum).name
+    last = run_dir / "checkpoints" / "last.ckpt" if run_dir is not None else None
+    if last is not None and last.is_file():
+        when = "after finishing the epoch" if finished else "during an epoch; last.ckpt is the epoch before"
+        return Stopped(signum, f"interrupted by {name} {when}; resume with: neurodyn fit --run {run_dir}")
+    return Stopped(signum, f"interrupted by {name} before any epoch finished; nothing to resume")

@@ -1,0 +1,105 @@
+"""``neurodyn tune``: hyperparameter search for LangevinFlow on Ray Tune (the ``tune`` extra).
+
+::
+
+    neurodyn tune --config configs/langevinflow/lorenz.yaml --search configs/tune/langevinflow.yaml \\
+        --scheduler pbt --samples 8 --cpus-per-trial 1 --out runs/tune-lorenz
+
+``--config`` is an ordinary ``neurodyn fit`` config (LightningCLI YAML; several are stacked, later ones
+win). ``--search`` names the hyperparameters to search and their ranges (``configs/tune/*.yaml``)::
+
+    space:                                   # short name: distribution or fixed value
+      lr: {loguniform: [1.0e-4, 1.0e-2]}
+      weight_decay: {loguniform: [1.0e-6, 1.0e-3]}
+      dropout: {uniform: [0.0, 0.3]}
+      cd_keep_prob: {uniform: [0.5, 1.0]}
+      kl_max: {loguniform: [0.1, 1.0]}
+      gamma: {uniform: [0.05, 0.6]}
+      hidden_size: {choice: [32, 64]}
+    epochs: 100                              # optional: epochs per trial (default trainer.max_epochs)
+    pbt: {perturbation_interval: 10, burn_in_period: 10, quantile_fraction: 0.25,
+          resample_probability: 0.25, perturbation_factors: [1.2, 0.8], synch: true}
+    asha: {grace_period: 10, reduction_factor: 3}
+
+The names are those of :class:`~neurodyn.training.module.LangevinFlowModule` (``lr``, ``weight_decay``)
+and of :class:`~neurodyn.models.langevinflow.LangevinFlowConfig` (``dropout``, ``cd_keep_prob`` -- the
+coordinated-dropout *keep* probability --, ``kl_max`` -- the KL weight --, ``gamma``, ``hidden_size``,
+``latent_dim``, ``ff_dim``, ``kl_ramp_epochs``, ``velocity_prior_var``); :data:`HYPERPARAMETERS` lists them.
+
+Schedulers
+----------
+``pbt``
+    Population-based training (Jaderberg et al. 2017, arXiv:1711.09846) as AutoLFADS runs it (Keshtkaran
+    et al. 2022, Nature Methods 19:1572, doi:10.1038/s41592-022-01675-0): every
+    ``perturbation_interval`` epochs the worst quarter of the population copies the checkpoint of a
+    trial in the best quarter (*exploit*) and perturbs its hyperparameters (*explore*: times 0.8 or 1.2,
+    or resampled with probability ``resample_probability``; clipped to the search range). ``synch:
+    true`` (default) waits until every trial has reached the perturbation epoch, so trials are compared
+    at equal epochs (AutoLFADS's generations); ``false`` is Ray's asynchronous PBT. Only values that
+    leave the weight shapes alone are perturbed; ``hidden_size``, ``latent_dim``, ``ff_dim`` and
+    ``kl_ramp_epochs`` are sampled once and travel with the copied checkpoint. Checkpoints are written
+    at perturbation epochs and at the last epoch, and all are kept (an exploit may copy any of them):
+    about ``samples x epochs / perturbation_interval`` files.
+``asha``
+    Asynchronous successive halving (Li et al. 2020, arXiv:1810.05934): trials are stopped early at
+    rungs ``grace_period * reduction_factor**k`` epochs unless they are in the top ``1/reduction_factor``.
+    A checkpoint every epoch; each trial keeps its best and its latest.
+
+Selection
+---------
+Every trial reports, once per epoch, the module's ``valid/loss``: the masked Poisson NLL of the
+*select* split (the KL weight does not enter it, so trials with different ``kl_max`` compare fairly, as
+AutoLFADS compares validation NLL). The select split is the DataModule's validation split (Lorenz,
+LFADS-format and simulated data), except for :class:`~neurodyn.data.datamodule.NLBDataModule`, whose
+validation trials are the NLB evaluation trials that ``neurodyn evaluate`` scores: there a seeded
+``--select-fraction`` of the *training* trials is held out as the select split (:func:`carve_select_split`)
+and the evaluation trials are never seen. Nothing is selected on true rates or on report/test trials.
+The best checkpoint is the kept checkpoint with the lowest ``valid/loss`` over all trials (each holds a
+``report.json`` with its trial, epoch and hyperparameters).
+Every trial starts from the config's ``seed_everything``, so trials differ by their hyperparameters only.
+
+Hyperparameters after an exploit come from the Tune trial config
+-----------------------------------------------------------------
+A trial always builds its module from *its own* Tune config and then restores the copied Lightning
+checkpoint's weights, optimiser and scheduler state. Restoring the optimiser would bring back the
+donor's learning rate (ray-project/ray#36660); :class:`TrialLearningRate` writes the module's ``lr`` (the
+trial's) back into the optimiser, and into the scheduler's base learning rate (cosine: the rate at the
+current epoch of the cosine from the new ``lr``). Every report carries ``lr_used``, the rate of the
+optimiser at the epoch's first step, so the result files show which rate was applied.
+
+Outputs (``--out``, default ``runs/tune/<config>-<scheduler>-<UTC time>``), written to a temporary folder
+and renamed when the search ends (nothing partial is left on an error, Ctrl-C or SIGTERM):
+
+- ``trials.csv`` (and ``trials.txt``, the rich table printed at the end): one row per trial;
+- ``perturbations.csv`` (PBT): every exploit / explore step, with the old and new hyperparameters;
+- ``best.yaml``: the fit config with the best trial's hyperparameters, ready for ``neurodyn fit``;
+- ``best.ckpt``: the Lightning checkpoint of the best trial at its best epoch
+  (``neurodyn predict --config best.yaml --ckpt_path best.ckpt``);
+- ``summary.json``: metric, split, best trial, value, epoch, command, seconds;
+- ``ray/``: Ray Tune's experiment folder (per-trial ``progress.csv`` / ``result.json``).
+
+Runs locally by default (``ray.init`` with ``--num-cpus`` CPUs, default ``cpus-per-trial x samples``
+capped at the machine's cores); ``--address ray://host:10001`` (or ``auto``) joins an existing cluster,
+whose nodes must have neurodyn installed and see ``--out`` (a shared file system).
+Sampled configurations are seeded (``--seed``); PBT's exploit timing depends on which trial reports
+first, so two PBT runs are not identical.
+"""
+
+from neurodyn.training.tune.search import SearchFailed, cli_main, run_search
+from neurodyn.training.tune.space import HYPERPARAMETERS, Hyperparameter, apply_hyperparameters, load_search
+from neurodyn.training.tune.trial import METRIC, MODE, TrialLearningRate, build_model_and_data, carve_select_split
+
+__all__ = [
+    "HYPERPARAMETERS",
+    "METRIC",
+    "MODE",
+    "Hyperparameter",
+    "SearchFailed",
+    "TrialLearningRate",
+    "apply_hyperparameters",
+    "build_model_and_data",
+    "carve_select_split",
+    "cli_main",
+    "load_search",
+    "run_search",
+]

@@ -1,0 +1,90 @@
+"""Result files of ``neurodyn tune``: the table of trials, PBT's perturbations, CSV and rich text."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from neurodyn.training.tune.trial import METRIC
+
+
+def fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _tag_index(tag: str) -> int | None:
+    head = str(tag).split("_", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def read_perturbations(experiment: Path, names: list[str], grid) -> list[dict]:
+    """PBT's log of exploit / explore steps (``pbt_global.txt``: one JSON list per step), by trial name."""
+    ids = {}
+    for result in grid:
+        trial_id = (result.metrics or {}).get("trial_id")
+        if trial_id:
+            ids[int(trial_id.rsplit("_", 1)[-1])] = f"trial_{trial_id}"
+    rows = []
+    log = experiment / "pbt_global.txt"
+    if not log.is_file():
+        return rows
+    for line in log.read_text().splitlines():
+        if not line.strip():
+            continue
+        target, donor, _, _, old, new = json.loads(line)
+        row = {"trial": ids.get(_tag_index(target), target), "copied_from": ids.get(_tag_index(donor), donor)}
+        for name in names:
+            row[f"old_{name}"], row[f"new_{name}"] = old.get(name), new.get(name)
+        rows.append(row)
+    return rows
+
+
+def trial_rows(grid, names: list[str], perturbations: list[dict]) -> list[dict]:
+    """One table row per trial."""
+    rows = []
+    for result in grid:
+        trial_id = Path(result.path).name if result.path else "?"
+        df = result.metrics_dataframe
+        losses = df[METRIC].dropna() if df is not None and METRIC in df else None
+        row = {"trial": trial_id, "status": "ERROR" if result.error else "OK",
+               "epochs": int(df["epoch"].max()) if df is not None and "epoch" in df and len(df) else 0,
+               f"best {METRIC}": float(losses.min()) if losses is not None and len(losses) else None,
+               f"last {METRIC}": float(losses.iloc[-1]) if losses is not None and len(losses) else None,
+               "exploits": sum(1 for p in perturbations if p["trial"] == trial_id)}
+        config, last = result.config or {}, result.metrics or {}
+        row.update({name: last.get(f"hp/{name}", config.get(name)) for name in names})  # in effect at the end
+        if result.error:
+            row["error"] = " ".join(str(result.error).split())[:200]
+        rows.append(row)
+    return rows
+
+
+def rich_table(rows: list[dict], names: list[str], best_trial: str | None, title: str) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    cols = ["trial", "status", "epochs", f"best {METRIC}", f"last {METRIC}", *names]
+    if any(row.get("exploits") for row in rows):
+        cols.insert(5, "exploits")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("trial", "status") else "right")
+    for row in sorted(rows, key=lambda r: (r.get(f"best {METRIC}") is None, r.get(f"best {METRIC}") or 0)):
+        style = "bold green" if row["trial"] == best_trial else None
+        table.add_row(*[fmt(row.get(c)) for c in cols], style=style)
+    console = Console(record=True, width=max(120, 14 * len(cols)))
+    console.print(table)
+    return console.export_text()

@@ -1,0 +1,346 @@
+"""The search of ``neurodyn tune``: command-line arguments, Ray Tune schedulers (PBT, ASHA), signals, and
+the run folder with the best configuration and checkpoint (see :mod:`neurodyn.training.tune`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from neurodyn.errors import CommandFailed, InputError
+from neurodyn.training.tune.results import (
+    fmt,
+    read_perturbations,
+    rich_table,
+    trial_rows,
+    write_csv,
+)
+from neurodyn.training.tune.space import (
+    HYPERPARAMETERS,
+    apply_hyperparameters,
+    check_model,
+    check_values,
+    endpoints,
+    get_path,
+    load_search,
+    merge_configs,
+    read_yaml,
+    set_path,
+)
+from neurodyn.training.tune.trial import (
+    METRIC,
+    MODE,
+    build_model_and_data,
+    saved_checkpoints,
+    select_split,
+    train_trial,
+)
+
+
+# -- the search -----------------------------------------------------------------------------------------
+def _domain(spec: tuple):
+    from ray import tune
+
+    if spec[0] == "uniform":
+        return tune.uniform(spec[1], spec[2])
+    if spec[0] == "loguniform":
+        return tune.loguniform(spec[1], spec[2])
+    if spec[0] == "choice":
+        return tune.choice(list(spec[1]))
+    return spec[1]
+
+
+def _clip_to_space(space: dict):
+    """PBT's explore multiplies by 0.8 / 1.2 without bounds; keep every value inside its search range."""
+
+    def explore(config: dict) -> dict:
+        for name, spec in space.items():
+            if spec[0] in ("uniform", "loguniform") and name in config:
+                config[name] = float(min(max(config[name], spec[1]), spec[2]))
+        return config
+
+    return explore
+
+
+def _scheduler(kind: str, search: dict, epochs: int):
+    from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining
+
+    space = search["space"]
+    if kind == "asha":
+        opts = search["asha"]
+        grace = opts.get("grace_period", max(1, epochs // 10))
+        return ASHAScheduler(time_attr="training_iteration", max_t=epochs, grace_period=min(grace, epochs),
+                             reduction_factor=opts.get("reduction_factor", 3))
+    opts = dict(search["pbt"])
+    mutations = {name: _domain(spec) for name, spec in space.items()
+                 if spec[0] != "fixed" and HYPERPARAMETERS[name].mutable}
+    if not mutations:
+        raise InputError("PBT needs at least one searched hyperparameter that it may perturb "
+                         f"({', '.join(n for n, h in HYPERPARAMETERS.items() if h.mutable)})", field="--search")
+    interval = opts.pop("perturbation_interval", max(1, epochs // 10))
+    # synch: every trial reaches the perturbation epoch before any exploits, as in AutoLFADS's generations
+    return PopulationBasedTraining(
+        time_attr="training_iteration", perturbation_interval=interval, hyperparam_mutations=mutations,
+        custom_explore_fn=_clip_to_space(space), synch=opts.pop("synch", True), **opts,
+    )
+
+
+def _checkpoint_every(kind: str, search: dict, epochs: int) -> int:
+    """PBT: checkpoints at perturbation epochs only (all kept: an exploit may copy any of them); ASHA: every epoch."""
+    if kind == "pbt":
+        return search["pbt"].get("perturbation_interval", max(1, epochs // 10))
+    return 1
+
+
+_SIGNAL_RECEIVED: list[int] = []
+
+
+def _raise_interrupted(signum, _frame):
+    from neurodyn.io import Interrupted
+
+    _SIGNAL_RECEIVED.append(signum)
+    raise Interrupted(signum)
+
+
+def _sigterm_interrupts() -> None:
+    """SIGTERM raises neurodyn's Interrupted (a KeyboardInterrupt): cleanup runs, exit code 143."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupted)
+
+
+def _trial_name(trial) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def _default_out(configs: list[str], scheduler: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path("runs") / "tune" / f"{Path(configs[-1]).stem}-{scheduler}-{stamp}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    from neurodyn.errors import ArgumentParser  # usage errors are one-line InputErrors
+    from neurodyn.training import tune
+
+    p = ArgumentParser(prog="neurodyn tune", description=tune.__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", action="append", required=True, metavar="YAML",
+                   help="a neurodyn fit config (repeat to stack; later files win)")
+    p.add_argument("--search", required=True, metavar="YAML", help="search space (configs/tune/*.yaml)")
+    p.add_argument("--scheduler", choices=("pbt", "asha"), default="pbt")
+    p.add_argument("--samples", type=int, default=8, help="trials (the PBT population size)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs per trial (default: the search file's 'epochs', else trainer.max_epochs)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--gpus-per-trial", type=float, default=0.0)
+    p.add_argument("--num-cpus", type=int, default=None,
+                   help="CPUs of the local Ray instance (default cpus-per-trial x samples, at most the cores)")
+    p.add_argument("--address", default=None, help="join an existing Ray cluster (ray://host:10001 or auto)")
+    p.add_argument("--out", default=None, help="run folder (must not exist; default runs/tune/<name>-<time>)")
+    p.add_argument("--select-fraction", type=float, default=0.2,
+                   help="NLB data: share of the training trials held out to select on (evaluation trials unused)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the sampled configurations (default: config)")
+    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Ray Tune's console output")
+    return p
+
+
+def _check_args(args) -> None:
+    if args.samples < 1:
+        raise InputError(f"must be >= 1, got {args.samples}", field="--samples")
+    if args.epochs is not None and args.epochs < 1:
+        raise InputError(f"must be >= 1, got {args.epochs}", field="--epochs")
+    if not args.cpus_per_trial > 0:
+        raise InputError(f"must be > 0, got {args.cpus_per_trial}", field="--cpus-per-trial")
+    if args.gpus_per_trial < 0:
+        raise InputError(f"must be >= 0, got {args.gpus_per_trial}", field="--gpus-per-trial")
+    if args.gpus_per_trial > 0 and args.address is None:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError("no CUDA device on this machine", field="--gpus-per-trial")
+    if not 0 < args.select_fraction < 1:
+        raise InputError(f"must lie in (0, 1), got {args.select_fraction}", field="--select-fraction")
+    if args.num_cpus is not None and args.num_cpus < 1:
+        raise InputError(f"must be >= 1, got {args.num_cpus}", field="--num-cpus")
+
+
+def _prepare_out(out: Path, inputs: list[Path]) -> Path:
+    """Check the run folder up front; returns the temporary folder the search writes into."""
+    if os.path.lexists(out):
+        raise InputError("exists; choose a new run folder", path=out, field="--out")
+    for source in inputs:
+        if source.absolute().is_relative_to(out.absolute()):
+            raise InputError("would contain an input file", path=out, field="--out")
+    parent = out.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create the folder ({err.strerror})", path=out, field="--out") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"folder {parent} is not writable", path=out, field="--out")
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=parent))
+
+
+def run_search(args) -> Path:
+    """Run ``neurodyn tune``; returns the run folder."""
+    t0 = time.time()
+    config_paths = [Path(c) for c in args.config]
+    base: dict = {}
+    for path in config_paths:
+        base = merge_configs(base, read_yaml(path, "--config"))
+    check_model(base, str(config_paths[-1]))
+    search_path = Path(args.search)
+    search = load_search(search_path)
+    space = search["space"]
+    check_values(base, space, search_path)
+    _check_args(args)
+    epochs = args.epochs or search["epochs"] or get_path(base, ("trainer", "max_epochs"))
+    if not isinstance(epochs, int) or epochs < 1:
+        raise InputError("give the epochs per trial (--epochs, 'epochs' in the search file or trainer.max_epochs)",
+                         field="--epochs")
+    seed = args.seed if args.seed is not None else base.get("seed_everything", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        seed = 0
+    # Ctrl-C must stop the search (and leave nothing), not make Tune stop trials and return a partial grid
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
+    try:
+        import ray
+        from ray import tune
+        from ray.tune.search import BasicVariantGenerator
+    except ImportError:
+        raise InputError("needs Ray Tune: pip install 'neurodyn[tune]'", field="--scheduler") from None
+
+    # The model and data must build before any Ray worker starts (one-line errors for bad configs).
+    sample = {n: endpoints(s)[0] for n, s in space.items()}
+    _, data = build_model_and_data(apply_hyperparameters(base, sample))
+    if data.splits.get("valid") is None or not len(data.splits["valid"]):
+        raise InputError("the data module has no validation trials to select on", field="data")
+    split = select_split(data, args.select_fraction, seed)
+    del data
+
+    out = Path(args.out) if args.out else _default_out(args.config, args.scheduler)
+    tmp_out = _prepare_out(out, [*config_paths, search_path])
+    names = list(space)
+    started_ray = False
+    from neurodyn.io import terminate_as_interrupt
+
+    try:
+        with terminate_as_interrupt():
+            if args.address:
+                ray.init(address=args.address, log_to_driver=args.verbose > 1)
+            else:
+                cores = os.cpu_count() or 1
+                num_cpus = args.num_cpus or max(1, min(cores, math.ceil(args.cpus_per_trial * args.samples)))
+                num_gpus = math.ceil(args.gpus_per_trial * args.samples) if args.gpus_per_trial else 0
+                ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                         log_to_driver=args.verbose > 1, object_store_memory=256 * 2**20,
+                         configure_logging=args.verbose > 1)
+            started_ray = True
+            _sigterm_interrupts()  # ray.init installs its own SIGTERM handler (sys.exit) in the driver
+            every = _checkpoint_every(args.scheduler, search, epochs)
+            # PBT keeps every checkpoint (an exploit may copy any); ASHA the best and the latest
+            keep = tune.CheckpointConfig(checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE,
+                                         num_to_keep=None if args.scheduler == "pbt" else 1)
+            random.seed(seed)  # PBT's explore draws from these in the driver
+            np.random.seed(seed)
+            trainable = tune.with_resources(
+                tune.with_parameters(train_trial, base=base, epochs=epochs, cpus=args.cpus_per_trial,
+                                     gpus=args.gpus_per_trial, checkpoint_every=every,
+                                     select_fraction=args.select_fraction, seed=seed),
+                {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
+            )
+            tuner = tune.Tuner(
+                trainable,
+                param_space={name: _domain(spec) for name, spec in space.items()},
+                tune_config=tune.TuneConfig(
+                    metric=METRIC, mode=MODE, num_samples=args.samples, reuse_actors=True,
+                    scheduler=_scheduler(args.scheduler, search, epochs),
+                    search_alg=BasicVariantGenerator(random_state=seed),
+                    trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
+                ),
+                run_config=tune.RunConfig(
+                    name="ray", storage_path=str(tmp_out.absolute()), verbose=args.verbose,
+                    checkpoint_config=keep, stop={"training_iteration": epochs},
+                ),
+            )
+            grid = tuner.fit()
+            perturbations = read_perturbations(tmp_out / "ray", names, grid)
+            rows = trial_rows(grid, names, perturbations)
+            saved = saved_checkpoints(tmp_out / "ray")
+            if not saved:
+                errors = [r["error"] for r in rows if r.get("error")]
+                raise SearchFailed(f"no trial reported {METRIC}" + (f"; first error: {errors[0]}" if errors else ""))
+            # the lowest select-split loss over every kept checkpoint (ties: the earlier epoch)
+            best_dir, best = min(saved, key=lambda item: (item[1]["value"], item[1]["epoch"]))
+            best_trial, metrics = best["trial"], {METRIC: best["value"], "epoch": best["epoch"]}
+            best_values = {name: best["hyperparameters"].get(name) for name in names}
+            best_cfg = apply_hyperparameters(base, best_values)
+            set_path(best_cfg, ("trainer", "max_epochs"), epochs)
+            import yaml
+
+            header = (f"# neurodyn tune: best of {args.samples} trials ({args.scheduler}), {METRIC} = "
+                      f"{metrics[METRIC]:.6g} at epoch {metrics.get('epoch')} of {best_trial}\n"
+                      f"#   neurodyn fit --config best.yaml    (checkpoint: best.ckpt)\n")
+            (tmp_out / "best.yaml").write_text(header + yaml.safe_dump(best_cfg, sort_keys=False))
+            shutil.copyfile(best_dir / "model.ckpt", tmp_out / "best.ckpt")
+            write_csv(tmp_out / "trials.csv", rows)
+            if args.scheduler == "pbt":
+                write_csv(tmp_out / "perturbations.csv", perturbations or [{"trial": None}])
+            text = rich_table(rows, names, best_trial, f"neurodyn tune ({args.scheduler}): {out}")
+            (tmp_out / "trials.txt").write_text(text)
+            summary = {
+                "command": "neurodyn tune " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["tune"] else []),
+                "configs": [str(p) for p in config_paths], "search": str(search_path),
+                "scheduler": args.scheduler, "samples": args.samples, "epochs": epochs, "seed": seed,
+                "metric": METRIC, "mode": MODE, "select_split": split,
+                "best_trial": best_trial, "best_value": metrics[METRIC], "best_epoch": metrics.get("epoch"),
+                "best_hyperparameters": best_values, "perturbations": len(perturbations),
+                "trials_failed": sum(r["status"] == "ERROR" for r in rows),
+                "seconds": round(time.time() - t0, 1),
+            }
+            (tmp_out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            if os.path.lexists(out):
+                raise InputError("appeared while the search ran; results left in " + str(tmp_out), path=out,
+                                 field="--out")
+            os.replace(tmp_out, out)
+            tmp_out = None
+    except KeyboardInterrupt as err:
+        # Tune may re-raise the interrupt as a plain KeyboardInterrupt: keep the signal's name and code
+        if _SIGNAL_RECEIVED and getattr(err, "signum", None) != _SIGNAL_RECEIVED[-1]:
+            from neurodyn.io import Interrupted
+
+            raise Interrupted(_SIGNAL_RECEIVED[-1]) from None
+        raise
+    finally:
+        if started_ray:
+            ray.shutdown()  # first: no trial may write into the folder once it is removed
+        if tmp_out is not None:
+            shutil.rmtree(tmp_out, ignore_errors=True)
+    print(f"best {METRIC} {metrics[METRIC]:.6g} ({best_trial}, epoch {metrics.get('epoch')}): "
+          + ", ".join(f"{k}={fmt(v)}" for k, v in best_values.items()))
+    print(f"wrote {out}/best.yaml, best.ckpt, trials.csv ({time.time() - t0:.0f} s)")
+    return out
+
+
+class SearchFailed(CommandFailed):
+    """No trial of the search produced a result (each trial's error is in its Ray folder); exit code 1."""
+
+    exit_code = 1
+
+
+def cli_main(argv: list[str]) -> int:
+    """``neurodyn tune``; returns the exit code (InputError and SearchFailed are printed by neurodyn.cli)."""
+    run_search(_parser().parse_args(argv))
+    return 0

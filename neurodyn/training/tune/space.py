@@ -1,0 +1,260 @@
+"""Search spaces of ``neurodyn tune``: the searchable hyperparameters, the search-space file, and fit
+configs read as plain mappings (stacked YAML files, values written at their places)."""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from neurodyn.errors import InputError
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """Where a searchable hyperparameter lives in a fit config, and whether PBT may perturb it."""
+
+    path: tuple[str, ...]
+    mutable: bool
+    kind: str  # "float" or "int"
+
+
+_MODEL = ("model", "init_args")
+_CFG = ("model", "init_args", "config")
+
+#: Searchable hyperparameters: short name -> place in the fit config. ``mutable`` ones are perturbed by PBT;
+#: the others change weight shapes (or the schedule length) and are only sampled at the start.
+HYPERPARAMETERS: dict[str, Hyperparameter] = {
+    "lr": Hyperparameter((*_MODEL, "lr"), True, "float"),
+    "weight_decay": Hyperparameter((*_MODEL, "weight_decay"), True, "float"),
+    "dropout": Hyperparameter((*_CFG, "dropout"), True, "float"),
+    "cd_keep_prob": Hyperparameter((*_CFG, "cd_keep_prob"), True, "float"),
+    "kl_max": Hyperparameter((*_CFG, "kl_max"), True, "float"),
+    "gamma": Hyperparameter((*_CFG, "gamma"), True, "float"),
+    "velocity_prior_var": Hyperparameter((*_CFG, "velocity_prior_var"), True, "float"),
+    "hidden_size": Hyperparameter((*_CFG, "hidden_size"), False, "int"),
+    "latent_dim": Hyperparameter((*_CFG, "latent_dim"), False, "int"),
+    "ff_dim": Hyperparameter((*_CFG, "ff_dim"), False, "int"),
+    "kl_ramp_epochs": Hyperparameter((*_CFG, "kl_ramp_epochs"), False, "int"),
+}
+
+_DISTRIBUTIONS = ("uniform", "loguniform", "choice")
+_SEARCH_KEYS = {"space", "epochs", "pbt", "asha"}
+_PBT_KEYS = {"perturbation_interval", "burn_in_period", "quantile_fraction", "resample_probability",
+             "perturbation_factors", "synch"}
+_ASHA_KEYS = {"grace_period", "reduction_factor"}
+_MODULES = ("LangevinFlowModule", "neurodyn.training.module.LangevinFlowModule",
+            "neurodyn.training.LangevinFlowModule")
+
+
+# -- config files ---------------------------------------------------------------------------------------
+def read_yaml(path: str | os.PathLike, field: str) -> dict:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("file not found" if not p.exists() else "is not a file", path=p, field=field)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise InputError(f"not valid YAML ({str(err).splitlines()[0]})", path=p, field=field) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(f"expected a mapping at the top level, got {type(data).__name__}", path=p, field=field)
+    return data
+
+
+def merge_configs(base: dict, over: dict) -> dict:
+    """Deep merge of config mappings (later wins; lists are replaced, as LightningCLI stacks configs)."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_configs(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _number(value: Any, path: Path, field: str) -> float:
+    """A YAML number; PyYAML reads ``1e-4`` (no dot) as a string, so numeric strings are accepted."""
+    if isinstance(value, bool):
+        raise InputError(f"expected a number, got {value!r}", path=path, field=field)
+    if isinstance(value, (int, float)):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"expected a number, got {value!r}", path=path, field=field) from None
+
+
+def load_search(path: str | os.PathLike) -> dict:
+    """Read and check a search-space file; returns ``{'space': {name: spec}, 'epochs', 'pbt', 'asha'}``.
+
+    Each ``spec`` is ``("fixed", value)``, ``("uniform", lo, hi)``, ``("loguniform", lo, hi)`` or
+    ``("choice", [values])``. Raises :class:`InputError` naming the file and the field.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.yaml"
+    >>> _ = p.write_text("space:\\n  lr: {loguniform: [1e-4, 1e-2]}\\n  bogus: 1\\n")
+    >>> load_search(p)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: .../s.yaml: space.bogus: unknown hyperparameter; known: lr, weight_decay, ...
+    """
+    path = Path(path)
+    data = read_yaml(path, "--search")
+    unknown = sorted(set(data) - _SEARCH_KEYS)
+    if unknown:
+        raise InputError(f"unknown key; expected {sorted(_SEARCH_KEYS)}", path=path, field=unknown[0])
+    raw = data.get("space")
+    if not isinstance(raw, dict) or not raw:
+        raise InputError("needs a non-empty mapping of hyperparameters", path=path, field="space")
+    space: dict[str, tuple] = {}
+    for name, spec in raw.items():
+        field = f"space.{name}"
+        if name not in HYPERPARAMETERS:
+            raise InputError(f"unknown hyperparameter; known: {', '.join(HYPERPARAMETERS)}", path=path, field=field)
+        kind = HYPERPARAMETERS[name].kind
+        if not isinstance(spec, dict):
+            space[name] = ("fixed", _cast(_number(spec, path, field), kind, path, field))
+            continue
+        if len(spec) != 1 or next(iter(spec)) not in _DISTRIBUTIONS:
+            raise InputError(f"expected one of {{{', '.join(_DISTRIBUTIONS)}: ...}} or a value, got {spec!r}",
+                             path=path, field=field)
+        dist, args = next(iter(spec.items()))
+        if not isinstance(args, list) or not args:
+            raise InputError(f"{dist} needs a list, got {args!r}", path=path, field=field)
+        values = [_cast(_number(v, path, field), kind, path, field) for v in args]
+        if dist == "choice":
+            space[name] = ("choice", values)
+            continue
+        if len(values) != 2 or not values[0] < values[1]:
+            raise InputError(f"{dist} needs [low, high] with low < high, got {args!r}", path=path, field=field)
+        if kind == "int":
+            raise InputError("is an integer; use choice: [...]", path=path, field=field)
+        if dist == "loguniform" and values[0] <= 0:
+            raise InputError(f"loguniform needs low > 0, got {args!r}", path=path, field=field)
+        space[name] = (dist, *values)
+    out = {"space": space, "epochs": None, "pbt": {}, "asha": {}}
+    if data.get("epochs") is not None:
+        out["epochs"] = _positive_int(data["epochs"], path, "epochs")
+    for section, keys in (("pbt", _PBT_KEYS), ("asha", _ASHA_KEYS)):
+        opts = data.get(section) or {}
+        if not isinstance(opts, dict):
+            raise InputError("expected a mapping", path=path, field=section)
+        bad = sorted(set(opts) - keys)
+        if bad:
+            raise InputError(f"unknown option; expected {sorted(keys)}", path=path, field=f"{section}.{bad[0]}")
+        out[section] = _scheduler_options(section, opts, path)
+    return out
+
+
+def _cast(value: float, kind: str, path: Path, field: str):
+    if kind == "int":
+        if float(value) != int(value):
+            raise InputError(f"expected an integer, got {value!r}", path=path, field=field)
+        return int(value)
+    return float(value)
+
+
+def _positive_int(value, path: Path, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"must be a positive integer, got {value!r}", path=path, field=field)
+    return value
+
+
+def _scheduler_options(section: str, opts: dict, path: Path) -> dict:
+    out = dict(opts)
+    for key in ("perturbation_interval", "grace_period", "reduction_factor"):
+        if key in out:
+            out[key] = _positive_int(out[key], path, f"{section}.{key}")
+    if "reduction_factor" in out and out["reduction_factor"] < 2:
+        raise InputError(f"must be >= 2, got {out['reduction_factor']}", path=path, field=f"{section}.reduction_factor")
+    if "burn_in_period" in out:
+        value = out["burn_in_period"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InputError(f"must be an integer >= 0, got {value!r}", path=path, field=f"{section}.burn_in_period")
+    for key in ("quantile_fraction", "resample_probability"):
+        if key in out:
+            value = _number(out[key], path, f"{section}.{key}")
+            if not 0 <= value <= (0.5 if key == "quantile_fraction" else 1):
+                raise InputError(f"out of range, got {value!r}", path=path, field=f"{section}.{key}")
+            out[key] = float(value)
+    if "synch" in out and not isinstance(out["synch"], bool):
+        raise InputError(f"must be true or false, got {out['synch']!r}", path=path, field=f"{section}.synch")
+    if "perturbation_factors" in out:
+        factors = out["perturbation_factors"]
+        if not isinstance(factors, list) or len(factors) != 2:
+            raise InputError(f"expected [up, down], got {factors!r}", path=path,
+                             field=f"{section}.perturbation_factors")
+        out["perturbation_factors"] = tuple(float(_number(f, path, f"{section}.perturbation_factors")) for f in factors)
+    return out
+
+
+def get_path(cfg: dict, keys: tuple[str, ...], default=None):
+    for key in keys:
+        if not isinstance(cfg, dict) or key not in cfg:
+            return default
+        cfg = cfg[key]
+    return cfg
+
+
+def set_path(cfg: dict, keys: tuple[str, ...], value) -> None:
+    for key in keys[:-1]:
+        if not isinstance(cfg.get(key), dict):
+            cfg[key] = {}
+        cfg = cfg[key]
+    cfg[keys[-1]] = value
+
+
+def apply_hyperparameters(base: dict, values: dict) -> dict:
+    """A copy of the fit config ``base`` with the short-named ``values`` written at their places.
+
+    >>> apply_hyperparameters({"model": {"init_args": {"lr": 1e-3}}}, {"lr": 2e-3, "gamma": 0.2})["model"]
+    {'init_args': {'lr': 0.002, 'config': {'gamma': 0.2}}}
+    """
+    cfg = copy.deepcopy(base)
+    for name, value in values.items():
+        set_path(cfg, HYPERPARAMETERS[name].path, value)
+    return cfg
+
+
+def check_model(base: dict, source: str) -> None:
+    model = base.get("model")
+    class_path = model.get("class_path") if isinstance(model, dict) else None
+    if class_path is not None and class_path not in _MODULES:
+        raise InputError(f"tune searches LangevinFlowModule hyperparameters, got {class_path!r}",
+                         path=source, field="model.class_path")
+
+
+def endpoints(spec: tuple) -> list:
+    if spec[0] == "fixed":
+        return [spec[1]]
+    if spec[0] == "choice":
+        return list(spec[1])
+    return [spec[1], spec[2]]
+
+
+def check_values(base: dict, space: dict, search_path: Path) -> None:
+    """Every value a search can produce must make a valid model: endpoints and choices are tried."""
+    from neurodyn.models.langevinflow import LangevinFlowConfig
+
+    cfg_base = dict(get_path(base, _CFG, {}) or {})
+    for name, spec in space.items():
+        for value in endpoints(spec):
+            if name in ("lr",) and not value > 0:
+                raise InputError(f"must be > 0, got {value!r}", path=search_path, field=f"space.{name}")
+            if name == "weight_decay" and value < 0:
+                raise InputError(f"must be >= 0, got {value!r}", path=search_path, field=f"space.{name}")
+            if HYPERPARAMETERS[name].path[:3] == _CFG:
+                try:
+                    LangevinFlowConfig(**{**cfg_base, name: value})
+                except InputError as err:
+                    raise InputError(f"value {value!r}: {err.message}", path=search_path,
+                                     field=f"space.{name}") from None
+                except TypeError as err:  # an unknown key in the fit config itself
+                    raise InputError(str(err), field="model.init_args.config") from None

@@ -1,0 +1,249 @@
+"""One trial of ``neurodyn tune``: build model and data from a fit config, restore a checkpoint that
+Tune hands over (a PBT exploit), train, and report the selection metric each epoch."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import math
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+
+from neurodyn.errors import InputError
+from neurodyn.training.checkpoints import SIZE_KEYS
+from neurodyn.training.tune.space import (
+    apply_hyperparameters,
+    get_path,
+)
+
+#: The selection metric: masked Poisson NLL on the DataModule's validation split (lower is better).
+METRIC, MODE = "valid/loss", "min"
+
+
+
+#: trainer settings of the fit config that a trial keeps; tune owns the rest (devices, loggers, callbacks)
+_TRAINER_KEYS = ("precision", "gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches",
+                 "limit_train_batches", "limit_val_batches", "deterministic", "benchmark")
+
+# -- building model and data from a fit config --------------------------------------------------------
+def build_model_and_data(cfg: dict):
+    """Instantiate the LightningModule and DataModule of a fit config as ``neurodyn fit`` reads them.
+
+    The ``model`` and ``data`` sections are parsed by jsonargparse with LightningCLI's subclass mode
+    (``class_path`` / ``init_args``, short class names, type checks) and the DataModule's sizes linked
+    into the model; the global seed is ``seed_everything``. Parser errors become :class:`InputError`.
+    """
+    from jsonargparse import ArgumentError, ArgumentParser
+
+    # imported so that short class names (class_path: LangevinFlowModule / LorenzDataModule) resolve
+    import neurodyn.data.datamodule as datamodules
+    import neurodyn.training.module  # noqa: F401
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_subclass_arguments(pl.LightningModule, "model", required=True, fail_untyped=False)
+    parser.add_subclass_arguments(datamodules.NeuralDataModule, "data", required=True, fail_untyped=False)
+    for name in SIZE_KEYS:
+        parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
+    sections = {
+        "model": copy.deepcopy(cfg.get("model") or {"class_path": "neurodyn.training.module.LangevinFlowModule"}),
+        "data": copy.deepcopy(cfg.get("data") or {"class_path": "neurodyn.data.datamodule.LorenzDataModule"}),
+    }
+    try:
+        namespace = parser.parse_object(sections)
+    except ArgumentError as err:
+        raise InputError(" ".join(str(err).split())[:400], field="--config") from None
+    path = get_path(cfg, ("data", "init_args", "path"))
+    if path is not None and not Path(path).is_file():
+        raise InputError("file not found", path=path, field="data.init_args.path")
+    seed = cfg.get("seed_everything", 0)
+    pl.seed_everything(seed if isinstance(seed, int) and not isinstance(seed, bool) else 0, verbose=False)
+    instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes  # renamed in jsonargparse 4.49
+    init = instantiate(namespace)
+    return init.model, init.data
+
+
+# -- the learning rate after a restore -----------------------------------------------------------------
+def _scheduled_lr(scheduler, base_lr: float) -> float:
+    """The rate ``scheduler`` would give now had it started from ``base_lr`` (closed forms; else ``base_lr``)."""
+    import torch
+
+    if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+        t = scheduler.last_epoch
+        return scheduler.eta_min + (base_lr - scheduler.eta_min) * (1 + math.cos(math.pi * t / scheduler.T_max)) / 2
+    return base_lr
+
+
+class TrialLearningRate(pl.Callback):
+    """Put the module's own ``hparams.lr`` into the optimiser after a checkpoint restore.
+
+    ``Trainer.fit(ckpt_path=...)`` restores the optimiser's param groups, learning rate included, and the
+    scheduler's ``base_lrs``: after a PBT exploit these are the *donor's*, while the module (built from the
+    trial's Tune config) carries the perturbed ``lr`` (ray-project/ray#36660). ``on_train_start`` runs
+    after the restore; it sets each param group's rate (for a cosine schedule: the value at the current
+    epoch of the cosine that starts at ``lr``) and the scheduler's ``base_lrs``. ReduceLROnPlateau
+    restarts from ``lr`` (its reductions belong to the donor's rate). ``lr_used`` records the rate of
+    the first optimiser step of each epoch.
+    """
+
+    def __init__(self):
+        self.lr_used: float | None = None
+        self._epoch_seen = -1
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        lr = float(pl_module.hparams.lr)
+        schedulers = {id(cfg.scheduler.optimizer): cfg.scheduler for cfg in trainer.lr_scheduler_configs
+                      if hasattr(cfg.scheduler, "optimizer")}
+        for opt in trainer.optimizers:
+            sched = schedulers.get(id(opt))
+            for group in opt.param_groups:
+                group["initial_lr"] = lr
+                group["lr"] = _scheduled_lr(sched, lr)
+            if sched is not None and hasattr(sched, "base_lrs"):
+                sched.base_lrs = [lr for _ in opt.param_groups]
+                if hasattr(sched, "_last_lr"):
+                    sched._last_lr = [g["lr"] for g in opt.param_groups]
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if trainer.current_epoch != self._epoch_seen:
+            self._epoch_seen = trainer.current_epoch
+            self.lr_used = float(optimizer.param_groups[0]["lr"])
+
+
+# -- one trial ------------------------------------------------------------------------------------------
+#: written next to ``model.ckpt`` in every checkpoint: the epoch's report, hyperparameters and trial
+REPORT_NAME = "report.json"
+
+
+class _Report(pl.Callback):
+    """Report the epoch's metrics to Tune (after validation, at the epoch's end), with a checkpoint
+    every ``checkpoint_every`` epochs and at the last one. ``restored`` names the checkpoint this run
+    started from (a PBT exploit copies another trial's)."""
+
+    def __init__(self, lr_cb: TrialLearningRate, hparams: dict, checkpoint_every: int, epochs: int,
+                 trial: str, restored: dict | None):
+        self.lr_cb, self.hparams, self.trial = lr_cb, hparams, trial
+        self.checkpoint_every, self.epochs = checkpoint_every, epochs
+        self.restored = restored or {}
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        from ray import tune
+
+        metrics: dict[str, Any] = {}
+        for key, value in trainer.callback_metrics.items():
+            with contextlib.suppress(TypeError, ValueError, RuntimeError):
+                metrics[key] = float(value)
+        if METRIC not in metrics:
+            raise RuntimeError(f"{METRIC} was not logged this epoch (validation must run every epoch)")
+        epoch = trainer.current_epoch + 1
+        metrics["epoch"] = epoch
+        metrics["lr_used"] = self.lr_cb.lr_used
+        metrics["restored_from_trial"] = self.restored.get("trial", "")
+        metrics["restored_from_epoch"] = self.restored.get("epoch", 0)
+        metrics.update({f"hp/{k}": v for k, v in self.hparams.items()})
+        if epoch % self.checkpoint_every and epoch < self.epochs:
+            tune.report(metrics)
+            return
+        with tempfile.TemporaryDirectory(prefix="neurodyn-tune-") as tmp:
+            trainer.save_checkpoint(os.path.join(tmp, "model.ckpt"))
+            report = {"trial": self.trial, "epoch": epoch, "metric": METRIC, "value": metrics[METRIC],
+                      "hyperparameters": dict(self.hparams)}
+            Path(tmp, REPORT_NAME).write_text(json.dumps(report))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+
+
+def carve_select_split(data, fraction: float, seed: int) -> str:
+    """Use a seeded ``fraction`` of ``data``'s training trials as its validation split, in place.
+
+    For data whose validation trials are report trials (NLB evaluation trials). Returns a description.
+
+    >>> import numpy as np
+    >>> from neurodyn.data.datamodule import SplitArrays
+    >>> class D: splits = {"train": SplitArrays(np.zeros((10, 3, 2)), np.zeros((10, 3, 2)), np.ones((10, 3, 2), bool)),
+    ...                    "valid": SplitArrays(np.ones((4, 3, 2)), np.ones((4, 3, 2)), np.ones((4, 3, 2), bool))}
+    >>> carve_select_split(D, 0.2, seed=0), len(D.splits["train"]), float(D.splits["valid"].heldin.sum())
+    ('2 of the 10 training trials (seed 0); the evaluation trials are not used', 8, 0.0)
+    """
+    from neurodyn.data.datamodule import SplitArrays
+
+    train = data.splits["train"]
+    n = len(train)
+    k = max(1, round(fraction * n))
+    if n - k < 1:
+        raise InputError(f"leaves no training trials ({n} in all)", field="--select-fraction")
+    order = np.random.default_rng(seed).permutation(n)
+    select, fit = np.sort(order[:k]), np.sort(order[k:])
+
+    def subset(split, idx):
+        return SplitArrays(split.heldin[idx], split.target[idx], split.target_mask[idx],
+                           {key: value[idx] for key, value in split.extras.items()})
+
+    data.splits["valid"], data.splits["train"] = subset(train, select), subset(train, fit)
+    return f"{k} of the {n} training trials (seed {seed}); the evaluation trials are not used"
+
+
+def select_split(data, fraction: float, seed: int) -> str:
+    """Make ``data``'s validation split a select split; returns what it is."""
+    from neurodyn.data.datamodule import NLBDataModule
+
+    if isinstance(data, NLBDataModule):
+        return carve_select_split(data, fraction, seed)
+    return f"the DataModule's validation split ({len(data.splits['valid'])} trials)"
+
+
+def train_trial(config: dict, *, base: dict, epochs: int, cpus: float, gpus: float, checkpoint_every: int,
+                 select_fraction: float, seed: int) -> None:
+    """Tune function trainable: build from the trial config, restore a checkpoint if Tune gives one, fit."""
+    import torch
+    from ray import tune
+
+    _quiet_lightning()
+    torch.set_num_threads(max(1, int(cpus)))
+    trial = f"trial_{tune.get_context().get_trial_id()}"
+    cfg = apply_hyperparameters(base, config)
+    model, data = build_model_and_data(cfg)
+    select_split(data, select_fraction, seed)
+    trainer_cfg = cfg.get("trainer") or {}
+    with tempfile.TemporaryDirectory(prefix="neurodyn-restore-") as tmp:
+        ckpt_path, restored = None, None
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is not None:
+            checkpoint.to_directory(tmp)
+            ckpt_path = os.path.join(tmp, "model.ckpt")
+            restored = json.loads(Path(tmp, REPORT_NAME).read_text())
+            if restored["epoch"] >= epochs:
+                return  # copied a finished trial: nothing left to train
+        lr_cb = TrialLearningRate()
+        trainer = pl.Trainer(
+            accelerator="gpu" if gpus > 0 else "cpu", devices=1, max_epochs=epochs, logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            check_val_every_n_epoch=1, num_sanity_val_steps=0, default_root_dir=tmp,
+            callbacks=[lr_cb, _Report(lr_cb, config, checkpoint_every, epochs, trial, restored)],
+            **{k: trainer_cfg[k] for k in _TRAINER_KEYS if trainer_cfg.get(k) is not None},
+        )
+        trainer.fit(model, datamodule=data, ckpt_path=ckpt_path)
+
+
+def saved_checkpoints(experiment: Path) -> list[tuple[Path, dict]]:
+    """Every checkpoint the search kept, with the report saved inside it (trial, epoch, value, hyperparameters)."""
+    out = []
+    for report in sorted(experiment.glob(f"*/checkpoint_*/{REPORT_NAME}")):
+        with contextlib.suppress(ValueError, OSError):
+            info = json.loads(report.read_text())
+            if (report.parent / "model.ckpt").is_file() and math.isfinite(float(info["value"])):
+                out.append((report.parent, info))
+    return out
