@@ -186,3 +186,22 @@ class HMMGLMModule(pl.LightningModule):
             path = viterbi(self.model.log_initial(), self.model.log_transitions(), self.model.log_emissions(spikes))
         return {"posteriors": posterior.posteriors, "viterbi": path, "log_marginal": posterior.log_marginal,
                 "index": batch["index"]}
+
+    @torch.no_grad()
+    def prediction_extras(self, dm) -> dict[str, np.ndarray]:
+        """The fitted model for ``neurodyn predict``: couplings, connection types, transitions, biases.
+
+        Connection types come from the one read-out rule of every switching GLM
+        (:func:`neurodyn.models.hmmglm.readout.read_out_types`: Wald test, ``z`` fixed in advance), with the
+        standard errors estimated on the DataModule's **training** sequences only.
+        """
+        from neurodyn.models.hmmglm.readout import read_out_types, reported_couplings
+
+        train = torch.as_tensor(dm.splits["train"].heldin, device=self.device)
+        return {
+            "coupling": reported_couplings(self.model).float().cpu().numpy(),
+            "connection_types": read_out_types(self.model, train).to(torch.int8).cpu().numpy(),
+            "transitions": self.model.log_transitions().exp().float().cpu().numpy(),
+            "initial": self.model.log_initial().exp().float().cpu().numpy(),
+            "bias": self.model.bias.detach().float().cpu().numpy(),
+        }

@@ -34,6 +34,8 @@ class NLBEvaluationCallback(pl.Callback):
         dm = trainer.datamodule
         if trainer.sanity_checking or getattr(dm, "phase", None) != "val" or not hasattr(dm, "prepared"):
             return
+        if not hasattr(pl_module, "_predict_rates"):  # a switching GLM models held-in units only: no rates
+            return
         if (trainer.current_epoch + 1) % self.every_n_epochs:
             return
         from neurodyn.metrics import evaluate_dataset
@@ -85,6 +87,11 @@ def nlb_group_name(dataset: str, bin_ms: float) -> str:
     return dataset if int(bin_ms) == 5 else f"{dataset}_{int(bin_ms)}"
 
 
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    """Floating outputs as float32, integer ones (state paths) as they are."""
+    return (tensor.float() if tensor.is_floating_point() else tensor).cpu().numpy()
+
+
 class PredictionWriter(BasePredictionWriter):
     """Write ``neurodyn predict`` outputs to one HDF5 file (atomically).
 
@@ -94,7 +101,12 @@ class PredictionWriter(BasePredictionWriter):
       ``train_rates_heldin``, ``train_rates_heldout``, ``eval_rates_heldin``, ``eval_rates_heldout``
       and ``eval_rates_*_forward`` (spikes per bin, float32), plus ``latents/{train,eval}_{z,v}``.
     - LFADS / Lorenz: ``train_rates``, ``valid_rates`` (counts per bin) and ``train_z``, ``valid_v``...
-    - Switching GLM: per split the state ``posteriors``, the ``viterbi`` path and ``log_marginal``.
+    - Switching GLM: per split (``train_``, ``valid_``) the state ``posteriors`` (sequences, bins, states),
+      the ``viterbi`` path (int64) and ``log_marginal`` (nats per sequence), the NLB ``trial_ids`` of the
+      rows when the data are a prepared NLB file; and the model: ``coupling`` (states, post, pre, summed
+      over basis functions), ``connection_types`` (states, post, pre; +1 excitatory, -1 inhibitory, 0 none,
+      by the Wald read-out on the training sequences), ``transitions`` (states, states), ``initial``
+      (states,), ``bias`` (neurons,).
 
     Parameters
     ----------
@@ -115,7 +127,7 @@ class PredictionWriter(BasePredictionWriter):
         splits = {}
         for split, outputs in zip(dm.predict_splits, predictions):
             keys = [k for k in outputs[0] if k != "index"]
-            merged = {k: torch.cat([o[k] for o in outputs]).float().cpu().numpy() for k in keys}
+            merged = {k: _numpy(torch.cat([o[k] for o in outputs])) for k in keys}
             order = np.argsort(torch.cat([o["index"] for o in outputs]).cpu().numpy(), kind="stable")
             splits[split] = {k: v[order] for k, v in merged.items()}
         tree: dict = {}
@@ -128,6 +140,14 @@ class PredictionWriter(BasePredictionWriter):
             for split, data in splits.items():
                 for key, value in data.items():
                     tree[f"{split}_{key}"] = value
+            trial_ids = getattr(getattr(dm, "prepared", None), "trial_ids", None) or {}
+            for split in splits:  # NLB trial ids of the rows (prepared files: "train" / "eval")
+                ids = trial_ids.get("eval" if split == "valid" else split)
+                if ids is not None:
+                    tree[f"{split}_trial_ids"] = np.asarray(ids)
+            extras = getattr(pl_module, "prediction_extras", None)
+            if extras is not None:  # model-level outputs (switching GLM: couplings, types, transitions)
+                tree.update(extras(dm))
         path = Path(self.path)
         import h5py
 
