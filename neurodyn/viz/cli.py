@@ -155,15 +155,14 @@ def _read(f, path: Path, group: str | None) -> dict:
         split = key.split("_")[0]
         out = {"layout": "hmmglm", "bin_ms": _bin_ms(f, None), "label": f"{split} sequences"}
         out.update(_states(f, key, f"{split}_viterbi", path))
+        if "coupling" in f:  # neurodyn predict of a switching GLM also stores the model
+            out["coupling"] = _coupling(f, path)
         return out
     if "coupling" in f and "transitions" in f:
-        coupling = _array(f, "coupling", path, 3)
-        if coupling.shape[1] != coupling.shape[2]:
-            raise InputError(f"expected (states, neurons, neurons), got shape {coupling.shape}", path, "coupling")
         out = {
             "layout": "hmmglm_model",
             "bin_ms": _bin_ms(f, None),
-            "coupling": coupling,
+            "coupling": _coupling(f, path),
             "label": f"{f.attrs.get('model', 'switching GLM')}",
         }
         if "posteriors" in f:
@@ -174,6 +173,13 @@ def _read(f, path: Path, group: str | None) -> dict:
         "valid_posteriors/train_posteriors, or coupling + transitions)",
         path,
     )
+
+
+def _coupling(f, path: Path) -> np.ndarray:
+    coupling = _array(f, "coupling", path, 3)
+    if coupling.shape[1] != coupling.shape[2]:
+        raise InputError(f"expected (states, neurons, neurons), got shape {coupling.shape}", path, "coupling")
+    return coupling
 
 
 def _latents(f, key: str, path: Path, rates: np.ndarray) -> np.ndarray:
