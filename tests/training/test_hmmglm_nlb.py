@@ -1,0 +1,92 @@
+"""The HMM-GLM family on prepared NLB files through the CLI, every phase: fit -> predict -> plot.
+
+A val-phase file (train trials + evaluation trials with targets), a test-phase file (train + val trials,
+test trials without held-out data) and a file prepared from the test NWB alone (no training trials:
+one line, exit 2).
+"""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from neurodyn.cli import main
+
+N_HELDIN, N_HELDOUT = 6, 3
+MODEL = ["--model", "HMMGLMModule", "--model.config.variant", "hmmglm", "--model.config.n_states", "2",
+         "--model.config.n_lags", "3", "--model.n_inner", "3", "--trainer.accelerator", "cpu",
+         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+@pytest.fixture(scope="module")
+def nlb(tmp_path_factory):
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
+
+    tmp = tmp_path_factory.mktemp("nlb_hmm")
+    write_nlb_pair(tmp / "nwb", "mc_maze", n_train_trials=12, n_test_trials=6, n_heldin=N_HELDIN,
+                   n_heldout=N_HELDOUT, seed=1)
+    files = {}
+    for phase in ("val", "test"):
+        files[phase] = tmp / f"mc_maze_20_{phase}.h5"
+        prepare("mc_maze", tmp / "nwb", bin_ms=20, phase=phase, out=files[phase], log=None)
+    alone = tmp / "test_only"
+    alone.mkdir()
+    (alone / next((tmp / "nwb").glob("*test*.nwb")).name).symlink_to(next((tmp / "nwb").glob("*test*.nwb")))
+    files["test_alone"] = tmp / "mc_maze_20_test_alone.h5"
+    prepare("mc_maze", alone, bin_ms=20, phase="test", out=files["test_alone"], log=None)
+    return tmp, files
+
+
+@pytest.mark.parametrize("phase", ["val", "test"])
+def test_fit_predict_plot_every_phase(nlb, phase, tmp_path):
+    from neurodyn.data.prepare import load_prepared
+    from neurodyn.models.hmmglm.readout import read_out_types
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+
+    _, files = nlb
+    prepared = load_prepared(files[phase])
+    data = ["--data", "NLBDataModule", "--data.path", str(files[phase]), "--data.batch_size", "4"]
+    # nlb_eval every epoch: the NLB rate metrics must skip a model that predicts no rates
+    assert main(["fit", *MODEL, *data, "--trainer.max_epochs", "2", "--nlb_eval.every_n_epochs", "1",
+                 "--trainer.default_root_dir", str(tmp_path), "--run-name", "run"]) == 0
+    out = tmp_path / "pred.h5"
+    assert main(["predict", "--run", str(tmp_path / "run"), "--ckpt_path", "last", "--prediction.path",
+                 str(out)]) == 0
+    n_train = len(prepared.trial_ids["train"])
+    n_eval = len(prepared.trial_ids["eval"])
+    n_bins = prepared.n_obs_bins
+    with h5py.File(out) as f:
+        for split, n in (("train", n_train), ("valid", n_eval)):
+            post = f[f"{split}_posteriors"][()]
+            assert post.shape == (n, n_bins, 2)
+            np.testing.assert_allclose(post.sum(-1), 1.0, atol=1e-5)
+            path = f[f"{split}_viterbi"][()]
+            assert path.dtype.kind == "i" and path.shape == (n, n_bins) and set(np.unique(path)) <= {0, 1}
+            assert np.isfinite(f[f"{split}_log_marginal"][()]).all()
+        np.testing.assert_array_equal(f["train_trial_ids"][()], prepared.trial_ids["train"])
+        np.testing.assert_array_equal(f["valid_trial_ids"][()], prepared.trial_ids["eval"])
+        coupling, types = f["coupling"][()], f["connection_types"][()]
+        transitions = f["transitions"][()]
+        assert coupling.shape == types.shape == (2, N_HELDIN, N_HELDIN)
+        np.testing.assert_allclose(transitions.sum(-1), 1.0, atol=1e-5)
+        np.testing.assert_allclose(f["initial"][()].sum(), 1.0, atol=1e-5)
+        assert f["bias"].shape == (N_HELDIN,)
+    # the stored types are the one read-out rule applied to the fitted model on the training trials
+    module = HMMGLMModule.load_from_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu")
+    train = torch.as_tensor(np.asarray(prepared.train_input["train_spikes_heldin"], dtype=np.float32))
+    np.testing.assert_array_equal(types, read_out_types(module.model, train).numpy())
+    png = tmp_path / "pred.png"
+    assert main(["plot", str(out), "--out", str(png)]) == 0
+    assert png.stat().st_size > 0
+
+
+def test_file_without_training_trials_is_one_line(nlb, tmp_path, capsys):
+    _, files = nlb
+    code = main(["fit", *MODEL, "--data", "NLBDataModule", "--data.path", str(files["test_alone"]),
+                 "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert str(files["test_alone"]) in err[0] and "train_input" in err[0]
