@@ -3,10 +3,12 @@
 Two fitting methods share the model's methods (:mod:`neurodyn.models.hmmglm`):
 
 ``method="em"`` (the paper's stochastic generalised EM)
-    For every batch of sequences: E-step (forward-backward, no gradient) -> ``n_inner`` Adam steps on
-    ``-(Q + log prior)`` -> ``after_optimizer_step`` (diagonal reset, logit guard, Gaussian mean).
-    Expected transition counts are summed over every batch of the epoch and the
-    transition matrix is updated in closed form once per epoch, pooled over all sequences.
+    For every batch of sequences: E-step (forward-backward, no gradient) -> closed-form transition
+    update from the batch's expected transition counts (``transition_update="batch"``, the paper's
+    per-sequence re-estimation with ``batch_size: 1``; ``"epoch"`` instead pools the counts over the
+    epoch and updates once at its end) -> ``n_inner`` Adam steps on ``-(Q + log prior)`` ->
+    ``after_optimizer_step`` (diagonal reset, logit guard, Gaussian mean). The same procedure as
+    :func:`neurodyn.models.hmmglm.fit.fit_em` with ``batch_size``.
 ``method="gradient"``
     Adam on ``-(log p(X) + log prior)`` with the marginal likelihood from the forward algorithm.
 
@@ -50,6 +52,10 @@ class HMMGLMModule(pl.LightningModule):
         Adam learning rate (paper: 0.01).
     n_inner
         M-step Adam steps per E-step (``method="em"``).
+    transition_update
+        ``"batch"`` (paper, default): re-estimate the transition matrix from each batch's expected
+        transition counts right after its E-step, before its M-step; ``"epoch"``: pool the counts over the
+        epoch and update once at its end (``method="em"``).
     """
 
     def __init__(
@@ -62,10 +68,13 @@ class HMMGLMModule(pl.LightningModule):
         method: str = "em",
         lr: float = 0.01,
         n_inner: int = 50,
+        transition_update: str = "batch",
     ):
         super().__init__()
         if method not in {"em", "gradient"}:
             raise InputError(f"must be 'em' or 'gradient', got {method!r}", field="model.method")
+        if transition_update not in {"batch", "epoch"}:
+            raise InputError(f"must be 'batch' or 'epoch', got {transition_update!r}", field="model.transition_update")
         config = model_config(config, HMMGLMConfig)
         self.save_hyperparameters()
         self.config = config
@@ -115,7 +124,10 @@ class HMMGLMModule(pl.LightningModule):
         if self.hparams.method == "em":
             posterior = self.model.e_step(spikes)
             xi = posterior.expected_transitions.sum(0)
-            self._xi_sum = xi if self._xi_sum is None else self._xi_sum + xi
+            if self.hparams.transition_update == "batch":  # paper: P from this batch's ξ, before its M-step
+                self.model.update_transitions(xi)
+            else:
+                self._xi_sum = xi if self._xi_sum is None else self._xi_sum + xi
             for _ in range(self.hparams.n_inner):
                 opt.zero_grad()
                 loss = self.model.m_step_loss(spikes, posterior)
