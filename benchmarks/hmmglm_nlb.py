@@ -133,6 +133,11 @@ def run_one(seed: int, work: Path, env: dict, log) -> dict:
     return out
 
 
+def _summary_or_none(values: list) -> dict | None:
+    """Mean ± sd of the seeds that have a value (a one-state GLM has no switches: None)."""
+    return summarize(values) if values else None
+
+
 def summaries(per: dict) -> tuple[dict, list]:
     summary, rows = {}, []
     for name in MODELS:
@@ -141,13 +146,13 @@ def summaries(per: dict) -> tuple[dict, list]:
             "ll_per_spike": summarize(r["ll_per_spike"] for r in runs),
             "gain_bits_per_spike": summarize(r["gain_bits_per_spike"] for r in runs),
             "switches_per_trial": summarize(r["states"]["switches_per_trial"] for r in runs),
-            "frac_near": summarize(r["states"]["frac_near"] for r in runs if r["states"]["frac_near"] is not None),
+            "frac_near": _summary_or_none([r["states"]["frac_near"] for r in runs if r["states"]["frac_near"] is not None]),
             "chance": runs[0]["states"]["chance"],
             "p_shuffle_max": max((r["states"]["p_shuffle"] for r in runs if r["states"]["p_shuffle"] is not None),
                                  default=None),
             "fit_seconds": summarize(r["seconds"]["fit"] for r in runs),
         }
-        near = mean_sd(s["frac_near"], 2) if s["frac_near"]["n"] else "no switches"
+        near = mean_sd(s["frac_near"], 2) if s["frac_near"] else "no switches"
         rows.append([name, mean_sd(s["ll_per_spike"], 4), mean_sd(s["gain_bits_per_spike"], 4),
                      mean_sd(s["switches_per_trial"], 2), f"{near} (chance {s['chance']:.2f})",
                      "-" if s["p_shuffle_max"] is None else f"{s['p_shuffle_max']:.3g}",
@@ -194,7 +199,7 @@ def main(argv=None) -> int:
         data={"style": STYLE, "dataset": DATASET, "heldin": N_HELDIN, "heldout": N_HELDOUT, "trials": N_TRIALS,
               "bin_ms": BIN_MS})
     print(json.dumps({"results": str(path), "summary": {k: {m: v["mean"] for m, v in s.items() if isinstance(v, dict)}
-                                                        for k, s in summary.items()}}))
+                                                        for k, s in summary.items()}}, allow_nan=False))
     return 0
 
 
