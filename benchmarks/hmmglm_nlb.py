@@ -146,7 +146,8 @@ def summaries(per: dict) -> tuple[dict, list]:
             "ll_per_spike": summarize(r["ll_per_spike"] for r in runs),
             "gain_bits_per_spike": summarize(r["gain_bits_per_spike"] for r in runs),
             "switches_per_trial": summarize(r["states"]["switches_per_trial"] for r in runs),
-            "frac_near": _summary_or_none([r["states"]["frac_near"] for r in runs if r["states"]["frac_near"] is not None]),
+            "frac_near": _summary_or_none([r["states"]["frac_near"] for r in runs
+                                           if r["states"]["frac_near"] is not None]),
             "chance": runs[0]["states"]["chance"],
             "p_shuffle_max": max((r["states"]["p_shuffle"] for r in runs if r["states"]["p_shuffle"] is not None),
                                  default=None),

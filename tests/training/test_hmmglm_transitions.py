@@ -57,13 +57,16 @@ def test_batch_update_changes_transitions_before_the_epoch_ends():
         start = module.model.log_transitions().detach().clone()
 
         class Probe(pl.Callback):
+            def __init__(self, key, start):
+                self.key, self.start = key, start
+
             def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
                 if batch_idx == 0:
-                    seen[update] = not torch.equal(pl_module.model.log_transitions().detach(), start)
+                    seen[self.key] = not torch.equal(pl_module.model.log_transitions().detach(), self.start)
 
-        pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, callbacks=[Probe()],
-                   enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                   limit_val_batches=0).fit(module, datamodule=dm)
+        pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                   callbacks=[Probe(update, start)], enable_progress_bar=False, enable_model_summary=False,
+                   num_sanity_val_steps=0, limit_val_batches=0).fit(module, datamodule=dm)
     assert seen == {"batch": True, "epoch": False}
 
 
