@@ -16,10 +16,10 @@ import json
 import tempfile
 from pathlib import Path
 
+from neurodyn.commands.baseline import predict_prepared
 from neurodyn.data.prepare import prepare
 from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
 from neurodyn.metrics import evaluate
-from neurodyn.models.smoothing import predict_prepared
 
 
 def main(argv=None) -> int:

@@ -49,10 +49,10 @@ from _results import mean_sd, parse_seeds, summarize, write_results  # noqa: E40
 from neurodyn.data.synthetic.switching_glm import simulate_switching_glm  # noqa: E402
 from neurodyn.metrics.states import connection_type_accuracy, connection_type_f1  # noqa: E402
 from neurodyn.models.hmmglm import HMMGLM, HMMGLMConfig, build_model  # noqa: E402
-from neurodyn.models.hmmglm.evaluate import evaluate_model  # noqa: E402
 from neurodyn.models.hmmglm.fit import fit_em, fit_gradient  # noqa: E402
 from neurodyn.models.hmmglm.readout import WALD_Z  # noqa: E402
 from neurodyn.models.hmmglm.recipes import RECIPES, fit_recipe  # noqa: E402
+from neurodyn.training.hmmglm_scores import evaluate_model  # noqa: E402
 
 MODELS = ("glm", "hmmglm", "gaussian", "onehot", "onehot_paper")
 LABELS = {

@@ -30,19 +30,19 @@ from neurodyn.errors import CommandFailed, InputError, Stopped
 
 #: subcommand -> ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "download": ("neurodyn.data.download:cli_main", "download NLB datasets or dandiset assets (resumable, verified)"),
-    "prepare": ("neurodyn.data.prepare:cli_main", "bin an NLB NWB file (or folder) into nlb_tools tensors (HDF5)"),
-    "simulate": ("neurodyn.data.synthetic.cli:cli_main", "simulate Lorenz or switching-GLM data with ground truth"),
-    "info": ("neurodyn.data.info:cli_main", "summarise an NWB, prepared, LFADS-format or prediction file"),
+    "download": ("neurodyn.commands.download:cli_main", "download NLB datasets or dandiset assets (resumable, verified)"),
+    "prepare": ("neurodyn.commands.prepare:cli_main", "bin an NLB NWB file (or folder) into nlb_tools tensors (HDF5)"),
+    "simulate": ("neurodyn.commands.simulate:cli_main", "simulate Lorenz or switching-GLM data with ground truth"),
+    "info": ("neurodyn.commands.info:cli_main", "summarise an NWB, prepared, LFADS-format or prediction file"),
     "fit": ("neurodyn.training.cli:cli_main", "train a model (LightningCLI; --config configs/...yaml)"),
     "validate": ("neurodyn.training.cli:cli_main", "run validation of a trained model"),
     "test": ("neurodyn.training.cli:cli_main", "run the test loop of a trained model"),
     "predict": ("neurodyn.training.cli:cli_main", "write rates and latents of a trained model to HDF5"),
     "tune": ("neurodyn.training.tune:cli_main", "hyperparameter search with Ray Tune (PBT / ASHA; the tune extra)"),
-    "evaluate": ("neurodyn.metrics.cli:evaluate_main", "NLB metrics (co-bps, fp-bps, vel/psth R2, tp corr)"),
-    "submit": ("neurodyn.metrics.cli:submit_main", "assemble an NLB/EvalAI submission file"),
-    "baseline": ("neurodyn.models.smoothing:cli_main", "smoothing + Poisson GLM baseline -> NLB prediction file"),
-    "plot": ("neurodyn.viz.cli:cli_main", "plot a prediction file"),
+    "evaluate": ("neurodyn.commands.evaluate:cli_main", "NLB metrics (co-bps, fp-bps, vel/psth R2, tp corr)"),
+    "submit": ("neurodyn.commands.submit:cli_main", "assemble an NLB/EvalAI submission file"),
+    "baseline": ("neurodyn.commands.baseline:cli_main", "smoothing + Poisson GLM baseline -> NLB prediction file"),
+    "plot": ("neurodyn.commands.plot:cli_main", "plot a prediction file"),
     "demo": ("neurodyn.demo:cli_main", "the main job on an embedded default (what `make demo` runs)"),
 }
 

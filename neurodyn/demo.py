@@ -63,10 +63,10 @@ def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions:
     import lightning.pytorch as pl
     import torch
 
-    from neurodyn.data.datamodule import LorenzDataModule
     from neurodyn.metrics import rate_r2
     from neurodyn.models.langevinflow import LangevinFlowConfig
     from neurodyn.training.checkpoints import AutoModelCheckpoint
+    from neurodyn.training.datamodules import LorenzDataModule
     from neurodyn.training.module import LangevinFlowModule
 
     pl.seed_everything(seed, verbose=False)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import shutil
 import signal
@@ -259,22 +260,37 @@ def _lock(path: Path, field: str | None) -> Iterator[None]:
     except OSError as err:
         raise InputError(f"cannot write in folder {path.parent} ({os.strerror(err.errno or 0) or err})",
                          path=path, field=field) from None
+    held = False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        # The holder before us may have removed the file between our open and our flock: then
-        # we hold a lock on a name nobody sees, and must refuse as if it were still held.
-        if os.fstat(fd).st_ino != os.stat(lock).st_ino:
-            raise BlockingIOError(errno.EAGAIN, "lock file replaced")
-    except OSError:
-        os.close(fd)
-        raise InputError(f"another process is writing this file (lock {lock.name}); try again when it "
-                         "has finished", path=path, field=field) from None
-    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # The holder before us may have removed the file between our open and our flock: then
+            # we hold a lock on a name nobody sees, and must refuse as if it were still held.
+            if os.fstat(fd).st_ino != os.stat(lock).st_ino:
+                raise BlockingIOError(errno.EAGAIN, "lock file replaced")
+        except OSError:
+            raise InputError(f"another process is writing this file (lock {lock.name}); try again when it "
+                             "has finished", path=path, field=field) from None
+        held = True
         yield
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(lock)
+        # held, or interrupted (Ctrl-C / SIGTERM) between the open and ``held = True``: remove the file
+        # only if this descriptor holds the lock on the name it has, never another writer's lock
+        if held or _holds_lock(fd, lock):
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
         os.close(fd)
+
+
+def _holds_lock(fd: int, lock: Path) -> bool:
+    """True when ``fd`` can hold the flock of ``lock`` (already holds it, or nobody does) and is its file."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return os.fstat(fd).st_ino == os.stat(lock).st_ino
+    except OSError:
+        return False
 
 
 def _umask() -> int:
@@ -343,12 +359,12 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
     ok = False
     try:
         with terminate_as_interrupt(), _lock(path, field):
-            # checked again under the lock: another writer may have finished since the first check
-            check_output(path, inputs=inputs, overwrite=overwrite, field=field)
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-            os.close(fd)
-            tmp = Path(name)
             try:
+                # checked again under the lock: another writer may have finished since the first check
+                check_output(path, inputs=inputs, overwrite=overwrite, field=field)
+                fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+                os.close(fd)
+                tmp = Path(name)
                 try:
                     yield tmp
                 except OSError as err:
@@ -363,9 +379,11 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
                 os.replace(tmp, path)
                 ok = True
             finally:
-                if not ok:
-                    with contextlib.suppress(OSError):
-                        tmp.unlink()
+                if not ok:  # under the lock every temporary file of this output is ours (or a crash's):
+                    # this also catches one made by mkstemp just before an interrupt named it
+                    for part in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+                        with contextlib.suppress(OSError):
+                            part.unlink()
     finally:
         if not ok:
             _remove_folders(created)

@@ -308,12 +308,12 @@ def test_debug_shows_the_traceback(src, tmp_path, monkeypatch, capsys):
 
 def test_real_bugs_still_raise(monkeypatch, tmp_path):
     """Only InputError becomes exit code 2: a programming error keeps its traceback."""
-    import neurodyn.metrics.cli as metrics_cli
+    import neurodyn.commands.evaluate as evaluate_command
 
     def broken(_argv):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(metrics_cli, "evaluate_main", broken)
+    monkeypatch.setattr(evaluate_command, "cli_main", broken)
     with pytest.raises(ZeroDivisionError):
         main(["evaluate", "--target", "x", "--pred", "y"])
 

@@ -10,7 +10,7 @@ runs in a forked process that is killed after ``HANG_S`` seconds). Runs are dete
 Readers: the NWB reader (:func:`neurodyn.data.nwb.load_session`), the prepared-file readers
 (:func:`neurodyn.data.prepare.load_prepared`, :func:`neurodyn.metrics.submission.expected_shapes_from_prepared`,
 :func:`neurodyn.metrics.evaluate.load_target`), the prediction-file readers
-(:func:`neurodyn.metrics.submission.read_submission`, :func:`neurodyn.viz.cli.read_prediction`). Checkpoint
+(:func:`neurodyn.metrics.submission.read_submission`, :func:`neurodyn.viz.prediction.read_prediction`). Checkpoint
 files are fuzzed with the training harness (``tests/training/``).
 
 Found so far: damaged dataset / attribute shapes that made a reader allocate 18 GB (now refused by
@@ -221,7 +221,7 @@ def test_prediction_reader(files):
 
 
 def test_plot_reader(files):
-    from neurodyn.viz.cli import read_prediction
+    from neurodyn.viz.prediction import read_prediction
 
     _run(read_prediction, "prediction", "plot", files)
 

@@ -97,14 +97,14 @@ def test_other_errors_pass_through(files):
 
 
 def _readers():
+    from neurodyn.commands.baseline import predict_prepared
     from neurodyn.data.info import file_kind
     from neurodyn.data.lfads import read_lfads_h5
     from neurodyn.data.nwb import load_session
     from neurodyn.data.prepare import load_prepared
     from neurodyn.metrics.evaluate import load_target
     from neurodyn.metrics.submission import expected_shapes_from_prepared, read_submission
-    from neurodyn.models.smoothing import predict_prepared
-    from neurodyn.viz.cli import read_prediction
+    from neurodyn.viz.prediction import read_prediction
 
     return {
         "file_kind": file_kind,

@@ -10,8 +10,10 @@ module                             contents
 :mod:`neurodyn.data.download`      ``neurodyn download`` (resumable, sha256-verified)
 :mod:`neurodyn.data.lfads`         LFADS / NDT ``lfads_lorenz.h5`` layout
 :mod:`neurodyn.data.synthetic`     Lorenz, switching-GLM and NLB-shaped NWB simulators
-:mod:`neurodyn.data.datamodule`    Lightning DataModules with one batch contract
 =================================  ==========================================================
+
+The Lightning DataModules that serve these data to the models are part of the training harness:
+:mod:`neurodyn.training.datamodules`.
 
 Names are imported lazily (``from neurodyn.data import load_session``) so that importing the
 package does not import pynwb.
@@ -35,11 +37,6 @@ _EXPORTS = {
     "read_lfads_h5": "neurodyn.data.lfads",
     "write_lfads_h5": "neurodyn.data.lfads",
     "simulate_lorenz": "neurodyn.data.synthetic.lorenz",
-    "NLBDataModule": "neurodyn.data.datamodule",
-    "LFADSDataModule": "neurodyn.data.datamodule",
-    "LorenzDataModule": "neurodyn.data.datamodule",
-    "SwitchingGLMDataModule": "neurodyn.data.datamodule",
-    "ArrayDataModule": "neurodyn.data.datamodule",
 }
 
 __all__ = sorted(_EXPORTS)

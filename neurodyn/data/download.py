@@ -31,13 +31,11 @@ instance (``$DANDI_INSTANCE``, normally https://api.dandiarchive.org/api).
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import hashlib
 import logging
 import os
 import re
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -102,7 +100,7 @@ class DownloadError(OSError):
     """A lookup or transfer failed (network, server, or integrity); the message is one line naming the file."""
 
 
-def _one_line(text: object, limit: int = 300) -> str:
+def one_line(text: object, limit: int = 300) -> str:
     return " ".join(str(text).split())[:limit]
 
 
@@ -131,7 +129,7 @@ def dandi_client(api_url: str | None = None):
     try:
         return DandiAPIClient(api_url=root) if root else DandiAPIClient()
     except Exception as err:  # server-info lookup of an unknown API root
-        raise DownloadError(f"DANDI API {root or DEFAULT_API}: {_one_line(err)}") from None
+        raise DownloadError(f"DANDI API {root or DEFAULT_API}: {one_line(err)}") from None
 
 
 def _lookup_error(what: str, err: BaseException) -> Exception:
@@ -139,11 +137,11 @@ def _lookup_error(what: str, err: BaseException) -> Exception:
     from dandi.exceptions import NotFoundError
 
     if isinstance(err, NotFoundError):
-        return InputError(_one_line(err), field=what)
+        return InputError(one_line(err), field=what)
     response = getattr(err, "response", None)
     if response is not None and getattr(response, "status_code", None) == 404:
-        return InputError(f"not found on DANDI ({_one_line(err, 200)})", field=what)
-    return DownloadError(f"DANDI lookup of {what} failed: {type(err).__name__}: {_one_line(err)}")
+        return InputError(f"not found on DANDI ({one_line(err, 200)})", field=what)
+    return DownloadError(f"DANDI lookup of {what} failed: {type(err).__name__}: {one_line(err)}")
 
 
 def _digests(metadata: dict) -> tuple[str | None, str | None]:
@@ -414,7 +412,7 @@ def _transfer(session, remote: RemoteFile, part: Path, timeout: float, chunk_siz
                     if start + received > remote.size:
                         break
             except urllib3.exceptions.HTTPError as err:
-                raise ConnectionError(_one_line(err, 200)) from None
+                raise ConnectionError(one_line(err, 200)) from None
     have = part.stat().st_size
     if have < remote.size:
         raise ConnectionError(f"stream ended after {have} of {remote.size} bytes")
@@ -434,7 +432,7 @@ def _http_reason(err: BaseException) -> str:
     reason = err
     while getattr(reason, "__context__", None) is not None and not str(reason):
         reason = reason.__context__
-    return _one_line(f"{type(reason).__name__}: {reason}", 200)
+    return one_line(f"{type(reason).__name__}: {reason}", 200)
 
 
 def _fetch_part(session, remote: RemoteFile, dest: Path, part: Path, retries: int, backoff_s: float,
@@ -651,73 +649,3 @@ def _progress_bar():
 # --------------------------------------------------------------------------------------------------
 # command line
 # --------------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    """The ``neurodyn download`` parser."""
-    parser = argparse.ArgumentParser(
-        prog="neurodyn download",
-        description="Download NLB NWB files (by registry name) or any dandiset's assets from DANDI -- "
-                    "resumable, size + sha256 + dandi-etag verified -- into <out>/<dandiset_id>/<path>.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("name", metavar="NAME", nargs="?", help="NLB dataset name, e.g. mc_maze_small")
-    parser.add_argument("--dandiset", default=None, help="a dandiset id instead of NAME, e.g. 000140")
-    parser.add_argument("--version", default=None,
-                        help="dandiset version (default: the registry's for NAME, the latest published "
-                             "for --dandiset)")
-    parser.add_argument("--path", default=None, metavar="GLOB",
-                        help="with --dandiset: asset paths to fetch, e.g. 'sub-Jenkins/*test*.nwb'")
-    parser.add_argument("--out", type=Path, default=Path("data"), help="output root folder")
-    parser.add_argument("--files", choices=FILE_CHOICES, default="both", help="which NLB files (NAME only)")
-    parser.add_argument("--api-url", "--base-url", dest="api_url", default=None,
-                        help=f"DANDI API root (default ${API_ENV_VAR}, else the dandi library's default, "
-                             f"{DEFAULT_API})")
-    parser.add_argument("--retries", type=int, default=3, help="resuming retries after a network error")
-    parser.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing files that differ from DANDI's (verified ones are skipped)")
-    parser.add_argument("--list", action="store_true", help="list the registry's dataset names and exit")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return parser
-
-
-def cli_main(argv: list[str]) -> int:
-    """Entry point of ``neurodyn download``; 0 ok, 1 lookup / transfer failure, 2 bad input."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(list(argv))
-    except SystemExit as stop:  # argparse printed usage or help
-        return stop.code if isinstance(stop.code, int) else 2
-    if args.list:
-        for name in nlb_dataset_names():
-            print(name)
-        return 0
-    if bool(args.name) == bool(args.dandiset):
-        raise InputError("give a dataset NAME (see --list) or --dandiset ID, not both", field="NAME")
-    if args.path and not args.dandiset:
-        raise InputError("--path selects assets of a --dandiset; with NAME use --files", field="--path")
-    if args.retries < 0:
-        raise InputError(f"must be >= 0, got {args.retries}", field="--retries")
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError("exists and is not a folder", args.out, "--out")
-
-    def say(line: str) -> None:
-        print(f"neurodyn download: {line}", file=sys.stderr)
-
-    options = dict(retries=args.retries, timeout=args.timeout, progress=not args.no_progress,
-                   overwrite=args.overwrite, log=say)
-    try:
-        if args.dandiset:
-            if not re.fullmatch(r"\d{6}", args.dandiset):
-                raise InputError(f"a dandiset id has six digits, got {args.dandiset!r}", field="--dandiset")
-            results = download_dandiset(args.dandiset, args.out, version=args.version, glob=args.path,
-                                        api_url=args.api_url, **options)
-        else:
-            results = download(args.name, args.out, api_url=args.api_url, files=args.files,
-                               version=args.version, **options)
-    except DownloadError as err:
-        print(f"neurodyn download: error: {_one_line(err, 1000)}", file=sys.stderr)
-        return 1
-    for result in results:
-        size = result.path.stat().st_size
-        checked = " + ".join(result.verified) or "size"
-        print(f"{result.status:<10} {result.path} ({size:,} bytes, {checked} verified)")
-    return 0

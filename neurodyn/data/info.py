@@ -12,14 +12,13 @@ units and trials travel.
 
 Examples
 --------
->>> from neurodyn.data.info import cli_main   # doctest: +SKIP
+>>> from neurodyn.commands.info import cli_main   # doctest: +SKIP
 >>> cli_main(["sub-Jenkins_ses-small_desc-test_ecephys.nwb"])   # doctest: +SKIP
 0
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -201,25 +200,3 @@ def info(path: str | os.PathLike, console=None, max_rows: int = 200) -> str:
     else:
         _generic(path, console, kind, max_rows)
     return kind
-
-
-def cli_main(argv: list[str]) -> int:
-    """Entry point of ``neurodyn info``; returns the exit code."""
-    from neurodyn.data.prepare import InputErrorParser
-
-    parser: argparse.ArgumentParser = InputErrorParser(
-        prog="neurodyn info",
-        description="Summarise an NWB file or folder, a prepared file, or any HDF5 file.",
-    )
-    parser.add_argument(
-        "file",
-        help="NWB file / folder, `neurodyn prepare` output, LFADS-format or other HDF5; or a dandi:// or "
-        "https:// URL (streamed, not downloaded)",
-    )
-    parser.add_argument("--max-rows", type=int, default=200, help="datasets listed for generic HDF5 files")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as stop:
-        return int(stop.code or 0)
-    info(args.file, max_rows=args.max_rows)
-    return 0

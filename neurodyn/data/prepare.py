@@ -42,7 +42,6 @@ file alone) are left out with a printed message; the file is written atomically 
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.data.download import sha256_of
-from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES, get_dataset
+from neurodyn.data.nlb import get_dataset
 from neurodyn.data.nwb import load_session, nwb_files
 from neurodyn.data.tensors import (
     DMFC_TARGETS,
@@ -62,7 +61,7 @@ from neurodyn.data.tensors import (
     make_train_input_tensors,
     split_rows,
 )
-from neurodyn.errors import ArgumentParser, InputError
+from neurodyn.errors import InputError
 from neurodyn.io import output_file, read_h5, read_h5_dict, write_h5_dict
 
 FORMAT = "neurodyn-prepared-nlb"
@@ -322,70 +321,3 @@ def _write(tmp: Path, attrs: dict, groups: dict, trial_ids: dict, compression: s
             write_h5_dict(f.require_group(name), data, compression)
         if trial_ids:
             write_h5_dict(f.require_group("trial_ids"), trial_ids)
-
-
-InputErrorParser = ArgumentParser  # the old name of neurodyn.errors.ArgumentParser
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = InputErrorParser(
-        prog="neurodyn prepare",
-        description="Bin an NLB NWB file (or a folder of them) into nlb_tools' train / eval tensors.",
-    )
-    p.add_argument("--dataset", required=True, help=f"NLB dataset: {', '.join(DATASET_NAMES)}")
-    p.add_argument("--nwb", required=True, help="NWB file, or folder of NWB files (test before train), or a "
-                   "dandi://<dandiset>[@<version>]/<path> or https:// URL (streamed, not downloaded)")
-    p.add_argument(
-        "--bin-ms",
-        type=int,
-        default=5,
-        help=f"bin width in ms (the benchmark uses {' and '.join(map(str, BIN_WIDTHS_MS))}; default 5)",
-    )
-    p.add_argument(
-        "--phase",
-        default="val",
-        choices=PHASES,
-        help="val: train -> val with eval targets; test: train+val -> test (default val)",
-    )
-    p.add_argument("--out", default=None, help="output .h5 (default data/<dataset>_<bin>ms_<phase>.h5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the DMFC_RSG jitter (nlb_tools default 0)")
-    p.add_argument("--no-behavior", action="store_true", help="leave train_behavior out of train_input")
-    p.add_argument(
-        "--no-forward", action="store_true", help="leave the forward-prediction spikes out of train_input"
-    )
-    p.add_argument(
-        "--no-psth", action="store_true", help="skip the PSTHs of the eval target (slow on big files)"
-    )
-    p.add_argument(
-        "--dmfc-target",
-        default="nlb_tools",
-        choices=DMFC_TARGETS,
-        help="DMFC_RSG eval target: nlb_tools (set->go, NaN-padded) or input (the input window)",
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    return p
-
-
-def cli_main(argv: list[str]) -> int:
-    """Entry point of ``neurodyn prepare``; returns the exit code."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as stop:  # --help
-        return int(stop.code or 0)
-    log = None if args.quiet else (lambda msg: print(f"neurodyn prepare: {msg}"))
-    prepare(
-        args.dataset,
-        args.nwb,
-        args.bin_ms,
-        args.phase,
-        args.out,
-        include_behavior=not args.no_behavior,
-        include_forward_pred=not args.no_forward,
-        include_psth=not args.no_psth,
-        seed=args.seed,
-        dmfc_target=args.dmfc_target,
-        log=log,
-        overwrite=args.overwrite,
-    )
-    return 0

@@ -2,7 +2,7 @@
 
 NLB test files carry no held-out units, so this split hides some of the held-in ones: a model sees the
 remaining units and predicts the hidden ones' rates, scored with the NLB ``bits_per_spike`` formula.
-The defaults are the split of ``../shared/data/README.md`` for the MC_Maze_Small test file: hold out 27
+The defaults are neurodyn's fixed split of the MC_Maze_Small test file (DANDI:000140): hold out 27
 of the 107 units (``numpy.random.default_rng(0).choice(107, 27, replace=False)``), train on trials
 0-79, evaluate on trials 80-99, 5 ms bins over move onset -250..+450 ms.
 """

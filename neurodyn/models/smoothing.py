@@ -22,7 +22,7 @@ the training trials' mean count of each neuron in each forward bin, Gaussian-smo
 together with the observed window (a trial-averaged PSTH; the smoothing keeps sparse 5 ms bins from
 predicting near-zero rates). Pipeline::
 
-    prepare file -> predict_prepared -> submission dict -> evaluate / write_submission
+    prepare file -> neurodyn.commands.baseline.predict_prepared -> submission dict -> evaluate / write_submission
 """
 
 from __future__ import annotations
@@ -324,105 +324,3 @@ class SmoothingGLM:
                 "inputs hold neither 'train_spikes_heldin' nor 'eval_spikes_heldin'", field="inputs"
             )
         return out
-
-
-def predict_prepared(
-    prepared_path,
-    dataset: str | None = None,
-    *,
-    recipe: str = "nlb_tools",
-    sigma_ms: float | None = None,
-    alpha: float | None = None,
-    heldin: str | None = None,
-    progress: bool = False,
-) -> dict[str, dict[str, np.ndarray]]:
-    """Fit :class:`SmoothingGLM` on a ``prepare`` file and predict its train and eval trials.
-
-    Parameters
-    ----------
-    prepared_path
-        A file written by ``neurodyn prepare`` (groups ``train_input``, ``eval_input``; root
-        attributes ``dataset`` and ``bin_ms``).
-    dataset
-        Expected dataset name; an :class:`InputError` if the file holds another one.
-    recipe
-        ``"nlb_tools"`` (nlb_tools' tutorial baseline) or ``"neurodyn"`` (held-in GLMs too); see
-        :data:`RECIPES`.
-    sigma_ms, alpha, heldin
-        Override the recipe's value when given.
-
-    Returns
-    -------
-    dict
-        ``{"<dataset><suffix>": submission arrays}``, ready for
-        :func:`neurodyn.metrics.evaluate` or :func:`neurodyn.metrics.write_submission`.
-    """
-
-    from neurodyn.io import read_h5, read_h5_dict
-    from neurodyn.metrics.evaluate import group_name
-
-    with read_h5(prepared_path, "prepared NLB file") as handle:
-        for key in ("train_input", "eval_input"):
-            if key not in handle:
-                raise InputError(
-                    f"missing group '{key}' (not a val/test prepare file with train trials?)",
-                    path=prepared_path,
-                    field=key,
-                )
-        if "dataset" not in handle.attrs or "bin_ms" not in handle.attrs:
-            raise InputError(
-                "missing root attributes 'dataset' / 'bin_ms'", path=prepared_path, field="attrs"
-            )
-        file_dataset = str(np.asarray(handle.attrs["dataset"]).astype(str))
-        bin_ms = int(handle.attrs["bin_ms"])
-        train_input = read_h5_dict(handle["train_input"])
-        eval_input = read_h5_dict(handle["eval_input"])
-    if dataset is not None and dataset != file_dataset:
-        raise InputError(
-            f"file holds dataset '{file_dataset}', not '{dataset}'", path=prepared_path, field="dataset"
-        )
-    if recipe not in RECIPES:
-        raise InputError(f"unknown recipe {recipe!r}; use one of {', '.join(RECIPES)}", field="recipe")
-    settings = dict(RECIPES[recipe])
-    settings.update({k: v for k, v in (("sigma_ms", sigma_ms), ("alpha", alpha), ("heldin", heldin))
-                     if v is not None})
-    model = SmoothingGLM(bin_ms=bin_ms, **settings).fit(train_input, progress)
-    inputs = {
-        "train_spikes_heldin": train_input["train_spikes_heldin"],
-        "eval_spikes_heldin": eval_input["eval_spikes_heldin"],
-    }
-    return {group_name(file_dataset, bin_ms): model.predict(inputs)}
-
-
-def cli_main(argv: list[str]) -> int:
-    """``neurodyn baseline``: smoothing + Poisson GLM on a prepare file -> submission file."""
-    from neurodyn.errors import ArgumentParser
-    from neurodyn.io import output_file
-    from neurodyn.metrics.submission import expected_shapes_from_prepared, write_submission
-
-    parser = ArgumentParser(prog="neurodyn baseline", description=cli_main.__doc__)
-    parser.add_argument("--prepared", required=True, help="file written by `neurodyn prepare`")
-    parser.add_argument("--out", required=True, help="submission file to write (.h5)")
-    parser.add_argument(
-        "--recipe", choices=list(RECIPES), default="nlb_tools",
-        help="nlb_tools: the nlb_tools tutorial baseline (40 ms kernel, smoothed held-in spikes as held-in "
-        "rates, L-BFGS GLMs; default); neurodyn: held-in GLMs too, 50 ms kernel, Newton solves",
-    )
-    parser.add_argument("--sigma-ms", type=float, default=None, help="Gaussian kernel SD in ms (recipe: 40 / 50)")
-    parser.add_argument("--alpha", type=float, default=None, help="PoissonRegressor L2 penalty (recipe: 0.1)")
-    parser.add_argument(
-        "--heldin", choices=["glm", "smooth"], default=None, help="held-in rates (recipe: smooth / glm)"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
-    args = parser.parse_args(argv)
-    expected = expected_shapes_from_prepared(args.prepared)  # also checks the file before the fits
-    size = sum(4 * int(np.prod(shape)) for group in expected.values() for shape in group.values()
-               if None not in shape)  # float32 rates (gzip only shrinks them)
-    with output_file(args.out, inputs=[args.prepared], overwrite=args.overwrite, size_bytes=size) as tmp:
-        groups = predict_prepared(
-            args.prepared, recipe=args.recipe, sigma_ms=args.sigma_ms, alpha=args.alpha, heldin=args.heldin,
-            progress=True,
-        )
-        write_submission(tmp, groups, expected)
-    print(f"wrote {args.out}")
-    return 0

@@ -55,14 +55,6 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
-# Imported so that their short class names resolve in YAML (class_path: LangevinFlowModule).
-from neurodyn.data.datamodule import (  # noqa: F401
-    LFADSDataModule,
-    LorenzDataModule,
-    NeuralDataModule,
-    NLBDataModule,
-    SwitchingGLMDataModule,
-)
 from neurodyn.errors import InputError
 from neurodyn.training.callbacks import EpochLog, ResumableCSVLogger, ResumeState, RunInterrupted
 from neurodyn.training.checkpoints import (
@@ -71,6 +63,15 @@ from neurodyn.training.checkpoints import (
     check_checkpoint,
     check_header,
     read_checkpoint,
+)
+
+# Imported so that their short class names resolve in YAML (class_path: LangevinFlowModule).
+from neurodyn.training.datamodules import (  # noqa: F401
+    LFADSDataModule,
+    LorenzDataModule,
+    NeuralDataModule,
+    NLBDataModule,
+    SwitchingGLMDataModule,
 )
 from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
 from neurodyn.training.module import LangevinFlowModule  # noqa: F401
@@ -133,7 +134,7 @@ class NeurodynCLI(LightningCLI):
         parser.set_defaults(
             {
                 "model": {"class_path": "neurodyn.training.module.LangevinFlowModule"},
-                "data": {"class_path": "neurodyn.data.datamodule.LorenzDataModule"},
+                "data": {"class_path": "neurodyn.training.datamodules.LorenzDataModule"},
                 "trainer.logger": [
                     {"class_path": "neurodyn.training.callbacks.ResumableCSVLogger",
                      "init_args": {"save_dir": RUN_PLACEHOLDER, "name": "", "version": ""}},

@@ -24,7 +24,7 @@ class NLBEvaluationCallback(pl.Callback):
     Predicts train and eval trials (train rates are needed for the velocity decoder), then calls
     :func:`neurodyn.metrics.evaluate_dataset` against the prepared file's ``eval_target`` and logs
     ``nlb/co_bps``, ``nlb/fp_bps``, ``nlb/vel_r2``, ``nlb/psth_r2`` (and ``nlb/tp_corr`` for DMFC).
-    Only acts on an :class:`~neurodyn.data.datamodule.NLBDataModule` in the val phase.
+    Only acts on an :class:`~neurodyn.training.datamodules.NLBDataModule` in the val phase.
     """
 
     def __init__(self, every_n_epochs: int = 10):

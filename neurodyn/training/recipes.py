@@ -122,8 +122,8 @@ def fit_langevinflow(train_heldin: np.ndarray, train_heldout: np.ndarray, valid_
     """
     import lightning.pytorch as pl
 
-    from neurodyn.data.datamodule import ArrayDataModule, assemble_split
     from neurodyn.models.langevinflow import LangevinFlowConfig
+    from neurodyn.training.datamodules import ArrayDataModule, assemble_split
     from neurodyn.training.module import LangevinFlowModule
 
     opt = SMALL_REAL_OPT if opt is None else opt

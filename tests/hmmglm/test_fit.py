@@ -9,8 +9,8 @@ import torch
 from neurodyn.data.synthetic.switching_glm import simulate_switching_glm
 from neurodyn.metrics.states import state_accuracy
 from neurodyn.models.hmmglm import HMMGLM, HMMGLMConfig, build_model
-from neurodyn.models.hmmglm.evaluate import evaluate_model
 from neurodyn.models.hmmglm.fit import fit_em, fit_gradient
+from neurodyn.training.hmmglm_scores import evaluate_model
 
 EPS64 = torch.finfo(torch.float64).eps
 

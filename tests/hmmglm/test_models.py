@@ -9,6 +9,7 @@ import pytest
 import torch
 from scipy.integrate import quad
 
+from neurodyn.core.basis import exponential_basis, history_features, raised_cosine_basis
 from neurodyn.errors import InputError
 from neurodyn.models.hmmglm import (
     GLM,
@@ -19,7 +20,6 @@ from neurodyn.models.hmmglm import (
     build_model,
     validate_spikes,
 )
-from neurodyn.models.hmmglm.basis import exponential_basis, history_features, raised_cosine_basis
 from neurodyn.models.hmmglm.emissions import RATE_FLOOR
 from neurodyn.models.hmmglm.priors import concrete_log_density
 

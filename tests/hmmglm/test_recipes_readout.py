@@ -12,10 +12,10 @@ import torch
 from neurodyn.data.synthetic.switching_glm import simulate_switching_glm
 from neurodyn.metrics.states import connection_type_accuracy, state_accuracy
 from neurodyn.models.hmmglm import GLM, HMMGLM, HMMGLMConfig, build_model
-from neurodyn.models.hmmglm.evaluate import evaluate_model
 from neurodyn.models.hmmglm.fit import fit_em
 from neurodyn.models.hmmglm.readout import WALD_Z, coupling_standard_errors, read_out_types, reported_couplings
 from neurodyn.models.hmmglm.recipes import RECIPES, EMPhase, Recipe, fit_recipe
+from neurodyn.training.hmmglm_scores import evaluate_model
 
 
 def _xi_by_enumeration(log_initial, log_p, log_em):

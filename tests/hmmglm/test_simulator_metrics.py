@@ -26,7 +26,8 @@ from neurodyn.metrics.states import (
     weight_error,
 )
 from neurodyn.models.hmmglm import HMMGLM, HMMGLMConfig, build_model
-from neurodyn.models.hmmglm.evaluate import evaluate_model, export_model_h5, path_conditioned_log_likelihood
+from neurodyn.models.hmmglm.evaluate import export_model_h5, path_conditioned_log_likelihood
+from neurodyn.training.hmmglm_scores import evaluate_model
 
 
 def test_simulator_structure_and_reproducibility():

@@ -136,8 +136,8 @@ def test_integrator_stays_float32_under_bf16(pair, monkeypatch):
 def test_lightning_bf16_mixed_fit_runs_with_float32_dynamics(monkeypatch, tmp_path):
     import lightning.pytorch as pl
 
-    from neurodyn.data.datamodule import LorenzDataModule
     from neurodyn.models.langevinflow import LangevinFlowConfig
+    from neurodyn.training.datamodules import LorenzDataModule
     from neurodyn.training.module import LangevinFlowModule
 
     dtypes = []

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from neurodyn.cli import main
+from neurodyn.commands.baseline import predict_prepared
 from neurodyn.metrics import evaluate, read_submission, write_submission
 from neurodyn.metrics.submission import expected_shapes_from_prepared
-from neurodyn.models.smoothing import predict_prepared
 
 STYLES = ("mc_maze", "area2_bump", "dmfc_rsg")
 EXPECTED_KEYS = {
@@ -67,7 +67,7 @@ def test_submit_without_prepared_checks_registry_units(tmp_path, nwb_files, caps
     from neurodyn.data.prepare import prepare
 
     prepared = prepare("mc_maze", nwb_files["mc_maze"], 20, "val", tmp_path / "prepared.h5", log=None)
-    from neurodyn.models.smoothing import cli_main as baseline_main
+    from neurodyn.commands.baseline import cli_main as baseline_main
 
     # the baseline's own command writes a submission validated against the prepare file
     sub = tmp_path / "sub.h5"

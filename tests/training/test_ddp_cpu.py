@@ -64,7 +64,7 @@ def _metrics(folder: Path) -> dict[str, float]:
 
 
 def test_ddp_validation_metrics_equal_single_process(trained):
-    from neurodyn.data.datamodule import NLBDataModule
+    from neurodyn.training.datamodules import NLBDataModule
     from neurodyn.training.module import LangevinFlowModule, _bits_per_spike
 
     tmp, run, data = trained

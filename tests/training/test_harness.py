@@ -48,7 +48,7 @@ def test_fit_writes_config_and_checkpoints(trained):
 
 
 def test_checkpoint_roundtrip_and_predict_file(trained, tmp_path):
-    from neurodyn.data.datamodule import LorenzDataModule
+    from neurodyn.training.datamodules import LorenzDataModule
     from neurodyn.training.module import LangevinFlowModule
 
     _, run = trained

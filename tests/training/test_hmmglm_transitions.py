@@ -19,7 +19,7 @@ N_NEURONS, N_INNER, N_EPOCHS = 4, 3, 3
 
 @pytest.mark.parametrize("update", ["batch", "epoch"])
 def test_module_matches_fit_em(update):
-    from neurodyn.data.datamodule import SwitchingGLMDataModule
+    from neurodyn.training.datamodules import SwitchingGLMDataModule
 
     # three training sequences, one per batch, visited in order by both (the module's loader unshuffled): with
     # one sequence per epoch "batch" and "epoch" would give the same result (P does not enter the M-step)
@@ -45,7 +45,7 @@ def test_module_matches_fit_em(update):
 
 def test_batch_update_changes_transitions_before_the_epoch_ends():
     """With "batch" the transition matrix moves after the first E-step; with "epoch" only at the end."""
-    from neurodyn.data.datamodule import SwitchingGLMDataModule
+    from neurodyn.training.datamodules import SwitchingGLMDataModule
 
     seen = {}
     for update in ("batch", "epoch"):

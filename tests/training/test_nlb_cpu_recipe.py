@@ -119,7 +119,7 @@ def test_window_sums_of_the_spikes_reproduce_prepare_exactly(style, tmp_path):
 
 def test_expected_counts_match_the_spikes_and_the_oracle_beats_the_baseline(files):
     """Totals within Poisson noise; the true rates score above the smoothing baseline on the same trials."""
-    from neurodyn.models.smoothing import predict_prepared
+    from neurodyn.commands.baseline import predict_prepared
 
     kw = dict(n_trials=40, n_heldin=12, n_heldout=5, seed=4)
     train = files["nwb"] / pair_names("mc_maze")[0]

@@ -139,7 +139,7 @@ def test_nlb_data_select_on_training_trials_only():
     """NLB validation trials are the evaluation (report) trials: tune selects on held-out training trials."""
     import numpy as np
 
-    from neurodyn.data.datamodule import NLBDataModule, SplitArrays
+    from neurodyn.training.datamodules import NLBDataModule, SplitArrays
     from neurodyn.training.tune.trial import select_split
 
     def split(n, value):

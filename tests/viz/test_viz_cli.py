@@ -12,7 +12,7 @@ import torch
 from neurodyn.cli import main
 from neurodyn.errors import InputError
 from neurodyn.io import write_h5_dict
-from neurodyn.viz.cli import read_prediction
+from neurodyn.viz.prediction import read_prediction
 
 RNG = np.random.default_rng(1)
 
@@ -161,7 +161,7 @@ def test_bad_arguments_exit_2(layouts, capsys):
         assert main(["plot", str(layouts["nlb"]), *extra]) == 2, extra
         assert message in capsys.readouterr().err, extra
     with pytest.raises(InputError, match="trial 3 out of range"):
-        from neurodyn.viz.cli import plot_file
+        from neurodyn.viz.prediction import plot_file
 
         plot_file(layouts["hmmglm"], layouts["hmmglm"].with_suffix(".png"), trial=3)
     assert not layouts["hmmglm"].with_suffix(".png").exists()

@@ -123,7 +123,7 @@ def simulate_switching_glm(
     >>> sim.spikes.shape, sim.states.shape, sim.weights.shape
     ((2, 50, 3), (2, 50), (2, 3, 3))
     """
-    from neurodyn.models.hmmglm.basis import exponential_basis
+    from neurodyn.core.basis import exponential_basis
 
     s_, n_ = _check_positive("n_states", n_states), _check_positive("n_neurons", n_neurons)
     b_, t_ = _check_positive("n_sequences", n_sequences), _check_positive("n_bins", n_bins)

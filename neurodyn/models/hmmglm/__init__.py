@@ -4,7 +4,7 @@ Also known as "GLM-HMM", "switching GLM", "HMM-GLM". Variants: :class:`GLM` (one
 :class:`HMMGLM` (independent states), :class:`GaussianPriorHMMGLM`, :class:`OneHotPriorHMMGLM`.
 Exact batched log-space inference lives in :mod:`.inference`; plain-torch fitting in :mod:`.fit`;
 named fitting recipes (the paper's procedure and neurodyn's default one-hot recipe) in :mod:`.recipes`;
-the connection-type read-out shared by every model in :mod:`.readout`; evaluation and HDF5 export in
+the connection-type read-out shared by every model in :mod:`.readout`; held-out likelihoods and HDF5 export in
 :mod:`.evaluate`.
 """
 

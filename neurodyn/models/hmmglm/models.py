@@ -26,8 +26,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from neurodyn.core.basis import exponential_basis, history_features, raised_cosine_basis
 from neurodyn.errors import InputError
-from neurodyn.models.hmmglm.basis import exponential_basis, history_features, raised_cosine_basis
 from neurodyn.models.hmmglm.emissions import check_emission, inverse_link, rate
 from neurodyn.models.hmmglm.fused import chunked_log_emissions, weighted_log_emissions
 from neurodyn.models.hmmglm.inference import Posterior, forward_backward, log_marginal_likelihood

@@ -244,7 +244,10 @@ class LangevinFlowConfig:
 
     @classmethod
     def reference(cls, **overrides) -> LangevinFlowConfig:
-        """The preset reproducing the reference code (defect-table rows 2-9, 11 of langevinflow.md).
+        """The preset reproducing the MIT reference code (https://github.com/KingJamesSong/LangevinFlow_CCN).
+
+        Equal to the reference module's loss, rates and gradients in float64
+        (``tests/langevinflow/test_lf_reference_parity.py``).
 
         Parameters
         ----------

@@ -50,7 +50,7 @@ Selection
 Every trial reports, once per epoch, the module's ``valid/loss``: the masked Poisson NLL of the
 *select* split (the KL weight does not enter it, so trials with different ``kl_max`` compare fairly, as
 AutoLFADS compares validation NLL). The select split is the DataModule's validation split (Lorenz,
-LFADS-format and simulated data), except for :class:`~neurodyn.data.datamodule.NLBDataModule`, whose
+LFADS-format and simulated data), except for :class:`~neurodyn.training.datamodules.NLBDataModule`, whose
 validation trials are the NLB evaluation trials that ``neurodyn evaluate`` scores: there a seeded
 ``--select-fraction`` of the *training* trials is held out as the select split (:func:`carve_select_split`)
 and the evaluation trials are never seen. Nothing is selected on true rates or on report/test trials.

@@ -44,7 +44,7 @@ def build_model_and_data(cfg: dict):
     from jsonargparse import ArgumentError, ArgumentParser
 
     # imported so that short class names (class_path: LangevinFlowModule / LorenzDataModule) resolve
-    import neurodyn.data.datamodule as datamodules
+    import neurodyn.training.datamodules as datamodules
     import neurodyn.training.module  # noqa: F401
 
     parser = ArgumentParser(exit_on_error=False)
@@ -54,7 +54,7 @@ def build_model_and_data(cfg: dict):
         parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
     sections = {
         "model": copy.deepcopy(cfg.get("model") or {"class_path": "neurodyn.training.module.LangevinFlowModule"}),
-        "data": copy.deepcopy(cfg.get("data") or {"class_path": "neurodyn.data.datamodule.LorenzDataModule"}),
+        "data": copy.deepcopy(cfg.get("data") or {"class_path": "neurodyn.training.datamodules.LorenzDataModule"}),
     }
     try:
         namespace = parser.parse_object(sections)
@@ -172,13 +172,13 @@ def carve_select_split(data, fraction: float, seed: int) -> str:
     For data whose validation trials are report trials (NLB evaluation trials). Returns a description.
 
     >>> import numpy as np
-    >>> from neurodyn.data.datamodule import SplitArrays
+    >>> from neurodyn.training.datamodules import SplitArrays
     >>> class D: splits = {"train": SplitArrays(np.zeros((10, 3, 2)), np.zeros((10, 3, 2)), np.ones((10, 3, 2), bool)),
     ...                    "valid": SplitArrays(np.ones((4, 3, 2)), np.ones((4, 3, 2)), np.ones((4, 3, 2), bool))}
     >>> carve_select_split(D, 0.2, seed=0), len(D.splits["train"]), float(D.splits["valid"].heldin.sum())
     ('2 of the 10 training trials (seed 0); the evaluation trials are not used', 8, 0.0)
     """
-    from neurodyn.data.datamodule import SplitArrays
+    from neurodyn.training.datamodules import SplitArrays
 
     train = data.splits["train"]
     n = len(train)
@@ -198,7 +198,7 @@ def carve_select_split(data, fraction: float, seed: int) -> str:
 
 def select_split(data, fraction: float, seed: int) -> str:
     """Make ``data``'s validation split a select split; returns what it is."""
-    from neurodyn.data.datamodule import NLBDataModule
+    from neurodyn.training.datamodules import NLBDataModule
 
     if isinstance(data, NLBDataModule):
         return carve_select_split(data, fraction, seed)

@@ -1,4 +1,4 @@
-"""``neurodyn plot FILE [--out PNG]``: a summary figure of a prediction file.
+"""A summary figure of a prediction file (what ``neurodyn plot FILE [--out PNG]`` draws).
 
 Layouts recognised (first match wins):
 
@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.errors import ArgumentParser, InputError
+from neurodyn.errors import InputError
 from neurodyn.io import read_h5
 
-__all__ = ["read_prediction", "draw_prediction", "plot_file", "cli_main"]
+__all__ = ["read_prediction", "draw_prediction", "plot_file"]
 
 LAYOUTS = ("nlb", "lfads", "hmmglm", "hmmglm_model")
 
@@ -325,25 +325,3 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: 
     finally:
         pyplot().close(fig)
     return out, data["layout"]
-
-
-_Parser = ArgumentParser  # usage errors are InputErrors (one line, exit code 2 through ``neurodyn.cli``)
-
-
-def cli_main(argv: list[str]) -> int:
-    """Entry point of ``neurodyn plot``; returns the exit code."""
-    parser = _Parser(prog="neurodyn plot", description=__doc__.split("\n\n")[0].strip("`"))
-    parser.add_argument("file", help="prediction file (.h5) written by neurodyn predict / baseline / submit")
-    parser.add_argument("--out", default=None, help="PNG to write (default: FILE with the suffix .png)")
-    parser.add_argument("--group", default=None, help="NLB group to draw when the file holds several")
-    parser.add_argument("--trial", type=int, default=0, help="trial / sequence drawn on its own (default 0)")
-    parser.add_argument("--dpi", type=int, default=90, help="resolution of the PNG (default 90)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never the input)")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as stop:  # --help
-        return int(stop.code or 0)
-    out, layout = plot_file(args.file, args.out, group=args.group, trial=args.trial, dpi=args.dpi,
-                            overwrite=args.overwrite)
-    print(f"wrote {out} ({layout} layout)")
-    return 0

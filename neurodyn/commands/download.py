@@ -1,0 +1,99 @@
+"""``neurodyn download``: NLB datasets (by registry name) or any dandiset's assets from DANDI.
+
+The client, resume and verification: :mod:`neurodyn.data.download`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from neurodyn.data.download import (
+    API_ENV_VAR,
+    DEFAULT_API,
+    FILE_CHOICES,
+    DownloadError,
+    download,
+    download_dandiset,
+    nlb_dataset_names,
+    one_line,
+)
+from neurodyn.errors import ArgumentParser, CommandFailed, InputError
+
+__all__ = ["build_parser", "cli_main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``neurodyn download`` parser."""
+    parser = ArgumentParser(
+        prog="neurodyn download",
+        description="Download NLB NWB files (by registry name) or any dandiset's assets from DANDI -- "
+                    "resumable, size + sha256 + dandi-etag verified -- into <out>/<dandiset_id>/<path>.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("name", metavar="NAME", nargs="?", help="NLB dataset name, e.g. mc_maze_small")
+    parser.add_argument("--dandiset", default=None, help="a dandiset id instead of NAME, e.g. 000140")
+    parser.add_argument("--version", default=None,
+                        help="dandiset version (default: the registry's for NAME, the latest published "
+                             "for --dandiset)")
+    parser.add_argument("--path", default=None, metavar="GLOB",
+                        help="with --dandiset: asset paths to fetch, e.g. 'sub-Jenkins/*test*.nwb'")
+    parser.add_argument("--out", type=Path, default=Path("data"), help="output root folder")
+    parser.add_argument("--files", choices=FILE_CHOICES, default="both", help="which NLB files (NAME only)")
+    parser.add_argument("--api-url", "--base-url", dest="api_url", default=None,
+                        help=f"DANDI API root (default ${API_ENV_VAR}, else the dandi library's default, "
+                             f"{DEFAULT_API})")
+    parser.add_argument("--retries", type=int, default=3, help="resuming retries after a network error")
+    parser.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing files that differ from DANDI's (verified ones are skipped)")
+    parser.add_argument("--list", action="store_true", help="list the registry's dataset names and exit")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def cli_main(argv: list[str]) -> int:
+    """Entry point of ``neurodyn download``; 0 ok, 1 lookup / transfer failure, 2 bad input.
+
+    Failures are raised (:class:`~neurodyn.errors.InputError`, :class:`~neurodyn.errors.CommandFailed`) and
+    printed as one line by :func:`neurodyn.cli.main`."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as stop:  # --help
+        return int(stop.code or 0)
+    if args.list:
+        for name in nlb_dataset_names():
+            print(name)
+        return 0
+    if bool(args.name) == bool(args.dandiset):
+        raise InputError("give a dataset NAME (see --list) or --dandiset ID, not both", field="NAME")
+    if args.path and not args.dandiset:
+        raise InputError("--path selects assets of a --dandiset; with NAME use --files", field="--path")
+    if args.retries < 0:
+        raise InputError(f"must be >= 0, got {args.retries}", field="--retries")
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError("exists and is not a folder", args.out, "--out")
+
+    def say(line: str) -> None:
+        print(f"neurodyn download: {line}", file=sys.stderr)
+
+    options = dict(retries=args.retries, timeout=args.timeout, progress=not args.no_progress,
+                   overwrite=args.overwrite, log=say)
+    try:
+        if args.dandiset:
+            if not re.fullmatch(r"\d{6}", args.dandiset):
+                raise InputError(f"a dandiset id has six digits, got {args.dandiset!r}", field="--dandiset")
+            results = download_dandiset(args.dandiset, args.out, version=args.version, glob=args.path,
+                                        api_url=args.api_url, **options)
+        else:
+            results = download(args.name, args.out, api_url=args.api_url, files=args.files,
+                               version=args.version, **options)
+    except DownloadError as err:  # a lookup or transfer failure, not bad input: exit code 1
+        raise CommandFailed(one_line(err, 1000), exit_code=1) from err
+    for result in results:
+        size = result.path.stat().st_size
+        checked = " + ".join(result.verified) or "size"
+        print(f"{result.status:<10} {result.path} ({size:,} bytes, {checked} verified)")
+    return 0

@@ -1,0 +1,30 @@
+"""``neurodyn plot FILE [--out PNG]``: a summary figure of a prediction file.
+
+The layouts it recognises and what it draws: :mod:`neurodyn.viz.prediction`.
+"""
+
+from __future__ import annotations
+
+from neurodyn.errors import ArgumentParser
+from neurodyn.viz.prediction import plot_file
+
+__all__ = ["cli_main"]
+
+
+def cli_main(argv: list[str]) -> int:
+    """Entry point of ``neurodyn plot``; returns the exit code."""
+    parser = ArgumentParser(prog="neurodyn plot", description=__doc__.split("\n\n")[0].strip("`"))
+    parser.add_argument("file", help="prediction file (.h5) written by neurodyn predict / baseline / submit")
+    parser.add_argument("--out", default=None, help="PNG to write (default: FILE with the suffix .png)")
+    parser.add_argument("--group", default=None, help="NLB group to draw when the file holds several")
+    parser.add_argument("--trial", type=int, default=0, help="trial / sequence drawn on its own (default 0)")
+    parser.add_argument("--dpi", type=int, default=90, help="resolution of the PNG (default 90)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never the input)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help
+        return int(stop.code or 0)
+    out, layout = plot_file(args.file, args.out, group=args.group, trial=args.trial, dpi=args.dpi,
+                            overwrite=args.overwrite)
+    print(f"wrote {out} ({layout} layout)")
+    return 0

@@ -1,0 +1,100 @@
+"""``neurodyn submit``: one validated EvalAI submission file (float32, gzip) from prediction files.
+
+Example (shell)::
+
+    neurodyn submit --pred large.h5 medium.h5 small.h5 \\
+        --prepared large_test.h5 medium_test.h5 small_test.h5 --out submission.h5
+
+Writes under :func:`neurodyn.io.output_file` (``--overwrite`` to replace a file; never onto an input). Bad
+input is one line and exit code 2 through :mod:`neurodyn.cli`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from neurodyn.errors import ArgumentParser, InputError
+
+__all__ = ["cli_main"]
+
+
+def cli_main(argv: list[str]) -> int:
+    """``neurodyn submit``: one validated EvalAI submission file (float32, gzip) from prediction files."""
+    parser = ArgumentParser(prog="neurodyn submit", description=cli_main.__doc__)
+    parser.add_argument(
+        "--pred",
+        required=True,
+        nargs="+",
+        metavar="FILE",
+        help="prediction file(s) in the submission layout, one or more dataset groups each",
+    )
+    parser.add_argument("--out", required=True, metavar="FILE", help="submission file to write")
+    parser.add_argument(
+        "--prepared",
+        nargs="*",
+        default=[],
+        metavar="FILE",
+        help="prepare file(s) giving the exact expected shapes (else the registry's bins and "
+        "units, any trial count)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
+    parser.add_argument(
+        "--upsample",
+        type=int,
+        metavar="MS",
+        help="add an MS ms group made from each coarser prediction group (a 20 ms model submitted at "
+        "5 ms too: every bin's rate split evenly over its finer bins)",
+    )
+    args = parser.parse_args(argv)
+    from neurodyn.io import output_file
+
+    size = sum(os.path.getsize(p) for p in args.pred if os.path.isfile(p))
+    with output_file(args.out, inputs=[*args.pred, *args.prepared], overwrite=args.overwrite,
+                     size_bytes=size) as tmp:
+        groups = _submission(args, tmp)
+    print(f"wrote {args.out}: {', '.join(groups)}")
+    return 0
+
+
+def _submission(args, tmp) -> dict:
+    """Read, check and write the submission of ``neurodyn submit`` to ``tmp``; returns the groups."""
+    from neurodyn.metrics.evaluate import parse_group_name
+    from neurodyn.metrics.submission import (
+        expected_shapes_from_prepared,
+        expected_shapes_from_registry,
+        read_submission,
+        write_submission,
+    )
+
+    groups: dict = {}
+    for path in args.pred:
+        for name, group in read_submission(path).items():
+            if name in groups:
+                raise InputError(
+                    f"group '{name}' appears in more than one prediction file", path=path, field=name
+                )
+            parse_group_name(name, path)
+            groups[name] = group
+    if getattr(args, "upsample", None) is not None:
+        from neurodyn.metrics.resample import upsample_submission
+
+        groups = upsample_submission(groups, args.upsample)
+    expected: dict = {}
+    for path in args.prepared:
+        expected.update(expected_shapes_from_prepared(path))
+    for name in groups:
+        if name not in expected:
+            dataset, bin_ms = parse_group_name(name)
+            expected.update(expected_shapes_from_registry(dataset, bin_ms))
+    try:
+        write_submission(tmp, groups, expected)
+    except InputError as err:
+        message = err.message
+        if not args.prepared and "expected shape" in message:
+            message += (" (without --prepared the shapes come from the registry's full dataset; pass "
+                        "--prepared with the prepare file these predictions were made from)")
+        if err.path is None:
+            source = args.pred[0] if len(args.pred) == 1 else ", ".join(args.pred)
+            raise InputError(message, path=source, field=err.field) from None
+        raise InputError(message, path=err.path, field=err.field) from None
+    return groups

@@ -1,0 +1,7 @@
+"""Shared math below every floor (data, models, metrics): pure functions of numbers, importing no other
+neurodyn package.
+
+- :mod:`neurodyn.core.basis`: spike-history bases (exponential, raised cosine) and history features, used
+  by the switching-GLM simulator (:mod:`neurodyn.data.synthetic.switching_glm`) and the GLM family
+  (:mod:`neurodyn.models.hmmglm`).
+"""

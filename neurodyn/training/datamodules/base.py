@@ -1,0 +1,225 @@
+"""The batch contract and the machinery every neurodyn DataModule shares (sources: :mod:`.sources`).
+
+All DataModules yield batch-first dictionaries of tensors:
+
+=================  ======================  =====================================================
+key                shape                   meaning
+=================  ======================  =====================================================
+``heldin``         (B, T, N_in) float32    held-in spike counts in the observed bins (model input)
+``target``         (B, T+F, N) float32     reconstruction target, neurons ``[held-in | held-out]``,
+                                           bins ``[observed | forward]``; 0 where unknown
+``target_mask``    (B, T+F, N) bool        True where ``target`` is observed (False for NaN bins,
+                                           test-phase held-out units, missing forward bins)
+``index``          (B,) int64              row of the trial inside its split (for predictions)
+``true_rates``     (B, T, N) float32       optional: ground-truth rates in counts per bin
+``true_latents``   (B, T, D) float32       optional: ground-truth latent state
+``true_states``    (B, T) int64            optional: ground-truth discrete states
+=================  ======================  =====================================================
+
+Every DataModule exposes the sizes a model needs, so configs never repeat them:
+``n_heldin`` (N_in), ``n_neurons`` (N), ``n_obs_bins`` (T), ``n_fwd_bins`` (F), ``bin_ms``. The
+training / validation split always comes from the file (or from the simulator's seeded split); it is
+never re-shuffled silently. ``train_dataloader`` shuffles batches (seeded by Lightning's global seed),
+``predict_dataloader`` never does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from neurodyn.errors import InputError
+from neurodyn.io import read_h5
+
+
+@dataclass
+class SplitArrays:
+    """One split (train / valid / eval) as numpy arrays following the batch contract above."""
+
+    heldin: np.ndarray
+    target: np.ndarray
+    target_mask: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.target.shape != self.target_mask.shape:
+            raise ValueError(f"target {self.target.shape} and mask {self.target_mask.shape} differ")
+        if len(self.heldin) != len(self.target):
+            raise ValueError("heldin and target have different trial counts")
+
+    def __len__(self) -> int:
+        return len(self.heldin)
+
+
+class _DictDataset(Dataset):
+    """Index a :class:`SplitArrays` into per-trial dictionaries of tensors."""
+
+    def __init__(self, split: SplitArrays):
+        self.tensors = {
+            "heldin": torch.as_tensor(split.heldin, dtype=torch.float32),
+            "target": torch.as_tensor(split.target, dtype=torch.float32),
+            "target_mask": torch.as_tensor(split.target_mask, dtype=torch.bool),
+            "index": torch.arange(len(split), dtype=torch.int64),
+        }
+        for key, value in split.extras.items():
+            dtype = torch.int64 if np.issubdtype(np.asarray(value).dtype, np.integer) else torch.float32
+            self.tensors[key] = torch.as_tensor(value, dtype=dtype)
+
+    def __len__(self) -> int:
+        return len(self.tensors["heldin"])
+
+    def __getitem__(self, i):
+        return {key: value[i] for key, value in self.tensors.items()}
+
+
+def assemble_split(
+    heldin: np.ndarray,
+    heldout: np.ndarray | None = None,
+    heldin_forward: np.ndarray | None = None,
+    heldout_forward: np.ndarray | None = None,
+    *,
+    n_heldout: int = 0,
+    n_fwd_bins: int = 0,
+    extras: dict[str, np.ndarray] | None = None,
+) -> SplitArrays:
+    """Build input, target and mask from the four NLB blocks; absent blocks are masked out.
+
+    NaN counts (bins outside ``obs_intervals``) become 0 in the input and False in the mask, so no
+    NaN ever reaches a model.
+
+    Parameters
+    ----------
+    heldin : (n_trials, T, N_in)
+    heldout : (n_trials, T, N_out) or None (e.g. test-phase evaluation trials)
+    heldin_forward, heldout_forward : (n_trials, F, N_in / N_out) or None
+    n_heldout, n_fwd_bins : sizes of the absent blocks, so every split has the same shape.
+    """
+    heldin = np.asarray(heldin, dtype=np.float32)
+    n_trials, n_obs, n_in = heldin.shape
+    n_out = heldout.shape[-1] if heldout is not None else n_heldout
+    n_fwd = heldin_forward.shape[1] if heldin_forward is not None else n_fwd_bins
+    target = np.zeros((n_trials, n_obs + n_fwd, n_in + n_out), dtype=np.float32)
+    mask = np.zeros(target.shape, dtype=bool)
+
+    def put(block, rows, cols):
+        if block is None:
+            return
+        block = np.asarray(block, dtype=np.float32)
+        ok = np.isfinite(block)
+        target[:, rows, cols] = np.where(ok, block, 0.0)
+        mask[:, rows, cols] = ok
+
+    put(heldin, slice(0, n_obs), slice(0, n_in))
+    put(heldout, slice(0, n_obs), slice(n_in, None))
+    put(heldin_forward, slice(n_obs, None), slice(0, n_in))
+    put(heldout_forward, slice(n_obs, None), slice(n_in, None))
+    return SplitArrays(np.nan_to_num(heldin, nan=0.0), target, mask, dict(extras or {}))
+
+
+class NeuralDataModule(pl.LightningDataModule):
+    """Base class: holds named splits and serves them with the batch contract of this module.
+
+    Subclasses fill ``self.splits`` (at least ``"train"`` and ``"valid"``) in :meth:`load`, called
+    once from ``__init__`` so that sizes are known before the model is built (the CLI links them).
+
+    Parameters
+    ----------
+    batch_size
+        Trials per batch.
+    num_workers
+        DataLoader worker processes (0 is right for in-memory tensors).
+    """
+
+    #: splits written by ``predict``, in order
+    predict_splits: tuple[str, ...] = ("train", "valid")
+
+    def __init__(self, batch_size: int = 64, num_workers: int = 0):
+        super().__init__()
+        if batch_size < 1:
+            raise InputError(f"must be >= 1, got {batch_size}", field="data.batch_size")
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.splits: dict[str, SplitArrays] = {}
+        self.bin_ms: float = 1.0
+        self.n_fwd_bins: int = 0
+        self.load()
+        if "train" not in self.splits or "valid" not in self.splits:
+            raise RuntimeError(f"{type(self).__name__}.load() must define 'train' and 'valid' splits")
+
+    # -- sizes ---------------------------------------------------------------------------------
+    @property
+    def n_heldin(self) -> int:
+        """Number of held-in (encoder input) neurons."""
+        return self.splits["train"].heldin.shape[-1]
+
+    @property
+    def n_neurons(self) -> int:
+        """Total neurons in the target: held-in + held-out."""
+        return self.splits["train"].target.shape[-1]
+
+    @property
+    def n_obs_bins(self) -> int:
+        """Observed bins per trial (T)."""
+        return self.splits["train"].heldin.shape[1]
+
+    @property
+    def has_heldout(self) -> bool:
+        """True when held-out neurons are observed in the validation split (co-bps is defined)."""
+        valid = self.splits["valid"]
+        return self.n_neurons > self.n_heldin and bool(valid.target_mask[:, : self.n_obs_bins, self.n_heldin :].any())
+
+    @property
+    def has_true_rates(self) -> bool:
+        return "true_rates" in self.splits["valid"].extras
+
+    @property
+    def default_monitor(self) -> tuple[str, str]:
+        """(metric, mode) for checkpoint selection: co-bps on held-out neurons, else the validation loss.
+
+        Never the true rates of synthetic data (``valid/rate_r2`` is logged, not selected on): nothing a
+        user could not observe chooses a checkpoint.
+        """
+        if self.has_heldout:
+            return "valid/co_bps", "max"
+        return "valid/loss", "min"
+
+    def load(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- loaders -------------------------------------------------------------------------------
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            _DictDataset(self.splits[split]),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("valid", shuffle=False)
+
+    def predict_dataloader(self) -> list[DataLoader]:
+        return [self._loader(split, shuffle=False) for split in self.predict_splits]
+
+    def describe(self) -> str:
+        sizes = ", ".join(f"{name}={len(split)}" for name, split in self.splits.items())
+        return (
+            f"{type(self).__name__}: trials {sizes}; neurons {self.n_heldin} held-in / {self.n_neurons} total; "
+            f"bins {self.n_obs_bins} observed + {self.n_fwd_bins} forward of {self.bin_ms:g} ms"
+        )
+
+
+def _require_file(path: str | os.PathLike, what: str) -> Path:
+    with read_h5(path, what):
+        pass
+    return Path(path)

@@ -1,0 +1,242 @@
+"""The DataModules of each data source (batch contract and shared machinery: :mod:`.base`).
+
+- :class:`NLBDataModule` -- a file written by ``neurodyn prepare`` (NWB parsed once).
+- :class:`LFADSDataModule` -- an LFADS/NDT-layout HDF5 file such as ``lfads_lorenz.h5``.
+- :class:`LorenzDataModule` -- the LFADS Lorenz simulator, generated in memory (optionally cached).
+- :class:`SwitchingGLMDataModule` -- the one-hot HMM-GLM paper's switching-GLM simulator, or its HDF5.
+- :class:`ArrayDataModule` -- in-memory arrays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from neurodyn.errors import InputError
+from neurodyn.training.datamodules.base import NeuralDataModule, SplitArrays, _require_file, assemble_split
+
+
+class NLBDataModule(NeuralDataModule):
+    """Trials of a prepared NLB file (``neurodyn prepare``), in the nlb_tools split semantics.
+
+    ``train`` = the file's ``train_input`` trials (held-in, held-out, forward blocks);
+    ``valid`` = the evaluation trials: held-in input from ``eval_input``, and, in the val phase, the
+    held-out and forward targets from ``eval_target``; in the test phase only the held-in target is
+    observed (the held-out truth lives on EvalAI), so validation measures held-in reconstruction.
+
+    Parameters
+    ----------
+    path
+        A file written by ``neurodyn prepare``.
+    batch_size, num_workers
+        See :class:`NeuralDataModule`.
+    """
+
+    predict_splits = ("train", "valid")
+
+    def __init__(self, path: str, batch_size: int = 64, num_workers: int = 0):
+        self.path = Path(path)
+        super().__init__(batch_size=batch_size, num_workers=num_workers)
+
+    def load(self) -> None:
+        path = _require_file(self.path, "prepared NLB file")
+        from neurodyn.data.prepare import load_prepared
+
+        prep = load_prepared(path)
+        self.prepared = prep
+        self.dataset = prep.dataset
+        self.bin_ms = float(prep.bin_ms)
+        self.phase = prep.phase
+        if not prep.train_input:
+            raise InputError("no train_input group (prepared from a test file alone?)", path=path, field="train_input")
+        tr = prep.train_input
+        n_heldout = tr["train_spikes_heldout"].shape[-1]
+        n_fwd = tr["train_spikes_heldin_forward"].shape[1] if "train_spikes_heldin_forward" in tr else 0
+        self.n_fwd_bins = n_fwd
+        self.splits["train"] = assemble_split(
+            tr["train_spikes_heldin"],
+            tr["train_spikes_heldout"],
+            tr.get("train_spikes_heldin_forward"),
+            tr.get("train_spikes_heldout_forward"),
+        )
+        ev_in = prep.eval_input or {}
+        if "eval_spikes_heldin" not in ev_in:
+            raise InputError("missing array", path=path, field="eval_input/eval_spikes_heldin")
+        target = prep.eval_target_group or {}
+        self.splits["valid"] = assemble_split(
+            ev_in["eval_spikes_heldin"],
+            target.get("eval_spikes_heldout", ev_in.get("eval_spikes_heldout")),
+            target.get("eval_spikes_heldin_forward"),
+            target.get("eval_spikes_heldout_forward"),
+            n_heldout=n_heldout,
+            n_fwd_bins=n_fwd,
+        )
+
+
+class LFADSDataModule(NeuralDataModule):
+    """Trials of an LFADS/NDT-layout HDF5 file (``train_data`` / ``valid_data`` [+ truth]).
+
+    All neurons are held-in and there are no forward bins; ``true_rates`` (counts per bin) and
+    ``true_latents`` are attached when the file has them.
+    """
+
+    predict_splits = ("train", "valid")
+
+    def __init__(self, path: str, batch_size: int = 64, num_workers: int = 0):
+        self.path = Path(path)
+        super().__init__(batch_size=batch_size, num_workers=num_workers)
+
+    def _from_lfads(self, data) -> None:
+        self.lfads = data
+        self.bin_ms = float(getattr(data, "bin_ms", None) or 20.0)
+        for split in ("train", "valid"):
+            extras = {}
+            truth = getattr(data, f"{split}_truth", None)
+            if truth is not None:
+                extras["true_rates"] = np.asarray(truth, dtype=np.float32)
+            latents = getattr(data, f"{split}_latents", None)
+            if latents is not None:
+                extras["true_latents"] = np.asarray(latents, dtype=np.float32)
+            self.splits[split] = assemble_split(getattr(data, f"{split}_data"), extras=extras)
+
+    def load(self) -> None:
+        from neurodyn.data.lfads import read_lfads_h5
+
+        self._from_lfads(read_lfads_h5(_require_file(self.path, "LFADS-format file")))
+
+
+class LorenzDataModule(LFADSDataModule):
+    """The LFADS Lorenz benchmark, simulated in memory from a seed.
+
+    The benchmark of Sussillo et al. 2016 (arXiv:1608.06315) and Pandarinath et al. 2018
+    (https://doi.org/10.1038/s41592-018-0109-9).
+
+    Parameters
+    ----------
+    n_conditions, trials_per_condition, n_neurons
+        Simulator sizes (defaults: the canonical 65 x 24 trials, 29 neurons).
+    seed
+        Simulator seed (independent of the training seed).
+    cache
+        Optional path: the simulated LFADS-layout file is written there once and read afterwards.
+    """
+
+    def __init__(
+        self,
+        n_conditions: int = 65,
+        trials_per_condition: int = 24,
+        n_neurons: int = 29,
+        seed: int = 0,
+        cache: str | None = None,
+        batch_size: int = 64,
+        num_workers: int = 0,
+    ):
+        self.sim_kwargs = dict(
+            n_conditions=n_conditions, trials_per_condition=trials_per_condition, n_neurons=n_neurons, seed=seed
+        )
+        self.cache = None if cache is None else Path(cache)
+        NeuralDataModule.__init__(self, batch_size=batch_size, num_workers=num_workers)
+
+    def load(self) -> None:
+        from neurodyn.data.lfads import read_lfads_h5, write_lfads_h5
+        from neurodyn.data.synthetic.lorenz import simulate_lorenz
+
+        if self.cache is not None and self.cache.is_file():
+            self._from_lfads(read_lfads_h5(self.cache))
+            return
+        sim = simulate_lorenz(**self.sim_kwargs)
+        if self.cache is not None:
+            write_lfads_h5(self.cache, sim)
+            self._from_lfads(read_lfads_h5(self.cache))
+        else:
+            from neurodyn.data.lfads import lfads_from_simulation
+
+            self._from_lfads(lfads_from_simulation(sim))
+
+
+class SwitchingGLMDataModule(NeuralDataModule):
+    """Sequences of the switching-GLM simulator (Li et al., ICLR 2024) or of its HDF5 file.
+
+    Each item is one whole sequence: ``heldin`` = ``target`` = spikes (T bins, N neurons), with
+    ``true_states`` attached. The first ``n_train`` sequences train, the rest validate (the paper's
+    split: 30 / 20 of 50).
+
+    Parameters
+    ----------
+    path
+        HDF5 written by ``neurodyn simulate switching-glm``; if None, simulate with the arguments below.
+    n_states, n_neurons, n_sequences, n_bins, seed
+        Simulator arguments (paper: 5, 20, 50, 2000).
+    n_train
+        Sequences used for training; the rest are validation.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        n_states: int = 5,
+        n_neurons: int = 20,
+        n_sequences: int = 50,
+        n_bins: int = 2000,
+        seed: int = 0,
+        n_train: int = 30,
+        batch_size: int = 30,
+        num_workers: int = 0,
+    ):
+        self.path = None if path is None else Path(path)
+        self.sim_kwargs = dict(
+            n_states=n_states, n_neurons=n_neurons, n_sequences=n_sequences, n_bins=n_bins, seed=seed
+        )
+        self.n_train = n_train
+        super().__init__(batch_size=batch_size, num_workers=num_workers)
+
+    def load(self) -> None:
+        from neurodyn.data.synthetic import switching_glm as sg
+
+        if self.path is not None:
+            sim = sg.read_switching_glm_h5(_require_file(self.path, "switching-GLM file"))
+        else:
+            sim = sg.simulate_switching_glm(**self.sim_kwargs)
+        self.simulation = sim
+        spikes = np.asarray(sim.spikes, dtype=np.float32)
+        states = np.asarray(sim.states, dtype=np.int64)
+        if not 0 < self.n_train < len(spikes):
+            raise InputError(
+                f"must be between 1 and {len(spikes) - 1} (file has {len(spikes)} sequences)", field="data.n_train"
+            )
+        for name, rows in (("train", slice(0, self.n_train)), ("valid", slice(self.n_train, None))):
+            self.splits[name] = assemble_split(spikes[rows], extras={"true_states": states[rows]})
+
+
+class ArrayDataModule(NeuralDataModule):
+    """Splits given directly as arrays (notebooks, benchmarks, custom pipelines).
+
+    Parameters
+    ----------
+    train, valid
+        :class:`SplitArrays`, e.g. from :func:`assemble_split`.
+    bin_ms
+        Bin width in milliseconds.
+    n_fwd_bins
+        Forward-prediction bins at the end of ``target`` (0 if none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).poisson(0.3, (10, 20, 5)).astype(float)
+    >>> dm = ArrayDataModule(assemble_split(x[:8, :, :3], x[:8, :, 3:]),
+    ...                      assemble_split(x[8:, :, :3], x[8:, :, 3:]), bin_ms=20, batch_size=4)
+    >>> dm.n_heldin, dm.n_neurons, dm.default_monitor
+    (3, 5, ('valid/co_bps', 'max'))
+    """
+
+    def __init__(self, train: SplitArrays, valid: SplitArrays, bin_ms: float = 20.0, n_fwd_bins: int = 0,
+                 batch_size: int = 64, num_workers: int = 0):
+        self._given = {"train": train, "valid": valid}
+        self._bin_ms, self._n_fwd = float(bin_ms), int(n_fwd_bins)
+        super().__init__(batch_size=batch_size, num_workers=num_workers)
+
+    def load(self) -> None:
+        self.splits.update(self._given)
+        self.bin_ms, self.n_fwd_bins = self._bin_ms, self._n_fwd

@@ -1,0 +1,58 @@
+"""Ctrl-C / SIGTERM landing in the few instructions between creating a file and guarding it: the output
+policy still leaves nothing behind (lock file, temporary file, created folder) and never removes another
+writer's lock."""
+
+from __future__ import annotations
+
+import fcntl
+import tempfile
+
+import pytest
+
+from neurodyn import io
+
+
+def _listing(folder):
+    return sorted(p.name for p in folder.rglob("*"))
+
+
+def test_interrupt_between_lock_open_and_flock(tmp_path, monkeypatch):
+    real_flock = fcntl.flock
+    calls = {"n": 0}
+
+    def flock(fd, op):
+        calls["n"] += 1
+        if calls["n"] == 1:  # the first flock: the lock file exists, the guard is not set up yet
+            real_flock(fd, op)
+            raise KeyboardInterrupt
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    with pytest.raises(KeyboardInterrupt), io.output_file(tmp_path / "sub" / "out.h5"):
+        pass
+    assert _listing(tmp_path) == []
+
+
+def test_interrupt_right_after_the_temporary_file_is_made(tmp_path, monkeypatch):
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*args, **kwargs):
+        real_mkstemp(*args, **kwargs)  # the file exists, its name never reaches the caller
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    with pytest.raises(KeyboardInterrupt), io.output_file(tmp_path / "sub" / "out.h5"):
+        pass
+    assert _listing(tmp_path) == []
+
+
+def test_another_writers_lock_is_never_removed(tmp_path):
+    out = tmp_path / "out.h5"
+    lock = tmp_path / ".out.h5.lock"
+    with open(lock, "w") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        from neurodyn.errors import InputError
+
+        with pytest.raises(InputError, match="another process"), io.output_file(out):
+            pass
+        assert lock.exists()
