@@ -65,7 +65,8 @@ def find_nwb(path: str | None) -> Path:
 
 def load_trials(nwb: Path) -> np.ndarray:
     """(100, 35, 107) spike counts per 20 ms bin over move onset -250..+450 ms."""
-    from neurodyn.data.prepare import load_prepared, prepare
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.prepared import load_prepared
 
     with tempfile.TemporaryDirectory() as tmp:
         out = prepare("mc_maze_small", nwb, bin_ms=BIN_MS, phase="test", out=Path(tmp) / "p.h5", log=None)

@@ -30,7 +30,7 @@ from neurodyn.errors import CommandFailed, InputError, Stopped
 
 #: subcommand -> ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "download": ("neurodyn.commands.download:cli_main", "download NLB datasets or dandiset assets (resumable, verified)"),
+    "download": ("neurodyn.commands.download:cli_main", "download NLB datasets or dandiset assets (verified)"),
     "prepare": ("neurodyn.commands.prepare:cli_main", "bin an NLB NWB file (or folder) into nlb_tools tensors (HDF5)"),
     "simulate": ("neurodyn.commands.simulate:cli_main", "simulate Lorenz or switching-GLM data with ground truth"),
     "info": ("neurodyn.commands.info:cli_main", "summarise an NWB, prepared, LFADS-format or prediction file"),

@@ -8,7 +8,7 @@ runs in a forked process that is killed after ``HANG_S`` seconds). Runs are dete
 ``NEURODYN_FUZZ_EXAMPLES`` scales the example counts (default 1: about a minute in all on 2 cores).
 
 Readers: the NWB reader (:func:`neurodyn.data.nwb.load_session`), the prepared-file readers
-(:func:`neurodyn.data.prepare.load_prepared`, :func:`neurodyn.metrics.submission.expected_shapes_from_prepared`,
+(:func:`neurodyn.data.prepared.load_prepared`, :func:`neurodyn.metrics.submission.expected_shapes_from_prepared`,
 :func:`neurodyn.metrics.evaluate.load_target`), the prediction-file readers
 (:func:`neurodyn.metrics.submission.read_submission`, :func:`neurodyn.viz.prediction.read_prediction`). Checkpoint
 files are fuzzed with the training harness (``tests/training/``).
@@ -195,7 +195,7 @@ def test_nwb_reader(files):
 
 
 def test_prepared_readers(files):
-    from neurodyn.data.prepare import load_prepared
+    from neurodyn.data.prepared import load_prepared
     from neurodyn.metrics.submission import expected_shapes_from_prepared
 
     def read(path):

@@ -101,7 +101,7 @@ def _readers():
     from neurodyn.data.info import file_kind
     from neurodyn.data.lfads import read_lfads_h5
     from neurodyn.data.nwb import load_session
-    from neurodyn.data.prepare import load_prepared
+    from neurodyn.data.prepared import load_prepared
     from neurodyn.metrics.evaluate import load_target
     from neurodyn.metrics.submission import expected_shapes_from_prepared, read_submission
     from neurodyn.viz.prediction import read_prediction

@@ -47,8 +47,8 @@ def predict_prepared(
         :func:`neurodyn.metrics.evaluate` or :func:`neurodyn.metrics.write_submission`.
     """
 
+    from neurodyn.data.prepared import group_name
     from neurodyn.io import read_h5, read_h5_dict
-    from neurodyn.metrics.evaluate import group_name
 
     with read_h5(prepared_path, "prepared NLB file") as handle:
         for key in ("train_input", "eval_input"):

@@ -58,7 +58,7 @@ def cli_main(argv: list[str]) -> int:
 
 def _submission(args, tmp) -> dict:
     """Read, check and write the submission of ``neurodyn submit`` to ``tmp``; returns the groups."""
-    from neurodyn.metrics.evaluate import parse_group_name
+    from neurodyn.data.prepared import parse_group_name
     from neurodyn.metrics.submission import (
         expected_shapes_from_prepared,
         expected_shapes_from_registry,

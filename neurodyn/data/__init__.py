@@ -6,7 +6,8 @@ module                             contents
 :mod:`neurodyn.data.nwb`           NWB reader (units, trials, behaviour; folders the NLB way)
 :mod:`neurodyn.data.nlb`           registry of the seven NLB datasets and their parameters
 :mod:`neurodyn.data.tensors`       nlb_tools-identical train / eval input / eval target tensors
-:mod:`neurodyn.data.prepare`       ``neurodyn prepare`` and :func:`load_prepared`
+:mod:`neurodyn.data.prepare`       the tensors of ``neurodyn prepare``
+:mod:`neurodyn.data.prepared`      the prepared file: layout names, :func:`load_prepared`, writer
 :mod:`neurodyn.data.download`      ``neurodyn download`` (resumable, sha256-verified)
 :mod:`neurodyn.data.lfads`         LFADS / NDT ``lfads_lorenz.h5`` layout
 :mod:`neurodyn.data.synthetic`     Lorenz, switching-GLM and NLB-shaped NWB simulators
@@ -32,7 +33,7 @@ _EXPORTS = {
     "make_eval_input_tensors": "neurodyn.data.tensors",
     "make_eval_target_tensors": "neurodyn.data.tensors",
     "prepare": "neurodyn.data.prepare",
-    "load_prepared": "neurodyn.data.prepare",
+    "load_prepared": "neurodyn.data.prepared",
     "download": "neurodyn.data.download",
     "read_lfads_h5": "neurodyn.data.lfads",
     "write_lfads_h5": "neurodyn.data.lfads",

@@ -54,7 +54,7 @@ def _h5(path: Path | str):
 
 def file_kind(path: str | os.PathLike) -> str:
     """``"nwb"``, ``"prepared"``, ``"lfads"`` or ``"hdf5"``; InputError for anything unreadable."""
-    from neurodyn.data.prepare import is_prepared
+    from neurodyn.data.prepared import is_prepared
     from neurodyn.data.stream import is_url, resolve_url
 
     if is_url(path):
@@ -153,7 +153,7 @@ def _datasets(f) -> list[tuple[str, object]]:
 
 
 def _prepared(path: Path | str, console) -> None:
-    from neurodyn.data.prepare import _attr
+    from neurodyn.data.prepared import _attr
 
     # tables are built inside the block and printed after it: read_h5 reports any OSError in the
     # block as file damage, and printing can raise one too (BrokenPipeError under `| head`)

@@ -5,7 +5,8 @@ Usage::
     neurodyn prepare --dataset mc_maze_small --nwb data/000140/sub-Jenkins --bin-ms 5 --phase val \\
         --out data/mc_maze_small_5ms_val.h5
 
-File layout (read it back with :func:`load_prepared`)::
+File layout (names, reader and writer: :mod:`neurodyn.data.prepared`; read it back with
+:func:`neurodyn.data.prepared.load_prepared`)::
 
     /                          attributes:
                                  format = "neurodyn-prepared-nlb", format_version = 1
@@ -44,7 +45,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,7 @@ import numpy as np
 from neurodyn.data.download import sha256_of
 from neurodyn.data.nlb import get_dataset
 from neurodyn.data.nwb import load_session, nwb_files
+from neurodyn.data.prepared import FORMAT, FORMAT_VERSION, write_prepared
 from neurodyn.data.tensors import (
     DMFC_TARGETS,
     PHASE_SPLITS,
@@ -62,109 +63,7 @@ from neurodyn.data.tensors import (
     split_rows,
 )
 from neurodyn.errors import InputError
-from neurodyn.io import output_file, read_h5, read_h5_dict, write_h5_dict
-
-FORMAT = "neurodyn-prepared-nlb"
-FORMAT_VERSION = 1
-GROUPS = ("train_input", "eval_input", "eval_target")
-
-
-@dataclass
-class PreparedNLB:
-    """A file written by :func:`prepare`, read back into dicts of arrays.
-
-    Attributes
-    ----------
-    path
-        The file.
-    attrs
-        Root attributes (see the module docstring); strings decoded.
-    train_input, eval_input
-        nlb_tools' dicts, or None where the group was left out.
-    eval_target
-        ``{name + suffix: {...}}`` as nlb_tools nests it, or None.
-    trial_ids
-        ``{"train": ids, "eval": ids}`` (missing keys where a group was left out).
-    """
-
-    path: Path
-    attrs: dict
-    train_input: dict | None = None
-    eval_input: dict | None = None
-    eval_target: dict | None = None
-    trial_ids: dict = field(default_factory=dict)
-
-    @property
-    def dataset(self) -> str:
-        return str(self.attrs["dataset"])
-
-    @property
-    def bin_ms(self) -> int:
-        return int(self.attrs["bin_ms"])
-
-    @property
-    def phase(self) -> str:
-        return str(self.attrs["phase"])
-
-    @property
-    def n_heldin(self) -> int:
-        return int(self.attrs["n_heldin"])
-
-    @property
-    def n_heldout(self) -> int:
-        return int(self.attrs["n_heldout"])
-
-    @property
-    def n_obs_bins(self) -> int:
-        return int(self.attrs["n_obs_bins"])
-
-    @property
-    def n_fwd_bins(self) -> int:
-        return int(self.attrs["n_fwd_bins"])
-
-    @property
-    def eval_target_group(self) -> dict | None:
-        """The inner eval-target dict (``eval_target[name + suffix]``), or None."""
-        if not self.eval_target:
-            return None
-        return next(iter(self.eval_target.values()))
-
-
-def _attr(value):
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.ndarray) and value.dtype.kind in "OS":
-        return [v.decode() if isinstance(v, bytes) else str(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def is_prepared(h5file) -> bool:
-    """True for an open h5py file written by :func:`prepare`."""
-    return _attr(h5file.attrs.get("format", "")) == FORMAT
-
-
-def load_prepared(path: str | os.PathLike) -> PreparedNLB:
-    """Read a file written by :func:`prepare`.
-
-    Raises
-    ------
-    InputError
-        Missing file, not HDF5, or an HDF5 file that ``neurodyn prepare`` did not write.
-    """
-    path = Path(path)
-    with read_h5(path, "prepared NLB file") as f:
-        if not is_prepared(f):
-            raise InputError(f"not a 'neurodyn prepare' file (no format={FORMAT!r} attribute)", path, "format")
-        attrs = {k: _attr(v) for k, v in f.attrs.items()}
-        out = PreparedNLB(path, attrs)
-        for name in GROUPS:
-            if name in f:
-                setattr(out, name, read_h5_dict(f[name]))
-        if "trial_ids" in f:
-            out.trial_ids = read_h5_dict(f["trial_ids"])
-    return out
+from neurodyn.io import output_file
 
 
 def prepare(
@@ -292,7 +191,7 @@ def _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forwa
         trial_ids["train"] = ids[train_rows].astype(np.int64)
     if "eval_input" in groups:
         trial_ids["eval"] = ids[eval_rows].astype(np.int64)
-    _write(tmp, attrs, groups, trial_ids, compression)
+    write_prepared(tmp, attrs, groups, trial_ids, compression)
     shapes = []
     for name, data in groups.items():
         inner = next(iter(data.values())) if name == "eval_target" else data
@@ -305,19 +204,3 @@ def _version() -> str:
     from neurodyn import __version__
 
     return __version__
-
-
-def _write(tmp: Path, attrs: dict, groups: dict, trial_ids: dict, compression: str | None) -> None:
-    """Write the prepared file to ``tmp`` (the temporary file of :func:`neurodyn.io.output_file`)."""
-    import h5py
-
-    with h5py.File(tmp, "w") as f:
-        for key, value in attrs.items():
-            if isinstance(value, np.ndarray) and value.dtype == object:
-                f.attrs.create(key, value.astype(str).tolist(), dtype=h5py.string_dtype())
-            else:
-                f.attrs[key] = value
-        for name, data in groups.items():
-            write_h5_dict(f.require_group(name), data, compression)
-        if trial_ids:
-            write_h5_dict(f.require_group("trial_ids"), trial_ids)

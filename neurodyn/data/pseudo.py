@@ -64,7 +64,8 @@ def pseudo_cosmoothing_split(nwb: str | os.PathLike, dataset: str = "mc_maze_sma
     >>> split.train_heldin.shape, split.eval_heldout.shape  # doctest: +SKIP
     ((80, 140, 80), (20, 140, 27))
     """
-    from neurodyn.data.prepare import load_prepared, prepare
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.prepared import load_prepared
 
     with tempfile.TemporaryDirectory() as tmp:
         out = prepare(dataset, nwb, bin_ms=bin_ms, phase="test", out=Path(tmp) / "split.h5", log=None)

@@ -4,9 +4,10 @@ The NLB metrics reproduce ``nlb_tools/evaluation.py`` (MIT; Pei et al. 2021, arX
 our own code; rates are counts per bin, computations in float64.
 """
 
+from neurodyn.data.prepared import group_name, parse_group_name
 from neurodyn.metrics.bits import bits_per_spike, co_bps, fp_bps, poisson_nll
 from neurodyn.metrics.decoding import ridge_cv_r2, tp_corr, velocity_r2
-from neurodyn.metrics.evaluate import evaluate, evaluate_dataset, group_name, load_target, parse_group_name
+from neurodyn.metrics.evaluate import evaluate, evaluate_dataset, load_target
 from neurodyn.metrics.psth import psth_r2
 from neurodyn.metrics.rates import rate_r2
 from neurodyn.metrics.submission import (

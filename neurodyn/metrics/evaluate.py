@@ -18,49 +18,18 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES
+from neurodyn.data.prepared import FORWARD_RATES, REQUIRED_RATES, group_name, parse_group_name
 from neurodyn.errors import InputError
 from neurodyn.io import read_h5
 from neurodyn.metrics.bits import bits_per_spike, check_rates, check_shape
 from neurodyn.metrics.decoding import tp_corr, velocity_r2
 from neurodyn.metrics.psth import psth_r2
 
-#: datasets in nlb_tools' evaluation order
-DATASETS = ("mc_maze", "mc_rtt", "area2_bump", "dmfc_rsg", "mc_maze_large", "mc_maze_medium", "mc_maze_small")
-#: bin widths the benchmark evaluates
-BIN_SIZES_MS = (5, 20)
 #: key prefixes of the scaling datasets (number of training trials)
 SCALING_PREFIX = {"mc_maze_large": "[500]", "mc_maze_medium": "[250]", "mc_maze_small": "[100]"}
 
-REQUIRED_RATES = ("train_rates_heldin", "train_rates_heldout", "eval_rates_heldin", "eval_rates_heldout")
-FORWARD_RATES = ("eval_rates_heldin_forward", "eval_rates_heldout_forward")
 REQUIRED_TARGET = ("eval_spikes_heldout", "train_behavior", "eval_behavior")
-
-
-def group_name(dataset: str, bin_ms: int) -> str:
-    """nlb_tools' group name: ``dataset`` at 5 ms, ``dataset_<bin_ms>`` otherwise.
-
-    Examples
-    --------
-    >>> group_name("mc_maze", 20)
-    'mc_maze_20'
-    """
-    return dataset if int(bin_ms) == 5 else f"{dataset}_{int(bin_ms)}"
-
-
-def parse_group_name(name: str, path=None) -> tuple[str, int]:
-    """Inverse of :func:`group_name`; raises :class:`InputError` for unknown names.
-
-    Examples
-    --------
-    >>> parse_group_name("mc_maze_small_20")
-    ('mc_maze_small', 20)
-    """
-    for dataset in DATASETS:
-        for bin_ms in BIN_SIZES_MS:
-            if name == group_name(dataset, bin_ms):
-                return dataset, bin_ms
-    valid = ", ".join(group_name(d, b) for d in DATASETS for b in BIN_SIZES_MS)
-    raise InputError(f"unknown dataset group '{name}' (valid: {valid})", path=path, field=name)
 
 
 def _get(group: Mapping, key: str, name: str, path, required: bool = True):
@@ -156,7 +125,7 @@ def evaluate_dataset(
     >>> sorted(evaluate_dataset(target, pred, "mc_maze"))
     ['co-bps', 'vel R2']
     """
-    base = dataset if dataset in DATASETS else parse_group_name(dataset)[0]
+    base = dataset if dataset in DATASET_NAMES else parse_group_name(dataset)[0]
     name = dataset
     dmfc = base == "dmfc_rsg"
     a = _validate(target_group, prediction_group, name, target_path, prediction_path)
@@ -246,8 +215,8 @@ def evaluate(target, prediction) -> list[dict[str, dict[str, float]]]:
         )
     results: list[dict] = []
     scaling: dict[int, dict[str, float]] = {5: {}, 20: {}}
-    for dataset in DATASETS:
-        for bin_ms in BIN_SIZES_MS:
+    for dataset in DATASET_NAMES:
+        for bin_ms in BIN_WIDTHS_MS:
             name = group_name(dataset, bin_ms)
             if name not in prediction:
                 continue
@@ -258,7 +227,7 @@ def evaluate(target, prediction) -> list[dict[str, dict[str, float]]]:
                 scaling[bin_ms].update({f"{SCALING_PREFIX[dataset]} {k}": v for k, v in metrics.items()})
             else:
                 results.append({f"{name}_split": metrics})
-    for bin_ms in BIN_SIZES_MS:
+    for bin_ms in BIN_WIDTHS_MS:
         if scaling[bin_ms]:
             results.append({f"{group_name('mc_maze_scaling', bin_ms)}_split": scaling[bin_ms]})
     return results

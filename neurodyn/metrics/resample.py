@@ -60,7 +60,7 @@ def upsample_submission(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: 
     >>> sorted(out), out["mc_maze_small"]["train_rates_heldin"].shape
     (['mc_maze_small', 'mc_maze_small_20'], (2, 12, 1))
     """
-    from neurodyn.metrics.evaluate import group_name, parse_group_name
+    from neurodyn.data.prepared import group_name, parse_group_name
 
     if isinstance(bin_ms, bool) or not isinstance(bin_ms, (int, np.integer)) or bin_ms < 1:
         raise InputError(f"must be a positive whole number of ms, got {bin_ms!r}", field="upsample")

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from neurodyn.data.prepared import FORMAT, FORWARD_RATES, GROUPS, REQUIRED_RATES, group_name, parse_group_name
 from neurodyn.errors import InputError
 from neurodyn.io import atomic_path, read_h5
 from neurodyn.metrics.bits import check_rates, check_shape
-from neurodyn.metrics.evaluate import FORWARD_RATES, REQUIRED_RATES, group_name, parse_group_name
 
 SUBMISSION_KEYS = REQUIRED_RATES + FORWARD_RATES
 
@@ -180,7 +180,7 @@ def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
     with read_h5(path, "submission file") as handle:
         kind = handle.attrs.get("format")
         kind = None if kind is None else str(np.asarray(kind).astype(str))
-        if kind == "neurodyn-prepared-nlb" or any(k in handle for k in ("train_input", "eval_input")):
+        if kind == FORMAT or any(k in handle for k in GROUPS[:2]):
             raise InputError("is a prepared data file (neurodyn prepare), not a prediction file", path=path,
                              field="format")
         if kind is not None:

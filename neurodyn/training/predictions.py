@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from neurodyn.data.prepared import group_name
 from neurodyn.io import atomic_path, write_h5_dict
 
 
@@ -82,11 +83,6 @@ def nlb_submission_group(rates: dict[str, np.ndarray], dm) -> dict[str, np.ndarr
     return {k: v.astype(np.float32) for k, v in group.items()}
 
 
-def nlb_group_name(dataset: str, bin_ms: float) -> str:
-    """nlb_tools' group naming: ``mc_maze`` at 5 ms, ``mc_maze_20`` at 20 ms."""
-    return dataset if int(bin_ms) == 5 else f"{dataset}_{int(bin_ms)}"
-
-
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
     """Floating outputs as float32, integer ones (state paths) as they are."""
     return (tensor.float() if tensor.is_floating_point() else tensor).cpu().numpy()
@@ -132,7 +128,7 @@ class PredictionWriter(BasePredictionWriter):
             splits[split] = {k: v[order] for k, v in merged.items()}
         tree: dict = {}
         if hasattr(dm, "prepared") and "rates" in splits.get("train", {}):
-            name = nlb_group_name(dm.dataset, dm.bin_ms)
+            name = group_name(dm.dataset, int(dm.bin_ms))
             tree[name] = nlb_submission_group({s: splits[s]["rates"] for s in splits}, dm)
             tree["latents"] = {f"{'eval' if s == 'valid' else s}_{k}": v for s, d in splits.items()
                                for k, v in d.items() if k in ("z", "v")}

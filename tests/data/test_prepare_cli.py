@@ -8,7 +8,8 @@ import pytest
 
 from neurodyn.cli import main
 from neurodyn.data.nwb import load_session
-from neurodyn.data.prepare import load_prepared, prepare
+from neurodyn.data.prepare import prepare
+from neurodyn.data.prepared import load_prepared
 from neurodyn.data.tensors import make_eval_target_tensors, make_train_input_tensors
 from neurodyn.errors import InputError
 

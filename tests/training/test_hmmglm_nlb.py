@@ -42,7 +42,7 @@ def nlb(tmp_path_factory):
 
 @pytest.mark.parametrize("phase", ["val", "test"])
 def test_fit_predict_plot_every_phase(nlb, phase, tmp_path):
-    from neurodyn.data.prepare import load_prepared
+    from neurodyn.data.prepared import load_prepared
     from neurodyn.models.hmmglm.readout import read_out_types
     from neurodyn.training.hmmglm_module import HMMGLMModule
 

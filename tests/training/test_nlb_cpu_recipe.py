@@ -94,7 +94,8 @@ def _spike_grid(path: Path, n_ms: int) -> np.ndarray:
 def test_window_sums_of_the_spikes_reproduce_prepare_exactly(style, tmp_path):
     """The oracle's windows are prepare's: summing the spikes themselves gives the prepared tensors."""
     from neurodyn.data.nwb import load_session
-    from neurodyn.data.prepare import load_prepared, prepare
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.prepared import load_prepared
 
     dataset, n_in, n_out = SIZES[style]
     train, _ = write_nlb_pair(tmp_path, style, n_train_trials=24, n_test_trials=4, n_heldin=n_in,
@@ -198,7 +199,7 @@ def test_test_phase_recipe_fit_on_train_val_predict_test_submit_both_bin_widths(
 
 
 def test_baseline_defaults_are_the_nlb_tools_tutorial_and_recipe_neurodyn_fits_heldin_glms(files):
-    from neurodyn.data.prepare import load_prepared
+    from neurodyn.data.prepared import load_prepared
     from neurodyn.models.smoothing import smooth_spikes
 
     out = {}

@@ -41,7 +41,7 @@ class NLBDataModule(NeuralDataModule):
 
     def load(self) -> None:
         path = _require_file(self.path, "prepared NLB file")
-        from neurodyn.data.prepare import load_prepared
+        from neurodyn.data.prepared import load_prepared
 
         prep = load_prepared(path)
         self.prepared = prep

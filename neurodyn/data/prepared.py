@@ -1,0 +1,173 @@
+"""The prepared NLB file (``neurodyn prepare``): its layout names, its container and its reader / writer.
+
+One module owns the file format: the root attributes and group names (:data:`FORMAT`, :data:`GROUPS`), the
+nlb_tools group naming of a dataset at a bin width (:func:`group_name`, :func:`parse_group_name`), reading
+(:func:`load_prepared` -> :class:`PreparedNLB`; :func:`is_prepared`) and writing (:func:`write_prepared`).
+The layout itself is documented in :mod:`neurodyn.data.prepare`, which makes the tensors.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES
+from neurodyn.errors import InputError
+from neurodyn.io import read_h5, read_h5_dict, write_h5_dict
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "GROUPS", "TRIAL_IDS", "REQUIRED_RATES", "FORWARD_RATES", "PreparedNLB",
+           "group_name", "parse_group_name", "is_prepared", "load_prepared", "write_prepared"]
+
+FORMAT = "neurodyn-prepared-nlb"
+FORMAT_VERSION = 1
+GROUPS = ("train_input", "eval_input", "eval_target")
+#: group holding the NWB trial ids of the rows of ``train_input`` / ``eval_input``
+TRIAL_IDS = "trial_ids"
+#: the rate arrays of one dataset group of a prediction / submission file (nlb_tools' names)
+REQUIRED_RATES = ("train_rates_heldin", "train_rates_heldout", "eval_rates_heldin", "eval_rates_heldout")
+#: forward-prediction rates: both or neither
+FORWARD_RATES = ("eval_rates_heldin_forward", "eval_rates_heldout_forward")
+
+
+def group_name(dataset: str, bin_ms: int) -> str:
+    """nlb_tools' group name: ``dataset`` at 5 ms, ``dataset_<bin_ms>`` otherwise.
+
+    Examples
+    --------
+    >>> group_name("mc_maze", 20)
+    'mc_maze_20'
+    """
+    return dataset if int(bin_ms) == 5 else f"{dataset}_{int(bin_ms)}"
+
+
+def parse_group_name(name: str, path=None) -> tuple[str, int]:
+    """Inverse of :func:`group_name`; raises :class:`InputError` for unknown names.
+
+    Examples
+    --------
+    >>> parse_group_name("mc_maze_small_20")
+    ('mc_maze_small', 20)
+    """
+    for dataset in DATASET_NAMES:
+        for bin_ms in BIN_WIDTHS_MS:
+            if name == group_name(dataset, bin_ms):
+                return dataset, bin_ms
+    valid = ", ".join(group_name(d, b) for d in DATASET_NAMES for b in BIN_WIDTHS_MS)
+    raise InputError(f"unknown dataset group '{name}' (valid: {valid})", path=path, field=name)
+
+
+@dataclass
+class PreparedNLB:
+    """A file written by :func:`prepare`, read back into dicts of arrays.
+
+    Attributes
+    ----------
+    path
+        The file.
+    attrs
+        Root attributes (see the module docstring); strings decoded.
+    train_input, eval_input
+        nlb_tools' dicts, or None where the group was left out.
+    eval_target
+        ``{name + suffix: {...}}`` as nlb_tools nests it, or None.
+    trial_ids
+        ``{"train": ids, "eval": ids}`` (missing keys where a group was left out).
+    """
+
+    path: Path
+    attrs: dict
+    train_input: dict | None = None
+    eval_input: dict | None = None
+    eval_target: dict | None = None
+    trial_ids: dict = field(default_factory=dict)
+
+    @property
+    def dataset(self) -> str:
+        return str(self.attrs["dataset"])
+
+    @property
+    def bin_ms(self) -> int:
+        return int(self.attrs["bin_ms"])
+
+    @property
+    def phase(self) -> str:
+        return str(self.attrs["phase"])
+
+    @property
+    def n_heldin(self) -> int:
+        return int(self.attrs["n_heldin"])
+
+    @property
+    def n_heldout(self) -> int:
+        return int(self.attrs["n_heldout"])
+
+    @property
+    def n_obs_bins(self) -> int:
+        return int(self.attrs["n_obs_bins"])
+
+    @property
+    def n_fwd_bins(self) -> int:
+        return int(self.attrs["n_fwd_bins"])
+
+    @property
+    def eval_target_group(self) -> dict | None:
+        """The inner eval-target dict (``eval_target[name + suffix]``), or None."""
+        if not self.eval_target:
+            return None
+        return next(iter(self.eval_target.values()))
+
+
+def _attr(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OS":
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def is_prepared(h5file) -> bool:
+    """True for an open h5py file written by :func:`prepare`."""
+    return _attr(h5file.attrs.get("format", "")) == FORMAT
+
+
+def load_prepared(path: str | os.PathLike) -> PreparedNLB:
+    """Read a file written by :func:`prepare`.
+
+    Raises
+    ------
+    InputError
+        Missing file, not HDF5, or an HDF5 file that ``neurodyn prepare`` did not write.
+    """
+    path = Path(path)
+    with read_h5(path, "prepared NLB file") as f:
+        if not is_prepared(f):
+            raise InputError(f"not a 'neurodyn prepare' file (no format={FORMAT!r} attribute)", path, "format")
+        attrs = {k: _attr(v) for k, v in f.attrs.items()}
+        out = PreparedNLB(path, attrs)
+        for name in GROUPS:
+            if name in f:
+                setattr(out, name, read_h5_dict(f[name]))
+        if TRIAL_IDS in f:
+            out.trial_ids = read_h5_dict(f[TRIAL_IDS])
+    return out
+
+
+def write_prepared(tmp: Path, attrs: dict, groups: dict, trial_ids: dict, compression: str | None) -> None:
+    """Write the prepared file to ``tmp`` (the temporary file of :func:`neurodyn.io.output_file`)."""
+    import h5py
+
+    with h5py.File(tmp, "w") as f:
+        for key, value in attrs.items():
+            if isinstance(value, np.ndarray) and value.dtype == object:
+                f.attrs.create(key, value.astype(str).tolist(), dtype=h5py.string_dtype())
+            else:
+                f.attrs[key] = value
+        for name, data in groups.items():
+            write_h5_dict(f.require_group(name), data, compression)
+        if trial_ids:
+            write_h5_dict(f.require_group(TRIAL_IDS), trial_ids)
