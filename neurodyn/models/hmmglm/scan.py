@@ -59,7 +59,7 @@ def _prefix_products(elems: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
 def scan_predicted_messages(
     log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tensor, floor: float
 ) -> tuple[Tensor, Tensor]:
-    """Same contract as ``inference._predicted_messages``: ``pre`` (B, T, S) and ``log p(X)`` (B,).
+    """Same contract as ``messages._predicted_messages``: ``pre`` (B, T, S) and ``log p(X)`` (B,).
 
     ``pre[:, t] = log Σ_i a_{t-1}(i) P_ij`` up to a per-(b, t) constant (``pre[:, 0] = log_initial``);
     ``floor`` is the clamp of max-normalised log values before ``exp`` (see the module docstring).

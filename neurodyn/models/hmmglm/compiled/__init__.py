@@ -8,7 +8,7 @@ arithmetic is float64 and results are returned in the input dtype.
 Two recursions, chosen by the spread of the transition probabilities (:func:`fast_ok`):
 
 * scaled (``min log P - max log P > floor / 2`` with ``floor = 0.9 log(tiny_float64) ≈ -637.5``, the
-  condition of ``inference._fast_ok`` in float64). ``P`` is divided by its maximum (``P̂``; this scales
+  condition of ``messages._fast_ok`` in float64). ``P`` is divided by its maximum (``P̂``; this scales
   ``p(X)`` by ``(max P)^(T-1)`` and leaves every posterior unchanged). Forward:
   ``α_t = max((α_{t-1} P̂) ⊙ ℓ̂_t, e^floor)`` with ``ℓ̂_t(s) = exp(max(ll_t(s) - max_s ll_t(s), floor))``;
   a row is divided by its sum only when the sum leaves ``[2^-100, 2^32]``, so no division sits on the
