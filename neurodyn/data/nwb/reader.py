@@ -1,0 +1,256 @@
+"""Reading one NWB file (local, streamed or a file object) into plain arrays: units, trials, lazy time series.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neurodyn.data.nwb.session import BehaviorSeries, _SeriesPart, _where
+from neurodyn.data.stream import StreamedFile
+from neurodyn.errors import InputError
+from neurodyn.io import read_h5
+
+
+@dataclass
+class _FileData:
+    path: Path | StreamedFile
+    unit_ids: np.ndarray
+    heldout: np.ndarray | None
+    spike_times: list[np.ndarray]
+    obs_intervals: list[np.ndarray] | None
+    trials: dict[str, np.ndarray]
+    series: dict[str, BehaviorSeries]
+    n_ms: int
+
+
+def _open_nwb_stream(source: StreamedFile):
+    """(io, nwbfile, h5file) of a streamed / file-object source; no full-file walk (it would fetch every
+    object header over the network)."""
+    import h5py
+
+    with source.guard():
+        h5 = h5py.File(source.reader, "r")
+    is_nwb = "nwb_version" in h5.attrs or h5.attrs.get("neurodata_type") == "NWBFile"
+    if not is_nwb:
+        h5.close()
+        raise InputError("HDF5 file without NWB metadata (no 'nwb_version' attribute)", source.label)
+    from pynwb import NWBHDF5IO
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            io = NWBHDF5IO(file=h5, mode="r", load_namespaces=True)
+            nwb = io.read()
+    except Exception as err:
+        h5.close()
+        failure = source.failure()
+        if failure is not None:
+            raise failure from None
+        raise InputError(
+            f"not a readable NWB file ({type(err).__name__}: {' '.join(str(err).split())[:200]})", source.label
+        ) from None
+    return io, nwb, h5
+
+
+def _open_nwb(path: Path):
+    with read_h5(path, "NWB file") as f:
+        try:
+            f.visit(lambda name: None)  # touches every object header: truncated files fail here
+            is_nwb = "nwb_version" in f.attrs or f.attrs.get("neurodata_type") == "NWBFile"
+        except OSError:
+            raise  # read_h5 reports it
+        except Exception as err:  # h5py's RuntimeError/KeyError for damaged object headers
+            raise InputError(
+                f"truncated or damaged HDF5 file ({' '.join(str(err).split())[:200]})", path
+            ) from None
+    if not is_nwb:
+        raise InputError("HDF5 file without NWB metadata (no 'nwb_version' attribute)", path)
+    from pynwb import NWBHDF5IO
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            io = NWBHDF5IO(str(path), mode="r", load_namespaces=True)
+            nwb = io.read()
+    except Exception as err:
+        raise InputError(
+            f"not a readable NWB file ({type(err).__name__}: {' '.join(str(err).split())[:200]})", path
+        ) from None
+    return io, nwb
+
+
+def _ragged(col) -> list[np.ndarray] | np.ndarray:
+    """A DynamicTable column as a list of per-row arrays (indexed) or one array."""
+    from hdmf.common.table import VectorIndex
+
+    if isinstance(col, VectorIndex):
+        ends = np.asarray(col.data[:], dtype=np.int64)
+        flat = np.asarray(col.target.data[:])
+        starts = np.concatenate([[0], ends[:-1]])
+        return [flat[a:b] for a, b in zip(starts, ends)]
+    return np.asarray(col.data[:])
+
+
+def _as_column(values) -> np.ndarray:
+    if isinstance(values, list):  # ragged
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+    arr = np.asarray(values)
+    if arr.dtype.kind in "OSU":
+        return np.asarray([v.decode() if isinstance(v, bytes) else v for v in arr.tolist()], dtype=object)
+    return arr
+
+
+def _find_series(nwb, path: Path) -> dict[str, object]:
+    """TimeSeries found as nlb_tools finds them (children, processing modules, containers)."""
+    from pynwb import ProcessingModule, TimeSeries
+    from pynwb.core import MultiContainerInterface
+
+    found: dict[str, object] = {}
+
+    def walk(obj):
+        for child in obj.children:
+            if isinstance(child, TimeSeries):
+                found[child.name] = child
+            elif isinstance(child, ProcessingModule):
+                walk(child)
+            elif isinstance(child, MultiContainerInterface):
+                for sub in child.children:
+                    if isinstance(sub, TimeSeries):
+                        found[f"{child.name}_{sub.name}"] = sub
+
+    walk(nwb)
+    return found
+
+
+def _series_meta(name: str, ts, path: Path | StreamedFile, n_ms: int) -> BehaviorSeries:
+    import h5py
+
+    data = ts.data
+    shape = tuple(data.shape)
+    n_samples = shape[0] if shape else 0
+    n_channels = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    comments = ts.comments or ""
+    if "columns=" in comments:
+        columns = tuple(c.strip() for c in comments.split("[")[-1].split("]")[0].split(","))
+        if len(columns) != n_channels:
+            columns = tuple(f"{i:04d}" for i in range(n_channels))
+    else:
+        columns = tuple(f"{i:04d}" for i in range(n_channels))
+    stamps = ts.timestamps
+    part = _SeriesPart(
+        source=path,
+        data_path=data.name if isinstance(data, h5py.Dataset) else None,
+        timestamps_path=stamps.name if isinstance(stamps, h5py.Dataset) else None,
+        starting_time=float(ts.starting_time or 0.0) if stamps is None else 0.0,
+        rate=float(ts.rate) if stamps is None and ts.rate else None,
+        n_samples=n_samples,
+        offset_ms=0,
+        n_ms_file=n_ms,
+        data=None if isinstance(data, h5py.Dataset) else np.asarray(data),
+    )
+    if stamps is not None and not isinstance(stamps, h5py.Dataset):
+        raise InputError("timestamps not stored in the file", _where(path), name)
+    if stamps is None and part.rate is None:
+        raise InputError("time series has neither timestamps nor a rate", _where(path), name)
+    return BehaviorSeries(
+        name=name,
+        columns=columns,
+        dtype=np.dtype(data.dtype),
+        unit=str(ts.unit or ""),
+        description=str(ts.description or ""),
+        parts=(part,),
+    )
+
+
+def _read_file(source: Path | StreamedFile) -> _FileData:
+    if isinstance(source, Path):
+        io, nwb = _open_nwb(source)
+        try:
+            return _read_nwb(nwb, source, source)
+        finally:
+            io.close()
+            del io, nwb
+            _collect()
+    _collect()
+    io, nwb, h5 = _open_nwb_stream(source)
+    try:
+        with source.guard():
+            return _read_nwb(nwb, source, source.label)
+    finally:
+        with contextlib.suppress(Exception):
+            io.close()
+        with contextlib.suppress(Exception):
+            h5.close()
+        del io, nwb, h5
+        _collect()
+
+
+def _collect() -> None:
+    """Collect the reference cycles a pynwb read leaves (its IO object and containers) here, in this thread.
+
+    Their finalizers take h5py's global lock; collected later by whichever thread happens to trigger the
+    garbage collector, they would wait for that lock while this thread holds it during a streamed read
+    that waits on that thread (an in-process HTTP server) -- a deadlock.
+    """
+    import gc
+
+    gc.collect()
+
+
+def _read_nwb(nwb, source: Path | StreamedFile, path: Path | str) -> _FileData:
+    """The units, trials and time series of an open NWB file (``path`` names it in messages)."""
+    units = nwb.units
+    if units is None or len(units.id) == 0:
+        raise InputError("no units (the file has no 'units' table or it is empty)", path, "units")
+    if "spike_times" not in units.colnames:
+        raise InputError("missing column", path, "units/spike_times")
+    trials = nwb.trials
+    if trials is None or len(trials.id) == 0:
+        raise InputError("no trials (the file has no 'trials' table or it is empty)", path, "trials")
+    unit_ids = np.asarray(units.id.data[:], dtype=np.int64)
+    spike_times = [np.asarray(s, dtype=np.float64) for s in _ragged(units["spike_times"])]
+    heldout = np.asarray(units["heldout"].data[:], dtype=bool) if "heldout" in units.colnames else None
+    obs = None
+    if "obs_intervals" in units.colnames:
+        obs = [np.asarray(o, dtype=np.float64).reshape(-1, 2) for o in _ragged(units["obs_intervals"])]
+    table: dict[str, np.ndarray] = {"trial_id": np.asarray(trials.id.data[:], dtype=np.int64)}
+    from hdmf.common.table import DynamicTableRegion
+
+    for name in trials.colnames:
+        col = trials[name]
+        if (
+            isinstance(col, DynamicTableRegion)
+            or getattr(col, "target", None) is not None
+            and isinstance(col.target, DynamicTableRegion)
+        ):
+            continue
+        key = "end_time" if name == "stop_time" else name
+        table[key] = _as_column(_ragged(col))
+    for name in ("start_time", "end_time"):
+        if name not in table:
+            raise InputError("missing column", path, f"trials/{name}")
+    for uid, t in zip(unit_ids, spike_times):
+        if not np.all(np.isfinite(t)):
+            raise InputError(f"unit {uid}: non-finite spike time", path, "units/spike_times")
+    ends = [o[-1, 1] for o in obs if len(o)] if obs is not None else []
+    if ends:
+        n_ms = int(np.round(max(ends) * 1000.0))
+    else:  # no obs_intervals: cover every trial and spike
+        last = max(
+            [float(np.nanmax(table["end_time"]))] + [float(t.max()) for t in spike_times if len(t)]
+        )
+        n_ms = int(np.floor(round(last * 1000.0, 6))) + 1
+    series = {}
+    for name, ts in _find_series(nwb, path).items():
+        series[name] = _series_meta(name, ts, source, n_ms)
+    return _FileData(source, unit_ids, heldout, spike_times, obs, table, series, n_ms)
+
+
+# --------------------------------------------------------------------------------------------- merging
