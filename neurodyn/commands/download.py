@@ -10,16 +10,8 @@ import re
 import sys
 from pathlib import Path
 
-from neurodyn.data.download import (
-    API_ENV_VAR,
-    DEFAULT_API,
-    FILE_CHOICES,
-    DownloadError,
-    download,
-    download_dandiset,
-    nlb_dataset_names,
-    one_line,
-)
+from neurodyn.data.dandi import API_ENV_VAR, DEFAULT_API, FILE_CHOICES, DownloadError, nlb_dataset_names, one_line
+from neurodyn.data.download import download, download_dandiset
 from neurodyn.errors import ArgumentParser, CommandFailed, InputError
 
 __all__ = ["build_parser", "cli_main"]

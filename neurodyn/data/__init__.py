@@ -8,7 +8,7 @@ module                             contents
 :mod:`neurodyn.data.tensors`       nlb_tools-identical train / eval input / eval target tensors
 :mod:`neurodyn.data.prepare`       the tensors of ``neurodyn prepare``
 :mod:`neurodyn.data.prepared`      the prepared file: layout names, :func:`load_prepared`, writer
-:mod:`neurodyn.data.download`      ``neurodyn download`` (resumable, sha256-verified)
+:mod:`neurodyn.data.download`      DANDI transfers (resumable, sha256-verified); lookup in :mod:`neurodyn.data.dandi`
 :mod:`neurodyn.data.lfads`         LFADS / NDT ``lfads_lorenz.h5`` layout
 :mod:`neurodyn.data.synthetic`     Lorenz, switching-GLM and NLB-shaped NWB simulators
 =================================  ==========================================================

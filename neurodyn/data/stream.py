@@ -7,7 +7,7 @@ Accepted URLs:
   one that names no asset) stands for every ``*.nwb`` under it, in name order, like a local folder.
   Version: the most recent published one unless ``@<version>`` is given. ``dandi-cli``'s form
   ``dandi://<instance>/<dandiset>[@<version>]/<path>`` (instance ``DANDI``, ``dandi-sandbox``, ...) works too.
-  The lookup goes through :func:`neurodyn.data.download.dandi_client` (``$NEURODYN_DANDI_API`` selects
+  The lookup goes through :func:`neurodyn.data.dandi.dandi_client` (``$NEURODYN_DANDI_API`` selects
   the server), the bytes come from the asset's storage URL.
 - ``http://`` / ``https://`` -- any server that honours ``Range`` requests.
 
@@ -261,7 +261,7 @@ def _content_url(asset) -> str:
 
 
 def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
-    from neurodyn.data.download import DownloadError, _lookup_error, dandi_client
+    from neurodyn.data.dandi import DownloadError, _lookup_error, dandi_client
 
     instance, dandiset_id, version, path = parse_dandi_url(url)
     if instance is not None and api_url is None and not os.environ.get("NEURODYN_DANDI_API"):

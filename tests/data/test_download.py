@@ -12,7 +12,8 @@ import pytest
 
 import neurodyn.data.download as dl
 from neurodyn.cli import main
-from neurodyn.data.download import DownloadError, RemoteFile, fetch_file, nlb_remote_files
+from neurodyn.data.dandi import API_ENV_VAR, DownloadError, RemoteFile, dandiset_files, nlb_remote_files
+from neurodyn.data.download import fetch_file
 from neurodyn.errors import InputError
 
 
@@ -38,7 +39,7 @@ def dandi(monkeypatch):
     """The loopback archive; dandiset 000999 version 0.2.0 holds two files, 0.1.0 an older one."""
     monkeypatch.setenv("DANDI_NO_ET", "1")  # no version telemetry request
     with dandi_server.Server() as state:
-        monkeypatch.setenv(dl.API_ENV_VAR, state.api)
+        monkeypatch.setenv(API_ENV_VAR, state.api)
         state.big = state.add("000999", "0.2.0", "sub-Fake/sub-Fake_desc-train_ecephys.nwb", BIG)
         state.small = state.add("000999", "0.2.0", "sub-Fake/sub-Fake_desc-test_ecephys.nwb", SMALL_BLOB)
         state.old = state.add("000999", "0.1.0", "sub-Fake/sub-Fake_desc-test_ecephys.nwb", OLD)
@@ -98,7 +99,7 @@ def test_resume_after_a_cut(dandi, tmp_path, capsys):
 
 
 def test_retry_resumes_within_one_call(dandi, tmp_path):
-    (remote,) = dl.dandiset_files("000999", glob="*train*")
+    (remote,) = dandiset_files("000999", glob="*train*")
     dandi.drop_after[dandi.big.asset_id] = 30_000
     result = fetch_file(remote, tmp_path / "x.nwb", retries=1, backoff_s=0.0, timeout=10.0)
     assert result.status == "resumed" and (tmp_path / "x.nwb").read_bytes() == BIG
@@ -138,7 +139,7 @@ def test_server_error_mid_stream(dandi, tmp_path, capsys):
 
 def test_http_404_is_not_retried(dandi, tmp_path):
     dandi.faults[dandi.small.asset_id] = dandi_server.Fault(status=404, count=5)
-    (remote,) = dl.dandiset_files("000999", glob="*test*")
+    (remote,) = dandiset_files("000999", glob="*test*")
     with pytest.raises(DownloadError, match="HTTP 404") as err:
         fetch_file(remote, tmp_path / "g.nwb", retries=3, backoff_s=0.0)
     assert "\n" not in str(err.value) and len(dandi.blob_requests()) == 1
@@ -174,7 +175,7 @@ def test_second_download_of_the_same_file_is_refused(dandi, tmp_path, capsys):
 
 def test_server_ignoring_range_restarts_the_file(dandi, tmp_path):
     dandi.ignore_range = True
-    (remote,) = dl.dandiset_files("000999", glob="*train*")
+    (remote,) = dandiset_files("000999", glob="*train*")
     dest = tmp_path / "f.nwb"
     Path(f"{dest}.part").write_bytes(b"\0" * 9_000)  # wrong bytes: must be overwritten, not kept
     assert fetch_file(remote, dest, retries=0).status == "downloaded"
@@ -182,7 +183,7 @@ def test_server_ignoring_range_restarts_the_file(dandi, tmp_path):
 
 
 def test_oversized_part_and_escaping_destination(dandi, tmp_path):
-    (remote,) = dl.dandiset_files("000999", glob="*test*")
+    (remote,) = dandiset_files("000999", glob="*test*")
     dest = tmp_path / "f.nwb"
     Path(f"{dest}.part").write_bytes(b"x" * (remote.size + 10))
     assert fetch_file(remote, dest, retries=0).status == "downloaded" and dest.read_bytes() == SMALL_BLOB

@@ -1,0 +1,267 @@
+"""DANDI lookup for ``neurodyn download`` and streaming: the archive client, asset metadata (size, digests,
+URL) as :class:`RemoteFile`, and the seven NLB datasets' files checked against the registry
+(:mod:`neurodyn.data.nlb`) before any byte is fetched. The transfer itself: :mod:`neurodyn.data.download`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from neurodyn.errors import InputError
+
+DEFAULT_API = "https://api.dandiarchive.org/api"
+API_ENV_VAR = "NEURODYN_DANDI_API"
+FILE_CHOICES = ("train", "test", "both")
+SHA256_KEY = "dandi:sha2-256"
+ETAG_KEY = "dandi:dandi-etag"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One DANDI asset: where it goes, how big it is, what it must hash to, where its bytes are.
+
+    Attributes
+    ----------
+    name
+        Destination path relative to the output folder, POSIX style: ``<dandiset_id>/<asset path>``
+        (e.g. ``"000140/sub-Jenkins/sub-Jenkins_ses-small_desc-test_ecephys.nwb"``).
+    size
+        Exact size in bytes.
+    url
+        Download URL (DANDI's ``/assets/<id>/download/``, which redirects to the storage bucket).
+    sha256
+        Expected lower-case hex sha256 (DANDI's ``dandi:sha2-256``, or the registry's), or None.
+    dandi_etag
+        DANDI's ``dandi:dandi-etag`` (md5 of the 64 MiB part md5s, ``-<parts>``), or None.
+    asset_id, version
+        DANDI asset id and dandiset version, when known.
+    """
+
+    name: str
+    size: int
+    url: str
+    sha256: str | None = None
+    dandi_etag: str | None = None
+    asset_id: str | None = None
+    version: str | None = None
+
+    @property
+    def filename(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+
+class DownloadResult(NamedTuple):
+    """Outcome for one file: final ``path``, ``status`` (``downloaded``, ``resumed``, ``skipped``), the
+    bytes transferred in this run and the digests that were checked (e.g. ``("sha256", "dandi-etag")``)."""
+
+    path: Path
+    status: str
+    bytes_transferred: int
+    verified: tuple[str, ...] = ()
+
+
+class DownloadError(OSError):
+    """A lookup or transfer failed (network, server, or integrity); the message is one line naming the file."""
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
+# --------------------------------------------------------------------------------------------------
+# the DANDI client
+# --------------------------------------------------------------------------------------------------
+def api_root(api_url: str | None = None) -> str | None:
+    """The DANDI API root: ``api_url``, else ``$NEURODYN_DANDI_API``, else None (the ``dandi`` default)."""
+    root = api_url or os.environ.get(API_ENV_VAR)
+    return root.rstrip("/") if root else None
+
+
+def dandi_client(api_url: str | None = None):
+    """A :class:`dandi.dandiapi.DandiAPIClient` for :func:`api_root` (``api_url``).
+
+    The ``dandi`` logger gets a NullHandler, so its messages are not printed by Python's last-resort
+    handler (neurodyn reports failures itself, on one line); an application that configures logging
+    still receives them.
+    """
+    logger = logging.getLogger("dandi")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    from dandi.dandiapi import DandiAPIClient
+
+    root = api_root(api_url)
+    try:
+        return DandiAPIClient(api_url=root) if root else DandiAPIClient()
+    except Exception as err:  # server-info lookup of an unknown API root
+        raise DownloadError(f"DANDI API {root or DEFAULT_API}: {one_line(err)}") from None
+
+
+def _lookup_error(what: str, err: BaseException) -> Exception:
+    """A one-line error for a failed DANDI lookup: InputError when the thing does not exist."""
+    from dandi.exceptions import NotFoundError
+
+    if isinstance(err, NotFoundError):
+        return InputError(one_line(err), field=what)
+    response = getattr(err, "response", None)
+    if response is not None and getattr(response, "status_code", None) == 404:
+        return InputError(f"not found on DANDI ({one_line(err, 200)})", field=what)
+    return DownloadError(f"DANDI lookup of {what} failed: {type(err).__name__}: {one_line(err)}")
+
+
+def _digests(metadata: dict) -> tuple[str | None, str | None]:
+    digest = metadata.get("digest") or {}
+    sha = digest.get(SHA256_KEY)
+    return (sha.lower() if sha else None), digest.get(ETAG_KEY)
+
+
+def remote_from_asset(asset, registry_sha256: str | None = None) -> RemoteFile:
+    """A :class:`RemoteFile` from a ``dandi`` RemoteAsset (its metadata gives the digests).
+
+    Raises DownloadError when DANDI's sha256 and ``registry_sha256`` disagree.
+    """
+    if getattr(asset, "asset_type", None) is not None and asset.asset_type.name != "BLOB":
+        raise InputError(f"asset {asset.path} is a {asset.asset_type.name} asset, not a file", field="--path")
+    try:
+        metadata = asset.get_raw_metadata()
+    except Exception as err:
+        raise _lookup_error(f"asset {asset.path}", err) from None
+    sha, etag = _digests(metadata)
+    name = f"{asset.dandiset_id}/{asset.path}"
+    if sha and registry_sha256 and sha != registry_sha256.lower():
+        raise DownloadError(f"{name}: DANDI publishes sha256 {sha}, neurodyn's registry says {registry_sha256}")
+    return RemoteFile(name=name, size=int(asset.size), url=asset.base_download_url,
+                      sha256=sha or (registry_sha256.lower() if registry_sha256 else None), dandi_etag=etag,
+                      asset_id=asset.identifier, version=asset.version_id)
+
+
+def _registry_sha256(dandiset_id: str, path: str, size: int) -> str | None:
+    """The registry's sha256 of an asset, when the registry lists it (same dandiset, path and size)."""
+    from neurodyn.data.nlb import find_file
+
+    found = find_file(path.rsplit("/", 1)[-1])
+    if found is None:
+        return None
+    ds, entry = found
+    if ds.dandiset_id != dandiset_id or entry.dandi_path != path:
+        return None
+    if entry.size != size:
+        raise DownloadError(f"{dandiset_id}/{path}: DANDI says {size} bytes, neurodyn's registry {entry.size}")
+    return entry.sha256
+
+
+def dandiset_files(dandiset_id: str, version: str | None = None, glob: str | None = None, *,
+                   api_url: str | None = None, client=None) -> list[RemoteFile]:
+    """Every file asset of a dandiset version whose path matches ``glob`` (all when None), sorted by path.
+
+    ``version`` None is DANDI's default: the most recent published version, else the draft.
+
+    Raises
+    ------
+    InputError
+        No such dandiset / version, or no asset matches.
+    DownloadError
+        The server could not be reached or answered with an error.
+    """
+    client = client or dandi_client(api_url)
+    dandiset_id = str(dandiset_id)
+    try:
+        dandiset = client.get_dandiset(dandiset_id, version, lazy=False)
+        version_id = dandiset.version_id
+        assets = list(dandiset.get_assets_by_glob(glob, order="path") if glob
+                      else dandiset.get_assets(order="path"))
+    except (InputError, DownloadError):
+        raise
+    except Exception as err:
+        raise _lookup_error(f"dandiset {dandiset_id}" + (f" version {version}" if version else ""), err) from None
+    if glob:  # the server's glob; keep only what fnmatch agrees with (no surprise files)
+        assets = [a for a in assets if fnmatch.fnmatchcase(a.path, glob)]
+    if not assets:
+        raise InputError(f"no asset of dandiset {dandiset_id} version {version_id} matches {glob or '*'!r}",
+                         field="--path")
+    return [remote_from_asset(a, _registry_sha256(dandiset_id, a.path, int(a.size))) for a in assets]
+
+
+# --------------------------------------------------------------------------------------------------
+# registry (neurodyn.data.nlb.DATASETS)
+# --------------------------------------------------------------------------------------------------
+def nlb_dataset_names() -> list[str]:
+    """Names accepted by :func:`nlb_remote_files` (keys of ``neurodyn.data.nlb.DATASETS``)."""
+    from neurodyn.data import nlb
+
+    return list(nlb.DATASETS)
+
+
+def nlb_remote_files(dataset_name: str, *, files: str = "both", api_url: str | None = None) -> list[RemoteFile]:
+    """The NLB files of a dataset as the registry describes them -- offline, no request made.
+
+    Parameters
+    ----------
+    dataset_name
+        nlb_tools name (``"mc_maze_small"``) or DANDI title (``"MC_Maze_Small"``).
+    files
+        ``"train"``, ``"test"`` or ``"both"``.
+    api_url
+        API root for the download URLs (see :func:`api_root`; default the public archive).
+
+    Returns
+    -------
+    list[RemoteFile]
+        Named ``<dandiset_id>/sub-<subject>/<file>`` (the ``dandi download`` layout), with the
+        registry's size and sha256.
+
+    Examples
+    --------
+    >>> [f.name for f in nlb_remote_files("mc_maze_small", files="test")]
+    ['000140/sub-Jenkins/sub-Jenkins_ses-small_desc-test_ecephys.nwb']
+    """
+    from neurodyn.data.nlb import get_dataset
+
+    if files not in FILE_CHOICES:
+        raise InputError(f"must be one of {', '.join(FILE_CHOICES)}, got {files!r}", field="--files")
+    dataset = get_dataset(dataset_name)
+    root = api_root(api_url) or DEFAULT_API
+    return [
+        RemoteFile(name=f"{dataset.dandiset_id}/{entry.dandi_path}", size=int(entry.size),
+                   url=f"{root}/assets/{entry.asset_id}/download/", sha256=entry.sha256.lower(),
+                   asset_id=entry.asset_id, version=dataset.version)
+        for entry in dataset.files if files in ("both", entry.kind)
+    ]
+
+
+def resolve_nlb_files(dataset_name: str, *, files: str = "both", version: str | None = None,
+                      api_url: str | None = None, client=None) -> list[RemoteFile]:
+    """The registry files of a dataset, looked up on DANDI (download URL, dandi-etag) and checked against
+    the registry (path, size, sha256) before anything is fetched.
+
+    ``version`` defaults to the registry's version of the dandiset.
+    """
+    from neurodyn.data.nlb import get_dataset
+
+    dataset = get_dataset(dataset_name)
+    expected = nlb_remote_files(dataset_name, files=files, api_url=api_url)
+    client = client or dandi_client(api_url)
+    version = version or dataset.version
+    dandiset = client.get_dandiset(dataset.dandiset_id, version, lazy=True)
+    out = []
+    for entry in expected:
+        try:
+            asset = dandiset.get_asset(entry.asset_id)
+        except Exception as err:
+            raise _lookup_error(f"{entry.name} (asset {entry.asset_id}, version {version})", err) from None
+        name = f"{dataset.dandiset_id}/{asset.path}"
+        if name != entry.name or int(asset.size) != entry.size:
+            raise DownloadError(f"{entry.name}: DANDI's asset {entry.asset_id} is {name} ({asset.size} bytes), "
+                                f"neurodyn's registry says {entry.name} ({entry.size} bytes)")
+        out.append(remote_from_asset(asset, entry.sha256))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# verification
+# --------------------------------------------------------------------------------------------------
