@@ -94,7 +94,8 @@ def scores(stdout: str) -> dict[str, float]:
 def oracle_file(folder: Path, style: str, seed: int, bin_ms: int, out: Path) -> None:
     """Submission file of the simulator's true rates (expected counts per bin) on the prepared windows."""
     from neurodyn.data.prepared import group_name
-    from neurodyn.data.synthetic.nlb_nwb import expected_counts_ms, pair_names, window_sums
+    from neurodyn.data.synthetic.nlb_latents import expected_counts_ms
+    from neurodyn.data.synthetic.nlb_nwb import pair_names, window_sums
     from neurodyn.metrics.submission import write_submission
 
     dataset, n_in, n_out = STYLES[style]

@@ -14,7 +14,8 @@ import yaml
 from neurodyn.cli import main
 from neurodyn.data.nlb import DATASET_NAMES
 from neurodyn.data.pseudo import rebin
-from neurodyn.data.synthetic.nlb_nwb import expected_counts_ms, pair_names, window_sums, write_nlb_pair
+from neurodyn.data.synthetic.nlb_latents import expected_counts_ms
+from neurodyn.data.synthetic.nlb_nwb import pair_names, window_sums, write_nlb_pair
 from neurodyn.errors import InputError
 from neurodyn.metrics import evaluate
 from neurodyn.metrics.resample import upsample_group, upsample_submission

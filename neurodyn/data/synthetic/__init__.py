@@ -2,7 +2,8 @@
 
 - :mod:`neurodyn.data.synthetic.lorenz` -- the LFADS Lorenz benchmark (chaotic latents, binary spikes).
 - :mod:`neurodyn.data.synthetic.switching_glm` -- HMM-GLM switching networks.
-- :mod:`neurodyn.data.synthetic.nlb_nwb` -- NLB-shaped NWB files (mc_maze, dmfc_rsg, area2_bump styles).
+- :mod:`neurodyn.data.synthetic.nlb_nwb` -- NLB-shaped NWB files (mc_maze, dmfc_rsg, area2_bump styles); their
+  generative model in :mod:`neurodyn.data.synthetic.nlb_latents`.
 
 ``neurodyn simulate`` (:mod:`neurodyn.commands.simulate`) writes them from the command line.
 """

@@ -1,0 +1,229 @@
+r"""The generative model behind the NLB-shaped NWB files of :mod:`neurodyn.data.synthetic.nlb_nwb`: trial
+layouts per style, condition-dependent latent trajectories, Poisson rates and the expected counts (the
+true-rate oracle of the benchmarks). The model is described in that module's docstring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neurodyn.errors import InputError
+
+STYLES = ("mc_maze", "area2_bump", "dmfc_rsg", "mc_rtt")
+#: style -> (behaviour series, behaviour lag in ms, latent dimension)
+_STYLE = {
+    "mc_maze": ("hand_vel", 100, 3),
+    "area2_bump": ("hand_vel", -20, 3),
+    "dmfc_rsg": (None, 0, 3),
+    "mc_rtt": ("finger_vel", 140, 3),
+}
+#: bump centres (ms from alignment) of the trial-locked latents
+_BUMPS = np.array([-150.0, 0.0, 150.0, 300.0])
+
+
+def _us(t) -> np.ndarray:
+    """Round seconds to whole microseconds (trial times are stored at that resolution)."""
+    return np.round(np.asarray(t, dtype=np.float64) * 1e6) / 1e6
+
+
+def _conditions(style: str, n_conditions: int) -> list[dict]:
+    if style == "mc_maze":
+        return [{"trial_type": 1 + k // 2, "trial_version": k % 2} for k in range(n_conditions)]
+    if style == "area2_bump":
+        dirs = np.linspace(0.0, 360.0, max(1, (n_conditions + 1) // 2), endpoint=False)
+        out = [{"cond_dir": float(d), "ctr_hold_bump": bool(b)} for b in (False, True) for d in dirs]
+        return out[:n_conditions]
+    if style == "dmfc_rsg":
+        grid = [(e, short, ts) for short, ts in ((True, 600.0), (False, 1000.0)) for e in (False, True)]
+        grid += [(e, short, ts) for short, ts in ((True, 750.0), (False, 1200.0)) for e in (False, True)]
+        return [{"is_eye": e, "theta": 0.0, "is_short": s, "ts": ts} for e, s, ts in grid[:n_conditions]]
+    return [{}]
+
+
+def _layout(style: str, n_trials: int, rng: np.random.Generator, conds: list[dict]) -> dict[str, np.ndarray]:
+    """Trial times (s) for the style; trials never overlap within their neural windows."""
+    cond = rng.integers(0, len(conds), n_trials)
+    t = 0.6 + rng.uniform(0, 0.05)
+    cols: dict[str, list] = {"start_time": [], "stop_time": [], "cond": cond.tolist()}
+    for i in range(n_trials):
+        if style in ("mc_maze", "area2_bump"):
+            pre = 0.5 + rng.uniform(0, 0.2) if style == "mc_maze" else 0.3 + rng.uniform(0, 0.2)
+            align = t + pre
+            cols.setdefault("move_onset_time", []).append(align)
+            if style == "mc_maze":
+                cols.setdefault("target_on_time", []).append(t + 0.05)
+                cols.setdefault("go_cue_time", []).append(align - 0.2 - rng.uniform(0, 0.1))
+            stop = align + 0.65
+        elif style == "dmfc_rsg":
+            ts = conds[cond[i]]["ts"] / 1000.0
+            tp = ts * (1.0 + 0.08 * rng.standard_normal())
+            outlier = rng.uniform() < 0.05
+            if outlier:
+                tp = ts * 1.6
+            set_time = t + 0.9 + rng.uniform(0, 0.2)
+            go = set_time + tp
+            cols.setdefault("set_time", []).append(set_time)
+            cols.setdefault("go_time", []).append(go)
+            cols.setdefault("tp", []).append(round(tp * 1000.0, 3))
+            cols.setdefault("is_outlier", []).append(1.0 if outlier else 0.0)
+            stop = go + 0.3
+        else:  # mc_rtt: back-to-back 600 ms chunks
+            stop = t + 0.6
+        cols["start_time"].append(t)
+        cols["stop_time"].append(stop)
+        t = stop + (0.0 if style == "mc_rtt" else 0.1 + rng.uniform(0, 0.1))
+    return {k: (np.asarray(v) if k == "cond" else _us(v)) for k, v in cols.items()}
+
+
+def _align(style: str, cols: Mapping[str, np.ndarray]) -> np.ndarray:
+    return {
+        "mc_maze": cols.get("move_onset_time"),
+        "area2_bump": cols.get("move_onset_time"),
+        "dmfc_rsg": cols.get("go_time"),
+        "mc_rtt": cols["start_time"],
+    }[style]
+
+
+def _window(style: str) -> tuple[float, float]:
+    """The NLB input window (s) around the alignment time."""
+    return {
+        "mc_maze": (-0.25, 0.45),
+        "area2_bump": (-0.1, 0.5),
+        "dmfc_rsg": (-1.5, 0.0),
+        "mc_rtt": (0.0, 0.6),
+    }[style]
+
+
+def _latent(
+    style: str,
+    cols: Mapping[str, np.ndarray],
+    conds: list[dict],
+    amps: np.ndarray,
+    n_ms: int,
+    latent_dim: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Latent trajectory on the 1 ms grid, shape (n_ms, latent_dim)."""
+    x = np.zeros((n_ms, latent_dim))
+    if style == "mc_rtt":
+        t = np.arange(n_ms) / 1000.0
+        freqs = rng.uniform(0.3, 1.5, (latent_dim, 3))
+        phase = rng.uniform(0, 2 * np.pi, (latent_dim, 3))
+        for k in range(latent_dim):
+            x[:, k] = np.sin(2 * np.pi * freqs[k][:, None] * t[None, :] + phase[k][:, None]).sum(axis=0) / 2
+        return x
+    tau = np.arange(-600, 800)  # ms around alignment
+    for i, c in enumerate(cols["cond"]):
+        gain = 1.0 + 0.1 * rng.standard_normal()
+        if style == "dmfc_rsg":
+            set_ms = int(round(cols["set_time"][i] * 1000))
+            go_ms = int(round(cols["go_time"][i] * 1000))
+            span = np.arange(set_ms - 200, min(go_ms + 200, n_ms))
+            rel = (span - set_ms) / max(go_ms - set_ms, 1)
+            ramp = np.clip(rel, 0, 1)
+            x[span, 0] = 1.5 * ramp * gain
+            x[span, 1] = (0.8 if conds[c]["is_eye"] else -0.8) * np.exp(-(((span - set_ms) / 120.0) ** 2))
+            x[span, 2] = (0.7 if conds[c]["is_short"] else -0.7) * np.sin(np.pi * ramp)
+            continue
+        a_ms = int(round(_align(style, cols)[i] * 1000))
+        idx = a_ms + tau
+        ok = (idx >= 0) & (idx < n_ms)
+        bumps = np.exp(-0.5 * ((tau[:, None] - _BUMPS[None, :]) / 90.0) ** 2)  # (T, n_bumps)
+        x[idx[ok]] = gain * (bumps @ amps[c].T)[ok]
+    return x
+
+
+@dataclass
+class SimulatedSession:
+    """The generative model and latent trajectory of one synthetic file (before spikes are drawn).
+
+    ``rng`` is left where spike drawing starts, so :func:`write_nlb_nwb` continues from it; the true
+    rates need nothing from it.
+    """
+
+    style: str
+    split: str
+    n_heldin: int
+    n_heldout: int
+    conds: list[dict]
+    cols: dict[str, np.ndarray]
+    latent: np.ndarray
+    base: np.ndarray
+    loading: np.ndarray
+    readout: np.ndarray
+    n_ms: int
+    end_s: float
+    rng: np.random.Generator = field(repr=False)
+
+    def rate_per_ms(self, unit: int) -> np.ndarray:
+        """Spike probability of ``unit`` in each millisecond of the file (rate in Hz / 1000, at most 0.2)."""
+        logit = np.full(self.n_ms, self.base[unit])
+        for k in range(self.latent.shape[1]):  # (n, d) @ (d,) is slow for tiny d; accumulate instead
+            logit += self.loading[unit, k] * self.latent[:, k]
+        return np.minimum(np.exp(logit) / 1000.0, 0.2)
+
+
+def _simulate(style: str, *, n_trials: int, n_heldin: int, n_heldout: int, seed: int, split: str,
+              n_conditions: int, base_rate_hz: tuple[float, float], latent_dim: int) -> SimulatedSession:
+    if style not in STYLES:
+        raise InputError(f"unknown style {style!r}; use one of {', '.join(STYLES)}", field="style")
+    if split not in ("train", "test"):
+        raise InputError(f"split must be 'train' or 'test', got {split!r}", field="split")
+    if n_trials < 1 or n_heldin < 1 or n_heldout < 0:
+        raise InputError("need n_trials >= 1, n_heldin >= 1, n_heldout >= 0", field="n_trials")
+    model = np.random.default_rng([seed, 0])
+    rng = np.random.default_rng([seed, 1 if split == "train" else 2])
+    conds = _conditions(style, n_conditions)
+    n_units = n_heldin + n_heldout
+    amps = model.normal(0.0, 1.0, (len(conds), latent_dim, len(_BUMPS)))
+    loading = model.normal(0.0, 1.3 / np.sqrt(latent_dim), (n_units, latent_dim))
+    base = np.log(model.uniform(*base_rate_hz, n_units))
+    readout = model.normal(0.0, 1.0, (2, latent_dim)) * 50.0
+
+    cols = _layout(style, n_trials, rng, conds)
+    end_s = float(cols["stop_time"][-1]) + 1.0
+    n_ms = int(round(end_s * 1000))
+    x = _latent(style, cols, conds, amps, n_ms, latent_dim, rng)
+    return SimulatedSession(style, split, n_heldin, n_heldout, conds, cols, x, base, loading, readout, n_ms,
+                            end_s, rng)
+
+
+def expected_counts_ms(
+    style: str,
+    *,
+    n_trials: int = 40,
+    n_heldin: int = 20,
+    n_heldout: int = 8,
+    seed: int = 0,
+    split: str = "train",
+    n_conditions: int = 4,
+    base_rate_hz: tuple[float, float] = (6.0, 20.0),
+    latent_dim: int = 3,
+) -> np.ndarray:
+    """Expected spike count of every unit in every 1 ms bin of the file :func:`write_nlb_nwb` writes.
+
+    Same arguments as :func:`write_nlb_nwb` (the true-rate oracle of a written file). Shape
+    ``(n_ms, n_heldin + n_heldout)``, units in file order (held-in first), on the file's own clock.
+    A spike drawn in millisecond ``m`` is stored at ``m + u`` with ``u ~ U(0.05, 0.95)`` and NLB readers
+    put it in bin ``round(1000 t)``, i.e. ``m`` or ``m + 1`` with probability 1/2 each; so the expected
+    count of bin ``k`` is ``(p[k] + p[k-1]) / 2`` with ``p`` the spike probability per millisecond
+    (the file ends 1 s after the last trial, so no trial window sees the last millisecond).
+
+    Examples
+    --------
+    >>> e = expected_counts_ms("mc_maze", n_trials=4, n_heldin=3, n_heldout=1, seed=0)
+    >>> e.shape[1], bool((e >= 0).all())
+    (4, True)
+    """
+    sim = _simulate(style, n_trials=n_trials, n_heldin=n_heldin, n_heldout=n_heldout, seed=seed, split=split,
+                    n_conditions=n_conditions, base_rate_hz=base_rate_hz, latent_dim=latent_dim)
+    out = np.empty((sim.n_ms, n_heldin + n_heldout))
+    for u in range(out.shape[1]):
+        p = sim.rate_per_ms(u)
+        e = 0.5 * p
+        e[1:] += 0.5 * p[:-1]
+        out[:, u] = e
+    return out
