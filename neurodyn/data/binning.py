@@ -149,22 +149,39 @@ def trial_windows(
     return TrialWindows(rows[keep], first[keep], n[keep], (first - ceil_div(al, bw))[keep])
 
 
+def spike_table(session: NWBSession, heldout: bool, bin_ms: int) -> np.ndarray:
+    """Spike counts of one unit group on the whole session's ``bin_ms`` grid, ``(n_grid_bins, units)``.
+
+    The session is binned once per group and bin width (cached on the session); every trial window of a
+    ``prepare`` call -- train and eval inputs, forward windows, eval targets -- is a slice of this table.
+    Stored as the narrowest unsigned integer type that holds the largest count (uint8 unless a bin holds
+    256 spikes or more), so the table costs ``n_grid_bins * units`` bytes.
+    """
+    key = ("spike_table", bool(heldout), int(bin_ms))
+    if key not in session.cache:
+        units = session.group(heldout)
+        n_total = n_grid_bins(session, bin_ms)
+        counts = [np.bincount(session.spike_ms[u] // bin_ms, minlength=n_total) for u in units]
+        peak = max((int(c.max()) for c in counts if len(c)), default=0)
+        dtype = np.uint8 if peak < 2**8 else np.uint16 if peak < 2**16 else np.uint32
+        table = np.empty((n_total, len(units)), dtype=dtype)
+        for j, c in enumerate(counts):
+            table[:, j] = c
+        session.cache[key] = table
+    return session.cache[key]
+
+
 def bin_spikes(
     session: NWBSession, heldout: bool, first_bin: np.ndarray, n_bins: int, bin_ms: int
 ) -> np.ndarray:
     """Spike counts of one unit group, shape ``(n_trials, n_bins, n_units)``, float16, NaN where unobserved.
 
     Units are ordered by id (:meth:`NWBSession.group`). Bin ``first_bin[i] + k`` counts the spikes whose
-    1 ms index lies in ``[b * bin_ms, (b + 1) * bin_ms)``.
+    1 ms index lies in ``[b * bin_ms, (b + 1) * bin_ms)``: a slice of :func:`spike_table`.
     """
-    units = session.group(heldout)
-    first_bin = np.asarray(first_bin, dtype=np.int64)
-    edges = ((first_bin[:, None] + np.arange(n_bins + 1)[None, :]) * bin_ms).ravel()
-    out = np.empty((len(first_bin), n_bins, len(units)), dtype=np.float16)
-    for j, u in enumerate(units):
-        c = np.searchsorted(session.spike_ms[u], edges, side="left").reshape(len(first_bin), n_bins + 1)
-        out[:, :, j] = np.diff(c, axis=1)
-    bins = first_bin[:, None] + np.arange(n_bins)[None, :]
+    table = spike_table(session, heldout, bin_ms)
+    bins = np.asarray(first_bin, dtype=np.int64)[:, None] + np.arange(n_bins)[None, :]
+    out = table[bins].astype(np.float16)
     out[~observed_at(session.observed_ms[heldout], bins * bin_ms)] = np.nan
     return out
 

@@ -165,6 +165,22 @@ def test_one_ms_boundary_rule(boundary_nwb):
     np.testing.assert_array_equal(x[:, 1], [1, 2, 0, 1])
 
 
+def test_spike_table_widens_past_255_spikes_per_bin(nlb_dir):
+    """The session is binned once into the narrowest integer type; a bin of 300 spikes must not wrap."""
+    from neurodyn.data.binning import spike_table
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_nwb
+
+    burst = np.sort(0.010 + np.arange(300) * 1.6e-5)  # 300 spikes in ms 10..14: one 5 ms bin, two 20 ms halves
+    path = write_nlb_nwb(nlb_dir / "burst.nwb", "mc_maze", n_trials=4, n_heldin=2, n_heldout=1, seed=0,
+                         base_rate_hz=(1e-9, 2e-9), extra_spikes={0: burst.tolist()})
+    s = load_session(path)
+    assert spike_table(s, False, 5).dtype == np.uint16
+    assert spike_table(s, True, 5).dtype == np.uint8  # the held-out unit stays narrow
+    x = bin_spikes(s, False, np.array([0]), 4, 5)[0]
+    np.testing.assert_array_equal(x[:, 0], [0, 0, 300, 0])
+    assert bin_spikes(s, False, np.array([0]), 1, 20)[0, 0, 0] == 300
+
+
 def test_dmfc_jitter(dmfc_pair, oracle):
     train, _ = oracle.pair(dmfc_pair, "dmfc_rsg")
     s = load_session(train)

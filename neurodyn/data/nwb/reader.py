@@ -176,8 +176,7 @@ def _read_file(source: Path | StreamedFile) -> _FileData:
             return _read_nwb(nwb, source, source)
         finally:
             io.close()
-            del io, nwb
-            _collect()
+            del io, nwb  # the cycles left are collected before any streamed read (below), not here
     _collect()
     io, nwb, h5 = _open_nwb_stream(source)
     try:
