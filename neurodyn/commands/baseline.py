@@ -47,25 +47,11 @@ def predict_prepared(
         :func:`neurodyn.metrics.evaluate` or :func:`neurodyn.metrics.write_submission`.
     """
 
-    from neurodyn.data.prepared import group_name
-    from neurodyn.io import read_h5, read_h5_dict
+    from neurodyn.data.prepared import group_name, read_prepared
 
-    with read_h5(prepared_path, "prepared NLB file") as handle:
-        for key in ("train_input", "eval_input"):
-            if key not in handle:
-                raise InputError(
-                    f"missing group '{key}' (not a val/test prepare file with train trials?)",
-                    path=prepared_path,
-                    field=key,
-                )
-        if "dataset" not in handle.attrs or "bin_ms" not in handle.attrs:
-            raise InputError(
-                "missing root attributes 'dataset' / 'bin_ms'", path=prepared_path, field="attrs"
-            )
-        file_dataset = str(np.asarray(handle.attrs["dataset"]).astype(str))
-        bin_ms = int(handle.attrs["bin_ms"])
-        train_input = read_h5_dict(handle["train_input"])
-        eval_input = read_h5_dict(handle["eval_input"])
+    prep = read_prepared(prepared_path, ("train_input", "eval_input"), require=("train_input", "eval_input"))
+    file_dataset, bin_ms = prep.dataset, prep.bin_ms
+    train_input, eval_input = prep.train_input, prep.eval_input
     if dataset is not None and dataset != file_dataset:
         raise InputError(
             f"file holds dataset '{file_dataset}', not '{dataset}'", path=prepared_path, field="dataset"

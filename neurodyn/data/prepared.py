@@ -2,7 +2,8 @@
 
 One module owns the file format: the root attributes and group names (:data:`FORMAT`, :data:`GROUPS`), the
 nlb_tools group naming of a dataset at a bin width (:func:`group_name`, :func:`parse_group_name`), reading
-(:func:`load_prepared` -> :class:`PreparedNLB`; :func:`is_prepared`) and writing (:func:`write_prepared`).
+(:func:`read_prepared` / :func:`load_prepared` -> :class:`PreparedNLB`; :func:`is_prepared`) and writing
+(:func:`write_prepared`).
 The layout itself is documented in :mod:`neurodyn.data.prepare`, which makes the tensors.
 """
 
@@ -19,7 +20,7 @@ from neurodyn.errors import InputError
 from neurodyn.io import read_h5, read_h5_dict, write_h5_dict
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "GROUPS", "TRIAL_IDS", "REQUIRED_RATES", "FORWARD_RATES", "PreparedNLB",
-           "group_name", "parse_group_name", "is_prepared", "load_prepared", "write_prepared"]
+           "group_name", "parse_group_name", "is_prepared", "read_prepared", "load_prepared", "write_prepared"]
 
 FORMAT = "neurodyn-prepared-nlb"
 FORMAT_VERSION = 1
@@ -75,6 +76,8 @@ class PreparedNLB:
         ``{name + suffix: {...}}`` as nlb_tools nests it, or None.
     trial_ids
         ``{"train": ids, "eval": ids}`` (missing keys where a group was left out).
+    shapes
+        ``{"group/key": shape}`` of every array in the file, also of groups not read.
     """
 
     path: Path
@@ -83,6 +86,11 @@ class PreparedNLB:
     eval_input: dict | None = None
     eval_target: dict | None = None
     trial_ids: dict = field(default_factory=dict)
+    shapes: dict = field(default_factory=dict)
+
+    def shape(self, group: str, key: str) -> tuple | None:
+        """Shape of ``group/key`` in the file (read or not), None when absent."""
+        return self.shapes.get(f"{group}/{key}")
 
     @property
     def dataset(self) -> str:
@@ -135,26 +143,58 @@ def is_prepared(h5file) -> bool:
     return _attr(h5file.attrs.get("format", "")) == FORMAT
 
 
-def load_prepared(path: str | os.PathLike) -> PreparedNLB:
-    """Read a file written by :func:`prepare`.
+#: why a group can be missing, for the message naming it
+_MISSING = {
+    "train_input": "the NWB files it was prepared from have no train trials for its phase, e.g. a test file alone",
+    "eval_input": "the NWB files it was prepared from have no eval trials for its phase",
+    "eval_target": "a test-phase file: held-out data of test trials exist only on EvalAI; prepare the val phase "
+    "to evaluate locally",
+}
+
+
+def read_prepared(
+    path: str | os.PathLike, groups: tuple[str, ...] = GROUPS, *, require: tuple[str, ...] = ()
+) -> PreparedNLB:
+    """Read a file written by :func:`prepare`: its attributes, the shapes of every array, and ``groups``.
+
+    Parameters
+    ----------
+    groups
+        The groups whose arrays are read (``()``: attributes and shapes only); groups the file does not
+        hold stay None.
+    require
+        Groups that must be present (an :class:`InputError` naming the group and why it can be missing).
 
     Raises
     ------
     InputError
-        Missing file, not HDF5, or an HDF5 file that ``neurodyn prepare`` did not write.
+        Missing file, not HDF5, an HDF5 file that ``neurodyn prepare`` did not write, or a required group
+        missing.
     """
+    import h5py
+
     path = Path(path)
     with read_h5(path, "prepared NLB file") as f:
         if not is_prepared(f):
-            raise InputError(f"not a 'neurodyn prepare' file (no format={FORMAT!r} attribute)", path, "format")
-        attrs = {k: _attr(v) for k, v in f.attrs.items()}
-        out = PreparedNLB(path, attrs)
-        for name in GROUPS:
+            raise InputError(f"not a prepare file (no format={FORMAT!r} attribute: `neurodyn prepare` did not "
+                             f"write it)", path, "format")
+        for name in require:
+            if name not in f:
+                raise InputError(f"missing group '{name}' ({_MISSING[name]})", path, name)
+        out = PreparedNLB(path, {k: _attr(v) for k, v in f.attrs.items()})
+        f.visititems(lambda key, obj: out.shapes.__setitem__(key, tuple(obj.shape))
+                     if isinstance(obj, h5py.Dataset) else None)
+        for name in groups:
             if name in f:
                 setattr(out, name, read_h5_dict(f[name]))
         if TRIAL_IDS in f:
             out.trial_ids = read_h5_dict(f[TRIAL_IDS])
     return out
+
+
+def load_prepared(path: str | os.PathLike) -> PreparedNLB:
+    """Read a whole file written by :func:`prepare` (:func:`read_prepared` of every group)."""
+    return read_prepared(path)
 
 
 def write_prepared(tmp: Path, attrs: dict, groups: dict, trial_ids: dict, compression: str | None) -> None:

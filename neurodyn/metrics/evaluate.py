@@ -236,9 +236,9 @@ def evaluate(target, prediction) -> list[dict[str, dict[str, float]]]:
 def load_target(path) -> dict[str, dict]:
     """Read eval targets from a ``prepare`` file or an nlb_tools eval-target HDF5 file.
 
-    A ``prepare`` file has an ``eval_target`` group (holding ``<dataset><suffix>``); its root
-    attributes ``dataset`` / ``bin_ms``, when present, must agree with the group name. An
-    nlb_tools file has the ``<dataset><suffix>`` groups at the top level.
+    A ``prepare`` file (:func:`neurodyn.data.prepared.read_prepared`) has an ``eval_target`` group holding
+    ``<dataset><suffix>``, which must agree with its root attributes ``dataset`` / ``bin_ms``. An nlb_tools
+    file has the ``<dataset><suffix>`` groups at the top level.
 
     Returns
     -------
@@ -247,29 +247,20 @@ def load_target(path) -> dict[str, dict]:
     """
     import h5py
 
+    from neurodyn.data.prepared import is_prepared, read_prepared
     from neurodyn.io import read_h5_dict
 
     path = os.fspath(path)
     with read_h5(path, "evaluation target file") as handle:
-        if "eval_target" in handle:
-            groups = read_h5_dict(handle["eval_target"])
-            dataset, bin_ms = handle.attrs.get("dataset"), handle.attrs.get("bin_ms")
-            if dataset is not None and bin_ms is not None:
-                expected = group_name(str(np.asarray(dataset).astype(str)), int(bin_ms))
-                if set(groups) != {expected}:
-                    raise InputError(
-                        f"expected group '{expected}' (file attrs dataset/bin_ms), found {sorted(groups)}",
-                        path=path,
-                        field="eval_target",
-                    )
-        elif "train_input" in handle or "eval_input" in handle:
-            raise InputError(
-                "prepare file without 'eval_target' (test phase: held-out data exist only on EvalAI)",
-                path=path,
-                field="eval_target",
-            )
-        else:
+        prepared = is_prepared(handle)
+        if not prepared:  # nlb_tools' layout: the <dataset><suffix> groups at the top level
             groups = {key: read_h5_dict(handle[key]) for key in handle if isinstance(handle[key], h5py.Group)}
+    if prepared:
+        prep = read_prepared(path, ("eval_target",), require=("eval_target",))
+        groups, expected = prep.eval_target, group_name(prep.dataset, prep.bin_ms)
+        if set(groups) != {expected}:
+            raise InputError(f"expected group '{expected}' (file attrs dataset/bin_ms), found {sorted(groups)}",
+                             path=path, field="eval_target")
     if not groups:
         raise InputError("no eval-target groups found", path=path)
     for name, group in groups.items():

@@ -215,28 +215,21 @@ def expected_shapes_from_prepared(path) -> dict[str, dict[str, tuple]]:
         ``{group_name: {key: shape}}`` with one group.
     """
 
-    path = os.fspath(path)
-    with read_h5(path, "prepared NLB file") as handle:
-        attrs = dict(handle.attrs)
-        if "dataset" not in attrs or "bin_ms" not in attrs:
-            raise InputError("not a prepare file (root attributes 'dataset' and 'bin_ms' missing)", path=path)
-        name = group_name(str(np.asarray(attrs["dataset"]).astype(str)), int(attrs["bin_ms"]))
+    from neurodyn.data.prepared import read_prepared
 
-        def shape(group, key):
-            return tuple(handle[group][key].shape) if group in handle and key in handle[group] else None
-
-        train_in = shape("train_input", "train_spikes_heldin")
-        train_out = shape("train_input", "train_spikes_heldout")
-        eval_in = shape("eval_input", "eval_spikes_heldin")
-        fwd = shape("train_input", "train_spikes_heldin_forward")
-        if eval_in is None and train_in is None:
-            raise InputError("no 'train_input' or 'eval_input' arrays", path=path)
-        n_bins = (eval_in or train_in)[1]
-        n_heldin = (eval_in or train_in)[2]
-        n_heldout = train_out[2] if train_out else attrs.get("n_heldout")
-        n_fwd = fwd[1] if fwd else attrs.get("n_fwd_bins")
-        n_train = train_in[0] if train_in else None
-        n_eval = eval_in[0] if eval_in else None
+    prep = read_prepared(path, groups=())
+    train_in = prep.shape("train_input", "train_spikes_heldin")
+    train_out = prep.shape("train_input", "train_spikes_heldout")
+    eval_in = prep.shape("eval_input", "eval_spikes_heldin")
+    fwd = prep.shape("train_input", "train_spikes_heldin_forward")
+    if eval_in is None and train_in is None:
+        raise InputError("no 'train_input' or 'eval_input' arrays", path=prep.path)
+    name = group_name(prep.dataset, prep.bin_ms)
+    n_bins, n_heldin = (eval_in or train_in)[1:]
+    n_heldout = train_out[2] if train_out else prep.attrs.get("n_heldout")
+    n_fwd = fwd[1] if fwd else prep.attrs.get("n_fwd_bins")
+    n_train = train_in[0] if train_in else None
+    n_eval = eval_in[0] if eval_in else None
     n_heldout = None if n_heldout is None else int(n_heldout)
     shapes = {
         "train_rates_heldin": (n_train, n_bins, n_heldin),

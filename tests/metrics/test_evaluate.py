@@ -129,7 +129,7 @@ def test_files_prepare_layout_and_nlb_layout(tmp_path, nlb_group):
         write_h5_dict(f, {"mc_maze_20": target})
     with h5py.File(prepared, "w") as f:
         write_h5_dict(f, {"eval_target": {"mc_maze_20": target}})
-        f.attrs.update({"dataset": "mc_maze", "bin_ms": 20})
+        f.attrs.update({"format": "neurodyn-prepared-nlb", "dataset": "mc_maze", "bin_ms": 20})
     with h5py.File(pred_file, "w") as f:
         write_h5_dict(f, {"mc_maze_20": pred})
     assert evaluate(str(nlb_file), str(pred_file)) == expected

@@ -109,7 +109,7 @@ def _prepared(path, rng, n_train=6, n_eval=4, with_target=True):
         }
     with h5py.File(path, "w") as f:
         write_h5_dict(f, data)
-        f.attrs.update({"dataset": "mc_maze_small", "bin_ms": 20, "phase": "val"})
+        f.attrs.update({"format": "neurodyn-prepared-nlb", "dataset": "mc_maze_small", "bin_ms": 20, "phase": "val"})
     return group
 
 
