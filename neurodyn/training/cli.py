@@ -74,6 +74,10 @@ from neurodyn.training.datamodules import (  # noqa: F401
     SwitchingGLMDataModule,
 )
 from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
+
+# Run folders written before the DataModules moved from neurodyn.data.datamodule to neurodyn.training.datamodules
+# name the old module in their config.yaml; it resolves to the new one, so `--run DIR` still works for them.
+sys.modules.setdefault("neurodyn.data.datamodule", sys.modules["neurodyn.training.datamodules"])
 from neurodyn.training.module import LangevinFlowModule  # noqa: F401
 from neurodyn.training.parser_errors import config_files, parser_error
 from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter

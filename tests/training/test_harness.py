@@ -47,6 +47,21 @@ def test_fit_writes_config_and_checkpoints(trained):
     assert "valid/rate_r2" in metrics and "train/loss" in metrics
 
 
+def test_run_folder_from_before_the_datamodule_move_still_predicts(trained, tmp_path):
+    """config.yaml of older runs names neurodyn.data.datamodule.LorenzDataModule (moved to training)."""
+    import shutil
+
+    _, run = trained
+    old = tmp_path / "old_run"
+    shutil.copytree(run, old)
+    config = (old / "config.yaml").read_text()
+    assert "neurodyn.training.datamodules.LorenzDataModule" in config
+    (old / "config.yaml").write_text(config.replace("neurodyn.training.datamodules.", "neurodyn.data.datamodule."))
+    out = tmp_path / "pred.h5"
+    assert main(["predict", "--run", str(old), "--ckpt_path", "last", "--prediction.path", str(out)]) == 0
+    assert out.is_file()
+
+
 def test_checkpoint_roundtrip_and_predict_file(trained, tmp_path):
     from neurodyn.training.datamodules import LorenzDataModule
     from neurodyn.training.module import LangevinFlowModule
