@@ -161,12 +161,13 @@ def spike_table(session: NWBSession, heldout: bool, bin_ms: int) -> np.ndarray:
     if key not in session.cache:
         units = session.group(heldout)
         n_total = n_grid_bins(session, bin_ms)
-        counts = [np.bincount(session.spike_ms[u] // bin_ms, minlength=n_total) for u in units]
-        peak = max((int(c.max()) for c in counts if len(c)), default=0)
-        dtype = np.uint8 if peak < 2**8 else np.uint16 if peak < 2**16 else np.uint32
-        table = np.empty((n_total, len(units)), dtype=dtype)
-        for j, c in enumerate(counts):
-            table[:, j] = c
+        table = np.empty((n_total, len(units)), dtype=np.uint8)  # one unit's int64 counts at a time
+        for j, u in enumerate(units):
+            counts = np.bincount(session.spike_ms[u] // bin_ms, minlength=n_total)
+            peak = int(counts.max()) if n_total else 0
+            if peak > np.iinfo(table.dtype).max:  # widen once, for this and every later unit
+                table = table.astype(np.uint16 if peak < 2**16 else np.uint32)
+            table[:, j] = counts
         session.cache[key] = table
     return session.cache[key]
 
