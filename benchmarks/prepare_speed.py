@@ -1,4 +1,5 @@
-"""Time ``neurodyn prepare`` on the real MC_Maze_Small test file and on a larger synthetic NLB file.
+"""Time ``neurodyn prepare`` side by side with nlb_tools on the real MC_Maze_Small test file and on a larger
+synthetic NLB pair.
 
 Cases
 -----
@@ -9,13 +10,21 @@ Cases
   135 held-in + 45 held-out units), val phase with PSTHs, loaded as a folder.
 - ``synthetic_test_5ms``: the same folder, test phase.
 
-Each case is timed end to end (NWB read, tensors, sha256 of the inputs, gzip HDF5 write) as the median
-of ``--repeats`` runs, after a first read of the real file that is reported apart (it also loads
-pynwb's namespaces); then it runs once more under ``tracemalloc`` for its peak traced memory (NumPy
-buffers included). ``ru_maxrss`` is the process's peak resident size at the end. Prints JSON as the
-last line.
+Each run is a fresh process that does one case end to end: neurodyn runs :func:`neurodyn.data.prepare.prepare`
+(NWB read, tensors, sha256 of the inputs, one gzip HDF5 file); nlb_tools runs
+``benchmarks/nlb_tools_prepare.py`` in its own environment (``make nlb-env``; NWB read, ``resample``, the
+tensor makers of the phase with nlb_tools' gzip HDF5 writer). The two alternate, run after run, on the same
+machine, so load hits both alike. ``seconds`` runs from before the NWB read to the last byte written (the
+imports -- pynwb and scipy.signal on both sides -- are timed apart as ``import_seconds``); ``peak_rss_mb`` is
+the process's peak resident size (``VmHWM``), ``rss_after_import_mb`` what the interpreter and the imports
+already held. Figures are medians over ``--repeats`` runs; the ratio is
+nlb_tools / neurodyn. Without the nlb_tools environment (or with ``--no-nlb-tools``) neurodyn is timed alone.
 
-Usage: ``python benchmarks/prepare_speed.py [--trials 500] [--units 180] [--repeats 1]``
+``--before DIR`` adds a third side: the neurodyn of another checkout (e.g. ``git worktree add DIR <commit>``),
+run with ``PYTHONPATH=DIR``, to show a change's effect in the same alternating run.
+
+Usage: ``python benchmarks/prepare_speed.py [--trials 500] [--units 180] [--repeats 3] [--nlb-python PATH]
+[--before DIR]``
 """
 
 from __future__ import annotations
@@ -23,40 +32,84 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CASES = (  # name, dataset, bin_ms, phase, synthetic?
+    ("real_test_5ms", "mc_maze_small", 5, "test", False),
+    ("synthetic_val_5ms", "mc_maze", 5, "val", True),
+    ("synthetic_val_20ms", "mc_maze", 20, "val", True),
+    ("synthetic_test_5ms", "mc_maze", 5, "test", True),
+)
 
 
 def _real_file() -> Path | None:
-    folder = Path(
-        os.environ.get("NEURODYN_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-    )
+    folder = Path(os.environ.get("NEURODYN_TEST_DATA", ROOT.parent / "shared" / "data"))
     path = folder / "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
     return path if path.is_file() else None
 
 
-def _run(case: dict, out: Path, repeats: int) -> dict:
+def _rss_mb() -> float:
+    """This process's peak resident size (``VmHWM``; ``ru_maxrss`` would carry the parent's over exec)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(job: dict) -> None:
+    """neurodyn's side of one run (this file with ``--child``): prints the same JSON as nlb_tools_prepare.py."""
+    start = time.perf_counter()
+    import pynwb  # noqa: F401  (nlb_tools imports these at import time; neurodyn on first use)
+    import scipy.signal  # noqa: F401
+
     from neurodyn.data.prepare import prepare
 
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        prepare(case["dataset"], case["nwb"], case["bin_ms"], case["phase"], out, log=None)
-        times.append(time.perf_counter() - start)
-    tracemalloc.start()
-    prepare(case["dataset"], case["nwb"], case["bin_ms"], case["phase"], out, log=None)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return {
-        "seconds": round(statistics.median(times), 3),
-        "peak_traced_mb": round(peak / 2**20, 1),
-        "output_mb": round(out.stat().st_size / 2**20, 2),
-    }
+    import_seconds = time.perf_counter() - start
+    rss_import = _rss_mb()
+    out = Path(job["out"]) / "prepared.h5"
+    start = time.perf_counter()
+    prepare(job["dataset"], job["folder"], int(job["bin_ms"]), job["phase"], out, log=None)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "import_seconds": import_seconds, "rss_after_import_mb": rss_import,
+                      "peak_rss_mb": _rss_mb(), "output_mb": out.stat().st_size / 2**20}))
+
+
+def _run(python: str, script: Path, job: dict, extra: list[str], pythonpath: Path | None = None) -> dict:
+    env = dict(os.environ)
+    if pythonpath is not None:  # an earlier checkout's neurodyn shadows the installed one
+        env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), *filter(None, [env.get("PYTHONPATH")])])
+    if python != sys.executable:  # the nlb_tools environment must not see neurodyn's paths
+        env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env.setdefault("OMP_NUM_THREADS", "1")
+    proc = subprocess.run([python, str(script), *extra, json.dumps(job)], capture_output=True, text=True,
+                          env=env, cwd=str(ROOT), timeout=1800)
+    if proc.returncode != 0:
+        raise SystemExit(f"{script.name} failed on {job}:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _nlb_python(arg: str | None) -> str | None:
+    path = Path(arg) if arg else ROOT / ".venv-nlb" / "bin" / "python"
+    return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def _summary(runs: list[dict]) -> dict:
+    keys = ("seconds", "import_seconds", "rss_after_import_mb", "peak_rss_mb", "output_mb")
+    out = {k: round(statistics.median(r[k] for r in runs), 3) for k in keys}
+    out["seconds_per_run"] = [round(r["seconds"], 3) for r in runs]
+    return out
 
 
 def main() -> None:
@@ -64,64 +117,95 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=500, help="train-file trials of the synthetic pair")
     parser.add_argument("--test-trials", type=int, default=100)
     parser.add_argument("--units", type=int, default=180, help="units (a quarter held out)")
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side and case (median reported)")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--nlb-python", default=None,
+                        help="the nlb_tools environment's interpreter (default .venv-nlb/bin/python)")
+    parser.add_argument("--no-nlb-tools", action="store_true", help="time neurodyn alone")
+    parser.add_argument("--before", default=None,
+                        help="a checkout of an earlier neurodyn commit, timed as a third side (before / after)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
+    if args.child:
+        child(json.loads(rest[0]))
+        return
     wall = time.perf_counter()
+    nlb_python = None if args.no_nlb_tools else _nlb_python(args.nlb_python)
+    if args.nlb_python and nlb_python is None:
+        raise SystemExit(f"--nlb-python {args.nlb_python}: not an executable file")
 
-    import neurodyn.data.prepare
     from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
 
-    result: dict = {"python": platform.python_version(), "machine": platform.machine(), "cases": {}}
+    result: dict = {"cases": {}, "nlb_tools": nlb_python is not None, "repeats": args.repeats}
+    before = Path(args.before).resolve() if args.before else None
+    if before is not None:
+        if not (before / "neurodyn" / "data" / "prepare.py").is_file():
+            raise SystemExit(f"--before {args.before}: not a neurodyn checkout")
+        result["before_commit"] = subprocess.run(["git", "-C", str(before), "rev-parse", "HEAD"],
+                                                 capture_output=True, text=True).stdout.strip() or None
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        real = _real_file()
-        if real is not None:
-            case = {"dataset": "mc_maze_small", "nwb": real, "bin_ms": 5, "phase": "test"}
-            start = time.perf_counter()  # the first read also loads pynwb's namespaces: timed apart
-            neurodyn.data.prepare.prepare(case["dataset"], real, 5, "test", tmp / "real.h5", log=None)
-            result["real_first_run_seconds"] = round(time.perf_counter() - start, 3)
-            result["cases"]["real_test_5ms"] = _run(case, tmp / "real.h5", args.repeats)
         n_heldout = args.units // 4
         start = time.perf_counter()
-        train, test = write_nlb_pair(
-            tmp / "synthetic",
-            "mc_maze",
-            n_train_trials=args.trials,
-            n_test_trials=args.test_trials,
-            n_heldin=args.units - n_heldout,
-            n_heldout=n_heldout,
-            seed=args.seed,
-        )
+        train, test = write_nlb_pair(tmp / "synthetic", "mc_maze", n_train_trials=args.trials,
+                                     n_test_trials=args.test_trials, n_heldin=args.units - n_heldout,
+                                     n_heldout=n_heldout, seed=args.seed)
         result["synthetic"] = {
-            "write_seconds": round(time.perf_counter() - start, 2),
-            "train_trials": args.trials,
-            "test_trials": args.test_trials,
-            "units": args.units,
-            "heldout": n_heldout,
+            "write_seconds": round(time.perf_counter() - start, 2), "train_trials": args.trials,
+            "test_trials": args.test_trials, "units": args.units, "heldout": n_heldout,
             "train_file_mb": round(train.stat().st_size / 2**20, 1),
             "test_file_mb": round(test.stat().st_size / 2**20, 1),
         }
-        for name, bin_ms, phase in (
-            ("synthetic_val_5ms", 5, "val"),
-            ("synthetic_val_20ms", 20, "val"),
-            ("synthetic_test_5ms", 5, "test"),
-        ):
-            case = {"dataset": "mc_maze", "nwb": tmp / "synthetic", "bin_ms": bin_ms, "phase": phase}
-            result["cases"][name] = _run(case, tmp / f"{name}.h5", args.repeats)
-    result["ru_maxrss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    for name, case in result["cases"].items():
-        print(f"{name:22s} {case['seconds']:8.3f} s   peak traced {case['peak_traced_mb']:8.1f} MiB")
+        real = _real_file()
+        for name, dataset, bin_ms, phase, synthetic in CASES:
+            if not synthetic and real is None:
+                continue
+            job = {"folder": str(tmp / "synthetic" if synthetic else real), "dataset": dataset,
+                   "bin_ms": bin_ms, "phase": phase}
+            sides = ["neurodyn"] + (["neurodyn_before"] if before else []) + (["nlb_tools"] if nlb_python else [])
+            runs: dict[str, list[dict]] = {side: [] for side in sides}
+            for r in range(args.repeats):
+                for side in sides if r % 2 == 0 else sides[::-1]:  # alternate, and alternate who goes first
+                    out = tmp / f"{name}_{side}_{r}"
+                    out.mkdir()
+                    job_r = {**job, "out": str(out)}
+                    if side == "nlb_tools":
+                        runs[side].append(_run(nlb_python, HERE / "nlb_tools_prepare.py", job_r, []))
+                    else:
+                        runs[side].append(_run(sys.executable, Path(__file__), job_r, ["--child"],
+                                               pythonpath=before if side == "neurodyn_before" else None))
+            case = {side: _summary(r) for side, r in runs.items() if r}
+            for side in sides[1:]:  # how much faster / smaller neurodyn is than each other side
+                case[f"speedup_vs_{side}"] = round(case[side]["seconds"] / case["neurodyn"]["seconds"], 2)
+                case[f"memory_ratio_vs_{side}"] = round(case[side]["peak_rss_mb"] / case["neurodyn"]["peak_rss_mb"], 2)
+            result["cases"][name] = case
+            print(name, json.dumps(case), flush=True)
+
     from _results import write_results
 
-    rows = [[name, f"{case['seconds']:.2f}", f"{case['peak_traced_mb']:.0f}"] for name, case in result["cases"].items()]
+    def cell(case: dict, side: str, key: str, fmt: str) -> str:
+        return format(case[side][key], fmt) if side in case else "-"
+
+    rows = []
+    for name, case in result["cases"].items():
+        rows.append([name, cell(case, "neurodyn", "seconds", ".2f"), cell(case, "neurodyn_before", "seconds", ".2f"),
+                     cell(case, "nlb_tools", "seconds", ".2f"),
+                     f"{case['speedup_vs_nlb_tools']:.1f}x" if "nlb_tools" in case else "-",
+                     cell(case, "neurodyn", "peak_rss_mb", ".0f"), cell(case, "neurodyn_before", "peak_rss_mb", ".0f"),
+                     cell(case, "nlb_tools", "peak_rss_mb", ".0f")])
+    ref = f" (commit {result['before_commit'][:10]})" if result.get("before_commit") else ""
     syn = result["synthetic"]
     write_results("prepare_speed", result, seconds=time.perf_counter() - wall, readme={
-        "title": "`neurodyn prepare` time",
-        "columns": ["case", "seconds", "peak traced MiB"], "rows": rows,
-        "notes": (f"Real MC_Maze_Small test file (if present) and a synthetic mc_maze-style pair of "
+        "title": "`neurodyn prepare` vs nlb_tools, side by side",
+        "columns": ["case", "neurodyn s", "before s", "nlb_tools s", "speed-up vs nlb_tools",
+                    "neurodyn peak RSS MiB", "before MiB", "nlb_tools MiB"],
+        "rows": rows,
+        "notes": (f"Each run is a fresh process doing one case end to end (NWB read -> tensors -> gzip HDF5); "
+                  f"neurodyn, neurodyn before the bin-once change{ref} and nlb_tools 0.0.4 alternate on the "
+                  f"same machine, median of {args.repeats} runs "
+                  f"each; seconds exclude imports, peak RSS includes them. Synthetic: an mc_maze-style pair of "
                   f"{syn['train_trials']} + {syn['test_trials']} trials x {syn['units']} units "
-                  f"({syn['heldout']} held out); best of {args.repeats} run(s) after a first read.")})
+                  f"({syn['heldout']} held out); real: the MC_Maze_Small test file (test phase).")})
     print(json.dumps(result))
 
 
