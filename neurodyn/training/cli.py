@@ -74,10 +74,6 @@ from neurodyn.training.datamodules import (  # noqa: F401
     SwitchingGLMDataModule,
 )
 from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
-
-# Run folders written before the DataModules moved from neurodyn.data.datamodule to neurodyn.training.datamodules
-# name the old module in their config.yaml; it resolves to the new one, so `--run DIR` still works for them.
-sys.modules.setdefault("neurodyn.data.datamodule", sys.modules["neurodyn.training.datamodules"])
 from neurodyn.training.module import LangevinFlowModule  # noqa: F401
 from neurodyn.training.parser_errors import config_files, parser_error
 from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter
@@ -94,6 +90,10 @@ from neurodyn.training.runs import (
     run_stopped,
     unique_run_dir,
 )
+
+# Run folders written before the DataModules moved from neurodyn.data.datamodule to neurodyn.training.datamodules
+# name the old module in their config.yaml; it resolves to the new one, so `--run DIR` still works for them.
+sys.modules.setdefault("neurodyn.data.datamodule", sys.modules["neurodyn.training.datamodules"])
 
 #: Lightning messages that carry no information for a neurodyn user (advertising, expected situations)
 _QUIET_INFO = ("💡 Tip",)

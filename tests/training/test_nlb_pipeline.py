@@ -64,3 +64,32 @@ def test_fit_logs_nlb_metrics_and_predict_writes_submission_layout(prepared, cap
     assert main(["submit", "--pred", str(pred), "--out", str(sub), "--prepared", str(path)]) == 0
     with h5py.File(sub) as f:
         assert f["mc_maze_20/eval_rates_heldout"].compression == "gzip"
+
+
+def test_select_split_keeps_validation_off_the_evaluation_trials(prepared):
+    """select_fraction: training and validation trials partition train_input; eval trials only for predict."""
+    from neurodyn.training.datamodules import NLBDataModule
+
+    _, path = prepared
+    dm = NLBDataModule(str(path), batch_size=8, select_fraction=0.25, select_seed=1)
+    train, fit, select = dm.splits["train"], dm.splits["fit"], dm.splits["select"]
+    assert len(select) == round(0.25 * len(train)) and len(fit) + len(select) == len(train)
+    np.testing.assert_array_equal(select.heldin, train.heldin[dm.select_rows])
+    seen = np.concatenate([b["heldin"].numpy() for b in dm.val_dataloader()])
+    np.testing.assert_array_equal(seen, select.heldin)  # validation sees the select trials, in order
+    trained = np.concatenate([b["heldin"].numpy() for b in dm.train_dataloader()])
+    assert len(trained) == len(fit)
+    assert not {r.tobytes() for r in trained} & {r.tobytes() for r in select.heldin}
+    assert dm.default_monitor == ("valid/co_bps", "max")  # held-out units of training trials are observed
+    assert [len(loader.dataset) for loader in dm.predict_dataloader()] == [len(train), len(dm.splits["valid"])]
+    again = NLBDataModule(str(path), batch_size=8, select_fraction=0.25, select_seed=1)
+    np.testing.assert_array_equal(again.select_rows, dm.select_rows)
+    assert "select_rows" not in vars(NLBDataModule(str(path), batch_size=8))  # default: no select split
+
+
+def test_select_fraction_out_of_range_is_an_input_error(prepared):
+    from neurodyn.errors import InputError
+    from neurodyn.training.datamodules import NLBDataModule
+
+    with pytest.raises(InputError, match="select_fraction"):
+        NLBDataModule(str(prepared[1]), select_fraction=1.5)

@@ -155,6 +155,12 @@ def test_nlb_data_select_on_training_trials_only():
     kept = np.concatenate([data.splits["train"].extras["behavior"], data.splits["valid"].extras["behavior"]])
     assert sorted(kept) == list(range(20))  # a partition of the training trials
 
+    carved = NLBDataModule.__new__(NLBDataModule)  # a config's data.select_fraction already carved one
+    carved.splits = {"train": split(20, 0.0), "valid": split(7, 1.0)}
+    carved.carve_select(0.1, seed=0)
+    assert select_split(carved, 0.25, seed=3) == "the DataModule's select split: 2 of the training trials"
+    assert len(carved.splits["train"]) == 20 and len(carved.splits["valid"]) == 7  # left as they were
+
 
 # -- the learning rate after a restore (ray-project/ray#36660), without Ray ---------------------------
 class _LrRecorder(pl.Callback):

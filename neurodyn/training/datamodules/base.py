@@ -57,6 +57,27 @@ class SplitArrays:
         return len(self.heldin)
 
 
+def subset(split: SplitArrays, rows: np.ndarray) -> SplitArrays:
+    """The trials ``rows`` of ``split`` (extras included)."""
+    return SplitArrays(split.heldin[rows], split.target[rows], split.target_mask[rows],
+                       {key: value[rows] for key, value in split.extras.items()})
+
+
+def split_off(n: int, fraction: float, seed: int, field: str) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (fit rows, select rows) of ``n`` trials, ``max(1, round(fraction * n))`` of them selected.
+
+    >>> split_off(10, 0.2, seed=0, field="select_fraction")[1].tolist()
+    [4, 6]
+    """
+    if not 0.0 < fraction < 1.0:
+        raise InputError(f"must be between 0 and 1 (exclusive), got {fraction}", field=field)
+    k = max(1, round(fraction * n))
+    if n - k < 1:
+        raise InputError(f"leaves no training trials ({n} in all)", field=field)
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[k:]), np.sort(order[:k])
+
+
 class _DictDataset(Dataset):
     """Index a :class:`SplitArrays` into per-trial dictionaries of tensors."""
 
@@ -170,13 +191,13 @@ class NeuralDataModule(pl.LightningDataModule):
 
     @property
     def has_heldout(self) -> bool:
-        """True when held-out neurons are observed in the validation split (co-bps is defined)."""
-        valid = self.splits["valid"]
+        """True when held-out neurons are observed in the split validation sees (co-bps is defined)."""
+        valid = self.splits[self.val_split]
         return self.n_neurons > self.n_heldin and bool(valid.target_mask[:, : self.n_obs_bins, self.n_heldin :].any())
 
     @property
     def has_true_rates(self) -> bool:
-        return "true_rates" in self.splits["valid"].extras
+        return "true_rates" in self.splits[self.val_split].extras
 
     @property
     def default_monitor(self) -> tuple[str, str]:
@@ -202,11 +223,35 @@ class NeuralDataModule(pl.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
+    @property
+    def fit_split(self) -> str:
+        """The split the model is trained on: ``"fit"`` when a select split was carved, else ``"train"``."""
+        return "fit" if "fit" in self.splits else "train"
+
+    @property
+    def val_split(self) -> str:
+        """The split the validation loop (and so every monitor) sees: ``"select"`` if carved, else ``"valid"``."""
+        return "select" if "select" in self.splits else "valid"
+
+    def carve_select(self, fraction: float, seed: int = 0) -> str:
+        """Hold out a seeded ``fraction`` of the training trials as the *select* split.
+
+        Training then uses the other training trials (``"fit"``) and validation -- the loss, co-bps and
+        every checkpoint monitor -- sees only the select trials, so nothing is chosen on the evaluation
+        trials (``"valid"``), which stay for ``predict`` and the report. ``"train"`` keeps all training
+        trials in file order: the prediction file still has a rate for each. Returns a description.
+        """
+        train = self.splits["train"]
+        fit, select = split_off(len(train), fraction, seed, "data.select_fraction")
+        self.splits["fit"], self.splits["select"] = subset(train, fit), subset(train, select)
+        self.select_rows = select
+        return f"{len(select)} of the {len(train)} training trials (seed {seed})"
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._loader(self.fit_split, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("valid", shuffle=False)
+        return self._loader(self.val_split, shuffle=False)
 
     def predict_dataloader(self) -> list[DataLoader]:
         return [self._loader(split, shuffle=False) for split in self.predict_splits]

@@ -31,13 +31,26 @@ class NLBDataModule(NeuralDataModule):
         A file written by ``neurodyn prepare``.
     batch_size, num_workers
         See :class:`NeuralDataModule`.
+    select_fraction
+        Fraction of the training trials held out as the *select* split (seeded by ``select_seed``): the
+        model trains on the rest, and validation -- ``valid/loss``, ``valid/co_bps`` and so every
+        checkpoint monitor and early stop -- runs on the select trials only, never on the evaluation
+        trials that are reported (:meth:`NeuralDataModule.carve_select`). 0 (default): no select split;
+        validation then runs on the evaluation trials, so choose nothing on it (predict from
+        ``last.ckpt``).
+    select_seed
+        Seed of the select split.
     """
 
     predict_splits = ("train", "valid")
 
-    def __init__(self, path: str, batch_size: int = 64, num_workers: int = 0):
+    def __init__(self, path: str, batch_size: int = 64, num_workers: int = 0, select_fraction: float = 0.0,
+                 select_seed: int = 0):
         self.path = Path(path)
+        self.select_fraction, self.select_seed = float(select_fraction), int(select_seed)
         super().__init__(batch_size=batch_size, num_workers=num_workers)
+        if self.select_fraction:
+            self.select_description = self.carve_select(self.select_fraction, self.select_seed)
 
     def load(self) -> None:
         path = _require_file(self.path, "prepared NLB file")

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
 
 from neurodyn.errors import InputError
 from neurodyn.training.checkpoints import SIZE_KEYS
@@ -178,28 +177,20 @@ def carve_select_split(data, fraction: float, seed: int) -> str:
     >>> carve_select_split(D, 0.2, seed=0), len(D.splits["train"]), float(D.splits["valid"].heldin.sum())
     ('2 of the 10 training trials (seed 0); the evaluation trials are not used', 8, 0.0)
     """
-    from neurodyn.training.datamodules import SplitArrays
+    from neurodyn.training.datamodules.base import split_off, subset
 
     train = data.splits["train"]
-    n = len(train)
-    k = max(1, round(fraction * n))
-    if n - k < 1:
-        raise InputError(f"leaves no training trials ({n} in all)", field="--select-fraction")
-    order = np.random.default_rng(seed).permutation(n)
-    select, fit = np.sort(order[:k]), np.sort(order[k:])
-
-    def subset(split, idx):
-        return SplitArrays(split.heldin[idx], split.target[idx], split.target_mask[idx],
-                           {key: value[idx] for key, value in split.extras.items()})
-
+    fit, select = split_off(len(train), fraction, seed, "--select-fraction")
     data.splits["valid"], data.splits["train"] = subset(train, select), subset(train, fit)
-    return f"{k} of the {n} training trials (seed {seed}); the evaluation trials are not used"
+    return f"{len(select)} of the {len(train)} training trials (seed {seed}); the evaluation trials are not used"
 
 
 def select_split(data, fraction: float, seed: int) -> str:
     """Make ``data``'s validation split a select split; returns what it is."""
     from neurodyn.training.datamodules import NLBDataModule
 
+    if "select" in data.splits:  # the config carved one (data.select_fraction): validation already uses it
+        return f"the DataModule's select split: {len(data.splits['select'])} of the training trials"
     if isinstance(data, NLBDataModule):
         return carve_select_split(data, fraction, seed)
     return f"the DataModule's validation split ({len(data.splits['valid'])} trials)"
