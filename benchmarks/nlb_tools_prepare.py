@@ -72,6 +72,7 @@ def main(argv: list[str]) -> int:
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "import_seconds": import_seconds, "rss_after_import_mb": rss_import,
                       "peak_rss_mb": _rss_mb(),
+                      "children_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
                       "output_mb": sum(p.stat().st_size for p in out.glob("*.h5")) / 2**20}))
     return 0
 

@@ -17,7 +17,8 @@ tensor makers of the phase with nlb_tools' gzip HDF5 writer). The two alternate,
 machine, so load hits both alike. ``seconds`` runs from before the NWB read to the last byte written (the
 imports -- pynwb and scipy.signal on both sides -- are timed apart as ``import_seconds``); ``peak_rss_mb`` is
 the process's peak resident size (``VmHWM``), ``rss_after_import_mb`` what the interpreter and the imports
-already held. Figures are medians over ``--repeats`` runs; the ratio is
+already held, and ``children_peak_rss_mb`` the largest process it started (nlb_tools forks worker
+processes; their memory is not in the parent's figure). Figures are medians over ``--repeats`` runs; the ratio is
 nlb_tools / neurodyn. Without the nlb_tools environment (or with ``--no-nlb-tools``) neurodyn is timed alone.
 
 ``--before DIR`` adds a third side: the neurodyn of another checkout (e.g. ``git worktree add DIR <commit>``),
@@ -83,7 +84,9 @@ def child(job: dict) -> None:
     prepare(job["dataset"], job["folder"], int(job["bin_ms"]), job["phase"], out, log=None)
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "import_seconds": import_seconds, "rss_after_import_mb": rss_import,
-                      "peak_rss_mb": _rss_mb(), "output_mb": out.stat().st_size / 2**20}))
+                      "peak_rss_mb": _rss_mb(),
+                      "children_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                      "output_mb": out.stat().st_size / 2**20}))
 
 
 def _run(python: str, script: Path, job: dict, extra: list[str], pythonpath: Path | None = None) -> dict:
@@ -106,7 +109,7 @@ def _nlb_python(arg: str | None) -> str | None:
 
 
 def _summary(runs: list[dict]) -> dict:
-    keys = ("seconds", "import_seconds", "rss_after_import_mb", "peak_rss_mb", "output_mb")
+    keys = ("seconds", "import_seconds", "rss_after_import_mb", "peak_rss_mb", "children_peak_rss_mb", "output_mb")
     out = {k: round(statistics.median(r[k] for r in runs), 3) for k in keys}
     out["seconds_per_run"] = [round(r["seconds"], 3) for r in runs]
     return out
@@ -194,18 +197,29 @@ def main() -> None:
                      cell(case, "neurodyn", "peak_rss_mb", ".0f"), cell(case, "neurodyn_before", "peak_rss_mb", ".0f"),
                      cell(case, "nlb_tools", "peak_rss_mb", ".0f")])
     ref = f" (commit {result['before_commit'][:10]})" if result.get("before_commit") else ""
+    worker = max(c.get("nlb_tools", {}).get("children_peak_rss_mb", 0) for c in result["cases"].values())
     syn = result["synthetic"]
+    names = ["neurodyn"] + ([f"neurodyn before the bin-once change{ref} ('before')"] if before else []) + (
+        ["nlb_tools 0.0.4"] if nlb_python else [])
+    sides_text = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "neurodyn runs"
+    goal = ""
+    if nlb_python:
+        met = [n for n, c in result["cases"].items() if c["speedup_vs_nlb_tools"] >= 5]
+        missed = [n for n, c in result["cases"].items() if c["speedup_vs_nlb_tools"] < 5]
+        result["goal_5x_met"] = not missed
+        goal = (f" Goal >= 5x nlb_tools: met for {', '.join(met) or 'no case'}"
+                + (f"; not for {', '.join(missed)}." if missed else "."))
     write_results("prepare_speed", result, seconds=time.perf_counter() - wall, readme={
         "title": "`neurodyn prepare` vs nlb_tools, side by side",
         "columns": ["case", "neurodyn s", "before s", "nlb_tools s", "speed-up vs nlb_tools",
                     "neurodyn peak RSS MiB", "before MiB", "nlb_tools MiB"],
         "rows": rows,
         "notes": (f"Each run is a fresh process doing one case end to end (NWB read -> tensors -> gzip HDF5); "
-                  f"neurodyn, neurodyn before the bin-once change{ref} and nlb_tools 0.0.4 alternate on the "
-                  f"same machine, median of {args.repeats} runs "
-                  f"each; seconds exclude imports, peak RSS includes them. Synthetic: an mc_maze-style pair of "
+                  f"{sides_text} alternate on the same machine, median of {args.repeats} runs "
+                  f"each; seconds exclude imports, peak RSS includes them (the main process; nlb_tools' largest "
+                  f"worker process: up to {worker:.0f} MiB). Synthetic: an mc_maze-style pair of "
                   f"{syn['train_trials']} + {syn['test_trials']} trials x {syn['units']} units "
-                  f"({syn['heldout']} held out); real: the MC_Maze_Small test file (test phase).")})
+                  f"({syn['heldout']} held out); real: the MC_Maze_Small test file (test phase).{goal}")})
     print(json.dumps(result))
 
 
