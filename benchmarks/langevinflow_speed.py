@@ -68,6 +68,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-rss", action="store_true", help="side-by-side: skip the per-phase RSS children")
     p.add_argument("--recompute", action="store_true",
                    help="side-by-side: also time the bf16 + checkpoint_decoder training variant")
+    p.add_argument("--train-chunks", type=int, default=1,
+                   help="side-by-side: also time and measure neurodyn's bf16 training step with "
+                        "config.train_chunks=N (recomputed chunks of trials: less memory, one extra forward)")
     p.add_argument("--no-write", action="store_true", help="side-by-side: do not write the results file")
     p.add_argument("--out-dir", default=None, help="results folder (default benchmarks/results)")
     p.add_argument("--steps", type=int, default=3, help="neurodyn-only modes: timed steps / passes")
@@ -231,7 +234,8 @@ def rss_child(args) -> dict:
     bf16 = precision.startswith("bf16")
     if impl == "neurodyn":
         model = build_ours(args, decoder_precision="bfloat16" if bf16 else "float32",
-                           checkpoint_decoder=precision == "bf16_recompute")
+                           checkpoint_decoder=precision == "bf16_recompute",
+                           train_chunks=args.train_chunks if precision == "bf16_chunks" else 1)
         fn = ours_train_step(model, batch) if phase == "train" else ours_eval_pass(model, batch)
     else:
         ref = build_ref(args)
@@ -247,7 +251,8 @@ def measure_rss(args, impl: str, phase: str, precision: str, env: dict | None = 
     cmd = [sys.executable, str(Path(__file__).resolve()), "--rss-child", f"{impl}:{phase}:{precision}",
            "--reference", str(args.reference), "--threads", str(torch.get_num_threads()),
            "--batch", str(args.batch), "--obs-bins", str(args.obs_bins), "--fwd-bins", str(args.fwd_bins),
-           "--heldin", str(args.heldin), "--neurons", str(args.neurons), "--hidden", str(args.hidden)]
+           "--heldin", str(args.heldin), "--neurons", str(args.neurons), "--hidden", str(args.hidden),
+           "--train-chunks", str(args.train_chunks)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True,
                          env=None if env is None else {**os.environ, **env})
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -280,6 +285,10 @@ def side_by_side(args) -> dict:
         ours = build_ours(args, decoder_precision="bfloat16", checkpoint_decoder=True)
         copy_weights(ours, ref)
         calls[("train", "bf16_recompute", "neurodyn")] = ours_train_step(ours, batch)
+    if "bf16" in precisions and args.train_chunks > 1:
+        ours = build_ours(args, decoder_precision="bfloat16", train_chunks=args.train_chunks)
+        copy_weights(ours, ref)
+        calls[("train", "bf16_chunks", "neurodyn")] = ours_train_step(ours, batch)
     times: dict[tuple, list[float]] = {key: [] for key in calls}
     cpu_times: dict[tuple, list[float]] = {key: [] for key in calls}
     keys = list(calls)
@@ -298,10 +307,11 @@ def side_by_side(args) -> dict:
         phase, precision, impl = key
         figures.setdefault(phase, {}).setdefault(precision, {})[impl] = summary(walls, cpu_times[key])
         figures[phase][precision][impl]["all_cpu_s"] = [round(c, 4) for c in cpu_times[key]]
-    if ("train", "bf16_recompute", "neurodyn") in times:  # compared with the same reference calls as bf16
-        figures["train"]["bf16_recompute"]["reference"] = figures["train"]["bf16"]["reference"]
-        for table in (times, cpu_times):
-            table[("train", "bf16_recompute", "reference")] = table[("train", "bf16", "reference")]
+    for variant in ("bf16_recompute", "bf16_chunks"):  # compared with the same reference calls as bf16
+        if ("train", variant, "neurodyn") in times:
+            figures["train"][variant]["reference"] = figures["train"]["bf16"]["reference"]
+            for table in (times, cpu_times):
+                table[("train", variant, "reference")] = table[("train", "bf16", "reference")]
     # Speed-ups use process CPU time: with one thread it equals the wall time of an idle machine, and it
     # does not count the time this process waited for a core while other jobs ran (wall-time ratios,
     # also stored, swing with the load: see speedup_wall_per_round).
@@ -322,14 +332,15 @@ def side_by_side(args) -> dict:
         for phase in ("train", "eval"):
             for precision in figures[phase]:
                 for impl in ("neurodyn", "reference"):
-                    if precision == "bf16_recompute" and impl == "reference":
+                    if precision in ("bf16_recompute", "bf16_chunks") and impl == "reference":
                         continue  # the same dict as the bf16 reference entry
                     figures[phase][precision][impl].update(measure_rss(args, impl, phase, precision))
-        if "bf16" in figures["train"]:
-            # glibc's malloc keeps freed heap memory that fragmentation stops it from returning; with a
-            # fixed mmap threshold every large tensor is mapped and unmapped on its own
-            peak = measure_rss(args, "neurodyn", "train", "bf16", env={"MALLOC_MMAP_THRESHOLD_": "131072"})
-            figures["train"]["bf16"]["neurodyn"]["peak_rss_mib_malloc_mmap_threshold_128k"] = peak["peak_rss_mib"]
+        for variant in ("bf16", "bf16_chunks"):
+            if variant in figures["train"]:
+                # glibc's malloc keeps freed heap memory that fragmentation stops it from returning; with a
+                # fixed mmap threshold every large tensor is mapped and unmapped on its own
+                peak = measure_rss(args, "neurodyn", "train", variant, env={"MALLOC_MMAP_THRESHOLD_": "131072"})
+                figures["train"][variant]["neurodyn"]["peak_rss_mib_malloc_mmap_threshold_128k"] = peak["peak_rss_mib"]
     goals = {}  # issue 15 item 4, against the reference as shipped (float32)
     for phase, speed_goal, rss_goal in (("train", 2.0, 1024.0), ("eval", 3.0, 512.0)):
         for precision, e in figures[phase].items():
@@ -339,6 +350,7 @@ def side_by_side(args) -> dict:
                 "peak_rss_mib": e["neurodyn"].get("peak_rss_mib"), "rss_goal_mib": rss_goal,
                 "rss_met": (e["neurodyn"].get("peak_rss_mib") or float("inf")) <= rss_goal}
     figures["goals"] = goals
+    figures["train_chunks"] = args.train_chunks
     figures["load_avg_before"] = list(load_before)
     figures["load_avg_after"] = list(os.getloadavg())
     figures["cpu_native_bf16"] = native_bf16("cpu")
@@ -353,7 +365,8 @@ def side_by_side(args) -> dict:
 def readme_block(figures: dict, precisions: list[str]) -> dict:
     rows = []
     names = {"train": "training step", "eval": "eval pass"}
-    labels = {"fp32": "fp32", "bf16": "bf16", "bf16_recompute": "bf16 + recomputed decoder"}
+    labels = {"fp32": "fp32", "bf16": "bf16", "bf16_recompute": "bf16 + recomputed decoder",
+              "bf16_chunks": f"bf16 + train_chunks {figures.get('train_chunks')}"}
     for phase in ("train", "eval"):
         for precision in figures[phase]:
             if not isinstance(figures[phase][precision], dict) or "neurodyn" not in figures[phase][precision]:
@@ -367,6 +380,13 @@ def readme_block(figures: dict, precisions: list[str]) -> dict:
                          f"{o['median_cpu_s']:.2f} ({o['median_s']:.2f})",
                          f"{r['median_cpu_s']:.2f} ({r['median_s']:.2f})", f"{e['speedup']:.2f}x{vs32}", rss])
     p = figures["parity_float64"]
+    key = "peak_rss_mib_malloc_mmap_threshold_128k"
+    with_env = [f"{labels[v]} {figures['train'][v]['neurodyn'][key]:.0f} MiB" for v in ("bf16", "bf16_chunks")
+                if key in figures["train"].get(v, {}).get("neurodyn", {})]
+    mmap_note = ("; with MALLOC_MMAP_THRESHOLD_=131072 in the environment (glibc then returns each large freed "
+                 "block) neurodyn's training step peaks at " + ", ".join(with_env)) if with_env else ""
+    chunk_note = ("; train_chunks recomputes each chunk of trials in backward (one extra forward, the same "
+                  "gradients as running the chunks one after another)") if "bf16_chunks" in figures["train"] else ""
     mc_maze = figures["size"] == {"batch": 256, "obs_bins": 35, "fwd_bins": 10, "heldin": 137, "neurons": 182,
                                   "hidden": 280}
     notes = (f"{'MC_Maze size' if mc_maze else 'Size'} (batch {figures['size']['batch']}, "
@@ -382,12 +402,8 @@ def readme_block(figures: dict, precisions: list[str]) -> dict:
              "process each (3 calls), which imports only what its implementation needs (after imports: "
              f"neurodyn {figures['train'][precisions[0]]['neurodyn'].get('rss_after_imports_mib', 0):.0f} MiB, "
              f"reference {figures['train'][precisions[0]]['reference'].get('rss_after_imports_mib', 0):.0f} MiB, "
-             "which needs pytorch_lightning)" + (
-                 "; neurodyn's bf16 training step peaks at "
-                 f"{figures['train']['bf16']['neurodyn']['peak_rss_mib_malloc_mmap_threshold_128k']:.0f} MiB with "
-                 "MALLOC_MMAP_THRESHOLD_=131072 in the environment (glibc then returns each large freed block)"
-                 if "peak_rss_mib_malloc_mmap_threshold_128k" in figures["train"].get("bf16", {}).get("neurodyn", {})
-                 else "") + f". Load average {figures['load_avg_before'][0]:.2f} before, "
+             "which needs pytorch_lightning)" + mmap_note + chunk_note + f". Load average "
+             f"{figures['load_avg_before'][0]:.2f} before, "
              f"{figures['load_avg_after'][0]:.2f} after. Float64 parity of the reference preset with the "
              f"reference module first: log-rates {p['log_rates_max_abs_diff']:.1e}, loss {p['loss_abs_diff']:.1e}, "
              f"gradients {p['grad_max_abs_diff']:.1e}.")

@@ -152,6 +152,14 @@ class LangevinFlowConfig:
         the activations kept from forward to backward drop from ~270 MB to ~40 MB, for one extra forward
         of the block; on a CPU that did not lower the process's peak RSS (the backward pass and the
         allocator set the peak; ``benchmarks/langevinflow_speed.py --reference PATH --recompute``).
+    train_chunks
+        Memory option: split each training batch into this many chunks of trials and recompute each
+        chunk's whole pass (encoder, dynamics, decoder, loss) during backward instead of storing its
+        activations (``torch.utils.checkpoint``), so the activations alive at once are a chunk's. Same
+        objective (the chunks' NLL and KL are recombined with their weights) and gradients equal to
+        running the chunks one after another; the random draws (coordinated-dropout masks, ε, ξ,
+        dropout) are made chunk by chunk, so they differ from an unchunked pass of the same seed. Costs
+        one extra forward pass. 1 (default): off.
     cuda_graph
         Speed option, CUDA only: replay the Langevin recurrence as a CUDA graph (one launch instead of
         ~10 per step). Same arithmetic; each batch shape is captured once. Ignored on other devices.
@@ -197,13 +205,15 @@ class LangevinFlowConfig:
     decoder_precision: Literal["float32", "bfloat16", "auto"] = "float32"
     compile: bool = False
     checkpoint_decoder: bool = False
+    train_chunks: int = 1
     cuda_graph: bool = False
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
             if getattr(self, name) not in choices:
                 raise InputError(f"must be one of {choices}, got {getattr(self, name)!r}", field=name)
-        _positive_int(self, "hidden_size", "n_channels", "kernel_size", "n_heads", "ff_dim", "n_eval_samples")
+        _positive_int(self, "hidden_size", "n_channels", "kernel_size", "n_heads", "ff_dim", "n_eval_samples",
+                      "train_chunks")
         if self.latent_dim is not None:
             _positive_int(self, "latent_dim")
         if self.kernel_size % 2 != 1:

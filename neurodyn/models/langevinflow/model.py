@@ -34,6 +34,30 @@ from neurodyn.models.langevinflow.potential import CoupledOscillatorPotential
 __all__ = ["LangevinFlow"]
 
 
+def recomputed(fn, generator: torch.Generator | None, *inputs: Tensor):
+    """``fn(*inputs)`` with its activations recomputed during backward (``torch.utils.checkpoint``).
+
+    The recomputation draws the same random numbers as the first run: the global RNG is restored by
+    ``checkpoint`` itself; an explicit ``generator`` is rewound here to where the first run started, then
+    put back where the rest of the pass left it.
+    """
+    start = None if generator is None else generator.get_state()
+    calls = [0]
+
+    def replay(*args):
+        calls[0] += 1
+        if start is None or calls[0] == 1:
+            return fn(*args)
+        now = generator.get_state()
+        generator.set_state(start)
+        try:
+            return fn(*args)
+        finally:
+            generator.set_state(now)
+
+    return torch.utils.checkpoint.checkpoint(replay, *inputs, use_reentrant=False, preserve_rng_state=True)
+
+
 class LangevinFlow(nn.Module):
     """GRU encoder → underdamped Langevin latent dynamics → transformer decoder → Poisson log-rates.
 
@@ -202,24 +226,8 @@ class LangevinFlow(nn.Module):
 
         if not (cfg.checkpoint_decoder and torch.is_grad_enabled() and tokens.requires_grad):
             return run(tokens)
-        # Recompute the block in backward instead of storing its activations. The global RNG is
-        # restored by checkpoint(); an explicit generator is rewound here so the recomputation draws
-        # the same dropout masks, then put back where the rest of the pass left it.
-        start = None if generator is None else generator.get_state()
-        calls = [0]
-
-        def replay(x):
-            calls[0] += 1
-            if start is None or calls[0] == 1:
-                return run(x)
-            now = generator.get_state()
-            generator.set_state(start)
-            try:
-                return run(x)
-            finally:
-                generator.set_state(now)
-
-        return torch.utils.checkpoint.checkpoint(replay, tokens, use_reentrant=False, preserve_rng_state=True)
+        # Recompute the block in backward instead of storing its activations (same dropout masks).
+        return recomputed(run, generator, tokens)
 
     # ------------------------------------------------------------------ loss
     def kl_terms(self, out: LangevinFlowOutput) -> dict[str, Tensor]:
@@ -277,11 +285,10 @@ class LangevinFlow(nn.Module):
                                            self.n_neurons)
         cfg = self.config
         if stage == "train":
-            inputs, grad_mask = terms.coordinated_dropout(heldin, cfg.cd_keep_prob, generator, cfg.cd_gradient)
-            out = self(inputs, sample=True, generator=generator)
-            nll_entries = terms.poisson_nll(out.log_rates.to(target.dtype), target)
-            if cfg.cd_keep_prob < 1.0:
-                nll_entries = terms.gradient_masked(nll_entries, terms.pad_mask(grad_mask, target.shape))
+            if cfg.train_chunks > 1 and torch.is_grad_enabled():
+                nll, kls = self._chunked_train_pass(heldin, target, mask, generator)
+            else:
+                nll, kls = self._train_pass(heldin, target, mask, generator)
         else:
             pass_gen = generator
             if cfg.eval_mode == "sample" and generator is None:  # fixed draws: a monitor must not jitter
@@ -294,8 +301,7 @@ class LangevinFlow(nn.Module):
                 target = terms.sample_validation_targets(target, self.n_obs_bins, self.n_heldin,
                                                          cfg.sv_rate, sv_gen)
             nll_entries = terms.poisson_nll(out.log_rates.to(target.dtype), target)
-        nll = terms.masked_mean(nll_entries, mask)
-        kls = self.kl_terms(out)
+            nll, kls = terms.masked_mean(nll_entries, mask), self.kl_terms(out)
         beta = torch.tensor(float(kl_weight), dtype=nll.dtype, device=nll.device)
         kl = kls["kl"]
         if cfg.kl_scale == "per_entry":  # KL per target entry: the ELBO per entry at beta = 1
@@ -303,6 +309,47 @@ class LangevinFlow(nn.Module):
         total = nll + beta * kl
         return {"loss": total if stage == "train" else nll, "nll": nll, "kl_weight": beta, "total": total,
                 **kls}
+
+    def _train_pass(self, heldin: Tensor, target: Tensor, mask: Tensor | None, generator
+                    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Train-stage NLL (masked mean) and KL terms of a batch: coordinated dropout, one sampled pass."""
+        cfg = self.config
+        inputs, grad_mask = terms.coordinated_dropout(heldin, cfg.cd_keep_prob, generator, cfg.cd_gradient)
+        out = self(inputs, sample=True, generator=generator)
+        nll_entries = terms.poisson_nll(out.log_rates.to(target.dtype), target)
+        if cfg.cd_keep_prob < 1.0:
+            nll_entries = terms.gradient_masked(nll_entries, terms.pad_mask(grad_mask, target.shape))
+        return terms.masked_mean(nll_entries, mask), self.kl_terms(out)
+
+    def _chunked_train_pass(self, heldin: Tensor, target: Tensor, mask: Tensor | None, generator
+                            ) -> tuple[Tensor, dict[str, Tensor]]:
+        """:meth:`_train_pass` over ``config.train_chunks`` chunks of trials, each recomputed in backward.
+
+        The batch NLL is the chunks' masked means weighted by their observed entries, the KL terms (batch
+        means) the chunks' weighted by their trials: the values of one pass over the batch.
+        """
+        def weight(m: Tensor | None, t: Tensor) -> Tensor:
+            count = m.sum() if m is not None else torch.tensor(float(t.numel()), device=t.device)
+            return count.to(t.dtype).clamp_min(1.0)
+
+        total = weight(mask, target)
+        nll, kls = None, None
+        batch = heldin.shape[0]
+        for rows in torch.arange(batch).tensor_split(min(self.config.train_chunks, batch)):
+            sl = slice(int(rows[0]), int(rows[-1]) + 1)
+            m = None if mask is None else mask[sl]
+
+            def chunk(h: Tensor, t: Tensor, m=m):
+                n, k = self._train_pass(h, t, m, generator)
+                return n, k["kl_z0"], k["kl_v0"], k["kl_transition"]
+
+            n, *k = recomputed(chunk, generator, heldin[sl], target[sl])
+            share = (len(rows) / batch, weight(m, target[sl]) / total)
+            part = {"kl_z0": k[0] * share[0], "kl_v0": k[1] * share[0], "kl_transition": k[2] * share[0]}
+            nll = n * share[1] if nll is None else nll + n * share[1]
+            kls = part if kls is None else {key: kls[key] + part[key] for key in kls}
+        kls["kl"] = kls["kl_z0"] + kls["kl_v0"] + kls["kl_transition"]
+        return nll, kls
 
     # ------------------------------------------------------------------ predict
     @torch.no_grad()
