@@ -407,6 +407,16 @@ def readme_block(figures: dict, precisions: list[str]) -> dict:
              f"{figures['load_avg_after'][0]:.2f} after. Float64 parity of the reference preset with the "
              f"reference module first: log-rates {p['log_rates_max_abs_diff']:.1e}, loss {p['loss_abs_diff']:.1e}, "
              f"gradients {p['grad_max_abs_diff']:.1e}.")
+    goal_text = []
+    for name, g in figures.get("goals", {}).items():
+        phase, precision = name.split("_", 1)
+        label = f"{names[phase]} {labels.get(precision, precision)}"
+        speed = "met" if g["speed_met"] else "not met"
+        rss = "met" if g["rss_met"] else "not met"
+        goal_text.append(f"{label}: >= {g['speedup_goal']:g}x {speed} ({g['speedup_vs_reference_fp32']:.2f}x), "
+                         f"<= {g['rss_goal_mib']:.0f} MiB {rss} ({g['peak_rss_mib']:.0f})")
+    if goal_text:
+        notes += " Goals (issue 15, against the reference as shipped, fp32): " + "; ".join(goal_text) + "."
     return {"title": "LangevinFlow vs the reference module, side by side (CPU)",
             "columns": ["phase", "precision", "neurodyn CPU s (wall s)", "reference CPU s (wall s)",
                         "speed-up (CPU time)",
