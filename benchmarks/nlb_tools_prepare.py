@@ -18,22 +18,11 @@ Prints one JSON line: ``seconds`` from before the NWB read to the last file writ
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 
-
-def _rss_mb() -> float:
-    """This process's peak resident size (``VmHWM``; ``ru_maxrss`` would carry the parent's over exec)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from _rss import children_peak_rss_mb, peak_rss_mb
 
 
 def main(argv: list[str]) -> int:
@@ -48,7 +37,7 @@ def main(argv: list[str]) -> int:
 
     logging.getLogger("nlb_tools").setLevel(logging.ERROR)
     import_seconds = time.perf_counter() - start
-    rss_import = _rss_mb()
+    rss_import = peak_rss_mb()
     out = Path(job["out"])
     out.mkdir(parents=True, exist_ok=True)
     name, phase = job["dataset"], job["phase"]
@@ -71,8 +60,8 @@ def main(argv: list[str]) -> int:
                                     save_path=str(out / "eval_target.h5"), include_psth=True)
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "import_seconds": import_seconds, "rss_after_import_mb": rss_import,
-                      "peak_rss_mb": _rss_mb(),
-                      "children_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                      "peak_rss_mb": peak_rss_mb(),
+                      "children_peak_rss_mb": children_peak_rss_mb(),
                       "output_mb": sum(p.stat().st_size for p in out.glob("*.h5")) / 2**20}))
     return 0
 

@@ -33,13 +33,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _rss import children_peak_rss_mb, peak_rss_mb
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -57,18 +58,6 @@ def _real_file() -> Path | None:
     return path if path.is_file() else None
 
 
-def _rss_mb() -> float:
-    """This process's peak resident size (``VmHWM``; ``ru_maxrss`` would carry the parent's over exec)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def child(job: dict) -> None:
     """neurodyn's side of one run (this file with ``--child``): prints the same JSON as nlb_tools_prepare.py."""
     start = time.perf_counter()
@@ -78,14 +67,14 @@ def child(job: dict) -> None:
     from neurodyn.data.prepare import prepare
 
     import_seconds = time.perf_counter() - start
-    rss_import = _rss_mb()
+    rss_import = peak_rss_mb()
     out = Path(job["out"]) / "prepared.h5"
     start = time.perf_counter()
     prepare(job["dataset"], job["folder"], int(job["bin_ms"]), job["phase"], out, log=None)
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "import_seconds": import_seconds, "rss_after_import_mb": rss_import,
-                      "peak_rss_mb": _rss_mb(),
-                      "children_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                      "peak_rss_mb": peak_rss_mb(),
+                      "children_peak_rss_mb": children_peak_rss_mb(),
                       "output_mb": out.stat().st_size / 2**20}))
 
 
