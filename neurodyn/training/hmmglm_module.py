@@ -109,9 +109,10 @@ class HMMGLMModule(pl.LightningModule):
         for name, split in splits.items():
             validate_spikes(split.heldin, name=f"{name} spikes", n_lags=cfg.n_lags, emission=cfg.emission,
                             path=getattr(dm, "path", None))
-        if self.trainer.ckpt_path is None and "train" in splits:
+        fit = getattr(dm, "fit_split", "train")  # the training trials minus a carved select split
+        if self.trainer.ckpt_path is None and fit in splits:
             with torch.no_grad():
-                self.model.init_bias(torch.as_tensor(splits["train"].heldin, device=self.device))
+                self.model.init_bias(torch.as_tensor(splits[fit].heldin, device=self.device))
 
     # -- training -------------------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
@@ -205,11 +206,12 @@ class HMMGLMModule(pl.LightningModule):
 
         Connection types come from the one read-out rule of every switching GLM
         (:func:`neurodyn.models.hmmglm.readout.read_out_types`: Wald test, ``z`` fixed in advance), with the
-        standard errors estimated on the DataModule's **training** sequences only.
+        standard errors estimated on the sequences the model was fitted on (the training split less any
+        select split).
         """
         from neurodyn.models.hmmglm.readout import read_out_types, reported_couplings
 
-        train = torch.as_tensor(dm.splits["train"].heldin, device=self.device)
+        train = torch.as_tensor(dm.splits[getattr(dm, "fit_split", "train")].heldin, device=self.device)
         return {
             "coupling": reported_couplings(self.model).float().cpu().numpy(),
             "connection_types": read_out_types(self.model, train).to(torch.int8).cpu().numpy(),

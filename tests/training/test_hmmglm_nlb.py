@@ -83,6 +83,38 @@ def test_fit_predict_plot_every_phase(nlb, phase, tmp_path):
     assert png.stat().st_size > 0
 
 
+def test_select_split_is_kept_out_of_the_fit(nlb, tmp_path, monkeypatch):
+    """With data.select_fraction the model's bias init and type read-out see only the fit trials."""
+    import neurodyn.models.hmmglm.readout as readout
+    from neurodyn.models.hmmglm.models import SwitchingGLM
+    from neurodyn.training.datamodules import NLBDataModule
+
+    seen = {}
+
+    def recording(name, real):
+        def call(first, x, *args, **kwargs):
+            seen[name] = x.detach().cpu().clone()
+            return real(first, x, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(readout, "read_out_types", recording("readout", readout.read_out_types))
+    monkeypatch.setattr(SwitchingGLM, "init_bias", recording("init_bias", SwitchingGLM.init_bias))
+    _, files = nlb
+    data = ["--data", "NLBDataModule", "--data.path", str(files["val"]), "--data.batch_size", "4",
+            "--data.select_fraction", "0.25", "--data.select_seed", "2"]
+    assert main(["fit", *MODEL, *data, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path),
+                 "--run-name", "run"]) == 0
+    out = tmp_path / "pred.h5"
+    assert main(["predict", "--run", str(tmp_path / "run"), "--ckpt_path", "last", "--prediction.path",
+                 str(out)]) == 0
+    dm = NLBDataModule(str(files["val"]), select_fraction=0.25, select_seed=2)
+    assert len(dm.splits["fit"]) < len(dm.splits["train"])
+    for name in ("init_bias", "readout"):  # the fit trials, not all training trials
+        np.testing.assert_array_equal(seen[name].numpy(), dm.splits["fit"].heldin, err_msg=name)
+    with h5py.File(out) as f:
+        assert f["train_posteriors"].shape[0] == len(dm.splits["train"])  # predictions for every train trial
+
+
 def test_file_without_training_trials_is_one_line(nlb, tmp_path, capsys):
     _, files = nlb
     code = main(["fit", *MODEL, "--data", "NLBDataModule", "--data.path", str(files["test_alone"]),
