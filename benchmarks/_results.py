@@ -100,7 +100,9 @@ def provenance(argv: Sequence[str] | None = None) -> dict:
         torch_version = torch.__version__
     except ImportError:  # pragma: no cover - torch is a core dependency
         torch_version = None
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    # uncommitted changes to code; the results files and the README they render into are outputs
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                  ":(top,exclude)benchmarks/results", ":(top,exclude)README.md")
     return {
         "command": " ".join(shlex.quote(a) for a in ["python", str(script), *argv[1:]]),
         "commit": _git("rev-parse", "HEAD"),

@@ -6,6 +6,8 @@
   compilation fails (no C++ compiler, an unsupported platform or operator).
 - :class:`GraphedRollout`: the Langevin recurrence captured as a CUDA graph (one replay instead of ~10
   kernel launches per step), with autograd through ``torch.cuda.make_graphed_callables`` in training.
+- :func:`recomputed`: a function whose activations are recomputed in backward instead of stored, with
+  the same random draws (memory options ``checkpoint_decoder`` and ``train_chunks``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-__all__ = ["native_bf16", "cpu_flags", "CompiledOrEager", "GraphedRollout"]
+__all__ = ["native_bf16", "cpu_flags", "CompiledOrEager", "GraphedRollout", "recomputed"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -161,3 +163,27 @@ class GraphedRollout:
             return tuple(o.clone() for o in static_out)
 
         return run_nograd
+
+
+def recomputed(fn, generator: torch.Generator | None, *inputs: Tensor):
+    """``fn(*inputs)`` with its activations recomputed during backward (``torch.utils.checkpoint``).
+
+    The recomputation draws the same random numbers as the first run: the global RNG is restored by
+    ``checkpoint`` itself; an explicit ``generator`` is rewound here to where the first run started, then
+    put back where the rest of the pass left it.
+    """
+    start = None if generator is None else generator.get_state()
+    calls = [0]
+
+    def replay(*args):
+        calls[0] += 1
+        if start is None or calls[0] == 1:
+            return fn(*args)
+        now = generator.get_state()
+        generator.set_state(start)
+        try:
+            return fn(*args)
+        finally:
+            generator.set_state(now)
+
+    return torch.utils.checkpoint.checkpoint(replay, *inputs, use_reentrant=False, preserve_rng_state=True)

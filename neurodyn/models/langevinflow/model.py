@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from neurodyn.errors import InputError
 from neurodyn.models.langevinflow import loss as terms
 from neurodyn.models.langevinflow._random import randn
-from neurodyn.models.langevinflow.accel import CompiledOrEager, GraphedRollout, native_bf16
+from neurodyn.models.langevinflow.accel import CompiledOrEager, GraphedRollout, native_bf16, recomputed
 from neurodyn.models.langevinflow.config import LangevinFlowConfig
 from neurodyn.models.langevinflow.decoder import PostNormTransformerBlock, sinusoidal_positions
 from neurodyn.models.langevinflow.encoder import GRUEncoder, InitialStatePosterior, input_schedule
@@ -32,30 +32,6 @@ from neurodyn.models.langevinflow.interface import LangevinFlowOutput, check_bat
 from neurodyn.models.langevinflow.potential import CoupledOscillatorPotential
 
 __all__ = ["LangevinFlow"]
-
-
-def recomputed(fn, generator: torch.Generator | None, *inputs: Tensor):
-    """``fn(*inputs)`` with its activations recomputed during backward (``torch.utils.checkpoint``).
-
-    The recomputation draws the same random numbers as the first run: the global RNG is restored by
-    ``checkpoint`` itself; an explicit ``generator`` is rewound here to where the first run started, then
-    put back where the rest of the pass left it.
-    """
-    start = None if generator is None else generator.get_state()
-    calls = [0]
-
-    def replay(*args):
-        calls[0] += 1
-        if start is None or calls[0] == 1:
-            return fn(*args)
-        now = generator.get_state()
-        generator.set_state(start)
-        try:
-            return fn(*args)
-        finally:
-            generator.set_state(now)
-
-    return torch.utils.checkpoint.checkpoint(replay, *inputs, use_reentrant=False, preserve_rng_state=True)
 
 
 class LangevinFlow(nn.Module):
@@ -85,7 +61,7 @@ class LangevinFlow(nn.Module):
     torch.Size([4, 8, 5])
     """
 
-    #: tokens per decoder call in CPU evaluation (no_grad, eval mode); see :meth:`forward`
+    #: tokens per chunk of a CPU evaluation pass (no_grad, eval mode); see :meth:`forward`
     EVAL_CHUNK_TOKENS = 4096
 
     def __init__(self, n_heldin: int, n_neurons: int, n_obs_bins: int, n_fwd_bins: int,
@@ -136,7 +112,35 @@ class LangevinFlow(nn.Module):
         LangevinFlowOutput
         """
         check_heldin(heldin, self.n_obs_bins, self.n_heldin)
-        cfg = self.config
+        rows = max(1, self.EVAL_CHUNK_TOKENS // len(self._schedule))
+        if (not torch.is_grad_enabled() and not self.training and heldin.device.type == "cpu"
+                and heldin.shape[0] > rows):
+            # Evaluation on a CPU: no dropout, and trials are independent, so run the pass a few thousand
+            # tokens at a time (same arithmetic: the (B, T+F, 2D+H) activations and the GRU's workspace of
+            # the whole batch never exist at once). The random draws are made first, for the whole batch
+            # and in the order of one pass, so chunking does not change them.
+            batch = heldin.shape[0]
+            draws = self._draws(batch, sample, generator)
+            parts = [self._pass(heldin[i:i + rows], sample, generator,
+                                tuple(None if d is None else d[i:i + rows] for d in draws))
+                     for i in range(0, batch, rows)]
+            return LangevinFlowOutput(*(torch.cat(fields) if isinstance(fields[0], Tensor) else fields[0]
+                                        for fields in zip(*parts)))
+        return self._pass(heldin, sample, generator)
+
+    def _draws(self, batch: int, sample: bool, generator) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        """ε_z, ε_v and the per-step noise ξ of a pass over ``batch`` trials (None where not drawn)."""
+        if not sample:
+            return None, None, None
+        like = self.posterior.heads.weight  # the dtype and device of the initial state
+        shape = (batch, self.latent_dim)
+        eps_z, eps_v = randn(shape, like, generator), randn(shape, like, generator)
+        noise = randn((batch, len(self._schedule) - 1, self.latent_dim), like, generator) if self.config.noise \
+            else None
+        return eps_z, eps_v, noise
+
+    def _pass(self, heldin: Tensor, sample: bool, generator, draws=None) -> LangevinFlowOutput:
+        """One pass over ``heldin``; ``draws`` (from :meth:`_draws`) or drawn here after the encoder."""
         device = heldin.device.type
         # Encoder, initial state, dynamics and readout run in the parameters' precision with autocast
         # off: under bf16 the position update z + 0.01·v would be lost to bf16's 8-bit mantissa, and the
@@ -145,42 +149,26 @@ class LangevinFlow(nn.Module):
         with torch.autocast(device_type=device, enabled=False):
             hidden = self.encoder(heldin[:, self._schedule], generator)
             z_mean, z_logvar, v_mean, v_logvar = self.posterior(hidden[:, 0])
+            # after the encoder: in training its dropout draws come first
+            eps_z, eps_v, noise = draws if draws is not None else self._draws(heldin.shape[0], sample, generator)
             if sample:
-                z0 = z_mean + (0.5 * z_logvar).exp() * randn(z_mean.shape, z_mean, generator)
-                v0 = v_mean + (0.5 * v_logvar).exp() * randn(v_mean.shape, v_mean, generator)
+                z0 = z_mean + (0.5 * z_logvar).exp() * eps_z
+                v0 = v_mean + (0.5 * v_logvar).exp() * eps_v
             else:
                 z0, v0 = z_mean, v_mean
-            n_steps = hidden.shape[1] - 1
-            noise = None
-            if sample and cfg.noise:
-                noise = randn((z0.shape[0], n_steps, self.latent_dim), z0, generator)
-            roll = self._rollout(z0, v0, n_steps, noise)
-        batch = heldin.shape[0]
-        chunk = batch
-        if not torch.is_grad_enabled() and not self.training and device == "cpu":
-            # Evaluation on a CPU: the decoder has no randomness and treats trials independently, so
-            # decode a few thousand tokens at a time (same arithmetic; the (B, T+F, 2D+H) activations of
-            # the whole batch never exist at once: at MC_Maze size that is ~40 MB per tensor).
-            chunk = max(1, self.EVAL_CHUNK_TOKENS // hidden.shape[1])
-        parts = [self._decode_readout(roll, hidden, slice(i, i + chunk), generator) for i in range(0, batch, chunk)]
-        log_rates = parts[0] if len(parts) == 1 else torch.cat(parts)
-        return LangevinFlowOutput(
-            log_rates=log_rates, z=roll.z, v=roll.v, h=hidden,
-            z0_mean=z_mean, z0_logvar=z_logvar, v0_mean=v_mean, v0_logvar=v_logvar,
-            transition_mean=roll.transition_mean, noise_std=roll.noise_std,
-        )
-
-    def _decode_readout(self, roll: Rollout, hidden: Tensor, rows: slice, generator) -> Tensor:
-        """Log-rates of trials ``rows``: tokens [z; v; h] -> transformer block -> readout (float32)."""
-        device = hidden.device.type
-        with torch.autocast(device_type=device, enabled=False):
-            tokens = torch.cat([roll.z[rows], roll.v[rows], hidden[rows]], dim=-1)
+            roll = self._rollout(z0, v0, hidden.shape[1] - 1, noise)
+            tokens = torch.cat([roll.z, roll.v, hidden], dim=-1)
             if self.config.positional_encoding:
                 tokens = tokens + sinusoidal_positions(tokens.shape[1], tokens.shape[2], dtype=tokens.dtype,
                                                        device=tokens.device)
         decoded = self._decode(tokens, generator)
         with torch.autocast(device_type=device, enabled=False):
-            return self.readout(decoded.to(self.readout.weight.dtype))
+            log_rates = self.readout(decoded.to(self.readout.weight.dtype))
+        return LangevinFlowOutput(
+            log_rates=log_rates, z=roll.z, v=roll.v, h=hidden,
+            z0_mean=z_mean, z0_logvar=z_logvar, v0_mean=v_mean, v0_logvar=v_logvar,
+            transition_mean=roll.transition_mean, noise_std=roll.noise_std,
+        )
 
     def _rollout(self, z0: Tensor, v0: Tensor, n_steps: int, noise: Tensor | None):
         cfg = self.config
