@@ -152,6 +152,19 @@ _MISSING = {
 }
 
 
+def _checked_attrs(attrs: dict, path: Path) -> dict:
+    """The root attributes, with the two every reader needs checked: ``dataset`` (text), ``bin_ms`` (> 0)."""
+    for key in ("dataset", "bin_ms"):
+        if key not in attrs:
+            raise InputError(f"missing root attribute '{key}' (damaged file?)", path, key)
+    if not isinstance(attrs["dataset"], str):
+        raise InputError(f"expected a dataset name, found {attrs['dataset']!r}", path, "dataset")
+    bin_ms = attrs["bin_ms"]
+    if isinstance(bin_ms, bool) or not isinstance(bin_ms, (int, float)) or not bin_ms > 0 or bin_ms != int(bin_ms):
+        raise InputError(f"expected a positive whole number of ms, found {bin_ms!r}", path, "bin_ms")
+    return attrs
+
+
 def read_prepared(
     path: str | os.PathLike, groups: tuple[str, ...] = GROUPS, *, require: tuple[str, ...] = ()
 ) -> PreparedNLB:
@@ -181,7 +194,7 @@ def read_prepared(
         for name in require:
             if name not in f:
                 raise InputError(f"missing group '{name}' ({_MISSING[name]})", path, name)
-        out = PreparedNLB(path, {k: _attr(v) for k, v in f.attrs.items()})
+        out = PreparedNLB(path, _checked_attrs({k: _attr(v) for k, v in f.attrs.items()}, path))
         f.visititems(lambda key, obj: out.shapes.__setitem__(key, tuple(obj.shape))
                      if isinstance(obj, h5py.Dataset) else None)
         for name in groups:

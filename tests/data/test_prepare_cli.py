@@ -89,6 +89,25 @@ def test_load_prepared_rejects_other_files(tmp_path, bad_files):
         load_prepared(tmp_path / "missing.h5")
 
 
+@pytest.mark.parametrize("attrs, field", [({"bin_ms": 20}, "dataset"), ({"dataset": "mc_maze"}, "bin_ms"),
+                                          ({"dataset": "mc_maze", "bin_ms": -5}, "bin_ms"),
+                                          ({"dataset": 3, "bin_ms": 20}, "dataset")])
+def test_damaged_root_attributes_are_one_input_error(tmp_path, attrs, field):
+    """A prepare file whose dataset / bin_ms attribute is missing or nonsense (found by the reader fuzzer)."""
+    from neurodyn.metrics.evaluate import load_target
+    from neurodyn.metrics.submission import expected_shapes_from_prepared
+
+    path = tmp_path / "damaged.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs.update({"format": "neurodyn-prepared-nlb", **attrs})
+        f["eval_input/eval_spikes_heldin"] = np.zeros((2, 3, 4), dtype=np.float16)
+        f["eval_target/mc_maze_20/eval_spikes_heldout"] = np.zeros((2, 3, 1))
+    for read in (load_prepared, load_target, expected_shapes_from_prepared):
+        with pytest.raises(InputError) as err:
+            read(path)
+        assert err.value.field == field and str(path) in str(err.value)
+
+
 @pytest.mark.parametrize(
     "case, args, field",
     [
