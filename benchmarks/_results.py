@@ -66,6 +66,14 @@ def mean_sd(summary: dict, digits: int = 3) -> str:
     return f"{summary['mean']:.{digits}f} ± {summary['sd']:.{digits}f}"
 
 
+def open_log(path: str | os.PathLike | None):
+    """The ``--log`` file of a benchmark, opened for appending (its folder made); stderr when None."""
+    if path is None:
+        return sys.stderr
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "a")  # noqa: SIM115 (kept open for the whole run, closed at exit)
+
+
 def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True,

@@ -49,7 +49,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from _results import mean_sd, parse_seeds, summarize, write_results  # noqa: E402
+from _results import mean_sd, open_log, parse_seeds, summarize, write_results  # noqa: E402
 from nlb_synthetic import neurodyn  # noqa: E402
 
 CONFIG = ROOT / "configs" / "hmmglm" / "mc_maze_small_states.yaml"
@@ -171,7 +171,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     threads = str(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
-    log = open(args.log, "a") if args.log else sys.stderr
+    log = open_log(args.log)
     start = time.perf_counter()
     per = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from _results import mean_sd, parse_seeds, summarize, write_results  # noqa: E402
+from _results import mean_sd, open_log, parse_seeds, summarize, write_results  # noqa: E402
 
 #: style -> (registry dataset, held-in units, held-out units): the dataset's unit counts
 STYLES = {
@@ -242,7 +242,7 @@ def main(argv=None) -> int:
     threads = str(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
     os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-    log = open(args.log, "a") if args.log else sys.stderr
+    log = open_log(args.log)
     per: dict = {}
     previous_seconds = 0.0
     results_path = Path(args.results_dir or HERE / "results") / "nlb_synthetic.json"
