@@ -377,11 +377,12 @@ def test_sigterm_leaves_nothing(command, sig, big_nwb, tmp_path):
     if command == "prepare":
         args = ["prepare", "--dataset", "mc_maze", "--nwb", str(big_nwb), "--out", "sub/out.h5"]
         before = _tree(big_nwb)
-    else:  # about 10 s of simulation at this size
-        args = ["simulate", "lorenz", "--no-progress", "--trials-per-condition", "200", "--out", "sub/out.h5"]
+    else:  # the lock is held for the whole simulation: several seconds at this size even on a fast machine
+        args = ["simulate", "lorenz", "--no-progress", "--trials-per-condition", "800", "--out", "sub/out.h5"]
     proc = _neurodyn(*args, cwd=work)
     _wait_for(work / "sub" / ".out.h5.lock", proc)
-    proc.send_signal(sig)
+    proc.send_signal(sig)  # (does nothing if the process has already ended: the check below says so)
+    assert proc.returncode is None, "the command finished before the signal was sent: make it bigger"
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + sig, err
     assert err.splitlines() == [f"neurodyn {command}: interrupted ({sig.name}); nothing partial was kept"]
