@@ -38,7 +38,6 @@ import contextlib
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _results import write_results  # noqa: E402
+from _rss import peak_rss_mb as peak_rss_mib  # noqa: E402
 
 from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig, count_parameters  # noqa: E402
 from neurodyn.models.langevinflow.accel import cpu_flags, native_bf16  # noqa: E402
@@ -102,23 +102,6 @@ def sizes(args) -> dict:
 def synchronize(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
-
-
-def peak_rss_mib() -> float:
-    """Peak resident set size of this process in MiB.
-
-    Linux: ``VmHWM`` of /proc/self/status, the high-water mark of this program's own memory (reset by
-    exec). Not ``ru_maxrss``: Linux keeps that across fork + exec, so a child started by a big parent
-    would report the parent's size. Elsewhere ``ru_maxrss`` (macOS reports bytes)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024**2) if sys.platform == "darwin" else peak / 1024
 
 
 def make_batch(args, device: str = "cpu") -> dict[str, torch.Tensor]:

@@ -33,7 +33,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -42,18 +41,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _rss import peak_rss_mb  # noqa: E402
+
 LF_BASE = {"trials": 500, "neurons": 182, "heldin": 137, "obs_bins": 35, "fwd_bins": 10}
 LF_AXES = {"trials": [100, 500, 1000, 2000], "neurons": [50, 100, 182, 300, 500], "obs_bins": [35, 70, 140]}
 HMM_BASE = {"bins": 100_000, "states": 5, "neurons": 20}
 HMM_AXES = {"bins": [1_000, 10_000, 100_000, 1_000_000], "states": [2, 5, 10, 25]}
 EPOCH = 600  # past the KL and weight-decay ramps: every loss term is on
 GIB = 2**30
-
-
-def rss_mib() -> float:
-    """Peak resident set size of this process (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 # -- children -----------------------------------------------------------------------------------------
@@ -65,7 +60,7 @@ def child_langevinflow(size: dict, args) -> dict:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    base_mib = rss_mib()
+    base_mib = peak_rss_mb()
     gen = torch.Generator().manual_seed(0)
     n_trials, n_obs, n_fwd = size["trials"], size["obs_bins"], size["fwd_bins"]
     n_in, n_all = size["heldin"], size["neurons"]
@@ -94,7 +89,7 @@ def child_langevinflow(size: dict, args) -> dict:
     n_steps = math.ceil(n_trials / batch_size)
     return {"step_s": step, "step_s_all": times, "step_cpu_s": cpu, "step_cpu_s_all": cpus,
             "epoch_s": step * n_steps, "epoch_cpu_s": cpu * n_steps,
-            "batch": batch_size, "peak_rss_mib": rss_mib(), "base_rss_mib": base_mib,
+            "batch": batch_size, "peak_rss_mib": peak_rss_mb(), "base_rss_mib": base_mib,
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
@@ -107,7 +102,7 @@ def child_hmm(size: dict, args) -> dict:
     model = HMMGLM(n_neurons=size["neurons"], n_states=size["states"], seed=0)
     gen = torch.Generator().manual_seed(0)
     model.e_step(torch.poisson(torch.full((1, 200, size["neurons"]), 0.3), generator=gen))  # compile numba
-    base_mib = rss_mib()
+    base_mib = peak_rss_mb()
     spikes = torch.poisson(torch.full((1, size["bins"], size["neurons"]), 0.3), generator=gen)
     times, cpus = [], []
     for i in range(args.warmup + args.steps):
@@ -120,7 +115,7 @@ def child_hmm(size: dict, args) -> dict:
     step, cpu = statistics.median(times), statistics.median(cpus)
     return {"estep_s": step, "estep_s_all": times, "estep_cpu_s": cpu, "estep_cpu_s_all": cpus,
             "per_bin_us": step / size["bins"] * 1e6,
-            "peak_rss_mib": rss_mib(), "base_rss_mib": base_mib}
+            "peak_rss_mib": peak_rss_mb(), "base_rss_mib": base_mib}
 
 
 # -- parent ---------------------------------------------------------------------------------------------

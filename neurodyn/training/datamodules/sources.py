@@ -50,7 +50,7 @@ class NLBDataModule(NeuralDataModule):
         self.select_fraction, self.select_seed = float(select_fraction), int(select_seed)
         super().__init__(batch_size=batch_size, num_workers=num_workers)
         if self.select_fraction:
-            self.select_description = self.carve_select(self.select_fraction, self.select_seed)
+            self.carve_select(self.select_fraction, self.select_seed)
 
     def load(self) -> None:
         path = _require_file(self.path, "prepared NLB file")
