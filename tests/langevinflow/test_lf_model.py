@@ -140,8 +140,11 @@ def test_sample_mode_averages_log_rates(make_model, make_batch):
     pred = model.predict(heldin, mode="sample", n_samples=5, generator=torch.Generator().manual_seed(9))
     gen = torch.Generator().manual_seed(9)
     with torch.no_grad():
-        passes = torch.stack([model(heldin, sample=True, generator=gen).log_rates for _ in range(5)])
+        outs = [model(heldin, sample=True, generator=gen) for _ in range(5)]
+    passes = torch.stack([o.log_rates for o in outs])
     torch.testing.assert_close(pred["log_rates"], passes.mean(0))
+    for name in ("z", "v"):  # the latents are averaged the same way (running sums updated in place)
+        torch.testing.assert_close(pred[name], torch.stack([getattr(o, name) for o in outs]).mean(0))
     torch.testing.assert_close(pred["rates"], passes.mean(0).exp())  # exp of the mean log-rate (reference)
     assert not torch.allclose(passes[0], passes[1])  # the passes really are stochastic
 

@@ -62,7 +62,7 @@ class LangevinFlow(nn.Module):
     """
 
     #: tokens per chunk of a CPU evaluation pass (no_grad, eval mode); see :meth:`forward`
-    EVAL_CHUNK_TOKENS = 4096
+    EVAL_CHUNK_TOKENS = 1024
 
     def __init__(self, n_heldin: int, n_neurons: int, n_obs_bins: int, n_fwd_bins: int,
                  config: LangevinFlowConfig = LangevinFlowConfig()):  # noqa: B008 (frozen, immutable)
@@ -119,13 +119,21 @@ class LangevinFlow(nn.Module):
             # tokens at a time (same arithmetic: the (B, T+F, 2D+H) activations and the GRU's workspace of
             # the whole batch never exist at once). The random draws are made first, for the whole batch
             # and in the order of one pass, so chunking does not change them.
+            # Each chunk's outputs are copied into tensors of the whole batch as soon as it is done (a
+            # concatenation at the end would hold every output twice).
             batch = heldin.shape[0]
             draws = self._draws(batch, sample, generator)
-            parts = [self._pass(heldin[i:i + rows], sample, generator,
-                                tuple(None if d is None else d[i:i + rows] for d in draws))
-                     for i in range(0, batch, rows)]
-            return LangevinFlowOutput(*(torch.cat(fields) if isinstance(fields[0], Tensor) else fields[0]
-                                        for fields in zip(*parts)))
+            fields: list = []
+            for i in range(0, batch, rows):
+                part = self._pass(heldin[i:i + rows], sample, generator,
+                                  tuple(None if d is None else d[i:i + rows] for d in draws))
+                if not fields:
+                    fields = [x.new_empty((batch, *x.shape[1:])) if isinstance(x, Tensor) else x for x in part]
+                for whole, x in zip(fields, part):
+                    if isinstance(x, Tensor):
+                        whole[i:i + rows] = x
+                del part
+            return LangevinFlowOutput(*fields)
         return self._pass(heldin, sample, generator)
 
     def _draws(self, batch: int, sample: bool, generator) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
@@ -386,15 +394,23 @@ class LangevinFlow(nn.Module):
             else:
                 if generator is None and seed is not None:
                     generator = torch.Generator(device=heldin.device).manual_seed(seed)
-                log_rates = z = v = 0.0
+                sums: list[Tensor] = []  # running means of log_rates, z, v, updated in place
                 passes = range(n_samples)
                 if progress:
                     passes = track(passes, description="LangevinFlow sampled passes", transient=True)
                 for _ in passes:
                     out = self(heldin, sample=True, generator=generator)
-                    log_rates = log_rates + out.log_rates.to(dtype) / n_samples
-                    z = z + out.z / n_samples
-                    v = v + out.v / n_samples
+                    terms = (out.log_rates.to(dtype), out.z, out.v)
+                    del out
+                    if n_samples > 1:
+                        terms = tuple(x.div_(n_samples) for x in terms)  # own tensors: nothing else holds them
+                    if sums:
+                        for total, x in zip(sums, terms):
+                            total.add_(x)
+                    else:
+                        sums = list(terms)
+                    del terms
+                log_rates, z, v = sums
         finally:
             self.train(was_training)
         return {"rates": log_rates.exp(), "log_rates": log_rates, "z": z, "v": v}
