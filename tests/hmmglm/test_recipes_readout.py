@@ -4,6 +4,7 @@ the fitting recipes, config defaults, and simulate -> fit -> recover for the Gau
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from neurodyn.metrics.states import connection_type_accuracy, state_accuracy
 from neurodyn.models.hmmglm import GLM, HMMGLM, HMMGLMConfig, build_model
 from neurodyn.models.hmmglm.fit import fit_em
 from neurodyn.models.hmmglm.readout import WALD_Z, coupling_standard_errors, read_out_types, reported_couplings
-from neurodyn.models.hmmglm.recipes import RECIPES, EMPhase, Recipe, fit_recipe
+from neurodyn.models.hmmglm.recipes import RECIPES, RESTART_SEED_STEP, EMPhase, Recipe, fit_recipe
 from neurodyn.training.hmmglm_scores import evaluate_model
 
 
@@ -145,7 +146,7 @@ def test_recipes_and_step_counts():
     assert paper.config["init_std"] == 0.0 and paper.config["prior_form"] == "concrete"
     (phase,) = paper.phases
     assert (phase.lr, phase.batch_size, phase.transition_update, phase.shuffle) == (0.01, 1, "batch", False)
-    assert RECIPES["default"].n_adam_steps(30) <= paper.n_adam_steps(30) / 5
+    assert RECIPES["default"].n_adam_steps(30) == 2 * (10 * 30 * 5 + 2 * 25)  # 2 restarts of (10 epochs x 30 x 5) + 2 x 25
     with pytest.raises(Exception, match="recipe"):
         fit_recipe(torch.zeros(1, 20, 2), 2, recipe="nope")
 
@@ -197,3 +198,22 @@ def test_fit_recipe_runs_phases_and_restores_the_m_step_mode():
     assert all(np.isfinite(h.objective).all() for h in histories)
     glm, _ = fit_recipe(x, 1, recipe=Recipe(config=dict(variant="glm"), phases=(EMPhase(1, 3, 0.05),)))
     assert isinstance(glm, GLM)
+
+
+def test_restarts_keep_the_fit_with_the_highest_training_objective():
+    x = torch.poisson(torch.full((3, 80, 4), 0.4), generator=torch.Generator().manual_seed(0))
+    one = Recipe(config=dict(variant="onehot"), phases=(EMPhase(2, 3, 0.1, batch_size=1),
+                                                        EMPhase(1, 3, 0.02, m_step_mode="softmax")))
+    three = replace(one, restarts=3)
+    assert three.n_adam_steps(3) == 3 * one.n_adam_steps(3) and three.n_e_steps(3) == 3 * one.n_e_steps(3)
+    runs = [fit_recipe(x, 2, recipe=one, seed=5 + r * RESTART_SEED_STEP) for r in range(3)]
+    finals = [h[-1].objective[-1] for _, h in runs]
+    assert len(set(finals)) == 3  # the restarts really differ
+    model, histories = fit_recipe(x, 2, recipe=three, seed=5)
+    best = runs[int(np.argmax(finals))]
+    assert histories[-1].objective[-1] == max(finals)
+    for name, value in best[0].state_dict().items():
+        assert torch.equal(model.state_dict()[name], value), name
+    assert RECIPES["default"].restarts == 2
+    with pytest.raises(Exception, match="restarts"):
+        fit_recipe(x, 2, recipe=replace(one, restarts=0))

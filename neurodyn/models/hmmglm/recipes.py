@@ -19,9 +19,15 @@ symmetry breaking) and the per-sequence E-step and transition update, but
 * takes 5 Adam steps at lr 0.1 per sequence (instead of 50 at 0.01) over 10 epochs in a shuffled
   order (1,500 steps instead of 15,000), then 2 full-batch EM iterations of 25 deterministic (softmax)
   M-steps at lr 0.02 to polish;
-* computes in float32 (the E-step runs in float64 inside the compiled kernels either way).
+* computes in float32 (the E-step runs in float64 inside the compiled kernels either way);
+* runs twice (``restarts=2``: different Gumbel noise and sequence orders) and keeps the fit with the
+  higher final training objective ``log p(X_train) + log prior``. A single run ends in a local optimum
+  with two true states merged in about one fit of eight (7 of 60 fits on simulator seeds 100-119:
+  state accuracy ~0.79); the training objective of such a fit is lower by >= 5,000 nats than a good
+  one's, so selecting on it recovered every one of the 20 development seeds with 2 runs (19 of 20
+  with 1). This doubles the fit time.
 
-These settings were chosen on simulator seeds 100-103 (never on the benchmark's report seeds 0-2);
+These settings were chosen on simulator seeds 100-119 (never on the benchmark's report seeds 0-2);
 its figures, and the paper recipe's beside them, come from ``benchmarks/hmmglm_synthetic.py``.
 """
 
@@ -57,23 +63,32 @@ class EMPhase:
 
 @dataclass(frozen=True)
 class Recipe:
-    """Model configuration overrides, phases and compute dtype."""
+    """Model configuration overrides, phases, compute dtype and number of restarts.
+
+    ``restarts`` > 1: the whole recipe runs that many times from the same cold start with different
+    seeds (Gumbel noise and sequence order), and the fit with the highest final training objective
+    (``log p(X_train) + log prior``, :attr:`FitHistory.objective`) is kept -- the usual guard against
+    EM's local optima, chosen on training data only.
+    """
 
     config: dict = field(default_factory=dict)
     phases: tuple[EMPhase, ...] = ()
     dtype: str = "float64"
+    restarts: int = 1
 
     def n_adam_steps(self, n_sequences: int) -> int:
-        """Adam steps of the whole recipe on ``n_sequences`` training sequences."""
+        """Adam steps of the whole recipe (every restart) on ``n_sequences`` training sequences."""
         total = 0
         for p in self.phases:
             batches = 1 if p.batch_size is None else -(-n_sequences // p.batch_size)
             total += p.n_iters * batches * p.n_inner
-        return total
+        return total * self.restarts
 
     def n_e_steps(self, n_sequences: int) -> int:
-        """Forward-backward passes over one batch (a full batch counts once)."""
-        return sum(p.n_iters * (1 if p.batch_size is None else -(-n_sequences // p.batch_size)) for p in self.phases)
+        """Forward-backward passes over one batch (a full batch counts once), every restart."""
+        return self.restarts * sum(
+            p.n_iters * (1 if p.batch_size is None else -(-n_sequences // p.batch_size)) for p in self.phases
+        )
 
 
 RECIPES: dict[str, Recipe] = {
@@ -106,8 +121,13 @@ RECIPES: dict[str, Recipe] = {
             EMPhase(n_iters=2, n_inner=25, lr=0.02, batch_size=None, m_step_mode="softmax"),
         ),
         dtype="float32",
+        restarts=2,
     ),
 }
+
+
+#: seed offset between restarts (restart r fits with seed + r * RESTART_SEED_STEP)
+RESTART_SEED_STEP = 1000
 
 
 def fit_recipe(
@@ -120,7 +140,8 @@ def fit_recipe(
 ) -> tuple[SwitchingGLM, list[FitHistory]]:
     """Build a model for ``spikes`` (B, T, N) and fit it with ``recipe`` from a cold start.
 
-    Returns the model (in the recipe's dtype) and one :class:`FitHistory` per phase.
+    Returns the model (in the recipe's dtype) and one :class:`FitHistory` per phase. With
+    ``recipe.restarts`` > 1, the fit with the highest final training objective, and its histories.
 
     Examples
     --------
@@ -135,10 +156,22 @@ def fit_recipe(
         if recipe not in RECIPES:
             raise InputError(f"must be one of {tuple(RECIPES)}, got {recipe!r}", field="recipe")
         recipe = RECIPES[recipe]
-    dtype = getattr(torch, recipe.dtype)
-    x = torch.as_tensor(spikes).to(dtype)
+    if isinstance(recipe.restarts, bool) or not isinstance(recipe.restarts, int) or recipe.restarts < 1:
+        raise InputError(f"must be a positive integer, got {recipe.restarts!r}", field="restarts")
+    x = torch.as_tensor(spikes).to(getattr(torch, recipe.dtype))
+    best = None
+    for r in range(recipe.restarts):
+        fit = _fit_once(x, n_states, recipe, seed + r * RESTART_SEED_STEP, progress, config_overrides)
+        if best is None or fit[1][-1].objective[-1] > best[1][-1].objective[-1]:
+            best = fit
+    return best
+
+
+def _fit_once(x, n_states: int, recipe: Recipe, seed: int, progress: bool, config_overrides: dict
+              ) -> tuple[SwitchingGLM, list[FitHistory]]:
+    """One cold-start run of ``recipe``'s phases."""
     values = dict(recipe.config) | dict(config_overrides) | {"n_states": int(n_states), "seed": int(seed)}
-    model = build_model(x.shape[-1], HMMGLMConfig(**values)).to(dtype)
+    model = build_model(x.shape[-1], HMMGLMConfig(**values)).to(x.dtype)
     histories = []
     for k, phase in enumerate(recipe.phases):
         old_mode = getattr(model, "m_step_mode", None)
