@@ -1,4 +1,4 @@
-"""The departures from the reference code, all together, on the Lorenz benchmark (issue 11 item 7).
+"""neurodyn's departures from the reference code on the Lorenz benchmark, together and one at a time (issue 11 item 7).
 
 neurodyn's LangevinFlow defaults differ from the MIT reference code (https://github.com/KingJamesSong/LangevinFlow_CCN)
 in six model fields: the integrator (``ou_exact``: exact Ornstein-Uhlenbeck velocity step, noise
@@ -10,12 +10,15 @@ is left at neurodyn's value: it changes no training step.
 
 This script runs :func:`lorenz.run_seed` (``benchmarks/lorenz.py``: the Lorenz settings of
 ``neurodyn.demo.LORENZ_MODEL``, 20 fit / 2 select / 2 report trials per condition, the epoch chosen every 5
-epochs on the select trials by held-out spike likelihood) twice per seed on the same data and split: once
-with neurodyn's defaults and once with the six fields at the reference's values. It reports the report
-trials' rate R2 against the true rates of both (selected epoch and last epoch), per seed, mean +- sd and
-the paired difference. The six fields are changed together: one variant per field is the next step.
+epochs on the select trials by held-out spike likelihood) per seed on the same data and split for every
+variant: neurodyn's defaults (``neurodyn``), the six fields at the reference's values together
+(``reference_fields``), and one leave-one-out variant per field (``reference_<field>``: neurodyn's defaults
+with only that field at the reference's value). It reports the report trials' rate R2 against the true
+rates (selected epoch and last epoch), per seed, mean +- sd, and each variant's paired difference from
+neurodyn's defaults; a departure "helps" when neurodyn minus the variant is above zero by more than its sd
+over seeds, "hurts" when below by more than it, and is "neutral" otherwise.
 
-Usage: ``python benchmarks/departures.py [--seeds 0,1,2] [--epochs 200] [--jobs 2]``
+Usage: ``python benchmarks/departures.py [--seeds 0,1,2] [--epochs 200] [--jobs 2] [--variants a,b]``
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from _results import mean_sd, parse_seeds, summarize, write_results  # noqa: E40
 #: the reference preset's model fields that differ from neurodyn's defaults (validation-only val_mask left out)
 REFERENCE_FIELDS = {"integrator": "reference", "transition_kl": "reference", "encoder_alignment": "lagged",
                     "potential_init": "zeros", "init": "reference", "cd_gradient": "reference"}
-VARIANTS = {"neurodyn": {}, "reference_fields": REFERENCE_FIELDS}
+VARIANTS = {"neurodyn": {}, "reference_fields": REFERENCE_FIELDS,
+            **{f"reference_{field}": {field: value} for field, value in REFERENCE_FIELDS.items()}}
 
 
 def _job(variant: str, seed: int, epochs: int, threads: int) -> tuple[str, int, dict]:
@@ -46,49 +50,75 @@ def _job(variant: str, seed: int, epochs: int, threads: int) -> tuple[str, int, 
     return variant, seed, {k: res[k] for k in keep}
 
 
+def _verdict(diff: dict) -> str:
+    """neurodyn minus the variant, against its sd over seeds."""
+    if diff["mean"] - diff["sd"] > 0:
+        return "helps"
+    if diff["mean"] + diff["sd"] < 0:
+        return "hurts"
+    return "neutral"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel processes (1 torch thread each)")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated subset of {', '.join(VARIANTS)} (neurodyn is always run)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    variants = ["neurodyn"] + [v for v in dict.fromkeys(x.strip() for x in args.variants.split(","))
+                               if v and v != "neurodyn"]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     start = time.perf_counter()
-    jobs = [(v, s) for s in args.seeds for v in VARIANTS]
-    runs: dict = {v: {} for v in VARIANTS}
+    jobs = [(v, s) for s in args.seeds for v in variants]
+    runs: dict = {v: {} for v in variants}
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for variant, seed, res in pool.map(_job, *zip(*jobs), [args.epochs] * len(jobs), [1] * len(jobs)):
             runs[variant][seed] = res
             print(json.dumps({"variant": variant, "seed": seed, **{k: v for k, v in res.items() if k != "model"}}),
                   flush=True)
     figures: dict = {"runs": {v: {str(s): r for s, r in rs.items()} for v, rs in runs.items()},
-                     "reference_fields": REFERENCE_FIELDS, "epochs": args.epochs, "seeds": args.seeds}
+                     "variants": {v: VARIANTS[v] for v in variants}, "reference_fields": REFERENCE_FIELDS,
+                     "epochs": args.epochs, "seeds": args.seeds}
+    for key in ("langevinflow", "langevinflow_last_epoch"):
+        figures[key] = {}
+        for v in variants:
+            row = {"r2": summarize([runs[v][s][key] for s in args.seeds])}
+            if v != "neurodyn":
+                row["neurodyn_minus_variant"] = summarize([runs["neurodyn"][s][key] - runs[v][s][key]
+                                                           for s in args.seeds])
+                row["verdict"] = _verdict(row["neurodyn_minus_variant"])
+            figures[key][v] = row
+    verdicts = {v: figures["langevinflow"][v]["verdict"] for v in variants if v != "neurodyn"}
+    figures["verdicts"] = verdicts
     rows = []
-    for key, label in (("langevinflow", "epoch chosen on select trials"), ("langevinflow_last_epoch", "last epoch")):
-        per = {v: summarize([runs[v][s][key] for s in args.seeds]) for v in VARIANTS}
-        diff = summarize([runs["neurodyn"][s][key] - runs["reference_fields"][s][key] for s in args.seeds])
-        figures[key] = {**per, "neurodyn_minus_reference": diff}
-        rows.append([label, mean_sd(per["neurodyn"]), mean_sd(per["reference_fields"]), mean_sd(diff),
-                     " / ".join(f"{runs['neurodyn'][s][key]:.3f} vs {runs['reference_fields'][s][key]:.3f}"
-                                for s in args.seeds)])
-    d = figures["langevinflow"]["neurodyn_minus_reference"]
-    verdict = ("neurodyn's departures help" if d["mean"] - d["sd"] > 0 else
-               "neurodyn's departures hurt" if d["mean"] + d["sd"] < 0 else
-               "no difference beyond the seed-to-seed spread")
-    figures["verdict"] = verdict
+    for v in variants:
+        sel, last = figures["langevinflow"][v], figures["langevinflow_last_epoch"][v]
+        field = v.removeprefix("reference_")
+        label = ("neurodyn defaults" if v == "neurodyn" else "all six fields at the reference's values"
+                 if v == "reference_fields" else f"{field}={VARIANTS[v][field]}")
+        rows.append([label, mean_sd(sel["r2"]),
+                     "—" if v == "neurodyn" else mean_sd(sel["neurodyn_minus_variant"]),
+                     "—" if v == "neurodyn" else sel["verdict"], mean_sd(last["r2"]),
+                     " / ".join(f"{runs[v][s]['langevinflow']:.3f}" for s in args.seeds)])
     if not args.no_write:
         write_results("departures_lorenz", figures, seconds=time.perf_counter() - start, readme={
             "title": "Departures from the reference code on Lorenz (rate R2 on report trials)",
-            "columns": ["LangevinFlow", "neurodyn defaults", "reference values of the six fields",
-                        "difference (paired)", "per seed"],
+            "columns": ["variant (neurodyn defaults except)", "R2, epoch chosen on select trials",
+                        "neurodyn minus variant (paired)", "departure", "R2, last epoch", "per seed"],
             "rows": rows,
             "notes": (f"`benchmarks/lorenz.py` settings and split (20 fit / 2 select / 2 report trials per condition, "
                       f"{args.epochs} epochs, epoch chosen on the select trials by held-out spike likelihood), seeds "
-                      f"{', '.join(map(str, args.seeds))}, the same data and split for both; the reference values "
-                      f"of {', '.join(f'{k}={v}' for k, v in REFERENCE_FIELDS.items())} changed together. "
-                      f"Verdict (mean paired difference against its sd): {verdict}. Not yet run: one variant per "
-                      f"field, and the synthetic NLB case.")})
-    print(json.dumps({"verdict": verdict, **{k: figures[k] for k in ("langevinflow", "langevinflow_last_epoch")}}))
+                      f"{', '.join(map(str, args.seeds))}, the same data and split for every variant. Each row but "
+                      f"the first and second sets one field to the reference code's value; the second sets all of "
+                      f"{', '.join(f'{k}={v}' for k, v in REFERENCE_FIELDS.items())}. 'departure': neurodyn's value "
+                      f"helps / hurts when neurodyn minus the variant is above / below zero by more than its sd over "
+                      f"seeds, neutral otherwise. The synthetic NLB case is not run.")})
+    print(json.dumps({"verdicts": verdicts, "langevinflow": figures["langevinflow"]}))
     return 0
 
 

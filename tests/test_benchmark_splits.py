@@ -36,3 +36,34 @@ def test_three_way_split_is_per_condition_disjoint_and_seeded(lorenz_bench):
     assert not np.array_equal(rep, other[2])
     with pytest.raises(ValueError, match="fewer than"):
         lorenz_bench.three_way_split(conditions, (5, 1, 1), seed=0)
+
+
+def _load_benchmark(name: str):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return mod
+
+
+def test_departure_variants_are_the_reference_presets_model_fields_one_at_a_time():
+    from dataclasses import fields
+
+    from neurodyn.models.langevinflow import LangevinFlowConfig
+
+    dep = _load_benchmark("departures")
+    ours, ref = LangevinFlowConfig(), LangevinFlowConfig.reference()
+    differing = {f.name: getattr(ref, f.name) for f in fields(LangevinFlowConfig)
+                 if getattr(ours, f.name) != getattr(ref, f.name)}
+    # every field where the reference preset differs, except the validation-only val_mask
+    assert dep.REFERENCE_FIELDS == {k: v for k, v in differing.items() if k != "val_mask"}
+    singles = {k: v for k, v in dep.VARIANTS.items() if k not in ("neurodyn", "reference_fields")}
+    assert {next(iter(v)) for v in singles.values()} == set(dep.REFERENCE_FIELDS)
+    for name, override in singles.items():
+        assert len(override) == 1 and ours.replace(**override) != ours, name
+    assert dep.VARIANTS["neurodyn"] == {} and dep.VARIANTS["reference_fields"] == dep.REFERENCE_FIELDS
+    assert [dep._verdict({"mean": m, "sd": 0.01}) for m in (0.02, 0.005, -0.005, -0.02)] == \
+        ["helps", "neutral", "neutral", "hurts"]
