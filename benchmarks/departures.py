@@ -45,7 +45,7 @@ VARIANTS = {"neurodyn": {}, "reference_fields": REFERENCE_FIELDS,
 def _job(variant: str, seed: int, epochs: int, threads: int) -> tuple[str, int, dict]:
     from lorenz import run_seed
 
-    res = run_seed(seed, epochs, (20, 2, 2), VARIANTS[variant], {}, threads, 5, None)
+    res = run_seed(seed, epochs, (20, 2, 2), VARIANTS[variant], {}, threads, 5, None, baselines=False)
     keep = ("langevinflow", "langevinflow_last_epoch", "langevinflow_best_epoch", "train_seconds", "model")
     return variant, seed, {k: res[k] for k in keep}
 

@@ -62,31 +62,13 @@ def three_way_split(conditions, sizes, seed: int):
     return tuple(np.sort(np.asarray(p)) for p in parts)
 
 
-def run_seed(seed: int, epochs: int, sizes, model_overrides: dict, opt_overrides: dict, threads: int,
-             select_every: int, out: str | None) -> dict:
-    import numpy as np
-    import torch
-
-    from neurodyn.data.synthetic.lorenz import simulate_lorenz
-    from neurodyn.demo import LORENZ_MODEL, LORENZ_OPT
+def _baselines(x, truth, cond, fit, sel, rep, seed: int) -> dict:
+    """Gaussian smoothing (width chosen on the select trials), the condition-PSTH oracle (smoothing chosen
+    on the select trials) and factor analysis on smoothed counts (width and dimension chosen on them)."""
     from neurodyn.metrics import rate_r2
-    from neurodyn.models.baselines import (
-        condition_psth,
-        poisson_loglik,
-        select_fa,
-        select_smoothing,
-        smooth,
-    )
-    from neurodyn.training.recipes import fit_langevinflow
+    from neurodyn.models.baselines import condition_psth, poisson_loglik, select_fa, select_smoothing, smooth
 
-    torch.set_num_threads(threads)
-    start = time.perf_counter()
-    sim = simulate_lorenz(seed=seed)
-    fit, sel, rep = three_way_split(sim.condition_ids, sizes, seed)
-    x = sim.spikes.astype(np.float64)
-    truth, cond = sim.truth, sim.condition_ids
-    res: dict = {"seed": seed, "n_trials": {"fit": len(fit), "select": len(sel), "report": len(rep)}}
-
+    res: dict = {}
     sigma, _ = select_smoothing(x[sel])
     res["gaussian_smoothing"] = float(rate_r2(truth[rep], smooth(x[rep], sigma)))
     res["gaussian_smoothing_sigma_bins"] = sigma
@@ -97,9 +79,32 @@ def run_seed(seed: int, epochs: int, sizes, model_overrides: dict, opt_overrides
     res["condition_psth_oracle"] = float(rate_r2(truth[rep], condition_psth(x[fit], cond[fit], cond[rep], psth_sigma)))
     res["condition_psth_oracle_sigma_bins"] = psth_sigma
 
-    fa, fa_scores = select_fa(x[fit], x[sel], seed=seed)
+    fa, _ = select_fa(x[fit], x[sel], seed=seed)
     res["factor_analysis"] = float(rate_r2(truth[rep], fa.predict(x[rep])))
     res["factor_analysis_sigma_bins"], res["factor_analysis_dim"] = fa.sigma_bins, fa.n_components
+    return res
+
+
+def run_seed(seed: int, epochs: int, sizes, model_overrides: dict, opt_overrides: dict, threads: int,
+             select_every: int, out: str | None, baselines: bool = True) -> dict:
+    import numpy as np
+    import torch
+
+    from neurodyn.data.synthetic.lorenz import simulate_lorenz
+    from neurodyn.demo import LORENZ_MODEL, LORENZ_OPT
+    from neurodyn.metrics import rate_r2
+    from neurodyn.training.recipes import fit_langevinflow
+
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    sim = simulate_lorenz(seed=seed)
+    fit, sel, rep = three_way_split(sim.condition_ids, sizes, seed)
+    x = sim.spikes.astype(np.float64)
+    truth, cond = sim.truth, sim.condition_ids
+    res: dict = {"seed": seed, "n_trials": {"fit": len(fit), "select": len(sel), "report": len(rep)}}
+
+    if baselines:
+        res.update(_baselines(x, truth, cond, fit, sel, rep, seed))
     res["baseline_seconds"] = time.perf_counter() - start
 
     model = {**LORENZ_MODEL, **model_overrides}
