@@ -1,4 +1,4 @@
-"""The Lorenz benchmark's fit / select / report split: per condition, disjoint, seeded."""
+"""The Lorenz benchmark's fit / select / report split (per condition, disjoint, seeded) and the departure variants."""
 
 from __future__ import annotations
 
@@ -12,16 +12,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def lorenz_bench():
+def _load_benchmark(name: str):
+    """benchmarks/<name>.py as a module (benchmarks/ is on sys.path only while it loads)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        spec = importlib.util.spec_from_file_location("bench_lorenz", ROOT / "benchmarks" / "lorenz.py")
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
     return mod
+
+
+@pytest.fixture(scope="module")
+def lorenz_bench():
+    return _load_benchmark("lorenz")
 
 
 def test_three_way_split_is_per_condition_disjoint_and_seeded(lorenz_bench):
@@ -36,17 +41,6 @@ def test_three_way_split_is_per_condition_disjoint_and_seeded(lorenz_bench):
     assert not np.array_equal(rep, other[2])
     with pytest.raises(ValueError, match="fewer than"):
         lorenz_bench.three_way_split(conditions, (5, 1, 1), seed=0)
-
-
-def _load_benchmark(name: str):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return mod
 
 
 def test_departure_variants_are_the_reference_presets_model_fields_one_at_a_time():
