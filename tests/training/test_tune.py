@@ -140,7 +140,7 @@ def test_nlb_data_select_on_training_trials_only():
     import numpy as np
 
     from neurodyn.training.datamodules import NLBDataModule, SplitArrays
-    from neurodyn.training.tune.trial import select_split
+    from neurodyn.training.tune.trial import record_select_split, select_split
 
     def split(n, value):
         return SplitArrays(np.full((n, 5, 3), value), np.full((n, 6, 4), value), np.ones((n, 6, 4), bool),
@@ -150,10 +150,19 @@ def test_nlb_data_select_on_training_trials_only():
     data.splits = {"train": split(20, 0.0), "valid": split(7, 1.0)}
     text = select_split(data, 0.25, seed=3)
     assert "5 of the 20 training trials" in text
-    assert len(data.splits["train"]) == 15 and len(data.splits["valid"]) == 5
-    assert not data.splits["valid"].heldin.any()  # no evaluation trial (all ones) in the select split
-    kept = np.concatenate([data.splits["train"].extras["behavior"], data.splits["valid"].extras["behavior"]])
+    # the fit harness's own mechanism: training on "fit", validation (every monitor) on "select"
+    assert (data.fit_split, data.val_split) == ("fit", "select")
+    assert len(data.splits["fit"]) == 15 and len(data.splits["select"]) == 5
+    assert not data.splits["select"].heldin.any()  # no evaluation trial (all ones) in the select split
+    kept = np.concatenate([data.splits["fit"].extras["behavior"], data.splits["select"].extras["behavior"]])
     assert sorted(kept) == list(range(20))  # a partition of the training trials
+    # best.yaml records it, and a DataModule built with those settings carves the very same trials
+    cfg = record_select_split({"data": {"class_path": "NLBDataModule", "init_args": {"path": "x.h5"}}}, 0.25, 3)
+    assert cfg["data"]["init_args"] == {"path": "x.h5", "select_fraction": 0.25, "select_seed": 3}
+    refit = NLBDataModule.__new__(NLBDataModule)
+    refit.splits = {"train": split(20, 0.0), "valid": split(7, 1.0)}
+    refit.carve_select(cfg["data"]["init_args"]["select_fraction"], cfg["data"]["init_args"]["select_seed"])
+    assert np.array_equal(refit.splits["select"].extras["behavior"], data.splits["select"].extras["behavior"])
 
     carved = NLBDataModule.__new__(NLBDataModule)  # a config's data.select_fraction already carved one
     carved.splits = {"train": split(20, 0.0), "valid": split(7, 1.0)}

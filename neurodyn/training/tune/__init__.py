@@ -52,8 +52,10 @@ Every trial reports, once per epoch, the module's ``valid/loss``: the masked Poi
 AutoLFADS compares validation NLL). The select split is the DataModule's validation split (Lorenz,
 LFADS-format and simulated data), except for :class:`~neurodyn.training.datamodules.NLBDataModule`, whose
 validation trials are the NLB evaluation trials that ``neurodyn evaluate`` scores: there a seeded
-``--select-fraction`` of the *training* trials is held out as the select split (:func:`carve_select_split`)
-and the evaluation trials are never seen. Nothing is selected on true rates or on report/test trials.
+``--select-fraction`` of the *training* trials is held out as the select split (:func:`select_split`, the
+fit harness's ``NeuralDataModule.carve_select``), the evaluation trials are never seen, and ``best.yaml``
+records that split (``data.init_args.select_fraction`` / ``select_seed``) so a refit selects on the same
+trials. Nothing is selected on true rates or on report/test trials.
 The best checkpoint is the kept checkpoint with the lowest ``valid/loss`` over all trials (each holds a
 ``report.json`` with its trial, epoch and hyperparameters).
 Every trial starts from the config's ``seed_everything``, so trials differ by their hyperparameters only.
@@ -87,7 +89,14 @@ first, so two PBT runs are not identical.
 
 from neurodyn.training.tune.search import SearchFailed, cli_main, run_search
 from neurodyn.training.tune.space import HYPERPARAMETERS, Hyperparameter, apply_hyperparameters, load_search
-from neurodyn.training.tune.trial import METRIC, MODE, TrialLearningRate, build_model_and_data, carve_select_split
+from neurodyn.training.tune.trial import (
+    METRIC,
+    MODE,
+    TrialLearningRate,
+    build_model_and_data,
+    record_select_split,
+    select_split,
+)
 
 __all__ = [
     "HYPERPARAMETERS",
@@ -98,8 +107,9 @@ __all__ = [
     "TrialLearningRate",
     "apply_hyperparameters",
     "build_model_and_data",
-    "carve_select_split",
     "cli_main",
     "load_search",
+    "record_select_split",
     "run_search",
+    "select_split",
 ]

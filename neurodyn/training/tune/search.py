@@ -41,6 +41,7 @@ from neurodyn.training.tune.trial import (
     METRIC,
     MODE,
     build_model_and_data,
+    record_select_split,
     saved_checkpoints,
     select_split,
     train_trial,
@@ -227,7 +228,9 @@ def run_search(args) -> Path:
     _, data = build_model_and_data(apply_hyperparameters(base, sample))
     if data.splits.get("valid") is None or not len(data.splits["valid"]):
         raise InputError("the data module has no validation trials to select on", field="data")
+    carved_by_config = "select" in data.splits
     split = select_split(data, args.select_fraction, seed)
+    carved_here = "select" in data.splits and not carved_by_config  # best.yaml must carry it (see below)
     del data
 
     out = Path(args.out) if args.out else _default_out(args.config, args.scheduler)
@@ -287,6 +290,8 @@ def run_search(args) -> Path:
             best_trial, metrics = best["trial"], {METRIC: best["value"], "epoch": best["epoch"]}
             best_values = {name: best["hyperparameters"].get(name) for name in names}
             best_cfg = apply_hyperparameters(base, best_values)
+            if carved_here:  # a refit with best.yaml trains and selects on the trials the search did
+                best_cfg = record_select_split(best_cfg, args.select_fraction, seed)
             set_path(best_cfg, ("trainer", "max_epochs"), epochs)
             import yaml
 

@@ -21,6 +21,7 @@ from neurodyn.training.checkpoints import SIZE_KEYS
 from neurodyn.training.tune.space import (
     apply_hyperparameters,
     get_path,
+    set_path,
 )
 
 #: The selection metric: masked Poisson NLL on the DataModule's validation split (lower is better).
@@ -165,35 +166,36 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
-def carve_select_split(data, fraction: float, seed: int) -> str:
-    """Use a seeded ``fraction`` of ``data``'s training trials as its validation split, in place.
-
-    For data whose validation trials are report trials (NLB evaluation trials). Returns a description.
-
-    >>> import numpy as np
-    >>> from neurodyn.training.datamodules import SplitArrays
-    >>> class D: splits = {"train": SplitArrays(np.zeros((10, 3, 2)), np.zeros((10, 3, 2)), np.ones((10, 3, 2), bool)),
-    ...                    "valid": SplitArrays(np.ones((4, 3, 2)), np.ones((4, 3, 2)), np.ones((4, 3, 2), bool))}
-    >>> carve_select_split(D, 0.2, seed=0), len(D.splits["train"]), float(D.splits["valid"].heldin.sum())
-    ('2 of the 10 training trials (seed 0); the evaluation trials are not used', 8, 0.0)
-    """
-    from neurodyn.training.datamodules.base import split_off, subset
-
-    train = data.splits["train"]
-    fit, select = split_off(len(train), fraction, seed, "--select-fraction")
-    data.splits["valid"], data.splits["train"] = subset(train, select), subset(train, fit)
-    return f"{len(select)} of the {len(train)} training trials (seed {seed}); the evaluation trials are not used"
-
-
 def select_split(data, fraction: float, seed: int) -> str:
-    """Make ``data``'s validation split a select split; returns what it is."""
+    """Make sure ``data`` validates on a select split; returns what that split is.
+
+    A DataModule that carved one (``data.select_fraction`` in the config) keeps it. An
+    :class:`~neurodyn.training.datamodules.NLBDataModule` without one, whose validation trials are the
+    NLB evaluation trials, gets a seeded ``fraction`` of its training trials carved off in place
+    (:meth:`~neurodyn.training.datamodules.NeuralDataModule.carve_select`, the mechanism of the fit
+    harness): training uses the rest and the evaluation trials are never seen. Any other DataModule's
+    validation split is its select split (Lorenz, LFADS-format, simulated data).
+    """
     from neurodyn.training.datamodules import NLBDataModule
 
     if "select" in data.splits:  # the config carved one (data.select_fraction): validation already uses it
         return f"the DataModule's select split: {len(data.splits['select'])} of the training trials"
     if isinstance(data, NLBDataModule):
-        return carve_select_split(data, fraction, seed)
+        return data.carve_select(fraction, seed) + "; the evaluation trials are not used"
     return f"the DataModule's validation split ({len(data.splits['valid'])} trials)"
+
+
+def record_select_split(cfg: dict, fraction: float, seed: int) -> dict:
+    """``cfg`` with the select split tune carved written into its data section, so that ``neurodyn fit``
+    with it trains and selects on the same trials as the trials did (never on the evaluation trials).
+
+    >>> record_select_split({"data": {"class_path": "NLBDataModule", "init_args": {"path": "p.h5"}}}, 0.1, 3)
+    {'data': {'class_path': 'NLBDataModule', 'init_args': {'path': 'p.h5', 'select_fraction': 0.1, 'select_seed': 3}}}
+    """
+    out = copy.deepcopy(cfg)
+    set_path(out, ("data", "init_args", "select_fraction"), fraction)
+    set_path(out, ("data", "init_args", "select_seed"), seed)
+    return out
 
 
 def train_trial(config: dict, *, base: dict, epochs: int, cpus: float, gpus: float, checkpoint_every: int,
