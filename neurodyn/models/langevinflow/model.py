@@ -115,7 +115,7 @@ class LangevinFlow(nn.Module):
         rows = max(1, self.EVAL_CHUNK_TOKENS // len(self._schedule))
         if (not torch.is_grad_enabled() and not self.training and heldin.device.type == "cpu"
                 and heldin.shape[0] > rows):
-            # Evaluation on a CPU: no dropout, and trials are independent, so run the pass a few thousand
+            # Evaluation on a CPU: no dropout, and trials are independent, so run the pass ~1000
             # tokens at a time (same arithmetic: the (B, T+F, 2D+H) activations and the GRU's workspace of
             # the whole batch never exist at once). The random draws are made first, for the whole batch
             # and in the order of one pass, so chunking does not change them.
