@@ -90,3 +90,12 @@ def test_dmfc_and_rtt_files(dmfc_pair, nlb_dir, oracle):
     assert "finger_vel" in rtt.behavior
     tr = make_train_input_tensors(rtt, "mc_rtt", 20, "val")
     assert tr["train_spikes_heldin"].shape[1:] == (30, 3) and tr["train_behavior"].shape[1:] == (30, 2)
+
+
+def test_test_file_has_no_spike_past_its_last_millisecond(tmp_path):
+    """The test file's grid ends at round(1000 x last window end) ms; the dmfc_rsg file of seed 103 (the size
+    of benchmarks/nlb_synthetic.py) drew a spike in the partial millisecond after it, which every reader refuses."""
+    path = write_nlb_nwb(tmp_path / "t.nwb", "dmfc_rsg", n_trials=100, n_heldin=40, n_heldout=14, seed=103,
+                         split="test")
+    session = load_session(path)  # raised InputError (units/spike_times: spike outside the session) before
+    assert session.n_units == 40 and session.n_ms > 0

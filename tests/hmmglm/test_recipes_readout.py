@@ -146,7 +146,7 @@ def test_recipes_and_step_counts():
     assert paper.config["init_std"] == 0.0 and paper.config["prior_form"] == "concrete"
     (phase,) = paper.phases
     assert (phase.lr, phase.batch_size, phase.transition_update, phase.shuffle) == (0.01, 1, "batch", False)
-    assert RECIPES["default"].n_adam_steps(30) == 2 * (10 * 30 * 5 + 2 * 25)  # 2 restarts of (10 epochs x 30 x 5) + 2 x 25
+    assert RECIPES["default"].n_adam_steps(30) == 2 * (10 * 30 * 5 + 2 * 25)  # 2 restarts x (10 x 30 x 5 + 2 x 25)
     with pytest.raises(Exception, match="recipe"):
         fit_recipe(torch.zeros(1, 20, 2), 2, recipe="nope")
 

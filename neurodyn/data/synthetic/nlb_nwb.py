@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurodyn.data.nwb.session import spike_ms_index
 from neurodyn.data.synthetic.nlb_latents import (
     _STYLE,
     _align,
@@ -193,6 +194,9 @@ def write_nlb_nwb(
             inside = np.zeros(len(t), dtype=bool)
             for a, b in windows:
                 inside |= (t >= a) & (t < b)
+            # readers put the file on a 1 ms grid that ends at round(1000 * last window end) ms
+            # (nlb_tools' rule, neurodyn.data.nwb): a spike in the partial millisecond after it is dropped
+            inside &= spike_ms_index(t) < round(1000 * float(windows[:, 1].max()))
             t = t[inside]
         if extra_spikes and u in extra_spikes:
             t = np.concatenate([t, np.asarray(extra_spikes[u], dtype=np.float64)])
