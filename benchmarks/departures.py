@@ -20,7 +20,11 @@ observable figure a decision to keep or revert a departure may rest on); a depar
 minus the variant is above zero by more than its sd over seeds, "hurts" when below by more than it, and is
 "neutral" otherwise.
 
-Usage: ``python benchmarks/departures.py [--seeds 0,1,2] [--epochs 200] [--jobs 2] [--variants a,b]``
+``--case nlb --style mc_maze`` runs the same variants through ``benchmarks/nlb_synthetic.py``'s whole CLI path
+(the variant's fields as ``neurodyn fit`` overrides of the CPU config) and reports co-bps / oracle on the scored
+val trials; that path has no select split, so its figures are report figures only.
+
+Usage: ``python benchmarks/departures.py [--seeds 0,1,2] [--epochs 200] [--jobs 2] [--variants a,b] [--case nlb]``
 """
 
 from __future__ import annotations
@@ -53,6 +57,64 @@ def _job(variant: str, seed: int, epochs: int, threads: int) -> tuple[str, int, 
     return variant, seed, {k: res[k] for k in keep}
 
 
+def _nlb_job(variant: str, seed: int, style: str) -> tuple[str, int, dict]:
+    """nlb_synthetic's whole CLI user path for one style and seed, the variant's fields as fit overrides."""
+    import os
+    import tempfile
+
+    from nlb_synthetic import run_one
+
+    args = tuple(a for k, v in VARIANTS[variant].items() for a in (f"--model.init_args.config.{k}", str(v)))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as log:
+        res = run_one(style, seed, Path(tmp) / "work", env, log, fit_args=args)
+    return variant, seed, {"co_bps_20ms": res["langevinflow"]["20ms"]["co-bps"],
+                           "co_bps_ratio_20ms": res["co_bps_ratio_20ms"], "co_bps_ratio_5ms": res["co_bps_ratio_5ms"],
+                           "fit_seconds": res["seconds"]["fit"]}
+
+
+def nlb_case(args, variants: list[str]) -> int:
+    """Item 7's synthetic NLB half: the variants through nlb_synthetic's CLI path (no select split there:
+    the CPU config predicts from its last epoch), co-bps of the 25 scored val trials / the oracle's."""
+    start = time.perf_counter()
+    jobs = [(v, s) for s in args.seeds for v in variants]
+    runs: dict = {v: {} for v in variants}
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for variant, seed, res in pool.map(_nlb_job, *zip(*jobs), [args.style] * len(jobs)):
+            runs[variant][seed] = res
+            print(json.dumps({"variant": variant, "seed": seed, **res}), flush=True)
+    figures: dict = {"runs": {v: {str(s): r for s, r in rs.items()} for v, rs in runs.items()},
+                     "variants": {v: VARIANTS[v] for v in variants}, "style": args.style, "seeds": args.seeds}
+    rows = []
+    for v in variants:
+        ratio = summarize([runs[v][s]["co_bps_ratio_20ms"] for s in args.seeds])
+        row = {"co_bps_ratio_20ms": ratio}
+        if v != "neurodyn":
+            row["neurodyn_minus_variant"] = summarize([runs["neurodyn"][s]["co_bps_ratio_20ms"]
+                                                       - runs[v][s]["co_bps_ratio_20ms"] for s in args.seeds])
+            row["verdict"] = _verdict(row["neurodyn_minus_variant"])
+        figures[v] = row
+        field = v.removeprefix("reference_")
+        label = ("neurodyn defaults" if v == "neurodyn" else "all six fields at the reference's values"
+                 if v == "reference_fields" else f"{field}={VARIANTS[v][field]}")
+        rows.append([label, mean_sd(ratio), "—" if v == "neurodyn" else mean_sd(row["neurodyn_minus_variant"]),
+                     "—" if v == "neurodyn" else row["verdict"],
+                     " / ".join(f"{runs[v][s]['co_bps_ratio_20ms']:.3f}" for s in args.seeds)])
+    if not args.no_write:
+        write_results(f"departures_nlb_{args.style}", figures, seconds=time.perf_counter() - start, readme={
+            "title": f"Departures from the reference code on the synthetic NLB case ({args.style}, co-bps / oracle)",
+            "columns": ["variant (neurodyn defaults except)", "co-bps / oracle, 20 ms", "neurodyn minus variant",
+                        "departure", "per seed"],
+            "rows": rows,
+            "notes": (f"`benchmarks/nlb_synthetic.py`'s whole CLI path for {args.style} (prepare, fit with the CPU "
+                      f"config plus the variant's fields as `--model.init_args.config.*` overrides, predict from "
+                      f"the last epoch, evaluate), seeds {', '.join(map(str, args.seeds))}, co-bps of the 25 "
+                      f"scored val trials divided by the true rates'. No select split exists on this path (the "
+                      f"config selects nothing), so these are report figures only: no default is chosen on them. "
+                      f"'departure' as in the Lorenz table.")})
+    return 0
+
+
 def _verdict(diff: dict) -> str:
     """neurodyn minus the variant, against its sd over seeds."""
     if diff["mean"] - diff["sd"] > 0:
@@ -69,6 +131,9 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel processes (1 torch thread each)")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated subset of {', '.join(VARIANTS)} (neurodyn is always run)")
+    parser.add_argument("--case", choices=("lorenz", "nlb"), default="lorenz",
+                        help="lorenz (default) or nlb: nlb_synthetic's CLI path on --style")
+    parser.add_argument("--style", default="mc_maze", help="--case nlb: the synthetic NLB style")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     variants = ["neurodyn"] + [v for v in dict.fromkeys(x.strip() for x in args.variants.split(","))
@@ -76,6 +141,8 @@ def main(argv=None) -> int:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    if args.case == "nlb":
+        return nlb_case(args, variants)
     start = time.perf_counter()
     jobs = [(v, s) for s in args.seeds for v in variants]
     runs: dict = {v: {} for v in variants}

@@ -105,8 +105,11 @@ def oracle_file(folder: Path, style: str, seed: int, bin_ms: int, out: Path) -> 
     write_submission(out, {group_name(dataset, bin_ms): group})
 
 
-def run_one(style: str, seed: int, work: Path, env: dict, log) -> dict:
-    """The whole user path, the baseline and the oracle for one style and seed, in ``work``."""
+def run_one(style: str, seed: int, work: Path, env: dict, log, fit_args: tuple[str, ...] = ()) -> dict:
+    """The whole user path, the baseline and the oracle for one style and seed, in ``work``.
+
+    ``fit_args``: extra ``neurodyn fit`` arguments (e.g. model-field overrides of ``benchmarks/departures.py``).
+    """
     from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
 
     dataset, n_in, n_out = STYLES[style]
@@ -123,7 +126,8 @@ def run_one(style: str, seed: int, work: Path, env: dict, log) -> dict:
                                               work, env, log)
     config = ROOT / "configs" / "langevinflow" / f"{dataset}_cpu.yaml"
     times["fit"], _ = neurodyn(["fit", "--config", str(config), "--data.path", str(prepared[20]),
-                                "--seed_everything", str(seed), "--trainer.enable_progress_bar", "false"],
+                                "--seed_everything", str(seed), "--trainer.enable_progress_bar", "false",
+                                *fit_args],
                                work, env, log)
     ckpts = sorted(work.glob("runs/**/checkpoints/last.ckpt"), key=os.path.getmtime)
     configs = sorted(work.glob("runs/**/config.yaml"), key=os.path.getmtime)
