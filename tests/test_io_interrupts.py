@@ -33,26 +33,6 @@ def test_interrupt_between_lock_open_and_flock(tmp_path, monkeypatch):
     assert _listing(tmp_path) == []
 
 
-def test_sigterm_the_moment_the_lock_file_appears(tmp_path, monkeypatch):
-    """SIGTERM right after os.open created the lock file (when a watcher first sees it), before the frame that
-    removes it is set up: held back until it is, then the usual cleanup (seen once in a loaded CI run)."""
-    import os
-    import signal
-
-    real_open = os.open
-
-    def open_then_signal(path, *args, **kwargs):
-        fd = real_open(path, *args, **kwargs)
-        if str(path).endswith(".lock"):
-            os.kill(os.getpid(), signal.SIGTERM)  # handled at the next bytecode unless blocked
-        return fd
-
-    monkeypatch.setattr(os, "open", open_then_signal)
-    with pytest.raises(KeyboardInterrupt), io.output_file(tmp_path / "sub" / "out.h5"):
-        pass
-    assert _listing(tmp_path) == []
-
-
 def test_interrupt_right_after_the_temporary_file_is_made(tmp_path, monkeypatch):
     real_mkstemp = tempfile.mkstemp
 

@@ -240,19 +240,13 @@ def _lock(path: Path, field: str | None) -> Iterator[None]:
     from neurodyn.errors import InputError
 
     lock = path.with_name(f".{path.name}.lock")
-    # SIGTERM / SIGINT are held back from the creation of the lock file until this frame can remove it:
-    # a signal right after os.open (the moment another process first sees the file) would otherwise
-    # interrupt before the try below and leave the lock file, and with it the folder it sits in.
-    mask = _block_signals()
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:
-        _restore_signals(mask)
         raise InputError(f"cannot write in folder {path.parent} ({os.strerror(err.errno or 0) or err})",
                          path=path, field=field) from None
     held = False
     try:
-        _restore_signals(mask)  # a signal that came meanwhile is raised here, inside the try
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             # The holder before us may have removed the file between our open and our flock: then
@@ -271,19 +265,6 @@ def _lock(path: Path, field: str | None) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 os.unlink(lock)
         os.close(fd)
-
-
-def _block_signals():
-    """Block SIGTERM and SIGINT in this thread; returns the previous mask (None where not supported)."""
-    try:
-        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - no pthread_sigmask here
-        return None
-
-
-def _restore_signals(mask) -> None:
-    if mask is not None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _holds_lock(fd: int, lock: Path) -> bool:
