@@ -40,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _results import mean_sd, parse_seeds, summarize, write_results  # noqa: E402
+from nlb_synthetic import STYLES  # noqa: E402
 
 #: the reference preset's model fields that differ from neurodyn's defaults (validation-only val_mask left out)
 REFERENCE_FIELDS = {"integrator": "reference", "transition_kl": "reference", "encoder_alignment": "lagged",
@@ -86,18 +87,10 @@ def nlb_case(args, variants: list[str]) -> int:
     figures: dict = {"runs": {v: {str(s): r for s, r in rs.items()} for v, rs in runs.items()},
                      "variants": {v: VARIANTS[v] for v in variants}, "style": args.style, "seeds": args.seeds}
     rows = []
-    for v in variants:
-        ratio = summarize([runs[v][s]["co_bps_ratio_20ms"] for s in args.seeds])
-        row = {"co_bps_ratio_20ms": ratio}
-        if v != "neurodyn":
-            row["neurodyn_minus_variant"] = summarize([runs["neurodyn"][s]["co_bps_ratio_20ms"]
-                                                       - runs[v][s]["co_bps_ratio_20ms"] for s in args.seeds])
-            row["verdict"] = _verdict(row["neurodyn_minus_variant"])
-        figures[v] = row
-        field = v.removeprefix("reference_")
-        label = ("neurodyn defaults" if v == "neurodyn" else "all six fields at the reference's values"
-                 if v == "reference_fields" else f"{field}={VARIANTS[v][field]}")
-        rows.append([label, mean_sd(ratio), "—" if v == "neurodyn" else mean_sd(row["neurodyn_minus_variant"]),
+    for v, paired in _paired(runs, "co_bps_ratio_20ms", variants, args.seeds).items():
+        ratio = paired.pop("value")
+        row = figures[v] = {"co_bps_ratio_20ms": ratio, **paired}
+        rows.append([_label(v), mean_sd(ratio), "—" if v == "neurodyn" else mean_sd(row["neurodyn_minus_variant"]),
                      "—" if v == "neurodyn" else row["verdict"],
                      " / ".join(f"{runs[v][s]['co_bps_ratio_20ms']:.3f}" for s in args.seeds)])
     if not args.no_write:
@@ -113,6 +106,24 @@ def nlb_case(args, variants: list[str]) -> int:
                       f"config selects nothing), so these are report figures only: no default is chosen on them. "
                       f"'departure' as in the Lorenz table.")})
     return 0
+
+
+def _label(variant: str) -> str:
+    field = variant.removeprefix("reference_")
+    return ("neurodyn defaults" if variant == "neurodyn" else "all six fields at the reference's values"
+            if variant == "reference_fields" else f"{field}={VARIANTS[variant][field]}")
+
+
+def _paired(runs: dict, key: str, variants: list[str], seeds: list[int]) -> dict:
+    """Per variant: ``key`` over seeds and, beside neurodyn's, the paired difference and its verdict."""
+    out = {}
+    for v in variants:
+        row = {"value": summarize([runs[v][s][key] for s in seeds])}
+        if v != "neurodyn":
+            row["neurodyn_minus_variant"] = summarize([runs["neurodyn"][s][key] - runs[v][s][key] for s in seeds])
+            row["verdict"] = _verdict(row["neurodyn_minus_variant"])
+        out[v] = row
+    return out
 
 
 def _verdict(diff: dict) -> str:
@@ -133,7 +144,7 @@ def main(argv=None) -> int:
                         help=f"comma-separated subset of {', '.join(VARIANTS)} (neurodyn is always run)")
     parser.add_argument("--case", choices=("lorenz", "nlb"), default="lorenz",
                         help="lorenz (default) or nlb: nlb_synthetic's CLI path on --style")
-    parser.add_argument("--style", default="mc_maze", help="--case nlb: the synthetic NLB style")
+    parser.add_argument("--style", default="mc_maze", choices=tuple(STYLES), help="--case nlb: the synthetic NLB style")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     variants = ["neurodyn"] + [v for v in dict.fromkeys(x.strip() for x in args.variants.split(","))
@@ -157,14 +168,7 @@ def main(argv=None) -> int:
     # report-trial R2 (what a user of the benchmark sees) and the select trials' held-out spike log-likelihood at
     # the chosen epoch (nats per entry: what a decision to keep or revert a departure may use)
     for key in ("langevinflow", "langevinflow_last_epoch", "langevinflow_select_loglik"):
-        figures[key] = {}
-        for v in variants:
-            row = {"value": summarize([runs[v][s][key] for s in args.seeds])}
-            if v != "neurodyn":
-                row["neurodyn_minus_variant"] = summarize([runs["neurodyn"][s][key] - runs[v][s][key]
-                                                           for s in args.seeds])
-                row["verdict"] = _verdict(row["neurodyn_minus_variant"])
-            figures[key][v] = row
+        figures[key] = _paired(runs, key, variants, args.seeds)
     verdicts = {v: {"report_r2": figures["langevinflow"][v]["verdict"],
                     "select_loglik": figures["langevinflow_select_loglik"][v]["verdict"]}
                 for v in variants if v != "neurodyn"}
@@ -172,11 +176,8 @@ def main(argv=None) -> int:
     rows = []
     for v in variants:
         r2, ll = figures["langevinflow"][v], figures["langevinflow_select_loglik"][v]
-        field = v.removeprefix("reference_")
-        label = ("neurodyn defaults" if v == "neurodyn" else "all six fields at the reference's values"
-                 if v == "reference_fields" else f"{field}={VARIANTS[v][field]}")
         base = v == "neurodyn"
-        rows.append([label, mean_sd(r2["value"]), "—" if base else mean_sd(r2["neurodyn_minus_variant"]),
+        rows.append([_label(v), mean_sd(r2["value"]), "—" if base else mean_sd(r2["neurodyn_minus_variant"]),
                      mean_sd(ll["value"], 4), "—" if base else mean_sd(ll["neurodyn_minus_variant"], 4),
                      "—" if base else f"{ll['verdict']} / {r2['verdict']}",
                      mean_sd(figures["langevinflow_last_epoch"][v]["value"]),
@@ -197,7 +198,7 @@ def main(argv=None) -> int:
                       f"the criterion a decision to keep a departure may use); report R2: rate R2 against the true "
                       f"rates on the report trials. 'departure': neurodyn's value helps / hurts when neurodyn minus "
                       f"the variant is above / below zero by more than its sd over seeds (paired), neutral "
-                      f"otherwise. The synthetic NLB case is not run.")})
+                      f"otherwise. The synthetic NLB case: `--case nlb`.")})
     print(json.dumps({"verdicts": verdicts, "langevinflow": figures["langevinflow"]}))
     return 0
 
