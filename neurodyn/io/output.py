@@ -240,13 +240,14 @@ def _lock(path: Path, field: str | None) -> Iterator[None]:
     from neurodyn.errors import InputError
 
     lock = path.with_name(f".{path.name}.lock")
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as err:
-        raise InputError(f"cannot write in folder {path.parent} ({os.strerror(err.errno or 0) or err})",
-                         path=path, field=field) from None
+    fd = None
     held = False
-    try:
+    try:  # the file is created inside the frame that removes it: a signal the moment it appears is covered
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise InputError(f"cannot write in folder {path.parent} ({os.strerror(err.errno or 0) or err})",
+                             path=path, field=field) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             # The holder before us may have removed the file between our open and our flock: then
@@ -259,12 +260,18 @@ def _lock(path: Path, field: str | None) -> Iterator[None]:
         held = True
         yield
     finally:
-        # held, or interrupted (Ctrl-C / SIGTERM) between the open and ``held = True``: remove the file
-        # only if this descriptor holds the lock on the name it has, never another writer's lock
-        if held or _holds_lock(fd, lock):
+        if fd is None:
+            # Ctrl-C / SIGTERM as os.open returned: the file may exist with its descriptor lost; look
+            # at it through a new one (never creating it)
             with contextlib.suppress(OSError):
-                os.unlink(lock)
-        os.close(fd)
+                fd = os.open(lock, os.O_RDWR)
+        if fd is not None:
+            # held, or interrupted before ``held = True``: remove the file only if this descriptor holds
+            # the lock on the name it has (nobody else does), never another writer's lock
+            if held or _holds_lock(fd, lock):
+                with contextlib.suppress(OSError):
+                    os.unlink(lock)
+            os.close(fd)
 
 
 def _holds_lock(fd: int, lock: Path) -> bool:
