@@ -85,52 +85,119 @@ def _baselines(x, truth, cond, fit, sel, rep, seed: int) -> dict:
     return res
 
 
-def run_seed(seed: int, epochs: int, sizes, model_overrides: dict, opt_overrides: dict, threads: int,
-             select_every: int, out: str | None, baselines: bool = True) -> dict:
+#: fit seed of ensemble member m of report seed s: s + MEMBER_SEED_STEP * m (member 0 is the single fit)
+MEMBER_SEED_STEP = 1000
+
+
+def _simulate(seed: int, sizes):
+    import numpy as np
+
+    from neurodyn.data.synthetic.lorenz import simulate_lorenz
+
+    sim = simulate_lorenz(seed=seed)
+    fit, sel, rep = three_way_split(sim.condition_ids, sizes, seed)
+    return sim, sim.spikes.astype(np.float64), (fit, sel, rep)
+
+
+def fit_member(seed: int, member: int, epochs: int, sizes, model_overrides: dict, opt_overrides: dict,
+               threads: int, select_every: int) -> dict:
+    """Train ensemble member ``member`` of seed ``seed`` (data of ``seed``, initialisation and batches of
+    ``seed + MEMBER_SEED_STEP * member``): the model at the chosen epoch and at the last, as bytes."""
+    import io
+
     import numpy as np
     import torch
 
-    from neurodyn.data.synthetic.lorenz import simulate_lorenz
     from neurodyn.demo import LORENZ_MODEL, LORENZ_OPT
-    from neurodyn.metrics import rate_r2
     from neurodyn.training.recipes import fit_langevinflow
 
     torch.set_num_threads(threads)
+    _, x, (fit, sel, _) = _simulate(seed, sizes)
+    model = {**LORENZ_MODEL, **model_overrides}
+    opt = {**LORENZ_OPT, **opt_overrides}
+    empty = np.zeros(x.shape[:2] + (0,))
+    module, seconds = fit_langevinflow(x[fit], empty[fit], x[sel], empty[sel], bin_ms=20, epochs=epochs,
+                                       seed=seed + MEMBER_SEED_STEP * member, model=model, opt=opt, batch_size=64,
+                                       select_every=select_every, check_val_every_n_epoch=epochs + 1)
+
+    def as_bytes():
+        buf = io.BytesIO()
+        torch.save(module.model, buf)
+        return buf.getvalue()
+
+    chosen = as_bytes()
+    selection = module.selection
+    module.load_state_dict(module.last_state)
+    return {"seed": seed, "member": member, "fit_seed": seed + MEMBER_SEED_STEP * member, "chosen": chosen,
+            "last": as_bytes(), "selection": selection, "train_seconds": seconds, "model": model, "optimiser": opt}
+
+
+def _load(blob: bytes):
+    import io
+
+    import torch
+
+    return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)
+
+
+def score_seed(seed: int, sizes, fits: list[dict], out: str | None, baselines: bool = True) -> dict:
+    """Report-trial figures of seed ``seed`` from its members' fits (member 0 first): the single fit
+    (member 0) as before, and with several members their rate ensemble, with the select trials'
+    held-out likelihood of both (the observable figure that says whether the ensemble is preferred)."""
+    import numpy as np
+    import torch
+
+    from neurodyn.metrics import rate_r2
+    from neurodyn.models.ensemble import RateEnsemble
+    from neurodyn.training.recipes import heldout_loglik
+
     start = time.perf_counter()
-    sim = simulate_lorenz(seed=seed)
-    fit, sel, rep = three_way_split(sim.condition_ids, sizes, seed)
-    x = sim.spikes.astype(np.float64)
+    fits = sorted(fits, key=lambda f: f["member"])
+    sim, x, (fit, sel, rep) = _simulate(seed, sizes)
     truth, cond = sim.truth, sim.condition_ids
     res: dict = {"seed": seed, "n_trials": {"fit": len(fit), "select": len(sel), "report": len(rep)}}
-
     if baselines:
         res.update(_baselines(x, truth, cond, fit, sel, rep, seed))
     res["baseline_seconds"] = time.perf_counter() - start
 
-    model = {**LORENZ_MODEL, **model_overrides}
-    opt = {**LORENZ_OPT, **opt_overrides}
-    empty = np.zeros(x.shape[:2] + (0,))
-    module, seconds = fit_langevinflow(x[fit], empty[fit], x[sel], empty[sel], bin_ms=20, epochs=epochs, seed=seed,
-                                       model=model, opt=opt, batch_size=64, select_every=select_every,
-                                       check_val_every_n_epoch=epochs + 1)
-
-    def predict(mode=None):
+    def predict(model, mode=None):
         with torch.no_grad():
-            return module.model.predict(torch.as_tensor(x[rep], dtype=torch.float32), mode=mode)["rates"].numpy()
+            return model.predict(torch.as_tensor(x[rep], dtype=torch.float32), mode=mode)["rates"].numpy()
 
-    res["langevinflow"] = float(rate_r2(truth[rep], predict()))
-    res["langevinflow_sampled_pass"] = float(rate_r2(truth[rep], predict("sample")))
-    selection = module.selection
-    module.load_state_dict(module.last_state)
-    res["langevinflow_last_epoch"] = float(rate_r2(truth[rep], predict()))
-    res.update(langevinflow_best_epoch=selection["best_epoch"], langevinflow_select_loglik=selection["best_score"],
-               langevinflow_select_history=selection["history"], train_seconds=seconds, model=model, optimiser=opt,
-               seconds=time.perf_counter() - start)
+    first = fits[0]
+    chosen = [_load(f["chosen"]) for f in fits]
+    res["langevinflow"] = float(rate_r2(truth[rep], predict(chosen[0])))
+    res["langevinflow_sampled_pass"] = float(rate_r2(truth[rep], predict(chosen[0], "sample")))
+    res["langevinflow_last_epoch"] = float(rate_r2(truth[rep], predict(_load(first["last"]))))
+    keep = float(first["model"].get("cd_keep_prob", 0.7))
+    res.update(langevinflow_best_epoch=first["selection"]["best_epoch"],
+               langevinflow_select_loglik=first["selection"]["best_score"],
+               langevinflow_select_history=first["selection"]["history"], train_seconds=first["train_seconds"],
+               model=first["model"], optimiser=first["optimiser"], members=len(fits))
+    if len(fits) > 1:
+        ensemble = RateEnsemble(chosen)
+        res["langevinflow_ensemble"] = float(rate_r2(truth[rep], predict(ensemble)))
+        res["langevinflow_members"] = [float(rate_r2(truth[rep], predict(m))) for m in chosen]
+        # the selection callback's criterion, recomputed for the single fit and the ensemble alike
+        res["select_loglik_single"] = heldout_loglik(chosen[0], x[sel], keep_prob=keep)
+        res["select_loglik_ensemble"] = heldout_loglik(ensemble, x[sel], keep_prob=keep)
+        res["member_fit_seeds"] = [f["fit_seed"] for f in fits]
+        res["member_best_epochs"] = [f["selection"]["best_epoch"] for f in fits]
+        res["ensemble_train_seconds"] = sum(f["train_seconds"] for f in fits)
+    res["seconds"] = sum(f["train_seconds"] for f in fits) + time.perf_counter() - start
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / f"seed{seed}.json").write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k != "langevinflow_select_history"}), flush=True)
     return res
+
+
+def run_seed(seed: int, epochs: int, sizes, model_overrides: dict, opt_overrides: dict, threads: int,
+             select_every: int, out: str | None, baselines: bool = True, members: int = 1) -> dict:
+    """One seed in this process: ``members`` fits, then :func:`score_seed`."""
+    fits = [fit_member(seed, m, epochs, sizes, model_overrides, opt_overrides, threads, select_every)
+            for m in range(members)]
+    return score_seed(seed, sizes, fits, out, baselines=baselines)
 
 
 def main(argv=None) -> int:
@@ -139,7 +206,10 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--split", default="20,2,2", help="fit,select,report trials per condition (default 20,2,2)")
     parser.add_argument("--select-every", type=int, default=5, help="score the select trials every N epochs")
-    parser.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel processes (default 1)")
+    parser.add_argument("--members", type=int, default=3,
+                        help="LangevinFlow fits per seed whose rates are averaged (fit seeds seed + 1000 m; "
+                             "member 0 is also reported alone; default 3)")
+    parser.add_argument("--jobs", type=int, default=1, help="fits trained in parallel processes (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads per process (default 1)")
     parser.add_argument("--out", default="data/bench_lorenz", help="per-seed logs (default data/bench_lorenz)")
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/lorenz.json")
@@ -158,6 +228,8 @@ def main(argv=None) -> int:
             raise ValueError
     except ValueError:
         parser.error("--seeds takes e.g. 0,1,2 and --split three positive integers, e.g. 20,2,2")
+    if args.members < 1:
+        parser.error("--members must be at least 1")
     model_overrides = key_values(args.model, parser, "--model")
     opt_overrides = key_values(args.opt, parser, "--opt")
     start = time.perf_counter()
@@ -174,29 +246,42 @@ def main(argv=None) -> int:
                         and r.get("optimiser") == {**LORENZ_OPT, **opt_overrides}
                         and hist[-1][0] == args.epochs and hist[0][0] == args.select_every
                         and r.get("n_trials", {}).get("fit") == 65 * sizes[0]
-                        and r.get("n_trials", {}).get("select") == 65 * sizes[1])
+                        and r.get("n_trials", {}).get("select") == 65 * sizes[1]
+                        and r.get("members", 1) == args.members)
                 if same:
                     reused[s] = r
                 else:
                     print(f"{path}: other settings, not reused", file=sys.stderr)
-    jobs = [(s, args.epochs, sizes, model_overrides, opt_overrides, args.threads, args.select_every, args.out)
-            for s in seeds if s not in reused]
-    if args.jobs > 1 and len(seeds) > 1:
+    todo = [s for s in seeds if s not in reused]
+    units = [(s, m, args.epochs, sizes, model_overrides, opt_overrides, args.threads, args.select_every)
+             for s in todo for m in range(args.members)]
+    if args.jobs > 1 and len(units) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn")) as pool:
-            fresh = list(pool.map(run_seed, *zip(*jobs)))
+            fits = list(pool.map(fit_member, *zip(*units)))
     else:
-        fresh = [run_seed(*job) for job in jobs]
+        fits = [fit_member(*unit) for unit in units]
+    fresh = [score_seed(s, sizes, [f for f in fits if f["seed"] == s], args.out) for s in todo]
     by_seed = {**reused, **{r["seed"]: r for r in fresh}}
     per_seed = [by_seed[s] for s in seeds]
     seconds = time.perf_counter() - start
 
-    figures = {key: summarize(r[key] for r in per_seed) for key in (*METHODS, "langevinflow_sampled_pass")}
+    ensemble = args.members > 1
+    methods = ({"langevinflow_ensemble": f"LangevinFlow, rate ensemble of {args.members} fits (epochs chosen on "
+                                         f"select trials)"} if ensemble else {}) | METHODS
+    headline = "langevinflow_ensemble" if ensemble else "langevinflow"
+    extra = ("langevinflow_sampled_pass", *(("select_loglik_single", "select_loglik_ensemble") if ensemble else ()))
+    figures = {key: summarize(r[key] for r in per_seed) for key in (*methods, *extra)}
     figures["train_seconds"] = summarize(r["train_seconds"] for r in per_seed)
+    if ensemble:
+        figures["ensemble_train_seconds"] = summarize(r["ensemble_train_seconds"] for r in per_seed)
+        figures["ensemble_preferred_on_select"] = [r["select_loglik_ensemble"] > r["select_loglik_single"]
+                                                   for r in per_seed]
     figures["per_seed"] = per_seed
-    goal = all(r["langevinflow"] >= 0.95 and r["langevinflow"] > r["condition_psth_oracle"] for r in per_seed)
+    figures["headline"] = headline
+    goal = all(r[headline] >= 0.95 and r[headline] > r["condition_psth_oracle"] for r in per_seed)
     figures["goal_met"] = goal
     n_fit, n_sel, n_rep = sizes
     split = {"rule": f"per condition, trials shuffled with numpy default_rng([seed, 20261203]): {n_fit} fit / "
@@ -207,6 +292,12 @@ def main(argv=None) -> int:
         "langevinflow": f"epoch with the highest held-out-entry Poisson log-likelihood on the select trials, "
                         f"scored every {args.select_every} epochs (inputs hidden with the training keep "
                         f"probability, 3 fixed masks); the last epoch is reported too",
+        **({"langevinflow_ensemble": f"{args.members} members fixed in advance (fit seeds seed + "
+                                     f"{MEMBER_SEED_STEP} m, m = 0..{args.members - 1}; member 0 is the single "
+                                     "fit), each with its epoch chosen as above; rates averaged. The select "
+                                     "trials' held-out likelihood of the ensemble and of the single fit is "
+                                     "reported (the observable figure that prefers one or the other)"}
+           if ensemble else {}),
         "gaussian_smoothing": "width (bins) with the highest leave-one-bin-out Poisson log-likelihood on the select "
                               "trials",
         "factor_analysis": "width and number of factors with the highest leave-one-neuron-out Poisson "
@@ -217,14 +308,20 @@ def main(argv=None) -> int:
     }
     seed_cols = " / ".join(str(s) for s in seeds)
     rows = [[label, mean_sd(figures[key]), " / ".join(f"{v:.3f}" for v in figures[key]["values"])]
-            for key, label in METHODS.items()]
+            for key, label in methods.items()]
     notes = (f"Report-trial rate R² vs the true rates ({n_fit} fit / {n_sel} select / {n_rep} report trials per "
              f"condition, 65 conditions). Everything chosen (epoch, widths, factors) is chosen on the select "
              f"trials by a held-out spike likelihood; true rates are used only to score. LangevinFlow "
-             f"{args.epochs} epochs, mean training time {figures['train_seconds']['mean']:.0f} s per seed "
-             f"({args.threads} torch thread" + ("" if args.reuse else f", {min(args.jobs, len(seeds))} seed(s) in "
-                                                "parallel") + "). Goal (>= 0.95 on "
-             f"every seed and above the PSTH oracle): {'met' if goal else 'not met'}.")
+             f"{args.epochs} epochs, mean training time {figures['train_seconds']['mean']:.0f} s per fit "
+             f"({args.threads} torch thread" + ("" if args.reuse else f", {min(args.jobs, len(units))} fit(s) in "
+                                                "parallel") + ").")
+    if ensemble:
+        sel_single, sel_ens = figures["select_loglik_single"], figures["select_loglik_ensemble"]
+        notes += (f" The ensemble (the headline) averages the rates of {args.members} fits with different "
+                  f"initialisations, fixed in advance ({args.members}x the training time); its select-trial held-out "
+                  f"likelihood is {sel_ens['mean']:.4f} vs the single fit's {sel_single['mean']:.4f} nats per entry "
+                  f"(higher on {sum(figures['ensemble_preferred_on_select'])} of {len(seeds)} seeds).")
+    notes += f" Goal (>= 0.95 on every seed and above the PSTH oracle): {'met' if goal else 'not met'}."
     readme = {"title": f"Lorenz, rate R² on report trials ({len(seeds)} seeds)",
               "columns": ["Method", "R² mean ± sd", f"per seed ({seed_cols})"], "rows": rows, "notes": notes}
     if reused:
