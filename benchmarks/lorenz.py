@@ -144,7 +144,6 @@ def score_seed(seed: int, sizes, fits: list[dict], out: str | None, baselines: b
     """Report-trial figures of seed ``seed`` from its members' fits (member 0 first): the single fit
     (member 0) as before, and with several members their rate ensemble, with the select trials'
     held-out likelihood of both (the observable figure that says whether the ensemble is preferred)."""
-    import numpy as np
     import torch
 
     from neurodyn.metrics import rate_r2
