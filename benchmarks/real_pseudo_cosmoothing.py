@@ -12,6 +12,11 @@ is chosen by co-bps on the select trials:
 2. the kept setting is trained on all 80 training trials with every seed of ``--seeds`` (last epoch:
    nothing is selected on the evaluation trials) and scored once on the 20 evaluation trials.
 
+A candidate may be a rate ensemble (``ENSEMBLES``: k fits of one setting with seeds ``s + 1000 m``, their
+rates averaged, :class:`neurodyn.models.ensemble.RateEnsemble`'s rule); it competes with the single fit on
+the select trials like any other candidate, and when it wins its member 0 -- the single fit -- is
+reported beside it.
+
 LangevinFlow trains on the counts summed into 20 ms bins; its rates are spread evenly over the 5 ms
 bins for scoring (:func:`neurodyn.training.recipes.pseudo_cosmoothing`). Baselines on the same trials:
 the NLB smoothing + Poisson GLM baseline with the shared-data README's fixed settings (50 ms, alpha
@@ -45,6 +50,12 @@ CANDIDATES = {
     "500 epochs, dropout 0.2": (500, {"dropout": 0.2}, {}),
     "1000 epochs": (1000, {}, {}),
 }
+#: rate ensembles among the candidates: name -> (a CANDIDATES setting, members); member m of seed s trains
+#: with seed s + MEMBER_SEED_STEP * m, so member 0 is that setting's single run
+ENSEMBLES = {
+    "500 epochs, ensemble of 3": ("500 epochs", 3),
+}
+MEMBER_SEED_STEP = 1000
 #: smoothing + GLM grid for the selected baseline (sigma in ms, PoissonRegressor alpha)
 GLM_SIGMAS = (30, 40, 50, 70, 100)
 GLM_ALPHAS = (0.01, 0.1, 1.0)
@@ -69,6 +80,7 @@ def _log_path(out: str, tag: str, seed: int) -> Path:
 
 def run_lf(split, seed: int, epochs: int, model: dict, opt: dict, train_bin_ms: int, threads: int, tag: str,
            out: str | None = None) -> dict:
+    import numpy as np
     import torch
 
     from neurodyn.training.recipes import pseudo_cosmoothing
@@ -80,24 +92,30 @@ def run_lf(split, seed: int, epochs: int, model: dict, opt: dict, train_bin_ms: 
            "co_bps_mean_mode": res_["co_bps_mean_mode"], "train_co_bps": res_["train_co_bps"],
            "train_seconds": res_["train_seconds"], "seconds": time.perf_counter() - start, "model": model,
            "optimiser": opt, "train_bin_ms": train_bin_ms}
+    n_in = split.train_heldin.shape[-1]
+    heldout_rates = res_["rates"][..., n_in:]
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         _log_path(out, tag, seed).write_text(json.dumps(res, indent=1))
+        np.save(_log_path(out, tag, seed).with_suffix(".npy"), heldout_rates)
     print(json.dumps(res), flush=True)
-    return res
+    return {**res, "heldout_rates": heldout_rates}
 
 
 def _reusable(out: str, tag: str, seed: int, epochs: int, model: dict, opt: dict, train_bin_ms: int):
     """A run's logged result when it was made with the same settings (``--reuse``), else None."""
+    import numpy as np
+
     path = _log_path(out, tag, seed)
-    if not path.is_file():
+    if not path.is_file() or not path.with_suffix(".npy").is_file():
         return None
     r = json.loads(path.read_text())
     same = (r.get("epochs") == epochs and r.get("model") == model and r.get("optimiser") == opt
             and r.get("train_bin_ms") == train_bin_ms)
     if not same:
         print(f"{path}: other settings, not reused", file=sys.stderr)
-    return r if same else None
+        return None
+    return {**r, "heldout_rates": np.load(path.with_suffix(".npy"))}
 
 
 def _map(fn, jobs, pool, reuse_out: str | None = None, while_waiting=None):
@@ -130,7 +148,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="report seeds, e.g. 0,1,2 (default)")
     parser.add_argument("--select-seed", type=int, default=0, help="training seed of the candidate runs")
     parser.add_argument("--n-select", type=int, default=16, help="last training trials used to select (default 16)")
-    parser.add_argument("--candidates", nargs="*", default=list(CANDIDATES), choices=list(CANDIDATES),
+    parser.add_argument("--candidates", nargs="*", default=[*CANDIDATES, *ENSEMBLES],
+                        choices=[*CANDIDATES, *ENSEMBLES],
                         help="LangevinFlow candidates to compare (default: all)")
     parser.add_argument("--epochs", type=int, default=None, help="override every candidate's epochs (smoke tests)")
     parser.add_argument("--train-bin-ms", type=int, default=20)
@@ -177,20 +196,49 @@ def main(argv=None) -> int:
         from concurrent.futures import ProcessPoolExecutor
 
         pool = ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn"))
-    # 1. candidates on fit -> select
-    settings = {name: (args.epochs or CANDIDATES[name][0], {**SMALL_REAL_MODEL, **CANDIDATES[name][1], **model_ov},
-                       {**SMALL_REAL_OPT, **CANDIDATES[name][2], **opt_ov}) for name in args.candidates}
+    # 1. candidates on fit -> select (an ensemble's member 0 is its setting's single run: trained once)
+    base_of = {n: ENSEMBLES.get(n, (n, 1)) for n in args.candidates}
+    settings = {base: (args.epochs or CANDIDATES[base][0], {**SMALL_REAL_MODEL, **CANDIDATES[base][1], **model_ov},
+                       {**SMALL_REAL_OPT, **CANDIDATES[base][2], **opt_ov})
+                for base in dict.fromkeys(b for b, _ in base_of.values())}
     reuse = args.out if args.reuse else None
-    sel_jobs = [(view, args.select_seed, ep, m, o, args.train_bin_ms, args.threads, f"select:{name}", args.out)
-                for name, (ep, m, o) in settings.items()]
-    selected_runs = dict(zip(settings, _map(run_lf, sel_jobs, pool, reuse, while_waiting=baselines)))
-    chosen = max(selected_runs, key=lambda n: selected_runs[n]["co_bps"])
-    epochs, model, opt = settings[chosen]
+
+    def train(phase: str, data, seed: int, wanted: dict, while_waiting=None) -> dict:
+        """Members 0..k-1 of each wanted setting {base: k}, fit seeds seed + MEMBER_SEED_STEP m: {(base, m): run}."""
+        keys = [(base, m) for base, k in wanted.items() for m in range(k)]
+        jobs = [(data, seed + MEMBER_SEED_STEP * m, *settings[base], args.train_bin_ms, args.threads,
+                 f"{phase}:{base}", args.out) for base, m in keys]
+        return dict(zip(keys, _map(run_lf, jobs, pool, reuse, while_waiting=while_waiting)))
+
+    def ensemble_co_bps(runs: dict, base: str, k: int, target) -> float:
+        from neurodyn.metrics import bits_per_spike
+
+        rates = sum(runs[(base, m)]["heldout_rates"] for m in range(k)) / k
+        return float(bits_per_spike(rates, target))
+
+    wanted: dict = {}
+    for base, k in base_of.values():
+        wanted[base] = max(k, wanted.get(base, 0))
+    sel_runs = train("select", view, args.select_seed, wanted, while_waiting=baselines)
+    select_scores = {n: ensemble_co_bps(sel_runs, b, k, view.eval_heldout) for n, (b, k) in base_of.items()}
+    chosen = max(select_scores, key=select_scores.get)
+    base, k = base_of[chosen]
+    epochs, model, opt = settings[base]
 
     # 2. the chosen setting on all training trials, scored once on the evaluation trials
-    rep_jobs = [(split, s, epochs, model, opt, args.train_bin_ms, args.threads, f"report:{chosen}", args.out)
-                for s in seeds]
-    per_seed = _map(run_lf, rep_jobs, pool, reuse)
+    per_seed = []
+    keys = [(s, m) for s in seeds for m in range(k)]
+    jobs = [(split, s + MEMBER_SEED_STEP * m, epochs, model, opt, args.train_bin_ms, args.threads,
+             f"report:{base}", args.out) for s, m in keys]
+    rep_runs = dict(zip(keys, _map(run_lf, jobs, pool, reuse)))
+    for s in seeds:
+        runs = {(base, m): rep_runs[(s, m)] for m in range(k)}
+        single = {key: v for key, v in rep_runs[(s, 0)].items() if key != "heldout_rates"}
+        per_seed.append({"seed": s, "co_bps": ensemble_co_bps(runs, base, k, split.eval_heldout), "members": k,
+                         "member_co_bps": [rep_runs[(s, m)]["co_bps"] for m in range(k)],
+                         "member_fit_seeds": [s + MEMBER_SEED_STEP * m for m in range(k)],
+                         "train_seconds": sum(rep_runs[(s, m)]["train_seconds"] for m in range(k)),
+                         "single": single})
     if pool is not None:
         pool.shutdown()
     seconds = time.perf_counter() - start
@@ -199,15 +247,19 @@ def main(argv=None) -> int:
     lf = summarize(r["co_bps"] for r in per_seed)
     figures = {
         "langevinflow_co_bps": lf,
-        "langevinflow_co_bps_mean_mode": summarize(r["co_bps_mean_mode"] for r in per_seed),
-        "langevinflow_train_co_bps": summarize(r["train_co_bps"] for r in per_seed),
+        "langevinflow_single_co_bps": summarize(r["single"]["co_bps"] for r in per_seed),
+        "langevinflow_single_co_bps_mean_mode": summarize(r["single"]["co_bps_mean_mode"] for r in per_seed),
+        "langevinflow_single_train_co_bps": summarize(r["single"]["train_co_bps"] for r in per_seed),
+        "langevinflow_train_seconds_per_fit": summarize(r["single"]["train_seconds"] for r in per_seed),
         "langevinflow_train_seconds": summarize(r["train_seconds"] for r in per_seed),
         "smoothing_glm_co_bps": glm_fixed,
         "smoothing_glm_selected_co_bps": glm_selected,
         "smoothing_glm_selected": {"sigma_ms": glm_best[0], "alpha": glm_best[1],
                                    "select_co_bps": {f"{s}ms/alpha{a}": v for (s, a), v in glm_scores.items()}},
-        "candidates_select_co_bps": {n: r["co_bps"] for n, r in selected_runs.items()},
-        "candidate_runs": selected_runs,
+        "candidates_select_co_bps": select_scores,
+        "candidate_runs": {f"{b} (fit seed {args.select_seed + MEMBER_SEED_STEP * m})":
+                           {key: v for key, v in r.items() if key != "heldout_rates"}
+                           for (b, m), r in sel_runs.items()},
         "chosen": chosen,
         "per_seed": per_seed,
         "goal_met": all(r["co_bps"] >= 0.25 for r in per_seed),
@@ -218,24 +270,31 @@ def main(argv=None) -> int:
                   "bins": "5 ms scored; LangevinFlow trained at 20 ms (counts summed), rates spread evenly"}
     selection = {
         "langevinflow": f"candidate with the highest co-bps on the select trials (trained on the fit trials, seed "
-                        f"{args.select_seed}); then trained on fit + select trials, last epoch scored",
+                        f"{args.select_seed}; an ensemble's members with seeds {args.select_seed} + "
+                        f"{MEMBER_SEED_STEP} m, rates averaged); then trained on fit + select trials with each report "
+                        f"seed s (members s + {MEMBER_SEED_STEP} m), last epoch scored; member 0 is also reported "
+                        "alone",
         "smoothing_glm": "fixed: sigma 50 ms, alpha 0.1 (NLB example / shared-data README), nothing chosen",
         "smoothing_glm_selected": "sigma and alpha with the highest co-bps on the select trials, refit on fit + select",
         "report": "co-bps (NLB bits_per_spike) on the evaluation trials' held-out units, computed once per seed",
     }
     seed_txt = " / ".join(f"{r['co_bps']:.3f}" for r in per_seed)
+    single = figures["langevinflow_single_co_bps"]
     rows = [
         [f"LangevinFlow ({chosen}, chosen on select trials)", mean_sd(lf), seed_txt],
+        *([[f"LangevinFlow (one fit: member 0 of the above, {base})", mean_sd(single),
+            " / ".join(f"{v:.3f}" for v in single["values"])]] if k > 1 else []),
         ["Smoothing + Poisson GLM (NLB baseline, 50 ms, alpha 0.1)", f"{glm_fixed:.3f}", "deterministic"],
         [f"Smoothing + Poisson GLM ({glm_best[0]} ms, alpha {glm_best[1]}, chosen on select trials)",
          f"{glm_selected:.3f}", "deterministic"],
     ]
-    cands = "; ".join(f"{n}: {r['co_bps']:.3f}" for n, r in selected_runs.items())
+    cands = "; ".join(f"{n}: {v:.3f}" for n, v in select_scores.items())
     notes = (f"Co-bps on the 20 evaluation trials of the MC_Maze_Small test file (27 held-out units, 5 ms). "
              f"Candidates' co-bps on the select trials (fit on trials 0-{n_train - args.n_select - 1}, seed "
              f"{args.select_seed}): {cands}. LangevinFlow training "
-             f"{figures['langevinflow_train_seconds']['mean']:.0f} s per seed on {args.threads} thread(s) "
-             f"({min(args.jobs, len(seeds))} run(s) in parallel). Goal (>= 0.25 on every seed): "
+             f"{figures['langevinflow_train_seconds_per_fit']['mean']:.0f} s per fit, "
+             f"{figures['langevinflow_train_seconds']['mean']:.0f} s per seed ({k} fit(s)) on {args.threads} thread(s) "
+             f"({min(args.jobs, len(jobs))} run(s) in parallel). Goal (>= 0.25 on every seed): "
              f"{'met' if figures['goal_met'] else 'not met'}.")
     readme = {"title": f"Real MC_Maze_Small pseudo co-smoothing, co-bps ({len(seeds)} seeds)",
               "columns": ["Method", "co-bps mean ± sd", "per seed (" + " / ".join(map(str, seeds)) + ")"],
@@ -243,8 +302,10 @@ def main(argv=None) -> int:
     if not args.no_write:
         path = write_results("real_pseudo_cosmoothing", figures, seconds=seconds, readme=readme, split=split_info,
                              selection=selection, seeds=seeds, select_seed=args.select_seed,
-                             candidates={n: {"epochs": s[0], "model": s[1], "optimiser": s[2]}
-                                         for n, s in settings.items()})
+                             candidates={n: {"setting": base_of[n][0], "members": base_of[n][1]}
+                                         for n in args.candidates},
+                             settings={n: {"epochs": s[0], "model": s[1], "optimiser": s[2]}
+                                       for n, s in settings.items()})
         print(f"wrote {path}", file=sys.stderr)
     print(json.dumps({"split": split_info, "selection": selection, "figures": figures}))
     return 0
