@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tune": ("neurodyn.training.tune:cli_main", "hyperparameter search with Ray Tune (PBT / ASHA; the tune extra)"),
     "evaluate": ("neurodyn.commands.evaluate:cli_main", "NLB metrics (co-bps, fp-bps, vel/psth R2, tp corr)"),
     "submit": ("neurodyn.commands.submit:cli_main", "assemble an NLB/EvalAI submission file"),
+    "ensemble": ("neurodyn.commands.ensemble:cli_main", "average the rates of several prediction files"),
     "baseline": ("neurodyn.commands.baseline:cli_main", "smoothing + Poisson GLM baseline -> NLB prediction file"),
     "plot": ("neurodyn.commands.plot:cli_main", "plot a prediction file"),
     "demo": ("neurodyn.demo:cli_main", "the main job on an embedded default (what `make demo` runs)"),

@@ -79,6 +79,7 @@ def src(tmp_path_factory) -> Path:
                                                                                       np.nan)))
     _write_raw_pred(d / "pred_2d.h5", _pred_groups(prep, eval_rates_heldin=np.ones((3, 4))))
     _write_raw_pred(d / "pred_badname.h5", {"mc_mazz_20": _pred_groups(prep)[name]})
+    _write_raw_pred(d / "pred_other_group.h5", {"mc_maze_small_20": _pred_groups(prep)[name]})
     groups = _pred_groups(prep)
     del groups[name]["eval_rates_heldout"]
     _write_raw_pred(d / "pred_missing_key.h5", groups)
@@ -214,6 +215,20 @@ CASES = [
     ("submit-out-under-file", ["submit", "--pred", "{src}/pred.h5", "--prepared", "{src}/prep.h5", "--out",
                                "afile/s.h5"], "afile is a file, not a folder", _afile),
     ("submit-missing-pred", ["submit", "--pred", "{src}/absent.h5", "--out", "s.h5"], "no such file", None),
+    # ---------------------------------------------------------------- ensemble
+    ("ensemble-one-file", ["ensemble", "--pred", "{src}/pred.h5", "--out", "e.h5"], "at least two", None),
+    ("ensemble-out-is-pred", ["ensemble", "--pred", "{src}/pred.h5", "{src}/pred_copy.h5", "--out",
+                              "{src}/pred.h5", "--overwrite"], "is an input file", None),
+    ("ensemble-wrong-units", ["ensemble", "--pred", "{src}/pred.h5", "{src}/pred_shape.h5", "--out", "e.h5"],
+     "pred_shape.h5: ", None),
+    ("ensemble-other-group", ["ensemble", "--pred", "{src}/pred.h5", "{src}/pred_other_group.h5", "--out",
+                              "e.h5"], "group not in every prediction file", None),
+    ("ensemble-nan-rates", ["ensemble", "--pred", "{src}/pred.h5", "{src}/pred_nan.h5", "--out", "e.h5"],
+     "pred_nan.h5: mc_maze_20/eval_rates_heldout: NaN rate", None),
+    ("ensemble-prepared-as-pred", ["ensemble", "--pred", "{src}/pred.h5", "{src}/prep.h5", "--out", "e.h5"],
+     "not a prediction file", None),
+    ("ensemble-out-exists", ["ensemble", "--pred", "{src}/pred.h5", "{src}/pred_copy.h5", "--out", "old.h5"],
+     "exists; pass --overwrite", _existing("old.h5")),
     # ---------------------------------------------------------------- evaluate
     ("evaluate-target-as-pred", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/prep.h5"],
      "both --target and --pred", None),

@@ -191,3 +191,33 @@ def test_cli_submit(tmp_path, capsys):
     assert main(args) == 2
     assert "eval_rates_heldin: expected shape (4, 35, 107), got (5, 35, 107)" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_cli_ensemble_is_the_mean_and_scores_at_least_its_members_mean(tmp_path, capsys):
+    """`neurodyn ensemble`: every rate array averaged (float32 out, as every prediction file); its co-bps and
+    fp-bps are at least the members' mean (the Poisson likelihood is concave in the rate) -- strictly here."""
+    rng = np.random.default_rng(7)
+    group = _prepared(tmp_path / "p.h5", rng)
+    members = []
+    for i in range(3):  # the same target, three noisy "fits"
+        pred = {k: v * rng.gamma(4.0, 0.25, v.shape) for k, v in group.items()}
+        members.append(tmp_path / f"pred{i}.h5")
+        write_submission(members[-1], {"mc_maze_small_20": pred})
+    # latents beside the rates, as `neurodyn predict` writes them: not averaged, not copied
+    with h5py.File(members[0], "a") as f:
+        f["latents/eval_z"] = np.zeros((2, 3, 4))
+    out = tmp_path / "ens.h5"
+    digests = [hashlib.sha256(m.read_bytes()).hexdigest() for m in members]
+    assert main(["ensemble", "--pred", *map(str, members), "--out", str(out)]) == 0
+    assert [hashlib.sha256(m.read_bytes()).hexdigest() for m in members] == digests  # inputs untouched
+    assert "the mean of 3 prediction files" in capsys.readouterr().out
+    back = read_submission(out)["mc_maze_small_20"]
+    reads = [read_submission(m)["mc_maze_small_20"] for m in members]
+    for key, value in back.items():
+        mean = (reads[0][key].astype(np.float64) + reads[1][key] + reads[2][key]) / 3
+        np.testing.assert_array_equal(value, mean.astype(np.float32))
+    with h5py.File(out) as f:
+        assert "latents" not in f
+    scores = [evaluate(tmp_path / "p.h5", m)[0]["mc_maze_scaling_20_split"] for m in (out, *members)]
+    for metric in ("[100] co-bps", "[100] fp-bps"):
+        assert scores[0][metric] > np.mean([s[metric] for s in scores[1:]])
