@@ -9,7 +9,9 @@ Then, exactly as the README's NLB workflow, in a fresh folder:
    bin width of the NLB leaderboard);
 2. ``neurodyn fit --config configs/langevinflow/D_cpu.yaml --data.path D_20ms_val.h5 --seed_everything S``;
 3. ``neurodyn predict --config <run>/config.yaml --ckpt_path <run>/checkpoints/last.ckpt``;
-4. ``neurodyn evaluate`` at 20 ms, and at 5 ms with ``--upsample 5``.
+4. with ``--members K`` (default 3): steps 2-3 once per member with ``--seed_everything S + 1000 m``, then
+   ``neurodyn ensemble`` averages the K predictions (member 0, the single fit, is scored alone too);
+5. ``neurodyn evaluate`` at 20 ms, and at 5 ms with ``--upsample 5``.
 
 Beside it, on the same prepared files: the smoothing + Poisson GLM baseline (``neurodyn baseline`` at its
 defaults, the nlb_tools tutorial recipe, and with ``--recipe neurodyn``, each fit at each bin width) and the
@@ -58,6 +60,8 @@ N_TRIALS = 100  # train file (75 train / 25 val), as MC_Maze_Small
 N_TEST_TRIALS = 100
 GOAL_RATIO, GOAL_MINUTES = 0.85, 15.0
 BEHAVIOUR = {"dmfc_rsg": "tp corr"}
+#: fit seed of ensemble member m: seed + MEMBER_SEED_STEP * m
+MEMBER_SEED_STEP = 1000
 
 
 def _neurodyn_exe() -> list[str]:
@@ -105,8 +109,13 @@ def oracle_file(folder: Path, style: str, seed: int, bin_ms: int, out: Path) -> 
     write_submission(out, {group_name(dataset, bin_ms): group})
 
 
-def run_one(style: str, seed: int, work: Path, env: dict, log, fit_args: tuple[str, ...] = ()) -> dict:
+def run_one(style: str, seed: int, work: Path, env: dict, log, fit_args: tuple[str, ...] = (),
+            members: int = 1) -> dict:
     """The whole user path, the baseline and the oracle for one style and seed, in ``work``.
+
+    ``members > 1``: the CPU config is fitted ``members`` times (``--seed_everything seed + 1000 m``), each
+    fit predicted, and ``neurodyn ensemble`` averages the predictions (the scored ``langevinflow``); member 0
+    alone is scored too (``langevinflow_single``).
 
     ``fit_args``: extra ``neurodyn fit`` arguments (e.g. model-field overrides of ``benchmarks/departures.py``).
     """
@@ -125,27 +134,42 @@ def run_one(style: str, seed: int, work: Path, env: dict, log, fit_args: tuple[s
                                                str(b), "--phase", "val", "--out", str(path), "--quiet"],
                                               work, env, log)
     config = ROOT / "configs" / "langevinflow" / f"{dataset}_cpu.yaml"
-    times["fit"], _ = neurodyn(["fit", "--config", str(config), "--data.path", str(prepared[20]),
-                                "--seed_everything", str(seed), "--trainer.enable_progress_bar", "false",
-                                *fit_args],
-                               work, env, log)
-    ckpts = sorted(work.glob("runs/**/checkpoints/last.ckpt"), key=os.path.getmtime)
-    configs = sorted(work.glob("runs/**/config.yaml"), key=os.path.getmtime)
-    if not ckpts or not configs:
-        raise RuntimeError(f"no last.ckpt / config.yaml under {work / 'runs'}")
-    pred = work / "pred_20ms.h5"
-    times["predict"], _ = neurodyn(["predict", "--config", str(configs[-1]), "--ckpt_path", str(ckpts[-1]),
-                                    "--prediction.path", str(pred), "--trainer.logger", "false",
-                                    "--trainer.enable_progress_bar", "false"], work, env, log)
-    out: dict = {"langevinflow": {}, "baseline": {}, "baseline_neurodyn": {}, "oracle": {}}
+    preds = []
+    times["fit"] = times["predict"] = 0.0
+    for m in range(members):  # member m: seed + MEMBER_SEED_STEP * m; member 0 is the single fit
+        t, _ = neurodyn(["fit", "--config", str(config), "--data.path", str(prepared[20]),
+                         "--seed_everything", str(seed + MEMBER_SEED_STEP * m), "--trainer.enable_progress_bar",
+                         "false", *fit_args], work, env, log)
+        times["fit"] += t
+        ckpts = sorted(work.glob("runs/**/checkpoints/last.ckpt"), key=os.path.getmtime)
+        configs = sorted(work.glob("runs/**/config.yaml"), key=os.path.getmtime)
+        if len(ckpts) != m + 1 or len(configs) != m + 1:
+            raise RuntimeError(f"expected {m + 1} last.ckpt / config.yaml under {work / 'runs'}")
+        preds.append(work / f"pred_20ms_member{m}.h5")
+        t, _ = neurodyn(["predict", "--config", str(configs[-1]), "--ckpt_path", str(ckpts[-1]),
+                         "--prediction.path", str(preds[-1]), "--trainer.logger", "false",
+                         "--trainer.enable_progress_bar", "false"], work, env, log)
+        times["predict"] += t
+    pred = preds[0]
+    if members > 1:
+        pred = work / "pred_20ms_ensemble.h5"
+        times["ensemble"], _ = neurodyn(["ensemble", "--pred", *map(str, preds), "--out", str(pred)], work, env, log)
+    out: dict = {"members": members, "langevinflow": {}, "baseline": {}, "baseline_neurodyn": {}, "oracle": {}}
     t20, stdout = neurodyn(["evaluate", "--target", str(prepared[20]), "--pred", str(pred), "--json"],
                            work, env, log)
     out["langevinflow"]["20ms"] = scores(stdout)
     t5, stdout = neurodyn(["evaluate", "--target", str(prepared[5]), "--pred", str(pred), "--upsample", "5",
                            "--json"], work, env, log)
     out["langevinflow"]["5ms"] = scores(stdout)
+    if members > 1:  # member 0 alone: the single fit of the CPU config
+        out["langevinflow_single"] = {}
+        for b in (20, 5):
+            _, stdout = neurodyn(["evaluate", "--target", str(prepared[b]), "--pred", str(preds[0]),
+                                  *(["--upsample", "5"] if b == 5 else []), "--json"], work, env, log)
+            out["langevinflow_single"][f"{b}ms"] = scores(stdout)
     times["evaluate"] = t20 + t5
-    times["user_path"] = sum(times[k] for k in ("prepare_20ms", "prepare_5ms", "fit", "predict", "evaluate"))
+    times["user_path"] = sum(times.get(k, 0.0)
+                             for k in ("prepare_20ms", "prepare_5ms", "fit", "predict", "ensemble", "evaluate"))
     for b, path in prepared.items():
         sub = work / f"baseline_{b}ms.h5"
         times[f"baseline_{b}ms"], _ = neurodyn(["baseline", "--prepared", str(path), "--out", str(sub)],
@@ -163,6 +187,8 @@ def run_one(style: str, seed: int, work: Path, env: dict, log, fit_args: tuple[s
         out["oracle"][f"{b}ms"] = scores(stdout)
     for b in ("20ms", "5ms"):
         out[f"co_bps_ratio_{b}"] = out["langevinflow"][b]["co-bps"] / out["oracle"][b]["co-bps"]
+        if members > 1:
+            out[f"co_bps_ratio_single_{b}"] = out["langevinflow_single"][b]["co-bps"] / out["oracle"][b]["co-bps"]
     out["seconds"] = {k: round(v, 1) for k, v in times.items()}
     return out
 
@@ -181,17 +207,24 @@ def summary_tables(per: dict, threads: int) -> tuple[dict, dict]:
         beh = BEHAVIOUR.get(style, "vel R2")
         s = summaries[style] = {"seeds": sorted(int(k) for k in per[style])}
         for b in ("5ms", "20ms"):
-            for method in ("langevinflow", "baseline", "baseline_neurodyn", "oracle"):
+            for method in ("langevinflow", "langevinflow_single", "baseline", "baseline_neurodyn", "oracle"):
                 for metric in ("co-bps", beh, "psth R2", "fp-bps"):
                     vals = [r[method][b][metric] for r in runs if metric in r.get(method, {}).get(b, {})]
                     if vals:
                         s[f"{method} {metric} {b}"] = summarize(vals)
             s[f"co_bps_ratio_{b}"] = summarize(r[f"co_bps_ratio_{b}"] for r in runs)
+            if all(f"co_bps_ratio_single_{b}" in r for r in runs):
+                s[f"co_bps_ratio_single_{b}"] = summarize(r[f"co_bps_ratio_single_{b}"] for r in runs)
         s["user_path_minutes"] = summarize(r["seconds"]["user_path"] / 60 for r in runs)
         s["step_seconds"] = {k: summarize(r["seconds"][k] for r in runs) for k in runs[0]["seconds"]}
         s["fit_minutes"] = summarize(r["seconds"]["fit"] / 60 for r in runs)
+        members = sorted({r.get("members", 1) for r in runs})
+        s["members"] = members
+        n_members = "/".join(map(str, members))
         for b in ("5ms", "20ms"):
-            for method, label in (("langevinflow", f"LangevinFlow `{dataset}_cpu.yaml`"),
+            for method, label in (("langevinflow", f"LangevinFlow `{dataset}_cpu.yaml`"
+                                   + (f", ensemble of {n_members} fits" if members != [1] else "")),
+                                  ("langevinflow_single", "LangevinFlow, one fit (member 0 of the ensemble)"),
                                   ("baseline", "smoothing + GLM (`neurodyn baseline`, nlb_tools tutorial)"),
                                   ("baseline_neurodyn", "smoothing + GLM (`--recipe neurodyn`)"),
                                   ("oracle", "true rates (oracle)")):
@@ -200,8 +233,9 @@ def summary_tables(per: dict, threads: int) -> tuple[dict, dict]:
                 if all(c == "—" for c in cells):
                     continue
                 lf = method == "langevinflow"
+                ratio = {"langevinflow": f"co_bps_ratio_{b}", "langevinflow_single": f"co_bps_ratio_single_{b}"}
                 rows.append([f"{style} (n={len(runs)})", b.replace("ms", " ms"), label, *cells,
-                             mean_sd(s[f"co_bps_ratio_{b}"], 2) if lf else "",
+                             mean_sd(s[ratio[method]], 2) if ratio.get(method) in s else "",
                              mean_sd(s["user_path_minutes"], 1) if lf else ""])
     steps = "; ".join(
         f"{style}: " + ", ".join(f"{k.replace('_', ' ')} {v['mean']:.0f}" for k, v in s["step_seconds"].items()
@@ -214,8 +248,9 @@ def summary_tables(per: dict, threads: int) -> tuple[dict, dict]:
                     "fp-bps", "co-bps / oracle", "user path (min)"],
         "rows": rows,
         "notes": (f"Goal: co-bps ≥ {GOAL_RATIO} × oracle in ≤ {GOAL_MINUTES:.0f} min per dataset on 2 cores. "
-                  "User path = `prepare` at 20 and 5 ms + `fit` with the CPU config + `predict` + `evaluate` "
-                  "at 20 ms and at 5 ms (`--upsample 5`), "
+                  "User path = `prepare` at 20 and 5 ms + `fit` with the CPU config + `predict` (with an "
+                  "ensemble: both once per member, `--seed_everything` seed + 1000 m, then `neurodyn ensemble`; "
+                  "the number of members is fixed in advance) + `evaluate` at 20 ms and at 5 ms (`--upsample 5`), "
                   f"{threads} torch thread(s), on a machine shared with other jobs (see the load above). "
                   "100 trials per file (75 train / 25 scored val); the model trains at 20 ms and predicts "
                   "from its last epoch (nothing selected on the scored trials); the baseline is fit at each "
@@ -230,6 +265,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=parse_seeds, default=[0], help="simulator and training seeds, e.g. 0,1,2")
     parser.add_argument("--styles", default=",".join(STYLES), help="comma-separated subset of " + ", ".join(STYLES))
     parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads of every step (default 1)")
+    parser.add_argument("--members", type=int, default=3,
+                        help="fits of the CPU config per seed, averaged by `neurodyn ensemble` (default 3; member 0 "
+                             "is also scored alone)")
     parser.add_argument("--keep", default=None, help="keep the work folders under this (new) folder")
     parser.add_argument("--merge", action="store_true",
                         help="add to benchmarks/results/nlb_synthetic.json (other styles / seeds are kept)")
@@ -243,6 +281,8 @@ def main(argv=None) -> int:
     unknown = [s for s in styles if s not in STYLES]
     if unknown:
         parser.error(f"unknown style {unknown[0]!r}")
+    if args.members < 1:
+        parser.error("--members must be at least 1")
     threads = str(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
     os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
@@ -270,7 +310,7 @@ def main(argv=None) -> int:
         root = Path(args.keep) if args.keep else Path(tmp)
         for style in styles:
             for seed in args.seeds:
-                result = run_one(style, seed, root / f"{style}_seed{seed}", env, log)
+                result = run_one(style, seed, root / f"{style}_seed{seed}", env, log, members=args.members)
                 per.setdefault(style, {})[str(seed)] = result
                 print(json.dumps({"style": style, "seed": seed, **result}), file=log, flush=True)
     seconds = time.perf_counter() - start + previous_seconds
