@@ -2,7 +2,8 @@
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/lorenz.py --seeds 0,1,2 [--jobs 2] [--epochs 200] [--split 20,2,2]
+    OMP_NUM_THREADS=1 python benchmarks/lorenz.py --seeds 0,1,2 [--jobs 2] [--epochs 200[,400]] [--members 3]
+        [--split 20,2,2]
 
 For each seed: simulate the LFADS Lorenz benchmark (65 conditions x 24 trials, 29 neurons, 50 bins of
 20 ms; ``neurodyn.data.synthetic.lorenz``, seed = the seed), and split the trials of *every condition*
@@ -128,7 +129,8 @@ def fit_member(seed: int, member: int, epochs: int, sizes, model_overrides: dict
     chosen = as_bytes()
     selection = module.selection
     module.load_state_dict(module.last_state)
-    return {"seed": seed, "member": member, "fit_seed": seed + MEMBER_SEED_STEP * member, "chosen": chosen,
+    return {"seed": seed, "member": member, "epochs": epochs, "fit_seed": seed + MEMBER_SEED_STEP * member,
+            "chosen": chosen,
             "last": as_bytes(), "selection": selection, "train_seconds": seconds, "model": model, "optimiser": opt}
 
 
@@ -140,10 +142,13 @@ def _load(blob: bytes):
     return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)
 
 
-def score_seed(seed: int, sizes, fits: list[dict], out: str | None, baselines: bool = True) -> dict:
+def score_seed(seed: int, sizes, fits: list[dict], out: str | None, baselines: bool = True,
+               candidates: list[dict] | None = None) -> dict:
     """Report-trial figures of seed ``seed`` from its members' fits (member 0 first): the single fit
     (member 0) as before, and with several members their rate ensemble, with the select trials'
-    held-out likelihood of both (the observable figure that says whether the ensemble is preferred)."""
+    held-out likelihood of both (the observable figure that says whether the ensemble is preferred).
+    ``candidates``: member-0 fits of every schedule length tried (the chosen one among them), reported
+    with their select likelihood (which chose) and report R2 (never used)."""
     import torch
 
     from neurodyn.metrics import rate_r2
@@ -173,6 +178,13 @@ def score_seed(seed: int, sizes, fits: list[dict], out: str | None, baselines: b
                langevinflow_select_loglik=first["selection"]["best_score"],
                langevinflow_select_history=first["selection"]["history"], train_seconds=first["train_seconds"],
                model=first["model"], optimiser=first["optimiser"], members=len(fits))
+    res["epochs"] = first["epochs"]
+    if candidates:
+        res["epoch_candidates"] = {
+            str(c["epochs"]): {"select_loglik": c["selection"]["best_score"],
+                               "best_epoch": c["selection"]["best_epoch"],
+                               "report_r2": float(rate_r2(truth[rep], predict(_load(c["chosen"])))),
+                               "train_seconds": c["train_seconds"]} for c in candidates}
     if len(fits) > 1:
         ensemble = RateEnsemble(chosen)
         res["langevinflow_ensemble"] = float(rate_r2(truth[rep], predict(ensemble)))
@@ -202,7 +214,10 @@ def run_seed(seed: int, epochs: int, sizes, model_overrides: dict, opt_overrides
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0,1,2", help="e.g. 0,1,2 or 0-4 (default 0,1,2)")
-    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--epochs", default="200",
+                        help="training epochs (cosine schedule), or several, e.g. 200,400: then each seed trains one "
+                             "fit per value and keeps the one with the highest select-trial held-out likelihood "
+                             "(its ensemble members use that value)")
     parser.add_argument("--split", default="20,2,2", help="fit,select,report trials per condition (default 20,2,2)")
     parser.add_argument("--select-every", type=int, default=5, help="score the select trials every N epochs")
     parser.add_argument("--members", type=int, default=3,
@@ -222,11 +237,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         seeds = parse_seeds(args.seeds)
+        epoch_list = [int(v) for v in args.epochs.split(",")]
+        if min(epoch_list) < 1 or len(set(epoch_list)) != len(epoch_list):
+            raise ValueError
         sizes = tuple(int(v) for v in args.split.split(","))
         if len(sizes) != 3 or min(sizes) < 1:
             raise ValueError
     except ValueError:
-        parser.error("--seeds takes e.g. 0,1,2 and --split three positive integers, e.g. 20,2,2")
+        parser.error("--seeds takes e.g. 0,1,2, --epochs distinct positive integers, e.g. 200 or 200,400, and "
+                     "--split three positive integers, e.g. 20,2,2")
     if args.members < 1:
         parser.error("--members must be at least 1")
     model_overrides = key_values(args.model, parser, "--model")
@@ -243,7 +262,8 @@ def main(argv=None) -> int:
                 hist = r.get("langevinflow_select_history") or [[None]]
                 same = (r.get("seed") == s and r.get("model") == {**LORENZ_MODEL, **model_overrides}
                         and r.get("optimiser") == {**LORENZ_OPT, **opt_overrides}
-                        and hist[-1][0] == args.epochs and hist[0][0] == args.select_every
+                        and r.get("epoch_candidates_tried", [hist[-1][0]]) == epoch_list
+                        and hist[0][0] == args.select_every
                         and r.get("n_trials", {}).get("fit") == 65 * sizes[0]
                         and r.get("n_trials", {}).get("select") == 65 * sizes[1]
                         and r.get("members", 1) == args.members)
@@ -252,17 +272,32 @@ def main(argv=None) -> int:
                 else:
                     print(f"{path}: other settings, not reused", file=sys.stderr)
     todo = [s for s in seeds if s not in reused]
-    units = [(s, m, args.epochs, sizes, model_overrides, opt_overrides, args.threads, args.select_every)
-             for s in todo for m in range(args.members)]
-    if args.jobs > 1 and len(units) > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+    common = (sizes, model_overrides, opt_overrides, args.threads, args.select_every)
 
-        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn")) as pool:
-            fits = list(pool.map(fit_member, *zip(*units)))
-    else:
-        fits = [fit_member(*unit) for unit in units]
-    fresh = [score_seed(s, sizes, [f for f in fits if f["seed"] == s], args.out) for s in todo]
+    def train(units):
+        if args.jobs > 1 and len(units) > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn")) as pool:
+                return list(pool.map(fit_member, *zip(*[(*u, *common) for u in units])))
+        return [fit_member(*u, *common) for u in units]
+
+    # member 0 with every schedule length; then the other members with the length chosen on the select trials
+    first = train([(s, 0, ep) for s in todo for ep in epoch_list])
+    chosen_epochs = {s: max((f for f in first if f["seed"] == s), key=lambda f: f["selection"]["best_score"])["epochs"]
+                     for s in todo}
+    rest = train([(s, m, chosen_epochs[s]) for s in todo for m in range(1, args.members)])
+    fresh = []
+    for s in todo:
+        tried = [f for f in first if f["seed"] == s]
+        fits = [f for f in tried + rest if f["seed"] == s and f["epochs"] == chosen_epochs[s]]
+        r = score_seed(s, sizes, fits, None, candidates=tried if len(epoch_list) > 1 else None)
+        r["epoch_candidates_tried"] = epoch_list
+        if args.out:
+            (Path(args.out)).mkdir(parents=True, exist_ok=True)
+            (Path(args.out) / f"seed{s}.json").write_text(json.dumps(r, indent=1))
+        fresh.append(r)
     by_seed = {**reused, **{r["seed"]: r for r in fresh}}
     per_seed = [by_seed[s] for s in seeds]
     seconds = time.perf_counter() - start
@@ -297,6 +332,9 @@ def main(argv=None) -> int:
                                      "trials' held-out likelihood of the ensemble and of the single fit is "
                                      "reported (the observable figure that prefers one or the other)"}
            if ensemble else {}),
+        **({"epochs": f"one member-0 fit per schedule length ({', '.join(map(str, epoch_list))} epochs, cosine); "
+                      "the length whose fit has the highest select-trial held-out likelihood (at its chosen "
+                      "epoch) is kept, and the other members train with it"} if len(epoch_list) > 1 else {}),
         "gaussian_smoothing": "width (bins) with the highest leave-one-bin-out Poisson log-likelihood on the select "
                               "trials",
         "factor_analysis": "width and number of factors with the highest leave-one-neuron-out Poisson "
@@ -311,8 +349,12 @@ def main(argv=None) -> int:
     notes = (f"Report-trial rate R² vs the true rates ({n_fit} fit / {n_sel} select / {n_rep} report trials per "
              f"condition, 65 conditions). Everything chosen (epoch, widths, factors) is chosen on the select "
              f"trials by a held-out spike likelihood; true rates are used only to score. LangevinFlow "
-             f"{args.epochs} epochs, mean training time {figures['train_seconds']['mean']:.0f} s per fit "
-             f"({args.threads} torch thread" + ("" if args.reuse else f", {min(args.jobs, len(units))} fit(s) in "
+             + (f"{epoch_list[0]} epochs" if len(epoch_list) == 1 else
+                f"{' or '.join(map(str, epoch_list))} epochs, the schedule with the higher select-trial held-out "
+                f"likelihood of member 0 kept per seed (kept: " + " / ".join(str(r["epochs"]) for r in per_seed)
+                + "; both member-0 fits' figures are in the results file)")
+             + f", mean training time {figures['train_seconds']['mean']:.0f} s per fit "
+             f"({args.threads} torch thread" + ("" if args.reuse else f", {args.jobs} fit(s) in "
                                                 "parallel") + ").")
     if ensemble:
         sel_single, sel_ens = figures["select_loglik_single"], figures["select_loglik_ensemble"]
