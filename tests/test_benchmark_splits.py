@@ -61,3 +61,30 @@ def test_departure_variants_are_the_reference_presets_model_fields_one_at_a_time
     assert dep.VARIANTS["neurodyn"] == {} and dep.VARIANTS["reference_fields"] == dep.REFERENCE_FIELDS
     assert [dep._verdict({"mean": m, "sd": 0.01}) for m in (0.02, 0.005, -0.005, -0.02)] == \
         ["helps", "neutral", "neutral", "hurts"]
+
+
+def test_nlb_synthetic_tables_label_ensembles_and_their_member_0():
+    """The README rows of an ensemble run: the ensemble (headline, with the user-path time) and its member 0,
+    each with its own co-bps / oracle; a single-fit run keeps the plain label and has no member-0 row."""
+    nlb = _load_benchmark("nlb_synthetic")
+
+    def run(co, single=None, members=1):
+        scores = {b: {"co-bps": co, "vel R2": 0.9, "psth R2": 0.8, "fp-bps": 0.1} for b in ("20ms", "5ms")}
+        oracle = {b: {"co-bps": 0.5, "vel R2": 1.0, "psth R2": 0.9, "fp-bps": 0.2} for b in ("20ms", "5ms")}
+        r = {"members": members, "langevinflow": scores, "baseline": oracle, "baseline_neurodyn": oracle,
+             "oracle": oracle, "seconds": {"fit": 60.0, "user_path": 120.0},
+             **{f"co_bps_ratio_{b}": co / 0.5 for b in ("20ms", "5ms")}}
+        if single is not None:
+            r["langevinflow_single"] = {b: dict(scores[b], **{"co-bps": single}) for b in scores}
+            r.update({f"co_bps_ratio_single_{b}": single / 0.5 for b in ("20ms", "5ms")})
+        return r
+
+    summaries, readme = nlb.summary_tables({"mc_maze": {"0": run(0.45, 0.40, 3), "1": run(0.47, 0.44, 3)}}, 1)
+    rows = [r for r in readme["rows"] if r[1] == "20 ms"]
+    assert rows[0][2] == "LangevinFlow `mc_maze_small_cpu.yaml`, ensemble of 3 fits"
+    assert rows[0][7] == "0.92 ± 0.03" and rows[0][8] == "2.0 ± 0.0"
+    assert rows[1][2].startswith("LangevinFlow, one fit (member 0") and rows[1][7] == "0.84 ± 0.06"
+    assert summaries["mc_maze"]["members"] == [3]
+    _, readme = nlb.summary_tables({"mc_maze": {"0": run(0.45)}}, 1)
+    labels = [r[2] for r in readme["rows"] if r[1] == "20 ms"]
+    assert labels[0] == "LangevinFlow `mc_maze_small_cpu.yaml`" and not any("member 0" in x for x in labels)
