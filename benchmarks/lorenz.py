@@ -86,8 +86,7 @@ def _baselines(x, truth, cond, fit, sel, rep, seed: int) -> dict:
     return res
 
 
-#: fit seed of ensemble member m of report seed s: s + MEMBER_SEED_STEP * m (member 0 is the single fit)
-MEMBER_SEED_STEP = 1000
+from neurodyn.models.ensemble import MEMBER_SEED_STEP  # noqa: E402  (member m of seed s fits with s + 1000 m)
 
 
 def _simulate(seed: int, sizes):

@@ -50,6 +50,8 @@ sys.path.insert(0, str(HERE))
 
 from _results import mean_sd, open_log, parse_seeds, summarize, write_results  # noqa: E402
 
+from neurodyn.models.ensemble import MEMBER_SEED_STEP  # noqa: E402  (member m of seed s fits with s + 1000 m)
+
 #: style -> (registry dataset, held-in units, held-out units): the dataset's unit counts
 STYLES = {
     "mc_maze": ("mc_maze_small", 107, 35),
@@ -60,8 +62,6 @@ N_TRIALS = 100  # train file (75 train / 25 val), as MC_Maze_Small
 N_TEST_TRIALS = 100
 GOAL_RATIO, GOAL_MINUTES = 0.85, 15.0
 BEHAVIOUR = {"dmfc_rsg": "tp corr"}
-#: fit seed of ensemble member m: seed + MEMBER_SEED_STEP * m
-MEMBER_SEED_STEP = 1000
 
 
 def _neurodyn_exe() -> list[str]:

@@ -41,6 +41,8 @@ from pathlib import Path
 from _overrides import key_values
 from _results import mean_sd, parse_seeds, summarize, write_results
 
+from neurodyn.models.ensemble import MEMBER_SEED_STEP
+
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
 
@@ -55,7 +57,6 @@ CANDIDATES = {
 ENSEMBLES = {
     "500 epochs, ensemble of 3": ("500 epochs", 3),
 }
-MEMBER_SEED_STEP = 1000
 #: smoothing + GLM grid for the selected baseline (sigma in ms, PoissonRegressor alpha)
 GLM_SIGMAS = (30, 40, 50, 70, 100)
 GLM_ALPHAS = (0.01, 0.1, 1.0)

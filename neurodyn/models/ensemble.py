@@ -17,6 +17,19 @@ from torch import Tensor
 
 from neurodyn.errors import InputError
 
+#: fit seed of ensemble member ``m`` of a run with seed ``s``: ``s + MEMBER_SEED_STEP * m`` (member 0 is the
+#: single fit of seed ``s``); the benchmarks' ensembles all use it
+MEMBER_SEED_STEP = 1000
+
+
+def member_seed(seed: int, member: int) -> int:
+    """Fit seed of ensemble member ``member`` of seed ``seed``.
+
+    >>> [member_seed(2, m) for m in range(3)]
+    [2, 1002, 2002]
+    """
+    return int(seed) + MEMBER_SEED_STEP * int(member)
+
 
 class RateEnsemble:
     """Average of the rates predicted by several models with a ``predict(x, **kw) -> {"rates": ...}`` method.
