@@ -213,10 +213,10 @@ def run_seed(seed: int, epochs: int, sizes, model_overrides: dict, opt_overrides
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0,1,2", help="e.g. 0,1,2 or 0-4 (default 0,1,2)")
-    parser.add_argument("--epochs", default="200",
+    parser.add_argument("--epochs", default="200,400",
                         help="training epochs (cosine schedule), or several, e.g. 200,400: then each seed trains one "
                              "fit per value and keeps the one with the highest select-trial held-out likelihood "
-                             "(its ensemble members use that value)")
+                             "(its ensemble members use that value); default 200,400")
     parser.add_argument("--split", default="20,2,2", help="fit,select,report trials per condition (default 20,2,2)")
     parser.add_argument("--select-every", type=int, default=5, help="score the select trials every N epochs")
     parser.add_argument("--members", type=int, default=3,
