@@ -86,9 +86,6 @@ def _baselines(x, truth, cond, fit, sel, rep, seed: int) -> dict:
     return res
 
 
-from neurodyn.models.ensemble import MEMBER_SEED_STEP  # noqa: E402  (member m of seed s fits with s + 1000 m)
-
-
 def _simulate(seed: int, sizes):
     import numpy as np
 
@@ -102,13 +99,14 @@ def _simulate(seed: int, sizes):
 def fit_member(seed: int, member: int, epochs: int, sizes, model_overrides: dict, opt_overrides: dict,
                threads: int, select_every: int) -> dict:
     """Train ensemble member ``member`` of seed ``seed`` (data of ``seed``, initialisation and batches of
-    ``seed + MEMBER_SEED_STEP * member``): the model at the chosen epoch and at the last, as bytes."""
+    ``member_seed(seed, member)``): the model at the chosen epoch and at the last, as bytes."""
     import io
 
     import numpy as np
     import torch
 
     from neurodyn.demo import LORENZ_MODEL, LORENZ_OPT
+    from neurodyn.models.ensemble import member_seed
     from neurodyn.training.recipes import fit_langevinflow
 
     torch.set_num_threads(threads)
@@ -117,7 +115,7 @@ def fit_member(seed: int, member: int, epochs: int, sizes, model_overrides: dict
     opt = {**LORENZ_OPT, **opt_overrides}
     empty = np.zeros(x.shape[:2] + (0,))
     module, seconds = fit_langevinflow(x[fit], empty[fit], x[sel], empty[sel], bin_ms=20, epochs=epochs,
-                                       seed=seed + MEMBER_SEED_STEP * member, model=model, opt=opt, batch_size=64,
+                                       seed=member_seed(seed, member), model=model, opt=opt, batch_size=64,
                                        select_every=select_every, check_val_every_n_epoch=epochs + 1)
 
     def as_bytes():
@@ -128,8 +126,7 @@ def fit_member(seed: int, member: int, epochs: int, sizes, model_overrides: dict
     chosen = as_bytes()
     selection = module.selection
     module.load_state_dict(module.last_state)
-    return {"seed": seed, "member": member, "epochs": epochs, "fit_seed": seed + MEMBER_SEED_STEP * member,
-            "chosen": chosen,
+    return {"seed": seed, "member": member, "epochs": epochs, "fit_seed": member_seed(seed, member), "chosen": chosen,
             "last": as_bytes(), "selection": selection, "train_seconds": seconds, "model": model, "optimiser": opt}
 
 
@@ -142,12 +139,13 @@ def _load(blob: bytes):
 
 
 def score_seed(seed: int, sizes, fits: list[dict], out: str | None, baselines: bool = True,
-               candidates: list[dict] | None = None) -> dict:
+               candidates: list[dict] | None = None, epochs_tried: list[int] | None = None) -> dict:
     """Report-trial figures of seed ``seed`` from its members' fits (member 0 first): the single fit
     (member 0) as before, and with several members their rate ensemble, with the select trials'
     held-out likelihood of both (the observable figure that says whether the ensemble is preferred).
     ``candidates``: member-0 fits of every schedule length tried (the chosen one among them), reported
-    with their select likelihood (which chose) and report R2 (never used)."""
+    with their select likelihood (which chose) and report R2 (never used); ``epochs_tried``: the schedule
+    lengths tried (recorded for ``--reuse``)."""
     import torch
 
     from neurodyn.metrics import rate_r2
@@ -195,6 +193,8 @@ def score_seed(seed: int, sizes, fits: list[dict], out: str | None, baselines: b
         res["member_best_epochs"] = [f["selection"]["best_epoch"] for f in fits]
         res["ensemble_train_seconds"] = sum(f["train_seconds"] for f in fits)
     res["seconds"] = sum(f["train_seconds"] for f in fits) + time.perf_counter() - start
+    if epochs_tried is not None:
+        res["epoch_candidates_tried"] = list(epochs_tried)
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / f"seed{seed}.json").write_text(json.dumps(res, indent=1))
@@ -291,12 +291,8 @@ def main(argv=None) -> int:
     for s in todo:
         tried = [f for f in first if f["seed"] == s]
         fits = [f for f in tried + rest if f["seed"] == s and f["epochs"] == chosen_epochs[s]]
-        r = score_seed(s, sizes, fits, None, candidates=tried if len(epoch_list) > 1 else None)
-        r["epoch_candidates_tried"] = epoch_list
-        if args.out:
-            (Path(args.out)).mkdir(parents=True, exist_ok=True)
-            (Path(args.out) / f"seed{s}.json").write_text(json.dumps(r, indent=1))
-        fresh.append(r)
+        fresh.append(score_seed(s, sizes, fits, args.out, candidates=tried if len(epoch_list) > 1 else None,
+                                epochs_tried=epoch_list))
     by_seed = {**reused, **{r["seed"]: r for r in fresh}}
     per_seed = [by_seed[s] for s in seeds]
     seconds = time.perf_counter() - start
@@ -326,7 +322,7 @@ def main(argv=None) -> int:
                         f"scored every {args.select_every} epochs (inputs hidden with the training keep "
                         f"probability, 3 fixed masks); the last epoch is reported too",
         **({"langevinflow_ensemble": f"{args.members} members fixed in advance (fit seeds seed + "
-                                     f"{MEMBER_SEED_STEP} m, m = 0..{args.members - 1}; member 0 is the single "
+                                     f"1000 m, m = 0..{args.members - 1}; member 0 is the single "
                                      "fit), each with its epoch chosen as above; rates averaged. The select "
                                      "trials' held-out likelihood of the ensemble and of the single fit is "
                                      "reported (the observable figure that prefers one or the other)"}

@@ -50,8 +50,6 @@ sys.path.insert(0, str(HERE))
 
 from _results import mean_sd, open_log, parse_seeds, summarize, write_results  # noqa: E402
 
-from neurodyn.models.ensemble import MEMBER_SEED_STEP  # noqa: E402  (member m of seed s fits with s + 1000 m)
-
 #: style -> (registry dataset, held-in units, held-out units): the dataset's unit counts
 STYLES = {
     "mc_maze": ("mc_maze_small", 107, 35),
@@ -120,6 +118,7 @@ def run_one(style: str, seed: int, work: Path, env: dict, log, fit_args: tuple[s
     ``fit_args``: extra ``neurodyn fit`` arguments (e.g. model-field overrides of ``benchmarks/departures.py``).
     """
     from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
+    from neurodyn.models.ensemble import member_seed
 
     dataset, n_in, n_out = STYLES[style]
     work.mkdir(parents=True)
@@ -136,9 +135,9 @@ def run_one(style: str, seed: int, work: Path, env: dict, log, fit_args: tuple[s
     config = ROOT / "configs" / "langevinflow" / f"{dataset}_cpu.yaml"
     preds = []
     times["fit"] = times["predict"] = 0.0
-    for m in range(members):  # member m: seed + MEMBER_SEED_STEP * m; member 0 is the single fit
+    for m in range(members):  # member 0 is the single fit
         t, _ = neurodyn(["fit", "--config", str(config), "--data.path", str(prepared[20]),
-                         "--seed_everything", str(seed + MEMBER_SEED_STEP * m), "--trainer.enable_progress_bar",
+                         "--seed_everything", str(member_seed(seed, m)), "--trainer.enable_progress_bar",
                          "false", *fit_args], work, env, log)
         times["fit"] += t
         ckpts = sorted(work.glob("runs/**/checkpoints/last.ckpt"), key=os.path.getmtime)

@@ -41,8 +41,6 @@ from pathlib import Path
 from _overrides import key_values
 from _results import mean_sd, parse_seeds, summarize, write_results
 
-from neurodyn.models.ensemble import MEMBER_SEED_STEP
-
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
 
@@ -53,7 +51,7 @@ CANDIDATES = {
     "1000 epochs": (1000, {}, {}),
 }
 #: rate ensembles among the candidates: name -> (a CANDIDATES setting, members); member m of seed s trains
-#: with seed s + MEMBER_SEED_STEP * m, so member 0 is that setting's single run
+#: with seed neurodyn.models.ensemble.member_seed(s, m) = s + 1000 m, so member 0 is that setting's single run
 ENSEMBLES = {
     "500 epochs, ensemble of 3": ("500 epochs", 3),
 }
@@ -173,6 +171,7 @@ def main(argv=None) -> int:
     except ValueError:
         parser.error("--seeds takes e.g. 0,1,2")
     from neurodyn.data.pseudo import pseudo_cosmoothing_split, selection_split
+    from neurodyn.models.ensemble import member_seed
     from neurodyn.training.recipes import SMALL_REAL_MODEL, SMALL_REAL_OPT
 
     start = time.perf_counter()
@@ -205,9 +204,9 @@ def main(argv=None) -> int:
     reuse = args.out if args.reuse else None
 
     def train(phase: str, data, seed: int, wanted: dict, while_waiting=None) -> dict:
-        """Members 0..k-1 of each wanted setting {base: k}, fit seeds seed + MEMBER_SEED_STEP m: {(base, m): run}."""
+        """Members 0..k-1 of each wanted setting {base: k}, fit seeds member_seed(seed, m): {(base, m): run}."""
         keys = [(base, m) for base, k in wanted.items() for m in range(k)]
-        jobs = [(data, seed + MEMBER_SEED_STEP * m, *settings[base], args.train_bin_ms, args.threads,
+        jobs = [(data, member_seed(seed, m), *settings[base], args.train_bin_ms, args.threads,
                  f"{phase}:{base}", args.out) for base, m in keys]
         return dict(zip(keys, _map(run_lf, jobs, pool, reuse, while_waiting=while_waiting)))
 
@@ -229,7 +228,7 @@ def main(argv=None) -> int:
     # 2. the chosen setting on all training trials, scored once on the evaluation trials
     per_seed = []
     keys = [(s, m) for s in seeds for m in range(k)]
-    jobs = [(split, s + MEMBER_SEED_STEP * m, epochs, model, opt, args.train_bin_ms, args.threads,
+    jobs = [(split, member_seed(s, m), epochs, model, opt, args.train_bin_ms, args.threads,
              f"report:{base}", args.out) for s, m in keys]
     rep_runs = dict(zip(keys, _map(run_lf, jobs, pool, reuse)))
     for s in seeds:
@@ -237,7 +236,7 @@ def main(argv=None) -> int:
         single = {key: v for key, v in rep_runs[(s, 0)].items() if key != "heldout_rates"}
         per_seed.append({"seed": s, "co_bps": ensemble_co_bps(runs, base, k, split.eval_heldout), "members": k,
                          "member_co_bps": [rep_runs[(s, m)]["co_bps"] for m in range(k)],
-                         "member_fit_seeds": [s + MEMBER_SEED_STEP * m for m in range(k)],
+                         "member_fit_seeds": [member_seed(s, m) for m in range(k)],
                          "train_seconds": sum(rep_runs[(s, m)]["train_seconds"] for m in range(k)),
                          "single": single})
     if pool is not None:
@@ -258,7 +257,7 @@ def main(argv=None) -> int:
         "smoothing_glm_selected": {"sigma_ms": glm_best[0], "alpha": glm_best[1],
                                    "select_co_bps": {f"{s}ms/alpha{a}": v for (s, a), v in glm_scores.items()}},
         "candidates_select_co_bps": select_scores,
-        "candidate_runs": {f"{b} (fit seed {args.select_seed + MEMBER_SEED_STEP * m})":
+        "candidate_runs": {f"{b} (fit seed {member_seed(args.select_seed, m)})":
                            {key: v for key, v in r.items() if key != "heldout_rates"}
                            for (b, m), r in sel_runs.items()},
         "chosen": chosen,
@@ -272,8 +271,8 @@ def main(argv=None) -> int:
     selection = {
         "langevinflow": f"candidate with the highest co-bps on the select trials (trained on the fit trials, seed "
                         f"{args.select_seed}; an ensemble's members with seeds {args.select_seed} + "
-                        f"{MEMBER_SEED_STEP} m, rates averaged); then trained on fit + select trials with each report "
-                        f"seed s (members s + {MEMBER_SEED_STEP} m), last epoch scored; member 0 is also reported "
+                        f"1000 m, rates averaged); then trained on fit + select trials with each report "
+                        f"seed s (members s + 1000 m), last epoch scored; member 0 is also reported "
                         "alone",
         "smoothing_glm": "fixed: sigma 50 ms, alpha 0.1 (NLB example / shared-data README), nothing chosen",
         "smoothing_glm_selected": "sigma and alpha with the highest co-bps on the select trials, refit on fit + select",
