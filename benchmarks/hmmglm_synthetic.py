@@ -82,13 +82,20 @@ def _warm_up_kernels() -> None:
         HMMGLM(3, 2).to(dtype).e_step(x.to(dtype))
 
 
-def _truth_model(sim) -> HMMGLM:
-    truth = HMMGLM(sim.n_neurons, sim.n_states, self_connections=True).double()
+def equivalent_hmmglm(weights, bias, transitions) -> HMMGLM:
+    """A float64 ``HMMGLM`` with these couplings (S, N, N) [post, pre] on the simulator's history basis
+    (exponential, decay 1, 5 bins), bias (N,) and transition matrix (S, S); self-couplings kept."""
+    weights = np.asarray(weights, dtype=np.float64)
+    model = HMMGLM(weights.shape[1], weights.shape[0], self_connections=True).double()
     with torch.no_grad():
-        truth.weights.copy_(torch.tensor(sim.weights)[..., None])
-        truth.bias.copy_(torch.tensor(sim.bias))
-        truth.transition_logits.copy_(torch.tensor(sim.transitions).log())
-    return truth
+        model.weights.copy_(torch.tensor(weights)[..., None])
+        model.bias.copy_(torch.as_tensor(bias, dtype=torch.float64))
+        model.transition_logits.copy_(torch.as_tensor(transitions, dtype=torch.float64).log())
+    return model
+
+
+def _truth_model(sim) -> HMMGLM:
+    return equivalent_hmmglm(sim.weights, sim.bias, sim.transitions)
 
 
 def run_seed(seed: int, args, size: dict, n_train: int) -> dict:

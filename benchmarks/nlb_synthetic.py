@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -153,7 +154,8 @@ def run_one(style: str, seed: int, work: Path, env: dict, log, fit_args: tuple[s
     if members > 1:
         pred = work / "pred_20ms_ensemble.h5"
         times["ensemble"], _ = neurodyn(["ensemble", "--pred", *map(str, preds), "--out", str(pred)], work, env, log)
-    out: dict = {"members": members, "langevinflow": {}, "baseline": {}, "baseline_neurodyn": {}, "oracle": {}}
+    out: dict = {"members": members, "fit_args": list(fit_args), "langevinflow": {}, "baseline": {},
+                 "baseline_neurodyn": {}, "oracle": {}}
     t20, stdout = neurodyn(["evaluate", "--target", str(prepared[20]), "--pred", str(pred), "--json"],
                            work, env, log)
     out["langevinflow"]["20ms"] = scores(stdout)
@@ -220,8 +222,10 @@ def summary_tables(per: dict, threads: int) -> tuple[dict, dict]:
         members = sorted({r.get("members", 1) for r in runs})
         s["members"] = members
         n_members = "/".join(map(str, members))
+        overrides = sorted({" ".join(r.get("fit_args", [])) for r in runs} - {""})
+        config_label = f"`{dataset}_cpu.yaml`" + (f" with `{'` / `'.join(overrides)}`" if overrides else "")
         for b in ("5ms", "20ms"):
-            for method, label in (("langevinflow", f"LangevinFlow `{dataset}_cpu.yaml`"
+            for method, label in (("langevinflow", f"LangevinFlow {config_label}"
                                    + (f", ensemble of {n_members} fits" if members != [1] else "")),
                                   ("langevinflow_single", "LangevinFlow, one fit (member 0 of the ensemble)"),
                                   ("baseline", "smoothing + GLM (`neurodyn baseline`, nlb_tools tutorial)"),
@@ -267,6 +271,9 @@ def main(argv=None) -> int:
     parser.add_argument("--members", type=int, default=3,
                         help="fits of the CPU config per seed, averaged by `neurodyn ensemble` (default 3; member 0 "
                              "is also scored alone)")
+    parser.add_argument("--fit-args", default="",
+                        help="extra `neurodyn fit` arguments, one quoted string (e.g. \"--trainer.max_epochs 400\"): "
+                             "for studies on development seeds; recorded in the results file's command")
     parser.add_argument("--keep", default=None, help="keep the work folders under this (new) folder")
     parser.add_argument("--merge", action="store_true",
                         help="add to benchmarks/results/nlb_synthetic.json (other styles / seeds are kept)")
@@ -309,7 +316,8 @@ def main(argv=None) -> int:
         root = Path(args.keep) if args.keep else Path(tmp)
         for style in styles:
             for seed in args.seeds:
-                result = run_one(style, seed, root / f"{style}_seed{seed}", env, log, members=args.members)
+                result = run_one(style, seed, root / f"{style}_seed{seed}", env, log, members=args.members,
+                                 fit_args=tuple(shlex.split(args.fit_args)))
                 per.setdefault(style, {})[str(seed)] = result
                 print(json.dumps({"style": style, "seed": seed, **result}), file=log, flush=True)
     seconds = time.perf_counter() - start + previous_seconds
