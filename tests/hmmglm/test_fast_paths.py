@@ -154,3 +154,33 @@ def test_categorical_prior_is_minus_kl_to_the_connectome():
     with torch.no_grad():
         model.adjacency_logits.copy_(model.prior_logits.expand_as(model.adjacency_logits))
     assert abs(float(model.log_prior().detach())) < 1e-12
+
+
+def test_log_factorial_reused_for_the_same_batch_and_recomputed_after_an_edit():
+    """The M-step's repeated emission passes on one batch compute ``Σ log x!`` once; a new tensor with the
+    same values, an in-place edit or another dtype gets it recomputed -- the value is always lgamma's."""
+    gen = torch.Generator().manual_seed(0)
+    spikes = torch.poisson(torch.full((2, 30, 4), 1.5), generator=gen).double()
+    h = torch.randn(2, 30, 4, dtype=torch.float64, generator=gen)
+
+    def exact(s):
+        return torch.lgamma(s.reshape(-1, 4) + 1).sum(-1)
+
+    first = fused._flatten(h, spikes, "poisson")[2]
+    assert fused._flatten(h, spikes, "poisson")[2] is first  # same batch: reused
+    torch.testing.assert_close(first, exact(spikes), rtol=0, atol=0)
+    twin = spikes.clone()
+    assert fused._flatten(h, twin, "poisson")[2] is not first  # another tensor: recomputed
+    spikes[0, 0, 0] += 3.0  # in-place edit of the first batch
+    edited = fused._flatten(h, spikes, "poisson")[2]
+    torch.testing.assert_close(edited, exact(spikes), rtol=0, atol=0)
+    assert float(edited[0] - first[0]) > 0  # x! grew
+    as32 = fused._flatten(h.float(), spikes, "poisson")[2]
+    assert as32.dtype == torch.float32
+    torch.testing.assert_close(as32, exact(spikes).float())
+    # the weighted pass still equals its definition with the reused term
+    w, b = torch.randn(3, 4, 4, dtype=torch.float64, generator=gen), torch.zeros(4, dtype=torch.float64)
+    g = torch.softmax(torch.randn(2, 30, 3, dtype=torch.float64, generator=gen), -1)
+    direct = (g * fused.chunked_log_emissions(h, spikes, w, b, "sigmoid", "poisson")).sum()
+    for _ in range(2):
+        torch.testing.assert_close(fused.weighted_log_emissions(h, spikes, w, b, g, "sigmoid", "poisson"), direct)
