@@ -184,3 +184,14 @@ def test_log_factorial_reused_for_the_same_batch_and_recomputed_after_an_edit():
     direct = (g * fused.chunked_log_emissions(h, spikes, w, b, "sigmoid", "poisson")).sum()
     for _ in range(2):
         torch.testing.assert_close(fused.weighted_log_emissions(h, spikes, w, b, g, "sigmoid", "poisson"), direct)
+
+
+def test_log_factorial_under_inference_mode():
+    """Inference-mode tensors have no version counter (Lightning's predict): computed, never reused."""
+    x = torch.poisson(torch.full((1, 20, 3), 1.0, dtype=torch.float64))
+    h = torch.zeros(1, 20, 3, dtype=torch.float64)
+    with torch.inference_mode():
+        xi = x.clone()
+        a = fused._flatten(h, xi, "poisson")[2]
+        assert fused._flatten(h, xi, "poisson")[2] is not a
+    torch.testing.assert_close(a, torch.lgamma(x.reshape(-1, 3) + 1).sum(-1), rtol=0, atol=0)

@@ -195,9 +195,12 @@ def _log_factorial(x: Tensor, spikes: Tensor) -> Tensor:
     """``Σ_n lgamma(x_rn + 1)`` per row of ``x`` (the flattened ``spikes``), reused for the same ``spikes``.
 
     Reuse is keyed on the identity of the ``spikes`` object (a weak reference: nothing is kept alive) and
-    its in-place version counter (``Tensor._version``), so a new tensor or an in-place edit is recomputed.
+    its in-place version counter (``Tensor._version``), so a new tensor or an in-place edit is recomputed;
+    inference-mode tensors (no version counter) are never reused.
     """
     global _last_log_factorial
+    if spikes.is_inference():  # inference-mode tensors keep no version counter: no reuse
+        return torch.lgamma(x + 1).sum(-1)
     key = (spikes._version, x.dtype, x.shape)
     last = _last_log_factorial
     if last is not None and last[0]() is spikes and last[1] == key:
