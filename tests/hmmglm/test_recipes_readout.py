@@ -4,6 +4,7 @@ the fitting recipes, config defaults, and simulate -> fit -> recover for the Gau
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -146,6 +147,9 @@ def test_recipes_and_step_counts():
     assert paper.config["init_std"] == 0.0 and paper.config["prior_form"] == "concrete"
     (phase,) = paper.phases
     assert (phase.lr, phase.batch_size, phase.transition_update, phase.shuffle) == (0.01, 1, "batch", False)
+    # the reference code's start, E-step floor and precision (benchmarks/onehot_reference.py runs it beside)
+    assert paper.config["bias_init"] == "mean_count" and paper.dtype == "float32"
+    assert phase.e_step_floor == pytest.approx(math.log(1e-16))
     assert RECIPES["default"].n_adam_steps(30) == 2 * (10 * 30 * 5 + 2 * 25)  # 2 restarts x (10 x 30 x 5 + 2 x 25)
     with pytest.raises(Exception, match="recipe"):
         fit_recipe(torch.zeros(1, 20, 2), 2, recipe="nope")
@@ -217,3 +221,33 @@ def test_restarts_keep_the_fit_with_the_highest_training_objective():
     assert RECIPES["default"].restarts == 2
     with pytest.raises(Exception, match="restarts"):
         fit_recipe(x, 2, recipe=replace(one, restarts=0))
+
+
+def test_bias_init_mean_count_is_the_papers_start():
+    x = torch.poisson(torch.full((2, 40, 3), 0.3, dtype=torch.float64), generator=torch.Generator().manual_seed(0))
+    mean = x.reshape(-1, 3).mean(0)
+    paper = HMMGLM(3, 2, bias_init="mean_count").double()
+    paper.init_bias(x)
+    assert torch.equal(paper.bias.detach(), mean)
+    default = HMMGLM(3, 2).double()
+    default.init_bias(x)  # inverse of the sigmoid link: the initial rate is the mean count
+    torch.testing.assert_close(torch.sigmoid(default.bias.detach()) * (1 - 1e-8) + 1e-8, mean)
+    with pytest.raises(Exception, match="bias_init"):
+        HMMGLM(3, 2, bias_init="zeros")
+
+
+def test_e_step_floor_is_the_exact_e_step_of_clamped_emissions():
+    """The paper code's floor: posteriors equal forward-backward on max(log p(x|s), floor); no floor: exact."""
+    from neurodyn.models.hmmglm.inference import forward_backward
+
+    gen = torch.Generator().manual_seed(3)
+    model = HMMGLM(6, 3, init_std=2.0, seed=1).double()  # strong couplings: some log-emissions far below -12
+    x = torch.poisson(torch.full((2, 60, 6), 0.8, dtype=torch.float64), generator=gen).clamp_max(1)
+    log_em = model.log_emissions(x).detach()
+    floor = -12.0
+    assert (log_em < floor).any() and (log_em > floor).any()
+    got = model.e_step(x, log_emission_floor=floor)
+    want = forward_backward(model.log_initial(), model.log_transitions(), log_em.clamp_min(floor))
+    torch.testing.assert_close(got.posteriors, want.posteriors, rtol=0, atol=1e-12)
+    exact = model.e_step(x)
+    assert (exact.posteriors - got.posteriors).abs().max() > 1e-3  # the floor matters here

@@ -97,6 +97,7 @@ def fit_em(
     seed: int = 0,
     transition_update: str = "batch",
     shuffle: bool = True,
+    e_step_floor: float | None = None,
 ) -> FitHistory:
     """Fit by (generalised) EM; returns the objective history.
 
@@ -135,6 +136,10 @@ def fit_em(
     shuffle : bool
         Stochastic EM only: visit the sequences in a random order each epoch (``False``: in order,
         as the paper's training loop does).
+    e_step_floor : float, optional
+        Floor of ``log p(x_t | s)`` in the E-steps of this fit (the paper's code floors emission
+        probabilities at ``1e-16`` in its training; ``None``: exact posteriors). The per-iteration
+        objectives then come from the floored E-steps; the final one is exact.
 
     Examples
     --------
@@ -160,7 +165,8 @@ def fit_em(
         for it in range(n_iters):
             if batch_size is not None:
                 objective = _stochastic_epoch(
-                    model, optimizer, x, features, batch_size, n_inner, order_generator, transition_update, shuffle
+                    model, optimizer, x, features, batch_size, n_inner, order_generator, transition_update, shuffle,
+                    e_step_floor,
                 )
                 history.objective.append(objective)
                 history.accepted.append(True)
@@ -169,7 +175,7 @@ def fit_em(
                 if bar is not None:
                     bar.update(bar.task_ids[0], advance=1, description=f"EM epoch objective {objective:.6g}")
                 continue
-            posterior = model.e_step(x, features)
+            posterior = model.e_step(x, features, e_step_floor)
             with torch.no_grad():
                 objective = float(posterior.log_marginal.sum() + model.log_prior())
             history.objective.append(objective)
@@ -207,7 +213,8 @@ def fit_em(
 
 
 def _stochastic_epoch(
-    model, optimizer, x, features, batch_size, n_inner, generator, transition_update="batch", shuffle=True
+    model, optimizer, x, features, batch_size, n_inner, generator, transition_update="batch", shuffle=True,
+    e_step_floor=None,
 ) -> float:
     """One epoch of mini-batch EM; returns Σ_batches log p(X_batch) + log prior (nats)."""
     order = torch.randperm(x.shape[0], generator=generator) if shuffle else torch.arange(x.shape[0])
@@ -215,7 +222,7 @@ def _stochastic_epoch(
     xi_sum, total = None, 0.0
     for idx in order.split(max(1, int(batch_size))):
         xb, fb = x[idx], features[idx]
-        posterior = model.e_step(xb, fb)
+        posterior = model.e_step(xb, fb, e_step_floor)
         total += float(posterior.log_marginal.sum())
         xi = posterior.expected_transitions.sum(0)
         if transition_update == "batch":  # paper: P from this sequence's ξ, before its M-step

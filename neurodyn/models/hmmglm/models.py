@@ -63,6 +63,10 @@ class SwitchingGLM(nn.Module):
         Std of the random initial couplings (breaks the symmetry between states; 0 = paper's zeros).
     seed : int
         Seed of the model's own ``torch.Generator`` (initialisation, Gumbel noise).
+    bias_init : {"inverse_link", "mean_count"}
+        How :meth:`init_bias` starts the bias: ``λ^{-1}(mean count)`` (default: the initial rate equals
+        the mean count for every link) or the mean count itself, as the paper's demo does (with the
+        sigmoid link every neuron then starts at a rate near 0.5 per bin).
 
     Examples
     --------
@@ -92,8 +96,12 @@ class SwitchingGLM(nn.Module):
         transition_floor: float | None = -8.0,
         init_std: float = 0.1,
         seed: int = 0,
+        bias_init: str = "inverse_link",
     ):
         super().__init__()
+        if bias_init not in {"inverse_link", "mean_count"}:
+            raise InputError(f"must be 'inverse_link' or 'mean_count', got {bias_init!r}", field="bias_init")
+        self.bias_init = bias_init
         if int(n_states) < 1:
             raise InputError(f"must be >= 1, got {n_states}", field="n_states")
         if int(n_neurons) < 1:
@@ -145,11 +153,11 @@ class SwitchingGLM(nn.Module):
     def init_bias(self, spikes: Tensor) -> None:
         """Set ``b_n = λ^{-1}(mean count of neuron n)`` over all sequences and bins.
 
-        (The paper sets ``b_n`` to the mean count itself; the inverse link makes the initial rate
-        equal the mean count for every link.)
+        With ``bias_init="mean_count"``, ``b_n`` = the mean count itself, as the paper's demo does; the
+        default inverse link makes the initial rate equal the mean count for every link.
         """
         mean = spikes.to(self.bias.dtype).reshape(-1, self.n_neurons).mean(0)
-        self.bias.copy_(inverse_link(mean, self.link))
+        self.bias.copy_(mean if self.bias_init == "mean_count" else inverse_link(mean, self.link))
 
     # -- the shared interface ------------------------------------------------------------------------
     def history(self, spikes: Tensor) -> Tensor:
@@ -204,9 +212,19 @@ class SwitchingGLM(nn.Module):
         yield self
 
     @torch.no_grad()
-    def e_step(self, spikes: Tensor, features: Tensor | None = None) -> Posterior:
-        """Forward-backward under the current parameters (no gradient)."""
-        return forward_backward(self.log_initial(), self.log_transitions(), self.log_emissions(spikes, features))
+    def e_step(
+        self, spikes: Tensor, features: Tensor | None = None, log_emission_floor: float | None = None
+    ) -> Posterior:
+        """Forward-backward under the current parameters (no gradient).
+
+        ``log_emission_floor``: clamp every ``log p(x_t | s)`` from below first, as the paper's code does
+        in the E-step of its training (emission probabilities floored at ``1e-16``, i.e. ``log 1e-16``);
+        ``None`` (default): exact posteriors.
+        """
+        log_em = self.log_emissions(spikes, features)
+        if log_emission_floor is not None:
+            log_em = log_em.clamp_min(float(log_emission_floor))
+        return forward_backward(self.log_initial(), self.log_transitions(), log_em)
 
     def expected_log_joint(
         self,

@@ -235,9 +235,11 @@ class OneHotPriorHMMGLM(SwitchingGLM):
         return self
 
     @torch.no_grad()
-    def e_step(self, spikes: Tensor, features: Tensor | None = None) -> Posterior:
+    def e_step(
+        self, spikes: Tensor, features: Tensor | None = None, log_emission_floor: float | None = None
+    ) -> Posterior:
         with self.weights_as("softmax"):
-            return super().e_step(spikes, features)
+            return super().e_step(spikes, features, log_emission_floor)
 
     def m_step_loss(self, spikes: Tensor, posterior: Posterior, features: Tensor | None = None) -> Tensor:
         with self.weights_as(self.m_step_mode):

@@ -5,11 +5,14 @@ phases). :func:`fit_recipe` builds the model, fits it from a cold start and retu
 history. Neither recipe fits another model first.
 
 ``"paper"`` reproduces the reference code's demo procedure (Li et al., ICLR 2024; the paper-era
-code's demo notebook): adjacency, strength and prior logits start at 0, self-connections are learned
-(the demo's loops do not mask them), the Concrete prior with the paper-era ``α = exp(π̄)`` quirk,
-stochastic EM over the 30 training sequences in order, one sequence per E-step, the transitions
-re-estimated from that sequence's ``ξ`` (floor ``log P >= -8``), then 50 Adam steps (lr 0.01) on the
-Gumbel-softmax (``τ = 0.2``) M-step loss, for 10 epochs; float64.
+code's demo notebook): adjacency, strength and prior logits start at 0, the bias at each neuron's mean
+count (not its inverse link: with the sigmoid link every neuron starts near 0.5 spikes per bin),
+self-connections are learned (the demo's loops do not mask them), the Concrete prior with the
+paper-era ``α = exp(π̄)`` quirk, stochastic EM over the 30 training sequences in order, one sequence per
+E-step with emission probabilities floored at ``1e-16`` (the reference's scaled forward-backward clamps
+them), the transitions re-estimated from that sequence's ``ξ`` (floor ``log P >= -8``), then 50 Adam
+steps (lr 0.01) on the Gumbel-softmax (``τ = 0.2``) M-step loss, for 10 epochs; float32, as the
+reference runs. ``benchmarks/onehot_reference.py`` runs the reference code beside it on the same data.
 
 ``"default"`` (neurodyn) keeps the cold start (all logits 0, so the M-step's Gumbel noise is the only
 symmetry breaking) and the per-sequence E-step and transition update, but
@@ -33,6 +36,7 @@ its figures, and the paper recipe's beside them, come from ``benchmarks/hmmglm_s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -49,7 +53,8 @@ __all__ = ["EMPhase", "Recipe", "RECIPES", "fit_recipe"]
 class EMPhase:
     """One call of :func:`~neurodyn.models.hmmglm.fit.fit_em` (see its parameters).
 
-    ``m_step_mode`` (one-hot prior only) overrides the model's M-step mode during the phase.
+    ``m_step_mode`` (one-hot prior only) overrides the model's M-step mode during the phase;
+    ``e_step_floor`` is :func:`~neurodyn.models.hmmglm.fit.fit_em`'s.
     """
 
     n_iters: int
@@ -59,6 +64,7 @@ class EMPhase:
     transition_update: str = "batch"
     shuffle: bool = True
     m_step_mode: str | None = None
+    e_step_floor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -104,9 +110,11 @@ RECIPES: dict[str, Recipe] = {
             m_step_mode="gumbel",
             transition_floor=-8.0,
             sticky=0.98,
+            bias_init="mean_count",
         ),
-        phases=(EMPhase(n_iters=10, n_inner=50, lr=0.01, batch_size=1, transition_update="batch", shuffle=False),),
-        dtype="float64",
+        phases=(EMPhase(n_iters=10, n_inner=50, lr=0.01, batch_size=1, transition_update="batch", shuffle=False,
+                        e_step_floor=math.log(1e-16)),),
+        dtype="float32",
     ),
     "default": Recipe(
         config=dict(
@@ -191,6 +199,7 @@ def _fit_once(x, n_states: int, recipe: Recipe, seed: int, progress: bool, confi
                     shuffle=phase.shuffle,
                     seed=seed + k,
                     progress=progress,
+                    e_step_floor=phase.e_step_floor,
                 )
             )
         finally:
