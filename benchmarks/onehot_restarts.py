@@ -7,7 +7,10 @@ merged into one. This script fits ``--runs`` single runs of the recipe (``restar
 simulator (5 states, 20 neurons, 30 fit / 20 scored sequences of 2000 bins, as
 ``benchmarks/hmmglm_synthetic.py``), and reports, for R = 1 .. runs, how many seeds meet the goals (state
 accuracy >= 0.95, connection-type accuracy >= 0.9, macro-F1 >= 0.85) when the run with the highest final
-training objective ``log p(X_train) + log prior`` among the first R is kept. Nothing but the training
+training objective ``log p(X_train) + log prior`` among the first R is kept -- the objective at the end of the
+recipe, or at the end of its first (per-sequence) phase, which ``Recipe.select_after = 1`` uses to polish
+only the chosen run (the polish is deterministic given the run, so both rules are read off the same
+single runs). Nothing but the training
 objective chooses; the accuracies need the true states and types, so these seeds (100 and up by default)
 are never the report seeds (0-2) of ``hmmglm_synthetic.py``.
 
@@ -50,7 +53,8 @@ def _job(seed: int, run: int) -> dict:
     cpu = time.process_time() - start
     scores = evaluate_model(model, sim.spikes[N_TRAIN:], sim.states[N_TRAIN:], sim.connection_types, sim.weights,
                             train_spikes=train, train_states=sim.states[:N_TRAIN])
-    row = {"seed": seed, "run": run, "objective": histories[-1].objective[-1], "fit_cpu_seconds": round(cpu, 2),
+    row = {"seed": seed, "run": run, "objective": histories[-1].objective[-1],
+           "objective_first_phase": histories[0].objective[-1], "fit_cpu_seconds": round(cpu, 2),
            **{k: float(scores[k]) for k in ("test_ll", "state_accuracy", "type_accuracy", "type_f1")}}
     row["meets_goals"] = all(row[k] >= v for k, v in GOALS.items())
     return row
@@ -76,26 +80,31 @@ def main(argv=None) -> int:
         print(json.dumps(row), flush=True)
     by_seed = {s: sorted((r for r in rows if r["seed"] == s), key=lambda r: r["run"]) for s in args.seeds}
     failed = [r for r in rows if not r["meets_goals"]]
-    best_of = {}
-    for n in range(1, args.runs + 1):
-        kept = {s: max(runs[:n], key=lambda r: r["objective"]) for s, runs in by_seed.items()}
-        best_of[str(n)] = {"seeds_meeting_goals": sum(r["meets_goals"] for r in kept.values()),
-                           "failing_seeds": [s for s, r in kept.items() if not r["meets_goals"]],
-                           "kept_runs": {str(s): r["run"] for s, r in kept.items()}}
+    best_of, best_of_first_phase = {}, {}
+    for key, chosen in (("objective", best_of), ("objective_first_phase", best_of_first_phase)):
+        for n in range(1, args.runs + 1):
+            kept = {s: max(runs[:n], key=lambda r: r[key]) for s, runs in by_seed.items()}
+            chosen[str(n)] = {"seeds_meeting_goals": sum(r["meets_goals"] for r in kept.values()),
+                              "failing_seeds": [s for s, r in kept.items() if not r["meets_goals"]],
+                              "kept_runs": {str(s): r["run"] for s, r in kept.items()}}
     # how far below the seed's best run each failing run's training objective is (nats)
     gaps = [max(r["objective"] for r in by_seed[f["seed"]]) - f["objective"] for f in failed]
     figures = {"runs": rows, "goals": GOALS, "single_runs": len(rows), "single_runs_failing": len(failed),
                "failing_runs_objective_below_seed_best_nats": gaps, "best_of": best_of,
+               "best_of_by_first_phase": best_of_first_phase,
                "fit_cpu_seconds_per_run": sum(r["fit_cpu_seconds"] for r in rows) / len(rows)}
-    table = [[str(n), f"{b['seeds_meeting_goals']} / {len(args.seeds)}", ", ".join(map(str, b["failing_seeds"])) or "—"]
-             for n, b in best_of.items()]
+    table = [[str(n), f"{b['seeds_meeting_goals']} / {len(args.seeds)}", ", ".join(map(str, b["failing_seeds"])) or "—",
+              f"{f['seeds_meeting_goals']} / {len(args.seeds)}", ", ".join(map(str, f["failing_seeds"])) or "—"]
+             for (n, b), f in zip(best_of.items(), best_of_first_phase.values())]
     if not args.no_write:
         write_results("onehot_restarts", figures, seconds=time.perf_counter() - start, seeds=args.seeds, size=SIZE,
-                      selection="the run with the highest final training objective log p(X_train) + log prior",
+                      selection="the run with the highest training objective log p(X_train) + log prior, at the "
+                                "end of the recipe or at the end of its first (per-sequence) phase",
                       readme={
                           "title": "One-hot default recipe: restarts needed (development seeds, best of R runs "
                                    "by the training objective)",
-                          "columns": ["runs R", "seeds meeting the goals", "seeds failing"],
+                          "columns": ["runs R", "seeds meeting the goals (chosen at the end)", "seeds failing",
+                                      "seeds meeting the goals (chosen after the first phase)", "seeds failing"],
                           "rows": table,
                           "notes": (f"Seeds {args.seeds[0]}-{args.seeds[-1]} of the paper's simulator (never the "
                                     f"report seeds). Single runs failing the goals (state >= 0.95, type >= 0.9, "

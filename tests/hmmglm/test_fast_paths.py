@@ -195,3 +195,23 @@ def test_log_factorial_under_inference_mode():
         a = fused._flatten(h, xi, "poisson")[2]
         assert fused._flatten(h, xi, "poisson")[2] is not a
     torch.testing.assert_close(a, torch.lgamma(x.reshape(-1, 3) + 1).sum(-1), rtol=0, atol=0)
+
+
+def test_gradient_only_keeps_the_exact_gradient_and_skips_the_value():
+    """fit_em's inner loops differentiate the M-step loss without its value: the gradient must be bitwise
+    the full pass's, the value 0 inside the block and the full value again after it."""
+    for link in ("sigmoid", "exp"):
+        x, h, w, b, gamma = _data("poisson")
+        w1, b1 = w.clone().requires_grad_(), b.clone().requires_grad_()
+        w2, b2 = w.clone().requires_grad_(), b.clone().requires_grad_()
+        full = fused.weighted_log_emissions(h, x, w1, b1, gamma, link, "poisson")
+        with fused.gradient_only():
+            cheap = fused.weighted_log_emissions(h, x, w2, b2, gamma, link, "poisson")
+            values = fused.weighted_log_emissions(h, x, w.clone(), b.clone(), gamma, link, "poisson")  # no grad
+        full.backward()
+        cheap.backward()
+        assert float(cheap.detach()) == 0.0 and float(full.detach()) != 0.0
+        assert torch.equal(w2.grad, w1.grad) and torch.equal(b2.grad, b1.grad)
+        assert float(values) == float(full.detach())  # nothing to differentiate: the value is computed
+        after = fused.weighted_log_emissions(h, x, w, b, gamma, link, "poisson")
+        assert float(after) == float(full.detach())

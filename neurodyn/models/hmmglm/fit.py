@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from neurodyn.models.hmmglm.emissions import validate_spikes
+from neurodyn.models.hmmglm.fused import gradient_only
 from neurodyn.models.hmmglm.models import SwitchingGLM
 
 __all__ = ["FitHistory", "fit_em", "fit_gradient"]
@@ -187,7 +188,8 @@ def fit_em(
             model.update_transitions(posterior.expected_transitions.sum(0))
             for _ in range(n_inner):
                 optimizer.zero_grad(set_to_none=True)
-                loss = model.m_step_loss(x, posterior, features)
+                with gradient_only():  # the loss is only differentiated here
+                    loss = model.m_step_loss(x, posterior, features)
                 loss.backward()
                 optimizer.step()
                 model.after_optimizer_step()
@@ -231,7 +233,9 @@ def _stochastic_epoch(
             xi_sum = xi if xi_sum is None else xi_sum + xi
         for _ in range(n_inner):
             optimizer.zero_grad(set_to_none=True)
-            model.m_step_loss(xb, posterior, fb).backward()
+            with gradient_only():
+                loss = model.m_step_loss(xb, posterior, fb)
+            loss.backward()
             optimizer.step()
             model.after_optimizer_step()
     if xi_sum is not None:

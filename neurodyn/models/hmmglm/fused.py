@@ -33,6 +33,7 @@ Bernoulli / sigmoid          ``x log λ + (1-x) log((1-ε)(1-σ))``     ``x(1-ε
 
 from __future__ import annotations
 
+import contextlib
 import math
 import weakref
 
@@ -46,6 +47,7 @@ __all__ = [
     "emission_terms",
     "chunked_log_emissions",
     "weighted_log_emissions",
+    "gradient_only",
     "CHUNK_ELEMENTS",
 ]
 
@@ -54,8 +56,8 @@ CHUNK_ELEMENTS = 1 << 18
 
 
 def emission_terms(
-    spikes: Tensor, drive: Tensor, link: str, emission: str, derivative: bool = True
-) -> tuple[Tensor, Tensor | None]:
+    spikes: Tensor, drive: Tensor, link: str, emission: str, derivative: bool = True, value: bool = True
+) -> tuple[Tensor | None, Tensor | None]:
     """``f(x, u)`` (log-density without ``-log x!``) and ``∂f/∂u`` in closed form (module table).
 
     Parameters
@@ -67,6 +69,9 @@ def emission_terms(
 
     derivative : bool
         Also compute ``∂f/∂u`` (else None is returned in its place).
+    value : bool
+        Compute ``f`` (else None in its place; only the Poisson / sigmoid hot path skips the work, the
+        other forms compute it anyway).
 
     Returns
     -------
@@ -86,7 +91,7 @@ def emission_terms(
             # the fitting hot path, memory-bound)
             s = torch.sigmoid(drive)
             lam = torch.mul(s, 1 - RATE_FLOOR).add_(RATE_FLOOR)
-            f = torch.log(lam).mul_(spikes).sub_(lam)
+            f = torch.log(lam).mul_(spikes).sub_(lam) if value or not derivative else None
             if not derivative:
                 return f, None
             d = torch.div(spikes, lam).sub_(1).mul_(s)  # (x/λ - 1) σ
@@ -112,6 +117,35 @@ def emission_terms(
         d = spikes * ((1 - RATE_FLOOR) * s * (1 - s) / lam) - (1 - spikes) * s
         return f, d
     raise ValueError(f"unsupported emission/link {emission!r}/{link!r}")
+
+
+_GRADIENT_ONLY = False
+
+
+@contextlib.contextmanager
+def gradient_only():
+    """Inside this block the γ-weighted emission pass (:func:`weighted_log_emissions`) returns ``0`` as its
+    value and skips computing it; its gradient is unchanged (exact). For optimisation loops that only call
+    ``backward()`` on the M-step loss (:func:`~neurodyn.models.hmmglm.fit.fit_em`): the value costs a
+    ``log`` and a reduction over every (row, state, neuron), ~20 % of a one-hot fit.
+
+    Examples
+    --------
+    >>> import torch
+    >>> h, x = torch.zeros(1, 4, 2), torch.ones(1, 4, 2)
+    >>> w = torch.zeros(3, 2, 2, requires_grad=True)
+    >>> g = torch.full((1, 4, 3), 1 / 3)
+    >>> with gradient_only():
+    ...     q = weighted_log_emissions(h, x, w, torch.zeros(2), g, "exp", "poisson")
+    >>> float(q)
+    0.0
+    """
+    global _GRADIENT_ONLY
+    previous, _GRADIENT_ONLY = _GRADIENT_ONLY, True
+    try:
+        yield
+    finally:
+        _GRADIENT_ONLY = previous
 
 
 def _chunks(n_rows: int, width: int):
@@ -146,15 +180,18 @@ class _Emissions(torch.autograd.Function):
             total = features.new_zeros(())
             grad_w = features.new_zeros(n_states * n_neurons, n_feat) if need else None
             grad_b = features.new_zeros(n_neurons) if need else None
+        want_value = gamma is None or not (need and _GRADIENT_ONLY)
         for a, b in _chunks(n_rows, n_states * n_neurons):
             h = features[a:b]
             u = _drive(h, weights_t, bias, n_states)
-            f, d = emission_terms(spikes[a:b, None, :], u, link, emission, derivative=need and gamma is not None)
+            f, d = emission_terms(spikes[a:b, None, :], u, link, emission, derivative=need and gamma is not None,
+                                  value=want_value)
             if gamma is None:
                 out[a:b] = f.sum(-1) - log_factorial[a:b, None]
                 continue
             g = gamma[a:b]
-            total += (g * f.sum(-1)).sum() - (g.sum(-1) * log_factorial[a:b]).sum()
+            if want_value:
+                total += (g * f.sum(-1)).sum() - (g.sum(-1) * log_factorial[a:b]).sum()
             if need:
                 gd = (d * g[..., None]).view(b - a, -1)
                 grad_w.addmm_(gd.T, h)

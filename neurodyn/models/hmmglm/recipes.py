@@ -71,29 +71,36 @@ class EMPhase:
 class Recipe:
     """Model configuration overrides, phases, compute dtype and number of restarts.
 
-    ``restarts`` > 1: the whole recipe runs that many times from the same cold start with different
-    seeds (Gumbel noise and sequence order), and the fit with the highest final training objective
+    ``restarts`` > 1: the recipe runs that many times from the same cold start with different seeds
+    (Gumbel noise and sequence order), and the fit with the highest training objective
     (``log p(X_train) + log prior``, :attr:`FitHistory.objective`) is kept -- the usual guard against
-    EM's local optima, chosen on training data only.
+    EM's local optima, chosen on training data only. ``select_after`` = k: the restarts are compared
+    after their first k phases and only the best one runs the rest (``None``: after all phases).
     """
 
     config: dict = field(default_factory=dict)
     phases: tuple[EMPhase, ...] = ()
     dtype: str = "float64"
     restarts: int = 1
+    select_after: int | None = None
+
+    def _runs(self, k: int) -> int:
+        """How many runs execute phase ``k``."""
+        return self.restarts if self.select_after is None or k < self.select_after else 1
 
     def n_adam_steps(self, n_sequences: int) -> int:
         """Adam steps of the whole recipe (every restart) on ``n_sequences`` training sequences."""
         total = 0
-        for p in self.phases:
+        for k, p in enumerate(self.phases):
             batches = 1 if p.batch_size is None else -(-n_sequences // p.batch_size)
-            total += p.n_iters * batches * p.n_inner
-        return total * self.restarts
+            total += p.n_iters * batches * p.n_inner * self._runs(k)
+        return total
 
     def n_e_steps(self, n_sequences: int) -> int:
         """Forward-backward passes over one batch (a full batch counts once), every restart."""
-        return self.restarts * sum(
-            p.n_iters * (1 if p.batch_size is None else -(-n_sequences // p.batch_size)) for p in self.phases
+        return sum(
+            self._runs(k) * p.n_iters * (1 if p.batch_size is None else -(-n_sequences // p.batch_size))
+            for k, p in enumerate(self.phases)
         )
 
 
@@ -166,22 +173,29 @@ def fit_recipe(
         recipe = RECIPES[recipe]
     if isinstance(recipe.restarts, bool) or not isinstance(recipe.restarts, int) or recipe.restarts < 1:
         raise InputError(f"must be a positive integer, got {recipe.restarts!r}", field="restarts")
+    split = len(recipe.phases) if recipe.select_after is None else int(recipe.select_after)
+    if not 0 <= split <= len(recipe.phases):
+        raise InputError(f"must be in 0..{len(recipe.phases)}, got {recipe.select_after!r}", field="select_after")
     x = torch.as_tensor(spikes).to(getattr(torch, recipe.dtype))
     best = None
     for r in range(recipe.restarts):
-        fit = _fit_once(x, n_states, recipe, seed + r * RESTART_SEED_STEP, progress, config_overrides)
-        if best is None or fit[1][-1].objective[-1] > best[1][-1].objective[-1]:
-            best = fit
-    return best
+        run_seed = seed + r * RESTART_SEED_STEP
+        values = dict(recipe.config) | dict(config_overrides) | {"n_states": int(n_states), "seed": int(run_seed)}
+        model = build_model(x.shape[-1], HMMGLMConfig(**values)).to(x.dtype)
+        histories = _run_phases(model, x, recipe, 0, split, run_seed, progress)
+        score = histories[-1].objective[-1] if histories else 0.0
+        if best is None or score > best[2]:
+            best = (model, histories, score, run_seed)
+    model, histories, _, run_seed = best
+    histories += _run_phases(model, x, recipe, split, len(recipe.phases), run_seed, progress)
+    return model, histories
 
 
-def _fit_once(x, n_states: int, recipe: Recipe, seed: int, progress: bool, config_overrides: dict
-              ) -> tuple[SwitchingGLM, list[FitHistory]]:
-    """One cold-start run of ``recipe``'s phases."""
-    values = dict(recipe.config) | dict(config_overrides) | {"n_states": int(n_states), "seed": int(seed)}
-    model = build_model(x.shape[-1], HMMGLMConfig(**values)).to(x.dtype)
+def _run_phases(model, x, recipe: Recipe, start: int, stop: int, seed: int, progress: bool) -> list[FitHistory]:
+    """Phases ``start .. stop - 1`` of ``recipe`` on ``model`` (phase k is seeded ``seed + k``)."""
     histories = []
-    for k, phase in enumerate(recipe.phases):
+    for k in range(start, stop):
+        phase = recipe.phases[k]
         old_mode = getattr(model, "m_step_mode", None)
         if phase.m_step_mode is not None and old_mode is not None:
             model.m_step_mode = phase.m_step_mode
@@ -205,7 +219,7 @@ def _fit_once(x, n_states: int, recipe: Recipe, seed: int, progress: bool, confi
         finally:
             if old_mode is not None:
                 model.m_step_mode = old_mode
-    return model, histories
+    return histories
 
 
 def with_phases(recipe: Recipe, *phases: EMPhase) -> Recipe:
