@@ -11,13 +11,14 @@ Models, each fitted from a cold start, the same for every seed:
 - ``hmmglm``, ``gaussian``: full-batch EM, 12 E-steps x 25 Adam steps (lr 0.05), couplings from N(0, 0.1²).
 - ``onehot``: neurodyn's default one-hot recipe (``neurodyn.models.hmmglm.recipes``, ``"default"``):
   all logits 0, categorical prior, per-sequence E-step and transition update, 5 Gumbel-softmax Adam steps
-  (lr 0.1) per sequence for 10 epochs, then 2 full-batch EM iterations of 25 softmax steps; float32. Its
-  settings were chosen on simulator seeds 100-103, not on the report seeds. ``--init warm`` instead
+  (lr 0.1) per sequence for 10 epochs, then 2 full-batch EM iterations of 25 softmax steps; float32; two
+  restarts. Its settings were chosen on simulator seeds 100-119, not on the report seeds. ``--init warm`` instead
   warm-starts it from the fitted HMM-GLM (``init_from_couplings``, then 8 full-batch EM iterations; its
   time includes the HMM-GLM's).
-- ``onehot_paper``: the reference code's demo procedure (recipe ``"paper"``: logits 0, Concrete prior with
-  the paper-era ``α = exp(π̄)``, 10 epochs x 30 sequences x 50 Adam steps at lr 0.01, Gumbel τ 0.2,
-  per-sequence transition update; float64). ``--no-paper`` skips it.
+- ``onehot_paper``: the reference code's demo procedure (recipe ``"paper"``: logits 0, bias at the mean
+  count, Concrete prior with the paper-era ``α = exp(π̄)``, 10 epochs x 30 sequences x 50 Adam steps at lr
+  0.01, Gumbel τ 0.2, per-sequence transition update, E-step emission probabilities floored at 1e-16;
+  float32). ``--no-paper`` skips it.
 
 Every model's connection types come from one rule (``neurodyn.models.hmmglm.readout``): sign of the coupling
 where ``|w| >= 3 se(w)``, the standard error from the training data; the one-hot models' own argmax read-out
@@ -25,9 +26,8 @@ where ``|w| >= 3 se(w)``, the standard error from the training data; the one-hot
 (``truth``). Test log-likelihood is the marginal ``log p(X)`` per spike (nats) of the 20 report sequences.
 
 Compute: every model reports its Adam steps, E-steps, wall-clock and CPU seconds (numba kernels are
-compiled before any timing). The reference code's own figures (state accuracy 0.962, type accuracy 0.609,
-macro-F1 0.48, ~104 s single-threaded) are quoted from neurodyn issue 11 (one seed not used here; not run by
-this script).
+compiled before any timing). The paper's reference code itself runs beside neurodyn's recipes on the same
+data in ``benchmarks/onehot_reference.py`` (it needs a checkout of the reference).
 
 Usage: ``python benchmarks/hmmglm_synthetic.py --seeds 0,1,2 --init cold`` (writes
 ``benchmarks/results/hmmglm_synthetic.json``; ``--no-write`` to skip).
@@ -66,9 +66,6 @@ LABELS = {
 }
 METRICS = ("test_ll", "state_accuracy", "type_accuracy", "type_f1", "type_accuracy_argmax", "type_f1_argmax",
            "weight_error", "fit_seconds", "fit_cpu_seconds", "adam_steps", "e_steps")
-#: quoted from neurodyn issue 11 (the reference code run by the issue's author; not run here)
-REFERENCE_QUOTED = {"state_accuracy": 0.962, "type_accuracy": 0.609, "type_f1": 0.48, "fit_seconds": 104.0,
-                    "source": "neurodyn issue 11: reference code, demo recipe, one seed, single thread"}
 GOALS = {"state_accuracy": 0.95, "type_accuracy": 0.9, "type_f1": 0.85}
 FIT_EM = dict(n_iters=12, n_inner=25, lr=0.05)
 GLM_STEPS, GLM_LR = 300, 0.05
@@ -218,7 +215,7 @@ def main(argv=None) -> int:
     goals_each_seed = {s: per_seed[s]["onehot_meets_goals"] for s in seeds}
     ll_ordered = {s: per_seed[s]["ll_ordered"] for s in seeds}
     figures = {"per_seed": {str(s): v for s, v in per_seed.items()}, "summary": summary,
-               "reference_code_quoted": REFERENCE_QUOTED, "goals": GOALS,
+               "goals": GOALS,
                "onehot_meets_goals_each_seed": goals_each_seed, "ll_ordered_each_seed": ll_ordered,
                "onehot_beats_hmmglm_on_types": onehot_beats_hmmglm}
     if "onehot_paper" in summary:
@@ -235,9 +232,6 @@ def main(argv=None) -> int:
         rows.append([LABELS[m], _cell(sm["test_ll"], 4), _cell(sm["state_accuracy"]), _cell(sm["type_accuracy"]),
                      _cell(sm["type_f1"]), _cell(sm["type_accuracy_argmax"]), _cell(sm["fit_seconds"], 1),
                      "—" if steps is None else f"{steps['mean']:.0f}"])
-    rows.append(["reference code, paper recipe (quoted from issue 11, not run here)", "—",
-                 f"{REFERENCE_QUOTED['state_accuracy']:.3f}", f"{REFERENCE_QUOTED['type_accuracy']:.3f}",
-                 f"{REFERENCE_QUOTED['type_f1']:.2f}", "—", f"≈ {REFERENCE_QUOTED['fit_seconds']:.0f}", "15000"])
     verdict = []
     if onehot_beats_hmmglm["type_accuracy"] and onehot_beats_hmmglm["type_f1"]:
         verdict.append("The one-hot default recipe recovers connection types better than the HMM-GLM read out "
@@ -257,7 +251,8 @@ def main(argv=None) -> int:
         r = figures["fit_time_ratio_default_vs_paper"]
         c = figures["cpu_time_ratio_default_vs_paper"]
         verdict.append(f"Fit time of the default recipe / paper recipe in the same run: {mean_sd(r)} (wall), "
-                       f"{mean_sd(c)} (CPU).")
+                       f"{mean_sd(c)} (CPU); against the reference code itself: the side-by-side table below "
+                       "(`benchmarks/onehot_reference.py`).")
     readme = {
         "title": f"Switching GLMs on the paper's simulator ({size['n_states']} states, {size['n_neurons']} neurons, "
                  f"{n_train} fit / {size['n_sequences'] - n_train} report sequences of {size['n_bins']} bins), "

@@ -150,7 +150,8 @@ def test_recipes_and_step_counts():
     # the reference code's start, E-step floor and precision (benchmarks/onehot_reference.py runs it beside)
     assert paper.config["bias_init"] == "mean_count" and paper.dtype == "float32"
     assert phase.e_step_floor == pytest.approx(math.log(1e-16))
-    assert RECIPES["default"].n_adam_steps(30) == 2 * (10 * 30 * 5 + 2 * 25)  # 2 restarts x (10 x 30 x 5 + 2 x 25)
+    # 2 restarts of the per-sequence phase (10 x 30 x 5), the chosen one polished (2 x 25)
+    assert RECIPES["default"].n_adam_steps(30) == 2 * 10 * 30 * 5 + 2 * 25
     with pytest.raises(Exception, match="recipe"):
         fit_recipe(torch.zeros(1, 20, 2), 2, recipe="nope")
 
@@ -251,3 +252,25 @@ def test_e_step_floor_is_the_exact_e_step_of_clamped_emissions():
     torch.testing.assert_close(got.posteriors, want.posteriors, rtol=0, atol=1e-12)
     exact = model.e_step(x)
     assert (exact.posteriors - got.posteriors).abs().max() > 1e-3  # the floor matters here
+
+
+def test_select_after_polishes_only_the_run_chosen_after_the_first_phases():
+    """restarts=2, select_after=1: both runs do phase 0, the one with the higher objective then is polished;
+    the same as running the two single runs' phase 0 by hand and continuing the better one."""
+    x = torch.poisson(torch.full((4, 60, 3), 0.4), generator=torch.Generator().manual_seed(5))
+    phases = (EMPhase(2, 2, 0.05, batch_size=1), EMPhase(1, 3, 0.02, batch_size=None, m_step_mode="softmax"))
+    recipe = Recipe(config=dict(variant="onehot"), phases=phases, dtype="float64", restarts=2, select_after=1)
+    assert recipe.n_adam_steps(4) == 2 * (2 * 4 * 2) + 1 * 3 and recipe.n_e_steps(4) == 2 * 2 * 4 + 1
+    model, hist = fit_recipe(x, 2, recipe=recipe, seed=7)
+    assert len(hist) == 2
+    first = [fit_recipe(x, 2, recipe=replace(recipe, phases=phases[:1], restarts=1, select_after=None),
+                        seed=7 + r * RESTART_SEED_STEP) for r in range(2)]
+    best = max(range(2), key=lambda r: first[r][1][-1].objective[-1])
+    assert hist[0].objective == first[best][1][0].objective
+    polished = fit_recipe(x, 2, recipe=replace(recipe, restarts=1, select_after=None),
+                          seed=7 + best * RESTART_SEED_STEP)
+    assert hist[1].objective == polished[1][1].objective
+    for a, b in zip(model.state_dict().values(), polished[0].state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(Exception, match="select_after"):
+        fit_recipe(x, 2, recipe=replace(recipe, select_after=3))
