@@ -252,7 +252,8 @@ def main(argv=None) -> int:
                "emission_parity_max": max(r["reference"]["emission_parity"] for r in runs)}
     cols = ("test_ll", "state_accuracy", "type_accuracy", "type_f1", "type_accuracy_argmax", "type_f1_argmax",
             "fit_seconds")
-    rows = [[LABELS[i], *(mean_sd(summary[i][k]) if k in summary[i] else "—" for k in cols),
+    rows = [[LABELS[i], *(mean_sd(summary[i][k], 1 if k == "fit_seconds" else 3) if k in summary[i] else "—"
+                          for k in cols),
              mean_sd(ratios[f"time_ratio_{i}_vs_reference"], 3) if f"time_ratio_{i}_vs_reference" in ratios else ""]
             for i in impls]
     if args.repeats > 1:

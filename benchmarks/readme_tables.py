@@ -34,6 +34,22 @@ def _load(value) -> str:
     return f"{value:.1f}" if isinstance(value, (int, float)) else "?"
 
 
+def public_command(command: str) -> str:
+    """The command with every absolute path shortened to ``…/<last component>`` (a README names no path of
+    the machine that ran it; the results file keeps the command as run).
+
+    >>> public_command("python b.py --reference /home/me/src/onehot-hmmglm --seeds 0,1 --out=/tmp/x.json")
+    'python b.py --reference …/onehot-hmmglm --seeds 0,1 --out=…/x.json'
+    """
+    def short(token: str) -> str:
+        head, sep, value = token.rpartition("=") if token.startswith("--") else ("", "", token)
+        if value.startswith("/") and len(value) > 1:
+            value = "…/" + value.rstrip("/").rsplit("/", 1)[-1]
+        return head + sep + value
+
+    return " ".join(short(t) for t in command.split(" "))
+
+
 def render(record: dict) -> str:
     """Markdown for one results file's ``readme`` block (ends with a newline)."""
     table = record["readme"]
@@ -44,7 +60,7 @@ def render(record: dict) -> str:
     machine = record.get("machine", {})
     threads = ", ".join(f"{k}={v}" for k, v in record.get("threads", {}).items()) or "default"
     commit = (record.get("commit") or "unknown")[:10] + (" (uncommitted changes)" if record.get("dirty") else "")
-    lines += ["", f"<sub>`{record['command']}` — commit {commit}, {record.get('date', '?')}; "
+    lines += ["", f"<sub>`{public_command(record['command'])}` — commit {commit}, {record.get('date', '?')}; "
                   f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
                   f"load {_load(machine.get('load_avg_1min'))}; "
                   f"threads {threads}; {record['seconds']:.0f} s. "

@@ -63,3 +63,15 @@ def test_results_writer_roundtrip(tmp_path):
     assert not list(tmp_path.glob(".*part"))
     with pytest.raises(ValueError):
         mod.write_results("bad", {}, seconds=0, out_dir=tmp_path, readme={"title": "t", "columns": ["a"], "rows": [[]]})
+
+
+def test_readme_commands_name_no_machine_path():
+    """Absolute paths in a recorded command are shortened in the README (the results file keeps them)."""
+    mod = _module()
+    assert mod.public_command("python x.py --reference /home/u/onehot-hmmglm --a=/tmp/r/n.json b/c") == (
+        "python x.py --reference …/onehot-hmmglm --a=…/n.json b/c")
+    text = (ROOT / "README.md").read_text()
+    for line in text.splitlines():
+        if line.startswith("<sub>`python"):
+            command = line.split("`")[1]
+            assert not any(t.lstrip("-").split("=")[-1].startswith("/") for t in command.split()), line
