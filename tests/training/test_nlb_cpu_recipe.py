@@ -34,7 +34,9 @@ def test_every_dataset_has_a_cpu_config_that_selects_nothing_on_the_scored_trial
     init = cfg["model"]["init_args"]
     # no checkpoint selection: no monitor, only last.ckpt; a fixed schedule that does not read valid/loss
     assert cfg["checkpoint"]["monitor"] is None and cfg["checkpoint"]["save_top_k"] == 0
-    assert init["lr_schedule"] == "cosine" and 0 < cfg["trainer"]["max_epochs"] <= 500
+    # a fixed, finite schedule (its minutes on 2 cores are measured by benchmarks/nlb_synthetic.py, goal <= 15)
+    assert init["lr_schedule"] == "cosine" and 0 < cfg["trainer"]["max_epochs"] <= 1000
+    assert cfg["nlb_eval"]["every_n_epochs"] == cfg["trainer"]["max_epochs"]  # NLB metrics once, at the end
     assert cfg["data"]["init_args"]["path"] == f"data/{dataset}_20ms_val.h5"
     # the CPU model is the small one; the GPU config keeps the reference hyper-parameters
     assert init["config"]["hidden_size"] < yaml.safe_load(gpu.read_text())["model"]["init_args"]["config"][
