@@ -54,6 +54,7 @@ CANDIDATES = {
 #: with seed neurodyn.models.ensemble.member_seed(s, m) = s + 1000 m, so member 0 is that setting's single run
 ENSEMBLES = {
     "500 epochs, ensemble of 3": ("500 epochs", 3),
+    "1000 epochs, ensemble of 3": ("1000 epochs", 3),
 }
 #: smoothing + GLM grid for the selected baseline (sigma in ms, PoissonRegressor alpha)
 GLM_SIGMAS = (30, 40, 50, 70, 100)
