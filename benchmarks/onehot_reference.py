@@ -176,7 +176,8 @@ def run_seed(seed: int, ref, args) -> dict:
     for repeat in range(args.repeats):
         noise = seed + REPEAT_SEED_STEP * repeat  # repeat 0: the seed itself
         todo = impls if repeat == 0 else [i for i in impls if i != "default"]
-        order = todo if (seed + repeat) % 2 == 0 else todo[1:] + todo[:1]
+        shift = (seed + repeat) % len(todo)  # each fit goes first in turn
+        order = todo[shift:] + todo[:shift]
         rows = {"noise_seed": noise, "order": order}
         for impl in order:
             torch.manual_seed(noise)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -35,19 +36,25 @@ def _load(value) -> str:
 
 
 def public_command(command: str) -> str:
-    """The command with every absolute path shortened to ``…/<last component>`` (a README names no path of
+    """The command with every absolute path shortened to ``.../<last component>`` (a README names no path of
     the machine that ran it; the results file keeps the command as run).
 
     >>> public_command("python b.py --reference /home/me/src/onehot-hmmglm --seeds 0,1 --out=/tmp/x.json")
-    'python b.py --reference …/onehot-hmmglm --seeds 0,1 --out=…/x.json'
+    'python b.py --reference .../onehot-hmmglm --seeds 0,1 --out=.../x.json'
+    >>> public_command("python b.py --nwb '/my data/f.nwb' --fit-args '--trainer.max_epochs 400'")
+    "python b.py --nwb .../f.nwb --fit-args '--trainer.max_epochs 400'"
     """
     def short(token: str) -> str:
         head, sep, value = token.rpartition("=") if token.startswith("--") else ("", "", token)
         if value.startswith("/") and len(value) > 1:
-            value = "…/" + value.rstrip("/").rsplit("/", 1)[-1]
+            value = ".../" + value.rstrip("/").rsplit("/", 1)[-1]
         return head + sep + value
 
-    return " ".join(short(t) for t in command.split(" "))
+    try:
+        tokens = shlex.split(command)
+    except ValueError:  # not shell syntax: shorten word by word
+        return " ".join(short(t) for t in command.split(" "))
+    return shlex.join(short(t) for t in tokens)
 
 
 def render(record: dict) -> str:

@@ -69,7 +69,7 @@ def test_readme_commands_name_no_machine_path():
     """Absolute paths in a recorded command are shortened in the README (the results file keeps them)."""
     mod = _module()
     assert mod.public_command("python x.py --reference /home/u/onehot-hmmglm --a=/tmp/r/n.json b/c") == (
-        "python x.py --reference …/onehot-hmmglm --a=…/n.json b/c")
+        "python x.py --reference .../onehot-hmmglm --a=.../n.json b/c")
     text = (ROOT / "README.md").read_text()
     for line in text.splitlines():
         if line.startswith("<sub>`python"):

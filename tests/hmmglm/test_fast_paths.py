@@ -215,3 +215,20 @@ def test_gradient_only_keeps_the_exact_gradient_and_skips_the_value():
         assert float(values) == float(full.detach())  # nothing to differentiate: the value is computed
         after = fused.weighted_log_emissions(h, x, w, b, gamma, link, "poisson")
         assert float(after) == float(full.detach())
+
+
+def test_emission_terms_general_inputs_keep_autograd_broadcasting_and_promotion():
+    """The in-place hot path is taken only when safe: with autograd, wider spikes or mixed dtypes the
+    closed form is the plain arithmetic (same values, a differentiable graph, the promoted dtype)."""
+    g = torch.Generator().manual_seed(2)
+    u = torch.randn(4, 1, 3, dtype=torch.float64, generator=g)
+    x = torch.poisson(torch.full((4, 2, 3), 0.7, dtype=torch.float64), generator=g)  # wider than u
+    f, d = fused.emission_terms(x, u, "sigmoid", "poisson")
+    lam = torch.sigmoid(u) * (1 - 1e-8) + 1e-8
+    torch.testing.assert_close(f, x * torch.log(lam) - lam)
+    ug = u.clone().requires_grad_()
+    fg, _ = fused.emission_terms(x[:, :1], ug, "sigmoid", "poisson")
+    fg.sum().backward()  # the hot path's in-place ops would break this graph
+    torch.testing.assert_close(ug.grad, d[:, :1])
+    f32, _ = fused.emission_terms(x[:, :1], u.float(), "sigmoid", "poisson")
+    assert f32.dtype == torch.float64  # float64 spikes promote, as plain arithmetic does

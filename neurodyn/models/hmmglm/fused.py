@@ -90,7 +90,16 @@ def emission_terms(
             # in place where possible: four temporaries of the drive's size instead of twelve (this is
             # the fitting hot path, memory-bound)
             s = torch.sigmoid(drive)
-            lam = torch.mul(s, 1 - RATE_FLOOR).add_(RATE_FLOOR)
+            lam = s * (1 - RATE_FLOOR) + RATE_FLOOR
+            in_place = (  # the hot path: no autograd through here, spikes broadcast into the drive's shape
+                not (torch.is_grad_enabled() and drive.requires_grad)
+                and torch.broadcast_shapes(spikes.shape, drive.shape) == drive.shape
+                and torch.result_type(spikes, drive) == drive.dtype
+            )
+            if not in_place:  # general case: plain out-of-place arithmetic
+                f = spikes * torch.log(lam) - lam
+                d = (spikes / lam - 1) * ((1 - RATE_FLOOR) * s * (1 - s)) if derivative else None
+                return f, d
             f = torch.log(lam).mul_(spikes).sub_(lam) if value or not derivative else None
             if not derivative:
                 return f, None
@@ -155,7 +164,9 @@ def _chunks(n_rows: int, width: int):
 
 
 def _drive(h: Tensor, weights_t: Tensor, bias: Tensor, n_states: int) -> Tensor:
-    """``u`` (rows, S, N) = ``h W_sᵀ + b`` in one fused ``addmm``."""
+    """``u`` (rows, S, N) = ``h W_sᵀ + b`` in one fused ``addmm`` (dtypes promoted as ``h @ W + b`` would)."""
+    if not (h.dtype == weights_t.dtype == bias.dtype):
+        return (h @ weights_t).view(h.shape[0], n_states, -1) + bias
     return torch.addmm(bias.repeat(n_states), h, weights_t).view(h.shape[0], n_states, -1)
 
 
@@ -233,7 +244,10 @@ def _log_factorial(x: Tensor, spikes: Tensor) -> Tensor:
 
     Reuse is keyed on the identity of the ``spikes`` object (a weak reference: nothing is kept alive) and
     its in-place version counter (``Tensor._version``), so a new tensor or an in-place edit is recomputed;
-    inference-mode tensors (no version counter) are never reused.
+    inference-mode tensors (no version counter) are never reused. Edits that bypass the version counter
+    (``spikes.data.fill_()``, writing into the numpy array behind ``torch.from_numpy``) are not seen: the
+    fitting loops never edit their batches, and this term only shifts the objective's value, never a
+    gradient or a posterior.
     """
     global _last_log_factorial
     if spikes.is_inference():  # inference-mode tensors keep no version counter: no reuse

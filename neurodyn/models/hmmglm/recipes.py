@@ -175,8 +175,8 @@ def fit_recipe(
         recipe = RECIPES[recipe]
     if isinstance(recipe.restarts, bool) or not isinstance(recipe.restarts, int) or recipe.restarts < 1:
         raise InputError(f"must be a positive integer, got {recipe.restarts!r}", field="restarts")
-    split = len(recipe.phases) if recipe.select_after is None else int(recipe.select_after)
-    if not 0 <= split <= len(recipe.phases):
+    split = len(recipe.phases) if recipe.select_after is None else recipe.select_after
+    if isinstance(split, bool) or not isinstance(split, int) or not 0 <= split <= len(recipe.phases):
         raise InputError(f"must be in 0..{len(recipe.phases)}, got {recipe.select_after!r}", field="select_after")
     x = torch.as_tensor(spikes).to(getattr(torch, recipe.dtype))
     best = None
