@@ -350,10 +350,17 @@ def test_overwrite_replaces_and_keeps_inputs(src, tmp_path, monkeypatch, capsys)
 def _neurodyn(*args: str, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("NEURODYN_DEBUG", None)
-    # SIGINT with its default action in the child even if this process ignores it (as a shell's `&` does)
     return subprocess.Popen([sys.executable, "-m", "neurodyn.cli", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals)
+
+
+def _default_signals() -> None:
+    """In the child: SIGINT / SIGTERM with their default actions and no signal blocked, whatever this process
+    inherited or set (a shell's `&` ignores SIGINT; a signal mask survives fork and exec, and one blocked
+    SIGTERM would stay pending until the child exits 0 -- seen once in a fresh-clone CI run)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -398,8 +405,8 @@ def test_sigterm_leaves_nothing(command, sig, big_nwb, tmp_path):
     _wait_for(work / "sub" / ".out.h5.lock", proc)
     proc.send_signal(sig)  # (does nothing if the process has already ended: the check below says so)
     assert proc.returncode is None, "the command finished before the signal was sent: make it bigger"
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + sig, err
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, f"exit {proc.returncode}; stdout {out!r}; stderr {err!r}"
     assert err.splitlines() == [f"neurodyn {command}: interrupted ({sig.name}); nothing partial was kept"]
     assert list(work.iterdir()) == []  # not even the folder sub/ it created
     if command == "prepare":
