@@ -317,12 +317,14 @@ def main(argv=None) -> int:
                      f"{n_sel} select / {n_rep} report", "per_condition": list(sizes),
              "trials": per_seed[0]["n_trials"], "simulator": "simulate_lorenz(seed=seed): 65 conditions x 24 "
                                                            "trials, 29 neurons, 50 bins of 20 ms"}
+    from neurodyn.models.ensemble import MEMBER_SEED_STEP
+
     selection = {
         "langevinflow": f"epoch with the highest held-out-entry Poisson log-likelihood on the select trials, "
                         f"scored every {args.select_every} epochs (inputs hidden with the training keep "
                         f"probability, 3 fixed masks); the last epoch is reported too",
         **({"langevinflow_ensemble": f"{args.members} members fixed in advance (fit seeds seed + "
-                                     f"1000 m, m = 0..{args.members - 1}; member 0 is the single "
+                                     f"{MEMBER_SEED_STEP} m, m = 0..{args.members - 1}; member 0 is the single "
                                      "fit), each with its epoch chosen as above; rates averaged. The select "
                                      "trials' held-out likelihood of the ensemble and of the single fit is "
                                      "reported (the observable figure that prefers one or the other)"}

@@ -196,6 +196,8 @@ def run_one(style: str, seed: int, work: Path, env: dict, log, fit_args: tuple[s
 
 def summary_tables(per: dict, threads: int) -> tuple[dict, dict]:
     """(summaries, README block) from the per-style, per-seed results."""
+    from neurodyn.models.ensemble import MEMBER_SEED_STEP
+
     summaries: dict = {}
     rows = []
     all_seeds = set()
@@ -252,7 +254,8 @@ def summary_tables(per: dict, threads: int) -> tuple[dict, dict]:
         "rows": rows,
         "notes": (f"Goal: co-bps ≥ {GOAL_RATIO} × oracle in ≤ {GOAL_MINUTES:.0f} min per dataset on 2 cores. "
                   "User path = `prepare` at 20 and 5 ms + `fit` with the CPU config + `predict` (with an "
-                  "ensemble: both once per member, `--seed_everything` seed + 1000 m, then `neurodyn ensemble`; "
+                  f"ensemble: both once per member, `--seed_everything` seed + {MEMBER_SEED_STEP} m, then "
+                  "`neurodyn ensemble`; "
                   "the number of members is fixed in advance) + `evaluate` at 20 ms and at 5 ms (`--upsample 5`), "
                   f"{threads} torch thread(s), on a machine shared with other jobs (see the load above). "
                   "100 trials per file (75 train / 25 scored val); the model trains at 20 ms and predicts "
@@ -283,6 +286,10 @@ def main(argv=None) -> int:
                         help="run nothing: merge the per-seed results of these results files (runs of separate "
                              "styles side by side) into one results file")
     args = parser.parse_args(argv)
+    try:
+        fit_args = tuple(shlex.split(args.fit_args))
+    except ValueError as err:
+        parser.error(f"--fit-args: {err}")
     styles = [s.strip() for s in args.styles.split(",") if s.strip()]
     unknown = [s for s in styles if s not in STYLES]
     if unknown:
@@ -317,7 +324,7 @@ def main(argv=None) -> int:
         for style in styles:
             for seed in args.seeds:
                 result = run_one(style, seed, root / f"{style}_seed{seed}", env, log, members=args.members,
-                                 fit_args=tuple(shlex.split(args.fit_args)))
+                                 fit_args=fit_args)
                 per.setdefault(style, {})[str(seed)] = result
                 print(json.dumps({"style": style, "seed": seed, **result}), file=log, flush=True)
     seconds = time.perf_counter() - start + previous_seconds

@@ -229,6 +229,8 @@ def main(argv=None) -> int:
                         "(default 1): both are stochastic, so their match is a match of distributions")
     p.add_argument("--no-write", action="store_true", help="print only")
     args = p.parse_args(argv)
+    if args.repeats < 1 or args.threads < 1:
+        p.error("--repeats and --threads must be at least 1")
     ref = load_reference(args.reference)
     import torch
     from hmmglm_synthetic import _warm_up_kernels

@@ -172,7 +172,7 @@ def main(argv=None) -> int:
     except ValueError:
         parser.error("--seeds takes e.g. 0,1,2")
     from neurodyn.data.pseudo import pseudo_cosmoothing_split, selection_split
-    from neurodyn.models.ensemble import member_seed
+    from neurodyn.models.ensemble import MEMBER_SEED_STEP, member_seed
     from neurodyn.training.recipes import SMALL_REAL_MODEL, SMALL_REAL_OPT
 
     start = time.perf_counter()
@@ -272,9 +272,9 @@ def main(argv=None) -> int:
     selection = {
         "langevinflow": f"candidate with the highest co-bps on the select trials (trained on the fit trials, seed "
                         f"{args.select_seed}; an ensemble's members with seeds {args.select_seed} + "
-                        f"1000 m, rates averaged); then trained on fit + select trials with each report "
-                        f"seed s (members s + 1000 m), last epoch scored; member 0 is also reported "
-                        "alone",
+                        f"{MEMBER_SEED_STEP} m, rates averaged); then trained on fit + select trials with each "
+                        f"report seed s (members s + {MEMBER_SEED_STEP} m), last epoch scored; member 0 is also "
+                        "reported alone",
         "smoothing_glm": "fixed: sigma 50 ms, alpha 0.1 (NLB example / shared-data README), nothing chosen",
         "smoothing_glm_selected": "sigma and alpha with the highest co-bps on the select trials, refit on fit + select",
         "report": "co-bps (NLB bits_per_spike) on the evaluation trials' held-out units, computed once per seed",
