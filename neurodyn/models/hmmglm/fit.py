@@ -74,6 +74,16 @@ def _progress(enabled: bool, total: int, label: str):
     return bar
 
 
+def _adam(model: SwitchingGLM, lr: float) -> torch.optim.Optimizer:
+    """Adam over the model's parameters, fused into one kernel where this torch build offers it for their
+    device (CPU since torch 2.4: ~3x less time per step than the per-tensor loop on these small
+    parameters; same update up to rounding), else the default implementation."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(model.parameters(), lr=lr)
+
+
 def _prepare(model: SwitchingGLM, spikes, init_bias: bool) -> tuple[Tensor, Tensor]:
     dtype = model.bias.dtype
     x = validate_spikes(spikes, n_lags=model.n_lags, emission=model.emission, dtype=dtype).to(model.bias.device)
@@ -158,7 +168,7 @@ def fit_em(
     start = time.perf_counter()
     x, features = _prepare(model, spikes, init_bias)
     history = FitHistory()
-    make_optimizer = lambda: torch.optim.Adam(model.parameters(), lr=lr)  # noqa: E731
+    make_optimizer = lambda: _adam(model, lr)  # noqa: E731
     optimizer = make_optimizer()
     bar = _progress(progress, n_iters, f"EM {type(model).__name__}")
     order_generator = torch.Generator().manual_seed(int(seed))
@@ -269,7 +279,7 @@ def fit_gradient(
     start = time.perf_counter()
     x, features = _prepare(model, spikes, init_bias)
     history = FitHistory()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = _adam(model, lr)
     bar = _progress(progress, n_steps, f"gradient {type(model).__name__}")
     try:
         for _ in range(n_steps):

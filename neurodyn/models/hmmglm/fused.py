@@ -90,16 +90,17 @@ def emission_terms(
             # in place where possible: four temporaries of the drive's size instead of twelve (this is
             # the fitting hot path, memory-bound)
             s = torch.sigmoid(drive)
-            lam = s * (1 - RATE_FLOOR) + RATE_FLOOR
             in_place = (  # the hot path: no autograd through here, spikes broadcast into the drive's shape
                 not (torch.is_grad_enabled() and drive.requires_grad)
-                and torch.broadcast_shapes(spikes.shape, drive.shape) == drive.shape
+                and _broadcasts_into(spikes.shape, drive.shape)
                 and torch.result_type(spikes, drive) == drive.dtype
             )
             if not in_place:  # general case: plain out-of-place arithmetic
+                lam = s * (1 - RATE_FLOOR) + RATE_FLOOR
                 f = spikes * torch.log(lam) - lam
                 d = (spikes / lam - 1) * ((1 - RATE_FLOOR) * s * (1 - s)) if derivative else None
                 return f, d
+            lam = torch.mul(s, 1 - RATE_FLOOR).add_(RATE_FLOOR)
             f = torch.log(lam).mul_(spikes).sub_(lam) if value or not derivative else None
             if not derivative:
                 return f, None
@@ -126,6 +127,12 @@ def emission_terms(
         d = spikes * ((1 - RATE_FLOOR) * s * (1 - s) / lam) - (1 - spikes) * s
         return f, d
     raise ValueError(f"unsupported emission/link {emission!r}/{link!r}")
+
+
+def _broadcasts_into(shape: torch.Size, target: torch.Size) -> bool:
+    """Whether ``shape`` broadcasts to exactly ``target`` (``torch.broadcast_shapes(shape, target) == target``
+    without its Python overhead, ~60 µs per call on the fitting hot path)."""
+    return len(shape) <= len(target) and all(a == b or a == 1 for a, b in zip(reversed(shape), reversed(target)))
 
 
 _GRADIENT_ONLY = False
@@ -163,11 +170,17 @@ def _chunks(n_rows: int, width: int):
         yield start, min(start + step, n_rows)
 
 
-def _drive(h: Tensor, weights_t: Tensor, bias: Tensor, n_states: int) -> Tensor:
-    """``u`` (rows, S, N) = ``h W_sᵀ + b`` in one fused ``addmm`` (dtypes promoted as ``h @ W + b`` would)."""
-    if not (h.dtype == weights_t.dtype == bias.dtype):
-        return (h @ weights_t).view(h.shape[0], n_states, -1) + bias
-    return torch.addmm(bias.repeat(n_states), h, weights_t).view(h.shape[0], n_states, -1)
+def _drive(h: Tensor, weights_2d: Tensor, bias: Tensor, n_states: int) -> Tensor:
+    """``u`` (S, N, rows) = ``W_s h_rᵀ + b``, the rows last (dtypes promoted as ``W @ hᵀ + b`` would).
+
+    Rows last: every operand the closed forms broadcast against the drive -- spikes (N, rows) over
+    states, posteriors (S, 1, rows) over neurons, the bias over rows -- then broadcasts along a leading
+    or the innermost axis with the rows contiguous, which torch's CPU kernels vectorise; in the
+    rows-first layout (rows, S, N) they broadcast along a middle axis with contiguous runs of only N
+    (measured: a division by the spikes 81 µs vs 27 µs, 2000 rows x 5 states x 20 neurons, float32).
+    """
+    u = (weights_2d @ h.T).view(n_states, -1, h.shape[0])
+    return u.add_(bias[:, None]) if torch.result_type(u, bias) == u.dtype else u + bias[:, None]
 
 
 class _Emissions(torch.autograd.Function):
@@ -175,14 +188,15 @@ class _Emissions(torch.autograd.Function):
 
     With ``gamma`` the gradient is accumulated during the forward pass (one pass over the data);
     without it the backward pass recomputes the drive chunk by chunk (nothing of size R·S·N is kept).
-    Features and spikes are data: they get no gradient.
+    Features and spikes are data: they get no gradient. Per chunk the drive is laid out (S, N, rows)
+    (:func:`_drive`).
     """
 
     @staticmethod
     def forward(ctx, features, spikes, log_factorial, weights, bias, gamma, link, emission):
         n_rows = features.shape[0]
         n_states, n_neurons, n_feat = weights.shape
-        weights_t = weights.reshape(n_states * n_neurons, n_feat).T.contiguous()
+        weights_2d = weights.reshape(n_states * n_neurons, n_feat)
         need = ctx.needs_input_grad[3] or ctx.needs_input_grad[4]
         ctx.link, ctx.emission, ctx.weighted = link, emission, gamma is not None
         if gamma is None:
@@ -194,19 +208,17 @@ class _Emissions(torch.autograd.Function):
         want_value = gamma is None or not (need and _GRADIENT_ONLY)
         for a, b in _chunks(n_rows, n_states * n_neurons):
             h = features[a:b]
-            u = _drive(h, weights_t, bias, n_states)
-            f, d = emission_terms(spikes[a:b, None, :], u, link, emission, derivative=need and gamma is not None,
-                                  value=want_value)
+            u = _drive(h, weights_2d, bias, n_states)
+            f, d = emission_terms(spikes[a:b].T.contiguous(), u, link, emission,
+                                  derivative=need and gamma is not None, value=want_value)
             if gamma is None:
-                out[a:b] = f.sum(-1) - log_factorial[a:b, None]
+                out[a:b] = f.sum(1).T - log_factorial[a:b, None]
                 continue
-            g = gamma[a:b]
+            g = gamma[a:b].T.contiguous()  # (S, rows)
             if want_value:
-                total += (g * f.sum(-1)).sum() - (g.sum(-1) * log_factorial[a:b]).sum()
-            if need:
-                gd = (d * g[..., None]).view(b - a, -1)
-                grad_w.addmm_(gd.T, h)
-                grad_b += gd.view(b - a, n_states, n_neurons).sum((0, 1))
+                total += (g * f.sum(1)).sum() - (g.sum(0) * log_factorial[a:b]).sum()
+            if need:  # d is a fresh tensor of emission_terms: weighted in place
+                _accumulate(d.mul_(g[:, None, :]), h, grad_w, grad_b)
         if gamma is None:
             ctx.save_for_backward(features, spikes, weights, bias)
             return out
@@ -221,16 +233,22 @@ class _Emissions(torch.autograd.Function):
             return None, None, None, grad_out * grad_w, grad_out * grad_b, None, None, None
         features, spikes, weights, bias = ctx.saved_tensors
         n_states, n_neurons, n_feat = weights.shape
-        weights_t = weights.reshape(n_states * n_neurons, n_feat).T.contiguous()
+        weights_2d = weights.reshape(n_states * n_neurons, n_feat)
         grad_w = features.new_zeros(n_states * n_neurons, n_feat)
         grad_b = features.new_zeros(n_neurons)
         for a, b in _chunks(features.shape[0], n_states * n_neurons):
             h = features[a:b]
-            _, d = emission_terms(spikes[a:b, None, :], _drive(h, weights_t, bias, n_states), ctx.link, ctx.emission)
-            gd = (d * grad_out[a:b, :, None]).view(b - a, -1)
-            grad_w.addmm_(gd.T, h)
-            grad_b += gd.view(b - a, n_states, n_neurons).sum((0, 1))
+            _, d = emission_terms(spikes[a:b].T.contiguous(), _drive(h, weights_2d, bias, n_states), ctx.link,
+                                  ctx.emission)
+            _accumulate(d.mul_(grad_out[a:b].T[:, None, :]), h, grad_w, grad_b)
         return None, None, None, grad_w.view(n_states, n_neurons, n_feat), grad_b, None, None, None
+
+
+def _accumulate(gd: Tensor, h: Tensor, grad_w: Tensor, grad_b: Tensor) -> None:
+    """Add a chunk's ``Σ_r gd[s, n, r] h[r, f]`` to ``grad_w`` (S·N, F) and ``Σ_{s,r} gd`` to ``grad_b`` (N,)."""
+    n_states, n_neurons, n_rows = gd.shape
+    grad_w.addmm_(gd.view(n_states * n_neurons, n_rows), h)
+    grad_b += gd.sum((0, 2))
 
 
 #: the last ``Σ_n log x_rn!`` computed: (weak reference to its spikes tensor, (version counter, dtype),

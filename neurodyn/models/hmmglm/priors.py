@@ -44,6 +44,18 @@ __all__ = ["concrete_log_density", "OneHotPriorHMMGLM", "CONNECTION_TYPES"]
 CONNECTION_TYPES = ("inhibitory", "none", "excitatory")
 
 
+# (Log-)softmax over a short last axis (the 3 connection types, S·N·N rows) run along the *first* axis of a
+# moved view: torch's CPU kernels vectorise along the reduced axis when it is the last one, which for
+# length 3 is 7-20x slower than reducing a leading axis (vectorised across rows). Same values up to
+# rounding (log-softmax: bitwise in float32 on torch 2.13); measured in benchmarks/onehot_reference.py's fits.
+def _softmax_types(x: Tensor) -> Tensor:
+    return torch.softmax(x.movedim(-1, 0), 0).movedim(0, -1)
+
+
+def _log_softmax_types(x: Tensor) -> Tensor:
+    return torch.log_softmax(x.movedim(-1, 0), 0).movedim(0, -1)
+
+
 def concrete_log_density(log_q: Tensor, log_alpha: Tensor, temperature: float) -> Tensor:
     """Concrete / Gumbel-softmax log-density at a point of the simplex (Maddison et al. 2017).
 
@@ -73,7 +85,7 @@ def concrete_log_density(log_q: Tensor, log_alpha: Tensor, temperature: float) -
         math.lgamma(k)
         + (k - 1) * math.log(tau)
         + (log_alpha - (tau + 1) * log_q).sum(-1)
-        - k * torch.logsumexp(log_alpha - tau * log_q, dim=-1)
+        - k * torch.logsumexp((log_alpha - tau * log_q).movedim(-1, 0), dim=0)
     )
 
 
@@ -157,12 +169,12 @@ class OneHotPriorHMMGLM(SwitchingGLM):
         mode = self.weight_mode if mode is None else mode
         logits = self.adjacency_logits
         if mode == "softmax":
-            return torch.softmax(logits, -1)
+            return _softmax_types(logits)
         if mode == "hard":
             return F.one_hot(logits.argmax(-1), 3).to(logits.dtype)
         uniform = torch.rand(logits.shape, generator=self.generator, dtype=logits.dtype).to(logits.device)
         gumbel = -torch.log(-torch.log(uniform.clamp(1e-20, 1.0)))
-        return torch.softmax((logits + gumbel) / self.gumbel_temperature, -1)
+        return _softmax_types((logits + gumbel) / self.gumbel_temperature)
 
     def coupling(self) -> Tensor:
         a = self.adjacency()
@@ -176,17 +188,17 @@ class OneHotPriorHMMGLM(SwitchingGLM):
 
     def connectome(self) -> Tensor:
         """Learned state-constant prior ``softmax(Π)`` (N, N, 3) over [inhibitory, none, excitatory]."""
-        return torch.softmax(self.prior_logits, -1).detach()
+        return _softmax_types(self.prior_logits).detach()
 
     def log_prior(self) -> Tensor:
-        log_q = torch.log_softmax(self.adjacency_logits, -1)
+        log_q = _log_softmax_types(self.adjacency_logits)
         if self.prior_form == "categorical":  # -KL(q || π̄) per entry: bounded above by 0
-            kl = (log_q.exp() * (log_q - torch.log_softmax(self.prior_logits, -1))).sum(-1)
+            kl = (log_q.exp() * (log_q - _log_softmax_types(self.prior_logits))).sum(-1)
             return -(kl * self.coupling_mask).sum()
         log_alpha = (
-            torch.log_softmax(self.prior_logits, -1)
+            _log_softmax_types(self.prior_logits)
             if self.prior_alpha == "log_prob"
-            else torch.softmax(self.prior_logits, -1)
+            else _softmax_types(self.prior_logits)
         )
         density = concrete_log_density(log_q, log_alpha.unsqueeze(0), self.prior_temperature)
         return (density * self.coupling_mask).sum()
@@ -230,7 +242,7 @@ class OneHotPriorHMMGLM(SwitchingGLM):
         self.strength_logits.copy_(torch.log(torch.expm1(strength)))
         logits = torch.stack([sharpness * (-w - threshold), torch.zeros_like(w), sharpness * (w - threshold)], -1)
         self.adjacency_logits.copy_(logits)
-        self.prior_logits.copy_(torch.log(torch.softmax(logits, -1).mean(0)))
+        self.prior_logits.copy_(torch.log(_softmax_types(logits).mean(0)))
         self.after_optimizer_step()
         return self
 
@@ -249,8 +261,9 @@ class OneHotPriorHMMGLM(SwitchingGLM):
     def after_optimizer_step(self) -> None:
         """Logit guard on ``A`` and ``Π``; masked diagonal reset to type "none" (logits (0, 5, 0))."""
         for logits in (self.adjacency_logits, self.prior_logits):
-            bad = torch.log_softmax(logits, -1).amin(-1, keepdim=True) < self.logit_guard
-            logits.copy_(torch.where(bad, 0.5 * logits, logits))
+            bad = torch.log_softmax(logits.movedim(-1, 0), 0).amin(0) < self.logit_guard  # (see _softmax_types)
+            if bad.any():  # halve the logits of the guarded entries (exact; nothing to do in most steps)
+                logits.mul_(torch.where(bad.unsqueeze(-1), 0.5, 1.0).to(logits.dtype))
         if not self.self_connections:
             idx = torch.arange(self.n_neurons, device=self.prior_logits.device)
             none = torch.tensor([0.0, 5.0, 0.0], dtype=self.prior_logits.dtype, device=idx.device)
