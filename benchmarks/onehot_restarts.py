@@ -35,12 +35,26 @@ from hmmglm_synthetic import GOALS  # noqa: E402  (the goals of issue 11, one de
 SIZE, N_TRAIN = dict(n_states=5, n_neurons=20, n_sequences=50, n_bins=2000), 30
 
 
-def _job(seed: int, run: int) -> dict:
+def _recipe(split: int | None):
+    """The default recipe as one run (``restarts=1``); ``split`` = K: its first phase cut after K epochs
+    (the remaining epochs as a second phase of the same settings, which starts a fresh Adam state and
+    the next phase seed), so that "after the first phase" reads the objective after K epochs."""
+    from neurodyn.models.hmmglm.recipes import RECIPES
+
+    recipe = replace(RECIPES["default"], restarts=1)
+    if split is None:
+        return recipe
+    first, *rest = recipe.phases
+    return replace(recipe, phases=(replace(first, n_iters=split), replace(first, n_iters=first.n_iters - split),
+                                   *rest))
+
+
+def _job(seed: int, run: int, split: int | None = None) -> dict:
     import torch
     from hmmglm_synthetic import _warm_up_kernels
 
     from neurodyn.data.synthetic.switching_glm import simulate_switching_glm
-    from neurodyn.models.hmmglm.recipes import RECIPES, RESTART_SEED_STEP, fit_recipe
+    from neurodyn.models.hmmglm.recipes import RESTART_SEED_STEP, fit_recipe
     from neurodyn.training.hmmglm_scores import evaluate_model
 
     torch.set_num_threads(1)
@@ -48,8 +62,7 @@ def _job(seed: int, run: int) -> dict:
     sim = simulate_switching_glm(seed=seed, **SIZE)
     train = torch.tensor(sim.spikes[:N_TRAIN], dtype=torch.float32)
     start = time.process_time()
-    model, histories = fit_recipe(train, SIZE["n_states"], recipe=replace(RECIPES["default"], restarts=1),
-                                  seed=seed + run * RESTART_SEED_STEP)
+    model, histories = fit_recipe(train, SIZE["n_states"], recipe=_recipe(split), seed=seed + run * RESTART_SEED_STEP)
     cpu = time.process_time() - start
     scores = evaluate_model(model, sim.spikes[N_TRAIN:], sim.states[N_TRAIN:], sim.connection_types, sim.weights,
                             train_spikes=train, train_states=sim.states[:N_TRAIN])
@@ -66,16 +79,27 @@ def main(argv=None) -> int:
                         help="development seeds (default 100-119; never the report seeds 0-2)")
     parser.add_argument("--runs", type=int, default=3, help="single runs per seed (default 3)")
     parser.add_argument("--jobs", type=int, default=2, help="fits in parallel processes (1 torch thread each)")
+    parser.add_argument("--split-first-phase", type=int, default=None, metavar="K",
+                        help="development study: cut the default recipe's first phase after K epochs (the rest "
+                             "a second phase), so that runs are compared after K epochs")
+    parser.add_argument("--results-dir", default=None, help="write the results file here (default "
+                        "benchmarks/results; studies of candidate recipes go to benchmarks/results/dev)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.split_first_phase is not None:
+        from neurodyn.models.hmmglm.recipes import RECIPES
+
+        n_first = RECIPES["default"].phases[0].n_iters
+        if not 1 <= args.split_first_phase < n_first:
+            parser.error(f"--split-first-phase must be in 1..{n_first - 1} (the first phase has {n_first} epochs)")
     if set(args.seeds) & {0, 1, 2}:
         parser.error("seeds 0-2 are hmmglm_synthetic.py's report seeds; choose development seeds")
     start = time.perf_counter()
     jobs = [(s, r) for s in args.seeds for r in range(args.runs)]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        rows = list(pool.map(_job, *zip(*jobs)))
+        rows = list(pool.map(_job, *zip(*jobs), [args.split_first_phase] * len(jobs)))
     for row in rows:
         print(json.dumps(row), flush=True)
     by_seed = {s: sorted((r for r in rows if r["seed"] == s), key=lambda r: r["run"]) for s in args.seeds}
@@ -89,15 +113,21 @@ def main(argv=None) -> int:
                               "kept_runs": {str(s): r["run"] for s, r in kept.items()}}
     # how far below the seed's best run each failing run's training objective is (nats)
     gaps = [max(r["objective"] for r in by_seed[f["seed"]]) - f["objective"] for f in failed]
+    gaps_first = [max(r["objective_first_phase"] for r in by_seed[f["seed"]]) - f["objective_first_phase"]
+                  for f in failed]
     figures = {"runs": rows, "goals": GOALS, "single_runs": len(rows), "single_runs_failing": len(failed),
-               "failing_runs_objective_below_seed_best_nats": gaps, "best_of": best_of,
+               "failing_runs_objective_below_seed_best_nats": gaps,
+               "failing_runs_first_phase_objective_below_seed_best_nats": gaps_first, "best_of": best_of,
                "best_of_by_first_phase": best_of_first_phase,
                "fit_cpu_seconds_per_run": sum(r["fit_cpu_seconds"] for r in rows) / len(rows)}
     table = [[str(n), f"{b['seeds_meeting_goals']} / {len(args.seeds)}", ", ".join(map(str, b["failing_seeds"])) or "—",
               f"{f['seeds_meeting_goals']} / {len(args.seeds)}", ", ".join(map(str, f["failing_seeds"])) or "—"]
              for (n, b), f in zip(best_of.items(), best_of_first_phase.values())]
     if not args.no_write:
-        write_results("onehot_restarts", figures, seconds=time.perf_counter() - start, seeds=args.seeds, size=SIZE,
+        split = args.split_first_phase
+        write_results("onehot_restarts" if split is None else f"onehot_restarts_split{split}", figures,
+                      seconds=time.perf_counter() - start, seeds=args.seeds, size=SIZE, out_dir=args.results_dir,
+                      split_first_phase=split,
                       selection="the run with the highest training objective log p(X_train) + log prior, at the "
                                 "end of the recipe or at the end of its first (per-sequence) phase",
                       readme={
