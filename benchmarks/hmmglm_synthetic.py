@@ -12,7 +12,8 @@ Models, each fitted from a cold start, the same for every seed:
 - ``onehot``: neurodyn's default one-hot recipe (``neurodyn.models.hmmglm.recipes``, ``"default"``):
   all logits 0, categorical prior, per-sequence E-step and transition update, 5 Gumbel-softmax Adam steps
   (lr 0.1) per sequence for 10 epochs, then 2 full-batch EM iterations of 25 softmax steps; float32; two
-  restarts. Its settings were chosen on simulator seeds 100-119, not on the report seeds. ``--init warm`` instead
+  restarts of the first 3 epochs, the better one continued. Its settings were chosen on simulator seeds
+  100-119, not on the report seeds. ``--init warm`` instead
   warm-starts it from the fitted HMM-GLM (``init_from_couplings``, then 8 full-batch EM iterations; its
   time includes the HMM-GLM's).
 - ``onehot_paper``: the reference code's demo procedure (recipe ``"paper"``: logits 0, bias at the mean

@@ -8,9 +8,10 @@ simulator (5 states, 20 neurons, 30 fit / 20 scored sequences of 2000 bins, as
 ``benchmarks/hmmglm_synthetic.py``), and reports, for R = 1 .. runs, how many seeds meet the goals (state
 accuracy >= 0.95, connection-type accuracy >= 0.9, macro-F1 >= 0.85) when the run with the highest final
 training objective ``log p(X_train) + log prior`` among the first R is kept -- the objective at the end of the
-recipe, or at the end of its first (per-sequence) phase, which ``Recipe.select_after = 1`` uses to polish
-only the chosen run (the polish is deterministic given the run, so both rules are read off the same
-single runs). Nothing but the training
+recipe, or at the end of its first phase (the first 3 per-sequence epochs), which
+``Recipe.select_after = 1`` uses to continue only the chosen run (what follows is deterministic given the
+run, so both rules are read off the same single runs). ``--split-first-phase K`` studies a candidate cut:
+the first phase ends after K of its epochs. Nothing but the training
 objective chooses; the accuracies need the true states and types, so these seeds (100 and up by default)
 are never the report seeds (0-2) of ``hmmglm_synthetic.py``.
 
