@@ -232,3 +232,44 @@ def test_emission_terms_general_inputs_keep_autograd_broadcasting_and_promotion(
     torch.testing.assert_close(ug.grad, d[:, :1])
     f32, _ = fused.emission_terms(x[:, :1], u.float(), "sigmoid", "poisson")
     assert f32.dtype == torch.float64  # float64 spikes promote, as plain arithmetic does
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_broadcast_check_matches_torch(seed):
+    """``_broadcasts_into`` (the hot path's cheap check) agrees with ``torch.broadcast_shapes(a, b) == b``."""
+    rng = np.random.default_rng(seed)
+    target = tuple(int(v) for v in rng.integers(0, 4, size=rng.integers(0, 4)))
+    shape = tuple(int(rng.choice([1, v, v + 1, 0])) for v in target[len(target) - rng.integers(0, len(target) + 1):])
+    if rng.random() < 0.2:
+        shape = (1,) + shape  # one more leading dim than the target: never broadcasts into it
+    try:
+        expected = torch.broadcast_shapes(shape, target) == torch.Size(target)
+    except RuntimeError:
+        expected = False
+    assert fused._broadcasts_into(torch.Size(shape), torch.Size(target)) == expected, (shape, target)
+
+
+def test_type_softmax_on_a_moved_axis_equals_torch_softmax():
+    """The one-hot prior's (log-)softmax over the 3 types, reduced along a leading axis, equals the plain
+    last-axis (log-)softmax: values and gradients to float64 rounding."""
+    from neurodyn.models.hmmglm.priors import _log_softmax_types, _softmax_types
+
+    x = torch.randn(2, 4, 4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 5
+    w = torch.randn(x.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    for ours, plain in ((_softmax_types, torch.softmax), (_log_softmax_types, torch.log_softmax)):
+        a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya, yb = ours(a), plain(b, -1)
+        torch.testing.assert_close(ya, yb, rtol=0, atol=1e-14)
+        (ya * w).sum().backward()
+        (yb * w).sum().backward()
+        torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=1e-13)
+
+
+def test_drive_promotes_mixed_dtypes():
+    """A float64 bias with float32 weights and features gives the float64 drive ``W hᵀ + b``."""
+    h = torch.randn(6, 3)
+    w = torch.randn(2 * 4, 3)
+    b = torch.randn(4, dtype=torch.float64)
+    u = fused._drive(h, w, b, 2)
+    assert u.dtype == torch.float64 and u.shape == (2, 4, 6)
+    torch.testing.assert_close(u, (w @ h.T).view(2, 4, 6).double() + b[:, None])
