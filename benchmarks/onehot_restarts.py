@@ -11,7 +11,7 @@ training objective ``log p(X_train) + log prior`` among the first R is kept -- t
 recipe, or at the end of its first phase (the first 3 per-sequence epochs), which
 ``Recipe.select_after = 1`` uses to continue only the chosen run (what follows is deterministic given the
 run, so both rules are read off the same single runs). ``--split-first-phase K`` studies a candidate cut:
-the first phase ends after K of its epochs. Nothing but the training
+the per-sequence epochs are re-cut after K. Nothing but the training
 objective chooses; the accuracies need the true states and types, so these seeds (100 and up by default)
 are never the report seeds (0-2) of ``hmmglm_synthetic.py``.
 
@@ -36,18 +36,29 @@ from hmmglm_synthetic import GOALS  # noqa: E402  (the goals of issue 11, one de
 SIZE, N_TRAIN = dict(n_states=5, n_neurons=20, n_sequences=50, n_bins=2000), 30
 
 
+def _per_sequence_block(phases) -> tuple[int, object]:
+    """How many leading phases of ``phases`` are the per-sequence block (identical settings but for the
+    number of epochs), and that phase with the block's total epochs."""
+    first, k = phases[0], 1
+    while k < len(phases) and replace(phases[k], n_iters=first.n_iters) == first:
+        k += 1
+    return k, replace(first, n_iters=sum(p.n_iters for p in phases[:k]))
+
+
 def _recipe(split: int | None):
-    """The default recipe as one run (``restarts=1``); ``split`` = K: its first phase cut after K epochs
-    (the remaining epochs as a second phase of the same settings, which starts a fresh Adam state and
-    the next phase seed), so that "after the first phase" reads the objective after K epochs."""
+    """The default recipe as one run (``restarts=1``); ``split`` = K: its per-sequence epochs (its leading
+    phases of identical settings, 3 + 7 = 10 in the shipped default) re-cut as K + (rest), the second part a
+    phase of its own (a fresh Adam state and the next phase seed), so that "after the first phase" reads the
+    objective after K epochs. K = 3 is the shipped default; the development study of the cut ran K = 5 and 3
+    (``benchmarks/results/dev/onehot_restarts_split{5,3}.json``)."""
     from neurodyn.models.hmmglm.recipes import RECIPES
 
     recipe = replace(RECIPES["default"], restarts=1)
     if split is None:
         return recipe
-    first, *rest = recipe.phases
-    return replace(recipe, phases=(replace(first, n_iters=split), replace(first, n_iters=first.n_iters - split),
-                                   *rest))
+    k, block = _per_sequence_block(recipe.phases)
+    return replace(recipe, phases=(replace(block, n_iters=split), replace(block, n_iters=block.n_iters - split),
+                                   *recipe.phases[k:]))
 
 
 def _job(seed: int, run: int, split: int | None = None) -> dict:
@@ -92,9 +103,10 @@ def main(argv=None) -> int:
     if args.split_first_phase is not None:
         from neurodyn.models.hmmglm.recipes import RECIPES
 
-        n_first = RECIPES["default"].phases[0].n_iters
-        if not 1 <= args.split_first_phase < n_first:
-            parser.error(f"--split-first-phase must be in 1..{n_first - 1} (the first phase has {n_first} epochs)")
+        n_epochs = _per_sequence_block(RECIPES["default"].phases)[1].n_iters
+        if not 1 <= args.split_first_phase < n_epochs:
+            parser.error(f"--split-first-phase must be in 1..{n_epochs - 1} (the default recipe has {n_epochs} "
+                         "per-sequence epochs)")
     if set(args.seeds) & {0, 1, 2}:
         parser.error("seeds 0-2 are hmmglm_synthetic.py's report seeds; choose development seeds")
     start = time.perf_counter()

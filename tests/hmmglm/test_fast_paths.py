@@ -273,3 +273,58 @@ def test_drive_promotes_mixed_dtypes():
     u = fused._drive(h, w, b, 2)
     assert u.dtype == torch.float64 and u.shape == (2, 4, 6)
     torch.testing.assert_close(u, (w @ h.T).view(2, 4, 6).double() + b[:, None])
+
+
+@pytest.mark.parametrize("n_states", [1, 3])
+@pytest.mark.parametrize("chunk", [1 << 18, 4 * 3 * 4])  # one chunk; 4 rows per chunk with S = 3 (last of 3)
+def test_float32_emissions_match_float64(n_states, chunk, monkeypatch):
+    """The float32 hot path that fits use (in-place closed form, (S, N, rows) chunks) against the float64
+    pass (itself checked against autograd above): values and gradients within float32 rounding of sums of
+    ~N terms (eps 1.2e-7 x N x a few), relative to their scale."""
+    monkeypatch.setattr(fused, "CHUNK_ELEMENTS", chunk)
+    x, h, w, b, gamma = _data("poisson", n_states=n_states, n_time=41)  # 3 x 41 = 123 rows: uneven chunks
+    grads = {}
+    for dtype in (torch.float64, torch.float32):
+        wd, bd = w.to(dtype).clone().requires_grad_(), b.to(dtype).clone().requires_grad_()
+        out = fused.chunked_log_emissions(h.to(dtype), x.to(dtype), wd, bd, "sigmoid", "poisson")
+        out.sum().backward()  # a zero-stride upstream gradient
+        q = fused.weighted_log_emissions(h.to(dtype), x.to(dtype), w.to(dtype).clone().requires_grad_(),
+                                         b.to(dtype).clone().requires_grad_(), gamma.to(dtype), "sigmoid", "poisson")
+        grads[dtype] = (out.detach().double(), wd.grad.double(), bd.grad.double(), float(q))
+    tol = 1.2e-7 * x.shape[-1] * 10
+    for a, c in zip(grads[torch.float32][:3], grads[torch.float64][:3]):
+        assert float((a - c).abs().max()) <= tol * float(c.abs().max())
+    assert math.isclose(grads[torch.float32][3], grads[torch.float64][3], rel_tol=tol)
+
+
+def test_mixed_dtype_bias_fits_through_the_emission_pass():
+    """float32 features / weights with a float64 bias: the drive promotes, the gradients come back in each
+    parameter's dtype and agree with the float64 pass to float32 rounding."""
+    x, h, w, b, gamma = _data("poisson")
+    w32 = w.float().requires_grad_()
+    b64 = b.clone().requires_grad_()
+    fused.weighted_log_emissions(h.float(), x.float(), w32, b64, gamma.float(), "sigmoid", "poisson").backward()
+    w64, b64ref = w.clone().requires_grad_(), b.clone().requires_grad_()
+    fused.weighted_log_emissions(h, x, w64, b64ref, gamma, "sigmoid", "poisson").backward()
+    assert w32.grad.dtype == torch.float32 and b64.grad.dtype == torch.float64
+    scale = float(w64.grad.abs().max())
+    assert float((w32.grad.double() - w64.grad).abs().max()) <= 1e-5 * scale
+    assert float((b64.grad - b64ref.grad).abs().max()) <= 1e-5 * float(b64ref.grad.abs().max())
+
+
+def test_adam_falls_back_when_fused_is_refused(monkeypatch):
+    """Where a torch build or device refuses ``fused=True``, fitting uses the default Adam."""
+    from neurodyn.models.hmmglm import fit as fit_module
+
+    real = torch.optim.Adam
+    calls = []
+
+    def adam(params, **kwargs):
+        calls.append(kwargs.get("fused"))
+        if kwargs.get("fused"):
+            raise RuntimeError("fused=True requires ... supported devices")
+        return real(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", adam)
+    opt = fit_module._adam(HMMGLM(3, n_states=2), 0.01)
+    assert isinstance(opt, real) and calls == [True, None] and not opt.defaults.get("fused")

@@ -239,14 +239,17 @@ class _Emissions(torch.autograd.Function):
         for a, b in _chunks(features.shape[0], n_states * n_neurons):
             h = features[a:b]
             _, d = emission_terms(spikes[a:b].T.contiguous(), _drive(h, weights_2d, bias, n_states), ctx.link,
-                                  ctx.emission)
+                                  ctx.emission, value=False)
             _accumulate(d.mul_(grad_out[a:b].T[:, None, :]), h, grad_w, grad_b)
         return None, None, None, grad_w.view(n_states, n_neurons, n_feat), grad_b, None, None, None
 
 
 def _accumulate(gd: Tensor, h: Tensor, grad_w: Tensor, grad_b: Tensor) -> None:
-    """Add a chunk's ``Σ_r gd[s, n, r] h[r, f]`` to ``grad_w`` (S·N, F) and ``Σ_{s,r} gd`` to ``grad_b`` (N,)."""
+    """Add a chunk's ``Σ_r gd[s, n, r] h[r, f]`` to ``grad_w`` (S·N, F) and ``Σ_{s,r} gd`` to ``grad_b`` (N,)
+    (in the features' dtype: a wider bias promotes the drive, the accumulators stay; autograd casts the
+    bias gradient back to the bias's dtype)."""
     n_states, n_neurons, n_rows = gd.shape
+    gd = gd.to(grad_w.dtype)
     grad_w.addmm_(gd.view(n_states * n_neurons, n_rows), h)
     grad_b += gd.sum((0, 2))
 

@@ -262,7 +262,9 @@ class OneHotPriorHMMGLM(SwitchingGLM):
         """Logit guard on ``A`` and ``Π``; masked diagonal reset to type "none" (logits (0, 5, 0))."""
         for logits in (self.adjacency_logits, self.prior_logits):
             bad = torch.log_softmax(logits.movedim(-1, 0), 0).amin(0) < self.logit_guard  # (see _softmax_types)
-            if bad.any():  # halve the logits of the guarded entries (exact; nothing to do in most steps)
+            # halve the logits of the guarded entries (exact); on the CPU skip the no-op of most steps (on a
+            # GPU the check would cost a device sync per step)
+            if logits.device.type != "cpu" or bad.any():
                 logits.mul_(torch.where(bad.unsqueeze(-1), 0.5, 1.0).to(logits.dtype))
         if not self.self_connections:
             idx = torch.arange(self.n_neurons, device=self.prior_logits.device)
