@@ -185,6 +185,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes (default 1)")
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/hmmglm_synthetic.json")
+    parser.add_argument("--results-dir", default=None, help="write the results file here (default benchmarks/results; "
+                        "runs on development seeds go to benchmarks/results/dev)")
+    parser.add_argument("--name", default="hmmglm_synthetic", help="results file name (default hmmglm_synthetic)")
     args = parser.parse_args(argv)
     seeds = parse_seeds(args.seeds)
     run_start = time.perf_counter()
@@ -269,7 +272,7 @@ def main(argv=None) -> int:
           f"one-hot beats HMM-GLM on types {onehot_beats_hmmglm}", flush=True)
     if not args.no_write:
         path = write_results(
-            "hmmglm_synthetic", figures, seconds=seconds, readme=None if args.fast else readme,
+            args.name, figures, seconds=seconds, readme=None if args.fast else readme, out_dir=args.results_dir,
             seeds=seeds, size=size | {"n_train": n_train},
             split={"fit": f"sequences 0..{n_train - 1}", "select": "none (all settings fixed in advance)",
                    "report": f"sequences {n_train}..{size['n_sequences'] - 1}"},

@@ -328,3 +328,26 @@ def test_adam_falls_back_when_fused_is_refused(monkeypatch):
     monkeypatch.setattr(torch.optim, "Adam", adam)
     opt = fit_module._adam(HMMGLM(3, n_states=2), 0.01)
     assert isinstance(opt, real) and calls == [True, None] and not opt.defaults.get("fused")
+
+
+def test_revive_collapsed_resets_only_collapsed_entries():
+    """Entries with softplus(R) below the threshold get uniform type logits and the new strength; the others
+    keep theirs; without self-connections the diagonal stays "none"."""
+    import torch.nn.functional as F
+
+    m = OneHotPriorHMMGLM(4, n_states=2, init_std=1.0, seed=3, self_connections=False).double()
+    with torch.no_grad():
+        m.strength_logits.copy_(torch.randn(2, 4, 4, generator=torch.Generator().manual_seed(0)) * 4)
+        m.after_optimizer_step()
+    before_a, before_r = m.adjacency_logits.detach().clone(), m.strength_logits.detach().clone()
+    dead = (F.softplus(before_r) < 0.05) & m.coupling_mask.bool()
+    diag = ~m.coupling_mask.bool().expand_as(dead)
+    n = m.revive_collapsed(0.05, 0.1)
+    s = F.softplus(m.strength_logits.detach())
+    assert n == int(dead.sum()) > 0
+    assert torch.equal(m.adjacency_logits.detach()[dead], torch.zeros(int(dead.sum()), 3, dtype=torch.float64))
+    torch.testing.assert_close(s[dead], torch.full((int(dead.sum()),), 0.1, dtype=torch.float64))
+    keep = ~dead & ~diag & (F.softplus(before_r) >= 0.05)
+    assert torch.equal(m.adjacency_logits.detach()[keep], before_a[keep])
+    assert torch.equal(m.strength_logits.detach()[keep], before_r[keep])
+    assert (m.connection_types()[diag] == 0).all()

@@ -150,8 +150,9 @@ def test_recipes_and_step_counts():
     # the reference code's start, E-step floor and precision (benchmarks/onehot_reference.py runs it beside)
     assert paper.config["bias_init"] == "mean_count" and paper.dtype == "float32"
     assert phase.e_step_floor == pytest.approx(math.log(1e-16))
-    # 2 restarts of 3 per-sequence epochs (3 x 30 x 5), the chosen one continued (7 x 30 x 5) and polished (2 x 25)
-    assert RECIPES["default"].n_adam_steps(30) == 2 * 3 * 30 * 5 + 7 * 30 * 5 + 2 * 25
+    # 2 restarts of 3 per-sequence epochs (3 x 30 x 5), the chosen one continued (7 x 30 x 5) and polished (4 x 25)
+    assert RECIPES["default"].n_adam_steps(30) == 2 * 3 * 30 * 5 + 7 * 30 * 5 + 4 * 25
+    assert RECIPES["default"].phases[-1].revive == (0.05, 0.1)
     with pytest.raises(Exception, match="recipe"):
         fit_recipe(torch.zeros(1, 20, 2), 2, recipe="nope")
 
