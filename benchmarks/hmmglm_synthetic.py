@@ -11,7 +11,8 @@ Models, each fitted from a cold start, the same for every seed:
 - ``hmmglm``, ``gaussian``: full-batch EM, 12 E-steps x 25 Adam steps (lr 0.05), couplings from N(0, 0.1²).
 - ``onehot``: neurodyn's default one-hot recipe (``neurodyn.models.hmmglm.recipes``, ``"default"``):
   all logits 0, categorical prior, per-sequence E-step and transition update, 5 Gumbel-softmax Adam steps
-  (lr 0.1) per sequence for 10 epochs, then 2 full-batch EM iterations of 25 softmax steps; float32; two
+  (lr 0.1) per sequence for 10 epochs, then collapsed entries revived and 4 full-batch EM iterations of 25
+  softmax steps (lr 0.05); float32; two
   restarts of the first 3 epochs, the better one continued. Its settings were chosen on simulator seeds
   100-119, not on the report seeds. ``--init warm`` instead
   warm-starts it from the fitted HMM-GLM (``init_from_couplings``, then 8 full-batch EM iterations; its
