@@ -351,3 +351,38 @@ def test_revive_collapsed_resets_only_collapsed_entries():
     assert torch.equal(m.adjacency_logits.detach()[keep], before_a[keep])
     assert torch.equal(m.strength_logits.detach()[keep], before_r[keep])
     assert (m.connection_types()[diag] == 0).all()
+
+
+def test_revive_frees_a_coupling_stuck_at_zero_strength_with_the_wrong_sign():
+    """simulate -> plant the saddle -> fit: start a one-hot model at the true couplings except the strongest
+    one, given the opposite type with collapsed strength. EM alone leaves it at 0 (∂W/∂A ∝ strength); after
+    ``revive_collapsed`` the same EM recovers its sign and most of its size (the true parameters' own
+    fit error is a few hundredths at this data size; 0.5 x |w| is a margin, not a tuned bound)."""
+    from neurodyn.data.synthetic.switching_glm import simulate_switching_glm
+
+    sim = simulate_switching_glm(seed=1, n_states=2, n_neurons=6, n_sequences=8, n_bins=2000)
+    x = torch.tensor(sim.spikes, dtype=torch.float64)
+    w = torch.tensor(np.asarray(sim.weights))
+    s, n, m = np.unravel_index(int(w.abs().argmax()), w.shape)
+    fitted = {}
+    for revive in (False, True):
+        truth = HMMGLM(6, 2, self_connections=True).double()
+        with torch.no_grad():
+            truth.weights.copy_(w[..., None])
+            truth.bias.copy_(torch.tensor(sim.bias))
+            truth.transition_logits.copy_(torch.tensor(sim.transitions).log())
+        model = OneHotPriorHMMGLM(6, n_states=2, self_connections=True, prior_form="categorical",
+                                  m_step_mode="softmax").double()
+        model.init_from_couplings(truth)
+        with torch.no_grad():
+            wrong = 0 if w[s, n, m] > 0 else 2  # inhibitory for an excitatory truth and vice versa
+            model.adjacency_logits[s, n, m] = torch.zeros(3, dtype=torch.float64).index_fill_(
+                0, torch.tensor([wrong]), 10.0)
+            model.strength_logits[s, n, m] = -10.0
+        if revive:
+            assert model.revive_collapsed(0.05, 0.1) == 1
+        fit_em(model, x, n_iters=3, n_inner=25, lr=0.05, init_bias=False)
+        fitted[revive] = float(model.coupling_matrices()[s, n, m])
+    true_w = float(w[s, n, m])
+    assert abs(fitted[False]) < 0.01 * abs(true_w)  # stuck at the saddle
+    assert fitted[True] * true_w > 0 and abs(fitted[True]) > 0.5 * abs(true_w)
