@@ -32,7 +32,9 @@ compiled before any timing). The paper's reference code itself runs beside neuro
 data in ``benchmarks/onehot_reference.py`` (it needs a checkout of the reference).
 
 Usage: ``python benchmarks/hmmglm_synthetic.py --seeds 0,1,2 --init cold`` (writes
-``benchmarks/results/hmmglm_synthetic.json``; ``--no-write`` to skip).
+``benchmarks/results/hmmglm_synthetic.json``; ``--no-write`` to skip; ``--results-dir`` / ``--name`` for
+runs on development seeds, e.g. ``--seeds 100-104 --no-paper --results-dir benchmarks/results/dev --name
+hmmglm_synthetic_dev``).
 """
 
 from __future__ import annotations

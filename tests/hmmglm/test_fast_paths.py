@@ -386,3 +386,10 @@ def test_revive_frees_a_coupling_stuck_at_zero_strength_with_the_wrong_sign():
     true_w = float(w[s, n, m])
     assert abs(fitted[False]) < 0.01 * abs(true_w)  # stuck at the saddle
     assert fitted[True] * true_w > 0 and abs(fitted[True]) > 0.5 * abs(true_w)
+
+
+@pytest.mark.parametrize("threshold,strength", [(0.0, 0.1), (0.05, 0.0), (0.05, -1.0), (float("nan"), 0.1)])
+def test_revive_refuses_non_positive_settings(threshold, strength):
+    m = OneHotPriorHMMGLM(3, n_states=1)
+    with pytest.raises(Exception, match="revive"):
+        m.revive_collapsed(threshold, strength)

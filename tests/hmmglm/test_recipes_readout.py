@@ -275,3 +275,34 @@ def test_select_after_polishes_only_the_run_chosen_after_the_first_phases():
         assert torch.equal(a, b)
     with pytest.raises(Exception, match="select_after"):
         fit_recipe(x, 2, recipe=replace(recipe, select_after=3))
+
+
+def test_a_phase_with_revive_revives_the_chosen_restart_once(monkeypatch):
+    """``EMPhase.revive`` runs ``revive_collapsed`` before its phase: once per fit with two restarts compared
+    after the first phase (only the chosen run continues), never for a model without a one-hot prior."""
+    from neurodyn.models.hmmglm.priors import OneHotPriorHMMGLM
+    from neurodyn.models.hmmglm.recipes import EMPhase, Recipe
+
+    calls = []
+    real = OneHotPriorHMMGLM.revive_collapsed
+
+    def spy(self, threshold, strength):
+        calls.append((id(self), threshold, strength))
+        return real(self, threshold, strength)
+
+    monkeypatch.setattr(OneHotPriorHMMGLM, "revive_collapsed", spy)
+    x = torch.poisson(torch.full((2, 60, 3), 0.4), generator=torch.Generator().manual_seed(0))
+    phases = (EMPhase(1, 2, 0.05, batch_size=1), EMPhase(1, 2, 0.05, revive=(1e9, 0.1)))
+    model, _ = fit_recipe(x, 2, recipe=Recipe(config=dict(variant="onehot"), phases=phases, restarts=2,
+                                               select_after=1))
+    assert calls == [(id(model), 1e9, 0.1)]
+    fit_recipe(x, 2, recipe=Recipe(config=dict(variant="hmmglm"), phases=phases))
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("bad", [(0.05,), (0.05, 0.0), (-1.0, 0.1), (0.05, True), "0.05,0.1"])
+def test_revive_settings_are_checked(bad):
+    from neurodyn.models.hmmglm.recipes import EMPhase
+
+    with pytest.raises(Exception, match="revive"):
+        EMPhase(1, 2, 0.05, revive=bad)

@@ -215,7 +215,9 @@ class OneHotPriorHMMGLM(SwitchingGLM):
         true strengths ~0.75, fitted 0.00 / 0.002, most of the one-hot fit's weight error). After the reset
         ``W = 0`` still, but its gradient with respect to the type logits is ``strength · ∂Q/∂W``, so a
         deterministic M-step re-decides the entry from the data; entries the data do not support go back to
-        a small strength, which the read-out calls "none". The recipe does this once, before its polish.
+        a small strength, which the read-out calls "none". Most reset entries are such "none" entries (on
+        that seed 1,383 of 2,000: every entry whose strength shrank below the threshold, whatever its type).
+        The default recipe does this once, before its polish.
 
         Examples
         --------
@@ -225,6 +227,10 @@ class OneHotPriorHMMGLM(SwitchingGLM):
         >>> m.revive_collapsed(0.05, 0.1), round(float(F.softplus(m.strength_logits).max()), 6)
         (9, 0.1)
         """
+        if not (math.isfinite(threshold) and threshold > 0):
+            raise InputError(f"must be a positive number, got {threshold!r}", field="revive threshold")
+        if not (math.isfinite(strength) and strength > 0):
+            raise InputError(f"must be a positive number, got {strength!r}", field="revive strength")
         s = F.softplus(self.strength_logits)
         dead = (s < float(threshold)) & self.coupling_mask.to(torch.bool)  # masked entries stay as they are
         self.adjacency_logits[dead] = 0.0
