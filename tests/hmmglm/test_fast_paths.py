@@ -393,3 +393,26 @@ def test_revive_refuses_non_positive_settings(threshold, strength):
     m = OneHotPriorHMMGLM(3, n_states=1)
     with pytest.raises(Exception, match="revive"):
         m.revive_collapsed(threshold, strength)
+
+
+def test_gradient_only_does_not_leak_into_other_threads():
+    """A fit's ``gradient_only`` block in one thread leaves another thread's emission pass its value."""
+    import threading
+
+    x, h, w, b, gamma = _data("poisson")
+    full = float(fused.weighted_log_emissions(h, x, w.clone().requires_grad_(), b.clone().requires_grad_(), gamma,
+                                              "sigmoid", "poisson").detach())
+    inside, seen = threading.Event(), {}
+
+    def other():
+        inside.wait(5)
+        q = fused.weighted_log_emissions(h, x, w.clone().requires_grad_(), b.clone().requires_grad_(), gamma,
+                                         "sigmoid", "poisson")
+        seen["value"] = float(q.detach())
+
+    t = threading.Thread(target=other)
+    t.start()
+    with fused.gradient_only():
+        inside.set()
+        t.join(10)
+    assert seen["value"] == full != 0.0

@@ -34,6 +34,7 @@ Bernoulli / sigmoid          ``x log λ + (1-x) log((1-ε)(1-σ))``     ``x(1-ε
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 import weakref
 
@@ -135,7 +136,9 @@ def _broadcasts_into(shape: torch.Size, target: torch.Size) -> bool:
     return len(shape) <= len(target) and all(a == b or a == 1 for a, b in zip(reversed(shape), reversed(target)))
 
 
-_GRADIENT_ONLY = False
+#: set inside :func:`gradient_only` -- per thread and per asyncio task (a context variable), so a fit in one
+#: thread never changes what another thread's emission passes compute
+_GRADIENT_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("neurodyn_gradient_only", default=False)
 
 
 @contextlib.contextmanager
@@ -156,12 +159,11 @@ def gradient_only():
     >>> float(q)
     0.0
     """
-    global _GRADIENT_ONLY
-    previous, _GRADIENT_ONLY = _GRADIENT_ONLY, True
+    token = _GRADIENT_ONLY.set(True)
     try:
         yield
     finally:
-        _GRADIENT_ONLY = previous
+        _GRADIENT_ONLY.reset(token)
 
 
 def _chunks(n_rows: int, width: int):
@@ -205,7 +207,7 @@ class _Emissions(torch.autograd.Function):
             total = features.new_zeros(())
             grad_w = features.new_zeros(n_states * n_neurons, n_feat) if need else None
             grad_b = features.new_zeros(n_neurons) if need else None
-        want_value = gamma is None or not (need and _GRADIENT_ONLY)
+        want_value = gamma is None or not (need and _GRADIENT_ONLY.get())
         for a, b in _chunks(n_rows, n_states * n_neurons):
             h = features[a:b]
             u = _drive(h, weights_2d, bias, n_states)
