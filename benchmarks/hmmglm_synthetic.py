@@ -192,6 +192,8 @@ def main(argv=None) -> int:
                         "runs on development seeds go to benchmarks/results/dev)")
     parser.add_argument("--name", default="hmmglm_synthetic", help="results file name (default hmmglm_synthetic)")
     args = parser.parse_args(argv)
+    if not args.name or Path(args.name).name != args.name or args.name.startswith("."):
+        parser.error(f"--name must be a plain file name without folders, got {args.name!r}")
     seeds = parse_seeds(args.seeds)
     run_start = time.perf_counter()
     torch.set_num_threads(args.threads)

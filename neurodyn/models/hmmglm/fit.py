@@ -76,8 +76,8 @@ def _progress(enabled: bool, total: int, label: str):
 
 def _adam(model: SwitchingGLM, lr: float) -> torch.optim.Optimizer:
     """Adam over the model's parameters, fused into one kernel where this torch build offers it for their
-    device (CPU since torch 2.4: ~3x less time per step than the per-tensor loop on these small
-    parameters; same update up to rounding), else the default implementation."""
+    device (CPU since torch 2.4: one kernel instead of a loop of small per-tensor ops, the cheaper step on
+    these small parameters; same update up to rounding), else the default implementation."""
     try:
         return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     except (RuntimeError, ValueError):

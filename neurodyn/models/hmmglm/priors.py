@@ -46,8 +46,9 @@ CONNECTION_TYPES = ("inhibitory", "none", "excitatory")
 
 # (Log-)softmax over a short last axis (the 3 connection types, S·N·N rows) run along the *first* axis of a
 # moved view: torch's CPU kernels vectorise along the reduced axis when it is the last one, which for
-# length 3 is 7-20x slower than reducing a leading axis (vectorised across rows). Same values up to
-# rounding (log-softmax: bitwise in float32 on torch 2.13); measured in benchmarks/onehot_reference.py's fits.
+# length 3 is several times slower than reducing a leading axis (vectorised across rows; time
+# ``torch.softmax(x, -1)`` against this on a (5, 20, 20, 3) tensor to see it on a given build). Same values up
+# to rounding (tests/hmmglm/test_fast_paths.py); the whole fit's time is in benchmarks/onehot_reference.py.
 def _softmax_types(x: Tensor) -> Tensor:
     return torch.softmax(x.movedim(-1, 0), 0).movedim(0, -1)
 
