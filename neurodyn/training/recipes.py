@@ -30,7 +30,7 @@ SMALL_REAL_OPT = dict(lr=3e-3, weight_decay=1e-4, ramp_epochs=50, lr_schedule="c
 
 
 def heldout_loglik(model, heldin: np.ndarray, heldout: np.ndarray | None = None, *, keep_prob: float = 0.7,
-                   n_masks: int = 3, seed: int = 0, n_samples: int | None = None) -> float:
+                   n_masks: int = 3, seed: int = 0, n_samples: int | None = None, mode: str | None = None) -> float:
     """Observable selection criterion: Poisson log-likelihood per held-out entry on selection trials.
 
     With held-out units (``heldout`` with at least one column), the model predicts them from ``heldin``
@@ -39,6 +39,8 @@ def heldout_loglik(model, heldin: np.ndarray, heldout: np.ndarray | None = None,
     Bernoulli(``keep_prob``) masks drawn from ``seed``, kept entries rescaled by ``1 / keep_prob`` -- and the
     hidden entries are scored from the rates predicted from the rest, so copying the input is never
     rewarded. Uses spikes only, never true rates. Higher is better; counts per bin in, nats per entry out.
+    ``mode`` / ``n_samples`` are passed to the model's ``predict`` (``None``: its own default), so the same
+    criterion can choose between a LangevinFlow's deterministic and sampled passes.
     """
     import torch
     from scipy.special import gammaln
@@ -49,10 +51,11 @@ def heldout_loglik(model, heldin: np.ndarray, heldout: np.ndarray | None = None,
 
     x = np.asarray(heldin, dtype=np.float32)
     n_in = x.shape[-1]
+    kwargs = {"n_samples": n_samples} | ({} if mode is None else {"mode": mode})
     if heldout is not None and np.asarray(heldout).shape[-1] > 0:
         y = np.asarray(heldout, dtype=np.float64)
         with torch.no_grad():
-            r = model.predict(torch.as_tensor(x), n_samples=n_samples)["rates"].numpy().astype(np.float64)
+            r = model.predict(torch.as_tensor(x), **kwargs)["rates"].numpy().astype(np.float64)
         return float(ll(r[:, : y.shape[1], n_in:n_in + y.shape[-1]], y).mean())
     rng = np.random.default_rng(seed)
     total, count = 0.0, 0
@@ -60,7 +63,7 @@ def heldout_loglik(model, heldin: np.ndarray, heldout: np.ndarray | None = None,
         keep = rng.random(x.shape) < keep_prob
         inp = np.where(keep, x / keep_prob, 0.0).astype(np.float32)
         with torch.no_grad():
-            r = model.predict(torch.as_tensor(inp), n_samples=n_samples)["rates"].numpy().astype(np.float64)
+            r = model.predict(torch.as_tensor(inp), **kwargs)["rates"].numpy().astype(np.float64)
         scores = ll(r[:, : x.shape[1], :n_in], x.astype(np.float64))
         total += float(scores[~keep].sum())
         count += int((~keep).sum())

@@ -129,3 +129,23 @@ def test_fit_langevinflow_keeps_the_best_selection_epoch():
     with pytest.raises(InputError, match="keep probability"):
         fit_langevinflow(split.train_heldin, split.train_heldout[..., :0], split.eval_heldin, no_heldout, bin_ms=20,
                          epochs=1, model={**TINY_MODEL, "cd_keep_prob": 1.0}, select_every=1)
+
+
+def test_heldout_loglik_passes_the_evaluation_mode_through():
+    from neurodyn.training.recipes import heldout_loglik
+
+    class ByMode:
+        def __init__(self):
+            self.calls = []
+
+        def predict(self, heldin, n_samples=None, mode="mean"):
+            self.calls.append(mode)
+            return {"rates": torch.full(heldin.shape, 1.0 if mode == "mean" else 2.0)}
+
+    x = np.random.default_rng(2).poisson(2.0, (3, 4, 2)).astype(float)
+    model = ByMode()
+    by_mode = {m: heldout_loglik(model, x, None, keep_prob=0.5, n_masks=1, mode=m) for m in ("mean", "sample")}
+    assert model.calls == ["mean", "sample"]
+    assert by_mode["sample"] > by_mode["mean"]  # rate 2 fits Poisson(2) counts better than rate 1
+    heldout_loglik(model, x, None, keep_prob=0.5, n_masks=1)  # no mode: the model's own default
+    assert model.calls[-1] == "mean"
