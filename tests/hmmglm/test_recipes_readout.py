@@ -238,6 +238,22 @@ def test_bias_init_mean_count_is_the_papers_start():
         HMMGLM(3, 2, bias_init="zeros")
 
 
+def test_a_model_pickled_before_bias_init_existed_still_starts_its_bias():
+    import io
+
+    x = torch.poisson(torch.full((2, 40, 3), 0.3, dtype=torch.float64), generator=torch.Generator().manual_seed(0))
+    model = HMMGLM(3, 2).double()
+    del model.__dict__["bias_init"]  # as a model saved with torch.save before the option was added
+    buf = io.BytesIO()
+    torch.save(model, buf)
+    old = torch.load(io.BytesIO(buf.getvalue()), weights_only=False)
+    assert "bias_init" not in old.__dict__
+    old.init_bias(x)  # the start it had then: the inverse link
+    fresh = HMMGLM(3, 2).double()
+    fresh.init_bias(x)
+    assert torch.equal(old.bias, fresh.bias)
+
+
 def test_e_step_floor_is_the_exact_e_step_of_clamped_emissions():
     """The paper code's floor: posteriors equal forward-backward on max(log p(x|s), floor); no floor: exact."""
     from neurodyn.models.hmmglm.inference import forward_backward

@@ -79,6 +79,8 @@ class SwitchingGLM(nn.Module):
 
     n_states: int
     n_neurons: int
+    #: class-level default: models pickled before the option existed (7f8d342) start the bias as they did then
+    bias_init: str = "inverse_link"
 
     def __init__(
         self,
