@@ -394,9 +394,11 @@ def main(argv=None) -> int:
               "columns": ["Method", "R² mean ± sd", f"per seed ({seed_cols})"], "rows": rows, "notes": notes}
     if reused:
         split["reused_seed_logs"] = {str(s): f"{args.out}/seed{s}.json" for s in sorted(reused)}
+        walls = " / ".join(f"{reused[s]['seconds']:.0f}" for s in sorted(reused))
         notes += (f" Seeds {', '.join(map(str, sorted(reused)))} were trained by earlier runs of this script with the "
-                  f"same settings and read from their logs (--reuse); per-seed wall times are in the results file "
-                  f"(measured while the machine was shared with other jobs, so mostly waiting).")
+                  f"same settings and read from their logs (--reuse), so this run's own time covers only reading "
+                  f"them; the seeds' fits and scoring took {walls} s (per seed, summed over its fits, which shared "
+                  f"the cores with other runs).")
         readme["notes"] = notes
     record = {"split": split, "selection": selection, "seeds": seeds, "figures": figures}
     if not args.no_write:
