@@ -17,7 +17,8 @@ at random into fit / select / report trials (default 20 / 2 / 2 per condition: 1
 
 Models: LangevinFlow (``neurodyn.demo.LORENZ_MODEL`` / ``LORENZ_OPT``; epoch chosen every 5 epochs by
 the held-out-entry likelihood of :func:`neurodyn.training.recipes.heldout_loglik` on the select trials,
-and the last epoch's weights for comparison), Gaussian smoothing (width by leave-one-bin-out
+then the evaluation pass -- deterministic or the 50-sample average -- by the same likelihood, and the last
+epoch's weights in that pass for comparison), Gaussian smoothing (width by leave-one-bin-out
 likelihood), factor analysis on smoothed counts (width and dimension by leave-one-neuron-out
 likelihood) and the condition PSTH of the fit trials (an *oracle*: it knows each trial's condition;
 smoothing width by the select trials' likelihood).
