@@ -215,8 +215,10 @@ def score_seed(seed: int, sizes, fits: list[dict], out: str | None, baselines: b
     if epochs_tried is not None:
         res["epoch_candidates_tried"] = list(epochs_tried)
     if out:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / f"seed{seed}.json").write_text(json.dumps(res, indent=1))
+        from neurodyn.io import atomic_path
+
+        with atomic_path(Path(out) / f"seed{seed}.json") as tmp:  # --reuse never meets a half-written log
+            tmp.write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k != "langevinflow_select_history"}), flush=True)
     return res
 

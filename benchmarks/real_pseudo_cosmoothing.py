@@ -95,9 +95,13 @@ def run_lf(split, seed: int, epochs: int, model: dict, opt: dict, train_bin_ms: 
     n_in = split.train_heldin.shape[-1]
     heldout_rates = res_["rates"][..., n_in:]
     if out:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        _log_path(out, tag, seed).write_text(json.dumps(res, indent=1))
-        np.save(_log_path(out, tag, seed).with_suffix(".npy"), heldout_rates)
+        from neurodyn.io import atomic_path
+
+        # each file whole or absent (--reuse needs both); the rates first, the log that points to them last
+        with atomic_path(_log_path(out, tag, seed).with_suffix(".npy")) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, heldout_rates)
+        with atomic_path(_log_path(out, tag, seed)) as tmp:
+            tmp.write_text(json.dumps(res, indent=1))
     print(json.dumps(res), flush=True)
     return {**res, "heldout_rates": heldout_rates}
 
