@@ -111,9 +111,16 @@ def provenance(argv: Sequence[str] | None = None) -> dict:
     # uncommitted changes to code; the results files and the README they render into are outputs
     status = _git("status", "--porcelain", "--untracked-files=no", "--", ":(top)",
                   ":(top,exclude)benchmarks/results", ":(top,exclude)README.md")
+    commit = _git("rev-parse", "HEAD")
+    extra: dict = {}
+    if commit is None and os.environ.get("NEURODYN_SOURCE_COMMIT"):
+        # a copy of the tree without its .git (e.g. shipped to a GPU machine): the caller names the commit
+        commit = os.environ["NEURODYN_SOURCE_COMMIT"]
+        extra["commit_from"] = "NEURODYN_SOURCE_COMMIT (no git checkout where it ran)"
     return {
         "command": " ".join(shlex.quote(a) for a in ["python", str(script), *argv[1:]]),
-        "commit": _git("rev-parse", "HEAD"),
+        "commit": commit,
+        **extra,
         "dirty": bool(status) if status is not None else None,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpu": cpu, "cores": os.cpu_count(), "arch": platform.machine(),

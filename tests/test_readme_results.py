@@ -65,6 +65,21 @@ def test_results_writer_roundtrip(tmp_path):
         mod.write_results("bad", {}, seconds=0, out_dir=tmp_path, readme={"title": "t", "columns": ["a"], "rows": [[]]})
 
 
+def test_provenance_commit_without_git(monkeypatch):
+    """A tree copied without its .git (a GPU machine) takes the commit its caller names, and says so."""
+    spec = importlib.util.spec_from_file_location("_results", ROOT / "benchmarks" / "_results.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "_git", lambda *args: None)
+    monkeypatch.delenv("NEURODYN_SOURCE_COMMIT", raising=False)
+    record = mod.provenance(["benchmarks/t.py"])
+    assert record["commit"] is None and "commit_from" not in record
+    monkeypatch.setenv("NEURODYN_SOURCE_COMMIT", "abc123")
+    record = mod.provenance(["benchmarks/t.py"])
+    assert record["commit"] == "abc123" and "NEURODYN_SOURCE_COMMIT" in record["commit_from"]
+    assert record["dirty"] is None
+
+
 def test_readme_commands_name_no_machine_path():
     """Absolute paths in a recorded command are shortened in the README (the results file keeps them)."""
     mod = _module()
