@@ -111,17 +111,19 @@ def provenance(argv: Sequence[str] | None = None) -> dict:
     # uncommitted changes to code; the results files and the README they render into are outputs
     status = _git("status", "--porcelain", "--untracked-files=no", "--", ":(top)",
                   ":(top,exclude)benchmarks/results", ":(top,exclude)README.md")
-    commit = _git("rev-parse", "HEAD")
+    commit, dirty = _git("rev-parse", "HEAD"), (bool(status) if status is not None else None)
     extra: dict = {}
-    if commit is None and os.environ.get("NEURODYN_SOURCE_COMMIT"):
-        # a copy of the tree without its .git (e.g. shipped to a GPU machine): the caller names the commit
-        commit = os.environ["NEURODYN_SOURCE_COMMIT"]
-        extra["commit_from"] = "NEURODYN_SOURCE_COMMIT (no git checkout where it ran)"
+    if os.environ.get("NEURODYN_SOURCE_COMMIT"):
+        # a copy of the working tree shipped elsewhere (a GPU machine) whose .git, if any, need not match
+        # it: the caller names the commit the tree was taken from; git's view there is kept beside it
+        extra = {"commit_from": "NEURODYN_SOURCE_COMMIT (set by the caller; the tree was copied)",
+                 "git_where_run": {"commit": commit, "dirty": dirty}}
+        commit, dirty = os.environ["NEURODYN_SOURCE_COMMIT"], None
     return {
         "command": " ".join(shlex.quote(a) for a in ["python", str(script), *argv[1:]]),
         "commit": commit,
         **extra,
-        "dirty": bool(status) if status is not None else None,
+        "dirty": dirty,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpu": cpu, "cores": os.cpu_count(), "arch": platform.machine(),
                     "system": platform.system(), "python": platform.python_version(), "torch": torch_version,

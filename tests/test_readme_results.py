@@ -65,8 +65,9 @@ def test_results_writer_roundtrip(tmp_path):
         mod.write_results("bad", {}, seconds=0, out_dir=tmp_path, readme={"title": "t", "columns": ["a"], "rows": [[]]})
 
 
-def test_provenance_commit_without_git(monkeypatch):
-    """A tree copied without its .git (a GPU machine) takes the commit its caller names, and says so."""
+def test_provenance_commit_named_by_caller(monkeypatch):
+    """A copied tree (a GPU machine, whose .git may be older) takes the commit its caller names, says so,
+    and keeps git's view there beside it."""
     spec = importlib.util.spec_from_file_location("_results", ROOT / "benchmarks" / "_results.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -77,7 +78,10 @@ def test_provenance_commit_without_git(monkeypatch):
     monkeypatch.setenv("NEURODYN_SOURCE_COMMIT", "abc123")
     record = mod.provenance(["benchmarks/t.py"])
     assert record["commit"] == "abc123" and "NEURODYN_SOURCE_COMMIT" in record["commit_from"]
-    assert record["dirty"] is None
+    assert record["dirty"] is None and record["git_where_run"] == {"commit": None, "dirty": None}
+    monkeypatch.setattr(mod, "_git", lambda *args: "" if args[0] == "status" else "def456")
+    record = mod.provenance(["benchmarks/t.py"])
+    assert record["commit"] == "abc123" and record["git_where_run"] == {"commit": "def456", "dirty": False}
 
 
 def test_readme_commands_name_no_machine_path():
