@@ -56,6 +56,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--skip", default="", help="comma-separated sections to skip (cuda_tests,speed,lorenz,hmm,ddp)")
     p.add_argument("--lorenz-epochs", type=int, default=50)
     p.add_argument("--speed-steps", type=int, default=10)
+    p.add_argument("--rerender", default=None, metavar="JSON",
+                   help="only (re)build the README table of an existing gpu_check.json from its own figures "
+                        "(every other field kept) and exit; runs anywhere, no GPU needed")
     return p.parse_args(argv)
 
 
@@ -224,8 +227,84 @@ def section_ddp(dry: bool, tmp: Path) -> dict:
     return out
 
 
+def _ms(entry) -> str:
+    return f"{1000 * entry['median_s']:.1f}" if isinstance(entry, dict) and "median_s" in entry else "not run"
+
+
+def readme_table(report: dict) -> dict:
+    """The README's table of one GPU check, every cell formatted from ``report`` (the results' figures)."""
+    sec = report["sections"]
+    env = sec.get("env", {})
+    rows = []
+    tests = sec.get("cuda_tests", {})
+    if "tests" in tests:
+        rows.append(["`cuda`-marked tests (`pytest -m cuda`)",
+                     f"{tests['passed']} passed, {tests['failures'] + tests['errors']} failed, "
+                     f"{tests['skipped']} skipped (need 2 GPUs)" if env.get("n_gpus", 0) < 2 else
+                     f"{tests['passed']} passed, {tests['failures'] + tests['errors']} failed, "
+                     f"{tests['skipped']} skipped"])
+    hmm = sec.get("hmm", {})
+    if hmm.get("cases"):
+        worst = hmm["max_abs_posterior_diff"]
+        parts = []
+        for case in hmm["cases"]:
+            best = min(((k, v["s"]) for k, v in case.items() if isinstance(v, dict)), key=lambda kv: kv[1])
+            parts.append(f"K={case['states']}, T={case['bins']}: {1000 * best[1]:.1f} ms ({best[0]})")
+        rows.append(["HMM forward-backward on the GPU vs the compiled CPU kernel (float64 oracle)",
+                     f"max abs posterior difference {worst:.1e} (bound {hmm['tolerance']:.0e}); fastest, batch 4: "
+                     + "; ".join(parts)])
+    speed = sec.get("speed", {})
+    for variant in ("fp32", "bf16", "fp32_compiled", "bf16_compiled", "fp32_cuda_graph", "bf16_cuda_graph",
+                    "bf16_compiled_cuda_graph"):
+        if f"train_step_{variant}" in speed:
+            rows.append([f"MC_Maze-size step, {variant.replace('_', ' ')}",
+                         f"train step {_ms(speed[f'train_step_{variant}'])} ms, "
+                         f"eval pass {_ms(speed.get(f'eval_pass_{variant}'))} ms (median of "
+                         f"{speed[f'train_step_{variant}'].get('n', '?')})"])
+    lorenz = sec.get("lorenz", {})
+    if "wall_s" in lorenz:
+        r2 = lorenz.get("last_metrics", {}).get("valid/rate_r2")
+        rows.append([f"`neurodyn fit` Lorenz, {lorenz['epochs']} epochs, `configs/trainer/gpu.yaml`",
+                     f"exit {lorenz['returncode']}, {lorenz['wall_s']:.0f} s wall (process start included)"
+                     + (f"; last-epoch valid rate R2 {r2:.3f} (a smoke figure, not a benchmark)" if r2 is not None
+                        else "")])
+    ddp = sec.get("ddp", {})
+    rows.append(["2-GPU DDP fit", "ok" if ddp.get("ok") else ddp.get("note", "failed" if ddp.get("ok") is False
+                                                                              else "not run")])
+    gpus = ", ".join(env.get("gpus", [])) or "no GPU (dry run)"
+    return {"title": f"GPU check: {gpus}, torch {env.get('torch', '?')}, CUDA {env.get('torch_cuda', '?')}"
+                     + (" — FAILED: " + ", ".join(report["failed_sections"]) if report.get("failed_sections") else ""),
+            "columns": ["check", "result"], "rows": rows,
+            "notes": "MC_Maze size: batch 256, 35 + 10 bins, 137 -> 182 neurons, H 280 (`langevinflow_speed.py "
+                     "--device cuda`). Timings are one run of one process on a lent machine (10 calls after 2 "
+                     "warm-ups). A step at this size is a long sequence of small kernels (one Langevin step per "
+                     "bin), so CUDA graphs shorten the eval pass, while bf16 and compilation change the training "
+                     "step little and their order differs between runs of this check (an earlier run of the same "
+                     "code: `benchmarks/results/dev/gpu_check_first_run.json`). The Lorenz R2 is the last "
+                     "epoch's on validation trials, logged by the fit: a smoke figure, not a selected result."}
+
+
+def rerender(path: Path) -> Path:
+    """Rebuild the ``readme`` table of an existing results file from its figures; all else kept as run."""
+    record = json.loads(path.read_text())
+    if record.get("name") != "gpu_check" or "figures" not in record:
+        raise SystemExit(f"gpu_check: {path}: not a gpu_check results file (field 'name'/'figures')")
+    record["readme"] = readme_table(record["figures"])
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.rerender:
+        print(rerender(Path(args.rerender)))
+        return 0
     dry = args.cpu_dry_run
     if not dry and not torch.cuda.is_available():
         print("gpu_check: torch sees no CUDA device (use --cpu-dry-run to test the script on a CPU)",
@@ -268,7 +347,8 @@ def main(argv=None) -> int:
     out_dir = args.out_dir
     if out_dir is None and dry:
         out_dir = tempfile.mkdtemp(prefix="neurodyn_gpu_check_dry_")
-    path = write_results("gpu_check", report, seconds=time.perf_counter() - started, out_dir=out_dir)
+    path = write_results("gpu_check", report, seconds=time.perf_counter() - started, out_dir=out_dir,
+                         readme=readme_table(report))
     report["results_file"] = str(path)
     print(json.dumps(report, default=str))
     return 0 if report["ok"] else 1

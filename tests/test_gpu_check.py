@@ -40,6 +40,21 @@ def test_dry_run_prints_one_json_and_writes_results(dry_run):
     written = json.loads((out / "gpu_check.json").read_text())
     assert written["name"] == "gpu_check" and written["figures"]["ok"] is True
     assert {"command", "commit", "machine", "threads", "seconds"} <= set(written)
+    rows = dict(written["readme"]["rows"])  # the README table, built from the figures
+    assert rows["2-GPU DDP fit"].startswith("not run") and "(bound 1e-05)" in "".join(rows.values())
+
+
+def test_rerender_rebuilds_only_the_table(dry_run, tmp_path):
+    _, out = dry_run
+    record = json.loads((out / "gpu_check.json").read_text())
+    del record["readme"]
+    path = tmp_path / "gpu_check.json"
+    path.write_text(json.dumps(record))
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--rerender", str(path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = json.loads(path.read_text())
+    assert again.pop("readme")["rows"] and again == record
 
 
 def test_bad_arguments_exit_2(tmp_path):
