@@ -373,7 +373,8 @@ def main(argv=None) -> int:
     rows = [[label, mean_sd(figures[key]), " / ".join(f"{v:.3f}" for v in figures[key]["values"])]
             for key, label in methods.items()]
     notes = (f"Report-trial rate R² vs the true rates ({n_fit} fit / {n_sel} select / {n_rep} report trials per "
-             f"condition, 65 conditions). Everything chosen (epoch, evaluation pass, widths, factors) is chosen on the select "
+             f"condition, 65 conditions). Everything chosen (epoch, evaluation pass, widths, factors) is chosen "
+             f"on the select "
              f"trials by a held-out spike likelihood; true rates are used only to score. LangevinFlow "
              + (f"{epoch_list[0]} epochs" if len(epoch_list) == 1 else
                 f"{' or '.join(map(str, epoch_list))} epochs, the schedule with the higher select-trial held-out "
