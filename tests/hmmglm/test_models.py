@@ -254,3 +254,23 @@ def test_smoke_two_steps_finite_and_decreasing(variant):
         losses.append(float(loss.detach()))
     assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
     assert model.marginal_log_likelihood(x).shape == (2,)
+
+
+def test_basis_stays_exact_through_dtype_casts():
+    """A float64 model forms its history from the exact filter (not a float32 copy), whatever casts came
+    before; a float32 model rounds it; a basis stored in float32 (an older pickle) casts as it used to."""
+    exact = exponential_basis(5, 1.0, 5.0)
+    model = HMMGLM(3, n_states=2, n_lags=5)
+    assert model.basis.dtype == torch.float64 and torch.equal(model.basis, exact)
+    model = model.float().double()
+    assert torch.equal(model.basis, exact) and model.bias.dtype == torch.float64
+    x = torch.poisson(torch.full((1, 30, 3), 0.7, dtype=torch.float64), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(model.history(x), history_features(x, exact).reshape(1, 30, -1))
+    single = model.float()
+    assert single.basis.dtype == torch.float64 and single.history(x).dtype == torch.float32
+    assert torch.equal(single.history(x), history_features(x.float(), exact.float()).reshape(1, 30, -1))
+    old = HMMGLM(3, n_states=2, n_lags=5)
+    old.basis = exact.float()  # as stored before the basis was kept in float64
+    old = old.double()
+    assert old.basis.dtype == torch.float64 and torch.equal(old.basis, exact.float().double())
+    assert not torch.equal(old.basis, exact)  # the float32 rounding is visible, so the test can fail

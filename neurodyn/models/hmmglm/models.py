@@ -124,7 +124,9 @@ class SwitchingGLM(nn.Module):
         self.transition_floor = transition_floor
         self.init_std = float(init_std)
         self.generator = torch.Generator().manual_seed(int(seed))
-        self.register_buffer("basis", filters.float())
+        # kept in float64 whatever the module's dtype (see _apply): the history features are formed in the
+        # module's dtype from the exact filter, so a float64 model uses the exact basis, not a float32 copy
+        self.register_buffer("basis", filters.double())
         self.register_buffer(
             "coupling_mask",
             torch.ones(n_neurons, n_neurons) if self_connections else 1.0 - torch.eye(n_neurons),
@@ -134,6 +136,18 @@ class SwitchingGLM(nn.Module):
         p0 = torch.full((s, s), (1 - sticky) / max(s - 1, 1)).fill_diagonal_(sticky if s > 1 else 1.0)
         self.transition_logits = nn.Parameter(torch.log(p0))
         self.bias = nn.Parameter(torch.zeros(n_neurons))
+
+    def _apply(self, fn, *args, **kwargs):
+        """Module casts (``.float()``, ``.to(device)``, ...) move the float64 history basis but keep its dtype,
+        so ``.float().double()`` returns to the exact filter (a float32 model rounds it in :meth:`history`).
+        A basis that is not float64 (a model pickled before this rule) is cast as before; MPS has no
+        float64 and gets the cast basis."""
+        exact = self.basis
+        super()._apply(fn, *args, **kwargs)
+        moved = self.basis
+        if exact.dtype == torch.float64 and moved.dtype != torch.float64 and moved.device.type != "mps":
+            self.basis = exact.to(moved.device)
+        return self
 
     # -- parameters ---------------------------------------------------------------------------------
     @property
