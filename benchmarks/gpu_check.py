@@ -108,6 +108,8 @@ def section_cuda_tests(dry: bool, tmp: Path) -> dict:
         failed = [c.get("classname", "") + "::" + c.get("name", "") for c in suite.iter("testcase")
                   if c.find("failure") is not None or c.find("error") is not None]
         out["failed"] = failed
+        out["skipped_tests"] = {c.get("classname", "") + "::" + c.get("name", ""): c.find("skipped").get("message", "")
+                                for c in suite.iter("testcase") if c.find("skipped") is not None}
     out["ok"] = proc.returncode in (0, 5) and not out.get("failed")  # 5: nothing collected
     if not out["ok"]:
         out["output_tail"] = (proc.stdout + proc.stderr)[-3000:]
@@ -238,11 +240,10 @@ def readme_table(report: dict) -> dict:
     rows = []
     tests = sec.get("cuda_tests", {})
     if "tests" in tests:
+        skipped = "; ".join(f"{name} ({why})" for name, why in tests.get("skipped_tests", {}).items())
         rows.append(["`cuda`-marked tests (`pytest -m cuda`)",
                      f"{tests['passed']} passed, {tests['failures'] + tests['errors']} failed, "
-                     f"{tests['skipped']} skipped (need 2 GPUs)" if env.get("n_gpus", 0) < 2 else
-                     f"{tests['passed']} passed, {tests['failures'] + tests['errors']} failed, "
-                     f"{tests['skipped']} skipped"])
+                     f"{tests['skipped']} skipped" + (f": {skipped}" if skipped else "")])
     hmm = sec.get("hmm", {})
     if hmm.get("cases"):
         worst = hmm["max_abs_posterior_diff"]
@@ -286,24 +287,33 @@ def readme_table(report: dict) -> dict:
 
 def rerender(path: Path) -> Path:
     """Rebuild the ``readme`` table of an existing results file from its figures; all else kept as run."""
-    record = json.loads(path.read_text())
-    if record.get("name") != "gpu_check" or "figures" not in record:
-        raise SystemExit(f"gpu_check: {path}: not a gpu_check results file (field 'name'/'figures')")
-    record["readme"] = readme_table(record["figures"])
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    from neurodyn.errors import InputError
+    from neurodyn.io import atomic_path
+
     try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise InputError(f"cannot read a results file: {why}", path=path) from None
+    if not isinstance(record, dict) or record.get("name") != "gpu_check" or "sections" not in record.get(
+            "figures", {}):
+        raise InputError("not a gpu_check results file", path=path, field="name / figures.sections")
+    record["readme"] = readme_table(record["figures"])
+    with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.rerender:
-        print(rerender(Path(args.rerender)))
+        from neurodyn.errors import InputError
+
+        try:
+            print(rerender(Path(args.rerender)))
+        except InputError as exc:
+            print(f"gpu_check: {exc}", file=sys.stderr)
+            return 2
         return 0
     dry = args.cpu_dry_run
     if not dry and not torch.cuda.is_available():

@@ -42,6 +42,9 @@ def test_dry_run_prints_one_json_and_writes_results(dry_run):
     assert {"command", "commit", "machine", "threads", "seconds"} <= set(written)
     rows = dict(written["readme"]["rows"])  # the README table, built from the figures
     assert rows["2-GPU DDP fit"].startswith("not run") and "(bound 1e-05)" in "".join(rows.values())
+    skipped = sections["cuda_tests"]["skipped_tests"]  # each skip named with its reason
+    assert len(skipped) == sections["cuda_tests"]["skipped"] and all(skipped.values())
+    assert "needs a CUDA device" in rows["`cuda`-marked tests (`pytest -m cuda`)"]
 
 
 def test_rerender_rebuilds_only_the_table(dry_run, tmp_path):
@@ -55,6 +58,18 @@ def test_rerender_rebuilds_only_the_table(dry_run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     again = json.loads(path.read_text())
     assert again.pop("readme")["rows"] and again == record
+
+
+def test_rerender_bad_input_one_line_exit_2(tmp_path):
+    other = tmp_path / "lorenz.json"
+    other.write_text(json.dumps({"name": "lorenz", "figures": {}}))
+    for path, field in ((tmp_path / "missing.json", "No such file"), (other, "name / figures.sections")):
+        proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--rerender", str(path)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert str(path) in proc.stderr and field in proc.stderr
+    assert json.loads(other.read_text()) == {"name": "lorenz", "figures": {}}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lorenz.json"]
 
 
 def test_bad_arguments_exit_2(tmp_path):
