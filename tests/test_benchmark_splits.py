@@ -88,3 +88,15 @@ def test_nlb_synthetic_tables_label_ensembles_and_their_member_0():
     _, readme = nlb.summary_tables({"mc_maze": {"0": run(0.45)}}, 1)
     labels = [r[2] for r in readme["rows"] if r[1] == "20 ms"]
     assert labels[0] == "LangevinFlow `mc_maze_small_cpu.yaml`" and not any("member 0" in x for x in labels)
+
+
+def test_real_pseudo_stage2_merges_the_variations_above_the_base_mean_best_value_per_field():
+    bench = _load_benchmark("real_pseudo_cosmoothing")
+    cands = {"base": (10, {}, {}), "a1": (10, {"a": 1}, {}), "a2": (10, {"a": 2}, {}), "b": (10, {"b": 0}, {}),
+             "lr": (10, {}, {"lr": 1}), "short": (5, {"c": 1}, {}), "two": (10, {"a": 3, "b": 1}, {})}
+    scores = {"base": 0.10, "a1": 0.20, "a2": 0.25, "b": 0.12, "lr": 0.15, "short": 0.9, "two": 0.9}
+    label, model, opt, names = bench.combined_variation(scores, [0.10, 0.14], cands, "base")  # bar 0.12
+    assert names == ["a2", "lr"]  # a2 beats a1 on field a; b only ties the bar; short / two are no variations
+    assert model == {"a": 2} and opt == {"lr": 1} and label == "a2 + lr"
+    assert bench.combined_variation(scores, [0.3], cands, "base") is None  # nothing beats the bar
+    assert bench.combined_variation({"base": 0.1}, [0.1], cands, "base") is None  # variations not trained
