@@ -186,6 +186,37 @@ def test_log_factorial_reused_for_the_same_batch_and_recomputed_after_an_edit():
         torch.testing.assert_close(fused.weighted_log_emissions(h, spikes, w, b, g, "sigmoid", "poisson"), direct)
 
 
+def test_rows_last_copies_reused_per_batch_and_posteriors_and_redone_after_an_edit():
+    """The M-step's passes on one batch lay its spikes and posteriors out rows last once; an in-place edit of
+    either (or a new tensor) is seen, and value and gradient always equal the pass's definition."""
+    gen = torch.Generator().manual_seed(1)
+    spikes = torch.poisson(torch.full((2, 40, 4), 1.0), generator=gen).double()
+    h = torch.randn(2, 40, 8, dtype=torch.float64, generator=gen)
+    g = torch.softmax(torch.randn(2, 40, 3, dtype=torch.float64, generator=gen), -1)
+    x_flat = spikes.reshape(-1, 4)
+    first = fused._spikes_rows_last(spikes, x_flat)
+    assert first.is_contiguous() and fused._spikes_rows_last(spikes, x_flat) is first
+    torch.testing.assert_close(first, x_flat.T, rtol=0, atol=0)
+
+    def check(spikes, g):
+        w = torch.randn(3, 4, 8, dtype=torch.float64, generator=gen, requires_grad=True)
+        b = torch.randn(4, dtype=torch.float64, generator=gen, requires_grad=True)
+        direct = (g * fused.chunked_log_emissions(h, spikes, w, b, "sigmoid", "poisson")).sum()
+        want = torch.autograd.grad(direct, (w, b))
+        for _ in range(2):  # the second pass reuses both copies
+            got = fused.weighted_log_emissions(h, spikes, w, b, g, "sigmoid", "poisson")
+            torch.testing.assert_close(got, direct)
+            for a, e in zip(torch.autograd.grad(got, (w, b)), want):
+                torch.testing.assert_close(a, e)
+
+    check(spikes, g)
+    g[0, :5] = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)  # in-place edits of both
+    spikes[1, 3, 2] += 4.0
+    assert fused._spikes_rows_last(spikes, x_flat) is not first
+    check(spikes, g)
+    check(spikes.clone(), g.float())  # new tensors, posteriors in another dtype: cast to the features'
+
+
 def test_log_factorial_under_inference_mode():
     """Inference-mode tensors have no version counter (Lightning's predict): computed, never reused."""
     x = torch.poisson(torch.full((1, 20, 3), 1.0, dtype=torch.float64))

@@ -191,7 +191,8 @@ class _Emissions(torch.autograd.Function):
     With ``gamma`` the gradient is accumulated during the forward pass (one pass over the data);
     without it the backward pass recomputes the drive chunk by chunk (nothing of size R·S·N is kept).
     Features and spikes are data: they get no gradient. Per chunk the drive is laid out (S, N, rows)
-    (:func:`_drive`).
+    (:func:`_drive`); ``spikes`` (N, R) and ``gamma`` (S, R) come rows last (:func:`_rows_last`), so a
+    chunk of either is a view.
     """
 
     @staticmethod
@@ -211,12 +212,12 @@ class _Emissions(torch.autograd.Function):
         for a, b in _chunks(n_rows, n_states * n_neurons):
             h = features[a:b]
             u = _drive(h, weights_2d, bias, n_states)
-            f, d = emission_terms(spikes[a:b].T.contiguous(), u, link, emission,
+            f, d = emission_terms(spikes[:, a:b], u, link, emission,
                                   derivative=need and gamma is not None, value=want_value)
             if gamma is None:
                 out[a:b] = f.sum(1).T - log_factorial[a:b, None]
                 continue
-            g = gamma[a:b].T.contiguous()  # (S, rows)
+            g = gamma[:, a:b]  # (S, rows)
             if want_value:
                 total += (g * f.sum(1)).sum() - (g.sum(0) * log_factorial[a:b]).sum()
             if need:  # d is a fresh tensor of emission_terms: weighted in place
@@ -240,7 +241,7 @@ class _Emissions(torch.autograd.Function):
         grad_b = features.new_zeros(n_neurons)
         for a, b in _chunks(features.shape[0], n_states * n_neurons):
             h = features[a:b]
-            _, d = emission_terms(spikes[a:b].T.contiguous(), _drive(h, weights_2d, bias, n_states), ctx.link,
+            _, d = emission_terms(spikes[:, a:b], _drive(h, weights_2d, bias, n_states), ctx.link,
                                   ctx.emission, value=False)
             _accumulate(d.mul_(grad_out[a:b].T[:, None, :]), h, grad_w, grad_b)
         return None, None, None, grad_w.view(n_states, n_neurons, n_feat), grad_b, None, None, None
@@ -256,39 +257,53 @@ def _accumulate(gd: Tensor, h: Tensor, grad_w: Tensor, grad_b: Tensor) -> None:
     grad_b += gd.sum((0, 2))
 
 
-#: the last ``Σ_n log x_rn!`` computed: (weak reference to its spikes tensor, (version counter, dtype),
-#: result). EM evaluates the emission pass ``n_inner`` times in a row on the same batch; ``lgamma`` over
-#: every count was the one non-trivial cost of preparing it (~10 % of a one-hot fit at paper size).
-_last_log_factorial: tuple | None = None
+#: per slot, the last derived copy of a data tensor: ``slot -> (weak reference to the source, (version
+#: counter, dtype, shape), result)``. EM evaluates the emission pass ``n_inner`` times in a row on the same
+#: batch and posteriors; ``lgamma`` over every count (~10 % of a one-hot fit at paper size) and the
+#: rows-last copies of the spikes and posteriors (~6 %) were its non-trivial preparation costs.
+_last: dict[str, tuple] = {}
 
 
-def _log_factorial(x: Tensor, spikes: Tensor) -> Tensor:
-    """``Σ_n lgamma(x_rn + 1)`` per row of ``x`` (the flattened ``spikes``), reused for the same ``spikes``.
+def _reused(slot: str, source: Tensor, dtype: torch.dtype, make) -> Tensor:
+    """``make()``, or its result from the last call with the same ``source`` tensor in this ``slot``.
 
-    Reuse is keyed on the identity of the ``spikes`` object (a weak reference: nothing is kept alive) and
-    its in-place version counter (``Tensor._version``), so a new tensor or an in-place edit is recomputed;
-    inference-mode tensors (no version counter) are never reused. Edits that bypass the version counter
-    (``spikes.data.fill_()``, writing into the numpy array behind ``torch.from_numpy``) are not seen: the
-    fitting loops never edit their batches, and this term only shifts the objective's value, never a
-    gradient or a posterior.
+    Reuse is keyed on the identity of the ``source`` object (a weak reference: nothing is kept alive), its
+    in-place version counter (``Tensor._version``), the result's dtype and the source's shape, so a new
+    tensor or an in-place edit is recomputed; inference-mode tensors (no version counter) are never reused.
+    Edits that bypass the version counter (``spikes.data.fill_()``, writing into the numpy array behind
+    ``torch.from_numpy``) are not seen: the fitting loops never edit their batches or posteriors.
     """
-    global _last_log_factorial
-    if spikes.is_inference():  # inference-mode tensors keep no version counter: no reuse
-        return torch.lgamma(x + 1).sum(-1)
-    key = (spikes._version, x.dtype, x.shape)
-    last = _last_log_factorial
-    if last is not None and last[0]() is spikes and last[1] == key:
+    if source.is_inference():  # inference-mode tensors keep no version counter: no reuse
+        return make()
+    key = (source._version, dtype, source.shape)
+    last = _last.get(slot)
+    if last is not None and last[0]() is source and last[1] == key:
         return last[2]
-    out = torch.lgamma(x + 1).sum(-1)
-    _last_log_factorial = (weakref.ref(spikes), key, out)
+    out = make()
+    _last[slot] = (weakref.ref(source), key, out)
     return out
 
 
+def _rows_last(rows: Tensor, dtype: torch.dtype) -> Tensor:
+    """``rows`` (R, K) as a contiguous (K, R) tensor of ``dtype``: per chunk ``[:, a:b]`` is then a view whose
+    rows broadcast against the drive (S, N, rows) with the rows innermost (:func:`_drive`)."""
+    return torch.empty(rows.shape[::-1], dtype=dtype, device=rows.device).copy_(rows.T)
+
+
 def _flatten(features: Tensor, spikes: Tensor, emission: str) -> tuple[Tensor, Tensor, Tensor]:
+    """Rows-first features (R, F), spikes (R, N) in the features' dtype and ``Σ_n log x_rn!`` (R,), the
+    last reused for the same ``spikes`` (:func:`_reused`; this term only shifts the objective's value,
+    never a gradient or a posterior)."""
     h = features.reshape(-1, features.shape[-1]).contiguous()
     x = spikes.reshape(-1, spikes.shape[-1]).to(h.dtype).contiguous()
-    log_factorial = _log_factorial(x, spikes) if emission == "poisson" else x.new_zeros(x.shape[0])
-    return h, x, log_factorial
+    if emission != "poisson":
+        return h, x, x.new_zeros(x.shape[0])
+    return h, x, _reused("log_factorial", spikes, x.dtype, lambda: torch.lgamma(x + 1).sum(-1))
+
+
+def _spikes_rows_last(spikes: Tensor, x: Tensor) -> Tensor:
+    """The flattened spikes ``x`` (R, N) of ``spikes`` as (N, R), reused for the same ``spikes``."""
+    return _reused("spikes_rows_last", spikes, x.dtype, lambda: _rows_last(x, x.dtype))
 
 
 def chunked_log_emissions(
@@ -315,7 +330,7 @@ def chunked_log_emissions(
     """
     batch, n_time = spikes.shape[:2]
     h, x, lf = _flatten(features, spikes, emission)
-    out = _Emissions.apply(h, x, lf, weights, bias, None, link, emission)
+    out = _Emissions.apply(h, _spikes_rows_last(spikes, x), lf, weights, bias, None, link, emission)
     return out.view(batch, n_time, weights.shape[0])
 
 
@@ -341,5 +356,5 @@ def weighted_log_emissions(
     -8.0
     """
     h, x, lf = _flatten(features, spikes, emission)
-    g = gamma.reshape(-1, gamma.shape[-1]).to(h.dtype).contiguous()
-    return _Emissions.apply(h, x, lf, weights, bias, g, link, emission)
+    g = _reused("gamma_rows_last", gamma, h.dtype, lambda: _rows_last(gamma.reshape(-1, gamma.shape[-1]), h.dtype))
+    return _Emissions.apply(h, _spikes_rows_last(spikes, x), lf, weights, bias, g, link, emission)

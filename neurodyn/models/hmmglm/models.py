@@ -250,10 +250,11 @@ class SwitchingGLM(nn.Module):
         detach_transitions: bool = False,
     ) -> Tensor:
         r"""``Q = Σ_b [Σ_t Σ_s γ_ts log p(x_t|s) + Σ_ij ξ_ij log P_ij + Σ_s γ_0s log π_s]`` (scalar)."""
-        gamma = posterior.posteriors.to(self.bias.dtype)
         log_p = self.log_transitions()
         log_p = log_p.detach() if detach_transitions else log_p
-        q = self.weighted_log_emissions(spikes, gamma, features)
+        # the posteriors as they are: the emission pass casts them once per E-step (reused by the M-steps)
+        q = self.weighted_log_emissions(spikes, posterior.posteriors, features)
+        gamma = posterior.posteriors.to(self.bias.dtype)
         q = q + (posterior.expected_transitions.to(q.dtype) * log_p).sum()
         return q + (gamma[:, 0] * self.log_initial()).sum()
 
