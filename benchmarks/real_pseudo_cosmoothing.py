@@ -68,6 +68,10 @@ CANDIDATES = {
     "1000 epochs, lr 1e-3": (1000, {}, {"lr": 1e-3}),
     "1000 epochs, weight decay 1e-3": (1000, {}, {"weight_decay": 1e-3}),
     "1000 epochs, weight decay 1e-5": (1000, {}, {"weight_decay": 1e-5}),
+    # half-decade steps of the two optimiser fields whose tenfold steps moved the select co-bps most
+    "1000 epochs, weight decay 3e-4": (1000, {}, {"weight_decay": 3e-4}),
+    "1000 epochs, weight decay 3e-5": (1000, {}, {"weight_decay": 3e-5}),
+    "1000 epochs, lr 1e-2": (1000, {}, {"lr": 1e-2}),
 }
 #: rate ensembles among the candidates: name -> (a CANDIDATES setting, members); member m of seed s trains
 #: with seed neurodyn.models.ensemble.member_seed(s, m) = s + 1000 m, so member 0 is that setting's single run
