@@ -15,6 +15,7 @@ from neurodyn.data.synthetic.switching_glm import simulate_switching_glm
 from neurodyn.metrics.states import connection_type_accuracy, state_accuracy
 from neurodyn.models.hmmglm import GLM, HMMGLM, HMMGLMConfig, build_model
 from neurodyn.models.hmmglm.fit import fit_em
+from neurodyn.models.hmmglm.models import SwitchingGLM
 from neurodyn.models.hmmglm.readout import WALD_Z, coupling_standard_errors, read_out_types, reported_couplings
 from neurodyn.models.hmmglm.recipes import RECIPES, RESTART_SEED_STEP, EMPhase, Recipe, fit_recipe
 from neurodyn.training.hmmglm_scores import evaluate_model
@@ -223,6 +224,34 @@ def test_restarts_keep_the_fit_with_the_highest_training_objective():
     assert RECIPES["default"].restarts == 2
     with pytest.raises(Exception, match="restarts"):
         fit_recipe(x, 2, recipe=replace(one, restarts=0))
+
+
+def test_a_recipe_forms_the_history_regressors_once_and_fits_as_if_each_phase_formed_them(monkeypatch):
+    x = torch.poisson(torch.full((3, 80, 4), 0.4), generator=torch.Generator().manual_seed(1))
+    recipe = Recipe(config=dict(variant="onehot"), phases=(EMPhase(1, 2, 0.1, batch_size=1),
+                                                           EMPhase(1, 2, 0.05, m_step_mode="softmax")),
+                    restarts=2, select_after=1)
+    first, _ = fit_recipe(x, 2, recipe=recipe, seed=2)
+    calls = []
+    real = SwitchingGLM.history
+    monkeypatch.setattr(SwitchingGLM, "history", lambda self, s: calls.append(1) or real(self, s))
+    again, _ = fit_recipe(x, 2, recipe=recipe, seed=2)
+    assert len(calls) == 1  # 2 restarts x phase 0, then phase 1: one set of regressors
+    for name, value in first.state_dict().items():
+        assert torch.equal(again.state_dict()[name], value), name
+    # fit_em with the regressors given = formed inside; others' regressors are refused
+    xd = x.double()
+    a, b = (build_model(4, HMMGLMConfig(n_states=2, variant="hmmglm", seed=0)).double() for _ in range(2))
+    fit_em(a, xd, n_iters=2, n_inner=3)
+    with torch.no_grad():
+        feats = b.history(xd)
+    fit_em(b, xd, n_iters=2, n_inner=3, features=feats)
+    for name, value in a.state_dict().items():
+        assert torch.equal(b.state_dict()[name], value), name
+    with pytest.raises(ValueError, match="history regressors"):
+        fit_em(b, xd, n_iters=1, n_inner=1, features=feats[:, :-1])
+    with pytest.raises(ValueError, match="history regressors"):
+        fit_em(b, xd, n_iters=1, n_inner=1, features=feats.float())
 
 
 def test_bias_init_mean_count_is_the_papers_start():

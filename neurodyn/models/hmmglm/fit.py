@@ -84,13 +84,17 @@ def _adam(model: SwitchingGLM, lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
-def _prepare(model: SwitchingGLM, spikes, init_bias: bool) -> tuple[Tensor, Tensor]:
+def _prepare(model: SwitchingGLM, spikes, init_bias: bool, features: Tensor | None = None) -> tuple[Tensor, Tensor]:
     dtype = model.bias.dtype
     x = validate_spikes(spikes, n_lags=model.n_lags, emission=model.emission, dtype=dtype).to(model.bias.device)
     if init_bias:
         model.init_bias(x)
-    with torch.no_grad():
-        features = model.history(x)
+    if features is None:
+        with torch.no_grad():
+            features = model.history(x)
+    elif features.shape != (*x.shape[:2], model.n_neurons * model.basis.shape[0]) or features.dtype != dtype:
+        raise ValueError(f"features {tuple(features.shape)} {features.dtype} are not this model's history "
+                         f"regressors of spikes {tuple(x.shape)} ({dtype})")
     return x, features
 
 
@@ -109,6 +113,7 @@ def fit_em(
     transition_update: str = "batch",
     shuffle: bool = True,
     e_step_floor: float | None = None,
+    features: Tensor | None = None,
 ) -> FitHistory:
     """Fit by (generalised) EM; returns the objective history.
 
@@ -151,6 +156,10 @@ def fit_em(
         Floor of ``log p(x_t | s)`` in the E-steps of this fit (the paper's code floors emission
         probabilities at ``1e-16`` in its training; ``None``: exact posteriors). The per-iteration
         objectives then come from the floored E-steps; the final one is exact.
+    features : Tensor (B, T, N * n_basis), optional
+        ``model.history(spikes)`` when already computed (several fits of one configuration on the same
+        spikes, as :func:`~neurodyn.models.hmmglm.recipes.fit_recipe`'s phases and restarts); computed
+        when None.
 
     Examples
     --------
@@ -166,7 +175,7 @@ def fit_em(
     if transition_update not in {"batch", "epoch"}:
         raise ValueError(f"transition_update must be 'batch' or 'epoch', got {transition_update!r}")
     start = time.perf_counter()
-    x, features = _prepare(model, spikes, init_bias)
+    x, features = _prepare(model, spikes, init_bias, features)
     history = FitHistory()
     make_optimizer = lambda: _adam(model, lr)  # noqa: E731
     optimizer = make_optimizer()

@@ -56,6 +56,7 @@ import torch
 
 from neurodyn.errors import InputError
 from neurodyn.models.hmmglm.config import HMMGLMConfig, build_model
+from neurodyn.models.hmmglm.emissions import validate_spikes
 from neurodyn.models.hmmglm.fit import FitHistory, fit_em
 from neurodyn.models.hmmglm.models import SwitchingGLM
 
@@ -203,21 +204,26 @@ def fit_recipe(
     if isinstance(split, bool) or not isinstance(split, int) or not 0 <= split <= len(recipe.phases):
         raise InputError(f"must be in 0..{len(recipe.phases)}, got {recipe.select_after!r}", field="select_after")
     x = torch.as_tensor(spikes).to(getattr(torch, recipe.dtype))
-    best = None
+    best = features = None
     for r in range(recipe.restarts):
         run_seed = seed + r * RESTART_SEED_STEP
         values = dict(recipe.config) | dict(config_overrides) | {"n_states": int(n_states), "seed": int(run_seed)}
         model = build_model(x.shape[-1], HMMGLMConfig(**values)).to(x.dtype)
-        histories = _run_phases(model, x, recipe, 0, split, run_seed, progress)
+        if features is None:  # the restarts differ only in their seed: one history basis, one set of regressors
+            x = validate_spikes(x, n_lags=model.n_lags, emission=model.emission, dtype=x.dtype)
+            with torch.no_grad():
+                features = model.history(x)
+        histories = _run_phases(model, x, recipe, 0, split, run_seed, progress, features)
         score = histories[-1].objective[-1] if histories else 0.0
         if best is None or score > best[2]:
             best = (model, histories, score, run_seed)
     model, histories, _, run_seed = best
-    histories += _run_phases(model, x, recipe, split, len(recipe.phases), run_seed, progress)
+    histories += _run_phases(model, x, recipe, split, len(recipe.phases), run_seed, progress, features)
     return model, histories
 
 
-def _run_phases(model, x, recipe: Recipe, start: int, stop: int, seed: int, progress: bool) -> list[FitHistory]:
+def _run_phases(model, x, recipe: Recipe, start: int, stop: int, seed: int, progress: bool,
+                features=None) -> list[FitHistory]:
     """Phases ``start .. stop - 1`` of ``recipe`` on ``model`` (phase k is seeded ``seed + k``)."""
     histories = []
     for k in range(start, stop):
@@ -242,6 +248,7 @@ def _run_phases(model, x, recipe: Recipe, start: int, stop: int, seed: int, prog
                     seed=seed + k,
                     progress=progress,
                     e_step_floor=phase.e_step_floor,
+                    features=features,
                 )
             )
         finally:
