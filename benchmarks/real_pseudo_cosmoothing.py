@@ -404,13 +404,20 @@ def main(argv=None) -> int:
     cands = "; ".join(f"{n}: {v:.3f}" for n, v in select_scores.items())
     if stage2:
         cands += (f" (stage 2: bar {stage2['bar']:.3f} = mean of {BASE!r} over {len(stage2['base_scores'])} fits; "
-                  f"merged {', '.join(stage2['merged']) or 'nothing'})")
+                  f"merged {' + '.join(stage2['merged']) or 'nothing'})")
+    all_runs = [*sel_runs.values(), *rep_runs.values()]
+    n_reused = sum("reused_log" in r for r in all_runs)
+    figures["trainings"] = {"total": len(all_runs), "reused_from_logs": n_reused}
+    reused = (f" {n_reused} of the {len(all_runs)} trainings were taken from the logs of earlier runs with the same "
+              "settings (--reuse; their train_seconds are those runs'); 'seconds' is this run's wall time."
+              if n_reused else "")
     notes = (f"Co-bps on the 20 evaluation trials of the MC_Maze_Small test file (27 held-out units, 5 ms). "
              f"Candidates' co-bps on the select trials (fit on trials 0-{n_train - args.n_select - 1}, seed "
              f"{args.select_seed}): {cands}. LangevinFlow training "
              f"{figures['langevinflow_train_seconds_per_fit']['mean']:.0f} s per fit, "
              f"{figures['langevinflow_train_seconds']['mean']:.0f} s per seed ({k} fit(s)) on {args.threads} thread(s) "
-             f"({min(args.jobs, len(jobs))} run(s) in parallel). Goal (>= 0.25 on every seed): "
+             f"({min(args.jobs, len(jobs))} run(s) in parallel).{reused} The grid grew after earlier reports of this "
+             f"benchmark had been seen (the results file's selection.disclosure). Goal (>= 0.25 on every seed): "
              f"{'met' if figures['goal_met'] else 'not met'}.")
     readme = {"title": f"Real MC_Maze_Small pseudo co-smoothing, co-bps ({len(seeds)} seeds)",
               "columns": ["Method", "co-bps mean ± sd", "per seed (" + " / ".join(map(str, seeds)) + ")"],
