@@ -217,6 +217,25 @@ def test_rows_last_copies_reused_per_batch_and_posteriors_and_redone_after_an_ed
     check(spikes.clone(), g.float())  # new tensors, posteriors in another dtype: cast to the features'
 
 
+def test_reused_copies_go_with_their_source_and_when_a_fit_returns():
+    """A batch-sized copy is never kept past its source tensor's life, nor past the fit that made it."""
+    import gc
+
+    from neurodyn.models.hmmglm import HMMGLM
+    from neurodyn.models.hmmglm.fit import fit_em, fit_gradient
+
+    spikes = torch.poisson(torch.full((1, 30, 3), 1.0, dtype=torch.float64))
+    fused._spikes_rows_last(spikes, spikes.reshape(-1, 3))
+    assert "spikes_rows_last" in fused._last
+    del spikes
+    gc.collect()
+    assert "spikes_rows_last" not in fused._last
+    x = torch.poisson(torch.full((2, 40, 3), 0.5, dtype=torch.float64))
+    for fit in (lambda m: fit_em(m, x, n_iters=1, n_inner=2), lambda m: fit_gradient(m, x, n_steps=2)):
+        fit(HMMGLM(3, n_states=2).double())
+        assert fused._last == {}  # x is still alive here: the fit itself let its copies go
+
+
 def test_log_factorial_under_inference_mode():
     """Inference-mode tensors have no version counter (Lightning's predict): computed, never reused."""
     x = torch.poisson(torch.full((1, 20, 3), 1.0, dtype=torch.float64))

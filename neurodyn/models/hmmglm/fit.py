@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from neurodyn.models.hmmglm.emissions import validate_spikes
-from neurodyn.models.hmmglm.fused import gradient_only
+from neurodyn.models.hmmglm.fused import gradient_only, release_reused
 from neurodyn.models.hmmglm.models import SwitchingGLM
 
 __all__ = ["FitHistory", "fit_em", "fit_gradient"]
@@ -227,6 +227,7 @@ def fit_em(
         with torch.no_grad():
             history.objective.append(float(model.objective(x, features)))
     finally:
+        release_reused()
         if bar is not None:
             bar.stop()
     history.seconds = time.perf_counter() - start
@@ -303,6 +304,7 @@ def fit_gradient(
         with torch.no_grad():
             history.objective.append(float(model.objective(x, features)))
     finally:
+        release_reused()
         if bar is not None:
             bar.stop()
     history.seconds = time.perf_counter() - start

@@ -280,8 +280,19 @@ def _reused(slot: str, source: Tensor, dtype: torch.dtype, make) -> Tensor:
     if last is not None and last[0]() is source and last[1] == key:
         return last[2]
     out = make()
-    _last[slot] = (weakref.ref(source), key, out)
+
+    def drop(ref, slot=slot):  # the source was collected: its derived copy goes with it
+        if _last.get(slot, (None,))[0] is ref:
+            _last.pop(slot, None)
+
+    _last[slot] = (weakref.ref(source, drop), key, out)
     return out
+
+
+def release_reused() -> None:
+    """Forget every reused copy (the fitting loops call it when they return: the copies of a batch's
+    spikes and posteriors are as large as the batch and are kept only while a fit runs)."""
+    _last.clear()
 
 
 def _rows_last(rows: Tensor, dtype: torch.dtype) -> Tensor:
