@@ -266,8 +266,11 @@ def main(argv=None) -> int:
         pool = ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn"))
     # 1. candidates on fit -> select (an ensemble's member 0 is its setting's single run: trained once)
     base_of = {n: ENSEMBLES.get(n, (n, 1)) for n in args.candidates}
-    settings = {base: (args.epochs or CANDIDATES[base][0], {**SMALL_REAL_MODEL, **CANDIDATES[base][1], **model_ov},
-                       {**SMALL_REAL_OPT, **CANDIDATES[base][2], **opt_ov})
+
+    def setting(epochs: int, model: dict, opt: dict) -> tuple:  # the recipe with a candidate's and the CLI's changes
+        return epochs, {**SMALL_REAL_MODEL, **model, **model_ov}, {**SMALL_REAL_OPT, **opt, **opt_ov}
+
+    settings = {base: setting(args.epochs or CANDIDATES[base][0], *CANDIDATES[base][1:])
                 for base in dict.fromkeys(b for b, _ in base_of.values())}
     reuse = args.out if args.reuse else None
 
@@ -293,7 +296,7 @@ def main(argv=None) -> int:
     singles = {n: v for n, v in select_scores.items() if base_of[n][1] == 1}
     stage2: dict = {}
     if args.combine and (BASE, 0) in sel_runs:
-        base_scores = [sel_runs[(BASE, m)]["co_bps"] for m in range(AUTO_ENSEMBLE) if (BASE, m) in sel_runs]
+        base_scores = [run["co_bps"] for (b, _), run in sel_runs.items() if b == BASE]  # its single + members
         merged = combined_variation(singles, base_scores)
         best = max(singles, key=singles.get)
         longer = 2 * args.epochs if args.epochs else LONGER_EPOCHS
@@ -308,7 +311,7 @@ def main(argv=None) -> int:
             new[f"{longer} epochs, as {best_base}"] = (
                 longer, {**CANDIDATES[best_base][1]}, {**CANDIDATES[best_base][2]})
         for name, (epochs, m_ov, o_ov) in new.items():
-            settings[name] = (epochs, {**SMALL_REAL_MODEL, **m_ov, **model_ov}, {**SMALL_REAL_OPT, **o_ov, **opt_ov})
+            settings[name] = setting(epochs, m_ov, o_ov)
             base_of[name] = (name, 1)
         sel_runs.update(train("select", view, args.select_seed, dict.fromkeys(new, 1), have=sel_runs))
         for name in new:

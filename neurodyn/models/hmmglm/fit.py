@@ -92,7 +92,7 @@ def _prepare(model: SwitchingGLM, spikes, init_bias: bool, features: Tensor | No
     if features is None:
         with torch.no_grad():
             features = model.history(x)
-    elif features.shape != (*x.shape[:2], model.n_neurons * model.basis.shape[0]) or features.dtype != dtype:
+    elif features.shape != (*x.shape[:2], model.n_neurons * model.n_basis) or features.dtype != dtype:
         raise ValueError(f"features {tuple(features.shape)} {features.dtype} are not this model's history "
                          f"regressors of spikes {tuple(x.shape)} ({dtype})")
     return x, features

@@ -254,9 +254,8 @@ class SwitchingGLM(nn.Module):
         log_p = log_p.detach() if detach_transitions else log_p
         # the posteriors as they are: the emission pass casts them once per E-step (reused by the M-steps)
         q = self.weighted_log_emissions(spikes, posterior.posteriors, features)
-        gamma = posterior.posteriors.to(self.bias.dtype)
         q = q + (posterior.expected_transitions.to(q.dtype) * log_p).sum()
-        return q + (gamma[:, 0] * self.log_initial()).sum()
+        return q + (posterior.posteriors[:, 0].to(self.bias.dtype) * self.log_initial()).sum()
 
     @torch.no_grad()
     def q_value(self, spikes: Tensor, posterior: Posterior, features: Tensor | None = None) -> Tensor:
