@@ -100,3 +100,24 @@ def test_real_pseudo_stage2_merges_the_variations_above_the_base_mean_best_value
     assert model == {"a": 2} and opt == {"lr": 1} and label == "a2 + lr"
     assert bench.combined_variation(scores, [0.3], cands, "base") is None  # nothing beats the bar
     assert bench.combined_variation({"base": 0.1}, [0.1], cands, "base") is None  # variations not trained
+
+
+def test_real_pseudo_rate_smoothing_width_is_chosen_by_select_co_bps():
+    bench = _load_benchmark("real_pseudo_cosmoothing")
+    rng = np.random.default_rng(0)
+    t = np.arange(140)[None, :, None]
+    # smooth true rates (counts per 5 ms bin), a prediction with independent per-bin noise on them, counts drawn
+    # from the truth: smoothing removes the noise, so some width > 0 must beat the raw prediction
+    truth = 0.5 + 0.4 * np.sin(2 * np.pi * t / 70 + rng.uniform(0, 2 * np.pi, (40, 1, 6)))
+    noisy = truth * np.exp(rng.normal(0, 0.5, truth.shape))
+    counts = rng.poisson(np.broadcast_to(truth, (40, 140, 6))).astype(float)
+    width, scores = bench.choose_rate_smoothing(noisy, counts, 5)
+    assert set(scores) == set(bench.RATE_SMOOTH_MS) and width > 0 and scores[width] > scores[0]
+    assert scores[width] == max(scores.values())
+    # rates that alternate every bin with counts following them exactly: any smoothing loses, 0 is kept
+    sharp = np.broadcast_to(np.where(np.arange(140) % 2, 4.0, 0.25)[None, :, None], (40, 140, 6))
+    width, scores = bench.choose_rate_smoothing(sharp, rng.poisson(sharp).astype(float), 5)
+    assert width == 0 and all(scores[0] > v for w, v in scores.items() if w)
+    # width 0 is the identity; a constant rate is unchanged by any width (edges extended, nothing leaks out)
+    assert np.array_equal(bench.smooth_rates(noisy, 0, 5), noisy)
+    assert np.allclose(bench.smooth_rates(np.full((2, 140, 3), 0.7), 30, 5), 0.7, rtol=0, atol=1e-12)
