@@ -155,17 +155,25 @@ class EpochLog(pl.Callback):
 
     def __init__(self) -> None:
         self._start = time.perf_counter()
+        self._validated: int | None = None  # the epoch whose validation ran last
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self._validated = trainer.current_epoch
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
         metrics = trainer.callback_metrics
+        # validation metrics only on the epochs that computed them (check_val_every_n_epoch > 1 keeps the
+        # last values in callback_metrics, which would read as if measured every epoch)
+        prefixes = ("train/", "valid/", "nlb/") if self._validated == trainer.current_epoch else ("train/",)
         shown = []
         for key in sorted(metrics):
-            if key.startswith(("train/", "valid/", "nlb/")) and not key.endswith(("_step", "weight_decay")):
+            if key.startswith(prefixes) and not key.endswith(("_step", "weight_decay")):
                 value = metrics[key]
                 value = float(value.item() if isinstance(value, torch.Tensor) else value)
                 shown.append(f"{key} {value:.5g}")

@@ -41,9 +41,11 @@ class AutoModelCheckpoint(ModelCheckpoint):
 
     Differences from Lightning's ModelCheckpoint:
 
-    - ``last.ckpt`` is the last finished epoch, always (Lightning 2.6 rewrites it only when a top-k file
-      is written); when the epoch also entered the top k, ``last.ckpt`` is a hard link to that file, so
-      an epoch writes one large file at most.
+    - ``last.ckpt`` is the last finished epoch, always, written at the end of every training epoch, also
+      when validation runs only every ``check_val_every_n_epoch`` epochs (Lightning 2.6 rewrites it only
+      when a top-k file is written, and then at the end of validation, which is not an exact resume
+      point); top-k files are considered on validated epochs only; when the epoch also entered the top k,
+      ``last.ckpt`` is a hard link to that file, so an epoch writes one large file at most.
     - Every file is written to a temporary name and renamed, so an interrupted write never leaves a
       truncated checkpoint (and a hard link is never written through).
     - ``checkpoints.json`` next to the files records the monitor, the top-k files with their scores, the
@@ -58,6 +60,7 @@ class AutoModelCheckpoint(ModelCheckpoint):
                          save_top_k=save_top_k, **kwargs)
         if self._auto:
             self.monitor = None
+        self._validated_epoch: int | None = None  # the epoch whose validation ran last (this fit)
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self._auto and self.monitor is None:
@@ -88,21 +91,43 @@ class AutoModelCheckpoint(ModelCheckpoint):
             state_dict["best_k_models"] = {moved(k): v for k, v in (state_dict.get("best_k_models") or {}).items()}
         super().load_state_dict(state_dict)
 
-    # -- every epoch: top-k, then last --------------------------------------------------------------
-    def _save_epoch(self, trainer: pl.Trainer) -> None:
-        candidates = self._monitor_candidates(trainer)
+    # -- every epoch: top-k (when the epoch was validated), then last ---------------------------------
+    def _should_save_on_train_epoch_end(self, trainer: pl.Trainer) -> bool:
+        """Top-k files at the end of the training epoch whenever validation runs at epoch ends (every
+        ``check_val_every_n_epoch`` epochs: it finishes before the epoch's end hooks); Lightning defers them
+        to the end of validation when ``check_val_every_n_epoch != 1``, which saved ``last.ckpt`` only on
+        validated epochs, at a point that is not an exact resume point."""
+        if self._save_on_train_epoch_end is not None or getattr(trainer, "_val_check_time_interval", None):
+            return super()._should_save_on_train_epoch_end(trainer)
+        val = trainer.num_val_batches
+        return (sum(val) if isinstance(val, list) else val) == 0 or trainer.val_check_interval == 1.0
+
+    def _validated_now(self, trainer: pl.Trainer) -> bool:
+        """Whether the monitored value is this epoch's: no monitor, no validation, or validation ran."""
+        val = trainer.num_val_batches
+        return (self.monitor is None or (sum(val) if isinstance(val, list) else val) == 0
+                or self._validated_epoch == trainer.current_epoch)
+
+    def _save_topk(self, trainer: pl.Trainer) -> None:
         if self._every_n_epochs >= 1 and (trainer.current_epoch + 1) % self._every_n_epochs == 0:
-            self._save_topk_checkpoint(trainer, candidates)
-        self._save_last_checkpoint(trainer, candidates)
-        self._write_index(trainer)
+            self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not self._should_skip_saving_checkpoint(trainer) and self._should_save_on_train_epoch_end(trainer):
-            self._save_epoch(trainer)
+        # last.ckpt every epoch, always here: the end of an epoch is the one exact resume point
+        if self._should_skip_saving_checkpoint(trainer):
+            return
+        if self._should_save_on_train_epoch_end(trainer) and self._validated_now(trainer):
+            self._save_topk(trainer)
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        self._write_index(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        self._validated_epoch = trainer.current_epoch
         if not self._should_skip_saving_checkpoint(trainer) and not self._should_save_on_train_epoch_end(trainer):
-            self._save_epoch(trainer)
+            self._save_topk(trainer)  # validation inside the epoch (val_check_interval < 1): top-k only
+            self._write_index(trainer)
 
     def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates) -> None:
         if not self.save_last:

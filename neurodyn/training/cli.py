@@ -16,7 +16,10 @@ Run folders
     is resumed, validated or predicted without copying paths; ``--ckpt_path best|last`` resolve inside
     the run folder (default: ``last`` for ``fit --run``, ``best`` for validate / test / predict).
     ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in ``DIR``. ``{run}`` in a logger's
-    ``save_dir`` stands for the run folder. validate / test / predict write no logs.
+    ``save_dir`` stands for the run folder. validate / test / predict write no logs. The prediction file
+    follows every command's output policy (:func:`neurodyn.io.output_file`): it may not be the data, the
+    checkpoint, a config or a file of the run's ``checkpoints/``; an existing one is replaced only with
+    ``--overwrite`` (``--prediction.overwrite true``).
 
 Exact resume and interrupts
     Checkpoints hold every random state training draws from (torch, numpy, python, the model's and the
@@ -121,6 +124,7 @@ class NeurodynCLI(LightningCLI):
     def __init__(self, *args, user_argv: list[str] | None = None, resume_state: ResumeState | None = None, **kwargs):
         self._user_argv = list(user_argv or [])
         self._run_dir: Path | None = None
+        self._prediction_inputs: list[Path] = []
         self._config_to_save = None
         self.resume_state = resume_state or ResumeState()
         super().__init__(*args, **kwargs)
@@ -210,8 +214,28 @@ class NeurodynCLI(LightningCLI):
         # validate / test / predict write no logs (no new version folders) unless a logger is asked for
         if not any(a == "--trainer.logger" or a.startswith("--trainer.logger=") for a in self._user_argv):
             cfg.trainer.logger = False
-        if sub == "predict" and cfg.get("prediction", {}).get("path") is None and run_dir is not None:
+        if sub == "predict":
+            self._check_prediction_path(cfg, run_dir, ckpt)
+
+    def _check_prediction_path(self, cfg, run_dir: Path | None, ckpt) -> None:
+        """The output policy for ``predict`` (:func:`neurodyn.io.output.check_output`), up front: the
+        prediction file may not be the data, the checkpoint, a config or a file of the run's
+        ``checkpoints/``; an existing one is replaced only with ``--overwrite``. The writer checks again
+        and writes atomically (:class:`PredictionWriter`)."""
+        from neurodyn.io.output import check_output
+
+        prediction = cfg.get("prediction") or {}
+        if prediction.get("path") is None and run_dir is not None:
             cfg.prediction.path = str(run_dir / "predictions.h5")
+        if cfg.prediction.get("path") is None:
+            return  # the writer says so when prediction ends (it needs a path)
+        data = cfg.get("data", {}).get("init_args", {}).get("path") if hasattr(cfg.get("data", {}), "get") else None
+        inputs = [data, ckpt, *config_files(self._user_argv)]
+        if run_dir is not None:
+            inputs += [run_dir / "config.yaml", run_dir / "checkpoints"]
+        self._prediction_inputs = [Path(p) for p in inputs if p is not None]
+        check_output(cfg.prediction.path, inputs=self._prediction_inputs,
+                     overwrite=bool(prediction.get("overwrite")), field="prediction.path")
 
     def _setup_fit_run(self, cfg, run_dir: Path | None, ckpt) -> None:
         root = Path(cfg.trainer.get("default_root_dir") or DEFAULT_ROOT)
@@ -311,6 +335,10 @@ class NeurodynCLI(LightningCLI):
                 for logger in self.trainer.loggers:
                     if isinstance(logger, ResumableCSVLogger):
                         logger.keep_before_epoch = int(saved.get("epoch", -1)) + 1
+            if subcommand == "predict":
+                for cb in self.trainer.callbacks:
+                    if isinstance(cb, PredictionWriter):
+                        cb.inputs = list(self._prediction_inputs)
             if "weights_only" in cfg and cfg.get("weights_only") is None:
                 cfg["weights_only"] = True  # neurodyn checkpoints hold tensors and plain containers only
         super()._run_subcommand(subcommand)
@@ -336,7 +364,10 @@ def cli_main(argv: list[str]) -> int:
     from jsonargparse import ArgumentError
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-    command, rest = argv[0], prepare_argv(list(argv[1:]))
+    rest = list(argv[1:])
+    if argv[0] == "predict":  # the output flag of every other command: --prediction.overwrite
+        rest = ["--prediction.overwrite=true" if a == "--overwrite" else a for a in rest]
+    command, rest = argv[0], prepare_argv(rest)
     # sys.argv is left as it is: Lightning's DDP launcher starts the other processes by re-running it.
     cli = None
     resume = ResumeState()

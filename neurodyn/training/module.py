@@ -53,6 +53,7 @@ class NeurodynModule(pl.LightningModule):
         self.n_heldin, self.n_neurons = int(n_heldin), int(n_neurons)
         self.n_obs_bins, self.n_fwd_bins = int(n_obs_bins), int(n_fwd_bins)
         self._val_outputs: list[dict[str, np.ndarray]] = []
+        self._checkpoint_epoch: int | None = None  # the epoch of the checkpoint the weights came from
 
     # -- checkpoints ----------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -60,6 +61,18 @@ class NeurodynModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         check_checkpoint_header(self, checkpoint)
+        self._checkpoint_epoch = checkpoint.get("epoch")
+
+    @property
+    def trained_epoch(self) -> int:
+        """The 0-based epoch the weights belong to: the trainer's while fitting; under ``validate`` /
+        ``test`` / ``predict`` of a checkpoint (whose trainer starts at epoch 0) the checkpoint's, so the
+        epoch-dependent terms (the KL weight) are those the fit logged for these weights."""
+        trainer = self._trainer
+        fitting = trainer is not None and trainer.state.fn == "fit"
+        if fitting or self._checkpoint_epoch is None:
+            return self.current_epoch
+        return int(self._checkpoint_epoch)
 
     # -- validation metrics ---------------------------------------------------------------------
     def _predict_rates(self, batch) -> torch.Tensor:  # pragma: no cover - abstract
@@ -186,8 +199,9 @@ class LangevinFlowModule(NeurodynModule):
         return self.model.predict(heldin, **kwargs)
 
     def kl_weight(self) -> float:
-        """The KL weight β of the current epoch (:func:`neurodyn.training.schedules.kl_weight`)."""
-        return kl_weight(self.current_epoch, self.config)
+        """The KL weight β of the weights' epoch (:attr:`trained_epoch`,
+        :func:`neurodyn.training.schedules.kl_weight`)."""
+        return kl_weight(self.trained_epoch, self.config)
 
     def training_step(self, batch, batch_idx):
         terms = self.model.loss(batch, kl_weight=self.kl_weight(), stage="train")

@@ -16,7 +16,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from neurodyn.data.prepared import group_name
-from neurodyn.io import atomic_path, write_h5_dict
+from neurodyn.io import output_file, write_h5_dict
 
 
 class NLBEvaluationCallback(pl.Callback):
@@ -107,12 +107,19 @@ class PredictionWriter(BasePredictionWriter):
     Parameters
     ----------
     path
-        Output file; nothing is written under this name unless prediction finishes.
+        Output file; nothing is written under this name unless prediction finishes. The output policy of
+        every neurodyn command applies (:func:`neurodyn.io.output_file`): it may not be one of the inputs
+        (``neurodyn predict`` names the data, the checkpoint, the configs and the run's checkpoints), and
+        an existing file is replaced only with ``overwrite`` (``neurodyn predict --overwrite``).
+    overwrite
+        Replace an existing ``path``.
     """
 
-    def __init__(self, path: str | None = None):
+    def __init__(self, path: str | None = None, overwrite: bool = False):
         super().__init__(write_interval="epoch")
         self.path = path
+        self.overwrite = overwrite
+        self.inputs: list = []  # set by the CLI: files the prediction file may not replace
 
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
         if self.path is None:
@@ -147,7 +154,7 @@ class PredictionWriter(BasePredictionWriter):
         path = Path(self.path)
         import h5py
 
-        with atomic_path(path) as tmp:
+        with output_file(path, inputs=self.inputs, overwrite=self.overwrite, field="prediction.path") as tmp:
             with h5py.File(tmp, "w") as f:
                 write_h5_dict(f, tree, compression="gzip")
                 f.attrs["datamodule"] = type(dm).__name__

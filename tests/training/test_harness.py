@@ -154,3 +154,50 @@ def test_every_config_parses(config, capsys):
         code = exc.code
     assert code in (0, None)
     assert "class_path" in capsys.readouterr().out
+
+
+def test_predict_follows_the_output_policy(trained, tmp_path, capsys):
+    """The prediction file may not replace the checkpoint, the run's config or an existing file (unless
+    --overwrite); each refusal is one line, exit 2, and leaves the inputs byte for byte as they were."""
+    import hashlib
+
+    _, run = trained
+    ckpt = run / "checkpoints" / "last.ckpt"
+
+    def digest(p: Path) -> str:
+        return hashlib.sha256(p.read_bytes()).hexdigest()
+
+    before = {p: digest(p) for p in (ckpt, run / "config.yaml")}
+    for target in (ckpt, run / "config.yaml", run / "checkpoints" / "link.ckpt"):
+        if target.name == "link.ckpt":
+            target.symlink_to(ckpt)  # a link to an input is that input
+        code = main(["predict", "--run", str(run), "--ckpt_path", "last", "--prediction.path", str(target)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and "prediction.path" in err[0] and "input" in err[0], err
+    (run / "checkpoints" / "link.ckpt").unlink()
+    assert {p: digest(p) for p in before} == before
+    out = tmp_path / "pred.h5"
+    out.write_bytes(b"keep me")
+    assert main(["predict", "--run", str(run), "--ckpt_path", "last", "--prediction.path", str(out)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err and out.read_bytes() == b"keep me"
+    assert main(["predict", "--run", str(run), "--ckpt_path", "last", "--prediction.path", str(out),
+                 "--overwrite"]) == 0
+    with h5py.File(out) as f:
+        assert "valid_rates" in f
+
+
+def test_validate_of_a_checkpoint_uses_its_epochs_kl_weight(trained, capsys):
+    """`validate` starts a trainer at epoch 0; the KL weight (ramped over epochs) must be that of the
+    checkpoint's epoch, as the fit logged it for these weights, not the untrained epoch 0's (weight 0)."""
+    import csv
+
+    _, run = trained
+    assert main(["validate", "--run", str(run), "--ckpt_path", "last"]) == 0
+    out = capsys.readouterr().out
+    shown = {line.split()[1]: float(line.split()[3]) for line in out.splitlines()
+             if line.strip().startswith("│") and "valid/" in line}
+    with open(run / "metrics.csv", newline="") as f:
+        logged = [r for r in csv.DictReader(f) if r.get("valid/kl_weight")][-1]
+    assert float(logged["valid/kl_weight"]) > 0
+    assert shown["valid/kl_weight"] == pytest.approx(float(logged["valid/kl_weight"]))
+    assert shown["valid/total"] == pytest.approx(float(logged["valid/total"]), rel=1e-5)

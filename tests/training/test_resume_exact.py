@@ -69,3 +69,21 @@ def test_without_the_random_state_resume_differs(tmp_path, monkeypatch):
     straight, resumed = _straight_and_resumed(tmp_path, LANGEVIN, 4, 2)
     a, b = _last(straight)["state_dict"], _last(resumed)["state_dict"]
     assert any(not torch.equal(a[key], b[key]) for key in a)
+
+
+def test_sparse_validation_with_cosine_decay_saves_every_epoch_and_resumes_exactly(tmp_path, capsys):
+    """The CPU configs' setting: validation every k-th epoch and a cosine learning-rate decay over max_epochs.
+    A fit stopped after epoch 3 of 5 (by max_steps, so the decay still spans 5 epochs) has last.ckpt = epoch
+    3, which was not validated; resuming from it equals the straight run bit for bit, and the epoch log
+    shows valid/ metrics only on the epochs that computed them."""
+    args = [*LANGEVIN, "--trainer.check_val_every_n_epoch", "2", "--model.init_args.lr_schedule", "cosine",
+            "--trainer.max_epochs", "5", "--trainer.default_root_dir", str(tmp_path)]
+    assert main(["fit", *args, "--run-name", "straight"]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("epoch ")]
+    assert [x.split()[1] for x in lines] == [f"{e}/5" for e in range(1, 6)]
+    assert ["valid/" in x for x in lines] == [False, True, False, True, False]
+    steps_per_epoch = _last(tmp_path / "straight")["global_step"] // 5
+    assert main(["fit", *args, "--run-name", "resumed", "--trainer.max_steps", str(3 * steps_per_epoch)]) == 0
+    assert _last(tmp_path / "resumed")["epoch"] == 2
+    assert main(["fit", "--run", str(tmp_path / "resumed"), "--trainer.max_steps", "-1"]) == 0
+    _assert_identical(tmp_path / "straight", tmp_path / "resumed", 5)
