@@ -104,11 +104,16 @@ class ResumeState(pl.Callback):
 
     # -- signals ------------------------------------------------------------------------------------
     def on_fit_start(self, trainer, pl_module) -> None:
+        self.signal = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        """Install the handlers once training starts: after Lightning's own SIGTERM handler (registered
+        after ``on_fit_start``), which would otherwise stop the run after the next batch, mid-epoch,
+        with nothing saved; Lightning restores the handlers it found when the fit ends."""
         import threading
 
         if threading.current_thread() is not threading.main_thread():
             return
-        self.signal = None
         for signum in (signal.SIGTERM, signal.SIGINT):
             self._previous[signum] = signal.getsignal(signum)
             signal.signal(signum, self._handle)
@@ -125,7 +130,9 @@ class ResumeState(pl.Callback):
         if self.signal is not None:
             trainer.should_stop = True
 
-    def on_fit_end(self, trainer, pl_module) -> None:
+    def on_train_end(self, trainer, pl_module) -> None:
+        # here, not on_fit_end: Lightning restores the handlers it found before on_fit_end, and putting its
+        # own (saved at on_train_start) back after that would leave them installed past the fit
         self._restore_handlers()
 
     def on_exception(self, trainer, pl_module, exception) -> None:

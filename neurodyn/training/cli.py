@@ -391,7 +391,9 @@ def cli_main(argv: list[str]) -> int:
         raise parser_error(str(err), rest) from None
     except (RunInterrupted, SIGTERMException) as err:
         signum = getattr(err, "signum", signal.SIGTERM)
-        raise run_stopped(signum, resume.run_dir, finished=isinstance(err, SIGTERMException)) from None
+        # RunInterrupted: a second signal, mid-epoch; SIGTERMException: Lightning's own handler, before
+        # training started (setup, sanity check) -- neither finished an epoch
+        raise run_stopped(signum, resume.run_dir, finished=False) from None
     if resume.signal is not None:
         raise run_stopped(resume.signal, resume.run_dir, finished=True)
     if command == "fit" and cli is not None and cli._run_dir is not None and cli.trainer.checkpoint_callback:

@@ -201,3 +201,13 @@ def test_validate_of_a_checkpoint_uses_its_epochs_kl_weight(trained, capsys):
     assert float(logged["valid/kl_weight"]) > 0
     assert shown["valid/kl_weight"] == pytest.approx(float(logged["valid/kl_weight"]))
     assert shown["valid/total"] == pytest.approx(float(logged["valid/total"]), rel=1e-5)
+
+
+def test_fit_leaves_the_signal_handlers_as_it_found_them(tmp_path):
+    """The interrupt handlers live only while training runs: after `fit` returns, SIGTERM / SIGINT act as
+    before (a leftover handler would swallow the first signal of whatever the process does next)."""
+    import signal
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    assert _fit(tmp_path, "--trainer.max_epochs", "1") == 0
+    assert {s: signal.getsignal(s) for s in before} == before

@@ -17,7 +17,8 @@ from neurodyn.cli import main
 
 TINY = [
     "--data", "LorenzDataModule",
-    "--data.n_conditions", "4", "--data.trials_per_condition", "5", "--data.batch_size", "6",
+    # ~20 batches per epoch: a signal sent at an epoch line lands inside the next epoch, not after it
+    "--data.n_conditions", "4", "--data.trials_per_condition", "40", "--data.batch_size", "6",
     "--model.init_args.config.hidden_size", "8", "--model.init_args.config.ff_dim", "16",
     "--model.init_args.config.kl_ramp_epochs", "2",
     "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu",
@@ -59,7 +60,9 @@ def test_signal_saves_and_resume_matches_an_uninterrupted_run(tmp_path, signum):
     run = tmp_path / "run"
     last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     stopped = last["epoch"]
-    assert 1 <= stopped < 199  # the epoch under way when the signal came was finished, then training stopped
+    # the epoch under way when the signal came (index >= 2: it came after epoch 2's line) was finished, then
+    # training stopped (Lightning's own SIGTERM handler would stop after the next batch: last.ckpt = epoch 1)
+    assert 2 <= stopped < 199
     assert not list((run / "checkpoints").glob("*.part"))
 
     n = stopped + 3
