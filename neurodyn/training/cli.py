@@ -98,8 +98,9 @@ from neurodyn.training.runs import (
 # name the old module in their config.yaml; it resolves to the new one, so `--run DIR` still works for them.
 sys.modules.setdefault("neurodyn.data.datamodule", sys.modules["neurodyn.training.datamodules"])
 
-#: Lightning messages that carry no information for a neurodyn user (advertising, expected situations)
-_QUIET_INFO = ("💡 Tip",)
+#: Lightning messages that carry no information for a neurodyn user (advertising, expected situations; the
+#: seed, which config.yaml records, was printed on stderr before any error line)
+_QUIET_INFO = ("💡 Tip", "Seed set to")
 _QUIET_WARNINGS = (
     r".*does not have many workers.*",  # in-memory tensors: workers would only add copies
     r".*is smaller than the logging interval.*",  # epoch metrics are what neurodyn logs
@@ -179,6 +180,13 @@ class NeurodynCLI(LightningCLI):
             raise InputError(f"its hyper-parameters do not fit the model config ({parser_error(str(err), [])})",
                              path=ckpt, field="hyper_parameters") from None
 
+    def _set_seed(self) -> None:
+        seed = self._get(self.config, "seed_everything")
+        if not isinstance(seed, bool) and isinstance(seed, int) and not 0 <= seed <= 2**32 - 1:
+            # Lightning seeds numpy's legacy generator: 0 .. 2**32 - 1 (it raised a traceback)
+            raise InputError(f"must be in 0 .. {2**32 - 1}, got {seed}", field="seed_everything")
+        super()._set_seed()
+
     def before_instantiate_classes(self) -> None:
         sub = self.subcommand
         cfg = self.config[sub] if sub else self.config
@@ -254,6 +262,8 @@ class NeurodynCLI(LightningCLI):
             run_dir = unique_run_dir(root)
         if not child_rank():
             os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the DDP processes Lightning starts
+            if not run_dir.exists():
+                self.resume_state.new_run_dir = run_dir  # removed again if the fit fails before a checkpoint
         if cfg.get("run") is not None and ckpt is None:
             ckpt = "last"
         if ckpt in ("best", "last"):
@@ -315,12 +325,22 @@ class NeurodynCLI(LightningCLI):
                 if sub == "fit":
                     callbacks.append(EpochLog())
         if sub != "fit" or self._config_to_save is None:
-            return super()._instantiate_trainer(config, callbacks)
+            return self._trainer_or_input_error(config, callbacks)
         held, self.config[sub] = self.config[sub], self._config_to_save
         try:
-            return super()._instantiate_trainer(config, callbacks)
+            return self._trainer_or_input_error(config, callbacks)
         finally:
             self.config[sub] = held
+
+    def _trainer_or_input_error(self, config, callbacks):
+        """Lightning's Trainer refuses bad settings (``max_epochs -3``, an accelerator this machine lacks, ...)
+        with a MisconfigurationException: a one-line error about ``trainer``, not a traceback."""
+        from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+        try:
+            return super()._instantiate_trainer(config, callbacks)
+        except MisconfigurationException as err:
+            raise InputError(" ".join(str(err).split()), field="trainer") from None
 
     def _run_subcommand(self, subcommand: str) -> None:
         if isinstance(self.model, HMMGLMModule) and (self.trainer.world_size > 1 or self.trainer.num_nodes > 1):
@@ -347,30 +367,59 @@ class NeurodynCLI(LightningCLI):
 @contextlib.contextmanager
 def _quiet_lightning():
     """Silence Lightning's advertising tips and warnings that are expected in neurodyn's use."""
-    rank_zero_logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch.utilities.rank_zero",
+                                                     "lightning.fabric.utilities.seed")]
     tips = _DropTips()
-    rank_zero_logger.addFilter(tips)
+    for logger in loggers:
+        logger.addFilter(tips)
+    # Lightning's info lines ("GPU available: ...") are progress, not errors: on stdout, so that an error
+    # found after the Trainer exists is still the only line on stderr
+    moved = [(h, h.stream) for name in ("lightning", "lightning.pytorch", "lightning.fabric")
+             for h in logging.getLogger(name).handlers
+             if type(h) is logging.StreamHandler]
+    for handler, _ in moved:
+        handler.setStream(sys.stdout)
     with warnings.catch_warnings():
         for pattern in _QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=pattern)
         try:
             yield
         finally:
-            rank_zero_logger.removeFilter(tips)
+            for logger in loggers:
+                logger.removeFilter(tips)
+            for handler, stream in moved:
+                handler.setStream(stream)
 
 
 def cli_main(argv: list[str]) -> int:
     """Run a training subcommand (``argv[0]`` is fit/validate/test/predict); returns the exit code."""
-    from jsonargparse import ArgumentError
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-
     rest = list(argv[1:])
     if argv[0] == "predict":  # the output flag of every other command: --prediction.overwrite
         rest = ["--prediction.overwrite=true" if a == "--overwrite" else a for a in rest]
     command, rest = argv[0], prepare_argv(rest)
     # sys.argv is left as it is: Lightning's DDP launcher starts the other processes by re-running it.
-    cli = None
     resume = ResumeState()
+    try:
+        return _run_cli(command, rest, resume)
+    except BaseException:
+        _remove_failed_run(resume.new_run_dir)
+        raise
+
+
+def _remove_failed_run(run_dir: Path | None) -> None:
+    """A run folder this fit created and that holds no checkpoint (it failed or was stopped before the first
+    epoch ended: bad input found late, a signal) is removed, so a refused command leaves nothing behind."""
+    import shutil
+
+    if run_dir is not None and run_dir.is_dir() and not any((run_dir / "checkpoints").glob("*.ckpt")):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
+    from jsonargparse import ArgumentError
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    cli = None
     try:
         with _quiet_lightning():
             cli = NeurodynCLI(

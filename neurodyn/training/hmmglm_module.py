@@ -26,7 +26,7 @@ import torch
 from neurodyn.errors import InputError
 from neurodyn.models.hmmglm import HMMGLMConfig, build_model
 from neurodyn.training.checkpoints import add_checkpoint_header, check_checkpoint_header
-from neurodyn.training.module import TrainingDiverged, model_config
+from neurodyn.training.module import TrainingDiverged, _finite_number, model_config
 
 #: why HMMGLMModule refuses DDP
 MULTI_PROCESS = ("HMMGLMModule trains in one process: its validation metrics (marginal likelihood, state "
@@ -75,6 +75,9 @@ class HMMGLMModule(pl.LightningModule):
             raise InputError(f"must be 'em' or 'gradient', got {method!r}", field="model.method")
         if transition_update not in {"batch", "epoch"}:
             raise InputError(f"must be 'batch' or 'epoch', got {transition_update!r}", field="model.transition_update")
+        _finite_number("model.lr", lr, positive=True)
+        if isinstance(n_inner, bool) or not isinstance(n_inner, int) or n_inner < 1:
+            raise InputError(f"must be a positive integer, got {n_inner!r}", field="model.n_inner")
         config = model_config(config, HMMGLMConfig)
         self.save_hyperparameters()
         self.config = config

@@ -11,6 +11,8 @@ validation trials have held-out neurons, ``valid/rate_r2`` when they carry true 
 
 from __future__ import annotations
 
+import math
+
 import lightning.pytorch as pl
 import numpy as np
 import torch
@@ -38,6 +40,14 @@ def model_config(config, cls):
     if config is None:
         return cls()
     return cls(**config) if isinstance(config, dict) else config
+
+
+def _finite_number(name: str, value, positive: bool) -> None:
+    """One-line InputError unless ``value`` is a finite number, > 0 (``positive``) or >= 0 (torch's optimisers
+    raise a traceback at the first step otherwise)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):
+        raise InputError(f"must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}", field=name)
 
 
 class NeurodynModule(pl.LightningModule):
@@ -190,6 +200,14 @@ class LangevinFlowModule(NeurodynModule):
             raise InputError(f"must be a positive integer, got {val_samples!r}", field="val_samples")
         if lr_schedule not in ("plateau", "cosine", "constant"):
             raise InputError(f"must be 'plateau', 'cosine' or 'constant', got {lr_schedule!r}", field="lr_schedule")
+        for name, value, positive in (("lr", lr, True), ("weight_decay", weight_decay, False),
+                                      ("min_lr", min_lr, False)):
+            _finite_number(name, value, positive)
+        if not 0 < lr_factor < 1:
+            raise InputError(f"must be in (0, 1), got {lr_factor!r}", field="lr_factor")
+        for name, value in (("ramp_epochs", ramp_epochs), ("lr_patience", lr_patience)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InputError(f"must be a non-negative integer, got {value!r}", field=name)
         config = model_config(config, LangevinFlowConfig)
         self.save_hyperparameters()
         self.config = config

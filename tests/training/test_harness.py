@@ -211,3 +211,22 @@ def test_fit_leaves_the_signal_handlers_as_it_found_them(tmp_path):
     before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     assert _fit(tmp_path, "--trainer.max_epochs", "1") == 0
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--trainer.max_epochs", "-3"], "trainer: `max_epochs` must be a non-negative integer"),
+    (["--trainer.accelerator", "mps"], "trainer: `MPSAccelerator` can not run"),  # Apple GPUs only
+    (["--seed_everything", "-5"], "seed_everything: must be in 0 .. 4294967295"),
+    (["--seed_everything", "99999999999999999999"], "seed_everything: must be in 0 .. 4294967295"),
+    (["--model.init_args.lr", "-1"], "lr: must be a finite number > 0"),
+    (["--model.init_args.weight_decay", "-1"], "weight_decay: must be a finite number >= 0"),
+    (["--model.init_args.lr_factor", "1.5"], "lr_factor: must be in (0, 1)"),
+    # found only once the model is built and the optimiser configured: the run folder made by then goes too
+    (["--model.init_args.lr_schedule", "cosine", "--trainer.max_epochs", "0"], "lr_schedule: needs a finite"),
+])
+def test_bad_training_values_are_one_line_and_leave_no_run_folder(tmp_path, capsys, args, field):
+    code = main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path / "runs"), "--run-name", "r",
+                 "--trainer.max_epochs", "1", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("neurodyn fit: error: ") and field in err[0], err
+    assert not (tmp_path / "runs" / "r").exists()
