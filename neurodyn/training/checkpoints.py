@@ -256,8 +256,9 @@ def check_checkpoint(path: str | os.PathLike, pl_module: pl.LightningModule, fie
 def add_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:
     """Write neurodyn's checkpoint header and make the hyper-parameters plain (``weights_only`` loadable).
 
-    ``checkpoint["neurodyn"]`` = ``{"format", "family", "sizes", "version"}``; the model config
-    dataclass in ``hyper_parameters`` becomes a dict (the modules accept either).
+    ``checkpoint["neurodyn"]`` = ``{"format", "family", "sizes", "version"}`` and ``"bin_ms"``, the bin width
+    of the training data, when the module is attached to a trainer whose DataModule has one; the model
+    config dataclass in ``hyper_parameters`` becomes a dict (the modules accept either).
     """
     import dataclasses
 
@@ -271,6 +272,22 @@ def add_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:
     sizes = {k: int(hp[k]) for k in SIZE_KEYS if hp.get(k) is not None}
     checkpoint["neurodyn"] = {"format": CHECKPOINT_FORMAT, "family": type(module).__name__, "sizes": sizes,
                               "version": str(__version__)}
+    trainer = getattr(module, "_trainer", None)
+    bin_ms = getattr(getattr(trainer, "datamodule", None), "bin_ms", None)
+    if bin_ms is not None:
+        checkpoint["neurodyn"]["bin_ms"] = float(bin_ms)
+
+
+def check_bin_width(checkpoint: dict, datamodule, path: str | os.PathLike) -> None:
+    """One-line InputError when the data's bin width differs from the one the checkpoint was trained on (a
+    model's dynamics and rates are per bin: a 20 ms model fed 5 ms bins predicts nonsense without an
+    error). Checkpoints written before the width was recorded are not checked."""
+    saved = (checkpoint.get("neurodyn") or {}).get("bin_ms")
+    current = getattr(datamodule, "bin_ms", None)
+    if saved is not None and current is not None and abs(float(saved) - float(current)) > 1e-9:
+        raise InputError(f"checkpoint was trained on {float(saved):g} ms bins but the data has {float(current):g} ms "
+                         "bins (prepare the data at the model's width; `evaluate --upsample` scores a 20 ms model "
+                         "at 5 ms)", path=path, field="neurodyn.bin_ms")
 
 
 def check_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:

@@ -63,6 +63,7 @@ from neurodyn.training.callbacks import EpochLog, ResumableCSVLogger, ResumeStat
 from neurodyn.training.checkpoints import (
     SIZE_KEYS,
     AutoModelCheckpoint,
+    check_bin_width,
     check_checkpoint,
     check_header,
     read_checkpoint,
@@ -351,6 +352,7 @@ class NeurodynCLI(LightningCLI):
         ckpt = cfg.get("ckpt_path")
         if ckpt is not None:
             saved = check_checkpoint(ckpt, self.model)
+            check_bin_width(saved, self.datamodule, ckpt)
             if subcommand == "fit":
                 for logger in self.trainer.loggers:
                     if isinstance(logger, ResumableCSVLogger):
@@ -362,6 +364,15 @@ class NeurodynCLI(LightningCLI):
             if "weights_only" in cfg and cfg.get("weights_only") is None:
                 cfg["weights_only"] = True  # neurodyn checkpoints hold tensors and plain containers only
         super()._run_subcommand(subcommand)
+
+
+def _set_stream(handler: logging.StreamHandler, stream) -> None:
+    """``handler.setStream`` without its flush of the old stream (which may be closed: a test's capture)."""
+    handler.acquire()
+    try:
+        handler.stream = stream
+    finally:
+        handler.release()
 
 
 @contextlib.contextmanager
@@ -378,7 +389,7 @@ def _quiet_lightning():
              for h in logging.getLogger(name).handlers
              if type(h) is logging.StreamHandler]
     for handler, _ in moved:
-        handler.setStream(sys.stdout)
+        _set_stream(handler, sys.stdout)
     with warnings.catch_warnings():
         for pattern in _QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=pattern)
@@ -388,7 +399,7 @@ def _quiet_lightning():
             for logger in loggers:
                 logger.removeFilter(tips)
             for handler, stream in moved:
-                handler.setStream(stream)
+                _set_stream(handler, stream)
 
 
 def cli_main(argv: list[str]) -> int:

@@ -93,3 +93,30 @@ def test_select_fraction_out_of_range_is_an_input_error(prepared):
 
     with pytest.raises(InputError, match="select_fraction"):
         NLBDataModule(str(prepared[1]), select_fraction=1.5)
+
+
+def test_predict_refuses_data_of_another_bin_width(prepared, capsys):
+    """A 20 ms model given the 5 ms file of the same trials: one line naming the checkpoint's bin width (was
+    accepted: LangevinFlow runs on any number of bins and wrote per-20-ms rates for 5 ms bins)."""
+    from neurodyn.data.prepare import prepare
+
+    tmp, path = prepared
+    fine = tmp / "mc_maze_5_val.h5"
+    if not fine.exists():
+        prepare("mc_maze", tmp / "nwb", bin_ms=5, phase="val", out=fine, log=None)
+    args = ["--data", "NLBDataModule", "--data.path", str(path), "--data.batch_size", "8",
+            "--model", "LangevinFlowModule", "--model.config.hidden_size", "8", "--model.config.ff_dim", "16",
+            "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+            "--trainer.enable_model_summary", "false"]
+    assert main(["fit", *args, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp),
+                 "--run-name", "run_bins"]) == 0
+    ckpt = tmp / "run_bins" / "checkpoints" / "last.ckpt"
+    capsys.readouterr()
+    code = main(["predict", "--run", str(tmp / "run_bins"), "--ckpt_path", "last", "--data.init_args.path",
+                 str(fine), "--prediction.path", str(tmp / "pred_5.h5")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert f"{ckpt}: neurodyn.bin_ms: checkpoint was trained on 20 ms bins but the data has 5 ms" in err[0]
+    assert not (tmp / "pred_5.h5").exists()
+    assert main(["predict", "--run", str(tmp / "run_bins"), "--ckpt_path", "last",
+                 "--prediction.path", str(tmp / "pred_20.h5")]) == 0  # the model's own width still predicts
