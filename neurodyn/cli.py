@@ -14,7 +14,8 @@ line, ``neurodyn <command>: error: <file>: <field>: <what is wrong>``, on stderr
 that cannot finish for another reason that is not a bug (training diverged, a search with no result)
 raises :class:`neurodyn.errors.CommandFailed`, printed the same way with its exit code. Any other
 exception is a bug and propagates with its traceback. ``--debug`` (before or after the command) or
-``NEURODYN_DEBUG=1`` shows the traceback of an InputError or CommandFailed too. Ctrl-C / SIGTERM print
+``NEURODYN_DEBUG=1`` prints the traceback of an InputError, CommandFailed or interrupt before that line,
+with the same exit code. Ctrl-C / SIGTERM print
 one line and return 128 + the signal number (:class:`neurodyn.errors.Stopped`: a run that stopped in
 order and says how to resume). Outputs follow :func:`neurodyn.io.output_file`: no subcommand leaves a
 partial output file behind.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 
 from neurodyn.errors import CommandFailed, InputError, Stopped
 
@@ -91,26 +93,23 @@ def main(argv: list[str] | None = None) -> int:
         return int(func(rest) or 0)
     except (InputError, CommandFailed) as err:
         if debug:
-            raise
+            traceback.print_exc()
         print(f"neurodyn {command}: error: {err}", file=sys.stderr)
         return getattr(err, "exit_code", 2)
     except Stopped as stop:  # an orderly stop on a signal: what was kept and how to go on
         print(f"neurodyn {command}: {stop.message}", file=sys.stderr)
         return 128 + stop.signum
     except SystemExit as stop:  # argparse's --help / --version inside a command
-        if debug and stop.code not in (0, None):
-            raise
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM through neurodyn.io.terminate_as_interrupt
         if debug:
-            raise
+            traceback.print_exc()
         signum = getattr(err, "signum", 2)
         import signal
 
         print(f"neurodyn {command}: interrupted ({signal.Signals(signum).name}); nothing partial was kept",
               file=sys.stderr)
         return 128 + signum
-
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -147,15 +147,79 @@ def _prepare_real(out_dir: Path, overwrite: bool = True) -> str | None:
             f"NaN {int(np.isnan(x).sum())}, mean {np.nanmean(x.astype(np.float64)):.5f} spikes/bin")
 
 
+#: the data cache of ``neurodyn demo`` in its --out folder, and the simulation it holds (train_lorenz's defaults)
+DEMO_CACHE = "lorenz.h5"
+DEMO_SIMULATION = {"n_conditions": 65, "trials_per_condition": 24, "n_neurons": 29}
+
+
+def _cache_key(seed: int, simulation: dict) -> dict:
+    """Root attributes that mark a demo data cache and say what it holds."""
+    return {"neurodyn_demo_cache": 1, "demo_seed": int(seed),
+            "demo_simulation": json.dumps(simulation, sort_keys=True)}
+
+
+def _cache_attrs(path: Path) -> dict | None:
+    """The root attributes of an HDF5 file, None when it cannot be read as one."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
+                    for k, v in f.attrs.items()}
+    except (OSError, ValueError):
+        return None
+
+
+def check_demo_cache(out_dir: Path, seed: int, *, overwrite: bool = False,
+                     simulation: dict | None = None) -> bool:
+    """Decide up front what to do with ``out_dir/lorenz.h5``: True to reuse it, False to (re)write it.
+
+    Reused only when the demo wrote it with this seed and simulation (its attributes say so). A demo cache
+    of another seed or simulation is the demo's own file and is rewritten; any other file there is a user's
+    and is refused (InputError) unless ``overwrite``, as every output is.
+    """
+    simulation = DEMO_SIMULATION if simulation is None else simulation
+    cache = out_dir / DEMO_CACHE
+    if not os.path.lexists(cache):
+        return False
+    if os.path.isdir(cache):
+        raise InputError("is a folder, expected the demo's data cache file", cache, "--out")
+    attrs = _cache_attrs(cache) or {}
+    key = _cache_key(seed, simulation)
+    if all(attrs.get(k) == v for k, v in key.items()):
+        return True
+    if "neurodyn_demo_cache" not in attrs and not overwrite:
+        raise InputError("exists and is not a data cache written by neurodyn demo (seed and simulation recorded "
+                         "in its attributes); pass --overwrite to replace it, or choose another --out", cache,
+                         "--out")
+    return False
+
+
+def write_demo_cache(out_dir: Path, seed: int, simulation: dict | None = None) -> Path:
+    """Simulate the demo's Lorenz data and write ``out_dir/lorenz.h5`` (LFADS layout) marked as its cache."""
+    from neurodyn.data.lfads import lfads_from_simulation, write_lfads_h5
+    from neurodyn.data.synthetic.lorenz import simulate_lorenz
+    from neurodyn.io import output_file
+
+    simulation = DEMO_SIMULATION if simulation is None else simulation
+    cache = out_dir / DEMO_CACHE
+    with output_file(cache, overwrite=True) as tmp:  # check_demo_cache decided it may be replaced
+        data = lfads_from_simulation(simulate_lorenz(**simulation, seed=seed))
+        data.attrs.update(_cache_key(seed, simulation))
+        write_lfads_h5(tmp, data)
+    return cache
+
+
 def cli_main(argv: list[str]) -> int:
-    from neurodyn.errors import ArgumentParser
+    from neurodyn.errors import LEGACY_SEED_MAX, ArgumentParser, seed_type
     from neurodyn.io import check_output, output_file
 
     parser = ArgumentParser(prog="neurodyn demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
     parser.add_argument("--epochs", type=int, default=int(os.environ.get("NEURODYN_DEMO_EPOCHS", 30)),
                         help="training epochs (default 30, env NEURODYN_DEMO_EPOCHS)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_type(LEGACY_SEED_MAX), default=0,
+                        help=f"seed of the simulation and the training, 0..{LEGACY_SEED_MAX}")
     parser.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out")
     args = parser.parse_args(argv)
     if args.epochs < 1:
@@ -168,7 +232,11 @@ def cli_main(argv: list[str]) -> int:
     real = _real_nwb()
     if real is not None:
         check_output(out / REAL_OUT, inputs=[real], overwrite=args.overwrite)
-    result = train_lorenz(out, max_epochs=args.epochs, seed=args.seed)
+    reuse = check_demo_cache(out, args.seed, overwrite=args.overwrite)  # up front, like the checks above
+    if not reuse:
+        write_demo_cache(out, args.seed)
+    result = train_lorenz(out, max_epochs=args.epochs, seed=args.seed, **{
+        k: v for k, v in DEMO_SIMULATION.items() if k != "n_neurons"})
     from neurodyn.viz.plots import plot_rates_vs_truth
 
     fig = plot_rates_vs_truth(result["_truth"], result["_rates"], spikes=result["_spikes"], bin_ms=20.0,

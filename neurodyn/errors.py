@@ -12,6 +12,32 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
+
+#: the mark that ends a message cut by :func:`one_line`
+ELLIPSIS = " …"
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """``text`` on one line (whitespace collapsed), cut at a word boundary to at most ``limit`` characters.
+
+    A cut text ends with ``" …"``; a long word near the start (a URL, a path) is cut inside
+    the word rather than dropped.
+
+    Examples
+    --------
+    >>> one_line("Failed to resolve   'api.dandiarchive.org' (Name or service not known)", 40)
+    'Failed to resolve …'
+    >>> one_line("short message")
+    'short message'
+    """
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = textwrap.shorten(text, width=limit, placeholder=ELLIPSIS)
+    if len(cut) < limit // 4:  # a long token near the start: textwrap drops it whole
+        cut = text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
+    return cut
 
 
 class InputError(ValueError):
@@ -35,7 +61,7 @@ class InputError(ValueError):
     def __init__(self, message: str, path: str | os.PathLike | None = None, field: str | None = None):
         self.path = None if path is None else os.fspath(path)
         self.field = field
-        self.message = " ".join(str(message).split())  # always one line
+        self.message = " ".join(str(message).split())  # always one line (never cut: callers cut details)
         parts = [p for p in (self.path, field, self.message) if p]
         super().__init__(": ".join(parts))
 
@@ -57,6 +83,37 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         raise InputError(message, field="arguments")
+
+
+#: seeds of numpy's legacy global generator (``np.random.seed``, nlb_tools' DMFC jitter): 32-bit
+LEGACY_SEED_MAX = 2**32 - 1
+#: seeds stored as an HDF5 integer attribute (int64) beside the data they made
+STORED_SEED_MAX = 2**63 - 1
+
+
+def seed_type(maximum: int):
+    """An argparse ``type`` for ``--seed``: a whole number in ``0..maximum``, checked before any work.
+
+    Examples
+    --------
+    >>> seed_type(10)("3")
+    3
+    >>> seed_type(10)("11")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: invalid seed 11: expected a whole number from 0 to 10
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid seed {text!r}: expected a whole number") from None
+        if not 0 <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"invalid seed {value}: expected a whole number from 0 to {maximum}")
+        return value
+
+    parse.__name__ = "seed"
+    return parse
 
 
 class CommandFailed(RuntimeError):

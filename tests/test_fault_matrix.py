@@ -86,11 +86,107 @@ def src(tmp_path_factory) -> Path:
     for stem, source in (("nwb", nwb / TRAIN_NWB), ("prep", prep), ("pred", d / "pred.h5")):
         data = source.read_bytes()
         (d / f"trunc_{stem}.{source.suffix[1:]}").write_bytes(data[: len(data) // 3])
+    huge = np.full(shapes["eval_rates_heldin"], 1e39)  # finite in float64, inf in float32
+    _write_raw_pred(d / "pred_1e39.h5", _pred_groups(prep, eval_rates_heldin=huge))
+    _write_raw_pred(d / "pred_extra_key.h5", _pred_groups(prep, bogus=np.ones(shapes["eval_rates_heldin"])))
+    with h5py.File(d / "pred_empty.h5", "w"):
+        pass  # an HDF5 file with no group at all
+    prepare("mc_maze", nwb, 5, "val", d / "prep5.h5", include_psth=False, log=None)
+    prepare("mc_maze", nwb, 20, "val", d / "prep_psth.h5", log=None)
+    _broken_prepared(d, prep, d / "prep_psth.h5")
+    _broken_nwb(d, nwb / TRAIN_NWB)
     (d / "notes.txt").write_text("not an HDF5 file\n")
     with h5py.File(d / "plain.h5", "w") as f:
         f["x"] = np.arange(3)
     (d / "folder.h5").mkdir()
     return d
+
+
+def _edit_h5(source: Path, out: Path, edit) -> None:
+    """``out``: a copy of ``source`` changed in place by ``edit(h5py.File)``."""
+    out.write_bytes(source.read_bytes())
+    with h5py.File(out, "r+") as f:
+        edit(f)
+
+
+def _replace(key: str, value) -> callable:
+    def edit(f):
+        del f[key]
+        f[key] = value
+
+    return edit
+
+
+def _broken_prepared(d: Path, prep: Path, prep_psth: Path) -> None:
+    """Prepared files whose target / inputs are damaged in one way each (the rows name the array)."""
+    with h5py.File(prep, "r") as f:
+        (target,) = f["eval_target"]
+        spikes = f[f"eval_target/{target}/eval_spikes_heldout"][()]
+        behavior = f[f"eval_target/{target}/eval_behavior"][()]
+        heldin = f["eval_input/eval_spikes_heldin"][()]
+        n_bins = heldin.shape[1]
+    tgt = f"eval_target/{target}"
+    _edit_h5(prep, d / "tgt_negative.h5", _replace(f"{tgt}/eval_spikes_heldout", -np.ones(spikes.shape)))
+    _edit_h5(prep, d / "tgt_nan.h5", _replace(f"{tgt}/eval_spikes_heldout", np.full(spikes.shape, np.nan)))
+    _edit_h5(prep, d / "tgt_str.h5", _replace(f"{tgt}/eval_spikes_heldout", np.full(spikes.shape, b"a")))
+    _edit_h5(prep, d / "tgt_beh_nan.h5", _replace(f"{tgt}/eval_behavior", np.full(behavior.shape, np.nan)))
+    _edit_h5(prep, d / "tgt_trials.h5", _replace(f"{tgt}/eval_spikes_heldout", spikes[:-2]))
+
+    def psth_nan(f):
+        psth = f[f"{tgt}/psth"][()]
+        _replace(f"{tgt}/psth", np.full(psth.shape, np.nan))(f)
+
+    _edit_h5(prep_psth, d / "tgt_psth_nan.h5", psth_nan)
+
+    def cond_idx_out_of_range(f):
+        f[f"{tgt}/eval_cond_idx"][0] = np.array([0, 10_000])
+
+    _edit_h5(prep_psth, d / "tgt_cond_idx.h5", cond_idx_out_of_range)
+    _edit_h5(prep, d / "prep_2d.h5", _replace("eval_input/eval_spikes_heldin", heldin.reshape(len(heldin), -1)))
+    _edit_h5(prep, d / "prep_str.h5", _replace("eval_input/eval_spikes_heldin", np.full(heldin.shape, b"x")))
+    _edit_h5(prep, d / "prep_bins.h5", _replace("eval_input/eval_spikes_heldin", heldin[:, : n_bins - 5]))
+
+    def unknown_dataset(f):
+        f.attrs["dataset"] = "foo"
+
+    _edit_h5(prep, d / "prep_foo.h5", unknown_dataset)
+
+    def no_train_trials(f):
+        keys = [f"train_input/{key}" for key in f["train_input"]]
+        keys += [f"{tgt}/{key}" for key in f[tgt] if key.startswith("train_")]
+        for key in keys:
+            _replace(key, f[key][()][:0])(f)
+        f.attrs["n_train_trials"] = 0
+
+    _edit_h5(prep, d / "prep_no_train.h5", no_train_trials)
+
+
+def _broken_nwb(d: Path, nwb: Path) -> None:
+    """NWB files whose units/spike_times are damaged: string dtype, 2-D, an index past the end."""
+    with h5py.File(nwb, "r") as f:
+        times = f["units/spike_times"][()]
+        index = f["units/spike_times_index"][()]
+
+    def keep_attrs(key, value):
+        def edit(f):
+            attrs = dict(f[key].attrs)
+            _replace(key, value)(f)
+            f[key].attrs.update(attrs)
+
+        return edit
+
+    _edit_h5(nwb, d / "nwb_str_spikes.nwb", keep_attrs("units/spike_times", np.full(times.shape, b"s")))
+    _edit_h5(nwb, d / "nwb_2d_spikes.nwb", keep_attrs("units/spike_times", np.stack([times, times], 1)))
+
+    def index_past_end(f):
+        f["units/spike_times_index"][-1] = index[-1] + 1000
+
+    _edit_h5(nwb, d / "nwb_badindex.nwb", index_past_end)
+
+
+def _same_file_other_path(work: Path, src: Path) -> None:
+    (work / "sub").mkdir()
+    os.symlink(src / "pred.h5", work / "sub" / "link.h5")
 
 
 # (id, argv, expected substring of the one line, setup of the work folder or None)
@@ -117,6 +213,12 @@ def _hardlink(target: str, name: str):
         os.link(src / target, work / name)
 
     return setup
+
+
+def _foreign_cache(work: Path) -> None:
+    (work / "demo").mkdir()
+    with h5py.File(work / "demo" / "lorenz.h5", "w") as f:  # a user's file, not the demo's cache
+        f["train_data"] = np.zeros((4, 5, 3))
 
 
 def _demo_done(work: Path) -> None:
@@ -157,7 +259,20 @@ CASES = [
     ("prepare-no-nwb-arg", ["prepare", "--dataset", "mc_maze"], "--nwb", None),
     ("prepare-bad-phase", PREP + ["--nwb", "{src}/nwb", "--phase", "train"], "invalid choice", None),
     ("prepare-test-file-for-val", PREP + ["--nwb", "{src}/nwb/" + TEST_NWB, "--out", "o.h5"], "trials/split", None),
+    ("prepare-str-spike-times", PREP + ["--nwb", "{src}/nwb_str_spikes.nwb", "--out", "o.h5"],
+     "nwb_str_spikes.nwb: units/spike_times: expected spike times in seconds (numbers)", None),
+    ("prepare-2d-spike-times", PREP + ["--nwb", "{src}/nwb_2d_spikes.nwb", "--out", "o.h5"],
+     "nwb_2d_spikes.nwb: units/spike_times: expected a 1-D array", None),
+    ("prepare-index-past-end", PREP + ["--nwb", "{src}/nwb_badindex.nwb", "--out", "o.h5"],
+     "nwb_badindex.nwb: units/spike_times_index: runs past the end", None),
+    ("prepare-huge-seed", PREP + ["--nwb", "{src}/nwb", "--out", "o.h5", "--seed", "99999999999999999999"],
+     "invalid seed", None),
+    ("prepare-negative-seed", PREP + ["--nwb", "{src}/nwb", "--out", "o.h5", "--seed", "-1"], "invalid seed", None),
     # ---------------------------------------------------------------- simulate
+    ("simulate-negative-seed", LORENZ + ["--out", "o.h5", "--seed", "-1"], "invalid seed -1", None),
+    ("simulate-huge-seed", LORENZ + ["--out", "o.h5", "--seed", "99999999999999999999"], "invalid seed", None),
+    ("simulate-glm-huge-seed", GLM + ["--out", "o.h5", "--seed", str(2**63)], "invalid seed", None),
+    ("simulate-glm-absurd-states", GLM + ["--out", "o.h5", "--n-states", "100000"], "of memory", None),
     ("simulate-out-under-file", LORENZ + ["--out", "afile/out.h5"], "afile is a file, not a folder", _afile),
     ("simulate-out-exists", LORENZ + ["--out", "old.h5"], "exists; pass --overwrite", _existing("old.h5")),
     ("simulate-out-folder", LORENZ + ["--out", "{src}/folder.h5"], "is a folder", None),
@@ -190,7 +305,20 @@ CASES = [
     ("baseline-test-phase", ["baseline", "--prepared", "{src}/prep_test.h5", "--out", "p.h5"], "train_input", None),
     ("baseline-bad-option", ["baseline", "--prepared", "{src}/prep.h5", "--out", "p.h5", "--heldin", "x"],
      "invalid choice", None),
+    ("baseline-2d-spikes", ["baseline", "--prepared", "{src}/prep_2d.h5", "--out", "p.h5"],
+     "prep_2d.h5: eval_input/eval_spikes_heldin: expected a 3-D array", None),
+    ("baseline-str-spikes", ["baseline", "--prepared", "{src}/prep_str.h5", "--out", "p.h5"],
+     "prep_str.h5: eval_input/eval_spikes_heldin: expected numbers", None),
+    ("baseline-no-train-trials", ["baseline", "--prepared", "{src}/prep_no_train.h5", "--out", "p.h5"],
+     "prep_no_train.h5: train_input/train_spikes_heldin: no train trials", None),
+    ("baseline-inconsistent-bins", ["baseline", "--prepared", "{src}/prep_bins.h5", "--out", "p.h5"],
+     "prep_bins.h5: eval_input/eval_spikes_heldin: shape", None),
+    ("baseline-unknown-dataset", ["baseline", "--prepared", "{src}/prep_foo.h5", "--out", "p.h5"],
+     "prep_foo.h5: dataset: unknown dataset 'foo'", None),
     # ---------------------------------------------------------------- submit
+    ("submit-overflows-float32", ["submit", "--pred", "{src}/pred_1e39.h5", "--prepared", "{src}/prep.h5", "--out",
+                                  "s.h5"], "pred_1e39.h5: mc_maze_20/eval_rates_heldin: rate predictions too large",
+     None),
     ("submit-out-is-pred", ["submit", "--pred", "{src}/pred.h5", "--prepared", "{src}/prep.h5", "--out",
                             "{src}/pred.h5", "--overwrite"], "is an input file", None),
     ("submit-out-is-prepared", ["submit", "--pred", "{src}/pred.h5", "--prepared", "{src}/prep.h5", "--out",
@@ -229,7 +357,37 @@ CASES = [
      "not a prediction file", None),
     ("ensemble-out-exists", ["ensemble", "--pred", "{src}/pred.h5", "{src}/pred_copy.h5", "--out", "old.h5"],
      "exists; pass --overwrite", _existing("old.h5")),
+    ("ensemble-overflows-float32", ["ensemble", "--pred", "{src}/pred.h5", "{src}/pred_1e39.h5", "--out", "e.h5"],
+     "pred_1e39.h5: mc_maze_20/eval_rates_heldin: rate predictions too large", None),
+    ("ensemble-same-file-twice", ["ensemble", "--pred", "{src}/pred.h5", "{src}/pred.h5", "--out", "e.h5"],
+     "is the same file as", None),
+    ("ensemble-same-file-via-link", ["ensemble", "--pred", "{src}/pred.h5", "sub/link.h5", "--out", "e.h5"],
+     "link.h5: --pred: is the same file as", _same_file_other_path),
+    ("ensemble-same-file-other-path", ["ensemble", "--pred", "{src}/pred.h5", "{src}/../"
+                                       "{src_name}/pred.h5", "--out", "e.h5"], "is the same file as", None),
     # ---------------------------------------------------------------- evaluate
+    ("evaluate-no-groups", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/pred_empty.h5"],
+     "pred_empty.h5: submission holds no dataset group", None),
+    ("evaluate-unknown-key", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/pred_extra_key.h5"],
+     "pred_extra_key.h5: mc_maze_20/bogus: unknown key 'bogus'", None),
+    ("evaluate-upsample-nothing-scored", ["evaluate", "--target", "{src}/prep5.h5", "--pred", "{src}/pred.h5",
+                                          "--upsample", "20"], "nothing to score", None),
+    ("evaluate-upsample-not-nlb", ["evaluate", "--target", "{src}/prep5.h5", "--pred", "{src}/pred.h5",
+                                   "--upsample", "1"], "--upsample: must be an NLB bin width", None),
+    ("evaluate-target-negative", ["evaluate", "--target", "{src}/tgt_negative.h5", "--pred", "{src}/pred.h5"],
+     "tgt_negative.h5: mc_maze_20/eval_spikes_heldout: negative spike counts", None),
+    ("evaluate-target-nan", ["evaluate", "--target", "{src}/tgt_nan.h5", "--pred", "{src}/pred.h5"],
+     "tgt_nan.h5: mc_maze_20/eval_spikes_heldout: no spikes", None),
+    ("evaluate-target-str", ["evaluate", "--target", "{src}/tgt_str.h5", "--pred", "{src}/pred.h5"],
+     "tgt_str.h5: eval_target/mc_maze_20/eval_spikes_heldout: expected numbers", None),
+    ("evaluate-target-behaviour-nan", ["evaluate", "--target", "{src}/tgt_beh_nan.h5", "--pred", "{src}/pred.h5"],
+     "tgt_beh_nan.h5: mc_maze_20/eval_behavior: no evaluation rows with behaviour", None),
+    ("evaluate-target-trials", ["evaluate", "--target", "{src}/tgt_trials.h5", "--pred", "{src}/pred.h5"],
+     "tgt_trials.h5: eval_target/mc_maze_20/eval_spikes_heldout: shape", None),
+    ("evaluate-target-psth-nan", ["evaluate", "--target", "{src}/tgt_psth_nan.h5", "--pred", "{src}/pred.h5"],
+     "tgt_psth_nan.h5: mc_maze_20/psth: no bin with a defined PSTH", None),
+    ("evaluate-target-cond-idx", ["evaluate", "--target", "{src}/tgt_cond_idx.h5", "--pred", "{src}/pred.h5"],
+     "tgt_cond_idx.h5: mc_maze_20/eval_cond_idx: trial index out of range", None),
     ("evaluate-target-as-pred", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/prep.h5"],
      "both --target and --pred", None),
     ("evaluate-prepared-copy-as-pred", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/prep_copy.h5"],
@@ -260,6 +418,9 @@ CASES = [
     ("demo-zero-epochs", ["demo", "--out", "demo", "--epochs", "0"], "--epochs", None),
     ("demo-out-is-file", ["demo", "--out", "afile"], "is a file, expected a folder", _afile),
     ("demo-earlier-results", ["demo", "--out", "demo", "--epochs", "1"], "exists; pass --overwrite", _demo_done),
+    ("demo-foreign-cache", ["demo", "--out", "demo", "--epochs", "1"], "is not a data cache written by neurodyn demo",
+     _foreign_cache),
+    ("demo-negative-seed", ["demo", "--out", "demo", "--seed", "-1"], "invalid seed", None),
     # ---------------------------------------------------------------- info and the dispatcher
     ("info-truncated", ["info", "{src}/trunc_prep.h5"], "truncated or damaged", None),
     ("info-text", ["info", "{src}/notes.txt"], "not an HDF5 file", None),
@@ -292,7 +453,7 @@ def test_fault(case, argv, expected, setup, src, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("NEURODYN_DEBUG", raising=False)
     before_src, before_work = _tree(src), _tree(work)
     capsys.readouterr()
-    rc = main([arg.format(src=src, work=work) for arg in argv])
+    rc = main([arg.format(src=src, work=work, src_name=src.name) for arg in argv])
     err = capsys.readouterr().err
     lines = err.splitlines()
     command = argv[0] if argv[0] != "prepair" else ""
@@ -305,20 +466,44 @@ def test_fault(case, argv, expected, setup, src, tmp_path, monkeypatch, capsys):
 
 
 def test_debug_shows_the_traceback(src, tmp_path, monkeypatch, capsys):
-    """``--debug`` (before or after the command) and NEURODYN_DEBUG=1 re-raise the InputError."""
-    from neurodyn.errors import InputError
-
+    """``--debug`` (before or after the command) and NEURODYN_DEBUG=1 print the traceback of the InputError
+    too, and keep the exit code (2) and the one-line message as its last line."""
     monkeypatch.chdir(tmp_path)
     argv = ["baseline", "--prepared", str(src / "absent.h5"), "--out", "p.h5"]
     for variant in (["--debug", *argv], [*argv, "--debug"]):
-        with pytest.raises(InputError, match="no such file"):
-            main(variant)
+        capsys.readouterr()
+        assert main(variant) == 2
+        err = capsys.readouterr().err
+        assert "Traceback (most recent call last)" in err and "InputError" in err, err
+        assert err.splitlines()[-1].startswith("neurodyn baseline: error: ") and "no such file" in err
     monkeypatch.setenv("NEURODYN_DEBUG", "1")
-    with pytest.raises(InputError, match="no such file"):
-        main(argv)
+    assert main(argv) == 2
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
     monkeypatch.delenv("NEURODYN_DEBUG")
     assert main(argv) == 2
+    assert len(capsys.readouterr().err.splitlines()) == 1
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("error, code", [("command_failed", 7), ("interrupted", 143)])
+def test_debug_keeps_the_exit_code(error, code, monkeypatch, capsys):
+    """``--debug`` shows the traceback of a CommandFailed or an interrupt but keeps its exit code."""
+    import neurodyn.commands.evaluate as evaluate_command
+    from neurodyn.errors import CommandFailed
+    from neurodyn.io import Interrupted
+
+    def fail(_argv):
+        if error == "command_failed":
+            raise CommandFailed("could not finish", exit_code=7)
+        raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(evaluate_command, "cli_main", fail)
+    for argv in (["evaluate"], ["--debug", "evaluate"]):
+        capsys.readouterr()
+        assert main(argv) == code
+        err = capsys.readouterr().err
+        assert ("Traceback (most recent call last)" in err) == ("--debug" in argv), err
+        assert err.splitlines()[-1].startswith("neurodyn evaluate: ")
 
 
 def test_real_bugs_still_raise(monkeypatch, tmp_path):
@@ -436,3 +621,33 @@ def test_two_writers_one_output(tmp_path, monkeypatch, capsys):
     assert first.returncode == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]
     assert read_lfads_h5(tmp_path / "out.h5").train_data.shape[0] > 0
+
+
+def test_demo_cache_reused_only_when_it_matches(tmp_path):
+    """``demo`` reuses ``lorenz.h5`` only when it wrote it with the same seed and simulation; its own cache of
+    another seed is rewritten; a user's file is refused unless --overwrite."""
+    from neurodyn.demo import check_demo_cache, write_demo_cache
+    from neurodyn.errors import InputError
+
+    small = {"n_conditions": 2, "trials_per_condition": 2, "n_neurons": 5}
+    assert check_demo_cache(tmp_path, 0, simulation=small) is False  # nothing there
+    write_demo_cache(tmp_path, 0, simulation=small)
+    assert check_demo_cache(tmp_path, 0, simulation=small) is True
+    assert check_demo_cache(tmp_path, 1, simulation=small) is False
+    assert check_demo_cache(tmp_path, 0, simulation={**small, "n_conditions": 3}) is False
+    assert check_demo_cache(tmp_path, 0) is False  # the default simulation
+    (tmp_path / "user").mkdir()
+    _foreign_cache(tmp_path / "user")
+    with pytest.raises(InputError, match="not a data cache written by neurodyn demo"):
+        check_demo_cache(tmp_path / "user" / "demo", 0, simulation=small)
+    assert check_demo_cache(tmp_path / "user" / "demo", 0, simulation=small, overwrite=True) is False
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lorenz.h5", "user"]
+
+
+@pytest.mark.parametrize("command, wanted, unwanted", [
+    ("submit", "prepared file(s)", "prepare file(s)"), ("evaluate", "prepared file(s)", "prepare file(s)"),
+    ("plot", "neurodyn plot FILE [--out PNG]: a summary figure", "``")])
+def test_help_text(command, wanted, unwanted, capsys):
+    assert main([command, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert wanted in out and unwanted not in out, out

@@ -199,3 +199,19 @@ def test_output_file_overwrite_and_inputs(tmp_path):
         tmp.write_bytes(b"new")
     assert out.read_bytes() == b"new" and source.read_bytes() == b"input"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.h5", "in.h5", "out.h5", "sym.h5"]
+
+
+def test_long_error_text_is_cut_at_a_word_boundary():
+    """Error details (network errors, h5py messages) are cut at a word boundary and end with an ellipsis."""
+    from neurodyn.data import dandi, stream
+    from neurodyn.errors import one_line
+
+    words = "HTTPSConnectionPool(host='api.dandiarchive.org', port=443): Max retries exceeded " * 10
+    text = words + "Failed to resolve 'api.dandiarchive.org'"
+    for cut in (one_line(text, 500), dandi.one_line(text, 300), stream._one_line(text, 240)):
+        assert cut.endswith(" …") and "\n" not in cut
+        body = cut[: -len(" …")]
+        assert text.startswith(body) and text[len(body)] == " ", cut[-40:]  # ends where a word ends
+    assert len(one_line(text, 500)) <= 500
+    assert one_line("x" * 1000, 100) == "x" * 98 + " …"
+    assert one_line("a  short\nmessage", 100) == "a short message"

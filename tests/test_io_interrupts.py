@@ -96,3 +96,73 @@ def test_another_writers_lock_is_never_removed(tmp_path):
         with pytest.raises(InputError, match="another process"), io.output_file(out):
             pass
         assert lock.exists()
+
+
+class _Swallowed:
+    """An object whose finaliser runs a signal handler: the exception it raises is swallowed by Python
+    ("Exception ignored in ...") -- what happens when SIGINT / SIGTERM lands inside a weakref callback or a
+    ``__del__`` of h5py during the final write."""
+
+
+def _swallowed_signal(signum):
+    import signal
+    import weakref
+
+    def callback(_ref):
+        handler = signal.getsignal(signum)
+        assert callable(handler), handler
+        handler(signum, None)  # raises inside the callback: Python ignores it
+
+    obj = _Swallowed()
+    ref = weakref.ref(obj, callback)
+    del obj
+    return ref
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_signal_swallowed_inside_the_block_still_fails_it(signame, tmp_path, capsys):
+    import signal
+
+    signum = getattr(signal, signame)
+    with pytest.raises(KeyboardInterrupt) as caught, io.output_file(tmp_path / "sub" / "out.h5") as tmp:
+        tmp.write_text("complete-looking output")
+        _swallowed_signal(signum)
+    assert getattr(caught.value, "signum", None) == signum
+    assert _listing(tmp_path) == []
+    assert "Exception ignored" not in capsys.readouterr().err
+
+
+def test_nested_temporary_file_is_removed(tmp_path):
+    """A library writer using atomic_path on the temporary path makes ``..out.h5.X.part.Y.part``: an
+    interrupt while it exists leaves nothing."""
+    with pytest.raises(KeyboardInterrupt), io.output_file(tmp_path / "out.h5") as tmp:
+        import tempfile as _tempfile
+
+        _tempfile.mkstemp(prefix=f".{tmp.name}.", suffix=".part", dir=tmp.parent)  # name lost, as on a signal
+        raise KeyboardInterrupt
+    assert _listing(tmp_path) == []
+
+
+def test_cli_simulate_signal_swallowed_in_the_write(tmp_path, monkeypatch, capsys):
+    """``simulate`` with SIGINT landing in h5py's weakref callbacks during the final write: exit 130, one line,
+    no output, no temporary file."""
+    import signal
+
+    import neurodyn.data.lfads as lfads
+    from neurodyn.cli import main
+
+    real = lfads.write_lfads_h5
+
+    def write(path, sim, *args, **kwargs):
+        out = real(path, sim, *args, **kwargs)
+        _swallowed_signal(signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(lfads, "write_lfads_h5", write)
+    monkeypatch.chdir(tmp_path)
+    rc = main(["simulate", "lorenz", "--no-progress", "--n-conditions", "2", "--trials-per-condition", "2",
+               "--n-samples", "100", "--out", "sub/out.h5"])
+    err = capsys.readouterr().err
+    assert rc == 130, err
+    assert err.splitlines() == ["neurodyn simulate: interrupted (SIGINT); nothing partial was kept"]
+    assert _listing(tmp_path) == []

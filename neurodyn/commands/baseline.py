@@ -56,6 +56,10 @@ def predict_prepared(
         raise InputError(
             f"file holds dataset '{file_dataset}', not '{dataset}'", path=prepared_path, field="dataset"
         )
+    n_train = len(train_input["train_spikes_heldin"])
+    if n_train == 0:
+        raise InputError("no train trials: the baseline's GLMs need at least one", path=prepared_path,
+                         field="train_input/train_spikes_heldin")
     if recipe not in RECIPES:
         raise InputError(f"unknown recipe {recipe!r}; use one of {', '.join(RECIPES)}", field="recipe")
     settings = dict(RECIPES[recipe])
@@ -70,7 +74,7 @@ def predict_prepared(
 
 
 def cli_main(argv: list[str]) -> int:
-    """``neurodyn baseline``: smoothing + Poisson GLM on a prepare file -> submission file."""
+    """``neurodyn baseline``: smoothing + Poisson GLM on a prepared file -> submission file."""
     from neurodyn.errors import ArgumentParser
     from neurodyn.io import output_file
     from neurodyn.metrics.submission import expected_shapes_from_prepared, write_submission

@@ -37,7 +37,8 @@ def average_predictions(paths) -> dict[str, dict[str, np.ndarray]]:
     Raises
     ------
     InputError
-        Fewer than two files; a file that is not a prediction file; a group or key missing from a file,
+        Fewer than two files; a file given twice (also through a link or another path); a file that is not
+        a prediction file; a group or key missing from a file,
         or one it has and the first does not; arrays of different shapes (each names the file and field).
     """
     from neurodyn.metrics.submission import read_submission, validate_submission
@@ -45,6 +46,15 @@ def average_predictions(paths) -> dict[str, dict[str, np.ndarray]]:
     paths = [os.fspath(p) for p in paths]
     if len(paths) < 2:
         raise InputError("an ensemble needs at least two prediction files", field="--pred")
+    for i, path in enumerate(paths):
+        for earlier in paths[:i]:
+            try:
+                same = os.path.samefile(path, earlier)
+            except OSError:  # a missing file: read_submission names it below
+                same = False
+            if same:
+                raise InputError(f"is the same file as {earlier} (given twice, or a link to it): an ensemble "
+                                 "averages different prediction files", path=path, field="--pred")
     total: dict[str, dict[str, np.ndarray]] = {}
     first = paths[0]
     for path in paths:

@@ -43,7 +43,7 @@ def cli_main(argv: list[str]) -> int:
         required=True,
         nargs="+",
         metavar="FILE",
-        help="prepare file(s) (their eval_target group) or nlb_tools eval-target .h5 file(s)",
+        help="prepared file(s) (their eval_target group) or nlb_tools eval-target .h5 file(s)",
     )
     parser.add_argument(
         "--pred",
@@ -67,25 +67,35 @@ def cli_main(argv: list[str]) -> int:
             raise InputError("is given as both --target and --pred; --pred takes the predictions (the output "
                              "of neurodyn baseline / predict / submit)", path=args.pred, field="--pred")
     targets: dict = {}
+    target_paths: dict = {}
     for path in args.target:
         for name, group in load_target(path).items():
             if name in targets:
                 raise InputError(
                     f"group '{name}' appears in more than one target file", path=path, field=name
                 )
-            targets[name] = group
+            targets[name], target_paths[name] = group, path
     prediction = read_submission(args.pred)
+    if not prediction:
+        raise InputError("submission holds no dataset group", path=args.pred)
     if args.upsample is not None:
+        from neurodyn.data.nlb import BIN_WIDTHS_MS
         from neurodyn.metrics.resample import upsample_submission
 
-        prediction = {k: v for k, v in upsample_submission(prediction, args.upsample).items() if k in targets}
-    try:
-        results = evaluate(targets, prediction)
-    except InputError as err:
-        # the in-memory call cannot know the file names: add the prediction file when missing
-        if err.path is None:
-            raise InputError(err.message, path=args.pred, field=err.field) from None
-        raise
+        if args.upsample not in BIN_WIDTHS_MS:
+            raise InputError(f"must be an NLB bin width ({' or '.join(map(str, BIN_WIDTHS_MS))} ms), got "
+                             f"{args.upsample}", field="--upsample")
+        try:
+            upsampled = upsample_submission(prediction, args.upsample)
+        except InputError as err:
+            raise InputError(err.message, path=err.path or args.pred, field=err.field) from None
+        prediction = {k: v for k, v in upsampled.items() if k in targets}
+        if not prediction:
+            raise InputError(
+                f"nothing to score: no prediction group matches a target group (predictions: "
+                f"{', '.join(sorted(upsampled))} at --upsample {args.upsample}; targets: "
+                f"{', '.join(sorted(targets))})", path=args.pred, field="--upsample")
+    results = evaluate(targets, prediction, target_path=target_paths, prediction_path=args.pred)
     if args.json:
         print(json.dumps(results))
     else:

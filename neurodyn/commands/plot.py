@@ -13,7 +13,7 @@ __all__ = ["cli_main"]
 
 def cli_main(argv: list[str]) -> int:
     """Entry point of ``neurodyn plot``; returns the exit code."""
-    parser = ArgumentParser(prog="neurodyn plot", description=__doc__.split("\n\n")[0].strip("`"))
+    parser = ArgumentParser(prog="neurodyn plot", description=__doc__.split("\n\n")[0].replace("``", ""))
     parser.add_argument("file", help="prediction file (.h5) written by neurodyn predict / baseline / submit")
     parser.add_argument("--out", default=None, help="PNG to write (default: FILE with the suffix .png)")
     parser.add_argument("--group", default=None, help="NLB group to draw when the file holds several")

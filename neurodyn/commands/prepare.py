@@ -10,7 +10,7 @@ import argparse
 from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES
 from neurodyn.data.prepare import prepare
 from neurodyn.data.tensors import DMFC_TARGETS, PHASES
-from neurodyn.errors import ArgumentParser
+from neurodyn.errors import LEGACY_SEED_MAX, ArgumentParser, seed_type
 
 __all__ = ["build_parser", "cli_main"]
 
@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="val: train -> val with eval targets; test: train+val -> test (default val)",
     )
     p.add_argument("--out", default=None, help="output .h5 (default data/<dataset>_<bin>ms_<phase>.h5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the DMFC_RSG jitter (nlb_tools default 0)")
+    p.add_argument("--seed", type=seed_type(LEGACY_SEED_MAX), default=0,
+                   help=f"seed of the DMFC_RSG jitter (nlb_tools default 0; numpy's legacy seed: 0..{LEGACY_SEED_MAX})")
     p.add_argument("--no-behavior", action="store_true", help="leave train_behavior out of train_input")
     p.add_argument(
         "--no-forward", action="store_true", help="leave the forward-prediction spikes out of train_input"

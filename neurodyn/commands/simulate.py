@@ -26,7 +26,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from neurodyn.errors import ArgumentParser, InputError
+from neurodyn.errors import STORED_SEED_MAX, ArgumentParser, InputError, seed_type
 
 SWITCHING_GLM_MODULE = "neurodyn.data.synthetic.switching_glm"
 
@@ -48,7 +48,8 @@ def build_parser(with_switching_glm: bool = False) -> argparse.ArgumentParser:
                     "(conversion_factor = 1000 / bin_ms).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     lorenz.add_argument("--out", required=True, type=Path, help="output .h5 file")
-    lorenz.add_argument("--seed", type=int, default=0, help="seed of numpy.random.default_rng")
+    lorenz.add_argument("--seed", type=seed_type(STORED_SEED_MAX), default=0,
+                        help=f"seed of numpy.random.default_rng, 0..{STORED_SEED_MAX} (stored as an int64 attribute)")
     lorenz.add_argument("--n-conditions", type=int, default=defaults.n_conditions)
     trials = lorenz.add_mutually_exclusive_group()
     trials.add_argument("--trials-per-condition", type=int, default=defaults.trials_per_condition)

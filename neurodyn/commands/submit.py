@@ -34,7 +34,7 @@ def cli_main(argv: list[str]) -> int:
         nargs="*",
         default=[],
         metavar="FILE",
-        help="prepare file(s) giving the exact expected shapes (else the registry's bins and "
+        help="prepared file(s) giving the exact expected shapes (else the registry's bins and "
         "units, any trial count)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
@@ -92,7 +92,7 @@ def _submission(args, tmp) -> dict:
         message = err.message
         if not args.prepared and "expected shape" in message:
             message += (" (without --prepared the shapes come from the registry's full dataset; pass "
-                        "--prepared with the prepare file these predictions were made from)")
+                        "--prepared with the prepared file these predictions were made from)")
         if err.path is None:
             source = args.pred[0] if len(args.pred) == 1 else ", ".join(args.pred)
             raise InputError(message, path=source, field=err.field) from None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, one_line
 
 DEFAULT_API = "https://api.dandiarchive.org/api"
 API_ENV_VAR = "NEURODYN_DANDI_API"
@@ -70,8 +70,6 @@ class DownloadError(OSError):
     """A lookup or transfer failed (network, server, or integrity); the message is one line naming the file."""
 
 
-def one_line(text: object, limit: int = 300) -> str:
-    return " ".join(str(text).split())[:limit]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -184,13 +184,68 @@ def _generic(path: Path | str, console, kind: str, max_rows: int) -> None:
         console.print("attributes: " + ", ".join(attrs))
 
 
+#: arrays larger than this (elements) get no min / mean / max in the summary of a prediction file
+STATS_MAX_SIZE = 50_000_000
+#: console width when the output is not a terminal (a file, a pipe): wide enough that no name is wrapped
+UNWRAPPED_WIDTH = 10_000
+
+
+def _prediction_groups(f) -> list[str] | None:
+    """The dataset groups of a prediction / submission file (top-level groups named as NLB groups), else None."""
+    import h5py
+
+    from neurodyn.data.prepared import AUXILIARY_GROUPS, parse_group_name
+
+    names = [k for k in f if k not in AUXILIARY_GROUPS]
+    if not names or not all(isinstance(f[k], h5py.Group) for k in names):
+        return None
+    try:
+        for name in names:
+            parse_group_name(name)
+    except InputError:
+        return None
+    return names
+
+
+def _prediction(path: Path | str, console, groups: list[str]) -> None:
+    """Per group: each array's shape, dtype and min / mean / max (rates in spikes per bin)."""
+    import h5py
+
+    tables = []
+    with _h5(path) as f:  # read in the block, print after it (see _prepared)
+        for name in groups:
+            table = _table(f"Prediction group {name} (rates in spikes per bin)", "array", "shape", "dtype", "min",
+                           "mean", "max")
+            for key, ds in f[name].items():
+                if not isinstance(ds, h5py.Dataset):
+                    table.add_row(key, "(group)", "", "", "", "")
+                    continue
+                stats = ["", "", ""]
+                if ds.dtype.kind in "fiub" and 0 < ds.size <= STATS_MAX_SIZE:
+                    data = ds[()].astype(np.float64)
+                    with np.errstate(all="ignore"):
+                        stats = [f"{v:.5g}" for v in (np.nanmin(data), np.nanmean(data), np.nanmax(data))] \
+                            if not np.isnan(data).all() else ["nan"] * 3
+                table.add_row(key, str(tuple(ds.shape)), str(ds.dtype), *stats)
+            tables.append(table)
+        others = [k for k in f if k not in groups]
+    for table in tables:
+        console.print(table)
+    if others:
+        console.print("other groups: " + ", ".join(others))
+
+
 def info(path: str | os.PathLike, console=None, max_rows: int = 200) -> str:
-    """Print the summary of ``path``; returns its kind (see :func:`file_kind`)."""
+    """Print the summary of ``path``; returns its kind (see :func:`file_kind`, plus ``"prediction"`` for a
+    prediction / submission file: its groups' arrays with min / mean / max)."""
     from rich.console import Console
 
     from neurodyn.data.stream import is_url
 
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # a file or a pipe: never wrap names in the middle
+            console = Console(width=UNWRAPPED_WIDTH)
     path = path if is_url(path) else Path(path)
     kind = file_kind(path)
     if kind == "nwb":
@@ -198,5 +253,12 @@ def info(path: str | os.PathLike, console=None, max_rows: int = 200) -> str:
     elif kind == "prepared":
         _prepared(path, console)
     else:
+        groups = None
+        if kind == "hdf5":
+            with _h5(path) as f:
+                groups = _prediction_groups(f)
+        if groups:
+            _prediction(path, console, groups)
+            return "prediction"
         _generic(path, console, kind, max_rows)
     return kind

@@ -31,6 +31,8 @@ TRIAL_IDS = "trial_ids"
 REQUIRED_RATES = ("train_rates_heldin", "train_rates_heldout", "eval_rates_heldin", "eval_rates_heldout")
 #: forward-prediction rates: both or neither
 FORWARD_RATES = ("eval_rates_heldin_forward", "eval_rates_heldout_forward")
+#: top-level groups of a prediction file that are not dataset groups (skipped when reading)
+AUXILIARY_GROUPS = ("latents",)
 
 
 def group_name(dataset: str, bin_ms: int) -> str:
@@ -159,10 +161,109 @@ def _checked_attrs(attrs: dict, path: Path) -> dict:
             raise InputError(f"missing root attribute '{key}' (damaged file?)", path, key)
     if not isinstance(attrs["dataset"], str):
         raise InputError(f"expected a dataset name, found {attrs['dataset']!r}", path, "dataset")
+    if attrs["dataset"] not in DATASET_NAMES:
+        raise InputError(f"unknown dataset '{attrs['dataset']}' (valid: {', '.join(DATASET_NAMES)})", path,
+                         "dataset")
     bin_ms = attrs["bin_ms"]
     if isinstance(bin_ms, bool) or not isinstance(bin_ms, (int, float)) or not bin_ms > 0 or bin_ms != int(bin_ms):
         raise InputError(f"expected a positive whole number of ms, found {bin_ms!r}", path, "bin_ms")
     return attrs
+
+
+#: the layout of :mod:`neurodyn.data.prepare` as symbolic dimensions: T train trials, E eval trials, B bins,
+#: F forward bins, I held-in units, O held-out units, C conditions, ``*`` any size; ``...`` any further axes.
+#: Keys under ``eval_target`` are relative to its one ``<dataset><suffix>`` group.
+LAYOUT = {
+    "train_input/train_spikes_heldin": "TBI",
+    "train_input/train_spikes_heldout": "TBO",
+    "train_input/train_behavior": "T...",
+    "train_input/train_spikes_heldin_forward": "TFI",
+    "train_input/train_spikes_heldout_forward": "TFO",
+    "eval_input/eval_spikes_heldin": "EBI",
+    "eval_input/eval_spikes_heldout": "EBO",
+    "eval_target/eval_spikes_heldout": "EBO",
+    "eval_target/train_behavior": "T...",
+    "eval_target/eval_behavior": "E...",
+    "eval_target/eval_spikes_heldin_forward": "EFI",
+    "eval_target/eval_spikes_heldout_forward": "EFO",
+    "eval_target/train_decode_mask": "T*",
+    "eval_target/eval_decode_mask": "E*",
+    "eval_target/train_jitter": "T",
+    "eval_target/eval_jitter": "E",
+    "eval_target/eval_cond_idx": "C",
+}
+#: root attributes that fix a dimension
+_LAYOUT_ATTRS = {"n_train_trials": "T", "n_eval_trials": "E", "n_obs_bins": "B", "n_fwd_bins": "F",
+                 "n_heldin": "I", "n_heldout": "O"}
+_DIM_NAMES = {"T": "train trials", "E": "eval trials", "B": "bins", "F": "forward bins", "I": "held-in units",
+              "O": "held-out units", "C": "conditions"}
+
+
+def _is_numeric(dtype) -> bool:
+    import h5py
+
+    base = h5py.check_vlen_dtype(dtype)  # ragged rows (eval_cond_idx): numbers inside
+    return (base if base is not None else dtype).kind in "biuf"
+
+
+def check_layout(path: Path, attrs: dict, shapes: dict, dtypes: dict) -> None:
+    """Check a prepared file's arrays against :data:`LAYOUT`: numbers only, and trials, bins and units that agree
+    between the arrays and with the root attributes. Reads shapes and dtypes only (no data).
+
+    Raises
+    ------
+    InputError
+        Naming the file and the first array (``group/key``) that disagrees, with its shape and what the others
+        (or the attribute) say.
+    """
+    for key, dtype in dtypes.items():
+        if not _is_numeric(dtype):
+            raise InputError(f"expected numbers, found dtype {dtype}", path, key)
+    sizes: dict[str, tuple[int, str]] = {}  # dimension -> (size, where it was seen)
+    for name, dim in _LAYOUT_ATTRS.items():
+        value = attrs.get(name)
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            sizes[dim] = (int(value), f"root attribute {name}")
+    targets = sorted({key.split("/")[1] for key in shapes if key.startswith("eval_target/") and key.count("/") >= 2})
+    items = []
+    for key, dims in LAYOUT.items():
+        group, leaf = key.split("/")
+        if group == "eval_target":
+            items += [(f"eval_target/{g}/{leaf}", dims) for g in targets]
+        else:
+            items.append((key, dims))
+    for key, dims in items:
+        shape = shapes.get(key)
+        if shape is None:
+            continue
+        ragged = dims.endswith("...")
+        dims = dims.removesuffix("...")
+        if len(shape) < len(dims) if ragged else len(shape) != len(dims):
+            axes = ", ".join(_DIM_NAMES.get(d, "any") for d in dims) + (", ..." if ragged else "")
+            raise InputError(f"expected a {len(dims)}{'+' if ragged else ''}-D array ({axes}), got shape {shape}",
+                             path, key)
+        for dim, size in zip(dims, shape):
+            if dim == "*":
+                continue
+            if dim not in sizes:
+                sizes[dim] = (int(size), key)
+            elif sizes[dim][0] != size:
+                raise InputError(f"shape {shape}: {size} {_DIM_NAMES[dim]}, but {sizes[dim][0]} in {sizes[dim][1]} "
+                                 "(inconsistent or damaged prepared file)", path, key)
+    for g in targets:
+        key = f"eval_target/{g}/psth"
+        shape = shapes.get(key)
+        if shape is None:
+            continue
+        expected = [sizes.get("C", (None,))[0], sizes.get("B", (None,))[0]]
+        if "I" in sizes and "O" in sizes:
+            expected.append(sizes["I"][0] + sizes["O"][0])
+        else:
+            expected.append(None)
+        if len(shape) != 3 or any(e is not None and e != s for e, s in zip(expected, shape)):
+            shown = ", ".join("*" if e is None else str(e) for e in expected)
+            raise InputError(f"expected shape ({shown}) (conditions, bins, held-in + held-out units), got {shape}",
+                             path, key)
 
 
 def read_prepared(
@@ -181,8 +282,8 @@ def read_prepared(
     Raises
     ------
     InputError
-        Missing file, not HDF5, an HDF5 file that ``neurodyn prepare`` did not write, or a required group
-        missing.
+        Missing file, not HDF5, an HDF5 file that ``neurodyn prepare`` did not write, a required group
+        missing, an unknown dataset, or arrays that disagree with the layout (:func:`check_layout`).
     """
     import h5py
 
@@ -195,8 +296,17 @@ def read_prepared(
             if name not in f:
                 raise InputError(f"missing group '{name}' ({_MISSING[name]})", path, name)
         out = PreparedNLB(path, _checked_attrs({k: _attr(v) for k, v in f.attrs.items()}, path))
-        f.visititems(lambda key, obj: out.shapes.__setitem__(key, tuple(obj.shape))
-                     if isinstance(obj, h5py.Dataset) else None)
+        dtypes = {}
+
+        def visit(key, obj):
+            if isinstance(key, bytes):  # a damaged name
+                key = key.decode("utf-8", "replace")
+            if isinstance(obj, h5py.Dataset):
+                out.shapes[key] = tuple(obj.shape)
+                dtypes[key] = obj.dtype
+
+        f.visititems(visit)
+        check_layout(path, out.attrs, out.shapes, dtypes)
         for name in groups:
             if name in f:
                 setattr(out, name, read_h5_dict(f[name]))

@@ -30,7 +30,7 @@ import urllib.parse
 from collections.abc import Iterator
 from functools import lru_cache
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, one_line
 
 CACHE_ENV_VAR = "NEURODYN_STREAM_CACHE_MB"
 DEFAULT_CACHE_MB = 64
@@ -45,7 +45,7 @@ def is_url(value) -> bool:
 
 
 def _one_line(text: object, limit: int = 240) -> str:
-    return " ".join(str(text).split())[:limit]
+    return one_line(text, limit)
 
 
 class _Reader:

@@ -57,7 +57,9 @@ def read_h5_dict(group) -> dict:
 
 def _reason(err: BaseException, limit: int = 200) -> str:
     """An exception's message on one line, cut to ``limit`` characters (h5py messages span lines)."""
-    return " ".join(str(err).split())[:limit]
+    from neurodyn.errors import one_line
+
+    return one_line(err, limit)
 
 
 def _check_h5(path: str | os.PathLike, what: str | None):

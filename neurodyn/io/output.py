@@ -27,6 +27,7 @@ import glob
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
@@ -48,8 +49,64 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(f"interrupted by {signal.Signals(self.signum).name}")
 
 
+#: every signal number that a handler of this module turned into :class:`Interrupted`, in order. The
+#: exception a handler raises can be swallowed (a signal landing in a weakref callback or a ``__del__``,
+#: e.g. h5py's, is only printed as "Exception ignored in ..."): :func:`output_file` looks here when its
+#: block ends, so a swallowed signal still fails the block.
+_RECEIVED: list[int] = []
+
+
 def _raise_interrupted(signum, _frame):
+    _RECEIVED.append(int(signum))
     raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _interrupt_on_sigint() -> Iterator[None]:
+    """Within the block, Ctrl-C raises :class:`Interrupted` and is recorded in :data:`_RECEIVED`.
+
+    Only in the main thread and only while SIGINT has Python's default handler (which raises a plain
+    KeyboardInterrupt); any other handler is left alone. The previous handler is restored on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+    except (ValueError, OSError):  # pragma: no cover - no signals on this platform
+        yield
+        return
+    if previous is not signal.default_int_handler:
+        yield
+        return
+    signal.signal(signal.SIGINT, _raise_interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _quiet_swallowed_interrupts() -> Iterator[None]:
+    """Within the block, an interrupt that Python cannot raise (in a weakref callback, a ``__del__``) is
+    recorded in :data:`_RECEIVED` instead of printed as "Exception ignored in ..."; other unraisable
+    exceptions go to the previous :data:`sys.unraisablehook`."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) or (
+                unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt)):
+            signum = getattr(unraisable.exc_value, "signum", signal.SIGINT)
+            if not _RECEIVED or _RECEIVED[-1] != signum:
+                _RECEIVED.append(int(signum))
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 @contextlib.contextmanager
@@ -301,7 +358,10 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
     without an exception it is renamed onto ``path`` (with the permissions of an ordinary new file).
     On any exception, Ctrl-C or SIGTERM (turned into :class:`Interrupted` for the block) the
     temporary file, the lock file and the folders this call created are removed, and ``path`` is
-    left as it was.
+    left as it was. A Ctrl-C / SIGTERM whose exception was swallowed inside the block (a signal
+    landing in a weakref callback or ``__del__``, e.g. h5py's, which Python only reports as
+    "Exception ignored") is recorded by the handler and still fails the block when it ends, before
+    the rename.
 
     Parameters
     ----------
@@ -350,7 +410,8 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
     created = _make_folders(path.absolute().parent, path, field)
     ok = False
     try:
-        with terminate_as_interrupt(), _lock(path, field):
+        with terminate_as_interrupt(), _interrupt_on_sigint(), _quiet_swallowed_interrupts(), _lock(path, field):
+            received = len(_RECEIVED)
             try:
                 # checked again under the lock: another writer may have finished since the first check
                 check_output(path, inputs=inputs, overwrite=overwrite, field=field)
@@ -359,11 +420,17 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
                 tmp = Path(name)
                 try:
                     yield tmp
-                except OSError as err:
-                    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as err:
+                    if len(_RECEIVED) > received:  # a signal whose exception was swallowed made this fail
+                        raise Interrupted(_RECEIVED[-1]) from err
+                    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
                         raise InputError(f"disk full while writing ({os.strerror(err.errno)})", path=path,
                                          field=field) from None
                     raise
+                if len(_RECEIVED) > received:  # a signal whose exception was swallowed inside the block
+                    raise Interrupted(_RECEIVED[-1])
                 if os.path.lexists(path) and not overwrite:  # appeared while we worked (not via neurodyn)
                     raise InputError("exists; pass --overwrite to replace it", path=path, field=field)
                 if tmp.exists():
@@ -373,9 +440,11 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
             finally:
                 if not ok:  # under the lock every temporary file of this output is ours (or a crash's):
                     # this also catches one made by mkstemp just before an interrupt named it
-                    for part in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
-                        with contextlib.suppress(OSError):
-                            part.unlink()
+                    # ``..<name>.*.part``: one a library writer made with atomic_path(tmp) inside the block
+                    for pattern in (f".{glob.escape(path.name)}.*.part", f"..{glob.escape(path.name)}.*.part"):
+                        for part in path.parent.glob(pattern):
+                            with contextlib.suppress(OSError):
+                                part.unlink()
     finally:
         if not ok:
             _remove_folders(created)

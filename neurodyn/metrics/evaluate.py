@@ -32,6 +32,12 @@ SCALING_PREFIX = {"mc_maze_large": "[500]", "mc_maze_medium": "[250]", "mc_maze_
 REQUIRED_TARGET = ("eval_spikes_heldout", "train_behavior", "eval_behavior")
 
 
+#: fields of the metric functions' errors that are target data (the others are predictions)
+TARGET_FIELDS = frozenset(REQUIRED_TARGET + (
+    "spikes", "psth", "eval_cond_idx", "eval_jitter", "train_decode_mask", "eval_decode_mask",
+    "eval_spikes_heldin_forward", "eval_spikes_heldout_forward"))
+
+
 def _get(group: Mapping, key: str, name: str, path, required: bool = True):
     if key not in group:
         if required:
@@ -40,22 +46,88 @@ def _get(group: Mapping, key: str, name: str, path, required: bool = True):
     return np.asarray(group[key])
 
 
-def _validate(target: Mapping, prediction: Mapping, name: str, target_path, pred_path) -> dict:
-    """Check keys and shapes of one dataset group; return float64 arrays by nlb_tools' key names."""
-    a = {key: _get(target, key, name, target_path).astype(np.float64) for key in REQUIRED_TARGET}
-    for key in REQUIRED_RATES:
-        a[key] = _get(prediction, key, name, pred_path)
+def _numbers(group: Mapping, key: str, name: str, path) -> np.ndarray:
+    """``group[key]`` as float64; an InputError naming the file and key if it does not hold numbers."""
+    value = np.asarray(group[key])
+    if value.dtype.kind not in "biuf":
+        raise InputError(f"expected numbers, found dtype {value.dtype}", path, f"{name}/{key}")
+    return value.astype(np.float64)
+
+
+def _check_counts(spikes: np.ndarray, name: str, key: str, path) -> None:
+    """Target spike counts: finite and non-negative where observed (NaN marks unobserved bins)."""
+    observed = np.where(np.isnan(spikes), 0.0, spikes)
+    for bad, what in ((np.isinf(observed), "infinite"), (observed < 0, "negative")):
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise InputError(f"{what} spike counts ({int(bad.sum())} entries, first at index {first})", path,
+                             f"{name}/{key}")
+
+
+def _check_target(target: Mapping, name: str, path) -> dict:
+    """The target arrays used by the metrics, checked on their own (dtypes, counts, consistent trials,
+    bins and units), as float64; every error names the target file."""
+    a = {}
+    for key in REQUIRED_TARGET:
+        _get(target, key, name, path)
+        a[key] = _numbers(target, key, name, path)
     spikes = a["eval_spikes_heldout"]
     if spikes.ndim != 3:
-        raise InputError(
-            f"expected (trials, bins, neurons), got shape {spikes.shape}",
-            target_path,
-            f"{name}/eval_spikes_heldout",
-        )
+        raise InputError(f"expected (trials, bins, neurons), got shape {spikes.shape}", path,
+                         f"{name}/eval_spikes_heldout")
+    _check_counts(spikes, name, "eval_spikes_heldout", path)
+    if not np.nansum(spikes) > 0:
+        raise InputError("no spikes in the held-out eval data (all counts are 0 or NaN): bits per spike is "
+                         "undefined", path, f"{name}/eval_spikes_heldout")
     n_eval, n_bins, n_heldout = spikes.shape
+    if a["eval_behavior"].ndim < 2 or a["eval_behavior"].shape[0] != n_eval:
+        raise InputError(f"expected {n_eval} eval trials (as eval_spikes_heldout), got shape "
+                         f"{a['eval_behavior'].shape}", path, f"{name}/eval_behavior")
     for key in ("eval_spikes_heldin_forward", "eval_spikes_heldout_forward", "psth"):
         if key in target:
-            a[key] = np.asarray(target[key], dtype=np.float64)
+            a[key] = _numbers(target, key, name, path)
+    n_heldin = None
+    if "eval_spikes_heldin_forward" in a:
+        for kind in ("heldin", "heldout"):
+            key = f"eval_spikes_{kind}_forward"
+            if key not in a:
+                raise InputError(f"missing key '{key}' (the other forward key is there)", path, f"{name}/{key}")
+            _check_counts(a[key], name, key, path)
+        fwd_in, fwd_out = a["eval_spikes_heldin_forward"], a["eval_spikes_heldout_forward"]
+        n_fwd = fwd_in.shape[1] if fwd_in.ndim == 3 else None
+        check_shape(fwd_in, (n_eval, None, None), f"{name}/eval_spikes_heldin_forward", path)
+        check_shape(fwd_out, (n_eval, n_fwd, n_heldout), f"{name}/eval_spikes_heldout_forward", path)
+        n_heldin = fwd_in.shape[2]
+    if "psth" in a:
+        psth = a["psth"]
+        check_shape(psth, (None, n_bins, None if n_heldin is None else n_heldin + n_heldout), f"{name}/psth", path)
+        if psth.shape[2] <= n_heldout:
+            raise InputError(f"expected more than {n_heldout} neurons (held-in + held-out), got shape "
+                             f"{psth.shape}", path, f"{name}/psth")
+        if "eval_cond_idx" not in target:
+            raise InputError("target has 'psth' but no 'eval_cond_idx'", path, f"{name}/eval_cond_idx")
+        for row in _index_rows(target["eval_cond_idx"], name, path):
+            if row.size and (row.min() < 0 or row.max() >= n_eval):
+                raise InputError(f"trial index out of range 0..{n_eval - 1}", path, f"{name}/eval_cond_idx")
+    return a
+
+
+def _index_rows(cond_idx, name: str, path) -> list[np.ndarray]:
+    from neurodyn.metrics.psth import as_index_list
+
+    try:
+        rows = as_index_list(cond_idx)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"expected rows of trial indices ({err})", path, f"{name}/eval_cond_idx") from None
+    return rows
+
+
+def _validate(target: Mapping, prediction: Mapping, name: str, target_path, pred_path) -> dict:
+    """Check keys and shapes of one dataset group; return float64 arrays by nlb_tools' key names."""
+    a = _check_target(target, name, target_path)
+    for key in REQUIRED_RATES:
+        a[key] = _get(prediction, key, name, pred_path)
+    n_eval, n_bins, n_heldout = a["eval_spikes_heldout"].shape
     n_heldin = a["eval_rates_heldin"].shape[-1] if a["eval_rates_heldin"].ndim == 3 else None
     if "eval_spikes_heldin_forward" in a:
         n_heldin = a["eval_spikes_heldin_forward"].shape[-1]
@@ -126,6 +198,19 @@ def evaluate_dataset(
     ['co-bps', 'vel R2']
     """
     base = dataset if dataset in DATASET_NAMES else parse_group_name(dataset)[0]
+    try:
+        return _evaluate_dataset(target_group, prediction_group, dataset, base, target_path, prediction_path)
+    except InputError as err:
+        if err.path is not None or (target_path is None and prediction_path is None):
+            raise
+        # a metric function found it: name the file it comes from (target data or predictions)
+        key = (err.field or "").rsplit("/", 1)[-1]
+        path = target_path if key in TARGET_FIELDS else prediction_path
+        field = err.field if not err.field or err.field.startswith(f"{dataset}/") else f"{dataset}/{err.field}"
+        raise InputError(err.message, path=path, field=field) from None
+
+
+def _evaluate_dataset(target_group, prediction_group, dataset, base, target_path, prediction_path):
     name = dataset
     dmfc = base == "dmfc_rsg"
     a = _validate(target_group, prediction_group, name, target_path, prediction_path)
@@ -144,8 +229,6 @@ def evaluate_dataset(
             *(None if m is None else np.asarray(m) for m in masks),
         )
     if "psth" in a:
-        if "eval_cond_idx" not in target_group:
-            raise InputError("target has 'psth' but no 'eval_cond_idx'", target_path, f"{name}/eval_cond_idx")
         jitter = target_group.get("eval_jitter")
         result["psth R2"] = psth_r2(
             a["psth"],
@@ -160,7 +243,7 @@ def evaluate_dataset(
     return {key: float(value) for key, value in result.items()}
 
 
-def evaluate(target, prediction) -> list[dict[str, dict[str, float]]]:
+def evaluate(target, prediction, *, target_path=None, prediction_path=None) -> list[dict[str, dict[str, float]]]:
     """Evaluate a submission against eval targets; same result structure as nlb_tools' ``evaluate``.
 
     Parameters
@@ -170,6 +253,9 @@ def evaluate(target, prediction) -> list[dict[str, dict[str, float]]]:
         group) or to an nlb_tools eval-target HDF5 file (see :func:`load_target`).
     prediction
         Mapping ``{group: submission dict}`` or a path to a submission HDF5 file.
+    target_path, prediction_path
+        The files of in-memory ``target`` / ``prediction``, named in error messages; ``target_path`` may be
+        a mapping ``{group: file}`` (targets from several files).
 
     Returns
     -------
@@ -180,8 +266,10 @@ def evaluate(target, prediction) -> list[dict[str, dict[str, float]]]:
     Raises
     ------
     InputError
-        Unknown group names, a prediction group without a matching target group (another dataset
-        or bin size), and everything :func:`evaluate_dataset` rejects.
+        No prediction group; a prediction group :func:`~neurodyn.metrics.submission.validate_submission`
+        refuses (unknown keys too, as submit and ensemble do); unknown group names, a prediction group
+        without a matching target group (another dataset or bin size), and everything
+        :func:`evaluate_dataset` rejects. Each names the file at fault when the paths are known.
 
     Examples
     --------
@@ -194,17 +282,18 @@ def evaluate(target, prediction) -> list[dict[str, dict[str, float]]]:
     >>> list(evaluate(target, pred)[0]["mc_maze_scaling_split"])
     ['[100] co-bps', '[100] vel R2']
     """
-    from neurodyn.metrics.submission import read_submission
+    from neurodyn.metrics.submission import read_submission, validate_submission
 
-    target_path = prediction_path = None
+
     if isinstance(target, (str, os.PathLike)):
         target_path, target = target, load_target(target)
     if isinstance(prediction, (str, os.PathLike)):
         prediction_path, prediction = prediction, read_submission(prediction)
-    for name in prediction:
-        parse_group_name(name, prediction_path)
+    target_paths = target_path if isinstance(target_path, Mapping) else dict.fromkeys(target, target_path)
+    # the checks of submit and ensemble: groups, keys, 3-D consistent finite non-negative rates
+    validate_submission(prediction, path=prediction_path)
     for name in target:
-        parse_group_name(name, target_path)
+        parse_group_name(name, target_paths.get(name))
     missing = [name for name in prediction if name not in target]
     if missing:
         raise InputError(
@@ -221,7 +310,8 @@ def evaluate(target, prediction) -> list[dict[str, dict[str, float]]]:
             if name not in prediction:
                 continue
             metrics = evaluate_dataset(
-                target[name], prediction[name], name, target_path=target_path, prediction_path=prediction_path
+                target[name], prediction[name], name, target_path=target_paths.get(name),
+                prediction_path=prediction_path,
             )
             if dataset in SCALING_PREFIX:
                 scaling[bin_ms].update({f"{SCALING_PREFIX[dataset]} {k}": v for k, v in metrics.items()})

@@ -109,4 +109,6 @@ def psth_r2(psth, eval_rates, eval_cond_idx, jitter=None) -> float:
         pred_rows.append(predicted)
     if not true_rows:
         raise InputError("no condition has eval trials", field="eval_cond_idx")
+    if not sum(len(rows) for rows in true_rows):
+        raise InputError("no bin with a defined PSTH (all NaN)", field="psth")
     return float(r2_score(np.vstack(true_rows), np.vstack(pred_rows)))

@@ -27,12 +27,22 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.data.prepared import FORMAT, FORWARD_RATES, GROUPS, REQUIRED_RATES, group_name, parse_group_name
+from neurodyn.data.prepared import (  # noqa: F401 - AUXILIARY_GROUPS: re-exported
+    AUXILIARY_GROUPS,
+    FORMAT,
+    FORWARD_RATES,
+    GROUPS,
+    REQUIRED_RATES,
+    group_name,
+    parse_group_name,
+)
 from neurodyn.errors import InputError
 from neurodyn.io import atomic_path, read_h5
 from neurodyn.metrics.bits import check_rates, check_shape
 
 SUBMISSION_KEYS = REQUIRED_RATES + FORWARD_RATES
+#: the largest rate a submission file (float32) can hold; larger finite rates would become inf
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 #: expected shapes: {group: {key: shape tuple, None = any size}}
 ExpectedShapes = Mapping[str, Mapping[str, tuple]]
@@ -46,8 +56,8 @@ def validate_submission(
     Checks: group names are NLB groups; each group has the four required keys, both or neither
     forward key and no other key; arrays are 3-D and consistent (trials shared by train/eval
     held-in/held-out, neurons shared by train and eval, bins shared by train and eval); rates are
-    finite and non-negative; when ``expected_shapes`` is given, every group it lists is present and
-    every listed key has exactly the listed shape (``None`` entries match any size).
+    finite, non-negative and representable in float32 (the file's type); when ``expected_shapes`` is given,
+    every group it lists is present and every listed key has exactly the listed shape (``None`` entries match any size).
 
     Raises
     ------
@@ -101,7 +111,13 @@ def validate_submission(
         for key, shape in internal.items():
             check_shape(group[key], shape, f"{name}/{key}", path)
         for key in group:
-            check_rates(group[key], f"{name}/{key}", path)
+            rates = check_rates(group[key], f"{name}/{key}", path)
+            if rates.size and rates.max() > FLOAT32_MAX:  # would be written as inf
+                big = rates > FLOAT32_MAX
+                first = tuple(int(i) for i in np.argwhere(big)[0])
+                raise InputError(f"rate predictions too large for a float32 submission file ({int(big.sum())} "
+                                 f"entries above {FLOAT32_MAX:.4g}, first at index {first})", path,
+                                 f"{name}/{key}")
     for name, shapes in (expected_shapes or {}).items():
         if name not in groups:
             raise InputError(
@@ -156,8 +172,6 @@ def write_submission(
     return path
 
 
-#: top-level groups of a prediction file that are not dataset groups (skipped when reading)
-AUXILIARY_GROUPS = ("latents",)
 
 
 def read_submission(path) -> dict[str, dict[str, np.ndarray]]:

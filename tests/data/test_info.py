@@ -67,3 +67,21 @@ def test_bad_input(tmp_path, bad_files, capsys):
     assert main(["info", str(tmp_path / "none.h5")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["info", str(bad_files["truncated"])]) == 2
+
+
+def test_prediction_file_values_and_no_wrapping(tmp_path, monkeypatch, capsys):
+    """A prediction file: per-group shapes, dtypes and min / mean / max; when the output is not a terminal
+    (here: captured) names are never wrapped, however narrow the console says it is."""
+    from neurodyn.metrics.submission import write_submission
+
+    rates = {"train_rates_heldin": np.full((3, 4, 2), 0.5), "train_rates_heldout": np.full((3, 4, 1), 0.25),
+             "eval_rates_heldin": np.full((2, 4, 2), 0.5), "eval_rates_heldout": np.full((2, 4, 1), 2.0),
+             "eval_rates_heldin_forward": np.ones((2, 3, 2)), "eval_rates_heldout_forward": np.ones((2, 3, 1))}
+    path = write_submission(tmp_path / "pred.h5", {"mc_maze_small_20": rates})
+    monkeypatch.setenv("COLUMNS", "40")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "mc_maze_small_20" in out
+    for key in rates:
+        assert re.search(rf"│ {key}\s+│", out), out
+    assert re.search(r"│ eval_rates_heldout\s+│ \(2, 4, 1\)\s+│ float32\s+│ 2\s+│ 2\s+│ 2\s+│", out), out

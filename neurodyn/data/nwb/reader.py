@@ -12,7 +12,7 @@ import numpy as np
 
 from neurodyn.data.nwb.session import BehaviorSeries, _SeriesPart, _where
 from neurodyn.data.stream import StreamedFile
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, one_line
 from neurodyn.io import read_h5
 
 
@@ -52,7 +52,7 @@ def _open_nwb_stream(source: StreamedFile):
         if failure is not None:
             raise failure from None
         raise InputError(
-            f"not a readable NWB file ({type(err).__name__}: {' '.join(str(err).split())[:200]})", source.label
+            f"not a readable NWB file ({type(err).__name__}: {one_line(err, 200)})", source.label
         ) from None
     return io, nwb, h5
 
@@ -66,7 +66,7 @@ def _open_nwb(path: Path):
             raise  # read_h5 reports it
         except Exception as err:  # h5py's RuntimeError/KeyError for damaged object headers
             raise InputError(
-                f"truncated or damaged HDF5 file ({' '.join(str(err).split())[:200]})", path
+                f"truncated or damaged HDF5 file ({one_line(err, 200)})", path
             ) from None
     if not is_nwb:
         raise InputError("HDF5 file without NWB metadata (no 'nwb_version' attribute)", path)
@@ -79,7 +79,7 @@ def _open_nwb(path: Path):
             nwb = io.read()
     except Exception as err:
         raise InputError(
-            f"not a readable NWB file ({type(err).__name__}: {' '.join(str(err).split())[:200]})", path
+            f"not a readable NWB file ({type(err).__name__}: {one_line(err, 200)})", path
         ) from None
     return io, nwb
 
@@ -94,6 +94,41 @@ def _ragged(col) -> list[np.ndarray] | np.ndarray:
         starts = np.concatenate([[0], ends[:-1]])
         return [flat[a:b] for a, b in zip(starts, ends)]
     return np.asarray(col.data[:])
+
+
+def _spike_times(units, path) -> list[np.ndarray]:
+    """``units/spike_times`` per unit, float64, after checking the column against its index: 1-D numbers,
+    one non-decreasing end offset per unit within the data (a damaged index would silently give units the
+    wrong spikes)."""
+    from hdmf.common.table import VectorIndex
+
+    field = "units/spike_times"
+    col = units["spike_times"]
+    n_units = len(units.id)
+    if isinstance(col, VectorIndex):
+        flat, ends = col.target.data, col.data
+        index_field = "units/spike_times_index"
+        if np.dtype(ends.dtype).kind not in "iu" or len(ends.shape) != 1 or ends.shape[0] != n_units:
+            raise InputError(f"expected {n_units} integer end offsets (one per unit), got shape "
+                             f"{tuple(ends.shape)} of {ends.dtype}", path, index_field)
+    else:
+        flat, ends, index_field = col.data, None, field
+    if np.dtype(flat.dtype).kind not in "iuf":
+        raise InputError(f"expected spike times in seconds (numbers), found dtype {flat.dtype}", path, field)
+    if ends is None:
+        return [np.asarray(s, dtype=np.float64) for s in _ragged(col)]
+    if len(flat.shape) != 1:
+        raise InputError(f"expected a 1-D array of spike times, got shape {tuple(flat.shape)}", path, field)
+    ends = np.asarray(ends[:], dtype=np.int64)
+    n_spikes = int(flat.shape[0])
+    if len(ends) and (ends.min() < 0 or np.any(np.diff(ends) < 0)):
+        raise InputError("end offsets must be non-negative and non-decreasing", path, index_field)
+    if len(ends) and ends[-1] > n_spikes:
+        raise InputError(f"runs past the end of units/spike_times: last end offset {int(ends[-1])}, but "
+                         f"{n_spikes} spike times", path, index_field)
+    values = np.asarray(flat[:], dtype=np.float64)
+    starts = np.concatenate([[0], ends[:-1]])
+    return [values[a:b] for a, b in zip(starts, ends)]
 
 
 def _as_column(values) -> np.ndarray:
@@ -214,7 +249,7 @@ def _read_nwb(nwb, source: Path | StreamedFile, path: Path | str) -> _FileData:
     if trials is None or len(trials.id) == 0:
         raise InputError("no trials (the file has no 'trials' table or it is empty)", path, "trials")
     unit_ids = np.asarray(units.id.data[:], dtype=np.int64)
-    spike_times = [np.asarray(s, dtype=np.float64) for s in _ragged(units["spike_times"])]
+    spike_times = _spike_times(units, path)
     heldout = np.asarray(units["heldout"].data[:], dtype=bool) if "heldout" in units.colnames else None
     obs = None
     if "obs_intervals" in units.colnames:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.errors import InputError
+from neurodyn.errors import STORED_SEED_MAX, InputError, seed_type
 
 __all__ = [
     "SwitchingGLMSimulation",
@@ -238,7 +238,8 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-neurons", type=int, default=20)
     parser.add_argument("--n-sequences", type=int, default=50)
     parser.add_argument("--n-bins", type=int, default=2000, help="bins per sequence")
-    parser.add_argument("--seed", type=int, default=0, help="seed of numpy.random.default_rng")
+    parser.add_argument("--seed", type=seed_type(STORED_SEED_MAX), default=0,
+                        help=f"seed of numpy.random.default_rng, 0..{STORED_SEED_MAX} (stored as an int64 attribute)")
     parser.add_argument(
         "--first-state",
         choices=("uniform", "reference"),
@@ -262,8 +263,11 @@ def run_cli(args: argparse.Namespace) -> int:
             flag = "--" + name.replace("_", "-")
             raise InputError(f"must be a positive integer, got {getattr(args, name)}", field=flag)
     cells = args.n_sequences * args.n_bins
-    # spikes (int64, with history), states, per-step draws; couplings (states x neurons^2) several times
-    memory = 8 * (2 * cells * args.n_neurons + 3 * cells + 6 * args.n_states * args.n_neurons**2)
+    # spikes (int64, with history), states, per-step draws; couplings (states x neurons^2) several times;
+    # the transition matrix and its cumulative sums (states x states); each step's gathered rows of the
+    # cumulative sums and their comparison (sequences x states)
+    memory = 8 * (2 * cells * args.n_neurons + 3 * cells + 6 * args.n_states * args.n_neurons**2
+                  + 2 * args.n_states**2 + 2 * args.n_sequences * args.n_states)
     check_memory(memory, field="--n-sequences / --n-bins / --n-neurons / --n-states", what="this simulation")
     with output_file(args.out, overwrite=args.overwrite, size_bytes=8 * (cells * (args.n_neurons + 1))) as tmp:
         sim = _simulate_and_write(args, tmp)
