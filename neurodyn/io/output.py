@@ -62,28 +62,32 @@ def _raise_interrupted(signum, _frame):
 
 
 @contextlib.contextmanager
-def _interrupt_on_sigint() -> Iterator[None]:
-    """Within the block, Ctrl-C raises :class:`Interrupted` and is recorded in :data:`_RECEIVED`.
-
-    Only in the main thread and only while SIGINT has Python's default handler (which raises a plain
-    KeyboardInterrupt); any other handler is left alone. The previous handler is restored on exit.
-    """
+def _raising_on(signum: int, defaults: tuple) -> Iterator[None]:
+    """Within the block, ``signum`` raises :class:`Interrupted` and is recorded in :data:`_RECEIVED` -- only in
+    the main thread and only while the signal's handler is one of ``defaults`` (a handler someone else
+    installed is left alone). The previous handler is restored on exit."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     try:
-        previous = signal.getsignal(signal.SIGINT)
+        previous = signal.getsignal(signum)
     except (ValueError, OSError):  # pragma: no cover - no signals on this platform
         yield
         return
-    if previous is not signal.default_int_handler:
+    if previous not in defaults:
         yield
         return
-    signal.signal(signal.SIGINT, _raise_interrupted)
+    signal.signal(signum, _raise_interrupted)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signum, previous)
+
+
+def _interrupt_on_sigint():
+    """Within the block, Ctrl-C raises :class:`Interrupted` and is recorded in :data:`_RECEIVED`, while SIGINT
+    has Python's default handler (which raises a plain KeyboardInterrupt); any other handler is left alone."""
+    return _raising_on(signal.SIGINT, (signal.default_int_handler,))
 
 
 @contextlib.contextmanager
@@ -109,29 +113,13 @@ def _quiet_swallowed_interrupts() -> Iterator[None]:
         sys.unraisablehook = previous
 
 
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
+def terminate_as_interrupt():
     """Within the block, SIGTERM raises :class:`Interrupted` (so cleanup code runs) instead of killing.
 
     Only in the main thread, and only when SIGTERM still has its default action (a handler someone
     else installed, e.g. Lightning's, is left alone). The previous handler is restored on exit.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    try:
-        previous = signal.getsignal(signal.SIGTERM)
-    except (ValueError, OSError):  # pragma: no cover - no signals on this platform
-        yield
-        return
-    if previous not in (signal.SIG_DFL, None):
-        yield
-        return
-    signal.signal(signal.SIGTERM, _raise_interrupted)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return _raising_on(signal.SIGTERM, (signal.SIG_DFL, None))
 
 
 def _size(n: float) -> str:
