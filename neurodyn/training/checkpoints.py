@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, one_line
 from neurodyn.io import atomic_path
 
 #: version of the ``checkpoint["neurodyn"]`` layout; a checkpoint with a larger number is refused
@@ -194,7 +194,7 @@ def read_checkpoint(path: str | os.PathLike, field: str = "ckpt_path") -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, not a torch file, disallowed pickled globals
-        reason = " ".join(str(err).split())[:160]
+        reason = one_line(err, 160)
         raise InputError(f"not a readable checkpoint (truncated, or not written by neurodyn fit: {reason})",
                          path=path, field=field) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:

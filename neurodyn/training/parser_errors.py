@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, one_line
 
 _NOISE = ("Parser key", "Does not validate against any of the Union subtypes", "Subtypes:", "Errors:",
           "Given value type:", "Expected a <class 'NoneType'>", "Not a valid subclass of", "Subclass types expected")
@@ -92,7 +92,7 @@ def parser_error(message: str, argv: list[str]) -> InputError:
                 return InputError(f"{where}{problem}", path=file, field="yaml")
             except OSError:
                 continue
-        return InputError(" ".join(text.split())[:300], field="config")
+        return InputError(one_line(text, 300), field="config")
     unrecognized = re.search(r"Unrecognized arguments: (.*)", text)
     if unrecognized:
         return InputError(f"unrecognized arguments: {unrecognized.group(1).strip()}", field="arguments")
@@ -116,7 +116,7 @@ def parser_error(message: str, argv: list[str]) -> InputError:
         choices = ("LangevinFlowModule, HMMGLMModule" if key == "model" else
                    "NLBDataModule, LFADSDataModule, LorenzDataModule, SwitchingGLMDataModule")
         return InputError(f"unknown class {given!r} (choices: {choices})", path=path, field=key)
-    detail = "; ".join(dict.fromkeys(lines))[:300] or "invalid value"
+    detail = one_line("; ".join(dict.fromkeys(lines)), 300) or "invalid value"
     if given is not None and given not in detail:
         detail += f" (given: {given})"
     return InputError(detail, path=path, field=key)

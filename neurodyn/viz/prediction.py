@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, one_line
 from neurodyn.io import read_h5
 
 __all__ = ["read_prediction", "draw_prediction", "plot_file"]
@@ -49,7 +49,7 @@ def _array(f, key: str, path: Path, ndim: int, *, finite: bool = True) -> np.nda
     try:
         arr = np.asarray(item[()], dtype=np.float64)
     except (TypeError, ValueError, OSError) as err:
-        raise InputError(f"cannot read as numbers ({' '.join(str(err).split())[:120]})", path, key) from None
+        raise InputError(f"cannot read as numbers ({one_line(err, 120)})", path, key) from None
     if arr.ndim != ndim or min(arr.shape, default=0) < 1:
         raise InputError(f"expected a non-empty {ndim}-D array, got shape {arr.shape}", path, key)
     if finite and not np.all(np.isfinite(arr)):

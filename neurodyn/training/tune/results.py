@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+from neurodyn.errors import one_line
 from neurodyn.training.tune.trial import METRIC
 
 
@@ -67,7 +68,7 @@ def trial_rows(grid, names: list[str], perturbations: list[dict]) -> list[dict]:
         config, last = result.config or {}, result.metrics or {}
         row.update({name: last.get(f"hp/{name}", config.get(name)) for name in names})  # in effect at the end
         if result.error:
-            row["error"] = " ".join(str(result.error).split())[:200]
+            row["error"] = one_line(result.error, 200)
         rows.append(row)
     return rows
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, one_line
 from neurodyn.training.checkpoints import SIZE_KEYS
 from neurodyn.training.tune.space import (
     apply_hyperparameters,
@@ -59,7 +59,7 @@ def build_model_and_data(cfg: dict):
     try:
         namespace = parser.parse_object(sections)
     except ArgumentError as err:
-        raise InputError(" ".join(str(err).split())[:400], field="--config") from None
+        raise InputError(one_line(err, 400), field="--config") from None
     path = get_path(cfg, ("data", "init_args", "path"))
     if path is not None and not Path(path).is_file():
         raise InputError("file not found", path=path, field="data.init_args.path")
