@@ -133,6 +133,7 @@ def _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forwa
              seed, dmfc_target, compression, log) -> str:
     """The work of :func:`prepare`, written to ``tmp``; returns the summary of the groups written."""
     say = log or (lambda _msg: None)
+    notes: list[str] = []  # printed once something is prepared (a refusal stays the only message)
     session = load_session(nwb)
     train_splits, eval_splits = PHASE_SPLITS[phase]
     train_rows = split_rows(session, train_splits, "", required=False)
@@ -144,18 +145,18 @@ def _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forwa
             session, ds, bin_ms, phase, include_behavior, include_forward_pred, seed
         )
     else:
-        say(f"train_input left out: no trials with split {' or '.join(map(repr, train_splits))} in {where}")
+        notes.append(f"train_input left out: no trials with split {' or '.join(map(repr, train_splits))} in {where}")
     if len(eval_rows):
         groups["eval_input"] = make_eval_input_tensors(session, ds, bin_ms, phase, seed)
     else:
-        say(f"eval_input left out: no trials with split {' or '.join(map(repr, eval_splits))} in {where}")
+        notes.append(f"eval_input left out: no trials with split {' or '.join(map(repr, eval_splits))} in {where}")
     if phase == "val":
         if len(train_rows) and len(eval_rows):
             groups["eval_target"] = make_eval_target_tensors(
                 session, ds, bin_ms, phase, include_psth, seed, dmfc_target
             )
         else:
-            say("eval_target left out: it needs both train and val trials")
+            notes.append("eval_target left out: it needs both train and val trials")
     if not groups:
         raise InputError(
             f"nothing to prepare for the {phase} phase: no trials with split "
@@ -163,6 +164,8 @@ def _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forwa
             session.path,
             "trials/split",
         )
+    for note in notes:
+        say(note)
 
     attrs = {
         "format": FORMAT,

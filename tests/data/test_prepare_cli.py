@@ -169,3 +169,15 @@ def test_out_must_not_be_the_input(maze_pair, oracle):
     train, _ = oracle.pair(maze_pair, "mc_maze")
     with pytest.raises(InputError, match="is an input file"):
         prepare("mc_maze", train, 5, "val", out=train, log=None)
+
+
+@pytest.mark.requires_data
+def test_refused_phase_prints_only_the_error(small_test_nwb, tmp_path, capsys):
+    """The test file alone has no val-phase trials: the refusal is the only output (the 'left out' notes of
+    the groups it could not make were printed before it, four lines in all)."""
+    rc = main(["prepare", "--dataset", "mc_maze_small", "--nwb", str(small_test_nwb), "--bin-ms", "20",
+               "--phase", "val", "--out", str(tmp_path / "x.h5")])
+    captured = capsys.readouterr()
+    assert rc == 2 and captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1 and "trials/split: nothing to prepare" in captured.err
+    assert not (tmp_path / "x.h5").exists()
