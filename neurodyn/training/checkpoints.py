@@ -31,6 +31,12 @@ INDEX_NAME = "checkpoints.json"
 SIZE_KEYS = ("n_heldin", "n_neurons", "n_obs_bins", "n_fwd_bins")
 
 
+def _no_validation(trainer: pl.Trainer) -> bool:
+    """Whether the fit has no validation batches at all."""
+    val = trainer.num_val_batches
+    return (sum(val) if isinstance(val, list) else val) == 0
+
+
 class AutoModelCheckpoint(ModelCheckpoint):
     """ModelCheckpoint whose ``monitor="auto"`` follows the data: co-bps or loss.
 
@@ -99,14 +105,11 @@ class AutoModelCheckpoint(ModelCheckpoint):
         validated epochs, at a point that is not an exact resume point."""
         if self._save_on_train_epoch_end is not None or getattr(trainer, "_val_check_time_interval", None):
             return super()._should_save_on_train_epoch_end(trainer)
-        val = trainer.num_val_batches
-        return (sum(val) if isinstance(val, list) else val) == 0 or trainer.val_check_interval == 1.0
+        return _no_validation(trainer) or trainer.val_check_interval == 1.0
 
     def _validated_now(self, trainer: pl.Trainer) -> bool:
         """Whether the monitored value is this epoch's: no monitor, no validation, or validation ran."""
-        val = trainer.num_val_batches
-        return (self.monitor is None or (sum(val) if isinstance(val, list) else val) == 0
-                or self._validated_epoch == trainer.current_epoch)
+        return self.monitor is None or _no_validation(trainer) or self._validated_epoch == trainer.current_epoch
 
     def _save_topk(self, trainer: pl.Trainer) -> None:
         if self._every_n_epochs >= 1 and (trainer.current_epoch + 1) % self._every_n_epochs == 0:

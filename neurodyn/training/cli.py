@@ -58,7 +58,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, one_line
 from neurodyn.training.callbacks import EpochLog, ResumableCSVLogger, ResumeState, RunInterrupted
 from neurodyn.training.checkpoints import (
     SIZE_KEYS,
@@ -341,7 +341,7 @@ class NeurodynCLI(LightningCLI):
         try:
             return super()._instantiate_trainer(config, callbacks)
         except MisconfigurationException as err:
-            raise InputError(" ".join(str(err).split()), field="trainer") from None
+            raise InputError(one_line(err, 400), field="trainer") from None
 
     def _run_subcommand(self, subcommand: str) -> None:
         if isinstance(self.model, HMMGLMModule) and (self.trainer.world_size > 1 or self.trainer.num_nodes > 1):
