@@ -428,7 +428,9 @@ def main(argv=None) -> int:
                       "session; the one-at-a-time grid and, a session later, stage 2 were added after "
                       "earlier reports of this benchmark had been seen (0.243 +- 0.005, then 0.245 +- 0.008); the rate "
                       "smoothing step was added after 0.245 had been seen, once a study on the select trials only "
-                      "found that every candidate's select co-bps rose with a smoothing of its rates; every "
+                      "found that every candidate's select co-bps rose or stayed level when its 20 ms rates were "
+                      "interpolated linearly to 5 ms instead of spread evenly, and that the chosen ensemble's rose "
+                      "with a Gaussian smoothing of its rates; every "
                       "choice inside a run uses the select trials only",
         "rate_smoothing": (f"after the setting is chosen: the Gaussian width (sigma, ms) in {list(RATE_SMOOTH_MS)} "
                            "(0 = none) whose smoothing of the chosen setting's 5 ms select-trial rates (its "
