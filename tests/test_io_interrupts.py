@@ -166,3 +166,42 @@ def test_cli_simulate_signal_swallowed_in_the_write(tmp_path, monkeypatch, capsy
     assert rc == 130, err
     assert err.splitlines() == ["neurodyn simulate: interrupted (SIGINT); nothing partial was kept"]
     assert _listing(tmp_path) == []
+
+
+def test_a_swallowed_ctrl_c_fails_the_block_after_an_earlier_interrupted_one(tmp_path):
+    """The record of received signals outlives a block: a later block must still count a plain Ctrl-C that
+    Python swallowed (here raised in a weakref callback), even when the last recorded signal was SIGINT too."""
+    import signal
+    import weakref
+
+    with pytest.raises(KeyboardInterrupt), io.output_file(tmp_path / "first.h5") as tmp:
+        tmp.write_text("x")
+        _swallowed_signal(signal.SIGINT)
+
+    def plain_ctrl_c(_ref):
+        raise KeyboardInterrupt  # Python's own SIGINT behaviour, not neurodyn's handler
+
+    with pytest.raises(KeyboardInterrupt), io.output_file(tmp_path / "second.h5") as tmp:
+        tmp.write_text("complete-looking output")
+        obj = _Swallowed()
+        ref = weakref.ref(obj, plain_ctrl_c)  # noqa: F841
+        del obj
+    assert _listing(tmp_path) == []
+
+
+def test_the_unraisable_hook_is_only_swapped_in_the_main_thread(tmp_path):
+    import sys
+    import threading
+
+    seen = []
+
+    def write():
+        with io.output_file(tmp_path / "t.h5") as tmp:
+            seen.append(sys.unraisablehook)
+            tmp.write_text("x")
+
+    before = sys.unraisablehook
+    worker = threading.Thread(target=write)
+    worker.start()
+    worker.join()
+    assert seen == [before] and sys.unraisablehook is before

@@ -58,7 +58,9 @@ _RECEIVED: list[int] = []
 
 def _raise_interrupted(signum, _frame):
     _RECEIVED.append(int(signum))
-    raise Interrupted(signum)
+    err = Interrupted(signum)
+    err.recorded = True  # already in _RECEIVED: the unraisable hook must not count it again
+    raise err
 
 
 @contextlib.contextmanager
@@ -95,14 +97,16 @@ def _quiet_swallowed_interrupts() -> Iterator[None]:
     """Within the block, an interrupt that Python cannot raise (in a weakref callback, a ``__del__``) is
     recorded in :data:`_RECEIVED` instead of printed as "Exception ignored in ..."; other unraisable
     exceptions go to the previous :data:`sys.unraisablehook`."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
     previous = sys.unraisablehook
 
     def hook(unraisable):
         if isinstance(unraisable.exc_value, KeyboardInterrupt) or (
                 unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt)):
-            signum = getattr(unraisable.exc_value, "signum", signal.SIGINT)
-            if not _RECEIVED or _RECEIVED[-1] != signum:
-                _RECEIVED.append(int(signum))
+            if not getattr(unraisable.exc_value, "recorded", False):  # a plain Ctrl-C, not one of ours
+                _RECEIVED.append(int(getattr(unraisable.exc_value, "signum", signal.SIGINT)))
             return
         previous(unraisable)
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.errors import CommandFailed, InputError
+from neurodyn.io.output import _RECEIVED as _SIGNAL_RECEIVED  # one record of the signals turned into Interrupted
+from neurodyn.io.output import _raise_interrupted
 from neurodyn.training.tune.results import (
     fmt,
     read_perturbations,
@@ -101,16 +103,6 @@ def _checkpoint_every(kind: str, search: dict, epochs: int) -> int:
     if kind == "pbt":
         return search["pbt"].get("perturbation_interval", max(1, epochs // 10))
     return 1
-
-
-_SIGNAL_RECEIVED: list[int] = []
-
-
-def _raise_interrupted(signum, _frame):
-    from neurodyn.io import Interrupted
-
-    _SIGNAL_RECEIVED.append(signum)
-    raise Interrupted(signum)
 
 
 def _sigterm_interrupts() -> None:
