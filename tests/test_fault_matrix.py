@@ -138,6 +138,13 @@ def _broken_prepared(d: Path, prep: Path, prep_psth: Path) -> None:
 
     _edit_h5(prep_psth, d / "tgt_psth_nan.h5", psth_nan)
 
+    def jitter_text(f):
+        if "eval_jitter" in f[tgt]:
+            del f[f"{tgt}/eval_jitter"]
+        f[f"{tgt}/eval_jitter"] = np.full(len(spikes), b"a")
+
+    _edit_h5(prep_psth, d / "tgt_jitter_str.h5", jitter_text)
+
     def cond_idx_out_of_range(f):
         f[f"{tgt}/eval_cond_idx"][0] = np.array([0, 10_000])
 
@@ -374,6 +381,10 @@ CASES = [
                                           "--upsample", "20"], "nothing to score", None),
     ("evaluate-upsample-not-nlb", ["evaluate", "--target", "{src}/prep5.h5", "--pred", "{src}/pred.h5",
                                    "--upsample", "1"], "--upsample: must be an NLB bin width", None),
+    ("evaluate-target-jitter-str", ["evaluate", "--target", "{src}/tgt_jitter_str.h5", "--pred", "{src}/pred.h5"],
+     "tgt_jitter_str.h5: eval_target/mc_maze_20/eval_jitter: expected numbers", None),
+    ("submit-upsample-not-nlb", ["submit", "--pred", "{src}/pred.h5", "--upsample", "10", "--out", "{work}/s.h5"],
+     "--upsample: must be an NLB bin width", None),
     ("evaluate-target-negative", ["evaluate", "--target", "{src}/tgt_negative.h5", "--pred", "{src}/pred.h5"],
      "tgt_negative.h5: mc_maze_20/eval_spikes_heldout: negative spike counts", None),
     ("evaluate-target-nan", ["evaluate", "--target", "{src}/tgt_nan.h5", "--pred", "{src}/pred.h5"],

@@ -41,6 +41,7 @@ def average_predictions(paths) -> dict[str, dict[str, np.ndarray]]:
         a prediction file; a group or key missing from a file,
         or one it has and the first does not; arrays of different shapes (each names the file and field).
     """
+    from neurodyn.io.output import _same_file
     from neurodyn.metrics.submission import read_submission, validate_submission
 
     paths = [os.fspath(p) for p in paths]
@@ -48,11 +49,7 @@ def average_predictions(paths) -> dict[str, dict[str, np.ndarray]]:
         raise InputError("an ensemble needs at least two prediction files", field="--pred")
     for i, path in enumerate(paths):
         for earlier in paths[:i]:
-            try:
-                same = os.path.samefile(path, earlier)
-            except OSError:  # a missing file: read_submission names it below
-                same = False
-            if same:
+            if _same_file(path, earlier):  # a missing file is not the same: read_submission names it below
                 raise InputError(f"is the same file as {earlier} (given twice, or a link to it): an ensemble "
                                  "averages different prediction files", path=path, field="--pred")
     total: dict[str, dict[str, np.ndarray]] = {}

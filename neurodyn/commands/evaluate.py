@@ -79,12 +79,8 @@ def cli_main(argv: list[str]) -> int:
     if not prediction:
         raise InputError("submission holds no dataset group", path=args.pred)
     if args.upsample is not None:
-        from neurodyn.data.nlb import BIN_WIDTHS_MS
         from neurodyn.metrics.resample import upsample_submission
 
-        if args.upsample not in BIN_WIDTHS_MS:
-            raise InputError(f"must be an NLB bin width ({' or '.join(map(str, BIN_WIDTHS_MS))} ms), got "
-                             f"{args.upsample}", field="--upsample")
         try:
             upsampled = upsample_submission(prediction, args.upsample)
         except InputError as err:

@@ -83,7 +83,7 @@ def _check_target(target: Mapping, name: str, path) -> dict:
     if a["eval_behavior"].ndim < 2 or a["eval_behavior"].shape[0] != n_eval:
         raise InputError(f"expected {n_eval} eval trials (as eval_spikes_heldout), got shape "
                          f"{a['eval_behavior'].shape}", path, f"{name}/eval_behavior")
-    for key in ("eval_spikes_heldin_forward", "eval_spikes_heldout_forward", "psth"):
+    for key in ("eval_spikes_heldin_forward", "eval_spikes_heldout_forward", "psth", "eval_jitter"):
         if key in target:
             a[key] = _numbers(target, key, name, path)
     n_heldin = None

@@ -60,10 +60,12 @@ def upsample_submission(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: 
     >>> sorted(out), out["mc_maze_small"]["train_rates_heldin"].shape
     (['mc_maze_small', 'mc_maze_small_20'], (2, 12, 1))
     """
+    from neurodyn.data.nlb import BIN_WIDTHS_MS
     from neurodyn.data.prepared import group_name, parse_group_name
 
-    if isinstance(bin_ms, bool) or not isinstance(bin_ms, (int, np.integer)) or bin_ms < 1:
-        raise InputError(f"must be a positive whole number of ms, got {bin_ms!r}", field="upsample")
+    if isinstance(bin_ms, bool) or bin_ms not in BIN_WIDTHS_MS:  # other widths name no NLB group
+        raise InputError(f"must be an NLB bin width ({' or '.join(map(str, BIN_WIDTHS_MS))} ms), got {bin_ms!r}",
+                         field="--upsample")
     out = {name: dict(group) for name, group in groups.items()}
     for name, group in groups.items():
         dataset, source_ms = parse_group_name(name)
