@@ -84,51 +84,44 @@ def _open_nwb(path: Path):
     return io, nwb
 
 
-def _ragged(col) -> list[np.ndarray] | np.ndarray:
-    """A DynamicTable column as a list of per-row arrays (indexed) or one array."""
+def _ragged(col, path=None, field: str | None = None, n_rows: int | None = None) -> list[np.ndarray] | np.ndarray:
+    """A DynamicTable column as a list of per-row arrays (indexed) or one array.
+
+    An indexed column is checked against its index first (a damaged index would silently give rows the
+    wrong values): integer end offsets, one per row when ``n_rows`` is given, non-negative, non-decreasing
+    and within the data; an InputError names ``<field>_index``."""
     from hdmf.common.table import VectorIndex
 
-    if isinstance(col, VectorIndex):
-        ends = np.asarray(col.data[:], dtype=np.int64)
-        flat = np.asarray(col.target.data[:])
-        starts = np.concatenate([[0], ends[:-1]])
-        return [flat[a:b] for a, b in zip(starts, ends)]
-    return np.asarray(col.data[:])
+    if not isinstance(col, VectorIndex):
+        return np.asarray(col.data[:])
+    flat, ends = col.target.data, col.data
+    index_field = f"{field}_index" if field else None
+    if (np.dtype(ends.dtype).kind not in "iu" or len(ends.shape) != 1
+            or (n_rows is not None and ends.shape[0] != n_rows)):
+        rows = f"{n_rows} " if n_rows is not None else ""
+        raise InputError(f"expected {rows}integer end offsets (one per row), got shape {tuple(ends.shape)} of "
+                         f"{ends.dtype}", path, index_field)
+    ends = np.asarray(ends[:], dtype=np.int64)
+    if len(ends) and (ends.min() < 0 or np.any(np.diff(ends) < 0)):
+        raise InputError("end offsets must be non-negative and non-decreasing", path, index_field)
+    if len(ends) and ends[-1] > flat.shape[0]:
+        raise InputError(f"runs past the end of {field}: last end offset {int(ends[-1])}, but {flat.shape[0]} "
+                         "values", path, index_field)
+    values = np.asarray(flat[:])
+    starts = np.concatenate([[0], ends[:-1]])
+    return [values[a:b] for a, b in zip(starts, ends)]
 
 
 def _spike_times(units, path) -> list[np.ndarray]:
-    """``units/spike_times`` per unit, float64, after checking the column against its index: 1-D numbers,
-    one non-decreasing end offset per unit within the data (a damaged index would silently give units the
-    wrong spikes)."""
-    from hdmf.common.table import VectorIndex
-
+    """``units/spike_times`` per unit, float64: 1-D numbers, checked against their index (:func:`_ragged`)."""
     field = "units/spike_times"
     col = units["spike_times"]
-    n_units = len(units.id)
-    if isinstance(col, VectorIndex):
-        flat, ends = col.target.data, col.data
-        index_field = "units/spike_times_index"
-        if np.dtype(ends.dtype).kind not in "iu" or len(ends.shape) != 1 or ends.shape[0] != n_units:
-            raise InputError(f"expected {n_units} integer end offsets (one per unit), got shape "
-                             f"{tuple(ends.shape)} of {ends.dtype}", path, index_field)
-    else:
-        flat, ends, index_field = col.data, None, field
+    flat = getattr(col, "target", col).data
     if np.dtype(flat.dtype).kind not in "iuf":
         raise InputError(f"expected spike times in seconds (numbers), found dtype {flat.dtype}", path, field)
-    if ends is None:
-        return [np.asarray(s, dtype=np.float64) for s in _ragged(col)]
-    if len(flat.shape) != 1:
+    if getattr(col, "target", None) is not None and len(flat.shape) != 1:
         raise InputError(f"expected a 1-D array of spike times, got shape {tuple(flat.shape)}", path, field)
-    ends = np.asarray(ends[:], dtype=np.int64)
-    n_spikes = int(flat.shape[0])
-    if len(ends) and (ends.min() < 0 or np.any(np.diff(ends) < 0)):
-        raise InputError("end offsets must be non-negative and non-decreasing", path, index_field)
-    if len(ends) and ends[-1] > n_spikes:
-        raise InputError(f"runs past the end of units/spike_times: last end offset {int(ends[-1])}, but "
-                         f"{n_spikes} spike times", path, index_field)
-    values = np.asarray(flat[:], dtype=np.float64)
-    starts = np.concatenate([[0], ends[:-1]])
-    return [values[a:b] for a, b in zip(starts, ends)]
+    return [np.asarray(s, dtype=np.float64) for s in _ragged(col, path, field, n_rows=len(units.id))]
 
 
 def _as_column(values) -> np.ndarray:
@@ -253,7 +246,8 @@ def _read_nwb(nwb, source: Path | StreamedFile, path: Path | str) -> _FileData:
     heldout = np.asarray(units["heldout"].data[:], dtype=bool) if "heldout" in units.colnames else None
     obs = None
     if "obs_intervals" in units.colnames:
-        obs = [np.asarray(o, dtype=np.float64).reshape(-1, 2) for o in _ragged(units["obs_intervals"])]
+        obs = [np.asarray(o, dtype=np.float64).reshape(-1, 2)
+               for o in _ragged(units["obs_intervals"], path, "units/obs_intervals", n_rows=len(unit_ids))]
     table: dict[str, np.ndarray] = {"trial_id": np.asarray(trials.id.data[:], dtype=np.int64)}
     from hdmf.common.table import DynamicTableRegion
 
@@ -266,7 +260,7 @@ def _read_nwb(nwb, source: Path | StreamedFile, path: Path | str) -> _FileData:
         ):
             continue
         key = "end_time" if name == "stop_time" else name
-        table[key] = _as_column(_ragged(col))
+        table[key] = _as_column(_ragged(col, path, f"trials/{name}", n_rows=len(table["trial_id"])))
     for name in ("start_time", "end_time"):
         if name not in table:
             raise InputError("missing column", path, f"trials/{name}")
