@@ -208,7 +208,7 @@ def test_long_error_text_is_cut_at_a_word_boundary():
 
     words = "HTTPSConnectionPool(host='api.dandiarchive.org', port=443): Max retries exceeded " * 10
     text = words + "Failed to resolve 'api.dandiarchive.org'"
-    for cut in (one_line(text, 500), dandi.one_line(text, 300), stream._one_line(text, 240)):
+    for cut in (one_line(text, 500), dandi.one_line(text, 300), stream.one_line(text, 240)):
         assert cut.endswith(" …") and "\n" not in cut
         body = cut[: -len(" …")]
         assert text.startswith(body) and text[len(body)] == " ", cut[-40:]  # ends where a word ends

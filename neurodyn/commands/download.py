@@ -10,9 +10,9 @@ import re
 import sys
 from pathlib import Path
 
-from neurodyn.data.dandi import API_ENV_VAR, DEFAULT_API, FILE_CHOICES, DownloadError, nlb_dataset_names, one_line
+from neurodyn.data.dandi import API_ENV_VAR, DEFAULT_API, FILE_CHOICES, DownloadError, nlb_dataset_names
 from neurodyn.data.download import download, download_dandiset
-from neurodyn.errors import ArgumentParser, CommandFailed, InputError
+from neurodyn.errors import ArgumentParser, CommandFailed, InputError, one_line
 
 __all__ = ["build_parser", "cli_main"]
 

@@ -44,10 +44,6 @@ def is_url(value) -> bool:
     return isinstance(value, str) and value.lower().startswith(URL_SCHEMES)
 
 
-def _one_line(text: object, limit: int = 240) -> str:
-    return one_line(text, limit)
-
-
 class _Reader:
     """File object over a ``remfile.File``: counts bytes, remembers the first network failure (h5py turns
     it into a vague OSError; the caller reports this one)."""
@@ -69,7 +65,7 @@ class _Reader:
         try:
             data = self._remote.read(size)
         except Exception as err:
-            message = _one_line(err)
+            message = one_line(err, 240)
         else:
             self.bytes_read += len(data)
             return data
@@ -163,7 +159,7 @@ class StreamedFile:
         """The one-line error for a network failure seen while reading, or None."""
         if self._reader is None or self._reader.error is None:
             return None
-        return InputError(f"reading over the network failed ({_one_line(self._reader.error)})", self.label)
+        return InputError(f"reading over the network failed ({one_line(self._reader.error, 240)})", self.label)
 
     @contextlib.contextmanager
     def h5(self) -> Iterator:
@@ -194,7 +190,7 @@ class StreamedFile:
             if failure is not None:
                 raise failure from None
             if isinstance(err, OSError):
-                raise InputError(f"truncated or damaged HDF5 file ({_one_line(err, 200)})", self.label) from None
+                raise InputError(f"truncated or damaged HDF5 file ({one_line(err, 200)})", self.label) from None
             raise
 
 
@@ -220,7 +216,7 @@ def _probe(url: str) -> int:
         code = err.response.status_code if err.response is not None else "?"
         raise InputError(f"cannot open URL (HTTP {code})", url) from None
     except requests.RequestException as err:
-        raise InputError(f"cannot open URL ({type(err).__name__}: {_one_line(err, 160)})", url) from None
+        raise InputError(f"cannot open URL ({type(err).__name__}: {one_line(err, 160)})", url) from None
 
 
 def _registry_sha256(name: str, size: int) -> str | None:
@@ -295,11 +291,11 @@ def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
         return out
     except (InputError, DownloadError) as err:
         if isinstance(err, DownloadError):
-            raise InputError(_one_line(err, 400), url) from None
+            raise InputError(one_line(err, 400), url) from None
         raise
     except Exception as err:
         found = _lookup_error(f"dandiset {dandiset_id}", err)
-        raise InputError(_one_line(found, 400), url) from None
+        raise InputError(one_line(found, 400), url) from None
 
 
 @lru_cache(maxsize=8)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurodyn.errors import one_line
 from neurodyn.io.output import _size
 
 
@@ -55,11 +56,6 @@ def read_h5_dict(group) -> dict:
     return out
 
 
-def _reason(err: BaseException, limit: int = 200) -> str:
-    """An exception's message on one line, cut to ``limit`` characters (h5py messages span lines)."""
-    from neurodyn.errors import one_line
-
-    return one_line(err, limit)
 
 
 def _check_h5(path: str | os.PathLike, what: str | None):
@@ -79,7 +75,7 @@ def _check_h5(path: str | os.PathLike, what: str | None):
     try:
         is_h5 = h5py.is_hdf5(path)
     except OSError as err:  # e.g. no read permission
-        raise InputError(f"cannot read file ({_reason(err)})", path=path) from None
+        raise InputError(f"cannot read file ({one_line(err, 200)})", path=path) from None
     if not is_h5:
         raise InputError(f"not an HDF5 file{kind}", path=path)
     return path
@@ -131,7 +127,7 @@ def _check_datasets(handle, path: str) -> None:
         visit("", handle)
         handle.visititems(visit)
     except (RuntimeError, KeyError, ValueError, TypeError) as err:
-        raise InputError(f"truncated or damaged HDF5 file ({_reason(err)})", path=path) from None
+        raise InputError(f"truncated or damaged HDF5 file ({one_line(err, 200)})", path=path) from None
 
 
 _GCOL = b"GCOL\x01\x00\x00\x00"  # signature, version 1, three reserved bytes of a global heap collection
@@ -243,10 +239,10 @@ def read_h5(path: str | os.PathLike, what: str | None = None) -> Iterator:
             _check_datasets(handle, path)
             yield handle
     except OSError as err:
-        raise InputError(f"truncated or damaged HDF5 file ({_reason(err)})", path=path) from None
+        raise InputError(f"truncated or damaged HDF5 file ({one_line(err, 200)})", path=path) from None
     except MemoryError:
         raise InputError("not enough memory to read it", path=path) from None
     except (RuntimeError, KeyError, ValueError, TypeError, SystemError) as err:
         if not _raised_in_h5py(err):
             raise  # the reader's own bug: keep the traceback
-        raise InputError(f"truncated or damaged HDF5 file ({_reason(err)})", path=path) from None
+        raise InputError(f"truncated or damaged HDF5 file ({one_line(err, 200)})", path=path) from None

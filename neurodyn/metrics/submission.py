@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.data.prepared import (  # noqa: F401 - AUXILIARY_GROUPS: re-exported
+from neurodyn.data.prepared import (
     AUXILIARY_GROUPS,
     FORMAT,
     FORWARD_RATES,
