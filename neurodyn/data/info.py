@@ -222,10 +222,12 @@ def _prediction(path: Path | str, console, groups: list[str]) -> None:
                     continue
                 stats = ["", "", ""]
                 if ds.dtype.kind in "fiub" and 0 < ds.size <= STATS_MAX_SIZE:
-                    data = ds[()].astype(np.float64)
+                    data = ds[()]  # in its stored dtype (no float64 copy); the mean accumulates in float64
+                    data = data.view(np.uint8) if data.dtype.kind == "b" else data
                     with np.errstate(all="ignore"):
-                        stats = [f"{v:.5g}" for v in (np.nanmin(data), np.nanmean(data), np.nanmax(data))] \
-                            if not np.isnan(data).all() else ["nan"] * 3
+                        stats = (["nan"] * 3 if data.dtype.kind == "f" and np.isnan(data).all() else
+                                 [f"{float(v):.5g}" for v in (np.nanmin(data), np.nanmean(data, dtype=np.float64),
+                                                              np.nanmax(data))])
                 table.add_row(key, str(tuple(ds.shape)), str(ds.dtype), *stats)
             tables.append(table)
         others = [k for k in f if k not in groups]
