@@ -207,7 +207,8 @@ def plot_potential(force_matrix, *, kernel=None, title: str | None = None, fig=N
     force_matrix : array (D, D)
         Symmetric S with :math:`\nabla U(z) = S z`. Its eigenvalues are the squared angular
         frequencies (per unit time of the integrator) of the undamped normal modes; negative ones
-        are unstable (repelling) directions.
+        are unstable (repelling) directions, zero ones force-free (friction and noise only; LangevinFlow's
+        potential has rank at most 2D/C, see :mod:`neurodyn.models.langevinflow.potential`).
     kernel : array (channels, channels, taps), optional
         The normalised coupling kernel Ŵ (``potential.normalized_kernel()``), drawn as a
         (out-channel) x (in-channel, tap) image.
@@ -243,9 +244,12 @@ def plot_potential(force_matrix, *, kernel=None, title: str | None = None, fig=N
     axes[1].axhline(0.0, color="k", lw=0.8)
     axes[1].set_xlabel("mode (sorted)")
     axes[1].set_ylabel("eigenvalue of S")
-    # float32 round-off leaves zero modes at about -1e-7 x the largest eigenvalue; do not call them unstable
-    n_unstable = int((eigenvalues < -1e-5 * max(float(np.abs(eigenvalues).max()), 1e-12)).sum())
-    axes[1].set_title(f"{n_unstable} of {len(eigenvalues)} modes unstable", fontsize="small")
+    # float32 round-off leaves zero modes at about 1e-7 x the largest eigenvalue: within 1e-5 x it a mode
+    # is force-free (LangevinFlow's potential has at least D - 2D/C of them), not unstable
+    tol = 1e-5 * max(float(np.abs(eigenvalues).max()), 1e-12)
+    n_unstable = int((eigenvalues < -tol).sum())
+    n_free = int((np.abs(eigenvalues) <= tol).sum())
+    axes[1].set_title(f"{n_unstable} of {len(eigenvalues)} modes unstable, {n_free} force-free", fontsize="small")
     if kernel is not None:
         kernel = as_array(kernel, "kernel", 3)
         n_out, n_in, n_taps = kernel.shape

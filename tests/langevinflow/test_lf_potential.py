@@ -94,6 +94,32 @@ def test_force_matrix_is_symmetric_hessian_and_scale_invariant():
     torch.testing.assert_close(pot.force(z), before, rtol=RTOL, atol=1e-12)
 
 
+@pytest.mark.parametrize("n_channels,kernel_size,n_sites", [(4, 3, 16), (4, 3, 5), (2, 5, 7), (3, 1, 4)])
+def test_force_matrix_rank_is_at_most_two_sites_per_channel_group(n_channels, kernel_size, n_sites):
+    """U depends on z only through y (L numbers) and s (L numbers), so rank S <= 2L = 2D/C for every
+    kernel, and every z with y = 0 and s = 0 has zero force (the potential's docstring)."""
+    torch.manual_seed(5)
+    dim = n_channels * n_sites
+    pot = CoupledOscillatorPotential(dim, n_channels, kernel_size).double()
+    S = pot.force_matrix().detach()
+    singular = torch.linalg.svdvals(S)
+    # float64: zero modes come out at ~ D·eps·|S| (1e-15 here); the smallest genuine one of these seeded
+    # kernels is 7e-3, so 1e-10 relative separates them with orders of magnitude on both sides
+    rank = int((singular > 1e-10 * singular[0]).sum())
+    assert rank == min(2 * n_sites, dim)  # at most 2L; a random kernel reaches the bound
+    # the null space of the map z -> (y, s), built independently of force(): y and s from their definition
+    sites = torch.eye(dim, dtype=torch.float64).reshape(dim, n_channels, n_sites)
+    w = pot.normalized_kernel().detach().sum(dim=0, keepdim=True)
+    y = torch.nn.functional.conv1d(sites, w, padding=kernel_size // 2)[:, 0]  # (D, L): column l of M^T
+    s = sites.sum(dim=1)
+    readout = torch.cat([y, s], dim=1).T  # (2L, D): z -> (y, s)
+    _, sv, vh = torch.linalg.svd(readout)
+    null = vh[int((sv > 1e-10 * sv[0]).sum()):]  # orthonormal basis of {z : y = 0, s = 0}
+    assert null.shape[0] == dim - rank  # S vanishes exactly on {y = 0, s = 0} for a random kernel
+    if null.shape[0]:
+        assert pot.force(null).abs().max() < 1e-12
+
+
 def test_kernel_gradient_matches_finite_differences():
     # The kernel gradient goes through the L2 normalisation; check it (and the force's) numerically.
     torch.manual_seed(4)

@@ -13,6 +13,13 @@ U is the quadratic form zᵀAz, so ∇U(z) = (A + Aᵀ)z is linear in z. With w[
 
 i.e. one zero-padded ``conv1d`` with the 'force kernel' G (self-adjoint: G[c,c',j] = G[c',c,k-1-j]).
 No autograd is needed inside the integrator.
+
+Rank: U depends on z only through the 2L numbers y = Mz and s = Pz (M, P of size L×D): U = (Mz)ᵀ(Pz),
+A = MᵀP, and S = A + Aᵀ has rank at most 2L = 2D/C whatever the kernel. At the reference's C = 4 at least
+half of the latent directions feel no force: every z with y = 0 and s = 0 is a zero mode, along which the
+dynamics are friction and noise only. This is the reference code's energy, kept as it is;
+:meth:`CoupledOscillatorPotential.force_matrix` shows it and ``neurodyn.viz.plot_potential`` counts the
+zero modes.
 """
 
 from __future__ import annotations
