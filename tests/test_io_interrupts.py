@@ -86,6 +86,25 @@ def test_interrupt_right_after_the_temporary_file_is_made(tmp_path, monkeypatch)
     assert _listing(tmp_path) == []
 
 
+def test_atomic_path_interrupt_as_the_temporary_file_is_closed(tmp_path, monkeypatch):
+    """atomic_path alone (the checkpoint index, the metrics file): a Ctrl-C between mkstemp and the guard
+    left ``.index.json.X.part`` behind."""
+    import os
+
+    real_close = os.close
+    armed = {"on": True}
+
+    def close(fd):
+        real_close(fd)
+        if armed.pop("on", False):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "close", close)
+    with pytest.raises(KeyboardInterrupt), io.atomic_path(tmp_path / "index.json") as tmp:
+        tmp.write_text("never")
+    assert _listing(tmp_path) == []
+
+
 def test_another_writers_lock_is_never_removed(tmp_path):
     out = tmp_path / "out.h5"
     lock = tmp_path / ".out.h5.lock"
