@@ -10,7 +10,15 @@ import re
 import sys
 from pathlib import Path
 
-from neurodyn.data.dandi import API_ENV_VAR, DEFAULT_API, FILE_CHOICES, DownloadError, nlb_dataset_names
+from neurodyn.data.dandi import (
+    API_ENV_VAR,
+    DEFAULT_API,
+    FILE_CHOICES,
+    DownloadError,
+    api_host,
+    nlb_dataset_names,
+    nlb_remote_files,
+)
 from neurodyn.data.download import download, download_dandiset
 from neurodyn.errors import ArgumentParser, CommandFailed, InputError, one_line
 
@@ -41,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing files that differ from DANDI's (verified ones are skipped)")
     parser.add_argument("--list", action="store_true", help="list the registry's dataset names and exit")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="hide the progress bar and the line naming the server contacted")
     return parser
 
 
@@ -68,15 +77,24 @@ def cli_main(argv: list[str]) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise InputError("exists and is not a folder", args.out, "--out")
 
+    if args.dandiset and not re.fullmatch(r"\d{6}", args.dandiset):
+        raise InputError(f"a dandiset id has six digits, got {args.dandiset!r}", field="--dandiset")
+
     def say(line: str) -> None:
         print(f"neurodyn download: {line}", file=sys.stderr)
 
+    if not args.no_progress:  # before the first request: a slow or absent network is not a silent wait
+        if args.dandiset:
+            what = f"dandiset {args.dandiset}" + (f" version {args.version}" if args.version else "")
+            what += f", assets matching {args.path!r}" if args.path else ""
+        else:
+            count = len(nlb_remote_files(args.name, files=args.files, api_url=args.api_url))
+            what = f"{count} asset(s) of {args.name}"
+        say(f"contacting DANDI at {api_host(args.api_url)} for {what} …")
     options = dict(retries=args.retries, timeout=args.timeout, progress=not args.no_progress,
                    overwrite=args.overwrite, log=say)
     try:
         if args.dandiset:
-            if not re.fullmatch(r"\d{6}", args.dandiset):
-                raise InputError(f"a dandiset id has six digits, got {args.dandiset!r}", field="--dandiset")
             results = download_dandiset(args.dandiset, args.out, version=args.version, glob=args.path,
                                         api_url=args.api_url, **options)
         else:

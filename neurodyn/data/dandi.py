@@ -70,6 +70,88 @@ class DownloadError(OSError):
     """A lookup or transfer failed (network, server, or integrity); the message is one line naming the file."""
 
 
+class HostUnresolvable(DownloadError):
+    """The host of a URL has no address: no network (no DNS), or no such name. Not worth retrying.
+
+    Attributes
+    ----------
+    host
+        The host name that could not be resolved (``"?"`` when the failure did not record it).
+    reason
+        The resolver's words, e.g. ``"Name or service not known"``.
+    """
+
+    def __init__(self, host: str, reason: object = "name resolution failed", hint: str | None = None):
+        self.host = host or "?"
+        self.reason = one_line(getattr(reason, "strerror", None) or reason, 120)
+        message = f"cannot resolve host {self.host} ({self.reason}): no network, or no such host name"
+        super().__init__(f"{message}; {hint}" if hint else message)
+
+
+def unresolved(err: BaseException, hint: str | None = None) -> HostUnresolvable | None:
+    """A :class:`HostUnresolvable` (with ``hint``) when ``err``, or an exception it wraps, is a name-resolution
+    failure (``socket.gaierror``, urllib3's ``NameResolutionError``, as ``requests`` and ``dandi`` raise
+    them); None for any other error.
+
+    Examples
+    --------
+    >>> import socket
+    >>> unresolved(ConnectionError("refused")) is None
+    True
+    >>> str(unresolved(ConnectionError(socket.gaierror(-2, "Name or service not known"))))
+    'cannot resolve host ? (Name or service not known): no network, or no such host name'
+    """
+    import socket
+
+    try:
+        from urllib3.exceptions import NameResolutionError
+    except ImportError:  # urllib3 1.x: a NewConnectionError caused by socket.gaierror
+        NameResolutionError = ()  # noqa: N806
+    todo, seen = [err], set()
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, HostUnresolvable):
+            return HostUnresolvable(item.host, item.reason, hint)
+        if NameResolutionError and isinstance(item, NameResolutionError):
+            why = getattr(item, "_reason", None) or item.__cause__ or "name resolution failed"
+            return HostUnresolvable(str(getattr(item, "_host", "") or ""), why, hint)
+        if isinstance(item, socket.gaierror):
+            return HostUnresolvable("", item, hint)
+        # requests' ConnectionError holds urllib3's MaxRetryError in args, which holds the cause in .reason
+        todo += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+    return None
+
+
+def check_host(url: str, hint: str | None = None) -> None:
+    """Raise :class:`HostUnresolvable` at once when the host of ``url`` cannot be resolved.
+
+    One ``socket.getaddrinfo`` call, no request: an unresolvable name fails in the time of one lookup instead
+    of going through the retries with back-off of the ``dandi`` client (``dandi.consts.REQUEST_RETRIES``
+    attempts, close to a minute in all) or of a transfer. Skipped when a proxy from the environment
+    (``HTTPS_PROXY`` ...) serves ``url``: the proxy resolves the name then. Any
+    other lookup problem is left to the request itself.
+    """
+    import socket
+    import urllib.parse
+
+    import requests.utils
+
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname
+    if not host:
+        return
+    if requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url)):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise HostUnresolvable(host, err, hint) from None
+    except (OSError, UnicodeError, ValueError):  # not a name-resolution failure: the request reports it
+        return
 
 
 # --------------------------------------------------------------------------------------------------
@@ -81,13 +163,50 @@ def api_root(api_url: str | None = None) -> str | None:
     return root.rstrip("/") if root else None
 
 
-def dandi_client(api_url: str | None = None):
+def client_api_url(api_url: str | None = None) -> str:
+    """The API root :func:`dandi_client` talks to: :func:`api_root`, else the ``dandi`` library's instance
+    (``$DANDI_INSTANCE``, a known instance name or a URL), else :data:`DEFAULT_API`. No request is made.
+
+    Examples
+    --------
+    >>> client_api_url("http://127.0.0.1:8000/api/")
+    'http://127.0.0.1:8000/api'
+    """
+    root = api_root(api_url)
+    if root:
+        return root
+    instance = os.environ.get("DANDI_INSTANCE", "dandi")
+    if instance.lower().startswith(("http://", "https://")):
+        return instance.rstrip("/")
+    from dandi.consts import known_instances
+
+    known = known_instances.get(instance)
+    return known.api.rstrip("/") if known is not None else DEFAULT_API
+
+
+def api_host(api_url: str | None = None) -> str:
+    """Host (and port, when given) of :func:`client_api_url`, for messages: ``api.dandiarchive.org``."""
+    import urllib.parse
+
+    return urllib.parse.urlsplit(client_api_url(api_url)).netloc
+
+
+#: how an error about the DANDI API host says where another server is chosen (``neurodyn download``)
+API_HINT = f"--api-url or ${API_ENV_VAR} selects another DANDI API"
+
+
+def dandi_client(api_url: str | None = None, hint: str | None = API_HINT):
     """A :class:`dandi.dandiapi.DandiAPIClient` for :func:`api_root` (``api_url``).
+
+    The API host is resolved first (:func:`check_host`): without a network (or with a misspelt host) this
+    raises :class:`HostUnresolvable` at once, naming the host and ``hint``, instead of after the ``dandi``
+    client's retries. Other failures (refused connections, 5xx, timeouts) keep the client's retries.
 
     The ``dandi`` logger gets a NullHandler, so its messages are not printed by Python's last-resort
     handler (neurodyn reports failures itself, on one line); an application that configures logging
     still receives them.
     """
+    check_host(client_api_url(api_url), hint)
     logger = logging.getLogger("dandi")
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())
@@ -106,6 +225,9 @@ def _lookup_error(what: str, err: BaseException) -> Exception:
 
     if isinstance(err, NotFoundError):
         return InputError(one_line(err), field=what)
+    found = unresolved(err, API_HINT)  # e.g. behind a proxy that could not resolve it
+    if found is not None:
+        return found
     response = getattr(err, "response", None)
     if response is not None and getattr(response, "status_code", None) == 404:
         return InputError(f"not found on DANDI ({one_line(err, 200)})", field=what)

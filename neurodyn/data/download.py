@@ -47,6 +47,7 @@ from neurodyn.data.dandi import (
     dandiset_files,
     one_line,
     resolve_nlb_files,
+    unresolved,
 )
 from neurodyn.errors import InputError
 
@@ -176,6 +177,10 @@ def _transfer(session, remote: RemoteFile, part: Path, timeout: float, chunk_siz
 
 
 def _retryable(err: BaseException) -> bool:
+    """Network errors, 5xx, 408 and 429 are worth another attempt; a host name that does not resolve (no
+    network, or no such name) and other HTTP errors are not."""
+    if unresolved(err) is not None:
+        return False
     response = getattr(err, "response", None)
     code = getattr(response, "status_code", None)
     return code is None or code >= 500 or code in (408, 429)
@@ -185,6 +190,9 @@ def _http_reason(err: BaseException) -> str:
     response = getattr(err, "response", None)
     if response is not None and getattr(response, "status_code", None):
         return f"HTTP {response.status_code} {response.reason or ''}".strip()
+    found = unresolved(err)
+    if found is not None:
+        return str(found)
     reason = err
     while getattr(reason, "__context__", None) is not None and not str(reason):
         reason = reason.__context__
@@ -220,6 +228,9 @@ def _fetch_part(session, remote: RemoteFile, dest: Path, part: Path, retries: in
             have = part.stat().st_size if part.exists() else 0
             if not _retryable(err):
                 finish()
+                if unresolved(err) is not None:  # no network: the .part is worth keeping
+                    keep = f"; run again to resume from {part.name}" if have else ""
+                    raise DownloadError(f"{dest}: {_http_reason(err)} ({remote.url}){keep}") from None
                 raise DownloadError(f"{dest}: {_http_reason(err)} from {remote.url}") from None
             if attempt >= retries:
                 finish()
@@ -254,6 +265,7 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
     retries
         Further attempts (each resuming) after a network error or a 5xx / 408 / 429 answer,
         ``backoff_s * attempt`` seconds apart. When all fail the ``.part`` file is kept for a later run.
+        A host name that does not resolve (no network) fails at once, without retries.
     timeout
         Socket timeout in seconds.
     progress

@@ -19,6 +19,12 @@ times, the trial table and the metadata, not the 1 kHz behaviour.
 
 ``sha256`` of a streamed file is the digest DANDI publishes (or, for a plain URL, the registry's when
 the file name and size match a registry entry); it is not recomputed, which would need every byte.
+
+Failures follow the command-line rule: what the user named is wrong (no such dandiset, version or asset, an
+HTTP 4xx answer to the URL, a server without ``Range`` support, a damaged file) -> :class:`InputError`, exit
+code 2; the network or the server failed (no network, a host that does not resolve, a refused connection,
+a timeout, a 5xx answer, a read that fails after the file was opened) -> :class:`RemoteFailure`, exit code 1.
+Both are one line naming the URL. A host name that does not resolve fails at once, without retries.
 """
 
 from __future__ import annotations
@@ -30,13 +36,32 @@ import urllib.parse
 from collections.abc import Iterator
 from functools import lru_cache
 
-from neurodyn.errors import InputError, one_line
+from neurodyn.errors import CommandFailed, InputError, one_line
 
 CACHE_ENV_VAR = "NEURODYN_STREAM_CACHE_MB"
 DEFAULT_CACHE_MB = 64
 BLOCK_BYTES = 128 * 1024
 MAX_READAHEAD_BYTES = 8 * 1024 * 1024
 URL_SCHEMES = ("dandi://", "http://", "https://")
+
+
+class RemoteFailure(CommandFailed):
+    """A remote file could not be looked up or read for a reason outside the input (no network, a host name
+    that does not resolve, a server error): one line naming the URL, exit code 1 (bad input is
+    :class:`~neurodyn.errors.InputError`, exit code 2).
+
+    Examples
+    --------
+    >>> err = RemoteFailure("cannot resolve host x.invalid", "https://x.invalid/a.nwb")
+    >>> str(err), err.exit_code, err.path
+    ('https://x.invalid/a.nwb: cannot resolve host x.invalid', 1, 'https://x.invalid/a.nwb')
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, url: str):
+        self.path = url
+        super().__init__(f"{url}: {message}")
 
 
 def is_url(value) -> bool:
@@ -155,15 +180,15 @@ class StreamedFile:
         """Bytes handed to HDF5 so far (the server may have sent more: read-ahead)."""
         return self._reader.bytes_read if self._reader is not None else 0
 
-    def failure(self) -> InputError | None:
-        """The one-line error for a network failure seen while reading, or None."""
+    def failure(self) -> RemoteFailure | None:
+        """The one-line error (exit code 1) for a network failure seen while reading, or None."""
         if self._reader is None or self._reader.error is None:
             return None
-        return InputError(f"reading over the network failed ({one_line(self._reader.error, 240)})", self.label)
+        return RemoteFailure(f"reading over the network failed ({one_line(self._reader.error, 240)})", self.label)
 
     @contextlib.contextmanager
     def h5(self) -> Iterator:
-        """The file opened read-only by h5py for a ``with`` block; failures are one-line InputErrors."""
+        """The file opened read-only by h5py for a ``with`` block; failures are one line (see :meth:`guard`)."""
         import h5py
 
         reader = self.reader
@@ -176,8 +201,8 @@ class StreamedFile:
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:
-        """Turn what goes wrong in the block into one line: the network failure when there was one,
-        else damage for OSError; InputErrors pass through."""
+        """Turn what goes wrong in the block into one line: the network failure when there was one
+        (:class:`RemoteFailure`), else damage for OSError (:class:`InputError`); InputErrors pass through."""
         try:
             yield
         except InputError:
@@ -196,8 +221,14 @@ class StreamedFile:
 
 # ------------------------------------------------------------------------------------------ resolving
 def _probe(url: str) -> int:
-    """Size of the file at ``url`` from a one-byte range request (works where HEAD does not)."""
+    """Size of the file at ``url`` from a one-byte range request (works where HEAD does not).
+
+    One request, no retries. An HTTP 4xx answer or no ``Range`` support is bad input (InputError); no
+    network, a refused connection, a timeout or a 5xx / 408 / 429 answer is a :class:`RemoteFailure`.
+    """
     import requests
+
+    from neurodyn.data.dandi import unresolved
 
     try:
         with requests.get(url, headers={"Range": "bytes=0-0", "Accept-Encoding": "identity"}, stream=True,
@@ -213,10 +244,15 @@ def _probe(url: str) -> int:
     except InputError:
         raise
     except requests.HTTPError as err:
-        code = err.response.status_code if err.response is not None else "?"
+        code = err.response.status_code if err.response is not None else None
+        if code is None or code >= 500 or code in (408, 429):
+            raise RemoteFailure(f"cannot open URL, server error (HTTP {code or '?'})", url) from None
         raise InputError(f"cannot open URL (HTTP {code})", url) from None
     except requests.RequestException as err:
-        raise InputError(f"cannot open URL ({type(err).__name__}: {one_line(err, 160)})", url) from None
+        found = unresolved(err)
+        if found is not None:
+            raise RemoteFailure(str(found), url) from None
+        raise RemoteFailure(f"cannot open URL ({type(err).__name__}: {one_line(err, 160)})", url) from None
 
 
 def _registry_sha256(name: str, size: int) -> str | None:
@@ -257,7 +293,7 @@ def _content_url(asset) -> str:
 
 
 def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
-    from neurodyn.data.dandi import DownloadError, _lookup_error, dandi_client
+    from neurodyn.data.dandi import API_ENV_VAR, DownloadError, _lookup_error, check_host, dandi_client
 
     instance, dandiset_id, version, path = parse_dandi_url(url)
     if instance is not None and api_url is None and not os.environ.get("NEURODYN_DANDI_API"):
@@ -268,7 +304,7 @@ def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
             raise InputError(f"unknown DANDI instance {instance!r}; known: {', '.join(known_instances)}", url)
         api_url = known_instances[key].api
     try:
-        client = dandi_client(api_url)
+        client = dandi_client(api_url, hint=f"${API_ENV_VAR} selects another DANDI API")
         dandiset = client.get_dandiset(dandiset_id, version, lazy=False)
         version_id = dandiset.version_id
         assets = []
@@ -288,14 +324,19 @@ def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
             label = f"dandi://{dandiset_id}@{version_id}/{asset.path}"
             out.append(StreamedFile(_content_url(asset), label, asset.path.rsplit("/", 1)[-1], int(asset.size),
                                     sha.lower() if sha else None))
+        # the storage host (not the API's): unresolvable, it fails here, not after remfile's retries
+        for one_url in {urllib.parse.urlsplit(f.url).netloc: f.url for f in out}.values():
+            check_host(one_url)
         return out
-    except (InputError, DownloadError) as err:
-        if isinstance(err, DownloadError):
-            raise InputError(one_line(err, 400), url) from None
+    except InputError:
         raise
+    except DownloadError as err:  # no network, a server error, DANDI disagreeing with itself: exit code 1
+        raise RemoteFailure(one_line(err, 400), url) from None
     except Exception as err:
         found = _lookup_error(f"dandiset {dandiset_id}", err)
-        raise InputError(one_line(found, 400), url) from None
+        if isinstance(found, InputError):  # no such dandiset / version: exit code 2
+            raise InputError(one_line(found, 400), url) from None
+        raise RemoteFailure(one_line(found, 400), url) from None
 
 
 @lru_cache(maxsize=8)
@@ -315,7 +356,10 @@ def resolve_url(url: str, api_url: str | None = None) -> list[StreamedFile]:
     Raises
     ------
     InputError
-        One line naming the URL: no such dandiset / version / asset, unreachable server, no range support.
+        One line naming the URL: no such dandiset / version / asset, an HTTP 4xx answer, no range support.
+    RemoteFailure
+        One line naming the URL: no network (a host that does not resolve fails at once), a refused
+        connection, a timeout, a server error.
     """
     if not is_url(url):
         raise InputError("not a dandi://, http:// or https:// URL", url)

@@ -279,3 +279,60 @@ class Server:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=10)
+
+
+# ------------------------------------------------------------------ no network
+#: an API root whose host never resolves, with or without a network (RFC 6761 reserves ``.invalid``)
+INVALID_API = "https://api.neurodyn-test.invalid/api"
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+@dataclass
+class Offline:
+    """What a command did while a host did not resolve: the ``.invalid`` names it looked up and the
+    back-off sleeps it asked for (recorded, not slept: time.sleep is replaced)."""
+
+    lookups: list = field(default_factory=list)
+    sleeps: list = field(default_factory=list)
+
+
+def offline(monkeypatch, known_api: str | None = INVALID_API) -> Offline:
+    """Record name lookups of ``.invalid`` hosts and every ``time.sleep`` (the dandi client's tenacity
+    back-off, neurodyn's and remfile's retries), clear the proxy variables (a proxy would resolve names
+    itself) and, when ``known_api`` is given, let the dandi client treat it as a known instance.
+
+    Why the last: offline, the dandi client's server-info lookup of a known instance (the default one) fails
+    and it falls back to the instance's hard-coded URLs, so the lookups themselves are made -- and retried.
+    Replacing that server-info lookup puts a ``.invalid`` root on the same path without any network.
+    """
+    import socket
+    import time
+
+    from dandi import dandiapi
+    from dandi.consts import DandiInstance
+
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DANDI_NO_ET", "1")  # no version telemetry request
+    record = Offline()
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if str(host).endswith(".invalid"):
+            record.lookups.append(host)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(time, "sleep", record.sleeps.append)
+    if known_api is not None:
+        monkeypatch.setattr(dandiapi, "get_instance", lambda _: DandiInstance("neurodyn-test", None, known_api))
+    return record
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (a connection is refused: a reachable host, a transient failure)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

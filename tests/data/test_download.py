@@ -201,6 +201,55 @@ def test_lookup_errors_are_one_line(dandi, tmp_path, capsys):
     assert files_under(tmp_path) == []
 
 
+# ------------------------------------------------------------------------------------ no network
+def test_unresolvable_api_host_fails_at_once(monkeypatch, tmp_path, capsys):
+    """No network: the line saying what is contacted, then one error line naming the host, --api-url and
+    NEURODYN_DANDI_API, exit code 1 -- after one name lookup and no back-off (the dandi client's
+    REQUEST_RETRIES attempts with back-off took close to a minute). A refused connection on a resolvable
+    host keeps the client's retries."""
+    record = dandi_server.offline(monkeypatch)
+    monkeypatch.setenv(API_ENV_VAR, dandi_server.INVALID_API)
+    argv = ["download", "mc_maze_small", "--files", "test", "--out", str(tmp_path / "a"), "--retries", "3"]
+    assert main(argv) == 1
+    lines = capsys.readouterr().err.strip().split("\n")
+    assert lines[0] == ("neurodyn download: contacting DANDI at api.neurodyn-test.invalid "
+                        "for 1 asset(s) of mc_maze_small …")
+    assert len(lines) == 2 and lines[1].startswith("neurodyn download: error: cannot resolve host "
+                                                   "api.neurodyn-test.invalid")
+    assert "no network" in lines[1] and "--api-url" in lines[1] and API_ENV_VAR in lines[1]
+    assert record.lookups == ["api.neurodyn-test.invalid"] and record.sleeps == []
+    assert not (tmp_path / "a").exists()
+    # --no-progress: the error line alone
+    assert main(["download", "--dandiset", "000140", "--out", str(tmp_path), "--no-progress"]) == 1
+    assert "cannot resolve host api.neurodyn-test.invalid" in one_line_error(capsys)
+
+    # a reachable host that refuses the connection: a transient failure, retried with back-off
+    refused = f"http://127.0.0.1:{dandi_server.closed_port()}/api"
+    record = dandi_server.offline(monkeypatch, known_api=refused)
+    monkeypatch.setenv(API_ENV_VAR, refused)
+    assert main(["download", "--dandiset", "000140", "--out", str(tmp_path), "--no-progress"]) == 1
+    err = one_line_error(capsys)
+    assert "dandiset 000140" in err and "Connection refused" in err
+    from dandi.consts import REQUEST_RETRIES
+
+    assert len(record.sleeps) == REQUEST_RETRIES - 1  # every attempt the client makes
+
+
+def test_unresolvable_blob_host_is_not_retried(monkeypatch, tmp_path):
+    """The transfer: a host name that does not resolve fails on the first attempt (--retries is for transient
+    failures); a refused connection is retried with neurodyn's back-off."""
+    record = dandi_server.offline(monkeypatch, known_api=None)
+    remote = RemoteFile("000999/x.nwb", 10, "http://blobs.neurodyn-test.invalid/x.nwb")
+    with pytest.raises(DownloadError, match=r"cannot resolve host blobs\.neurodyn-test\.invalid \(.+\): no network"):
+        fetch_file(remote, tmp_path / "x.nwb", retries=3, backoff_s=1.0)
+    assert record.lookups == ["blobs.neurodyn-test.invalid"] and record.sleeps == []
+    remote = RemoteFile("000999/y.nwb", 10, f"http://127.0.0.1:{dandi_server.closed_port()}/y.nwb")
+    with pytest.raises(DownloadError, match="transfer interrupted at 0 of 10 bytes"):
+        fetch_file(remote, tmp_path / "y.nwb", retries=2, backoff_s=1.0)
+    assert record.sleeps == [1.0, 2.0]
+    assert files_under(tmp_path) == []
+
+
 # ------------------------------------------------------------------------------------ registry names
 REGISTRY_TEST_ASSET = "544a660e-a173-46f3-985a-60fd67e6ae1f"  # MC_Maze_Small test file (DANDI:000140)
 REGISTRY_PATH = "sub-Jenkins/sub-Jenkins_ses-small_desc-test_ecephys.nwb"

@@ -206,14 +206,14 @@ def test_server_error_mid_stream_is_one_line(dandi, big_train, capsys):
     asset = dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
     url = f"dandi://000999/sub-Synth/{big_train.name}"
     dandi.faults[asset.asset_id] = dandi_server.Fault(status=410, count=1000, after=2)  # the blob URL expires
-    assert main(["info", url]) == 2
+    assert main(["info", url]) == 1  # the file was there: a server failure, not bad input
     err = one_line_error(capsys)
     assert err.startswith(f"neurodyn info: error: dandi://000999@0.1.0/sub-Synth/{big_train.name}")
     assert "reading over the network failed" in err and "410" in err
 
 
-def test_network_failure_in_a_real_process_exits_2(dandi, big_train):
-    """The same failure in a separate process: one line, exit code 2, and a clean interpreter exit (an h5py
+def test_network_failure_in_a_real_process_exits_1(dandi, big_train):
+    """The same failure in a separate process: one line, exit code 1, and a clean interpreter exit (an h5py
     file-object driver that kept a failed read's traceback alive used to segfault at shutdown)."""
     import os
     import subprocess
@@ -223,7 +223,7 @@ def test_network_failure_in_a_real_process_exits_2(dandi, big_train):
     env = dict(os.environ, NEURODYN_DANDI_API=dandi.api, DANDI_NO_ET="1")
     proc = subprocess.run([sys.executable, "-m", "neurodyn.cli", "info", f"dandi://000999/sub-Synth/{big_train.name}"],
                           capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
     err = proc.stderr.strip()
     assert "\n" not in err and "reading over the network failed" in err and "410" in err
 
@@ -254,6 +254,42 @@ def test_bad_urls(dandi, big_train, capsys, tmp_path):
         stream.resolve_url(url)
     assert main(["prepare", "--dataset", "mc_maze", "--nwb", "dandi://000111/", "--out", str(tmp_path / "o.h5")]) == 2
     assert "000111" in one_line_error(capsys) and not (tmp_path / "o.h5").exists()
+
+
+def test_network_and_server_failures_exit_1(dandi, big_train, capsys, monkeypatch):
+    """Bad input exits 2 (test_bad_urls); the network or the server failing exits 1, one line naming the URL.
+    A host that does not resolve fails after one lookup, with no back-off sleep (the dandi client's lookups
+    and remfile's reads retried it with back-off)."""
+    asset = dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    record = dandi_server.offline(monkeypatch)
+    # a server error answering a plain URL
+    dandi.faults[asset.asset_id] = dandi_server.Fault(status=503, count=1000)
+    url = f"{dandi.root}/files/000999/sub-Synth/{big_train.name}"
+    assert main(["info", url]) == 1
+    err = one_line_error(capsys)
+    assert url in err and "server error (HTTP 503)" in err
+    dandi.faults.clear()
+    # the storage host of a DANDI asset does not resolve
+    asset.extra_metadata["contentUrl"] = [f"{dandi.api}/assets/{asset.asset_id}/download/",
+                                          "http://blobs.neurodyn-test.invalid/blob"]
+    url = f"dandi://000999/sub-Synth/{big_train.name}"
+    assert main(["info", url]) == 1
+    err = one_line_error(capsys)
+    assert url in err and "cannot resolve host blobs.neurodyn-test.invalid" in err and "no network" in err
+    assert record.lookups == ["blobs.neurodyn-test.invalid"] and record.sleeps == []
+    # a plain URL whose host does not resolve
+    url = "https://files.neurodyn-test.invalid/x.nwb"
+    assert main(["info", url]) == 1
+    err = one_line_error(capsys)
+    assert url in err and "cannot resolve host files.neurodyn-test.invalid" in err
+    # the DANDI API host does not resolve
+    monkeypatch.setenv("NEURODYN_DANDI_API", dandi_server.INVALID_API)
+    record.lookups.clear()
+    url = "dandi://000999/sub-Synth/"
+    assert main(["info", url]) == 1
+    err = one_line_error(capsys)
+    assert url in err and "cannot resolve host api.neurodyn-test.invalid" in err and "NEURODYN_DANDI_API" in err
+    assert record.lookups == ["api.neurodyn-test.invalid"] and record.sleeps == []
 
 
 @pytest.mark.network
