@@ -158,7 +158,8 @@ class PredictionWriter(BasePredictionWriter):
             with h5py.File(tmp, "w") as f:
                 write_h5_dict(f, tree, compression="gzip")
                 f.attrs["datamodule"] = type(dm).__name__
-                f.attrs["bin_ms"] = float(dm.bin_ms)
+                if dm.bin_ms is not None:  # bins without a stated width (switching-GLM simulator): none
+                    f.attrs["bin_ms"] = float(dm.bin_ms)
                 if hasattr(dm, "dataset"):
                     f.attrs["dataset"] = dm.dataset
         print(f"wrote predictions to {path}")

@@ -230,3 +230,19 @@ def test_bad_training_values_are_one_line_and_leave_no_run_folder(tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("neurodyn fit: error: ") and field in err[0], err
     assert not (tmp_path / "runs" / "r").exists()
+
+
+def test_lfads_file_without_a_bin_width_has_none(tmp_path):
+    """An LFADS-layout file with no ``bin_ms`` attribute: the width is unknown (was silently 20 ms), so
+    plots count bins and checkpoints record no width."""
+    from neurodyn.data.lfads import LFADSData, write_lfads_h5
+    from neurodyn.training.datamodules import LFADSDataModule
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(0.5, (6, 10, 4)).astype(np.float32)
+    path = write_lfads_h5(tmp_path / "x.h5", LFADSData(counts[:4], counts[4:], counts[:4] + 0.1, counts[4:] + 0.1))
+    dm = LFADSDataModule(str(path), batch_size=2)
+    assert dm.bin_ms is None and dm.describe().endswith("(no stated width)")
+    with h5py.File(path, "r+") as f:
+        f.attrs["bin_ms"] = 10.0
+    assert LFADSDataModule(str(path), batch_size=2).bin_ms == 10.0

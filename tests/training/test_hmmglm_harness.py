@@ -29,6 +29,10 @@ def test_fit_predict(tmp_path, method):
         assert post.shape == (2, 300, 2)
         np.testing.assert_allclose(post.sum(-1), 1.0, atol=1e-5)  # float32 posteriors
         assert f["valid_viterbi"].shape == (2, 300)
+        assert "bin_ms" not in f.attrs  # the simulator's bins have no width: plots count bins, not seconds
+    from neurodyn.viz.prediction import read_prediction
+
+    assert read_prediction(out)["bin_ms"] is None
 
 
 def test_negative_counts_in_file_exit_2(tmp_path, capsys):

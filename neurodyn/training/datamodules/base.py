@@ -17,7 +17,8 @@ key                shape                   meaning
 =================  ======================  =====================================================
 
 Every DataModule exposes the sizes a model needs, so configs never repeat them:
-``n_heldin`` (N_in), ``n_neurons`` (N), ``n_obs_bins`` (T), ``n_fwd_bins`` (F), ``bin_ms``. The
+``n_heldin`` (N_in), ``n_neurons`` (N), ``n_obs_bins`` (T), ``n_fwd_bins`` (F), ``bin_ms`` (None for
+bins without a stated width, e.g. the switching-GLM simulator's: plots then count bins, not seconds). The
 training / validation split always comes from the file (or from the simulator's seeded split); it is
 never re-shuffled silently. ``train_dataloader`` shuffles batches (seeded by Lightning's global seed),
 ``predict_dataloader`` never does.
@@ -167,7 +168,7 @@ class NeuralDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.splits: dict[str, SplitArrays] = {}
-        self.bin_ms: float = 1.0
+        self.bin_ms: float | None = None  # set by load() where the data state a bin width
         self.n_fwd_bins: int = 0
         self.load()
         if "train" not in self.splits or "valid" not in self.splits:
@@ -260,7 +261,8 @@ class NeuralDataModule(pl.LightningDataModule):
         sizes = ", ".join(f"{name}={len(split)}" for name, split in self.splits.items())
         return (
             f"{type(self).__name__}: trials {sizes}; neurons {self.n_heldin} held-in / {self.n_neurons} total; "
-            f"bins {self.n_obs_bins} observed + {self.n_fwd_bins} forward of {self.bin_ms:g} ms"
+            f"bins {self.n_obs_bins} observed + {self.n_fwd_bins} forward"
+            + (f" of {self.bin_ms:g} ms" if self.bin_ms else " (no stated width)")
         )
 
 

@@ -91,7 +91,8 @@ class LFADSDataModule(NeuralDataModule):
     """Trials of an LFADS/NDT-layout HDF5 file (``train_data`` / ``valid_data`` [+ truth]).
 
     All neurons are held-in and there are no forward bins; ``true_rates`` (counts per bin) and
-    ``true_latents`` are attached when the file has them.
+    ``true_latents`` are attached when the file has them. The bin width is the file's ``bin_ms`` attribute
+    (neurodyn's simulators write it); a file without one has bins of no stated width (``bin_ms`` None).
     """
 
     predict_splits = ("train", "valid")
@@ -102,7 +103,8 @@ class LFADSDataModule(NeuralDataModule):
 
     def _from_lfads(self, data) -> None:
         self.lfads = data
-        self.bin_ms = float(getattr(data, "bin_ms", None) or 20.0)
+        bin_ms = getattr(data, "bin_ms", None)
+        self.bin_ms = None if bin_ms is None else float(bin_ms)
         for split in ("train", "valid"):
             extras = {}
             truth = getattr(data, f"{split}_truth", None)
