@@ -55,7 +55,9 @@ class AutoModelCheckpoint(ModelCheckpoint):
     - Every file is written to a temporary name and renamed, so an interrupted write never leaves a
       truncated checkpoint (and a hard link is never written through).
     - ``checkpoints.json`` next to the files records the monitor, the top-k files with their scores, the
-      best file and the last epoch; ``neurodyn predict --run DIR --ckpt_path best`` reads it.
+      best file, the last epoch and ``last_step`` (Lightning's ``global_step``, which counts optimizer
+      steps: one per batch for LangevinFlow and the HMM-GLM ``gradient`` method, ``n_inner`` M-step Adam
+      steps per batch for HMM-GLM ``em``); ``neurodyn predict --run DIR --ckpt_path best`` reads it.
     """
 
     def __init__(self, monitor: str | None = "auto", mode: str = "min", save_last: bool | None = True,

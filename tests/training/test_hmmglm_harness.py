@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -21,6 +23,9 @@ def test_fit_predict(tmp_path, method):
     assert main(["fit", *args, "--trainer.max_epochs", "3"]) == 0
     run = tmp_path / "hmm"
     header = (run / "metrics.csv").read_text().splitlines()[0]
+    # last_step counts optimizer steps: 3 epochs x 1 batch (3 sequences < batch size), x n_inner (5) for EM
+    index = json.loads((run / "checkpoints" / "checkpoints.json").read_text())
+    assert (index["last_epoch"], index["last_step"]) == (2, 15 if method == "em" else 3)
     assert "valid/state_accuracy" in header and "valid/ll_per_spike" in header
     out = tmp_path / "states.h5"
     assert main(["predict", "--run", str(run), "--ckpt_path", "last", "--prediction.path", str(out)]) == 0
