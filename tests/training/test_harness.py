@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from neurodyn.cli import main
+from neurodyn.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
@@ -246,3 +248,29 @@ def test_lfads_file_without_a_bin_width_has_none(tmp_path):
     with h5py.File(path, "r+") as f:
         f.attrs["bin_ms"] = 10.0
     assert LFADSDataModule(str(path), batch_size=2).bin_ms == 10.0
+
+
+def test_lorenz_cache_is_read_only_for_the_simulation_it_holds(tmp_path, capsys):
+    """--data.cache written by one seed was read for any other seed or size without a word."""
+    from neurodyn.training.datamodules import LorenzDataModule
+
+    sizes = dict(n_conditions=3, trials_per_condition=4, batch_size=4)
+    cache = tmp_path / "lorenz.h5"
+    first = LorenzDataModule(seed=1, cache=str(cache), **sizes)
+    again = LorenzDataModule(seed=1, cache=str(cache), **sizes)  # read back, the same trials
+    np.testing.assert_array_equal(first.splits["train"].heldin, again.splits["train"].heldin)
+    before = cache.read_bytes()
+    for kwargs, held in ((dict(seed=2, **sizes), "(seed 1)"), (dict(seed=1, **{**sizes, "n_conditions": 4}),
+                                                                "(other settings)")):
+        with pytest.raises(InputError, match=f"data.cache: holds another simulation {re.escape(held)}"):
+            LorenzDataModule(cache=str(cache), **kwargs)
+    assert cache.read_bytes() == before  # refused, never replaced
+    (tmp_path / "notes.h5").write_text("mine")
+    with pytest.raises(InputError, match="not an HDF5 file"):
+        LorenzDataModule(seed=1, cache=str(tmp_path / "notes.h5"), **sizes)
+    # through the CLI: one line, exit 2, before any training
+    code = main(["fit", "--data", "LorenzDataModule", "--data.seed", "2", "--data.cache", str(cache),
+                 "--data.n_conditions", "3", "--data.trials_per_condition", "4", "--trainer.max_epochs", "1",
+                 "--trainer.default_root_dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "data.cache: holds another simulation (seed 1)" in err[0]

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +135,10 @@ class LorenzDataModule(LFADSDataModule):
     seed
         Simulator seed (independent of the training seed).
     cache
-        Optional path: the simulated LFADS-layout file is written there once and read afterwards.
+        Optional path: the simulated LFADS-layout file is written there once and read afterwards, when the
+        simulation it records (its ``config`` and ``seed`` attributes, as every neurodyn Lorenz file has) is
+        this one; a file holding another simulation or none is refused (``data.cache``), never read as if
+        it were this one and never replaced.
     """
 
     def __init__(
@@ -157,7 +161,8 @@ class LorenzDataModule(LFADSDataModule):
         from neurodyn.data.lfads import read_lfads_h5, write_lfads_h5
         from neurodyn.data.synthetic.lorenz import simulate_lorenz
 
-        if self.cache is not None and self.cache.is_file():
+        if self.cache is not None and os.path.lexists(self.cache):
+            self._check_cache()
             self._from_lfads(read_lfads_h5(self.cache))
             return
         sim = simulate_lorenz(**self.sim_kwargs)
@@ -168,6 +173,33 @@ class LorenzDataModule(LFADSDataModule):
             from neurodyn.data.lfads import lfads_from_simulation
 
             self._from_lfads(lfads_from_simulation(sim))
+
+    def _check_cache(self) -> None:
+        """Refuse a cache file that does not record this simulation (seed and simulator settings)."""
+        import dataclasses
+
+        import h5py
+
+        from neurodyn.data.synthetic.lorenz import LorenzConfig
+
+        sizes = {k: v for k, v in self.sim_kwargs.items() if k != "seed"}
+        want = {"config": repr(dataclasses.asdict(LorenzConfig(**sizes))), "seed": int(self.sim_kwargs["seed"])}
+        if self.cache.is_dir():
+            raise InputError("is a folder, expected the Lorenz cache file", self.cache, "data.cache")
+        try:
+            with h5py.File(self.cache, "r") as f:
+                have = {k: f.attrs.get(k) for k in want}
+        except OSError:
+            raise InputError("is not an HDF5 file (expected a Lorenz cache written by neurodyn)", self.cache,
+                             "data.cache") from None
+        have = {k: v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v
+                for k, v in have.items()}
+        if have != want:
+            held = ("no simulation recorded" if have["config"] is None else
+                    "another simulation" + (f" (seed {have['seed']})" if have["seed"] != want["seed"] else
+                                            " (other settings)"))
+            raise InputError(f"holds {held}, not seed {want['seed']} with {sizes}; delete it or choose another "
+                             "--data.cache", self.cache, "data.cache")
 
 
 class SwitchingGLMDataModule(NeuralDataModule):
