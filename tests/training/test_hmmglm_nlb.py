@@ -7,6 +7,8 @@ one line, exit 2).
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -122,3 +124,25 @@ def test_file_without_training_trials_is_one_line(nlb, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert str(files["test_alone"]) in err[0] and "train_input" in err[0]
+
+
+def test_shipped_nlb_config_selects_nothing_on_the_evaluation_trials(nlb, tmp_path):
+    """configs/hmmglm/mc_maze_small_states.yaml validates on the evaluation trials (the ones reported): it
+    must keep no 'best' checkpoint chosen on them, so `predict --run DIR` predicts from the last epoch."""
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "hmmglm" / "mc_maze_small_states.yaml"
+    _, files = nlb
+    small = ["--model.init_args.config.n_lags", "3", "--model.init_args.n_inner", "2",
+             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    assert main(["fit", "--config", str(config), "--data.init_args.path", str(files["val"]), *small,
+                 "--trainer.max_epochs", "2", "--trainer.check_val_every_n_epoch", "1",
+                 "--trainer.default_root_dir", str(tmp_path), "--run-name", "run"]) == 0
+    checkpoints = tmp_path / "run" / "checkpoints"
+    index = json.loads((checkpoints / "checkpoints.json").read_text())
+    assert index["best"] is None and index["top_k"] == {}
+    assert sorted(p.name for p in checkpoints.glob("*.ckpt")) == ["last.ckpt"]
+    out = tmp_path / "pred.h5"
+    assert main(["predict", "--run", str(tmp_path / "run"), "--prediction.path", str(out),
+                 "--trainer.enable_progress_bar", "false"]) == 0
+    assert out.is_file()
