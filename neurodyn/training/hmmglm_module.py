@@ -34,6 +34,18 @@ MULTI_PROCESS = ("HMMGLMModule trains in one process: its validation metrics (ma
                  "a GPU's launch overhead at these sizes)")
 
 
+def _file_key(dm, split: str) -> str:
+    """The dataset in the DataModule's file that holds a split's held-in counts (for error messages)."""
+    kind = type(dm).__name__
+    if kind == "NLBDataModule":
+        return "eval_input/eval_spikes_heldin" if split == "valid" else "train_input/train_spikes_heldin"
+    if kind == "SwitchingGLMDataModule":
+        return "spikes"
+    if kind == "LFADSDataModule":
+        return "valid_data" if split == "valid" else "train_data"
+    return f"{split} spikes"
+
+
 class HMMGLMModule(pl.LightningModule):
     """Fit a switching GLM (``glm``, ``hmmglm``, ``gaussian``, ``onehot``) with EM or by gradient.
 
@@ -90,6 +102,26 @@ class HMMGLMModule(pl.LightningModule):
     def setup(self, stage: str) -> None:
         if self._trainer is not None and self.trainer.world_size > 1:
             raise InputError(MULTI_PROCESS, field="trainer.strategy")
+        if self._trainer is not None and self.trainer.datamodule is not None:
+            self._check_observed(self.trainer.datamodule)
+
+    def _check_observed(self, dm) -> None:
+        """Refuse held-in counts that are missing (NaN in the file) in any split (one-line InputError).
+
+        The DataModules turn NaN counts into 0 and mark them in ``target_mask`` (LangevinFlow's loss skips
+        them); a switching GLM has no missing-data model, so a NaN would silently become "no spike" in
+        both its emissions and its spike history.
+        """
+        for name, split in getattr(dm, "splits", {}).items():
+            mask = np.asarray(split.target_mask)[:, : split.heldin.shape[1], : split.heldin.shape[2]]
+            if mask.all():
+                continue
+            rows = np.flatnonzero(~mask.all(axis=(1, 2)))
+            raise InputError(
+                f"{int((~mask).sum())} missing (NaN) held-in counts in the {name} split (rows {rows[:5].tolist()}"
+                f"{' ...' if len(rows) > 5 else ''}); a switching GLM needs every bin observed",
+                path=getattr(dm, "path", None), field=_file_key(dm, name),
+            )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         add_checkpoint_header(self, checkpoint)

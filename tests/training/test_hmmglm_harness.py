@@ -52,3 +52,21 @@ def test_negative_counts_in_file_exit_2(tmp_path, capsys):
                  "--trainer.default_root_dir", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and str(path) in err[-1] and "negative" in err[-1]
+
+
+def test_nan_counts_in_file_exit_2(tmp_path, capsys):
+    """A NaN count is refused in one line naming the file and the dataset: the DataModule turns it into 0
+    (masked, which LangevinFlow's loss honours), but a switching GLM would read it as 'no spike'."""
+    from neurodyn.data.synthetic.switching_glm import simulate_switching_glm, write_switching_glm_h5
+
+    sim = simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=3, n_bins=50, seed=0)
+    sim.spikes = sim.spikes.astype(np.float64)
+    sim.spikes[2, 7, 1] = np.nan  # a validation sequence
+    path = tmp_path / "nan.h5"
+    write_switching_glm_h5(path, sim)
+    code = main(["fit", "--model", "HMMGLMModule", "--data", "SwitchingGLMDataModule", "--data.path", str(path),
+                 "--data.n_train", "2", "--trainer.max_epochs", "1", "--trainer.logger", "false",
+                 "--trainer.default_root_dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert f"{path}: spikes: 1 missing (NaN)" in err[0] and "valid split" in err[0]

@@ -146,3 +146,32 @@ def test_shipped_nlb_config_selects_nothing_on_the_evaluation_trials(nlb, tmp_pa
     assert main(["predict", "--run", str(tmp_path / "run"), "--prediction.path", str(out),
                  "--trainer.enable_progress_bar", "false"]) == 0
     assert out.is_file()
+
+
+def test_nan_held_in_counts_are_one_line_in_fit_and_predict(nlb, tmp_path, capsys):
+    """NaN in the held-in spikes (train or evaluation trials): one line naming the file and the array, exit 2,
+    for fit and for predict with a trained model (they were read as zero counts)."""
+    import shutil
+
+    _, files = nlb
+    data = ["--data", "NLBDataModule", "--data.batch_size", "4"]
+    assert main(["fit", *MODEL, *data, "--data.path", str(files["val"]), "--trainer.max_epochs", "1",
+                 "--trainer.default_root_dir", str(tmp_path), "--run-name", "run"]) == 0
+    capsys.readouterr()
+    for key in ("train_input/train_spikes_heldin", "eval_input/eval_spikes_heldin"):
+        bad = tmp_path / f"nan_{key.split('/')[0]}.h5"
+        shutil.copy(files["val"], bad)
+        with h5py.File(bad, "r+") as f:
+            counts = f[key][()]
+            counts[1, 4, 2] = np.nan
+            f[key][...] = counts
+        runs = [["fit", *MODEL, *data, "--data.path", str(bad), "--trainer.max_epochs", "1",
+                 "--trainer.default_root_dir", str(tmp_path)],
+                ["predict", "--run", str(tmp_path / "run"), "--ckpt_path", "last", "--data.init_args.path",
+                 str(bad), "--prediction.path", str(tmp_path / "pred.h5")]]
+        for argv in runs:
+            code = main(argv)
+            err = capsys.readouterr().err.strip().splitlines()
+            assert code == 2 and len(err) == 1, (argv[0], key, err)
+            assert f"{bad}: {key}: 1 missing (NaN)" in err[0], err[0]
+        assert not (tmp_path / "pred.h5").exists()
