@@ -30,6 +30,7 @@ from neurodyn.training.tune.results import (
 from neurodyn.training.tune.space import (
     HYPERPARAMETERS,
     apply_hyperparameters,
+    check_fit_config,
     check_model,
     check_values,
     endpoints,
@@ -38,6 +39,7 @@ from neurodyn.training.tune.space import (
     merge_configs,
     read_yaml,
     set_path,
+    source_of,
 )
 from neurodyn.training.tune.trial import (
     METRIC,
@@ -193,11 +195,12 @@ def run_search(args) -> Path:
     base: dict = {}
     for path in config_paths:
         base = merge_configs(base, read_yaml(path, "--config"))
-    check_model(base, str(config_paths[-1]))
+    check_fit_config(base, config_paths)
+    check_model(base, str(source_of(config_paths, ("model", "class_path"))))
     search_path = Path(args.search)
     search = load_search(search_path)
     space = search["space"]
-    check_values(base, space, search_path)
+    check_values(base, space, search_path, config_paths)
     _check_args(args)
     epochs = args.epochs or search["epochs"] or get_path(base, ("trainer", "max_epochs"))
     if not isinstance(epochs, int) or epochs < 1:
@@ -217,7 +220,7 @@ def run_search(args) -> Path:
 
     # The model and data must build before any Ray worker starts (one-line errors for bad configs).
     sample = {n: endpoints(s)[0] for n, s in space.items()}
-    _, data = build_model_and_data(apply_hyperparameters(base, sample))
+    _, data = build_model_and_data(apply_hyperparameters(base, sample), config_paths)
     if data.splits.get("valid") is None or not len(data.splits["valid"]):
         raise InputError("the data module has no validation trials to select on", field="data")
     carved_by_config = "select" in data.splits

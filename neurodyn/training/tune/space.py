@@ -223,6 +223,69 @@ def apply_hyperparameters(base: dict, values: dict) -> dict:
     return cfg
 
 
+#: the sections of a ``neurodyn fit`` config (LightningCLI's and neurodyn's own); tune reads seed_everything,
+#: trainer, model and data, and best.yaml keeps the others for ``neurodyn fit``
+FIT_SECTIONS = ("seed_everything", "trainer", "model", "data", "optimizer", "lr_scheduler", "ckpt_path",
+                "checkpoint", "nlb_eval", "prediction", "run", "run_name")
+
+
+def source_of(files: list, keys: tuple[str, ...]) -> str | None:
+    """The last of the stacked config ``files`` that holds the nested key ``keys`` (else the last file)."""
+    import yaml
+
+    for file in reversed(files):
+        try:
+            data = yaml.safe_load(Path(file).read_text())
+        except Exception:  # read and checked before; a file that changed since is simply skipped
+            continue
+        node, found = data, True
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                found = False
+                break
+            node = node[key]
+        if found:
+            return str(file)
+    return str(files[-1]) if files else None
+
+
+def find_key(cfg, name: str, under: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """The nested place of the key ``name`` in ``cfg`` (depth first), or None."""
+    if not isinstance(cfg, dict):
+        return None
+    if name in cfg:
+        return (*under, name)
+    for key, value in cfg.items():
+        found = find_key(value, name, (*under, str(key)))
+        if found:
+            return found
+    return None
+
+
+def check_fit_config(base: dict, files: list) -> None:
+    """Keys of the fit config that no ``neurodyn fit`` accepts (a misspelt section or trainer option) are
+    refused here: tune itself reads only a few of them, so a typo would otherwise pass unnoticed."""
+    import inspect
+
+    import lightning.pytorch as pl
+
+    for key in base:
+        if key not in FIT_SECTIONS:
+            raise InputError(f"unknown section of a fit config; expected one of {', '.join(FIT_SECTIONS)}",
+                             path=source_of(files, (key,)), field=str(key))
+    trainer = base.get("trainer")
+    if trainer is None:
+        return
+    if not isinstance(trainer, dict):
+        raise InputError(f"expected a mapping, got {trainer!r}", path=source_of(files, ("trainer",)),
+                         field="trainer")
+    accepted = set(inspect.signature(pl.Trainer.__init__).parameters) - {"self"}
+    for key in trainer:
+        if key not in accepted:
+            raise InputError("unknown option of the Lightning Trainer (misspelt?)",
+                             path=source_of(files, ("trainer", key)), field=f"trainer.{key}")
+
+
 def check_model(base: dict, source: str) -> None:
     model = base.get("model")
     class_path = model.get("class_path") if isinstance(model, dict) else None
@@ -239,11 +302,31 @@ def endpoints(spec: tuple) -> list:
     return [spec[1], spec[2]]
 
 
-def check_values(base: dict, space: dict, search_path: Path) -> None:
-    """Every value a search can produce must make a valid model: endpoints and choices are tried."""
+def check_values(base: dict, space: dict, search_path: Path, config_files: list | None = None) -> None:
+    """Every value a search can produce must make a valid model: endpoints and choices are tried.
+
+    The fit config's own model config is checked first, so that its errors name the config file
+    (the last of ``config_files`` holding the key) rather than the search file.
+    """
     from neurodyn.models.langevinflow import LangevinFlowConfig
 
     cfg_base = dict(get_path(base, _CFG, {}) or {})
+    files = list(config_files or [])
+    probe = {**cfg_base, **{name: endpoints(spec)[0] for name, spec in space.items()
+                            if HYPERPARAMETERS[name].path[:3] == _CFG}}
+    try:
+        LangevinFlowConfig(**probe)
+    except TypeError as err:  # an unknown key in the fit config itself
+        bad = next((k for k in cfg_base if k not in LangevinFlowConfig.__dataclass_fields__), None)
+        field = ".".join(_CFG + ((bad,) if bad else ()))
+        raise InputError(f"unknown option of LangevinFlowConfig ({err})" if bad else str(err),
+                         path=source_of(files, _CFG + ((bad,) if bad else ())) if files else None,
+                         field=field) from None
+    except InputError as err:
+        if err.field not in space:  # a searched value is reported below, against the search file
+            keys = _CFG + ((err.field,) if err.field else ())
+            raise InputError(err.message, path=source_of(files, keys) if files else None,
+                             field=".".join(keys)) from None
     for name, spec in space.items():
         for value in endpoints(spec):
             if name in ("lr",) and not value > 0:
@@ -252,7 +335,7 @@ def check_values(base: dict, space: dict, search_path: Path) -> None:
                 raise InputError(f"must be >= 0, got {value!r}", path=search_path, field=f"space.{name}")
             if HYPERPARAMETERS[name].path[:3] == _CFG:
                 try:
-                    LangevinFlowConfig(**{**cfg_base, name: value})
+                    LangevinFlowConfig(**{**probe, name: value})
                 except InputError as err:
                     raise InputError(f"value {value!r}: {err.message}", path=search_path,
                                      field=f"space.{name}") from None

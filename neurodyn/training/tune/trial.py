@@ -20,8 +20,10 @@ from neurodyn.errors import InputError, one_line
 from neurodyn.training.checkpoints import SIZE_KEYS
 from neurodyn.training.tune.space import (
     apply_hyperparameters,
+    find_key,
     get_path,
     set_path,
+    source_of,
 )
 
 #: The selection metric: masked Poisson NLL on the DataModule's validation split (lower is better).
@@ -34,12 +36,15 @@ _TRAINER_KEYS = ("precision", "gradient_clip_val", "gradient_clip_algorithm", "a
                  "limit_train_batches", "limit_val_batches", "deterministic", "benchmark")
 
 # -- building model and data from a fit config --------------------------------------------------------
-def build_model_and_data(cfg: dict):
+def build_model_and_data(cfg: dict, sources: list | None = None):
     """Instantiate the LightningModule and DataModule of a fit config as ``neurodyn fit`` reads them.
 
     The ``model`` and ``data`` sections are parsed by jsonargparse with LightningCLI's subclass mode
     (``class_path`` / ``init_args``, short class names, type checks) and the DataModule's sizes linked
-    into the model; the global seed is ``seed_everything``. Parser errors become :class:`InputError`.
+    into the model; the global seed is ``seed_everything``. Parser errors, and the classes' own checks
+    (an :class:`InputError` that jsonargparse wraps while it instantiates them), become one
+    :class:`InputError` naming the key and the config file of ``sources`` (stacked, later ones win) that
+    holds it.
     """
     from jsonargparse import ArgumentError, ArgumentParser
 
@@ -59,6 +64,10 @@ def build_model_and_data(cfg: dict):
     try:
         namespace = parser.parse_object(sections)
     except ArgumentError as err:
+        if sources:
+            from neurodyn.training.parser_errors import parser_error
+
+            raise parser_error(str(err), [arg for f in sources for arg in ("--config", str(f))]) from None
         raise InputError(one_line(err, 400), field="--config") from None
     path = get_path(cfg, ("data", "init_args", "path"))
     if path is not None and not Path(path).is_file():
@@ -66,8 +75,31 @@ def build_model_and_data(cfg: dict):
     seed = cfg.get("seed_everything", 0)
     pl.seed_everything(seed if isinstance(seed, int) and not isinstance(seed, bool) else 0, verbose=False)
     instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes  # renamed in jsonargparse 4.49
-    init = instantiate(namespace)
+    try:
+        init = instantiate(namespace)
+    except Exception as err:
+        cause = _input_error(err)
+        if cause is None:
+            raise
+        keys = None
+        for section in ("model", "data"):  # the key the class refused, at its place in the config
+            keys = keys or (find_key(sections[section], cause.field, (section,)) if cause.field else None)
+        if cause.path is not None or keys is None:
+            raise cause from None
+        raise InputError(cause.message, path=source_of(list(sources or []), keys) if sources else None,
+                         field=".".join(keys)) from None
     return init.model, init.data
+
+
+def _input_error(err: BaseException) -> InputError | None:
+    """The :class:`InputError` that ``err`` wraps (jsonargparse re-raises a constructor's errors), if any."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, InputError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 # -- the learning rate after a restore -----------------------------------------------------------------

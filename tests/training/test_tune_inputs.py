@@ -1,0 +1,96 @@
+"""`neurodyn tune`: bad fit configs, search files and resources are refused up front, in one line that names
+the file and the field (exit code 2), before Ray starts and without leaving a run folder."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from neurodyn.cli import main
+
+TINY = {
+    "seed_everything": 0,
+    "trainer": {"max_epochs": 2},
+    "model": {
+        "class_path": "LangevinFlowModule",
+        "init_args": {
+            "lr": 5e-3, "weight_decay": 1e-5, "ramp_epochs": 1, "lr_schedule": "constant",
+            "config": {"hidden_size": 8, "latent_dim": 8, "n_heads": 2, "ff_dim": 16, "kl_scale": "per_entry",
+                       "kl_max": 1.0, "kl_ramp_epochs": 1, "cd_keep_prob": 0.7, "eval_mode": "mean"},
+        },
+    },
+    "data": {"class_path": "LorenzDataModule",
+             "init_args": {"n_conditions": 2, "trials_per_condition": 4, "n_neurons": 8, "batch_size": 8}},
+}
+
+SEARCH = "space:\n  lr: {loguniform: [1e-3, 2e-2]}\n  gamma: {uniform: [0.05, 0.5]}\n"
+
+
+def _tune(tmp_path, capsys, config: dict, search: str = SEARCH, extra=()):
+    cfg_file, search_file = tmp_path / "fit.yaml", tmp_path / "search.yaml"
+    cfg_file.write_text(yaml.safe_dump(config))
+    search_file.write_text(search)
+    before = {p: p.read_bytes() for p in (cfg_file, search_file)}
+    code = main(["tune", "--config", str(cfg_file), "--search", str(search_file), "--out", str(tmp_path / "run"),
+                 "--verbose", "0", *extra])
+    err = capsys.readouterr().err.strip()
+    assert {p: p.read_bytes() for p in before} == before  # inputs left alone
+    assert not (tmp_path / "run").exists() and not list(tmp_path.glob(".run.*"))
+    return code, err, cfg_file, search_file
+
+
+def _with(path: tuple, value, base=TINY) -> dict:
+    cfg = copy.deepcopy(base)
+    node = cfg
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return cfg
+
+
+def _without(path: tuple, name: str, value) -> dict:
+    """TINY with the key ``name`` under ``path`` renamed to ``value`` (a misspelt key)."""
+    cfg = copy.deepcopy(TINY)
+    node = cfg
+    for key in path:
+        node = node[key]
+    node[value] = node.pop(name)
+    return cfg
+
+
+@pytest.mark.parametrize(
+    "config, field, words",
+    [
+        # the module's or DataModule's own checks (raised while jsonargparse instantiates the classes)
+        (_with(("model", "init_args", "lr_schedule"), "bogus"), "model.init_args.lr_schedule", "must be"),
+        (_with(("data", "init_args", "n_conditions"), -4), "data.init_args.n_conditions", "positive"),
+        # misspelt keys (jsonargparse parse errors; the config of the model)
+        (_without(("model", "init_args"), "weight_decay", "weight_decai"), "model.init_args.weight_decai",
+         "not accepted"),
+        (_without(("model", "init_args", "config"), "ff_dim", "ff_dimm"), "model.init_args.config.ff_dimm",
+         "ff_dimm"),
+        # keys tune would otherwise ignore: the trainer's, and the sections of the fit config
+        (_without(("trainer",), "max_epochs", "max_epocs"), "trainer.max_epocs", "unknown"),
+        (_without((), "model", "modle"), "modle", "unknown"),
+    ],
+)
+def test_bad_fit_config_is_one_line_naming_file_and_field(tmp_path, capsys, config, field, words):
+    code, err, cfg_file, _ = _tune(tmp_path, capsys, config)
+    assert code == 2, err
+    assert err.count("\n") == 0 and "Traceback" not in err
+    assert f"{cfg_file}: {field}:" in err and words in err
+
+
+def test_stacked_configs_name_the_file_that_holds_the_bad_value(tmp_path, capsys):
+    over = tmp_path / "over.yaml"
+    over.write_text(yaml.safe_dump({"model": {"init_args": {"lr_schedule": "bogus"}}}))
+    cfg_file, search_file = tmp_path / "fit.yaml", tmp_path / "search.yaml"
+    cfg_file.write_text(yaml.safe_dump(TINY))
+    search_file.write_text(SEARCH)
+    code = main(["tune", "--config", str(cfg_file), "--config", str(over), "--search", str(search_file),
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert f"{over}: model.init_args.lr_schedule:" in err
