@@ -94,7 +94,11 @@ class HMMGLMModule(pl.LightningModule):
         self.save_hyperparameters()
         self.config = config
         self.n_heldin, self.n_neurons = int(n_heldin), int(n_neurons)
-        self.model = build_model(self.n_heldin, config)
+        try:
+            self.model = build_model(self.n_heldin, config)
+        except InputError as err:  # name the option as the command line / YAML spells it
+            raise InputError(err.message, path=err.path, field=f"model.config.{err.field}" if err.field else
+                             "model.config") from None
         self.automatic_optimization = False
         self._xi_sum: torch.Tensor | None = None
         self._val: list[dict] = []

@@ -203,6 +203,28 @@ def test_model_gradient_matches_finite_differences():
             assert abs(fd - float(g[idx])) < 1e-5 * max(1.0, abs(fd))
 
 
+@pytest.mark.parametrize(("variant", "setting", "value"), [
+    ("hmmglm", "n_states", 0),
+    ("hmmglm", "n_basis", 0),           # raised_cosine below: a ValueError from the basis (traceback) before
+    ("gaussian", "prior_std", -1.0),    # math domain error
+    ("gaussian", "prior_std", 0.0),
+    ("onehot", "prior_temperature", -1.0),  # math domain error
+    ("onehot", "gumbel_temperature", 0.0),  # a non-finite loss at the first step
+    ("hmmglm", "span", 0.0),             # a non-finite loss at the first step
+    ("hmmglm", "decay", -1.0),           # history weights growing with the lag: accepted before
+    ("hmmglm", "decay", math.nan),
+    ("hmmglm", "transition_floor", 1.0),  # a floor above log 1 made every transition row uniform
+    ("hmmglm", "init_std", -0.1),
+])
+def test_bad_config_values_are_one_line_naming_the_field(variant, setting, value):
+    values = {"variant": variant, setting: value}
+    if setting == "n_basis":
+        values["basis"] = "raised_cosine"
+    with pytest.raises(InputError) as err:
+        build_model(4, HMMGLMConfig(**values))
+    assert str(err.value).startswith(f"{setting}: ") and "\n" not in str(err.value)
+
+
 def test_validation_errors():
     good = np.zeros((1, 10, 2))
     with pytest.raises(InputError, match="negative"):

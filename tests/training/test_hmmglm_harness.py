@@ -70,3 +70,14 @@ def test_nan_counts_in_file_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert f"{path}: spikes: 1 missing (NaN)" in err[0] and "valid split" in err[0]
+
+
+@pytest.mark.parametrize(("option", "value"), [("n_states", "0"), ("prior_std", "-1")])
+def test_bad_model_config_value_names_the_option(tmp_path, capsys, option, value):
+    """A bad model setting is one line naming the option as the YAML / command line spells it, exit 2 (the
+    Gaussian prior's std <= 0 was a 'math domain error' traceback with exit 1)."""
+    code = main(["fit", *TINY, "--model.config.variant", "gaussian", f"--model.config.{option}", value,
+                 "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith(f"neurodyn fit: error: model.config.{option}: must be"), err[0]

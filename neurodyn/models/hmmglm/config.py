@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass
 
 from neurodyn.errors import InputError
 from neurodyn.models.hmmglm.models import GLM, HMMGLM, GaussianPriorHMMGLM, SwitchingGLM
 from neurodyn.models.hmmglm.priors import OneHotPriorHMMGLM
 
-__all__ = ["HMMGLMConfig", "build_model", "VARIANTS"]
+__all__ = ["HMMGLMConfig", "build_model", "check_config", "VARIANTS"]
 
 #: variant name -> class
 VARIANTS = {"glm": GLM, "hmmglm": HMMGLM, "gaussian": GaussianPriorHMMGLM, "onehot": OneHotPriorHMMGLM}
@@ -95,6 +97,45 @@ class HMMGLMConfig:
     bias_init: str = "inverse_link"
 
 
+def _number(values: dict, name: str, *, low: float, strict: bool, allow_none: bool = False) -> None:
+    """One-line InputError unless ``values[name]`` is a finite number above ``low`` (``>=`` if not strict)."""
+    value = values.get(name)
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if strict else value >= low)
+    if not ok:
+        raise InputError(f"must be a finite number {'>' if strict else '>='} {low:g}, got {value!r}", field=name)
+
+
+def check_config(values: dict) -> None:
+    """The numeric settings of a configuration (a dict of :class:`HMMGLMConfig` fields), before any model is
+    built: a bad one is a one-line InputError naming the field, not a traceback (``math domain error``) or a
+    non-finite loss at the first step. Settings a variant does not use are checked too (they are in the
+    config, its checkpoint and its hyper-parameters).
+
+    Examples
+    --------
+    >>> check_config(asdict(HMMGLMConfig(prior_std=0.0)))
+    Traceback (most recent call last):
+    ...
+    neurodyn.errors.InputError: prior_std: must be a finite number > 0, got 0.0
+    """
+    for name in ("decay", "init_std"):
+        _number(values, name, low=0.0, strict=False, allow_none=name == "init_std")
+    for name in ("span", "prior_std", "gumbel_temperature", "prior_temperature"):
+        _number(values, name, low=0.0, strict=True)
+    floor = values.get("transition_floor")
+    if floor is not None:
+        ok = isinstance(floor, numbers.Real) and not isinstance(floor, bool) and math.isfinite(floor) and floor <= 0
+        if not ok:
+            raise InputError(f"must be a finite log-probability <= 0 or None, got {floor!r}", field="transition_floor")
+    for name in ("n_states", "n_lags", "n_basis"):
+        value = values.get(name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise InputError(f"must be an integer >= 1, got {value!r}", field=name)
+
+
 def build_model(n_neurons: int, config: HMMGLMConfig | None = None, **overrides) -> SwitchingGLM:
     """Instantiate the model described by ``config`` (keyword overrides win).
 
@@ -105,6 +146,7 @@ def build_model(n_neurons: int, config: HMMGLMConfig | None = None, **overrides)
     """
     values = asdict(config if config is not None else HMMGLMConfig())
     values.update(overrides)
+    check_config(values)
     variant = values.pop("variant")
     if variant not in VARIANTS:
         raise InputError(f"must be one of {tuple(VARIANTS)}, got {variant!r}", field="variant")
