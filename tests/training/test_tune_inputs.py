@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from neurodyn.cli import main
+from neurodyn.errors import InputError
+from neurodyn.training.tune.space import check_values, load_search
 
 TINY = {
     "seed_everything": 0,
@@ -94,3 +96,25 @@ def test_stacked_configs_name_the_file_that_holds_the_bad_value(tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0
     assert f"{over}: model.init_args.lr_schedule:" in err
+
+
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("space: {hidden_size: {choice: [8, .inf]}}", "space.hidden_size"),  # was an OverflowError traceback
+        ("space: {lr: .inf}", "space.lr"),
+        ("space: {lr: {loguniform: [1e-3, .inf]}}", "space.lr"),
+        ("space: {lr: {choice: [1e-3, .inf]}}", "space.lr"),
+        ("space: {weight_decay: .nan}", "space.weight_decay"),
+        ("space: {weight_decay: {uniform: [0, .inf]}}", "space.weight_decay"),
+        ("space: {gamma: {uniform: [0.1, .nan]}}", "space.gamma"),
+        ("space: {lr: 1e-3}\npbt: {perturbation_factors: [-1.2, 0.8]}", "pbt.perturbation_factors"),
+        ("space: {lr: 1e-3}\npbt: {perturbation_factors: [.inf, 0.8]}", "pbt.perturbation_factors"),
+    ],
+)
+def test_non_finite_search_values_name_the_field(tmp_path, text, field):
+    search = tmp_path / "search.yaml"
+    search.write_text(text)
+    with pytest.raises(InputError) as info:
+        check_values(TINY, load_search(search)["space"], search)
+    assert str(info.value).startswith(f"{search}: {field}:") and "\n" not in str(info.value)

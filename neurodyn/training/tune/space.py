@@ -4,6 +4,7 @@ configs read as plain mappings (stacked YAML files, values written at their plac
 from __future__ import annotations
 
 import copy
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,8 +133,8 @@ def load_search(path: str | os.PathLike) -> dict:
         if dist == "choice":
             space[name] = ("choice", values)
             continue
-        if len(values) != 2 or not values[0] < values[1]:
-            raise InputError(f"{dist} needs [low, high] with low < high, got {args!r}", path=path, field=field)
+        if len(values) != 2 or not all(map(math.isfinite, values)) or not values[0] < values[1]:
+            raise InputError(f"{dist} needs [low, high], finite, with low < high, got {args!r}", path=path, field=field)
         if kind == "int":
             raise InputError("is an integer; use choice: [...]", path=path, field=field)
         if dist == "loguniform" and values[0] <= 0:
@@ -155,7 +156,7 @@ def load_search(path: str | os.PathLike) -> dict:
 
 def _cast(value: float, kind: str, path: Path, field: str):
     if kind == "int":
-        if float(value) != int(value):
+        if not math.isfinite(float(value)) or float(value) != int(value):
             raise InputError(f"expected an integer, got {value!r}", path=path, field=field)
         return int(value)
     return float(value)
@@ -192,6 +193,9 @@ def _scheduler_options(section: str, opts: dict, path: Path) -> dict:
             raise InputError(f"expected [up, down], got {factors!r}", path=path,
                              field=f"{section}.perturbation_factors")
         out["perturbation_factors"] = tuple(float(_number(f, path, f"{section}.perturbation_factors")) for f in factors)
+        if not all(math.isfinite(f) and f > 0 for f in out["perturbation_factors"]):
+            raise InputError(f"factors must be finite numbers > 0, got {factors!r}", path=path,
+                             field=f"{section}.perturbation_factors")
     return out
 
 
@@ -329,10 +333,12 @@ def check_values(base: dict, space: dict, search_path: Path, config_files: list 
                              field=".".join(keys)) from None
     for name, spec in space.items():
         for value in endpoints(spec):
-            if name in ("lr",) and not value > 0:
-                raise InputError(f"must be > 0, got {value!r}", path=search_path, field=f"space.{name}")
-            if name == "weight_decay" and value < 0:
-                raise InputError(f"must be >= 0, got {value!r}", path=search_path, field=f"space.{name}")
+            if name == "lr" and not (math.isfinite(value) and value > 0):
+                raise InputError(f"must be a finite number > 0, got {value!r}", path=search_path,
+                                 field=f"space.{name}")
+            if name == "weight_decay" and not (math.isfinite(value) and value >= 0):
+                raise InputError(f"must be a finite number >= 0, got {value!r}", path=search_path,
+                                 field=f"space.{name}")
             if HYPERPARAMETERS[name].path[:3] == _CFG:
                 try:
                     LangevinFlowConfig(**{**probe, name: value})
