@@ -118,3 +118,30 @@ def test_non_finite_search_values_name_the_field(tmp_path, text, field):
     with pytest.raises(InputError) as info:
         check_values(TINY, load_search(search)["space"], search)
     assert str(info.value).startswith(f"{search}: {field}:") and "\n" not in str(info.value)
+
+
+@pytest.fixture()
+def no_ray(monkeypatch):
+    """Ray must not start for input that can be refused up front (a hang or a wasted start otherwise)."""
+    ray = pytest.importorskip("ray")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("ray.init was called")
+
+    monkeypatch.setattr(ray, "init", refuse)
+
+
+@pytest.mark.parametrize("extra", [["--cpus-per-trial", "4", "--num-cpus", "2"],
+                                   ["--cpus-per-trial", "1000"]])  # the default --num-cpus: at most the cores
+def test_more_cpus_per_trial_than_the_local_ray_has_is_refused(tmp_path, capsys, no_ray, extra):
+    """A trial that needs more CPUs than the local Ray instance has is never scheduled: Tune waited forever."""
+    code, err, _, _ = _tune(tmp_path, capsys, TINY, extra=["--scheduler", "asha", *extra])
+    assert code == 2 and err.count("\n") == 0
+    assert "--cpus-per-trial" in err and "--num-cpus" in err
+
+
+def test_pbt_without_a_perturbable_hyperparameter_is_refused_before_ray(tmp_path, capsys, no_ray):
+    code, err, _, search = _tune(tmp_path, capsys, TINY, search="space:\n  hidden_size: {choice: [8, 16]}\n",
+                                 extra=["--scheduler", "pbt"])
+    assert code == 2 and err.count("\n") == 0
+    assert err.startswith(f"neurodyn tune: error: {search}: space:") and "PBT" in err

@@ -87,17 +87,38 @@ def _scheduler(kind: str, search: dict, epochs: int):
         return ASHAScheduler(time_attr="training_iteration", max_t=epochs, grace_period=min(grace, epochs),
                              reduction_factor=opts.get("reduction_factor", 3))
     opts = dict(search["pbt"])
-    mutations = {name: _domain(spec) for name, spec in space.items()
-                 if spec[0] != "fixed" and HYPERPARAMETERS[name].mutable}
-    if not mutations:
-        raise InputError("PBT needs at least one searched hyperparameter that it may perturb "
-                         f"({', '.join(n for n, h in HYPERPARAMETERS.items() if h.mutable)})", field="--search")
+    mutations = {name: _domain(spec) for name, spec in space.items() if _perturbable(name, spec)}
     interval = opts.pop("perturbation_interval", max(1, epochs // 10))
     # synch: every trial reaches the perturbation epoch before any exploits, as in AutoLFADS's generations
     return PopulationBasedTraining(
         time_attr="training_iteration", perturbation_interval=interval, hyperparam_mutations=mutations,
         custom_explore_fn=_clip_to_space(space), synch=opts.pop("synch", True), **opts,
     )
+
+
+def _perturbable(name: str, spec: tuple) -> bool:
+    return spec[0] != "fixed" and HYPERPARAMETERS[name].mutable
+
+
+def _check_scheduler(kind: str, space: dict, search_path: Path) -> None:
+    """Scheduler settings that cannot work, refused before Ray starts."""
+    if kind == "pbt" and not any(_perturbable(name, spec) for name, spec in space.items()):
+        raise InputError("PBT needs at least one searched hyperparameter that it may perturb "
+                         f"({', '.join(n for n, h in HYPERPARAMETERS.items() if h.mutable)}); or use --scheduler asha",
+                         path=search_path, field="space")
+
+
+def _local_resources(args) -> tuple[int, int]:
+    """CPUs and GPUs of the local Ray instance; a trial that needs more than that would never be scheduled
+    (Tune waits for resources forever), so it is refused here."""
+    cores = os.cpu_count() or 1
+    num_cpus = args.num_cpus or max(1, min(cores, math.ceil(args.cpus_per_trial * args.samples)))
+    num_gpus = math.ceil(args.gpus_per_trial * args.samples) if args.gpus_per_trial else 0
+    if args.cpus_per_trial > num_cpus:
+        given = "--num-cpus" if args.num_cpus else f"the default --num-cpus: the {cores} cores"
+        raise InputError(f"{args.cpus_per_trial:g} CPUs per trial, but the local Ray instance has {num_cpus} "
+                         f"({given}); no trial could start", field="--cpus-per-trial")
+    return num_cpus, num_gpus
 
 
 def _checkpoint_every(kind: str, search: dict, epochs: int) -> int:
@@ -202,6 +223,8 @@ def run_search(args) -> Path:
     space = search["space"]
     check_values(base, space, search_path, config_paths)
     _check_args(args)
+    _check_scheduler(args.scheduler, space, search_path)
+    resources = None if args.address else _local_resources(args)
     epochs = args.epochs or search["epochs"] or get_path(base, ("trainer", "max_epochs"))
     if not isinstance(epochs, int) or epochs < 1:
         raise InputError("give the epochs per trial (--epochs, 'epochs' in the search file or trainer.max_epochs)",
@@ -239,9 +262,7 @@ def run_search(args) -> Path:
             if args.address:
                 ray.init(address=args.address, log_to_driver=args.verbose > 1)
             else:
-                cores = os.cpu_count() or 1
-                num_cpus = args.num_cpus or max(1, min(cores, math.ceil(args.cpus_per_trial * args.samples)))
-                num_gpus = math.ceil(args.gpus_per_trial * args.samples) if args.gpus_per_trial else 0
+                num_cpus, num_gpus = resources
                 ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
                          log_to_driver=args.verbose > 1, object_store_memory=256 * 2**20,
                          configure_logging=args.verbose > 1)
