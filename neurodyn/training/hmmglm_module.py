@@ -19,6 +19,8 @@ after optimal permutation matching.
 
 from __future__ import annotations
 
+import dataclasses
+
 import lightning.pytorch as pl
 import numpy as np
 import torch
@@ -91,6 +93,8 @@ class HMMGLMModule(pl.LightningModule):
         if isinstance(n_inner, bool) or not isinstance(n_inner, int) or n_inner < 1:
             raise InputError(f"must be a positive integer, got {n_inner!r}", field="model.n_inner")
         config = model_config(config, HMMGLMConfig)
+        if config.seed is None:  # the run's seed: seed_everything seeds torch (config.yaml records it)
+            config = dataclasses.replace(config, seed=int(torch.initial_seed()) % 2**63)
         self.save_hyperparameters()
         self.config = config
         self.n_heldin, self.n_neurons = int(n_heldin), int(n_neurons)

@@ -55,8 +55,11 @@ class HMMGLMConfig:
         0.1 for ``"hmmglm"`` and ``"gaussian"`` -- a documented departure: from the paper's zeros
         their states stay identical under EM (every state gets the same γ and the same gradient),
         so state accuracy stays at the largest state's share.
-    seed : int
-        Seed of the model's generator.
+    seed : int or None
+        Seed of the model's generator (initial couplings, Gumbel noise). ``None`` (default): the Lightning
+        module (``neurodyn fit``) takes the run's seed, ``seed_everything`` (so ``--seed_everything`` starts
+        EM from another point, as it does for LangevinFlow; the run's ``config.yaml`` records it);
+        :func:`build_model` uses 0, the recipes their own seeds.
     prior_std : float
         Gaussian prior std (``"gaussian"``; paper 1/3).
     gumbel_temperature, prior_temperature : float
@@ -87,7 +90,7 @@ class HMMGLMConfig:
     sticky: float = 0.98
     transition_floor: float | None = -8.0
     init_std: float | None = None
-    seed: int = 0
+    seed: int | None = None
     prior_std: float = 1.0 / 3.0
     gumbel_temperature: float = 0.2
     prior_temperature: float = 0.2
@@ -150,6 +153,8 @@ def build_model(n_neurons: int, config: HMMGLMConfig | None = None, **overrides)
     variant = values.pop("variant")
     if variant not in VARIANTS:
         raise InputError(f"must be one of {tuple(VARIANTS)}, got {variant!r}", field="variant")
+    if values.get("seed") is None:
+        values["seed"] = 0
     if values.get("init_std") is None:
         values["init_std"] = DEFAULT_INIT_STD[variant]
     prior_std = values.pop("prior_std")
