@@ -13,7 +13,9 @@ Layouts recognised (first match wins):
     (LangevinFlow on LFADS-format or Lorenz data). Drawn as ``nlb``.
 ``hmmglm``
     ``valid_posteriors`` / ``train_posteriors`` (sequences, time, states) with optional
-    ``*_viterbi`` (sequences, time). Drawn: the posteriors of one sequence and the state paths of all.
+    ``*_viterbi`` (sequences, time) and ``*_trial_ids`` (the rows' NLB trial ids, a prepared NLB file's
+    predictions: the figure names rows by them, never as trial numbers). Drawn: the posteriors of one
+    sequence and the state paths of all.
 ``hmmglm_model``
     A fitted switching GLM exported by :func:`neurodyn.models.hmmglm.evaluate.export_model_h5`:
     ``coupling`` (states, post, pre), ``transitions``, optional ``posteriors`` / ``viterbi``. Drawn:
@@ -155,6 +157,11 @@ def _read(f, path: Path, group: str | None) -> dict:
         split = key.split("_")[0]
         out = {"layout": "hmmglm", "bin_ms": _bin_ms(f, None), "label": f"{split} sequences"}
         out.update(_states(f, key, f"{split}_viterbi", path))
+        if f"{split}_trial_ids" in f:  # rows of a prepared NLB file: their NLB trial ids
+            ids = _array(f, f"{split}_trial_ids", path, 1)
+            if len(ids) != len(out["posteriors"]):
+                raise InputError(f"{len(ids)} ids for {len(out['posteriors'])} rows", path, f"{split}_trial_ids")
+            out["trial_ids"] = ids.astype(np.int64)
         if "coupling" in f:  # neurodyn predict of a switching GLM also stores the model
             out["coupling"] = _coupling(f, path)
         return out
@@ -264,15 +271,16 @@ def draw_prediction(data: dict, *, trial: int = 0, title: str | None = None):
         if has_coupling:
             plot_coupling(data["coupling"], fig=subs[0], titles=[f"state {s}" for s in range(len(data["coupling"]))])
         ax = subs[-2].subplots()
-        plot_state_posteriors(
-            data["posteriors"][trial], bin_ms=bin_ms, ax=ax, title=f"sequence {trial}: state posteriors"
-        )
+        ids = data.get("trial_ids")  # NLB trial ids of the rows: rows are not trial numbers
+        which = f"row {trial} (NLB trial {ids[trial]})" if ids is not None else f"sequence {trial}"
+        plot_state_posteriors(data["posteriors"][trial], bin_ms=bin_ms, ax=ax, title=f"{which}: state posteriors")
         plot_states_aligned(
             data["posteriors"],
             paths=data.get("paths"),
             bin_ms=bin_ms,
             fig=subs[-1],
             title="state path of every sequence" + (" (Viterbi)" if "paths" in data else ""),
+            ylabel="row (NLB trial ids in *_trial_ids)" if ids is not None else "sequence",
         )
     else:
         fig = plt.figure(figsize=(2.4 * len(data["coupling"]) + 1, 3), layout="constrained")

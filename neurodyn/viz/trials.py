@@ -205,6 +205,7 @@ def plot_states_aligned(
     event: str = "alignment",
     title: str | None = None,
     fig=None,
+    ylabel: str = "trial",
 ):
     """Hidden states across aligned trials: the decoded path of every trial and the mean posterior.
 
@@ -222,6 +223,8 @@ def plot_states_aligned(
         Name of the alignment event (axis label).
     title : str, optional
     fig : Figure or SubFigure, optional
+    ylabel : str
+        Label of the path image's rows (default ``"trial"``).
 
     Returns
     -------
@@ -253,7 +256,7 @@ def plot_states_aligned(
     fig, owned = figure(fig, (7, 5))
     ax_path, ax_mean = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.4, 1]})
     ax_path.pcolormesh(edges, np.arange(n_trials + 1) - 0.5, paths, cmap=cmap, norm=norm)
-    ax_path.set_ylabel("trial")
+    ax_path.set_ylabel(ylabel)
     mean = posteriors.mean(axis=0)
     for s in range(n_states):
         ax_mean.plot(t, mean[:, s], color=f"C{s % 10}", lw=1.8, label=f"state {s}")

@@ -175,3 +175,30 @@ def test_nan_held_in_counts_are_one_line_in_fit_and_predict(nlb, tmp_path, capsy
             assert code == 2 and len(err) == 1, (argv[0], key, err)
             assert f"{bad}: {key}: 1 missing (NaN)" in err[0], err[0]
         assert not (tmp_path / "pred.h5").exists()
+
+
+def test_plot_names_rows_by_their_nlb_trial_ids(nlb, tmp_path):
+    """The rows of an NLB prediction are not trial numbers: the figure titles the drawn row with its NLB
+    trial id and labels the path image's rows as rows (it said 'sequence 2' and 'trial' 0..n-1)."""
+    from neurodyn.data.prepared import load_prepared
+    from neurodyn.viz._common import pyplot
+    from neurodyn.viz.prediction import draw_prediction, read_prediction
+
+    _, files = nlb
+    data = ["--data", "NLBDataModule", "--data.path", str(files["val"]), "--data.batch_size", "4"]
+    assert main(["fit", *MODEL, *data, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path),
+                 "--run-name", "run"]) == 0
+    out = tmp_path / "pred.h5"
+    assert main(["predict", "--run", str(tmp_path / "run"), "--ckpt_path", "last", "--prediction.path",
+                 str(out)]) == 0
+    ids = load_prepared(files["val"]).trial_ids["eval"]
+    pred = read_prediction(out)
+    np.testing.assert_array_equal(pred["trial_ids"], ids)
+    fig = draw_prediction(pred, trial=2)
+    try:
+        titles = [ax.get_title() for ax in fig.get_axes()]
+        labels = [ax.get_ylabel() for ax in fig.get_axes()]
+        assert f"row 2 (NLB trial {ids[2]}): state posteriors" in titles, titles
+        assert "trial" not in labels and any(label.startswith("row") for label in labels), labels
+    finally:
+        pyplot().close(fig)
