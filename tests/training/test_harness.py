@@ -274,3 +274,36 @@ def test_lorenz_cache_is_read_only_for_the_simulation_it_holds(tmp_path, capsys)
                  "--trainer.default_root_dir", str(tmp_path / "runs")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "data.cache: holds another simulation (seed 1)" in err[0]
+
+
+def test_every_datamodule_carves_a_select_split_from_its_training_trials(tmp_path):
+    """select_fraction was an NLBDataModule option only: a Lorenz / LFADS / switching-GLM fit chose its
+    checkpoint on the valid trials whose rates it reports."""
+    from neurodyn.training.datamodules import LorenzDataModule, SwitchingGLMDataModule
+
+    plain = LorenzDataModule(n_conditions=4, trials_per_condition=5, batch_size=4)
+    dm = LorenzDataModule(n_conditions=4, trials_per_condition=5, batch_size=4, select_fraction=0.25, select_seed=1)
+    assert (dm.fit_split, dm.val_split) == ("fit", "select")
+    n_train = len(plain.splits["train"])
+    assert len(dm.splits["select"]) == round(0.25 * n_train) and len(dm.splits["fit"]) == n_train - len(
+        dm.splits["select"])
+    # a partition of the training trials; the valid trials are untouched and seen by no monitor
+    rows = np.concatenate([np.flatnonzero((plain.splits["train"].heldin == t).all(axis=(1, 2)))
+                           for t in dm.splits["select"].heldin])
+    assert len(np.unique(rows)) == len(dm.splits["select"])
+    np.testing.assert_array_equal(dm.splits["valid"].heldin, plain.splits["valid"].heldin)
+    assert [b["heldin"].shape[0] for b in dm.val_dataloader()] == [len(dm.splits["select"])]
+    glm = SwitchingGLMDataModule(n_states=2, n_neurons=3, n_sequences=6, n_bins=50, n_train=4,
+                                 select_fraction=0.25)
+    assert (len(glm.splits["fit"]), len(glm.splits["select"]), len(glm.splits["valid"])) == (3, 1, 2)
+    with pytest.raises(InputError, match="data.select_fraction"):
+        LorenzDataModule(n_conditions=4, trials_per_condition=5, select_fraction=1.0)
+
+
+def test_lorenz_config_selects_on_training_trials(tmp_path):
+    """The shipped Lorenz config holds out a select split, so predict --run's best checkpoint was chosen on
+    no valid trial."""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "configs/langevinflow/lorenz.yaml").read_text())
+    assert cfg["checkpoint"]["monitor"] == "valid/loss" and 0 < cfg["data"]["init_args"]["select_fraction"] < 1

@@ -255,7 +255,10 @@ def test_pbt_four_trials_end_to_end(tiny_files, tmp_path, monkeypatch):
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["metric"] == "valid/loss" and summary["perturbations"] >= 1
-    assert summary["select_split"].startswith("the DataModule's validation split")
+    # the select split comes from the training trials (Lorenz too), and best.yaml records it for a refit
+    assert summary["select_split"].endswith("; the validation trials are not used"), summary["select_split"]
+    best = yaml.safe_load((out / "best.yaml").read_text())
+    assert best["data"]["init_args"]["select_fraction"] == 0.2
     with open(out / "trials.csv") as fh:
         trials = list(csv.DictReader(fh))
     assert len(trials) == 4 and all(t["status"] == "OK" for t in trials)

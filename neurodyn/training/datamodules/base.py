@@ -156,12 +156,21 @@ class NeuralDataModule(pl.LightningDataModule):
         Trials per batch.
     num_workers
         DataLoader worker processes (0 is right for in-memory tensors).
+    select_fraction
+        Fraction of the training trials held out as the *select* split (seeded by ``select_seed``): the
+        model trains on the rest, and validation -- ``valid/loss``, ``valid/co_bps`` and so every
+        checkpoint monitor and early stop -- runs on the select trials only, never on the validation /
+        evaluation trials that are reported (:meth:`carve_select`). 0 (default): no select split;
+        validation then runs on the reported trials, so a checkpoint chosen on it is chosen on them.
+    select_seed
+        Seed of the select split.
     """
 
     #: splits written by ``predict``, in order
     predict_splits: tuple[str, ...] = ("train", "valid")
 
-    def __init__(self, batch_size: int = 64, num_workers: int = 0):
+    def __init__(self, batch_size: int = 64, num_workers: int = 0, select_fraction: float = 0.0,
+                 select_seed: int = 0):
         super().__init__()
         if batch_size < 1:
             raise InputError(f"must be >= 1, got {batch_size}", field="data.batch_size")
@@ -173,6 +182,9 @@ class NeuralDataModule(pl.LightningDataModule):
         self.load()
         if "train" not in self.splits or "valid" not in self.splits:
             raise RuntimeError(f"{type(self).__name__}.load() must define 'train' and 'valid' splits")
+        self.select_fraction, self.select_seed = float(select_fraction), int(select_seed)
+        if self.select_fraction:
+            self.carve_select(self.select_fraction, self.select_seed)
 
     # -- sizes ---------------------------------------------------------------------------------
     @property

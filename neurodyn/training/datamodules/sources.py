@@ -30,17 +30,9 @@ class NLBDataModule(NeuralDataModule):
     ----------
     path
         A file written by ``neurodyn prepare``.
-    batch_size, num_workers
-        See :class:`NeuralDataModule`.
-    select_fraction
-        Fraction of the training trials held out as the *select* split (seeded by ``select_seed``): the
-        model trains on the rest, and validation -- ``valid/loss``, ``valid/co_bps`` and so every
-        checkpoint monitor and early stop -- runs on the select trials only, never on the evaluation
-        trials that are reported (:meth:`NeuralDataModule.carve_select`). 0 (default): no select split;
-        validation then runs on the evaluation trials, so choose nothing on it (predict from
-        ``last.ckpt``).
-    select_seed
-        Seed of the select split.
+    batch_size, num_workers, select_fraction, select_seed
+        See :class:`NeuralDataModule`. Without a select split (``select_fraction`` 0) validation runs on
+        the evaluation trials, so choose nothing on it (predict from ``last.ckpt``).
     """
 
     predict_splits = ("train", "valid")
@@ -48,10 +40,8 @@ class NLBDataModule(NeuralDataModule):
     def __init__(self, path: str, batch_size: int = 64, num_workers: int = 0, select_fraction: float = 0.0,
                  select_seed: int = 0):
         self.path = Path(path)
-        self.select_fraction, self.select_seed = float(select_fraction), int(select_seed)
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
-        if self.select_fraction:
-            self.carve_select(self.select_fraction, self.select_seed)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, select_fraction=select_fraction,
+                         select_seed=select_seed)
 
     def load(self) -> None:
         path = _require_file(self.path, "prepared NLB file")
@@ -94,13 +84,23 @@ class LFADSDataModule(NeuralDataModule):
     All neurons are held-in and there are no forward bins; ``true_rates`` (counts per bin) and
     ``true_latents`` are attached when the file has them. The bin width is the file's ``bin_ms`` attribute
     (neurodyn's simulators write it); a file without one has bins of no stated width (``bin_ms`` None).
+
+    Parameters
+    ----------
+    path
+        The LFADS-layout file.
+    batch_size, num_workers, select_fraction, select_seed
+        See :class:`NeuralDataModule`: with ``select_fraction`` the checkpoint is chosen on training
+        trials held out from the fit, and the ``valid`` trials are only reported.
     """
 
     predict_splits = ("train", "valid")
 
-    def __init__(self, path: str, batch_size: int = 64, num_workers: int = 0):
+    def __init__(self, path: str, batch_size: int = 64, num_workers: int = 0, select_fraction: float = 0.0,
+                 select_seed: int = 0):
         self.path = Path(path)
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, select_fraction=select_fraction,
+                         select_seed=select_seed)
 
     def _from_lfads(self, data) -> None:
         self.lfads = data
@@ -139,6 +139,8 @@ class LorenzDataModule(LFADSDataModule):
         simulation it records (its ``config`` and ``seed`` attributes, as every neurodyn Lorenz file has) is
         this one; a file holding another simulation or none is refused (``data.cache``), never read as if
         it were this one and never replaced.
+    batch_size, num_workers, select_fraction, select_seed
+        See :class:`NeuralDataModule`.
     """
 
     def __init__(
@@ -150,12 +152,15 @@ class LorenzDataModule(LFADSDataModule):
         cache: str | None = None,
         batch_size: int = 64,
         num_workers: int = 0,
+        select_fraction: float = 0.0,
+        select_seed: int = 0,
     ):
         self.sim_kwargs = dict(
             n_conditions=n_conditions, trials_per_condition=trials_per_condition, n_neurons=n_neurons, seed=seed
         )
         self.cache = None if cache is None else Path(cache)
-        NeuralDataModule.__init__(self, batch_size=batch_size, num_workers=num_workers)
+        NeuralDataModule.__init__(self, batch_size=batch_size, num_workers=num_workers,
+                                  select_fraction=select_fraction, select_seed=select_seed)
 
     def load(self) -> None:
         from neurodyn.data.lfads import read_lfads_h5, write_lfads_h5
@@ -217,6 +222,8 @@ class SwitchingGLMDataModule(NeuralDataModule):
         Simulator arguments (paper: 5, 20, 50, 2000).
     n_train
         Sequences used for training; the rest are validation.
+    batch_size, num_workers, select_fraction, select_seed
+        See :class:`NeuralDataModule` (a select split is carved from the ``n_train`` training sequences).
     """
 
     def __init__(
@@ -230,13 +237,16 @@ class SwitchingGLMDataModule(NeuralDataModule):
         n_train: int = 30,
         batch_size: int = 30,
         num_workers: int = 0,
+        select_fraction: float = 0.0,
+        select_seed: int = 0,
     ):
         self.path = None if path is None else Path(path)
         self.sim_kwargs = dict(
             n_states=n_states, n_neurons=n_neurons, n_sequences=n_sequences, n_bins=n_bins, seed=seed
         )
         self.n_train = n_train
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, select_fraction=select_fraction,
+                         select_seed=select_seed)
 
     def load(self) -> None:
         from neurodyn.data.synthetic import switching_glm as sg
@@ -267,6 +277,8 @@ class ArrayDataModule(NeuralDataModule):
         Bin width in milliseconds.
     n_fwd_bins
         Forward-prediction bins at the end of ``target`` (0 if none).
+    batch_size, num_workers, select_fraction, select_seed
+        See :class:`NeuralDataModule`.
 
     Examples
     --------
@@ -279,10 +291,11 @@ class ArrayDataModule(NeuralDataModule):
     """
 
     def __init__(self, train: SplitArrays, valid: SplitArrays, bin_ms: float = 20.0, n_fwd_bins: int = 0,
-                 batch_size: int = 64, num_workers: int = 0):
+                 batch_size: int = 64, num_workers: int = 0, select_fraction: float = 0.0, select_seed: int = 0):
         self._given = {"train": train, "valid": valid}
         self._bin_ms, self._n_fwd = float(bin_ms), int(n_fwd_bins)
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, select_fraction=select_fraction,
+                         select_seed=select_seed)
 
     def load(self) -> None:
         self.splits.update(self._given)

@@ -49,13 +49,13 @@ Selection
 ---------
 Every trial reports, once per epoch, the module's ``valid/loss``: the masked Poisson NLL of the
 *select* split (the KL weight does not enter it, so trials with different ``kl_max`` compare fairly, as
-AutoLFADS compares validation NLL). The select split is the DataModule's validation split (Lorenz,
-LFADS-format and simulated data), except for :class:`~neurodyn.training.datamodules.NLBDataModule`, whose
-validation trials are the NLB evaluation trials that ``neurodyn evaluate`` scores: there a seeded
-``--select-fraction`` of the *training* trials is held out as the select split (:func:`select_split`, the
-fit harness's ``NeuralDataModule.carve_select``), the evaluation trials are never seen, and ``best.yaml``
-records that split (``data.init_args.select_fraction`` / ``select_seed``) so a refit selects on the same
-trials. Nothing is selected on true rates or on report/test trials.
+AutoLFADS compares validation NLL). The select split is a seeded ``--select-fraction`` of the *training*
+trials held out from the fit (:func:`select_split`, the fit harness's ``NeuralDataModule.carve_select``),
+unless the config's ``data.select_fraction`` carved one already. The DataModule's validation trials -- the
+NLB evaluation trials that ``neurodyn evaluate`` scores, the Lorenz / LFADS valid trials whose rates are
+reported -- are never seen, and ``best.yaml`` records the split (``data.init_args.select_fraction`` /
+``select_seed``) so a refit trains and selects on the same trials. Nothing is selected on true rates or on
+report/test trials.
 The best checkpoint is the kept checkpoint with the lowest ``valid/loss`` over all trials (each holds a
 ``report.json`` with its trial, epoch and hyperparameters).
 Every trial starts from the config's ``seed_everything``, so trials differ by their hyperparameters only.

@@ -166,7 +166,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None, help="join an existing Ray cluster (ray://host:10001 or auto)")
     p.add_argument("--out", default=None, help="run folder (must not exist; default runs/tune/<name>-<time>)")
     p.add_argument("--select-fraction", type=float, default=0.2,
-                   help="NLB data: share of the training trials held out to select on (evaluation trials unused)")
+                   help="share of the training trials held out to select on (validation trials unused; a config's "
+                        "data.select_fraction takes precedence)")
     p.add_argument("--seed", type=int, default=None, help="seed of the sampled configurations (default: config)")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Ray Tune's console output")
     return p

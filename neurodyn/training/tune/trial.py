@@ -26,7 +26,7 @@ from neurodyn.training.tune.space import (
     source_of,
 )
 
-#: The selection metric: masked Poisson NLL on the DataModule's validation split (lower is better).
+#: The selection metric: masked Poisson NLL on the DataModule's select split (lower is better; see select_split).
 METRIC, MODE = "valid/loss", "min"
 
 
@@ -201,20 +201,16 @@ def _quiet_lightning() -> None:
 def select_split(data, fraction: float, seed: int) -> str:
     """Make sure ``data`` validates on a select split; returns what that split is.
 
-    A DataModule that carved one (``data.select_fraction`` in the config) keeps it. An
-    :class:`~neurodyn.training.datamodules.NLBDataModule` without one, whose validation trials are the
-    NLB evaluation trials, gets a seeded ``fraction`` of its training trials carved off in place
+    A DataModule that carved one (``data.select_fraction`` in the config) keeps it. Any other gets a
+    seeded ``fraction`` of its training trials carved off in place
     (:meth:`~neurodyn.training.datamodules.NeuralDataModule.carve_select`, the mechanism of the fit
-    harness): training uses the rest and the evaluation trials are never seen. Any other DataModule's
-    validation split is its select split (Lorenz, LFADS-format, simulated data).
+    harness): training uses the rest, and the validation trials -- the NLB evaluation trials that
+    ``neurodyn evaluate`` scores, or the valid trials whose rates a Lorenz / LFADS user reports -- are
+    never seen by the search.
     """
-    from neurodyn.training.datamodules import NLBDataModule
-
     if "select" in data.splits:  # the config carved one (data.select_fraction): validation already uses it
         return f"the DataModule's select split: {len(data.splits['select'])} of the training trials"
-    if isinstance(data, NLBDataModule):
-        return data.carve_select(fraction, seed) + "; the evaluation trials are not used"
-    return f"the DataModule's validation split ({len(data.splits['valid'])} trials)"
+    return data.carve_select(fraction, seed) + "; the validation trials are not used"
 
 
 def record_select_split(cfg: dict, fraction: float, seed: int) -> dict:
