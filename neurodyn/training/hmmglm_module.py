@@ -114,22 +114,36 @@ class HMMGLMModule(pl.LightningModule):
             self._check_observed(self.trainer.datamodule)
 
     def _check_observed(self, dm) -> None:
-        """Refuse held-in counts that are missing (NaN in the file) in any split (one-line InputError).
+        """Missing (NaN in the file) held-in counts: whole-bin gaps are noted, anything else is refused.
 
         The DataModules turn NaN counts into 0 and mark them in ``target_mask`` (LangevinFlow's loss skips
-        them); a switching GLM has no missing-data model, so a NaN would silently become "no spike" in
-        both its emissions and its spike history.
+        them); a switching GLM has no missing-data model, so it reads them as "no spike" in its emissions
+        and its spike history. nlb_tools marks bins outside the recorded data with NaN in every unit (a
+        whole-bin gap, e.g. at the edge of a trial): those are read as zero counts and counted in one note
+        on stdout. A NaN in some units of a bin only is not that pattern (a damaged file) and is refused in
+        one line naming the file and dataset.
         """
         for name, split in getattr(dm, "splits", {}).items():
-            mask = np.asarray(split.target_mask)[:, : split.heldin.shape[1], : split.heldin.shape[2]]
-            if mask.all():
+            if name in ("fit", "select"):  # subsets of "train": checked there
                 continue
-            rows = np.flatnonzero(~mask.all(axis=(1, 2)))
-            raise InputError(
-                f"{int((~mask).sum())} missing (NaN) held-in counts in the {name} split (rows {rows[:5].tolist()}"
-                f"{' ...' if len(rows) > 5 else ''}); a switching GLM needs every bin observed",
-                path=getattr(dm, "path", None), field=_file_key(dm, name),
-            )
+            missing = ~np.asarray(split.target_mask)[:, : split.heldin.shape[1], : split.heldin.shape[2]]
+            if not missing.any():
+                continue
+            gaps = missing.all(axis=2)
+            partial = missing.any(axis=2) & ~gaps
+            if partial.any():
+                rows = np.flatnonzero(partial.any(axis=1))
+                raise InputError(
+                    f"{int(missing[partial].sum())} missing (NaN) held-in counts in bins where other units were "
+                    f"recorded, {name} split (rows {rows[:5].tolist()}{' ...' if len(rows) > 5 else ''}); a "
+                    "switching GLM has no model of missing counts",
+                    path=getattr(dm, "path", None), field=_file_key(dm, name),
+                )
+            if self._trainer is None or self.trainer.is_global_zero:
+                print(f"note: {int(gaps.sum())} of {gaps.size} bins of the {name} split have no data (NaN in every "
+                      f"held-in unit, as nlb_tools marks bins outside the recording; rows "
+                      f"{np.flatnonzero(gaps.any(axis=1))[:5].tolist()}); the switching GLM reads them as zero "
+                      "counts", flush=True)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         add_checkpoint_header(self, checkpoint)

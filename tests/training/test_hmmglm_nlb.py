@@ -149,8 +149,8 @@ def test_shipped_nlb_config_selects_nothing_on_the_evaluation_trials(nlb, tmp_pa
 
 
 def test_nan_held_in_counts_are_one_line_in_fit_and_predict(nlb, tmp_path, capsys):
-    """NaN in the held-in spikes (train or evaluation trials): one line naming the file and the array, exit 2,
-    for fit and for predict with a trained model (they were read as zero counts)."""
+    """NaN in some held-in units of a bin (train or evaluation trials): one line naming the file and the array,
+    exit 2, for fit and for predict with a trained model (they were read as zero counts)."""
     import shutil
 
     _, files = nlb
@@ -175,6 +175,18 @@ def test_nan_held_in_counts_are_one_line_in_fit_and_predict(nlb, tmp_path, capsy
             assert code == 2 and len(err) == 1, (argv[0], key, err)
             assert f"{bad}: {key}: 1 missing (NaN)" in err[0], err[0]
         assert not (tmp_path / "pred.h5").exists()
+    # a bin with no data in any unit is how nlb_tools marks bins outside the recording (the simulated
+    # MC_Maze_Small-shaped test files have them at trial edges): read as zero counts, with a note
+    gap = tmp_path / "gap.h5"
+    shutil.copy(files["val"], gap)
+    with h5py.File(gap, "r+") as f:
+        counts = f["eval_input/eval_spikes_heldin"][()]
+        counts[1, -1, :] = np.nan
+        f["eval_input/eval_spikes_heldin"][...] = counts
+    assert main(["fit", *MODEL, *data, "--data.path", str(gap), "--trainer.max_epochs", "1",
+                 "--trainer.default_root_dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "note: 1 of " in out and "bins of the valid split have no data" in out and "rows [1]" in out
 
 
 def test_plot_names_rows_by_their_nlb_trial_ids(nlb, tmp_path):
