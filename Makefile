@@ -2,6 +2,7 @@
 #   make demo   create .venv, install neurodyn, run the main job on an embedded default
 #   make test   create .venv, install neurodyn[dev,notebooks,tune], build .venv-nlb, run the test suite
 #   make nlb-env  the nlb_tools reference environment the parity tests compare against
+#   make notebooks  re-execute notebooks/*.ipynb at full size (their committed outputs)
 # TORCH is the torch requirement; users get plain `torch`, CI passes the local CPU wheel.
 PYTHON ?= python3
 VENV ?= .venv
@@ -47,6 +48,10 @@ test: $(STAMP) $(NLB_STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check neurodyn tests benchmarks
+
+notebooks: $(STAMP)  # re-execute every notebook at full size, outputs in place (minutes each, 1 thread)
+	cd notebooks && for nb in *.ipynb; do OMP_NUM_THREADS=1 ../$(VENV)/bin/jupyter nbconvert --to notebook \
+		--execute --inplace --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(NLB_VENV) build *.egg-info .pytest_cache data/demo
