@@ -40,36 +40,33 @@ def test_fit_predict(tmp_path, method):
     assert read_prediction(out)["bin_ms"] is None
 
 
-def test_negative_counts_in_file_exit_2(tmp_path, capsys):
+def _negative(spikes):
+    spikes[0, 3, 1] = -1
+    return spikes, "negative"
+
+
+def _nan(spikes):
+    spikes = spikes.astype(np.float64)
+    spikes[2, 7, 1] = np.nan  # a validation sequence
+    return spikes, "spikes: 1 missing (NaN)"
+
+
+@pytest.mark.parametrize("corrupt", [_negative, _nan], ids=["negative", "nan"])
+def test_bad_counts_in_file_exit_2(tmp_path, capsys, corrupt):
+    """A negative or NaN count is refused in one line naming the file and the dataset. A NaN: the DataModule
+    turns it into 0 (masked, which LangevinFlow's loss honours), but a switching GLM would read it as 'no
+    spike'."""
     from neurodyn.data.synthetic.switching_glm import simulate_switching_glm, write_switching_glm_h5
 
     sim = simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=3, n_bins=50, seed=0)
-    sim.spikes[0, 3, 1] = -1
+    sim.spikes, expected = corrupt(sim.spikes)
     path = tmp_path / "bad.h5"
     write_switching_glm_h5(path, sim)
     code = main(["fit", "--model", "HMMGLMModule", "--data", "SwitchingGLMDataModule", "--data.path", str(path),
                  "--data.n_train", "2", "--trainer.max_epochs", "1", "--trainer.logger", "false",
                  "--trainer.default_root_dir", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and str(path) in err[-1] and "negative" in err[-1]
-
-
-def test_nan_counts_in_file_exit_2(tmp_path, capsys):
-    """A NaN count is refused in one line naming the file and the dataset: the DataModule turns it into 0
-    (masked, which LangevinFlow's loss honours), but a switching GLM would read it as 'no spike'."""
-    from neurodyn.data.synthetic.switching_glm import simulate_switching_glm, write_switching_glm_h5
-
-    sim = simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=3, n_bins=50, seed=0)
-    sim.spikes = sim.spikes.astype(np.float64)
-    sim.spikes[2, 7, 1] = np.nan  # a validation sequence
-    path = tmp_path / "nan.h5"
-    write_switching_glm_h5(path, sim)
-    code = main(["fit", "--model", "HMMGLMModule", "--data", "SwitchingGLMDataModule", "--data.path", str(path),
-                 "--data.n_train", "2", "--trainer.max_epochs", "1", "--trainer.logger", "false",
-                 "--trainer.default_root_dir", str(tmp_path)])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1
-    assert f"{path}: spikes: 1 missing (NaN)" in err[0] and "valid split" in err[0]
+    assert code == 2 and len(err) == 1 and str(path) in err[0] and expected in err[0]
 
 
 @pytest.mark.parametrize(("option", "value"), [("n_states", "0"), ("prior_std", "-1")])

@@ -31,20 +31,7 @@ from neurodyn.training.tune.space import check_values
 ROOT = Path(__file__).resolve().parents[2]
 
 #: a Lorenz set and a model small enough that an epoch takes ~0.1 s on one thread
-TINY = {
-    "seed_everything": 0,
-    "trainer": {"max_epochs": 4},
-    "model": {
-        "class_path": "LangevinFlowModule",
-        "init_args": {
-            "lr": 5e-3, "weight_decay": 1e-5, "ramp_epochs": 2, "lr_schedule": "constant",
-            "config": {"hidden_size": 8, "latent_dim": 8, "n_heads": 2, "ff_dim": 16, "kl_scale": "per_entry",
-                       "kl_max": 1.0, "kl_ramp_epochs": 2, "cd_keep_prob": 0.7, "eval_mode": "mean"},
-        },
-    },
-    "data": {"class_path": "LorenzDataModule",
-             "init_args": {"n_conditions": 4, "trials_per_condition": 4, "n_neurons": 8, "batch_size": 8}},
-}
+TINY = yaml.safe_load((Path(__file__).with_name("tiny_lorenz_tune.yaml")).read_text())
 
 SEARCH = """\
 space:

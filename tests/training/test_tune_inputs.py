@@ -4,6 +4,7 @@ the file and the field (exit code 2), before Ray starts and without leaving a ru
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -12,20 +13,9 @@ from neurodyn.cli import main
 from neurodyn.errors import InputError
 from neurodyn.training.tune.space import check_values, load_search
 
-TINY = {
-    "seed_everything": 0,
-    "trainer": {"max_epochs": 2},
-    "model": {
-        "class_path": "LangevinFlowModule",
-        "init_args": {
-            "lr": 5e-3, "weight_decay": 1e-5, "ramp_epochs": 1, "lr_schedule": "constant",
-            "config": {"hidden_size": 8, "latent_dim": 8, "n_heads": 2, "ff_dim": 16, "kl_scale": "per_entry",
-                       "kl_max": 1.0, "kl_ramp_epochs": 1, "cd_keep_prob": 0.7, "eval_mode": "mean"},
-        },
-    },
-    "data": {"class_path": "LorenzDataModule",
-             "init_args": {"n_conditions": 2, "trials_per_condition": 4, "n_neurons": 8, "batch_size": 8}},
-}
+#: test_tune.py's tiny Lorenz fit config, two epochs
+TINY = yaml.safe_load((Path(__file__).with_name("tiny_lorenz_tune.yaml")).read_text())
+TINY["trainer"]["max_epochs"] = 2
 
 SEARCH = "space:\n  lr: {loguniform: [1e-3, 2e-2]}\n  gamma: {uniform: [0.05, 0.5]}\n"
 
