@@ -66,6 +66,30 @@ class InputError(ValueError):
         super().__init__(": ".join(parts))
 
 
+def wrapped_input_error(err: BaseException | None) -> InputError | None:
+    """The :class:`InputError` that ``err`` is or wraps (``__cause__`` / ``__context__``), else None.
+
+    jsonargparse re-raises an error from a class's ``__init__`` inside a long explanation; the
+    InputError within is the one-line message the user needs.
+
+    >>> try:
+    ...     try:
+    ...         raise InputError("must be > 0", field="lr")
+    ...     except InputError as inner:
+    ...         raise RuntimeError("could not instantiate") from inner
+    ... except RuntimeError as outer:
+    ...     str(wrapped_input_error(outer))
+    'lr: must be > 0'
+    """
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, InputError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """``argparse.ArgumentParser`` whose usage errors raise :class:`InputError` (one line, exit code 2).
 

@@ -58,7 +58,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
-from neurodyn.errors import InputError, one_line
+from neurodyn.errors import InputError, one_line, wrapped_input_error
 from neurodyn.training.callbacks import EpochLog, ResumableCSVLogger, ResumeState, RunInterrupted
 from neurodyn.training.checkpoints import (
     SIZE_KEYS,
@@ -298,9 +298,7 @@ class NeurodynCLI(LightningCLI):
         except InputError:
             raise
         except Exception as err:
-            cause: BaseException | None = err
-            while cause is not None and not isinstance(cause, InputError):
-                cause = cause.__cause__ or cause.__context__
+            cause = wrapped_input_error(err)
             if cause is None:
                 raise
             raise cause from None

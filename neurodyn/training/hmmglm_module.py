@@ -38,12 +38,13 @@ MULTI_PROCESS = ("HMMGLMModule trains in one process: its validation metrics (ma
 
 def _file_key(dm, split: str) -> str:
     """The dataset in the DataModule's file that holds a split's held-in counts (for error messages)."""
-    kind = type(dm).__name__
-    if kind == "NLBDataModule":
+    from neurodyn.training.datamodules import LFADSDataModule, NLBDataModule, SwitchingGLMDataModule
+
+    if isinstance(dm, NLBDataModule):
         return "eval_input/eval_spikes_heldin" if split == "valid" else "train_input/train_spikes_heldin"
-    if kind == "SwitchingGLMDataModule":
+    if isinstance(dm, SwitchingGLMDataModule):
         return "spikes"
-    if kind == "LFADSDataModule":
+    if isinstance(dm, LFADSDataModule):  # Lorenz's cache file too
         return "valid_data" if split == "valid" else "train_data"
     return f"{split} spikes"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
-from neurodyn.errors import InputError, one_line
+from neurodyn.errors import InputError, one_line, wrapped_input_error
 from neurodyn.training.checkpoints import SIZE_KEYS
 from neurodyn.training.tune.space import (
     apply_hyperparameters,
@@ -78,7 +78,7 @@ def build_model_and_data(cfg: dict, sources: list | None = None):
     try:
         init = instantiate(namespace)
     except Exception as err:
-        cause = _input_error(err)
+        cause = wrapped_input_error(err)
         if cause is None:
             raise
         keys = None
@@ -89,17 +89,6 @@ def build_model_and_data(cfg: dict, sources: list | None = None):
         raise InputError(cause.message, path=source_of(list(sources or []), keys) if sources else None,
                          field=".".join(keys)) from None
     return init.model, init.data
-
-
-def _input_error(err: BaseException) -> InputError | None:
-    """The :class:`InputError` that ``err`` wraps (jsonargparse re-raises a constructor's errors), if any."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, InputError):
-            return err
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return None
 
 
 # -- the learning rate after a restore -----------------------------------------------------------------
