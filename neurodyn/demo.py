@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.errors import InputError
+from neurodyn.io.hdf5 import root_attrs
 
 #: LangevinFlow settings for the Lorenz benchmark (no reference script exists; see README). The KL
 #: enters per target entry at full weight (the ELBO per entry): with the reference scaling (KL summed over
@@ -158,18 +159,6 @@ def _cache_key(seed: int, simulation: dict) -> dict:
             "demo_simulation": json.dumps(simulation, sort_keys=True)}
 
 
-def _cache_attrs(path: Path) -> dict | None:
-    """The root attributes of an HDF5 file, None when it cannot be read as one."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            return {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
-                    for k, v in f.attrs.items()}
-    except (OSError, ValueError):
-        return None
-
-
 def check_demo_cache(out_dir: Path, seed: int, *, overwrite: bool = False,
                      simulation: dict | None = None) -> bool:
     """Decide up front what to do with ``out_dir/lorenz.h5``: True to reuse it, False to (re)write it.
@@ -184,7 +173,7 @@ def check_demo_cache(out_dir: Path, seed: int, *, overwrite: bool = False,
         return False
     if os.path.isdir(cache):
         raise InputError("is a folder, expected the demo's data cache file", cache, "--out")
-    attrs = _cache_attrs(cache) or {}
+    attrs = root_attrs(cache) or {}
     key = _cache_key(seed, simulation)
     if all(attrs.get(k) == v for k, v in key.items()):
         return True

@@ -58,6 +58,20 @@ def read_h5_dict(group) -> dict:
 
 
 
+def root_attrs(path: str | os.PathLike) -> dict | None:
+    """The root attributes of an HDF5 file as plain Python values (bytes decoded, numpy scalars unwrapped);
+    None when the file cannot be read as HDF5. For small marker files (caches), not for inputs: those go
+    through :func:`read_h5`."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return {k: v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v
+                    for k, v in f.attrs.items()}
+    except (OSError, ValueError):
+        return None
+
+
 def _check_h5(path: str | os.PathLike, what: str | None):
     """Raise InputError unless ``path`` is a regular file with the HDF5 signature; returns ``path`` as str."""
     import h5py

@@ -183,22 +183,18 @@ class LorenzDataModule(LFADSDataModule):
         """Refuse a cache file that does not record this simulation (seed and simulator settings)."""
         import dataclasses
 
-        import h5py
-
         from neurodyn.data.synthetic.lorenz import LorenzConfig
+        from neurodyn.io.hdf5 import root_attrs
 
         sizes = {k: v for k, v in self.sim_kwargs.items() if k != "seed"}
         want = {"config": repr(dataclasses.asdict(LorenzConfig(**sizes))), "seed": int(self.sim_kwargs["seed"])}
         if self.cache.is_dir():
             raise InputError("is a folder, expected the Lorenz cache file", self.cache, "data.cache")
-        try:
-            with h5py.File(self.cache, "r") as f:
-                have = {k: f.attrs.get(k) for k in want}
-        except OSError:
+        attrs = root_attrs(self.cache)
+        if attrs is None:
             raise InputError("is not an HDF5 file (expected a Lorenz cache written by neurodyn)", self.cache,
-                             "data.cache") from None
-        have = {k: v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v
-                for k, v in have.items()}
+                             "data.cache")
+        have = {k: attrs.get(k) for k in want}
         if have != want:
             held = ("no simulation recorded" if have["config"] is None else
                     "another simulation" + (f" (seed {have['seed']})" if have["seed"] != want["seed"] else
