@@ -222,23 +222,43 @@ def _progress(trial_dir: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def test_pbt_four_trials_end_to_end(tiny_files, tmp_path, monkeypatch):
-    pytest.importorskip("ray.tune")
-    config, search = tiny_files
-    monkeypatch.chdir(tmp_path)
-    out = tmp_path / "run"
-    # a child process, as a user runs it (Ray's global state stays out of the test process)
-    proc = subprocess.run(
+def _tune_child(config: Path, search: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``neurodyn tune`` in a child process, as a user runs it (Ray's global state stays out of the test process)."""
+    return subprocess.run(
         [sys.executable, "-m", "neurodyn.cli", "tune", "--config", str(config), "--search", str(search),
-         "--scheduler", "pbt", "--samples", "4", "--cpus-per-trial", "1", "--num-cpus", "2", "--out", str(out),
-         "--verbose", "0"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+         "--out", str(out), *extra],
+        capture_output=True, text=True, timeout=600, cwd=out.parent, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+#: the 4-trial PBT: two trials at a time, so they report in an order that varies from run to run
+PBT_ARGS = ("--scheduler", "pbt", "--samples", "4", "--cpus-per-trial", "1", "--num-cpus", "2", "--seed", "3",
+            "--verbose", "0")
+
+
+@pytest.fixture(scope="module")
+def pbt_runs(tmp_path_factory) -> list[tuple[Path, subprocess.CompletedProcess]]:
+    """The same 4-trial PBT command run twice (run folders and finished processes)."""
+    pytest.importorskip("ray.tune")
+    root = tmp_path_factory.mktemp("pbt")
+    config, search = root / "tiny.yaml", root / "search.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    search.write_text(SEARCH)
+    runs = []
+    for name in ("run", "again"):
+        proc = _tune_child(config, search, root / name, *PBT_ARGS)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs.append((root / name, proc))
+    return runs
+
+
+def test_pbt_four_trials_end_to_end(pbt_runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out, proc = pbt_runs[0]
     assert "best valid/loss" in proc.stdout
     for name in ("trials.csv", "trials.txt", "perturbations.csv", "best.yaml", "best.ckpt", "summary.json"):
         assert (out / name).is_file(), name
-    assert not list(tmp_path.glob(".run.*"))  # the temporary folder was renamed
+    assert not list(out.parent.glob(".run.*"))  # the temporary folder was renamed
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["metric"] == "valid/loss" and summary["perturbations"] >= 1
@@ -290,6 +310,22 @@ def test_pbt_four_trials_end_to_end(tiny_files, tmp_path, monkeypatch):
     # ... and `neurodyn fit` runs it.
     assert main(["fit", "--config", str(out / "best.yaml"), "--trainer.fast_dev_run", "true",
                  "--trainer.default_root_dir", str(tmp_path / "fit"), "--trainer.enable_progress_bar", "false"]) == 0
+
+
+def test_trial_names_are_the_same_in_every_run(pbt_runs):
+    """Trials are named by their order of creation (Ray's names carry its random experiment id)."""
+    expected = ["trial_0000", "trial_0001", "trial_0002", "trial_0003"]
+    for out, _ in pbt_runs:
+        assert sorted(p.name for p in (out / "ray").glob("trial_*")) == expected
+        with open(out / "trials.csv") as fh:
+            assert sorted(row["trial"] for row in csv.DictReader(fh)) == expected
+        with open(out / "perturbations.csv") as fh:
+            assert {name for row in csv.DictReader(fh) for name in (row["trial"], row["copied_from"])} <= set(expected)
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["best_trial"] in expected
+        assert f"of {summary['best_trial']}" in (out / "best.yaml").read_text().splitlines()[0]
+        for report in (out / "ray").glob("trial_*/checkpoint_*/report.json"):  # inside the trials too
+            assert json.loads(report.read_text())["trial"] in expected
 
 
 def test_sigterm_leaves_nothing(tiny_files, tmp_path):

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from neurodyn.errors import one_line
-from neurodyn.training.tune.trial import METRIC
+from neurodyn.training.tune.trial import METRIC, trial_name
 
 
 def fmt(value) -> str:
@@ -31,13 +31,13 @@ def _tag_index(tag: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def read_perturbations(experiment: Path, names: list[str], grid) -> list[dict]:
+def read_perturbations(experiment: Path, names: list[str]) -> list[dict]:
     """PBT's log of exploit / explore steps (``pbt_global.txt``: one JSON list per step), by trial name."""
-    ids = {}
-    for result in grid:
-        trial_id = (result.metrics or {}).get("trial_id")
-        if trial_id:
-            ids[int(trial_id.rsplit("_", 1)[-1])] = f"trial_{trial_id}"
+
+    def named(tag: str) -> str:  # Ray logs the experiment tag, '<index>_<values>'
+        index = _tag_index(tag)
+        return tag if index is None else trial_name(index)
+
     rows = []
     log = experiment / "pbt_global.txt"
     if not log.is_file():
@@ -46,7 +46,7 @@ def read_perturbations(experiment: Path, names: list[str], grid) -> list[dict]:
         if not line.strip():
             continue
         target, donor, _, _, old, new = json.loads(line)
-        row = {"trial": ids.get(_tag_index(target), target), "copied_from": ids.get(_tag_index(donor), donor)}
+        row = {"trial": named(target), "copied_from": named(donor)}
         for name in names:
             row[f"old_{name}"], row[f"new_{name}"] = old.get(name), new.get(name)
         rows.append(row)

@@ -49,6 +49,8 @@ from neurodyn.training.tune.trial import (
     saved_checkpoints,
     select_split,
     train_trial,
+    trial_index,
+    trial_name,
 )
 
 
@@ -138,7 +140,8 @@ def _sigterm_interrupts() -> None:
 
 
 def _trial_name(trial) -> str:
-    return f"trial_{trial.trial_id}"
+    """``trial_0003``: the same names in every run (Tune's own carry its random experiment id)."""
+    return trial_name(trial_index(trial.trial_id))
 
 
 def _default_out(configs: list[str], scheduler: str) -> Path:
@@ -296,7 +299,7 @@ def run_search(args) -> Path:
                 ),
             )
             grid = tuner.fit()
-            perturbations = read_perturbations(tmp_out / "ray", names, grid)
+            perturbations = read_perturbations(tmp_out / "ray", names)
             rows = trial_rows(grid, names, perturbations)
             saved = saved_checkpoints(tmp_out / "ray")
             if not saved:

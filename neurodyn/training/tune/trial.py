@@ -30,6 +30,20 @@ from neurodyn.training.tune.space import (
 METRIC, MODE = "valid/loss", "min"
 
 
+def trial_index(trial_id: str) -> int:
+    """A trial's place in the order of creation: Tune's trial ids are ``<random experiment id>_<counter>``
+    (``BasicVariantGenerator`` counts from 0), and only the counter is the same in every run."""
+    return int(str(trial_id).rsplit("_", 1)[-1])
+
+
+def trial_name(index: int) -> str:
+    """The name and folder of a trial, from its index: ``trial_0003`` for the fourth trial created.
+
+    >>> trial_name(trial_index("9d83a_00003"))
+    'trial_0003'
+    """
+    return f"trial_{index:04d}"
+
 
 #: trainer settings of the fit config that a trial keeps; tune owns the rest (devices, loggers, callbacks)
 _TRAINER_KEYS = ("precision", "gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches",
@@ -223,7 +237,7 @@ def train_trial(config: dict, *, base: dict, epochs: int, cpus: float, gpus: flo
 
     _quiet_lightning()
     torch.set_num_threads(max(1, int(cpus)))
-    trial = f"trial_{tune.get_context().get_trial_id()}"
+    trial = trial_name(trial_index(tune.get_context().get_trial_id()))
     cfg = apply_hyperparameters(base, config)
     model, data = build_model_and_data(cfg)
     select_split(data, select_fraction, seed)
