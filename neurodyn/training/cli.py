@@ -99,6 +99,10 @@ from neurodyn.training.runs import (
 # name the old module in their config.yaml; it resolves to the new one, so `--run DIR` still works for them.
 sys.modules.setdefault("neurodyn.data.datamodule", sys.modules["neurodyn.training.datamodules"])
 
+#: the classes ``neurodyn fit`` uses when neither the command line nor a config names one
+DEFAULT_CLASSES = {"model": "neurodyn.training.module.LangevinFlowModule",
+                   "data": "neurodyn.training.datamodules.LorenzDataModule"}
+
 #: Lightning messages that carry no information for a neurodyn user (advertising, expected situations; the
 #: seed, which config.yaml records, was printed on stderr before any error line)
 _QUIET_INFO = ("💡 Tip", "Seed set to")
@@ -143,8 +147,7 @@ class NeurodynCLI(LightningCLI):
                             help="name of the run folder under trainer.default_root_dir (default: a timestamp)")
         parser.set_defaults(
             {
-                "model": {"class_path": "neurodyn.training.module.LangevinFlowModule"},
-                "data": {"class_path": "neurodyn.training.datamodules.LorenzDataModule"},
+                **{key: {"class_path": path} for key, path in DEFAULT_CLASSES.items()},
                 "trainer.logger": [
                     {"class_path": "neurodyn.training.callbacks.ResumableCSVLogger",
                      "init_args": {"save_dir": RUN_PLACEHOLDER, "name": "", "version": ""}},
@@ -153,6 +156,26 @@ class NeurodynCLI(LightningCLI):
                 ],
             }
         )
+
+    def parse_arguments(self, parser, args) -> None:
+        """Parse; where ``--model`` / ``--data`` (or a config) chose a class other than the default, parse
+        again with that class as the default.
+
+        jsonargparse keeps the default class's values for the arguments the chosen class shares with it
+        (jsonargparse issue #460): ``--model HMMGLMModule`` ran with LangevinFlowModule's ``lr`` 0.003
+        instead of its own 0.01, ``--data SwitchingGLMDataModule`` simulated LorenzDataModule's 29 neurons
+        with its batch size 64 instead of 20 and 30. The first pass only finds the chosen classes (it does
+        not print a config)."""
+        sub = args[0] if args and args[0] in parser._subcommands_action._name_parser_map else None
+        first = [a for a in args if not a.startswith("--print_config")]  # jsonargparse: only --print_config[=FLAGS]
+        super().parse_arguments(parser, first)
+        cfg = self.config[sub] if sub else self.config
+        chosen = {key: cfg[key]["class_path"] for key in DEFAULT_CLASSES
+                  if cfg.get(key) is not None and cfg[key].get("class_path") not in (None, DEFAULT_CLASSES[key])}
+        if chosen or first != args:
+            target = parser._subcommands_action._name_parser_map[sub] if sub else parser
+            target.set_defaults({key: {"class_path": path} for key, path in chosen.items()})
+            super().parse_arguments(parser, args)
 
     # -- before the classes exist: paths, run folder, checkpoints -----------------------------------
     def _parse_ckpt_path(self) -> None:

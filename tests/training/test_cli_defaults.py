@@ -1,0 +1,63 @@
+"""The defaults of a class chosen with ``--model`` / ``--data`` are that class's own.
+
+jsonargparse keeps the default class's values for arguments the chosen class shares with it (its issue
+#460): ``neurodyn fit --model HMMGLMModule`` ran with LangevinFlowModule's learning rate, and
+``--data SwitchingGLMDataModule`` simulated LorenzDataModule's 29 neurons in batches of 64.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import yaml
+
+from neurodyn.cli import main
+from neurodyn.training.datamodules import LorenzDataModule, SwitchingGLMDataModule
+from neurodyn.training.hmmglm_module import HMMGLMModule
+from neurodyn.training.module import LangevinFlowModule
+
+
+def _printed(capsys, *args) -> dict:
+    assert main(["fit", *args]) == 0
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def _defaults(cls) -> dict:
+    return {k: p.default for k, p in inspect.signature(cls).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def _assert_own_defaults(section: dict, cls, skip=()) -> None:
+    own = _defaults(cls)
+    for key, value in section["init_args"].items():
+        if key in own and key not in skip:
+            assert value == own[key], (cls.__name__, key, value, own[key])
+
+
+@pytest.mark.parametrize("print_config", [["--print_config"], ["--print_config=skip_null"]])
+def test_a_chosen_class_gets_its_own_defaults(capsys, print_config):
+    cfg = _printed(capsys, "--model", "HMMGLMModule", "--data", "SwitchingGLMDataModule", *print_config)
+    assert cfg["model"]["class_path"].endswith("HMMGLMModule")
+    _assert_own_defaults(cfg["model"], HMMGLMModule, skip=("config",))
+    _assert_own_defaults(cfg["data"], SwitchingGLMDataModule)
+    # the values the default classes would have lent, so the test cannot pass by accident
+    assert _defaults(LangevinFlowModule)["lr"] != _defaults(HMMGLMModule)["lr"]
+    assert _defaults(LorenzDataModule)["batch_size"] != _defaults(SwitchingGLMDataModule)["batch_size"]
+
+
+def test_defaults_unchanged_without_a_choice_and_explicit_values_kept(capsys, tmp_path):
+    cfg = _printed(capsys, "--print_config")
+    assert cfg["model"]["class_path"].endswith("LangevinFlowModule")
+    _assert_own_defaults(cfg["model"], LangevinFlowModule, skip=("config",))
+    _assert_own_defaults(cfg["data"], LorenzDataModule)
+    # an explicit value equal to the default class's default is the user's, not a leftover
+    cfg = _printed(capsys, "--data", "SwitchingGLMDataModule", "--data.batch_size", "64", "--print_config")
+    assert cfg["data"]["init_args"]["batch_size"] == 64
+    # a class chosen in a config file
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"model": {"class_path": "HMMGLMModule"},
+                                    "data": {"class_path": "SwitchingGLMDataModule", "init_args": {"n_train": 3}}}))
+    cfg = _printed(capsys, "--config", str(path), "--print_config")
+    _assert_own_defaults(cfg["model"], HMMGLMModule, skip=("config",))
+    assert cfg["data"]["init_args"]["n_train"] == 3 and cfg["data"]["init_args"]["batch_size"] == 30
