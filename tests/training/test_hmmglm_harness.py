@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from neurodyn.cli import main
+from neurodyn.errors import InputError
 
 TINY = ["--model", "HMMGLMModule", "--model.config.n_states", "2", "--model.n_inner", "5",
         "--data", "SwitchingGLMDataModule", "--data.n_states", "2", "--data.n_neurons", "5",
@@ -67,6 +68,32 @@ def test_bad_counts_in_file_exit_2(tmp_path, capsys, corrupt):
                  "--trainer.default_root_dir", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and str(path) in err[0] and expected in err[0]
+
+
+def test_simulator_arguments_that_disagree_with_the_file_are_refused(tmp_path, capsys):
+    """With ``--data.path``, a simulator argument describes the file: one that disagrees with it (the
+    synthetic configs say ``n_states: 5``; this file holds 2 states) is one line naming the option, exit 2.
+    Before, the file's simulation silently replaced the one the config described. Unset (None), the file's
+    sizes are taken."""
+    from neurodyn.data.synthetic.switching_glm import simulate_switching_glm, write_switching_glm_h5
+    from neurodyn.training.datamodules import SwitchingGLMDataModule
+
+    path = tmp_path / "sim.h5"
+    write_switching_glm_h5(path, simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=3, n_bins=50, seed=7))
+    code = main(["fit", "--model", "HMMGLMModule", "--data", "SwitchingGLMDataModule", "--data.path", str(path),
+                 "--data.n_states", "5", "--data.n_train", "2", "--trainer.max_epochs", "1",
+                 "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and str(path) in err[0] and "data.n_states" in err[0], err
+    assert "holds n_states 2" in err[0] and "asks for 5" in err[0], err[0]
+    with pytest.raises(InputError, match="data.seed"):
+        SwitchingGLMDataModule(path=str(path), seed=0, n_train=2).load()
+    dm = SwitchingGLMDataModule(path=str(path), n_states=2, n_neurons=4, n_sequences=3, n_bins=50, seed=7,
+                                n_train=2)
+    dm.load()  # every argument agrees
+    dm = SwitchingGLMDataModule(path=str(path), n_train=2)
+    dm.load()  # unset: the file's
+    assert dm.simulation.seed == 7 and dm.splits["train"].heldin.shape[1:] == (50, 4)
 
 
 @pytest.mark.parametrize(("option", "value"), [("n_states", "0"), ("prior_std", "-1")])

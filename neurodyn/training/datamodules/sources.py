@@ -215,7 +215,10 @@ class SwitchingGLMDataModule(NeuralDataModule):
     path
         HDF5 written by ``neurodyn simulate switching-glm``; if None, simulate with the arguments below.
     n_states, n_neurons, n_sequences, n_bins, seed
-        Simulator arguments (paper: 5, 20, 50, 2000).
+        Simulator arguments; None takes the paper's 5 states, 20 neurons, 50 sequences, 2000 bins and seed
+        0 when simulating. With ``path`` they describe the file: None takes what it holds, and a value that
+        disagrees with it is refused in one line naming the option (the file's simulation is never
+        silently swapped for the one the config describes).
     n_train
         Sequences used for training; the rest are validation.
     batch_size, num_workers, select_fraction, select_seed
@@ -225,11 +228,11 @@ class SwitchingGLMDataModule(NeuralDataModule):
     def __init__(
         self,
         path: str | None = None,
-        n_states: int = 5,
-        n_neurons: int = 20,
-        n_sequences: int = 50,
-        n_bins: int = 2000,
-        seed: int = 0,
+        n_states: int | None = None,
+        n_neurons: int | None = None,
+        n_sequences: int | None = None,
+        n_bins: int | None = None,
+        seed: int | None = None,
         n_train: int = 30,
         batch_size: int = 30,
         num_workers: int = 0,
@@ -249,8 +252,9 @@ class SwitchingGLMDataModule(NeuralDataModule):
 
         if self.path is not None:
             sim = sg.read_switching_glm_h5(_require_file(self.path, "switching-GLM file"))
+            self._check_file_matches(sim)
         else:
-            sim = sg.simulate_switching_glm(**self.sim_kwargs)
+            sim = sg.simulate_switching_glm(**{k: v for k, v in self.sim_kwargs.items() if v is not None})
         self.simulation = sim
         spikes = np.asarray(sim.spikes, dtype=np.float32)
         states = np.asarray(sim.states, dtype=np.int64)
@@ -260,6 +264,17 @@ class SwitchingGLMDataModule(NeuralDataModule):
             )
         for name, rows in (("train", slice(0, self.n_train)), ("valid", slice(self.n_train, None))):
             self.splits[name] = assemble_split(spikes[rows], extras={"true_states": states[rows]})
+
+    def _check_file_matches(self, sim) -> None:
+        """Refuse simulator arguments that disagree with the simulation the file holds."""
+        n_sequences, n_bins, n_neurons = sim.spikes.shape
+        held = {"n_states": len(sim.transitions), "n_neurons": n_neurons, "n_sequences": n_sequences,
+                "n_bins": n_bins, "seed": int(sim.seed)}
+        for key, want in self.sim_kwargs.items():
+            if want is not None and want != held[key]:
+                raise InputError(f"the file holds {key} {held[key]}, the run asks for {want}; set "
+                                 f"--data.init_args.{key} null (or drop it from the config) to take the file's",
+                                 self.path, f"data.{key}")
 
 
 class ArrayDataModule(NeuralDataModule):
