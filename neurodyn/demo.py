@@ -153,10 +153,9 @@ DEMO_CACHE = "lorenz.h5"
 DEMO_SIMULATION = {"n_conditions": 65, "trials_per_condition": 24, "n_neurons": 29}
 
 
-def _cache_key(seed: int, simulation: dict) -> dict:
-    """Root attributes that mark a demo data cache and say what it holds."""
-    return {"neurodyn_demo_cache": 1, "demo_seed": int(seed),
-            "demo_simulation": json.dumps(simulation, sort_keys=True)}
+#: the root attribute that marks a file as the demo's own cache (what it holds: the simulation record,
+#: :func:`~neurodyn.data.synthetic.lorenz.simulation_record`, that LorenzDataModule checks too)
+DEMO_MARK = "neurodyn_demo_cache"
 
 
 def check_demo_cache(out_dir: Path, seed: int, *, overwrite: bool = False,
@@ -173,11 +172,13 @@ def check_demo_cache(out_dir: Path, seed: int, *, overwrite: bool = False,
         return False
     if os.path.isdir(cache):
         raise InputError("is a folder, expected the demo's data cache file", cache, "--out")
+    from neurodyn.data.synthetic.lorenz import simulation_record
+
     attrs = root_attrs(cache) or {}
-    key = _cache_key(seed, simulation)
+    key = {DEMO_MARK: 1, **simulation_record(seed, **simulation)}
     if all(attrs.get(k) == v for k, v in key.items()):
         return True
-    if "neurodyn_demo_cache" not in attrs and not overwrite:
+    if DEMO_MARK not in attrs and not overwrite:
         raise InputError("exists and is not a data cache written by neurodyn demo (seed and simulation recorded "
                          "in its attributes); pass --overwrite to replace it, or choose another --out", cache,
                          "--out")
@@ -194,7 +195,7 @@ def write_demo_cache(out_dir: Path, seed: int, simulation: dict | None = None) -
     cache = out_dir / DEMO_CACHE
     with output_file(cache, overwrite=True) as tmp:  # check_demo_cache decided it may be replaced
         data = lfads_from_simulation(simulate_lorenz(**simulation, seed=seed))
-        data.attrs.update(_cache_key(seed, simulation))
+        data.attrs[DEMO_MARK] = 1  # lfads_from_simulation records the simulation (config, seed)
         write_lfads_h5(tmp, data)
     return cache
 

@@ -399,6 +399,21 @@ def simulate_lorenz(config: LorenzConfig | None = None, *, seed: int | np.random
     )
 
 
+def simulation_record(seed: int, **overrides) -> dict:
+    """The root attributes that identify a simulation in every Lorenz file neurodyn writes.
+
+    ``config`` (the :class:`LorenzConfig` with ``overrides``, as a repr of its fields) and ``seed``, as
+    :func:`neurodyn.data.lfads.lfads_from_simulation` records them; a cache is the simulation it claims to
+    be when its attributes equal these.
+
+    Examples
+    --------
+    >>> simulation_record(3, n_conditions=2)["seed"]
+    3
+    """
+    return {"config": repr(dataclasses.asdict(LorenzConfig(**overrides))), "seed": int(seed)}
+
+
 def _progress(items, enabled: bool, description: str):
     """Iterate ``items``, with a transient ``rich`` progress bar on stderr when ``enabled``."""
     if not enabled:

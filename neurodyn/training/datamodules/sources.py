@@ -181,13 +181,11 @@ class LorenzDataModule(LFADSDataModule):
 
     def _check_cache(self) -> None:
         """Refuse a cache file that does not record this simulation (seed and simulator settings)."""
-        import dataclasses
-
-        from neurodyn.data.synthetic.lorenz import LorenzConfig
+        from neurodyn.data.synthetic.lorenz import simulation_record
         from neurodyn.io.hdf5 import root_attrs
 
         sizes = {k: v for k, v in self.sim_kwargs.items() if k != "seed"}
-        want = {"config": repr(dataclasses.asdict(LorenzConfig(**sizes))), "seed": int(self.sim_kwargs["seed"])}
+        want = simulation_record(self.sim_kwargs["seed"], **sizes)
         if self.cache.is_dir():
             raise InputError("is a folder, expected the Lorenz cache file", self.cache, "data.cache")
         attrs = root_attrs(self.cache)
