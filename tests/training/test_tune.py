@@ -43,8 +43,8 @@ space:
   gamma: {uniform: [0.05, 0.5]}
 pbt:
   perturbation_interval: 2
-  quantile_fraction: 0.25
-  resample_probability: 0.0
+  quantile_fraction: 0.5
+  resample_probability: 0.5
 """
 
 
@@ -270,7 +270,7 @@ def test_pbt_four_trials_end_to_end(pbt_runs, tmp_path, monkeypatch):
         trials = list(csv.DictReader(fh))
     assert len(trials) == 4 and all(t["status"] == "OK" for t in trials)
 
-    # PBT perturbed: at epoch 2 the worst quarter (one trial) copied a checkpoint and changed its lr.
+    # PBT perturbed: at epoch 2 the worse half (two trials) copied a checkpoint and changed its lr.
     with open(out / "perturbations.csv") as fh:
         steps = list(csv.DictReader(fh))
     assert steps and all(s["trial"] != s["copied_from"] for s in steps)
@@ -326,6 +326,62 @@ def test_trial_names_are_the_same_in_every_run(pbt_runs):
         assert f"of {summary['best_trial']}" in (out / "best.yaml").read_text().splitlines()[0]
         for report in (out / "ray").glob("trial_*/checkpoint_*/report.json"):  # inside the trials too
             assert json.loads(report.read_text())["trial"] in expected
+
+
+#: progress.csv columns that differ between runs (clock, process, host, Ray's own trial id)
+_PER_RUN = {"timestamp", "time_this_iter_s", "time_total_s", "date", "pid", "hostname", "node_ip",
+            "time_since_restore", "iterations_since_restore", "checkpoint_dir_name", "trial_id"}
+
+
+def test_same_seed_same_pbt(pbt_runs):
+    """Two runs of the same PBT command (two trials at a time, reporting in different orders) make the same
+    exploit / explore decisions and train the same trials (Ray's PBT draws from the driver's global
+    generators, which Ray's own code also consumes: the runs differed before)."""
+    (first, _), (second, _) = pbt_runs
+    assert (first / "perturbations.csv").read_text() == (second / "perturbations.csv").read_text()
+    assert (first / "trials.csv").read_text() == (second / "trials.csv").read_text()
+    assert (first / "best.yaml").read_text() == (second / "best.yaml").read_text()
+    summaries = [json.loads((out / "summary.json").read_text()) for out in (first, second)]
+    for summary in summaries:
+        for key in ("command", "seconds"):  # --out and the clock
+            summary.pop(key)
+    assert summaries[0] == summaries[1]
+    for trial_dir in sorted((first / "ray").glob("trial_*")):
+        rows = [[{k: v for k, v in row.items() if k not in _PER_RUN} for row in _progress(run / "ray" / trial_dir.name)]
+                for run in (first, second)]
+        assert rows[0] == rows[1], trial_dir.name
+    states = [torch.load(out / "best.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+              for out in (first, second)]
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_pbt_draws_are_seeded_per_decision_and_leave_global_state_alone():
+    """The draws of Ray's PBT module inside one decision depend on its seed only; the global generators
+    are neither used nor changed."""
+    import random
+
+    import numpy as np
+
+    ray_pbt = pytest.importorskip("ray.tune.schedulers.pbt")
+    from ray import tune
+
+    from neurodyn.training.tune.pbt import decision_seed, ray_pbt_draws
+
+    mutations = {"lr": tune.loguniform(1e-4, 1e-1), "gamma": tune.uniform(0.0, 1.0)}
+
+    def decide(seed):
+        with ray_pbt_draws(seed):
+            return [ray_pbt._explore({"lr": 1e-3, "gamma": 0.5}, mutations, 0.5, (1.2, 0.8), None)
+                    for _ in range(5)], ray_pbt.random.choice(range(100))
+
+    random.seed(1)
+    np.random.seed(1)
+    before = random.getstate(), np.random.get_state()[1].copy()
+    seed = decision_seed(3, 1, 2)
+    assert decide(seed) == decide(seed) != decide(decision_seed(3, 1, 4))
+    assert random.getstate() == before[0] and np.array_equal(np.random.get_state()[1], before[1])
+    assert ray_pbt.random is random
 
 
 def test_sigterm_leaves_nothing(tiny_files, tmp_path):

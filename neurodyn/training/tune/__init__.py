@@ -83,8 +83,24 @@ and renamed when the search ends (nothing partial is left on an error, Ctrl-C or
 Runs locally by default (``ray.init`` with ``--num-cpus`` CPUs, default ``cpus-per-trial x samples``
 capped at the machine's cores); ``--address ray://host:10001`` (or ``auto``) joins an existing cluster,
 whose nodes must have neurodyn installed and see ``--out`` (a shared file system).
-Sampled configurations are seeded (``--seed``); PBT's exploit timing depends on which trial reports
-first, so two PBT runs are not identical.
+
+Reproducibility
+---------------
+Two runs with the same ``--seed`` (same inputs, same Ray version, trials on CPU) sample the same
+configurations, and name their trials alike (``trial_0000``, ``trial_0001``, ... in order of creation).
+PBT's draws (the donor of an exploit, the explore factors and resamples) come from a generator seeded per
+decision with the run seed, the trial's index and the epoch (:func:`~neurodyn.training.tune.pbt.seeded_pbt`;
+Ray's own draws from the driver's global generators differed from run to run). So:
+
+- synchronous PBT (``synch: true``, the default) makes the same perturbations and trains the same trials,
+  with the same per-epoch values, ``trials.csv``, ``best.yaml`` and ``best.ckpt``, however many trials
+  run at once: every decision waits for the whole population at the same epoch, and each trial restarts
+  from a checkpoint with the config's seed;
+- asynchronous PBT (``synch: false``) and ASHA are reproducible only with one trial at a time
+  (``--num-cpus`` equal to ``--cpus-per-trial``): with concurrent trials, which trials have reported
+  (and which checkpoint a donor has) when a decision is made depends on timing;
+- never the same: Ray's clock and process columns (``time_*``, ``timestamp``, ``pid``, Ray's own
+  ``trial_id``), ``summary.json``'s ``seconds``; GPU trials only as far as the kernels are deterministic.
 """
 
 from neurodyn.training.tune.search import SearchFailed, cli_main, run_search

@@ -7,15 +7,12 @@ import argparse
 import json
 import math
 import os
-import random
 import shutil
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-
-import numpy as np
 
 from neurodyn.errors import CommandFailed, InputError
 from neurodyn.io.output import _RECEIVED as _SIGNAL_RECEIVED  # one record of the signals turned into Interrupted
@@ -79,8 +76,10 @@ def _clip_to_space(space: dict):
     return explore
 
 
-def _scheduler(kind: str, search: dict, epochs: int):
-    from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining
+def _scheduler(kind: str, search: dict, epochs: int, seed: int):
+    from ray.tune.schedulers import ASHAScheduler
+
+    from neurodyn.training.tune.pbt import seeded_pbt
 
     space = search["space"]
     if kind == "asha":
@@ -92,8 +91,8 @@ def _scheduler(kind: str, search: dict, epochs: int):
     mutations = {name: _domain(spec) for name, spec in space.items() if _perturbable(name, spec)}
     interval = opts.pop("perturbation_interval", max(1, epochs // 10))
     # synch: every trial reaches the perturbation epoch before any exploits, as in AutoLFADS's generations
-    return PopulationBasedTraining(
-        time_attr="training_iteration", perturbation_interval=interval, hyperparam_mutations=mutations,
+    return seeded_pbt(
+        seed, time_attr="training_iteration", perturbation_interval=interval, hyperparam_mutations=mutations,
         custom_explore_fn=_clip_to_space(space), synch=opts.pop("synch", True), **opts,
     )
 
@@ -171,7 +170,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--select-fraction", type=float, default=0.2,
                    help="share of the training trials held out to select on (validation trials unused; a config's "
                         "data.select_fraction takes precedence)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the sampled configurations (default: config)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the sampled configurations and of PBT's perturbations (default: seed_everything)")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Ray Tune's console output")
     return p
 
@@ -276,8 +276,6 @@ def run_search(args) -> Path:
             # PBT keeps every checkpoint (an exploit may copy any); ASHA the best and the latest
             keep = tune.CheckpointConfig(checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE,
                                          num_to_keep=None if args.scheduler == "pbt" else 1)
-            random.seed(seed)  # PBT's explore draws from these in the driver
-            np.random.seed(seed)
             trainable = tune.with_resources(
                 tune.with_parameters(train_trial, base=base, epochs=epochs, cpus=args.cpus_per_trial,
                                      gpus=args.gpus_per_trial, checkpoint_every=every,
@@ -289,7 +287,7 @@ def run_search(args) -> Path:
                 param_space={name: _domain(spec) for name, spec in space.items()},
                 tune_config=tune.TuneConfig(
                     metric=METRIC, mode=MODE, num_samples=args.samples, reuse_actors=True,
-                    scheduler=_scheduler(args.scheduler, search, epochs),
+                    scheduler=_scheduler(args.scheduler, search, epochs, seed),
                     search_alg=BasicVariantGenerator(random_state=seed),
                     trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
                 ),
