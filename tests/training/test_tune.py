@@ -384,6 +384,18 @@ def test_pbt_draws_are_seeded_per_decision_and_leave_global_state_alone():
     assert ray_pbt.random is random
 
 
+def test_verbose_0_prints_only_neurodyn_lines(pbt_runs):
+    """--verbose 0: the table of trials and neurodyn's two closing lines, nothing else. Before, Ray printed its
+    experiment header ("Configuration for experiment", "View detailed results here", a TensorBoard hint) at
+    every verbosity, and a token-authentication warning on stderr."""
+    for out, proc in pbt_runs:
+        assert proc.stderr == ""
+        lines = [line.rstrip() for line in proc.stdout.splitlines()]
+        table = [line.rstrip() for line in (out / "trials.txt").read_text().splitlines()]
+        assert lines[:-2] == table
+        assert lines[-2].startswith("best valid/loss ") and lines[-1].startswith(f"wrote {out}/best.yaml, ")
+
+
 def test_sigterm_leaves_nothing(tiny_files, tmp_path):
     """SIGTERM during the search: exit 143, one line, no run folder and no temporary folder left."""
     pytest.importorskip("ray.tune")

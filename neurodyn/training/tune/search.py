@@ -4,13 +4,16 @@ the run folder with the best configuration and checkpoint (see :mod:`neurodyn.tr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import math
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -138,6 +141,34 @@ def _sigterm_interrupts() -> None:
         signal.signal(signal.SIGTERM, _raise_interrupted)
 
 
+@contextlib.contextmanager
+def _ray_console(verbose: int) -> Iterator[None]:
+    """``--verbose 0``: the console shows neurodyn's own lines and errors only, for the duration of the search.
+
+    Ray Tune's new output engine prints its experiment header ("Configuration for experiment", "View
+    detailed results here", the TensorBoard hint) at every verbosity; the legacy engine
+    (``RAY_AIR_NEW_OUTPUT=0``) prints nothing at verbosity 0. Ray's warnings (e.g. that token
+    authentication was enabled for the local cluster) are logged to the ``ray`` logger, which is raised to
+    ERROR: Ray's errors, such as a trial's failure, still show. Trials' own output reaches the driver only
+    at ``--verbose 2`` (``log_to_driver``). Both settings are put back afterwards.
+    """
+    if verbose > 0:
+        yield
+        return
+    saved_env, ray_logger = os.environ.get("RAY_AIR_NEW_OUTPUT"), logging.getLogger("ray")
+    saved_level = ray_logger.level
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    ray_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        ray_logger.setLevel(saved_level)
+        if saved_env is None:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+        else:
+            os.environ["RAY_AIR_NEW_OUTPUT"] = saved_env
+
+
 def _trial_name(trial) -> str:
     """``trial_0003``: the same names in every run (Tune's own carry its random experiment id)."""
     return trial_name(trial_index(trial.trial_id))
@@ -172,7 +203,9 @@ def _parser() -> argparse.ArgumentParser:
                         "data.select_fraction takes precedence)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the sampled configurations and of PBT's perturbations (default: seed_everything)")
-    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Ray Tune's console output")
+    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
+                   help="Ray Tune's console output: 0 none (neurodyn's lines and errors only), 1 progress tables, "
+                        "2 also the trials' own output")
     return p
 
 
@@ -262,7 +295,7 @@ def run_search(args) -> Path:
     from neurodyn.io import terminate_as_interrupt
 
     try:
-        with terminate_as_interrupt():
+        with terminate_as_interrupt(), _ray_console(args.verbose):
             if args.address:
                 ray.init(address=args.address, log_to_driver=args.verbose > 1)
             else:
