@@ -83,9 +83,16 @@ def nlb_submission_group(rates: dict[str, np.ndarray], dm) -> dict[str, np.ndarr
     return {k: v.astype(np.float32) for k, v in group.items()}
 
 
-def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    """Floating outputs as float32, integer ones (state paths) as they are."""
-    return (tensor.float() if tensor.is_floating_point() else tensor).cpu().numpy()
+#: prediction outputs kept in float64: log marginal likelihoods of whole sequences reach thousands of nats, where
+#: float32's rounding (4e-3 nats at 5e4) exceeds the differences models are compared on
+FLOAT64_KEYS = frozenset({"log_marginal"})
+
+
+def _numpy(tensor: torch.Tensor, key: str = "") -> np.ndarray:
+    """Floating outputs as float32 (float64 for :data:`FLOAT64_KEYS`), integer ones (state paths) as they are."""
+    if tensor.is_floating_point():
+        tensor = tensor.double() if key in FLOAT64_KEYS else tensor.float()
+    return tensor.cpu().numpy()
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -103,6 +110,10 @@ class PredictionWriter(BasePredictionWriter):
       over basis functions), ``connection_types`` (states, post, pre; +1 excitatory, -1 inhibitory, 0 none,
       by the Wald read-out on the training sequences), ``transitions`` (states, states), ``initial``
       (states,), ``bias`` (neurons,).
+
+    Every array is float32 (integer paths, types and ids as integers), except ``log_marginal``: float64 (a
+    sequence's log likelihood reaches thousands of nats; float32 would round it by ~4e-3 nats at 5e4, more
+    than the differences models are compared on).
 
     Parameters
     ----------
@@ -130,7 +141,7 @@ class PredictionWriter(BasePredictionWriter):
         splits = {}
         for split, outputs in zip(dm.predict_splits, predictions):
             keys = [k for k in outputs[0] if k != "index"]
-            merged = {k: _numpy(torch.cat([o[k] for o in outputs])) for k in keys}
+            merged = {k: _numpy(torch.cat([o[k] for o in outputs]), k) for k in keys}
             order = np.argsort(torch.cat([o["index"] for o in outputs]).cpu().numpy(), kind="stable")
             splits[split] = {k: v[order] for k, v in merged.items()}
         tree: dict = {}

@@ -9,9 +9,11 @@ Model (per sequence, states :math:`z_t \in \{0..S-1\}`, :math:`t = 0..T-1`):
 Every function takes ``log_initial`` (S,) or (B, S), ``log_transitions`` (S, S) (row = from, column =
 to) and ``log_likelihoods`` (B, T, S) (``log ℓ_t(s)``, any scale: hundreds of neurons give values of
 -1e3 and below; nothing is exponentiated without first subtracting a maximum). The same code runs on
-CPU and GPU, in float32 or float64. Inputs need not be normalised: with unnormalised weights the
-functions compute the corresponding path sums (this is what makes the analytic gradient checkable by
-finite differences).
+CPU and GPU, in float32 or float64; every result is in the input dtype except ``log p(X)``
+(``log_marginal``), which is accumulated and returned in float64 (a sequence's log likelihood reaches
+thousands of nats, whose float32 rounding, ~4e-3 nats at 5e4, is larger than the differences models are
+compared on). Inputs need not be normalised: with unnormalised weights the functions compute the
+corresponding path sums (this is what makes the analytic gradient checkable by finite differences).
 
 Speed. On CPU tensors that do not require a gradient, the default ``method="auto"`` runs
 ``method="compiled"`` (:mod:`.compiled`, numba): one compiled loop over time per sequence, no per-step
@@ -71,7 +73,7 @@ class Posterior(NamedTuple):
     Attributes
     ----------
     log_marginal : Tensor (B,)
-        ``log p(X_b)`` per sequence, nats.
+        ``log p(X_b)`` per sequence, nats; float64 whatever the input dtype.
     posteriors : Tensor (B, T, S)
         ``γ_t(s) = p(z_t = s | X)``; rows sum to 1.
     expected_transitions : Tensor (B, S, S)
@@ -92,7 +94,7 @@ class FilterResult(NamedTuple):
     Attributes
     ----------
     log_marginal : Tensor (B,)
-        ``log p(X_b)``.
+        ``log p(X_b)``; float64 whatever the input dtype.
     log_filtered : Tensor (B, T, S)
         ``log p(z_t | x_{0:t})``.
     log_predicted : Tensor (B, T, S)
@@ -166,8 +168,8 @@ def forward_filter(
         ``log p(x_t | z_t = s)`` (nats, any magnitude).
     method : {"auto", "compiled", "scan", "chunked", "sequential", "parallel"}
         ``"compiled"``: numba loop on CPU (:mod:`.compiled`; float64 arithmetic, results in the input
-        dtype, no gradient); ``"scan"``: parallel prefix products in scaled probability space
-        (:mod:`.scan`; exact when ``min log P > 0.45 log(tiny)``, otherwise it falls back to
+        dtype but ``log_marginal`` in float64, no gradient); ``"scan"``: parallel prefix products in
+        scaled probability space (:mod:`.scan`; exact when ``min log P > 0.45 log(tiny)``, otherwise it falls back to
         ``"chunked"``); ``"auto"``: compiled on CPU tensors that do not require a gradient (when numba
         imports), else the scan when exact and its ``B T S^2`` memory fits (:data:`SCAN_MAX_ELEMENTS`),
         else chunked.
@@ -235,7 +237,8 @@ def forward_backward(
     method = _resolve(method, log_initial, log_transitions, log_likelihoods)
     batch, n_time, n_states = log_likelihoods.shape
     if n_states == 1:  # one state (plain GLM): a single path, no recursion needed
-        log_marginal = log_initial[:, 0] + log_likelihoods.sum((1, 2)) + (n_time - 1) * log_transitions[0, 0]
+        log_marginal = (log_initial[:, 0].double() + log_likelihoods.double().sum((1, 2))
+                        + (n_time - 1) * log_transitions[0, 0].double())
         ones = torch.ones_like(log_likelihoods)
         expected = torch.full((batch, 1, 1), float(max(n_time - 1, 0)), dtype=ones.dtype, device=ones.device)
         return Posterior(
@@ -310,7 +313,7 @@ class _LogMarginal(torch.autograd.Function):
 def log_marginal_likelihood(
     log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tensor, method: str = "auto"
 ) -> Tensor:
-    """Differentiable ``log p(X)`` (B,) by the forward algorithm.
+    """Differentiable ``log p(X)`` (B,; float64, see :class:`Posterior`) by the forward algorithm.
 
     The backward pass uses the exact identity ``∂ log p(X) / ∂ log ℓ_t(s) = γ_t(s)`` (and the
     analogues for ``log P`` and ``log π``), so memory is O(B T S) and nothing is stored per Python step.

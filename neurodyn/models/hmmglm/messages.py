@@ -95,7 +95,8 @@ def _predicted_messages(
 
     Returns ``pre`` (B, T, S) with ``pre[:, t] = log Σ_i exp(a_{t-1}(i)) P_ij`` up to an arbitrary
     per-(b, t) constant (``pre[:, 0] = log_initial``), where ``a_{t-1}`` is the post-emission message,
-    and ``log_marginal`` (B,) accumulated in float64 and returned in the input dtype.
+    and ``log_marginal`` (B,), accumulated and returned in float64 whatever the input dtype (a log likelihood
+    of thousands of nats keeps its digits; float32 would round it to ~1e-3 of a nat per 1e4 nats).
     """
     batch, n_time, n_states = log_likelihoods.shape
     transitions = torch.exp(log_transitions) if _fast_ok(log_transitions) else None
@@ -163,7 +164,7 @@ def _predicted_messages(
         v = v - m
         log_scale = log_scale + m.squeeze(-1)
     log_marginal = log_scale + torch.logsumexp(v, -1).double()
-    return pre.transpose(0, 1), log_marginal.to(ll.dtype)
+    return pre.transpose(0, 1), log_marginal
 
 
 def _log_matmul(a: Tensor, b: Tensor) -> Tensor:
@@ -203,7 +204,7 @@ def _parallel_predicted(log_initial: Tensor, log_transitions: Tensor, log_likeli
     pre[:, 0] = log_initial
     pre[:, 1:] = torch.logsumexp(post_all[:, :-1].unsqueeze(-1) + log_transitions, dim=-2)
     log_marginal = m0.squeeze(-1).double() + scale[:, -1] + torch.logsumexp(post[:, -1], -1).double()
-    return pre, log_marginal.to(log_likelihoods.dtype)
+    return pre, log_marginal
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def _prefix_products(elems: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
 def scan_predicted_messages(
     log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tensor, floor: float
 ) -> tuple[Tensor, Tensor]:
-    """Same contract as ``messages._predicted_messages``: ``pre`` (B, T, S) and ``log p(X)`` (B,).
+    """Same contract as ``messages._predicted_messages``: ``pre`` (B, T, S) and ``log p(X)`` (B,; float64).
 
     ``pre[:, t] = log Σ_i a_{t-1}(i) P_ij`` up to a per-(b, t) constant (``pre[:, 0] = log_initial``);
     ``floor`` is the clamp of max-normalised log values before ``exp`` (see the module docstring).
@@ -78,7 +78,7 @@ def scan_predicted_messages(
     pre = torch.empty_like(log_likelihoods)
     pre[:, 0] = log_initial
     if n_time == 1:
-        return pre, log_scale.to(log_likelihoods.dtype)
+        return pre, log_scale
     elems, elem_scale = _normalise(transitions * lik[:, 1:, None, :])  # (B, T-1, S, S)
     prefix, prefix_scale = _prefix_products(elems, elem_scale)
     msgs = (a0[:, None, None, :] @ prefix).squeeze(-2)  # unnormalised a_t, t = 1..T-1
@@ -87,4 +87,4 @@ def scan_predicted_messages(
     posts = torch.cat([a0.unsqueeze(1), msgs[:, :-1]], 1)  # a_0 .. a_{T-2}
     pre[:, 1:] = torch.log((posts @ transitions).clamp_min(math.exp(floor)))
     log_marginal = log_scale + prefix_scale[:, -1] + msg_sum[:, -1, 0].log().double() + top[:, 1:, 0].double().sum(1)
-    return pre, log_marginal.to(log_likelihoods.dtype)
+    return pre, log_marginal

@@ -3,7 +3,7 @@ r"""Compiled CPU kernels (numba) for HMM smoothing, filtering and Viterbi (``met
 Same contract as :mod:`.inference` (``log_initial`` (B, S), ``log_transitions`` (S, S), ``log_likelihoods``
 (B, T, S) of any scale, unnormalised weights allowed); one compiled loop over time per sequence, a loop
 (``prange`` when torch runs more than one thread) over the batch. Inputs may be float32 or float64; all
-arithmetic is float64 and results are returned in the input dtype.
+arithmetic is float64 and results are returned in the input dtype, except ``log p(X)``: float64 always.
 
 Two recursions, chosen by the spread of the transition probabilities (:func:`fast_ok`):
 
@@ -106,7 +106,7 @@ def smooth(
     fast: bool | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """``log p(X)`` (B,), posteriors (B, T, S), expected transitions (B, S, S) and optionally the
-    per-step pairwise (B, T-1, S, S), in the dtype of ``log_likelihoods``.
+    per-step pairwise (B, T-1, S, S), in the dtype of ``log_likelihoods`` (``log p(X)``: float64).
 
     ``fast`` forces the scaled (True) or log-space (False) recursion; default :func:`fast_ok`.
     """
@@ -118,7 +118,7 @@ def smooth(
     alpha = post if dtype == torch.float64 else torch.empty(batch, n_time, n_states, dtype=torch.float64)
     counts = torch.empty(batch, n_states, n_states, dtype=dtype)
     pairwise = torch.empty(batch, max(n_time - 1, 0) if return_pairwise else 0, n_states, n_states, dtype=dtype)
-    log_z = torch.empty(batch, dtype=dtype)
+    log_z = torch.empty(batch, dtype=torch.float64)
     _run(
         _smooth_serial,
         _smooth_parallel,
@@ -140,13 +140,14 @@ def smooth(
 def filter_(
     log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tensor, fast: bool | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """``log p(X)`` (B,), log filtered (B, T, S) and log predicted (B, T, S) (see ``inference.forward_filter``)."""
+    """``log p(X)`` (B,; float64), log filtered (B, T, S) and log predicted (B, T, S) (see
+    ``inference.forward_filter``)."""
     li, lp, ll = _inputs(log_initial, log_transitions, log_likelihoods)
     batch, n_time, n_states = ll.shape
     dtype = log_likelihoods.dtype
     filtered = torch.empty(batch, n_time, n_states, dtype=dtype)
     predicted = torch.empty(batch, n_time, n_states, dtype=dtype)
-    log_z = torch.empty(batch, dtype=dtype)
+    log_z = torch.empty(batch, dtype=torch.float64)
     args = (li, lp, ll, _mode(fast), filtered.numpy(), predicted.numpy(), log_z.numpy())
     _run(_filter_serial, _filter_parallel, batch, *args)
     return log_z, filtered, predicted
