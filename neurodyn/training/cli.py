@@ -19,7 +19,8 @@ Run folders
     ``save_dir`` stands for the run folder. validate / test / predict write no logs. The prediction file
     follows every command's output policy (:func:`neurodyn.io.output_file`): it may not be the data, the
     checkpoint, a config or a file of the run's ``checkpoints/``; an existing one is replaced only with
-    ``--overwrite`` (``--prediction.overwrite true``).
+    ``--overwrite`` (``--prediction.overwrite true``). The file records what produced
+    it (model, model settings, checkpoint, versions: :class:`PredictionWriter`).
 
 Exact resume and interrupts
     Checkpoints hold every random state training draws from (torch, numpy, python, the model's and the
@@ -382,6 +383,9 @@ class NeurodynCLI(LightningCLI):
                 for cb in self.trainer.callbacks:
                     if isinstance(cb, PredictionWriter):
                         cb.inputs = list(self._prediction_inputs)
+                        cb.checkpoint = str(ckpt)
+                        cb.checkpoint_info = {"epoch": saved.get("epoch"), "global_step": saved.get("global_step"),
+                                              "neurodyn_version": (saved.get("neurodyn") or {}).get("version")}
             if "weights_only" in cfg and cfg.get("weights_only") is None:
                 cfg["weights_only"] = True  # neurodyn checkpoints hold tensors and plain containers only
         super()._run_subcommand(subcommand)

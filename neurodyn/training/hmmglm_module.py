@@ -258,6 +258,16 @@ class HMMGLMModule(pl.LightningModule):
         return {"posteriors": posterior.posteriors, "viterbi": path, "log_marginal": posterior.log_marginal,
                 "index": batch["index"]}
 
+    def prediction_attrs(self) -> dict:
+        """Root attributes of ``neurodyn predict`` files: the variant and what ``coupling`` is summed over
+        (the model as built: ``n_basis`` is 1 for the exponential basis whatever ``config.n_basis`` says)."""
+        cfg, model = self.config, self.model
+        attrs = {"variant": cfg.variant, "n_states": int(model.n_states), "n_lags": int(model.n_lags),
+                 "basis": cfg.basis, "n_basis": int(model.n_basis)}
+        if cfg.basis == "exponential":
+            attrs.update(decay=float(cfg.decay), span=float(cfg.span))
+        return attrs
+
     @torch.no_grad()
     def prediction_extras(self, dm) -> dict[str, np.ndarray]:
         """The fitted model for ``neurodyn predict``: couplings, connection types, transitions, biases.

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -95,6 +96,53 @@ def _numpy(tensor: torch.Tensor, key: str = "") -> np.ndarray:
     return tensor.cpu().numpy()
 
 
+def _plain(value):
+    """``value`` as JSON-ready plain data (dataclasses and mappings to dicts, paths to strings)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items() if not str(k).startswith("_")}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def provenance(pl_module: pl.LightningModule, checkpoint: str | os.PathLike | None = None,
+               checkpoint_info: dict | None = None) -> dict:
+    """Root attributes that say what produced a prediction file (see :class:`PredictionWriter`)."""
+    import json
+
+    from neurodyn import __version__
+
+    settings = dict(getattr(pl_module, "hparams", {}) or {})
+    config = getattr(pl_module, "config", None)
+    if config is not None and "config" in settings:  # the config the model was built with (HMM-GLM: seed filled)
+        settings["config"] = config
+    attrs = {
+        "neurodyn_version": str(__version__),
+        "module": type(pl_module).__name__,
+        "model_config": json.dumps(_plain(settings), sort_keys=True),
+    }
+    model = getattr(pl_module, "model", None)
+    if isinstance(model, torch.nn.Module):
+        attrs["model"] = type(model).__name__
+    if checkpoint is not None:
+        attrs["checkpoint"] = os.path.abspath(os.fspath(checkpoint))
+        for key, value in (checkpoint_info or {}).items():
+            if value is not None:
+                attrs[f"checkpoint_{key}"] = value
+    extra = getattr(pl_module, "prediction_attrs", None)
+    if extra is not None:  # family-specific (switching GLM: variant, basis, lags)
+        attrs.update(extra())
+    return attrs
+
+
 class PredictionWriter(BasePredictionWriter):
     """Write ``neurodyn predict`` outputs to one HDF5 file (atomically).
 
@@ -115,6 +163,19 @@ class PredictionWriter(BasePredictionWriter):
     sequence's log likelihood reaches thousands of nats; float32 would round it by ~4e-3 nats at 5e4, more
     than the differences models are compared on).
 
+    Root attributes: ``datamodule`` (class name), ``bin_ms`` (when the data state a bin width),
+    ``dataset`` (NLB), and what produced the file: ``neurodyn_version``; ``module`` (the LightningModule
+    class) and ``model`` (the model class: ``LangevinFlow``; ``GLM``, ``HMMGLM``, ``GaussianPriorHMMGLM``
+    or ``OneHotPriorHMMGLM``); ``model_config``, JSON of the module's settings as the predictions used
+    them (the data sizes, ``config`` -- the model's dataclass, every field -- and the training settings,
+    which are the checkpoint's); ``checkpoint`` (absolute path) with ``checkpoint_epoch``,
+    ``checkpoint_global_step`` and ``checkpoint_neurodyn_version`` (the version that wrote it) when the
+    weights came from a checkpoint. A switching GLM adds what ``coupling`` needs to be read: ``variant``
+    (``glm``, ``hmmglm``, ``gaussian``, ``onehot``), ``n_states``, ``n_lags`` (history window in bins),
+    ``basis`` (``exponential`` or ``raised_cosine``), ``n_basis`` (functions the couplings are summed
+    over: 1 for the exponential basis, whatever ``config.n_basis`` says) and, for the exponential basis,
+    ``decay`` and ``span``.
+
     Parameters
     ----------
     path
@@ -124,6 +185,10 @@ class PredictionWriter(BasePredictionWriter):
         an existing file is replaced only with ``overwrite`` (``neurodyn predict --overwrite``).
     overwrite
         Replace an existing ``path``.
+
+    The CLI sets ``inputs`` (files the output may not replace), ``checkpoint`` and ``checkpoint_info``
+    (``epoch``, ``global_step``, ``neurodyn_version`` of the checkpoint); without them the checkpoint is the
+    trainer's ``ckpt_path``, if any.
     """
 
     def __init__(self, path: str | None = None, overwrite: bool = False):
@@ -131,6 +196,8 @@ class PredictionWriter(BasePredictionWriter):
         self.path = path
         self.overwrite = overwrite
         self.inputs: list = []  # set by the CLI: files the prediction file may not replace
+        self.checkpoint: str | None = None  # set by the CLI: the checkpoint the weights came from
+        self.checkpoint_info: dict = {}  # set by the CLI: its epoch, global step, neurodyn version
 
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
         if self.path is None:
@@ -162,6 +229,8 @@ class PredictionWriter(BasePredictionWriter):
             extras = getattr(pl_module, "prediction_extras", None)
             if extras is not None:  # model-level outputs (switching GLM: couplings, types, transitions)
                 tree.update(extras(dm))
+        checkpoint = self.checkpoint if self.checkpoint is not None else getattr(trainer, "ckpt_path", None)
+        attrs = provenance(pl_module, checkpoint, self.checkpoint_info)
         path = Path(self.path)
         import h5py
 
@@ -173,4 +242,6 @@ class PredictionWriter(BasePredictionWriter):
                     f.attrs["bin_ms"] = float(dm.bin_ms)
                 if hasattr(dm, "dataset"):
                     f.attrs["dataset"] = dm.dataset
+                for key, value in attrs.items():
+                    f.attrs[key] = value
         print(f"wrote predictions to {path}")
