@@ -66,6 +66,8 @@ def _without(path: tuple, name: str, value) -> dict:
         # keys tune would otherwise ignore: the trainer's, and the sections of the fit config
         (_without(("trainer",), "max_epochs", "max_epocs"), "trainer.max_epocs", "unknown"),
         (_without((), "model", "modle"), "modle", "unknown"),
+        # no validation: every trial failed inside Ray, and the error line was Ray's coloured traceback
+        (_with(("trainer", "limit_val_batches"), 0), "trainer.limit_val_batches", "after every epoch"),
     ],
 )
 def test_bad_fit_config_is_one_line_naming_file_and_field(tmp_path, capsys, config, field, words):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 from neurodyn.errors import one_line
@@ -53,6 +54,26 @@ def read_perturbations(experiment: Path, names: list[str]) -> list[dict]:
     return rows
 
 
+def error_line(error: BaseException) -> str:
+    """``Type: message`` of the exception that failed a trial.
+
+    Ray wraps it (``RayTaskError.cause``) in a text of the remote traceback with terminal colour codes and
+    ``^^^^`` markers; the original exception is what a user can act on.
+
+    >>> class Wrapped(Exception):
+    ...     cause = ValueError("bad lr")
+    >>> error_line(Wrapped("\x1b[36mray::ImplicitFunc.train()\x1b[39m ^^^^"))
+    'ValueError: bad lr'
+    """
+    seen = set()
+    while getattr(error, "cause", None) is not None and id(error) not in seen:
+        seen.add(id(error))
+        error = error.cause
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(error)).strip()
+    lines = [line for line in text.splitlines() if line.strip() and set(line.strip()) != {"^"}]
+    return f"{type(error).__name__}: {lines[-1].strip() if lines else ''}"
+
+
 def trial_rows(grid, names: list[str], perturbations: list[dict]) -> list[dict]:
     """One table row per trial."""
     rows = []
@@ -68,7 +89,7 @@ def trial_rows(grid, names: list[str], perturbations: list[dict]) -> list[dict]:
         config, last = result.config or {}, result.metrics or {}
         row.update({name: last.get(f"hp/{name}", config.get(name)) for name in names})  # in effect at the end
         if result.error:
-            row["error"] = one_line(result.error, 200)
+            row["error"] = one_line(error_line(result.error), 200)
         rows.append(row)
     return rows
 

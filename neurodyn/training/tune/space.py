@@ -288,6 +288,10 @@ def check_fit_config(base: dict, files: list) -> None:
         if key not in accepted:
             raise InputError("unknown option of the Lightning Trainer (misspelt?)",
                              path=source_of(files, ("trainer", key)), field=f"trainer.{key}")
+    limit = trainer.get("limit_val_batches")
+    if limit is not None and not isinstance(limit, bool) and limit == 0:  # every trial would fail in Ray
+        raise InputError("is 0, but tune compares trials on the select split's valid/loss after every epoch",
+                         path=source_of(files, ("trainer", "limit_val_batches")), field="trainer.limit_val_batches")
 
 
 def check_model(base: dict, source: str) -> None:
