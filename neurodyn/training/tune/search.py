@@ -126,9 +126,22 @@ def _local_resources(args) -> tuple[int, int]:
 
 
 def _checkpoint_every(kind: str, search: dict, epochs: int) -> int:
-    """PBT: checkpoints at perturbation epochs only (all kept: an exploit may copy any of them); ASHA: every epoch."""
+    """PBT: checkpoints at every epoch a perturbation may happen (all kept: an exploit may copy any of
+    them); ASHA: every epoch.
+
+    Ray's PBT, synchronous or not, perturbs first at ``max(perturbation_interval, burn_in_period)``, then
+    every interval: all multiples of ``gcd(interval, burn_in_period)``. With checkpoints every interval only, a
+    burn-in that is not a multiple of it (15 with 10) made every exploit copy a donor's checkpoint from up
+    to an interval before the perturbation.
+
+    >>> _checkpoint_every("pbt", {"pbt": {"perturbation_interval": 10, "burn_in_period": 15}}, 100)
+    5
+    >>> _checkpoint_every("pbt", {"pbt": {"perturbation_interval": 10, "burn_in_period": 20}}, 100)
+    10
+    """
     if kind == "pbt":
-        return search["pbt"].get("perturbation_interval", max(1, epochs // 10))
+        interval = search["pbt"].get("perturbation_interval", max(1, epochs // 10))
+        return math.gcd(interval, search["pbt"].get("burn_in_period", 0))  # gcd(n, 0) = n
     return 1
 
 
