@@ -30,6 +30,35 @@ INDEX_NAME = "checkpoints.json"
 #: the data-derived sizes of a model: linked from the DataModule, recorded in the checkpoint header
 SIZE_KEYS = ("n_heldin", "n_neurons", "n_obs_bins", "n_fwd_bins")
 
+#: Model settings (keys under ``model.init_args``, per LightningModule class) that ``validate`` / ``test`` /
+#: ``predict`` may choose for themselves: how a trained model is evaluated (LangevinFlow's sampled or mean
+#: pass and its number of samples, speed and memory options of the same arithmetic). A value the user gives
+#: that differs from the checkpoint's is used, with a note (:func:`reconcile_model_settings`).
+EVALUATION_SETTINGS = {
+    "LangevinFlowModule": frozenset({
+        "config.eval_mode", "config.n_eval_samples", "config.decoder_precision", "config.compile",
+        "config.cuda_graph", "config.checkpoint_decoder", "config.train_chunks", "val_samples",
+    }),
+}
+#: Model settings that only shape training (optimiser, schedules, loss weights, priors of the M-step,
+#: initialisation, seeds): the weights were trained with the checkpoint's values, which are kept (a
+#: different value from the user gets a note; it would change nothing the run computes from the weights,
+#: except ``validate`` losses, which are then the fit's).
+TRAINING_SETTINGS = {
+    "LangevinFlowModule": frozenset({
+        "lr", "weight_decay", "ramp_epochs", "lr_factor", "lr_patience", "min_lr", "lr_schedule",
+        "config.dropout", "config.velocity_prior_var", "config.kl_max", "config.kl_ramp_epochs",
+        "config.kl_scale", "config.cd_keep_prob", "config.cd_gradient", "config.transition_kl",
+        "config.potential_init", "config.init", "config.sv_rate", "config.val_mask", "config.sv_seed",
+    }),
+    "HMMGLMModule": frozenset({
+        "method", "lr", "n_inner", "transition_update", "config.sticky", "config.transition_floor",
+        "config.init_std", "config.seed", "config.prior_std", "config.gumbel_temperature",
+        "config.prior_temperature", "config.prior_alpha", "config.prior_form", "config.m_step_mode",
+        "config.bias_init",
+    }),
+}
+
 
 def _no_validation(trainer: pl.Trainer) -> bool:
     """Whether the fit has no validation batches at all."""
@@ -309,3 +338,76 @@ def check_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> Non
         current = getattr(module, key, None)
         if key in saved and current is not None and int(saved[key]) != int(current):
             raise InputError(f"checkpoint was trained with {key}={saved[key]} but the data has {current}", field=key)
+
+
+# -- a checkpoint's model settings against the ones a validate / test / predict run was given ----------------
+def _flat(tree, prefix: str = "") -> dict:
+    """Nested mappings as ``{"a.b": value}`` (keys starting with ``_`` left out)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+        tree = dataclasses.asdict(tree)
+    if hasattr(tree, "as_dict"):  # a jsonargparse Namespace
+        tree = tree.as_dict()
+    out = {}
+    for key, value in dict(tree).items():
+        if str(key).startswith("_"):
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) or hasattr(value, "as_dict") or (
+                dataclasses.is_dataclass(value) and not isinstance(value, type)):
+            out.update(_flat(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b or (isinstance(a, bool) and isinstance(b, bool) and a == b)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    return a == b
+
+
+def reconcile_model_settings(family: str, given: dict, saved: dict, path: str | os.PathLike,
+                             command: str) -> tuple[dict, list[str]]:
+    """Compare the model settings a user gave (``given``: the ``model.init_args`` values that came from a
+    config file or the command line, not from defaults) with a checkpoint's ``hyper_parameters``.
+
+    Lightning merges the checkpoint's hyper-parameters over the run's config; without this check a
+    different value the user asked for was dropped without a word. Per setting that differs:
+
+    - an evaluation setting (:data:`EVALUATION_SETTINGS`): the user's value is used; returned in the
+      first dict (key relative to ``model.init_args`` -> value) with a note;
+    - a training setting (:data:`TRAINING_SETTINGS`): the checkpoint's value is kept, with a note;
+    - anything else (sizes, architecture, the model's computation: states, lags, basis, link, dynamics,
+      ...): the weights mean something else under another value, so a one-line InputError naming the
+      option with both values.
+
+    Data sizes (linked from the DataModule and checked against the checkpoint elsewhere) and settings the
+    checkpoint does not record are not compared. Returns ``(values to apply, notes)``.
+    """
+    ours = _flat(given)
+    theirs = _flat(saved)
+    evaluation = EVALUATION_SETTINGS.get(family, frozenset())
+    training = TRAINING_SETTINGS.get(family, frozenset())
+    apply, notes = {}, []
+    for key, value in ours.items():
+        if key in SIZE_KEYS or key not in theirs or _same(value, theirs[key]):
+            continue
+        option = f"model.init_args.{key}"
+        if key in evaluation:
+            apply[key] = value
+            notes.append(f"note: {option}: {command} uses {value!r} as asked (the checkpoint was trained with "
+                         f"{theirs[key]!r}; an evaluation setting)")
+        elif key in training:
+            notes.append(f"note: {option}: a training setting; {command} keeps the checkpoint's {theirs[key]!r} "
+                         f"(the {value!r} asked for is not used)")
+        else:
+            raise InputError(f"the checkpoint was trained with {key.rsplit('.', 1)[-1]}={theirs[key]!r} but the "
+                             f"run asks for {value!r}; this setting defines the trained model: drop it or give the "
+                             "checkpoint's value", path=path, field=option)
+    return apply, notes

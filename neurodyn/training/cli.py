@@ -22,6 +22,18 @@ Run folders
     ``--overwrite`` (``--prediction.overwrite true``). The file records what produced
     it (model, model settings, checkpoint, versions: :class:`PredictionWriter`).
 
+A checkpoint's model settings
+    Lightning rebuilds the model from the checkpoint's hyper-parameters, over the run's config. For
+    validate / test / predict, a model setting the user gave (config file or command line, not a default)
+    that differs from the checkpoint's is sorted by
+    :func:`~neurodyn.training.checkpoints.reconcile_model_settings`: a setting that defines the trained
+    model (sizes, architecture, states, lags, basis, link, LangevinFlow's dynamics, and any setting not
+    listed below) is refused in one line naming the option and both values; an evaluation setting
+    (:data:`~neurodyn.training.checkpoints.EVALUATION_SETTINGS`: LangevinFlow's ``eval_mode``,
+    ``n_eval_samples`` and speed / memory options) is the user's, with a one-line note; a training
+    setting (:data:`~neurodyn.training.checkpoints.TRAINING_SETTINGS`) keeps the checkpoint's value, with
+    a note. ``fit --ckpt_path`` (resuming) is left to Lightning's merge: the checkpoint's settings.
+
 Exact resume and interrupts
     Checkpoints hold every random state training draws from (torch, numpy, python, the model's and the
     DataModule's ``torch.Generator``), so ``fit`` for N epochs and ``fit`` for k epochs + resume to N
@@ -68,6 +80,7 @@ from neurodyn.training.checkpoints import (
     check_checkpoint,
     check_header,
     read_checkpoint,
+    reconcile_model_settings,
 )
 
 # Imported so that their short class names resolve in YAML (class_path: LangevinFlowModule).
@@ -185,6 +198,12 @@ class NeurodynCLI(LightningCLI):
         Lightning's own step loads the checkpoint to merge its hyper-parameters into the model config; a
         truncated file or one of another model family would fail there with a traceback, so the file is
         first read here (``weights_only=True``) and its format and family checked against the config.
+
+        That merge lets the checkpoint's model settings win over the run's. For validate / test / predict,
+        model settings the user gave (config files, command line; not defaults) that differ from the
+        checkpoint's are then sorted by :func:`~neurodyn.training.checkpoints.reconcile_model_settings`:
+        evaluation settings are the user's (with a note), training settings the checkpoint's (with a note),
+        anything that defines the trained model is refused in one line.
         """
         sub = self.config.get("subcommand")
         if not sub:
@@ -196,7 +215,10 @@ class NeurodynCLI(LightningCLI):
             return
         model = cfg.get("model")
         class_path = model.get("class_path") if hasattr(model, "get") else None
-        check_header(read_checkpoint(ckpt), ckpt, str(class_path).rsplit(".", 1)[-1] if class_path else None)
+        family = str(class_path).rsplit(".", 1)[-1] if class_path else None
+        saved = read_checkpoint(ckpt)
+        check_header(saved, ckpt, family)
+        given = self._given_model_settings(sub) if sub != "fit" else None
         from jsonargparse import ArgumentError
 
         try:
@@ -204,6 +226,24 @@ class NeurodynCLI(LightningCLI):
         except ArgumentError as err:
             raise InputError(f"its hyper-parameters do not fit the model config ({parser_error(str(err), [])})",
                              path=ckpt, field="hyper_parameters") from None
+        if given:
+            apply, notes = reconcile_model_settings(family or "", given, saved.get("hyper_parameters") or {},
+                                                    ckpt, sub)
+            for key, value in apply.items():
+                self.config[sub][f"model.init_args.{key}"] = value
+            for note in notes:
+                print(note, flush=True)
+
+    def _given_model_settings(self, sub: str) -> dict | None:
+        """The ``model.init_args`` values the user gave (config files and command line, defaults left out),
+        or None when they cannot be told apart (then nothing is compared)."""
+        try:
+            given = self.parser.parse_args([sub, *self._user_argv], defaults=False)
+            model = given[sub].get("model")
+        except Exception:  # noqa: BLE001 - the arguments parsed once already; only the comparison is skipped
+            return None
+        init = model.get("init_args") if hasattr(model, "get") else None
+        return init.as_dict() if hasattr(init, "as_dict") else None
 
     def _set_seed(self) -> None:
         seed = self._get(self.config, "seed_everything")

@@ -1,4 +1,4 @@
-"""``neurodyn predict``: what a prediction file records (values and dtypes, what produced it)."""
+"""``neurodyn predict``: what a prediction file records, and a checkpoint's model settings against the run's."""
 
 from __future__ import annotations
 
@@ -110,3 +110,78 @@ def test_langevinflow_file_records_the_model_and_checkpoint(lorenz_run, tmp_path
     assert config["config"]["hidden_size"] == 8 and config["config"]["eval_mode"] == "sample"
     assert attrs["checkpoint"] == str((lorenz_run / "checkpoints" / "last.ckpt").resolve())
     assert attrs["checkpoint_epoch"] == 0
+
+
+# -- the checkpoint's model settings against the run's -------------------------------------------------
+@pytest.mark.parametrize("option, value, expected", [
+    ("config.n_states", "3", "n_states=2 but the run asks for 3"),  # other shapes
+    # same shapes, another model: was silently replaced by the checkpoint's
+    ("config.link", "exp", "link='sigmoid' but the run asks for 'exp'"),
+    ("config.n_lags", "6", "n_lags=4 but the run asks for 6"),
+])
+def test_settings_that_define_the_trained_model_are_refused(hmm_run, tmp_path, capsys, option, value, expected):
+    out = tmp_path / "pred.h5"
+    capsys.readouterr()
+    assert _predict(hmm_run, out, f"--model.init_args.{option}", value) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    ckpt = hmm_run / "checkpoints" / "last.ckpt"
+    assert err == [f"neurodyn predict: error: {ckpt}: model.init_args.{option}: the checkpoint was trained with "
+                   f"{expected}; this setting defines the trained model: drop it or give the checkpoint's value"]
+    assert not out.exists() and _leftovers(tmp_path) == []
+
+
+def test_a_config_file_with_other_model_settings_is_refused(hmm_run, tmp_path, capsys):
+    """The reproduction: ``predict --config OTHER.yaml --ckpt_path CKPT`` where OTHER.yaml has 3 states."""
+    other = tmp_path / "other.yaml"
+    config = (hmm_run / "config.yaml").read_text()
+    assert "    n_states: 2\n" in config
+    other.write_text(config.replace("    n_states: 2\n", "    n_states: 3\n", 1))  # the model's, not the data's
+    capsys.readouterr()
+    code = main(["predict", "--config", str(other), "--ckpt_path", str(hmm_run / "checkpoints" / "last.ckpt"),
+                 "--prediction.path", str(tmp_path / "p.h5")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "model.init_args.config.n_states: the checkpoint was trained with n_states=2 but the run asks for 3" \
+        in err[0]
+
+
+def test_training_settings_keep_the_checkpoints_value_with_a_note(hmm_run, tmp_path, capsys):
+    out = tmp_path / "pred.h5"
+    capsys.readouterr()
+    assert _predict(hmm_run, out, "--model.init_args.lr", "0.5", "--model.init_args.config.prior_std", "2.0") == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 2
+    assert any("model.init_args.lr: a training setting; predict keeps the checkpoint's 0.01" in n for n in notes)
+    assert any("model.init_args.config.prior_std" in n and "2.0" in n for n in notes)
+    with h5py.File(out) as f:
+        config = json.loads(f.attrs["model_config"])
+    assert config["lr"] == 0.01 and config["config"]["prior_std"] == pytest.approx(1 / 3)
+
+
+def test_evaluation_settings_are_the_runs_with_a_note(lorenz_run, tmp_path, capsys):
+    """LangevinFlow's eval_mode is chosen at predict time: 'mean' against a 'sample' checkpoint is used (it was
+    silently replaced by the checkpoint's 'sample')."""
+    from neurodyn.training.datamodules import LorenzDataModule
+    from neurodyn.training.module import LangevinFlowModule
+
+    out = tmp_path / "pred.h5"
+    capsys.readouterr()
+    assert _predict(lorenz_run, out, "--model.init_args.config.eval_mode", "mean",
+                    "--model.init_args.config.hidden_size", "8") == 0  # the checkpoint's value: no note
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert notes == ["note: model.init_args.config.eval_mode: predict uses 'mean' as asked (the checkpoint was "
+                     "trained with 'sample'; an evaluation setting)"]
+    module = LangevinFlowModule.load_from_checkpoint(lorenz_run / "checkpoints" / "last.ckpt", map_location="cpu",
+                                                     weights_only=False)
+    dm = LorenzDataModule(n_conditions=4, trials_per_condition=5, batch_size=8)
+    dm.setup("predict")
+    expected = module.model.predict(torch.as_tensor(dm.splits["valid"].heldin), mode="mean")["rates"].numpy()
+    with h5py.File(out) as f:
+        np.testing.assert_allclose(f["valid_rates"][()], expected, rtol=1e-5, atol=1e-6)
+        assert json.loads(f.attrs["model_config"])["config"]["eval_mode"] == "mean"
+
+
+def test_the_run_folder_itself_gives_no_notes(hmm_run, tmp_path, capsys):
+    capsys.readouterr()
+    assert _predict(hmm_run, tmp_path / "p.h5") == 0
+    assert "note:" not in capsys.readouterr().out

@@ -163,8 +163,12 @@ def test_bad_checkpoints_are_one_line(run, tmp_path, capsys):
     assert main(["validate", "--run", str(run), "--ckpt_path", str(old)]) == 2
     assert "not a neurodyn checkpoint" in _one_line(capsys)
 
+    # an architecture setting that differs from the checkpoint's is refused before the data are read
     assert main(["predict", "--run", str(run), "--model.init_args.config.hidden_size", "16",
                  "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--data.n_neurons", "7"]) == 2
+    assert "model.init_args.config.hidden_size: the checkpoint was trained with hidden_size=8" in _one_line(capsys)
+    assert main(["predict", "--run", str(run), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+                 "--data.n_neurons", "7"]) == 2
     assert "n_heldin" in _one_line(capsys)
 
     assert main(["predict", "--run", str(tmp_path / "nope")]) == 2
