@@ -14,7 +14,10 @@ Every command that writes a file goes through :func:`output_file` (one place, on
   writable folder, and the estimated size fits the free disk (:func:`check_disk`); ``simulate``
   also checks its estimated memory against the available RAM (:func:`check_memory`);
 * an exclusive lock file ``.<name>.lock`` next to the output: of two processes writing the same
-  path, one writes and the other is refused at once (one line, exit code 2).
+  path, one writes and the other is refused at once (one line, exit code 2). A command whose work
+  happens before it knows what to write (``neurodyn predict``: the writer is a Lightning callback)
+  takes the lock up front with :func:`hold_output` and keeps it until the file is written or the
+  run fails; :func:`output_file` inside it, in the same process, uses the lock already held.
 
 Every refusal is an :class:`~neurodyn.errors.InputError` naming the file and the option (``--out``).
 """
@@ -281,14 +284,28 @@ def _remove_folders(created: list[Path]) -> None:
             os.rmdir(item)  # only if still empty
 
 
+#: lock files this process holds through :func:`hold_output` (keys: :func:`_lock_key`); :func:`_lock` enters
+#: them again without a second flock (which would refuse the holder itself: flock locks belong to an open file)
+_HELD_LOCKS: set[str] = set()
+
+
+def _lock_key(lock: Path) -> str:
+    """One name per lock file however the output path was spelt (relative, through symlinked folders)."""
+    return os.path.join(os.path.realpath(lock.parent), lock.name)
+
+
 @contextlib.contextmanager
 def _lock(path: Path, field: str | None) -> Iterator[None]:
-    """Exclusive, non-blocking lock on ``.<name>.lock`` next to ``path``; removed on exit."""
+    """Exclusive, non-blocking lock on ``.<name>.lock`` next to ``path``; removed on exit. A lock this process
+    already holds (:func:`hold_output`) is entered as it is: nothing is taken, and the holder removes it."""
     import fcntl
 
     from neurodyn.errors import InputError
 
     lock = path.with_name(f".{path.name}.lock")
+    if _lock_key(lock) in _HELD_LOCKS:
+        yield
+        return
     fd = None
     held = False
     try:  # the file is created inside the frame that removes it: a signal the moment it appears is covered
@@ -440,6 +457,57 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
     finally:
         if not ok:
             _remove_folders(created)
+
+
+@contextlib.contextmanager
+def hold_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bool = False,
+                size_bytes: float | None = None, field: str | None = "--out") -> Iterator[Path]:
+    """Check ``path`` under the output policy and hold its lock for the block; yields ``Path(path)``.
+
+    For a command that must refuse a second writer *before* its expensive work but writes from somewhere
+    it does not control (``neurodyn predict``: Lightning calls the writer at the end). Up front: the
+    checks of :func:`check_output`, the missing folders created, the lock ``.<name>.lock`` taken (another
+    process holding it: :class:`~neurodyn.errors.InputError` at once) and the checks repeated under it.
+    Inside the block the output is written with :func:`output_file` as usual, which uses the held lock.
+    On exit -- normal, exception, Ctrl-C or SIGTERM (turned into :class:`Interrupted` for the block, as in
+    :func:`output_file`) -- the lock file is removed and the folders this call created are removed again
+    if they are empty. An exception that a signal caused indirectly (a framework that catches Ctrl-C and
+    exits, as Lightning does with ``sys.exit(1)``) leaves the block as :class:`Interrupted` with the
+    signal's number.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with hold_output(d / "x.txt") as out:
+    ...     (d / ".x.txt.lock").exists()                   # held from here on
+    ...     with output_file(out) as tmp:                  # the same process: the held lock is used
+    ...         _ = tmp.write_text("hi")
+    True
+    >>> sorted(p.name for p in d.iterdir())
+    ['x.txt']
+    """
+    inputs = list(inputs)
+    path = check_output(path, inputs=inputs, overwrite=overwrite, size_bytes=size_bytes, field=field)
+    created = _make_folders(path.absolute().parent, path, field)
+    try:
+        with terminate_as_interrupt(), _interrupt_on_sigint(), _quiet_swallowed_interrupts(), _lock(path, field):
+            key = _lock_key(path.with_name(f".{path.name}.lock"))
+            received = len(_RECEIVED)
+            _HELD_LOCKS.add(key)
+            try:
+                check_output(path, inputs=inputs, overwrite=overwrite, field=field)  # another writer may have finished
+                yield path
+            except KeyboardInterrupt:
+                raise
+            except BaseException as err:
+                if len(_RECEIVED) > received:  # a signal made this fail (caught and turned into an exit by a framework)
+                    raise Interrupted(_RECEIVED[-1]) from err
+                raise
+            finally:
+                _HELD_LOCKS.discard(key)
+    finally:
+        _remove_folders(created)  # only those still empty: never the output's folder once it is written
 
 
 @contextlib.contextmanager

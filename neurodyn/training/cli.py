@@ -19,7 +19,9 @@ Run folders
     ``save_dir`` stands for the run folder. validate / test / predict write no logs. The prediction file
     follows every command's output policy (:func:`neurodyn.io.output_file`): it may not be the data, the
     checkpoint, a config or a file of the run's ``checkpoints/``; an existing one is replaced only with
-    ``--overwrite`` (``--prediction.overwrite true``). The file records what produced
+    ``--overwrite`` (``--prediction.overwrite true``). Its lock is taken when the arguments are checked
+    and held until the file is written or the run fails (:func:`neurodyn.io.output.hold_output`), so a
+    second predict to the same file is refused before it loads anything. The file records what produced
     it (model, model settings, checkpoint, versions: :class:`PredictionWriter`).
 
 A checkpoint's model settings
@@ -141,8 +143,11 @@ class _DropTips(logging.Filter):
 class NeurodynCLI(LightningCLI):
     """LightningCLI with neurodyn's links, forced callbacks, run folders and one-line errors."""
 
-    def __init__(self, *args, user_argv: list[str] | None = None, resume_state: ResumeState | None = None, **kwargs):
+    def __init__(self, *args, user_argv: list[str] | None = None, resume_state: ResumeState | None = None,
+                 held: contextlib.ExitStack | None = None, **kwargs):
         self._user_argv = list(user_argv or [])
+        # what this run holds until it ends (the prediction file's lock); closed by the caller, after the run
+        self._held = held if held is not None else contextlib.ExitStack()
         self._run_dir: Path | None = None
         self._prediction_inputs: list[Path] = []
         self._config_to_save = None
@@ -291,11 +296,13 @@ class NeurodynCLI(LightningCLI):
             self._check_prediction_path(cfg, run_dir, ckpt)
 
     def _check_prediction_path(self, cfg, run_dir: Path | None, ckpt) -> None:
-        """The output policy for ``predict`` (:func:`neurodyn.io.output.check_output`), up front: the
+        """The output policy for ``predict`` (:func:`neurodyn.io.output.hold_output`), up front: the
         prediction file may not be the data, the checkpoint, a config or a file of the run's
-        ``checkpoints/``; an existing one is replaced only with ``--overwrite``. The writer checks again
-        and writes atomically (:class:`PredictionWriter`)."""
-        from neurodyn.io.output import check_output
+        ``checkpoints/``; an existing one is replaced only with ``--overwrite``; its lock ``.<name>.lock`` is
+        taken now and held until the file is written or the run fails, so a second ``predict`` to the same
+        file is refused before it loads anything. The writer checks again and writes atomically
+        (:class:`PredictionWriter`) under the held lock."""
+        from neurodyn.io.output import hold_output
 
         prediction = cfg.get("prediction") or {}
         if prediction.get("path") is None and run_dir is not None:
@@ -307,8 +314,8 @@ class NeurodynCLI(LightningCLI):
         if run_dir is not None:
             inputs += [run_dir / "config.yaml", run_dir / "checkpoints"]
         self._prediction_inputs = [Path(p) for p in inputs if p is not None]
-        check_output(cfg.prediction.path, inputs=self._prediction_inputs,
-                     overwrite=bool(prediction.get("overwrite")), field="prediction.path")
+        self._held.enter_context(hold_output(cfg.prediction.path, inputs=self._prediction_inputs,
+                                             overwrite=bool(prediction.get("overwrite")), field="prediction.path"))
 
     def _setup_fit_run(self, cfg, run_dir: Path | None, ckpt) -> None:
         root = Path(cfg.trainer.get("default_root_dir") or DEFAULT_ROOT)
@@ -497,7 +504,8 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
 
     cli = None
     try:
-        with _quiet_lightning():
+        # ExitStack: the prediction file's lock, taken while the arguments are checked, is held to the end
+        with contextlib.ExitStack() as held, _quiet_lightning():
             cli = NeurodynCLI(
                 model_class=pl.LightningModule,
                 datamodule_class=NeuralDataModule,
@@ -511,6 +519,7 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
                 parser_kwargs={"exit_on_error": False, command: {"exit_on_error": False}},
                 user_argv=rest,
                 resume_state=resume,
+                held=held,
             )
     except ArgumentError as err:
         raise parser_error(str(err), rest) from None

@@ -1,8 +1,12 @@
-"""``neurodyn predict``: what a prediction file records, and a checkpoint's model settings against the run's."""
+"""``neurodyn predict``: what a prediction file records, a checkpoint's model settings against the run's, and
+the output lock held from the up-front check to the write."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import signal
 from pathlib import Path
 
 import h5py
@@ -185,3 +189,91 @@ def test_the_run_folder_itself_gives_no_notes(hmm_run, tmp_path, capsys):
     capsys.readouterr()
     assert _predict(hmm_run, tmp_path / "p.h5") == 0
     assert "note:" not in capsys.readouterr().out
+
+
+# -- the output lock, from the up-front check to the write ---------------------------------------------
+def _flock(lock: Path) -> int | None:
+    """A new open file description on ``lock`` with its flock taken, or None when someone holds it."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _count_predict_steps(monkeypatch, action=None) -> list:
+    calls = []
+    original = HMMGLMModule.predict_step
+
+    def predict_step(self, *args, **kwargs):
+        calls.append(1)
+        if action is not None:
+            action()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(HMMGLMModule, "predict_step", predict_step)
+    return calls
+
+
+def test_second_predict_to_the_same_file_is_refused_before_it_computes(hmm_run, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "pred.h5"
+    fd = _flock(tmp_path / ".pred.h5.lock")  # another writer of this file holds its lock
+    assert fd is not None
+    calls = _count_predict_steps(monkeypatch)
+    try:
+        capsys.readouterr()
+        assert _predict(hmm_run, out) == 2
+        captured = capsys.readouterr()
+        err = captured.err.strip().splitlines()
+        assert len(err) == 1 and "prediction.path: another process is writing this file" in err[0]
+        assert calls == [] and "Restoring states" not in captured.out  # refused before the checkpoint is loaded
+        assert (tmp_path / ".pred.h5.lock").exists()  # the other writer's lock is left alone
+    finally:
+        os.close(fd)
+    assert not out.exists()
+
+
+def test_the_lock_is_held_while_predict_computes_and_removed_after(hmm_run, tmp_path, monkeypatch):
+    out = tmp_path / "sub" / "pred.h5"
+    lock = out.with_name(".pred.h5.lock")
+    seen = []
+
+    def check():
+        fd = _flock(lock)
+        seen.append(fd is None)  # a second writer would be refused now
+        if fd is not None:
+            os.close(fd)
+
+    _count_predict_steps(monkeypatch, check)
+    assert _predict(hmm_run, out) == 0
+    assert seen and all(seen)
+    assert out.is_file() and _leftovers(out.parent) == []
+
+
+@pytest.mark.parametrize("how", ["error", "SIGINT", "SIGTERM"])
+def test_the_lock_is_released_when_predict_fails(hmm_run, tmp_path, monkeypatch, capsys, how):
+    out = tmp_path / "sub" / "pred.h5"
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def fail():
+        if how == "error":
+            raise RuntimeError("boom")
+        signum = getattr(signal, how)
+        # the run turns SIGTERM into an exception while it holds the lock (never send it to a default handler:
+        # that would kill the test process)
+        assert signal.getsignal(signum) not in (signal.SIG_DFL, None)
+        os.kill(os.getpid(), signum)
+
+    _count_predict_steps(monkeypatch, fail)
+    capsys.readouterr()
+    if how == "error":
+        with pytest.raises(RuntimeError, match="boom"):  # a bug's traceback, as every command
+            _predict(hmm_run, out)
+    else:
+        assert _predict(hmm_run, out) == 128 + getattr(signal, how)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1] == f"neurodyn predict: interrupted ({how}); nothing partial was kept"
+    assert not out.parent.exists()  # the folder made for the output, the lock and temporary files: all gone
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
