@@ -15,6 +15,13 @@ Two fitting methods share the model's methods (:mod:`neurodyn.models.hmmglm`):
 Validation logs ``valid/loss`` (negative marginal log-likelihood per bin), ``valid/ll_per_spike``
 (marginal test log-likelihood per spike, nats) and, with ground truth, ``valid/state_accuracy``
 after optimal permutation matching.
+
+Training logs ``train/loss_per_bin``, the epoch's mean over batches of the objective at the batch's last
+optimiser step divided by the batch's bins. With ``method="gradient"`` that is ``-(log p(X) + log prior)``,
+``valid/loss``'s quantity plus the prior term. With ``method="em"`` it is the M-step surrogate
+``-(Q + log prior)``, where ``Q`` is the expected complete-data log-likelihood under the batch's
+E-step posteriors (``log p(X) = Q + H(q) + KL(q || p(Z | X))``, so ``-Q`` exceeds ``-log p(X)`` by at least
+the posteriors' entropy): it shows the M-step's progress and is not comparable with ``valid/loss``.
 """
 
 from __future__ import annotations
