@@ -28,20 +28,21 @@ LORENZ = ["--data", "LorenzDataModule", "--data.n_conditions", "4", "--data.tria
           "--model.init_args.config.ff_dim", "16", *QUIET]
 
 
+def _fit(tmp_path_factory, name: str, args: list[str], epochs: int) -> Path:
+    root = tmp_path_factory.mktemp(name)
+    assert main(["fit", *args, "--trainer.max_epochs", str(epochs), "--trainer.default_root_dir", str(root),
+                 "--run-name", name]) == 0
+    return root / name
+
+
 @pytest.fixture(scope="module")
 def hmm_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("hmm")
-    assert main(["fit", *HMM, "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(root),
-                 "--run-name", "hmm"]) == 0
-    return root / "hmm"
+    return _fit(tmp_path_factory, "hmm", HMM, 2)
 
 
 @pytest.fixture(scope="module")
 def lorenz_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lorenz")
-    assert main(["fit", *LORENZ, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(root),
-                 "--run-name", "lf"]) == 0
-    return root / "lf"
+    return _fit(tmp_path_factory, "lf", LORENZ, 1)
 
 
 def _predict(run: Path, out: Path, *extra: str) -> int:
