@@ -278,3 +278,27 @@ def test_the_lock_is_released_when_predict_fails(hmm_run, tmp_path, monkeypatch,
         assert err[-1] == f"neurodyn predict: interrupted ({how}); nothing partial was kept"
     assert not out.parent.exists()  # the folder made for the output, the lock and temporary files: all gone
     assert {s: signal.getsignal(s) for s in handlers} == handlers
+
+
+def test_the_settings_lists_name_fields_that_exist():
+    """EVALUATION_SETTINGS / TRAINING_SETTINGS name module arguments and config fields; a renamed field
+    would silently fall into 'defines the trained model' (refused), so every name must exist."""
+    import dataclasses
+    import inspect
+
+    from neurodyn.models.hmmglm import HMMGLMConfig
+    from neurodyn.models.langevinflow import LangevinFlowConfig
+    from neurodyn.training.checkpoints import EVALUATION_SETTINGS, TRAINING_SETTINGS
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+    from neurodyn.training.module import LangevinFlowModule
+
+    classes = {"LangevinFlowModule": (LangevinFlowModule, LangevinFlowConfig),
+               "HMMGLMModule": (HMMGLMModule, HMMGLMConfig)}
+    for table in (EVALUATION_SETTINGS, TRAINING_SETTINGS):
+        for family, keys in table.items():
+            module, config = classes[family]
+            arguments = set(inspect.signature(module).parameters)
+            fields = {f.name for f in dataclasses.fields(config)}
+            for key in keys:
+                assert (key.removeprefix("config.") in fields if key.startswith("config.") else key in arguments), \
+                    (family, key)
