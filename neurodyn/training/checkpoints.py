@@ -382,7 +382,8 @@ def reconcile_model_settings(family: str, given: dict, saved: dict, path: str | 
 
     - an evaluation setting (:data:`EVALUATION_SETTINGS`): the user's value is used; returned in the
       first dict (key relative to ``model.init_args`` -> value) with a note;
-    - a training setting (:data:`TRAINING_SETTINGS`): the checkpoint's value is kept, with a note;
+    - a training setting (:data:`TRAINING_SETTINGS`): the checkpoint's value is kept, with a note; when
+      resuming a fit (``command`` ``"fit"``) it is refused like the next kind (the run continues as it was);
     - anything else (sizes, architecture, the model's computation: states, lags, basis, link, dynamics,
       ...): the weights mean something else under another value, so a one-line InputError naming the
       option with both values.
@@ -403,6 +404,10 @@ def reconcile_model_settings(family: str, given: dict, saved: dict, path: str | 
             apply[key] = value
             notes.append(f"note: {option}: {command} uses {value!r} as asked (the checkpoint was trained with "
                          f"{theirs[key]!r}; an evaluation setting)")
+        elif key in training and command == "fit":
+            raise InputError(f"resuming continues the checkpoint's run, trained with {key.rsplit('.', 1)[-1]}="
+                             f"{theirs[key]!r}, but the run asks for {value!r}: drop it, or start a new run to "
+                             "change it", path=path, field=option)
         elif key in training:
             notes.append(f"note: {option}: a training setting; {command} keeps the checkpoint's {theirs[key]!r} "
                          f"(the {value!r} asked for is not used)")

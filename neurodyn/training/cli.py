@@ -34,7 +34,8 @@ A checkpoint's model settings
     (:data:`~neurodyn.training.checkpoints.EVALUATION_SETTINGS`: LangevinFlow's ``eval_mode``,
     ``n_eval_samples`` and speed / memory options) is the user's, with a one-line note; a training
     setting (:data:`~neurodyn.training.checkpoints.TRAINING_SETTINGS`) keeps the checkpoint's value, with
-    a note. ``fit --ckpt_path`` (resuming) is left to Lightning's merge: the checkpoint's settings.
+    a note. Resuming (``fit --run`` / ``fit --ckpt_path``) refuses a training setting too: the resumed run
+    continues the checkpoint's (a different ``lr`` or ``hidden_size`` given there was silently dropped).
 
 Exact resume and interrupts
     Checkpoints hold every random state training draws from (torch, numpy, python, the model's and the
@@ -204,11 +205,12 @@ class NeurodynCLI(LightningCLI):
         truncated file or one of another model family would fail there with a traceback, so the file is
         first read here (``weights_only=True``) and its format and family checked against the config.
 
-        That merge lets the checkpoint's model settings win over the run's. For validate / test / predict,
-        model settings the user gave (config files, command line; not defaults) that differ from the
-        checkpoint's are then sorted by :func:`~neurodyn.training.checkpoints.reconcile_model_settings`:
-        evaluation settings are the user's (with a note), training settings the checkpoint's (with a note),
-        anything that defines the trained model is refused in one line.
+        That merge lets the checkpoint's model settings win over the run's. Model settings the user gave
+        (config files, command line; not defaults) that differ from the checkpoint's are then sorted by
+        :func:`~neurodyn.training.checkpoints.reconcile_model_settings`: evaluation settings are the user's
+        (with a note); training settings the checkpoint's with a note for validate / test / predict, and
+        refused when resuming a fit (it continues the checkpoint's run); anything that defines the trained
+        model is refused in one line.
         """
         sub = self.config.get("subcommand")
         if not sub:
@@ -223,7 +225,7 @@ class NeurodynCLI(LightningCLI):
         family = str(class_path).rsplit(".", 1)[-1] if class_path else None
         saved = read_checkpoint(ckpt)
         check_header(saved, ckpt, family)
-        given = self._given_model_settings(sub) if sub != "fit" else None
+        given = self._given_model_settings(sub)
         from jsonargparse import ArgumentError
 
         try:

@@ -302,3 +302,23 @@ def test_the_settings_lists_name_fields_that_exist():
             for key in keys:
                 assert (key.removeprefix("config.") in fields if key.startswith("config.") else key in arguments), \
                     (family, key)
+
+
+@pytest.mark.parametrize(("option", "value", "words"), [
+    ("lr", "0.01", "resuming continues the checkpoint's run, trained with lr=0.003, but the run asks for 0.01"),
+    ("config.hidden_size", "16", "the checkpoint was trained with hidden_size=8 but the run asks for 16"),
+])
+def test_resuming_with_other_model_settings_is_refused(lorenz_run, tmp_path, capsys, option, value, words):
+    """``fit --run DIR --model.init_args.lr 0.01`` resumed with the checkpoint's lr and ``hidden_size 16`` with
+    its 8, without a word; a resumed run continues the checkpoint's, so both are refused in one line, and the
+    run folder is left as it was."""
+    import shutil
+
+    run = tmp_path / "lf"
+    shutil.copytree(lorenz_run, run)
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+    capsys.readouterr()
+    code = main(["fit", "--run", str(run), "--trainer.max_epochs", "2", f"--model.init_args.{option}", value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and f"model.init_args.{option}: {words}" in err[0], err
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
