@@ -226,6 +226,22 @@ class HMMGLMModule(pl.LightningModule):
     def on_validation_epoch_start(self) -> None:
         self._val = []
 
+    # ``neurodyn test``: the validation metrics on the report split (DataModule.test_dataloader), as test/*
+    stage_prefix = "valid"
+
+    def on_test_epoch_start(self) -> None:
+        self.stage_prefix = "test"
+        self.on_validation_epoch_start()
+
+    def test_step(self, batch, batch_idx):
+        return self.validation_step(batch, batch_idx)
+
+    def on_test_epoch_end(self) -> None:
+        try:
+            self.on_validation_epoch_end()
+        finally:
+            self.stage_prefix = "valid"
+
     def validation_step(self, batch, batch_idx):
         spikes = self._spikes(batch)
         with torch.no_grad():
@@ -243,15 +259,15 @@ class HMMGLMModule(pl.LightningModule):
         ll = sum(v["ll"] for v in self._val)
         bins = sum(v["bins"] for v in self._val)
         n_spikes = sum(v["spikes"] for v in self._val)
-        self.log("valid/loss", -ll / bins, prog_bar=True)
-        self.log("valid/ll_per_spike", ll / max(n_spikes, 1.0))
+        self.log(f"{self.stage_prefix}/loss", -ll / bins, prog_bar=True)
+        self.log(f"{self.stage_prefix}/ll_per_spike", ll / max(n_spikes, 1.0))
         if "gamma" in self._val[0] and self.model.n_states > 1:
             from neurodyn.metrics.states import state_accuracy
 
             gamma = np.concatenate([v["gamma"] for v in self._val])
             states = np.concatenate([v["states"] for v in self._val])
             acc = state_accuracy(states, gamma.argmax(-1), n_states=self.model.n_states)
-            self.log("valid/state_accuracy", float(acc), prog_bar=True)
+            self.log(f"{self.stage_prefix}/state_accuracy", float(acc), prog_bar=True)
         self._val = []
 
     # -- prediction -----------------------------------------------------------------------------

@@ -57,6 +57,9 @@ class NeurodynModule(pl.LightningModule):
     """
 
     size_keys = SIZE_KEYS
+    #: the prefix of the validation metrics: ``valid`` (select split, every epoch) or ``test`` (``neurodyn test``:
+    #: the same metrics on the report split)
+    stage_prefix = "valid"
 
     def __init__(self, n_heldin: int, n_neurons: int, n_obs_bins: int, n_fwd_bins: int):
         super().__init__()
@@ -102,6 +105,20 @@ class NeurodynModule(pl.LightningModule):
     def on_validation_epoch_start(self) -> None:
         self._val_outputs = []
 
+    # ``neurodyn test``: the validation metrics on the report split (DataModule.test_dataloader), as test/*
+    def on_test_epoch_start(self) -> None:
+        self.stage_prefix = "test"
+        self.on_validation_epoch_start()
+
+    def test_step(self, batch, batch_idx):
+        return self.validation_step(batch, batch_idx)
+
+    def on_test_epoch_end(self) -> None:
+        try:
+            self.on_validation_epoch_end()
+        finally:
+            self.stage_prefix = "valid"
+
     def on_validation_epoch_end(self) -> None:
         if not self._val_outputs:
             return
@@ -114,17 +131,17 @@ class NeurodynModule(pl.LightningModule):
         metrics: dict[str, float] = {}
         heldout_mask = cat["mask"][:, :n_obs, n_in:]
         if heldout_mask.size and heldout_mask.any():
-            metrics["valid/co_bps"] = _bits_per_spike(
+            metrics[f"{self.stage_prefix}/co_bps"] = _bits_per_spike(
                 cat["rates"][:, :n_obs, n_in:], cat["target"][:, :n_obs, n_in:], heldout_mask
             )
         fwd_mask = cat["mask"][:, n_obs:, :]
         if fwd_mask.size and fwd_mask.any():
-            metrics["valid/fp_bps"] = _bits_per_spike(cat["rates"][:, n_obs:], cat["target"][:, n_obs:], fwd_mask)
+            metrics[f"{self.stage_prefix}/fp_bps"] = _bits_per_spike(cat["rates"][:, n_obs:], cat["target"][:, n_obs:], fwd_mask)
         if "true_rates" in cat:
             from neurodyn.metrics import rate_r2
 
             truth = cat["true_rates"]
-            metrics["valid/rate_r2"] = float(rate_r2(truth, cat["rates"][:, : truth.shape[1], : truth.shape[2]]))
+            metrics[f"{self.stage_prefix}/rate_r2"] = float(rate_r2(truth, cat["rates"][:, : truth.shape[1], : truth.shape[2]]))
         for key, value in metrics.items():
             self.log(key, value, prog_bar=True, sync_dist=True)
 
@@ -230,7 +247,7 @@ class LangevinFlowModule(NeurodynModule):
 
     def validation_step(self, batch, batch_idx):
         terms = self.model.loss(batch, kl_weight=self.kl_weight(), stage="val")
-        self.log_dict({f"valid/{k}": v.detach() for k, v in terms.items()}, on_step=False, on_epoch=True,
+        self.log_dict({f"{self.stage_prefix}/{k}": v.detach() for k, v in terms.items()}, on_step=False, on_epoch=True,
                       batch_size=len(batch["heldin"]), sync_dist=True)
         self._collect_validation(batch, self._predict_rates(batch))
 

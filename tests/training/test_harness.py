@@ -307,3 +307,13 @@ def test_lorenz_config_selects_on_training_trials(tmp_path):
 
     cfg = yaml.safe_load((ROOT / "configs/langevinflow/lorenz.yaml").read_text())
     assert cfg["checkpoint"]["monitor"] == "valid/loss" and 0 < cfg["data"]["init_args"]["select_fraction"] < 1
+
+
+def test_test_logs_the_validation_metrics_of_the_report_split(trained, capsys):
+    """``neurodyn test`` was a traceback ('No test_step() method defined'), exit 1; it now prints the
+    validation metrics under test/* (here on the 'valid' trials, which carry true rates: test/rate_r2)."""
+    _, run = trained
+    capsys.readouterr()
+    assert main(["test", "--run", str(run), "--ckpt_path", "last"]) == 0
+    names = set(re.findall(r"│\s*((?:test|valid)/\w+)\s*│", capsys.readouterr().out))
+    assert {"test/loss", "test/nll", "test/rate_r2"} <= names and not any(n.startswith("valid/") for n in names)

@@ -126,3 +126,37 @@ def test_seed_everything_seeds_the_model(tmp_path):
     fixed = [fit(f"f{s}", "--seed_everything", str(s), "--model.config.seed", "3") for s in (0, 7)]
     # the same start; only the order of the sequences in the (shuffled) batch differs: rounding
     torch.testing.assert_close(fixed[0], fixed[1], rtol=0, atol=1e-5)
+
+
+def test_test_scores_the_report_split_once(tmp_path, capsys):
+    """``neurodyn test`` was a traceback ('No test_step() method defined'), exit 1. It now scores the report
+    split ('valid': the sequences validation never saw when a select split is carved) with the validation
+    metrics, logged as test/*. Oracle: the negative marginal log-likelihood per bin of the report sequences,
+    computed directly from the checkpoint's model."""
+    import torch
+
+    from neurodyn.training.datamodules import SwitchingGLMDataModule
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+
+    args = [*TINY, "--data.n_train", "4", "--data.n_sequences", "6", "--data.select_fraction", "0.25",
+            "--trainer.default_root_dir", str(tmp_path), "--run-name", "hmm"]
+    assert main(["fit", *args, "--trainer.max_epochs", "2"]) == 0
+    run = tmp_path / "hmm"
+    capsys.readouterr()
+    assert main(["test", "--run", str(run), "--ckpt_path", "last"]) == 0
+    table = capsys.readouterr().out
+    printed = {line.split("│")[1].strip(): float(line.split("│")[2]) for line in table.splitlines()
+               if line.startswith("│") and "test/" in line}
+    assert set(printed) == {"test/loss", "test/ll_per_spike", "test/state_accuracy"}, table
+
+    module = HMMGLMModule.load_from_checkpoint(run / "checkpoints" / "last.ckpt", map_location="cpu")
+    dm = SwitchingGLMDataModule(n_states=2, n_neurons=5, n_sequences=6, n_bins=300, n_train=4,
+                                select_fraction=0.25)
+    dm.load()
+    dm.carve_select(0.25, 0)
+    report = torch.as_tensor(dm.splits["valid"].heldin)
+    assert len(report) == 2 and len(dm.splits["select"].heldin) == 1  # 6 = 3 fit + 1 select + 2 report
+    with torch.no_grad():
+        ll = module.model.marginal_log_likelihood(report).sum().item()
+    # the table prints the logged float32: a few float32 ulps
+    assert printed["test/loss"] == pytest.approx(-ll / (report.shape[0] * report.shape[1]), rel=1e-6)

@@ -266,6 +266,11 @@ class NeuralDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_split, shuffle=False)
 
+    def test_dataloader(self) -> DataLoader:
+        """``neurodyn test``: the report split (``"valid"``: the evaluation trials, never seen by validation
+        when a select split is carved), scored once with the validation metrics, logged as ``test/*``."""
+        return self._loader("valid", shuffle=False)
+
     def predict_dataloader(self) -> list[DataLoader]:
         return [self._loader(split, shuffle=False) for split in self.predict_splits]
 
