@@ -136,12 +136,14 @@ class NeurodynModule(pl.LightningModule):
             )
         fwd_mask = cat["mask"][:, n_obs:, :]
         if fwd_mask.size and fwd_mask.any():
-            metrics[f"{self.stage_prefix}/fp_bps"] = _bits_per_spike(cat["rates"][:, n_obs:], cat["target"][:, n_obs:], fwd_mask)
+            metrics[f"{self.stage_prefix}/fp_bps"] = _bits_per_spike(cat["rates"][:, n_obs:], cat["target"][:, n_obs:],
+                                                                     fwd_mask)
         if "true_rates" in cat:
             from neurodyn.metrics import rate_r2
 
             truth = cat["true_rates"]
-            metrics[f"{self.stage_prefix}/rate_r2"] = float(rate_r2(truth, cat["rates"][:, : truth.shape[1], : truth.shape[2]]))
+            rates = cat["rates"][:, : truth.shape[1], : truth.shape[2]]
+            metrics[f"{self.stage_prefix}/rate_r2"] = float(rate_r2(truth, rates))
         for key, value in metrics.items():
             self.log(key, value, prog_bar=True, sync_dist=True)
 
