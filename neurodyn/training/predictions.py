@@ -242,6 +242,10 @@ class PredictionWriter(BasePredictionWriter):
                     f.attrs["bin_ms"] = float(dm.bin_ms)
                 if hasattr(dm, "dataset"):
                     f.attrs["dataset"] = dm.dataset
+                if getattr(dm, "phase", None):  # NLB: "val" (local evaluation) or "test" (EvalAI's test phase)
+                    f.attrs["phase"] = dm.phase
+                if getattr(dm, "path", None) is not None:  # the data file the rates are of
+                    f.attrs["data"] = str(Path(dm.path).resolve())
                 for key, value in attrs.items():
                     f.attrs[key] = value
         print(f"wrote predictions to {path}")

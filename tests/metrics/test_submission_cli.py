@@ -221,3 +221,22 @@ def test_cli_ensemble_is_the_mean_and_scores_at_least_its_members_mean(tmp_path,
     scores = [evaluate(tmp_path / "p.h5", m)[0]["mc_maze_scaling_20_split"] for m in (out, *members)]
     for metric in ("[100] co-bps", "[100] fp-bps"):
         assert scores[0][metric] > np.mean([s[metric] for s in scores[1:]])
+
+
+def test_submit_refuses_prediction_files_of_two_phases(tmp_path, capsys):
+    """neurodyn predict records the NLB phase; a val-phase and a test-phase file in one submission are
+    refused before anything is written (EvalAI scores the two phases apart)."""
+    rng = np.random.default_rng(7)
+    paths = []
+    for (name, grp), phase in zip([registry_group(rng, "mc_maze_large", 20), registry_group(rng, "mc_maze_medium", 20)],
+                                  ("val", "test")):
+        paths.append(tmp_path / f"{name}.h5")
+        with h5py.File(paths[-1], "w") as f:
+            write_h5_dict(f, {name: grp})
+            f.attrs["phase"] = phase
+    out = tmp_path / "submission.h5"
+    capsys.readouterr()
+    assert main(["submit", "--pred", *map(str, paths), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--pred: mixes phases" in err[0] and ": val" in err[0] and ": test" in err[0], err
+    assert not out.exists()

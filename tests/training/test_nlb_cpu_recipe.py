@@ -180,7 +180,7 @@ def test_val_phase_cpu_config_predict_last_and_score_at_20_and_5_ms(files, capsy
     assert both["mc_maze_scaling_20_split"] == pytest.approx(at20)
 
 
-def test_test_phase_recipe_fit_on_train_val_predict_test_submit_both_bin_widths(files):
+def test_test_phase_recipe_fit_on_train_val_predict_test_submit_both_bin_widths(files, capsys):
     """README: prepare --phase test (train + val -> test), fit, predict, submit at 20 and 5 ms."""
     with h5py.File(files["test_20"]) as f:
         n_train, n_test = f["train_input/train_spikes_heldin"].shape[0], f["eval_input/eval_spikes_heldin"].shape[0]
@@ -190,9 +190,13 @@ def test_test_phase_recipe_fit_on_train_val_predict_test_submit_both_bin_widths(
     pred = files["tmp"] / "pred_test.h5"
     assert main(["predict", "--config", str(config), "--ckpt_path", str(ckpt), "--prediction.path", str(pred),
                  "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]) == 0
+    with h5py.File(pred) as f:  # the phase and the data file the rates are of
+        assert f.attrs["phase"] == "test" and f.attrs["data"] == str(Path(files["test_20"]).resolve())
     sub = files["tmp"] / "submission.h5"
+    capsys.readouterr()
     assert main(["submit", "--pred", str(pred), "--upsample", "5", "--prepared", str(files["test_20"]),
                  str(files["test_5"]), "--out", str(sub)]) == 0
+    assert capsys.readouterr().out.strip().endswith("(test phase)")
     with h5py.File(sub) as f, h5py.File(pred) as p:
         assert set(f) == {"mc_maze_small", "mc_maze_small_20"}
         assert f["mc_maze_small/eval_rates_heldout"].shape == (n_test, 140, 5)
