@@ -15,7 +15,8 @@ Run folders
     ``checkpoints.json`` (monitor, scores, best file). ``--run DIR`` reads ``DIR/config.yaml``, so a run
     is resumed, validated or predicted without copying paths; ``--ckpt_path best|last`` resolve inside
     the run folder (default: ``last`` for ``fit --run``, ``best`` for validate / test / predict).
-    ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in ``DIR``. ``{run}`` in a logger's
+    ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in ``DIR``; with ``--run-name`` naming another
+    folder it is refused (a resumed run continues in its own folder; the old run is never written). ``{run}`` in a logger's
     ``save_dir`` stands for the run folder. validate / test / predict write no logs. The prediction file
     follows every command's output policy (:func:`neurodyn.io.output_file`): it may not be the data, the
     checkpoint, a config or a file of the run's ``checkpoints/``; an existing one is replaced only with
@@ -323,6 +324,17 @@ class NeurodynCLI(LightningCLI):
         root = Path(cfg.trainer.get("default_root_dir") or DEFAULT_ROOT)
         if run_dir is None and ckpt not in (None, "best", "last"):
             run_dir = run_dir_of_checkpoint(ckpt)
+        named = any(a == "--run_name" or a.startswith("--run_name=") for a in self._user_argv)
+        if named and run_dir is not None and cfg.get("run_name"):
+            # --run-name NEW with --run OLD / --ckpt_path OLD/checkpoints/X.ckpt: a resume continues in the
+            # run's own folder (before, it wrote into OLD without a word); the named folder is never OLD's
+            other = root / str(cfg.run_name)
+            same = (str(cfg.run_name) == run_dir.name if cfg.get("run") is not None
+                    else os.path.realpath(other) == os.path.realpath(run_dir))
+            if not same:
+                raise InputError(f"names another folder ({other}) than the run this checkpoint continues "
+                                 f"({run_dir}): a resumed run continues in its own folder; resume it with --run "
+                                 f"{run_dir}, or drop --run-name", field="run_name")
         if run_dir is None and cfg.get("run_name"):
             name = str(cfg.run_name)
             if not name or "/" in name or name in (".", ".."):

@@ -1,0 +1,64 @@
+"""Run folders are the user's records: a command that names another run never writes into a run, a resumed
+run keeps its config.yaml and its data, one fit at a time writes a run folder."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from neurodyn.cli import main
+
+TINY = [
+    "--data", "LorenzDataModule",
+    "--data.n_conditions", "4", "--data.trials_per_condition", "5", "--data.batch_size", "8",
+    "--model.init_args.config.hidden_size", "8", "--model.init_args.config.ff_dim", "16",
+    "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
+    "--trainer.accelerator", "cpu",
+]
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    """Every file of a folder (hidden ones too) -> its sha256."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _one_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if line]
+    assert len(err) == 1, err
+    return err[0]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A 1-epoch run ``old`` (copied per test: tests that resume it write into their copy)."""
+    root = tmp_path_factory.mktemp("runs")
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", "old",
+                 "--trainer.max_epochs", "1"]) == 0
+    return root / "old"
+
+
+@pytest.fixture
+def run(fitted, tmp_path):
+    copy = tmp_path / "runs" / "old"
+    shutil.copytree(fitted, copy)
+    return copy
+
+
+def test_run_name_of_another_folder_with_a_run_checkpoint_is_refused(run, capsys):
+    before = _digest(run)
+    root = run.parent
+    for resume in (["--ckpt_path", str(run / "checkpoints" / "last.ckpt")], ["--run", str(run)]):
+        capsys.readouterr()
+        code = main(["fit", *TINY, *resume, "--trainer.default_root_dir", str(root), "--run-name", "finetune",
+                     "--trainer.max_epochs", "2"])
+        line = _one_line(capsys)
+        assert code == 2 and "run_name:" in line and f"--run {run}" in line, line
+        assert _digest(run) == before  # the old run is untouched
+        assert sorted(p.name for p in root.iterdir()) == ["old"]  # and no new folder
+    # naming the run's own folder is the same as not naming it
+    assert main(["fit", *TINY, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--trainer.default_root_dir",
+                 str(root), "--run-name", "old", "--trainer.max_epochs", "2"]) == 0
