@@ -97,7 +97,7 @@ from neurodyn.training.datamodules import (  # noqa: F401
 )
 from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
 from neurodyn.training.module import LangevinFlowModule  # noqa: F401
-from neurodyn.training.parser_errors import config_files, parser_error
+from neurodyn.training.parser_errors import config_files, parser_error, qualified
 from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter
 from neurodyn.training.runs import (
     DEFAULT_ROOT,
@@ -386,7 +386,8 @@ class NeurodynCLI(LightningCLI):
             cause = wrapped_input_error(err)
             if cause is None:
                 raise
-            raise cause from None
+            sub = self.subcommand
+            raise qualified(cause, self.config[sub] if sub else self.config, self._user_argv) from None
 
     # -- the trainer --------------------------------------------------------------------------------
     def _instantiate_trainer(self, config, callbacks):

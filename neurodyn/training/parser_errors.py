@@ -62,6 +62,15 @@ def _contains(node, option: str) -> bool:
     return False
 
 
+def _as_spelt(name: str, argv: list[str]) -> str:
+    """``name`` (``model.hiden_size``: jsonargparse drops ``init_args.config``) as the command line spelt it
+    (``model.init_args.config.hiden_size``): the last option of the same section ending in the same key."""
+    section, last = name.split(".", 1)[0], name.rsplit(".", 1)[-1]
+    spelt = [a[2:].split("=", 1)[0] for a in argv if a.startswith(f"--{section}.")]
+    spelt = [s for s in spelt if s.rsplit(".", 1)[-1] == last]
+    return spelt[-1] if spelt else name
+
+
 def parser_error(message: str, argv: list[str]) -> InputError:
     """Turn a jsonargparse error (many lines, nested Union explanations) into one InputError line."""
     text = str(message)
@@ -72,13 +81,17 @@ def parser_error(message: str, argv: list[str]) -> InputError:
         return InputError("no such config file", path=missing.group(1), field=key or "config")
     option = re.search(r"Option '([^']+)' is not accepted", text) or re.search(r'Key "([^"]+)" is not expected', text)
     files = config_files(argv)
+    for file in files:
+        if Path(file).is_dir():  # jsonargparse said only "config: invalid value"
+            return InputError("is a folder, expected a YAML config file", path=file, field="--config")
     unknown = re.search(r"does not accept option '([^']+)'", text) or re.search(r"No action for key \"([^\"]+)\"", text)
     if unknown:
         name = unknown.group(1)
         head, _, last = name.rpartition(".")
-        return InputError("unknown option (misspelt, or not an option of this section)",
-                          path=_file_with_key(files, head or None, last) if head else _file_with_key(files, name, None),
-                          field=name)
+        path = _file_with_key(files, head or None, last) if head else _file_with_key(files, name, None)
+        if path is None:  # given on the command line: name it as spelt there
+            name = _as_spelt(name, argv)
+        return InputError("unknown option (misspelt, or not an option of this section)", path=path, field=name)
     if "Problems parsing config" in text:
         import yaml
 
@@ -110,6 +123,8 @@ def parser_error(message: str, argv: list[str]) -> InputError:
 
             found = _path_to(yaml.safe_load(Path(path).read_text()).get(key, {}), name)
             field = ".".join([key, *found]) if found else field
+        else:  # given on the command line: as spelt there
+            field = _as_spelt(field, argv)
         return InputError(f"option {name!r} is not accepted{where}", path=path, field=field)
     if re.search(r"Expected a dot import path string|Import path .* does not|No module named|not a subclass|"
                  r"does not correspond to a subclass|has no attribute", text) and key in ("model", "data"):
@@ -120,3 +135,29 @@ def parser_error(message: str, argv: list[str]) -> InputError:
     if given is not None and given not in detail:
         detail += f" (given: {given})"
     return InputError(detail, path=path, field=key)
+
+
+def qualified(err: InputError, cfg, argv: list[str]) -> InputError:
+    """An InputError a model or DataModule raised while being built, naming the option as the config and
+    the command line spell it (``model.init_args.config.hidden_size``, not ``hidden_size``) and the config
+    file that set it (none when the command line did)."""
+    field = err.field or ""
+    candidates = ([field] if field.startswith(("model.", "data.")) else
+                  [f"{section}.init_args.{sub}{field}" for section in ("model", "data") for sub in ("", "config.")])
+    full = next((key for key in candidates if _has(cfg, key)), None) if field else None
+    if full is None:
+        return err
+    short = full.replace(".init_args.", ".", 1)
+    on_command_line = any(a.split("=", 1)[0] in (f"--{full}", f"--{short}") for a in argv)
+    files = config_files(argv)
+    path = err.path
+    if path is None and not on_command_line:
+        path = _file_with_key(files, full, None) or _file_with_key(files, short, None)
+    return InputError(err.message, path=path, field=full)
+
+
+def _has(cfg, key: str) -> bool:
+    try:
+        return key in cfg
+    except Exception:  # noqa: BLE001 - a Namespace that cannot answer: not found
+        return False

@@ -61,3 +61,28 @@ def test_defaults_unchanged_without_a_choice_and_explicit_values_kept(capsys, tm
     cfg = _printed(capsys, "--config", str(path), "--print_config")
     _assert_own_defaults(cfg["model"], HMMGLMModule, skip=("config",))
     assert cfg["data"]["init_args"]["n_train"] == 3 and cfg["data"]["init_args"]["batch_size"] == 30
+
+
+@pytest.mark.parametrize(("where", "expected"), [
+    ("yaml", "{cfg}: model.init_args.lr_schedule: must be"),
+    ("command line", "model.init_args.lr_schedule: must be"),
+])
+def test_a_refused_model_value_names_the_full_option_and_its_file(tmp_path, capsys, where, expected):
+    """A value a module refuses named the bare field ('lr_schedule: must be ...'), not the option as the
+    config spells it nor the file that set it."""
+    cfg = tmp_path / "bad.yaml"
+    model = {"class_path": "LangevinFlowModule", "init_args": {"lr_schedule": "cosin"}}
+    cfg.write_text(yaml.safe_dump({"model": model}))
+    args = ["--config", str(cfg)] if where == "yaml" else ["--model.init_args.lr_schedule", "cosin"]
+    assert main(["fit", *args, "--trainer.default_root_dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("neurodyn fit: error: " + expected.format(cfg=cfg)), err
+
+
+def test_command_line_mistakes_are_named_as_spelt(tmp_path, capsys):
+    """A misspelt option was reported as 'model.hiden_size' (jsonargparse's short form) and a folder given as
+    --config as 'config: invalid value'."""
+    assert main(["fit", "--model.init_args.config.hiden_size", "3"]) == 2
+    assert "error: model.init_args.config.hiden_size: option 'hiden_size' is not accepted" in capsys.readouterr().err
+    assert main(["fit", "--config", str(tmp_path)]) == 2
+    assert f"error: {tmp_path}: --config: is a folder, expected a YAML config file" in capsys.readouterr().err
