@@ -416,3 +416,52 @@ def reconcile_model_settings(family: str, given: dict, saved: dict, path: str | 
                              f"run asks for {value!r}; this setting defines the trained model: drop it or give the "
                              "checkpoint's value", path=path, field=option)
     return apply, notes
+
+
+# -- a resumed fit's data and trainer settings against the run's config.yaml ------------------------------
+#: Trainer settings a resumed fit may change (``trainer.<name>``): how long it trains, on what hardware,
+#: what it prints and logs. Any other trainer setting that differs from the run's config.yaml is refused
+#: (it changes what the run computes: precision, gradient clipping, accumulation, batch limits, ...).
+RESUME_TRAINER_SETTINGS = frozenset({
+    "max_epochs", "max_steps", "max_time", "min_epochs", "min_steps", "accelerator", "devices", "num_nodes",
+    "strategy", "enable_progress_bar", "enable_model_summary", "logger", "log_every_n_steps", "callbacks",
+    "default_root_dir", "profiler", "num_sanity_val_steps", "detect_anomaly", "benchmark",
+})
+
+
+def _same_setting(key: str, a, b) -> bool:
+    """:func:`_same`, two spellings of one existing file (a relative and an absolute data path), one class
+    under its old and new module."""
+    if _same(a, b):
+        return True
+    if key.endswith("class_path") and isinstance(a, str) and isinstance(b, str):  # a moved module: same class
+        return a.rsplit(".", 1)[-1] == b.rsplit(".", 1)[-1]
+    if isinstance(a, str) and isinstance(b, str) and os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return False
+
+
+def check_resumed_settings(saved: dict, current, path: str | os.PathLike) -> None:
+    """Refuse a resumed fit whose data or trainer settings differ from the run's ``config.yaml`` (``saved``,
+    the parsed file; ``current``: the resumed fit's configuration).
+
+    A resumed run continues on its own data: the data class and every data setting (``data.init_args.*``:
+    file, splits, batch size, simulation settings) must be the run's; before, ``fit --run DIR --data.path
+    OTHER.h5`` trained on another file and the run's config recorded only the new one. Trainer settings
+    outside :data:`RESUME_TRAINER_SETTINGS` likewise. A one-line InputError names the option and both
+    values. Settings the run's config does not record (added to neurodyn since) are not compared; model
+    settings are compared with the checkpoint's by :func:`reconcile_model_settings`.
+    """
+    ours = _flat({"data": current.get("data") or {}, "trainer": current.get("trainer") or {}})
+    theirs = _flat({"data": saved.get("data") or {}, "trainer": saved.get("trainer") or {}})
+    keys = sorted(theirs, key=lambda k: (k != "data.class_path", k))  # another class first: it explains the rest
+    for key in keys:
+        if key not in ours or _same_setting(key, ours[key], theirs[key]):
+            continue
+        if key.startswith("trainer.") and key.split(".")[1] in RESUME_TRAINER_SETTINGS:
+            continue
+        option = "data" if key == "data.class_path" else key
+        what = "the run's data" if key.startswith("data") else "the run's trainer setting"
+        raise InputError(f"a resumed run continues with {what}: {theirs[key]!r} in its config.yaml, but the resume "
+                         f"asks for {ours[key]!r}; drop the option, or start a new run to change it",
+                         path=path, field=option)

@@ -16,8 +16,8 @@ Run folders
     is resumed, validated or predicted without copying paths; ``--ckpt_path best|last`` resolve inside
     the run folder (default: ``last`` for ``fit --run``, ``best`` for validate / test / predict).
     ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in ``DIR``; with ``--run-name`` naming another
-    folder it is refused (a resumed run continues in its own folder; the old run is never written). ``{run}`` in a logger's
-    ``save_dir`` stands for the run folder. validate / test / predict write no logs. The prediction file
+    folder it is refused (a resumed run continues in its own folder; the old run is never written).
+    ``{run}`` in a logger's ``save_dir`` stands for the run folder. validate / test / predict write no logs. The prediction file
     follows every command's output policy (:func:`neurodyn.io.output_file`): it may not be the data, the
     checkpoint, a config or a file of the run's ``checkpoints/``; an existing one is replaced only with
     ``--overwrite`` (``--prediction.overwrite true``). Its lock is taken when the arguments are checked
@@ -37,6 +37,9 @@ A checkpoint's model settings
     setting (:data:`~neurodyn.training.checkpoints.TRAINING_SETTINGS`) keeps the checkpoint's value, with
     a note. Resuming (``fit --run`` / ``fit --ckpt_path``) refuses a training setting too: the resumed run
     continues the checkpoint's (a different ``lr`` or ``hidden_size`` given there was silently dropped).
+    A resume also keeps the run's data and trainer settings (those a resume may change aside:
+    :func:`~neurodyn.training.checkpoints.check_resumed_settings` against the run's ``config.yaml``), and
+    never rewrites ``config.yaml``: what it was given goes to ``config.resume-<n>.yaml``.
 
 Exact resume and interrupts
     Checkpoints hold every random state training draws from (torch, numpy, python, the model's and the
@@ -83,6 +86,7 @@ from neurodyn.training.checkpoints import (
     check_bin_width,
     check_checkpoint,
     check_header,
+    check_resumed_settings,
     read_checkpoint,
     reconcile_model_settings,
 )
@@ -221,6 +225,8 @@ class NeurodynCLI(LightningCLI):
         ckpt = cfg.get("ckpt_path")
         if ckpt is None:
             return
+        if sub == "fit" and self._run_dir is not None and (self._run_dir / "config.yaml").is_file():
+            self._check_resumed_run(cfg, self._run_dir / "config.yaml")
         model = cfg.get("model")
         class_path = model.get("class_path") if hasattr(model, "get") else None
         family = str(class_path).rsplit(".", 1)[-1] if class_path else None
@@ -241,6 +247,19 @@ class NeurodynCLI(LightningCLI):
                 self.config[sub][f"model.init_args.{key}"] = value
             for note in notes:
                 print(note, flush=True)
+
+    @staticmethod
+    def _check_resumed_run(cfg, config: Path) -> None:
+        """A resumed fit continues on the run's data with its trainer settings (those a resume may change
+        aside): :func:`~neurodyn.training.checkpoints.check_resumed_settings` against the run's config.yaml."""
+        import yaml
+
+        try:
+            saved = yaml.safe_load(config.read_text())
+        except (OSError, yaml.YAMLError) as err:
+            raise InputError(f"unreadable run config ({one_line(err, 160)})", path=config, field="run") from None
+        if isinstance(saved, dict):
+            check_resumed_settings(saved, cfg, config)
 
     def _given_model_settings(self, sub: str) -> dict | None:
         """The ``model.init_args`` values the user gave (config files and command line, defaults left out),
@@ -411,6 +430,9 @@ class NeurodynCLI(LightningCLI):
                     callbacks.append(EpochLog())
         if sub != "fit" or self._config_to_save is None:
             return self._trainer_or_input_error(config, callbacks)
+        # a resumed fit keeps the run's config.yaml and writes config.resume-<n>.yaml (RunConfigSaver)
+        self.save_config_kwargs = {**self.save_config_kwargs,
+                                   "resuming": self.config[sub].get("ckpt_path") is not None}
         held, self.config[sub] = self.config[sub], self._config_to_save
         try:
             return self._trainer_or_input_error(config, callbacks)

@@ -22,19 +22,30 @@ DEFAULT_ROOT = "runs"
 
 
 class RunConfigSaver(SaveConfigCallback):
-    """Write the run's ``config.yaml`` into the run folder; a resumed fit keeps it and writes
-    ``config.resume.yaml`` beside it."""
+    """Write the run's ``config.yaml`` into the run folder. A resumed fit (``resuming``) never rewrites it: it
+    writes what the resume was given to ``config.resume-<n>.yaml`` beside it (n = 1, 2, ... per resume), so
+    the first file stays the record of the run. Files are written atomically."""
+
+    def __init__(self, *args, resuming: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.resuming = resuming
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.already_saved or stage != "fit":
             return
         run_dir = Path(trainer.default_root_dir)
         name = self.config_filename
-        if trainer.ckpt_path is not None and (run_dir / name).exists():
-            name = "config.resume.yaml"
+        if self.resuming and (run_dir / name).exists():
+            n = 1
+            while (run_dir / f"config.resume-{n}.yaml").exists():
+                n += 1
+            name = f"config.resume-{n}.yaml"
         if trainer.is_global_zero:
+            from neurodyn.io import atomic_path
+
             run_dir.mkdir(parents=True, exist_ok=True)
-            self.parser.save(self.config, str(run_dir / name), skip_none=False, overwrite=True, multifile=False)
+            with atomic_path(run_dir / name) as tmp:
+                self.parser.save(self.config, str(tmp), skip_none=False, overwrite=True, multifile=False)
         self.already_saved = True
 
 

@@ -62,3 +62,28 @@ def test_run_name_of_another_folder_with_a_run_checkpoint_is_refused(run, capsys
     # naming the run's own folder is the same as not naming it
     assert main(["fit", *TINY, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--trainer.default_root_dir",
                  str(root), "--run-name", "old", "--trainer.max_epochs", "2"]) == 0
+
+
+@pytest.mark.parametrize("option, value, field", [
+    ("--data.trials_per_condition", "6", "data.init_args.trials_per_condition"),
+    ("--data", "SwitchingGLMDataModule", "data"),
+    ("--trainer.gradient_clip_val", "0.5", "trainer.gradient_clip_val"),
+], ids=["data-setting", "data-class", "trainer-setting"])
+def test_resuming_with_other_data_or_trainer_settings_is_refused(run, capsys, option, value, field):
+    before = _digest(run)
+    capsys.readouterr()
+    assert main(["fit", "--run", str(run), option, value, "--trainer.max_epochs", "2"]) == 2
+    line = _one_line(capsys)
+    assert f"{run / 'config.yaml'}: {field}: a resumed run continues with the run's" in line, line
+    assert _digest(run) == before
+
+
+def test_resume_keeps_config_yaml_and_records_each_resume(run):
+    config = (run / "config.yaml").read_bytes()
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 0
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "3", "--trainer.log_every_n_steps", "7"]) == 0
+    assert (run / "config.yaml").read_bytes() == config  # the record of the run
+    first, second = (run / f"config.resume-{n}.yaml" for n in (1, 2))
+    assert "max_epochs: 2" in first.read_text() and "max_epochs: 3" in second.read_text()
+    assert "log_every_n_steps: 7" in second.read_text()
+    assert not list(run.glob(".*.part"))
