@@ -8,22 +8,22 @@ A run is a stack of YAML files (later ones override earlier ones) plus command-l
     neurodyn validate --run runs/lorenz --ckpt_path last
 
 Run folders
-    Each ``fit`` writes one folder, ``<trainer.default_root_dir>/<run name>`` (default root ``runs``,
-    default name a timestamp ``YYYYmmdd-HHMMSS``; ``--run-name NAME`` picks it): ``config.yaml`` (the
-    full configuration), ``metrics.csv``, ``tensorboard/``, ``checkpoints/`` with ``last.ckpt`` (the
-    last finished epoch, always), the top-k files named after the monitored metric and
-    ``checkpoints.json`` (monitor, scores, best file). ``--run DIR`` reads ``DIR/config.yaml``, so a run
-    is resumed, validated or predicted without copying paths; ``--ckpt_path best|last`` resolve inside
-    the run folder (default: ``last`` for ``fit --run``, ``best`` for validate / test / predict).
-    ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in ``DIR``; with ``--run-name`` naming another
-    folder it is refused (a resumed run continues in its own folder; the old run is never written).
-    ``{run}`` in a logger's ``save_dir`` stands for the run folder. validate / test / predict write no logs. The prediction file
-    follows every command's output policy (:func:`neurodyn.io.output_file`): it may not be the data, the
-    checkpoint, a config or a file of the run's ``checkpoints/``; an existing one is replaced only with
-    ``--overwrite`` (``--prediction.overwrite true``). Its lock is taken when the arguments are checked
-    and held until the file is written or the run fails (:func:`neurodyn.io.output.hold_output`), so a
-    second predict to the same file is refused before it loads anything. The file records what produced
-    it (model, model settings, checkpoint, versions: :class:`PredictionWriter`).
+    Each ``fit`` writes one folder, ``<trainer.default_root_dir>/<run name>`` (default root ``runs``, default
+    name a timestamp ``YYYYmmdd-HHMMSS``; ``--run-name NAME`` picks it): ``config.yaml`` (the full
+    configuration), ``metrics.csv``, ``tensorboard/``, ``checkpoints/`` with ``last.ckpt`` (the last finished
+    epoch, always), the top-k files named after the monitored metric and ``checkpoints.json`` (monitor, scores,
+    best file). ``--run DIR`` reads ``DIR/config.yaml``, so a run is resumed, validated or predicted without
+    copying paths; ``--ckpt_path best|last`` resolve inside the run folder (default: ``last`` for ``fit --run``,
+    ``best`` for validate / test / predict). ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in
+    ``DIR``; with ``--run-name`` naming another folder it is refused (a resumed run continues in its own folder;
+    the old run is never written). ``{run}`` in a logger's ``save_dir`` stands for the run folder. validate /
+    test / predict write no logs. The prediction file follows every command's output policy
+    (:func:`neurodyn.io.output_file`): it may not be the data, the checkpoint, a config or a file of the run's
+    ``checkpoints/``; an existing one is replaced only with ``--overwrite`` (``--prediction.overwrite true``).
+    Its lock is taken when the arguments are checked and held until the file is written or the run fails
+    (:func:`neurodyn.io.output.hold_output`), so a second predict to the same file is refused before it loads
+    anything. The file records what produced it (model, model settings, checkpoint, versions:
+    :class:`PredictionWriter`).
 
 A checkpoint's model settings
     Lightning rebuilds the model from the checkpoint's hyper-parameters, over the run's config. For
