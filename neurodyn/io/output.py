@@ -295,7 +295,7 @@ def _lock_key(lock: Path) -> str:
 
 
 @contextlib.contextmanager
-def _lock(path: Path, field: str | None) -> Iterator[None]:
+def _lock(path: Path, field: str | None, busy: str | None = None) -> Iterator[None]:
     """Exclusive, non-blocking lock on ``.<name>.lock`` next to ``path``; removed on exit. A lock this process
     already holds (:func:`hold_output`) is entered as it is: nothing is taken, and the holder removes it."""
     import fcntl
@@ -321,8 +321,8 @@ def _lock(path: Path, field: str | None) -> Iterator[None]:
             if os.fstat(fd).st_ino != os.stat(lock).st_ino:
                 raise BlockingIOError(errno.EAGAIN, "lock file replaced")
         except OSError:
-            raise InputError(f"another process is writing this file (lock {lock.name}); try again when it "
-                             "has finished", path=path, field=field) from None
+            raise InputError(busy or f"another process is writing this file (lock {lock.name}); try again when "
+                             "it has finished", path=lock.parent if busy else path, field=field) from None
         held = True
         yield
     finally:
@@ -508,6 +508,36 @@ def hold_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
                 _HELD_LOCKS.discard(key)
     finally:
         _remove_folders(created)  # only those still empty: never the output's folder once it is written
+
+
+@contextlib.contextmanager
+def hold_folder(folder: str | os.PathLike, *, field: str | None = None, busy: str | None = None) -> Iterator[bool]:
+    """Hold the exclusive lock ``.run.lock`` inside ``folder`` for the block (one writer of a folder: a run
+    folder ``neurodyn fit`` writes into); yields True when this call created ``folder``.
+
+    ``folder`` and missing parents are created; another process holding the lock is an
+    :class:`~neurodyn.errors.InputError` at once (``busy``: its message). On exit -- normal, exception,
+    Ctrl-C -- the lock file is removed (the flock itself dies with the process, so a killed holder leaves at
+    most an unlocked file that the next holder takes) and the folders this call created are removed again
+    if they are empty. Signal handlers are left alone (a fit installs its own).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> with hold_folder(d) as made:
+    ...     made, (d / ".run.lock").exists()
+    (True, True)
+    >>> d.exists()                                        # created here and left empty: removed again
+    False
+    """
+    folder = Path(folder)
+    created = _make_folders(folder.absolute(), folder, field)
+    try:
+        with _lock(folder / "run", field, busy):
+            yield bool(created) and created[-1] == folder.absolute()
+    finally:
+        _remove_folders(created)
 
 
 @contextlib.contextmanager

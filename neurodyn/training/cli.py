@@ -16,7 +16,8 @@ Run folders
     copying paths; ``--ckpt_path best|last`` resolve inside the run folder (default: ``last`` for ``fit --run``,
     ``best`` for validate / test / predict). ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in
     ``DIR``; with ``--run-name`` naming another folder it is refused (a resumed run continues in its own folder;
-    the old run is never written). ``{run}`` in a logger's ``save_dir`` stands for the run folder. validate /
+    the old run is never written). A fit holds the run folder's lock ``.run.lock`` until it ends
+    (:func:`neurodyn.io.output.hold_folder`): a second fit of the same folder is refused at once. ``{run}`` in a logger's ``save_dir`` stands for the run folder. validate /
     test / predict write no logs. The prediction file follows every command's output policy
     (:func:`neurodyn.io.output_file`): it may not be the data, the checkpoint, a config or a file of the run's
     ``checkpoints/``; an existing one is replaced only with ``--overwrite`` (``--prediction.overwrite true``).
@@ -363,11 +364,19 @@ class NeurodynCLI(LightningCLI):
         if run_dir is None and child_rank() and os.environ.get(RUN_DIR_ENV):
             run_dir = Path(os.environ[RUN_DIR_ENV])  # a DDP process started by rank 0: the same folder
             resuming = True
+        made = False
         if run_dir is None:
-            run_dir = unique_run_dir(root)
+            run_dir, made = unique_run_dir(root), True
         if not child_rank():
             os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the DDP processes Lightning starts
-            if not run_dir.exists():
+            # one fit at a time writes a run folder (a second one mixed its metrics.csv and config.yaml into
+            # the first's): its lock .run.lock is held until this command ends, resumes included
+            from neurodyn.io.output import hold_folder
+
+            made = self._held.enter_context(hold_folder(
+                run_dir, field="run" if cfg.get("run") else "run_name", busy="another neurodyn fit is writing this run folder; wait for it to "
+                "end, or choose another --run-name")) or made
+            if made:
                 self.resume_state.new_run_dir = run_dir  # removed again if the fit fails before a checkpoint
         if cfg.get("run") is not None and ckpt is None:
             ckpt = "last"
@@ -520,10 +529,14 @@ def cli_main(argv: list[str]) -> int:
     # sys.argv is left as it is: Lightning's DDP launcher starts the other processes by re-running it.
     resume = ResumeState()
     try:
-        return _run_cli(command, rest, resume)
+        code = _run_cli(command, rest, resume)
     except BaseException:
         _remove_failed_run(resume.new_run_dir)
         raise
+    if resume.new_run_dir is not None:
+        with contextlib.suppress(OSError):
+            resume.new_run_dir.rmdir()  # a fit that wrote nothing (fast_dev_run) leaves no empty folder
+    return code
 
 
 def _remove_failed_run(run_dir: Path | None) -> None:
@@ -531,8 +544,12 @@ def _remove_failed_run(run_dir: Path | None) -> None:
     epoch ended: bad input found late, a signal) is removed, so a refused command leaves nothing behind."""
     import shutil
 
+    from neurodyn.io.output import hold_folder
+
     if run_dir is not None and run_dir.is_dir() and not any((run_dir / "checkpoints").glob("*.ckpt")):
-        shutil.rmtree(run_dir, ignore_errors=True)
+        # under the folder's lock again: a fit that took the folder since this one released it keeps it
+        with contextlib.suppress(InputError), hold_folder(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:

@@ -100,12 +100,18 @@ def keeps_best(run_dir: Path) -> bool:
 
 
 def unique_run_dir(root: Path) -> Path:
+    """A new folder ``root/YYYYmmdd-HHMMSS[-n]``, created here (``mkdir`` fails on an existing name, so two
+    fits started in the same second never share one: before, the name was checked, then created later)."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    root.mkdir(parents=True, exist_ok=True)
     candidate, n = root / stamp, 1
-    while candidate.exists():
-        n += 1
-        candidate = root / f"{stamp}-{n}"
-    return candidate
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = root / f"{stamp}-{n}"
 
 
 def prepare_argv(rest: list[str]) -> list[str]:

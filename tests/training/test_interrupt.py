@@ -64,6 +64,7 @@ def test_signal_saves_and_resume_matches_an_uninterrupted_run(tmp_path, signum):
     # training stopped (Lightning's own SIGTERM handler would stop after the next batch: last.ckpt = epoch 1)
     assert 2 <= stopped < 199
     assert not list((run / "checkpoints").glob("*.part"))
+    assert not (run / ".run.lock").exists()  # the run folder's lock is released on a signal
 
     n = stopped + 3
     threads = torch.get_num_threads()

@@ -87,3 +87,28 @@ def test_resume_keeps_config_yaml_and_records_each_resume(run):
     assert "max_epochs: 2" in first.read_text() and "max_epochs: 3" in second.read_text()
     assert "log_every_n_steps: 7" in second.read_text()
     assert not list(run.glob(".*.part"))
+
+
+def test_a_second_fit_of_a_run_folder_is_refused_while_the_first_runs(run, capsys):
+    """The lock ``.run.lock`` is held by the fit writing the folder (here: this process, as the first fit
+    would), so a second fit of the same folder -- new name or resume -- is refused at once; a timestamped
+    name is never shared."""
+    from neurodyn.io.output import hold_folder
+    from neurodyn.training.runs import unique_run_dir
+
+    before, top = _digest(run), {p.name for p in run.iterdir()}
+    with hold_folder(run):
+        for args in (["fit", *TINY, "--trainer.default_root_dir", str(run.parent), "--run-name", "old"],
+                     ["fit", "--run", str(run), "--trainer.max_epochs", "2"]):
+            capsys.readouterr()
+            assert main(args) == 2
+            line = _one_line(capsys)
+            assert f"{run}: run" in line and "another neurodyn fit is writing this run folder" in line, line
+        assert {p.name for p in run.iterdir()} == {".run.lock", *top}
+    assert not (run / ".run.lock").exists()
+    assert _digest(run) == before
+    # released after a fit, a refused fit and a failed one: the folder resumes, nothing left behind
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 0
+    assert not (run / ".run.lock").exists()
+    names = {unique_run_dir(run.parent / "t") for _ in range(3)}
+    assert len(names) == 3 and all(p.is_dir() for p in names)
