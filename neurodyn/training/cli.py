@@ -17,14 +17,14 @@ Run folders
     ``best`` for validate / test / predict). ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in
     ``DIR``; with ``--run-name`` naming another folder it is refused (a resumed run continues in its own folder;
     the old run is never written). A fit holds the run folder's lock ``.run.lock`` until it ends
-    (:func:`neurodyn.io.output.hold_folder`): a second fit of the same folder is refused at once. ``{run}`` in a logger's ``save_dir`` stands for the run folder. validate /
-    test / predict write no logs. The prediction file follows every command's output policy
-    (:func:`neurodyn.io.output_file`): it may not be the data, the checkpoint, a config or a file of the run's
-    ``checkpoints/``; an existing one is replaced only with ``--overwrite`` (``--prediction.overwrite true``).
-    Its lock is taken when the arguments are checked and held until the file is written or the run fails
-    (:func:`neurodyn.io.output.hold_output`), so a second predict to the same file is refused before it loads
-    anything. The file records what produced it (model, model settings, checkpoint, versions:
-    :class:`PredictionWriter`).
+    (:func:`neurodyn.io.output.hold_folder`): a second fit of the same folder is refused at once. ``{run}`` in a
+    logger's ``save_dir`` stands for the run folder. validate / test / predict write no logs. The prediction
+    file follows every command's output policy (:func:`neurodyn.io.output_file`): it may not be the data, the
+    checkpoint, a config or a file of the run's ``checkpoints/``; an existing one is replaced only with
+    ``--overwrite`` (``--prediction.overwrite true``). Its lock is taken when the arguments are checked and held
+    until the file is written or the run fails (:func:`neurodyn.io.output.hold_output`), so a second predict to
+    the same file is refused before it loads anything. The file records what produced it (model, model settings,
+    checkpoint, versions: :class:`PredictionWriter`).
 
 A checkpoint's model settings
     Lightning rebuilds the model from the checkpoint's hyper-parameters, over the run's config. For
@@ -373,9 +373,9 @@ class NeurodynCLI(LightningCLI):
             # the first's): its lock .run.lock is held until this command ends, resumes included
             from neurodyn.io.output import hold_folder
 
-            made = self._held.enter_context(hold_folder(
-                run_dir, field="run" if cfg.get("run") else "run_name", busy="another neurodyn fit is writing this run folder; wait for it to "
-                "end, or choose another --run-name")) or made
+            busy = "another neurodyn fit is writing this run folder; wait for it to end, or choose another --run-name"
+            field = "run" if cfg.get("run") else "run_name"
+            made = self._held.enter_context(hold_folder(run_dir, field=field, busy=busy)) or made
             if made:
                 self.resume_state.new_run_dir = run_dir  # removed again if the fit fails before a checkpoint
         if cfg.get("run") is not None and ckpt is None:
