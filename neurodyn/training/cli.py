@@ -342,6 +342,9 @@ class NeurodynCLI(LightningCLI):
 
     def _setup_fit_run(self, cfg, run_dir: Path | None, ckpt) -> None:
         root = Path(cfg.trainer.get("default_root_dir") or DEFAULT_ROOT)
+        if any(p.exists() and not p.is_dir() for p in (root, *root.parents)):  # was a NotADirectoryError traceback
+            raise InputError("is a file or lies inside one, expected a folder (run folders are made in it)",
+                             path=root, field="trainer.default_root_dir")
         if run_dir is None and ckpt not in (None, "best", "last"):
             run_dir = run_dir_of_checkpoint(ckpt)
         named = any(a == "--run_name" or a.startswith("--run_name=") for a in self._user_argv)

@@ -112,3 +112,13 @@ def test_a_second_fit_of_a_run_folder_is_refused_while_the_first_runs(run, capsy
     assert not (run / ".run.lock").exists()
     names = {unique_run_dir(run.parent / "t") for _ in range(3)}
     assert len(names) == 3 and all(p.is_dir() for p in names)
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_default_root_dir_that_is_a_file_is_one_line(tmp_path, capsys, below):
+    file = tmp_path / "notes.txt"
+    file.write_text("mine")
+    root = file / below if below else file
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(root), "--trainer.max_epochs", "1"]) == 2
+    assert f"{root}: trainer.default_root_dir: is a file" in _one_line(capsys)
+    assert file.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
