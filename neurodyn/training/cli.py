@@ -167,6 +167,10 @@ class NeurodynCLI(LightningCLI):
         parser.add_lightning_class_args(AutoModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(NLBEvaluationCallback, "nlb_eval")
         parser.add_lightning_class_args(PredictionWriter, "prediction")
+        for action in parser._actions:  # cli_main turns predict's --overwrite into this option: say so in --help
+            if action.dest == "prediction.overwrite":
+                short = "``neurodyn predict --overwrite`` is short for this option set to true."
+                action.help = f"{action.help or ''} {short}"
         parser.add_argument("--run", type=str | None, default=None,
                             help="run folder written by `neurodyn fit` (its config.yaml is read first)")
         parser.add_argument("--run_name", "--run-name", type=str | None, default=None,

@@ -122,3 +122,10 @@ def test_default_root_dir_that_is_a_file_is_one_line(tmp_path, capsys, below):
     assert main(["fit", *TINY, "--trainer.default_root_dir", str(root), "--trainer.max_epochs", "1"]) == 2
     assert f"{root}: trainer.default_root_dir: is a file" in _one_line(capsys)
     assert file.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_predict_help_lists_overwrite(capsys):
+    assert main(["predict", "--help"]) == 0
+    out = capsys.readouterr().out
+    option = out[out.index("  --prediction.overwrite"):].split("\n  --")[0]
+    assert "neurodyn predict --overwrite" in " ".join(option.split()), option
