@@ -35,7 +35,7 @@ import torch
 from neurodyn.errors import InputError
 from neurodyn.models.hmmglm import HMMGLMConfig, build_model
 from neurodyn.training.checkpoints import add_checkpoint_header, check_checkpoint_header
-from neurodyn.training.module import TrainingDiverged, _finite_number, model_config
+from neurodyn.training.module import ReportSplitTest, TrainingDiverged, _finite_number, model_config
 
 #: why HMMGLMModule refuses DDP
 MULTI_PROCESS = ("HMMGLMModule trains in one process: its validation metrics (marginal likelihood, state "
@@ -56,7 +56,7 @@ def _file_key(dm, split: str) -> str:
     return f"{split} spikes"
 
 
-class HMMGLMModule(pl.LightningModule):
+class HMMGLMModule(ReportSplitTest, pl.LightningModule):
     """Fit a switching GLM (``glm``, ``hmmglm``, ``gaussian``, ``onehot``) with EM or by gradient.
 
     Parameters
@@ -225,22 +225,6 @@ class HMMGLMModule(pl.LightningModule):
     # -- validation -----------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
         self._val = []
-
-    # ``neurodyn test``: the validation metrics on the report split (DataModule.test_dataloader), as test/*
-    stage_prefix = "valid"
-
-    def on_test_epoch_start(self) -> None:
-        self.stage_prefix = "test"
-        self.on_validation_epoch_start()
-
-    def test_step(self, batch, batch_idx):
-        return self.validation_step(batch, batch_idx)
-
-    def on_test_epoch_end(self) -> None:
-        try:
-            self.on_validation_epoch_end()
-        finally:
-            self.stage_prefix = "valid"
 
     def validation_step(self, batch, batch_idx):
         spikes = self._spikes(batch)

@@ -50,16 +50,34 @@ def _finite_number(name: str, value, positive: bool) -> None:
         raise InputError(f"must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}", field=name)
 
 
-class NeurodynModule(pl.LightningModule):
+class ReportSplitTest:
+    """``neurodyn test`` for a LightningModule whose validation logs under ``{stage_prefix}/``: the validation
+    step and metrics on the report split (``DataModule.test_dataloader``), logged as ``test/*``."""
+
+    #: ``valid`` (select split, every epoch) or ``test`` (while ``neurodyn test`` runs)
+    stage_prefix = "valid"
+
+    def on_test_epoch_start(self) -> None:
+        self.stage_prefix = "test"
+        self.on_validation_epoch_start()
+
+    def test_step(self, batch, batch_idx):
+        return self.validation_step(batch, batch_idx)
+
+    def on_test_epoch_end(self) -> None:
+        try:
+            self.on_validation_epoch_end()
+        finally:
+            self.stage_prefix = "valid"
+
+
+class NeurodynModule(ReportSplitTest, pl.LightningModule):
     """Common plumbing: size checks against checkpoints, validation metric accumulation.
 
     Subclasses set ``self.model`` and implement ``_predict_rates(batch) -> (B, T+F, N) counts/bin``.
     """
 
     size_keys = SIZE_KEYS
-    #: the prefix of the validation metrics: ``valid`` (select split, every epoch) or ``test`` (``neurodyn test``:
-    #: the same metrics on the report split)
-    stage_prefix = "valid"
 
     def __init__(self, n_heldin: int, n_neurons: int, n_obs_bins: int, n_fwd_bins: int):
         super().__init__()
@@ -104,20 +122,6 @@ class NeurodynModule(pl.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self._val_outputs = []
-
-    # ``neurodyn test``: the validation metrics on the report split (DataModule.test_dataloader), as test/*
-    def on_test_epoch_start(self) -> None:
-        self.stage_prefix = "test"
-        self.on_validation_epoch_start()
-
-    def test_step(self, batch, batch_idx):
-        return self.validation_step(batch, batch_idx)
-
-    def on_test_epoch_end(self) -> None:
-        try:
-            self.on_validation_epoch_end()
-        finally:
-            self.stage_prefix = "valid"
 
     def on_validation_epoch_end(self) -> None:
         if not self._val_outputs:
