@@ -132,6 +132,9 @@ def prepare_argv(rest: list[str]) -> list[str]:
     if run is None:
         return out
     run_dir = Path(run)
+    if run_dir.is_file():
+        hint = f"; the run folder is {run_dir.parent}" if (run_dir.parent / "config.yaml").is_file() else ""
+        raise InputError(f"is a file, expected a run folder written by neurodyn fit{hint}", path=run, field="run")
     if not run_dir.is_dir():
         raise InputError("no such run folder", path=run, field="run")
     config = run_dir / "config.yaml"

@@ -173,6 +173,10 @@ def test_bad_checkpoints_are_one_line(run, tmp_path, capsys):
 
     assert main(["predict", "--run", str(tmp_path / "nope")]) == 2
     assert "no such run folder" in _one_line(capsys)
+    # the run's config.yaml given as the run: 'no such run folder' for a file that exists
+    assert main(["predict", "--run", str(run / "config.yaml")]) == 2
+    line = _one_line(capsys)
+    assert f"run: is a file, expected a run folder written by neurodyn fit; the run folder is {run}" in line
     assert main(["predict", "--config", str(ROOT / "configs" / "langevinflow" / "lorenz.yaml")]) == 2
     assert "needs a trained model" in _one_line(capsys)
 
