@@ -129,3 +129,17 @@ def test_predict_help_lists_overwrite(capsys):
     out = capsys.readouterr().out
     option = out[out.index("  --prediction.overwrite"):].split("\n  --")[0]
     assert "neurodyn predict --overwrite" in " ".join(option.split()), option
+
+
+def test_checkpoint_of_another_run_is_refused_for_a_resume(run, tmp_path, capsys):
+    """``fit --run A --ckpt_path B/checkpoints/last.ckpt`` continued B's weights and loop in A's folder without
+    a word; both runs are left untouched."""
+    other = tmp_path / "runs" / "other"
+    shutil.copytree(run, other)
+    before, before_other = _digest(run), _digest(other)
+    capsys.readouterr()
+    code = main(["fit", "--run", str(run), "--ckpt_path", str(other / "checkpoints" / "last.ckpt"),
+                 "--trainer.max_epochs", "2"])
+    line = _one_line(capsys)
+    assert code == 2 and "ckpt_path: is a checkpoint of another run" in line and f"--run {other}" in line, line
+    assert _digest(run) == before and _digest(other) == before_other
