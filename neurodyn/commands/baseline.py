@@ -49,6 +49,7 @@ def predict_prepared(
 
     from neurodyn.data.prepared import group_name, read_prepared
 
+    check_settings(sigma_ms, alpha)
     prep = read_prepared(prepared_path, ("train_input", "eval_input"), require=("train_input", "eval_input"))
     file_dataset, bin_ms = prep.dataset, prep.bin_ms
     train_input, eval_input = prep.train_input, prep.eval_input
@@ -73,6 +74,17 @@ def predict_prepared(
     return {group_name(file_dataset, bin_ms): model.predict(inputs)}
 
 
+def check_settings(sigma_ms: float | None, alpha: float | None) -> None:
+    """Refuse a non-finite or out-of-range smoothing width or GLM penalty before any data are read (they were
+    an sklearn / OverflowError traceback: ``--alpha -1``, ``--sigma-ms nan``)."""
+    import math
+
+    if sigma_ms is not None and not (math.isfinite(sigma_ms) and sigma_ms > 0):
+        raise InputError(f"must be a finite number > 0 (ms), got {sigma_ms!r}", field="--sigma-ms")
+    if alpha is not None and not (math.isfinite(alpha) and alpha >= 0):
+        raise InputError(f"must be a finite number >= 0, got {alpha!r}", field="--alpha")
+
+
 def cli_main(argv: list[str]) -> int:
     """``neurodyn baseline``: smoothing + Poisson GLM on a prepared file -> submission file."""
     from neurodyn.errors import ArgumentParser
@@ -94,6 +106,7 @@ def cli_main(argv: list[str]) -> int:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
     args = parser.parse_args(argv)
+    check_settings(args.sigma_ms, args.alpha)  # before the file is read
     expected = expected_shapes_from_prepared(args.prepared)  # also checks the file before the fits
     size = sum(4 * int(np.prod(shape)) for group in expected.values() for shape in group.values()
                if None not in shape)  # float32 rates (gzip only shrinks them)
