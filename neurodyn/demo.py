@@ -206,14 +206,21 @@ def cli_main(argv: list[str]) -> int:
 
     parser = ArgumentParser(prog="neurodyn demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
-    parser.add_argument("--epochs", type=int, default=int(os.environ.get("NEURODYN_DEMO_EPOCHS", 30)),
+    env_epochs = os.environ.get("NEURODYN_DEMO_EPOCHS")
+    try:
+        default_epochs = 30 if env_epochs is None else int(env_epochs)
+    except ValueError:  # was a ValueError traceback
+        raise InputError(f"must be an integer >= 1, got {env_epochs!r}", field="NEURODYN_DEMO_EPOCHS") from None
+    parser.add_argument("--epochs", type=int, default=default_epochs,
                         help="training epochs (default 30, env NEURODYN_DEMO_EPOCHS)")
     parser.add_argument("--seed", type=seed_type(LEGACY_SEED_MAX), default=0,
                         help=f"seed of the simulation and the training, 0..{LEGACY_SEED_MAX}")
     parser.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out")
     args = parser.parse_args(argv)
     if args.epochs < 1:
-        raise InputError("must be >= 1", field="--epochs")
+        given = "--epochs" in argv or any(a.startswith("--epochs=") for a in argv)
+        raise InputError(f"must be >= 1, got {args.epochs}",
+                         field="--epochs" if given or env_epochs is None else "NEURODYN_DEMO_EPOCHS")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError("is a file, expected a folder", out, "--out")

@@ -662,3 +662,14 @@ def test_help_text(command, wanted, unwanted, capsys):
     assert main([command, "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert wanted in out and unwanted not in out, out
+
+
+@pytest.mark.parametrize(("value", "words"), [("abc", "must be an integer >= 1, got 'abc'"),
+                                              ("-3", "must be >= 1, got -3")])
+def test_demo_epochs_from_the_environment_name_the_variable(tmp_path, capsys, monkeypatch, value, words):
+    """NEURODYN_DEMO_EPOCHS=abc was a ValueError traceback; -3 was blamed on --epochs, which was not given."""
+    monkeypatch.setenv("NEURODYN_DEMO_EPOCHS", value)
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"neurodyn demo: error: NEURODYN_DEMO_EPOCHS: {words}"]
+    assert not (tmp_path / "d").exists()
