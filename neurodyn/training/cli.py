@@ -303,12 +303,6 @@ class NeurodynCLI(LightningCLI):
             return
         if run_dir is None and ckpt not in (None, "best", "last"):
             run_dir = run_dir_of_checkpoint(ckpt)
-        elif self.config.get("subcommand") == "fit" and run_dir is not None and ckpt not in (None, "best", "last"):
-            owner = run_dir_of_checkpoint(ckpt)  # --run A --ckpt_path B/checkpoints/X.ckpt: B's weights in A
-            if owner is not None and os.path.realpath(owner) != os.path.realpath(run_dir):
-                raise InputError(f"is a checkpoint of another run ({owner}), not of --run {run_dir}; a resumed "
-                                 f"run continues its own checkpoints: resume {owner} with --run {owner}",
-                                 path=ckpt, field="ckpt_path")
         if run_dir is None:  # --config DIR/config.yaml of a run folder
             for file in config_files(self._user_argv):
                 if Path(file).name == "config.yaml" and (Path(file).parent / "checkpoints").is_dir():
@@ -357,7 +351,7 @@ class NeurodynCLI(LightningCLI):
                              path=root, field="trainer.default_root_dir")
         if run_dir is None and ckpt not in (None, "best", "last"):
             run_dir = run_dir_of_checkpoint(ckpt)
-        elif self.config.get("subcommand") == "fit" and run_dir is not None and ckpt not in (None, "best", "last"):
+        elif run_dir is not None and ckpt not in (None, "best", "last"):
             owner = run_dir_of_checkpoint(ckpt)  # --run A --ckpt_path B/checkpoints/X.ckpt: B's weights in A
             if owner is not None and os.path.realpath(owner) != os.path.realpath(run_dir):
                 raise InputError(f"is a checkpoint of another run ({owner}), not of --run {run_dir}; a resumed "
