@@ -441,27 +441,62 @@ def _same_setting(key: str, a, b) -> bool:
     return False
 
 
+#: Top-level sections of a run's config.yaml that a resumed fit keeps (besides ``data`` and ``trainer``):
+#: the seed (a resume restores every random state from the checkpoint, so another seed would be recorded
+#: in ``config.resume-<n>.yaml`` but never used), the checkpoint callback (another monitor, mode or
+#: save_top_k mid-run makes ``best.ckpt`` the best of two different rules), the NLB evaluation interval
+#: (the epochs that have a co-bps to select on) and the optimizer / scheduler (the checkpoint's optimizer
+#: state belongs to the run's).
+RESUME_KEPT_SECTIONS = ("seed_everything", "checkpoint", "nlb_eval", "optimizer", "lr_scheduler")
+#: Settings under those sections a resume may change: what is printed.
+RESUME_FREE_SETTINGS = frozenset({"checkpoint.verbose"})
+
+
+def _is_unset(value) -> bool:
+    return value is None or (hasattr(value, "get") and not _flat(value))
+
+
+def _section(value):
+    """A config section as plain data: a Namespace as a dict; None and a scalar (the seed) as they are."""
+    return value.as_dict() if hasattr(value, "as_dict") else value
+
+
+def _brief(value):
+    """A whole section named by its class (``optimizer``: ``torch.optim.SGD``, not its every argument)."""
+    return value["class_path"] if isinstance(value, dict) and "class_path" in value else value
+
+
 def check_resumed_settings(saved: dict, current, path: str | os.PathLike) -> None:
-    """Refuse a resumed fit whose data or trainer settings differ from the run's ``config.yaml`` (``saved``,
-    the parsed file; ``current``: the resumed fit's configuration).
+    """Refuse a resumed fit whose data, trainer, seed, checkpoint, evaluation or optimizer settings differ
+    from the run's ``config.yaml`` (``saved``, the parsed file; ``current``: the resumed fit's configuration).
 
     A resumed run continues on its own data: the data class and every data setting (``data.init_args.*``:
     file, splits, batch size, simulation settings) must be the run's; before, ``fit --run DIR --data.path
     OTHER.h5`` trained on another file and the run's config recorded only the new one. Trainer settings
-    outside :data:`RESUME_TRAINER_SETTINGS` likewise. A one-line InputError names the option and both
-    values. Settings the run's config does not record (added to neurodyn since) are not compared; model
-    settings are compared with the checkpoint's by :func:`reconcile_model_settings`.
+    outside :data:`RESUME_TRAINER_SETTINGS` likewise, and the sections of :data:`RESUME_KEPT_SECTIONS`
+    (but :data:`RESUME_FREE_SETTINGS`). A one-line InputError names the option and both values. Settings
+    the run's config does not record (added to neurodyn since) are not compared; model settings are
+    compared with the checkpoint's by :func:`reconcile_model_settings`.
     """
-    ours = _flat({"data": current.get("data") or {}, "trainer": current.get("trainer") or {}})
-    theirs = _flat({"data": saved.get("data") or {}, "trainer": saved.get("trainer") or {}})
+    sections = ("data", "trainer", *RESUME_KEPT_SECTIONS)
+    recorded = [name for name in sections if name in saved]
+    ours = _flat({name: _section(current.get(name)) for name in recorded})
+    theirs = _flat({name: _section(saved.get(name)) for name in recorded})
+    # a section set on one side only (optimizer: null in the run, a class on the resume): compare its root
+    for name in recorded:
+        if _is_unset(saved.get(name)) != _is_unset(current.get(name)):
+            ours = {k: v for k, v in ours.items() if k != name and not k.startswith(f"{name}.")}
+            theirs = {k: v for k, v in theirs.items() if k != name and not k.startswith(f"{name}.")}
+            ours[name], theirs[name] = _section(current.get(name)), _section(saved.get(name))
     keys = sorted(theirs, key=lambda k: (k != "data.class_path", k))  # another class first: it explains the rest
     for key in keys:
-        if key not in ours or _same_setting(key, ours[key], theirs[key]):
+        if key not in ours or key in RESUME_FREE_SETTINGS or _same_setting(key, ours[key], theirs[key]):
             continue
         if key.startswith("trainer.") and key.split(".")[1] in RESUME_TRAINER_SETTINGS:
             continue
         option = "data" if key == "data.class_path" else key
-        what = "the run's data" if key.startswith("data") else "the run's trainer setting"
-        raise InputError(f"a resumed run continues with {what}: {theirs[key]!r} in its config.yaml, but the resume "
-                         f"asks for {ours[key]!r}; drop the option, or start a new run to change it",
+        what = ("the run's data" if key.startswith("data") else "the run's trainer setting"
+                if key.startswith("trainer.") else "the run's setting")
+        raise InputError(f"a resumed run continues with {what}: {_brief(theirs[key])!r} in its config.yaml, but the "
+                         f"resume asks for {_brief(ours[key])!r}; drop the option, or start a new run to change it",
                          path=path, field=option)

@@ -68,7 +68,13 @@ def test_run_name_of_another_folder_with_a_run_checkpoint_is_refused(run, capsys
     ("--data.trials_per_condition", "6", "data.init_args.trials_per_condition"),
     ("--data", "SwitchingGLMDataModule", "data"),
     ("--trainer.gradient_clip_val", "0.5", "trainer.gradient_clip_val"),
-], ids=["data-setting", "data-class", "trainer-setting"])
+    ("--seed_everything", "7", "seed_everything"),
+    ("--checkpoint.save_top_k", "3", "checkpoint.save_top_k"),
+    ("--checkpoint.monitor", "train/loss", "checkpoint.monitor"),
+    ("--nlb_eval.every_n_epochs", "1", "nlb_eval.every_n_epochs"),
+    ("--optimizer", "SGD", "optimizer"),
+], ids=["data-setting", "data-class", "trainer-setting", "seed", "checkpoint-top-k", "checkpoint-monitor",
+        "nlb-eval-interval", "optimizer"])
 def test_resuming_with_other_data_or_trainer_settings_is_refused(run, capsys, option, value, field):
     before = _digest(run)
     capsys.readouterr()
@@ -80,7 +86,7 @@ def test_resuming_with_other_data_or_trainer_settings_is_refused(run, capsys, op
 
 def test_resume_keeps_config_yaml_and_records_each_resume(run):
     config = (run / "config.yaml").read_bytes()
-    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 0
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2", "--checkpoint.verbose", "true"]) == 0
     assert main(["fit", "--run", str(run), "--trainer.max_epochs", "3", "--trainer.log_every_n_steps", "7"]) == 0
     assert (run / "config.yaml").read_bytes() == config  # the record of the run
     first, second = (run / f"config.resume-{n}.yaml" for n in (1, 2))
