@@ -50,8 +50,8 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.data.download import sha256_of
-from neurodyn.data.nlb import get_dataset
-from neurodyn.data.nwb import load_session, nwb_files
+from neurodyn.data.nlb import NLBDataset, find_file_by_name_and_size, find_file_by_units, get_dataset
+from neurodyn.data.nwb import load_session, nwb_files, units_header
 from neurodyn.data.prepared import FORMAT, FORMAT_VERSION, write_prepared
 from neurodyn.data.tensors import (
     DMFC_TARGETS,
@@ -117,6 +117,7 @@ def prepare(
             f"unknown DMFC target {dmfc_target!r}; use one of {DMFC_TARGETS}", field="dmfc_target"
         )
     files = nwb_files(nwb)
+    check_files_are_of(ds, files)  # before the output is opened and the files are read in full
     out = Path(out) if out is not None else Path("data") / f"{ds.name}_{bin_ms}ms_{phase}.h5"
     local = [f for f in files if isinstance(f, Path)]  # dandi:// / https:// / file objects are streamed
     size = sum(f.stat().st_size if isinstance(f, Path) else f.size for f in files)  # binned, gzipped: smaller
@@ -127,6 +128,48 @@ def prepare(
     if log:
         log(f"wrote {out} ({summary})")
     return out
+
+
+def check_files_are_of(ds: NLBDataset, files) -> None:
+    """Refuse a file that is evidently another NLB dataset's (``--dataset mc_maze`` given MC_Maze_Small's file).
+
+    The evidence, cheap whatever the file's size (no hashing, no full read): a DANDI file name *and* size
+    both equal to a registry file's (:func:`neurodyn.data.nlb.find_file_by_name_and_size`, local or
+    streamed), and for a local file its subject and the size of its units table
+    (:func:`neurodyn.data.nwb.units_header`, :func:`neurodyn.data.nlb.find_file_by_units`), which a
+    renamed file keeps. Only evidence that points at one other dataset, and never at ``ds``, refuses:
+    files that are no NLB file at all (neurodyn's simulated ones record no subject and may have any unit
+    count) and files the readers cannot open pass on to the full read.
+
+    Raises
+    ------
+    InputError
+        Naming the file and ``--dataset``, the dataset the file appears to be and why.
+    """
+    for f in files:
+        local = isinstance(f, Path)
+        size = f.stat().st_size if local else f.size  # a StreamedFile knows its size
+        found = []
+        by_name = find_file_by_name_and_size(f.name, size)
+        if by_name is not None:
+            found.append((by_name, f"its name and size ({size:,} bytes)"))
+        header = units_header(f) if local else None  # streamed: no reads over the network for this
+        by_units = find_file_by_units(*header) if header is not None else None
+        if by_units is not None:
+            subject, n_units, n_heldout = header
+            found.append((by_units, f"its units table (subject {subject}, {n_units} units, {n_heldout} held out)"))
+        names = {match[0].name for match, _ in found}
+        if not found or ds.name in names or len(names) > 1:
+            continue
+        other, nlb_file = found[0][0]
+        why = " and ".join(how for _, how in found)
+        raise InputError(
+            f"the file appears to be {other.title}'s {nlb_file.kind} file (DANDI:{other.dandiset_id} "
+            f"{nlb_file.filename}; by {why}), not {ds.name}'s ({ds.title}'s train file has {ds.n_units} "
+            f"units, {ds.n_heldout} held out; its test file {ds.n_heldin}); use --dataset {other.name}",
+            f if local else f.label,
+            "--dataset",
+        )
 
 
 def _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forward_pred, include_psth,

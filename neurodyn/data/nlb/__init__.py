@@ -20,7 +20,14 @@ Examples
 """
 
 from neurodyn.data.nlb.params import BIN_WIDTHS_MS, JitterParams, NLBDataset, NLBFile, PSTHParams, Window
-from neurodyn.data.nlb.registry import DATASET_NAMES, DATASETS, find_file, get_dataset
+from neurodyn.data.nlb.registry import (
+    DATASET_NAMES,
+    DATASETS,
+    find_file,
+    find_file_by_name_and_size,
+    find_file_by_units,
+    get_dataset,
+)
 
 __all__ = ["BIN_WIDTHS_MS", "DATASETS", "DATASET_NAMES", "JitterParams", "NLBDataset", "NLBFile", "PSTHParams",
-           "Window", "find_file", "get_dataset"]
+           "Window", "find_file", "find_file_by_name_and_size", "find_file_by_units", "get_dataset"]

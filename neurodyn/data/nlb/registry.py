@@ -277,3 +277,47 @@ def find_file(filename: str) -> tuple[NLBDataset, NLBFile] | None:
             if f.filename == filename:
                 return ds, f
     return None
+
+
+def find_file_by_name_and_size(filename: str, size: int) -> tuple[NLBDataset, NLBFile] | None:
+    """The registry file whose DANDI name *and* size in bytes are ``filename`` and ``size``, else None.
+
+    Both must agree: a name alone is also what neurodyn's simulator or a user may give another file.
+
+    Examples
+    --------
+    >>> ds, f = find_file_by_name_and_size("sub-Jenkins_ses-small_desc-test_ecephys.nwb", 689_312)
+    >>> ds.name, f.kind
+    ('mc_maze_small', 'test')
+    >>> find_file_by_name_and_size("sub-Jenkins_ses-small_desc-test_ecephys.nwb", 1000) is None
+    True
+    """
+    found = find_file(filename)
+    return found if found is not None and found[1].size == int(size) else None
+
+
+def find_file_by_units(subject: str | None, n_units: int, n_heldout: int) -> tuple[NLBDataset, NLBFile] | None:
+    """The registry file an NWB file's content points to: its subject and the size of its units table.
+
+    A train file holds all ``n_units`` units, ``n_heldout`` of them held out; a test file holds the
+    ``n_heldin`` held-in ones only. The subject must be the registry file's (``"Jenkins"`` ...): neurodyn's
+    simulated NLB-shaped files record none, and may have any unit counts. These counts differ between all
+    fourteen NLB files, so at most one matches.
+
+    Examples
+    --------
+    >>> ds, f = find_file_by_units("Jenkins", 107, 0)
+    >>> ds.name, f.kind
+    ('mc_maze_small', 'test')
+    >>> find_file_by_units("Jenkins", 182, 45)[0].name
+    'mc_maze'
+    >>> find_file_by_units(None, 107, 0) is None
+    True
+    """
+    if not subject:
+        return None
+    for ds in _DATASETS:
+        for f, units in ((ds.train_file, (ds.n_units, ds.n_heldout)), (ds.test_file, (ds.n_heldin, 0))):
+            if f.subject == subject and units == (int(n_units), int(n_heldout)):
+                return ds, f
+    return None

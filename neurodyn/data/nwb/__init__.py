@@ -28,6 +28,7 @@ Examples
 """
 
 from neurodyn.data.nwb.merge import NWBInput, load_session, merge_intervals, nwb_files, observed_at
+from neurodyn.data.nwb.reader import units_header
 from neurodyn.data.nwb.session import (
     NS_PER_MS,
     NS_PER_S,
@@ -39,4 +40,4 @@ from neurodyn.data.nwb.session import (
 )
 
 __all__ = ["NS_PER_MS", "NS_PER_S", "BehaviorSeries", "NWBInput", "NWBSession", "SourceFile", "load_session",
-           "merge_intervals", "nwb_files", "observed_at", "seconds_to_ns", "spike_ms_index"]
+           "merge_intervals", "nwb_files", "observed_at", "seconds_to_ns", "spike_ms_index", "units_header"]

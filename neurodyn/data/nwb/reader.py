@@ -84,6 +84,31 @@ def _open_nwb(path: Path):
     return io, nwb
 
 
+def units_header(path: Path) -> tuple[str | None, int, int] | None:
+    """``(subject_id, units, held-out units)`` of a local NWB file, read cheaply; None when it cannot tell.
+
+    Opens the file with h5py alone and reads ``general/subject/subject_id`` (None when absent),
+    the length of ``units/id`` and the number of True values in ``units/heldout`` (0 without the column):
+    no pynwb read, no walk over the file, no spike times, whatever the file's size. Any problem (not HDF5,
+    damaged, no units table) gives None and is left to :func:`_read_file` to report.
+    """
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            n_units = int(f["units/id"].shape[0])
+            held = f["units/heldout"] if "heldout" in f["units"] else None
+            if held is not None and held.shape != (n_units,):
+                return None
+            n_heldout = int(np.count_nonzero(held[:])) if held is not None else 0
+            subject = f["general/subject/subject_id"][()] if "general/subject/subject_id" in f else None
+    except Exception:  # noqa: BLE001 -- the full read reports the problem with its field
+        return None
+    if isinstance(subject, bytes):
+        subject = subject.decode("utf-8", "replace")
+    return (subject if isinstance(subject, str) else None), n_units, n_heldout
+
+
 def _ragged(col, path=None, field: str | None = None, n_rows: int | None = None) -> list[np.ndarray] | np.ndarray:
     """A DynamicTable column as a list of per-row arrays (indexed) or one array.
 
