@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.models.smoothing import RECIPES, SmoothingGLM
+from neurodyn.models.smoothing import RECIPES, SmoothingGLM, check_sigma
 
-__all__ = ["predict_prepared", "cli_main"]
+__all__ = ["check_sigma_fits", "predict_prepared", "cli_main"]
 
 
 def predict_prepared(
@@ -85,6 +85,23 @@ def check_settings(sigma_ms: float | None, alpha: float | None) -> None:
         raise InputError(f"must be a finite number >= 0, got {alpha!r}", field="--alpha")
 
 
+def check_sigma_fits(prepared_path, recipe: str, sigma_ms: float | None) -> None:
+    """Refuse a kernel width the smoothing cannot use on this file's trials, from its attributes and shapes
+    only (:func:`neurodyn.models.smoothing.check_sigma`: ``bin <= sigma < (bins + 1) * bin / 6``).
+
+    Before, ``--sigma-ms 1e9`` built a 1.2e9-float window (9 GiB per temporary array: a MemoryError
+    traceback, or all the memory and tens of seconds) before the smoothing refused it as longer than the trial."""
+    from neurodyn.data.prepared import read_prepared
+
+    prep = read_prepared(prepared_path, groups=())
+    shapes = (prep.shape("train_input", "train_spikes_heldin"), prep.shape("eval_input", "eval_spikes_heldin"))
+    bins = [shape[1] for shape in shapes if shape]
+    if not bins:
+        return  # predict_prepared names the missing group
+    sigma = sigma_ms if sigma_ms is not None else RECIPES[recipe]["sigma_ms"]  # the recipes' fit every NLB window
+    check_sigma(sigma, prep.bin_ms, min(bins), path=prep.path, field="--sigma-ms")
+
+
 def cli_main(argv: list[str]) -> int:
     """``neurodyn baseline``: smoothing + Poisson GLM on a prepared file -> submission file."""
     from neurodyn.errors import ArgumentParser
@@ -108,6 +125,7 @@ def cli_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     check_settings(args.sigma_ms, args.alpha)  # before the file is read
     expected = expected_shapes_from_prepared(args.prepared)  # also checks the file before the fits
+    check_sigma_fits(args.prepared, args.recipe, args.sigma_ms)  # shapes only, before any array is read
     size = sum(4 * int(np.prod(shape)) for group in expected.values() for shape in group.values()
                if None not in shape)  # float32 rates (gzip only shrinks them)
     with output_file(args.out, inputs=[args.prepared], overwrite=args.overwrite, size_bytes=size) as tmp:

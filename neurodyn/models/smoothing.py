@@ -45,6 +45,32 @@ RECIPES = {
 }
 
 
+def check_sigma(sigma_ms: float, bin_ms: float, n_bins: int, *, path=None, field: str = "sigma_ms") -> None:
+    """Refuse a kernel width that nlb_tools' smoothing cannot use on ``n_bins``-bin trials, before any array.
+
+    The window of :func:`gaussian_kernel` is ``int(6 sigma / bin)`` bins long and ``int(sigma / bin)``
+    bins wide: a width below one bin is refused, and so is a window longer than the trial
+    (:func:`smoothing_matrix`: numpy's 'same' convolution would return the window's length). Hence
+    ``bin <= sigma < (n_bins + 1) * bin / 6``. Checked here in O(1), the refusal no longer waits for the
+    window itself, which for ``sigma_ms=1e9`` at 5 ms bins is 1.2e9 floats (9 GiB per temporary array).
+
+    Examples
+    --------
+    >>> check_sigma(117.4, 5, 140)
+    >>> check_sigma(117.5, 5, 140)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: sigma_ms: a 117.5 ms kernel spans int(6 sigma / bin) = 141 bins of 5 ms, ...
+    """
+    span = 6 * sigma_ms / bin_ms  # the expression gaussian_kernel truncates (inf for a huge sigma: no int())
+    limits = f"sigma must be at least {bin_ms:g} ms (one bin) and below {(n_bins + 1) * bin_ms / 6:g} ms"
+    if not sigma_ms / bin_ms >= 1:
+        raise InputError(f"{sigma_ms:g} ms is shorter than one {bin_ms:g} ms bin: {limits}", path, field)
+    if not span < n_bins + 1:  # int(span) > n_bins
+        spans = f"{int(span)}" if span < 1e15 else f"{6 * (sigma_ms / bin_ms):.3g}"  # finite up to float max
+        raise InputError(f"a {sigma_ms:g} ms kernel spans int(6 sigma / bin) = {spans} bins of {bin_ms:g} ms, "
+                         f"longer than the {n_bins}-bin trials: {limits}", path, field)
+
+
 def gaussian_kernel(sigma_ms: float, bin_ms: float) -> np.ndarray:
     r"""nlb_tools' smoothing window: Gaussian, ``int(6 sigma / bin)`` bins long, sum 1.
 
@@ -97,6 +123,7 @@ def smooth_spikes(spikes: np.ndarray, sigma_ms: float, bin_ms: float) -> np.ndar
     True
     """
     spikes = np.asarray(spikes, dtype=np.float64)
+    check_sigma(sigma_ms, bin_ms, spikes.shape[1])  # before the window is built
     matrix = smoothing_matrix(spikes.shape[1], gaussian_kernel(sigma_ms, bin_ms))
     observed = ~np.isnan(spikes)
     smoothed = np.einsum("st,btn->bsn", matrix, np.where(observed, spikes, 0.0))
@@ -264,6 +291,7 @@ class SmoothingGLM:
             )
         with np.errstate(invalid="ignore"):
             mean = np.nan_to_num(np.nanmean(np.concatenate([observed, forward], axis=1), axis=0), nan=0.0)
+        check_sigma(self.sigma_ms, self.bin_ms, len(mean))
         matrix = smoothing_matrix(len(mean), gaussian_kernel(self.sigma_ms, self.bin_ms))
         smoothed = (matrix @ mean) / matrix.sum(axis=1)[:, None]
         return np.clip(smoothed[observed.shape[1] :], *RATE_CLIP)

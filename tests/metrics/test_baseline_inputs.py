@@ -18,3 +18,46 @@ def test_bad_settings_are_refused_up_front(tmp_path, capsys, option, value):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and f"error: {option}: must be a finite number" in err[0], err
     assert not (tmp_path / "b.h5").exists()
+
+
+@pytest.fixture(scope="module")
+def prepared_5ms(tmp_path_factory):
+    """A small synthetic prepared file at 5 ms: 140-bin trials, so sigma must lie in [5, 117.5) ms."""
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
+
+    folder = tmp_path_factory.mktemp("baseline_sigma")
+    write_nlb_pair(folder / "nwb", "mc_maze", n_train_trials=6, n_test_trials=2, n_heldin=3, n_heldout=2, seed=0)
+    return prepare("mc_maze_small", folder / "nwb", 5, "val", folder / "p5.h5", include_psth=False, log=None)
+
+
+@pytest.mark.parametrize(("value", "why"), [
+    ("1e9", "a 1e+09 ms kernel spans int(6 sigma / bin) = 1200000000 bins of 5 ms, longer than the 140-bin"),
+    ("1e308", "spans int(6 sigma / bin) = 1.2e+308 bins of 5 ms"),
+    ("117.5", "spans int(6 sigma / bin) = 141 bins of 5 ms"),  # the first width whose window is 141 bins
+    ("4.99", "4.99 ms is shorter than one 5 ms bin"),
+])
+def test_sigma_that_cannot_fit_the_trials_is_refused_before_the_arrays_are_read(
+        prepared_5ms, tmp_path, capsys, monkeypatch, value, why):
+    """--sigma-ms 1e9 built a 1.2e9-float window after reading the file (a MemoryError traceback, or all the
+    memory and 17-75 s) before the smoothing refused it as longer than the trials; now the bound, derived from
+    the file's bin width and trial length, refuses it from the file's shapes alone."""
+    from neurodyn.commands import baseline
+
+    def no_fit(*_args, **_kwargs):
+        raise AssertionError("the arrays were read and the model fit")
+
+    monkeypatch.setattr(baseline, "predict_prepared", no_fit)
+    out = tmp_path / "b.h5"
+    code = main(["baseline", "--prepared", str(prepared_5ms), "--out", str(out), "--sigma-ms", value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"neurodyn baseline: error: {prepared_5ms}: --sigma-ms: ") and why in err[0], err
+    assert err[0].endswith("sigma must be at least 5 ms (one bin) and below 117.5 ms"), err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_widest_sigma_that_fits_still_runs(prepared_5ms, tmp_path, capsys):
+    out = tmp_path / "b.h5"
+    assert main(["baseline", "--prepared", str(prepared_5ms), "--out", str(out), "--sigma-ms", "117.4"]) == 0
+    assert out.exists(), capsys.readouterr().err

@@ -8,7 +8,8 @@ from scipy.signal.windows import gaussian
 
 from neurodyn.errors import InputError
 from neurodyn.metrics import co_bps
-from neurodyn.models.smoothing import SmoothingGLM, gaussian_kernel, smooth_spikes
+from neurodyn.models import smoothing
+from neurodyn.models.smoothing import SmoothingGLM, check_sigma, gaussian_kernel, smooth_spikes, smoothing_matrix
 
 
 @pytest.mark.parametrize("sigma_ms, bin_ms", [(50, 5), (50, 20), (40, 5), (60, 20)])
@@ -32,6 +33,46 @@ def test_smoothing_nan_bins_renormalised():
     assert np.isfinite(smoothed).all()  # NaN bins get the renormalised average of their neighbours
     with pytest.raises(InputError, match="longer than the 20-bin trials"):
         smooth_spikes(np.ones((1, 20, 1)), 50, 5)
+
+
+@pytest.mark.parametrize(("bin_ms", "n_bins"), [(5, 140), (20, 35), (5, 20), (20, 75)])
+def test_check_sigma_refuses_exactly_what_the_smoothing_refuses(bin_ms, n_bins):
+    """The O(1) check against the window itself: both edges (one bin; a window of n_bins + 1 bins), the
+    neighbouring floats of each, and a spread between."""
+    upper = (n_bins + 1) * bin_ms / 6
+    edges = [bin_ms, upper]
+    sigmas = [x for e in edges for x in (np.nextafter(e, 0), e, np.nextafter(e, np.inf), e * 0.999, e * 1.001)]
+    sigmas += list(np.linspace(0.5 * bin_ms, 1.5 * upper, 97))
+    for sigma in sigmas:
+        try:
+            smoothing_matrix(n_bins, gaussian_kernel(sigma, bin_ms))
+            refused = False
+        except InputError:
+            refused = True
+        assert _refuses(sigma, bin_ms, n_bins) == refused, (sigma, bin_ms, n_bins)
+    assert not _refuses(bin_ms, bin_ms, n_bins) and _refuses(upper, bin_ms, n_bins)  # [bin, upper)
+
+
+def _refuses(sigma, bin_ms, n_bins) -> bool:
+    try:
+        check_sigma(sigma, bin_ms, n_bins)
+    except InputError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("sigma_ms", [1e9, 1e308, 118.0])
+def test_too_wide_kernel_is_refused_before_the_window_is_built(monkeypatch, sigma_ms):
+    """sigma 1e9 at 5 ms bins built a 1.2e9-float window (9 GiB per temporary: a MemoryError or all of
+    the machine's memory) before the trial-length check refused it; now the window is never built."""
+
+    def no_window(*_args):
+        raise AssertionError("the window was built")
+
+    monkeypatch.setattr(smoothing, "gaussian_kernel", no_window)
+    with pytest.raises(InputError, match=r"^sigma_ms: a .* kernel spans .* longer than the 140-bin trials: "
+                                         r"sigma must be at least 5 ms \(one bin\) and below 117\.5 ms$"):
+        smooth_spikes(np.ones((2, 140, 3)), sigma_ms, 5)
 
 
 def test_glm_recovers_a_log_linear_neuron():
