@@ -448,6 +448,9 @@ def _same_setting(key: str, a, b) -> bool:
 #: (the epochs that have a co-bps to select on) and the optimizer / scheduler (the checkpoint's optimizer
 #: state belongs to the run's).
 RESUME_KEPT_SECTIONS = ("seed_everything", "checkpoint", "nlb_eval", "optimizer", "lr_scheduler")
+#: Key of a checkpoint that records the run's settings of those sections and of ``data`` and ``trainer``
+#: (as in its ``config.yaml``), so a checkpoint copied out of its run folder still resumes only on its data.
+RUN_SETTINGS_KEY = "neurodyn_run_settings"
 #: Settings under those sections a resume may change: what is printed.
 RESUME_FREE_SETTINGS = frozenset({"checkpoint.verbose"})
 
@@ -466,7 +469,7 @@ def _brief(value):
     return value["class_path"] if isinstance(value, dict) and "class_path" in value else value
 
 
-def check_resumed_settings(saved: dict, current, path: str | os.PathLike) -> None:
+def check_resumed_settings(saved: dict, current, path: str | os.PathLike, source: str = "its config.yaml") -> None:
     """Refuse a resumed fit whose data, trainer, seed, checkpoint, evaluation or optimizer settings differ
     from the run's ``config.yaml`` (``saved``, the parsed file; ``current``: the resumed fit's configuration).
 
@@ -474,7 +477,9 @@ def check_resumed_settings(saved: dict, current, path: str | os.PathLike) -> Non
     file, splits, batch size, simulation settings) must be the run's; before, ``fit --run DIR --data.path
     OTHER.h5`` trained on another file and the run's config recorded only the new one. Trainer settings
     outside :data:`RESUME_TRAINER_SETTINGS` likewise, and the sections of :data:`RESUME_KEPT_SECTIONS`
-    (but :data:`RESUME_FREE_SETTINGS`). A one-line InputError names the option and both values. Settings
+    (but :data:`RESUME_FREE_SETTINGS`). A one-line InputError names the option and both values. A checkpoint
+    kept outside its run folder is compared with the settings it records (:data:`RUN_SETTINGS_KEY`,
+    ``source`` "the checkpoint"). Settings
     the run's config does not record (added to neurodyn since) are not compared; model settings are
     compared with the checkpoint's by :func:`reconcile_model_settings`.
     """
@@ -497,6 +502,6 @@ def check_resumed_settings(saved: dict, current, path: str | os.PathLike) -> Non
         option = "data" if key == "data.class_path" else key
         what = ("the run's data" if key.startswith("data") else "the run's trainer setting"
                 if key.startswith("trainer.") else "the run's setting")
-        raise InputError(f"a resumed run continues with {what}: {_brief(theirs[key])!r} in its config.yaml, but the "
+        raise InputError(f"a resumed run continues with {what}: {_brief(theirs[key])!r} in {source}, but the "
                          f"resume asks for {_brief(ours[key])!r}; drop the option, or start a new run to change it",
                          path=path, field=option)

@@ -38,8 +38,9 @@ A checkpoint's model settings
     setting (:data:`~neurodyn.training.checkpoints.TRAINING_SETTINGS`) keeps the checkpoint's value, with
     a note. Resuming (``fit --run`` / ``fit --ckpt_path``) refuses a training setting too: the resumed run
     continues the checkpoint's (a different ``lr`` or ``hidden_size`` given there was silently dropped).
-    A resume also keeps the run's data and trainer settings (those a resume may change aside:
-    :func:`~neurodyn.training.checkpoints.check_resumed_settings` against the run's ``config.yaml``), and
+    A resume also keeps the run's data, trainer (those a resume may change aside), seed, checkpoint,
+    evaluation and optimizer settings (:func:`~neurodyn.training.checkpoints.check_resumed_settings`
+    against the run's ``config.yaml``, or against the checkpoint's record of them outside a run folder), and
     never rewrites ``config.yaml``: what it was given goes to ``config.resume-<n>.yaml``.
 
 Exact resume and interrupts
@@ -82,6 +83,7 @@ from lightning.pytorch.cli import LightningCLI
 from neurodyn.errors import InputError, one_line, wrapped_input_error
 from neurodyn.training.callbacks import EpochLog, ResumableCSVLogger, ResumeState, RunInterrupted
 from neurodyn.training.checkpoints import (
+    RUN_SETTINGS_KEY,
     SIZE_KEYS,
     AutoModelCheckpoint,
     check_bin_width,
@@ -230,12 +232,14 @@ class NeurodynCLI(LightningCLI):
         ckpt = cfg.get("ckpt_path")
         if ckpt is None:
             return
+        saved = read_checkpoint(ckpt)
         if sub == "fit" and self._run_dir is not None and (self._run_dir / "config.yaml").is_file():
             self._check_resumed_run(cfg, self._run_dir / "config.yaml")
+        elif sub == "fit" and isinstance(saved.get(RUN_SETTINGS_KEY), dict):  # a checkpoint out of its run folder
+            check_resumed_settings(saved[RUN_SETTINGS_KEY], cfg, ckpt, source="the checkpoint")
         model = cfg.get("model")
         class_path = model.get("class_path") if hasattr(model, "get") else None
         family = str(class_path).rsplit(".", 1)[-1] if class_path else None
-        saved = read_checkpoint(ckpt)
         check_header(saved, ckpt, family)
         given = self._given_model_settings(sub)
         from jsonargparse import ArgumentError
@@ -538,7 +542,7 @@ def cli_main(argv: list[str]) -> int:
     rest = list(argv[1:])
     if argv[0] == "predict":  # the output flag of every other command: --prediction.overwrite
         rest = ["--prediction.overwrite=true" if a == "--overwrite" else a for a in rest]
-    command, rest = argv[0], prepare_argv(rest)
+    command, rest = argv[0], prepare_argv(rest, argv[0])
     # sys.argv is left as it is: Lightning's DDP launcher starts the other processes by re-running it.
     resume = ResumeState()
     try:

@@ -21,6 +21,19 @@ RUN_DIR_ENV = "NEURODYN_RUN_DIR"
 DEFAULT_ROOT = "runs"
 
 
+def _keep_none() -> dict:
+    """jsonargparse's option that keeps ``None`` values in a dump (renamed ``skip_none`` -> ``skip_unset`` in
+    4.49; the old name warns there)."""
+    import inspect
+
+    from jsonargparse import ArgumentParser
+
+    return {"skip_unset" if "skip_unset" in inspect.signature(ArgumentParser.dump).parameters else "skip_none": False}
+
+
+_KEEP_NONE = _keep_none()
+
+
 class RunConfigSaver(SaveConfigCallback):
     """Write the run's ``config.yaml`` into the run folder. A resumed fit (``resuming``) never rewrites it: it
     writes what the resume was given to ``config.resume-<n>.yaml`` beside it (n = 1, 2, ... per resume), so
@@ -29,6 +42,7 @@ class RunConfigSaver(SaveConfigCallback):
     def __init__(self, *args, resuming: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.resuming = resuming
+        self._settings: dict | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.already_saved or stage != "fit":
@@ -45,8 +59,21 @@ class RunConfigSaver(SaveConfigCallback):
 
             run_dir.mkdir(parents=True, exist_ok=True)
             with atomic_path(run_dir / name) as tmp:
-                self.parser.save(self.config, str(tmp), skip_none=False, overwrite=True, multifile=False)
+                self.parser.save(self.config, str(tmp), overwrite=True, multifile=False, **_KEEP_NONE)
         self.already_saved = True
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        """Record the run's data, trainer, seed, checkpoint and optimizer settings in every checkpoint
+        (:data:`~neurodyn.training.checkpoints.RUN_SETTINGS_KEY`, plain values as in ``config.yaml``): a
+        checkpoint copied out of its run folder is then still resumed only on its own data."""
+        import yaml
+
+        from neurodyn.training.checkpoints import RESUME_KEPT_SECTIONS, RUN_SETTINGS_KEY
+
+        if self._settings is None:
+            dumped = yaml.safe_load(self.parser.dump(self.config, **_KEEP_NONE))
+            self._settings = {k: dumped[k] for k in ("data", "trainer", *RESUME_KEPT_SECTIONS) if k in dumped}
+        checkpoint[RUN_SETTINGS_KEY] = self._settings
 
 
 def run_dir_of_checkpoint(path: str) -> Path | None:
@@ -114,10 +141,13 @@ def unique_run_dir(root: Path) -> Path:
             candidate = root / f"{stamp}-{n}"
 
 
-def prepare_argv(rest: list[str]) -> list[str]:
-    """``--run-name`` -> ``--run_name``; ``--run DIR`` puts ``DIR/config.yaml`` first in the config stack."""
+def prepare_argv(rest: list[str], command: str | None = None) -> list[str]:
+    """``--run-name`` -> ``--run_name``; ``--run DIR`` puts ``DIR/config.yaml`` first in the config stack, and
+    so does a ``fit --ckpt_path DIR/checkpoints/X.ckpt`` of a run folder (a resume continues the run as it
+    was configured; before, the defaults stood in for every setting not given again, and a resume that gave
+    none was refused for settings it had not asked for)."""
     out: list[str] = []
-    run = None
+    run = ckpt = None
     i = 0
     while i < len(rest):
         arg = rest[i]
@@ -127,8 +157,15 @@ def prepare_argv(rest: list[str]) -> list[str]:
             run = rest[i + 1]
         elif arg.startswith("--run="):
             run = arg.split("=", 1)[1]
+        elif arg == "--ckpt_path" and i + 1 < len(rest):
+            ckpt = rest[i + 1]
+        elif arg.startswith("--ckpt_path="):
+            ckpt = arg.split("=", 1)[1]
         out.append(arg)
         i += 1
+    if run is None and command == "fit" and ckpt is not None and Path(ckpt).is_file():
+        folder = run_dir_of_checkpoint(ckpt)
+        return ["--config", str(folder / "config.yaml"), *out] if folder is not None else out
     if run is None:
         return out
     run_dir = Path(run)

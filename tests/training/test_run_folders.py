@@ -149,3 +149,39 @@ def test_checkpoint_of_another_run_is_refused_for_a_resume(run, tmp_path, capsys
     line = _one_line(capsys)
     assert code == 2 and "ckpt_path: is a checkpoint of another run" in line and f"--run {other}" in line, line
     assert _digest(run) == before and _digest(other) == before_other
+
+
+def test_resume_from_a_run_checkpoint_alone_takes_the_runs_config(run, capsys):
+    """``fit --ckpt_path DIR/checkpoints/last.ckpt`` (no --run) reads DIR/config.yaml like ``--run DIR``;
+    before, the defaults stood in for every setting, and a resume that gave none was refused for a batch size
+    it had not asked for."""
+    assert main(["fit", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--trainer.max_epochs", "2"]) == 0
+    assert "max_epochs: 2" in (run / "config.resume-1.yaml").read_text()
+    capsys.readouterr()
+    assert main(["fit", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--data.batch_size", "4",
+                 "--trainer.max_epochs", "3"]) == 2
+    assert f"{run / 'config.yaml'}: data.init_args.batch_size: a resumed run" in _one_line(capsys)
+
+
+def test_a_checkpoint_out_of_its_run_folder_resumes_only_on_its_own_data(run, tmp_path, capsys):
+    """The checkpoint records the run's data / trainer / seed / checkpoint / optimizer settings, so a copy kept
+    elsewhere is compared with them (before: resumed on whatever data was given, if the sizes matched)."""
+    from neurodyn.training.checkpoints import RUN_SETTINGS_KEY, read_checkpoint
+
+    elsewhere = tmp_path / "kept" / "epoch1.ckpt"
+    elsewhere.parent.mkdir()
+    shutil.copy(run / "checkpoints" / "last.ckpt", elsewhere)
+    recorded = read_checkpoint(elsewhere)[RUN_SETTINGS_KEY]
+    assert recorded["data"]["init_args"]["trials_per_condition"] == 5 and recorded["seed_everything"] == 0
+    root = tmp_path / "new"
+    for option, value, field in [("--data.trials_per_condition", "6", "data.init_args.trials_per_condition"),
+                                 ("--seed_everything", "3", "seed_everything")]:
+        capsys.readouterr()
+        args = ["fit", *TINY, option, value, "--ckpt_path", str(elsewhere), "--trainer.default_root_dir", str(root),
+                "--trainer.max_epochs", "2"]
+        assert main(args) == 2
+        line = _one_line(capsys)
+        assert f"{elsewhere}: {field}: a resumed run continues with" in line and "in the checkpoint" in line, line
+        assert not root.exists() or not any(root.iterdir())
+    assert main(["fit", *TINY, "--ckpt_path", str(elsewhere), "--trainer.default_root_dir", str(root),
+                 "--trainer.max_epochs", "2"]) == 0
