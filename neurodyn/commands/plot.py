@@ -1,4 +1,5 @@
-"""``neurodyn plot FILE [--out PNG]``: a summary figure of a prediction file.
+"""``neurodyn plot FILE [--out PNG]``: a summary figure of a prediction file, as PNG or, by the suffix of
+--out, PDF, SVG, ...
 
 The layouts it recognises and what it draws: :mod:`neurodyn.viz.prediction`.
 """
@@ -15,11 +16,15 @@ def cli_main(argv: list[str]) -> int:
     """Entry point of ``neurodyn plot``; returns the exit code."""
     parser = ArgumentParser(prog="neurodyn plot", description=__doc__.split("\n\n")[0].replace("``", ""))
     parser.add_argument("file", help="prediction file (.h5) written by neurodyn predict / baseline / submit")
-    parser.add_argument("--out", default=None, help="PNG to write (default: FILE with the suffix .png)")
+    parser.add_argument("--out", default=None,
+                        help="figure to write; its suffix chooses the format: .png, .pdf, .svg, .eps, .jpg, ... "
+                             "(default: FILE with the suffix .png)")
     parser.add_argument("--group", default=None, help="NLB group to draw when the file holds several")
     parser.add_argument("--trial", type=int, default=0, help="trial / sequence drawn on its own (default 0)")
-    parser.add_argument("--dpi", type=int, default=90, help="resolution of the PNG (default 90)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never the input)")
+    parser.add_argument("--dpi", type=int, default=90,
+                        help="dots per inch of raster output (PNG, JPEG, ...; in PDF / SVG only of the embedded "
+                             "images) (default %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never the input)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help

@@ -1,4 +1,4 @@
-"""A summary figure of a prediction file (what ``neurodyn plot FILE [--out PNG]`` draws).
+"""A summary figure of a prediction file (what ``neurodyn plot FILE [--out FIGURE]`` draws).
 
 Layouts recognised (first match wins):
 
@@ -22,8 +22,9 @@ Layouts recognised (first match wins):
     the coupling matrices (and the states when present).
 
 Time axes are in seconds when the file states its bin width (attribute ``bin_ms``, or an NLB group
-name such as ``mc_maze_small_20``), else in bins. The PNG is written atomically; anything unreadable
-or of unknown layout raises :class:`~neurodyn.errors.InputError` (one line, exit code 2).
+name such as ``mc_maze_small_20``), else in bins. The figure is written atomically, in the format its
+suffix names (PNG, PDF, SVG, ...: :func:`figure_formats`); anything unreadable or of unknown layout
+raises :class:`~neurodyn.errors.InputError` (one line, exit code 2).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import numpy as np
 from neurodyn.errors import InputError, one_line
 from neurodyn.io import read_h5
 
-__all__ = ["read_prediction", "draw_prediction", "plot_file"]
+__all__ = ["read_prediction", "draw_prediction", "plot_file", "figure_formats", "figure_format"]
 
 LAYOUTS = ("nlb", "lfads", "hmmglm", "hmmglm_model")
 
@@ -289,24 +290,70 @@ def draw_prediction(data: dict, *, trial: int = 0, title: str | None = None):
     return fig
 
 
+#: formats matplotlib can write that ``plot_file`` does not offer: pgf needs a LaTeX installation for the
+#: figure's text; raw / rgba are headerless pixel dumps, not image files
+_NOT_OFFERED = frozenset({"pgf", "raw", "rgba"})
+
+
+def figure_formats() -> tuple[str, ...]:
+    """File suffixes (lower case, no dot) that :func:`plot_file` writes: matplotlib's formats less pgf, raw, rgba.
+
+    Examples
+    --------
+    >>> {"png", "pdf", "svg"} <= set(figure_formats())
+    True
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    return tuple(sorted(set(FigureCanvasAgg.get_supported_filetypes()) - _NOT_OFFERED))
+
+
+def figure_format(out) -> str:
+    """The format of a figure file from its suffix (case-insensitive), for ``savefig(format=...)``.
+
+    Raises
+    ------
+    InputError
+        Naming ``out`` and ``--out``: no suffix, or one that is not in :func:`figure_formats`.
+
+    Examples
+    --------
+    >>> figure_format("figs/pred.PDF")
+    'pdf'
+    >>> figure_format("pred.h5")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: pred.h5: --out: unsupported figure format '.h5' (suffixes: ...)
+    """
+    out = Path(out)
+    formats = figure_formats()
+    suffix = out.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        what = f"unsupported figure format {out.suffix!r}" if suffix else "no suffix to tell the figure format"
+        raise InputError(f"{what} (suffixes: {', '.join('.' + f for f in formats)})", out, "--out")
+    return suffix
+
+
 def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: int = 90,
               overwrite: bool = True) -> tuple[Path, str]:
-    """Read a prediction file, draw its summary figure and write it as PNG (atomically).
+    """Read a prediction file, draw its summary figure and write it (atomically) in the format of ``out``'s suffix.
 
     Parameters
     ----------
     path : str or Path
         Prediction file (see the module docstring for the layouts).
     out : str or Path, optional
-        PNG to write (default: ``path`` with the suffix ``.png``).
+        Figure to write (default: ``path`` with the suffix ``.png``). Its suffix (case-insensitive)
+        chooses the format: ``.png``, ``.pdf``, ``.svg``, ... (:func:`figure_formats`); any other
+        suffix, or none, is refused before the file is read.
     group : str, optional
         NLB group to draw.
     trial : int
         Trial shown on its own.
     dpi : int
+        Dots per inch of raster output (PNG, JPEG, ...; in PDF / SVG only the embedded images).
     overwrite : bool
         Replace an existing ``out`` (never ``path``); ``neurodyn plot`` passes ``--overwrite``.
-        The PNG is written under :func:`neurodyn.io.output_file`.
+        The figure is written under :func:`neurodyn.io.output_file`.
 
     Returns
     -------
@@ -314,8 +361,8 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: 
 
     Examples
     --------
-    >>> plot_file("pred.h5", "pred.png")  # doctest: +SKIP
-    (PosixPath('pred.png'), 'nlb')
+    >>> plot_file("pred.h5", "pred.pdf")  # doctest: +SKIP
+    (PosixPath('pred.pdf'), 'nlb')
     """
     from neurodyn.io import check_output, output_file
     from neurodyn.viz._common import pyplot
@@ -323,13 +370,14 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: 
     path = Path(path)
     out = path.with_suffix(".png") if out is None else Path(out)
     check_output(out, inputs=[path], overwrite=overwrite)  # before the slow reading and drawing
+    fmt = figure_format(out)  # the temporary file's name ends in .part: the format is passed explicitly
     if dpi < 10 or dpi > 600:
         raise InputError(f"must be between 10 and 600, got {dpi}", field="--dpi")
     data = read_prediction(path, group=group)
     fig = draw_prediction(data, trial=trial)
     try:
         with output_file(out, inputs=[path], overwrite=overwrite) as tmp:
-            fig.savefig(tmp, format="png", dpi=dpi)
+            fig.savefig(tmp, format=fmt, dpi=dpi)
     finally:
         pyplot().close(fig)
     return out, data["layout"]

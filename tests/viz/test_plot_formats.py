@@ -1,0 +1,106 @@
+"""``neurodyn plot --out F``: the file's format follows its suffix; other suffixes are refused up front.
+
+Before, every figure was written as PNG whatever the suffix (``--out p.pdf`` held PNG bytes).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodyn.cli import main
+from neurodyn.errors import InputError
+from neurodyn.io import write_h5_dict
+from neurodyn.viz.prediction import plot_file
+
+
+@pytest.fixture
+def prediction(tmp_path):
+    """A one-group NLB prediction file (as neurodyn predict / baseline write it)."""
+    rates = np.random.default_rng(0).gamma(2.0, 0.05, (3, 10, 6)).astype(np.float32)
+    tree = {"mc_maze_small_20": {"train_rates_heldin": rates[..., :4], "train_rates_heldout": rates[..., 4:],
+                                 "eval_rates_heldin": rates[..., :4], "eval_rates_heldout": rates[..., 4:]}}
+    path = tmp_path / "pred.h5"
+    with h5py.File(path, "w") as f:
+        write_h5_dict(f, tree)
+    return path
+
+
+def _is_png(data: bytes) -> bool:
+    return data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _is_pdf(data: bytes) -> bool:
+    return data[:5] == b"%PDF-" and b"%%EOF" in data[-32:]
+
+
+def _is_svg(data: bytes) -> bool:
+    return data.lstrip().startswith(b"<?xml") and b"<svg" in data[:2000] and data.rstrip().endswith(b"</svg>")
+
+
+@pytest.mark.parametrize(("name", "check"), [
+    ("fig.png", _is_png),
+    ("fig.pdf", _is_pdf),
+    ("fig.svg", _is_svg),
+    ("FIG.PDF", _is_pdf),                                   # the suffix in any case
+    ("fig.svgz", lambda data: _is_svg(gzip.decompress(data))),
+    ("fig.eps", lambda data: data.startswith(b"%!PS-Adobe")),
+    ("fig.jpg", lambda data: data[:3] == b"\xff\xd8\xff"),
+])
+def test_format_follows_the_suffix(prediction, tmp_path, name, check, capsys):
+    digest = hashlib.sha256(prediction.read_bytes()).hexdigest()
+    out = tmp_path / "figs" / name
+    assert main(["plot", str(prediction), "--out", str(out), "--dpi", "30"]) == 0
+    assert f"wrote {out} (nlb layout)" in capsys.readouterr().out
+    assert check(out.read_bytes()), out.read_bytes()[:16]
+    assert sorted(p.name for p in out.parent.iterdir()) == [name]  # no temporary or lock file left
+    assert hashlib.sha256(prediction.read_bytes()).hexdigest() == digest
+
+
+def test_default_output_is_png(prediction):
+    assert main(["plot", str(prediction), "--dpi", "30"]) == 0
+    assert _is_png(prediction.with_suffix(".png").read_bytes())
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("fig.txt", "unsupported figure format '.txt'"),
+    ("fig.h5", "unsupported figure format '.h5'"),
+    ("fig.pgf", "unsupported figure format '.pgf'"),      # matplotlib's, but needs LaTeX
+    ("fig.raw", "unsupported figure format '.raw'"),      # headerless pixels
+    ("figure", "no suffix to tell the figure format"),
+])
+def test_unsupported_suffix_is_one_line_before_any_work(tmp_path, name, words, capsys):
+    """The input does not even exist: the suffix is refused before the file is read."""
+    out = tmp_path / name
+    assert main(["plot", str(tmp_path / "absent.h5"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"neurodyn plot: error: {out}: --out: {words} (suffixes: "), err
+    listed = err[0].rsplit("(suffixes: ", 1)[1].rstrip(")").split(", ")
+    assert {".png", ".pdf", ".svg"} <= set(listed) and ".pgf" not in listed and ".raw" not in listed
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unsupported_suffix_of_an_existing_input_writes_nothing(prediction, tmp_path, capsys):
+    assert main(["plot", str(prediction), "--out", str(tmp_path / "fig.docx")]) == 2
+    assert "--out: unsupported figure format '.docx'" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pred.h5"]
+
+
+def test_library_formats():
+    from neurodyn.viz.prediction import figure_format, figure_formats
+
+    assert {"png", "pdf", "svg", "eps", "jpg"} <= set(figure_formats())
+    assert not {"pgf", "raw", "rgba"} & set(figure_formats())
+    assert figure_format("a/b.Svg") == "svg"
+    with pytest.raises(InputError, match="--out: no suffix"):
+        figure_format("a/b")
+
+
+def test_plot_file_writes_pdf(prediction, tmp_path):
+    out, layout = plot_file(prediction, tmp_path / "p.pdf", dpi=30)
+    assert layout == "nlb" and _is_pdf(out.read_bytes())
