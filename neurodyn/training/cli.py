@@ -69,11 +69,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import logging
 import os
 import signal
 import sys
-import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -106,6 +104,7 @@ from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
 from neurodyn.training.module import LangevinFlowModule  # noqa: F401
 from neurodyn.training.parser_errors import config_files, parser_error, qualified
 from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter
+from neurodyn.training.quiet import quiet_lightning
 from neurodyn.training.runs import (
     DEFAULT_ROOT,
     RUN_DIR_ENV,
@@ -127,27 +126,6 @@ sys.modules.setdefault("neurodyn.data.datamodule", sys.modules["neurodyn.trainin
 #: the classes ``neurodyn fit`` uses when neither the command line nor a config names one
 DEFAULT_CLASSES = {"model": "neurodyn.training.module.LangevinFlowModule",
                    "data": "neurodyn.training.datamodules.LorenzDataModule"}
-
-#: Lightning messages that carry no information for a neurodyn user (advertising, expected situations; the
-#: seed, which config.yaml records, was printed on stderr before any error line)
-_QUIET_INFO = ("💡 Tip", "Seed set to")
-_QUIET_WARNINGS = (
-    r".*does not have many workers.*",  # in-memory tensors: workers would only add copies
-    r".*is smaller than the logging interval.*",  # epoch metrics are what neurodyn logs
-    r".*exists and is not empty.*",  # a resumed run writes into its own folder on purpose
-    r".*Experiment logs directory .* exists.*",
-    r".*The `srun` command is available on your system but is not used.*",
-    r".*GPU available but not used.*",
-    r".*LeafSpec.*is deprecated.*",  # Lightning's own use of a torch API
-    r".*callbacks used to create the checkpoint need to be provided.*",  # validate / predict need no checkpointing
-    r".*LightningCLI's args parameter is intended to run from within Python.*",  # args are given on purpose
-)
-
-
-class _DropTips(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.getMessage()).lstrip().startswith(_QUIET_INFO)
-
 
 class NeurodynCLI(LightningCLI):
     """LightningCLI with neurodyn's links, forced callbacks, run folders and one-line errors."""
@@ -501,42 +479,6 @@ class NeurodynCLI(LightningCLI):
         super()._run_subcommand(subcommand)
 
 
-def _set_stream(handler: logging.StreamHandler, stream) -> None:
-    """``handler.setStream`` without its flush of the old stream (which may be closed: a test's capture)."""
-    handler.acquire()
-    try:
-        handler.stream = stream
-    finally:
-        handler.release()
-
-
-@contextlib.contextmanager
-def _quiet_lightning():
-    """Silence Lightning's advertising tips and warnings that are expected in neurodyn's use."""
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch.utilities.rank_zero",
-                                                     "lightning.fabric.utilities.seed")]
-    tips = _DropTips()
-    for logger in loggers:
-        logger.addFilter(tips)
-    # Lightning's info lines ("GPU available: ...") are progress, not errors: on stdout, so that an error
-    # found after the Trainer exists is still the only line on stderr
-    moved = [(h, h.stream) for name in ("lightning", "lightning.pytorch", "lightning.fabric")
-             for h in logging.getLogger(name).handlers
-             if type(h) is logging.StreamHandler]
-    for handler, _ in moved:
-        _set_stream(handler, sys.stdout)
-    with warnings.catch_warnings():
-        for pattern in _QUIET_WARNINGS:
-            warnings.filterwarnings("ignore", message=pattern)
-        try:
-            yield
-        finally:
-            for logger in loggers:
-                logger.removeFilter(tips)
-            for handler, stream in moved:
-                _set_stream(handler, stream)
-
-
 def cli_main(argv: list[str]) -> int:
     """Run a training subcommand (``argv[0]`` is fit/validate/test/predict); returns the exit code."""
     rest = list(argv[1:])
@@ -576,7 +518,7 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
     cli = None
     try:
         # ExitStack: the prediction file's lock, taken while the arguments are checked, is held to the end
-        with contextlib.ExitStack() as held, _quiet_lightning():
+        with contextlib.ExitStack() as held, quiet_lightning():
             cli = NeurodynCLI(
                 model_class=pl.LightningModule,
                 datamodule_class=NeuralDataModule,

@@ -1,0 +1,53 @@
+"""``neurodyn demo`` shows a new user the results, not Lightning's noise: no advertising tip, no torch ``_pytree``
+deprecation warning, no ``log_every_n_steps`` warning (the demo logs epoch metrics only)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+#: what the demo printed before (Lightning 2.6 / torch 2.13): one pattern per message, matched in stdout + stderr
+NOISE = {
+    "Lightning's advertising tip": "💡 Tip",
+    "torch _pytree deprecation": "LeafSpec",
+    "log_every_n_steps warning": "smaller than the logging interval",
+}
+
+
+def test_demo_prints_no_lightning_noise(tmp_path):
+    nodata = tmp_path / "nodata"  # no MC_Maze_Small file: the demo skips preparing it
+    nodata.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NEURODYN_DEMO_EPOCHS": "1", "NEURODYN_TEST_DATA": str(nodata)}
+    env.pop("NEURODYN_DEBUG", None)
+    env.pop("PYTHONWARNINGS", None)
+    proc = subprocess.run([sys.executable, "-m", "neurodyn.cli", "demo", "--out", str(tmp_path / "demo")],
+                          cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout
+    assert "Lorenz validation rate R2: LangevinFlow" in proc.stdout
+    assert (tmp_path / "demo" / "lorenz_rates.png").is_file()
+    found = [name for name, text in NOISE.items() if text in proc.stdout]
+    assert not found, f"{found} in the demo's output:\n{proc.stdout}"
+
+
+@pytest.mark.parametrize("situations", [False, True])
+def test_quiet_lightning_keeps_other_warnings(situations):
+    """Only the known Lightning messages are dropped: a warning that matters (a NaN loss, say) still shows. The
+    demo (``situations=False``) keeps the warnings about situations the training commands create on purpose."""
+    from neurodyn.training.quiet import quiet_lightning
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with quiet_lightning(situations=situations):
+            warnings.warn("The number of training batches (20) is smaller than the logging interval "
+                          "Trainer(log_every_n_steps=50).", UserWarning, stacklevel=1)
+            warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use ...", FutureWarning, stacklevel=1)
+            warnings.warn("Checkpoint directory d/checkpoints exists and is not empty.", UserWarning, stacklevel=1)
+            warnings.warn("loss is NaN at epoch 3", RuntimeWarning, stacklevel=1)
+    kept = ["loss is NaN at epoch 3"] if situations else [
+        "Checkpoint directory d/checkpoints exists and is not empty.", "loss is NaN at epoch 3"]
+    assert [str(w.message) for w in seen] == kept
