@@ -19,7 +19,9 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("--out", default=None,
                         help="figure to write; its suffix chooses the format: .png, .pdf, .svg, .eps, .jpg, ... "
                              "(default: FILE with the suffix .png)")
-    parser.add_argument("--group", default=None, help="NLB group to draw when the file holds several")
+    parser.add_argument("--group", default=None,
+                        help="NLB group to draw, e.g. mc_maze_small_20; required when the file holds several "
+                             "(datasets or bin widths: the error lists them), else the file's one group")
     parser.add_argument("--trial", type=int, default=0, help="trial / sequence drawn on its own (default 0)")
     parser.add_argument("--dpi", type=int, default=90,
                         help="dots per inch of raster output (PNG, JPEG, ...; in PDF / SVG only of the embedded "
@@ -29,7 +31,7 @@ def cli_main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help
         return int(stop.code or 0)
-    out, layout = plot_file(args.file, args.out, group=args.group, trial=args.trial, dpi=args.dpi,
-                            overwrite=args.overwrite)
-    print(f"wrote {out} ({layout} layout)")
+    out, layout, group = plot_file(args.file, args.out, group=args.group, trial=args.trial, dpi=args.dpi,
+                                   overwrite=args.overwrite)
+    print(f"wrote {out} ({layout} layout)" + (f": NLB group {group}" if group else ""))
     return 0

@@ -7,7 +7,9 @@ Layouts recognised (first match wins):
     a group ``<dataset>[_<bin>]`` with ``eval_rates_heldin`` (trials, time, neurons) counts per bin,
     optional ``eval_rates_heldout``, and optional ``latents/eval_z`` (trials, time, D). Drawn: one
     trial's rates (held-in above the line, held-out below), the trial-averaged rates, and the top
-    principal components of the latents.
+    principal components of the latents. A file with several such groups (``neurodyn submit``: several
+    datasets or bin widths) is drawn one group at a time: ``group`` / ``--group`` names it, and is
+    required there (never a silent choice; the error lists the groups).
 ``lfads``
     ``valid_rates`` / ``train_rates`` (trials, time, neurons) with optional ``valid_z`` / ``train_z``
     (LangevinFlow on LFADS-format or Lorenz data). Drawn as ``nlb``.
@@ -87,12 +89,14 @@ def read_prediction(path, *, group: str | None = None) -> dict:
     ----------
     path : str or Path
     group : str, optional
-        NLB group to draw when the file holds several datasets (default: the first by name).
+        NLB group to draw; required when the file holds several (datasets or bin widths), optional with
+        one (then that one).
 
     Returns
     -------
     dict
-        ``layout`` (one of ``LAYOUTS``), ``bin_ms`` (float or None), ``label`` (what is drawn) and
+        ``layout`` (one of ``LAYOUTS``), ``bin_ms`` (float or None), ``label`` (what is drawn),
+        ``group`` (the NLB group drawn; None for the other layouts) and
         the arrays: ``rates`` (trials, time, neurons) and ``n_heldin``, optional ``latents``
         (trials, time, D); or ``posteriors`` (sequences, time, states) and optional ``paths``;
         or ``coupling`` (states, post, pre).
@@ -100,7 +104,9 @@ def read_prediction(path, *, group: str | None = None) -> dict:
     Raises
     ------
     InputError
-        Missing or non-HDF5 file, unknown layout, arrays of the wrong shape or with NaN.
+        Missing or non-HDF5 file, unknown layout, arrays of the wrong shape or with NaN; ``group`` not an
+        NLB group of the file, or not given for a file with several (field ``--group``; the message lists
+        the file's groups).
 
     Examples
     --------
@@ -116,12 +122,17 @@ def read_prediction(path, *, group: str | None = None) -> dict:
 def _read(f, path: Path, group: str | None) -> dict:
     groups = _nlb_groups(f)
     if group is not None and group not in groups:
-        raise InputError(f"no NLB group {group!r} with eval_rates_heldin (found: {groups or 'none'})", path, "--group")
+        found = f"the file holds: {', '.join(groups)}" if groups else "the file holds none"
+        raise InputError(f"no NLB group {group!r} with eval_rates_heldin; {found}", path, "--group")
+    if group is None and len(groups) > 1:
+        raise InputError(f"the file holds {len(groups)} NLB groups; choose one with --group: {', '.join(groups)}",
+                         path, "--group")
     if groups:
         name = group or groups[0]
         rates = _array(f, f"{name}/eval_rates_heldin", path, 3)
         out = {
             "layout": "nlb",
+            "group": name,
             "bin_ms": _bin_ms(f, name),
             "n_heldin": rates.shape[2],
             "label": f"{name}: evaluation trials",
@@ -145,6 +156,7 @@ def _read(f, path: Path, group: str | None) -> dict:
         rates = _array(f, key, path, 3)
         out = {
             "layout": "lfads",
+            "group": None,
             "bin_ms": _bin_ms(f, None),
             "rates": rates,
             "n_heldin": rates.shape[2],
@@ -156,7 +168,7 @@ def _read(f, path: Path, group: str | None) -> dict:
     key = _first(f, ("valid_posteriors", "train_posteriors"))
     if key is not None:
         split = key.split("_")[0]
-        out = {"layout": "hmmglm", "bin_ms": _bin_ms(f, None), "label": f"{split} sequences"}
+        out = {"layout": "hmmglm", "group": None, "bin_ms": _bin_ms(f, None), "label": f"{split} sequences"}
         out.update(_states(f, key, f"{split}_viterbi", path))
         if f"{split}_trial_ids" in f:  # rows of a prepared NLB file: their NLB trial ids
             ids = _array(f, f"{split}_trial_ids", path, 1)
@@ -169,6 +181,7 @@ def _read(f, path: Path, group: str | None) -> dict:
     if "coupling" in f and "transitions" in f:
         out = {
             "layout": "hmmglm_model",
+            "group": None,
             "bin_ms": _bin_ms(f, None),
             "coupling": _coupling(f, path),
             "label": f"{f.attrs.get('model', 'switching GLM')}",
@@ -334,7 +347,7 @@ def figure_format(out) -> str:
 
 
 def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: int = 90,
-              overwrite: bool = True) -> tuple[Path, str]:
+              overwrite: bool = True) -> tuple[Path, str, str | None]:
     """Read a prediction file, draw its summary figure and write it (atomically) in the format of ``out``'s suffix.
 
     Parameters
@@ -346,7 +359,7 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: 
         chooses the format: ``.png``, ``.pdf``, ``.svg``, ... (:func:`figure_formats`); any other
         suffix, or none, is refused before the file is read.
     group : str, optional
-        NLB group to draw.
+        NLB group to draw; required when the file holds several (see :func:`read_prediction`).
     trial : int
         Trial shown on its own.
     dpi : int
@@ -357,12 +370,13 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: 
 
     Returns
     -------
-    (out, layout)
+    (out, layout, group)
+        ``group``: the NLB group drawn, None for the other layouts.
 
     Examples
     --------
     >>> plot_file("pred.h5", "pred.pdf")  # doctest: +SKIP
-    (PosixPath('pred.pdf'), 'nlb')
+    (PosixPath('pred.pdf'), 'nlb', 'mc_maze_small_20')
     """
     from neurodyn.io import check_output, output_file
     from neurodyn.viz._common import pyplot
@@ -380,4 +394,4 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: 
             fig.savefig(tmp, format=fmt, dpi=dpi)
     finally:
         pyplot().close(fig)
-    return out, data["layout"]
+    return out, data["layout"], data["group"]

@@ -102,5 +102,5 @@ def test_library_formats():
 
 
 def test_plot_file_writes_pdf(prediction, tmp_path):
-    out, layout = plot_file(prediction, tmp_path / "p.pdf", dpi=30)
-    assert layout == "nlb" and _is_pdf(out.read_bytes())
+    out, layout, group = plot_file(prediction, tmp_path / "p.pdf", dpi=30)
+    assert (layout, group) == ("nlb", "mc_maze_small_20") and _is_pdf(out.read_bytes())
