@@ -30,6 +30,17 @@ from neurodyn.errors import STORED_SEED_MAX, ArgumentParser, InputError, seed_ty
 
 SWITCHING_GLM_MODULE = "neurodyn.data.synthetic.switching_glm"
 
+#: help of the switching-GLM options that :func:`neurodyn.data.synthetic.switching_glm.add_cli_arguments`
+#: defines without one (the simulator's semantics: its module docstring and ``simulate_switching_glm``)
+SWITCHING_GLM_HELP = {
+    "n_states": "number of hidden states, each with its own neuron-to-neuron coupling matrix; a state is kept "
+                "with probability 0.98 per bin, else left for another at random (default: %(default)s)",
+    "n_neurons": "number of neurons, coupled through their spike history; Poisson counts per bin, mean at most 1 "
+                 "(default: %(default)s)",
+    "n_sequences": "number of independent sequences (trials), each --n-bins long, all of the same network "
+                   "(default: %(default)s)",
+}
+
 
 def build_parser(with_switching_glm: bool = False) -> argparse.ArgumentParser:
     """The ``neurodyn simulate`` parser; the switching-GLM options are added only when asked for."""
@@ -50,23 +61,39 @@ def build_parser(with_switching_glm: bool = False) -> argparse.ArgumentParser:
     lorenz.add_argument("--out", required=True, type=Path, help="output .h5 file")
     lorenz.add_argument("--seed", type=seed_type(STORED_SEED_MAX), default=0,
                         help=f"seed of numpy.random.default_rng, 0..{STORED_SEED_MAX} (stored as an int64 attribute)")
-    lorenz.add_argument("--n-conditions", type=int, default=defaults.n_conditions)
+    lorenz.add_argument("--n-conditions", type=int, default=defaults.n_conditions,
+                        help="number of conditions: initial states, each a latent trajectory that all its trials "
+                             "share (default: %(default)s)")
     trials = lorenz.add_mutually_exclusive_group()
-    trials.add_argument("--trials-per-condition", type=int, default=defaults.trials_per_condition)
+    trials.add_argument("--trials-per-condition", type=int, default=defaults.trials_per_condition,
+                        help="trials per condition; a condition's trials share its rates and differ in spiking "
+                             "noise only; trials in all = conditions x this (default: %(default)s)")
     trials.add_argument("--trials-range", type=int, nargs=2, metavar=("LOW", "HIGH"), default=None,
                         help="draw trials per condition from U{LOW..HIGH} (reference generator: 20 30)")
-    lorenz.add_argument("--n-neurons", type=int, default=defaults.n_neurons)
-    lorenz.add_argument("--n-samples", type=int, default=defaults.n_samples, help="1 ms samples per trial")
-    lorenz.add_argument("--bin-ms", type=int, default=defaults.bin_ms, help="bin width in ms")
+    lorenz.add_argument("--n-neurons", type=int, default=defaults.n_neurons,
+                        help="number of neurons, each a log-linear readout of the 3-D latent state "
+                             "(default: %(default)s)")
+    lorenz.add_argument("--n-samples", type=int, default=defaults.n_samples,
+                        help="trial length in 1 ms samples, a multiple of --bin-ms; bins per trial = "
+                             "n-samples / bin-ms (default: %(default)s)")
+    lorenz.add_argument("--bin-ms", type=int, default=defaults.bin_ms,
+                        help="bin width in ms (1 ms samples summed per bin) (default: %(default)s)")
     lorenz.add_argument("--spikes", choices=("binary", "poisson"), default=defaults.spikes,
                         help="binary 1 ms spikes (reference) or Poisson counts")
     lorenz.add_argument("--standard-lorenz", action="store_true",
                         help="use the textbook equations (with '- y' in dy/dt)")
     lorenz.add_argument("--mean-rate-hz", type=float, default=defaults.mean_rate_hz,
-                        help="sets the baseline b = ln(rate / 1000)")
-    lorenz.add_argument("--train-fraction", type=float, default=defaults.train_fraction)
-    lorenz.add_argument("--dt", type=float, default=defaults.dt, help="Euler step per sample")
-    lorenz.add_argument("--burn-in", type=int, default=defaults.burn_in, help="Euler steps discarded")
+                        help="baseline firing rate in spikes/s: the readout bias b = ln(rate / 1000) per 1 ms "
+                             "sample (default: %(default)s)")
+    lorenz.add_argument("--train-fraction", type=float, default=defaults.train_fraction,
+                        help="fraction of the trials in the train split, drawn at random (round(fraction x "
+                             "trials)), the rest valid; between 0 and 1 exclusive (default: %(default)s)")
+    lorenz.add_argument("--dt", type=float, default=defaults.dt,
+                        help="Euler step of the Lorenz ODE per 1 ms sample, in ODE time units "
+                             "(default: %(default)s)")
+    lorenz.add_argument("--burn-in", type=int, default=defaults.burn_in,
+                        help="Euler steps run and discarded before the first sample, so that each trajectory "
+                             "starts on the attractor (default: %(default)s)")
     lorenz.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     lorenz.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
@@ -76,6 +103,9 @@ def build_parser(with_switching_glm: bool = False) -> argparse.ArgumentParser:
         import importlib
 
         importlib.import_module(SWITCHING_GLM_MODULE).add_cli_arguments(glm)
+        for action in glm._actions:  # the size options come without help there
+            if not action.help and action.dest in SWITCHING_GLM_HELP:
+                action.help = SWITCHING_GLM_HELP[action.dest]
     return parser
 
 
