@@ -257,8 +257,9 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: b
     return path
 
 
-def _make_folders(folder: Path, path: Path, field: str | None) -> list[Path]:
-    """Create ``folder`` and missing parents; returns those created (deepest last); OSError -> InputError."""
+def make_folders(folder: Path, path: Path, field: str | None) -> list[Path]:
+    """Create ``folder`` and missing parents; returns those created (deepest last), for
+    :func:`remove_empty_folders`; an OSError is a one-line InputError naming ``path`` and ``field``."""
     from neurodyn.errors import InputError
 
     missing = []
@@ -272,13 +273,14 @@ def _make_folders(folder: Path, path: Path, field: str | None) -> list[Path]:
             os.mkdir(item)
             created.append(item)
     except OSError as err:
-        _remove_folders(created)
+        remove_empty_folders(created)
         raise InputError(f"cannot create folder {item} ({os.strerror(err.errno or 0) or err})",
                          path=path, field=field) from None
     return created
 
 
-def _remove_folders(created: list[Path]) -> None:
+def remove_empty_folders(created: list[Path]) -> None:
+    """Remove the folders :func:`make_folders` created, deepest first, those that are still empty."""
     for item in reversed(created):
         with contextlib.suppress(OSError):
             os.rmdir(item)  # only if still empty
@@ -416,7 +418,7 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
 
     inputs = list(inputs)  # checked twice: a generator would be empty the second time
     path = check_output(path, inputs=inputs, overwrite=overwrite, size_bytes=size_bytes, field=field)
-    created = _make_folders(path.absolute().parent, path, field)
+    created = make_folders(path.absolute().parent, path, field)
     ok = False
     try:
         with terminate_as_interrupt(), _interrupt_on_sigint(), _quiet_swallowed_interrupts(), _lock(path, field):
@@ -456,7 +458,7 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
                                 part.unlink()
     finally:
         if not ok:
-            _remove_folders(created)
+            remove_empty_folders(created)
 
 
 @contextlib.contextmanager
@@ -489,7 +491,7 @@ def hold_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
     """
     inputs = list(inputs)
     path = check_output(path, inputs=inputs, overwrite=overwrite, size_bytes=size_bytes, field=field)
-    created = _make_folders(path.absolute().parent, path, field)
+    created = make_folders(path.absolute().parent, path, field)
     try:
         with terminate_as_interrupt(), _interrupt_on_sigint(), _quiet_swallowed_interrupts(), _lock(path, field):
             key = _lock_key(path.with_name(f".{path.name}.lock"))
@@ -507,7 +509,7 @@ def hold_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
             finally:
                 _HELD_LOCKS.discard(key)
     finally:
-        _remove_folders(created)  # only those still empty: never the output's folder once it is written
+        remove_empty_folders(created)  # only those still empty: never the output's folder once it is written
 
 
 @contextlib.contextmanager
@@ -532,12 +534,12 @@ def hold_folder(folder: str | os.PathLike, *, field: str | None = None, busy: st
     False
     """
     folder = Path(folder)
-    created = _make_folders(folder.absolute(), folder, field)
+    created = make_folders(folder.absolute(), folder, field)
     try:
         with _lock(folder / "run", field, busy):
             yield bool(created) and created[-1] == folder.absolute()
     finally:
-        _remove_folders(created)
+        remove_empty_folders(created)
 
 
 @contextlib.contextmanager

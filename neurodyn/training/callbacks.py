@@ -91,6 +91,7 @@ class ResumeState(pl.Callback):
         self.signal: int | None = None
         self.run_dir: Path | None = None  # set by the CLI, for the resume message
         self.new_run_dir: Path | None = None  # set by the CLI: a run folder this fit creates (not a resume)
+        self.new_parents: list[Path] = []  # set by the CLI: folders above it this fit created (the root)
         self._previous: dict[int, object] = {}
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:

@@ -469,7 +469,8 @@ def _brief(value):
     return value["class_path"] if isinstance(value, dict) and "class_path" in value else value
 
 
-def check_resumed_settings(saved: dict, current, path: str | os.PathLike, source: str = "its config.yaml") -> None:
+def check_resumed_settings(saved: dict, current, path: str | os.PathLike, source: str = "its config.yaml",
+                           given=None) -> None:
     """Refuse a resumed fit whose data, trainer, seed, checkpoint, evaluation or optimizer settings differ
     from the run's ``config.yaml`` (``saved``, the parsed file; ``current``: the resumed fit's configuration).
 
@@ -481,7 +482,9 @@ def check_resumed_settings(saved: dict, current, path: str | os.PathLike, source
     kept outside its run folder is compared with the settings it records (:data:`RUN_SETTINGS_KEY`,
     ``source`` "the checkpoint"). Settings
     the run's config does not record (added to neurodyn since) are not compared; model settings are
-    compared with the checkpoint's by :func:`reconcile_model_settings`.
+    compared with the checkpoint's by :func:`reconcile_model_settings`. ``given`` (option -> whether the user
+    gave it) words the advice: a value the user did not give (a default standing in for a setting a checkpoint
+    without its config.yaml recorded) is to be given as recorded, not dropped.
     """
     sections = ("data", "trainer", *RESUME_KEPT_SECTIONS)
     recorded = [name for name in sections if name in saved]
@@ -502,6 +505,10 @@ def check_resumed_settings(saved: dict, current, path: str | os.PathLike, source
         option = "data" if key == "data.class_path" else key
         what = ("the run's data" if key.startswith("data") else "the run's trainer setting"
                 if key.startswith("trainer.") else "the run's setting")
+        advice = "drop the option, or start a new run to change it"
+        if given is not None and not given(key):
+            value = _brief(theirs[key])
+            advice = (f"give --{option} {value} as the run did (the {_brief(ours[key])!r} here is a default)"
+                      if not isinstance(value, (dict, list)) else "give the run's value as it did")
         raise InputError(f"a resumed run continues with {what}: {_brief(theirs[key])!r} in {source}, but the "
-                         f"resume asks for {_brief(ours[key])!r}; drop the option, or start a new run to change it",
-                         path=path, field=option)
+                         f"resume asks for {_brief(ours[key])!r}; {advice}", path=path, field=option)

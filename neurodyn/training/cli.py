@@ -213,8 +213,10 @@ class NeurodynCLI(LightningCLI):
         saved = read_checkpoint(ckpt)
         if sub == "fit" and self._run_dir is not None and (self._run_dir / "config.yaml").is_file():
             self._check_resumed_run(cfg, self._run_dir / "config.yaml")
-        elif sub == "fit" and isinstance(saved.get(RUN_SETTINGS_KEY), dict):  # a checkpoint out of its run folder
-            check_resumed_settings(saved[RUN_SETTINGS_KEY], cfg, ckpt, source="the checkpoint")
+        if sub == "fit" and isinstance(saved.get(RUN_SETTINGS_KEY), dict):
+            # the settings the checkpoint's own run recorded: also when it resumes in a run folder (a copy of
+            # another run's checkpoint given to --run DIR continued that run's weights on DIR's data)
+            check_resumed_settings(saved[RUN_SETTINGS_KEY], cfg, ckpt, source="the checkpoint", given=self._gave)
         model = cfg.get("model")
         class_path = model.get("class_path") if hasattr(model, "get") else None
         family = str(class_path).rsplit(".", 1)[-1] if class_path else None
@@ -234,6 +236,14 @@ class NeurodynCLI(LightningCLI):
                 self.config[sub][f"model.init_args.{key}"] = value
             for note in notes:
                 print(note, flush=True)
+
+    def _gave(self, key: str) -> bool:
+        """Whether the user set the option ``key`` (``data.init_args.batch_size``: also ``--data.batch_size``)
+        on the command line or could have in a config file (any ``--config`` counts)."""
+        if config_files(self._user_argv):
+            return True
+        spellings = {key, key.replace(".init_args.", ".")}
+        return any(a.startswith("--") and a[2:].split("=", 1)[0] in spellings for a in self._user_argv)
 
     @staticmethod
     def _check_resumed_run(cfg, config: Path) -> None:
@@ -361,6 +371,11 @@ class NeurodynCLI(LightningCLI):
             resuming = True
         made = False
         if run_dir is None:
+            from neurodyn.io.output import make_folders
+
+            # the root and its missing parents, created here and removed again if the fit leaves them empty
+            # (before: a refused fit left an empty runs/; a root that cannot be made was a traceback)
+            self.resume_state.new_parents = make_folders(root.absolute(), root, "trainer.default_root_dir")
             run_dir, made = unique_run_dir(root), True
         if not child_rank():
             os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the DDP processes Lightning starts
@@ -389,6 +404,12 @@ class NeurodynCLI(LightningCLI):
         # starts a new run and `fit --run DIR` resumes this one.
         saved = copy.deepcopy(cfg)
         saved.run, saved.run_name, saved.ckpt_path = None, run_dir.name, None
+        data = saved.get("data")
+        init = data.get("init_args") if hasattr(data, "get") else None
+        if init is not None and isinstance(init.get("path"), str) and not os.path.isabs(init.path):
+            # recorded absolute: a resume started in another folder reads the same file (before, 'sg.h5' was
+            # looked up where the resume ran: not found, or another file of that name)
+            init.path = os.path.abspath(init.path)
         self._config_to_save = saved
         loggers = cfg.trainer.get("logger")
         for logger in loggers if isinstance(loggers, list) else [loggers]:
@@ -487,14 +508,18 @@ def cli_main(argv: list[str]) -> int:
     command, rest = argv[0], prepare_argv(rest, argv[0])
     # sys.argv is left as it is: Lightning's DDP launcher starts the other processes by re-running it.
     resume = ResumeState()
+    from neurodyn.io.output import remove_empty_folders
+
     try:
         code = _run_cli(command, rest, resume)
     except BaseException:
         _remove_failed_run(resume.new_run_dir)
+        remove_empty_folders(resume.new_parents)
         raise
     if resume.new_run_dir is not None:
         with contextlib.suppress(OSError):
             resume.new_run_dir.rmdir()  # a fit that wrote nothing (fast_dev_run) leaves no empty folder
+    remove_empty_folders(resume.new_parents)
     return code
 
 

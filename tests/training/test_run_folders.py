@@ -182,6 +182,64 @@ def test_a_checkpoint_out_of_its_run_folder_resumes_only_on_its_own_data(run, tm
         assert main(args) == 2
         line = _one_line(capsys)
         assert f"{elsewhere}: {field}: a resumed run continues with" in line and "in the checkpoint" in line, line
-        assert not root.exists() or not any(root.iterdir())
+        assert not root.exists()  # the root this fit made is removed again
+    # a setting the resume did not give (a default stands in) is to be given, not dropped
+    capsys.readouterr()
+    assert main(["fit", "--ckpt_path", str(elsewhere), "--trainer.default_root_dir", str(root),
+                 "--trainer.max_epochs", "2"]) == 2
+    line = _one_line(capsys)
+    assert "but the resume asks for" in line and "as the run did" in line and "drop the option" not in line, line
     assert main(["fit", *TINY, "--ckpt_path", str(elsewhere), "--trainer.default_root_dir", str(root),
                  "--trainer.max_epochs", "2"]) == 0
+    # a copy of another run's checkpoint given to --run DIR: held to the settings of the run it came from
+    other = tmp_path / "runs" / "other"
+    assert main(["fit", *TINY, "--data.trials_per_condition", "6", "--trainer.default_root_dir", str(other.parent),
+                 "--run-name", "other", "--trainer.max_epochs", "1"]) == 0
+    copy = tmp_path / "kept" / "other.ckpt"
+    shutil.copy(other / "checkpoints" / "last.ckpt", copy)
+    before = _digest(run)
+    capsys.readouterr()
+    assert main(["fit", "--run", str(run), "--ckpt_path", str(copy), "--trainer.max_epochs", "2"]) == 2
+    line = _one_line(capsys)
+    assert f"{copy}: data.init_args.trials_per_condition: a resumed run continues" in line, line
+    assert _digest(run) == before
+
+
+def test_a_refused_fit_leaves_no_root_folder_and_an_unmakeable_root_is_one_line(tmp_path, capsys):
+    """The root (``trainer.default_root_dir``) and its missing parents made by a fit that fails are removed
+    again (before: an empty ``a/b/c`` was left); a root that cannot be made is one line (was a traceback)."""
+    root = tmp_path / "a" / "b" / "c"
+    assert main(["fit", *TINY, "--data.n_neurons", "0", "--trainer.default_root_dir", str(root)]) == 2
+    assert list(tmp_path.iterdir()) == []
+    blocked = Path("/proc/neurodyn-test-root")  # mkdir fails there for anyone, root included
+    if not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux /proc")
+    capsys.readouterr()
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(blocked), "--trainer.max_epochs", "1"]) == 2
+    assert f"{blocked}: trainer.default_root_dir: cannot create folder" in _one_line(capsys)
+
+
+def test_a_relative_data_path_is_recorded_absolute(tmp_path, monkeypatch):
+    """A run fitted with ``--data.path sim.h5`` resumes from another working folder, on that same file
+    (before: 'sim.h5' was looked up where the resume ran -- not found, or another file of that name)."""
+    from neurodyn.data.synthetic.switching_glm import simulate_switching_glm, write_switching_glm_h5
+
+    (tmp_path / "here").mkdir()
+    (tmp_path / "there").mkdir()
+    for folder, seed in (("here", 1), ("there", 2)):  # the same name, two files
+        write_switching_glm_h5(tmp_path / folder / "sim.h5", simulate_switching_glm(
+            n_states=2, n_neurons=4, n_sequences=3, n_bins=50, seed=seed))
+    monkeypatch.chdir(tmp_path / "here")
+    fit = ["fit", "--model", "HMMGLMModule", "--data", "SwitchingGLMDataModule", "--data.n_train", "2",
+           "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
+           "--trainer.enable_model_summary", "false", "--trainer.default_root_dir", str(tmp_path / "runs")]
+    assert main([*fit, "--data.path", "sim.h5", "--run-name", "r", "--trainer.max_epochs", "1"]) == 0
+    run = tmp_path / "runs" / "r"
+    import yaml
+
+    assert yaml.safe_load((run / "config.yaml").read_text())["data"]["init_args"]["path"] == str(
+        tmp_path / "here" / "sim.h5")
+    monkeypatch.chdir(tmp_path / "there")
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 0
+    resumed = yaml.safe_load((run / "config.resume-1.yaml").read_text())["data"]["init_args"]["path"]
+    assert resumed == str(tmp_path / "here" / "sim.h5")
