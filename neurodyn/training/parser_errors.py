@@ -137,23 +137,80 @@ def parser_error(message: str, argv: list[str]) -> InputError:
     return InputError(detail, path=path, field=key)
 
 
-def qualified(err: InputError, cfg, argv: list[str]) -> InputError:
+def qualified(err: InputError, cfg, argv: list[str], section: str | None = None) -> InputError:
     """An InputError a model or DataModule raised while being built, naming the option as the config and
     the command line spell it (``model.init_args.config.hidden_size``, not ``hidden_size``) and the config
-    file that set it (none when the command line did)."""
+    file that set it (none when the command line did).
+
+    The option is looked up in the section whose class raised the error (``section``: ``"model"`` or
+    ``"data"``; by default the LightningModule or LightningDataModule whose method is on the error's
+    traceback, :func:`raised_by`): ``n_neurons`` refused by the DataModule is ``data.init_args.n_neurons``
+    although the model has a linked ``n_neurons`` too. Where that still leaves several options (the section
+    is unknown, or it has ``X`` and ``config.X``), the one the user wrote wins (command line, then config
+    files); if none was written the field is left as it is.
+    """
     field = err.field or ""
-    candidates = ([field] if field.startswith(("model.", "data.")) else
-                  [f"{section}.init_args.{sub}{field}" for section in ("model", "data") for sub in ("", "config.")])
-    full = next((key for key in candidates if _has(cfg, key)), None) if field else None
+    if not field:
+        return err
+    section = section or raised_by(err)
+    if field.startswith(("model.", "data.")):
+        candidates = [field]
+    else:
+        sections = (section,) if section in ("model", "data") else ("model", "data")
+        candidates = [f"{s}.init_args.{sub}{field}" for s in sections for sub in ("", "config.")]
+    found = [key for key in candidates if _has(cfg, key)]
+    files = config_files(argv)
+    on_command_line = [key for key in found if _written(key, argv)]
+    in_files = [key for key in found if _in_files(files, key)]
+    if len(found) == 1:
+        full = found[0]
+    elif on_command_line:
+        full = _last_written(on_command_line, argv)
+    elif in_files:
+        full = in_files[0] if len(in_files) == 1 else None  # two in the files: which value was refused?
+    else:
+        full = None
     if full is None:
         return err
-    short = full.replace(".init_args.", ".", 1)
-    on_command_line = any(a.split("=", 1)[0] in (f"--{full}", f"--{short}") for a in argv)
-    files = config_files(argv)
     path = err.path
-    if path is None and not on_command_line:
-        path = _file_with_key(files, full, None) or _file_with_key(files, short, None)
+    if path is None and not _written(full, argv):
+        path = _file_with_key(files, full, None) or _file_with_key(files, _short(full), None)
     return InputError(err.message, path=path, field=full)
+
+
+def raised_by(err: BaseException) -> str | None:
+    """``"model"`` or ``"data"``: the section whose class (a LightningModule or LightningDataModule) has a
+    method on ``err``'s traceback, outermost first; None when neither has."""
+    import lightning.pytorch as pl
+
+    tb = err.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if isinstance(owner, pl.LightningDataModule):
+            return "data"
+        if isinstance(owner, pl.LightningModule):
+            return "model"
+        tb = tb.tb_next
+    return None
+
+
+def _short(full: str) -> str:
+    return full.replace(".init_args.", ".", 1)
+
+
+def _written(full: str, argv: list[str]) -> bool:
+    """Whether the command line gives the option ``full`` (``--model.init_args.x`` or ``--model.x``)."""
+    return any(a.split("=", 1)[0] in (f"--{full}", f"--{_short(full)}") for a in argv)
+
+
+def _last_written(keys: list[str], argv: list[str]) -> str:
+    """Of ``keys`` given on the command line, the one given last (which of them was refused is not known)."""
+    spelt = [a.split("=", 1)[0][2:] for a in argv if a.startswith("--")]
+    return max(keys, key=lambda k: max(i for i, s in enumerate(spelt) if s in (k, _short(k))))
+
+
+def _in_files(files: list[str], full: str) -> bool:
+    return bool(files) and (_file_with_key(files, full, None) or _file_with_key(files, _short(full), None)) is not None
 
 
 def _has(cfg, key: str) -> bool:

@@ -86,3 +86,66 @@ def test_command_line_mistakes_are_named_as_spelt(tmp_path, capsys):
     assert "error: model.init_args.config.hiden_size: option 'hiden_size' is not accepted" in capsys.readouterr().err
     assert main(["fit", "--config", str(tmp_path)]) == 2
     assert f"error: {tmp_path}: --config: is a folder, expected a YAML config file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("where", "expected"), [
+    ("command line", "data.init_args.n_states: must be >= 1, got 0"),
+    ("yaml", "{cfg}: data.init_args.n_states: must be >= 1, got 0"),
+])
+def test_a_refused_data_value_is_named_in_the_data_section(tmp_path, capsys, where, expected):
+    """n_states is an option of both the DataModule and the model's config: a value the DataModule refused
+    was blamed on 'model.init_args.config.n_states' and on the config file, although --data.n_states set it."""
+    base = "configs/hmmglm/synthetic_onehot.yaml"
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"init_args": {"n_states": 0}}}))
+    args = ["--data.n_states", "0"] if where == "command line" else ["--config", str(cfg)]
+    assert main(["fit", "--config", base, *args, "--trainer.default_root_dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["neurodyn fit: error: " + expected.format(cfg=cfg)], err
+
+
+def test_a_linked_size_refused_by_the_data_is_not_blamed_on_the_model(tmp_path, capsys):
+    """n_neurons is linked from the DataModule into the model: --data.n_neurons 0 was reported as
+    'model.init_args.n_neurons', an option the user cannot even set."""
+    assert main(["fit", "--data.n_neurons", "0", "--trainer.accelerator", "cpu",
+                 "--trainer.default_root_dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["neurodyn fit: error: data.init_args.n_neurons: must be a positive integer, got 0"], err
+
+
+def _both_sections():
+    from jsonargparse import Namespace
+
+    return Namespace(model=Namespace(init_args=Namespace(n_neurons=3, config=Namespace(x=1), x=2)),
+                     data=Namespace(init_args=Namespace(n_neurons=3)))
+
+
+@pytest.mark.parametrize(("argv", "section", "field", "expected"), [
+    # the raising section decides, whatever the command line says
+    (["--model.x", "2"], "data", "n_neurons", "data.init_args.n_neurons"),
+    ([], "model", "n_neurons", "model.init_args.n_neurons"),
+    # section unknown: the option the user wrote, else the bare field
+    (["--data.n_neurons", "0"], None, "n_neurons", "data.init_args.n_neurons"),
+    (["--model.init_args.n_neurons=0"], None, "n_neurons", "model.init_args.n_neurons"),
+    ([], None, "n_neurons", "n_neurons"),
+    # x and config.x in one section: the one written (the last of both), else the bare field
+    (["--model.init_args.config.x", "0"], "model", "x", "model.init_args.config.x"),
+    (["--model.config.x", "0", "--model.x", "0"], "model", "x", "model.init_args.x"),
+    ([], "model", "x", "x"),
+])
+def test_qualified_picks_the_raising_section_then_what_the_user_wrote(argv, section, field, expected):
+    from neurodyn.errors import InputError
+    from neurodyn.training.parser_errors import qualified
+
+    out = qualified(InputError("bad", field=field), _both_sections(), argv, section=section)
+    assert (out.field, out.path) == (expected, None)
+
+
+def test_qualified_prefers_the_option_a_config_file_sets(tmp_path):
+    from neurodyn.errors import InputError
+    from neurodyn.training.parser_errors import qualified
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"init_args": {"n_neurons": 0}}}))
+    out = qualified(InputError("bad", field="n_neurons"), _both_sections(), ["--config", str(cfg)])
+    assert (out.field, out.path) == ("data.init_args.n_neurons", str(cfg))
