@@ -212,21 +212,22 @@ def cli_main(argv: list[str]) -> int:
 
     parser = ArgumentParser(prog="neurodyn demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
-    env_epochs = os.environ.get("NEURODYN_DEMO_EPOCHS")
-    try:
-        default_epochs = 30 if env_epochs is None else int(env_epochs)
-    except ValueError:  # was a ValueError traceback
-        raise InputError(f"must be an integer >= 1, got {env_epochs!r}", field="NEURODYN_DEMO_EPOCHS") from None
-    parser.add_argument("--epochs", type=int, default=default_epochs,
+    parser.add_argument("--epochs", type=int, default=None,
                         help="training epochs (default 30, env NEURODYN_DEMO_EPOCHS)")
     parser.add_argument("--seed", type=seed_type(LEGACY_SEED_MAX), default=0,
                         help=f"seed of the simulation and the training, 0..{LEGACY_SEED_MAX}")
     parser.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out")
     args = parser.parse_args(argv)
+    field = "--epochs"
+    if args.epochs is None:  # the environment is read only when --epochs is not given: an explicit one wins
+        env_epochs = os.environ.get("NEURODYN_DEMO_EPOCHS")
+        field = "--epochs" if env_epochs is None else "NEURODYN_DEMO_EPOCHS"
+        try:
+            args.epochs = 30 if env_epochs is None else int(env_epochs)
+        except ValueError:  # was a ValueError traceback
+            raise InputError(f"must be an integer >= 1, got {env_epochs!r}", field=field) from None
     if args.epochs < 1:
-        given = "--epochs" in argv or any(a.startswith("--epochs=") for a in argv)
-        raise InputError(f"must be >= 1, got {args.epochs}",
-                         field="--epochs" if given or env_epochs is None else "NEURODYN_DEMO_EPOCHS")
+        raise InputError(f"must be >= 1, got {args.epochs}", field=field)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError("is a file, expected a folder", out, "--out")

@@ -673,3 +673,28 @@ def test_demo_epochs_from_the_environment_name_the_variable(tmp_path, capsys, mo
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"neurodyn demo: error: NEURODYN_DEMO_EPOCHS: {words}"]
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("value", ["abc", "-3"])
+def test_demo_epochs_given_win_over_the_environment(tmp_path, capsys, monkeypatch, value):
+    """NEURODYN_DEMO_EPOCHS=abc neurodyn demo --epochs 2 was refused for the variable, although the explicit
+    --epochs decides. Training is stubbed: the test only needs the run to get past the checks with 2 epochs."""
+    import neurodyn.demo as demo
+
+    class Reached(Exception):
+        pass
+
+    def train(out, *, max_epochs, **kwargs):
+        raise Reached(max_epochs)
+
+    monkeypatch.setenv("NEURODYN_DEMO_EPOCHS", value)
+    monkeypatch.setattr(demo, "_real_nwb", lambda: None)
+    monkeypatch.setattr(demo, "check_demo_cache", lambda *a, **k: True)  # no simulation
+    monkeypatch.setattr(demo, "train_lorenz", train)
+    with pytest.raises(Reached) as reached:
+        main(["demo", "--epochs", "2", "--out", str(tmp_path / "d")])
+    assert reached.value.args == (2,)
+    assert capsys.readouterr().err == ""
+    monkeypatch.delenv("NEURODYN_DEMO_EPOCHS")
+    assert main(["demo", "--epochs", "0", "--out", str(tmp_path / "d")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["neurodyn demo: error: --epochs: must be >= 1, got 0"]
