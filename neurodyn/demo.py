@@ -83,16 +83,19 @@ def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions:
     config = LangevinFlowConfig(**{**LORENZ_MODEL, **(model_overrides or {})})
     module = LangevinFlowModule(dm.n_heldin, dm.n_neurons, dm.n_obs_bins, dm.n_fwd_bins, config=config,
                                 **{**LORENZ_OPT, **(opt_overrides or {})})
-    # no monitor: the file kept is the latest epoch's (selecting on valid/rate_r2 would choose on truth)
-    ckpt = AutoModelCheckpoint(dirpath=str(out_dir / "checkpoints"), monitor=None, save_last=False)
+    from lightning.pytorch.loggers import CSVLogger
+
+    logger = CSVLogger(str(out_dir), name="logs")
+    # no monitor: the file kept is the latest epoch's (selecting on valid/rate_r2 would choose on truth). One
+    # folder per run, beside its logs/version_<n>: before, a rerun into the same --out left the earlier run's
+    # checkpoint next to its own in one checkpoints/ folder
+    ckpt = AutoModelCheckpoint(dirpath=str(out_dir / "checkpoints" / f"version_{logger.version}"), monitor=None,
+                               save_last=False)
     callbacks = [ckpt]
     if progress:
         from lightning.pytorch.callbacks import RichProgressBar
 
         callbacks.append(RichProgressBar())
-    from lightning.pytorch.loggers import CSVLogger
-
-    logger = CSVLogger(str(out_dir), name="logs")
     # quiet_lightning: no advertising tip, no torch deprecation warning from inside Lightning (as in `neurodyn
     # fit`; the warnings about the training commands' own situations are not dropped here). log_every_n_steps=1:
     # the module logs epoch metrics only, so the interval logs nothing per step; Lightning's default of 50

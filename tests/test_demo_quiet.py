@@ -32,6 +32,18 @@ def test_demo_prints_no_lightning_noise(tmp_path):
     assert (tmp_path / "demo" / "lorenz_rates.png").is_file()
     found = [name for name, text in NOISE.items() if text in proc.stdout]
     assert not found, f"{found} in the demo's output:\n{proc.stdout}"
+    # a rerun into the same folder keeps each run's checkpoint beside its logs, not mixed into one folder
+    # (before: Lightning warned 'Checkpoint directory ... exists and is not empty' and both files sat together)
+    env["NEURODYN_DEMO_EPOCHS"] = "2"
+    again = subprocess.run([sys.executable, "-m", "neurodyn.cli", "demo", "--out", str(tmp_path / "demo"),
+                            "--overwrite"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout
+    assert "exists and is not empty" not in again.stdout, again.stdout
+    runs = {p.name: sorted(c.name for c in p.iterdir()) for p in (tmp_path / "demo" / "checkpoints").iterdir()}
+    assert runs == {"version_0": ["checkpoints.json", "epoch=0-step=20.ckpt"],
+                    "version_1": ["checkpoints.json", "epoch=1-step=40.ckpt"]}, runs
+    assert sorted(p.name for p in (tmp_path / "demo" / "logs").iterdir()) == ["version_0", "version_1"]
 
 
 @pytest.mark.parametrize("situations", [False, True])
