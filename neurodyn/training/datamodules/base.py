@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from neurodyn.errors import InputError
+from neurodyn.errors import STORED_SEED_MAX, InputError
 from neurodyn.io import read_h5
 
 
@@ -62,6 +62,18 @@ def subset(split: SplitArrays, rows: np.ndarray) -> SplitArrays:
     """The trials ``rows`` of ``split`` (extras included)."""
     return SplitArrays(split.heldin[rows], split.target[rows], split.target_mask[rows],
                        {key: value[rows] for key, value in split.extras.items()})
+
+
+def check_seed(value, field: str) -> None:
+    """Refuse a seed ``numpy.random.default_rng`` would not take or an int64 attribute could not store, in
+    one line naming ``field`` (``-1`` was numpy's ValueError traceback, exit 1).
+
+    >>> check_seed(-1, "data.init_args.seed")
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: data.init_args.seed: must be a whole number from 0 to 9223372036854775807, got -1
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= STORED_SEED_MAX:
+        raise InputError(f"must be a whole number from 0 to {STORED_SEED_MAX}, got {value!r}", field=field)
 
 
 def split_off(n: int, fraction: float, seed: int, field: str) -> tuple[np.ndarray, np.ndarray]:
@@ -174,6 +186,7 @@ class NeuralDataModule(pl.LightningDataModule):
         super().__init__()
         if batch_size < 1:
             raise InputError(f"must be >= 1, got {batch_size}", field="data.batch_size")
+        check_seed(select_seed, "data.init_args.select_seed")
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.splits: dict[str, SplitArrays] = {}

@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.training.datamodules.base import NeuralDataModule, SplitArrays, _require_file, assemble_split
+from neurodyn.training.datamodules.base import (
+    NeuralDataModule,
+    SplitArrays,
+    _require_file,
+    assemble_split,
+    check_seed,
+)
 
 
 class NLBDataModule(NeuralDataModule):
@@ -155,6 +161,7 @@ class LorenzDataModule(LFADSDataModule):
         select_fraction: float = 0.0,
         select_seed: int = 0,
     ):
+        check_seed(seed, "data.init_args.seed")
         self.sim_kwargs = dict(
             n_conditions=n_conditions, trials_per_condition=trials_per_condition, n_neurons=n_neurons, seed=seed
         )
@@ -237,6 +244,8 @@ class SwitchingGLMDataModule(NeuralDataModule):
         select_fraction: float = 0.0,
         select_seed: int = 0,
     ):
+        if seed is not None:
+            check_seed(seed, "data.init_args.seed")
         self.path = None if path is None else Path(path)
         self.sim_kwargs = dict(
             n_states=n_states, n_neurons=n_neurons, n_sequences=n_sequences, n_bins=n_bins, seed=seed
