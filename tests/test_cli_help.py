@@ -20,9 +20,9 @@ NOT_ARGPARSE = TRAINING
 #: arguments that make a command build its whole parser (simulate adds the switching-GLM options only
 #: when that simulator is named)
 ARGV = {"simulate": ["switching-glm"]}
-#: options still without help in files outside neurodyn/commands (neurodyn/training/tune/search.py).
-#: Compared exactly: an entry goes once its option has help, and no option may join it.
-KNOWN_WITHOUT_HELP = {"tune": {"--scheduler", "--cpus-per-trial", "--gpus-per-trial"}}
+#: options still without help. Compared exactly: an entry goes once its option has help, and no option may
+#: join it (tune's --scheduler, --cpus-per-trial and --gpus-per-trial were the last ones)
+KNOWN_WITHOUT_HELP: dict[str, set[str]] = {}
 
 ARGPARSE_COMMANDS = [name for name in COMMANDS if name not in NOT_ARGPARSE]
 
@@ -96,6 +96,16 @@ def test_simulate_help_shows_sizes_with_defaults(argv, lines, capsys):
     out = " ".join(capsys.readouterr().out.split())
     for line in lines:
         assert line in out, (line, out)
+    assert "%(default)" not in out
+
+
+def test_tune_help_explains_scheduler_and_resources(capsys):
+    assert main(["tune", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for words in ("pbt: population-based training", "asha: asynchronous successive halving",
+                  "CPU cores Ray reserves for each trial", "GPUs Ray reserves for each trial",
+                  "(default: pbt)", "(default: 1.0)", "(default: 0.0)"):
+        assert words in out, (words, out)
     assert "%(default)" not in out
 
 

@@ -201,12 +201,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", action="append", required=True, metavar="YAML",
                    help="a neurodyn fit config (repeat to stack; later files win)")
     p.add_argument("--search", required=True, metavar="YAML", help="search space (configs/tune/*.yaml)")
-    p.add_argument("--scheduler", choices=("pbt", "asha"), default="pbt")
+    p.add_argument("--scheduler", choices=("pbt", "asha"), default="pbt",
+                   help="pbt: population-based training, the worst trials copy and perturb the best every "
+                        "perturbation_interval epochs; asha: asynchronous successive halving, stops the worst trials "
+                        "early (settings: the search file's pbt / asha section) (default: %(default)s)")
     p.add_argument("--samples", type=int, default=8, help="trials (the PBT population size)")
     p.add_argument("--epochs", type=int, default=None,
                    help="epochs per trial (default: the search file's 'epochs', else trainer.max_epochs)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--gpus-per-trial", type=float, default=0.0)
+    p.add_argument("--cpus-per-trial", type=float, default=1.0,
+                   help="CPU cores Ray reserves for each trial, > 0 (fractions share a core); a trial trains on "
+                        "that many torch threads (rounded down, at least 1) (default: %(default)s)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0,
+                   help="GPUs Ray reserves for each trial, >= 0 (0.5: two trials share one GPU); above 0 a trial "
+                        "trains on a CUDA device, 0 on the CPU (default: %(default)s)")
     p.add_argument("--num-cpus", type=int, default=None,
                    help="CPUs of the local Ray instance (default cpus-per-trial x samples, at most the cores)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster (ray://host:10001 or auto)")
