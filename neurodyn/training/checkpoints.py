@@ -512,3 +512,54 @@ def check_resumed_settings(saved: dict, current, path: str | os.PathLike, source
                       if not isinstance(value, (dict, list)) else "give the run's value as it did")
         raise InputError(f"a resumed run continues with {what}: {_brief(theirs[key])!r} in {source}, but the "
                          f"resume asks for {_brief(ours[key])!r}; {advice}", path=path, field=option)
+
+
+# -- the bytes of a run's data files --------------------------------------------------------------------
+#: Key under :data:`RUN_SETTINGS_KEY`: each data file the run read (``data.init_args.path`` -> its absolute
+#: ``path``, ``size`` and ``sha256``), recorded when the fit starts (the DataModule's ``input_files``).
+DATA_FILES_KEY = "data_files"
+
+
+def record_data_files(datamodule) -> dict:
+    """:data:`DATA_FILES_KEY`'s record of ``datamodule``'s input files (those it names that exist)."""
+    from neurodyn.io import file_digest
+
+    record = {}
+    for name in getattr(datamodule, "input_files", ()):
+        value = getattr(datamodule, name, None)
+        if value is not None and os.path.isfile(value):
+            record[f"data.init_args.{name}"] = {"path": os.path.abspath(value), **file_digest(value)}
+    return record
+
+
+def check_data_files(recorded, current, path: str | os.PathLike, resuming: bool) -> list[str]:
+    """Compare the data files a checkpoint's run recorded (:data:`DATA_FILES_KEY`) with what those files hold
+    now, where the configuration (``current``) still names the same file.
+
+    A path is not a file's identity: a prepared file re-made in place (another split, bin width or session
+    under the same name) kept its path, and a resumed fit continued on it unnoticed. Resuming a fit on a
+    file whose size or SHA-256 changed is refused in one line (``path``: the checkpoint); validate / test /
+    predict are told in a note (returned) that they read the file as it is now. A record that is absent (a
+    checkpoint of an older neurodyn) or another file named in the config is not compared.
+    """
+    from neurodyn.io import file_digest
+
+    if not isinstance(recorded, dict):
+        return []
+    flat = _flat({"data": _section(current.get("data"))})
+    notes = []
+    for option, then in recorded.items():
+        value = flat.get(option)
+        if (not isinstance(value, str) or not isinstance(then, dict) or not os.path.isfile(value)
+                or os.path.abspath(value) != then.get("path")):
+            continue
+        now = file_digest(value)
+        if now["size"] == then.get("size") and now["sha256"] == then.get("sha256"):
+            continue
+        change = (f"{value} is not the file the run read: {then.get('size')} bytes, sha256 "
+                  f"{str(then.get('sha256'))[:12]}... then; {now['size']} bytes, {now['sha256'][:12]}... now")
+        if resuming:
+            raise InputError(f"{change}; a resumed run continues on the data it began with: put that file back, "
+                             "or start a new run on this one", path=path, field=option)
+        notes.append(f"note: {change} (the checkpoint's run trained on the earlier file)")
+    return notes

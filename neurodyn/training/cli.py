@@ -81,11 +81,13 @@ from lightning.pytorch.cli import LightningCLI
 from neurodyn.errors import InputError, one_line, wrapped_input_error
 from neurodyn.training.callbacks import EpochLog, ResumableCSVLogger, ResumeState, RunInterrupted
 from neurodyn.training.checkpoints import (
+    DATA_FILES_KEY,
     RUN_SETTINGS_KEY,
     SIZE_KEYS,
     AutoModelCheckpoint,
     check_bin_width,
     check_checkpoint,
+    check_data_files,
     check_header,
     check_resumed_settings,
     read_checkpoint,
@@ -217,6 +219,9 @@ class NeurodynCLI(LightningCLI):
             # the settings the checkpoint's own run recorded: also when it resumes in a run folder (a copy of
             # another run's checkpoint given to --run DIR continued that run's weights on DIR's data)
             check_resumed_settings(saved[RUN_SETTINGS_KEY], cfg, ckpt, source="the checkpoint", given=self._gave)
+        if isinstance(saved.get(RUN_SETTINGS_KEY), dict):  # a file re-made under the run's data path
+            for note in check_data_files(saved[RUN_SETTINGS_KEY].get(DATA_FILES_KEY), cfg, ckpt, sub == "fit"):
+                print(note, flush=True)
         model = cfg.get("model")
         class_path = model.get("class_path") if hasattr(model, "get") else None
         family = str(class_path).rsplit(".", 1)[-1] if class_path else None

@@ -23,12 +23,15 @@ DEFAULT_ROOT = "runs"
 
 def _keep_none() -> dict:
     """jsonargparse's option that keeps ``None`` values in a dump (renamed ``skip_none`` -> ``skip_unset`` in
-    4.49; the old name warns there)."""
-    import inspect
+    4.49; the old name warns there). Told by version: since 4.49 ``dump`` / ``save`` take ``**kwargs``, so
+    their signatures do not name the option."""
+    from importlib.metadata import version
 
-    from jsonargparse import ArgumentParser
-
-    return {"skip_unset" if "skip_unset" in inspect.signature(ArgumentParser.dump).parameters else "skip_none": False}
+    try:
+        major, minor = (int(part) for part in version("jsonargparse").split(".")[:2])
+    except ValueError:  # a development version string: the new name
+        return {"skip_unset": False}
+    return {"skip_unset" if (major, minor) >= (4, 49) else "skip_none": False}
 
 
 _KEEP_NONE = _keep_none()
@@ -43,10 +46,14 @@ class RunConfigSaver(SaveConfigCallback):
         super().__init__(*args, **kwargs)
         self.resuming = resuming
         self._settings: dict | None = None
+        self._data_files: dict = {}
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.already_saved or stage != "fit":
             return
+        from neurodyn.training.checkpoints import record_data_files
+
+        self._data_files = record_data_files(trainer.datamodule)
         run_dir = Path(trainer.default_root_dir)
         name = self.config_filename
         if self.resuming and (run_dir / name).exists():
@@ -64,15 +71,18 @@ class RunConfigSaver(SaveConfigCallback):
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         """Record the run's data, trainer, seed, checkpoint and optimizer settings in every checkpoint
-        (:data:`~neurodyn.training.checkpoints.RUN_SETTINGS_KEY`, plain values as in ``config.yaml``): a
-        checkpoint copied out of its run folder is then still resumed only on its own data."""
+        (:data:`~neurodyn.training.checkpoints.RUN_SETTINGS_KEY`, plain values as in ``config.yaml``), and the
+        size and SHA-256 of each data file (:data:`~neurodyn.training.checkpoints.DATA_FILES_KEY`): a
+        checkpoint copied out of its run folder is then still resumed only on its own data, and none is
+        resumed on a file re-made under the same name."""
         import yaml
 
-        from neurodyn.training.checkpoints import RESUME_KEPT_SECTIONS, RUN_SETTINGS_KEY
+        from neurodyn.training.checkpoints import DATA_FILES_KEY, RESUME_KEPT_SECTIONS, RUN_SETTINGS_KEY
 
         if self._settings is None:
             dumped = yaml.safe_load(self.parser.dump(self.config, **_KEEP_NONE))
             self._settings = {k: dumped[k] for k in ("data", "trainer", *RESUME_KEPT_SECTIONS) if k in dumped}
+            self._settings[DATA_FILES_KEY] = self._data_files
         checkpoint[RUN_SETTINGS_KEY] = self._settings
 
 

@@ -243,3 +243,62 @@ def test_a_relative_data_path_is_recorded_absolute(tmp_path, monkeypatch):
     assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 0
     resumed = yaml.safe_load((run / "config.resume-1.yaml").read_text())["data"]["init_args"]["path"]
     assert resumed == str(tmp_path / "here" / "sim.h5")
+
+
+def test_a_data_file_remade_in_place_is_refused_for_a_resume_and_noted_for_predict(tmp_path, capsys):
+    """A data file re-made under the run's path (another simulation, split or session, same name) kept
+    the path that is all a run recorded, and a resume trained on the new file unnoticed. Checkpoints record
+    each data file's size and SHA-256: a resume on other bytes is one line, exit 2, the run untouched;
+    predict reads the file as it is with a note; the file put back, the resume goes on."""
+    from neurodyn.data.synthetic.switching_glm import simulate_switching_glm, write_switching_glm_h5
+    from neurodyn.io import file_digest
+    from neurodyn.training.checkpoints import DATA_FILES_KEY, RUN_SETTINGS_KEY, read_checkpoint
+
+    data = tmp_path / "sim.h5"
+
+    def simulate(seed: int) -> None:
+        write_switching_glm_h5(data, simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=3, n_bins=50,
+                                                            seed=seed))
+
+    simulate(1)
+    fit = ["fit", "--model", "HMMGLMModule", "--data", "SwitchingGLMDataModule", "--data.n_train", "2",
+           "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
+           "--trainer.enable_model_summary", "false", "--trainer.default_root_dir", str(tmp_path / "runs")]
+    assert main([*fit, "--data.path", str(data), "--run-name", "r", "--trainer.max_epochs", "1"]) == 0
+    run = tmp_path / "runs" / "r"
+    first = data.read_bytes()
+    recorded = read_checkpoint(run / "checkpoints" / "last.ckpt")[RUN_SETTINGS_KEY][DATA_FILES_KEY]
+    assert recorded == {"data.init_args.path": {"path": str(data), **file_digest(data)}}
+    simulate(2)  # same sizes, other spikes
+    assert data.read_bytes() != first
+    before = _digest(run)
+    capsys.readouterr()
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 2
+    line = _one_line(capsys)
+    assert (f"{run / 'checkpoints' / 'last.ckpt'}: data.init_args.path: {data} is not the file the run read"
+            in line and "a resumed run continues on the data it began with" in line), line
+    assert _digest(run) == before
+    out = tmp_path / "pred.h5"
+    assert main(["predict", "--run", str(run), "--ckpt_path", "last", "--prediction.path", str(out),
+                 "--trainer.enable_progress_bar", "false"]) == 0
+    assert f"note: {data} is not the file the run read" in capsys.readouterr().out
+    data.write_bytes(first)
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 0
+
+
+def test_writing_the_run_config_uses_jsonargparses_current_option_name(tmp_path):
+    """config.yaml keeps None settings through jsonargparse's ``skip_unset`` (4.49 and later): the old name,
+    chosen before because ``dump`` / ``save`` take ``**kwargs`` and the signature test missed it, warned of
+    its removal on every fit."""
+    import warnings
+
+    import yaml
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path), "--run-name", "r",
+                     "--trainer.max_epochs", "1", "--trainer.logger", "false"]) == 0
+    ours = [w for w in caught if "skip_none" in str(w.message) and "neurodyn" in w.filename]
+    assert not ours, [f"{w.filename}:{w.lineno}" for w in ours]
+    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert "optimizer" in saved and saved["optimizer"] is None  # None settings are kept

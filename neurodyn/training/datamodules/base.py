@@ -180,6 +180,9 @@ class NeuralDataModule(pl.LightningDataModule):
 
     #: splits written by ``predict``, in order
     predict_splits: tuple[str, ...] = ("train", "valid")
+    #: init arguments that name a file the data are read from (None when unset): every checkpoint records
+    #: each file's size and SHA-256, and a resumed fit refuses a file that no longer holds those bytes
+    input_files: tuple[str, ...] = ()
 
     def __init__(self, batch_size: int = 64, num_workers: int = 0, select_fraction: float = 0.0,
                  select_seed: int = 0):

@@ -42,6 +42,7 @@ class NLBDataModule(NeuralDataModule):
     """
 
     predict_splits = ("train", "valid")
+    input_files = ("path",)
 
     def __init__(self, path: str, batch_size: int = 64, num_workers: int = 0, select_fraction: float = 0.0,
                  select_seed: int = 0):
@@ -101,6 +102,7 @@ class LFADSDataModule(NeuralDataModule):
     """
 
     predict_splits = ("train", "valid")
+    input_files = ("path",)
 
     def __init__(self, path: str, batch_size: int = 64, num_workers: int = 0, select_fraction: float = 0.0,
                  select_seed: int = 0):
@@ -148,6 +150,8 @@ class LorenzDataModule(LFADSDataModule):
     batch_size, num_workers, select_fraction, select_seed
         See :class:`NeuralDataModule`.
     """
+
+    input_files = ()  # the cache records its simulation and is checked against it
 
     def __init__(
         self,
@@ -229,6 +233,8 @@ class SwitchingGLMDataModule(NeuralDataModule):
     batch_size, num_workers, select_fraction, select_seed
         See :class:`NeuralDataModule` (a select split is carved from the ``n_train`` training sequences).
     """
+
+    input_files = ("path",)
 
     def __init__(
         self,
