@@ -147,14 +147,17 @@ def qualified(err: InputError, cfg, argv: list[str], section: str | None = None)
     traceback, :func:`raised_by`): ``n_neurons`` refused by the DataModule is ``data.init_args.n_neurons``
     although the model has a linked ``n_neurons`` too. Where that still leaves several options (the section
     is unknown, or it has ``X`` and ``config.X``), the one the user wrote wins (command line, then config
-    files); if none was written the field is left as it is.
+    files); if none was written the field is left as it is. A field a class words in short form
+    (``data.batch_size``, ``model.config.n_states``) is its ``init_args`` option.
     """
     field = err.field or ""
     if not field:
         return err
     section = section or raised_by(err)
     if field.startswith(("model.", "data.")):
-        candidates = [field]
+        head, rest = field.split(".", 1)
+        # a class's own short spelling (data.batch_size, model.config.n_states) is init_args.* in the config
+        candidates = [field] if rest.startswith(("init_args.", "class_path")) else [field, f"{head}.init_args.{rest}"]
     else:
         sections = (section,) if section in ("model", "data") else ("model", "data")
         candidates = [f"{s}.init_args.{sub}{field}" for s in sections for sub in ("", "config.")]

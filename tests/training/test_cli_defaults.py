@@ -149,3 +149,20 @@ def test_qualified_prefers_the_option_a_config_file_sets(tmp_path):
     cfg.write_text(yaml.safe_dump({"data": {"init_args": {"n_neurons": 0}}}))
     out = qualified(InputError("bad", field="n_neurons"), _both_sections(), ["--config", str(cfg)])
     assert (out.field, out.path) == ("data.init_args.n_neurons", str(cfg))
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    ({"data": {"class_path": "LorenzDataModule", "init_args": {"batch_size": 0}}},
+     "{cfg}: data.init_args.batch_size: must be >= 1, got 0"),
+    ({"model": {"class_path": "HMMGLMModule", "init_args": {"config": {"n_states": 0}}},
+      "data": {"class_path": "SwitchingGLMDataModule"}},
+     "{cfg}: model.init_args.config.n_states: must be an integer >= 1, got 0"),
+])
+def test_a_value_a_class_refuses_in_short_form_names_the_config_file(tmp_path, capsys, config, expected):
+    """Classes word some fields in short form (``data.batch_size``, ``model.config.n_states``): such an error
+    named neither the config option as written nor the file that set it."""
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    assert main(["fit", "--config", str(cfg), "--trainer.default_root_dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["neurodyn fit: error: " + expected.format(cfg=cfg)], err

@@ -273,7 +273,7 @@ def test_lorenz_cache_is_read_only_for_the_simulation_it_holds(tmp_path, capsys)
                  "--data.n_conditions", "3", "--data.trials_per_condition", "4", "--trainer.max_epochs", "1",
                  "--trainer.default_root_dir", str(tmp_path / "runs")])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "data.cache: holds another simulation (seed 1)" in err[0]
+    assert code == 2 and len(err) == 1 and "data.init_args.cache: holds another simulation (seed 1)" in err[0]
 
 
 def test_every_datamodule_carves_a_select_split_from_its_training_trials(tmp_path):

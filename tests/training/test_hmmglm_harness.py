@@ -84,7 +84,7 @@ def test_simulator_arguments_that_disagree_with_the_file_are_refused(tmp_path, c
                  "--data.n_states", "5", "--data.n_train", "2", "--trainer.max_epochs", "1",
                  "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and str(path) in err[0] and "data.n_states" in err[0], err
+    assert code == 2 and len(err) == 1 and str(path) in err[0] and "data.init_args.n_states:" in err[0], err
     assert "holds n_states 2" in err[0] and "asks for 5" in err[0], err[0]
     with pytest.raises(InputError, match="data.seed"):
         SwitchingGLMDataModule(path=str(path), seed=0, n_train=2).load()
@@ -104,7 +104,7 @@ def test_bad_model_config_value_names_the_option(tmp_path, capsys, option, value
                  "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
-    assert err[0].startswith(f"neurodyn fit: error: model.config.{option}: must be"), err[0]
+    assert err[0].startswith(f"neurodyn fit: error: model.init_args.config.{option}: must be"), err[0]
 
 
 def test_seed_everything_seeds_the_model(tmp_path):

@@ -119,7 +119,7 @@ def _one_line(capsys) -> str:
         (None, ["--model", "neurodyn.nothere.X"], "model: unknown class"),
         (None, ["--bogus", "3"], "unrecognized arguments: --bogus 3"),
         (None, ["--config", "/nonexistent/x.yaml"], "/nonexistent/x.yaml: config: no such config file"),
-        (None, ["--data.batch_size", "0"], "data.batch_size: must be >= 1"),
+        (None, ["--data.batch_size", "0"], "data.init_args.batch_size: must be >= 1"),
     ],
 )
 def test_parser_errors_are_one_line(tmp_path, capsys, yaml_text, argv, expected):
