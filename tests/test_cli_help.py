@@ -111,3 +111,20 @@ def test_tune_help_explains_scheduler_and_resources(capsys):
 
 def test_top_level_commands_have_help():
     assert all(help_.strip() for _, help_ in COMMANDS.values())
+
+
+@pytest.mark.parametrize("command", ["fit", "validate", "test", "predict"])
+def test_training_commands_describe_themselves_and_their_ckpt_path(command, capsys):
+    """Lightning's descriptions stopped mid-sentence ("compute predictions. Useful to") and --ckpt_path offered
+    "hpc" and "registry", which neurodyn does not resolve ('hpc: ckpt_path: no such checkpoint file')."""
+    from neurodyn.cli import main
+
+    assert main([command, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Useful to" not in out and "make sure you never run on your" not in out
+    first = {"fit": "Train a model into a run folder", "validate": "Score a trained model on the split validation",
+             "test": "Score a trained model once on the report split", "predict": "Write a model's predictions"}
+    assert first[command] in out
+    ckpt = out[out.index("--ckpt_path CKPT_PATH ", out.index("options:")):]
+    ckpt = ckpt[:ckpt.index("(type:")]
+    assert "hpc" not in ckpt and "registry" not in ckpt and "'last'" in ckpt, ckpt

@@ -92,6 +92,7 @@ class ResumeState(pl.Callback):
         self.run_dir: Path | None = None  # set by the CLI, for the resume message
         self.new_run_dir: Path | None = None  # set by the CLI: a run folder this fit creates (not a resume)
         self.new_parents: list[Path] = []  # set by the CLI: folders above it this fit created (the root)
+        self.max_epochs: int | None = None  # the fit's trainer.max_epochs, once it starts
         self._previous: dict[int, object] = {}
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
@@ -107,6 +108,7 @@ class ResumeState(pl.Callback):
     # -- signals ------------------------------------------------------------------------------------
     def on_fit_start(self, trainer, pl_module) -> None:
         self.signal = None
+        self.max_epochs = trainer.max_epochs  # for the resume command a stop prints
 
     def on_train_start(self, trainer, pl_module) -> None:
         """Install the handlers once training starts: after Lightning's own SIGTERM handler (registered

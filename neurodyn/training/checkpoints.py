@@ -206,6 +206,7 @@ class AutoModelCheckpoint(ModelCheckpoint):
         index = {
             "monitor": self.monitor,
             "mode": self.mode,
+            "save_top_k": self.save_top_k,
             "best": os.path.basename(self.best_model_path) if self.best_model_path else None,
             "best_score": score(self.best_model_score),
             "top_k": {os.path.basename(k): score(v) for k, v in self.best_k_models.items()},
@@ -310,6 +311,26 @@ def add_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:
     bin_ms = getattr(getattr(trainer, "datamodule", None), "bin_ms", None)
     if bin_ms is not None:
         checkpoint["neurodyn"]["bin_ms"] = float(bin_ms)
+
+
+def check_resume_length(checkpoint: dict, cfg, path: str | os.PathLike) -> None:
+    """A resumed fit trains up to ``trainer.max_epochs`` in all (the run's config.yaml's unless given): fewer
+    than the checkpoint has finished is one line naming the option (was Lightning's traceback, exit 1, and a
+    bare ``fit --run DIR`` after an extension with a larger ``--trainer.max_epochs`` always hit it); as many is
+    a note that there is nothing left to train."""
+    trainer = cfg.get("trainer")
+    max_epochs = trainer.get("max_epochs") if hasattr(trainer, "get") else None
+    epoch = checkpoint.get("epoch")
+    if not isinstance(epoch, int) or isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 0:
+        return
+    done = epoch + 1
+    if max_epochs < done:
+        raise InputError(f"the checkpoint has finished {done} epochs, more than trainer.max_epochs {max_epochs} "
+                         f"asks for in all: give --trainer.max_epochs above {done} to train on", path=path,
+                         field="trainer.max_epochs")
+    if max_epochs == done:
+        print(f"note: the checkpoint has finished all {done} epochs of trainer.max_epochs: nothing to train "
+              f"(give --trainer.max_epochs above {done} to train on)", flush=True)
 
 
 def check_bin_width(checkpoint: dict, datamodule, path: str | os.PathLike) -> None:

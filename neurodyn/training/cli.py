@@ -89,6 +89,7 @@ from neurodyn.training.checkpoints import (
     check_checkpoint,
     check_data_files,
     check_header,
+    check_resume_length,
     check_resumed_settings,
     read_checkpoint,
     reconcile_model_settings,
@@ -129,6 +130,28 @@ sys.modules.setdefault("neurodyn.data.datamodule", sys.modules["neurodyn.trainin
 DEFAULT_CLASSES = {"model": "neurodyn.training.module.LangevinFlowModule",
                    "data": "neurodyn.training.datamodules.LorenzDataModule"}
 
+#: what each training subcommand does (its --help)
+SUBCOMMAND_HELP = {
+    "fit": "Train a model into a run folder <trainer.default_root_dir>/<run name>, or resume a run: --run DIR "
+           "(from its last.ckpt) or --ckpt_path DIR/checkpoints/X.ckpt; both read DIR/config.yaml.",
+    "validate": "Score a trained model on the split validation uses (the select split where the data carve one): "
+                "valid/* metrics. Give --run DIR or --ckpt_path FILE.",
+    "test": "Score a trained model once on the report split (the validation / evaluation trials): test/* metrics. "
+            "Give --run DIR or --ckpt_path FILE.",
+    "predict": "Write a model's predictions of every trial (LangevinFlow: rates and latents; HMM-GLM: state "
+               "posteriors, Viterbi paths, couplings, connection types) to an HDF5 file: --prediction.path, "
+               "default DIR/predictions.h5 with --run DIR.",
+}
+#: --ckpt_path help: fit, and validate / test / predict
+CKPT_PATH_HELP = {
+    "fit": "resume from a checkpoint: 'last' inside --run DIR (the default there), or a checkpoint file (a file "
+           "DIR/checkpoints/X.ckpt of a run folder reads DIR/config.yaml and continues in DIR)",
+    "other": "the checkpoint to use: 'best' (the run's selected checkpoint, the default where the run selects) "
+             "or 'last' (its last epoch, the default for runs that select nothing) inside --run DIR, or a "
+             "checkpoint file",
+}
+
+
 class NeurodynCLI(LightningCLI):
     """LightningCLI with neurodyn's links, forced callbacks, run folders and one-line errors."""
 
@@ -142,6 +165,22 @@ class NeurodynCLI(LightningCLI):
         self._config_to_save = None
         self.resume_state = resume_state or ResumeState()
         super().__init__(*args, **kwargs)
+
+    def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs):
+        """Lightning's parser of a subcommand with neurodyn's description and ``--ckpt_path`` help (Lightning's
+        were cut mid-sentence, "Useful to", and offered ``hpc`` / ``registry``, which neurodyn does not resolve)."""
+        kwargs["description"] = SUBCOMMAND_HELP[subcommand]
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        for action in parser._actions:
+            if action.dest == "ckpt_path":
+                action.help = CKPT_PATH_HELP["fit" if subcommand == "fit" else "other"]
+        from lightning.pytorch.cli import _get_short_description
+
+        lightning_title = _get_short_description(getattr(klass, subcommand))
+        for group in parser._action_groups:  # the method's arguments, titled with its cut docstring
+            if group.title == lightning_title:
+                group.title = f"options of Trainer.{subcommand}"
+        return parser
 
     def add_arguments_to_parser(self, parser) -> None:
         for name in SIZE_KEYS:
@@ -213,6 +252,14 @@ class NeurodynCLI(LightningCLI):
         if ckpt is None:
             return
         saved = read_checkpoint(ckpt)
+        model = cfg.get("model")
+        class_path = model.get("class_path") if hasattr(model, "get") else None
+        family = str(class_path).rsplit(".", 1)[-1] if class_path else None
+        # another model family first: it explains every other difference (before, a LangevinFlow checkpoint
+        # given to an HMM-GLM fit was refused for its batch size, then its evaluation interval, ...)
+        check_header(saved, ckpt, family)
+        if sub == "fit":
+            check_resume_length(saved, cfg, ckpt)
         if sub == "fit" and self._run_dir is not None and (self._run_dir / "config.yaml").is_file():
             self._check_resumed_run(cfg, self._run_dir / "config.yaml")
         if sub == "fit" and isinstance(saved.get(RUN_SETTINGS_KEY), dict):
@@ -222,10 +269,6 @@ class NeurodynCLI(LightningCLI):
         if isinstance(saved.get(RUN_SETTINGS_KEY), dict):  # a file re-made under the run's data path
             for note in check_data_files(saved[RUN_SETTINGS_KEY].get(DATA_FILES_KEY), cfg, ckpt, sub == "fit"):
                 print(note, flush=True)
-        model = cfg.get("model")
-        class_path = model.get("class_path") if hasattr(model, "get") else None
-        family = str(class_path).rsplit(".", 1)[-1] if class_path else None
-        check_header(saved, ckpt, family)
         given = self._given_model_settings(sub)
         from jsonargparse import ArgumentError
 
@@ -502,7 +545,29 @@ class NeurodynCLI(LightningCLI):
                                               "neurodyn_version": (saved.get("neurodyn") or {}).get("version")}
             if "weights_only" in cfg and cfg.get("weights_only") is None:
                 cfg["weights_only"] = True  # neurodyn checkpoints hold tensors and plain containers only
-        super()._run_subcommand(subcommand)
+        if subcommand == "predict":
+            limit = self.trainer.limit_predict_batches
+            # an int is a number of batches (1: the first batch), a float a fraction of them
+            if self.trainer.fast_dev_run or isinstance(limit, int) or (limit is not None and limit != 1.0):
+                # a file of some batches was written with exit 0, and synthetic runs record no trial ids
+                option = "fast_dev_run" if self.trainer.fast_dev_run else "limit_predict_batches"
+                raise InputError(f"{getattr(self.trainer, option)!r} would write a prediction file of some of the "
+                                 "trials; predict writes every trial (drop the option)", field=f"trainer.{option}")
+        from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+        try:
+            super()._run_subcommand(subcommand)
+        except MisconfigurationException as err:
+            # refused by Lightning once running (a limit_*_batches fraction below one batch, ...): one line
+            raise InputError(one_line(err, 400), field=_misconfigured_option(str(err))) from None
+
+
+def _misconfigured_option(message: str) -> str:
+    """The trainer option a run-time MisconfigurationException of Lightning is about, where its wording says."""
+    import re
+
+    found = re.search(r"of the `?(train|val|test|predict)_dataloader", message)
+    return f"trainer.limit_{found.group(1)}_batches" if found else "trainer"
 
 
 def cli_main(argv: list[str]) -> int:
@@ -570,9 +635,9 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
         signum = getattr(err, "signum", signal.SIGTERM)
         # RunInterrupted: a second signal, mid-epoch; SIGTERMException: Lightning's own handler, before
         # training started (setup, sanity check) -- neither finished an epoch
-        raise run_stopped(signum, resume.run_dir, finished=False) from None
+        raise run_stopped(signum, resume.run_dir, finished=False, max_epochs=resume.max_epochs) from None
     if resume.signal is not None:
-        raise run_stopped(resume.signal, resume.run_dir, finished=True)
+        raise run_stopped(resume.signal, resume.run_dir, finished=True, max_epochs=resume.max_epochs)
     if command == "fit" and cli is not None and cli._run_dir is not None and cli.trainer.checkpoint_callback:
         print(f"run folder: {cli._run_dir}", flush=True)
     return 0

@@ -179,7 +179,8 @@ class LangevinFlowModule(NeurodynModule):
     (:func:`neurodyn.training.schedules.kl_weight`). Optimisation follows the reference: Adam with a
     weight decay ramped linearly from 0 to
     ``weight_decay`` over ``ramp_epochs`` (coupled L2, set before each epoch), and
-    ReduceLROnPlateau on ``valid/loss`` (factor 0.95, patience 10, min lr 1e-5). ``lr_schedule='cosine'``
+    ReduceLROnPlateau on ``valid/loss`` (factor 0.95, patience 10 validations, min lr 1e-5; stepped on
+    the epochs that validate). ``lr_schedule='cosine'``
     instead decays the learning rate from ``lr`` to ``min_lr`` over ``trainer.max_epochs`` (half a cosine,
     stepped per epoch); it needs no validation monitor, so the validation trials can stay untouched
     by training decisions.
@@ -287,5 +288,9 @@ class LangevinFlowModule(NeurodynModule):
             opt, mode="min", factor=self.hparams.lr_factor, patience=self.hparams.lr_patience,
             threshold=0.0, min_lr=self.hparams.min_lr,
         )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "valid/loss"}}
+        # stepped on the epochs that validate (valid/loss is measured then): with trainer.check_val_every_n_epoch
+        # N > 1 a step every epoch found no valid/loss and Lightning stopped the fit after the first epoch
+        every = getattr(self.trainer, "check_val_every_n_epoch", None) if self._trainer is not None else None
+        frequency = every if isinstance(every, int) and every > 1 else 1
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "valid/loss", "frequency": frequency}}
 

@@ -110,12 +110,12 @@ def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path
     import json
 
     try:
-        best = json.loads(index.read_text()).get("best")
+        recorded = json.loads(index.read_text())
     except ValueError as err:
         raise InputError(f"unreadable index ({err})", path=index, field="best") from None
+    best = recorded.get("best")
     if not best:
-        raise InputError("the run keeps no best checkpoint (no monitor, or checkpoint.save_top_k 0): use "
-                         "--ckpt_path last", path=index, field="best")
+        raise InputError(f"{no_best_reason(recorded)}: use --ckpt_path last", path=index, field="best")
     if not (ckpt_dir / best).is_file():
         raise InputError(f"the best checkpoint {best!r} is missing", path=index, field="best")
     return str(ckpt_dir / best)
@@ -126,14 +126,28 @@ def child_rank() -> bool:
     return any(int(os.environ.get(k, "0") or 0) > 0 for k in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
 
 
+def no_best_reason(index: dict) -> str:
+    """Why a run's checkpoint index names no best file: the run selects nothing, or it has not validated."""
+    if index.get("monitor") and index.get("save_top_k") not in (None, 0):
+        return (f"the run has no best checkpoint yet: {index['monitor']} was never measured (validation runs every "
+                "trainer.check_val_every_n_epoch epochs, and the run stopped before the first)")
+    return "the run keeps no best checkpoint (no monitor, or checkpoint.save_top_k 0)"
+
+
 def keeps_best(run_dir: Path) -> bool:
-    """True when the run's checkpoint index names a best file (runs without selection keep only last.ckpt)."""
+    """True when the run's checkpoint index names a best file (runs without selection keep only last.ckpt).
+    A run that selects but has not validated yet is told so (its predictions come from last.ckpt)."""
     import json
 
     try:
-        return bool(json.loads((run_dir / "checkpoints" / INDEX_NAME).read_text()).get("best"))
+        recorded = json.loads((run_dir / "checkpoints" / INDEX_NAME).read_text())
     except (OSError, ValueError):
         return True  # let resolve_checkpoint report what is wrong
+    if recorded.get("best"):
+        return True
+    if recorded.get("monitor") and recorded.get("save_top_k") not in (None, 0):
+        print(f"note: {no_best_reason(recorded)}; using last.ckpt", flush=True)
+    return False
 
 
 def unique_run_dir(root: Path) -> Path:
@@ -190,11 +204,25 @@ def prepare_argv(rest: list[str], command: str | None = None) -> list[str]:
     return ["--config", str(config), *out]
 
 
-def run_stopped(signum: int, run_dir: Path | None, finished: bool) -> Stopped:
-    """The stop of a fit on a signal, saying how to resume (printed by neurodyn.cli, exit 128 + signum)."""
+def _recorded_max_epochs(run_dir: Path):
+    """``trainer.max_epochs`` of the run's config.yaml (None when unreadable)."""
+    import yaml
+
+    try:
+        return (yaml.safe_load((run_dir / "config.yaml").read_text()).get("trainer") or {}).get("max_epochs")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+
+
+def run_stopped(signum: int, run_dir: Path | None, finished: bool, max_epochs: int | None = None) -> Stopped:
+    """The stop of a fit on a signal, saying how to resume (printed by neurodyn.cli, exit 128 + signum).
+    ``max_epochs``: the stopped fit's; the command names it when the run's config.yaml records another (a
+    resume that extended the run: a bare ``fit --run DIR`` would take config.yaml's, the run's first length)."""
     name = signal.Signals(signum).name
     last = run_dir / "checkpoints" / "last.ckpt" if run_dir is not None else None
     if last is not None and last.is_file():
         when = "after finishing the epoch" if finished else "during an epoch; last.ckpt is the epoch before"
-        return Stopped(signum, f"interrupted by {name} {when}; resume with: neurodyn fit --run {run_dir}")
+        longer = (f" --trainer.max_epochs {max_epochs}"
+                  if max_epochs is not None and max_epochs != _recorded_max_epochs(run_dir) else "")
+        return Stopped(signum, f"interrupted by {name} {when}; resume with: neurodyn fit --run {run_dir}{longer}")
     return Stopped(signum, f"interrupted by {name} before any epoch finished; nothing to resume")

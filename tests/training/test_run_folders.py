@@ -302,3 +302,82 @@ def test_writing_the_run_config_uses_jsonargparses_current_option_name(tmp_path)
     assert not ours, [f"{w.filename}:{w.lineno}" for w in ours]
     saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
     assert "optimizer" in saved and saved["optimizer"] is None  # None settings are kept
+
+
+def test_a_resume_asking_for_fewer_epochs_than_trained_is_one_line(run, capsys):
+    """config.yaml keeps the run's first trainer.max_epochs: after an extension (--trainer.max_epochs 3) a bare
+    ``fit --run DIR`` asked for 1 and ended in Lightning's MisconfigurationException traceback, exit 1, leaving a
+    config.resume-2.yaml of a resume that never ran. Now one line naming the option, nothing written; as many
+    epochs as trained is a note."""
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "3"]) == 0
+    before = _digest(run)
+    capsys.readouterr()
+    assert main(["fit", "--run", str(run)]) == 2
+    line = _one_line(capsys)
+    assert line.endswith(f"{run / 'checkpoints' / 'last.ckpt'}: trainer.max_epochs: the checkpoint has finished 3 "
+                         "epochs, more than trainer.max_epochs 1 asks for in all: give --trainer.max_epochs above 3 "
+                         "to train on"), line
+    assert _digest(run) == before
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "3"]) == 0
+    assert "note: the checkpoint has finished all 3 epochs" in capsys.readouterr().out
+
+
+def test_the_resume_command_of_a_stopped_extension_names_its_length(run):
+    """A stop prints the command that resumes; for a run extended beyond config.yaml's max_epochs a bare
+    ``fit --run DIR`` would take config.yaml's length (and be refused): the command names the extension's."""
+    from neurodyn.training.runs import run_stopped
+
+    assert str(run_stopped(15, run, finished=True, max_epochs=1)).endswith(f"neurodyn fit --run {run}")
+    assert str(run_stopped(15, run, finished=True, max_epochs=5)).endswith(
+        f"neurodyn fit --run {run} --trainer.max_epochs 5")
+
+
+@pytest.mark.parametrize(("option", "value"), [("--trainer.limit_predict_batches", "0.5"),
+                                               ("--trainer.limit_predict_batches", "1"),
+                                               ("--trainer.fast_dev_run", "true")])
+def test_predict_of_some_batches_is_refused(run, tmp_path, capsys, option, value):
+    """``predict --trainer.limit_predict_batches 1`` wrote a file of the first batch's trials with exit 0 (0.5 of
+    one batch was a traceback); a prediction file holds every trial."""
+    out = tmp_path / "p.h5"
+    capsys.readouterr()
+    assert main(["predict", "--run", str(run), "--ckpt_path", "last", "--prediction.path", str(out), option,
+                 value]) == 2
+    field = option[2:]
+    assert f"error: {field}: " in _one_line(capsys)
+    assert not out.exists()
+
+
+def test_a_limit_fraction_below_one_batch_is_one_line(run, capsys):
+    """Lightning refuses ``limit_val_batches 0.01`` of a one-batch loader only once running: it was a
+    traceback, exit 1."""
+    capsys.readouterr()
+    assert main(["validate", "--run", str(run), "--ckpt_path", "last", "--trainer.limit_val_batches", "0.01"]) == 2
+    line = _one_line(capsys)
+    assert "error: trainer.limit_val_batches: You requested to check 0.01 of the `val_dataloader`" in line, line
+
+
+def test_a_checkpoint_of_another_model_family_is_named_first_when_resuming(run, tmp_path, capsys):
+    """A LangevinFlow checkpoint given to an HMM-GLM fit was refused for its batch size, then (with that given)
+    its evaluation interval, one difference at a time; the family explains them all."""
+    capsys.readouterr()
+    assert main(["fit", "--config", "configs/hmmglm/synthetic_hmmglm.yaml", "--ckpt_path",
+                 str(run / "checkpoints" / "last.ckpt"), "--trainer.default_root_dir", str(tmp_path / "new"),
+                 "--trainer.max_epochs", "2"]) == 2
+    line = _one_line(capsys)
+    assert "neurodyn.family: a LangevinFlowModule checkpoint given to HMMGLMModule" in line, line
+
+
+def test_a_run_that_never_validated_says_why_it_has_no_best_checkpoint(tmp_path, capsys):
+    """A run that selects on valid/loss but stopped before its first validation (its plateau schedule steps
+    only on validating epochs: it stopped the fit before) -- ``--ckpt_path best`` blamed
+    'no monitor, or save_top_k 0' (the run has both), and predict took last.ckpt without a word."""
+    root = tmp_path / "runs"
+    assert main(["fit", *TINY, "--trainer.check_val_every_n_epoch", "5", "--trainer.max_epochs", "1",
+                 "--trainer.default_root_dir", str(root), "--run-name", "r"]) == 0
+    run = root / "r"
+    capsys.readouterr()
+    assert main(["predict", "--run", str(run), "--ckpt_path", "best", "--prediction.path", str(tmp_path / "a.h5")]) == 2
+    line = _one_line(capsys)
+    assert "best: the run has no best checkpoint yet: valid/loss was never measured" in line, line
+    assert main(["predict", "--run", str(run), "--prediction.path", str(tmp_path / "b.h5")]) == 0
+    assert "note: the run has no best checkpoint yet" in capsys.readouterr().out
