@@ -24,6 +24,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+#: environment variable naming another folder for every results file (the README's commands rewrite the
+#: committed files otherwise)
+RESULTS_ENV = "NEURODYN_RESULTS_DIR"
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -134,7 +137,8 @@ def provenance(argv: Sequence[str] | None = None) -> dict:
 
 def write_results(name: str, figures: dict, *, seconds: float, readme: dict | None = None,
                   out_dir: str | os.PathLike | None = None, argv: Sequence[str] | None = None, **extra) -> Path:
-    """Write ``<out_dir or benchmarks/results>/<name>.json`` atomically and return its path.
+    """Write ``<out_dir or $NEURODYN_RESULTS_DIR or benchmarks/results>/<name>.json`` atomically and return
+    its path (the environment variable keeps the committed files when a README command is rerun).
 
     ``figures`` holds every number the benchmark measured; ``extra`` keys (e.g. ``split``,
     ``selection``, ``seeds``) are stored at the top level. ``readme`` (optional) is the table rendered
@@ -152,6 +156,8 @@ def write_results(name: str, figures: dict, *, seconds: float, readme: dict | No
     record = {"name": name, **provenance(argv), "seconds": round(float(seconds), 3), **extra, "figures": figures}
     if readme is not None:
         record["readme"] = readme
+    if out_dir is None and os.environ.get(RESULTS_ENV):
+        out_dir = os.environ[RESULTS_ENV]
     out = Path(out_dir) if out_dir is not None else RESULTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"

@@ -26,7 +26,9 @@ neurons have refractoriness and bursting). Reported per ``S``:
 
 The last line printed is a JSON object. Usage::
 
-    python benchmarks/hmmglm_real_states.py [--states 2,3,4] [--seed 0] [--threads 1]
+    python benchmarks/hmmglm_real_states.py [--states 2,3,4] [--seed 0] [--threads 1] [--results-dir DIR]
+
+It writes ``benchmarks/results/hmmglm_real_states.json`` (``--no-write`` to skip).
 """
 
 from __future__ import annotations
@@ -114,6 +116,9 @@ def main(argv=None) -> int:
     parser.add_argument("--n-shuffles", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--results-dir", default=None,
+                        help="folder of the results file (default benchmarks/results, or $NEURODYN_RESULTS_DIR)")
+    parser.add_argument("--no-write", action="store_true", help="do not write hmmglm_real_states.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -122,6 +127,7 @@ def main(argv=None) -> int:
     from neurodyn.models.hmmglm.evaluate import marginal_log_likelihood
     from neurodyn.models.hmmglm.fit import fit_em, fit_gradient
 
+    began = time.perf_counter()
     spikes = load_trials(find_nwb(args.nwb))
     n_trials, n_bins, n_units = spikes.shape
     rng = np.random.default_rng(args.seed)
@@ -202,6 +208,16 @@ def main(argv=None) -> int:
         "self_connections": True,
         "threads": torch.get_num_threads(),
     }
+    if not args.no_write:
+        from _results import write_results
+
+        path = write_results("hmmglm_real_states", results, seconds=time.perf_counter() - began,
+                             out_dir=args.results_dir, argv=sys.argv,
+                             split=f"{len(fit_part)} fit / {n_valid} early-stopping / {len(test_idx)} test trials "
+                                   f"of the MC_Maze_Small test file, drawn with seed {args.seed}",
+                             selection="GLM steps and EM iterations stopped on the early-stopping trials' "
+                                       "likelihood; test trials scored once")
+        print(f"wrote {path}", file=sys.stderr)
     print(json.dumps(results))
     return 0
 

@@ -94,3 +94,15 @@ def test_readme_commands_name_no_machine_path():
         if line.startswith("<sub>`python"):
             command = line.split("`")[1]
             assert not any(t.lstrip("-").split("=")[-1].startswith("/") for t in command.split()), line
+
+
+def test_results_dir_from_the_environment(tmp_path, monkeypatch):
+    """Rerunning a README command rewrote the committed results file; NEURODYN_RESULTS_DIR sends every
+    benchmark's file elsewhere (an explicit out_dir still wins)."""
+    spec = importlib.util.spec_from_file_location("_results", ROOT / "benchmarks" / "_results.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setenv("NEURODYN_RESULTS_DIR", str(tmp_path / "env"))
+    assert mod.write_results("t", {}, seconds=0, argv=["t"]) == tmp_path / "env" / "t.json"
+    assert mod.write_results("t", {}, seconds=0, argv=["t"], out_dir=tmp_path / "given") == tmp_path / "given" / "t.json"
+    assert not (mod.RESULTS_DIR / "t.json").exists()
