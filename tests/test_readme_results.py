@@ -104,5 +104,6 @@ def test_results_dir_from_the_environment(tmp_path, monkeypatch):
     spec.loader.exec_module(mod)
     monkeypatch.setenv("NEURODYN_RESULTS_DIR", str(tmp_path / "env"))
     assert mod.write_results("t", {}, seconds=0, argv=["t"]) == tmp_path / "env" / "t.json"
-    assert mod.write_results("t", {}, seconds=0, argv=["t"], out_dir=tmp_path / "given") == tmp_path / "given" / "t.json"
+    given = mod.write_results("t", {}, seconds=0, argv=["t"], out_dir=tmp_path / "given")
+    assert given == tmp_path / "given" / "t.json"
     assert not (mod.RESULTS_DIR / "t.json").exists()
