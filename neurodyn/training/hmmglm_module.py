@@ -120,6 +120,10 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
             raise InputError(MULTI_PROCESS, field="trainer.strategy")
         if self._trainer is not None and self.trainer.datamodule is not None:
             self._check_observed(self.trainer.datamodule)
+        if stage == "fit" and self.config.variant == "glm" and self.config.n_states != 1:
+            # config.yaml records the n_states given; the model and its predictions have one state
+            print(f"note: model.init_args.config.variant glm has one state; n_states {self.config.n_states} is not "
+                  "used", flush=True)
 
     def _check_observed(self, dm) -> None:
         """Missing (NaN in the file) held-in counts: whole-bin gaps are noted, anything else is refused.

@@ -160,3 +160,12 @@ def test_test_scores_the_report_split_once(tmp_path, capsys):
         ll = module.model.marginal_log_likelihood(report).sum().item()
     # the table prints the logged float32: a few float32 ulps
     assert printed["test/loss"] == pytest.approx(-ll / (report.shape[0] * report.shape[1]), rel=1e-6)
+
+
+def test_the_glm_variant_notes_that_n_states_is_not_used(tmp_path, capsys):
+    """``variant glm`` fits one state whatever n_states says; config.yaml recorded n_states 2 without a word."""
+    args = ["fit", *TINY, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path)]
+    assert main([*args, "--model.config.variant", "glm"]) == 0
+    assert "note: model.init_args.config.variant glm has one state; n_states 2 is not used" in capsys.readouterr().out
+    assert main([*args, "--model.config.variant", "glm", "--model.config.n_states", "1"]) == 0
+    assert "is not used" not in capsys.readouterr().out
