@@ -168,7 +168,11 @@ def _read(f, path: Path, group: str | None) -> dict:
     key = _first(f, ("valid_posteriors", "train_posteriors"))
     if key is not None:
         split = key.split("_")[0]
-        out = {"layout": "hmmglm", "group": None, "bin_ms": _bin_ms(f, None), "label": f"{split} sequences"}
+        phase = _text_attr(f, "phase")
+        out = {"layout": "hmmglm", "group": None, "bin_ms": _bin_ms(f, None),
+               "label": f"{split} sequences" + (f", {phase} phase" if phase else "")}
+        if _text_attr(f, "model"):  # the model class (GLM, HMMGLM, GaussianPriorHMMGLM, OneHotPriorHMMGLM)
+            out["name"] = _text_attr(f, "model")
         out.update(_states(f, key, f"{split}_viterbi", path))
         if f"{split}_trial_ids" in f:  # rows of a prepared NLB file: their NLB trial ids
             ids = _array(f, f"{split}_trial_ids", path, 1)
@@ -194,6 +198,14 @@ def _read(f, path: Path, group: str | None) -> dict:
         "valid_posteriors/train_posteriors, or coupling + transitions)",
         path,
     )
+
+
+def _text_attr(f, name: str) -> str | None:
+    """A root attribute as text (h5py gives str or bytes), None when absent."""
+    value = f.attrs.get(name)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return str(value) if value is not None and str(value) else None
 
 
 def _coupling(f, path: Path) -> np.ndarray:
@@ -299,7 +311,7 @@ def draw_prediction(data: dict, *, trial: int = 0, title: str | None = None):
     else:
         fig = plt.figure(figsize=(2.4 * len(data["coupling"]) + 1, 3), layout="constrained")
         plot_coupling(data["coupling"], fig=fig, titles=[f"state {s}" for s in range(len(data["coupling"]))])
-    fig.suptitle(title or f"{layout} prediction: {data['label']}")
+    fig.suptitle(title or f"{data.get('name', layout)} prediction: {data['label']}")
     return fig
 
 

@@ -257,6 +257,9 @@ def plot_states_aligned(
     ax_path, ax_mean = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.4, 1]})
     ax_path.pcolormesh(edges, np.arange(n_trials + 1) - 0.5, paths, cmap=cmap, norm=norm)
     ax_path.set_ylabel(ylabel)
+    from matplotlib.ticker import MaxNLocator
+
+    ax_path.yaxis.set_major_locator(MaxNLocator(integer=True))  # rows are whole trials (was 0.5, 1.5, ...)
     mean = posteriors.mean(axis=0)
     for s in range(n_states):
         ax_mean.plot(t, mean[:, s], color=f"C{s % 10}", lw=1.8, label=f"state {s}")

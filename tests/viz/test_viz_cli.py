@@ -165,3 +165,19 @@ def test_bad_arguments_exit_2(layouts, capsys):
 
         plot_file(layouts["hmmglm"], layouts["hmmglm"].with_suffix(".png"), trial=3)
     assert not layouts["hmmglm"].with_suffix(".png").exists()
+
+
+def test_an_hmmglm_figure_names_its_model_and_phase_and_whole_rows(tmp_path):
+    """Every HMM-GLM figure was titled 'hmmglm prediction: valid sequences' (one-hot, GLM or Gaussian, any
+    phase), and the path image's row ticks fell between rows (0.5, 1.5, ...)."""
+    from neurodyn.viz.prediction import draw_prediction
+
+    gamma = _posteriors(n_seq=4)
+    path = _write(tmp_path / "p.h5", {"valid_posteriors": gamma, "valid_viterbi": gamma.argmax(-1)},
+                  model="OneHotPriorHMMGLM", phase="test")
+    data = read_prediction(path)
+    assert data["name"] == "OneHotPriorHMMGLM" and data["label"] == "valid sequences, test phase"
+    fig = draw_prediction(data)
+    assert fig._suptitle.get_text() == "OneHotPriorHMMGLM prediction: valid sequences, test phase"
+    ticks = [t for ax in fig.axes for t in ax.get_yticks() if ax.get_ylabel() == "sequence"]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
