@@ -547,11 +547,17 @@ class NeurodynCLI(LightningCLI):
                 cfg["weights_only"] = True  # neurodyn checkpoints hold tensors and plain containers only
         if subcommand == "predict":
             limit = self.trainer.limit_predict_batches
-            # an int is a number of batches (1: the first batch), a float a fraction of them
-            if self.trainer.fast_dev_run or isinstance(limit, int) or (limit is not None and limit != 1.0):
+            # an int is a number of batches (1: the first batch), a float a fraction of them; the text as given
+            # too, since the parsed value of "1" is not always an int
+            written = [v for v in _option_values(self._user_argv, "--trainer.limit_predict_batches")
+                       if v.strip().lstrip("+").isdigit()]
+            if (self.trainer.fast_dev_run or isinstance(limit, int) or written
+                    or (limit is not None and limit != 1.0)):
                 # a file of some batches was written with exit 0, and synthetic runs record no trial ids
                 option = "fast_dev_run" if self.trainer.fast_dev_run else "limit_predict_batches"
-                raise InputError(f"{getattr(self.trainer, option)!r} would write a prediction file of some of the "
+                value = written[-1] if written and option == "limit_predict_batches" else repr(
+                    getattr(self.trainer, option))
+                raise InputError(f"{value} would write a prediction file of some of the "
                                  "trials; predict writes every trial (drop the option)", field=f"trainer.{option}")
         from lightning.fabric.utilities.exceptions import MisconfigurationException
 
@@ -560,6 +566,17 @@ class NeurodynCLI(LightningCLI):
         except MisconfigurationException as err:
             # refused by Lightning once running (a limit_*_batches fraction below one batch, ...): one line
             raise InputError(one_line(err, 400), field=_misconfigured_option(str(err))) from None
+
+
+def _option_values(argv: list[str], option: str) -> list[str]:
+    """The values given to ``option`` on the command line (``--x V`` and ``--x=V``), in order."""
+    values = []
+    for i, arg in enumerate(argv):
+        if arg == option and i + 1 < len(argv):
+            values.append(argv[i + 1])
+        elif arg.startswith(option + "="):
+            values.append(arg.split("=", 1)[1])
+    return values
 
 
 def _misconfigured_option(message: str) -> str:
