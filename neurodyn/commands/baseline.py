@@ -102,6 +102,19 @@ def check_sigma_fits(prepared_path, recipe: str, sigma_ms: float | None) -> None
     check_sigma(sigma, prep.bin_ms, min(bins), path=prep.path, field="--sigma-ms")
 
 
+def _provenance(prepared, recipe: str) -> dict:
+    """Root attributes of a baseline file: what it was made from (the prepared file's phase, dataset and bin
+    width, and its path as ``data``) and how (``baseline``: the recipe), as ``neurodyn predict`` records them;
+    ``submit`` refuses files of two phases by them (before, a baseline file recorded nothing and passed)."""
+    import os
+
+    from neurodyn.io.hdf5 import root_attrs
+
+    found = root_attrs(prepared) or {}
+    return {"phase": found.get("phase"), "dataset": found.get("dataset"), "bin_ms": found.get("bin_ms"),
+            "data": os.path.abspath(prepared), "baseline": recipe}
+
+
 def cli_main(argv: list[str]) -> int:
     """``neurodyn baseline``: smoothing + Poisson GLM on a prepared file -> submission file."""
     from neurodyn.errors import ArgumentParser
@@ -133,6 +146,6 @@ def cli_main(argv: list[str]) -> int:
             args.prepared, recipe=args.recipe, sigma_ms=args.sigma_ms, alpha=args.alpha, heldin=args.heldin,
             progress=True,
         )
-        write_submission(tmp, groups, expected)
+        write_submission(tmp, groups, expected, attrs=_provenance(args.prepared, args.recipe))
     print(f"wrote {args.out}")
     return 0

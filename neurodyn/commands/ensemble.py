@@ -16,6 +16,10 @@ members' mean on every entry; :class:`neurodyn.models.ensemble.RateEnsemble`). T
 predict`` stores beside the rates are not comparable across separate fits and are not copied. Choose the
 members in advance (how many, which seeds), never by their scores on the trials you report.
 
+The file records what its members agree on (``phase``, ``dataset``, ``bin_ms``, ``data``) and its members
+(``ensemble_members``), so ``submit`` still tells its phase; members of two phases or of other data, and
+two copies of one fit's predictions, are refused (:func:`member_provenance`).
+
 Writes under :func:`neurodyn.io.output_file` (``--overwrite`` to replace a file; never onto an input). Bad
 input is one line and exit code 2 through :mod:`neurodyn.cli`.
 """
@@ -28,7 +32,62 @@ import numpy as np
 
 from neurodyn.errors import ArgumentParser, InputError
 
-__all__ = ["average_predictions", "cli_main"]
+__all__ = ["average_predictions", "cli_main", "member_provenance"]
+
+#: root attributes an ensemble file keeps where every member records the same value
+SHARED_ATTRS = ("phase", "dataset", "bin_ms", "data", "datamodule")
+
+
+def _same_data(a: str, b: str) -> bool | None:
+    """Whether two recorded data files are one: the same path, the same file, or the same bytes; None when
+    that cannot be told (a file no longer there)."""
+    if a == b:
+        return True
+    if not (os.path.isfile(a) and os.path.isfile(b)):
+        return None
+    if os.path.samefile(a, b):
+        return True
+    from neurodyn.io import file_digest
+
+    return file_digest(a) == file_digest(b)
+
+
+def member_provenance(paths) -> dict:
+    """The root attributes of an ensemble of the prediction files ``paths``: those every member records
+    alike (:data:`SHARED_ATTRS`) and ``ensemble_members`` (JSON list of the members' absolute paths).
+
+    Raises InputError (naming the member) for members of two NLB phases or of other data (the ``data``
+    files they record are other files with other bytes), and for two members of the same checkpoint and
+    epoch (copies of one prediction file: an ensemble of one fit).
+    """
+    import json
+
+    from neurodyn.io.hdf5 import root_attrs
+
+    records = [(os.fspath(p), root_attrs(p) or {}) for p in paths]
+    phased = [(p, r["phase"]) for p, r in records if r.get("phase")]
+    for path, phase in phased[1:]:
+        if phase != phased[0][1]:
+            raise InputError(f"is a {phase}-phase prediction, {phased[0][0]} a {phased[0][1]}-phase one: an "
+                             "ensemble averages predictions of the same trials", path=path, field="phase")
+    made_from = [(p, str(r["data"])) for p, r in records if r.get("data")]
+    for path, data in made_from[1:]:
+        if _same_data(data, made_from[0][1]) is False:
+            raise InputError(f"was made from {data}, {made_from[0][0]} from {made_from[0][1]} (another file, other "
+                             "bytes): an ensemble averages predictions of the same data", path=path, field="data")
+    seen: dict = {}
+    for path, record in records:
+        key = (record.get("checkpoint"), record.get("checkpoint_epoch"))
+        if key[0] is None:
+            continue
+        if key in seen:
+            raise InputError(f"holds the predictions of the same checkpoint as {seen[key]} ({key[0]}, epoch "
+                             f"{key[1]}): an ensemble averages different fits", path=path, field="checkpoint")
+        seen[key] = path
+    first = records[0][1]
+    shared = {k: first[k] for k in SHARED_ATTRS
+              if first.get(k) is not None and all(r.get(k) == first[k] for _, r in records)}
+    return {**shared, "ensemble_members": json.dumps([os.path.abspath(p) for p, _ in records])}
 
 
 def average_predictions(paths) -> dict[str, dict[str, np.ndarray]]:
@@ -93,6 +152,6 @@ def cli_main(argv: list[str]) -> int:
     size = max((os.path.getsize(p) for p in args.pred if os.path.isfile(p)), default=0)
     with output_file(args.out, inputs=args.pred, overwrite=args.overwrite, size_bytes=size) as tmp:
         groups = average_predictions(args.pred)
-        write_submission(tmp, groups)
+        write_submission(tmp, groups, attrs=member_provenance(args.pred))
     print(f"wrote {args.out}: the mean of {len(args.pred)} prediction files ({', '.join(groups)})")
     return 0

@@ -48,7 +48,7 @@ def cli_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from neurodyn.io import output_file
 
-    phases = _phases(args.pred)  # before anything is written
+    phases = _phases([*args.pred, *args.prepared])  # before anything is written
     size = sum(os.path.getsize(p) for p in args.pred if os.path.isfile(p))
     with output_file(args.out, inputs=[*args.pred, *args.prepared], overwrite=args.overwrite,
                      size_bytes=size) as tmp:
@@ -58,8 +58,9 @@ def cli_main(argv: list[str]) -> int:
 
 
 def _phases(paths) -> set[str]:
-    """The NLB phases the prediction files record (``neurodyn predict`` writes ``phase``); files of both
-    phases in one submission are refused: EvalAI scores a val-phase and a test-phase submission apart."""
+    """The NLB phases the files record (``neurodyn predict``, ``ensemble`` and ``baseline`` write ``phase``,
+    and so does ``neurodyn prepare`` in the ``--prepared`` files); files of both phases in one submission are
+    refused: EvalAI scores a val-phase and a test-phase submission apart."""
     from neurodyn.io.hdf5 import root_attrs
 
     found = {str(path): (root_attrs(path) or {}).get("phase") for path in paths}
@@ -67,7 +68,7 @@ def _phases(paths) -> set[str]:
     if len(phases) > 1:
         listed = ", ".join(f"{path}: {phase}" for path, phase in found.items() if phase)
         raise InputError(f"mixes phases ({listed}); EvalAI scores val and test submissions apart",
-                         path=next(iter(found)), field="--pred")
+                         path=next(iter(found)), field="phase")
     return phases
 
 

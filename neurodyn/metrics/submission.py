@@ -130,7 +130,8 @@ def validate_submission(
 
 
 def write_submission(
-    path, groups: Mapping[str, Mapping[str, np.ndarray]], expected_shapes: ExpectedShapes | None = None
+    path, groups: Mapping[str, Mapping[str, np.ndarray]], expected_shapes: ExpectedShapes | None = None,
+    attrs: Mapping | None = None,
 ) -> Path:
     """Validate ``groups`` and write them as one submission file (float32, gzip), atomically.
 
@@ -142,6 +143,9 @@ def write_submission(
         ``{group_name: {key: rates}}`` in the layout of the module docstring (counts per bin).
     expected_shapes
         Optional ``{group: {key: shape}}`` (see :func:`expected_shapes_from_prepared`).
+    attrs
+        Optional root attributes (what the file was made from: ``phase``, ``dataset``, ``bin_ms``, ``data``;
+        None values are left out).
 
     Returns
     -------
@@ -165,6 +169,7 @@ def write_submission(
     path = Path(path)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
+            handle.attrs.update({k: v for k, v in (attrs or {}).items() if v is not None})
             for name, group in groups.items():
                 out = handle.create_group(name)
                 for key, value in group.items():

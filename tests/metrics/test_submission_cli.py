@@ -238,5 +238,78 @@ def test_submit_refuses_prediction_files_of_two_phases(tmp_path, capsys):
     capsys.readouterr()
     assert main(["submit", "--pred", *map(str, paths), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--pred: mixes phases" in err[0] and ": val" in err[0] and ": test" in err[0], err
+    assert len(err) == 1 and "phase: mixes phases" in err[0] and ": val" in err[0] and ": test" in err[0], err
     assert not out.exists()
+
+
+def _member(path, group, **attrs):
+    write_submission(path, {"mc_maze_small_20": group}, attrs=attrs)
+    return path
+
+
+def test_ensemble_and_baseline_files_keep_their_phase_for_submit(tmp_path, capsys):
+    """An ensemble (and a baseline) file recorded no attributes, so submit's phase check passed a val-phase
+    ensemble beside a test-phase prediction and labelled the file '(test phase)'. Now the ensemble keeps what
+    its members agree on, the baseline what its prepared file says, and submit reads the --prepared files'
+    phases too."""
+    rng = np.random.default_rng(3)
+    group = _prepared(tmp_path / "p.h5", rng)  # phase val
+    data = str(tmp_path / "p.h5")
+    members = [_member(tmp_path / f"m{i}.h5", {k: v * (1 + i / 10) for k, v in group.items()}, phase="val",
+                       dataset="mc_maze_small", bin_ms=20.0, data=data, checkpoint=f"/runs/s{i}/last.ckpt",
+                       checkpoint_epoch=3) for i in range(2)]
+    ens = tmp_path / "ens.h5"
+    assert main(["ensemble", "--pred", *map(str, members), "--out", str(ens)]) == 0
+    with h5py.File(ens) as f:
+        assert (f.attrs["phase"], f.attrs["dataset"], f.attrs["data"]) == ("val", "mc_maze_small", data)
+        assert json.loads(f.attrs["ensemble_members"]) == [str(m) for m in members]
+    name, test_group = registry_group(rng, "mc_maze_medium", 20)
+    test_pred = tmp_path / "test_pred.h5"
+    write_submission(test_pred, {name: test_group}, attrs={"phase": "test"})
+    out = tmp_path / "sub.h5"
+    capsys.readouterr()
+    assert main(["submit", "--pred", str(ens), str(test_pred), "--out", str(out)]) == 2
+    assert "phase: mixes phases" in capsys.readouterr().err and not out.exists()
+    # a file that records no phase, with a val-phase --prepared file beside a test-phase prediction
+    bare = _member(tmp_path / "bare.h5", group)
+    assert main(["submit", "--pred", str(bare), str(test_pred), "--prepared", data, "--out", str(out)]) == 2
+    assert "phase: mixes phases" in capsys.readouterr().err and not out.exists()
+    # baseline files record their prepared file's phase
+    base = tmp_path / "base.h5"
+    assert main(["baseline", "--prepared", data, "--out", str(base)]) == 0
+    with h5py.File(base) as f:
+        assert (f.attrs["phase"], f.attrs["data"], f.attrs["baseline"]) == ("val", data, "nlb_tools")
+    capsys.readouterr()
+    assert main(["submit", "--pred", str(base), str(test_pred), "--out", str(out)]) == 2
+    assert "phase: mixes phases" in capsys.readouterr().err and not out.exists()
+
+
+def test_ensemble_refuses_members_of_other_phases_data_or_one_checkpoint(tmp_path, capsys):
+    """Only shapes were compared: members of another phase or of other data (a re-prepared file, another
+    session of the same sizes), and byte copies of one fit's file (an ensemble of one fit), were averaged."""
+    rng = np.random.default_rng(4)
+    group = _prepared(tmp_path / "p.h5", rng)
+    _prepared(tmp_path / "q.h5", np.random.default_rng(5))  # same sizes, other spikes
+    common = {"dataset": "mc_maze_small", "bin_ms": 20.0}
+    a = _member(tmp_path / "a.h5", group, phase="val", data=str(tmp_path / "p.h5"), checkpoint="/r/a.ckpt",
+                checkpoint_epoch=1, **common)
+    cases = [
+        ({"phase": "test", "data": str(tmp_path / "p.h5")}, "phase: is a test-phase prediction"),
+        ({"phase": "val", "data": str(tmp_path / "q.h5")}, "data: was made from"),
+        ({"phase": "val", "data": str(tmp_path / "p.h5"), "checkpoint": "/r/a.ckpt", "checkpoint_epoch": 1},
+         "checkpoint: holds the predictions of the same checkpoint"),
+    ]
+    out = tmp_path / "e.h5"
+    for attrs, expected in cases:
+        b = _member(tmp_path / "b.h5", group, **common, **attrs)
+        capsys.readouterr()
+        assert main(["ensemble", "--pred", str(a), str(b), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0], err
+        assert not out.exists()
+    # the same data under another path (a copy) is the same data
+    import shutil
+
+    shutil.copy(tmp_path / "p.h5", tmp_path / "copy.h5")
+    b = _member(tmp_path / "b.h5", group, phase="val", data=str(tmp_path / "copy.h5"), **common)
+    assert main(["ensemble", "--pred", str(a), str(b), "--out", str(out)]) == 0
