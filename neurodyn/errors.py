@@ -102,10 +102,17 @@ class ArgumentParser(argparse.ArgumentParser):
     >>> _ = p.add_argument("--n", type=int, required=True)
     >>> p.parse_args(["--n", "two"])
     Traceback (most recent call last):
-    neurodyn.errors.InputError: arguments: argument --n: invalid int value: 'two'
+    neurodyn.errors.InputError: --n: invalid int value: 'two'
     """
 
     def error(self, message):
+        # argparse words one option's error 'argument --n/-n: ...': the option is the field (was 'arguments:
+        # argument --n: ...'); errors about the arguments together keep the field 'arguments'
+        import re
+
+        found = re.match(r"argument (-[^\s:/]+)(?:/\S+)?: (.*)", message, re.S)
+        if found:
+            raise InputError(found.group(2), field=found.group(1))
         raise InputError(message, field="arguments")
 
 

@@ -260,7 +260,7 @@ CASES = [
     ("prepare-out-unwritable", PREP + ["--nwb", "{src}/nwb", "--out", "/proc/neurodyn-fault/out.h5"],
      "cannot create folder", None),
     ("prepare-bad-bin", ["prepare", "--dataset", "mc_maze", "--bin-ms", "7", "--nwb", "{src}/nwb", "--out", "o.h5"],
-     "bin_ms", None),
+     "--bin-ms: invalid choice: 7", None),
     ("prepare-bad-dataset", ["prepare", "--dataset", "mc_mazz", "--nwb", "{src}/nwb", "--out", "o.h5"],
      "valid names", None),
     ("prepare-no-nwb-arg", ["prepare", "--dataset", "mc_maze"], "--nwb", None),

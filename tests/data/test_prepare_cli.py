@@ -120,14 +120,15 @@ def test_damaged_root_attributes_are_one_input_error(tmp_path, attrs, field):
         ("rtt_as_maze", [], ": trials/move_onset_time:"),
         ("spike_outside", [], ": units/spike_times:"),
         ("test_only_val", [], ": trials/split:"),
-        ("bin", ["--bin-ms", "7"], "bin_ms: 7 ms bins do not divide"),
+        ("bin", ["--bin-ms", "7"], "--bin-ms: invalid choice: 7 (choose from 5, 20)"),
+        ("bin_10", ["--bin-ms", "10"], "--bin-ms: invalid choice: 10 (choose from 5, 20)"),
         ("dataset", ["--dataset", "mc_mazz"], "valid names"),
     ],
 )
 def test_cli_bad_input(bad_files, maze_pair, tmp_path, oracle, capsys, case, args, field):
     if case == "missing":
         path = tmp_path / "missing.nwb"
-    elif case in ("bin", "dataset"):
+    elif case in ("bin", "bin_10", "dataset"):
         path = maze_pair
     elif case == "test_only_val":
         path = oracle.pair(maze_pair, "mc_maze")[1]
@@ -152,7 +153,7 @@ def test_cli_bad_input(bad_files, maze_pair, tmp_path, oracle, capsys, case, arg
     assert rc == 2
     assert err.startswith("neurodyn prepare: error: ") and "\n" not in err
     assert field in err
-    if case not in ("bin", "dataset"):
+    if case not in ("bin", "bin_10", "dataset"):
         assert str(path) in err  # the message names the file
     assert not out.exists() and not list(tmp_path.glob(".out.h5.*"))  # nothing half-written
     assert all(oracle.sha256(p) == d for p, d in digests.items())
