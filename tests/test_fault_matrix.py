@@ -308,7 +308,7 @@ CASES = [
     ("baseline-truncated", ["baseline", "--prepared", "{src}/trunc_prep.h5", "--out", "p.h5"],
      "truncated or damaged", None),
     ("baseline-pred-as-prepared", ["baseline", "--prepared", "{src}/pred.h5", "--out", "p.h5"],
-     "not a prepare file", None),
+     "not a prepared file", None),
     ("baseline-test-phase", ["baseline", "--prepared", "{src}/prep_test.h5", "--out", "p.h5"], "train_input", None),
     ("baseline-bad-option", ["baseline", "--prepared", "{src}/prep.h5", "--out", "p.h5", "--heldin", "x"],
      "invalid choice", None),

@@ -290,7 +290,7 @@ def read_prepared(
     path = Path(path)
     with read_h5(path, "prepared NLB file") as f:
         if not is_prepared(f):
-            raise InputError(f"not a prepare file (no format={FORMAT!r} attribute: `neurodyn prepare` did not "
+            raise InputError(f"not a prepared file (no format={FORMAT!r} attribute: `neurodyn prepare` did not "
                              f"write it)", path, "format")
         for name in require:
             if name not in f:

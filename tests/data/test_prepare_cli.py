@@ -81,7 +81,7 @@ def test_load_prepared_rejects_other_files(tmp_path, bad_files):
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
         f["train_data"] = np.zeros((2, 3, 4))
-    with pytest.raises(InputError, match="not a prepare file"):
+    with pytest.raises(InputError, match="not a prepared file"):
         load_prepared(other)
     with pytest.raises(InputError, match="not an HDF5 file"):
         load_prepared(bad_files["text"])

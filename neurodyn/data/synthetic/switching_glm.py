@@ -272,7 +272,8 @@ def run_cli(args: argparse.Namespace) -> int:
     with output_file(args.out, overwrite=args.overwrite, size_bytes=8 * (cells * (args.n_neurons + 1))) as tmp:
         sim = _simulate_and_write(args, tmp)
     print(
-        f"wrote {args.out}: switching GLM (seed {args.seed}), {args.n_states} states, {args.n_neurons} neurons, "
+        f"wrote {args.out}: switching GLM (seed {args.seed}), {args.n_states} "
+        f"state{'' if args.n_states == 1 else 's'}, {args.n_neurons} neurons, "
         f"{args.n_sequences} sequences x {args.n_bins} bins, mean {sim.spikes.mean():.4f} counts/bin, "
         f"{int((sim.connection_types != 0).sum())} non-zero couplings"
     )
