@@ -404,7 +404,7 @@ CASES = [
     ("evaluate-prepared-copy-as-pred", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/prep_copy.h5"],
      "not a prediction file", None),
     ("evaluate-pred-as-target", ["evaluate", "--target", "{src}/pred.h5", "--pred", "{src}/pred_copy.h5"],
-     "eval_spikes_heldout", None),
+     "--target: is a prediction file (rates), not an evaluation target", None),
     ("evaluate-test-phase-target", ["evaluate", "--target", "{src}/prep_test.h5", "--pred", "{src}/pred.h5"],
      "eval_target", None),
     ("evaluate-wrong-units", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/pred_shape.h5"],

@@ -323,6 +323,24 @@ def evaluate(target, prediction, *, target_path=None, prediction_path=None) -> l
     return results
 
 
+def _check_target_kind(handle, path: str) -> None:
+    """One line for a file that is not an evaluation target (was "unknown dataset group 'latents'" for a
+    prediction file given as --target, "unknown dataset group 'acquisition'" for an NWB file)."""
+    import h5py
+
+    from neurodyn.metrics.submission import _not_rates
+
+    not_rates = _not_rates(handle)
+    if not_rates:
+        raise InputError(f"{not_rates[1]}, not an evaluation target (a val-phase file of neurodyn prepare)",
+                         path=path, field=not_rates[0])
+    rates = [name for name in handle if isinstance(handle[name], h5py.Group) and
+             any(key.endswith("_rates_heldin") for key in handle[name])]
+    if rates or "module" in handle.attrs or "ensemble_members" in handle.attrs or "baseline" in handle.attrs:
+        raise InputError("is a prediction file (rates), not an evaluation target: swapped --target and --pred?",
+                         path=path, field="--target")
+
+
 def load_target(path) -> dict[str, dict]:
     """Read eval targets from a ``prepare`` file or an nlb_tools eval-target HDF5 file.
 
@@ -343,6 +361,8 @@ def load_target(path) -> dict[str, dict]:
     path = os.fspath(path)
     with read_h5(path, "evaluation target file") as handle:
         prepared = is_prepared(handle)
+        if not prepared:
+            _check_target_kind(handle, path)  # before any group is read: an NWB file is large
         if not prepared:  # nlb_tools' layout: the <dataset><suffix> groups at the top level
             groups = {key: read_h5_dict(handle[key]) for key in handle if isinstance(handle[key], h5py.Group)}
     if prepared:

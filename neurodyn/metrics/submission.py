@@ -179,6 +179,18 @@ def write_submission(
 
 
 
+def _not_rates(handle) -> tuple[str, str] | None:
+    """``(field, what the file is)`` for an HDF5 file that holds no NLB rates -- an HMM-GLM prediction file
+    (state posteriors, couplings), an NWB file -- or None."""
+    module = handle.attrs.get("module")
+    module = module.decode() if isinstance(module, bytes) else module
+    if module == "HMMGLMModule" or "valid_posteriors" in handle or "train_posteriors" in handle:
+        return "module", "is an HMM-GLM prediction file (state posteriors, couplings)"
+    if "nwb_version" in handle.attrs or "acquisition" in handle:
+        return "nwb_version", "is an NWB file (make tensors from it with neurodyn prepare first)"
+    return None
+
+
 def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
     """Read a submission file into ``{group: {key: array}}`` (arrays as stored, usually float32).
 
@@ -204,6 +216,10 @@ def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
                              field="format")
         if kind is not None:
             raise InputError(f"is a {kind!r} file, not a prediction file", path=path, field="format")
+        not_rates = _not_rates(handle)
+        if not_rates:
+            raise InputError(f"{not_rates[1]}, not a file of NLB rates (neurodyn predict of a LangevinFlow run on "
+                             "a prepared file, ensemble, baseline)", path=path, field=not_rates[0])
         for name, group in handle.items():
             if name in AUXILIARY_GROUPS:
                 continue

@@ -313,3 +313,34 @@ def test_ensemble_refuses_members_of_other_phases_data_or_one_checkpoint(tmp_pat
     shutil.copy(tmp_path / "p.h5", tmp_path / "copy.h5")
     b = _member(tmp_path / "b.h5", group, phase="val", data=str(tmp_path / "copy.h5"), **common)
     assert main(["ensemble", "--pred", str(a), str(b), "--out", str(out)]) == 0
+
+
+def test_files_of_another_kind_are_named_for_what_they_are(tmp_path, capsys):
+    """A prediction file given as --target said "unknown dataset group 'latents'", an NWB file "unknown dataset
+    group 'acquisition'", an HMM-GLM prediction file given as --pred "bias: expected one group per dataset"."""
+    rng = np.random.default_rng(6)
+    group = _prepared(tmp_path / "p.h5", rng)
+    pred = _member(tmp_path / "pred.h5", group, phase="val", module="LangevinFlowModule")
+    nwb = tmp_path / "session.nwb"
+    with h5py.File(nwb, "w") as f:
+        f.attrs["nwb_version"] = "2.5.0"
+        f.create_group("acquisition")
+    hmm = tmp_path / "states.h5"
+    with h5py.File(hmm, "w") as f:
+        f.attrs["module"] = "HMMGLMModule"
+        f["bias"] = np.zeros(3)
+        f["valid_posteriors"] = np.full((2, 5, 2), 0.5)
+    cases = [
+        (["evaluate", "--target", str(pred), "--pred", str(tmp_path / "p.h5")],
+         f"{pred}: --target: is a prediction file (rates), not an evaluation target: swapped --target and --pred?"),
+        (["evaluate", "--target", str(nwb), "--pred", str(pred)], f"{nwb}: nwb_version: is an NWB file"),
+        (["evaluate", "--target", str(tmp_path / "p.h5"), "--pred", str(hmm)],
+         f"{hmm}: module: is an HMM-GLM prediction file"),
+        (["submit", "--pred", str(hmm), "--out", str(tmp_path / "s.h5")], f"{hmm}: module: is an HMM-GLM prediction"),
+    ]
+    for argv, expected in cases:
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0], err
+    assert not (tmp_path / "s.h5").exists()
