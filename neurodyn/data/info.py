@@ -169,6 +169,27 @@ def _prepared(path: Path | str, console) -> None:
     console.print(arrays)
 
 
+#: an attribute value longer than this (characters) is shown cut, with its length (``model_config``'s JSON)
+ATTR_WIDTH = 120
+
+
+def _attributes_table(f, title: str):
+    """The root attributes of an open file, one row each (what a prediction or simulation file records:
+    phase, dataset, data, checkpoint, model, seed, ...), or None when it has none."""
+    from neurodyn.data.prepared import _attr
+
+    if not len(f.attrs):
+        return None
+    table = _table(title, "attribute", "value")
+    for key in sorted(f.attrs):
+        value = _attr(f.attrs[key])
+        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        if len(text) > ATTR_WIDTH:
+            text = f"{text[:ATTR_WIDTH]}… ({len(text)} characters)"
+        table.add_row(key, text)
+    return table
+
+
 def _generic(path: Path | str, console, kind: str, max_rows: int) -> None:
     title = "LFADS-format HDF5" if kind == "lfads" else "HDF5"
     with _h5(path) as f:  # read in the block, print after it (see _prepared)
@@ -178,10 +199,10 @@ def _generic(path: Path | str, console, kind: str, max_rows: int) -> None:
             table.add_row(name, str(tuple(ds.shape)), str(ds.dtype))
         if len(items) > max_rows:
             table.add_row(f"… {len(items) - max_rows} more", "", "")
-        attrs = sorted(f.attrs)
+        attrs = _attributes_table(f, f"{path}: attributes")
+    if attrs is not None:
+        console.print(attrs)
     console.print(table)
-    if attrs:
-        console.print("attributes: " + ", ".join(attrs))
 
 
 #: arrays larger than this (elements) get no min / mean / max in the summary of a prediction file
@@ -213,6 +234,9 @@ def _prediction(path: Path | str, console, groups: list[str]) -> None:
 
     tables = []
     with _h5(path) as f:  # read in the block, print after it (see _prepared)
+        attrs = _attributes_table(f, f"Prediction file {path}: what it records")
+        if attrs is not None:
+            tables.append(attrs)
         for name in groups:
             table = _table(f"Prediction group {name} (rates in spikes per bin)", "array", "shape", "dtype", "min",
                            "mean", "max")

@@ -85,3 +85,24 @@ def test_prediction_file_values_and_no_wrapping(tmp_path, monkeypatch, capsys):
     for key in rates:
         assert re.search(rf"│ {key}\s+│", out), out
     assert re.search(r"│ eval_rates_heldout\s+│ \(2, 4, 1\)\s+│ float32\s+│ 2\s+│ 2\s+│ 2\s+│", out), out
+
+
+def test_prediction_and_plain_files_show_what_they_record(tmp_path, capsys):
+    """info of a prediction file listed only its rate tables, and of any other HDF5 file only the names of
+    its attributes: phase, data, checkpoint, model or a simulation's seed were nowhere to be read."""
+    pred = tmp_path / "pred.h5"
+    with h5py.File(pred, "w") as f:
+        f["mc_maze_small_20/eval_rates_heldin"] = np.ones((2, 3, 4), np.float32)
+        f.attrs.update({"phase": "test", "data": "/d/prep.h5", "checkpoint": "/r/last.ckpt",
+                        "model_config": "x" * 500})
+    assert main(["info", str(pred)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"phase\s+│ test", out) and re.search(r"checkpoint\s+│ /r/last.ckpt", out), out
+    assert "… (500 characters)" in out  # a long value is cut
+    states = tmp_path / "states.h5"
+    with h5py.File(states, "w") as f:
+        f["valid_posteriors"] = np.full((2, 5, 2), 0.5)
+        f.attrs.update({"module": "HMMGLMModule", "n_states": 2, "seed": 7})
+    assert main(["info", str(states)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"n_states\s+│ 2", out) and re.search(r"seed\s+│ 7", out), out
