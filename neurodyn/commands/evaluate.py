@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+
+import numpy as np
 
 from neurodyn.errors import ArgumentParser, InputError
 
@@ -30,6 +33,31 @@ def _print_table(results: list[dict]) -> None:
             for key, value in metrics.items():
                 table.add_row(split, key, f"{value:.4f}")
     Console().print(table)
+
+
+def _sources(attrs: dict) -> tuple | None:
+    """The NWB files a prepared file was made from (their SHA-256s) and its phase, or None when unrecorded."""
+    found = attrs.get("source_sha256")
+    return None if found is None else (tuple(str(v) for v in np.atleast_1d(found)), attrs.get("phase"))
+
+
+def other_data_note(pred, targets) -> str | None:
+    """A note when the prepared file a prediction file records (``data``) was made from other NWB files or
+    another phase than a target file (by their ``source_sha256`` and ``phase``): same shapes, other trials,
+    scored without a word before. The paths alone are not compared: a 20 ms model scored at 5 ms
+    (``--upsample 5``) has a 5 ms target beside its 20 ms data file."""
+    from neurodyn.io.hdf5 import root_attrs
+
+    data = (root_attrs(pred) or {}).get("data")
+    if not data or not os.path.isfile(str(data)):
+        return None
+    made = _sources(root_attrs(str(data)) or {})
+    for target in targets:
+        theirs = _sources(root_attrs(target) or {})
+        if made is not None and theirs is not None and made != theirs:
+            return (f"note: {pred} was predicted from {data} (NWB sources {made[0][0][:12]}..., {made[1]} phase); "
+                    f"{target} was prepared from {theirs[0][0][:12]}... ({theirs[1]} phase): other data")
+    return None
 
 
 def cli_main(argv: list[str]) -> int:
@@ -92,6 +120,9 @@ def cli_main(argv: list[str]) -> int:
                 f"{', '.join(sorted(upsampled))} at --upsample {args.upsample}; targets: "
                 f"{', '.join(sorted(targets))})", path=args.pred, field="--upsample")
     results = evaluate(targets, prediction, target_path=target_paths, prediction_path=args.pred)
+    note = other_data_note(args.pred, args.target)
+    if note:
+        print(note, file=sys.stderr, flush=True)  # stderr: --json output stays one JSON document
     if args.json:
         print(json.dumps(results))
     else:

@@ -344,3 +344,23 @@ def test_files_of_another_kind_are_named_for_what_they_are(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and expected in err[0], err
     assert not (tmp_path / "s.h5").exists()
+
+
+def test_evaluate_notes_predictions_of_other_data(tmp_path, capsys):
+    """Predictions recorded as made from a prepared file of other NWB sources (another session or seed of the
+    same sizes) were scored against a target without a word; a 20 ms prediction scored at 5 ms (another file
+    of the same sources) is not other data."""
+    rng = np.random.default_rng(8)
+    group = _prepared(tmp_path / "p.h5", rng)
+    _prepared(tmp_path / "q.h5", np.random.default_rng(9))
+    for name, source in (("p.h5", "a" * 64), ("q.h5", "b" * 64)):
+        with h5py.File(tmp_path / name, "a") as f:
+            f.attrs["source_sha256"] = np.array([source], dtype=object)
+    for data, noted in (("q.h5", True), ("p.h5", False)):
+        pred = _member(tmp_path / f"pred_{data}", group, phase="val", data=str(tmp_path / data))
+        capsys.readouterr()
+        assert main(["evaluate", "--target", str(tmp_path / "p.h5"), "--pred", str(pred), "--json"]) == 0
+        out, err = capsys.readouterr()
+        json.loads(out)  # the note leaves --json output one JSON document
+        assert (f"note: {pred} was predicted from {tmp_path / data}" in err) is noted, err
+        assert ("other data" in err) is noted
