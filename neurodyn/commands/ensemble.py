@@ -41,13 +41,15 @@ SHARED_ATTRS = ("phase", "dataset", "bin_ms", "data", "datamodule")
 def _same_data(a: str, b: str) -> bool | None:
     """Whether two recorded data files are one: the same path, the same file, or the same bytes; None when
     that cannot be told (a file no longer there)."""
+    from neurodyn.io import file_digest
+    from neurodyn.io.output import _same_file
+
     if a == b:
         return True
     if not (os.path.isfile(a) and os.path.isfile(b)):
         return None
-    if os.path.samefile(a, b):
+    if _same_file(a, b):
         return True
-    from neurodyn.io import file_digest
 
     return file_digest(a) == file_digest(b)
 

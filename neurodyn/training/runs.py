@@ -126,9 +126,14 @@ def child_rank() -> bool:
     return any(int(os.environ.get(k, "0") or 0) > 0 for k in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
 
 
+def _selects(index: dict) -> bool:
+    """Whether a run's checkpoint index says the run keeps a best checkpoint (a monitor and a top k)."""
+    return bool(index.get("monitor")) and index.get("save_top_k") not in (None, 0)
+
+
 def no_best_reason(index: dict) -> str:
     """Why a run's checkpoint index names no best file: the run selects nothing, or it has not validated."""
-    if index.get("monitor") and index.get("save_top_k") not in (None, 0):
+    if _selects(index):
         return (f"the run has no best checkpoint yet: {index['monitor']} was never measured (validation runs every "
                 "trainer.check_val_every_n_epoch epochs, and the run stopped before the first)")
     return "the run keeps no best checkpoint (no monitor, or checkpoint.save_top_k 0)"
@@ -145,7 +150,7 @@ def keeps_best(run_dir: Path) -> bool:
         return True  # let resolve_checkpoint report what is wrong
     if recorded.get("best"):
         return True
-    if recorded.get("monitor") and recorded.get("save_top_k") not in (None, 0):
+    if _selects(recorded):
         print(f"note: {no_best_reason(recorded)}; using last.ckpt", flush=True)
     return False
 
