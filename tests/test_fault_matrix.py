@@ -379,10 +379,16 @@ CASES = [
      "pred_extra_key.h5: mc_maze_20/bogus: unknown key 'bogus'", None),
     ("evaluate-upsample-nothing-scored", ["evaluate", "--target", "{src}/prep5.h5", "--pred", "{src}/pred.h5",
                                           "--upsample", "20"], "nothing to score", None),
+    ("evaluate-20ms-pred-5ms-target", ["evaluate", "--target", "{src}/prep5.h5", "--pred", "{src}/pred.h5"],
+     "pred.h5: mc_maze_20: no target for 'mc_maze_20' (target groups: mc_maze); mc_maze_20 holds 20 ms bins: "
+     "--upsample 5 makes its 5 ms group", None),
     ("evaluate-upsample-not-nlb", ["evaluate", "--target", "{src}/prep5.h5", "--pred", "{src}/pred.h5",
                                    "--upsample", "1"], "--upsample: must be an NLB bin width", None),
     ("evaluate-target-jitter-str", ["evaluate", "--target", "{src}/tgt_jitter_str.h5", "--pred", "{src}/pred.h5"],
      "tgt_jitter_str.h5: eval_target/mc_maze_20/eval_jitter: expected numbers", None),
+    ("submit-20ms-pred-5ms-prepared", ["submit", "--pred", "{src}/pred.h5", "--prepared", "{src}/prep5.h5", "--out",
+                                       "s.h5"], "missing dataset group 'mc_maze' (present: mc_maze_20); mc_maze_20 "
+     "holds 20 ms bins: --upsample 5 makes its 5 ms group", None),
     ("submit-upsample-not-nlb", ["submit", "--pred", "{src}/pred.h5", "--upsample", "10", "--out", "{work}/s.h5"],
      "--upsample: must be an NLB bin width", None),
     ("evaluate-target-negative", ["evaluate", "--target", "{src}/tgt_negative.h5", "--pred", "{src}/pred.h5"],

@@ -25,6 +25,7 @@ from neurodyn.io import read_h5
 from neurodyn.metrics.bits import bits_per_spike, check_rates, check_shape
 from neurodyn.metrics.decoding import tp_corr, velocity_r2
 from neurodyn.metrics.psth import psth_r2
+from neurodyn.metrics.resample import upsample_hint
 
 #: key prefixes of the scaling datasets (number of training trials)
 SCALING_PREFIX = {"mc_maze_large": "[500]", "mc_maze_medium": "[250]", "mc_maze_small": "[100]"}
@@ -297,8 +298,9 @@ def evaluate(target, prediction, *, target_path=None, prediction_path=None) -> l
     missing = [name for name in prediction if name not in target]
     if missing:
         raise InputError(
-            f"no target for '{missing[0]}' (target groups: {', '.join(sorted(target)) or 'none'}):"
-            " another dataset or bin size?",
+            f"no target for '{missing[0]}' (target groups: {', '.join(sorted(target)) or 'none'})"
+            + ("".join(upsample_hint(name, missing[:1]) for name in sorted(target))
+               or ": another dataset or bin size?"),
             path=prediction_path,
             field=missing[0],
         )

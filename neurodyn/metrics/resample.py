@@ -18,7 +18,7 @@ import numpy as np
 
 from neurodyn.errors import InputError
 
-__all__ = ["upsample_group", "upsample_submission"]
+__all__ = ["upsample_group", "upsample_hint", "upsample_submission"]
 
 
 def upsample_group(group: Mapping[str, np.ndarray], factor: int) -> dict[str, np.ndarray]:
@@ -78,3 +78,31 @@ def upsample_submission(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: 
             raise InputError(f"group '{fine}' is already there; nothing to upsample '{name}' into", field=fine)
         out[fine] = upsample_group(group, source_ms // bin_ms)
     return out
+
+
+def upsample_hint(wanted: str, present) -> str:
+    """``"; ... --upsample MS ..."`` when group ``wanted`` is missing but a coarser group of its dataset is
+    ``present`` (a 20 ms prediction scored or submitted at 5 ms without ``--upsample 5``), else ``""``.
+
+    Examples
+    --------
+    >>> upsample_hint("mc_maze", ["mc_maze_20"])
+    "; mc_maze_20 holds 20 ms bins: --upsample 5 makes its 5 ms group (each bin's rate split evenly)"
+    >>> upsample_hint("mc_maze", ["area2_bump_20"])
+    ''
+    """
+    from neurodyn.data.prepared import group_name, parse_group_name
+
+    try:
+        dataset, bin_ms = parse_group_name(wanted)
+    except InputError:
+        return ""
+    for name in present:
+        try:
+            theirs, source_ms = parse_group_name(name)
+        except InputError:
+            continue
+        if theirs == dataset and source_ms > bin_ms and source_ms % bin_ms == 0:
+            return (f"; {group_name(dataset, source_ms)} holds {source_ms} ms bins: --upsample {bin_ms} makes its "
+                    f"{bin_ms} ms group (each bin's rate split evenly)")
+    return ""

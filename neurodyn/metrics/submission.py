@@ -39,6 +39,7 @@ from neurodyn.data.prepared import (
 from neurodyn.errors import InputError
 from neurodyn.io import atomic_path, read_h5
 from neurodyn.metrics.bits import check_rates, check_shape
+from neurodyn.metrics.resample import upsample_hint
 
 SUBMISSION_KEYS = REQUIRED_RATES + FORWARD_RATES
 #: the largest rate a submission file (float32) can hold; larger finite rates would become inf
@@ -121,8 +122,8 @@ def validate_submission(
     for name, shapes in (expected_shapes or {}).items():
         if name not in groups:
             raise InputError(
-                f"missing dataset group '{name}' (present: {', '.join(groups)})", path=path, field=name
-            )
+                f"missing dataset group '{name}' (present: {', '.join(groups)}){upsample_hint(name, groups)}",
+                path=path, field=name)
         for key, shape in shapes.items():
             if key in FORWARD_RATES and key not in groups[name]:
                 continue  # forward prediction is optional
