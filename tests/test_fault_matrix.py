@@ -389,6 +389,9 @@ CASES = [
     ("submit-20ms-pred-5ms-prepared", ["submit", "--pred", "{src}/pred.h5", "--prepared", "{src}/prep5.h5", "--out",
                                        "s.h5"], "missing dataset group 'mc_maze' (present: mc_maze_20); mc_maze_20 "
      "holds 20 ms bins: --upsample 5 makes its 5 ms group", None),
+    ("submit-prepared-group-twice", ["submit", "--pred", "{src}/pred.h5", "--prepared", "{src}/prep.h5",
+                                     "{src}/prep_copy.h5", "--out", "s.h5"],
+     "prep_copy.h5: --prepared: group 'mc_maze_20' is also in --prepared", None),
     ("submit-upsample-not-nlb", ["submit", "--pred", "{src}/pred.h5", "--upsample", "10", "--out", "{work}/s.h5"],
      "--upsample: must be an NLB bin width", None),
     ("evaluate-target-negative", ["evaluate", "--target", "{src}/tgt_negative.h5", "--pred", "{src}/pred.h5"],

@@ -96,8 +96,13 @@ def _submission(args, tmp) -> dict:
 
         groups = upsample_submission(groups, args.upsample)
     expected: dict = {}
+    shapes_from: dict = {}
     for path in args.prepared:
-        expected.update(expected_shapes_from_prepared(path))
+        for name, shapes in expected_shapes_from_prepared(path).items():
+            if name in shapes_from:
+                raise InputError(f"group '{name}' is also in --prepared {shapes_from[name]}: give one prepared "
+                                 "file per group", path=path, field="--prepared")
+            expected[name], shapes_from[name] = shapes, path
     for name in groups:
         if name not in expected:
             dataset, bin_ms = parse_group_name(name)
