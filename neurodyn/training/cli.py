@@ -545,6 +545,10 @@ class NeurodynCLI(LightningCLI):
                                               "neurodyn_version": (saved.get("neurodyn") or {}).get("version")}
             if "weights_only" in cfg and cfg.get("weights_only") is None:
                 cfg["weights_only"] = True  # neurodyn checkpoints hold tensors and plain containers only
+        note = self.datamodule.recipe_note() if subcommand == "fit" and hasattr(self.datamodule, "recipe_note") \
+            else None
+        if note:
+            print(note, flush=True)
         if subcommand == "predict":
             limit = self.trainer.limit_predict_batches
             # an int is a number of batches (1: the first batch), a float a fraction of them; the text as given

@@ -120,3 +120,27 @@ def test_predict_refuses_data_of_another_bin_width(prepared, capsys):
     assert not (tmp / "pred_5.h5").exists()
     assert main(["predict", "--run", str(tmp / "run_bins"), "--ckpt_path", "last",
                  "--prediction.path", str(tmp / "pred_20.h5")]) == 0  # the model's own width still predicts
+
+
+def test_fit_notes_a_file_of_another_dataset_than_the_recipe(prepared, capsys):
+    """The shipped NLB configs name their dataset (``data.dataset``): fit on a prepared file of another dataset
+    prints one note (the mc_maze_small CPU recipe on an mc_maze file trained without a word before); the
+    dataset the file holds gets none, and a name NLB does not have is one line naming the option."""
+    tmp, path = prepared
+    args = ["--data", "NLBDataModule", "--data.path", str(path), "--data.batch_size", "8",
+            "--model", "LangevinFlowModule", "--model.config.hidden_size", "8", "--model.config.ff_dim", "16",
+            "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+            "--trainer.enable_model_summary", "false", "--trainer.max_epochs", "1",
+            "--trainer.default_root_dir", str(tmp)]
+    notes = {}
+    for dataset in ("mc_maze_small", "mc_maze"):
+        capsys.readouterr()
+        assert main(["fit", *args, "--data.dataset", dataset, "--run-name", f"recipe_{dataset}"]) == 0
+        notes[dataset] = [line for line in capsys.readouterr().out.splitlines() if "data.init_args.dataset" in line]
+    assert notes["mc_maze"] == []
+    assert notes["mc_maze_small"] == [
+        f"note: data.init_args.dataset: the config is the recipe for mc_maze_small; {path} holds mc_maze (its "
+        "epochs, batch size and model size were chosen for mc_maze_small's trials)"]
+    code = main(["fit", *args, "--data.dataset", "mc_mazz", "--run-name", "recipe_bad"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "data.init_args.dataset: unknown NLB dataset 'mc_mazz'" in err[0], err

@@ -39,13 +39,23 @@ class NLBDataModule(NeuralDataModule):
     batch_size, num_workers, select_fraction, select_seed
         See :class:`NeuralDataModule`. Without a select split (``select_fraction`` 0) validation runs on
         the evaluation trials, so choose nothing on it (predict from ``last.ckpt``).
+    dataset
+        The NLB dataset the config's recipe was written for (every shipped NLB config sets it), or None.
+        ``fit`` on a prepared file of another dataset prints a note (epochs, batch size and model size were
+        chosen for that dataset's trials); nothing is refused.
     """
 
     predict_splits = ("train", "valid")
     input_files = ("path",)
 
     def __init__(self, path: str, batch_size: int = 64, num_workers: int = 0, select_fraction: float = 0.0,
-                 select_seed: int = 0):
+                 select_seed: int = 0, dataset: str | None = None):
+        from neurodyn.data.nlb import DATASET_NAMES
+
+        if dataset is not None and dataset not in DATASET_NAMES:
+            raise InputError(f"unknown NLB dataset {dataset!r} (known: {', '.join(DATASET_NAMES)})",
+                             field="data.init_args.dataset")
+        self.recipe_dataset = dataset
         self.path = Path(path)
         super().__init__(batch_size=batch_size, num_workers=num_workers, select_fraction=select_fraction,
                          select_seed=select_seed)
@@ -83,6 +93,15 @@ class NLBDataModule(NeuralDataModule):
             n_heldout=n_heldout,
             n_fwd_bins=n_fwd,
         )
+
+
+    def recipe_note(self) -> str | None:
+        """A note when the file holds another NLB dataset than the one the config was written for."""
+        if self.recipe_dataset is None or self.recipe_dataset == self.dataset:
+            return None
+        return (f"note: data.init_args.dataset: the config is the recipe for {self.recipe_dataset}; {self.path} "
+                f"holds {self.dataset} (its epochs, batch size and model size were chosen for "
+                f"{self.recipe_dataset}'s trials)")
 
 
 class LFADSDataModule(NeuralDataModule):
