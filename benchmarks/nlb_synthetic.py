@@ -51,12 +51,10 @@ sys.path.insert(0, str(HERE))
 
 from _results import mean_sd, open_log, parse_seeds, summarize, write_results  # noqa: E402
 
+from neurodyn.data.synthetic.nlb_nwb import STYLE_DATASET, STYLE_UNITS  # noqa: E402
+
 #: style -> (registry dataset, held-in units, held-out units): the dataset's unit counts
-STYLES = {
-    "mc_maze": ("mc_maze_small", 107, 35),
-    "dmfc_rsg": ("dmfc_rsg", 40, 14),
-    "area2_bump": ("area2_bump", 49, 16),
-}
+STYLES = {style: (STYLE_DATASET[style], *STYLE_UNITS[style]) for style in ("mc_maze", "dmfc_rsg", "area2_bump")}
 N_TRIALS = 100  # train file (75 train / 25 val), as MC_Maze_Small
 N_TEST_TRIALS = 100
 GOAL_RATIO, GOAL_MINUTES = 0.85, 15.0

@@ -596,23 +596,30 @@ def big_nwb(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("command, sig", [("prepare", signal.SIGTERM), ("simulate", signal.SIGTERM)])
+@pytest.mark.parametrize("command, sig", [("prepare", signal.SIGTERM), ("simulate", signal.SIGTERM),
+                                          ("simulate-nlb", signal.SIGTERM)])
 def test_sigterm_leaves_nothing(command, sig, big_nwb, tmp_path):
     """SIGTERM / SIGINT while the output is being made: one line, exit code 128 + signal, nothing left."""
     work = tmp_path / "work"
     work.mkdir()
+    lock = work / "sub" / ".out.h5.lock"
     if command == "prepare":
         args = ["prepare", "--dataset", "mc_maze", "--nwb", str(big_nwb), "--out", "sub/out.h5"]
         before = _tree(big_nwb)
-    else:  # the lock is held for the whole simulation: several seconds at this size even on a fast machine
+    elif command == "simulate":  # the lock is held for the whole simulation: seconds even on a fast machine
         args = ["simulate", "lorenz", "--no-progress", "--trials-per-condition", "800", "--out", "sub/out.h5"]
+    else:  # both files of the pair are locked before either is written; neither may be left
+        from neurodyn.data.synthetic.nlb_nwb import pair_names
+
+        args = ["simulate", "nlb", "--style", "mc_maze", "--n-train-trials", "1000", "--out", "sub"]
+        lock = work / "sub" / f".{pair_names('mc_maze')[1]}.lock"
     proc = _neurodyn(*args, cwd=work)
-    _wait_for(work / "sub" / ".out.h5.lock", proc)
+    _wait_for(lock, proc)
     proc.send_signal(sig)  # (does nothing if the process has already ended: the check below says so)
     assert proc.returncode is None, "the command finished before the signal was sent: make it bigger"
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + sig, f"exit {proc.returncode}; stdout {out!r}; stderr {err!r}"
-    assert err.splitlines() == [f"neurodyn {command}: interrupted ({sig.name}); nothing partial was kept"]
+    assert err.splitlines() == [f"neurodyn {args[0]}: interrupted ({sig.name}); nothing partial was kept"]
     assert list(work.iterdir()) == []  # not even the folder sub/ it created
     if command == "prepare":
         assert _tree(big_nwb) == before

@@ -9,13 +9,17 @@ Subcommands
     The HMM-GLM switching simulator; its options and runner live in
     :mod:`neurodyn.data.synthetic.switching_glm` (``add_cli_arguments`` / ``run_cli``), imported only
     when this subcommand is used.
+``nlb``
+    A train + test pair of NWB files shaped like an NLB'21 DANDI session (:mod:`neurodyn.data.synthetic.nlb_nwb`:
+    spikes of a known latent system, NLB trial columns and behaviour), for the NLB workflow without DANDI.
 
 Examples
 --------
 ``neurodyn simulate lorenz --seed 0 --out data/lorenz.h5``
 ``neurodyn simulate lorenz --n-conditions 8 --trials-per-condition 4 --n-samples 200 --out tiny.h5``
+``neurodyn simulate nlb --style mc_maze --seed 0 --out data/synthetic_mc_maze/``
 
-Both follow the output policy of :func:`neurodyn.io.output_file` (``--overwrite`` to replace a file)
+All follow the output policy of :func:`neurodyn.io.output_file` (``--overwrite`` to replace a file)
 and refuse sizes whose estimated memory exceeds the available RAM, or whose estimated file exceeds
 the free disk, before any work starts.
 """
@@ -49,7 +53,7 @@ def build_parser(with_switching_glm: bool = False) -> argparse.ArgumentParser:
     defaults = LorenzConfig()
     parser = ArgumentParser(prog="neurodyn simulate", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    commands = parser.add_subparsers(dest="simulator", required=True, metavar="{lorenz,switching-glm}")
+    commands = parser.add_subparsers(dest="simulator", required=True, metavar="{lorenz,switching-glm,nlb}")
 
     lorenz = commands.add_parser(
         "lorenz", help="LFADS Lorenz benchmark -> LFADS-format .h5",
@@ -97,6 +101,7 @@ def build_parser(with_switching_glm: bool = False) -> argparse.ArgumentParser:
     lorenz.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     lorenz.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
+    _add_nlb_parser(commands)
     glm = commands.add_parser("switching-glm", help="HMM-GLM switching network with ground truth",
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     if with_switching_glm:
@@ -107,6 +112,89 @@ def build_parser(with_switching_glm: bool = False) -> argparse.ArgumentParser:
             if not action.help and action.dest in SWITCHING_GLM_HELP:
                 action.help = SWITCHING_GLM_HELP[action.dest]
     return parser
+
+
+def _add_nlb_parser(commands) -> None:
+    from neurodyn.data.synthetic.nlb_latents import STYLES
+    from neurodyn.data.synthetic.nlb_nwb import STYLE_DATASET, STYLE_UNITS
+
+    sizes = "; ".join(f"{s}: {a} / {b}" for s, (a, b) in STYLE_UNITS.items())
+    nlb = commands.add_parser(
+        "nlb", help="NLB-style train + test NWB pair (known latent system) -> a folder for neurodyn prepare",
+        description="Simulate a pair of NWB files shaped like an NLB'21 DANDI session: a train file (trials "
+                    "split 3:1 into 'train' / 'val', all units with the 'heldout' column, behaviour) and a test "
+                    "file (held-in units, test trials), spikes from exp(b + C x(t)) of a condition-locked latent "
+                    "x. Prepare the folder like a downloaded one, e.g. neurodyn prepare --dataset "
+                    f"{STYLE_DATASET['mc_maze']} --nwb FOLDER --bin-ms 20 --phase val --out FILE.h5. The true "
+                    "rates: neurodyn.data.synthetic.nlb_latents.expected_counts_ms with the same options.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    nlb.add_argument("--style", required=True, choices=STYLES,
+                     help="trial structure, windows and behaviour of this NLB dataset; prepare as "
+                          + ", ".join(f"{s} -> {d}" for s, d in STYLE_DATASET.items()))
+    nlb.add_argument("--out", required=True, type=Path, metavar="FOLDER",
+                     help="folder for the two .nwb files (DANDI-like names; created if missing)")
+    nlb.add_argument("--seed", type=seed_type(STORED_SEED_MAX), default=0,
+                     help="the model (latents, loadings, rates) depends on the seed only; trials and spikes on "
+                          "the seed and the file")
+    nlb.add_argument("--n-train-trials", type=int, default=100,
+                     help="trials of the train file, a quarter of them 'val' (MC_Maze_Small: 100)")
+    nlb.add_argument("--n-test-trials", type=int, default=100, help="trials of the test file")
+    nlb.add_argument("--n-heldin", type=int, default=None,
+                     help=f"held-in units (default: the dataset's; held-in / held-out {sizes})")
+    nlb.add_argument("--n-heldout", type=int, default=None, help="held-out units (default: the dataset's)")
+    nlb.add_argument("--overwrite", action="store_true", help="replace existing files of the pair")
+
+
+def nlb_bytes(n_trials: int, n_units: int) -> tuple[int, int]:
+    """Upper estimates ``(memory, file)`` in bytes of one simulated NLB-style file.
+
+    On the 1 ms grid (at most ``TRIAL_S_MAX`` s per trial plus 1.7 s of margins): the latent, its lagged
+    copy, behaviour, one unit's rate and cumulative sums (float64); each unit's spikes at the ceiling of
+    200 Hz, times and draws. The file: those spikes and the 2-column behaviour.
+    """
+    from neurodyn.data.synthetic.nlb_nwb import TRIAL_S_MAX
+
+    n_ms = int(1000 * (TRIAL_S_MAX * n_trials + 1.7))
+    spikes = 0.2 * n_ms * n_units
+    return int(8 * (12 * n_ms + 3 * spikes)), int(8 * (spikes + 2 * n_ms))
+
+
+def run_nlb(args: argparse.Namespace) -> int:
+    """Write the NLB-style pair with the parsed options; print what was written and how to prepare it."""
+    import contextlib
+    import warnings
+
+    from neurodyn.data.synthetic.nlb_nwb import STYLE_DATASET, STYLE_UNITS, pair_names, write_nlb_nwb
+    from neurodyn.io import check_memory, output_file
+
+    heldin, heldout = STYLE_UNITS[args.style]
+    heldin = heldin if args.n_heldin is None else args.n_heldin
+    heldout = heldout if args.n_heldout is None else args.n_heldout
+    least = {"--n-train-trials": (args.n_train_trials, 2), "--n-test-trials": (args.n_test_trials, 1),
+             "--n-heldin": (heldin, 1), "--n-heldout": (heldout, 1)}
+    for option, (value, low) in least.items():
+        if value < low:
+            raise InputError(f"must be at least {low}, got {value}", field=option)
+    names = dict(zip(("train", "test"), pair_names(args.style)))
+    trials = {"train": args.n_train_trials, "test": args.n_test_trials}
+    sizes = {split: nlb_bytes(n, heldin + heldout) for split, n in trials.items()}
+    check_memory(max(m for m, _ in sizes.values()), field="--n-train-trials / --n-test-trials / --n-heldin",
+                 what="this simulation")
+    with contextlib.ExitStack() as stack:  # both files renamed only once both are written
+        tmp = {split: stack.enter_context(output_file(args.out / names[split], overwrite=args.overwrite,
+                                                      size_bytes=sizes[split][1]))
+               for split in ("train", "test")}
+        stack.enter_context(warnings.catch_warnings())  # pynwb: the temporary name does not end in .nwb
+        warnings.filterwarnings("ignore", message="The file path provided", category=UserWarning)
+        for split, path in tmp.items():
+            write_nlb_nwb(path, args.style, n_trials=trials[split], n_heldin=heldin, n_heldout=heldout,
+                          seed=args.seed, split=split)
+    dataset = STYLE_DATASET[args.style]
+    print(f"wrote {args.out}: {names['train']} ({args.n_train_trials} trials, {heldin} held-in + {heldout} "
+          f"held-out units) and {names['test']} ({args.n_test_trials} trials); {args.style} style, seed "
+          f"{args.seed}. Next: neurodyn prepare --dataset {dataset} --nwb {args.out} --bin-ms 20 --phase val "
+          f"--out {dataset}_20ms_val.h5")
+    return 0
 
 
 def lorenz_bytes(config) -> tuple[int, int]:
@@ -165,6 +253,8 @@ def cli_main(argv: list[str]) -> int:
         return 0 if stop.code is None else int(stop.code) if isinstance(stop.code, int) else 2
     if args.simulator == "lorenz":
         return run_lorenz(args)
+    if args.simulator == "nlb":
+        return run_nlb(args)
     import importlib
 
     return int(importlib.import_module(SWITCHING_GLM_MODULE).run_cli(args) or 0)

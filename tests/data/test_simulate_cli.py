@@ -89,3 +89,70 @@ def test_switching_glm_real_module_help(capsys):
     pytest.importorskip("neurodyn.data.synthetic.switching_glm")
     assert main(["simulate", "switching-glm", "--help"]) == 0
     assert "usage: neurodyn simulate switching-glm" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------- nlb
+NLB_TINY = ["--n-train-trials", "12", "--n-test-trials", "4", "--n-heldin", "6", "--n-heldout", "3"]
+
+
+def test_nlb_writes_the_pair_that_the_python_simulator_writes(tmp_path, capsys):
+    """``simulate nlb`` writes the train + test pair of ``write_nlb_pair`` (same seed, same sizes): prepared
+    at 20 ms, every tensor is equal; the printed line names both files and the prepare command."""
+    import h5py
+
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.synthetic.nlb_nwb import pair_names, write_nlb_pair
+
+    out = tmp_path / "sim"
+    assert main(["simulate", "nlb", "--style", "area2_bump", "--seed", "5", *NLB_TINY, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert sorted(p.name for p in out.iterdir()) == sorted(pair_names("area2_bump"))
+    assert len(printed) == 1 and "6 held-in + 3 held-out units" in printed[0]
+    assert printed[0].endswith(f"neurodyn prepare --dataset area2_bump --nwb {out} --bin-ms 20 --phase val "
+                               "--out area2_bump_20ms_val.h5")
+    write_nlb_pair(tmp_path / "py", "area2_bump", n_train_trials=12, n_test_trials=4, n_heldin=6, n_heldout=3,
+                   seed=5)
+    tensors = {}
+    for source in ("sim", "py"):
+        for phase in ("val", "test"):
+            path = prepare("area2_bump", tmp_path / source, 20, phase, tmp_path / f"{source}_{phase}.h5", log=None)
+            with h5py.File(path) as f:
+                f.visit(lambda name, f=f, key=(source, phase): tensors.setdefault(key, {}).update(
+                    {name: f[name][()]} if isinstance(f[name], h5py.Dataset) else {}))
+    for phase in ("val", "test"):
+        sim, py = tensors["sim", phase], tensors["py", phase]
+        assert sim.keys() == py.keys() and "train_input/train_spikes_heldin" in sim
+        for name in sim:
+            if sim[name].dtype == object:  # ragged rows (eval_cond_idx)
+                assert len(sim[name]) == len(py[name]), name
+                for a, b in zip(sim[name], py[name]):
+                    np.testing.assert_array_equal(a, b, err_msg=name)
+            else:
+                np.testing.assert_array_equal(sim[name], py[name], err_msg=name)
+
+
+def test_nlb_style_sizes_and_refusals(tmp_path, capsys):
+    """Default sizes are the imitated dataset's units; an existing file of the pair refuses the whole pair
+    (nothing written, nothing changed); bad sizes are one line naming the option."""
+    from neurodyn.data.synthetic.nlb_nwb import pair_names
+
+    out = tmp_path / "sim"
+    assert main(["simulate", "nlb", "--style", "dmfc_rsg", "--n-train-trials", "4", "--n-test-trials", "2",
+                 "--out", str(out)]) == 0
+    assert "40 held-in + 14 held-out units" in capsys.readouterr().out
+    train, test = (out / name for name in pair_names("dmfc_rsg"))
+    train.unlink()
+    before = test.read_bytes()
+    assert main(["simulate", "nlb", "--style", "dmfc_rsg", *NLB_TINY, "--out", str(out)]) == 2
+    assert f"{test}: --out: exists; pass --overwrite" in capsys.readouterr().err
+    assert sorted(out.iterdir()) == [test] and test.read_bytes() == before
+    assert main(["simulate", "nlb", "--style", "dmfc_rsg", *NLB_TINY, "--out", str(out), "--overwrite"]) == 0
+    assert sorted(out.iterdir()) == sorted([train, test])
+    capsys.readouterr()
+    for bad, words in ((["--n-heldout", "0"], "--n-heldout: must be at least 1, got 0"),
+                       (["--n-train-trials", "1"], "--n-train-trials: must be at least 2, got 1"),
+                       (["--style", "mc_mazz"], "--style: invalid choice: 'mc_mazz'")):
+        assert main(["simulate", "nlb", "--style", "mc_maze", *NLB_TINY, *bad, "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
+    assert not (tmp_path / "x").exists()

@@ -238,6 +238,16 @@ def write_nlb_nwb(
     return path
 
 
+#: held-in / held-out units of the NLB dataset each style imitates (MC_Maze_Small, Area2_Bump, DMFC_RSG and
+#: MC_RTT; Pei et al. 2021, arXiv:2109.04463): the sizes of ``neurodyn simulate nlb`` and
+#: ``benchmarks/nlb_synthetic.py``
+STYLE_UNITS = {"mc_maze": (107, 35), "area2_bump": (49, 16), "dmfc_rsg": (40, 14), "mc_rtt": (98, 32)}
+#: the NLB dataset name to ``neurodyn prepare`` a simulated pair of each style as
+STYLE_DATASET = {"mc_maze": "mc_maze_small", "area2_bump": "area2_bump", "dmfc_rsg": "dmfc_rsg", "mc_rtt": "mc_rtt"}
+#: longest trial of any style, gap included (s): DMFC's set at 1.1 s, a 1.6 x 1.2 s outlier interval, 0.5 s
+TRIAL_S_MAX = 3.7
+
+
 def pair_names(style: str) -> tuple[str, str]:
     """DANDI-like file names of a synthetic pair: (train, test); test sorts first, as on DANDI."""
     behavior_name = _STYLE[style][0]
