@@ -584,3 +584,22 @@ def check_data_files(recorded, current, path: str | os.PathLike, resuming: bool)
                              "or start a new run on this one", path=path, field=option)
         notes.append(f"note: {change} (the checkpoint's run trained on the earlier file)")
     return notes
+
+
+def sampled_batch_note(recorded, current, command: str) -> str | None:
+    """A note when validate / test / predict batch the trials otherwise than the checkpoint's run
+    (``recorded``: its :data:`RUN_SETTINGS_KEY` settings) and the model samples its evaluation passes
+    (LangevinFlow ``eval_mode`` 'sample'): each batch draws its passes from one fixed seed, so which trials
+    share a batch changes the draws, and the rates differ from those of the run's batch size (same seed,
+    same checkpoint). None when nothing differs, nothing is recorded or the passes are deterministic."""
+    if not isinstance(recorded, dict):
+        return None
+    then = _flat({"data": _section(recorded.get("data"))}).get("data.init_args.batch_size")
+    now = _flat({"data": _section(current.get("data"))}).get("data.init_args.batch_size")
+    mode = _flat({"model": _section(current.get("model"))}).get("model.init_args.config.eval_mode")
+    if then is None or now is None or _same(then, now) or mode != "sample":
+        return None
+    return (f"note: data.init_args.batch_size: {command} batches {now} trials, the run {then}; eval_mode 'sample' "
+            f"draws each batch's passes from one seed, so these rates differ a little from those of batches of "
+            f"{then} (give --data.batch_size {then} to reproduce them)")
+

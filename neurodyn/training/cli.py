@@ -93,6 +93,7 @@ from neurodyn.training.checkpoints import (
     check_resumed_settings,
     read_checkpoint,
     reconcile_model_settings,
+    sampled_batch_note,
 )
 
 # Imported so that their short class names resolve in YAML (class_path: LangevinFlowModule).
@@ -283,6 +284,10 @@ class NeurodynCLI(LightningCLI):
             for key, value in apply.items():
                 self.config[sub][f"model.init_args.{key}"] = value
             for note in notes:
+                print(note, flush=True)
+        if sub != "fit":
+            note = sampled_batch_note(saved.get(RUN_SETTINGS_KEY), self.config[sub], sub)
+            if note:
                 print(note, flush=True)
 
     def _gave(self, key: str) -> bool:

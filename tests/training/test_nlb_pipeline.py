@@ -144,3 +144,36 @@ def test_fit_notes_a_file_of_another_dataset_than_the_recipe(prepared, capsys):
     code = main(["fit", *args, "--data.dataset", "mc_mazz", "--run-name", "recipe_bad"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "data.init_args.dataset: unknown NLB dataset 'mc_mazz'" in err[0], err
+
+
+def test_predict_notes_another_batch_size_when_passes_are_sampled(prepared, capsys):
+    """eval_mode 'sample' draws each batch's passes from one seed: predict with another batch size than the
+    run's gives other rates (measured here), and says so in one note naming the run's value; the run's own
+    batch size, and eval_mode 'mean' (deterministic, same rates), get no note."""
+    from neurodyn.metrics.submission import read_submission
+
+    tmp, path = prepared
+    args = ["--data", "NLBDataModule", "--data.path", str(path), "--data.batch_size", "8",
+            "--model", "LangevinFlowModule", "--model.config.hidden_size", "8", "--model.config.ff_dim", "16",
+            "--model.config.n_eval_samples", "2", "--trainer.accelerator", "cpu",
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+            "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp)]
+    assert main(["fit", *args, "--run-name", "run_batch"]) == 0
+    rates, notes = {}, {}
+    for mode in ("sample", "mean"):
+        for batch in ("8", "5"):
+            out = tmp / f"pred_{mode}_{batch}.h5"
+            capsys.readouterr()
+            assert main(["predict", "--run", str(tmp / "run_batch"), "--ckpt_path", "last", "--data.batch_size",
+                         batch, "--model.config.eval_mode", mode, "--prediction.path", str(out)]) == 0
+            notes[mode, batch] = [line for line in capsys.readouterr().out.splitlines()
+                                  if "data.init_args.batch_size" in line]
+            (group,) = read_submission(out).values()
+            rates[mode, batch] = group["eval_rates_heldout"]
+    assert not np.array_equal(rates["sample", "8"], rates["sample", "5"])  # what the note is about
+    np.testing.assert_allclose(rates["mean", "8"], rates["mean", "5"], rtol=1e-5)
+    assert notes["sample", "5"] == [
+        "note: data.init_args.batch_size: predict batches 5 trials, the run 8; eval_mode 'sample' draws each "
+        "batch's passes from one seed, so these rates differ a little from those of batches of 8 (give "
+        "--data.batch_size 8 to reproduce them)"]
+    assert notes["sample", "8"] == notes["mean", "8"] == notes["mean", "5"] == []
