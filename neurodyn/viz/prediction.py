@@ -24,7 +24,8 @@ Layouts recognised (first match wins):
     the coupling matrices (and the states when present).
 
 Time axes are in seconds when the file states its bin width (attribute ``bin_ms``, or an NLB group
-name such as ``mc_maze_small_20``), else in bins. The figure is written atomically, in the format its
+name such as ``mc_maze_small_20``), else in bins; an NLB group's are relative to its dataset's alignment
+event (move onset for MC_Maze and Area2_Bump, go for DMFC_RSG, trial start for MC_RTT), marked at 0. The figure is written atomically, in the format its
 suffix names (PNG, PDF, SVG, ...: :func:`figure_formats`); anything unreadable or of unknown layout
 raises :class:`~neurodyn.errors.InputError` (one line, exit code 2).
 """
@@ -76,6 +77,23 @@ def _bin_ms(f, group: str | None) -> float | None:
         match = re.search(r"_(\d+)$", group)
         return float(match.group(1)) if match else 5.0
     return None
+
+
+def _alignment(group: str, bin_ms: float | None, n_bins: int) -> dict:
+    """``offset_ms`` / ``event`` of an NLB group's evaluation bins: the dataset's window relative to its
+    alignment event (MC_Maze: -250 .. 450 ms around move onset), when the rates span exactly that window;
+    else nothing (time then runs from the window start)."""
+    from neurodyn.data.nlb import get_dataset
+    from neurodyn.data.prepared import parse_group_name
+
+    try:
+        window = get_dataset(parse_group_name(group)[0]).window
+    except InputError:
+        return {}
+    if not bin_ms or not window.align_field or n_bins * bin_ms != window.end_ms - window.start_ms:
+        return {}
+    event = window.align_field.removesuffix("_time").replace("_", " ")
+    return {"offset_ms": float(window.start_ms), "event": "trial start" if event == "start" else event}
 
 
 def _first(f, keys: tuple[str, ...]) -> str | None:
@@ -147,6 +165,7 @@ def _read(f, path: Path, group: str | None) -> dict:
                 )
             rates = np.concatenate([rates, heldout], axis=2)
         out["rates"] = rates
+        out.update(_alignment(name, out["bin_ms"], rates.shape[1]))
         if "latents/eval_z" in f:
             out["latents"] = _latents(f, "latents/eval_z", path, rates)
         return out
@@ -275,7 +294,11 @@ def draw_prediction(data: dict, *, trial: int = 0, title: str | None = None):
         fig = plt.figure(figsize=(10, 3.2 * sum(panels)), layout="constrained")
         subs = fig.subfigures(len(panels), 1, height_ratios=panels)
         ax = subs[0].subplots()
-        plot_rates_heatmap(rates, trial=trial, bin_ms=bin_ms, ax=ax, title=f"trial {trial}: predicted rates")
+        offset_ms, event = data.get("offset_ms", 0.0), data.get("event", "window start")
+        plot_rates_heatmap(rates, trial=trial, bin_ms=bin_ms, offset_ms=offset_ms, ax=ax,
+                           title=f"trial {trial}: predicted rates")
+        if bin_ms and "event" in data:
+            ax.set_xlabel(f"time from {event} (s)")
         if data["n_heldin"] < rates.shape[2]:
             ax.axhline(data["n_heldin"] - 0.5, color="c", lw=1.2)
             ax.set_ylabel("neuron (held-in | held-out)")
@@ -285,10 +308,12 @@ def draw_prediction(data: dict, *, trial: int = 0, title: str | None = None):
             sigma_ms=None,
             fig=subs[1],
             title="trial-averaged predicted rates",
-            event="window start",
+            offset_ms=offset_ms,
+            event=event,
         )
         if "latents" in data:
-            plot_latent_pca(data["latents"], bin_ms=bin_ms, fig=subs[2], title="latents z: principal components")
+            plot_latent_pca(data["latents"], bin_ms=bin_ms, offset_ms=offset_ms, event=event, fig=subs[2],
+                            title="latents z: principal components")
     elif layout == "hmmglm" or "posteriors" in data:
         has_coupling = "coupling" in data
         panels = ([1.2] if has_coupling else []) + [0.8, 1.6]

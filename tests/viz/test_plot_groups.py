@@ -86,3 +86,25 @@ def test_group_of_a_file_without_nlb_groups(tmp_path, capsys):
     assert "--group: no NLB group 'mc_maze' with eval_rates_heldin; the file holds none" in capsys.readouterr().err
     assert main(["plot", str(path), "--out", str(tmp_path / "f.png"), "--dpi", "30"]) == 0
     assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'f.png'} (lfads layout)"
+
+
+@pytest.mark.parametrize(("name", "n_bins", "bin_ms", "first_s", "event"), [
+    ("mc_maze_small_20", 35, 20, -0.24, "move onset"),     # MC_Maze window -250 .. 450 ms around move onset
+    ("mc_maze_small", 140, 5, -0.2475, "move onset"),
+    ("dmfc_rsg_20", 75, 20, -1.49, "go"),                  # -1500 .. 0 ms around go
+    ("mc_rtt_20", 30, 20, 0.01, "trial start"),
+    ("area2_bump_20", 12, 20, 0.01, None),                 # not its 600 ms window: time from the window start
+])
+def test_nlb_time_axes_are_relative_to_the_alignment_event(tmp_path, name, n_bins, bin_ms, first_s, event):
+    """The NLB figure's time axes ran from the window start (0 at -250 ms of MC_Maze); they are now the
+    dataset's window around its alignment event, 0 marked, the event named on the axes."""
+    from neurodyn.viz.prediction import draw_prediction
+
+    path = write_submission(tmp_path / "p.h5", {name: _group(0, 3, n_bins, 4, 2)})
+    data = read_prediction(path)
+    fig = draw_prediction(data)
+    image = fig.axes[0]
+    left = image.collections[0].get_coordinates()[0, 0, 0]  # the first bin's left edge (s)
+    assert left + bin_ms / 2000 == pytest.approx(first_s)  # its centre
+    labels = {ax.get_xlabel() for ax in fig.axes if ax.get_xlabel().startswith("time")}
+    assert labels == ({f"time from {event} (s)"} if event else {"time (s)", "time from window start (s)"}), labels
