@@ -25,7 +25,8 @@ Layouts recognised (first match wins):
 
 Time axes are in seconds when the file states its bin width (attribute ``bin_ms``, or an NLB group
 name such as ``mc_maze_small_20``), else in bins; an NLB group's are relative to its dataset's alignment
-event (move onset for MC_Maze and Area2_Bump, go for DMFC_RSG, trial start for MC_RTT), marked at 0. The figure is written atomically, in the format its
+event (move onset for MC_Maze and Area2_Bump, go for DMFC_RSG, trial start for MC_RTT), marked at 0.
+The figure is written atomically, in the format its
 suffix names (PNG, PDF, SVG, ...: :func:`figure_formats`); anything unreadable or of unknown layout
 raises :class:`~neurodyn.errors.InputError` (one line, exit code 2).
 """
