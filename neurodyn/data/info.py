@@ -26,6 +26,7 @@ import numpy as np
 
 from neurodyn.errors import InputError
 from neurodyn.io import read_h5
+from neurodyn.io.hdf5 import is_nwb
 
 #: root keys that mark an LFADS-format file
 LFADS_KEYS = {
@@ -67,7 +68,7 @@ def file_kind(path: str | os.PathLike) -> str:
                 raise InputError("folder holds no .nwb files", path)
             return "nwb"
     with _h5(path) as f:
-        if "nwb_version" in f.attrs or f.attrs.get("neurodata_type") == "NWBFile":
+        if is_nwb(f):
             return "nwb"
         if is_prepared(f):
             return "prepared"

@@ -58,6 +58,14 @@ def read_h5_dict(group) -> dict:
 
 
 
+def is_nwb(handle) -> bool:
+    """Whether an open h5py file is an NWB file (pynwb's root attributes ``nwb_version`` /
+    ``neurodata_type``, or an ``acquisition`` group); one rule for ``info`` and the readers that refuse one."""
+    kind = handle.attrs.get("neurodata_type")
+    kind = kind.decode() if isinstance(kind, bytes) else kind
+    return "nwb_version" in handle.attrs or kind == "NWBFile" or "acquisition" in handle
+
+
 def root_attrs(path: str | os.PathLike) -> dict | None:
     """The root attributes of an HDF5 file as plain Python values (bytes decoded, numpy scalars unwrapped);
     None when the file cannot be read as HDF5. For small marker files (caches), not for inputs: those go

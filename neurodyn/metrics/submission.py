@@ -38,6 +38,7 @@ from neurodyn.data.prepared import (
 )
 from neurodyn.errors import InputError
 from neurodyn.io import atomic_path, read_h5
+from neurodyn.io.hdf5 import is_nwb
 from neurodyn.metrics.bits import check_rates, check_shape
 from neurodyn.metrics.resample import upsample_hint
 
@@ -187,7 +188,7 @@ def _not_rates(handle) -> tuple[str, str] | None:
     module = module.decode() if isinstance(module, bytes) else module
     if module == "HMMGLMModule" or "valid_posteriors" in handle or "train_posteriors" in handle:
         return "module", "is an HMM-GLM prediction file (state posteriors, couplings)"
-    if "nwb_version" in handle.attrs or "acquisition" in handle:
+    if is_nwb(handle):
         return "nwb_version", "is an NWB file (make tensors from it with neurodyn prepare first)"
     return None
 
