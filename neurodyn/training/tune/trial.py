@@ -10,7 +10,6 @@ import logging
 import math
 import os
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import lightning.pytorch as pl
 
 from neurodyn.errors import InputError, one_line, wrapped_input_error
 from neurodyn.training.checkpoints import SIZE_KEYS
+from neurodyn.training.quiet import quiet_lightning
 from neurodyn.training.tune.space import (
     apply_hyperparameters,
     find_key,
@@ -194,11 +194,11 @@ class _Report(pl.Callback):
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
-def _quiet_lightning() -> None:
+def _quiet_worker_logs() -> None:
+    """A Tune worker runs many trials: Lightning's info lines (devices, seeds), one set per trial, are dropped
+    there; its warnings are filtered by :func:`~neurodyn.training.quiet.quiet_lightning`, as in ``fit``."""
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
 def select_split(data, fraction: float, seed: int) -> str:
@@ -232,10 +232,17 @@ def record_select_split(cfg: dict, fraction: float, seed: int) -> dict:
 def train_trial(config: dict, *, base: dict, epochs: int, cpus: float, gpus: float, checkpoint_every: int,
                  select_fraction: float, seed: int) -> None:
     """Tune function trainable: build from the trial config, restore a checkpoint if Tune gives one, fit."""
+    _quiet_worker_logs()
+    with quiet_lightning():
+        _train_trial(config, base=base, epochs=epochs, cpus=cpus, gpus=gpus, checkpoint_every=checkpoint_every,
+                     select_fraction=select_fraction, seed=seed)
+
+
+def _train_trial(config: dict, *, base: dict, epochs: int, cpus: float, gpus: float, checkpoint_every: int,
+                 select_fraction: float, seed: int) -> None:
     import torch
     from ray import tune
 
-    _quiet_lightning()
     torch.set_num_threads(max(1, int(cpus)))
     trial = trial_name(trial_index(tune.get_context().get_trial_id()))
     cfg = apply_hyperparameters(base, config)
