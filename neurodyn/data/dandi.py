@@ -175,11 +175,14 @@ def client_api_url(api_url: str | None = None) -> str:
     root = api_root(api_url)
     if root:
         return root
+    # dandi.utils.get_instance maps these too, but asks the server (server-info) before any host check
+    from dandi.consts import known_instances, known_instances_rev
+
     instance = os.environ.get("DANDI_INSTANCE", "dandi")
     if instance.lower().startswith(("http://", "https://")):
-        return instance.rstrip("/")
-    from dandi.consts import known_instances
-
+        url = instance.rstrip("/")
+        name = known_instances_rev.get(url)  # a known instance's web address: its API, as dandi does
+        return known_instances[name].api.rstrip("/") if name is not None else url
     known = known_instances.get(instance)
     return known.api.rstrip("/") if known is not None else DEFAULT_API
 

@@ -235,6 +235,26 @@ def test_unresolvable_api_host_fails_at_once(monkeypatch, tmp_path, capsys):
     assert len(record.sleeps) == REQUEST_RETRIES - 1  # every attempt the client makes
 
 
+@pytest.mark.parametrize(("instance", "api"), [
+    (None, "https://api.dandiarchive.org/api"),
+    ("dandi-sandbox", "https://api.sandbox.dandiarchive.org/api"),
+    ("https://dandiarchive.org/", "https://api.dandiarchive.org/api"),  # the web address: its API, as dandi maps it
+    ("https://api.sandbox.dandiarchive.org/api", "https://api.sandbox.dandiarchive.org/api"),
+    ("http://127.0.0.1:8123/api/", "http://127.0.0.1:8123/api"),
+])
+def test_the_api_named_in_messages_is_the_one_the_client_uses(monkeypatch, instance, api):
+    """``$DANDI_INSTANCE`` as the dandi client reads it (a name, an API URL or a known instance's web address),
+    without a request; the web address was taken for the API root (host dandiarchive.org checked and named)."""
+    from neurodyn.data.dandi import client_api_url
+
+    monkeypatch.delenv(API_ENV_VAR, raising=False)
+    if instance is None:
+        monkeypatch.delenv("DANDI_INSTANCE", raising=False)
+    else:
+        monkeypatch.setenv("DANDI_INSTANCE", instance)
+    assert client_api_url() == api
+
+
 def test_unresolvable_blob_host_is_not_retried(monkeypatch, tmp_path):
     """The transfer: a host name that does not resolve fails on the first attempt (--retries is for transient
     failures); a refused connection is retried with neurodyn's back-off."""
