@@ -176,6 +176,11 @@ def run_nlb(args: argparse.Namespace) -> int:
         if value < low:
             raise InputError(f"must be at least {low}, got {value}", field=option)
     names = dict(zip(("train", "test"), pair_names(args.style)))
+    others = sorted(p.name for p in args.out.glob("*.nwb") if p.name not in names.values()) if args.out.is_dir() else []
+    if others:  # prepare reads a folder as one session: the pair would not be preparable there
+        raise InputError(f"holds other NWB files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
+                         "neurodyn prepare reads a folder as one session: choose a folder of its own",
+                         path=args.out, field="--out")
     trials = {"train": args.n_train_trials, "test": args.n_test_trials}
     sizes = {split: nlb_bytes(n, heldin + heldout) for split, n in trials.items()}
     check_memory(max(m for m, _ in sizes.values()), field="--n-train-trials / --n-test-trials / --n-heldin",

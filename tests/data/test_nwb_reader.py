@@ -133,3 +133,32 @@ def test_missing_path_and_empty_folder(tmp_path):
         load_session(tmp_path / "nope.nwb")
     with pytest.raises(InputError, match="no .nwb files"):
         load_session(tmp_path)
+
+
+def test_a_folder_is_one_session(maze_pair, tmp_path, capsys):
+    """A folder is read as one NLB session, its train and test file. A file of another session or simulation
+    beside them was merged without a word: other unit ids stacked as more units (zero where that file has no
+    trials), a second test file's trials added to the test set. Both are one line naming the file, through the
+    prepare CLI too (exit 2, no output)."""
+    import shutil
+
+    from neurodyn.cli import main
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_nwb
+
+    other_units, other_test = tmp_path / "units", tmp_path / "test"
+    for folder in (other_units, other_test):
+        shutil.copytree(maze_pair, folder)
+    write_nlb_nwb(other_units / "zz_other.nwb", "mc_maze", n_trials=4, seed=3, split="test", n_heldin=3, n_heldout=0)
+    sizes = {"n_heldin": 10, "n_heldout": 4}  # maze_pair's (conftest SMALL): the same unit ids, another seed
+    write_nlb_nwb(other_test / "zz_other.nwb", "mc_maze", n_trials=4, seed=9, split="test", **sizes)
+    n_in = load_session(maze_pair).n_heldin
+    with pytest.raises(InputError, match=rf"zz_other.nwb: units/id: its 3 held-in units are not the {n_in} of "):
+        load_session(other_units)
+    with pytest.raises(InputError, match=r"zz_other.nwb: trials/split: holds test trials, as "
+                                         r"sub-Synth_ses-mcmaze_desc-test_ecephys.nwb does"):
+        load_session(other_test)
+    out = tmp_path / "p.h5"
+    assert main(["prepare", "--dataset", "mc_maze", "--nwb", str(other_test), "--bin-ms", "20", "--phase", "test",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "trials/split: holds test trials" in err[0] and not out.exists()

@@ -156,3 +156,12 @@ def test_nlb_style_sizes_and_refusals(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0], err
     assert not (tmp_path / "x").exists()
+    # a folder holding another session's NWB file: prepare would refuse it, so simulate does at once
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "sub-X_ses-1_desc-test_ecephys.nwb").write_bytes(b"")
+    assert main(["simulate", "nlb", "--style", "mc_maze", *NLB_TINY, "--out", str(other)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"neurodyn simulate: error: {other}: --out: holds other NWB files (sub-X_ses-1_desc-test_ecephys"
+                   ".nwb); neurodyn prepare reads a folder as one session: choose a folder of its own"]
+    assert [p.name for p in other.iterdir()] == ["sub-X_ses-1_desc-test_ecephys.nwb"]

@@ -87,7 +87,46 @@ def _merge_column(values: list[np.ndarray | None], counts: list[int]) -> np.ndar
     return np.concatenate(parts)
 
 
+def _label(fd: _FileData) -> str:
+    return fd.path.name if isinstance(fd.path, Path) else str(getattr(fd.path, "label", fd.path))
+
+
+def _check_one_session(fds: list[_FileData]) -> None:
+    """Several files are read as one NLB session -- its train file and its test file: the same held-in units
+    (nlb_tools lines files up by unit id), and no two files with trials of one kind (train / val, or test).
+    Another session's or simulation's file in the folder was merged without a word before (units stacked,
+    trials doubled)."""
+    def heldin(fd):
+        held = fd.heldout if fd.heldout is not None else np.zeros(len(fd.unit_ids), dtype=bool)
+        return set(fd.unit_ids[~held].tolist())
+
+    first = fds[0]
+    ours = heldin(first)
+    kinds: dict[str, _FileData] = {}
+    for fd in fds:
+        theirs = heldin(fd)
+        if theirs != ours:
+            raise InputError(
+                f"its {len(theirs)} held-in units are not the {len(ours)} of {_label(first)} "
+                f"({len(theirs ^ ours)} unit ids in one file only): the files of a folder are read as one NLB "
+                "session (its train and test file); keep other sessions' files in other folders",
+                _where(fd.path), "units/id")
+        split = fd.trials.get("split")
+        found = set() if split is None else {str(v) for v in np.asarray(split).tolist()}
+        for kind, splits in (("train / val", {"train", "val"}), ("test", {"test"})):
+            if not found & splits:
+                continue
+            if kind in kinds:
+                raise InputError(
+                    f"holds {kind} trials, as {_label(kinds[kind])} does: the files of a folder are read as one "
+                    "NLB session (one train file, one test file); keep other sessions' files in other folders",
+                    _where(fd.path), "trials/split")
+            kinds[kind] = fd
+
+
 def _merge(fds: list[_FileData], path: Path | str) -> NWBSession:
+    if len(fds) > 1:
+        _check_one_session(fds)
     offsets = [0]
     for i in range(1, len(fds)):
         offsets.append(_next_offset(offsets[-1], fds[i - 1].n_ms))
