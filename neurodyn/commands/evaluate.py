@@ -60,6 +60,25 @@ def other_data_note(pred, targets) -> str | None:
     return None
 
 
+def _unscored_note(given: dict, prediction: dict, targets: dict, upsample: int | None) -> str | None:
+    """A note naming the prediction groups that no target scores (a submission of several datasets or bin
+    widths against one target; ``--upsample 5`` beside a 20 ms target). A coarse group whose ``--upsample``
+    copy is scored is not named: that is what the option is for."""
+    from neurodyn.data.prepared import group_name, parse_group_name
+
+    def scored(name):
+        if name in targets:
+            return True
+        dataset, _ = parse_group_name(name)
+        return name in given and upsample is not None and group_name(dataset, upsample) in targets
+
+    left = sorted(name for name in prediction if not scored(name))
+    if not left or not prediction.keys() & targets.keys():
+        return None
+    return (f"note: not scored, no target given: {', '.join(left)} (targets: {', '.join(sorted(targets))}; "
+            "--target takes several files)")
+
+
 def cli_main(argv: list[str]) -> int:
     """``neurodyn evaluate``: NLB metrics of a submission-layout file against eval targets."""
     from neurodyn.metrics.evaluate import evaluate, load_target
@@ -106,22 +125,25 @@ def cli_main(argv: list[str]) -> int:
     prediction = read_submission(args.pred)
     if not prediction:
         raise InputError("submission holds no dataset group", path=args.pred)
+    given = prediction
     if args.upsample is not None:
         from neurodyn.metrics.resample import upsample_submission
 
         try:
-            upsampled = upsample_submission(prediction, args.upsample)
+            prediction = upsample_submission(prediction, args.upsample)
         except InputError as err:
             raise InputError(err.message, path=err.path or args.pred, field=err.field) from None
-        prediction = {k: v for k, v in upsampled.items() if k in targets}
-        if not prediction:
+        if not prediction.keys() & targets.keys():
             raise InputError(
                 f"nothing to score: no prediction group matches a target group (predictions: "
-                f"{', '.join(sorted(upsampled))} at --upsample {args.upsample}; targets: "
+                f"{', '.join(sorted(prediction))} at --upsample {args.upsample}; targets: "
                 f"{', '.join(sorted(targets))})", path=args.pred, field="--upsample")
+    notes = [_unscored_note(given, prediction, targets, args.upsample)]
+    if prediction.keys() & targets.keys():  # else evaluate names the group without a target (and a hint)
+        prediction = {k: v for k, v in prediction.items() if k in targets}
     results = evaluate(targets, prediction, target_path=target_paths, prediction_path=args.pred)
-    note = other_data_note(args.pred, args.target)
-    if note:
+    notes.append(other_data_note(args.pred, args.target))
+    for note in filter(None, notes):
         print(note, file=sys.stderr, flush=True)  # stderr: --json output stays one JSON document
     if args.json:
         print(json.dumps(results))

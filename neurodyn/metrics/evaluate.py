@@ -299,7 +299,7 @@ def evaluate(target, prediction, *, target_path=None, prediction_path=None) -> l
     if missing:
         raise InputError(
             f"no target for '{missing[0]}' (target groups: {', '.join(sorted(target)) or 'none'})"
-            + ("".join(upsample_hint(name, missing[:1]) for name in sorted(target))
+            + ("".join(upsample_hint(name, missing[:1]) for name in sorted(target) if name not in prediction)
                or ": another dataset or bin size?"),
             path=prediction_path,
             field=missing[0],

@@ -75,7 +75,8 @@ def upsample_submission(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: 
             raise InputError(f"cannot split {source_ms} ms bins into {bin_ms} ms bins", field=name)
         fine = group_name(dataset, bin_ms)
         if fine in groups:
-            raise InputError(f"group '{fine}' is already there; nothing to upsample '{name}' into", field=fine)
+            raise InputError(f"group '{fine}' is already there; nothing to upsample '{name}' into (drop "
+                             "--upsample)", field=fine)
         out[fine] = upsample_group(group, source_ms // bin_ms)
     return out
 

@@ -364,3 +364,42 @@ def test_evaluate_notes_predictions_of_other_data(tmp_path, capsys):
         json.loads(out)  # the note leaves --json output one JSON document
         assert (f"note: {pred} was predicted from {tmp_path / data}" in err) is noted, err
         assert ("other data" in err) is noted
+
+
+def test_evaluate_scores_the_groups_with_a_target_and_names_the_rest(tmp_path, capsys):
+    """A submission holding both bin widths (``submit --upsample 5``) against one target file was refused,
+    with a hint to add --upsample 5 (itself refused: the group is already there); ``--upsample 5`` beside a
+    20 ms target scored the 20 ms group and said nothing of the unscored 5 ms one. Now the groups with a target
+    are scored and a note names the others; no group with a target is still the one-line error."""
+    from neurodyn.commands.baseline import predict_prepared
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
+
+    write_nlb_pair(tmp_path / "nwb", "mc_maze", n_train_trials=16, n_test_trials=4, n_heldin=6, n_heldout=3, seed=2)
+    p20, p5 = (prepare("mc_maze_small", tmp_path / "nwb", b, "val", tmp_path / f"p{b}.h5", log=None) for b in (20, 5))
+    pred = write_submission(tmp_path / "pred.h5", predict_prepared(p20, "mc_maze_small"))
+    both = tmp_path / "both.h5"
+    assert main(["submit", "--pred", str(pred), "--upsample", "5", "--prepared", str(p20), str(p5), "--out",
+                 str(both)]) == 0
+    scores = {}
+    for name, argv in (("both vs 5", ["--target", str(p5), "--pred", str(both)]),
+                       ("both vs 20", ["--target", str(p20), "--pred", str(both)]),
+                       ("upsampled", ["--target", str(p5), "--pred", str(pred), "--upsample", "5"]),
+                       ("upsample vs 20", ["--target", str(p20), "--pred", str(pred), "--upsample", "5"]),
+                       ("both vs both", ["--target", str(p20), str(p5), "--pred", str(both)])):
+        capsys.readouterr()
+        assert main(["evaluate", *argv, "--json"]) == 0, name
+        out, err = capsys.readouterr()
+        scores[name] = {k: v for entry in json.loads(out) for k, v in entry.items()}
+        notes = [line for line in err.splitlines() if line.startswith("note: not scored")]
+        unscored = {"both vs 5": "mc_maze_small_20 (targets: mc_maze_small;",
+                    "both vs 20": "mc_maze_small (targets: mc_maze_small_20;",
+                    "upsample vs 20": "mc_maze_small (targets: mc_maze_small_20;"}.get(name)
+        assert notes == ([f"note: not scored, no target given: {unscored} --target takes several files)"]
+                         if unscored else []), (name, err)
+    assert scores["both vs 5"] == scores["upsampled"] and scores["both vs 20"] == scores["upsample vs 20"]
+    assert scores["both vs both"] == {**scores["both vs 5"], **scores["both vs 20"]}
+    assert set(scores["both vs 5"]) == {"mc_maze_scaling_split"} and set(scores["both vs 20"]) == {
+        "mc_maze_scaling_20_split"}
+    assert main(["evaluate", "--target", str(p5), "--pred", str(pred)]) == 2  # nothing with a target: refused
+    assert "--upsample 5 makes its 5 ms group" in capsys.readouterr().err
