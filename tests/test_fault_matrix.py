@@ -272,6 +272,8 @@ CASES = [
      "nwb_2d_spikes.nwb: units/spike_times: expected a 1-D array", None),
     ("prepare-index-past-end", PREP + ["--nwb", "{src}/nwb_badindex.nwb", "--out", "o.h5"],
      "nwb_badindex.nwb: units/spike_times_index: runs past the end", None),
+    ("prepare-other-dataset-jitter", ["prepare", "--dataset", "dmfc_rsg", "--nwb", "{src}/nwb", "--out", "o.h5"],
+     "trials/tp: missing trial column (needed for the dmfc_rsg jitter; a file of another dataset?)", None),
     ("prepare-huge-seed", PREP + ["--nwb", "{src}/nwb", "--out", "o.h5", "--seed", "99999999999999999999"],
      "invalid seed", None),
     ("prepare-negative-seed", PREP + ["--nwb", "{src}/nwb", "--out", "o.h5", "--seed", "-1"], "invalid seed", None),

@@ -139,9 +139,10 @@ def _add_nlb_parser(commands) -> None:
     nlb.add_argument("--n-train-trials", type=int, default=100,
                      help="trials of the train file, a quarter of them 'val' (MC_Maze_Small: 100)")
     nlb.add_argument("--n-test-trials", type=int, default=100, help="trials of the test file")
-    nlb.add_argument("--n-heldin", type=int, default=None,
-                     help=f"held-in units (default: the dataset's; held-in / held-out {sizes})")
-    nlb.add_argument("--n-heldout", type=int, default=None, help="held-out units (default: the dataset's)")
+    nlb.add_argument("--n-heldin", type=int, default=argparse.SUPPRESS,
+                     help=f"held-in units (default: the imitated dataset's; held-in / held-out {sizes})")
+    nlb.add_argument("--n-heldout", type=int, default=argparse.SUPPRESS,
+                     help="held-out units (default: the imitated dataset's)")
     nlb.add_argument("--overwrite", action="store_true", help="replace existing files of the pair")
 
 
@@ -168,8 +169,7 @@ def run_nlb(args: argparse.Namespace) -> int:
     from neurodyn.io import check_memory, output_file
 
     heldin, heldout = STYLE_UNITS[args.style]
-    heldin = heldin if args.n_heldin is None else args.n_heldin
-    heldout = heldout if args.n_heldout is None else args.n_heldout
+    heldin, heldout = getattr(args, "n_heldin", heldin), getattr(args, "n_heldout", heldout)
     least = {"--n-train-trials": (args.n_train_trials, 2), "--n-test-trials": (args.n_test_trials, 1),
              "--n-heldin": (heldin, 1), "--n-heldout": (heldout, 1)}
     for option, (value, low) in least.items():
@@ -198,7 +198,7 @@ def run_nlb(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: {names['train']} ({args.n_train_trials} trials, {heldin} held-in + {heldout} "
           f"held-out units) and {names['test']} ({args.n_test_trials} trials); {args.style} style, seed "
           f"{args.seed}. Next: neurodyn prepare --dataset {dataset} --nwb {args.out} --bin-ms 20 --phase val "
-          f"--out {dataset}_20ms_val.h5")
+          f"(writes data/{dataset}_20ms_val.h5, the file configs/langevinflow/{dataset}_cpu.yaml reads)")
     return 0
 
 

@@ -98,7 +98,10 @@ def jitter_ms(
         return None
     split = session.split()[rows]
     tp_col = session.trials.get(ds.jitter.field)
-    tp = np.full(len(rows), np.nan) if tp_col is None else np.asarray(tp_col[rows], dtype=np.float64)
+    if tp_col is None:  # a file of another dataset: the column itself is absent, not one trial's value
+        raise InputError(f"missing trial column (needed for the {ds.name} jitter; a file of another dataset?)",
+                         session.path, f"trials/{ds.jitter.field}")
+    tp = np.asarray(tp_col[rows], dtype=np.float64)
     hi = np.where(split == "test", 0.0, np.clip(ds.jitter.total_ms - tp, 0.0, ds.jitter.max_ms))
     if np.isnan(hi).any():
         tid = session.trials["trial_id"][rows[np.flatnonzero(np.isnan(hi))[0]]]

@@ -109,7 +109,8 @@ def test_nlb_writes_the_pair_that_the_python_simulator_writes(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == sorted(pair_names("area2_bump"))
     assert len(printed) == 1 and "6 held-in + 3 held-out units" in printed[0]
     assert printed[0].endswith(f"neurodyn prepare --dataset area2_bump --nwb {out} --bin-ms 20 --phase val "
-                               "--out area2_bump_20ms_val.h5")
+                               "(writes data/area2_bump_20ms_val.h5, the file configs/langevinflow/area2_bump_cpu.yaml "
+                               "reads)")
     write_nlb_pair(tmp_path / "py", "area2_bump", n_train_trials=12, n_test_trials=4, n_heldin=6, n_heldout=3,
                    seed=5)
     tensors = {}
