@@ -67,6 +67,10 @@ def src(tmp_path_factory) -> Path:
     prepare("mc_maze", nwb / TEST_NWB, 20, "test", d / "prep_test.h5", log=None)
     (d / "prep_copy.h5").write_bytes(prep.read_bytes())
     write_submission(d / "pred.h5", _pred_groups(prep))
+    write_submission(d / "pred_valphase.h5", _pred_groups(prep), attrs={"phase": "val"})
+    (name, val_group), = _pred_groups(prep).items()  # the test phase: as many units, other (8) evaluation trials
+    test_group = {k: np.full((8, *v.shape[1:]), 0.1) if k.startswith("eval") else v for k, v in val_group.items()}
+    write_submission(d / "pred_testphase.h5", {name: test_group}, attrs={"phase": "test"})
     (d / "pred_copy.h5").write_bytes((d / "pred.h5").read_bytes())
     name = next(iter(_pred_groups(prep)))
     shapes = {k: v.shape for k, v in _pred_groups(prep)[name].items()}
@@ -353,6 +357,8 @@ CASES = [
                                "afile/s.h5"], "afile is a file, not a folder", _afile),
     ("submit-missing-pred", ["submit", "--pred", "{src}/absent.h5", "--out", "s.h5"], "no such file", None),
     # ---------------------------------------------------------------- ensemble
+    ("ensemble-two-phases", ["ensemble", "--pred", "{src}/pred_valphase.h5", "{src}/pred_testphase.h5", "--out",
+                             "e.h5"], "pred_testphase.h5: phase: is a test-phase prediction, ", None),
     ("ensemble-one-file", ["ensemble", "--pred", "{src}/pred.h5", "--out", "e.h5"], "at least two", None),
     ("ensemble-out-is-pred", ["ensemble", "--pred", "{src}/pred.h5", "{src}/pred_copy.h5", "--out",
                               "{src}/pred.h5", "--overwrite"], "is an input file", None),
@@ -375,6 +381,8 @@ CASES = [
     ("ensemble-same-file-other-path", ["ensemble", "--pred", "{src}/pred.h5", "{src}/../"
                                        "{src_name}/pred.h5", "--out", "e.h5"], "is the same file as", None),
     # ---------------------------------------------------------------- evaluate
+    ("evaluate-other-phase", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/pred_testphase.h5"],
+     "pred_testphase.h5: phase: is a test-phase prediction and ", None),
     ("evaluate-no-groups", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/pred_empty.h5"],
      "pred_empty.h5: submission holds no dataset group", None),
     ("evaluate-unknown-key", ["evaluate", "--target", "{src}/prep.h5", "--pred", "{src}/pred_extra_key.h5"],

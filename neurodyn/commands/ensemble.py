@@ -99,7 +99,7 @@ def average_predictions(paths) -> dict[str, dict[str, np.ndarray]]:
     ------
     InputError
         Fewer than two files; a file given twice (also through a link or another path); a file that is not
-        a prediction file; a group or key missing from a file,
+        a prediction file; members :func:`member_provenance` refuses; a group or key missing from a file,
         or one it has and the first does not; arrays of different shapes (each names the file and field).
     """
     from neurodyn.io.output import _same_file
@@ -113,11 +113,15 @@ def average_predictions(paths) -> dict[str, dict[str, np.ndarray]]:
             if _same_file(path, earlier):  # a missing file is not the same: read_submission names it below
                 raise InputError(f"is the same file as {earlier} (given twice, or a link to it): an ensemble "
                                  "averages different prediction files", path=path, field="--pred")
-    total: dict[str, dict[str, np.ndarray]] = {}
-    first = paths[0]
+    members = []
     for path in paths:
         groups = read_submission(path)
         validate_submission(groups, path=path)  # finite, non-negative, 3-D rates in the NLB layout
+        members.append((path, groups))
+    member_provenance(paths)  # two phases or other data explain any difference of shapes: named first
+    total: dict[str, dict[str, np.ndarray]] = {}
+    first = paths[0]
+    for path, groups in members:
         if path == first:
             total = {g: {k: np.asarray(v, dtype=np.float64).copy() for k, v in arrays.items()}
                      for g, arrays in groups.items()}

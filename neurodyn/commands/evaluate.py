@@ -60,6 +60,19 @@ def other_data_note(pred, targets) -> str | None:
     return None
 
 
+def _check_phases(pred: str, targets: list[str]) -> None:
+    """Predictions of one NLB phase scored against a target of another (test-phase predictions of the test
+    trials against a val-phase target of the val trials): refused by phase, before any shape is compared."""
+    from neurodyn.io.hdf5 import root_attrs
+
+    theirs = (root_attrs(pred) or {}).get("phase")
+    for target in targets:
+        ours = (root_attrs(target) or {}).get("phase")
+        if theirs and ours and theirs != ours:
+            raise InputError(f"is a {theirs}-phase prediction and {target} a {ours}-phase target: they hold "
+                             "other evaluation trials", path=pred, field="phase")
+
+
 def _unscored_note(given: dict, prediction: dict, targets: dict, upsample: int | None) -> str | None:
     """A note naming the prediction groups that no target scores (a submission of several datasets or bin
     widths against one target; ``--upsample 5`` beside a 20 ms target). A coarse group whose ``--upsample``
@@ -125,6 +138,7 @@ def cli_main(argv: list[str]) -> int:
     prediction = read_submission(args.pred)
     if not prediction:
         raise InputError("submission holds no dataset group", path=args.pred)
+    _check_phases(args.pred, args.target)
     given = prediction
     if args.upsample is not None:
         from neurodyn.metrics.resample import upsample_submission
