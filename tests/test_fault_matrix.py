@@ -402,6 +402,8 @@ CASES = [
     ("submit-prepared-group-twice", ["submit", "--pred", "{src}/pred.h5", "--prepared", "{src}/prep.h5",
                                      "{src}/prep_copy.h5", "--out", "s.h5"],
      "prep_copy.h5: --prepared: group 'mc_maze_20' is also in --prepared", None),
+    ("submit-prepared-without-files", ["submit", "--pred", "{src}/pred.h5", "--prepared", "--out", "s.h5"],
+     "--prepared: expected at least one argument", None),
     ("submit-upsample-not-nlb", ["submit", "--pred", "{src}/pred.h5", "--upsample", "10", "--out", "{work}/s.h5"],
      "--upsample: must be an NLB bin width", None),
     ("evaluate-target-negative", ["evaluate", "--target", "{src}/tgt_negative.h5", "--pred", "{src}/pred.h5"],

@@ -31,7 +31,7 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, metavar="FILE", help="submission file to write")
     parser.add_argument(
         "--prepared",
-        nargs="*",
+        nargs="+",
         default=[],
         metavar="FILE",
         help="prepared file(s) giving the exact expected shapes (else the registry's bins and "
@@ -52,7 +52,7 @@ def cli_main(argv: list[str]) -> int:
     size = sum(os.path.getsize(p) for p in args.pred if os.path.isfile(p))
     with output_file(args.out, inputs=[*args.pred, *args.prepared], overwrite=args.overwrite,
                      size_bytes=size) as tmp:
-        groups = _submission(args, tmp)
+        groups = _submission(args, tmp, {"phase": next(iter(phases)) if phases else None})
     print(f"wrote {args.out}: {', '.join(groups)}" + (f" ({next(iter(phases))} phase)" if phases else ""))
     return 0
 
@@ -72,8 +72,9 @@ def _phases(paths) -> set[str]:
     return phases
 
 
-def _submission(args, tmp) -> dict:
-    """Read, check and write the submission of ``neurodyn submit`` to ``tmp``; returns the groups."""
+def _submission(args, tmp, attrs: dict) -> dict:
+    """Read, check and write the submission of ``neurodyn submit`` to ``tmp`` (root attributes ``attrs``: the
+    phase, so ``info`` and a later ``submit`` can tell it); returns the groups."""
     from neurodyn.data.prepared import parse_group_name
     from neurodyn.metrics.submission import (
         expected_shapes_from_prepared,
@@ -94,7 +95,11 @@ def _submission(args, tmp) -> dict:
     if getattr(args, "upsample", None) is not None:
         from neurodyn.metrics.resample import upsample_submission
 
+        given = set(groups)
         groups = upsample_submission(groups, args.upsample)
+        if set(groups) == given:
+            print(f"note: --upsample {args.upsample}: no prediction group is coarser than {args.upsample} ms; "
+                  "nothing was added", flush=True)
     expected: dict = {}
     shapes_from: dict = {}
     for path in args.prepared:
@@ -108,7 +113,7 @@ def _submission(args, tmp) -> dict:
             dataset, bin_ms = parse_group_name(name)
             expected.update(expected_shapes_from_registry(dataset, bin_ms))
     try:
-        write_submission(tmp, groups, expected)
+        write_submission(tmp, groups, expected, attrs=attrs)
     except InputError as err:
         message = err.message
         if not args.prepared and "expected shape" in message:

@@ -403,3 +403,19 @@ def test_evaluate_scores_the_groups_with_a_target_and_names_the_rest(tmp_path, c
         "mc_maze_scaling_20_split"}
     assert main(["evaluate", "--target", str(p5), "--pred", str(pred)]) == 2  # nothing with a target: refused
     assert "--upsample 5 makes its 5 ms group" in capsys.readouterr().err
+
+
+def test_submit_records_its_phase_and_notes_an_upsample_that_adds_nothing(tmp_path, capsys):
+    """A submission recorded no attribute (``info`` could not tell its phase); ``--upsample 20`` on 20 ms
+    predictions added nothing without a word."""
+    from neurodyn.io.hdf5 import root_attrs
+
+    rng = np.random.default_rng(3)
+    group = _prepared(tmp_path / "p.h5", rng)
+    pred = _member(tmp_path / "pred.h5", group, phase="val")
+    out = tmp_path / "s.h5"
+    assert main(["submit", "--pred", str(pred), "--prepared", str(tmp_path / "p.h5"), "--upsample", "20",
+                 "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "note: --upsample 20: no prediction group is coarser than 20 ms; nothing was added"
+    assert root_attrs(out) == {"phase": "val"} and list(read_submission(out)) == ["mc_maze_small_20"]
