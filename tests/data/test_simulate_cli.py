@@ -166,3 +166,20 @@ def test_nlb_style_sizes_and_refusals(tmp_path, capsys):
     assert err == [f"neurodyn simulate: error: {other}: --out: holds other NWB files (sub-X_ses-1_desc-test_ecephys"
                    ".nwb); neurodyn prepare reads a folder as one session: choose a folder of its own"]
     assert [p.name for p in other.iterdir()] == ["sub-X_ses-1_desc-test_ecephys.nwb"]
+
+
+@pytest.mark.parametrize("style", ["mc_maze", "area2_bump", "dmfc_rsg", "mc_rtt"])
+def test_nlb_test_files_are_on_the_millisecond_grid(tmp_path, style):
+    """The simulated test files' trial times and obs_intervals ended inside a millisecond, so the last bin
+    of some test trials was NaN (17 of 100 MC_Maze trials at 5 ms); the DANDI test files are on the grid."""
+    import h5py
+
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.synthetic.nlb_nwb import STYLE_DATASET
+
+    assert main(["simulate", "nlb", "--style", style, "--n-train-trials", "8", "--n-test-trials", "40",
+                 "--n-heldin", "4", "--n-heldout", "2", "--out", str(tmp_path / "nwb")]) == 0
+    path = prepare(STYLE_DATASET[style], tmp_path / "nwb", 5, "test", tmp_path / "p.h5", log=None)
+    with h5py.File(path) as f:
+        heldin = f["eval_input/eval_spikes_heldin"][()]
+    assert heldin.shape[0] == 40 and not np.isnan(heldin).any()

@@ -138,6 +138,10 @@ def write_nlb_nwb(
     align = _align(style, cols)
     lo, hi = _window(style)
     if split == "test":
+        # on the 1 ms grid, as in the DANDI test files: a window (and obs_intervals) ending inside a millisecond
+        # left that millisecond unobserved, a NaN in the last bin of some test trials (the latent keeps the
+        # exact times: < 0.5 ms apart)
+        align = np.round(np.asarray(align, dtype=np.float64) * 1000.0) / 1000.0
         windows = np.stack([_us(align + lo), _us(align + hi)], axis=1)
         default_obs = [tuple(w) for w in windows]
     else:
@@ -163,7 +167,7 @@ def write_nlb_nwb(
         }[style]
         table = {"start_time": windows[:, 0], "stop_time": windows[:, 1]}
         if align_col:
-            table[align_col] = cols[align_col]
+            table[align_col] = _us(align)
         table["split"] = np.array(["test"] * n_trials, dtype=object)
     else:
         table = {k: v for k, v in cols.items() if k != "cond"}
