@@ -246,6 +246,7 @@ class PredictionWriter(BasePredictionWriter):
                     f.attrs["phase"] = dm.phase
                 if getattr(dm, "path", None) is not None:  # the data file the rates are of
                     f.attrs["data"] = str(Path(dm.path).resolve())
+                f.attrs["batch_size"] = int(dm.batch_size)  # sampled passes (eval_mode sample) draw per batch
                 for key, value in attrs.items():
                     f.attrs[key] = value
         print(f"wrote predictions to {path}")

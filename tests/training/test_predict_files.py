@@ -115,6 +115,7 @@ def test_langevinflow_file_records_the_model_and_checkpoint(lorenz_run, tmp_path
     assert config["config"]["hidden_size"] == 8 and config["config"]["eval_mode"] == "sample"
     assert attrs["checkpoint"] == str((lorenz_run / "checkpoints" / "last.ckpt").resolve())
     assert attrs["checkpoint_epoch"] == 0
+    assert attrs["batch_size"] == 8  # sampled passes draw per batch: the rates depend on it
 
 
 # -- the checkpoint's model settings against the run's -------------------------------------------------
