@@ -183,3 +183,18 @@ def test_nlb_test_files_are_on_the_millisecond_grid(tmp_path, style):
     with h5py.File(path) as f:
         heldin = f["eval_input/eval_spikes_heldin"][()]
     assert heldin.shape[0] == 40 and not np.isnan(heldin).any()
+
+
+@pytest.mark.parametrize("style", ["mc_maze", "area2_bump", "dmfc_rsg", "mc_rtt"])
+def test_nlb_size_estimate_bounds_the_session(style):
+    """The memory / disk check of ``simulate nlb`` sizes the 1 ms grid from ``TRIAL_S_MAX``: it must hold every
+    session the layout draws (it was one 3.7 s bound for every style, 2.4 x MC_Maze's longest trial)."""
+    from neurodyn.data.synthetic.nlb_latents import _simulate
+    from neurodyn.data.synthetic.nlb_nwb import TRIAL_S_MAX
+
+    for seed in range(3):
+        for split in ("train", "test"):
+            sim = _simulate(style, n_trials=300, n_heldin=2, n_heldout=1, seed=seed, split=split, n_conditions=4,
+                            base_rate_hz=(6.0, 20.0), latent_dim=3)
+            bound = 1000 * (TRIAL_S_MAX[style] * 300 + 1.7)
+            assert 0.5 * bound < sim.n_ms <= bound, (seed, split, sim.n_ms, bound)

@@ -248,8 +248,13 @@ def write_nlb_nwb(
 STYLE_UNITS = {"mc_maze": (107, 35), "area2_bump": (49, 16), "dmfc_rsg": (40, 14), "mc_rtt": (98, 32)}
 #: the NLB dataset name to ``neurodyn prepare`` a simulated pair of each style as
 STYLE_DATASET = {"mc_maze": "mc_maze_small", "area2_bump": "area2_bump", "dmfc_rsg": "dmfc_rsg", "mc_rtt": "mc_rtt"}
-#: longest trial of any style, gap included (s): DMFC's set at 1.1 s, a 1.6 x 1.2 s outlier interval, 0.5 s
-TRIAL_S_MAX = 3.7
+#: the longest trial of each style, the gap to the next included (s), from the layout's draws: MC_Maze up to
+#: 0.7 s before move onset + 0.65 s + 0.2 s; Area2_Bump 0.5 + 0.65 + 0.2; DMFC_RSG set at up to 1.1 s, a 1.6 x
+#: 1.2 s outlier interval, 0.3 s + 0.2 s; MC_RTT 0.6 s chunks back to back. A session adds 1.7 s of margins.
+TRIAL_S_MAX = {"mc_maze": 1.55, "area2_bump": 1.35, "dmfc_rsg": 3.55, "mc_rtt": 0.6}
+#: spikes per unit and millisecond assumed for the memory / disk estimates of ``neurodyn simulate nlb``: 2.5 x
+#: the mean of the simulator's units (0.019 in a 1000-trial mc_maze file), far below the 0.2 ceiling of a unit
+SPIKES_PER_MS = 0.05
 
 
 def pair_names(style: str) -> tuple[str, str]:
