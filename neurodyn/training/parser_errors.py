@@ -125,7 +125,9 @@ def parser_error(message: str, argv: list[str]) -> InputError:
             field = ".".join([key, *found]) if found else field
         else:  # given on the command line: as spelt there
             field = _as_spelt(field, argv)
-        return InputError(f"option {name!r} is not accepted{where}", path=path, field=field)
+        hint = ("; a file (neurodyn simulate lorenz): --data LFADSDataModule --data.path FILE"
+                if name == "path" and where == " by LorenzDataModule" else "")
+        return InputError(f"option {name!r} is not accepted{where}{hint}", path=path, field=field)
     if re.search(r"Expected a dot import path string|Import path .* does not|No module named|not a subclass|"
                  r"does not correspond to a subclass|has no attribute", text) and key in ("model", "data"):
         choices = ("LangevinFlowModule, HMMGLMModule" if key == "model" else

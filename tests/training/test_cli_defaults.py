@@ -86,6 +86,11 @@ def test_command_line_mistakes_are_named_as_spelt(tmp_path, capsys):
     assert "error: model.init_args.config.hiden_size: option 'hiden_size' is not accepted" in capsys.readouterr().err
     assert main(["fit", "--config", str(tmp_path)]) == 2
     assert f"error: {tmp_path}: --config: is a folder, expected a YAML config file" in capsys.readouterr().err
+    # a simulated Lorenz file given to the Lorenz config (which simulates in memory): how to read a file
+    assert main(["fit", "--config", "configs/langevinflow/lorenz.yaml", "--data.path", "lz.h5"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "neurodyn fit: error: data.path: option 'path' is not accepted by LorenzDataModule; a file (neurodyn "
+        "simulate lorenz): --data LFADSDataModule --data.path FILE")
 
 
 @pytest.mark.parametrize(("where", "expected"), [
