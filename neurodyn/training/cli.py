@@ -664,6 +664,8 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
         raise run_stopped(signum, resume.run_dir, finished=False, max_epochs=resume.max_epochs) from None
     if resume.signal is not None:
         raise run_stopped(resume.signal, resume.run_dir, finished=True, max_epochs=resume.max_epochs)
-    if command == "fit" and cli is not None and cli._run_dir is not None and cli.trainer.checkpoint_callback:
-        print(f"run folder: {cli._run_dir}", flush=True)
+    run_dir = cli._run_dir if command == "fit" and cli is not None and cli.trainer.checkpoint_callback else None
+    # fast_dev_run writes nothing: the folder holds only its lock, and is removed when the lock is let go
+    if run_dir is not None and run_dir.is_dir() and any(p.name != ".run.lock" for p in run_dir.iterdir()):
+        print(f"run folder: {run_dir}", flush=True)
     return 0

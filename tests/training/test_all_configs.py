@@ -73,7 +73,7 @@ def test_the_list_is_complete():
 
 @pytest.mark.parametrize("config", [pytest.param(p, id=p.relative_to(ROOT / "configs").as_posix(), marks=_marks(p))
                                     for p in CONFIGS])
-def test_config_runs_one_step(config, prepared, tmp_path):
+def test_config_runs_one_step(config, prepared, tmp_path, capsys):
     kind = _data_class(config)
     stack = ["--config", str(config)] if kind else ["--config", str(BASE), "--config", str(config)]
     data = ["--data.path", str(prepared), "--data.batch_size", "4"] if kind == "NLBDataModule" else \
@@ -89,6 +89,7 @@ def test_config_runs_one_step(config, prepared, tmp_path):
                  "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_model_summary", "false"])
     assert code == 0
     assert not any(tmp_path.iterdir())  # fast_dev_run writes nothing
+    assert "run folder:" not in capsys.readouterr().out  # and names no folder (it named one that did not exist)
 
 
 def test_default_root_dir_is_honoured(tmp_path, monkeypatch):
