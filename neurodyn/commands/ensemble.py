@@ -93,7 +93,13 @@ def member_provenance(paths) -> dict:
 
 
 def average_predictions(paths) -> dict[str, dict[str, np.ndarray]]:
-    """``{group: {key: mean rates}}`` over the prediction files ``paths`` (float64 sums, in file order).
+    """``{group: {key: mean rates}}`` over the prediction files ``paths``; see :func:`_average`."""
+    return _average(paths)[0]
+
+
+def _average(paths) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
+    """``({group: {key: mean rates}}, root attributes)`` over the prediction files ``paths`` (float64 sums, in
+    file order; the attributes of :func:`member_provenance`, read once).
 
     Raises
     ------
@@ -118,7 +124,7 @@ def average_predictions(paths) -> dict[str, dict[str, np.ndarray]]:
         groups = read_submission(path)
         validate_submission(groups, path=path)  # finite, non-negative, 3-D rates in the NLB layout
         members.append((path, groups))
-    member_provenance(paths)  # two phases or other data explain any difference of shapes: named first
+    attrs = member_provenance(paths)  # two phases or other data explain any difference of shapes: named first
     total: dict[str, dict[str, np.ndarray]] = {}
     first = paths[0]
     for path, groups in members:
@@ -140,7 +146,7 @@ def average_predictions(paths) -> dict[str, dict[str, np.ndarray]]:
                     raise InputError(f"shape {groups[name][key].shape}, but {total[name][key].shape} in {first}",
                                      path=path, field=f"{name}/{key}")
                 total[name][key] += groups[name][key]
-    return {g: {k: v / len(paths) for k, v in arrays.items()} for g, arrays in total.items()}
+    return {g: {k: v / len(paths) for k, v in arrays.items()} for g, arrays in total.items()}, attrs
 
 
 def cli_main(argv: list[str]) -> int:
@@ -157,7 +163,7 @@ def cli_main(argv: list[str]) -> int:
 
     size = max((os.path.getsize(p) for p in args.pred if os.path.isfile(p)), default=0)
     with output_file(args.out, inputs=args.pred, overwrite=args.overwrite, size_bytes=size) as tmp:
-        groups = average_predictions(args.pred)
-        write_submission(tmp, groups, attrs=member_provenance(args.pred))
+        groups, attrs = _average(args.pred)
+        write_submission(tmp, groups, attrs=attrs)
     print(f"wrote {args.out}: the mean of {len(args.pred)} prediction files ({', '.join(groups)})")
     return 0

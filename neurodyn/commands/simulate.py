@@ -152,7 +152,7 @@ def nlb_bytes(style: str, n_trials: int, n_units: int) -> tuple[int, int]:
     On the 1 ms grid (at most ``TRIAL_S_MAX[style]`` s per trial plus 1.7 s of margins): the latent, its
     lagged copy, behaviour, one unit's rate and cumulative sums (float64); every unit's spikes at
     ``SPIKES_PER_MS`` (2.5 x the simulator's mean rate), times and draws. The file: those spikes and the
-    2-column behaviour. (A 1000-trial mc_maze file: 0.43 GB estimated, 0.36 GB peak resident measured.)
+    2-column behaviour. (A 1000-trial mc_maze file: 0.41 GB estimated, 0.36 GB peak resident measured.)
     """
     from neurodyn.data.synthetic.nlb_nwb import SPIKES_PER_MS, TRIAL_S_MAX
 

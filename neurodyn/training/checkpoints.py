@@ -602,4 +602,3 @@ def sampled_batch_note(recorded, current, command: str) -> str | None:
     return (f"note: data.init_args.batch_size: {command} batches {now} trials, the run {then}; eval_mode 'sample' "
             f"draws each batch's passes from one seed, so these rates differ a little from those of batches of "
             f"{then} (give --data.batch_size {then} to reproduce them)")
-

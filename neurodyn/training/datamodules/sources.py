@@ -94,7 +94,6 @@ class NLBDataModule(NeuralDataModule):
             n_fwd_bins=n_fwd,
         )
 
-
     def recipe_note(self) -> str | None:
         """A note when the file holds another NLB dataset than the one the config was written for."""
         if self.recipe_dataset is None or self.recipe_dataset == self.dataset:
