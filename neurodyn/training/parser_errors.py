@@ -114,29 +114,95 @@ def parser_error(message: str, argv: list[str]) -> InputError:
     lines = [line for line in lines if line and not line.startswith((*_NOISE, "Given value:"))]
     path = _file_with_key(files, key, option.group(1) if option else None)
     if option:
-        cls = re.search(r"class_path '([^']+)'", text)
-        where = f" by {cls.group(1).rsplit('.', 1)[-1]}" if cls else ""
         name = option.group(1)
-        field = f"{key}.{name}" if key else name
-        if path is not None:  # the full dotted path of the option inside the file
-            import yaml
+        classes = re.findall(r"class_path '([^']+)'", text)
+        where = f" by {classes[-1].rsplit('.', 1)[-1]}" if classes else ""  # the innermost class refused it
+        full = _full_key([*_key_chain(text), name])
+        spelt, path = _who_set(full, files, argv)
+        if spelt is None and path is None:  # neither found as spelt: the old guess (the option anywhere below)
+            path = _file_with_key(files, key, name)
+            if path is not None:
+                import yaml
 
-            found = _path_to(yaml.safe_load(Path(path).read_text()).get(key, {}), name)
-            field = ".".join([key, *found]) if found else field
-        else:  # given on the command line: as spelt there
-            field = _as_spelt(field, argv)
+                found = _path_to(yaml.safe_load(Path(path).read_text()).get(key, {}), name)
+                full = ".".join([key, *found]) if found else full
         hint = ("; a file (neurodyn simulate lorenz): --data LFADSDataModule --data.path FILE"
                 if name == "path" and where == " by LorenzDataModule" else "")
-        return InputError(f"option {name!r} is not accepted{where}{hint}", path=path, field=field)
+        return InputError(f"option {name!r} is not accepted{where}{hint}", path=path, field=spelt or full)
     if re.search(r"Expected a dot import path string|Import path .* does not|No module named|not a subclass|"
                  r"does not correspond to a subclass|has no attribute", text) and key in ("model", "data"):
         choices = ("LangevinFlowModule, HMMGLMModule" if key == "model" else
                    "NLBDataModule, LFADSDataModule, LorenzDataModule, SwitchingGLMDataModule")
         return InputError(f"unknown class {given!r} (choices: {choices})", path=path, field=key)
+    wrong_type = _type_error(text, files, argv)
+    if wrong_type is not None:
+        return wrong_type
     detail = one_line("; ".join(dict.fromkeys(lines)), 300) or "invalid value"
     if given is not None and given not in detail:
         detail += f" (given: {given})"
     return InputError(detail, path=path, field=key)
+
+
+_TYPE_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+               "dict": "a mapping", "list": "a list"}
+
+
+def _key_chain(text: str) -> list[str]:
+    """The nested ``Parser key "..."`` names of a jsonargparse message, outermost first (``model``,
+    ``config``, ``latent_dim``)."""
+    return re.findall(r'Parser key "([^"]+)"', text)
+
+
+def _full_key(chain: list[str]) -> str:
+    """The option as a config file spells it: ``model.init_args.config.latent_dim`` for the chain
+    ``model, config, latent_dim`` (a model's or DataModule's own options sit under ``init_args``)."""
+    if len(chain) > 1 and chain[0] in ("model", "data") and chain[1] not in ("init_args", "class_path"):
+        return ".".join([chain[0], "init_args", *chain[1:]])
+    return ".".join(chain)
+
+
+def _who_set(full: str, files: list[str], argv: list[str]) -> tuple[str | None, str | None]:
+    """``(spelt, path)``: the command-line option (as spelt there) or the config file that set ``full``, the
+    later one winning as in jsonargparse (a ``--config`` after the option overrides it); ``(None, None)`` when
+    neither is found."""
+    options = [a[2:].split("=", 1)[0] for a in argv]
+    spellings = {full, _short(full), full.replace(".init_args.", ".")}
+    at_option = max((i for i, o in enumerate(options) if argv[i].startswith("--") and o in spellings), default=-1)
+    at_file, path = -1, None
+    for i, arg in enumerate(argv):
+        file = argv[i + 1] if arg == "--config" and i + 1 < len(argv) else (
+            arg.split("=", 1)[1] if arg.startswith("--config=") else None)
+        if file is not None and (_file_with_key([file], full, None) or _file_with_key([file], _short(full), None)):
+            at_file, path = i, file
+    if at_option > at_file:
+        return options[at_option], None
+    return None, path
+
+
+def _type_error(text: str, files: list[str], argv: list[str]) -> InputError | None:
+    """``data.init_args.batch_size: expected an integer, got 'abc'`` for a value of the wrong type (jsonargparse
+    wraps it in every enclosing Union's explanation, ``Problem with given class_path ...; NestedArg(...)``);
+    None when ``text`` is not such an error. The file is named only when a config file set the value."""
+    chain = _key_chain(text)
+    if not chain:
+        return None
+    inner = text[text.rindex(f'Parser key "{chain[-1]}"'):]
+    expected = [m.group(1) or m.group(2) for m in re.finditer(
+        r"Expected a (?:<class '(\w+)'>|(typing\.Literal\[[^\]]*\]))", inner)]
+    expected = [e for e in dict.fromkeys(expected) if e != "NoneType"]
+    if not expected:
+        return None
+    got = re.search(r"Got value: (.*)", inner) or re.search(r"Given value: (.*)", inner)
+    words = []
+    for kind in expected:
+        if kind.startswith("typing.Literal"):
+            words.append(f"one of [{kind[len('typing.Literal['):-1]}]")
+        else:
+            words.append(_TYPE_WORDS.get(kind, kind))
+    full = _full_key(chain)
+    _, path = _who_set(full, files, argv)
+    given = f", got {got.group(1).strip()!r}" if got else ""
+    return InputError(f"expected {' or '.join(words)}{given}", path=path, field=full)
 
 
 def qualified(err: InputError, cfg, argv: list[str], section: str | None = None) -> InputError:

@@ -171,3 +171,47 @@ def test_a_value_a_class_refuses_in_short_form_names_the_config_file(tmp_path, c
     assert main(["fit", "--config", str(cfg), "--trainer.default_root_dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["neurodyn fit: error: " + expected.format(cfg=cfg)], err
+
+
+@pytest.mark.parametrize(("yaml_text", "argv", "expected"), [
+    (None, ["--data.batch_size", "abc"], "data.init_args.batch_size: expected an integer, got 'abc'"),
+    (None, ["--trainer.max_epochs", "abc"], "trainer.max_epochs: expected an integer, got 'abc'"),
+    (None, ["--model.init_args.lr", "abc"], "model.init_args.lr: expected a number, got 'abc'"),
+    (None, ["--model.config.eval_mode", "foo"],
+     "model.init_args.config.eval_mode: expected one of ['mean', 'sample'], got 'foo'"),
+    ("data:\n  init_args:\n    batch_size: abc\n", [],
+     "{cfg}: data.init_args.batch_size: expected an integer, got 'abc'"),
+    ("trainer:\n  max_epochs: abc\n", [], "{cfg}: trainer.max_epochs: expected an integer, got 'abc'"),
+    ("model:\n  init_args:\n    config:\n      latent_dim: abc\n", [],
+     "{cfg}: model.init_args.config.latent_dim: expected an integer, got 'abc'"),
+    # the command line after the file set the value: the file is not blamed
+    ("data:\n  init_args:\n    batch_size: 3\n", ["--data.batch_size", "abc"],
+     "data.init_args.batch_size: expected an integer, got 'abc'"),
+    # an option of the model's config given on the command line, not the file's model.init_args.lr
+    (None, ["--model.config.lr", "3"], "model.config.lr: option 'lr' is not accepted by LangevinFlowConfig"),
+])
+def test_a_value_of_the_wrong_type_is_one_plain_line(tmp_path, capsys, yaml_text, argv, expected):
+    """``--data.batch_size abc`` was 'configs/...lorenz.yaml: data: Problem with given class_path
+    '...LorenzDataModule':; Expected a <class 'int'>. Got value: abc (given: NestedArg(...))': the config file
+    blamed for a command-line value, and jsonargparse's text instead of the option and what it takes."""
+    cfg = tmp_path / "bad.yaml"
+    args = ["--config", "configs/langevinflow/lorenz.yaml"]
+    if yaml_text is not None:
+        cfg.write_text(yaml_text)
+        args += ["--config", str(cfg)]
+    assert main(["fit", *args, *argv, "--trainer.default_root_dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["neurodyn fit: error: " + expected.format(cfg=cfg)], err
+
+
+def test_a_wrong_type_in_the_hmmglm_config_names_the_option():
+    from neurodyn.training.parser_errors import parser_error
+
+    text = ("Parser key \"model\":\n  Errors:\n    - Problem with given class_path 'x.HMMGLMModule':\n"
+            "        Parser key \"config\":\n          Errors:\n            - Problem with given class_path "
+            "'x.HMMGLMConfig':\n                Parser key \"n_states\":\n                  Expected a <class "
+            "'int'>. Got value: 2.5\n            - Expected a <class 'NoneType'>\n  Given value: "
+            "NestedArg(key='config.n_states', val='2.5')")
+    err = parser_error(text, ["--model.config.n_states", "2.5"])
+    assert str(err) == "model.init_args.config.n_states: expected an integer, got '2.5'"
+    assert err.path is None
