@@ -119,11 +119,29 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         if self._trainer is not None and self.trainer.world_size > 1:
             raise InputError(MULTI_PROCESS, field="trainer.strategy")
         if self._trainer is not None and self.trainer.datamodule is not None:
+            self._check_history(self.trainer.datamodule)
             self._check_observed(self.trainer.datamodule)
         if stage == "fit" and self.config.variant == "glm" and self.config.n_states != 1:
             # config.yaml records the n_states given; the model and its predictions have one state
             print(f"note: model.init_args.config.variant glm has one state; n_states {self.config.n_states} is not "
                   "used", flush=True)
+
+    def _check_history(self, dm) -> None:
+        """Sequences no longer than the spike-history window (``config.n_lags``) leave no bin to model: one
+        line naming the option that made them short (``data.init_args.n_bins`` of a simulation in memory) or
+        the file's dataset, and the window's option."""
+        n_lags = self.config.n_lags
+        for name, split in getattr(dm, "splits", {}).items():
+            n_bins = split.heldin.shape[1]
+            if n_bins > n_lags:
+                continue
+            window = f"the history window model.init_args.config.n_lags ({n_lags} bins)"
+            path = getattr(dm, "path", None)
+            if path is None and getattr(dm, "sim_kwargs", {}).get("n_bins") is not None:  # simulated in memory
+                raise InputError(f"sequences of {n_bins} bins are not longer than {window}",
+                                 field="data.init_args.n_bins")
+            raise InputError(f"sequences of {n_bins} bins ({name} split) are not longer than {window}", path=path,
+                             field=_file_key(dm, name))
 
     def _check_observed(self, dm) -> None:
         """Missing (NaN in the file) held-in counts: whole-bin gaps are noted, anything else is refused.

@@ -86,7 +86,7 @@ def test_simulator_arguments_that_disagree_with_the_file_are_refused(tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and str(path) in err[0] and "data.init_args.n_states:" in err[0], err
     assert "holds n_states 2" in err[0] and "asks for 5" in err[0], err[0]
-    with pytest.raises(InputError, match="data.seed"):
+    with pytest.raises(InputError, match="data.init_args.seed"):
         SwitchingGLMDataModule(path=str(path), seed=0, n_train=2).load()
     dm = SwitchingGLMDataModule(path=str(path), n_states=2, n_neurons=4, n_sequences=3, n_bins=50, seed=7,
                                 n_train=2)
@@ -169,3 +169,35 @@ def test_the_glm_variant_notes_that_n_states_is_not_used(tmp_path, capsys):
     assert "note: model.init_args.config.variant glm has one state; n_states 2 is not used" in capsys.readouterr().out
     assert main([*args, "--model.config.variant", "glm", "--model.config.n_states", "1"]) == 0
     assert "is not used" not in capsys.readouterr().out
+
+
+def test_a_file_of_other_sizes_is_refused_naming_every_mismatch(tmp_path, capsys):
+    """A file of other sizes than the config's was refused one option at a time (five tries to run it)."""
+    from neurodyn.data.synthetic.switching_glm import simulate_switching_glm, write_switching_glm_h5
+
+    path = tmp_path / "sim.h5"
+    write_switching_glm_h5(path, simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=3, n_bins=50, seed=0))
+    code = main(["fit", "--config", "configs/hmmglm/synthetic_onehot.yaml", "--data.path", str(path),
+                 "--trainer.default_root_dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [
+        f"neurodyn fit: error: {path}: data.init_args.n_states, data.init_args.n_neurons, data.init_args.n_sequences, "
+        "data.init_args.n_bins: the file holds n_states 2, n_neurons 4, n_sequences 3, n_bins 50, the run asks for "
+        "5, 20, 50, 2000; set --data.init_args.n_states null --data.init_args.n_neurons null --data.init_args."
+        "n_sequences null --data.init_args.n_bins null (or drop them from the config) to take the file's"], err
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--data.n_bins", "3"], "data.init_args.n_bins: sequences of 3 bins are not longer than the history window "
+                             "model.init_args.config.n_lags (5 bins)"),
+    (["--data.n_sequences", "4", "--data.n_train", "5"],
+     "data.init_args.n_train: must be between 1 and 3 (the simulation has 4 sequences)"),
+])
+def test_a_simulation_in_memory_too_small_names_the_option(tmp_path, capsys, argv, expected):
+    """``--data.n_bins 3`` was 'train spikes: sequences of 3 bins are not longer than the history window (5
+    bins)', naming neither option; an n_train beyond a simulation held in memory spoke of a 'file'."""
+    code = main(["fit", "--config", "configs/hmmglm/synthetic_onehot.yaml", "--data.n_sequences", "4",
+                 "--data.n_train", "2", *argv, "--trainer.max_epochs", "1", "--trainer.logger", "false",
+                 "--trainer.default_root_dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["neurodyn fit: error: " + expected], err

@@ -290,9 +290,10 @@ class SwitchingGLMDataModule(NeuralDataModule):
         spikes = np.asarray(sim.spikes, dtype=np.float32)
         states = np.asarray(sim.states, dtype=np.int64)
         if not 0 < self.n_train < len(spikes):
+            source = "simulation" if self.path is None else "file"
             raise InputError(
-                f"must be between 1 and {len(spikes) - 1} (file has {len(spikes)} sequences)", field="data.n_train"
-            )
+                f"must be between 1 and {len(spikes) - 1} (the {source} has {len(spikes)} sequences)", path=self.path,
+                field="data.n_train")
         for name, rows in (("train", slice(0, self.n_train)), ("valid", slice(self.n_train, None))):
             self.splits[name] = assemble_split(spikes[rows], extras={"true_states": states[rows]})
 
@@ -301,11 +302,15 @@ class SwitchingGLMDataModule(NeuralDataModule):
         n_sequences, n_bins, n_neurons = sim.spikes.shape
         held = {"n_states": len(sim.transitions), "n_neurons": n_neurons, "n_sequences": n_sequences,
                 "n_bins": n_bins, "seed": int(sim.seed)}
-        for key, want in self.sim_kwargs.items():
-            if want is not None and want != held[key]:
-                raise InputError(f"the file holds {key} {held[key]}, the run asks for {want}; set "
-                                 f"--data.init_args.{key} null (or drop it from the config) to take the file's",
-                                 self.path, f"data.{key}")
+        wrong = [key for key, want in self.sim_kwargs.items() if want is not None and want != held[key]]
+        if wrong:  # all at once: a file of other sizes disagrees in several
+            holds = ", ".join(f"{key} {held[key]}" for key in wrong)
+            asks = ", ".join(str(self.sim_kwargs[key]) for key in wrong)
+            nulls = " ".join(f"--data.init_args.{key} null" for key in wrong)
+            them = "them" if len(wrong) > 1 else "it"
+            raise InputError(f"the file holds {holds}, the run asks for {asks}; set {nulls} (or drop {them} from "
+                             "the config) to take the file's", self.path,
+                             ", ".join(f"data.init_args.{key}" for key in wrong))
 
 
 class ArrayDataModule(NeuralDataModule):
