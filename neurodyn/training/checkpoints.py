@@ -128,6 +128,27 @@ class AutoModelCheckpoint(ModelCheckpoint):
             state_dict["best_k_models"] = {moved(k): v for k, v in (state_dict.get("best_k_models") or {}).items()}
         super().load_state_dict(state_dict)
 
+    # -- a monitor no validation logs: refused in one line, in the sanity check when there is one ------
+    def _unknown_monitor(self, logged) -> InputError:
+        shown = sorted(k for k in logged if "/" in k and not k.startswith("train/"))  # what validation logs
+        return InputError(f"{self.monitor!r} is not a metric this run logs at validation (it logs "
+                          f"{', '.join(shown) or 'none'})", field="checkpoint.monitor")
+
+    def on_sanity_check_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """The module's own ``valid/`` metrics are logged by the sanity check already: a monitor none of them
+        matches fails now, not after the first training epoch (the ``nlb/`` metrics of NLBEvaluationCallback
+        come on the epochs it evaluates, and are left to the first validation)."""
+        if (not self._auto and self.save_top_k and self.monitor and self.monitor.startswith("valid/")
+                and self.monitor not in trainer.callback_metrics):
+            raise self._unknown_monitor(trainer.callback_metrics)
+
+    def _save_topk_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
+        # Lightning's MisconfigurationException listed every train metric and named no option
+        if (self.save_top_k and self.monitor is not None and self.monitor not in monitor_candidates
+                and trainer.fit_loop.epoch_loop.val_loop._has_run):
+            raise self._unknown_monitor(monitor_candidates)
+        super()._save_topk_checkpoint(trainer, monitor_candidates)
+
     # -- every epoch: top-k (when the epoch was validated), then last ---------------------------------
     def _should_save_on_train_epoch_end(self, trainer: pl.Trainer) -> bool:
         """Top-k files at the end of the training epoch whenever validation runs at epoch ends (every

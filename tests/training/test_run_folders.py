@@ -381,3 +381,19 @@ def test_a_run_that_never_validated_says_why_it_has_no_best_checkpoint(tmp_path,
     assert "best: the run has no best checkpoint yet: valid/loss was never measured" in line, line
     assert main(["predict", "--run", str(run), "--prediction.path", str(tmp_path / "b.h5")]) == 0
     assert "note: the run has no best checkpoint yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("sanity", ["2", "0"])
+def test_a_monitor_no_validation_logs_is_one_line_naming_the_option(tmp_path, capsys, sanity):
+    """``--checkpoint.monitor valid/nonexistent`` trained a whole epoch before Lightning's 'trainer:
+    `ModelCheckpoint(monitor=...)` could not find the monitored key in the returned metrics: [every train and
+    valid metric] HINT: Did you call `log(...)`'. With a sanity check it is refused before the first epoch."""
+    code = main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs", "2",
+                 "--trainer.num_sanity_val_steps", sanity, "--checkpoint.monitor", "valid/nonexistent"])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.strip().splitlines() == [
+        "neurodyn fit: error: checkpoint.monitor: 'valid/nonexistent' is not a metric this run logs at validation "
+        "(it logs valid/kl, valid/kl_transition, valid/kl_v0, valid/kl_weight, valid/kl_z0, valid/loss, valid/nll, "
+        "valid/rate_r2, valid/total)"], err
+    assert ("epoch 1/2" in out) == (sanity == "0"), out  # trained an epoch only without a sanity check
+    assert not any(tmp_path.iterdir())  # nothing left behind
