@@ -247,15 +247,35 @@ def read_checkpoint(path: str | os.PathLike, field: str = "ckpt_path") -> dict:
         raise InputError("is a folder, expected a checkpoint file", path=path, field=field)
     if not os.path.isfile(path):
         raise InputError("no such checkpoint file", path=path, field=field)
+    import warnings
+    import zipfile
+
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut one has lost its directory
+        raise InputError("not a readable checkpoint: not a torch.save zip archive (truncated, or another kind of "
+                         "file)", path=path, field=field)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, not a torch file, disallowed pickled globals
-        reason = one_line(err, 160)
-        raise InputError(f"not a readable checkpoint (truncated, or not written by neurodyn fit: {reason})",
-                         path=path, field=field) from None
+        with warnings.catch_warnings():  # torch's 'Detected pickle protocol 4' on files of other writers
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a damaged archive, disallowed pickled objects
+        raise InputError(f"not a readable checkpoint: {_load_failure(str(err))}", path=path, field=field) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise InputError("not a Lightning checkpoint (no state_dict)", path=path, field=field)
     return ckpt
+
+
+def _load_failure(message: str) -> str:
+    """torch.load's reason in a few words: its weights-only refusal is a paragraph about PyTorch 2.6's
+    defaults and arbitrary code execution around the one line that says which object was refused."""
+    import re
+
+    refused = re.search(r"WeightsUnpickler error:\s*(.+?)(?: was not an allowed global.*)?$", message, re.M)
+    if refused:
+        return (f"it holds Python objects a safe load refuses ({one_line(refused.group(1), 100)}); neurodyn loads "
+                "checkpoints with weights_only=True, so only files of neurodyn fit are read")
+    if "PytorchStreamReader" in message:
+        return "the zip archive is damaged (truncated or modified after it was written)"
+    return one_line(message, 160)
 
 
 def check_header(ckpt: dict, path: str | os.PathLike, family: str | None) -> dict:

@@ -145,7 +145,18 @@ def test_bad_checkpoints_are_one_line(run, tmp_path, capsys):
     text = tmp_path / "notes.ckpt"
     text.write_text("hello")
     assert main(["predict", "--run", str(run), "--ckpt_path", str(text)]) == 2
-    assert "not a readable checkpoint" in _one_line(capsys)
+    assert _one_line(capsys).endswith(f"{text}: ckpt_path: not a readable checkpoint: not a torch.save zip archive "
+                                      "(truncated, or another kind of file)")
+    # a file of another program holding pickled objects: which object, not torch's paragraph on PyTorch 2.6
+    import datetime
+
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {}, "saved": datetime.date(2026, 1, 1)}, other)
+    assert main(["predict", "--run", str(run), "--ckpt_path", str(other)]) == 2
+    line = _one_line(capsys)
+    assert line.endswith(f"{other}: ckpt_path: not a readable checkpoint: it holds Python objects a safe load "
+                         "refuses (Unsupported global: GLOBAL datetime.date); neurodyn loads checkpoints with weights_only=True,"
+                         " so only files of neurodyn fit are read"), line
 
     assert main(["predict", "--run", str(run), "--ckpt_path", str(tmp_path / "missing.ckpt")]) == 2
     assert "no such checkpoint file" in _one_line(capsys)
