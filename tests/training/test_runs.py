@@ -155,8 +155,8 @@ def test_bad_checkpoints_are_one_line(run, tmp_path, capsys):
     assert main(["predict", "--run", str(run), "--ckpt_path", str(other)]) == 2
     line = _one_line(capsys)
     assert line.endswith(f"{other}: ckpt_path: not a readable checkpoint: it holds Python objects a safe load "
-                         "refuses (Unsupported global: GLOBAL datetime.date); neurodyn loads checkpoints with weights_only=True,"
-                         " so only files of neurodyn fit are read"), line
+                         "refuses (Unsupported global: GLOBAL datetime.date); neurodyn loads checkpoints with "
+                         "weights_only=True, so only files of neurodyn fit are read"), line
 
     assert main(["predict", "--run", str(run), "--ckpt_path", str(tmp_path / "missing.ckpt")]) == 2
     assert "no such checkpoint file" in _one_line(capsys)
