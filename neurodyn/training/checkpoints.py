@@ -354,16 +354,17 @@ def add_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:
         checkpoint["neurodyn"]["bin_ms"] = float(bin_ms)
 
 
-def check_resume_length(checkpoint: dict, cfg, path: str | os.PathLike) -> None:
+def check_resume_length(checkpoint: dict, cfg, path: str | os.PathLike) -> bool:
     """A resumed fit trains up to ``trainer.max_epochs`` in all (the run's config.yaml's unless given): fewer
     than the checkpoint has finished is one line naming the option (was Lightning's traceback, exit 1, and a
     bare ``fit --run DIR`` after an extension with a larger ``--trainer.max_epochs`` always hit it); as many is
-    a note that there is nothing left to train."""
+    a note that there is nothing left to train, and True (the fit then writes nothing: no
+    ``config.resume-<n>.yaml``, no logger file)."""
     trainer = cfg.get("trainer")
     max_epochs = trainer.get("max_epochs") if hasattr(trainer, "get") else None
     epoch = checkpoint.get("epoch")
     if not isinstance(epoch, int) or isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 0:
-        return
+        return False
     done = epoch + 1
     if max_epochs < done:
         raise InputError(f"the checkpoint has finished {done} epochs, more than trainer.max_epochs {max_epochs} "
@@ -372,6 +373,8 @@ def check_resume_length(checkpoint: dict, cfg, path: str | os.PathLike) -> None:
     if max_epochs == done:
         print(f"note: the checkpoint has finished all {done} epochs of trainer.max_epochs: nothing to train "
               f"(give --trainer.max_epochs above {done} to train on)", flush=True)
+        return True
+    return False
 
 
 def check_bin_width(checkpoint: dict, datamodule, path: str | os.PathLike) -> None:

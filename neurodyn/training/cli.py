@@ -260,7 +260,7 @@ class NeurodynCLI(LightningCLI):
         # given to an HMM-GLM fit was refused for its batch size, then its evaluation interval, ...)
         check_header(saved, ckpt, family)
         if sub == "fit":
-            check_resume_length(saved, cfg, ckpt)
+            self._finished = check_resume_length(saved, cfg, ckpt)
         if sub == "fit" and self._run_dir is not None and (self._run_dir / "config.yaml").is_file():
             self._check_resumed_run(cfg, self._run_dir / "config.yaml")
         if sub == "fit" and isinstance(saved.get(RUN_SETTINGS_KEY), dict):
@@ -537,6 +537,8 @@ class NeurodynCLI(LightningCLI):
         if ckpt is not None:
             saved = check_checkpoint(ckpt, self.model)
             check_bin_width(saved, self.datamodule, ckpt)
+            if subcommand == "fit" and getattr(self, "_finished", False):
+                return  # nothing left to train (noted): a run folder gets no config.resume-<n>.yaml, no log file
             if subcommand == "fit":
                 for logger in self.trainer.loggers:
                     if isinstance(logger, ResumableCSVLogger):

@@ -320,6 +320,8 @@ def test_a_resume_asking_for_fewer_epochs_than_trained_is_one_line(run, capsys):
     assert _digest(run) == before
     assert main(["fit", "--run", str(run), "--trainer.max_epochs", "3"]) == 0
     assert "note: the checkpoint has finished all 3 epochs" in capsys.readouterr().out
+    # nothing trained, nothing written (was a config.resume-2.yaml and a tensorboard file of a fit that never ran)
+    assert _digest(run) == before
 
 
 def test_the_resume_command_of_a_stopped_extension_names_its_length(run):
