@@ -273,6 +273,8 @@ class LangevinFlowModule(NeurodynModule):
             for group in opt.param_groups:
                 group["weight_decay"] = weight_decay
         self.log("train/weight_decay", weight_decay)
+        if self.trainer.optimizers:  # the epoch's learning rate (schedules step between epochs): metrics.csv's lr
+            self.log("train/lr", float(self.trainer.optimizers[0].param_groups[0]["lr"]))
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=0.0)
