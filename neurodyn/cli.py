@@ -86,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     target, _ = COMMANDS[command]
     module_name, func_name = target.split(":")
-    func = getattr(importlib.import_module(module_name), func_name)
     try:
+        from neurodyn.io.output import terminate_as_interrupt
+
+        with terminate_as_interrupt():  # a signal while the command's modules load (seconds: torch) is one line
+            func = getattr(importlib.import_module(module_name), func_name)
         if command in TRAINING:
             return int(func([command, *rest]) or 0)
         return int(func(rest) or 0)

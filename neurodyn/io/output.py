@@ -129,6 +129,23 @@ def terminate_as_interrupt():
     return _raising_on(signal.SIGTERM, (signal.SIG_DFL, None))
 
 
+@contextlib.contextmanager
+def default_sigterm() -> Iterator[None]:
+    """Within the block, SIGTERM has its default action again where :func:`terminate_as_interrupt` had set it
+    to raise: Lightning installs its own SIGTERM handler (an orderly stop) only over the default action, and
+    turns a KeyboardInterrupt inside ``trainer.fit`` into ``sys.exit(1)``. The raising handler is put back
+    after the block."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not \
+            _raise_interrupted:
+        yield
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, _raise_interrupted)
+
+
 def _size(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":

@@ -572,8 +572,11 @@ class NeurodynCLI(LightningCLI):
                                  "trials; predict writes every trial (drop the option)", field=f"trainer.{option}")
         from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+        from neurodyn.io.output import default_sigterm
+
         try:
-            super()._run_subcommand(subcommand)
+            with default_sigterm():  # Lightning's SIGTERM handler (an orderly stop) from here on
+                super()._run_subcommand(subcommand)
         except MisconfigurationException as err:
             # refused by Lightning once running (a limit_*_batches fraction below one batch, ...): one line
             raise InputError(one_line(err, 400), field=_misconfigured_option(str(err))) from None
@@ -638,10 +641,14 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
     from jsonargparse import ArgumentError
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    from neurodyn.io.output import terminate_as_interrupt
+
     cli = None
     try:
         # ExitStack: the prediction file's lock, taken while the arguments are checked, is held to the end
-        with contextlib.ExitStack() as held, quiet_lightning():
+        # terminate_as_interrupt: a SIGTERM while the arguments are parsed and the data and model are built is
+        # one line and leaves nothing (NeurodynCLI._run_subcommand hands SIGTERM to Lightning for the run)
+        with contextlib.ExitStack() as held, quiet_lightning(), terminate_as_interrupt():
             cli = NeurodynCLI(
                 model_class=pl.LightningModule,
                 datamodule_class=NeuralDataModule,

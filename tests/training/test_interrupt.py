@@ -81,3 +81,40 @@ def test_signal_saves_and_resume_matches_an_uninterrupted_run(tmp_path, signum):
     for key in b["state_dict"]:
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
     assert (run / "metrics.csv").read_text() == (tmp_path / "straight" / "metrics.csv").read_text()
+
+
+_SIGNAL_AT = """
+import importlib, os, signal, sys
+from neurodyn.cli import main
+where = sys.argv[1]
+if where == "import":  # while the command's modules load (torch, Lightning: seconds)
+    load = importlib.import_module
+    def import_module(name, *a):
+        if name == "neurodyn.training.cli":
+            os.kill(os.getpid(), signal.SIGTERM)
+        return load(name, *a)
+    importlib.import_module = import_module
+else:  # while LightningCLI builds the data and the model, before Lightning's own handler is installed
+    from neurodyn.training.datamodules import LorenzDataModule
+    import functools
+    init = LorenzDataModule.__init__
+    @functools.wraps(init)  # the signature jsonargparse reads
+    def patched(self, *a, **k):
+        init(self, *a, **k)
+        os.kill(os.getpid(), signal.SIGTERM)
+    LorenzDataModule.__init__ = patched
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("where", ["import", "build"])
+def test_a_signal_during_start_up_is_one_line_and_leaves_nothing(tmp_path, where):
+    """SIGTERM in the first seconds of a fit (modules loading, arguments parsed, data and model built) killed
+    the process with no word (exit 143 from the shell, -15 here) before neurodyn or Lightning had a handler."""
+    env = {**_clean_env(), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", _SIGNAL_AT, where, "fit", *TINY, "--trainer.default_root_dir",
+                           str(tmp_path / "runs"), "--trainer.max_epochs", "1"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=240)
+    assert proc.returncode == 128 + signal.SIGTERM, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stderr.strip().splitlines()[-1] == "neurodyn fit: interrupted (SIGTERM); nothing partial was kept"
+    assert not (tmp_path / "runs").exists()
