@@ -575,7 +575,9 @@ class NeurodynCLI(LightningCLI):
         from neurodyn.io.output import default_sigterm
 
         try:
-            with default_sigterm():  # Lightning's SIGTERM handler (an orderly stop) from here on
+            # fit / validate / test: Lightning's SIGTERM handler (an orderly stop) from here on; predict keeps
+            # SIGTERM raising, as its output file's lock wants it (nothing partial is written)
+            with default_sigterm() if subcommand != "predict" else contextlib.nullcontext():
                 super()._run_subcommand(subcommand)
         except MisconfigurationException as err:
             # refused by Lightning once running (a limit_*_batches fraction below one batch, ...): one line
