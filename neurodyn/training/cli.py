@@ -189,10 +189,12 @@ class NeurodynCLI(LightningCLI):
         parser.add_lightning_class_args(AutoModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(NLBEvaluationCallback, "nlb_eval")
         parser.add_lightning_class_args(PredictionWriter, "prediction")
-        for action in parser._actions:  # cli_main turns predict's --overwrite into this option: say so in --help
+        for action in parser._actions:  # cli_main turns predict's --overwrite / --out into these: say so in --help
             if action.dest == "prediction.overwrite":
                 short = "``neurodyn predict --overwrite`` is short for this option set to true."
                 action.help = f"{action.help or ''} {short}"
+            elif action.dest == "prediction.path":
+                action.help = f"{action.help or ''} ``neurodyn predict --out FILE`` is short for this option."
         parser.add_argument("--run", type=str | None, default=None,
                             help="run folder written by `neurodyn fit` (its config.yaml is read first)")
         parser.add_argument("--run_name", "--run-name", type=str | None, default=None,
@@ -606,8 +608,10 @@ def _misconfigured_option(message: str) -> str:
 def cli_main(argv: list[str]) -> int:
     """Run a training subcommand (``argv[0]`` is fit/validate/test/predict); returns the exit code."""
     rest = list(argv[1:])
-    if argv[0] == "predict":  # the output flag of every other command: --prediction.overwrite
-        rest = ["--prediction.overwrite=true" if a == "--overwrite" else a for a in rest]
+    if argv[0] == "predict":  # the output flags of every other command: --prediction.overwrite / .path
+        rest = ["--prediction.overwrite=true" if a == "--overwrite" else
+                "--prediction.path" if a == "--out" else
+                "--prediction.path=" + a.split("=", 1)[1] if a.startswith("--out=") else a for a in rest]
     command, rest = argv[0], prepare_argv(rest, argv[0])
     # sys.argv is left as it is: Lightning's DDP launcher starts the other processes by re-running it.
     resume = ResumeState()

@@ -130,6 +130,19 @@ def test_default_root_dir_that_is_a_file_is_one_line(tmp_path, capsys, below):
     assert file.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.parametrize("spelling", ["--out", "--out="])
+def test_predict_takes_out_as_every_other_command(run, tmp_path, capsys, spelling):
+    """Every command that writes a file takes --out (prepare, baseline, ensemble, submit, plot, ...); predict
+    refused it ('unrecognized arguments: --out pred.h5') and wanted --prediction.path."""
+    out = tmp_path / "pred.h5"
+    given = [spelling + str(out)] if spelling.endswith("=") else [spelling, str(out)]
+    assert main(["predict", "--run", str(run), "--ckpt_path", "last", *given]) == 0
+    assert out.is_file() and not (run / "predictions.h5").exists()
+    assert main(["predict", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "neurodyn predict --out FILE`` is short for this option" in text
+
+
 def test_predict_help_lists_overwrite(capsys):
     assert main(["predict", "--help"]) == 0
     out = capsys.readouterr().out
