@@ -17,8 +17,10 @@ predict`` stores beside the rates are not comparable across separate fits and ar
 members in advance (how many, which seeds), never by their scores on the trials you report.
 
 The file records what its members agree on (``phase``, ``dataset``, ``bin_ms``, ``data``) and its members
-(``ensemble_members``), so ``submit`` still tells its phase; members of two phases or of other data, and
-two copies of one fit's predictions, are refused (:func:`member_provenance`).
+(``ensemble_members``, and the files and fits underneath through nested ensembles: ``ensemble_sources``,
+``ensemble_fits``), so ``submit`` still tells its phase; members of two phases or of other data, two copies
+of one fit's predictions, an ensemble beside one of its own members (:func:`member_provenance`) and two
+members with the same rates (:func:`_same_rates`) are refused.
 
 Writes under :func:`neurodyn.io.output_file` (``--overwrite`` to replace a file; never onto an input). Bad
 input is one line and exit code 2 through :mod:`neurodyn.cli`.
@@ -27,6 +29,7 @@ input is one line and exit code 2 through :mod:`neurodyn.cli`.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
@@ -86,10 +89,46 @@ def member_provenance(paths) -> dict:
             raise InputError(f"holds the predictions of the same checkpoint as {seen[key]} ({key[0]}, epoch "
                              f"{key[1]}): an ensemble averages different fits", path=path, field="checkpoint")
         seen[key] = path
+    sources = [(path, _sources(path, record)) for path, record in records]
+    for i, (path, (files, fits)) in enumerate(sources):
+        for earlier, (earlier_files, earlier_fits) in sources[:i]:
+            both = sorted(files & earlier_files) or [f"{c} (epoch {e})" for c, e in sorted(fits & earlier_fits)]
+            if both:  # an ensemble and one of its own members: that member would count twice
+                raise InputError(f"holds the predictions of {both[0]}, as {earlier} does (an ensemble file and one "
+                                 "of its members, or two ensembles sharing one): it would count twice",
+                                 path=path, field="--pred")
     first = records[0][1]
     shared = {k: first[k] for k in SHARED_ATTRS
               if first.get(k) is not None and all(r.get(k) == first[k] for _, r in records)}
-    return {**shared, "ensemble_members": json.dumps([os.path.abspath(p) for p, _ in records])}
+    files = sorted({f for _, (member_files, _) in sources for f in member_files})
+    fits = sorted({fit for _, (_, member_fits) in sources for fit in member_fits}, key=str)
+    return {**shared, "ensemble_members": json.dumps([os.path.abspath(p) for p, _ in records]),
+            # the prediction files and fits underneath, through nested ensembles: a later ensemble of this file
+            # and one of them is refused
+            "ensemble_sources": json.dumps(files), "ensemble_fits": json.dumps([list(f) for f in fits])}
+
+
+def _recorded(record: dict, key: str) -> list | None:
+    """A JSON list recorded in a root attribute, or None (absent or unreadable)."""
+    import json
+
+    try:
+        value = json.loads(record[key]) if key in record else None
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, list) else None
+
+
+def _sources(path: str, record: dict) -> tuple[set[str], set[tuple]]:
+    """(prediction files, fits) a member's rates come from: itself and its checkpoint, or for an ensemble
+    file the files and fits it records (``ensemble_sources`` / ``ensemble_members``, ``ensemble_fits``)."""
+    files = set(_recorded(record, "ensemble_sources") or _recorded(record, "ensemble_members") or [])
+    files = {os.path.abspath(f) for f in files if isinstance(f, str)} or {os.path.abspath(path)}
+    fits = {(str(f[0]), f[1]) for f in (_recorded(record, "ensemble_fits") or [])
+            if isinstance(f, list) and len(f) == 2}
+    if record.get("checkpoint") is not None:
+        fits.add((str(record["checkpoint"]), record.get("checkpoint_epoch")))
+    return files, fits
 
 
 def average_predictions(paths) -> dict[str, dict[str, np.ndarray]]:
@@ -132,6 +171,11 @@ def _average(paths) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
             total = {g: {k: np.asarray(v, dtype=np.float64).copy() for k, v in arrays.items()}
                      for g, arrays in groups.items()}
             continue
+        for earlier, earlier_groups in members[:members.index((path, groups))]:
+            if _same_rates(groups, earlier_groups):
+                raise InputError(f"has the same rates as {earlier} (a copy of its predictions: one fit, a submission "
+                                 "made from it, two fits of one seed): an ensemble averages different predictions",
+                                 path=path, field="--pred")
         for name in total.keys() | groups.keys():
             if name not in groups or name not in total:
                 where = path if name not in groups else first
@@ -147,6 +191,12 @@ def _average(paths) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
                                      path=path, field=f"{name}/{key}")
                 total[name][key] += groups[name][key]
     return {g: {k: v / len(paths) for k, v in arrays.items()} for g, arrays in total.items()}, attrs
+
+
+def _same_rates(a: dict, b: dict) -> bool:
+    """Whether two prediction files hold the same groups, keys and values (bit for bit)."""
+    return a.keys() == b.keys() and all(
+        a[g].keys() == b[g].keys() and all(np.array_equal(a[g][k], b[g][k]) for k in a[g]) for g in a)
 
 
 def cli_main(argv: list[str]) -> int:
@@ -166,4 +216,12 @@ def cli_main(argv: list[str]) -> int:
         groups, attrs = _average(args.pred)
         write_submission(tmp, groups, attrs=attrs)
     print(f"wrote {args.out}: the mean of {len(args.pred)} prediction files ({', '.join(groups)})")
+    from neurodyn.io.hdf5 import root_attrs
+
+    for path in args.pred:  # an ensemble among the members: its own members weigh less than the others
+        inner = _recorded(root_attrs(path) or {}, "ensemble_members")
+        if inner:
+            print(f"note: {path} is itself an ensemble of {len(inner)} files: each of them weighs "
+                  f"1/{len(inner) * len(args.pred)} in this mean, the other members 1/{len(args.pred)}",
+                  file=sys.stderr)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 
 import h5py
 import numpy as np
@@ -311,7 +312,8 @@ def test_ensemble_refuses_members_of_other_phases_data_or_one_checkpoint(tmp_pat
     import shutil
 
     shutil.copy(tmp_path / "p.h5", tmp_path / "copy.h5")
-    b = _member(tmp_path / "b.h5", group, phase="val", data=str(tmp_path / "copy.h5"), **common)
+    other_rates = {k: v * 1.1 for k, v in group.items()}  # another fit's (the same rates are refused)
+    b = _member(tmp_path / "b.h5", other_rates, phase="val", data=str(tmp_path / "copy.h5"), **common)
     assert main(["ensemble", "--pred", str(a), str(b), "--out", str(out)]) == 0
 
 
@@ -419,3 +421,44 @@ def test_submit_records_its_phase_and_notes_an_upsample_that_adds_nothing(tmp_pa
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "note: --upsample 20: no prediction group is coarser than 20 ms; nothing was added"
     assert root_attrs(out) == {"phase": "val"} and list(read_submission(out)) == ["mc_maze_small_20"]
+
+
+def test_ensemble_refuses_a_member_that_would_count_twice(tmp_path, capsys):
+    """An ensemble file and one of its own members, a copy of an ensemble, a submission made from a member (no
+    checkpoint recorded) beside it, a byte copy of a baseline: each was averaged with exit 0, one fit counting
+    twice (helper-48: ensemble of ens(pred0, pred1) and pred0 = 0.75 pred0 + 0.25 pred1)."""
+    rng = np.random.default_rng(6)
+    group = _prepared(tmp_path / "p.h5", rng)
+    common = {"phase": "val", "dataset": "mc_maze_small", "bin_ms": 20.0, "data": str(tmp_path / "p.h5")}
+    a, b, c = (_member(tmp_path / f"{n}.h5", {k: v * (1 + i / 10) for k, v in group.items()},
+                       checkpoint=f"/r/{n}.ckpt", checkpoint_epoch=1, **common) for i, n in enumerate("abc"))
+    ab = tmp_path / "ab.h5"
+    assert main(["ensemble", "--pred", str(a), str(b), "--out", str(ab)]) == 0
+    copy = tmp_path / "ab_copy.h5"
+    shutil.copyfile(ab, copy)
+    bare = tmp_path / "bare.h5"  # the rates of a with no attributes (as a submission made from it)
+    shutil.copyfile(a, bare)
+    with h5py.File(bare, "r+") as f:
+        for key in list(f.attrs):
+            del f.attrs[key]
+    out = tmp_path / "out.h5"
+    for pred, expected in [
+        ([ab, a], f"{a}: --pred: holds the predictions of {a}, as {ab} does"),
+        ([ab, copy], f"{copy}: --pred: holds the predictions of {a}, as {ab} does"),
+        ([a, bare], f"{bare}: --pred: has the same rates as {a}"),
+    ]:
+        capsys.readouterr()
+        assert main(["ensemble", "--pred", *map(str, pred), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0], err
+        assert not out.exists()
+    # an ensemble of an ensemble and another fit: allowed, with a note on the weights; it records every file
+    # underneath, so a member of the inner ensemble is refused beside it too
+    abc = tmp_path / "abc.h5"
+    assert main(["ensemble", "--pred", str(ab), str(c), "--out", str(abc)]) == 0
+    assert f"note: {ab} is itself an ensemble of 2 files: each of them weighs 1/4" in capsys.readouterr().err
+    with h5py.File(abc) as f:
+        assert json.loads(f.attrs["ensemble_sources"]) == [str(a), str(b), str(c)]
+        assert json.loads(f.attrs["ensemble_fits"]) == [["/r/a.ckpt", 1], ["/r/b.ckpt", 1], ["/r/c.ckpt", 1]]
+    assert main(["ensemble", "--pred", str(abc), str(b), "--out", str(out)]) == 2
+    assert f"holds the predictions of {b}, as {abc} does" in capsys.readouterr().err
