@@ -102,17 +102,26 @@ def check_sigma_fits(prepared_path, recipe: str, sigma_ms: float | None) -> None
     check_sigma(sigma, prep.bin_ms, min(bins), path=prep.path, field="--sigma-ms")
 
 
-def _provenance(prepared, recipe: str) -> dict:
+def _provenance(prepared, recipe: str, sigma_ms: float | None = None, alpha: float | None = None,
+                heldin: str | None = None) -> dict:
     """Root attributes of a baseline file: what it was made from (the prepared file's phase, dataset and bin
-    width, and its path as ``data``) and how (``baseline``: the recipe), as ``neurodyn predict`` records them;
-    ``submit`` refuses files of two phases by them (before, a baseline file recorded nothing and passed)."""
+    width, and its path as ``data``) and how (``baseline``: the recipe, ``"<recipe>, modified"`` when an option
+    changed it; ``baseline_sigma_ms``, ``baseline_alpha``, ``baseline_heldin``, ``baseline_solver``: the
+    settings used), as ``neurodyn predict`` records them; ``submit`` refuses files of two phases by them
+    (before, a baseline file recorded nothing and passed; then two files of other settings recorded the same
+    ``nlb_tools``)."""
     import os
 
     from neurodyn.io.hdf5 import root_attrs
 
     found = root_attrs(prepared) or {}
+    settings = dict(RECIPES[recipe])
+    given = {k: v for k, v in (("sigma_ms", sigma_ms), ("alpha", alpha), ("heldin", heldin)) if v is not None}
+    modified = any(settings[k] != v for k, v in given.items())
+    settings.update(given)
     return {"phase": found.get("phase"), "dataset": found.get("dataset"), "bin_ms": found.get("bin_ms"),
-            "data": os.path.abspath(prepared), "baseline": recipe}
+            "data": os.path.abspath(prepared), "baseline": f"{recipe}, modified" if modified else recipe,
+            **{f"baseline_{k}": (float(v) if k in ("sigma_ms", "alpha") else v) for k, v in settings.items()}}
 
 
 def cli_main(argv: list[str]) -> int:
@@ -146,6 +155,7 @@ def cli_main(argv: list[str]) -> int:
             args.prepared, recipe=args.recipe, sigma_ms=args.sigma_ms, alpha=args.alpha, heldin=args.heldin,
             progress=True,
         )
-        write_submission(tmp, groups, expected, attrs=_provenance(args.prepared, args.recipe))
+        write_submission(tmp, groups, expected, attrs=_provenance(args.prepared, args.recipe, args.sigma_ms,
+                                                                      args.alpha, args.heldin))
     print(f"wrote {args.out}")
     return 0

@@ -462,3 +462,18 @@ def test_ensemble_refuses_a_member_that_would_count_twice(tmp_path, capsys):
         assert json.loads(f.attrs["ensemble_fits"]) == [["/r/a.ckpt", 1], ["/r/b.ckpt", 1], ["/r/c.ckpt", 1]]
     assert main(["ensemble", "--pred", str(abc), str(b), "--out", str(out)]) == 2
     assert f"holds the predictions of {b}, as {abc} does" in capsys.readouterr().err
+
+
+def test_a_baseline_file_records_the_settings_it_was_made_with(tmp_path):
+    """``--sigma-ms 80 --alpha 5 --heldin glm`` wrote the same attributes as the defaults (``baseline:
+    nlb_tools``), so two baseline files of other rates could not be told apart."""
+    _prepared(tmp_path / "p.h5", np.random.default_rng(7))
+    default, changed = tmp_path / "b.h5", tmp_path / "b80.h5"
+    assert main(["baseline", "--prepared", str(tmp_path / "p.h5"), "--out", str(default)]) == 0
+    assert main(["baseline", "--prepared", str(tmp_path / "p.h5"), "--out", str(changed), "--sigma-ms", "80",
+                 "--alpha", "5", "--heldin", "glm"]) == 0
+    keys = ("baseline", "baseline_sigma_ms", "baseline_alpha", "baseline_heldin", "baseline_solver")
+    with h5py.File(default) as f:
+        assert tuple(f.attrs[k] for k in keys) == ("nlb_tools", 40.0, 0.1, "smooth", "lbfgs")
+    with h5py.File(changed) as f:
+        assert tuple(f.attrs[k] for k in keys) == ("nlb_tools, modified", 80.0, 5.0, "glm", "lbfgs")
