@@ -27,5 +27,9 @@ def cli_main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:
         return int(stop.code or 0)
+    if args.max_rows < 0:  # a negative count listed all but its last rows and miscounted the rest
+        from neurodyn.errors import InputError
+
+        raise InputError(f"must be >= 0, got {args.max_rows}", field="--max-rows")
     info(args.file, max_rows=args.max_rows)
     return 0

@@ -67,6 +67,10 @@ def test_bad_input(tmp_path, bad_files, capsys):
     assert main(["info", str(tmp_path / "none.h5")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["info", str(bad_files["truncated"])]) == 2
+    # a negative --max-rows listed all but its last rows and said '… 17 more' of a 16-dataset file
+    capsys.readouterr()
+    assert main(["info", "--max-rows", "-1", str(bad_files["truncated"])]) == 2
+    assert capsys.readouterr().err.strip() == "neurodyn info: error: --max-rows: must be >= 0, got -1"
 
 
 def test_prediction_file_values_and_no_wrapping(tmp_path, monkeypatch, capsys):
