@@ -219,7 +219,9 @@ def cli_main(argv: list[str]) -> int:
                         help="training epochs (default 30, env NEURODYN_DEMO_EPOCHS)")
     parser.add_argument("--seed", type=seed_type(LEGACY_SEED_MAX), default=0,
                         help=f"seed of the simulation and the training, 0..{LEGACY_SEED_MAX}")
-    parser.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the figure, cached simulation and prepared file of an earlier run in --out "
+                             "(each run's log and checkpoint are kept, under logs/ and checkpoints/version_<n>)")
     args = parser.parse_args(argv)
     field = "--epochs"
     if args.epochs is None:  # the environment is read only when --epochs is not given: an explicit one wins
