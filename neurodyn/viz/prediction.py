@@ -201,6 +201,9 @@ def _read(f, path: Path, group: str | None) -> dict:
             out["trial_ids"] = ids.astype(np.int64)
         if "coupling" in f:  # neurodyn predict of a switching GLM also stores the model
             out["coupling"] = _coupling(f, path)
+        dataset = _text_attr(f, "dataset")  # an NLB file's rows: time from the dataset's alignment event
+        if dataset:
+            out.update(_alignment(dataset, out["bin_ms"], out["posteriors"].shape[1]))
         return out
     if "coupling" in f and "transitions" in f:
         out = {
@@ -325,11 +328,17 @@ def draw_prediction(data: dict, *, trial: int = 0, title: str | None = None):
         ax = subs[-2].subplots()
         ids = data.get("trial_ids")  # NLB trial ids of the rows: rows are not trial numbers
         which = f"row {trial} (NLB trial {ids[trial]})" if ids is not None else f"sequence {trial}"
-        plot_state_posteriors(data["posteriors"][trial], bin_ms=bin_ms, ax=ax, title=f"{which}: state posteriors")
+        offset_ms, event = data.get("offset_ms", 0.0), data.get("event", "window start")
+        plot_state_posteriors(data["posteriors"][trial], bin_ms=bin_ms, offset_ms=offset_ms, ax=ax,
+                              title=f"{which}: state posteriors")
+        if bin_ms and "event" in data:
+            ax.set_xlabel(f"time from {event} (s)")
         plot_states_aligned(
             data["posteriors"],
             paths=data.get("paths"),
             bin_ms=bin_ms,
+            offset_ms=offset_ms,
+            event=event,
             fig=subs[-1],
             title="state path of every sequence" + (" (Viterbi)" if "paths" in data else ""),
             ylabel="row (NLB trial ids in *_trial_ids)" if ids is not None else "sequence",

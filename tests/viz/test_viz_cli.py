@@ -181,3 +181,24 @@ def test_an_hmmglm_figure_names_its_model_and_phase_and_whole_rows(tmp_path):
     assert fig._suptitle.get_text() == "OneHotPriorHMMGLM prediction: valid sequences, test phase"
     ticks = [t for ax in fig.axes for t in ax.get_yticks() if ax.get_ylabel() == "sequence"]
     assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_an_hmmglm_figure_of_nlb_rows_runs_from_the_alignment_event(tmp_path):
+    """LangevinFlow and baseline NLB figures ran from the dataset's alignment event, an HMM-GLM one of the same
+    rows from 0 to 0.7 s (helper-48): MC_Maze's 35 bins of 20 ms are -250 .. 450 ms around move onset."""
+    from neurodyn.viz.prediction import draw_prediction
+
+    gamma = _posteriors(n_seq=3, n_bins=35)
+    path = _write(tmp_path / "p.h5", {"valid_posteriors": gamma, "valid_viterbi": gamma.argmax(-1)},
+                  model="HMMGLM", phase="val", dataset="mc_maze_small", bin_ms=20.0)
+    data = read_prediction(path)
+    assert (data["offset_ms"], data["event"]) == (-250.0, "move onset")
+    fig = draw_prediction(data)
+    labels = {ax.get_xlabel() for ax in fig.axes if ax.get_xlabel().startswith("time")}
+    assert labels == {"time from move onset (s)"}, labels
+    stack = next(ax for ax in fig.axes if ax.collections and ax.get_xlabel() == "time from move onset (s)")
+    xs = stack.collections[0].get_paths()[0].vertices[:, 0]
+    assert xs.min() == pytest.approx(-0.24)  # the first bin's centre
+    # a file of no NLB dataset keeps its time from 0
+    plain = read_prediction(_write(tmp_path / "q.h5", {"valid_posteriors": gamma}, bin_ms=20.0))
+    assert "offset_ms" not in plain
