@@ -80,6 +80,12 @@ def member_provenance(paths) -> dict:
         if _same_data(data, made_from[0][1]) is False:
             raise InputError(f"was made from {data}, {made_from[0][0]} from {made_from[0][1]} (another file, other "
                              "bytes): an ensemble averages predictions of the same data", path=path, field="data")
+    hashed = [(p, str(r["data_sha256"])) for p, r in records if r.get("data_sha256")]
+    for path, digest in hashed[1:]:  # the same path re-made in place between two predictions
+        if digest != hashed[0][1]:
+            raise InputError(f"was made from data of SHA-256 {digest[:12]}..., {hashed[0][0]} from {hashed[0][1][:12]}"
+                             "... (the data file was re-made between the predictions): an ensemble averages "
+                             "predictions of the same data", path=path, field="data_sha256")
     seen: dict = {}
     for path, record in records:
         key = (record.get("checkpoint"), record.get("checkpoint_epoch"))

@@ -48,15 +48,25 @@ def other_data_note(pred, targets) -> str | None:
     (``--upsample 5``) has a 5 ms target beside its 20 ms data file."""
     from neurodyn.io.hdf5 import root_attrs
 
-    data = (root_attrs(pred) or {}).get("data")
+    recorded = root_attrs(pred) or {}
+    data = recorded.get("data")
     if not data or not os.path.isfile(str(data)):
         return None
-    made = _sources(root_attrs(str(data)) or {})
+    if recorded.get("data_source_sha256") is not None:  # as it was when predicted (it may be re-made since)
+        made = _sources({"source_sha256": recorded["data_source_sha256"], "phase": recorded.get("phase")})
+    else:
+        made = _sources(root_attrs(str(data)) or {})
     for target in targets:
         theirs = _sources(root_attrs(target) or {})
         if made is not None and theirs is not None and made != theirs:
             return (f"note: {pred} was predicted from {data} (NWB sources {made[0][0][:12]}..., {made[1]} phase); "
                     f"{target} was prepared from {theirs[0][0][:12]}... ({theirs[1]} phase): other data")
+    if recorded.get("data_sha256") is not None:
+        from neurodyn.io import file_digest
+
+        if file_digest(str(data))["sha256"] != str(recorded["data_sha256"]):
+            return (f"note: {data} has changed since {pred} was predicted from it (re-made in place?): the "
+                    "predictions may be of other trials than the target's")
     return None
 
 

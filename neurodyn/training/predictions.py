@@ -143,6 +143,22 @@ def provenance(pl_module: pl.LightningModule, checkpoint: str | os.PathLike | No
     return attrs
 
 
+def _data_identity(path) -> dict:
+    """``data_sha256`` (the data file's bytes as predicted: a file re-made in place keeps its path) and, for a
+    prepared NLB file, ``data_source_sha256`` (the NWB files it was made from); ``ensemble`` and ``evaluate``
+    compare them."""
+    from neurodyn.io import file_digest
+    from neurodyn.io.hdf5 import root_attrs
+
+    if not Path(path).is_file():
+        return {}
+    found = {"data_sha256": file_digest(path)["sha256"]}
+    sources = (root_attrs(path) or {}).get("source_sha256")
+    if sources is not None:
+        found["data_source_sha256"] = sources
+    return found
+
+
 class PredictionWriter(BasePredictionWriter):
     """Write ``neurodyn predict`` outputs to one HDF5 file (atomically).
 
@@ -246,6 +262,7 @@ class PredictionWriter(BasePredictionWriter):
                     f.attrs["phase"] = dm.phase
                 if getattr(dm, "path", None) is not None:  # the data file the rates are of
                     f.attrs["data"] = str(Path(dm.path).resolve())
+                    f.attrs.update(_data_identity(dm.path))
                 f.attrs["batch_size"] = int(dm.batch_size)  # sampled passes (eval_mode sample) draw per batch
                 for key, value in attrs.items():
                     f.attrs[key] = value

@@ -477,3 +477,30 @@ def test_a_baseline_file_records_the_settings_it_was_made_with(tmp_path):
         assert tuple(f.attrs[k] for k in keys) == ("nlb_tools", 40.0, 0.1, "smooth", "lbfgs")
     with h5py.File(changed) as f:
         assert tuple(f.attrs[k] for k in keys) == ("nlb_tools, modified", 80.0, 5.0, "glm", "lbfgs")
+
+
+def test_predictions_of_a_data_file_re_made_in_place_are_refused_or_noted(tmp_path, capsys):
+    """Prediction files recorded only the data file's path: predictions made before and after it was re-made in
+    place (another session or seed under the same name) were ensembled, and scored against it, without a word
+    (helper-48). Now they record its SHA-256 and NWB sources as predicted."""
+    rng = np.random.default_rng(10)
+    group = _prepared(tmp_path / "p.h5", rng)
+    with h5py.File(tmp_path / "p.h5", "a") as f:
+        f.attrs["source_sha256"] = np.array(["b" * 64], dtype=object)  # the file as it is now
+    data = str(tmp_path / "p.h5")
+    common = {"phase": "val", "dataset": "mc_maze_small", "bin_ms": 20.0, "data": data}
+    old = _member(tmp_path / "old.h5", group, data_sha256="1" * 64, data_source_sha256=np.array(["a" * 64],
+                  dtype=object), checkpoint="/r/a.ckpt", checkpoint_epoch=0, **common)
+    new = _member(tmp_path / "new.h5", {k: v * 1.1 for k, v in group.items()}, data_sha256="2" * 64,
+                  checkpoint="/r/b.ckpt", checkpoint_epoch=0, **common)
+    out = tmp_path / "e.h5"
+    assert main(["ensemble", "--pred", str(old), str(new), "--out", str(out)]) == 2
+    assert (f"{new}: data_sha256: was made from data of SHA-256 222222222222..., {old} from 111111111111... (the "
+            "data file was re-made between the predictions)") in capsys.readouterr().err
+    assert not out.exists()
+    # evaluate: the NWB sources recorded at predict time, not those of the file now
+    assert main(["evaluate", "--target", data, "--pred", str(old)]) == 0
+    assert f"note: {old} was predicted from {data} (NWB sources aaaaaaaaaaaa..., val phase)" in capsys.readouterr().err
+    # without recorded sources: the file's bytes changed since
+    assert main(["evaluate", "--target", data, "--pred", str(new)]) == 0
+    assert f"note: {data} has changed since {new} was predicted from it" in capsys.readouterr().err

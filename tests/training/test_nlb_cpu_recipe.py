@@ -192,6 +192,12 @@ def test_test_phase_recipe_fit_on_train_val_predict_test_submit_both_bin_widths(
                  "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]) == 0
     with h5py.File(pred) as f:  # the phase and the data file the rates are of
         assert f.attrs["phase"] == "test" and f.attrs["data"] == str(Path(files["test_20"]).resolve())
+        # the data's bytes and NWB sources as predicted (a file re-made in place keeps its path)
+        from neurodyn.io import file_digest
+        from neurodyn.io.hdf5 import root_attrs
+
+        assert f.attrs["data_sha256"] == file_digest(files["test_20"])["sha256"]
+        assert list(f.attrs["data_source_sha256"]) == list(root_attrs(files["test_20"])["source_sha256"])
     sub = files["tmp"] / "submission.h5"
     capsys.readouterr()
     assert main(["submit", "--pred", str(pred), "--upsample", "5", "--prepared", str(files["test_20"]),
