@@ -38,7 +38,7 @@ from neurodyn.errors import ArgumentParser, InputError
 __all__ = ["average_predictions", "cli_main", "member_provenance"]
 
 #: root attributes an ensemble file keeps where every member records the same value
-SHARED_ATTRS = ("phase", "dataset", "bin_ms", "data", "datamodule")
+SHARED_ATTRS = ("phase", "dataset", "bin_ms", "data", "datamodule", "data_sha256")
 
 
 def _same_data(a: str, b: str) -> bool | None:
