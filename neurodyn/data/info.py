@@ -80,7 +80,8 @@ def file_kind(path: str | os.PathLike) -> str:
 def _table(title: str, *columns: str):
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", show_lines=False)
+    # min_width: a title (a long path) is not folded over lines to the width of a narrow table
+    table = Table(title=title, title_justify="left", show_lines=False, min_width=len(title))
     for c in columns:
         table.add_column(c, overflow="fold")
     return table
@@ -191,19 +192,32 @@ def _attributes_table(f, title: str):
     return table
 
 
-def _generic(path: Path | str, console, kind: str, max_rows: int) -> None:
-    title = "LFADS-format HDF5" if kind == "lfads" else "HDF5"
+def _generic(path: Path | str, console, kind: str, max_rows: int) -> str:
+    """The datasets of any other HDF5 file (with min / mean / max for a ``neurodyn predict`` file of a Lorenz /
+    LFADS file or a switching GLM); returns its kind (``"prediction"`` for those)."""
     with _h5(path) as f:  # read in the block, print after it (see _prepared)
         items = _datasets(f)
-        table = _table(f"{title} {path} ({len(items)} datasets)", "dataset", "shape", "dtype")
-        for name, ds in items[:max_rows]:
-            table.add_row(name, str(tuple(ds.shape)), str(ds.dtype))
+        module = f.attrs.get("module")
+        module = module.decode() if isinstance(module, bytes) else module
+        if module and "checkpoint" in f.attrs:  # `neurodyn predict` of a Lorenz / LFADS file or a switching GLM
+            kind = "prediction"
+            table = _table(f"Prediction file {path} ({module}, {len(items)} arrays; rates in spikes per bin)",
+                           "array", "shape", "dtype", "min", "mean", "max")
+            for name, ds in items[:max_rows]:
+                table.add_row(name, str(tuple(ds.shape)), str(ds.dtype), *_stats(ds))
+            attrs = _attributes_table(f, f"Prediction file {path}: what it records")
+        else:
+            title = "LFADS-format HDF5" if kind == "lfads" else "HDF5"
+            table = _table(f"{title} {path} ({len(items)} datasets)", "dataset", "shape", "dtype")
+            for name, ds in items[:max_rows]:
+                table.add_row(name, str(tuple(ds.shape)), str(ds.dtype))
+            attrs = _attributes_table(f, f"{path}: attributes")
         if len(items) > max_rows:
-            table.add_row(f"… {len(items) - max_rows} more", "", "")
-        attrs = _attributes_table(f, f"{path}: attributes")
+            table.add_row(f"… {len(items) - max_rows} more", *[""] * (len(table.columns) - 1))
     if attrs is not None:
         console.print(attrs)
     console.print(table)
+    return kind
 
 
 #: arrays larger than this (elements) get no min / mean / max in the summary of a prediction file
@@ -229,6 +243,18 @@ def _prediction_groups(f) -> list[str] | None:
     return names
 
 
+def _stats(ds) -> list[str]:
+    """min / mean / max of a numeric dataset (blank for others and those above :data:`STATS_MAX_SIZE`)."""
+    if ds.dtype.kind not in "fiub" or not 0 < ds.size <= STATS_MAX_SIZE:
+        return ["", "", ""]
+    data = ds[()]  # in its stored dtype (no float64 copy); the mean accumulates in float64
+    data = data.view(np.uint8) if data.dtype.kind == "b" else data
+    with np.errstate(all="ignore"):
+        if data.dtype.kind == "f" and np.isnan(data).all():
+            return ["nan"] * 3
+        return [f"{float(v):.5g}" for v in (np.nanmin(data), np.nanmean(data, dtype=np.float64), np.nanmax(data))]
+
+
 def _prediction(path: Path | str, console, groups: list[str]) -> None:
     """Per group: each array's shape, dtype and min / mean / max (rates in spikes per bin)."""
     import h5py
@@ -245,15 +271,7 @@ def _prediction(path: Path | str, console, groups: list[str]) -> None:
                 if not isinstance(ds, h5py.Dataset):
                     table.add_row(key, "(group)", "", "", "", "")
                     continue
-                stats = ["", "", ""]
-                if ds.dtype.kind in "fiub" and 0 < ds.size <= STATS_MAX_SIZE:
-                    data = ds[()]  # in its stored dtype (no float64 copy); the mean accumulates in float64
-                    data = data.view(np.uint8) if data.dtype.kind == "b" else data
-                    with np.errstate(all="ignore"):
-                        stats = (["nan"] * 3 if data.dtype.kind == "f" and np.isnan(data).all() else
-                                 [f"{float(v):.5g}" for v in (np.nanmin(data), np.nanmean(data, dtype=np.float64),
-                                                              np.nanmax(data))])
-                table.add_row(key, str(tuple(ds.shape)), str(ds.dtype), *stats)
+                table.add_row(key, str(tuple(ds.shape)), str(ds.dtype), *_stats(ds))
             tables.append(table)
         others = [k for k in f if k not in groups]
     for table in tables:
@@ -287,5 +305,5 @@ def info(path: str | os.PathLike, console=None, max_rows: int = 200) -> str:
         if groups:
             _prediction(path, console, groups)
             return "prediction"
-        _generic(path, console, kind, max_rows)
+        return _generic(path, console, kind, max_rows)
     return kind

@@ -110,3 +110,25 @@ def test_prediction_and_plain_files_show_what_they_record(tmp_path, capsys):
     assert main(["info", str(states)]) == 0
     out = capsys.readouterr().out
     assert re.search(r"n_states\s+│ 2", out) and re.search(r"seed\s+│ 7", out), out
+
+
+def test_a_prediction_of_a_lorenz_or_switching_glm_file_is_shown_as_one(tmp_path, capsys):
+    """``neurodyn predict`` of a Lorenz / LFADS file (or a switching GLM) was listed as a plain 'HDF5' file of
+    dataset names: which rates, of what size, came from where was not shown (helper-48)."""
+    from neurodyn.data.info import info
+
+    pred = tmp_path / "pred.h5"
+    with h5py.File(pred, "w") as f:
+        f["valid_rates"] = np.array([[[0.5, 1.5]], [[1.0, 3.0]]], np.float32)
+        f["valid_z"] = np.zeros((2, 1, 3), np.float32)
+        f.attrs.update({"module": "LangevinFlowModule", "checkpoint": "/r/last.ckpt", "datamodule": "LFADSDataModule"})
+    assert info(pred) == "prediction"
+    out = capsys.readouterr().out
+    assert f"Prediction file {pred} (LangevinFlowModule, 2 arrays; rates in spikes per bin)" in out, out
+    assert re.search(r"│ valid_rates\s+│ \(2, 1, 2\)\s+│ float32\s+│ 0.5\s+│ 1.5\s+│ 3\s+│", out), out
+    assert re.search(r"checkpoint\s+│ /r/last.ckpt", out), out
+    # a file of no neurodyn prediction stays a plain HDF5 listing
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as f:
+        f["valid_rates"] = np.ones((2, 1, 2), np.float32)
+    assert info(plain) == "hdf5"
