@@ -190,6 +190,8 @@ def _not_rates(handle) -> tuple[str, str] | None:
         return "module", "is an HMM-GLM prediction file (state posteriors, couplings)"
     if is_nwb(handle):
         return "nwb_version", "is an NWB file (make tensors from it with neurodyn prepare first)"
+    if "valid_rates" in handle or "train_rates" in handle:  # LorenzDataModule / LFADSDataModule predictions
+        return "valid_rates", "is a prediction of a Lorenz / LFADS-format file (train_rates, valid_rates)"
     return None
 
 

@@ -332,6 +332,11 @@ def test_files_of_another_kind_are_named_for_what_they_are(tmp_path, capsys):
         f.attrs["module"] = "HMMGLMModule"
         f["bias"] = np.zeros(3)
         f["valid_posteriors"] = np.full((2, 5, 2), 0.5)
+    lorenz = tmp_path / "lorenz_pred.h5"
+    with h5py.File(lorenz, "w") as f:
+        f.attrs["module"] = "LangevinFlowModule"
+        f["train_log_rates"] = np.zeros((2, 5, 3))
+        f["valid_rates"] = np.ones((2, 5, 3))
     cases = [
         (["evaluate", "--target", str(pred), "--pred", str(tmp_path / "p.h5")],
          f"{pred}: --target: is a prediction file (rates), not an evaluation target: swapped --target and --pred?"),
@@ -339,6 +344,10 @@ def test_files_of_another_kind_are_named_for_what_they_are(tmp_path, capsys):
         (["evaluate", "--target", str(tmp_path / "p.h5"), "--pred", str(hmm)],
          f"{hmm}: module: is an HMM-GLM prediction file"),
         (["submit", "--pred", str(hmm), "--out", str(tmp_path / "s.h5")], f"{hmm}: module: is an HMM-GLM prediction"),
+        # a Lorenz prediction said 'train_log_rates: expected one group per dataset, found a dataset'
+        (["ensemble", "--pred", str(lorenz), str(pred), "--out", str(tmp_path / "s.h5")],
+         f"{lorenz}: valid_rates: is a prediction of a Lorenz / LFADS-format file (train_rates, valid_rates), not a "
+         "file of NLB rates"),
     ]
     for argv, expected in cases:
         capsys.readouterr()
