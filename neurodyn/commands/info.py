@@ -1,26 +1,138 @@
-"""``neurodyn info FILE|URL``: a summary of an NWB file or folder, a prepared file or any HDF5 file.
+"""``neurodyn info FILE|URL``: a summary of an NWB file or folder, a prepared file, any HDF5 file, a
+checkpoint or a run folder.
 
-What it reads and prints: :func:`neurodyn.data.info.info`.
+What it reads and prints: :func:`neurodyn.data.info.info` for data and prediction files; here, for what
+``neurodyn fit`` writes: a checkpoint (model family, epoch and step, neurodyn version, bin width, sizes,
+the data files it was trained on with their size and SHA-256, its model and run settings) and a run
+folder (its config's model and data, ``checkpoints/checkpoints.json``: monitor, best and last, and its
+checkpoint files).
 """
 
 from __future__ import annotations
 
-from neurodyn.data.info import info
-from neurodyn.errors import ArgumentParser
+import json
+import os
+from pathlib import Path
 
-__all__ = ["cli_main"]
+from neurodyn.data.info import ATTR_WIDTH, info, new_console, titled_table
+from neurodyn.errors import ArgumentParser, InputError
+
+__all__ = ["cli_main", "checkpoint_info", "run_folder_info"]
+
+
+def _text(value, cut: bool = True) -> str:
+    """A value on one table row: JSON for containers, cut at :data:`ATTR_WIDTH` characters with its length."""
+    text = json.dumps(value, default=str) if isinstance(value, dict | list | tuple) else str(value)
+    return f"{text[:ATTR_WIDTH]}… ({len(text)} characters)" if cut and len(text) > ATTR_WIDTH else text
+
+
+def _is_run_folder(path: Path) -> bool:
+    return path.is_dir() and (path / "config.yaml").is_file() and (path / "checkpoints").is_dir()
+
+
+def checkpoint_info(path: str | os.PathLike, console=None) -> None:
+    """Print what a checkpoint of ``neurodyn fit`` holds besides its weights (read with ``weights_only=True``;
+    an unreadable file is a one-line InputError)."""
+    from neurodyn.training.checkpoints import DATA_FILES_KEY, RUN_SETTINGS_KEY, read_checkpoint
+
+    console = console or new_console()
+    ckpt = read_checkpoint(path, field="checkpoint")
+    header = ckpt.get("neurodyn") or {}
+    table = titled_table(f"Checkpoint {path}", "field", "value")
+    rows = [("model family", header.get("family", "(not recorded: not a neurodyn checkpoint)")),
+            ("epoch", f"{ckpt.get('epoch')} (counted from 0: {int(ckpt.get('epoch', -1)) + 1} finished)"),
+            ("global_step", ckpt.get("global_step")),
+            ("neurodyn version", header.get("version")), ("checkpoint format", header.get("format")),
+            ("bin_ms", header.get("bin_ms")), ("sizes", header.get("sizes"))]
+    settings = ckpt.get(RUN_SETTINGS_KEY) or {}
+    data = settings.get("data") or {}
+    if data:
+        rows.append(("data", data.get("class_path", "").rsplit(".", 1)[-1] + " "
+                     + _text(data.get("init_args") or {}, cut=False)))
+    for option, record in (settings.get(DATA_FILES_KEY) or ckpt.get(DATA_FILES_KEY) or {}).items():
+        rows.append((f"data file ({option})", f"{record.get('path')} ({record.get('size')} bytes, SHA-256 "
+                                              f"{str(record.get('sha256'))[:16]}…)"))
+    trainer = settings.get("trainer") or {}
+    for key in ("max_epochs", "check_val_every_n_epoch", "accelerator", "precision"):
+        if trainer.get(key) is not None:
+            rows.append((f"trainer.{key}", trainer[key]))
+    for key in ("seed_everything", "checkpoint"):
+        if settings.get(key) is not None:
+            rows.append((key, settings[key]))
+    model = {k: v for k, v in (ckpt.get("hyper_parameters") or {}).items() if not k.startswith("_")}
+    if model:
+        rows.append(("model settings", model))
+    for key, value in rows:  # the data and the model settings whole: what a reader of a checkpoint is after
+        if value is not None:
+            table.add_row(key, value if isinstance(value, str) else _text(value, cut=key != "model settings"))
+    console.print(table)
+
+
+def run_folder_info(path: str | os.PathLike, console=None) -> None:
+    """Print a run folder of ``neurodyn fit``: the model and data its ``config.yaml`` names, what
+    ``checkpoints/checkpoints.json`` records (monitor, best, last epoch) and its checkpoint files."""
+    import yaml
+
+    console = console or new_console()
+    path = Path(path)
+    try:
+        config = yaml.safe_load((path / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise InputError(f"unreadable ({type(err).__name__})", path=path / "config.yaml", field="yaml") from None
+    table = titled_table(f"Run folder {path}", "field", "value")
+    for section in ("model", "data"):
+        part = config.get(section) or {}
+        if isinstance(part, dict) and part.get("class_path"):
+            args = part.get("init_args") or {}
+            where = f" ({args['path']})" if isinstance(args, dict) and args.get("path") else ""
+            table.add_row(section, str(part["class_path"]).rsplit(".", 1)[-1] + where)
+    trainer = config.get("trainer") or {}
+    if isinstance(trainer, dict) and trainer.get("max_epochs") is not None:
+        table.add_row("trainer.max_epochs", str(trainer["max_epochs"]))
+    resumes = sorted(p.name for p in path.glob("config.resume-*.yaml"))
+    if resumes:
+        table.add_row("resumed", f"{len(resumes)} time(s): {', '.join(resumes)}")
+    index_path = path / "checkpoints" / "checkpoints.json"
+    try:
+        index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    except (OSError, ValueError):
+        index = {}
+    if index:
+        last = index.get("last_epoch")
+        table.add_row("last epoch", f"{last} (counted from 0: {last + 1} finished), step {index.get('last_step')}"
+                      if isinstance(last, int) else str(last))
+        table.add_row("monitor", f"{index.get('monitor')} ({index.get('mode')})" if index.get("monitor") else
+                      "none (last.ckpt is the result)")
+        if index.get("best"):
+            table.add_row("best", f"{index['best']} ({index.get('monitor')} {index.get('best_score')})")
+    else:
+        table.add_row("checkpoints.json", "none yet (no epoch finished)")
+    metrics = path / "metrics.csv"
+    if metrics.is_file():
+        with metrics.open() as handle:
+            table.add_row("metrics.csv", f"{max(sum(1 for _ in handle) - 1, 0)} rows")
+    files = titled_table("Checkpoint files", "file", "size (MB)")
+    seen: dict = {}
+    for ckpt in sorted((path / "checkpoints").glob("*.ckpt")):
+        stat = ckpt.stat()
+        same = seen.setdefault((stat.st_dev, stat.st_ino), ckpt.name)  # last.ckpt: a hard link to a top-k file
+        files.add_row(ckpt.name, f"{stat.st_size / 1e6:.1f}" + (f" (the same file as {same})" if same != ckpt.name
+                                                                 else ""))
+    console.print(table)
+    console.print(files)
 
 
 def cli_main(argv: list[str]) -> int:
     """Entry point of ``neurodyn info``; returns the exit code."""
     parser = ArgumentParser(
         prog="neurodyn info",
-        description="Summarise an NWB file or folder, a prepared file, or any HDF5 file.",
+        description="Summarise an NWB file or folder, a prepared file, any HDF5 file, a checkpoint or a run "
+                    "folder of neurodyn fit.",
     )
     parser.add_argument(
         "file",
-        help="NWB file / folder, `neurodyn prepare` output, LFADS-format or other HDF5; or a dandi:// or "
-        "https:// URL (streamed, not downloaded)",
+        help="NWB file / folder, `neurodyn prepare` output, prediction, LFADS-format or other HDF5, a checkpoint "
+        "(.ckpt) or a run folder of `neurodyn fit`; or a dandi:// or https:// URL (streamed, not downloaded)",
     )
     parser.add_argument("--max-rows", type=int, default=200, help="datasets listed for generic HDF5 files")
     try:
@@ -28,8 +140,12 @@ def cli_main(argv: list[str]) -> int:
     except SystemExit as stop:
         return int(stop.code or 0)
     if args.max_rows < 0:  # a negative count listed all but its last rows and miscounted the rest
-        from neurodyn.errors import InputError
-
         raise InputError(f"must be >= 0, got {args.max_rows}", field="--max-rows")
-    info(args.file, max_rows=args.max_rows)
+    path = Path(args.file)
+    if _is_run_folder(path):
+        run_folder_info(path)
+    elif path.suffix == ".ckpt" and path.is_file():
+        checkpoint_info(path)
+    else:
+        info(args.file, max_rows=args.max_rows)
     return 0

@@ -77,7 +77,8 @@ def file_kind(path: str | os.PathLike) -> str:
         return "hdf5"
 
 
-def _table(title: str, *columns: str):
+def titled_table(title: str, *columns: str):
+    """A rich table with a title above it (left) and folding columns."""
     from rich.table import Table
 
     # min_width: a title (a long path) is not folded over lines to the width of a narrow table
@@ -92,7 +93,7 @@ def _nwb(path: Path | str, console) -> None:
 
     s = load_session(path)
     what = "URL" if isinstance(path, str) else "folder" if path.is_dir() else "file"
-    head = _table(f"NWB {what} {path}", "field", "value")
+    head = titled_table(f"NWB {what} {path}", "field", "value")
     for f in s.files:
         head.add_row(
             "file", f"{f.path.name} (offset {f.offset_ms / 1000:g} s, {f.n_trials} trials, {f.n_units} units)"
@@ -110,7 +111,7 @@ def _nwb(path: Path | str, console) -> None:
     head.add_row("obs_intervals", "yes" if s.obs_intervals is not None else "none")
     console.print(head)
 
-    trials = _table(f"Trials ({s.n_trials})", "split", "trials")
+    trials = titled_table(f"Trials ({s.n_trials})", "split", "trials")
     if "split" in s.trials:
         names, counts = np.unique(s.split().astype(str), return_counts=True)
         for name, count in zip(names, counts):
@@ -120,7 +121,7 @@ def _nwb(path: Path | str, console) -> None:
     console.print(trials)
     console.print("trial columns: " + ", ".join(s.trials))
 
-    beh = _table(f"Time series ({len(s.behavior)})", "name", "channels", "samples", "timing", "unit")
+    beh = titled_table(f"Time series ({len(s.behavior)})", "name", "channels", "samples", "timing", "unit")
     for name, b in s.behavior.items():
         p = b.parts[0]
         timing = "timestamps" if p.timestamps_path else f"{p.rate:g} Hz from {p.starting_time:g} s"
@@ -129,7 +130,7 @@ def _nwb(path: Path | str, console) -> None:
 
 
 def _arrays_table(title: str, items: list[tuple[str, object]]):
-    table = _table(title, "array", "shape", "dtype", "NaN", "mean")
+    table = titled_table(title, "array", "shape", "dtype", "NaN", "mean")
     for key, ds in items:
         shape = ds.shape
         dtype = ds.dtype
@@ -160,7 +161,7 @@ def _prepared(path: Path | str, console) -> None:
     # tables are built inside the block and printed after it: read_h5 reports any OSError in the
     # block as file damage, and printing can raise one too (BrokenPipeError under `| head`)
     with _h5(path) as f:
-        head = _table(f"Prepared NLB tensors {path}", "attribute", "value")
+        head = titled_table(f"Prepared NLB tensors {path}", "attribute", "value")
         for key, value in f.attrs.items():
             value = _attr(value)
             if key == "source_sha256":
@@ -182,7 +183,7 @@ def _attributes_table(f, title: str):
 
     if not len(f.attrs):
         return None
-    table = _table(title, "attribute", "value")
+    table = titled_table(title, "attribute", "value")
     for key in sorted(f.attrs):
         value = _attr(f.attrs[key])
         text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
@@ -201,14 +202,14 @@ def _generic(path: Path | str, console, kind: str, max_rows: int) -> str:
         module = module.decode() if isinstance(module, bytes) else module
         if module and "checkpoint" in f.attrs:  # `neurodyn predict` of a Lorenz / LFADS file or a switching GLM
             kind = "prediction"
-            table = _table(f"Prediction file {path} ({module}, {len(items)} arrays; rates in spikes per bin)",
+            table = titled_table(f"Prediction file {path} ({module}, {len(items)} arrays; rates in spikes per bin)",
                            "array", "shape", "dtype", "min", "mean", "max")
             for name, ds in items[:max_rows]:
                 table.add_row(name, str(tuple(ds.shape)), str(ds.dtype), *_stats(ds))
             attrs = _attributes_table(f, f"Prediction file {path}: what it records")
         else:
             title = "LFADS-format HDF5" if kind == "lfads" else "HDF5"
-            table = _table(f"{title} {path} ({len(items)} datasets)", "dataset", "shape", "dtype")
+            table = titled_table(f"{title} {path} ({len(items)} datasets)", "dataset", "shape", "dtype")
             for name, ds in items[:max_rows]:
                 table.add_row(name, str(tuple(ds.shape)), str(ds.dtype))
             attrs = _attributes_table(f, f"{path}: attributes")
@@ -265,7 +266,7 @@ def _prediction(path: Path | str, console, groups: list[str]) -> None:
         if attrs is not None:
             tables.append(attrs)
         for name in groups:
-            table = _table(f"Prediction group {name} (rates in spikes per bin)", "array", "shape", "dtype", "min",
+            table = titled_table(f"Prediction group {name} (rates in spikes per bin)", "array", "shape", "dtype", "min",
                            "mean", "max")
             for key, ds in f[name].items():
                 if not isinstance(ds, h5py.Dataset):
@@ -280,17 +281,21 @@ def _prediction(path: Path | str, console, groups: list[str]) -> None:
         console.print("other groups: " + ", ".join(others))
 
 
+def new_console():
+    """A rich console for ``info``'s tables: the terminal's width, or unwrapped in a file or a pipe."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=UNWRAPPED_WIDTH)  # never wrap names mid-word
+
+
 def info(path: str | os.PathLike, console=None, max_rows: int = 200) -> str:
     """Print the summary of ``path``; returns its kind (see :func:`file_kind`, plus ``"prediction"`` for a
     prediction / submission file: its groups' arrays with min / mean / max)."""
-    from rich.console import Console
-
     from neurodyn.data.stream import is_url
 
     if console is None:
-        console = Console()
-        if not console.is_terminal:  # a file or a pipe: never wrap names in the middle
-            console = Console(width=UNWRAPPED_WIDTH)
+        console = new_console()
     path = path if is_url(path) else Path(path)
     kind = file_kind(path)
     if kind == "nwb":

@@ -412,3 +412,30 @@ def test_a_monitor_no_validation_logs_is_one_line_naming_the_option(tmp_path, ca
         "valid/rate_r2, valid/total)"], err
     assert ("epoch 1/2" in out) == (sanity == "0"), out  # trained an epoch only without a sanity check
     assert not any(tmp_path.iterdir())  # nothing left behind
+
+
+def test_info_summarises_a_run_folder_and_a_checkpoint(run, tmp_path, capsys, monkeypatch):
+    """``neurodyn info`` of a run folder said 'folder holds no .nwb files', of a checkpoint 'not an HDF5 file
+    (info reads NWB and HDF5 files)' (helper-48): what fit writes could not be read back without Python."""
+    import re
+
+    monkeypatch.setenv("COLUMNS", "400")
+    capsys.readouterr()
+    assert main(["info", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert f"Run folder {run}" in out and re.search(r"model\s+│ LangevinFlowModule", out), out
+    assert re.search(r"data\s+│ LorenzDataModule", out) and re.search(r"trainer.max_epochs\s+│ 1", out), out
+    assert re.search(r"last epoch\s+│ 0 \(counted from 0: 1 finished\)", out), out
+    assert re.search(r"│ last.ckpt\s+│ [0-9.]+", out) and "│ epoch0-valid_loss=" in out, out  # (a copy: no hard link)
+    assert main(["info", str(run / "checkpoints" / "last.ckpt")]) == 0
+    out = capsys.readouterr().out
+    for field, value in [("model family", "LangevinFlowModule"), ("epoch", r"0 \(counted from 0: 1 finished\)"),
+                         ("bin_ms", "20.0"), ("data", r"LorenzDataModule \{\"n_conditions\": 4"),
+                         ("model settings", r"\{\"n_heldin\": 29")]:
+        assert re.search(rf"│ {field}\s+│ {value}", out), (field, out)
+    garbage = tmp_path / "g.ckpt"
+    garbage.write_text("hello")
+    assert main(["info", str(garbage)]) == 2
+    assert capsys.readouterr().err.strip() == (f"neurodyn info: error: {garbage}: checkpoint: not a readable "
+                                               "checkpoint: not a torch.save zip archive (truncated, or another "
+                                               "kind of file)")
