@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "download": ("neurodyn.commands.download:cli_main", "download NLB datasets or dandiset assets (verified)"),
     "prepare": ("neurodyn.commands.prepare:cli_main", "bin an NLB NWB file (or folder) into nlb_tools tensors (HDF5)"),
     "simulate": ("neurodyn.commands.simulate:cli_main", "data with ground truth: Lorenz, switching GLM, NLB NWB"),
-    "info": ("neurodyn.commands.info:cli_main", "summarise an NWB, prepared, LFADS-format or prediction file"),
+    "info": ("neurodyn.commands.info:cli_main", "summarise a data, prediction or checkpoint file, or a run folder"),
     "fit": ("neurodyn.training.cli:cli_main", "train a model (LightningCLI; --config configs/...yaml)"),
     "validate": ("neurodyn.training.cli:cli_main", "run validation of a trained model"),
     "test": ("neurodyn.training.cli:cli_main", "run the test loop of a trained model"),
