@@ -191,6 +191,9 @@ def plot_rates_heatmap(
     fig.colorbar(mesh, ax=ax, label=label or ("spikes/s" if bin_ms else "counts/bin"))
     ax.set_xlabel(time_label)
     ax.set_ylabel("neuron")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # neurons are whole (ticks read 2.5, 7.5 on small sets)
     if title:
         ax.set_title(title)
     return fig

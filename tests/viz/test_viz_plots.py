@@ -205,3 +205,14 @@ def test_potential_spectrum():
         plot_potential(a)
     with pytest.raises(InputError, match="square"):
         plot_potential(np.zeros((3, 4)))
+
+
+def test_the_neuron_axis_of_a_rate_image_has_whole_ticks():
+    """A few neurons gave ticks at 2.5, 7.5 (helper-48: dmfc / area2 / mc_rtt figures)."""
+    from neurodyn.viz.trials import plot_rates_heatmap
+
+    for n_neurons in (3, 17):  # matplotlib's default ticks: 0, 0.5, 1 and 0, 2.5, 5
+        fig = plot_rates_heatmap(np.random.default_rng(0).random((2, 10, n_neurons)), bin_ms=20)
+        low, high = fig.axes[0].get_ylim()
+        ticks = [t for t in fig.axes[0].get_yticks() if low <= t <= high]
+        assert len(ticks) and all(float(t).is_integer() for t in ticks), (n_neurons, ticks)
