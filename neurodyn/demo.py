@@ -92,17 +92,24 @@ def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions:
     ckpt = AutoModelCheckpoint(dirpath=str(out_dir / "checkpoints" / f"version_{logger.version}"), monitor=None,
                                save_last=False)
     callbacks = [ckpt]
-    if progress:
+    import sys
+
+    if progress and sys.stdout.isatty():
         from lightning.pytorch.callbacks import RichProgressBar
 
         callbacks.append(RichProgressBar())
+    elif progress:  # a log file, a pipe, CI: one line per epoch (a progress bar there read 'Epoch 0/0')
+        from neurodyn.training.callbacks import EpochLog
+
+        callbacks.append(EpochLog())
     # quiet_lightning: no advertising tip, no torch deprecation warning from inside Lightning (as in `neurodyn
     # fit`; the warnings about the training commands' own situations are not dropped here). log_every_n_steps=1:
     # the module logs epoch metrics only, so the interval logs nothing per step; Lightning's default of 50
     # warned that the demo's 20 batches per epoch are fewer.
     with quiet_lightning(situations=False):
         trainer = pl.Trainer(max_epochs=max_epochs, accelerator="cpu", devices=1, logger=logger,
-                             callbacks=callbacks, enable_progress_bar=progress, enable_model_summary=False,
+                             callbacks=callbacks, enable_progress_bar=progress and sys.stdout.isatty(),
+                             enable_model_summary=False,
                              num_sanity_val_steps=0, deterministic=False, log_every_n_steps=1)
         start = time.perf_counter()
         trainer.fit(module, dm)

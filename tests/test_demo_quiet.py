@@ -32,6 +32,8 @@ def test_demo_prints_no_lightning_noise(tmp_path):
     assert (tmp_path / "demo" / "lorenz_rates.png").is_file()
     found = [name for name, text in NOISE.items() if text in proc.stdout]
     assert not found, f"{found} in the demo's output:\n{proc.stdout}"
+    # stdout is a pipe: one line per epoch, no progress bar (it read 'Epoch 0/0' in a log)
+    assert "Epoch 0/" not in proc.stdout and "epoch 1/" in proc.stdout, proc.stdout
     # a rerun into the same folder keeps each run's checkpoint beside its logs, not mixed into one folder
     # (before: Lightning warned 'Checkpoint directory ... exists and is not empty' and both files sat together)
     env["NEURODYN_DEMO_EPOCHS"] = "2"
