@@ -121,6 +121,9 @@ def _nwb(path: Path | str, console) -> None:
     console.print(trials)
     console.print("trial columns: " + ", ".join(s.trials))
 
+    if not s.behavior:  # an NLB test file holds none (an empty table said only its header)
+        console.print("time series: none")
+        return
     beh = titled_table(f"Time series ({len(s.behavior)})", "name", "channels", "samples", "timing", "unit")
     for name, b in s.behavior.items():
         p = b.parts[0]

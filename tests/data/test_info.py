@@ -34,6 +34,7 @@ def test_real_nwb(small_test_nwb, capsys):
     assert main(["info", str(small_test_nwb)]) == 0
     out = capsys.readouterr().out
     assert "107 (107 held-in, 0 held-out)" in out and "79.900 s" in out and "32897" in out
+    assert "time series: none" in out and "Time series (0)" not in out  # the test file has no behaviour
 
 
 def test_prepared_lfads_and_plain(maze_pair, tmp_path, capsys):
