@@ -266,7 +266,7 @@ def plot_states_aligned(
     mean = posteriors.mean(axis=0)
     for s in range(n_states):
         ax_mean.plot(t, mean[:, s], color=f"C{s % 10}", lw=1.8, label=f"state {s}")
-    ax_mean.set_ylim(0, 1)
+    ax_mean.set_ylim(-0.03, 1.03)  # a margin: a posterior of 1 (one state, a sure path) is not hidden by the frame
     ax_mean.set_ylabel("mean posterior")
     ax_mean.set_xlabel(time_label if not bin_ms or event == "alignment" else f"time from {event} (s)")
     ax_mean.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))

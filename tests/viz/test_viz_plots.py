@@ -216,3 +216,13 @@ def test_the_neuron_axis_of_a_rate_image_has_whole_ticks():
         low, high = fig.axes[0].get_ylim()
         ticks = [t for t in fig.axes[0].get_yticks() if low <= t <= high]
         assert len(ticks) and all(float(t).is_integer() for t in ticks), (n_neurons, ticks)
+
+
+def test_a_mean_posterior_of_one_is_drawn_inside_the_frame():
+    """A one-state model's mean posterior (1 everywhere) sat on the axes' top edge, hidden by the frame."""
+    from neurodyn.viz.trials import plot_states_aligned
+
+    fig = plot_states_aligned(np.ones((3, 8, 1)), bin_ms=20)
+    ax_mean = next(ax for ax in fig.axes if ax.get_ylabel() == "mean posterior")
+    low, high = ax_mean.get_ylim()
+    assert low < 0 and high > 1
