@@ -76,12 +76,26 @@ def restore_random_state(state: dict, pl_module: pl.LightningModule | None = Non
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-class ResumeState(pl.Callback):
-    """Exact resume and clean interrupts.
-
-    Saves :func:`capture_random_state` in every checkpoint (``checkpoint["neurodyn_random_state"]``) and
+class RandomStateInCheckpoints(pl.Callback):
+    """Saves :func:`capture_random_state` in every checkpoint (``checkpoint["neurodyn_random_state"]``) and
     restores it when training resumes from that checkpoint, before the first resumed epoch draws its
-    batch order, so ``fit`` for N epochs equals ``fit`` for k epochs + ``--ckpt_path last`` to N, bit for bit.
+    batch order, so a fit for N epochs equals a fit for k epochs resumed to N, bit for bit (``neurodyn fit``
+    through :class:`ResumeState`; ``neurodyn tune``'s trials, which PBT pauses and restores every
+    ``perturbation_interval`` epochs)."""
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint["neurodyn_random_state"] = capture_random_state(pl_module, trainer.datamodule)
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        state = checkpoint.get("neurodyn_random_state")
+        if state is not None and trainer.state.fn == "fit":
+            # The checkpoint is restored before the sanity check (which runs under isolate_rng) and before
+            # the training loop creates the first resumed epoch's data iterator; nothing in between draws.
+            restore_random_state(state, pl_module, trainer.datamodule)
+
+
+class ResumeState(RandomStateInCheckpoints):
+    """Exact resume (:class:`RandomStateInCheckpoints`) and clean interrupts.
 
     While fitting, a first SIGTERM or SIGINT lets the current epoch finish (its checkpoint is an exact
     resume point), then stops; a second one stops at once (``last.ckpt`` stays the previous epoch).
@@ -94,16 +108,6 @@ class ResumeState(pl.Callback):
         self.new_parents: list[Path] = []  # set by the CLI: folders above it this fit created (the root)
         self.max_epochs: int | None = None  # the fit's trainer.max_epochs, once it starts
         self._previous: dict[int, object] = {}
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        checkpoint["neurodyn_random_state"] = capture_random_state(pl_module, trainer.datamodule)
-
-    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        state = checkpoint.get("neurodyn_random_state")
-        if state is not None and trainer.state.fn == "fit":
-            # The checkpoint is restored before the sanity check (which runs under isolate_rng) and before
-            # the training loop creates the first resumed epoch's data iterator; nothing in between draws.
-            restore_random_state(state, pl_module, trainer.datamodule)
 
     # -- signals ------------------------------------------------------------------------------------
     def on_fit_start(self, trainer, pl_module) -> None:
