@@ -24,9 +24,22 @@ __all__ = [
 ]
 
 
-def _labels(x) -> np.ndarray:
-    x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
-    return x.reshape(-1).astype(np.int64)
+def _labels(x, name: str = "states") -> np.ndarray:
+    """State labels as a flat int64 array; anything but whole numbers >= 0 is an InputError naming ``name``
+    (a -1 'unassigned' code was counted as the last state through negative indexing, 0.5 as state 0)."""
+    from neurodyn.errors import InputError
+
+    x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x).reshape(-1)
+    if x.dtype.kind not in "iub":
+        if x.dtype.kind != "f":
+            raise InputError(f"expected integer state labels, got dtype {x.dtype}", field=name)
+        if not np.isfinite(x).all():
+            raise InputError(f"{int((~np.isfinite(x)).sum())} NaN or infinite state labels", field=name)
+        if (x != np.round(x)).any():
+            raise InputError("non-integer state labels (e.g. 0.5)", field=name)
+    if x.size and x.min() < 0:
+        raise InputError(f"negative state labels (min {x.min()}); mask unassigned bins out instead", field=name)
+    return x.astype(np.int64)
 
 
 def overlap_matrix(
@@ -39,9 +52,11 @@ def overlap_matrix(
     >>> overlap_matrix([0, 0, 1], [1, 1, 0]).tolist()
     [[0, 2], [1, 0]]
     """
-    t, p = _labels(true_states), _labels(predicted_states)
+    t, p = _labels(true_states, "true_states"), _labels(predicted_states, "predicted_states")
     if t.shape != p.shape:
-        raise ValueError(f"true and predicted states differ in size: {t.shape} vs {p.shape}")
+        from neurodyn.errors import InputError
+
+        raise InputError(f"{p.size} labels, true_states has {t.size}", field="predicted_states")
     n_true = int(max(t.max(initial=-1) + 1, n_true or 0))
     n_predicted = int(max(p.max(initial=-1) + 1, n_predicted or 0, n_true))
     counts = np.zeros((n_true, n_predicted), dtype=np.int64)

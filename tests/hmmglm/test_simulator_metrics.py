@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import re
 
 import h5py
 import numpy as np
@@ -21,6 +22,7 @@ from neurodyn.errors import InputError
 from neurodyn.metrics.states import (
     connection_type_accuracy,
     find_permutation,
+    overlap_matrix,
     permute_states,
     state_accuracy,
     weight_error,
@@ -159,3 +161,19 @@ def test_evaluate_and_export(tmp_path):
         assert f["coupling"].shape == (2, 4, 4) and f["posteriors"].shape == (2, 80, 2)
         assert f["connectome"].shape == (4, 4, 3) and f["connection_types"].shape == (2, 4, 4)
         assert np.allclose(f["transitions"][()].sum(1), 1)
+
+
+@pytest.mark.parametrize(("true", "predicted", "field", "message"), [
+    ([0, -1, 1], [0, 1, 1], "true_states", "negative state labels (min -1)"),
+    ([0, 0, 1, 2], [0, 0, 1, -1], "predicted_states", "negative state labels (min -1)"),
+    ([0.5, 1.2], [0, 1], "true_states", "non-integer state labels"),
+    (np.array([0, np.nan]), [0, 1], "true_states", "1 NaN or infinite state labels"),
+    ([0, 1, 1], [0, 1], "predicted_states", "2 labels, true_states has 3"),
+])
+def test_state_labels_that_are_not_states_are_refused(true, predicted, field, message):
+    """-1 (an 'unassigned bin' code) was counted as the last state through negative indexing and 0.5 as
+    state 0: state_accuracy([0, -1, 1], [0, 1, 1]) was 1.0 (helper-50); NaN was an IndexError."""
+    for metric in (state_accuracy, overlap_matrix, find_permutation):
+        with pytest.raises(InputError, match=re.escape(message)) as err:
+            metric(true, predicted)
+        assert err.value.field == field
