@@ -80,7 +80,7 @@ def prepare(
     dmfc_target: str = "nlb_tools",
     compression: str | None = "gzip",
     log: Callable[[str], None] | None = print,
-    overwrite: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Make nlb_tools' tensors for ``phase`` from an NWB file or folder and write them to ``out``.
 
@@ -99,9 +99,10 @@ def prepare(
     log
         Where the "left out" messages go (None: silent).
     overwrite
-        Replace an existing ``out`` (``neurodyn prepare`` passes ``--overwrite``, default no). The
-        output is written under :func:`neurodyn.io.output_file`: never onto an input, atomically,
-        checked up front, locked against a concurrent writer.
+        Replace an existing ``out`` (default False, as ``neurodyn prepare`` without ``--overwrite``: an
+        existing file is refused in one InputError; it was True before, and a notebook call wrote over any
+        file at ``out``). The output is written under :func:`neurodyn.io.output_file`: never onto an input,
+        atomically, checked up front, locked against a concurrent writer.
 
     Returns
     -------

@@ -182,3 +182,14 @@ def test_refused_phase_prints_only_the_error(small_test_nwb, tmp_path, capsys):
     assert rc == 2 and captured.out == ""
     assert len(captured.err.strip().splitlines()) == 1 and "trials/split: nothing to prepare" in captured.err
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_the_python_prepare_keeps_an_existing_file_unless_told(maze_pair, tmp_path):
+    """prepare() (the Python API) had overwrite=True by default: a notebook call wrote its tensors over any
+    file at ``out`` (helper-50: a text file of notes became an HDF5 file), unlike ``neurodyn prepare``."""
+    mine = tmp_path / "mine.h5"
+    mine.write_text("my precious notes")
+    with pytest.raises(InputError, match="exists"):
+        prepare("mc_maze", maze_pair, 20, "val", mine, log=None)
+    assert mine.read_text() == "my precious notes"
+    assert prepare("mc_maze", maze_pair, 20, "val", mine, log=None, overwrite=True) == mine
