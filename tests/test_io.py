@@ -215,3 +215,20 @@ def test_long_error_text_is_cut_at_a_word_boundary():
     assert len(one_line(text, 500)) <= 500
     assert one_line("x" * 1000, 100) == "x" * 98 + " …"
     assert one_line("a  short\nmessage", 100) == "a short message"
+
+
+def test_the_data_package_exports_what_it_lists():
+    """``__all__`` listed ``prepare`` and ``download`` as lazily exported functions, but the submodules of the
+    same names won: ``from neurodyn.data import prepare`` gave the module once it was imported, the function
+    before (helper-50). Every listed name is now what it says, however the package was imported."""
+    import importlib
+    import inspect
+
+    import neurodyn.data as data
+    import neurodyn.data.download  # noqa: F401 - the submodules imported first: the case that broke
+    import neurodyn.data.prepare  # noqa: F401
+
+    for name in data.__all__:
+        value = getattr(data, name)
+        assert not inspect.ismodule(value), name
+        assert value is getattr(importlib.import_module(data._EXPORTS[name]), name)

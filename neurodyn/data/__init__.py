@@ -17,7 +17,10 @@ The Lightning DataModules that serve these data to the models are part of the tr
 :mod:`neurodyn.training.datamodules`.
 
 Names are imported lazily (``from neurodyn.data import load_session``) so that importing the
-package does not import pynwb.
+package does not import pynwb. ``prepare`` and ``download`` are modules of this package: their functions
+are ``from neurodyn.data.prepare import prepare`` and ``from neurodyn.data.download import download``
+(a lazy name cannot shadow a submodule: once the module was imported, ``from neurodyn.data import prepare``
+gave the module, before that the function).
 """
 
 from __future__ import annotations
@@ -32,9 +35,7 @@ _EXPORTS = {
     "make_train_input_tensors": "neurodyn.data.tensors",
     "make_eval_input_tensors": "neurodyn.data.tensors",
     "make_eval_target_tensors": "neurodyn.data.tensors",
-    "prepare": "neurodyn.data.prepare",
     "load_prepared": "neurodyn.data.prepared",
-    "download": "neurodyn.data.download",
     "read_lfads_h5": "neurodyn.data.lfads",
     "write_lfads_h5": "neurodyn.data.lfads",
     "simulate_lorenz": "neurodyn.data.synthetic.lorenz",
