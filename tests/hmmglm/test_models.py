@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -296,3 +297,29 @@ def test_basis_stays_exact_through_dtype_casts():
     old = old.double()
     assert old.basis.dtype == torch.float64 and torch.equal(old.basis, exact.float().double())
     assert not torch.equal(old.basis, exact)  # the float32 rounding is visible, so the test can fail
+
+
+def test_the_models_own_methods_check_their_spikes():
+    """e_step / log_emissions / marginal_log_likelihood (the README's API) took NaN or negative counts to NaN
+    log-likelihoods without a word, and a numpy array, one sequence (T, N) or another neuron count to an
+    error deep in torch ('mat1 and mat2 shapes cannot be multiplied'); fit_em too for the neuron count
+    (helper-50)."""
+    from neurodyn.errors import InputError
+    from neurodyn.models.hmmglm import HMMGLM
+    from neurodyn.models.hmmglm.fit import fit_em
+
+    model = HMMGLM(4, n_states=2).double()
+    x = torch.poisson(torch.full((2, 60, 4), 0.4, dtype=torch.float64), generator=torch.Generator().manual_seed(0))
+    nan = x.clone()
+    nan[0, 3, 1] = float("nan")
+    for bad, message in [(nan, "spikes: 1 NaN or infinite values"), (-x - 1, "spikes: negative counts"),
+                         (x + 0.5, "spikes: non-integer counts"),
+                         (x[..., :3], "spikes: 3 neurons (last axis of shape (2, 60, 3)), the model has 4")]:
+        for method in (model.e_step, model.log_emissions, model.marginal_log_likelihood):
+            with pytest.raises(InputError, match=re.escape(message)):
+                method(bad)
+    with pytest.raises(InputError, match="the model has 4"):
+        fit_em(model, x[..., :3], n_iters=1, n_inner=1)
+    # an array and one sequence are read as they are documented: (B, T, N), (T, N) = one sequence
+    assert torch.equal(model.e_step(x.numpy()).log_marginal, model.e_step(x).log_marginal)
+    assert torch.allclose(model.marginal_log_likelihood(x[0]), model.marginal_log_likelihood(x)[:1])

@@ -139,13 +139,14 @@ def validate_spikes(
     emission: str = "poisson",
     path=None,
     dtype: torch.dtype | None = None,
+    n_neurons: int | None = None,
 ) -> Tensor:
     """Check a spike-count array and return it as a (B, T, N) tensor.
 
     Raises :class:`~neurodyn.errors.InputError` (one line naming ``path`` and ``name``) for: not 2-D/3-D,
-    NaN or infinite values, negative or non-integer counts, counts > 1 with a Bernoulli emission, and
-    sequences with no more bins than the history window (``T <= n_lags``). A 2-D array (T, N) is one
-    sequence.
+    another number of neurons than ``n_neurons`` (a model's), NaN or infinite values, negative or
+    non-integer counts, counts > 1 with a Bernoulli emission, and sequences with no more bins than the
+    history window (``T <= n_lags``). A 2-D array (T, N) is one sequence.
 
     Examples
     --------
@@ -172,6 +173,9 @@ def validate_spikes(
         )
     if x.numel() == 0:
         raise InputError(f"empty array of shape {tuple(x.shape)}", path=path, field=name)
+    if n_neurons is not None and x.shape[-1] != n_neurons:
+        raise InputError(f"{x.shape[-1]} neurons (last axis of shape {tuple(x.shape)}), the model has {n_neurons}",
+                         path=path, field=name)
     if x.is_floating_point():
         if not torch.isfinite(x).all():
             raise InputError(

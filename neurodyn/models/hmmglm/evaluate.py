@@ -27,9 +27,8 @@ __all__ = ["marginal_log_likelihood", "path_conditioned_log_likelihood", "export
 
 def spikes_for(model: SwitchingGLM, spikes) -> torch.Tensor:
     """``spikes`` validated for ``model`` (counts, enough bins) in its dtype and on its device."""
-    return validate_spikes(spikes, n_lags=model.n_lags, emission=model.emission, dtype=model.bias.dtype).to(
-        model.bias.device
-    )
+    return validate_spikes(spikes, n_lags=model.n_lags, emission=model.emission, n_neurons=model.n_neurons,
+                           dtype=model.bias.dtype).to(model.bias.device)
 
 
 @torch.no_grad()

@@ -86,7 +86,8 @@ def _adam(model: SwitchingGLM, lr: float) -> torch.optim.Optimizer:
 
 def _prepare(model: SwitchingGLM, spikes, init_bias: bool, features: Tensor | None = None) -> tuple[Tensor, Tensor]:
     dtype = model.bias.dtype
-    x = validate_spikes(spikes, n_lags=model.n_lags, emission=model.emission, dtype=dtype).to(model.bias.device)
+    x = validate_spikes(spikes, n_lags=model.n_lags, emission=model.emission,
+                        n_neurons=model.n_neurons, dtype=dtype).to(model.bias.device)
     if init_bias:
         model.init_bias(x)
     if features is None:

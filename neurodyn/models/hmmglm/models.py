@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from neurodyn.core.basis import exponential_basis, history_features, raised_cosine_basis
 from neurodyn.errors import InputError
-from neurodyn.models.hmmglm.emissions import check_emission, inverse_link, rate
+from neurodyn.models.hmmglm.emissions import check_emission, inverse_link, rate, validate_spikes
 from neurodyn.models.hmmglm.fused import chunked_log_emissions, weighted_log_emissions
 from neurodyn.models.hmmglm.inference import Posterior, forward_backward, log_marginal_likelihood
 
@@ -196,9 +196,13 @@ class SwitchingGLM(nn.Module):
 
         ``features`` (from :meth:`history`) can be passed to skip the convolution. Computed in
         cache-sized chunks with closed-form gradients (:mod:`.fused`); differentiable in the couplings
-        and the bias.
+        and the bias. ``spikes`` (a tensor or an array, (B, T, N) or one sequence (T, N)) are checked
+        (:func:`~.emissions.validate_spikes`: this model's N, finite whole counts >= 0): one InputError,
+        not NaN log-likelihoods or a shape error deep in torch. :meth:`e_step` and
+        :meth:`marginal_log_likelihood` go through here.
         """
-        x = spikes.to(self.bias.dtype)
+        x = validate_spikes(spikes, emission=self.emission, n_neurons=self.n_neurons).to(self.bias.device,
+                                                                                          self.bias.dtype)
         h = self.history(x) if features is None else features
         weights = self.coupling().reshape(self.n_states, self.n_neurons, -1)
         return chunked_log_emissions(h, x, weights, self.bias, self.link, self.emission)

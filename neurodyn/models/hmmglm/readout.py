@@ -64,7 +64,8 @@ def coupling_standard_errors(model: SwitchingGLM, spikes) -> Tensor:
     (torch.Size([1, 3, 3]), True, True)
     """
     dtype = torch.float64
-    x = validate_spikes(spikes, n_lags=model.n_lags, emission=model.emission, dtype=dtype).to(model.bias.device)
+    x = validate_spikes(spikes, n_lags=model.n_lags, emission=model.emission,
+                        n_neurons=model.n_neurons, dtype=dtype).to(model.bias.device)
     features = model.history(x.to(model.bias.dtype)).to(dtype)
     gamma = model.e_step(x.to(model.bias.dtype), features.to(model.bias.dtype)).posteriors.to(dtype)
     with model.weights_as("hard"):

@@ -210,7 +210,8 @@ def fit_recipe(
         values = dict(recipe.config) | dict(config_overrides) | {"n_states": int(n_states), "seed": int(run_seed)}
         model = build_model(x.shape[-1], HMMGLMConfig(**values)).to(x.dtype)
         if features is None:  # the restarts differ only in their seed: one history basis, one set of regressors
-            x = validate_spikes(x, n_lags=model.n_lags, emission=model.emission, dtype=x.dtype)
+            x = validate_spikes(x, n_lags=model.n_lags, emission=model.emission, n_neurons=model.n_neurons,
+                                dtype=x.dtype)
             with torch.no_grad():
                 features = model.history(x)
         histories = _run_phases(model, x, recipe, 0, split, run_seed, progress, features)
