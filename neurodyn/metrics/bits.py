@@ -100,8 +100,15 @@ def poisson_nll(rates, spikes) -> float:
 def _observed(rates, spikes, field: str = "rates"):
     """Entries of (rates, spikes) where spikes are observed; checked, zeros replaced, float64."""
     spikes = np.asarray(spikes, dtype=np.float64)
+    if spikes.ndim == 0:
+        raise InputError("expected an array (..., n_neurons) of counts, got a scalar", field="spikes")
     check_shape(rates, spikes.shape, field)
     observed = ~np.isnan(spikes)
+    counts = spikes[observed]
+    if not np.isfinite(counts).all():  # NaN marks an unobserved entry; an infinite count is no count
+        raise InputError(f"{int(np.isinf(counts).sum())} infinite counts", field="spikes")
+    if counts.size and counts.min() < 0:
+        raise InputError(f"negative counts (min {counts.min():g})", field="spikes")
     rates = check_rates(rates, field, mask=observed)
     r = rates[observed]
     r = np.where(r == 0, ZERO_RATE, r)
@@ -133,7 +140,8 @@ def bits_per_spike(rates, spikes) -> float:
     Raises
     ------
     InputError
-        Shape mismatch; NaN / infinite / negative rates; no spikes at all in ``spikes``.
+        Shape mismatch; NaN / infinite / negative rates; infinite or negative counts (NaN marks an
+        unobserved entry); no spikes at all in ``spikes``.
 
     Examples
     --------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy.stats import poisson
@@ -83,3 +85,16 @@ def test_shape_mismatch_and_empty_target():
         bits_per_spike(np.ones((2, 3, 1)), np.ones((2, 3, 2)))
     with pytest.raises(InputError, match="no spikes"):
         bits_per_spike(np.ones((2, 3, 1)), np.zeros((2, 3, 1)))
+
+
+@pytest.mark.parametrize(("spikes", "message"), [
+    (np.array([[[3.0], [-1.0], [2.0]]]), "spikes: negative counts (min -1)"),
+    (-np.ones((1, 3, 1)), "spikes: negative counts (min -1)"),  # was 'target holds no spikes'
+    (np.array([[[np.inf], [1.0], [2.0]]]), "spikes: 1 infinite counts"),  # was nan with RuntimeWarnings
+    (np.float64(2.0), "spikes: expected an array (..., n_neurons) of counts, got a scalar"),  # an IndexError
+])
+def test_counts_that_are_not_counts_are_refused(spikes, message):
+    """A negative count scored -0.054 bits per spike with no error (helper-50)."""
+    rates = np.ones(np.shape(spikes)) if np.ndim(spikes) else 1.0
+    with pytest.raises(InputError, match=re.escape(message)):
+        bits_per_spike(rates, spikes)
