@@ -67,6 +67,22 @@ def test_bad_input_raises_input_error(make_model, make_batch):
         LangevinFlow(5, 3, 4, 1, LangevinFlowConfig(hidden_size=8, ff_dim=8))
 
 
+def test_predict_checks_its_counts_and_takes_any_numeric_dtype(make_model, make_batch):
+    """predict() took a NaN count to NaN rates for the whole trial and a negative count without a word; float64
+    counts (numpy's default) were torch's 'RNN input dtype ... does not match weight dtype' (helper-50)."""
+    model = make_model()
+    heldin = make_batch(model)["heldin"]
+    for bad, message in [(heldin.clone().index_fill_(1, torch.tensor([0]), float("nan")), "NaN or infinite counts"),
+                         (-heldin - 1, "negative counts")]:
+        with pytest.raises(InputError, match=message) as err:
+            model.predict(bad, mode="mean")
+        assert err.value.field == "heldin"
+    assert torch.equal(heldin, heldin.round())  # counts: exact in float32, float64 and int64 alike
+    expected = model.predict(heldin, mode="mean")["rates"]
+    for other in (heldin.double(), heldin.long()):
+        assert torch.equal(model.predict(other, mode="mean")["rates"], expected)
+
+
 def _capture_log_rates(model):
     captured = []
     handle = model.readout.register_forward_hook(lambda mod, inp, out: captured.append(out.detach().clone()))

@@ -34,6 +34,21 @@ from neurodyn.models.langevinflow.potential import CoupledOscillatorPotential
 __all__ = ["LangevinFlow"]
 
 
+def _counts_for(heldin, weight: Tensor) -> Tensor:
+    """``heldin`` checked as counts (finite, >= 0: a NaN count made every rate of its trial NaN, a negative one
+    passed) and cast to the parameters' dtype and device (float64 or integer counts were a torch dtype error). Here, not
+    in :meth:`LangevinFlow.forward`: the check reads the values, a device sync per training step on a GPU."""
+    if isinstance(heldin, Tensor) and heldin.dtype != torch.bool and not heldin.is_complex():
+        heldin = heldin.to(device=weight.device, dtype=weight.dtype)  # integer counts too
+        bad = ~torch.isfinite(heldin)
+        if bad.any():
+            raise InputError(f"{int(bad.sum())} NaN or infinite counts (unobserved bins: 0, as the DataModules "
+                             "serve them)", field="heldin")
+        if heldin.numel() and heldin.min() < 0:
+            raise InputError(f"negative counts (min {float(heldin.min()):g})", field="heldin")
+    return heldin
+
+
 class LangevinFlow(nn.Module):
     """GRU encoder → underdamped Langevin latent dynamics → transformer decoder → Poisson log-rates.
 
@@ -384,6 +399,7 @@ class LangevinFlow(nn.Module):
             raise InputError(f"must be 'mean' or 'sample', got {mode!r}", field="mode")
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
             raise InputError(f"must be a positive integer, got {n_samples!r}", field="n_samples")
+        heldin = _counts_for(heldin, self.readout.weight)
         was_training = self.training
         self.eval()
         try:
