@@ -72,13 +72,16 @@ optimiser at the epoch's first step, so the result files show which rate was app
 Outputs (``--out``, default ``runs/tune/<config>-<scheduler>-<UTC time>``), written to a temporary folder
 and renamed when the search ends (nothing partial is left on an error, Ctrl-C or SIGTERM):
 
-- ``trials.csv`` (and ``trials.txt``, the rich table printed at the end): one row per trial;
+- ``trials.csv`` (and ``trials.txt``, the rich table printed at the end): one row per trial, its best
+  (lowest over every epoch it reported) and last ``valid/loss`` and its hyperparameters at the end, from every
+  report as the driver received it (:func:`~neurodyn.training.tune.results.reported_history`);
 - ``perturbations.csv`` (PBT): every exploit / explore step, with the old and new hyperparameters;
 - ``best.yaml``: the fit config with the best trial's hyperparameters, ready for ``neurodyn fit``;
 - ``best.ckpt``: the Lightning checkpoint of the best trial at its best epoch
   (``neurodyn predict --config best.yaml --ckpt_path best.ckpt``);
 - ``summary.json``: metric, split, best trial, value, epoch, command, seconds;
-- ``ray/``: Ray Tune's experiment folder (per-trial ``progress.csv`` / ``result.json``).
+- ``ray/``: Ray Tune's experiment folder (per-trial ``progress.csv`` / ``result.json``; a trial that PBT
+  paused and restarted may lack rows there: Ray copies them back from ``--out`` before its latest sync).
 
 Runs locally by default (``ray.init`` with ``--num-cpus`` CPUs, default ``cpus-per-trial x samples``
 capped at the machine's cores); ``--address ray://host:10001`` (or ``auto``) joins an existing cluster,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from pathlib import Path
 
 from neurodyn.errors import one_line
-from neurodyn.training.tune.trial import METRIC, trial_name
+from neurodyn.training.tune.trial import METRIC, trial_index, trial_name
 
 
 def fmt(value) -> str:
@@ -74,19 +75,49 @@ def error_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[-1].strip() if lines else ''}"
 
 
-def trial_rows(grid, names: list[str], perturbations: list[dict]) -> list[dict]:
-    """One table row per trial."""
+#: what :class:`ReportedHistory` keeps of each report, besides the hyperparameters (``hp/<name>``)
+_HISTORY_KEYS = ("epoch", METRIC, "restored_from_trial", "restored_from_epoch")
+
+
+def reported_history():
+    """A Tune callback (on the driver) that keeps every result each trial reports, in order, by trial name.
+
+    ``trials.csv`` is built from these, not from Ray's ``result.json`` / ``progress.csv``: the driver
+    writes those into a staging folder that is synced to ``--out`` now and then, and when a trial starts
+    again (synchronous PBT pauses every trial at each perturbation epoch) Ray copies the file back from
+    ``--out`` over the staging one, so rows reported since the last sync can be lost (one run's
+    ``result.json`` of a 3-epoch trial held its last epoch only, and its best value was that epoch's).
+    """
+    from ray import tune
+
+    class ReportedHistory(tune.Callback):
+        def __init__(self):
+            self.rows: dict[str, list[dict]] = {}
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            keep = {k: v for k, v in result.items() if k in _HISTORY_KEYS or str(k).startswith("hp/")}
+            self.rows.setdefault(trial_name(trial_index(trial.trial_id)), []).append(keep)
+
+    return ReportedHistory()
+
+
+def trial_rows(grid, names: list[str], perturbations: list[dict], history: dict[str, list[dict]]) -> list[dict]:
+    """One table row per trial of ``grid`` (Tune's results: name, status, error, config), from ``history``:
+    the reports of each trial in order (:func:`reported_history`). ``best`` is the lowest ``valid/loss``
+    over every epoch the trial reported (before and after its exploits), ``last`` that of its last report;
+    the hyperparameters are those in effect at the last report."""
     rows = []
     for result in grid:
         trial_id = Path(result.path).name if result.path else "?"
-        df = result.metrics_dataframe
-        losses = df[METRIC].dropna() if df is not None and METRIC in df else None
+        reports = history.get(trial_id, [])
+        losses = [float(r[METRIC]) for r in reports if r.get(METRIC) is not None and math.isfinite(float(r[METRIC]))]
+        epochs = [int(r["epoch"]) for r in reports if r.get("epoch") is not None]
         row = {"trial": trial_id, "status": "ERROR" if result.error else "OK",
-               "epochs": int(df["epoch"].max()) if df is not None and "epoch" in df and len(df) else 0,
-               f"best {METRIC}": float(losses.min()) if losses is not None and len(losses) else None,
-               f"last {METRIC}": float(losses.iloc[-1]) if losses is not None and len(losses) else None,
+               "epochs": max(epochs, default=0),
+               f"best {METRIC}": min(losses) if losses else None,
+               f"last {METRIC}": losses[-1] if losses else None,
                "exploits": sum(1 for p in perturbations if p["trial"] == trial_id)}
-        config, last = result.config or {}, result.metrics or {}
+        config, last = result.config or {}, reports[-1] if reports else {}
         row.update({name: last.get(f"hp/{name}", config.get(name)) for name in names})  # in effect at the end
         if result.error:
             row["error"] = one_line(error_line(result.error), 200)

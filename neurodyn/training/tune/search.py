@@ -23,6 +23,7 @@ from neurodyn.io.output import _raise_interrupted
 from neurodyn.training.tune.results import (
     fmt,
     read_perturbations,
+    reported_history,
     rich_table,
     trial_rows,
     write_csv,
@@ -335,6 +336,7 @@ def run_search(args) -> Path:
                                      select_fraction=args.select_fraction, seed=seed),
                 {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
             )
+            history = reported_history()  # trials.csv's source: every report, as the driver received it
             tuner = tune.Tuner(
                 trainable,
                 param_space={name: _domain(spec) for name, spec in space.items()},
@@ -346,12 +348,12 @@ def run_search(args) -> Path:
                 ),
                 run_config=tune.RunConfig(
                     name="ray", storage_path=str(tmp_out.absolute()), verbose=args.verbose,
-                    checkpoint_config=keep, stop={"training_iteration": epochs},
+                    checkpoint_config=keep, stop={"training_iteration": epochs}, callbacks=[history],
                 ),
             )
             grid = tuner.fit()
             perturbations = read_perturbations(tmp_out / "ray", names)
-            rows = trial_rows(grid, names, perturbations)
+            rows = trial_rows(grid, names, perturbations, history.rows)
             saved = saved_checkpoints(tmp_out / "ray")
             if not saved:
                 errors = [r["error"] for r in rows if r.get("error")]
