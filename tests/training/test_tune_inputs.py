@@ -137,3 +137,45 @@ def test_pbt_without_a_perturbable_hyperparameter_is_refused_before_ray(tmp_path
                                  extra=["--scheduler", "pbt"])
     assert code == 2 and err.count("\n") == 0
     assert err.startswith(f"neurodyn tune: error: {search}: space:") and "PBT" in err
+
+
+class _RayStarted(Exception):
+    pass
+
+
+def test_a_later_config_that_changes_the_data_class_replaces_its_options(tmp_path, capsys, monkeypatch):
+    """Stacked configs merge as fit merges them (jsonargparse): a later data section naming another class keeps
+    only the earlier init_args that class accepts (the Lorenz config's n_conditions was refused by the
+    LFADSDataModule that a later file switched to, though `neurodyn fit` runs the same stack)."""
+    ray = pytest.importorskip("ray")
+    from neurodyn.training.tune.search import _parser, run_search
+
+    h5 = tmp_path / "l.h5"
+    assert main(["simulate", "lorenz", "--out", str(h5), "--n-conditions", "2", "--trials-per-condition", "8",
+                 "--n-neurons", "8", "--no-progress"]) == 0
+    over = {"data": {"class_path": "LFADSDataModule", "init_args": {"path": str(h5), "select_fraction": 0.25}},
+            "trainer": {"max_epochs": 1}}
+
+    cfg_file, over_file, search_file = tmp_path / "fit.yaml", tmp_path / "over.yaml", tmp_path / "search.yaml"
+    cfg_file.write_text(yaml.safe_dump(TINY))
+    over_file.write_text(yaml.safe_dump(over))
+    search_file.write_text(SEARCH)
+
+    def started(*args, **kwargs):
+        raise _RayStarted
+
+    monkeypatch.setattr(ray, "init", started)
+    args = _parser().parse_args(["--config", str(cfg_file), "--config", str(over_file), "--search", str(search_file),
+                                 "--samples", "1", "--out", str(tmp_path / "run"), "--verbose", "0"])
+    with pytest.raises(_RayStarted):  # every check before Ray passed
+        run_search(args)
+    assert main(["fit", "--config", str(cfg_file), "--config", str(over_file), "--trainer.fast_dev_run", "true",
+                 "--trainer.default_root_dir", str(tmp_path / "fit"), "--trainer.enable_progress_bar", "false"]) == 0
+
+    from neurodyn.training.tune.trial import stack_configs
+
+    stacked = stack_configs([TINY, over])
+    assert stacked["data"] == {"class_path": "LFADSDataModule",  # batch_size: accepted by both, kept
+                               "init_args": {"batch_size": 8, "path": str(h5), "select_fraction": 0.25}}
+    assert stack_configs([TINY, {"data": {"init_args": {"seed": 3}}}])["data"]["init_args"] == \
+        {**TINY["data"]["init_args"], "seed": 3}  # no class_path: a plain merge

@@ -6,7 +6,9 @@
         --scheduler pbt --samples 8 --cpus-per-trial 1 --out runs/tune-lorenz
 
 ``--config`` is an ordinary ``neurodyn fit`` config (LightningCLI YAML; several are stacked, later ones
-win). ``--search`` names the hyperparameters to search and their ranges (``configs/tune/*.yaml``)::
+win, as fit stacks them: a later ``model`` / ``data`` whose ``class_path`` names another class keeps only the
+earlier ``init_args`` that class accepts, :func:`~neurodyn.training.tune.trial.stack_configs`). ``--search``
+names the hyperparameters to search and their ranges (``configs/tune/*.yaml``)::
 
     space:                                   # short name: distribution or fixed value
       lr: {loguniform: [1.0e-4, 1.0e-2]}

@@ -37,7 +37,6 @@ from neurodyn.training.tune.space import (
     endpoints,
     get_path,
     load_search,
-    merge_configs,
     read_yaml,
     set_path,
     source_of,
@@ -49,6 +48,7 @@ from neurodyn.training.tune.trial import (
     record_select_split,
     saved_checkpoints,
     select_split,
+    stack_configs,
     train_trial,
     trial_index,
     trial_name,
@@ -271,9 +271,7 @@ def run_search(args) -> Path:
     """Run ``neurodyn tune``; returns the run folder."""
     t0 = time.time()
     config_paths = [Path(c) for c in args.config]
-    base: dict = {}
-    for path in config_paths:
-        base = merge_configs(base, read_yaml(path, "--config"))
+    base = stack_configs([read_yaml(path, "--config") for path in config_paths])  # as fit stacks them
     check_fit_config(base, config_paths)
     check_model(base, str(source_of(config_paths, ("model", "class_path"))))
     search_path = Path(args.search)

@@ -22,6 +22,7 @@ from neurodyn.training.tune.space import (
     apply_hyperparameters,
     find_key,
     get_path,
+    merge_configs,
     set_path,
     source_of,
 )
@@ -50,6 +51,64 @@ _TRAINER_KEYS = ("precision", "gradient_clip_val", "gradient_clip_algorithm", "a
                  "limit_train_batches", "limit_val_batches", "deterministic", "benchmark")
 
 # -- building model and data from a fit config --------------------------------------------------------
+def _section_parser(section: str):
+    """jsonargparse's parser of one ``class_path`` / ``init_args`` section (``model`` or ``data``), as fit's."""
+    from jsonargparse import ArgumentParser
+
+    import neurodyn.training.datamodules as datamodules
+    import neurodyn.training.module  # noqa: F401  (short class names resolve)
+
+    parser = ArgumentParser(exit_on_error=False)
+    base = pl.LightningModule if section == "model" else datamodules.NeuralDataModule
+    parser.add_subclass_arguments(base, section, required=True, fail_untyped=False)
+    return parser
+
+
+def stack_configs(configs: list[dict]) -> dict:
+    """Stacked fit configs (later ones win) merged as ``neurodyn fit`` (jsonargparse) merges them.
+
+    A deep merge, except that a later ``model`` / ``data`` section whose ``class_path`` names another class
+    keeps only the earlier ``init_args`` that the new class accepts (jsonargparse's rule: a LorenzDataModule's
+    ``n_conditions`` is dropped when a later file switches to LFADSDataModule; ``batch_size`` stays). The
+    classes decide through jsonargparse itself; a section it refuses is merged as it is, for
+    :func:`build_model_and_data` to report.
+    """
+    out: dict = {}
+    for cfg in configs:
+        merged = merge_configs(out, cfg)
+        for section in ("model", "data"):
+            before, over = out.get(section), cfg.get(section)
+            if not (isinstance(before, dict) and isinstance(over, dict) and "class_path" in over
+                    and isinstance(merged.get(section), dict) and isinstance(merged[section].get("init_args"), dict)):
+                continue
+            kept = _accepted_init_args(section, before, over)
+            if kept is not None:
+                merged[section]["init_args"] = {k: v for k, v in merged[section]["init_args"].items() if k in kept}
+        out = merged
+    return out
+
+
+def _accepted_init_args(section: str, before: dict, over: dict) -> set | None:
+    """The ``init_args`` keys that jsonargparse keeps when ``over`` is stacked on ``before`` (None: refused)."""
+    import warnings
+
+    from jsonargparse import ArgumentError
+
+    parser = _section_parser(section)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # cfg_base was renamed namespace in jsonargparse 4.50
+            namespace = parser.parse_object({section: copy.deepcopy(before)})
+            try:
+                namespace = parser.parse_object({section: copy.deepcopy(over)}, namespace=namespace)
+            except TypeError:
+                namespace = parser.parse_object({section: copy.deepcopy(over)}, cfg_base=namespace)
+    except (ArgumentError, ValueError, TypeError):
+        return None
+    init_args = getattr(namespace[section], "init_args", None)
+    return set(vars(init_args)) if init_args is not None else set()
+
+
 def build_model_and_data(cfg: dict, sources: list | None = None):
     """Instantiate the LightningModule and DataModule of a fit config as ``neurodyn fit`` reads them.
 
