@@ -458,6 +458,24 @@ def test_verbose_0_prints_only_neurodyn_lines(pbt_runs):
         assert lines[-2].startswith("best valid/loss ") and lines[-1].startswith(f"wrote {out}/best.yaml, ")
 
 
+def test_a_relative_data_path_is_read_from_the_folder_tune_started_in(tmp_path):
+    """``data.init_args.path: l.h5`` names a file of the current folder, as in ``neurodyn fit`` (the trials,
+    which Ray runs in their own folders, failed: 'l.h5: data.init_args.path: file not found')."""
+    pytest.importorskip("ray.tune")
+    assert main(["simulate", "lorenz", "--out", str(tmp_path / "l.h5"), "--n-conditions", "2",
+                 "--trials-per-condition", "8", "--n-neurons", "8", "--no-progress"]) == 0
+    config, search = tmp_path / "fit.yaml", tmp_path / "search.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "data": {"class_path": "LFADSDataModule",
+                                                       "init_args": {"path": "l.h5", "batch_size": 8}}}))
+    search.write_text("space:\n  lr: {loguniform: [1e-3, 2e-2]}\n")
+    proc = _tune_child(Path("fit.yaml"), Path("search.yaml"), tmp_path / "run", "--scheduler", "asha",
+                       "--samples", "1", "--epochs", "1", "--num-cpus", "1", "--verbose", "0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp_path / "run" / "trials.csv") as fh:
+        assert [row["status"] for row in csv.DictReader(fh)] == ["OK"]
+    assert yaml.safe_load((tmp_path / "run" / "best.yaml").read_text())["data"]["init_args"]["path"] == "l.h5"
+
+
 def test_sigterm_leaves_nothing(tiny_files, tmp_path):
     """SIGTERM during the search: exit 143, one line, no run folder and no temporary folder left."""
     pytest.importorskip("ray.tune")

@@ -331,7 +331,7 @@ def run_search(args) -> Path:
             trainable = tune.with_resources(
                 tune.with_parameters(train_trial, base=base, epochs=epochs, cpus=args.cpus_per_trial,
                                      gpus=args.gpus_per_trial, checkpoint_every=every,
-                                     select_fraction=args.select_fraction, seed=seed),
+                                     select_fraction=args.select_fraction, seed=seed, workdir=os.getcwd()),
                 {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
             )
             history = reported_history()  # trials.csv's source: every report, as the driver received it

@@ -288,13 +288,32 @@ def record_select_split(cfg: dict, fraction: float, seed: int) -> dict:
     return out
 
 
+#: the DataModules' file options: a relative one names a file in the folder tune was started in
+_DATA_FILES = ("path", "cache")
+
+
+def in_workdir(cfg: dict, workdir: str) -> dict:
+    """``cfg`` with the data section's relative file options made absolute against ``workdir``, the folder
+    ``neurodyn tune`` (like ``neurodyn fit``) was started in: Ray runs each trial in its own trial folder.
+
+    >>> in_workdir({"data": {"init_args": {"path": "l.h5", "cache": "/c.h5"}}}, "/runs")["data"]["init_args"]
+    {'path': '/runs/l.h5', 'cache': '/c.h5'}
+    """
+    out = copy.deepcopy(cfg)
+    for key in _DATA_FILES:
+        value = get_path(out, ("data", "init_args", key))
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            set_path(out, ("data", "init_args", key), os.path.join(workdir, value))
+    return out
+
+
 def train_trial(config: dict, *, base: dict, epochs: int, cpus: float, gpus: float, checkpoint_every: int,
-                 select_fraction: float, seed: int) -> None:
+                select_fraction: float, seed: int, workdir: str) -> None:
     """Tune function trainable: build from the trial config, restore a checkpoint if Tune gives one, fit."""
     _quiet_worker_logs()
     with quiet_lightning():
-        _train_trial(config, base=base, epochs=epochs, cpus=cpus, gpus=gpus, checkpoint_every=checkpoint_every,
-                     select_fraction=select_fraction, seed=seed)
+        _train_trial(config, base=in_workdir(base, workdir), epochs=epochs, cpus=cpus, gpus=gpus,
+                     checkpoint_every=checkpoint_every, select_fraction=select_fraction, seed=seed)
 
 
 def _train_trial(config: dict, *, base: dict, epochs: int, cpus: float, gpus: float, checkpoint_every: int,
