@@ -179,3 +179,17 @@ def test_a_later_config_that_changes_the_data_class_replaces_its_options(tmp_pat
                                "init_args": {"batch_size": 8, "path": str(h5), "select_fraction": 0.25}}
     assert stack_configs([TINY, {"data": {"init_args": {"seed": 3}}}])["data"]["init_args"] == \
         {**TINY["data"]["init_args"], "seed": 3}  # no class_path: a plain merge
+
+
+def test_a_searched_value_the_model_refuses_names_the_search_file(tmp_path, capsys):
+    """A choice the model refuses through a key the search does not set (the decoder width 2*latent+hidden must
+    divide by n_heads) names the search file and the searched key, not the fit config's n_heads."""
+    code, err, cfg_file, search = _tune(tmp_path, capsys, TINY, "space:\n  hidden_size: {choice: [9]}\n"
+                                        "  lr: {loguniform: [1e-3, 1e-2]}\n", extra=["--scheduler", "asha"])
+    assert code == 2 and err.count("\n") == 0
+    assert err.startswith(f"neurodyn tune: error: {search}: space.hidden_size: value 9: "), err
+    assert "not divisible by n_heads=2" in err and str(cfg_file) not in err
+    # the config's own values at fault: the config is named (8 + 2 * 8 = 24 does not divide by 5)
+    bad = _with(("model", "init_args", "config", "n_heads"), 5)
+    code, err, cfg_file, _ = _tune(tmp_path, capsys, bad, "space:\n  hidden_size: {choice: [8]}\n")
+    assert code == 2 and err.startswith(f"neurodyn tune: error: {cfg_file}: model.init_args.config.n_heads: "), err

@@ -310,6 +310,29 @@ def endpoints(spec: tuple) -> list:
     return [spec[1], spec[2]]
 
 
+def _blame_searched_value(cfg_base: dict, space: dict, search_path: Path) -> None:
+    """The model config refused a key the search does not set (``n_heads``: the decoder width ``2 * latent_dim +
+    hidden_size`` must divide by it); if the fit config's own values pass, a searched value is the cause:
+    raise an InputError naming the search file and the first searched value (choice, range end) that the
+    model refuses with the config's other values. Returns when the fit config itself is at fault."""
+    from neurodyn.models.langevinflow import LangevinFlowConfig
+
+    try:
+        LangevinFlowConfig(**cfg_base)
+    except (InputError, TypeError):
+        return  # the config's own values fail: reported against the config file
+    for name, spec in space.items():
+        if HYPERPARAMETERS[name].path[:3] != _CFG:
+            continue
+        for value in endpoints(spec):
+            try:
+                LangevinFlowConfig(**{**cfg_base, HYPERPARAMETERS[name].path[3]: value})
+            except InputError as err:
+                raise InputError(f"value {value!r}: {err.message}", path=search_path, field=f"space.{name}") from None
+    raise InputError("the searched values together make a model config that LangevinFlow refuses", path=search_path,
+                     field="space")
+
+
 def check_values(base: dict, space: dict, search_path: Path, config_files: list | None = None) -> None:
     """Every value a search can produce must make a valid model: endpoints and choices are tried.
 
@@ -332,6 +355,7 @@ def check_values(base: dict, space: dict, search_path: Path, config_files: list 
                          field=field) from None
     except InputError as err:
         if err.field not in space:  # a searched value is reported below, against the search file
+            _blame_searched_value(cfg_base, space, search_path)  # a sampled value the model refuses
             keys = _CFG + ((err.field,) if err.field else ())
             raise InputError(err.message, path=source_of(files, keys) if files else None,
                              field=".".join(keys)) from None
