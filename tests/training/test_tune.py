@@ -301,6 +301,13 @@ def test_pbt_four_trials_end_to_end(pbt_runs, tmp_path, monkeypatch):
         steps = list(csv.DictReader(fh))
     assert steps and all(s["trial"] != s["copied_from"] for s in steps)
     assert all(float(s["new_lr"]) != pytest.approx(float(s["old_lr"]), rel=1e-6) for s in steps)
+    # old_*: the trial's own values before the step (Ray's log holds the donor's), as its checkpoint at the
+    # epoch of the step recorded them (written by the trial itself, every perturbation epoch)
+    reports = [json.loads(f.read_text()) for f in (out / "ray").glob("trial_*/checkpoint_*/report.json")]
+    reports = {(r["trial"], r["epoch"]): r for r in reports}
+    for s in steps:
+        own = reports[(s["trial"], int(s["epoch"]))]["hyperparameters"]
+        assert {name: float(s[f"old_{name}"]) for name in own} == own, s
 
     # Every epoch of every trial trained with the lr of its Tune config, before and after exploits; a
     # restored run resumed at the epoch after the copied checkpoint and used the perturbed lr.

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from neurodyn.training.tune.trial import trial_index
+from neurodyn.training.tune.trial import trial_index, trial_name
 
 
 def decision_seed(seed: int, index: int, iteration: float) -> int:
@@ -71,6 +71,18 @@ def _seeded_pbt_class() -> type:
         def __init__(self, *, seed: int, **kwargs):
             super().__init__(**kwargs)
             self._seed = seed
+            self.steps: list[dict] = []  # every exploit / explore step (perturbations.csv)
+
+        def _log_config_on_step(self, trial_state, new_state, trial, trial_to_clone, new_config):
+            # Ray's log (pbt_global.txt) has the donor's config as the "old" one, and no word of the trial's
+            # own; here, before the exploit sets it, trial.config is still the trial's.
+            self.steps.append({
+                "trial": trial_name(trial_index(trial.trial_id)),
+                "copied_from": trial_name(trial_index(trial_to_clone.trial_id)),
+                "epoch": int(trial.last_result.get("epoch", trial.last_result.get("training_iteration", 0))),
+                "old": dict(trial.config), "new": dict(new_config),
+            })
+            return super()._log_config_on_step(trial_state, new_state, trial, trial_to_clone, new_config)
 
         def _checkpoint_or_exploit(self, trial, tune_controller, upper_quantile, lower_quantile):
             iteration = self._trial_state[trial].last_train_time

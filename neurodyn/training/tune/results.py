@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from pathlib import Path
@@ -28,29 +27,20 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def _tag_index(tag: str) -> int | None:
-    head = str(tag).split("_", 1)[0]
-    return int(head) if head.isdigit() else None
+def perturbation_rows(steps: list[dict], names: list[str]) -> list[dict]:
+    """PBT's exploit / explore steps (``SeededPBT.steps``), one row each, by epoch and trial: the trial, the
+    trial whose checkpoint it copied, the epoch it had reached, and each hyperparameter before (the trial's
+    own) and after the step.
 
-
-def read_perturbations(experiment: Path, names: list[str]) -> list[dict]:
-    """PBT's log of exploit / explore steps (``pbt_global.txt``: one JSON list per step), by trial name."""
-
-    def named(tag: str) -> str:  # Ray logs the experiment tag, '<index>_<values>'
-        index = _tag_index(tag)
-        return tag if index is None else trial_name(index)
-
+    >>> perturbation_rows([{"trial": "trial_0002", "copied_from": "trial_0000", "epoch": 2,
+    ...                     "old": {"lr": 0.006}, "new": {"lr": 0.004}}], ["lr"])
+    [{'trial': 'trial_0002', 'copied_from': 'trial_0000', 'epoch': 2, 'old_lr': 0.006, 'new_lr': 0.004}]
+    """
     rows = []
-    log = experiment / "pbt_global.txt"
-    if not log.is_file():
-        return rows
-    for line in log.read_text().splitlines():
-        if not line.strip():
-            continue
-        target, donor, _, _, old, new = json.loads(line)
-        row = {"trial": named(target), "copied_from": named(donor)}
+    for step in sorted(steps, key=lambda s: (s["epoch"], s["trial"])):
+        row = {"trial": step["trial"], "copied_from": step["copied_from"], "epoch": step["epoch"]}
         for name in names:
-            row[f"old_{name}"], row[f"new_{name}"] = old.get(name), new.get(name)
+            row[f"old_{name}"], row[f"new_{name}"] = step["old"].get(name), step["new"].get(name)
         rows.append(row)
     return rows
 

@@ -22,7 +22,7 @@ from neurodyn.io.output import _RECEIVED as _SIGNAL_RECEIVED  # one record of th
 from neurodyn.io.output import _raise_interrupted
 from neurodyn.training.tune.results import (
     fmt,
-    read_perturbations,
+    perturbation_rows,
     reported_history,
     rich_table,
     trial_rows,
@@ -334,13 +334,14 @@ def run_search(args) -> Path:
                                      select_fraction=args.select_fraction, seed=seed, workdir=os.getcwd()),
                 {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
             )
+            scheduler = _scheduler(args.scheduler, search, epochs, seed)
             history = reported_history()  # trials.csv's source: every report, as the driver received it
             tuner = tune.Tuner(
                 trainable,
                 param_space={name: _domain(spec) for name, spec in space.items()},
                 tune_config=tune.TuneConfig(
                     metric=METRIC, mode=MODE, num_samples=args.samples, reuse_actors=True,
-                    scheduler=_scheduler(args.scheduler, search, epochs, seed),
+                    scheduler=scheduler,
                     search_alg=BasicVariantGenerator(random_state=seed),
                     trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
                 ),
@@ -350,7 +351,7 @@ def run_search(args) -> Path:
                 ),
             )
             grid = tuner.fit()
-            perturbations = read_perturbations(tmp_out / "ray", names)
+            perturbations = perturbation_rows(getattr(scheduler, "steps", []), names)
             rows = trial_rows(grid, names, perturbations, history.rows)
             saved = saved_checkpoints(tmp_out / "ray")
             if not saved:
