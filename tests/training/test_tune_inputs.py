@@ -193,3 +193,19 @@ def test_a_searched_value_the_model_refuses_names_the_search_file(tmp_path, caps
     bad = _with(("model", "init_args", "config", "n_heads"), 5)
     code, err, cfg_file, _ = _tune(tmp_path, capsys, bad, "space:\n  hidden_size: {choice: [8]}\n")
     assert code == 2 and err.startswith(f"neurodyn tune: error: {cfg_file}: model.init_args.config.n_heads: "), err
+
+
+@pytest.mark.parametrize("pbt, noted", [("{perturbation_interval: 2}", True), ("{perturbation_interval: 1}", False),
+                                        ("{perturbation_interval: 1, burn_in_period: 5}", True)])
+def test_pbt_that_cannot_perturb_before_the_last_epoch_is_noted(tmp_path, capsys, monkeypatch, pbt, noted):
+    """PBT perturbs first at max(perturbation_interval, burn_in_period) and never at the last epoch (TINY: 2)."""
+    ray = pytest.importorskip("ray")
+
+    def started(*args, **kwargs):
+        raise _RayStarted
+
+    monkeypatch.setattr(ray, "init", started)
+    with pytest.raises(_RayStarted):
+        _tune(tmp_path, capsys, TINY, SEARCH + f"pbt: {pbt}\n", extra=["--scheduler", "pbt"])
+    out = capsys.readouterr().out
+    assert ("no trial will be perturbed" in out) == noted, out

@@ -101,6 +101,24 @@ def _scheduler(kind: str, search: dict, epochs: int, seed: int):
     )
 
 
+def _note_no_perturbation(search: dict, epochs: int) -> None:
+    """PBT perturbs first at epoch ``max(perturbation_interval, burn_in_period)``, and never at the last epoch
+    (the trial stops there): a search shorter than that is a plain random search, which is said.
+
+    >>> _note_no_perturbation({"pbt": {"perturbation_interval": 20, "burn_in_period": 20}}, 3)  # doctest: +ELLIPSIS
+    note: pbt.perturbation_interval 20 / burn_in_period 20: PBT would perturb first at epoch 20, but trials ...
+    >>> _note_no_perturbation({"pbt": {"perturbation_interval": 2}}, 3)
+    """
+    opts = search["pbt"]
+    interval, burn_in = opts.get("perturbation_interval", max(1, epochs // 10)), opts.get("burn_in_period", 0)
+    first = max(interval, burn_in)
+    if first >= epochs:
+        unit = "epoch" if epochs == 1 else "epochs"
+        print(f"note: pbt.perturbation_interval {interval} / burn_in_period {burn_in}: PBT would perturb first at "
+              f"epoch {first}, but trials train {epochs} {unit}: no trial will be perturbed (a random search); "
+              "lower them or raise --epochs", flush=True)
+
+
 def _perturbable(name: str, spec: tuple) -> bool:
     return spec[0] != "fixed" and HYPERPARAMETERS[name].mutable
 
@@ -285,6 +303,8 @@ def run_search(args) -> Path:
     if not isinstance(epochs, int) or epochs < 1:
         raise InputError("give the epochs per trial (--epochs, 'epochs' in the search file or trainer.max_epochs)",
                          field="--epochs")
+    if args.scheduler == "pbt":
+        _note_no_perturbation(search, epochs)
     seed = args.seed if args.seed is not None else base.get("seed_everything", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         seed = 0
