@@ -177,3 +177,19 @@ def test_state_labels_that_are_not_states_are_refused(true, predicted, field, me
         with pytest.raises(InputError, match=re.escape(message)) as err:
             metric(true, predicted)
         assert err.value.field == field
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"self_transition": 1.5}, "self_transition"),  # negative transition probabilities, states still drawn
+    ({"n_states": 2.5}, "n_states"),                 # silently 2 states
+    ({"sparsity": float("nan")}, "sparsity"),        # accepted
+    ({"sparsity": -0.5}, "sparsity"),                # numpy's 'alpha < 0'
+    ({"decay": -1.0}, "decay"),                      # a reversed basis: lag 5 heaviest
+    ({"seed": None}, "seed"),                        # a TypeError after the whole simulation
+    ({"n_lags": 0}, "n_lags"),
+])
+def test_simulator_parameters_it_cannot_simulate_are_refused(kwargs, field):
+    """simulate_switching_glm took these to nonsense or to a late numpy / Python error (helper-50)."""
+    with pytest.raises(InputError) as err:
+        simulate_switching_glm(**{"n_states": 2, "n_neurons": 3, "n_sequences": 1, "n_bins": 10, **kwargs})
+    assert err.value.field == field

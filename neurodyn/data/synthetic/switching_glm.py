@@ -88,9 +88,30 @@ class SwitchingGLMSimulation:
 
 
 def _check_positive(name: str, value: int) -> int:
-    if int(value) < 1:
-        raise InputError(f"must be >= 1, got {value}", field=name)
+    """A whole number >= 1 (2.5 was read as 2, a float state count silently rounded down)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise InputError(f"must be a whole number >= 1, got {value!r}", field=name)
     return int(value)
+
+
+def _check_parameters(seed, decay: float, span: float, self_transition: float, concentration: float,
+                      sparsity: float, excitatory_fraction: float, strength_scale: float, bias_scale: float) -> None:
+    """One InputError naming the argument for values the simulator would take to nonsense: negative transition
+    probabilities (self_transition 1.5), a reversed history basis (decay < 0: lag 5 heaviest), NaN sparsity,
+    a seed it cannot store (None failed at the very end, after the whole simulation)."""
+    from neurodyn.errors import STORED_SEED_MAX
+
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= STORED_SEED_MAX:
+        raise InputError(f"must be a whole number from 0 to {STORED_SEED_MAX}, got {seed!r}", field="seed")
+    unit = {"self_transition": self_transition, "sparsity": sparsity, "excitatory_fraction": excitatory_fraction}
+    positive = {"decay": decay, "span": span, "concentration": concentration}
+    non_negative = {"strength_scale": strength_scale, "bias_scale": bias_scale}
+    for group, test, words in ((unit, lambda v: 0 <= v <= 1, "between 0 and 1"),
+                               (positive, lambda v: v > 0, "> 0"), (non_negative, lambda v: v >= 0, ">= 0")):
+        for name, value in group.items():
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not (
+                    np.isfinite(value) and test(value)):
+                raise InputError(f"must be a finite number {words}, got {value!r}", field=name)
 
 
 def simulate_switching_glm(
@@ -127,6 +148,9 @@ def simulate_switching_glm(
 
     s_, n_ = _check_positive("n_states", n_states), _check_positive("n_neurons", n_neurons)
     b_, t_ = _check_positive("n_sequences", n_sequences), _check_positive("n_bins", n_bins)
+    _check_positive("n_lags", n_lags)
+    _check_parameters(seed, decay, span, self_transition, concentration, sparsity, excitatory_fraction,
+                      strength_scale, bias_scale)
     if first_state not in {"uniform", "reference"}:
         raise InputError(f"must be 'uniform' or 'reference', got {first_state!r}", field="first_state")
     rng = np.random.default_rng(seed)
