@@ -111,8 +111,9 @@ def rebin(counts: np.ndarray, factor: int) -> np.ndarray:
     counts = np.asarray(counts)
     if counts.ndim != 3:
         raise InputError(f"expected (trials, bins, units), got shape {counts.shape}", field="counts")
+    factor = _factor(factor)
     n_trials, n_bins, n_units = counts.shape
-    if factor < 1 or n_bins % factor:
+    if n_bins % factor:
         raise InputError(f"{n_bins} bins are not a multiple of factor {factor}", field="factor")
     return counts.reshape(n_trials, n_bins // factor, factor, n_units).sum(2)
 
@@ -123,4 +124,15 @@ def spread(rates: np.ndarray, factor: int) -> np.ndarray:
     >>> spread(np.array([[[4.0], [8.0]]]), 2)[0, :, 0].tolist()
     [2.0, 2.0, 4.0, 4.0]
     """
-    return np.repeat(np.asarray(rates) / factor, factor, axis=1)
+    rates = np.asarray(rates)
+    if rates.ndim != 3:
+        raise InputError(f"expected (trials, bins, units), got shape {rates.shape}", field="rates")
+    factor = _factor(factor)
+    return np.repeat(rates / factor, factor, axis=1)
+
+
+def _factor(factor) -> int:
+    """A whole number of bins >= 1 (2.5 divided the rates by 2.5 and repeated them twice, losing counts)."""
+    if isinstance(factor, bool) or not isinstance(factor, int | np.integer) or factor < 1:
+        raise InputError(f"must be a positive integer, got {factor!r}", field="factor")
+    return int(factor)

@@ -24,6 +24,15 @@ def test_rebin_rejects_ragged_factor():
         rebin(np.zeros((1, 10, 2)), 4)
 
 
+@pytest.mark.parametrize("factor", [2.5, 0, -1, True])
+def test_spread_and_rebin_take_whole_factors_only(factor):
+    """spread(r, 2.5) divided by 2.5 and repeated twice (3.2 spikes of 4.0), spread(r, 0) gave an empty axis
+    with a divide-by-zero warning, rebin(x, 2.5) a TypeError (helper-50)."""
+    for function in (spread, rebin):
+        with pytest.raises(InputError, match="factor: must be a positive integer"):
+            function(np.ones((1, 10, 2)), factor)
+
+
 @pytest.mark.requires_data
 def test_split_matches_the_data_readme(small_test_nwb):
     split = pseudo_cosmoothing_split(small_test_nwb)
