@@ -301,6 +301,10 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
     def prediction_extras(self, dm) -> dict[str, np.ndarray]:
         """The fitted model for ``neurodyn predict``: couplings, connection types, transitions, biases.
 
+        ``coupling`` is :func:`~neurodyn.models.hmmglm.readout.reported_couplings`: for the one-hot model the
+        hard-type couplings (most probable type x strength), not ``model.coupling_matrices()`` (the softmax
+        mixture it trains with); the other variants' are the same either way.
+
         Connection types come from the one read-out rule of every switching GLM
         (:func:`neurodyn.models.hmmglm.readout.read_out_types`: Wald test, ``z`` fixed in advance), with the
         standard errors estimated on the sequences the model was fitted on (the training split less any

@@ -72,8 +72,8 @@ def plot_latent_pca(
     """Top principal components of latents over time, and the trajectories in the PC1-PC2 plane.
 
     Left panels: each component against time, thin lines for up to ``trials`` trials and a thick
-    line for the trial mean. Right panel: PC1 vs PC2 per trial, coloured from early (light) to late
-    (dark) by the trial mean, with the alignment event (t = 0) marked by a dot on each trajectory.
+    line for the trial mean. Right panel: PC1 vs PC2 per trial, the trial mean's points coloured by time
+    (viridis: early dark purple, late light yellow), with the alignment event (t = 0) marked by a dot on each trajectory.
 
     Parameters
     ----------
