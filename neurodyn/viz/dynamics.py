@@ -73,7 +73,8 @@ def plot_latent_pca(
 
     Left panels: each component against time, thin lines for up to ``trials`` trials and a thick
     line for the trial mean. Right panel: PC1 vs PC2 per trial, the trial mean's points coloured by time
-    (viridis: early dark purple, late light yellow), with the alignment event (t = 0) marked by a dot on each trajectory.
+    (viridis: early dark purple, late light yellow), with the alignment event (t = 0) marked by a dot on
+    each trajectory.
 
     Parameters
     ----------
