@@ -102,7 +102,33 @@ def permute_states(array, permutation, axis: int = 0):
 
 
 def _mask(shape, mask) -> np.ndarray:
-    return np.ones(shape, dtype=bool) if mask is None else np.broadcast_to(np.asarray(mask, dtype=bool), shape)
+    if mask is None:
+        return np.ones(shape, dtype=bool)
+    try:
+        return np.broadcast_to(np.asarray(mask, dtype=bool), shape)
+    except ValueError:
+        from neurodyn.errors import InputError
+
+        raise InputError(f"shape {np.shape(mask)} does not fit the arrays' {shape}", field="mask") from None
+
+
+def _pair(true, estimated, permutation, names: tuple[str, str], dtype=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(true, estimated)`` as arrays of one shape (after the permutation), or an InputError naming the
+    estimate (an IndexError 'boolean index did not match' deep in numpy before)."""
+    from neurodyn.errors import InputError
+
+    t = np.asarray(true.detach().cpu() if hasattr(true, "detach") else true, dtype=dtype)
+    e = np.asarray(estimated.detach().cpu() if hasattr(estimated, "detach") else estimated, dtype=dtype)
+    if permutation is not None:
+        perm = np.asarray(permutation)
+        if e.ndim == 0 or perm.ndim != 1 or len(perm) != len(t) or perm.min(initial=0) < 0 or \
+                perm.max(initial=0) >= len(e):
+            raise InputError(f"a permutation of {len(e) if e.ndim else 0} model states to the {len(t)} true ones "
+                             f"expected, got {perm.tolist()}", field="permutation")
+        e = np.take(e, perm, axis=0)
+    if t.shape != e.shape:
+        raise InputError(f"shape {e.shape} does not match {names[0]}'s {t.shape}", field=names[1])
+    return t, e
 
 
 def connection_type_accuracy(true_types, estimated_types, permutation=None, mask=None) -> float:
@@ -121,10 +147,7 @@ def connection_type_accuracy(true_types, estimated_types, permutation=None, mask
     >>> connection_type_accuracy([[[1, 0], [0, -1]]], [[[1, 0], [1, -1]]])
     0.75
     """
-    t = np.asarray(true_types)
-    e = np.asarray(estimated_types.detach().cpu() if hasattr(estimated_types, "detach") else estimated_types)
-    if permutation is not None:
-        e = np.take(e, np.asarray(permutation), axis=0)
+    t, e = _pair(true_types, estimated_types, permutation, ("true_types", "estimated_types"))
     m = _mask(t.shape, mask)
     return float((t[m] == e[m]).mean())
 
@@ -133,10 +156,7 @@ def connection_type_f1(true_types, estimated_types, permutation=None, mask=None)
     """Macro-averaged F1 over the three types (robust to the dominance of "none")."""
     from sklearn.metrics import f1_score
 
-    t = np.asarray(true_types)
-    e = np.asarray(estimated_types.detach().cpu() if hasattr(estimated_types, "detach") else estimated_types)
-    if permutation is not None:
-        e = np.take(e, np.asarray(permutation), axis=0)
+    t, e = _pair(true_types, estimated_types, permutation, ("true_types", "estimated_types"))
     m = _mask(t.shape, mask)
     return float(f1_score(t[m], e[m], labels=[-1, 0, 1], average="macro", zero_division=0))
 
@@ -149,13 +169,7 @@ def weight_error(true_weights, estimated_weights, permutation=None, mask=None) -
     >>> weight_error([[[1.0, 0.0]]], [[[0.5, 0.0]]])
     0.125
     """
-    t = np.asarray(true_weights, dtype=np.float64)
-    e = np.asarray(
-        estimated_weights.detach().cpu() if hasattr(estimated_weights, "detach") else estimated_weights,
-        dtype=np.float64,
-    )
-    if permutation is not None:
-        e = np.take(e, np.asarray(permutation), axis=0)
+    t, e = _pair(true_weights, estimated_weights, permutation, ("true_weights", "estimated_weights"), np.float64)
     m = _mask(t.shape, mask)
     return float(((t[m] - e[m]) ** 2).mean())
 

@@ -193,3 +193,18 @@ def test_simulator_parameters_it_cannot_simulate_are_refused(kwargs, field):
     with pytest.raises(InputError) as err:
         simulate_switching_glm(**{"n_states": 2, "n_neurons": 3, "n_sequences": 1, "n_bins": 10, **kwargs})
     assert err.value.field == field
+
+
+def test_recovery_metrics_name_a_mismatched_estimate():
+    """Shape mismatches were numpy IndexErrors ('boolean index did not match', 'too many indices'), a
+    permutation out of range an IndexError (helper-50)."""
+    three, four = np.zeros((2, 3, 3)), np.zeros((2, 4, 4))
+    cases = [(connection_type_accuracy, (three, four), "estimated_types: shape (2, 4, 4) does not match"),
+             (weight_error, (three, np.zeros((3, 3))), "estimated_weights: shape (3, 3) does not match"),
+             (connection_type_accuracy, (three, three, [0, 5]), "permutation: a permutation of 2 model states"),
+             (weight_error, (three, three, None, np.ones((4, 4))), "mask: shape (4, 4) does not fit")]
+    for metric, args, message in cases:
+        with pytest.raises(InputError, match=re.escape(message)):
+            metric(*args)
+    # a model with more states than the truth, matched by a permutation, is scored on the matched states
+    assert connection_type_accuracy(three, np.zeros((3, 3, 3)), [2, 0]) == 1.0
