@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.viz._common import as_array, figure, pyplot, time_axis
+from neurodyn.viz._common import as_array, check_labels, figure, pyplot, time_axis
 
 __all__ = ["plot_raster", "plot_rates_vs_truth", "plot_latents", "plot_state_posteriors", "plot_coupling"]
 
@@ -232,6 +232,7 @@ def plot_state_posteriors(
         true_states = np.asarray(true_states)
         if true_states.shape != (n_bins,):
             raise InputError(f"shape {true_states.shape} does not match ({n_bins},)", field="true_states")
+        true_states = check_labels(true_states, "true_states", None)  # the truth may have more states
         ax.scatter(
             t,
             np.full(n_bins, 1.04),
@@ -291,6 +292,8 @@ def plot_coupling(
     >>> fig = plot_coupling(w, reference=w[:2], titles=["a", "b", "c"])
     """
     weights = as_array(weights, "weights", (2, 3))
+    if weights.shape[-1] != weights.shape[-2]:  # W[post, pre] of one population
+        raise InputError(f"expected square (post, pre) matrices, got shape {weights.shape}", field="weights")
     if weights.ndim == 2:
         weights = weights[None]
     rows = [weights]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.viz._common import as_array, figure, pyplot, time_axis
+from neurodyn.viz._common import as_array, check_index, check_labels, figure, pyplot, time_axis
 
 __all__ = ["trial_average", "plot_psth", "plot_rates_heatmap", "plot_states_aligned"]
 
@@ -51,6 +51,8 @@ def trial_average(
     spikes = as_array(spikes, "spikes", 3)
     if bin_ms is not None and not bin_ms > 0:
         raise InputError(f"must be > 0, got {bin_ms}", field="bin_ms")
+    if sigma_ms is not None and not (np.isfinite(sigma_ms) and sigma_ms >= 0):  # scipy: 'Radius must be ...'
+        raise InputError(f"must be a finite number of ms >= 0, got {sigma_ms!r}", field="sigma_ms")
     if sigma_ms and bin_ms is None:
         raise InputError("smoothing in ms needs the bin width", field="bin_ms")
     per_trial = spikes * (1000.0 / bin_ms if bin_ms else 1.0)
@@ -180,8 +182,7 @@ def plot_rates_heatmap(
     """
     plt = pyplot()
     rates = as_array(rates, "rates", 3)
-    if not 0 <= trial < len(rates):
-        raise InputError(f"trial {trial} out of range (0..{len(rates) - 1})", field="trial")
+    trial = check_index(trial, "trial", len(rates))
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
     t, time_label = time_axis(rates.shape[1], bin_ms, offset_ms)
     step = (bin_ms / 1000.0) if bin_ms else 1.0
@@ -249,8 +250,7 @@ def plot_states_aligned(
     paths = np.asarray(paths)
     if paths.shape != (n_trials, n_bins):
         raise InputError(f"shape {paths.shape} does not match ({n_trials}, {n_bins})", field="paths")
-    if paths.min() < 0 or paths.max() >= n_states:
-        raise InputError(f"state labels must lie in 0..{n_states - 1}", field="paths")
+    paths = check_labels(paths, "paths", n_states)
     t, time_label = time_axis(n_bins, bin_ms, offset_ms)
     step = (bin_ms / 1000.0) if bin_ms else 1.0
     edges = np.concatenate([t - step / 2, [t[-1] + step / 2]])

@@ -226,3 +226,24 @@ def test_a_mean_posterior_of_one_is_drawn_inside_the_frame():
     ax_mean = next(ax for ax in fig.axes if ax.get_ylabel() == "mean posterior")
     low, high = ax_mean.get_ylim()
     assert low < 0 and high > 1
+
+
+def test_viz_arguments_are_checked_in_one_line():
+    """A negative bin width was drawn, a float trial index, a negative smoothing width, float state labels and
+    non-square couplings reached numpy / scipy errors or were drawn (helper-50)."""
+    from neurodyn.viz import plot_coupling, plot_rates_heatmap, plot_state_posteriors, plot_states_aligned
+    from neurodyn.viz.trials import trial_average
+
+    x = np.random.default_rng(0).poisson(0.2, (5, 20, 4)).astype(float)
+    g = np.random.default_rng(0).dirichlet(np.ones(3), size=(5, 30))
+    cases = [(lambda: plot_rates_heatmap(x, bin_ms=-20), "bin_ms"),
+             (lambda: plot_rates_heatmap(x, trial=1.5), "trial"),
+             (lambda: trial_average(x, bin_ms=20, sigma_ms=-10), "sigma_ms"),
+             (lambda: plot_states_aligned(g, paths=g.argmax(-1) + 0.5), "paths"),
+             (lambda: plot_state_posteriors(g[0], true_states=np.full(30, 0.5)), "true_states"),
+             (lambda: plot_coupling(np.zeros((2, 3, 4))), "weights")]
+    for call, field in cases:
+        with pytest.raises(InputError) as err:
+            call()
+        assert err.value.field == field
+    plot_state_posteriors(g[0], true_states=np.full(30, 7))  # true states may outnumber the model's
