@@ -323,3 +323,22 @@ def test_the_models_own_methods_check_their_spikes():
     # an array and one sequence are read as they are documented: (B, T, N), (T, N) = one sequence
     assert torch.equal(model.e_step(x.numpy()).log_marginal, model.e_step(x).log_marginal)
     assert torch.allclose(model.marginal_log_likelihood(x[0]), model.marginal_log_likelihood(x)[:1])
+
+
+def test_smaller_api_mistakes_are_one_input_error():
+    """fit_em(lr=-1) was torch.optim's ValueError, build_model(2.5) a TypeError inside torch.ones, and viterbi
+    returned a path for all-NaN log-likelihoods (helper-50)."""
+    from neurodyn.errors import InputError
+    from neurodyn.models.hmmglm import HMMGLM, build_model, viterbi
+    from neurodyn.models.hmmglm.fit import fit_em, fit_gradient
+
+    model = HMMGLM(4, n_states=2).double()
+    x = torch.poisson(torch.full((2, 60, 4), 0.4, dtype=torch.float64), generator=torch.Generator().manual_seed(1))
+    for fit in (fit_em, fit_gradient):
+        with pytest.raises(InputError, match="lr: must be a finite number > 0, got -1"):
+            fit(model, x, lr=-1)
+    with pytest.raises(InputError, match="n_neurons: must be a whole number >= 1, got 2.5"):
+        build_model(2.5)
+    nan = torch.full_like(model.log_emissions(x), float("nan"))
+    with pytest.raises(InputError, match="log_likelihoods: 240 NaN log-likelihoods"):
+        viterbi(model.log_initial(), model.log_transitions(), nan)

@@ -21,6 +21,7 @@ objective never decreases (up to rounding).
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from neurodyn.errors import InputError
 from neurodyn.models.hmmglm.emissions import validate_spikes
 from neurodyn.models.hmmglm.fused import gradient_only, release_reused
 from neurodyn.models.hmmglm.models import SwitchingGLM
@@ -171,6 +173,7 @@ def fit_em(
     >>> len(h.objective)
     3
     """
+    _check_lr(lr)
     if batch_size is not None and monotone:
         raise ValueError("monotone EM needs full-batch E-steps (batch_size=None)")
     if transition_update not in {"batch", "epoch"}:
@@ -265,6 +268,12 @@ def _stochastic_epoch(
         return total + float(model.log_prior())
 
 
+def _check_lr(lr) -> None:
+    """A finite learning rate > 0, or one InputError (was torch.optim's ValueError 'Invalid learning rate')."""
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not (math.isfinite(lr) and lr > 0):
+        raise InputError(f"must be a finite number > 0, got {lr!r}", field="lr")
+
+
 def fit_gradient(
     model: SwitchingGLM,
     spikes,
@@ -287,6 +296,7 @@ def fit_gradient(
     >>> h.objective[-1] > h.objective[0]
     True
     """
+    _check_lr(lr)
     start = time.perf_counter()
     x, features = _prepare(model, spikes, init_bias)
     history = FitHistory()

@@ -46,6 +46,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from neurodyn.errors import InputError
 from neurodyn.models.hmmglm.messages import METHODS, _fast_ok, _floor, _one_thread, _predicted_messages
 
 try:  # numba is a core dependency; without it "auto" uses the torch methods
@@ -357,6 +358,8 @@ def viterbi(log_initial: Tensor, log_transitions: Tensor, log_likelihoods: Tenso
     log_initial, log_transitions, log_likelihoods = _check(log_initial, log_transitions, log_likelihoods)
     if method not in ("auto", "compiled", "sequential"):
         raise ValueError(f'method must be "auto", "compiled" or "sequential", got {method!r}')
+    if torch.isnan(log_likelihoods).any():  # a path of NaN likelihoods was returned as if decoded (-inf is fine)
+        raise InputError(f"{int(torch.isnan(log_likelihoods).sum())} NaN log-likelihoods", field="log_likelihoods")
     if method != "sequential":  # the path carries no gradient: decide on detached inputs
         detached = (log_initial.detach(), log_transitions.detach(), log_likelihoods.detach())
         if _resolve(method, *detached) == "compiled":
