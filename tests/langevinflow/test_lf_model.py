@@ -302,3 +302,12 @@ def test_dynamics_stay_in_full_precision_under_bf16_autocast(make_model, make_ba
                                 force=lambda z: model.potential.force(z, kernel), dt=model.config.dt,
                                 gamma=model.config.gamma, scheme=model.config.integrator)
     torch.testing.assert_close(out.z, expected.z)
+
+
+def test_a_latent_size_taken_from_hidden_size_says_so():
+    """LangevinFlowConfig(hidden_size=10) blamed 'latent_dim: latent size 10', a value the user never set
+    (latent_dim defaults to hidden_size; helper-50)."""
+    with pytest.raises(InputError, match=r"latent size 10 \(latent_dim unset: hidden_size\) is not divisible"):
+        LangevinFlowConfig(hidden_size=10, n_heads=3)
+    with pytest.raises(InputError, match=r"latent size 10 is not divisible"):
+        LangevinFlowConfig(hidden_size=8, latent_dim=10)

@@ -220,7 +220,9 @@ class LangevinFlowConfig:
             raise InputError(f"must be odd, got {self.kernel_size}", field="kernel_size")
         if self.latent_size % self.n_channels:
             raise InputError(
-                f"latent size {self.latent_size} is not divisible by n_channels={self.n_channels}",
+                f"latent size {self.latent_size}"
+                + (" (latent_dim unset: hidden_size)" if self.latent_dim is None else "")
+                + f" is not divisible by n_channels={self.n_channels}",
                 field="latent_dim",
             )
         if self.decoder_width % self.n_heads:
