@@ -18,7 +18,9 @@ def rate_r2(true_rates, pred_rates) -> float:
     with :math:`y` = **true** rates, :math:`\hat y` = predicted; averaged uniformly over neurons
     (``sklearn.metrics.r2_score(y_true=true, y_pred=pred, multioutput="uniform_average")``).
     R² is not symmetric: the first argument is the truth. Both arrays must use the same unit
-    (counts per bin; divide the Lorenz file's truth by its ``conversion_factor``).
+    (counts per bin; divide the Lorenz file's truth by its ``conversion_factor``). A neuron whose true rate
+    is constant has no variance to explain: sklearn scores it 1 when predicted exactly, else 0
+    (``force_finite``), and it counts in the average like the others. At least two rows are needed.
 
     Parameters
     ----------
@@ -49,6 +51,9 @@ def rate_r2(true_rates, pred_rates) -> float:
         if not np.isfinite(array).all():
             raise InputError("NaN or infinite values", field=field)
     n_neurons = true_rates.shape[-1]
+    if true_rates.size // max(n_neurons, 1) < 2:  # sklearn returned nan with a warning
+        raise InputError(f"R² needs at least two rows (trials x bins), got shape {true_rates.shape}",
+                         field="true_rates")
     return float(
         r2_score(
             true_rates.reshape(-1, n_neurons),

@@ -75,3 +75,14 @@ def test_rate_r2_known_cases_and_argument_order():
     pred[0, 0, 0] = np.nan
     with pytest.raises(InputError, match="pred_rates"):
         rate_r2(truth, pred)
+
+
+def test_rate_r2_of_a_constant_neuron_and_of_one_row():
+    """A constant true neuron counted as 0 (or 1 when predicted exactly) while the docstring's formula divides
+    by zero; one row was nan with a sklearn warning (helper-50). The docstring now states the first, and one
+    row is refused."""
+    truth = np.array([[1.0, 2.0], [1.0, 3.0]])  # neuron 0 constant
+    assert rate_r2(truth, np.array([[1.0, 2.0], [1.0, 2.5]])) == pytest.approx((1.0 + 0.5) / 2, abs=1e-15)
+    assert rate_r2(truth, np.array([[1.5, 2.0], [1.0, 2.5]])) == pytest.approx((0.0 + 0.5) / 2, abs=1e-15)
+    with pytest.raises(InputError, match="at least two rows"):
+        rate_r2(np.ones((1, 1, 3)), np.ones((1, 1, 3)))
