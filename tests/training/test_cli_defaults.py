@@ -94,8 +94,8 @@ def test_command_line_mistakes_are_named_as_spelt(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("where", "expected"), [
-    ("command line", "data.init_args.n_states: must be >= 1, got 0"),
-    ("yaml", "{cfg}: data.init_args.n_states: must be >= 1, got 0"),
+    ("command line", "data.init_args.n_states: must be a whole number >= 1, got 0"),
+    ("yaml", "{cfg}: data.init_args.n_states: must be a whole number >= 1, got 0"),
 ])
 def test_a_refused_data_value_is_named_in_the_data_section(tmp_path, capsys, where, expected):
     """n_states is an option of both the DataModule and the model's config: a value the DataModule refused

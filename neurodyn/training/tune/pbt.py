@@ -79,7 +79,10 @@ def _seeded_pbt_class() -> type:
             self.steps.append({
                 "trial": trial_name(trial_index(trial.trial_id)),
                 "copied_from": trial_name(trial_index(trial_to_clone.trial_id)),
-                "epoch": int(trial.last_result.get("epoch", trial.last_result.get("training_iteration", 0))),
+                # the perturbation's time (training_iteration: one per epoch), which Ray sets before the step;
+                # trial.last_result may not have caught up with the trial's last report yet (the same step was
+                # recorded at epoch 1 in one run, 2 in another)
+                "epoch": int(trial_state.last_perturbation_time),
                 "old": dict(trial.config), "new": dict(new_config),
             })
             return super()._log_config_on_step(trial_state, new_state, trial, trial_to_clone, new_config)
