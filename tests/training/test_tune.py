@@ -305,7 +305,7 @@ def pbt_runs(tmp_path_factory) -> list[tuple[Path, subprocess.CompletedProcess]]
 def test_pbt_four_trials_end_to_end(pbt_runs, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out, proc = pbt_runs[0]
-    assert "best valid/loss" in proc.stdout
+    assert "best.ckpt: valid/loss" in proc.stdout and "the best kept checkpoint" in proc.stdout
     for name in ("trials.csv", "trials.txt", "perturbations.csv", "best.yaml", "best.ckpt", "summary.json"):
         assert (out / name).is_file(), name
     assert not list(out.parent.glob(".run.*"))  # the temporary folder was renamed
@@ -496,7 +496,7 @@ def test_verbose_0_prints_only_neurodyn_lines(pbt_runs):
         lines = [line.rstrip() for line in proc.stdout.splitlines()]
         table = [line.rstrip() for line in (out / "trials.txt").read_text().splitlines()]
         assert lines[:-2] == table
-        assert lines[-2].startswith("best valid/loss ") and lines[-1].startswith(f"wrote {out}/best.yaml, ")
+        assert lines[-2].startswith("best.ckpt: valid/loss ") and lines[-1].startswith(f"wrote {out}/best.yaml, ")
 
 
 def test_a_relative_data_path_is_read_from_the_folder_tune_started_in(tmp_path):

@@ -425,7 +425,10 @@ def run_search(args) -> Path:
             ray.shutdown()  # first: no trial may write into the folder once it is removed
         if tmp_out is not None:
             shutil.rmtree(tmp_out, ignore_errors=True)
-    print(f"best {METRIC} {metrics[METRIC]:.6g} ({best_trial}, epoch {metrics.get('epoch')}): "
+    # the kept checkpoint's figure (PBT keeps them at its perturbation epochs): named so, since trials.csv's
+    # "best" column above can hold a lower value of an epoch without a checkpoint
+    print(f"best.ckpt: {METRIC} {metrics[METRIC]:.6g} ({best_trial}, epoch {metrics.get('epoch')}, the best kept "
+          "checkpoint): "
           + ", ".join(f"{k}={fmt(v)}" for k, v in best_values.items()))
     print(f"wrote {out}/best.yaml, best.ckpt, trials.csv ({time.time() - t0:.0f} s)")
     return out
