@@ -342,3 +342,36 @@ def test_smaller_api_mistakes_are_one_input_error():
     nan = torch.full_like(model.log_emissions(x), float("nan"))
     with pytest.raises(InputError, match="log_likelihoods: 240 NaN log-likelihoods"):
         viterbi(model.log_initial(), model.log_transitions(), nan)
+
+
+def test_numpy_and_torch_numbers_are_taken_where_python_ones_are():
+    """The checks added above refused np.int64 neurons (an HDF5 attribute) and np.float32 / 0-d tensor learning
+    rates that torch takes (helper-51)."""
+    import numpy as np
+
+    from neurodyn.models.hmmglm import HMMGLMConfig, build_model
+    from neurodyn.models.hmmglm.fit import fit_em, fit_gradient
+
+    model = build_model(np.int64(4), HMMGLMConfig(n_states=2)).double()
+    x = torch.poisson(torch.full((2, 30, 4), 0.4, dtype=torch.float64), generator=torch.Generator().manual_seed(2))
+    for lr in (np.float32(0.01), torch.tensor(0.01)):
+        assert len(fit_em(model, x, n_iters=1, n_inner=1, lr=lr).objective) == 2
+        assert len(fit_gradient(model, x, n_steps=1, lr=lr).objective) >= 1
+
+
+def test_the_spike_check_reads_no_values_of_a_gpu_tensor(monkeypatch):
+    """log_emissions runs every training step: its value checks (three device syncs on a GPU) are skipped for
+    tensors off the CPU; shapes are still checked (helper-51)."""
+    from neurodyn.models.hmmglm import HMMGLM, emissions
+
+    seen = []
+    real = emissions.validate_spikes
+    monkeypatch.setattr("neurodyn.models.hmmglm.models.validate_spikes",
+                        lambda *a, **k: seen.append(k.get("values", True)) or real(*a, **k))
+    model = HMMGLM(3, n_states=2).double()
+    model.log_emissions(torch.zeros(1, 10, 3, dtype=torch.float64))
+    assert seen == [True]
+    meta = torch.zeros(1, 10, 3, dtype=torch.float64, device="meta")  # a tensor off the CPU, no GPU needed
+    with pytest.raises(Exception):  # noqa: B017 - the meta tensor cannot be computed with; the check came first
+        model.log_emissions(meta)
+    assert seen == [True, False]

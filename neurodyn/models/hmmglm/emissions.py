@@ -140,13 +140,15 @@ def validate_spikes(
     path=None,
     dtype: torch.dtype | None = None,
     n_neurons: int | None = None,
+    values: bool = True,
 ) -> Tensor:
     """Check a spike-count array and return it as a (B, T, N) tensor.
 
     Raises :class:`~neurodyn.errors.InputError` (one line naming ``path`` and ``name``) for: not 2-D/3-D,
     another number of neurons than ``n_neurons`` (a model's), NaN or infinite values, negative or
     non-integer counts, counts > 1 with a Bernoulli emission, and sequences with no more bins than the
-    history window (``T <= n_lags``). A 2-D array (T, N) is one sequence.
+    history window (``T <= n_lags``). A 2-D array (T, N) is one sequence. ``values=False`` checks the type
+    and shape only (no read of the values: on a GPU each value check is a device sync).
 
     Examples
     --------
@@ -176,6 +178,8 @@ def validate_spikes(
     if n_neurons is not None and x.shape[-1] != n_neurons:
         raise InputError(f"{x.shape[-1]} neurons (last axis of shape {tuple(x.shape)}), the model has {n_neurons}",
                          path=path, field=name)
+    if not values:
+        return x.to(dtype) if dtype is not None else x
     if x.is_floating_point():
         if not torch.isfinite(x).all():
             raise InputError(

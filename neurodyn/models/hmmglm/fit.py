@@ -270,7 +270,11 @@ def _stochastic_epoch(
 
 def _check_lr(lr) -> None:
     """A finite learning rate > 0, or one InputError (was torch.optim's ValueError 'Invalid learning rate')."""
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not (math.isfinite(lr) and lr > 0):
+    try:
+        value = float(lr)  # Python, numpy or 0-d torch numbers alike
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(lr, bool) or not (math.isfinite(value) and value > 0):
         raise InputError(f"must be a finite number > 0, got {lr!r}", field="lr")
 
 

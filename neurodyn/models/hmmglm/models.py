@@ -197,12 +197,15 @@ class SwitchingGLM(nn.Module):
         ``features`` (from :meth:`history`) can be passed to skip the convolution. Computed in
         cache-sized chunks with closed-form gradients (:mod:`.fused`); differentiable in the couplings
         and the bias. ``spikes`` (a tensor or an array, (B, T, N) or one sequence (T, N)) are checked
-        (:func:`~.emissions.validate_spikes`: this model's N, finite whole counts >= 0): one InputError,
+        (:func:`~.emissions.validate_spikes`: this model's N, finite whole counts >= 0 -- the values on the
+        CPU only): one InputError,
         not NaN log-likelihoods or a shape error deep in torch. :meth:`e_step` and
         :meth:`marginal_log_likelihood` go through here.
         """
-        x = validate_spikes(spikes, emission=self.emission, n_neurons=self.n_neurons).to(self.bias.device,
-                                                                                          self.bias.dtype)
+        # the values only off the GPU: there each check is a device sync, and this runs every training step
+        on_gpu = isinstance(spikes, Tensor) and spikes.device.type != "cpu"
+        x = validate_spikes(spikes, emission=self.emission, n_neurons=self.n_neurons, values=not on_gpu).to(
+            self.bias.device, self.bias.dtype)
         h = self.history(x) if features is None else features
         weights = self.coupling().reshape(self.n_states, self.n_neurons, -1)
         return chunked_log_emissions(h, x, weights, self.bias, self.link, self.emission)
