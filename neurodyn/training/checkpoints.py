@@ -138,8 +138,10 @@ class AutoModelCheckpoint(ModelCheckpoint):
         """The module's own ``valid/`` metrics are logged by the sanity check already: a monitor none of them
         matches fails now, not after the first training epoch (the ``nlb/`` metrics of NLBEvaluationCallback
         come on the epochs it evaluates, and are left to the first validation)."""
+        conditional = self.monitor and self.monitor.endswith(("/co_bps", "/fp_bps"))  # need observed bins in
+        # the few sanity batches: left to the first validation, which sees every trial
         if (not self._auto and self.save_top_k and self.monitor and self.monitor.startswith("valid/")
-                and self.monitor not in trainer.callback_metrics):
+                and not conditional and self.monitor not in trainer.callback_metrics):
             raise self._unknown_monitor(trainer.callback_metrics)
 
     def _save_topk_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
@@ -250,15 +252,17 @@ def read_checkpoint(path: str | os.PathLike, field: str = "ckpt_path") -> dict:
     import warnings
     import zipfile
 
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut one has lost its directory
-        raise InputError("not a readable checkpoint: not a torch.save zip archive (truncated, or another kind of "
-                         "file)", path=path, field=field)
     try:
         with warnings.catch_warnings():  # torch's 'Detected pickle protocol 4' on files of other writers
             warnings.simplefilter("ignore")
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a damaged archive, disallowed pickled objects
-        raise InputError(f"not a readable checkpoint: {_load_failure(str(err))}", path=path, field=field) from None
+    except Exception as err:  # not a torch file, a damaged archive, disallowed pickled objects
+        if not zipfile.is_zipfile(path) and "Unsupported global" not in str(err):  # no pickle of objects either
+            # torch.save writes a zip archive (a cut one has lost its directory); the legacy format loaded above
+            reason = "not a torch.save zip archive (truncated, or another kind of file)"
+        else:
+            reason = _load_failure(str(err))
+        raise InputError(f"not a readable checkpoint: {reason}", path=path, field=field) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise InputError("not a Lightning checkpoint (no state_dict)", path=path, field=field)
     return ckpt

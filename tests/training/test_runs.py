@@ -147,6 +147,12 @@ def test_bad_checkpoints_are_one_line(run, tmp_path, capsys):
     assert main(["predict", "--run", str(run), "--ckpt_path", str(text)]) == 2
     assert _one_line(capsys).endswith(f"{text}: ckpt_path: not a readable checkpoint: not a torch.save zip archive "
                                       "(truncated, or another kind of file)")
+    # torch's legacy (non-zip) format is read as before (helper-51: refused by a zip-only pre-check)
+    from neurodyn.training.checkpoints import read_checkpoint
+
+    legacy = tmp_path / "legacy.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "epoch": 0}, legacy, _use_new_zipfile_serialization=False)
+    assert sorted(read_checkpoint(legacy)) == ["epoch", "state_dict"]
     # a file of another program holding pickled objects: which object, not torch's paragraph on PyTorch 2.6
     import datetime
 
