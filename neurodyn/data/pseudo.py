@@ -133,6 +133,12 @@ def spread(rates: np.ndarray, factor: int) -> np.ndarray:
 
 def _factor(factor) -> int:
     """A whole number of bins >= 1 (2.5 divided the rates by 2.5 and repeated them twice, losing counts)."""
-    if isinstance(factor, bool) or not isinstance(factor, int | np.integer) or factor < 1:
+    import operator
+
+    try:
+        whole = operator.index(factor)  # Python, numpy (0-d too) and torch integers; not 2.5, not True
+    except TypeError:
+        whole = None
+    if isinstance(factor, bool) or whole is None or whole < 1:
         raise InputError(f"must be a positive integer, got {factor!r}", field="factor")
-    return int(factor)
+    return whole

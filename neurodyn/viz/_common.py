@@ -52,26 +52,36 @@ def as_array(value, name: str, ndim: int | tuple[int, ...], *, min_size: int = 1
 def time_axis(n_bins: int, bin_ms: float | None, offset_ms: float = 0.0) -> tuple[np.ndarray, str]:
     """Bin centres and their label: seconds (with ``bin_ms``; ``offset_ms`` = time of the first bin's
     left edge) or bin indices (without)."""
-    if bin_ms is None:
-        return np.arange(n_bins, dtype=np.float64), "bin"
-    if isinstance(bin_ms, bool) or not isinstance(bin_ms, int | float | np.number) or not (
-            np.isfinite(bin_ms) and bin_ms > 0):
+    if bin_ms is None or (not isinstance(bin_ms, bool) and np.ndim(bin_ms) == 0 and bin_ms == 0):
+        return np.arange(n_bins, dtype=np.float64), "bin"  # 0 too, as before: no width
+    try:
+        width = float(bin_ms)  # Python, numpy (0-d arrays too) or torch numbers
+    except (TypeError, ValueError):
+        width = np.nan
+    if isinstance(bin_ms, bool) or not (np.isfinite(width) and width > 0):
         raise InputError(f"must be a finite number of ms > 0, got {bin_ms!r}", field="bin_ms")
+    bin_ms = width
     return (offset_ms + (np.arange(n_bins) + 0.5) * bin_ms) / 1000.0, "time (s)"
 
 
 def check_index(value, name: str, size: int) -> int:
     """A whole number in ``0..size-1`` (a float 1.5 was numpy's 'only integers ... are valid indices')."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value < size:
+    import operator
+
+    try:
+        index = operator.index(value)  # Python, numpy (0-d too) and torch integers; not 1.5, not True
+    except TypeError:
+        index = None
+    if isinstance(value, bool) or index is None or not 0 <= index < size:
         raise InputError(f"{value!r} out of range (a whole number 0..{size - 1})", field=name)
-    return int(value)
+    return index
 
 
 def check_labels(labels, name: str, n_states: int | None) -> np.ndarray:
     """State labels as int64: whole numbers in ``0..n_states-1`` (>= 0 without ``n_states``: true states may
     be more than a model's); 2.5 was drawn as a state."""
     labels = np.asarray(labels)
-    if labels.dtype.kind not in "iu" and not (labels.dtype.kind == "f" and np.isfinite(labels).all()
+    if labels.dtype.kind not in "iub" and not (labels.dtype.kind == "f" and np.isfinite(labels).all()
                                                and (labels == np.round(labels)).all()):
         raise InputError(f"state labels must be whole numbers, got dtype {labels.dtype}", field=name)
     top = np.inf if n_states is None else n_states

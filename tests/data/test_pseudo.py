@@ -31,6 +31,7 @@ def test_spread_and_rebin_take_whole_factors_only(factor):
     for function in (spread, rebin):
         with pytest.raises(InputError, match="factor: must be a positive integer"):
             function(np.ones((1, 10, 2)), factor)
+    assert spread(np.ones((1, 2, 1)), np.array(2)).shape == (1, 4, 1)  # a 0-d integer array, as before
 
 
 @pytest.mark.requires_data

@@ -247,3 +247,17 @@ def test_viz_arguments_are_checked_in_one_line():
             call()
         assert err.value.field == field
     plot_state_posteriors(g[0], true_states=np.full(30, 7))  # true states may outnumber the model's
+
+
+def test_the_viz_checks_take_what_plotted_before():
+    """The checks added above refused boolean state paths, a 0-d array bin width, bin_ms=0 (bins, as before) and
+    a 0-d tensor trial index, all of which plotted before (helper-51)."""
+    import torch
+
+    from neurodyn.viz import plot_rates_heatmap, plot_states_aligned
+
+    plot_states_aligned(np.full((3, 10, 2), 0.5), paths=np.zeros((3, 10), bool))
+    plot_rates_heatmap(np.ones((2, 10, 3)), bin_ms=np.array(20.0))
+    fig = plot_rates_heatmap(np.ones((2, 10, 3)), bin_ms=0)
+    assert fig.axes[0].get_xlabel() == "bin"
+    plot_rates_heatmap(np.ones((2, 10, 3)), trial=torch.tensor(1))
