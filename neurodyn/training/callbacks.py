@@ -81,14 +81,18 @@ class RandomStateInCheckpoints(pl.Callback):
     restores it when training resumes from that checkpoint, before the first resumed epoch draws its
     batch order, so a fit for N epochs equals a fit for k epochs resumed to N, bit for bit (``neurodyn fit``
     through :class:`ResumeState`; ``neurodyn tune``'s trials, which PBT pauses and restores every
-    ``perturbation_interval`` epochs)."""
+    ``perturbation_interval`` epochs). ``restore=False`` saves them but does not restore them (a PBT trial
+    that copied another trial's checkpoint keeps its own random streams, rather than repeat the donor's)."""
+
+    def __init__(self, restore: bool = True) -> None:
+        self.restore = restore
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         checkpoint["neurodyn_random_state"] = capture_random_state(pl_module, trainer.datamodule)
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         state = checkpoint.get("neurodyn_random_state")
-        if state is not None and trainer.state.fn == "fit":
+        if state is not None and self.restore and trainer.state.fn == "fit":
             # The checkpoint is restored before the sanity check (which runs under isolate_rng) and before
             # the training loop creates the first resumed epoch's data iterator; nothing in between draws.
             restore_random_state(state, pl_module, trainer.datamodule)
@@ -102,6 +106,7 @@ class ResumeState(RandomStateInCheckpoints):
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.signal: int | None = None
         self.run_dir: Path | None = None  # set by the CLI, for the resume message
         self.new_run_dir: Path | None = None  # set by the CLI: a run folder this fit creates (not a resume)

@@ -240,6 +240,28 @@ def test_a_trial_restored_from_its_own_checkpoint_trains_on_as_if_never_paused(t
         assert torch.equal(a, b), name
 
 
+def test_an_exploit_keeps_its_own_random_streams():
+    """A trial that copied another trial's checkpoint (an exploit) restored the donor's random states with its
+    weights and repeated the donor's batch order and dropout masks (helper-51); its own checkpoint is restored."""
+    from types import SimpleNamespace
+
+    from neurodyn.training.callbacks import RandomStateInCheckpoints, capture_random_state
+    from neurodyn.training.tune.trial import trial_trainer
+
+    torch.manual_seed(1)
+    donor = {"neurodyn_random_state": capture_random_state()}
+    trainer = SimpleNamespace(state=SimpleNamespace(fn="fit"), datamodule=None)
+    for restore, expected in ((False, 2), (True, 1)):
+        torch.manual_seed(2)
+        RandomStateInCheckpoints(restore=restore).on_load_checkpoint(trainer, None, donor)
+        drawn = torch.rand(1)
+        torch.manual_seed(expected)
+        assert torch.equal(drawn, torch.rand(1)), restore
+    for own in (True, False):
+        callbacks = trial_trainer(1, 0, {}, ".", TrialLearningRate(), own_checkpoint=own).callbacks
+        assert [cb.restore for cb in callbacks if isinstance(cb, RandomStateInCheckpoints)] == [own]
+
+
 # -- a 4-trial PBT on Ray ------------------------------------------------------------------------------
 def _progress(trial_dir: Path) -> list[dict]:
     with open(trial_dir / "progress.csv") as fh:

@@ -337,25 +337,28 @@ def _train_trial(config: dict, *, base: dict, epochs: int, cpus: float, gpus: fl
             if restored["epoch"] >= epochs:
                 return  # copied a finished trial: nothing left to train
         lr_cb = TrialLearningRate()
+        own = restored is None or restored.get("trial") == trial  # not an exploit's copy of another trial
         trainer = trial_trainer(epochs, gpus, trainer_cfg, tmp, lr_cb,
-                                _Report(lr_cb, config, checkpoint_every, epochs, trial, restored))
+                                _Report(lr_cb, config, checkpoint_every, epochs, trial, restored), own_checkpoint=own)
         trainer.fit(model, datamodule=data, ckpt_path=ckpt_path)
 
 
 def trial_trainer(epochs: int, gpus: float, trainer_cfg: dict, root: str, lr_cb: TrialLearningRate,
-                  *callbacks: pl.Callback) -> pl.Trainer:
+                  *callbacks: pl.Callback, own_checkpoint: bool = True) -> pl.Trainer:
     """The Lightning trainer of one trial. Its checkpoints carry the random states (torch, numpy, python, the
     model's and the DataModule's generators: :class:`~neurodyn.training.callbacks.RandomStateInCheckpoints`),
     as ``fit``'s do: synchronous PBT pauses every trial at each perturbation and restores it from its own
     checkpoint, and without them a trial never exploited drifted from a plain fit of its settings after the
-    first restore (other batch orders, dropout and coordinated-dropout masks)."""
+    first restore (other batch orders, dropout and coordinated-dropout masks). A trial that copied another
+    trial's checkpoint (``own_checkpoint=False``, an exploit) keeps its own random streams, rather than repeat
+    its donor's."""
     from neurodyn.training.callbacks import RandomStateInCheckpoints
 
     return pl.Trainer(
         accelerator="gpu" if gpus > 0 else "cpu", devices=1, max_epochs=epochs, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         check_val_every_n_epoch=1, num_sanity_val_steps=0, default_root_dir=root,
-        callbacks=[lr_cb, RandomStateInCheckpoints(), *callbacks],
+        callbacks=[lr_cb, RandomStateInCheckpoints(restore=own_checkpoint), *callbacks],
         **{k: trainer_cfg[k] for k in _TRAINER_KEYS if trainer_cfg.get(k) is not None},
     )
 
