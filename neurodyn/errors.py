@@ -40,6 +40,28 @@ def one_line(text: object, limit: int = 300) -> str:
     return cut
 
 
+def whole_number(value) -> int | None:
+    """``value`` as an ``int`` when it is a whole-number type (Python, numpy or torch integers, 0-d integer
+    arrays too), else None (a bool, a float such as 2.5 or 2.0, anything else): the one test behind the
+    checks of counts, sizes, indices and seeds.
+
+    Examples
+    --------
+    >>> whole_number(3), whole_number(2.0), whole_number(True)
+    (3, None, None)
+    """
+    import operator
+
+    import numpy as np  # here: `neurodyn --help` imports this module and needs no numpy
+
+    if isinstance(value, bool | np.bool_):  # numpy's bool converts to an index
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
 class InputError(ValueError):
     """Bad user input: one line, naming the file and the field.
 

@@ -14,16 +14,16 @@ import json
 import os
 from pathlib import Path
 
-from neurodyn.data.info import ATTR_WIDTH, info, new_console, titled_table
+from neurodyn.data.info import cut_text, info, new_console, titled_table
 from neurodyn.errors import ArgumentParser, InputError
 
 __all__ = ["cli_main", "checkpoint_info", "run_folder_info"]
 
 
 def _text(value, cut: bool = True) -> str:
-    """A value on one table row: JSON for containers, cut at :data:`ATTR_WIDTH` characters with its length."""
+    """A value on one table row: JSON for containers, cut as :func:`~neurodyn.data.info.cut_text` cuts."""
     text = json.dumps(value, default=str) if isinstance(value, dict | list | tuple) else str(value)
-    return f"{text[:ATTR_WIDTH]}… ({len(text)} characters)" if cut and len(text) > ATTR_WIDTH else text
+    return cut_text(text) if cut else text
 
 
 def _is_run_folder(path: Path) -> bool:

@@ -189,11 +189,13 @@ def _attributes_table(f, title: str):
     table = titled_table(title, "attribute", "value")
     for key in sorted(f.attrs):
         value = _attr(f.attrs[key])
-        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        if len(text) > ATTR_WIDTH:
-            text = f"{text[:ATTR_WIDTH]}… ({len(text)} characters)"
-        table.add_row(key, text)
+        table.add_row(key, cut_text(", ".join(map(str, value)) if isinstance(value, list) else str(value)))
     return table
+
+
+def cut_text(text: str) -> str:
+    """``text`` cut at :data:`ATTR_WIDTH` characters, with its length (``model_config``'s JSON)."""
+    return f"{text[:ATTR_WIDTH]}… ({len(text)} characters)" if len(text) > ATTR_WIDTH else text
 
 
 def _generic(path: Path | str, console, kind: str, max_rows: int) -> str:

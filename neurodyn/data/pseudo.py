@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, whole_number
 
 __all__ = ["PseudoSplit", "pseudo_cosmoothing_split", "rebin", "selection_split", "spread"]
 
@@ -133,12 +133,7 @@ def spread(rates: np.ndarray, factor: int) -> np.ndarray:
 
 def _factor(factor) -> int:
     """A whole number of bins >= 1 (2.5 divided the rates by 2.5 and repeated them twice, losing counts)."""
-    import operator
-
-    try:
-        whole = operator.index(factor)  # Python, numpy (0-d too) and torch integers; not 2.5, not True
-    except TypeError:
-        whole = None
-    if isinstance(factor, bool) or whole is None or whole < 1:
+    whole = whole_number(factor)  # Python, numpy (0-d too) and torch integers; not 2.5, not True
+    if whole is None or whole < 1:
         raise InputError(f"must be a positive integer, got {factor!r}", field="factor")
     return whole

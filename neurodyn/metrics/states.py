@@ -25,11 +25,16 @@ __all__ = [
 
 
 def _labels(x, name: str = "states") -> np.ndarray:
-    """State labels as a flat int64 array; anything but whole numbers >= 0 is an InputError naming ``name``
-    (a -1 'unassigned' code was counted as the last state through negative indexing, 0.5 as state 0)."""
+    return state_labels(x, name).reshape(-1)
+
+
+def state_labels(x, name: str = "states") -> np.ndarray:
+    """State labels as an int64 array of the same shape; anything but whole numbers >= 0 is an InputError
+    naming ``name`` (a -1 'unassigned' code was counted as the last state through negative indexing, 0.5 as
+    state 0). Booleans are states 0 and 1."""
     from neurodyn.errors import InputError
 
-    x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x).reshape(-1)
+    x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
     if x.dtype.kind not in "iub":
         if x.dtype.kind != "f":
             raise InputError(f"expected integer state labels, got dtype {x.dtype}", field=name)

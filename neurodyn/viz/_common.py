@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, whole_number
 
 
 def pyplot():
@@ -66,13 +66,8 @@ def time_axis(n_bins: int, bin_ms: float | None, offset_ms: float = 0.0) -> tupl
 
 def check_index(value, name: str, size: int) -> int:
     """A whole number in ``0..size-1`` (a float 1.5 was numpy's 'only integers ... are valid indices')."""
-    import operator
-
-    try:
-        index = operator.index(value)  # Python, numpy (0-d too) and torch integers; not 1.5, not True
-    except TypeError:
-        index = None
-    if isinstance(value, bool) or index is None or not 0 <= index < size:
+    index = whole_number(value)  # Python, numpy (0-d too) and torch integers; not 1.5, not True
+    if index is None or not 0 <= index < size:
         raise InputError(f"{value!r} out of range (a whole number 0..{size - 1})", field=name)
     return index
 
@@ -80,15 +75,12 @@ def check_index(value, name: str, size: int) -> int:
 def check_labels(labels, name: str, n_states: int | None) -> np.ndarray:
     """State labels as int64: whole numbers in ``0..n_states-1`` (>= 0 without ``n_states``: true states may
     be more than a model's); 2.5 was drawn as a state."""
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "iub" and not (labels.dtype.kind == "f" and np.isfinite(labels).all()
-                                               and (labels == np.round(labels)).all()):
-        raise InputError(f"state labels must be whole numbers, got dtype {labels.dtype}", field=name)
-    top = np.inf if n_states is None else n_states
-    if labels.size and (labels.min() < 0 or labels.max() >= top):
-        where = "be >= 0" if n_states is None else f"lie in 0..{n_states - 1}"
-        raise InputError(f"state labels must {where}, got {labels.min():g}..{labels.max():g}", field=name)
-    return labels.astype(np.int64)
+    from neurodyn.metrics.states import state_labels
+
+    labels = state_labels(labels, name)  # whole numbers >= 0, the metrics' rule
+    if n_states is not None and labels.size and labels.max() >= n_states:
+        raise InputError(f"state labels must lie in 0..{n_states - 1}, got up to {labels.max()}", field=name)
+    return labels
 
 
 def figure(fig=None, figsize: tuple[float, float] = (6.0, 4.0)):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.errors import STORED_SEED_MAX, InputError, seed_type
+from neurodyn.errors import STORED_SEED_MAX, InputError, seed_type, whole_number
 
 __all__ = [
     "SwitchingGLMSimulation",
@@ -89,9 +89,10 @@ class SwitchingGLMSimulation:
 
 def _check_positive(name: str, value: int) -> int:
     """A whole number >= 1 (2.5 was read as 2, a float state count silently rounded down)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+    whole = whole_number(value)
+    if whole is None or whole < 1:
         raise InputError(f"must be a whole number >= 1, got {value!r}", field=name)
-    return int(value)
+    return whole
 
 
 def _check_parameters(seed, decay: float, span: float, self_transition: float, concentration: float,
@@ -99,9 +100,8 @@ def _check_parameters(seed, decay: float, span: float, self_transition: float, c
     """One InputError naming the argument for values the simulator would take to nonsense: negative transition
     probabilities (self_transition 1.5), a reversed history basis (decay < 0: lag 5 heaviest), NaN sparsity,
     a seed it cannot store (None failed at the very end, after the whole simulation)."""
-    from neurodyn.errors import STORED_SEED_MAX
-
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= STORED_SEED_MAX:
+    whole = whole_number(seed)
+    if whole is None or not 0 <= whole <= STORED_SEED_MAX:
         raise InputError(f"must be a whole number from 0 to {STORED_SEED_MAX}, got {seed!r}", field="seed")
     unit = {"self_transition": self_transition, "sparsity": sparsity, "excitatory_fraction": excitatory_fraction}
     positive = {"decay": decay, "span": span, "concentration": concentration}

@@ -6,9 +6,7 @@ import math
 import numbers
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, whole_number
 from neurodyn.models.hmmglm.models import GLM, HMMGLM, GaussianPriorHMMGLM, SwitchingGLM
 from neurodyn.models.hmmglm.priors import OneHotPriorHMMGLM
 
@@ -149,7 +147,7 @@ def build_model(n_neurons: int, config: HMMGLMConfig | None = None, **overrides)
     >>> type(build_model(6, HMMGLMConfig(variant="gaussian", n_states=3))).__name__
     'GaussianPriorHMMGLM'
     """
-    if isinstance(n_neurons, bool) or not isinstance(n_neurons, int | np.integer) or n_neurons < 1:
+    if whole_number(n_neurons) is None or n_neurons < 1:
         raise InputError(f"must be a whole number >= 1, got {n_neurons!r}", field="n_neurons")  # a torch TypeError
     values = asdict(config if config is not None else HMMGLMConfig())
     values.update(overrides)

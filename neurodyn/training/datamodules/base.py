@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from neurodyn.errors import STORED_SEED_MAX, InputError
+from neurodyn.errors import STORED_SEED_MAX, InputError, whole_number
 from neurodyn.io import read_h5
 
 
@@ -72,7 +72,8 @@ def check_seed(value, field: str) -> None:
     Traceback (most recent call last):
     neurodyn.errors.InputError: data.init_args.seed: must be a whole number from 0 to 9223372036854775807, got -1
     """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= STORED_SEED_MAX:
+    whole = whole_number(value)
+    if whole is None or not 0 <= whole <= STORED_SEED_MAX:
         raise InputError(f"must be a whole number from 0 to {STORED_SEED_MAX}, got {value!r}", field=field)
 
 
