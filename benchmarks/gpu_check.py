@@ -11,7 +11,10 @@ start after the time budget is skipped and says so):
    (``benchmarks/langevinflow_speed.py --device cuda``), peak GPU memory per variant.
 5. ``lorenz``: ``neurodyn fit`` of ``configs/langevinflow/lorenz.yaml`` for 50 epochs on the GPU
    (``configs/trainer/gpu.yaml``: bf16-mixed), wall time and the validation metrics of the last epoch.
-6. ``ddp``: a 2-process DDP fit (``configs/trainer/ddp.yaml``, 2 GPUs) when 2 GPUs exist.
+6. ``determinism``: with the default trainer settings, the same seed twice and a fit resumed after 2 of 4
+   epochs against 4 straight, LangevinFlow and HMM-GLM: max |weight difference| of each pair (reported, not
+   judged; ``tests/test_cuda_runs.py`` asserts bit-identity with ``--trainer.deterministic true``).
+7. ``ddp``: a 2-process DDP fit (``configs/trainer/ddp.yaml``, 2 GPUs) when 2 GPUs exist.
 
 ``--cpu-dry-run`` runs the same code on the CPU at tiny sizes (every CUDA-only part reports "not run:
 no CUDA" instead), so everything but the CUDA kernels is tested in ``make test``
@@ -53,7 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--budget-s", type=float, default=450.0,
                    help="no section starts after this many seconds (the script's own install time excluded)")
     p.add_argument("--out-dir", default=None, help="results folder (default benchmarks/results; dry run: a temp dir)")
-    p.add_argument("--skip", default="", help="comma-separated sections to skip (cuda_tests,speed,lorenz,hmm,ddp)")
+    p.add_argument("--skip", default="",
+                   help="comma-separated sections to skip (cuda_tests,hmm,speed,lorenz,determinism,ddp)")
     p.add_argument("--lorenz-epochs", type=int, default=50)
     p.add_argument("--speed-steps", type=int, default=10)
     p.add_argument("--rerender", default=None, metavar="JSON",
@@ -90,9 +94,9 @@ def section_env(dry: bool) -> dict:
 
 
 def section_cuda_tests(dry: bool, tmp: Path) -> dict:
-    """``pytest -m cuda``; a dry run collects only the CUDA test file (its tests skip without CUDA)."""
+    """``pytest -m cuda``; a dry run collects only the CUDA test files (their tests skip without CUDA)."""
     junit = tmp / "cuda_tests.xml"
-    targets = ["tests/test_cuda_paths.py"] if dry else ["tests"]
+    targets = ["tests/test_cuda_paths.py", "tests/test_cuda_runs.py"] if dry else ["tests"]
     cmd = [sys.executable, "-m", "pytest", *targets, "-m", "cuda", "-q", "-p", "no:cacheprovider",
            "-o", "addopts=--strict-markers --import-mode=importlib", f"--junitxml={junit}"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -208,6 +212,58 @@ def section_hmm(dry: bool) -> dict:
     return out
 
 
+#: tiny fits of both model families for the determinism section (the cuda tests' sizes)
+DETERMINISM_RUNS = {
+    "langevinflow": ["--data", "LorenzDataModule", "--data.n_conditions", "4", "--data.trials_per_condition", "5",
+                     "--data.batch_size", "6", "--model.init_args.config.hidden_size", "8",
+                     "--model.init_args.config.ff_dim", "16", "--model.init_args.config.kl_ramp_epochs", "2",
+                     "--model.init_args.config.dropout", "0.2"],
+    "hmmglm": ["--model", "HMMGLMModule", "--model.config.n_states", "2", "--model.n_inner", "3",
+               "--data", "SwitchingGLMDataModule", "--data.n_states", "2", "--data.n_neurons", "5",
+               "--data.n_sequences", "6", "--data.n_bins", "80", "--data.n_train", "4", "--data.batch_size", "2"],
+}
+
+
+def _max_weight_diff(a: Path, b: Path) -> float:
+    """Largest absolute difference between two runs' last.ckpt weights (0.0: bit for bit)."""
+    sa, sb = (torch.load(r / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+              for r in (a, b))
+    return max(((sa[k].double() - sb[k].double()).abs().max().item() if sa[k].numel() else 0.0) for k in sa)
+
+
+def section_determinism(dry: bool, tmp: Path) -> dict:
+    """The default trainer settings (no ``--trainer.deterministic``): the same seed twice, and 2 epochs +
+    ``fit --run`` to 4 against 4 straight, per model family; max |weight difference| of each pair. The
+    ``cuda``-marked tests assert bit-identity with ``--trainer.deterministic true``; here the kernels are
+    free to be non-deterministic, so the figures are reported, not judged."""
+    device = ["--trainer.accelerator", "cpu" if dry else "gpu", "--trainer.devices", "1"]
+    quiet = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    out: dict = {"settings": "default trainer (deterministic unset), seed 0, 4 epochs; resumed: 2 + fit --run to 4"}
+
+    def fit(*args: str) -> None:
+        cmd = [*_neurodyn_cmd(), "fit", *args]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[3:])}: exit {proc.returncode}: {(proc.stdout + proc.stderr)[-1500:]}")
+
+    for family, args in DETERMINISM_RUNS.items():
+        if dry and family != "langevinflow":
+            continue  # the dry run tests the code path once
+        root = tmp / "determinism" / family
+        common = [*args, *device, *quiet, "--trainer.default_root_dir", str(root)]
+        for name, epochs in (("first", 4), ("second", 4), ("resumed", 2)):
+            fit(*common, "--run-name", name, "--trainer.max_epochs", str(epochs))
+        fit("--run", str(root / "resumed"), "--trainer.max_epochs", "4")
+        same_seed = _max_weight_diff(root / "first", root / "second")
+        resumed = _max_weight_diff(root / "first", root / "resumed")
+        out[family] = {"same_seed_max_abs_diff": same_seed, "resume_max_abs_diff": resumed,
+                       "same_seed_identical": same_seed == 0.0, "resume_identical": resumed == 0.0}
+    out["ok"] = True
+    if dry:
+        out["note"] = "dry run: LangevinFlow only, on the CPU"
+    return out
+
+
 def section_ddp(dry: bool, tmp: Path) -> dict:
     n = torch.cuda.device_count()
     if dry or n < 2:
@@ -269,6 +325,14 @@ def readme_table(report: dict) -> dict:
                      f"exit {lorenz['returncode']}, {lorenz['wall_s']:.0f} s wall (process start included)"
                      + (f"; last-epoch valid rate R2 {r2:.3f} (a smoke figure, not a benchmark)" if r2 is not None
                         else "")])
+    det = sec.get("determinism", {})
+    for family in DETERMINISM_RUNS:
+        if family in det:
+            d = det[family]
+            rows.append([f"{family} fit, default trainer settings: same seed twice; 2 epochs + resume vs 4 straight",
+                         "; ".join(("identical" if d[f"{k}_identical"] else f"max abs weight difference "
+                                    f"{d[f'{k}_max_abs_diff']:.1e}") for k in ("same_seed", "resume"))
+                         + " (`--trainer.deterministic true`: asserted identical by the cuda tests)"])
     ddp = sec.get("ddp", {})
     rows.append(["2-GPU DDP fit", "ok" if ddp.get("ok") else ddp.get("note", "failed" if ddp.get("ok") is False
                                                                               else "not run")])
@@ -331,6 +395,7 @@ def main(argv=None) -> int:
             ("hmm", lambda: section_hmm(dry)),
             ("speed", lambda: section_speed(dry, args.speed_steps)),
             ("lorenz", lambda: section_lorenz(dry, args.lorenz_epochs, tmp)),
+            ("determinism", lambda: section_determinism(dry, tmp)),
             ("ddp", lambda: section_ddp(dry, tmp)),
         ]
         for name, fn in sections:

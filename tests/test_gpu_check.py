@@ -28,7 +28,7 @@ def test_dry_run_prints_one_json_and_writes_results(dry_run):
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["dry_run"] is True and report["ok"] is True, report["failed_sections"]
     sections = report["sections"]
-    assert set(sections) == {"env", "cuda_tests", "speed", "lorenz", "hmm", "ddp"}
+    assert set(sections) == {"env", "cuda_tests", "speed", "lorenz", "hmm", "determinism", "ddp"}
     assert sections["cuda_tests"]["ok"] and sections["cuda_tests"]["tests"] > 0  # collected, skipped on CPU
     assert sections["cuda_tests"]["skipped"] == sections["cuda_tests"]["tests"]
     assert sections["speed"]["train_step_fp32"]["median_s"] > 0
@@ -37,6 +37,8 @@ def test_dry_run_prints_one_json_and_writes_results(dry_run):
     assert "valid/loss" in sections["lorenz"]["last_metrics"]
     assert sections["hmm"]["ok"] and sections["hmm"]["max_abs_posterior_diff"] <= 1e-5
     assert sections["ddp"]["ok"] is None and "2 GPUs" in sections["ddp"]["note"]
+    det = sections["determinism"]["langevinflow"]  # the CPU's kernels are deterministic: 0.0 both ways
+    assert det["same_seed_identical"] and det["resume_identical"] and det["resume_max_abs_diff"] == 0.0
     written = json.loads((out / "gpu_check.json").read_text())
     assert written["name"] == "gpu_check" and written["figures"]["ok"] is True
     assert {"command", "commit", "machine", "threads", "seconds"} <= set(written)
@@ -45,6 +47,10 @@ def test_dry_run_prints_one_json_and_writes_results(dry_run):
     skipped = sections["cuda_tests"]["skipped_tests"]  # each skip named with its reason
     assert len(skipped) == sections["cuda_tests"]["skipped"] and all(skipped.values())
     assert "needs a CUDA device" in rows["`cuda`-marked tests (`pytest -m cuda`)"]
+    assert "test_cuda_runs" in rows["`cuda`-marked tests (`pytest -m cuda`)"]
+    determinism = [v for k, v in rows.items() if k.startswith("langevinflow fit, default trainer")]
+    assert determinism == ["identical; identical (`--trainer.deterministic true`: asserted identical by the "
+                           "cuda tests)"]
 
 
 def test_rerender_rebuilds_only_the_table(dry_run, tmp_path):
