@@ -240,11 +240,17 @@ def section_determinism(dry: bool, tmp: Path) -> dict:
     quiet = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
     out: dict = {"settings": "default trainer (deterministic unset), seed 0, 4 epochs; resumed: 2 + fit --run to 4"}
 
-    def fit(*args: str) -> None:
-        cmd = [*_neurodyn_cmd(), "fit", *args]
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd[3:])}: exit {proc.returncode}: {(proc.stdout + proc.stderr)[-1500:]}")
+    def fit(*args: str) -> None:  # in this process: the default settings change no process-wide flag
+        import contextlib
+        import io
+
+        from neurodyn.cli import main as neurodyn_main
+
+        log = io.StringIO()
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            code = neurodyn_main(["fit", *args])
+        if code != 0:
+            raise RuntimeError(f"neurodyn fit {' '.join(args)}: exit {code}: {log.getvalue()[-1500:]}")
 
     for family, args in DETERMINISM_RUNS.items():
         if dry and family != "langevinflow":
