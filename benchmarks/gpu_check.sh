@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU check of neurodyn: no internet, <= 8 min on one H100/H200. Prints one JSON object (last line)
+# One GPU check of neurodyn: no internet, about 9 min on one H100/H200. Prints one JSON object (last line)
 # and writes benchmarks/results/gpu_check.json. See benchmarks/gpu_check.py for the sections.
 #
 # Usage (from anywhere; the repository is this script's parent folder):
