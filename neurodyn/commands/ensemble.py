@@ -108,6 +108,11 @@ def member_provenance(paths) -> dict:
               if first.get(k) is not None and all(r.get(k) == first[k] for _, r in records)}
     files = sorted({f for _, (member_files, _) in sources for f in member_files})
     fits = sorted({fit for _, (_, member_fits) in sources for fit in member_fits}, key=str)
+    # a member trained on the evaluation trials (neurodyn predict records how many): the ensemble is too
+    leaks = [r for _, r in records if r.get("trained_on_eval_trials") is not None]
+    if leaks:
+        worst = max(leaks, key=lambda r: int(r["trained_on_eval_trials"]))
+        shared.update({k: worst[k] for k in ("trained_on_eval_trials", "training_data") if k in worst})
     return {**shared, "ensemble_members": json.dumps([os.path.abspath(p) for p, _ in records]),
             # the prediction files and fits underneath, through nested ensembles: a later ensemble of this file
             # and one of them is refused

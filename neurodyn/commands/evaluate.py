@@ -70,6 +70,22 @@ def other_data_note(pred, targets) -> str | None:
     return None
 
 
+def check_not_trained_on(path, scored: str) -> None:
+    """Refuse (one line naming ``path``) predictions whose model was trained on the evaluation trials they
+    hold: ``trained_on_eval_trials`` > 0, recorded by ``neurodyn predict`` (a model fit on a test-phase file,
+    whose ``train_input`` holds the train and val trials, asked for the val file's evaluation trials) and
+    carried by ``ensemble``. ``scored``: what would be done with them ("scored", "submitted")."""
+    from neurodyn.io.hdf5 import root_attrs
+
+    record = root_attrs(path) or {}
+    n = record.get("trained_on_eval_trials")
+    if n is not None and int(n) > 0:
+        raise InputError(f"its model was trained on {int(n)} of the evaluation trials it predicts (the run's data "
+                         f"file {record.get('training_data', '?')} holds them in train_input: a test-phase file "
+                         f"has the train and val trials), so they cannot be {scored} as held out; use a model fit "
+                         "on the val-phase file", path=path, field="trained_on_eval_trials")
+
+
 def _check_phases(pred: str, targets: list[str]) -> None:
     """Predictions of one NLB phase scored against a target of another (test-phase predictions of the test
     trials against a val-phase target of the val trials): refused by phase, before any shape is compared."""
@@ -149,6 +165,7 @@ def cli_main(argv: list[str]) -> int:
     if not prediction:
         raise InputError("submission holds no dataset group", path=args.pred)
     _check_phases(args.pred, args.target)
+    check_not_trained_on(args.pred, "scored")
     given = prediction
     if args.upsample is not None:
         from neurodyn.metrics.resample import upsample_submission

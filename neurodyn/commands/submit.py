@@ -49,6 +49,10 @@ def cli_main(argv: list[str]) -> int:
     from neurodyn.io import output_file
 
     phases = _phases([*args.pred, *args.prepared])  # before anything is written
+    from neurodyn.commands.evaluate import check_not_trained_on
+
+    for path in args.pred:
+        check_not_trained_on(path, "submitted")
     size = sum(os.path.getsize(p) for p in args.pred if os.path.isfile(p))
     with output_file(args.out, inputs=[*args.pred, *args.prepared], overwrite=args.overwrite,
                      size_bytes=size) as tmp:

@@ -552,6 +552,7 @@ class NeurodynCLI(LightningCLI):
                         cb.checkpoint = str(ckpt)
                         cb.checkpoint_info = {"epoch": saved.get("epoch"), "global_step": saved.get("global_step"),
                                               "neurodyn_version": (saved.get("neurodyn") or {}).get("version")}
+                        cb.training_files = (saved.get(RUN_SETTINGS_KEY) or {}).get(DATA_FILES_KEY)
             if "weights_only" in cfg and cfg.get("weights_only") is None:
                 cfg["weights_only"] = True  # neurodyn checkpoints hold tensors and plain containers only
         note = self.datamodule.recipe_note() if subcommand == "fit" and hasattr(self.datamodule, "recipe_note") \

@@ -159,6 +159,51 @@ def _data_identity(path) -> dict:
     return found
 
 
+def _trial_ids(path, split: str):
+    """A prepared NLB file's NWB trial ids of ``split`` (``train`` / ``eval``), or None."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        ids = f.get(f"trial_ids/{split}")
+        return None if ids is None else np.asarray(ids[()], dtype=np.int64)
+
+
+def trained_on_eval_trials(training_files, data_path) -> dict:
+    """``{"trained_on_eval_trials": n, "training_data": path}``: how many evaluation trials of the prepared
+    val-phase file ``data_path`` were training rows of the checkpoint's run (``training_files``: its
+    recorded data files, :data:`~neurodyn.training.checkpoints.DATA_FILES_KEY`).
+
+    A test-phase file's ``train_input`` holds the train *and* val trials (NLB's test-phase recipe trains on
+    both), so a model fit on it and asked for the val file's evaluation trials predicts trials it was trained
+    on, held-out units included: its val-phase scores are not held out (co-bps 0.62 against 0.52 for a model
+    fit on the val file, same settings). Compared by NWB trial id within the NWB file the val trials come
+    from (the files share an NWB source, ``source_sha256``). Empty when nothing can be compared: another
+    phase, a training file that is gone or has another size than when it trained (re-made), no trial ids.
+    """
+    from neurodyn.io.hdf5 import root_attrs
+
+    if not isinstance(training_files, dict) or data_path is None or not Path(data_path).is_file():
+        return {}
+    ours = root_attrs(data_path) or {}
+    sources = {str(v) for v in np.atleast_1d(ours.get("source_sha256", []))}
+    if ours.get("phase") != "val" or not sources:
+        return {}
+    eval_ids = _trial_ids(data_path, "eval")
+    for record in training_files.values():
+        path = record.get("path") if isinstance(record, dict) else None
+        if not path or not os.path.isfile(path) or os.path.getsize(path) != record.get("size"):
+            continue
+        theirs = root_attrs(path) or {}
+        if not sources & {str(v) for v in np.atleast_1d(theirs.get("source_sha256", []))}:
+            continue
+        train_ids = _trial_ids(path, "train")
+        if eval_ids is None or train_ids is None:
+            continue
+        return {"trained_on_eval_trials": int(np.isin(eval_ids, train_ids).sum()),
+                "training_data": os.path.abspath(path)}
+    return {}
+
+
 class PredictionWriter(BasePredictionWriter):
     """Write ``neurodyn predict`` outputs to one HDF5 file (atomically).
 
@@ -214,6 +259,7 @@ class PredictionWriter(BasePredictionWriter):
         self.inputs: list = []  # set by the CLI: files the prediction file may not replace
         self.checkpoint: str | None = None  # set by the CLI: the checkpoint the weights came from
         self.checkpoint_info: dict = {}  # set by the CLI: its epoch, global step, neurodyn version
+        self.training_files: dict | None = None  # set by the CLI: the data files the checkpoint's run read
 
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
         if self.path is None:
@@ -247,6 +293,11 @@ class PredictionWriter(BasePredictionWriter):
                 tree.update(extras(dm))
         checkpoint = self.checkpoint if self.checkpoint is not None else getattr(trainer, "ckpt_path", None)
         attrs = provenance(pl_module, checkpoint, self.checkpoint_info)
+        leak = trained_on_eval_trials(self.training_files, getattr(dm, "path", None))
+        if leak.get("trained_on_eval_trials"):
+            print(f"note: the checkpoint's run trained on {leak['trained_on_eval_trials']} of these evaluation "
+                  f"trials ({leak['training_data']} holds them in train_input); evaluate and submit refuse these "
+                  "predictions", flush=True)
         path = Path(self.path)
         import h5py
 
@@ -263,6 +314,7 @@ class PredictionWriter(BasePredictionWriter):
                 if getattr(dm, "path", None) is not None:  # the data file the rates are of
                     f.attrs["data"] = str(Path(dm.path).resolve())
                     f.attrs.update(_data_identity(dm.path))
+                    f.attrs.update(leak)
                 f.attrs["batch_size"] = int(dm.batch_size)  # sampled passes (eval_mode sample) draw per batch
                 for key, value in attrs.items():
                     f.attrs[key] = value

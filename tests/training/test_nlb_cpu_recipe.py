@@ -180,13 +180,18 @@ def test_val_phase_cpu_config_predict_last_and_score_at_20_and_5_ms(files, capsy
     assert both["mc_maze_scaling_20_split"] == pytest.approx(at20)
 
 
-def test_test_phase_recipe_fit_on_train_val_predict_test_submit_both_bin_widths(files, capsys):
+@pytest.fixture(scope="module")
+def test_phase_fit(files):
+    return _fit([], files["test_20"], files["tmp"] / "test_run")
+
+
+def test_test_phase_recipe_fit_on_train_val_predict_test_submit_both_bin_widths(files, test_phase_fit, capsys):
     """README: prepare --phase test (train + val -> test), fit, predict, submit at 20 and 5 ms."""
     with h5py.File(files["test_20"]) as f:
         n_train, n_test = f["train_input/train_spikes_heldin"].shape[0], f["eval_input/eval_spikes_heldin"].shape[0]
     with h5py.File(files["val_20"]) as f:  # the test phase trains on train + val
         assert n_train == f["train_input/train_spikes_heldin"].shape[0] + f["eval_input/eval_spikes_heldin"].shape[0]
-    ckpt, config = _fit([], files["test_20"], files["tmp"] / "test_run")
+    ckpt, config = test_phase_fit
     pred = files["tmp"] / "pred_test.h5"
     assert main(["predict", "--config", str(config), "--ckpt_path", str(ckpt), "--prediction.path", str(pred),
                  "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]) == 0
@@ -209,6 +214,46 @@ def test_test_phase_recipe_fit_on_train_val_predict_test_submit_both_bin_widths(
         assert f["mc_maze_small_20/eval_rates_heldout"].shape == (n_test, 35, 5)
         np.testing.assert_allclose(rebin(f["mc_maze_small/eval_rates_heldin"][()], 4),
                                    p["mc_maze_small_20/eval_rates_heldin"][()], rtol=1e-5)
+
+
+def test_a_test_phase_model_asked_for_the_val_trials_is_refused_by_evaluate_submit_and_ensembles(
+        files, test_phase_fit, capsys):
+    """The test-phase file trains on the train and val trials: its model's predictions of the val file's
+    evaluation trials are of trials it was trained on (held-out units included). predict records how many
+    and notes it; evaluate and submit refuse them, also inside an ensemble; a val-phase model records 0."""
+    ckpt, config = test_phase_fit
+    tmp = files["tmp"]
+    leaked, clean = tmp / "leaked_val.h5", tmp / "clean_val.h5"
+    assert main(["predict", "--config", str(config), "--ckpt_path", str(ckpt), "--data.path", str(files["val_20"]),
+                 "--prediction.path", str(leaked), "--trainer.logger", "false",
+                 "--trainer.enable_progress_bar", "false"]) == 0
+    with h5py.File(files["val_20"]) as f:
+        n_eval = f["eval_input/eval_spikes_heldin"].shape[0]
+    with h5py.File(leaked) as f:
+        assert f.attrs["phase"] == "val" and f.attrs["trained_on_eval_trials"] == n_eval
+        assert f.attrs["training_data"] == str(Path(files["test_20"]).resolve())
+    assert f"trained on {n_eval} of these evaluation trials" in capsys.readouterr().out
+    assert main(["evaluate", "--target", str(files["val_20"]), "--pred", str(leaked)]) == 2
+    err = capsys.readouterr().err
+    assert f"{leaked}: trained_on_eval_trials: its model was trained on {n_eval} of the evaluation trials" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["submit", "--pred", str(leaked), "--out", str(tmp / "leaked_sub.h5")]) == 2
+    assert "trained_on_eval_trials" in capsys.readouterr().err and not (tmp / "leaked_sub.h5").exists()
+    # a model fit on the val-phase file: nothing of its evaluation trials was trained on
+    val_ckpt, val_config = _fit([], files["val_20"], tmp / "val_run_for_leak")
+    assert main(["predict", "--config", str(val_config), "--ckpt_path", str(val_ckpt), "--prediction.path",
+                 str(clean), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]) == 0
+    with h5py.File(clean) as f:
+        assert f.attrs["trained_on_eval_trials"] == 0
+    assert main(["evaluate", "--target", str(files["val_20"]), "--pred", str(clean)]) == 0
+    # an ensemble with the leaked member is refused as its member is
+    ens = tmp / "ens_leak.h5"
+    assert main(["ensemble", "--pred", str(clean), str(leaked), "--out", str(ens)]) == 0
+    with h5py.File(ens) as f:
+        assert f.attrs["trained_on_eval_trials"] == n_eval
+    capsys.readouterr()
+    assert main(["evaluate", "--target", str(files["val_20"]), "--pred", str(ens)]) == 2
+    assert "trained_on_eval_trials" in capsys.readouterr().err
 
 
 def test_baseline_defaults_are_the_nlb_tools_tutorial_and_recipe_neurodyn_fits_heldin_glms(files):
