@@ -109,9 +109,10 @@ def _provenance(prepared, recipe: str, sigma_ms: float | None = None, alpha: flo
     changed it; ``baseline_sigma_ms``, ``baseline_alpha``, ``baseline_heldin``, ``baseline_solver``: the
     settings used), as ``neurodyn predict`` records them; ``submit`` refuses files of two phases by them
     (before, a baseline file recorded nothing and passed; then two files of other settings recorded the same
-    ``nlb_tools``)."""
+    ``nlb_tools``); ``data_sha256`` / ``data_source_sha256`` as :func:`neurodyn.io.data_identity` gives them."""
     import os
 
+    from neurodyn.io import data_identity
     from neurodyn.io.hdf5 import root_attrs
 
     found = root_attrs(prepared) or {}
@@ -120,7 +121,8 @@ def _provenance(prepared, recipe: str, sigma_ms: float | None = None, alpha: flo
     modified = any(settings[k] != v for k, v in given.items())
     settings.update(given)
     return {"phase": found.get("phase"), "dataset": found.get("dataset"), "bin_ms": found.get("bin_ms"),
-            "data": os.path.abspath(prepared), "baseline": f"{recipe}, modified" if modified else recipe,
+            "data": os.path.abspath(prepared), **data_identity(prepared),
+            "baseline": f"{recipe}, modified" if modified else recipe,
             **{f"baseline_{k}": (float(v) if k in ("sigma_ms", "alpha") else v) for k, v in settings.items()}}
 
 

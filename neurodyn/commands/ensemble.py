@@ -76,6 +76,12 @@ def member_provenance(paths) -> dict:
             raise InputError(f"is a {phase}-phase prediction, {phased[0][0]} a {phased[0][1]}-phase one: an "
                              "ensemble averages predictions of the same trials", path=path, field="phase")
     made_from = [(p, str(r["data"])) for p, r in records if r.get("data")]
+    if made_from:
+        for path, record in records:
+            if not record.get("data"):
+                print(f"note: {path} records no data file (a submission of several datasets, or a file of an "
+                      "older neurodyn): it is not checked to hold predictions of the same data as the others",
+                      flush=True)
     for path, data in made_from[1:]:
         if _same_data(data, made_from[0][1]) is False:
             raise InputError(f"was made from {data}, {made_from[0][0]} from {made_from[0][1]} (another file, other "

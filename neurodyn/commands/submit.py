@@ -53,10 +53,12 @@ def cli_main(argv: list[str]) -> int:
 
     for path in args.pred:
         check_not_trained_on(path, "submitted")
+    _check_prepared_sources(args.pred, args.prepared)
     size = sum(os.path.getsize(p) for p in args.pred if os.path.isfile(p))
     with output_file(args.out, inputs=[*args.pred, *args.prepared], overwrite=args.overwrite,
                      size_bytes=size) as tmp:
-        groups = _submission(args, tmp, {"phase": next(iter(phases)) if phases else None})
+        groups = _submission(args, tmp, {"phase": next(iter(phases)) if phases else None,
+                                         **_provenance(args.pred)})
     print(f"wrote {args.out}: {', '.join(groups)}" + (f" ({next(iter(phases))} phase)" if phases else ""))
     return 0
 
@@ -74,6 +76,64 @@ def _phases(paths) -> set[str]:
         raise InputError(f"mixes phases ({listed}); EvalAI scores val and test submissions apart",
                          path=next(iter(found)), field="phase")
     return phases
+
+
+#: root attributes of a prediction file that its submission file keeps (the data the rates are of, the fits they
+#: come from), so ``ensemble`` and ``evaluate`` can still tell them; ``bin_ms`` is not kept (``--upsample``
+#: adds groups of another width)
+KEPT_ATTRS = ("dataset", "datamodule", "data", "data_sha256", "data_source_sha256", "checkpoint", "checkpoint_epoch",
+              "ensemble_members", "ensemble_sources", "ensemble_fits", "baseline", "trained_on_eval_trials",
+              "training_data")
+
+
+def _provenance(paths) -> dict:
+    """What the submission records of its prediction files: one file's :data:`KEPT_ATTRS` as they are; for
+    several (datasets), ``submission_members``, JSON of each file's path and kept attributes."""
+    import json
+
+    import numpy as np
+
+    from neurodyn.io.hdf5 import root_attrs
+
+    records = [(os.path.abspath(p), root_attrs(p) or {}) for p in paths]
+    kept = [{k: r[k] for k in KEPT_ATTRS if r.get(k) is not None} for _, r in records]
+    if len(records) == 1:
+        return kept[0]
+
+    def plain(value):
+        value = value.tolist() if isinstance(value, np.ndarray) else value
+        return value.item() if isinstance(value, np.generic) else value
+
+    return {"submission_members": json.dumps([{"file": path, **{k: plain(v) for k, v in attrs.items()}}
+                                              for (path, _), attrs in zip(records, kept)])}
+
+
+def _check_prepared_sources(preds, prepared) -> None:
+    """Refuse a ``--prepared`` file of a prediction's dataset made from other NWB files than the data the
+    predictions were made from (recorded ``data_source_sha256``): before, only the shapes were compared, so
+    the prepared file of another session or simulation of the same sizes passed."""
+    import numpy as np
+
+    from neurodyn.io.hdf5 import root_attrs
+
+    def sources(value):
+        return None if value is None else tuple(str(v) for v in np.atleast_1d(value))
+
+    for pred in preds:
+        ours = root_attrs(pred) or {}
+        made = sources(ours.get("data_source_sha256"))
+        if made is None:
+            continue
+        for path in prepared:
+            theirs = root_attrs(path) or {}
+            other = sources(theirs.get("source_sha256"))
+            if other is None or (ours.get("dataset") and theirs.get("dataset")
+                                 and str(ours["dataset"]) != str(theirs["dataset"])):
+                continue
+            if other != made:
+                raise InputError(f"was prepared from other NWB files (SHA-256 {other[0][:12]}...) than the data of "
+                                 f"{pred} ({made[0][:12]}...): the submission would be checked against other "
+                                 "trials", path=path, field="source_sha256")
 
 
 def _submission(args, tmp, attrs: dict) -> dict:

@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from neurodyn.data.prepared import group_name
-from neurodyn.io import output_file, write_h5_dict
+from neurodyn.io import data_identity, output_file, write_h5_dict
 
 
 class NLBEvaluationCallback(pl.Callback):
@@ -141,22 +141,6 @@ def provenance(pl_module: pl.LightningModule, checkpoint: str | os.PathLike | No
     if extra is not None:  # family-specific (switching GLM: variant, basis, lags)
         attrs.update(extra())
     return attrs
-
-
-def _data_identity(path) -> dict:
-    """``data_sha256`` (the data file's bytes as predicted: a file re-made in place keeps its path) and, for a
-    prepared NLB file, ``data_source_sha256`` (the NWB files it was made from); ``ensemble`` and ``evaluate``
-    compare them."""
-    from neurodyn.io import file_digest
-    from neurodyn.io.hdf5 import root_attrs
-
-    if not Path(path).is_file():
-        return {}
-    found = {"data_sha256": file_digest(path)["sha256"]}
-    sources = (root_attrs(path) or {}).get("source_sha256")
-    if sources is not None:
-        found["data_source_sha256"] = sources
-    return found
 
 
 def _trial_ids(path, split: str):
@@ -313,7 +297,7 @@ class PredictionWriter(BasePredictionWriter):
                     f.attrs["phase"] = dm.phase
                 if getattr(dm, "path", None) is not None:  # the data file the rates are of
                     f.attrs["data"] = str(Path(dm.path).resolve())
-                    f.attrs.update(_data_identity(dm.path))
+                    f.attrs.update(data_identity(dm.path))
                     f.attrs.update(leak)
                 f.attrs["batch_size"] = int(dm.batch_size)  # sampled passes (eval_mode sample) draw per batch
                 for key, value in attrs.items():

@@ -486,6 +486,10 @@ def test_a_baseline_file_records_the_settings_it_was_made_with(tmp_path):
         assert tuple(f.attrs[k] for k in keys) == ("nlb_tools", 40.0, 0.1, "smooth", "lbfgs")
     with h5py.File(changed) as f:
         assert tuple(f.attrs[k] for k in keys) == ("nlb_tools, modified", 80.0, 5.0, "glm", "lbfgs")
+        # the data file's bytes, as neurodyn predict records them (ensemble and evaluate compare them)
+        from neurodyn.io import file_digest
+
+        assert f.attrs["data_sha256"] == file_digest(tmp_path / "p.h5")["sha256"]
 
 
 def test_predictions_of_a_data_file_re_made_in_place_are_refused_or_noted(tmp_path, capsys):

@@ -216,6 +216,42 @@ def test_test_phase_recipe_fit_on_train_val_predict_test_submit_both_bin_widths(
                                    p["mc_maze_small_20/eval_rates_heldin"][()], rtol=1e-5)
 
 
+def test_a_submission_keeps_its_predictions_provenance_and_checks_the_prepared_files_sources(
+        files, test_phase_fit, capsys):
+    """submit refuses a --prepared file made from other NWB files than the predictions' data (only the shapes
+    were compared), and the submission keeps the prediction's data and checkpoint records, so an ensemble
+    of it and predictions of other data, or of the same fit, is refused as for the prediction itself."""
+    from neurodyn.data.prepare import prepare
+
+    ckpt, config = test_phase_fit
+    tmp = files["tmp"]
+    write_nlb_pair(tmp / "nwb_other", "mc_maze", n_train_trials=40, n_test_trials=10, n_heldin=12, n_heldout=5,
+                   seed=5)
+    other = prepare("mc_maze_small", tmp / "nwb_other", bin_ms=20, phase="test", out=tmp / "other_20_test.h5",
+                    log=None)
+    pred, pred_other = tmp / "prov_pred.h5", tmp / "prov_pred_other.h5"
+    for out, data in ((pred, files["test_20"]), (pred_other, other)):
+        assert main(["predict", "--config", str(config), "--ckpt_path", str(ckpt), "--data.path", str(data),
+                     "--prediction.path", str(out), "--trainer.logger", "false",
+                     "--trainer.enable_progress_bar", "false"]) == 0
+    capsys.readouterr()
+    assert main(["submit", "--pred", str(pred), "--prepared", str(other), "--out", str(tmp / "x.h5")]) == 2
+    err = capsys.readouterr().err
+    assert f"{other}: source_sha256: was prepared from other NWB files" in err and not (tmp / "x.h5").exists()
+    sub, sub_other = tmp / "prov_sub.h5", tmp / "prov_sub_other.h5"
+    assert main(["submit", "--pred", str(pred), "--prepared", str(files["test_20"]), "--out", str(sub)]) == 0
+    assert main(["submit", "--pred", str(pred_other), "--prepared", str(other), "--out", str(sub_other)]) == 0
+    with h5py.File(sub) as f, h5py.File(pred) as p:
+        for key in ("data", "data_sha256", "checkpoint", "checkpoint_epoch", "dataset"):
+            assert f.attrs[key] == p.attrs[key], key
+        assert "bin_ms" not in f.attrs
+    capsys.readouterr()
+    assert main(["ensemble", "--pred", str(sub_other), str(pred), "--out", str(tmp / "e1.h5")]) == 2
+    assert "an ensemble averages predictions of the same data" in capsys.readouterr().err
+    assert main(["ensemble", "--pred", str(sub), str(pred), "--out", str(tmp / "e2.h5")]) == 2
+    assert "same checkpoint" in capsys.readouterr().err
+
+
 def test_a_test_phase_model_asked_for_the_val_trials_is_refused_by_evaluate_submit_and_ensembles(
         files, test_phase_fit, capsys):
     """The test-phase file trains on the train and val trials: its model's predictions of the val file's
