@@ -36,6 +36,11 @@ File layout (names, reader and writer: :mod:`neurodyn.data.prepared`; read it ba
         train_cond_idx, eval_cond_idx  variable-length int64 rows, one per condition (attr ragged=True)
         train_jitter, eval_jitter      (trials,) int64 bins          (DMFC_RSG)
     /trial_ids/                train, eval: NWB trial ids (int64) of the rows above, in order
+    /window_start_ms/          train, eval: start in ms on the session grid of each row's first bin (int64;
+                                 first_bin * bin_ms of the input window, DMFC jitter included). The windows
+                                 of one trial at 5 and 20 ms can start up to a bin apart (first bin
+                                 ceil(t0 / bin); jitter rounded per width): ``--upsample`` lines them up with
+                                 these. Files prepared before neurodyn recorded them have no such group.
 
 Spike counts are spikes per bin. Groups the given files cannot support (e.g. ``train_input`` from a test
 file alone) are left out with a printed message; the file is written atomically (no partial output).
@@ -57,6 +62,7 @@ from neurodyn.data.tensors import (
     DMFC_TARGETS,
     PHASE_SPLITS,
     PHASES,
+    input_window_starts_ms,
     make_eval_input_tensors,
     make_eval_target_tensors,
     make_train_input_tensors,
@@ -233,12 +239,14 @@ def _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forwa
         "groups": np.array(list(groups), dtype=object),
     }
     ids = session.trials["trial_id"]
-    trial_ids = {}
+    trial_ids, starts = {}, {}
     if "train_input" in groups:
         trial_ids["train"] = ids[train_rows].astype(np.int64)
+        starts["train"] = input_window_starts_ms(session, ds, bin_ms, phase, "train", seed)
     if "eval_input" in groups:
         trial_ids["eval"] = ids[eval_rows].astype(np.int64)
-    write_prepared(tmp, attrs, groups, trial_ids, compression)
+        starts["eval"] = input_window_starts_ms(session, ds, bin_ms, phase, "eval", seed)
+    write_prepared(tmp, attrs, groups, trial_ids, compression, starts)
     shapes = []
     for name, data in groups.items():
         inner = next(iter(data.values())) if name == "eval_target" else data

@@ -19,20 +19,24 @@ from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES
 from neurodyn.errors import InputError
 from neurodyn.io import read_h5, read_h5_dict, write_h5_dict
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "GROUPS", "TRIAL_IDS", "REQUIRED_RATES", "FORWARD_RATES", "PreparedNLB",
-           "group_name", "parse_group_name", "is_prepared", "read_prepared", "load_prepared", "write_prepared"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "GROUPS", "TRIAL_IDS", "WINDOW_START", "REQUIRED_RATES", "FORWARD_RATES",
+           "PreparedNLB", "group_name", "parse_group_name", "is_prepared", "read_prepared", "load_prepared",
+           "write_prepared"]
 
 FORMAT = "neurodyn-prepared-nlb"
 FORMAT_VERSION = 1
 GROUPS = ("train_input", "eval_input", "eval_target")
 #: group holding the NWB trial ids of the rows of ``train_input`` / ``eval_input``
 TRIAL_IDS = "trial_ids"
+#: group holding the start (ms on the session grid) of the first bin of each row of ``train_input`` /
+#: ``eval_input`` (``train``, ``eval``; int64); files prepared before it was added have none
+WINDOW_START = "window_start_ms"
 #: the rate arrays of one dataset group of a prediction / submission file (nlb_tools' names)
 REQUIRED_RATES = ("train_rates_heldin", "train_rates_heldout", "eval_rates_heldin", "eval_rates_heldout")
 #: forward-prediction rates: both or neither
 FORWARD_RATES = ("eval_rates_heldin_forward", "eval_rates_heldout_forward")
 #: top-level groups of a prediction file that are not dataset groups (skipped when reading)
-AUXILIARY_GROUPS = ("latents",)
+AUXILIARY_GROUPS = ("latents", WINDOW_START)
 
 
 def group_name(dataset: str, bin_ms: int) -> str:
@@ -78,6 +82,9 @@ class PreparedNLB:
         ``{name + suffix: {...}}`` as nlb_tools nests it, or None.
     trial_ids
         ``{"train": ids, "eval": ids}`` (missing keys where a group was left out).
+    window_start_ms
+        ``{"train": starts, "eval": starts}``: the start in ms (session grid) of each row's first bin; empty
+        for files prepared before it was recorded.
     shapes
         ``{"group/key": shape}`` of every array in the file, also of groups not read.
     """
@@ -88,6 +95,7 @@ class PreparedNLB:
     eval_input: dict | None = None
     eval_target: dict | None = None
     trial_ids: dict = field(default_factory=dict)
+    window_start_ms: dict = field(default_factory=dict)
     shapes: dict = field(default_factory=dict)
 
     def shape(self, group: str, key: str) -> tuple | None:
@@ -191,6 +199,8 @@ LAYOUT = {
     "eval_target/train_jitter": "T",
     "eval_target/eval_jitter": "E",
     "eval_target/eval_cond_idx": "C",
+    f"{WINDOW_START}/train": "T",
+    f"{WINDOW_START}/eval": "E",
 }
 #: root attributes that fix a dimension
 _LAYOUT_ATTRS = {"n_train_trials": "T", "n_eval_trials": "E", "n_obs_bins": "B", "n_fwd_bins": "F",
@@ -312,6 +322,8 @@ def read_prepared(
                 setattr(out, name, read_h5_dict(f[name]))
         if TRIAL_IDS in f:
             out.trial_ids = read_h5_dict(f[TRIAL_IDS])
+        if WINDOW_START in f:
+            out.window_start_ms = read_h5_dict(f[WINDOW_START])
     return out
 
 
@@ -320,8 +332,10 @@ def load_prepared(path: str | os.PathLike) -> PreparedNLB:
     return read_prepared(path)
 
 
-def write_prepared(tmp: Path, attrs: dict, groups: dict, trial_ids: dict, compression: str | None) -> None:
-    """Write the prepared file to ``tmp`` (the temporary file of :func:`neurodyn.io.output_file`)."""
+def write_prepared(tmp: Path, attrs: dict, groups: dict, trial_ids: dict, compression: str | None,
+                   window_start_ms: dict | None = None) -> None:
+    """Write the prepared file to ``tmp`` (the temporary file of :func:`neurodyn.io.output_file`);
+    ``window_start_ms``: ``{"train": starts, "eval": starts}`` (int64 ms), see :data:`WINDOW_START`."""
     import h5py
 
     with h5py.File(tmp, "w") as f:
@@ -334,3 +348,6 @@ def write_prepared(tmp: Path, attrs: dict, groups: dict, trial_ids: dict, compre
             write_h5_dict(f.require_group(name), data, compression)
         if trial_ids:
             write_h5_dict(f.require_group(TRIAL_IDS), trial_ids)
+        if window_start_ms:
+            write_h5_dict(f.require_group(WINDOW_START),
+                          {k: np.asarray(v, dtype=np.int64) for k, v in window_start_ms.items()})

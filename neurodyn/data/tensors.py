@@ -279,6 +279,33 @@ def _front_padded_target(
     return out
 
 
+def input_window_starts_ms(
+    session: NWBSession | str | os.PathLike,
+    dataset: str | NLBDataset,
+    bin_ms: int,
+    phase: str = "val",
+    which: str = "train",
+    seed: int = 0,
+) -> np.ndarray:
+    """Start (ms on the session grid) of the first bin of each row of the train (``which="train"``) or eval
+    (``"eval"``) input tensors: ``first_bin * bin_ms`` of the windows :func:`make_train_input_tensors` /
+    :func:`make_eval_input_tensors` cut, DMFC jitter included; int64, one per row, in row order.
+
+    A trial's windows at two bin widths need not start together (the first bin is ``ceil(t0 / bin)``, and the
+    DMFC jitter is rounded to whole bins at each width), so ``--upsample`` lines bins up by these starts.
+    """
+    ds, session = get_dataset(dataset), _session(session)
+    bin_ms = ds.check_bin(bin_ms)
+    if which not in ("train", "eval"):
+        raise InputError(f"expected 'train' or 'eval', got {which!r}", field="which")
+    splits = PHASE_SPLITS[_check_phase(phase)][0 if which == "train" else 1]
+    what = f"the {which} input"
+    rows = split_rows(session, splits, what)
+    align = _aligned(session, ds.window, rows, jitter_ms(session, ds, rows, bin_ms, seed))
+    win = trial_windows(session, rows, bin_ms, ds.window, align_ns=align, needed_for=what)
+    return win.first_bin.astype(np.int64) * int(bin_ms)
+
+
 def make_eval_target_tensors(
     session: NWBSession | str | os.PathLike,
     dataset: str | NLBDataset,
