@@ -13,7 +13,9 @@ Example (shell): three fits of one config with different seeds, one prediction f
 Every rate array of the submission layout (same groups, keys and shapes in every file) is averaged
 (rates, not log-rates: the Poisson likelihood is concave in the rate, so the ensemble scores at least the
 members' mean on every entry; :class:`neurodyn.models.ensemble.RateEnsemble`). The latents that ``neurodyn
-predict`` stores beside the rates are not comparable across separate fits and are not copied. Choose the
+predict`` stores beside the rates are not comparable across separate fits and are not copied; the window starts
+it copies from the prepared file (``window_start_ms``, what ``evaluate`` / ``submit --upsample`` line bins up
+by) are kept when every member records the same ones. Choose the
 members in advance (how many, which seeds), never by their scores on the trials you report.
 
 The file records what its members agree on (``phase``, ``dataset``, ``bin_ms``, ``data``) and its members
@@ -210,6 +212,20 @@ def _average(paths) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
     return {g: {k: v / len(paths) for k, v in arrays.items()} for g, arrays in total.items()}, attrs
 
 
+def shared_window_starts(paths) -> dict:
+    """The window starts (``window_start_ms``, :func:`neurodyn.metrics.resample.read_window_starts`) every member
+    records alike, or ``{}`` when one records none or other ones (then ``--upsample`` notes it cannot line up
+    the ensemble's windows)."""
+    from neurodyn.metrics.resample import read_window_starts
+
+    found = [read_window_starts(p) for p in paths]
+    first = found[0]
+    same = all(starts.keys() == first.keys() and all(
+        starts[g].keys() == first[g].keys() and all(np.array_equal(starts[g][s], first[g][s]) for s in first[g])
+        for g in first) for starts in found[1:])
+    return first if same else {}
+
+
 def _same_rates(a: dict, b: dict) -> bool:
     """Whether two prediction files hold the same groups, keys and values (bit for bit)."""
     return a.keys() == b.keys() and all(
@@ -231,7 +247,7 @@ def cli_main(argv: list[str]) -> int:
     size = max((os.path.getsize(p) for p in args.pred if os.path.isfile(p)), default=0)
     with output_file(args.out, inputs=args.pred, overwrite=args.overwrite, size_bytes=size) as tmp:
         groups, attrs = _average(args.pred)
-        write_submission(tmp, groups, attrs=attrs)
+        write_submission(tmp, groups, attrs=attrs, window_starts=shared_window_starts(args.pred))
     print(f"wrote {args.out}: the mean of {len(args.pred)} prediction files ({', '.join(groups)})")
     from neurodyn.io.hdf5 import root_attrs
 

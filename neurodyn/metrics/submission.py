@@ -33,6 +33,7 @@ from neurodyn.data.prepared import (
     FORWARD_RATES,
     GROUPS,
     REQUIRED_RATES,
+    WINDOW_START,
     group_name,
     parse_group_name,
 )
@@ -133,7 +134,7 @@ def validate_submission(
 
 def write_submission(
     path, groups: Mapping[str, Mapping[str, np.ndarray]], expected_shapes: ExpectedShapes | None = None,
-    attrs: Mapping | None = None,
+    attrs: Mapping | None = None, window_starts: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> Path:
     """Validate ``groups`` and write them as one submission file (float32, gzip), atomically.
 
@@ -148,6 +149,10 @@ def write_submission(
     attrs
         Optional root attributes (what the file was made from: ``phase``, ``dataset``, ``bin_ms``, ``data``;
         None values are left out).
+    window_starts
+        Optional ``{group: {"train": starts, "eval": starts}}`` (ms, int64), written as the auxiliary group
+        ``window_start_ms`` that ``neurodyn predict`` writes (a prediction file, e.g. an ensemble's; an
+        EvalAI submission holds the rates only and gets none).
 
     Returns
     -------
@@ -176,6 +181,9 @@ def write_submission(
                 out = handle.create_group(name)
                 for key, value in group.items():
                     out.create_dataset(key, data=np.asarray(value, dtype=np.float32), compression="gzip")
+            for name, starts in (window_starts or {}).items():
+                for split, value in starts.items():
+                    handle.create_dataset(f"{WINDOW_START}/{name}/{split}", data=np.asarray(value, dtype=np.int64))
     return path
 
 
@@ -198,8 +206,8 @@ def _not_rates(handle) -> tuple[str, str] | None:
 def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
     """Read a submission file into ``{group: {key: array}}`` (arrays as stored, usually float32).
 
-    Top-level groups listed in :data:`AUXILIARY_GROUPS` (the ``latents`` that ``neurodyn predict``
-    stores beside the rates) are not part of a submission and are skipped.
+    Top-level groups listed in :data:`AUXILIARY_GROUPS` (the ``latents`` and ``window_start_ms`` that
+    ``neurodyn predict`` stores beside the rates) are not part of a submission and are skipped.
 
     Raises
     ------

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from neurodyn.data.prepared import group_name
+from neurodyn.data.prepared import WINDOW_START, group_name
 from neurodyn.io import data_identity, output_file, write_h5_dict
 
 
@@ -188,6 +188,20 @@ def trained_on_eval_trials(training_files, data_path) -> dict:
     return {}
 
 
+def window_starts(dm, group: dict) -> dict:
+    """``{"train": starts, "eval": starts}`` of the prepared file behind ``dm`` when it records them for every
+    row of the predicted ``group`` (same trial counts), else ``{}`` (files prepared before they were recorded)."""
+    recorded = getattr(getattr(dm, "prepared", None), "window_start_ms", None) or {}
+    out = {}
+    for split in ("train", "eval"):
+        starts = recorded.get(split)
+        rates = group.get(f"{split}_rates_heldin")
+        if starts is None or rates is None or len(starts) != len(rates):
+            return {}
+        out[split] = np.asarray(starts, dtype=np.int64)
+    return out
+
+
 class PredictionWriter(BasePredictionWriter):
     """Write ``neurodyn predict`` outputs to one HDF5 file (atomically).
 
@@ -195,7 +209,10 @@ class PredictionWriter(BasePredictionWriter):
 
     - NLB (:class:`NLBDataModule`): the NLB submission layout, group ``<dataset>[_<bin>]`` with
       ``train_rates_heldin``, ``train_rates_heldout``, ``eval_rates_heldin``, ``eval_rates_heldout``
-      and ``eval_rates_*_forward`` (spikes per bin, float32), plus ``latents/{train,eval}_{z,v}``.
+      and ``eval_rates_*_forward`` (spikes per bin, float32), plus ``latents/{train,eval}_{z,v}`` and, when
+      the prepared file records them, ``window_start_ms/<group>/{train,eval}`` (int64: the start in ms of each
+      row's first bin on the session grid, copied from the prepared file; ``evaluate`` / ``submit
+      --upsample`` line a coarse group's bins up with a finer one's by them).
     - LFADS / Lorenz: ``train_rates``, ``valid_rates`` (counts per bin) and ``train_z``, ``valid_v``...
     - Switching GLM: per split (``train_``, ``valid_``) the state ``posteriors`` (sequences, bins, states),
       the ``viterbi`` path (int64) and ``log_marginal`` (nats per sequence), the NLB ``trial_ids`` of the
@@ -263,6 +280,9 @@ class PredictionWriter(BasePredictionWriter):
             tree[name] = nlb_submission_group({s: splits[s]["rates"] for s in splits}, dm)
             tree["latents"] = {f"{'eval' if s == 'valid' else s}_{k}": v for s, d in splits.items()
                                for k, v in d.items() if k in ("z", "v")}
+            starts = window_starts(dm, tree[name])
+            if starts:
+                tree[WINDOW_START] = {name: starts}
         else:
             for split, data in splits.items():
                 for key, value in data.items():
