@@ -145,7 +145,8 @@ def cli_main(argv: list[str]) -> int:
         type=int,
         metavar="MS",
         help="also score each coarser prediction group at MS ms (a 20 ms model at 5 ms: every bin's "
-        "rate split evenly over its finer bins); coarse groups without a target are then skipped",
+        "rate split evenly over its finer bins, each trial's bins lined up by the window starts the "
+        "prediction and target files record); coarse groups without a target are then skipped",
     )
     args = parser.parse_args(argv)
     for path in args.target:
@@ -167,11 +168,17 @@ def cli_main(argv: list[str]) -> int:
     _check_phases(args.pred, args.target)
     check_not_trained_on(args.pred, "scored")
     given = prediction
+    notes: list = []
     if args.upsample is not None:
-        from neurodyn.metrics.resample import upsample_submission
+        from neurodyn.metrics.resample import read_window_starts, upsample_offsets, upsample_submission
 
         try:
-            prediction = upsample_submission(prediction, args.upsample)
+            # each trial's coarse window start (the prediction file) against its fine one (the target file)
+            recorded = read_window_starts(args.pred)
+            coarse = {name: (args.pred, recorded.get(name, {})) for name in prediction}
+            fine = {name: (path, read_window_starts(path).get(name, {})) for name, path in target_paths.items()}
+            offsets, notes = upsample_offsets(prediction, args.upsample, coarse, fine)
+            prediction = upsample_submission(prediction, args.upsample, offsets)
         except InputError as err:
             raise InputError(err.message, path=err.path or args.pred, field=err.field) from None
         if not prediction.keys() & targets.keys():
@@ -179,7 +186,7 @@ def cli_main(argv: list[str]) -> int:
                 f"nothing to score: no prediction group matches a target group (predictions: "
                 f"{', '.join(sorted(prediction))} at --upsample {args.upsample}; targets: "
                 f"{', '.join(sorted(targets))})", path=args.pred, field="--upsample")
-    notes = [_unscored_note(given, prediction, targets, args.upsample)]
+    notes.append(_unscored_note(given, prediction, targets, args.upsample))
     if prediction.keys() & targets.keys():  # else evaluate names the group without a target (and a hint)
         prediction = {k: v for k, v in prediction.items() if k in targets}
     results = evaluate(targets, prediction, target_path=target_paths, prediction_path=args.pred)

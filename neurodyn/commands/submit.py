@@ -43,7 +43,8 @@ def cli_main(argv: list[str]) -> int:
         type=int,
         metavar="MS",
         help="add an MS ms group made from each coarser prediction group (a 20 ms model submitted at "
-        "5 ms too: every bin's rate split evenly over its finer bins)",
+        "5 ms too: every bin's rate split evenly over its finer bins, each trial's bins lined up by the "
+        "window starts of the prediction file and the MS ms --prepared file)",
     )
     args = parser.parse_args(argv)
     from neurodyn.io import output_file
@@ -148,6 +149,7 @@ def _submission(args, tmp, attrs: dict) -> dict:
     )
 
     groups: dict = {}
+    pred_of: dict = {}
     for path in args.pred:
         for name, group in read_submission(path).items():
             if name in groups:
@@ -155,15 +157,7 @@ def _submission(args, tmp, attrs: dict) -> dict:
                     f"group '{name}' appears in more than one prediction file", path=path, field=name
                 )
             parse_group_name(name, path)
-            groups[name] = group
-    if getattr(args, "upsample", None) is not None:
-        from neurodyn.metrics.resample import upsample_submission
-
-        given = set(groups)
-        groups = upsample_submission(groups, args.upsample)
-        if set(groups) == given:
-            print(f"note: --upsample {args.upsample}: no prediction group is coarser than {args.upsample} ms; "
-                  "nothing was added", flush=True)
+            groups[name], pred_of[name] = group, path
     expected: dict = {}
     shapes_from: dict = {}
     for path in args.prepared:
@@ -172,6 +166,25 @@ def _submission(args, tmp, attrs: dict) -> dict:
                 raise InputError(f"group '{name}' is also in --prepared {shapes_from[name]}: give one prepared "
                                  "file per group", path=path, field="--prepared")
             expected[name], shapes_from[name] = shapes, path
+    if getattr(args, "upsample", None) is not None:
+        from neurodyn.data.prepared import group_name
+        from neurodyn.metrics.resample import read_window_starts, upsample_offsets, upsample_submission
+
+        # each trial's coarse window start (its prediction file) against its fine one (the --prepared file)
+        coarse = {name: (path, read_window_starts(path).get(name, {})) for name, path in pred_of.items()}
+        fine = {}
+        for name in groups:
+            target = group_name(parse_group_name(name)[0], args.upsample)
+            path = shapes_from.get(target)
+            fine[target] = (path, read_window_starts(path).get(target, {}) if path else {})
+        given = set(groups)
+        offsets, notes = upsample_offsets(groups, args.upsample, coarse, fine)
+        for note in notes:
+            print(note, flush=True)
+        groups = upsample_submission(groups, args.upsample, offsets)
+        if set(groups) == given:
+            print(f"note: --upsample {args.upsample}: no prediction group is coarser than {args.upsample} ms; "
+                  "nothing was added", flush=True)
     for name in groups:
         if name not in expected:
             dataset, bin_ms = parse_group_name(name)
