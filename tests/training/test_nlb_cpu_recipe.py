@@ -13,12 +13,13 @@ import yaml
 
 from neurodyn.cli import main
 from neurodyn.data.nlb import DATASET_NAMES
+from neurodyn.data.prepared import load_prepared
 from neurodyn.data.pseudo import rebin
 from neurodyn.data.synthetic.nlb_latents import expected_counts_ms
 from neurodyn.data.synthetic.nlb_nwb import pair_names, window_sums, write_nlb_pair
 from neurodyn.errors import InputError
 from neurodyn.metrics import evaluate
-from neurodyn.metrics.resample import upsample_group, upsample_submission
+from neurodyn.metrics.resample import read_window_starts, upsample_group, upsample_submission, window_offsets
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs" / "langevinflow"
@@ -143,6 +144,12 @@ def test_expected_counts_match_the_spikes_and_the_oracle_beats_the_baseline(file
 
 
 # --------------------------------------------------------------------------------------- the CLI path
+def _offsets(coarse: Path, fine: Path) -> dict:
+    """Per split, how many 5 ms bins each trial's 20 ms window starts after its 5 ms one (the prepared starts)."""
+    c, f = load_prepared(coarse).window_start_ms, load_prepared(fine).window_start_ms
+    return {split: window_offsets(c[split], f[split], 5, 20) for split in ("train", "eval")}
+
+
 def _fit(config_args: list[str], data: Path, root: Path) -> tuple[Path, Path]:
     assert main(["fit", "--config", str(CONFIGS / "mc_maze_small_cpu.yaml"), "--data.path", str(data),
                  "--trainer.max_epochs", "2", "--trainer.check_val_every_n_epoch", "1", "--nlb_eval.every_n_epochs",
@@ -165,11 +172,16 @@ def test_val_phase_cpu_config_predict_last_and_score_at_20_and_5_ms(files, capsy
     at20 = json.loads(capsys.readouterr().out)[0]["mc_maze_scaling_20_split"]
     assert main(["evaluate", "--target", str(files["val_5"]), "--pred", str(pred), "--upsample", "5", "--json"]) == 0
     at5 = json.loads(capsys.readouterr().out)[0]["mc_maze_scaling_split"]
-    # --upsample scores exactly what upsample_submission makes of the 20 ms predictions
+    # predict copies the prepared file's window starts; --upsample scores exactly what upsample_submission makes
+    # of the 20 ms predictions, each trial lined up by the 20 ms and 5 ms files' starts
     from neurodyn.metrics.submission import read_submission
 
-    by_hand = evaluate(files["val_5"], {"mc_maze_small": upsample_submission(read_submission(pred), 5)[
-        "mc_maze_small"]})[0]["mc_maze_scaling_split"]
+    offsets = _offsets(files["val_20"], files["val_5"])
+    recorded = read_window_starts(pred)["mc_maze_small_20"]
+    for split in ("train", "eval"):
+        np.testing.assert_array_equal(recorded[split], load_prepared(files["val_20"]).window_start_ms[split])
+    by_hand = evaluate(files["val_5"], {"mc_maze_small": upsample_submission(
+        read_submission(pred), 5, {"mc_maze_small_20": offsets})["mc_maze_small"]})[0]["mc_maze_scaling_split"]
     assert at5 == pytest.approx(by_hand, rel=1e-12)
     assert set(at20) == set(at5) == {"[100] co-bps", "[100] vel R2", "[100] psth R2", "[100] fp-bps"}
     # both targets at once: the 20 ms group and its 5 ms copy are both scored
@@ -212,8 +224,10 @@ def test_test_phase_recipe_fit_on_train_val_predict_test_submit_both_bin_widths(
         assert set(f) == {"mc_maze_small", "mc_maze_small_20"}
         assert f["mc_maze_small/eval_rates_heldout"].shape == (n_test, 140, 5)
         assert f["mc_maze_small_20/eval_rates_heldout"].shape == (n_test, 35, 5)
-        np.testing.assert_allclose(rebin(f["mc_maze_small/eval_rates_heldin"][()], 4),
-                                   p["mc_maze_small_20/eval_rates_heldin"][()], rtol=1e-5)
+        # the 20 ms rates spread over 5 ms bins, each trial lined up by the window starts of the prepared files
+        fine = upsample_group({k: p["mc_maze_small_20"][k][()] for k in p["mc_maze_small_20"]}, 4,
+                              _offsets(files["test_20"], files["test_5"]))
+        np.testing.assert_allclose(f["mc_maze_small/eval_rates_heldin"][()], fine["eval_rates_heldin"], rtol=1e-6)
 
 
 def test_a_submission_keeps_its_predictions_provenance_and_checks_the_prepared_files_sources(

@@ -1,0 +1,213 @@
+"""``--upsample``: a trial's 20 ms and 5 ms windows need not start together (first bin ``ceil(t0 / bin)`` on a
+1 ms grid of alignment times; the DMFC_RSG jitter rounded to whole bins at each width). The window starts that
+``prepare`` records line them up."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodyn.cli import main
+from neurodyn.data.nwb import load_session
+from neurodyn.data.prepare import prepare
+from neurodyn.data.prepared import group_name, load_prepared
+from neurodyn.data.synthetic.nlb_latents import expected_counts_ms
+from neurodyn.data.synthetic.nlb_nwb import pair_names, window_sums, write_nlb_pair
+from neurodyn.errors import InputError
+from neurodyn.metrics.resample import read_window_starts, upsample_group, upsample_submission, window_offsets
+from neurodyn.metrics.submission import read_submission, write_submission
+
+SIZES = {"mc_maze": ("mc_maze_small", 6, 3, 24), "dmfc_rsg": ("dmfc_rsg", 6, 3, 32)}
+KEYS = ("train_rates_heldin", "train_rates_heldout", "eval_rates_heldin", "eval_rates_heldout",
+        "eval_rates_heldin_forward", "eval_rates_heldout_forward")
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    """Per style: (folder, {20: prepared, 5: prepared}), val phase."""
+    out = {}
+    for style, (dataset, n_in, n_out, n_trials) in SIZES.items():
+        folder = tmp_path_factory.mktemp(style)
+        write_nlb_pair(folder / "nwb", style, n_train_trials=n_trials, n_test_trials=4, n_heldin=n_in,
+                       n_heldout=n_out, seed=5)
+        out[style] = (folder, {b: prepare(dataset, folder / "nwb", bin_ms=b, phase="val", out=folder / f"p{b}.h5",
+                                          log=None) for b in (20, 5)})
+    return out
+
+
+def _offsets(prep20, prep5):
+    s20, s5 = load_prepared(prep20).window_start_ms, load_prepared(prep5).window_start_ms
+    return {split: window_offsets(s20[split], s5[split], 5, 20) for split in ("train", "eval")}
+
+
+def _inside(n_fine: int, offsets: np.ndarray, n_coarse_fine: int) -> np.ndarray:
+    """(trials, n_fine) True where fine bin j lies inside the coarse window (j - offset in [0, n_coarse_fine))."""
+    j = np.arange(n_fine)[None, :] - offsets[:, None]
+    return (j >= 0) & (j < n_coarse_fine)
+
+
+@pytest.mark.parametrize("style", list(SIZES))
+def test_shifted_upsample_of_a_rate_constant_on_the_20ms_grid_is_its_5ms_cut(style, pairs):
+    """The exact oracle: a rate constant within each 20 ms bin of the session grid, cut by prepare's windows at
+    20 ms and upsampled with the recorded starts, is what prepare's 5 ms windows cut of it (fine bins outside the
+    coarse window take the edge rate, as documented, and are left out). Unshifted, it is not."""
+    dataset, n_in, n_out, _ = SIZES[style]
+    folder, prep = pairs[style]
+    train = folder / "nwb" / pair_names(style)[0]
+    n_ms = load_session(train).n_ms
+    rng = np.random.default_rng(0)
+    per_bin = rng.gamma(2.0, 1.0, (-(-n_ms // 20), n_in + n_out))
+    per_ms = np.repeat(per_bin / 20.0, 20, axis=0)[:n_ms]
+    coarse = window_sums(folder / "nwb", dataset, 20, {train.name: per_ms})
+    fine = window_sums(folder / "nwb", dataset, 5, {train.name: per_ms})
+    offsets = _offsets(prep[20], prep[5])
+    assert np.any(offsets["eval"] != 0) and np.any(offsets["train"] != 0)  # the windows do not start together
+    shifted = upsample_group(coarse, 4, offsets)
+    plain = upsample_group(coarse, 4)
+    n_obs = coarse["eval_rates_heldin"].shape[1] * 4
+    for split, keys in (("train", ("train_rates_heldin",)),
+                        ("eval", ("eval_rates_heldin", "eval_rates_heldin_forward"))):
+        got = np.concatenate([shifted[k] for k in keys], axis=1)
+        old = np.concatenate([plain[k] for k in keys], axis=1)
+        want = np.concatenate([fine[k] for k in keys], axis=1)
+        inside = _inside(got.shape[1], offsets[split], got.shape[1])
+        np.testing.assert_allclose(got[inside], want[inside], rtol=1e-9, err_msg=f"{style} {split}")
+        assert not np.allclose(old[inside], want[inside])  # what --upsample scored before
+        # forward bins continue the observed ones: the edge rate only where the coarse window ends
+        if split == "eval":
+            np.testing.assert_allclose(shifted["eval_rates_heldout_forward"],
+                                       np.concatenate([shifted["eval_rates_heldout"], shifted[
+                                           "eval_rates_heldout_forward"]], axis=1)[:, n_obs:])
+
+
+def test_offsets_shift_observed_and_forward_bins_as_one_axis_with_edge_rates():
+    group = {"eval_rates_heldout": np.array([[[4.0], [8.0]]] * 2),
+             "eval_rates_heldout_forward": np.array([[[12.0]]] * 2), "train_rates_heldout": np.array([[[4.0], [8.0]]])}
+    out = upsample_group(group, 4, {"eval": np.array([2, -1]), "train": np.array([0])})
+    axis = np.concatenate([out["eval_rates_heldout"], out["eval_rates_heldout_forward"]], axis=1)[..., 0]
+    assert axis[0].tolist() == [1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3]  # two fine bins later, edge rate in front
+    assert axis[1].tolist() == [1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3]  # one earlier, edge rate at the end
+    assert out["train_rates_heldout"][0, :, 0].tolist() == [1, 1, 1, 1, 2, 2, 2, 2]
+    with pytest.raises(InputError, match="more than 2 coarse bins"):
+        upsample_group(group, 4, {"eval": np.array([9, 0]), "train": np.array([0])})
+    with pytest.raises(InputError, match="2 window offsets"):
+        upsample_group(group, 4, {"eval": np.array([0]), "train": np.array([0])})
+    with pytest.raises(InputError) as err:
+        window_offsets(np.array([20, 40]), np.array([18, 40]), 5, 20, path="p.h5", field="window_start_ms/x/eval")
+    assert err.value.path is not None and err.value.field == "window_start_ms/x/eval"
+    with pytest.raises(InputError, match="more than 40 ms"):
+        window_offsets(np.array([100]), np.array([55]), 5, 20, path="p.h5", field="f")
+
+
+def _oracle(folder, style, bin_ms, out, starts_from=None):
+    """The simulator's true rates on prepare's windows (a submission file), with the window starts of the prepared
+    file ``starts_from`` as ``neurodyn predict`` copies them."""
+    dataset, n_in, n_out, n_trials = SIZES[style]
+    expected = expected_counts_ms(style, n_trials=n_trials, n_heldin=n_in, n_heldout=n_out, seed=5)
+    group = window_sums(folder / "nwb", dataset, bin_ms, {pair_names(style)[0]: expected})
+    name = group_name(dataset, bin_ms)
+    starts = {name: load_prepared(starts_from).window_start_ms} if starts_from else None
+    write_submission(out, {name: group}, window_starts=starts)
+    return out
+
+
+def _evaluate(*args):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert main(["evaluate", *map(str, args), "--json"]) == 0
+    (result,) = json.loads(out.getvalue())
+    (scores,) = result.values()
+    return {k.split("] ")[-1]: v for k, v in scores.items()}, err.getvalue()
+
+
+def test_dmfc_true_rates_upsampled_with_the_starts_score_as_the_5ms_cut(pairs, tmp_path):
+    """Simulated DMFC_RSG val files: the 20 ms true rates upsampled with the recorded starts match the rates cut at
+    5 ms away from the edges and score fp-bps at least as well as before (unshifted); a prediction file without
+    starts is upsampled as before, with one note."""
+    folder, prep = pairs["dmfc_rsg"]
+    with_starts = _oracle(folder, "dmfc_rsg", 20, tmp_path / "o20s.h5", starts_from=prep[20])
+    without = _oracle(folder, "dmfc_rsg", 20, tmp_path / "o20.h5")
+    cut5 = _oracle(folder, "dmfc_rsg", 5, tmp_path / "o5.h5")
+    after, note_after = _evaluate("--target", prep[5], "--pred", with_starts, "--upsample", "5")
+    before, note_before = _evaluate("--target", prep[5], "--pred", without, "--upsample", "5")
+    at5, _ = _evaluate("--target", prep[5], "--pred", cut5)
+    assert note_after == ""
+    assert note_before.count("note:") == 1 and "alignment could not be checked" in note_before
+    assert "o20.h5" in note_before
+    assert after["fp-bps"] >= before["fp-bps"]  # (psth R2 of 8 eval trials is too noisy to order)
+    assert abs(after["fp-bps"] - at5["fp-bps"]) < abs(before["fp-bps"] - at5["fp-bps"])
+    # the rates themselves: closer to the 5 ms cut inside the coarse windows, everywhere
+    up = upsample_submission(read_submission(with_starts), 5, {"dmfc_rsg_20": _offsets(prep[20], prep[5])})
+    old = upsample_submission(read_submission(without), 5)
+    fine = read_submission(cut5)["dmfc_rsg"]
+    offsets = _offsets(prep[20], prep[5])["eval"]
+    key = "eval_rates_heldout"
+    inside = _inside(fine[key].shape[1], offsets, fine[key].shape[1])
+    # the true rate varies within a 20 ms bin: compare how far each is from the 5 ms cut
+    err_new = np.abs(up["dmfc_rsg"][key] - fine[key])[inside].mean()
+    err_old = np.abs(old["dmfc_rsg"][key] - fine[key])[inside].mean()
+    assert err_new < 0.7 * err_old
+
+
+def test_old_prepared_files_without_starts_still_work_with_one_note(pairs, tmp_path):
+    """A target (or --prepared) file prepared before the starts were recorded: upsampled as before, one note."""
+    folder, prep = pairs["mc_maze"]
+    old5 = tmp_path / "old5.h5"
+    with h5py.File(prep[5]) as src, h5py.File(old5, "w") as dst:
+        for key in src:
+            if key != "window_start_ms":
+                src.copy(key, dst)
+        dst.attrs.update(dict(src.attrs))
+    assert load_prepared(old5).window_start_ms == {} and read_window_starts(old5) == {}
+    pred = _oracle(folder, "mc_maze", 20, tmp_path / "o20s.h5", starts_from=prep[20])
+    plain = _oracle(folder, "mc_maze", 20, tmp_path / "o20.h5")
+    got, note = _evaluate("--target", old5, "--pred", pred, "--upsample", "5")
+    want, _ = _evaluate("--target", old5, "--pred", plain, "--upsample", "5")
+    assert got == want and note.count("note:") == 1 and "old5.h5 records no window starts" in note
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["submit", "--pred", str(pred), "--upsample", "5", "--prepared", str(prep[20]), str(old5),
+                     "--out", str(tmp_path / "sub.h5")]) == 0
+    assert out.getvalue().count("note:") == 1 and "alignment could not be checked" in out.getvalue()
+
+
+def test_submit_upsamples_with_the_starts_and_writes_only_the_submission_keys(pairs, tmp_path):
+    folder, prep = pairs["mc_maze"]
+    pred = _oracle(folder, "mc_maze", 20, tmp_path / "o20s.h5", starts_from=prep[20])
+    assert set(read_window_starts(pred)) == {"mc_maze_small_20"}
+    sub = tmp_path / "sub.h5"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["submit", "--pred", str(pred), "--upsample", "5", "--prepared", str(prep[20]), str(prep[5]),
+                     "--out", str(sub)]) == 0
+    assert "note:" not in out.getvalue()
+    with h5py.File(sub) as f:
+        assert set(f) == {"mc_maze_small", "mc_maze_small_20"}
+        assert all(set(f[g]) <= set(KEYS) for g in f)
+    want = upsample_group(read_submission(pred)["mc_maze_small_20"], 4, _offsets(prep[20], prep[5]))
+    got = read_submission(sub)["mc_maze_small"]
+    for key, value in want.items():
+        np.testing.assert_allclose(got[key], value, rtol=1e-6, err_msg=key)
+
+
+def test_ensemble_keeps_the_starts_its_members_agree_on(pairs, tmp_path):
+    folder, prep = pairs["mc_maze"]
+    a = _oracle(folder, "mc_maze", 20, tmp_path / "a.h5", starts_from=prep[20])
+    groups = read_submission(a)
+    b = tmp_path / "b.h5"
+    write_submission(b, {g: {k: v * 1.1 for k, v in d.items()} for g, d in groups.items()},
+                     window_starts=read_window_starts(a))
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["ensemble", "--pred", str(a), str(b), "--out", str(tmp_path / "e.h5")]) == 0
+    kept = read_window_starts(tmp_path / "e.h5")["mc_maze_small_20"]
+    np.testing.assert_array_equal(kept["eval"], load_prepared(prep[20]).window_start_ms["eval"])
+    c = tmp_path / "c.h5"  # no starts: the ensemble records none
+    write_submission(c, {g: {k: v * 1.2 for k, v in d.items()} for g, d in groups.items()})
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["ensemble", "--pred", str(a), str(c), "--out", str(tmp_path / "e2.h5")]) == 0
+    assert read_window_starts(tmp_path / "e2.h5") == {}
