@@ -165,6 +165,7 @@ def _broken_prepared(d: Path, prep: Path, prep_psth: Path) -> None:
     def no_train_trials(f):
         keys = [f"train_input/{key}" for key in f["train_input"]]
         keys += [f"{tgt}/{key}" for key in f[tgt] if key.startswith("train_")]
+        keys += ["window_start_ms/train"] if "window_start_ms" in f else []  # one per train row, as the rest
         for key in keys:
             _replace(key, f[key][()][:0])(f)
         f.attrs["n_train_trials"] = 0
