@@ -178,10 +178,15 @@ def _submission(args, tmp, attrs: dict) -> dict:
             path = shapes_from.get(target)
             fine[target] = (path, read_window_starts(path).get(target, {}) if path else {})
         given = set(groups)
-        offsets, notes = upsample_offsets(groups, args.upsample, coarse, fine)
-        for note in notes:
-            print(note, flush=True)
-        groups = upsample_submission(groups, args.upsample, offsets)
+        try:
+            offsets, notes = upsample_offsets(groups, args.upsample, coarse, fine)
+            for note in notes:
+                print(note, flush=True)
+            groups = upsample_submission(groups, args.upsample, offsets)
+        except InputError as err:  # a group's error names the prediction file that holds it
+            if err.path is not None:
+                raise
+            raise InputError(err.message, path=pred_of.get(err.field, args.pred[0]), field=err.field) from None
         if set(groups) == given:
             print(f"note: --upsample {args.upsample}: no prediction group is coarser than {args.upsample} ms; "
                   "nothing was added", flush=True)

@@ -432,6 +432,21 @@ def test_submit_records_its_phase_and_notes_an_upsample_that_adds_nothing(tmp_pa
     assert root_attrs(out) == {"phase": "val"} and list(read_submission(out)) == ["mc_maze_small_20"]
 
 
+def test_submit_upsample_errors_name_the_prediction_file(tmp_path, capsys):
+    """``--upsample 20`` on a 5 ms group, and a 5 ms group already beside the 20 ms one it would be made of,
+    were one line naming no file (``mc_maze_small: cannot split 5 ms bins into 20 ms bins``)."""
+    rng = np.random.default_rng(4)
+    group = _prepared(tmp_path / "p.h5", rng)
+    fine = tmp_path / "fine.h5"
+    write_submission(fine, {"mc_maze_small": {k: np.repeat(v, 4, axis=1) / 4 for k, v in group.items()}})
+    assert main(["submit", "--pred", str(fine), "--upsample", "20", "--out", str(tmp_path / "a.h5")]) == 2
+    assert f"{fine}: mc_maze_small: cannot split 5 ms bins into 20 ms bins" in capsys.readouterr().err
+    coarse = _member(tmp_path / "coarse.h5", group)
+    assert main(["submit", "--pred", str(coarse), str(fine), "--upsample", "5", "--out", str(tmp_path / "b.h5")]) == 2
+    assert f"{fine}: mc_maze_small: group 'mc_maze_small' is already there" in capsys.readouterr().err
+    assert not (tmp_path / "a.h5").exists() and not (tmp_path / "b.h5").exists()
+
+
 def test_ensemble_refuses_a_member_that_would_count_twice(tmp_path, capsys):
     """An ensemble file and one of its own members, a copy of an ensemble, a submission made from a member (no
     checkpoint recorded) beside it, a byte copy of a baseline: each was averaged with exit 0, one fit counting
