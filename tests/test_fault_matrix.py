@@ -166,6 +166,7 @@ def _broken_prepared(d: Path, prep: Path, prep_psth: Path) -> None:
         keys = [f"train_input/{key}" for key in f["train_input"]]
         keys += [f"{tgt}/{key}" for key in f[tgt] if key.startswith("train_")]
         keys += ["window_start_ms/train"] if "window_start_ms" in f else []  # one per train row, as the rest
+        keys += ["trial_source/train"] if "trial_source" in f else []
         for key in keys:
             _replace(key, f[key][()][:0])(f)
         f.attrs["n_train_trials"] = 0

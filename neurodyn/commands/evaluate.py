@@ -58,7 +58,12 @@ def other_data_note(pred, targets) -> str | None:
         made = _sources(root_attrs(str(data)) or {})
     for target in targets:
         theirs = _sources(root_attrs(target) or {})
-        if made is not None and theirs is not None and made != theirs:
+        # other data: another phase, or none of the same NWB files (a file prepared from the train NWB file alone
+        # and one from the folder of the pair share it and hold the same val trials)
+        ours_known = {s for s in made[0] if s} if made is not None else set()
+        theirs_known = {s for s in theirs[0] if s} if theirs is not None else set()
+        if made is not None and theirs is not None and (made[1] != theirs[1] or (
+                ours_known and theirs_known and not ours_known & theirs_known)):
             return (f"note: {pred} was predicted from {data} (NWB sources {made[0][0][:12]}..., {made[1]} phase); "
                     f"{target} was prepared from {theirs[0][0][:12]}... ({theirs[1]} phase): other data")
     if recorded.get("data_sha256") is not None:
@@ -81,9 +86,9 @@ def check_not_trained_on(path, scored: str) -> None:
     n = record.get("trained_on_eval_trials")
     if n is not None and int(n) > 0:
         raise InputError(f"its model was trained on {int(n)} of the evaluation trials it predicts (the run's data "
-                         f"file {record.get('training_data', '?')} holds them in train_input: a test-phase file "
-                         f"has the train and val trials), so they cannot be {scored} as held out; use a model fit "
-                         "on the val-phase file", path=path, field="trained_on_eval_trials")
+                         f"file {record.get('training_data', '?')} holds them in train_input; a test-phase file "
+                         f"holds the train and val trials), so they cannot be {scored} as held out; use a model "
+                         "fit on the val-phase file", path=path, field="trained_on_eval_trials")
 
 
 def _check_phases(pred: str, targets: list[str]) -> None:

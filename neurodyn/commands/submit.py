@@ -110,15 +110,17 @@ def _provenance(paths) -> dict:
 
 
 def _check_prepared_sources(preds, prepared) -> None:
-    """Refuse a ``--prepared`` file of a prediction's dataset made from other NWB files than the data the
-    predictions were made from (recorded ``data_source_sha256``): before, only the shapes were compared, so
-    the prepared file of another session or simulation of the same sizes passed."""
+    """Refuse a ``--prepared`` file of a prediction's dataset made from none of the NWB files the predictions'
+    data were made from (recorded ``data_source_sha256``): before, only the shapes were compared, so the
+    prepared file of another session or simulation of the same sizes passed. Sharing one file is enough (a
+    val-phase file prepared from the train NWB file alone and one from the folder of the pair hold the same
+    trials)."""
     import numpy as np
 
     from neurodyn.io.hdf5 import root_attrs
 
-    def sources(value):
-        return None if value is None else tuple(str(v) for v in np.atleast_1d(value))
+    def sources(value):  # the NWB files by SHA-256 ("" where a streamed file's is unknown: not compared)
+        return None if value is None else {str(v) for v in np.atleast_1d(value) if str(v)}
 
     for pred in preds:
         ours = root_attrs(pred) or {}
@@ -131,9 +133,9 @@ def _check_prepared_sources(preds, prepared) -> None:
             if other is None or (ours.get("dataset") and theirs.get("dataset")
                                  and str(ours["dataset"]) != str(theirs["dataset"])):
                 continue
-            if other != made:
-                raise InputError(f"was prepared from other NWB files (SHA-256 {other[0][:12]}...) than the data of "
-                                 f"{pred} ({made[0][:12]}...): the submission would be checked against other "
+            if made and other and not made & other:  # a file prepared alone and one with its pair share it
+                raise InputError(f"was prepared from other NWB files (SHA-256 {min(other)[:12]}...) than the data of "
+                                 f"{pred} ({min(made)[:12]}...): the submission would be checked against other "
                                  "trials", path=path, field="source_sha256")
 
 

@@ -35,9 +35,15 @@ File layout (names, reader and writer: :mod:`neurodyn.data.prepared`; read it ba
         psth                           (conditions, bins, n_heldin + n_heldout) float64
         train_cond_idx, eval_cond_idx  variable-length int64 rows, one per condition (attr ragged=True)
         train_jitter, eval_jitter      (trials,) int64 bins          (DMFC_RSG)
-    /trial_ids/                train, eval: NWB trial ids (int64) of the rows above, in order
-    /window_start_ms/          train, eval: start in ms on the session grid of each row's first bin (int64;
-                                 first_bin * bin_ms of the input window, DMFC jitter included). The windows
+    /trial_ids/                train, eval: NWB trial ids (int64) of the rows above, in order (nlb_tools'
+                                 session ids: a folder's second file's ids are offset by the first's count)
+    /trial_source/             train, eval: (rows, 2) int64, each row's NWB file (index into source_files /
+                                 source_sha256) and its trial id within that file: the same trial whether
+                                 the file was prepared alone or with its pair (``predict`` compares trials by
+                                 it). Files prepared before neurodyn recorded it have no such group.
+    /window_start_ms/          train, eval: start in ms of each row's first bin on its own NWB file's clock
+                                 (int64; first_bin * bin_ms of the input window, DMFC jitter included, less
+                                 the file's offset in a folder's session, a multiple of 100 ms). The windows
                                  of one trial at 5 and 20 ms can start up to a bin apart (first bin
                                  ceil(t0 / bin); jitter rounded per width): ``--upsample`` lines them up with
                                  these. Files prepared before neurodyn recorded them have no such group.
@@ -239,14 +245,23 @@ def _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forwa
         "groups": np.array(list(groups), dtype=object),
     }
     ids = session.trials["trial_id"]
-    trial_ids, starts = {}, {}
-    if "train_input" in groups:
-        trial_ids["train"] = ids[train_rows].astype(np.int64)
-        starts["train"] = input_window_starts_ms(session, ds, bin_ms, phase, "train", seed)
-    if "eval_input" in groups:
-        trial_ids["eval"] = ids[eval_rows].astype(np.int64)
-        starts["eval"] = input_window_starts_ms(session, ds, bin_ms, phase, "eval", seed)
-    write_prepared(tmp, attrs, groups, trial_ids, compression, starts)
+    # each row's NWB file (index into source_files / source_sha256) and where that file's clock starts on the
+    # session clock (a folder's train file follows its test file: nlb_tools shifts it by a multiple of 100 ms and
+    # offsets its trial ids by the test file's trial count)
+    counts = np.array([f.n_trials for f in session.files], dtype=np.int64)
+    file_offset_ms = np.array([f.offset_ms for f in session.files], dtype=np.int64)
+    trial_ids, starts, sources = {}, {}, {}
+    for split, group, rows in (("train", "train_input", train_rows), ("eval", "eval_input", eval_rows)):
+        if group not in groups:
+            continue
+        rows = np.asarray(rows, dtype=np.int64)
+        trial_ids[split] = ids[rows].astype(np.int64)
+        source = np.searchsorted(np.cumsum(counts), rows, side="right")
+        before = np.cumsum(counts) - counts
+        sources[split] = np.stack([source, trial_ids[split] - before[source]], axis=1).astype(np.int64)
+        # on the row's own NWB file's clock: the same whether the file was prepared alone or with its pair
+        starts[split] = input_window_starts_ms(session, ds, bin_ms, phase, split, seed) - file_offset_ms[source]
+    write_prepared(tmp, attrs, groups, trial_ids, compression, starts, sources)
     shapes = []
     for name, data in groups.items():
         inner = next(iter(data.values())) if name == "eval_target" else data

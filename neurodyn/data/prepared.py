@@ -19,9 +19,9 @@ from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES
 from neurodyn.errors import InputError
 from neurodyn.io import read_h5, read_h5_dict, write_h5_dict
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "GROUPS", "TRIAL_IDS", "WINDOW_START", "REQUIRED_RATES", "FORWARD_RATES",
-           "PreparedNLB", "group_name", "parse_group_name", "is_prepared", "read_prepared", "load_prepared",
-           "write_prepared"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "GROUPS", "TRIAL_IDS", "TRIAL_SOURCE", "WINDOW_START", "REQUIRED_RATES",
+           "FORWARD_RATES", "PreparedNLB", "group_name", "parse_group_name", "is_prepared", "read_prepared",
+           "load_prepared", "write_prepared"]
 
 FORMAT = "neurodyn-prepared-nlb"
 FORMAT_VERSION = 1
@@ -31,6 +31,10 @@ TRIAL_IDS = "trial_ids"
 #: group holding the start (ms on the session grid) of the first bin of each row of ``train_input`` /
 #: ``eval_input`` (``train``, ``eval``; int64); files prepared before it was added have none
 WINDOW_START = "window_start_ms"
+#: group holding, for each row of ``train_input`` / ``eval_input`` (``train``, ``eval``; int64, (rows, 2)), its
+#: NWB file (index into the ``source_sha256`` attribute) and its trial id within that file; files prepared
+#: before it was added have none
+TRIAL_SOURCE = "trial_source"
 #: the rate arrays of one dataset group of a prediction / submission file (nlb_tools' names)
 REQUIRED_RATES = ("train_rates_heldin", "train_rates_heldout", "eval_rates_heldin", "eval_rates_heldout")
 #: forward-prediction rates: both or neither
@@ -201,6 +205,8 @@ LAYOUT = {
     "eval_target/eval_cond_idx": "C",
     f"{WINDOW_START}/train": "T",
     f"{WINDOW_START}/eval": "E",
+    f"{TRIAL_SOURCE}/train": "T*",
+    f"{TRIAL_SOURCE}/eval": "E*",
 }
 #: root attributes that fix a dimension
 _LAYOUT_ATTRS = {"n_train_trials": "T", "n_eval_trials": "E", "n_obs_bins": "B", "n_fwd_bins": "F",
@@ -333,9 +339,10 @@ def load_prepared(path: str | os.PathLike) -> PreparedNLB:
 
 
 def write_prepared(tmp: Path, attrs: dict, groups: dict, trial_ids: dict, compression: str | None,
-                   window_start_ms: dict | None = None) -> None:
+                   window_start_ms: dict | None = None, trial_source: dict | None = None) -> None:
     """Write the prepared file to ``tmp`` (the temporary file of :func:`neurodyn.io.output_file`);
-    ``window_start_ms``: ``{"train": starts, "eval": starts}`` (int64 ms), see :data:`WINDOW_START`."""
+    ``window_start_ms``: ``{"train": starts, "eval": starts}`` (int64 ms), see :data:`WINDOW_START`;
+    ``trial_source``: ``{"train": (rows, 2), "eval": ...}`` (int64), see :data:`TRIAL_SOURCE`."""
     import h5py
 
     with h5py.File(tmp, "w") as f:
@@ -351,3 +358,6 @@ def write_prepared(tmp: Path, attrs: dict, groups: dict, trial_ids: dict, compre
         if window_start_ms:
             write_h5_dict(f.require_group(WINDOW_START),
                           {k: np.asarray(v, dtype=np.int64) for k, v in window_start_ms.items()})
+        if trial_source:
+            write_h5_dict(f.require_group(TRIAL_SOURCE),
+                          {k: np.asarray(v, dtype=np.int64) for k, v in trial_source.items()})

@@ -143,13 +143,35 @@ def provenance(pl_module: pl.LightningModule, checkpoint: str | os.PathLike | No
     return attrs
 
 
-def _trial_ids(path, split: str):
-    """A prepared NLB file's NWB trial ids of ``split`` (``train`` / ``eval``), or None."""
+def _trials(path, split: str):
+    """The trials of a prepared NLB file's ``split`` rows (``train`` / ``eval``) as a set of (NWB file, trial id
+    within it), the file named by its SHA-256 (or its name where none is recorded); None when the file records
+    no :data:`~neurodyn.data.prepared.TRIAL_SOURCE` (an older file)."""
+    import h5py
+
+    from neurodyn.data.prepared import TRIAL_SOURCE
+
+    with h5py.File(path, "r") as f:
+        rows = f.get(f"{TRIAL_SOURCE}/{split}")
+        if rows is None:
+            return None
+        rows = np.asarray(rows[()], dtype=np.int64).reshape(-1, 2)
+        shas = [str(v) for v in np.atleast_1d(f.attrs.get("source_sha256", []))]
+        names = [str(v) for v in np.atleast_1d(f.attrs.get("source_files", []))]
+    label = [sha or (names[i] if i < len(names) else f"file {i}") for i, sha in enumerate(shas)]
+    return {(label[i] if 0 <= i < len(label) else f"file {i}", int(t)) for i, t in rows}
+
+
+def _session_ids(path, split: str):
+    """A prepared file's ``trial_ids/<split>`` (nlb_tools' session ids) with its sources, or None."""
     import h5py
 
     with h5py.File(path, "r") as f:
         ids = f.get(f"trial_ids/{split}")
-        return None if ids is None else np.asarray(ids[()], dtype=np.int64)
+        if ids is None:
+            return None
+        return (tuple(str(v) for v in np.atleast_1d(f.attrs.get("source_sha256", []))),
+                set(np.asarray(ids[()], dtype=np.int64).tolist()))
 
 
 def trained_on_eval_trials(training_files, data_path) -> dict:
@@ -160,31 +182,34 @@ def trained_on_eval_trials(training_files, data_path) -> dict:
     A test-phase file's ``train_input`` holds the train *and* val trials (NLB's test-phase recipe trains on
     both), so a model fit on it and asked for the val file's evaluation trials predicts trials it was trained
     on, held-out units included: its val-phase scores are not held out (co-bps 0.62 against 0.52 for a model
-    fit on the val file, same settings). Compared by NWB trial id within the NWB file the val trials come
-    from (the files share an NWB source, ``source_sha256``). Empty when nothing can be compared: another
-    phase, a training file that is gone or has another size than when it trained (re-made), no trial ids.
+    fit on the val file, same settings). Trials are compared as (NWB file by SHA-256, trial id within it),
+    :data:`~neurodyn.data.prepared.TRIAL_SOURCE`, so a file prepared from the train NWB file alone and one
+    prepared from the folder of both (whose session ids differ) are compared right. Files without it (older)
+    are compared by session id only when they list the same NWB files in the same order. Empty when nothing can
+    be compared: another phase, a training file that is gone or has another size than when it trained
+    (re-made), no trial records.
     """
     from neurodyn.io.hdf5 import root_attrs
 
     if not isinstance(training_files, dict) or data_path is None or not Path(data_path).is_file():
         return {}
-    ours = root_attrs(data_path) or {}
-    sources = {str(v) for v in np.atleast_1d(ours.get("source_sha256", []))}
-    if ours.get("phase") != "val" or not sources:
+    if (root_attrs(data_path) or {}).get("phase") != "val":
         return {}
-    eval_ids = _trial_ids(data_path, "eval")
+    scored = _trials(data_path, "eval")
+    scored_ids = _session_ids(data_path, "eval")
     for record in training_files.values():
         path = record.get("path") if isinstance(record, dict) else None
         if not path or not os.path.isfile(path) or os.path.getsize(path) != record.get("size"):
             continue
-        theirs = root_attrs(path) or {}
-        if not sources & {str(v) for v in np.atleast_1d(theirs.get("source_sha256", []))}:
-            continue
-        train_ids = _trial_ids(path, "train")
-        if eval_ids is None or train_ids is None:
-            continue
-        return {"trained_on_eval_trials": int(np.isin(eval_ids, train_ids).sum()),
-                "training_data": os.path.abspath(path)}
+        trained = _trials(path, "train")
+        if scored is not None and trained is not None:
+            n = len(scored & trained)
+        else:
+            trained_ids = _session_ids(path, "train")
+            if scored_ids is None or trained_ids is None or scored_ids[0] != trained_ids[0]:
+                continue
+            n = len(scored_ids[1] & trained_ids[1])
+        return {"trained_on_eval_trials": int(n), "training_data": os.path.abspath(path)}
     return {}
 
 

@@ -306,6 +306,67 @@ def test_a_test_phase_model_asked_for_the_val_trials_is_refused_by_evaluate_subm
     assert "trained_on_eval_trials" in capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def train_file_only(files):
+    """The val phase prepared from the train NWB file alone (the val phase needs no test file) at 20 and 5 ms:
+    the same trials as the folder's val files, other nlb_tools session ids and clock (the folder's session puts
+    the train file after the test file)."""
+    from neurodyn.data.prepare import prepare
+
+    train = files["nwb"] / pair_names("mc_maze")[0]
+    return {b: prepare("mc_maze_small", train, bin_ms=b, phase="val", out=files["tmp"] / f"train_only_{b}ms.h5",
+                       log=None) for b in (20, 5)}
+
+
+def test_files_prepared_from_the_train_file_alone_or_the_folder_hold_the_same_trials(files, train_file_only,
+                                                                                    test_phase_fit, capsys):
+    """helper-56: the trial ids and window starts were the folder session's, so a leaked test-phase model
+    scored on a val file prepared from the train file alone passed as held out, a val-phase model was refused
+    as leaked, and --upsample / submit refused identical trials prepared one way at 20 ms and the other at 5 ms.
+    Now trials are (NWB file, id within it) and starts are on each file's own clock."""
+    with h5py.File(files["val_20"]) as a, h5py.File(train_file_only[20]) as b:
+        assert list(a["trial_ids/eval"][()]) != list(b["trial_ids/eval"][()])  # nlb_tools' session ids differ
+        np.testing.assert_array_equal(a["trial_source/eval"][()][:, 1], b["trial_source/eval"][()][:, 1])
+        for split in ("train", "eval"):
+            np.testing.assert_array_equal(a[f"window_start_ms/{split}"][()], b[f"window_start_ms/{split}"][()])
+    tmp = files["tmp"]
+    # a 20 ms prediction of the folder's val file scored against the 5 ms file of the train file alone
+    from neurodyn.commands.baseline import predict_prepared
+    from neurodyn.metrics.submission import write_submission
+
+    pred = tmp / "mixed_pred.h5"
+    write_submission(pred, predict_prepared(files["val_20"], "mc_maze_small"),
+                     window_starts=read_window_starts(files["val_20"]))
+    capsys.readouterr()
+    scores = []
+    for target in (files["val_5"], train_file_only[5]):
+        assert main(["evaluate", "--target", str(target), "--pred", str(pred), "--upsample", "5", "--json"]) == 0
+        out, err = capsys.readouterr()
+        assert "note:" not in err, err
+        scores.append(json.loads(out))
+    assert scores[0] == scores[1]
+    assert main(["submit", "--pred", str(pred), "--upsample", "5", "--prepared", str(files["val_20"]),
+                 str(train_file_only[5]), "--out", str(tmp / "mixed_sub.h5")]) == 0
+    # the test-phase model (the folder's test-phase file) asked for the val trials of the train file alone
+    ckpt, config = test_phase_fit
+    leaked = tmp / "leaked_train_only.h5"
+    assert main(["predict", "--config", str(config), "--ckpt_path", str(ckpt), "--data.path",
+                 str(train_file_only[20]), "--prediction.path", str(leaked), "--trainer.logger", "false",
+                 "--trainer.enable_progress_bar", "false"]) == 0
+    with h5py.File(train_file_only[20]) as f, h5py.File(leaked) as p:
+        assert p.attrs["trained_on_eval_trials"] == f["eval_input/eval_spikes_heldin"].shape[0]
+    assert main(["evaluate", "--target", str(train_file_only[20]), "--pred", str(leaked)]) == 2
+    # a val-phase model of the train file alone, asked for the folder's val file: not trained on them
+    val_ckpt, val_config = _fit([], train_file_only[20], tmp / "train_only_run")
+    clean = tmp / "clean_folder_val.h5"
+    assert main(["predict", "--config", str(val_config), "--ckpt_path", str(val_ckpt), "--data.path",
+                 str(files["val_20"]), "--prediction.path", str(clean), "--trainer.logger", "false",
+                 "--trainer.enable_progress_bar", "false"]) == 0
+    with h5py.File(clean) as p:
+        assert p.attrs["trained_on_eval_trials"] == 0
+    assert main(["evaluate", "--target", str(files["val_20"]), "--pred", str(clean)]) == 0
+
+
 def test_baseline_defaults_are_the_nlb_tools_tutorial_and_recipe_neurodyn_fits_heldin_glms(files):
     from neurodyn.data.prepared import load_prepared
     from neurodyn.models.smoothing import smooth_spikes
