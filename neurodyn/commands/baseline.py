@@ -157,7 +157,12 @@ def cli_main(argv: list[str]) -> int:
             args.prepared, recipe=args.recipe, sigma_ms=args.sigma_ms, alpha=args.alpha, heldin=args.heldin,
             progress=True,
         )
+        from neurodyn.metrics.resample import read_window_starts
+
+        # the prepared file's window starts beside the rates, as neurodyn predict writes them: --upsample lines
+        # a 20 ms baseline up with the 5 ms windows
         write_submission(tmp, groups, expected, attrs=_provenance(args.prepared, args.recipe, args.sigma_ms,
-                                                                      args.alpha, args.heldin))
+                                                                      args.alpha, args.heldin),
+                         window_starts=read_window_starts(args.prepared) or None)
     print(f"wrote {args.out}")
     return 0

@@ -92,7 +92,7 @@ def member_provenance(paths) -> dict:
     for path, digest in hashed[1:]:  # the same path re-made in place between two predictions
         if digest != hashed[0][1]:
             raise InputError(f"was made from data of SHA-256 {digest[:12]}..., {hashed[0][0]} from {hashed[0][1][:12]}"
-                             "... (the data file was re-made between the predictions): an ensemble averages "
+                             "... (another data file, or one re-made between the predictions): an ensemble averages "
                              "predictions of the same data", path=path, field="data_sha256")
     seen: dict = {}
     for path, record in records:

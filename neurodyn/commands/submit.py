@@ -79,17 +79,16 @@ def _phases(paths) -> set[str]:
     return phases
 
 
-#: root attributes of a prediction file that its submission file keeps (the data the rates are of, the fits they
-#: come from), so ``ensemble`` and ``evaluate`` can still tell them; ``bin_ms`` is not kept (``--upsample``
-#: adds groups of another width)
-KEPT_ATTRS = ("dataset", "datamodule", "data", "data_sha256", "data_source_sha256", "checkpoint", "checkpoint_epoch",
-              "ensemble_members", "ensemble_sources", "ensemble_fits", "baseline", "trained_on_eval_trials",
-              "training_data")
+#: root attributes of a prediction file that its submission file keeps (the data the rates are of, by digest), so
+#: ``ensemble`` and ``evaluate`` can still tell them. No local path: a submission file is uploaded to EvalAI
+#: (``data``, ``checkpoint``, the ensemble members are the user's paths); ``bin_ms`` is not kept
+#: (``--upsample`` adds groups of another width)
+KEPT_ATTRS = ("dataset", "datamodule", "data_sha256", "data_source_sha256", "baseline", "trained_on_eval_trials")
 
 
 def _provenance(paths) -> dict:
     """What the submission records of its prediction files: one file's :data:`KEPT_ATTRS` as they are; for
-    several (datasets), ``submission_members``, JSON of each file's path and kept attributes."""
+    several (datasets), ``submission_members``, JSON of each file's kept attributes."""
     import json
 
     import numpy as np
@@ -105,8 +104,7 @@ def _provenance(paths) -> dict:
         value = value.tolist() if isinstance(value, np.ndarray) else value
         return value.item() if isinstance(value, np.generic) else value
 
-    return {"submission_members": json.dumps([{"file": path, **{k: plain(v) for k, v in attrs.items()}}
-                                              for (path, _), attrs in zip(records, kept)])}
+    return {"submission_members": json.dumps([{k: plain(v) for k, v in attrs.items()} for attrs in kept])}
 
 
 def _check_prepared_sources(preds, prepared) -> None:

@@ -220,13 +220,14 @@ def upsample_offsets(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: int
         coarse_path, coarse_starts = coarse.get(name, (None, {}))
         fine_path, fine_starts = fine[target]
         why = None
+        old_file = "; a file made before neurodyn recorded them?"
         splits = sorted({_split_of(key) for key in group}, key=WINDOW_SPLITS.index)
         if not coarse_starts:
-            why = f"{coarse_path} records no window starts for {name}"
+            why = f"{coarse_path} records no window starts for {name}{old_file}"
         elif fine_path is None:
-            why = f"no prepared {bin_ms} ms file of {target} given"
+            why = f"no prepared {bin_ms} ms file of {target} given: pass it with --prepared"
         elif not fine_starts:
-            why = f"{fine_path} records no window starts"
+            why = f"{fine_path} records no window starts{old_file}"
         else:
             for split in splits:
                 n = next(np.shape(v)[0] for k, v in group.items() if k.startswith(f"{split}_"))
@@ -240,9 +241,8 @@ def upsample_offsets(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: int
                 if why:
                     break
         if why:
-            notes.append(f"note: --upsample {bin_ms}: the windows' alignment could not be checked ({why}; a file "
-                         f"made before neurodyn recorded them?): {name} is spread as if each trial's {bin_ms} ms "
-                         f"window started with its {source_ms} ms one")
+            notes.append(f"note: --upsample {bin_ms}: the windows' alignment could not be checked ({why}): {name} "
+                         f"is spread as if each trial's {bin_ms} ms window started with its {source_ms} ms one")
             continue
         offsets[name] = {split: window_offsets(coarse_starts[split], fine_starts[split], bin_ms, source_ms,
                                                coarse_path, f"{WINDOW_START}/{name}/{split}") for split in splits}

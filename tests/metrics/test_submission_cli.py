@@ -488,6 +488,25 @@ def test_ensemble_refuses_a_member_that_would_count_twice(tmp_path, capsys):
     assert f"holds the predictions of {b}, as {abc} does" in capsys.readouterr().err
 
 
+def test_a_baseline_file_keeps_the_window_starts_for_upsample(tmp_path, capsys):
+    """helper-56: baseline files recorded no window starts, so a 20 ms baseline scored at 5 ms was spread as if
+    each trial's windows started together, with a note blaming an old file."""
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
+    from neurodyn.metrics.resample import read_window_starts
+
+    write_nlb_pair(tmp_path / "nwb", "mc_maze", n_train_trials=16, n_test_trials=4, n_heldin=6, n_heldout=3, seed=2)
+    p20, p5 = (prepare("mc_maze_small", tmp_path / "nwb", b, "val", tmp_path / f"p{b}.h5", log=None) for b in (20, 5))
+    base = tmp_path / "base.h5"
+    assert main(["baseline", "--prepared", str(p20), "--out", str(base)]) == 0
+    starts = read_window_starts(base)["mc_maze_small_20"]
+    for split in ("train", "eval"):
+        np.testing.assert_array_equal(starts[split], read_window_starts(p20)["mc_maze_small_20"][split])
+    capsys.readouterr()
+    assert main(["evaluate", "--target", str(p5), "--pred", str(base), "--upsample", "5", "--json"]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
 def test_a_baseline_file_records_the_settings_it_was_made_with(tmp_path):
     """``--sigma-ms 80 --alpha 5 --heldin glm`` wrote the same attributes as the defaults (``baseline:
     nlb_tools``), so two baseline files of other rates could not be told apart."""
@@ -523,8 +542,8 @@ def test_predictions_of_a_data_file_re_made_in_place_are_refused_or_noted(tmp_pa
                   checkpoint="/r/b.ckpt", checkpoint_epoch=0, **common)
     out = tmp_path / "e.h5"
     assert main(["ensemble", "--pred", str(old), str(new), "--out", str(out)]) == 2
-    assert (f"{new}: data_sha256: was made from data of SHA-256 222222222222..., {old} from 111111111111... (the "
-            "data file was re-made between the predictions)") in capsys.readouterr().err
+    assert (f"{new}: data_sha256: was made from data of SHA-256 222222222222..., {old} from 111111111111... "
+            "(another data file, or one re-made between the predictions)") in capsys.readouterr().err
     assert not out.exists()
     # evaluate: the NWB sources recorded at predict time, not those of the file now
     assert main(["evaluate", "--target", data, "--pred", str(old)]) == 0
