@@ -218,12 +218,21 @@ def shared_window_starts(paths) -> dict:
     the ensemble's windows)."""
     from neurodyn.metrics.resample import read_window_starts
 
+    def alike(a: dict, b: dict) -> bool:
+        return a.keys() == b.keys() and all(
+            a[g].keys() == b[g].keys() and all(np.array_equal(a[g][s], b[g][s]) for s in a[g]) for g in a)
+
     found = [read_window_starts(p) for p in paths]
     first = found[0]
-    same = all(starts.keys() == first.keys() and all(
-        starts[g].keys() == first[g].keys() and all(np.array_equal(starts[g][s], first[g][s]) for s in first[g])
-        for g in first) for starts in found[1:])
-    return first if same else {}
+    if all(alike(starts, first) for starts in found[1:]):
+        return first
+    if any(found):  # said here, where the member can be named (evaluate's note would name the ensemble)
+        missing = [p for p, starts in zip(paths, found) if not starts]
+        odd = missing[0] if missing else next(p for p, starts in zip(paths[1:], found[1:]) if not alike(starts, first))
+        why = "no window starts, unlike the other members" if missing else f"other window starts than {paths[0]}"
+        print(f"note: {odd} records {why}: the ensemble records none, so --upsample cannot line up its windows",
+              flush=True)
+    return {}
 
 
 def _same_rates(a: dict, b: dict) -> bool:

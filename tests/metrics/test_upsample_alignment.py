@@ -208,6 +208,9 @@ def test_ensemble_keeps_the_starts_its_members_agree_on(pairs, tmp_path):
     np.testing.assert_array_equal(kept["eval"], load_prepared(prep[20]).window_start_ms["eval"])
     c = tmp_path / "c.h5"  # no starts: the ensemble records none
     write_submission(c, {g: {k: v * 1.2 for k, v in d.items()} for g, d in groups.items()})
-    with contextlib.redirect_stdout(io.StringIO()):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
         assert main(["ensemble", "--pred", str(a), str(c), "--out", str(tmp_path / "e2.h5")]) == 0
     assert read_window_starts(tmp_path / "e2.h5") == {}
+    # the member is named here (evaluate's note would name only the ensemble)
+    assert f"note: {c} records no window starts, unlike the other members" in out.getvalue()
