@@ -186,7 +186,8 @@ def _submission(args, tmp, attrs: dict) -> dict:
         except InputError as err:  # a group's error names the prediction file that holds it
             if err.path is not None:
                 raise
-            raise InputError(err.message, path=pred_of.get(err.field, args.pred[0]), field=err.field) from None
+            source = pred_of.get(err.field) or (args.pred[0] if len(args.pred) == 1 else ", ".join(args.pred))
+            raise InputError(err.message, path=source, field=err.field) from None
         if set(groups) == given:
             print(f"note: --upsample {args.upsample}: no prediction group is coarser than {args.upsample} ms; "
                   "nothing was added", flush=True)
