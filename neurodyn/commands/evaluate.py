@@ -36,9 +36,13 @@ def _print_table(results: list[dict]) -> None:
 
 
 def _sources(attrs: dict) -> tuple | None:
-    """The NWB files a prepared file was made from (their SHA-256s) and its phase, or None when unrecorded."""
+    """The NWB files a prepared file was made from (their SHA-256s) and its phase, or None when unrecorded or
+    when a digest is unknown (``""``: streamed from a plain URL)."""
     found = attrs.get("source_sha256")
-    return None if found is None else (tuple(str(v) for v in np.atleast_1d(found)), attrs.get("phase"))
+    if found is None:
+        return None
+    digests = tuple(str(v) for v in np.atleast_1d(found))
+    return None if "" in digests else (digests, attrs.get("phase"))  # "": a digest unknown, nothing to compare
 
 
 def other_data_note(pred, targets) -> str | None:

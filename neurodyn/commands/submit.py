@@ -112,13 +112,14 @@ def _check_prepared_sources(preds, prepared) -> None:
     data were made from (recorded ``data_source_sha256``): before, only the shapes were compared, so the
     prepared file of another session or simulation of the same sizes passed. Sharing one file is enough (a
     val-phase file prepared from the train NWB file alone and one from the folder of the pair hold the same
-    trials)."""
+    trials). A source whose digest is unknown (``""``: streamed from a plain URL) cannot be compared: such a
+    pair refuses nothing."""
     import numpy as np
 
     from neurodyn.io.hdf5 import root_attrs
 
-    def sources(value):  # the NWB files by SHA-256 ("" where a streamed file's is unknown: not compared)
-        return None if value is None else {str(v) for v in np.atleast_1d(value) if str(v)}
+    def sources(value):  # the NWB files by SHA-256 ("" where a streamed file's is unknown)
+        return None if value is None else {str(v) for v in np.atleast_1d(value)}
 
     for pred in preds:
         ours = root_attrs(pred) or {}
@@ -128,7 +129,7 @@ def _check_prepared_sources(preds, prepared) -> None:
         for path in prepared:
             theirs = root_attrs(path) or {}
             other = sources(theirs.get("source_sha256"))
-            if other is None or (ours.get("dataset") and theirs.get("dataset")
+            if other is None or "" in other or "" in made or (ours.get("dataset") and theirs.get("dataset")
                                  and str(ours["dataset"]) != str(theirs["dataset"])):
                 continue
             if made and other and not made & other:  # a file prepared alone and one with its pair share it

@@ -158,6 +158,12 @@ def _datasets(f) -> list[tuple[str, object]]:
     return items
 
 
+#: how ``info`` shows a prepared file's ``source_sha256_from`` values
+SHA256_FROM = {"bytes": "bytes (hashed from the file read)",
+               "dandi": "dandi (DANDI's published digest, not hashed from the bytes streamed)",
+               "": "unknown"}
+
+
 def _prepared(path: Path | str, console) -> None:
     from neurodyn.data.prepared import _attr
 
@@ -168,7 +174,9 @@ def _prepared(path: Path | str, console) -> None:
         for key, value in f.attrs.items():
             value = _attr(value)
             if key == "source_sha256":
-                value = [v[:16] + "…" for v in value]
+                value = [v[:16] + "…" if v else "unknown" for v in value]
+            elif key == "source_sha256_from":  # "bytes" | "dandi" | "" (see neurodyn.data.prepare)
+                value = [SHA256_FROM.get(v, v) for v in value]
             head.add_row(key, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
         arrays = _arrays_table("Arrays (counts are spikes per bin)", _datasets(f))
     console.print(head)

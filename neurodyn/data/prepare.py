@@ -13,6 +13,11 @@ File layout (names, reader and writer: :mod:`neurodyn.data.prepared`; read it ba
                                  dataset (nlb_tools name), bin_ms, phase ("val" | "test"), seed,
                                  dmfc_target, neurodyn_version,
                                  source_files (file names), source_sha256 (hex digests, same order),
+                                 source_sha256_from (same order: where each digest comes from --
+                                   "bytes": computed from the local file read; "dandi": the digest DANDI
+                                   publishes for a streamed dandi:// asset, not computed from the bytes
+                                   streamed; "": unknown, source_sha256 "" -- a plain http(s):// URL or a
+                                   file object),
                                  n_heldin, n_heldout (units),
                                  n_obs_bins (input window bins), n_fwd_bins (forward window bins),
                                  n_train_trials, n_eval_trials, groups (the groups present)
@@ -233,9 +238,11 @@ def _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forwa
         "dmfc_target": dmfc_target,
         "neurodyn_version": _version(),
         "source_files": np.array([f.name for f in files], dtype=object),
-        # streamed files: the digest DANDI (or the registry) publishes, "" when none is known
+        # streamed dandi:// files: the digest DANDI publishes (not computed from the bytes streamed); plain
+        # URLs and file objects: "" (unknown); source_sha256_from says which
         "source_sha256": np.array([sha256_of(f) if isinstance(f, Path) else f.sha256 or "" for f in files],
                                   dtype=object),
+        "source_sha256_from": np.array([_sha256_from(f) for f in files], dtype=object),
         "n_heldin": session.n_heldin,
         "n_heldout": session.n_heldout,
         "n_obs_bins": ds.n_bins(bin_ms),
@@ -268,6 +275,14 @@ def _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forwa
         key = next(iter(inner))
         shapes.append(f"{name}/{key} {tuple(np.shape(inner[key]))}")
     return "; ".join(shapes)
+
+
+def _sha256_from(f) -> str:
+    """Where a source file's ``source_sha256`` comes from: "bytes" (hashed from the local file), "dandi"
+    (DANDI's published digest of a streamed asset), "" (unknown)."""
+    if isinstance(f, Path):
+        return "bytes"
+    return getattr(f, "sha256_from", "") if f.sha256 else ""
 
 
 def _version() -> str:

@@ -17,8 +17,10 @@ in-memory cache (``$NEURODYN_STREAM_CACHE_MB``, default 64 MiB; 128 KiB blocks, 
 8 MiB). Nothing is written to disk. Reading units and trials of MC_Maze (690 MB) fetches the spike
 times, the trial table and the metadata, not the 1 kHz behaviour.
 
-``sha256`` of a streamed file is the digest DANDI publishes (or, for a plain URL, the registry's when
-the file name and size match a registry entry); it is not recomputed, which would need every byte.
+``sha256`` of a ``dandi://`` file is the digest DANDI publishes for the asset (``sha256_from = "dandi"``);
+it is not recomputed from the bytes read, which would need every byte, so a server that sends other bytes
+goes unnoticed by it. A plain URL has no known digest (``sha256`` None, ``sha256_from = ""``): a registry
+file's digest is never borrowed on a matching name and size, which another file can have.
 
 Failures follow the command-line rule: what the user named is wrong (no such dandiset, version or asset, an
 HTTP 4xx answer to the URL, a server without ``Range`` support, a damaged file) -> :class:`InputError`, exit
@@ -148,11 +150,14 @@ class StreamedFile:
     size
         Size in bytes.
     sha256
-        Published digest (DANDI, or the registry for plain URLs of registry files), or None.
+        DANDI's published digest of the asset (not computed from the bytes read), or None.
+    sha256_from
+        Where ``sha256`` comes from: ``"dandi"`` (the archive's published digest), ``""`` (none known).
     """
 
     def __init__(self, url: str, label: str, name: str, size: int, sha256: str | None = None):
         self.url, self.label, self.name, self.size, self.sha256 = url, label, name, int(size), sha256
+        self.sha256_from = "dandi" if sha256 else ""
         self._reader: _Reader | None = None
 
     def __repr__(self) -> str:
@@ -255,13 +260,6 @@ def _probe(url: str) -> int:
         raise RemoteFailure(f"cannot open URL ({type(err).__name__}: {one_line(err, 160)})", url) from None
 
 
-def _registry_sha256(name: str, size: int) -> str | None:
-    from neurodyn.data.nlb import find_file
-
-    found = find_file(name)
-    return found[1].sha256 if found is not None and found[1].size == size else None
-
-
 def parse_dandi_url(url: str) -> tuple[str | None, str, str | None, str]:
     """``dandi://[instance/]<dandiset>[@version]/<path>`` -> (instance or None, dandiset, version, path).
 
@@ -345,7 +343,7 @@ def _resolve_cached(url: str, api_url: str | None, env_api: str | None) -> tuple
         return tuple(_resolve_dandi(url, api_url))
     size = _probe(url)
     name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]) or "remote.nwb"
-    return (StreamedFile(url, url, name, size, _registry_sha256(name, size)),)
+    return (StreamedFile(url, url, name, size),)  # no digest: a registry file's name and size prove nothing
 
 
 def resolve_url(url: str, api_url: str | None = None) -> list[StreamedFile]:

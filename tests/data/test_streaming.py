@@ -6,6 +6,7 @@ was read" is measured where it is spent, not estimated by the client.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import sys
@@ -55,10 +56,20 @@ def big_train(tmp_path_factory) -> Path:
                          n_trials=200, n_heldin=10, n_heldout=4, seed=1)
 
 
-def assert_same_h5(a: Path, b: Path) -> None:
-    """Every attribute and every dataset of two HDF5 files equal (NaN == NaN)."""
+def assert_same_h5(a: Path, b: Path, differ: dict | None = None) -> None:
+    """Every attribute and every dataset of two HDF5 files equal (NaN == NaN); ``differ``: root attributes
+    of ``b`` expected to have these values instead (default: ``source_sha256_from`` "dandi", a streamed
+    dandi:// file's, where ``a`` is local)."""
+    differ = {"source_sha256_from": None} if differ is None else differ
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
-        assert {k: _plain(v) for k, v in fa.attrs.items()} == {k: _plain(v) for k, v in fb.attrs.items()}
+        attrs_a = {k: _plain(v) for k, v in fa.attrs.items()}
+        attrs_b = {k: _plain(v) for k, v in fb.attrs.items()}
+        assert attrs_a["source_sha256_from"] == ["bytes"] * len(attrs_a["source_files"])  # a local file: hashed
+        for key, value in differ.items():
+            attrs_a.pop(key)
+            got = attrs_b.pop(key)
+            assert got == (["dandi"] * len(got) if value is None else value), key
+        assert attrs_a == attrs_b
         names_a, names_b = [], []
         fa.visit(names_a.append)
         fb.visit(names_b.append)
@@ -89,7 +100,10 @@ def test_streamed_prepare_equals_local_real_file(dandi, small_test_nwb, tmp_path
         argv = ["prepare", "--dataset", "mc_maze_small", "--nwb", url, "--phase", "test", "--out", str(out),
                 "--quiet"]
         assert main(argv) == 0, capsys.readouterr().err
-        assert_same_h5(local, out)  # tensors and attributes, source_sha256 included (DANDI's / the registry's)
+        plain = url.startswith("http")
+        # tensors and attributes; source_sha256 is DANDI's for dandi:// (the local file's), unknown for a URL
+        assert_same_h5(local, out, differ={"source_sha256_from": ["dandi"] if not plain else [""],
+                                           **({"source_sha256": [""]} if plain else {})})
     assert not list(tmp_path.glob("*.nwb")) and asset.sha256 == stream.resolve_url(
         f"dandi://000140/{REAL_PATH}")[0].sha256
 
@@ -105,6 +119,37 @@ def test_streamed_folder_prepare_equals_local(dandi, tmp_path, style):
         streamed = prepare(style, "dandi://000999/sub-Synth/", 20, phase, tmp_path / f"streamed_{phase}.h5",
                            log=None)
         assert_same_h5(local, streamed)
+
+
+def test_plain_url_of_a_registry_name_and_size_borrows_no_digest(dandi, tmp_path, capsys):
+    """A simulated file named and padded like MC_Maze_Small's test file, streamed from a plain URL: its
+    source_sha256 was the real file's (the registry's, on name and size); now unknown, and so recorded."""
+    from neurodyn.data.nlb import find_file
+
+    _, entry = find_file(REAL_PATH.rsplit("/", 1)[-1])
+    _, test = write_nlb_pair(tmp_path / "pair", "mc_maze", n_train_trials=8, n_test_trials=6, n_heldin=6,
+                             n_heldout=2, seed=3)
+    data = test.read_bytes()
+    assert len(data) < entry.size
+    fake = tmp_path / REAL_PATH.rsplit("/", 1)[-1]
+    fake.write_bytes(data + bytes(entry.size - len(data)))  # HDF5 ignores bytes past its end
+    dandi.add("000140", "0.220113.0408", REAL_PATH, fake)
+    url = f"{dandi.root}/files/000140/{REAL_PATH}"
+    assert stream.resolve_url(url)[0].sha256 is None
+    out = tmp_path / "streamed.h5"
+    assert main(["prepare", "--dataset", "mc_maze_small", "--nwb", url, "--phase", "test", "--out", str(out),
+                 "--quiet"]) == 0, capsys.readouterr().err
+    with h5py.File(out, "r") as f:
+        assert _plain(f.attrs["source_sha256"]) == [""] and _plain(f.attrs["source_sha256_from"]) == [""]
+    assert entry.sha256 not in out.read_bytes().decode("latin-1")
+    assert main(["info", str(out)]) == 0
+    assert "source_sha256_from" in (shown := capsys.readouterr().out) and "unknown" in shown
+    dandi_out = tmp_path / "dandi.h5"  # dandi://: DANDI's digest, said to be DANDI's
+    assert main(["prepare", "--dataset", "mc_maze_small", "--nwb", f"dandi://000140/{REAL_PATH}", "--phase", "test",
+                 "--out", str(dandi_out), "--quiet"]) == 0
+    with h5py.File(dandi_out, "r") as f:
+        assert _plain(f.attrs["source_sha256_from"]) == ["dandi"]
+        assert _plain(f.attrs["source_sha256"]) == [hashlib.sha256(fake.read_bytes()).hexdigest()]
 
 
 def test_reader_takes_a_path_a_url_or_a_file_object(dandi, big_train):

@@ -377,6 +377,21 @@ def test_evaluate_notes_predictions_of_other_data(tmp_path, capsys):
         assert ("other data" in err) is noted
 
 
+def test_evaluate_unknown_source_digest_is_not_other_data(tmp_path, capsys):
+    """A prepared file streamed from a plain URL records source_sha256 "" (unknown; no digest is borrowed):
+    it cannot be compared, so no "other data" note against a file of known sources (there was one)."""
+    rng = np.random.default_rng(8)
+    group = _prepared(tmp_path / "p.h5", rng)
+    _prepared(tmp_path / "r.h5", np.random.default_rng(9))
+    for name, source in (("p.h5", "a" * 64), ("r.h5", "")):
+        with h5py.File(tmp_path / name, "a") as f:
+            f.attrs["source_sha256"] = np.array([source], dtype=object)
+    pred = _member(tmp_path / "pred_r.h5", group, phase="val", data=str(tmp_path / "r.h5"))
+    capsys.readouterr()
+    assert main(["evaluate", "--target", str(tmp_path / "p.h5"), "--pred", str(pred), "--json"]) == 0
+    assert "other data" not in capsys.readouterr().err
+
+
 def test_evaluate_scores_the_groups_with_a_target_and_names_the_rest(tmp_path, capsys):
     """A submission holding both bin widths (``submit --upsample 5``) against one target file was refused,
     with a hint to add --upsample 5 (itself refused: the group is already there); ``--upsample 5`` beside a
