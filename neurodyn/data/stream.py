@@ -73,7 +73,9 @@ def is_url(value) -> bool:
 
 class _Reader:
     """File object over a ``remfile.File``: counts bytes, remembers the first network failure (h5py turns
-    it into a vague OSError; the caller reports this one)."""
+    it into a vague OSError; the caller reports this one). Once a read has failed (remfile's retries
+    spent), every later read fails at once with the same error: h5py and hdmf swallow an OSError and read
+    again, and each read would spend the whole retry budget again (36 range requests, not 4)."""
 
     def __init__(self, remote, label: str):
         self._remote = remote
@@ -89,6 +91,8 @@ class _Reader:
         size = max(0, min(size, self._remote.length - self._remote.tell()))
         if size == 0:
             return b""
+        if self.error is not None:  # failed before: no new requests, no new retries
+            raise OSError(f"network read failed: {self.error}")
         try:
             data = self._remote.read(size)
         except Exception as err:

@@ -273,6 +273,22 @@ def test_network_failure_in_a_real_process_exits_1(dandi, big_train):
     assert "\n" not in err and "reading over the network failed" in err and "410" in err
 
 
+def test_a_failed_read_is_not_retried_again(dandi, big_train, capsys, monkeypatch):
+    """Once a read has failed after remfile's retries, later reads (h5py / hdmf read again after an OSError)
+    fail at once: a persistent server error after open cost 27 range requests here (76 s of back-off), now the
+    retries of one read."""
+    import time
+
+    asset = dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    dandi.faults[asset.asset_id] = dandi_server.Fault(status=500, count=10**6, after=3)
+    sleeps = []
+    monkeypatch.setattr(time, "sleep", sleeps.append)
+    assert main(["info", f"dandi://000999/sub-Synth/{big_train.name}"]) == 1
+    assert "reading over the network failed" in one_line_error(capsys)
+    failed = [r for r in dandi.blob_requests() if r[2] == 0]
+    assert len(failed) <= 9 and sum(sleeps) < 30, (len(failed), sum(sleeps))  # one read: 9 tries (27 before)
+
+
 def test_transient_server_error_is_retried(dandi, big_train, tmp_path):
     asset = dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
     dandi.faults[asset.asset_id] = dandi_server.Fault(status=503, count=1, after=1)
