@@ -143,6 +143,13 @@ def _transfer(session, remote: RemoteFile, part: Path, timeout: float, chunk_siz
         headers["Range"] = f"bytes={offset}-"
     # requests keeps the Range header across the API's redirect to the storage bucket
     with session.get(remote.url, headers=headers, stream=True, timeout=timeout) as response:
+        held = _size_held(response)
+        if held is not None and held < remote.size:  # no run can ever complete the file from this server
+            kept = part.exists()
+            if kept:
+                part.unlink()
+            raise DownloadError(f"{remote.name}: the server holds {held:,} bytes, DANDI states {remote.size:,} "
+                                f"({remote.url}){'; the partial file was removed' if kept else ''}")
         if response.status_code == 416 and offset:  # the server thinks the .part already covers the file
             part.unlink()
             raise _Restart()
@@ -174,6 +181,18 @@ def _transfer(session, remote: RemoteFile, part: Path, timeout: float, chunk_siz
     if have < remote.size:
         raise ConnectionError(f"stream ended after {have} of {remote.size} bytes")
     return received, start
+
+
+def _size_held(response) -> int | None:
+    """The size of the file on the server, from an answer that states it: ``Content-Range: bytes */N``
+    (416) or ``bytes a-b/N`` (206), ``Content-Length`` of a complete (200) answer; None otherwise."""
+    if response.status_code in (206, 416):
+        match = re.fullmatch(r"bytes (?:\*|\d+-\d+)/(\d+)", response.headers.get("Content-Range", "").strip())
+        return int(match.group(1)) if match else None
+    if response.status_code == 200 and response.headers.get("Content-Encoding", "identity") == "identity":
+        length = response.headers.get("Content-Length", "")
+        return int(length) if length.isdigit() else None
+    return None
 
 
 def _retryable(err: BaseException) -> bool:

@@ -72,6 +72,7 @@ class FakeDandi:
         self.faults: dict[str, Fault] = {}
         self.drop_after: dict[str, int] = {}  # asset id -> bytes sent before the next response hangs up
         self.ignore_range = False
+        self.blob_bytes: dict[str, int] = {}  # asset id -> bytes the blob store holds (fewer than the asset's size)
         self.bytes_served = 0
         self.lock = threading.Lock()
         self.root = ""  # http://127.0.0.1:<port>
@@ -221,7 +222,7 @@ def _handler(state: FakeDandi):
             return self._blob(asset, head)
 
         def _blob(self, asset: Asset, head: bool) -> None:
-            data = asset.data
+            data = asset.data[:state.blob_bytes[asset.asset_id]] if asset.asset_id in state.blob_bytes else asset.data
             fault = state.faults.get(asset.asset_id)
             if fault is not None:
                 if fault.after > 0:
@@ -235,8 +236,12 @@ def _handler(state: FakeDandi):
                 start = int(ranged.group(1))
                 if ranged.group(2):
                     end = min(int(ranged.group(2)), len(data) - 1)
-                if start >= len(data):
-                    return self._error(416)
+                if start >= len(data):  # as S3 answers: the size it holds in Content-Range
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(data)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(206)
                 self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
             else:

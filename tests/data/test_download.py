@@ -137,6 +137,28 @@ def test_server_error_mid_stream(dandi, tmp_path, capsys):
     assert not dest.exists()
 
 
+def test_blob_shorter_than_dandi_states_fails_at_once(dandi, tmp_path, capsys):
+    """The storage server holds fewer bytes than DANDI's size: every run downloaded the whole file retries + 1
+    times (a resume got 416, the .part was deleted, the file restarted) and ended "run again to resume",
+    which never worked. Now the first answer that states the server's size fails, without a resume hint."""
+    dandi.blob_bytes[dandi.big.asset_id] = 40_000
+    argv = ["download", "--dandiset", "000999", "--path", "*train*", "--out", str(tmp_path), "--no-progress",
+            "--retries", "3"]
+    dest = tmp_path / "000999" / "sub-Fake" / "sub-Fake_desc-train_ecephys.nwb"
+    part = dest.with_name(dest.name + ".part")
+    for existing in (None, BIG[:40_000]):  # a fresh download (200), a .part of all the server has (416)
+        if existing is not None:
+            part.parent.mkdir(parents=True, exist_ok=True)
+            part.write_bytes(existing)
+        dandi.reset_counts()
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip().splitlines()[-1]  # after "resuming ..." for the .part
+        assert "the server holds 40,000 bytes, DANDI states 50,000" in err and "resume" not in err, err
+        assert ("the partial file was removed" in err) is (existing is not None)
+        assert len(dandi.blob_requests()) == 1  # no retries, no restart (the server counts what it sends)
+        assert files_under(tmp_path) == []
+
+
 def test_http_404_is_not_retried(dandi, tmp_path):
     dandi.faults[dandi.small.asset_id] = dandi_server.Fault(status=404, count=5)
     (remote,) = dandiset_files("000999", glob="*test*")
