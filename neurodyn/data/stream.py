@@ -11,6 +11,10 @@ Accepted URLs:
   the server), the bytes come from the asset's storage URL.
 - ``http://`` / ``https://`` -- any server that honours ``Range`` requests.
 
+Every storage URL is probed with a one-byte range request before it is read (a ``dandi://`` asset's too):
+a server that ignores ``Range`` is refused at once, and a ``dandi://`` asset whose server holds another
+size than DANDI states fails at once.
+
 The bytes are read by ``remfile`` (https://github.com/flatironinstitute/remfile) through ``h5py``'s
 file-object driver and ``pynwb``: only the blocks HDF5 asks for travel, and they are kept in a bounded
 in-memory cache (``$NEURODYN_STREAM_CACHE_MB``, default 64 MiB; 128 KiB blocks, read-ahead at most
@@ -62,7 +66,7 @@ class RemoteFailure(CommandFailed):
     exit_code = 1
 
     def __init__(self, message: str, url: str):
-        self.path = url
+        self.path, self.message = url, message
         super().__init__(f"{url}: {message}")
 
 
@@ -264,6 +268,22 @@ def _probe(url: str) -> int:
         raise RemoteFailure(f"cannot open URL ({type(err).__name__}: {one_line(err, 160)})", url) from None
 
 
+def _probe_asset(f: StreamedFile) -> None:
+    """Probe a DANDI asset's storage URL as a plain URL is probed (:func:`_probe`): a server without
+    ``Range`` support is refused at once (exit code 2), not after remfile's retries (exit code 1); one that
+    holds another size than DANDI states is a :class:`RemoteFailure`. Messages name the ``dandi://`` label
+    and the storage URL."""
+    try:
+        size = _probe(f.url)
+    except InputError as err:
+        raise InputError(f"{err.message} (storage URL {f.url})", f.label) from None
+    except RemoteFailure as err:
+        raise RemoteFailure(f"{err.message} (storage URL {f.url})", f.label) from None
+    if size != f.size:
+        raise RemoteFailure(f"the server holds {size:,} bytes, DANDI states {f.size:,} (storage URL {f.url})",
+                            f.label)
+
+
 def parse_dandi_url(url: str) -> tuple[str | None, str, str | None, str]:
     """``dandi://[instance/]<dandiset>[@version]/<path>`` -> (instance or None, dandiset, version, path).
 
@@ -344,7 +364,10 @@ def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
 @lru_cache(maxsize=8)
 def _resolve_cached(url: str, api_url: str | None, env_api: str | None) -> tuple[StreamedFile, ...]:
     if url.lower().startswith("dandi://"):
-        return tuple(_resolve_dandi(url, api_url))
+        files = _resolve_dandi(url, api_url)
+        for f in files:
+            _probe_asset(f)
+        return tuple(files)
     size = _probe(url)
     name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]) or "remote.nwb"
     return (StreamedFile(url, url, name, size),)  # no digest: a registry file's name and size prove nothing

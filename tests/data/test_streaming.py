@@ -289,6 +289,15 @@ def test_a_failed_read_is_not_retried_again(dandi, big_train, capsys, monkeypatc
     assert len(failed) <= 9 and sum(sleeps) < 30, (len(failed), sum(sleeps))  # one read: 9 tries (27 before)
 
 
+def test_dandi_asset_whose_server_holds_another_size(dandi, big_train, capsys):
+    asset = dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    dandi.blob_bytes[asset.asset_id] = 1_000_000
+    url = f"dandi://000999@0.1.0/sub-Synth/{big_train.name}"
+    assert main(["info", url]) == 1
+    err = one_line_error(capsys)
+    assert f"{url}: the server holds 1,000,000 bytes, DANDI states {big_train.stat().st_size:,}" in err, err
+
+
 def test_transient_server_error_is_retried(dandi, big_train, tmp_path):
     asset = dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
     dandi.faults[asset.asset_id] = dandi_server.Fault(status=503, count=1, after=1)
@@ -313,6 +322,14 @@ def test_bad_urls(dandi, big_train, capsys, tmp_path):
     url = f"{dandi.root}/files/000999/sub-Synth/{big_train.name}?again"
     with pytest.raises(InputError, match="ignores HTTP range requests"):
         stream.resolve_url(url)
+    # a dandi:// asset's storage server is probed too: exit 2 at once (exit 1 after 26 s of retries before)
+    dandi.reset_counts()
+    url = "dandi://000999@0.1.0/sub-Synth/"
+    assert main(["info", url]) == 2
+    err = one_line_error(capsys)
+    assert url in err and "ignores HTTP range requests" in err and "storage URL" in err, err
+    assert len(dandi.blob_requests()) == 1
+    dandi.ignore_range = False
     assert main(["prepare", "--dataset", "mc_maze", "--nwb", "dandi://000111/", "--out", str(tmp_path / "o.h5")]) == 2
     assert "000111" in one_line_error(capsys) and not (tmp_path / "o.h5").exists()
 
