@@ -50,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 TRAINING = {"fit", "validate", "test", "predict"}
+#: commands run whole under neurodyn.io.terminate_as_interrupt: SIGTERM is one line and exit 143 also before
+#: an output file is opened (the DANDI lookup of download, info dandi://, prepare --nwb dandi://), not a
+#: silent kill
+SIGTERM_AS_INTERRUPT = {"download", "info", "prepare"}
 
 
 def _usage() -> str:
@@ -93,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             func = getattr(importlib.import_module(module_name), func_name)
         if command in TRAINING:
             return int(func([command, *rest]) or 0)
+        if command in SIGTERM_AS_INTERRUPT:  # a SIGTERM before any output is opened (a DANDI lookup) is one line
+            with terminate_as_interrupt():
+                return int(func(rest) or 0)
         return int(func(rest) or 0)
     except (InputError, CommandFailed) as err:
         if debug:

@@ -6,6 +6,7 @@ The client, resume and verification: :mod:`neurodyn.data.download`.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from neurodyn.data.dandi import (
     FILE_CHOICES,
     DownloadError,
     api_host,
+    check_api_url,
     nlb_dataset_names,
     nlb_remote_files,
 )
@@ -40,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--path", default=None, metavar="GLOB",
                         help="with --dandiset: asset paths to fetch, e.g. 'sub-Jenkins/*test*.nwb'")
     parser.add_argument("--out", type=Path, default=Path("data"), help="output root folder")
-    parser.add_argument("--files", choices=FILE_CHOICES, default="both", help="which NLB files (NAME only)")
+    parser.add_argument("--files", choices=FILE_CHOICES, default="both",
+                        help="which NLB files (NAME only; refused with --dandiset)")
     parser.add_argument("--api-url", "--base-url", dest="api_url", default=None,
                         help=f"DANDI API root (default ${API_ENV_VAR}, else the dandi library's default, "
                              f"{DEFAULT_API})")
@@ -74,6 +77,11 @@ def cli_main(argv: list[str]) -> int:
         raise InputError("--path selects assets of a --dandiset; with NAME use --files", field="--path")
     if args.retries < 0:
         raise InputError(f"must be >= 0, got {args.retries}", field="--retries")
+    if not math.isfinite(args.timeout) or args.timeout <= 0:
+        raise InputError(f"must be a number of seconds > 0, got {args.timeout}", field="--timeout")
+    if args.files != "both" and args.dandiset:
+        raise InputError("--files selects the files of a dataset NAME; with --dandiset use --path", field="--files")
+    check_api_url(args.api_url)
     if args.out.exists() and not args.out.is_dir():
         raise InputError("exists and is not a folder", args.out, "--out")
 

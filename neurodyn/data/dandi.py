@@ -157,8 +157,35 @@ def check_host(url: str, hint: str | None = None) -> None:
 # --------------------------------------------------------------------------------------------------
 # the DANDI client
 # --------------------------------------------------------------------------------------------------
+def check_api_url(api_url: str | None = None) -> None:
+    """Refuse an API root that is no ``http(s)://host[:port]/...`` URL: ``api_url`` (``--api-url``), else
+    ``$NEURODYN_DANDI_API``; one line naming the option or variable (``http://[::1`` raised a ValueError
+    traceback, ``notaurl`` an unclear lookup error).
+
+    Raises
+    ------
+    InputError
+        ``--api-url: not an http(s):// URL: 'notaurl'``.
+    """
+    import urllib.parse
+
+    root, field = (api_url, "--api-url") if api_url else (os.environ.get(API_ENV_VAR), API_ENV_VAR)
+    if not root:
+        return
+    try:
+        parts = urllib.parse.urlsplit(root)
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # a port that is no number raises
+    except ValueError as err:
+        raise InputError(f"not a valid URL: {root!r} ({one_line(err, 120)})", field=field) from None
+    if not ok:
+        raise InputError(f"not an http(s)://<host>/... URL: {root!r}", field=field)
+
+
 def api_root(api_url: str | None = None) -> str | None:
-    """The DANDI API root: ``api_url``, else ``$NEURODYN_DANDI_API``, else None (the ``dandi`` default)."""
+    """The DANDI API root: ``api_url``, else ``$NEURODYN_DANDI_API``, else None (the ``dandi`` default);
+    refused in one line when it is no http(s) URL (:func:`check_api_url`)."""
+    check_api_url(api_url)
     root = api_url or os.environ.get(API_ENV_VAR)
     return root.rstrip("/") if root else None
 

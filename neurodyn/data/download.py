@@ -31,6 +31,7 @@ instance (``$DANDI_INSTANCE``, normally https://api.dandiarchive.org/api).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -49,7 +50,7 @@ from neurodyn.data.dandi import (
     resolve_nlb_files,
     unresolved,
 )
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, Stopped
 
 
 def sha256_of(path: str | os.PathLike, chunk_size: int = _CHUNK,
@@ -195,6 +196,19 @@ def _size_held(response) -> int | None:
     return None
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_LOCAL_ERRNOS = (*_DISK_FULL, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _local_error(err: BaseException) -> bool:
+    """An OSError of this machine's disk (full, read-only, no permission) while writing the ``.part``: not
+    retryable, and no network error (those come as ``requests`` / urllib3 errors or ConnectionError)."""
+    import requests
+
+    return (isinstance(err, OSError) and not isinstance(err, (requests.RequestException, ConnectionError))
+            and err.errno in _LOCAL_ERRNOS)
+
+
 def _retryable(err: BaseException) -> bool:
     """Network errors, 5xx, 408 and 429 are worth another attempt; a host name that does not resolve (no
     network, or no such name) and other HTTP errors are not."""
@@ -245,6 +259,12 @@ def _fetch_part(session, remote: RemoteFile, dest: Path, part: Path, retries: in
             raise
         except (OSError, requests.RequestException) as err:
             have = part.stat().st_size if part.exists() else 0
+            if _local_error(err):  # the disk, not the network: another attempt would fail the same way
+                finish()
+                kept = (f"; {part} kept ({have:,} of {remote.size:,} bytes, a correct prefix): free space and "
+                        "run again to resume") if have else ""
+                what = "disk full while writing" if err.errno in _DISK_FULL else "cannot write"
+                raise InputError(f"{what} ({os.strerror(err.errno)}){kept}", path=dest, field="--out") from None
             if not _retryable(err):
                 finish()
                 if unresolved(err) is not None:  # no network: the .part is worth keeping
@@ -304,7 +324,11 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
         Network failure after all retries (``.part`` kept), or a size / digest mismatch after a
         complete transfer (``.part`` deleted); no file is then left under ``dest``.
     InputError
-        ``dest`` exists, does not verify, and ``overwrite`` is False; or ``dest`` is a folder.
+        ``dest`` exists, does not verify, and ``overwrite`` is False; or ``dest`` is a folder; or the disk
+        is full (or not writable) while writing ``.part``: not retried, the ``.part`` kept (a correct prefix).
+    Stopped
+        Ctrl-C / SIGTERM during the transfer with bytes in ``.part``: the message names the ``.part`` kept
+        (bytes of total) and that running again resumes it.
     """
     import requests
 
@@ -339,10 +363,20 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
     # neurodyn's output policy for the final file: checked up front (folder, disk space for what is
     # missing), a lock against a second download of the same file, renamed into place only when
     # verified. The .part file outside it is what a later run resumes.
-    with output_file(dest, overwrite=overwrite, size_bytes=max(remote.size - have, 0)) as tmp:
-        received, resumed, checked = _fetch_part(session, remote, dest, part, retries, backoff_s, timeout,
-                                                 chunk_size, advance, finish, log)
-        os.replace(part, tmp)
+    try:
+        with output_file(dest, overwrite=overwrite, size_bytes=max(remote.size - have, 0)) as tmp:
+            received, resumed, checked = _fetch_part(session, remote, dest, part, retries, backoff_s, timeout,
+                                                     chunk_size, advance, finish, log)
+            os.replace(part, tmp)
+    except KeyboardInterrupt as err:  # Ctrl-C / SIGTERM: the .part is kept on purpose, say so
+        have = part.stat().st_size if part.exists() else 0
+        if not have:
+            raise
+        import signal
+
+        signum = getattr(err, "signum", signal.SIGINT)
+        raise Stopped(signum, f"interrupted ({signal.Signals(signum).name}); kept {part} ({have:,} of "
+                              f"{remote.size:,} bytes): running the command again resumes it") from None
     return DownloadResult(dest, "resumed" if resumed else "downloaded", received, checked)
 
 

@@ -17,9 +17,9 @@ size than DANDI states fails at once.
 
 The bytes are read by ``remfile`` (https://github.com/flatironinstitute/remfile) through ``h5py``'s
 file-object driver and ``pynwb``: only the blocks HDF5 asks for travel, and they are kept in a bounded
-in-memory cache (``$NEURODYN_STREAM_CACHE_MB``, default 64 MiB; 128 KiB blocks, read-ahead at most
-8 MiB). Nothing is written to disk. Reading units and trials of MC_Maze (690 MB) fetches the spike
-times, the trial table and the metadata, not the 1 kHz behaviour.
+in-memory cache (``$NEURODYN_STREAM_CACHE_MB``, default 64 MiB, a number > 0, at least 256 KiB is used;
+128 KiB blocks, read-ahead at most 8 MiB). Nothing is written to disk. Reading units and trials of MC_Maze
+(690 MB) fetches the spike times, the trial table and the metadata, not the 1 kHz behaviour.
 
 ``sha256`` of a ``dandi://`` file is the digest DANDI publishes for the asset (``sha256_from = "dandi"``);
 it is not recomputed from the bytes read, which would need every byte, so a server that sends other bytes
@@ -36,6 +36,7 @@ Both are one line naming the URL. A host name that does not resolve fails at onc
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import urllib.parse
@@ -49,6 +50,28 @@ DEFAULT_CACHE_MB = 64
 BLOCK_BYTES = 128 * 1024
 MAX_READAHEAD_BYTES = 8 * 1024 * 1024
 URL_SCHEMES = ("dandi://", "http://", "https://")
+
+
+def cache_bytes() -> int:
+    """The block cache's size from ``$NEURODYN_STREAM_CACHE_MB`` (MiB, default 64): a number > 0, else one
+    line naming the variable (``abc``, ``nan``, ``inf``, ``0``, ``-5`` are refused); at least two blocks
+    (256 KiB: a smaller value is raised to that).
+
+    Raises
+    ------
+    InputError
+        ``NEURODYN_STREAM_CACHE_MB: must be a number of MiB > 0, got 'abc'``.
+    """
+    raw = os.environ.get(CACHE_ENV_VAR, "").strip()
+    if not raw:
+        return DEFAULT_CACHE_MB * 2**20
+    try:
+        cache_mb = float(raw)
+    except ValueError:
+        cache_mb = float("nan")
+    if not math.isfinite(cache_mb) or cache_mb <= 0:
+        raise InputError(f"must be a number of MiB > 0, got {raw!r}", field=CACHE_ENV_VAR)
+    return max(int(cache_mb * 2**20), 2 * BLOCK_BYTES)
 
 
 class RemoteFailure(CommandFailed):
@@ -180,9 +203,8 @@ class StreamedFile:
         if self._reader is None:
             import remfile
 
-            cache_mb = float(os.environ.get(CACHE_ENV_VAR, DEFAULT_CACHE_MB))
             remote = remfile.File(self.url, _size=self.size, _min_chunk_size=BLOCK_BYTES,
-                                  _max_cache_size=max(int(cache_mb * 2**20), 2 * BLOCK_BYTES),
+                                  _max_cache_size=cache_bytes(),
                                   _max_chunk_size=MAX_READAHEAD_BYTES)
             remote.session = _session_with_timeout()  # remfile's own session waits forever on a silent server
             self._reader = _Reader(remote, self.label)
@@ -388,6 +410,7 @@ def resolve_url(url: str, api_url: str | None = None) -> list[StreamedFile]:
     """
     if not is_url(url):
         raise InputError("not a dandi://, http:// or https:// URL", url)
+    cache_bytes()  # a bad $NEURODYN_STREAM_CACHE_MB is refused before any request
     return list(_resolve_cached(url, api_url, os.environ.get("NEURODYN_DANDI_API")))
 
 

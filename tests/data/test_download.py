@@ -342,6 +342,135 @@ def test_cli_argument_errors(tmp_path, capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, expected", [
+    (["--timeout", "0"], "--timeout: must be a number of seconds > 0, got 0.0"),
+    (["--timeout", "-1"], "--timeout: must be a number of seconds > 0"),
+    (["--timeout", "nan"], "--timeout: must be a number of seconds > 0, got nan"),
+    (["--timeout", "inf"], "--timeout: must be a number of seconds > 0, got inf"),
+    (["--api-url", "http://[::1"], "--api-url: not a valid URL: 'http://[::1'"),
+    (["--api-url", "notaurl"], "--api-url: not an http(s)://<host>/... URL: 'notaurl'"),
+    (["--api-url", "http://host:port/api"], "--api-url: not a valid URL"),
+    (["--files", "train"], "--files: --files selects the files of a dataset NAME; with --dandiset use --path"),
+])
+def test_bad_options_are_one_line(tmp_path, capsys, argv, expected):
+    """Tracebacks before (--timeout 0 / -1 / nan / inf, --api-url 'http://[::1'), an unclear lookup error
+    (--api-url notaurl), --files silently ignored with --dandiset: now one line, exit 2, no request."""
+    assert main(["download", "--dandiset", "000140", "--out", str(tmp_path), "--no-progress", *argv]) == 2
+    err = one_line_error(capsys)
+    assert err.startswith("neurodyn download: error: ") and expected in err, err
+    assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("value", ["abc", "nan", "inf", "0", "-5"])
+def test_bad_stream_cache_size_is_one_line(dandi, capsys, monkeypatch, value):
+    monkeypatch.setenv("NEURODYN_STREAM_CACHE_MB", value)
+    assert main(["info", "dandi://000999/sub-Fake/"]) == 2
+    err = one_line_error(capsys)
+    assert f"NEURODYN_STREAM_CACHE_MB: must be a number of MiB > 0, got '{value}'" in err, err
+    assert dandi.blob_requests() == []
+
+
+class _FailingFile:
+    """A binary file that writes ``limit`` bytes, then raises ``error`` (disk full, an interrupt)."""
+
+    def __init__(self, path, mode, limit, error):
+        self._f = open(path, mode)  # noqa: SIM115
+        self._left, self._error = limit, error
+
+    def write(self, data):
+        if len(data) > self._left:
+            self._f.write(data[:self._left])
+            self._left = 0
+            self._f.flush()
+            raise self._error
+        self._left -= len(data)
+        return self._f.write(data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+def _fail_writes_after(monkeypatch, limit: int, error: BaseException) -> None:
+    real = open
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        if str(path).endswith(".nwb.part") and "b" in mode and ("a" in mode or "w" in mode):
+            return _FailingFile(path, mode, limit, error)
+        return real(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(dl, "open", fake_open, raising=False)
+
+
+def test_disk_full_is_not_retried_and_keeps_the_part(dandi, tmp_path, capsys, monkeypatch):
+    """ENOSPC while writing the .part was retried as a network error and ended "run again to resume", exit 1.
+    Now the output policy's disk-full line, exit 2, at once; the .part kept is a correct prefix, and resumes."""
+    import errno
+    import os
+
+    _fail_writes_after(monkeypatch, 20_000, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+    argv = ["download", "--dandiset", "000999", "--path", "*train*", "--out", str(tmp_path), "--no-progress",
+            "--retries", "3"]
+    assert main(argv) == 2
+    err = one_line_error(capsys)
+    dest = tmp_path / "000999" / "sub-Fake" / "sub-Fake_desc-train_ecephys.nwb"
+    part = dest.with_name(dest.name + ".part")
+    assert f"{dest}: --out: disk full while writing (No space left on device); {part} kept (20,000 of 50,000 " \
+           "bytes, a correct prefix): free space and run again to resume" in err, err
+    assert len(dandi.blob_requests()) == 1 and part.read_bytes() == BIG[:20_000] and not dest.exists()
+    monkeypatch.undo()
+    monkeypatch.setenv(API_ENV_VAR, dandi.api)
+    monkeypatch.setenv("DANDI_NO_ET", "1")
+    assert main(argv) == 0 and dest.read_bytes() == BIG
+
+
+def test_interrupted_download_says_which_part_was_kept(dandi, tmp_path, capsys, monkeypatch):
+    """An interrupt said "nothing partial was kept" though the resumable .part is kept on purpose."""
+    import signal
+
+    from neurodyn.io.output import Interrupted
+
+    _fail_writes_after(monkeypatch, 20_000, Interrupted(signal.SIGTERM))
+    argv = ["download", "--dandiset", "000999", "--path", "*train*", "--out", str(tmp_path), *FAST]
+    assert main(argv) == 143
+    err = one_line_error(capsys)
+    part = tmp_path / "000999" / "sub-Fake" / "sub-Fake_desc-train_ecephys.nwb.part"
+    assert err == (f"neurodyn download: interrupted (SIGTERM); kept {part} (20,000 of 50,000 bytes): running the "
+                   "command again resumes it")
+    assert part.read_bytes() == BIG[:20_000]
+
+
+SIGTERM_IN_LOOKUP = """
+import os, signal, sys
+import neurodyn.data.dandi as dandi, neurodyn.data.download as download
+def lookup(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    raise AssertionError("SIGTERM did not stop the lookup")
+dandi.dandi_client = download.dandi_client = lookup
+from neurodyn.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("argv", [["download", "mc_maze_small", "--no-progress"],
+                                  ["info", "dandi://000140/sub-Jenkins/"],
+                                  ["prepare", "--dataset", "mc_maze_small", "--nwb", "dandi://000140/sub-Jenkins/"]])
+def test_sigterm_during_the_dandi_lookup_is_one_line(tmp_path, argv):
+    """SIGTERM during the DANDI lookup (before any output is opened) killed the process silently (rc -15)."""
+    import os
+    import subprocess
+
+    env = dict(os.environ, NEURODYN_DANDI_API="http://127.0.0.1:9/api", DANDI_NO_ET="1")
+    out = ["--out", str(tmp_path / ("o.h5" if argv[0] == "prepare" else "d"))] if argv[0] != "info" else []
+    proc = subprocess.run([sys.executable, "-c", SIGTERM_IN_LOOKUP, *argv, *out], capture_output=True, text=True,
+                          env=env, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 143, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stderr.strip() == f"neurodyn {argv[0]}: interrupted (SIGTERM); nothing partial was kept"
+    assert files_under(tmp_path) == []
+
+
 def test_digests_match_an_independent_etag(tmp_path):
     path = tmp_path / "x.bin"
     path.write_bytes(BIG)
