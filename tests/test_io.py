@@ -162,6 +162,20 @@ def test_output_file_failure_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_output_file_success_removes_a_killed_writers_left_overs(tmp_path):
+    """A SIGKILLed writer leaves its 0-byte temporary file and lock file; a later run that completes removed
+    the lock but kept the temporary files for ever. Both go now; another output's files are left alone."""
+    from neurodyn.io import output_file
+
+    stale = [tmp_path / ".out.h5.k1ll3d.part", tmp_path / "..out.h5.x9.part", tmp_path / ".out.h5.lock"]
+    others = [tmp_path / ".other.h5.abc.part", tmp_path / "out.h5.part"]  # the latter: a download's resumable bytes
+    for f in stale + others:
+        f.write_bytes(b"")
+    with output_file(tmp_path / "out.h5") as tmp:
+        tmp.write_bytes(b"whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.h5", *(f.name for f in others)])
+
+
 def test_output_file_sigterm_is_an_interrupt(tmp_path):
     """SIGTERM inside the block raises Interrupted (so cleanup runs); the previous handler is restored."""
     import os

@@ -466,13 +466,14 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
                 os.replace(tmp, path)
                 ok = True
             finally:
-                if not ok:  # under the lock every temporary file of this output is ours (or a crash's):
-                    # this also catches one made by mkstemp just before an interrupt named it
-                    # ``..<name>.*.part``: one a library writer made with atomic_path(tmp) inside the block
-                    for pattern in (f".{glob.escape(path.name)}.*.part", f"..{glob.escape(path.name)}.*.part"):
-                        for part in path.parent.glob(pattern):
-                            with contextlib.suppress(OSError):
-                                part.unlink()
+                # under the lock every temporary file of this output is ours (or a crash's): removed after a
+                # failure, and after a success too -- a SIGKILLed writer's left-overs are cleaned by the next
+                # run that completes. This also catches one made by mkstemp just before an interrupt named it.
+                # ``..<name>.*.part``: one a library writer made with atomic_path(tmp) inside the block
+                for pattern in (f".{glob.escape(path.name)}.*.part", f"..{glob.escape(path.name)}.*.part"):
+                    for part in path.parent.glob(pattern):
+                        with contextlib.suppress(OSError):
+                            part.unlink()
     finally:
         if not ok:
             remove_empty_folders(created)
