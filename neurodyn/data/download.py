@@ -220,6 +220,10 @@ def _retryable(err: BaseException) -> bool:
 
 
 def _http_reason(err: BaseException) -> str:
+    import requests
+
+    if isinstance(err, requests.TooManyRedirects):  # its response is the last redirect: "HTTP 302" misleads
+        return f"too many redirects (a redirect loop?; last to {_location(err)})"
     response = getattr(err, "response", None)
     if response is not None and getattr(response, "status_code", None):
         return f"HTTP {response.status_code} {response.reason or ''}".strip()
@@ -230,6 +234,11 @@ def _http_reason(err: BaseException) -> str:
     while getattr(reason, "__context__", None) is not None and not str(reason):
         reason = reason.__context__
     return one_line(f"{type(reason).__name__}: {reason}", 200)
+
+
+def _location(err: BaseException) -> str:
+    response = getattr(err, "response", None)
+    return (response.headers.get("Location") if response is not None else None) or "?"
 
 
 def _fetch_part(session, remote: RemoteFile, dest: Path, part: Path, retries: int, backoff_s: float,

@@ -89,8 +89,8 @@ class RemoteFailure(CommandFailed):
     exit_code = 1
 
     def __init__(self, message: str, url: str):
-        self.path, self.message = url, message
         super().__init__(f"{url}: {message}")
+        self.path, self.what = url, message  # what went wrong, without the URL
 
 
 def is_url(value) -> bool:
@@ -283,6 +283,8 @@ def _probe(url: str) -> int:
         if code is None or code >= 500 or code in (408, 429):
             raise RemoteFailure(f"cannot open URL, server error (HTTP {code or '?'})", url) from None
         raise InputError(f"cannot open URL (HTTP {code})", url) from None
+    except requests.TooManyRedirects:  # its response is the last redirect: "HTTP 302" would mislead
+        raise RemoteFailure("cannot open URL, too many redirects (a redirect loop?)", url) from None
     except requests.RequestException as err:
         found = unresolved(err)
         if found is not None:
@@ -300,7 +302,7 @@ def _probe_asset(f: StreamedFile) -> None:
     except InputError as err:
         raise InputError(f"{err.message} (storage URL {f.url})", f.label) from None
     except RemoteFailure as err:
-        raise RemoteFailure(f"{err.message} (storage URL {f.url})", f.label) from None
+        raise RemoteFailure(f"{err.what} (storage URL {f.url})", f.label) from None
     if size != f.size:
         raise RemoteFailure(f"the server holds {size:,} bytes, DANDI states {f.size:,} (storage URL {f.url})",
                             f.label)

@@ -72,6 +72,7 @@ class FakeDandi:
         self.faults: dict[str, Fault] = {}
         self.drop_after: dict[str, int] = {}  # asset id -> bytes sent before the next response hangs up
         self.ignore_range = False
+        self.redirect_loop: set[str] = set()  # asset ids whose blob URL redirects to itself
         self.blob_bytes: dict[str, int] = {}  # asset id -> bytes the blob store holds (fewer than the asset's size)
         self.bytes_served = 0
         self.lock = threading.Lock()
@@ -222,6 +223,12 @@ def _handler(state: FakeDandi):
             return self._blob(asset, head)
 
         def _blob(self, asset: Asset, head: bool) -> None:
+            if asset.asset_id in state.redirect_loop:
+                self.send_response(302)
+                self.send_header("Location", self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             data = asset.data[:state.blob_bytes[asset.asset_id]] if asset.asset_id in state.blob_bytes else asset.data
             fault = state.faults.get(asset.asset_id)
             if fault is not None:

@@ -159,6 +159,19 @@ def test_blob_shorter_than_dandi_states_fails_at_once(dandi, tmp_path, capsys):
         assert files_under(tmp_path) == []
 
 
+def test_redirect_loop_is_named(dandi, tmp_path, capsys):
+    """A storage URL redirecting to itself was reported as "HTTP 302 Found"; now "too many redirects"."""
+    dandi.redirect_loop.add(dandi.small.asset_id)
+    assert main(["download", "--dandiset", "000999", "--path", "*test*", "--out", str(tmp_path), *FAST]) == 1
+    err = one_line_error(capsys)
+    assert "too many redirects" in err and "302" not in err, err
+    assert files_under(tmp_path) == []
+    assert main(["info", f"dandi://000999/{dandi.small.path}"]) == 1  # streamed: the probe says the same
+    err = one_line_error(capsys)
+    assert "too many redirects" in err and "302" not in err, err
+    assert err.count("/blobs/") == 1, err  # the storage URL named once
+
+
 def test_http_404_is_not_retried(dandi, tmp_path):
     dandi.faults[dandi.small.asset_id] = dandi_server.Fault(status=404, count=5)
     (remote,) = dandiset_files("000999", glob="*test*")
