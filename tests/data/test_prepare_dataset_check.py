@@ -138,7 +138,8 @@ def test_streamed_real_file_is_refused_by_name_and_size_without_reading_it(small
         out = tmp_path / "out.h5"
         line = _refused(["prepare", "--dataset", "mc_maze", "--nwb", url, "--phase", "test", "--out", str(out)],
                         capsys, out, monkeypatch)
-        assert dandi.bytes_served == 1  # the file's bytes were never fetched: one, the probe of its Range support
+        assert dandi.bytes_served <= 1  # none of the file's bytes: at most the one byte of its Range probe (its
+        # answer's headers reach the client before the server counts the byte: 0 or 1)
     # the label is the address with the version it resolved to
     label = f"dandi://000140@0.220113.0408/sub-Jenkins/{SMALL_NAME}"
     assert line.startswith(f"neurodyn prepare: error: {label}: --dataset: ")
