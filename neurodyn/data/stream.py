@@ -199,7 +199,11 @@ class StreamedFile:
 
     @property
     def reader(self) -> _Reader:
-        """The cached file object (one ``remfile.File`` per StreamedFile: its block cache is reused)."""
+        """The cached file object (one ``remfile.File`` per StreamedFile: its block cache is reused). Asked for
+        again after a read failed (a new open: the server may be back), a fresh one: the failed one fails every
+        read at once, for the rest of the open that failed."""
+        if self._reader is not None and self._reader.error is not None:
+            self._reader = None
         if self._reader is None:
             import remfile
 
@@ -258,16 +262,41 @@ class StreamedFile:
 def _probe(url: str) -> int:
     """Size of the file at ``url`` from a one-byte range request (works where HEAD does not).
 
-    One request, no retries. An HTTP 4xx answer or no ``Range`` support is bad input (InputError); no
-    network, a refused connection, a timeout or a 5xx / 408 / 429 answer is a :class:`RemoteFailure`.
+    An HTTP 4xx answer or no ``Range`` support is bad input (InputError); no network, a refused connection, a
+    timeout or a 5xx / 408 / 429 answer is a :class:`RemoteFailure`. Those that pass (a 5xx / 408 / 429, a
+    refused or cut connection, a timeout: an S3 "503 SlowDown") are tried :data:`PROBE_ATTEMPTS` times, 1 s then
+    2 s apart, as remfile retries its reads; an unknown host or a redirect loop at once.
     """
+    import time
+
+    for attempt in range(PROBE_ATTEMPTS):
+        try:
+            return _probe_once(url)
+        except _Transient as err:
+            if attempt == PROBE_ATTEMPTS - 1:
+                raise RemoteFailure(err.what, url) from None
+            time.sleep(float(2**attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: tries of :func:`_probe` for an answer that may pass
+PROBE_ATTEMPTS = 3
+
+
+class _Transient(Exception):
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+def _probe_once(url: str) -> int:
     import requests
 
     from neurodyn.data.dandi import unresolved
 
     try:
         with requests.get(url, headers={"Range": "bytes=0-0", "Accept-Encoding": "identity"}, stream=True,
-                          timeout=60) as response:
+                          timeout=REQUEST_TIMEOUT_S) as response:
             if response.status_code == 206:
                 match = re.match(r"bytes 0-0/(\d+)", response.headers.get("Content-Range", ""))
                 if match:
@@ -281,7 +310,7 @@ def _probe(url: str) -> int:
     except requests.HTTPError as err:
         code = err.response.status_code if err.response is not None else None
         if code is None or code >= 500 or code in (408, 429):
-            raise RemoteFailure(f"cannot open URL, server error (HTTP {code or '?'})", url) from None
+            raise _Transient(f"cannot open URL, server error (HTTP {code or '?'})") from None
         raise InputError(f"cannot open URL (HTTP {code})", url) from None
     except requests.TooManyRedirects:  # its response is the last redirect: "HTTP 302" would mislead
         raise RemoteFailure("cannot open URL, too many redirects (a redirect loop?)", url) from None
@@ -289,7 +318,7 @@ def _probe(url: str) -> int:
         found = unresolved(err)
         if found is not None:
             raise RemoteFailure(str(found), url) from None
-        raise RemoteFailure(f"cannot open URL ({type(err).__name__}: {one_line(err, 160)})", url) from None
+        raise _Transient(f"cannot open URL ({type(err).__name__}: {one_line(err, 160)})") from None
 
 
 def _probe_asset(f: StreamedFile) -> None:

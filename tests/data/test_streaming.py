@@ -305,6 +305,35 @@ def test_transient_server_error_is_retried(dandi, big_train, tmp_path):
     assert s.n_units == 14 and any(r[2] == 0 for r in dandi.blob_requests())
 
 
+def test_the_probe_retries_a_transient_server_error(dandi, big_train, monkeypatch):
+    """helper-57: the one-byte probe of a dandi:// asset failed the run on one 503 (an S3 'SlowDown'), which
+    remfile's retried reads had ridden out before the probe existed."""
+    import time
+
+    slept = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    asset = dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    dandi.faults[asset.asset_id] = dandi_server.Fault(status=503, count=1, after=0)  # the probe's first try
+    assert main(["info", f"dandi://000999/sub-Synth/{big_train.name}"]) == 0
+    assert slept[:1] == [1.0]
+
+
+def test_a_failed_open_leaves_the_url_usable_once_the_server_is_back(dandi, big_train, monkeypatch):
+    """helper-57: the failed reader stayed cached with the URL's StreamedFile, so every later open in the same
+    process (a notebook retrying) failed at once with the old error and no request."""
+    import time
+
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    asset = dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    dandi.faults[asset.asset_id] = dandi_server.Fault(status=500, count=10**6, after=3)  # after the probe
+    url = f"dandi://000999/sub-Synth/{big_train.name}"
+    with pytest.raises(stream.RemoteFailure):
+        load_session(url)
+    dandi.faults.clear()  # the server has recovered
+    dandi.reset_counts()
+    assert load_session(url).n_units == 14 and dandi.blob_requests()
+
+
 def test_bad_urls(dandi, big_train, capsys, tmp_path):
     dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
     cases = [
@@ -346,6 +375,8 @@ def test_network_and_server_failures_exit_1(dandi, big_train, capsys, monkeypatc
     assert main(["info", url]) == 1
     err = one_line_error(capsys)
     assert url in err and "server error (HTTP 503)" in err
+    assert record.sleeps == [1.0, 2.0]  # the probe tried 3 times (a 503 may pass: S3's SlowDown)
+    record.sleeps.clear()
     dandi.faults.clear()
     # the storage host of a DANDI asset does not resolve
     asset.extra_metadata["contentUrl"] = [f"{dandi.api}/assets/{asset.asset_id}/download/",
