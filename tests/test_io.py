@@ -167,8 +167,11 @@ def test_output_file_success_removes_a_killed_writers_left_overs(tmp_path):
     the lock but kept the temporary files for ever. Both go now; another output's files are left alone."""
     from neurodyn.io import output_file
 
-    stale = [tmp_path / ".out.h5.k1ll3d.part", tmp_path / "..out.h5.x9.part", tmp_path / ".out.h5.lock"]
-    others = [tmp_path / ".other.h5.abc.part", tmp_path / "out.h5.part"]  # the latter: a download's resumable bytes
+    stale = [tmp_path / ".out.h5.k1ll3d_8.part", tmp_path / "..out.h5.k1ll3d_8.part.x9x9x9x9.part",
+             tmp_path / ".out.h5.lock"]  # mkstemp's names: 8 random characters
+    others = [tmp_path / ".other.h5.abc.part", tmp_path / "out.h5.part",  # a download's resumable bytes
+              # helper-57: another output's temporary file (out.h5.gz, under its own lock) and a user's file
+              tmp_path / ".out.h5.gz.abcd1234.part", tmp_path / ".out.h5.backup.part"]
     for f in stale + others:
         f.write_bytes(b"")
     with output_file(tmp_path / "out.h5") as tmp:

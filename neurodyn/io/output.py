@@ -470,13 +470,37 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
                 # failure, and after a success too -- a SIGKILLed writer's left-overs are cleaned by the next
                 # run that completes. This also catches one made by mkstemp just before an interrupt named it.
                 # ``..<name>.*.part``: one a library writer made with atomic_path(tmp) inside the block
-                for pattern in (f".{glob.escape(path.name)}.*.part", f"..{glob.escape(path.name)}.*.part"):
-                    for part in path.parent.glob(pattern):
-                        with contextlib.suppress(OSError):
-                            part.unlink()
+                for part in temporary_files(path):
+                    with contextlib.suppress(OSError):
+                        part.unlink()
     finally:
         if not ok:
             remove_empty_folders(created)
+
+
+#: the random part of a :func:`tempfile.mkstemp` name (``tempfile._RandomNameSequence``: 8 of these)
+_MKSTEMP = "[a-z0-9_]{8}"
+
+
+def temporary_files(path: Path) -> list[Path]:
+    """The temporary files :func:`output_file` makes for ``path`` (``.<name>.XXXXXXXX.part``, mkstemp's 8 random
+    characters) and those :func:`atomic_path` makes of one inside its block (``..<name>.XXXXXXXX.part.YYYYYYYY
+    .part``) -- nothing else: not the temporary files of another output whose name starts with this one's
+    (``out.h5.gz`` beside ``out.h5``, under its own lock), not a user's ``.out.h5.backup.part``.
+
+    >>> import tempfile as _t; d = Path(_t.mkdtemp())
+    >>> for n in (".out.h5.ab12_xyz.part", "..out.h5.ab12_xyz.part.q1w2e3r4.part", ".out.h5.gz.ab12_xyz.part",
+    ...           ".out.h5.backup.part", ".out.h5.ab12_xyz.part.bak"):
+    ...     _ = (d / n).write_text("")
+    >>> sorted(p.name for p in temporary_files(d / "out.h5"))
+    ['..out.h5.ab12_xyz.part.q1w2e3r4.part', '.out.h5.ab12_xyz.part']
+    """
+    import re
+
+    own = re.compile(rf"\.{re.escape(path.name)}\.{_MKSTEMP}\.part")
+    inner = re.compile(rf"\.\.{re.escape(path.name)}\.{_MKSTEMP}\.part\.{_MKSTEMP}\.part")
+    return [p for p in path.parent.glob(f"*.{glob.escape(path.name)}.*.part")
+            if own.fullmatch(p.name) or inner.fullmatch(p.name)]
 
 
 @contextlib.contextmanager
