@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         if command in TRAINING:
             return int(func([command, *rest]) or 0)
         if command in SIGTERM_AS_INTERRUPT:  # a SIGTERM before any output is opened (a DANDI lookup) is one line
-            with terminate_as_interrupt():
+            from neurodyn.io.output import command_interrupts
+
+            with command_interrupts():
                 return int(func(rest) or 0)
         return int(func(rest) or 0)
     except (InputError, CommandFailed) as err:

@@ -130,6 +130,26 @@ def terminate_as_interrupt():
 
 
 @contextlib.contextmanager
+def command_interrupts() -> Iterator[None]:
+    """:func:`terminate_as_interrupt` for a whole command outside any :func:`output_file` (a DANDI lookup, a
+    streamed ``info``): SIGTERM raises :class:`Interrupted`, and one whose exception was swallowed (a signal
+    landing in h5py's weakref callbacks or a ``__del__``: printed "Exception ignored in ..." and ignored, the
+    command then ran on and exited 0) fails the block with :class:`Interrupted` when it ends."""
+    with terminate_as_interrupt(), _quiet_swallowed_interrupts():
+        received = len(_RECEIVED)
+        try:
+            yield
+        except KeyboardInterrupt:
+            raise
+        except BaseException as err:
+            if len(_RECEIVED) > received:
+                raise Interrupted(_RECEIVED[-1]) from err
+            raise
+        if len(_RECEIVED) > received:
+            raise Interrupted(_RECEIVED[-1])
+
+
+@contextlib.contextmanager
 def default_sigterm() -> Iterator[None]:
     """Within the block, SIGTERM has its default action again where :func:`terminate_as_interrupt` had set it
     to raise: Lightning installs its own SIGTERM handler (an orderly stop) only over the default action, and

@@ -484,6 +484,37 @@ def test_sigterm_during_the_dandi_lookup_is_one_line(tmp_path, argv):
     assert files_under(tmp_path) == []
 
 
+SIGTERM_SWALLOWED = """
+import os, signal, sys
+import neurodyn.data.info as info
+real = info.file_kind
+class Collected:
+    def __del__(self):  # where h5py's callbacks take a signal: its exception cannot propagate from here
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(10000):
+            pass
+def kind(path):
+    Collected()
+    return real(path)
+info.file_kind = kind
+from neurodyn.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_swallowed_sigterm_still_stops_info(tmp_path):
+    """helper-57: a SIGTERM landing in a ``__del__`` (h5py's weakref callbacks) during ``info`` was printed as
+    "Exception ignored in ..." and the command ran on to exit 0."""
+    import subprocess
+
+    target = tmp_path / "x.h5"
+    target.write_bytes(b"not hdf5 at all")
+    proc = subprocess.run([sys.executable, "-c", SIGTERM_SWALLOWED, "info", str(target)], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 143, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stderr.strip() == "neurodyn info: interrupted (SIGTERM); nothing partial was kept"
+
+
 def test_digests_match_an_independent_etag(tmp_path):
     path = tmp_path / "x.bin"
     path.write_bytes(BIG)
