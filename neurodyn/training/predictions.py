@@ -144,9 +144,9 @@ def provenance(pl_module: pl.LightningModule, checkpoint: str | os.PathLike | No
 
 
 def _trials(path, split: str):
-    """The trials of a prepared NLB file's ``split`` rows (``train`` / ``eval``) as a set of (NWB file, trial id
-    within it), the file named by its SHA-256 (or its name where none is recorded); None when the file records
-    no :data:`~neurodyn.data.prepared.TRIAL_SOURCE` (an older file)."""
+    """The trials of a prepared NLB file's ``split`` rows (``train`` / ``eval``): one (SHA-256, file name, trial
+    id within that file) per row, the NWB file it is from (the SHA-256 ``""`` where unknown: streamed from a plain
+    URL); None when the file records no :data:`~neurodyn.data.prepared.TRIAL_SOURCE` (an older file)."""
     import h5py
 
     from neurodyn.data.prepared import TRIAL_SOURCE
@@ -158,8 +158,17 @@ def _trials(path, split: str):
         rows = np.asarray(rows[()], dtype=np.int64).reshape(-1, 2)
         shas = [str(v) for v in np.atleast_1d(f.attrs.get("source_sha256", []))]
         names = [str(v) for v in np.atleast_1d(f.attrs.get("source_files", []))]
-    label = [sha or (names[i] if i < len(names) else f"file {i}") for i, sha in enumerate(shas)]
-    return {(label[i] if 0 <= i < len(label) else f"file {i}", int(t)) for i, t in rows}
+    at = lambda values, i: values[i] if 0 <= i < len(values) else ""  # noqa: E731
+    return [(at(shas, i), at(names, i), int(t)) for i, t in rows]
+
+
+def _same_trials(a: list, b: list) -> int:
+    """How many trials of ``a`` are in ``b`` (:func:`_trials`): by NWB file SHA-256 and trial id, or, where a
+    digest is unknown on either side, by file name and trial id (a name is the best identity left)."""
+    by_digest = all(sha for sha, _, _ in a) and all(sha for sha, _, _ in b)
+    key = (lambda r: (r[0], r[2])) if by_digest else (lambda r: (r[1], r[2]))
+    theirs = {key(r) for r in b}
+    return sum(key(r) in theirs for r in a)
 
 
 def _session_ids(path, split: str):
@@ -182,8 +191,9 @@ def trained_on_eval_trials(training_files, data_path) -> dict:
     A test-phase file's ``train_input`` holds the train *and* val trials (NLB's test-phase recipe trains on
     both), so a model fit on it and asked for the val file's evaluation trials predicts trials it was trained
     on, held-out units included: its val-phase scores are not held out (co-bps 0.62 against 0.52 for a model
-    fit on the val file, same settings). Trials are compared as (NWB file by SHA-256, trial id within it),
-    :data:`~neurodyn.data.prepared.TRIAL_SOURCE`, so a file prepared from the train NWB file alone and one
+    fit on the val file, same settings). Trials are compared as (NWB file by SHA-256 -- by name where a digest
+    is unknown --, trial id within it), :data:`~neurodyn.data.prepared.TRIAL_SOURCE`, so a file prepared from
+    the train NWB file alone and one
     prepared from the folder of both (whose session ids differ) are compared right. Files without it (older)
     are compared by session id only when they list the same NWB files in the same order. Empty when nothing can
     be compared: another phase, a training file that is gone or has another size than when it trained
@@ -203,10 +213,11 @@ def trained_on_eval_trials(training_files, data_path) -> dict:
             continue
         trained = _trials(path, "train")
         if scored is not None and trained is not None:
-            n = len(scored & trained)
+            n = _same_trials(scored, trained)
         else:
             trained_ids = _session_ids(path, "train")
-            if scored_ids is None or trained_ids is None or scored_ids[0] != trained_ids[0]:
+            if (scored_ids is None or trained_ids is None or scored_ids[0] != trained_ids[0]
+                    or "" in scored_ids[0]):
                 continue
             n = len(scored_ids[1] & trained_ids[1])
         return {"trained_on_eval_trials": int(n), "training_data": os.path.abspath(path)}

@@ -334,6 +334,29 @@ def test_a_failed_open_leaves_the_url_usable_once_the_server_is_back(dandi, big_
     assert load_session(url).n_units == 14 and dandi.blob_requests()
 
 
+def test_a_test_phase_file_streamed_from_a_plain_url_still_counts_the_val_trials_it_holds(dandi, tmp_path):
+    """helper-57: a source streamed from a plain URL records no digest (""), and its trials never met the same
+    trials of a file prepared locally (by digest): a leaked test-phase model was recorded as trained on 0 of the
+    val trials. Where a digest is unknown, trials are matched by file name and trial id."""
+    from neurodyn.training.predictions import trained_on_eval_trials
+
+    train, test = write_nlb_pair(tmp_path / "pair", "mc_maze", n_train_trials=40, n_test_trials=10, n_heldin=6,
+                                 n_heldout=2, seed=3)
+    dandi.add("000999", "0.1.0", f"sub-X/{train.name}", train)
+    streamed = prepare("mc_maze", f"{dandi.root}/files/000999/sub-X/{train.name}", bin_ms=20, phase="test",
+                       out=tmp_path / "test_phase_streamed.h5", log=None)
+    local = prepare("mc_maze", train, bin_ms=20, phase="test", out=tmp_path / "test_phase_local.h5", log=None)
+    val = prepare("mc_maze", train, bin_ms=20, phase="val", out=tmp_path / "val.h5", log=None)
+    with h5py.File(streamed) as f:
+        assert list(f.attrs["source_sha256"]) == [""]
+    with h5py.File(val) as f:
+        n_val = f["eval_input/eval_spikes_heldin"].shape[0]
+    for training in (streamed, local):
+        found = trained_on_eval_trials({"data.init_args.path": {"path": str(training),
+                                                                 "size": training.stat().st_size}}, val)
+        assert found["trained_on_eval_trials"] == n_val, training
+
+
 def test_bad_urls(dandi, big_train, capsys, tmp_path):
     dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
     cases = [
