@@ -21,7 +21,7 @@ from neurodyn.io import read_h5, read_h5_dict, write_h5_dict
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "GROUPS", "TRIAL_IDS", "TRIAL_SOURCE", "WINDOW_START", "REQUIRED_RATES",
            "FORWARD_RATES", "PreparedNLB", "group_name", "parse_group_name", "is_prepared", "read_prepared",
-           "load_prepared", "write_prepared"]
+           "load_prepared", "trial_keys", "write_prepared"]
 
 FORMAT = "neurodyn-prepared-nlb"
 FORMAT_VERSION = 1
@@ -336,6 +336,30 @@ def read_prepared(
 def load_prepared(path: str | os.PathLike) -> PreparedNLB:
     """Read a whole file written by :func:`prepare` (:func:`read_prepared` of every group)."""
     return read_prepared(path)
+
+
+def trial_keys(path, split: str) -> list[tuple[str, str, int]] | None:
+    """The trials of a prepared file's ``split`` rows (``train`` / ``eval``): one (SHA-256, file name, trial id
+    within that file) per row, the NWB file it is from (:data:`TRIAL_SOURCE`; the SHA-256 ``""`` where unknown:
+    streamed from a plain URL); None when the file records no trial sources (an older file) or is not a
+    prepared file."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            rows = f.get(f"{TRIAL_SOURCE}/{split}")
+            if rows is None:
+                return None
+            rows = np.asarray(rows[()], dtype=np.int64).reshape(-1, 2)
+            shas = [str(v) for v in np.atleast_1d(f.attrs.get("source_sha256", []))]
+            names = [str(v) for v in np.atleast_1d(f.attrs.get("source_files", []))]
+    except (OSError, ValueError):
+        return None
+
+    def at(values: list, i: int) -> str:
+        return values[i] if 0 <= i < len(values) else ""
+
+    return [(at(shas, int(i)), at(names, int(i)), int(t)) for i, t in rows]
 
 
 def write_prepared(tmp: Path, attrs: dict, groups: dict, trial_ids: dict, compression: str | None,

@@ -590,7 +590,11 @@ DATA_FILES_KEY = "data_files"
 
 
 def record_data_files(datamodule) -> dict:
-    """:data:`DATA_FILES_KEY`'s record of ``datamodule``'s input files (those it names that exist)."""
+    """:data:`DATA_FILES_KEY`'s record of ``datamodule``'s input files (those it names that exist); for a prepared
+    NLB file also ``train_trials``, its training rows' (NWB file SHA-256, file name, trial id) from
+    :func:`neurodyn.data.prepared.trial_keys`, so ``predict`` can tell the trials the run trained on after the
+    file is gone."""
+    from neurodyn.data.prepared import trial_keys
     from neurodyn.io import file_digest
 
     record = {}
@@ -598,6 +602,9 @@ def record_data_files(datamodule) -> dict:
         value = getattr(datamodule, name, None)
         if value is not None and os.path.isfile(value):
             record[f"data.init_args.{name}"] = {"path": os.path.abspath(value), **file_digest(value)}
+            trials = trial_keys(value, "train")
+            if trials is not None:
+                record[f"data.init_args.{name}"]["train_trials"] = [list(t) for t in trials]
     return record
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from neurodyn.data.prepared import WINDOW_START, group_name
+from neurodyn.data.prepared import WINDOW_START, group_name, trial_keys
 from neurodyn.io import data_identity, output_file, write_h5_dict
 
 
@@ -143,28 +143,10 @@ def provenance(pl_module: pl.LightningModule, checkpoint: str | os.PathLike | No
     return attrs
 
 
-def _trials(path, split: str):
-    """The trials of a prepared NLB file's ``split`` rows (``train`` / ``eval``): one (SHA-256, file name, trial
-    id within that file) per row, the NWB file it is from (the SHA-256 ``""`` where unknown: streamed from a plain
-    URL); None when the file records no :data:`~neurodyn.data.prepared.TRIAL_SOURCE` (an older file)."""
-    import h5py
-
-    from neurodyn.data.prepared import TRIAL_SOURCE
-
-    with h5py.File(path, "r") as f:
-        rows = f.get(f"{TRIAL_SOURCE}/{split}")
-        if rows is None:
-            return None
-        rows = np.asarray(rows[()], dtype=np.int64).reshape(-1, 2)
-        shas = [str(v) for v in np.atleast_1d(f.attrs.get("source_sha256", []))]
-        names = [str(v) for v in np.atleast_1d(f.attrs.get("source_files", []))]
-    at = lambda values, i: values[i] if 0 <= i < len(values) else ""  # noqa: E731
-    return [(at(shas, i), at(names, i), int(t)) for i, t in rows]
-
-
 def _same_trials(a: list, b: list) -> int:
-    """How many trials of ``a`` are in ``b`` (:func:`_trials`): by NWB file SHA-256 and trial id, or, where a
-    digest is unknown on either side, by file name and trial id (a name is the best identity left)."""
+    """How many trials of ``a`` are in ``b`` (:func:`~neurodyn.data.prepared.trial_keys`): by NWB file SHA-256
+    and trial id, or, where a digest is unknown on either side, by file name and trial id (a name is the best
+    identity left)."""
     by_digest = all(sha for sha, _, _ in a) and all(sha for sha, _, _ in b)
     key = (lambda r: (r[0], r[2])) if by_digest else (lambda r: (r[1], r[2]))
     theirs = {key(r) for r in b}
@@ -194,7 +176,9 @@ def trained_on_eval_trials(training_files, data_path) -> dict:
     fit on the val file, same settings). Trials are compared as (NWB file by SHA-256 -- by name where a digest
     is unknown --, trial id within it), :data:`~neurodyn.data.prepared.TRIAL_SOURCE`, so a file prepared from
     the train NWB file alone and one
-    prepared from the folder of both (whose session ids differ) are compared right. Files without it (older)
+    prepared from the folder of both (whose session ids differ) are compared right. The training rows come from
+    the checkpoint's record (``train_trials``, kept at fit time: the file may be gone since), else from the
+    training file if it is still there with its size. Files without trial sources (older)
     are compared by session id only when they list the same NWB files in the same order. Empty when nothing can
     be compared: another phase, a training file that is gone or has another size than when it trained
     (re-made), no trial records.
@@ -205,13 +189,17 @@ def trained_on_eval_trials(training_files, data_path) -> dict:
         return {}
     if (root_attrs(data_path) or {}).get("phase") != "val":
         return {}
-    scored = _trials(data_path, "eval")
+    scored = trial_keys(data_path, "eval")
     scored_ids = _session_ids(data_path, "eval")
     for record in training_files.values():
         path = record.get("path") if isinstance(record, dict) else None
+        recorded = record.get("train_trials") if isinstance(record, dict) else None
+        if scored is not None and isinstance(recorded, list):  # recorded at fit time: the file may be gone
+            trained = [(str(sha), str(name), int(t)) for sha, name, t in recorded]
+            return {"trained_on_eval_trials": _same_trials(scored, trained), "training_data": str(path)}
         if not path or not os.path.isfile(path) or os.path.getsize(path) != record.get("size"):
             continue
-        trained = _trials(path, "train")
+        trained = trial_keys(path, "train")
         if scored is not None and trained is not None:
             n = _same_trials(scored, trained)
         else:

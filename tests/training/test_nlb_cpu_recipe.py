@@ -369,6 +369,28 @@ def test_files_prepared_from_the_train_file_alone_or_the_folder_hold_the_same_tr
     assert main(["evaluate", "--target", str(files["val_20"]), "--pred", str(clean)]) == 0
 
 
+def test_the_trials_a_run_trained_on_are_told_after_its_data_file_is_gone(files, train_file_only, capsys):
+    """The checkpoint records its training rows' trials (``train_trials`` beside the data file's digest), so a
+    test-phase model asked for the val trials is caught also after its data file was deleted or moved (the
+    check read the file, and gave up without it)."""
+    import shutil
+
+    tmp = files["tmp"]
+    data = tmp / "test_phase_copy.h5"
+    shutil.copyfile(files["test_20"], data)
+    ckpt, config = _fit([], data, tmp / "gone_run")
+    data.unlink()
+    leaked = tmp / "leaked_gone.h5"
+    assert main(["predict", "--config", str(config), "--ckpt_path", str(ckpt), "--data.path",
+                 str(train_file_only[20]), "--prediction.path", str(leaked), "--trainer.logger", "false",
+                 "--trainer.enable_progress_bar", "false"]) == 0
+    with h5py.File(train_file_only[20]) as f, h5py.File(leaked) as p:
+        assert p.attrs["trained_on_eval_trials"] == f["eval_input/eval_spikes_heldin"].shape[0]
+    capsys.readouterr()
+    assert main(["evaluate", "--target", str(train_file_only[20]), "--pred", str(leaked)]) == 2
+    assert "trained_on_eval_trials" in capsys.readouterr().err
+
+
 def test_baseline_defaults_are_the_nlb_tools_tutorial_and_recipe_neurodyn_fits_heldin_glms(files):
     from neurodyn.data.prepared import load_prepared
     from neurodyn.models.smoothing import smooth_spikes
