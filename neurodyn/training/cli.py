@@ -272,6 +272,8 @@ class NeurodynCLI(LightningCLI):
         if isinstance(saved.get(RUN_SETTINGS_KEY), dict):  # a file re-made under the run's data path
             for note in check_data_files(saved[RUN_SETTINGS_KEY].get(DATA_FILES_KEY), cfg, ckpt, sub == "fit"):
                 print(note, flush=True)
+        if sub in ("validate", "test") and isinstance(saved.get(RUN_SETTINGS_KEY), dict):
+            self._note_trained_on(saved[RUN_SETTINGS_KEY].get(DATA_FILES_KEY), cfg, sub)
         given = self._given_model_settings(sub)
         from jsonargparse import ArgumentError
 
@@ -291,6 +293,23 @@ class NeurodynCLI(LightningCLI):
             note = sampled_batch_note(saved.get(RUN_SETTINGS_KEY), self.config[sub], sub)
             if note:
                 print(note, flush=True)
+
+    @staticmethod
+    def _note_trained_on(training_files, cfg, sub: str) -> None:
+        """A note when ``validate`` / ``test`` score a val-phase file's evaluation trials with a checkpoint whose
+        run trained on them (a test-phase file's model): its metrics are not held out. ``predict`` records the
+        same count and ``evaluate`` / ``submit`` refuse such predictions."""
+        from neurodyn.training.predictions import trained_on_eval_trials
+
+        data = cfg.get("data")
+        path = (data.get("init_args") or {}).get("path") if hasattr(data, "get") else None
+        if not isinstance(path, str) or not os.path.isfile(path):
+            return
+        found = trained_on_eval_trials(training_files, path)
+        if found.get("trained_on_eval_trials"):
+            print(f"note: the checkpoint's run trained on {found['trained_on_eval_trials']} of the evaluation trials "
+                  f"of {path} ({found['training_data']} holds them in train_input): the {sub} metrics of them are "
+                  "not held out", flush=True)
 
     def _gave(self, key: str) -> bool:
         """Whether the user set the option ``key`` (``data.init_args.batch_size``: also ``--data.batch_size``)

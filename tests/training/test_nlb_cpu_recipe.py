@@ -291,6 +291,11 @@ def test_a_test_phase_model_asked_for_the_val_trials_is_refused_by_evaluate_subm
     assert len(err.strip().splitlines()) == 1
     assert main(["submit", "--pred", str(leaked), "--out", str(tmp / "leaked_sub.h5")]) == 2
     assert "trained_on_eval_trials" in capsys.readouterr().err and not (tmp / "leaked_sub.h5").exists()
+    # validate reports metrics of them: said in a note
+    assert main(["validate", "--config", str(config), "--ckpt_path", str(ckpt), "--data.path", str(files["val_20"]),
+                 "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]) == 0
+    assert (f"note: the checkpoint's run trained on {n_eval} of the evaluation trials of {files['val_20']}"
+            in capsys.readouterr().out)
     # a model fit on the val-phase file: nothing of its evaluation trials was trained on
     val_ckpt, val_config = _fit([], files["val_20"], tmp / "val_run_for_leak")
     assert main(["predict", "--config", str(val_config), "--ckpt_path", str(val_ckpt), "--prediction.path",
