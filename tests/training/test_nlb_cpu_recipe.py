@@ -325,6 +325,19 @@ def train_file_only(files):
                        log=None) for b in (20, 5)}
 
 
+def _assert_refused_as_trained_on(ckpt: Path, config: Path, data: Path, out: Path, capsys) -> None:
+    """Predict ``data`` (a val-phase file) with a checkpoint trained on all its evaluation trials: the file
+    records how many, and evaluate refuses it in one line."""
+    assert main(["predict", "--config", str(config), "--ckpt_path", str(ckpt), "--data.path", str(data),
+                 "--prediction.path", str(out), "--trainer.logger", "false", "--trainer.enable_progress_bar",
+                 "false"]) == 0
+    with h5py.File(data) as f, h5py.File(out) as p:
+        assert p.attrs["trained_on_eval_trials"] == f["eval_input/eval_spikes_heldin"].shape[0]
+    capsys.readouterr()
+    assert main(["evaluate", "--target", str(data), "--pred", str(out)]) == 2
+    assert "trained_on_eval_trials" in capsys.readouterr().err
+
+
 def test_files_prepared_from_the_train_file_alone_or_the_folder_hold_the_same_trials(files, train_file_only,
                                                                                     test_phase_fit, capsys):
     """helper-56: the trial ids and window starts were the folder session's, so a leaked test-phase model
@@ -355,14 +368,7 @@ def test_files_prepared_from_the_train_file_alone_or_the_folder_hold_the_same_tr
     assert main(["submit", "--pred", str(pred), "--upsample", "5", "--prepared", str(files["val_20"]),
                  str(train_file_only[5]), "--out", str(tmp / "mixed_sub.h5")]) == 0
     # the test-phase model (the folder's test-phase file) asked for the val trials of the train file alone
-    ckpt, config = test_phase_fit
-    leaked = tmp / "leaked_train_only.h5"
-    assert main(["predict", "--config", str(config), "--ckpt_path", str(ckpt), "--data.path",
-                 str(train_file_only[20]), "--prediction.path", str(leaked), "--trainer.logger", "false",
-                 "--trainer.enable_progress_bar", "false"]) == 0
-    with h5py.File(train_file_only[20]) as f, h5py.File(leaked) as p:
-        assert p.attrs["trained_on_eval_trials"] == f["eval_input/eval_spikes_heldin"].shape[0]
-    assert main(["evaluate", "--target", str(train_file_only[20]), "--pred", str(leaked)]) == 2
+    _assert_refused_as_trained_on(*test_phase_fit, train_file_only[20], tmp / "leaked_train_only.h5", capsys)
     # a val-phase model of the train file alone, asked for the folder's val file: not trained on them
     val_ckpt, val_config = _fit([], train_file_only[20], tmp / "train_only_run")
     clean = tmp / "clean_folder_val.h5"
@@ -385,15 +391,7 @@ def test_the_trials_a_run_trained_on_are_told_after_its_data_file_is_gone(files,
     shutil.copyfile(files["test_20"], data)
     ckpt, config = _fit([], data, tmp / "gone_run")
     data.unlink()
-    leaked = tmp / "leaked_gone.h5"
-    assert main(["predict", "--config", str(config), "--ckpt_path", str(ckpt), "--data.path",
-                 str(train_file_only[20]), "--prediction.path", str(leaked), "--trainer.logger", "false",
-                 "--trainer.enable_progress_bar", "false"]) == 0
-    with h5py.File(train_file_only[20]) as f, h5py.File(leaked) as p:
-        assert p.attrs["trained_on_eval_trials"] == f["eval_input/eval_spikes_heldin"].shape[0]
-    capsys.readouterr()
-    assert main(["evaluate", "--target", str(train_file_only[20]), "--pred", str(leaked)]) == 2
-    assert "trained_on_eval_trials" in capsys.readouterr().err
+    _assert_refused_as_trained_on(ckpt, config, train_file_only[20], tmp / "leaked_gone.h5", capsys)
 
 
 def test_baseline_defaults_are_the_nlb_tools_tutorial_and_recipe_neurodyn_fits_heldin_glms(files):
