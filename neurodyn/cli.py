@@ -50,9 +50,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 TRAINING = {"fit", "validate", "test", "predict"}
-#: commands run whole under neurodyn.io.terminate_as_interrupt: SIGTERM is one line and exit 143 also before
+#: commands run whole under neurodyn.io.output.command_interrupts: SIGTERM is one line and exit 143 also before
 #: an output file is opened (the DANDI lookup of download, info dandi://, prepare --nwb dandi://), not a
-#: silent kill
+#: silent kill, and also when its exception was swallowed in h5py's callbacks
 SIGTERM_AS_INTERRUPT = {"download", "info", "prepare"}
 
 

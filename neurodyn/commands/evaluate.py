@@ -35,7 +35,7 @@ def _print_table(results: list[dict]) -> None:
     Console().print(table)
 
 
-def _sources(attrs: dict) -> tuple | None:
+def nwb_sources(attrs: dict) -> tuple | None:
     """The NWB files a prepared file was made from (their SHA-256s) and its phase, or None when unrecorded or
     when a digest is unknown (``""``: streamed from a plain URL)."""
     found = attrs.get("source_sha256")
@@ -57,17 +57,15 @@ def other_data_note(pred, targets) -> str | None:
     if not data or not os.path.isfile(str(data)):
         return None
     if recorded.get("data_source_sha256") is not None:  # as it was when predicted (it may be re-made since)
-        made = _sources({"source_sha256": recorded["data_source_sha256"], "phase": recorded.get("phase")})
+        made = nwb_sources({"source_sha256": recorded["data_source_sha256"], "phase": recorded.get("phase")})
     else:
-        made = _sources(root_attrs(str(data)) or {})
+        made = nwb_sources(root_attrs(str(data)) or {})
     for target in targets:
-        theirs = _sources(root_attrs(target) or {})
+        theirs = nwb_sources(root_attrs(target) or {})
         # other data: another phase, or none of the same NWB files (a file prepared from the train NWB file alone
         # and one from the folder of the pair share it and hold the same val trials)
-        ours_known = {s for s in made[0] if s} if made is not None else set()
-        theirs_known = {s for s in theirs[0] if s} if theirs is not None else set()
         if made is not None and theirs is not None and (made[1] != theirs[1] or (
-                ours_known and theirs_known and not ours_known & theirs_known)):
+                made[0] and theirs[0] and not set(made[0]) & set(theirs[0]))):
             return (f"note: {pred} was predicted from {data} (NWB sources {made[0][0][:12]}..., {made[1]} phase); "
                     f"{target} was prepared from {theirs[0][0][:12]}... ({theirs[1]} phase): other data")
     if recorded.get("data_sha256") is not None:

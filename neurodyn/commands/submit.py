@@ -95,8 +95,8 @@ def _provenance(paths) -> dict:
 
     from neurodyn.io.hdf5 import root_attrs
 
-    records = [(os.path.abspath(p), root_attrs(p) or {}) for p in paths]
-    kept = [{k: r[k] for k in KEPT_ATTRS if r.get(k) is not None} for _, r in records]
+    records = [root_attrs(p) or {} for p in paths]
+    kept = [{k: r[k] for k in KEPT_ATTRS if r.get(k) is not None} for r in records]
     if len(records) == 1:
         return kept[0]
 
@@ -114,24 +114,22 @@ def _check_prepared_sources(preds, prepared) -> None:
     val-phase file prepared from the train NWB file alone and one from the folder of the pair hold the same
     trials). A source whose digest is unknown (``""``: streamed from a plain URL) cannot be compared: such a
     pair refuses nothing."""
-    import numpy as np
-
+    from neurodyn.commands.evaluate import nwb_sources
     from neurodyn.io.hdf5 import root_attrs
-
-    def sources(value):  # the NWB files by SHA-256 ("" where a streamed file's is unknown)
-        return None if value is None else {str(v) for v in np.atleast_1d(value)}
 
     for pred in preds:
         ours = root_attrs(pred) or {}
-        made = sources(ours.get("data_source_sha256"))
+        made = nwb_sources({"source_sha256": ours.get("data_source_sha256")})  # None: unrecorded or unknown
         if made is None:
             continue
+        made = set(made[0])
         for path in prepared:
             theirs = root_attrs(path) or {}
-            other = sources(theirs.get("source_sha256"))
-            if other is None or "" in other or "" in made or (ours.get("dataset") and theirs.get("dataset")
+            other = nwb_sources(theirs)
+            if other is None or (ours.get("dataset") and theirs.get("dataset")
                                  and str(ours["dataset"]) != str(theirs["dataset"])):
                 continue
+            other = set(other[0])
             if made and other and not made & other:  # a file prepared alone and one with its pair share it
                 raise InputError(f"was prepared from other NWB files (SHA-256 {min(other)[:12]}...) than the data of "
                                  f"{pred} ({min(made)[:12]}...): the submission would be checked against other "

@@ -175,13 +175,12 @@ def trained_on_eval_trials(training_files, data_path) -> dict:
     on, held-out units included: its val-phase scores are not held out (co-bps 0.62 against 0.52 for a model
     fit on the val file, same settings). Trials are compared as (NWB file by SHA-256 -- by name where a digest
     is unknown --, trial id within it), :data:`~neurodyn.data.prepared.TRIAL_SOURCE`, so a file prepared from
-    the train NWB file alone and one
-    prepared from the folder of both (whose session ids differ) are compared right. The training rows come from
-    the checkpoint's record (``train_trials``, kept at fit time: the file may be gone since), else from the
-    training file if it is still there with its size. Files without trial sources (older)
-    are compared by session id only when they list the same NWB files in the same order. Empty when nothing can
-    be compared: another phase, a training file that is gone or has another size than when it trained
-    (re-made), no trial records.
+    the train NWB file alone and one prepared from the folder of both (whose session ids differ) are compared
+    right. The training rows come from the checkpoint's record (``train_trials``, kept at fit time: the file
+    may be gone since), else from the training file if it is still there with its size. Files without trial
+    sources (older) are compared by session id only when they list the same NWB files in the same order. Empty
+    when nothing can be compared: another phase, a training file that is gone or has another size than when
+    it trained (re-made), no trial records.
     """
     from neurodyn.io.hdf5 import root_attrs
 
@@ -235,7 +234,7 @@ class PredictionWriter(BasePredictionWriter):
       ``train_rates_heldin``, ``train_rates_heldout``, ``eval_rates_heldin``, ``eval_rates_heldout``
       and ``eval_rates_*_forward`` (spikes per bin, float32), plus ``latents/{train,eval}_{z,v}`` and, when
       the prepared file records them, ``window_start_ms/<group>/{train,eval}`` (int64: the start in ms of each
-      row's first bin on the session grid, copied from the prepared file; ``evaluate`` / ``submit
+      row's first bin on its NWB file's clock, copied from the prepared file; ``evaluate`` / ``submit
       --upsample`` line a coarse group's bins up with a finer one's by them).
     - LFADS / Lorenz: ``train_rates``, ``valid_rates`` (counts per bin) and ``train_z``, ``valid_v``...
     - Switching GLM: per split (``train_``, ``valid_``) the state ``posteriors`` (sequences, bins, states),
