@@ -319,6 +319,14 @@ def test_registry_dataset_from_loopback(dandi, tmp_path, capsys, small_test_nwb)
     assert hashlib.sha256(dest.read_bytes()).hexdigest() == nlb_remote_files("mc_maze_small", files="test")[0].sha256
 
 
+def test_registry_name_with_a_missing_version_names_the_version(dandi, tmp_path, capsys):
+    dandi.add("000140", "0.220113.0408", REGISTRY_PATH, b"x" * 1_000, asset_id=REGISTRY_TEST_ASSET)
+    assert main(["download", "mc_maze_small", "--version", "9.9", "--out", str(tmp_path), *FAST]) == 2
+    err = one_line_error(capsys)
+    assert "000140 version 9.9" in err and "asset" not in err.lower()
+    assert dandi.blob_requests() == [] and files_under(tmp_path) == []
+
+
 @pytest.mark.parametrize("fault", ["sha256", "size"])
 def test_registry_disagreeing_with_dandi_fetches_nothing(dandi, tmp_path, capsys, fault):
     data = np.random.default_rng(2).bytes(689_312 if fault == "sha256" else 1_000)
