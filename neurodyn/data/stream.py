@@ -6,7 +6,8 @@ Accepted URLs:
   ``dandi://000140/sub-Jenkins/sub-Jenkins_ses-small_desc-test_ecephys.nwb``; a path ending in ``/`` (or
   one that names no asset) stands for every ``*.nwb`` under it, in name order, like a local folder.
   Version: the most recent published one unless ``@<version>`` is given. ``dandi-cli``'s form
-  ``dandi://<instance>/<dandiset>[@<version>]/<path>`` (instance ``DANDI``, ``dandi-sandbox``, ...) works too.
+  ``dandi://<instance>/<dandiset>[@<version>]/<path>`` (instance ``DANDI``, ``dandi-sandbox``, ...) works too;
+  an instance whose API differs from ``$NEURODYN_DANDI_API`` (or the ``api_url`` given) is refused.
   The lookup goes through :func:`neurodyn.data.dandi.dandi_client` (``$NEURODYN_DANDI_API`` selects
   the server), the bytes come from the asset's storage URL.
 - ``http://`` / ``https://`` -- any server that honours ``Range`` requests.
@@ -371,13 +372,19 @@ def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
     from neurodyn.data.dandi import API_ENV_VAR, DownloadError, _lookup_error, check_host, dandi_client
 
     instance, dandiset_id, version, path = parse_dandi_url(url)
-    if instance is not None and api_url is None and not os.environ.get("NEURODYN_DANDI_API"):
+    if instance is not None:
         from dandi.consts import known_instances
 
         key = instance.lower()
         if key not in known_instances:
             raise InputError(f"unknown DANDI instance {instance!r}; known: {', '.join(known_instances)}", url)
-        api_url = known_instances[key].api
+        named = known_instances[key].api
+        selected, by = (api_url, "the API URL given") if api_url else (os.environ.get(API_ENV_VAR), f"${API_ENV_VAR}")
+        if selected and selected.rstrip("/") != named.rstrip("/"):
+            # two answers to "which archive": the URL's instance and the API setting; neither silently wins
+            raise InputError(f"names DANDI instance {instance!r} ({named}) but {by} selects {selected}; "
+                             "give one of the two", url)
+        api_url = named
     try:
         client = dandi_client(api_url, hint=f"${API_ENV_VAR} selects another DANDI API")
         dandiset = client.get_dandiset(dandiset_id, version, lazy=False)

@@ -364,6 +364,10 @@ def test_bad_urls(dandi, big_train, capsys, tmp_path):
         ("dandi://000999@9.9.9/x.nwb", "9.9.9"),
         ("dandi://000999/sub-Nobody/", "no NWB asset"),
         ("dandi://abc/x.nwb", "dandi://<6-digit dandiset>"),
+        ("dandi://nowhere/000999/x.nwb", "unknown DANDI instance 'nowhere'"),
+        # $NEURODYN_DANDI_API (the loopback archive here) and the URL's instance disagree: refused, not one
+        # of them silently used (the variable won before)
+        ("dandi://dandi/000999/x.nwb", "names DANDI instance 'dandi' (https://api.dandiarchive.org/api)"),
         (f"{dandi.root}/files/000999/missing.nwb", "HTTP 404"),
     ]
     for url, expected in cases:
