@@ -88,6 +88,41 @@ class HostUnresolvable(DownloadError):
         super().__init__(f"{message}; {hint}" if hint else message)
 
 
+#: the longest ``Retry-After`` a retry loop waits out; a server asking for more is reported instead
+MAX_RETRY_AFTER_S = 120.0
+
+
+def retry_after_s(err_or_response) -> float | None:
+    """Seconds a 429 / 503 answer's ``Retry-After`` header asks to wait (RFC 9110 section 10.2.3: delay
+    seconds or an HTTP date); None when there is no such header or it cannot be read. ``err_or_response``
+    is a ``requests`` response or an exception carrying one.
+
+    Examples
+    --------
+    >>> import requests
+    >>> r = requests.Response(); r.status_code = 429; r.headers["Retry-After"] = "7"
+    >>> retry_after_s(r)
+    7.0
+    >>> r.headers["Retry-After"] = "soon"; retry_after_s(r) is None
+    True
+    """
+    import email.utils
+    import time
+
+    response = getattr(err_or_response, "response", err_or_response)
+    headers = getattr(response, "headers", None)
+    if getattr(response, "status_code", None) not in (429, 503) or not headers:
+        return None
+    value = (headers.get("Retry-After") or "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time()) if when.tzinfo is not None else None
+
+
 def unresolved(err: BaseException, hint: str | None = None) -> HostUnresolvable | None:
     """A :class:`HostUnresolvable` (with ``hint``) when ``err``, or an exception it wraps, is a name-resolution
     failure (``socket.gaierror``, urllib3's ``NameResolutionError``, as ``requests`` and ``dandi`` raise

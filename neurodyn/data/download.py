@@ -41,6 +41,7 @@ from pathlib import Path
 
 from neurodyn.data.dandi import (
     _CHUNK,
+    MAX_RETRY_AFTER_S,
     DownloadError,
     DownloadResult,
     RemoteFile,
@@ -48,6 +49,7 @@ from neurodyn.data.dandi import (
     dandiset_files,
     one_line,
     resolve_nlb_files,
+    retry_after_s,
     unresolved,
 )
 from neurodyn.errors import InputError, Stopped
@@ -255,6 +257,7 @@ def _fetch_part(session, remote: RemoteFile, dest: Path, part: Path, retries: in
             log(f"resuming {part} at {part.stat().st_size:,} of {remote.size:,} bytes")
     received, attempt = 0, 0
     while True:
+        wait = None
         try:
             got, started_at = _transfer(session, remote, part, timeout, chunk_size, advance)
             received += got
@@ -280,13 +283,15 @@ def _fetch_part(session, remote: RemoteFile, dest: Path, part: Path, retries: in
                     keep = f"; run again to resume from {part.name}" if have else ""
                     raise DownloadError(f"{dest}: {_http_reason(err)} ({remote.url}){keep}") from None
                 raise DownloadError(f"{dest}: {_http_reason(err)} from {remote.url}") from None
-            if attempt >= retries:
+            wait = retry_after_s(err)
+            if attempt >= retries or (wait is not None and wait > MAX_RETRY_AFTER_S):
                 finish()
                 keep = f"; run again to resume from {part.name}" if have else ""
+                asks = f"; the server asks to wait {wait:.0f} s" if wait is not None else ""
                 raise DownloadError(f"{dest}: transfer interrupted at {have} of {remote.size} bytes "
-                                    f"({_http_reason(err)}){keep}") from None
+                                    f"({_http_reason(err)}{asks}){keep}") from None
         attempt += 1
-        time.sleep(backoff_s * attempt)
+        time.sleep(max(backoff_s * attempt, wait or 0.0))  # a server's Retry-After, when longer, is honoured
         resumed = resumed or (part.exists() and part.stat().st_size > 0)
 
     why, checked = verify(remote, part)
@@ -312,7 +317,9 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
         A ``requests.Session`` (the DANDI client's); a new one when None.
     retries
         Further attempts (each resuming) after a network error or a 5xx / 408 / 429 answer,
-        ``backoff_s * attempt`` seconds apart. When all fail the ``.part`` file is kept for a later run.
+        ``backoff_s * attempt`` seconds apart, or the answer's ``Retry-After`` when that is longer (one
+        longer than :data:`~neurodyn.data.dandi.MAX_RETRY_AFTER_S` ends the attempts at once, naming it).
+        When all fail the ``.part`` file is kept for a later run.
         A host name that does not resolve (no network) fails at once, without retries.
     timeout
         Socket timeout in seconds.

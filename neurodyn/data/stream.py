@@ -266,17 +266,22 @@ def _probe(url: str) -> int:
     An HTTP 4xx answer or no ``Range`` support is bad input (InputError); no network, a refused connection, a
     timeout or a 5xx / 408 / 429 answer is a :class:`RemoteFailure`. Those that pass (a 5xx / 408 / 429, a
     refused or cut connection, a timeout: an S3 "503 SlowDown") are tried :data:`PROBE_ATTEMPTS` times, 1 s then
-    2 s apart, as remfile retries its reads; an unknown host or a redirect loop at once.
+    2 s apart (or the answer's ``Retry-After``, when longer; one over ``MAX_RETRY_AFTER_S`` fails at once,
+    naming it), as remfile retries its reads; an unknown host or a redirect loop at once.
     """
     import time
+
+    from neurodyn.data.dandi import MAX_RETRY_AFTER_S
 
     for attempt in range(PROBE_ATTEMPTS):
         try:
             return _probe_once(url)
         except _Transient as err:
+            if err.wait is not None and err.wait > MAX_RETRY_AFTER_S:
+                raise RemoteFailure(f"{err.what}; the server asks to wait {err.wait:.0f} s", url) from None
             if attempt == PROBE_ATTEMPTS - 1:
                 raise RemoteFailure(err.what, url) from None
-            time.sleep(float(2**attempt))
+            time.sleep(max(float(2**attempt), err.wait or 0.0))  # a longer Retry-After is honoured
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -285,15 +290,15 @@ PROBE_ATTEMPTS = 3
 
 
 class _Transient(Exception):
-    def __init__(self, what: str):
+    def __init__(self, what: str, wait: float | None = None):
         super().__init__(what)
-        self.what = what
+        self.what, self.wait = what, wait  # wait: the answer's Retry-After (s), if any
 
 
 def _probe_once(url: str) -> int:
     import requests
 
-    from neurodyn.data.dandi import unresolved
+    from neurodyn.data.dandi import retry_after_s, unresolved
 
     try:
         with requests.get(url, headers={"Range": "bytes=0-0", "Accept-Encoding": "identity"}, stream=True,
@@ -311,7 +316,7 @@ def _probe_once(url: str) -> int:
     except requests.HTTPError as err:
         code = err.response.status_code if err.response is not None else None
         if code is None or code >= 500 or code in (408, 429):
-            raise _Transient(f"cannot open URL, server error (HTTP {code or '?'})") from None
+            raise _Transient(f"cannot open URL, server error (HTTP {code or '?'})", retry_after_s(err)) from None
         raise InputError(f"cannot open URL (HTTP {code})", url) from None
     except requests.TooManyRedirects:  # its response is the last redirect: "HTTP 302" would mislead
         raise RemoteFailure("cannot open URL, too many redirects (a redirect loop?)", url) from None

@@ -55,11 +55,12 @@ class Asset:
 @dataclass
 class Fault:
     """What the next blob requests of an asset get: ``status`` (an HTTP error code) for ``count`` requests,
-    after serving ``after`` requests normally."""
+    after serving ``after`` requests normally; with a ``Retry-After`` header when ``retry_after`` is given."""
 
     status: int
     count: int = 1
     after: int = 0
+    retry_after: str | None = None
 
 
 class FakeDandi:
@@ -131,16 +132,18 @@ def _handler(state: FakeDandi):
         def log_message(self, *args):
             pass
 
-        def _json(self, body, status: int = 200) -> None:
+        def _json(self, body, status: int = 200, headers: dict | None = None) -> None:
             raw = json.dumps(body).encode()
             self.send_response(status)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
             self.wfile.write(raw)
 
-        def _error(self, status: int) -> None:
-            self._json({"detail": "Not found." if status == 404 else "error"}, status)
+        def _error(self, status: int, headers: dict | None = None) -> None:
+            self._json({"detail": "Not found." if status == 404 else "error"}, status, headers)
 
         def _arrived(self) -> None:
             self._entry = [self.path.split("?")[0], self.headers.get("Range"), 0]
@@ -236,7 +239,7 @@ def _handler(state: FakeDandi):
                     fault.after -= 1
                 elif fault.count > 0:
                     fault.count -= 1
-                    return self._error(fault.status)
+                    return self._error(fault.status, {"Retry-After": fault.retry_after} if fault.retry_after else None)
             start, end = 0, len(data) - 1
             ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
             if ranged and not state.ignore_range:

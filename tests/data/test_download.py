@@ -137,6 +137,23 @@ def test_server_error_mid_stream(dandi, tmp_path, capsys):
     assert not dest.exists()
 
 
+def test_retry_after_is_honoured_or_reported(dandi, tmp_path, monkeypatch):
+    """A 429 / 503 with Retry-After: waited out when longer than the back-off (RFC 9110 section 10.2.3);
+    one longer than MAX_RETRY_AFTER_S ends the attempts at once, naming the wait."""
+    (remote,) = dandiset_files("000999", glob="*train*")
+    slept = []
+    monkeypatch.setattr(dl.time, "sleep", slept.append)
+    dandi.faults[dandi.big.asset_id] = dandi_server.Fault(status=429, count=1, retry_after="7")
+    result = fetch_file(remote, tmp_path / "x.nwb", retries=2, backoff_s=0.5, timeout=10.0)
+    assert result.status == "downloaded" and (tmp_path / "x.nwb").read_bytes() == BIG
+    assert slept == [7.0]  # the back-off alone would have been 0.5 s
+    dandi.reset_counts()
+    dandi.faults[dandi.big.asset_id] = dandi_server.Fault(status=503, count=5, retry_after="3600")
+    with pytest.raises(DownloadError, match=r"HTTP 503.*the server asks to wait 3600 s"):
+        fetch_file(remote, tmp_path / "y.nwb", retries=3, backoff_s=0.5, timeout=10.0)
+    assert slept == [7.0] and len(dandi.blob_requests()) == 1 and not (tmp_path / "y.nwb").exists()
+
+
 def test_blob_shorter_than_dandi_states_fails_at_once(dandi, tmp_path, capsys):
     """The storage server holds fewer bytes than DANDI's size: every run downloaded the whole file retries + 1
     times (a resume got 416, the .part was deleted, the file restarted) and ended "run again to resume",

@@ -318,6 +318,24 @@ def test_the_probe_retries_a_transient_server_error(dandi, big_train, monkeypatc
     assert slept[:1] == [1.0]
 
 
+def test_the_probe_honours_retry_after(dandi, big_train, monkeypatch, capsys):
+    """A 429 with Retry-After longer than the probe's back-off is waited out; one over MAX_RETRY_AFTER_S fails
+    the open at once (exit 1), naming the wait, instead of three tries that cannot succeed."""
+    import time
+
+    slept = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    asset = dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    dandi.faults[asset.asset_id] = dandi_server.Fault(status=429, count=1, retry_after="5")
+    assert main(["info", f"dandi://000999/sub-Synth/{big_train.name}"]) == 0
+    assert slept[:1] == [5.0]  # the back-off alone: 1 s
+    url = f"{dandi.root}/files/000999/sub-Synth/{big_train.name}"
+    dandi.reset_counts()
+    dandi.faults[asset.asset_id] = dandi_server.Fault(status=503, count=10, retry_after="3600")
+    assert main(["info", url]) == 1
+    assert "asks to wait 3600 s" in one_line_error(capsys) and len(dandi.blob_requests()) == 1
+
+
 def test_a_failed_open_leaves_the_url_usable_once_the_server_is_back(dandi, big_train, monkeypatch):
     """helper-57: the failed reader stayed cached with the URL's StreamedFile, so every later open in the same
     process (a notebook retrying) failed at once with the old error and no request."""
