@@ -249,3 +249,23 @@ def test_the_data_package_exports_what_it_lists():
         value = getattr(data, name)
         assert not inspect.ismodule(value), name
         assert value is getattr(importlib.import_module(data._EXPORTS[name]), name)
+
+
+def test_file_digest_reads_a_file_once_until_it_changes(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    import neurodyn.io.digest as digest
+
+    path = tmp_path / "data.h5"
+    path.write_bytes(b"a" * 3000)
+    opened = []
+    real_open = open
+    monkeypatch.setattr(digest, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k), raising=False)
+    first = digest.file_digest(path)
+    assert first == {"size": 3000, "sha256": hashlib.sha256(b"a" * 3000).hexdigest()}
+    assert digest.file_digest(str(path)) == first and len(opened) == 1  # the same file, unchanged: not read again
+    stat = path.stat()
+    path.write_bytes(b"b" * 3000)  # the same size, in place (same inode); its mtime set a second later, as the
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # clock would after a later edit
+    assert digest.file_digest(path)["sha256"] == hashlib.sha256(b"b" * 3000).hexdigest() and len(opened) == 2
