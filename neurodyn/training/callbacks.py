@@ -247,3 +247,36 @@ class ResumableCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _ResumingWriter(self.log_dir, self.keep_before_epoch)
         return self._experiment
+
+
+class ParameterSummary(pl.callbacks.ModelSummary):
+    """Lightning's model summary (layers, parameters, size, train/eval modules) printed as a plain table,
+    without the FLOPs column and total when they were not measured.
+
+    Lightning counts FLOPs only by running ``example_input_array`` through the model; neurodyn's modules
+    have none (a batch is a dict of trial tensors), so Lightning printed ``FLOPs 0`` per layer and
+    ``Total FLOPs: 0``, which reads as a measurement. ``fit`` adds this callback unless the configuration
+    gives a ModelSummary of its own or ``--trainer.enable_model_summary false``.
+    """
+
+    @staticmethod
+    def summarize(summary_data, total_parameters, trainable_parameters, model_size, total_training_modes,
+                  total_flops, **summarize_kwargs) -> None:
+        from lightning.pytorch.utilities.model_summary.model_summary import (
+            get_formatted_model_size,
+            get_human_readable_count,
+        )
+
+        columns = [(name, values) for name, values in summary_data if name != "FLOPs" or total_flops]
+        widths = [max([len(name), *(len(str(v)) for v in values)]) for name, values in columns]
+        rows = [[name for name, _ in columns]] + [list(row) for row in zip(*(values for _, values in columns))]
+        lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        totals = [("trainable params", get_human_readable_count(trainable_parameters)),
+                  ("non-trainable params", get_human_readable_count(total_parameters - trainable_parameters)),
+                  ("total params", get_human_readable_count(total_parameters)),
+                  ("estimated size of the parameters (MB)", get_formatted_model_size(model_size)),
+                  ("modules in train / eval mode", f"{total_training_modes['train']} / {total_training_modes['eval']}")]
+        if total_flops:
+            totals.append(("total FLOPs", get_human_readable_count(total_flops)))
+        print("\n".join(lines + [f"{value:>10}  {name}" for name, value in totals]), flush=True)

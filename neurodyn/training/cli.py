@@ -75,11 +75,11 @@ import sys
 from pathlib import Path
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
 from neurodyn.errors import InputError, one_line, wrapped_input_error
-from neurodyn.training.callbacks import EpochLog, ResumableCSVLogger, ResumeState, RunInterrupted
+from neurodyn.training.callbacks import EpochLog, ParameterSummary, ResumableCSVLogger, ResumeState, RunInterrupted
 from neurodyn.training.checkpoints import (
     DATA_FILES_KEY,
     RUN_SETTINGS_KEY,
@@ -519,6 +519,10 @@ class NeurodynCLI(LightningCLI):
             self.resume_state.run_dir = self._run_dir
             callbacks.append(self.resume_state)
         configured = list(config.get("callbacks") or []) + callbacks
+        if (sub == "fit" and config.get("enable_model_summary", True) is not False
+                and not any(isinstance(cb, ModelSummary) for cb in configured)):
+            callbacks.append(ParameterSummary())  # Lightning's, without its unmeasured "FLOPs 0"
+            config["enable_model_summary"] = False  # Lightning's own stays out (and says nothing about it)
         bar_wanted = config.get("enable_progress_bar", True) is not False
         if not any(isinstance(cb, ProgressBar) for cb in configured):
             if bar_wanted and sys.stdout.isatty():

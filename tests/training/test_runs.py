@@ -221,3 +221,17 @@ def test_run_without_selection_predicts_from_last(tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", "--run", str(run), "--ckpt_path", "best"]) == 2
     assert "keeps no best checkpoint" in _one_line(capsys)
+
+
+def test_the_model_summary_prints_no_unmeasured_flops(tmp_path, capsys):
+    """Lightning printed "FLOPs 0" per layer and "Total FLOPs: 0": it counts FLOPs only through an
+    example_input_array, which neurodyn's modules do not have, so the zeros were not a measurement."""
+    argv = ["fit", "--config", str(ROOT / "configs/hmmglm/synthetic_glm.yaml"), "--trainer.max_epochs", "1",
+            "--data.init_args.n_sequences", "4", "--data.init_args.n_bins", "50", "--data.init_args.n_train", "3",
+            "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"]
+    assert main([*argv, "--run-name", "a"]) == 0
+    out = capsys.readouterr().out
+    assert "total params" in out and "flops" not in out.lower()
+    assert "model  GLM" in out  # the layer table is still there
+    assert main([*argv, "--run-name", "b", "--trainer.enable_model_summary", "false"]) == 0
+    assert "total params" not in capsys.readouterr().out
