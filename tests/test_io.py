@@ -218,6 +218,27 @@ def test_output_file_overwrite_and_inputs(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.h5", "in.h5", "out.h5", "sym.h5"]
 
 
+def test_an_output_that_is_not_a_regular_file_is_refused(tmp_path, capsys):
+    """helper-58: `baseline --out /dev/null --overwrite` as root replaced the device node with a regular file
+    (the finished file is renamed onto the output path). A FIFO stands in for /dev/null here."""
+    import os
+    import stat
+
+    from neurodyn.cli import main
+    from neurodyn.io import output_file
+
+    fifo = tmp_path / "out.h5"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        with output_file(fifo, overwrite=True) as tmp:
+            tmp.write_bytes(b"new")
+    assert main(["simulate", "lorenz", "--out", str(fifo), "--overwrite", "--n-conditions", "2",
+                 "--trials-per-condition", "2", "--n-neurons", "4", "--n-samples", "100", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a regular file" in err[0] and str(fifo) in err[0]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]
+
+
 def test_long_error_text_is_cut_at_a_word_boundary():
     """Error details (network errors, h5py messages) are cut at a word boundary and end with an ellipsis."""
     from neurodyn.data import dandi, stream

@@ -258,7 +258,7 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: b
                  size_bytes: float | None = None, field: str | None = "--out") -> Path:
     """The up-front half of the output policy; raises InputError, creates nothing. Returns ``Path(path)``.
 
-    Refuses: a folder; a path whose parent is a file or cannot be created / written; an output that is
+    Refuses: a folder; an existing path that is not a regular file (``/dev/null``, a FIFO); a path whose parent is a file or cannot be created / written; an output that is
     any of ``inputs`` (files or folders, whose files count too; compared by inode, so a symlink or hard
     link to an input is caught); an existing output without ``overwrite``; an estimated
     ``size_bytes`` beyond the free disk.
@@ -278,6 +278,11 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: b
     path = Path(path)
     if os.path.isdir(path):
         raise InputError("is a folder, expected a file path", path=path, field=field)
+    if os.path.exists(path) and not os.path.isfile(path):
+        # /dev/null, a FIFO, a socket: renaming the finished file onto it would replace the device node
+        # itself (as root, /dev/null became a regular file), not write through it
+        raise InputError("is not a regular file (a device, FIFO or socket); choose a file path", path=path,
+                         field=field)
     for source in _input_files(inputs):
         if _same_file(path, source) or (not os.path.lexists(path) and path.absolute() == source.absolute()):
             what = "is an input file" if source.is_file() else "is an input"
