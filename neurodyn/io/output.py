@@ -258,7 +258,8 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: b
                  size_bytes: float | None = None, field: str | None = "--out") -> Path:
     """The up-front half of the output policy; raises InputError, creates nothing. Returns ``Path(path)``.
 
-    Refuses: a folder; an existing path that is not a regular file (``/dev/null``, a FIFO); a path whose parent is a file or cannot be created / written; an output that is
+    Refuses: a folder; an existing path that is not a regular file (``/dev/null``, a FIFO); a path whose
+    parent is a file or cannot be created / written; an output that is
     any of ``inputs`` (files or folders, whose files count too; compared by inode, so a symlink or hard
     link to an input is caught); an existing output without ``overwrite``; an estimated
     ``size_bytes`` beyond the free disk.
