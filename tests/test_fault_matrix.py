@@ -408,6 +408,14 @@ CASES = [
      "--prepared: expected at least one argument", None),
     ("submit-upsample-not-nlb", ["submit", "--pred", "{src}/pred.h5", "--upsample", "10", "--out", "{work}/s.h5"],
      "--upsample: must be an NLB bin width", None),
+    # helper-58: 0 was a ZeroDivisionError traceback (a modulo before the width check), -5 printed a note about
+    # a "-5 ms" group first; both are refused by the option's type now, before any file is read
+    ("evaluate-upsample-zero", ["evaluate", "--target", "{src}/prep5.h5", "--pred", "{src}/pred.h5",
+                                "--upsample", "0"], "--upsample: must be an NLB bin width (5 or 20 ms), got 0", None),
+    ("submit-upsample-zero", ["submit", "--pred", "{src}/pred.h5", "--upsample", "0", "--out", "{work}/s.h5"],
+     "--upsample: must be an NLB bin width (5 or 20 ms), got 0", None),
+    ("submit-upsample-negative", ["submit", "--pred", "{src}/pred.h5", "--upsample", "-5", "--out", "{work}/s.h5"],
+     "--upsample: must be an NLB bin width (5 or 20 ms), got -5", None),
     ("evaluate-target-negative", ["evaluate", "--target", "{src}/tgt_negative.h5", "--pred", "{src}/pred.h5"],
      "tgt_negative.h5: mc_maze_20/eval_spikes_heldout: negative spike counts", None),
     ("evaluate-target-nan", ["evaluate", "--target", "{src}/tgt_nan.h5", "--pred", "{src}/pred.h5"],

@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 from neurodyn.errors import ArgumentParser, InputError
+from neurodyn.metrics.resample import check_upsample_width
 
 __all__ = ["cli_main"]
 
@@ -149,7 +150,7 @@ def cli_main(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--upsample",
-        type=int,
+        type=check_upsample_width,
         metavar="MS",
         help="also score each coarser prediction group at MS ms (a 20 ms model at 5 ms: every bin's "
         "rate split evenly over its finer bins, each trial's bins lined up by the window starts the "

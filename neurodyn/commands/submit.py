@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from neurodyn.errors import ArgumentParser, InputError
+from neurodyn.metrics.resample import check_upsample_width
 
 __all__ = ["cli_main"]
 
@@ -40,7 +41,7 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
     parser.add_argument(
         "--upsample",
-        type=int,
+        type=check_upsample_width,
         metavar="MS",
         help="add an MS ms group made from each coarser prediction group (a 20 ms model submitted at "
         "5 ms too: every bin's rate split evenly over its finer bins, each trial's bins lined up by the "

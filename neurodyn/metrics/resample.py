@@ -185,6 +185,32 @@ def read_window_starts(path) -> dict[str, dict[str, np.ndarray]]:
     return {name: starts for name, starts in found.items() if isinstance(starts, dict)}
 
 
+def check_upsample_width(bin_ms) -> int:
+    """``bin_ms`` when it is an NLB bin width (5 or 20 ms: other widths name no NLB group), else an InputError
+    naming ``--upsample``; also the type of ``evaluate`` / ``submit``'s ``--upsample`` option (an
+    ``ArgumentTypeError`` there), so 0 or -5 is refused before any file is read.
+
+    >>> check_upsample_width("5")
+    5
+    """
+    from neurodyn.data.nlb import BIN_WIDTHS_MS
+
+    widths = " or ".join(map(str, BIN_WIDTHS_MS))
+    if isinstance(bin_ms, str):
+        import argparse
+
+        try:
+            value = int(bin_ms)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an NLB bin width ({widths} ms), got {bin_ms!r}") from None
+        if value not in BIN_WIDTHS_MS:
+            raise argparse.ArgumentTypeError(f"must be an NLB bin width ({widths} ms), got {value}")
+        return value
+    if isinstance(bin_ms, bool) or bin_ms not in BIN_WIDTHS_MS:
+        raise InputError(f"must be an NLB bin width ({widths} ms), got {bin_ms!r}", field="--upsample")
+    return int(bin_ms)
+
+
 def upsample_offsets(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: int,
                      coarse: Mapping[str, tuple], fine: Mapping[str, tuple]) -> tuple[dict, list[str]]:
     """Window offsets for :func:`upsample_submission` and the notes on groups upsampled without them.
@@ -208,6 +234,7 @@ def upsample_offsets(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: int
     """
     from neurodyn.data.prepared import WINDOW_START, group_name, parse_group_name
 
+    check_upsample_width(bin_ms)
     offsets: dict = {}
     notes: list[str] = []
     for name, group in groups.items():
@@ -266,12 +293,9 @@ def upsample_submission(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: 
     >>> sorted(out), out["mc_maze_small"]["train_rates_heldin"].shape
     (['mc_maze_small', 'mc_maze_small_20'], (2, 12, 1))
     """
-    from neurodyn.data.nlb import BIN_WIDTHS_MS
     from neurodyn.data.prepared import group_name, parse_group_name
 
-    if isinstance(bin_ms, bool) or bin_ms not in BIN_WIDTHS_MS:  # other widths name no NLB group
-        raise InputError(f"must be an NLB bin width ({' or '.join(map(str, BIN_WIDTHS_MS))} ms), got {bin_ms!r}",
-                         field="--upsample")
+    check_upsample_width(bin_ms)
     out = {name: dict(group) for name, group in groups.items()}
     for name, group in groups.items():
         dataset, source_ms = parse_group_name(name)
