@@ -173,6 +173,22 @@ def _broken_prepared(d: Path, prep: Path, prep_psth: Path) -> None:
 
     _edit_h5(prep, d / "prep_no_train.h5", no_train_trials)
 
+    def one_count(value):  # one training count made impossible (helper-58: inf / negative were trained on)
+        def edit(f):
+            counts = f["train_input/train_spikes_heldin"][()].astype(np.float32)
+            counts[1, 2, 3] = value
+            _replace("train_input/train_spikes_heldin", counts)(f)
+
+        return edit
+
+    for name, value in (("inf", np.inf), ("neg", -3.0), ("frac", 0.5)):
+        _edit_h5(prep, d / f"prep_count_{name}.h5", one_count(value))
+
+    def bin_width_7(f):
+        f.attrs["bin_ms"] = 7
+
+    _edit_h5(prep, d / "prep_bin7.h5", bin_width_7)
+
 
 def _broken_nwb(d: Path, nwb: Path) -> None:
     """NWB files whose units/spike_times are damaged: string dtype, 2-D, an index past the end."""
@@ -330,6 +346,17 @@ CASES = [
      "prep_bins.h5: eval_input/eval_spikes_heldin: shape", None),
     ("baseline-unknown-dataset", ["baseline", "--prepared", "{src}/prep_foo.h5", "--out", "p.h5"],
      "prep_foo.h5: dataset: unknown dataset 'foo'", None),
+    # helper-58: inf / negative counts were an sklearn traceback here (and trained on by fit); a bin width
+    # prepare never writes failed after every GLM was fit, naming no file
+    ("baseline-inf-count", ["baseline", "--prepared", "{src}/prep_count_inf.h5", "--out", "p.h5"],
+     "prep_count_inf.h5: train_input/train_spikes_heldin: expected spike counts (whole numbers >= 0, NaN where "
+     "unobserved), found inf at index (1, 2, 3)", None),
+    ("baseline-negative-count", ["baseline", "--prepared", "{src}/prep_count_neg.h5", "--out", "p.h5"],
+     "prep_count_neg.h5: train_input/train_spikes_heldin: expected spike counts", None),
+    ("baseline-fractional-count", ["baseline", "--prepared", "{src}/prep_count_frac.h5", "--out", "p.h5"],
+     "found 0.5 at index (1, 2, 3)", None),
+    ("baseline-bin-width-7", ["baseline", "--prepared", "{src}/prep_bin7.h5", "--out", "p.h5"],
+     "prep_bin7.h5: bin_ms: expected an NLB bin width (5 or 20 ms), found 7", None),
     # ---------------------------------------------------------------- submit
     ("submit-overflows-float32", ["submit", "--pred", "{src}/pred_1e39.h5", "--prepared", "{src}/prep.h5", "--out",
                                   "s.h5"], "pred_1e39.h5: mc_maze_20/eval_rates_heldin: rate predictions too large",
@@ -417,7 +444,7 @@ CASES = [
     ("submit-upsample-negative", ["submit", "--pred", "{src}/pred.h5", "--upsample", "-5", "--out", "{work}/s.h5"],
      "--upsample: must be an NLB bin width (5 or 20 ms), got -5", None),
     ("evaluate-target-negative", ["evaluate", "--target", "{src}/tgt_negative.h5", "--pred", "{src}/pred.h5"],
-     "tgt_negative.h5: mc_maze_20/eval_spikes_heldout: negative spike counts", None),
+     "tgt_negative.h5: eval_target/mc_maze_20/eval_spikes_heldout: expected spike counts", None),
     ("evaluate-target-nan", ["evaluate", "--target", "{src}/tgt_nan.h5", "--pred", "{src}/pred.h5"],
      "tgt_nan.h5: mc_maze_20/eval_spikes_heldout: no spikes", None),
     ("evaluate-target-str", ["evaluate", "--target", "{src}/tgt_str.h5", "--pred", "{src}/pred.h5"],

@@ -179,7 +179,29 @@ def _checked_attrs(attrs: dict, path: Path) -> dict:
     bin_ms = attrs["bin_ms"]
     if isinstance(bin_ms, bool) or not isinstance(bin_ms, (int, float)) or not bin_ms > 0 or bin_ms != int(bin_ms):
         raise InputError(f"expected a positive whole number of ms, found {bin_ms!r}", path, "bin_ms")
+    if bin_ms not in BIN_WIDTHS_MS:  # prepare writes no other; evaluate, baseline, submit know no other group
+        raise InputError(f"expected an NLB bin width ({' or '.join(map(str, BIN_WIDTHS_MS))} ms), found {bin_ms!r}",
+                         path, "bin_ms")
     return attrs
+
+
+def check_counts(path: Path, group: str, arrays: dict) -> None:
+    """Spike counts (every ``*spikes*`` array of ``group``) must be whole numbers >= 0; NaN is allowed (nlb_tools
+    marks bins outside a trial's data with it). Raises an InputError naming the file and the first bad array
+    (helper-58: inf or negative counts in a damaged file were a sklearn traceback in ``baseline`` and trained on
+    silently by ``fit``)."""
+    for key, values in arrays.items():
+        if "spikes" not in key or not isinstance(values, np.ndarray) or values.dtype.kind not in "fiu":
+            continue
+        if values.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                bad = ~np.isnan(values) & ((values < 0) | ~np.isfinite(values) | (values != np.round(values)))
+        else:
+            bad = values < 0
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise InputError(f"expected spike counts (whole numbers >= 0, NaN where unobserved), found "
+                             f"{values[where].item()!r} at index {where}", path, f"{group}/{key}")
 
 
 #: the layout of :mod:`neurodyn.data.prepare` as symbolic dimensions: T train trials, E eval trials, B bins,
@@ -326,10 +348,22 @@ def read_prepared(
         for name in groups:
             if name in f:
                 setattr(out, name, read_h5_dict(f[name]))
+                check_counts(path, name, _flat_arrays(getattr(out, name)))
         if TRIAL_IDS in f:
             out.trial_ids = read_h5_dict(f[TRIAL_IDS])
         if WINDOW_START in f:
             out.window_start_ms = read_h5_dict(f[WINDOW_START])
+    return out
+
+
+def _flat_arrays(tree: dict, prefix: str = "") -> dict:
+    """``{"a/b": array}`` of a nested dict of arrays (eval_target holds one group per dataset)."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat_arrays(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = value
     return out
 
 

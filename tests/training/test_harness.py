@@ -317,3 +317,28 @@ def test_test_logs_the_validation_metrics_of_the_report_split(trained, capsys):
     assert main(["test", "--run", str(run), "--ckpt_path", "last"]) == 0
     names = set(re.findall(r"│\s*((?:test|valid)/\w+)\s*│", capsys.readouterr().out))
     assert {"test/loss", "test/nll", "test/rate_r2"} <= names and not any(n.startswith("valid/") for n in names)
+
+
+@pytest.mark.parametrize("value", [float("inf"), -3.0])
+def test_impossible_spike_counts_are_refused_by_fit(tmp_path, capsys, value):
+    """helper-58: a prepared file with an infinite or negative count was trained on (inf became 3.4e38 in the
+    input, -3 a Poisson target), exit 0. Now one line naming the file and the array, and no run folder."""
+    import h5py
+    import numpy as np
+
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
+
+    write_nlb_pair(tmp_path / "nwb", "mc_maze", n_train_trials=12, n_test_trials=4, seed=0, n_heldin=6, n_heldout=2)
+    data = prepare("mc_maze", tmp_path / "nwb", 20, "val", tmp_path / "prep.h5", include_psth=False, log=None)
+    with h5py.File(data, "r+") as f:
+        counts = f["train_input/train_spikes_heldin"][()].astype(np.float32)
+        counts[0, 1, 2] = value
+        del f["train_input/train_spikes_heldin"]
+        f["train_input/train_spikes_heldin"] = counts
+    code = main(["fit", "--data", "NLBDataModule", "--data.path", str(data), "--trainer.max_epochs", "1",
+                 "--trainer.default_root_dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert f"{data}: train_input/train_spikes_heldin: expected spike counts" in err[0] and "(0, 1, 2)" in err[0]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
