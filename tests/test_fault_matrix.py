@@ -97,6 +97,12 @@ def src(tmp_path_factory) -> Path:
         pass  # an HDF5 file with no group at all
     prepare("mc_maze", nwb, 5, "val", d / "prep5.h5", include_psth=False, log=None)
     prepare("mc_maze", nwb, 20, "val", d / "prep_psth.h5", log=None)
+    (d / "pred_ws_nan.h5").write_bytes((d / "pred.h5").read_bytes())  # a window start that is NaN
+    with h5py.File(prep, "r") as f, h5py.File(d / "pred_ws_nan.h5", "r+") as out:
+        for split in ("train", "eval"):
+            starts = f[f"window_start_ms/{split}"][()].astype(np.float64)
+            starts[0] = np.nan if split == "eval" else starts[0]
+            out[f"window_start_ms/{name}/{split}"] = starts
     _broken_prepared(d, prep, d / "prep_psth.h5")
     _broken_nwb(d, nwb / TRAIN_NWB)
     (d / "notes.txt").write_text("not an HDF5 file\n")
@@ -421,6 +427,13 @@ CASES = [
     ("evaluate-20ms-pred-5ms-target", ["evaluate", "--target", "{src}/prep5.h5", "--pred", "{src}/pred.h5"],
      "pred.h5: mc_maze_20: no target for 'mc_maze_20' (target groups: mc_maze); mc_maze_20 holds 20 ms bins: "
      "--upsample 5 makes its 5 ms group", None),
+    # helper-58: a NaN window start was a ValueError raised inside the f-string of the error message
+    ("evaluate-upsample-nan-window-start", ["evaluate", "--target", "{src}/prep5.h5", "--pred", "{src}/pred_ws_nan.h5",
+                                            "--upsample", "5"],
+     "pred_ws_nan.h5: window_start_ms/mc_maze_20/eval: expected whole numbers of ms, found nan at row 0", None),
+    ("submit-upsample-nan-window-start", ["submit", "--pred", "{src}/pred_ws_nan.h5", "--prepared", "{src}/prep.h5",
+                                          "{src}/prep5.h5", "--upsample", "5", "--out", "{work}/s.h5"],
+     "pred_ws_nan.h5: window_start_ms/mc_maze_20/eval: expected whole numbers of ms", None),
     ("evaluate-upsample-not-nlb", ["evaluate", "--target", "{src}/prep5.h5", "--pred", "{src}/pred.h5",
                                    "--upsample", "1"], "--upsample: must be an NLB bin width", None),
     ("evaluate-target-jitter-str", ["evaluate", "--target", "{src}/tgt_jitter_str.h5", "--pred", "{src}/pred.h5"],

@@ -352,8 +352,25 @@ def read_prepared(
         if TRIAL_IDS in f:
             out.trial_ids = read_h5_dict(f[TRIAL_IDS])
         if WINDOW_START in f:
-            out.window_start_ms = read_h5_dict(f[WINDOW_START])
+            out.window_start_ms = {split: check_window_starts(path, f"{WINDOW_START}/{split}", values)
+                                   for split, values in read_h5_dict(f[WINDOW_START]).items()}
     return out
+
+
+def check_window_starts(path, key: str, values) -> np.ndarray:
+    """Window starts (ms; one per trial) as int64; an InputError naming the file and ``key`` when they are not
+    finite whole numbers in a 1-D array (helper-58: a NaN start was a ValueError traceback inside the error
+    message of ``--upsample``)."""
+    values = np.asarray(values)
+    if values.ndim != 1 or values.dtype.kind not in "fiu":
+        raise InputError(f"expected one window start (ms) per trial, found {values.dtype} of shape {values.shape}",
+                         path, key)
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values) | (values != np.round(values))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"expected whole numbers of ms, found {values[i].item()!r} at row {i}", path, key)
+    return values.astype(np.int64)
 
 
 def _flat_arrays(tree: dict, prefix: str = "") -> dict:

@@ -170,7 +170,7 @@ def read_window_starts(path) -> dict[str, dict[str, np.ndarray]]:
     nlb_tools' files, files that cannot be read)."""
     import h5py
 
-    from neurodyn.data.prepared import WINDOW_START, group_name, is_prepared, read_prepared
+    from neurodyn.data.prepared import WINDOW_START, check_window_starts, group_name, is_prepared, read_prepared
     from neurodyn.io import read_h5_dict
 
     try:
@@ -182,7 +182,9 @@ def read_window_starts(path) -> dict[str, dict[str, np.ndarray]]:
     if prepared:
         prep = read_prepared(path, groups=())
         return {group_name(prep.dataset, prep.bin_ms): prep.window_start_ms} if prep.window_start_ms else {}
-    return {name: starts for name, starts in found.items() if isinstance(starts, dict)}
+    return {name: {split: check_window_starts(path, f"{WINDOW_START}/{name}/{split}", values)
+                   for split, values in starts.items()}
+            for name, starts in found.items() if isinstance(starts, dict)}
 
 
 def check_upsample_width(bin_ms) -> int:
