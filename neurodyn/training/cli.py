@@ -106,7 +106,7 @@ from neurodyn.training.datamodules import (  # noqa: F401
 )
 from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
 from neurodyn.training.module import LangevinFlowModule  # noqa: F401
-from neurodyn.training.parser_errors import config_files, parser_error, qualified
+from neurodyn.training.parser_errors import check_config_files, config_files, parser_error, qualified
 from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter
 from neurodyn.training.quiet import quiet_lightning
 from neurodyn.training.runs import (
@@ -544,9 +544,20 @@ class NeurodynCLI(LightningCLI):
 
     def _trainer_or_input_error(self, config, callbacks):
         """Lightning's Trainer refuses bad settings (``max_epochs -3``, an accelerator this machine lacks, ...)
-        with a MisconfigurationException: a one-line error about ``trainer``, not a traceback."""
+        with a MisconfigurationException: a one-line error about ``trainer``, not a traceback. A fit told to
+        train nothing (``max_epochs 0``: a run folder without a checkpoint, exit 0) or forever (``max_epochs
+        -1`` with no ``max_steps`` / ``max_time``: Lightning's "infinite") is refused too."""
         from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+        if self.subcommand == "fit":
+            epochs, steps = config.get("max_epochs"), config.get("max_steps")
+            if epochs == 0 or (steps == 0 and epochs is None):
+                raise InputError(f"{'max_epochs' if epochs == 0 else 'max_steps'} 0 trains nothing; give a positive "
+                                 "number", field=f"trainer.{'max_epochs' if epochs == 0 else 'max_steps'}")
+            if epochs == -1 and (steps is None or steps < 0) and not config.get("max_time"):
+                raise InputError("-1 (Lightning's 'no limit') with no trainer.max_steps or trainer.max_time trains "
+                                 "until stopped; give a positive number of epochs or a time / step limit",
+                                 field="trainer.max_epochs")
         try:
             return super()._instantiate_trainer(config, callbacks)
         except MisconfigurationException as err:
@@ -674,6 +685,7 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
     from neurodyn.io.output import terminate_as_interrupt
 
     cli = None
+    check_config_files(rest)
     try:
         # ExitStack: the prediction file's lock, taken while the arguments are checked, is held to the end
         # terminate_as_interrupt: a SIGTERM while the arguments are parsed and the data and model are built is

@@ -13,6 +13,58 @@ _NOISE = ("Parser key", "Does not validate against any of the Union subtypes", "
           "Given value type:", "Expected a <class 'NoneType'>", "Not a valid subclass of", "Subclass types expected")
 
 
+def _yaml_text(p: Path, field: str) -> str:
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:  # an HDF5 file given as the config, say
+        raise InputError("is not a text file (not UTF-8): expected a YAML config", path=p, field=field) from None
+
+
+def _mapping(data, p: Path, field: str) -> dict:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(f"expected a mapping at the top level, got {type(data).__name__}", path=p, field=field)
+    return data
+
+
+def read_yaml(path, field: str) -> dict:
+    """A YAML config file's top-level mapping (an empty file: ``{}``); an InputError naming the file and
+    ``field`` for a missing file, a folder, a file that is not UTF-8 text or not YAML, or one whose top
+    level is not a mapping."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("file not found" if not p.exists() else "is not a file", path=p, field=field)
+    try:
+        data = yaml.safe_load(_yaml_text(p, field))
+    except yaml.YAMLError as err:
+        raise InputError(f"not valid YAML ({str(err).splitlines()[0]})", path=p, field=field) from None
+    return _mapping(data, p, field)
+
+
+def check_config_files(argv: list[str]) -> None:
+    """Refuse, before jsonargparse reads them, ``--config`` files that are not UTF-8 text (a traceback:
+    UnicodeDecodeError), are empty, or hold a YAML value that is not a mapping ("Unexpected config: - a",
+    naming no file). Missing files, folders and YAML syntax errors are left to :func:`parser_error`
+    (which names the line and column)."""
+    import yaml
+
+    for file in config_files(argv):
+        p = Path(file)
+        if not p.is_file():
+            continue
+        try:
+            data = yaml.safe_load(_yaml_text(p, "--config"))
+        except yaml.YAMLError:
+            continue
+        if data is None:
+            raise InputError("is empty: expected a YAML mapping (trainer:, model:, data: ...)", path=p,
+                             field="--config")
+        _mapping(data, p, "--config")
+
+
 def config_files(argv: list[str]) -> list[str]:
     files = []
     for i, arg in enumerate(argv):

@@ -235,3 +235,35 @@ def test_the_model_summary_prints_no_unmeasured_flops(tmp_path, capsys):
     assert "model  GLM" in out  # the layer table is still there
     assert main([*argv, "--run-name", "b", "--trainer.enable_model_summary", "false"]) == 0
     assert "total params" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"\x89HDF\r\n\x1a\n\x00\x00", "--config: is not a text file (not UTF-8): expected a YAML config"),
+    (b"", "--config: is empty: expected a YAML mapping"),
+    (b"- a\n", "--config: expected a mapping at the top level, got list"),
+    (b'"just a string"\n', "--config: expected a mapping at the top level, got str"),
+])
+def test_a_config_that_is_not_a_yaml_mapping_is_one_line(tmp_path, capsys, content, expected):
+    """helper-58: an HDF5 file given as --config was a 73-line UnicodeDecodeError traceback; an empty file or
+    a YAML list / string was 'Unexpected config: - a', naming no file."""
+    config = tmp_path / "c.yaml"
+    config.write_bytes(content)
+    assert main(["fit", "--config", str(config), "--trainer.default_root_dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{config}: {expected}" in err[0], err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--trainer.max_epochs", "0"], "trainer.max_epochs: max_epochs 0 trains nothing"),
+    (["--trainer.max_epochs", "-1"], "trainer.max_epochs: -1 (Lightning's 'no limit') with no trainer.max_steps"),
+])
+def test_a_fit_that_trains_nothing_or_forever_is_refused(tmp_path, capsys, extra, expected):
+    """helper-58: max_epochs 0 wrote a run folder without a checkpoint (exit 0); -1 trained until killed (the
+    HMM-GLM configs have no cosine schedule to refuse it)."""
+    argv = ["fit", "--config", str(ROOT / "configs/hmmglm/synthetic_glm.yaml"), *extra,
+            "--trainer.default_root_dir", str(tmp_path / "runs")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0], err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

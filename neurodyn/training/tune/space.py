@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from neurodyn.errors import InputError
+from neurodyn.training.parser_errors import read_yaml
 
 
 @dataclass(frozen=True)
@@ -51,23 +52,6 @@ _MODULES = ("LangevinFlowModule", "neurodyn.training.module.LangevinFlowModule",
 
 
 # -- config files ---------------------------------------------------------------------------------------
-def read_yaml(path: str | os.PathLike, field: str) -> dict:
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("file not found" if not p.exists() else "is not a file", path=p, field=field)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise InputError(f"not valid YAML ({str(err).splitlines()[0]})", path=p, field=field) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise InputError(f"expected a mapping at the top level, got {type(data).__name__}", path=p, field=field)
-    return data
-
-
 def merge_configs(base: dict, over: dict) -> dict:
     """Deep merge of config mappings (later wins; lists are replaced, as LightningCLI stacks configs)."""
     out = copy.deepcopy(base)
