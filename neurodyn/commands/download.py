@@ -72,7 +72,8 @@ def cli_main(argv: list[str]) -> int:
             print(name)
         return 0
     if bool(args.name) == bool(args.dandiset):
-        raise InputError("give a dataset NAME (see --list) or --dandiset ID, not both", field="NAME")
+        what = "not both" if args.name else "neither was given"
+        raise InputError(f"give a dataset NAME (see --list) or --dandiset ID ({what})", field="NAME")
     if args.path and not args.dandiset:
         raise InputError("--path selects assets of a --dandiset; with NAME use --files", field="--path")
     if args.retries < 0:

@@ -372,6 +372,9 @@ def test_cli_argument_errors(tmp_path, capsys):
     assert "unknown dataset" in one_line_error(capsys)
     assert main(["download", "mc_maze", "--dandiset", "000128"]) == 2
     assert "not both" in one_line_error(capsys)
+    for argv in (["download"], ["download", "--path", "x.nwb"]):  # said "not both" (helper-58)
+        assert main(argv) == 2
+        assert "(neither was given)" in one_line_error(capsys)
     assert main(["download", "--dandiset", "140"]) == 2
     assert "six digits" in one_line_error(capsys)
     assert main(["download", "mc_maze", "--path", "*.nwb"]) == 2
