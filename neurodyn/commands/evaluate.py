@@ -58,17 +58,22 @@ def other_data_note(pred, targets) -> str | None:
     if not data or not os.path.isfile(str(data)):
         return None
     if recorded.get("data_source_sha256") is not None:  # as it was when predicted (it may be re-made since)
-        made = nwb_sources({"source_sha256": recorded["data_source_sha256"], "phase": recorded.get("phase")})
+        phase = recorded.get("phase") or (root_attrs(str(data)) or {}).get("phase")
+        made = nwb_sources({"source_sha256": recorded["data_source_sha256"], "phase": phase})
     else:
         made = nwb_sources(root_attrs(str(data)) or {})
     for target in targets:
         theirs = nwb_sources(root_attrs(target) or {})
-        # other data: another phase, or none of the same NWB files (a file prepared from the train NWB file alone
-        # and one from the folder of the pair share it and hold the same val trials)
-        if made is not None and theirs is not None and (made[1] != theirs[1] or (
-                made[0] and theirs[0] and not set(made[0]) & set(theirs[0]))):
-            return (f"note: {pred} was predicted from {data} (NWB sources {made[0][0][:12]}..., {made[1]} phase); "
-                    f"{target} was prepared from {theirs[0][0][:12]}... ({theirs[1]} phase): other data")
+        # other data: another phase (where both are known: a prediction file without its phase attribute was
+        # called "None phase ... other data"; helper-58), or none of the same NWB files (a file prepared from the
+        # train NWB file alone and one from the folder of the pair share it and hold the same val trials)
+        if made is None or theirs is None:
+            continue
+        other_phase = None not in (made[1], theirs[1]) and made[1] != theirs[1]
+        if other_phase or (made[0] and theirs[0] and not set(made[0]) & set(theirs[0])):
+            return (f"note: {pred} was predicted from {data} (NWB sources {made[0][0][:12]}..., "
+                    f"{made[1] or 'unrecorded'} phase); {target} was prepared from {theirs[0][0][:12]}... "
+                    f"({theirs[1] or 'unrecorded'} phase): other data")
     if recorded.get("data_sha256") is not None:
         from neurodyn.io import file_digest
 

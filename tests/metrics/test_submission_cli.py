@@ -377,6 +377,21 @@ def test_evaluate_notes_predictions_of_other_data(tmp_path, capsys):
         assert ("other data" in err) is noted
 
 
+def test_evaluate_a_prediction_without_its_phase_is_not_other_data(tmp_path, capsys):
+    """helper-58: a prediction file of the same NWB sources whose phase attribute is missing was noted as
+    '(NWB sources aaaa..., None phase); ... (val phase): other data'. An unrecorded phase is taken from the
+    data file it names, and is not compared where neither records one."""
+    rng = np.random.default_rng(8)
+    group = _prepared(tmp_path / "p.h5", rng)
+    with h5py.File(tmp_path / "p.h5", "a") as f:
+        f.attrs["source_sha256"] = np.array(["a" * 64], dtype=object)
+    pred = _member(tmp_path / "pred.h5", group, data=str(tmp_path / "p.h5"),
+                   data_source_sha256=np.array(["a" * 64], dtype=object))
+    capsys.readouterr()
+    assert main(["evaluate", "--target", str(tmp_path / "p.h5"), "--pred", str(pred), "--json"]) == 0
+    assert "other data" not in capsys.readouterr().err
+
+
 def test_evaluate_unknown_source_digest_is_not_other_data(tmp_path, capsys):
     """A prepared file streamed from a plain URL records source_sha256 "" (unknown; no digest is borrowed):
     it cannot be compared, so no "other data" note against a file of known sources (there was one)."""
