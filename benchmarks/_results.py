@@ -12,6 +12,7 @@ Seeds are summarised with :func:`summarize` (per-seed values, mean and sample sd
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -27,6 +28,10 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: environment variable naming another folder for every results file (the README's commands rewrite the
 #: committed files otherwise)
 RESULTS_ENV = "NEURODYN_RESULTS_DIR"
+
+
+class OptionValueError(argparse.ArgumentTypeError, ValueError):
+    """A bad option value; argparse words it ``argument --opt: <message>`` (one line, exit code 2)."""
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -45,6 +50,66 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise ValueError(f"no seeds in {text!r}")
     return seeds
+
+
+def positive_int(text: str) -> int:
+    """A count of at least 1 (threads, jobs, members, epochs, repeats): the ``type`` of such options.
+
+    >>> positive_int("2")
+    2
+    >>> positive_int("0")
+    Traceback (most recent call last):
+    _results.OptionValueError: must be a whole number >= 1, got '0'
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise OptionValueError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def name_list(choices: Iterable[str], what: str):
+    """An argparse ``type`` for a comma-separated subset of ``choices`` (``what``: a name of one, for the
+    messages): refuses an empty list (``''``, ``','``), which would run nothing, or something else than
+    asked, and write a results file all the same; duplicates are dropped, the order kept.
+
+    >>> styles = name_list(("a", "b"), "style")
+    >>> styles("b, a,b")
+    ['b', 'a']
+    >>> styles(",")
+    Traceback (most recent call last):
+    _results.OptionValueError: no style given in ',' (choose from a, b)
+    """
+    choices = tuple(choices)
+
+    def parse(text: str) -> list[str]:
+        names = list(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+        if not names:
+            raise OptionValueError(f"no {what} given in {text!r} (choose from {', '.join(choices)})")
+        unknown = [n for n in names if n not in choices]
+        if unknown:
+            raise OptionValueError(f"unknown {what} {unknown[0]!r} (choose from {', '.join(choices)})")
+        return names
+
+    parse.__name__ = f"{what} list"
+    return parse
+
+
+def count_list(text: str) -> list[int]:
+    """A comma-separated list of counts >= 1 (sizes, state numbers), not empty.
+
+    >>> count_list("2,5")
+    [2, 5]
+    """
+    parts = [s.strip() for s in text.split(",") if s.strip()]
+    if not parts:
+        raise OptionValueError(f"no numbers in {text!r} (e.g. 2,5)")
+    try:
+        return [positive_int(s) for s in parts]
+    except OptionValueError:
+        raise OptionValueError(f"takes whole numbers >= 1 separated by commas, got {text!r}") from None
 
 
 def summarize(values: Iterable[float]) -> dict:

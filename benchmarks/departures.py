@@ -39,7 +39,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _results import mean_sd, parse_seeds, summarize, write_results  # noqa: E402
+from _results import mean_sd, name_list, parse_seeds, summarize, write_results  # noqa: E402
 from nlb_synthetic import STYLES  # noqa: E402
 
 #: the reference preset's model fields that differ from neurodyn's defaults (validation-only val_mask left out)
@@ -140,18 +140,14 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel processes (1 torch thread each)")
-    parser.add_argument("--variants", default=",".join(VARIANTS),
+    parser.add_argument("--variants", type=name_list(VARIANTS, "variant"), default=list(VARIANTS),
                         help=f"comma-separated subset of {', '.join(VARIANTS)} (neurodyn is always run)")
     parser.add_argument("--case", choices=("lorenz", "nlb"), default="lorenz",
                         help="lorenz (default) or nlb: nlb_synthetic's CLI path on --style")
     parser.add_argument("--style", default="mc_maze", choices=tuple(STYLES), help="--case nlb: the synthetic NLB style")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    variants = ["neurodyn"] + [v for v in dict.fromkeys(x.strip() for x in args.variants.split(","))
-                               if v and v != "neurodyn"]
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    variants = ["neurodyn"] + [v for v in args.variants if v != "neurodyn"]
     if args.case == "nlb":
         return nlb_case(args, variants)
     start = time.perf_counter()

@@ -22,8 +22,10 @@ import time
 
 import numpy as np
 import torch
+from _results import count_list, name_list
 
 from neurodyn.models.hmmglm.inference import forward_backward
+from neurodyn.models.hmmglm.messages import METHODS
 
 
 def _problem(n_time, n_states, batch, seed=0):
@@ -45,14 +47,15 @@ def _best(fn, repeats):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lengths", default="1000,10000,100000")
-    parser.add_argument("--states", default="2,5,10,25")
+    parser.add_argument("--lengths", type=count_list, default=[1000, 10000, 100000])
+    parser.add_argument("--states", type=count_list, default=[2, 5, 10, 25])
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument(
         "--methods",
-        default="auto,compiled,chunked",
+        type=name_list(METHODS, "method"),
+        default=["auto", "compiled", "chunked"],
         help="comma list of auto, compiled, scan, chunked, sequential, parallel",
     )
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
@@ -73,8 +76,8 @@ def main(argv=None) -> int:
         smoother = None
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
-    for n_time in map(int, args.lengths.split(",")):
-        for n_states in map(int, args.states.split(",")):
+    for n_time in args.lengths:
+        for n_states in args.states:
             init, trans, ll = _problem(n_time, n_states, args.batch)
             dyn_s, dyn_post = None, None
             if smoother is not None:
@@ -85,7 +88,7 @@ def main(argv=None) -> int:
                 )
                 dyn_post = np.asarray(res)
             for device in devices:
-                for method in args.methods.split(","):
+                for method in args.methods:
                     if method in ("parallel", "scan") and n_time * n_states**3 * args.batch > 5e8:
                         continue  # O(T K^3) memory per scan level
                     if method == "sequential" and n_time > 20000:
@@ -141,7 +144,7 @@ def _write(rows: list[dict], args, seconds: float, with_dynamax: bool) -> None:
     every method's row is in the file."""
     from _results import write_results
 
-    shown = args.methods.split(",")[0]
+    shown = args.methods[0]
     best = {(r["T"], r["K"], r["device"]): r for r in rows if r["method"] == shown}
     table = []
     for (n_time, n_states, device), row in sorted(best.items()):
@@ -159,8 +162,8 @@ def _write(rows: list[dict], args, seconds: float, with_dynamax: bool) -> None:
         "rows": table,
         "notes": (f"Batch {args.batch} sequences of random log-likelihoods, best of {args.repeats} after an "
                   f"untimed warm-up on each side (jax jit / numba compile excluded); shown: {shown} (the default), "
-                  f"all of {args.methods} in the results file; ratio = neurodyn / dynamax's jit-compiled, vmapped "
-                  f"`hmm_smoother` time; "
+                  f"all of {','.join(args.methods)} in the results file; ratio = neurodyn / dynamax's "
+                  f"jit-compiled, vmapped `hmm_smoother` time; "
                   f"max |diff| = largest posterior difference.{summary}")})
 
 

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _results import count_list
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
@@ -104,7 +105,7 @@ class EarlyStopping:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nwb", default=None)
-    parser.add_argument("--states", default="2,3,4")
+    parser.add_argument("--states", type=count_list, default=[2, 3, 4])
     parser.add_argument("--variant", default="hmmglm", choices=("hmmglm", "gaussian"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-test", type=int, default=30)
@@ -157,7 +158,7 @@ def main(argv=None) -> int:
         }
     }
     print(f"glm: {results['glm']}", file=sys.stderr, flush=True)
-    for n_states in map(int, args.states.split(",")):
+    for n_states in args.states:
         start = time.perf_counter()
         model = build_model(n_units, HMMGLMConfig(variant=args.variant, n_states=n_states, **common)).double()
         best = EarlyStopping(model, valid)

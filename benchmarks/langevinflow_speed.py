@@ -48,7 +48,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import write_results  # noqa: E402
+from _results import name_list, write_results  # noqa: E402
 from _rss import peak_rss_mb as peak_rss_mib  # noqa: E402
 
 from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig, count_parameters  # noqa: E402
@@ -64,7 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--reference", default=None, metavar="PATH",
                    help="checkout of KingJamesSong/LangevinFlow_CCN: side-by-side mode (CPU)")
     p.add_argument("--rounds", type=int, default=5, help="side-by-side: timed rounds (after one warm-up round)")
-    p.add_argument("--precisions", default="fp32,bf16", help="side-by-side: fp32 and/or bf16")
+    p.add_argument("--precisions", type=name_list(("fp32", "bf16"), "precision"), default=["fp32", "bf16"],
+                   help="side-by-side: fp32 and/or bf16")
     p.add_argument("--no-rss", action="store_true", help="side-by-side: skip the per-phase RSS children")
     p.add_argument("--recompute", action="store_true",
                    help="side-by-side: also time the bf16 + checkpoint_decoder training variant")
@@ -251,7 +252,7 @@ def side_by_side(args) -> dict:
     parity_ok = max(check["log_rates_max_abs_diff"], check["loss_abs_diff"], check["grad_max_abs_diff"]) <= tol
     if not parity_ok:
         raise SystemExit(f"reference preset differs from the reference module: {check}")
-    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    precisions = args.precisions
     batch = make_batch(args)
     ref = build_ref(args)
     calls = {}
@@ -479,7 +480,7 @@ def main(argv=None) -> int:
             raise SystemExit("--reference: the side-by-side mode runs on the CPU")
         started = time.perf_counter()
         figures = side_by_side(args)
-        precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+        precisions = args.precisions
         for phase in ("train", "eval"):
             for precision, e in figures[phase].items():
                 print(f"{phase:>5} {precision}: neurodyn {e['neurodyn']['median_s']:.3f} s, reference "

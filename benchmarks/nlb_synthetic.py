@@ -49,7 +49,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from _results import mean_sd, open_log, parse_seeds, summarize, write_results  # noqa: E402
+from _results import mean_sd, name_list, open_log, parse_seeds, summarize, write_results  # noqa: E402
 
 from neurodyn.data.synthetic.nlb_nwb import STYLE_DATASET, STYLE_UNITS  # noqa: E402
 
@@ -267,7 +267,8 @@ def summary_tables(per: dict, threads: int) -> tuple[dict, dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0], help="simulator and training seeds, e.g. 0,1,2")
-    parser.add_argument("--styles", default=",".join(STYLES), help="comma-separated subset of " + ", ".join(STYLES))
+    parser.add_argument("--styles", type=name_list(STYLES, "style"), default=list(STYLES),
+                        help="comma-separated subset of " + ", ".join(STYLES))
     parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads of every step (default 1)")
     parser.add_argument("--members", type=int, default=3,
                         help="fits of the CPU config per seed, averaged by `neurodyn ensemble` (default 3; member 0 "
@@ -288,10 +289,7 @@ def main(argv=None) -> int:
         fit_args = tuple(shlex.split(args.fit_args))
     except ValueError as err:
         parser.error(f"--fit-args: {err}")
-    styles = [s.strip() for s in args.styles.split(",") if s.strip()]
-    unknown = [s for s in styles if s not in STYLES]
-    if unknown:
-        parser.error(f"unknown style {unknown[0]!r}")
+    styles = args.styles
     if args.members < 1:
         parser.error("--members must be at least 1")
     threads = str(args.threads)

@@ -235,7 +235,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="report seeds, e.g. 0,1,2 (default)")
     parser.add_argument("--select-seed", type=int, default=0, help="training seed of the candidate runs")
     parser.add_argument("--n-select", type=int, default=16, help="last training trials used to select (default 16)")
-    parser.add_argument("--candidates", nargs="*", default=[*CANDIDATES, *ENSEMBLES],
+    parser.add_argument("--candidates", nargs="+", default=[*CANDIDATES, *ENSEMBLES],
                         choices=[*CANDIDATES, *ENSEMBLES],
                         help="LangevinFlow candidates to compare (default: all)")
     parser.add_argument("--auto-ensemble", type=int, default=AUTO_ENSEMBLE, metavar="K",

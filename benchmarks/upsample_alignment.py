@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import mean_sd, parse_seeds, summarize, write_results  # noqa: E402
+from _results import mean_sd, name_list, parse_seeds, summarize, write_results  # noqa: E402
 
 STYLES = ("mc_maze", "dmfc_rsg", "area2_bump")
 WAYS = ("cut at 5 ms", "upsampled, windows assumed aligned", "upsampled, windows lined up")
@@ -92,12 +92,10 @@ def run_one(style: str, seed: int, work: Path) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="simulator seeds, e.g. 0,1,2")
-    parser.add_argument("--styles", default=",".join(STYLES), help="comma-separated subset of " + ", ".join(STYLES))
+    parser.add_argument("--styles", type=name_list(STYLES, "style"), default=list(STYLES),
+                        help="comma-separated subset of " + ", ".join(STYLES))
     args = parser.parse_args(argv)
-    styles = [s.strip() for s in args.styles.split(",") if s.strip()]
-    unknown = sorted(set(styles) - set(STYLES))
-    if unknown:
-        parser.error(f"--styles: unknown {', '.join(unknown)} (choose from {', '.join(STYLES)})")
+    styles = args.styles
     start = time.perf_counter()
     per: dict = {style: {} for style in styles}
     with tempfile.TemporaryDirectory(prefix="neurodyn_upsample_") as tmp:

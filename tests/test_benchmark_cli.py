@@ -1,0 +1,105 @@
+"""The benchmark scripts' command lines: bad values are one line naming the option and exit code 2, before
+anything runs or is written (nothing here trains a model)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+
+
+def _load_benchmark(name: str):
+    """benchmarks/<name>.py as a module (benchmarks/ is on sys.path only while it loads)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(BENCH))
+    return mod
+
+
+def _script(name: str, *args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    env["NEURODYN_RESULTS_DIR"] = str(cwd / "results")  # never the committed files, whatever the script does
+    return subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def _refused(proc: subprocess.CompletedProcess, option: str) -> str:
+    """The one error line of an argparse refusal naming ``option`` (no traceback)."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert f"argument {option}" in last or option in last, last
+    return last
+
+
+@pytest.mark.parametrize("styles", ["", ",", " , "])
+def test_nlb_synthetic_refuses_an_empty_style_list_and_keeps_the_results_file(tmp_path, styles):
+    results = tmp_path / "r" / "nlb_synthetic.json"
+    results.parent.mkdir()
+    results.write_text('{"name": "nlb_synthetic", "figures": {"per_seed": {"mc_maze": {}}}}\n')
+    before = results.read_bytes()
+    proc = _script("nlb_synthetic", "--seeds", "0", "--styles", styles, "--results-dir", "r", cwd=tmp_path)
+    assert "no style given" in _refused(proc, "--styles")
+    assert results.read_bytes() == before and sorted(p.name for p in results.parent.iterdir()) == ["nlb_synthetic.json"]
+
+
+def test_empty_lists_are_refused_by_every_list_option():
+    """Each comma-list option of the benchmarks goes through one shared type: empty (or only commas) is refused."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        from _results import OptionValueError, count_list, name_list
+    finally:
+        sys.path.remove(str(BENCH))
+    for text in ("", ",", " ,, "):
+        with pytest.raises(OptionValueError, match="no style given"):
+            name_list(("a", "b"), "style")(text)
+        with pytest.raises(OptionValueError, match="no numbers"):
+            count_list(text)
+    with pytest.raises(OptionValueError, match="unknown style 'c'"):
+        name_list(("a", "b"), "style")("a,c")
+    with pytest.raises(OptionValueError, match="whole numbers >= 1"):
+        count_list("2,0")
+    assert count_list(" 2, 5 ") == [2, 5] and name_list(("a", "b"), "x")("b,a,b") == ["b", "a"]
+
+
+def test_departures_refuses_an_empty_variant_list_before_running_anything(monkeypatch, capsys):
+    """``--variants ''`` ran neurodyn's variant alone and wrote it over the full results; now refused."""
+    dep = _load_benchmark("departures")
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("a variant was run")
+
+    monkeypatch.setattr(dep, "_job", no_run)
+    monkeypatch.setattr(dep, "_nlb_job", no_run)
+    monkeypatch.setattr(dep, "write_results", no_run)
+    for variants in ("", ",", "neurodyn,bogus"):
+        with pytest.raises(SystemExit) as exc:
+            dep.main(["--variants", variants, "--seeds", "0", "--epochs", "1", "--jobs", "1", "--no-write"])
+        assert exc.value.code == 2
+        assert "argument --variants" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("name, args, option", [
+    ("upsample_alignment", ["--seeds", "0", "--styles", ","], "--styles"),
+    ("hmm_speed", ["--states", ""], "--states"),
+    ("hmm_speed", ["--lengths", ","], "--lengths"),
+    ("hmm_speed", ["--methods", ""], "--methods"),
+    ("hmmglm_real_states", ["--no-write", "--states", ","], "--states"),
+    ("langevinflow_speed", ["--no-write", "--precisions", ""], "--precisions"),
+    ("real_pseudo_cosmoothing", ["--no-write", "--candidates"], "--candidates"),
+])
+def test_other_list_options_refuse_an_empty_list(tmp_path, name, args, option):
+    _refused(_script(name, *args, cwd=tmp_path), option)
+    assert not list(tmp_path.iterdir())
