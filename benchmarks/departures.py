@@ -39,7 +39,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _results import mean_sd, name_list, parse_seeds, summarize, write_results  # noqa: E402
+from _results import mean_sd, name_list, parse_seeds, positive_int, summarize, write_results  # noqa: E402
 from nlb_synthetic import STYLES  # noqa: E402
 
 #: the reference preset's model fields that differ from neurodyn's defaults (validation-only val_mask left out)
@@ -138,8 +138,8 @@ def _verdict(diff: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=200)
-    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel processes (1 torch thread each)")
+    parser.add_argument("--epochs", type=positive_int, default=200)
+    parser.add_argument("--jobs", type=positive_int, default=2, help="runs in parallel processes (1 torch thread each)")
     parser.add_argument("--variants", type=name_list(VARIANTS, "variant"), default=list(VARIANTS),
                         help=f"comma-separated subset of {', '.join(VARIANTS)} (neurodyn is always run)")
     parser.add_argument("--case", choices=("lorenz", "nlb"), default="lorenz",

@@ -18,6 +18,7 @@ import platform
 import time
 
 import numpy as np
+from _results import positive_int
 
 
 def make_case(
@@ -63,7 +64,7 @@ def main() -> None:
     from neurodyn.metrics import evaluate
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--blas-threads", type=int, default=None, help="cap BLAS/OpenMP threads (default: no cap)"

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from _results import write_results  # noqa: E402
+from _results import positive_int, write_results  # noqa: E402
 
 HMM_TOL = 1e-5
 
@@ -58,8 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out-dir", default=None, help="results folder (default benchmarks/results; dry run: a temp dir)")
     p.add_argument("--skip", default="",
                    help="comma-separated sections to skip (cuda_tests,hmm,speed,lorenz,determinism,ddp)")
-    p.add_argument("--lorenz-epochs", type=int, default=50)
-    p.add_argument("--speed-steps", type=int, default=10)
+    p.add_argument("--lorenz-epochs", type=positive_int, default=50)
+    p.add_argument("--speed-steps", type=positive_int, default=10)
     p.add_argument("--rerender", default=None, metavar="JSON",
                    help="only (re)build the README table of an existing gpu_check.json from its own figures "
                         "(every other field kept) and exit; runs anywhere, no GPU needed")

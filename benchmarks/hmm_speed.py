@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 import torch
-from _results import count_list, name_list
+from _results import count_list, name_list, positive_int
 
 from neurodyn.models.hmmglm.inference import forward_backward
 from neurodyn.models.hmmglm.messages import METHODS
@@ -49,9 +49,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=count_list, default=[1000, 10000, 100000])
     parser.add_argument("--states", type=count_list, default=[2, 5, 10, 25])
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--batch", type=positive_int, default=4)
+    parser.add_argument("--repeats", type=positive_int, default=3)
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument(
         "--methods",
         type=name_list(METHODS, "method"),

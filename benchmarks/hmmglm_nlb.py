@@ -49,7 +49,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from _results import mean_sd, open_log, parse_seeds, summarize, write_results  # noqa: E402
+from _results import mean_sd, open_log, parse_seeds, positive_int, summarize, write_results  # noqa: E402
 from nlb_synthetic import neurodyn  # noqa: E402
 
 CONFIG = ROOT / "configs" / "hmmglm" / "mc_maze_small_states.yaml"
@@ -164,7 +164,8 @@ def summaries(per: dict) -> tuple[dict, list]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="simulator and training seeds")
-    parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads of every step (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="torch / BLAS threads of every step (default 1)")
     parser.add_argument("--keep", default=None, help="keep the work folders under this (new) folder")
     parser.add_argument("--log", default=None, help="append every command and its output here (default stderr)")
     parser.add_argument("--results-dir", default=None, help="write the results file here (default benchmarks/results)")

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _results import count_list
+from _results import count_list, positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
@@ -108,14 +108,14 @@ def main(argv=None) -> int:
     parser.add_argument("--states", type=count_list, default=[2, 3, 4])
     parser.add_argument("--variant", default="hmmglm", choices=("hmmglm", "gaussian"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-test", type=int, default=30)
-    parser.add_argument("--n-iters", type=int, default=30)
-    parser.add_argument("--n-inner", type=int, default=10)
+    parser.add_argument("--n-test", type=positive_int, default=30)
+    parser.add_argument("--n-iters", type=positive_int, default=30)
+    parser.add_argument("--n-inner", type=positive_int, default=10)
     parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--glm-steps", type=int, default=300)
+    parser.add_argument("--glm-steps", type=positive_int, default=300)
     parser.add_argument("--window-ms", type=float, default=100.0)
-    parser.add_argument("--n-shuffles", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--n-shuffles", type=positive_int, default=2000)
+    parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--results-dir", default=None,
                         help="folder of the results file (default benchmarks/results, or $NEURODYN_RESULTS_DIR)")

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import mean_sd, parse_seeds, summarize, write_results  # noqa: E402
+from _results import mean_sd, parse_seeds, positive_int, summarize, write_results  # noqa: E402
 
 from neurodyn.data.synthetic.switching_glm import simulate_switching_glm  # noqa: E402
 from neurodyn.metrics.states import connection_type_accuracy, connection_type_f1  # noqa: E402
@@ -185,8 +185,8 @@ def main(argv=None) -> int:
                         help="one-hot: cold start (default recipe) or warm start from the HMM-GLM fit")
     parser.add_argument("--no-paper", action="store_true", help="skip the paper recipe (the slow one)")
     parser.add_argument("--fast", action="store_true", help="small problem (smoke test)")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="seeds run in parallel processes (default 1)")
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/hmmglm_synthetic.json")
     parser.add_argument("--results-dir", default=None, help="write the results file here (default benchmarks/results; "
                         "runs on development seeds go to benchmarks/results/dev)")

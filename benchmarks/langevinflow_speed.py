@@ -48,7 +48,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import name_list, write_results  # noqa: E402
+from _results import name_list, positive_int, write_results  # noqa: E402
 from _rss import peak_rss_mb as peak_rss_mib  # noqa: E402
 
 from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig, count_parameters  # noqa: E402
@@ -63,31 +63,32 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--reference", default=None, metavar="PATH",
                    help="checkout of KingJamesSong/LangevinFlow_CCN: side-by-side mode (CPU)")
-    p.add_argument("--rounds", type=int, default=5, help="side-by-side: timed rounds (after one warm-up round)")
+    p.add_argument("--rounds", type=positive_int, default=5,
+                   help="side-by-side: timed rounds (after one warm-up round)")
     p.add_argument("--precisions", type=name_list(("fp32", "bf16"), "precision"), default=["fp32", "bf16"],
                    help="side-by-side: fp32 and/or bf16")
     p.add_argument("--no-rss", action="store_true", help="side-by-side: skip the per-phase RSS children")
     p.add_argument("--recompute", action="store_true",
                    help="side-by-side: also time the bf16 + checkpoint_decoder training variant")
-    p.add_argument("--train-chunks", type=int, default=1,
+    p.add_argument("--train-chunks", type=positive_int, default=1,
                    help="side-by-side: also time and measure neurodyn's bf16 training step with "
                         "config.train_chunks=N (recomputed chunks of trials: less memory, one extra forward)")
     p.add_argument("--no-write", action="store_true", help="side-by-side: do not write the results file")
     p.add_argument("--out-dir", default=None, help="results folder (default benchmarks/results)")
-    p.add_argument("--steps", type=int, default=3, help="neurodyn-only modes: timed steps / passes")
+    p.add_argument("--steps", type=positive_int, default=3, help="neurodyn-only modes: timed steps / passes")
     p.add_argument("--warmup", type=int, default=1, help="neurodyn-only modes: untimed steps first")
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--obs-bins", type=int, default=35)
-    p.add_argument("--fwd-bins", type=int, default=10)
-    p.add_argument("--heldin", type=int, default=137)
-    p.add_argument("--neurons", type=int, default=182)
-    p.add_argument("--hidden", type=int, default=280)
+    p.add_argument("--batch", type=positive_int, default=256)
+    p.add_argument("--obs-bins", type=positive_int, default=35)
+    p.add_argument("--fwd-bins", type=positive_int, default=10)
+    p.add_argument("--heldin", type=positive_int, default=137)
+    p.add_argument("--neurons", type=positive_int, default=182)
+    p.add_argument("--hidden", type=positive_int, default=280)
     p.add_argument("--preset", default="reference", choices=["default", "reference"],
                    help="LangevinFlowConfig() or .reference() (same arithmetic cost; the side-by-side "
                         "mode always uses the reference preset)")
     p.add_argument("--decoder-precision", default="float32", choices=["float32", "bfloat16", "auto"],
                    help="CPU neurodyn-only mode: LangevinFlowConfig.decoder_precision")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--compile", action="store_true", help="also time torch.compile variants")
     p.add_argument("--cuda-graph", action="store_true", help="CUDA: also time the CUDA-graph rollout")
     p.add_argument("--seed", type=int, default=0)

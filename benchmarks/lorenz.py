@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from _overrides import key_values
-from _results import mean_sd, parse_seeds, summarize, write_results
+from _results import mean_sd, parse_seeds, positive_int, summarize, write_results
 
 METHODS = {
     "langevinflow": "LangevinFlow (epoch and pass chosen on select trials)",
@@ -239,12 +239,13 @@ def main(argv=None) -> int:
                              "fit per value and keeps the one with the highest select-trial held-out likelihood "
                              "(its ensemble members use that value); default 200,400")
     parser.add_argument("--split", default="20,2,2", help="fit,select,report trials per condition (default 20,2,2)")
-    parser.add_argument("--select-every", type=int, default=5, help="score the select trials every N epochs")
-    parser.add_argument("--members", type=int, default=3,
+    parser.add_argument("--select-every", type=positive_int, default=5, help="score the select trials every N epochs")
+    parser.add_argument("--members", type=positive_int, default=3,
                         help="LangevinFlow fits per seed whose rates are averaged (fit seeds seed + 1000 m; "
                              "member 0 is also reported alone; default 3)")
-    parser.add_argument("--jobs", type=int, default=1, help="fits trained in parallel processes (default 1)")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads per process (default 1)")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="fits trained in parallel processes (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="torch intra-op threads per process (default 1)")
     parser.add_argument("--out", default="data/bench_lorenz", help="per-seed logs (default data/bench_lorenz)")
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/lorenz.json")
     parser.add_argument("--reuse", action="store_true",
@@ -266,8 +267,6 @@ def main(argv=None) -> int:
     except ValueError:
         parser.error("--seeds takes e.g. 0,1,2, --epochs distinct positive integers, e.g. 200 or 200,400, and "
                      "--split three positive integers, e.g. 20,2,2")
-    if args.members < 1:
-        parser.error("--members must be at least 1")
     model_overrides = key_values(args.model, parser, "--model")
     opt_overrides = key_values(args.opt, parser, "--opt")
     start = time.perf_counter()

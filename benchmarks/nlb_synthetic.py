@@ -49,7 +49,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from _results import mean_sd, name_list, open_log, parse_seeds, summarize, write_results  # noqa: E402
+from _results import mean_sd, name_list, open_log, parse_seeds, positive_int, summarize, write_results  # noqa: E402
 
 from neurodyn.data.synthetic.nlb_nwb import STYLE_DATASET, STYLE_UNITS  # noqa: E402
 
@@ -269,8 +269,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=parse_seeds, default=[0], help="simulator and training seeds, e.g. 0,1,2")
     parser.add_argument("--styles", type=name_list(STYLES, "style"), default=list(STYLES),
                         help="comma-separated subset of " + ", ".join(STYLES))
-    parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads of every step (default 1)")
-    parser.add_argument("--members", type=int, default=3,
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="torch / BLAS threads of every step (default 1)")
+    parser.add_argument("--members", type=positive_int, default=3,
                         help="fits of the CPU config per seed, averaged by `neurodyn ensemble` (default 3; member 0 "
                              "is also scored alone)")
     parser.add_argument("--fit-args", default="",
@@ -290,8 +291,6 @@ def main(argv=None) -> int:
     except ValueError as err:
         parser.error(f"--fit-args: {err}")
     styles = args.styles
-    if args.members < 1:
-        parser.error("--members must be at least 1")
     threads = str(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
     os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)

@@ -46,7 +46,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _results import mean_sd, parse_seeds, summarize, write_results  # noqa: E402
+from _results import mean_sd, parse_seeds, positive_int, summarize, write_results  # noqa: E402
 
 SIZE = dict(n_states=5, n_neurons=20, n_sequences=50, n_bins=2000)
 N_TRAIN = 30
@@ -213,9 +213,9 @@ def main(argv=None) -> int:
     p.add_argument("--reference", required=True, metavar="PATH",
                    help="a checkout of https://github.com/JerrySoybean/onehot-hmmglm")
     p.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="simulator seeds (default 0,1,2)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-paper", action="store_true", help="skip neurodyn's `paper` recipe")
-    p.add_argument("--repeats", type=int, default=1,
+    p.add_argument("--repeats", type=positive_int, default=1,
                    help="fits of the reference and of the paper recipe per data seed, noise seeds seed + 1000 r "
                         "(default 1): both are stochastic, so their match is a match of distributions")
     p.add_argument("--no-write", action="store_true", help="print only")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import parse_seeds, write_results  # noqa: E402
+from _results import parse_seeds, positive_int, write_results  # noqa: E402
 from hmmglm_synthetic import GOALS  # noqa: E402  (the goals of issue 11, one definition)
 
 SIZE, N_TRAIN = dict(n_states=5, n_neurons=20, n_sequences=50, n_bins=2000), 30
@@ -89,8 +89,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=list(range(100, 120)),
                         help="development seeds (default 100-119; never the report seeds 0-2)")
-    parser.add_argument("--runs", type=int, default=3, help="single runs per seed (default 3)")
-    parser.add_argument("--jobs", type=int, default=2, help="fits in parallel processes (1 torch thread each)")
+    parser.add_argument("--runs", type=positive_int, default=3, help="single runs per seed (default 3)")
+    parser.add_argument("--jobs", type=positive_int, default=2, help="fits in parallel processes (1 torch thread each)")
     parser.add_argument("--split-first-phase", type=int, default=None, metavar="K",
                         help="development study: cut the default recipe's first phase after K epochs (the rest "
                              "a second phase), so that runs are compared after K epochs")
@@ -98,8 +98,6 @@ def main(argv=None) -> int:
                         "benchmarks/results; studies of candidate recipes go to benchmarks/results/dev)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
     if args.split_first_phase is not None:
         from neurodyn.models.hmmglm.recipes import RECIPES
 

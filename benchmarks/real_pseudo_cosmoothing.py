@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 from _overrides import key_values
-from _results import mean_sd, parse_seeds, summarize, write_results
+from _results import mean_sd, parse_seeds, positive_int, summarize, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
@@ -234,7 +234,8 @@ def main(argv=None) -> int:
     parser.add_argument("--nwb", type=Path, default=default)
     parser.add_argument("--seeds", default="0,1,2", help="report seeds, e.g. 0,1,2 (default)")
     parser.add_argument("--select-seed", type=int, default=0, help="training seed of the candidate runs")
-    parser.add_argument("--n-select", type=int, default=16, help="last training trials used to select (default 16)")
+    parser.add_argument("--n-select", type=positive_int, default=16,
+                        help="last training trials used to select (default 16)")
     parser.add_argument("--candidates", nargs="+", default=[*CANDIDATES, *ENSEMBLES],
                         choices=[*CANDIDATES, *ENSEMBLES],
                         help="LangevinFlow candidates to compare (default: all)")
@@ -243,11 +244,12 @@ def main(argv=None) -> int:
                              f"{AUTO_ENSEMBLE}; 0 or 1: no)")
     parser.add_argument("--no-combine", dest="combine", action="store_false",
                         help="skip stage 2 (the variations that beat the base setting, merged; longer training)")
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--epochs", type=positive_int, default=None,
                         help="override every candidate's epochs (smoke tests; stage 2's longer runs get twice this)")
-    parser.add_argument("--train-bin-ms", type=int, default=20)
-    parser.add_argument("--jobs", type=int, default=1, help="trainings run in parallel processes (default 1)")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads per process (default 1)")
+    parser.add_argument("--train-bin-ms", type=positive_int, default=20)
+    parser.add_argument("--jobs", type=positive_int, default=1, help="trainings run in parallel processes (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="torch intra-op threads per process (default 1)")
     parser.add_argument("--no-write", action="store_true", help="do not write the results file")
     parser.add_argument("--out", default="data/bench_pseudo", help="per-run logs (default data/bench_pseudo)")
     parser.add_argument("--reuse", action="store_true",

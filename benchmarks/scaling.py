@@ -41,6 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _results import positive_int  # noqa: E402
 from _rss import peak_rss_mb  # noqa: E402
 
 LF_BASE = {"trials": 500, "neurons": 182, "heldin": 137, "obs_bins": 35, "fwd_bins": 10}
@@ -272,13 +273,13 @@ def plot(lf: dict, hmm: dict, path: Path) -> None:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--steps", type=int, default=3, help="timed calls per size")
+    p.add_argument("--threads", type=positive_int, default=1)
+    p.add_argument("--steps", type=positive_int, default=3, help="timed calls per size")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls first")
-    p.add_argument("--batch", type=int, default=64, help="LangevinFlow trials per step")
-    p.add_argument("--hidden", type=int, default=280, help="LangevinFlow hidden size (mc_maze.yaml: 280)")
+    p.add_argument("--batch", type=positive_int, default=64, help="LangevinFlow trials per step")
+    p.add_argument("--hidden", type=positive_int, default=280, help="LangevinFlow hidden size (mc_maze.yaml: 280)")
     p.add_argument("--max-gib", type=float, default=6.0, help="skip sizes predicted to need more")
-    p.add_argument("--timeout", type=int, default=900, help="seconds per size")
+    p.add_argument("--timeout", type=positive_int, default=900, help="seconds per size")
     p.add_argument("--only", choices=["langevinflow", "hmm"], default=None)
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run; not for the README)")
     p.add_argument("--out-dir", default=None, help="results folder (default benchmarks/results)")
