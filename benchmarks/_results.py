@@ -35,10 +35,13 @@ class OptionValueError(argparse.ArgumentTypeError, ValueError):
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0,1,2"`` -> ``[0, 1, 2]``; ``"0-4"`` -> ``[0, 1, 2, 3, 4]``.
+    """``"0,1,2"`` -> ``[0, 1, 2]``; ``"0-4"`` -> ``[0, 1, 2, 3, 4]``. The ``type`` of every ``--seeds``.
 
     >>> parse_seeds("0,1,2"), parse_seeds("3-5"), parse_seeds("7")
     ([0, 1, 2], [3, 4, 5], [7])
+    >>> parse_seeds("3-1")
+    Traceback (most recent call last):
+    _results.OptionValueError: seed range '3-1' runs downwards (write 1-3)
     """
     seeds: list[int] = []
     for part in text.split(","):
@@ -46,10 +49,32 @@ def parse_seeds(text: str) -> list[int]:
         if not part:
             continue
         lo, sep, hi = part.partition("-")
-        seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+        try:
+            first, last = int(lo), int(hi) if sep else int(lo)
+        except ValueError:
+            raise OptionValueError(f"{part!r} is not a seed or a seed range (seeds are whole numbers >= 0, "
+                                   "e.g. 0,1,2 or 0-4)") from None
+        if last < first:
+            raise OptionValueError(f"seed range {part!r} runs downwards (write {last}-{first})")
+        seeds.extend(range(first, last + 1))
     if not seeds:
-        raise ValueError(f"no seeds in {text!r}")
+        raise OptionValueError(f"no seeds in {text!r} (e.g. 0,1,2 or 0-4)")
     return seeds
+
+
+def parse_seed(text: str) -> int:
+    """One seed, read by :func:`parse_seeds` (the ``type`` of every ``--seed``).
+
+    >>> parse_seed("4")
+    4
+    >>> parse_seed("-1")
+    Traceback (most recent call last):
+    _results.OptionValueError: '-1' is not a seed or a seed range (seeds are whole numbers >= 0, e.g. 0,1,2 or 0-4)
+    """
+    seeds = parse_seeds(text)
+    if len(seeds) != 1:
+        raise OptionValueError(f"one seed expected, got {text!r}")
+    return seeds[0]
 
 
 def positive_int(text: str) -> int:
@@ -110,6 +135,23 @@ def count_list(text: str) -> list[int]:
         return [positive_int(s) for s in parts]
     except OptionValueError:
         raise OptionValueError(f"takes whole numbers >= 1 separated by commas, got {text!r}") from None
+
+
+def read_results(path: str | os.PathLike, name: str) -> dict:
+    """The record of results file ``path`` of benchmark ``name``; :class:`OptionValueError` naming the file and
+    what is wrong when it is missing, unreadable, not JSON or not such a results file."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise OptionValueError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise OptionValueError(f"{path}: cannot read it ({err.__class__.__name__}: {err})") from None
+    except json.JSONDecodeError as err:
+        raise OptionValueError(f"{path}: not JSON ({err})") from None
+    if not isinstance(record, dict) or record.get("name") != name or not isinstance(record.get("figures"), dict):
+        raise OptionValueError(f"{path}: not a results file of {name} (its 'name' is not {name!r} or it has no "
+                               "'figures')")
+    return record
 
 
 def summarize(values: Iterable[float]) -> dict:

@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
-from neurodyn.commands.baseline import predict_prepared
-from neurodyn.data.prepare import prepare
-from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
-from neurodyn.metrics import evaluate
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _results import parse_seed  # noqa: E402
+
+from neurodyn.commands.baseline import predict_prepared  # noqa: E402
+from neurodyn.data.prepare import prepare  # noqa: E402
+from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair  # noqa: E402
+from neurodyn.metrics import evaluate  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=parse_seed, default=0)
     args = parser.parse_args(argv)
     out = {}
     with tempfile.TemporaryDirectory() as tmp:

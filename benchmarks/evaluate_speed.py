@@ -18,7 +18,7 @@ import platform
 import time
 
 import numpy as np
-from _results import positive_int
+from _results import parse_seed, positive_int
 
 
 def make_case(
@@ -65,7 +65,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=positive_int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=parse_seed, default=0)
     parser.add_argument(
         "--blas-threads", type=int, default=None, help="cap BLAS/OpenMP threads (default: no cap)"
     )

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _results import count_list, positive_int
+from _results import count_list, parse_seed, positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     parser.add_argument("--nwb", default=None)
     parser.add_argument("--states", type=count_list, default=[2, 3, 4])
     parser.add_argument("--variant", default="hmmglm", choices=("hmmglm", "gaussian"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=parse_seed, default=0)
     parser.add_argument("--n-test", type=positive_int, default=30)
     parser.add_argument("--n-iters", type=positive_int, default=30)
     parser.add_argument("--n-inner", type=positive_int, default=10)

@@ -180,7 +180,7 @@ def _cell(summary: dict | None, digits: int = 3) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", default="0,1,2", help="e.g. 0,1,2 or 0-4 (default 0,1,2)")
+    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="e.g. 0,1,2 or 0-4 (default 0,1,2)")
     parser.add_argument("--init", choices=("cold", "warm"), default="cold",
                         help="one-hot: cold start (default recipe) or warm start from the HMM-GLM fit")
     parser.add_argument("--no-paper", action="store_true", help="skip the paper recipe (the slow one)")
@@ -194,7 +194,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.name or Path(args.name).name != args.name or args.name.startswith("."):
         parser.error(f"--name must be a plain file name without folders, got {args.name!r}")
-    seeds = parse_seeds(args.seeds)
+    seeds = args.seeds
     run_start = time.perf_counter()
     torch.set_num_threads(args.threads)
     if args.fast:

@@ -48,7 +48,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import name_list, positive_int, write_results  # noqa: E402
+from _results import name_list, parse_seed, positive_int, write_results  # noqa: E402
 from _rss import peak_rss_mb as peak_rss_mib  # noqa: E402
 
 from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig, count_parameters  # noqa: E402
@@ -91,7 +91,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--compile", action="store_true", help="also time torch.compile variants")
     p.add_argument("--cuda-graph", action="store_true", help="CUDA: also time the CUDA-graph rollout")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=parse_seed, default=0)
     p.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)  # impl:phase:precision
     return p.parse_args(argv)
 

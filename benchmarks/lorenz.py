@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from _overrides import key_values
-from _results import mean_sd, parse_seeds, positive_int, summarize, write_results
+from _results import count_list, mean_sd, parse_seeds, positive_int, summarize, write_results
 
 METHODS = {
     "langevinflow": "LangevinFlow (epoch and pass chosen on select trials)",
@@ -233,12 +233,13 @@ def run_seed(seed: int, epochs: int, sizes, model_overrides: dict, opt_overrides
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", default="0,1,2", help="e.g. 0,1,2 or 0-4 (default 0,1,2)")
-    parser.add_argument("--epochs", default="200,400",
+    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="e.g. 0,1,2 or 0-4 (default 0,1,2)")
+    parser.add_argument("--epochs", type=count_list, default=[200, 400],
                         help="training epochs (cosine schedule), or several, e.g. 200,400: then each seed trains one "
                              "fit per value and keeps the one with the highest select-trial held-out likelihood "
                              "(its ensemble members use that value); default 200,400")
-    parser.add_argument("--split", default="20,2,2", help="fit,select,report trials per condition (default 20,2,2)")
+    parser.add_argument("--split", type=count_list, default=[20, 2, 2],
+                        help="fit,select,report trials per condition (default 20,2,2)")
     parser.add_argument("--select-every", type=positive_int, default=5, help="score the select trials every N epochs")
     parser.add_argument("--members", type=positive_int, default=3,
                         help="LangevinFlow fits per seed whose rates are averaged (fit seeds seed + 1000 m; "
@@ -256,17 +257,11 @@ def main(argv=None) -> int:
     parser.add_argument("--opt", nargs="*", default=[], metavar="KEY=VALUE",
                         help="LangevinFlowModule optimiser overrides, e.g. lr=2e-3")
     args = parser.parse_args(argv)
-    try:
-        seeds = parse_seeds(args.seeds)
-        epoch_list = [int(v) for v in args.epochs.split(",")]
-        if min(epoch_list) < 1 or len(set(epoch_list)) != len(epoch_list):
-            raise ValueError
-        sizes = tuple(int(v) for v in args.split.split(","))
-        if len(sizes) != 3 or min(sizes) < 1:
-            raise ValueError
-    except ValueError:
-        parser.error("--seeds takes e.g. 0,1,2, --epochs distinct positive integers, e.g. 200 or 200,400, and "
-                     "--split three positive integers, e.g. 20,2,2")
+    seeds, epoch_list, sizes = args.seeds, args.epochs, tuple(args.split)
+    if len(set(epoch_list)) != len(epoch_list):
+        parser.error(f"argument --epochs: takes distinct numbers, e.g. 200 or 200,400, got {epoch_list}")
+    if len(sizes) != 3:
+        parser.error(f"argument --split: takes three numbers (fit,select,report), e.g. 20,2,2, got {list(sizes)}")
     model_overrides = key_values(args.model, parser, "--model")
     opt_overrides = key_values(args.opt, parser, "--opt")
     start = time.perf_counter()

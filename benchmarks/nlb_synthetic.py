@@ -49,7 +49,17 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from _results import mean_sd, name_list, open_log, parse_seeds, positive_int, summarize, write_results  # noqa: E402
+from _results import (  # noqa: E402
+    OptionValueError,
+    mean_sd,
+    name_list,
+    open_log,
+    parse_seeds,
+    positive_int,
+    read_results,
+    summarize,
+    write_results,
+)
 
 from neurodyn.data.synthetic.nlb_nwb import STYLE_DATASET, STYLE_UNITS  # noqa: E402
 
@@ -264,6 +274,20 @@ def summary_tables(per: dict, threads: int) -> tuple[dict, dict]:
     return summaries, readme
 
 
+def _per_seed_record(path) -> dict:
+    """A results file of this benchmark with its per-seed runs (``--combine`` / ``--merge``), checked before any
+    run: :class:`OptionValueError` naming the file and what is wrong."""
+    record = read_results(path, "nlb_synthetic")
+    per = record["figures"].get("per_seed")
+    if not isinstance(per, dict) or not all(isinstance(v, dict) and all(isinstance(r, dict) for r in v.values())
+                                            for v in per.values()):
+        raise OptionValueError(f"{path}: its figures have no per_seed runs by style and seed")
+    unknown = sorted(set(per) - set(STYLES))
+    if unknown:
+        raise OptionValueError(f"{path}: unknown style {unknown[0]!r} in its per_seed runs")
+    return record
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0], help="simulator and training seeds, e.g. 0,1,2")
@@ -299,13 +323,19 @@ def main(argv=None) -> int:
     previous_seconds = 0.0
     results_path = Path(args.results_dir or HERE / "results") / "nlb_synthetic.json"
     if args.merge and results_path.exists():
-        old = json.loads(results_path.read_text())
+        try:
+            old = _per_seed_record(results_path)
+        except OptionValueError as err:
+            parser.error(f"--merge: {err}")
         if old.get("threads", {}).get("OMP_NUM_THREADS") == threads:
-            per = old.get("figures", {}).get("per_seed", {})
+            per = old["figures"]["per_seed"]
             previous_seconds = float(old.get("seconds", 0.0))
     sources = []
     for path in args.combine or []:
-        old = json.loads(Path(path).read_text())
+        try:
+            old = _per_seed_record(path)
+        except OptionValueError as err:
+            parser.error(f"argument --combine: {err}")
         for style, by_seed in old["figures"]["per_seed"].items():
             per.setdefault(style, {}).update(by_seed)
         previous_seconds += float(old.get("seconds", 0.0))

@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _results import positive_int
+from _results import parse_seed, positive_int
 from _rss import children_peak_rss_mb, peak_rss_mb
 
 HERE = Path(__file__).resolve().parent
@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--test-trials", type=positive_int, default=100)
     parser.add_argument("--units", type=positive_int, default=180, help="units (a quarter held out)")
     parser.add_argument("--repeats", type=positive_int, default=3, help="runs per side and case (median reported)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=parse_seed, default=0)
     parser.add_argument("--nlb-python", default=None,
                         help="the nlb_tools environment's interpreter (default .venv-nlb/bin/python)")
     parser.add_argument("--no-nlb-tools", action="store_true", help="time neurodyn alone")

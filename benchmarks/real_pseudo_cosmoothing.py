@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 from _overrides import key_values
-from _results import mean_sd, parse_seeds, positive_int, summarize, write_results
+from _results import mean_sd, parse_seed, parse_seeds, positive_int, summarize, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
@@ -232,8 +232,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default = Path(os.environ.get("NEURODYN_TEST_DATA", ROOT.parent / "shared" / "data")) / FILE
     parser.add_argument("--nwb", type=Path, default=default)
-    parser.add_argument("--seeds", default="0,1,2", help="report seeds, e.g. 0,1,2 (default)")
-    parser.add_argument("--select-seed", type=int, default=0, help="training seed of the candidate runs")
+    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="report seeds, e.g. 0,1,2 (default)")
+    parser.add_argument("--select-seed", type=parse_seed, default=0, help="training seed of the candidate runs")
     parser.add_argument("--n-select", type=positive_int, default=16,
                         help="last training trials used to select (default 16)")
     parser.add_argument("--candidates", nargs="+", default=[*CANDIDATES, *ENSEMBLES],
@@ -262,10 +262,7 @@ def main(argv=None) -> int:
     if not args.nwb.is_file():
         print(f"{args.nwb}: file not found (set --nwb or NEURODYN_TEST_DATA)", file=sys.stderr)
         return 2
-    try:
-        seeds = parse_seeds(args.seeds)
-    except ValueError:
-        parser.error("--seeds takes e.g. 0,1,2")
+    seeds = args.seeds
     from neurodyn.data.pseudo import pseudo_cosmoothing_split, selection_split
     from neurodyn.models.ensemble import MEMBER_SEED_STEP, member_seed
     from neurodyn.training.recipes import SMALL_REAL_MODEL, SMALL_REAL_OPT

@@ -4,6 +4,7 @@ anything runs or is written (nothing here trains a model)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -120,3 +121,57 @@ def test_counts_below_one_are_refused(tmp_path, name, option):
     The unknown option after it makes a script that accepts the count stop at once (exit 2, another line)."""
     _refused(_script(name, option, "0", "--no-such-option", cwd=tmp_path), option)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name, option, value", [
+    ("hmmglm_synthetic", "--seeds", "a,b"), ("hmmglm_synthetic", "--seeds", ""), ("hmmglm_synthetic", "--seeds", "3-1"),
+    ("lorenz", "--seeds", "x"), ("real_pseudo_cosmoothing", "--seeds", "1-0"),
+    ("real_pseudo_cosmoothing", "--select-seed", "-1"), ("baseline_synthetic_styles", "--seed", "-1"),
+    ("baseline_synthetic_styles", "--seed", "0,1"), ("evaluate_speed", "--seed", "x"),
+    ("hmmglm_real_states", "--seed", "-3"), ("langevinflow_speed", "--seed", "-1"), ("prepare_speed", "--seed", "-1"),
+    ("nlb_synthetic", "--seeds", "2-1"),
+])
+def test_every_seed_option_goes_through_the_shared_seed_parser(tmp_path, name, option, value):
+    """Bad seeds were a ValueError traceback (or, for ``--seed -1``, a traceback from deep inside the run)."""
+    last = _refused(_script(name, f"{option}={value}", "--no-such-option", cwd=tmp_path), option)
+    assert "seed" in last
+    assert not list(tmp_path.iterdir())
+
+
+def test_no_benchmark_reads_a_seed_option_as_a_plain_int_or_string():
+    for path in sorted(BENCH.glob("*.py")):
+        for line in path.read_text().splitlines():
+            if 'add_argument("--seed' in line or 'add_argument("--select-seed' in line:
+                assert "type=parse_seed" in line, f"{path.name}: {line.strip()}"
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no such file"),
+    ("not json {", "not JSON"),
+    ('{"name": "lorenz", "figures": {}}', "not a results file of nlb_synthetic"),
+    ('[1, 2]', "not a results file of nlb_synthetic"),
+    ('{"name": "nlb_synthetic", "figures": {"per_seed": [1]}}', "no per_seed runs"),
+])
+def test_nlb_synthetic_combine_refuses_a_file_that_is_no_results_file_of_it(tmp_path, content, message):
+    bad = tmp_path / "in.json"
+    if content is not None:
+        bad.write_text(content)
+    proc = _script("nlb_synthetic", "--combine", str(bad), "--results-dir", str(tmp_path / "r"), cwd=tmp_path)
+    last = _refused(proc, "--combine")
+    assert message in last and str(bad) in last
+    assert not (tmp_path / "r").exists()
+
+
+def test_read_results_names_the_file_and_what_is_wrong(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    try:
+        from _results import OptionValueError, read_results
+    finally:
+        sys.path.remove(str(BENCH))
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"name": "x", "figures": {}}))
+    assert read_results(good, "x")["name"] == "x"
+    with pytest.raises(OptionValueError, match="not a results file of y"):
+        read_results(good, "y")
+    with pytest.raises(OptionValueError, match="no such file"):
+        read_results(tmp_path / "none.json", "x")
