@@ -13,15 +13,19 @@ Seeds are summarised with :func:`summarize` (per-seed values, mean and sample sd
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -285,3 +289,121 @@ def _jsonable(obj):
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+# -- SIGTERM / SIGINT: one line, exit 128 + signal, nothing left running or behind ---------------------------------
+
+
+def exits_on_signals(main):
+    """Decorate a benchmark's ``main``: SIGTERM (as Ctrl-C's SIGINT) raises in it, so ``with`` blocks and
+    ``finally`` clauses clean up (temporary work folders removed, :class:`WorkerPool` workers stopped,
+    ``subprocess.run`` children killed); then one line on stderr and exit code 143 (SIGTERM) or 130 (SIGINT)
+    instead of a traceback -- or, by SIGTERM's default action, a death that leaves all of it behind. Any other
+    exception stops the :class:`WorkerPool` workers still running too, then propagates."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        from neurodyn.io import terminate_as_interrupt
+
+        try:
+            with terminate_as_interrupt():
+                try:
+                    return main(*args, **kwargs)
+                except BaseException:
+                    for pool in list(_LIVE_POOLS):  # one not left by a with block (or not yet)
+                        pool.stop()
+                    raise
+        except KeyboardInterrupt as err:
+            signum = int(getattr(err, "signum", signal.SIGINT))
+            prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "benchmark"
+            print(f"{prog}: stopped by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
+            return 128 + signum
+
+    return wrapper
+
+
+#: the WorkerPools of this process not yet stopped
+_LIVE_POOLS: weakref.WeakSet = weakref.WeakSet()
+
+#: in a WorkerPool worker: whether it is running a job, and the signal that stopped it (None: none yet)
+_IN_JOB = False
+_SIGNALLED: int | None = None
+
+
+def _worker_signal(signum, _frame):
+    global _SIGNALLED
+    _SIGNALLED = int(signum)
+    if _IN_JOB:  # unwind the job, so that its cleanup runs; _run_job then exits
+        from neurodyn.io import Interrupted  # imported by _worker_init already
+
+        raise Interrupted(signum)
+    os._exit(128 + signum)  # idle: nothing to clean up
+
+
+def _worker_init() -> None:
+    """A worker stops on SIGTERM / SIGINT (its parent's :meth:`WorkerPool.stop`, or Ctrl-C on the terminal)."""
+    import neurodyn.io  # noqa: F401 (not first in a signal handler)
+
+    signal.signal(signal.SIGTERM, _worker_signal)
+    signal.signal(signal.SIGINT, _worker_signal)
+
+
+def _run_job(fn, /, *args, **kwargs):
+    """One job in a worker; after a signal the worker exits once the job's stack has unwound, whatever the job
+    made of the exception (Lightning turns one into ``sys.exit(1)``): the pool cannot hand it the next job."""
+    global _IN_JOB
+    _IN_JOB = True
+    try:
+        return fn(*args, **kwargs)
+    except BaseException:
+        if _SIGNALLED is not None:
+            os._exit(128 + _SIGNALLED)
+        raise
+    finally:
+        _IN_JOB = False
+
+
+class WorkerPool(ProcessPoolExecutor):
+    """``ProcessPoolExecutor`` whose workers do not outlive a stopped run.
+
+    Leaving the ``with`` block by an exception (SIGTERM through :func:`exits_on_signals`, Ctrl-C, a failed job)
+    cancels the queued jobs and stops the running ones: their workers get SIGTERM (the job unwinds, so its
+    temporary folders are removed and its ``subprocess.run`` children killed), then SIGKILL after ``grace_s``.
+    A plain ``ProcessPoolExecutor`` waits there for every running job to finish (minutes of training, or, with
+    the parent killed, orphans that train on).
+    """
+
+    def __init__(self, max_workers: int | None = None, mp_context=None, grace_s: float = 10.0):
+        super().__init__(max_workers, mp_context=mp_context, initializer=_worker_init)
+        self.grace_s = grace_s
+        _LIVE_POOLS.add(self)
+
+    def submit(self, fn, /, *args, **kwargs):
+        return super().submit(_run_job, fn, *args, **kwargs)
+
+    def stop(self) -> None:
+        """Cancel the queued jobs, stop the workers (SIGTERM, then SIGKILL after ``grace_s``), shut down."""
+        _LIVE_POOLS.discard(self)
+        processes = list((getattr(self, "_processes", None) or {}).values())
+        self.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            if proc.is_alive():
+                proc.terminate()
+        deadline = time.monotonic() + self.grace_s
+        for proc in processes:
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+        self.shutdown(wait=True)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if wait:
+            _LIVE_POOLS.discard(self)
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.stop()
+            return False
+        return super().__exit__(exc_type, exc, tb)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import parse_seed  # noqa: E402
+from _results import exits_on_signals, parse_seed  # noqa: E402
 
 from neurodyn.commands.baseline import predict_prepared  # noqa: E402
 from neurodyn.data.prepare import prepare  # noqa: E402
@@ -27,6 +27,7 @@ from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair  # noqa: E402
 from neurodyn.metrics import evaluate  # noqa: E402
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=parse_seed, default=0)

@@ -33,13 +33,21 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _results import mean_sd, name_list, parse_seeds, positive_int, summarize, write_results  # noqa: E402
+from _results import (  # noqa: E402
+    WorkerPool,
+    exits_on_signals,
+    mean_sd,
+    name_list,
+    parse_seeds,
+    positive_int,
+    summarize,
+    write_results,
+)
 from nlb_synthetic import STYLES  # noqa: E402
 
 #: the reference preset's model fields that differ from neurodyn's defaults (validation-only val_mask left out)
@@ -80,7 +88,7 @@ def nlb_case(args, variants: list[str]) -> int:
     start = time.perf_counter()
     jobs = [(v, s) for s in args.seeds for v in variants]
     runs: dict = {v: {} for v in variants}
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    with WorkerPool(max_workers=args.jobs) as pool:
         for variant, seed, res in pool.map(_nlb_job, *zip(*jobs), [args.style] * len(jobs)):
             runs[variant][seed] = res
             print(json.dumps({"variant": variant, "seed": seed, **res}), flush=True)
@@ -135,6 +143,7 @@ def _verdict(diff: dict) -> str:
     return "neutral"
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
@@ -153,7 +162,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     jobs = [(v, s) for s in args.seeds for v in variants]
     runs: dict = {v: {} for v in variants}
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    with WorkerPool(max_workers=args.jobs) as pool:
         for variant, seed, res in pool.map(_job, *zip(*jobs), [args.epochs] * len(jobs), [1] * len(jobs)):
             runs[variant][seed] = res
             print(json.dumps({"variant": variant, "seed": seed, **{k: v for k, v in res.items() if k != "model"}}),

@@ -18,7 +18,7 @@ import platform
 import time
 
 import numpy as np
-from _results import parse_seed, positive_int
+from _results import exits_on_signals, parse_seed, positive_int
 
 
 def make_case(
@@ -60,6 +60,7 @@ def make_case(
     return {"mc_maze": target}, {"mc_maze": prediction}
 
 
+@exits_on_signals
 def main() -> None:
     from neurodyn.metrics import evaluate
 
@@ -109,4 +110,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from _results import positive_int, write_results  # noqa: E402
+from _results import exits_on_signals, positive_int, write_results  # noqa: E402
 
 HMM_TOL = 1e-5
 
@@ -374,6 +374,7 @@ def rerender(path: Path) -> Path:
     return path
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.rerender:

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 import torch
-from _results import count_list, name_list, positive_int
+from _results import count_list, exits_on_signals, name_list, positive_int
 
 from neurodyn.models.hmmglm.inference import forward_backward
 from neurodyn.models.hmmglm.messages import METHODS
@@ -45,6 +45,7 @@ def _best(fn, repeats):
     return min(times), out
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=count_list, default=[1000, 10000, 100000])

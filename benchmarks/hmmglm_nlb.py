@@ -49,7 +49,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from _results import mean_sd, open_log, parse_seeds, positive_int, summarize, write_results  # noqa: E402
+from _results import exits_on_signals, mean_sd, open_log, parse_seeds, positive_int, summarize, write_results  # noqa: E402
 from nlb_synthetic import neurodyn  # noqa: E402
 
 CONFIG = ROOT / "configs" / "hmmglm" / "mc_maze_small_states.yaml"
@@ -161,6 +161,7 @@ def summaries(per: dict) -> tuple[dict, list]:
     return summary, rows
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="simulator and training seeds")

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _results import count_list, parse_seed, positive_int
+from _results import count_list, exits_on_signals, parse_seed, positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
@@ -102,6 +102,7 @@ class EarlyStopping:
         model.load_state_dict(self.state)
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nwb", default=None)

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import mean_sd, parse_seeds, positive_int, summarize, write_results  # noqa: E402
+from _results import WorkerPool, exits_on_signals, mean_sd, parse_seeds, positive_int, summarize, write_results  # noqa: E402
 
 from neurodyn.data.synthetic.switching_glm import simulate_switching_glm  # noqa: E402
 from neurodyn.metrics.states import connection_type_accuracy, connection_type_f1  # noqa: E402
@@ -178,6 +178,7 @@ def _cell(summary: dict | None, digits: int = 3) -> str:
     return "—" if summary is None else mean_sd(summary, digits)
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="e.g. 0,1,2 or 0-4 (default 0,1,2)")
@@ -203,9 +204,8 @@ def main(argv=None) -> int:
         size, n_train = dict(n_states=5, n_neurons=20, n_sequences=50, n_bins=2000), 30
     if args.jobs > 1 and len(seeds) > 1:
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(min(args.jobs, len(seeds)), mp_context=mp.get_context("spawn")) as pool:
+        with WorkerPool(min(args.jobs, len(seeds)), mp_context=mp.get_context("spawn")) as pool:
             futures = {s: pool.submit(_run_seed_process, s, args, size, n_train) for s in seeds}
             per_seed = {s: f.result() for s, f in futures.items()}
     else:

@@ -48,7 +48,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import name_list, parse_seed, positive_int, write_results  # noqa: E402
+from _results import exits_on_signals, name_list, parse_seed, positive_int, write_results  # noqa: E402
 from _rss import peak_rss_mb as peak_rss_mib  # noqa: E402
 
 from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig, count_parameters  # noqa: E402
@@ -466,6 +466,7 @@ def run_cuda(args) -> dict:
     return result
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:

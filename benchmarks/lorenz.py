@@ -36,7 +36,16 @@ import time
 from pathlib import Path
 
 from _overrides import key_values
-from _results import count_list, mean_sd, parse_seeds, positive_int, summarize, write_results
+from _results import (
+    WorkerPool,
+    count_list,
+    exits_on_signals,
+    mean_sd,
+    parse_seeds,
+    positive_int,
+    summarize,
+    write_results,
+)
 
 METHODS = {
     "langevinflow": "LangevinFlow (epoch and pass chosen on select trials)",
@@ -231,6 +240,7 @@ def run_seed(seed: int, epochs: int, sizes, model_overrides: dict, opt_overrides
     return score_seed(seed, sizes, fits, out, baselines=baselines)
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="e.g. 0,1,2 or 0-4 (default 0,1,2)")
@@ -292,9 +302,8 @@ def main(argv=None) -> int:
     def train(units):
         if args.jobs > 1 and len(units) > 1:
             import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
 
-            with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn")) as pool:
+            with WorkerPool(max_workers=args.jobs, mp_context=mp.get_context("spawn")) as pool:
                 return list(pool.map(fit_member, *zip(*[(*u, *common) for u in units])))
         return [fit_member(*u, *common) for u in units]
 

@@ -46,7 +46,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _results import mean_sd, parse_seeds, positive_int, summarize, write_results  # noqa: E402
+from _results import exits_on_signals, mean_sd, parse_seeds, positive_int, summarize, write_results  # noqa: E402
 
 SIZE = dict(n_states=5, n_neurons=20, n_sequences=50, n_bins=2000)
 N_TRAIN = 30
@@ -208,6 +208,7 @@ def run_seed(seed: int, ref, args) -> dict:
     return out
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reference", required=True, metavar="PATH",

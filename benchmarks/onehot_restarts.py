@@ -24,13 +24,12 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import parse_seeds, positive_int, write_results  # noqa: E402
+from _results import WorkerPool, exits_on_signals, parse_seeds, positive_int, write_results  # noqa: E402
 from hmmglm_synthetic import GOALS  # noqa: E402  (the goals of issue 11, one definition)
 
 SIZE, N_TRAIN = dict(n_states=5, n_neurons=20, n_sequences=50, n_bins=2000), 30
@@ -85,6 +84,7 @@ def _job(seed: int, run: int, split: int | None = None) -> dict:
     return row
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=list(range(100, 120)),
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         parser.error("seeds 0-2 are hmmglm_synthetic.py's report seeds; choose development seeds")
     start = time.perf_counter()
     jobs = [(s, r) for s in args.seeds for r in range(args.runs)]
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    with WorkerPool(max_workers=args.jobs) as pool:
         rows = list(pool.map(_job, *zip(*jobs), [args.split_first_phase] * len(jobs)))
     for row in rows:
         print(json.dumps(row), flush=True)

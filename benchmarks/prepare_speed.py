@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _results import parse_seed, positive_int
+from _results import exits_on_signals, parse_seed, positive_int
 from _rss import children_peak_rss_mb, peak_rss_mb
 
 HERE = Path(__file__).resolve().parent
@@ -105,6 +105,7 @@ def _summary(runs: list[dict]) -> dict:
     return out
 
 
+@exits_on_signals
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=positive_int, default=500, help="train-file trials of the synthetic pair")
@@ -214,4 +215,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

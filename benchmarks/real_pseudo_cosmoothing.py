@@ -47,7 +47,16 @@ import time
 from pathlib import Path
 
 from _overrides import key_values
-from _results import mean_sd, parse_seed, parse_seeds, positive_int, summarize, write_results
+from _results import (
+    WorkerPool,
+    exits_on_signals,
+    mean_sd,
+    parse_seed,
+    parse_seeds,
+    positive_int,
+    summarize,
+    write_results,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
@@ -228,6 +237,7 @@ def _map(fn, jobs, pool, reuse_out: str | None = None, while_waiting=None):
     return [done[i] if i in done else next(fresh) for i in range(len(jobs))]
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default = Path(os.environ.get("NEURODYN_TEST_DATA", ROOT.parent / "shared" / "data")) / FILE
@@ -286,9 +296,8 @@ def main(argv=None) -> int:
     pool = None
     if args.jobs > 1:
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
 
-        pool = ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn"))
+        pool = WorkerPool(max_workers=args.jobs, mp_context=mp.get_context("spawn"))
     # 1. candidates on fit -> select (an ensemble's member 0 is its setting's single run: trained once)
     base_of = {n: ENSEMBLES.get(n, (n, 1)) for n in args.candidates}
 

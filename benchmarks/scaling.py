@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import positive_int  # noqa: E402
+from _results import exits_on_signals, positive_int  # noqa: E402
 from _rss import peak_rss_mb  # noqa: E402
 
 LF_BASE = {"trials": 500, "neurons": 182, "heldin": 137, "obs_bins": 35, "fwd_bins": 10}
@@ -288,6 +288,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.child:

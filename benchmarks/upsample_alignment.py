@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import mean_sd, name_list, parse_seeds, summarize, write_results  # noqa: E402
+from _results import exits_on_signals, mean_sd, name_list, parse_seeds, summarize, write_results  # noqa: E402
 
 STYLES = ("mc_maze", "dmfc_rsg", "area2_bump")
 WAYS = ("cut at 5 ms", "upsampled, windows assumed aligned", "upsampled, windows lined up")
@@ -89,6 +89,7 @@ def run_one(style: str, seed: int, work: Path) -> dict:
             "offset_5ms_bins_min_max": [int(offsets.min()), int(offsets.max())]}
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="simulator seeds, e.g. 0,1,2")

@@ -1,0 +1,122 @@
+"""SIGTERM stops a benchmark whole: one line, exit 143, its process-pool workers and their children stopped,
+its temporary work folder removed (the jobs here sleep; nothing trains)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+
+#: a stand-in for `neurodyn fit` (a grandchild of the benchmark): records its pid in $PIDS, then sleeps
+SLEEPER = "import os, sys, time; open(os.path.join(os.environ['PIDS'], 'child%d' % os.getpid()), 'w').close(); " \
+          "time.sleep(60)"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _start(tmp_path: Path, driver: str, env: dict | None = None) -> tuple[subprocess.Popen, Path]:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script = tmp_path / "driver.py"
+    script.write_text(textwrap.dedent(driver))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "PIDS": str(pids), "OMP_NUM_THREADS": "1", **(env or {})}
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return proc, pids
+
+
+def _terminate_when(proc: subprocess.Popen, pids: Path, n_children: int, signum=signal.SIGTERM):
+    """Wait for ``n_children`` sleepers, send ``signum`` to the benchmark's process alone; (rc, stderr, pids)."""
+    deadline = time.monotonic() + 40
+    try:
+        while len(list(pids.glob("child*"))) < n_children:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the jobs did not start: {proc.communicate(timeout=5)}")
+            time.sleep(0.1)
+        recorded = [int(p.name.removeprefix("child").removeprefix("worker")) for p in pids.iterdir()]
+        os.kill(proc.pid, signum)
+        _, err = proc.communicate(timeout=30)
+        deadline = time.monotonic() + 15
+        while any(_alive(p) for p in recorded) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return proc.returncode, err, recorded
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for p in pids.iterdir():  # never leave a sleeper behind, whatever failed
+            pid = int(p.name.removeprefix("child").removeprefix("worker"))
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_worker_pool_stops_its_workers_their_children_and_their_temporary_folders(tmp_path, context, signum):
+    proc, pids = _start(tmp_path, f"""
+        import multiprocessing as mp
+        import os
+        import subprocess
+        import sys
+        import tempfile
+
+        from _results import WorkerPool, exits_on_signals
+
+        def job(i):
+            open(os.path.join(os.environ["PIDS"], f"worker{{os.getpid()}}"), "w").close()
+            with tempfile.TemporaryDirectory(dir=os.environ["PIDS"] + "/..", prefix="work") as tmp:
+                subprocess.run([sys.executable, "-c", {SLEEPER!r}], check=True)
+            return i
+
+        @exits_on_signals
+        def main():
+            with WorkerPool(2, mp_context=mp.get_context({context!r})) as pool:
+                print(list(pool.map(job, range(4))))
+            return 0
+
+        if __name__ == "__main__":
+            raise SystemExit(main())
+        """)
+    rc, err, recorded = _terminate_when(proc, pids, 2, signum)
+    assert rc == 128 + signum, err
+    assert err.strip().splitlines() == [f"driver.py: stopped by {signal.Signals(signum).name}"], err
+    assert len(recorded) >= 4 and not [p for p in recorded if _alive(p)]  # 2 workers, 2 sleepers
+    assert not list(tmp_path.glob("work*"))
+
+
+def test_departures_sigterm_stops_its_workers(tmp_path):
+    """departures' ProcessPoolExecutor workers trained on for minutes as orphans after its parent was killed."""
+    proc, pids = _start(tmp_path, f"""
+        import os
+        import subprocess
+        import sys
+
+        import departures
+
+        def job(variant, seed, epochs, threads):  # stands in for the Lorenz training
+            open(os.path.join(os.environ["PIDS"], f"worker{{os.getpid()}}"), "w").close()
+            subprocess.run([sys.executable, "-c", {SLEEPER!r}], check=True)
+
+        departures._job = job
+        raise SystemExit(departures.main(["--seeds", "0", "--variants", "neurodyn,reference_init", "--jobs", "2",
+                                          "--epochs", "1", "--no-write"]))
+        """)
+    rc, err, recorded = _terminate_when(proc, pids, 2)
+    assert rc == 143, err
+    assert err.strip().splitlines()[-1] == "driver.py: stopped by SIGTERM", err
+    assert "Traceback" not in err and len(recorded) >= 4 and not [p for p in recorded if _alive(p)]
