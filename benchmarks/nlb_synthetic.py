@@ -51,6 +51,7 @@ sys.path.insert(0, str(HERE))
 
 from _results import (  # noqa: E402
     OptionValueError,
+    exits_on_signals,
     mean_sd,
     name_list,
     open_log,
@@ -288,6 +289,7 @@ def _per_seed_record(path) -> dict:
     return record
 
 
+@exits_on_signals
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0], help="simulator and training seeds, e.g. 0,1,2")

@@ -120,3 +120,30 @@ def test_departures_sigterm_stops_its_workers(tmp_path):
     assert rc == 143, err
     assert err.strip().splitlines()[-1] == "driver.py: stopped by SIGTERM", err
     assert "Traceback" not in err and len(recorded) >= 4 and not [p for p in recorded if _alive(p)]
+
+
+def test_nlb_synthetic_sigterm_removes_its_work_folder_and_stops_the_step(tmp_path):
+    """nlb_synthetic left its temporary work folder (13 MB per style and seed) and the running step behind."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc, pids = _start(tmp_path, f"""
+        import sys
+        from pathlib import Path
+
+        import nlb_synthetic
+        import neurodyn.data.synthetic.nlb_nwb as nwb
+
+        def write_pair(folder, *args, **kwargs):  # stands in for the simulator (a few MB of NWB files)
+            Path(folder).mkdir(parents=True)
+            (Path(folder) / "train.nwb").write_bytes(bytes(100_000))
+
+        nwb.write_nlb_pair = write_pair
+        nlb_synthetic._neurodyn_exe = lambda: [sys.executable, "-c", {SLEEPER!r}]  # each `neurodyn` step sleeps
+        raise SystemExit(nlb_synthetic.main(["--seeds", "0", "--styles", "mc_maze", "--members", "1",
+                                             "--results-dir", "results"]))
+        """, env={"TMPDIR": str(tmp)})
+    rc, err, recorded = _terminate_when(proc, pids, 1)
+    assert rc == 143, err
+    assert err.strip().splitlines()[-1] == "driver.py: stopped by SIGTERM", err
+    assert "Traceback" not in err and not [p for p in recorded if _alive(p)]
+    assert not list(tmp.iterdir()) and not (tmp_path / "results").exists()
