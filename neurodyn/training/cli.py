@@ -153,6 +153,10 @@ CKPT_PATH_HELP = {
 }
 
 
+#: what ``fit`` writes into a run folder and ``predict`` never writes over (a prediction file may sit beside them)
+RUN_RECORDS = ("config.yaml", "hparams.yaml", "metrics.csv", "tensorboard", "checkpoints")
+
+
 class NeurodynCLI(LightningCLI):
     """LightningCLI with neurodyn's links, forced callbacks, run folders and one-line errors."""
 
@@ -404,8 +408,10 @@ class NeurodynCLI(LightningCLI):
             return  # the writer says so when prediction ends (it needs a path)
         data = cfg.get("data", {}).get("init_args", {}).get("path") if hasattr(cfg.get("data", {}), "get") else None
         inputs = [data, ckpt, *config_files(self._user_argv)]
-        if run_dir is not None:
-            inputs += [run_dir / "config.yaml", run_dir / "checkpoints"]
+        if run_dir is None and ckpt not in (None, "best", "last"):
+            run_dir = run_dir_of_checkpoint(ckpt)
+        if run_dir is not None:  # the run's records (helper-58: --prediction.overwrite replaced its metrics.csv)
+            inputs += [run_dir / name for name in RUN_RECORDS] + sorted(run_dir.glob("config.resume-*.yaml"))
         self._prediction_inputs = [Path(p) for p in inputs if p is not None]
         self._held.enter_context(hold_output(cfg.prediction.path, inputs=self._prediction_inputs,
                                              overwrite=bool(prediction.get("overwrite")), field="prediction.path"))

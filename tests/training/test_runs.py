@@ -267,3 +267,16 @@ def test_a_fit_that_trains_nothing_or_forever_is_refused(tmp_path, capsys, extra
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0], err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_predict_never_writes_over_the_run_records(run, capsys):
+    """helper-58: `predict --prediction.path RUN/metrics.csv --prediction.overwrite true` replaced the run's
+    metrics.csv with a prediction file (config.yaml and the checkpoints were protected, the other records not),
+    also when the checkpoint alone names the run."""
+    before = {name: (run / name).read_bytes() for name in ("metrics.csv", "hparams.yaml")}
+    for name in ("metrics.csv", "hparams.yaml"):
+        for how in (["--run", str(run), "--ckpt_path", "last"],
+                    ["--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt")]):
+            assert main(["predict", *how, "--prediction.path", str(run / name), "--prediction.overwrite", "true"]) == 2
+            assert f"{run / name}: prediction.path: is an input file" in _one_line(capsys)
+    assert {name: (run / name).read_bytes() for name in before} == before
