@@ -307,6 +307,8 @@ CASES = [
     ("prepare-negative-seed", PREP + ["--nwb", "{src}/nwb", "--out", "o.h5", "--seed", "-1"], "invalid seed", None),
     # ---------------------------------------------------------------- simulate
     ("simulate-negative-seed", LORENZ + ["--out", "o.h5", "--seed", "-1"], "invalid seed -1", None),
+    # helper-58: 8 lines of numpy overflow warnings came before the one line
+    ("simulate-lorenz-diverges", LORENZ + ["--out", "o.h5", "--dt", "10"], "dt: the Euler integration diverged", None),
     ("simulate-huge-seed", LORENZ + ["--out", "o.h5", "--seed", "99999999999999999999"], "invalid seed", None),
     ("simulate-glm-huge-seed", GLM + ["--out", "o.h5", "--seed", str(2**63)], "invalid seed", None),
     ("simulate-glm-absurd-states", GLM + ["--out", "o.h5", "--n-states", "100000"], "of memory", None),
