@@ -58,6 +58,19 @@ def test_bad_arguments_exit_2_without_file(tmp_path, bad, capsys):
     assert "error" in err
 
 
+def test_a_diverging_step_is_one_line_without_numpy_warnings(tmp_path, capsys):
+    """helper-58: `--dt 10` printed 8 lines of numpy overflow RuntimeWarnings before its one-line error."""
+    import warnings
+
+    out = tmp_path / "x.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the command
+        assert main(["simulate", "lorenz", *TINY, "--dt", "10", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["neurodyn simulate: error: dt: the Euler integration diverged; reduce dt"]
+    assert not out.exists()
+
+
 def test_missing_out_and_help(capsys):
     assert main(["simulate", "lorenz", *TINY]) == 2
     assert main(["simulate", "--help"]) == 0
