@@ -354,7 +354,10 @@ def _run_job(fn, /, *args, **kwargs):
     global _IN_JOB
     _IN_JOB = True
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+        if _SIGNALLED is not None:  # the job swallowed the interrupt: the worker still stops
+            os._exit(128 + _SIGNALLED)
+        return result
     except BaseException:
         if _SIGNALLED is not None:
             os._exit(128 + _SIGNALLED)

@@ -91,9 +91,11 @@ def check_sigma_fits(prepared_path, recipe: str, sigma_ms: float | None) -> None
 
     Before, ``--sigma-ms 1e9`` built a 1.2e9-float window (9 GiB per temporary array: a MemoryError
     traceback, or all the memory and tens of seconds) before the smoothing refused it as longer than the trial."""
+    from neurodyn.data.nlb import check_nlb_width
     from neurodyn.data.prepared import read_prepared
 
     prep = read_prepared(prepared_path, groups=())
+    check_nlb_width(prep.bin_ms, prep.path)  # before any GLM is fit: a file of another width has no NLB group
     shapes = (prep.shape("train_input", "train_spikes_heldin"), prep.shape("eval_input", "eval_spikes_heldin"))
     bins = [shape[1] for shape in shapes if shape]
     if not bins:

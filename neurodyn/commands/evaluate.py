@@ -58,6 +58,8 @@ def other_data_note(pred, targets) -> str | None:
     if not data or not os.path.isfile(str(data)):
         return None
     if recorded.get("data_source_sha256") is not None:  # as it was when predicted (it may be re-made since)
+        # no phase recorded: the data file's (as it is now: re-made in place in another phase from the same
+        # NWB files, a real difference goes unnoted; the data_sha256 check below still says it changed)
         phase = recorded.get("phase") or (root_attrs(str(data)) or {}).get("phase")
         made = nwb_sources({"source_sha256": recorded["data_source_sha256"], "phase": phase})
     else:

@@ -432,14 +432,15 @@ def resolve_nlb_files(dataset_name: str, *, files: str = "both", version: str | 
     expected = nlb_remote_files(dataset_name, files=files, api_url=api_url)
     client = client or dandi_client(api_url)
     if version is not None and version != dataset.version:
-        # a version the registry does not name: ask for it first, so a missing one is named as such (the
+        # a version the registry does not name: looked up first, so a missing one is named as such (the
         # asset lookup below would say "No such asset" for each file)
         try:
-            client.get_dandiset(dataset.dandiset_id, version, lazy=False)
+            dandiset = client.get_dandiset(dataset.dandiset_id, version, lazy=False)
         except Exception as err:
             raise _lookup_error(f"dandiset {dataset.dandiset_id} version {version}", err) from None
-    version = version or dataset.version
-    dandiset = client.get_dandiset(dataset.dandiset_id, version, lazy=True)
+    else:
+        version = dataset.version
+        dandiset = client.get_dandiset(dataset.dandiset_id, version, lazy=True)
     out = []
     for entry in expected:
         try:

@@ -179,9 +179,6 @@ def _checked_attrs(attrs: dict, path: Path) -> dict:
     bin_ms = attrs["bin_ms"]
     if isinstance(bin_ms, bool) or not isinstance(bin_ms, (int, float)) or not bin_ms > 0 or bin_ms != int(bin_ms):
         raise InputError(f"expected a positive whole number of ms, found {bin_ms!r}", path, "bin_ms")
-    if bin_ms not in BIN_WIDTHS_MS:  # prepare writes no other; evaluate, baseline, submit know no other group
-        raise InputError(f"expected an NLB bin width ({' or '.join(map(str, BIN_WIDTHS_MS))} ms), found {bin_ms!r}",
-                         path, "bin_ms")
     return attrs
 
 
@@ -358,15 +355,16 @@ def read_prepared(
 
 
 def check_window_starts(path, key: str, values) -> np.ndarray:
-    """Window starts (ms; one per trial) as int64; an InputError naming the file and ``key`` when they are not
-    finite whole numbers in a 1-D array (helper-58: a NaN start was a ValueError traceback inside the error
-    message of ``--upsample``)."""
+    """Window starts (ms) as int64; an InputError naming the file and ``key`` when they are not finite whole
+    numbers (within +-2**53) in a 1-D array (helper-58: a NaN start was a ValueError traceback inside the error
+    message of ``--upsample``). That there is one per trial is checked by the callers (a prepared file's
+    layout; ``--upsample`` against the trial counts)."""
     values = np.asarray(values)
     if values.ndim != 1 or values.dtype.kind not in "fiu":
         raise InputError(f"expected one window start (ms) per trial, found {values.dtype} of shape {values.shape}",
                          path, key)
     if values.dtype.kind == "f":
-        bad = ~np.isfinite(values) | (values != np.round(values))
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) > 2.0**53)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InputError(f"expected whole numbers of ms, found {values[i].item()!r} at row {i}", path, key)

@@ -374,7 +374,7 @@ def _content_url(asset) -> str:
 
 
 def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
-    from neurodyn.data.dandi import API_ENV_VAR, DownloadError, _lookup_error, check_host, dandi_client
+    from neurodyn.data.dandi import API_ENV_VAR, DownloadError, _lookup_error, api_root, check_host, dandi_client
 
     instance, dandiset_id, version, path = parse_dandi_url(url)
     if instance is not None:
@@ -384,8 +384,8 @@ def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
         if key not in known_instances:
             raise InputError(f"unknown DANDI instance {instance!r}; known: {', '.join(known_instances)}", url)
         named = known_instances[key].api
-        selected, by = (api_url, "the API URL given") if api_url else (os.environ.get(API_ENV_VAR), f"${API_ENV_VAR}")
-        if selected and selected.rstrip("/") != named.rstrip("/"):
+        selected, by = api_root(api_url), ("the API URL given" if api_url else f"${API_ENV_VAR}")
+        if selected and selected.lower() != named.rstrip("/").lower():
             # two answers to "which archive": the URL's instance and the API setting; neither silently wins
             raise InputError(f"names DANDI instance {instance!r} ({named}) but {by} selects {selected}; "
                              "give one of the two", url)

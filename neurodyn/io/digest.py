@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 _CHUNK = 1 << 20
 
@@ -12,13 +13,18 @@ _CHUNK = 1 << 20
 #: modification and change times in ns): one command that checks a data file several times (``predict``:
 #: the checkpoint's record, then the prediction file's provenance) reads it once
 _SEEN: dict[tuple, dict] = {}
+#: a file modified less than this many seconds before it was read is not remembered (coarse timestamps)
+_RACY_S = 2.0
 
 
 def file_digest(path: str | os.PathLike) -> dict:
     """``{"size": bytes, "sha256": hex}`` of the file at ``path`` (read in 1 MiB chunks; about 1 s per GB).
 
     A file whose ``os.stat`` (device, inode, size, mtime, ctime) is unchanged since an earlier call in this
-    process is not read again; any write changes its mtime and ctime."""
+    process is not read again. Timestamps are coarse on some systems (a clock tick of a few ms on Linux before
+    6.13, whole seconds on FAT or HFS+), so a same-size rewrite within one tick keeps them: as git does for its
+    index ("racy git"), a digest is remembered only for a file last modified more than
+    :data:`_RACY_S` seconds before it was read."""
     before = os.stat(path)
     key = (before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns)
     if key in _SEEN:
@@ -31,7 +37,8 @@ def file_digest(path: str | os.PathLike) -> dict:
             size += len(chunk)
     found = {"size": size, "sha256": sha.hexdigest()}
     after = os.stat(path)
-    if key == (after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns):
+    settled = time.time() - max(after.st_mtime, after.st_ctime) > _RACY_S
+    if settled and key == (after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns):
         if len(_SEEN) >= 64:
             _SEEN.clear()
         _SEEN[key] = dict(found)  # not when the file changed while it was read

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES
-from neurodyn.data.prepared import FORWARD_RATES, REQUIRED_RATES, group_name, parse_group_name
+from neurodyn.data.prepared import FORWARD_RATES, REQUIRED_RATES, check_counts, group_name, parse_group_name
 from neurodyn.errors import InputError
 from neurodyn.io import read_h5
 from neurodyn.metrics.bits import bits_per_spike, check_rates, check_shape
@@ -55,16 +55,6 @@ def _numbers(group: Mapping, key: str, name: str, path) -> np.ndarray:
     return value.astype(np.float64)
 
 
-def _check_counts(spikes: np.ndarray, name: str, key: str, path) -> None:
-    """Target spike counts: finite and non-negative where observed (NaN marks unobserved bins)."""
-    observed = np.where(np.isnan(spikes), 0.0, spikes)
-    for bad, what in ((np.isinf(observed), "infinite"), (observed < 0, "negative")):
-        if bad.any():
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise InputError(f"{what} spike counts ({int(bad.sum())} entries, first at index {first})", path,
-                             f"{name}/{key}")
-
-
 def _check_target(target: Mapping, name: str, path) -> dict:
     """The target arrays used by the metrics, checked on their own (dtypes, counts, consistent trials,
     bins and units), as float64; every error names the target file."""
@@ -76,7 +66,7 @@ def _check_target(target: Mapping, name: str, path) -> dict:
     if spikes.ndim != 3:
         raise InputError(f"expected (trials, bins, neurons), got shape {spikes.shape}", path,
                          f"{name}/eval_spikes_heldout")
-    _check_counts(spikes, name, "eval_spikes_heldout", path)
+    check_counts(path, name, {"eval_spikes_heldout": spikes})  # whole numbers >= 0 where observed
     if not np.nansum(spikes) > 0:
         raise InputError("no spikes in the held-out eval data (all counts are 0 or NaN): bits per spike is "
                          "undefined", path, f"{name}/eval_spikes_heldout")
@@ -93,7 +83,7 @@ def _check_target(target: Mapping, name: str, path) -> dict:
             key = f"eval_spikes_{kind}_forward"
             if key not in a:
                 raise InputError(f"missing key '{key}' (the other forward key is there)", path, f"{name}/{key}")
-            _check_counts(a[key], name, key, path)
+            check_counts(path, name, {key: a[key]})
         fwd_in, fwd_out = a["eval_spikes_heldin_forward"], a["eval_spikes_heldout_forward"]
         n_fwd = fwd_in.shape[1] if fwd_in.ndim == 3 else None
         check_shape(fwd_in, (n_eval, None, None), f"{name}/eval_spikes_heldin_forward", path)

@@ -188,29 +188,27 @@ def read_window_starts(path) -> dict[str, dict[str, np.ndarray]]:
 
 
 def check_upsample_width(bin_ms) -> int:
-    """``bin_ms`` when it is an NLB bin width (5 or 20 ms: other widths name no NLB group), else an InputError
-    naming ``--upsample``; also the type of ``evaluate`` / ``submit``'s ``--upsample`` option (an
-    ``ArgumentTypeError`` there), so 0 or -5 is refused before any file is read.
+    """``bin_ms`` when it is an NLB bin width (:func:`neurodyn.data.nlb.check_nlb_width`), else an InputError
+    naming ``--upsample``. Given text (the type of ``evaluate`` / ``submit``'s ``--upsample`` option) it raises
+    argparse's ``ArgumentTypeError`` instead, so 0 or -5 is refused before any file is read.
 
     >>> check_upsample_width("5")
     5
     """
-    from neurodyn.data.nlb import BIN_WIDTHS_MS
+    from neurodyn.data.nlb import check_nlb_width
 
-    widths = " or ".join(map(str, BIN_WIDTHS_MS))
-    if isinstance(bin_ms, str):
-        import argparse
+    if not isinstance(bin_ms, str):
+        return check_nlb_width(bin_ms, field="--upsample")
+    import argparse
 
-        try:
-            value = int(bin_ms)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an NLB bin width ({widths} ms), got {bin_ms!r}") from None
-        if value not in BIN_WIDTHS_MS:
-            raise argparse.ArgumentTypeError(f"must be an NLB bin width ({widths} ms), got {value}")
-        return value
-    if isinstance(bin_ms, bool) or bin_ms not in BIN_WIDTHS_MS:
-        raise InputError(f"must be an NLB bin width ({widths} ms), got {bin_ms!r}", field="--upsample")
-    return int(bin_ms)
+    try:
+        value = int(bin_ms)
+    except ValueError:
+        value = bin_ms
+    try:
+        return check_nlb_width(value, field="--upsample")
+    except InputError as err:
+        raise argparse.ArgumentTypeError(err.message) from None
 
 
 def upsample_offsets(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: int,

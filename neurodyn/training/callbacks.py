@@ -260,8 +260,9 @@ class ParameterSummary(pl.callbacks.ModelSummary):
     """
 
     @staticmethod
-    def summarize(summary_data, total_parameters, trainable_parameters, model_size, total_training_modes,
-                  total_flops, **summarize_kwargs) -> None:
+    def summarize(summary_data, total_parameters, trainable_parameters, model_size, total_training_modes=None,
+                  total_flops=0, **summarize_kwargs) -> None:
+        # total_training_modes and total_flops have defaults: Lightning before 2.3 / 2.6 passes neither
         from lightning.pytorch.utilities.model_summary.model_summary import (
             get_formatted_model_size,
             get_human_readable_count,
@@ -275,8 +276,10 @@ class ParameterSummary(pl.callbacks.ModelSummary):
         totals = [("trainable params", get_human_readable_count(trainable_parameters)),
                   ("non-trainable params", get_human_readable_count(total_parameters - trainable_parameters)),
                   ("total params", get_human_readable_count(total_parameters)),
-                  ("estimated size of the parameters (MB)", get_formatted_model_size(model_size)),
-                  ("modules in train / eval mode", f"{total_training_modes['train']} / {total_training_modes['eval']}")]
+                  ("estimated size of the parameters (MB)", get_formatted_model_size(model_size))]
+        if total_training_modes:
+            totals.append(("modules in train / eval mode",
+                           f"{total_training_modes['train']} / {total_training_modes['eval']}"))
         if total_flops:
             totals.append(("total FLOPs", get_human_readable_count(total_flops)))
         print("\n".join(lines + [f"{value:>10}  {name}" for name, value in totals]), flush=True)

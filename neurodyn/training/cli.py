@@ -20,9 +20,10 @@ Run folders
     (:func:`neurodyn.io.output.hold_folder`): a second fit of the same folder is refused at once. ``{run}`` in a
     logger's ``save_dir`` stands for the run folder. validate / test / predict write no logs. The prediction
     file follows every command's output policy (:func:`neurodyn.io.output_file`): it may not be the data, the
-    checkpoint, a config or a file of the run's ``checkpoints/``; an existing one is replaced only with
-    ``--overwrite`` (``--prediction.overwrite true``). Its lock is taken when the arguments are checked and held
-    until the file is written or the run fails (:func:`neurodyn.io.output.hold_output`), so a second predict to
+    checkpoint, a config or one of the run's records (:data:`RUN_RECORDS`: ``config.yaml``, ``hparams.yaml``,
+    ``metrics.csv``, ``tensorboard/``, ``checkpoints/``; ``config.resume-<n>.yaml``); an existing one is replaced
+    only with ``--overwrite`` (``--prediction.overwrite true``). Its lock is taken when the arguments are checked
+    and held until the file is written or the run fails (:func:`neurodyn.io.output.hold_output`), so a second predict to
     the same file is refused before it loads anything. The file records what produced it (model, model settings,
     checkpoint, versions: :class:`PredictionWriter`).
 
@@ -394,8 +395,9 @@ class NeurodynCLI(LightningCLI):
 
     def _check_prediction_path(self, cfg, run_dir: Path | None, ckpt) -> None:
         """The output policy for ``predict`` (:func:`neurodyn.io.output.hold_output`), up front: the
-        prediction file may not be the data, the checkpoint, a config or a file of the run's
-        ``checkpoints/``; an existing one is replaced only with ``--overwrite``; its lock ``.<name>.lock`` is
+        prediction file may not be the data, the checkpoint, a config or one of the run's records
+        (:data:`RUN_RECORDS`, ``config.resume-<n>.yaml``), also when only the checkpoint names the run; an
+        existing one is replaced only with ``--overwrite``; its lock ``.<name>.lock`` is
         taken now and held until the file is written or the run fails, so a second ``predict`` to the same
         file is refused before it loads anything. The writer checks again and writes atomically
         (:class:`PredictionWriter`) under the held lock."""
@@ -557,9 +559,9 @@ class NeurodynCLI(LightningCLI):
 
         if self.subcommand == "fit":
             epochs, steps = config.get("max_epochs"), config.get("max_steps")
-            if epochs == 0 or (steps == 0 and epochs is None):
-                raise InputError(f"{'max_epochs' if epochs == 0 else 'max_steps'} 0 trains nothing; give a positive "
-                                 "number", field=f"trainer.{'max_epochs' if epochs == 0 else 'max_steps'}")
+            if epochs == 0 or steps == 0:  # Lightning stops at max_steps 0 whatever max_epochs says
+                option = "max_epochs" if epochs == 0 else "max_steps"
+                raise InputError(f"{option} 0 trains nothing; give a positive number", field=f"trainer.{option}")
             if epochs == -1 and (steps is None or steps < 0) and not config.get("max_time"):
                 raise InputError("-1 (Lightning's 'no limit') with no trainer.max_steps or trainer.max_time trains "
                                  "until stopped; give a positive number of epochs or a time / step limit",

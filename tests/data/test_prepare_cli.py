@@ -194,3 +194,15 @@ def test_the_python_prepare_keeps_an_existing_file_unless_told(maze_pair, tmp_pa
         prepare("mc_maze", maze_pair, 20, "val", mine, log=None)
     assert mine.read_text() == "my precious notes"
     assert prepare("mc_maze", maze_pair, 20, "val", mine, log=None, overwrite=True) == mine
+
+
+def test_a_file_of_another_bin_width_is_read_and_fit_but_not_scored(maze_pair, tmp_path, capsys):
+    """prepare() from Python writes any width that divides the windows (10 ms here); such a file is read
+    (helper-60: a check added to the reader refused it, breaking pseudo_cosmoothing_split(bin_ms=10)), and
+    only the commands that need an NLB group (baseline, --upsample) refuse it, naming the width."""
+    out = prepare("mc_maze", maze_pair, 10, "val", tmp_path / "p10.h5", log=None)
+    assert load_prepared(out).bin_ms == 10
+    assert main(["baseline", "--prepared", str(out), "--out", str(tmp_path / "b.h5")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"neurodyn baseline: error: {out}: bin_ms: must be an NLB bin width (5 or 20 ms), got 10"]
+    assert not (tmp_path / "b.h5").exists()

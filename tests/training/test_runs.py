@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -256,6 +257,7 @@ def test_a_config_that_is_not_a_yaml_mapping_is_one_line(tmp_path, capsys, conte
 
 @pytest.mark.parametrize("extra, expected", [
     (["--trainer.max_epochs", "0"], "trainer.max_epochs: max_epochs 0 trains nothing"),
+    (["--trainer.max_steps", "0"], "trainer.max_steps: max_steps 0 trains nothing"),  # max_epochs set (helper-60)
     (["--trainer.max_epochs", "-1"], "trainer.max_epochs: -1 (Lightning's 'no limit') with no trainer.max_steps"),
 ])
 def test_a_fit_that_trains_nothing_or_forever_is_refused(tmp_path, capsys, extra, expected):
@@ -280,3 +282,17 @@ def test_predict_never_writes_over_the_run_records(run, capsys):
             assert main(["predict", *how, "--prediction.path", str(run / name), "--prediction.overwrite", "true"]) == 2
             assert f"{run / name}: prediction.path: is an input file" in _one_line(capsys)
     assert {name: (run / name).read_bytes() for name in before} == before
+
+
+def test_the_parameter_summary_takes_older_lightning_calls(capsys):
+    """helper-60: Lightning before 2.3 / 2.6 calls summarize without total_training_modes / total_flops
+    (pyproject allows lightning >= 2.2); the summary prints without their rows instead of a TypeError."""
+    from neurodyn.training.callbacks import ParameterSummary
+
+    data = [(" ", ["0"]), ("Name", ["model"]), ("Type", ["GLM"]), ("Params", ["421"])]
+    ParameterSummary.summarize(data, 421, 421, 0.002)
+    out = capsys.readouterr().out
+    assert re.search(r"421\s+total params", out) and "train / eval" not in out and "FLOPs" not in out
+    ParameterSummary.summarize(data + [("FLOPs", ["1.2 K"])], 421, 421, 0.002, {"train": 1, "eval": 0}, 1200)
+    out = capsys.readouterr().out
+    assert "1 / 0  modules in train / eval mode" in out and re.search(r"1\.2 K\s+total FLOPs", out)

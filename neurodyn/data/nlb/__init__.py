@@ -19,7 +19,15 @@ Examples
 'sub-Jenkins_ses-small_desc-test_ecephys.nwb'
 """
 
-from neurodyn.data.nlb.params import BIN_WIDTHS_MS, JitterParams, NLBDataset, NLBFile, PSTHParams, Window
+from neurodyn.data.nlb.params import (
+    BIN_WIDTHS_MS,
+    JitterParams,
+    NLBDataset,
+    NLBFile,
+    PSTHParams,
+    Window,
+    check_nlb_width,
+)
 from neurodyn.data.nlb.registry import (
     DATASET_NAMES,
     DATASETS,
@@ -30,4 +38,4 @@ from neurodyn.data.nlb.registry import (
 )
 
 __all__ = ["BIN_WIDTHS_MS", "DATASETS", "DATASET_NAMES", "JitterParams", "NLBDataset", "NLBFile", "PSTHParams",
-           "Window", "find_file", "find_file_by_name_and_size", "find_file_by_units", "get_dataset"]
+           "Window", "check_nlb_width", "find_file", "find_file_by_name_and_size", "find_file_by_units", "get_dataset"]

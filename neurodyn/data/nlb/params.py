@@ -10,6 +10,20 @@ from neurodyn.errors import InputError
 BIN_WIDTHS_MS = (5, 20)
 
 
+def check_nlb_width(bin_ms, path=None, field: str | None = "bin_ms") -> int:
+    """``bin_ms`` as an int when it is an NLB bin width (:data:`BIN_WIDTHS_MS`: the widths NLB scores, the only
+    ones with a submission group); an InputError naming ``path`` and ``field`` otherwise. Files of other widths
+    (``prepare()`` from Python takes any width that divides the windows) can be fit, not scored or submitted.
+
+    >>> check_nlb_width(20.0)
+    20
+    """
+    if isinstance(bin_ms, bool) or bin_ms not in BIN_WIDTHS_MS:
+        raise InputError(f"must be an NLB bin width ({' or '.join(map(str, BIN_WIDTHS_MS))} ms), got {bin_ms!r}",
+                         path, field)
+    return int(bin_ms)
+
+
 @dataclass(frozen=True)
 class NLBFile:
     """One NWB file of an NLB dandiset.
