@@ -67,6 +67,7 @@ def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions:
 
     from neurodyn.metrics import rate_r2
     from neurodyn.models.langevinflow import LangevinFlowConfig
+    from neurodyn.training.callbacks import flush_denormals
     from neurodyn.training.checkpoints import AutoModelCheckpoint
     from neurodyn.training.datamodules import LorenzDataModule
     from neurodyn.training.module import LangevinFlowModule
@@ -106,6 +107,7 @@ def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions:
     # fit`; the warnings about the training commands' own situations are not dropped here). log_every_n_steps=1:
     # the module logs epoch metrics only, so the interval logs nothing per step; Lightning's default of 50
     # warned that the demo's 20 batches per epoch are fewer.
+    flush_denormals()
     with quiet_lightning(situations=False):
         trainer = pl.Trainer(max_epochs=max_epochs, accelerator="cpu", devices=1, logger=logger,
                              callbacks=callbacks, enable_progress_bar=progress and sys.stdout.isatty(),

@@ -283,3 +283,20 @@ class ParameterSummary(pl.callbacks.ModelSummary):
         if total_flops:
             totals.append(("total FLOPs", get_human_readable_count(total_flops)))
         print("\n".join(lines + [f"{value:>10}  {name}" for name, value in totals]), flush=True)
+
+
+def flush_denormals() -> None:
+    """Flush subnormal floats (``|x| < 1.2e-38`` in float32) to zero in this process's CPU arithmetic
+    (``torch.set_flush_denormal``; x86 with SSE3 and ARM, a no-op elsewhere). Called by every training entry
+    point (``fit`` / ``validate`` / ``test`` / ``predict``, ``tune`` trials, the recipes, the demo).
+
+    Why: weights that training drives towards zero end up subnormal (after the 600 epochs of
+    ``configs/langevinflow/dmfc_rsg_cpu.yaml``, 15 % of the parameters, in the decoder's attention and
+    feed-forward layers), and CPUs handle subnormal operands in microcode, tens of times slower: that fit's
+    epochs slowed from 0.3 s to 1.3 s after epoch 300, 578 s in all, 264 s with subnormals flushed, the same
+    metrics to the 5 digits logged (largest weight difference 9e-31). GPUs flush them in their kernels
+    already. A notebook that trains through Lightning directly can call this function too.
+    """
+    import torch
+
+    torch.set_flush_denormal(True)

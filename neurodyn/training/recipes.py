@@ -150,6 +150,9 @@ def fit_langevinflow(train_heldin: np.ndarray, train_heldout: np.ndarray, valid_
         from lightning.pytorch.callbacks import RichProgressBar
 
         callbacks.append(RichProgressBar())
+    from neurodyn.training.callbacks import flush_denormals
+
+    flush_denormals()
     trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, callbacks=callbacks,
                          enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
                          num_sanity_val_steps=0, check_val_every_n_epoch=check_val_every_n_epoch)

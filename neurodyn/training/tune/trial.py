@@ -352,8 +352,9 @@ def trial_trainer(epochs: int, gpus: float, trainer_cfg: dict, root: str, lr_cb:
     first restore (other batch orders, dropout and coordinated-dropout masks). A trial that copied another
     trial's checkpoint (``own_checkpoint=False``, an exploit) keeps its own random streams, rather than repeat
     its donor's."""
-    from neurodyn.training.callbacks import RandomStateInCheckpoints
+    from neurodyn.training.callbacks import RandomStateInCheckpoints, flush_denormals
 
+    flush_denormals()  # in the trial's worker process
     return pl.Trainer(
         accelerator="gpu" if gpus > 0 else "cpu", devices=1, max_epochs=epochs, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
