@@ -224,7 +224,9 @@ def test_fit_leaves_the_signal_handlers_as_it_found_them(tmp_path):
     (["--model.init_args.weight_decay", "-1"], "weight_decay: must be a finite number >= 0"),
     (["--model.init_args.lr_factor", "1.5"], "lr_factor: must be in (0, 1)"),
     # found only once the model is built and the optimiser configured: the run folder made by then goes too
-    (["--model.init_args.lr_schedule", "cosine", "--trainer.max_epochs", "0"], "lr_schedule: needs a finite"),
+    # (max_epochs 0 is refused up front now: "trains nothing"; -1 with a time limit still reaches this check)
+    (["--model.init_args.lr_schedule", "cosine", "--trainer.max_epochs", "-1", "--trainer.max_time", "00:00:01:00"],
+     "lr_schedule: needs a finite"),
 ])
 def test_bad_training_values_are_one_line_and_leave_no_run_folder(tmp_path, capsys, args, field):
     code = main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path / "runs"), "--run-name", "r",
