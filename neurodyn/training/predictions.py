@@ -189,7 +189,7 @@ def trained_on_eval_trials(training_files, data_path) -> dict:
     if (root_attrs(data_path) or {}).get("phase") != "val":
         return {}
     scored = trial_keys(data_path, "eval")
-    scored_ids = _session_ids(data_path, "eval")
+    scored_ids = None  # session ids, read only for files without trial sources
     for record in training_files.values():
         path = record.get("path") if isinstance(record, dict) else None
         recorded = record.get("train_trials") if isinstance(record, dict) else None
@@ -202,6 +202,7 @@ def trained_on_eval_trials(training_files, data_path) -> dict:
         if scored is not None and trained is not None:
             n = _same_trials(scored, trained)
         else:
+            scored_ids = scored_ids or _session_ids(data_path, "eval")
             trained_ids = _session_ids(path, "train")
             if (scored_ids is None or trained_ids is None or scored_ids[0] != trained_ids[0]
                     or "" in scored_ids[0]):
