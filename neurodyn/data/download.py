@@ -19,7 +19,9 @@ Integrity rules
   HTTP ``Range`` request and says so (a server that ignores ``Range`` restarts the file).
 - A finished ``.part`` is checked against the size, the sha256 (DANDI's ``dandi:sha2-256`` and the
   registry's) and DANDI's ``dandi:dandi-etag``; only then is it renamed to its final name, so a file under
-  its final name is always complete. A ``.part`` that fails is deleted.
+  its final name is always complete. A ``.part`` that fails is deleted; when it had resumed bytes an
+  earlier run left (damaged, or the start of another file at this path), the file is fetched once more
+  from the start in the same run before the command fails.
 - An existing final file is verified the same way: verified -> skipped; different -> refused unless
   ``--overwrite`` (then downloaded again and replaced only once the new copy is verified).
 - The final file is written under :func:`neurodyn.io.output_file` (checked up front, disk space for
@@ -155,6 +157,7 @@ def _transfer(session, remote: RemoteFile, part: Path, timeout: float, chunk_siz
                                 f"({remote.url}){'; the partial file was removed' if kept else ''}")
         if response.status_code == 416 and offset:  # the server thinks the .part already covers the file
             part.unlink()
+            advance(-offset)
             raise _Restart()
         response.raise_for_status()
         start = 0
@@ -246,8 +249,6 @@ def _location(err: BaseException) -> str:
 def _fetch_part(session, remote: RemoteFile, dest: Path, part: Path, retries: int, backoff_s: float,
                 timeout: float, chunk_size: int, advance, finish, log) -> tuple[int, bool, tuple[str, ...]]:
     """Bring ``part`` to the complete, verified file (resuming it); returns (bytes received, resumed, checked)."""
-    import requests
-
     if part.exists() and part.stat().st_size > remote.size:
         part.unlink()
     resumed = part.exists() and part.stat().st_size > 0
@@ -255,16 +256,44 @@ def _fetch_part(session, remote: RemoteFile, dest: Path, part: Path, retries: in
         advance(part.stat().st_size)
         if log:
             log(f"resuming {part} at {part.stat().st_size:,} of {remote.size:,} bytes")
-    received, attempt = 0, 0
+    received = 0
+    while True:
+        got, resumed, earlier = _fetch_attempts(session, remote, dest, part, retries, backoff_s, timeout,
+                                                chunk_size, advance, finish, resumed)
+        received += got
+        why, checked = verify(remote, part)
+        if why is None:
+            finish()
+            return received, resumed, checked
+        advance(-part.stat().st_size)
+        part.unlink()
+        if not earlier:
+            finish()
+            raise DownloadError(f"{dest}: verification failed ({why}); the partial file was removed")
+        # bytes an earlier run kept did not verify (damaged, or the start of another file at this path):
+        # the file is fetched once more from the start in this run, not left for a failed run and a rerun
+        if log:
+            log(f"{part} (begun by an earlier run) did not verify ({why}): downloading the file from the start")
+        resumed = False
+
+
+def _fetch_attempts(session, remote: RemoteFile, dest: Path, part: Path, retries: int, backoff_s: float,
+                    timeout: float, chunk_size: int, advance, finish, resumed: bool) -> tuple[int, bool, bool]:
+    """Transfer into ``part`` until it holds ``remote.size`` bytes, retrying; returns (bytes received,
+    resumed, whether bytes that were in ``part`` before the call are still in it)."""
+    import requests
+
+    received, attempt, earlier = 0, 0, resumed
     while True:
         wait = None
         try:
             got, started_at = _transfer(session, remote, part, timeout, chunk_size, advance)
             received += got
             resumed = resumed and started_at > 0
+            earlier = earlier and started_at > 0
             break
         except _Restart:
-            resumed = False
+            resumed = earlier = False
             continue
         except DownloadError:
             finish()
@@ -293,13 +322,7 @@ def _fetch_part(session, remote: RemoteFile, dest: Path, part: Path, retries: in
         attempt += 1
         time.sleep(max(backoff_s * attempt, wait or 0.0))  # a server's Retry-After, when longer, is honoured
         resumed = resumed or (part.exists() and part.stat().st_size > 0)
-
-    why, checked = verify(remote, part)
-    finish()
-    if why is not None:
-        part.unlink()
-        raise DownloadError(f"{dest}: verification failed ({why}); the partial file was removed")
-    return received, resumed, checked
+    return received, resumed, earlier
 
 
 def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, retries: int = 3,
@@ -328,7 +351,8 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
     overwrite
         Replace an existing ``dest`` that does not verify (otherwise that is refused).
     log
-        Receives one line when a ``.part`` file is resumed.
+        Receives one line when a ``.part`` file is resumed, and one when its bytes did not verify and the
+        file is fetched again from the start.
 
     Returns
     -------
@@ -338,7 +362,8 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
     ------
     DownloadError
         Network failure after all retries (``.part`` kept), or a size / digest mismatch after a
-        complete transfer (``.part`` deleted); no file is then left under ``dest``.
+        complete transfer (``.part`` deleted; a ``.part`` resumed from an earlier call is first fetched
+        once more from the start); no file is then left under ``dest``.
     InputError
         ``dest`` exists, does not verify, and ``overwrite`` is False; or ``dest`` is a folder; or the disk
         is full (or not writable) while writing ``.part``: not retried, the ``.part`` kept (a correct prefix).

@@ -118,6 +118,69 @@ def test_wrong_digest_refused_and_nothing_left(dandi, tmp_path, capsys, which):
     assert files_under(tmp_path) == []  # no final file, no .part
 
 
+def test_damaged_part_from_an_earlier_run_is_fetched_again_in_the_same_run(dandi, tmp_path, capsys):
+    """A .part whose kept bytes are wrong failed the run ("verification failed") and only a second run
+    succeeded; now the file is fetched once more from the start within the first run, which says so."""
+    argv = ["download", "--dandiset", "000999", "--path", "*train*", "--out", str(tmp_path), *FAST]
+    dest = tmp_path / "000999" / "sub-Fake" / "sub-Fake_desc-train_ecephys.nwb"
+    part = dest.with_name(dest.name + ".part")
+    part.parent.mkdir(parents=True)
+    damaged = bytearray(BIG[:20_000])
+    damaged[123] ^= 0xFF
+    part.write_bytes(bytes(damaged))
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "did not verify (sha256" in captured.err and "from the start" in captured.err, captured.err
+    assert captured.out.startswith("downloaded"), captured.out  # the bytes are all from this run
+    assert dest.read_bytes() == BIG and files_under(tmp_path) == [dest]
+    assert [rng for _, rng, _ in dandi.blob_requests()] == ["bytes=20000-", None]
+
+
+@pytest.mark.parametrize("server", ["honours Range", "ignores Range", "has it all"])
+def test_progress_ends_at_the_file_size(dandi, tmp_path, server):
+    """The progress bar counts a kept .part once: rewound when its bytes are dropped (a damaged .part,
+    a server ignoring Range, a .part as long as the file that fails), never past the file's size."""
+    (remote,) = dandiset_files("000999", glob="*train*")
+    dest = tmp_path / "f.nwb"
+    if server == "has it all":
+        Path(f"{dest}.part").write_bytes(b"\0" * remote.size)  # as long as the file, wrong bytes
+    else:
+        Path(f"{dest}.part").write_bytes(b"\0" * 9_000)
+    dandi.ignore_range = server == "ignores Range"
+
+    class Progress:
+        done = 0
+
+        def add_task(self, name, total):
+            return 1
+
+        def advance(self, task, n):
+            self.done += n
+            assert self.done <= remote.size
+
+        def remove_task(self, task):
+            pass
+
+    bar = Progress()
+    assert fetch_file(remote, dest, retries=0, progress=bar).status == "downloaded"
+    assert dest.read_bytes() == BIG and bar.done == remote.size
+
+
+def test_a_file_that_never_verifies_is_fetched_again_only_once(dandi, tmp_path, capsys):
+    """Bytes that fail although this run fetched all of them are not fetched again (the server's file
+    differs from what DANDI states); a resumed .part that fails costs one more transfer, not more."""
+    dandi.add("000998", "0.1.0", "sub-X/x.nwb", SMALL_BLOB, sha256="0" * 64)
+    argv = ["download", "--dandiset", "000998", "--out", str(tmp_path), *FAST]
+    part = tmp_path / "000998" / "sub-X" / "x.nwb.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(SMALL_BLOB[:3_000])
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "did not verify" in err[-2] and "verification failed" in err[-1], err
+    assert [rng for _, rng, _ in dandi.blob_requests()] == ["bytes=3000-", None]
+    assert files_under(tmp_path) == []
+
+
 def test_server_error_mid_stream(dandi, tmp_path, capsys):
     # the first response hangs up after 10 kB; every resume then gets HTTP 503
     dandi.drop_after[dandi.big.asset_id] = 10_000
