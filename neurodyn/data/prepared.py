@@ -21,7 +21,7 @@ from neurodyn.io import read_h5, read_h5_dict, write_h5_dict
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "GROUPS", "TRIAL_IDS", "TRIAL_SOURCE", "WINDOW_START", "REQUIRED_RATES",
            "FORWARD_RATES", "PreparedNLB", "group_name", "parse_group_name", "is_prepared", "read_prepared",
-           "load_prepared", "trial_keys", "write_prepared"]
+           "read_open_prepared", "load_prepared", "trial_keys", "write_prepared"]
 
 FORMAT = "neurodyn-prepared-nlb"
 FORMAT_VERSION = 1
@@ -320,37 +320,46 @@ def read_prepared(
         Missing file, not HDF5, an HDF5 file that ``neurodyn prepare`` did not write, a required group
         missing, an unknown dataset, or arrays that disagree with the layout (:func:`check_layout`).
     """
-    import h5py
-
     path = Path(path)
     with read_h5(path, "prepared NLB file") as f:
-        if not is_prepared(f):
-            raise InputError(f"not a prepared file (no format={FORMAT!r} attribute: `neurodyn prepare` did not "
-                             f"write it)", path, "format")
-        for name in require:
-            if name not in f:
-                raise InputError(f"missing group '{name}' ({_MISSING[name]})", path, name)
-        out = PreparedNLB(path, _checked_attrs({k: _attr(v) for k, v in f.attrs.items()}, path))
-        dtypes = {}
+        return read_open_prepared(f, path, groups, require=require)
 
-        def visit(key, obj):
-            if isinstance(key, bytes):  # a damaged name
-                key = key.decode("utf-8", "replace")
-            if isinstance(obj, h5py.Dataset):
-                out.shapes[key] = tuple(obj.shape)
-                dtypes[key] = obj.dtype
 
-        f.visititems(visit)
-        check_layout(path, out.attrs, out.shapes, dtypes)
-        for name in groups:
-            if name in f:
-                setattr(out, name, read_h5_dict(f[name]))
-                check_counts(path, name, _flat_arrays(getattr(out, name)))
-        if TRIAL_IDS in f:
-            out.trial_ids = read_h5_dict(f[TRIAL_IDS])
-        if WINDOW_START in f:
-            out.window_start_ms = {split: check_window_starts(path, f"{WINDOW_START}/{split}", values)
-                                   for split, values in read_h5_dict(f[WINDOW_START]).items()}
+def read_open_prepared(
+    f, path: Path, groups: tuple[str, ...] = GROUPS, *, require: tuple[str, ...] = ()
+) -> PreparedNLB:
+    """:func:`read_prepared` of ``path``, open as ``f`` inside :func:`~neurodyn.io.read_h5` or
+    :func:`~neurodyn.io.checked_h5` (a reader that has opened the file already reads it without opening it
+    again); the same checks and errors."""
+    import h5py
+
+    if not is_prepared(f):
+        raise InputError(f"not a prepared file (no format={FORMAT!r} attribute: `neurodyn prepare` did not "
+                         f"write it)", path, "format")
+    for name in require:
+        if name not in f:
+            raise InputError(f"missing group '{name}' ({_MISSING[name]})", path, name)
+    out = PreparedNLB(path, _checked_attrs({k: _attr(v) for k, v in f.attrs.items()}, path))
+    dtypes = {}
+
+    def visit(key, obj):
+        if isinstance(key, bytes):  # a damaged name
+            key = key.decode("utf-8", "replace")
+        if isinstance(obj, h5py.Dataset):
+            out.shapes[key] = tuple(obj.shape)
+            dtypes[key] = obj.dtype
+
+    f.visititems(visit)
+    check_layout(path, out.attrs, out.shapes, dtypes)
+    for name in groups:
+        if name in f:
+            setattr(out, name, read_h5_dict(f[name]))
+            check_counts(path, name, _flat_arrays(getattr(out, name)))
+    if TRIAL_IDS in f:
+        out.trial_ids = read_h5_dict(f[TRIAL_IDS])
+    if WINDOW_START in f:
+        out.window_start_ms = {split: check_window_starts(path, f"{WINDOW_START}/{split}", values)
+                               for split, values in read_h5_dict(f[WINDOW_START]).items()}
     return out
 
 

@@ -3,13 +3,14 @@
 - :mod:`.output`: the output policy (:func:`output_file`: temporary file + rename, inputs never
   overwritten, ``--overwrite``, disk / memory checks, a lock per output, SIGTERM / Ctrl-C cleanup) and
   :func:`atomic_path`.
-- :mod:`.hdf5`: nested dicts to / from HDF5 groups and :func:`read_h5`, the guarded reader.
+- :mod:`.hdf5`: nested dicts to / from HDF5 groups and :func:`read_h5`, the guarded reader
+  (:func:`checked_h5`: its checks for a file already open).
 - :mod:`.digest`: :func:`file_digest`, a file's size and SHA-256; :func:`data_identity`, what a prediction
   records of its data file.
 """
 
 from neurodyn.io.digest import data_identity, file_digest
-from neurodyn.io.hdf5 import read_h5, read_h5_dict, read_limit, write_h5_dict
+from neurodyn.io.hdf5 import checked_h5, read_h5, read_h5_dict, read_limit, write_h5_dict
 from neurodyn.io.output import (
     DISK_MARGIN_BYTES,
     Interrupted,
@@ -30,6 +31,7 @@ __all__ = [
     "check_disk",
     "check_memory",
     "check_output",
+    "checked_h5",
     "data_identity",
     "file_digest",
     "output_file",

@@ -250,16 +250,46 @@ def read_h5(path: str | os.PathLike, what: str | None = None) -> Iterator:
     """
     import h5py
 
+    path = _check_h5(path, what)
+    _refuse_heap_damage(path)
+    with _damage_is_input_error(path), h5py.File(path, "r") as handle:
+        _check_datasets(handle, path)
+        yield handle
+
+
+@contextlib.contextmanager
+def checked_h5(handle, path: str | os.PathLike) -> Iterator:
+    """:func:`read_h5`'s checks and messages for ``handle``, the file ``path`` opened read-only by the caller.
+
+    For a reader that opens a file leniently and learns from it that it must read it as :func:`read_h5`
+    would (:func:`neurodyn.metrics.resample.read_window_starts`: a prepared file is checked, any other file
+    read as it is), without opening it again. That the path is an HDF5 file is known (it is open); the global
+    heaps and the dataset sizes are checked before the block runs, and the block's exceptions become
+    InputErrors as in :func:`read_h5`. The caller closes ``handle``.
+    """
+    path = os.fspath(path)
+    _refuse_heap_damage(path)
+    with _damage_is_input_error(path):
+        _check_datasets(handle, path)
+        yield handle
+
+
+def _refuse_heap_damage(path: str) -> None:
+    """An InputError when :func:`_global_heap_damage` finds damage in ``path``."""
     from neurodyn.errors import InputError
 
-    path = _check_h5(path, what)
     damage = _global_heap_damage(path)
     if damage:
         raise InputError(f"truncated or damaged HDF5 file ({damage})", path=path)
+
+
+@contextlib.contextmanager
+def _damage_is_input_error(path: str) -> Iterator[None]:
+    """Exceptions of h5py reading ``path`` in the block as one-line InputErrors (see :func:`read_h5`)."""
+    from neurodyn.errors import InputError
+
     try:
-        with h5py.File(path, "r") as handle:
-            _check_datasets(handle, path)
-            yield handle
+        yield
     except OSError as err:
         raise InputError(f"truncated or damaged HDF5 file ({one_line(err, 200)})", path=path) from None
     except MemoryError:

@@ -21,6 +21,7 @@ windows started together.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -170,18 +171,29 @@ def read_window_starts(path) -> dict[str, dict[str, np.ndarray]]:
     nlb_tools' files, files that cannot be read)."""
     import h5py
 
-    from neurodyn.data.prepared import WINDOW_START, check_window_starts, group_name, is_prepared, read_prepared
-    from neurodyn.io import read_h5_dict
+    from neurodyn.data.prepared import (
+        WINDOW_START,
+        check_window_starts,
+        group_name,
+        is_prepared,
+        read_open_prepared,
+    )
+    from neurodyn.io import checked_h5, read_h5_dict
 
     try:
-        with h5py.File(path, "r") as handle:
-            prepared = is_prepared(handle)
-            found = read_h5_dict(handle[WINDOW_START]) if not prepared and WINDOW_START in handle else {}
+        handle = h5py.File(path, "r")
     except (OSError, ValueError):
         return {}
-    if prepared:
-        prep = read_prepared(path, groups=())
-        return {group_name(prep.dataset, prep.bin_ms): prep.window_start_ms} if prep.window_start_ms else {}
+    with handle:
+        try:
+            prepared = is_prepared(handle)
+            found = read_h5_dict(handle[WINDOW_START]) if not prepared and WINDOW_START in handle else {}
+        except (OSError, ValueError):
+            return {}
+        if prepared:  # read_prepared's checks and errors, on the file open here (one open)
+            with checked_h5(handle, path):
+                prep = read_open_prepared(handle, Path(path), groups=())
+            return {group_name(prep.dataset, prep.bin_ms): prep.window_start_ms} if prep.window_start_ms else {}
     return {name: {split: check_window_starts(path, f"{WINDOW_START}/{name}/{split}", values)
                    for split, values in starts.items()}
             for name, starts in found.items() if isinstance(starts, dict)}

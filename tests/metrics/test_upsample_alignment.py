@@ -214,3 +214,63 @@ def test_ensemble_keeps_the_starts_its_members_agree_on(pairs, tmp_path):
     assert read_window_starts(tmp_path / "e2.h5") == {}
     # the member is named here (evaluate's note would name only the ensemble)
     assert f"note: {c} records no window starts, unlike the other members" in out.getvalue()
+
+
+def test_read_window_starts_opens_a_prepared_file_once(pairs, monkeypatch):
+    """A prepared file is read with read_prepared's checks on the handle that found it prepared (it was opened a
+    second time, by read_prepared); a prediction file is opened once as before."""
+    opened = []
+
+    class CountingFile(h5py.File):
+        def __init__(self, name, *args, **kwargs):
+            opened.append(str(name))
+            super().__init__(name, *args, **kwargs)
+
+    _, prep = pairs["mc_maze"]
+    want = load_prepared(prep[20]).window_start_ms
+    monkeypatch.setattr(h5py, "File", CountingFile)
+    got = read_window_starts(prep[20])
+    assert opened == [str(prep[20])]
+    assert set(got) == {"mc_maze_small_20"} and set(got["mc_maze_small_20"]) == set(want)
+    for split, starts in want.items():
+        np.testing.assert_array_equal(got["mc_maze_small_20"][split], starts)
+
+
+def _nan_start(f):
+    starts = f["window_start_ms/eval"][()].astype(np.float64)
+    starts[0] = np.nan
+    del f["window_start_ms/eval"]
+    f["window_start_ms/eval"] = starts
+
+
+def _tiny_read_limit(monkeypatch):
+    import neurodyn.io.hdf5 as hdf5
+
+    monkeypatch.setattr(hdf5, "MIN_READ_LIMIT", 16)
+    monkeypatch.setattr(hdf5, "MAX_EXPANSION", 0)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("nan_start", "window_start_ms/eval: expected whole numbers of ms, found nan at row 0"),
+    ("unknown_dataset", "dataset: "),
+    ("claims_too_much", "claims shape"),  # read_h5's header check: on the one handle as on read_prepared's own
+])
+def test_read_window_starts_keeps_read_prepareds_checks_of_a_prepared_file(pairs, tmp_path, monkeypatch, damage,
+                                                                          message):
+    _, prep = pairs["mc_maze"]
+    bad = tmp_path / f"{damage}.h5"
+    bad.write_bytes(prep[20].read_bytes())
+    if damage == "claims_too_much":
+        _tiny_read_limit(monkeypatch)
+    else:
+        with h5py.File(bad, "r+") as f:
+            if damage == "nan_start":
+                _nan_start(f)
+            else:
+                f.attrs["dataset"] = "foo"
+    with pytest.raises(InputError) as from_prepared:
+        load_prepared(bad)
+    with pytest.raises(InputError) as from_starts:
+        read_window_starts(bad)
+    assert str(from_starts.value) == str(from_prepared.value)
+    assert str(from_starts.value).startswith(f"{bad}: ") and message in str(from_starts.value)
