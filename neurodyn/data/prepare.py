@@ -73,11 +73,10 @@ from neurodyn.data.tensors import (
     DMFC_TARGETS,
     PHASE_SPLITS,
     PHASES,
-    input_window_starts_ms,
-    make_eval_input_tensors,
+    eval_input_and_starts,
     make_eval_target_tensors,
-    make_train_input_tensors,
     split_rows,
+    train_input_and_starts,
 )
 from neurodyn.errors import InputError
 from neurodyn.io import output_file
@@ -201,14 +200,15 @@ def _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forwa
     eval_rows = split_rows(session, eval_splits, "", required=False)
     where = ", ".join(f.name for f in files)
     groups: dict[str, dict] = {}
+    session_starts: dict[str, np.ndarray] = {}  # each input row's window start (ms) on the session clock
     if len(train_rows):
-        groups["train_input"] = make_train_input_tensors(
+        groups["train_input"], session_starts["train"] = train_input_and_starts(
             session, ds, bin_ms, phase, include_behavior, include_forward_pred, seed
         )
     else:
         notes.append(f"train_input left out: no trials with split {' or '.join(map(repr, train_splits))} in {where}")
     if len(eval_rows):
-        groups["eval_input"] = make_eval_input_tensors(session, ds, bin_ms, phase, seed)
+        groups["eval_input"], session_starts["eval"] = eval_input_and_starts(session, ds, bin_ms, phase, seed)
     else:
         notes.append(f"eval_input left out: no trials with split {' or '.join(map(repr, eval_splits))} in {where}")
     if phase == "val":
@@ -267,7 +267,7 @@ def _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forwa
         before = np.cumsum(counts) - counts
         sources[split] = np.stack([source, trial_ids[split] - before[source]], axis=1).astype(np.int64)
         # on the row's own NWB file's clock: the same whether the file was prepared alone or with its pair
-        starts[split] = input_window_starts_ms(session, ds, bin_ms, phase, split, seed) - file_offset_ms[source]
+        starts[split] = session_starts[split] - file_offset_ms[source]
     write_prepared(tmp, attrs, groups, trial_ids, compression, starts, sources)
     shapes = []
     for name, data in groups.items():

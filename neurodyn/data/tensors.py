@@ -167,6 +167,25 @@ def behavior(
     return out
 
 
+def _input_cut(
+    session: NWBSession, ds: NLBDataset, bin_ms: int, phase: str, which: str, seed: int
+) -> tuple[np.ndarray, np.ndarray | None, TrialWindows]:
+    """The rows, jittered alignment times (ns; None without jitter) and windows of the train (``which="train"``)
+    or eval (``"eval"``) input: where the input tensors and their window starts are cut (once for both)."""
+    if which not in ("train", "eval"):
+        raise InputError(f"expected 'train' or 'eval', got {which!r}", field="which")
+    splits = PHASE_SPLITS[_check_phase(phase)][0 if which == "train" else 1]
+    what = f"the {which} input"
+    rows = split_rows(session, splits, what)
+    align = _aligned(session, ds.window, rows, jitter_ms(session, ds, rows, bin_ms, seed))
+    return rows, align, trial_windows(session, rows, bin_ms, ds.window, align_ns=align, needed_for=what)
+
+
+def _starts_ms(win: TrialWindows, bin_ms: int) -> np.ndarray:
+    """The start (ms on the session grid) of each window's first bin, int64."""
+    return win.first_bin.astype(np.int64) * int(bin_ms)
+
+
 def make_train_input_tensors(
     session: NWBSession | str | os.PathLike,
     dataset: str | NLBDataset,
@@ -185,11 +204,23 @@ def make_train_input_tensors(
         held-out) float16, [``train_behavior`` float64], [``train_spikes_heldin_forward``,
         ``train_spikes_heldout_forward`` (trials, fwd bins, units) float16].
     """
+    return train_input_and_starts(session, dataset, bin_ms, phase, include_behavior, include_forward_pred, seed)[0]
+
+
+def train_input_and_starts(
+    session: NWBSession | str | os.PathLike,
+    dataset: str | NLBDataset,
+    bin_ms: int,
+    phase: str = "val",
+    include_behavior: bool = True,
+    include_forward_pred: bool = True,
+    seed: int = 0,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:func:`make_train_input_tensors` and the window start of each of its rows
+    (:func:`input_window_starts_ms` ``which="train"``), from one cut of the windows."""
     ds, session = get_dataset(dataset), _session(session)
     bin_ms = ds.check_bin(bin_ms)
-    rows = split_rows(session, PHASE_SPLITS[_check_phase(phase)][0], "the train input")
-    align = _aligned(session, ds.window, rows, jitter_ms(session, ds, rows, bin_ms, seed))
-    win = trial_windows(session, rows, bin_ms, ds.window, align_ns=align, needed_for="the train input")
+    rows, align, win = _input_cut(session, ds, bin_ms, phase, "train", seed)
     n_bins = ds.n_bins(bin_ms)
     out = {
         "train_spikes_heldin": stacked_spikes(
@@ -220,7 +251,7 @@ def make_train_input_tensors(
                 allow_nans=False,
                 what="the train forward window",
             )
-    return out
+    return out, _starts_ms(win, bin_ms)
 
 
 def make_eval_input_tensors(
@@ -232,11 +263,21 @@ def make_eval_input_tensors(
 ) -> dict[str, np.ndarray]:
     """Evaluation inputs (``make_eval_input_tensors``): held-in spikes of the eval trials (NaN allowed),
     plus held-out spikes unless the trials are test trials."""
+    return eval_input_and_starts(session, dataset, bin_ms, phase, seed)[0]
+
+
+def eval_input_and_starts(
+    session: NWBSession | str | os.PathLike,
+    dataset: str | NLBDataset,
+    bin_ms: int,
+    phase: str = "val",
+    seed: int = 0,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:func:`make_eval_input_tensors` and the window start of each of its rows
+    (:func:`input_window_starts_ms` ``which="eval"``), from one cut of the windows."""
     ds, session = get_dataset(dataset), _session(session)
     bin_ms = ds.check_bin(bin_ms)
-    rows = split_rows(session, PHASE_SPLITS[_check_phase(phase)][1], "the eval input")
-    align = _aligned(session, ds.window, rows, jitter_ms(session, ds, rows, bin_ms, seed))
-    win = trial_windows(session, rows, bin_ms, ds.window, align_ns=align, needed_for="the eval input")
+    rows, _, win = _input_cut(session, ds, bin_ms, phase, "eval", seed)
     n_bins = ds.n_bins(bin_ms)
     out = {
         "eval_spikes_heldin": stacked_spikes(
@@ -247,7 +288,7 @@ def make_eval_input_tensors(
         out["eval_spikes_heldout"] = stacked_spikes(
             session, True, win, n_bins, bin_ms, allow_nans=True, what="the eval input"
         )
-    return out
+    return out, _starts_ms(win, bin_ms)
 
 
 def _front_padded_target(
@@ -289,21 +330,15 @@ def input_window_starts_ms(
 ) -> np.ndarray:
     """Start (ms on the session grid) of the first bin of each row of the train (``which="train"``) or eval
     (``"eval"``) input tensors: ``first_bin * bin_ms`` of the windows :func:`make_train_input_tensors` /
-    :func:`make_eval_input_tensors` cut, DMFC jitter included; int64, one per row, in row order.
+    :func:`make_eval_input_tensors` cut, DMFC jitter included; int64, one per row, in row order
+    (:func:`train_input_and_starts` / :func:`eval_input_and_starts` return them with the tensors).
 
     A trial's windows at two bin widths need not start together (the first bin is ``ceil(t0 / bin)``, and the
     DMFC jitter is rounded to whole bins at each width), so ``--upsample`` lines bins up by these starts.
     """
     ds, session = get_dataset(dataset), _session(session)
     bin_ms = ds.check_bin(bin_ms)
-    if which not in ("train", "eval"):
-        raise InputError(f"expected 'train' or 'eval', got {which!r}", field="which")
-    splits = PHASE_SPLITS[_check_phase(phase)][0 if which == "train" else 1]
-    what = f"the {which} input"
-    rows = split_rows(session, splits, what)
-    align = _aligned(session, ds.window, rows, jitter_ms(session, ds, rows, bin_ms, seed))
-    win = trial_windows(session, rows, bin_ms, ds.window, align_ns=align, needed_for=what)
-    return win.first_bin.astype(np.int64) * int(bin_ms)
+    return _starts_ms(_input_cut(session, ds, bin_ms, phase, which, seed)[2], bin_ms)
 
 
 def make_eval_target_tensors(

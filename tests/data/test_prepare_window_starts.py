@@ -69,3 +69,25 @@ def test_offsets_between_5_and_20_ms_starts_explain_the_spike_sums(dataset, prep
         assert checked > 0.8 * c.shape[0] * c.shape[1]
         moved += int(np.count_nonzero(offsets))
     assert moved > 0  # the windows do not all start together: the test tells an offset from none
+
+
+def test_prepare_cuts_each_inputs_windows_once(maze_pair, tmp_path, monkeypatch):
+    """The window starts come from the windows the input tensors were cut with (they were cut a second time for
+    the starts alone); they are those of input_window_starts_ms, on the row's own file's clock."""
+    import neurodyn.data.tensors as tensors
+    from neurodyn.data.nwb import load_session
+
+    cuts = []
+    real = tensors.trial_windows
+
+    def counting(*args, needed_for="", **kwargs):
+        cuts.append(needed_for)
+        return real(*args, needed_for=needed_for, **kwargs)
+
+    monkeypatch.setattr(tensors, "trial_windows", counting)
+    prep = load_prepared(prepare("mc_maze_small", maze_pair, bin_ms=20, phase="val", out=tmp_path / "p.h5", log=None))
+    assert cuts.count("the train input") == 1 and cuts.count("the eval input") == 1
+    session = load_session(maze_pair)
+    for which in ("train", "eval"):
+        on_session = tensors.input_window_starts_ms(session, "mc_maze_small", 20, "val", which)
+        assert len(np.unique(on_session - prep.window_start_ms[which])) == 1  # one file: one clock offset
