@@ -49,19 +49,62 @@ def as_array(value, name: str, ndim: int | tuple[int, ...], *, min_size: int = 1
     return arr
 
 
-def time_axis(n_bins: int, bin_ms: float | None, offset_ms: float = 0.0) -> tuple[np.ndarray, str]:
-    """Bin centres and their label: seconds (with ``bin_ms``; ``offset_ms`` = time of the first bin's
-    left edge) or bin indices (without)."""
-    if bin_ms is None or (not isinstance(bin_ms, bool) and np.ndim(bin_ms) == 0 and bin_ms == 0):
-        return np.arange(n_bins, dtype=np.float64), "bin"  # 0 too, as before: no width
+def bin_width(bin_ms) -> float | None:
+    """The bin width in ms as a float, or None for "no width" (``None`` or 0: axes in bins, rates in counts
+    per bin): the one rule of every plotting function.
+
+    Python, numpy (0-d arrays too) and torch numbers are taken.
+
+    Raises
+    ------
+    InputError
+        Naming ``bin_ms``: anything else (a bool, text, an array of several values, NaN, infinite, < 0).
+
+    Examples
+    --------
+    >>> bin_width(20), bin_width(0), bin_width(None)
+    (20.0, None, None)
+    """
+    if bin_ms is None:
+        return None
     try:
         width = float(bin_ms)  # Python, numpy (0-d arrays too) or torch numbers
     except (TypeError, ValueError):
         width = np.nan
-    if isinstance(bin_ms, bool) or not (np.isfinite(width) and width > 0):
-        raise InputError(f"must be a finite number of ms > 0, got {bin_ms!r}", field="bin_ms")
-    bin_ms = width
-    return (offset_ms + (np.arange(n_bins) + 0.5) * bin_ms) / 1000.0, "time (s)"
+    if isinstance(bin_ms, bool | np.bool_ | str | bytes) or np.ndim(bin_ms) != 0 or not (
+            np.isfinite(width) and width >= 0):
+        raise InputError(f"must be a finite number of ms > 0 (or 0 / None: no width), got {bin_ms!r}",
+                         field="bin_ms")
+    return width or None  # 0 too, as before: no width
+
+
+def time_axis(n_bins: int, bin_ms: float | None, offset_ms: float = 0.0) -> tuple[np.ndarray, str]:
+    """Bin centres and their label: seconds (with ``bin_ms``; ``offset_ms`` = time of the first bin's
+    left edge) or bin indices (without: None or 0, see :func:`bin_width`)."""
+    width = bin_width(bin_ms)
+    if width is None:
+        return np.arange(n_bins, dtype=np.float64), "bin"
+    return (offset_ms + (np.arange(n_bins) + 0.5) * width) / 1000.0, "time (s)"
+
+
+def state_colours(n_states: int) -> list:
+    """One distinct colour per hidden state, the same in every figure: matplotlib's qualitative ``tab10`` up to
+    10 states, ``tab20`` up to 20 (its light shades after the ten of ``tab10``), beyond that ``n_states``
+    evenly spaced samples of the continuous ``turbo`` map (``f"C{s % 10}"`` gave state 10 state 0's colour).
+
+    Examples
+    --------
+    >>> len(set(state_colours(12))), state_colours(3)[0] == state_colours(10)[0]
+    (12, True)
+    """
+    from matplotlib import colormaps
+
+    if n_states <= 10:
+        return [tuple(c) for c in colormaps["tab10"].colors[:n_states]]
+    if n_states <= 20:  # tab20's dark halves are tab10: states 0..9 keep their colours, 10..19 the light ones
+        pairs = colormaps["tab20"].colors
+        return [tuple(c) for c in (pairs[0::2] + pairs[1::2])[:n_states]]
+    return [tuple(colormaps["turbo"](x)) for x in np.linspace(0.0, 1.0, n_states)]
 
 
 def check_index(value, name: str, size: int) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.viz._common import as_array, check_labels, figure, pyplot, time_axis
+from neurodyn.viz._common import as_array, check_labels, figure, pyplot, state_colours, time_axis
 
 __all__ = ["plot_raster", "plot_rates_vs_truth", "plot_latents", "plot_state_posteriors", "plot_coupling"]
 
@@ -226,17 +226,20 @@ def plot_state_posteriors(
     owned = ax is None
     fig, ax = plt.subplots(figsize=(8, 2.5)) if owned else (ax.figure, ax)
     t, label = time_axis(n_bins, bin_ms, offset_ms)
-    colours = [f"C{s % 10}" for s in range(n_states)]
-    ax.stackplot(t, posteriors.T, labels=[f"state {s}" for s in range(n_states)], colors=colours, alpha=0.8)
     if true_states is not None:
         true_states = np.asarray(true_states)
         if true_states.shape != (n_bins,):
             raise InputError(f"shape {true_states.shape} does not match ({n_bins},)", field="true_states")
         true_states = check_labels(true_states, "true_states", None)  # the truth may have more states
+    n_colours = max(n_states, int(true_states.max()) + 1 if true_states is not None and true_states.size else 0)
+    colours = state_colours(n_colours)  # one palette for both: state s has one colour in the stack and the strip
+    ax.stackplot(t, posteriors.T, labels=[f"state {s}" for s in range(n_states)], colors=colours[:n_states],
+                 alpha=0.8)
+    if true_states is not None:
         ax.scatter(
             t,
             np.full(n_bins, 1.04),
-            c=[f"C{int(s) % 10}" for s in true_states],
+            c=[colours[s] for s in true_states],
             s=6,
             marker="s",
             clip_on=False,
@@ -248,7 +251,7 @@ def plot_state_posteriors(
     ax.set_xlabel(label)
     if title:
         ax.set_title(title, pad=12)
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small", ncols=-(-n_states // 8))  # 8 a column
     if owned:
         fig.tight_layout()
     return fig

@@ -23,11 +23,11 @@ Layouts recognised (first match wins):
     ``coupling`` (states, post, pre), ``transitions``, optional ``posteriors`` / ``viterbi``. Drawn:
     the coupling matrices (and the states when present).
 
-Time axes are in seconds when the file states its bin width (attribute ``bin_ms``, or an NLB group
-name such as ``mc_maze_small_20``), else in bins; an NLB group's are relative to its dataset's alignment
-event (move onset for MC_Maze and Area2_Bump, go for DMFC_RSG, trial start for MC_RTT), marked at 0.
-The figure is written atomically, in the format its
-suffix names (PNG, PDF, SVG, ...: :func:`figure_formats`); anything unreadable or of unknown layout
+Time axes are in seconds when the file states its bin width (attribute ``bin_ms``, a finite number of ms
+> 0, else the file is refused; or an NLB group name such as ``mc_maze_small_20``), else in bins; an NLB
+group's are relative to its dataset's alignment event (move onset for MC_Maze and Area2_Bump, go for
+DMFC_RSG, trial start for MC_RTT), marked at 0. The figure is written atomically, in the format its suffix
+names (PNG, PDF, SVG, ...: :func:`figure_formats`); anything unreadable or of unknown layout
 raises :class:`~neurodyn.errors.InputError` (one line, exit code 2).
 """
 
@@ -70,10 +70,18 @@ def _nlb_groups(f) -> list[str]:
     return sorted(k for k, v in f.items() if isinstance(v, h5py.Group) and k != "latents" and "eval_rates_heldin" in v)
 
 
-def _bin_ms(f, group: str | None) -> float | None:
+def _bin_ms(f, path: Path, group: str | None) -> float | None:
+    """The file's bin width: its ``bin_ms`` attribute (a finite number of ms > 0, else an InputError naming the
+    file and the attribute), else the NLB group name's, else None."""
     value = f.attrs.get("bin_ms")
     if value is not None:
-        return float(value)
+        try:
+            width = float(value)  # a number, or a one-value array; text and several values are refused below
+        except (TypeError, ValueError):
+            width = np.nan
+        if isinstance(value, bool | np.bool_) or np.ndim(value) != 0 or not (np.isfinite(width) and width > 0):
+            raise InputError(f"must be a finite number of ms > 0, got {value!r}", path, "bin_ms (attribute)")
+        return width
     if group is not None:  # nlb_tools naming: "mc_maze" at 5 ms, "mc_maze_20" at 20 ms
         match = re.search(r"_(\d+)$", group)
         return float(match.group(1)) if match else 5.0
@@ -152,7 +160,7 @@ def _read(f, path: Path, group: str | None) -> dict:
         out = {
             "layout": "nlb",
             "group": name,
-            "bin_ms": _bin_ms(f, name),
+            "bin_ms": _bin_ms(f, path, name),
             "n_heldin": rates.shape[2],
             "label": f"{name}: evaluation trials",
         }
@@ -177,7 +185,7 @@ def _read(f, path: Path, group: str | None) -> dict:
         out = {
             "layout": "lfads",
             "group": None,
-            "bin_ms": _bin_ms(f, None),
+            "bin_ms": _bin_ms(f, path, None),
             "rates": rates,
             "n_heldin": rates.shape[2],
             "label": f"{split} trials",
@@ -189,7 +197,7 @@ def _read(f, path: Path, group: str | None) -> dict:
     if key is not None:
         split = key.split("_")[0]
         phase = _text_attr(f, "phase")
-        out = {"layout": "hmmglm", "group": None, "bin_ms": _bin_ms(f, None),
+        out = {"layout": "hmmglm", "group": None, "bin_ms": _bin_ms(f, path, None),
                "label": f"{split} sequences" + (f", {phase} phase" if phase else "")}
         if _text_attr(f, "model"):  # the model class (GLM, HMMGLM, GaussianPriorHMMGLM, OneHotPriorHMMGLM)
             out["name"] = _text_attr(f, "model")
@@ -209,7 +217,7 @@ def _read(f, path: Path, group: str | None) -> dict:
         out = {
             "layout": "hmmglm_model",
             "group": None,
-            "bin_ms": _bin_ms(f, None),
+            "bin_ms": _bin_ms(f, path, None),
             "coupling": _coupling(f, path),
             "label": f"{f.attrs.get('model', 'switching GLM')}",
         }

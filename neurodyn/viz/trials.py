@@ -10,7 +10,16 @@ from __future__ import annotations
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.viz._common import as_array, check_index, check_labels, figure, pyplot, time_axis
+from neurodyn.viz._common import (
+    as_array,
+    bin_width,
+    check_index,
+    check_labels,
+    figure,
+    pyplot,
+    state_colours,
+    time_axis,
+)
 
 __all__ = ["trial_average", "plot_psth", "plot_rates_heatmap", "plot_states_aligned"]
 
@@ -33,7 +42,7 @@ def trial_average(
     spikes : array (trials, time, neurons)
         Counts (or rates) per bin.
     bin_ms : float, optional
-        Bin width (output in spikes/s); None: output in counts per bin.
+        Bin width (output in spikes/s); None or 0: output in counts per bin.
     sigma_ms : float, optional
         Smoothing width (needs ``bin_ms``); None = no smoothing.
 
@@ -49,8 +58,7 @@ def trial_average(
     (50.0, 0.0)
     """
     spikes = as_array(spikes, "spikes", 3)
-    if bin_ms is not None and not bin_ms > 0:
-        raise InputError(f"must be > 0, got {bin_ms}", field="bin_ms")
+    bin_ms = bin_width(bin_ms)  # None or 0: counts per bin, as on every plot's axes (0 was refused here)
     if sigma_ms is not None and not (np.isfinite(sigma_ms) and sigma_ms >= 0):  # scipy: 'Radius must be ...'
         raise InputError(f"must be a finite number of ms >= 0, got {sigma_ms!r}", field="sigma_ms")
     if sigma_ms and bin_ms is None:
@@ -254,7 +262,8 @@ def plot_states_aligned(
     t, time_label = time_axis(n_bins, bin_ms, offset_ms)
     step = (bin_ms / 1000.0) if bin_ms else 1.0
     edges = np.concatenate([t - step / 2, [t[-1] + step / 2]])
-    cmap = ListedColormap([f"C{s % 10}" for s in range(n_states)])
+    colours = state_colours(n_states)
+    cmap = ListedColormap(colours)
     norm = BoundaryNorm(np.arange(n_states + 1) - 0.5, n_states)
     fig, owned = figure(fig, (7, 5))
     ax_path, ax_mean = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.4, 1]})
@@ -265,11 +274,11 @@ def plot_states_aligned(
     ax_path.yaxis.set_major_locator(MaxNLocator(integer=True))  # rows are whole trials (was 0.5, 1.5, ...)
     mean = posteriors.mean(axis=0)
     for s in range(n_states):
-        ax_mean.plot(t, mean[:, s], color=f"C{s % 10}", lw=1.8, label=f"state {s}")
+        ax_mean.plot(t, mean[:, s], color=colours[s], lw=1.8, label=f"state {s}")
     ax_mean.set_ylim(-0.03, 1.03)  # a margin: a posterior of 1 (one state, a sure path) is not hidden by the frame
     ax_mean.set_ylabel("mean posterior")
     ax_mean.set_xlabel(time_label if not bin_ms or event == "alignment" else f"time from {event} (s)")
-    ax_mean.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax_mean.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5), ncols=-(-n_states // 8))
     if bin_ms and t[0] <= 0 <= t[-1]:
         for ax in (ax_path, ax_mean):
             ax.axvline(0.0, color="k", ls="--", lw=1)
