@@ -148,7 +148,8 @@ def plot_latent_pca(
     return fig
 
 
-def plot_energy(kinetic, potential, *, bin_ms: float | None = None, title: str | None = None, ax=None):
+def plot_energy(kinetic, potential, *, bin_ms: float | None = None, offset_ms: float = 0.0, title: str | None = None,
+                ax=None):
     r"""Kinetic, potential and total energy of latent trajectories over time (mean ± 1 s.d. over trials).
 
     Parameters
@@ -159,6 +160,8 @@ def plot_energy(kinetic, potential, *, bin_ms: float | None = None, title: str |
         :math:`U(z_t)` per trial and bin.
     bin_ms : float, optional
         Bin width (x axis in seconds), else bins.
+    offset_ms : float
+        Time of the first bin's left edge (as in the other plots).
     title : str, optional
     ax : matplotlib Axes, optional
 
@@ -178,7 +181,7 @@ def plot_energy(kinetic, potential, *, bin_ms: float | None = None, title: str |
     potential = as_array(potential, "potential", 2)
     if kinetic.shape != potential.shape:
         raise InputError(f"shape {potential.shape} differs from kinetic {kinetic.shape}", field="potential")
-    t, label = time_axis(kinetic.shape[1], bin_ms)
+    t, label = time_axis(kinetic.shape[1], bin_ms, offset_ms)
     owned = ax is None
     fig, ax = plt.subplots(figsize=(6, 3)) if owned else (ax.figure, ax)
     for values, name, colour in (

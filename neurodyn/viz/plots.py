@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.viz._common import as_array, check_labels, figure, pyplot, state_colours, time_axis
+from neurodyn.viz._common import as_array, bin_width, check_labels, figure, pyplot, state_colours, time_axis
 
 __all__ = ["plot_raster", "plot_rates_vs_truth", "plot_latents", "plot_state_posteriors", "plot_coupling"]
 
@@ -62,7 +62,10 @@ def plot_rates_vs_truth(
     neurons: list[int] | None = None,
     spikes=None,
     bin_ms: float | None = None,
+    offset_ms: float = 0.0,
     labels: tuple[str, str] = ("true", "inferred"),
+    title: str | None = None,
+    fig=None,
 ):
     """Inferred vs true rates of a few neurons on one trial (optionally over the spike counts).
 
@@ -78,8 +81,14 @@ def plot_rates_vs_truth(
         Observed counts, drawn as grey bars.
     bin_ms : float, optional
         Bin width: axes in seconds and spikes/s; without it bins and counts/bin.
+    offset_ms : float
+        Time of the first bin's left edge (as in the other plots).
     labels : (str, str)
         Legend entries of the true and inferred rates.
+    title : str, optional
+        Figure (or subfigure) title.
+    fig : Figure or SubFigure, optional
+        Draw into this (e.g. a panel of a composite figure) instead of a new figure.
 
     Returns
     -------
@@ -92,7 +101,6 @@ def plot_rates_vs_truth(
     >>> len(plot_rates_vs_truth(r, r * 0.9, neurons=[0, 3]).axes)
     2
     """
-    plt = pyplot()
     true_rates = as_array(true_rates, "true_rates", 3)
     pred_rates = as_array(pred_rates, "pred_rates", 3)
     if true_rates.shape != pred_rates.shape:
@@ -107,9 +115,11 @@ def plot_rates_vs_truth(
         spikes = as_array(spikes, "spikes", 3)
         if spikes.shape != true_rates.shape:
             raise InputError(f"shape {spikes.shape} differs from true_rates {true_rates.shape}", field="spikes")
-    fig, axes = plt.subplots(len(neurons), 1, figsize=(6, 1.6 * len(neurons)), sharex=True, squeeze=False)
-    scale = 1000.0 / bin_ms if bin_ms else 1.0
-    t, label = time_axis(n_bins, bin_ms)
+    fig, owned = figure(fig, (6, 1.6 * len(neurons)))
+    axes = fig.subplots(len(neurons), 1, sharex=True, squeeze=False)
+    t, label = time_axis(n_bins, bin_ms, offset_ms)
+    width_ms = bin_width(bin_ms)
+    scale = 1000.0 / width_ms if width_ms else 1.0
     width = t[1] - t[0] if n_bins > 1 else 1.0
     for ax, n in zip(axes[:, 0], neurons):
         if spikes is not None:
@@ -119,8 +129,11 @@ def plot_rates_vs_truth(
         ax.set_ylabel(f"n{n}")
     axes[0, 0].legend(loc="upper right", fontsize="small", ncol=3)
     axes[-1, 0].set_xlabel(label)
-    fig.supylabel("spikes/s" if bin_ms else "counts/bin")
-    fig.tight_layout()
+    fig.supylabel("spikes/s" if width_ms else "counts/bin")
+    if title:
+        fig.suptitle(title)
+    if owned:
+        fig.tight_layout()
     return fig
 
 
@@ -279,7 +292,7 @@ def plot_coupling(
     vmax : float, optional
         Symmetric colour limit (default: the largest absolute entry).
     row_labels : (str, str)
-        Y labels of the two rows.
+        Y labels of the two rows (with ``reference``; one row is labelled "post" alone).
     label : str
         Colour-bar label.
     fig : Figure or SubFigure, optional
@@ -327,7 +340,8 @@ def plot_coupling(
             image = ax.imshow(mats[c], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
             if titles is not None and r == 0:
                 ax.set_title(titles[c], fontsize="small")
-        axes[r, 0].set_ylabel(row_labels[r] + "\npost")
+        # the row's name only when there is a second row to tell it from ("estimate" stood alone)
+        axes[r, 0].set_ylabel(row_labels[r] + "\npost" if len(rows) > 1 else "post")
     axes[-1, 0].set_xlabel("pre")
     fig.colorbar(image, ax=axes, shrink=0.8, label=label)
     return fig

@@ -93,7 +93,8 @@ def plot_psth(
     """PSTHs of a population: a heat map of every neuron sorted by peak time, and a few neurons' curves.
 
     The heat map shows each neuron's PSTH divided by its maximum (so neurons with different rates
-    share one colour scale) and ordered by the time of that maximum; the right panel shows the PSTHs
+    share one colour scale) and ordered by the time of that maximum, its y ticks naming the neuron (its index
+    in ``spikes``) drawn in that row; the right panel shows the PSTHs
     of ``neurons`` in spikes/s with a band of ±1 standard error across trials.
 
     Parameters
@@ -141,6 +142,12 @@ def plot_psth(
     mesh = ax_map.pcolormesh(edges, np.arange(n_neurons + 1) - 0.5, normalised.T, cmap="viridis", vmin=0, vmax=1)
     fig.colorbar(mesh, ax=ax_map, label="rate / peak rate")
     ax_map.set_ylabel("neuron (sorted by peak time)")
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    # the rows are ranks; their ticks name the neuron drawn there (they read 0..n-1, the rank, as if a neuron id)
+    ax_map.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_map.yaxis.set_major_formatter(FuncFormatter(
+        lambda y, _: str(int(order[int(round(y))])) if 0 <= round(y) < n_neurons else ""))
     for n in neurons:
         line = ax_lines.plot(t, psth[:, n], lw=1.5, label=f"neuron {n}")[0]
         ax_lines.fill_between(t, psth[:, n] - sem[:, n], psth[:, n] + sem[:, n], color=line.get_color(), alpha=0.25)

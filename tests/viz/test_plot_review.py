@@ -69,3 +69,43 @@ def test_every_state_has_its_own_colour_beyond_ten(n_states):
     assert len(lines) == n_states
     image = fig.axes[0].collections[0]
     assert len({to_hex(image.cmap(image.norm(s))) for s in range(n_states)}) == n_states
+
+
+def test_the_psth_map_ticks_name_the_neurons_not_their_rank():
+    """The rows are sorted by peak time, but their ticks read the rank 0, 1, 2, ... as if it were a neuron id."""
+    from neurodyn.viz import plot_psth
+
+    x = np.zeros((2, 10, 3))
+    for neuron, peak in ((0, 8), (1, 2), (2, 5)):  # peak order: neuron 1, 2, 0
+        x[:, peak, neuron] = 1.0
+    fig = plot_psth(x, bin_ms=20, sigma_ms=None)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    ticks = {int(t.get_position()[1]): t.get_text() for t in ax.get_yticklabels() if t.get_text()}
+    assert ticks == {0: "1", 1: "2", 2: "0"}, ticks
+    assert ax.get_ylabel() == "neuron (sorted by peak time)"
+
+
+def test_one_coupling_row_is_not_called_the_estimate():
+    """'estimate / post' labelled the only row, with nothing to compare it to."""
+    from neurodyn.viz import plot_coupling
+
+    w = RNG.normal(size=(2, 4, 4))
+    assert plot_coupling(w).axes[0].get_ylabel() == "post"
+    two = plot_coupling(w, reference=w)
+    assert [ax.get_ylabel() for ax in two.axes[:4:2]] == ["estimate\npost", "reference\npost"]
+
+
+def test_rates_vs_truth_and_energy_take_the_common_arguments():
+    """plot_rates_vs_truth had no fig, offset_ms or title and plot_energy no offset_ms, unlike the other plots."""
+    from neurodyn.viz import plot_energy, plot_rates_vs_truth
+    from neurodyn.viz._common import pyplot
+
+    r = RNG.random((2, 30, 3))
+    outer = pyplot().figure(layout="constrained")
+    sub = outer.subfigures(1, 2)[1]
+    fig = plot_rates_vs_truth(r, r * 0.9, neurons=[0, 2], bin_ms=20, offset_ms=-250, title="Lorenz", fig=sub)
+    assert fig is sub and len(outer.axes) == 2 and sub._suptitle.get_text() == "Lorenz"
+    assert outer.axes[0].lines[0].get_xdata()[0] == pytest.approx(-0.24)
+    fig = plot_energy(r[..., 0], r[..., 1], bin_ms=20, offset_ms=-250)
+    assert fig.axes[0].lines[0].get_xdata()[0] == pytest.approx(-0.24)
