@@ -495,7 +495,7 @@ CASES = [
     ("plot-out-under-file", ["plot", "{src}/pred.h5", "--out", "afile/p.png"], "afile is a file, not a folder",
      _afile),
     ("plot-text", ["plot", "{src}/notes.txt", "--out", "p.png"], "not an HDF5 file", None),
-    ("plot-prepared", ["plot", "{src}/prep.h5", "--out", "p.png"], "unknown prediction layout", None),
+    ("plot-prepared", ["plot", "{src}/prep.h5", "--out", "p.png"], "is a prepared data file", None),
     ("plot-truncated", ["plot", "{src}/trunc_pred.h5", "--out", "p.png"], "truncated or damaged", None),
     # ---------------------------------------------------------------- demo (refused before any training)
     ("demo-zero-epochs", ["demo", "--out", "demo", "--epochs", "0"], "--epochs", None),

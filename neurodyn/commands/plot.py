@@ -22,7 +22,8 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("--group", default=None,
                         help="NLB group to draw, e.g. mc_maze_small_20; required when the file holds several "
                              "(datasets or bin widths: the error lists them), else the file's one group")
-    parser.add_argument("--trial", type=int, default=0, help="trial / sequence drawn on its own (default 0)")
+    parser.add_argument("--trial", type=int, default=None,
+                        help="trial / sequence drawn on its own (default 0; refused for a file of none)")
     parser.add_argument("--dpi", type=int, default=90,
                         help="dots per inch of raster output (PNG, JPEG, ...; in PDF / SVG only of the embedded "
                              "images) (default %(default)s)")

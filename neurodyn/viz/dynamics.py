@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurodyn.errors import InputError
-from neurodyn.viz._common import as_array, figure, pyplot, time_axis
+from neurodyn.errors import InputError, whole_number
+from neurodyn.viz._common import as_array, bin_width, figure, pyplot, time_axis
 
 __all__ = ["pca", "plot_latent_pca", "plot_energy", "plot_potential"]
 
@@ -68,13 +68,14 @@ def plot_latent_pca(
     event: str = "alignment",
     title: str | None = None,
     fig=None,
+    forward_from: int | None = None,
 ):
     """Top principal components of latents over time, and the trajectories in the PC1-PC2 plane.
 
     Left panels: each component against time, thin lines for up to ``trials`` trials and a thick
     line for the trial mean. Right panel: PC1 vs PC2 per trial, the trial mean's points coloured by time
     (viridis: early dark purple, late light yellow), with the alignment event (t = 0) marked by a dot on
-    each trajectory.
+    each trajectory. With ``n_components=1`` (one-dimensional latents) the time panel alone is drawn.
 
     Parameters
     ----------
@@ -82,6 +83,7 @@ def plot_latent_pca(
     bin_ms, offset_ms : float, optional
         Bin width and the first bin's left edge relative to the event.
     n_components : int
+        1 to ``min(trials * time, dims)``.
     trials : int
         Number of single trials drawn.
     event : str
@@ -89,11 +91,15 @@ def plot_latent_pca(
     title : str, optional
     fig : Figure or SubFigure, optional
         Draw into this (e.g. a panel of a composite figure) instead of a new figure.
+    forward_from : int, optional
+        First bin of forward prediction (after the observed window, e.g. an NLB prediction's latents beyond
+        its rates): a dotted line labelled "forward" marks its left edge on the time axes.
 
     Returns
     -------
     matplotlib.figure.Figure
-        ``n_components`` time axes and one PC1-PC2 axis.
+        ``n_components`` time axes (x limits on the outer bin edges) and, with two or more components, one
+        PC1-PC2 axis.
 
     Examples
     --------
@@ -102,26 +108,42 @@ def plot_latent_pca(
     4
     """
     projected, explained = pca(latents, n_components)
-    if n_components < 2:
-        raise InputError("needs at least 2 components for the PC1-PC2 panel", field="n_components")
     n_trials, n_bins, _ = projected.shape
+    if forward_from is not None:
+        if whole_number(forward_from) is None or not 0 < forward_from < n_bins:
+            raise InputError(f"expected a bin 1..{n_bins - 1}, got {forward_from!r}", field="forward_from")
+        forward_from = whole_number(forward_from)
     t, label = time_axis(n_bins, bin_ms, offset_ms)
     if bin_ms and event != "alignment":
         label = f"time from {event} (s)"
+    step = bin_width(bin_ms) / 1000.0 if bin_width(bin_ms) else 1.0  # bin width on the time axis
     shown = projected[: max(1, min(trials, n_trials))]
     fig, owned = figure(fig, (10, 1.5 + 1.3 * n_components))
-    grid = fig.add_gridspec(n_components, 2, width_ratios=[1.4, 1])
+    grid = fig.add_gridspec(n_components, 2 if n_components > 1 else 1, width_ratios=[1.4, 1][: min(2, n_components)])
     for k in range(n_components):
         ax = fig.add_subplot(grid[k, 0])
         ax.plot(t, shown[..., k].T, color="0.6", lw=0.6)
         ax.plot(t, projected[..., k].mean(axis=0), color="C3", lw=2)
+        ax.set_xlim(t[0] - step / 2, t[-1] + step / 2)  # the bins' outer edges, as the image panels
         ax.set_ylabel(f"PC{k + 1}\n({100 * explained[k]:.0f}%)")
         if bin_ms and t[0] <= 0 <= t[-1]:
             ax.axvline(0.0, color="k", ls="--", lw=1)
+        if forward_from is not None:
+            edge = t[forward_from] - step / 2
+            ax.axvline(edge, color="C0", ls=":", lw=1.5)
+            if k == 0:
+                ax.text(edge, 1.0, " forward \u2192", transform=ax.get_xaxis_transform(), ha="left", va="top",
+                        color="C0", fontsize="small")
         if k < n_components - 1:
             ax.tick_params(labelbottom=False)
         else:
             ax.set_xlabel(label)
+    if n_components < 2:
+        if title:
+            fig.suptitle(title)
+        if owned:
+            fig.tight_layout()
+        return fig
     ax_plane = fig.add_subplot(grid[:, 1])
     for trajectory in shown:
         ax_plane.plot(trajectory[:, 0], trajectory[:, 1], color="0.7", lw=0.6)

@@ -246,8 +246,12 @@ def plot_state_posteriors(
         true_states = check_labels(true_states, "true_states", None)  # the truth may have more states
     n_colours = max(n_states, int(true_states.max()) + 1 if true_states is not None and true_states.size else 0)
     colours = state_colours(n_colours)  # one palette for both: state s has one colour in the stack and the strip
-    ax.stackplot(t, posteriors.T, labels=[f"state {s}" for s in range(n_states)], colors=colours[:n_states],
-                 alpha=0.8)
+    step = bin_width(bin_ms) / 1000.0 if bin_width(bin_ms) else 1.0
+    # from the first bin's left edge to the last one's right edge (the outer bins' values held there), as the
+    # path image of plot_states_aligned: the stack ended half a bin short at both sides
+    x = np.concatenate([[t[0] - step / 2], t, [t[-1] + step / 2]])
+    ax.stackplot(x, np.concatenate([posteriors[:1], posteriors, posteriors[-1:]]).T,
+                 labels=[f"state {s}" for s in range(n_states)], colors=colours[:n_states], alpha=0.8)
     if true_states is not None:
         ax.scatter(
             t,
@@ -259,7 +263,7 @@ def plot_state_posteriors(
         )
         ax.text(t[-1], 1.08, "true", ha="right", va="bottom", fontsize="small")
     ax.set_ylim(0, 1.07)
-    ax.set_xlim(t[0], t[-1])
+    ax.set_xlim(x[0], x[-1])  # the bins' outer edges, as the path image of plot_states_aligned
     ax.set_ylabel("posterior")
     ax.set_xlabel(label)
     if title:

@@ -5,19 +5,21 @@ Layouts recognised (first match wins):
 ``nlb``
     NLB submission layout written by ``neurodyn predict`` / ``neurodyn baseline`` / ``neurodyn submit``:
     a group ``<dataset>[_<bin>]`` with ``eval_rates_heldin`` (trials, time, neurons) counts per bin,
-    optional ``eval_rates_heldout``, and optional ``latents/eval_z`` (trials, time, D). Drawn: one
-    trial's rates (held-in above the line, held-out below), the trial-averaged rates, and the top
-    principal components of the latents. A file with several such groups (``neurodyn submit``: several
-    datasets or bin widths) is drawn one group at a time: ``group`` / ``--group`` names it, and is
-    required there (never a silent choice; the error lists the groups).
+    optional ``eval_rates_heldout``, and optional ``latents/eval_z`` (trials, time, D). Rates must be finite
+    and >= 0 (the check of ``evaluate`` / ``submit``); latents need the rates' bins and may have more
+    (forward prediction, marked "forward" on their time axes). Drawn: one trial's rates (held-in above the
+    line, held-out below), the trial-averaged rates, and the top principal components of the latents (up
+    to 3; one-dimensional latents as their time course). A file with several such groups (``neurodyn
+    submit``: several datasets or bin widths) is drawn one group at a time: ``group`` / ``--group`` names
+    it, and is required there (never a silent choice; the error lists the groups).
 ``lfads``
     ``valid_rates`` / ``train_rates`` (trials, time, neurons) with optional ``valid_z`` / ``train_z``
     (LangevinFlow on LFADS-format or Lorenz data). Drawn as ``nlb``.
 ``hmmglm``
     ``valid_posteriors`` / ``train_posteriors`` (sequences, time, states) with optional
-    ``*_viterbi`` (sequences, time) and ``*_trial_ids`` (the rows' NLB trial ids, a prepared NLB file's
-    predictions: the figure names rows by them, never as trial numbers). Drawn: the posteriors of one
-    sequence and the state paths of all.
+    ``*_viterbi`` (sequences, time) and ``*_trial_ids`` (the rows' NLB trial ids, whole numbers, a prepared
+    NLB file's predictions: the figure's row ticks and titles name rows by them, never as trial numbers).
+    Drawn: the posteriors of one sequence and the state paths of all.
 ``hmmglm_model``
     A fitted switching GLM exported by :func:`neurodyn.models.hmmglm.evaluate.export_model_h5`:
     ``coupling`` (states, post, pre), ``transitions``, optional ``posteriors`` / ``viterbi``. Drawn:
@@ -26,9 +28,11 @@ Layouts recognised (first match wins):
 Time axes are in seconds when the file states its bin width (attribute ``bin_ms``, a finite number of ms
 > 0, else the file is refused; or an NLB group name such as ``mc_maze_small_20``), else in bins; an NLB
 group's are relative to its dataset's alignment event (move onset for MC_Maze and Area2_Bump, go for
-DMFC_RSG, trial start for MC_RTT), marked at 0. The figure is written atomically, in the format its suffix
-names (PNG, PDF, SVG, ...: :func:`figure_formats`); anything unreadable or of unknown layout
-raises :class:`~neurodyn.errors.InputError` (one line, exit code 2).
+DMFC_RSG, trial start for MC_RTT), marked at 0. Every time panel spans the outer bin edges, with
+one label and a dashed line at the event. The title names what made the file (its ``model`` attribute,
+``baseline (<recipe>)``, ...) and the layout. A prepared data file is refused as such. The figure is written
+atomically, in the format its suffix names (PNG, PDF, SVG, ...: :func:`figure_formats`); anything unreadable
+or of unknown layout raises :class:`~neurodyn.errors.InputError` (one line, exit code 2).
 """
 
 from __future__ import annotations
@@ -62,6 +66,14 @@ def _array(f, key: str, path: Path, ndim: int, *, finite: bool = True) -> np.nda
     if finite and not np.all(np.isfinite(arr)):
         raise InputError("contains NaN or infinite values", path, key)
     return arr
+
+
+def _rates(f, key: str, path: Path) -> np.ndarray:
+    """Predicted rates ``key`` (trials, time, neurons): finite and non-negative, the check of ``evaluate``,
+    ``submit`` and ``ensemble`` (:func:`neurodyn.metrics.bits.check_rates`)."""
+    from neurodyn.metrics.bits import check_rates
+
+    return check_rates(_array(f, key, path, 3), key, path)
 
 
 def _nlb_groups(f) -> list[str]:
@@ -143,7 +155,32 @@ def read_prediction(path, *, group: str | None = None) -> dict:
     """
     path = Path(path)
     with read_h5(path, "prediction .h5 file") as f:
-        return _read(f, path, group)
+        out = _read(f, path, group)
+        name = _model_name(f)
+    out["path"] = str(path)
+    if name:
+        out["name"] = name
+    return out
+
+
+def _model_name(f) -> str | None:
+    """What made the file, from its root attributes: the model class (``model``, as ``neurodyn predict`` and
+    ``export_model_h5`` record it), ``baseline (<recipe>)``, ``ensemble of N files`` or ``submission``."""
+    import json
+
+    model = _text_attr(f, "model")
+    if model:
+        return model
+    recipe = _text_attr(f, "baseline")
+    if recipe:
+        return f"baseline ({recipe})"
+    members = _text_attr(f, "ensemble_members")
+    if members:
+        try:
+            return f"ensemble of {len(json.loads(members))} files"
+        except (ValueError, TypeError):
+            return "ensemble"
+    return "submission" if _text_attr(f, "submission_members") else None
 
 
 def _read(f, path: Path, group: str | None) -> dict:
@@ -156,7 +193,7 @@ def _read(f, path: Path, group: str | None) -> dict:
                          path, "--group")
     if groups:
         name = group or groups[0]
-        rates = _array(f, f"{name}/eval_rates_heldin", path, 3)
+        rates = _rates(f, f"{name}/eval_rates_heldin", path)
         out = {
             "layout": "nlb",
             "group": name,
@@ -165,7 +202,7 @@ def _read(f, path: Path, group: str | None) -> dict:
             "label": f"{name}: evaluation trials",
         }
         if f"{name}/eval_rates_heldout" in f:
-            heldout = _array(f, f"{name}/eval_rates_heldout", path, 3)
+            heldout = _rates(f, f"{name}/eval_rates_heldout", path)
             if heldout.shape[:2] != rates.shape[:2]:
                 raise InputError(
                     f"shape {heldout.shape} does not match eval_rates_heldin {rates.shape}",
@@ -176,12 +213,12 @@ def _read(f, path: Path, group: str | None) -> dict:
         out["rates"] = rates
         out.update(_alignment(name, out["bin_ms"], rates.shape[1]))
         if "latents/eval_z" in f:
-            out["latents"] = _latents(f, "latents/eval_z", path, rates)
+            out.update(_latents(f, "latents/eval_z", path, rates))
         return out
     key = _first(f, ("valid_rates", "train_rates"))
     if key is not None:
         split = key.split("_")[0]
-        rates = _array(f, key, path, 3)
+        rates = _rates(f, key, path)
         out = {
             "layout": "lfads",
             "group": None,
@@ -191,7 +228,7 @@ def _read(f, path: Path, group: str | None) -> dict:
             "label": f"{split} trials",
         }
         if f"{split}_z" in f:
-            out["latents"] = _latents(f, f"{split}_z", path, rates)
+            out.update(_latents(f, f"{split}_z", path, rates))
         return out
     key = _first(f, ("valid_posteriors", "train_posteriors"))
     if key is not None:
@@ -199,13 +236,15 @@ def _read(f, path: Path, group: str | None) -> dict:
         phase = _text_attr(f, "phase")
         out = {"layout": "hmmglm", "group": None, "bin_ms": _bin_ms(f, path, None),
                "label": f"{split} sequences" + (f", {phase} phase" if phase else "")}
-        if _text_attr(f, "model"):  # the model class (GLM, HMMGLM, GaussianPriorHMMGLM, OneHotPriorHMMGLM)
-            out["name"] = _text_attr(f, "model")
         out.update(_states(f, key, f"{split}_viterbi", path))
         if f"{split}_trial_ids" in f:  # rows of a prepared NLB file: their NLB trial ids
             ids = _array(f, f"{split}_trial_ids", path, 1)
             if len(ids) != len(out["posteriors"]):
                 raise InputError(f"{len(ids)} ids for {len(out['posteriors'])} rows", path, f"{split}_trial_ids")
+            if np.any(ids != np.round(ids)) or np.abs(ids).max() >= 2**53:  # 1.5 was drawn as trial 1
+                bad = ids[ids != np.round(ids)]
+                raise InputError(f"NLB trial ids must be whole numbers, found {bad[0]:g}" if bad.size else
+                                 "NLB trial ids out of range", path, f"{split}_trial_ids")
             out["trial_ids"] = ids.astype(np.int64)
         if "coupling" in f:  # neurodyn predict of a switching GLM also stores the model
             out["coupling"] = _coupling(f, path)
@@ -219,11 +258,16 @@ def _read(f, path: Path, group: str | None) -> dict:
             "group": None,
             "bin_ms": _bin_ms(f, path, None),
             "coupling": _coupling(f, path),
-            "label": f"{f.attrs.get('model', 'switching GLM')}",
+            "label": "coupling of each state" + (", posteriors of the exported spikes" if "posteriors" in f else ""),
         }
         if "posteriors" in f:
             out.update(_states(f, "posteriors", "viterbi", path))
         return out
+    from neurodyn.data.prepared import is_prepared
+
+    if is_prepared(f):
+        raise InputError("is a prepared data file (neurodyn prepare), not a prediction file: plot the predictions "
+                         "of a model fitted on it (neurodyn predict, neurodyn baseline)", path, "format")
     raise InputError(
         "unknown prediction layout (expected an NLB group with eval_rates_heldin, valid_rates/train_rates, "
         "valid_posteriors/train_posteriors, or coupling + transitions)",
@@ -246,11 +290,16 @@ def _coupling(f, path: Path) -> np.ndarray:
     return coupling
 
 
-def _latents(f, key: str, path: Path, rates: np.ndarray) -> np.ndarray:
+def _latents(f, key: str, path: Path, rates: np.ndarray) -> dict:
+    """``latents`` (trials, time, D) with ``latents_key``: as many trials as the rates and at least their bins
+    (more: forward-prediction bins after the rates' window)."""
     latents = _array(f, key, path, 3)
     if latents.shape[0] != rates.shape[0]:
         raise InputError(f"{latents.shape[0]} trials, but the rates have {rates.shape[0]}", path, key)
-    return latents
+    if latents.shape[1] < rates.shape[1]:
+        raise InputError(f"{latents.shape[1]} time bins, fewer than the rates' {rates.shape[1]} (expected the rates' "
+                         "bins, then any forward-prediction bins)", path, key)
+    return {"latents": latents, "latents_key": key}
 
 
 def _states(f, key: str, path_key: str, path: Path) -> dict:
@@ -269,64 +318,78 @@ def _states(f, key: str, path_key: str, path: Path) -> dict:
     return out
 
 
-def draw_prediction(data: dict, *, trial: int = 0, title: str | None = None):
+#: how a figure title names each layout
+LAYOUT_TITLES = {"nlb": "NLB layout", "lfads": "LFADS layout", "hmmglm": "HMM-GLM layout",
+                 "hmmglm_model": "exported model"}
+
+
+def draw_prediction(data: dict, *, trial: int | None = None, title: str | None = None):
     """The summary figure of :func:`read_prediction`'s output (a new matplotlib figure).
+
+    Every time axis of the figure spans the outer edges of its bins, with one label ("time from <event> (s)"
+    for an NLB alignment, else "time (s)", or "bin" without a bin width) and a dashed line at the event.
 
     Parameters
     ----------
     data : dict
         As returned by :func:`read_prediction`.
-    trial : int
-        Trial / sequence shown on its own.
+    trial : int, optional
+        Trial / sequence shown on its own (default 0); refused for a file of no trials or sequences (a fitted
+        model exported without posteriors).
     title : str, optional
-        Figure title (default: the layout and what is drawn).
+        Figure title (default: the model that made the file, e.g. ``"LangevinFlow prediction (NLB layout):
+        mc_maze_small_20: evaluation trials"``, from its ``model`` / ``baseline`` attribute, and what is drawn).
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    InputError
+        ``trial`` out of range or given for a file without trials (field ``--trial``); latents that cannot be
+        drawn (naming the file and their key).
 
     Examples
     --------
     >>> fig = draw_prediction(read_prediction("pred.h5"), trial=3)  # doctest: +SKIP
     """
     from neurodyn.viz._common import pyplot
-    from neurodyn.viz.dynamics import plot_latent_pca
     from neurodyn.viz.plots import plot_coupling, plot_state_posteriors
     from neurodyn.viz.trials import plot_psth, plot_rates_heatmap, plot_states_aligned
 
     plt = pyplot()
     bin_ms, layout = data["bin_ms"], data["layout"]
-    n = len(data["rates"] if "rates" in data else data.get("posteriors", data.get("coupling")))
-    if "rates" in data or "posteriors" in data:
-        if not 0 <= trial < n:
-            raise InputError(f"trial {trial} out of range (0..{n - 1})", field="--trial")
+    per_trial = data.get("rates", data.get("posteriors"))
+    if per_trial is None:
+        if trial is not None:  # --trial 99 on a model without posteriors was ignored
+            raise InputError("the file holds no trials or sequences to choose from (a fitted model without "
+                             "posteriors)", data.get("path"), "--trial")
+    else:
+        trial = 0 if trial is None else trial
+        if not 0 <= trial < len(per_trial):
+            raise InputError(f"trial {trial} out of range (0..{len(per_trial) - 1})", field="--trial")
+    offset_ms, event = data.get("offset_ms", 0.0), data.get("event")
+    time_label = (f"time from {event} (s)" if event else "time (s)") if bin_ms else "bin"
+    time_axes = []  # (axis, colour of its event line): every axis whose x is time gets one label and the line
     if layout in ("nlb", "lfads"):
         rates = data["rates"]
         panels = [1.0, 1.1] + ([1.6] if "latents" in data else [])
         fig = plt.figure(figsize=(10, 3.2 * sum(panels)), layout="constrained")
         subs = fig.subfigures(len(panels), 1, height_ratios=panels)
         ax = subs[0].subplots()
-        offset_ms, event = data.get("offset_ms", 0.0), data.get("event", "window start")
         plot_rates_heatmap(rates, trial=trial, bin_ms=bin_ms, offset_ms=offset_ms, ax=ax,
                            title=f"trial {trial}: predicted rates")
-        if bin_ms and "event" in data:
-            ax.set_xlabel(f"time from {event} (s)")
+        time_axes.append((ax, "w"))
         if data["n_heldin"] < rates.shape[2]:
             ax.axhline(data["n_heldin"] - 0.5, color="c", lw=1.2)
             ax.set_ylabel("neuron (held-in | held-out)")
-        plot_psth(
-            rates,
-            bin_ms=bin_ms,
-            sigma_ms=None,
-            fig=subs[1],
-            title="trial-averaged predicted rates",
-            offset_ms=offset_ms,
-            event=event,
-        )
+        plot_psth(rates, bin_ms=bin_ms, sigma_ms=None, fig=subs[1], title="trial-averaged predicted rates",
+                  offset_ms=offset_ms, event=event or "alignment")
+        time_axes += zip(subs[1].axes[:2], "wk")
         if "latents" in data:
-            plot_latent_pca(data["latents"], bin_ms=bin_ms, offset_ms=offset_ms, event=event, fig=subs[2],
-                            title="latents z: principal components")
-    elif layout == "hmmglm" or "posteriors" in data:
+            time_axes += [(ax, "k") for ax in _draw_latents(data, subs[2], offset_ms, event)]
+    elif "posteriors" in data:
         has_coupling = "coupling" in data
         panels = ([1.2] if has_coupling else []) + [0.8, 1.6]
         fig = plt.figure(figsize=(10, 3.0 * sum(panels)), layout="constrained")
@@ -336,26 +399,58 @@ def draw_prediction(data: dict, *, trial: int = 0, title: str | None = None):
         ax = subs[-2].subplots()
         ids = data.get("trial_ids")  # NLB trial ids of the rows: rows are not trial numbers
         which = f"row {trial} (NLB trial {ids[trial]})" if ids is not None else f"sequence {trial}"
-        offset_ms, event = data.get("offset_ms", 0.0), data.get("event", "window start")
         plot_state_posteriors(data["posteriors"][trial], bin_ms=bin_ms, offset_ms=offset_ms, ax=ax,
                               title=f"{which}: state posteriors")
-        if bin_ms and "event" in data:
-            ax.set_xlabel(f"time from {event} (s)")
+        time_axes.append((ax, "k"))
         plot_states_aligned(
             data["posteriors"],
             paths=data.get("paths"),
             bin_ms=bin_ms,
             offset_ms=offset_ms,
-            event=event,
+            event=event or "alignment",
             fig=subs[-1],
-            title="state path of every sequence" + (" (Viterbi)" if "paths" in data else ""),
-            ylabel="row (NLB trial ids in *_trial_ids)" if ids is not None else "sequence",
+            title="state path of every " + ("row" if ids is not None else "sequence")
+            + (" (Viterbi)" if "paths" in data else ""),
+            ylabel="row: NLB trial id" if ids is not None else "sequence",
+            row_ids=ids,
         )
+        time_axes += [(ax, "k") for ax in subs[-1].axes[:2]]
     else:
         fig = plt.figure(figsize=(2.4 * len(data["coupling"]) + 1, 3), layout="constrained")
         plot_coupling(data["coupling"], fig=fig, titles=[f"state {s}" for s in range(len(data["coupling"]))])
-    fig.suptitle(title or f"{data.get('name', layout)} prediction: {data['label']}")
+    for ax, colour in time_axes:
+        if ax.get_xlabel():  # of axes sharing x, the lowest carries it
+            ax.set_xlabel(time_label)
+        low, high = ax.get_xlim()
+        drawn = any(list(line.get_xdata()) == [0.0, 0.0] for line in ax.lines)  # the plot functions' own line
+        if event and bin_ms and low <= 0 <= high and not drawn:
+            ax.axvline(0.0, color=colour, ls="--", lw=1)
+    fig.suptitle(title or _title(data))
     return fig
+
+
+def _title(data: dict) -> str:
+    """``<model> prediction (<layout>): <what is drawn>``; an exported model: ``<model> (exported model): ...``."""
+    name, layout = data.get("name"), data["layout"]
+    if layout == "hmmglm_model":
+        return f"{name or 'switching GLM'} ({LAYOUT_TITLES[layout]}): {data['label']}"
+    return f"{name + ' ' if name else ''}prediction ({LAYOUT_TITLES[layout]}): {data['label']}"
+
+
+def _draw_latents(data: dict, fig, offset_ms: float, event: str | None) -> list:
+    """The latents' principal components into ``fig``: up to 3 (fewer latent dimensions: as many; one: its time
+    course alone), the forward-prediction bins after the rates' window marked. Returns the time axes."""
+    from neurodyn.viz.dynamics import plot_latent_pca
+
+    latents, n_rate_bins = data["latents"], data["rates"].shape[1]
+    n_components = min(3, latents.shape[2], latents.shape[0] * latents.shape[1])
+    try:
+        plot_latent_pca(latents, bin_ms=data["bin_ms"], offset_ms=offset_ms, event=event or "alignment", fig=fig,
+                        n_components=n_components, title="latents z: principal components",
+                        forward_from=n_rate_bins if latents.shape[1] > n_rate_bins else None)
+    except InputError as err:  # the file and key, not the plotting function's argument
+        raise InputError(err.message, data.get("path"), data.get("latents_key")) from None
+    return fig.axes[:n_components]
 
 
 #: formats matplotlib can write that ``plot_file`` does not offer: pgf needs a LaTeX installation for the
@@ -401,7 +496,7 @@ def figure_format(out) -> str:
     return suffix
 
 
-def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: int = 90,
+def plot_file(path, out=None, *, group: str | None = None, trial: int | None = None, dpi: int = 90,
               overwrite: bool = True) -> tuple[Path, str, str | None]:
     """Read a prediction file, draw its summary figure and write it (atomically) in the format of ``out``'s suffix.
 
@@ -415,8 +510,8 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int = 0, dpi: 
         suffix, or none, is refused before the file is read.
     group : str, optional
         NLB group to draw; required when the file holds several (see :func:`read_prediction`).
-    trial : int
-        Trial shown on its own.
+    trial : int, optional
+        Trial shown on its own (default 0; refused for a file of none, see :func:`draw_prediction`).
     dpi : int
         Dots per inch of raster output (PNG, JPEG, ...; in PDF / SVG only the embedded images).
     overwrite : bool

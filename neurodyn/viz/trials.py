@@ -151,6 +151,7 @@ def plot_psth(
     for n in neurons:
         line = ax_lines.plot(t, psth[:, n], lw=1.5, label=f"neuron {n}")[0]
         ax_lines.fill_between(t, psth[:, n] - sem[:, n], psth[:, n] + sem[:, n], color=line.get_color(), alpha=0.25)
+    ax_lines.set_xlim(edges[0], edges[-1])  # the bins' outer edges, as the heat map
     ax_lines.set_ylabel("spikes/s" if bin_ms else "counts/bin")
     ax_lines.legend(fontsize="small", loc="upper left")
     for ax in (ax_map, ax_lines):
@@ -225,6 +226,7 @@ def plot_states_aligned(
     title: str | None = None,
     fig=None,
     ylabel: str = "trial",
+    row_ids=None,
 ):
     """Hidden states across aligned trials: the decoded path of every trial and the mean posterior.
 
@@ -244,6 +246,8 @@ def plot_states_aligned(
     fig : Figure or SubFigure, optional
     ylabel : str
         Label of the path image's rows (default ``"trial"``).
+    row_ids : int array (trials,), optional
+        What the path image's row ticks read (e.g. NLB trial ids of the rows), default the row numbers.
 
     Returns
     -------
@@ -279,6 +283,14 @@ def plot_states_aligned(
     from matplotlib.ticker import MaxNLocator
 
     ax_path.yaxis.set_major_locator(MaxNLocator(integer=True))  # rows are whole trials (was 0.5, 1.5, ...)
+    if row_ids is not None:
+        row_ids = np.asarray(row_ids)
+        if row_ids.shape != (n_trials,):
+            raise InputError(f"shape {row_ids.shape} does not match ({n_trials},)", field="row_ids")
+        from matplotlib.ticker import FuncFormatter
+
+        ax_path.yaxis.set_major_formatter(FuncFormatter(
+            lambda y, _: str(row_ids[int(round(y))]) if 0 <= round(y) < n_trials else ""))
     mean = posteriors.mean(axis=0)
     for s in range(n_states):
         ax_mean.plot(t, mean[:, s], color=colours[s], lw=1.8, label=f"state {s}")

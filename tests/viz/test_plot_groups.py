@@ -107,4 +107,4 @@ def test_nlb_time_axes_are_relative_to_the_alignment_event(tmp_path, name, n_bin
     left = image.collections[0].get_coordinates()[0, 0, 0]  # the first bin's left edge (s)
     assert left + bin_ms / 2000 == pytest.approx(first_s)  # its centre
     labels = {ax.get_xlabel() for ax in fig.axes if ax.get_xlabel().startswith("time")}
-    assert labels == ({f"time from {event} (s)"} if event else {"time (s)", "time from window start (s)"}), labels
+    assert labels == ({f"time from {event} (s)"} if event else {"time (s)"}), labels  # one label (was two)

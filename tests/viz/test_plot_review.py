@@ -109,3 +109,135 @@ def test_rates_vs_truth_and_energy_take_the_common_arguments():
     assert outer.axes[0].lines[0].get_xdata()[0] == pytest.approx(-0.24)
     fig = plot_energy(r[..., 0], r[..., 1], bin_ms=20, offset_ms=-250)
     assert fig.axes[0].lines[0].get_xdata()[0] == pytest.approx(-0.24)
+
+
+def _nlb(tmp_path, name="p.h5", latents=None, rates=None, **attrs):
+    rates = RNG.gamma(2.0, 0.05, (4, 35, 6)) if rates is None else rates
+    tree = {"mc_maze_small_20/eval_rates_heldin": rates}
+    if latents is not None:
+        tree["latents/eval_z"] = latents
+    return _write(tmp_path / name, tree, **attrs)
+
+
+def test_figures_are_titled_by_the_model_not_the_layout(tmp_path):
+    """The title named the layout ('nlb prediction', 'hmmglm_model prediction'), not what made the file."""
+    from neurodyn.viz.prediction import draw_prediction, read_prediction
+
+    lf = read_prediction(_nlb(tmp_path, "lf.h5", model="LangevinFlow"))
+    assert draw_prediction(lf)._suptitle.get_text() == (
+        "LangevinFlow prediction (NLB layout): mc_maze_small_20: evaluation trials")
+    base = read_prediction(_nlb(tmp_path, "b.h5", baseline="nlb_tools"))
+    assert draw_prediction(base)._suptitle.get_text().startswith("baseline (nlb_tools) prediction (NLB layout)")
+    lz = read_prediction(_write(tmp_path / "lz.h5", {"valid_rates": RNG.random((2, 12, 3))}, model="LangevinFlow"))
+    assert draw_prediction(lz)._suptitle.get_text() == "LangevinFlow prediction (LFADS layout): valid trials"
+    plain = read_prediction(_nlb(tmp_path, "plain.h5"))
+    assert draw_prediction(plain)._suptitle.get_text().startswith("prediction (NLB layout): ")
+    model = read_prediction(_write(tmp_path / "m.h5", {"coupling": RNG.normal(size=(2, 3, 3)),
+                                                       "transitions": np.eye(2)}, model="HMMGLM"))
+    assert draw_prediction(model)._suptitle.get_text() == "HMMGLM (exported model): coupling of each state"
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_latents_of_one_or_two_dimensions_are_drawn(tmp_path, dims):
+    """D = 2 was 'n_components: must be between 1 and 2, got 3' (no file), D = 1 the same."""
+    path = _nlb(tmp_path, latents=RNG.normal(size=(4, 35, dims)))
+    out = tmp_path / "p.png"
+    assert main(["plot", str(path), "--out", str(out), "--dpi", "30"]) == 0
+    from neurodyn.viz.prediction import draw_prediction, read_prediction
+
+    fig = draw_prediction(read_prediction(path))
+    assert sum(ax.get_ylabel().startswith("PC") and "%" in ax.get_ylabel() for ax in fig.axes) == dims
+
+
+def test_latents_that_cannot_be_drawn_name_the_file_and_key(tmp_path):
+    from neurodyn.viz.prediction import draw_prediction, read_prediction
+
+    data = read_prediction(_nlb(tmp_path, latents=RNG.normal(size=(4, 35, 3))))
+    data["latents"] = np.full((4, 35, 3), np.nan)  # past the reader's checks
+    with pytest.raises(InputError, match=r"p\.h5: latents/eval_z: "):
+        draw_prediction(data)
+
+
+def test_negative_rates_are_refused_as_everywhere_else(tmp_path, capsys):
+    """Negative predictions were drawn (exit 0), though evaluate / submit / ensemble refuse them."""
+    path = _write(tmp_path / "neg.h5", {"valid_rates": -RNG.random((2, 50, 3))})
+    assert main(["plot", str(path), "--out", str(tmp_path / "n.png")]) == 2
+    assert f"{path}: valid_rates: negative rate predictions" in _one_error(capsys)
+    heldout = _nlb(tmp_path, "ho.h5")
+    with h5py.File(heldout, "a") as f:
+        f["mc_maze_small_20/eval_rates_heldout"] = -np.ones((4, 35, 2))
+    assert main(["plot", str(heldout), "--out", str(tmp_path / "h.png")]) == 2
+    assert "mc_maze_small_20/eval_rates_heldout: negative" in _one_error(capsys)
+
+
+def _time_limits(fig):
+    return {tuple(np.round(ax.get_xlim(), 6)) for ax in fig.axes if ax.get_xlabel().startswith(("time", "bin"))}
+
+
+def test_every_time_panel_spans_the_bin_edges_with_one_label_and_the_event(tmp_path):
+    """The posterior stack ended at the outer bin centres, the path image at their edges; the stack had no
+    move-onset line; an LFADS-layout figure mixed 'time (s)' and 'time from window start (s)'."""
+    from neurodyn.viz.prediction import draw_prediction, read_prediction
+
+    gamma = RNG.dirichlet(np.ones(3), size=(3, 35))
+    hmm = _write(tmp_path / "h.h5", {"valid_posteriors": gamma}, dataset="mc_maze_small", bin_ms=20.0)
+    fig = draw_prediction(read_prediction(hmm))
+    assert _time_limits(fig) == {(-0.25, 0.45)}
+    for ax in fig.axes:
+        if ax.get_xlabel() or ax.get_ylabel() in ("row: NLB trial id", "sequence"):
+            assert any(list(line.get_xdata()) == [0.0, 0.0] for line in ax.lines), ax.get_ylabel()
+    stack = fig.axes[0].collections[0].get_paths()[0].vertices[:, 0]
+    assert (stack.min(), stack.max()) == pytest.approx((-0.25, 0.45))
+    nlb = draw_prediction(read_prediction(_nlb(tmp_path, latents=RNG.normal(size=(4, 35, 3)))))
+    assert _time_limits(nlb) == {(-0.25, 0.45)}
+    lfads = _write(tmp_path / "l.h5", {"valid_rates": RNG.random((2, 12, 3)), "valid_z": RNG.random((2, 12, 4))},
+                   bin_ms=20.0)
+    fig = draw_prediction(read_prediction(lfads))
+    assert {ax.get_xlabel() for ax in fig.axes if ax.get_xlabel().startswith("time")} == {"time (s)"}
+    assert _time_limits(fig) == {(0.0, 0.24)}
+
+
+def test_forward_bins_of_the_latents_are_marked_and_short_latents_refused(tmp_path, capsys):
+    """Latents of 45 bins beside rates of 35 ran past the rate window unmarked; 10 bins were drawn silently."""
+    from neurodyn.viz.prediction import draw_prediction, read_prediction
+
+    fig = draw_prediction(read_prediction(_nlb(tmp_path, latents=RNG.normal(size=(4, 45, 3)))))
+    pcs = [ax for ax in fig.axes if ax.get_ylabel().startswith("PC1")]
+    assert any(list(line.get_xdata()) == pytest.approx([0.45, 0.45]) for line in pcs[0].lines)
+    assert any("forward" in text.get_text() for text in pcs[0].texts)
+    short = _nlb(tmp_path, "s.h5", latents=RNG.normal(size=(4, 10, 3)))
+    assert main(["plot", str(short), "--out", str(tmp_path / "s.png")]) == 2
+    assert f"{short}: latents/eval_z: 10 time bins, fewer than the rates' 35" in _one_error(capsys)
+
+
+def test_nlb_rows_are_labelled_by_their_trial_ids_and_fractional_ids_refused(tmp_path, capsys):
+    """The path image's row ticks read 0, 1, 2 (row numbers) beside 'NLB trial ids in *_trial_ids'; ids of
+    1.5 and 2.7 were drawn as trials 1 and 2."""
+    from neurodyn.viz.prediction import draw_prediction, read_prediction
+
+    gamma = RNG.dirichlet(np.ones(3), size=(3, 40))
+    path = _write(tmp_path / "ids.h5", {"valid_posteriors": gamma, "valid_trial_ids": np.array([17, 4, 230])})
+    fig = draw_prediction(read_prediction(path), trial=2)
+    image = next(ax for ax in fig.axes if ax.get_ylabel() == "row: NLB trial id")
+    fig.canvas.draw()
+    assert {t.get_text() for t in image.get_yticklabels() if t.get_text()} == {"17", "4", "230"}
+    assert any(ax.get_title() == "row 2 (NLB trial 230): state posteriors" for ax in fig.axes)
+    frac = _write(tmp_path / "frac.h5", {"valid_posteriors": gamma, "valid_trial_ids": np.array([1.5, 2.7, 3])})
+    assert main(["plot", str(frac), "--out", str(tmp_path / "f.png")]) == 2
+    assert f"{frac}: valid_trial_ids: NLB trial ids must be whole numbers, found 1.5" in _one_error(capsys)
+
+
+def test_trial_is_refused_for_a_model_without_posteriors(tmp_path, capsys):
+    """--trial 99 was ignored (exit 0) for an exported model without posteriors."""
+    path = _write(tmp_path / "m.h5", {"coupling": RNG.normal(size=(2, 3, 3)), "transitions": np.eye(2)})
+    assert main(["plot", str(path), "--out", str(tmp_path / "m.png"), "--trial", "99"]) == 2
+    assert f"{path}: --trial: the file holds no trials" in _one_error(capsys)
+    assert main(["plot", str(path), "--out", str(tmp_path / "m.png")]) == 0  # without --trial: drawn
+
+
+def test_a_prepared_file_is_named_as_such(tmp_path, capsys):
+    """A prepared data file was 'unknown prediction layout (expected ...)'."""
+    path = _write(tmp_path / "prep.h5", {"eval_input/eval_spikes_heldin": np.zeros((2, 5, 3))},
+                  format="neurodyn-prepared-nlb")
+    assert main(["plot", str(path), "--out", str(tmp_path / "p.png")]) == 2
+    assert f"{path}: format: is a prepared data file (neurodyn prepare), not a prediction file" in _one_error(capsys)

@@ -178,7 +178,7 @@ def test_an_hmmglm_figure_names_its_model_and_phase_and_whole_rows(tmp_path):
     data = read_prediction(path)
     assert data["name"] == "OneHotPriorHMMGLM" and data["label"] == "valid sequences, test phase"
     fig = draw_prediction(data)
-    assert fig._suptitle.get_text() == "OneHotPriorHMMGLM prediction: valid sequences, test phase"
+    assert fig._suptitle.get_text() == "OneHotPriorHMMGLM prediction (HMM-GLM layout): valid sequences, test phase"
     ticks = [t for ax in fig.axes for t in ax.get_yticks() if ax.get_ylabel() == "sequence"]
     assert ticks and all(float(t).is_integer() for t in ticks), ticks
 
@@ -198,7 +198,7 @@ def test_an_hmmglm_figure_of_nlb_rows_runs_from_the_alignment_event(tmp_path):
     assert labels == {"time from move onset (s)"}, labels
     stack = next(ax for ax in fig.axes if ax.collections and ax.get_xlabel() == "time from move onset (s)")
     xs = stack.collections[0].get_paths()[0].vertices[:, 0]
-    assert xs.min() == pytest.approx(-0.24)  # the first bin's centre
+    assert xs.min() == pytest.approx(-0.25)  # the first bin's left edge, as the path image's (was its centre)
     # a file of no NLB dataset keeps its time from 0
     plain = read_prediction(_write(tmp_path / "q.h5", {"valid_posteriors": gamma}, bin_ms=20.0))
     assert "offset_ms" not in plain

@@ -177,8 +177,9 @@ def test_latent_pca_axes():
     fig = plot_latent_pca(z, bin_ms=20, offset_ms=-200, n_components=3, trials=4, event="move onset")
     assert len(fig.axes) == 4
     assert len(fig.axes[0].lines) == 4 + 1 + 1  # single trials, mean, the t = 0 marker
+    assert len(plot_latent_pca(z, n_components=1).axes) == 1  # one component: its time course alone
     with pytest.raises(InputError, match="n_components"):
-        plot_latent_pca(z, n_components=1)
+        plot_latent_pca(z, n_components=6)
 
 
 def test_energy_lines():
