@@ -497,7 +497,7 @@ def figure_format(out) -> str:
 
 
 def plot_file(path, out=None, *, group: str | None = None, trial: int | None = None, dpi: int = 90,
-              overwrite: bool = True) -> tuple[Path, str, str | None]:
+              overwrite: bool = False) -> tuple[Path, str, str | None]:
     """Read a prediction file, draw its summary figure and write it (atomically) in the format of ``out``'s suffix.
 
     Parameters
@@ -515,7 +515,8 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int | None = N
     dpi : int
         Dots per inch of raster output (PNG, JPEG, ...; in PDF / SVG only the embedded images).
     overwrite : bool
-        Replace an existing ``out`` (never ``path``); ``neurodyn plot`` passes ``--overwrite``.
+        Replace an existing ``out`` (never ``path``); default False, an existing ``out`` is refused, as
+        ``neurodyn plot`` without ``--overwrite`` (the default was True).
         The figure is written under :func:`neurodyn.io.output_file`.
 
     Returns

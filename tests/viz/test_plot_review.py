@@ -241,3 +241,18 @@ def test_a_prepared_file_is_named_as_such(tmp_path, capsys):
                   format="neurodyn-prepared-nlb")
     assert main(["plot", str(path), "--out", str(tmp_path / "p.png")]) == 2
     assert f"{path}: format: is a prepared data file (neurodyn prepare), not a prediction file" in _one_error(capsys)
+
+
+def test_the_prediction_figure_is_part_of_the_python_api_and_never_overwrites_by_default(tmp_path):
+    """read_prediction / draw_prediction / plot_file were not exported from neurodyn.viz, and plot_file
+    replaced an existing figure by default though `neurodyn plot` refuses it without --overwrite."""
+    import neurodyn.viz as viz
+
+    assert {"read_prediction", "draw_prediction", "plot_file"} <= set(viz.__all__)
+    path = _write(tmp_path / "p.h5", {"valid_rates": RNG.random((2, 12, 3))}, bin_ms=20.0)
+    out = tmp_path / "p.png"
+    out.write_bytes(b"old")
+    with pytest.raises(InputError, match="exists"):
+        viz.plot_file(path, out)
+    assert out.read_bytes() == b"old"
+    assert viz.plot_file(path, out, overwrite=True)[0] == out and out.read_bytes()[:4] == b"\x89PNG"
