@@ -19,7 +19,7 @@ def key_values(pairs: list[str], parser: argparse.ArgumentParser, option: str) -
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            parser.error(f"{option}: expected KEY=VALUE, got {pair!r}")
+            parser.error(f"argument {option}: expected KEY=VALUE, got {pair!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:

@@ -8,6 +8,11 @@ README between ``<!-- results:<name> -->`` markers; the rows are formatted by th
 figures, so no figure in the README is typed by hand.
 
 Seeds are summarised with :func:`summarize` (per-seed values, mean and sample sd).
+
+Every benchmark reads its options with :class:`BenchmarkParser` and wraps its ``main`` in
+:func:`exits_on_signals`: a bad option, or bad input found after parsing (an
+:class:`~neurodyn.errors.InputError`), is one line on stderr, ``<script>: error: <option>: <what is wrong>``,
+and exit code 2, as in the ``neurodyn`` commands; ``-h`` prints the full help.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from neurodyn.errors import ArgumentParser, InputError
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: environment variable naming another folder for every results file (the README's commands rewrite the
 #: committed files otherwise)
@@ -35,7 +42,108 @@ RESULTS_ENV = "NEURODYN_RESULTS_DIR"
 
 
 class OptionValueError(argparse.ArgumentTypeError, ValueError):
-    """A bad option value; argparse words it ``argument --opt: <message>`` (one line, exit code 2)."""
+    """A bad option value; :class:`BenchmarkParser` words it ``<script>: error: --opt: <message>`` (one line, exit
+    code 2)."""
+
+
+def _prog() -> str:
+    """This script's name, as argparse names it (``lorenz.py``)."""
+    return Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "benchmark"
+
+
+class BenchmarkParser(ArgumentParser):
+    """The benchmarks' argument parser: a bad option (unknown, missing, a bad value or choice) is one line,
+    ``<script>: error: <option>: <what is wrong>``, and exit code 2 -- without argparse's usage block above it.
+    ``-h`` prints the full help.
+
+    The message is worded by the ``neurodyn`` commands' parser, :class:`neurodyn.errors.ArgumentParser`
+    (the option is the field; errors about the options together have the field ``arguments``). A check
+    made after parsing calls ``parser.error("argument --opt: <what is wrong>")``.
+
+    >>> p = BenchmarkParser(prog="x.py")
+    >>> _ = p.add_argument("--n", type=int)
+    >>> import contextlib, io
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     try:
+    ...         p.parse_args(["--n", "two"])
+    ...     except SystemExit as stop:
+    ...         print(stop.code)
+    2
+    >>> err.getvalue()
+    "x.py: error: --n: invalid int value: 'two'\\n"
+    """
+
+    def error(self, message):
+        try:
+            super().error(message)  # raises the one-line InputError
+        except InputError as err:
+            self.exit(2, f"{self.prog}: error: {err}\n")
+
+
+def _cannot_write_in(folder: Path) -> str | None:
+    """Why ``folder`` cannot be made (when missing) and written into; None when it can."""
+    probe = folder.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"folder {probe} is not writable"
+    return None
+
+
+def output_folder(text: str) -> str:
+    """The ``type`` of an option naming a folder the benchmark writes into (made when missing): refused at
+    once when it is a file, lies inside one or cannot be written -- not after the run, when its results
+    would be written there.
+
+    >>> output_folder("/dev/null/results")
+    Traceback (most recent call last):
+    _results.OptionValueError: /dev/null/results: /dev/null is not a folder
+    """
+    if not text.strip():
+        raise OptionValueError("empty path, expected a folder")
+    why = _cannot_write_in(Path(text))
+    if why:
+        raise OptionValueError(f"{text}: {why}")
+    return text
+
+
+def output_file(text: str) -> str:
+    """The ``type`` of an option naming a file the benchmark appends to (``--log``): refused at once when it is
+    a folder or its folder cannot be made or written.
+
+    >>> output_file("/dev/null/run.log")
+    Traceback (most recent call last):
+    _results.OptionValueError: /dev/null/run.log: /dev/null is not a folder
+    """
+    if not text.strip():
+        raise OptionValueError("empty path, expected a file")
+    if Path(text).is_dir():
+        raise OptionValueError(f"{text}: is a folder, expected a file")
+    why = _cannot_write_in(Path(text).parent)
+    if why:
+        raise OptionValueError(f"{text}: {why}")
+    return text
+
+
+def checkout_with(marker: str, what: str):
+    """An argparse ``type`` for the path of a checkout of ``what`` (a repository run beside neurodyn): the folder
+    must hold the file ``marker``; refused at once, not after the minutes of work before it is first used.
+
+    >>> checkout_with("setup.py", "x")("/nonexistent")
+    Traceback (most recent call last):
+    _results.OptionValueError: /nonexistent: not a checkout of x (no setup.py in it)
+    """
+
+    def parse(text: str) -> str:
+        if not (Path(text).expanduser() / marker).is_file():
+            raise OptionValueError(f"{text}: not a checkout of {what} (no {marker} in it)")
+        return text
+
+    parse.__name__ = "checkout"
+    return parse
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -291,15 +399,18 @@ def _jsonable(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-# -- SIGTERM / SIGINT: one line, exit 128 + signal, nothing left running or behind ---------------------------------
+# -- SIGTERM / SIGINT: one line, exit 128 + signal, nothing left running or behind; bad input: one line, exit 2 ---
 
 
 def exits_on_signals(main):
     """Decorate a benchmark's ``main``: SIGTERM (as Ctrl-C's SIGINT) raises in it, so ``with`` blocks and
     ``finally`` clauses clean up (temporary work folders removed, :class:`WorkerPool` workers stopped,
     ``subprocess.run`` children killed); then one line on stderr and exit code 143 (SIGTERM) or 130 (SIGINT)
-    instead of a traceback -- or, by SIGTERM's default action, a death that leaves all of it behind. Any other
-    exception stops the :class:`WorkerPool` workers still running too, then propagates."""
+    instead of a traceback -- or, by SIGTERM's default action, a death that leaves all of it behind. Bad input
+    found after the options were parsed (an :class:`~neurodyn.errors.InputError`: a data file not found, a
+    checkout that is none) is one line too, ``<script>: error: <message>``, and exit code 2, as a bad option is
+    (:class:`BenchmarkParser`). Any other exception stops the :class:`WorkerPool` workers still running too,
+    then propagates."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
@@ -313,10 +424,12 @@ def exits_on_signals(main):
                     for pool in list(_LIVE_POOLS):  # one not left by a with block (or not yet)
                         pool.stop()
                     raise
+        except InputError as err:
+            print(f"{_prog()}: error: {err}", file=sys.stderr, flush=True)
+            return 2
         except KeyboardInterrupt as err:
             signum = int(getattr(err, "signum", signal.SIGINT))
-            prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "benchmark"
-            print(f"{prog}: stopped by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
+            print(f"{_prog()}: stopped by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
             return 128 + signum
 
     return wrapper

@@ -11,7 +11,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -19,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import exits_on_signals, parse_seed  # noqa: E402
+from _results import BenchmarkParser, exits_on_signals, parse_seed  # noqa: E402
 
 from neurodyn.commands.baseline import predict_prepared  # noqa: E402
 from neurodyn.data.prepare import prepare  # noqa: E402
@@ -29,7 +28,7 @@ from neurodyn.metrics import evaluate  # noqa: E402
 
 @exits_on_signals
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=parse_seed, default=0)
     args = parser.parse_args(argv)
     out = {}

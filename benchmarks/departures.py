@@ -29,7 +29,6 @@ Usage: ``python benchmarks/departures.py [--seeds 0,1,2] [--epochs 200] [--jobs 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -39,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _results import (  # noqa: E402
+    BenchmarkParser,
     WorkerPool,
     exits_on_signals,
     mean_sd,
@@ -145,7 +145,7 @@ def _verdict(diff: dict) -> str:
 
 @exits_on_signals
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
     parser.add_argument("--epochs", type=positive_int, default=200)
     parser.add_argument("--jobs", type=positive_int, default=2, help="runs in parallel processes (1 torch thread each)")

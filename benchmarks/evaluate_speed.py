@@ -12,13 +12,12 @@ avoids OpenBLAS oversubscription, which otherwise dominates the ridge decoder's 
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import time
 
 import numpy as np
-from _results import exits_on_signals, parse_seed, positive_int
+from _results import BenchmarkParser, exits_on_signals, parse_seed, positive_int
 
 
 def make_case(
@@ -64,7 +63,7 @@ def make_case(
 def main() -> None:
     from neurodyn.metrics import evaluate
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = BenchmarkParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--seed", type=parse_seed, default=0)
     parser.add_argument(

@@ -45,17 +45,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from _results import exits_on_signals, positive_int, write_results  # noqa: E402
+from _results import BenchmarkParser, exits_on_signals, output_folder, positive_int, write_results  # noqa: E402
 
 HMM_TOL = 1e-5
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = BenchmarkParser(description=__doc__.splitlines()[0])
     p.add_argument("--cpu-dry-run", action="store_true", help="tiny sizes on the CPU; CUDA-only parts not run")
     p.add_argument("--budget-s", type=float, default=480.0,
                    help="no section starts after this many seconds (the script's own install time excluded)")
-    p.add_argument("--out-dir", default=None, help="results folder (default benchmarks/results; dry run: a temp dir)")
+    p.add_argument("--out-dir", type=output_folder, default=None,
+                   help="results folder (default benchmarks/results; dry run: a temp dir)")
     p.add_argument("--skip", default="",
                    help="comma-separated sections to skip (cuda_tests,hmm,speed,lorenz,determinism,ddp)")
     p.add_argument("--lorenz-epochs", type=positive_int, default=50)
@@ -364,7 +365,7 @@ def rerender(path: Path) -> Path:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise InputError(f"cannot read a results file: {why}", path=path) from None
+        raise InputError(f"cannot read a results file: {why}", path=path, field="--rerender") from None
     if not isinstance(record, dict) or record.get("name") != "gpu_check" or "sections" not in record.get(
             "figures", {}):
         raise InputError("not a gpu_check results file", path=path, field="name / figures.sections")
@@ -378,13 +379,7 @@ def rerender(path: Path) -> Path:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.rerender:
-        from neurodyn.errors import InputError
-
-        try:
-            print(rerender(Path(args.rerender)))
-        except InputError as exc:
-            print(f"gpu_check: {exc}", file=sys.stderr)
-            return 2
+        print(rerender(Path(args.rerender)))  # a bad file: one line, exit 2 (exits_on_signals)
         return 0
     dry = args.cpu_dry_run
     if not dry and not torch.cuda.is_available():

@@ -14,7 +14,6 @@ Usage: ``python benchmarks/hmm_speed.py [--batch 4] [--repeats 3] [--threads 1] 
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import sys
@@ -22,7 +21,7 @@ import time
 
 import numpy as np
 import torch
-from _results import count_list, exits_on_signals, name_list, positive_int
+from _results import BenchmarkParser, count_list, exits_on_signals, name_list, positive_int
 
 from neurodyn.models.hmmglm.inference import forward_backward
 from neurodyn.models.hmmglm.messages import METHODS
@@ -47,7 +46,7 @@ def _best(fn, repeats):
 
 @exits_on_signals
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=count_list, default=[1000, 10000, 100000])
     parser.add_argument("--states", type=count_list, default=[2, 5, 10, 25])
     parser.add_argument("--batch", type=positive_int, default=4)

@@ -34,7 +34,6 @@ Usage: ``python benchmarks/hmmglm_nlb.py --seeds 0,1,2`` (writes ``benchmarks/re
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -49,7 +48,18 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from _results import exits_on_signals, mean_sd, open_log, parse_seeds, positive_int, summarize, write_results  # noqa: E402
+from _results import (  # noqa: E402
+    BenchmarkParser,
+    exits_on_signals,
+    mean_sd,
+    open_log,
+    output_file,
+    output_folder,
+    parse_seeds,
+    positive_int,
+    summarize,
+    write_results,
+)
 from nlb_synthetic import neurodyn  # noqa: E402
 
 CONFIG = ROOT / "configs" / "hmmglm" / "mc_maze_small_states.yaml"
@@ -163,13 +173,16 @@ def summaries(per: dict) -> tuple[dict, list]:
 
 @exits_on_signals
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="simulator and training seeds")
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch / BLAS threads of every step (default 1)")
-    parser.add_argument("--keep", default=None, help="keep the work folders under this (new) folder")
-    parser.add_argument("--log", default=None, help="append every command and its output here (default stderr)")
-    parser.add_argument("--results-dir", default=None, help="write the results file here (default benchmarks/results)")
+    parser.add_argument("--keep", type=output_folder, default=None,
+                        help="keep the work folders under this (new) folder")
+    parser.add_argument("--log", type=output_file, default=None,
+                        help="append every command and its output here (default stderr)")
+    parser.add_argument("--results-dir", type=output_folder, default=None,
+                        help="write the results file here (default benchmarks/results)")
     args = parser.parse_args(argv)
     threads = str(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")

@@ -33,7 +33,6 @@ It writes ``benchmarks/results/hmmglm_real_states.json`` (``--no-write`` to skip
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -44,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _results import count_list, exits_on_signals, parse_seed, positive_int
+from _results import BenchmarkParser, count_list, exits_on_signals, output_folder, parse_seed, positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
@@ -53,10 +52,15 @@ GLM_BLOCK = 10  # GLM gradient steps between validations
 
 
 def find_nwb(path: str | None) -> Path:
-    """The test NWB file: ``--nwb``, else ``$NEURODYN_TEST_DATA/FILE``, else ``../shared/data/FILE``."""
+    """The test NWB file: ``--nwb`` (refused when it is not a file: no other file is read in its place), else
+    ``$NEURODYN_TEST_DATA/FILE``, else ``../shared/data/FILE``."""
     from neurodyn.errors import InputError
 
-    candidates = [Path(path)] if path else []
+    if path:
+        if not Path(path).is_file():
+            raise InputError("file not found", path=path, field="--nwb")
+        return Path(path)
+    candidates = []
     if os.environ.get("NEURODYN_TEST_DATA"):
         candidates.append(Path(os.environ["NEURODYN_TEST_DATA"]) / FILE)
     candidates.append(ROOT.parent / "shared" / "data" / FILE)
@@ -104,7 +108,7 @@ class EarlyStopping:
 
 @exits_on_signals
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nwb", default=None)
     parser.add_argument("--states", type=count_list, default=[2, 3, 4])
     parser.add_argument("--variant", default="hmmglm", choices=("hmmglm", "gaussian"))
@@ -118,7 +122,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n-shuffles", type=positive_int, default=2000)
     parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--progress", action="store_true")
-    parser.add_argument("--results-dir", default=None,
+    parser.add_argument("--results-dir", type=output_folder, default=None,
                         help="folder of the results file (default benchmarks/results, or $NEURODYN_RESULTS_DIR)")
     parser.add_argument("--no-write", action="store_true", help="do not write hmmglm_real_states.json")
     args = parser.parse_args(argv)

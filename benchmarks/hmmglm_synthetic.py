@@ -39,7 +39,6 @@ hmmglm_synthetic_dev``).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -48,7 +47,17 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import WorkerPool, exits_on_signals, mean_sd, parse_seeds, positive_int, summarize, write_results  # noqa: E402
+from _results import (  # noqa: E402
+    BenchmarkParser,
+    WorkerPool,
+    exits_on_signals,
+    mean_sd,
+    output_folder,
+    parse_seeds,
+    positive_int,
+    summarize,
+    write_results,
+)
 
 from neurodyn.data.synthetic.switching_glm import simulate_switching_glm  # noqa: E402
 from neurodyn.metrics.states import connection_type_accuracy, connection_type_f1  # noqa: E402
@@ -180,7 +189,7 @@ def _cell(summary: dict | None, digits: int = 3) -> str:
 
 @exits_on_signals
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="e.g. 0,1,2 or 0-4 (default 0,1,2)")
     parser.add_argument("--init", choices=("cold", "warm"), default="cold",
                         help="one-hot: cold start (default recipe) or warm start from the HMM-GLM fit")
@@ -189,12 +198,13 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--jobs", type=positive_int, default=1, help="seeds run in parallel processes (default 1)")
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/hmmglm_synthetic.json")
-    parser.add_argument("--results-dir", default=None, help="write the results file here (default benchmarks/results; "
+    parser.add_argument("--results-dir", type=output_folder, default=None,
+                        help="write the results file here (default benchmarks/results; "
                         "runs on development seeds go to benchmarks/results/dev)")
     parser.add_argument("--name", default="hmmglm_synthetic", help="results file name (default hmmglm_synthetic)")
     args = parser.parse_args(argv)
     if not args.name or Path(args.name).name != args.name or args.name.startswith("."):
-        parser.error(f"--name must be a plain file name without folders, got {args.name!r}")
+        parser.error(f"argument --name: must be a plain file name without folders, got {args.name!r}")
     seeds = args.seeds
     run_start = time.perf_counter()
     torch.set_num_threads(args.threads)

@@ -48,7 +48,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import exits_on_signals, name_list, parse_seed, positive_int, write_results  # noqa: E402
+from _results import (  # noqa: E402
+    BenchmarkParser,
+    checkout_with,
+    exits_on_signals,
+    name_list,
+    output_folder,
+    parse_seed,
+    positive_int,
+    write_results,
+)
 from _rss import peak_rss_mb as peak_rss_mib  # noqa: E402
 
 from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig, count_parameters  # noqa: E402
@@ -59,9 +68,10 @@ EPOCH = 600  # past the KL and weight-decay ramps: every term of the loss is on
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = BenchmarkParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--reference", default=None, metavar="PATH",
+                   type=checkout_with("nlb_lightning/models.py", "KingJamesSong/LangevinFlow_CCN"),
                    help="checkout of KingJamesSong/LangevinFlow_CCN: side-by-side mode (CPU)")
     p.add_argument("--rounds", type=positive_int, default=5,
                    help="side-by-side: timed rounds (after one warm-up round)")
@@ -74,7 +84,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="side-by-side: also time and measure neurodyn's bf16 training step with "
                         "config.train_chunks=N (recomputed chunks of trials: less memory, one extra forward)")
     p.add_argument("--no-write", action="store_true", help="side-by-side: do not write the results file")
-    p.add_argument("--out-dir", default=None, help="results folder (default benchmarks/results)")
+    p.add_argument("--out-dir", type=output_folder, default=None, help="results folder (default benchmarks/results)")
     p.add_argument("--steps", type=positive_int, default=3, help="neurodyn-only modes: timed steps / passes")
     p.add_argument("--warmup", type=int, default=1, help="neurodyn-only modes: untimed steps first")
     p.add_argument("--batch", type=positive_int, default=256)
@@ -93,7 +103,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cuda-graph", action="store_true", help="CUDA: also time the CUDA-graph rollout")
     p.add_argument("--seed", type=parse_seed, default=0)
     p.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)  # impl:phase:precision
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.reference and args.device != "cpu":
+        p.error(f"argument --device: the side-by-side mode (--reference) runs on the CPU, got --device {args.device}")
+    return args
 
 
 def sizes(args) -> dict:
@@ -430,7 +443,9 @@ def run_cpu(args) -> dict:
 
 def run_cuda(args) -> dict:
     if not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device visible to torch")
+        from neurodyn.errors import InputError
+
+        raise InputError("no CUDA device visible to torch (use --device cpu)", field="--device")
     result = {"gpu": torch.cuda.get_device_name(0)}
     variants = [("fp32", {}), ("bf16", {"decoder_precision": "bfloat16"})]
     if args.compile:
@@ -478,8 +493,6 @@ def main(argv=None) -> int:
             "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
             "threads": torch.get_num_threads()}
     if args.reference:
-        if args.device != "cpu":
-            raise SystemExit("--reference: the side-by-side mode runs on the CPU")
         started = time.perf_counter()
         figures = side_by_side(args)
         precisions = args.precisions

@@ -29,7 +29,6 @@ provenance; ``--no-write`` to skip) and prints it as the last line.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -37,10 +36,12 @@ from pathlib import Path
 
 from _overrides import key_values
 from _results import (
+    BenchmarkParser,
     WorkerPool,
     count_list,
     exits_on_signals,
     mean_sd,
+    output_folder,
     parse_seeds,
     positive_int,
     summarize,
@@ -242,7 +243,7 @@ def run_seed(seed: int, epochs: int, sizes, model_overrides: dict, opt_overrides
 
 @exits_on_signals
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="e.g. 0,1,2 or 0-4 (default 0,1,2)")
     parser.add_argument("--epochs", type=count_list, default=[200, 400],
                         help="training epochs (cosine schedule), or several, e.g. 200,400: then each seed trains one "
@@ -257,7 +258,8 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=positive_int, default=1, help="fits trained in parallel processes (default 1)")
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch intra-op threads per process (default 1)")
-    parser.add_argument("--out", default="data/bench_lorenz", help="per-seed logs (default data/bench_lorenz)")
+    parser.add_argument("--out", type=output_folder, default="data/bench_lorenz",
+                        help="per-seed logs (default data/bench_lorenz)")
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/lorenz.json")
     parser.add_argument("--reuse", action="store_true",
                         help="take a seed's result from OUT/seedN.json when it was run with the same settings "

@@ -34,7 +34,6 @@ psth R2, fp-bps at 20 and 5 ms; wall time of each step) and prints a summary as 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -50,11 +49,14 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from _results import (  # noqa: E402
+    BenchmarkParser,
     OptionValueError,
     exits_on_signals,
     mean_sd,
     name_list,
     open_log,
+    output_file,
+    output_folder,
     parse_seeds,
     positive_int,
     read_results,
@@ -291,7 +293,7 @@ def _per_seed_record(path) -> dict:
 
 @exits_on_signals
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0], help="simulator and training seeds, e.g. 0,1,2")
     parser.add_argument("--styles", type=name_list(STYLES, "style"), default=list(STYLES),
                         help="comma-separated subset of " + ", ".join(STYLES))
@@ -303,11 +305,14 @@ def main(argv=None) -> int:
     parser.add_argument("--fit-args", default="",
                         help="extra `neurodyn fit` arguments, one quoted string (e.g. \"--trainer.max_epochs 400\"): "
                              "for studies on development seeds; recorded in the results file's command")
-    parser.add_argument("--keep", default=None, help="keep the work folders under this (new) folder")
+    parser.add_argument("--keep", type=output_folder, default=None,
+                        help="keep the work folders under this (new) folder")
     parser.add_argument("--merge", action="store_true",
                         help="add to benchmarks/results/nlb_synthetic.json (other styles / seeds are kept)")
-    parser.add_argument("--log", default=None, help="append every command and its output here (default stderr)")
-    parser.add_argument("--results-dir", default=None, help="write the results file here (default benchmarks/results)")
+    parser.add_argument("--log", type=output_file, default=None,
+                        help="append every command and its output here (default stderr)")
+    parser.add_argument("--results-dir", type=output_folder, default=None,
+                        help="write the results file here (default benchmarks/results)")
     parser.add_argument("--combine", nargs="+", default=None, metavar="JSON",
                         help="run nothing: merge the per-seed results of these results files (runs of separate "
                              "styles side by side) into one results file")
@@ -315,7 +320,7 @@ def main(argv=None) -> int:
     try:
         fit_args = tuple(shlex.split(args.fit_args))
     except ValueError as err:
-        parser.error(f"--fit-args: {err}")
+        parser.error(f"argument --fit-args: {err}")
     styles = args.styles
     threads = str(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
@@ -328,7 +333,7 @@ def main(argv=None) -> int:
         try:
             old = _per_seed_record(results_path)
         except OptionValueError as err:
-            parser.error(f"--merge: {err}")
+            parser.error(f"argument --merge: {err}")
         if old.get("threads", {}).get("OMP_NUM_THREADS") == threads:
             per = old["figures"]["per_seed"]
             previous_seconds = float(old.get("seconds", 0.0))

@@ -38,7 +38,6 @@ neurodyn's default recipe to the reference code's (issue 11, item 5d: goal <= 0.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -46,7 +45,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _results import exits_on_signals, mean_sd, parse_seeds, positive_int, summarize, write_results  # noqa: E402
+from _results import (  # noqa: E402
+    BenchmarkParser,
+    checkout_with,
+    exits_on_signals,
+    mean_sd,
+    parse_seeds,
+    positive_int,
+    summarize,
+    write_results,
+)
 
 SIZE = dict(n_states=5, n_neurons=20, n_sequences=50, n_bins=2000)
 N_TRAIN = 30
@@ -65,13 +73,15 @@ METRICS = ("test_ll", "state_accuracy", "type_accuracy", "type_f1", "type_accura
 #: copy in float64 after the known epsilon term is removed (:func:`emission_parity`): float64 rounding of
 #: sums of ~20 terms of size <= 40 is ~1e-13; a wrong copy differs by O(0.1-10)
 PARITY_TOL = 1e-9
+#: the reference code, and the file that marks a checkout of it (the paper-era modules imported from it)
+REFERENCE_REPO = "JerrySoybean/onehot-hmmglm"
+REFERENCE_MARKER = "hmmglm/hmmglm/deprecated/model.py"
 
 
 def load_reference(path: str):
-    """The paper-era modules of a checkout of JerrySoybean/onehot-hmmglm."""
+    """The paper-era modules of a checkout of JerrySoybean/onehot-hmmglm (``--reference``, checked to hold
+    :data:`REFERENCE_MARKER` when parsed)."""
     package = Path(path).expanduser().resolve() / "hmmglm"
-    if not (package / "hmmglm" / "deprecated" / "model.py").is_file():
-        raise SystemExit(f"{path}: not a checkout of JerrySoybean/onehot-hmmglm (no hmmglm/hmmglm/deprecated/model.py)")
     sys.path.insert(0, str(package))  # its hmmglm.egg-info there gives importlib.metadata the version
     from hmmglm.deprecated import distributions, model, nonlinearities, utils
 
@@ -210,8 +220,9 @@ def run_seed(seed: int, ref, args) -> dict:
 
 @exits_on_signals
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = BenchmarkParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reference", required=True, metavar="PATH",
+                   type=checkout_with(REFERENCE_MARKER, REFERENCE_REPO),
                    help="a checkout of https://github.com/JerrySoybean/onehot-hmmglm")
     p.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="simulator seeds (default 0,1,2)")
     p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
@@ -221,8 +232,6 @@ def main(argv=None) -> int:
                         "(default 1): both are stochastic, so their match is a match of distributions")
     p.add_argument("--no-write", action="store_true", help="print only")
     args = p.parse_args(argv)
-    if args.repeats < 1 or args.threads < 1:
-        p.error("--repeats and --threads must be at least 1")
     ref = load_reference(args.reference)
     import torch
     from hmmglm_synthetic import _warm_up_kernels

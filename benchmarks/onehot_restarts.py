@@ -20,7 +20,6 @@ Usage: ``python benchmarks/onehot_restarts.py --seeds 100-119 --runs 3 --jobs 2`
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -29,7 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import WorkerPool, exits_on_signals, parse_seeds, positive_int, write_results  # noqa: E402
+from _results import (  # noqa: E402
+    BenchmarkParser,
+    WorkerPool,
+    exits_on_signals,
+    output_folder,
+    parse_seeds,
+    positive_int,
+    write_results,
+)
 from hmmglm_synthetic import GOALS  # noqa: E402  (the goals of issue 11, one definition)
 
 SIZE, N_TRAIN = dict(n_states=5, n_neurons=20, n_sequences=50, n_bins=2000), 30
@@ -86,7 +93,7 @@ def _job(seed: int, run: int, split: int | None = None) -> dict:
 
 @exits_on_signals
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=list(range(100, 120)),
                         help="development seeds (default 100-119; never the report seeds 0-2)")
     parser.add_argument("--runs", type=positive_int, default=3, help="single runs per seed (default 3)")
@@ -94,7 +101,7 @@ def main(argv=None) -> int:
     parser.add_argument("--split-first-phase", type=int, default=None, metavar="K",
                         help="development study: cut the default recipe's first phase after K epochs (the rest "
                              "a second phase), so that runs are compared after K epochs")
-    parser.add_argument("--results-dir", default=None, help="write the results file here (default "
+    parser.add_argument("--results-dir", type=output_folder, default=None, help="write the results file here (default "
                         "benchmarks/results; studies of candidate recipes go to benchmarks/results/dev)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
@@ -103,10 +110,10 @@ def main(argv=None) -> int:
 
         n_epochs = _per_sequence_block(RECIPES["default"].phases)[1].n_iters
         if not 1 <= args.split_first_phase < n_epochs:
-            parser.error(f"--split-first-phase must be in 1..{n_epochs - 1} (the default recipe has {n_epochs} "
-                         "per-sequence epochs)")
+            parser.error(f"argument --split-first-phase: must be in 1..{n_epochs - 1} (the default recipe has "
+                         f"{n_epochs} per-sequence epochs)")
     if set(args.seeds) & {0, 1, 2}:
-        parser.error("seeds 0-2 are hmmglm_synthetic.py's report seeds; choose development seeds")
+        parser.error("argument --seeds: seeds 0-2 are hmmglm_synthetic.py's report seeds; choose development seeds")
     start = time.perf_counter()
     jobs = [(s, r) for s in args.seeds for r in range(args.runs)]
     with WorkerPool(max_workers=args.jobs) as pool:

@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _results import exits_on_signals, parse_seed, positive_int
+from _results import BenchmarkParser, OptionValueError, checkout_with, exits_on_signals, parse_seed, positive_int
 from _rss import children_peak_rss_mb, peak_rss_mb
 
 HERE = Path(__file__).resolve().parent
@@ -93,6 +93,13 @@ def _run(python: str, script: Path, job: dict, extra: list[str], pythonpath: Pat
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _executable(text: str) -> str:
+    """The ``type`` of ``--nlb-python``: an executable file."""
+    if not (os.path.isfile(text) and os.access(text, os.X_OK)):
+        raise OptionValueError(f"{text}: not an executable file")
+    return text
+
+
 def _nlb_python(arg: str | None) -> str | None:
     path = Path(arg) if arg else ROOT / ".venv-nlb" / "bin" / "python"
     return str(path) if path.is_file() and os.access(path, os.X_OK) else None
@@ -107,34 +114,30 @@ def _summary(runs: list[dict]) -> dict:
 
 @exits_on_signals
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = BenchmarkParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=positive_int, default=500, help="train-file trials of the synthetic pair")
     parser.add_argument("--test-trials", type=positive_int, default=100)
     parser.add_argument("--units", type=positive_int, default=180, help="units (a quarter held out)")
     parser.add_argument("--repeats", type=positive_int, default=3, help="runs per side and case (median reported)")
     parser.add_argument("--seed", type=parse_seed, default=0)
-    parser.add_argument("--nlb-python", default=None,
+    parser.add_argument("--nlb-python", default=None, type=_executable,
                         help="the nlb_tools environment's interpreter (default .venv-nlb/bin/python)")
     parser.add_argument("--no-nlb-tools", action="store_true", help="time neurodyn alone")
-    parser.add_argument("--before", default=None,
+    parser.add_argument("--before", default=None, type=checkout_with("neurodyn/data/prepare.py", "neurodyn"),
                         help="a checkout of an earlier neurodyn commit, timed as a third side (before / after)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args, rest = parser.parse_known_args()
-    if args.child:
-        child(json.loads(rest[0]))
+    parser.add_argument("--child", type=json.loads, default=None, metavar="JOB", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args.child)
         return
     wall = time.perf_counter()
     nlb_python = None if args.no_nlb_tools else _nlb_python(args.nlb_python)
-    if args.nlb_python and nlb_python is None:
-        raise SystemExit(f"--nlb-python {args.nlb_python}: not an executable file")
 
     from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
 
     result: dict = {"cases": {}, "nlb_tools": nlb_python is not None, "repeats": args.repeats}
     before = Path(args.before).resolve() if args.before else None
     if before is not None:
-        if not (before / "neurodyn" / "data" / "prepare.py").is_file():
-            raise SystemExit(f"--before {args.before}: not a neurodyn checkout")
         result["before_commit"] = subprocess.run(["git", "-C", str(before), "rev-parse", "HEAD"],
                                                  capture_output=True, text=True).stdout.strip() or None
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,12 +14,15 @@ neither be typed by hand nor go stale.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shlex
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _results import BenchmarkParser, exits_on_signals  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -105,8 +108,9 @@ def rewrite(text: str, records: dict[str, dict]) -> tuple[str, list[str]]:
     return new, problems
 
 
+@exits_on_signals
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only check; exit 1 on any difference")
     args = parser.parse_args(argv)
     text = README.read_text()

@@ -39,7 +39,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -48,9 +47,11 @@ from pathlib import Path
 
 from _overrides import key_values
 from _results import (
+    BenchmarkParser,
     WorkerPool,
     exits_on_signals,
     mean_sd,
+    output_folder,
     parse_seed,
     parse_seeds,
     positive_int,
@@ -239,7 +240,7 @@ def _map(fn, jobs, pool, reuse_out: str | None = None, while_waiting=None):
 
 @exits_on_signals
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     default = Path(os.environ.get("NEURODYN_TEST_DATA", ROOT.parent / "shared" / "data")) / FILE
     parser.add_argument("--nwb", type=Path, default=default)
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="report seeds, e.g. 0,1,2 (default)")
@@ -261,7 +262,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch intra-op threads per process (default 1)")
     parser.add_argument("--no-write", action="store_true", help="do not write the results file")
-    parser.add_argument("--out", default="data/bench_pseudo", help="per-run logs (default data/bench_pseudo)")
+    parser.add_argument("--out", type=output_folder, default="data/bench_pseudo",
+                        help="per-run logs (default data/bench_pseudo)")
     parser.add_argument("--reuse", action="store_true",
                         help="take a run's result from its log in --out when it was made with the same settings")
     parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
@@ -270,8 +272,9 @@ def main(argv=None) -> int:
                         help="optimiser overrides applied to every candidate")
     args = parser.parse_args(argv)
     if not args.nwb.is_file():
-        print(f"{args.nwb}: file not found (set --nwb or NEURODYN_TEST_DATA)", file=sys.stderr)
-        return 2
+        from neurodyn.errors import InputError
+
+        raise InputError("file not found (set --nwb or NEURODYN_TEST_DATA)", path=args.nwb, field="--nwb")
     seeds = args.seeds
     from neurodyn.data.pseudo import pseudo_cosmoothing_split, selection_split
     from neurodyn.models.ensemble import MEMBER_SEED_STEP, member_seed

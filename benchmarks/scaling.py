@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import exits_on_signals, positive_int  # noqa: E402
+from _results import BenchmarkParser, exits_on_signals, output_folder, positive_int  # noqa: E402
 from _rss import peak_rss_mb  # noqa: E402
 
 LF_BASE = {"trials": 500, "neurons": 182, "heldin": 137, "obs_bins": 35, "fwd_bins": 10}
@@ -272,7 +272,7 @@ def plot(lf: dict, hmm: dict, path: Path) -> None:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = BenchmarkParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--steps", type=positive_int, default=3, help="timed calls per size")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls first")
@@ -282,7 +282,7 @@ def parse_args(argv=None):
     p.add_argument("--timeout", type=positive_int, default=900, help="seconds per size")
     p.add_argument("--only", choices=["langevinflow", "hmm"], default=None)
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run; not for the README)")
-    p.add_argument("--out-dir", default=None, help="results folder (default benchmarks/results)")
+    p.add_argument("--out-dir", type=output_folder, default=None, help="results folder (default benchmarks/results)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--size", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)

@@ -23,7 +23,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -34,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import exits_on_signals, mean_sd, name_list, parse_seeds, summarize, write_results  # noqa: E402
+from _results import BenchmarkParser, exits_on_signals, mean_sd, name_list, parse_seeds, summarize, write_results  # noqa: E402
 
 STYLES = ("mc_maze", "dmfc_rsg", "area2_bump")
 WAYS = ("cut at 5 ms", "upsampled, windows assumed aligned", "upsampled, windows lined up")
@@ -91,7 +90,7 @@ def run_one(style: str, seed: int, work: Path) -> dict:
 
 @exits_on_signals
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="simulator seeds, e.g. 0,1,2")
     parser.add_argument("--styles", type=name_list(STYLES, "style"), default=list(STYLES),
                         help="comma-separated subset of " + ", ".join(STYLES))

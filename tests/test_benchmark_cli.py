@@ -36,13 +36,20 @@ def _script(name: str, *args: str, cwd: Path, timeout: float = 60) -> subprocess
                           text=True, timeout=timeout, env=env)
 
 
+def _one_line(proc: subprocess.CompletedProcess, name: str) -> str:
+    """The whole output of a refused run of benchmarks/<name>.py: one line, ``<name>.py: error: ...``, exit code 2
+    (no usage block above it, no traceback)."""
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    assert lines[0].startswith(f"{name}.py: error: "), lines[0]
+    return lines[0]
+
+
 def _refused(proc: subprocess.CompletedProcess, option: str) -> str:
-    """The one error line of an argparse refusal naming ``option`` (no traceback)."""
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    assert "Traceback" not in proc.stderr, proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
-    assert f"argument {option}:" in last, last
-    return last
+    """The one error line of a refusal naming ``option`` (``<script>: error: <option>: ...``)."""
+    line = _one_line(proc, Path(proc.args[1]).stem)
+    assert f": error: {option}: " in line, line
+    return line
 
 
 @pytest.mark.parametrize("styles", ["", ",", " , "])
@@ -89,7 +96,7 @@ def test_departures_refuses_an_empty_variant_list_before_running_anything(monkey
         with pytest.raises(SystemExit) as exc:
             dep.main(["--variants", variants, "--seeds", "0", "--epochs", "1", "--jobs", "1", "--no-write"])
         assert exc.value.code == 2
-        assert "argument --variants" in capsys.readouterr().err.strip().splitlines()[-1]
+        assert "error: --variants: " in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("name, args, option", [
@@ -175,3 +182,71 @@ def test_read_results_names_the_file_and_what_is_wrong(tmp_path):
         read_results(good, "y")
     with pytest.raises(OptionValueError, match="no such file"):
         read_results(tmp_path / "none.json", "x")
+
+
+#: every benchmark script; nlb_tools_prepare.py is not one: prepare_speed.py runs it with a JSON job (no options) in
+#: the nlb_tools environment, where neurodyn and its parser are not installed
+SCRIPTS = sorted(p.stem for p in BENCH.glob("*.py") if not p.name.startswith("_") and p.stem != "nlb_tools_prepare")
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_an_unknown_option_is_one_line_and_exit_2(tmp_path, name):
+    """argparse printed its usage block (2 to 12 lines) above the error; prepare_speed.py ignored an unknown option
+    and ran (parse_known_args). Now one line, as in the ``neurodyn`` commands."""
+    line = _one_line(_script(name, "--no-such-option", cwd=tmp_path), name)
+    assert "--no-such-option" in line or "required: --reference" in line
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_help_still_shows_every_option(tmp_path, name):
+    proc = _script(name, "-h", cwd=tmp_path)
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
+    assert proc.stdout.startswith(f"usage: {name}.py ") and "-h, --help" in proc.stdout
+    assert len(proc.stdout.splitlines()) > 5
+
+
+@pytest.mark.parametrize("name, args, field", [
+    ("lorenz", ["--seeds", "a"], "--seeds"),  # a bad value
+    ("lorenz", ["--seeds"], "--seeds"),  # no value
+    ("departures", ["--case", "x"], "--case"),  # not one of the choices
+    ("onehot_reference", [], "arguments"),  # a required option left out
+    ("lorenz", ["--epochs", "200,200"], "--epochs"),  # checks after parsing
+    ("lorenz", ["--model", "hidden_size"], "--model"),
+    ("nlb_synthetic", ["--fit-args", '"unclosed'], "--fit-args"),
+    ("hmmglm_synthetic", ["--name", "a/b", "--no-write"], "--name"),
+    ("onehot_restarts", ["--seeds", "0"], "--seeds"),
+    ("nlb_synthetic", ["--combine", "missing.json"], "--combine"),  # files read
+    ("real_pseudo_cosmoothing", ["--nwb", "missing.nwb"], "missing.nwb: --nwb"),
+    ("hmmglm_real_states", ["--nwb", "missing.nwb", "--no-write"], "missing.nwb: --nwb"),
+    ("gpu_check", ["--rerender", "missing.json"], "missing.json: --rerender"),
+    ("onehot_reference", ["--reference", "."], "--reference"),  # checkouts
+    ("langevinflow_speed", ["--reference", "."], "--reference"),
+    ("langevinflow_speed", ["--reference", "ref", "--device", "cuda"], "--device"),
+    ("prepare_speed", ["--before", "."], "--before"),
+    ("prepare_speed", ["--nlb-python", "a_file"], "--nlb-python"),
+    ("lorenz", ["--out", "a_file"], "--out"),  # folders and files written: a file where a folder goes
+    ("real_pseudo_cosmoothing", ["--out", "a_file/logs"], "--out"),
+    ("nlb_synthetic", ["--results-dir", "a_file/r"], "--results-dir"),
+    ("nlb_synthetic", ["--keep", "a_file"], "--keep"),
+    ("hmmglm_nlb", ["--log", "."], "--log"),
+    ("hmmglm_nlb", ["--log", "a_file/run.log"], "--log"),
+    ("hmmglm_synthetic", ["--results-dir", "a_file", "--fast"], "--results-dir"),
+    ("onehot_restarts", ["--results-dir", "a_file"], "--results-dir"),
+    ("hmmglm_real_states", ["--results-dir", "a_file"], "--results-dir"),
+    ("gpu_check", ["--out-dir", "a_file", "--cpu-dry-run"], "--out-dir"),
+    ("scaling", ["--out-dir", "a_file", "--quick"], "--out-dir"),
+    ("langevinflow_speed", ["--out-dir", "a_file"], "--out-dir"),
+])
+def test_bad_arguments_are_one_line_naming_the_field_and_exit_2_before_anything_runs(tmp_path, name, args, field):
+    """A bad value, choice or missing option printed argparse's usage block first; a missing or unfit path given
+    was a traceback, a one-line exit 1, or found only after the run (an unwritable --out), or another file was
+    read in its place (hmmglm_real_states.py --nwb). Every one is now refused up front in one line, exit code 2."""
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "ref" / "nlb_lightning").mkdir(parents=True)
+    (tmp_path / "ref" / "nlb_lightning" / "models.py").write_text("")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    line = _one_line(_script(name, *args, cwd=tmp_path), name)
+    assert f": error: {field}: " in line, line
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert (tmp_path / "a_file").read_text() == ""
