@@ -288,11 +288,14 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
                 "index": batch["index"]}
 
     def prediction_attrs(self) -> dict:
-        """Root attributes of ``neurodyn predict`` files: the variant and what ``coupling`` is summed over
-        (the model as built: ``n_basis`` is 1 for the exponential basis whatever ``config.n_basis`` says)."""
+        """Root attributes of ``neurodyn predict`` files: the variant, what ``coupling`` is summed over (the
+        model as built: ``n_basis`` is 1 for the exponential basis whatever ``config.n_basis`` says) and its
+        definition (``coupling_definition``; one-hot: ``coupling_softmax_definition`` too)."""
+        from neurodyn.models.hmmglm.readout import coupling_arrays
+
         cfg, model = self.config, self.model
         attrs = {"variant": cfg.variant, "n_states": int(model.n_states), "n_lags": int(model.n_lags),
-                 "basis": cfg.basis, "n_basis": int(model.n_basis)}
+                 "basis": cfg.basis, "n_basis": int(model.n_basis), **coupling_arrays(model)[1]}
         if cfg.basis == "exponential":
             attrs.update(decay=float(cfg.decay), span=float(cfg.span))
         return attrs
@@ -301,20 +304,22 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
     def prediction_extras(self, dm) -> dict[str, np.ndarray]:
         """The fitted model for ``neurodyn predict``: couplings, connection types, transitions, biases.
 
-        ``coupling`` is :func:`~neurodyn.models.hmmglm.readout.reported_couplings`: for the one-hot model the
-        hard-type couplings (most probable type x strength), not ``model.coupling_matrices()`` (the softmax
-        mixture it trains with); the other variants' are the same either way.
+        The couplings are :func:`~neurodyn.models.hmmglm.readout.coupling_arrays`, as in
+        :func:`~neurodyn.models.hmmglm.evaluate.export_model_h5`: ``coupling``, for the one-hot model the
+        hard-type couplings (most probable type x strength), and for the one-hot model ``coupling_softmax``,
+        the softmax mixture ``model.coupling_matrices()`` that the posteriors are computed with; the other
+        variants have ``coupling`` only.
 
         Connection types come from the one read-out rule of every switching GLM
         (:func:`neurodyn.models.hmmglm.readout.read_out_types`: Wald test, ``z`` fixed in advance), with the
         standard errors estimated on the sequences the model was fitted on (the training split less any
         select split).
         """
-        from neurodyn.models.hmmglm.readout import read_out_types, reported_couplings
+        from neurodyn.models.hmmglm.readout import coupling_arrays, read_out_types
 
         train = torch.as_tensor(dm.splits[getattr(dm, "fit_split", "train")].heldin, device=self.device)
         return {
-            "coupling": reported_couplings(self.model).float().cpu().numpy(),
+            **{name: value.float().cpu().numpy() for name, value in coupling_arrays(self.model)[0].items()},
             "connection_types": read_out_types(self.model, train).to(torch.int8).cpu().numpy(),
             "transitions": self.model.log_transitions().exp().float().cpu().numpy(),
             "initial": self.model.log_initial().exp().float().cpu().numpy(),

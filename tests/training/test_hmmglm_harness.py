@@ -201,3 +201,33 @@ def test_a_simulation_in_memory_too_small_names_the_option(tmp_path, capsys, arg
                  "--trainer.default_root_dir", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err == ["neurodyn fit: error: " + expected], err
+
+
+def test_predict_and_export_write_the_same_coupling(tmp_path):
+    """The same fitted one-hot model gave two `coupling` matrices: export_model_h5 wrote the softmax mixture,
+    `neurodyn predict` the hard-type couplings. Both now write the hard types as `coupling` (the paper's
+    reported coupling), the softmax mixture as `coupling_softmax`, and say so in attributes."""
+    import torch
+
+    from neurodyn.models.hmmglm.evaluate import export_model_h5
+    from neurodyn.models.hmmglm.readout import COUPLING_DEFINITION, COUPLING_SOFTMAX_DEFINITION
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+
+    args = [*TINY, "--model.config.variant", "onehot", "--trainer.default_root_dir", str(tmp_path),
+            "--run-name", "hmm"]
+    assert main(["fit", *args, "--trainer.max_epochs", "2"]) == 0
+    out = tmp_path / "pred.h5"
+    assert main(["predict", "--run", str(tmp_path / "hmm"), "--ckpt_path", "last", "--prediction.path",
+                 str(out)]) == 0
+    module = HMMGLMModule.load_from_checkpoint(tmp_path / "hmm" / "checkpoints" / "last.ckpt", map_location="cpu")
+    exported = export_model_h5(tmp_path / "model.h5", module.model)
+    with h5py.File(out) as pred, h5py.File(exported) as model:
+        for name in ("coupling", "coupling_softmax"):
+            np.testing.assert_allclose(pred[name][()], model[name][()], rtol=1e-6, atol=0)
+        assert not np.allclose(model["coupling"][()], model["coupling_softmax"][()])  # two definitions
+        assert "hard_coupling" not in model
+        for f in (pred, model):
+            assert f.attrs["coupling_definition"] == COUPLING_DEFINITION
+            assert f.attrs["coupling_softmax_definition"] == COUPLING_SOFTMAX_DEFINITION
+        with torch.no_grad(), module.model.weights_as("hard"):  # `coupling` is the hard-type couplings
+            np.testing.assert_allclose(model["coupling"][()], module.model.coupling_matrices().numpy(), rtol=1e-6)

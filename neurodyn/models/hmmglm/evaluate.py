@@ -21,6 +21,7 @@ import torch
 from neurodyn.models.hmmglm.emissions import validate_spikes
 from neurodyn.models.hmmglm.inference import viterbi
 from neurodyn.models.hmmglm.models import SwitchingGLM
+from neurodyn.models.hmmglm.readout import coupling_arrays
 
 __all__ = ["marginal_log_likelihood", "path_conditioned_log_likelihood", "export_model_h5"]
 
@@ -80,10 +81,15 @@ def path_conditioned_log_likelihood(model: SwitchingGLM, spikes, decoder: str = 
 def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None) -> Path:
     """Write couplings, transitions, bias, (one-hot: types, connectome) and posteriors to HDF5.
 
-    Layout: ``coupling`` (S, N, N) (softmax-mode couplings), ``transitions`` (S, S), ``bias`` (N,),
-    ``basis`` (n_basis, K); one-hot prior: ``connection_types`` (S, N, N), ``hard_coupling``,
-    ``connectome`` (N, N, 3); Gaussian prior: ``shared_mean``; with ``spikes``: ``posteriors``
-    (B, T, S), ``viterbi`` (B, T), ``log_marginal`` (B,). ``permutation`` (true -> model), if given,
+    Layout: ``coupling`` (S, N, N), the same couplings ``neurodyn predict`` writes under that name
+    (:func:`neurodyn.models.hmmglm.readout.coupling_arrays`: for the one-hot prior the hard-type couplings,
+    each entry's most probable type times its strength), ``transitions`` (S, S), ``bias`` (N,), ``basis``
+    (n_basis, K); one-hot prior: ``coupling_softmax`` (S, N, N; the softmax mixture the E-step, and so
+    ``posteriors`` and ``log_marginal``, use), ``connection_types`` (S, N, N; the prior's own
+    ``argmax - 1`` types, not the Wald read-out of ``neurodyn predict``, which needs the training data),
+    ``connectome`` (N, N, 3); Gaussian prior: ``shared_mean``; with ``spikes``: ``posteriors`` (B, T, S),
+    ``viterbi`` (B, T), ``log_marginal`` (B,). Root attributes ``coupling_definition`` (and
+    ``coupling_softmax_definition``) say what the couplings are. ``permutation`` (true -> model), if given,
     reorders every per-state array into the true order. Written atomically.
     """
     import h5py
@@ -94,8 +100,9 @@ def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None) ->
         a = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
         return a if permutation is None else np.take(a, np.asarray(permutation), axis=axis)  # true order
 
+    couplings, coupling_attrs = coupling_arrays(model)
     data = {
-        "coupling": per_state(model.coupling_matrices()),
+        **{name: per_state(value) for name, value in couplings.items()},
         "transitions": model.log_transitions().exp().cpu().numpy(),
         "bias": model.bias.detach().cpu().numpy(),
         "basis": model.basis.cpu().numpy(),
@@ -106,8 +113,6 @@ def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None) ->
         data["permutation"] = p
     if hasattr(model, "connection_types"):
         data["connection_types"] = per_state(model.connection_types())
-        with model.weights_as("hard"):
-            data["hard_coupling"] = per_state(model.coupling_matrices())
         data["connectome"] = model.connectome().cpu().numpy()
     if hasattr(model, "shared_mean"):
         data["shared_mean"] = model.shared_mean.sum(-1).cpu().numpy()
@@ -128,4 +133,5 @@ def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None) ->
             f.attrs["n_states"] = model.n_states
             f.attrs["link"] = model.link
             f.attrs["emission"] = model.emission
+            f.attrs.update(coupling_attrs)
     return path

@@ -35,10 +35,21 @@ from neurodyn.models.hmmglm.emissions import validate_spikes
 from neurodyn.models.hmmglm.fused import _chunks, _flatten, emission_terms
 from neurodyn.models.hmmglm.models import SwitchingGLM
 
-__all__ = ["WALD_Z", "reported_couplings", "coupling_standard_errors", "read_out_types"]
+__all__ = ["WALD_Z", "COUPLING_DEFINITION", "COUPLING_SOFTMAX_DEFINITION", "reported_couplings", "coupling_arrays",
+           "coupling_standard_errors", "read_out_types"]
 
 #: z of the Wald read-out, fixed in advance (two-sided false-positive rate 0.27 % under the null)
 WALD_Z = 3.0
+
+
+#: what every file's ``coupling`` holds (``neurodyn predict`` and ``export_model_h5`` write it as the
+#: ``coupling_definition`` attribute): the paper's reported one-hot coupling (Li et al., ICLR 2024,
+#: arXiv:2310.15263: each entry's most probable type times its strength)
+COUPLING_DEFINITION = ("W[s, post, pre] summed over basis functions; one-hot prior: hard types, "
+                       "(onehot(argmax A)[exc] - onehot(argmax A)[inh]) * softplus(R)")
+#: what ``coupling_softmax`` holds (one-hot prior only; the ``coupling_softmax_definition`` attribute)
+COUPLING_SOFTMAX_DEFINITION = ("one-hot prior: the softmax mixture the E-step and the likelihoods use, "
+                               "(softmax(A)[exc] - softmax(A)[inh]) * softplus(R)")
 
 
 @torch.no_grad()
@@ -46,6 +57,31 @@ def reported_couplings(model: SwitchingGLM) -> Tensor:
     """The couplings a model reports, (S, N, N) summed over basis functions (one-hot: hard types)."""
     with model.weights_as("hard"):
         return model.coupling_matrices()
+
+
+@torch.no_grad()
+def coupling_arrays(model: SwitchingGLM) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The couplings every file of a fitted model holds, and the attributes that define them.
+
+    ``coupling``: :func:`reported_couplings` (:data:`COUPLING_DEFINITION`), for every variant. The one-hot
+    prior adds ``coupling_softmax`` (:data:`COUPLING_SOFTMAX_DEFINITION`), ``model.coupling_matrices()``
+    in its default softmax mode: the couplings the E-step, the marginal likelihood and the posteriors of
+    the file were computed with; the other variants have one set of couplings only.
+
+    Examples
+    --------
+    >>> from neurodyn.models.hmmglm import OneHotPriorHMMGLM
+    >>> arrays, attrs = coupling_arrays(OneHotPriorHMMGLM(3, n_states=2))
+    >>> sorted(arrays), sorted(attrs)
+    (['coupling', 'coupling_softmax'], ['coupling_definition', 'coupling_softmax_definition'])
+    """
+    arrays = {"coupling": reported_couplings(model)}
+    attrs = {"coupling_definition": COUPLING_DEFINITION}
+    if hasattr(model, "connectome"):  # the one-hot prior: a softmax mixture besides the hard types
+        with model.weights_as("softmax"):
+            arrays["coupling_softmax"] = model.coupling_matrices()
+        attrs["coupling_softmax_definition"] = COUPLING_SOFTMAX_DEFINITION
+    return arrays, attrs
 
 
 @torch.no_grad()
