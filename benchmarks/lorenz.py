@@ -80,12 +80,20 @@ def _baselines(x, truth, cond, fit, sel, rep, seed: int) -> dict:
     """Gaussian smoothing (width chosen on the select trials), the condition-PSTH oracle (smoothing chosen
     on the select trials) and factor analysis on smoothed counts (width and dimension chosen on them)."""
     from neurodyn.metrics import rate_r2
-    from neurodyn.models.baselines import condition_psth, poisson_loglik, select_fa, select_smoothing, smooth
+    from neurodyn.models.baselines import (
+        condition_psth,
+        poisson_loglik,
+        select_fa,
+        select_smoothing,
+        smooth,
+        smoothing_grid_edge,
+    )
 
     res: dict = {}
-    sigma, _ = select_smoothing(x[sel])
+    sigma, sigma_scores = select_smoothing(x[sel])  # the grid grows while the best width is at its edge
     res["gaussian_smoothing"] = float(rate_r2(truth[rep], smooth(x[rep], sigma)))
     res["gaussian_smoothing_sigma_bins"] = sigma
+    res["gaussian_smoothing_sigma_edge"] = smoothing_grid_edge(sigma, sigma_scores)
 
     psth_scores = {s: poisson_loglik(condition_psth(x[fit], cond[fit], cond[sel], s), x[sel])
                    for s in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)}
@@ -367,7 +375,9 @@ def main(argv=None) -> int:
                       "the length whose fit has the highest select-trial held-out likelihood (at its chosen "
                       "epoch) is kept, and the other members train with it"} if len(epoch_list) > 1 else {}),
         "gaussian_smoothing": "width (bins) with the highest leave-one-bin-out Poisson log-likelihood on the select "
-                              "trials",
+                              "trials; the grid (neurodyn.models.baselines.select_smoothing) grows while the best "
+                              "width is at its edge, up to the trial length (gaussian_smoothing_sigma_edge: "
+                              "'widest' when the likelihood still rises there)",
         "factor_analysis": "width and number of factors with the highest leave-one-neuron-out Poisson "
                            "log-likelihood on the select trials (FA fitted on fit trials)",
         "condition_psth_oracle": "smoothing width of the fit-trial PSTH with the highest Poisson log-likelihood "

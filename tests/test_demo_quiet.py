@@ -29,6 +29,11 @@ def test_demo_prints_no_lightning_noise(tmp_path):
                           timeout=600)
     assert proc.returncode == 0, proc.stdout
     assert "Lorenz validation rate R2: LangevinFlow" in proc.stdout
+    # the smoothing width and whether it is at the edge of its grid are stated (the width was chosen at the
+    # largest of a fixed grid, 12 bins, without a word; on these data the spikes' likelihood rises up to the
+    # trial length)
+    assert ("Gaussian smoothing: sigma 96 bins, chosen by the training spikes' leave-one-bin-out likelihood; "
+            "at the widest edge of the grid") in proc.stdout, proc.stdout
     assert (tmp_path / "demo" / "lorenz_rates.png").is_file()
     found = [name for name, text in NOISE.items() if text in proc.stdout]
     assert not found, f"{found} in the demo's output:\n{proc.stdout}"

@@ -23,8 +23,8 @@ import numpy as np
 
 from neurodyn.errors import InputError
 
-__all__ = ["SmoothedFA", "condition_psth", "loo_smoothing_loglik", "poisson_loglik", "select_fa",
-           "select_smoothing", "smooth", "smoothing_matrix"]
+__all__ = ["SMOOTHING_WIDTHS", "SmoothedFA", "condition_psth", "loo_smoothing_loglik", "poisson_loglik", "select_fa",
+           "select_smoothing", "smooth", "smoothing_grid_edge", "smoothing_matrix"]
 
 #: rates below this are clipped before taking logs (a zero rate with a spike would give -inf)
 MIN_RATE = 1e-6
@@ -97,10 +97,56 @@ def loo_smoothing_loglik(counts, sigma_bins: float) -> float:
     return poisson_loglik(rates, x)
 
 
-def select_smoothing(counts, sigmas=(0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)) -> tuple[float, dict]:
-    """The width (bins) with the highest :func:`loo_smoothing_loglik` on ``counts``, and every score."""
-    scores = {float(s): loo_smoothing_loglik(counts, s) for s in sigmas}
-    return max(scores, key=scores.get), scores
+#: the widths (bins) :func:`select_smoothing` starts from
+SMOOTHING_WIDTHS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+#: the narrowest width :func:`select_smoothing` extends its grid to (below it each bin is predicted by the
+#: mean of its two neighbours, whatever the width)
+MIN_SMOOTHING_WIDTH = 0.25
+
+
+def select_smoothing(counts, sigmas=SMOOTHING_WIDTHS, *, extend: bool = True) -> tuple[float, dict]:
+    """The width (bins) with the highest :func:`loo_smoothing_loglik` on ``counts``, and every score.
+
+    A best width at an edge of the grid says the grid is too narrow, so with ``extend`` (default) the grid
+    grows until the criterion turns down: while the best is the widest width tried, twice that width is
+    tried, until the trial length (``counts.shape[1]`` bins) is reached (wider kernels tend to each trial's
+    flat mean); while it is the narrowest, half that width, down to :data:`MIN_SMOOTHING_WIDTH`. The scores
+    hold every width tried; :func:`smoothing_grid_edge` says whether the choice is still at an edge (the
+    criterion was still rising where the grid stops).
+
+    >>> x = np.random.default_rng(0).poisson(1.0, (20, 30, 3)).astype(float)  # constant rates
+    >>> best, scores = select_smoothing(x, (1.0, 2.0))
+    >>> best, sorted(scores), smoothing_grid_edge(best, scores)
+    (32.0, [1.0, 2.0, 4.0, 8.0, 16.0, 32.0], 'widest')
+    """
+    x = _counts(counts)
+    scores = {float(s): loo_smoothing_loglik(x, s) for s in sigmas}
+    if not scores:
+        raise InputError("no candidate width", field="sigmas")
+    best = max(scores, key=scores.get)
+    while extend:
+        if best == max(scores) and best < x.shape[1]:
+            width = 2.0 * best
+        elif best == min(scores) and best > MIN_SMOOTHING_WIDTH:
+            width = max(best / 2.0, MIN_SMOOTHING_WIDTH)
+        else:
+            break
+        scores[width] = loo_smoothing_loglik(x, width)
+        best = max(scores, key=scores.get)
+    return best, dict(sorted(scores.items()))
+
+
+def smoothing_grid_edge(best: float, scores: dict) -> str | None:
+    """``'widest'`` / ``'narrowest'`` when ``best`` is the widest / narrowest width in ``scores``, else None.
+
+    >>> smoothing_grid_edge(2.0, {1.0: -0.9, 2.0: -0.8, 4.0: -0.85}) is None
+    True
+    """
+    if len(scores) > 1 and best == max(scores):
+        return "widest"
+    if len(scores) > 1 and best == min(scores):
+        return "narrowest"
+    return None
 
 
 def condition_psth(counts, conditions, query_conditions, sigma_bins: float = 0.0) -> np.ndarray:

@@ -15,6 +15,7 @@ from neurodyn.models.baselines import (
     select_fa,
     select_smoothing,
     smooth,
+    smoothing_grid_edge,
     smoothing_matrix,
 )
 
@@ -62,9 +63,13 @@ def test_loo_criterion_is_the_leave_one_bin_out_poisson_likelihood():
 
 def test_smoothing_width_choice_follows_the_data():
     rng = np.random.default_rng(2)
-    # constant rates: more smoothing is always better -> the widest candidate
+    # constant rates: more smoothing is always better -> the widest candidate, and the grid grows to the trial
+    # length (40 bins) with the choice still at its widest edge
     flat = rng.poisson(1.0, (40, 40, 5)).astype(float)
-    assert select_smoothing(flat, (0.5, 2.0, 8.0))[0] == 8.0
+    assert select_smoothing(flat, (0.5, 2.0, 8.0), extend=False)[0] == 8.0
+    best, scores = select_smoothing(flat, (0.5, 2.0, 8.0))
+    assert best == 64.0 and sorted(scores) == [0.5, 2.0, 8.0, 16.0, 32.0, 64.0]
+    assert smoothing_grid_edge(best, scores) == "widest"
     # fast rate changes (period 8 bins): wide smoothing erases them -> not the widest candidate
     t = np.arange(40)
     fast = rng.poisson(np.broadcast_to(3 * (1 + np.sin(2 * np.pi * t / 8))[None, :, None], (40, 40, 5))).astype(float)
@@ -115,3 +120,20 @@ def test_input_checks():
     fa = SmoothedFA(1, 1.0).fit(np.random.default_rng(0).poisson(1.0, (4, 10, 3)).astype(float))
     with pytest.raises(InputError, match="fitted on 3 neurons"):
         fa.predict(np.zeros((1, 10, 4)))
+
+
+def test_a_width_at_the_edge_of_the_grid_extends_it():
+    """The width was chosen at the widest candidate (12 bins) of a fixed grid, as on the demo's and the Lorenz
+    benchmark's data: slow rates (period 300 bins over 200-bin trials) have their likelihood peak at 24 bins,
+    which the grid now reaches, with the score turning down beyond it."""
+    rng = np.random.default_rng(4)
+    t = np.arange(200)
+    rates = np.broadcast_to((0.5 * (1 + 0.5 * np.sin(2 * np.pi * t / 300)))[None, :, None], (60, 200, 4))
+    x = rng.poisson(rates).astype(float)
+    best, scores = select_smoothing(x)
+    assert best == 24.0 and smoothing_grid_edge(best, scores) is None
+    assert scores[48.0] < scores[24.0] > scores[12.0]
+    # a choice at the narrowest edge extends the grid downwards, to MIN_SMOOTHING_WIDTH at most
+    noisy = rng.poisson(np.broadcast_to(5 * (1 + np.sin(np.pi * t / 2))[None, :40, None], (30, 40, 3))).astype(float)
+    best, scores = select_smoothing(noisy, (1.0, 2.0))
+    assert min(scores) < 1.0 and min(scores) >= 0.25
