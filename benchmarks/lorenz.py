@@ -306,6 +306,9 @@ def main(argv=None) -> int:
                     reused[s] = r
                 else:
                     print(f"{path}: other settings, not reused", file=sys.stderr)
+    for s, r in reused.items():  # the baselines need no training: scored by this run's code, never taken from a log
+        sim, x, (fit, sel, rep) = _simulate(s, sizes)
+        r.update(_baselines(x, sim.truth, sim.condition_ids, fit, sel, rep, s))
     todo = [s for s in seeds if s not in reused]
     common = (sizes, model_overrides, opt_overrides, args.threads, args.select_every)
 
@@ -416,8 +419,9 @@ def main(argv=None) -> int:
         split["reused_seed_logs"] = {str(s): f"{args.out}/seed{s}.json" for s in sorted(reused)}
         walls = " / ".join(f"{reused[s]['seconds']:.0f}" for s in sorted(reused))
         notes += (f" Seeds {', '.join(map(str, sorted(reused)))} were trained by earlier runs of this script with the "
-                  f"same settings and read from their logs (--reuse), so this run's own time covers only reading "
-                  f"them; the seeds' fits and scoring took {walls} s (per seed, summed over its fits, which shared "
+                  f"same settings and read from their logs (--reuse; the baselines were scored again by this run), "
+                  f"so this run's own time covers only reading them and the baselines; "
+                  f"the seeds' fits and scoring took {walls} s (per seed, summed over its fits, which shared "
                   f"the cores with other runs).")
         readme["notes"] = notes
     record = {"split": split, "selection": selection, "seeds": seeds, "figures": figures}

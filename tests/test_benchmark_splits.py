@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -121,3 +122,32 @@ def test_real_pseudo_rate_smoothing_width_is_chosen_by_select_co_bps():
     # width 0 is the identity; a constant rate is unchanged by any width (edges extended, nothing leaks out)
     assert np.array_equal(bench.smooth_rates(noisy, 0, 5), noisy)
     assert np.allclose(bench.smooth_rates(np.full((2, 140, 3), 0.7), 30, 5), 0.7, rtol=0, atol=1e-12)
+
+
+def test_reused_seed_logs_get_baselines_scored_by_this_run(lorenz_bench, tmp_path, monkeypatch):
+    """`--reuse` took a seed's baselines from its log, so a change of a baseline (the growing smoothing grid)
+    never reached the results file of a rerun; now the baselines, which need no training, are scored again."""
+    import json
+
+    from neurodyn.demo import LORENZ_MODEL, LORENZ_OPT
+
+    record = json.loads((ROOT / "benchmarks" / "results" / "lorenz.json").read_text())["figures"]["per_seed"][0]
+    assert record["model"] == LORENZ_MODEL and record["optimiser"] == LORENZ_OPT  # reusable by this code
+    record["gaussian_smoothing"] = -9.0  # what the log says
+    (tmp_path / f"seed{record['seed']}.json").write_text(json.dumps(record))
+    fresh = {"gaussian_smoothing": 0.25, "gaussian_smoothing_sigma_bins": 4.0, "gaussian_smoothing_sigma_edge": None,
+             "condition_psth_oracle": 0.5, "condition_psth_oracle_sigma_bins": 1.0, "factor_analysis": 0.125,
+             "factor_analysis_sigma_bins": 2, "factor_analysis_dim": 3}
+    monkeypatch.setattr(lorenz_bench, "_simulate", lambda seed, sizes: (
+        SimpleNamespace(truth=None, condition_ids=None), None, (None, None, None)))
+    monkeypatch.setattr(lorenz_bench, "_baselines", lambda *args: dict(fresh))
+    written = {}
+    monkeypatch.setattr(lorenz_bench, "write_results", lambda name, figures, **kw: written.update(kw, figures=figures)
+                        or tmp_path / "lorenz.json")
+    epochs = ",".join(map(str, record["epoch_candidates_tried"]))
+    assert lorenz_bench.main(["--seeds", str(record["seed"]), "--epochs", epochs, "--members",
+                              str(record["members"]), "--out", str(tmp_path), "--reuse"]) == 0
+    (seed,) = written["figures"]["per_seed"]
+    assert {key: seed[key] for key in fresh} == fresh
+    assert seed["langevinflow_ensemble"] == record["langevinflow_ensemble"]  # the fits' figures come from the log
+    assert "the baselines were scored again by this run" in written["readme"]["notes"]
