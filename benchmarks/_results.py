@@ -33,8 +33,6 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from neurodyn.errors import ArgumentParser, InputError
-
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: environment variable naming another folder for every results file (the README's commands rewrite the
 #: committed files otherwise)
@@ -51,7 +49,7 @@ def _prog() -> str:
     return Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "benchmark"
 
 
-class BenchmarkParser(ArgumentParser):
+class BenchmarkParser(argparse.ArgumentParser):
     """The benchmarks' argument parser: a bad option (unknown, missing, a bad value or choice) is one line,
     ``<script>: error: <option>: <what is wrong>``, and exit code 2 -- without argparse's usage block above it.
     ``-h`` prints the full help.
@@ -75,8 +73,12 @@ class BenchmarkParser(ArgumentParser):
     """
 
     def error(self, message):
+        # neurodyn is imported here, not with this module: `prepare_speed.py --before` runs this module with
+        # an older neurodyn first on the path, whose neurodyn.errors may lack ArgumentParser
+        from neurodyn.errors import ArgumentParser, InputError
+
         try:
-            super().error(message)  # raises the one-line InputError
+            ArgumentParser.error(self, message)  # raises the one-line InputError
         except InputError as err:
             self.exit(2, f"{self.prog}: error: {err}\n")
 
@@ -138,9 +140,10 @@ def checkout_with(marker: str, what: str):
     """
 
     def parse(text: str) -> str:
-        if not (Path(text).expanduser() / marker).is_file():
+        path = Path(text).expanduser()
+        if not (path / marker).is_file():
             raise OptionValueError(f"{text}: not a checkout of {what} (no {marker} in it)")
-        return text
+        return str(path)  # '~' expanded: the script uses the folder that was checked
 
     parse.__name__ = "checkout"
     return parse
@@ -414,6 +417,7 @@ def exits_on_signals(main):
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
+        from neurodyn.errors import InputError
         from neurodyn.io import terminate_as_interrupt
 
         try:

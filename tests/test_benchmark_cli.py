@@ -250,3 +250,31 @@ def test_bad_arguments_are_one_line_naming_the_field_and_exit_2_before_anything_
     assert f": error: {field}: " in line, line
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     assert (tmp_path / "a_file").read_text() == ""
+
+
+def test_the_shared_module_loads_beside_an_older_neurodyn(tmp_path):
+    """`prepare_speed.py --before CHECKOUT` runs the benchmarks' shared module with an older neurodyn first on
+    the path; importing `neurodyn.errors.ArgumentParser` when the module loaded broke every checkout from
+    before that class (review, helper-67). A stand-in old neurodyn: an errors module without ArgumentParser."""
+    old = tmp_path / "old" / "neurodyn"
+    old.mkdir(parents=True)
+    (old / "__init__.py").write_text("")
+    (old / "errors.py").write_text("class InputError(ValueError):\n    pass\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "old"), str(ROOT / "benchmarks")])}
+    proc = subprocess.run([sys.executable, "-c", "import _results; print(_results.BenchmarkParser.__name__)"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "BenchmarkParser", proc.stderr
+
+
+def test_a_checkout_under_home_is_used_as_checked(tmp_path, monkeypatch):
+    """`--before ~/ck` was checked with '~' expanded but used unexpanded (a folder './~/ck' that does not
+    exist, so the 'before' side timed the installed neurodyn); the checked, expanded path is what is used."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import _results
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "marker.py").write_text("")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert _results.checkout_with("marker.py", "x")("~/ck") == str(tmp_path / "ck")
