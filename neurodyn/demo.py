@@ -49,8 +49,8 @@ def gaussian_smoothing_r2(train_spikes, train_truth, valid_spikes, valid_truth, 
     The width maximises the leave-one-bin-out Poisson likelihood of the training trials' spikes
     (:func:`neurodyn.models.baselines.select_smoothing`, as ``benchmarks/lorenz.py`` chooses it on its
     select trials; the grid, ``sigmas`` or :data:`~neurodyn.models.baselines.SMOOTHING_WIDTHS`, grows
-    while the best width is at its edge); ``train_truth`` is not used (kept so existing calls still work: a
-    width chosen on true rates would not be a fair baseline). Returns ``(r2_valid, best_sigma, edge)``,
+    while the best width is at its edge); ``train_truth`` is not used (kept in the signature: a width chosen
+    on true rates would not be a fair baseline). Returns ``(r2_valid, best_sigma, edge)``,
     ``edge`` ``'widest'`` / ``'narrowest'`` when the chosen width is still at that edge of the grid (the
     criterion was rising where the grid stops), else None; the smoothed counts are compared to the true
     rates in counts per bin (both ``(trials, bins, neurons)``).

@@ -109,10 +109,10 @@ def select_smoothing(counts, sigmas=SMOOTHING_WIDTHS, *, extend: bool = True) ->
 
     A best width at an edge of the grid says the grid is too narrow, so with ``extend`` (default) the grid
     grows until the criterion turns down: while the best is the widest width tried, twice that width is
-    tried, until the trial length (``counts.shape[1]`` bins) is reached (wider kernels tend to each trial's
-    flat mean); while it is the narrowest, half that width, down to :data:`MIN_SMOOTHING_WIDTH`. The scores
-    hold every width tried; :func:`smoothing_grid_edge` says whether the choice is still at an edge (the
-    criterion was still rising where the grid stops).
+    tried, until a width at or beyond the trial length (``counts.shape[1]`` bins) has been tried (wider
+    kernels tend to each trial's flat mean); while it is the narrowest, half that width, down to
+    :data:`MIN_SMOOTHING_WIDTH`. The scores hold every width tried; :func:`smoothing_grid_edge` says whether
+    the choice is still at an edge (the criterion was still rising where the grid stops).
 
     >>> x = np.random.default_rng(0).poisson(1.0, (20, 30, 3)).astype(float)  # constant rates
     >>> best, scores = select_smoothing(x, (1.0, 2.0))
@@ -120,6 +120,8 @@ def select_smoothing(counts, sigmas=SMOOTHING_WIDTHS, *, extend: bool = True) ->
     (32.0, [1.0, 2.0, 4.0, 8.0, 16.0, 32.0], 'widest')
     """
     x = _counts(counts)
+    if x.shape[1] < 2:  # leave-one-bin-out needs another bin to predict a bin from (1 bin: every score NaN)
+        raise InputError(f"needs trials of at least 2 bins to choose a width, got {x.shape[1]}", field="counts")
     scores = {float(s): loo_smoothing_loglik(x, s) for s in sigmas}
     if not scores:
         raise InputError("no candidate width", field="sigmas")

@@ -87,6 +87,42 @@ def time_axis(n_bins: int, bin_ms: float | None, offset_ms: float = 0.0) -> tupl
     return (offset_ms + (np.arange(n_bins) + 0.5) * width) / 1000.0, "time (s)"
 
 
+def axis_step(bin_ms: float | None) -> float:
+    """One bin's width on :func:`time_axis`'s axis: seconds with a width, else 1 (the axis counts bins).
+
+    >>> axis_step(20), axis_step(None)
+    (0.02, 1.0)
+    """
+    width = bin_width(bin_ms)
+    return width / 1000.0 if width else 1.0
+
+
+def bin_edges(t: np.ndarray, bin_ms: float | None) -> np.ndarray:
+    """The edges of the bins centred on ``t`` (from :func:`time_axis`): ``len(t) + 1`` values.
+
+    >>> bin_edges(np.array([0.01, 0.03]), 20)
+    array([0.  , 0.02, 0.04])
+    """
+    step = axis_step(bin_ms)
+    return np.concatenate([t - step / 2, [t[-1] + step / 2]])
+
+
+def legend_columns(n_entries: int, per_column: int = 8) -> int:
+    """Columns of a legend of ``n_entries`` (``per_column`` to a column: a long legend broke tight_layout)."""
+    return -(-n_entries // per_column)
+
+
+def label_rows(ax, ids) -> None:
+    """Tick the rows 0..len(ids)-1 of an image on ``ax`` (whole rows only) with ``ids``, the names of the rows
+    (neuron or NLB trial ids), not their positions."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ids = np.asarray(ids)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: str(ids[int(round(y))]) if 0 <= round(y) < len(ids)
+                                               else ""))
+
+
 def state_colours(n_states: int) -> list:
     """One distinct colour per hidden state, the same in every figure: matplotlib's qualitative ``tab10`` up to
     10 states, ``tab20`` up to 20 (its light shades after the ten of ``tab10``), beyond that ``n_states``

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodyn.errors import InputError, whole_number
-from neurodyn.viz._common import as_array, bin_width, figure, pyplot, time_axis
+from neurodyn.viz._common import as_array, axis_step, figure, pyplot, time_axis
 
 __all__ = ["pca", "plot_latent_pca", "plot_energy", "plot_potential"]
 
@@ -116,7 +116,7 @@ def plot_latent_pca(
     t, label = time_axis(n_bins, bin_ms, offset_ms)
     if bin_ms and event != "alignment":
         label = f"time from {event} (s)"
-    step = bin_width(bin_ms) / 1000.0 if bin_width(bin_ms) else 1.0  # bin width on the time axis
+    step = axis_step(bin_ms)  # bin width on the time axis
     shown = projected[: max(1, min(trials, n_trials))]
     fig, owned = figure(fig, (10, 1.5 + 1.3 * n_components))
     grid = fig.add_gridspec(n_components, 2 if n_components > 1 else 1, width_ratios=[1.4, 1][: min(2, n_components)])

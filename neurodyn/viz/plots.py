@@ -12,7 +12,17 @@ from __future__ import annotations
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.viz._common import as_array, bin_width, check_labels, figure, pyplot, state_colours, time_axis
+from neurodyn.viz._common import (
+    as_array,
+    axis_step,
+    bin_width,
+    check_labels,
+    figure,
+    legend_columns,
+    pyplot,
+    state_colours,
+    time_axis,
+)
 
 __all__ = ["plot_raster", "plot_rates_vs_truth", "plot_latents", "plot_state_posteriors", "plot_coupling"]
 
@@ -246,7 +256,7 @@ def plot_state_posteriors(
         true_states = check_labels(true_states, "true_states", None)  # the truth may have more states
     n_colours = max(n_states, int(true_states.max()) + 1 if true_states is not None and true_states.size else 0)
     colours = state_colours(n_colours)  # one palette for both: state s has one colour in the stack and the strip
-    step = bin_width(bin_ms) / 1000.0 if bin_width(bin_ms) else 1.0
+    step = axis_step(bin_ms)
     # from the first bin's left edge to the last one's right edge (the outer bins' values held there), as the
     # path image of plot_states_aligned: the stack ended half a bin short at both sides
     x = np.concatenate([[t[0] - step / 2], t, [t[-1] + step / 2]])
@@ -268,7 +278,7 @@ def plot_state_posteriors(
     ax.set_xlabel(label)
     if title:
         ax.set_title(title, pad=12)
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small", ncols=-(-n_states // 8))  # 8 a column
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small", ncols=legend_columns(n_states))
     if owned:
         fig.tight_layout()
     return fig

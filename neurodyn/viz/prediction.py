@@ -44,6 +44,7 @@ import numpy as np
 
 from neurodyn.errors import InputError, one_line
 from neurodyn.io import read_h5
+from neurodyn.viz._common import bin_width
 
 __all__ = ["read_prediction", "draw_prediction", "plot_file", "figure_formats", "figure_format"]
 
@@ -83,15 +84,16 @@ def _nlb_groups(f) -> list[str]:
 
 
 def _bin_ms(f, path: Path, group: str | None) -> float | None:
-    """The file's bin width: its ``bin_ms`` attribute (a finite number of ms > 0, else an InputError naming the
-    file and the attribute), else the NLB group name's, else None."""
+    """The file's bin width: its ``bin_ms`` attribute (a number by :func:`~neurodyn.viz._common.bin_width`'s
+    rule, and > 0: a file's bins have a width, so the plotting functions' 0 = "no width" is refused here; else an
+    InputError naming the file and the attribute), else the NLB group name's, else None."""
     value = f.attrs.get("bin_ms")
     if value is not None:
         try:
-            width = float(value)  # a number, or a one-value array; text and several values are refused below
-        except (TypeError, ValueError):
-            width = np.nan
-        if isinstance(value, bool | np.bool_) or np.ndim(value) != 0 or not (np.isfinite(width) and width > 0):
+            width = bin_width(value)
+        except InputError:
+            width = None
+        if width is None:
             raise InputError(f"must be a finite number of ms > 0, got {value!r}", path, "bin_ms (attribute)")
         return width
     if group is not None:  # nlb_tools naming: "mc_maze" at 5 ms, "mc_maze_20" at 20 ms
@@ -135,17 +137,22 @@ def read_prediction(path, *, group: str | None = None) -> dict:
     -------
     dict
         ``layout`` (one of ``LAYOUTS``), ``bin_ms`` (float or None), ``label`` (what is drawn),
-        ``group`` (the NLB group drawn; None for the other layouts) and
+        ``group`` (the NLB group drawn; None for the other layouts), ``path`` (str), ``name`` (what made
+        the file, when its attributes say: model, baseline, ensemble, submission) and
         the arrays: ``rates`` (trials, time, neurons) and ``n_heldin``, optional ``latents``
-        (trials, time, D); or ``posteriors`` (sequences, time, states) and optional ``paths``;
-        or ``coupling`` (states, post, pre).
+        (trials, time, D) with ``latents_key`` (the dataset they came from); or ``posteriors``
+        (sequences, time, states), optional ``paths`` and ``trial_ids`` (NLB trial ids of the rows);
+        or ``coupling`` (states, post, pre). With a known alignment (an NLB dataset's event, or the
+        window starts the file records): ``offset_ms`` (time of the first bin's start from the event) and
+        ``event``.
 
     Raises
     ------
     InputError
-        Missing or non-HDF5 file, unknown layout, arrays of the wrong shape or with NaN; ``group`` not an
-        NLB group of the file, or not given for a file with several (field ``--group``; the message lists
-        the file's groups).
+        Missing or non-HDF5 file, a prepared data file (not a prediction), unknown layout, arrays of the
+        wrong shape or with NaN, negative rates, fractional trial ids, a ``bin_ms`` attribute that is not a
+        number > 0; ``group`` not an NLB group of the file, or not given for a file with several (field
+        ``--group``; the message lists the file's groups).
 
     Examples
     --------

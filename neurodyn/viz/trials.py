@@ -12,10 +12,13 @@ import numpy as np
 from neurodyn.errors import InputError
 from neurodyn.viz._common import (
     as_array,
+    bin_edges,
     bin_width,
     check_index,
     check_labels,
     figure,
+    label_rows,
+    legend_columns,
     pyplot,
     state_colours,
     time_axis,
@@ -133,21 +136,15 @@ def plot_psth(
     if not neurons or min(neurons) < 0 or max(neurons) >= n_neurons:
         raise InputError(f"neurons {neurons} out of range (0..{n_neurons - 1})", field="neurons")
     t, time_label = time_axis(n_bins, bin_ms, offset_ms)
-    step = bin_ms / 1000.0 if bin_ms else 1.0
     order = np.argsort(psth.argmax(axis=0), kind="stable")
     normalised = psth[:, order] / np.where(peak[order] > 0, peak[order], 1.0)
     fig, owned = figure(fig, (10, 3.6))
     ax_map, ax_lines = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
-    edges = np.concatenate([t - step / 2, [t[-1] + step / 2]])
+    edges = bin_edges(t, bin_ms)
     mesh = ax_map.pcolormesh(edges, np.arange(n_neurons + 1) - 0.5, normalised.T, cmap="viridis", vmin=0, vmax=1)
     fig.colorbar(mesh, ax=ax_map, label="rate / peak rate")
     ax_map.set_ylabel("neuron (sorted by peak time)")
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
-    # the rows are ranks; their ticks name the neuron drawn there (they read 0..n-1, the rank, as if a neuron id)
-    ax_map.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_map.yaxis.set_major_formatter(FuncFormatter(
-        lambda y, _: str(int(order[int(round(y))])) if 0 <= round(y) < n_neurons else ""))
+    label_rows(ax_map, order)  # the rows are ranks; the ticks name the neuron drawn there (not the rank)
     for n in neurons:
         line = ax_lines.plot(t, psth[:, n], lw=1.5, label=f"neuron {n}")[0]
         ax_lines.fill_between(t, psth[:, n] - sem[:, n], psth[:, n] + sem[:, n], color=line.get_color(), alpha=0.25)
@@ -201,8 +198,7 @@ def plot_rates_heatmap(
     trial = check_index(trial, "trial", len(rates))
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
     t, time_label = time_axis(rates.shape[1], bin_ms, offset_ms)
-    step = (bin_ms / 1000.0) if bin_ms else 1.0
-    edges = np.concatenate([t - step / 2, [t[-1] + step / 2]])
+    edges = bin_edges(t, bin_ms)
     scale = 1000.0 / bin_ms if bin_ms else 1.0
     mesh = ax.pcolormesh(edges, np.arange(rates.shape[2] + 1) - 0.5, rates[trial].T * scale, cmap="magma")
     fig.colorbar(mesh, ax=ax, label=label or ("spikes/s" if bin_ms else "counts/bin"))
@@ -271,8 +267,7 @@ def plot_states_aligned(
         raise InputError(f"shape {paths.shape} does not match ({n_trials}, {n_bins})", field="paths")
     paths = check_labels(paths, "paths", n_states)
     t, time_label = time_axis(n_bins, bin_ms, offset_ms)
-    step = (bin_ms / 1000.0) if bin_ms else 1.0
-    edges = np.concatenate([t - step / 2, [t[-1] + step / 2]])
+    edges = bin_edges(t, bin_ms)
     colours = state_colours(n_states)
     cmap = ListedColormap(colours)
     norm = BoundaryNorm(np.arange(n_states + 1) - 0.5, n_states)
@@ -287,17 +282,14 @@ def plot_states_aligned(
         row_ids = np.asarray(row_ids)
         if row_ids.shape != (n_trials,):
             raise InputError(f"shape {row_ids.shape} does not match ({n_trials},)", field="row_ids")
-        from matplotlib.ticker import FuncFormatter
-
-        ax_path.yaxis.set_major_formatter(FuncFormatter(
-            lambda y, _: str(row_ids[int(round(y))]) if 0 <= round(y) < n_trials else ""))
+        label_rows(ax_path, row_ids)
     mean = posteriors.mean(axis=0)
     for s in range(n_states):
         ax_mean.plot(t, mean[:, s], color=colours[s], lw=1.8, label=f"state {s}")
     ax_mean.set_ylim(-0.03, 1.03)  # a margin: a posterior of 1 (one state, a sure path) is not hidden by the frame
     ax_mean.set_ylabel("mean posterior")
     ax_mean.set_xlabel(time_label if not bin_ms or event == "alignment" else f"time from {event} (s)")
-    ax_mean.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5), ncols=-(-n_states // 8))
+    ax_mean.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5), ncols=legend_columns(n_states))
     if bin_ms and t[0] <= 0 <= t[-1]:
         for ax in (ax_path, ax_mean):
             ax.axvline(0.0, color="k", ls="--", lw=1)

@@ -76,6 +76,13 @@ def test_smoothing_width_choice_follows_the_data():
     assert select_smoothing(fast, (0.5, 1.0, 8.0))[0] < 8.0
 
 
+def test_smoothing_width_needs_two_bins():
+    """One-bin trials scored every width NaN (with numpy warnings) and returned an arbitrary width."""
+    one_bin = np.random.default_rng(0).poisson(1.0, (5, 1, 3)).astype(float)
+    with pytest.raises(InputError, match="at least 2 bins"):
+        select_smoothing(one_bin)
+
+
 def test_condition_psth_is_the_per_condition_mean():
     x = np.random.default_rng(3).poisson(2.0, (6, 5, 2)).astype(float)
     cond = np.array([2, 0, 2, 1, 0, 1])

@@ -27,7 +27,7 @@ def _one_error(capsys) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize("value", ["twenty", np.array([20.0, 20.0]), np.nan, -20.0, 0.0, np.inf])
+@pytest.mark.parametrize("value", ["twenty", "20", b"20", np.array([20.0, 20.0]), np.nan, -20.0, 0.0, np.inf])
 def test_a_bad_bin_ms_attribute_is_one_line_naming_the_file(tmp_path, capsys, value):
     """'twenty' was a ValueError traceback and [20, 20] a TypeError one (exit 1); NaN, -20 and 0 said
     'bin_ms: must be > 0' without the file."""
