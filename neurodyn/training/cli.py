@@ -54,7 +54,11 @@ Errors
     Every bad input -- unknown keys in YAML or on the command line, bad values, unknown class paths,
     missing files, checkpoints that are truncated, of another model family, of other sizes or of a newer
     format -- raises :class:`neurodyn.errors.InputError` (one line naming the file and the field; the
-    ``neurodyn`` command prints it and exits with 2). No usage text is printed before it.
+    ``neurodyn`` command prints it and exits with 2). No usage text is printed before it, nor anything else:
+    what a run prints before it starts (Lightning's device banner, "Restoring states ...", the model summary,
+    notes) is held until training / validation / testing / prediction begins
+    (:func:`~neurodyn.training.quiet.hold_stdout`), and a checkpoint is checked against the model and the data
+    before the Trainer is built.
 
 Data-derived sizes are linked from the DataModule into the model (``n_heldin``, ``n_neurons``,
 ``n_obs_bins``, ``n_fwd_bins``), so configs never repeat them. With no config at all, ``neurodyn
@@ -116,7 +120,7 @@ from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
 from neurodyn.training.module import LangevinFlowModule  # noqa: F401
 from neurodyn.training.parser_errors import check_config_files, config_files, parser_error, qualified
 from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter
-from neurodyn.training.quiet import quiet_lightning
+from neurodyn.training.quiet import HeldStream, ReleaseStdout, hold_stdout, quiet_lightning
 from neurodyn.training.runs import (
     DEFAULT_ROOT,
     RUN_DIR_ENV,
@@ -169,8 +173,11 @@ class NeurodynCLI(LightningCLI):
     """LightningCLI with neurodyn's links, forced callbacks, run folders and one-line errors."""
 
     def __init__(self, *args, user_argv: list[str] | None = None, resume_state: ResumeState | None = None,
-                 held: contextlib.ExitStack | None = None, **kwargs):
+                 held: contextlib.ExitStack | None = None, stdout: HeldStream | None = None, **kwargs):
         self._user_argv = list(user_argv or [])
+        # standard output (Lightning's device banner, notes), held until the run starts (quiet.hold_stdout)
+        self._stdout = stdout
+        self._checkpoint: dict | None = None  # the checkpoint the run uses, checked before the Trainer is built
         # what this run holds until it ends (the prediction file's lock); closed by the caller, after the run
         self._held = held if held is not None else contextlib.ExitStack()
         self._run_dir: Path | None = None
@@ -525,7 +532,10 @@ class NeurodynCLI(LightningCLI):
     # -- the trainer --------------------------------------------------------------------------------
     def _instantiate_trainer(self, config, callbacks):
         sub = self.subcommand
+        self._check_checkpoint_fits(sub)
         callbacks = list(callbacks)
+        if self._stdout is not None:
+            callbacks.append(ReleaseStdout(self._stdout))
         if sub == "fit" and self._run_dir is not None:
             config["default_root_dir"] = str(self._run_dir)
         if config.get("enable_checkpointing") is False or config.get("fast_dev_run") or sub != "fit":
@@ -578,6 +588,14 @@ class NeurodynCLI(LightningCLI):
         except MisconfigurationException as err:
             raise InputError(one_line(err, 400), field="trainer") from None
 
+    def _check_checkpoint_fits(self, sub: str) -> None:
+        """The checkpoint against the model and the data that were built (sizes, tensor shapes, bin width), before
+        the Trainer: a checkpoint of other data is refused in one line, with nothing of Lightning's before it."""
+        ckpt = self.config[sub].get("ckpt_path") if sub else None
+        if ckpt is not None:
+            self._checkpoint = check_checkpoint(ckpt, self.model)
+            check_bin_width(self._checkpoint, self.datamodule, ckpt)
+
     def _run_subcommand(self, subcommand: str) -> None:
         if isinstance(self.model, HMMGLMModule) and (self.trainer.world_size > 1 or self.trainer.num_nodes > 1):
             from neurodyn.training.hmmglm_module import MULTI_PROCESS
@@ -586,8 +604,7 @@ class NeurodynCLI(LightningCLI):
         cfg = self.config_init[subcommand]
         ckpt = cfg.get("ckpt_path")
         if ckpt is not None:
-            saved = check_checkpoint(ckpt, self.model)
-            check_bin_width(saved, self.datamodule, ckpt)
+            saved = self._checkpoint
             if subcommand == "fit" and getattr(self, "_finished", False):
                 return  # nothing left to train (noted): a run folder gets no config.resume-<n>.yaml, no log file
             if subcommand == "fit":
@@ -623,9 +640,12 @@ class NeurodynCLI(LightningCLI):
                 raise InputError(f"{value} would write a prediction file of some of the "
                                  "trials; predict writes every trial (drop the option)", field=f"trainer.{option}")
         from lightning.fabric.utilities.exceptions import MisconfigurationException
+        from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
         from neurodyn.io.output import default_sigterm
 
+        if self._stdout is not None and isinstance(self.trainer.strategy.launcher, _MultiProcessingLauncher):
+            self._stdout.release()  # ddp_spawn / ddp_fork: the run starts in other processes, which print themselves
         try:
             # fit / validate / test: Lightning's SIGTERM handler (an orderly stop) from here on; predict keeps
             # SIGTERM raising, as its output file's lock wants it (nothing partial is written)
@@ -706,7 +726,10 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
         # ExitStack: the prediction file's lock, taken while the arguments are checked, is held to the end
         # terminate_as_interrupt: a SIGTERM while the arguments are parsed and the data and model are built is
         # one line and leaves nothing (NeurodynCLI._run_subcommand hands SIGTERM to Lightning for the run)
-        with contextlib.ExitStack() as held, quiet_lightning(), terminate_as_interrupt():
+        # hold_stdout: what is printed (Lightning's banner "GPU available: ...", notes) waits for the run to start,
+        # so that bad input found before it (also after the Trainer was built) is the only line printed
+        with contextlib.ExitStack() as held, hold_stdout(drop_on=(InputError, ArgumentError)) as stdout, \
+                quiet_lightning(), terminate_as_interrupt():
             cli = NeurodynCLI(
                 model_class=pl.LightningModule,
                 datamodule_class=NeuralDataModule,
@@ -721,6 +744,7 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
                 user_argv=rest,
                 resume_state=resume,
                 held=held,
+                stdout=stdout,
             )
     except ArgumentError as err:
         raise parser_error(str(err), rest) from None

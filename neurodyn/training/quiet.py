@@ -4,6 +4,9 @@
 Only known messages are dropped, each by its own pattern (advertising tips, a deprecation inside Lightning
 itself, the logging interval; for the training commands also warnings about situations they create on purpose);
 every other warning and log line -- a NaN loss, a bad setting -- still shows.
+
+The training commands also hold their standard output back until the run starts (:func:`hold_stdout`): bad input
+found after the Trainer exists is still the only line the command prints.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import threading
 import warnings
+
+import lightning.pytorch as pl
 
 #: Lightning's info lines that carry no information for a neurodyn user (advertising; the seed, which
 #: config.yaml records, was printed on stderr before any error line)
@@ -77,3 +83,103 @@ def quiet_lightning(*, situations: bool = True):
                 logger.removeFilter(tips)
             for handler, stream in moved:
                 _set_stream(handler, stream)
+
+
+class HeldStream:
+    """A text stream in front of another that keeps what is written until :meth:`release` (then writes it, in
+    order, and passes later writes through) or :meth:`drop` (forgets it). Everything else -- ``isatty``,
+    ``fileno``, ``encoding``, ... -- is the other stream's, so a progress bar sees the terminal it will write to."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._held: list[str] | None = []  # None once released or dropped
+        self._lock = threading.Lock()  # rich's progress bar writes from its refresh thread
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            if self._held is not None:
+                self._held.append(text)
+                return len(text)
+        return self._stream.write(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self._held is None:
+            self._stream.flush()
+
+    def release(self) -> None:
+        """Write what was held and pass later writes through; idempotent."""
+        with self._lock:
+            held, self._held = self._held, None
+            if held:
+                self._stream.write("".join(held))
+        self._stream.flush()
+
+    def drop(self) -> None:
+        """Forget what was held and pass later writes through; idempotent."""
+        with self._lock:
+            self._held = None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def __reduce__(self):
+        # ddp_spawn pickles the trainer (and, through its config saver's parser, the CLI) into new processes: there
+        # it is the process's own standard output, nothing held
+        return _passing_stdout, ()
+
+
+def _passing_stdout() -> HeldStream:
+    """A :class:`HeldStream` of this process's standard output that holds nothing (an unpickled one)."""
+    stream = HeldStream(sys.stdout)
+    stream.release()
+    return stream
+
+
+class ReleaseStdout(pl.Callback):
+    """Releases a :class:`HeldStream` when the run starts: training (``fit``, after the sanity check), the
+    validation / test / prediction loop (``validate`` / ``test`` / ``predict``) -- each after Lightning has set up
+    its data loaders and checked the ``limit_*_batches`` against them."""
+
+    def __init__(self, held: HeldStream):
+        self.held = held
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.held.release()
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:  # fit's sanity check comes before its training data is checked
+            self.held.release()
+
+    def on_test_start(self, trainer, pl_module) -> None:
+        self.held.release()
+
+    def on_predict_start(self, trainer, pl_module) -> None:
+        self.held.release()
+
+
+@contextlib.contextmanager
+def hold_stdout(drop_on: tuple[type[BaseException], ...] = ()):
+    """Hold standard output back until the run starts (:class:`ReleaseStdout`, given the :class:`HeldStream` that
+    this yields): Lightning's device banner ("GPU available: ...", "TPU available: ...") written when the Trainer
+    is built, "Restoring states from the checkpoint ...", the model summary, neurodyn's notes. Bad input found
+    before the run starts -- a checkpoint that does not fit the data, a ``limit_val_batches`` below one batch, a
+    prediction file of some of the trials, ... -- is then the only line printed. At the end of the block what is
+    still held is written (a fit with nothing left to train, ``--print_config``, before a bug's traceback or an
+    interrupt's line) unless the block raised one of ``drop_on`` (bad input).
+
+    Enter it before :func:`quiet_lightning`, which points Lightning's console handlers at ``sys.stdout``."""
+    real = sys.stdout
+    held = HeldStream(real)
+    sys.stdout = held
+    try:
+        yield held
+    except drop_on:
+        held.drop()
+        raise
+    finally:
+        sys.stdout = real
+        held.release()

@@ -1,0 +1,170 @@
+"""Bad input found after the Trainer exists is the only line a training command prints, on stdout and stderr
+together: not Lightning's device banner ("GPU available: False, used: False", "TPU available: ..."), "Restoring
+states from the checkpoint ...", the model summary or a note first. A successful run still prints them all.
+
+On the command line Lightning gives its loggers a console handler (the root logger has none); under pytest the
+root logger has pytest's handlers, so Lightning's lines would go to them and not to the captured output:
+:func:`lightning_console` gives the loggers the handler they have on the command line.
+:func:`test_the_command_line_prints_one_line` runs one case as a real process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from neurodyn.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = [
+    "--data", "LorenzDataModule",
+    "--data.n_conditions", "4", "--data.trials_per_condition", "5", "--data.batch_size", "8",
+    "--model.init_args.config.hidden_size", "8", "--model.init_args.config.ff_dim", "16",
+    "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu",
+]
+HMM_TINY = ["--model", "HMMGLMModule", "--data", "SwitchingGLMDataModule", "--data.n_sequences", "4",
+            "--data.n_bins", "50", "--data.n_train", "2", "--trainer.accelerator", "cpu"]
+BANNER = "GPU available: "
+
+
+@pytest.fixture
+def lightning_console(monkeypatch):
+    """Lightning's loggers with the console handler they get where the root logger has none (its
+    ``lightning/pytorch/__init__.py``), as in the ``neurodyn`` command."""
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "handlers", [logging.StreamHandler()])
+        monkeypatch.setattr(logger, "propagate", False)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    assert main(["fit", *TINY, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(root),
+                 "--run-name", "run"]) == 0
+    return root / "run"
+
+
+def _cases(run: Path, tmp: Path) -> dict[str, tuple[list[str], str]]:
+    """case -> (argv, the start of the one line; the whole line where neurodyn words it)"""
+    last = run / "checkpoints" / "last.ckpt"
+    out = ["--prediction.path", str(tmp / "p.h5")]
+    return {
+        # the checkpoint against the data (was checked after the Trainer was built)
+        "validate-neurons": (["validate", "--run", str(run), "--ckpt_path", "last", "--data.n_neurons", "12"],
+                             f"neurodyn validate: error: {last}: neurodyn.sizes.n_heldin: checkpoint was trained "
+                             "with n_heldin=29 but the data has 12"),
+        "predict-neurons": (["predict", "--run", str(run), "--ckpt_path", "last", "--data.n_neurons", "12", *out],
+                            f"neurodyn predict: error: {last}: neurodyn.sizes.n_heldin: checkpoint was trained "
+                            "with n_heldin=29 but the data has 12"),
+        # a note of the run's own (an evaluation setting the user changed), then bad input
+        "test-note-neurons": (["test", "--run", str(run), "--ckpt_path", "last", "--data.n_neurons", "12",
+                               "--model.config.n_eval_samples", "3"],
+                              f"neurodyn test: error: {last}: neurodyn.sizes.n_heldin: checkpoint was trained "
+                              "with n_heldin=29 but the data has 12"),
+        # refused by neurodyn once the Trainer exists
+        "predict-limit": (["predict", "--run", str(run), "--trainer.limit_predict_batches", "1", *out],
+                          "neurodyn predict: error: trainer.limit_predict_batches: 1 would write a prediction file "
+                          "of some of the trials; predict writes every trial (drop the option)"),
+        "predict-fast-dev-run": (["predict", "--run", str(run), "--trainer.fast_dev_run", "true", *out],
+                                 "neurodyn predict: error: trainer.fast_dev_run: True would write a prediction file "
+                                 "of some of the trials; predict writes every trial (drop the option)"),
+        "fit-hmmglm-ddp": (["fit", *HMM_TINY, "--trainer.strategy", "ddp", "--trainer.devices", "2",
+                            "--trainer.default_root_dir", str(tmp / "runs")],
+                           "neurodyn fit: error: trainer.strategy: HMMGLMModule trains in one process"),
+        # refused by Lightning once running: after "Restoring states ..." / the model summary
+        "validate-limit": (["validate", "--run", str(run), "--trainer.limit_val_batches", "0.001"],
+                           "neurodyn validate: error: trainer.limit_val_batches: You requested to check 0.001 of "
+                           "the `val_dataloader`"),
+        "test-limit": (["test", "--run", str(run), "--trainer.limit_test_batches", "0.001"],
+                       "neurodyn test: error: trainer.limit_test_batches: You requested to check 0.001 of the "
+                       "`test_dataloader`"),
+        "fit-limit-train": (["fit", *TINY, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "0.001",
+                             "--trainer.default_root_dir", str(tmp / "runs")],
+                            "neurodyn fit: error: trainer.limit_train_batches: You requested to check 0.001 of the "
+                            "`train_dataloader`"),
+        "fit-limit-val": (["fit", *TINY, "--trainer.max_epochs", "1", "--trainer.limit_val_batches", "0.001",
+                           "--trainer.default_root_dir", str(tmp / "runs")],
+                          "neurodyn fit: error: trainer.limit_val_batches: You requested to check 0.001 of the "
+                          "`val_dataloader`"),
+    }
+
+
+@pytest.mark.parametrize("case", ["validate-neurons", "predict-neurons", "test-note-neurons", "predict-limit",
+                                  "predict-fast-dev-run", "fit-hmmglm-ddp", "validate-limit", "test-limit",
+                                  "fit-limit-train", "fit-limit-val"])
+def test_bad_input_found_late_is_the_only_line(case, run, tmp_path, lightning_console, capsys):
+    argv, line = _cases(run, tmp_path)[case]
+    capsys.readouterr()
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "", captured.out
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(line), lines
+    assert not (tmp_path / "p.h5").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_good_run_still_prints_the_banner_notes_and_summary(run, tmp_path, lightning_console, capsys):
+    """What was held until the run started is printed then, in order."""
+    capsys.readouterr()
+    assert main(["fit", *TINY, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path),
+                 "--run-name", "a"]) == 0
+    out = capsys.readouterr().out
+    order = [out.find(text) for text in (BANNER, "TPU available: ", "trainable params", "epoch 1/1", "run folder: ")]
+    assert -1 not in order and order == sorted(order), out
+    assert main(["validate", "--run", str(run), "--ckpt_path", "last", "--model.config.n_eval_samples", "3"]) == 0
+    out = capsys.readouterr().out
+    order = [out.find(text) for text in ("note: model.init_args.config.n_eval_samples: validate uses 3", BANNER,
+                                         "Restoring states from the checkpoint", "valid/loss")]
+    assert -1 not in order and order == sorted(order), out
+
+
+def test_the_command_line_prints_one_line(run, tmp_path):
+    """The `neurodyn` command itself (Lightning's own console handler): stdout empty, one line on stderr."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("NEURODYN_DEBUG", None)
+    argv, line = _cases(run, tmp_path)["validate-limit"]
+    proc = subprocess.run([sys.executable, "-m", "neurodyn.cli", *argv], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=240)
+    assert proc.returncode == 2 and proc.stdout == "", (proc.stdout, proc.stderr)
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith(line), proc.stderr
+
+
+def test_a_checkpoint_of_other_data_is_refused_before_the_trainer_is_built(run, monkeypatch, capsys):
+    """The checkpoint is checked against the model and the data as soon as they exist: no Trainer is built for a
+    run that cannot start (it was checked when the run started)."""
+    from neurodyn.training.cli import NeurodynCLI
+
+    built = []
+    real = NeurodynCLI._trainer_or_input_error
+    monkeypatch.setattr(NeurodynCLI, "_trainer_or_input_error", lambda self, *a: built.append(1) or real(self, *a))
+    assert main(["validate", "--run", str(run), "--ckpt_path", "last", "--data.n_neurons", "12"]) == 2
+    assert "neurodyn.sizes.n_heldin" in capsys.readouterr().err and built == []
+    assert main(["validate", "--run", str(run), "--ckpt_path", "last"]) == 0
+    assert built == [1]
+
+
+def test_the_held_output_survives_ddp_spawn(run, tmp_path):
+    """ddp_spawn pickles the trainer (and through its config saver the CLI) into new processes: the held stream
+    pickles as the new process's own standard output (it was a TypeError, cannot pickle the terminal), and what
+    was held is printed before the run goes on in them (else the banner came after the metrics table)."""
+    import pickle
+
+    from neurodyn.training.quiet import HeldStream
+
+    copy = pickle.loads(pickle.dumps(HeldStream(sys.stdout)))
+    assert isinstance(copy, HeldStream) and copy._held is None
+
+    dist = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "NEURODYN_RUN_DIR")
+    env = {k: v for k, v in os.environ.items() if k not in dist and k != "NEURODYN_DEBUG"}
+    proc = subprocess.run([sys.executable, "-m", "neurodyn.cli", "validate", "--run", str(run), "--ckpt_path", "last",
+                           "--trainer.strategy", "ddp_spawn", "--trainer.devices", "1", "--trainer.accelerator", "cpu"],
+                          capture_output=True, text=True, env={**env, "OMP_NUM_THREADS": "1"}, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    banner, table = proc.stdout.find(BANNER), proc.stdout.find("valid/loss")
+    assert 0 <= banner < table, proc.stdout
