@@ -82,6 +82,7 @@ def _baselines(x, truth, cond, fit, sel, rep, seed: int) -> dict:
     from neurodyn.metrics import rate_r2
     from neurodyn.models.baselines import (
         condition_psth,
+        fa_grid_edge,
         poisson_loglik,
         select_fa,
         select_smoothing,
@@ -101,9 +102,10 @@ def _baselines(x, truth, cond, fit, sel, rep, seed: int) -> dict:
     res["condition_psth_oracle"] = float(rate_r2(truth[rep], condition_psth(x[fit], cond[fit], cond[rep], psth_sigma)))
     res["condition_psth_oracle_sigma_bins"] = psth_sigma
 
-    fa, _ = select_fa(x[fit], x[sel], seed=seed)
+    fa, fa_scores = select_fa(x[fit], x[sel], seed=seed)  # the grid grows while the choice is at an edge
     res["factor_analysis"] = float(rate_r2(truth[rep], fa.predict(x[rep])))
     res["factor_analysis_sigma_bins"], res["factor_analysis_dim"] = fa.sigma_bins, fa.n_components
+    res["factor_analysis_edge"] = fa_grid_edge((fa.sigma_bins, fa.n_components), fa_scores)
     return res
 
 
@@ -382,7 +384,9 @@ def main(argv=None) -> int:
                               "width is at its edge, up to the trial length (gaussian_smoothing_sigma_edge: "
                               "'widest' when the likelihood still rises there)",
         "factor_analysis": "width and number of factors with the highest leave-one-neuron-out Poisson "
-                           "log-likelihood on the select trials (FA fitted on fit trials)",
+                           "log-likelihood on the select trials (FA fitted on fit trials; the grid grows from a "
+                           "choice at its edge, one axis at a time, until the likelihood turns down: "
+                           "factor_analysis_edge names an edge the choice is still on)",
         "condition_psth_oracle": "smoothing width of the fit-trial PSTH with the highest Poisson log-likelihood "
                                  "of the select trials",
         "report": "rate R2 vs true rates on the report trials, computed once per seed; never used to choose",

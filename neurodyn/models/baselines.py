@@ -23,8 +23,8 @@ import numpy as np
 
 from neurodyn.errors import InputError
 
-__all__ = ["SMOOTHING_WIDTHS", "SmoothedFA", "condition_psth", "loo_smoothing_loglik", "poisson_loglik", "select_fa",
-           "select_smoothing", "smooth", "smoothing_grid_edge", "smoothing_matrix"]
+__all__ = ["SMOOTHING_WIDTHS", "SmoothedFA", "condition_psth", "fa_grid_edge", "loo_smoothing_loglik", "poisson_loglik",
+           "select_fa", "select_smoothing", "smooth", "smoothing_grid_edge", "smoothing_matrix"]
 
 #: rates below this are clipped before taking logs (a zero rate with a spike would give -inf)
 MIN_RATE = 1e-6
@@ -243,21 +243,66 @@ class SmoothedFA:
         return poisson_loglik(self.loo_predict(counts), _counts(counts))
 
 
-def select_fa(fit_counts, select_counts, sigmas=(1.0, 2.0, 3.0), dims=(2, 3, 4, 6, 8, 12, 16, 20), seed: int = 0):
+def select_fa(fit_counts, select_counts, sigmas=(1.0, 2.0, 3.0), dims=(2, 3, 4, 6, 8, 12, 16, 20), seed: int = 0,
+              *, extend: bool = True):
     """Fit :class:`SmoothedFA` on ``fit_counts`` for every (width, dimension); keep the best on ``select_counts``.
 
-    The criterion is :meth:`SmoothedFA.loo_loglik` on the selection trials (spikes only). Returns
-    ``(model, scores)`` with ``scores[(sigma, dim)]`` the criterion of each candidate.
+    The criterion is :meth:`SmoothedFA.loo_loglik` on the selection trials (spikes only). A best candidate at an
+    edge of the grid says the grid is too small, so with ``extend`` (default) it grows from the best candidate
+    as :func:`select_smoothing`'s does, one axis at a time, until the criterion turns down: the width halved
+    (down to :data:`MIN_SMOOTHING_WIDTH`) or doubled (until a width reaches the trial length), the number of
+    factors halved (down to 1) or raised by half (up to one fewer than the neurons). Returns ``(model, scores)``
+    with ``scores[(sigma, dim)]`` the criterion of each candidate tried; :func:`fa_grid_edge` says whether the
+    choice is still at an edge.
     """
+    fit_x = _counts(fit_counts)
+    n_bins, n_neurons = fit_x.shape[1], fit_x.shape[-1]
     scores, models = {}, {}
+
+    def score(s: float, d: int) -> None:
+        model = SmoothedFA(d, s, seed=seed).fit(fit_x)
+        scores[(float(s), int(d))] = model.loo_loglik(select_counts)
+        models[(float(s), int(d))] = model
+
     for s in sigmas:
         for d in dims:
-            if d >= _counts(fit_counts).shape[-1]:
-                continue
-            model = SmoothedFA(d, s, seed=seed).fit(fit_counts)
-            scores[(float(s), int(d))] = model.loo_loglik(select_counts)
-            models[(float(s), int(d))] = model
+            if d < n_neurons:
+                score(s, d)
     if not scores:
         raise InputError("no candidate dimension is smaller than the number of neurons", field="dims")
     best = max(scores, key=scores.get)
-    return models[best], scores
+    while extend:
+        s, d = best
+        widths, counts = sorted({w for w, _ in scores}), sorted({k for _, k in scores})
+        grow = []
+        if s == widths[0] and s > MIN_SMOOTHING_WIDTH:
+            grow.append((max(s / 2.0, MIN_SMOOTHING_WIDTH), d))
+        if s == widths[-1] and s < n_bins:
+            grow.append((2.0 * s, d))
+        if d == counts[0] and d > 1:
+            grow.append((s, max(d // 2, 1)))
+        if d == counts[-1] and d < n_neurons - 1:
+            grow.append((s, min(max(d + 1, round(1.5 * d)), n_neurons - 1)))
+        grow = [c for c in grow if c not in scores]
+        if not grow:
+            break
+        for c in grow:
+            score(*c)
+        best = max(scores, key=scores.get)
+    return models[best], dict(sorted(scores.items()))
+
+
+def fa_grid_edge(best: tuple[float, int], scores: dict) -> str | None:
+    """Where ``best`` (width, factors) lies on an edge of the candidates in ``scores``: ``'narrowest width'``,
+    ``'widest width'``, ``'fewest factors'``, ``'most factors'`` (joined by ``', '``), else None.
+
+    >>> fa_grid_edge((1.0, 3), {(1.0, 3): -0.5, (2.0, 3): -0.6, (1.0, 2): -0.7, (1.0, 4): -0.6})
+    'narrowest width'
+    """
+    widths, counts = sorted({w for w, _ in scores}), sorted({k for _, k in scores})
+    s, d = float(best[0]), int(best[1])
+    edges = [name for name, hit, span in (("narrowest width", s == widths[0], widths),
+                                          ("widest width", s == widths[-1], widths),
+                                          ("fewest factors", d == counts[0], counts),
+                                          ("most factors", d == counts[-1], counts)) if hit and len(span) > 1]
+    return ", ".join(edges) or None

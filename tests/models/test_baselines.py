@@ -10,6 +10,7 @@ from neurodyn.errors import InputError
 from neurodyn.models.baselines import (
     SmoothedFA,
     condition_psth,
+    fa_grid_edge,
     loo_smoothing_loglik,
     poisson_loglik,
     select_fa,
@@ -111,10 +112,26 @@ def test_fa_recovers_low_dimensional_rates_better_than_smoothing():
     x, rates = _latent_data(5, n_trials=40)
     fit, sel, rep = x[:25], x[25:30], x[30:]
     fa, scores = select_fa(fit, sel, sigmas=(1.0, 2.0), dims=(1, 2, 4))
-    assert set(scores) == {(s, d) for s in (1.0, 2.0) for d in (1, 2, 4)}
+    assert {(s, d) for s in (1.0, 2.0) for d in (1, 2, 4)} <= set(scores)  # the grid, and what it grew to
     assert fa.n_components >= 2  # a one-factor model cannot explain a two-dimensional latent
     sigma, _ = select_smoothing(sel)
     assert _r2(rates[30:], fa.predict(rep)) > _r2(rates[30:], smooth(rep, sigma))
+
+
+def test_fa_grid_grows_from_an_edge_choice():
+    """The Lorenz benchmark's FA chose the narrowest width of its grid on every seed and the most factors on
+    one: the grid now grows from an edge choice until the select trials' criterion turns down."""
+    x, _ = _latent_data(5, n_trials=40)
+    fit, sel = x[:25], x[25:30]
+    assert set(select_fa(fit, sel, sigmas=(1.0,), dims=(4, 6), extend=False)[1]) == {(1.0, 4), (1.0, 6)}
+    # one width (both edges) and the fewest factors: grown along both axes, to a choice inside the grid
+    fa, scores = select_fa(fit, sel, sigmas=(1.0,), dims=(4, 6))
+    assert {w for w, _ in scores} > {1.0} and min(d for _, d in scores) < 4
+    assert fa_grid_edge((fa.sigma_bins, fa.n_components), scores) is None
+    # the narrowest width chosen (slow latents, a grid of wide widths): halved until the criterion turns down
+    fa, scores = select_fa(fit, sel, sigmas=(8.0, 16.0), dims=(2,))
+    assert fa.sigma_bins < 8.0 and fa_grid_edge((fa.sigma_bins, fa.n_components), scores) is None
+    assert scores[(fa.sigma_bins, fa.n_components)] > scores[(8.0, 2)]
 
 
 def test_input_checks():
