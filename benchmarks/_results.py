@@ -84,10 +84,11 @@ class BenchmarkParser(argparse.ArgumentParser):
 
 
 def _cannot_write_in(folder: Path) -> str | None:
-    """Why ``folder`` cannot be made (when missing) and written into; None when it can."""
-    probe = folder.absolute()
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    """Why ``folder`` cannot be made (when missing) and written into; None when it can (the rule of neurodyn's
+    output check, :func:`neurodyn.io.output.check_output`)."""
+    from neurodyn.io.output import _existing_ancestor
+
+    probe = _existing_ancestor(folder.absolute())
     if not probe.is_dir():
         return f"{probe} is not a folder"
     if not os.access(probe, os.W_OK | os.X_OK):
