@@ -289,13 +289,15 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
 
     def prediction_attrs(self) -> dict:
         """Root attributes of ``neurodyn predict`` files: the variant, what ``coupling`` is summed over (the
-        model as built: ``n_basis`` is 1 for the exponential basis whatever ``config.n_basis`` says) and its
-        definition (``coupling_definition``; one-hot: ``coupling_softmax_definition`` too)."""
-        from neurodyn.models.hmmglm.readout import coupling_arrays
+        model as built: ``n_basis`` is 1 for the exponential basis whatever ``config.n_basis`` says) and the
+        definitions of the couplings and types (``coupling_definition``, ``connection_types_definition``;
+        one-hot: ``coupling_softmax_definition``, ``connection_types_argmax_definition`` too)."""
+        from neurodyn.models.hmmglm.readout import coupling_arrays, type_attrs
 
         cfg, model = self.config, self.model
         attrs = {"variant": cfg.variant, "n_states": int(model.n_states), "n_lags": int(model.n_lags),
-                 "basis": cfg.basis, "n_basis": int(model.n_basis), **coupling_arrays(model)[1]}
+                 "basis": cfg.basis, "n_basis": int(model.n_basis), **coupling_arrays(model)[1],
+                 **type_attrs(model)}
         if cfg.basis == "exponential":
             attrs.update(decay=float(cfg.decay), span=float(cfg.span))
         return attrs
@@ -304,23 +306,22 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
     def prediction_extras(self, dm) -> dict[str, np.ndarray]:
         """The fitted model for ``neurodyn predict``: couplings, connection types, transitions, biases.
 
-        The couplings are :func:`~neurodyn.models.hmmglm.readout.coupling_arrays`, as in
-        :func:`~neurodyn.models.hmmglm.evaluate.export_model_h5`: ``coupling``, for the one-hot model the
-        hard-type couplings (most probable type x strength), and for the one-hot model ``coupling_softmax``,
-        the softmax mixture ``model.coupling_matrices()`` that the posteriors are computed with; the other
-        variants have ``coupling`` only.
-
-        Connection types come from the one read-out rule of every switching GLM
+        Couplings and types are :func:`~neurodyn.models.hmmglm.readout.coupling_arrays` and
+        :func:`~neurodyn.models.hmmglm.readout.type_arrays`, as
+        :func:`~neurodyn.models.hmmglm.evaluate.export_model_h5` writes them: ``coupling``, for the one-hot model
+        the hard-type couplings (most probable type x strength), and for the one-hot model ``coupling_softmax``,
+        the softmax mixture ``model.coupling_matrices()`` that the posteriors are computed with;
+        ``connection_types`` by the one read-out rule of every switching GLM
         (:func:`neurodyn.models.hmmglm.readout.read_out_types`: Wald test, ``z`` fixed in advance), with the
         standard errors estimated on the sequences the model was fitted on (the training split less any
-        select split).
+        select split), and for the one-hot model ``connection_types_argmax``, the prior's own argmax types.
         """
-        from neurodyn.models.hmmglm.readout import coupling_arrays, read_out_types
+        from neurodyn.models.hmmglm.readout import coupling_arrays, type_arrays
 
         train = torch.as_tensor(dm.splits[getattr(dm, "fit_split", "train")].heldin, device=self.device)
         return {
             **{name: value.float().cpu().numpy() for name, value in coupling_arrays(self.model)[0].items()},
-            "connection_types": read_out_types(self.model, train).to(torch.int8).cpu().numpy(),
+            **{name: value.cpu().numpy() for name, value in type_arrays(self.model, train)[0].items()},
             "transitions": self.model.log_transitions().exp().float().cpu().numpy(),
             "initial": self.model.log_initial().exp().float().cpu().numpy(),
             "bias": self.model.bias.detach().float().cpu().numpy(),

@@ -243,8 +243,10 @@ class PredictionWriter(BasePredictionWriter):
       rows when the data are a prepared NLB file; and the model: ``coupling`` (states, post, pre, summed
       over basis functions; one-hot prior: hard types, as ``export_model_h5`` writes it) and, for the
       one-hot prior, ``coupling_softmax`` (the softmax mixture the posteriors use), ``connection_types``
-      (states, post, pre; +1 excitatory, -1 inhibitory, 0 none, by the Wald read-out on the training
-      sequences), ``transitions`` (states, states), ``initial`` (states,), ``bias`` (neurons,).
+      (states, post, pre; int8, +1 excitatory, -1 inhibitory, 0 none, by the Wald read-out on the training
+      sequences, as ``export_model_h5`` writes it given them) and, for the one-hot prior,
+      ``connection_types_argmax`` (the prior's own ``argmax - 1`` types), ``transitions`` (states, states),
+      ``initial`` (states,), ``bias`` (neurons,).
 
     Every array is float32 (integer paths, types and ids as integers), except ``log_marginal``: float64 (a
     sequence's log likelihood reaches thousands of nats; float32 would round it by ~4e-3 nats at 5e4, more
@@ -261,8 +263,9 @@ class PredictionWriter(BasePredictionWriter):
     (``glm``, ``hmmglm``, ``gaussian``, ``onehot``), ``n_states``, ``n_lags`` (history window in bins),
     ``basis`` (``exponential`` or ``raised_cosine``), ``n_basis`` (functions the couplings are summed
     over: 1 for the exponential basis, whatever ``config.n_basis`` says) and, for the exponential basis,
-    ``decay`` and ``span``, and ``coupling_definition`` (one-hot: ``coupling_softmax_definition``), what
-    the couplings are (:func:`neurodyn.models.hmmglm.readout.coupling_arrays`).
+    ``decay`` and ``span``, and ``coupling_definition`` and ``connection_types_definition`` (one-hot:
+    ``coupling_softmax_definition``, ``connection_types_argmax_definition``), what the couplings and types
+    are (:func:`neurodyn.models.hmmglm.readout.coupling_arrays`, :func:`~neurodyn.models.hmmglm.readout.type_arrays`).
 
     Parameters
     ----------

@@ -159,8 +159,49 @@ def test_evaluate_and_export(tmp_path):
     out = export_model_h5(tmp_path / "model.h5", model, spikes=x, permutation=result["permutation"])
     with h5py.File(out) as f:
         assert f["coupling"].shape == (2, 4, 4) and f["posteriors"].shape == (2, 80, 2)
-        assert f["connectome"].shape == (4, 4, 3) and f["connection_types"].shape == (2, 4, 4)
+        assert f["connectome"].shape == (4, 4, 3) and f["connection_types_argmax"].shape == (2, 4, 4)
+        assert "connection_types" not in f  # the read-out needs the training data: none given
         assert np.allclose(f["transitions"][()].sum(1), 1)
+
+
+def _perturbed(model):
+    """``model`` with random couplings (one-hot: random type logits, so its hard and softmax couplings differ)."""
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim >= 3:  # couplings, type and strength logits
+                p.add_(torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return model
+
+
+@pytest.mark.parametrize("variant", ["glm", "hmmglm", "gaussian", "onehot"])
+def test_export_writes_the_read_out_types_of_every_variant(tmp_path, variant):
+    """export_model_h5 wrote `connection_types` = the one-hot prior's argmax - 1 (and nothing for the other
+    variants) while `neurodyn predict` wrote the Wald read-out under that name. With the training spikes it
+    now writes the read-out for every variant; the argmax types go under `connection_types_argmax`."""
+    from neurodyn.models.hmmglm.readout import (
+        CONNECTION_TYPES_ARGMAX_DEFINITION,
+        connection_types_definition,
+        read_out_types,
+    )
+
+    sim = simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=3, n_bins=200, seed=5)
+    train = torch.tensor(sim.spikes[:2], dtype=torch.float64)
+    model = _perturbed(build_model(4, HMMGLMConfig(variant=variant, n_states=2)).double())
+    perm = [1, 0] if model.n_states == 2 else None
+    out = export_model_h5(tmp_path / "model.h5", model, permutation=perm, train_spikes=train)
+    expected = read_out_types(model, train).numpy()
+    expected = expected if perm is None else expected[perm]  # the file is in the true order
+    with h5py.File(out) as f:
+        np.testing.assert_array_equal(f["connection_types"][()], expected)
+        assert f.attrs["connection_types_definition"] == connection_types_definition()
+        if variant == "onehot":
+            argmax = model.connection_types().numpy()[perm]
+            np.testing.assert_array_equal(f["connection_types_argmax"][()], argmax)
+            assert not np.array_equal(argmax, expected)  # two rules, two names
+            assert f.attrs["connection_types_argmax_definition"] == CONNECTION_TYPES_ARGMAX_DEFINITION
+        else:
+            assert "connection_types_argmax" not in f and "connection_types_argmax_definition" not in f.attrs
 
 
 @pytest.mark.parametrize(("true", "predicted", "field", "message"), [

@@ -231,3 +231,43 @@ def test_predict_and_export_write_the_same_coupling(tmp_path):
             assert f.attrs["coupling_softmax_definition"] == COUPLING_SOFTMAX_DEFINITION
         with torch.no_grad(), module.model.weights_as("hard"):  # `coupling` is the hard-type couplings
             np.testing.assert_allclose(model["coupling"][()], module.model.coupling_matrices().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("variant", ["glm", "hmmglm", "gaussian", "onehot"])
+def test_predict_and_export_write_the_same_connection_types(tmp_path, variant):
+    """`connection_types` meant two rules: `neurodyn predict` wrote the Wald read-out (standard errors from the
+    training sequences), export_model_h5 the one-hot prior's argmax - 1 (and nothing for the other variants).
+    Given the training sequences, export_model_h5 now writes the same read-out under that name, for every
+    variant, and both files hold the one-hot argmax types as `connection_types_argmax`, each with a definition
+    attribute."""
+    import torch
+
+    from neurodyn.models.hmmglm.evaluate import export_model_h5
+    from neurodyn.models.hmmglm.readout import CONNECTION_TYPES_ARGMAX_DEFINITION, connection_types_definition
+    from neurodyn.training.datamodules import SwitchingGLMDataModule
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+
+    states = ["--model.config.n_states", "1"] if variant == "glm" else []
+    args = [*TINY, "--model.config.variant", variant, *states, "--trainer.default_root_dir", str(tmp_path),
+            "--run-name", "hmm"]
+    assert main(["fit", *args, "--trainer.max_epochs", "2"]) == 0
+    out = tmp_path / "pred.h5"
+    assert main(["predict", "--run", str(tmp_path / "hmm"), "--ckpt_path", "last", "--prediction.path",
+                 str(out)]) == 0
+    module = HMMGLMModule.load_from_checkpoint(tmp_path / "hmm" / "checkpoints" / "last.ckpt", map_location="cpu")
+    dm = SwitchingGLMDataModule(n_states=2, n_neurons=5, n_sequences=5, n_bins=300, n_train=3)  # TINY's data
+    train = torch.as_tensor(dm.splits[dm.fit_split].heldin)
+    exported = export_model_h5(tmp_path / "model.h5", module.model, train_spikes=train)
+    with h5py.File(out) as pred, h5py.File(exported) as model:
+        np.testing.assert_array_equal(pred["connection_types"][()], model["connection_types"][()])
+        names = ["connection_types_argmax"] if variant == "onehot" else []
+        assert [n for n in model if n.startswith("connection_types_")] == names
+        assert [n for n in pred if n.startswith("connection_types_")] == names
+        for name in names:
+            np.testing.assert_array_equal(pred[name][()], model[name][()])
+            np.testing.assert_array_equal(model[name][()], module.model.connection_types().numpy())
+        for f in (pred, model):
+            assert f.attrs["connection_types_definition"] == connection_types_definition()
+            if variant == "onehot":
+                assert f.attrs["connection_types_argmax_definition"] == CONNECTION_TYPES_ARGMAX_DEFINITION
+            assert f["connection_types"].dtype == np.int8

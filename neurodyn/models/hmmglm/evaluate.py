@@ -21,7 +21,7 @@ import torch
 from neurodyn.models.hmmglm.emissions import validate_spikes
 from neurodyn.models.hmmglm.inference import viterbi
 from neurodyn.models.hmmglm.models import SwitchingGLM
-from neurodyn.models.hmmglm.readout import coupling_arrays
+from neurodyn.models.hmmglm.readout import coupling_arrays, type_arrays
 
 __all__ = ["marginal_log_likelihood", "path_conditioned_log_likelihood", "export_model_h5"]
 
@@ -78,19 +78,27 @@ def path_conditioned_log_likelihood(model: SwitchingGLM, spikes, decoder: str = 
 
 
 @torch.no_grad()
-def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None) -> Path:
-    """Write couplings, transitions, bias, (one-hot: types, connectome) and posteriors to HDF5.
+def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None, train_spikes=None) -> Path:
+    """Write couplings, connection types, transitions, bias, (one-hot: connectome) and posteriors to HDF5.
 
-    Layout: ``coupling`` (S, N, N), the same couplings ``neurodyn predict`` writes under that name
-    (:func:`neurodyn.models.hmmglm.readout.coupling_arrays`: for the one-hot prior the hard-type couplings,
-    each entry's most probable type times its strength), ``transitions`` (S, S), ``bias`` (N,), ``basis``
+    Layout: the arrays of the same names in ``neurodyn predict`` files, defined by the same code, so a
+    name means one thing in every file of a model. ``coupling`` (S, N, N;
+    :func:`neurodyn.models.hmmglm.readout.coupling_arrays`: for the one-hot prior the hard-type couplings,
+    each entry's most probable type times its strength); with ``train_spikes`` (the sequences the model was
+    fitted on) ``connection_types`` (S, N, N, int8; +1 / -1 / 0 by the one read-out rule of every variant,
+    :func:`neurodyn.models.hmmglm.readout.read_out_types`, standard errors from ``train_spikes``; without
+    them nothing is written under that name); ``transitions`` (S, S), ``bias`` (N,), ``basis``
     (n_basis, K); one-hot prior: ``coupling_softmax`` (S, N, N; the softmax mixture the E-step, and so
-    ``posteriors`` and ``log_marginal``, use), ``connection_types`` (S, N, N; the prior's own
-    ``argmax - 1`` types, not the Wald read-out of ``neurodyn predict``, which needs the training data),
-    ``connectome`` (N, N, 3); Gaussian prior: ``shared_mean``; with ``spikes``: ``posteriors`` (B, T, S),
-    ``viterbi`` (B, T), ``log_marginal`` (B,). Root attributes ``coupling_definition`` (and
-    ``coupling_softmax_definition``) say what the couplings are. ``permutation`` (true -> model), if given,
-    reorders every per-state array into the true order. Written atomically.
+    ``posteriors`` and ``log_marginal``, use), ``connection_types_argmax`` (S, N, N, int8; the prior's own
+    ``argmax - 1`` types, strength ignored), ``connectome`` (N, N, 3); Gaussian prior: ``shared_mean``;
+    with ``spikes``: ``posteriors`` (B, T, S), ``viterbi`` (B, T), ``log_marginal`` (B,). Root attributes
+    ``coupling_definition``, ``connection_types_definition`` (and ``coupling_softmax_definition``,
+    ``connection_types_argmax_definition``) say what each array is (:mod:`neurodyn.models.hmmglm.readout`).
+    ``permutation`` (true -> model), if given, reorders every per-state array into the true order. Written
+    atomically.
+
+    Files written before neurodyn recorded ``connection_types_definition`` hold the one-hot prior's argmax
+    types under ``connection_types``; a file without that attribute is one of those.
     """
     import h5py
 
@@ -101,8 +109,10 @@ def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None) ->
         return a if permutation is None else np.take(a, np.asarray(permutation), axis=axis)  # true order
 
     couplings, coupling_attrs = coupling_arrays(model)
+    types, type_attrs_ = type_arrays(model, train_spikes)
     data = {
         **{name: per_state(value) for name, value in couplings.items()},
+        **{name: per_state(value) for name, value in types.items()},
         "transitions": model.log_transitions().exp().cpu().numpy(),
         "bias": model.bias.detach().cpu().numpy(),
         "basis": model.basis.cpu().numpy(),
@@ -111,8 +121,7 @@ def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None) ->
         p = np.asarray(permutation)
         data["transitions"] = data["transitions"][np.ix_(p, p)]
         data["permutation"] = p
-    if hasattr(model, "connection_types"):
-        data["connection_types"] = per_state(model.connection_types())
+    if hasattr(model, "connectome"):
         data["connectome"] = model.connectome().cpu().numpy()
     if hasattr(model, "shared_mean"):
         data["shared_mean"] = model.shared_mean.sum(-1).cpu().numpy()
@@ -134,4 +143,5 @@ def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None) ->
             f.attrs["link"] = model.link
             f.attrs["emission"] = model.emission
             f.attrs.update(coupling_attrs)
+            f.attrs.update(type_attrs_)
     return path

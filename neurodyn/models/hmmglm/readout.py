@@ -19,6 +19,10 @@ pre-synaptic neurons plus a constant for the bias). The same rule is applied to 
 are taken with their hard types (``argmax`` of the adjacency logits times the strength), so an entry the
 one-hot model calls "none" stays none and a type the data cannot tell from zero is called none too.
 
+Every file of a fitted model (``neurodyn predict``, :func:`neurodyn.models.hmmglm.evaluate.export_model_h5`)
+holds these types as ``connection_types`` and the one-hot prior's own ``argmax - 1`` types, when there are
+any, as ``connection_types_argmax`` (:func:`type_arrays`), each with a ``*_definition`` root attribute.
+
 Why not the paper code's ``argmax(logits) - 1``: it ignores the strength, and from a cold start many
 entries end with a sign but a strength near 0 (see ``benchmarks/hmmglm_synthetic.py``). Why not a fixed
 ``|w| < θ``: a weight threshold depends on the units of the data (bin width, rates); a Wald threshold
@@ -35,7 +39,8 @@ from neurodyn.models.hmmglm.emissions import validate_spikes
 from neurodyn.models.hmmglm.fused import _chunks, _flatten, emission_terms
 from neurodyn.models.hmmglm.models import SwitchingGLM
 
-__all__ = ["WALD_Z", "COUPLING_DEFINITION", "COUPLING_SOFTMAX_DEFINITION", "reported_couplings", "coupling_arrays",
+__all__ = ["WALD_Z", "COUPLING_DEFINITION", "COUPLING_SOFTMAX_DEFINITION", "CONNECTION_TYPES_ARGMAX_DEFINITION",
+           "connection_types_definition", "reported_couplings", "coupling_arrays", "type_attrs", "type_arrays",
            "coupling_standard_errors", "read_out_types"]
 
 #: z of the Wald read-out, fixed in advance (two-sided false-positive rate 0.27 % under the null)
@@ -50,6 +55,18 @@ COUPLING_DEFINITION = ("W[s, post, pre] summed over basis functions; one-hot pri
 #: what ``coupling_softmax`` holds (one-hot prior only; the ``coupling_softmax_definition`` attribute)
 COUPLING_SOFTMAX_DEFINITION = ("one-hot prior: the softmax mixture the E-step and the likelihoods use, "
                                "(softmax(A)[exc] - softmax(A)[inh]) * softplus(R)")
+#: what ``connection_types_argmax`` holds (one-hot prior only; the ``connection_types_argmax_definition``
+#: attribute): the prior's own types, not the read-out rule of ``connection_types``
+CONNECTION_TYPES_ARGMAX_DEFINITION = ("one-hot prior only: argmax(A) - 1 (+1 excitatory, -1 inhibitory, 0 none), "
+                                      "each entry's most probable type whatever its strength (the paper code's "
+                                      "read-out); not neurodyn's connection-type rule, which is connection_types")
+
+
+def connection_types_definition(z: float = WALD_Z) -> str:
+    """What every file's ``connection_types`` holds (its ``connection_types_definition`` attribute)."""
+    return (f"+1 excitatory, -1 inhibitory, 0 none: sign(coupling) where |coupling| >= {z:g} standard errors, "
+            "else 0; standard errors from the information of the training sequences "
+            "(neurodyn.models.hmmglm.readout.read_out_types)")
 
 
 @torch.no_grad()
@@ -82,6 +99,44 @@ def coupling_arrays(model: SwitchingGLM) -> tuple[dict[str, Tensor], dict[str, s
             arrays["coupling_softmax"] = model.coupling_matrices()
         attrs["coupling_softmax_definition"] = COUPLING_SOFTMAX_DEFINITION
     return arrays, attrs
+
+
+def type_attrs(model: SwitchingGLM, z: float = WALD_Z, read_out: bool = True) -> dict[str, str]:
+    """The attributes that define :func:`type_arrays`' datasets (``read_out``: ``connection_types`` is written)."""
+    attrs = {"connection_types_definition": connection_types_definition(z)} if read_out else {}
+    if hasattr(model, "connection_types"):  # the one-hot prior's own argmax types
+        attrs["connection_types_argmax_definition"] = CONNECTION_TYPES_ARGMAX_DEFINITION
+    return attrs
+
+
+@torch.no_grad()
+def type_arrays(model: SwitchingGLM, train_spikes=None, z: float = WALD_Z) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The connection types every file of a fitted model holds (int8), and the attributes that define them.
+
+    One name, one rule, for ``neurodyn predict`` and ``export_model_h5`` alike: ``connection_types`` is
+    :func:`read_out_types` with standard errors from ``train_spikes`` (the sequences the model was fitted on;
+    without them nothing is written under that name), for every variant. The one-hot prior adds
+    ``connection_types_argmax`` (:data:`CONNECTION_TYPES_ARGMAX_DEFINITION`), its own ``argmax - 1`` types.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neurodyn.models.hmmglm import OneHotPriorHMMGLM
+    >>> x = torch.poisson(torch.full((2, 100, 3), 0.3))
+    >>> arrays, attrs = type_arrays(OneHotPriorHMMGLM(3, n_states=2), x)
+    >>> sorted(arrays)
+    ['connection_types', 'connection_types_argmax']
+    >>> sorted(attrs)
+    ['connection_types_argmax_definition', 'connection_types_definition']
+    >>> sorted(type_arrays(OneHotPriorHMMGLM(3, n_states=2))[0])  # no training data: no read-out
+    ['connection_types_argmax']
+    """
+    arrays = {}
+    if train_spikes is not None:
+        arrays["connection_types"] = read_out_types(model, train_spikes, z=z).to(torch.int8)
+    if hasattr(model, "connection_types"):
+        arrays["connection_types_argmax"] = model.connection_types().to(torch.int8)
+    return arrays, type_attrs(model, z, read_out=train_spikes is not None)
 
 
 @torch.no_grad()
