@@ -20,7 +20,9 @@ Each fitted reference model is copied into a neurodyn ``HMMGLM`` (same couplings
 the copy's log-emissions on a training sequence are checked against the reference's own, in float64)
 and scored by the same code as neurodyn's models (``neurodyn.training.hmmglm_scores.evaluate_model``):
 test log-likelihood per spike, state accuracy, connection types by the common read-out and by the
-one-hot argmax (the paper code's), weight error. Times are wall-clock and CPU seconds of the fit alone,
+one-hot argmax (the paper code's), weight error of the reported couplings (each entry's most probable type
+times its strength: the reference's ``hard`` couplings, neurodyn's ``readout.reported_couplings``; neurodyn's
+fits add ``weight_error_softmax``, the softmax mixture's). Times are wall-clock and CPU seconds of the fit alone,
 ``--threads`` torch threads (default 1), numba kernels compiled before any timing.
 
 With ``--repeats R`` the reference and neurodyn's paper recipe are each fitted R times per data seed with
@@ -68,7 +70,7 @@ LABELS = {"reference": "reference code, demo procedure (float32)",
           "default": "neurodyn, default recipe",
           "paper": "neurodyn, `paper` recipe (its reproduction of the demo procedure)"}
 METRICS = ("test_ll", "state_accuracy", "type_accuracy", "type_f1", "type_accuracy_argmax", "type_f1_argmax",
-           "weight_error", "fit_seconds", "fit_cpu_seconds")
+           "weight_error", "weight_error_softmax", "fit_seconds", "fit_cpu_seconds")
 #: largest |log-emission difference| (nats per bin) accepted between the reference model and its neurodyn
 #: copy in float64 after the known epsilon term is removed (:func:`emission_parity`): float64 rounding of
 #: sums of ~20 terms of size <= 40 is ~1e-13; a wrong copy differs by O(0.1-10)

@@ -18,7 +18,7 @@ from neurodyn.metrics.states import (
 )
 from neurodyn.models.hmmglm.evaluate import marginal_log_likelihood, path_conditioned_log_likelihood, spikes_for
 from neurodyn.models.hmmglm.models import SwitchingGLM
-from neurodyn.models.hmmglm.readout import WALD_Z, read_out_types
+from neurodyn.models.hmmglm.readout import WALD_Z, coupling_arrays, read_out_types
 
 __all__ = ["evaluate_model"]
 
@@ -49,6 +49,11 @@ def evaluate_model(
         standard errors from ``train_spikes``), so they need ``train_spikes``; the one-hot prior's
         own ``argmax`` types (the paper code's read-out) are scored as well.
     true_weights : (S, N, N), optional
+        True couplings (summed over basis functions). ``weight_error`` is the mean squared error of the
+        couplings the model reports, those every file of it holds as ``coupling``
+        (:func:`~neurodyn.models.hmmglm.readout.reported_couplings`; one-hot prior: each entry's most
+        probable type times its strength); ``weight_error_softmax`` (one-hot prior only) that of the softmax
+        mixture its likelihoods use (the files' ``coupling_softmax``).
     train_spikes, train_states : optional
         Training data: the read-out's standard errors come from ``train_spikes``; with
         ``train_states`` the state permutation is found on the training data instead of ``spikes``.
@@ -61,7 +66,8 @@ def evaluate_model(
         ``test_ll`` (marginal per spike), ``test_ll_per_bin``, ``path_ll`` (per spike),
         ``state_accuracy``, ``type_accuracy`` and ``type_f1`` (macro over {inh, none, exc}) of the
         common read-out, ``type_accuracy_argmax`` and ``type_f1_argmax`` (one-hot prior only),
-        ``weight_error``, ``permutation`` (None where not applicable).
+        ``weight_error`` (reported couplings), ``weight_error_softmax`` (one-hot prior only),
+        ``permutation`` (None where not applicable).
     """
     x = spikes_for(model, spikes)
     marginal = marginal_log_likelihood(model, x)
@@ -75,6 +81,7 @@ def evaluate_model(
         "type_accuracy_argmax": None,
         "type_f1_argmax": None,
         "weight_error": None,
+        "weight_error_softmax": None,
         "permutation": None,
     }
     n_true = None if true_types is None else np.asarray(true_types).shape[0]
@@ -104,6 +111,9 @@ def evaluate_model(
             out["type_accuracy_argmax"] = connection_type_accuracy(true_types, est, perm, mask)
             out["type_f1_argmax"] = connection_type_f1(true_types, est, perm, mask)
     if true_weights is not None and perm is not None and perm.shape[0] == np.asarray(true_weights).shape[0]:
-        est_w = model.coupling_matrices().cpu().numpy()  # the couplings the likelihood uses
-        out["weight_error"] = weight_error(true_weights, est_w, perm, mask)
+        couplings = coupling_arrays(model)[0]  # the arrays every file of the model holds, by their names
+        out["weight_error"] = weight_error(true_weights, couplings["coupling"].cpu().numpy(), perm, mask)
+        if "coupling_softmax" in couplings:  # one-hot prior: the softmax mixture its likelihoods use
+            out["weight_error_softmax"] = weight_error(true_weights, couplings["coupling_softmax"].cpu().numpy(),
+                                                       perm, mask)
     return out

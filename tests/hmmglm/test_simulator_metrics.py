@@ -204,6 +204,29 @@ def test_export_writes_the_read_out_types_of_every_variant(tmp_path, variant):
             assert "connection_types_argmax" not in f and "connection_types_argmax_definition" not in f.attrs
 
 
+def test_weight_error_is_the_error_of_the_reported_couplings(tmp_path):
+    """evaluate_model's weight_error came from the softmax mixture for the one-hot prior, while every file's
+    `coupling` holds the hard types x strength: the score was not the error of what is reported. Now
+    weight_error is the error of the file's `coupling`, weight_error_softmax that of `coupling_softmax`."""
+    sim = simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=3, n_bins=200, seed=5)
+    train = torch.tensor(sim.spikes[:2], dtype=torch.float64)
+    model = _perturbed(build_model(4, HMMGLMConfig(variant="onehot", n_states=2, self_connections=False)).double())
+    result = evaluate_model(model, sim.spikes[2:], sim.states[2:], sim.connection_types, sim.weights,
+                            train_spikes=train, train_states=sim.states[:2])
+    out = export_model_h5(tmp_path / "model.h5", model, permutation=result["permutation"], train_spikes=train)
+    off = ~np.eye(4, dtype=bool)  # no self-connections learned: scored off the diagonal
+    with h5py.File(out) as f:  # the file is in the true state order
+        reported, softmax = f["coupling"][()], f["coupling_softmax"][()]
+    assert not np.allclose(reported, softmax)
+    for key, coupling in (("weight_error", reported), ("weight_error_softmax", softmax)):
+        independent = float(np.mean((sim.weights - coupling)[:, off] ** 2))
+        assert result[key] == pytest.approx(independent, rel=1e-12), key
+    hmm = _perturbed(build_model(4, HMMGLMConfig(variant="hmmglm", n_states=2)).double())
+    scores = evaluate_model(hmm, sim.spikes[2:], sim.states[2:], sim.connection_types, sim.weights,
+                            train_spikes=train, train_states=sim.states[:2])
+    assert scores["weight_error"] is not None and scores["weight_error_softmax"] is None  # one set of couplings
+
+
 @pytest.mark.parametrize(("true", "predicted", "field", "message"), [
     ([0, -1, 1], [0, 1, 1], "true_states", "negative state labels (min -1)"),
     ([0, 0, 1, 2], [0, 0, 1, -1], "predicted_states", "negative state labels (min -1)"),
