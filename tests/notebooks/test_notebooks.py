@@ -120,3 +120,18 @@ def test_every_notebook_is_listed():
     ]
     readme = (NOTEBOOKS_DIR / "README.md").read_text()
     assert all(name in readme for name in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebooks_show_the_couplings_and_types_the_files_report(name):
+    """Notebooks 03 and 04 drew the one-hot couplings with ``model.coupling_matrices()`` (the softmax mixture)
+    under "coupling MSE" while every file and ``weight_error`` report the hard types x strength, and 04 counted
+    types with the prior's argmax alone. Couplings are drawn with ``readout.reported_couplings``; the argmax
+    types appear only beside the package's read-out rule (``read_out_types``)."""
+    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        assert ".coupling_matrices()" not in cell.source, f"{name}: draw reported_couplings(model) instead"
+        if ".connection_types()" in cell.source:
+            assert "read_out_types(" in cell.source, f"{name}: argmax types without the read-out rule"
