@@ -21,7 +21,9 @@ then the evaluation pass -- deterministic or the 50-sample average -- by the sam
 epoch's weights in that pass for comparison), Gaussian smoothing (width by leave-one-bin-out
 likelihood), factor analysis on smoothed counts (width and dimension by leave-one-neuron-out
 likelihood) and the condition PSTH of the fit trials (an *oracle*: it knows each trial's condition;
-smoothing width by the select trials' likelihood).
+smoothing width by the select trials' likelihood). Every grid grows from a choice at its edge until the
+likelihood turns down (``neurodyn.models.baselines``); the per-seed records say whether a choice is still at
+an edge (``*_sigma_edge``, ``factor_analysis_edge``).
 
 Writes ``benchmarks/results/lorenz.json`` (per-seed values, mean +- sd, the split, the selection rules,
 provenance; ``--no-write`` to skip) and prints it as the last line.
@@ -83,7 +85,7 @@ def _baselines(x, truth, cond, fit, sel, rep, seed: int) -> dict:
     from neurodyn.models.baselines import (
         condition_psth,
         fa_grid_edge,
-        poisson_loglik,
+        select_condition_psth,
         select_fa,
         select_smoothing,
         smooth,
@@ -96,11 +98,11 @@ def _baselines(x, truth, cond, fit, sel, rep, seed: int) -> dict:
     res["gaussian_smoothing_sigma_bins"] = sigma
     res["gaussian_smoothing_sigma_edge"] = smoothing_grid_edge(sigma, sigma_scores)
 
-    psth_scores = {s: poisson_loglik(condition_psth(x[fit], cond[fit], cond[sel], s), x[sel])
-                   for s in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)}
-    psth_sigma = max(psth_scores, key=psth_scores.get)
+    # fit trials' PSTH, width chosen on the select trials' spikes and labels; the grid grows as the two above
+    psth_sigma, psth_scores = select_condition_psth(x[fit], cond[fit], x[sel], cond[sel])
     res["condition_psth_oracle"] = float(rate_r2(truth[rep], condition_psth(x[fit], cond[fit], cond[rep], psth_sigma)))
     res["condition_psth_oracle_sigma_bins"] = psth_sigma
+    res["condition_psth_oracle_sigma_edge"] = smoothing_grid_edge(psth_sigma, psth_scores)
 
     fa, fa_scores = select_fa(x[fit], x[sel], seed=seed)  # the grid grows while the choice is at an edge
     res["factor_analysis"] = float(rate_r2(truth[rep], fa.predict(x[rep])))
@@ -388,7 +390,10 @@ def main(argv=None) -> int:
                            "choice at its edge, one axis at a time, until the likelihood turns down: "
                            "factor_analysis_edge names an edge the choice is still on)",
         "condition_psth_oracle": "smoothing width of the fit-trial PSTH with the highest Poisson log-likelihood "
-                                 "of the select trials",
+                                 "of the select trials (spikes and condition labels only); the grid "
+                                 "(neurodyn.models.baselines.select_condition_psth) grows from a width at its edge "
+                                 "as the Gaussian smoothing's does (condition_psth_oracle_sigma_edge: the edge "
+                                 "the choice is still on)",
         "report": "rate R2 vs true rates on the report trials, computed once per seed; never used to choose",
     }
     seed_cols = " / ".join(str(s) for s in seeds)

@@ -8,7 +8,10 @@ held-out Poisson log-likelihood of spike counts, so no true rate is ever consult
 - :func:`loo_smoothing_loglik` — leave-one-bin-out criterion for the width: each bin's count is
   predicted by the kernel-weighted mean of the *other* bins of the same trial and neuron.
 - :func:`condition_psth` — mean of the fitting trials of each condition (needs the condition labels,
-  so it is an oracle for single-trial methods), optionally smoothed.
+  so it is an oracle for single-trial methods), optionally smoothed; :func:`select_condition_psth` chooses
+  the width by the selection trials' likelihood.
+- :func:`select_smoothing`, :func:`select_condition_psth`, :func:`select_fa` — the choices, each from a grid
+  that grows from a choice at its edge by one rule (a width halved or doubled) until the criterion turns down.
 - :class:`SmoothedFA` — factor analysis (``sklearn.decomposition.FactorAnalysis``) on smoothed counts;
   rates are the factor model's reconstruction ``mu + W E[z | x]``; :meth:`SmoothedFA.loo_loglik` is the
   leave-one-neuron-out criterion (each neuron's count predicted from the other neurons through the
@@ -23,8 +26,9 @@ import numpy as np
 
 from neurodyn.errors import InputError
 
-__all__ = ["SMOOTHING_WIDTHS", "SmoothedFA", "condition_psth", "fa_grid_edge", "loo_smoothing_loglik", "poisson_loglik",
-           "select_fa", "select_smoothing", "smooth", "smoothing_grid_edge", "smoothing_matrix"]
+__all__ = ["PSTH_WIDTHS", "SMOOTHING_WIDTHS", "SmoothedFA", "condition_psth", "fa_grid_edge", "loo_smoothing_loglik",
+           "poisson_loglik", "select_condition_psth", "select_fa", "select_smoothing", "smooth", "smoothing_grid_edge",
+           "smoothing_matrix"]
 
 #: rates below this are clipped before taking logs (a zero rate with a spike would give -inf)
 MIN_RATE = 1e-6
@@ -104,6 +108,42 @@ SMOOTHING_WIDTHS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
 MIN_SMOOTHING_WIDTH = 0.25
 
 
+def _wider_or_narrower(width: float, widths, n_bins: int) -> list[float]:
+    """The widths a growing grid tries next from the chosen ``width`` (``widths``: those tried so far): half of it
+    when it is the narrowest (not below :data:`MIN_SMOOTHING_WIDTH`), twice it when it is the widest and narrower
+    than the trial (``n_bins``). Empty when the choice lies inside the grid or at a limit: the grid stops growing.
+    The one rule of :func:`select_smoothing`, :func:`select_condition_psth` and :func:`select_fa`'s width axis.
+
+    >>> _wider_or_narrower(2.0, [1.0, 2.0], 50), _wider_or_narrower(0.5, [0.5, 1.0], 50)
+    ([4.0], [0.25])
+    >>> _wider_or_narrower(1.0, [0.5, 1.0, 2.0], 50), _wider_or_narrower(64.0, [32.0, 64.0], 50)
+    ([], [])
+    """
+    steps = []
+    if width == min(widths) and width > MIN_SMOOTHING_WIDTH:
+        steps.append(max(width / 2.0, MIN_SMOOTHING_WIDTH))
+    if width == max(widths) and width < n_bins:
+        steps.append(2.0 * width)
+    return steps
+
+
+def _select_width(score, sigmas, n_bins: int, extend: bool) -> tuple[float, dict]:
+    """The width with the highest ``score(width)`` among ``sigmas`` and every score; with ``extend`` the grid grows
+    by :func:`_wider_or_narrower` while the best width is at its edge (until the score turns down, or a limit)."""
+    scores = {float(s): score(float(s)) for s in sigmas}
+    if not scores:
+        raise InputError("no candidate width", field="sigmas")
+    best = max(scores, key=scores.get)
+    while extend:
+        steps = [w for w in _wider_or_narrower(best, scores, n_bins) if w not in scores]
+        if not steps:
+            break
+        for width in steps:
+            scores[width] = score(width)
+        best = max(scores, key=scores.get)
+    return best, dict(sorted(scores.items()))
+
+
 def select_smoothing(counts, sigmas=SMOOTHING_WIDTHS, *, extend: bool = True) -> tuple[float, dict]:
     """The width (bins) with the highest :func:`loo_smoothing_loglik` on ``counts``, and every score.
 
@@ -122,20 +162,7 @@ def select_smoothing(counts, sigmas=SMOOTHING_WIDTHS, *, extend: bool = True) ->
     x = _counts(counts)
     if x.shape[1] < 2:  # leave-one-bin-out needs another bin to predict a bin from (1 bin: every score NaN)
         raise InputError(f"needs trials of at least 2 bins to choose a width, got {x.shape[1]}", field="counts")
-    scores = {float(s): loo_smoothing_loglik(x, s) for s in sigmas}
-    if not scores:
-        raise InputError("no candidate width", field="sigmas")
-    best = max(scores, key=scores.get)
-    while extend:
-        if best == max(scores) and best < x.shape[1]:
-            width = 2.0 * best
-        elif best == min(scores) and best > MIN_SMOOTHING_WIDTH:
-            width = max(best / 2.0, MIN_SMOOTHING_WIDTH)
-        else:
-            break
-        scores[width] = loo_smoothing_loglik(x, width)
-        best = max(scores, key=scores.get)
-    return best, dict(sorted(scores.items()))
+    return _select_width(lambda s: loo_smoothing_loglik(x, s), sigmas, x.shape[1], extend)
 
 
 def smoothing_grid_edge(best: float, scores: dict) -> str | None:
@@ -174,6 +201,42 @@ def condition_psth(counts, conditions, query_conditions, sigma_bins: float = 0.0
     if sigma_bins > 0:
         means = smooth(means, sigma_bins)
     return means[np.searchsorted(labels, query)]
+
+
+#: the widths (bins) :func:`select_condition_psth` starts from (0: the plain mean of the trials)
+PSTH_WIDTHS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+
+
+def select_condition_psth(fit_counts, fit_conditions, select_counts, select_conditions, sigmas=PSTH_WIDTHS, *,
+                          extend: bool = True) -> tuple[float, dict]:
+    """The smoothing width (bins) of the :func:`condition_psth` of the fitting trials with the highest
+    :func:`poisson_loglik` of the selection trials' counts (each scored under the PSTH of its own condition),
+    and every score.
+
+    Uses the spikes of both sets and the condition labels, never a true rate. With ``extend`` (default) the grid
+    grows from a best width at its edge as :func:`select_smoothing`'s does, until the criterion turns down (twice
+    the widest until the trial length is reached, half the narrowest down to :data:`MIN_SMOOTHING_WIDTH`; 0, no
+    smoothing, is a limit); :func:`smoothing_grid_edge` says whether the choice is still at an edge.
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.poisson(1.0, (40, 30, 3)).astype(float)  # rates constant in time: the widest width wins
+    >>> cond = np.arange(40) % 4
+    >>> best, scores = select_condition_psth(x[:32], cond[:32], x[32:], cond[32:], (1.0, 2.0))
+    >>> best, sorted(scores), smoothing_grid_edge(best, scores)
+    (32.0, [1.0, 2.0, 4.0, 8.0, 16.0, 32.0], 'widest')
+    """
+    fit_x, sel_x = _counts(fit_counts, "fit_counts"), _counts(select_counts, "select_counts")
+    if sel_x.shape[1:] != fit_x.shape[1:]:
+        raise InputError(f"bins and neurons {sel_x.shape[1:]} differ from the fitting trials' {fit_x.shape[1:]}",
+                         field="select_counts")
+    if np.shape(select_conditions) != (sel_x.shape[0],):
+        raise InputError(f"need one label per selection trial ({sel_x.shape[0]}), got shape "
+                         f"{np.shape(select_conditions)}", field="select_conditions")
+
+    def score(sigma: float) -> float:
+        return poisson_loglik(condition_psth(fit_x, fit_conditions, select_conditions, sigma), sel_x)
+
+    return _select_width(score, sigmas, fit_x.shape[1], extend)
 
 
 class SmoothedFA:
@@ -274,11 +337,7 @@ def select_fa(fit_counts, select_counts, sigmas=(1.0, 2.0, 3.0), dims=(2, 3, 4, 
     while extend:
         s, d = best
         widths, counts = sorted({w for w, _ in scores}), sorted({k for _, k in scores})
-        grow = []
-        if s == widths[0] and s > MIN_SMOOTHING_WIDTH:
-            grow.append((max(s / 2.0, MIN_SMOOTHING_WIDTH), d))
-        if s == widths[-1] and s < n_bins:
-            grow.append((2.0 * s, d))
+        grow = [(w, d) for w in _wider_or_narrower(s, widths, n_bins)]
         if d == counts[0] and d > 1:
             grow.append((s, max(d // 2, 1)))
         if d == counts[-1] and d < n_neurons - 1:

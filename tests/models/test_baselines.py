@@ -161,3 +161,30 @@ def test_a_width_at_the_edge_of_the_grid_extends_it():
     noisy = rng.poisson(np.broadcast_to(5 * (1 + np.sin(np.pi * t / 2))[None, :40, None], (30, 40, 3))).astype(float)
     best, scores = select_smoothing(noisy, (1.0, 2.0))
     assert min(scores) < 1.0 and min(scores) >= 0.25
+
+
+def test_condition_psth_width_grid_grows_from_an_edge_by_the_smoothing_grid_rule():
+    """select_condition_psth chooses the PSTH's width on the selection trials from a grid that grows as
+    select_smoothing's and select_fa's width axis do (one rule, _wider_or_narrower)."""
+    from neurodyn.models.baselines import PSTH_WIDTHS, select_condition_psth
+
+    rng = np.random.default_rng(3)
+    cond = np.repeat(np.arange(4), 12)
+    t = np.arange(80)[None, :, None]
+    slow = (0.5 * (1 + 0.8 * np.sin(2 * np.pi * t / 160 + rng.uniform(0, 6, (4, 1, 3)))))[cond]
+    x = rng.poisson(slow).astype(float)
+    fit, sel = np.arange(48) % 12 < 9, np.arange(48) % 12 >= 9
+    best, scores = select_condition_psth(x[fit], cond[fit], x[sel], cond[sel])
+    assert set(PSTH_WIDTHS) < set(scores) and best > max(PSTH_WIDTHS)
+    assert smoothing_grid_edge(best, scores) is None and scores[best] == max(scores.values())
+    expected = {w: poisson_loglik(condition_psth(x[fit], cond[fit], cond[sel], w), x[sel]) for w in scores}
+    assert scores == pytest.approx(expected, rel=1e-12)
+    # rates that change every bin: no smoothing (0, the grid's limit) is best, and the grid stays as given
+    sharp = np.broadcast_to(np.where(np.arange(80) % 2, 8.0, 0.1)[None, :, None], (48, 80, 3))
+    x = rng.poisson(sharp).astype(float)
+    best, scores = select_condition_psth(x[fit], cond[fit], x[sel], cond[sel])
+    assert best == 0.0 and set(scores) == set(PSTH_WIDTHS) and smoothing_grid_edge(best, scores) == "narrowest"
+    with pytest.raises(InputError, match="select_conditions"):
+        select_condition_psth(x[fit], cond[fit], x[sel], cond[sel][:-1])
+    with pytest.raises(InputError, match="select_counts"):
+        select_condition_psth(x[fit], cond[fit], x[sel][:, :-1], cond[sel])
