@@ -73,14 +73,32 @@ class BenchmarkParser(argparse.ArgumentParser):
     """
 
     def error(self, message):
-        # neurodyn is imported here, not with this module: `prepare_speed.py --before` runs this module with
-        # an older neurodyn first on the path, whose neurodyn.errors may lack ArgumentParser
-        from neurodyn.errors import ArgumentParser, InputError
-
+        ArgumentParser, InputError = _argument_errors()
         try:
             ArgumentParser.error(self, message)  # raises the one-line InputError
         except InputError as err:
             self.exit(2, f"{self.prog}: error: {err}\n")
+
+
+def _argument_errors() -> tuple[type, type]:
+    """``neurodyn.errors``' ``ArgumentParser`` and ``InputError``, which word :class:`BenchmarkParser`'s errors.
+
+    Imported when an error is worded, not with this module, and taken from this checkout's
+    ``neurodyn/errors.py`` (standard library only) where the neurodyn on the path has none:
+    ``nlb_tools_prepare.py`` runs in the nlb_tools environment, without neurodyn, and ``prepare_speed.py
+    --before`` runs this module beside an older neurodyn whose ``errors`` may lack ``ArgumentParser``.
+    """
+    try:
+        from neurodyn.errors import ArgumentParser, InputError
+    except ImportError:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(
+            "_benchmark_neurodyn_errors", Path(__file__).resolve().parent.parent / "neurodyn" / "errors.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        ArgumentParser, InputError = module.ArgumentParser, module.InputError
+    return ArgumentParser, InputError
 
 
 def _cannot_write_in(folder: Path) -> str | None:
@@ -253,9 +271,15 @@ def count_list(text: str) -> list[int]:
         raise OptionValueError(f"takes whole numbers >= 1 separated by commas, got {text!r}") from None
 
 
-def read_results(path: str | os.PathLike, name: str) -> dict:
-    """The record of results file ``path`` of benchmark ``name``; :class:`OptionValueError` naming the file and
-    what is wrong when it is missing, unreadable, not JSON or not such a results file."""
+def read_json_object(path: str | os.PathLike, what: str = "a JSON object") -> dict:
+    """The JSON object in file ``path`` (a results file, a seed's log given to ``--reuse``);
+    :class:`OptionValueError` naming the file and what is wrong when it is missing, unreadable, not JSON or not
+    an object (``what``: what it should be, for the message).
+
+    >>> read_json_object("/nonexistent.json")
+    Traceback (most recent call last):
+    _results.OptionValueError: /nonexistent.json: no such file
+    """
     try:
         record = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -264,7 +288,54 @@ def read_results(path: str | os.PathLike, name: str) -> dict:
         raise OptionValueError(f"{path}: cannot read it ({err.__class__.__name__}: {err})") from None
     except json.JSONDecodeError as err:
         raise OptionValueError(f"{path}: not JSON ({err})") from None
-    if not isinstance(record, dict) or record.get("name") != name or not isinstance(record.get("figures"), dict):
+    if not isinstance(record, dict):
+        raise OptionValueError(f"{path}: not {what} (its JSON is a {type(record).__name__}, not an object)")
+    return record
+
+
+def json_object(**fields):
+    """An argparse ``type`` for a JSON object given on the command line (a job a parent process hands its child):
+    refused in one line when the text is not JSON or not an object, lacks a field of ``fields`` or has one of
+    another kind. Each field maps to a type (``int`` takes no bool) or a tuple of the values allowed.
+
+    >>> job = json_object(bin_ms=int, phase=("val", "test"))
+    >>> job('{"bin_ms": 5, "phase": "val"}')
+    {'bin_ms': 5, 'phase': 'val'}
+    >>> job('{"bin_ms": 5, "phase": "train"}')
+    Traceback (most recent call last):
+    _results.OptionValueError: field 'phase' must be one of 'val', 'test', got 'train'
+    >>> job("{bin_ms: 5}")
+    Traceback (most recent call last):
+    _results.OptionValueError: not JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))
+    """
+
+    def parse(text: str) -> dict:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise OptionValueError(f"not JSON ({err})") from None
+        if not isinstance(value, dict):
+            raise OptionValueError(f"expected a JSON object, got a {type(value).__name__}")
+        for key, kind in fields.items():
+            if key not in value:
+                raise OptionValueError(f"field {key!r} missing (fields: {', '.join(fields)})")
+            got = value[key]
+            if isinstance(kind, tuple):
+                if got not in kind:
+                    raise OptionValueError(f"field {key!r} must be one of {', '.join(map(repr, kind))}, got {got!r}")
+            elif not isinstance(got, kind) or (kind is int and isinstance(got, bool)):
+                raise OptionValueError(f"field {key!r} must be {kind.__name__}, got {got!r}")
+        return value
+
+    parse.__name__ = "JSON object"
+    return parse
+
+
+def read_results(path: str | os.PathLike, name: str) -> dict:
+    """The record of results file ``path`` of benchmark ``name``; :class:`OptionValueError` naming the file and
+    what is wrong when it is missing, unreadable, not JSON or not such a results file."""
+    record = read_json_object(path, f"a results file of {name}")
+    if record.get("name") != name or not isinstance(record.get("figures"), dict):
         raise OptionValueError(f"{path}: not a results file of {name} (its 'name' is not {name!r} or it has no "
                                "'figures')")
     return record

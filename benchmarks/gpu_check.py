@@ -366,10 +366,16 @@ def rerender(path: Path) -> Path:
     except (OSError, ValueError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise InputError(f"cannot read a results file: {why}", path=path, field="--rerender") from None
-    if not isinstance(record, dict) or record.get("name") != "gpu_check" or "sections" not in record.get(
-            "figures", {}):
-        raise InputError("not a gpu_check results file", path=path, field="name / figures.sections")
-    record["readme"] = readme_table(record["figures"])
+    figures = record.get("figures") if isinstance(record, dict) else None
+    if not isinstance(record, dict) or record.get("name") != "gpu_check" or not isinstance(figures, dict) or (
+            not isinstance(figures.get("sections"), dict)):
+        raise InputError("not a gpu_check results file (its name is not 'gpu_check' or it has no figures.sections)",
+                         path=path, field="--rerender")
+    try:
+        record["readme"] = readme_table(figures)
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:  # a section as no run writes it
+        raise InputError(f"not a gpu_check results file: its figures.sections do not make the table "
+                         f"({type(exc).__name__}: {exc})", path=path, field="--rerender") from None
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n")
     return path

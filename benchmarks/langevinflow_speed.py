@@ -106,6 +106,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.reference and args.device != "cpu":
         p.error(f"argument --device: the side-by-side mode (--reference) runs on the CPU, got --device {args.device}")
+    if args.reference and not args.rss_child:  # (a child measuring neurodyn's memory must not import it)
+        from _langevinflow_reference import load_reference
+
+        try:  # the reference module imported before any work: another version of the code is one line
+            load_reference(args.reference)
+        except (ImportError, SyntaxError, AttributeError) as err:
+            p.error(f"argument --reference: {args.reference}: its nlb_lightning/models.py gives no "
+                    f"LangevinAutoencoder ({type(err).__name__}: {err})")
     return args
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from _overrides import key_values
 from _results import (
     BenchmarkParser,
+    OptionValueError,
     WorkerPool,
     count_list,
     exits_on_signals,
@@ -46,6 +47,7 @@ from _results import (
     output_folder,
     parse_seeds,
     positive_int,
+    read_json_object,
     summarize,
     write_results,
 )
@@ -253,6 +255,39 @@ def run_seed(seed: int, epochs: int, sizes, model_overrides: dict, opt_overrides
     return score_seed(seed, sizes, fits, out, baselines=baselines)
 
 
+#: what this script takes from a reused seed log (the baselines are scored again); with several members, also
+#: :data:`ENSEMBLE_KEYS`
+REUSED_KEYS = ("langevinflow", "langevinflow_last_epoch", "langevinflow_mean_pass", "langevinflow_sampled_pass",
+               "eval_mode", "train_seconds", "seconds", "epochs", "n_trials")
+ENSEMBLE_KEYS = ("langevinflow_ensemble", "ensemble_train_seconds", "ensemble_eval_mode", "select_loglik_single",
+                 "select_loglik_ensemble")
+
+
+def reusable_log(path: Path, seed: int, epoch_list: list[int], sizes, select_every: int, members: int,
+                 model_overrides: dict, opt_overrides: dict) -> dict | None:
+    """The per-seed log ``path`` (``--reuse``) when it was written with these settings and holds what this run
+    takes from it, else None (trained again); :class:`OptionValueError` naming the file when it is no such log
+    (not JSON, not an object, its settings of other kinds)."""
+    from neurodyn.demo import LORENZ_MODEL, LORENZ_OPT
+
+    r = read_json_object(path, "a seed log of lorenz.py")
+    try:
+        hist = r.get("langevinflow_select_history") or [[None]]
+        n_trials = r.get("n_trials", {})
+        same = (r.get("seed") == seed and r.get("model") == {**LORENZ_MODEL, **model_overrides}
+                and r.get("optimiser") == {**LORENZ_OPT, **opt_overrides}
+                and r.get("epoch_candidates_tried", [hist[-1][0]]) == epoch_list
+                and hist[0][0] == select_every
+                and n_trials.get("fit") == 65 * sizes[0] and n_trials.get("select") == 65 * sizes[1]
+                and r.get("members", 1) == members)
+    except (AttributeError, IndexError, KeyError, TypeError) as err:
+        raise OptionValueError(f"{path}: not a seed log of lorenz.py (its settings cannot be read: "
+                               f"{type(err).__name__}: {err})") from None
+    # logs from before the pass was chosen on the select trials have no eval_mode: trained again
+    keys = REUSED_KEYS + (ENSEMBLE_KEYS if members > 1 else ())
+    return r if same and all(k in r for k in keys) else None
+
+
 @exits_on_signals
 def main(argv=None) -> int:
     parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
@@ -275,7 +310,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/lorenz.json")
     parser.add_argument("--reuse", action="store_true",
                         help="take a seed's result from OUT/seedN.json when it was run with the same settings "
-                             "(e.g. seeds run as separate processes); the results file lists which were reused")
+                             "(e.g. seeds run as separate processes); the results file lists which were reused. "
+                             "The logs are read before any training: a file that is no such log is refused")
     parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
                         help="LangevinFlowConfig overrides, e.g. hidden_size=128")
     parser.add_argument("--opt", nargs="*", default=[], metavar="KEY=VALUE",
@@ -290,23 +326,16 @@ def main(argv=None) -> int:
     opt_overrides = key_values(args.opt, parser, "--opt")
     start = time.perf_counter()
     reused = {}
-    if args.reuse:
-        from neurodyn.demo import LORENZ_MODEL, LORENZ_OPT
-
+    if args.reuse:  # every log read and checked before any training: a bad one is one line, exit code 2
         for s in seeds:
             path = Path(args.out) / f"seed{s}.json"
             if path.is_file():
-                r = json.loads(path.read_text())
-                hist = r.get("langevinflow_select_history") or [[None]]
-                same = (r.get("seed") == s and r.get("model") == {**LORENZ_MODEL, **model_overrides}
-                        and r.get("optimiser") == {**LORENZ_OPT, **opt_overrides}
-                        and r.get("epoch_candidates_tried", [hist[-1][0]]) == epoch_list
-                        and hist[0][0] == args.select_every
-                        and r.get("n_trials", {}).get("fit") == 65 * sizes[0]
-                        and r.get("n_trials", {}).get("select") == 65 * sizes[1]
-                        and r.get("members", 1) == args.members
-                        and "eval_mode" in r)  # logs from before the pass was chosen on the select trials
-                if same:
+                try:
+                    r = reusable_log(path, s, epoch_list, sizes, args.select_every, args.members, model_overrides,
+                                     opt_overrides)
+                except OptionValueError as err:
+                    parser.error(f"argument --reuse: {err}")
+                if r is not None:
                     reused[s] = r
                 else:
                     print(f"{path}: other settings, not reused", file=sys.stderr)

@@ -1,9 +1,15 @@
 """nlb_tools' side of ``benchmarks/prepare_speed.py``: what ``neurodyn prepare`` does, done with nlb_tools.
 
 Runs in the nlb_tools reference environment (``make nlb-env`` -> ``.venv-nlb``; nlb_tools 0.0.4, MIT,
-Pei et al. 2021, https://github.com/neurallatents/nlb_tools), never in neurodyn's. One job, given as JSON:
+Pei et al. 2021, https://github.com/neurallatents/nlb_tools), never in neurodyn's. One job, given as JSON
+(``prepare_speed.py`` writes it):
 
-    {"folder": DIR or FILE, "dataset": "mc_maze", "bin_ms": 5, "phase": "val" | "test", "out": DIR}
+    python benchmarks/nlb_tools_prepare.py --job '{"folder": DIR or FILE, "dataset": "mc_maze", "bin_ms": 5,
+                                                   "phase": "val" | "test", "out": DIR}'
+
+A job that is not such JSON, or names no folder or file to read, is one line, ``nlb_tools_prepare.py: error:
+--job: <what is wrong>``, exit code 2, as in every benchmark (``_results.BenchmarkParser``, which words it
+with this checkout's ``neurodyn/errors.py`` where neurodyn is not installed).
 
 ``NWBDataset(folder)``, ``resample(bin_ms)`` (at 5 ms as well: nlb_tools loads at 1 ms), then the tensor
 makers of the phase with ``save_file=True`` (nlb_tools' own gzip HDF5 writer): val -> train input
@@ -22,15 +28,36 @@ import sys
 import time
 from pathlib import Path
 
+from _results import BenchmarkParser, json_object
 from _rss import children_peak_rss_mb, peak_rss_mb
 
+#: the ``type`` of a job (this script's ``--job``, and ``prepare_speed.py --child`` for neurodyn's side)
+job_type = json_object(folder=str, dataset=str, bin_ms=int, phase=("val", "test"), out=str)
 
-def main(argv: list[str]) -> int:
+
+def parse_job(argv: list[str] | None = None) -> dict:
+    """The job of ``--job``, checked before nlb_tools is imported: a bad one is one line, exit code 2."""
+    parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--job", required=True, type=job_type, metavar="JSON",
+                        help='{"folder": DIR or FILE, "dataset": NAME, "bin_ms": N, "phase": "val" or "test", '
+                             '"out": DIR}: the NWB folder or file to read, nlb_tools\' dataset name, the bin width '
+                             "(ms), the phase and the folder the tensor files are written to (made when missing)")
+    job = parser.parse_args(argv).job
+    if job["bin_ms"] < 1:
+        parser.error(f"argument --job: field 'bin_ms' must be >= 1, got {job['bin_ms']}")
+    if not Path(job["folder"]).exists():
+        parser.error(f"argument --job: field 'folder': {job['folder']}: no such file or folder")
+    if Path(job["out"]).exists() and not Path(job["out"]).is_dir():
+        parser.error(f"argument --job: field 'out': {job['out']}: not a folder")
+    return job
+
+
+def main(argv: list[str] | None = None) -> int:
     import logging
     import warnings
 
+    job = parse_job(argv)
     warnings.simplefilter("ignore")
-    job = json.loads(argv[0])
     start = time.perf_counter()
     import nlb_tools.make_tensors as mt
     from nlb_tools.nwb_interface import NWBDataset
@@ -67,4 +94,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

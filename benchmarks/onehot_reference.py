@@ -49,6 +49,7 @@ sys.path.insert(0, str(HERE))
 
 from _results import (  # noqa: E402
     BenchmarkParser,
+    OptionValueError,
     checkout_with,
     exits_on_signals,
     mean_sd,
@@ -85,8 +86,11 @@ def load_reference(path: str):
     :data:`REFERENCE_MARKER` when parsed)."""
     package = Path(path).expanduser().resolve() / "hmmglm"
     sys.path.insert(0, str(package))  # its hmmglm.egg-info there gives importlib.metadata the version
-    from hmmglm.deprecated import distributions, model, nonlinearities, utils
-
+    try:
+        from hmmglm.deprecated import distributions, model, nonlinearities, utils
+    except (ImportError, SyntaxError) as err:  # another version of the code, or its dependencies missing
+        raise OptionValueError(f"{path}: its paper-era modules (hmmglm.deprecated) do not import "
+                               f"({type(err).__name__}: {err})") from None
     return model, distributions, nonlinearities, utils
 
 
@@ -234,7 +238,10 @@ def main(argv=None) -> int:
                         "(default 1): both are stochastic, so their match is a match of distributions")
     p.add_argument("--no-write", action="store_true", help="print only")
     args = p.parse_args(argv)
-    ref = load_reference(args.reference)
+    try:
+        ref = load_reference(args.reference)
+    except OptionValueError as err:
+        p.error(f"argument --reference: {err}")
     import torch
     from hmmglm_synthetic import _warm_up_kernels
 

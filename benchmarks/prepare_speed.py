@@ -22,7 +22,9 @@ processes; their memory is not in the parent's figure). Figures are medians over
 nlb_tools / neurodyn. Without the nlb_tools environment (or with ``--no-nlb-tools``) neurodyn is timed alone.
 
 ``--before DIR`` adds a third side: the neurodyn of another checkout (e.g. ``git worktree add DIR <commit>``),
-run with ``PYTHONPATH=DIR``, to show a change's effect in the same alternating run.
+run with ``PYTHONPATH=DIR``, to show a change's effect in the same alternating run. Both other sides are
+imported once before any work, as the runs import them: a checkout whose ``neurodyn.data.prepare`` does not
+import (or whose neurodyn is not the one imported), an ``--nlb-python`` without nlb_tools, is one line, exit 2.
 
 Usage: ``python benchmarks/prepare_speed.py [--trials 500] [--units 180] [--repeats 3] [--nlb-python PATH]
 [--before DIR]``
@@ -42,6 +44,7 @@ from pathlib import Path
 
 from _results import BenchmarkParser, OptionValueError, checkout_with, exits_on_signals, parse_seed, positive_int
 from _rss import children_peak_rss_mb, peak_rss_mb
+from nlb_tools_prepare import job_type
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -79,30 +82,65 @@ def child(job: dict) -> None:
                       "output_mb": out.stat().st_size / 2**20}))
 
 
-def _run(python: str, script: Path, job: dict, extra: list[str], pythonpath: Path | None = None) -> dict:
+def _env(python: str, pythonpath: Path | None = None) -> dict:
+    """The environment of a run in ``python`` (``pythonpath``: an earlier checkout, first on the path)."""
     env = dict(os.environ)
     if pythonpath is not None:  # an earlier checkout's neurodyn shadows the installed one
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), *filter(None, [env.get("PYTHONPATH")])])
     if python != sys.executable:  # the nlb_tools environment must not see neurodyn's paths
         env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def _run(python: str, script: Path, job: dict, extra: list[str], pythonpath: Path | None = None) -> dict:
     proc = subprocess.run([python, str(script), *extra, json.dumps(job)], capture_output=True, text=True,
-                          env=env, cwd=str(ROOT), timeout=1800)
+                          env=_env(python, pythonpath), cwd=str(ROOT), timeout=1800)
     if proc.returncode != 0:
         raise SystemExit(f"{script.name} failed on {job}:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _executable(text: str) -> str:
-    """The ``type`` of ``--nlb-python``: an executable file."""
+    """The ``type`` of ``--nlb-python``: an executable file, as an absolute path (the runs start in the
+    repository's root, where a relative path would name another file)."""
     if not (os.path.isfile(text) and os.access(text, os.X_OK)):
         raise OptionValueError(f"{text}: not an executable file")
-    return text
+    return os.path.abspath(text)
 
 
 def _nlb_python(arg: str | None) -> str | None:
     path = Path(arg) if arg else ROOT / ".venv-nlb" / "bin" / "python"
     return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def _probe(python: str, code: str, pythonpath: Path | None = None) -> tuple[str | None, str]:
+    """Run ``code`` in ``python`` with the path of a run (``pythonpath`` first; the nlb_tools environment without
+    neurodyn's paths; this folder, the scripts', where ``-c`` puts the working folder): (None, its output) when
+    it works, else (its last error line, "")."""
+    proc = subprocess.run([python, "-c", code], capture_output=True, text=True, env=_env(python, pythonpath),
+                          cwd=str(HERE), timeout=300)
+    if proc.returncode != 0:
+        return ((proc.stderr or proc.stdout).strip().splitlines() or [f"exit code {proc.returncode}"])[-1], ""
+    return None, proc.stdout.strip()
+
+
+def _check_sides(parser, args, nlb_python: str | None) -> None:
+    """The other sides' code is imported as the runs will import it, before any work: a checkout given to
+    ``--before`` whose neurodyn does not import (or is not the one imported), an nlb_tools interpreter without
+    nlb_tools, is one line, exit code 2 -- not a failure after the synthetic files and the first runs."""
+    if args.before:
+        before = Path(args.before).resolve()
+        why, where = _probe(sys.executable, "import neurodyn, neurodyn.data.prepare; print(neurodyn.__file__)", before)
+        if why is None and not Path(where).resolve().is_relative_to(before):
+            why = f"neurodyn is imported from {where}, not from the checkout"
+        if why is not None:
+            parser.error(f"argument --before: {args.before}: its neurodyn.data.prepare does not import ({why})")
+    if nlb_python is not None:
+        why, _ = _probe(nlb_python, "import nlb_tools.make_tensors, nlb_tools.nwb_interface")
+        if why is not None:
+            given = "" if args.nlb_python else " (the default; --no-nlb-tools times neurodyn alone)"
+            parser.error(f"argument --nlb-python: {nlb_python}{given}: cannot import nlb_tools ({why})")
 
 
 def _summary(runs: list[dict]) -> dict:
@@ -125,13 +163,14 @@ def main() -> None:
     parser.add_argument("--no-nlb-tools", action="store_true", help="time neurodyn alone")
     parser.add_argument("--before", default=None, type=checkout_with("neurodyn/data/prepare.py", "neurodyn"),
                         help="a checkout of an earlier neurodyn commit, timed as a third side (before / after)")
-    parser.add_argument("--child", type=json.loads, default=None, metavar="JOB", help=argparse.SUPPRESS)
+    parser.add_argument("--child", type=job_type, default=None, metavar="JOB", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         child(args.child)
         return
     wall = time.perf_counter()
     nlb_python = None if args.no_nlb_tools else _nlb_python(args.nlb_python)
+    _check_sides(parser, args, nlb_python)
 
     from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
 
@@ -167,7 +206,7 @@ def main() -> None:
                     out.mkdir()
                     job_r = {**job, "out": str(out)}
                     if side == "nlb_tools":
-                        runs[side].append(_run(nlb_python, HERE / "nlb_tools_prepare.py", job_r, []))
+                        runs[side].append(_run(nlb_python, HERE / "nlb_tools_prepare.py", job_r, ["--job"]))
                     else:
                         runs[side].append(_run(sys.executable, Path(__file__), job_r, ["--child"],
                                                pythonpath=before if side == "neurodyn_before" else None))

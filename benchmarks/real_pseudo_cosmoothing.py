@@ -48,6 +48,7 @@ from pathlib import Path
 from _overrides import key_values
 from _results import (
     BenchmarkParser,
+    OptionValueError,
     WorkerPool,
     exits_on_signals,
     mean_sd,
@@ -55,6 +56,7 @@ from _results import (
     parse_seed,
     parse_seeds,
     positive_int,
+    read_json_object,
     summarize,
     write_results,
 )
@@ -199,6 +201,32 @@ def run_lf(split, seed: int, epochs: int, model: dict, opt: dict, train_bin_ms: 
     return {**res, "heldout_rates": heldout_rates}
 
 
+def _read_log(path: Path):
+    """The run log ``path`` and its rates (``.npy`` beside it, memory-mapped: read when used);
+    :class:`OptionValueError` naming the file when either is unreadable or not such a log."""
+    import numpy as np
+
+    r = read_json_object(path, "a run log of real_pseudo_cosmoothing.py")
+    rates_path = path.with_suffix(".npy")
+    try:
+        rates = np.load(rates_path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise OptionValueError(f"{rates_path}: not the rates of a run log ({type(err).__name__}: {err})") from None
+    if rates.ndim != 3 or not np.issubdtype(rates.dtype, np.floating):
+        raise OptionValueError(f"{rates_path}: not the rates of a run log (expected trials x bins x held-out "
+                               f"neurons, floats; got shape {rates.shape}, {rates.dtype})")
+    return r, rates
+
+
+def check_logs(out: str) -> None:
+    """``--reuse``: every run log in ``out`` (a ``.json`` with its ``.npy``) read before any work, so that a bad
+    one is one line naming it, not a traceback at the phase that first looks it up."""
+    folder = Path(out)
+    for path in sorted(folder.glob("*_seed*.json")) if folder.is_dir() else ():
+        if path.with_suffix(".npy").is_file():
+            _read_log(path)
+
+
 def _reusable(out: str, tag: str, seed: int, epochs: int, model: dict, opt: dict, train_bin_ms: int):
     """A run's logged result when it was made with the same settings (``--reuse``), else None."""
     import numpy as np
@@ -206,13 +234,13 @@ def _reusable(out: str, tag: str, seed: int, epochs: int, model: dict, opt: dict
     path = _log_path(out, tag, seed)
     if not path.is_file() or not path.with_suffix(".npy").is_file():
         return None
-    r = json.loads(path.read_text())
+    r, rates = _read_log(path)
     same = (r.get("epochs") == epochs and r.get("model") == model and r.get("optimiser") == opt
             and r.get("train_bin_ms") == train_bin_ms)
     if not same:
         print(f"{path}: other settings, not reused", file=sys.stderr)
         return None
-    return {**r, "heldout_rates": np.load(path.with_suffix(".npy"))}
+    return {**r, "heldout_rates": np.array(rates)}
 
 
 def _map(fn, jobs, pool, reuse_out: str | None = None, while_waiting=None):
@@ -265,7 +293,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=output_folder, default="data/bench_pseudo",
                         help="per-run logs (default data/bench_pseudo)")
     parser.add_argument("--reuse", action="store_true",
-                        help="take a run's result from its log in --out when it was made with the same settings")
+                        help="take a run's result from its log in --out when it was made with the same settings "
+                             "(every log in --out is read before any work: one that is no such log is refused)")
     parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
                         help="LangevinFlowConfig overrides applied to every candidate")
     parser.add_argument("--opt", nargs="*", default=[], metavar="KEY=VALUE",
@@ -275,6 +304,11 @@ def main(argv=None) -> int:
         from neurodyn.errors import InputError
 
         raise InputError("file not found (set --nwb or NEURODYN_TEST_DATA)", path=args.nwb, field="--nwb")
+    if args.reuse:
+        try:
+            check_logs(args.out)
+        except OptionValueError as err:
+            parser.error(f"argument --reuse: {err}")
     seeds = args.seeds
     from neurodyn.data.pseudo import pseudo_cosmoothing_split, selection_split
     from neurodyn.models.ensemble import MEMBER_SEED_STEP, member_seed

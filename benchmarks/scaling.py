@@ -41,7 +41,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import BenchmarkParser, exits_on_signals, output_folder, positive_int  # noqa: E402
+from _results import (  # noqa: E402
+    BenchmarkParser,
+    OptionValueError,
+    exits_on_signals,
+    json_object,
+    output_folder,
+    positive_int,
+)
 from _rss import peak_rss_mb  # noqa: E402
 
 LF_BASE = {"trials": 500, "neurons": 182, "heldin": 137, "obs_bins": 35, "fwd_bins": 10}
@@ -283,16 +290,28 @@ def parse_args(argv=None):
     p.add_argument("--only", choices=["langevinflow", "hmm"], default=None)
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run; not for the README)")
     p.add_argument("--out-dir", type=output_folder, default=None, help="results folder (default benchmarks/results)")
-    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--size", default=None, help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    p.add_argument("--child", default=None, choices=["langevinflow", "hmm"], help=argparse.SUPPRESS)
+    p.add_argument("--size", default=None, help=argparse.SUPPRESS)  # a child's size, JSON
+    args = p.parse_args(argv)
+    if args.child:  # the size a parent hands its child, checked as any option is (one line, exit code 2)
+        fields = LF_BASE if args.child == "langevinflow" else HMM_BASE
+        if args.size is None:
+            p.error("argument --size: required with --child")
+        try:
+            args.size = json_object(**dict.fromkeys(fields, int))(args.size)
+        except OptionValueError as err:
+            p.error(f"argument --size: {err}")
+        small = [k for k in fields if args.size[k] < 1]
+        if small:
+            p.error(f"argument --size: field {small[0]!r} must be >= 1, got {args.size[small[0]]}")
+    return args
 
 
 @exits_on_signals
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.child:
-        size = json.loads(args.size)
+        size = args.size
         out = child_langevinflow(size, args) if args.child == "langevinflow" else child_hmm(size, args)
         print(json.dumps(out))
         return 0

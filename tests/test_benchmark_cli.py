@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +31,7 @@ def _load_benchmark(name: str):
 
 def _script(name: str, *args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}  # nothing written into a checkout imported
     env["NEURODYN_RESULTS_DIR"] = str(cwd / "results")  # never the committed files, whatever the script does
     return subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env=env)
@@ -158,6 +159,9 @@ def test_no_benchmark_reads_a_seed_option_as_a_plain_int_or_string():
     ('{"name": "lorenz", "figures": {}}', "not a results file of nlb_synthetic"),
     ('[1, 2]', "not a results file of nlb_synthetic"),
     ('{"name": "nlb_synthetic", "figures": {"per_seed": [1]}}', "no per_seed runs"),
+    # a run without the figures the summary reads: a KeyError traceback once every run was done
+    ('{"name": "nlb_synthetic", "figures": {"per_seed": {"mc_maze": {"0": {"seconds": {}}}}}}',
+     "lack what the summary needs"),
 ])
 def test_nlb_synthetic_combine_refuses_a_file_that_is_no_results_file_of_it(tmp_path, content, message):
     bad = tmp_path / "in.json"
@@ -184,9 +188,9 @@ def test_read_results_names_the_file_and_what_is_wrong(tmp_path):
         read_results(tmp_path / "none.json", "x")
 
 
-#: every benchmark script; nlb_tools_prepare.py is not one: prepare_speed.py runs it with a JSON job (no options) in
-#: the nlb_tools environment, where neurodyn and its parser are not installed
-SCRIPTS = sorted(p.stem for p in BENCH.glob("*.py") if not p.name.startswith("_") and p.stem != "nlb_tools_prepare")
+#: every benchmark script (nlb_tools_prepare.py too: it runs in the nlb_tools environment, without neurodyn, and its
+#: parser words its errors with this checkout's neurodyn/errors.py)
+SCRIPTS = sorted(p.stem for p in BENCH.glob("*.py") if not p.name.startswith("_"))
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -194,7 +198,7 @@ def test_an_unknown_option_is_one_line_and_exit_2(tmp_path, name):
     """argparse printed its usage block (2 to 12 lines) above the error; prepare_speed.py ignored an unknown option
     and ran (parse_known_args). Now one line, as in the ``neurodyn`` commands."""
     line = _one_line(_script(name, "--no-such-option", cwd=tmp_path), name)
-    assert "--no-such-option" in line or "required: --reference" in line
+    assert "--no-such-option" in line or "required: --reference" in line or "required: --job" in line
     assert not list(tmp_path.iterdir())
 
 
@@ -221,7 +225,9 @@ def test_help_still_shows_every_option(tmp_path, name):
     ("hmmglm_real_states", ["--nwb", "missing.nwb", "--no-write"], "missing.nwb: --nwb"),
     ("gpu_check", ["--rerender", "missing.json"], "missing.json: --rerender"),
     ("onehot_reference", ["--reference", "."], "--reference"),  # checkouts
+    ("onehot_reference", ["--reference", "oh"], "--reference"),  # its marker, but code that does not import
     ("langevinflow_speed", ["--reference", "."], "--reference"),
+    ("langevinflow_speed", ["--reference", "ref"], "--reference"),  # an empty models.py: no LangevinAutoencoder
     ("langevinflow_speed", ["--reference", "ref", "--device", "cuda"], "--device"),
     ("prepare_speed", ["--before", "."], "--before"),
     ("prepare_speed", ["--nlb-python", "a_file"], "--nlb-python"),
@@ -245,6 +251,8 @@ def test_bad_arguments_are_one_line_naming_the_field_and_exit_2_before_anything_
     (tmp_path / "a_file").write_text("")
     (tmp_path / "ref" / "nlb_lightning").mkdir(parents=True)
     (tmp_path / "ref" / "nlb_lightning" / "models.py").write_text("")
+    (tmp_path / "oh" / "hmmglm" / "hmmglm" / "deprecated").mkdir(parents=True)
+    (tmp_path / "oh" / "hmmglm" / "hmmglm" / "deprecated" / "model.py").write_text("")
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     line = _one_line(_script(name, *args, cwd=tmp_path), name)
     assert f": error: {field}: " in line, line
@@ -278,3 +286,148 @@ def test_a_checkout_under_home_is_used_as_checked(tmp_path, monkeypatch):
     (tmp_path / "ck" / "marker.py").write_text("")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert _results.checkout_with("marker.py", "x")("~/ck") == str(tmp_path / "ck")
+
+
+# -- files and JSON given to an option, read after parsing: one line naming the option, exit code 2 ------------------
+
+JOB = {"folder": ".", "dataset": "mc_maze", "bin_ms": 5, "phase": "val", "out": "o"}
+
+
+@pytest.mark.parametrize("job, message", [
+    ("{bad", "not JSON"),
+    ("[1]", "expected a JSON object"),
+    (json.dumps({k: v for k, v in JOB.items() if k != "out"}), "field 'out' missing"),
+    (json.dumps({**JOB, "phase": "train"}), "field 'phase' must be one of 'val', 'test'"),
+    (json.dumps({**JOB, "bin_ms": "5"}), "field 'bin_ms' must be int"),
+    (json.dumps({**JOB, "bin_ms": 0}), "field 'bin_ms' must be >= 1"),
+    (json.dumps({**JOB, "folder": "missing"}), "field 'folder': missing: no such file or folder"),
+])
+def test_nlb_tools_prepare_refuses_a_bad_job_in_one_line_without_neurodyn(tmp_path, job, message):
+    """nlb_tools_prepare.py read its JSON job with json.loads and used its fields unchecked: a bad job was a
+    traceback (JSONDecodeError, KeyError, IndexError with none). It runs in the nlb_tools environment, where
+    neurodyn is not installed: `python -S` (no site-packages, no PYTHONPATH) stands for it here."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    proc = subprocess.run([sys.executable, "-S", str(BENCH / "nlb_tools_prepare.py"), "--job", job], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, env=env)
+    line = _one_line(proc, "nlb_tools_prepare")
+    assert line.startswith("nlb_tools_prepare.py: error: --job: ") and message in line, line
+    assert not list(tmp_path.iterdir())
+
+
+def test_prepare_speed_hands_its_jobs_through_the_checked_option(tmp_path):
+    """prepare_speed.py's own --child took json.loads too (a job without 'out': KeyError traceback in the child);
+    both sides now read the job with nlb_tools_prepare.job_type, and the nlb_tools side gets it as --job."""
+    proc = _script("prepare_speed", "--child", json.dumps({**JOB, "phase": "x"}), cwd=tmp_path)
+    assert "field 'phase'" in _refused(proc, "--child")
+    assert '["--job"]' in (BENCH / "prepare_speed.py").read_text()
+
+
+def test_prepare_speed_tries_the_other_sides_before_any_work(tmp_path):
+    """A --before checkout whose neurodyn does not import (or is not the neurodyn imported: no __init__.py) failed
+    in the child of the first 'before' run, after the synthetic files were written: many lines, exit 1. An
+    --nlb-python without nlb_tools likewise. Both are tried first, as the runs import them."""
+    (tmp_path / "ck" / "neurodyn" / "data").mkdir(parents=True)
+    (tmp_path / "ck" / "neurodyn" / "data" / "prepare.py").write_text("")
+    small = ["--trials", "2", "--test-trials", "1", "--units", "4", "--repeats", "1"]
+    line = _refused(_script("prepare_speed", *small, "--no-nlb-tools", "--before", "ck", cwd=tmp_path), "--before")
+    assert "not from the checkout" in line
+    (tmp_path / "ck" / "neurodyn" / "__init__.py").write_text("")
+    (tmp_path / "ck" / "neurodyn" / "data" / "__init__.py").write_text("")
+    (tmp_path / "ck" / "neurodyn" / "data" / "prepare.py").write_text("raise ImportError('an older layout')\n")
+    line = _refused(_script("prepare_speed", *small, "--no-nlb-tools", "--before", "ck", cwd=tmp_path), "--before")
+    assert "an older layout" in line
+    python = tmp_path / "python"  # an interpreter without nlb_tools (neurodyn's, with no site-packages)
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")
+    python.chmod(0o755)
+    line = _refused(_script("prepare_speed", *small, "--nlb-python", "python", cwd=tmp_path), "--nlb-python")
+    assert "cannot import nlb_tools" in line and str(python) in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "python"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{bad", "not JSON"),
+    ("[1]", "not a seed log of lorenz.py"),
+    ('{"seed": 0, "model": MODEL, "optimiser": OPT, "langevinflow_select_history": 5}', "its settings cannot be read"),
+])
+def test_lorenz_reuse_refuses_a_log_that_is_none_before_any_work(tmp_path, content, message):
+    """--reuse read each seed's log with json.loads and indexed it unchecked: a traceback."""
+    from neurodyn.demo import LORENZ_MODEL, LORENZ_OPT
+
+    (tmp_path / "lz").mkdir()
+    log = tmp_path / "lz" / "seed0.json"
+    log.write_text(content.replace("MODEL", json.dumps(LORENZ_MODEL)).replace("OPT", json.dumps(LORENZ_OPT)))
+    before = log.read_bytes()
+    proc = _script("lorenz", "--reuse", "--out", "lz", "--seeds", "0", "--epochs", "1", "--members", "1",
+                   "--no-write", cwd=tmp_path)
+    line = _refused(proc, "--reuse")
+    assert message in line and "lz/seed0.json" in line
+    assert log.read_bytes() == before and sorted(p.name for p in tmp_path.rglob("*")) == ["lz", "seed0.json"]
+
+
+def test_lorenz_reuse_trains_again_for_a_log_without_the_figures_it_takes(tmp_path, monkeypatch, capsys):
+    """A log with the run's settings but without a figure the results take (here the deterministic pass's R2) was
+    reused, and the run failed at its end with a KeyError; it is now trained again, as a log of other settings."""
+    bench = _load_benchmark("lorenz")
+    record = json.loads((ROOT / "benchmarks" / "results" / "lorenz.json").read_text())["figures"]["per_seed"][0]
+    del record["langevinflow_mean_pass"]
+    (tmp_path / f"seed{record['seed']}.json").write_text(json.dumps(record))
+
+    def trained(*args, **kwargs):
+        raise RuntimeError("trained again")
+
+    monkeypatch.setattr(bench, "fit_member", trained)
+    monkeypatch.setattr(bench, "_baselines", lambda *args: {})
+    monkeypatch.setattr(bench, "_simulate", lambda seed, sizes: (
+        type("Sim", (), {"truth": None, "condition_ids": None}), None, (None, None, None)))
+    epochs = ",".join(map(str, record["epoch_candidates_tried"]))
+    with pytest.raises(RuntimeError, match="trained again"):
+        bench.main(["--seeds", str(record["seed"]), "--epochs", epochs, "--members", str(record["members"]),
+                    "--out", str(tmp_path), "--reuse", "--no-write"])
+    assert "other settings, not reused" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("log, rates, message", [
+    ("{bad", np.zeros((2, 3, 4)), "select_500_epochs_seed0.json: not JSON"),
+    ("{}", np.zeros((2, 3)), "select_500_epochs_seed0.npy: not the rates of a run log"),
+    ("{}", None, "select_500_epochs_seed0.npy: not the rates of a run log"),
+])
+def test_real_pseudo_reuse_refuses_a_bad_run_log_before_any_work(tmp_path, log, rates, message):
+    """--reuse read a run's log (json.loads) and its rates (np.load) when a phase first looked it up -- after the
+    data were split and, for the report phase, after every select run: a traceback then."""
+    (tmp_path / "po").mkdir()
+    (tmp_path / "po" / "select_500_epochs_seed0.json").write_text(log)
+    if rates is None:
+        (tmp_path / "po" / "select_500_epochs_seed0.npy").write_text("not an array")
+    else:
+        np.save(tmp_path / "po" / "select_500_epochs_seed0.npy", rates)
+    nwb = ROOT.parent / "shared" / "data" / "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
+    if not nwb.is_file():
+        nwb = tmp_path / "stand_in.nwb"  # checked for existence only before the logs
+        nwb.write_text("")
+    proc = _script("real_pseudo_cosmoothing", "--nwb", str(nwb), "--reuse", "--out", "po", "--no-write",
+                   "--candidates", "500 epochs", "--epochs", "1", "--auto-ensemble", "0", "--no-combine", cwd=tmp_path)
+    assert message in _refused(proc, "--reuse")
+
+
+@pytest.mark.parametrize("sections", ['5', '{"hmm": {"cases": [1]}}', '{"env": 3}'])
+def test_gpu_check_rerender_refuses_sections_no_run_writes(tmp_path, sections):
+    """--rerender checked the name and that figures held 'sections', then built the table from them: sections
+    of another shape were an AttributeError / KeyError traceback."""
+    path = tmp_path / "gpu_check.json"
+    path.write_text(f'{{"name": "gpu_check", "figures": {{"sections": {sections}}}}}')
+    before = path.read_bytes()
+    line = _refused(_script("gpu_check", "--rerender", str(path), cwd=tmp_path), f"{path}: --rerender")
+    assert "not a gpu_check results file" in line
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["gpu_check.json"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--child", "hmm", "--size", "{x"], "not JSON"),
+    (["--child", "hmm"], "required with --child"),
+    (["--child", "hmm", "--size", '{"bins": 10, "states": 2}'], "field 'neurons' missing"),
+    (["--child", "langevinflow", "--size", '{"trials": 0, "neurons": 4, "heldin": 3, "obs_bins": 5, "fwd_bins": 1}'],
+     "field 'trials' must be >= 1"),
+])
+def test_scaling_child_size_is_checked_as_an_option(tmp_path, args, message):
+    """The size a parent hands its child (--size JSON) was read with json.loads and indexed unchecked."""
+    assert message in _refused(_script("scaling", *args, cwd=tmp_path), "--size")
