@@ -369,13 +369,12 @@ def rerender(path: Path) -> Path:
     figures = record.get("figures") if isinstance(record, dict) else None
     if not isinstance(record, dict) or record.get("name") != "gpu_check" or not isinstance(figures, dict) or (
             not isinstance(figures.get("sections"), dict)):
-        raise InputError("not a gpu_check results file (its name is not 'gpu_check' or it has no figures.sections)",
-                         path=path, field="--rerender")
+        raise InputError("not a gpu_check results file", path=path, field="name / figures.sections")
     try:
         record["readme"] = readme_table(figures)
     except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:  # a section as no run writes it
-        raise InputError(f"not a gpu_check results file: its figures.sections do not make the table "
-                         f"({type(exc).__name__}: {exc})", path=path, field="--rerender") from None
+        raise InputError(f"not a gpu_check results file: they do not make the table ({type(exc).__name__}: {exc})",
+                         path=path, field="figures.sections") from None
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n")
     return path

@@ -416,8 +416,8 @@ def test_gpu_check_rerender_refuses_sections_no_run_writes(tmp_path, sections):
     path = tmp_path / "gpu_check.json"
     path.write_text(f'{{"name": "gpu_check", "figures": {{"sections": {sections}}}}}')
     before = path.read_bytes()
-    line = _refused(_script("gpu_check", "--rerender", str(path), cwd=tmp_path), f"{path}: --rerender")
-    assert "not a gpu_check results file" in line
+    line = _one_line(_script("gpu_check", "--rerender", str(path), cwd=tmp_path), "gpu_check")
+    assert f": error: {path}: " in line and "figures.sections: not a gpu_check results file" in line, line
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["gpu_check.json"]
 
 
