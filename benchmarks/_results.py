@@ -12,7 +12,9 @@ Seeds are summarised with :func:`summarize` (per-seed values, mean and sample sd
 Every benchmark reads its options with :class:`BenchmarkParser` and wraps its ``main`` in
 :func:`exits_on_signals`: a bad option, or bad input found after parsing (an
 :class:`~neurodyn.errors.InputError`), is one line on stderr, ``<script>: error: <option>: <what is wrong>``,
-and exit code 2, as in the ``neurodyn`` commands; ``-h`` prints the full help.
+and exit code 2, as in the ``neurodyn`` commands; ``-h`` prints the full help. A benchmark that writes a
+results file calls :func:`check_results_folder` right after parsing, so that an unwritable
+``$NEURODYN_RESULTS_DIR`` (or results option) is refused before the run, not after it.
 """
 
 from __future__ import annotations
@@ -129,6 +131,41 @@ def output_folder(text: str) -> str:
     if why:
         raise OptionValueError(f"{text}: {why}")
     return text
+
+
+def results_folder(out_dir: str | os.PathLike | None = None) -> Path:
+    """The folder :func:`write_results` writes into: ``out_dir`` when given (an option such as ``--results-dir``),
+    else ``$NEURODYN_RESULTS_DIR`` when set and not empty, else ``benchmarks/results``."""
+    if out_dir is not None:
+        return Path(out_dir)
+    return Path(os.environ[RESULTS_ENV]) if os.environ.get(RESULTS_ENV) else RESULTS_DIR
+
+
+def check_results_folder(out_dir: str | os.PathLike | None = None, option: str | None = None) -> Path:
+    """:func:`results_folder`, refused at once when it cannot be made or written into -- called by a benchmark
+    after its options are parsed, before any work, so that a run of minutes does not fail when it writes its
+    results. The :class:`~neurodyn.errors.InputError` (one line, exit code 2 through :func:`exits_on_signals`)
+    names where the folder came from: ``option`` (``out_dir`` given), ``$NEURODYN_RESULTS_DIR`` or the default.
+
+    >>> os.environ[RESULTS_ENV] = "/dev/null/results"
+    >>> check_results_folder()
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: NEURODYN_RESULTS_DIR: /dev/null/results: /dev/null is not a folder
+    >>> del os.environ[RESULTS_ENV]
+    """
+    from neurodyn.errors import InputError
+
+    folder = results_folder(out_dir)
+    if out_dir is not None:
+        field, text, hint = option or "results folder", os.fspath(out_dir), ""
+    elif os.environ.get(RESULTS_ENV):
+        field, text, hint = RESULTS_ENV, os.environ[RESULTS_ENV], ""
+    else:
+        field, text, hint = "results folder", str(folder), f" (set {RESULTS_ENV} to write the results elsewhere)"
+    why = "empty path, expected a folder" if not text.strip() else _cannot_write_in(folder)
+    if why:
+        raise InputError(f"{text}: {why}{hint}", field=field)
+    return folder
 
 
 def output_file(text: str) -> str:
@@ -450,9 +487,7 @@ def write_results(name: str, figures: dict, *, seconds: float, readme: dict | No
     record = {"name": name, **provenance(argv), "seconds": round(float(seconds), 3), **extra, "figures": figures}
     if readme is not None:
         record["readme"] = readme
-    if out_dir is None and os.environ.get(RESULTS_ENV):
-        out_dir = os.environ[RESULTS_ENV]
-    out = Path(out_dir) if out_dir is not None else RESULTS_DIR
+    out = results_folder(out_dir)  # checked before the run by check_results_folder
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")

@@ -40,6 +40,7 @@ sys.path.insert(0, str(HERE))
 from _results import (  # noqa: E402
     BenchmarkParser,
     WorkerPool,
+    check_results_folder,
     exits_on_signals,
     mean_sd,
     name_list,
@@ -156,6 +157,8 @@ def main(argv=None) -> int:
     parser.add_argument("--style", default="mc_maze", choices=tuple(STYLES), help="--case nlb: the synthetic NLB style")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    if not args.no_write:  # before any work, not when the results are written
+        check_results_folder()
     variants = ["neurodyn"] + [v for v in args.variants if v != "neurodyn"]
     if args.case == "nlb":
         return nlb_case(args, variants)

@@ -17,7 +17,13 @@ import platform
 import time
 
 import numpy as np
-from _results import BenchmarkParser, exits_on_signals, parse_seed, positive_int
+from _results import (
+    BenchmarkParser,
+    check_results_folder,
+    exits_on_signals,
+    parse_seed,
+    positive_int,
+)
 
 
 def make_case(
@@ -70,6 +76,7 @@ def main() -> None:
         "--blas-threads", type=int, default=None, help="cap BLAS/OpenMP threads (default: no cap)"
     )
     args = parser.parse_args()
+    check_results_folder()  # before any work, not when the results are written
     import contextlib
 
     from threadpoolctl import threadpool_limits

@@ -45,7 +45,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from _results import BenchmarkParser, exits_on_signals, output_folder, positive_int, write_results  # noqa: E402
+from _results import (  # noqa: E402
+    BenchmarkParser,
+    check_results_folder,
+    exits_on_signals,
+    output_folder,
+    positive_int,
+    write_results,
+)
 
 HMM_TOL = 1e-5
 
@@ -387,6 +394,8 @@ def main(argv=None) -> int:
         print(rerender(Path(args.rerender)))  # a bad file: one line, exit 2 (exits_on_signals)
         return 0
     dry = args.cpu_dry_run
+    if args.out_dir is not None or not dry:  # (a dry run without --out-dir writes into a temporary folder)
+        check_results_folder(args.out_dir, "--out-dir")  # before any work, not when the results are written
     if not dry and not torch.cuda.is_available():
         print("gpu_check: torch sees no CUDA device (use --cpu-dry-run to test the script on a CPU)",
               file=sys.stderr)

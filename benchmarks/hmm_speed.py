@@ -21,7 +21,14 @@ import time
 
 import numpy as np
 import torch
-from _results import BenchmarkParser, count_list, exits_on_signals, name_list, positive_int
+from _results import (
+    BenchmarkParser,
+    check_results_folder,
+    count_list,
+    exits_on_signals,
+    name_list,
+    positive_int,
+)
 
 from neurodyn.models.hmmglm.inference import forward_backward
 from neurodyn.models.hmmglm.messages import METHODS
@@ -60,6 +67,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     args = parser.parse_args(argv)
+    check_results_folder()  # before any work, not when the results are written
     wall = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -50,6 +50,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from _results import (  # noqa: E402
     BenchmarkParser,
+    check_results_folder,
     exits_on_signals,
     mean_sd,
     open_log,
@@ -184,6 +185,7 @@ def main(argv=None) -> int:
     parser.add_argument("--results-dir", type=output_folder, default=None,
                         help="write the results file here (default benchmarks/results)")
     args = parser.parse_args(argv)
+    check_results_folder(args.results_dir, "--results-dir")  # before any work
     threads = str(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
     log = open_log(args.log)

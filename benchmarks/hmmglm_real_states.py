@@ -43,7 +43,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _results import BenchmarkParser, count_list, exits_on_signals, output_folder, parse_seed, positive_int
+from _results import (
+    BenchmarkParser,
+    check_results_folder,
+    count_list,
+    exits_on_signals,
+    output_folder,
+    parse_seed,
+    positive_int,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
@@ -126,6 +134,8 @@ def main(argv=None) -> int:
                         help="folder of the results file (default benchmarks/results, or $NEURODYN_RESULTS_DIR)")
     parser.add_argument("--no-write", action="store_true", help="do not write hmmglm_real_states.json")
     args = parser.parse_args(argv)
+    if not args.no_write:  # before any work, not when the results are written
+        check_results_folder(args.results_dir, "--results-dir")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     from neurodyn.metrics.states import switch_alignment

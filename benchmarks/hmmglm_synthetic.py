@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import (  # noqa: E402
     BenchmarkParser,
     WorkerPool,
+    check_results_folder,
     exits_on_signals,
     mean_sd,
     output_folder,
@@ -209,6 +210,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.name or Path(args.name).name != args.name or args.name.startswith("."):
         parser.error(f"argument --name: must be a plain file name without folders, got {args.name!r}")
+    if not args.no_write:  # before any work, not when the results are written
+        check_results_folder(args.results_dir, "--results-dir")
     seeds = args.seeds
     run_start = time.perf_counter()
     torch.set_num_threads(args.threads)

@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _results import (  # noqa: E402
     BenchmarkParser,
+    check_results_folder,
     checkout_with,
     exits_on_signals,
     name_list,
@@ -106,6 +107,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.reference and args.device != "cpu":
         p.error(f"argument --device: the side-by-side mode (--reference) runs on the CPU, got --device {args.device}")
+    if args.reference and not args.rss_child and not args.no_write:  # the side-by-side mode writes its results
+        check_results_folder(args.out_dir, "--out-dir")
     if args.reference and not args.rss_child:  # (a child measuring neurodyn's memory must not import it)
         from _langevinflow_reference import load_reference
 

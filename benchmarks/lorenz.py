@@ -41,6 +41,7 @@ from _results import (
     BenchmarkParser,
     OptionValueError,
     WorkerPool,
+    check_results_folder,
     count_list,
     exits_on_signals,
     mean_sd,
@@ -324,6 +325,8 @@ def main(argv=None) -> int:
         parser.error(f"argument --split: takes three numbers (fit,select,report), e.g. 20,2,2, got {list(sizes)}")
     model_overrides = key_values(args.model, parser, "--model")
     opt_overrides = key_values(args.opt, parser, "--opt")
+    if not args.no_write:  # before any work, not when the results are written
+        check_results_folder()
     start = time.perf_counter()
     reused = {}
     if args.reuse:  # every log read and checked before any training: a bad one is one line, exit code 2

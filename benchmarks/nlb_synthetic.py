@@ -51,6 +51,7 @@ sys.path.insert(0, str(HERE))
 from _results import (  # noqa: E402
     BenchmarkParser,
     OptionValueError,
+    check_results_folder,
     exits_on_signals,
     mean_sd,
     name_list,
@@ -329,11 +330,12 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", type=output_folder, default=None,
                         help="keep the work folders under this (new) folder")
     parser.add_argument("--merge", action="store_true",
-                        help="add to benchmarks/results/nlb_synthetic.json (other styles / seeds are kept)")
+                        help="add to the nlb_synthetic.json this run writes (in --results-dir, else "
+                             "$NEURODYN_RESULTS_DIR, else benchmarks/results; other styles / seeds are kept)")
     parser.add_argument("--log", type=output_file, default=None,
                         help="append every command and its output here (default stderr)")
     parser.add_argument("--results-dir", type=output_folder, default=None,
-                        help="write the results file here (default benchmarks/results)")
+                        help="write the results file here (default $NEURODYN_RESULTS_DIR, else benchmarks/results)")
     parser.add_argument("--combine", nargs="+", default=None, metavar="JSON",
                         help="run nothing: merge the per-seed results of these results files (runs of separate "
                              "styles side by side) into one results file")
@@ -342,6 +344,7 @@ def main(argv=None) -> int:
         fit_args = tuple(shlex.split(args.fit_args))
     except ValueError as err:
         parser.error(f"argument --fit-args: {err}")
+    results = check_results_folder(args.results_dir, "--results-dir")  # before any work
     styles = args.styles
     threads = str(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
@@ -349,7 +352,7 @@ def main(argv=None) -> int:
     log = open_log(args.log)
     per: dict = {}
     previous_seconds = 0.0
-    results_path = Path(args.results_dir or HERE / "results") / "nlb_synthetic.json"
+    results_path = results / "nlb_synthetic.json"  # --merge: the file this run writes ($NEURODYN_RESULTS_DIR too)
     if args.merge and results_path.exists():
         try:
             old = _per_seed_record(results_path)

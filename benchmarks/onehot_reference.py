@@ -50,6 +50,7 @@ sys.path.insert(0, str(HERE))
 from _results import (  # noqa: E402
     BenchmarkParser,
     OptionValueError,
+    check_results_folder,
     checkout_with,
     exits_on_signals,
     mean_sd,
@@ -238,6 +239,8 @@ def main(argv=None) -> int:
                         "(default 1): both are stochastic, so their match is a match of distributions")
     p.add_argument("--no-write", action="store_true", help="print only")
     args = p.parse_args(argv)
+    if not args.no_write:  # before any work, not when the results are written
+        check_results_folder()
     try:
         ref = load_reference(args.reference)
     except OptionValueError as err:

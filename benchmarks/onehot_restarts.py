@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import (  # noqa: E402
     BenchmarkParser,
     WorkerPool,
+    check_results_folder,
     exits_on_signals,
     output_folder,
     parse_seeds,
@@ -114,6 +115,8 @@ def main(argv=None) -> int:
                          f"{n_epochs} per-sequence epochs)")
     if set(args.seeds) & {0, 1, 2}:
         parser.error("argument --seeds: seeds 0-2 are hmmglm_synthetic.py's report seeds; choose development seeds")
+    if not args.no_write:  # before any work, not when the results are written
+        check_results_folder(args.results_dir, "--results-dir")
     start = time.perf_counter()
     jobs = [(s, r) for s in args.seeds for r in range(args.runs)]
     with WorkerPool(max_workers=args.jobs) as pool:

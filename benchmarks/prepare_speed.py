@@ -42,7 +42,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from _results import BenchmarkParser, OptionValueError, checkout_with, exits_on_signals, parse_seed, positive_int
+from _results import (
+    BenchmarkParser,
+    OptionValueError,
+    check_results_folder,
+    checkout_with,
+    exits_on_signals,
+    parse_seed,
+    positive_int,
+)
 from _rss import children_peak_rss_mb, peak_rss_mb
 from nlb_tools_prepare import job_type
 
@@ -168,6 +176,7 @@ def main() -> None:
     if args.child is not None:
         child(args.child)
         return
+    check_results_folder()  # before any work, not when the results are written
     wall = time.perf_counter()
     nlb_python = None if args.no_nlb_tools else _nlb_python(args.nlb_python)
     _check_sides(parser, args, nlb_python)

@@ -50,6 +50,7 @@ from _results import (
     BenchmarkParser,
     OptionValueError,
     WorkerPool,
+    check_results_folder,
     exits_on_signals,
     mean_sd,
     output_folder,
@@ -300,6 +301,8 @@ def main(argv=None) -> int:
     parser.add_argument("--opt", nargs="*", default=[], metavar="KEY=VALUE",
                         help="optimiser overrides applied to every candidate")
     args = parser.parse_args(argv)
+    if not args.no_write:  # before any work, not when the results are written
+        check_results_folder()
     if not args.nwb.is_file():
         from neurodyn.errors import InputError
 

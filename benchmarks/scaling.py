@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import (  # noqa: E402
     BenchmarkParser,
     OptionValueError,
+    check_results_folder,
     exits_on_signals,
     json_object,
     output_folder,
@@ -289,7 +290,8 @@ def parse_args(argv=None):
     p.add_argument("--timeout", type=positive_int, default=900, help="seconds per size")
     p.add_argument("--only", choices=["langevinflow", "hmm"], default=None)
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run; not for the README)")
-    p.add_argument("--out-dir", type=output_folder, default=None, help="results folder (default benchmarks/results)")
+    p.add_argument("--out-dir", type=output_folder, default=None,
+                   help="results folder (default $NEURODYN_RESULTS_DIR, else benchmarks/results)")
     p.add_argument("--child", default=None, choices=["langevinflow", "hmm"], help=argparse.SUPPRESS)
     p.add_argument("--size", default=None, help=argparse.SUPPRESS)  # a child's size, JSON
     args = p.parse_args(argv)
@@ -315,6 +317,7 @@ def main(argv=None) -> int:
         out = child_langevinflow(size, args) if args.child == "langevinflow" else child_hmm(size, args)
         print(json.dumps(out))
         return 0
+    out_dir = check_results_folder(args.out_dir, "--out-dir")  # before any work, not when the results are written
     global LF_BASE, LF_AXES, HMM_BASE, HMM_AXES
     if args.quick:
         args.hidden, args.batch, args.steps = 16, 8, 1
@@ -329,10 +332,9 @@ def main(argv=None) -> int:
 
     lf = {} if args.only == "hmm" else sweep("langevinflow", LF_BASE, LF_AXES, args, log)
     hmm = {} if args.only == "langevinflow" else sweep("hmm", HMM_BASE, HMM_AXES, args, log)
-    from _results import RESULTS_DIR, write_results
+    from _results import write_results
 
-    out_dir = Path(args.out_dir) if args.out_dir else RESULTS_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)  # --out-dir, else $NEURODYN_RESULTS_DIR, else benchmarks/results
     plot(lf, hmm, out_dir / "scaling.png")
     figures = {"langevinflow": lf, "hmm_estep": hmm,
                "settings": {"hidden": args.hidden, "batch": args.batch, "steps": args.steps, "warmup": args.warmup,

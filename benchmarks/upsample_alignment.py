@@ -33,7 +33,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import BenchmarkParser, exits_on_signals, mean_sd, name_list, parse_seeds, summarize, write_results  # noqa: E402
+from _results import (  # noqa: E402
+    BenchmarkParser,
+    check_results_folder,
+    exits_on_signals,
+    mean_sd,
+    name_list,
+    parse_seeds,
+    summarize,
+    write_results,
+)
 
 STYLES = ("mc_maze", "dmfc_rsg", "area2_bump")
 WAYS = ("cut at 5 ms", "upsampled, windows assumed aligned", "upsampled, windows lined up")
@@ -95,6 +104,7 @@ def main(argv=None) -> int:
     parser.add_argument("--styles", type=name_list(STYLES, "style"), default=list(STYLES),
                         help="comma-separated subset of " + ", ".join(STYLES))
     args = parser.parse_args(argv)
+    check_results_folder()  # before any work, not when the results are written
     styles = args.styles
     start = time.perf_counter()
     per: dict = {style: {} for style in styles}

@@ -431,3 +431,116 @@ def test_gpu_check_rerender_refuses_sections_no_run_writes(tmp_path, sections):
 def test_scaling_child_size_is_checked_as_an_option(tmp_path, args, message):
     """The size a parent hands its child (--size JSON) was read with json.loads and indexed unchecked."""
     assert message in _refused(_script("scaling", *args, cwd=tmp_path), "--size")
+
+
+# -- the results folder ($NEURODYN_RESULTS_DIR, --results-dir / --out-dir), checked before any work -----------------
+
+#: every benchmark that writes a results file, with options that run it in full (nothing refused, results written)
+WRITERS = {
+    "departures": [], "evaluate_speed": [], "gpu_check": [], "hmm_speed": [], "hmmglm_nlb": [],
+    "hmmglm_real_states": [], "hmmglm_synthetic": ["--fast"], "langevinflow_speed": ["--reference", "ref"],
+    "lorenz": [], "nlb_synthetic": [], "onehot_reference": ["--reference", "oh"], "onehot_restarts": [],
+    "prepare_speed": ["--no-nlb-tools"], "real_pseudo_cosmoothing": [], "scaling": ["--quick"],
+    "upsample_alignment": [],
+}
+
+
+def test_every_benchmark_that_writes_results_is_checked_below():
+    writers = {p.stem for p in BENCH.glob("*.py") if not p.name.startswith("_") and "write_results(" in p.read_text()}
+    assert writers == set(WRITERS)
+
+
+@pytest.mark.parametrize("name", sorted(WRITERS))
+def test_a_bad_results_dir_from_the_environment_is_refused_before_any_work(tmp_path, name):
+    """$NEURODYN_RESULTS_DIR was read only by write_results, at the end of the run: a file there (or a path under
+    one) failed after the whole run, minutes to hours, with a traceback. Each benchmark now checks it right after
+    its options, in one line naming the variable."""
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "ref" / "nlb_lightning").mkdir(parents=True)
+    (tmp_path / "ref" / "nlb_lightning" / "models.py").write_text("")
+    (tmp_path / "oh" / "hmmglm" / "hmmglm" / "deprecated").mkdir(parents=True)
+    (tmp_path / "oh" / "hmmglm" / "hmmglm" / "deprecated" / "model.py").write_text("")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "NEURODYN_RESULTS_DIR": "a_file/results"}
+    proc = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *WRITERS[name]], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env=env)
+    line = _one_line(proc, name)
+    assert line == f"{name}.py: error: NEURODYN_RESULTS_DIR: a_file/results: {tmp_path / 'a_file'} is not a folder"
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_check_results_folder_names_where_the_folder_came_from(tmp_path, monkeypatch):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import _results
+    finally:
+        sys.path.remove(str(BENCH))
+    from neurodyn.errors import InputError
+
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NEURODYN_RESULTS_DIR", "a_file")
+    with pytest.raises(InputError, match=r"^NEURODYN_RESULTS_DIR: a_file: .*a_file is not a folder$"):
+        _results.check_results_folder()
+    assert _results.check_results_folder("r", "--results-dir") == Path("r")  # an option given: the variable unused
+    with pytest.raises(InputError, match=r"^--out-dir: a_file/x: "):
+        _results.check_results_folder("a_file/x", "--out-dir")
+    monkeypatch.setenv("NEURODYN_RESULTS_DIR", " ")
+    with pytest.raises(InputError, match="^NEURODYN_RESULTS_DIR: : empty path"):
+        _results.check_results_folder()
+    monkeypatch.setenv("NEURODYN_RESULTS_DIR", "new/folder")  # made when the results are written
+    assert _results.check_results_folder() == Path("new/folder") and not (tmp_path / "new").exists()
+    monkeypatch.delenv("NEURODYN_RESULTS_DIR")
+    assert _results.check_results_folder() == _results.RESULTS_DIR
+    monkeypatch.setattr(_results, "RESULTS_DIR", tmp_path / "a_file" / "results")
+    with pytest.raises(InputError, match="^results folder: .*not a folder .set NEURODYN_RESULTS_DIR"):
+        _results.check_results_folder()
+
+
+def test_lorenz_checks_the_results_folder_before_training(tmp_path, monkeypatch, capsys):
+    """The brief's case: lorenz.py with a bad $NEURODYN_RESULTS_DIR trained every seed, then failed writing."""
+    bench = _load_benchmark("lorenz")
+
+    def trained(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(bench, "fit_member", trained)
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("NEURODYN_RESULTS_DIR", str(tmp_path / "a_file"))
+    assert bench.main(["--seeds", "0", "--out", str(tmp_path / "logs")]) == 2
+    err = capsys.readouterr().err  # (the script's name is pytest's here)
+    bad = tmp_path / "a_file"
+    assert err.endswith(f": error: NEURODYN_RESULTS_DIR: {bad}: {bad} is not a folder\n")
+    assert len(err.splitlines()) == 1 and not (tmp_path / "logs").exists()
+
+
+def test_scaling_writes_where_the_environment_says(tmp_path, monkeypatch):
+    """scaling.py passed benchmarks/results to write_results when --out-dir was not given, so $NEURODYN_RESULTS_DIR
+    was ignored and a README command's rerun rewrote the committed scaling.json and scaling.png."""
+    bench = _load_benchmark("scaling")
+    committed = {p.name: p.read_bytes() for p in (BENCH / "results").glob("scaling.*")}
+    monkeypatch.setattr(bench, "sweep", lambda *args: {})
+    monkeypatch.setattr(bench, "plot", lambda lf, hmm, path: path.write_text("plot"))
+    monkeypatch.setenv("NEURODYN_RESULTS_DIR", str(tmp_path / "env"))
+    assert bench.main(["--quick"]) == 0
+    assert sorted(p.name for p in (tmp_path / "env").iterdir()) == ["scaling.json", "scaling.png"]
+    assert {p.name: p.read_bytes() for p in (BENCH / "results").glob("scaling.*")} == committed
+
+
+def test_nlb_synthetic_merges_into_the_file_it_writes(tmp_path, monkeypatch):
+    """--merge read benchmarks/results/nlb_synthetic.json whatever $NEURODYN_RESULTS_DIR said, and wrote the merge
+    into the variable's folder: the committed runs mixed into a file meant to be apart from them."""
+    bench = _load_benchmark("nlb_synthetic")
+    committed = json.loads((BENCH / "results" / "nlb_synthetic.json").read_text())
+    runs = committed["figures"]["per_seed"]
+    env = tmp_path / "env"
+    env.mkdir()
+    mine = {**committed, "figures": {"per_seed": {"area2_bump": {"7": runs["area2_bump"]["0"]}}},
+            "threads": {"OMP_NUM_THREADS": "1"}}
+    (env / "nlb_synthetic.json").write_text(json.dumps(mine))
+    monkeypatch.setattr(bench, "run_one", lambda style, seed, *args, **kwargs: runs[style]["0"])
+    monkeypatch.setenv("NEURODYN_RESULTS_DIR", str(env))
+    assert bench.main(["--seeds", "5", "--styles", "mc_maze", "--merge", "--threads", "1"]) == 0
+    merged = json.loads((env / "nlb_synthetic.json").read_text())["figures"]["per_seed"]
+    assert {style: sorted(by_seed) for style, by_seed in merged.items()} == {"area2_bump": ["7"], "mc_maze": ["5"]}
