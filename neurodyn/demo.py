@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, command_line_names
 from neurodyn.io.hdf5 import root_attrs
 
 #: LangevinFlow settings for the Lorenz benchmark (no reference script exists; see README). The KL
@@ -290,7 +290,8 @@ def cli_main(argv: list[str]) -> int:
     print("Gaussian smoothing: " + smoothing_width_note(summary["smoothing_sigma_bins"],
                                                         summary["smoothing_sigma_edge"], summary["n_bins"]))
     print(f"figure: {fig_path}")
-    real = _prepare_real(out, overwrite=args.overwrite)
+    with command_line_names():  # prepare()'s errors name --out / --overwrite, the demo's options
+        real = _prepare_real(out, overwrite=args.overwrite)
     if real:
         print(real)
     print(json.dumps(summary))

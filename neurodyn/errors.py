@@ -11,8 +11,11 @@ code); one stopped by a signal after keeping what it could raises :class:`Stoppe
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import os
 import textwrap
+from collections.abc import Iterator
 
 #: the mark that ends a message cut by :func:`one_line`
 ELLIPSIS = " …"
@@ -60,6 +63,41 @@ def whole_number(value) -> int | None:
         return operator.index(value)
     except TypeError:
         return None
+
+
+#: True while a command of the ``neurodyn`` command line runs a library function (:func:`command_line_names`)
+_COMMAND_LINE: contextvars.ContextVar[bool] = contextvars.ContextVar("neurodyn_command_line", default=False)
+
+
+@contextlib.contextmanager
+def command_line_names() -> Iterator[None]:
+    """Inside the block, :func:`named` gives the command line's spelling of an argument.
+
+    A public function that a command also calls (``neurodyn.viz.plot_file`` for ``neurodyn plot``) names its
+    arguments in its errors through :func:`named`: a Python caller reads ``out`` / ``overwrite=True``, the
+    command (which wraps its call in this block) ``--out`` / ``--overwrite``.
+    """
+    token = _COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
+
+
+def named(python: str | None, option: str) -> str | None:
+    """How an error names an argument: ``python`` (the keyword as a Python caller writes it; None: the
+    message names no argument, its file says it all) or, inside :func:`command_line_names`, ``option`` (the
+    command-line option).
+
+    Examples
+    --------
+    >>> named("overwrite=True", "--overwrite")
+    'overwrite=True'
+    >>> with command_line_names():
+    ...     named("overwrite=True", "--overwrite")
+    '--overwrite'
+    """
+    return option if _COMMAND_LINE.get() else python
 
 
 class InputError(ValueError):

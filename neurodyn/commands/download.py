@@ -22,7 +22,7 @@ from neurodyn.data.dandi import (
     nlb_remote_files,
 )
 from neurodyn.data.download import download, download_dandiset
-from neurodyn.errors import ArgumentParser, CommandFailed, InputError, one_line
+from neurodyn.errors import ArgumentParser, CommandFailed, InputError, command_line_names, one_line
 
 __all__ = ["build_parser", "cli_main"]
 
@@ -103,12 +103,8 @@ def cli_main(argv: list[str]) -> int:
     options = dict(retries=args.retries, timeout=args.timeout, progress=not args.no_progress,
                    overwrite=args.overwrite, log=say)
     try:
-        if args.dandiset:
-            results = download_dandiset(args.dandiset, args.out, version=args.version, glob=args.path,
-                                        api_url=args.api_url, **options)
-        else:
-            results = download(args.name, args.out, api_url=args.api_url, files=args.files,
-                               version=args.version, **options)
+        with command_line_names():  # the outputs' errors name --out / --overwrite
+            results = _download(args, options)
     except DownloadError as err:  # a lookup or transfer failure, not bad input: exit code 1
         raise CommandFailed(one_line(err, 1000), exit_code=1) from err
     for result in results:
@@ -116,3 +112,10 @@ def cli_main(argv: list[str]) -> int:
         checked = " + ".join(result.verified) or "size"
         print(f"{result.status:<10} {result.path} ({size:,} bytes, {checked} verified)")
     return 0
+
+
+def _download(args, options: dict) -> list:
+    if args.dandiset:
+        return download_dandiset(args.dandiset, args.out, version=args.version, glob=args.path,
+                                 api_url=args.api_url, **options)
+    return download(args.name, args.out, api_url=args.api_url, files=args.files, version=args.version, **options)

@@ -6,7 +6,7 @@ The layouts it recognises and what it draws: :mod:`neurodyn.viz.prediction`.
 
 from __future__ import annotations
 
-from neurodyn.errors import ArgumentParser
+from neurodyn.errors import ArgumentParser, command_line_names
 from neurodyn.viz.prediction import plot_file
 
 __all__ = ["cli_main"]
@@ -32,7 +32,8 @@ def cli_main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help
         return int(stop.code or 0)
-    out, layout, group = plot_file(args.file, args.out, group=args.group, trial=args.trial, dpi=args.dpi,
-                                   overwrite=args.overwrite)
+    with command_line_names():  # errors name --out, --overwrite, --group, ... (not out=, overwrite=True)
+        out, layout, group = plot_file(args.file, args.out, group=args.group, trial=args.trial, dpi=args.dpi,
+                                       overwrite=args.overwrite)
     print(f"wrote {out} ({layout} layout)" + (f": NLB group {group}" if group else ""))
     return 0

@@ -10,7 +10,7 @@ import argparse
 from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES
 from neurodyn.data.prepare import prepare
 from neurodyn.data.tensors import DMFC_TARGETS, PHASES
-from neurodyn.errors import LEGACY_SEED_MAX, ArgumentParser, seed_type
+from neurodyn.errors import LEGACY_SEED_MAX, ArgumentParser, command_line_names, seed_type
 
 __all__ = ["build_parser", "cli_main"]
 
@@ -64,18 +64,19 @@ def cli_main(argv: list[str]) -> int:
     except SystemExit as stop:  # --help
         return int(stop.code or 0)
     log = None if args.quiet else (lambda msg: print(f"neurodyn prepare: {msg}"))
-    prepare(
-        args.dataset,
-        args.nwb,
-        args.bin_ms,
-        args.phase,
-        args.out,
-        include_behavior=not args.no_behavior,
-        include_forward_pred=not args.no_forward,
-        include_psth=not args.no_psth,
-        seed=args.seed,
-        dmfc_target=args.dmfc_target,
-        log=log,
-        overwrite=args.overwrite,
-    )
+    with command_line_names():  # the output's errors name --out / --overwrite
+        prepare(
+            args.dataset,
+            args.nwb,
+            args.bin_ms,
+            args.phase,
+            args.out,
+            include_behavior=not args.no_behavior,
+            include_forward_pred=not args.no_forward,
+            include_psth=not args.no_psth,
+            seed=args.seed,
+            dmfc_target=args.dmfc_target,
+            log=log,
+            overwrite=args.overwrite,
+        )
     return 0

@@ -54,7 +54,7 @@ from neurodyn.data.dandi import (
     retry_after_s,
     unresolved,
 )
-from neurodyn.errors import InputError, Stopped
+from neurodyn.errors import InputError, Stopped, named
 
 
 def sha256_of(path: str | os.PathLike, chunk_size: int = _CHUNK,
@@ -305,7 +305,8 @@ def _fetch_attempts(session, remote: RemoteFile, dest: Path, part: Path, retries
                 kept = (f"; {part} kept ({have:,} of {remote.size:,} bytes, a correct prefix): free space and "
                         "run again to resume") if have else ""
                 what = "disk full while writing" if err.errno in _DISK_FULL else "cannot write"
-                raise InputError(f"{what} ({os.strerror(err.errno)}){kept}", path=dest, field="--out") from None
+                raise InputError(f"{what} ({os.strerror(err.errno)}){kept}", path=dest,
+                                 field=named(None, "--out")) from None
             if not _retryable(err):
                 finish()
                 if unresolved(err) is not None:  # no network: the .part is worth keeping
@@ -395,8 +396,8 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
             return DownloadResult(dest, "skipped", 0, checked)
         if not overwrite:
             finish()
-            raise InputError(f"exists and differs from DANDI's file ({why}); pass --overwrite to replace it",
-                             dest)
+            raise InputError(f"exists and differs from DANDI's file ({why}); pass "
+                             f"{named('overwrite=True', '--overwrite')} to replace it", dest)
     session = session or requests.Session()
     from neurodyn.io import output_file
 
@@ -405,7 +406,8 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
     # missing), a lock against a second download of the same file, renamed into place only when
     # verified. The .part file outside it is what a later run resumes.
     try:
-        with output_file(dest, overwrite=overwrite, size_bytes=max(remote.size - have, 0)) as tmp:
+        with output_file(dest, overwrite=overwrite, size_bytes=max(remote.size - have, 0),
+                         field=named(None, "--out"), overwrite_name=named("overwrite=True", "--overwrite")) as tmp:
             received, resumed, checked = _fetch_part(session, remote, dest, part, retries, backoff_s, timeout,
                                                      chunk_size, advance, finish, log)
             os.replace(part, tmp)

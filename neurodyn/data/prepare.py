@@ -78,7 +78,7 @@ from neurodyn.data.tensors import (
     split_rows,
     train_input_and_starts,
 )
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, named
 from neurodyn.io import output_file
 
 
@@ -118,7 +118,8 @@ def prepare(
         Replace an existing ``out`` (default False, as ``neurodyn prepare`` without ``--overwrite``: an
         existing file is refused in one InputError; it was True before, and a notebook call wrote over any
         file at ``out``). The output is written under :func:`neurodyn.io.output_file`: never onto an input,
-        atomically, checked up front, locked against a concurrent writer.
+        atomically, checked up front, locked against a concurrent writer; its refusals name ``out`` /
+        ``overwrite=True`` (``neurodyn prepare``: ``--out`` / ``--overwrite``).
 
     Returns
     -------
@@ -139,7 +140,8 @@ def prepare(
     local = [f for f in files if isinstance(f, Path)]  # dandi:// / https:// / file objects are streamed
     size = sum(f.stat().st_size if isinstance(f, Path) else f.size for f in files)  # binned, gzipped: smaller
     with output_file(out, inputs=[nwb, *files] if len(local) == len(files) else local, overwrite=overwrite,
-                     size_bytes=size) as tmp:
+                     size_bytes=size, field=named("out", "--out"),
+                     overwrite_name=named("overwrite=True", "--overwrite")) as tmp:
         summary = _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forward_pred,
                            include_psth, seed, dmfc_target, compression, log)
     if log:

@@ -19,7 +19,9 @@ Every command that writes a file goes through :func:`output_file` (one place, on
   takes the lock up front with :func:`hold_output` and keeps it until the file is written or the
   run fails; :func:`output_file` inside it, in the same process, uses the lock already held.
 
-Every refusal is an :class:`~neurodyn.errors.InputError` naming the file and the option (``--out``).
+Every refusal is an :class:`~neurodyn.errors.InputError` naming the file and the option (``--out``; a public
+Python function that writes through it names its own arguments, ``out`` / ``overwrite=True``, via ``field`` and
+``overwrite_name``, see :func:`neurodyn.errors.named`).
 """
 
 from __future__ import annotations
@@ -255,7 +257,8 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def check_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bool = False,
-                 size_bytes: float | None = None, field: str | None = "--out") -> Path:
+                 size_bytes: float | None = None, field: str | None = "--out",
+                 overwrite_name: str = "--overwrite") -> Path:
     """The up-front half of the output policy; raises InputError, creates nothing. Returns ``Path(path)``.
 
     Refuses: a folder; an existing path that is not a regular file (``/dev/null``, a FIFO); a path whose
@@ -295,7 +298,7 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: b
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InputError(f"folder {ancestor} is not writable", path=path, field=field)
     if os.path.lexists(path) and not overwrite:
-        raise InputError("exists; pass --overwrite to replace it", path=path, field=field)
+        raise InputError(f"exists; pass {overwrite_name} to replace it", path=path, field=field)
     check_disk(path, size_bytes, field=field)
     return path
 
@@ -404,7 +407,8 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bool = False,
-                size_bytes: float | None = None, field: str | None = "--out") -> Iterator[Path]:
+                size_bytes: float | None = None, field: str | None = "--out",
+                overwrite_name: str = "--overwrite") -> Iterator[Path]:
     """Write one output under the policy of this module: yields a temporary path in the destination folder.
 
     Enter the block *before* the expensive work, so every check happens up front and the lock is
@@ -429,6 +433,9 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
         Estimated output size, checked against the free disk; None to skip.
     field
         Name of the option in messages (default ``--out``).
+    overwrite_name
+        How a message tells to replace an existing output (default ``--overwrite``; a public Python function
+        passes ``neurodyn.errors.named("overwrite=True", "--overwrite")``, its caller's spelling).
 
     Raises
     ------
@@ -460,7 +467,8 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
     from neurodyn.errors import InputError
 
     inputs = list(inputs)  # checked twice: a generator would be empty the second time
-    path = check_output(path, inputs=inputs, overwrite=overwrite, size_bytes=size_bytes, field=field)
+    path = check_output(path, inputs=inputs, overwrite=overwrite, size_bytes=size_bytes, field=field,
+                        overwrite_name=overwrite_name)
     created = make_folders(path.absolute().parent, path, field)
     ok = False
     try:
@@ -468,7 +476,7 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
             received = len(_RECEIVED)
             try:
                 # checked again under the lock: another writer may have finished since the first check
-                check_output(path, inputs=inputs, overwrite=overwrite, field=field)
+                check_output(path, inputs=inputs, overwrite=overwrite, field=field, overwrite_name=overwrite_name)
                 fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
                 os.close(fd)
                 tmp = Path(name)
@@ -486,7 +494,7 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
                 if len(_RECEIVED) > received:  # a signal whose exception was swallowed inside the block
                     raise Interrupted(_RECEIVED[-1])
                 if os.path.lexists(path) and not overwrite:  # appeared while we worked (not via neurodyn)
-                    raise InputError("exists; pass --overwrite to replace it", path=path, field=field)
+                    raise InputError(f"exists; pass {overwrite_name} to replace it", path=path, field=field)
                 if tmp.exists():
                     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600 files
                 os.replace(tmp, path)
@@ -531,7 +539,8 @@ def temporary_files(path: Path) -> list[Path]:
 
 @contextlib.contextmanager
 def hold_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bool = False,
-                size_bytes: float | None = None, field: str | None = "--out") -> Iterator[Path]:
+                size_bytes: float | None = None, field: str | None = "--out",
+                overwrite_name: str = "--overwrite") -> Iterator[Path]:
     """Check ``path`` under the output policy and hold its lock for the block; yields ``Path(path)``.
 
     For a command that must refuse a second writer *before* its expensive work but writes from somewhere
@@ -558,7 +567,8 @@ def hold_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
     ['x.txt']
     """
     inputs = list(inputs)
-    path = check_output(path, inputs=inputs, overwrite=overwrite, size_bytes=size_bytes, field=field)
+    path = check_output(path, inputs=inputs, overwrite=overwrite, size_bytes=size_bytes, field=field,
+                        overwrite_name=overwrite_name)
     created = make_folders(path.absolute().parent, path, field)
     try:
         with terminate_as_interrupt(), _interrupt_on_sigint(), _quiet_swallowed_interrupts(), _lock(path, field):
@@ -566,7 +576,8 @@ def hold_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
             received = len(_RECEIVED)
             _HELD_LOCKS.add(key)
             try:
-                check_output(path, inputs=inputs, overwrite=overwrite, field=field)  # another writer may have finished
+                # another writer may have finished
+                check_output(path, inputs=inputs, overwrite=overwrite, field=field, overwrite_name=overwrite_name)
                 yield path
             except KeyboardInterrupt:
                 raise

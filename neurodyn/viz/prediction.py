@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.errors import InputError, one_line
+from neurodyn.errors import InputError, named, one_line
 from neurodyn.io import read_h5
 from neurodyn.viz._common import bin_width
 
@@ -194,10 +194,11 @@ def _read(f, path: Path, group: str | None) -> dict:
     groups = _nlb_groups(f)
     if group is not None and group not in groups:
         found = f"the file holds: {', '.join(groups)}" if groups else "the file holds none"
-        raise InputError(f"no NLB group {group!r} with eval_rates_heldin; {found}", path, "--group")
+        raise InputError(f"no NLB group {group!r} with eval_rates_heldin; {found}", path, named("group", "--group"))
     if group is None and len(groups) > 1:
-        raise InputError(f"the file holds {len(groups)} NLB groups; choose one with --group: {', '.join(groups)}",
-                         path, "--group")
+        option = named("group", "--group")
+        raise InputError(f"the file holds {len(groups)} NLB groups; choose one with {option}: {', '.join(groups)}",
+                         path, option)
     if groups:
         name = group or groups[0]
         rates = _rates(f, f"{name}/eval_rates_heldin", path)
@@ -371,11 +372,11 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
     if per_trial is None:
         if trial is not None:  # --trial 99 on a model without posteriors was ignored
             raise InputError("the file holds no trials or sequences to choose from (a fitted model without "
-                             "posteriors)", data.get("path"), "--trial")
+                             "posteriors)", data.get("path"), named("trial", "--trial"))
     else:
         trial = 0 if trial is None else trial
         if not 0 <= trial < len(per_trial):
-            raise InputError(f"trial {trial} out of range (0..{len(per_trial) - 1})", field="--trial")
+            raise InputError(f"trial {trial} out of range (0..{len(per_trial) - 1})", field=named("trial", "--trial"))
     offset_ms, event = data.get("offset_ms", 0.0), data.get("event")
     time_label = (f"time from {event} (s)" if event else "time (s)") if bin_ms else "bin"
     time_axes = []  # (axis, colour of its event line): every axis whose x is time gets one label and the line
@@ -484,7 +485,7 @@ def figure_format(out) -> str:
     Raises
     ------
     InputError
-        Naming ``out`` and ``--out``: no suffix, or one that is not in :func:`figure_formats`.
+        Naming ``out`` (``--out`` in ``neurodyn plot``): no suffix, or one that is not in :func:`figure_formats`.
 
     Examples
     --------
@@ -492,14 +493,14 @@ def figure_format(out) -> str:
     'pdf'
     >>> figure_format("pred.h5")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    neurodyn.errors.InputError: pred.h5: --out: unsupported figure format '.h5' (suffixes: ...)
+    neurodyn.errors.InputError: pred.h5: out: unsupported figure format '.h5' (suffixes: ...)
     """
     out = Path(out)
     formats = figure_formats()
     suffix = out.suffix.lower().lstrip(".")
     if suffix not in formats:
         what = f"unsupported figure format {out.suffix!r}" if suffix else "no suffix to tell the figure format"
-        raise InputError(f"{what} (suffixes: {', '.join('.' + f for f in formats)})", out, "--out")
+        raise InputError(f"{what} (suffixes: {', '.join('.' + f for f in formats)})", out, named("out", "--out"))
     return suffix
 
 
@@ -531,6 +532,13 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int | None = N
     (out, layout, group)
         ``group``: the NLB group drawn, None for the other layouts.
 
+    Raises
+    ------
+    InputError
+        One line naming the file and the argument as a Python caller writes it (``out: exists; pass
+        overwrite=True to replace it``, ``group``, ``trial``, ``dpi``); ``neurodyn plot`` names its options
+        (``--out``, ``--overwrite``, ...) instead (:func:`neurodyn.errors.command_line_names`).
+
     Examples
     --------
     >>> plot_file("pred.h5", "pred.pdf")  # doctest: +SKIP
@@ -541,14 +549,15 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int | None = N
 
     path = Path(path)
     out = path.with_suffix(".png") if out is None else Path(out)
-    check_output(out, inputs=[path], overwrite=overwrite)  # before the slow reading and drawing
+    names = {"field": named("out", "--out"), "overwrite_name": named("overwrite=True", "--overwrite")}
+    check_output(out, inputs=[path], overwrite=overwrite, **names)  # before the slow reading and drawing
     fmt = figure_format(out)  # the temporary file's name ends in .part: the format is passed explicitly
     if dpi < 10 or dpi > 600:
-        raise InputError(f"must be between 10 and 600, got {dpi}", field="--dpi")
+        raise InputError(f"must be between 10 and 600, got {dpi}", field=named("dpi", "--dpi"))
     data = read_prediction(path, group=group)
     fig = draw_prediction(data, trial=trial)
     try:
-        with output_file(out, inputs=[path], overwrite=overwrite) as tmp:
+        with output_file(out, inputs=[path], overwrite=overwrite, **names) as tmp:
             fig.savefig(tmp, format=fmt, dpi=dpi)
     finally:
         pyplot().close(fig)

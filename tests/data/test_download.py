@@ -278,6 +278,19 @@ def test_existing_file_skipped_refused_or_overwritten(dandi, tmp_path, capsys):
     assert dest.read_bytes() == SMALL_BLOB and files_under(tmp_path) == [dest]
 
 
+def test_a_python_download_names_overwrite_as_python_writes_it(dandi, tmp_path):
+    """fetch_file() / download() from Python said "pass --overwrite" (and "--out: exists; pass --overwrite"),
+    options of `neurodyn download`; a Python caller reads overwrite=True (the command: the test above)."""
+    (remote,) = dandiset_files("000999", glob="*test*")
+    dest = tmp_path / "f.nwb"
+    dest.write_bytes(b"mine")
+    with pytest.raises(InputError) as err:
+        fetch_file(remote, dest, retries=0)
+    assert str(err.value).startswith(f"{dest}: exists and differs from DANDI's file (")
+    assert str(err.value).endswith("; pass overwrite=True to replace it") and "--" not in str(err.value)
+    assert dest.read_bytes() == b"mine"
+
+
 def test_second_download_of_the_same_file_is_refused(dandi, tmp_path, capsys):
     from neurodyn.io import output_file
 

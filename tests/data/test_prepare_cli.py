@@ -196,6 +196,21 @@ def test_the_python_prepare_keeps_an_existing_file_unless_told(maze_pair, tmp_pa
     assert prepare("mc_maze", maze_pair, 20, "val", mine, log=None, overwrite=True) == mine
 
 
+def test_prepare_from_python_names_its_arguments_and_the_command_its_options(maze_pair, tmp_path, capsys):
+    """prepare() from Python refused an existing file with "--out: exists; pass --overwrite", options of
+    `neurodyn prepare`: a Python caller now reads out / overwrite=True, the command its options."""
+    mine = tmp_path / "mine.h5"
+    mine.write_text("notes")
+    with pytest.raises(InputError) as err:
+        prepare("mc_maze", maze_pair, 20, "val", mine, log=None)
+    assert str(err.value) == f"{mine}: out: exists; pass overwrite=True to replace it"
+    argv = ["prepare", "--dataset", "mc_maze", "--nwb", str(maze_pair), "--bin-ms", "20", "--phase", "val"]
+    assert main([*argv, "--out", str(mine)]) == 2
+    assert capsys.readouterr().err.strip() == (f"neurodyn prepare: error: {mine}: --out: exists; pass --overwrite "
+                                               "to replace it")
+    assert mine.read_text() == "notes"
+
+
 def test_a_file_of_another_bin_width_is_read_and_fit_but_not_scored(maze_pair, tmp_path, capsys):
     """prepare() from Python writes any width that divides the windows (10 ms here); such a file is read
     (helper-60: a check added to the reader refused it, breaking pseudo_cosmoothing_split(bin_ms=10)), and

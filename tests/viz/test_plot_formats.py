@@ -97,7 +97,7 @@ def test_library_formats():
     assert {"png", "pdf", "svg", "eps", "jpg"} <= set(figure_formats())
     assert not {"pgf", "raw", "rgba"} & set(figure_formats())
     assert figure_format("a/b.Svg") == "svg"
-    with pytest.raises(InputError, match="--out: no suffix"):
+    with pytest.raises(InputError, match="^a/b: out: no suffix"):  # Python: the argument; neurodyn plot: --out
         figure_format("a/b")
 
 

@@ -45,7 +45,7 @@ def test_several_groups_without_group_are_refused_listing_them(submission, tmp_p
     assert err == [f"neurodyn plot: error: {submission}: --group: the file holds 3 NLB groups; "
                    f"choose one with --group: {LISTED}"]
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["submission.h5"]
-    with pytest.raises(InputError, match="holds 3 NLB groups; choose one with --group"):
+    with pytest.raises(InputError, match="group: the file holds 3 NLB groups; choose one with group: "):
         read_prediction(submission)
 
 

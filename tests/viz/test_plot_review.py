@@ -256,3 +256,39 @@ def test_the_prediction_figure_is_part_of_the_python_api_and_never_overwrites_by
         viz.plot_file(path, out)
     assert out.read_bytes() == b"old"
     assert viz.plot_file(path, out, overwrite=True)[0] == out and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_file_from_python_names_its_arguments_and_the_command_its_options(tmp_path, capsys):
+    """plot_file() from Python said "--out: exists; pass --overwrite to replace it" (and --dpi, --trial,
+    --group, figure_format's --out): options of `neurodyn plot`, not the function's arguments. A Python
+    caller now reads out / overwrite=True / dpi / trial / group; the command still names its options."""
+    import neurodyn.viz as viz
+    from neurodyn.viz.prediction import figure_format, read_prediction
+
+    path = _write(tmp_path / "p.h5", {"valid_rates": RNG.random((2, 12, 3))}, bin_ms=20.0)
+    out = tmp_path / "p.png"
+    out.write_bytes(b"old")
+    calls = {
+        f"{out}: out: exists; pass overwrite=True to replace it": lambda: viz.plot_file(path, out),
+        f"{tmp_path / 'p'}: out: no suffix": lambda: figure_format(tmp_path / "p"),
+        "dpi: must be between 10 and 600, got 5": lambda: viz.plot_file(path, tmp_path / "q.png", dpi=5),
+        "trial: trial 7 out of range (0..1)": lambda: viz.plot_file(path, tmp_path / "q.png", trial=7),
+    }
+    for expected, call in calls.items():
+        with pytest.raises(InputError) as err:
+            call()
+        assert str(err.value).startswith(expected) and "--" not in str(err.value), str(err.value)
+    with h5py.File(tmp_path / "two.h5", "w") as f:  # two NLB groups: the choice is the caller's
+        for name in ("mc_maze_small_20", "mc_maze_small_5"):
+            f[f"{name}/eval_rates_heldin"] = RNG.random((2, 12, 3))
+    with pytest.raises(InputError, match=r"two\.h5: group: the file holds 2 NLB groups; choose one with group: "):
+        read_prediction(tmp_path / "two.h5")
+    assert out.read_bytes() == b"old" and not (tmp_path / "q.png").exists()
+
+    assert main(["plot", str(path), "--out", str(out)]) == 2
+    assert _one_error(capsys) == f"neurodyn plot: error: {out}: --out: exists; pass --overwrite to replace it"
+    assert main(["plot", str(path), "--out", str(tmp_path / "q.png"), "--dpi", "5"]) == 2
+    assert _one_error(capsys) == "neurodyn plot: error: --dpi: must be between 10 and 600, got 5"
+    assert main(["plot", str(tmp_path / "two.h5"), "--out", str(tmp_path / "q.png")]) == 2
+    assert "choose one with --group: mc_maze_small_20" in _one_error(capsys)
+    assert out.read_bytes() == b"old" and not (tmp_path / "q.png").exists()
