@@ -401,6 +401,31 @@ def test_pbt_four_trials_end_to_end(pbt_runs, tmp_path, monkeypatch):
                  "--trainer.default_root_dir", str(tmp_path / "fit"), "--trainer.enable_progress_bar", "false"]) == 0
 
 
+def test_a_pbt_without_perturbations_writes_the_header_alone(tmp_path):
+    """perturbations.csv of a PBT that made no step (its interval beyond the epochs) was 'trial\\r\\n""\\r\\n':
+    a column of its own and one empty row, read back as one step of trial ''. Now the header alone, with the
+    columns of a file with steps; its lines end as those of trials.csv (the csv module's \\r\\n)."""
+    pytest.importorskip("ray.tune")
+    from neurodyn.training.tune.results import perturbation_rows
+
+    config, search = tmp_path / "tiny.yaml", tmp_path / "search.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    search.write_text("space:\n  lr: {loguniform: [1e-3, 2e-2]}\n  dropout: {uniform: [0.0, 0.2]}\n"
+                      "pbt:\n  perturbation_interval: 10\n")
+    out = tmp_path / "run"
+    proc = _tune_child(config, search, out, "--scheduler", "pbt", "--samples", "1", "--epochs", "2",
+                       "--cpus-per-trial", "1", "--num-cpus", "1", "--seed", "0", "--verbose", "0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((out / "summary.json").read_text())["perturbations"] == 0
+    step = {"trial": "trial_0001", "copied_from": "trial_0000", "epoch": 2, "old": {}, "new": {}}
+    columns = list(perturbation_rows([step], ["lr", "dropout"])[0])
+    assert (out / "perturbations.csv").read_bytes() == (",".join(columns) + "\r\n").encode()
+    with open(out / "perturbations.csv", newline="") as fh:
+        assert list(csv.DictReader(fh)) == []
+    trials = (out / "trials.csv").read_bytes()
+    assert trials.count(b"\r\n") == trials.count(b"\n") == 2  # header and the one trial
+
+
 def test_trial_names_are_the_same_in_every_run(pbt_runs):
     """Trials are named by their order of creation (Ray's names carry its random experiment id)."""
     expected = ["trial_0000", "trial_0001", "trial_0002", "trial_0003"]

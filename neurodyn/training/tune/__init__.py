@@ -78,7 +78,8 @@ and renamed when the search ends (nothing partial is left on an error, Ctrl-C or
   (lowest over every epoch it reported) and last ``valid/loss`` and its hyperparameters at the end, from every
   report as the driver received it (:func:`~neurodyn.training.tune.results.reported_history`);
 - ``perturbations.csv`` (PBT): every exploit / explore step: the trial, the trial it copied, the epoch it had
-  reached, and each hyperparameter before (the trial's own; Ray's ``pbt_global.txt`` logs the donor's) and after;
+  reached, and each hyperparameter before (the trial's own; Ray's ``pbt_global.txt`` logs the donor's) and after
+  (the header alone when PBT made no step, e.g. a ``perturbation_interval`` beyond the epochs);
 - ``best.yaml``: the fit config with the best trial's hyperparameters, ready for ``neurodyn fit``;
 - ``best.ckpt``: the Lightning checkpoint of the best trial at its best epoch
   (``neurodyn predict --config best.yaml --ckpt_path best.ckpt``);

@@ -17,10 +17,14 @@ def fmt(value) -> str:
     return "" if value is None else str(value)
 
 
-def write_csv(path: Path, rows: list[dict]) -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
+def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> None:
+    """``rows`` as CSV with a header: ``columns``, or the rows' keys in order of appearance. Without rows the
+    file is the header alone (``columns`` given). Lines end in ``\r\n``, the csv module's default (RFC 4180),
+    as in every CSV neurodyn writes (Lightning's ``metrics.csv`` too)."""
+    if columns is None:
+        columns = []
+        for row in rows:
+            columns += [k for k in row if k not in columns]
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
@@ -43,6 +47,16 @@ def perturbation_rows(steps: list[dict], names: list[str]) -> list[dict]:
             row[f"old_{name}"], row[f"new_{name}"] = step["old"].get(name), step["new"].get(name)
         rows.append(row)
     return rows
+
+
+def perturbation_columns(names: list[str]) -> list[str]:
+    """The columns of ``perturbations.csv``, those of :func:`perturbation_rows`: the header of a search whose
+    PBT made no step (a file of the header alone).
+
+    >>> perturbation_columns(["lr"])
+    ['trial', 'copied_from', 'epoch', 'old_lr', 'new_lr']
+    """
+    return ["trial", "copied_from", "epoch", *(f"{when}_{name}" for name in names for when in ("old", "new"))]
 
 
 def error_line(error: BaseException) -> str:

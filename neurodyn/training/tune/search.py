@@ -22,6 +22,7 @@ from neurodyn.io.output import _RECEIVED as _SIGNAL_RECEIVED  # one record of th
 from neurodyn.io.output import _raise_interrupted
 from neurodyn.training.tune.results import (
     fmt,
+    perturbation_columns,
     perturbation_rows,
     reported_history,
     rich_table,
@@ -394,7 +395,8 @@ def run_search(args) -> Path:
             shutil.copyfile(best_dir / "model.ckpt", tmp_out / "best.ckpt")
             write_csv(tmp_out / "trials.csv", rows)
             if args.scheduler == "pbt":
-                write_csv(tmp_out / "perturbations.csv", perturbations or [{"trial": None}])
+                # no step (an interval beyond the epochs): the header alone, the columns a step fills
+                write_csv(tmp_out / "perturbations.csv", perturbations, perturbation_columns(names))
             text = rich_table(rows, names, best_trial, f"neurodyn tune ({args.scheduler}): {out}")
             (tmp_out / "trials.txt").write_text(text)
             summary = {
