@@ -111,6 +111,10 @@ class InputError(ValueError):
         The file concerned, if any; printed first.
     field
         The field / key / argument concerned, if any.
+    involves
+        For a refusal of a combination (a width that ``n_heads`` must divide): the other fields of the same
+        object whose values it depends on. A command that reads them from several places (config files, the
+        command line) names where each came from (:func:`neurodyn.training.parser_errors.qualified`).
 
     Examples
     --------
@@ -118,9 +122,11 @@ class InputError(ValueError):
     'a.nwb: trials/move_onset_time: missing column'
     """
 
-    def __init__(self, message: str, path: str | os.PathLike | None = None, field: str | None = None):
+    def __init__(self, message: str, path: str | os.PathLike | None = None, field: str | None = None,
+                 involves: tuple[str, ...] = ()):
         self.path = None if path is None else os.fspath(path)
         self.field = field
+        self.involves = tuple(involves)
         self.message = " ".join(str(message).split())  # always one line (never cut: callers cut details)
         parts = [p for p in (self.path, field, self.message) if p]
         super().__init__(": ".join(parts))

@@ -43,3 +43,20 @@ def test_the_readme_error_line_of_a_misspelt_option_is_the_real_one(tmp_path, mo
     assert main(["fit", "--config", "bad.yaml"]) == 2
     assert capsys.readouterr().err.strip() == line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
+
+
+def test_the_readme_line_of_a_refused_combination_is_the_real_one(monkeypatch, tmp_path, capsys):
+    """The README's `fit --config lorenz.yaml --model.init_args.config.hidden_size 33` example and the line it
+    quotes: the command is run from the repository root and must print that line, word for word."""
+    import shlex
+
+    from neurodyn.cli import main
+
+    text = " ".join(README.read_text().split())
+    command, line = re.search(r"`(neurodyn fit --config [^`]*hidden_size 33)` gives `(neurodyn fit: error: [^`]*)`",
+                              text).groups()
+    monkeypatch.chdir(README.parent)
+    argv = shlex.split(command)[1:]
+    assert main([*argv, "--trainer.default_root_dir", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.strip() == line
+    assert not (tmp_path / "runs").exists()

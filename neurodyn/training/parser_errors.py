@@ -217,6 +217,12 @@ def _who_set(full: str, files: list[str], argv: list[str]) -> tuple[str | None, 
     """``(spelt, path)``: the command-line option (as spelt there) or the config file that set ``full``, the
     later one winning as in jsonargparse (a ``--config`` after the option overrides it); ``(None, None)`` when
     neither is found."""
+    return _setter(full, argv)[1:]
+
+
+def _setter(full: str, argv: list[str]) -> tuple[int, str | None, str | None]:
+    """``(position, spelt, path)`` of what set ``full`` last, as :func:`_who_set`, with its position in
+    ``argv`` (-1: neither, the class's default)."""
     options = [a[2:].split("=", 1)[0] for a in argv]
     spellings = {full, _short(full), full.replace(".init_args.", ".")}
     at_option = max((i for i, o in enumerate(options) if argv[i].startswith("--") and o in spellings), default=-1)
@@ -227,8 +233,8 @@ def _who_set(full: str, files: list[str], argv: list[str]) -> tuple[str | None, 
         if file is not None and (_file_with_key([file], full, None) or _file_with_key([file], _short(full), None)):
             at_file, path = i, file
     if at_option > at_file:
-        return options[at_option], None
-    return None, path
+        return at_option, options[at_option], None
+    return at_file, None, path
 
 
 def _type_error(text: str, files: list[str], argv: list[str]) -> InputError | None:
@@ -269,6 +275,10 @@ def qualified(err: InputError, cfg, argv: list[str], section: str | None = None)
     is unknown, or it has ``X`` and ``config.X``), the one the user wrote wins (command line, then config
     files); if none was written the field is left as it is. A field a class words in short form
     (``data.batch_size``, ``model.config.n_states``) is its ``init_args`` option.
+
+    A refused combination (``err.involves``: ``n_heads`` must divide ``2*latent_dim+hidden_size``) whose values
+    were set in different places names the value set last -- the command-line option that changed it, not the
+    config file's ``n_heads`` -- and where each value came from (:func:`_combination`).
     """
     field = err.field or ""
     if not field:
@@ -298,7 +308,57 @@ def qualified(err: InputError, cfg, argv: list[str], section: str | None = None)
     path = err.path
     if path is None and not _written(full, argv):
         path = _file_with_key(files, full, None) or _file_with_key(files, _short(full), None)
+    if err.involves and err.path is None:
+        combined = _combination(full, err, cfg, argv)
+        if combined is not None:
+            return combined
     return InputError(err.message, path=path, field=full)
+
+
+def _combination(full: str, err: InputError, cfg, argv: list[str]) -> InputError | None:
+    """A refused combination of values (``err.involves``: ``hidden_size`` and ``latent_dim`` beside the refused
+    ``n_heads``) that were set in different places: the error names the value set last -- the command line's
+    option over any config file's, a later file over an earlier one, either over a default -- (the option
+    and its file, as for one value) and says where each value came from::
+
+        model.init_args.config.hidden_size: decoder width 2*latent+hidden = 161 is not divisible by n_heads=2
+        (--model.init_args.config.hidden_size 33 on the command line; latent_dim 64, n_heads 2 in lorenz.yaml)
+
+    None when one place set them all (the plain error names it), or when an option given as a whole mapping
+    may have set one (not known which)."""
+    prefix = full.rpartition(".")[0]
+    keys = [k for k in dict.fromkeys([full, *(f"{prefix}.{name}" for name in err.involves)]) if _has(cfg, k)]
+    origins = {key: _setter(key, argv) for key in keys}  # (position, spelt, path)
+    if any(origins[k][0] < 0 and _enclosing_option(k, argv) for k in keys):
+        return None  # set within a whole mapping (--model.init_args.config '{...}'): not known which, not a default
+    places = {"command line" if spelt else path for _, spelt, path in origins.values()}  # a path; None: default
+    if len(places) < 2:
+        return None
+    # the value set last; of equals, the refused field
+    blamed = max(keys, key=lambda k: (origins[k][0], k == full))
+    groups: dict[str, list[str]] = {}  # where -> "name value" items, the place that set a value last first
+    for key in sorted(keys, key=lambda k: -origins[k][0]):
+        _, spelt, path = origins[key]
+        where = "on the command line" if spelt else f"in {path}" if path else "by default"
+        groups.setdefault(where, []).append(f"--{spelt}" if spelt else key.rpartition(".")[2])
+        groups[where][-1] += f" {_shown(cfg[key])}"
+    parts = [f"{', '.join(items)} {where}" for where, items in groups.items()]
+    _, _, path = origins[blamed]
+    return InputError(f"{err.message} ({'; '.join(parts)})", path=path, field=blamed)
+
+
+def _enclosing_option(full: str, argv: list[str]) -> bool:
+    """Whether the command line gives an option that encloses ``full`` (``--model.init_args.config``,
+    ``--model``), which may have set it."""
+    options = [a[2:].split("=", 1)[0] for a in argv if a.startswith("--")]
+    return any(k.startswith(o + ".") for o in options for k in (full, _short(full)))
+
+
+def _shown(value) -> str:
+    """A config value as YAML writes it (``33``, ``null``, ``true``, ``mean``)."""
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def raised_by(err: BaseException) -> str | None:

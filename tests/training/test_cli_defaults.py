@@ -215,3 +215,45 @@ def test_a_wrong_type_in_the_hmmglm_config_names_the_option():
     err = parser_error(text, ["--model.config.n_states", "2.5"])
     assert str(err) == "model.init_args.config.n_states: expected an integer, got '2.5'"
     assert err.path is None
+
+
+LORENZ = "configs/langevinflow/lorenz.yaml"
+DIVIDES = "decoder width 2*latent+hidden = 161 is not divisible by n_heads=2"
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    # the command line changed hidden_size: named, with the file's n_heads and latent_dim it conflicts with
+    (["--config", LORENZ, "--model.init_args.config.hidden_size", "33"],
+     f"model.init_args.config.hidden_size: {DIVIDES} (--model.init_args.config.hidden_size 33 on the command "
+     f"line; n_heads 2, latent_dim 64 in {LORENZ})"),
+    (["--config", LORENZ, "--model.config.n_channels", "3"],
+     "model.init_args.config.n_channels: latent size 64 is not divisible by n_channels=3 "
+     f"(--model.config.n_channels 3 on the command line; latent_dim 64 in {LORENZ})"),
+    (["--config", LORENZ, "--model.init_args.config.hidden_size=33", "--model.config.n_heads", "2"],
+     f"model.init_args.config.n_heads: {DIVIDES} (--model.config.n_heads 2, --model.init_args.config.hidden_size "
+     f"33 on the command line; latent_dim 64 in {LORENZ})"),
+    (["--model.init_args.config.hidden_size", "33"],  # against the class's defaults
+     "model.init_args.config.hidden_size: latent size 33 (latent_dim unset: hidden_size) is not divisible by "
+     "n_channels=4 (--model.init_args.config.hidden_size 33 on the command line; latent_dim null, n_channels 4 "
+     "by default)"),
+    # a later file changed it: that file and the option, the earlier file's values beside
+    (["--config", LORENZ, "--config", "{over}"],
+     f"{{over}}: model.init_args.config.hidden_size: {DIVIDES} (hidden_size 33 in {{over}}; n_heads 2, latent_dim "
+     f"64 in {LORENZ})"),
+    # one file set them all: the plain line, as before
+    (["--config", "{alone}"], f"{{alone}}: model.init_args.config.n_heads: {DIVIDES}"),
+])
+def test_a_refused_combination_names_the_value_that_changed_and_where_each_came_from(tmp_path, capsys, argv,
+                                                                                     expected):
+    """`fit --config lorenz.yaml --model.init_args.config.hidden_size 33` was reported as 'lorenz.yaml:
+    model.init_args.config.n_heads: decoder width ... not divisible by n_heads=2': the file's n_heads blamed
+    for the command line's hidden_size. The option set last is named, and where each value came from."""
+    files = {"over": tmp_path / "over.yaml", "alone": tmp_path / "alone.yaml"}
+    files["over"].write_text(yaml.safe_dump({"model": {"init_args": {"config": {"hidden_size": 33}}}}))
+    files["alone"].write_text(yaml.safe_dump({"model": {"init_args": {"config": {
+        "hidden_size": 33, "latent_dim": 64, "n_heads": 2}}}}))
+    argv = [a.format(**files) for a in argv]
+    assert main(["fit", *argv, "--trainer.default_root_dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["neurodyn fit: error: " + expected.format(**files)], err
+    assert not (tmp_path / "runs").exists()

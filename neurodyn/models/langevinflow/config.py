@@ -224,12 +224,14 @@ class LangevinFlowConfig:
                 + (" (latent_dim unset: hidden_size)" if self.latent_dim is None else "")
                 + f" is not divisible by n_channels={self.n_channels}",
                 field="latent_dim",
+                involves=("n_channels",) + (("hidden_size",) if self.latent_dim is None else ()),
             )
         if self.decoder_width % self.n_heads:
             raise InputError(
                 f"decoder width 2*latent+hidden = {self.decoder_width} is not divisible by "
                 f"n_heads={self.n_heads}",
                 field="n_heads",
+                involves=("hidden_size",) + (("latent_dim",) if self.latent_dim is not None else ()),
             )
         _in_range(self, "dt", 0.0, None, low_open=True)
         _in_range(self, "gamma", 0.0, 1.0)
