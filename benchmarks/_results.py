@@ -500,6 +500,38 @@ def write_results(name: str, figures: dict, *, seconds: float, readme: dict | No
     return path
 
 
+def rerender_readme(path: str | os.PathLike, name: str, key: str, build) -> Path:
+    """Rebuild the ``readme`` block of an existing results file from its own record; every other field is kept as
+    the run wrote it (for a table whose presentation changed, without rerunning the measurements).
+
+    ``name``: the file's ``name`` field must equal it; ``key``: ``figures[key]`` must be an object;
+    ``build(record)`` returns the ``readme`` block. A file that cannot be read, or whose figures do not make the
+    table, is one :class:`neurodyn.errors.InputError` naming the file and the field; the file is then untouched.
+    Written atomically.
+    """
+    from neurodyn.errors import InputError
+    from neurodyn.io import atomic_path
+
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise InputError(f"cannot read a results file: {why}", path=path, field="--rerender") from None
+    figures = record.get("figures") if isinstance(record, dict) else None
+    if not isinstance(record, dict) or record.get("name") != name or not isinstance(figures, dict) or (
+            not isinstance(figures.get(key), dict)):
+        raise InputError(f"not a {name} results file", path=path, field=f"name / figures.{key}")
+    try:
+        record["readme"] = build(record)
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:  # figures as no run writes them
+        raise InputError(f"not a {name} results file: they do not make the table ({type(exc).__name__}: {exc})",
+                         path=path, field=f"figures.{key}") from None
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
 def _jsonable(obj):
     """numpy scalars / arrays and paths in figures."""
     if hasattr(obj, "tolist"):

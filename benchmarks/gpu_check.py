@@ -51,6 +51,7 @@ from _results import (  # noqa: E402
     exits_on_signals,
     output_folder,
     positive_int,
+    rerender_readme,
     write_results,
 )
 
@@ -365,26 +366,7 @@ def readme_table(report: dict) -> dict:
 
 def rerender(path: Path) -> Path:
     """Rebuild the ``readme`` table of an existing results file from its figures; all else kept as run."""
-    from neurodyn.errors import InputError
-    from neurodyn.io import atomic_path
-
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise InputError(f"cannot read a results file: {why}", path=path, field="--rerender") from None
-    figures = record.get("figures") if isinstance(record, dict) else None
-    if not isinstance(record, dict) or record.get("name") != "gpu_check" or not isinstance(figures, dict) or (
-            not isinstance(figures.get("sections"), dict)):
-        raise InputError("not a gpu_check results file", path=path, field="name / figures.sections")
-    try:
-        record["readme"] = readme_table(figures)
-    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:  # a section as no run writes it
-        raise InputError(f"not a gpu_check results file: they do not make the table ({type(exc).__name__}: {exc})",
-                         path=path, field="figures.sections") from None
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-    return path
+    return rerender_readme(path, "gpu_check", "sections", lambda record: readme_table(record["figures"]))
 
 
 @exits_on_signals

@@ -60,6 +60,7 @@ from _results import (  # noqa: E402
     output_folder,
     parse_seeds,
     positive_int,
+    rerender_readme,
     summarize,
     write_results,
 )
@@ -192,6 +193,62 @@ def _cell(summary: dict | None, digits: int = 3) -> str:
     return "—" if summary is None else mean_sd(summary, digits)
 
 
+def readme_block(record: dict) -> dict:
+    """The README table of a results record (its ``figures``, ``seeds`` and ``size``): what a run writes, and what
+    ``--rerender`` rebuilds from a results file without fitting anything."""
+    figures, seeds, size = record["figures"], [int(s) for s in record["seeds"]], record["size"]
+    n_train, summary = size["n_train"], figures["summary"]
+    rows_models = [m for m in ("truth", "none", *MODELS) if m in summary]
+    columns = ["model", "test LL / spike", "state acc.", "type acc.", "type macro-F1",
+               "type acc. (argmax)", "coupling MSE", "fit s (wall)", "Adam steps"]
+    rows = []
+    for m in rows_models:
+        sm = summary[m]
+        steps = sm["adam_steps"]
+        rows.append([LABELS[m], _cell(sm["test_ll"], 4), _cell(sm["state_accuracy"]), _cell(sm["type_accuracy"]),
+                     _cell(sm["type_f1"]), _cell(sm["type_accuracy_argmax"]),
+                     "—" if m == "truth" else _cell(sm["weight_error"], 4), _cell(sm["fit_seconds"], 1),
+                     "—" if steps is None else f"{steps['mean']:.0f}"])
+    onehot_beats_hmmglm = figures["onehot_beats_hmmglm_on_types"]
+    goals_each_seed = {int(s): ok for s, ok in figures["onehot_meets_goals_each_seed"].items()}
+    ll_ordered = {int(s): ok for s, ok in figures["ll_ordered_each_seed"].items()}
+    goals = figures["goals"]
+    verdict = []
+    if onehot_beats_hmmglm["type_accuracy"] and onehot_beats_hmmglm["type_f1"]:
+        verdict.append("The one-hot default recipe recovers connection types better than the HMM-GLM read out "
+                       "with the same rule (mean over seeds).")
+    else:
+        verdict.append("**The one-hot prior does not beat the plain HMM-GLM on connection-type recovery** when both "
+                       "are read out with the same rule (mean over seeds): type accuracy "
+                       f"{summary['onehot']['type_accuracy']['mean']:.3f} vs "
+                       f"{summary['hmmglm']['type_accuracy']['mean']:.3f}, macro-F1 "
+                       f"{summary['onehot']['type_f1']['mean']:.3f} vs {summary['hmmglm']['type_f1']['mean']:.3f}.")
+    met = [s for s, ok in goals_each_seed.items() if ok]
+    verdict.append(f"Goals (state ≥ {goals['state_accuracy']}, type ≥ {goals['type_accuracy']}, F1 ≥ "
+                   f"{goals['type_f1']}) met by the default one-hot recipe on seeds {met or 'none'} of {seeds}; "
+                   f"test LL ordered one-hot ≥ Gaussian ≥ HMM-GLM ≥ GLM on seeds "
+                   f"{[s for s, ok in ll_ordered.items() if ok] or 'none'}.")
+    if "fit_time_ratio_default_vs_paper" in figures:
+        r = figures["fit_time_ratio_default_vs_paper"]
+        c = figures["cpu_time_ratio_default_vs_paper"]
+        verdict.append(f"Fit time of the default recipe / paper recipe in the same run: {mean_sd(r)} (wall), "
+                       f"{mean_sd(c)} (CPU); against the reference code itself: the side-by-side table below "
+                       "(`benchmarks/onehot_reference.py`).")
+    return {
+        "title": f"Switching GLMs on the paper's simulator ({size['n_states']} states, {size['n_neurons']} neurons, "
+                 f"{n_train} fit / {size['n_sequences'] - n_train} report sequences of {size['n_bins']} bins), "
+                 f"cold start, mean ± sd over seeds {', '.join(map(str, seeds))}",
+        "columns": columns,
+        "rows": rows,
+        "notes": " ".join(verdict) + f" Types: every model read out by one rule, sign(w) where |w| ≥ {WALD_Z:g} "
+                 "standard errors (from the training data); '(argmax)' is the paper code's read-out of the one-hot "
+                 "adjacency logits. Coupling MSE: mean squared error of the couplings the files report "
+                 "(`coupling`; one-hot: hard types x strength) against the true ones, off-diagonal entries where "
+                 "self-connections are not learned. Test LL: marginal log p(X) per spike, nats, on the report "
+                 "sequences.",
+    }
+
+
 @exits_on_signals
 def main(argv=None) -> int:
     parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
@@ -207,7 +264,13 @@ def main(argv=None) -> int:
                         help="write the results file here (default benchmarks/results; "
                         "runs on development seeds go to benchmarks/results/dev)")
     parser.add_argument("--name", default="hmmglm_synthetic", help="results file name (default hmmglm_synthetic)")
+    parser.add_argument("--rerender", default=None, metavar="JSON",
+                        help="only (re)build the README table of an existing results file from its own figures "
+                             "(every other field kept) and exit; fits nothing")
     args = parser.parse_args(argv)
+    if args.rerender:
+        print(rerender_readme(args.rerender, "hmmglm_synthetic", "summary", readme_block))  # bad file: one line
+        return 0
     if not args.name or Path(args.name).name != args.name or args.name.startswith("."):
         parser.error(f"argument --name: must be a plain file name without folders, got {args.name!r}")
     if not args.no_write:  # before any work, not when the results are written
@@ -249,46 +312,7 @@ def main(argv=None) -> int:
             [per_seed[s]["fit_time_ratio_default_vs_paper"] for s in seeds])
         figures["cpu_time_ratio_default_vs_paper"] = summarize(
             [per_seed[s]["cpu_time_ratio_default_vs_paper"] for s in seeds])
-    columns = ["model", "test LL / spike", "state acc.", "type acc.", "type macro-F1",
-               "type acc. (argmax)", "fit s (wall)", "Adam steps"]
-    rows = []
-    for m in rows_models:
-        sm = summary[m]
-        steps = sm["adam_steps"]
-        rows.append([LABELS[m], _cell(sm["test_ll"], 4), _cell(sm["state_accuracy"]), _cell(sm["type_accuracy"]),
-                     _cell(sm["type_f1"]), _cell(sm["type_accuracy_argmax"]), _cell(sm["fit_seconds"], 1),
-                     "—" if steps is None else f"{steps['mean']:.0f}"])
-    verdict = []
-    if onehot_beats_hmmglm["type_accuracy"] and onehot_beats_hmmglm["type_f1"]:
-        verdict.append("The one-hot default recipe recovers connection types better than the HMM-GLM read out "
-                       "with the same rule (mean over seeds).")
-    else:
-        verdict.append("**The one-hot prior does not beat the plain HMM-GLM on connection-type recovery** when both "
-                       "are read out with the same rule (mean over seeds): type accuracy "
-                       f"{summary['onehot']['type_accuracy']['mean']:.3f} vs "
-                       f"{summary['hmmglm']['type_accuracy']['mean']:.3f}, macro-F1 "
-                       f"{summary['onehot']['type_f1']['mean']:.3f} vs {summary['hmmglm']['type_f1']['mean']:.3f}.")
-    met = [s for s, ok in goals_each_seed.items() if ok]
-    verdict.append(f"Goals (state ≥ {GOALS['state_accuracy']}, type ≥ {GOALS['type_accuracy']}, F1 ≥ "
-                   f"{GOALS['type_f1']}) met by the default one-hot recipe on seeds {met or 'none'} of {seeds}; "
-                   f"test LL ordered one-hot ≥ Gaussian ≥ HMM-GLM ≥ GLM on seeds "
-                   f"{[s for s, ok in ll_ordered.items() if ok] or 'none'}.")
-    if "fit_time_ratio_default_vs_paper" in figures:
-        r = figures["fit_time_ratio_default_vs_paper"]
-        c = figures["cpu_time_ratio_default_vs_paper"]
-        verdict.append(f"Fit time of the default recipe / paper recipe in the same run: {mean_sd(r)} (wall), "
-                       f"{mean_sd(c)} (CPU); against the reference code itself: the side-by-side table below "
-                       "(`benchmarks/onehot_reference.py`).")
-    readme = {
-        "title": f"Switching GLMs on the paper's simulator ({size['n_states']} states, {size['n_neurons']} neurons, "
-                 f"{n_train} fit / {size['n_sequences'] - n_train} report sequences of {size['n_bins']} bins), "
-                 f"cold start, mean ± sd over seeds {', '.join(map(str, seeds))}",
-        "columns": columns,
-        "rows": rows,
-        "notes": " ".join(verdict) + f" Types: every model read out by one rule, sign(w) where |w| ≥ {WALD_Z:g} "
-                 "standard errors (from the training data); '(argmax)' is the paper code's read-out of the one-hot "
-                 "adjacency logits. Test LL: marginal log p(X) per spike, nats, on the report sequences.",
-    }
+    readme = readme_block({"figures": figures, "seeds": seeds, "size": size | {"n_train": n_train}})
     seconds = time.perf_counter() - run_start
     print(f"summary: one-hot meets goals per seed {goals_each_seed}; LL ordered per seed {ll_ordered}; "
           f"one-hot beats HMM-GLM on types {onehot_beats_hmmglm}", flush=True)

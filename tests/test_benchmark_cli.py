@@ -544,3 +544,26 @@ def test_nlb_synthetic_merges_into_the_file_it_writes(tmp_path, monkeypatch):
     assert bench.main(["--seeds", "5", "--styles", "mc_maze", "--merge", "--threads", "1"]) == 0
     merged = json.loads((env / "nlb_synthetic.json").read_text())["figures"]["per_seed"]
     assert {style: sorted(by_seed) for style, by_seed in merged.items()} == {"area2_bump": ["7"], "mc_maze": ["5"]}
+
+
+def test_hmmglm_synthetic_table_is_rebuilt_from_its_figures_only(tmp_path):
+    """The committed results file's README table is what its own figures render to (``--rerender`` rebuilds it
+    without fitting); the coupling-error column is the files' ``coupling`` error, one-hot included."""
+    mod = _load_benchmark("hmmglm_synthetic")
+    committed = BENCH / "results" / "hmmglm_synthetic.json"
+    record = json.loads(committed.read_text())
+    assert mod.readme_block(record) == record["readme"], "run: python benchmarks/hmmglm_synthetic.py --rerender ..."
+    column = record["readme"]["columns"].index("coupling MSE")
+    row = next(r for r in record["readme"]["rows"] if r[0] == mod.LABELS["onehot"])
+    per_seed = [record["figures"]["per_seed"][str(s)]["onehot"]["weight_error"] for s in record["seeds"]]
+    assert row[column].startswith(f"{np.mean(per_seed):.4f} ± ")
+    stale = dict(record, readme={"title": "old", "columns": ["a"], "rows": [["1"]]})
+    path = tmp_path / "hmmglm_synthetic.json"
+    path.write_text(json.dumps(stale))
+    assert _script("hmmglm_synthetic", "--rerender", str(path), cwd=tmp_path).returncode == 0
+    rebuilt = json.loads(path.read_text())
+    assert rebuilt["readme"] == record["readme"] and {k: v for k, v in rebuilt.items() if k != "readme"} == {
+        k: v for k, v in record.items() if k != "readme"}
+    path.write_text(json.dumps(dict(record, name="lorenz")))
+    line = _one_line(_script("hmmglm_synthetic", "--rerender", str(path), cwd=tmp_path), "hmmglm_synthetic")
+    assert f"{path}: name / figures.summary: not a hmmglm_synthetic results file" in line, line
