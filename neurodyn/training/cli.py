@@ -58,7 +58,8 @@ Errors
     what a run prints before it starts (Lightning's device banner, "Restoring states ...", the model summary,
     notes) is held until training / validation / testing / prediction begins
     (:func:`~neurodyn.training.quiet.hold_stdout`), and a checkpoint is checked against the model and the data
-    before the Trainer is built.
+    before the Trainer is built. The ``limit_*_batches`` and ``val_check_interval`` are checked when the
+    Trainer sets up (:func:`~neurodyn.training.refusals.check_batch_limits`).
 
 Data-derived sizes are linked from the DataModule into the model (``n_heldin``, ``n_neurons``,
 ``n_obs_bins``, ``n_fwd_bins``), so configs never repeat them. With no config at all, ``neurodyn
@@ -121,6 +122,7 @@ from neurodyn.training.module import LangevinFlowModule  # noqa: F401
 from neurodyn.training.parser_errors import check_config_files, config_files, parser_error, qualified
 from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter
 from neurodyn.training.quiet import HeldStream, ReleaseStdout, hold_stdout, quiet_lightning
+from neurodyn.training.refusals import input_error_of
 from neurodyn.training.runs import (
     DEFAULT_ROOT,
     RUN_DIR_ENV,
@@ -653,7 +655,7 @@ class NeurodynCLI(LightningCLI):
                 super()._run_subcommand(subcommand)
         except MisconfigurationException as err:
             # refused by Lightning once running (a limit_*_batches fraction below one batch, ...): one line
-            raise InputError(one_line(err, 400), field=_misconfigured_option(str(err))) from None
+            raise input_error_of(err) from None
 
 
 def _option_values(argv: list[str], option: str) -> list[str]:
@@ -665,14 +667,6 @@ def _option_values(argv: list[str], option: str) -> list[str]:
         elif arg.startswith(option + "="):
             values.append(arg.split("=", 1)[1])
     return values
-
-
-def _misconfigured_option(message: str) -> str:
-    """The trainer option a run-time MisconfigurationException of Lightning is about, where its wording says."""
-    import re
-
-    found = re.search(r"of the `?(train|val|test|predict)_dataloader", message)
-    return f"trainer.limit_{found.group(1)}_batches" if found else "trainer"
 
 
 def cli_main(argv: list[str]) -> int:

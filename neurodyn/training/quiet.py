@@ -142,10 +142,16 @@ def _passing_stdout() -> HeldStream:
 class ReleaseStdout(pl.Callback):
     """Releases a :class:`HeldStream` when the run starts: training (``fit``, after the sanity check), the
     validation / test / prediction loop (``validate`` / ``test`` / ``predict``) -- each after Lightning has set up
-    its data loaders and checked the ``limit_*_batches`` against them."""
+    its data loaders and checked the ``limit_*_batches`` against them. The batch settings are also checked when
+    the Trainer sets up (:func:`~neurodyn.training.refusals.check_batch_limits`), before anything is shown."""
 
     def __init__(self, held: HeldStream):
         self.held = held
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        from neurodyn.training.refusals import check_batch_limits
+
+        check_batch_limits(trainer, stage)
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.held.release()

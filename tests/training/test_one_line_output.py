@@ -92,12 +92,18 @@ def _cases(run: Path, tmp: Path) -> dict[str, tuple[list[str], str]]:
                            "--trainer.default_root_dir", str(tmp / "runs")],
                           "neurodyn fit: error: trainer.limit_val_batches: You requested to check 0.001 of the "
                           "`val_dataloader`"),
+        # Lightning's ValueError after the sanity check: a traceback
+        "fit-val-check-interval": (["fit", *TINY, "--trainer.max_epochs", "1", "--trainer.val_check_interval", "100",
+                                    "--trainer.default_root_dir", str(tmp / "runs")],
+                                   "neurodyn fit: error: trainer.val_check_interval: 100 batches is more than an "
+                                   "epoch's 2 training batches: give at most 2, a fraction of the epoch (0.5), or "
+                                   "trainer.check_val_every_n_epoch null to count batches across epochs"),
     }
 
 
 @pytest.mark.parametrize("case", ["validate-neurons", "predict-neurons", "test-note-neurons", "predict-limit",
                                   "predict-fast-dev-run", "fit-hmmglm-ddp", "validate-limit", "test-limit",
-                                  "fit-limit-train", "fit-limit-val"])
+                                  "fit-limit-train", "fit-limit-val", "fit-val-check-interval"])
 def test_bad_input_found_late_is_the_only_line(case, run, tmp_path, lightning_console, capsys):
     argv, line = _cases(run, tmp_path)[case]
     capsys.readouterr()
@@ -168,3 +174,4 @@ def test_the_held_output_survives_ddp_spawn(run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     banner, table = proc.stdout.find(BANNER), proc.stdout.find("valid/loss")
     assert 0 <= banner < table, proc.stdout
+
