@@ -59,7 +59,9 @@ Errors
     notes) is held until training / validation / testing / prediction begins
     (:func:`~neurodyn.training.quiet.hold_stdout`), and a checkpoint is checked against the model and the data
     before the Trainer is built. The ``limit_*_batches`` and ``val_check_interval`` are checked when the
-    Trainer sets up (:func:`~neurodyn.training.refusals.check_batch_limits`).
+    Trainer sets up (:func:`~neurodyn.training.refusals.check_batch_limits`). Under ``ddp_spawn`` /
+    ``ddp_fork`` the processes Lightning starts hold and quiet their output the same way, and bad input they
+    find is the command's one line (:mod:`neurodyn.training.processes`).
 
 Data-derived sizes are linked from the DataModule into the model (``n_heldin``, ``n_neurons``,
 ``n_obs_bins``, ``n_fwd_bins``), so configs never repeat them. With no config at all, ``neurodyn
@@ -121,6 +123,7 @@ from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
 from neurodyn.training.module import LangevinFlowModule  # noqa: F401
 from neurodyn.training.parser_errors import check_config_files, config_files, parser_error, qualified
 from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter
+from neurodyn.training.processes import use_command_launcher
 from neurodyn.training.quiet import HeldStream, ReleaseStdout, hold_stdout, quiet_lightning
 from neurodyn.training.refusals import input_error_of
 from neurodyn.training.runs import (
@@ -642,12 +645,12 @@ class NeurodynCLI(LightningCLI):
                 raise InputError(f"{value} would write a prediction file of some of the "
                                  "trials; predict writes every trial (drop the option)", field=f"trainer.{option}")
         from lightning.fabric.utilities.exceptions import MisconfigurationException
-        from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
         from neurodyn.io.output import default_sigterm
 
-        if self._stdout is not None and isinstance(self.trainer.strategy.launcher, _MultiProcessingLauncher):
-            self._stdout.release()  # ddp_spawn / ddp_fork: the run starts in other processes, which print themselves
+        # ddp_spawn / ddp_fork: the run goes on in processes Lightning starts; they keep the command's contract
+        # (held output, quiet logging, bad input as one line: training.processes)
+        use_command_launcher(self.trainer, self._stdout)
         try:
             # fit / validate / test: Lightning's SIGTERM handler (an orderly stop) from here on; predict keeps
             # SIGTERM raising, as its output file's lock wants it (nothing partial is written)
@@ -656,6 +659,14 @@ class NeurodynCLI(LightningCLI):
         except MisconfigurationException as err:
             # refused by Lightning once running (a limit_*_batches fraction below one batch, ...): one line
             raise input_error_of(err) from None
+
+    def __getstate__(self) -> dict:
+        # ddp_spawn pickles the CLI (through the config saver's parser) into the processes it starts: the locks
+        # this process holds (the run folder's, the prediction file's) stay here (an ExitStack of generators
+        # does not pickle: every `fit --trainer.strategy ddp_spawn` was a TypeError traceback)
+        state = self.__dict__.copy()
+        state["_held"] = contextlib.ExitStack()
+        return state
 
 
 def _option_values(argv: list[str], option: str) -> list[str]:

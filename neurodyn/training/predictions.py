@@ -44,7 +44,9 @@ class NLBEvaluationCallback(pl.Callback):
 
         arrays = predict_arrays(pl_module, dm)
         group = nlb_submission_group(arrays, dm)
-        metrics = evaluate_dataset(dm.prepared.eval_target_group, group, dm.dataset)
+        # the file and its group named in an error, as `neurodyn evaluate` names them (it was 'mc_maze/<key>': no file)
+        metrics = evaluate_dataset(dm.prepared.eval_target_group, group, group_name(dm.dataset, int(dm.bin_ms)),
+                                   target_path=getattr(dm, "path", None))
         for key, value in metrics.items():
             name = "nlb/" + key.replace(" ", "_").replace("-", "_").lower()
             pl_module.log(name, float(value), sync_dist=True)

@@ -90,9 +90,9 @@ class HeldStream:
     order, and passes later writes through) or :meth:`drop` (forgets it). Everything else -- ``isatty``,
     ``fileno``, ``encoding``, ... -- is the other stream's, so a progress bar sees the terminal it will write to."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, held: list[str] | None = None):
         self._stream = stream
-        self._held: list[str] | None = []  # None once released or dropped
+        self._held: list[str] | None = list(held or [])  # None once released or dropped
         self._lock = threading.Lock()  # rich's progress bar writes from its refresh thread
 
     def write(self, text: str) -> int:
@@ -123,12 +123,28 @@ class HeldStream:
         with self._lock:
             self._held = None
 
+    def take(self) -> list[str]:
+        """What is held, handed to another process to print (:class:`~neurodyn.training.processes.CommandLauncher`);
+        this stream then passes writes through, as if released."""
+        with self._lock:
+            held, self._held = self._held, None
+        return held or []
+
+    @property
+    def underlying(self):
+        """The stream this one (and any :class:`HeldStream` it is in front of) writes to in the end."""
+        stream = self._stream
+        while isinstance(stream, HeldStream):
+            stream = stream._stream
+        return stream
+
     def __getattr__(self, name):
         return getattr(self._stream, name)
 
     def __reduce__(self):
         # ddp_spawn pickles the trainer (and, through its config saver's parser, the CLI) into new processes: there
-        # it is the process's own standard output, nothing held
+        # it is the process's own standard output, nothing held (training.processes.CommandLauncher gives the
+        # ReleaseStdout callback there a stream of that process that holds)
         return _passing_stdout, ()
 
 

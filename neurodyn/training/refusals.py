@@ -4,7 +4,8 @@ Lightning refuses some trainer settings only once the run is under way: a ``limi
 batch (a ``MisconfigurationException``, for a fit's training batches after its sanity check) and a
 ``val_check_interval`` of more batches than an epoch has (a plain ``ValueError``). :func:`check_batch_limits`
 makes these checks when the Trainer sets up, before anything of the run is shown; :func:`input_error_of`
-words what Lightning raised as one line naming the option.
+words what Lightning raised as one line naming the option, in the process that runs the command and in those
+that :mod:`neurodyn.training.processes` starts.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""DDP on the CPU (gloo, 2 processes): validation metrics equal a single-process run.
+"""DDP on the CPU (gloo, 2 processes): validation metrics equal a single-process run; under ddp_spawn /
+ddp_fork bad input found in the processes is the command's one line (the tests after the metrics test).
 
 co-bps and fp-bps are not means over trials, so each rank's value must not be averaged (``sync_dist``):
 they are computed from every rank's gathered predictions and counts. The loss is a mean of per-trial
@@ -19,6 +20,7 @@ Tolerances are derived, not tuned:
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -117,3 +119,106 @@ def test_hmmglm_refuses_ddp(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "trainer.strategy: HMMGLMModule trains in one process" in err[0]
     assert not any(tmp_path.iterdir())
+
+
+# -- ddp_spawn / ddp_fork: the processes Lightning starts keep the command's contract ---------------------------
+# Bad input that only the run finds (in the processes Lightning starts) was torch's ProcessRaisedException: the
+# process's traceback, exit code 1. Run in this process (no interpreter to start), 2 processes on the CPU (gloo).
+
+@pytest.fixture
+def ddp_env(monkeypatch):
+    """A clean environment for a run that starts its own processes, and Lightning's loggers with the console
+    handler they have on the command line."""
+    import logging
+
+    for key in _DIST_VARS:
+        monkeypatch.delenv(key, raising=False)  # the launcher sets MASTER_PORT: gone again after the test
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("NEURODYN_DEBUG", raising=False)
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "handlers", [logging.StreamHandler()])
+        monkeypatch.setattr(logger, "propagate", False)
+
+
+def _bad_eval_target(data: Path, out: Path) -> Path:
+    """A copy of a prepared file whose evaluation targets name a trial it does not have: read by the NLB metrics
+    callback only, in the run."""
+    import shutil
+
+    import h5py
+
+    shutil.copy(data, out)
+    with h5py.File(out, "r+") as f:
+        (group,) = f["eval_target"]
+        rows = f[f"eval_target/{group}/eval_cond_idx"]
+        rows[0] = np.array([0, 99])
+    return out
+
+
+def _fit_args(tmp: Path, data: Path) -> list[str]:
+    return ["fit", "--data", "NLBDataModule", "--data.path", str(data), "--data.batch_size", "4",
+            "--model", "LangevinFlowModule", "--model.config.hidden_size", "8", "--model.config.ff_dim", "16",
+            "--model.config.eval_mode", "mean", "--trainer.accelerator", "cpu", "--trainer.max_epochs", "1",
+            "--trainer.enable_model_summary", "false", "--trainer.default_root_dir", str(tmp / "runs")]
+
+
+DDP2 = ["--trainer.devices", "2", "--trainer.accelerator", "cpu"]
+#: ddp_fork needs the fork start method (Linux, macOS; not Windows)
+needs_fork = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                                reason="ddp_fork needs the fork start method")
+MONITOR = ("neurodyn fit: error: checkpoint.monitor: 'valid/nope' is not a metric this run logs at validation (it "
+           "logs valid/co_bps, valid/fp_bps, valid/kl, valid/kl_transition, valid/kl_v0, valid/kl_weight, "
+           "valid/kl_z0, valid/loss, valid/nll, valid/total)")
+LIMIT = ("neurodyn validate: error: trainer.limit_val_batches: You requested to check 0.001 of the `val_dataloader` "
+         "but 0.001 * 1 < 1.")
+
+
+def test_bad_input_in_a_spawned_process_is_one_line(trained, tmp_path, ddp_env, capfd):
+    """ddp_spawn: a monitor no validation logs is found by the sanity check, in the spawned processes. This fit
+    did not start at all before (the CLI, pickled into the processes, held the run folder's lock: 'cannot
+    pickle generator', a traceback)."""
+    tmp, _, data = trained
+    capfd.readouterr()
+    code = main([*_fit_args(tmp_path, data), "--checkpoint.monitor", "valid/nope", "--trainer.strategy", "ddp_spawn",
+                 *DDP2])
+    out, err = capfd.readouterr()
+    assert code == 2 and out == "" and err.splitlines() == [MONITOR], (code, out, err[-3000:])
+    assert not (tmp_path / "runs").exists()
+
+
+@needs_fork
+@pytest.mark.parametrize("case", ["fit-monitor", "validate-limit", "fit-eval-target"])
+def test_bad_input_in_a_forked_process_is_one_line(case, trained, tmp_path, ddp_env, capfd):
+    tmp, run, data = trained
+    bad = _bad_eval_target(data, tmp_path / "bad_target.h5")
+    argv, line, quiet = {
+        # found at the end of the sanity check: nothing printed before it
+        "fit-monitor": ([*_fit_args(tmp_path, data), "--checkpoint.monitor", "valid/nope"], MONITOR, True),
+        # found when the processes set up their validation data (each its half of the trials)
+        "validate-limit": (["validate", "--run", str(run), "--trainer.limit_val_batches", "0.001"], LIMIT, True),
+        # a data file read by the run only (the NLB metrics of the first epoch): after what the run printed, as
+        # in one process, naming the file (it was 'mc_maze/eval_cond_idx: ...' there too)
+        "fit-eval-target": ([*_fit_args(tmp_path, bad), "--nlb_eval.every_n_epochs", "1"],
+                            f"neurodyn fit: error: {bad}: mc_maze_20/eval_cond_idx: trial index out of range 0..3",
+                            False),
+    }[case]
+    capfd.readouterr()
+    code = main([*argv, "--trainer.strategy", "ddp_fork", *DDP2])
+    out, err = capfd.readouterr()
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith(line), (code, err[-3000:])
+    assert (out == "") == quiet, out
+    assert not (tmp_path / "runs").exists()
+
+
+@needs_fork
+def test_debug_shows_the_process_traceback(trained, ddp_env, capfd):
+    _, run, _ = trained
+    capfd.readouterr()
+    code = main(["--debug", "validate", "--run", str(run), "--trainer.limit_val_batches", "0.001",
+                 "--trainer.strategy", "ddp_fork", *DDP2])
+    err = capfd.readouterr().err
+    assert code == 2 and err.splitlines()[-1].startswith(LIMIT), err[-3000:]
+    assert "terminated with the following error" in err and "in _parse_num_batches" in err  # the process's own
+    assert err.count("Traceback (most recent call last)") >= 2
+
