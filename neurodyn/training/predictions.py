@@ -228,6 +228,20 @@ def window_starts(dm, group: dict) -> dict:
     return out
 
 
+def _every_process(trainer, predictions: list[list[dict]]) -> list[list[dict]] | None:
+    """Under DDP each process predicts its share of the trials: every share, in the first process (None in the
+    others). Each process wrote a file of its own share before (the second one refused: the file existed)."""
+    if trainer.world_size <= 1 or not torch.distributed.is_available() or not torch.distributed.is_initialized():
+        return predictions
+    mine = [[{k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in out.items()} for out in outputs]
+            for outputs in predictions]
+    shares: list = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(shares, mine)
+    if not trainer.is_global_zero:
+        return None
+    return [[out for share in shares for out in share[i]] for i in range(len(mine))]
+
+
 class PredictionWriter(BasePredictionWriter):
     """Write ``neurodyn predict`` outputs to one HDF5 file (atomically).
 
@@ -281,7 +295,8 @@ class PredictionWriter(BasePredictionWriter):
 
     The CLI sets ``inputs`` (files the output may not replace), ``checkpoint`` and ``checkpoint_info``
     (``epoch``, ``global_step``, ``neurodyn_version`` of the checkpoint); without them the checkpoint is the
-    trainer's ``ckpt_path``, if any.
+    trainer's ``ckpt_path``, if any. Under DDP each process predicts a share of the trials: the shares are
+    gathered and the first process writes the file, every trial once, in the data's order.
     """
 
     def __init__(self, path: str | None = None, overwrite: bool = False):
@@ -299,11 +314,18 @@ class PredictionWriter(BasePredictionWriter):
         dm = trainer.datamodule
         if predictions and isinstance(predictions[0], dict):  # a single dataloader
             predictions = [predictions]
+        predictions = _every_process(trainer, predictions)
+        if predictions is None:
+            return  # another process's share: the first process writes the file
         splits = {}
         for split, outputs in zip(dm.predict_splits, predictions):
             keys = [k for k in outputs[0] if k != "index"]
             merged = {k: _numpy(torch.cat([o[k] for o in outputs]), k) for k in keys}
-            order = np.argsort(torch.cat([o["index"] for o in outputs]).cpu().numpy(), kind="stable")
+            index = torch.cat([o["index"] for o in outputs]).cpu().numpy()
+            _, order = np.unique(index, return_index=True)  # trial order, each trial once
+            if len(order) != len(dm.splits[split]):
+                raise RuntimeError(f"predicted {len(order)} of the {len(dm.splits[split])} trials of the {split} "
+                                   "split; nothing was written")
             splits[split] = {k: v[order] for k, v in merged.items()}
         tree: dict = {}
         if hasattr(dm, "prepared") and "rates" in splits.get("train", {}):

@@ -1,5 +1,6 @@
 """DDP on the CPU (gloo, 2 processes): validation metrics equal a single-process run; under ddp_spawn /
-ddp_fork bad input found in the processes is the command's one line (the tests after the metrics test).
+ddp_fork bad input found in the processes is the command's one line, predict writes every trial once (the
+tests after the metrics test).
 
 co-bps and fp-bps are not means over trials, so each rank's value must not be averaged (``sync_dist``):
 they are computed from every rank's gathered predictions and counts. The loss is a mean of per-trial
@@ -221,4 +222,24 @@ def test_debug_shows_the_process_traceback(trained, ddp_env, capfd):
     assert code == 2 and err.splitlines()[-1].startswith(LIMIT), err[-3000:]
     assert "terminated with the following error" in err and "in _parse_num_batches" in err  # the process's own
     assert err.count("Traceback (most recent call last)") >= 2
+
+
+@needs_fork
+def test_predict_in_processes_writes_every_trial_once(trained, tmp_path, ddp_env, capfd):
+    """Each process wrote a file of its own share of the trials (the second refused, the file existed: exit 2 and
+    half the trials left at the path). Batches of one trial: each trial is the same computation whichever
+    process predicts it, so the files are equal."""
+    import h5py
+
+    _, run, _ = trained
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    common = ["predict", "--run", str(run), "--data.batch_size", "1"]
+    assert main([*common, "--out", str(one)]) == 0
+    assert main([*common, "--out", str(two), "--trainer.strategy", "ddp_fork", *DDP2]) == 0
+    assert capfd.readouterr().err == ""
+    with h5py.File(one) as a, h5py.File(two) as b:
+        keys = []
+        a.visititems(lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) else None)
+        assert keys and all(np.array_equal(a[k][()], b[k][()]) for k in keys), keys
+        assert set(a.attrs) == set(b.attrs)
 
