@@ -61,7 +61,8 @@ Errors
     before the Trainer is built. The ``limit_*_batches`` and ``val_check_interval`` are checked when the
     Trainer sets up (:func:`~neurodyn.training.refusals.check_batch_limits`). Under ``ddp_spawn`` /
     ``ddp_fork`` the processes Lightning starts hold and quiet their output the same way, and bad input they
-    find is the command's one line (:mod:`neurodyn.training.processes`).
+    find is the command's one line (:mod:`neurodyn.training.processes`). ``--trainer.devices`` above the CPU
+    cores on the CPU is run with a note on stderr (:func:`~neurodyn.training.processes.processes_note`).
 
 Data-derived sizes are linked from the DataModule into the model (``n_heldin``, ``n_neurons``,
 ``n_obs_bins``, ``n_fwd_bins``), so configs never repeat them. With no config at all, ``neurodyn
@@ -123,7 +124,7 @@ from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
 from neurodyn.training.module import LangevinFlowModule  # noqa: F401
 from neurodyn.training.parser_errors import check_config_files, config_files, parser_error, qualified
 from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter
-from neurodyn.training.processes import use_command_launcher
+from neurodyn.training.processes import processes_note, use_command_launcher
 from neurodyn.training.quiet import HeldStream, ReleaseStdout, hold_stdout, quiet_lightning
 from neurodyn.training.refusals import input_error_of
 from neurodyn.training.runs import (
@@ -651,6 +652,9 @@ class NeurodynCLI(LightningCLI):
         # ddp_spawn / ddp_fork: the run goes on in processes Lightning starts; they keep the command's contract
         # (held output, quiet logging, bad input as one line: training.processes)
         use_command_launcher(self.trainer, self._stdout)
+        note = None if child_rank() else processes_note(self.trainer)
+        if note:  # on stderr: standard output is held until the run starts, this is said before processes start
+            print(note, file=sys.stderr, flush=True)
         try:
             # fit / validate / test: Lightning's SIGTERM handler (an orderly stop) from here on; predict keeps
             # SIGTERM raising, as its output file's lock wants it (nothing partial is written)

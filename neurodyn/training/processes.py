@@ -1,4 +1,5 @@
-"""The training commands in the processes that Lightning starts itself (``ddp_spawn``, ``ddp_fork``).
+"""The training commands in the processes that Lightning starts itself (``ddp_spawn``, ``ddp_fork``), and a note
+on more processes than CPU cores.
 
 With ``--trainer.strategy ddp_spawn`` (new interpreters, given the pickled Trainer) or ``ddp_fork``, Lightning's
 multiprocessing launcher runs the fit / validate / test / predict in other processes and torch hands the command
@@ -16,6 +17,8 @@ output not held. :class:`CommandLauncher` takes the launcher's place and keeps t
   prints nothing; the command raises it, so it is one line and exit code 2, with the process's traceback
   before it only with ``--debug``. Anything else is a bug: its traceback, as before.
 
+:func:`processes_note` is the line the command prints on stderr, before the processes start, when a run on the
+CPU asks for more processes than the cores it may use.
 """
 
 from __future__ import annotations
@@ -135,3 +138,27 @@ def use_command_launcher(trainer, held: HeldStream | None) -> None:
     if isinstance(launcher, _MultiProcessingLauncher) and not isinstance(launcher, CommandLauncher):
         strategy._launcher = CommandLauncher(launcher, held)
 
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity; the machine's count where that is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def processes_note(trainer) -> str | None:
+    """A note when a run on the CPU starts more processes (``trainer.devices``) on this machine than it has
+    cores: Lightning and torch allow it, and it has its uses (a run with the process count of another machine:
+    the data are split by the number of processes), so it is said, not refused."""
+    from lightning.pytorch.accelerators import CPUAccelerator
+
+    if not isinstance(trainer.accelerator, CPUAccelerator):
+        return None
+    processes, cores = int(trainer.num_devices), cpu_cores()
+    if processes <= cores:
+        return None
+    on = f"{cores} CPU cores (accelerator cpu) share them" if cores > 1 else "1 CPU core (accelerator cpu) share it"
+    fewer = f"{cores} or fewer" if cores > 1 else "1"
+    return (f"note: trainer.devices: {processes} processes on {on}, each with its own copy of the data and the model; "
+            f"--trainer.devices {fewer} gives each process a core")

@@ -1,6 +1,6 @@
 """DDP on the CPU (gloo, 2 processes): validation metrics equal a single-process run; under ddp_spawn /
-ddp_fork bad input found in the processes is the command's one line, predict writes every trial once (the
-tests after the metrics test).
+ddp_fork bad input found in the processes is the command's one line, predict writes every trial once, and more
+processes than cores is said (the tests after the metrics test).
 
 co-bps and fp-bps are not means over trials, so each rank's value must not be averaged (``sync_dist``):
 they are computed from every rank's gathered predictions and counts. The loss is a mean of per-trial
@@ -128,9 +128,11 @@ def test_hmmglm_refuses_ddp(tmp_path, capsys):
 
 @pytest.fixture
 def ddp_env(monkeypatch):
-    """A clean environment for a run that starts its own processes, and Lightning's loggers with the console
-    handler they have on the command line."""
+    """A clean environment for a run that starts its own processes, Lightning's loggers with the console handler
+    they have on the command line, and a machine with cores enough (no note on processes and cores)."""
     import logging
+
+    from neurodyn.training import processes
 
     for key in _DIST_VARS:
         monkeypatch.delenv(key, raising=False)  # the launcher sets MASTER_PORT: gone again after the test
@@ -140,6 +142,7 @@ def ddp_env(monkeypatch):
         logger = logging.getLogger(name)
         monkeypatch.setattr(logger, "handlers", [logging.StreamHandler()])
         monkeypatch.setattr(logger, "propagate", False)
+    monkeypatch.setattr(processes, "cpu_cores", lambda: 2)
 
 
 def _bad_eval_target(data: Path, out: Path) -> Path:
@@ -243,3 +246,23 @@ def test_predict_in_processes_writes_every_trial_once(trained, tmp_path, ddp_env
         assert keys and all(np.array_equal(a[k][()], b[k][()]) for k in keys), keys
         assert set(a.attrs) == set(b.attrs)
 
+
+@needs_fork
+def test_more_processes_than_cores_is_said(trained, ddp_env, monkeypatch, capfd):
+    """``--trainer.devices N`` on the CPU started N processes without a word however few the cores. It is said on
+    stderr before they start (not refused: the process count splits the data, and tests run more processes than
+    a machine has cores); the run is as asked."""
+    from neurodyn.training import processes
+
+    _, run, _ = trained
+    monkeypatch.setattr(processes, "cpu_cores", lambda: 1)
+    capfd.readouterr()
+    assert main(["validate", "--run", str(run), "--trainer.strategy", "ddp_fork", *DDP2]) == 0
+    out, err = capfd.readouterr()
+    note = ("note: trainer.devices: 2 processes on 1 CPU core (accelerator cpu) share it, each with its own copy of "
+            "the data and the model; --trainer.devices 1 gives each process a core")
+    assert err.splitlines().count(note) == 1 and err.startswith(note), err
+    assert "MEMBER: 2/2" in out  # two processes ran
+    monkeypatch.setattr(processes, "cpu_cores", lambda: 2)
+    assert main(["validate", "--run", str(run), "--trainer.strategy", "ddp_fork", *DDP2]) == 0
+    assert "note: trainer.devices" not in capfd.readouterr().err
