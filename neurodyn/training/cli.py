@@ -57,12 +57,13 @@ Errors
     ``neurodyn`` command prints it and exits with 2). No usage text is printed before it, nor anything else:
     what a run prints before it starts (Lightning's device banner, "Restoring states ...", the model summary,
     notes) is held until training / validation / testing / prediction begins
-    (:func:`~neurodyn.training.quiet.hold_stdout`), and a checkpoint is checked against the model and the data
-    before the Trainer is built. The ``limit_*_batches`` and ``val_check_interval`` are checked when the
-    Trainer sets up (:func:`~neurodyn.training.refusals.check_batch_limits`). Under ``ddp_spawn`` /
-    ``ddp_fork`` the processes Lightning starts hold and quiet their output the same way, and bad input they
-    find is the command's one line (:mod:`neurodyn.training.processes`). ``--trainer.devices`` above the CPU
-    cores on the CPU is run with a note on stderr (:func:`~neurodyn.training.processes.processes_note`).
+    (:func:`~neurodyn.training.quiet.hold_stdout`; on a terminal until a fit's sanity check starts, whose bar
+    is then drawn live), and a checkpoint is checked against the model and the data before the Trainer is
+    built. The ``limit_*_batches`` and ``val_check_interval`` are checked when the Trainer sets up
+    (:func:`~neurodyn.training.refusals.check_batch_limits`). Under ``ddp_spawn`` / ``ddp_fork`` the processes
+    Lightning starts hold and quiet their output the same way, and bad input they find is the command's one
+    line (:mod:`neurodyn.training.processes`). ``--trainer.devices`` above the CPU cores on the CPU is run
+    with a note on stderr (:func:`~neurodyn.training.processes.processes_note`).
 
 Data-derived sizes are linked from the DataModule into the model (``n_heldin``, ``n_neurons``,
 ``n_obs_bins``, ``n_fwd_bins``), so configs never repeat them. With no config at all, ``neurodyn

@@ -158,8 +158,15 @@ def _passing_stdout() -> HeldStream:
 class ReleaseStdout(pl.Callback):
     """Releases a :class:`HeldStream` when the run starts: training (``fit``, after the sanity check), the
     validation / test / prediction loop (``validate`` / ``test`` / ``predict``) -- each after Lightning has set up
-    its data loaders and checked the ``limit_*_batches`` against them. The batch settings are also checked when
-    the Trainer sets up (:func:`~neurodyn.training.refusals.check_batch_limits`), before anything is shown."""
+    its data loaders and checked the ``limit_*_batches`` against them.
+
+    A fit whose progress bar shows the sanity check (on a terminal) is released when the sanity check starts,
+    so that its bar is drawn while it runs, after what was held (before, the bar was held with the rest and
+    printed at once when training began). The batch settings are checked before that, when the Trainer sets
+    up (:func:`~neurodyn.training.refusals.check_batch_limits`; Lightning refuses a fit's training batches
+    only after the sanity check). Bad input that only the sanity check finds -- a ``checkpoint.monitor`` that
+    validation does not log -- then follows what was printed. Without a progress bar nothing is printed during
+    the sanity check, and the stream is held until training starts."""
 
     def __init__(self, held: HeldStream):
         self.held = held
@@ -169,11 +176,16 @@ class ReleaseStdout(pl.Callback):
 
         check_batch_limits(trainer, stage)
 
+    def on_sanity_check_start(self, trainer, pl_module) -> None:
+        bar = trainer.progress_bar_callback
+        if bar is not None and getattr(bar, "is_enabled", True):
+            self.held.release()
+
     def on_train_start(self, trainer, pl_module) -> None:
         self.held.release()
 
     def on_validation_start(self, trainer, pl_module) -> None:
-        if not trainer.sanity_checking:  # fit's sanity check comes before its training data is checked
+        if not trainer.sanity_checking:  # the sanity check: on_sanity_check_start
             self.held.release()
 
     def on_test_start(self, trainer, pl_module) -> None:

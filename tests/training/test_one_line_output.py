@@ -10,6 +10,7 @@ root logger has pytest's handlers, so Lightning's lines would go to them and not
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import subprocess
@@ -175,3 +176,38 @@ def test_the_held_output_survives_ddp_spawn(run, tmp_path):
     banner, table = proc.stdout.find(BANNER), proc.stdout.find("valid/loss")
     assert 0 <= banner < table, proc.stdout
 
+
+class _Terminal(io.StringIO):
+    """Standard output that is a terminal (the training commands then draw rich's progress bar on it)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_sanity_check_bar_is_drawn_while_the_sanity_check_runs(tmp_path, lightning_console, monkeypatch):
+    """On a terminal the sanity check's progress bar was held with the banner and the model summary and written
+    when training began: nothing moved while the sanity check ran, then all its frames at once. It is drawn
+    while the sanity check runs, after what was held, and nothing of it comes once training has begun."""
+    from lightning.pytorch.callbacks import RichProgressBar
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setenv("TERM", "xterm")
+    seen = []  # the terminal when the sanity check ends
+    real = RichProgressBar.on_sanity_check_end
+
+    def at_sanity_end(self, trainer, pl_module):
+        self.refresh()  # the frame rich's timer draws next (whether it drew one yet depends on the machine's speed)
+        seen.append(terminal.getvalue())
+        real(self, trainer, pl_module)
+
+    monkeypatch.setattr(RichProgressBar, "on_sanity_check_end", at_sanity_end)
+    bar = TINY.index("--trainer.enable_progress_bar")
+    argv = TINY[:bar] + TINY[bar + 2:]  # the default: a bar on a terminal
+    assert main(["fit", *argv, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path),
+                 "--run-name", "a"]) == 0
+    out = terminal.getvalue()
+    assert len(seen) == 1 and BANNER in seen[0] and "Sanity Checking" in seen[0], seen
+    order = [out.find(text) for text in (BANNER, "trainable params", "Sanity Checking", "Epoch 0/0", "run folder: ")]
+    assert -1 not in order and order == sorted(order), out
+    assert out.rfind("Sanity Checking") < out.find("Epoch 0/0"), out
