@@ -33,11 +33,25 @@ SIZE_KEYS = ("n_heldin", "n_neurons", "n_obs_bins", "n_fwd_bins")
 #: Model settings (keys under ``model.init_args``, per LightningModule class) that ``validate`` / ``test`` /
 #: ``predict`` may choose for themselves: how a trained model is evaluated (LangevinFlow's sampled or mean
 #: pass and its number of samples, speed and memory options of the same arithmetic). A value the user gives
-#: that differs from the checkpoint's is used, with a note (:func:`reconcile_model_settings`).
+#: that differs from the checkpoint's is used, with a note (:func:`reconcile_model_settings`); a resumed fit
+#: may change only those outside :data:`VALIDATION_SETTINGS`.
 EVALUATION_SETTINGS = {
     "LangevinFlowModule": frozenset({
         "config.eval_mode", "config.n_eval_samples", "config.decoder_precision", "config.compile",
         "config.cuda_graph", "config.checkpoint_decoder", "config.train_chunks", "val_samples",
+    }),
+}
+#: The evaluation settings that also define how a fit computes its validation metrics -- ``valid/loss`` (the
+#: sampled or mean pass, and its arithmetic) and the rates behind ``valid/co_bps`` / ``fp_bps`` / ``rate_r2``
+#: (``min(val_samples, n_eval_samples)`` passes) -- which the checkpoint monitor, the plateau schedule and early
+#: stopping compare from epoch to epoch. A resumed fit may not change them (:func:`reconcile_model_settings`):
+#: the best checkpoint would be the best under two rules, as with another ``--checkpoint.monitor``.
+#: ``decoder_precision`` changes the rounding of every pass, training's too, as ``trainer.precision`` (which a
+#: resume may not change either). The rest (``compile``, ``cuda_graph``, ``checkpoint_decoder``,
+#: ``train_chunks``) are the same arithmetic, and a resume may change them.
+VALIDATION_SETTINGS = {
+    "LangevinFlowModule": frozenset({
+        "config.eval_mode", "config.n_eval_samples", "val_samples", "config.decoder_precision",
     }),
 }
 #: Model settings that only shape training (optimiser, schedules, loss weights, priors of the M-step,
@@ -450,7 +464,9 @@ def reconcile_model_settings(family: str, given: dict, saved: dict, path: str | 
     different value the user asked for was dropped without a word. Per setting that differs:
 
     - an evaluation setting (:data:`EVALUATION_SETTINGS`): the user's value is used; returned in the
-      first dict (key relative to ``model.init_args`` -> value) with a note;
+      first dict (key relative to ``model.init_args`` -> value) with a note; when resuming a fit, one that
+      defines the validation metrics (:data:`VALIDATION_SETTINGS`) is refused (the run's earlier epochs
+      were validated, and its best checkpoint chosen, with the checkpoint's value);
     - a training setting (:data:`TRAINING_SETTINGS`): the checkpoint's value is kept, with a note; when
       resuming a fit (``command`` ``"fit"``) it is refused like the next kind (the run continues as it was);
     - anything else (sizes, architecture, the model's computation: states, lags, basis, link, dynamics,
@@ -464,11 +480,17 @@ def reconcile_model_settings(family: str, given: dict, saved: dict, path: str | 
     theirs = _flat(saved)
     evaluation = EVALUATION_SETTINGS.get(family, frozenset())
     training = TRAINING_SETTINGS.get(family, frozenset())
+    validation = VALIDATION_SETTINGS.get(family, frozenset())
     apply, notes = {}, []
     for key, value in ours.items():
         if key in SIZE_KEYS or key not in theirs or _same(value, theirs[key]):
             continue
         option = f"model.init_args.{key}"
+        if key in validation and command == "fit":
+            raise InputError(f"resuming continues the checkpoint's run, validated with {key.rsplit('.', 1)[-1]}="
+                             f"{theirs[key]!r}, but the run asks for {value!r}: its epochs' valid/ metrics, and so "
+                             "its best checkpoint, would be measured two ways; drop it, or start a new run to change "
+                             "it (validate / test / predict take it)", path=path, field=option)
         if key in evaluation:
             apply[key] = value
             notes.append(f"note: {option}: {command} uses {value!r} as asked (the checkpoint was trained with "

@@ -308,11 +308,25 @@ def test_the_settings_lists_name_fields_that_exist():
 @pytest.mark.parametrize(("option", "value", "words"), [
     ("lr", "0.01", "resuming continues the checkpoint's run, trained with lr=0.003, but the run asks for 0.01"),
     ("config.hidden_size", "16", "the checkpoint was trained with hidden_size=8 but the run asks for 16"),
+    # evaluation settings that define the validation metrics the monitor compares across epochs
+    ("config.eval_mode", "mean", "resuming continues the checkpoint's run, validated with eval_mode='sample', but "
+                                 "the run asks for 'mean': its epochs' valid/ metrics, and so its best checkpoint, "
+                                 "would be measured two ways; drop it, or start a new run to change it (validate / "
+                                 "test / predict take it)"),
+    ("val_samples", "3", "resuming continues the checkpoint's run, validated with val_samples=10, but the run "
+                         "asks for 3"),
+    ("config.n_eval_samples", "7", "resuming continues the checkpoint's run, validated with n_eval_samples=50, but "
+                                   "the run asks for 7"),
+    ("config.decoder_precision", "bfloat16", "resuming continues the checkpoint's run, validated with "
+                                             "decoder_precision='float32', but the run asks for 'bfloat16'"),
 ])
 def test_resuming_with_other_model_settings_is_refused(lorenz_run, tmp_path, capsys, option, value, words):
     """``fit --run DIR --model.init_args.lr 0.01`` resumed with the checkpoint's lr and ``hidden_size 16`` with
     its 8, without a word; a resumed run continues the checkpoint's, so both are refused in one line, and the
-    run folder is left as it was."""
+    run folder is left as it was. ``--model.init_args.config.eval_mode mean`` on a run validated with 'sample'
+    was taken with a note, and the best checkpoint then compared a mean-pass valid/loss with sampled ones of
+    the earlier epochs: refused like another ``--checkpoint.monitor`` (validate / test / predict still take it,
+    test_evaluation_settings_are_the_runs_with_a_note)."""
     import shutil
 
     run = tmp_path / "lf"
@@ -323,3 +337,19 @@ def test_resuming_with_other_model_settings_is_refused(lorenz_run, tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and f"model.init_args.{option}: {words}" in err[0], err
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
+
+
+def test_a_resume_may_change_a_speed_option_of_the_same_arithmetic(lorenz_run, tmp_path, capsys):
+    """The other half of VALIDATION_SETTINGS: ``checkpoint_decoder`` (recompute the block in backward, same
+    arithmetic) is an evaluation setting outside it, so a resume takes it with a note and trains on."""
+    import shutil
+
+    run = tmp_path / "lf"
+    shutil.copytree(lorenz_run, run)
+    capsys.readouterr()
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2",
+                 "--model.init_args.config.checkpoint_decoder", "true"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert notes == ["note: model.init_args.config.checkpoint_decoder: fit uses True as asked (the checkpoint was "
+                     "trained with False; an evaluation setting)"]
+    assert json.loads((run / "checkpoints" / "checkpoints.json").read_text())["last_epoch"] == 1
