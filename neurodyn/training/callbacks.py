@@ -98,11 +98,38 @@ class RandomStateInCheckpoints(pl.Callback):
             restore_random_state(state, pl_module, trainer.datamodule)
 
 
+def fit_end_reached(trainer: pl.Trainer) -> str | None:
+    """What ended a fit by its own rules, read when training ends (``on_train_end``): ``trainer.max_steps``,
+    ``trainer.max_epochs``, an ``EarlyStopping`` that stopped on the last epoch, or ``trainer.max_time`` used
+    up (Lightning's ``Timer``); None when none did (a stop request alone, such as a signal's)."""
+    from lightning.pytorch.callbacks import EarlyStopping, Timer
+
+    loop = trainer.fit_loop
+    if loop.max_steps not in (None, -1) and trainer.global_step >= loop.max_steps:
+        return f"trainer.max_steps={loop.max_steps} reached"
+    if loop.max_epochs not in (None, -1) and loop.epoch_progress.current.processed >= loop.max_epochs:
+        return f"trainer.max_epochs={loop.max_epochs} reached"
+    last = loop.epoch_progress.current.processed - 1  # the epoch that just ended
+    for cb in trainer.callbacks:
+        if isinstance(cb, EarlyStopping) and cb.stopped_epoch == last:
+            reason = getattr(cb, "stopping_reason", None)  # Lightning >= 2.6; before, stopped_epoch alone
+            if (reason is None and last > 0) or (reason is not None and reason.name != "NOT_STOPPED"):
+                return f"EarlyStopping on {cb.monitor} stopped it"
+        if isinstance(cb, Timer):
+            remaining = cb.time_remaining()
+            if remaining is not None and remaining <= 0:
+                return "trainer.max_time used up"
+    return None
+
+
 class ResumeState(RandomStateInCheckpoints):
     """Exact resume (:class:`RandomStateInCheckpoints`) and clean interrupts.
 
     While fitting, a first SIGTERM or SIGINT lets the current epoch finish (its checkpoint is an exact
-    resume point), then stops; a second one stops at once (``last.ckpt`` stays the previous epoch).
+    resume point), then stops; a second one stops at once (``last.ckpt`` stays the previous epoch). A first
+    one during the epoch that ends the fit anyway (:func:`fit_end_reached`: ``max_epochs``, ``max_steps``,
+    ``max_time``, early stopping) leaves a finished run: :attr:`signal` is cleared (the fit exits 0, with no
+    resume command, which would have nothing to train) and a line on stderr says the run finished.
     """
 
     def __init__(self) -> None:
@@ -147,6 +174,15 @@ class ResumeState(RandomStateInCheckpoints):
         # here, not on_fit_end: Lightning restores the handlers it found before on_fit_end, and putting its
         # own (saved at on_train_start) back after that would leave them installed past the fit
         self._restore_handlers()
+        if self.signal is None:
+            return
+        reached = fit_end_reached(trainer)
+        if reached is not None:  # the run ended by its own rules: finished, nothing to resume
+            name = signal.Signals(self.signal).name
+            self.signal = None
+            if trainer.is_global_zero:
+                print(f"{name} arrived during the last epoch: the run finished ({reached}); nothing to resume",
+                      file=sys.stderr, flush=True)
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         self._restore_handlers()

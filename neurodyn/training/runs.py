@@ -219,13 +219,32 @@ def _recorded_max_epochs(run_dir: Path):
         return None
 
 
+def _epochs_saved(last: Path) -> int | None:
+    """The epochs a ``last.ckpt`` has finished (its ``epoch`` + 1), or None when it cannot be read."""
+    import torch
+
+    try:  # mmap: the header, not every tensor
+        epoch = torch.load(last, map_location="cpu", weights_only=True, mmap=True).get("epoch")
+    except Exception:  # noqa: BLE001 - only the wording of the stop depends on it
+        return None
+    return epoch + 1 if isinstance(epoch, int) else None
+
+
 def run_stopped(signum: int, run_dir: Path | None, finished: bool, max_epochs: int | None = None) -> Stopped:
     """The stop of a fit on a signal, saying how to resume (printed by neurodyn.cli, exit 128 + signum).
     ``max_epochs``: the stopped fit's; the command names it when the run's config.yaml records another (a
-    resume that extended the run: a bare ``fit --run DIR`` would take config.yaml's, the run's first length)."""
+    resume that extended the run: a bare ``fit --run DIR`` would take config.yaml's, the run's first length).
+    A ``last.ckpt`` that has finished all ``max_epochs`` (a second signal after the last epoch was saved) gets
+    no resume command: the run is finished, and that command would only say there is nothing to train. (A
+    first signal during the epoch that ends the fit does not come here: the fit ends as finished, exit 0,
+    :class:`~neurodyn.training.callbacks.ResumeState`.)"""
     name = signal.Signals(signum).name
     last = run_dir / "checkpoints" / "last.ckpt" if run_dir is not None else None
     if last is not None and last.is_file():
+        done = _epochs_saved(last) if max_epochs not in (None, -1) else None
+        if done is not None and done >= max_epochs:
+            return Stopped(signum, f"interrupted by {name} after the last epoch was saved: the run finished "
+                                   f"(trainer.max_epochs={max_epochs} reached); nothing to resume")
         when = "after finishing the epoch" if finished else "during an epoch; last.ckpt is the epoch before"
         longer = (f" --trainer.max_epochs {max_epochs}"
                   if max_epochs is not None and max_epochs != _recorded_max_epochs(run_dir) else "")

@@ -118,3 +118,108 @@ def test_a_signal_during_start_up_is_one_line_and_leaves_nothing(tmp_path, where
     assert proc.returncode == 128 + signal.SIGTERM, (proc.returncode, proc.stderr[-2000:])
     assert proc.stderr.strip().splitlines()[-1] == "neurodyn fit: interrupted (SIGTERM); nothing partial was kept"
     assert not (tmp_path / "runs").exists()
+
+
+# -- a signal during the epoch that ends the fit anyway: a finished run -------------------------------------
+SMALL = [
+    "--data", "LorenzDataModule",
+    "--data.n_conditions", "4", "--data.trials_per_condition", "5", "--data.batch_size", "4",
+    "--model.init_args.config.hidden_size", "8", "--model.init_args.config.ff_dim", "16",
+    "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
+    "--trainer.accelerator", "cpu",
+]
+EARLY_STOPPING = """trainer:
+  callbacks:
+    - class_path: lightning.pytorch.callbacks.EarlyStopping
+      init_args: {monitor: valid/loss, mode: min, min_delta: 1.0e9, patience: 1}
+"""
+
+
+@pytest.mark.parametrize(("ending", "signum", "extra", "reason"), [
+    ("max_epochs", signal.SIGTERM, ["--trainer.max_epochs", "2"], "trainer.max_epochs=2 reached"),
+    ("max_epochs", signal.SIGINT, ["--trainer.max_epochs", "2"], "trainer.max_epochs=2 reached"),
+    # the 5th optimizer step is the last (mid-epoch: 20 trials in batches of 4, a few of them held out)
+    ("max_steps", signal.SIGTERM, ["--trainer.max_epochs", "50", "--trainer.max_steps", "5"],
+     "trainer.max_steps=5 reached"),
+    # min_delta 1e9: the first validation improves on inf, the second cannot; patience 1 stops epoch 1
+    ("early_stopping", signal.SIGTERM, ["--trainer.max_epochs", "50"], "EarlyStopping on valid/loss stopped it"),
+    ("max_time", signal.SIGTERM, ["--trainer.max_epochs", "50", "--trainer.max_time", "00:01:00:00"],
+     "trainer.max_time used up"),
+], ids=["max_epochs-SIGTERM", "max_epochs-SIGINT", "max_steps", "early_stopping", "max_time"])
+def test_a_signal_during_the_last_epoch_leaves_a_finished_run(tmp_path, monkeypatch, capsys, ending, signum, extra,
+                                                               reason):
+    """A first signal during the epoch that ends the fit anyway (max_epochs, max_steps, max_time, early stopping)
+    exited 128 + signum with 'interrupted by SIGTERM after finishing the epoch; resume with: neurodyn fit --run
+    ...', a command that then only said there was nothing to train. The run finished: exit 0, a line that says
+    so and names the signal, no resume command. The signal is sent from inside a training step (in this
+    process, so it lands on a known batch): epoch 1's first batch, or max_steps' last step."""
+    import functools
+
+    import lightning.pytorch.callbacks.timer as timer_module
+
+    from neurodyn.training.module import LangevinFlowModule
+
+    step = LangevinFlowModule.training_step
+    clock = {"shift": 0.0}
+    real_time = timer_module.time
+
+    class TimerClock:  # the Timer's own clock: jumps past max_time when the signal is sent
+        def __getattr__(self, name):
+            return getattr(real_time, name)
+
+        def monotonic(self):
+            return real_time.monotonic() + clock["shift"]
+
+    monkeypatch.setattr(timer_module, "time", TimerClock())
+
+    @functools.wraps(step)
+    def signalling_step(self, batch, batch_idx):
+        last = self.global_step == 4 if ending == "max_steps" else (self.current_epoch == 1 and batch_idx == 0)
+        if last:
+            os.kill(os.getpid(), signum)
+            if ending == "max_time":
+                clock["shift"] = 7200.0
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(LangevinFlowModule, "training_step", signalling_step)
+    config = []
+    if ending == "early_stopping":
+        (tmp_path / "early.yaml").write_text(EARLY_STOPPING)
+        config = ["--config", str(tmp_path / "early.yaml")]
+    capsys.readouterr()
+    code = main(["fit", *config, *SMALL, *extra, "--trainer.default_root_dir", str(tmp_path), "--run-name", "run"])
+    out, err = capsys.readouterr()
+    name = signal.Signals(signum).name
+    assert code == 0, err[-2000:]
+    assert f"{name} arrived during the last epoch: the run finished ({reason}); nothing to resume" in err, err
+    assert "resume with" not in err and "interrupted" not in err
+    assert f"run folder: {tmp_path / 'run'}" in out
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["epoch"] == 1  # the signal's epoch (epoch 1 for max_steps too: 5 steps outlast epoch 0)
+    assert {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)} == {
+        signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
+
+
+def test_a_signal_before_the_last_epoch_still_stops_with_the_resume_command(tmp_path, monkeypatch, capsys):
+    """The control of the test above, in the same harness: a signal in epoch 0 of 3 stops after that epoch, exit
+    143, with the command that resumes."""
+    import functools
+
+    from neurodyn.training.module import LangevinFlowModule
+
+    step = LangevinFlowModule.training_step
+
+    @functools.wraps(step)
+    def signalling_step(self, batch, batch_idx):
+        if self.current_epoch == 0 and batch_idx == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(LangevinFlowModule, "training_step", signalling_step)
+    capsys.readouterr()
+    code = main(["fit", *SMALL, "--trainer.max_epochs", "3", "--trainer.default_root_dir", str(tmp_path),
+                 "--run-name", "run"])
+    err = capsys.readouterr().err
+    assert code == 128 + signal.SIGTERM
+    assert f"interrupted by SIGTERM after finishing the epoch; resume with: neurodyn fit --run {tmp_path / 'run'}" \
+        in err, err

@@ -339,12 +339,21 @@ def test_a_resume_asking_for_fewer_epochs_than_trained_is_one_line(run, capsys):
 
 def test_the_resume_command_of_a_stopped_extension_names_its_length(run):
     """A stop prints the command that resumes; for a run extended beyond config.yaml's max_epochs a bare
-    ``fit --run DIR`` would take config.yaml's length (and be refused): the command names the extension's."""
+    ``fit --run DIR`` would take config.yaml's length (and be refused): the command names the extension's.
+    A last.ckpt that has finished all of the stopped fit's max_epochs (a second signal after the last epoch was
+    saved) gets no command: it was 'resume with: neurodyn fit --run DIR', which then said 'nothing to train'."""
     from neurodyn.training.runs import run_stopped
 
-    assert str(run_stopped(15, run, finished=True, max_epochs=1)).endswith(f"neurodyn fit --run {run}")
+    config = run / "config.yaml"  # the run was made for 3 epochs and stopped after its first (last.ckpt: epoch 0)
+    assert "  max_epochs: 1\n" in config.read_text()
+    config.write_text(config.read_text().replace("  max_epochs: 1\n", "  max_epochs: 3\n", 1))
+    assert str(run_stopped(15, run, finished=True, max_epochs=3)).endswith(f"neurodyn fit --run {run}")
     assert str(run_stopped(15, run, finished=True, max_epochs=5)).endswith(
         f"neurodyn fit --run {run} --trainer.max_epochs 5")
+    for finished in (True, False):
+        assert str(run_stopped(15, run, finished=finished, max_epochs=1)) == (
+            "interrupted by SIGTERM after the last epoch was saved: the run finished (trainer.max_epochs=1 "
+            "reached); nothing to resume")
 
 
 @pytest.mark.parametrize(("option", "value"), [("--trainer.limit_predict_batches", "0.5"),
