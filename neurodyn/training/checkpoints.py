@@ -80,6 +80,18 @@ def _no_validation(trainer: pl.Trainer) -> bool:
     return (sum(val) if isinstance(val, list) else val) == 0
 
 
+def checkpoint_filename(monitor: str | None) -> str:
+    """The name template of a run's top-k files: Lightning's default ``epoch=E-step=S`` (``step``: the
+    optimizer steps so far), then the monitored value with the metric's ``/`` as ``_`` (a ``/`` in a file name
+    is a folder): ``epoch=4-step=90-valid_loss=0.4073.ckpt``; ``epoch=4-step=90.ckpt`` without a monitor.
+
+    >>> checkpoint_filename("valid/co_bps")
+    'epoch={epoch}-step={step}-valid_co_bps={valid/co_bps:.4f}'
+    """
+    name = "epoch={epoch}-step={step}"
+    return f"{name}-{monitor.replace('/', '_')}={{{monitor}:.4f}}" if monitor else name
+
+
 class AutoModelCheckpoint(ModelCheckpoint):
     """ModelCheckpoint whose ``monitor="auto"`` follows the data: co-bps or loss.
 
@@ -97,6 +109,10 @@ class AutoModelCheckpoint(ModelCheckpoint):
       ``last.ckpt`` is a hard link to that file, so an epoch writes one large file at most.
     - Every file is written to a temporary name and renamed, so an interrupted write never leaves a
       truncated checkpoint (and a hard link is never written through).
+    - Top-k files are named ``epoch=E-step=S-<monitor>=<value>.ckpt`` whatever the monitor
+      (:func:`checkpoint_filename`; ``--checkpoint.filename`` still picks another template). Runs written
+      before had ``epochE-valid_loss=V.ckpt`` under the auto monitor; the files are found by the names that
+      ``checkpoints.json`` and the restored callback state record, so such runs resume as they are.
     - ``checkpoints.json`` next to the files records the monitor, the top-k files with their scores, the
       best file, the last epoch and ``last_step`` (Lightning's ``global_step``, which counts optimizer
       steps: one per batch for LangevinFlow and the HMM-GLM ``gradient`` method, ``n_inner`` M-step Adam
@@ -122,9 +138,9 @@ class AutoModelCheckpoint(ModelCheckpoint):
             self.mode = mode
             inf = torch.tensor(np.inf)
             self.kth_value = inf if mode == "min" else -inf
-            if self.filename is None:
-                self.filename = "epoch{epoch}-" + monitor.replace("/", "_") + "={" + monitor + ":.4f}"
-                self.auto_insert_metric_name = False
+        if self.filename is None:  # one style for every run, auto monitor or not (--checkpoint.filename aside)
+            self.filename = checkpoint_filename(self.monitor)
+            self.auto_insert_metric_name = False
         super().setup(trainer, pl_module, stage)
 
     def load_state_dict(self, state_dict: dict) -> None:

@@ -435,7 +435,7 @@ def test_info_summarises_a_run_folder_and_a_checkpoint(run, tmp_path, capsys, mo
     assert f"Run folder {run}" in out and re.search(r"model\s+│ LangevinFlowModule", out), out
     assert re.search(r"data\s+│ LorenzDataModule", out) and re.search(r"trainer.max_epochs\s+│ 1", out), out
     assert re.search(r"last epoch\s+│ 0 \(counted from 0: 1 finished\)", out), out
-    assert re.search(r"│ last.ckpt\s+│ [0-9.]+", out) and "│ epoch0-valid_loss=" in out, out  # (a copy: no hard link)
+    assert re.search(r"│ last.ckpt\s+│ [0-9.]+", out) and "│ epoch=0-step=" in out, out  # (a copy: no hard link)
     assert main(["info", str(run / "checkpoints" / "last.ckpt")]) == 0
     out = capsys.readouterr().out
     for field, value in [("model family", "LangevinFlowModule"), ("epoch", r"0 \(counted from 0: 1 finished\)"),

@@ -49,9 +49,60 @@ def test_last_is_the_last_epoch_and_index_names_the_best(run):
     best = torch.load(ckpts / index["best"], map_location="cpu", weights_only=True)
     assert best["callbacks"]  # a full training checkpoint
     # the newest top-k file and last.ckpt of the same epoch are one file on disk (one write per epoch)
-    same_epoch = [name for name in index["top_k"] if name.startswith("epoch3-")]
+    same_epoch = [name for name in index["top_k"] if name.startswith("epoch=3-")]
     if same_epoch:
         assert (ckpts / same_epoch[0]).stat().st_ino == (ckpts / "last.ckpt").stat().st_ino
+
+
+def _names_match_their_checkpoints(ckpts: Path, metric: str) -> None:
+    """Every top-k file of ``ckpts`` is named ``epoch=E-step=S-<metric>=V.ckpt`` after its own epoch, optimizer
+    step and score (checkpoints.json's, to 4 decimals)."""
+    index = json.loads((ckpts / "checkpoints.json").read_text())
+    assert index["top_k"]
+    for name, score in index["top_k"].items():
+        found = re.fullmatch(rf"epoch=(\d+)-step=(\d+)-{metric.replace('/', '_')}=(-?\d+\.\d{{4}})\.ckpt", name)
+        assert found, name
+        ckpt = torch.load(ckpts / name, map_location="cpu", weights_only=True)
+        assert (int(found[1]), int(found[2])) == (ckpt["epoch"], ckpt["global_step"]), name
+        assert found[3] == f"{score:.4f}", (name, score)
+
+
+def test_top_k_files_are_named_one_way_whatever_the_monitor(run, tmp_path):
+    """The auto monitor named files ``epoch0-valid_loss=0.4073.ckpt`` (no '=' after epoch, no step), an explicit
+    one Lightning's ``epoch=1-step=36.ckpt`` (no score): one style now, ``epoch=E-step=S-<metric>=V``."""
+    _names_match_their_checkpoints(run / "checkpoints", "valid/loss")  # the auto monitor
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path), "--run-name", "nll",
+                 "--trainer.max_epochs", "2", "--checkpoint.monitor", "valid/nll"]) == 0
+    _names_match_their_checkpoints(tmp_path / "nll" / "checkpoints", "valid/nll")
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "The top-k files are named `epoch=E-step=S-<metric>=<value>.ckpt` whatever the monitor" in readme
+
+
+def test_a_run_with_the_earlier_checkpoint_names_resumes_and_finds_its_best(tmp_path, monkeypatch):
+    """Run folders written before the names were one style (``epoch1-valid_loss=0.8596.ckpt`` under the auto
+    monitor) resume, and ``--ckpt_path best`` finds their best file, before and after a resume: checkpoints.json
+    and the checkpoint callback's restored state name the files. Top-k files the resume displaces, old names
+    included, are removed: the folder holds last.ckpt and the top k checkpoints.json lists."""
+    import neurodyn.training.checkpoints as checkpoints
+
+    with monkeypatch.context() as patch:  # the template the auto monitor used before
+        patch.setattr(checkpoints, "checkpoint_filename",
+                      lambda monitor: "epoch{epoch}-" + monitor.replace("/", "_") + "={" + monitor + ":.4f}")
+        assert main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path), "--run-name", "old",
+                     "--trainer.max_epochs", "2", "--checkpoint.save_top_k", "2"]) == 0
+    run = tmp_path / "old"
+    ckpts = run / "checkpoints"
+    assert sorted(p.name for p in ckpts.glob("epoch*.ckpt")) == [
+        name for name in sorted(json.loads((ckpts / "checkpoints.json").read_text())["top_k"])]
+    assert all(re.fullmatch(r"epoch\d-valid_loss=\d+\.\d{4}\.ckpt", p.name) for p in ckpts.glob("epoch*.ckpt"))
+    old_names = {p.name for p in ckpts.glob("epoch*.ckpt")}
+    assert main(["validate", "--run", str(run), "--ckpt_path", "best"]) == 0
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "6"]) == 0
+    index = json.loads((ckpts / "checkpoints.json").read_text())
+    assert index["last_epoch"] == 5 and len(index["top_k"]) == 2 and index["best"] in index["top_k"]
+    assert {p.name for p in ckpts.glob("*.ckpt")} == {"last.ckpt", *index["top_k"]}
+    assert old_names - set(index["top_k"])  # a fresh model's loss falls: epochs 2-5 displaced an old-named file
+    assert main(["validate", "--run", str(run), "--ckpt_path", "best"]) == 0
 
 
 def test_checkpoint_header_and_weights_only(run):
