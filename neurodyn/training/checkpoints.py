@@ -113,6 +113,9 @@ class AutoModelCheckpoint(ModelCheckpoint):
       (:func:`checkpoint_filename`; ``--checkpoint.filename`` still picks another template). Runs written
       before had ``epochE-valid_loss=V.ckpt`` under the auto monitor; the files are found by the names that
       ``checkpoints.json`` and the restored callback state record, so such runs resume as they are.
+    - A fit resumed from a file other than ``last.ckpt`` never deletes that file (Lightning keeps the file a fit
+      resumed from), nor the top-k files written after its epoch (the restored state does not know them):
+      the folder may hold more than the top k, and ``checkpoints.json``'s ``top_k`` names the top k.
     - ``checkpoints.json`` next to the files records the monitor, the top-k files with their scores, the
       best file, the last epoch and ``last_step`` (Lightning's ``global_step``, which counts optimizer
       steps: one per batch for LangevinFlow and the HMM-GLM ``gradient`` method, ``n_inner`` M-step Adam

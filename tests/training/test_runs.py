@@ -105,6 +105,48 @@ def test_a_run_with_the_earlier_checkpoint_names_resumes_and_finds_its_best(tmp_
     assert main(["validate", "--run", str(run), "--ckpt_path", "best"]) == 0
 
 
+def test_a_resume_from_a_top_k_file_keeps_it_and_checkpoints_json_lists_the_top_k_alone(tmp_path):
+    """README said the folder holds 'the best --checkpoint.save_top_k files'; a resume from a top-k file
+    (``fit --ckpt_path DIR/checkpoints/epoch=2-....ckpt``) leaves more: the file it resumed from (Lightning never
+    deletes it) and the top-k files written after its epoch (the restored state does not know them). Nothing
+    is deleted; README says which files these are, and checkpoints.json's top_k lists the top k alone."""
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert ("leaves files beside the top k that it never deletes: the file it resumed from (Lightning never "
+            "removes that one, also once it has left the top k), and the top-k files the run had written after "
+            "that file's epoch") in readme
+    assert "`checkpoints.json`'s `top_k` lists the top-k files alone" in readme
+
+    def fit(name, top_k, epochs):
+        assert main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path), "--run-name", name,
+                     "--trainer.max_epochs", str(epochs), "--checkpoint.save_top_k", str(top_k)]) == 0
+        return tmp_path / name / "checkpoints"
+
+    def state(ckpts):
+        index = json.loads((ckpts / "checkpoints.json").read_text())
+        return index, {p.name for p in ckpts.glob("*.ckpt")} - {"last.ckpt"}
+
+    # the audit's case: top 1 of 3 epochs (a fresh model's loss falls: epoch 2's file), resumed to 5 epochs
+    ckpts = fit("one", 1, 3)
+    (resumed_from,) = state(ckpts)[0]["top_k"]
+    assert main(["fit", "--ckpt_path", str(ckpts / resumed_from), "--trainer.max_epochs", "5"]) == 0
+    index, files = state(ckpts)
+    assert len(index["top_k"]) == 1 and resumed_from not in index["top_k"]  # left the top k, kept
+    assert files == {*index["top_k"], resumed_from}
+
+    # top 3 of 4 epochs, resumed from the earliest of them: the later ones are kept, not listed; the epochs
+    # trained again score as before (exact resume) and get their names with -v1
+    ckpts = fit("three", 3, 4)
+    before = state(ckpts)[0]["top_k"]
+    resumed_from = min(before, key=lambda name: int(name.split("-")[0].removeprefix("epoch=")))
+    later = set(before) - {resumed_from}
+    assert main(["fit", "--ckpt_path", str(ckpts / resumed_from), "--trainer.max_epochs", "4"]) == 0
+    index, files = state(ckpts)
+    assert files - set(index["top_k"]) == later  # the resumed-from file is still among the top 3 here
+    assert sorted(index["top_k"]) == sorted([resumed_from, *(n.replace(".ckpt", "-v1.ckpt") for n in later)])
+    assert index["top_k"] == {**{resumed_from: before[resumed_from]},
+                              **{n.replace(".ckpt", "-v1.ckpt"): before[n] for n in later}}
+
+
 def test_checkpoint_header_and_weights_only(run):
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     head = ckpt["neurodyn"]
