@@ -35,7 +35,13 @@ import torch
 from neurodyn.errors import InputError
 from neurodyn.models.hmmglm import HMMGLMConfig, build_model
 from neurodyn.training.checkpoints import add_checkpoint_header, check_checkpoint_header
-from neurodyn.training.module import ReportSplitTest, TrainingDiverged, _finite_number, model_config
+from neurodyn.training.module import (
+    ReportSplitTest,
+    TrainingDiverged,
+    _finite_number,
+    kept_after_divergence,
+    model_config,
+)
 
 #: why HMMGLMModule refuses DDP
 MULTI_PROCESS = ("HMMGLMModule trains in one process: its validation metrics (marginal likelihood, state "
@@ -229,7 +235,8 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
             opt.step()
             self.model.after_optimizer_step()
         if not torch.isfinite(loss):
-            raise TrainingDiverged(f"non-finite loss at epoch {self.current_epoch}, step {self.global_step}")
+            raise TrainingDiverged(f"non-finite loss at epoch {self.current_epoch}, step {self.global_step}"
+                                   f"{kept_after_divergence(self._trainer)}")
         self.log("train/loss_per_bin", loss.detach() / n_bins, on_step=False, on_epoch=True, batch_size=len(spikes))
         return loss
 

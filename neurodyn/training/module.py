@@ -24,7 +24,41 @@ from neurodyn.training.schedules import kl_weight, linear_ramp
 
 
 class TrainingDiverged(CommandFailed):
-    """Raised when the loss becomes non-finite; the message names the epoch and step (exit code 2)."""
+    """Raised when the loss becomes non-finite; the message names the epoch and step (exit code 2) and what is
+    kept (:func:`kept_after_divergence`)."""
+
+
+def kept_after_divergence(trainer) -> str:
+    """What a fit stopped by a non-finite loss leaves, for its message (``"; ..."``): the checkpoints saved so
+    far (``last.ckpt`` and the epoch it holds, from ``checkpoints.json``), or none -- no epoch had finished, or
+    checkpointing is off -- and then, for a run folder ``neurodyn fit`` made for this fit
+    (:attr:`~neurodyn.training.callbacks.ResumeState.new_run_dir`), that the folder is removed (``neurodyn fit``
+    removes a run folder it made that holds no checkpoint). Empty for a trainer without a checkpoint callback
+    outside ``neurodyn fit`` (a ``neurodyn tune`` trial, whose checkpoints Ray keeps): nothing said there."""
+    import json
+    from pathlib import Path
+
+    from neurodyn.training.callbacks import ResumeState
+
+    callback = getattr(trainer, "checkpoint_callback", None) if trainer is not None else None
+    folder = Path(callback.dirpath) if getattr(callback, "dirpath", None) else None
+    saved = sorted(folder.glob("*.ckpt")) if folder is not None and folder.is_dir() else []
+    if saved:
+        if not (folder / "last.ckpt").is_file():
+            return "; the checkpoints saved so far are kept"
+        try:
+            epoch = json.loads((folder / "checkpoints.json").read_text())["last_epoch"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return "; the checkpoints saved so far are kept (last.ckpt: the last epoch saved)"
+        return f"; the checkpoints saved so far are kept (last.ckpt: epoch {epoch})"
+    made = next((cb.new_run_dir for cb in getattr(trainer, "callbacks", None) or []
+                 if isinstance(cb, ResumeState) and cb.new_run_dir is not None), None)
+    if callback is None and made is None:
+        return ""
+    why = "no epoch had finished" if callback is not None else "checkpointing is off"
+    if made is not None:
+        return f"; {why}, so no checkpoint was saved: nothing is kept, and the run folder {made} is removed"
+    return f"; {why}, so no checkpoint was saved: nothing is kept"
 
 
 def _bits_per_spike(rates: np.ndarray, counts: np.ndarray, mask: np.ndarray) -> float:
@@ -168,7 +202,7 @@ class NeurodynModule(ReportSplitTest, pl.LightningModule):
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"non-finite training loss ({loss.item()}) at epoch {self.current_epoch}, "
-                f"global step {self.global_step}, batch {batch_idx}; the last good checkpoint is kept"
+                f"global step {self.global_step}, batch {batch_idx}{kept_after_divergence(self._trainer)}"
             )
 
 

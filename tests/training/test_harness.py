@@ -142,9 +142,67 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monke
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert "non-finite training loss" in err[-1] and "epoch 1" in err[-1] and "global step 2" in err[-1]
+    assert err[-1].endswith("; the checkpoints saved so far are kept (last.ckpt: epoch 0)"), err[-1]
     last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert last["epoch"] == 0
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
+
+
+@pytest.mark.parametrize("family", ["LangevinFlow", "HMM-GLM"])
+def test_a_non_finite_loss_in_the_first_epoch_says_nothing_is_kept(tmp_path, monkeypatch, capsys, family):
+    """``fit --model.init_args.lr 1e6`` diverged in epoch 0 and said 'the last good checkpoint is kept' while
+    there was none and the run folder was removed: the message says what is kept (nothing) and that the folder
+    goes. The HMM-GLM message said nothing of it."""
+    if family == "LangevinFlow":
+        from neurodyn.models.langevinflow import LangevinFlow
+
+        real_loss = LangevinFlow.loss
+
+        def loss(self, batch, *, kl_weight, stage="train", **kw):
+            out = real_loss(self, batch, kl_weight=kl_weight, stage=stage, **kw)
+            if stage == "train":
+                out["loss"] = out["loss"] * float("nan")
+            return out
+
+        monkeypatch.setattr(LangevinFlow, "loss", loss)
+        code = _fit(tmp_path, "--trainer.max_epochs", "3")
+        start = "non-finite training loss (nan) at epoch 0, global step 0, batch 0; "
+    else:
+        from neurodyn.models.hmmglm.models import SwitchingGLM
+
+        real_m_step = SwitchingGLM.m_step_loss
+        monkeypatch.setattr(SwitchingGLM, "m_step_loss", lambda *a, **k: real_m_step(*a, **k) * float("nan"))
+        code = main(["fit", "--model", "HMMGLMModule", "--model.config.variant", "gaussian",
+                     "--model.config.n_states", "2", "--model.config.n_lags", "4", "--model.n_inner", "3",
+                     "--data", "SwitchingGLMDataModule", "--data.n_states", "2", "--data.n_neurons", "4",
+                     "--data.n_sequences", "4", "--data.n_bins", "500", "--data.n_train", "2",
+                     "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu",
+                     "--trainer.enable_model_summary", "false", "--trainer.default_root_dir", str(tmp_path),
+                     "--run-name", "run"])
+        start = "non-finite loss at epoch 0, step 3; "  # the n_inner M-step steps of the first batch
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and start in err[-1], err
+    assert err[-1].endswith("; no epoch had finished, so no checkpoint was saved: nothing is kept, and the run folder "
+                            f"{tmp_path / 'run'} is removed"), err[-1]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_non_finite_loss_outside_neurodyn_fit_without_checkpoints_claims_nothing(tmp_path):
+    """A trainer with no checkpoint callback outside ``neurodyn fit`` (a tune trial: Ray keeps its checkpoints)
+    gets no word on what is kept (it said 'the last good checkpoint is kept'); with checkpointing off under
+    ``neurodyn fit``, the folder fit made is named as removed."""
+    import lightning.pytorch as pl
+
+    from neurodyn.training.callbacks import ResumeState
+    from neurodyn.training.module import kept_after_divergence
+
+    trainer = pl.Trainer(enable_checkpointing=False, logger=False, default_root_dir=tmp_path)
+    assert kept_after_divergence(trainer) == ""
+    resume = ResumeState()
+    resume.new_run_dir = tmp_path / "run"
+    trainer = pl.Trainer(enable_checkpointing=False, logger=False, default_root_dir=tmp_path, callbacks=[resume])
+    assert kept_after_divergence(trainer) == ("; checkpointing is off, so no checkpoint was saved: nothing is kept, "
+                                              f"and the run folder {tmp_path / 'run'} is removed")
 
 
 @pytest.mark.parametrize("config", sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.yaml")
