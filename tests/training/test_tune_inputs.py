@@ -209,3 +209,19 @@ def test_pbt_that_cannot_perturb_before_the_last_epoch_is_noted(tmp_path, capsys
         _tune(tmp_path, capsys, TINY, SEARCH + f"pbt: {pbt}\n", extra=["--scheduler", "pbt"])
     out = capsys.readouterr().out
     assert ("no trial will be perturbed" in out) == noted, out
+
+
+def test_bad_input_after_a_note_is_the_one_line_alone(tmp_path, capsys, no_ray):
+    """``tune --out EXISTING`` with a PBT that cannot perturb printed the 'no trial will be perturbed' note, then
+    the one-line '--out: exists' error: notes come once the input is accepted, so bad input is one line."""
+    cfg_file, search_file, out = tmp_path / "fit.yaml", tmp_path / "search.yaml", tmp_path / "run"
+    cfg_file.write_text(yaml.safe_dump(TINY))
+    search_file.write_text(SEARCH + "pbt: {perturbation_interval: 2}\n")  # TINY trains 2 epochs: never perturbed
+    out.mkdir()
+    capsys.readouterr()
+    code = main(["tune", "--config", str(cfg_file), "--search", str(search_file), "--out", str(out), "--verbose",
+                 "0", "--scheduler", "pbt"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "", captured.out
+    assert captured.err.strip().splitlines() == [
+        f"neurodyn tune: error: {out}: --out: exists; choose a new run folder"], captured.err

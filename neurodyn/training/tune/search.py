@@ -304,8 +304,6 @@ def run_search(args) -> Path:
     if not isinstance(epochs, int) or epochs < 1:
         raise InputError("give the epochs per trial (--epochs, 'epochs' in the search file or trainer.max_epochs)",
                          field="--epochs")
-    if args.scheduler == "pbt":
-        _note_no_perturbation(search, epochs)
     seed = args.seed if args.seed is not None else base.get("seed_everything", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         seed = 0
@@ -330,6 +328,9 @@ def run_search(args) -> Path:
 
     out = Path(args.out) if args.out else _default_out(args.config, args.scheduler)
     tmp_out = _prepare_out(out, [*config_paths, search_path])
+    # notes once every input is accepted (the run folder is the last check): bad input is its one line alone
+    if args.scheduler == "pbt":
+        _note_no_perturbation(search, epochs)
     names = list(space)
     started_ray = False
     from neurodyn.io import terminate_as_interrupt
