@@ -42,13 +42,18 @@ A checkpoint's model settings
     A resume also keeps the run's data, trainer (those a resume may change aside), seed, checkpoint,
     evaluation and optimizer settings (:func:`~neurodyn.training.checkpoints.check_resumed_settings`
     against the run's ``config.yaml``, or against the checkpoint's record of them outside a run folder), and
-    never rewrites ``config.yaml``: what it was given goes to ``config.resume-<n>.yaml``.
+    never rewrites ``config.yaml``: what it was given goes to ``config.resume-<n>.yaml``. Of the evaluation
+    settings, a resume refuses those that change how the monitored validation metrics are computed
+    (:data:`~neurodyn.training.checkpoints.VALIDATION_SETTINGS`: ``eval_mode``, ``n_eval_samples``,
+    ``val_samples``, ``decoder_precision``), since ``best.ckpt`` would be chosen under two rules.
 
 Exact resume and interrupts
     Checkpoints hold every random state training draws from (torch, numpy, python, the model's and the
     DataModule's ``torch.Generator``), so ``fit`` for N epochs and ``fit`` for k epochs + resume to N
     give identical weights and metrics. A first SIGTERM / SIGINT finishes the epoch, saves ``last.ckpt``
-    and exits with 128 + the signal number and the command that resumes; a second one stops at once.
+    and exits with 128 + the signal number and the command that resumes; a second one stops at once. A first
+    signal during the epoch that ends the fit anyway (``max_epochs`` / ``max_steps`` reached, early stopping,
+    ``max_time`` used up) leaves a finished run: one line on stderr says so, no resume command, exit 0.
 
 Errors
     Every bad input -- unknown keys in YAML or on the command line, bad values, unknown class paths,
