@@ -384,6 +384,11 @@ class NeurodynCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         sub = self.subcommand
         cfg = self.config[sub] if sub else self.config
+        if sub != "predict":  # fit / validate / test take the prediction writer's options but never write a file
+            given = [a[2:].split("=", 1)[0] for a in self._user_argv if a.startswith("--prediction")]
+            if given:  # (a shared config file may hold them for predict: only the command line is refused)
+                raise InputError(f"only `neurodyn predict` writes a prediction file; {sub} would ignore it",
+                                 field=given[0])
         path = cfg.get("data", {}).get("init_args", {}).get("path") if hasattr(cfg, "get") else None
         if path is not None and not Path(path).is_file():
             what = "is a folder, expected a file" if Path(path).is_dir() else "file not found"

@@ -93,6 +93,17 @@ def _cases(run: Path, tmp: Path) -> dict[str, tuple[list[str], str]]:
                            "--trainer.default_root_dir", str(tmp / "runs")],
                           "neurodyn fit: error: trainer.limit_val_batches: You requested to check 0.001 of the "
                           "`val_dataloader`"),
+        # the prediction writer's options, which only predict uses (fit / validate / test ignored them silently)
+        "fit-prediction-path": (["fit", *TINY, "--trainer.max_epochs", "1", *out,
+                                 "--trainer.default_root_dir", str(tmp / "runs")],
+                                "neurodyn fit: error: prediction.path: only `neurodyn predict` writes a prediction "
+                                "file; fit would ignore it"),
+        "validate-prediction-path": (["validate", "--run", str(run), f"--prediction.path={tmp / 'p.h5'}"],
+                                     "neurodyn validate: error: prediction.path: only `neurodyn predict` writes a "
+                                     "prediction file; validate would ignore it"),
+        "test-prediction-overwrite": (["test", "--run", str(run), "--prediction.overwrite", "true"],
+                                      "neurodyn test: error: prediction.overwrite: only `neurodyn predict` writes a "
+                                      "prediction file; test would ignore it"),
         # Lightning's ValueError after the sanity check: a traceback
         "fit-val-check-interval": (["fit", *TINY, "--trainer.max_epochs", "1", "--trainer.val_check_interval", "100",
                                     "--trainer.default_root_dir", str(tmp / "runs")],
@@ -104,7 +115,8 @@ def _cases(run: Path, tmp: Path) -> dict[str, tuple[list[str], str]]:
 
 @pytest.mark.parametrize("case", ["validate-neurons", "predict-neurons", "test-note-neurons", "predict-limit",
                                   "predict-fast-dev-run", "fit-hmmglm-ddp", "validate-limit", "test-limit",
-                                  "fit-limit-train", "fit-limit-val", "fit-val-check-interval"])
+                                  "fit-limit-train", "fit-limit-val", "fit-val-check-interval",
+                                  "fit-prediction-path", "validate-prediction-path", "test-prediction-overwrite"])
 def test_bad_input_found_late_is_the_only_line(case, run, tmp_path, lightning_console, capsys):
     argv, line = _cases(run, tmp_path)[case]
     capsys.readouterr()
