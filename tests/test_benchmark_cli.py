@@ -37,6 +37,17 @@ def _script(name: str, *args: str, cwd: Path, timeout: float = 60) -> subprocess
                           text=True, timeout=timeout, env=env)
 
 
+def _fake_inputs(tmp_path: Path) -> list[Path]:
+    """A plain file (``a_file``) and the markers of the two reference checkouts (``ref``: LangevinFlow's,
+    ``oh``: the one-hot HMM-GLM code's), holding no code; returns the folder's listing to compare after a run."""
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "ref" / "nlb_lightning").mkdir(parents=True)
+    (tmp_path / "ref" / "nlb_lightning" / "models.py").write_text("")
+    (tmp_path / "oh" / "hmmglm" / "hmmglm" / "deprecated").mkdir(parents=True)
+    (tmp_path / "oh" / "hmmglm" / "hmmglm" / "deprecated" / "model.py").write_text("")
+    return sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+
+
 def _one_line(proc: subprocess.CompletedProcess, name: str) -> str:
     """The whole output of a refused run of benchmarks/<name>.py: one line, ``<name>.py: error: ...``, exit code 2
     (no usage block above it, no traceback)."""
@@ -248,12 +259,7 @@ def test_bad_arguments_are_one_line_naming_the_field_and_exit_2_before_anything_
     """A bad value, choice or missing option printed argparse's usage block first; a missing or unfit path given
     was a traceback, a one-line exit 1, or found only after the run (an unwritable --out), or another file was
     read in its place (hmmglm_real_states.py --nwb). Every one is now refused up front in one line, exit code 2."""
-    (tmp_path / "a_file").write_text("")
-    (tmp_path / "ref" / "nlb_lightning").mkdir(parents=True)
-    (tmp_path / "ref" / "nlb_lightning" / "models.py").write_text("")
-    (tmp_path / "oh" / "hmmglm" / "hmmglm" / "deprecated").mkdir(parents=True)
-    (tmp_path / "oh" / "hmmglm" / "hmmglm" / "deprecated" / "model.py").write_text("")
-    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    before = _fake_inputs(tmp_path)
     line = _one_line(_script(name, *args, cwd=tmp_path), name)
     assert f": error: {field}: " in line, line
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
@@ -455,12 +461,7 @@ def test_a_bad_results_dir_from_the_environment_is_refused_before_any_work(tmp_p
     """$NEURODYN_RESULTS_DIR was read only by write_results, at the end of the run: a file there (or a path under
     one) failed after the whole run, minutes to hours, with a traceback. Each benchmark now checks it right after
     its options, in one line naming the variable."""
-    (tmp_path / "a_file").write_text("")
-    (tmp_path / "ref" / "nlb_lightning").mkdir(parents=True)
-    (tmp_path / "ref" / "nlb_lightning" / "models.py").write_text("")
-    (tmp_path / "oh" / "hmmglm" / "hmmglm" / "deprecated").mkdir(parents=True)
-    (tmp_path / "oh" / "hmmglm" / "hmmglm" / "deprecated" / "model.py").write_text("")
-    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    before = _fake_inputs(tmp_path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "NEURODYN_RESULTS_DIR": "a_file/results"}
     proc = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *WRITERS[name]], cwd=tmp_path,
