@@ -202,9 +202,13 @@ def test_the_sanity_check_bar_is_drawn_while_the_sanity_check_runs(tmp_path, lig
     while the sanity check runs, after what was held, and nothing of it comes once training has begun."""
     from lightning.pytorch.callbacks import RichProgressBar
 
+    import rich
+
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stdout", terminal)
     monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr(rich, "_console", None)  # rich's shared console, made anew on this terminal (a command run
+    # earlier in this process made it on another stdout: as for `neurodyn` started afresh from a shell)
     seen = []  # the terminal when the sanity check ends
     real = RichProgressBar.on_sanity_check_end
 
