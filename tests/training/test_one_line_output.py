@@ -200,9 +200,8 @@ def test_the_sanity_check_bar_is_drawn_while_the_sanity_check_runs(tmp_path, lig
     """On a terminal the sanity check's progress bar was held with the banner and the model summary and written
     when training began: nothing moved while the sanity check ran, then all its frames at once. It is drawn
     while the sanity check runs, after what was held, and nothing of it comes once training has begun."""
-    from lightning.pytorch.callbacks import RichProgressBar
-
     import rich
+    from lightning.pytorch.callbacks import RichProgressBar
 
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stdout", terminal)
