@@ -162,6 +162,12 @@ class ResumeState(RandomStateInCheckpoints):
         if self.signal is not None:
             raise RunInterrupted(signum, finished_epoch=False)
         self.signal = signum
+        import multiprocessing
+
+        if multiprocessing.parent_process() is not None:
+            # a process ddp_spawn / ddp_fork started: torch ends it with SIGTERM when another process failed, and
+            # the command prints that failure's one line; the note would be a second, false line
+            return
         name = signal.Signals(signum).name
         print(f"received {name}: finishing this epoch to save an exact resume point "
               f"(send {name} again to stop at once)", file=sys.stderr, flush=True)

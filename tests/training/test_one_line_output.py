@@ -196,32 +196,54 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_the_sanity_check_bar_is_drawn_while_the_sanity_check_runs(tmp_path, lightning_console, monkeypatch):
+_SANITY_BAR_RUN = """
+import json, logging, sys
+from pathlib import Path
+from lightning.pytorch.callbacks import RichProgressBar
+from neurodyn.cli import main
+import io
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+for name in ("lightning.pytorch", "lightning.fabric"):
+    logging.getLogger(name).handlers = [logging.StreamHandler()]
+    logging.getLogger(name).propagate = False
+argv, report = json.loads(sys.argv[1]), Path(sys.argv[2])
+real_stdout, terminal, seen = sys.stdout, Terminal(), []
+sys.stdout = terminal
+real = RichProgressBar.on_sanity_check_end
+
+def at_sanity_end(self, trainer, pl_module):
+    self.refresh()  # the frame rich's timer draws next (whether it drew one yet depends on the machine's speed)
+    seen.append(terminal.getvalue())
+    real(self, trainer, pl_module)
+
+RichProgressBar.on_sanity_check_end = at_sanity_end
+code = main(argv)
+report.write_text(json.dumps({"code": code, "seen": seen, "out": terminal.getvalue()}))
+"""
+
+
+def test_the_sanity_check_bar_is_drawn_while_the_sanity_check_runs(tmp_path):
     """On a terminal the sanity check's progress bar was held with the banner and the model summary and written
     when training began: nothing moved while the sanity check ran, then all its frames at once. It is drawn
-    while the sanity check runs, after what was held, and nothing of it comes once training has begun."""
-    import rich
-    from lightning.pytorch.callbacks import RichProgressBar
+    while the sanity check runs, after what was held, and nothing of it comes once training has begun. Run in a
+    process of its own, as the command is (rich's console and Lightning's loggers are made once per process)."""
+    import json
 
-    terminal = _Terminal()
-    monkeypatch.setattr(sys, "stdout", terminal)
-    monkeypatch.setenv("TERM", "xterm")
-    monkeypatch.setattr(rich, "_console", None)  # rich's shared console, made anew on this terminal (a command run
-    # earlier in this process made it on another stdout: as for `neurodyn` started afresh from a shell)
-    seen = []  # the terminal when the sanity check ends
-    real = RichProgressBar.on_sanity_check_end
-
-    def at_sanity_end(self, trainer, pl_module):
-        self.refresh()  # the frame rich's timer draws next (whether it drew one yet depends on the machine's speed)
-        seen.append(terminal.getvalue())
-        real(self, trainer, pl_module)
-
-    monkeypatch.setattr(RichProgressBar, "on_sanity_check_end", at_sanity_end)
     bar = TINY.index("--trainer.enable_progress_bar")
-    argv = TINY[:bar] + TINY[bar + 2:]  # the default: a bar on a terminal
-    assert main(["fit", *argv, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path),
-                 "--run-name", "a"]) == 0
-    out = terminal.getvalue()
+    argv = ["fit", *TINY[:bar], *TINY[bar + 2:], "--trainer.max_epochs", "1",  # the default: a bar on a terminal
+            "--trainer.default_root_dir", str(tmp_path), "--run-name", "a"]
+    report = tmp_path / "report.json"
+    env = {**os.environ, "TERM": "xterm", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", _SANITY_BAR_RUN, json.dumps(argv), str(report)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and report.exists(), proc.stderr[-3000:]
+    result = json.loads(report.read_text())
+    seen, out = result["seen"], result["out"]
+    assert result["code"] == 0
     assert len(seen) == 1 and BANNER in seen[0] and "Sanity Checking" in seen[0], seen
     order = [out.find(text) for text in (BANNER, "trainable params", "Sanity Checking", "Epoch 0/0", "run folder: ")]
     assert -1 not in order and order == sorted(order), out
