@@ -203,6 +203,18 @@ def test_a_simulation_in_memory_too_small_names_the_option(tmp_path, capsys, arg
     assert code == 2 and err == ["neurodyn fit: error: " + expected], err
 
 
+def _fit_and_predict(tmp_path, model_args):
+    """A 2-epoch fit of TINY's data with ``model_args`` and its predict file; returns (file, module of last.ckpt)."""
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+
+    args = [*TINY, *model_args, "--trainer.default_root_dir", str(tmp_path), "--run-name", "hmm"]
+    assert main(["fit", *args, "--trainer.max_epochs", "2"]) == 0
+    out = tmp_path / "pred.h5"
+    assert main(["predict", "--run", str(tmp_path / "hmm"), "--ckpt_path", "last", "--prediction.path",
+                 str(out)]) == 0
+    return out, HMMGLMModule.load_from_checkpoint(tmp_path / "hmm" / "checkpoints" / "last.ckpt", map_location="cpu")
+
+
 def test_predict_and_export_write_the_same_coupling(tmp_path):
     """The same fitted one-hot model gave two `coupling` matrices: export_model_h5 wrote the softmax mixture,
     `neurodyn predict` the hard-type couplings. Both now write the hard types as `coupling` (the paper's
@@ -211,15 +223,8 @@ def test_predict_and_export_write_the_same_coupling(tmp_path):
 
     from neurodyn.models.hmmglm.evaluate import export_model_h5
     from neurodyn.models.hmmglm.readout import COUPLING_DEFINITION, COUPLING_SOFTMAX_DEFINITION
-    from neurodyn.training.hmmglm_module import HMMGLMModule
 
-    args = [*TINY, "--model.config.variant", "onehot", "--trainer.default_root_dir", str(tmp_path),
-            "--run-name", "hmm"]
-    assert main(["fit", *args, "--trainer.max_epochs", "2"]) == 0
-    out = tmp_path / "pred.h5"
-    assert main(["predict", "--run", str(tmp_path / "hmm"), "--ckpt_path", "last", "--prediction.path",
-                 str(out)]) == 0
-    module = HMMGLMModule.load_from_checkpoint(tmp_path / "hmm" / "checkpoints" / "last.ckpt", map_location="cpu")
+    out, module = _fit_and_predict(tmp_path, ["--model.config.variant", "onehot"])
     exported = export_model_h5(tmp_path / "model.h5", module.model)
     with h5py.File(out) as pred, h5py.File(exported) as model:
         for name in ("coupling", "coupling_softmax"):
@@ -245,16 +250,9 @@ def test_predict_and_export_write_the_same_connection_types(tmp_path, variant):
     from neurodyn.models.hmmglm.evaluate import export_model_h5
     from neurodyn.models.hmmglm.readout import CONNECTION_TYPES_ARGMAX_DEFINITION, connection_types_definition
     from neurodyn.training.datamodules import SwitchingGLMDataModule
-    from neurodyn.training.hmmglm_module import HMMGLMModule
 
     states = ["--model.config.n_states", "1"] if variant == "glm" else []
-    args = [*TINY, "--model.config.variant", variant, *states, "--trainer.default_root_dir", str(tmp_path),
-            "--run-name", "hmm"]
-    assert main(["fit", *args, "--trainer.max_epochs", "2"]) == 0
-    out = tmp_path / "pred.h5"
-    assert main(["predict", "--run", str(tmp_path / "hmm"), "--ckpt_path", "last", "--prediction.path",
-                 str(out)]) == 0
-    module = HMMGLMModule.load_from_checkpoint(tmp_path / "hmm" / "checkpoints" / "last.ckpt", map_location="cpu")
+    out, module = _fit_and_predict(tmp_path, ["--model.config.variant", variant, *states])
     dm = SwitchingGLMDataModule(n_states=2, n_neurons=5, n_sequences=5, n_bins=300, n_train=3)  # TINY's data
     train = torch.as_tensor(dm.splits[dm.fit_split].heldin)
     exported = export_model_h5(tmp_path / "model.h5", module.model, train_spikes=train)
