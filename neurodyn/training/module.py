@@ -6,7 +6,10 @@ DataModule, so YAML configs never repeat them -- plus the model's hyper-paramete
 optimiser settings.
 
 Validation logs scalar metrics under ``valid/...``: ``valid/loss`` always, ``valid/co_bps`` when the
-validation trials have held-out neurons, ``valid/rate_r2`` when they carry true rates.
+validation trials have held-out neurons, ``valid/rate_r2`` when they carry true rates. Under DDP they are those of
+one process on the same checkpoint, up to the order of float sums: each process validates whole batches of the
+single-process loader (:class:`~neurodyn.training.datamodules.base.BatchShares`), and the epoch's values are made
+from every process's batches, each batch once (:class:`NeurodynModule`).
 """
 
 from __future__ import annotations
@@ -118,6 +121,7 @@ class NeurodynModule(ReportSplitTest, pl.LightningModule):
         self.n_heldin, self.n_neurons = int(n_heldin), int(n_neurons)
         self.n_obs_bins, self.n_fwd_bins = int(n_obs_bins), int(n_fwd_bins)
         self._val_outputs: list[dict[str, np.ndarray]] = []
+        self._val_terms: list[tuple[tuple[int, ...], int, dict[str, torch.Tensor]]] = []  # (trials, n, batch means)
         self._checkpoint_epoch: int | None = None  # the epoch of the checkpoint the weights came from
 
     # -- checkpoints ----------------------------------------------------------------------------
@@ -154,15 +158,56 @@ class NeurodynModule(ReportSplitTest, pl.LightningModule):
             out["true_rates"] = batch["true_rates"].cpu().numpy()
         self._val_outputs.append(out)
 
+    def _record_terms(self, batch, terms: dict[str, torch.Tensor]) -> None:
+        """One validation batch's loss terms (means over its trials), averaged over the epoch's batches at its end
+        (:meth:`_epoch_means`)."""
+        index = batch["index"].cpu()
+        self._val_terms.append((tuple(index.tolist()), len(index), {k: v.detach().cpu() for k, v in terms.items()}))
+
+    @staticmethod
+    def _epoch_means(records) -> dict[str, torch.Tensor]:
+        """Each term's epoch value from the batches' ``(trials, n, batch means)`` records: ``sum_b n_b m_b /
+        sum_b n_b``, each batch once (under DDP a process may repeat the split's last batch:
+        :class:`~neurodyn.training.datamodules.base.BatchShares`) and in the loader's order.
+
+        This is the sum Lightning's epoch mean of a value logged per batch makes (float32, batches in order), so
+        one process logs the same numbers as when each batch logged its terms; under DDP it is made from every
+        process's batches, which are the single-process batches. Lightning's own mean across processes
+        (``sync_dist``) was of padded shares; with shares of unequal sizes it is wrong under gloo, which averages
+        the trial count as an integer (shares of 4 and 1 trials, each term 1.0: count 5 / 2 -> 2, mean 1.25)."""
+        batches: dict = {}
+        for trials, n, means in records:
+            batches.setdefault(trials, (n, means))
+        totals: dict[str, torch.Tensor] = {}
+        count = torch.tensor(0)
+        for trials in sorted(batches):
+            n, means = batches[trials]
+            for key, value in means.items():
+                if value.dtype not in (torch.float32, torch.float64):
+                    value = value.float()
+                totals[key] = totals.get(key, torch.tensor(0.0, dtype=torch.float32)) + value * n
+            count = count + n
+        return {key: total / count for key, total in totals.items()}
+
+    def _log_reduced(self, name: str, value, prog_bar: bool = False) -> None:
+        """Log ``value``, the same in every process (made from every process's batches): synced with ``max``, which
+        is the value itself (a mean of the processes' copies may round it), and so without Lightning's warning about
+        epoch values that are not synced."""
+        self.log(name, value, prog_bar=prog_bar, sync_dist=True, reduce_fx="max")
+
     def on_validation_epoch_start(self) -> None:
         self._val_outputs = []
+        self._val_terms = []
 
     def on_validation_epoch_end(self) -> None:
         if not self._val_outputs:
             return
         outputs, self._val_outputs = self._gather_validation(self._val_outputs), []
+        records, self._val_terms = self._gather_validation(self._val_terms), []
+        for key, value in self._epoch_means(records).items():
+            self._log_reduced(f"{self.stage_prefix}/{key}", value)
         cat = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
-        # Every trial once, in trial order: under DDP the sampler pads ranks with repeated trials.
+        # Every trial once, in trial order: under DDP a process may repeat the split's last batch (BatchShares).
         _, first = np.unique(cat["index"], return_index=True)
         cat = {k: v[first] for k, v in cat.items()}
         n_in, n_obs = self.n_heldin, self.n_obs_bins
@@ -183,7 +228,7 @@ class NeurodynModule(ReportSplitTest, pl.LightningModule):
             rates = cat["rates"][:, : truth.shape[1], : truth.shape[2]]
             metrics[f"{self.stage_prefix}/rate_r2"] = float(rate_r2(truth, rates))
         for key, value in metrics.items():
-            self.log(key, value, prog_bar=True, sync_dist=True)
+            self._log_reduced(key, value, prog_bar=True)
 
     def _gather_validation(self, outputs: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
         """All ranks' validation outputs (a no-op in one process).
@@ -288,8 +333,7 @@ class LangevinFlowModule(NeurodynModule):
 
     def validation_step(self, batch, batch_idx):
         terms = self.model.loss(batch, kl_weight=self.kl_weight(), stage="val")
-        self.log_dict({f"{self.stage_prefix}/{k}": v.detach() for k, v in terms.items()}, on_step=False, on_epoch=True,
-                      batch_size=len(batch["heldin"]), sync_dist=True)
+        self._record_terms(batch, terms)  # logged as {stage_prefix}/<term> at the epoch's end
         self._collect_validation(batch, self._predict_rates(batch))
 
     def _predict_rates(self, batch) -> torch.Tensor:
