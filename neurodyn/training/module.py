@@ -190,9 +190,9 @@ class NeurodynModule(ReportSplitTest, pl.LightningModule):
         return {key: total / count for key, total in totals.items()}
 
     def _log_reduced(self, name: str, value, prog_bar: bool = False) -> None:
-        """Log ``value``, the same in every process (made from every process's batches): synced with ``max``, which
-        is the value itself (a mean of the processes' copies may round it), and so without Lightning's warning about
-        epoch values that are not synced."""
+        """Log ``value``, the same in every process (made from every process's batches; the epoch's weight decay and
+        learning rate): synced with ``max``, which is the value itself (a mean of the processes' copies may round
+        it), and so without Lightning's warning about epoch values that are not synced."""
         self.log(name, value, prog_bar=prog_bar, sync_dist=True, reduce_fx="max")
 
     def on_validation_epoch_start(self) -> None:
@@ -327,8 +327,11 @@ class LangevinFlowModule(NeurodynModule):
     def training_step(self, batch, batch_idx):
         terms = self.model.loss(batch, kl_weight=self.kl_weight(), stage="train")
         self._check_finite(terms["loss"], batch_idx)
+        # synced: the epoch's value is the mean over every process's batches, sum_r sum_b n_b m_b / sum_r sum_b n_b
+        # (Lightning divides both sums by the process count, the count as an integer: exact, as the training shares
+        # are of one size, padded by Lightning's DistributedSampler)
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, on_step=False, on_epoch=True,
-                      batch_size=len(batch["heldin"]))
+                      batch_size=len(batch["heldin"]), sync_dist=True)
         return terms["loss"]
 
     def validation_step(self, batch, batch_idx):
@@ -350,9 +353,9 @@ class LangevinFlowModule(NeurodynModule):
         for opt in self.trainer.optimizers:
             for group in opt.param_groups:
                 group["weight_decay"] = weight_decay
-        self.log("train/weight_decay", weight_decay)
+        self._log_reduced("train/weight_decay", weight_decay)
         if self.trainer.optimizers:  # the epoch's learning rate (schedules step between epochs): metrics.csv's lr
-            self.log("train/lr", float(self.trainer.optimizers[0].param_groups[0]["lr"]))
+            self._log_reduced("train/lr", float(self.trainer.optimizers[0].param_groups[0]["lr"]))
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=0.0)

@@ -244,6 +244,60 @@ def test_fit_in_processes_validates_as_one_process(trained, tmp_path, ddp_env, c
     assert fitted == one, {k: (fitted.get(k), v) for k, v in one.items() if fitted.get(k) != v}
 
 
+#: a `neurodyn` command whose LangevinFlowModule appends (epoch, trials, training loss) of each batch to
+#: $RECORDS/<rank>.txt (forked processes keep the patched class)
+RECORDING = """import os, sys
+from neurodyn.training.module import LangevinFlowModule
+
+
+def record(self, outputs, batch, batch_idx):
+    with open(os.path.join(os.environ["RECORDS"], f"{self.global_rank}.txt"), "a") as file:
+        file.write(f"{self.current_epoch} {len(batch['heldin'])} {float(outputs['loss'])!r}\\n")
+
+
+LangevinFlowModule.on_train_batch_end = record
+from neurodyn.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@needs_fork
+def test_fit_in_processes_logs_train_metrics_of_every_process(trained, tmp_path):
+    """train/* of a ddp_fork fit: each epoch's value in metrics.csv is the mean over both processes' batches (it was
+    the first process's own, and Lightning warned 'It is recommended to use `self.log(..., sync_dist=True)`' once
+    per train/* metric, 10 warnings on stderr). A command of its own: pytest records warnings instead of printing
+    them, also in the processes a test forks.
+
+    Tolerance, derived: Lightning sums n_b * loss_b in float32 in each process (k_r products and sums, each rounded
+    by at most eps32 / 2 of the running sum of n_b |loss_b|), adds the two sums (one rounding), divides by the count
+    (one rounding): |logged - exact| <= (k + 3) eps32 sum_b n_b |loss_b| / sum_b n_b over all k batches."""
+    _, _, data = trained
+    records = tmp_path / "records"
+    records.mkdir()
+    script = tmp_path / "recording_neurodyn.py"
+    script.write_text(RECORDING)
+    env = {**_clean_env(), "OMP_NUM_THREADS": "1", "RECORDS": str(records)}
+    proc = subprocess.run([sys.executable, str(script), *_fit_args(tmp_path, data), "--trainer.max_epochs", "2",
+                           "--data.batch_size", "3", "--run-name", "two", "--trainer.strategy", "ddp_fork", *DDP2],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "sync_dist" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
+    batches = {rank: np.array([line.split() for line in (records / f"{rank}.txt").read_text().splitlines()],
+                              dtype=np.float64) for rank in (0, 1)}  # rows: epoch, trials, loss
+    rows = [row for row in csv.DictReader((tmp_path / "runs" / "two" / "metrics.csv").open()) if row["train/loss"]]
+    assert [int(row["epoch"]) for row in rows] == [0, 1] and all(row["train/lr"] for row in rows)
+    for row in rows:
+        epoch = int(row["epoch"])
+        mine = {rank: b[b[:, 0] == epoch] for rank, b in batches.items()}
+        both = np.concatenate(list(mine.values()))
+        n, loss = both[:, 1], both[:, 2]
+        exact = float(np.sum(n * loss) / np.sum(n))
+        bound = (len(both) + 3) * np.finfo(np.float32).eps * float(np.sum(n * np.abs(loss)) / np.sum(n))
+        assert abs(float(row["train/loss"]) - exact) <= bound, (epoch, row["train/loss"], exact, bound)
+        first = float(np.sum(mine[0][:, 1] * mine[0][:, 2]) / np.sum(mine[0][:, 1]))
+        assert abs(first - exact) > 10 * bound  # the first process's own mean, logged before, is told apart
+
+
 @needs_fork
 def test_debug_shows_the_process_traceback(trained, ddp_env, capfd):
     _, run, _ = trained
