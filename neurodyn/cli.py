@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, CommandFailed) as err:
         if debug:
             traceback.print_exc()
-        print(f"neurodyn {command}: error: {err}", file=sys.stderr)
+        if not (command in TRAINING and _left_to_launcher(err)):
+            print(f"neurodyn {command}: error: {err}", file=sys.stderr)
         return getattr(err, "exit_code", 2)
     except Stopped as stop:  # an orderly stop on a signal: what was kept and how to go on
         print(f"neurodyn {command}: {stop.message}", file=sys.stderr)
@@ -122,6 +123,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"neurodyn {command}: interrupted ({signal.Signals(signum).name}); nothing partial was kept",
               file=sys.stderr)
         return 128 + signum
+
+def _left_to_launcher(err: InputError | CommandFailed) -> bool:
+    """True in a process that ``--trainer.strategy ddp`` started (the command run again): the command's own process
+    prints the one line, this one recorded the error for it (:func:`neurodyn.training.processes.leave_to_launcher`).
+    Each process printed the line before, once per process."""
+    from neurodyn.training.processes import leave_to_launcher
+
+    return leave_to_launcher(err)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

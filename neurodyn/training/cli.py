@@ -67,7 +67,8 @@ Errors
     built. The ``limit_*_batches`` and ``val_check_interval`` are checked when the Trainer sets up
     (:func:`~neurodyn.training.refusals.check_batch_limits`). Under ``ddp_spawn`` / ``ddp_fork`` the processes
     Lightning starts hold and quiet their output the same way, and bad input they find is the command's one
-    line (:mod:`neurodyn.training.processes`). ``--trainer.devices`` above the CPU cores on the CPU is run
+    line (:mod:`neurodyn.training.processes`); under ``ddp`` the processes it starts (the command run again)
+    leave that line to the command's process. ``--trainer.devices`` above the CPU cores on the CPU is run
     with a note on stderr (:func:`~neurodyn.training.processes.processes_note`).
 
 Data-derived sizes are linked from the DataModule into the model (``n_heldin``, ``n_neurons``,
@@ -660,9 +661,9 @@ class NeurodynCLI(LightningCLI):
 
         from neurodyn.io.output import default_sigterm
 
-        # ddp_spawn / ddp_fork: the run goes on in processes Lightning starts; they keep the command's contract
+        # ddp / ddp_spawn / ddp_fork: the run goes on in processes Lightning starts; they keep the command's contract
         # (held output, quiet logging, bad input as one line: training.processes)
-        use_command_launcher(self.trainer, self._stdout)
+        use_command_launcher(self.trainer, self._stdout, subcommand)
         note = None if child_rank() else processes_note(self.trainer)
         if note:  # on stderr: standard output is held until the run starts, this is said before processes start
             print(note, file=sys.stderr, flush=True)

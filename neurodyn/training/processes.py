@@ -1,5 +1,5 @@
-"""The training commands in the processes that Lightning starts itself (``ddp_spawn``, ``ddp_fork``), and a note
-on more processes than CPU cores.
+"""The training commands in the processes that Lightning starts itself (``ddp``, ``ddp_spawn``, ``ddp_fork``), and
+a note on more processes than CPU cores.
 
 With ``--trainer.strategy ddp_spawn`` (new interpreters, given the pickled Trainer) or ``ddp_fork``, Lightning's
 multiprocessing launcher runs the fit / validate / test / predict in other processes and torch hands the command
@@ -17,6 +17,16 @@ output not held. :class:`CommandLauncher` takes the launcher's place and keeps t
   prints nothing; the command raises it, so it is one line and exit code 2, with the process's traceback
   before it only with ``--debug``. Anything else is a bug: its traceback, as before.
 
+With plain ``--trainer.strategy ddp`` Lightning's script launcher starts the other processes by running the
+command again (``LOCAL_RANK`` 1, 2, ...), and each printed the command's one-line error itself: the same line once
+per process. :class:`ScriptLauncher` takes that launcher's place: a process it starts records bad input for the
+command's process (:func:`leave_to_launcher`) and prints nothing; the command's process prints its own error, or,
+when its run failed for want of a process that left (a broken exchange), the error that process recorded.
+Lightning's watch over the started processes ends the command's process (SIGKILL, no line, exit 137) within 5 s of
+another process's failure, possibly before it has printed the error it found too, and always when only the other
+process found one; now it is given time to report it (:class:`_Observer`). Processes still running when the
+command's run fails are ended (they would wait for it).
+
 :func:`processes_note` is the line the command prints on stderr, before the processes start, when a run on the
 CPU asks for more processes than the cores it may use.
 """
@@ -29,12 +39,54 @@ import pickle
 import shutil
 import sys
 import tempfile
+import threading
+import time
 
+from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
 from neurodyn.errors import CommandFailed, InputError
 from neurodyn.training.quiet import HeldStream, ReleaseStdout, quiet_lightning
 from neurodyn.training.refusals import input_error_of
+from neurodyn.training.runs import child_rank
+
+#: the folder (set by :class:`ScriptLauncher` for the processes it starts) where they record bad input they find
+ERRORS_ENV = "NEURODYN_PROCESS_ERRORS"
+#: seconds between two looks at the processes a script launcher started (Lightning's period)
+WATCH_S = 5.0
+#: seconds the command's process is given to report the bad input another process recorded before it is ended
+GRACE_S = 30.0
+
+
+def record_error(folder: str | None, name: str, error: InputError | CommandFailed) -> None:
+    """Write ``error`` (pickled) to ``folder/name.pickle`` for the command's process, atomically; nothing when the
+    folder is gone (the command has ended)."""
+    try:
+        data = pickle.dumps(error)
+    except Exception:  # noqa: BLE001 - an error of a class that does not pickle: its line is what counts
+        kind = InputError if isinstance(error, InputError) else CommandFailed
+        data = pickle.dumps(kind(str(error)) if kind is InputError else kind(str(error), error.exit_code))
+    if folder is None or not os.path.isdir(folder):
+        return
+    path = os.path.join(folder, f"{name}.pickle")
+    with open(path + ".tmp", "wb") as file:
+        file.write(data)
+    os.replace(path + ".tmp", path)
+
+
+def recorded_error(folder: str | None, first: str | None = None) -> InputError | CommandFailed | None:
+    """The error a process recorded in ``folder``: process ``first``'s if it recorded one, else the first by name."""
+    if folder is None or not os.path.isdir(folder):
+        return None
+    names = sorted((n for n in os.listdir(folder) if n.endswith(".pickle")), key=lambda n: (n != f"{first}.pickle", n))
+    for name in names:
+        try:
+            with open(os.path.join(folder, name), "rb") as file:
+                return pickle.load(file)
+        except (OSError, pickle.UnpicklingError, EOFError):
+            continue
+    return None
 
 
 class _DropTermination(logging.Filter):
@@ -85,12 +137,7 @@ class CommandLauncher(_MultiProcessingLauncher):
     def _recorded(self, first: int | None) -> InputError | CommandFailed | None:
         """The bad input a process recorded: the one that failed first, else the first that recorded one (the
         others may fail after it, their peer gone, or be terminated)."""
-        names = sorted(os.listdir(self._errors), key=lambda n: (n != f"{first}.pickle", n))
-        for name in names:
-            if name.endswith(".pickle"):
-                with open(os.path.join(self._errors, name), "rb") as file:
-                    return pickle.load(file)
-        return None
+        return recorded_error(self._errors, None if first is None else str(first))
 
     # -- in each process it starts --------------------------------------------------------------------
     def _wrapping_function(self, process_idx, trainer, *args, **kwargs) -> None:
@@ -118,25 +165,119 @@ class CommandLauncher(_MultiProcessingLauncher):
             sys.stdout = real
 
     def _record(self, process_idx: int, error: InputError | CommandFailed) -> None:
+        record_error(self._errors, str(process_idx), error)
+
+
+class _Observer(_ChildProcessObserver):
+    """Lightning's watch over the processes its script launcher started (every 5 s: a process that failed ends
+    them all, the command's process with SIGKILL), except for a process that failed on bad input it recorded
+    (:func:`leave_to_launcher`): the command's process reports that -- it finds the same input bad, or its run fails
+    at its next exchange with the process that left -- so it is given :data:`GRACE_S` seconds to. Only if it is
+    still running then (waiting for the process that left: a rendezvous, an exchange that waits on) are the
+    processes ended here, after the recorded error's line (``neurodyn <command>: error: ...``, as the command
+    prints it), with the error's exit code. :meth:`stop` ends the watch (the command's run has ended)."""
+
+    def __init__(self, main_pid: int, child_processes, errors: str, command: str):
+        super().__init__(main_pid=main_pid, child_processes=child_processes, sleep_period=WATCH_S)
+        self._errors, self._command, self._grace = errors, command, GRACE_S
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._failed_at: float | None = None
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self._finished = True
+
+    def _run(self) -> bool:
+        with self._lock:
+            if self._stopped:
+                return True
+            for proc in self._child_processes:
+                proc.poll()
+            failed = [i for i, proc in enumerate(self._child_processes) if proc.returncode]
+            error = recorded_error(self._errors) if failed else None
+            if error is None:
+                return super()._run()  # all finished, still running, or a failure without a record: Lightning's
+            now = time.monotonic()
+            if self._failed_at is None:
+                self._failed_at = now
+            if now - self._failed_at < self._grace:
+                return False
+            for proc in self._child_processes:
+                if proc.poll() is None:
+                    proc.kill()
+            sys.stderr.write(f"neurodyn {self._command}: error: {error}\n")
+            sys.stderr.flush()
+            shutil.rmtree(self._errors, ignore_errors=True)
+            os._exit(getattr(error, "exit_code", 2))  # as Lightning's SIGKILL: the command's clean-up does not run
+
+
+class ScriptLauncher(_SubprocessScriptLauncher):
+    """Lightning's script launcher (``--trainer.strategy ddp``) with the training commands' errors (module
+    docstring): the processes it starts record bad input in a folder (:data:`ERRORS_ENV`) and print nothing."""
+
+    def __init__(self, launcher: _SubprocessScriptLauncher, command: str):
+        super().__init__(launcher.cluster_environment, launcher.num_processes, launcher.num_nodes)
+        self.procs = launcher.procs
+        self._command = command
+
+    def launch(self, function, *args, trainer=None, **kwargs):
+        from lightning.fabric.utilities.distributed import _set_num_threads_if_needed
+
+        self.cluster_environment.validate_settings(num_devices=self.num_processes, num_nodes=self.num_nodes)
+        if self.cluster_environment.creates_processes_externally:  # a process started for the command, or torchrun
+            _set_num_threads_if_needed(num_processes=self.num_processes)
+            return function(*args, **kwargs)
+        errors = tempfile.mkdtemp(prefix="neurodyn-processes-")
+        observer = None
         try:
-            data = pickle.dumps(error)
-        except Exception:  # noqa: BLE001 - an error of a class that does not pickle: its line is what counts
-            kind = InputError if isinstance(error, InputError) else CommandFailed
-            data = pickle.dumps(kind(str(error)) if kind is InputError else kind(str(error), error.exit_code))
-        if self._errors is None or not os.path.isdir(self._errors):
-            return
-        path = os.path.join(self._errors, f"{process_idx}.pickle")
-        with open(path + ".tmp", "wb") as file:
-            file.write(data)
-        os.replace(path + ".tmp", path)
+            os.environ[ERRORS_ENV] = errors  # copied into the environment of the processes started now
+            try:
+                self._call_children_scripts()
+            finally:
+                os.environ.pop(ERRORS_ENV, None)
+            observer = _Observer(os.getpid(), self.procs, errors, self._command)
+            observer.start()
+            _set_num_threads_if_needed(num_processes=self.num_processes)
+            try:
+                return function(*args, **kwargs)
+            except BaseException as err:
+                observer.stop()
+                for proc in self.procs:  # they cannot finish without this process (they would wait for it)
+                    if proc.poll() is None:
+                        proc.kill()
+                    proc.wait()
+                found = None if input_error_of(err) is not None else recorded_error(errors)
+                if found is not None:  # this run failed for want of a process that found bad input
+                    raise found from err
+                raise
+        finally:
+            if observer is not None:
+                observer.stop()
+            shutil.rmtree(errors, ignore_errors=True)
 
 
-def use_command_launcher(trainer, held: HeldStream | None) -> None:
-    """Put a :class:`CommandLauncher` in the place of the Trainer's multiprocessing launcher, if it has one."""
+def leave_to_launcher(error: InputError | CommandFailed) -> bool:
+    """In a process that :class:`ScriptLauncher` started (the command run again by ``--trainer.strategy ddp``):
+    record ``error`` for the command's process, which prints it, and return True (this process prints nothing).
+    False in any other process: it prints its error itself."""
+    folder = os.environ.get(ERRORS_ENV)
+    if not folder or not child_rank():
+        return False
+    record_error(folder, f"rank-{os.environ.get('LOCAL_RANK', '')}", error)
+    return True
+
+
+def use_command_launcher(trainer, held: HeldStream | None, command: str = "") -> None:
+    """Put a :class:`CommandLauncher` in the place of the Trainer's multiprocessing launcher, or a
+    :class:`ScriptLauncher` in the place of its script launcher, if it has one."""
     strategy = trainer.strategy
     launcher = getattr(strategy, "_launcher", None)
     if isinstance(launcher, _MultiProcessingLauncher) and not isinstance(launcher, CommandLauncher):
         strategy._launcher = CommandLauncher(launcher, held)
+    elif isinstance(launcher, _SubprocessScriptLauncher) and not isinstance(launcher, ScriptLauncher):
+        strategy._launcher = ScriptLauncher(launcher, command)
 
 
 def cpu_cores() -> int:

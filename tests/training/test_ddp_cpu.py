@@ -349,3 +349,53 @@ def test_more_processes_than_cores_is_said(trained, ddp_env, monkeypatch, capfd)
     monkeypatch.setattr(processes, "cpu_cores", lambda: 2)
     assert main(["validate", "--run", str(run), "--trainer.strategy", "ddp_fork", *DDP2]) == 0
     assert "note: trainer.devices" not in capfd.readouterr().err
+
+
+# -- ddp: the command run again for each other process ---------------------------------------------------------
+#: the `neurodyn` command; with $SECOND_PROCESS_ARGS, the processes `--trainer.strategy ddp` starts (LOCAL_RANK 1,
+#: ...) are given those arguments too; the command's process waits 1 s (not 30) for one that left to report
+ONE_COMMAND = """import os, shlex, sys
+from neurodyn.training import processes
+
+processes.WATCH_S = processes.GRACE_S = 1.0
+from neurodyn.cli import main
+
+argv = sys.argv[1:]
+if os.environ.get("LOCAL_RANK", "0") != "0":
+    argv += shlex.split(os.environ.get("SECOND_PROCESS_ARGS", ""))
+sys.exit(main(argv))
+"""
+
+
+def _ddp_command(tmp: Path, argv: list[str], second: str = "") -> subprocess.CompletedProcess:
+    script = tmp / "one_command.py"
+    script.write_text(ONE_COMMAND)
+    env = {**_clean_env(), "OMP_NUM_THREADS": "1", "SECOND_PROCESS_ARGS": second}
+    return subprocess.run([sys.executable, str(script), *argv, "--trainer.strategy", "ddp", *DDP2],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+def _errors(stderr: str) -> list[str]:
+    """stderr's lines, the note on processes and cores left out (a machine of one core)."""
+    return [line for line in stderr.splitlines() if not line.startswith("note: trainer.devices")]
+
+
+def test_ddp_bad_input_is_one_line(trained, tmp_path):
+    """`--trainer.strategy ddp`: a limit_val_batches below one batch, found by both processes, was printed by each
+    (2 lines; 3 with 3 devices). The started process records it and prints nothing; the command prints it once."""
+    _, run, _ = trained
+    proc = _ddp_command(tmp_path, ["validate", "--run", str(run), "--trainer.limit_val_batches", "0.001"])
+    assert proc.returncode == 2 and _errors(proc.stderr) == [LIMIT + " Please increase the `limit_val_batches` "
+                                                            "argument. Try at least `limit_val_batches=1.0`"], \
+        (proc.returncode, proc.stderr[-3000:])
+
+
+def test_ddp_bad_input_of_the_other_process_is_one_line(trained, tmp_path):
+    """Bad input only the started process finds (here: its own arguments name a missing data file) was its line,
+    then Lightning killed the command (SIGKILL: exit 137) while it waited for that process. The command now prints
+    that process's line, once, and exits with 2."""
+    _, run, _ = trained
+    missing = tmp_path / "missing.h5"
+    proc = _ddp_command(tmp_path, ["validate", "--run", str(run)], second=f"--data.path {missing}")
+    line = f"neurodyn validate: error: {missing}: data.init_args.path: file not found"
+    assert proc.returncode == 2 and _errors(proc.stderr) == [line], (proc.returncode, proc.stderr[-3000:])
