@@ -431,7 +431,8 @@ class NeurodynCLI(LightningCLI):
         (:data:`RUN_RECORDS`, ``config.resume-<n>.yaml``), also when only the checkpoint names the run; an
         existing one is replaced only with ``--overwrite``; its lock ``.<name>.lock`` is
         taken now and held until the file is written or the run fails, so a second ``predict`` to the same
-        file is refused before it loads anything. The writer checks again and writes atomically
+        file is refused before it loads anything (by the command's process: under ``--trainer.strategy ddp`` the
+        processes it starts neither take it nor write). The writer checks again and writes atomically
         (:class:`PredictionWriter`) under the held lock."""
         from neurodyn.io.output import hold_output
 
@@ -447,6 +448,11 @@ class NeurodynCLI(LightningCLI):
         if run_dir is not None:  # the run's records (helper-58: --prediction.overwrite replaced its metrics.csv)
             inputs += [run_dir / name for name in RUN_RECORDS] + sorted(run_dir.glob("config.resume-*.yaml"))
         self._prediction_inputs = [Path(p) for p in inputs if p is not None]
+        if child_rank():
+            # a process `--trainer.strategy ddp` started (the command run again): the command's process holds the
+            # lock and writes the file (here it was refused, 'another process is writing this file', and Lightning
+            # killed the command: exit 137, no file)
+            return
         self._held.enter_context(hold_output(cfg.prediction.path, inputs=self._prediction_inputs,
                                              overwrite=bool(prediction.get("overwrite")), field="prediction.path"))
 

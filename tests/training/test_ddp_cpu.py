@@ -399,3 +399,22 @@ def test_ddp_bad_input_of_the_other_process_is_one_line(trained, tmp_path):
     proc = _ddp_command(tmp_path, ["validate", "--run", str(run)], second=f"--data.path {missing}")
     line = f"neurodyn validate: error: {missing}: data.init_args.path: file not found"
     assert proc.returncode == 2 and _errors(proc.stderr) == [line], (proc.returncode, proc.stderr[-3000:])
+
+
+def test_ddp_predict_writes_the_file(trained, tmp_path):
+    """`predict --trainer.strategy ddp`: the started process (the command run again) took the prediction file's lock,
+    which the command held, refused ('another process is writing this file') and Lightning killed the command (exit
+    137, no file). It writes the file one process writes (batches of one trial: each the same computation)."""
+    import h5py
+
+    _, run, _ = trained
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    common = ["predict", "--run", str(run), "--data.batch_size", "1"]
+    assert main([*common, "--out", str(one)]) == 0
+    proc = _ddp_command(tmp_path, [*common, "--out", str(two)])
+    assert proc.returncode == 0 and _errors(proc.stderr) == [], (proc.returncode, proc.stderr[-3000:])
+    with h5py.File(one) as a, h5py.File(two) as b:
+        keys = []
+        a.visititems(lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) else None)
+        assert keys and all(np.array_equal(a[k][()], b[k][()]) for k in keys), keys
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.h5", "one_command.py", "two.h5"]  # no lock left
