@@ -295,8 +295,9 @@ class PredictionWriter(BasePredictionWriter):
 
     The CLI sets ``inputs`` (files the output may not replace), ``checkpoint`` and ``checkpoint_info``
     (``epoch``, ``global_step``, ``neurodyn_version`` of the checkpoint); without them the checkpoint is the
-    trainer's ``ckpt_path``, if any. Under DDP each process predicts a share of the trials: the shares are
-    gathered and the first process writes the file, every trial once, in the data's order.
+    trainer's ``ckpt_path``, if any. Under DDP each process predicts whole batches of the single-process loader
+    (:class:`~neurodyn.training.datamodules.base.BatchShares`): the shares are gathered and the first process
+    writes the file, every trial once, in the data's order -- the file one process writes.
     """
 
     def __init__(self, path: str | None = None, overwrite: bool = False):

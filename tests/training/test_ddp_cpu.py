@@ -313,13 +313,15 @@ def test_debug_shows_the_process_traceback(trained, ddp_env, capfd):
 @needs_fork
 def test_predict_in_processes_writes_every_trial_once(trained, tmp_path, ddp_env, capfd):
     """Each process wrote a file of its own share of the trials (the second refused, the file existed: exit 2 and
-    half the trials left at the path). Batches of one trial: each trial is the same computation whichever
-    process predicts it, so the files are equal."""
+    half the trials left at the path). Each process predicts whole batches of the single-process loader (2 trials:
+    the second process repeats the last of the 3 evaluation batches), each the same computation as in one process,
+    also a sampled pass (its noise drawn per batch: in batches of other trials the rates differed by up to 37 %),
+    so the files are equal."""
     import h5py
 
     _, run, _ = trained
     one, two = tmp_path / "one.h5", tmp_path / "two.h5"
-    common = ["predict", "--run", str(run), "--data.batch_size", "1"]
+    common = ["predict", "--run", str(run), "--data.batch_size", "2", "--model.config.eval_mode", "sample"]
     assert main([*common, "--out", str(one)]) == 0
     assert main([*common, "--out", str(two), "--trainer.strategy", "ddp_fork", *DDP2]) == 0
     assert capfd.readouterr().err == ""
@@ -404,12 +406,12 @@ def test_ddp_bad_input_of_the_other_process_is_one_line(trained, tmp_path):
 def test_ddp_predict_writes_the_file(trained, tmp_path):
     """`predict --trainer.strategy ddp`: the started process (the command run again) took the prediction file's lock,
     which the command held, refused ('another process is writing this file') and Lightning killed the command (exit
-    137, no file). It writes the file one process writes (batches of one trial: each the same computation)."""
+    137, no file). It writes the file one process writes."""
     import h5py
 
     _, run, _ = trained
     one, two = tmp_path / "one.h5", tmp_path / "two.h5"
-    common = ["predict", "--run", str(run), "--data.batch_size", "1"]
+    common = ["predict", "--run", str(run)]
     assert main([*common, "--out", str(one)]) == 0
     proc = _ddp_command(tmp_path, [*common, "--out", str(two)])
     assert proc.returncode == 0 and _errors(proc.stderr) == [], (proc.returncode, proc.stderr[-3000:])

@@ -21,8 +21,8 @@ Every DataModule exposes the sizes a model needs, so configs never repeat them:
 bins without a stated width, e.g. the switching-GLM simulator's: plots then count bins, not seconds). The
 training / validation split always comes from the file (or from the simulator's seeded split); it is
 never re-shuffled silently. ``train_dataloader`` shuffles batches (seeded by Lightning's global seed),
-``predict_dataloader`` never does. Under DDP the validation and test loaders give each process whole batches
-of the single-process loader (:class:`BatchShares`), so every batch is the computation one process makes.
+``predict_dataloader`` never does. Under DDP the validation, test and predict loaders give each process whole
+batches of the single-process loader (:class:`BatchShares`), so every batch is the computation one process makes.
 """
 
 from __future__ import annotations
@@ -159,17 +159,19 @@ def assemble_split(
 
 
 class BatchShares(DistributedSampler):
-    """The evaluation trials of one DDP process: whole batches of the single-process loader, dealt out in turn
-    (batch ``b`` to process ``b mod num_replicas``), in order.
+    """The evaluation (validation, test, prediction) trials of one DDP process: whole batches of the single-process
+    loader, dealt out in turn (batch ``b`` to process ``b mod num_replicas``), in order.
 
     Lightning's ``DistributedSampler`` deals out trials and pads the split with repeated trials to a multiple of
     the process count, so a split whose size does not divide counted some trials twice in ``valid/*`` (5 trials,
     2 processes: ``valid/loss`` 0.74953 against 0.75241 in one process), and the batches differed from a single
     process's (a masked mean per batch, a sampled pass seeded per batch). Here each batch holds the trials it
-    holds in one process. A process with fewer batches than the first ends with a repeat of the split's last
-    batch, so that every process runs as many batches (DDP's collectives stay in step; a process with no batch
-    of its own would skip validation); the module counts a batch it has already seen once
-    (:class:`~neurodyn.training.module.NeurodynModule`). Its trials come in order, so a ``DataLoader`` of
+    holds in one process (predictions under DDP were made in batches of other trials: a sampled pass drew other
+    noise, rates up to 37 % apart). A process with fewer batches than the first ends with a repeat of the split's
+    last batch, so that every process runs as many batches (DDP's collectives stay in step; a process with no
+    batch of its own would skip validation); the module counts a batch it has already seen once
+    (:class:`~neurodyn.training.module.NeurodynModule`), the prediction file takes each trial once
+    (:class:`~neurodyn.training.predictions.PredictionWriter`). Its trials come in order, so a ``DataLoader`` of
     ``batch_size`` cuts them into those batches (every batch but the split's last is full, and that one is the
     last of its process).
     """
@@ -295,8 +297,8 @@ class NeuralDataModule(pl.LightningDataModule):
 
     # -- loaders -------------------------------------------------------------------------------
     def _loader(self, split: str, shuffle: bool, shared: bool = False) -> DataLoader:
-        """The loader of ``split``; ``shared`` (validation, test): under DDP this process's whole batches of it
-        (:class:`BatchShares`), not Lightning's padded share of the trials."""
+        """The loader of ``split``; ``shared`` (validation, test, prediction): under DDP this process's whole batches
+        of it (:class:`BatchShares`), not Lightning's share of the trials."""
         dataset = _DictDataset(self.splits[split])
         sampler = evaluation_shares(self.trainer, dataset, self.batch_size) if shared else None
         return DataLoader(
@@ -344,7 +346,7 @@ class NeuralDataModule(pl.LightningDataModule):
         return self._loader("valid", shuffle=False, shared=True)
 
     def predict_dataloader(self) -> list[DataLoader]:
-        return [self._loader(split, shuffle=False) for split in self.predict_splits]
+        return [self._loader(split, shuffle=False, shared=True) for split in self.predict_splits]
 
     def describe(self) -> str:
         sizes = ", ".join(f"{name}={len(split)}" for name, split in self.splits.items())
