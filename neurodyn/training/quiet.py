@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 import threading
 import warnings
@@ -39,9 +40,14 @@ _EXPECTED_SITUATIONS = (
 )
 
 
+#: Lightning's prefix of a message of a process other than the first (``[rank: 1] Seed set to 0``)
+_RANK_PREFIX = re.compile(r"^\[rank: \d+\] ")
+
+
 class _DropTips(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.getMessage()).lstrip().startswith(_QUIET_INFO)
+        # with the rank prefix too: the processes `--trainer.strategy ddp` starts printed '[rank: 1] Seed set to 0'
+        return not _RANK_PREFIX.sub("", str(record.getMessage()).lstrip()).startswith(_QUIET_INFO)
 
 
 def _set_stream(handler: logging.StreamHandler, stream) -> None:

@@ -93,6 +93,7 @@ def test_ddp_validation_metrics_equal_single_process(trained):
                            "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Seed set to" not in proc.stdout + proc.stderr  # the second process printed '[rank: 1] Seed set to 0'
     ddp = _metrics(tmp / "ddp")
     assert {"valid/co_bps", "valid/fp_bps", "valid/loss"} <= set(single)
     assert ddp == single, {k: (ddp.get(k), v) for k, v in single.items() if ddp.get(k) != v}
