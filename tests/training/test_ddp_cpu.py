@@ -3,9 +3,9 @@ equal a single-process run's; under ddp_spawn / ddp_fork bad input found in the 
 line, predict writes every trial once, and more processes than cores is said (the tests after the metrics tests).
 
 The data have 5 validation trials, a number the 2 processes do not divide. Lightning's DistributedSampler dealt the
-trials out and padded the second process's share with the first trial, so valid/* counted it twice (valid/loss of
-a checkpoint 0.74953 in 2 processes, 0.75241 in one) and the batches were made of other trials than in one process
-(a sampled pass draws its noise per batch: co-bps -0.519 against -0.580). Each process now evaluates whole batches
+trials out and padded the second process's share with the first trial, so valid/* counted it twice (a 3-epoch
+checkpoint of these data: valid/loss 0.74953 in 2 processes, 0.75241 in one) and the batches were made of other
+trials than in one process (a sampled pass draws its noise per batch: co-bps -0.519 against -0.580). Each process now evaluates whole batches
 of the single-process loader (``BatchShares``; a process with fewer batches repeats the last one, which counts
 once), and the epoch's values are made from every process's batches, each once, summed in the loader's order.
 
