@@ -5,9 +5,10 @@ line, predict writes every trial once, and more processes than cores is said (th
 The data have 5 validation trials, a number the 2 processes do not divide. Lightning's DistributedSampler dealt the
 trials out and padded the second process's share with the first trial, so valid/* counted it twice (a 3-epoch
 checkpoint of these data: valid/loss 0.74953 in 2 processes, 0.75241 in one) and the batches were made of other
-trials than in one process (a sampled pass draws its noise per batch: co-bps -0.519 against -0.580). Each process now evaluates whole batches
-of the single-process loader (``BatchShares``; a process with fewer batches repeats the last one, which counts
-once), and the epoch's values are made from every process's batches, each once, summed in the loader's order.
+trials than in one process (a sampled pass draws its noise per batch: co-bps -0.519 against -0.580). Each process
+now evaluates whole batches of the single-process loader (``BatchShares``; a process with fewer batches repeats the
+last one, which counts once), and the epoch's values are made from every process's batches, each once, summed in
+the loader's order.
 
 Tolerance, derived: each batch is then the same float computation as in one process (the same trials in the same
 shapes, the same seeded draws; one thread in every process: ``ddp_env``, ``OMP_NUM_THREADS=1``), and the epoch's
