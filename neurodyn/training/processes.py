@@ -27,16 +27,22 @@ another process's failure, possibly before it has printed the error it found too
 process found one; now it is given time to report it (:class:`_Observer`). Processes still running when the
 command's run fails are ended (they would wait for it).
 
+Every process ends its ``torch.distributed`` process group when its run ends (:func:`process_group_ended`;
+Lightning leaves a gloo group to the interpreter's exit), and under plain ``ddp`` the command's process waits for
+the processes it started: one that ends with an error after the run fails the command (exit code 1).
+
 :func:`processes_note` is the line the command prints on stderr, before the processes start, when a run on the
 CPU asks for more processes than the cores it may use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -57,6 +63,8 @@ ERRORS_ENV = "NEURODYN_PROCESS_ERRORS"
 WATCH_S = 5.0
 #: seconds the command's process is given to report the bad input another process recorded before it is ended
 GRACE_S = 30.0
+#: seconds the command's process waits, once its run has finished, for each process it started to end
+END_S = 60.0
 
 
 def record_error(folder: str | None, name: str, error: InputError | CommandFailed) -> None:
@@ -149,7 +157,7 @@ class CommandLauncher(_MultiProcessingLauncher):
                 callback.held = held
         sys.stdout = held
         try:
-            with quiet_lightning():
+            with quiet_lightning(), process_group_ended():
                 super()._wrapping_function(process_idx, trainer, *args, **kwargs)
         except BaseException as err:
             error = input_error_of(err)
@@ -228,7 +236,8 @@ class ScriptLauncher(_SubprocessScriptLauncher):
         self.cluster_environment.validate_settings(num_devices=self.num_processes, num_nodes=self.num_nodes)
         if self.cluster_environment.creates_processes_externally:  # a process started for the command, or torchrun
             _set_num_threads_if_needed(num_processes=self.num_processes)
-            return function(*args, **kwargs)
+            with process_group_ended():
+                return function(*args, **kwargs)
         errors = tempfile.mkdtemp(prefix="neurodyn-processes-")
         observer = None
         try:
@@ -241,7 +250,8 @@ class ScriptLauncher(_SubprocessScriptLauncher):
             observer.start()
             _set_num_threads_if_needed(num_processes=self.num_processes)
             try:
-                return function(*args, **kwargs)
+                with process_group_ended():
+                    result = function(*args, **kwargs)
             except BaseException as err:
                 observer.stop()
                 for proc in self.procs:  # they cannot finish without this process (they would wait for it)
@@ -252,10 +262,57 @@ class ScriptLauncher(_SubprocessScriptLauncher):
                 if found is not None:  # this run failed for want of a process that found bad input
                     raise found from err
                 raise
+            observer.stop()
+            self._wait_for_processes()
+            return result
         finally:
             if observer is not None:
                 observer.stop()
             shutil.rmtree(errors, ignore_errors=True)
+
+    def _wait_for_processes(self) -> None:
+        """After the command's run has finished: wait for the processes it started to end, and fail if one did
+        not end cleanly (its exit code was lost: the command returned 0 whatever it was; the command's own
+        results are written then). One still running after :data:`END_S` is killed."""
+        failed = []
+        for rank, proc in enumerate(self.procs, start=1):
+            try:
+                code = proc.wait(timeout=END_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+            if code:
+                failed.append(f"process {rank} ended with exit code {code}")
+        if failed:
+            raise CommandFailed(f"{'; '.join(failed)} after the run had finished (its results are written)",
+                                exit_code=1)
+
+
+@contextlib.contextmanager
+def process_group_ended():
+    """End this process's ``torch.distributed`` process group when the run in it ends: Lightning leaves a gloo
+    group to the interpreter's exit (it destroys only NCCL groups then), whose worker threads were still running
+    at exit (``gloo_tcp_loop``, ``pt_gloo_runloop``), and a process ended now and then on C++'s ``terminate
+    called without an active exception`` on stderr (a fresh-clone test run: a plain-ddp ``predict``'s other
+    process). torch's documentation asks each process to call ``destroy_process_group`` when it has no more
+    exchanges to make (https://docs.pytorch.org/docs/stable/distributed.html#shutdown). After a failure only a
+    gloo group is ended (ending it is local to the process); an NCCL group's end may wait for the others, which
+    the failure may have stopped (Lightning's exit handler ends it as before)."""
+    import torch.distributed as dist
+
+    def end(failed: bool) -> None:
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        if failed and dist.get_backend() != "gloo":
+            return
+        dist.destroy_process_group()
+
+    try:
+        yield
+    except BaseException:
+        end(failed=True)
+        raise
+    end(failed=False)
 
 
 def leave_to_launcher(error: InputError | CommandFailed) -> bool:

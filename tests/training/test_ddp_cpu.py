@@ -422,3 +422,73 @@ def test_ddp_predict_writes_the_file(trained, tmp_path):
         a.visititems(lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) else None)
         assert keys and all(np.array_equal(a[k][()], b[k][()]) for k in keys), keys
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.h5", "one_command.py", "two.h5"]  # no lock left
+
+
+#: the `neurodyn` command under `--trainer.strategy ddp`, each process writing to $REPORT_DIR whether its process
+#: group is still initialised when the command returns; a started process waits until the command's run has ended
+#: (the command's process marks it before waiting for the processes it started), then 1 s, and exits with
+#: $CHILD_EXIT
+AFTER_RUN = """import os, sys, time
+from pathlib import Path
+
+import torch.distributed as dist
+
+from neurodyn.training import processes
+from neurodyn.cli import main
+
+report = Path(os.environ["REPORT_DIR"])
+wait = processes.ScriptLauncher._wait_for_processes
+
+
+def marked_wait(self):
+    (report / "run-ended").touch()
+    wait(self)
+
+
+processes.ScriptLauncher._wait_for_processes = marked_wait
+rank = os.environ.get("LOCAL_RANK", "0")
+code = main(sys.argv[1:])
+(report / f"initialised-{rank}").write_text(str(dist.is_initialized()))
+if rank != "0":
+    while not (report / "run-ended").exists():
+        time.sleep(0.05)
+    time.sleep(1.0)
+    code = int(os.environ.get("CHILD_EXIT", "0")) or code
+sys.exit(code)
+"""
+
+
+def _after_run(tmp: Path, argv: list[str], child_exit: int = 0) -> tuple[int, str, Path]:
+    """The command under ``--trainer.strategy ddp`` with :data:`AFTER_RUN`: its exit code, stderr, the report folder.
+    Output goes to files, not pipes: a pipe's reader waits for every process holding it, so whether the command
+    waited for the processes it started would not show."""
+    script, report = tmp / "after_run.py", tmp / "report"
+    script.write_text(AFTER_RUN)
+    report.mkdir()
+    env = {**_clean_env(), "OMP_NUM_THREADS": "1", "REPORT_DIR": str(report), "CHILD_EXIT": str(child_exit)}
+    with open(tmp / "stdout", "w") as out, open(tmp / "stderr", "w") as err:
+        code = subprocess.run([sys.executable, str(script), *argv, "--trainer.strategy", "ddp", *DDP2],
+                              stdout=out, stderr=err, env=env, cwd=ROOT, timeout=600).returncode
+    return code, (tmp / "stderr").read_text(), report
+
+
+def test_ddp_processes_end_their_process_group(trained, tmp_path):
+    """Lightning left each process's gloo process group (its worker threads) to the interpreter's exit, and a
+    process ended now and then with C++'s 'terminate called without an active exception' on stderr (a plain-ddp
+    predict in a fresh-clone test run). Each process now ends its group when its run ends."""
+    _, run, _ = trained
+    code, stderr, report = _after_run(tmp_path, ["predict", "--run", str(run), "--out", str(tmp_path / "p.h5")])
+    assert code == 0 and _errors(stderr) == [], (code, stderr[-3000:])
+    assert [(report / f"initialised-{r}").read_text() for r in "01"] == ["False", "False"]
+
+
+def test_ddp_process_that_fails_after_the_run_fails_the_command(trained, tmp_path):
+    """A started process that ends with an error once the run has finished went unseen: the command did not wait for
+    the processes it started and returned 0 (it ended after them only because torch's store, which the command's
+    process serves, waited for them at its exit). The command now waits for them, and such an end fails it: one line,
+    exit code 1."""
+    _, run, _ = trained
+    code, stderr, _ = _after_run(tmp_path, ["validate", "--run", str(run)], child_exit=3)
+    assert code == 1 and _errors(stderr) == [
+        "neurodyn validate: error: process 1 ended with exit code 3 after the run had finished (its results are "
+        "written)"], (code, stderr[-3000:])
