@@ -67,6 +67,11 @@ def cli_main(argv: list[str]) -> int:
         args = parser.parse_args(list(argv))
     except SystemExit as stop:  # --help
         return int(stop.code or 0)
+    with command_line_names():  # the library's errors name --api-url, --path, --files, --out, --overwrite
+        return _run(args)
+
+
+def _run(args) -> int:
     if args.list:
         for name in nlb_dataset_names():
             print(name)
@@ -103,8 +108,7 @@ def cli_main(argv: list[str]) -> int:
     options = dict(retries=args.retries, timeout=args.timeout, progress=not args.no_progress,
                    overwrite=args.overwrite, log=say)
     try:
-        with command_line_names():  # the outputs' errors name --out / --overwrite
-            results = _download(args, options)
+        results = _download(args, options)
     except DownloadError as err:  # a lookup or transfer failure, not bad input: exit code 1
         raise CommandFailed(one_line(err, 1000), exit_code=1) from err
     for result in results:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from neurodyn.errors import InputError, one_line
+from neurodyn.errors import InputError, named, one_line
 
 DEFAULT_API = "https://api.dandiarchive.org/api"
 API_ENV_VAR = "NEURODYN_DANDI_API"
@@ -194,17 +194,19 @@ def check_host(url: str, hint: str | None = None) -> None:
 # --------------------------------------------------------------------------------------------------
 def check_api_url(api_url: str | None = None) -> None:
     """Refuse an API root that is no ``http(s)://host[:port]/...`` URL: ``api_url`` (``--api-url``), else
-    ``$NEURODYN_DANDI_API``; one line naming the option or variable (``http://[::1`` raised a ValueError
+    ``$NEURODYN_DANDI_API``; one line naming the argument or variable (``http://[::1`` raised a ValueError
     traceback, ``notaurl`` an unclear lookup error).
 
     Raises
     ------
     InputError
-        ``--api-url: not an http(s):// URL: 'notaurl'``.
+        ``api_url: not an http(s)://<host>/... URL: 'notaurl'`` (``neurodyn download``, which calls it inside
+        :func:`neurodyn.errors.command_line_names`: ``--api-url: ...``).
     """
     import urllib.parse
 
-    root, field = (api_url, "--api-url") if api_url else (os.environ.get(API_ENV_VAR), API_ENV_VAR)
+    root, field = ((api_url, named("api_url", "--api-url")) if api_url
+                   else (os.environ.get(API_ENV_VAR), API_ENV_VAR))
     if not root:
         return
     try:
@@ -256,22 +258,32 @@ def api_host(api_url: str | None = None) -> str:
     return urllib.parse.urlsplit(client_api_url(api_url)).netloc
 
 
-#: how an error about the DANDI API host says where another server is chosen (``neurodyn download``)
-API_HINT = f"--api-url or ${API_ENV_VAR} selects another DANDI API"
+def api_hint() -> str:
+    """How an error about the DANDI API host says where another server is chosen: ``api_url`` (a Python
+    caller's argument) or, inside :func:`neurodyn.errors.command_line_names` (``neurodyn download``),
+    ``--api-url``, and ``$NEURODYN_DANDI_API``.
+
+    Examples
+    --------
+    >>> api_hint()
+    'api_url or $NEURODYN_DANDI_API selects another DANDI API'
+    """
+    return f"{named('api_url', '--api-url')} or ${API_ENV_VAR} selects another DANDI API"
 
 
-def dandi_client(api_url: str | None = None, hint: str | None = API_HINT):
+def dandi_client(api_url: str | None = None, hint: str | None = None):
     """A :class:`dandi.dandiapi.DandiAPIClient` for :func:`api_root` (``api_url``).
 
     The API host is resolved first (:func:`check_host`): without a network (or with a misspelt host) this
-    raises :class:`HostUnresolvable` at once, naming the host and ``hint``, instead of after the ``dandi``
-    client's retries. Other failures (refused connections, 5xx, timeouts) keep the client's retries.
+    raises :class:`HostUnresolvable` at once, naming the host and ``hint`` (None: :func:`api_hint`), instead
+    of after the ``dandi`` client's retries. Other failures (refused connections, 5xx, timeouts) keep the
+    client's retries.
 
     The ``dandi`` logger gets a NullHandler, so its messages are not printed by Python's last-resort
     handler (neurodyn reports failures itself, on one line); an application that configures logging
     still receives them.
     """
-    check_host(client_api_url(api_url), hint)
+    check_host(client_api_url(api_url), api_hint() if hint is None else hint)
     logger = logging.getLogger("dandi")
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())
@@ -290,7 +302,7 @@ def _lookup_error(what: str, err: BaseException) -> Exception:
 
     if isinstance(err, NotFoundError):
         return InputError(one_line(err), field=what)
-    found = unresolved(err, API_HINT)  # e.g. behind a proxy that could not resolve it
+    found = unresolved(err, api_hint())  # e.g. behind a proxy that could not resolve it
     if found is not None:
         return found
     response = getattr(err, "response", None)
@@ -305,13 +317,14 @@ def _digests(metadata: dict) -> tuple[str | None, str | None]:
     return (sha.lower() if sha else None), digest.get(ETAG_KEY)
 
 
-def remote_from_asset(asset, registry_sha256: str | None = None) -> RemoteFile:
+def remote_from_asset(asset, registry_sha256: str | None = None, *, field: str | None = None) -> RemoteFile:
     """A :class:`RemoteFile` from a ``dandi`` RemoteAsset (its metadata gives the digests).
 
-    Raises DownloadError when DANDI's sha256 and ``registry_sha256`` disagree.
+    Raises DownloadError when DANDI's sha256 and ``registry_sha256`` disagree, InputError (naming ``field``,
+    the argument that selected the asset) when the asset is no file.
     """
     if getattr(asset, "asset_type", None) is not None and asset.asset_type.name != "BLOB":
-        raise InputError(f"asset {asset.path} is a {asset.asset_type.name} asset, not a file", field="--path")
+        raise InputError(f"asset {asset.path} is a {asset.asset_type.name} asset, not a file", field=field)
     try:
         metadata = asset.get_raw_metadata()
     except Exception as err:
@@ -349,7 +362,7 @@ def dandiset_files(dandiset_id: str, version: str | None = None, glob: str | Non
     Raises
     ------
     InputError
-        No such dandiset / version, or no asset matches.
+        No such dandiset / version, or no asset matches (naming ``glob``; ``neurodyn download``: ``--path``).
     DownloadError
         The server could not be reached or answered with an error.
     """
@@ -366,10 +379,11 @@ def dandiset_files(dandiset_id: str, version: str | None = None, glob: str | Non
         raise _lookup_error(f"dandiset {dandiset_id}" + (f" version {version}" if version else ""), err) from None
     if glob:  # the server's glob; keep only what fnmatch agrees with (no surprise files)
         assets = [a for a in assets if fnmatch.fnmatchcase(a.path, glob)]
+    field = named("glob", "--path")
     if not assets:
         raise InputError(f"no asset of dandiset {dandiset_id} version {version_id} matches {glob or '*'!r}",
-                         field="--path")
-    return [remote_from_asset(a, _registry_sha256(dandiset_id, a.path, int(a.size))) for a in assets]
+                         field=field)
+    return [remote_from_asset(a, _registry_sha256(dandiset_id, a.path, int(a.size)), field=field) for a in assets]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -408,7 +422,7 @@ def nlb_remote_files(dataset_name: str, *, files: str = "both", api_url: str | N
     from neurodyn.data.nlb import get_dataset
 
     if files not in FILE_CHOICES:
-        raise InputError(f"must be one of {', '.join(FILE_CHOICES)}, got {files!r}", field="--files")
+        raise InputError(f"must be one of {', '.join(FILE_CHOICES)}, got {files!r}", field=named("files", "--files"))
     dataset = get_dataset(dataset_name)
     root = api_root(api_url) or DEFAULT_API
     return [

@@ -329,6 +329,33 @@ def test_lookup_errors_are_one_line(dandi, tmp_path, capsys):
     assert files_under(tmp_path) == []
 
 
+def test_python_callers_read_their_argument_names_the_command_its_options(dandi, tmp_path, monkeypatch, capsys):
+    """dandiset_files() / nlb_remote_files() / check_api_url() / dandi_client() from Python said '--path',
+    '--files', '--api-url' (options of `neurodyn download`, not the functions' glob, files, api_url); the
+    command's lines keep the options."""
+    from neurodyn.data.dandi import check_api_url, dandi_client
+
+    cases = [
+        (lambda: dandiset_files("000999", glob="nothing*"), "glob: no asset of dandiset 000999 version 0.2.0 "
+                                                           "matches 'nothing*'"),
+        (lambda: nlb_remote_files("mc_maze", files="all"), "files: must be one of train, test, both, got 'all'"),
+        (lambda: check_api_url("notaurl"), "api_url: not an http(s)://<host>/... URL: 'notaurl'"),
+    ]
+    for call, expected in cases:
+        with pytest.raises(InputError) as err:
+            call()
+        assert str(err.value) == expected
+    assert main(["download", "--dandiset", "000999", "--path", "nothing*", "--out", str(tmp_path), *FAST]) == 2
+    assert one_line_error(capsys).endswith("error: --path: no asset of dandiset 000999 version 0.2.0 matches "
+                                           "'nothing*'")
+
+    dandi_server.offline(monkeypatch)  # no network: the hint names the argument that selects another API
+    with pytest.raises(DownloadError) as err:
+        dandi_client(dandi_server.INVALID_API)
+    assert str(err.value).endswith("; api_url or $NEURODYN_DANDI_API selects another DANDI API")
+    assert "--" not in str(err.value)
+
+
 # ------------------------------------------------------------------------------------ no network
 def test_unresolvable_api_host_fails_at_once(monkeypatch, tmp_path, capsys):
     """No network: the line saying what is contacted, then one error line naming the host, --api-url and
