@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from neurodyn.errors import ArgumentParser, InputError
+from neurodyn.errors import ArgumentParser, InputError, command_line_names
 from neurodyn.metrics.resample import check_upsample_width
 
 __all__ = ["cli_main"]
@@ -135,6 +135,11 @@ def _unscored_note(given: dict, prediction: dict, targets: dict, upsample: int |
 
 def cli_main(argv: list[str]) -> int:
     """``neurodyn evaluate``: NLB metrics of a submission-layout file against eval targets."""
+    with command_line_names():  # the library's errors name --target, --upsample (not its Python arguments)
+        return _evaluate(argv)
+
+
+def _evaluate(argv: list[str]) -> int:
     from neurodyn.metrics.evaluate import evaluate, load_target
     from neurodyn.metrics.submission import read_submission
 

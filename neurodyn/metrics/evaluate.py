@@ -20,7 +20,7 @@ import numpy as np
 
 from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES
 from neurodyn.data.prepared import FORWARD_RATES, REQUIRED_RATES, check_counts, group_name, parse_group_name
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, named
 from neurodyn.io import read_h5
 from neurodyn.metrics.bits import bits_per_spike, check_rates, check_shape
 from neurodyn.metrics.decoding import tp_corr, velocity_r2
@@ -317,7 +317,9 @@ def evaluate(target, prediction, *, target_path=None, prediction_path=None) -> l
 
 def _check_target_kind(handle, path: str) -> None:
     """One line for a file that is not an evaluation target (was "unknown dataset group 'latents'" for a
-    prediction file given as --target, "unknown dataset group 'acquisition'" for an NWB file)."""
+    prediction file given as --target, "unknown dataset group 'acquisition'" for an NWB file). A prediction
+    file names ``--target`` only inside :func:`neurodyn.errors.command_line_names` (``neurodyn evaluate``);
+    a Python caller of :func:`load_target` / :func:`evaluate` reads the file and what is wrong."""
     import h5py
 
     from neurodyn.metrics.submission import _not_rates
@@ -329,8 +331,9 @@ def _check_target_kind(handle, path: str) -> None:
     rates = [name for name in handle if isinstance(handle[name], h5py.Group) and
              any(key.endswith("_rates_heldin") for key in handle[name])]
     if rates or "module" in handle.attrs or "ensemble_members" in handle.attrs or "baseline" in handle.attrs:
-        raise InputError("is a prediction file (rates), not an evaluation target: swapped --target and --pred?",
-                         path=path, field="--target")
+        swapped = named("the target and the prediction", "--target and --pred")
+        raise InputError(f"is a prediction file (rates), not an evaluation target: swapped {swapped}?",
+                         path=path, field=named(None, "--target"))
 
 
 def load_target(path) -> dict[str, dict]:

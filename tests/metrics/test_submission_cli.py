@@ -357,6 +357,21 @@ def test_files_of_another_kind_are_named_for_what_they_are(tmp_path, capsys):
     assert not (tmp_path / "s.h5").exists()
 
 
+def test_a_prediction_file_as_target_from_python_names_no_option(tmp_path):
+    """load_target() / evaluate() from Python said '--target: ... swapped --target and --pred?', options of
+    neurodyn evaluate (whose line the test above keeps); a Python caller reads the file and what is wrong."""
+    from neurodyn.metrics import load_target
+
+    group = _prepared(tmp_path / "p.h5", np.random.default_rng(6))
+    pred = _member(tmp_path / "pred.h5", group, phase="val", module="LangevinFlowModule")
+    expected = (f"{pred}: is a prediction file (rates), not an evaluation target: swapped the target and the "
+                "prediction?")
+    for call in (lambda: load_target(pred), lambda: evaluate(pred, tmp_path / "p.h5")):
+        with pytest.raises(InputError) as err:
+            call()
+        assert str(err.value) == expected
+
+
 def test_evaluate_notes_predictions_of_other_data(tmp_path, capsys):
     """Predictions recorded as made from a prepared file of other NWB sources (another session or seed of the
     same sizes) were scored against a target without a word; a 20 ms prediction scored at 5 ms (another file
