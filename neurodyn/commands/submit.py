@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from neurodyn.errors import ArgumentParser, InputError
+from neurodyn.errors import ArgumentParser, InputError, command_line_names
 from neurodyn.metrics.resample import check_upsample_width
 
 __all__ = ["cli_main"]
@@ -21,6 +21,11 @@ __all__ = ["cli_main"]
 
 def cli_main(argv: list[str]) -> int:
     """``neurodyn submit``: one validated EvalAI submission file (float32, gzip) from prediction files."""
+    with command_line_names():  # the library's errors and notes name --upsample, --prepared, --out, ...
+        return _submit(argv)
+
+
+def _submit(argv: list[str]) -> int:
     parser = ArgumentParser(prog="neurodyn submit", description=cli_main.__doc__)
     parser.add_argument(
         "--pred",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, named
 
 __all__ = ["MAX_OFFSET_COARSE_BINS", "WINDOW_SPLITS", "read_window_starts", "shift_bins", "upsample_group",
            "upsample_hint", "upsample_offsets", "upsample_submission", "window_offsets"]
@@ -201,7 +201,8 @@ def read_window_starts(path) -> dict[str, dict[str, np.ndarray]]:
 
 def check_upsample_width(bin_ms) -> int:
     """``bin_ms`` when it is an NLB bin width (:func:`neurodyn.data.nlb.check_nlb_width`), else an InputError
-    naming ``--upsample``. Given text (the type of ``evaluate`` / ``submit``'s ``--upsample`` option) it raises
+    naming ``bin_ms`` (inside :func:`neurodyn.errors.command_line_names`, as ``neurodyn evaluate`` / ``submit``
+    run: ``--upsample``). Given text (the type of ``evaluate`` / ``submit``'s ``--upsample`` option) it raises
     argparse's ``ArgumentTypeError`` instead, so 0 or -5 is refused before any file is read.
 
     >>> check_upsample_width("5")
@@ -210,7 +211,7 @@ def check_upsample_width(bin_ms) -> int:
     from neurodyn.data.nlb import check_nlb_width
 
     if not isinstance(bin_ms, str):
-        return check_nlb_width(bin_ms, field="--upsample")
+        return check_nlb_width(bin_ms, field=named("bin_ms", "--upsample"))
     import argparse
 
     try:
@@ -218,7 +219,7 @@ def check_upsample_width(bin_ms) -> int:
     except ValueError:
         value = bin_ms
     try:
-        return check_nlb_width(value, field="--upsample")
+        return check_nlb_width(value, field="--upsample")  # argparse names the option itself
     except InputError as err:
         raise argparse.ArgumentTypeError(err.message) from None
 
@@ -242,7 +243,8 @@ def upsample_offsets(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: int
     (offsets, notes)
         ``offsets``: ``{coarse group: {split: offsets}}``; ``notes``: one ``note:`` line per upsampled group
         whose windows could not be lined up (starts not recorded, trial counts that differ), upsampled as
-        before.
+        before. The notes name ``bin_ms`` and ``fine`` (inside :func:`neurodyn.errors.command_line_names`:
+        ``--upsample`` and ``--prepared``, the options of ``neurodyn submit`` / ``evaluate``).
     """
     from neurodyn.data.prepared import WINDOW_START, group_name, parse_group_name
 
@@ -264,7 +266,8 @@ def upsample_offsets(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: int
         if not coarse_starts:
             why = f"{coarse_path} records no window starts for {name}{old_file}"
         elif fine_path is None:
-            why = f"no prepared {bin_ms} ms file of {target} given: pass it with --prepared"
+            why = (f"no prepared {bin_ms} ms file of {target} given: "
+                   + named("give its path in fine", "pass it with --prepared"))
         elif not fine_starts:
             why = f"{fine_path} records no window starts{old_file}"
         else:
@@ -280,7 +283,8 @@ def upsample_offsets(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: int
                 if why:
                     break
         if why:
-            notes.append(f"note: --upsample {bin_ms}: the windows' alignment could not be checked ({why}): {name} "
+            notes.append(f"note: {named(f'bin_ms={bin_ms}', f'--upsample {bin_ms}')}: the windows' alignment could "
+                         f"not be checked ({why}): {name} "
                          f"is spread as if each trial's {bin_ms} ms window started with its {source_ms} ms one")
             continue
         offsets[name] = {split: window_offsets(coarse_starts[split], fine_starts[split], bin_ms, source_ms,
@@ -296,7 +300,8 @@ def upsample_submission(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: 
     at ``bin_ms`` are kept as they are; adding a group that already exists, or a bin width that does not
     divide the group's, is refused. ``offsets``: ``{coarse group: {"train": ..., "eval": ...}}`` per-trial
     window offsets in fine bins (:func:`upsample_group`, :func:`upsample_offsets`); groups without are spread
-    as if both windows started together.
+    as if both windows started together. Refusals name ``bin_ms`` / this call (inside
+    :func:`neurodyn.errors.command_line_names`: ``--upsample``).
 
     Examples
     --------
@@ -317,19 +322,26 @@ def upsample_submission(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: 
             raise InputError(f"cannot split {source_ms} ms bins into {bin_ms} ms bins", field=name)
         fine = group_name(dataset, bin_ms)
         if fine in groups:
-            raise InputError(f"group '{fine}' is already there; nothing to upsample '{name}' into (drop "
-                             "--upsample)", field=fine)
+            drop = named("the upsample_submission call", "--upsample")
+            raise InputError(f"group '{fine}' is already there; nothing to upsample '{name}' into (drop {drop})",
+                             field=fine)
         out[fine] = upsample_group(group, source_ms // bin_ms, (offsets or {}).get(name))
     return out
 
 
 def upsample_hint(wanted: str, present) -> str:
-    """``"; ... --upsample MS ..."`` when group ``wanted`` is missing but a coarser group of its dataset is
-    ``present`` (a 20 ms prediction scored or submitted at 5 ms without ``--upsample 5``), else ``""``.
+    """``"; ... upsample_submission(..., MS) ..."`` when group ``wanted`` is missing but a coarser group of its
+    dataset is ``present`` (a 20 ms prediction scored or submitted at 5 ms without upsampling), else ``""``;
+    inside :func:`neurodyn.errors.command_line_names` (``neurodyn evaluate`` / ``submit``) it names
+    ``--upsample MS``.
 
     Examples
     --------
-    >>> upsample_hint("mc_maze", ["mc_maze_20"])
+    >>> upsample_hint("mc_maze", ["mc_maze_20"]).split(" makes")[0]
+    '; mc_maze_20 holds 20 ms bins: neurodyn.metrics.resample.upsample_submission(..., 5)'
+    >>> from neurodyn.errors import command_line_names
+    >>> with command_line_names():
+    ...     upsample_hint("mc_maze", ["mc_maze_20"])
     "; mc_maze_20 holds 20 ms bins: --upsample 5 makes its 5 ms group (each bin's rate split evenly)"
     >>> upsample_hint("mc_maze", ["area2_bump_20"])
     ''
@@ -346,6 +358,7 @@ def upsample_hint(wanted: str, present) -> str:
         except InputError:
             continue
         if theirs == dataset and source_ms > bin_ms and source_ms % bin_ms == 0:
-            return (f"; {group_name(dataset, source_ms)} holds {source_ms} ms bins: --upsample {bin_ms} makes its "
+            how = named(f"neurodyn.metrics.resample.upsample_submission(..., {bin_ms})", f"--upsample {bin_ms}")
+            return (f"; {group_name(dataset, source_ms)} holds {source_ms} ms bins: {how} makes its "
                     f"{bin_ms} ms group (each bin's rate split evenly)")
     return ""

@@ -488,7 +488,8 @@ def test_submit_upsample_errors_name_the_prediction_file(tmp_path, capsys):
     assert f"{fine}: mc_maze_small: cannot split 5 ms bins into 20 ms bins" in capsys.readouterr().err
     coarse = _member(tmp_path / "coarse.h5", group)
     assert main(["submit", "--pred", str(coarse), str(fine), "--upsample", "5", "--out", str(tmp_path / "b.h5")]) == 2
-    assert f"{fine}: mc_maze_small: group 'mc_maze_small' is already there" in capsys.readouterr().err
+    assert (f"{fine}: mc_maze_small: group 'mc_maze_small' is already there; nothing to upsample "
+            "'mc_maze_small_20' into (drop --upsample)") in capsys.readouterr().err
     assert not (tmp_path / "a.h5").exists() and not (tmp_path / "b.h5").exists()
 
 

@@ -274,3 +274,44 @@ def test_read_window_starts_keeps_read_prepareds_checks_of_a_prepared_file(pairs
         read_window_starts(bad)
     assert str(from_starts.value) == str(from_prepared.value)
     assert str(from_starts.value).startswith(f"{bad}: ") and message in str(from_starts.value)
+
+
+def test_python_callers_read_their_arguments_the_commands_the_options():
+    """upsample_submission() / upsample_offsets() / validate_submission() from Python named '--upsample' and
+    '--prepared' (options of neurodyn evaluate / submit: 'bin_ms: ...' was '--upsample: ...', a note said
+    'note: --upsample 5: ... pass it with --prepared', a missing 5 ms group '--upsample 5 makes its 5 ms
+    group'); inside command_line_names() (as the commands run them) the options, as before."""
+    from neurodyn.errors import command_line_names
+    from neurodyn.metrics.resample import upsample_offsets
+    from neurodyn.metrics.submission import validate_submission
+
+    rates = {k: np.ones((2, 3, 1)) for k in ("train_rates_heldin", "train_rates_heldout", "eval_rates_heldin",
+                                              "eval_rates_heldout")}
+    coarse = {"mc_maze_small_20": rates}
+
+    def error(call) -> str:
+        with pytest.raises(InputError) as err:
+            call()
+        return str(err.value)
+
+    def said():  # (message or note, the Python spelling, the command line's)
+        return [
+            (error(lambda: upsample_submission(coarse, 7)), "bin_ms: ", "--upsample: "),
+            (error(lambda: upsample_submission({**coarse, "mc_maze_small": rates}, 5)),
+             "(drop the upsample_submission call)", "(drop --upsample)"),
+            (upsample_offsets(coarse, 5, {"mc_maze_small_20": ("c.h5", {"train": np.zeros(2)})},
+                              {"mc_maze_small": (None, {})})[1][0],
+             "note: bin_ms=5: the windows' alignment could not be checked (no prepared 5 ms file of mc_maze_small "
+             "given: give its path in fine)",
+             "note: --upsample 5: the windows' alignment could not be checked (no prepared 5 ms file of "
+             "mc_maze_small given: pass it with --prepared)"),
+            (error(lambda: validate_submission(coarse, {"mc_maze_small": {}})),
+             "mc_maze_small_20 holds 20 ms bins: neurodyn.metrics.resample.upsample_submission(..., 5) makes its "
+             "5 ms group", "mc_maze_small_20 holds 20 ms bins: --upsample 5 makes its 5 ms group"),
+        ]
+
+    for text, python, _ in said():
+        assert python in text and "--" not in text, text
+    with command_line_names():
+        for text, _, option in said():
+            assert option in text, text
