@@ -278,7 +278,7 @@ def qualified(err: InputError, cfg, argv: list[str], section: str | None = None)
 
     A refused combination (``err.involves``: ``n_heads`` must divide ``2*latent_dim+hidden_size``) whose values
     were set in different places names the value set last -- the command-line option that changed it, not the
-    config file's ``n_heads`` -- and where each value came from (:func:`_combination`).
+    config file's ``n_heads`` -- and where each value came from (:func:`combination`).
     """
     field = err.field or ""
     if not field:
@@ -309,13 +309,13 @@ def qualified(err: InputError, cfg, argv: list[str], section: str | None = None)
     if path is None and not _written(full, argv):
         path = _file_with_key(files, full, None) or _file_with_key(files, _short(full), None)
     if err.involves and err.path is None:
-        combined = _combination(full, err, cfg, argv)
+        combined = combination(full, err, cfg, argv)
         if combined is not None:
             return combined
     return InputError(err.message, path=path, field=full)
 
 
-def _combination(full: str, err: InputError, cfg, argv: list[str]) -> InputError | None:
+def combination(full: str, err: InputError, cfg, argv: list[str]) -> InputError | None:
     """A refused combination of values (``err.involves``: ``hidden_size`` and ``latent_dim`` beside the refused
     ``n_heads``) that were set in different places: the error names the value set last -- the command line's
     option over any config file's, a later file over an earlier one, either over a default -- (the option
@@ -325,7 +325,11 @@ def _combination(full: str, err: InputError, cfg, argv: list[str]) -> InputError
         (--model.init_args.config.hidden_size 33 on the command line; latent_dim 64, n_heads 2 in lorenz.yaml)
 
     None when one place set them all (the plain error names it), or when an option given as a whole mapping
-    may have set one (not known which)."""
+    may have set one (not known which).
+
+    ``cfg`` answers ``key in cfg`` and ``cfg[key]`` for dotted keys (a jsonargparse Namespace, or a flat dict
+    of the values, defaults included); ``argv`` the command line -- ``neurodyn tune``, whose only sources are
+    its stacked ``--config`` files, passes ``["--config", file, ...]``."""
     prefix = full.rpartition(".")[0]
     keys = [k for k in dict.fromkeys([full, *(f"{prefix}.{name}" for name in err.involves)]) if _has(cfg, k)]
     origins = {key: _setter(key, argv) for key in keys}  # (position, spelt, path)

@@ -225,3 +225,64 @@ def test_bad_input_after_a_note_is_the_one_line_alone(tmp_path, capsys, no_ray):
     assert code == 2 and captured.out == "", captured.out
     assert captured.err.strip().splitlines() == [
         f"neurodyn tune: error: {out}: --out: exists; choose a new run folder"], captured.err
+
+
+def test_a_refused_combination_names_the_config_file_that_changed_it(tmp_path, capsys):
+    """A decoder width that n_heads does not divide, with hidden_size from a later --config than n_heads, named
+    the earlier file's n_heads ('fit.yaml: model.init_args.config.n_heads: ...'): tune dropped the refusal's
+    involves. It names the value set last and where each came from, as fit does; one file: the line as before."""
+    over = tmp_path / "over.yaml"
+    over.write_text(yaml.safe_dump({"model": {"init_args": {"config": {"hidden_size": 9}}}}))
+    cfg_file, search_file = tmp_path / "fit.yaml", tmp_path / "search.yaml"
+    cfg_file.write_text(yaml.safe_dump(TINY))
+    search_file.write_text(SEARCH)
+
+    def tune(*configs) -> str:
+        argv = [arg for c in configs for arg in ("--config", str(c))]
+        assert main(["tune", *argv, "--search", str(search_file), "--out", str(tmp_path / "run")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and not (tmp_path / "run").exists(), err
+        return err
+
+    width = "decoder width 2*latent+hidden = 25 is not divisible by n_heads=2"
+    assert tune(cfg_file, over) == (f"neurodyn tune: error: {over}: model.init_args.config.hidden_size: {width} "
+                                    f"(hidden_size 9 in {over}; n_heads 2, latent_dim 8 in {cfg_file})")
+    # n_heads not written: the default, named as such
+    no_heads = copy.deepcopy(TINY)
+    del no_heads["model"]["init_args"]["config"]["n_heads"]
+    no_heads["model"]["init_args"]["config"]["hidden_size"] = 9
+    cfg_file.write_text(yaml.safe_dump(no_heads))
+    assert tune(cfg_file) == (f"neurodyn tune: error: {cfg_file}: model.init_args.config.hidden_size: {width} "
+                              f"(hidden_size 9, latent_dim 8 in {cfg_file}; n_heads 2 by default)")
+    # all in one file: the plain line
+    cfg_file.write_text(yaml.safe_dump(_with(("model", "init_args", "config", "hidden_size"), 9)))
+    assert tune(cfg_file) == f"neurodyn tune: error: {cfg_file}: model.init_args.config.n_heads: {width}"
+    # the config's own values at fault while hidden_size is searched: the config's width (24), not the first
+    # searched value's (2*8+10 = 26, as the line said before)
+    cfg_file.write_text(yaml.safe_dump(_with(("model", "init_args", "config", "n_heads"), 5)))
+    search_file.write_text("space:\n  hidden_size: {choice: [10]}\n  lr: {loguniform: [1e-3, 1e-2]}\n")
+    assert tune(cfg_file) == (f"neurodyn tune: error: {cfg_file}: model.init_args.config.n_heads: decoder width "
+                              "2*latent+hidden = 24 is not divisible by n_heads=5")
+
+
+def test_build_model_and_data_names_the_file_that_changed_a_refused_combination(tmp_path):
+    """build_model_and_data (tune's trials and its up-front build) dropped a refusal's involves as check_values
+    did: the earlier file's n_heads was named for the later file's hidden_size."""
+    from neurodyn.training.tune.trial import build_model_and_data, stack_configs
+
+    over = {"model": {"init_args": {"config": {"hidden_size": 9}}}}
+    files = [tmp_path / "fit.yaml", tmp_path / "over.yaml"]
+    for file, cfg in zip(files, (TINY, over)):
+        file.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(InputError) as err:
+        build_model_and_data(stack_configs([TINY, over]), files)
+    assert str(err.value) == (f"{files[1]}: model.init_args.config.hidden_size: decoder width 2*latent+hidden = 25 "
+                              f"is not divisible by n_heads=2 (hidden_size 9 in {files[1]}; n_heads 2, latent_dim 8 "
+                              f"in {files[0]})")
+    # one file: the plain line, as before
+    single = _with(("model", "init_args", "config", "hidden_size"), 9)
+    files[0].write_text(yaml.safe_dump(single))
+    with pytest.raises(InputError) as err:
+        build_model_and_data(single, files[:1])
+    assert str(err.value) == (f"{files[0]}: model.init_args.config.n_heads: decoder width 2*latent+hidden = 25 "
+                              "is not divisible by n_heads=2")

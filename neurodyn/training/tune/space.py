@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from neurodyn.errors import InputError
-from neurodyn.training.parser_errors import read_yaml
+from neurodyn.training.parser_errors import combination, read_yaml
 
 
 @dataclass(frozen=True)
@@ -294,17 +294,20 @@ def endpoints(spec: tuple) -> list:
     return [spec[1], spec[2]]
 
 
-def _blame_searched_value(cfg_base: dict, space: dict, search_path: Path) -> None:
+def _blame_searched_value(cfg_base: dict, space: dict, search_path: Path) -> InputError | None:
     """The model config refused a key the search does not set (``n_heads``: the decoder width ``2 * latent_dim +
     hidden_size`` must divide by it); if the fit config's own values pass, a searched value is the cause:
     raise an InputError naming the search file and the first searched value (choice, range end) that the
-    model refuses with the config's other values. Returns when the fit config itself is at fault."""
+    model refuses with the config's other values. Returns the fit config's own refusal when the fit config
+    itself is at fault (None for a TypeError)."""
     from neurodyn.models.langevinflow import LangevinFlowConfig
 
     try:
         LangevinFlowConfig(**cfg_base)
-    except (InputError, TypeError):
-        return  # the config's own values fail: reported against the config file
+    except InputError as err:
+        return err  # the config's own values fail: reported against the config file
+    except TypeError:
+        return None
     for name, spec in space.items():
         if HYPERPARAMETERS[name].path[:3] != _CFG:
             continue
@@ -317,11 +320,33 @@ def _blame_searched_value(cfg_base: dict, space: dict, search_path: Path) -> Non
                      field="space")
 
 
+def _config_error(err: InputError, cfg_base: dict, files: list) -> InputError:
+    """The model config's refusal ``err`` of the fit config's own values, at its place
+    (``model.init_args.config.<field>``) and in the last of the stacked ``files`` that holds it. A refused
+    combination (``err.involves``: ``n_heads`` must divide ``2*latent_dim+hidden_size``) whose values the files
+    set in different places (or a default) names the value set last -- the later file's ``hidden_size``, not the
+    earlier file's ``n_heads`` -- and where each value came from, as ``neurodyn fit`` does
+    (:func:`neurodyn.training.parser_errors.combination`)."""
+    import dataclasses
+
+    from neurodyn.models.langevinflow import LangevinFlowConfig
+
+    keys = _CFG + ((err.field,) if err.field else ())
+    if err.involves and err.field and files:
+        defaults = {f.name: f.default for f in dataclasses.fields(LangevinFlowConfig)
+                    if f.default is not dataclasses.MISSING}
+        values = {".".join((*_CFG, name)): value for name, value in {**defaults, **cfg_base}.items()}
+        combined = combination(".".join(keys), err, values, [arg for f in files for arg in ("--config", str(f))])
+        if combined is not None:
+            return combined
+    return InputError(err.message, path=source_of(files, keys) if files else None, field=".".join(keys))
+
+
 def check_values(base: dict, space: dict, search_path: Path, config_files: list | None = None) -> None:
     """Every value a search can produce must make a valid model: endpoints and choices are tried.
 
     The fit config's own model config is checked first, so that its errors name the config file
-    (the last of ``config_files`` holding the key) rather than the search file.
+    (the last of ``config_files`` holding the key, :func:`_config_error`) rather than the search file.
     """
     from neurodyn.models.langevinflow import LangevinFlowConfig
 
@@ -339,10 +364,10 @@ def check_values(base: dict, space: dict, search_path: Path, config_files: list 
                          field=field) from None
     except InputError as err:
         if err.field not in space:  # a searched value is reported below, against the search file
-            _blame_searched_value(cfg_base, space, search_path)  # a sampled value the model refuses
-            keys = _CFG + ((err.field,) if err.field else ())
-            raise InputError(err.message, path=source_of(files, keys) if files else None,
-                             field=".".join(keys)) from None
+            own = _blame_searched_value(cfg_base, space, search_path)  # a sampled value the model refuses
+            # the config's own values at fault: their refusal (its numbers are the config's, not a sample's)
+            raise _config_error(own if own is not None and own.field not in space else err, cfg_base,
+                                files) from None
     for name, spec in space.items():
         for value in endpoints(spec):
             if name == "lr" and not (math.isfinite(value) and value > 0):

@@ -117,7 +117,8 @@ def build_model_and_data(cfg: dict, sources: list | None = None):
     into the model; the global seed is ``seed_everything``. Parser errors, and the classes' own checks
     (an :class:`InputError` that jsonargparse wraps while it instantiates them), become one
     :class:`InputError` naming the key and the config file of ``sources`` (stacked, later ones win) that
-    holds it.
+    holds it; a refused combination (``involves``) of values set in different files names the value set last
+    and where each came from (:func:`neurodyn.training.parser_errors.qualified`).
     """
     from jsonargparse import ArgumentError, ArgumentParser
 
@@ -154,6 +155,10 @@ def build_model_and_data(cfg: dict, sources: list | None = None):
         cause = wrapped_input_error(err)
         if cause is None:
             raise
+        if cause.involves and cause.path is None and sources:  # a refused combination: as neurodyn fit names it
+            from neurodyn.training.parser_errors import qualified
+
+            raise qualified(cause, namespace, [arg for f in sources for arg in ("--config", str(f))]) from None
         keys = None
         for section in ("model", "data"):  # the key the class refused, at its place in the config
             keys = keys or (find_key(sections[section], cause.field, (section,)) if cause.field else None)
