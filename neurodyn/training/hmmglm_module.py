@@ -116,7 +116,7 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
             self.model = build_model(self.n_heldin, config)
         except InputError as err:  # name the option as the command line / YAML spells it
             raise InputError(err.message, path=err.path, field=f"model.config.{err.field}" if err.field else
-                             "model.config") from None
+                             "model.config", involves=err.involves) from None
         self.automatic_optimization = False
         self._xi_sum: torch.Tensor | None = None
         self._val: list[dict] = []

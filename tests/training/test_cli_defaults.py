@@ -8,6 +8,7 @@ jsonargparse keeps the default class's values for arguments the chosen class sha
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 import yaml
@@ -256,4 +257,32 @@ def test_a_refused_combination_names_the_value_that_changed_and_where_each_came_
     assert main(["fit", *argv, "--trainer.default_root_dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["neurodyn fit: error: " + expected.format(**files)], err
+    assert not (tmp_path / "runs").exists()
+
+
+HMMGLM = "configs/hmmglm/synthetic_hmmglm.yaml"
+ONEHOT = "configs/hmmglm/synthetic_onehot.yaml"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    # the command line's emission against the file's link (the file's link was blamed)
+    (["--config", "{exp_link}", "--model.init_args.config.emission", "bernoulli"],
+     "model.init_args.config.emission: Bernoulli emission needs the bounded 'sigmoid' link (rate <= 1), got 'exp' "
+     "(--model.init_args.config.emission bernoulli on the command line; link exp in {exp_link})"),
+    # the command line's basis against the file's variant and the default n_basis
+    (["--config", ONEHOT, "--model.init_args.config.basis", "raised_cosine"],
+     "model.init_args.config.basis: the one-hot prior needs a single history filter (basis='exponential') "
+     f"(--model.init_args.config.basis raised_cosine on the command line; variant onehot in {ONEHOT}; n_basis 3 "
+     "by default)"),
+])
+def test_a_refused_hmmglm_combination_names_the_value_that_changed(tmp_path, capsys, argv, expected):
+    """The HMM-GLM's refused combinations (a Bernoulli emission needs the sigmoid link; the one-hot prior one
+    history filter) passed no involves, and HMMGLMModule dropped it: 'h.yaml: model.init_args.config.link: ...'
+    for the command line's emission. They name the value set last and where each came from, as LangevinFlow's."""
+    exp_link = tmp_path / "h.yaml"
+    exp_link.write_text(Path(HMMGLM).read_text().replace("link: sigmoid", "link: exp"))
+    argv = [a.format(exp_link=exp_link) for a in argv]
+    assert main(["fit", *argv, "--trainer.default_root_dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["neurodyn fit: error: " + expected.format(exp_link=exp_link)], err
     assert not (tmp_path / "runs").exists()

@@ -61,7 +61,8 @@ def check_emission(emission: str, link: str) -> None:
         raise InputError(f"must be one of {LINKS}, got {link!r}", field="link")
     if emission == "bernoulli" and link != "sigmoid":
         raise InputError(
-            f"Bernoulli emission needs the bounded 'sigmoid' link (rate <= 1), got {link!r}", field="link"
+            f"Bernoulli emission needs the bounded 'sigmoid' link (rate <= 1), got {link!r}", field="link",
+            involves=("emission",),
         )
 
 

@@ -137,7 +137,8 @@ class OneHotPriorHMMGLM(SwitchingGLM):
         kwargs.setdefault("init_std", 0.0)
         super().__init__(n_neurons, n_states, **kwargs)
         if self.n_basis != 1:
-            raise InputError("the one-hot prior needs a single history filter (basis='exponential')", field="basis")
+            raise InputError("the one-hot prior needs a single history filter (basis='exponential')", field="basis",
+                             involves=("variant", "n_basis"))
         if prior_form not in {"concrete", "categorical"}:
             raise InputError(f"must be 'concrete' or 'categorical', got {prior_form!r}", field="prior_form")
         self.prior_form = prior_form
