@@ -9,7 +9,7 @@ Each results file with a ``readme`` block (see ``benchmarks/_results.py``) is re
 markers ``<!-- results:<name> -->`` and ``<!-- /results:<name> -->`` in README.md: the table, then one
 line saying which command produced it, on which commit and machine, with how many threads, in how many
 seconds. ``tests/test_readme_results.py`` runs the check in ``make test``, so a README figure can
-neither be typed by hand nor go stale.
+neither be typed by hand nor go stale. README.md is rewritten atomically (a temporary file renamed onto it).
 """
 
 from __future__ import annotations
@@ -124,7 +124,10 @@ def main(argv=None) -> int:
             return 1
         return 1 if problems else 0
     if new != text:
-        README.write_text(new)
+        from neurodyn.io import atomic_path
+
+        with atomic_path(README) as tmp:  # a failure or Ctrl-C mid-write leaves the old README, no partial one
+            tmp.write_text(new)
         print("README.md updated")
     return 1 if problems else 0
 

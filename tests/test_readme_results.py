@@ -107,3 +107,30 @@ def test_results_dir_from_the_environment(tmp_path, monkeypatch):
     given = mod.write_results("t", {}, seconds=0, argv=["t"], out_dir=tmp_path / "given")
     assert given == tmp_path / "given" / "t.json"
     assert not (mod.RESULTS_DIR / "t.json").exists()
+
+
+def test_a_failed_rewrite_leaves_the_old_readme_and_no_temporary_file(tmp_path, monkeypatch):
+    """readme_tables.py wrote README.md in place (Path.write_text): a failure mid-write (disk full, Ctrl-C) left
+    a truncated README. It writes a temporary file and renames it: the old README stays whole, nothing is left."""
+    mod = _module()
+    record = {"name": "x", "command": "python benchmarks/x.py", "commit": "0" * 40, "machine": {}, "threads": {},
+              "seconds": 1.0, "figures": {"a": 0.5},
+              "readme": {"title": "X", "columns": ["a"], "rows": [["0.500"]]}}
+    readme = tmp_path / "README.md"
+    old = "intro\n<!-- results:x -->\nstale\n<!-- /results:x -->\n" + "more text\n" * 100
+    readme.write_text(old)
+    monkeypatch.setattr(mod, "README", readme)
+    monkeypatch.setattr(mod, "load_records", lambda: {"x": record})
+    real = Path.write_text
+
+    def half_then_fail(self, data, *args, **kwargs):  # half the text reaches the disk, then the write fails
+        real(self, data[: len(data) // 2], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_then_fail)
+    with pytest.raises(OSError):
+        mod.main([])
+    monkeypatch.setattr(Path, "write_text", real)
+    assert readme.read_text() == old and sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+    assert mod.main([]) == 0  # and a write that succeeds replaces it
+    assert "| 0.500 |" in readme.read_text() and sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
