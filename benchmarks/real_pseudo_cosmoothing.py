@@ -219,13 +219,27 @@ def _read_log(path: Path):
     return r, rates
 
 
-def check_logs(out: str) -> None:
+def check_logs(out: str, shapes: dict[str, tuple] | None = None) -> None:
     """``--reuse``: every run log in ``out`` (a ``.json`` with its ``.npy``) read before any work, so that a bad
-    one is one line naming it, not a traceback at the phase that first looks it up."""
+    one is one line naming it, not a traceback at the phase that first looks it up.
+
+    ``shapes``: ``{phase: (trials, bins, held-out units)}`` of the trials each phase of this run scores
+    (``select``: the last ``--n-select`` training trials, ``report``: the evaluation trials; a log's phase is the
+    first word of its file name, :func:`_log_path`). A log whose rates have another shape (made with another
+    ``--n-select``, or from other data) is refused too, naming its ``.npy`` file and the shape (its scoring failed
+    after the baselines had run, in a line naming neither the file nor ``--reuse``)."""
     folder = Path(out)
     for path in sorted(folder.glob("*_seed*.json")) if folder.is_dir() else ():
-        if path.with_suffix(".npy").is_file():
-            _read_log(path)
+        if not path.with_suffix(".npy").is_file():
+            continue
+        _, rates = _read_log(path)
+        phase = path.name.split("_", 1)[0]
+        want = (shapes or {}).get(phase)
+        if want is not None and tuple(rates.shape) != tuple(want):
+            raise OptionValueError(
+                f"{path.with_suffix('.npy')}: shape: {' x '.join(map(str, rates.shape))}, but this run's {phase} "
+                f"trials are {' x '.join(map(str, want))} (trials x bins x held-out units): a log of another "
+                "--n-select or other data")
 
 
 def _reusable(out: str, tag: str, seed: int, epochs: int, model: dict, opt: dict, train_bin_ms: int):
@@ -295,7 +309,8 @@ def main(argv=None) -> int:
                         help="per-run logs (default data/bench_pseudo)")
     parser.add_argument("--reuse", action="store_true",
                         help="take a run's result from its log in --out when it was made with the same settings "
-                             "(every log in --out is read before any work: one that is no such log is refused)")
+                             "(every log in --out is read before any work: one that is no such log, or whose rates are "
+                             "not of this run's trials, is refused)")
     parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
                         help="LangevinFlowConfig overrides applied to every candidate")
     parser.add_argument("--opt", nargs="*", default=[], metavar="KEY=VALUE",
@@ -322,6 +337,11 @@ def main(argv=None) -> int:
     opt_ov = key_values(args.opt, parser, "--opt")
     split = pseudo_cosmoothing_split(args.nwb)
     view = selection_split(split, args.n_select)
+    if args.reuse:  # every log's rates against the trials its phase scores, before any work
+        try:
+            check_logs(args.out, {"select": view.eval_heldout.shape, "report": split.eval_heldout.shape})
+        except OptionValueError as err:
+            parser.error(f"argument --reuse: {err}")
     n_train = split.train_heldin.shape[0]
     n_eval = split.eval_heldin.shape[0]
 

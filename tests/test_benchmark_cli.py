@@ -415,6 +415,40 @@ def test_real_pseudo_reuse_refuses_a_bad_run_log_before_any_work(tmp_path, log, 
     assert message in _refused(proc, "--reuse")
 
 
+def test_real_pseudo_reuse_refuses_rates_of_other_trials_before_any_work(tmp_path):
+    """--reuse checked a log's settings, not its rates against the split: the rates of a run with --n-select 15
+    were taken for a run with --n-select 16, and scoring them failed after the baselines had run ('rates:
+    expected shape (16, 140, 27), got (15, 140, 27)': no file, no option). A log whose rates are not trials x
+    bins x held-out units of its phase's trials is refused up front, naming the file and its shape."""
+    nwb = ROOT.parent / "shared" / "data" / "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
+    if not nwb.is_file():
+        pytest.skip("needs the MC_Maze_Small test file (../shared/data)")
+    from neurodyn.data.pseudo import pseudo_cosmoothing_split, selection_split
+    from neurodyn.training.recipes import SMALL_REAL_MODEL, SMALL_REAL_OPT
+
+    split = pseudo_cosmoothing_split(nwb)
+    want = selection_split(split, 16).eval_heldout.shape
+    other = selection_split(split, 15).eval_heldout.shape  # the rates a --n-select 15 run logged
+    (tmp_path / "po").mkdir()
+    log = {"tag": "select:500 epochs", "seed": 0, "epochs": 1, "model": SMALL_REAL_MODEL, "optimiser": SMALL_REAL_OPT,
+           "train_bin_ms": 20, "co_bps": 0.0, "train_seconds": 0.0}  # this run's settings: it would be reused
+    (tmp_path / "po" / "select_500_epochs_seed0.json").write_text(json.dumps(log))
+    np.save(tmp_path / "po" / "select_500_epochs_seed0.npy", np.ones(other))
+    proc = _script("real_pseudo_cosmoothing", "--nwb", str(nwb), "--reuse", "--out", "po", "--no-write", "--seeds",
+                   "0", "--candidates", "500 epochs", "--epochs", "1", "--auto-ensemble", "0", "--no-combine",
+                   cwd=tmp_path, timeout=300)
+    line = _refused(proc, "--reuse")
+    assert line.endswith(f"--reuse: po/select_500_epochs_seed0.npy: shape: {' x '.join(map(str, other))}, but this "
+                         f"run's select trials are {' x '.join(map(str, want))} (trials x bins x held-out units): a "
+                         "log of another --n-select or other data"), line
+    assert sorted(p.name for p in (tmp_path / "po").iterdir()) == ["select_500_epochs_seed0.json",
+                                                                   "select_500_epochs_seed0.npy"]
+    # rates of this run's trials pass the check
+    bench = _load_benchmark("real_pseudo_cosmoothing")
+    np.save(tmp_path / "po" / "select_500_epochs_seed0.npy", np.ones(want))
+    bench.check_logs(str(tmp_path / "po"), {"select": want, "report": split.eval_heldout.shape})
+
+
 @pytest.mark.parametrize("sections", ['5', '{"hmm": {"cases": [1]}}', '{"env": 3}'])
 def test_gpu_check_rerender_refuses_sections_no_run_writes(tmp_path, sections):
     """--rerender checked the name and that figures held 'sections', then built the table from them: sections
