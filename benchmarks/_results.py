@@ -141,6 +141,23 @@ def results_folder(out_dir: str | os.PathLike | None = None) -> Path:
     return Path(os.environ[RESULTS_ENV]) if os.environ.get(RESULTS_ENV) else RESULTS_DIR
 
 
+def recorded_path(path: str | os.PathLike) -> str:
+    """How a results file records a file its benchmark wrote beside it (a figure): relative to the repository
+    root when inside it, as :func:`provenance` records the script (``benchmarks/results/scaling.png``), else
+    the absolute path (``--out-dir`` / ``$NEURODYN_RESULTS_DIR`` elsewhere).
+
+    >>> recorded_path(RESULTS_DIR / "scaling.png")
+    'benchmarks/results/scaling.png'
+    >>> recorded_path("/elsewhere/scaling.png")
+    '/elsewhere/scaling.png'
+    """
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(RESULTS_DIR.parent.parent).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def check_results_folder(out_dir: str | os.PathLike | None = None, option: str | None = None) -> Path:
     """:func:`results_folder`, refused at once when it cannot be made or written into -- called by a benchmark
     after its options are parsed, before any work, so that a run of minutes does not fail when it writes its

@@ -21,7 +21,9 @@ skipped, and the skip recorded, when the previous size on its axis predicts (lin
 peak above ``--max-gib`` (the machine is shared). Where peak memory reaches 24 GiB is extrapolated
 linearly from each axis's measured points (``gib24_at``: a prediction, not a measurement).
 
-Writes ``benchmarks/results/scaling.json`` (with a README table) and ``benchmarks/results/scaling.png``::
+Writes ``benchmarks/results/scaling.json`` (with a README table) and ``benchmarks/results/scaling.png`` (or both
+into ``--out-dir`` / ``$NEURODYN_RESULTS_DIR``; the json's ``plot`` records where the figure was written, relative
+to the repository root when inside it)::
 
     OMP_NUM_THREADS=1 python benchmarks/scaling.py --threads 1
     python benchmarks/scaling.py --quick --out-dir /tmp/scaling      # tiny sizes, a smoke run
@@ -332,7 +334,7 @@ def main(argv=None) -> int:
 
     lf = {} if args.only == "hmm" else sweep("langevinflow", LF_BASE, LF_AXES, args, log)
     hmm = {} if args.only == "langevinflow" else sweep("hmm", HMM_BASE, HMM_AXES, args, log)
-    from _results import write_results
+    from _results import recorded_path, write_results
 
     out_dir.mkdir(parents=True, exist_ok=True)  # --out-dir, else $NEURODYN_RESULTS_DIR, else benchmarks/results
     plot(lf, hmm, out_dir / "scaling.png")
@@ -340,8 +342,9 @@ def main(argv=None) -> int:
                "settings": {"hidden": args.hidden, "batch": args.batch, "steps": args.steps, "warmup": args.warmup,
                             "max_gib": args.max_gib, "lf_base": LF_BASE, "hmm_base": HMM_BASE, "quick": args.quick}}
     readme = None if args.quick or args.only else readme_block(lf, hmm, args)
+    # the figure where it was written (it was always recorded as benchmarks/results/scaling.png)
     path = write_results("scaling", figures, seconds=time.time() - t0, readme=readme, out_dir=out_dir,
-                         plot="benchmarks/results/scaling.png")
+                         plot=recorded_path(out_dir / "scaling.png"))
     log(f"wrote {path} and {out_dir / 'scaling.png'}")
     return 0
 

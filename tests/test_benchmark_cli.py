@@ -552,7 +552,8 @@ def test_lorenz_checks_the_results_folder_before_training(tmp_path, monkeypatch,
 
 def test_scaling_writes_where_the_environment_says(tmp_path, monkeypatch):
     """scaling.py passed benchmarks/results to write_results when --out-dir was not given, so $NEURODYN_RESULTS_DIR
-    was ignored and a README command's rerun rewrote the committed scaling.json and scaling.png."""
+    was ignored and a README command's rerun rewrote the committed scaling.json and scaling.png. Its 'plot' field
+    then still said benchmarks/results/scaling.png, not the figure it wrote."""
     bench = _load_benchmark("scaling")
     committed = {p.name: p.read_bytes() for p in (BENCH / "results").glob("scaling.*")}
     monkeypatch.setattr(bench, "sweep", lambda *args: {})
@@ -561,6 +562,14 @@ def test_scaling_writes_where_the_environment_says(tmp_path, monkeypatch):
     assert bench.main(["--quick"]) == 0
     assert sorted(p.name for p in (tmp_path / "env").iterdir()) == ["scaling.json", "scaling.png"]
     assert {p.name: p.read_bytes() for p in (BENCH / "results").glob("scaling.*")} == committed
+    # the figure is recorded where it was written (it said benchmarks/results/scaling.png), --out-dir too
+    record = json.loads((tmp_path / "env" / "scaling.json").read_text())
+    assert record["plot"] == str((tmp_path / "env" / "scaling.png").resolve())
+    monkeypatch.chdir(tmp_path)
+    assert bench.main(["--quick", "--out-dir", "out"]) == 0
+    assert json.loads((tmp_path / "out" / "scaling.json").read_text())["plot"] == str(tmp_path.resolve() / "out"
+                                                                                        / "scaling.png")
+    assert json.loads((BENCH / "results" / "scaling.json").read_text())["plot"] == "benchmarks/results/scaling.png"
 
 
 def test_nlb_synthetic_merges_into_the_file_it_writes(tmp_path, monkeypatch):
