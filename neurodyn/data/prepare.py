@@ -185,9 +185,10 @@ def check_files_are_of(ds: NLBDataset, files) -> None:
         raise InputError(
             f"the file appears to be {other.title}'s {nlb_file.kind} file (DANDI:{other.dandiset_id} "
             f"{nlb_file.filename}; by {why}), not {ds.name}'s ({ds.title}'s train file has {ds.n_units} "
-            f"units, {ds.n_heldout} held out; its test file {ds.n_heldin}); use --dataset {other.name}",
+            f"units, {ds.n_heldout} held out; its test file {ds.n_heldin}); use "
+            + named(f"dataset={other.name!r}", f"--dataset {other.name}"),
             f if local else f.label,
-            "--dataset",
+            named("dataset", "--dataset"),
         )
 
 

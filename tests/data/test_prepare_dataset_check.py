@@ -71,6 +71,19 @@ def test_real_small_file_as_mc_maze_is_refused(small_test_nwb, tmp_path, capsys,
 
 
 @pytest.mark.requires_data
+def test_real_small_file_as_mc_maze_from_python_names_the_argument(small_test_nwb, tmp_path):
+    """prepare() from Python said '--dataset: ... use --dataset mc_maze_small', the option of neurodyn prepare
+    (whose line the test above keeps); a Python caller reads its argument, dataset."""
+    from neurodyn.errors import InputError
+
+    with pytest.raises(InputError) as err:
+        prepare("mc_maze", small_test_nwb, 5, "test", tmp_path / "out.h5", log=None)
+    assert str(err.value).startswith(f"{small_test_nwb}: dataset: the file appears to be MC_Maze_Small's test file")
+    assert str(err.value).endswith("; use dataset='mc_maze_small'") and "--" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.requires_data
 @pytest.mark.parametrize("dataset", ["mc_maze", "mc_maze_large", "mc_maze_medium", "mc_rtt", "area2_bump",
                                      "dmfc_rsg"])
 def test_renamed_real_file_is_refused_by_its_units_table(small_test_nwb, tmp_path, capsys, monkeypatch,
