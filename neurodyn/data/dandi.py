@@ -296,13 +296,14 @@ def dandi_client(api_url: str | None = None, hint: str | None = None):
         raise DownloadError(f"DANDI API {root or DEFAULT_API}: {one_line(err)}") from None
 
 
-def _lookup_error(what: str, err: BaseException) -> Exception:
-    """A one-line error for a failed DANDI lookup: InputError when the thing does not exist."""
+def _lookup_error(what: str, err: BaseException, hint: str | None = None) -> Exception:
+    """A one-line error for a failed DANDI lookup: InputError when the thing does not exist. ``hint``: how
+    another API is selected, for a host that does not resolve (None: :func:`api_hint`)."""
     from dandi.exceptions import NotFoundError
 
     if isinstance(err, NotFoundError):
         return InputError(one_line(err), field=what)
-    found = unresolved(err, api_hint())  # e.g. behind a proxy that could not resolve it
+    found = unresolved(err, api_hint() if hint is None else hint)  # e.g. behind a proxy that could not resolve it
     if found is not None:
         return found
     response = getattr(err, "response", None)

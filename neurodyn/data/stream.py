@@ -390,8 +390,9 @@ def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
             raise InputError(f"names DANDI instance {instance!r} ({named}) but {by} selects {selected}; "
                              "give one of the two", url)
         api_url = named
+    hint = f"${API_ENV_VAR} selects another DANDI API"  # prepare / info have no --api-url
     try:
-        client = dandi_client(api_url, hint=f"${API_ENV_VAR} selects another DANDI API")
+        client = dandi_client(api_url, hint=hint)
         dandiset = client.get_dandiset(dandiset_id, version, lazy=False)
         version_id = dandiset.version_id
         assets = []
@@ -420,7 +421,7 @@ def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
     except DownloadError as err:  # no network, a server error, DANDI disagreeing with itself: exit code 1
         raise RemoteFailure(one_line(err, 400), url) from None
     except Exception as err:
-        found = _lookup_error(f"dandiset {dandiset_id}", err)
+        found = _lookup_error(f"dandiset {dandiset_id}", err, hint)
         if isinstance(found, InputError):  # no such dandiset / version: exit code 2
             raise InputError(one_line(found, 400), url) from None
         raise RemoteFailure(one_line(found, 400), url) from None

@@ -446,6 +446,31 @@ def test_network_and_server_failures_exit_1(dandi, big_train, capsys, monkeypatc
     assert record.lookups == ["api.neurodyn-test.invalid"] and record.sleeps == []
 
 
+@pytest.mark.parametrize("command", ["info", "prepare"])
+def test_unresolved_host_in_a_dandi_lookup_names_no_missing_option(command, dandi, big_train, capsys, monkeypatch,
+                                                                   tmp_path):
+    """A name-resolution failure inside the dandi client's lookup (the API host resolved here, e.g. behind a proxy
+    that could not) told `neurodyn prepare` / `info` users that '--api-url or $NEURODYN_DANDI_API selects another
+    DANDI API': neither command has --api-url. It names what they have."""
+    import socket
+
+    from dandi import dandiapi
+
+    dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+
+    def get_dandiset(self, *args, **kwargs):
+        raise ConnectionError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(dandiapi.DandiAPIClient, "get_dandiset", get_dandiset)
+    url = "dandi://000999/sub-Synth/"
+    argv = [command, url] if command == "info" else [command, "--dataset", "mc_maze", "--nwb", url, "--out",
+                                                        str(tmp_path / "p.h5")]
+    assert main(argv) == 1
+    err = one_line_error(capsys)
+    assert url in err and "no network" in err and err.endswith("$NEURODYN_DANDI_API selects another DANDI API"), err
+    assert "--api-url" not in err and "api_url" not in err, err
+
+
 @pytest.mark.network
 def test_real_dandi_streamed_info():
     """Opt-in (--run-network): units and trials of the MC_Maze_Small test file straight from DANDI:000140."""
