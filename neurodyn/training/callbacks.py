@@ -98,10 +98,21 @@ class RandomStateInCheckpoints(pl.Callback):
             restore_random_state(state, pl_module, trainer.datamodule)
 
 
+def _min_limits_met(trainer: pl.Trainer) -> bool:
+    """Whether ``trainer.min_epochs`` and ``trainer.min_steps`` are done: until then Lightning trains on though
+    ``trainer.should_stop`` is set (by ``EarlyStopping``, the ``max_time`` Timer)."""
+    loop = trainer.fit_loop
+    epochs = not loop.min_epochs or loop.epoch_progress.current.processed >= loop.min_epochs
+    steps = not loop.min_steps or trainer.global_step >= loop.min_steps
+    return epochs and steps
+
+
 def fit_end_reached(trainer: pl.Trainer) -> str | None:
     """What ended a fit by its own rules, read when training ends (``on_train_end``): ``trainer.max_steps``,
     ``trainer.max_epochs``, an ``EarlyStopping`` that stopped on the last epoch, or ``trainer.max_time`` used
-    up (Lightning's ``Timer``); None when none did (a stop request alone, such as a signal's)."""
+    up (Lightning's ``Timer``); None when none did (a stop request alone, such as a signal's). Early stopping
+    and ``max_time`` count only once ``trainer.min_epochs`` / ``min_steps`` are done: before, Lightning would
+    have trained on."""
     from lightning.pytorch.callbacks import EarlyStopping, Timer
 
     loop = trainer.fit_loop
@@ -109,6 +120,8 @@ def fit_end_reached(trainer: pl.Trainer) -> str | None:
         return f"trainer.max_steps={loop.max_steps} reached"
     if loop.max_epochs not in (None, -1) and loop.epoch_progress.current.processed >= loop.max_epochs:
         return f"trainer.max_epochs={loop.max_epochs} reached"
+    if not _min_limits_met(trainer):
+        return None
     last = loop.epoch_progress.current.processed - 1  # the epoch that just ended
     for cb in trainer.callbacks:
         if isinstance(cb, EarlyStopping) and cb.stopped_epoch == last:
@@ -126,7 +139,9 @@ class ResumeState(RandomStateInCheckpoints):
     """Exact resume (:class:`RandomStateInCheckpoints`) and clean interrupts.
 
     While fitting, a first SIGTERM or SIGINT lets the current epoch finish (its checkpoint is an exact
-    resume point), then stops; a second one stops at once (``last.ckpt`` stays the previous epoch). A first
+    resume point), then stops, also before ``trainer.min_epochs`` / ``min_steps`` are done (Lightning ignores
+    ``trainer.should_stop`` until then; the limits are lifted for the rest of this fit only, and a resume
+    honours them); a second one stops at once (``last.ckpt`` stays the previous epoch). A first
     one during the epoch that ends the fit anyway (:func:`fit_end_reached`: ``max_epochs``, ``max_steps``,
     ``max_time``, early stopping) leaves a finished run: :attr:`signal` is cleared (the fit exits 0, with no
     resume command, which would have nothing to train) and a line on stderr says the run finished.
@@ -140,6 +155,7 @@ class ResumeState(RandomStateInCheckpoints):
         self.new_parents: list[Path] = []  # set by the CLI: folders above it this fit created (the root)
         self.max_epochs: int | None = None  # the fit's trainer.max_epochs, once it starts
         self._previous: dict[int, object] = {}
+        self._min_limits: tuple | None = None  # (min_epochs, min_steps) lifted by a signal, put back at the end
 
     # -- signals ------------------------------------------------------------------------------------
     def on_fit_start(self, trainer, pl_module) -> None:
@@ -175,11 +191,19 @@ class ResumeState(RandomStateInCheckpoints):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if self.signal is not None:
             trainer.should_stop = True
+            # Lightning honours should_stop only once min_epochs / min_steps are done (it trained on to
+            # min_epochs after the first signal): lifted for the rest of this fit; no checkpoint records them
+            # (a resume takes them from the run's config), and on_train_end puts them back
+            loop = trainer.fit_loop
+            if self._min_limits is None:
+                self._min_limits = (loop.min_epochs, loop.epoch_loop.min_steps)
+            loop.min_epochs, loop.epoch_loop.min_steps = 0, None
 
     def on_train_end(self, trainer, pl_module) -> None:
         # here, not on_fit_end: Lightning restores the handlers it found before on_fit_end, and putting its
         # own (saved at on_train_start) back after that would leave them installed past the fit
         self._restore_handlers()
+        self._restore_min_limits(trainer)
         if self.signal is None:
             return
         reached = fit_end_reached(trainer)
@@ -192,6 +216,12 @@ class ResumeState(RandomStateInCheckpoints):
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         self._restore_handlers()
+        self._restore_min_limits(trainer)
+
+    def _restore_min_limits(self, trainer) -> None:
+        if self._min_limits is not None:
+            trainer.fit_loop.min_epochs, trainer.fit_loop.epoch_loop.min_steps = self._min_limits
+            self._min_limits = None
 
     def _restore_handlers(self) -> None:
         for signum, handler in self._previous.items():

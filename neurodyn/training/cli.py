@@ -51,7 +51,8 @@ Exact resume and interrupts
     Checkpoints hold every random state training draws from (torch, numpy, python, the model's and the
     DataModule's ``torch.Generator``), so ``fit`` for N epochs and ``fit`` for k epochs + resume to N
     give identical weights and metrics. A first SIGTERM / SIGINT finishes the epoch, saves ``last.ckpt``
-    and exits with 128 + the signal number and the command that resumes; a second one stops at once. A first
+    and exits with 128 + the signal number and the command that resumes, also before ``trainer.min_epochs``
+    / ``min_steps`` are done (the resume honours them); a second one stops at once. A first
     signal during the epoch that ends the fit anyway (``max_epochs`` / ``max_steps`` reached, early stopping,
     ``max_time`` used up) leaves a finished run: one line on stderr says so, no resume command, exit 0.
 

@@ -223,3 +223,49 @@ def test_a_signal_before_the_last_epoch_still_stops_with_the_resume_command(tmp_
     assert code == 128 + signal.SIGTERM
     assert f"interrupted by SIGTERM after finishing the epoch; resume with: neurodyn fit --run {tmp_path / 'run'}" \
         in err, err
+
+
+@pytest.mark.parametrize("signal_epoch", [0, 1], ids=["before-early-stopping", "with-early-stopping"])
+def test_a_signal_before_min_epochs_stops_at_the_epoch_end_and_resumes_exactly(tmp_path, monkeypatch, capsys,
+                                                                                signal_epoch):
+    """With --trainer.min_epochs, Lightning ignores trainer.should_stop until min_epochs are done: a first SIGTERM
+    in epoch 0 of a fit with min_epochs 4 said 'finishing this epoch', printed Lightning's 'Training will
+    continue...' and trained on to epoch 3 (in epoch 1, where EarlyStopping also stops, it then called the run
+    finished, exit 0). It stops at the end of the signal's epoch, exit 143 with the resume command; the resume
+    honours min_epochs (EarlyStopping, which stops epoch 1, is held off to epoch 3 as in the straight run) and
+    equals the straight run bit for bit."""
+    import functools
+
+    from neurodyn.training.module import LangevinFlowModule
+
+    step = LangevinFlowModule.training_step
+    armed = {"on": True}
+
+    @functools.wraps(step)
+    def signalling_step(self, batch, batch_idx):
+        if armed["on"] and self.current_epoch == signal_epoch and batch_idx == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(LangevinFlowModule, "training_step", signalling_step)
+    (tmp_path / "early.yaml").write_text(EARLY_STOPPING)  # stops epoch 1, but for min_epochs
+    args = ["--config", str(tmp_path / "early.yaml"), *SMALL, "--trainer.max_epochs", "6", "--trainer.min_epochs",
+            "4", "--trainer.default_root_dir", str(tmp_path)]
+    run = tmp_path / "run"
+    capsys.readouterr()
+    code = main(["fit", *args, "--run-name", "run"])
+    out, err = capsys.readouterr()
+    armed["on"] = False
+    assert code == 128 + signal.SIGTERM, err[-2000:]
+    assert "Training will continue" not in out + err
+    assert f"interrupted by SIGTERM after finishing the epoch; resume with: neurodyn fit --run {run}" in err, err
+    assert torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["epoch"] == signal_epoch
+
+    assert main(["fit", "--run", str(run)]) == 0
+    assert main(["fit", *args, "--run-name", "straight"]) == 0
+    a = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    b = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 3  # min_epochs 4, though EarlyStopping asked to stop after epoch 1
+    for key in b["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    assert (run / "metrics.csv").read_text() == (tmp_path / "straight" / "metrics.csv").read_text()
