@@ -2,6 +2,7 @@
 
 - :class:`ResumeState`: every random state training consumes goes into the checkpoint and comes back
   on resume (exact resume); a first SIGTERM / SIGINT finishes the current epoch, saves and stops.
+- :class:`EpochTimer`: ``trainer.max_time``, checked at epoch ends, so its stop is an exact resume point too.
 - :class:`EpochLog`: one log line per epoch with the monitored metrics (when stdout is not a terminal).
 - :class:`ResumableCSVLogger`: a ``metrics.csv`` that a resumed fit continues.
 
@@ -22,6 +23,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
@@ -98,6 +100,39 @@ class RandomStateInCheckpoints(pl.Callback):
             restore_random_state(state, pl_module, trainer.datamodule)
 
 
+class EpochTimer(Timer):
+    """``trainer.max_time`` as ``neurodyn fit`` applies it: Lightning's ``Timer`` checked at the end of each training
+    epoch, so the fit stops at the end of the epoch in which the time ran out (up to one epoch past it).
+
+    Lightning's own, made from ``Trainer(max_time=...)``, checks after every batch and stopped mid-epoch; the
+    epoch-end hooks then ran as if the epoch had finished, so ``last.ckpt`` held part of an epoch as a whole one
+    and a resume went on with the next epoch: not the run that would have trained straight through. Its state
+    (the training time used, in the checkpoint under Lightning's key ``Timer``) carries over a resume as
+    Lightning's does: ``max_time`` is the run's training time in all. ``verbose`` is off: :class:`ResumeState`
+    says what the stop means for the run instead."""
+
+    def __init__(self, duration) -> None:
+        super().__init__(duration=duration, interval="epoch", verbose=False)
+        self.limit = self.time_remaining()  #: the duration in seconds (none used yet)
+
+    @property
+    def state_key(self) -> str:
+        return "Timer"  # Lightning's Timer's key: a checkpoint of either restores the time used
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as Lightning's ``max_time`` format ``DD:HH:MM:SS`` (whole seconds, rounded down).
+
+    >>> format_duration(93784.9)
+    '01:02:03:04'
+    """
+    rest = int(seconds)
+    days, rest = divmod(rest, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{days:02d}:{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
 def _min_limits_met(trainer: pl.Trainer) -> bool:
     """Whether ``trainer.min_epochs`` and ``trainer.min_steps`` are done: until then Lightning trains on though
     ``trainer.should_stop`` is set (by ``EarlyStopping``, the ``max_time`` Timer)."""
@@ -107,13 +142,17 @@ def _min_limits_met(trainer: pl.Trainer) -> bool:
     return epochs and steps
 
 
+#: :func:`fit_end_reached`'s reason when ``trainer.max_time`` ended the fit
+MAX_TIME_USED_UP = "trainer.max_time used up"
+
+
 def fit_end_reached(trainer: pl.Trainer) -> str | None:
     """What ended a fit by its own rules, read when training ends (``on_train_end``): ``trainer.max_steps``,
     ``trainer.max_epochs``, an ``EarlyStopping`` that stopped on the last epoch, or ``trainer.max_time`` used
     up (Lightning's ``Timer``); None when none did (a stop request alone, such as a signal's). Early stopping
     and ``max_time`` count only once ``trainer.min_epochs`` / ``min_steps`` are done: before, Lightning would
     have trained on."""
-    from lightning.pytorch.callbacks import EarlyStopping, Timer
+    from lightning.pytorch.callbacks import EarlyStopping
 
     loop = trainer.fit_loop
     if loop.max_steps not in (None, -1) and trainer.global_step >= loop.max_steps:
@@ -131,7 +170,7 @@ def fit_end_reached(trainer: pl.Trainer) -> str | None:
         if isinstance(cb, Timer):
             remaining = cb.time_remaining()
             if remaining is not None and remaining <= 0:
-                return "trainer.max_time used up"
+                return MAX_TIME_USED_UP
     return None
 
 
@@ -145,6 +184,10 @@ class ResumeState(RandomStateInCheckpoints):
     one during the epoch that ends the fit anyway (:func:`fit_end_reached`: ``max_epochs``, ``max_steps``,
     ``max_time``, early stopping) leaves a finished run: :attr:`signal` is cleared (the fit exits 0, with no
     resume command, which would have nothing to train) and a line on stderr says the run finished.
+
+    A fit that ``max_time`` stopped (:class:`EpochTimer`: at an epoch's end) before ``max_epochs`` / ``max_steps``
+    is unfinished: a line on stderr says so, and that a resume needs a longer ``max_time`` (the run's training
+    time in all), with the command; the fit exits 0, as a run stopped by its own limit.
     """
 
     def __init__(self) -> None:
@@ -204,15 +247,34 @@ class ResumeState(RandomStateInCheckpoints):
         # own (saved at on_train_start) back after that would leave them installed past the fit
         self._restore_handlers()
         self._restore_min_limits(trainer)
-        if self.signal is None:
-            return
         reached = fit_end_reached(trainer)
-        if reached is not None:  # the run ended by its own rules: finished, nothing to resume
+        if reached is not None and self.signal is not None:  # the run ended by its own rules: exit 0
             name = signal.Signals(self.signal).name
             self.signal = None
-            if trainer.is_global_zero:
+            if trainer.is_global_zero and reached == MAX_TIME_USED_UP:  # followed by the line on max_time
+                print(f"{name} arrived during the last epoch: the run stopped there anyway ({reached})",
+                      file=sys.stderr, flush=True)
+            elif trainer.is_global_zero:  # finished, nothing to resume
                 print(f"{name} arrived during the last epoch: the run finished ({reached}); nothing to resume",
                       file=sys.stderr, flush=True)
+        timer = next((cb for cb in trainer.callbacks if isinstance(cb, Timer)), None)
+        if reached == MAX_TIME_USED_UP and isinstance(timer, EpochTimer) and trainer.is_global_zero:
+            print(self._time_used_up(trainer, timer), file=sys.stderr, flush=True)
+
+    def _time_used_up(self, trainer, timer: EpochTimer) -> str:
+        """What a stop on ``max_time`` (before ``max_epochs`` / ``max_steps``) leaves, and how to train on. (A Timer
+        callback of the user's own, checked after every batch by default, may stop mid-epoch: nothing is said.)"""
+        done = trainer.fit_loop.epoch_progress.current.processed
+        total = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+        line = (f"trainer.max_time {format_duration(timer.limit)} used up after epoch {done}{total} "
+                f"({format_duration(timer.time_elapsed())} of training): the run stopped unfinished at that epoch's "
+                "end, an exact resume point")
+        if self.run_dir is None:
+            return line
+        from neurodyn.training.runs import resume_command
+
+        return (f"{line}; max_time counts the run's training time in all, so train on with a longer one: "
+                f"{resume_command(self.run_dir, self.max_epochs)} --trainer.max_time DD:HH:MM:SS (or null for none)")
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         self._restore_handlers()

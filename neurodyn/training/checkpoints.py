@@ -414,6 +414,40 @@ def check_resume_length(checkpoint: dict, cfg, path: str | os.PathLike) -> bool:
     return False
 
 
+def check_resume_time(checkpoint: dict, cfg) -> bool:
+    """A resumed fit whose ``trainer.max_time`` the checkpoint's run has used up already: a note that there is
+    nothing to train, and True (the fit then writes nothing, as :func:`check_resume_length`). ``max_time`` is the
+    run's training time in all (the checkpoint's ``Timer`` state carries the time used over a resume), so a bare
+    ``fit --run DIR`` of a run that ``max_time`` stopped trained nothing, without a word. False when time is left,
+    no ``max_time`` is asked, the checkpoint records no time used, or ``min_epochs`` / ``min_steps`` are still to
+    do (Lightning trains on to them whatever the time)."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    from neurodyn.training.callbacks import EpochTimer, format_duration
+
+    trainer = cfg.get("trainer")
+    limit = trainer.get("max_time") if hasattr(trainer, "get") else None
+    state = (checkpoint.get("callbacks") or {}).get("Timer")
+    if limit is None or not isinstance(state, dict):
+        return False
+    try:
+        timer = EpochTimer(limit)
+    except MisconfigurationException:  # refused in one line when the Trainer is built
+        return False
+    duration = timer.limit
+    timer.load_state_dict(state)
+    used = timer.time_elapsed()
+    epoch, step = checkpoint.get("epoch"), checkpoint.get("global_step")
+    min_epochs, min_steps = trainer.get("min_epochs"), trainer.get("min_steps")
+    if used < duration or (min_epochs and isinstance(epoch, int) and epoch + 1 < min_epochs) or (
+            min_steps and isinstance(step, int) and step < min_steps):
+        return False
+    print(f"note: the checkpoint's run has trained {format_duration(used)} of trainer.max_time "
+          f"{format_duration(duration)} (the run's training time in all): nothing to train (give a longer "
+          "--trainer.max_time, or --trainer.max_time null for none, to train on)", flush=True)
+    return True
+
+
 def check_bin_width(checkpoint: dict, datamodule, path: str | os.PathLike) -> None:
     """One-line InputError when the data's bin width differs from the one the checkpoint was trained on (a
     model's dynamics and rates are per bin: a 20 ms model fed 5 ms bins predicts nonsense without an

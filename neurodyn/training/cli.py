@@ -55,6 +55,10 @@ Exact resume and interrupts
     / ``min_steps`` are done (the resume honours them); a second one stops at once. A first
     signal during the epoch that ends the fit anyway (``max_epochs`` / ``max_steps`` reached, early stopping,
     ``max_time`` used up) leaves a finished run: one line on stderr says so, no resume command, exit 0.
+    ``trainer.max_time`` is checked at epoch ends (:class:`~neurodyn.training.callbacks.EpochTimer`), so the
+    ``last.ckpt`` of a fit it stopped is an exact resume point too; a line says the run is unfinished and that
+    a resume needs a longer ``max_time`` (the run's training time in all), and a resume that has none left says
+    there is nothing to train (:func:`~neurodyn.training.checkpoints.check_resume_time`).
 
 Errors
     Every bad input -- unknown keys in YAML or on the command line, bad values, unknown class paths,
@@ -98,6 +102,7 @@ from lightning.pytorch.cli import LightningCLI
 from neurodyn.errors import InputError, one_line, wrapped_input_error
 from neurodyn.training.callbacks import (
     EpochLog,
+    EpochTimer,
     ParameterSummary,
     ResumableCSVLogger,
     ResumeState,
@@ -114,6 +119,7 @@ from neurodyn.training.checkpoints import (
     check_data_files,
     check_header,
     check_resume_length,
+    check_resume_time,
     check_resumed_settings,
     read_checkpoint,
     reconcile_model_settings,
@@ -295,7 +301,7 @@ class NeurodynCLI(LightningCLI):
         # given to an HMM-GLM fit was refused for its batch size, then its evaluation interval, ...)
         check_header(saved, ckpt, family)
         if sub == "fit":
-            self._finished = check_resume_length(saved, cfg, ckpt)
+            self._finished = check_resume_length(saved, cfg, ckpt) or check_resume_time(saved, cfg)
         if sub == "fit" and self._run_dir is not None and (self._run_dir / "config.yaml").is_file():
             self._check_resumed_run(cfg, self._run_dir / "config.yaml")
         if sub == "fit" and isinstance(saved.get(RUN_SETTINGS_KEY), dict):
@@ -609,9 +615,25 @@ class NeurodynCLI(LightningCLI):
                                  "until stopped; give a positive number of epochs or a time / step limit",
                                  field="trainer.max_epochs")
         try:
+            if self.subcommand == "fit":
+                callbacks = self._epoch_timer(config, callbacks)
             return super()._instantiate_trainer(config, callbacks)
         except MisconfigurationException as err:
             raise InputError(one_line(err, 400), field="trainer") from None
+
+    @staticmethod
+    def _epoch_timer(config, callbacks):
+        """``trainer.max_time`` of a fit as an :class:`~neurodyn.training.callbacks.EpochTimer`, checked at epoch
+        ends: Lightning's own Timer stopped mid-epoch, and its ``last.ckpt`` then held part of an epoch as a
+        whole one (no exact resume point). A Timer among the configured callbacks is left as it is (Lightning
+        then ignores ``max_time``)."""
+        from lightning.pytorch.callbacks import Timer
+
+        limit = config.get("max_time")
+        if limit is None or any(isinstance(cb, Timer) for cb in [*(config.get("callbacks") or []), *callbacks]):
+            return callbacks
+        config["max_time"] = None  # Lightning adds no Timer of its own; the run's config.yaml keeps the value
+        return [*callbacks, EpochTimer(limit)]
 
     def _check_checkpoint_fits(self, sub: str) -> None:
         """The checkpoint against the model and the data that were built (sizes, tensor shapes, bin width), before

@@ -209,6 +209,15 @@ def prepare_argv(rest: list[str], command: str | None = None) -> list[str]:
     return ["--config", str(config), *out]
 
 
+def resume_command(run_dir: Path, max_epochs: int | None) -> str:
+    """``neurodyn fit --run DIR``, with ``--trainer.max_epochs N`` when the stopped fit's ``max_epochs`` is not the
+    one the run's config.yaml records (a resume that extended the run: a bare ``fit --run DIR`` would take
+    config.yaml's, the run's first length)."""
+    longer = (f" --trainer.max_epochs {max_epochs}"
+              if max_epochs is not None and max_epochs != _recorded_max_epochs(run_dir) else "")
+    return f"neurodyn fit --run {run_dir}{longer}"
+
+
 def _recorded_max_epochs(run_dir: Path):
     """``trainer.max_epochs`` of the run's config.yaml (None when unreadable)."""
     import yaml
@@ -246,7 +255,5 @@ def run_stopped(signum: int, run_dir: Path | None, finished: bool, max_epochs: i
             return Stopped(signum, f"interrupted by {name} after the last epoch was saved: the run finished "
                                    f"(trainer.max_epochs={max_epochs} reached); nothing to resume")
         when = "after finishing the epoch" if finished else "during an epoch; last.ckpt is the epoch before"
-        longer = (f" --trainer.max_epochs {max_epochs}"
-                  if max_epochs is not None and max_epochs != _recorded_max_epochs(run_dir) else "")
-        return Stopped(signum, f"interrupted by {name} {when}; resume with: neurodyn fit --run {run_dir}{longer}")
+        return Stopped(signum, f"interrupted by {name} {when}; resume with: {resume_command(run_dir, max_epochs)}")
     return Stopped(signum, f"interrupted by {name} before any epoch finished; nothing to resume")

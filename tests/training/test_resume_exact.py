@@ -87,3 +87,65 @@ def test_sparse_validation_with_cosine_decay_saves_every_epoch_and_resumes_exact
     assert _last(tmp_path / "resumed")["epoch"] == 2
     assert main(["fit", "--run", str(tmp_path / "resumed"), "--trainer.max_steps", "-1"]) == 0
     _assert_identical(tmp_path / "straight", tmp_path / "resumed", 5)
+
+
+def test_max_time_stops_at_an_epoch_end_that_resumes_exactly(tmp_path, monkeypatch, capsys):
+    """--trainer.max_time stopped a fit after the batch in which the time ran out (Lightning's Timer checks after
+    every batch): last.ckpt then held epoch 1 after 2 of its batches as if finished, and a resume went on with
+    epoch 2, not the straight run (other weights, other metrics.csv); nothing said the run was unfinished, and a
+    bare `fit --run` trained nothing without a word (the checkpoint's Timer had used the time up). max_time is
+    now checked at each epoch's end: the fit stops there (an exact resume point) and says how to train on; the
+    bare resume says there is nothing to train; a resume with a longer max_time equals the straight run."""
+    import functools
+
+    import lightning.pytorch.callbacks.timer as timer_module
+
+    from neurodyn.training.module import LangevinFlowModule
+
+    clock = {"shift": 0.0, "armed": False}
+    real_time = timer_module.time
+
+    class TimerClock:  # the Timer's own clock: two hours pass in epoch 1's second batch, one hour is allowed
+        def __getattr__(self, name):
+            return getattr(real_time, name)
+
+        def monotonic(self):
+            return real_time.monotonic() + clock["shift"]
+
+    monkeypatch.setattr(timer_module, "time", TimerClock())
+    step = LangevinFlowModule.training_step
+
+    @functools.wraps(step)
+    def late_step(self, batch, batch_idx):
+        if clock["armed"] and self.current_epoch == 1 and batch_idx == 1:
+            clock["shift"], clock["armed"] = 7200.0, False
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(LangevinFlowModule, "training_step", late_step)
+    root, run = tmp_path, tmp_path / "run"
+    assert main(["fit", *LANGEVIN, "--trainer.default_root_dir", str(root), "--run-name", "straight",
+                 "--trainer.max_epochs", "4"]) == 0
+    per_epoch = _last(root / "straight")["global_step"] // 4
+    assert per_epoch > 2  # the time runs out in the middle of an epoch
+    clock["armed"] = True
+    capsys.readouterr()
+    code = main(["fit", *LANGEVIN, "--trainer.default_root_dir", str(root), "--run-name", "run",
+                 "--trainer.max_epochs", "4", "--trainer.max_time", "00:01:00:00"])
+    err = capsys.readouterr().err
+    assert code == 0, err[-2000:]
+    last = _last(run)
+    assert (last["epoch"], last["global_step"]) == (1, 2 * per_epoch)  # epoch 1 whole, not cut after 2 batches
+    assert ("trainer.max_time 00:01:00:00 used up after epoch 2/4 (00:02:00:00 of training): the run stopped "
+            "unfinished at that epoch's end") in err, err
+    assert f"neurodyn fit --run {run} --trainer.max_time DD:HH:MM:SS" in err, err
+
+    code = main(["fit", "--run", str(run)])  # max_time is the run's training time in all: none is left
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "note: the checkpoint's run has trained 00:02:00:00 of trainer.max_time 00:01:00:00" in out, out
+    assert "nothing to train" in out and _last(run)["global_step"] == 2 * per_epoch
+    assert not (run / "config.resume-1.yaml").exists()
+
+    clock["shift"] = 0.0
+    assert main(["fit", "--run", str(run), "--trainer.max_time", "00:03:00:00"]) == 0
+    _assert_identical(root / "straight", run, 4)
