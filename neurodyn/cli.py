@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"neurodyn {command}: error: {err}", file=sys.stderr)
         return getattr(err, "exit_code", 2)
     except Stopped as stop:  # an orderly stop on a signal: what was kept and how to go on
-        print(f"neurodyn {command}: {stop.message}", file=sys.stderr)
+        if not (command in TRAINING and _later_process()):
+            print(f"neurodyn {command}: {stop.message}", file=sys.stderr)
         return 128 + stop.signum
     except SystemExit as stop:  # argparse's --help / --version inside a command
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
@@ -131,6 +132,15 @@ def _left_to_launcher(err: InputError | CommandFailed) -> bool:
     from neurodyn.training.processes import leave_to_launcher
 
     return leave_to_launcher(err)
+
+
+def _later_process() -> bool:
+    """True in a process of a multi-process run other than the first (``--trainer.strategy ddp`` runs the command
+    again for each; torchrun starts them): the first process says how the run stopped (each said it, once per
+    process)."""
+    from neurodyn.training.runs import child_rank
+
+    return child_rank()
 
 
 if __name__ == "__main__":  # pragma: no cover

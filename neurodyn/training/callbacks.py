@@ -199,6 +199,9 @@ class ResumeState(RandomStateInCheckpoints):
         self.max_epochs: int | None = None  # the fit's trainer.max_epochs, once it starts
         self._previous: dict[int, object] = {}
         self._min_limits: tuple | None = None  # (min_epochs, min_steps) lifted by a signal, put back at the end
+        #: in a process ddp_spawn / ddp_fork started: the signal number the command's process received (0: none),
+        #: shared memory set by :class:`neurodyn.training.processes.CommandLauncher`
+        self.outside = None
 
     # -- signals ------------------------------------------------------------------------------------
     def on_fit_start(self, trainer, pl_module) -> None:
@@ -223,16 +226,19 @@ class ResumeState(RandomStateInCheckpoints):
         self.signal = signum
         import multiprocessing
 
-        if multiprocessing.parent_process() is not None:
-            # a process ddp_spawn / ddp_fork started: torch ends it with SIGTERM when another process failed, and
-            # the command prints that failure's one line; the note would be a second, false line
+        from neurodyn.training.runs import child_rank
+
+        if multiprocessing.parent_process() is not None or child_rank():
+            # a process the command started (ddp_spawn / ddp_fork: the command's process says it, and torch ends
+            # such a process with SIGTERM when another failed, whose one line the command prints; plain ddp: the
+            # command's process is the first of the run): its line would be a second one, or a false one
             return
-        name = signal.Signals(signum).name
-        print(f"received {name}: finishing this epoch to save an exact resume point "
-              f"(send {name} again to stop at once)", file=sys.stderr, flush=True)
+        print(received_line(signum), file=sys.stderr, flush=True)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if self.signal is not None:
+        signum = self._agreed_signal(trainer)
+        if signum:
+            self.signal = self.signal or signum
             trainer.should_stop = True
             # Lightning honours should_stop only once min_epochs / min_steps are done (it trained on to
             # min_epochs after the first signal): lifted for the rest of this fit; no checkpoint records them
@@ -241,6 +247,19 @@ class ResumeState(RandomStateInCheckpoints):
             if self._min_limits is None:
                 self._min_limits = (loop.min_epochs, loop.epoch_loop.min_steps)
             loop.min_epochs, loop.epoch_loop.min_steps = 0, None
+
+    def _agreed_signal(self, trainer) -> int:
+        """The signal that stops the fit at this epoch's end (0: none): this process's own, the one the command's
+        process received (ddp_spawn / ddp_fork: :attr:`outside`, which the processes share), and, in a run of
+        several processes, any process's (the largest number), so that every process stops at the same epoch's
+        end. Without that, a signal to the command's process alone (``kill``, a scheduler's) stopped it while the
+        others trained on and failed at their next exchange with it (a traceback, exit code 1)."""
+        signum = self.signal or (self.outside.value if self.outside is not None else 0) or 0
+        if trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            agreed = torch.tensor([signum], dtype=torch.int64, device=trainer.strategy.root_device)
+            torch.distributed.all_reduce(agreed, op=torch.distributed.ReduceOp.MAX)
+            signum = int(agreed.item())
+        return signum
 
     def on_train_end(self, trainer, pl_module) -> None:
         # here, not on_fit_end: Lightning restores the handlers it found before on_fit_end, and putting its
@@ -289,6 +308,13 @@ class ResumeState(RandomStateInCheckpoints):
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}
+
+
+def received_line(signum: int) -> str:
+    """What a fit prints on stderr when a first signal arrives."""
+    name = signal.Signals(signum).name
+    return (f"received {name}: finishing this epoch to save an exact resume point "
+            f"(send {name} again to stop at once)")
 
 
 class RunInterrupted(Exception):

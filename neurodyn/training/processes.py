@@ -39,9 +39,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,6 +55,7 @@ from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcess
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
 from neurodyn.errors import CommandFailed, InputError
+from neurodyn.training.callbacks import ResumeState, RunInterrupted, received_line
 from neurodyn.training.quiet import HeldStream, ReleaseStdout, quiet_lightning
 from neurodyn.training.refusals import input_error_of
 from neurodyn.training.runs import child_rank
@@ -116,6 +119,7 @@ class CommandLauncher(_MultiProcessingLauncher):
         self._held = held
         self._handover: list[str] = []  # what the command held, printed by the first process
         self._errors: str | None = None  # a folder: each process that finds bad input records it there
+        self._outside = None  # shared memory: the signal the command's process received (ResumeState.outside)
 
     # -- in the command's process ---------------------------------------------------------------------
     def launch(self, function, *args, trainer=None, **kwargs):
@@ -123,11 +127,19 @@ class CommandLauncher(_MultiProcessingLauncher):
 
         self._errors = tempfile.mkdtemp(prefix="neurodyn-processes-")
         self._handover = self._held.take() if self._held is not None else []
+        self._outside = multiprocessing.get_context(self._start_method).RawValue("i", 0)
         spawn_log = logging.getLogger("torch.multiprocessing.spawn")
         quiet = _DropTermination()
         spawn_log.addFilter(quiet)
         try:
-            return super().launch(function, *args, trainer=trainer, **kwargs)
+            with self._signals_passed_on(trainer):
+                return super().launch(function, *args, trainer=trainer, **kwargs)
+        except RunInterrupted:  # a second signal: the processes stop at once (the last epoch's end is kept)
+            for proc in self.procs:
+                if proc.is_alive():
+                    proc.kill()
+                proc.join()
+            raise
         except ProcessException as err:
             found = self._recorded(getattr(err, "error_index", None))
             if found is not None:
@@ -142,6 +154,50 @@ class CommandLauncher(_MultiProcessingLauncher):
             spawn_log.removeFilter(quiet)
             shutil.rmtree(self._errors, ignore_errors=True)
 
+    @contextlib.contextmanager
+    def _signals_passed_on(self, trainer):
+        """While a fit runs in the processes: a first SIGTERM / SIGINT to the command's process is said (as one
+        process says it) and handed to the processes through :attr:`_outside` (each stops at the end of the epoch:
+        :meth:`ResumeState._agreed_signal`); a second stops the processes at once. Before, the command's process
+        died at once (exit 143, nothing said) and the processes, told by torch that it had gone (SIGINT), saved
+        their epoch unseen. A terminal's Ctrl-C reaches the processes too: they stop on it as on this."""
+        from lightning.pytorch.trainer.states import TrainerFn
+
+        resume = _resume_state(trainer)
+        if (resume is None or trainer is None or trainer.state.fn != TrainerFn.FITTING
+                or threading.current_thread() is not threading.main_thread()):
+            yield
+            return
+
+        def handle(signum, frame):
+            if self._outside.value:
+                raise RunInterrupted(signum, finished_epoch=False)
+            self._outside.value = resume.signal = signum
+            print(received_line(signum), file=sys.stderr, flush=True)
+
+        previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    # -- results the first process hands back ------------------------------------------------------------
+    def get_extra_results(self, trainer) -> dict:
+        """Lightning's, with what :class:`ResumeState` knows at the fit's end in the first process (the signal that
+        stopped the run, none if it finished anyway; ``max_epochs``, for the resume command)."""
+        extra = super().get_extra_results(trainer)
+        resume = _resume_state(trainer)
+        if resume is not None:
+            extra["neurodyn_resume"] = (resume.signal, resume.max_epochs)
+        return extra
+
+    def update_main_process_results(self, trainer, extra: dict) -> None:
+        super().update_main_process_results(trainer, extra)
+        resume = _resume_state(trainer)
+        if resume is not None and "neurodyn_resume" in extra:
+            resume.signal, resume.max_epochs = extra["neurodyn_resume"]
+
     def _recorded(self, first: int | None) -> InputError | CommandFailed | None:
         """The bad input a process recorded: the one that failed first, else the first that recorded one (the
         others may fail after it, their peer gone, or be terminated)."""
@@ -155,6 +211,8 @@ class CommandLauncher(_MultiProcessingLauncher):
         for callback in getattr(trainer, "callbacks", None) or []:
             if isinstance(callback, ReleaseStdout):
                 callback.held = held
+            if isinstance(callback, ResumeState):
+                callback.outside = self._outside
         sys.stdout = held
         try:
             with quiet_lightning(), process_group_ended():
@@ -263,17 +321,20 @@ class ScriptLauncher(_SubprocessScriptLauncher):
                     raise found from err
                 raise
             observer.stop()
-            self._wait_for_processes()
+            resume = _resume_state(trainer)
+            self._wait_for_processes(resume.signal if resume is not None else None)
             return result
         finally:
             if observer is not None:
                 observer.stop()
             shutil.rmtree(errors, ignore_errors=True)
 
-    def _wait_for_processes(self) -> None:
+    def _wait_for_processes(self, stopped_by: int | None = None) -> None:
         """After the command's run has finished: wait for the processes it started to end, and fail if one did
         not end cleanly (its exit code was lost: the command returned 0 whatever it was; the command's own
-        results are written then). One still running after :data:`END_S` is killed."""
+        results are written then). ``stopped_by``: the signal that stopped the fit, whose exit code (128 + its
+        number) every process ends with. One still running after :data:`END_S` is killed."""
+        clean = (0,) if not stopped_by else (0, 128 + int(stopped_by))
         failed = []
         for rank, proc in enumerate(self.procs, start=1):
             try:
@@ -281,7 +342,7 @@ class ScriptLauncher(_SubprocessScriptLauncher):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 code = proc.wait()
-            if code:
+            if code not in clean:
                 failed.append(f"process {rank} ended with exit code {code}")
         if failed:
             raise CommandFailed(f"{'; '.join(failed)} after the run had finished (its results are written)",
@@ -313,6 +374,11 @@ def process_group_ended():
         end(failed=True)
         raise
     end(failed=False)
+
+
+def _resume_state(trainer) -> ResumeState | None:
+    """The fit's :class:`ResumeState` callback (None: not a training command's Trainer)."""
+    return next((cb for cb in getattr(trainer, "callbacks", None) or [] if isinstance(cb, ResumeState)), None)
 
 
 def leave_to_launcher(error: InputError | CommandFailed) -> bool:

@@ -440,9 +440,9 @@ report = Path(os.environ["REPORT_DIR"])
 wait = processes.ScriptLauncher._wait_for_processes
 
 
-def marked_wait(self):
+def marked_wait(self, *args):
     (report / "run-ended").touch()
-    wait(self)
+    wait(self, *args)
 
 
 processes.ScriptLauncher._wait_for_processes = marked_wait
