@@ -337,6 +337,20 @@ def remove_empty_folders(created: list[Path]) -> None:
 _HELD_LOCKS: set[str] = set()
 
 
+#: lock files this process holds through :func:`_lock` now (key: :func:`_lock_key`), for
+#: :func:`remove_locks_before_exit`
+_LIVE_LOCKS: dict[str, Path] = {}
+
+
+def remove_locks_before_exit() -> None:
+    """Remove the lock files this process holds, in a process about to end with ``os._exit`` (its ``finally``
+    blocks will not run: the flocks die with it, the files would stay). Only for that: the holders' blocks are
+    still under way."""
+    for lock in list(_LIVE_LOCKS.values()):
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+
+
 def _lock_key(lock: Path) -> str:
     """One name per lock file however the output path was spelt (relative, through symlinked folders)."""
     return os.path.join(os.path.realpath(lock.parent), lock.name)
@@ -372,8 +386,11 @@ def _lock(path: Path, field: str | None, busy: str | None = None) -> Iterator[No
             raise InputError(busy or f"another process is writing this file (lock {lock.name}); try again when "
                              "it has finished", path=lock.parent if busy else path, field=field) from None
         held = True
+        _LIVE_LOCKS[_lock_key(lock)] = lock
         yield
     finally:
+        if held:
+            _LIVE_LOCKS.pop(_lock_key(lock), None)
         if fd is None:
             # Ctrl-C / SIGTERM as os.open returned: the file may exist with its descriptor lost; look
             # at it through a new one (never creating it)

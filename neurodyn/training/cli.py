@@ -487,12 +487,18 @@ class NeurodynCLI(LightningCLI):
                 raise InputError(f"names another folder ({other}) than the run this checkpoint continues "
                                  f"({run_dir}): a resumed run continues in its own folder; resume it with --run "
                                  f"{run_dir}, or drop --run-name", field="run_name")
+        resuming = ckpt is not None or cfg.get("run") is not None
         if run_dir is None and cfg.get("run_name"):
             name = str(cfg.run_name)
             if not name or "/" in name or name in (".", ".."):
                 raise InputError(f"must be a plain folder name, got {name!r}", field="run_name")
             run_dir = root / name
-        resuming = ckpt is not None or cfg.get("run") is not None
+            if not resuming and not child_rank():
+                from neurodyn.io.output import make_folders
+
+                # as below: the root made here is the fit's, removed again if the fit leaves it empty (the run
+                # folder's lock made it before, and a refused fit left it)
+                self.resume_state.new_parents = make_folders(root.absolute(), root, "trainer.default_root_dir")
         if run_dir is None and child_rank() and os.environ.get(RUN_DIR_ENV):
             run_dir = Path(os.environ[RUN_DIR_ENV])  # a DDP process started by rank 0: the same folder
             resuming = True

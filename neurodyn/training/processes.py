@@ -243,9 +243,11 @@ class _Observer(_ChildProcessObserver):
     processes ended here, after the recorded error's line (``neurodyn <command>: error: ...``, as the command
     prints it), with the error's exit code. :meth:`stop` ends the watch (the command's run has ended)."""
 
-    def __init__(self, main_pid: int, child_processes, errors: str, command: str):
+    def __init__(self, main_pid: int, child_processes, errors: str, command: str,
+                 resume: ResumeState | None = None):
         super().__init__(main_pid=main_pid, child_processes=child_processes, sleep_period=WATCH_S)
         self._errors, self._command, self._grace = errors, command, GRACE_S
+        self._resume = resume
         self._lock = threading.Lock()
         self._stopped = False
         self._failed_at: float | None = None
@@ -276,7 +278,24 @@ class _Observer(_ChildProcessObserver):
             sys.stderr.write(f"neurodyn {self._command}: error: {error}\n")
             sys.stderr.flush()
             shutil.rmtree(self._errors, ignore_errors=True)
+            self._clean_up()
             os._exit(getattr(error, "exit_code", 2))  # as Lightning's SIGKILL: the command's clean-up does not run
+
+    def _clean_up(self) -> None:
+        """What the command's clean-up does on bad input, done here before ``os._exit`` (it will not run): a run
+        folder the fit created and that holds no checkpoint is removed with the folders created above it, and
+        the lock files the command holds (its run folder's, a prediction file's) are removed. It left them
+        (``<root>/<run>/.run.lock``)."""
+        from neurodyn.io.output import remove_empty_folders, remove_locks_before_exit
+
+        with contextlib.suppress(Exception):
+            resume = self._resume
+            run = resume.new_run_dir if resume is not None else None
+            if run is not None and run.is_dir() and not any((run / "checkpoints").glob("*.ckpt")):
+                shutil.rmtree(run, ignore_errors=True)
+            remove_locks_before_exit()
+            if resume is not None:
+                remove_empty_folders(resume.new_parents)
 
 
 class ScriptLauncher(_SubprocessScriptLauncher):
@@ -304,7 +323,7 @@ class ScriptLauncher(_SubprocessScriptLauncher):
                 self._call_children_scripts()
             finally:
                 os.environ.pop(ERRORS_ENV, None)
-            observer = _Observer(os.getpid(), self.procs, errors, self._command)
+            observer = _Observer(os.getpid(), self.procs, errors, self._command, _resume_state(trainer))
             observer.start()
             _set_num_threads_if_needed(num_processes=self.num_processes)
             try:

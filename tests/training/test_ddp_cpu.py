@@ -405,6 +405,27 @@ def test_ddp_bad_input_of_the_other_process_is_one_line(trained, tmp_path):
     assert proc.returncode == 2 and _errors(proc.stderr) == [line], (proc.returncode, proc.stderr[-3000:])
 
 
+@pytest.mark.parametrize("command", ["fit", "predict"])
+def test_ddp_bad_input_of_the_other_process_leaves_nothing(command, trained, tmp_path):
+    """When only the started process found bad input, the command's process is ended with os._exit once it has
+    printed the line (it waits for the process that left), and its clean-up did not run: a new fit's run folder
+    stayed with its lock (`<root>/run/.run.lock`), a predict's lock file beside the output. Nothing stays now."""
+    _, run, data = trained
+    out = tmp_path / "out"
+    missing = tmp_path / "missing.h5"
+    if command == "fit":
+        argv = ["fit", "--config", str(run / "config.yaml"), "--trainer.default_root_dir", str(out), "--run-name",
+                "new", "--trainer.strategy", "ddp"]
+    else:
+        out.mkdir()
+        argv = ["predict", "--run", str(run), "--out", str(out / "p.h5")]
+    proc = _ddp_command(tmp_path, argv, second=f"--data.path {missing}")
+    line = f"neurodyn {command}: error: {missing}: data.init_args.path: file not found"
+    assert proc.returncode == 2 and _errors(proc.stderr) == [line], (proc.returncode, proc.stderr[-3000:])
+    left = sorted(str(p.relative_to(tmp_path)) for p in out.rglob("*")) if out.exists() else []
+    assert left == [] and (command == "predict" or not out.exists()), left
+
+
 def test_ddp_predict_writes_the_file(trained, tmp_path):
     """`predict --trainer.strategy ddp`: the started process (the command run again) took the prediction file's lock,
     which the command held, refused ('another process is writing this file') and Lightning killed the command (exit

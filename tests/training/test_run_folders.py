@@ -218,11 +218,16 @@ def test_a_checkpoint_out_of_its_run_folder_resumes_only_on_its_own_data(run, tm
     assert _digest(run) == before
 
 
-def test_a_refused_fit_leaves_no_root_folder_and_an_unmakeable_root_is_one_line(tmp_path, capsys):
+@pytest.mark.parametrize("named", [[], ["--run-name", "new"]], ids=["unnamed", "run-name"])
+def test_a_refused_fit_leaves_no_root_folder_and_an_unmakeable_root_is_one_line(named, tmp_path, capsys):
     """The root (``trainer.default_root_dir``) and its missing parents made by a fit that fails are removed
-    again (before: an empty ``a/b/c`` was left); a root that cannot be made is one line (was a traceback)."""
+    again (before: an empty ``a/b/c`` was left; with ``--run-name``, until the folders above the run were
+    recorded as the fit's: the run folder's lock made them, and they stayed); a root that cannot be made is one
+    line (was a traceback)."""
     root = tmp_path / "a" / "b" / "c"
-    assert main(["fit", *TINY, "--data.n_neurons", "0", "--trainer.default_root_dir", str(root)]) == 2
+    # limit_val_batches below one batch: refused once the run has started (its folder made), not while parsing
+    assert main(["fit", *TINY, "--trainer.limit_val_batches", "0.001", "--trainer.default_root_dir", str(root),
+                 *named]) == 2
     assert list(tmp_path.iterdir()) == []
     blocked = Path("/proc/neurodyn-test-root")  # mkdir fails there for anyone, root included
     if not Path("/proc/self").is_dir():
