@@ -113,8 +113,10 @@ class InputError(ValueError):
         The field / key / argument concerned, if any.
     involves
         For a refusal of a combination (a width that ``n_heads`` must divide): the other fields of the same
-        object whose values it depends on. A command that reads them from several places (config files, the
-        command line) names where each came from (:func:`neurodyn.training.parser_errors.qualified`).
+        object whose values it depends on, or options of another section spelt in full
+        (``model.init_args.config.n_lags`` beside ``data.init_args.n_bins``); ``path`` when the data file is
+        one of them. A command that reads them from several places (config files, the command line) names
+        the one set last and where each came from (:func:`neurodyn.training.parser_errors.qualified`).
 
     Examples
     --------

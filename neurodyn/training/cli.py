@@ -710,6 +710,12 @@ class NeurodynCLI(LightningCLI):
         except MisconfigurationException as err:
             # refused by Lightning once running (a limit_*_batches fraction below one batch, ...): one line
             raise input_error_of(err) from None
+        except InputError as err:
+            if not err.involves:
+                raise
+            # a combination the model refused in its setup (the data's n_bins against the model's n_lags): the
+            # option set last and where each value came from, as for one refused while the classes were built
+            raise qualified(err, self.config[subcommand], self._user_argv) from None
 
     def __getstate__(self) -> dict:
         # ddp_spawn pickles the CLI (through the config saver's parser) into the processes it starts: the locks

@@ -134,20 +134,26 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
 
     def _check_history(self, dm) -> None:
         """Sequences no longer than the spike-history window (``config.n_lags``) leave no bin to model: one
-        line naming the option that made them short (``data.init_args.n_bins`` of a simulation in memory) or
-        the file's dataset, and the window's option."""
+        line naming the option that made them short (``data.init_args.n_bins`` of a simulation in memory, or
+        ``data.init_args.path``: the file, whose dataset the message names) and the window's option. The
+        refusal involves the model's ``n_lags``: ``neurodyn fit`` names the option set last and where each
+        came from (``--model.config.n_lags 50 on the command line; n_bins 40 in sim.yaml``)."""
         n_lags = self.config.n_lags
+        window = "model.init_args.config.n_lags"
         for name, split in getattr(dm, "splits", {}).items():
             n_bins = split.heldin.shape[1]
             if n_bins > n_lags:
                 continue
-            window = f"the history window model.init_args.config.n_lags ({n_lags} bins)"
+            too_short = f"not longer than the history window {window} ({n_lags} bins)"
             path = getattr(dm, "path", None)
             if path is None and getattr(dm, "sim_kwargs", {}).get("n_bins") is not None:  # simulated in memory
-                raise InputError(f"sequences of {n_bins} bins are not longer than {window}",
-                                 field="data.init_args.n_bins")
-            raise InputError(f"sequences of {n_bins} bins ({name} split) are not longer than {window}", path=path,
-                             field=_file_key(dm, name))
+                raise InputError(f"sequences of {n_bins} bins are {too_short}", field="data.init_args.n_bins",
+                                 involves=(window,))
+            if path is None:  # no file option to name (a cache, arrays): the split's dataset
+                raise InputError(f"sequences of {n_bins} bins ({name} split) are {too_short}",
+                                 field=_file_key(dm, name))
+            raise InputError(f"sequences of {n_bins} bins ({_file_key(dm, name)}, {name} split) are {too_short}",
+                             path=path, field="data.init_args.path", involves=(window,))
 
     def _check_observed(self, dm) -> None:
         """Missing (NaN in the file) held-in counts: whole-bin gaps are noted, anything else is refused.

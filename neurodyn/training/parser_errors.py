@@ -278,7 +278,9 @@ def qualified(err: InputError, cfg, argv: list[str], section: str | None = None)
 
     A refused combination (``err.involves``: ``n_heads`` must divide ``2*latent_dim+hidden_size``) whose values
     were set in different places names the value set last -- the command-line option that changed it, not the
-    config file's ``n_heads`` -- and where each value came from (:func:`combination`).
+    config file's ``n_heads`` -- and where each value came from (:func:`combination`). Its values may span
+    both sections (``data.init_args.n_bins`` against ``model.init_args.config.n_lags``) and include the data
+    file the error names (``data.init_args.path``).
     """
     field = err.field or ""
     if not field:
@@ -308,7 +310,7 @@ def qualified(err: InputError, cfg, argv: list[str], section: str | None = None)
     path = err.path
     if path is None and not _written(full, argv):
         path = _file_with_key(files, full, None) or _file_with_key(files, _short(full), None)
-    if err.involves and err.path is None:
+    if err.involves:
         combined = combination(full, err, cfg, argv)
         if combined is not None:
             return combined
@@ -324,14 +326,27 @@ def combination(full: str, err: InputError, cfg, argv: list[str]) -> InputError 
         model.init_args.config.hidden_size: decoder width 2*latent+hidden = 161 is not divisible by n_heads=2
         (--model.init_args.config.hidden_size 33 on the command line; latent_dim 64, n_heads 2 in lorenz.yaml)
 
-    None when one place set them all (the plain error names it), or when an option given as a whole mapping
-    may have set one (not known which).
+    An involved name is a field of the refusing object beside ``full`` (``n_heads``), or an option of
+    another section spelt in full (``model.init_args.config.n_lags`` beside ``data.init_args.n_bins``); the
+    listing names a value by its field where it sits beside the blamed one, else by its full option. An error
+    naming a data file (``err.path``: sequences too short in that file) is a combination only where that file
+    is one of the values, the ``path`` option that chose it: the listing then says where that came from::
+
+        data.init_args.path: sequences of 4 bins (spikes, train split) are not longer than the history window
+        model.init_args.config.n_lags (5 bins) (--data.path sg.h5 on the command line;
+        model.init_args.config.n_lags 5 in synthetic_hmmglm.yaml)
+
+    None when one place set them all (the plain error names it), when an option given as a whole mapping
+    may have set one (not known which), or when the error names a file none of the values is.
 
     ``cfg`` answers ``key in cfg`` and ``cfg[key]`` for dotted keys (a jsonargparse Namespace, or a flat dict
     of the values, defaults included); ``argv`` the command line -- ``neurodyn tune``, whose only sources are
     its stacked ``--config`` files, passes ``["--config", file, ...]``."""
     prefix = full.rpartition(".")[0]
-    keys = [k for k in dict.fromkeys([full, *(f"{prefix}.{name}" for name in err.involves)]) if _has(cfg, k)]
+    named = [name if name.startswith(_SECTIONS) else f"{prefix}.{name}" for name in err.involves]
+    keys = [k for k in dict.fromkeys([full, *named]) if _has(cfg, k)]
+    if err.path is not None and not any(_is_file(cfg[k], err.path) for k in keys):
+        return None  # a data file's refusal that no listed value names: the plain error keeps the file
     origins = {key: _setter(key, argv) for key in keys}  # (position, spelt, path)
     if any(origins[k][0] < 0 and _enclosing_option(k, argv) for k in keys):
         return None  # set within a whole mapping (--model.init_args.config '{...}'): not known which, not a default
@@ -340,15 +355,26 @@ def combination(full: str, err: InputError, cfg, argv: list[str]) -> InputError 
         return None
     # the value set last; of equals, the refused field
     blamed = max(keys, key=lambda k: (origins[k][0], k == full))
+    beside = blamed.rpartition(".")[0]  # the blamed field's object: its fields are named short
     groups: dict[str, list[str]] = {}  # where -> "name value" items, the place that set a value last first
     for key in sorted(keys, key=lambda k: -origins[k][0]):
         _, spelt, path = origins[key]
         where = "on the command line" if spelt else f"in {path}" if path else "by default"
-        groups.setdefault(where, []).append(f"--{spelt}" if spelt else key.rpartition(".")[2])
+        head, _, name = key.rpartition(".")
+        groups.setdefault(where, []).append(f"--{spelt}" if spelt else name if head == beside else key)
         groups[where][-1] += f" {_shown(cfg[key])}"
     parts = [f"{', '.join(items)} {where}" for where, items in groups.items()]
     _, _, path = origins[blamed]
     return InputError(f"{err.message} ({'; '.join(parts)})", path=path, field=blamed)
+
+
+#: the sections of a config: an involved name starting with one is an option spelt in full
+_SECTIONS = ("model.", "data.", "trainer.")
+
+
+def _is_file(value, path: str) -> bool:
+    """Whether the option value ``value`` names the file ``path`` (``./sg.h5`` and ``sg.h5`` do)."""
+    return isinstance(value, str | Path) and bool(str(value)) and Path(value) == Path(path)
 
 
 def _enclosing_option(full: str, argv: list[str]) -> bool:

@@ -286,3 +286,55 @@ def test_a_refused_hmmglm_combination_names_the_value_that_changed(tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["neurodyn fit: error: " + expected.format(exp_link=exp_link)], err
     assert not (tmp_path / "runs").exists()
+
+
+def _data_inputs(tmp_path: Path) -> dict:
+    """Tiny inputs of the data refusals below: a switching-GLM file of 5 sequences x 4 bins (the paper's 5
+    states and 20 neurons of synthetic_hmmglm.yaml), a config that takes the file's sizes, and one of a short
+    simulation with one training sequence."""
+    from neurodyn.data.synthetic.switching_glm import simulate_switching_glm, write_switching_glm_h5
+
+    files = {name: tmp_path / name for name in ("sg.h5", "sizes_of_file.yaml", "short.yaml")}
+    files = {name.split(".")[0]: path for name, path in files.items()}
+    write_switching_glm_h5(files["sg"], simulate_switching_glm(n_sequences=5, n_bins=4, seed=0))
+    files["sizes_of_file"].write_text(yaml.safe_dump({"data": {"init_args": {
+        key: None for key in ("n_states", "n_neurons", "n_sequences", "n_bins", "seed")}}}))
+    files["short"].write_text(yaml.safe_dump({"data": {"init_args": {"n_sequences": 4, "n_bins": 40, "n_train": 1}}}))
+    return files
+
+
+def _refused_fit(tmp_path, capsys, argv: list[str], files: dict) -> list[str]:
+    """The error lines of ``neurodyn fit`` with ``argv`` (``{name}`` of ``files`` filled in), which must exit 2
+    and leave no run folder."""
+    argv = [a.format(**files) for a in argv]
+    assert main(["fit", *argv, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path / "runs")]) == 2
+    assert not (tmp_path / "runs").exists()
+    return capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize("argv, expected", [
+    # the command line's file against the config's n_lags (was '{sg}: spikes: sequences of 4 bins ...': not
+    # where n_lags came from)
+    (["--config", HMMGLM, "--config", "{sizes_of_file}", "--data.path", "{sg}", "--data.n_train", "3"],
+     "data.init_args.path: sequences of 4 bins (spikes, train split) are not longer than the history window "
+     "model.init_args.config.n_lags (5 bins) (--data.path {sg} on the command line; model.init_args.config.n_lags 5 "
+     f"in {HMMGLM})"),
+    # the command line's n_lags against a file's n_bins (was 'data.init_args.n_bins: ...': the file's n_bins
+    # blamed for the command line's n_lags)
+    (["--config", HMMGLM, "--config", "{short}", "--model.config.n_lags", "40"],
+     "model.init_args.config.n_lags: sequences of 40 bins are not longer than the history window "
+     "model.init_args.config.n_lags (40 bins) (--model.config.n_lags 40 on the command line; data.init_args.n_bins "
+     "40 in {short})"),
+    # one place set both: the plain line, naming the data file and the option that chose it (was '{sg}: spikes:
+    # ...'; the dataset is in the message)
+    (["--data", "SwitchingGLMDataModule", "--model", "HMMGLMModule", "--data.path", "{sg}", "--data.n_train", "3"],
+     "{sg}: data.init_args.path: sequences of 4 bins (spikes, train split) are not longer than the history window "
+     "model.init_args.config.n_lags (5 bins)"),
+])
+def test_the_data_against_the_history_window_names_the_value_that_changed(tmp_path, capsys, argv, expected):
+    """HMMGLMModule refuses sequences no longer than its history window, the data's bins against the model's
+    n_lags -- two sections -- and passed no involves (parser_errors knew the fields of one object only): the
+    value another place set was blamed, and where each came from was not said. The option set last is named,
+    the other by its full option, with where each came from (the data file by the option that chose it)."""
+    files = _data_inputs(tmp_path)
+    assert _refused_fit(tmp_path, capsys, argv, files) == ["neurodyn fit: error: " + expected.format(**files)]

@@ -189,7 +189,8 @@ def test_a_file_of_other_sizes_is_refused_naming_every_mismatch(tmp_path, capsys
 
 @pytest.mark.parametrize(("argv", "expected"), [
     (["--data.n_bins", "3"], "data.init_args.n_bins: sequences of 3 bins are not longer than the history window "
-                             "model.init_args.config.n_lags (5 bins)"),
+                             "model.init_args.config.n_lags (5 bins) (--data.n_bins 3 on the command line; "
+                             "model.init_args.config.n_lags 5 in configs/hmmglm/synthetic_onehot.yaml)"),
     (["--data.n_sequences", "4", "--data.n_train", "5"],
      "data.init_args.n_train: must be between 1 and 3 (the simulation has 4 sequences)"),
 ])
