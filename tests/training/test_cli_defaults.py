@@ -290,16 +290,22 @@ def test_a_refused_hmmglm_combination_names_the_value_that_changed(tmp_path, cap
 
 def _data_inputs(tmp_path: Path) -> dict:
     """Tiny inputs of the data refusals below: a switching-GLM file of 5 sequences x 4 bins (the paper's 5
-    states and 20 neurons of synthetic_hmmglm.yaml), a config that takes the file's sizes, and one of a short
-    simulation with one training sequence."""
+    states and 20 neurons of synthetic_hmmglm.yaml), a config that takes the file's sizes, one of a short
+    simulation with one training sequence, an LFADS file of 2 training trials (Lorenz, 1 condition x 3 trials)
+    and a config reading it."""
+    from neurodyn.data.lfads import write_lfads_h5
+    from neurodyn.data.synthetic.lorenz import simulate_lorenz
     from neurodyn.data.synthetic.switching_glm import simulate_switching_glm, write_switching_glm_h5
 
-    files = {name: tmp_path / name for name in ("sg.h5", "sizes_of_file.yaml", "short.yaml")}
+    files = {name: tmp_path / name for name in ("sg.h5", "sizes_of_file.yaml", "short.yaml", "lz.h5", "lfads.yaml")}
     files = {name.split(".")[0]: path for name, path in files.items()}
     write_switching_glm_h5(files["sg"], simulate_switching_glm(n_sequences=5, n_bins=4, seed=0))
     files["sizes_of_file"].write_text(yaml.safe_dump({"data": {"init_args": {
         key: None for key in ("n_states", "n_neurons", "n_sequences", "n_bins", "seed")}}}))
     files["short"].write_text(yaml.safe_dump({"data": {"init_args": {"n_sequences": 4, "n_bins": 40, "n_train": 1}}}))
+    write_lfads_h5(files["lz"], simulate_lorenz(n_conditions=1, trials_per_condition=3, seed=0))
+    files["lfads"].write_text(yaml.safe_dump({"data": {"class_path": "LFADSDataModule",
+                                                       "init_args": {"path": str(files["lz"])}}}))
     return files
 
 
@@ -336,5 +342,44 @@ def test_the_data_against_the_history_window_names_the_value_that_changed(tmp_pa
     n_lags -- two sections -- and passed no involves (parser_errors knew the fields of one object only): the
     value another place set was blamed, and where each came from was not said. The option set last is named,
     the other by its full option, with where each came from (the data file by the option that chose it)."""
+    files = _data_inputs(tmp_path)
+    assert _refused_fit(tmp_path, capsys, argv, files) == ["neurodyn fit: error: " + expected.format(**files)]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    # the command line's select_fraction against a later file's n_train (was 'data.init_args.select_fraction:
+    # leaves no training trials (1 in all)': not where the one trial came from)
+    (["--config", HMMGLM, "--config", "{short}", "--data.select_fraction", "0.2"],
+     "data.init_args.select_fraction: select_fraction=0.2 selects 1 of the 1 training trial (the first n_train "
+     "sequences), leaving none to train on (--data.select_fraction 0.2 on the command line; n_train 1 in {short})"),
+    # ... against the training trials of a file a config names (was '... (2 in all)')
+    (["--config", "{lfads}", "--data.select_fraction", "0.9"],
+     "data.init_args.select_fraction: select_fraction=0.9 selects 2 of the 2 training trials in the file, leaving "
+     "none to train on (--data.select_fraction 0.9 on the command line; path {lz} in {lfads})"),
+    # the command line's file against the config's n_train (was '{sg}: data.init_args.n_train: ...': the
+    # config's n_train blamed, under the file as if the file had set it)
+    (["--config", HMMGLM, "--config", "{sizes_of_file}", "--data.path", "{sg}"],
+     "data.init_args.path: n_train=30 must be between 1 and 4 (the file has 5 sequences) (--data.path {sg} on the "
+     f"command line; n_train 30 in {HMMGLM})"),
+    # the command line's n_sequences against the config's n_train (was '{HMMGLM}: data.init_args.n_train: ...')
+    (["--config", HMMGLM, "--data.n_sequences", "4"],
+     "data.init_args.n_sequences: n_train=30 must be between 1 and 3 (the simulation has 4 sequences) "
+     f"(--data.n_sequences 4 on the command line; n_train 30 in {HMMGLM})"),
+    # the command line's file against the config's sizes (was '{sg}: data.init_args.n_sequences,
+    # data.init_args.n_bins: ...': the config's sizes under the file)
+    (["--config", HMMGLM, "--data.path", "{sg}"],
+     "data.init_args.path: the file holds n_sequences 5, n_bins 4, the run asks for 50, 2000; set --data.init_args."
+     "n_sequences null --data.init_args.n_bins null (or drop them from the config) to take the file's (--data.path "
+     f"{{sg}} on the command line; n_sequences 50, n_bins 2000 in {HMMGLM})"),
+    # one place set them all: the plain line, naming the data file (the control)
+    (["--data", "SwitchingGLMDataModule", "--model", "HMMGLMModule", "--data.path", "{sg}", "--data.n_bins", "5"],
+     "{sg}: data.init_args.n_bins: the file holds n_bins 4, the run asks for 5; set --data.init_args.n_bins null "
+     "(or drop it from the config) to take the file's"),
+])
+def test_a_refused_data_combination_names_the_value_that_changed(tmp_path, capsys, argv, expected):
+    """The DataModules' refused combinations -- a select split of the training trials there are, n_train of the
+    sequences there are, a file's sizes against the config's -- passed no involves: the value the file or
+    another option set was blamed, and where the others came from was not said. They name the value set last
+    and where each came from, as the model's refused combinations do."""
     files = _data_inputs(tmp_path)
     assert _refused_fit(tmp_path, capsys, argv, files) == ["neurodyn fit: error: " + expected.format(**files)]

@@ -172,7 +172,8 @@ def test_the_glm_variant_notes_that_n_states_is_not_used(tmp_path, capsys):
 
 
 def test_a_file_of_other_sizes_is_refused_naming_every_mismatch(tmp_path, capsys):
-    """A file of other sizes than the config's was refused one option at a time (five tries to run it)."""
+    """A file of other sizes than the config's was refused one option at a time (five tries to run it). The
+    command line's file, set last, is named, with the config's sizes it disagrees with and where they came from."""
     from neurodyn.data.synthetic.switching_glm import simulate_switching_glm, write_switching_glm_h5
 
     path = tmp_path / "sim.h5"
@@ -181,10 +182,11 @@ def test_a_file_of_other_sizes_is_refused_naming_every_mismatch(tmp_path, capsys
                  "--trainer.default_root_dir", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err == [
-        f"neurodyn fit: error: {path}: data.init_args.n_states, data.init_args.n_neurons, data.init_args.n_sequences, "
-        "data.init_args.n_bins: the file holds n_states 2, n_neurons 4, n_sequences 3, n_bins 50, the run asks for "
-        "5, 20, 50, 2000; set --data.init_args.n_states null --data.init_args.n_neurons null --data.init_args."
-        "n_sequences null --data.init_args.n_bins null (or drop them from the config) to take the file's"], err
+        "neurodyn fit: error: data.init_args.path: the file holds n_states 2, n_neurons 4, n_sequences 3, n_bins 50, "
+        "the run asks for 5, 20, 50, 2000; set --data.init_args.n_states null --data.init_args.n_neurons null "
+        "--data.init_args.n_sequences null --data.init_args.n_bins null (or drop them from the config) to take the "
+        f"file's (--data.path {path} on the command line; n_states 5, n_neurons 20, n_sequences 50, n_bins 2000 in "
+        "configs/hmmglm/synthetic_onehot.yaml)"], err
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -192,7 +194,7 @@ def test_a_file_of_other_sizes_is_refused_naming_every_mismatch(tmp_path, capsys
                              "model.init_args.config.n_lags (5 bins) (--data.n_bins 3 on the command line; "
                              "model.init_args.config.n_lags 5 in configs/hmmglm/synthetic_onehot.yaml)"),
     (["--data.n_sequences", "4", "--data.n_train", "5"],
-     "data.init_args.n_train: must be between 1 and 3 (the simulation has 4 sequences)"),
+     "data.init_args.n_train: n_train=5 must be between 1 and 3 (the simulation has 4 sequences)"),
 ])
 def test_a_simulation_in_memory_too_small_names_the_option(tmp_path, capsys, argv, expected):
     """``--data.n_bins 3`` was 'train spikes: sequences of 3 bins are not longer than the history window (5

@@ -78,17 +78,28 @@ def check_seed(value, field: str) -> None:
         raise InputError(f"must be a whole number from 0 to {STORED_SEED_MAX}, got {value!r}", field=field)
 
 
-def split_off(n: int, fraction: float, seed: int, field: str) -> tuple[np.ndarray, np.ndarray]:
+def split_off(n: int, fraction: float, seed: int, field: str, *, origin=None) -> tuple[np.ndarray, np.ndarray]:
     """Seeded (fit rows, select rows) of ``n`` trials, ``max(1, round(fraction * n))`` of them selected.
+
+    A fraction that selects every trial is refused naming ``field``; ``origin`` (called then) gives where the
+    ``n`` trials come from: words that follow "the n training trials" (``"in the file"``), the refusal's file
+    and the other options that decide ``n`` (:class:`~neurodyn.errors.InputError`'s ``path`` and ``involves``;
+    :meth:`NeuralDataModule.training_trials_origin`).
 
     >>> split_off(10, 0.2, seed=0, field="select_fraction")[1].tolist()
     [4, 6]
+    >>> split_off(2, 0.8, seed=0, field="f", origin=lambda: ("in the file", None, ()))
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: f: f=0.8 selects 2 of the 2 training trials in the file, leaving none to train on
     """
     if not 0.0 < fraction < 1.0:
         raise InputError(f"must be between 0 and 1 (exclusive), got {fraction}", field=field)
     k = max(1, round(fraction * n))
     if n - k < 1:
-        raise InputError(f"leaves no training trials ({n} in all)", field=field)
+        source, path, involves = origin() if origin is not None else ("", None, ())
+        trials = f"{n} training trial{'s' * (n != 1)}" + (f" {source}" if source else "")
+        raise InputError(f"{field.rpartition('.')[2]}={fraction:g} selects {k} of the {trials}, leaving none to train "
+                         "on", path=path, field=field, involves=involves)
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[k:]), np.sort(order[:k])
 
@@ -329,10 +340,17 @@ class NeuralDataModule(pl.LightningDataModule):
         trials in file order: the prediction file still has a rate for each. Returns a description.
         """
         train = self.splits["train"]
-        fit, select = split_off(len(train), fraction, seed, "data.select_fraction")
+        fit, select = split_off(len(train), fraction, seed, "data.select_fraction", origin=self.training_trials_origin)
         self.splits["fit"], self.splits["select"] = subset(train, fit), subset(train, select)
         self.select_rows = select
         return f"{len(select)} of the {len(train)} training trials (seed {seed})"
+
+    def training_trials_origin(self) -> tuple[str, Path | None, tuple[str, ...]]:
+        """Where the training trials come from, for a refusal of a select split that leaves none
+        (:meth:`carve_select`): words that follow "the N training trials" (``"in the file"``), the data file
+        (or None), and the init arguments that decide their number (``("path",)``; the CLI says where each
+        was set, :func:`~neurodyn.training.parser_errors.combination`)."""
+        return "", None, ()
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.fit_split, shuffle=True)

@@ -94,6 +94,9 @@ class NLBDataModule(NeuralDataModule):
             n_fwd_bins=n_fwd,
         )
 
+    def training_trials_origin(self) -> tuple[str, Path | None, tuple[str, ...]]:
+        return "in the file", self.path, ("path",)
+
     def recipe_note(self) -> str | None:
         """A note when the file holds another NLB dataset than the one the config was written for."""
         if self.recipe_dataset is None or self.recipe_dataset == self.dataset:
@@ -146,6 +149,9 @@ class LFADSDataModule(NeuralDataModule):
         from neurodyn.data.lfads import read_lfads_h5
 
         self._from_lfads(read_lfads_h5(_require_file(self.path, "LFADS-format file")))
+
+    def training_trials_origin(self) -> tuple[str, Path | None, tuple[str, ...]]:
+        return "in the file", self.path, ("path",)
 
 
 class LorenzDataModule(LFADSDataModule):
@@ -208,6 +214,11 @@ class LorenzDataModule(LFADSDataModule):
 
             self._from_lfads(lfads_from_simulation(sim))
 
+    def training_trials_origin(self) -> tuple[str, Path | None, tuple[str, ...]]:
+        sizes = self.sim_kwargs
+        return (f"of the simulation ({sizes['n_conditions']} x {sizes['trials_per_condition']} trials)", None,
+                ("n_conditions", "trials_per_condition"))
+
     def _check_cache(self) -> None:
         """Refuse a cache file that does not record this simulation (seed and simulator settings)."""
         from neurodyn.data.synthetic.lorenz import simulation_record
@@ -245,7 +256,9 @@ class SwitchingGLMDataModule(NeuralDataModule):
         Simulator arguments; None takes the paper's 5 states, 20 neurons, 50 sequences, 2000 bins and seed
         0 when simulating. With ``path`` they describe the file: None takes what it holds, and a value that
         disagrees with it is refused in one line naming the option (the file's simulation is never
-        silently swapped for the one the config describes).
+        silently swapped for the one the config describes); where the file and the sizes were set in
+        different places (``--data.path`` against a config's ``n_bins``), ``neurodyn fit`` names the one set
+        last and where each came from.
     n_train
         Sequences used for training; the rest are validation.
     batch_size, num_workers, select_fraction, select_seed
@@ -290,10 +303,13 @@ class SwitchingGLMDataModule(NeuralDataModule):
         spikes = np.asarray(sim.spikes, dtype=np.float32)
         states = np.asarray(sim.states, dtype=np.int64)
         if not 0 < self.n_train < len(spikes):
+            # the sequences come from the file (data.path) or the simulation's n_sequences (when set): the CLI
+            # names the one set last, and where each came from (parser_errors.combination)
             source = "simulation" if self.path is None else "file"
-            raise InputError(
-                f"must be between 1 and {len(spikes) - 1} (the {source} has {len(spikes)} sequences)", path=self.path,
-                field="data.n_train")
+            involves = ("path",) if self.path is not None else (
+                ("n_sequences",) if self.sim_kwargs["n_sequences"] is not None else ())
+            raise InputError(f"n_train={self.n_train} must be between 1 and {len(spikes) - 1} (the {source} has "
+                             f"{len(spikes)} sequences)", path=self.path, field="data.n_train", involves=involves)
         for name, rows in (("train", slice(0, self.n_train)), ("valid", slice(self.n_train, None))):
             self.splits[name] = assemble_split(spikes[rows], extras={"true_states": states[rows]})
 
@@ -308,9 +324,13 @@ class SwitchingGLMDataModule(NeuralDataModule):
             asks = ", ".join(str(self.sim_kwargs[key]) for key in wrong)
             nulls = " ".join(f"--data.init_args.{key} null" for key in wrong)
             them = "them" if len(wrong) > 1 else "it"
+            # the file (data.path) against the sizes: the CLI names the one set last and where each came from
             raise InputError(f"the file holds {holds}, the run asks for {asks}; set {nulls} (or drop {them} from "
-                             "the config) to take the file's", self.path,
-                             ", ".join(f"data.init_args.{key}" for key in wrong))
+                             "the config) to take the file's", self.path, f"data.init_args.{wrong[0]}",
+                             involves=(*wrong[1:], "path"))
+
+    def training_trials_origin(self) -> tuple[str, Path | None, tuple[str, ...]]:
+        return "(the first n_train sequences)", None, ("n_train",)
 
 
 class ArrayDataModule(NeuralDataModule):
