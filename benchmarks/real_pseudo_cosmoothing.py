@@ -336,7 +336,7 @@ def main(argv=None) -> int:
     model_ov = key_values(args.model, parser, "--model")
     opt_ov = key_values(args.opt, parser, "--opt")
     split = pseudo_cosmoothing_split(args.nwb)
-    view = selection_split(split, args.n_select)
+    view = selection_split(split, args.n_select, field="--n-select")
     if args.reuse:  # every log's rates against the trials its phase scores, before any work
         try:
             check_logs(args.out, {"select": view.eval_heldout.shape, "report": split.eval_heldout.shape})

@@ -415,6 +415,19 @@ def test_real_pseudo_reuse_refuses_a_bad_run_log_before_any_work(tmp_path, log, 
     assert message in _refused(proc, "--reuse")
 
 
+def test_real_pseudo_names_its_n_select_option_when_it_leaves_no_trial(tmp_path):
+    """An --n-select of every training trial was refused as 'n_select: must be between 1 and 79 ...': the field
+    of neurodyn.data.pseudo.selection_split, not the script's option."""
+    nwb = ROOT.parent / "shared" / "data" / "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
+    if not nwb.is_file():
+        pytest.skip("needs the MC_Maze_Small test file (../shared/data)")
+    proc = _script("real_pseudo_cosmoothing", "--nwb", str(nwb), "--n-select", "80", "--no-write", "--out", "po",
+                   cwd=tmp_path)
+    assert _refused(proc, "--n-select").endswith(
+        "error: --n-select: must be between 1 and 79 (the split has 80 training trials)")
+    assert not (tmp_path / "po").exists() and not (tmp_path / "results").exists()
+
+
 def test_real_pseudo_reuse_refuses_rates_of_other_trials_before_any_work(tmp_path):
     """--reuse checked a log's settings, not its rates against the split: the rates of a run with --n-select 15
     were taken for a run with --n-select 16, and scoring them failed after the baselines had run ('rates:

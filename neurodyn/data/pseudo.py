@@ -83,10 +83,11 @@ def pseudo_cosmoothing_split(nwb: str | os.PathLike, dataset: str = "mc_maze_sma
                        spikes[n_train:][..., heldout], heldin, heldout, bin_ms)
 
 
-def selection_split(split: PseudoSplit, n_select: int = 16) -> PseudoSplit:
+def selection_split(split: PseudoSplit, n_select: int = 16, *, field: str = "n_select") -> PseudoSplit:
     """Fit / select view of a split's *training* trials: the last ``n_select`` of them become the trials
     scored, the others train. The split's evaluation trials are not part of it at all, so settings chosen
-    by scoring this view are chosen without them (fit / select / report).
+    by scoring this view are chosen without them (fit / select / report). An ``n_select`` that leaves no
+    trial to fit or select is refused naming ``field`` (a script's option: ``--n-select``).
 
     >>> x = np.zeros((10, 4, 3))
     >>> s = PseudoSplit(x[:8, :, :2], x[:8, :, 2:], x[8:, :, :2], x[8:, :, 2:], np.arange(2), np.arange(2, 3), 5)
@@ -96,7 +97,7 @@ def selection_split(split: PseudoSplit, n_select: int = 16) -> PseudoSplit:
     n_train = split.train_heldin.shape[0]
     if not 0 < n_select < n_train:
         raise InputError(f"must be between 1 and {n_train - 1} (the split has {n_train} training trials)",
-                         field="n_select")
+                         field=field)
     cut = n_train - n_select
     return PseudoSplit(split.train_heldin[:cut], split.train_heldout[:cut], split.train_heldin[cut:],
                        split.train_heldout[cut:], split.heldin_units, split.heldout_units, split.bin_ms)

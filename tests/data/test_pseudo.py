@@ -62,5 +62,8 @@ def test_selection_split_uses_training_trials_only():
     # no evaluation trial of the original split appears anywhere in the view
     seen = np.concatenate([v.train_heldin, v.eval_heldin])
     assert not np.isin(s.eval_heldin, seen).any()
-    with pytest.raises(InputError, match="n_select"):
+    with pytest.raises(InputError, match="^n_select: must be between 1 and 7 "):
         selection_split(s, 8)
+    # a script names its option (real_pseudo_cosmoothing.py's --n-select)
+    with pytest.raises(InputError, match=r"^--n-select: must be between 1 and 7 \(the split has 8 training trials\)$"):
+        selection_split(s, 0, field="--n-select")
