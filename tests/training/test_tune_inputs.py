@@ -132,6 +132,15 @@ def test_more_cpus_per_trial_than_the_local_ray_has_is_refused(tmp_path, capsys,
     assert "--cpus-per-trial" in err and "--num-cpus" in err
 
 
+def test_a_select_fraction_that_leaves_no_training_trial_names_the_tune_option(tmp_path, capsys, no_ray):
+    """tune carves its select split with --select-fraction (the config's data.select_fraction unset): one that
+    selects every training trial was refused as 'data.select_fraction: ...', an option the config did not set."""
+    config = _with(("data", "init_args"), {**TINY["data"]["init_args"], "n_conditions": 1, "trials_per_condition": 3})
+    code, err, _, _ = _tune(tmp_path, capsys, config, extra=["--select-fraction", "0.9"])
+    assert code == 2 and err == ("neurodyn tune: error: --select-fraction: --select-fraction=0.9 selects 2 of the 2 "
+                                 "training trials of the simulation (1 x 3 trials), leaving none to train on")
+
+
 def test_pbt_without_a_perturbable_hyperparameter_is_refused_before_ray(tmp_path, capsys, no_ray):
     code, err, _, search = _tune(tmp_path, capsys, TINY, search="space:\n  hidden_size: {choice: [8, 16]}\n",
                                  extra=["--scheduler", "pbt"])

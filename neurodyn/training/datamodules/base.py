@@ -331,16 +331,18 @@ class NeuralDataModule(pl.LightningDataModule):
         """The split the validation loop (and so every monitor) sees: ``"select"`` if carved, else ``"valid"``."""
         return "select" if "select" in self.splits else "valid"
 
-    def carve_select(self, fraction: float, seed: int = 0) -> str:
+    def carve_select(self, fraction: float, seed: int = 0, field: str = "data.select_fraction") -> str:
         """Hold out a seeded ``fraction`` of the training trials as the *select* split.
 
         Training then uses the other training trials (``"fit"``) and validation -- the loss, co-bps and
         every checkpoint monitor -- sees only the select trials, so nothing is chosen on the evaluation
         trials (``"valid"``), which stay for ``predict`` and the report. ``"train"`` keeps all training
-        trials in file order: the prediction file still has a rate for each. Returns a description.
+        trials in file order: the prediction file still has a rate for each. Returns a description. A
+        ``fraction`` that leaves no trial to train on is refused naming ``field``, the option that gave it
+        (``neurodyn tune``'s ``--select-fraction``).
         """
         train = self.splits["train"]
-        fit, select = split_off(len(train), fraction, seed, "data.select_fraction", origin=self.training_trials_origin)
+        fit, select = split_off(len(train), fraction, seed, field, origin=self.training_trials_origin)
         self.splits["fit"], self.splits["select"] = subset(train, fit), subset(train, select)
         self.select_rows = select
         return f"{len(select)} of the {len(train)} training trials (seed {seed})"

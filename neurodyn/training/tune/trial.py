@@ -277,7 +277,8 @@ def select_split(data, fraction: float, seed: int) -> str:
     """
     if "select" in data.splits:  # the config carved one (data.select_fraction): validation already uses it
         return f"the DataModule's select split: {len(data.splits['select'])} of the training trials"
-    return data.carve_select(fraction, seed) + "; the validation trials are not used"
+    # a fraction that leaves no training trial is refused as neurodyn tune's option, not the config's
+    return data.carve_select(fraction, seed, field="--select-fraction") + "; the validation trials are not used"
 
 
 def record_select_split(cfg: dict, fraction: float, seed: int) -> dict:
