@@ -383,3 +383,21 @@ def test_a_refused_data_combination_names_the_value_that_changed(tmp_path, capsy
     and where each came from, as the model's refused combinations do."""
     files = _data_inputs(tmp_path)
     assert _refused_fit(tmp_path, capsys, argv, files) == ["neurodyn fit: error: " + expected.format(**files)]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--config", LORENZ, "--config", "{one}", "--data.trials_per_condition", "2"],
+     "data.init_args.trials_per_condition: n_conditions x trials_per_condition = 1 x 2 = 2 trials leave no validation "
+     "trial (the simulator trains on round(0.8 x 2) = 2 of them) (--data.trials_per_condition 2 on the command line; "
+     "n_conditions 1 in {one})"),
+    (["--data.n_conditions", "1", "--data.trials_per_condition", "1"],  # one place: the plain line
+     "data.init_args.trials_per_condition: n_conditions x trials_per_condition = 1 x 1 = 1 trials leave no validation "
+     "trial (the simulator trains on round(0.8 x 1) = 1 of them)"),
+])
+def test_too_few_lorenz_trials_name_the_options_that_count_them(tmp_path, capsys, argv, expected):
+    """A Lorenz simulation of 2 trials or fewer was refused as 'train_fraction: 1 trials cannot be split 1/0':
+    the simulator's field, no option of LorenzDataModule. The trial count's options are named, the one set
+    last first, and where each came from."""
+    files = {"one": tmp_path / "one.yaml"}
+    files["one"].write_text(yaml.safe_dump({"data": {"init_args": {"n_conditions": 1}}}))
+    assert _refused_fit(tmp_path, capsys, argv, files) == ["neurodyn fit: error: " + expected.format(**files)]

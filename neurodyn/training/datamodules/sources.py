@@ -163,7 +163,8 @@ class LorenzDataModule(LFADSDataModule):
     Parameters
     ----------
     n_conditions, trials_per_condition, n_neurons
-        Simulator sizes (defaults: the canonical 65 x 24 trials, 29 neurons).
+        Simulator sizes (defaults: the canonical 65 x 24 trials, 29 neurons). The simulator trains on
+        ``round(0.8 x trials)`` of the trials and validates on the rest, so 2 trials or fewer are refused.
     seed
         Simulator seed (independent of the training seed).
     cache
@@ -205,7 +206,21 @@ class LorenzDataModule(LFADSDataModule):
             self._check_cache()
             self._from_lfads(read_lfads_h5(self.cache))
             return
-        sim = simulate_lorenz(**self.sim_kwargs)
+        try:
+            sim = simulate_lorenz(**self.sim_kwargs)
+        except InputError as err:
+            if err.field != "train_fraction":
+                raise
+            # the simulator's train/valid split of too few trials: its train_fraction is no option here, the
+            # trial count is n_conditions x trials_per_condition (the CLI says where each was set)
+            from neurodyn.data.synthetic.lorenz import LorenzConfig
+
+            conditions, per_condition = self.sim_kwargs["n_conditions"], self.sim_kwargs["trials_per_condition"]
+            n, fraction = conditions * per_condition, LorenzConfig().train_fraction
+            raise InputError(f"n_conditions x trials_per_condition = {conditions} x {per_condition} = {n} trials leave "
+                             f"no validation trial (the simulator trains on round({fraction:g} x {n}) = "
+                             f"{round(fraction * n)} of them)", field="data.init_args.trials_per_condition",
+                             involves=("n_conditions",)) from None
         if self.cache is not None:
             write_lfads_h5(self.cache, sim)
             self._from_lfads(read_lfads_h5(self.cache))
