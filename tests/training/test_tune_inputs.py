@@ -132,6 +132,33 @@ def test_more_cpus_per_trial_than_the_local_ray_has_is_refused(tmp_path, capsys,
     assert "--cpus-per-trial" in err and "--num-cpus" in err
 
 
+def test_build_model_and_data_names_the_file_that_changed_a_data_file_refusal(tmp_path):
+    """A refused combination that names a data file (the file's sizes against a later config's) was re-raised as
+    the DataModule gave it, not as neurodyn fit names it: '{sg}: data.init_args.n_bins: the file holds ...' for
+    over.yaml's n_bins, not saying where either came from."""
+    from neurodyn.data.synthetic.switching_glm import simulate_switching_glm, write_switching_glm_h5
+    from neurodyn.training.tune.trial import build_model_and_data, stack_configs
+
+    sg = tmp_path / "sg.h5"
+    write_switching_glm_h5(sg, simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=4, n_bins=20, seed=0))
+    fit = {"data": {"class_path": "SwitchingGLMDataModule", "init_args": {"path": str(sg), "n_train": 2}}}
+    over = {"data": {"init_args": {"n_bins": 30}}}
+    files = [tmp_path / "fit.yaml", tmp_path / "over.yaml"]
+    for file, cfg in zip(files, (fit, over)):
+        file.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(InputError) as err:
+        build_model_and_data(stack_configs([fit, over]), files)
+    assert str(err.value) == (f"{files[1]}: data.init_args.n_bins: the file holds n_bins 20, the run asks for 30; set "
+                              "--data.init_args.n_bins null (or drop it from the config) to take the file's (n_bins "
+                              f"30 in {files[1]}; path {sg} in {files[0]})")
+    # one file: the plain line, naming the data file
+    both = stack_configs([fit, over])
+    files[0].write_text(yaml.safe_dump(both))
+    with pytest.raises(InputError) as err:
+        build_model_and_data(both, files[:1])
+    assert str(err.value).startswith(f"{sg}: data.init_args.n_bins: the file holds n_bins 20, the run asks for 30;")
+
+
 def test_a_select_fraction_that_leaves_no_training_trial_names_the_tune_option(tmp_path, capsys, no_ray):
     """tune carves its select split with --select-fraction (the config's data.select_fraction unset): one that
     selects every training trial was refused as 'data.select_fraction: ...', an option the config did not set."""

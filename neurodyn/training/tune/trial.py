@@ -155,7 +155,7 @@ def build_model_and_data(cfg: dict, sources: list | None = None):
         cause = wrapped_input_error(err)
         if cause is None:
             raise
-        if cause.involves and cause.path is None and sources:  # a refused combination: as neurodyn fit names it
+        if cause.involves and sources:  # a refused combination (a data file's too): as neurodyn fit names it
             from neurodyn.training.parser_errors import qualified
 
             raise qualified(cause, namespace, [arg for f in sources for arg in ("--config", str(f))]) from None
