@@ -605,6 +605,11 @@ _SIGNALLED: int | None = None
 
 def _worker_signal(signum, _frame):
     global _SIGNALLED
+    if _SIGNALLED is not None:
+        # already stopping: another signal (ProcessPoolExecutor terminates the other workers of a pool it finds
+        # broken once one has exited; Ctrl-C reaches every process) would raise inside the job's clean-up and cut
+        # it short (a temporary folder left); WorkerPool.stop's SIGKILL after grace_s stays the backstop
+        return
     _SIGNALLED = int(signum)
     if _IN_JOB:  # unwind the job, so that its cleanup runs; _run_job then exits
         from neurodyn.io import Interrupted  # imported by _worker_init already

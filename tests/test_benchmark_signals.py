@@ -99,6 +99,47 @@ def test_worker_pool_stops_its_workers_their_children_and_their_temporary_folder
     assert not list(tmp_path.glob("work*"))
 
 
+def test_a_second_signal_does_not_cut_a_stopping_workers_clean_up_short(tmp_path):
+    """A worker unwinding its job after the pool's SIGTERM can get another signal: once one worker has exited,
+    ProcessPoolExecutor finds the pool broken and terminates the others (SIGTERM again), and Ctrl-C reaches every
+    process. The second one raised again inside the job's clean-up (a TemporaryDirectory's removal, a
+    subprocess's kill), which stopped there: a fresh-clone CI run left a worker's temporary folder
+    (test_worker_pool_stops_its_workers_their_children_and_their_temporary_folders[2-fork]). A worker that is
+    already stopping now ignores further signals (SIGKILL after grace_s stays the backstop). Made certain here:
+    the job's clean-up signals its own worker, then records that it finished."""
+    proc, pids = _start(tmp_path, f"""
+        import os
+        import signal
+        import subprocess
+        import sys
+        import time
+
+        from _results import WorkerPool, exits_on_signals
+
+        def job(i):
+            open(os.path.join(os.environ["PIDS"], f"worker{{os.getpid()}}"), "w").close()
+            try:
+                subprocess.run([sys.executable, "-c", {SLEEPER!r}], check=True)
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)  # a second signal, while the job unwinds
+                time.sleep(0.2)  # the handler runs here
+                open(os.path.join(os.environ["PIDS"], "..", f"cleaned{{i}}"), "w").close()
+
+        @exits_on_signals
+        def main():
+            with WorkerPool(1) as pool:
+                print(list(pool.map(job, range(1))))
+            return 0
+
+        if __name__ == "__main__":
+            raise SystemExit(main())
+        """)
+    rc, err, recorded = _terminate_when(proc, pids, 1)
+    assert rc == 128 + signal.SIGTERM, err
+    assert (tmp_path / "cleaned0").exists()  # the clean-up ran to its end
+    assert not [p for p in recorded if _alive(p)]
+
+
 def test_departures_sigterm_stops_its_workers(tmp_path):
     """departures' ProcessPoolExecutor workers trained on for minutes as orphans after its parent was killed."""
     proc, pids = _start(tmp_path, f"""
