@@ -471,7 +471,8 @@ rank = os.environ.get("LOCAL_RANK", "0")
 code = main(sys.argv[1:])
 (report / f"initialised-{rank}").write_text(str(dist.is_initialized()))
 if rank != "0":
-    while not (report / "run-ended").exists():
+    deadline = time.monotonic() + 120  # never an orphan that waits on, whatever failed
+    while not (report / "run-ended").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)
     code = int(os.environ.get("CHILD_EXIT", "0")) or code
