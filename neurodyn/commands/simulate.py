@@ -239,7 +239,15 @@ def run_lorenz(args: argparse.Namespace) -> int:
     check_memory(memory, field="--n-conditions / --trials-per-condition / --n-samples / --n-neurons",
                  what="this simulation")
     with output_file(args.out, overwrite=args.overwrite, size_bytes=size) as tmp:
-        sim = simulate_lorenz(config, seed=args.seed, progress=not args.no_progress)
+        try:
+            sim = simulate_lorenz(config, seed=args.seed, progress=not args.no_progress)
+        except InputError as err:
+            if err.field != "train_fraction":
+                raise
+            # the trial count the options make does not split (it named 'train_fraction', not an option here)
+            trials = "--trials-range" if args.trials_range is not None else "--trials-per-condition"
+            raise InputError(err.message, path=err.path, field=f"--n-conditions / {trials} / --train-fraction") \
+                from None
         write_lfads_h5(tmp, sim)
     equations = "textbook" if config.standard_lorenz else "reference"
     print(f"wrote {args.out}: Lorenz ({equations} equations, seed {args.seed}), {config.n_conditions} "

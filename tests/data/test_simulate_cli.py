@@ -58,6 +58,20 @@ def test_bad_arguments_exit_2_without_file(tmp_path, bad, capsys):
     assert "error" in err
 
 
+@pytest.mark.parametrize(("trials", "option"), [(["--trials-per-condition", "1"], "--trials-per-condition"),
+                                               (["--trials-range", "1", "1"], "--trials-range")])
+def test_trials_that_do_not_split_name_the_options(trials, option, tmp_path, capsys):
+    """One condition of one trial cannot be split into training and validation trials: the line named
+    'train_fraction', which is not an option of the command. It names the options that make the count."""
+    out = tmp_path / "x.h5"
+    argv = ["simulate", "lorenz", "--n-conditions", "1", *trials, "--n-samples", "100", "--n-neurons", "5",
+            "--no-progress", "--out", str(out)]
+    assert main(argv) == 2
+    assert list(tmp_path.iterdir()) == []
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"neurodyn simulate: error: --n-conditions / {option} / --train-fraction: 1 trials cannot be split 1/0"]
+
+
 def test_a_diverging_step_is_one_line_without_numpy_warnings(tmp_path, capsys):
     """helper-58: `--dt 10` printed 8 lines of numpy overflow RuntimeWarnings before its one-line error."""
     import warnings
