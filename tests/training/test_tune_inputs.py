@@ -143,11 +143,7 @@ def test_build_model_and_data_names_the_file_that_changed_a_data_file_refusal(tm
     write_switching_glm_h5(sg, simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=4, n_bins=20, seed=0))
     fit = {"data": {"class_path": "SwitchingGLMDataModule", "init_args": {"path": str(sg), "n_train": 2}}}
     over = {"data": {"init_args": {"n_bins": 30}}}
-    files = [tmp_path / "fit.yaml", tmp_path / "over.yaml"]
-    for file, cfg in zip(files, (fit, over)):
-        file.write_text(yaml.safe_dump(cfg))
-    with pytest.raises(InputError) as err:
-        build_model_and_data(stack_configs([fit, over]), files)
+    err, files = _refused_build(tmp_path, fit, over)
     assert str(err.value) == (f"{files[1]}: data.init_args.n_bins: the file holds n_bins 20, the run asks for 30; set "
                               "--data.init_args.n_bins null (or drop it from the config) to take the file's (n_bins "
                               f"30 in {files[1]}; path {sg} in {files[0]})")
@@ -304,14 +300,11 @@ def test_a_refused_combination_names_the_config_file_that_changed_it(tmp_path, c
 def test_build_model_and_data_names_the_file_that_changed_a_refused_combination(tmp_path):
     """build_model_and_data (tune's trials and its up-front build) dropped a refusal's involves as check_values
     did: the earlier file's n_heads was named for the later file's hidden_size."""
-    from neurodyn.training.tune.trial import build_model_and_data, stack_configs
+    from neurodyn.training.tune.trial import build_model_and_data
+
 
     over = {"model": {"init_args": {"config": {"hidden_size": 9}}}}
-    files = [tmp_path / "fit.yaml", tmp_path / "over.yaml"]
-    for file, cfg in zip(files, (TINY, over)):
-        file.write_text(yaml.safe_dump(cfg))
-    with pytest.raises(InputError) as err:
-        build_model_and_data(stack_configs([TINY, over]), files)
+    err, files = _refused_build(tmp_path, TINY, over)
     assert str(err.value) == (f"{files[1]}: model.init_args.config.hidden_size: decoder width 2*latent+hidden = 25 "
                               f"is not divisible by n_heads=2 (hidden_size 9 in {files[1]}; n_heads 2, latent_dim 8 "
                               f"in {files[0]})")
@@ -322,3 +315,17 @@ def test_build_model_and_data_names_the_file_that_changed_a_refused_combination(
         build_model_and_data(single, files[:1])
     assert str(err.value) == (f"{files[0]}: model.init_args.config.n_heads: decoder width 2*latent+hidden = 25 "
                               "is not divisible by n_heads=2")
+
+
+def _refused_build(tmp_path, first: dict, second: dict):
+    """``build_model_and_data`` of two stacked config files (fit.yaml, then over.yaml) that must refuse them: the
+    InputError's ExceptionInfo and the two files."""
+    from neurodyn.training.tune.trial import build_model_and_data, stack_configs
+
+
+    files = [tmp_path / "fit.yaml", tmp_path / "over.yaml"]
+    for file, cfg in zip(files, (first, second)):
+        file.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(InputError) as err:
+        build_model_and_data(stack_configs([first, second]), files)
+    return err, files
