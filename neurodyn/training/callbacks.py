@@ -197,6 +197,9 @@ class ResumeState(RandomStateInCheckpoints):
         self.new_run_dir: Path | None = None  # set by the CLI: a run folder this fit creates (not a resume)
         self.new_parents: list[Path] = []  # set by the CLI: folders above it this fit created (the root)
         self.max_epochs: int | None = None  # the fit's trainer.max_epochs, once it starts
+        #: set by the CLI: the fit's length settings as given (trainer.max_epochs, min_epochs, max_steps, min_steps,
+        #: max_time), which the resume command names where the run's config.yaml records others
+        self.limits: dict | None = None
         self._previous: dict[int, object] = {}
         self._min_limits: tuple | None = None  # (min_epochs, min_steps) lifted by a signal, put back at the end
         #: in a process ddp_spawn / ddp_fork started: the signal number the command's process received (0: none),
@@ -293,7 +296,13 @@ class ResumeState(RandomStateInCheckpoints):
         from neurodyn.training.runs import resume_command
 
         return (f"{line}; max_time counts the run's training time in all, so train on with a longer one: "
-                f"{resume_command(self.run_dir, self.max_epochs)} --trainer.max_time DD:HH:MM:SS (or null for none)")
+                f"{resume_command(self.run_dir, self.resume_limits(), leave_out=('max_time',))} "
+                "--trainer.max_time DD:HH:MM:SS (or null for none)")
+
+    def resume_limits(self) -> dict:
+        """The length settings the resume command compares with the run's config.yaml (:attr:`limits`; without
+        them, the Trainer's ``max_epochs``)."""
+        return self.limits if self.limits is not None else {"max_epochs": self.max_epochs}
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         self._restore_handlers()

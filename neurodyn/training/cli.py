@@ -143,6 +143,7 @@ from neurodyn.training.quiet import HeldStream, ReleaseStdout, hold_stdout, quie
 from neurodyn.training.refusals import input_error_of
 from neurodyn.training.runs import (
     DEFAULT_ROOT,
+    LENGTH_SETTINGS,
     RUN_DIR_ENV,
     RUN_PLACEHOLDER,
     RunConfigSaver,
@@ -579,6 +580,7 @@ class NeurodynCLI(LightningCLI):
             callbacks = [cb for cb in callbacks if not isinstance(cb, ModelCheckpoint)]
         if sub == "fit":
             self.resume_state.run_dir = self._run_dir
+            self.resume_state.limits = {name: config.get(name, default) for name, default in LENGTH_SETTINGS.items()}
             callbacks.append(self.resume_state)
         configured = list(config.get("callbacks") or []) + callbacks
         if (sub == "fit" and config.get("enable_model_summary", True) is not False
@@ -814,9 +816,11 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
         signum = getattr(err, "signum", signal.SIGTERM)
         # RunInterrupted: a second signal, mid-epoch; SIGTERMException: Lightning's own handler, before
         # training started (setup, sanity check) -- neither finished an epoch
-        raise run_stopped(signum, resume.run_dir, finished=False, max_epochs=resume.max_epochs) from None
+        raise run_stopped(signum, resume.run_dir, finished=False, max_epochs=resume.max_epochs,
+                          limits=resume.limits) from None
     if resume.signal is not None:
-        raise run_stopped(resume.signal, resume.run_dir, finished=True, max_epochs=resume.max_epochs)
+        raise run_stopped(resume.signal, resume.run_dir, finished=True, max_epochs=resume.max_epochs,
+                          limits=resume.limits)
     run_dir = cli._run_dir if command == "fit" and cli is not None and cli.trainer.checkpoint_callback else None
     # fast_dev_run writes nothing: the folder holds only its lock, and is removed when the lock is let go
     if run_dir is not None and run_dir.is_dir() and any(p.name != ".run.lock" for p in run_dir.iterdir()):

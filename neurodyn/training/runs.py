@@ -12,6 +12,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.cli import SaveConfigCallback
 
 from neurodyn.errors import InputError, Stopped
+from neurodyn.training.callbacks import format_duration
 from neurodyn.training.checkpoints import INDEX_NAME
 
 #: stands for the run folder in a logger's ``save_dir``
@@ -209,23 +210,55 @@ def prepare_argv(rest: list[str], command: str | None = None) -> list[str]:
     return ["--config", str(config), *out]
 
 
-def resume_command(run_dir: Path, max_epochs: int | None) -> str:
-    """``neurodyn fit --run DIR``, with ``--trainer.max_epochs N`` when the stopped fit's ``max_epochs`` is not the
-    one the run's config.yaml records (a resume that extended the run: a bare ``fit --run DIR`` would take
-    config.yaml's, the run's first length)."""
-    longer = (f" --trainer.max_epochs {max_epochs}"
-              if max_epochs is not None and max_epochs != _recorded_max_epochs(run_dir) else "")
-    return f"neurodyn fit --run {run_dir}{longer}"
+#: the length settings of a fit (``trainer.<name>``) with Lightning's defaults, in the order a resume command
+#: names them
+LENGTH_SETTINGS = {"max_epochs": None, "min_epochs": None, "max_steps": -1, "min_steps": None, "max_time": None}
 
 
-def _recorded_max_epochs(run_dir: Path):
-    """``trainer.max_epochs`` of the run's config.yaml (None when unreadable)."""
+def resume_command(run_dir: Path, limits: dict | None, leave_out: tuple[str, ...] = ()) -> str:
+    """``neurodyn fit --run DIR``, with ``--trainer.<name> VALUE`` for each length setting of the stopped fit
+    (:data:`LENGTH_SETTINGS`, as that fit was given them: ``limits``) that the run's config.yaml records otherwise:
+    a bare ``fit --run DIR`` takes config.yaml's, the run's first fit's, so the resume of a fit that was itself a
+    resume with ``--trainer.max_epochs 50 --trainer.min_epochs 40`` (or ``max_steps``, ``min_steps``, ``max_time``)
+    would train another run than the one stopped. ``leave_out``: settings the caller names itself."""
+    recorded = _recorded_trainer(run_dir)
+    options = []
+    for name, default in LENGTH_SETTINGS.items():
+        if name in leave_out or not limits or name not in limits:
+            continue
+        value, saved = limits[name], recorded.get(name, default)
+        if name == "max_time":
+            value, saved = _seconds(value), _seconds(saved)
+            if value != saved:
+                shown = format_duration(value) if isinstance(value, (int, float)) else value
+                options.append(f" --trainer.max_time {'null' if value is None else shown}")
+        elif value != saved:
+            options.append(f" --trainer.{name} {'null' if value is None else value}")
+    return f"neurodyn fit --run {run_dir}{''.join(options)}"
+
+
+def _seconds(duration) -> float | None:
+    """A ``trainer.max_time`` (``DD:HH:MM:SS``, a dict of ``timedelta`` fields, a ``timedelta``) in seconds, as
+    Lightning's Timer reads it; None for none, or one it cannot read (then compared as it is)."""
+    if duration is None:
+        return None
+    from lightning.pytorch.callbacks import Timer
+
+    try:
+        return Timer(duration=duration).time_remaining()
+    except Exception:  # noqa: BLE001 - the Trainer refuses it with its own message; here only the wording
+        return duration
+
+
+def _recorded_trainer(run_dir: Path) -> dict:
+    """The ``trainer`` section of the run's config.yaml ({} when unreadable)."""
     import yaml
 
     try:
-        return (yaml.safe_load((run_dir / "config.yaml").read_text()).get("trainer") or {}).get("max_epochs")
+        trainer = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("trainer") or {}
     except (OSError, yaml.YAMLError, AttributeError):
-        return None
+        return {}
+    return trainer if isinstance(trainer, dict) else {}
 
 
 def _epochs_saved(last: Path) -> int | None:
@@ -239,10 +272,12 @@ def _epochs_saved(last: Path) -> int | None:
     return epoch + 1 if isinstance(epoch, int) else None
 
 
-def run_stopped(signum: int, run_dir: Path | None, finished: bool, max_epochs: int | None = None) -> Stopped:
+def run_stopped(signum: int, run_dir: Path | None, finished: bool, max_epochs: int | None = None,
+                limits: dict | None = None) -> Stopped:
     """The stop of a fit on a signal, saying how to resume (printed by neurodyn.cli, exit 128 + signum).
-    ``max_epochs``: the stopped fit's; the command names it when the run's config.yaml records another (a
-    resume that extended the run: a bare ``fit --run DIR`` would take config.yaml's, the run's first length).
+    ``max_epochs``: the stopped fit's (the Trainer's); ``limits``: its length settings as it was given them, which
+    the command names where the run's config.yaml records others (:func:`resume_command`; without ``limits``,
+    ``max_epochs`` alone).
     A ``last.ckpt`` that has finished all ``max_epochs`` (a second signal after the last epoch was saved) gets
     no resume command: the run is finished, and that command would only say there is nothing to train. (A
     first signal during the epoch that ends the fit does not come here: the fit ends as finished, exit 0,
@@ -255,5 +290,6 @@ def run_stopped(signum: int, run_dir: Path | None, finished: bool, max_epochs: i
             return Stopped(signum, f"interrupted by {name} after the last epoch was saved: the run finished "
                                    f"(trainer.max_epochs={max_epochs} reached); nothing to resume")
         when = "after finishing the epoch" if finished else "during an epoch; last.ckpt is the epoch before"
-        return Stopped(signum, f"interrupted by {name} {when}; resume with: {resume_command(run_dir, max_epochs)}")
+        command = resume_command(run_dir, limits if limits is not None else {"max_epochs": max_epochs})
+        return Stopped(signum, f"interrupted by {name} {when}; resume with: {command}")
     return Stopped(signum, f"interrupted by {name} before any epoch finished; nothing to resume")

@@ -273,3 +273,54 @@ def test_a_signal_before_min_epochs_stops_at_the_epoch_end_and_resumes_exactly(t
     for key in b["state_dict"]:
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
     assert (run / "metrics.csv").read_text() == (tmp_path / "straight" / "metrics.csv").read_text()
+
+
+def test_the_resume_command_of_a_stopped_extension_carries_its_length_settings(tmp_path, monkeypatch, capsys):
+    """A fit that was itself a resume with other length settings than the run's config.yaml (here
+    ``--trainer.max_epochs 6 --trainer.min_epochs 4``, EarlyStopping asking to stop after epoch 1), stopped by
+    SIGTERM: the printed command named only ``--trainer.max_epochs 6``, and running it stopped at epoch 2 (the
+    config.yaml's min_epochs, none) where the fit it resumes would have trained to epoch 3. The command names
+    every length setting that differs, and running it as printed equals the extension never stopped."""
+    import functools
+    import shlex
+
+    from neurodyn.training.module import LangevinFlowModule
+
+    step = LangevinFlowModule.training_step
+    armed = {"on": False}
+
+    @functools.wraps(step)
+    def signalling_step(self, batch, batch_idx):
+        if armed["on"] and self.current_epoch == 1 and batch_idx == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(LangevinFlowModule, "training_step", signalling_step)
+    (tmp_path / "early.yaml").write_text(EARLY_STOPPING)
+    first = ["--config", str(tmp_path / "early.yaml"), *SMALL, "--trainer.max_epochs", "1",
+             "--trainer.default_root_dir", str(tmp_path)]
+    longer = ["--trainer.max_epochs", "6", "--trainer.min_epochs", "4"]
+    run, twin = tmp_path / "run", tmp_path / "twin"
+    assert main(["fit", *first, "--run-name", "run"]) == 0
+    assert main(["fit", *first, "--run-name", "twin"]) == 0
+    assert main(["fit", "--run", str(twin), *longer]) == 0  # the extension, never stopped
+
+    capsys.readouterr()
+    armed["on"] = True
+    code = main(["fit", "--run", str(run), *longer])
+    armed["on"] = False
+    err = capsys.readouterr().err
+    assert code == 128 + signal.SIGTERM, err[-2000:]
+    line = next(line for line in err.splitlines() if "resume with: " in line)
+    command = line.split("resume with: ", 1)[1]
+    assert command == f"neurodyn fit --run {run} --trainer.max_epochs 6 --trainer.min_epochs 4", line
+
+    words = shlex.split(command)
+    assert words[:2] == ["neurodyn", "fit"]
+    assert main(words[1:]) == 0
+    a = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    b = torch.load(twin / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 3  # min_epochs 4 holds EarlyStopping off to epoch 3
+    for key in b["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    assert (run / "metrics.csv").read_text() == (twin / "metrics.csv").read_text()

@@ -355,6 +355,16 @@ def test_the_resume_command_of_a_stopped_extension_names_its_length(run):
     assert str(run_stopped(15, run, finished=True, max_epochs=3)).endswith(f"neurodyn fit --run {run}")
     assert str(run_stopped(15, run, finished=True, max_epochs=5)).endswith(
         f"neurodyn fit --run {run} --trainer.max_epochs 5")
+    # every length setting that differs from config.yaml's, as the stopped fit was given it; max_time as
+    # Lightning reads it (one duration in two spellings is the same setting)
+    limits = {"max_epochs": 3, "min_epochs": None, "max_steps": 40, "min_steps": 12, "max_time": {"hours": 1}}
+    assert str(run_stopped(15, run, finished=True, max_epochs=3, limits=limits)).endswith(
+        f"neurodyn fit --run {run} --trainer.max_steps 40 --trainer.min_steps 12 --trainer.max_time 00:01:00:00")
+    config.write_text(config.read_text().replace("  max_time: null\n", "  max_time: 00:01:00:00\n", 1))
+    assert str(run_stopped(15, run, finished=True, max_epochs=3, limits=limits)).endswith(
+        f"neurodyn fit --run {run} --trainer.max_steps 40 --trainer.min_steps 12")
+    assert str(run_stopped(15, run, finished=True, max_epochs=3, limits={**limits, "max_time": None})).endswith(
+        f"neurodyn fit --run {run} --trainer.max_steps 40 --trainer.min_steps 12 --trainer.max_time null")
     for finished in (True, False):
         assert str(run_stopped(15, run, finished=finished, max_epochs=1)) == (
             "interrupted by SIGTERM after the last epoch was saved: the run finished (trainer.max_epochs=1 "
