@@ -610,7 +610,14 @@ class NeurodynCLI(LightningCLI):
         """Lightning's Trainer refuses bad settings (``max_epochs -3``, an accelerator this machine lacks, ...)
         with a MisconfigurationException: a one-line error about ``trainer``, not a traceback. A fit told to
         train nothing (``max_epochs 0``: a run folder without a checkpoint, exit 0) or forever (``max_epochs
-        -1`` with no ``max_steps`` / ``max_time``: Lightning's "infinite") is refused too."""
+        -1`` with no ``max_steps`` / ``max_time``: Lightning's "infinite") is refused too. A refused setting that a
+        config file gave is named with that file."""
+        try:
+            return self._checked_trainer(config, callbacks)
+        except InputError as err:
+            raise qualified(err, None, self._user_argv) from None
+
+    def _checked_trainer(self, config, callbacks):
         from lightning.fabric.utilities.exceptions import MisconfigurationException
 
         if self.subcommand == "fit":
@@ -640,8 +647,16 @@ class NeurodynCLI(LightningCLI):
         limit = config.get("max_time")
         if limit is None or any(isinstance(cb, Timer) for cb in [*(config.get("callbacks") or []), *callbacks]):
             return callbacks
+        from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+        try:
+            timer = EpochTimer(limit)
+        except (MisconfigurationException, TypeError, ValueError):  # Lightning's words named `Timer(duration=...)`
+            raise InputError(f"{limit!r} is not a duration; give DD:HH:MM:SS (days:hours:minutes:seconds, e.g. "
+                             "00:12:00:00), a mapping such as {hours: 12}, or null for none",
+                             field="trainer.max_time") from None
         config["max_time"] = None  # Lightning adds no Timer of its own; the run's config.yaml keeps the value
-        return [*callbacks, EpochTimer(limit)]
+        return [*callbacks, timer]
 
     def _check_checkpoint_fits(self, sub: str) -> None:
         """The checkpoint against the model and the data that were built (sizes, tensor shapes, bin width), before

@@ -266,7 +266,8 @@ def _type_error(text: str, files: list[str], argv: list[str]) -> InputError | No
 def qualified(err: InputError, cfg, argv: list[str], section: str | None = None) -> InputError:
     """An InputError a model or DataModule raised while being built, naming the option as the config and
     the command line spell it (``model.init_args.config.hidden_size``, not ``hidden_size``) and the config
-    file that set it (none when the command line did).
+    file that set it (none when the command line did). A refused Trainer setting (``trainer.max_time``) gets
+    the config file that set it.
 
     The option is looked up in the section whose class raised the error (``section``: ``"model"`` or
     ``"data"``; by default the LightningModule or LightningDataModule whose method is on the error's
@@ -285,6 +286,9 @@ def qualified(err: InputError, cfg, argv: list[str], section: str | None = None)
     field = err.field or ""
     if not field:
         return err
+    if field.startswith("trainer.") and err.path is None:  # a Trainer setting: the config file that set it, if any
+        path = None if _written(field, argv) else _file_with_key(config_files(argv), field, None)
+        return InputError(err.message, path=path, field=field) if path is not None else err
     section = section or raised_by(err)
     if field.startswith(("model.", "data.")):
         head, rest = field.split(".", 1)

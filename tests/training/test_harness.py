@@ -276,6 +276,9 @@ def test_fit_leaves_the_signal_handlers_as_it_found_them(tmp_path):
 @pytest.mark.parametrize("args, field", [
     (["--trainer.max_epochs", "-3"], "trainer: `max_epochs` must be a non-negative integer"),
     (["--trainer.accelerator", "mps"], "trainer: `MPSAccelerator` can not run"),  # Apple GPUs only
+    # was "trainer: `Timer(duration='abc')` is not a valid duration", blaming the whole section
+    (["--trainer.max_time", "abc"], "trainer.max_time: 'abc' is not a duration; give DD:HH:MM:SS"),
+    (["--trainer.max_time", "{hourz: 1}"], "trainer.max_time: {'hourz': 1} is not a duration"),
     (["--seed_everything", "-5"], "seed_everything: must be in 0 .. 4294967295"),
     (["--seed_everything", "99999999999999999999"], "seed_everything: must be in 0 .. 4294967295"),
     (["--model.init_args.lr", "-1"], "lr: must be a finite number > 0"),
@@ -292,6 +295,26 @@ def test_bad_training_values_are_one_line_and_leave_no_run_folder(tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("neurodyn fit: error: ") and field in err[0], err
     assert not (tmp_path / "runs" / "r").exists()
+
+
+@pytest.mark.parametrize("setting, line", [
+    ("max_time: abc", "trainer.max_time: 'abc' is not a duration"),
+    ("max_epochs: 0", "trainer.max_epochs: max_epochs 0 trains nothing"),
+])
+def test_a_bad_trainer_setting_of_a_config_file_names_the_file(tmp_path, capsys, setting, line):
+    """A refused Trainer setting that a config file gave is named with that file (it named the field alone); one
+    the command line gave names no file, though a config file has the key too."""
+    config = tmp_path / "trainer.yaml"
+    config.write_text(f"trainer:\n  {setting}\n")
+    code = main(["fit", *TINY, "--config", str(config), "--trainer.default_root_dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"neurodyn fit: error: {config}: {line}"), err
+    option, value = setting.split(": ")
+    code = main(["fit", *TINY, "--config", str(config), f"--trainer.{option}", value,
+                 "--trainer.default_root_dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"neurodyn fit: error: {line}"), err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_lfads_file_without_a_bin_width_has_none(tmp_path):
