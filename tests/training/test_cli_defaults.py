@@ -368,13 +368,13 @@ def test_the_data_against_the_history_window_names_the_value_that_changed(tmp_pa
     # the command line's file against the config's sizes (was '{sg}: data.init_args.n_sequences,
     # data.init_args.n_bins: ...': the config's sizes under the file)
     (["--config", HMMGLM, "--data.path", "{sg}"],
-     "data.init_args.path: the file holds n_sequences 5, n_bins 4, the run asks for 50, 2000; set --data.init_args."
-     "n_sequences null --data.init_args.n_bins null (or drop them from the config) to take the file's (--data.path "
+     "data.init_args.path: the file holds n_sequences 5, n_bins 4, the run asks for 50, 2000; give null for data.init_args."
+     "n_sequences, data.init_args.n_bins (or leave them out) to take the file's (--data.path "
      f"{{sg}} on the command line; n_sequences 50, n_bins 2000 in {HMMGLM})"),
     # one place set them all: the plain line, naming the data file (the control)
     (["--data", "SwitchingGLMDataModule", "--model", "HMMGLMModule", "--data.path", "{sg}", "--data.n_bins", "5"],
-     "{sg}: data.init_args.n_bins: the file holds n_bins 4, the run asks for 5; set --data.init_args.n_bins null "
-     "(or drop it from the config) to take the file's"),
+     "{sg}: data.init_args.n_bins: the file holds n_bins 4, the run asks for 5; give null for data.init_args.n_bins "
+     "(or leave it out) to take the file's"),
 ])
 def test_a_refused_data_combination_names_the_value_that_changed(tmp_path, capsys, argv, expected):
     """The DataModules' refused combinations -- a select split of the training trials there are, n_train of the

@@ -144,8 +144,8 @@ def test_build_model_and_data_names_the_file_that_changed_a_data_file_refusal(tm
     fit = {"data": {"class_path": "SwitchingGLMDataModule", "init_args": {"path": str(sg), "n_train": 2}}}
     over = {"data": {"init_args": {"n_bins": 30}}}
     err, files = _refused_build(tmp_path, fit, over)
-    assert str(err.value) == (f"{files[1]}: data.init_args.n_bins: the file holds n_bins 20, the run asks for 30; set "
-                              "--data.init_args.n_bins null (or drop it from the config) to take the file's (n_bins "
+    assert str(err.value) == (f"{files[1]}: data.init_args.n_bins: the file holds n_bins 20, the run asks for 30; give "
+                              "null for data.init_args.n_bins (or leave it out) to take the file's (n_bins "
                               f"30 in {files[1]}; path {sg} in {files[0]})")
     # one file: the plain line, naming the data file
     both = stack_configs([fit, over])

@@ -337,11 +337,12 @@ class SwitchingGLMDataModule(NeuralDataModule):
         if wrong:  # all at once: a file of other sizes disagrees in several
             holds = ", ".join(f"{key} {held[key]}" for key in wrong)
             asks = ", ".join(str(self.sim_kwargs[key]) for key in wrong)
-            nulls = " ".join(f"--data.init_args.{key} null" for key in wrong)
+            # the config key, not the command line's --option: `neurodyn tune` reads configs only
+            nulls = ", ".join(f"data.init_args.{key}" for key in wrong)
             them = "them" if len(wrong) > 1 else "it"
             # the file (data.path) against the sizes: the CLI names the one set last and where each came from
-            raise InputError(f"the file holds {holds}, the run asks for {asks}; set {nulls} (or drop {them} from "
-                             "the config) to take the file's", self.path, f"data.init_args.{wrong[0]}",
+            raise InputError(f"the file holds {holds}, the run asks for {asks}; give null for {nulls} (or leave "
+                             f"{them} out) to take the file's", self.path, f"data.init_args.{wrong[0]}",
                              involves=(*wrong[1:], "path"))
 
     def training_trials_origin(self) -> tuple[str, Path | None, tuple[str, ...]]:
