@@ -368,8 +368,8 @@ def test_the_data_against_the_history_window_names_the_value_that_changed(tmp_pa
     # the command line's file against the config's sizes (was '{sg}: data.init_args.n_sequences,
     # data.init_args.n_bins: ...': the config's sizes under the file)
     (["--config", HMMGLM, "--data.path", "{sg}"],
-     "data.init_args.path: the file holds n_sequences 5, n_bins 4, the run asks for 50, 2000; give null for data.init_args."
-     "n_sequences, data.init_args.n_bins (or leave them out) to take the file's (--data.path "
+     "data.init_args.path: the file holds n_sequences 5, n_bins 4, the run asks for 50, 2000; give null for "
+     "data.init_args.n_sequences, data.init_args.n_bins (or leave them out) to take the file's (--data.path "
      f"{{sg}} on the command line; n_sequences 50, n_bins 2000 in {HMMGLM})"),
     # one place set them all: the plain line, naming the data file (the control)
     (["--data", "SwitchingGLMDataModule", "--model", "HMMGLMModule", "--data.path", "{sg}", "--data.n_bins", "5"],
