@@ -39,6 +39,47 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: environment variable naming another folder for every results file (the README's commands rewrite the
 #: committed files otherwise)
 RESULTS_ENV = "NEURODYN_RESULTS_DIR"
+#: the checkout these benchmarks belong to, whose commit a results file names
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def _import_this_checkout() -> None:
+    """``import neurodyn`` -- here and in every process a benchmark starts (``PYTHONPATH``) -- takes this checkout's
+    package. Without it an editable install of another checkout (one virtual environment serving several
+    worktrees) maps ``neurodyn`` to that checkout's package, and a results file named this checkout's commit for
+    code of another tree. A neurodyn that ``PYTHONPATH`` names on purpose (``prepare_speed.py --before``: an
+    earlier checkout) is left first. Run at import: every benchmark imports this module before neurodyn."""
+    if _chosen_checkout() is not None:
+        return
+    root = str(CHECKOUT)
+    if not sys.path or sys.path[0] != root:
+        sys.path.insert(0, root)
+    os.environ["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
+    _check_neurodyn_source()
+
+
+def _chosen_checkout() -> Path | None:
+    """The first ``PYTHONPATH`` folder that holds a neurodyn package (None: none does)."""
+    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        if entry and (Path(entry) / "neurodyn" / "__init__.py").is_file():
+            return Path(entry).resolve()
+    return None
+
+
+def _check_neurodyn_source() -> None:
+    """Refuse a ``neurodyn`` imported from outside this checkout (and outside one ``PYTHONPATH`` chose): its results
+    would name the wrong commit."""
+    module = sys.modules.get("neurodyn")
+    where = getattr(module, "__file__", None)
+    if where is None:
+        return
+    parents = Path(where).resolve().parents
+    if CHECKOUT not in parents and (_chosen_checkout() is None or _chosen_checkout() not in parents):
+        raise ImportError(f"neurodyn was imported from {Path(where).parent}, not from this checkout {CHECKOUT}: "
+                          "a results file would name this checkout's commit for another tree's code")
+
+
+_import_this_checkout()
 
 
 class OptionValueError(argparse.ArgumentTypeError, ValueError):
@@ -436,6 +477,7 @@ def _git(*args: str) -> str | None:
 
 def provenance(argv: Sequence[str] | None = None) -> dict:
     """Command, commit, machine and thread settings of this process."""
+    _check_neurodyn_source()
     argv = list(sys.argv if argv is None else argv)
     script = Path(argv[0]) if argv else Path("?")
     try:

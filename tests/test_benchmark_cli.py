@@ -641,3 +641,35 @@ def test_the_docstring_examples_of_the_benchmark_helpers_hold(name):
         sys.path.remove(str(BENCH))
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
     assert result.attempted > 0 and result.failed == 0, result
+
+
+def test_benchmarks_import_the_neurodyn_of_their_own_checkout(tmp_path):
+    """One virtual environment serving several worktrees: its editable install maps `neurodyn` to one checkout, and
+    a benchmark run from another imported that checkout's package while its results file named its own commit.
+    Stand-in: another checkout's neurodyn found by the import system after sys.path's folders, as an editable
+    install's finder is (here: a folder appended to sys.path by sitecustomize). The benchmarks' shared module puts
+    its checkout first, for the process and the processes it starts (PYTHONPATH); a neurodyn imported from
+    elsewhere before it is refused."""
+    other = tmp_path / "other"
+    (other / "neurodyn").mkdir(parents=True)
+    (other / "neurodyn" / "__init__.py").write_text("OTHER = True\n")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(f"import sys\nsys.path.append({str(other)!r})\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(tmp_path / "site")
+    child = "import neurodyn; print(neurodyn.__file__)"
+    code = ("import subprocess, sys; sys.path.insert(0, sys.argv[1]); import _results, neurodyn; "
+            f"print(neurodyn.__file__); subprocess.run([sys.executable, '-c', {child!r}], check=True)")
+    proc = subprocess.run([sys.executable, "-c", code, str(BENCH)], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == [str(ROOT / "neurodyn" / "__init__.py")] * 2, proc.stdout
+    # the control: without the shared module, the other checkout's package is the one imported
+    plain = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, env=env, cwd=tmp_path,
+                           timeout=120)
+    assert plain.stdout.strip() == str(other / "neurodyn" / "__init__.py"), plain.stderr[-2000:]
+    # imported from elsewhere before the shared module: refused
+    late = ("import sys; import neurodyn; sys.path.insert(0, sys.argv[1]); import _results")
+    proc = subprocess.run([sys.executable, "-c", late, str(BENCH)], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode != 0 and "not from this checkout" in proc.stderr.strip().splitlines()[-1], proc.stderr
