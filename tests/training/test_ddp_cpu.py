@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import multiprocessing
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,17 +28,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from subprocess_env import DIST_VARS, clean_env, without_cores_note
 
 from neurodyn.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-_DIST_VARS = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK",
-              "LOCAL_WORLD_SIZE", "NEURODYN_RUN_DIR")
-
-
-def _clean_env() -> dict[str, str]:
-    """This process's environment without the variables of a distributed run (a subprocess starts fresh)."""
-    return {k: v for k, v in os.environ.items() if k not in _DIST_VARS}
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +82,7 @@ def test_ddp_validation_metrics_equal_single_process(trained):
 
     script = tmp / "run_neurodyn.py"  # Lightning's DDP launcher starts rank 1 by re-running this script
     script.write_text("import sys\nfrom neurodyn.cli import main\nsys.exit(main(sys.argv[1:]))\n")
-    env = {**_clean_env(), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**clean_env(), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run([sys.executable, str(script), *common, "--trainer.logger.save_dir", str(tmp / "ddp"),
                            "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
@@ -121,7 +114,7 @@ def ddp_env(monkeypatch):
 
     from neurodyn.training import processes
 
-    for key in _DIST_VARS:
+    for key in DIST_VARS:
         monkeypatch.delenv(key, raising=False)  # the launcher sets MASTER_PORT: gone again after the test
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.delenv("NEURODYN_DEBUG", raising=False)
@@ -278,7 +271,7 @@ def test_fit_in_processes_logs_train_metrics_of_every_process(trained, tmp_path)
     records.mkdir()
     script = tmp_path / "recording_neurodyn.py"
     script.write_text(RECORDING)
-    env = {**_clean_env(), "OMP_NUM_THREADS": "1", "RECORDS": str(records)}
+    env = {**clean_env(), "OMP_NUM_THREADS": "1", "RECORDS": str(records)}
     proc = subprocess.run([sys.executable, str(script), *_fit_args(tmp_path, data), "--trainer.max_epochs", "2",
                            "--data.batch_size", "3", "--run-name", "two", "--trainer.strategy", "ddp_fork", *DDP2],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
@@ -374,14 +367,9 @@ sys.exit(main(argv))
 def _ddp_command(tmp: Path, argv: list[str], second: str = "") -> subprocess.CompletedProcess:
     script = tmp / "one_command.py"
     script.write_text(ONE_COMMAND)
-    env = {**_clean_env(), "OMP_NUM_THREADS": "1", "SECOND_PROCESS_ARGS": second}
+    env = {**clean_env(), "OMP_NUM_THREADS": "1", "SECOND_PROCESS_ARGS": second}
     return subprocess.run([sys.executable, str(script), *argv, "--trainer.strategy", "ddp", *DDP2],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-
-
-def _errors(stderr: str) -> list[str]:
-    """stderr's lines, the note on processes and cores left out (a machine of one core)."""
-    return [line for line in stderr.splitlines() if not line.startswith("note: trainer.devices")]
 
 
 def test_ddp_bad_input_is_one_line(trained, tmp_path):
@@ -389,8 +377,8 @@ def test_ddp_bad_input_is_one_line(trained, tmp_path):
     (2 lines; 3 with 3 devices). The started process records it and prints nothing; the command prints it once."""
     _, run, _ = trained
     proc = _ddp_command(tmp_path, ["validate", "--run", str(run), "--trainer.limit_val_batches", "0.001"])
-    assert proc.returncode == 2 and _errors(proc.stderr) == [LIMIT + " Please increase the `limit_val_batches` "
-                                                            "argument. Try at least `limit_val_batches=1.0`"], \
+    assert proc.returncode == 2 and without_cores_note(proc.stderr) == [
+        LIMIT + " Please increase the `limit_val_batches` argument. Try at least `limit_val_batches=1.0`"], \
         (proc.returncode, proc.stderr[-3000:])
 
 
@@ -402,7 +390,7 @@ def test_ddp_bad_input_of_the_other_process_is_one_line(trained, tmp_path):
     missing = tmp_path / "missing.h5"
     proc = _ddp_command(tmp_path, ["validate", "--run", str(run)], second=f"--data.path {missing}")
     line = f"neurodyn validate: error: {missing}: data.init_args.path: file not found"
-    assert proc.returncode == 2 and _errors(proc.stderr) == [line], (proc.returncode, proc.stderr[-3000:])
+    assert proc.returncode == 2 and without_cores_note(proc.stderr) == [line], (proc.returncode, proc.stderr[-3000:])
 
 
 @pytest.mark.parametrize("command", ["fit", "predict"])
@@ -421,7 +409,7 @@ def test_ddp_bad_input_of_the_other_process_leaves_nothing(command, trained, tmp
         argv = ["predict", "--run", str(run), "--out", str(out / "p.h5")]
     proc = _ddp_command(tmp_path, argv, second=f"--data.path {missing}")
     line = f"neurodyn {command}: error: {missing}: data.init_args.path: file not found"
-    assert proc.returncode == 2 and _errors(proc.stderr) == [line], (proc.returncode, proc.stderr[-3000:])
+    assert proc.returncode == 2 and without_cores_note(proc.stderr) == [line], (proc.returncode, proc.stderr[-3000:])
     left = sorted(str(p.relative_to(tmp_path)) for p in out.rglob("*")) if out.exists() else []
     assert left == [] and (command == "predict" or not out.exists()), left
 
@@ -437,7 +425,7 @@ def test_ddp_predict_writes_the_file(trained, tmp_path):
     common = ["predict", "--run", str(run)]
     assert main([*common, "--out", str(one)]) == 0
     proc = _ddp_command(tmp_path, [*common, "--out", str(two)])
-    assert proc.returncode == 0 and _errors(proc.stderr) == [], (proc.returncode, proc.stderr[-3000:])
+    assert proc.returncode == 0 and without_cores_note(proc.stderr) == [], (proc.returncode, proc.stderr[-3000:])
     with h5py.File(one) as a, h5py.File(two) as b:
         keys = []
         a.visititems(lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) else None)
@@ -487,7 +475,7 @@ def _after_run(tmp: Path, argv: list[str], child_exit: int = 0) -> tuple[int, st
     script, report = tmp / "after_run.py", tmp / "report"
     script.write_text(AFTER_RUN)
     report.mkdir()
-    env = {**_clean_env(), "OMP_NUM_THREADS": "1", "REPORT_DIR": str(report), "CHILD_EXIT": str(child_exit)}
+    env = {**clean_env(), "OMP_NUM_THREADS": "1", "REPORT_DIR": str(report), "CHILD_EXIT": str(child_exit)}
     with open(tmp / "stdout", "w") as out, open(tmp / "stderr", "w") as err:
         code = subprocess.run([sys.executable, str(script), *argv, "--trainer.strategy", "ddp", *DDP2],
                               stdout=out, stderr=err, env=env, cwd=ROOT, timeout=600).returncode
@@ -500,7 +488,7 @@ def test_ddp_processes_end_their_process_group(trained, tmp_path):
     predict in a fresh-clone test run). Each process now ends its group when its run ends."""
     _, run, _ = trained
     code, stderr, report = _after_run(tmp_path, ["predict", "--run", str(run), "--out", str(tmp_path / "p.h5")])
-    assert code == 0 and _errors(stderr) == [], (code, stderr[-3000:])
+    assert code == 0 and without_cores_note(stderr) == [], (code, stderr[-3000:])
     assert [(report / f"initialised-{r}").read_text() for r in "01"] == ["False", "False"]
 
 
@@ -511,6 +499,6 @@ def test_ddp_process_that_fails_after_the_run_fails_the_command(trained, tmp_pat
     exit code 1."""
     _, run, _ = trained
     code, stderr, _ = _after_run(tmp_path, ["validate", "--run", str(run)], child_exit=3)
-    assert code == 1 and _errors(stderr) == [
+    assert code == 1 and without_cores_note(stderr) == [
         "neurodyn validate: error: process 1 ended with exit code 3 after the run had finished (its results are "
         "written)"], (code, stderr[-3000:])

@@ -14,7 +14,6 @@ the first batch of epoch 1, so that where it lands does not depend on the machin
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,12 +21,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from subprocess_env import clean_env, without_cores_note
 
 pytestmark = pytest.mark.xdist_group("ddp_signals")  # one worker runs them one after another (2 processes each)
 
 ROOT = Path(__file__).resolve().parents[2]
-_DIST_VARS = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK",
-              "LOCAL_WORLD_SIZE", "NEURODYN_RUN_DIR")
 TINY = [
     "--data", "LorenzDataModule", "--data.n_conditions", "2", "--data.trials_per_condition", "8",
     "--data.batch_size", "2", "--model", "LangevinFlowModule", "--model.config.hidden_size", "8",
@@ -67,15 +65,10 @@ sys.exit(main(sys.argv[1:]))
 def _fit(tmp: Path, argv: list[str], signal_at: str = "") -> subprocess.CompletedProcess:
     script = tmp / "signal_command.py"
     script.write_text(SIGNAL_COMMAND)
-    env = {k: v for k, v in os.environ.items() if k not in _DIST_VARS}
+    env = clean_env()
     env.update(OMP_NUM_THREADS="1", SIGNAL_AT=signal_at or "-1 self 15")
     return subprocess.run([sys.executable, str(script), "fit", *argv], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=600)
-
-
-def _lines(stderr: str) -> list[str]:
-    """stderr's lines, the note on processes and cores left out (a machine of one core)."""
-    return [line for line in stderr.splitlines() if not line.startswith("note: trainer.devices")]
 
 
 def _received(signum: int) -> str:
@@ -103,7 +96,7 @@ def test_a_signal_stops_every_process_at_the_epoch_end(strategy, rank, target, s
             str(tmp_path), "--run-name", "run"]
     proc = _fit(tmp_path, argv, f"{rank} {target} {signum}")
     assert proc.returncode == 128 + signum, proc.stderr[-3000:]
-    assert _lines(proc.stderr) == [_received(signum)] * said + [_stopped(signum, run)], proc.stderr[-3000:]
+    assert without_cores_note(proc.stderr) == [_received(signum)] * said + [_stopped(signum, run)], proc.stderr[-3000:]
     assert _last(run)["epoch"] == 1  # the epoch the signal came in was finished, in every process
     assert not (run / ".run.lock").exists()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from subprocess_env import clean_env
 
 from neurodyn.cli import main
 
@@ -24,18 +25,11 @@ TINY = [
     "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu",
 ]
 ROOT = Path(__file__).resolve().parents[2]
-_DIST_VARS = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK",
-              "LOCAL_WORLD_SIZE", "NEURODYN_RUN_DIR")
-
-
-def _clean_env() -> dict[str, str]:
-    """This process's environment without the variables of a distributed run (a subprocess starts fresh)."""
-    return {k: v for k, v in os.environ.items() if k not in _DIST_VARS}
 
 
 def _start_fit(root: Path) -> subprocess.Popen:
     code = "import sys; from neurodyn.cli import main; sys.exit(main(sys.argv[1:]))"
-    env = {**_clean_env(), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    env = {**clean_env(), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
         [sys.executable, "-c", code, "fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", "run",
          "--trainer.max_epochs", "200"],
@@ -111,7 +105,7 @@ sys.exit(main(sys.argv[2:]))
 def test_a_signal_during_start_up_is_one_line_and_leaves_nothing(tmp_path, where):
     """SIGTERM in the first seconds of a fit (modules loading, arguments parsed, data and model built) killed
     the process with no word (exit 143 from the shell, -15 here) before neurodyn or Lightning had a handler."""
-    env = {**_clean_env(), "OMP_NUM_THREADS": "1"}
+    env = {**clean_env(), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", _SIGNAL_AT, where, "fit", *TINY, "--trainer.default_root_dir",
                            str(tmp_path / "runs"), "--trainer.max_epochs", "1"],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=240)
