@@ -203,13 +203,25 @@ class AutoModelCheckpoint(ModelCheckpoint):
             self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # last.ckpt every epoch, always here: the end of an epoch is the one exact resume point
-        if self._should_skip_saving_checkpoint(trainer):
+        # last.ckpt every epoch, always here: the end of an epoch is the one exact resume point. Not skipped when a
+        # file was saved at this global step already (Lightning's skip): with val_check_interval < 1 an epoch's
+        # last validation ends on its last batch, and the top-k file it saved then, before the epoch's end hooks,
+        # left the epoch without a last.ckpt (none at all, or the last epoch's)
+        if self._outside_training(trainer):
             return
-        if self._should_save_on_train_epoch_end(trainer) and self._validated_now(trainer):
+        saved_before = self._last_global_step_saved == trainer.global_step  # not at this epoch's end
+        if not saved_before and self._should_save_on_train_epoch_end(trainer) and self._validated_now(trainer):
             self._save_topk(trainer)
-        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer), link=not saved_before)
         self._write_index(trainer)
+
+    @staticmethod
+    def _outside_training(trainer: pl.Trainer) -> bool:
+        """Lightning's reasons to save nothing (fast_dev_run, not fitting, the sanity check), without its 'saved
+        at this step already'."""
+        from lightning.pytorch.trainer.states import TrainerFn
+
+        return bool(trainer.fast_dev_run) or trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -219,13 +231,15 @@ class AutoModelCheckpoint(ModelCheckpoint):
             self._save_topk(trainer)  # validation inside the epoch (val_check_interval < 1): top-k only
             self._write_index(trainer)
 
-    def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates) -> None:
+    def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates, link: bool = True) -> None:
+        """``last.ckpt``: a hard link to the file saved at this step when ``link`` (the top-k file of this epoch's
+        end: the same state), else written."""
         if not self.save_last:
             return
         filepath = os.path.join(self.dirpath, self.CHECKPOINT_NAME_LAST + self.FILE_EXTENSION)
         self.last_model_path = filepath
         source = self._last_checkpoint_saved
-        if (self._last_global_step_saved == trainer.global_step and source and source != filepath
+        if (link and self._last_global_step_saved == trainer.global_step and source and source != filepath
                 and os.path.isfile(source)):
             if trainer.is_global_zero:
                 tmp = f"{filepath}.{os.getpid()}.link"

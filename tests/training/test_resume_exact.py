@@ -149,3 +149,18 @@ def test_max_time_stops_at_an_epoch_end_that_resumes_exactly(tmp_path, monkeypat
     clock["shift"] = 0.0
     assert main(["fit", "--run", str(run), "--trainer.max_time", "00:03:00:00"]) == 0
     _assert_identical(root / "straight", run, 4)
+
+
+def test_validation_inside_epochs_saves_last_every_epoch_and_resumes_exactly(tmp_path):
+    """`--trainer.val_check_interval 0.5`: the second validation of an epoch ends on its last batch, and the top-k
+    file it saved (at validation end, before the epoch's end) made the epoch-end save skip as 'saved at this step
+    already': no last.ckpt was written on an epoch whose last validation improved the monitor (a run with no
+    last.ckpt at all, or a stale one an epoch behind, which a resume then continued). last.ckpt is written at
+    every epoch's end, and resuming from it equals the straight run bit for bit."""
+    import json
+
+    args = [*LANGEVIN, "--data.batch_size", "4", "--trainer.val_check_interval", "0.5"]
+    straight, resumed = _straight_and_resumed(tmp_path, args, 3, 1)
+    _assert_identical(straight, resumed, 3)
+    index = json.loads((straight / "checkpoints" / "checkpoints.json").read_text())
+    assert index["last"] == "last.ckpt" and index["last_epoch"] == 2, index
