@@ -169,6 +169,22 @@ def smoothing_glm(split, sigma_ms: float = 50, alpha: float = 0.1) -> float:
     return float(bits_per_spike(pred["eval_rates_heldout"], eval_out))
 
 
+def data_digest(split) -> str:
+    """SHA-256 of what a run trains on and is scored on (``split``'s four spike arrays, its bin width): a run log
+    records it, and ``--reuse`` takes a log only for the same digest. Its rates' shape alone could not tell other
+    trials or units of the same size (another unit draw, another file of that shape) from this run's."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256(f"bin_ms={split.bin_ms}".encode())
+    for part in split.parts():
+        a = np.ascontiguousarray(part)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def _log_path(out: str, tag: str, seed: int) -> Path:
     name = "".join(c if c.isalnum() else "_" for c in tag)
     return Path(out) / f"{name}_seed{seed}.json"
@@ -187,7 +203,7 @@ def run_lf(split, seed: int, epochs: int, model: dict, opt: dict, train_bin_ms: 
     res = {"tag": tag, "seed": seed, "epochs": epochs, "co_bps": res_["co_bps"],
            "co_bps_mean_mode": res_["co_bps_mean_mode"], "train_co_bps": res_["train_co_bps"],
            "train_seconds": res_["train_seconds"], "seconds": time.perf_counter() - start, "model": model,
-           "optimiser": opt, "train_bin_ms": train_bin_ms}
+           "optimiser": opt, "train_bin_ms": train_bin_ms, "data_sha256": data_digest(split)}
     n_in = split.train_heldin.shape[-1]
     heldout_rates = res_["rates"][..., n_in:]
     if out:
@@ -242,8 +258,10 @@ def check_logs(out: str, shapes: dict[str, tuple] | None = None) -> None:
                 "--n-select or other data")
 
 
-def _reusable(out: str, tag: str, seed: int, epochs: int, model: dict, opt: dict, train_bin_ms: int):
-    """A run's logged result when it was made with the same settings (``--reuse``), else None."""
+def _reusable(out: str, tag: str, seed: int, epochs: int, model: dict, opt: dict, train_bin_ms: int,
+              digest: str | None = None):
+    """A run's logged result when it was made with the same settings on the same data (``digest``:
+    :func:`data_digest` of the job's split) (``--reuse``), else None."""
     import numpy as np
 
     path = _log_path(out, tag, seed)
@@ -255,6 +273,10 @@ def _reusable(out: str, tag: str, seed: int, epochs: int, model: dict, opt: dict
     if not same:
         print(f"{path}: other settings, not reused", file=sys.stderr)
         return None
+    if digest is not None and r.get("data_sha256") != digest:
+        why = "no digest of its data (an older log)" if r.get("data_sha256") is None else "other data"
+        print(f"{path}: {why}, not reused", file=sys.stderr)
+        return None
     return {**r, "heldout_rates": np.array(rates)}
 
 
@@ -263,9 +285,12 @@ def _map(fn, jobs, pool, reuse_out: str | None = None, while_waiting=None):
     same settings are taken instead of training again. ``while_waiting()`` runs in this process meanwhile."""
     done = {}
     if reuse_out:
+        digests = {}  # one per split object
         for i, job in enumerate(jobs):
             split, seed, epochs, model, opt, bin_ms, _, tag = job[:8]
-            hit = _reusable(reuse_out, tag, seed, epochs, model, opt, bin_ms)
+            if id(split) not in digests:
+                digests[id(split)] = data_digest(split)
+            hit = _reusable(reuse_out, tag, seed, epochs, model, opt, bin_ms, digests[id(split)])
             if hit is not None:
                 done[i] = {**hit, "reused_log": str(_log_path(reuse_out, tag, seed))}
     todo = [job for i, job in enumerate(jobs) if i not in done]
@@ -308,9 +333,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=output_folder, default="data/bench_pseudo",
                         help="per-run logs (default data/bench_pseudo)")
     parser.add_argument("--reuse", action="store_true",
-                        help="take a run's result from its log in --out when it was made with the same settings "
-                             "(every log in --out is read before any work: one that is no such log, or whose rates are "
-                             "not of this run's trials, is refused)")
+                        help="take a run's result from its log in --out when it was made with the same settings on "
+                             "the same data (the log's digest of its spikes); every log in --out is read before any "
+                             "work: one that is no such log, or whose rates are not of this run's trials, is refused")
     parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
                         help="LangevinFlowConfig overrides applied to every candidate")
     parser.add_argument("--opt", nargs="*", default=[], metavar="KEY=VALUE",

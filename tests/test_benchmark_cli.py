@@ -673,3 +673,47 @@ def test_benchmarks_import_the_neurodyn_of_their_own_checkout(tmp_path):
     proc = subprocess.run([sys.executable, "-c", late, str(BENCH)], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=120)
     assert proc.returncode != 0 and "not from this checkout" in proc.stderr.strip().splitlines()[-1], proc.stderr
+
+
+def test_real_pseudo_reuse_takes_a_log_only_for_the_same_data(tmp_path, capsys):
+    """--reuse compared a log's settings and (since 2026-12-06, up front) its rates' shape: the rates of other
+    trials or units of the same size (another held-out unit draw, another file of that shape) were taken as this
+    run's. A log records the digest of the data its run trained and was scored on, and is taken only for the same
+    digest; a log without one (older) is trained again, as a log of other settings is."""
+    from neurodyn.data.pseudo import PseudoSplit
+
+    bench = _load_benchmark("real_pseudo_cosmoothing")
+    rng = np.random.default_rng(0)
+
+    def split(seed):
+        r = np.random.default_rng(seed)
+        arrays = [r.poisson(0.3, shape).astype(np.float32) for shape in ((6, 10, 4), (6, 10, 2), (3, 10, 4),
+                                                                          (3, 10, 2))]
+        return PseudoSplit(*arrays, np.arange(4), np.arange(4, 6), 5)
+
+    mine, other = split(1), split(2)  # the same shapes, other spikes
+    assert bench.data_digest(mine) == bench.data_digest(split(1)) != bench.data_digest(other)
+    settings = (3, {"hidden_size": 8}, {"lr": 0.01}, 20)
+    log = {"tag": "select:x", "seed": 0, "epochs": 3, "model": settings[1], "optimiser": settings[2],
+           "train_bin_ms": 20, "co_bps": 0.1, "train_seconds": 1.0, "data_sha256": bench.data_digest(mine)}
+    (tmp_path / "select_x_seed0.json").write_text(json.dumps(log))
+    np.save(tmp_path / "select_x_seed0.npy", rng.random((3, 10, 2)))
+    trained = []
+
+    def run(split_, seed, *rest):
+        trained.append(split_)
+        return {"co_bps": 0.2}
+
+    for data, retrained, said in ((mine, False, None), (other, True, "other data, not reused")):
+        capsys.readouterr()
+        trained.clear()
+        job = (data, 0, *settings, 1, "select:x", str(tmp_path))
+        [result] = bench._map(run, [job], None, str(tmp_path))
+        assert (trained == [data]) is retrained and ("reused_log" in result) is not retrained
+        err = capsys.readouterr().err
+        assert (said in err) if said else err == "", err
+    del log["data_sha256"]
+    (tmp_path / "select_x_seed0.json").write_text(json.dumps(log))
+    trained.clear()
+    bench._map(run, [(mine, 0, *settings, 1, "select:x", str(tmp_path))], None, str(tmp_path))
+    assert trained == [mine] and "no digest of its data (an older log), not reused" in capsys.readouterr().err
