@@ -337,6 +337,18 @@ def remove_empty_folders(created: list[Path]) -> None:
 _HELD_LOCKS: set[str] = set()
 
 
+def held_locks() -> frozenset[str]:
+    """The lock files this process holds through :func:`hold_output` (keys of :data:`_HELD_LOCKS`)."""
+    return frozenset(_HELD_LOCKS)
+
+
+def write_under(locks: frozenset[str]) -> None:
+    """In a process another started to write its outputs (``--trainer.strategy ddp_spawn``: a fresh interpreter),
+    the starter's :func:`held_locks`: that process holds them for as long as this one runs, and this one writes
+    under them (it was refused, 'another process is writing this file'). A forked process has them already."""
+    _HELD_LOCKS.update(locks)
+
+
 #: lock files this process holds through :func:`_lock` now (key: :func:`_lock_key`), for
 #: :func:`remove_locks_before_exit`
 _LIVE_LOCKS: dict[str, Path] = {}

@@ -55,6 +55,7 @@ from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcess
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
 from neurodyn.errors import CommandFailed, InputError
+from neurodyn.io.output import held_locks, write_under
 from neurodyn.training.callbacks import ResumeState, RunInterrupted, received_line
 from neurodyn.training.quiet import HeldStream, ReleaseStdout, quiet_lightning
 from neurodyn.training.refusals import input_error_of
@@ -120,6 +121,7 @@ class CommandLauncher(_MultiProcessingLauncher):
         self._handover: list[str] = []  # what the command held, printed by the first process
         self._errors: str | None = None  # a folder: each process that finds bad input records it there
         self._outside = None  # shared memory: the signal the command's process received (ResumeState.outside)
+        self._locks: frozenset[str] = frozenset()  # output locks the command's process holds (the prediction's)
 
     # -- in the command's process ---------------------------------------------------------------------
     def launch(self, function, *args, trainer=None, **kwargs):
@@ -128,6 +130,7 @@ class CommandLauncher(_MultiProcessingLauncher):
         self._errors = tempfile.mkdtemp(prefix="neurodyn-processes-")
         self._handover = self._held.take() if self._held is not None else []
         self._outside = multiprocessing.get_context(self._start_method).RawValue("i", 0)
+        self._locks = held_locks()
         spawn_log = logging.getLogger("torch.multiprocessing.spawn")
         quiet = _DropTermination()
         spawn_log.addFilter(quiet)
@@ -205,6 +208,7 @@ class CommandLauncher(_MultiProcessingLauncher):
 
     # -- in each process it starts --------------------------------------------------------------------
     def _wrapping_function(self, process_idx, trainer, *args, **kwargs) -> None:
+        write_under(self._locks)  # the first process writes the prediction file under the command's lock
         real = sys.stdout
         underlying = real.underlying if isinstance(real, HeldStream) else real  # ddp_fork: the command's stream
         held = HeldStream(underlying, held=self._handover if process_idx == 0 else None)
