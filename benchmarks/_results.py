@@ -47,15 +47,24 @@ def _import_this_checkout() -> None:
     """``import neurodyn`` -- here and in every process a benchmark starts (``PYTHONPATH``) -- takes this checkout's
     package. Without it an editable install of another checkout (one virtual environment serving several
     worktrees) maps ``neurodyn`` to that checkout's package, and a results file named this checkout's commit for
-    code of another tree. A neurodyn that ``PYTHONPATH`` names on purpose (``prepare_speed.py --before``: an
-    earlier checkout) is left first. Run at import: every benchmark imports this module before neurodyn."""
-    if _chosen_checkout() is not None:
+    code of another tree. Nothing changes where ``neurodyn`` is this checkout's already (a clone with its own
+    environment, the test suite) or is not installed (the nlb_tools environment, ``python -S``), nor where a
+    neurodyn that ``PYTHONPATH`` names on purpose comes first (``prepare_speed.py --before``: an earlier checkout,
+    for processes that write no results file; :func:`provenance` refuses any other). Run at import: every benchmark
+    imports this module before neurodyn."""
+    import importlib.util
+
+    if "neurodyn" in sys.modules or _chosen_checkout() is not None:
+        return
+    try:
+        spec = importlib.util.find_spec("neurodyn")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin is None or CHECKOUT in Path(spec.origin).resolve().parents:
         return
     root = str(CHECKOUT)
-    if not sys.path or sys.path[0] != root:
-        sys.path.insert(0, root)
+    sys.path.insert(0, root)
     os.environ["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
-    _check_neurodyn_source()
 
 
 def _chosen_checkout() -> Path | None:
@@ -67,14 +76,11 @@ def _chosen_checkout() -> Path | None:
 
 
 def _check_neurodyn_source() -> None:
-    """Refuse a ``neurodyn`` imported from outside this checkout (and outside one ``PYTHONPATH`` chose): its results
-    would name the wrong commit."""
+    """Refuse a ``neurodyn`` imported from outside this checkout: a results file would name this checkout's commit
+    for it."""
     module = sys.modules.get("neurodyn")
     where = getattr(module, "__file__", None)
-    if where is None:
-        return
-    parents = Path(where).resolve().parents
-    if CHECKOUT not in parents and (_chosen_checkout() is None or _chosen_checkout() not in parents):
+    if where is not None and CHECKOUT not in Path(where).resolve().parents:
         raise ImportError(f"neurodyn was imported from {Path(where).parent}, not from this checkout {CHECKOUT}: "
                           "a results file would name this checkout's commit for another tree's code")
 
@@ -205,11 +211,11 @@ def check_results_folder(out_dir: str | os.PathLike | None = None, option: str |
     results. The :class:`~neurodyn.errors.InputError` (one line, exit code 2 through :func:`exits_on_signals`)
     names where the folder came from: ``option`` (``out_dir`` given), ``$NEURODYN_RESULTS_DIR`` or the default.
 
-    >>> os.environ[RESULTS_ENV] = "/dev/null/results"
-    >>> check_results_folder()
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {RESULTS_ENV: "/dev/null/results"}):  # the caller's value comes back
+    ...     check_results_folder()
     Traceback (most recent call last):
     neurodyn.errors.InputError: NEURODYN_RESULTS_DIR: /dev/null/results: /dev/null is not a folder
-    >>> del os.environ[RESULTS_ENV]
     """
     from neurodyn.errors import InputError
 

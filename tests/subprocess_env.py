@@ -14,10 +14,10 @@ DIST_VARS = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without :data:`DIST_VARS`, with ``extra`` set (a subprocess starts fresh).
 
-    >>> os.environ["RANK"] = "1"
-    >>> "RANK" in clean_env(), clean_env(OMP_NUM_THREADS="1")["OMP_NUM_THREADS"]
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"RANK": "1"}):  # the caller's environment comes back
+    ...     "RANK" in clean_env(), clean_env(OMP_NUM_THREADS="1")["OMP_NUM_THREADS"]
     (False, '1')
-    >>> del os.environ["RANK"]
     """
     return {**{k: v for k, v in os.environ.items() if k not in DIST_VARS}, **extra}
 

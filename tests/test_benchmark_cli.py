@@ -649,7 +649,7 @@ def test_benchmarks_import_the_neurodyn_of_their_own_checkout(tmp_path):
     Stand-in: another checkout's neurodyn found by the import system after sys.path's folders, as an editable
     install's finder is (here: a folder appended to sys.path by sitecustomize). The benchmarks' shared module puts
     its checkout first, for the process and the processes it starts (PYTHONPATH); a neurodyn imported from
-    elsewhere before it is refused."""
+    elsewhere (or a PYTHONPATH one) gets no results file stamped with this checkout's commit."""
     other = tmp_path / "other"
     (other / "neurodyn").mkdir(parents=True)
     (other / "neurodyn" / "__init__.py").write_text("OTHER = True\n")
@@ -668,11 +668,22 @@ def test_benchmarks_import_the_neurodyn_of_their_own_checkout(tmp_path):
     plain = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, env=env, cwd=tmp_path,
                            timeout=120)
     assert plain.stdout.strip() == str(other / "neurodyn" / "__init__.py"), plain.stderr[-2000:]
-    # imported from elsewhere before the shared module: refused
-    late = ("import sys; import neurodyn; sys.path.insert(0, sys.argv[1]); import _results")
-    proc = subprocess.run([sys.executable, "-c", late, str(BENCH)], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=120)
-    assert proc.returncode != 0 and "not from this checkout" in proc.stderr.strip().splitlines()[-1], proc.stderr
+    # imported from elsewhere before the shared module, or chosen through PYTHONPATH: no results file names this
+    # checkout's commit for it
+    late = "import sys; import neurodyn; sys.path.insert(0, sys.argv[1]); import _results; _results.provenance()"
+    chosen = {**env, "PYTHONPATH": os.pathsep.join([str(other), env["PYTHONPATH"]])}
+    early = code.split("; print")[0] + "; _results.provenance()"
+    for script, environment in ((late, env), (early, chosen)):
+        proc = subprocess.run([sys.executable, "-c", script, str(BENCH)], capture_output=True, text=True,
+                              env=environment, cwd=tmp_path, timeout=120)
+        assert proc.returncode != 0 and "not from this checkout" in proc.stderr.strip().splitlines()[-1], proc.stderr
+    # where neurodyn is this checkout's already (this suite), importing the shared module changes nothing
+    probe = ("import os, sys; before = (list(sys.path), os.environ.get('PYTHONPATH')); "
+             "sys.path.insert(0, sys.argv[1]); import _results; sys.path.remove(sys.argv[1]); "
+             "print(before == (sys.path, os.environ.get('PYTHONPATH')))")
+    proc = subprocess.run([sys.executable, "-c", probe, str(BENCH)], capture_output=True, text=True, cwd=tmp_path,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=120)
+    assert proc.stdout.strip() == "True", proc.stderr[-2000:]
 
 
 def test_real_pseudo_reuse_takes_a_log_only_for_the_same_data(tmp_path, capsys):

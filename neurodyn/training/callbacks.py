@@ -120,6 +120,33 @@ class EpochTimer(Timer):
         return "Timer"  # Lightning's Timer's key: a checkpoint of either restores the time used
 
 
+def max_time_seconds(duration) -> float | None:
+    """A ``trainer.max_time`` (``DD:HH:MM:SS``, a mapping of ``timedelta`` fields such as ``{hours: 12}``, a
+    ``timedelta``) in seconds, as Lightning's Timer reads it; None for none. One it cannot read is an
+    :class:`~neurodyn.errors.InputError` of ``trainer.max_time`` (Lightning raised a MisconfigurationException for a
+    bad string, a TypeError for a bad mapping, an OverflowError for a huge one).
+
+    >>> max_time_seconds("00:01:00:30"), max_time_seconds({"minutes": 2}), max_time_seconds(None)
+    (3630.0, 120.0, None)
+    >>> max_time_seconds({"hourz": 1})
+    Traceback (most recent call last):
+    ...
+    neurodyn.errors.InputError: trainer.max_time: {'hourz': 1} is not a duration; give DD:HH:MM:SS ...
+    """
+    if duration is None:
+        return None
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    from neurodyn.errors import InputError
+
+    try:
+        return float(Timer(duration=duration).time_remaining())
+    except (MisconfigurationException, TypeError, ValueError, OverflowError):
+        raise InputError(f"{duration!r} is not a duration; give DD:HH:MM:SS (days:hours:minutes:seconds, e.g. "
+                         "00:12:00:00), a mapping such as {hours: 12}, or null for none",
+                         field="trainer.max_time") from None
+
+
 def format_duration(seconds: float) -> str:
     """Seconds as Lightning's ``max_time`` format ``DD:HH:MM:SS`` (whole seconds, rounded down).
 

@@ -105,8 +105,10 @@ class AutoModelCheckpoint(ModelCheckpoint):
     - ``last.ckpt`` is the last finished epoch, always, written at the end of every training epoch, also
       when validation runs only every ``check_val_every_n_epoch`` epochs (Lightning 2.6 rewrites it only
       when a top-k file is written, and then at the end of validation, which is not an exact resume
-      point); top-k files are considered on validated epochs only; when the epoch also entered the top k,
-      ``last.ckpt`` is a hard link to that file, so an epoch writes one large file at most.
+      point); top-k files are considered on validated epochs only; when the epoch's end entered the top k,
+      ``last.ckpt`` is a hard link to that file (one large file); a top-k file saved inside the epoch (a
+      validation with ``val_check_interval`` below 1 that ends on its last batch) holds another state, and
+      ``last.ckpt`` is written beside it.
     - Every file is written to a temporary name and renamed, so an interrupted write never leaves a
       truncated checkpoint (and a hard link is never written through).
     - Top-k files are named ``epoch=E-step=S-<monitor>=<value>.ckpt`` whatever the monitor
@@ -435,20 +437,15 @@ def check_resume_time(checkpoint: dict, cfg) -> bool:
     ``fit --run DIR`` of a run that ``max_time`` stopped trained nothing, without a word. False when time is left,
     no ``max_time`` is asked, the checkpoint records no time used, or ``min_epochs`` / ``min_steps`` are still to
     do (Lightning trains on to them whatever the time)."""
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-
-    from neurodyn.training.callbacks import EpochTimer, format_duration
+    from neurodyn.training.callbacks import EpochTimer, format_duration, max_time_seconds
 
     trainer = cfg.get("trainer")
     limit = trainer.get("max_time") if hasattr(trainer, "get") else None
     state = (checkpoint.get("callbacks") or {}).get("Timer")
     if limit is None or not isinstance(state, dict):
         return False
-    try:
-        timer = EpochTimer(limit)
-    except MisconfigurationException:  # refused in one line when the Trainer is built
-        return False
-    duration = timer.limit
+    duration = max_time_seconds(limit)  # one it cannot read: refused in one line (it was a traceback here)
+    timer = EpochTimer(limit)
     timer.load_state_dict(state)
     used = timer.time_elapsed()
     epoch, step = checkpoint.get("epoch"), checkpoint.get("global_step")

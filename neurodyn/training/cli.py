@@ -108,6 +108,7 @@ from neurodyn.training.callbacks import (
     ResumeState,
     RunInterrupted,
     flush_denormals,
+    max_time_seconds,
 )
 from neurodyn.training.checkpoints import (
     DATA_FILES_KEY,
@@ -647,16 +648,9 @@ class NeurodynCLI(LightningCLI):
         limit = config.get("max_time")
         if limit is None or any(isinstance(cb, Timer) for cb in [*(config.get("callbacks") or []), *callbacks]):
             return callbacks
-        from lightning.fabric.utilities.exceptions import MisconfigurationException
-
-        try:
-            timer = EpochTimer(limit)
-        except (MisconfigurationException, TypeError, ValueError):  # Lightning's words named `Timer(duration=...)`
-            raise InputError(f"{limit!r} is not a duration; give DD:HH:MM:SS (days:hours:minutes:seconds, e.g. "
-                             "00:12:00:00), a mapping such as {hours: 12}, or null for none",
-                             field="trainer.max_time") from None
+        max_time_seconds(limit)  # one it cannot read: one line (Lightning's words named `Timer(duration=...)`)
         config["max_time"] = None  # Lightning adds no Timer of its own; the run's config.yaml keeps the value
-        return [*callbacks, timer]
+        return [*callbacks, EpochTimer(limit)]
 
     def _check_checkpoint_fits(self, sub: str) -> None:
         """The checkpoint against the model and the data that were built (sizes, tensor shapes, bin width), before

@@ -12,7 +12,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.cli import SaveConfigCallback
 
 from neurodyn.errors import InputError, Stopped
-from neurodyn.training.callbacks import format_duration
+from neurodyn.training.callbacks import format_duration, max_time_seconds
 from neurodyn.training.checkpoints import INDEX_NAME
 
 #: stands for the run folder in a logger's ``save_dir``
@@ -230,24 +230,32 @@ def resume_command(run_dir: Path, limits: dict | None, leave_out: tuple[str, ...
         if name == "max_time":
             value, saved = _seconds(value), _seconds(saved)
             if value != saved:
-                shown = format_duration(value) if isinstance(value, (int, float)) else value
-                options.append(f" --trainer.max_time {'null' if value is None else shown}")
+                options.append(f" --trainer.max_time {_max_time_option(value, limits[name])}")
         elif value != saved:
             options.append(f" --trainer.{name} {'null' if value is None else value}")
     return f"neurodyn fit --run {run_dir}{''.join(options)}"
 
 
 def _seconds(duration) -> float | None:
-    """A ``trainer.max_time`` (``DD:HH:MM:SS``, a dict of ``timedelta`` fields, a ``timedelta``) in seconds, as
-    Lightning's Timer reads it; None for none, or one it cannot read (then compared as it is)."""
-    if duration is None:
-        return None
-    from lightning.pytorch.callbacks import Timer
-
+    """A ``trainer.max_time`` in seconds (:func:`~neurodyn.training.callbacks.max_time_seconds`); one it cannot read
+    as it is (compared as it is)."""
     try:
-        return Timer(duration=duration).time_remaining()
-    except Exception:  # noqa: BLE001 - the Trainer refuses it with its own message; here only the wording
+        return max_time_seconds(duration)
+    except InputError:  # refused when the Trainer is built; here only the wording of a stop
         return duration
+
+
+def _max_time_option(seconds, given) -> str:
+    """The value of ``--trainer.max_time`` for a resume command: ``DD:HH:MM:SS`` of whole seconds, else the value
+    as the stopped fit was given it (JSON, which the command line reads as YAML), quoted for the shell."""
+    if seconds is None:
+        return "null"
+    if isinstance(seconds, (int, float)) and float(seconds).is_integer():
+        return format_duration(seconds)
+    import json
+    import shlex
+
+    return shlex.quote(given if isinstance(given, str) else json.dumps(given, default=str))
 
 
 def _recorded_trainer(run_dir: Path) -> dict:

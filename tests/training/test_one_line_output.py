@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from subprocess_env import clean_env
 
 from neurodyn.cli import main
 
@@ -179,11 +180,10 @@ def test_the_held_output_survives_ddp_spawn(run, tmp_path):
     copy = pickle.loads(pickle.dumps(HeldStream(sys.stdout)))
     assert isinstance(copy, HeldStream) and copy._held is None
 
-    dist = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "NEURODYN_RUN_DIR")
-    env = {k: v for k, v in os.environ.items() if k not in dist and k != "NEURODYN_DEBUG"}
+    env = {k: v for k, v in clean_env(OMP_NUM_THREADS="1").items() if k != "NEURODYN_DEBUG"}
     proc = subprocess.run([sys.executable, "-m", "neurodyn.cli", "validate", "--run", str(run), "--ckpt_path", "last",
                            "--trainer.strategy", "ddp_spawn", "--trainer.devices", "1", "--trainer.accelerator", "cpu"],
-                          capture_output=True, text=True, env={**env, "OMP_NUM_THREADS": "1"}, cwd=ROOT, timeout=300)
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     banner, table = proc.stdout.find(BANNER), proc.stdout.find("valid/loss")
     assert 0 <= banner < table, proc.stdout

@@ -159,8 +159,34 @@ def test_validation_inside_epochs_saves_last_every_epoch_and_resumes_exactly(tmp
     every epoch's end, and resuming from it equals the straight run bit for bit."""
     import json
 
-    args = [*LANGEVIN, "--data.batch_size", "4", "--trainer.val_check_interval", "0.5"]
-    straight, resumed = _straight_and_resumed(tmp_path, args, 3, 1)
+    args = [*LANGEVIN, "--data.batch_size", "4", "--trainer.val_check_interval", "0.5",
+            "--trainer.default_root_dir", str(tmp_path)]
+    assert main(["fit", *args, "--run-name", "straight", "--trainer.max_epochs", "3"]) == 0
+    assert main(["fit", *args, "--run-name", "resumed", "--trainer.max_epochs", "1"]) == 0
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    one, three = _last(resumed), _last(straight)
+    # each last.ckpt is its fit's last epoch's end: every step of it
+    assert one["epoch"] == 0 and three["epoch"] == 2 and 3 * one["global_step"] == three["global_step"] > 0
+    top_k = [p for p in (straight / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt"]
+    assert all(not (p.samefile(straight / "checkpoints" / "last.ckpt")) for p in top_k)  # written, not linked
+    assert main(["fit", "--run", str(resumed), "--trainer.max_epochs", "3"]) == 0
     _assert_identical(straight, resumed, 3)
     index = json.loads((straight / "checkpoints" / "checkpoints.json").read_text())
     assert index["last"] == "last.ckpt" and index["last_epoch"] == 2, index
+
+
+@pytest.mark.parametrize("value, shown", [("{hourz: 1}", "{'hourz': 1}"), ("abc", "'abc'"),
+                                          ("{days: 1000000000000}", "{'days': 1000000000000}")])
+def test_a_bad_max_time_of_a_resume_is_one_line(tmp_path, capsys, value, shown):
+    """A resume of a run with a max_time read the new max_time before the Trainer was built (to say when the time is
+    used up already), and a mapping Lightning's Timer cannot read was a TypeError traceback there ({days: 1e12}: an
+    OverflowError), not the one-line refusal a fresh fit gives."""
+    args = [*LANGEVIN, "--trainer.default_root_dir", str(tmp_path), "--run-name", "run", "--trainer.max_epochs", "1",
+            "--trainer.max_time", "00:01:00:00"]
+    assert main(["fit", *args]) == 0
+    capsys.readouterr()
+    code = main(["fit", "--run", str(tmp_path / "run"), "--trainer.max_epochs", "2", "--trainer.max_time", value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"neurodyn fit: error: trainer.max_time: {shown} is not a duration; give DD:HH:MM:SS "
+                                 "(days:hours:minutes:seconds, e.g. 00:12:00:00), a mapping such as {hours: 12}, or "
+                                 "null for none"], err

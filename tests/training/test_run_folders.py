@@ -365,6 +365,9 @@ def test_the_resume_command_of_a_stopped_extension_names_its_length(run):
         f"neurodyn fit --run {run} --trainer.max_steps 40 --trainer.min_steps 12")
     assert str(run_stopped(15, run, finished=True, max_epochs=3, limits={**limits, "max_time": None})).endswith(
         f"neurodyn fit --run {run} --trainer.max_steps 40 --trainer.min_steps 12 --trainer.max_time null")
+    # a duration of part seconds (DD:HH:MM:SS would round it down) as it was given, quoted for the shell
+    assert str(run_stopped(15, run, finished=True, max_epochs=3, limits={"max_time": {"seconds": 90.5}})).endswith(
+        f"neurodyn fit --run {run} --trainer.max_time '{{\"seconds\": 90.5}}'")
     for finished in (True, False):
         assert str(run_stopped(15, run, finished=finished, max_epochs=1)) == (
             "interrupted by SIGTERM after the last epoch was saved: the run finished (trainer.max_epochs=1 "
