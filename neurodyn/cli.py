@@ -121,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         signum = getattr(err, "signum", 2)
         import signal
 
-        print(f"neurodyn {command}: interrupted ({signal.Signals(signum).name}); nothing partial was kept",
-              file=sys.stderr)
+        if not (command in TRAINING and _later_process()):  # a terminal's Ctrl-C reaches every process of a run
+            print(f"neurodyn {command}: interrupted ({signal.Signals(signum).name}); nothing partial was kept",
+                  file=sys.stderr)
         return 128 + signum
 
 def _left_to_launcher(err: InputError | CommandFailed) -> bool:
@@ -138,7 +139,7 @@ def _later_process() -> bool:
     """True in a process of a multi-process run other than the first (``--trainer.strategy ddp`` runs the command
     again for each; torchrun starts them): the first process says how the run stopped (each said it, once per
     process)."""
-    from neurodyn.training.runs import child_rank
+    from neurodyn.training import child_rank
 
     return child_rank()
 

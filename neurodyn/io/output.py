@@ -53,6 +53,9 @@ class Interrupted(KeyboardInterrupt):
         self.signum = int(signum)
         super().__init__(f"interrupted by {signal.Signals(self.signum).name}")
 
+    def __reduce__(self):  # pickled by the processes of a run for the command's (training.processes)
+        return type(self), (self.signum,)
+
 
 #: every signal number that a handler of this module turned into :class:`Interrupted`, in order. The
 #: exception a handler raises can be swallowed (a signal landing in a weakref callback or a ``__del__``,
@@ -132,12 +135,23 @@ def terminate_as_interrupt():
 
 
 @contextlib.contextmanager
-def command_interrupts() -> Iterator[None]:
+def interrupts_raise(sigterm: bool = True) -> Iterator[None]:
+    """Within the block, SIGTERM (unless ``sigterm`` is False) and Ctrl-C raise :class:`Interrupted` (recorded in
+    :data:`_RECEIVED`) where their handlers are still the defaults (:func:`terminate_as_interrupt`,
+    :func:`_interrupt_on_sigint`); the previous handlers are restored on exit."""
+    with terminate_as_interrupt() if sigterm else contextlib.nullcontext(), _interrupt_on_sigint():
+        yield
+
+
+@contextlib.contextmanager
+def command_interrupts(ctrl_c: bool = False) -> Iterator[None]:
     """:func:`terminate_as_interrupt` for a whole command outside any :func:`output_file` (a DANDI lookup, a
     streamed ``info``): SIGTERM raises :class:`Interrupted`, and one whose exception was swallowed (a signal
     landing in h5py's weakref callbacks or a ``__del__``: printed "Exception ignored in ..." and ignored, the
-    command then ran on and exited 0) fails the block with :class:`Interrupted` when it ends."""
-    with terminate_as_interrupt(), _quiet_swallowed_interrupts():
+    command then ran on and exited 0) fails the block with :class:`Interrupted` when it ends. ``ctrl_c``: Ctrl-C
+    too (:func:`interrupts_raise`), so that one a framework turned into an exit (Lightning's ``sys.exit(1)`` in
+    ``validate`` / ``test``) also leaves the block as :class:`Interrupted`."""
+    with interrupts_raise() if ctrl_c else terminate_as_interrupt(), _quiet_swallowed_interrupts():
         received = len(_RECEIVED)
         try:
             yield
@@ -616,6 +630,11 @@ def hold_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
                 raise
             finally:
                 _HELD_LOCKS.discard(key)
+                # under the lock every temporary file of this output is ours: one a process writing under it
+                # (write_under: a ddp_spawn predict's first process) left when it was ended mid-write
+                for part in temporary_files(path):
+                    with contextlib.suppress(OSError):
+                        part.unlink()
     finally:
         remove_empty_folders(created)  # only those still empty: never the output's folder once it is written
 

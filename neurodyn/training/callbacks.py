@@ -256,7 +256,7 @@ class ResumeState(RandomStateInCheckpoints):
         self.signal = signum
         import multiprocessing
 
-        from neurodyn.training.runs import child_rank
+        from neurodyn.training import child_rank
 
         if multiprocessing.parent_process() is not None or child_rank():
             # a process the command started (ddp_spawn / ddp_fork: the command's process says it, and torch ends

@@ -100,6 +100,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressB
 from lightning.pytorch.cli import LightningCLI
 
 from neurodyn.errors import InputError, one_line, wrapped_input_error
+from neurodyn.io.output import Interrupted
+from neurodyn.training import child_rank
 from neurodyn.training.callbacks import (
     EpochLog,
     EpochTimer,
@@ -148,7 +150,6 @@ from neurodyn.training.runs import (
     RUN_DIR_ENV,
     RUN_PLACEHOLDER,
     RunConfigSaver,
-    child_rank,
     keeps_best,
     prepare_argv,
     resolve_checkpoint,
@@ -705,7 +706,7 @@ class NeurodynCLI(LightningCLI):
                                  "trials; predict writes every trial (drop the option)", field=f"trainer.{option}")
         from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-        from neurodyn.io.output import default_sigterm
+        from neurodyn.io.output import command_interrupts, default_sigterm
 
         # ddp / ddp_spawn / ddp_fork: the run goes on in processes Lightning starts; they keep the command's contract
         # (held output, quiet logging, bad input as one line: training.processes)
@@ -713,10 +714,14 @@ class NeurodynCLI(LightningCLI):
         note = None if child_rank() else processes_note(self.trainer)
         if note:  # on stderr: standard output is held until the run starts, this is said before processes start
             print(note, file=sys.stderr, flush=True)
+        # fit: Lightning's SIGTERM handler (an orderly stop: ResumeState) from here on; predict keeps SIGTERM raising,
+        # as its output file's lock wants it (nothing partial is written); validate / test stop on SIGTERM or Ctrl-C
+        # as one line and 128 + the signal -- Lightning's orderly stop ended them with exit code 0 and nothing said
+        # (its SIGTERMException is a SystemExit), its Ctrl-C with exit code 1 and nothing said
+        signals = {"fit": default_sigterm, "predict": contextlib.nullcontext}.get(
+            subcommand, lambda: command_interrupts(ctrl_c=True))
         try:
-            # fit / validate / test: Lightning's SIGTERM handler (an orderly stop) from here on; predict keeps
-            # SIGTERM raising, as its output file's lock wants it (nothing partial is written)
-            with default_sigterm() if subcommand != "predict" else contextlib.nullcontext():
+            with signals():
                 super()._run_subcommand(subcommand)
         except MisconfigurationException as err:
             # refused by Lightning once running (a limit_*_batches fraction below one batch, ...): one line
@@ -823,6 +828,8 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
         raise parser_error(str(err), rest) from None
     except (RunInterrupted, SIGTERMException) as err:
         signum = getattr(err, "signum", signal.SIGTERM)
+        if command != "fit":  # a process of a validate / test / predict run stopped on a signal: nothing to keep
+            raise Interrupted(signum) from None
         # RunInterrupted: a second signal, mid-epoch; SIGTERMException: Lightning's own handler, before
         # training started (setup, sanity check) -- neither finished an epoch
         raise run_stopped(signum, resume.run_dir, finished=False, max_epochs=resume.max_epochs,

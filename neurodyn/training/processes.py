@@ -55,11 +55,11 @@ from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcess
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
 from neurodyn.errors import CommandFailed, InputError
-from neurodyn.io.output import held_locks, write_under
+from neurodyn.io.output import Interrupted, held_locks, interrupts_raise, write_under
+from neurodyn.training import child_rank
 from neurodyn.training.callbacks import ResumeState, RunInterrupted, received_line
 from neurodyn.training.quiet import HeldStream, ReleaseStdout, quiet_lightning
 from neurodyn.training.refusals import input_error_of
-from neurodyn.training.runs import child_rank
 
 #: the folder (set by :class:`ScriptLauncher` for the processes it starts) where they record bad input they find
 ERRORS_ENV = "NEURODYN_PROCESS_ERRORS"
@@ -106,7 +106,8 @@ class _DropTermination(logging.Filter):
     command reports)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Terminating process %s via signal SIGTERM")
+        return not str(record.msg).startswith(("Terminating process %s via signal SIGTERM",
+                                               "Unable to shutdown process %s via SIGTERM"))
 
 
 class CommandLauncher(_MultiProcessingLauncher):
@@ -122,6 +123,19 @@ class CommandLauncher(_MultiProcessingLauncher):
         self._errors: str | None = None  # a folder: each process that finds bad input records it there
         self._outside = None  # shared memory: the signal the command's process received (ResumeState.outside)
         self._locks: frozenset[str] = frozenset()  # output locks the command's process holds (the prediction's)
+        self._held_signals = self._started_holding = None  # signals blocked while the processes start
+
+    @property
+    def procs(self) -> list:
+        return self._procs
+
+    @procs.setter
+    def procs(self, procs: list) -> None:
+        # Lightning sets this as soon as ``torch.multiprocessing.start_processes`` has started every process: the
+        # signals held while they started (:meth:`launch`) are delivered to the command's process from here on
+        self._procs = procs
+        _release_signals(getattr(self, "_held_signals", None))
+        self._held_signals = None
 
     # -- in the command's process ---------------------------------------------------------------------
     def launch(self, function, *args, trainer=None, **kwargs):
@@ -136,15 +150,16 @@ class CommandLauncher(_MultiProcessingLauncher):
         spawn_log.addFilter(quiet)
         try:
             with self._signals_passed_on(trainer):
+                self._held_signals = self._started_holding = _hold_signals(self._start_method)
                 return super().launch(function, *args, trainer=trainer, **kwargs)
-        except RunInterrupted:  # a second signal: the processes stop at once (the last epoch's end is kept)
-            for proc in self.procs:
-                if proc.is_alive():
-                    proc.kill()
-                proc.join()
-            raise
         except ProcessException as err:
             found = self._recorded(getattr(err, "error_index", None))
+            signum = found.signum if isinstance(found, Interrupted) else None if found else _ended_by_signal(err)
+            if signum is not None:
+                # a process stopped on a signal before its run's own handlers (a Ctrl-C while it started), or ended
+                # by one: the command stops as on a second signal (not a KeyboardInterrupt: Lightning makes that an
+                # exit code 1, nothing said)
+                raise RunInterrupted(signum, finished_epoch=False) from err
             if found is not None:
                 raise found from err
             raise
@@ -154,8 +169,25 @@ class CommandLauncher(_MultiProcessingLauncher):
                 sys.stdout.flush()
             raise
         finally:
+            _release_signals(self._held_signals)
+            self._held_signals = None
+            self._end_processes()
             spawn_log.removeFilter(quiet)
             shutil.rmtree(self._errors, ignore_errors=True)
+
+    def _end_processes(self) -> None:
+        """The processes still running when the command's process leaves :meth:`launch` are ended (SIGKILL) and
+        waited for: the command has stopped (a second signal, a signal outside a fit, a failure), and they would run
+        on without it -- a prediction written after the command said nothing was, a process waiting forever in the
+        rendezvous for one that a Ctrl-C ended while it started, and the command's interpreter waiting for them at
+        its exit (their processes are not daemons). What they wrote is the command's: a prediction's temporary file
+        is removed with the output's lock (:func:`~neurodyn.io.output.hold_output`), a fit's checkpoints are written
+        whole or not at all."""
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.kill()
+        for proc in self.procs:
+            proc.join()
 
     @contextlib.contextmanager
     def _signals_passed_on(self, trainer):
@@ -167,9 +199,15 @@ class CommandLauncher(_MultiProcessingLauncher):
         from lightning.pytorch.trainer.states import TrainerFn
 
         resume = _resume_state(trainer)
-        if (resume is None or trainer is None or trainer.state.fn != TrainerFn.FITTING
-                or threading.current_thread() is not threading.main_thread()):
+        if threading.current_thread() is not threading.main_thread():
             yield
+            return
+        if resume is None or trainer is None or trainer.state.fn != TrainerFn.FITTING:
+            # validate / test (predict's output already raises on both): a signal to the command's process stops
+            # it as one line, and the processes with it (:meth:`_end_processes`); it killed the command's process
+            # at once before (SIGTERM: nothing said), and the processes ran on without it
+            with interrupts_raise():
+                yield
             return
 
         def handle(signum, frame):
@@ -218,9 +256,23 @@ class CommandLauncher(_MultiProcessingLauncher):
             if isinstance(callback, ResumeState):
                 callback.outside = self._outside
         sys.stdout = held
+        # ddp_fork: the command's process's handlers were copied with it (one that hands a signal on to the processes,
+        # or one that raises a second time); this process starts with Python's own, as a ddp_spawn process does
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         try:
-            with quiet_lightning(), process_group_ended():
-                super()._wrapping_function(process_idx, trainer, *args, **kwargs)
+            # SIGINT only: SIGTERM keeps its default action (a process waiting in the rendezvous for one that has
+            # gone ends on it at once; a Python handler would wait for the rendezvous to time out)
+            with interrupts_raise(sigterm=False):
+                # held since the command's process started this one (inherited): delivered here
+                _release_signals(getattr(self, "_started_holding", None))
+                with quiet_lightning(), process_group_ended():
+                    super()._wrapping_function(process_idx, trainer, *args, **kwargs)
+        except KeyboardInterrupt as err:  # Ctrl-C (or SIGTERM, where it raises) before the run's own handlers
+            held.drop()
+            signum = getattr(err, "signum", signal.SIGINT)
+            self._record(process_idx, Interrupted(signum))
+            raise SystemExit(128 + signum) from None  # torch's wrapper ends a KeyboardInterrupt with exit code 0
         except BaseException as err:
             error = input_error_of(err)
             if error is None:  # a bug: what was held comes before its traceback
@@ -234,8 +286,49 @@ class CommandLauncher(_MultiProcessingLauncher):
         finally:
             sys.stdout = real
 
-    def _record(self, process_idx: int, error: InputError | CommandFailed) -> None:
+    def _record(self, process_idx: int, error: InputError | CommandFailed | Interrupted) -> None:
         record_error(self._errors, str(process_idx), error)
+
+
+#: the signals the command's process holds while it starts the processes of a run (:func:`_hold_signals`)
+_HELD = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+def _hold_signals(start_method: str) -> frozenset | None:
+    """Block SIGINT and SIGTERM in the command's process (its main thread) until :func:`_release_signals`, and so
+    in the processes it starts, which inherit the mask: a signal while they start is delivered once they have,
+    to the command's process as it would have been, and to each process when its run begins
+    (:meth:`CommandLauncher._wrapping_function`). Before, a Ctrl-C while a ``ddp_spawn`` process was importing its
+    modules printed that process's KeyboardInterrupt traceback after the command's line, or left the other process
+    waiting for it in the rendezvous (and the command with it), and a SIGTERM while the command's process was
+    handing a process its Trainer printed ``pickle data was truncated`` there. None where nothing was blocked
+    (not the main thread, or no ``pthread_sigmask``)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        return None
+    if start_method in ("spawn", "forkserver"):
+        # multiprocessing's resource tracker unblocks SIGINT and SIGTERM in this process once it has started its own
+        # (multiprocessing/resource_tracker.py, ``ensure_running``): started first, so that it does not undo this
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    return _HELD - set(blocked)  # those that were not blocked already
+
+
+def _release_signals(held) -> None:
+    """Unblock the signals :func:`_hold_signals` blocked (one pending is delivered now)."""
+    if held:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+def _ended_by_signal(err: BaseException) -> int | None:
+    """The signal (SIGINT / SIGTERM) that ended the process torch's ``ProcessExitedException`` is about, by the
+    signal or by the exit code 128 + its number that a process ends with when it stopped on one; None otherwise."""
+    for signum in _HELD:
+        if getattr(err, "signal_name", None) == signal.Signals(signum).name or getattr(err, "exit_code", None) == \
+                128 + signum:
+            return int(signum)
+    return None
 
 
 class _Observer(_ChildProcessObserver):

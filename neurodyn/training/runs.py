@@ -4,7 +4,6 @@ resolve, and what a stopped run says about resuming (see :mod:`neurodyn.training
 from __future__ import annotations
 
 import datetime
-import os
 import signal
 from pathlib import Path
 
@@ -120,11 +119,6 @@ def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path
     if not (ckpt_dir / best).is_file():
         raise InputError(f"the best checkpoint {best!r} is missing", path=index, field="best")
     return str(ckpt_dir / best)
-
-
-def child_rank() -> bool:
-    """True in a process that Lightning's DDP launcher started (local rank > 0 or node rank > 0)."""
-    return any(int(os.environ.get(k, "0") or 0) > 0 for k in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
 
 
 def _selects(index: dict) -> bool:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import multiprocessing
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -506,3 +508,100 @@ def test_ddp_process_that_fails_after_the_run_fails_the_command(trained, tmp_pat
     assert code == 1 and without_cores_note(stderr) == [
         "neurodyn validate: error: process 1 ended with exit code 3 after the run had finished (its results are "
         "written)"], (code, stderr[-3000:])
+
+
+# -- a signal while ddp_spawn / ddp_fork processes start, and a signal to the command's process alone ---------------
+
+#: the `neurodyn` command; as soon as torch has started the run's processes (each still importing its modules under
+#: ddp_spawn) the signal $SIGNAL goes to the command's process group ("group": a terminal's Ctrl-C) or to the
+#: command's process alone ("command": `kill`, a scheduler's)
+START_SIGNAL = """import os, signal, sys
+
+import torch.multiprocessing
+
+from neurodyn.cli import main
+
+start = torch.multiprocessing.start_processes
+
+
+def start_processes(*args, **kwargs):
+    context = start(*args, **kwargs)
+    target, signum = os.environ["SIGNAL"].split()
+    os.killpg(0, int(signum)) if target == "group" else os.kill(os.getpid(), int(signum))
+    return context
+
+
+torch.multiprocessing.start_processes = start_processes
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _signalled(tmp: Path, argv: list[str], target: str, signum: int) -> tuple[int, list[str]]:
+    """Run the command of ``argv`` in a session of its own (a group signal reaches nothing else) with the signal
+    sent as its processes start; its exit code and stderr's lines."""
+    script = tmp / "start_signal.py"
+    script.write_text(START_SIGNAL)
+    env = clean_env(OMP_NUM_THREADS="1", SIGNAL=f"{target} {int(signum)}")
+    done = subprocess.run([sys.executable, str(script), *argv, *DDP2], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300, start_new_session=True)
+    return done.returncode, without_cores_note(done.stderr)
+
+
+@pytest.mark.xdist_group("ddp_signals")
+@pytest.mark.parametrize(("strategy", "target", "signum"), [
+    ("ddp_spawn", "group", signal.SIGINT), ("ddp_spawn", "command", signal.SIGTERM),
+    pytest.param("ddp_fork", "group", signal.SIGINT, marks=needs_fork),
+    pytest.param("ddp_fork", "command", signal.SIGTERM, marks=needs_fork)])
+def test_a_signal_while_the_processes_start_is_one_line_and_leaves_nothing(strategy, target, signum, trained,
+                                                                            tmp_path):
+    """A Ctrl-C while ddp_spawn processes imported their modules printed each one's KeyboardInterrupt traceback
+    after the command's line, or left the other process waiting for it in the rendezvous and the command waiting
+    for that one at its exit (a hang of 30 minutes, the rendezvous's time-out); a SIGTERM to the command's process
+    alone ended it while its processes ran on (a SIGTERM as it handed a process its Trainer: that process's
+    'pickle data was truncated' traceback). The signals are held while the processes start and delivered after;
+    the processes still running when the command stops are ended. Predict and validate: one line, 128 + the signal,
+    nothing left (no output, no temporary or lock file). A fit: after its 'received' line, nothing trained and no
+    run folder when the processes had the signal too, else the first epoch's exact resume point."""
+    _, run, _ = trained
+    name = signal.Signals(signum).name
+    out = tmp_path / "out"
+    out.mkdir()
+    strategy_args = ["--trainer.strategy", strategy]
+    code, lines = _signalled(tmp_path, ["predict", "--run", str(run), "--out", str(out / "p.h5"), *strategy_args],
+                             target, signum)
+    assert (code, lines) == (128 + signum, [f"neurodyn predict: interrupted ({name}); nothing partial was kept"])
+    code, lines = _signalled(tmp_path, ["validate", "--run", str(run), *strategy_args], target, signum)
+    assert (code, lines) == (128 + signum, [f"neurodyn validate: interrupted ({name}); nothing partial was kept"])
+    code, lines = _signalled(tmp_path, ["fit", "--config", str(run / "config.yaml"), "--trainer.default_root_dir",
+                                        str(out), "--run-name", "new", *strategy_args], target, signum)
+    if target == "group":  # the processes had it too, before their run: nothing trained
+        assert code == 128 + signum and lines[-1] == (f"neurodyn fit: interrupted by {name} before any epoch "
+                                                      "finished; nothing to resume"), lines
+        assert list(out.iterdir()) == []
+    else:  # handed on to the processes (as during a fit): the first epoch finishes, an exact resume point
+        assert code == 128 + signum and lines[-1] == (f"neurodyn fit: interrupted by {name} after finishing the "
+                                                      f"epoch; resume with: neurodyn fit --run {out / 'new'}"), lines
+        assert [p.name for p in out.iterdir()] == ["new"] and (out / "new" / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_validate_is_one_line(signum, trained, tmp_path, monkeypatch, capsys):
+    """A SIGTERM during a validate or test ended it with exit code 0 and nothing said (Lightning's orderly stop: its
+    SIGTERMException is a SystemExit without a code), a Ctrl-C with exit code 1 and nothing said (Lightning's
+    ``sys.exit(1)``). Both are now the command's one line and 128 + the signal."""
+    from neurodyn.training.module import LangevinFlowModule
+
+    _, run, _ = trained
+    step = LangevinFlowModule.validation_step
+
+    def validation_step(self, *args, **kwargs):
+        os.kill(os.getpid(), signum)
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(LangevinFlowModule, "validation_step", validation_step)
+    capsys.readouterr()
+    for command in ("validate", "test"):
+        assert main([command, "--run", str(run), "--trainer.accelerator", "cpu"]) == 128 + signum
+        assert capsys.readouterr().err.splitlines() == [
+            f"neurodyn {command}: interrupted ({signal.Signals(signum).name}); nothing partial was kept"]
