@@ -53,7 +53,10 @@ TRAINING = {"fit", "validate", "test", "predict"}
 #: commands run whole under neurodyn.io.output.command_interrupts: SIGTERM is one line and exit 143 also before
 #: an output file is opened (the DANDI lookup of download, info dandi://, prepare --nwb dandi://), not a
 #: silent kill, and also when its exception was swallowed in h5py's callbacks
-SIGTERM_AS_INTERRUPT = {"download", "info", "prepare"}
+SIGTERM_AS_INTERRUPT = {"download", "info", "prepare", "demo", "simulate"}
+#: ... and Ctrl-C too, recorded: the demo trains through Lightning, which turns a signal that raises inside its fit
+#: into ``sys.exit(1)`` (the demo exited 0 on SIGTERM, Lightning's orderly stop, or 1 on Ctrl-C, nothing said)
+CTRL_C_AS_INTERRUPT = {"demo"}
 
 
 def _usage() -> str:
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         if command in SIGTERM_AS_INTERRUPT:  # a SIGTERM before any output is opened (a DANDI lookup) is one line
             from neurodyn.io.output import command_interrupts
 
-            with command_interrupts():
+            with command_interrupts(ctrl_c=command in CTRL_C_AS_INTERRUPT):
                 return int(func(rest) or 0)
         return int(func(rest) or 0)
     except (InputError, CommandFailed) as err:

@@ -135,7 +135,14 @@ def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions:
                              enable_model_summary=False,
                              num_sanity_val_steps=0, deterministic=False, log_every_n_steps=1)
         start = time.perf_counter()
-        trainer.fit(module, dm)
+        try:
+            trainer.fit(module, dm)
+        except (KeyboardInterrupt, SystemExit):  # a signal (Lightning: sys.exit(1)): folders of a run cut short
+            import shutil
+
+            for folder in (Path(logger.log_dir), Path(ckpt.dirpath)):
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
         train_seconds = time.perf_counter() - start
     valid, train = dm.splits["valid"], dm.splits["train"]
     truth = valid.extras["true_rates"]

@@ -70,3 +70,46 @@ def test_quiet_lightning_keeps_other_warnings(situations):
     kept = ["loss is NaN at epoch 3"] if situations else [
         "Checkpoint directory d/checkpoints exists and is not empty.", "loss is NaN at epoch 3"]
     assert [str(w.message) for w in seen] == kept
+
+
+#: ``neurodyn demo`` with $SIGNAL sent to itself at the first training batch
+DEMO_SIGNAL = """import os, sys
+
+from neurodyn.cli import main
+from neurodyn.training.module import LangevinFlowModule
+
+step = LangevinFlowModule.training_step
+
+
+def training_step(self, *args, **kwargs):
+    os.kill(os.getpid(), int(os.environ["SIGNAL"]))
+    return step(self, *args, **kwargs)
+
+
+LangevinFlowModule.training_step = training_step
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signum", [15, 2])
+def test_a_signal_while_the_demo_trains_is_one_line(signum, tmp_path):
+    """A SIGTERM while the demo trained ended it with exit code 0, '[rank: 0] Received SIGTERM: 15' on stdout and
+    nothing on stderr (Lightning's orderly stop), a Ctrl-C with exit code 1 (Lightning's ``sys.exit(1)``), each
+    leaving the cut-short run's log and checkpoint folders. Now: the command's one line, 128 + the signal, and
+    only the simulation cache (written whole before training, reused by the next run)."""
+    import signal
+
+    nodata = tmp_path / "nodata"
+    nodata.mkdir()
+    script = tmp_path / "demo_signal.py"
+    script.write_text(DEMO_SIGNAL)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NEURODYN_TEST_DATA": str(nodata), "SIGNAL": str(signum)}
+    env.pop("NEURODYN_DEBUG", None)
+    proc = subprocess.run([sys.executable, str(script), "demo", "--out", str(tmp_path / "demo"), "--epochs", "2"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    name = signal.Signals(signum).name
+    assert (proc.returncode, proc.stderr.splitlines()) == (
+        128 + signum, [f"neurodyn demo: interrupted ({name}); nothing partial was kept"]), proc.stderr[-3000:]
+    assert "Received SIGTERM" not in proc.stdout and "KeyboardInterrupt" not in proc.stdout, proc.stdout
+    left = sorted(str(p.relative_to(tmp_path / "demo")) for p in (tmp_path / "demo").rglob("*") if p.is_file())
+    assert left == ["lorenz.h5"], left

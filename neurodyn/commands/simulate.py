@@ -168,6 +168,7 @@ def run_nlb(args: argparse.Namespace) -> int:
 
     from neurodyn.data.synthetic.nlb_nwb import STYLE_DATASET, STYLE_UNITS, pair_names, write_nlb_nwb
     from neurodyn.io import check_memory, output_file
+    from neurodyn.io.output import signals_deferred
 
     heldin, heldout = STYLE_UNITS[args.style]
     heldin, heldout = getattr(args, "n_heldin", heldin), getattr(args, "n_heldout", heldout)
@@ -186,15 +187,19 @@ def run_nlb(args: argparse.Namespace) -> int:
     sizes = {split: nlb_bytes(args.style, n, heldin + heldout) for split, n in trials.items()}
     check_memory(max(m for m, _ in sizes.values()), field="--n-train-trials / --n-test-trials / --n-heldin",
                  what="this simulation")
-    with contextlib.ExitStack() as stack:  # both files renamed only once both are written
-        tmp = {split: stack.enter_context(output_file(args.out / names[split], overwrite=args.overwrite,
-                                                      size_bytes=sizes[split][1]))
-               for split in ("train", "test")}
-        stack.enter_context(warnings.catch_warnings())  # pynwb: the temporary name does not end in .nwb
-        warnings.filterwarnings("ignore", message="The file path provided", category=UserWarning)
-        for split, path in tmp.items():
-            write_nlb_nwb(path, args.style, n_trials=trials[split], n_heldin=heldin, n_heldout=heldout,
-                          seed=args.seed, split=split)
+    with contextlib.ExitStack() as renames:
+        with contextlib.ExitStack() as stack:  # both files renamed only once both are written
+            tmp = {split: stack.enter_context(output_file(args.out / names[split], overwrite=args.overwrite,
+                                                          size_bytes=sizes[split][1]))
+                   for split in ("train", "test")}
+            stack.enter_context(warnings.catch_warnings())  # pynwb: the temporary name does not end in .nwb
+            warnings.filterwarnings("ignore", message="The file path provided", category=UserWarning)
+            for split, path in tmp.items():
+                write_nlb_nwb(path, args.style, n_trials=trials[split], n_heldin=heldin, n_heldout=heldout,
+                              seed=args.seed, split=split)
+            # both written: a signal now waits until both are renamed (a signal between the two renames kept one
+            # file of the pair, or with --overwrite a new file beside the old one of the other split)
+            renames.enter_context(signals_deferred())
     dataset = STYLE_DATASET[args.style]
     print(f"wrote {args.out}: {names['train']} ({args.n_train_trials} trials, {heldin} held-in + {heldout} "
           f"held-out units) and {names['test']} ({args.n_test_trials} trials); {args.style} style, seed "

@@ -166,6 +166,37 @@ def command_interrupts(ctrl_c: bool = False) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM received within the block are acted on when it ends (each once, in order, by the handler
+    of that moment: :func:`signal.raise_signal`), not inside it: for a few steps that must happen all or none, the
+    renames of files written as one (``simulate nlb``'s pair: a signal between them kept one file of the pair while
+    the command said nothing partial was kept). Python-level handlers, not a signal mask, so that a signal another
+    thread receives is deferred too. Only in the main thread (signals reach no other).
+
+    >>> import os, signal
+    >>> with contextlib.suppress(Interrupted), terminate_as_interrupt():
+    ...     with signals_deferred():
+    ...         os.kill(os.getpid(), signal.SIGTERM)
+    ...         print("still here")
+    ...     print("not reached")
+    still here
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, _frame: received.append(signum))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(received):
+            signal.raise_signal(signum)
+
+
+@contextlib.contextmanager
 def default_sigterm() -> Iterator[None]:
     """Within the block, SIGTERM has its default action again where :func:`terminate_as_interrupt` had set it
     to raise: Lightning installs its own SIGTERM handler (an orderly stop) only over the default action, and

@@ -22,7 +22,9 @@ import lightning.pytorch as pl
 
 #: Lightning's info lines that carry no information for a neurodyn user (advertising; the seed, which
 #: config.yaml records, was printed on stderr before any error line)
-_QUIET_INFO = ("💡 Tip", "Seed set to")
+_QUIET_INFO = ("💡 Tip", "Seed set to",
+               # a signal during a run, which the command itself says in its one line (the demo's)
+               "Received SIGTERM", "Detected KeyboardInterrupt")
 #: warnings of Lightning's own making, noise wherever neurodyn trains
 _LIGHTNING_NOISE = (
     r".*is smaller than the logging interval.*",  # epoch metrics are what neurodyn logs
@@ -68,7 +70,8 @@ def quiet_lightning(*, situations: bool = True):
     create on purpose (a resumed run's folder exists, in-memory data needs no workers, a GPU left unused, ...).
     """
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch.utilities.rank_zero",
-                                                     "lightning.fabric.utilities.seed")]
+                                                     "lightning.fabric.utilities.seed",
+                                                     "lightning.pytorch.trainer.connectors.signal_connector")]
     tips = _DropTips()
     for logger in loggers:
         logger.addFilter(tips)

@@ -225,3 +225,46 @@ def test_nlb_size_estimate_bounds_the_session(style):
                             base_rate_hz=(6.0, 20.0), latent_dim=3)
             bound = 1000 * (TRIAL_S_MAX[style] * 300 + 1.7)
             assert 0.5 * bound < sim.n_ms <= bound, (seed, split, sim.n_ms, bound)
+
+
+#: ``neurodyn`` with SIGTERM sent to itself just after the first of its output files was renamed into place
+SIGNAL_AFTER_FIRST_RENAME = """import os, signal, sys
+
+import neurodyn.io.output as output
+from neurodyn.cli import main
+
+replace, renamed = os.replace, []
+
+
+def replace_then_signal(src, dst):
+    replace(src, dst)
+    renamed.append(dst)
+    if len(renamed) == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+output.os.replace = replace_then_signal
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_nlb_a_signal_between_the_two_renames_keeps_the_pair_whole(tmp_path):
+    """A SIGTERM that landed between the renames of the pair's two files kept one of them (exit 143, 'nothing
+    partial was kept'); with ``--overwrite`` over an earlier pair, a new file beside the old one of the other split.
+    The signal now waits until both are renamed: the pair is whole (this seed's), then the command stops on it."""
+    import subprocess
+
+    from neurodyn.data.synthetic.nlb_nwb import pair_names
+
+    script = tmp_path / "signal_after_rename.py"
+    script.write_text(SIGNAL_AFTER_FIRST_RENAME)
+    out = tmp_path / "sim"
+    base = ["simulate", "nlb", "--style", "mc_maze", *NLB_TINY, "--out", str(out)]
+    assert main([*base, "--seed", "0"]) == 0
+    old = {name: (out / name).read_bytes() for name in pair_names("mc_maze")}
+    done = subprocess.run([sys.executable, str(script), *base, "--seed", "5", "--overwrite"], capture_output=True,
+                          text=True, timeout=300)
+    assert (done.returncode, done.stderr.splitlines()) == (
+        143, ["neurodyn simulate: interrupted (SIGTERM); nothing partial was kept"]), done.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == sorted(old)  # no temporary or lock file either
+    assert all((out / name).read_bytes() != data for name, data in old.items())  # both are the new seed's
