@@ -19,12 +19,15 @@ Run folders
     the old run is never written). A fit holds the run folder's lock ``.run.lock`` until it ends
     (:func:`neurodyn.io.output.hold_folder`): a second fit of the same folder is refused at once. ``{run}`` in a
     logger's ``save_dir`` stands for the run folder. validate / test / predict write no logs. The prediction
-    file follows every command's output policy (:func:`neurodyn.io.output_file`): it may not be the data, the
-    checkpoint, a config or one of the run's records (:data:`RUN_RECORDS`: ``config.yaml``, ``hparams.yaml``,
-    ``metrics.csv``, ``tensorboard/``, ``checkpoints/``; ``config.resume-<n>.yaml``); an existing one is replaced
-    only with ``--overwrite`` (``--prediction.overwrite true``). Its lock is taken when the arguments are checked
-    and held until the file is written or the run fails (:func:`neurodyn.io.output.hold_output`), so a second predict to
-    the same file is refused before it loads anything. The file records what produced it (model, model settings,
+    file follows every command's output policy (:func:`neurodyn.io.output_file`): it may not be a file the
+    command reads (:func:`neurodyn.training.inputs.command_inputs`: the data, the Lorenz cache, the checkpoint,
+    every config file however given: ``-c``, ``--data d.yaml``, ...) or one of the run's records
+    (:data:`RUN_RECORDS`: ``config.yaml``, ``hparams.yaml``, ``metrics.csv``, ``tensorboard/``, ``checkpoints/``;
+    ``config.resume-<n>.yaml``); an existing one is replaced only with ``--overwrite`` (``--prediction.overwrite
+    true``). A fit whose run records would be written over a file it reads is refused the same way. Its lock is
+    taken when the arguments are checked and held until the file is written or the run fails
+    (:func:`neurodyn.io.output.hold_output`), so a second predict to the same file is refused before it loads
+    anything. The file records what produced it (model, model settings,
     checkpoint, versions: :class:`PredictionWriter`).
 
 A checkpoint's model settings
@@ -138,8 +141,9 @@ from neurodyn.training.datamodules import (  # noqa: F401
     SwitchingGLMDataModule,
 )
 from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
+from neurodyn.training.inputs import command_inputs, config_inputs
 from neurodyn.training.module import LangevinFlowModule  # noqa: F401
-from neurodyn.training.parser_errors import check_config_files, config_files, parser_error, qualified
+from neurodyn.training.parser_errors import check_config_files, parser_error, qualified
 from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter
 from neurodyn.training.processes import processes_note, use_command_launcher
 from neurodyn.training.quiet import HeldStream, ReleaseStdout, hold_stdout, quiet_lightning
@@ -355,8 +359,10 @@ class NeurodynCLI(LightningCLI):
 
     def _gave(self, key: str) -> bool:
         """Whether the user set the option ``key`` (``data.init_args.batch_size``: also ``--data.batch_size``)
-        on the command line or could have in a config file (any ``--config`` counts)."""
-        if config_files(self._user_argv):
+        on the command line or could have in a config file (any config file counts: ``--config`` / ``-c``, or
+        one given for a section, ``--data d.yaml``)."""
+        sub = self.config.get("subcommand")
+        if config_inputs(self.config[sub] if sub else self.config):
             return True
         spellings = {key, key.replace(".init_args.", ".")}
         return any(a.startswith("--") and a[2:].split("=", 1)[0] in spellings for a in self._user_argv)
@@ -416,8 +422,8 @@ class NeurodynCLI(LightningCLI):
             return
         if run_dir is None and ckpt not in (None, "best", "last"):
             run_dir = run_dir_of_checkpoint(ckpt)
-        if run_dir is None:  # --config DIR/config.yaml of a run folder
-            for file in config_files(self._user_argv):
+        if run_dir is None:  # --config DIR/config.yaml of a run folder (-c, or any other spelling)
+            for file in config_inputs(cfg):
                 if Path(file).name == "config.yaml" and (Path(file).parent / "checkpoints").is_dir():
                     run_dir = Path(file).parent
         if ckpt is None:
@@ -437,7 +443,8 @@ class NeurodynCLI(LightningCLI):
 
     def _check_prediction_path(self, cfg, run_dir: Path | None, ckpt) -> None:
         """The output policy for ``predict`` (:func:`neurodyn.io.output.hold_output`), up front: the
-        prediction file may not be the data, the checkpoint, a config or one of the run's records
+        prediction file may not be a file the command reads (:func:`~neurodyn.training.inputs.command_inputs`)
+        or one of the run's records
         (:data:`RUN_RECORDS`, ``config.resume-<n>.yaml``), also when only the checkpoint names the run; an
         existing one is replaced only with ``--overwrite``; its lock ``.<name>.lock`` is
         taken now and held until the file is written or the run fails, so a second ``predict`` to the same
@@ -451,8 +458,9 @@ class NeurodynCLI(LightningCLI):
             cfg.prediction.path = str(run_dir / "predictions.h5")
         if cfg.prediction.get("path") is None:
             return  # the writer says so when prediction ends (it needs a path)
-        data = cfg.get("data", {}).get("init_args", {}).get("path") if hasattr(cfg.get("data", {}), "get") else None
-        inputs = [data, ckpt, *config_files(self._user_argv)]
+        # every file the command reads: config files however given (-c, --data d.yaml, ...), the data and model
+        # files (data.init_args.path, the Lorenz cache) and the checkpoint (training.inputs)
+        inputs = command_inputs(cfg)
         if run_dir is None and ckpt not in (None, "best", "last"):
             run_dir = run_dir_of_checkpoint(ckpt)
         if run_dir is not None:  # the run's records (helper-58: --prediction.overwrite replaced its metrics.csv)
@@ -534,7 +542,37 @@ class NeurodynCLI(LightningCLI):
         cfg.ckpt_path = ckpt
         self._run_dir = run_dir
 
+    def _check_run_records(self, cfg) -> None:
+        """A fit writes its run records (:data:`RUN_RECORDS`) into the run folder: none may be a file the fit reads
+        (:func:`~neurodyn.training.inputs.command_inputs`). ``fit -c runs/x/config.yaml --run-name x`` (a folder
+        with that config and no checkpoint) wrote the run's config.yaml over the config it was reading. A resume
+        keeps an existing config.yaml (it writes config.resume-<n>.yaml) and continues from its checkpoint, so
+        those two are not outputs there."""
+        run_dir = self._run_dir
+        ckpt = cfg.get("ckpt_path")
+        resuming = ckpt is not None
+        written = [run_dir / name for name in RUN_RECORDS
+                   if not (name == "config.yaml" and resuming and (run_dir / name).is_file())]
+        if cfg.checkpoint.get("dirpath") is not None:
+            written.append(Path(cfg.checkpoint.dirpath))
+        ckpt_file = os.path.realpath(ckpt) if resuming else None
+        field = "run" if cfg.get("run") is not None else "run_name" if cfg.get("run_name") else "ckpt_path"
+        for source in command_inputs(cfg):
+            real = os.path.realpath(source)
+            if real == ckpt_file or not os.path.isfile(real):
+                continue
+            for record in written:
+                inside = record.is_dir() and Path(real).is_relative_to(os.path.realpath(record))
+                same = os.path.lexists(record) and _same_file(record, source)
+                if inside:
+                    raise InputError(f"is an input file inside {record}, which the fit writes; move it, or choose "
+                                     "another run folder", path=source, field=field)
+                if same or os.path.abspath(record) == os.path.abspath(source):
+                    raise InputError(f"is an input file, and the fit writes the run's {record.name} here; choose "
+                                     "another run folder (or move the input)", path=record, field=field)
+
     def _fit_run_paths(self, cfg) -> None:
+        self._check_run_records(cfg)
         run_dir = self._run_dir
         # The saved config names the run and keeps the placeholders, so `fit --config DIR/config.yaml`
         # starts a new run and `fit --run DIR` resumes this one.
@@ -740,6 +778,13 @@ class NeurodynCLI(LightningCLI):
         state = self.__dict__.copy()
         state["_held"] = contextlib.ExitStack()
         return state
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _option_values(argv: list[str], option: str) -> list[str]:

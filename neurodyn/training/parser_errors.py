@@ -65,13 +65,33 @@ def check_config_files(argv: list[str]) -> None:
         _mapping(data, p, "--config")
 
 
+def _config_option(arg: str) -> tuple[bool, str | None]:
+    """Whether ``arg`` is the config option as the parser takes it (``--config``, an abbreviation down to
+    ``--co``, ``-c``), and its value when attached (``--config=F``, ``-c=F``, ``-cF``)."""
+    name, eq, value = arg.partition("=")
+    if name.startswith("--") and len(name) >= 4 and "--config".startswith(name):
+        return True, value if eq else None
+    if arg.startswith("-c") and not arg.startswith("--"):
+        rest = arg[2:]
+        return True, (rest[1:] if rest.startswith("=") else rest) or None
+    return False, None
+
+
 def config_files(argv: list[str]) -> list[str]:
+    """The config files the command line gives (``--config F``, ``-c F`` and the other spellings of
+    :func:`_config_option`), before jsonargparse parses it: for the errors of parsing. Once parsed, every file a
+    command reads (class config files such as ``--data d.yaml`` too) is
+    :func:`neurodyn.training.inputs.command_inputs`."""
     files = []
-    for i, arg in enumerate(argv):
-        if arg == "--config" and i + 1 < len(argv):
+    i = 0
+    while i < len(argv):
+        matched, value = _config_option(argv[i])
+        if matched and value is None and i + 1 < len(argv):
             files.append(argv[i + 1])
-        elif arg.startswith("--config="):
-            files.append(arg.split("=", 1)[1])
+            i += 1
+        elif matched and value is not None:
+            files.append(value)
+        i += 1
     return files
 
 
@@ -228,8 +248,11 @@ def _setter(full: str, argv: list[str]) -> tuple[int, str | None, str | None]:
     at_option = max((i for i, o in enumerate(options) if argv[i].startswith("--") and o in spellings), default=-1)
     at_file, path = -1, None
     for i, arg in enumerate(argv):
-        file = argv[i + 1] if arg == "--config" and i + 1 < len(argv) else (
-            arg.split("=", 1)[1] if arg.startswith("--config=") else None)
+        matched, file = _config_option(arg)
+        if matched and file is None and i + 1 < len(argv):
+            file = argv[i + 1]
+        elif not matched:
+            file = None
         if file is not None and (_file_with_key([file], full, None) or _file_with_key([file], _short(full), None)):
             at_file, path = i, file
     if at_option > at_file:

@@ -353,3 +353,138 @@ def test_a_resume_may_change_a_speed_option_of_the_same_arithmetic(lorenz_run, t
     assert notes == ["note: model.init_args.config.checkpoint_decoder: fit uses True as asked (the checkpoint was "
                      "trained with False; an evaluation setting)"]
     assert json.loads((run / "checkpoints" / "checkpoints.json").read_text())["last_epoch"] == 1
+
+
+# -- every file a training command reads is an input (training.inputs) --------------------------------
+def _one_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if line]
+    assert len(err) == 1, err
+    return err[0]
+
+
+def _refused(capsys, argv: list[str], victim: Path, field: str) -> None:
+    before = victim.read_bytes()
+    assert main(argv) == 2
+    line = _one_line(capsys)
+    assert f"{victim}: {field}: is an input" in line, line
+    assert victim.read_bytes() == before
+
+
+def test_predict_never_writes_over_the_lorenz_cache(tmp_path_factory, tmp_path, capsys):
+    """Auditor: `predict --prediction.path lz.h5 --prediction.overwrite true` replaced the Lorenz cache the run
+    had just read (exit 0): predict's inputs held data.init_args.path only."""
+    cache = tmp_path / "lz.h5"
+    run = _fit(tmp_path_factory, "cached", [*LORENZ, "--data.cache", str(cache)], 1)
+    assert cache.is_file()
+    _refused(capsys, [*_predict_argv(run, cache), "--prediction.overwrite", "true"], cache, "prediction.path")
+
+
+def _predict_argv(run: Path, out: Path) -> list[str]:
+    return ["predict", "--run", str(run), "--ckpt_path", "last", "--prediction.path", str(out)]
+
+
+def _section_file(run: Path, section: str, path: Path) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(yaml.safe_load((run / "config.yaml").read_text())[section]))
+    return path
+
+
+@pytest.mark.parametrize("spelling", ["-c {}", "-c{}", "-c={}", "--conf {}", "--config={}"])
+def test_a_config_file_however_given_is_an_input_of_predict(lorenz_run, tmp_path, capsys, spelling):
+    """Auditor: `predict -c my.yaml --ckpt_path X --prediction.path my.yaml --prediction.overwrite true` made
+    my.yaml an HDF5 file (exit 0): only `--config FILE` was known as an input."""
+    config = tmp_path / "my.yaml"
+    config.write_bytes((lorenz_run / "config.yaml").read_bytes())
+    given = spelling.format(config).split(" ")
+    argv = ["predict", *given, "--ckpt_path", str(lorenz_run / "checkpoints" / "last.ckpt"),
+            "--prediction.path", str(config), "--prediction.overwrite", "true"]
+    _refused(capsys, argv, config, "prediction.path")
+
+
+@pytest.mark.parametrize("section", ["data", "model", "trainer", "checkpoint"])
+def test_a_section_config_file_is_an_input_of_predict(lorenz_run, tmp_path, capsys, section):
+    """``--data d.yaml`` (a class or group given as a file) was read, then written over by the prediction."""
+    config = _section_file(lorenz_run, section, tmp_path / f"{section}.yaml")
+    argv = [*_predict_argv(lorenz_run, config), f"--{section}", str(config), "--prediction.overwrite", "true"]
+    _refused(capsys, argv, config, "prediction.path")
+
+
+def test_a_file_named_inside_a_config_is_an_input_of_predict(lorenz_run, tmp_path, capsys):
+    """A config that names another config file for a section (``data: d.yaml``): that file is read too."""
+    data = _section_file(lorenz_run, "data", tmp_path / "d.yaml")
+    top = tmp_path / "top.yaml"
+    top.write_text("data: d.yaml\n")
+    argv = [*_predict_argv(lorenz_run, data), "--config", str(top), "--prediction.overwrite", "true"]
+    _refused(capsys, argv, data, "prediction.path")
+
+
+def test_the_checkpoint_is_an_input_of_predict(lorenz_run, tmp_path, capsys):
+    """A checkpoint outside any run folder (not protected as a run record): still predict's input."""
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes((lorenz_run / "checkpoints" / "last.ckpt").read_bytes())
+    argv = ["predict", "--config", str(lorenz_run / "config.yaml"), "--ckpt_path", str(ckpt),
+            "--prediction.path", str(ckpt), "--prediction.overwrite", "true"]
+    _refused(capsys, argv, ckpt, "prediction.path")
+
+
+@pytest.mark.parametrize("how", ["-c", "--trainer"])
+def test_fit_never_writes_its_run_records_over_a_config_it_reads(tmp_path, capsys, how):
+    """`fit -c runs/x/config.yaml --run-name x` (a folder holding that config and no checkpoint) wrote the run's
+    config.yaml over the config it was reading; a section file there named like a record (hparams.yaml) too."""
+    run = tmp_path / "runs" / "x"
+    run.mkdir(parents=True)
+    if how == "-c":
+        victim = run / "config.yaml"
+        victim.write_text("trainer:\n  max_epochs: 1\n")
+    else:
+        victim = run / "hparams.yaml"
+        victim.write_text("max_epochs: 1\n")
+    argv = ["fit", how, str(victim), *LORENZ, "--trainer.default_root_dir", str(tmp_path / "runs"),
+            "--run-name", "x"]
+    _refused(capsys, argv, victim, "run_name")
+    assert sorted(p.name for p in run.iterdir()) == [victim.name]
+
+
+def test_every_file_option_of_the_datamodules_and_models_is_an_input():
+    """Each init argument of a DataModule / model that names a file is listed by the class
+    (``input_files`` / ``file_options``), so :func:`command_inputs` knows it: the Lorenz cache was not."""
+    import inspect
+
+    from neurodyn.training.datamodules import base, sources
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+    from neurodyn.training.inputs import file_options
+    from neurodyn.training.module import LangevinFlowModule
+
+    classes = [c for m in (base, sources) for c in vars(m).values()
+               if inspect.isclass(c) and issubclass(c, base.NeuralDataModule)]
+    assert len(classes) >= 5
+    for cls in [*classes, LangevinFlowModule, HMMGLMModule]:
+        names = [p for p in inspect.signature(cls.__init__).parameters
+                 if any(w in p for w in ("path", "file", "cache", "dir"))]
+        assert set(names) <= set(file_options(cls)), (cls, names)
+    assert file_options(sources.LorenzDataModule) == ("cache",)
+
+
+def test_command_inputs_lists_every_file_of_the_parsed_config(tmp_path):
+    """The parsed namespace holds each config file as jsonargparse read it (``config``, ``__path__``)."""
+    from jsonargparse import Namespace
+    from jsonargparse import Path as JPath
+
+    from neurodyn.training.inputs import command_inputs
+
+    for name in ("a.yaml", "d.yaml", "lz.h5", "m.ckpt"):
+        (tmp_path / name).write_text("x: 1\n")
+    cfg = Namespace(config=[JPath(str(tmp_path / "a.yaml"), mode="fr")], ckpt_path=str(tmp_path / "m.ckpt"),
+                    data=Namespace(class_path="neurodyn.training.datamodules.LorenzDataModule",
+                                   init_args=Namespace(cache=str(tmp_path / "lz.h5")),
+                                   __path__=JPath(str(tmp_path / "d.yaml"), mode="fr")))
+    assert {p.name for p in command_inputs(cfg)} == {"a.yaml", "d.yaml", "lz.h5", "m.ckpt"}
+
+
+def test_config_files_of_the_command_line_knows_every_spelling():
+    from neurodyn.training.parser_errors import config_files
+
+    argv = ["-c", "a.yaml", "-cb.yaml", "-c=c.yaml", "--conf", "d.yaml", "--config=e.yaml", "--config", "f.yaml",
+            "--ckpt_path", "x.ckpt", "--data.cache", "g.h5"]
+    assert config_files(argv) == ["a.yaml", "b.yaml", "c.yaml", "d.yaml", "e.yaml", "f.yaml"]

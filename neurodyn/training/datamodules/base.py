@@ -247,6 +247,10 @@ class NeuralDataModule(pl.LightningDataModule):
     #: init arguments that name a file the data are read from (None when unset): every checkpoint records
     #: each file's size and SHA-256, and a resumed fit refuses a file that no longer holds those bytes
     input_files: tuple[str, ...] = ()
+    #: init arguments that name any other file the DataModule reads (the Lorenz cache). Each of these and of
+    #: ``input_files`` is an input of every training command, which no output of it may be
+    #: (:func:`neurodyn.training.inputs.command_inputs`)
+    file_options: tuple[str, ...] = ()
 
     def __init__(self, batch_size: int = 64, num_workers: int = 0, select_fraction: float = 0.0,
                  select_seed: int = 0):

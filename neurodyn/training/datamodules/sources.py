@@ -177,6 +177,7 @@ class LorenzDataModule(LFADSDataModule):
     """
 
     input_files = ()  # the cache records its simulation and is checked against it
+    file_options = ("cache",)  # read where it exists: an input of every command (predict may not write over it)
 
     def __init__(
         self,
