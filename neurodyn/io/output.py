@@ -414,9 +414,10 @@ def _lock_key(lock: Path) -> str:
 
 
 @contextlib.contextmanager
-def _lock(path: Path, field: str | None, busy: str | None = None) -> Iterator[None]:
+def _lock(path: Path, field: str | None, busy: str | None = None, of_folder: bool = False) -> Iterator[None]:
     """Exclusive, non-blocking lock on ``.<name>.lock`` next to ``path``; removed on exit. A lock this process
-    already holds (:func:`hold_output`) is entered as it is: nothing is taken, and the holder removes it."""
+    already holds (:func:`hold_output`) is entered as it is: nothing is taken, and the holder removes it.
+    ``of_folder``: the lock of the folder ``path.parent`` (:func:`hold_folder`), which its errors name."""
     import fcntl
 
     from neurodyn.errors import InputError
@@ -431,8 +432,9 @@ def _lock(path: Path, field: str | None, busy: str | None = None) -> Iterator[No
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:
-            raise InputError(f"cannot write in folder {path.parent} ({os.strerror(err.errno or 0) or err})",
-                             path=path, field=field) from None
+            where = "this folder" if of_folder else f"folder {path.parent}"
+            raise InputError(f"cannot write in {where} ({os.strerror(err.errno or 0) or err})",
+                             path=path.parent if of_folder else path, field=field) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             # The holder before us may have removed the file between our open and our flock: then
@@ -691,10 +693,14 @@ def hold_folder(folder: str | os.PathLike, *, field: str | None = None, busy: st
     >>> d.exists()                                        # created here and left empty: removed again
     False
     """
+    from neurodyn.errors import InputError
+
     folder = Path(folder)
+    if os.path.lexists(folder) and not folder.is_dir():  # was "folder/run: cannot write in folder folder"
+        raise InputError("is a file, expected a folder (or a name that is not taken)", path=folder, field=field)
     created = make_folders(folder.absolute(), folder, field)
     try:
-        with _lock(folder / "run", field, busy):
+        with _lock(folder / "run", field, busy, of_folder=True):
             yield bool(created) and created[-1] == folder.absolute()
     finally:
         remove_empty_folders(created)

@@ -16,7 +16,9 @@ Run folders
     copying paths; ``--ckpt_path best|last`` resolve inside the run folder (default: ``last`` for ``fit --run``,
     ``best`` for validate / test / predict). ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in
     ``DIR``; with ``--run-name`` naming another folder it is refused (a resumed run continues in its own folder;
-    the old run is never written). A fit holds the run folder's lock ``.run.lock`` until it ends
+    the old run is never written). Any other fit (a new run, or one from a checkpoint outside a run folder) writes
+    only a new or empty folder: a ``--run-name`` -- or the ``run_name`` of ``fit --config DIR/config.yaml`` -- of a
+    folder that holds files is refused. A fit holds the run folder's lock ``.run.lock`` until it ends
     (:func:`neurodyn.io.output.hold_folder`): a second fit of the same folder is refused at once. ``{run}`` in a
     logger's ``save_dir`` stands for the run folder. validate / test / predict write no logs. The prediction
     file follows every command's output policy (:func:`neurodyn.io.output_file`): it may not be a file the
@@ -143,7 +145,13 @@ from neurodyn.training.datamodules import (  # noqa: F401
 from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
 from neurodyn.training.inputs import command_inputs, config_inputs
 from neurodyn.training.module import LangevinFlowModule  # noqa: F401
-from neurodyn.training.parser_errors import check_config_files, parser_error, qualified
+from neurodyn.training.parser_errors import (
+    _file_with_key,
+    check_config_files,
+    config_files,
+    parser_error,
+    qualified,
+)
 from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter
 from neurodyn.training.processes import processes_note, use_command_launcher
 from neurodyn.training.quiet import HeldStream, ReleaseStdout, hold_stdout, quiet_lightning
@@ -185,7 +193,8 @@ SUBCOMMAND_HELP = {
 #: --ckpt_path help: fit, and validate / test / predict
 CKPT_PATH_HELP = {
     "fit": "resume from a checkpoint: 'last' inside --run DIR (the default there), or a checkpoint file (a file "
-           "DIR/checkpoints/X.ckpt of a run folder reads DIR/config.yaml and continues in DIR)",
+           "DIR/checkpoints/X.ckpt of a run folder reads DIR/config.yaml and continues in DIR; any other file "
+           "starts a new run folder)",
     "other": "the checkpoint to use: 'best' (the run's selected checkpoint, the default where the run selects) "
              "or 'last' (its last epoch, the default for runs that select nothing) inside --run DIR, or a "
              "checkpoint file",
@@ -499,6 +508,9 @@ class NeurodynCLI(LightningCLI):
                                  f"({run_dir}): a resumed run continues in its own folder; resume it with --run "
                                  f"{run_dir}, or drop --run-name", field="run_name")
         resuming = ckpt is not None or cfg.get("run") is not None
+        # the fit continues an existing run in its own folder (--run DIR, --ckpt_path DIR/checkpoints/X.ckpt); any
+        # other fit -- a new run, or one from a checkpoint outside a run folder -- writes only a new or empty folder
+        own_folder = run_dir is not None or ckpt in ("best", "last")  # best / last: inside the named folder
         if run_dir is None and cfg.get("run_name"):
             name = str(cfg.run_name)
             if not name or "/" in name or name in (".", ".."):
@@ -532,13 +544,12 @@ class NeurodynCLI(LightningCLI):
             made = self._held.enter_context(hold_folder(run_dir, field=field, busy=busy)) or made
             if made:
                 self.resume_state.new_run_dir = run_dir  # removed again if the fit fails before a checkpoint
+            elif not own_folder:  # checked under the lock: no other fit writes the folder meanwhile
+                self._check_new_run_folder(run_dir, ckpt, named)
         if cfg.get("run") is not None and ckpt is None:
             ckpt = "last"
         if ckpt in ("best", "last"):
             ckpt = resolve_checkpoint(run_dir, ckpt)
-        if not resuming and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("*.ckpt")):
-            raise InputError("run folder already holds checkpoints: resume it with --run DIR, or choose another "
-                             "--run-name", path=run_dir, field="run_name")
         cfg.ckpt_path = ckpt
         self._run_dir = run_dir
 
@@ -571,11 +582,34 @@ class NeurodynCLI(LightningCLI):
                     raise InputError(f"is an input file, and the fit writes the run's {record.name} here; choose "
                                      "another run folder (or move the input)", path=record, field=field)
 
+    def _check_new_run_folder(self, run_dir: Path, ckpt, named: bool) -> None:
+        """A fit that does not continue the run of ``run_dir`` (a new run, or a resume from a checkpoint outside
+        any run folder) writes only into a folder that is new or empty: before, ``--run-name`` (or the
+        ``run_name`` a run's config.yaml records, read by ``fit --config DIR/config.yaml``) of an existing
+        folder wrote into it -- another run's ``last.ckpt`` and ``metrics.csv`` were replaced by the resumed
+        checkpoint's, and a folder of the user's files lost its ``config.yaml`` (the fit's own ``--config``) and
+        ``metrics.csv``. Refused in one line; the folder is left as it was."""
+        found = sorted(p.name for p in run_dir.iterdir() if p.name != ".run.lock")
+        if not found:
+            return
+        source = None if named else _file_with_key(config_files(self._user_argv), "run_name", None)
+        where = "--run-name" if named else f"run_name {run_dir.name!r} of {source or 'a config file'}"
+        if (run_dir / "checkpoints" / "last.ckpt").is_file():
+            what = (f"a fit from --ckpt_path {ckpt} (a checkpoint outside it) starts a new run" if ckpt is not None
+                    else "a fit that resumes nothing starts a new run")
+            raise InputError(f"is the folder of an existing run ({where}), and {what}, never written into another "
+                             f"run's folder: resume this run with --run {run_dir}, or choose another --run-name",
+                             path=run_dir, field="run_name")
+        shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
+        raise InputError(f"folder exists and holds files ({shown}; {where}); a new run writes only into a new or "
+                         "empty folder: choose another --run-name", path=run_dir, field="run_name")
+
     def _fit_run_paths(self, cfg) -> None:
         self._check_run_records(cfg)
         run_dir = self._run_dir
-        # The saved config names the run and keeps the placeholders, so `fit --config DIR/config.yaml`
-        # starts a new run and `fit --run DIR` resumes this one.
+        # The saved config names the run and keeps the placeholders: `fit --run DIR` resumes this run, and
+        # `fit --config DIR/config.yaml --run-name NEW` starts a new one with its settings (without --run-name it
+        # names DIR again and is refused: a fit that does not resume DIR never writes into it).
         saved = copy.deepcopy(cfg)
         saved.run, saved.run_name, saved.ckpt_path = None, run_dir.name, None
         data = saved.get("data")

@@ -4,6 +4,7 @@ resolve, and what a stopped run says about resuming (see :mod:`neurodyn.training
 from __future__ import annotations
 
 import datetime
+import os
 import signal
 from pathlib import Path
 
@@ -152,17 +153,22 @@ def keeps_best(run_dir: Path) -> bool:
 
 def unique_run_dir(root: Path) -> Path:
     """A new folder ``root/YYYYmmdd-HHMMSS[-n]``, created here (``mkdir`` fails on an existing name, so two
-    fits started in the same second never share one: before, the name was checked, then created later)."""
+    fits started in the same second never share one: before, the name was checked, then created later). A folder
+    that cannot be made (a read-only root) is a one-line InputError about ``trainer.default_root_dir`` (was an
+    OSError traceback)."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    root.mkdir(parents=True, exist_ok=True)
     candidate, n = root / stamp, 1
     while True:
         try:
+            root.mkdir(parents=True, exist_ok=True)
             candidate.mkdir()
             return candidate
         except FileExistsError:
             n += 1
             candidate = root / f"{stamp}-{n}"
+        except OSError as err:
+            raise InputError(f"cannot create folder {candidate} ({os.strerror(err.errno or 0) or err})", path=root,
+                             field="trainer.default_root_dir") from None
 
 
 def prepare_argv(rest: list[str], command: str | None = None) -> list[str]:

@@ -237,6 +237,74 @@ def test_a_refused_fit_leaves_no_root_folder_and_an_unmakeable_root_is_one_line(
     assert f"{blocked}: trainer.default_root_dir: cannot create folder" in _one_line(capsys)
 
 
+def test_a_fit_that_does_not_resume_a_run_never_writes_into_its_folder(run, tmp_path, capsys):
+    """``fit --config DIR/config.yaml --ckpt_path OTHER.ckpt`` (a checkpoint outside any run folder: another
+    run's copy, or a saved copy of DIR's own older one) took the run_name DIR/config.yaml records and wrote
+    into DIR: its last.ckpt was replaced and metrics.csv got the other epochs. Only ``--run DIR`` (or DIR's own
+    checkpoint) continues DIR; any other fit naming it, from the config or with --run-name, is one line."""
+    root = run.parent
+    kept = tmp_path / "kept" / "old-epoch0.ckpt"
+    kept.parent.mkdir()
+    shutil.copy(run / "checkpoints" / "last.ckpt", kept)
+    before = _digest(run)
+    config = ["--config", str(run / "config.yaml"), "--trainer.default_root_dir", str(root)]
+    for args, what in [([*config, "--ckpt_path", str(kept)], f"run_name 'old' of {run / 'config.yaml'}"),
+                       ([*config, "--ckpt_path", str(kept), "--run-name", "old"], "--run-name"),
+                       (config, f"run_name 'old' of {run / 'config.yaml'}")]:
+        capsys.readouterr()
+        assert main(["fit", *args, "--trainer.max_epochs", "3"]) == 2
+        line = _one_line(capsys)
+        assert f"{run}: run_name: is the folder of an existing run ({what})" in line, line
+        assert f"resume this run with --run {run}" in line, line
+        assert _digest(run) == before and sorted(p.name for p in root.iterdir()) == ["old"]
+    # another name starts a new run from the checkpoint (or from the run's settings); the old run stays as it was
+    assert main(["fit", *config, "--ckpt_path", str(kept), "--run-name", "again", "--trainer.max_epochs", "2"]) == 0
+    assert main(["fit", *config, "--run-name", "fresh", "--trainer.max_epochs", "1"]) == 0
+    assert (root / "again" / "checkpoints" / "last.ckpt").is_file() and (root / "fresh" / "config.yaml").is_file()
+    assert _digest(run) == before
+
+
+def test_a_new_run_writes_only_into_a_new_or_empty_folder(tmp_path, capsys):
+    """``fit --run-name exp`` of an existing folder that holds no checkpoint wrote over its files, the fit's own
+    ``--config exp/config.yaml`` among them; it is refused in one line, the folder left as it was. An empty
+    folder is taken."""
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "config.yaml").write_text("trainer:\n  max_epochs: 1\n")
+    (exp / "metrics.csv").write_text("my notes\n")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine")
+    before = {"exp": _digest(exp), "notes": _digest(notes)}
+    for name, shown in [("exp", "config.yaml, metrics.csv"), ("notes", "todo.txt")]:
+        capsys.readouterr()
+        assert main(["fit", "--config", str(exp / "config.yaml"), *TINY, "--trainer.default_root_dir", str(tmp_path),
+                     "--run-name", name]) == 2
+        line = _one_line(capsys)
+        assert f"{tmp_path / name}: run_name: folder exists and holds files ({shown}; --run-name)" in line, line
+        assert _digest(tmp_path / name) == before[name]
+    (tmp_path / "empty").mkdir()
+    assert main(["fit", "--config", str(exp / "config.yaml"), *TINY, "--trainer.default_root_dir", str(tmp_path),
+                 "--run-name", "empty"]) == 0
+    assert (tmp_path / "empty" / "checkpoints" / "last.ckpt").is_file()
+    assert _digest(exp) == before["exp"] and sorted(p.name for p in tmp_path.iterdir()) == ["empty", "exp", "notes"]
+
+
+def test_a_run_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    """A root that exists but takes no new folder (was an OSError traceback from the timestamped run folder's
+    mkdir); a --run-name that is an existing file is said to be one (was 'FILE/run: ... cannot write in folder
+    FILE', a path that does not exist)."""
+    if not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux /proc")
+    assert main(["fit", *TINY, "--trainer.default_root_dir", "/proc", "--trainer.max_epochs", "1"]) == 2
+    assert "/proc: trainer.default_root_dir: cannot create folder /proc/" in _one_line(capsys)
+    (tmp_path / "data.h5").write_text("mine")
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path), "--run-name", "data.h5",
+                 "--trainer.max_epochs", "1"]) == 2
+    assert f"{tmp_path / 'data.h5'}: run_name: is a file, expected a folder" in _one_line(capsys)
+    assert (tmp_path / "data.h5").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["data.h5"]
+
+
 def test_a_relative_data_path_is_recorded_absolute(tmp_path, monkeypatch):
     """A run fitted with ``--data.path sim.h5`` resumes from another working folder, on that same file
     (before: 'sim.h5' was looked up where the resume ran -- not found, or another file of that name)."""

@@ -187,7 +187,7 @@ def test_one_epoch_line_per_epoch_when_not_a_terminal(tmp_path, capsys, caplog):
 def test_existing_run_name_is_refused(run, capsys):
     code = main(["fit", *TINY, "--trainer.default_root_dir", str(run.parent), "--run-name", "r"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "--run DIR" in err[0]
+    assert code == 2 and len(err) == 1 and f"resume this run with --run {run}" in err[0], err
 
 
 def test_debug_config_runs(tmp_path):
