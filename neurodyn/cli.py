@@ -52,8 +52,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 TRAINING = {"fit", "validate", "test", "predict"}
 #: commands run whole under neurodyn.io.output.command_interrupts: SIGTERM is one line and exit 143 also before
 #: an output file is opened (the DANDI lookup of download, info dandi://, prepare --nwb dandi://), not a
-#: silent kill, and also when its exception was swallowed in h5py's callbacks
-SIGTERM_AS_INTERRUPT = {"download", "info", "prepare", "demo", "simulate"}
+#: silent kill, and also when its exception was swallowed in h5py's callbacks; tune: also while it imports Ray and
+#: builds the model, before its run folder exists
+SIGTERM_AS_INTERRUPT = {"download", "info", "prepare", "demo", "simulate", "tune"}
 #: ... and Ctrl-C too, recorded: the demo trains through Lightning, which turns a signal that raises inside its fit
 #: into ``sys.exit(1)`` (the demo exited 0 on SIGTERM, Lightning's orderly stop, or 1 on Ctrl-C, nothing said)
 CTRL_C_AS_INTERRUPT = {"demo"}

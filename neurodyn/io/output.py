@@ -414,10 +414,12 @@ def _lock_key(lock: Path) -> str:
 
 
 @contextlib.contextmanager
-def _lock(path: Path, field: str | None, busy: str | None = None, of_folder: bool = False) -> Iterator[None]:
+def _lock(path: Path, field: str | None, busy: str | None = None, of_folder: bool = False,
+          what: str = "file") -> Iterator[None]:
     """Exclusive, non-blocking lock on ``.<name>.lock`` next to ``path``; removed on exit. A lock this process
     already holds (:func:`hold_output`) is entered as it is: nothing is taken, and the holder removes it.
-    ``of_folder``: the lock of the folder ``path.parent`` (:func:`hold_folder`), which its errors name."""
+    ``of_folder``: the lock of the folder ``path.parent`` (:func:`hold_folder`), which its errors name. ``what``:
+    the output in the message to a second writer (``neurodyn tune``'s run folder: "run folder")."""
     import fcntl
 
     from neurodyn.errors import InputError
@@ -442,7 +444,7 @@ def _lock(path: Path, field: str | None, busy: str | None = None, of_folder: boo
             if os.fstat(fd).st_ino != os.stat(lock).st_ino:
                 raise BlockingIOError(errno.EAGAIN, "lock file replaced")
         except OSError:
-            raise InputError(busy or f"another process is writing this file (lock {lock.name}); try again when "
+            raise InputError(busy or f"another process is writing this {what} (lock {lock.name}); try again when "
                              "it has finished", path=lock.parent if busy else path, field=field) from None
         held = True
         _LIVE_LOCKS[_lock_key(lock)] = lock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -589,3 +590,119 @@ def test_sigterm_leaves_nothing(tiny_files, tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
     assert "interrupted" in err.strip().splitlines()[-1]
     assert not out.exists() and not list(tmp_path.glob(".run.*"))
+
+
+# -- the run folder: one writer, results never lost, nothing left behind -----------------------------------
+TINY_ASHA = ("--scheduler", "asha", "--samples", "1", "--epochs", "1", "--num-cpus", "1", "--verbose", "0")
+
+
+def _tune_script(script: str, config: Path, search: Path, out: Path, *extra: str, env: dict | None = None
+                 ) -> subprocess.CompletedProcess:
+    """``neurodyn tune`` in a child process that runs ``script`` (patches) first."""
+    return subprocess.run(
+        [sys.executable, "-c", script + "\nimport runpy\nrunpy.run_module('neurodyn.cli', run_name='__main__', "
+         "alter_sys=True)\n", "tune", "--config", str(config), "--search", str(search), "--out", str(out), *extra],
+        capture_output=True, text=True, timeout=600, cwd=out.parent,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+    )
+
+
+def _marked_processes(mark: str) -> list[int]:
+    """The processes whose environment holds ``NEURODYN_TEST_MARK=<mark>`` (a child and all it started)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"NEURODYN_TEST_MARK={mark}".encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_second_tune_to_the_same_out_is_refused_at_once(tiny_files, tmp_path, capsys, monkeypatch):
+    """Another writer holds --out's lock (a running tune): refused before Ray starts, one line, nothing made (a
+    second search ran to its end and lost its results, 'appeared while the search ran')."""
+    import fcntl
+
+    ray = pytest.importorskip("ray")
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("Ray started for a refused search"))
+    config, search = tiny_files
+    out = tmp_path / "run"
+    fd = os.open(tmp_path / ".run.lock", os.O_RDWR | os.O_CREAT)  # as another process's output lock holds it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        code, err = _run(["tune", "--config", str(config), "--search", str(search), "--out", str(out)], capsys)
+        assert code == 2 and err.count("\n") == 0, err
+        assert err.startswith(f"neurodyn tune: error: {out}: --out: another process is writing this run folder")
+        assert sorted(p.name for p in tmp_path.iterdir()) == [".run.lock", "search.yaml", "tiny.yaml"]
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds Ray's processes through /proc")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_inside_ray_init_is_one_line_and_ends_rays_processes(tiny_files, tmp_path, signum):
+    """The signal arrives while ray.init starts Ray's processes (sent from there): exit 128 + signal, one line,
+    no run folder, no temporary folder (a killed run's left-over one included), and no process of the run left
+    (SIGTERM ended the command with code 15 and no line; both left Ray's DashboardAgent and RuntimeEnvAgent
+    running for minutes)."""
+    pytest.importorskip("ray.tune")
+    config, search = tiny_files
+    out = tmp_path / "run"
+    (tmp_path / ".run.k1lled00.part" / "ray").mkdir(parents=True)  # a kill -9'd search's temporary folder
+    mark = str(tmp_path)
+    script = (f"import os, signal\nimport ray._private.node as node\nstart = node.Node.start_ray_processes\n"
+              f"def started(self, *a, **k):\n    start(self, *a, **k)\n    os.kill(os.getpid(), {int(signum)})\n"
+              f"node.Node.start_ray_processes = started\n")
+    try:
+        proc = _tune_script(script, config, search, out, *TINY_ASHA, env={"NEURODYN_TEST_MARK": mark})
+        deadline = time.time() + 30
+        while _marked_processes(mark) and time.time() < deadline:
+            time.sleep(0.5)
+        left = _marked_processes(mark)
+    finally:
+        for pid in _marked_processes(mark):  # a failing run's left-overs: not for the next tests
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signum, proc.stderr[-2000:]
+    name = signal.Signals(signum).name
+    assert proc.stderr.strip() == f"neurodyn tune: interrupted ({name}); nothing partial was kept"
+    assert left == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["search.yaml", "tiny.yaml"]
+
+
+def test_results_are_kept_where_the_message_says_when_out_appears(tiny_files, tmp_path):
+    """--out made by someone else while the search ran: exit 2, one line naming the folder that holds the
+    results, and that folder is there (the line named the temporary folder, which had been removed)."""
+    pytest.importorskip("ray.tune")
+    config, search = tiny_files
+    out = tmp_path / "run"
+    script = (f"import os\nimport neurodyn.training.tune.search as s\ntable = s.rich_table\n"
+              f"def table_then_mkdir(*a, **k):\n    os.mkdir({str(out)!r})\n    return table(*a, **k)\n"
+              f"s.rich_table = table_then_mkdir\n")
+    proc = _tune_script(script, config, search, out, *TINY_ASHA)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    err = proc.stderr.strip()
+    assert err.count("\n") == 0, err
+    said = f"neurodyn tune: error: {out}: --out: appeared while the search ran; the results are in "
+    assert err.startswith(said), err
+    kept = Path(err.rsplit(" ", 1)[-1])
+    assert kept.parent == tmp_path and kept.name.startswith("run.results-")
+    assert {"best.ckpt", "best.yaml", "trials.csv", "summary.json"} <= {p.name for p in kept.iterdir()}
+    assert list(out.iterdir()) == []  # the other program's folder, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["run", kept.name, "search.yaml", "tiny.yaml"])
+
+
+def test_a_successful_run_removes_a_killed_runs_temporary_folder(tiny_files, tmp_path):
+    """A search killed with SIGKILL leaves its temporary folder ``.run.XXXXXXXX.part``; the next run to the same
+    --out removes it (under the lock), and nothing else: a user's ``.run.backup.part`` stays."""
+    pytest.importorskip("ray.tune")
+    config, search = tiny_files
+    out = tmp_path / "run"
+    (tmp_path / ".run.k1lled00.part" / "ray").mkdir(parents=True)
+    (tmp_path / ".run.k1lled00.part" / "ray" / "result.json").write_text("{}")
+    (tmp_path / ".run.backup.part").mkdir()
+    proc = _tune_child(config, search, out, *TINY_ASHA)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "best.ckpt").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.backup.part", "run", "search.yaml", "tiny.yaml"]

@@ -72,7 +72,9 @@ current epoch of the cosine from the new ``lr``). Every report carries ``lr_used
 optimiser at the epoch's first step, so the result files show which rate was applied.
 
 Outputs (``--out``, default ``runs/tune/<config>-<scheduler>-<UTC time>``), written to a temporary folder
-and renamed when the search ends (nothing partial is left on an error, Ctrl-C or SIGTERM):
+and renamed when the search ends (nothing partial is left on an error, Ctrl-C or SIGTERM, and the Ray processes
+the command started are ended). ``--out`` is locked (``.<name>.lock``): a second search to it is refused at once;
+a killed search's temporary folder is removed by the next search to it:
 
 - ``trials.csv`` (and ``trials.txt``, the rich table printed at the end): one row per trial, its best
   (lowest over every epoch it reported) and last ``valid/loss`` and its hyperparameters at the end, from every

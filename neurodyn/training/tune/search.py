@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import math
@@ -269,21 +270,136 @@ def _check_args(args) -> None:
         raise InputError(f"must be >= 1, got {args.num_cpus}", field="--num-cpus")
 
 
-def _prepare_out(out: Path, inputs: list[Path]) -> Path:
-    """Check the run folder up front; returns the temporary folder the search writes into."""
+def _check_out(out: Path, inputs: list[Path]) -> None:
     if os.path.lexists(out):
         raise InputError("exists; choose a new run folder", path=out, field="--out")
     for source in inputs:
         if source.absolute().is_relative_to(out.absolute()):
             raise InputError("would contain an input file", path=out, field="--out")
+
+
+@contextlib.contextmanager
+def _run_folder(out: Path, inputs: list[Path]) -> Iterator[tuple[Path, list[Path]]]:
+    """Hold the run folder ``out`` for the search; yields its parent, where the temporary folder goes, and a list
+    of folders to keep (results that could not be renamed).
+
+    Checked up front, then the lock ``.<name>.lock`` beside it is taken -- the lock every command's output
+    takes (:func:`neurodyn.io.output_file`, :func:`~neurodyn.io.output.hold_output`): a second ``neurodyn
+    tune`` (or any neurodyn writer) to the same ``--out`` is refused at once, one line, rather than search for
+    hours and lose its results to the first -- and the checks are repeated under it. On exit, still under the
+    lock, every temporary folder of ``out`` (``.<name>.XXXXXXXX.part``) is removed: this run's, and those a
+    killed run (``kill -9``, a crash) left behind. Missing parent folders that are still empty are removed.
+    """
+    from neurodyn.io.output import _lock, make_folders, remove_empty_folders
+
+    _check_out(out, inputs)
     parent = out.absolute().parent
+    created = make_folders(parent, out, "--out")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"cannot create the folder ({err.strerror})", path=out, field="--out") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"folder {parent} is not writable", path=out, field="--out")
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=parent))
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise InputError(f"folder {parent} is not writable", path=out, field="--out")
+        with _lock(out, "--out", what="run folder"):
+            _check_out(out, inputs)  # another search may have finished since the first check
+            keep: list[Path] = []
+            try:
+                yield parent, keep
+            finally:
+                with _held_signals(raise_after=sys.exc_info()[0] is None):
+                    _remove_temporary_folders(out, keep)
+    finally:
+        remove_empty_folders(created)
+
+
+def _remove_temporary_folders(out: Path, keep: list[Path]) -> None:
+    """The temporary folders (and files) of ``out`` only: ``.<name>.XXXXXXXX.part``, mkdtemp's names; a
+    user's ``.<name>.backup.part`` or results kept as ``<name>.results-XXXXXXXX`` are left alone."""
+    from neurodyn.io.output import temporary_files
+
+    for part in temporary_files(out):
+        if part in keep:
+            continue
+        if part.is_dir() and not part.is_symlink():
+            shutil.rmtree(part, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                part.unlink()
+
+
+@contextlib.contextmanager
+def _held_signals(raise_after: bool = True) -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM are held back (recorded, not acted on), and Ray may not install its
+    own SIGTERM handler; after it (``raise_after``) the first one held is raised as
+    :class:`~neurodyn.io.Interrupted`.
+
+    For ``ray.init`` and the cleanup: ``ray.init`` sets a SIGTERM handler that calls ``sys.exit(15)``, and
+    a signal in the middle of it -- the raylet started, ``ray.shutdown`` not yet able to stop it -- ended the
+    command with exit code 15 and no line, and left Ray's ``DashboardAgent`` and ``RuntimeEnvAgent`` running
+    for minutes. Held back, the signal ends the command once ``ray.init`` has returned, so ``ray.shutdown``
+    stops every process it started; during the cleanup, a second signal cannot cut it short. A signal that is
+    ignored (``SIG_IGN``: a background job of a script) stays ignored."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def hold(signum, _frame):
+        received.append(int(signum))
+
+    saved = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        if previous is not None and previous is not signal.SIG_IGN:
+            saved[signum] = previous
+            signal.signal(signum, hold)
+    ray_utils = sys.modules.get("ray._private.utils")  # ray.init installs its handler through this
+    set_handler = getattr(ray_utils, "set_sigterm_handler", None)
+    if set_handler is not None:
+        ray_utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    except BaseException as err:
+        if received and raise_after:
+            from neurodyn.io import Interrupted
+
+            _SIGNAL_RECEIVED.append(received[0])
+            raise Interrupted(received[0]) from err
+        raise
+    finally:
+        if set_handler is not None:
+            ray_utils.set_sigterm_handler = set_handler
+        for signum, previous in saved.items():
+            signal.signal(signum, previous)
+    if received and raise_after:
+        _raise_interrupted(received[0], None)
+
+
+def _shutdown_ray(ray) -> None:
+    """Stop the Ray processes this command started (a cluster joined with ``--address``: disconnect), and wait
+    for them to end (``wait_for_processes``, Ray >= 2.5x)."""
+    try:
+        ray.shutdown(wait_for_processes=True)
+    except TypeError:  # an older Ray
+        ray.shutdown()
+
+
+def _keep_results(tmp_out: Path, out: Path) -> Path:
+    """``--out`` appeared while the search ran (made by someone else: a second neurodyn is refused by the lock):
+    the finished results move to a new folder ``<name>.results-XXXXXXXX`` beside it, which no later run removes;
+    returns it (``tmp_out`` itself if that move fails)."""
+    try:
+        kept = Path(tempfile.mkdtemp(prefix=f"{out.name}.results-", dir=tmp_out.parent))
+    except OSError:
+        return tmp_out
+    try:
+        os.replace(tmp_out, kept)  # onto the empty folder just made for it
+    except OSError:
+        with contextlib.suppress(OSError):
+            kept.rmdir()
+        return tmp_out
+    return kept
 
 
 def run_search(args) -> Path:
@@ -327,107 +443,121 @@ def run_search(args) -> Path:
     del data
 
     out = Path(args.out) if args.out else _default_out(args.config, args.scheduler)
-    tmp_out = _prepare_out(out, [*config_paths, search_path])
-    # notes once every input is accepted (the run folder is the last check): bad input is its one line alone
-    if args.scheduler == "pbt":
-        _note_no_perturbation(search, epochs)
-    names = list(space)
-    started_ray = False
-    from neurodyn.io import terminate_as_interrupt
+    # the lock on --out: a second writer is refused here, before Ray starts
+    with _run_folder(out, [*config_paths, search_path]) as (parent, kept_folders):
+        # notes once every input is accepted (the run folder is the last check): bad input is its one line alone
+        if args.scheduler == "pbt":
+            _note_no_perturbation(search, epochs)
+        names = list(space)
+        ray_called, tmp_out = False, None
+        from neurodyn.io import terminate_as_interrupt
 
-    try:
-        with terminate_as_interrupt(), _ray_console(args.verbose):
-            if args.address:
-                ray.init(address=args.address, log_to_driver=args.verbose > 1)
-            else:
-                num_cpus, num_gpus = resources
-                ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
-                         log_to_driver=args.verbose > 1, object_store_memory=256 * 2**20,
-                         configure_logging=args.verbose > 1)
-            started_ray = True
-            _sigterm_interrupts()  # ray.init installs its own SIGTERM handler (sys.exit) in the driver
-            every = _checkpoint_every(args.scheduler, search, epochs)
-            # PBT keeps every checkpoint (an exploit may copy any); ASHA the best and the latest
-            keep = tune.CheckpointConfig(checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE,
-                                         num_to_keep=None if args.scheduler == "pbt" else 1)
-            trainable = tune.with_resources(
-                tune.with_parameters(train_trial, base=base, epochs=epochs, cpus=args.cpus_per_trial,
-                                     gpus=args.gpus_per_trial, checkpoint_every=every,
-                                     select_fraction=args.select_fraction, seed=seed, workdir=os.getcwd()),
-                {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
-            )
-            scheduler = _scheduler(args.scheduler, search, epochs, seed)
-            history = reported_history()  # trials.csv's source: every report, as the driver received it
-            tuner = tune.Tuner(
-                trainable,
-                param_space={name: _domain(spec) for name, spec in space.items()},
-                tune_config=tune.TuneConfig(
-                    metric=METRIC, mode=MODE, num_samples=args.samples, reuse_actors=True,
-                    scheduler=scheduler,
-                    search_alg=BasicVariantGenerator(random_state=seed),
-                    trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
-                ),
-                run_config=tune.RunConfig(
-                    name="ray", storage_path=str(tmp_out.absolute()), verbose=args.verbose,
-                    checkpoint_config=keep, stop={"training_iteration": epochs}, callbacks=[history],
-                ),
-            )
-            grid = tuner.fit()
-            perturbations = perturbation_rows(getattr(scheduler, "steps", []), names)
-            rows = trial_rows(grid, names, perturbations, history.rows)
-            saved = saved_checkpoints(tmp_out / "ray")
-            if not saved:
-                errors = [r["error"] for r in rows if r.get("error")]
-                raise SearchFailed(f"no trial reported {METRIC}" + (f"; first error: {errors[0]}" if errors else ""))
-            # the lowest select-split loss over every kept checkpoint (ties: the earlier epoch)
-            best_dir, best = min(saved, key=lambda item: (item[1]["value"], item[1]["epoch"]))
-            best_trial, metrics = best["trial"], {METRIC: best["value"], "epoch": best["epoch"]}
-            best_values = {name: best["hyperparameters"].get(name) for name in names}
-            best_cfg = apply_hyperparameters(base, best_values)
-            if carved_here:  # a refit with best.yaml trains and selects on the trials the search did
-                best_cfg = record_select_split(best_cfg, args.select_fraction, seed)
-            set_path(best_cfg, ("trainer", "max_epochs"), epochs)
-            import yaml
+        try:
+            with terminate_as_interrupt(), _ray_console(args.verbose):
+                tmp_out = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=parent))
+                ray_called = True  # from here on ray.shutdown (below) ends whatever ray.init started
+                with _held_signals():  # a signal inside ray.init ends the command once it has returned
+                    if args.address:
+                        ray.init(address=args.address, log_to_driver=args.verbose > 1)
+                    else:
+                        num_cpus, num_gpus = resources
+                        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                                 log_to_driver=args.verbose > 1, object_store_memory=256 * 2**20,
+                                 configure_logging=args.verbose > 1)
+                _sigterm_interrupts()  # whatever handler Ray may have installed after all (sys.exit in the driver)
+                every = _checkpoint_every(args.scheduler, search, epochs)
+                # PBT keeps every checkpoint (an exploit may copy any); ASHA the best and the latest
+                keep = tune.CheckpointConfig(checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE,
+                                             num_to_keep=None if args.scheduler == "pbt" else 1)
+                trainable = tune.with_resources(
+                    tune.with_parameters(train_trial, base=base, epochs=epochs, cpus=args.cpus_per_trial,
+                                         gpus=args.gpus_per_trial, checkpoint_every=every,
+                                         select_fraction=args.select_fraction, seed=seed, workdir=os.getcwd()),
+                    {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
+                )
+                scheduler = _scheduler(args.scheduler, search, epochs, seed)
+                history = reported_history()  # trials.csv's source: every report, as the driver received it
+                tuner = tune.Tuner(
+                    trainable,
+                    param_space={name: _domain(spec) for name, spec in space.items()},
+                    tune_config=tune.TuneConfig(
+                        metric=METRIC, mode=MODE, num_samples=args.samples, reuse_actors=True,
+                        scheduler=scheduler,
+                        search_alg=BasicVariantGenerator(random_state=seed),
+                        trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
+                    ),
+                    run_config=tune.RunConfig(
+                        name="ray", storage_path=str(tmp_out.absolute()), verbose=args.verbose,
+                        checkpoint_config=keep, stop={"training_iteration": epochs}, callbacks=[history],
+                    ),
+                )
+                grid = tuner.fit()
+                perturbations = perturbation_rows(getattr(scheduler, "steps", []), names)
+                rows = trial_rows(grid, names, perturbations, history.rows)
+                saved = saved_checkpoints(tmp_out / "ray")
+                if not saved:
+                    errors = [r["error"] for r in rows if r.get("error")]
+                    raise SearchFailed(f"no trial reported {METRIC}"
+                                       + (f"; first error: {errors[0]}" if errors else ""))
+                # the lowest select-split loss over every kept checkpoint (ties: the earlier epoch)
+                best_dir, best = min(saved, key=lambda item: (item[1]["value"], item[1]["epoch"]))
+                best_trial, metrics = best["trial"], {METRIC: best["value"], "epoch": best["epoch"]}
+                best_values = {name: best["hyperparameters"].get(name) for name in names}
+                best_cfg = apply_hyperparameters(base, best_values)
+                if carved_here:  # a refit with best.yaml trains and selects on the trials the search did
+                    best_cfg = record_select_split(best_cfg, args.select_fraction, seed)
+                set_path(best_cfg, ("trainer", "max_epochs"), epochs)
+                import yaml
 
-            header = (f"# neurodyn tune: best of {args.samples} trials ({args.scheduler}), {METRIC} = "
-                      f"{metrics[METRIC]:.6g} at epoch {metrics.get('epoch')} of {best_trial}\n"
-                      f"#   neurodyn fit --config best.yaml    (checkpoint: best.ckpt)\n")
-            (tmp_out / "best.yaml").write_text(header + yaml.safe_dump(best_cfg, sort_keys=False))
-            shutil.copyfile(best_dir / "model.ckpt", tmp_out / "best.ckpt")
-            write_csv(tmp_out / "trials.csv", rows)
-            if args.scheduler == "pbt":
-                # no step (an interval beyond the epochs): the header alone, the columns a step fills
-                write_csv(tmp_out / "perturbations.csv", perturbations, perturbation_columns(names))
-            text = rich_table(rows, names, best_trial, f"neurodyn tune ({args.scheduler}): {out}")
-            (tmp_out / "trials.txt").write_text(text)
-            summary = {
-                "command": "neurodyn tune " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["tune"] else []),
-                "configs": [str(p) for p in config_paths], "search": str(search_path),
-                "scheduler": args.scheduler, "samples": args.samples, "epochs": epochs, "seed": seed,
-                "metric": METRIC, "mode": MODE, "select_split": split,
-                "best_trial": best_trial, "best_value": metrics[METRIC], "best_epoch": metrics.get("epoch"),
-                "best_hyperparameters": best_values, "perturbations": len(perturbations),
-                "trials_failed": sum(r["status"] == "ERROR" for r in rows),
-                "seconds": round(time.time() - t0, 1),
-            }
-            (tmp_out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-            if os.path.lexists(out):
-                raise InputError("appeared while the search ran; results left in " + str(tmp_out), path=out,
-                                 field="--out")
-            os.replace(tmp_out, out)
-            tmp_out = None
-    except KeyboardInterrupt as err:
-        # Tune may re-raise the interrupt as a plain KeyboardInterrupt: keep the signal's name and code
-        if _SIGNAL_RECEIVED and getattr(err, "signum", None) != _SIGNAL_RECEIVED[-1]:
-            from neurodyn.io import Interrupted
+                header = (f"# neurodyn tune: best of {args.samples} trials ({args.scheduler}), {METRIC} = "
+                          f"{metrics[METRIC]:.6g} at epoch {metrics.get('epoch')} of {best_trial}\n"
+                          f"#   neurodyn fit --config best.yaml    (checkpoint: best.ckpt)\n")
+                (tmp_out / "best.yaml").write_text(header + yaml.safe_dump(best_cfg, sort_keys=False))
+                shutil.copyfile(best_dir / "model.ckpt", tmp_out / "best.ckpt")
+                write_csv(tmp_out / "trials.csv", rows)
+                if args.scheduler == "pbt":
+                    # no step (an interval beyond the epochs): the header alone, the columns a step fills
+                    write_csv(tmp_out / "perturbations.csv", perturbations, perturbation_columns(names))
+                text = rich_table(rows, names, best_trial, f"neurodyn tune ({args.scheduler}): {out}")
+                (tmp_out / "trials.txt").write_text(text)
+                summary = {
+                    "command": "neurodyn tune " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["tune"] else []),
+                    "configs": [str(p) for p in config_paths], "search": str(search_path),
+                    "scheduler": args.scheduler, "samples": args.samples, "epochs": epochs, "seed": seed,
+                    "metric": METRIC, "mode": MODE, "select_split": split,
+                    "best_trial": best_trial, "best_value": metrics[METRIC], "best_epoch": metrics.get("epoch"),
+                    "best_hyperparameters": best_values, "perturbations": len(perturbations),
+                    "trials_failed": sum(r["status"] == "ERROR" for r in rows),
+                    "seconds": round(time.time() - t0, 1),
+                }
+                (tmp_out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+                try:
+                    if os.path.lexists(out):  # made by another program: neurodyn writers are refused by the lock
+                        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(out))
+                    os.replace(tmp_out, out)
+                except OSError as err:  # never lose a finished search: its results are kept, and said where
+                    kept = _keep_results(tmp_out, out)
+                    if kept == tmp_out:
+                        kept_folders.append(kept)
+                    tmp_out = None
+                    what = ("appeared while the search ran" if os.path.lexists(out)
+                            else f"cannot rename the results onto it ({err.strerror or err})")
+                    raise InputError(f"{what}; the results are in {kept}", path=out, field="--out") from None
+                tmp_out = None
+        except KeyboardInterrupt as err:
+            # Tune may re-raise the interrupt as a plain KeyboardInterrupt: keep the signal's name and code
+            if _SIGNAL_RECEIVED and getattr(err, "signum", None) != _SIGNAL_RECEIVED[-1]:
+                from neurodyn.io import Interrupted
 
-            raise Interrupted(_SIGNAL_RECEIVED[-1]) from None
-        raise
-    finally:
-        if started_ray:
-            ray.shutdown()  # first: no trial may write into the folder once it is removed
-        if tmp_out is not None:
-            shutil.rmtree(tmp_out, ignore_errors=True)
+                raise Interrupted(_SIGNAL_RECEIVED[-1]) from None
+            raise
+        finally:
+            # a second signal cannot cut the cleanup short (held, then raised unless an exception is on its way)
+            with _held_signals(raise_after=sys.exc_info()[0] is None):
+                if ray_called:
+                    _shutdown_ray(ray)  # first: no trial may write into the folder once it is removed
+                if tmp_out is not None:
+                    shutil.rmtree(tmp_out, ignore_errors=True)
     # the kept checkpoint's figure (PBT keeps them at its perturbation epochs): named so, since trials.csv's
     # "best" column above can hold a lower value of an epoch without a checkpoint
     print(f"best.ckpt: {METRIC} {metrics[METRIC]:.6g} ({best_trial}, epoch {metrics.get('epoch')}, the best kept "
