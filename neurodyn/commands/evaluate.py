@@ -133,6 +133,21 @@ def _unscored_note(given: dict, prediction: dict, targets: dict, upsample: int |
             "--target takes several files)")
 
 
+def _no_forward_note(prediction: dict, targets: dict, pred_path: str, target_paths: dict) -> list[str]:
+    """Notes naming the scored groups whose target holds forward spikes but whose prediction has no forward
+    rates (a model fit, or a baseline made, on a file prepared with ``--no-forward``): fp-bps is left out of
+    their results, as nlb_tools leaves it out, but not without a word."""
+    from neurodyn.data.prepared import FORWARD_RATES
+
+    notes = []
+    for name in sorted(prediction.keys() & targets.keys()):
+        if "eval_spikes_heldin_forward" in targets[name] and not any(k in prediction[name] for k in FORWARD_RATES):
+            notes.append(f"note: {pred_path}: {name}: no forward rates ({', '.join(FORWARD_RATES)}), so fp-bps "
+                         f"is not computed although {target_paths[name]} holds forward spikes (predictions of a "
+                         "file prepared with --no-forward have none)")
+    return notes
+
+
 def cli_main(argv: list[str]) -> int:
     """``neurodyn evaluate``: NLB metrics of a submission-layout file against eval targets."""
     with command_line_names():  # the library's errors name --target, --upsample (not its Python arguments)
@@ -210,6 +225,7 @@ def _evaluate(argv: list[str]) -> int:
     if prediction.keys() & targets.keys():  # else evaluate names the group without a target (and a hint)
         prediction = {k: v for k, v in prediction.items() if k in targets}
     results = evaluate(targets, prediction, target_path=target_paths, prediction_path=args.pred)
+    notes.extend(_no_forward_note(prediction, targets, args.pred, target_paths))
     notes.append(other_data_note(args.pred, args.target))
     for note in filter(None, notes):
         print(note, file=sys.stderr, flush=True)  # stderr: --json output stays one JSON document

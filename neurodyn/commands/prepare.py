@@ -41,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"seed of the DMFC_RSG jitter (nlb_tools default 0; numpy's legacy seed: 0..{LEGACY_SEED_MAX})")
     p.add_argument("--no-behavior", action="store_true", help="leave train_behavior out of train_input")
     p.add_argument(
-        "--no-forward", action="store_true", help="leave the forward-prediction spikes out of train_input"
+        "--no-forward", action="store_true",
+        help="leave the forward-prediction spikes out of train_input (as nlb_tools' include_forward_pred=False; "
+        "the eval target keeps them): a model fit on the file predicts no forward bins, and evaluate then "
+        "scores no fp-bps (with a note)",
     )
     p.add_argument(
         "--no-psth", action="store_true", help="skip the PSTHs of the eval target (slow on big files)"

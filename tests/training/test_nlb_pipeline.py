@@ -177,3 +177,36 @@ def test_predict_notes_another_batch_size_when_passes_are_sampled(prepared, caps
         "batch's passes from one seed, so these rates differ a little from those of batches of 8 (give "
         "--data.batch_size 8 to reproduce them)"]
     assert notes["sample", "8"] == notes["mean", "8"] == notes["mean", "5"] == []
+
+
+def test_a_no_forward_file_fits_without_forward_bins_and_evaluate_notes_the_missing_fp_bps(prepared, capsys):
+    """``prepare --no-forward`` (nlb_tools' include_forward_pred=False: no forward bins in train_input, the eval
+    target keeps them): the validation split took the target's 10 forward bins, so fit stopped in the sanity
+    check (batch/target (8, 45, 17) vs (8, 35, 17)); now the model has no forward bins, its predictions no
+    forward rates, and evaluate says on stderr why fp-bps is absent (it was dropped without a word)."""
+    from neurodyn.data.prepare import prepare
+    from neurodyn.training.datamodules import NLBDataModule
+
+    tmp, _ = prepared
+    path = tmp / "mc_maze_20_val_nofwd.h5"
+    prepare("mc_maze", tmp / "nwb", bin_ms=20, phase="val", out=path, include_forward_pred=False, log=None)
+    dm = NLBDataModule(str(path), batch_size=8)
+    assert dm.n_fwd_bins == 0
+    assert dm.splits["valid"].target.shape[1] == dm.splits["train"].target.shape[1] == dm.n_obs_bins
+    args = ["--data", "NLBDataModule", "--data.path", str(path), "--data.batch_size", "8",
+            "--model", "LangevinFlowModule", "--model.config.hidden_size", "8", "--model.config.ff_dim", "16",
+            "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+            "--trainer.enable_model_summary", "false", "--nlb_eval.every_n_epochs", "1"]
+    assert main(["fit", *args, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp),
+                 "--run-name", "run_nofwd"]) == 0
+    pred = tmp / "pred_nofwd.h5"
+    assert main(["predict", "--run", str(tmp / "run_nofwd"), "--ckpt_path", "last",
+                 "--prediction.path", str(pred)]) == 0
+    with h5py.File(pred) as f:
+        assert "eval_rates_heldin_forward" not in f["mc_maze_20"]
+    capsys.readouterr()
+    assert main(["evaluate", "--target", str(path), "--pred", str(pred), "--json"]) == 0
+    out, err = capsys.readouterr()
+    scores = json.loads(out)[0]["mc_maze_20_split"]
+    assert "fp-bps" not in scores and np.isfinite(scores["co-bps"])
+    assert f"note: {pred}: mc_maze_20: no forward rates" in err and "fp-bps is not computed" in err

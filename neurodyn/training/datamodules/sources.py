@@ -85,11 +85,13 @@ class NLBDataModule(NeuralDataModule):
         if "eval_spikes_heldin" not in ev_in:
             raise InputError("missing array", path=path, field="eval_input/eval_spikes_heldin")
         target = prep.eval_target_group or {}
+        # a file prepared with --no-forward has no forward bins in train_input: the model predicts none, so the
+        # eval target's forward spikes (nlb_tools keeps them there) are left out of the validation split too
         self.splits["valid"] = assemble_split(
             ev_in["eval_spikes_heldin"],
             target.get("eval_spikes_heldout", ev_in.get("eval_spikes_heldout")),
-            target.get("eval_spikes_heldin_forward"),
-            target.get("eval_spikes_heldout_forward"),
+            target.get("eval_spikes_heldin_forward") if n_fwd else None,
+            target.get("eval_spikes_heldout_forward") if n_fwd else None,
             n_heldout=n_heldout,
             n_fwd_bins=n_fwd,
         )
