@@ -80,9 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_enabled(argv)
     argv = [arg for arg in argv if arg != "--debug"]  # global flag: before or after the command
-    if not argv or argv[0] in {"-h", "--help"}:
+    if argv and argv[0] in {"-h", "--help"}:
         print(_usage())
         return 0
+    if not argv:  # bad arguments, as an unknown command is: one line, exit 2 (the usage is --help's)
+        print(f"neurodyn: error: no command given (commands: {', '.join(COMMANDS)}; `neurodyn --help` describes "
+              "them)", file=sys.stderr)
+        return 2
     if argv[0] == "--version":
         from neurodyn import __version__
 

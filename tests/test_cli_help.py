@@ -128,3 +128,21 @@ def test_training_commands_describe_themselves_and_their_ckpt_path(command, caps
     ckpt = out[out.index("--ckpt_path CKPT_PATH ", out.index("options:")):]
     ckpt = ckpt[:ckpt.index("(type:")]
     assert "hpc" not in ckpt and "registry" not in ckpt and "'last'" in ckpt, ckpt
+
+
+@pytest.mark.parametrize("argv", [[], ["--debug"]])
+def test_no_command_is_bad_arguments(argv, capsys):
+    """``neurodyn`` alone printed the usage and exited 0; a missing command is bad arguments, as an unknown
+    one is: one line on stderr, exit 2. ``neurodyn --help`` still prints the usage and exits 0."""
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("neurodyn: error: no command given (commands: download, prepare,") and "--help" in err
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_top_level_help_prints_the_usage(flag, capsys):
+    assert main([flag]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: neurodyn [--debug] <command> [options]") and err == ""
+    assert all(f"  {name}  " in out for name in COMMANDS)
