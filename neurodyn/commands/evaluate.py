@@ -205,7 +205,12 @@ def _evaluate(argv: list[str]) -> int:
     given = prediction
     notes: list = []
     if args.upsample is not None:
-        from neurodyn.metrics.resample import read_window_starts, upsample_offsets, upsample_submission
+        from neurodyn.metrics.resample import (
+            nothing_added_note,
+            read_window_starts,
+            upsample_offsets,
+            upsample_submission,
+        )
 
         try:
             # each trial's coarse window start (the prediction file) against its fine one (the target file)
@@ -216,6 +221,7 @@ def _evaluate(argv: list[str]) -> int:
             prediction = upsample_submission(prediction, args.upsample, offsets)
         except InputError as err:
             raise InputError(err.message, path=err.path or args.pred, field=err.field) from None
+        notes.append(nothing_added_note(given, prediction, args.upsample))
         if not prediction.keys() & targets.keys():
             raise InputError(
                 f"nothing to score: no prediction group matches a target group (predictions: "

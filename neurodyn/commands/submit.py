@@ -173,7 +173,12 @@ def _submission(args, tmp, attrs: dict) -> dict:
             expected[name], shapes_from[name] = shapes, path
     if getattr(args, "upsample", None) is not None:
         from neurodyn.data.prepared import group_name
-        from neurodyn.metrics.resample import read_window_starts, upsample_offsets, upsample_submission
+        from neurodyn.metrics.resample import (
+            nothing_added_note,
+            read_window_starts,
+            upsample_offsets,
+            upsample_submission,
+        )
 
         # each trial's coarse window start (its prediction file) against its fine one (the --prepared file)
         coarse = {name: (path, read_window_starts(path).get(name, {})) for name, path in pred_of.items()}
@@ -193,9 +198,9 @@ def _submission(args, tmp, attrs: dict) -> dict:
                 raise
             source = pred_of.get(err.field) or (args.pred[0] if len(args.pred) == 1 else ", ".join(args.pred))
             raise InputError(err.message, path=source, field=err.field) from None
-        if set(groups) == given:
-            print(f"note: --upsample {args.upsample}: no prediction group is coarser than {args.upsample} ms; "
-                  "nothing was added", flush=True)
+        note = nothing_added_note(given, groups, args.upsample)
+        if note:
+            print(note, flush=True)
     for name in groups:
         if name not in expected:
             dataset, bin_ms = parse_group_name(name)

@@ -329,6 +329,26 @@ def upsample_submission(groups: Mapping[str, Mapping[str, np.ndarray]], bin_ms: 
     return out
 
 
+def nothing_added_note(given, upsampled, bin_ms: int) -> str | None:
+    """The note of ``neurodyn submit`` / ``evaluate --upsample MS`` when :func:`upsample_submission` added no
+    group (every group of ``given`` already at ``bin_ms``; ``upsampled``: its result), else None. Inside
+    :func:`neurodyn.errors.command_line_names` it names ``--upsample MS``.
+
+    Examples
+    --------
+    >>> from neurodyn.errors import command_line_names
+    >>> with command_line_names():
+    ...     nothing_added_note({"mc_maze_20": {}}, {"mc_maze_20": {}}, 20)
+    'note: --upsample 20: no prediction group is coarser than 20 ms; nothing was added'
+    >>> nothing_added_note({"mc_maze_20": {}}, {"mc_maze_20": {}, "mc_maze": {}}, 5) is None
+    True
+    """
+    if set(upsampled) != set(given):
+        return None
+    return (f"note: {named(f'bin_ms={bin_ms}', f'--upsample {bin_ms}')}: no prediction group is coarser than "
+            f"{bin_ms} ms; nothing was added")
+
+
 def upsample_hint(wanted: str, present) -> str:
     """``"; ... upsample_submission(..., MS) ..."`` when group ``wanted`` is missing but a coarser group of its
     dataset is ``present`` (a 20 ms prediction scored or submitted at 5 ms without upsampling), else ``""``;

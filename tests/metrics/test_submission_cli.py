@@ -477,6 +477,37 @@ def test_submit_records_its_phase_and_notes_an_upsample_that_adds_nothing(tmp_pa
     assert root_attrs(out) == {"phase": "val"} and list(read_submission(out)) == ["mc_maze_small_20"]
 
 
+def test_evaluate_notes_an_upsample_that_adds_nothing_as_submit_does(tmp_path, capsys):
+    """``evaluate --upsample 20`` on 20 ms predictions and a 20 ms target did nothing without a word, while
+    ``submit --upsample 20`` noted it; both print the same note (evaluate on stderr: --json stays JSON)."""
+    rng = np.random.default_rng(3)
+    group = _prepared(tmp_path / "p.h5", rng)
+    pred = _member(tmp_path / "pred.h5", group, phase="val")
+    assert main(["evaluate", "--target", str(tmp_path / "p.h5"), "--pred", str(pred), "--upsample", "20",
+                 "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)[0]["mc_maze_scaling_20_split"]["[100] co-bps"] is not None
+    assert err.splitlines() == ["note: --upsample 20: no prediction group is coarser than 20 ms; nothing was added"]
+    assert main(["evaluate", "--target", str(tmp_path / "p.h5"), "--pred", str(pred), "--json"]) == 0
+    assert capsys.readouterr().err == ""  # no --upsample, no note
+
+
+def test_evaluate_notes_fp_bps_left_out_for_predictions_without_forward_rates(tmp_path, capsys):
+    """Predictions without forward rates (a model or baseline of a ``prepare --no-forward`` file) against a
+    target with forward spikes: fp-bps is left out, as nlb_tools leaves it out, but no longer without a word."""
+    rng = np.random.default_rng(5)
+    group = _prepared(tmp_path / "p.h5", rng)
+    pred = _member(tmp_path / "pred.h5", {k: v for k, v in group.items() if not k.endswith("_forward")},
+                   phase="val")
+    assert main(["evaluate", "--target", str(tmp_path / "p.h5"), "--pred", str(pred), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "[100] fp-bps" not in json.loads(out)[0]["mc_maze_scaling_20_split"]
+    assert err.splitlines() == [
+        f"note: {pred}: mc_maze_small_20: no forward rates (eval_rates_heldin_forward, eval_rates_heldout_forward), "
+        f"so fp-bps is not computed although {tmp_path / 'p.h5'} holds forward spikes (predictions of a file "
+        "prepared with --no-forward have none)"]
+
+
 def test_submit_upsample_errors_name_the_prediction_file(tmp_path, capsys):
     """``--upsample 20`` on a 5 ms group, and a 5 ms group already beside the 20 ms one it would be made of,
     were one line naming no file (``mc_maze_small: cannot split 5 ms bins into 20 ms bins``)."""
