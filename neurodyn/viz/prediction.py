@@ -276,11 +276,29 @@ def _read(f, path: Path, group: str | None) -> dict:
     if is_prepared(f):
         raise InputError("is a prepared data file (neurodyn prepare), not a prediction file: plot the predictions "
                          "of a model fitted on it (neurodyn predict, neurodyn baseline)", path, "format")
+    data_kind = _data_file_kind(f)
+    if data_kind:
+        raise InputError(f"is {data_kind}, not a prediction file: plot the predictions of a model fitted on it "
+                         "(neurodyn predict)", path, "format")
     raise InputError(
         "unknown prediction layout (expected an NLB group with eval_rates_heldin, valid_rates/train_rates, "
         "valid_posteriors/train_posteriors, or coupling + transitions)",
         path,
     )
+
+
+def _data_file_kind(f) -> str | None:
+    """What a data file that ``plot`` cannot draw is (``"a simulated switching-GLM data file (...)"``), None for
+    a file of no known data kind: the simulators' files and LFADS-format data hold spikes, not predictions."""
+    from neurodyn.data.info import LFADS_KEYS
+    from neurodyn.data.synthetic.switching_glm import FORMAT as SWITCHING_GLM_FORMAT
+
+    if _text_attr(f, "format") == SWITCHING_GLM_FORMAT:
+        return "a simulated switching-GLM data file (neurodyn simulate switching-glm)"
+    if LFADS_KEYS & set(f.keys()):
+        made = " (neurodyn simulate lorenz)" if _text_attr(f, "generator") == "neurodyn.data.synthetic.lorenz" else ""
+        return f"an LFADS-format data file{made}"
+    return None
 
 
 def _text_attr(f, name: str) -> str | None:
@@ -376,7 +394,8 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
     else:
         trial = 0 if trial is None else trial
         if not 0 <= trial < len(per_trial):
-            raise InputError(f"trial {trial} out of range (0..{len(per_trial) - 1})", field=named("trial", "--trial"))
+            raise InputError(f"trial {trial} out of range (0..{len(per_trial) - 1})", data.get("path"),
+                             named("trial", "--trial"))
     offset_ms, event = data.get("offset_ms", 0.0), data.get("event")
     time_label = (f"time from {event} (s)" if event else "time (s)") if bin_ms else "bin"
     time_axes = []  # (axis, colour of its event line): every axis whose x is time gets one label and the line

@@ -243,6 +243,31 @@ def test_a_prepared_file_is_named_as_such(tmp_path, capsys):
     assert f"{path}: format: is a prepared data file (neurodyn prepare), not a prediction file" in _one_error(capsys)
 
 
+@pytest.mark.parametrize(("simulator", "args", "kind"), [
+    ("switching-glm", ["--n-sequences", "4", "--n-bins", "100"],
+     "a simulated switching-GLM data file (neurodyn simulate switching-glm)"),
+    ("lorenz", ["--n-conditions", "2", "--trials-per-condition", "2", "--n-samples", "100"],
+     "an LFADS-format data file (neurodyn simulate lorenz)"),
+])
+def test_a_simulated_data_file_is_named_as_such(simulator, args, kind, tmp_path, capsys):
+    """A file of `neurodyn simulate switching-glm` / `lorenz` was 'unknown prediction layout (expected an NLB
+    group ...)'; it gets the line a prepared file gets."""
+    path = tmp_path / "sim.h5"
+    assert main(["simulate", simulator, "--out", str(path), *args]) == 0
+    capsys.readouterr()
+    assert main(["plot", str(path), "--out", str(tmp_path / "p.png")]) == 2
+    assert _one_error(capsys) == (f"neurodyn plot: error: {path}: format: is {kind}, not a prediction file: plot "
+                                  "the predictions of a model fitted on it (neurodyn predict)")
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_a_trial_out_of_range_names_the_file(tmp_path, capsys):
+    """`plot --trial 1000` said '--trial: trial 1000 out of range (0..1)' without the file."""
+    path = _write(tmp_path / "p.h5", {"valid_rates": RNG.random((2, 12, 3))}, bin_ms=20.0)
+    assert main(["plot", str(path), "--out", str(tmp_path / "q.png"), "--trial", "1000"]) == 2
+    assert _one_error(capsys) == f"neurodyn plot: error: {path}: --trial: trial 1000 out of range (0..1)"
+
+
 def test_the_prediction_figure_is_part_of_the_python_api_and_never_overwrites_by_default(tmp_path):
     """read_prediction / draw_prediction / plot_file were not exported from neurodyn.viz, and plot_file
     replaced an existing figure by default though `neurodyn plot` refuses it without --overwrite."""
@@ -272,7 +297,7 @@ def test_plot_file_from_python_names_its_arguments_and_the_command_its_options(t
         f"{out}: out: exists; pass overwrite=True to replace it": lambda: viz.plot_file(path, out),
         f"{tmp_path / 'p'}: out: no suffix": lambda: figure_format(tmp_path / "p"),
         "dpi: must be between 10 and 600, got 5": lambda: viz.plot_file(path, tmp_path / "q.png", dpi=5),
-        "trial: trial 7 out of range (0..1)": lambda: viz.plot_file(path, tmp_path / "q.png", trial=7),
+        f"{path}: trial: trial 7 out of range (0..1)": lambda: viz.plot_file(path, tmp_path / "q.png", trial=7),
     }
     for expected, call in calls.items():
         with pytest.raises(InputError) as err:
