@@ -14,16 +14,28 @@ import json
 import os
 from pathlib import Path
 
-from neurodyn.data.info import cut_text, info, new_console, titled_table
+from neurodyn.data.info import ATTR_WIDTH, cut_text, info, new_console, titled_table
 from neurodyn.errors import ArgumentParser, InputError
 
 __all__ = ["cli_main", "checkpoint_info", "run_folder_info"]
 
 
 def _text(value, cut: bool = True) -> str:
-    """A value on one table row: JSON for containers, cut as :func:`~neurodyn.data.info.cut_text` cuts."""
+    """A value on one table row: JSON for containers, cut as :func:`~neurodyn.data.info.cut_text` cuts, or
+    (``cut`` False: the data and the model settings, kept whole) wrapped at its width over several lines, so
+    that one long value (the model settings: ~3000 characters) does not pad every row of the table to its
+    length."""
     text = json.dumps(value, default=str) if isinstance(value, dict | list | tuple) else str(value)
-    return cut_text(text) if cut else text
+    return cut_text(text) if cut else _wrapped(text)
+
+
+def _wrapped(text: str) -> str:
+    """``text`` over lines of at most :data:`~neurodyn.data.info.ATTR_WIDTH` characters, broken at spaces
+    (after JSON's commas and colons; a longer word, e.g. a path, stays whole)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width=ATTR_WIDTH, break_long_words=False, break_on_hyphens=False,
+                                    replace_whitespace=False, drop_whitespace=True)) or text
 
 
 def _is_run_folder(path: Path) -> bool:
@@ -47,8 +59,8 @@ def checkpoint_info(path: str | os.PathLike, console=None) -> None:
     settings = ckpt.get(RUN_SETTINGS_KEY) or {}
     data = settings.get("data") or {}
     if data:
-        rows.append(("data", data.get("class_path", "").rsplit(".", 1)[-1] + " "
-                     + _text(data.get("init_args") or {}, cut=False)))
+        rows.append(("data", _wrapped(data.get("class_path", "").rsplit(".", 1)[-1] + " "
+                                      + json.dumps(data.get("init_args") or {}, default=str))))
     for option, record in (settings.get(DATA_FILES_KEY) or ckpt.get(DATA_FILES_KEY) or {}).items():
         rows.append((f"data file ({option})", f"{record.get('path')} ({record.get('size')} bytes, SHA-256 "
                                               f"{str(record.get('sha256'))[:16]}…)"))
@@ -62,7 +74,7 @@ def checkpoint_info(path: str | os.PathLike, console=None) -> None:
     model = {k: v for k, v in (ckpt.get("hyper_parameters") or {}).items() if not k.startswith("_")}
     if model:
         rows.append(("model settings", model))
-    for key, value in rows:  # the data and the model settings whole: what a reader of a checkpoint is after
+    for key, value in rows:  # the data and the model settings whole (wrapped): what a reader of a checkpoint is after
         if value is not None:
             table.add_row(key, value if isinstance(value, str) else _text(value, cut=key != "model settings"))
     console.print(table)

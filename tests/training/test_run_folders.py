@@ -509,6 +509,32 @@ def test_a_monitor_no_validation_logs_is_one_line_naming_the_option(tmp_path, ca
     assert not any(tmp_path.iterdir())  # nothing left behind
 
 
+def test_info_of_a_checkpoint_wraps_the_model_settings(run, capsys):
+    """The ``model settings`` row was one uncut JSON line (~1000 characters for LangevinFlow, ~2900 for
+    other models) in a file or a pipe, so every row of the table was padded to its width. It is wrapped now,
+    still whole: its lines joined are the checkpoint's settings."""
+    import json
+
+    from neurodyn.data.info import ATTR_WIDTH
+    from neurodyn.training.checkpoints import read_checkpoint
+
+    capsys.readouterr()
+    assert main(["info", str(run / "checkpoints" / "last.ckpt")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line.rstrip()) for line in lines) < ATTR_WIDTH + 60, max(map(len, lines))
+    start = next(i for i, line in enumerate(lines) if line.startswith("│ model settings "))
+    cells = [lines[start].split("│")[2].strip()]
+    for line in lines[start + 1:]:
+        parts = line.split("│")
+        if len(parts) < 4 or parts[1].strip():
+            break
+        cells.append(parts[2].strip())
+    assert len(cells) > 1
+    hparams = read_checkpoint(run / "checkpoints" / "last.ckpt")["hyper_parameters"]
+    assert json.loads(" ".join(cells)) == json.loads(json.dumps(
+        {k: v for k, v in hparams.items() if not k.startswith("_")}, default=str))
+
+
 def test_info_summarises_a_run_folder_and_a_checkpoint(run, tmp_path, capsys, monkeypatch):
     """``neurodyn info`` of a run folder said 'folder holds no .nwb files', of a checkpoint 'not an HDF5 file
     (info reads NWB and HDF5 files)' (helper-48): what fit writes could not be read back without Python."""
