@@ -229,6 +229,14 @@ def _afile(work: Path) -> None:
     (work / "afile").write_text("a regular file where a folder is expected\n")
 
 
+def _fifo(work: Path) -> None:
+    """``a.fifo`` and a folder ``fifos`` holding ``x.nwb``, both FIFOs: opening one waits for a writer (prepare and
+    submit hung until killed)."""
+    os.mkfifo(work / "a.fifo")
+    (work / "fifos").mkdir()
+    os.mkfifo(work / "fifos" / "x.nwb")
+
+
 def _existing(name: str):
     def setup(work: Path) -> None:
         (work / name).write_bytes(b"an earlier result\n")
@@ -305,6 +313,20 @@ CASES = [
     ("prepare-huge-seed", PREP + ["--nwb", "{src}/nwb", "--out", "o.h5", "--seed", "99999999999999999999"],
      "invalid seed", None),
     ("prepare-negative-seed", PREP + ["--nwb", "{src}/nwb", "--out", "o.h5", "--seed", "-1"], "invalid seed", None),
+    # a FIFO as input: every reader refuses it in the same line (prepare and submit waited for a writer forever)
+    ("prepare-nwb-fifo", PREP + ["--nwb", "a.fifo", "--out", "o.h5"], "a.fifo: not a regular file", _fifo),
+    ("prepare-nwb-folder-with-fifo", PREP + ["--nwb", "fifos", "--out", "o.h5"], "x.nwb: not a regular file", _fifo),
+    ("submit-pred-fifo", ["submit", "--pred", "a.fifo", "--out", "s.h5"], "a.fifo: not a regular file", _fifo),
+    ("submit-prepared-fifo", ["submit", "--pred", "{src}/pred.h5", "--prepared", "a.fifo", "--out", "s.h5"],
+     "a.fifo: not a regular file", _fifo),
+    ("baseline-prepared-fifo", ["baseline", "--prepared", "a.fifo", "--out", "p.h5"], "a.fifo: not a regular file",
+     _fifo),
+    ("ensemble-pred-fifo", ["ensemble", "--pred", "{src}/pred.h5", "a.fifo", "--out", "e.h5"],
+     "a.fifo: not a regular file", _fifo),
+    ("evaluate-target-fifo", ["evaluate", "--pred", "{src}/pred.h5", "--target", "a.fifo"],
+     "a.fifo: not a regular file", _fifo),
+    ("plot-fifo", ["plot", "a.fifo", "--out", "p.png"], "a.fifo: not a regular file", _fifo),
+    ("info-fifo", ["info", "a.fifo"], "a.fifo: not a regular file", _fifo),
     # ---------------------------------------------------------------- simulate
     ("simulate-negative-seed", LORENZ + ["--out", "o.h5", "--seed", "-1"], "invalid seed -1", None),
     ("simulate-huge-seed", LORENZ + ["--out", "o.h5", "--seed", "99999999999999999999"], "invalid seed", None),
@@ -518,7 +540,9 @@ def _tree(folder: Path) -> dict[str, str]:
         for name in dirs + files:
             path = Path(root, name)
             rel = str(path.relative_to(folder))
-            out[rel] = "" if path.is_symlink() or path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+            # a FIFO (its rows) is not read: that would wait for a writer
+            out[rel] = ("" if path.is_symlink() or not path.is_file() else
+                        hashlib.sha256(path.read_bytes()).hexdigest())
     return out
 
 

@@ -72,6 +72,8 @@ def root_attrs(path: str | os.PathLike) -> dict | None:
     through :func:`read_h5`."""
     import h5py
 
+    if not os.path.isfile(path):  # a FIFO would block the open until someone writes to it
+        return None
     try:
         with h5py.File(path, "r") as f:
             return {k: v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v
@@ -80,20 +82,36 @@ def root_attrs(path: str | os.PathLike) -> dict | None:
         return None
 
 
+def check_input_file(path: str | os.PathLike, what: str | None = None, field: str | None = None) -> str:
+    """Raise InputError unless ``path`` is an existing regular file; returns ``path`` as str. The one check every
+    reader makes before it opens an input: a folder, a missing file and a FIFO, device or socket are refused
+    (opening a FIFO blocks until some other process writes to it: ``prepare`` and ``submit`` hung on one).
+
+    >>> check_input_file("/dev/null", "prediction file")
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: /dev/null: not a regular file (prediction file)
+    """
+    from neurodyn.errors import InputError
+
+    path = os.fspath(path)
+    kind = f" ({what})" if what else ""
+    if os.path.isdir(path):
+        raise InputError(f"is a folder, expected a file{kind}", path=path, field=field)
+    if not os.path.exists(path):
+        raise InputError(f"no such file{kind}", path=path, field=field)
+    if not os.path.isfile(path):
+        raise InputError(f"not a regular file{kind}", path=path, field=field)
+    return path
+
+
 def _check_h5(path: str | os.PathLike, what: str | None):
     """Raise InputError unless ``path`` is a regular file with the HDF5 signature; returns ``path`` as str."""
     import h5py
 
     from neurodyn.errors import InputError
 
-    path = os.fspath(path)
+    path = check_input_file(path, what)
     kind = f" ({what})" if what else ""
-    if os.path.isdir(path):
-        raise InputError(f"is a folder, expected a file{kind}", path=path)
-    if not os.path.exists(path):
-        raise InputError(f"no such file{kind}", path=path)
-    if not os.path.isfile(path):
-        raise InputError(f"not a regular file{kind}", path=path)
     try:
         is_h5 = h5py.is_hdf5(path)
     except OSError as err:  # e.g. no read permission

@@ -278,15 +278,20 @@ def nwb_files(path: NWBInput) -> list[Path | StreamedFile]:
         return resolve_url(path)
     if hasattr(path, "read") and hasattr(path, "seek"):
         return [FileObjectSource(path)]
+    from neurodyn.io.hdf5 import check_input_file
+
     path = Path(path).expanduser()
     if path.is_dir():
         files = sorted(path.glob("*.nwb"))
         if not files:
             raise InputError("folder holds no .nwb files", path)
-        return files
-    if not path.exists():
+    elif not path.exists():
         raise InputError("no such file or folder", path)
-    return [path]
+    else:
+        files = [path]
+    for file in files:  # a FIFO (also one in the folder): h5py's open would wait for a writer
+        check_input_file(file, "NWB file")
+    return files
 
 
 def load_session(path: NWBInput) -> NWBSession:
