@@ -294,3 +294,52 @@ def test_file_digest_reads_a_file_once_until_it_changes(tmp_path, monkeypatch):
     path.write_bytes(b"b" * 3000)  # the same size, in place (same inode); its mtime set a second later, as the
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # clock would after a later edit
     assert digest.file_digest(path)["sha256"] == hashlib.sha256(b"b" * 3000).hexdigest() and len(opened) == 4
+
+
+# ------------------------------------------------------------------------------ no room: disk full, ulimit -f
+@pytest.mark.parametrize("code, words", [(28, "disk full while writing"), (27, "file too large while writing")])
+def test_output_file_without_room_is_one_line_and_keeps_the_old_output(tmp_path, code, words):
+    """ENOSPC / EDQUOT and EFBIG (past ``ulimit -f``; was a traceback, h5py's ended in a segmentation fault) in
+    the block: one InputError naming the file, the earlier output kept, no temporary file."""
+    from neurodyn.io import output_file
+
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"earlier")
+    with pytest.raises(InputError, match=words) as raised:
+        with output_file(out, overwrite=True) as tmp:
+            tmp.write_bytes(b"half")
+            raise OSError(code, "no room")
+    assert raised.value.path == str(out) and raised.value.field == "--out"
+    assert out.read_bytes() == b"earlier" and sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]
+
+
+def test_check_disk_refuses_an_output_beyond_the_file_size_limit(tmp_path, monkeypatch):
+    import neurodyn.io.output as output
+
+    monkeypatch.setattr(output, "file_size_limit", lambda: 50_000)
+    output.check_disk(tmp_path / "o.h5", 40_000)
+    with pytest.raises(InputError, match="file too large: the output needs about 60.0 kB, the file-size limit"):
+        output.check_disk(tmp_path / "o.h5", 60_000)
+
+
+def test_a_file_size_limit_is_one_line_up_front(tmp_path):
+    """Under ``ulimit -f 50`` ``simulate lorenz --overwrite`` died in h5py (exit 139, the old file gone with the
+    temporary one half-written): refused up front now, the old file kept."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    (tmp_path / "o.h5").write_bytes(b"earlier")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (50 * 1024, resource.RLIM_INFINITY))
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("NEURODYN_DEBUG", None)
+    proc = subprocess.run([sys.executable, "-m", "neurodyn.cli", "simulate", "lorenz", "--no-progress", "--out",
+                           "o.h5", "--overwrite"], cwd=tmp_path, env=env, preexec_fn=limit, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.splitlines() == [proc.stderr.strip()] and "o.h5: --out: file too large" in proc.stderr
+    assert (tmp_path / "o.h5").read_bytes() == b"earlier" and sorted(p.name for p in tmp_path.iterdir()) == ["o.h5"]

@@ -262,12 +262,58 @@ def _existing_ancestor(path: Path) -> Path:
     return probe
 
 
+#: errno values of a write that found no room: a full disk, a full quota, the file-size limit (``ulimit -f``)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def file_size_limit() -> int | None:
+    """The largest file this process may write (``RLIMIT_FSIZE``, the shell's ``ulimit -f``) in bytes; None
+    when unlimited or unknown. Python ignores SIGXFSZ: a write past it fails with EFBIG."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    except (ImportError, OSError, ValueError, AttributeError):  # pragma: no cover - not on this platform
+        return None
+    return None if soft == resource.RLIM_INFINITY or soft < 0 else int(soft)
+
+
+def disk_full(err: BaseException | None, path: str | os.PathLike | None, field: str | None):
+    """The one-line :class:`~neurodyn.errors.InputError` for a write that found no room -- an OSError of
+    :data:`DISK_FULL` that ``err`` is or was raised from (h5py raises further errors while it closes a file it
+    could not write) -- naming ``path`` and ``field``; None for any other error.
+
+    >>> str(disk_full(OSError(errno.ENOSPC, "No space left on device"), "out.h5", "--out"))
+    'out.h5: --out: disk full while writing (No space left on device)'
+    >>> disk_full(ValueError("bad"), "out.h5", "--out") is None
+    True
+    """
+    from neurodyn.errors import InputError
+
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in DISK_FULL:
+            if err.errno == errno.EFBIG:
+                limit = file_size_limit()
+                why = f"the file-size limit, ulimit -f, is {_size(limit)}" if limit else os.strerror(err.errno)
+                return InputError(f"file too large while writing ({why})", path=path, field=field)
+            return InputError(f"disk full while writing ({os.strerror(err.errno)})", path=path, field=field)
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def check_disk(path: str | os.PathLike, nbytes: float | None, *, field: str | None = "--out") -> None:
-    """Refuse (InputError) when ``nbytes`` (+16 MB) do not fit the free space where ``path`` would go."""
+    """Refuse (InputError) when ``nbytes`` (+16 MB) do not fit the free space where ``path`` would go, or
+    exceed the file-size limit (``ulimit -f``: h5py crashed with a segmentation fault writing past it)."""
     from neurodyn.errors import InputError
 
     if not nbytes:
         return
+    limit = file_size_limit()
+    if limit is not None and nbytes > limit:
+        raise InputError(f"file too large: the output needs about {_size(nbytes)}, the file-size limit "
+                         f"(ulimit -f) is {_size(limit)}", path=path, field=field)
     folder = _existing_ancestor(Path(path).absolute().parent)
     try:
         usage = shutil.disk_usage(folder)
@@ -565,9 +611,9 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
                 except BaseException as err:
                     if len(_RECEIVED) > received:  # a signal whose exception was swallowed made this fail
                         raise Interrupted(_RECEIVED[-1]) from err
-                    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-                        raise InputError(f"disk full while writing ({os.strerror(err.errno)})", path=path,
-                                         field=field) from None
+                    full = disk_full(err, path, field)  # no room: a full disk or quota, ulimit -f
+                    if full is not None:
+                        raise full from None
                     raise
                 if len(_RECEIVED) > received:  # a signal whose exception was swallowed inside the block
                     raise Interrupted(_RECEIVED[-1])
