@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -22,6 +23,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from neurodyn.errors import InputError, one_line
 from neurodyn.io import atomic_path
+from neurodyn.io.output import disk_full
 
 #: version of the ``checkpoint["neurodyn"]`` layout; a checkpoint with a larger number is refused
 CHECKPOINT_FORMAT = 1
@@ -258,9 +260,18 @@ class AutoModelCheckpoint(ModelCheckpoint):
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         tmp = f"{filepath}.part"
-        trainer.save_checkpoint(tmp, self.save_weights_only)
-        if trainer.is_global_zero:
-            os.replace(tmp, filepath)
+        try:
+            trainer.save_checkpoint(tmp, self.save_weights_only)
+            if trainer.is_global_zero:
+                os.replace(tmp, filepath)
+        except OSError as err:
+            if trainer.is_global_zero:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)  # nothing partial: a checkpoint cut short by a full disk
+            full = disk_full(err, filepath, "trainer.default_root_dir")
+            if full is not None:
+                raise full from None
+            raise
         trainer.strategy.barrier()
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath

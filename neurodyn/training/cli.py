@@ -105,6 +105,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressB
 from lightning.pytorch.cli import LightningCLI
 
 from neurodyn.errors import InputError, one_line, wrapped_input_error
+from neurodyn.io.hdf5 import check_input_file
 from neurodyn.io.output import Interrupted
 from neurodyn.training import child_rank
 from neurodyn.training.callbacks import (
@@ -416,9 +417,10 @@ class NeurodynCLI(LightningCLI):
                 raise InputError(f"only `neurodyn predict` writes a prediction file; {sub} would ignore it",
                                  field=given[0])
         path = cfg.get("data", {}).get("init_args", {}).get("path") if hasattr(cfg, "get") else None
-        if path is not None and not Path(path).is_file():
-            what = "is a folder, expected a file" if Path(path).is_dir() else "file not found"
-            raise InputError(what, path=path, field="data.init_args.path")
+        if path is not None and not os.path.exists(path):
+            raise InputError("file not found", path=path, field="data.init_args.path")
+        if path is not None:  # a folder, a FIFO (its open would wait for a writer), a device
+            check_input_file(path, field="data.init_args.path")
         if sub == "fit":
             self._fit_run_paths(cfg)
 
@@ -778,7 +780,7 @@ class NeurodynCLI(LightningCLI):
                                  "trials; predict writes every trial (drop the option)", field=f"trainer.{option}")
         from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-        from neurodyn.io.output import command_interrupts, default_sigterm
+        from neurodyn.io.output import command_interrupts, default_sigterm, disk_full
 
         # ddp / ddp_spawn / ddp_fork: the run goes on in processes Lightning starts; they keep the command's contract
         # (held output, quiet logging, bad input as one line: training.processes)
@@ -798,6 +800,14 @@ class NeurodynCLI(LightningCLI):
         except MisconfigurationException as err:
             # refused by Lightning once running (a limit_*_batches fraction below one batch, ...): one line
             raise input_error_of(err) from None
+        except OSError as err:
+            # a write that found no room (full disk, quota, ulimit -f) elsewhere than a checkpoint or the prediction
+            # file (those name their file): metrics, logs, the run's config
+            full = disk_full(err, err.filename2 or err.filename,
+                             "prediction.path" if subcommand == "predict" else "trainer.default_root_dir")
+            if full is None:
+                raise
+            raise full from None
         except InputError as err:
             if not err.involves:
                 raise

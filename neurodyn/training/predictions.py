@@ -359,7 +359,10 @@ class PredictionWriter(BasePredictionWriter):
         path = Path(self.path)
         import h5py
 
-        with output_file(path, inputs=self.inputs, overwrite=self.overwrite, field="prediction.path") as tmp:
+        # the arrays' size, uncompressed: checked against the free disk and the file-size limit before h5py writes
+        # (a disk that filled up under it was 150 lines of h5py errors, then a segmentation fault)
+        with output_file(path, inputs=self.inputs, overwrite=self.overwrite, field="prediction.path",
+                         size_bytes=_tree_nbytes(tree)) as tmp:
             with h5py.File(tmp, "w") as f:
                 write_h5_dict(f, tree, compression="gzip")
                 f.attrs["datamodule"] = type(dm).__name__
@@ -377,3 +380,10 @@ class PredictionWriter(BasePredictionWriter):
                 for key, value in attrs.items():
                     f.attrs[key] = value
         print(f"wrote predictions to {path}")
+
+
+def _tree_nbytes(tree) -> int:
+    """The bytes of the arrays of a nested dict (what :func:`neurodyn.io.write_h5_dict` writes, before gzip)."""
+    if isinstance(tree, dict):
+        return sum(_tree_nbytes(value) for value in tree.values())
+    return int(getattr(np.asarray(tree), "nbytes", 0))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, one_line
 from neurodyn.training.datamodules.base import (
     NeuralDataModule,
     SplitArrays,
@@ -209,6 +209,11 @@ class LorenzDataModule(LFADSDataModule):
             self._check_cache()
             self._from_lfads(read_lfads_h5(self.cache))
             return
+        if self.cache is not None:
+            from neurodyn.io.output import check_output
+
+            # before the simulation: a cache under a file (afile/c.h5), in a read-only folder, a device
+            check_output(self.cache, overwrite=True, field="data.init_args.cache")
         try:
             sim = simulate_lorenz(**self.sim_kwargs)
         except InputError as err:
@@ -225,7 +230,13 @@ class LorenzDataModule(LFADSDataModule):
                              f"{round(fraction * n)} of them)", field="data.init_args.trials_per_condition",
                              involves=("n_conditions",)) from None
         if self.cache is not None:
-            write_lfads_h5(self.cache, sim)
+            from neurodyn.io.output import disk_full
+
+            try:
+                write_lfads_h5(self.cache, sim)
+            except OSError as err:  # atomic: nothing is left under the cache's name
+                raise (disk_full(err, self.cache, "data.init_args.cache") or InputError(
+                    f"cannot write the cache ({one_line(err, 160)})", self.cache, "data.init_args.cache")) from None
             self._from_lfads(read_lfads_h5(self.cache))
         else:
             from neurodyn.data.lfads import lfads_from_simulation
@@ -240,12 +251,13 @@ class LorenzDataModule(LFADSDataModule):
     def _check_cache(self) -> None:
         """Refuse a cache file that does not record this simulation (seed and simulator settings)."""
         from neurodyn.data.synthetic.lorenz import simulation_record
-        from neurodyn.io.hdf5 import root_attrs
+        from neurodyn.io.hdf5 import check_input_file, root_attrs
 
         sizes = {k: v for k, v in self.sim_kwargs.items() if k != "seed"}
         want = simulation_record(self.sim_kwargs["seed"], **sizes)
         if self.cache.is_dir():
             raise InputError("is a folder, expected the Lorenz cache file", self.cache, "data.cache")
+        check_input_file(self.cache, "the Lorenz cache file", "data.cache")  # a FIFO: reading it would wait
         attrs = root_attrs(self.cache)
         if attrs is None:
             raise InputError("is not an HDF5 file (expected a Lorenz cache written by neurodyn)", self.cache,
