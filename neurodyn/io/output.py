@@ -287,12 +287,23 @@ def disk_full(err: BaseException | None, path: str | os.PathLike | None, field: 
     'out.h5: --out: disk full while writing (No space left on device)'
     >>> disk_full(ValueError("bad"), "out.h5", "--out") is None
     True
+    >>> from neurodyn.errors import InputError
+    >>> try:  # an error that is its own line already, raised while the disk was full, is left as it is
+    ...     try:
+    ...         raise OSError(errno.ENOSPC, "No space left on device")
+    ...     except OSError:
+    ...         raise InputError("kept x.part: free space and run again")
+    ... except InputError as err:
+    ...     disk_full(err, "out.h5", "--out") is None
+    True
     """
     from neurodyn.errors import InputError
 
     seen = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
+        if isinstance(err, InputError):  # a line of its own already (download's: the .part kept, how to resume)
+            return None
         if isinstance(err, OSError) and err.errno in DISK_FULL:
             if err.errno == errno.EFBIG:
                 limit = file_size_limit()

@@ -23,13 +23,18 @@ def prepared(tmp_path_factory):
     return tmp, out
 
 
-def test_fit_logs_nlb_metrics_and_predict_writes_submission_layout(prepared, capsys):
-    tmp, path = prepared
-    run = tmp / "run"
-    args = ["--data", "NLBDataModule", "--data.path", str(path), "--data.batch_size", "8",
+def _fit_args(path) -> list[str]:
+    """A tiny LangevinFlow fit of the prepared file ``path``, its NLB metrics every epoch."""
+    return ["--data", "NLBDataModule", "--data.path", str(path), "--data.batch_size", "8",
             "--model", "LangevinFlowModule", "--model.config.hidden_size", "8", "--model.config.ff_dim", "16",
             "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
             "--trainer.enable_model_summary", "false", "--nlb_eval.every_n_epochs", "1"]
+
+
+def test_fit_logs_nlb_metrics_and_predict_writes_submission_layout(prepared, capsys):
+    tmp, path = prepared
+    run = tmp / "run"
+    args = _fit_args(path)
     assert main(["fit", *args, "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(tmp),
                  "--run-name", "run"]) == 0
     log_dir = run
@@ -193,10 +198,7 @@ def test_a_no_forward_file_fits_without_forward_bins_and_evaluate_notes_the_miss
     dm = NLBDataModule(str(path), batch_size=8)
     assert dm.n_fwd_bins == 0
     assert dm.splits["valid"].target.shape[1] == dm.splits["train"].target.shape[1] == dm.n_obs_bins
-    args = ["--data", "NLBDataModule", "--data.path", str(path), "--data.batch_size", "8",
-            "--model", "LangevinFlowModule", "--model.config.hidden_size", "8", "--model.config.ff_dim", "16",
-            "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
-            "--trainer.enable_model_summary", "false", "--nlb_eval.every_n_epochs", "1"]
+    args = _fit_args(path)
     assert main(["fit", *args, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp),
                  "--run-name", "run_nofwd"]) == 0
     pred = tmp / "pred_nofwd.h5"

@@ -442,8 +442,29 @@ def test_fit_never_writes_its_run_records_over_a_config_it_reads(tmp_path, capsy
         victim.write_text("max_epochs: 1\n")
     argv = ["fit", how, str(victim), *LORENZ, "--trainer.default_root_dir", str(tmp_path / "runs"),
             "--run-name", "x"]
-    _refused(capsys, argv, victim, "run_name")
-    assert sorted(p.name for p in run.iterdir()) == [victim.name]
+    before = victim.read_bytes()
+    assert main(argv) == 2
+    # refused as a new run into a folder that holds files (10e3b2d), before the records are compared with the inputs
+    assert _one_line(capsys) == (f"neurodyn fit: error: {run}: run_name: folder exists and holds files "
+                                 f"({victim.name}; --run-name); a new run writes only into a new or empty folder: "
+                                 "choose another --run-name")
+    assert victim.read_bytes() == before and sorted(p.name for p in run.iterdir()) == [victim.name]
+
+
+def test_fit_never_writes_its_checkpoints_into_a_folder_it_reads(tmp_path, capsys):
+    """``--checkpoint.dirpath`` naming the folder of the config the fit reads: refused before the fit writes."""
+    folder = tmp_path / "settings"
+    folder.mkdir()
+    victim = folder / "my.yaml"
+    victim.write_text("trainer:\n  max_epochs: 1\n")
+    argv = ["fit", "-c", str(victim), *LORENZ, "--trainer.default_root_dir", str(tmp_path / "runs"),
+            "--run-name", "x", "--checkpoint.dirpath", str(folder)]
+    before = victim.read_bytes()
+    assert main(argv) == 2
+    line = _one_line(capsys)
+    assert line == (f"neurodyn fit: error: {victim}: run_name: is an input file inside {folder}, which the fit "
+                    "writes; move it, or choose another run folder"), line
+    assert victim.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["my.yaml"]
 
 
 def test_every_file_option_of_the_datamodules_and_models_is_an_input():
