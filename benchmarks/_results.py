@@ -714,6 +714,10 @@ class WorkerPool(ProcessPoolExecutor):
         """Cancel the queued jobs, stop the workers (SIGTERM, then SIGKILL after ``grace_s``), shut down."""
         _LIVE_POOLS.discard(self)
         processes = list((getattr(self, "_processes", None) or {}).values())
+        # shutdown(wait=False) forgets the management thread, so the shutdown(wait=True) below joins nothing: a
+        # thread still closing the pool's wakeup pipe races CPython's exit hook (concurrent.futures.process.
+        # _python_exit writes to that pipe unlocked: "OSError: [Errno 9] Bad file descriptor" printed at exit)
+        manager = getattr(self, "_executor_manager_thread", None)
         self.shutdown(wait=False, cancel_futures=True)
         for proc in processes:
             if proc.is_alive():
@@ -724,6 +728,8 @@ class WorkerPool(ProcessPoolExecutor):
             if proc.is_alive():
                 proc.kill()
                 proc.join(5)
+        if manager is not None:  # its workers are gone: it marks the pool broken and ends
+            manager.join()
         self.shutdown(wait=True)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:

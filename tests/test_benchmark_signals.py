@@ -99,6 +99,40 @@ def test_worker_pool_stops_its_workers_their_children_and_their_temporary_folder
     assert not list(tmp_path.glob("work*"))
 
 
+def test_a_stopped_pool_leaves_no_thread_to_race_the_interpreters_exit(tmp_path):
+    """WorkerPool.stop shut the pool down without waiting first, which made ProcessPoolExecutor forget its
+    management thread, so the waiting shutdown after it joined nothing: the thread, still closing the pool's wakeup
+    pipe when the benchmark exited, raced CPython's exit hook writing to that pipe, and a fresh-clone CI run printed
+    "Exception ignored in: <module 'threading'> ... OSError: [Errno 9] Bad file descriptor" after the one line
+    (test_worker_pool_stops_its_workers_their_children_and_their_temporary_folders[15-fork]). Made certain here:
+    the management thread is slowed down in its last step; once stop() returns it must have ended."""
+    proc, _ = _start(tmp_path, """
+        import concurrent.futures.process as cfp
+        import threading
+        import time
+
+        from _results import WorkerPool
+
+        finish = cfp._ExecutorManagerThread.join_executor_internals
+
+        def slow_finish(self):
+            time.sleep(1.5)
+            finish(self)
+
+        cfp._ExecutorManagerThread.join_executor_internals = slow_finish
+        pool = WorkerPool(1, grace_s=5)
+        future = pool.submit(time.sleep, 60)
+        while not future.running():
+            time.sleep(0.05)
+        pool.stop()
+        print(sum(isinstance(t, cfp._ExecutorManagerThread) and t.is_alive() for t in threading.enumerate()))
+        """)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.split() == ["0"], (out, err)
+    assert err == "", err
+
+
 def test_a_second_signal_does_not_cut_a_stopping_workers_clean_up_short(tmp_path):
     """A worker unwinding its job after the pool's SIGTERM can get another signal: once one worker has exited,
     ProcessPoolExecutor finds the pool broken and terminates the others (SIGTERM again), and Ctrl-C reaches every
