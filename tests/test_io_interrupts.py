@@ -224,3 +224,31 @@ def test_the_unraisable_hook_is_only_swapped_in_the_main_thread(tmp_path):
     worker.start()
     worker.join()
     assert seen == [before] and sys.unraisablehook is before
+
+
+def test_deferred_signals_are_handed_over_or_dropped_and_an_ignored_one_stays_ignored():
+    """``signals_deferred(replay=False)`` (tune's ray.init and cleanup) hands the held signals to the caller instead
+    of raising them again; a signal the user's shell ignores (``SIG_IGN``, a background job) is not taken over by
+    the block, and its handler is the same object afterwards."""
+    import os
+    import signal
+
+    from neurodyn.io.output import signals_deferred
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with signals_deferred(replay=False) as received:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.getsignal(signal.SIGINT)  # the handlers run between bytecodes
+    assert received == [signal.SIGINT, signal.SIGTERM]
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with signals_deferred() as received:
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.getsignal(signal.SIGTERM)
+        assert received == []
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before[1])

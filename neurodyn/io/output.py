@@ -166,12 +166,16 @@ def command_interrupts(ctrl_c: bool = False) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
+def signals_deferred(replay: bool = True) -> Iterator[list[int]]:
     """SIGINT and SIGTERM received within the block are acted on when it ends (each once, in order, by the handler
     of that moment: :func:`signal.raise_signal`), not inside it: for a few steps that must happen all or none, the
     renames of files written as one (``simulate nlb``'s pair: a signal between them kept one file of the pair while
     the command said nothing partial was kept). Python-level handlers, not a signal mask, so that a signal another
-    thread receives is deferred too. Only in the main thread (signals reach no other).
+    thread receives is deferred too. Only in the main thread (signals reach no other). A signal that is ignored
+    (``SIG_IGN``: a background job of a script) stays ignored.
+
+    Yields the list of the signals received so far; with ``replay=False`` they are not raised again at the end:
+    the caller acts on them (or drops them: a cleanup that runs because the command is ending anyway).
 
     >>> import os, signal
     >>> with contextlib.suppress(Interrupted), terminate_as_interrupt():
@@ -181,19 +185,23 @@ def signals_deferred() -> Iterator[None]:
     ...     print("not reached")
     still here
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     received: list[int] = []
-    previous = {signum: signal.signal(signum, lambda signum, _frame: received.append(signum))
-                for signum in (signal.SIGINT, signal.SIGTERM)}
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if handler is not None and handler is not signal.SIG_IGN:  # None: set outside Python, left so
+            previous[signum] = signal.signal(signum, lambda signum, _frame: received.append(int(signum)))
     try:
-        yield
+        yield received
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        for signum in dict.fromkeys(received):
-            signal.raise_signal(signum)
+        if replay:
+            for signum in dict.fromkeys(received):
+                signal.raise_signal(signum)
 
 
 @contextlib.contextmanager

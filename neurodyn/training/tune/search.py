@@ -327,51 +327,35 @@ def _remove_temporary_folders(out: Path, keep: list[Path]) -> None:
 
 @contextlib.contextmanager
 def _held_signals(raise_after: bool = True) -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM are held back (recorded, not acted on), and Ray may not install its
-    own SIGTERM handler; after it (``raise_after``) the first one held is raised as
-    :class:`~neurodyn.io.Interrupted`.
+    """Within the block, SIGINT and SIGTERM are held back (:func:`~neurodyn.io.output.signals_deferred`), and
+    Ray may not install its own SIGTERM handler; after it (``raise_after``) the first one held is raised as
+    :class:`~neurodyn.io.Interrupted`, else dropped.
 
     For ``ray.init`` and the cleanup: ``ray.init`` sets a SIGTERM handler that calls ``sys.exit(15)``, and
     a signal in the middle of it -- the raylet started, ``ray.shutdown`` not yet able to stop it -- ended the
     command with exit code 15 and no line, and left Ray's ``DashboardAgent`` and ``RuntimeEnvAgent`` running
     for minutes. Held back, the signal ends the command once ``ray.init`` has returned, so ``ray.shutdown``
-    stops every process it started; during the cleanup, a second signal cannot cut it short. A signal that is
-    ignored (``SIG_IGN``: a background job of a script) stays ignored."""
-    import signal
-    import threading
+    stops every process it started; during the cleanup, a second signal cannot cut it short."""
+    from neurodyn.io.output import signals_deferred
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-
-    def hold(signum, _frame):
-        received.append(int(signum))
-
-    saved = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous = signal.getsignal(signum)
-        if previous is not None and previous is not signal.SIG_IGN:
-            saved[signum] = previous
-            signal.signal(signum, hold)
     ray_utils = sys.modules.get("ray._private.utils")  # ray.init installs its handler through this
     set_handler = getattr(ray_utils, "set_sigterm_handler", None)
     if set_handler is not None:
         ray_utils.set_sigterm_handler = lambda handler: None
     try:
-        yield
-    except BaseException as err:
-        if received and raise_after:
-            from neurodyn.io import Interrupted
+        with signals_deferred(replay=False) as received:
+            try:
+                yield
+            except BaseException as err:
+                if received and raise_after:
+                    from neurodyn.io import Interrupted
 
-            _SIGNAL_RECEIVED.append(received[0])
-            raise Interrupted(received[0]) from err
-        raise
+                    _SIGNAL_RECEIVED.append(received[0])
+                    raise Interrupted(received[0]) from err
+                raise
     finally:
         if set_handler is not None:
             ray_utils.set_sigterm_handler = set_handler
-        for signum, previous in saved.items():
-            signal.signal(signum, previous)
     if received and raise_after:
         _raise_interrupted(received[0], None)
 
