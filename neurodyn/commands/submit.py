@@ -216,4 +216,24 @@ def _submission(args, tmp, attrs: dict) -> dict:
             source = args.pred[0] if len(args.pred) == 1 else ", ".join(args.pred)
             raise InputError(message, path=source, field=err.field) from None
         raise InputError(message, path=err.path, field=err.field) from None
+    for note in _no_forward_notes(groups, expected, pred_of):
+        print(note, flush=True)
     return groups
+
+
+def _no_forward_notes(groups: dict, expected: dict, pred_of: dict) -> list[str]:
+    """Notes naming the groups whose data have forward bins (the prepared file's, or the registry's dataset)
+    but whose predictions have no forward rates (a model fit, or a baseline made, on a file prepared with
+    ``--no-forward``): the submission is valid without them, and fp-bps is then not computed for the group, as
+    ``evaluate`` notes too -- but not without a word."""
+    from neurodyn.data.prepared import FORWARD_RATES
+
+    notes = []
+    for name in sorted(groups):
+        if any(k in expected.get(name, {}) for k in FORWARD_RATES) and not any(k in groups[name] for k in
+                                                                              FORWARD_RATES):
+            source = pred_of.get(name)
+            where = f"{source}: " if source is not None else ""
+            notes.append(f"note: {where}{name}: no forward rates ({', '.join(FORWARD_RATES)}), so fp-bps will not "
+                         "be computed for it (predictions of a file prepared with --no-forward have none)")
+    return notes

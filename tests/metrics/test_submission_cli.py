@@ -628,3 +628,26 @@ def test_predictions_of_a_data_file_re_made_in_place_are_refused_or_noted(tmp_pa
     # without recorded sources: the file's bytes changed since
     assert main(["evaluate", "--target", data, "--pred", str(new)]) == 0
     assert f"note: {data} has changed since {new} was predicted from it" in capsys.readouterr().err
+
+
+def test_submit_notes_groups_without_forward_rates_where_the_data_have_forward_bins(tmp_path, capsys):
+    """``submit`` accepted predictions without forward rates without a word (valid: fp-bps is then not computed
+    for the group); it now notes it where the data have forward bins, from the prepared file or, without
+    ``--prepared``, the registry -- and says nothing where the predictions have them."""
+    rng = np.random.default_rng(6)
+    group = _prepared(tmp_path / "p.h5", rng)
+    pred = _member(tmp_path / "pred.h5", {k: v for k, v in group.items() if not k.endswith("_forward")},
+                   phase="val")
+    note = (f"note: {pred}: mc_maze_small_20: no forward rates (eval_rates_heldin_forward, "
+            "eval_rates_heldout_forward), so fp-bps will not be computed for it (predictions of a file prepared "
+            "with --no-forward have none)")
+    for i, prepared in enumerate(([], ["--prepared", str(tmp_path / "p.h5")])):
+        out = tmp_path / f"s{i}.h5"
+        assert main(["submit", "--pred", str(pred), *prepared, "--out", str(out)]) == 0
+        printed = capsys.readouterr()
+        assert note in printed.out.splitlines(), printed
+        assert set(read_submission(out)["mc_maze_small_20"]) == {k for k in group if not k.endswith("_forward")}
+    whole = _member(tmp_path / "whole.h5", group, phase="val")
+    assert main(["submit", "--pred", str(whole), "--prepared", str(tmp_path / "p.h5"),
+                 "--out", str(tmp_path / "w.h5")]) == 0
+    assert "fp-bps" not in capsys.readouterr().out
