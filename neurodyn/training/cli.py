@@ -566,20 +566,22 @@ class NeurodynCLI(LightningCLI):
         resuming = ckpt is not None
         written = [run_dir / name for name in RUN_RECORDS
                    if not (name == "config.yaml" and resuming and (run_dir / name).is_file())]
-        if cfg.checkpoint.get("dirpath") is not None:
-            written.append(Path(cfg.checkpoint.dirpath))
+        run_field = "run" if cfg.get("run") is not None else "run_name" if cfg.get("run_name") else "ckpt_path"
+        fields = dict.fromkeys(written, run_field)
+        if cfg.checkpoint.get("dirpath") is not None:  # the checkpoints go there, not into the run folder
+            fields[Path(cfg.checkpoint.dirpath)] = "checkpoint.dirpath"
         ckpt_file = os.path.realpath(ckpt) if resuming else None
-        field = "run" if cfg.get("run") is not None else "run_name" if cfg.get("run_name") else "ckpt_path"
         for source in command_inputs(cfg):
             real = os.path.realpath(source)
             if real == ckpt_file or not os.path.isfile(real):
                 continue
-            for record in written:
+            for record, field in fields.items():
                 inside = record.is_dir() and Path(real).is_relative_to(os.path.realpath(record))
                 same = os.path.lexists(record) and _same_file(record, source)
                 if inside:
+                    other = "--checkpoint.dirpath" if field == "checkpoint.dirpath" else "run folder"
                     raise InputError(f"is an input file inside {record}, which the fit writes; move it, or choose "
-                                     "another run folder", path=source, field=field)
+                                     f"another {other}", path=source, field=field)
                 if same or os.path.abspath(record) == os.path.abspath(source):
                     raise InputError(f"is an input file, and the fit writes the run's {record.name} here; choose "
                                      "another run folder (or move the input)", path=record, field=field)

@@ -452,7 +452,8 @@ def test_fit_never_writes_its_run_records_over_a_config_it_reads(tmp_path, capsy
 
 
 def test_fit_never_writes_its_checkpoints_into_a_folder_it_reads(tmp_path, capsys):
-    """``--checkpoint.dirpath`` naming the folder of the config the fit reads: refused before the fit writes."""
+    """``--checkpoint.dirpath`` naming the folder of the config the fit reads: refused before the fit writes, in
+    a line that names that option (it named run_name, which was not the cause)."""
     folder = tmp_path / "settings"
     folder.mkdir()
     victim = folder / "my.yaml"
@@ -462,8 +463,8 @@ def test_fit_never_writes_its_checkpoints_into_a_folder_it_reads(tmp_path, capsy
     before = victim.read_bytes()
     assert main(argv) == 2
     line = _one_line(capsys)
-    assert line == (f"neurodyn fit: error: {victim}: run_name: is an input file inside {folder}, which the fit "
-                    "writes; move it, or choose another run folder"), line
+    assert line == (f"neurodyn fit: error: {victim}: checkpoint.dirpath: is an input file inside {folder}, which "
+                    "the fit writes; move it, or choose another --checkpoint.dirpath"), line
     assert victim.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["my.yaml"]
 
 
