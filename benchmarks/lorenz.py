@@ -124,6 +124,22 @@ def _simulate(seed: int, sizes):
     return sim, sim.spikes.astype(np.float64), (fit, sel, rep)
 
 
+def _data_digest(sim, x, splits) -> str:
+    """SHA-256 of the data a seed's figures are made from (the spikes, the true rates, the condition labels and
+    the fit / select / report trials): a seed log records it, and ``--reuse`` takes a log only when this run's
+    simulator and split give the same data (a changed simulator made stale fits look reusable)."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for array in (x, sim.truth, sim.condition_ids, *splits):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 def fit_member(seed: int, member: int, epochs: int, sizes, model_overrides: dict, opt_overrides: dict,
                threads: int, select_every: int) -> dict:
     """Train ensemble member ``member`` of seed ``seed`` (data of ``seed``, initialisation and batches of
@@ -184,7 +200,8 @@ def score_seed(seed: int, sizes, fits: list[dict], out: str | None, baselines: b
     fits = sorted(fits, key=lambda f: f["member"])
     sim, x, (fit, sel, rep) = _simulate(seed, sizes)
     truth, cond = sim.truth, sim.condition_ids
-    res: dict = {"seed": seed, "n_trials": {"fit": len(fit), "select": len(sel), "report": len(rep)}}
+    res: dict = {"seed": seed, "n_trials": {"fit": len(fit), "select": len(sel), "report": len(rep)},
+                 "data_sha256": _data_digest(sim, x, (fit, sel, rep))}
     if baselines:
         res.update(_baselines(x, truth, cond, fit, sel, rep, seed))
     res["baseline_seconds"] = time.perf_counter() - start
@@ -265,8 +282,9 @@ ENSEMBLE_KEYS = ("langevinflow_ensemble", "ensemble_train_seconds", "ensemble_ev
 
 
 def reusable_log(path: Path, seed: int, epoch_list: list[int], sizes, select_every: int, members: int,
-                 model_overrides: dict, opt_overrides: dict) -> dict | None:
-    """The per-seed log ``path`` (``--reuse``) when it was written with these settings and holds what this run
+                 model_overrides: dict, opt_overrides: dict, data_digest: str) -> dict | None:
+    """The per-seed log ``path`` (``--reuse``) when it was written with these settings, from the same data
+    (``data_digest``: :func:`_data_digest`; a log without one is older and trained again) and holds what this run
     takes from it, else None (trained again); :class:`OptionValueError` naming the file when it is no such log
     (not JSON, not an object, its settings of other kinds)."""
     from neurodyn.demo import LORENZ_MODEL, LORENZ_OPT
@@ -280,7 +298,7 @@ def reusable_log(path: Path, seed: int, epoch_list: list[int], sizes, select_eve
                 and r.get("epoch_candidates_tried", [hist[-1][0]]) == epoch_list
                 and hist[0][0] == select_every
                 and n_trials.get("fit") == 65 * sizes[0] and n_trials.get("select") == 65 * sizes[1]
-                and r.get("members", 1) == members)
+                and r.get("members", 1) == members and r.get("data_sha256") == data_digest)
     except (AttributeError, IndexError, KeyError, TypeError) as err:
         raise OptionValueError(f"{path}: not a seed log of lorenz.py (its settings cannot be read: "
                                f"{type(err).__name__}: {err})") from None
@@ -311,7 +329,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/lorenz.json")
     parser.add_argument("--reuse", action="store_true",
                         help="take a seed's result from OUT/seedN.json when it was run with the same settings "
-                             "(e.g. seeds run as separate processes); the results file lists which were reused. "
+                             "on the same simulated data (logs record its SHA-256; logs written before that are "
+                             "trained again) (e.g. seeds run as separate processes); the results file lists which "
+                             "were reused. "
                              "The logs are read before any training: a file that is no such log is refused")
     parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
                         help="LangevinFlowConfig overrides, e.g. hidden_size=128")
@@ -333,18 +353,17 @@ def main(argv=None) -> int:
         for s in seeds:
             path = Path(args.out) / f"seed{s}.json"
             if path.is_file():
+                sim, x, splits = _simulate(s, sizes)
                 try:
                     r = reusable_log(path, s, epoch_list, sizes, args.select_every, args.members, model_overrides,
-                                     opt_overrides)
+                                     opt_overrides, _data_digest(sim, x, splits))
                 except OptionValueError as err:
                     parser.error(f"argument --reuse: {err}")
                 if r is not None:
-                    reused[s] = r
+                    # the baselines need no training: scored by this run's code, never taken from a log
+                    reused[s] = {**r, **_baselines(x, sim.truth, sim.condition_ids, *splits, s)}
                 else:
-                    print(f"{path}: other settings, not reused", file=sys.stderr)
-    for s, r in reused.items():  # the baselines need no training: scored by this run's code, never taken from a log
-        sim, x, (fit, sel, rep) = _simulate(s, sizes)
-        r.update(_baselines(x, sim.truth, sim.condition_ids, fit, sel, rep, s))
+                    print(f"{path}: other settings or data (its data_sha256), not reused", file=sys.stderr)
     todo = [s for s in seeds if s not in reused]
     common = (sizes, model_overrides, opt_overrides, args.threads, args.select_every)
 

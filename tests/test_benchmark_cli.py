@@ -377,7 +377,6 @@ def test_lorenz_reuse_trains_again_for_a_log_without_the_figures_it_takes(tmp_pa
     bench = _load_benchmark("lorenz")
     record = json.loads((ROOT / "benchmarks" / "results" / "lorenz.json").read_text())["figures"]["per_seed"][0]
     del record["langevinflow_mean_pass"]
-    (tmp_path / f"seed{record['seed']}.json").write_text(json.dumps(record))
 
     def trained(*args, **kwargs):
         raise RuntimeError("trained again")
@@ -386,11 +385,36 @@ def test_lorenz_reuse_trains_again_for_a_log_without_the_figures_it_takes(tmp_pa
     monkeypatch.setattr(bench, "_baselines", lambda *args: {})
     monkeypatch.setattr(bench, "_simulate", lambda seed, sizes: (
         type("Sim", (), {"truth": None, "condition_ids": None}), None, (None, None, None)))
+    monkeypatch.setattr(bench, "_data_digest", lambda *args: "same data")
+    record["data_sha256"] = "same data"  # only the missing figure differs
+    (tmp_path / f"seed{record['seed']}.json").write_text(json.dumps(record))
     epochs = ",".join(map(str, record["epoch_candidates_tried"]))
     with pytest.raises(RuntimeError, match="trained again"):
         bench.main(["--seeds", str(record["seed"]), "--epochs", epochs, "--members", str(record["members"]),
                     "--out", str(tmp_path), "--reuse", "--no-write"])
-    assert "other settings, not reused" in capsys.readouterr().err
+    assert "other settings or data (its data_sha256), not reused" in capsys.readouterr().err
+
+
+def test_lorenz_reuse_takes_a_log_only_of_the_same_simulated_data(tmp_path):
+    """A seed log was reused when its settings matched, whatever data it was fit on: after a change of the
+    simulator its stale fits were reported beside baselines scored on the new data. Logs record the data's
+    SHA-256 (spikes, true rates, labels, splits); one of other data, or none (an older log), is trained again."""
+    bench = _load_benchmark("lorenz")
+    record = json.loads((ROOT / "benchmarks" / "results" / "lorenz.json").read_text())["figures"]["per_seed"][0]
+    seed, sizes = record["seed"], (20, 2, 2)
+    sim, x, splits = bench._simulate(seed, sizes)
+    digest = bench._data_digest(sim, x, splits)
+    assert digest == bench._data_digest(*bench._simulate(seed, sizes))  # the same seed: the same data
+    assert digest != bench._data_digest(*bench._simulate(seed + 1, sizes))
+    moved = (splits[1], splits[0], splits[2])  # same arrays, other split: other data for the figures
+    assert digest != bench._data_digest(sim, x, moved)
+    path = tmp_path / "seed.json"
+    settings = (seed, record["epoch_candidates_tried"], sizes, record["langevinflow_select_history"][0][0],
+                record["members"], {}, {})
+    for recorded, reused in ((digest, True), ("0" * 64, False), (None, False)):
+        log = {**record, "data_sha256": recorded} if recorded else record
+        path.write_text(json.dumps(log))
+        assert (bench.reusable_log(path, *settings, digest) is not None) == reused, recorded
 
 
 @pytest.mark.parametrize("log, rates, message", [
