@@ -295,11 +295,13 @@ def _prediction(path: Path | str, console, groups: list[str]) -> None:
 
 
 def new_console():
-    """A rich console for ``info``'s tables: the terminal's width, or unwrapped in a file or a pipe."""
+    """A rich console for ``info``'s tables: the terminal's width, or unwrapped in a file or a pipe. Markup is
+    off: what a file records is shown as written (``[exc]`` in a coupling definition, ``[...]`` in a path, were
+    read as style tags and dropped)."""
     from rich.console import Console
 
-    console = Console()
-    return console if console.is_terminal else Console(width=UNWRAPPED_WIDTH)  # never wrap names mid-word
+    console = Console(markup=False)
+    return console if console.is_terminal else Console(width=UNWRAPPED_WIDTH, markup=False)  # never wrap mid-word
 
 
 def info(path: str | os.PathLike, console=None, max_rows: int = 200) -> str:

@@ -133,3 +133,23 @@ def test_a_prediction_of_a_lorenz_or_switching_glm_file_is_shown_as_one(tmp_path
     with h5py.File(plain, "w") as f:
         f["valid_rates"] = np.ones((2, 1, 2), np.float32)
     assert info(plain) == "hdf5"
+
+
+def test_square_brackets_in_what_a_file_records_are_shown_as_written(tmp_path, capsys):
+    """rich read ``[exc]``, ``[inh]`` and ``[s, post, pre]`` in an attribute as markup tags and dropped them:
+    info of a one-hot HMM-GLM file showed ``coupling_softmax_definition`` as ``(softmax(A) - softmax(A))``, a
+    coupling of zero, and ``coupling_definition`` without the axes of ``W[s, post, pre]``."""
+    from neurodyn.models.hmmglm.readout import COUPLING_DEFINITION, COUPLING_SOFTMAX_DEFINITION
+
+    assert "[exc]" in COUPLING_SOFTMAX_DEFINITION and "[s, post, pre]" in COUPLING_DEFINITION
+    pred = tmp_path / "[run] pred.h5"
+    with h5py.File(pred, "w") as f:
+        f["valid_posteriors"] = np.full((2, 5, 2), 0.5, np.float32)
+        f.attrs.update({"module": "HMMGLMModule", "checkpoint": "/r/[bold]last.ckpt",
+                        "coupling_definition": COUPLING_DEFINITION,
+                        "coupling_softmax_definition": COUPLING_SOFTMAX_DEFINITION})
+    assert main(["info", str(pred)]) == 0
+    out = capsys.readouterr().out
+    assert COUPLING_SOFTMAX_DEFINITION in out, out
+    assert COUPLING_DEFINITION[:40] in out, out  # cut at the column width, with its length
+    assert "/r/[bold]last.ckpt" in out and f"Prediction file {pred}" in out, out
