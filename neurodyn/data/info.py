@@ -215,7 +215,7 @@ def _generic(path: Path | str, console, kind: str, max_rows: int) -> str:
         module = module.decode() if isinstance(module, bytes) else module
         if module and "checkpoint" in f.attrs:  # `neurodyn predict` of a Lorenz / LFADS file or a switching GLM
             kind = "prediction"
-            table = titled_table(f"Prediction file {path} ({module}, {len(items)} arrays; rates in spikes per bin)",
+            table = titled_table(f"Prediction file {path} ({module}, {len(items)} arrays; {_units(items)})",
                            "array", "shape", "dtype", "min", "mean", "max")
             for name, ds in items[:max_rows]:
                 table.add_row(name, str(tuple(ds.shape)), str(ds.dtype), *_stats(ds))
@@ -232,6 +232,18 @@ def _generic(path: Path | str, console, kind: str, max_rows: int) -> str:
         console.print(attrs)
     console.print(table)
     return kind
+
+
+def _units(items) -> str:
+    """The units of a ``neurodyn predict`` file's arrays, for its title: rates in spikes per bin (LangevinFlow), or
+    what a switching GLM's file holds instead (no rates: posteriors, and log-likelihoods in nats)."""
+    names = {name.rsplit("/", 1)[-1] for name, _ in items}
+    units = ["rates in spikes per bin"] if any("rates" in name for name in names) else []
+    if any(name.endswith("posteriors") for name in names):
+        units.append("posteriors: probability of each state per bin, summing to 1")
+    if any(name.endswith("log_marginal") for name in names):
+        units.append("log_marginal: log p(spikes) in nats per sequence")
+    return "; ".join(units) or "no rates"
 
 
 #: arrays larger than this (elements) get no min / mean / max in the summary of a prediction file

@@ -153,3 +153,21 @@ def test_square_brackets_in_what_a_file_records_are_shown_as_written(tmp_path, c
     assert COUPLING_SOFTMAX_DEFINITION in out, out
     assert COUPLING_DEFINITION[:40] in out, out  # cut at the column width, with its length
     assert "/r/[bold]last.ckpt" in out and f"Prediction file {pred}" in out, out
+
+
+def test_a_switching_glm_prediction_is_not_said_to_hold_rates(tmp_path, capsys):
+    """info titled a switching GLM's prediction file 'rates in spikes per bin', a file with no rates; what it
+    holds instead (state posteriors, log_marginal in nats per sequence) had no unit anywhere."""
+    from neurodyn.data.info import info
+
+    pred = tmp_path / "pred.h5"
+    with h5py.File(pred, "w") as f:
+        f["valid_posteriors"] = np.full((2, 5, 2), 0.5, np.float32)
+        f["valid_log_marginal"] = np.array([-300.0, -250.0])
+        f["coupling"] = np.zeros((2, 3, 3), np.float32)
+        f.attrs.update({"module": "HMMGLMModule", "checkpoint": "/r/last.ckpt"})
+    assert info(pred) == "prediction"
+    out = capsys.readouterr().out
+    title = next(line for line in out.splitlines() if line.startswith(f"Prediction file {pred} ("))
+    assert "rates" not in title, title
+    assert "log_marginal: log p(spikes) in nats per sequence" in title and "summing to 1" in title, title
