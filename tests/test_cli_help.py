@@ -146,3 +146,12 @@ def test_top_level_help_prints_the_usage(flag, capsys):
     out, err = capsys.readouterr()
     assert out.startswith("usage: neurodyn [--debug] <command> [options]") and err == ""
     assert all(f"  {name}  " in out for name in COMMANDS)
+
+
+def test_top_level_help_of_predict_names_what_a_switching_glm_writes(capsys):
+    """``neurodyn --help`` said predict writes 'rates and latents': a switching GLM's file holds neither, but its
+    state posteriors, Viterbi paths and couplings (as ``neurodyn predict --help`` says)."""
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    line = " ".join(out[out.index("  predict  "):out.index("  tune  ")].split())
+    assert "HMM-GLM" in line and "state posteriors" in line and "couplings" in line, line
