@@ -242,8 +242,12 @@ def _read(f, path: Path, group: str | None) -> dict:
     if key is not None:
         split = key.split("_")[0]
         phase = _text_attr(f, "phase")
+        # rows of a prepared NLB file are trials: valid_ holds the evaluation trials (the test trials in the
+        # test phase, which "valid sequences, test phase" misnamed), train_ the training trials
+        rows = {"valid": "evaluation trials", "train": "training trials"}[split] if (
+            f"{split}_trial_ids" in f) else f"{split} sequences"
         out = {"layout": "hmmglm", "group": None, "bin_ms": _bin_ms(f, path, None),
-               "label": f"{split} sequences" + (f", {phase} phase" if phase else "")}
+               "label": rows + (f", {phase} phase" if phase else "")}
         out.update(_states(f, key, f"{split}_viterbi", path))
         if f"{split}_trial_ids" in f:  # rows of a prepared NLB file: their NLB trial ids
             ids = _array(f, f"{split}_trial_ids", path, 1)

@@ -202,3 +202,18 @@ def test_an_hmmglm_figure_of_nlb_rows_runs_from_the_alignment_event(tmp_path):
     # a file of no NLB dataset keeps its time from 0
     plain = read_prediction(_write(tmp_path / "q.h5", {"valid_posteriors": gamma}, bin_ms=20.0))
     assert "offset_ms" not in plain
+
+
+@pytest.mark.parametrize("phase", ["val", "test"])
+def test_an_hmmglm_figure_of_nlb_rows_calls_them_evaluation_trials(tmp_path, phase):
+    """The rows of ``valid_`` in a prediction of a prepared NLB file are the evaluation trials (in the test phase
+    the test trials); the figure called them 'valid sequences, test phase'."""
+    from neurodyn.viz.prediction import draw_prediction
+
+    gamma = _posteriors(n_seq=3, n_bins=35)
+    path = _write(tmp_path / "p.h5", {"valid_posteriors": gamma, "valid_viterbi": gamma.argmax(-1),
+                                      "valid_trial_ids": np.array([4, 9, 12])},
+                  model="HMMGLM", phase=phase, dataset="mc_maze_small", bin_ms=20.0)
+    data = read_prediction(path)
+    assert data["label"] == f"evaluation trials, {phase} phase", data["label"]
+    assert draw_prediction(data)._suptitle.get_text().endswith(f": evaluation trials, {phase} phase")
