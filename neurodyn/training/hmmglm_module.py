@@ -316,7 +316,7 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         return attrs
 
     @torch.no_grad()
-    def prediction_extras(self, dm) -> dict[str, np.ndarray]:
+    def prediction_extras(self, dm, fitted_rows=None) -> dict[str, np.ndarray]:
         """The fitted model for ``neurodyn predict``: couplings, connection types, transitions, biases.
 
         Couplings and types are :func:`~neurodyn.models.hmmglm.readout.coupling_arrays` and
@@ -328,10 +328,18 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         (:func:`neurodyn.models.hmmglm.readout.read_out_types`: Wald test, ``z`` fixed in advance), with the
         standard errors estimated on the sequences the model was fitted on (the training split less any
         select split), and for the one-hot model ``connection_types_argmax``, the prior's own argmax types.
+        ``fitted_rows`` (:func:`neurodyn.training.predictions.fitted_train_rows`) says where those sequences are when
+        ``dm`` is not the run's own data file: rows of its ``train`` split, or ``False`` when it does not hold them
+        (then no ``connection_types``).
         """
         from neurodyn.models.hmmglm.readout import coupling_arrays, type_arrays
 
-        train = torch.as_tensor(dm.splits[getattr(dm, "fit_split", "train")].heldin, device=self.device)
+        if fitted_rows is None:
+            train = torch.as_tensor(dm.splits[getattr(dm, "fit_split", "train")].heldin, device=self.device)
+        elif fitted_rows is False:
+            train = None
+        else:
+            train = torch.as_tensor(np.asarray(dm.splits["train"].heldin)[fitted_rows], device=self.device)
         return {
             **{name: value.float().cpu().numpy() for name, value in coupling_arrays(self.model)[0].items()},
             **{name: value.cpu().numpy() for name, value in type_arrays(self.model, train)[0].items()},

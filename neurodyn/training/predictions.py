@@ -214,6 +214,38 @@ def trained_on_eval_trials(training_files, data_path) -> dict:
     return {}
 
 
+def fitted_train_rows(training_files, dm):
+    """Which rows of ``dm``'s training split the checkpoint's run was fitted on, for the Wald read-out of a switching
+    GLM's ``connection_types`` (its standard errors come from the sequences the model was fitted on).
+
+    ``None``: ``dm``'s own fit split is right (the same training trials as the run's, or nothing recorded to compare:
+    a switching-GLM simulation, a checkpoint or file without trial records); an index array: the rows of ``dm``'s
+    ``train`` split that were the run's training trials (another prepared file of the session holding them all, e.g.
+    the test-phase file, whose ``train_input`` adds the val trials); ``False``: ``dm``'s file does not hold the
+    run's training trials as its training rows (a checkpoint of a test-phase file predicting the val-phase file, a
+    file of another session), or a select split was carved from other rows: no read-out can be made from it.
+    Trials are compared as :func:`trained_on_eval_trials` compares them (NWB file SHA-256, else name, and trial id).
+    """
+    path = getattr(dm, "path", None)
+    if not isinstance(training_files, dict) or path is None or not Path(path).is_file() or "train" not in dm.splits:
+        return None
+    recorded = next((r["train_trials"] for r in training_files.values()
+                     if isinstance(r, dict) and isinstance(r.get("train_trials"), list)), None)
+    current = trial_keys(path, "train")
+    if recorded is None or current is None:
+        return None
+    trained = [(str(sha), str(name), int(t)) for sha, name, t in recorded]
+    by_digest = all(r[0] for r in trained) and all(r[0] for r in current)
+    key = (lambda r: (r[0], r[2])) if by_digest else (lambda r: (r[1], r[2]))
+    if [key(r) for r in current] == [key(r) for r in trained]:
+        return None
+    wanted = {key(r) for r in trained}
+    rows = np.array([i for i, r in enumerate(current) if key(r) in wanted], dtype=np.int64)
+    if len(rows) != len(wanted) or "select" in dm.splits:
+        return False
+    return rows
+
+
 def window_starts(dm, group: dict) -> dict:
     """``{"train": starts, "eval": starts}`` of the prepared file behind ``dm`` when it records them for every
     row of the predicted ``group`` (same trial counts), else ``{}`` (files prepared before they were recorded)."""
@@ -348,9 +380,16 @@ class PredictionWriter(BasePredictionWriter):
                     tree[f"{split}_trial_ids"] = np.asarray(ids)
             extras = getattr(pl_module, "prediction_extras", None)
             if extras is not None:  # model-level outputs (switching GLM: couplings, types, transitions)
-                tree.update(extras(dm))
+                rows = fitted_train_rows(self.training_files, dm)
+                tree.update(extras(dm, fitted_rows=rows))
+                if rows is False:
+                    print(f"note: connection_types left out: their standard errors come from the trials the "
+                          f"checkpoint's run was fitted on, and the training rows of {dm.path} are not those "
+                          "(predict the run's own data file for them)", flush=True)
         checkpoint = self.checkpoint if self.checkpoint is not None else getattr(trainer, "ckpt_path", None)
         attrs = provenance(pl_module, checkpoint, self.checkpoint_info)
+        if "connection_types" not in tree:  # no read-out written: nothing for its definition to define
+            attrs.pop("connection_types_definition", None)
         leak = trained_on_eval_trials(self.training_files, getattr(dm, "path", None))
         if leak.get("trained_on_eval_trials"):
             print(f"note: the checkpoint's run trained on {leak['trained_on_eval_trials']} of these evaluation "

@@ -214,3 +214,43 @@ def test_plot_names_rows_by_their_nlb_trial_ids(nlb, tmp_path):
         assert "trial" not in labels and any(label.startswith("row") for label in labels), labels
     finally:
         pyplot().close(fig)
+
+
+def test_connection_types_come_from_the_trials_the_model_was_fitted_on(nlb, tmp_path, capsys, monkeypatch):
+    """The Wald read-out's standard errors were taken from the training rows of whatever file predict read, not
+    from the trials the model was fitted on: one checkpoint gave other ``connection_types`` for the val-phase file
+    than for the test-phase file (whose training rows add the val trials), and a test-phase model predicting the
+    val-phase file read its types out on 9 of the 12 trials it was fitted on."""
+    from neurodyn.data.prepared import load_prepared
+    from neurodyn.models.hmmglm import readout
+
+    _, files = nlb
+    for phase in ("val", "test"):
+        data = ["--data", "NLBDataModule", "--data.path", str(files[phase]), "--data.batch_size", "4"]
+        assert main(["fit", *MODEL, *data, "--trainer.max_epochs", "2", "--trainer.default_root_dir",
+                     str(tmp_path), "--run-name", phase]) == 0
+    read_out, seen = readout.read_out_types, []
+
+    def recording(model, spikes, **kwargs):  # the sequences the standard errors are estimated on
+        seen.append(np.asarray(spikes.cpu()))
+        return read_out(model, spikes, **kwargs)
+
+    monkeypatch.setattr(readout, "read_out_types", recording)
+    fitted = load_prepared(files["val"]).train_input["train_spikes_heldin"]
+    assert len(load_prepared(files["test"]).train_input["train_spikes_heldin"]) > len(fitted)
+    out = tmp_path / "val_on_test.h5"
+    assert main(["predict", "--run", str(tmp_path / "val"), "--ckpt_path", "last", "--data.path",
+                 str(files["test"]), "--prediction.path", str(out)]) == 0
+    assert len(seen) == 1
+    np.testing.assert_array_equal(np.sort(seen[0].reshape(len(seen[0]), -1), axis=0),
+                                  np.sort(fitted.reshape(len(fitted), -1), axis=0))
+    with h5py.File(out, "r") as f:
+        assert "connection_types" in f and "connection_types_definition" in f.attrs
+    capsys.readouterr()
+    out = tmp_path / "test_on_val.h5"
+    assert main(["predict", "--run", str(tmp_path / "test"), "--ckpt_path", "last", "--data.path",
+                 str(files["val"]), "--prediction.path", str(out)]) == 0
+    assert "note: connection_types left out" in capsys.readouterr().out
+    with h5py.File(out, "r") as f:
+        assert "connection_types" not in f and "connection_types_definition" not in f.attrs
+        assert "coupling" in f and "valid_posteriors" in f
