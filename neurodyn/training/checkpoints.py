@@ -357,11 +357,12 @@ def check_header(ckpt: dict, path: str | os.PathLike, family: str | None) -> dic
     return header
 
 
-def check_checkpoint(path: str | os.PathLike, pl_module: pl.LightningModule, field: str = "ckpt_path") -> dict:
+def check_checkpoint(path: str | os.PathLike, pl_module: pl.LightningModule, field: str = "ckpt_path",
+                     data: str | os.PathLike | None = None) -> dict:
     """Check that a checkpoint fits ``pl_module``: neurodyn format version, model family, data sizes, tensor shapes.
 
     Returns the checkpoint (loaded with ``weights_only=True``). Raises a one-line InputError naming the
-    file and the field that does not match.
+    file and the field that does not match (and ``data``, the data file the sizes are of, when there is one).
     """
     ckpt = read_checkpoint(path, field)
     path = os.fspath(path)
@@ -373,8 +374,8 @@ def check_checkpoint(path: str | os.PathLike, pl_module: pl.LightningModule, fie
         if saved is None:
             continue
         if current is not None and int(saved) != int(current):
-            raise InputError(f"checkpoint was trained with {key}={saved} but the data has {current}",
-                             path=path, field=f"neurodyn.sizes.{key}")
+            raise InputError(f"checkpoint was trained with {key}={saved} but the data has {current}"
+                             + (f" ({data})" if data is not None else ""), path=path, field=f"neurodyn.sizes.{key}")
     own = pl_module.state_dict()
     saved_sd = ckpt["state_dict"]
     for key, tensor in own.items():
@@ -477,9 +478,11 @@ def check_bin_width(checkpoint: dict, datamodule, path: str | os.PathLike) -> No
     saved = (checkpoint.get("neurodyn") or {}).get("bin_ms")
     current = getattr(datamodule, "bin_ms", None)
     if saved is not None and current is not None and abs(float(saved) - float(current)) > 1e-9:
+        data = getattr(datamodule, "path", None)
         raise InputError(f"checkpoint was trained on {float(saved):g} ms bins but the data has {float(current):g} ms "
-                         "bins (prepare the data at the model's width; `evaluate --upsample` scores a 20 ms model "
-                         "at 5 ms)", path=path, field="neurodyn.bin_ms")
+                         "bins (" + (f"{data}; " if data is not None else "") + "prepare the data at the model's "
+                         "width; `evaluate --upsample` scores a 20 ms model at 5 ms)", path=path,
+                         field="neurodyn.bin_ms")
 
 
 def check_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:

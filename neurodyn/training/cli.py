@@ -734,7 +734,7 @@ class NeurodynCLI(LightningCLI):
         the Trainer: a checkpoint of other data is refused in one line, with nothing of Lightning's before it."""
         ckpt = self.config[sub].get("ckpt_path") if sub else None
         if ckpt is not None:
-            self._checkpoint = check_checkpoint(ckpt, self.model)
+            self._checkpoint = check_checkpoint(ckpt, self.model, data=getattr(self.datamodule, "path", None))
             check_bin_width(self._checkpoint, self.datamodule, ckpt)
 
     def _run_subcommand(self, subcommand: str) -> None:

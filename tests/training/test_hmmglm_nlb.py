@@ -254,3 +254,31 @@ def test_connection_types_come_from_the_trials_the_model_was_fitted_on(nlb, tmp_
     with h5py.File(out, "r") as f:
         assert "connection_types" not in f and "connection_types_definition" not in f.attrs
         assert "coupling" in f and "valid_posteriors" in f
+
+
+def test_a_checkpoint_of_other_data_names_the_data_file_too(nlb, tmp_path, capsys):
+    """A checkpoint refused for the data's held-in units or bin width named the checkpoint only ('... but the data
+    has 5'): with --run the data file may come from the run's config.yaml or the command line, and the line did not
+    say which file has the other units."""
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
+
+    tmp, files = nlb
+    other = tmp_path / "other.h5"
+    write_nlb_pair(tmp_path / "nwb", "mc_maze", n_train_trials=8, n_test_trials=4, n_heldin=N_HELDIN - 1,
+                   n_heldout=N_HELDOUT, seed=2)
+    prepare("mc_maze", tmp_path / "nwb", bin_ms=20, phase="val", out=other, log=None)
+    five = tmp_path / "five.h5"
+    prepare("mc_maze", tmp / "nwb", bin_ms=5, phase="val", out=five, log=None)
+    data = ["--data", "NLBDataModule", "--data.path", str(files["val"]), "--data.batch_size", "4"]
+    assert main(["fit", *MODEL, *data, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path),
+                 "--run-name", "run"]) == 0
+    capsys.readouterr()
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    for path, words in ((other, f"with n_heldin={N_HELDIN} but the data has {N_HELDIN - 1} ({other})"),
+                        (five, f"trained on 20 ms bins but the data has 5 ms bins ({five}; prepare")):
+        assert main(["predict", "--run", str(tmp_path / "run"), "--ckpt_path", "last", "--data.path", str(path),
+                     "--prediction.path", str(tmp_path / "p.h5")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"neurodyn predict: error: {last}: neurodyn."), err
+        assert words in err[0], err
