@@ -291,8 +291,10 @@ class PredictionWriter(BasePredictionWriter):
       rows when the data are a prepared NLB file; and the model: ``coupling`` (states, post, pre, summed
       over basis functions; one-hot prior: hard types, as ``export_model_h5`` writes it) and, for the
       one-hot prior, ``coupling_softmax`` (the softmax mixture the posteriors use), ``connection_types``
-      (states, post, pre; int8, +1 excitatory, -1 inhibitory, 0 none, by the Wald read-out on the training
-      sequences, as ``export_model_h5`` writes it given them) and, for the one-hot prior,
+      (states, post, pre; int8, +1 excitatory, -1 inhibitory, 0 none, by the Wald read-out on the sequences
+      the checkpoint's run was fitted on, as ``export_model_h5`` writes it given them; left out, with a note,
+      for a prepared file that does not hold them as training rows: :func:`fitted_train_rows`) and, for the
+      one-hot prior,
       ``connection_types_argmax`` (the prior's own ``argmax - 1`` types), ``transitions`` (states, states),
       ``initial`` (states,), ``bias`` (neurons,).
 
