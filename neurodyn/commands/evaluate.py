@@ -33,7 +33,7 @@ def _print_table(results: list[dict]) -> None:
         for split, metrics in entry.items():
             for key, value in metrics.items():
                 table.add_row(split, key, f"{value:.4f}")
-    Console().print(table)
+    Console(markup=False).print(table)  # a cell as written: no '[...]' of a key read as a style tag
 
 
 def nwb_sources(attrs: dict) -> tuple | None:

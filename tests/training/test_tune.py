@@ -706,3 +706,14 @@ def test_a_successful_run_removes_a_killed_runs_temporary_folder(tiny_files, tmp
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "best.ckpt").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".run.backup.part", "run", "search.yaml", "tiny.yaml"]
+
+
+def test_the_trials_table_shows_each_cell_as_written():
+    """The trials table went through a console that read ``[...]`` in a cell as a style tag and dropped it (a
+    choice of string values such as ``[sample]``, an error text); markup is off, as in ``info``."""
+    from neurodyn.training.tune.results import METRIC, rich_table
+
+    rows = [{"trial": "t0", "status": "TERMINATED", "epochs": 2, f"best {METRIC}": 1.5, f"last {METRIC}": 1.6,
+             "exploits": 0, "model.eval_mode": "[sample]"}]
+    text = rich_table(rows, ["model.eval_mode"], "t0", "trials")
+    assert "[sample]" in text, text

@@ -142,6 +142,8 @@ def rich_table(rows: list[dict], names: list[str], best_trial: str | None, title
     for row in sorted(rows, key=lambda r: (r.get(f"best {METRIC}") is None, r.get(f"best {METRIC}") or 0)):
         style = "bold green" if row["trial"] == best_trial else None
         table.add_row(*[fmt(row.get(c)) for c in cols], style=style)
-    console = Console(record=True, width=max(120, 14 * len(cols)))
+    # markup off: a cell is shown as written (an error line's '[s, post, pre]' or '[bold]' was read as a style tag
+    # and dropped)
+    console = Console(record=True, width=max(120, 14 * len(cols)), markup=False)
     console.print(table)
     return console.export_text()
