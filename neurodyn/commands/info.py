@@ -123,13 +123,15 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
     if metrics.is_file():
         with metrics.open() as handle:
             table.add_row("metrics.csv", f"{max(sum(1 for _ in handle) - 1, 0)} rows")
-    files = titled_table("Checkpoint files", "file", "size (MB)")
+    from neurodyn.io.output import _size
+
+    files = titled_table("Checkpoint files", "file", "size")
     seen: dict = {}
     for ckpt in sorted((path / "checkpoints").glob("*.ckpt")):
         stat = ckpt.stat()
         same = seen.setdefault((stat.st_dev, stat.st_ino), ckpt.name)  # last.ckpt: a hard link to a top-k file
-        files.add_row(ckpt.name, f"{stat.st_size / 1e6:.1f}" + (f" (the same file as {same})" if same != ckpt.name
-                                                                 else ""))
+        # in B / kB / MB: a small model's checkpoint read '0.0' in MB
+        files.add_row(ckpt.name, _size(stat.st_size) + (f" (the same file as {same})" if same != ckpt.name else ""))
     console.print(table)
     console.print(files)
 

@@ -548,6 +548,11 @@ def test_info_summarises_a_run_folder_and_a_checkpoint(run, tmp_path, capsys, mo
     assert re.search(r"data\s+│ LorenzDataModule", out) and re.search(r"trainer.max_epochs\s+│ 1", out), out
     assert re.search(r"last epoch\s+│ 0 \(counted from 0: 1 finished\)", out), out
     assert re.search(r"│ last.ckpt\s+│ [0-9.]+", out) and "│ epoch=0-step=" in out, out  # (a copy: no hard link)
+    # sizes in B / kB / MB as the file has them (a small model's checkpoint read '0.0', in MB)
+    from neurodyn.io.output import _size
+
+    size = _size((run / "checkpoints" / "last.ckpt").stat().st_size)
+    assert re.search(rf"│ last.ckpt\s+│ {re.escape(size)}\s", out) and size != "0.0 MB", (size, out)
     assert main(["info", str(run / "checkpoints" / "last.ckpt")]) == 0
     out = capsys.readouterr().out
     for field, value in [("model family", "LangevinFlowModule"), ("epoch", r"0 \(counted from 0: 1 finished\)"),
