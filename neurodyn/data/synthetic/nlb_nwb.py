@@ -127,6 +127,9 @@ def write_nlb_nwb(
     """
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 
+    # what the file's bytes depend on (the output path aside): its object ids are drawn from these, so the same
+    # seed and settings write the same bytes, and other settings other ids
+    settings = repr({k: v for k, v in locals().items() if k not in ("path", "NWBHDF5IO", "NWBFile", "TimeSeries")})
     sim = _simulate(style, n_trials=n_trials, n_heldin=n_heldin, n_heldout=n_heldout, seed=seed, split=split,
                     n_conditions=n_conditions, base_rate_hz=base_rate_hz, latent_dim=latent_dim)
     path = Path(path)
@@ -154,7 +157,8 @@ def write_nlb_nwb(
     nwb = NWBFile(
         session_description=f"neurodyn synthetic NLB-style {style} ({split} file)",
         identifier=f"neurodyn-synthetic-{style}-{split}-{seed}",
-        session_start_time=datetime(2021, 1, 1, tzinfo=timezone.utc),
+        session_start_time=_SESSION_START,
+        file_create_date=_SESSION_START,  # not the clock: the same seed and settings write the same bytes
         experiment_description="Simulated spikes from a latent system (neurodyn.data.synthetic.nlb_nwb)",
     )
     # trials
@@ -237,9 +241,36 @@ def write_nlb_nwb(
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()
+    _seeded_object_ids(nwb, settings)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     return path
+
+
+#: session start and file creation date of every simulated file (NWB requires both)
+_SESSION_START = datetime(2021, 1, 1, tzinfo=timezone.utc)
+
+
+def _seeded_object_ids(nwb, settings: str) -> None:
+    """Give every container of ``nwb`` a UUID drawn from ``settings`` instead of hdmf's random ``uuid4``.
+
+    The ids of one file are distinct, and files of other settings (seed, style, split, sizes, ...) get other
+    ids; the same settings give the same ids, so a simulated file is a function of its settings, byte for
+    byte (two runs hash alike, and files prepared from them record the same source SHA-256).
+    """
+    import hashlib
+    import uuid
+    from unittest import mock
+
+    key = hashlib.sha256(("neurodyn.data.synthetic.nlb_nwb " + settings).encode()).digest()
+    counter = iter(range(1 << 62))
+
+    def draw() -> uuid.UUID:
+        digest = hashlib.sha256(key + next(counter).to_bytes(8, "little")).digest()
+        return uuid.UUID(bytes=digest[:16], version=4)
+
+    with mock.patch("hdmf.container.uuid4", draw):
+        nwb.generate_new_id()
 
 
 #: held-in / held-out units of the NLB dataset each style imitates (MC_Maze_Small, Area2_Bump, DMFC_RSG and
