@@ -741,6 +741,24 @@ def check_data_files(recorded, current, path: str | os.PathLike, resuming: bool)
     return notes
 
 
+def run_seed(recorded, current, command: str, given: bool) -> tuple[int | None, str | None]:
+    """The ``seed_everything`` that validate / test / predict run with: the checkpoint's run's (``recorded``: its
+    :data:`RUN_SETTINGS_KEY` settings), and a note when the user gave another (``current``, ``given``).
+
+    Their results draw nothing from it (LangevinFlow's sampled passes and validation masks have seeds of their
+    own), but a model rebuilt with another global seed records it: an HMM-GLM whose ``config.seed`` is unset
+    takes torch's seed, so a prediction file's ``model_config`` named the seed given to ``predict`` as the
+    training seed. A seed is a training setting, kept as the others are (:func:`reconcile_model_settings`).
+    ``(None, None)`` when the checkpoint records no whole-number seed (nothing is changed)."""
+    then = recorded.get("seed_everything") if isinstance(recorded, dict) else None
+    if isinstance(then, bool) or not isinstance(then, int):
+        return None, None
+    if not given or isinstance(current, bool) or current == then:
+        return then, None
+    return then, (f"note: seed_everything: a training setting; {command} keeps the checkpoint's {then!r} (the "
+                  f"{current!r} asked for is not used: {command} draws no random numbers from it)")
+
+
 def sampled_batch_note(recorded, current, command: str) -> str | None:
     """A note when validate / test / predict batch the trials otherwise than the checkpoint's run
     (``recorded``: its :data:`RUN_SETTINGS_KEY` settings) and the model samples its evaluation passes

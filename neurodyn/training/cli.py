@@ -132,6 +132,7 @@ from neurodyn.training.checkpoints import (
     check_resumed_settings,
     read_checkpoint,
     reconcile_model_settings,
+    run_seed,
     sampled_batch_note,
 )
 
@@ -347,6 +348,12 @@ class NeurodynCLI(LightningCLI):
                 print(note, flush=True)
         if sub != "fit":
             note = sampled_batch_note(saved.get(RUN_SETTINGS_KEY), self.config[sub], sub)
+            if note:
+                print(note, flush=True)
+            seed, note = run_seed(saved.get(RUN_SETTINGS_KEY), self.config[sub].get("seed_everything"), sub,
+                                  self._gave("seed_everything"))
+            if seed is not None:  # before Lightning seeds with it (_set_seed follows this step)
+                self.config[sub]["seed_everything"] = seed
             if note:
                 print(note, flush=True)
 

@@ -164,6 +164,33 @@ def test_training_settings_keep_the_checkpoints_value_with_a_note(hmm_run, tmp_p
     assert config["lr"] == 0.01 and config["config"]["prior_std"] == pytest.approx(1 / 3)
 
 
+@pytest.mark.parametrize("family", ["hmmglm", "langevinflow"])
+def test_another_seed_everything_keeps_the_runs_seed_with_a_note(family, hmm_run, lorenz_run, tmp_path, capsys):
+    """``predict --seed_everything 5`` on a run trained with seed 0: the rates are those of the run's seed (the
+    sampled passes have their own seed), and the seed is the run's, said in a note (it was silently ignored,
+    and an HMM-GLM's prediction file recorded ``config.seed`` 5 as the model's seed in ``model_config``)."""
+    run = hmm_run if family == "hmmglm" else lorenz_run
+    plain, seeded = tmp_path / "plain.h5", tmp_path / "seeded.h5"
+    assert _predict(run, plain) == 0
+    capsys.readouterr()
+    assert _predict(run, seeded, "--seed_everything", "5") == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert notes == ["note: seed_everything: a training setting; predict keeps the checkpoint's 0 (the 5 asked for "
+                     "is not used: predict draws no random numbers from it)"]
+    with h5py.File(plain) as a, h5py.File(seeded) as b:
+        assert dict(a.attrs).keys() == dict(b.attrs).keys()
+        for key in a.attrs:
+            if key != "checkpoint":
+                assert np.array_equal(np.asarray(a.attrs[key]), np.asarray(b.attrs[key])), key
+        names = []
+        a.visit(lambda name: names.append(name) if isinstance(a[name], h5py.Dataset) else None)
+        assert names
+        for name in names:
+            assert np.array_equal(a[name][()], b[name][()], equal_nan=True), name
+        if family == "hmmglm":
+            assert json.loads(b.attrs["model_config"])["config"]["seed"] == 0
+
+
 def test_evaluation_settings_are_the_runs_with_a_note(lorenz_run, tmp_path, capsys):
     """LangevinFlow's eval_mode is chosen at predict time: 'mean' against a 'sample' checkpoint is used (it was
     silently replaced by the checkpoint's 'sample')."""
