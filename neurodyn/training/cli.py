@@ -764,8 +764,13 @@ class NeurodynCLI(LightningCLI):
                     if isinstance(cb, PredictionWriter):
                         cb.inputs = list(self._prediction_inputs)
                         cb.checkpoint = str(ckpt)
+                        seed = (saved.get(RUN_SETTINGS_KEY) or {}).get("seed_everything")
+                        if isinstance(seed, bool) or not isinstance(seed, int):
+                            seed = None
                         cb.checkpoint_info = {"epoch": saved.get("epoch"), "global_step": saved.get("global_step"),
-                                              "neurodyn_version": (saved.get("neurodyn") or {}).get("version")}
+                                              "neurodyn_version": (saved.get("neurodyn") or {}).get("version"),
+                                              # the run's seed: which of several fits (seeds) made the file
+                                              "seed_everything": seed}
                         cb.training_files = (saved.get(RUN_SETTINGS_KEY) or {}).get(DATA_FILES_KEY)
             if "weights_only" in cfg and cfg.get("weights_only") is None:
                 cfg["weights_only"] = True  # neurodyn checkpoints hold tensors and plain containers only

@@ -308,7 +308,8 @@ class PredictionWriter(BasePredictionWriter):
     or ``OneHotPriorHMMGLM``); ``model_config``, JSON of the module's settings as the predictions used
     them (the data sizes, ``config`` -- the model's dataclass, every field -- and the training settings,
     which are the checkpoint's); ``checkpoint`` (absolute path) with ``checkpoint_epoch``,
-    ``checkpoint_global_step`` and ``checkpoint_neurodyn_version`` (the version that wrote it) when the
+    ``checkpoint_global_step``, ``checkpoint_neurodyn_version`` (the version that wrote it) and
+    ``checkpoint_seed_everything`` (the seed of the checkpoint's run, where it records one) when the
     weights came from a checkpoint. A switching GLM adds what ``coupling`` needs to be read: ``variant``
     (``glm``, ``hmmglm``, ``gaussian``, ``onehot``), ``n_states``, ``n_lags`` (history window in bins),
     ``basis`` (``exponential`` or ``raised_cosine``), ``n_basis`` (functions the couplings are summed
@@ -328,10 +329,11 @@ class PredictionWriter(BasePredictionWriter):
         Replace an existing ``path``.
 
     The CLI sets ``inputs`` (files the output may not replace), ``checkpoint`` and ``checkpoint_info``
-    (``epoch``, ``global_step``, ``neurodyn_version`` of the checkpoint); without them the checkpoint is the
-    trainer's ``ckpt_path``, if any. Under DDP each process predicts whole batches of the single-process loader
-    (:class:`~neurodyn.training.datamodules.base.BatchShares`): the shares are gathered and the first process
-    writes the file, every trial once, in the data's order -- the file one process writes.
+    (``epoch``, ``global_step``, ``neurodyn_version``, ``seed_everything`` of the checkpoint); without them
+    the checkpoint is the trainer's ``ckpt_path``, if any. Under DDP each process predicts whole batches of the
+    single-process loader (:class:`~neurodyn.training.datamodules.base.BatchShares`): the shares are gathered
+    and the first process writes the file, every trial once, in the data's order -- the file one process
+    writes.
     """
 
     def __init__(self, path: str | None = None, overwrite: bool = False):

@@ -92,6 +92,17 @@ def test_hmmglm_file_records_the_model(hmm_run, tmp_path):
     assert attrs["checkpoint"] == str(ckpt.resolve())
     assert attrs["checkpoint_epoch"] == 1 and attrs["checkpoint_global_step"] == 6  # 2 epochs x 1 batch x 3
     assert attrs["neurodyn_version"] == attrs["checkpoint_neurodyn_version"] == __version__
+    assert attrs["checkpoint_seed_everything"] == 0
+
+
+def test_the_file_records_the_seed_of_the_checkpoints_run(tmp_path_factory, tmp_path):
+    """Which of several fits (``--seed_everything``) made a prediction file: ``checkpoint_seed_everything`` (a
+    LangevinFlow file recorded no seed at all)."""
+    run = _fit(tmp_path_factory, "seed3", [*LORENZ, "--seed_everything", "3"], 1)
+    out = tmp_path / "pred.h5"
+    assert _predict(run, out) == 0
+    with h5py.File(out) as f:
+        assert f.attrs["checkpoint_seed_everything"] == 3
 
 
 def test_exponential_basis_is_one_function_whatever_n_basis_says(tmp_path):
