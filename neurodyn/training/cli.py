@@ -96,6 +96,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import random
 import signal
 import sys
 from pathlib import Path
@@ -413,6 +414,17 @@ class NeurodynCLI(LightningCLI):
         if not isinstance(seed, bool) and isinstance(seed, int) and not 0 <= seed <= 2**32 - 1:
             # Lightning seeds numpy's legacy generator: 0 .. 2**32 - 1 (it raised a traceback)
             raise InputError(f"must be in 0 .. {2**32 - 1}, got {seed}", field="seed_everything")
+        if seed is True:  # "a random seed" (--help): Lightning's seed_everything(None) takes 0, or PL_GLOBAL_SEED
+            # a DDP process that Lightning started takes the seed the command drew (its PL_GLOBAL_SEED)
+            inherited = os.environ.get("PL_GLOBAL_SEED") if child_rank() else None
+            seed = int(inherited) if inherited is not None else random.SystemRandom().randrange(2**32)
+            if self.subcommand:
+                self.config[self.subcommand]["seed_everything"] = seed
+            else:
+                self.config["seed_everything"] = seed
+            if not child_rank():
+                print(f"note: seed_everything: true drew the seed {seed} (the run's config.yaml records it)",
+                      flush=True)
         super()._set_seed()
 
     def before_instantiate_classes(self) -> None:

@@ -273,6 +273,28 @@ def test_fit_leaves_the_signal_handlers_as_it_found_them(tmp_path):
     assert {s: signal.getsignal(s) for s in before} == before
 
 
+def test_seed_everything_true_draws_a_seed_that_the_run_records(tmp_path, capsys):
+    """``--seed_everything true`` is "a random seed" (--help): Lightning's seed_everything(None) took 0 (or an
+    earlier PL_GLOBAL_SEED), so two such fits were the same run. Each draws a seed now, says it and records it in
+    config.yaml, and a fit given that seed is the same run, bit for bit."""
+    import yaml
+
+    seeds, weights = [], []
+    for name in ("a", "b"):
+        capsys.readouterr()
+        assert _fit(tmp_path, "--trainer.max_epochs", "1", "--seed_everything", "true", name=name) == 0
+        seed = yaml.safe_load((tmp_path / name / "config.yaml").read_text())["seed_everything"]
+        assert isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32
+        assert f"note: seed_everything: true drew the seed {seed} " in capsys.readouterr().out
+        seeds.append(seed)
+        weights.append(torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"])
+    assert seeds[0] != seeds[1]
+    assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert _fit(tmp_path, "--trainer.max_epochs", "1", "--seed_everything", str(seeds[0]), name="again") == 0
+    again = torch.load(tmp_path / "again" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.equal(weights[0][k], again[k]) for k in again)
+
+
 @pytest.mark.parametrize("args, field", [
     (["--trainer.max_epochs", "-3"], "trainer: `max_epochs` must be a non-negative integer"),
     (["--trainer.accelerator", "mps"], "trainer: `MPSAccelerator` can not run"),  # Apple GPUs only
