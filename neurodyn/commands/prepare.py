@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES
+from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES, get_dataset
 from neurodyn.data.prepare import prepare
 from neurodyn.data.tensors import DMFC_TARGETS, PHASES
 from neurodyn.errors import LEGACY_SEED_MAX, ArgumentParser, command_line_names, seed_type
@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="val: train -> val with eval targets; test: train+val -> test (default val)",
     )
     p.add_argument("--out", default=None, help="output .h5 (default data/<dataset>_<bin>ms_<phase>.h5)")
-    p.add_argument("--seed", type=seed_type(LEGACY_SEED_MAX), default=0,
-                   help=f"seed of the DMFC_RSG jitter (nlb_tools default 0; numpy's legacy seed: 0..{LEGACY_SEED_MAX})")
+    p.add_argument("--seed", type=seed_type(LEGACY_SEED_MAX), default=None,
+                   help=f"seed of the DMFC_RSG jitter (nlb_tools default 0; numpy's legacy seed: "
+                   f"0..{LEGACY_SEED_MAX}); the other datasets draw nothing at random")
     p.add_argument("--no-behavior", action="store_true", help="leave train_behavior out of train_input")
     p.add_argument(
         "--no-forward", action="store_true",
@@ -77,9 +78,13 @@ def cli_main(argv: list[str]) -> int:
             include_behavior=not args.no_behavior,
             include_forward_pred=not args.no_forward,
             include_psth=not args.no_psth,
-            seed=args.seed,
+            seed=0 if args.seed is None else args.seed,
             dmfc_target=args.dmfc_target,
             log=log,
             overwrite=args.overwrite,
         )
+    if log and args.seed is not None and get_dataset(args.dataset).jitter is None:
+        # a seed that changes nothing is said, not taken silently (the file records it as given)
+        log(f"note: --seed {args.seed} changes nothing: {args.dataset} draws nothing at random (only the DMFC_RSG "
+            "window jitter does)")
     return 0

@@ -221,3 +221,39 @@ def test_a_file_of_another_bin_width_is_read_and_fit_but_not_scored(maze_pair, t
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"neurodyn baseline: error: {out}: bin_ms: must be an NLB bin width (5 or 20 ms), got 10"]
     assert not (tmp_path / "b.h5").exists()
+
+
+def test_a_seed_that_changes_nothing_is_said(maze_pair, dmfc_pair, tmp_path, capsys):
+    """``--seed`` seeds the DMFC_RSG window jitter only: given for mc_maze it changed nothing and nothing said
+    so. Now a note says it; the tensors are those of the default seed. For dmfc_rsg the seed moves the jitter
+    (no note), and the same seed gives the same bytes."""
+    def run(dataset, folder, out, *seed):
+        capsys.readouterr()
+        assert main(["prepare", "--dataset", dataset, "--nwb", str(folder), "--bin-ms", "20", "--out",
+                     str(tmp_path / out), *seed]) == 0
+        return [line for line in capsys.readouterr().out.splitlines() if "note:" in line]
+
+    assert run("mc_maze", maze_pair, "plain.h5") == []
+    assert run("mc_maze", maze_pair, "zero.h5", "--seed", "0") == [
+        "neurodyn prepare: note: --seed 0 changes nothing: mc_maze draws nothing at random (only the DMFC_RSG "
+        "window jitter does)"]
+    assert len(run("mc_maze", maze_pair, "seeded.h5", "--seed", "5")) == 1
+    plain = load_prepared(tmp_path / "plain.h5")
+    for name in ("zero.h5", "seeded.h5"):
+        other = load_prepared(tmp_path / name)
+        for group in ("train_input", "eval_input", "eval_target"):
+            assert getattr(other, group).keys() == getattr(plain, group).keys()
+            for key, value in getattr(other, group).items():
+                ours = getattr(plain, group)[key]
+                if np.asarray(value).dtype == object:  # ragged rows (eval_cond_idx)
+                    assert len(value) == len(ours) and all(np.array_equal(a, b) for a, b in zip(value, ours)), key
+                else:
+                    np.testing.assert_array_equal(value, ours, err_msg=key)
+    assert (tmp_path / "plain.h5").read_bytes() == (tmp_path / "zero.h5").read_bytes()
+    assert run("dmfc_rsg", dmfc_pair, "d1.h5", "--seed", "1") == []
+    assert run("dmfc_rsg", dmfc_pair, "d1b.h5", "--seed", "1") == []
+    assert run("dmfc_rsg", dmfc_pair, "d2.h5", "--seed", "2") == []
+    assert (tmp_path / "d1.h5").read_bytes() == (tmp_path / "d1b.h5").read_bytes()
+    with h5py.File(tmp_path / "d1.h5") as a, h5py.File(tmp_path / "d2.h5") as b:
+        jitter = "eval_target/dmfc_rsg_20/train_jitter"
+        assert not np.array_equal(a[jitter][()], b[jitter][()])
