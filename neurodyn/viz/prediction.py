@@ -579,9 +579,27 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int | None = N
         raise InputError(f"must be between 10 and 600, got {dpi}", field=named("dpi", "--dpi"))
     data = read_prediction(path, group=group)
     fig = draw_prediction(data, trial=trial)
+    import matplotlib
+
     try:
-        with output_file(out, inputs=[path], overwrite=overwrite, **names) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi)
+        # the same file, the same figure bytes: SVG ids hashed from a fixed salt, not a fresh uuid4 per file, and
+        # an open file, so that PostScript's %%Title and the gzip header of .svgz do not name the random
+        # temporary file; PDF / SVG / PS / .svgz creation dates stay the clock's, or SOURCE_DATE_EPOCH's when set
+        with output_file(out, inputs=[path], overwrite=overwrite, **names) as tmp, \
+                matplotlib.rc_context({"svg.hashsalt": "neurodyn"}), open(tmp, "wb") as handle:
+            if fmt == "svgz":
+                import gzip
+                import io
+                import os
+
+                svg = io.BytesIO()
+                fig.savefig(svg, format="svg", dpi=dpi)
+                epoch = os.environ.get("SOURCE_DATE_EPOCH")
+                with gzip.GzipFile(out.with_suffix(".svg").name, "wb", fileobj=handle,
+                                   mtime=int(epoch) if epoch else None) as packed:
+                    packed.write(svg.getvalue())
+            else:
+                fig.savefig(handle, format=fmt, dpi=dpi)
     finally:
         pyplot().close(fig)
     return out, data["layout"], data["group"]

@@ -61,6 +61,26 @@ def test_format_follows_the_suffix(prediction, tmp_path, name, check, capsys):
     assert hashlib.sha256(prediction.read_bytes()).hexdigest() == digest
 
 
+@pytest.mark.parametrize("suffix", ["png", "pdf", "svg", "eps", "svgz"])
+def test_the_same_file_gives_the_same_figure_bytes(prediction, tmp_path, suffix, monkeypatch):
+    """Two plots of one prediction file, to two names, are the same bytes (with SOURCE_DATE_EPOCH, the
+    reproducible-builds variable matplotlib takes for the creation dates). Before, SVG ids were hashed with a
+    fresh uuid4 per file, and EPS's %%Title and the .svgz gzip header named the random temporary file."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    data = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.{suffix}"
+        assert main(["plot", str(prediction), "--out", str(out), "--dpi", "30"]) == 0
+        data.append(out.read_bytes())
+    if suffix == "svgz":  # the gzip header (RFC 1952: 10 bytes, then the file name) names a.svg and b.svg
+        assert [d[10:].split(b"\0")[0] for d in data] == [b"a.svg", b"b.svg"]
+        assert data[0][4:8] == data[1][4:8] == bytes(4)  # the modification time: SOURCE_DATE_EPOCH's 0
+        data = [gzip.decompress(d) for d in data]
+    else:
+        assert b".part" not in data[0]
+    assert data[0] == data[1]
+
+
 def test_default_output_is_png(prediction):
     assert main(["plot", str(prediction), "--dpi", "30"]) == 0
     assert _is_png(prediction.with_suffix(".png").read_bytes())
