@@ -30,6 +30,7 @@ Examples
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -129,7 +130,8 @@ def write_nlb_nwb(
 
     # what the file's bytes depend on (the output path aside): its object ids are drawn from these, so the same
     # seed and settings write the same bytes, and other settings other ids
-    settings = repr({k: v for k, v in locals().items() if k not in ("path", "NWBHDF5IO", "NWBFile", "TimeSeries")})
+    with np.printoptions(threshold=sys.maxsize):  # arrays given in full, not elided with '...'
+        settings = repr({k: v for k, v in locals().items() if k not in ("path", "NWBHDF5IO", "NWBFile", "TimeSeries")})
     sim = _simulate(style, n_trials=n_trials, n_heldin=n_heldin, n_heldout=n_heldout, seed=seed, split=split,
                     n_conditions=n_conditions, base_rate_hz=base_rate_hz, latent_dim=latent_dim)
     path = Path(path)
