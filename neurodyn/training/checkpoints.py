@@ -753,10 +753,11 @@ def run_seed(recorded, current, command: str, given: bool) -> tuple[int | None, 
     then = recorded.get("seed_everything") if isinstance(recorded, dict) else None
     if isinstance(then, bool) or not isinstance(then, int):
         return None, None
-    if not given or isinstance(current, bool) or current == then:
+    if not given or (current == then and not isinstance(current, bool)):
         return then, None
+    asked = ("random seed" if current else "no seeding") if isinstance(current, bool) else repr(current)
     return then, (f"note: seed_everything: a training setting; {command} keeps the checkpoint's {then!r} (the "
-                  f"{current!r} asked for is not used: {command} draws no random numbers from it)")
+                  f"{asked} asked for is not used: {command} draws no random numbers from it)")
 
 
 def sampled_batch_note(recorded, current, command: str) -> str | None:

@@ -423,8 +423,8 @@ class NeurodynCLI(LightningCLI):
             else:
                 self.config["seed_everything"] = seed
             if not child_rank():
-                print(f"note: seed_everything: true drew the seed {seed} (the run's config.yaml records it)",
-                      flush=True)
+                where = " (the run's config.yaml records it)" if self.subcommand == "fit" else ""
+                print(f"note: seed_everything: true drew the seed {seed}{where}", flush=True)
         super()._set_seed()
 
     def before_instantiate_classes(self) -> None:

@@ -200,6 +200,11 @@ def test_another_seed_everything_keeps_the_runs_seed_with_a_note(family, hmm_run
             assert np.array_equal(a[name][()], b[name][()], equal_nan=True), name
         if family == "hmmglm":
             assert json.loads(b.attrs["model_config"])["config"]["seed"] == 0
+    if family == "hmmglm":  # a random seed asked for (true) is the run's too, said so
+        assert _predict(run, tmp_path / "random.h5", "--seed_everything", "true") == 0
+        assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")] == [
+            "note: seed_everything: a training setting; predict keeps the checkpoint's 0 (the random seed asked "
+            "for is not used: predict draws no random numbers from it)"]
 
 
 def test_evaluation_settings_are_the_runs_with_a_note(lorenz_run, tmp_path, capsys):
