@@ -329,3 +329,34 @@ def _refused_build(tmp_path, first: dict, second: dict):
     with pytest.raises(InputError) as err:
         build_model_and_data(stack_configs([first, second]), files)
     return err, files
+
+
+def test_seed_everything_true_draws_one_seed_for_the_whole_search(tmp_path, capsys, monkeypatch, no_ray):
+    """``seed_everything: true`` ("a random seed", as fit's --help says) became seed 0 for every trial, so two
+    searches were the same search; it is drawn once per search, said in a note, and is the config every trial
+    (and best.yaml) is made from."""
+    import neurodyn.training.tune.search as search_module
+
+    seen = []
+    apply = search_module.apply_hyperparameters
+
+    def recording(base, values):
+        seen.append(base.get("seed_everything"))
+        return apply(base, values)
+
+    monkeypatch.setattr(search_module, "apply_hyperparameters", recording)
+    drawn = []
+    config, search = tmp_path / "fit.yaml", tmp_path / "search.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "seed_everything": True}))
+    search.write_text(SEARCH)
+    for run in ("a", "b"):
+        with pytest.raises(AssertionError, match="ray.init was called"):
+            main(["tune", "--config", str(config), "--search", str(search), "--out", str(tmp_path / run),
+                  "--verbose", "0"])
+        out = capsys.readouterr().out
+        notes = [line for line in out.splitlines() if line.startswith("note: seed_everything: true drew the seed ")]
+        assert len(notes) == 1, out
+        drawn.append(int(notes[0].split("drew the seed ")[1].split()[0]))
+        assert 0 <= drawn[-1] < 2**32 and seen and set(seen) == {drawn[-1]}, (seen, drawn)
+        seen.clear()
+    assert drawn[0] != drawn[1]  # two draws of 2**32 values (equal with probability 2**-32)

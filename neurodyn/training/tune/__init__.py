@@ -60,7 +60,8 @@ reported -- are never seen, and ``best.yaml`` records the split (``data.init_arg
 report/test trials.
 The best checkpoint is the kept checkpoint with the lowest ``valid/loss`` over all trials (each holds a
 ``report.json`` with its trial, epoch and hyperparameters).
-Every trial starts from the config's ``seed_everything``, so trials differ by their hyperparameters only.
+Every trial starts from the config's ``seed_everything`` (``true``: one seed drawn for the whole search), so
+trials differ by their hyperparameters only.
 
 Hyperparameters after an exploit come from the Tune trial config
 -----------------------------------------------------------------

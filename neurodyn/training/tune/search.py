@@ -404,6 +404,12 @@ def run_search(args) -> Path:
     if not isinstance(epochs, int) or epochs < 1:
         raise InputError("give the epochs per trial (--epochs, 'epochs' in the search file or trainer.max_epochs)",
                          field="--epochs")
+    if base.get("seed_everything") is True:  # "a random seed": drawn once, so every trial (and best.yaml) has it
+        import random
+
+        base["seed_everything"] = random.SystemRandom().randrange(2**32)
+        print(f"note: seed_everything: true drew the seed {base['seed_everything']} (every trial trains with it; "
+              "best.yaml records it)", flush=True)
     seed = args.seed if args.seed is not None else base.get("seed_everything", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         seed = 0
