@@ -52,9 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--dmfc-target",
-        default="nlb_tools",
+        default=None,
         choices=DMFC_TARGETS,
-        help="DMFC_RSG eval target: nlb_tools (set->go, NaN-padded) or input (the input window)",
+        help="DMFC_RSG eval target: nlb_tools (set->go, NaN-padded; the default) or input (the input window); "
+        "the other datasets have one eval target",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -79,7 +80,7 @@ def cli_main(argv: list[str]) -> int:
             include_forward_pred=not args.no_forward,
             include_psth=not args.no_psth,
             seed=0 if args.seed is None else args.seed,
-            dmfc_target=args.dmfc_target,
+            dmfc_target=args.dmfc_target or "nlb_tools",
             log=log,
             overwrite=args.overwrite,
         )
@@ -87,4 +88,7 @@ def cli_main(argv: list[str]) -> int:
         # a seed that changes nothing is said, not taken silently (the file records it as given)
         log(f"note: --seed {args.seed} changes nothing: {args.dataset} draws nothing at random (only the DMFC_RSG "
             "window jitter does)")
+    if log and args.dmfc_target is not None and get_dataset(args.dataset).jitter is None:
+        log(f"note: --dmfc-target {args.dmfc_target} changes nothing: it chooses DMFC_RSG's eval target, and "
+            f"{args.dataset} has one")
     return 0

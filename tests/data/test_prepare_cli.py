@@ -250,6 +250,11 @@ def test_a_seed_that_changes_nothing_is_said(maze_pair, dmfc_pair, tmp_path, cap
                 else:
                     np.testing.assert_array_equal(value, ours, err_msg=key)
     assert (tmp_path / "plain.h5").read_bytes() == (tmp_path / "zero.h5").read_bytes()
+    # --dmfc-target likewise (it chooses DMFC_RSG's eval target only)
+    assert run("mc_maze", maze_pair, "target.h5", "--dmfc-target", "input") == [
+        "neurodyn prepare: note: --dmfc-target input changes nothing: it chooses DMFC_RSG's eval target, and "
+        "mc_maze has one"]
+    assert run("dmfc_rsg", dmfc_pair, "dt.h5", "--dmfc-target", "input") == []
     assert run("dmfc_rsg", dmfc_pair, "d1.h5", "--seed", "1") == []
     assert run("dmfc_rsg", dmfc_pair, "d1b.h5", "--seed", "1") == []
     assert run("dmfc_rsg", dmfc_pair, "d2.h5", "--seed", "2") == []
