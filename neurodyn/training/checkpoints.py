@@ -693,11 +693,14 @@ def record_data_files(datamodule) -> dict:
     """:data:`DATA_FILES_KEY`'s record of ``datamodule``'s input files (those it names that exist); for a prepared
     NLB file also ``train_trials``, its training rows' (NWB file SHA-256, file name, trial id) from
     :func:`neurodyn.data.prepared.trial_keys`, so ``predict`` can tell the trials the run trained on after the
-    file is gone."""
+    file is gone, and ``select_rows``, the rows of those the select split took (none fitted on; ``[]``: no
+    select split), so it can tell the trials the model was fitted on."""
     from neurodyn.data.prepared import trial_keys
     from neurodyn.io import file_digest
 
     record = {}
+    select = getattr(datamodule, "select_rows", None) if "select" in (getattr(datamodule, "splits", None) or {}) \
+        else None
     for name in getattr(datamodule, "input_files", ()):
         value = getattr(datamodule, name, None)
         if value is not None and os.path.isfile(value):
@@ -705,6 +708,7 @@ def record_data_files(datamodule) -> dict:
             trials = trial_keys(value, "train")
             if trials is not None:
                 record[f"data.init_args.{name}"]["train_trials"] = [list(t) for t in trials]
+                record[f"data.init_args.{name}"]["select_rows"] = [] if select is None else [int(i) for i in select]
     return record
 
 

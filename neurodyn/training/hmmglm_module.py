@@ -328,9 +328,9 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         (:func:`neurodyn.models.hmmglm.readout.read_out_types`: Wald test, ``z`` fixed in advance), with the
         standard errors estimated on the sequences the model was fitted on (the training split less any
         select split), and for the one-hot model ``connection_types_argmax``, the prior's own argmax types.
-        ``fitted_rows`` (:func:`neurodyn.training.predictions.fitted_train_rows`) says where those sequences are when
-        ``dm`` is not the run's own data file: rows of its ``train`` split, or ``False`` when it does not hold them
-        (then no ``connection_types``).
+        ``fitted_rows`` (:func:`neurodyn.training.predictions.fitted_train_rows`) says where those sequences are in
+        ``dm``: rows of its ``train`` split (the run's own file or another that holds them), ``False`` when it does
+        not hold them (then no ``connection_types``), or None (nothing recorded: ``dm``'s own fit split).
         """
         from neurodyn.models.hmmglm.readout import coupling_arrays, type_arrays
 

@@ -218,32 +218,33 @@ def fitted_train_rows(training_files, dm):
     """Which rows of ``dm``'s training split the checkpoint's run was fitted on, for the Wald read-out of a switching
     GLM's ``connection_types`` (its standard errors come from the sequences the model was fitted on).
 
-    ``None``: ``dm``'s own fit split is right (the same training trials as the run's, or nothing recorded to compare:
-    a switching-GLM simulation, a checkpoint or file without trial records); an index array: the rows of ``dm``'s
-    ``train`` split that were the run's training trials (another prepared file of the session holding them all, e.g.
-    the test-phase file, whose ``train_input`` adds the val trials); ``False``: ``dm``'s file does not hold the
-    run's training trials as its training rows (a checkpoint of a test-phase file predicting the val-phase file, a
-    file of another session), or a select split was carved from other rows: no read-out can be made from it.
-    Trials are compared as :func:`trained_on_eval_trials` compares them (NWB file SHA-256, else name, and trial id).
+    The run records its file's training trials and the rows of them its select split took
+    (:func:`~neurodyn.training.checkpoints.record_data_files`); the others are the fitted trials. An index array:
+    the rows of ``dm``'s ``train`` split (all its training trials, whatever select split this command carved) that
+    are those trials -- the run's own file, or another prepared file of the session holding them all (the
+    test-phase file, whose ``train_input`` adds the val trials); ``False``: ``dm``'s file does not hold them all as
+    training rows (a checkpoint of a test-phase file predicting the val-phase file, a file of another session):
+    no read-out can be made from it; ``None``: nothing recorded to compare (a switching-GLM simulation, a file or
+    checkpoint without trial records): ``dm``'s own fit split. Trials are compared as
+    :func:`trained_on_eval_trials` compares them (NWB file SHA-256, else name, and trial id).
     """
     path = getattr(dm, "path", None)
     if not isinstance(training_files, dict) or path is None or not Path(path).is_file() or "train" not in dm.splits:
         return None
-    recorded = next((r["train_trials"] for r in training_files.values()
-                     if isinstance(r, dict) and isinstance(r.get("train_trials"), list)), None)
+    record = next((r for r in training_files.values()
+                   if isinstance(r, dict) and isinstance(r.get("train_trials"), list)
+                   and isinstance(r.get("select_rows"), list)), None)  # checkpoints before select_rows: None
     current = trial_keys(path, "train")
-    if recorded is None or current is None:
+    if record is None or current is None:
         return None
-    trained = [(str(sha), str(name), int(t)) for sha, name, t in recorded]
+    select = {int(i) for i in record["select_rows"]}
+    trained = [(str(sha), str(name), int(t)) for i, (sha, name, t) in enumerate(record["train_trials"])
+               if i not in select]
     by_digest = all(r[0] for r in trained) and all(r[0] for r in current)
     key = (lambda r: (r[0], r[2])) if by_digest else (lambda r: (r[1], r[2]))
-    if [key(r) for r in current] == [key(r) for r in trained]:
-        return None
     wanted = {key(r) for r in trained}
     rows = np.array([i for i, r in enumerate(current) if key(r) in wanted], dtype=np.int64)
-    if len(rows) != len(wanted) or "select" in dm.splits:
-        return False
-    return rows
+    return rows if len(rows) == len(wanted) else False
 
 
 def window_starts(dm, group: dict) -> dict:

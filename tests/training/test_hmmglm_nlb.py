@@ -256,6 +256,46 @@ def test_connection_types_come_from_the_trials_the_model_was_fitted_on(nlb, tmp_
         assert "coupling" in f and "valid_posteriors" in f
 
 
+def test_connection_types_leave_out_the_runs_select_trials_however_predict_is_called(nlb, tmp_path, monkeypatch):
+    """With a select split the run was fitted on its training trials less the select ones, but predict read the
+    types out on all training trials of the file (``--ckpt_path FILE --data.path ...``, or the test-phase file)
+    or on the fit split of whatever select split predict itself was given. The run records the select rows; every
+    way of calling predict now reads out on the same fitted trials."""
+    from neurodyn.data.prepared import load_prepared
+    from neurodyn.models.hmmglm import readout
+    from neurodyn.training.datamodules.base import split_off
+
+    _, files = nlb
+    for name, select in (("sel", ["--data.select_fraction", "0.25"]), ("all", [])):
+        data = ["--data", "NLBDataModule", "--data.path", str(files["val"]), "--data.batch_size", "4", *select]
+        assert main(["fit", *MODEL, *data, "--trainer.max_epochs", "1", "--trainer.default_root_dir",
+                     str(tmp_path), "--run-name", name]) == 0
+    train = load_prepared(files["val"]).train_input["train_spikes_heldin"]
+    fit_rows, _ = split_off(len(train), 0.25, seed=0, field="select_fraction")  # the DataModule's default seed
+    expected = {"sel": train[np.sort(fit_rows)], "all": train}
+    read_out, seen = readout.read_out_types, []
+
+    def recording(model, spikes, **kwargs):
+        seen.append(np.asarray(spikes.cpu()))
+        return read_out(model, spikes, **kwargs)
+
+    monkeypatch.setattr(readout, "read_out_types", recording)
+    calls = {
+        "sel": [["--run", str(tmp_path / "sel"), "--ckpt_path", "last"],
+                ["--ckpt_path", str(tmp_path / "sel" / "checkpoints" / "last.ckpt"), *MODEL[:2], "--data",
+                 "NLBDataModule", "--data.path", str(files["val"])],
+                ["--run", str(tmp_path / "sel"), "--ckpt_path", "last", "--data.path", str(files["test"])]],
+        "all": [["--run", str(tmp_path / "all"), "--ckpt_path", "last", "--data.select_fraction", "0.25"]],
+    }
+    for name, ways in calls.items():
+        for i, way in enumerate(ways):
+            seen.clear()
+            assert main(["predict", *way, "--prediction.path", str(tmp_path / f"{name}{i}.h5")]) == 0, way
+            assert len(seen) == 1, way
+            got, want = (np.sort(a.reshape(len(a), -1), axis=0) for a in (seen[0], expected[name]))
+            assert got.shape == want.shape and np.array_equal(got, want), (name, way, got.shape, want.shape)
+
+
 def test_a_checkpoint_of_other_data_names_the_data_file_too(nlb, tmp_path, capsys):
     """A checkpoint refused for the data's held-in units or bin width named the checkpoint only ('... but the data
     has 5'): with --run the data file may come from the run's config.yaml or the command line, and the line did not
