@@ -360,3 +360,8 @@ def test_seed_everything_true_draws_one_seed_for_the_whole_search(tmp_path, caps
         assert 0 <= drawn[-1] < 2**32 and seen and set(seen) == {drawn[-1]}, (seen, drawn)
         seen.clear()
     assert drawn[0] != drawn[1]  # two draws of 2**32 values (equal with probability 2**-32)
+    # the note comes once every input is accepted: bad input is its one line alone
+    assert main(["tune", "--config", str(config), "--search", str(search), "--out", str(config),
+                 "--verbose", "0"]) == 2
+    printed = capsys.readouterr()
+    assert "note:" not in printed.out and len(printed.err.strip().splitlines()) == 1, printed

@@ -404,12 +404,13 @@ def run_search(args) -> Path:
     if not isinstance(epochs, int) or epochs < 1:
         raise InputError("give the epochs per trial (--epochs, 'epochs' in the search file or trainer.max_epochs)",
                          field="--epochs")
+    seed_note = None
     if base.get("seed_everything") is True:  # "a random seed": drawn once, so every trial (and best.yaml) has it
         import random
 
         base["seed_everything"] = random.SystemRandom().randrange(2**32)
-        print(f"note: seed_everything: true drew the seed {base['seed_everything']} (every trial trains with it; "
-              "best.yaml records it)", flush=True)
+        seed_note = (f"note: seed_everything: true drew the seed {base['seed_everything']} (every trial trains with "
+                     "it; best.yaml records it)")
     seed = args.seed if args.seed is not None else base.get("seed_everything", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         seed = 0
@@ -436,6 +437,8 @@ def run_search(args) -> Path:
     # the lock on --out: a second writer is refused here, before Ray starts
     with _run_folder(out, [*config_paths, search_path]) as (parent, kept_folders):
         # notes once every input is accepted (the run folder is the last check): bad input is its one line alone
+        if seed_note:
+            print(seed_note, flush=True)
         if args.scheduler == "pbt":
             _note_no_perturbation(search, epochs)
         names = list(space)
