@@ -352,7 +352,7 @@ class NeurodynCLI(LightningCLI):
             if note:
                 print(note, flush=True)
             seed, note = run_seed(saved.get(RUN_SETTINGS_KEY), self.config[sub].get("seed_everything"), sub,
-                                  self._gave("seed_everything"))
+                                  self._gave_top_level("seed_everything"))
             if seed is not None:  # before Lightning seeds with it (_set_seed follows this step)
                 self.config[sub]["seed_everything"] = seed
             if note:
@@ -384,6 +384,18 @@ class NeurodynCLI(LightningCLI):
             return True
         spellings = {key, key.replace(".init_args.", ".")}
         return any(a.startswith("--") and a[2:].split("=", 1)[0] in spellings for a in self._user_argv)
+
+    def _gave_top_level(self, key: str) -> bool:
+        """Whether the user set the top-level option ``key`` (``seed_everything``): on the command line, or in a
+        config file that holds it (:meth:`_gave` counts any config file: a config of trainer settings alone made
+        the default seed look asked for)."""
+        from neurodyn.training.parser_errors import _file_with_key
+
+        if any(a.startswith("--") and a[2:].split("=", 1)[0] == key for a in self._user_argv):
+            return True
+        sub = self.config.get("subcommand")
+        files = [str(path) for path in config_inputs(self.config[sub] if sub else self.config)]
+        return _file_with_key(files, key, None) is not None
 
     @staticmethod
     def _check_resumed_run(cfg, config: Path) -> None:

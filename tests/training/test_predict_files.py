@@ -207,6 +207,30 @@ def test_another_seed_everything_keeps_the_runs_seed_with_a_note(family, hmm_run
             "for is not used: predict draws no random numbers from it)"]
 
 
+def test_a_config_file_without_a_seed_asks_for_no_seed(tmp_path_factory, tmp_path, capsys):
+    """A config file of other settings made predict's default seed_everything (0) look asked for: on a run of
+    seed 3 a note said the checkpoint's 3 was kept instead of 'the 0 asked for'. Only a seed given on the command
+    line, or held by a config file, is asked for."""
+    import yaml
+
+    run = _fit(tmp_path_factory, "seed3", [*HMM, "--seed_everything", "3"], 1)
+    config = tmp_path / "other.yaml"
+    config.write_text(yaml.safe_dump({"trainer": {"enable_progress_bar": False}}))
+    capsys.readouterr()
+    ckpt = str(run / "checkpoints" / "last.ckpt")
+
+    def predict(out):  # the checkpoint alone, not --run: the seed is predict's default unless given
+        return main(["predict", "-c", str(config), *HMM, "--ckpt_path", ckpt, "--prediction.path", str(out)])
+
+    assert predict(tmp_path / "p.h5") == 0
+    assert not [line for line in capsys.readouterr().out.splitlines() if "seed_everything" in line]
+    config.write_text(yaml.safe_dump({"seed_everything": 7, "trainer": {"enable_progress_bar": False}}))
+    assert predict(tmp_path / "q.h5") == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if "seed_everything" in line] == [
+        "note: seed_everything: a training setting; predict keeps the checkpoint's 3 (the 7 asked for is not used: "
+        "predict draws no random numbers from it)"]
+
+
 def test_evaluation_settings_are_the_runs_with_a_note(lorenz_run, tmp_path, capsys):
     """LangevinFlow's eval_mode is chosen at predict time: 'mean' against a 'sample' checkpoint is used (it was
     silently replaced by the checkpoint's 'sample')."""
