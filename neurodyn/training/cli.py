@@ -208,6 +208,19 @@ CKPT_PATH_HELP = {
 RUN_RECORDS = ("config.yaml", "hparams.yaml", "metrics.csv", "tensorboard", "checkpoints")
 
 
+def _started_by_another_launcher() -> bool:
+    """Whether this process is one of several of a run that a launcher other than Lightning's started
+    (torchrun sets ``WORLD_SIZE``, srun ``SLURM_NTASKS``): each runs the command line on its own, and no process
+    hands its drawn seed to the others as Lightning's launcher does (``PL_GLOBAL_SEED``)."""
+    for key in ("WORLD_SIZE", "SLURM_NTASKS"):
+        try:
+            if int(os.environ.get(key) or 1) > 1:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 class NeurodynCLI(LightningCLI):
     """LightningCLI with neurodyn's links, forced callbacks, run folders and one-line errors."""
 
@@ -429,6 +442,10 @@ class NeurodynCLI(LightningCLI):
         if seed is True:  # "a random seed" (--help): Lightning's seed_everything(None) takes 0, or PL_GLOBAL_SEED
             # a DDP process that Lightning started takes the seed the command drew (its PL_GLOBAL_SEED)
             inherited = os.environ.get("PL_GLOBAL_SEED") if child_rank() else None
+            if inherited is None and _started_by_another_launcher():
+                raise InputError("true draws a seed in each process, and these processes were started by another "
+                                 "launcher (torchrun, srun), so each would train with its own: give a number",
+                                 field="seed_everything")
             seed = int(inherited) if inherited is not None else random.SystemRandom().randrange(2**32)
             if self.subcommand:
                 self.config[self.subcommand]["seed_everything"] = seed

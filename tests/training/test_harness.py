@@ -295,6 +295,23 @@ def test_seed_everything_true_draws_a_seed_that_the_run_records(tmp_path, capsys
     assert all(torch.equal(weights[0][k], again[k]) for k in again)
 
 
+@pytest.mark.parametrize("env", [{"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}, {"SLURM_NTASKS": "4"}])
+def test_seed_everything_true_is_refused_where_another_launcher_started_the_processes(tmp_path, capsys,
+                                                                                   monkeypatch, env):
+    """torchrun / srun start every process of a run themselves, and each runs the command line: with
+    ``seed_everything: true`` each drew its own seed (config.yaml recorded rank 0's, so a rerun with it was not
+    the same run). Refused in one line, before anything is written; Lightning's own launcher hands its drawn seed
+    on (PL_GLOBAL_SEED), so a plain fit draws as before."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+    capsys.readouterr()
+    assert _fit(tmp_path, "--trainer.max_epochs", "1", "--seed_everything", "true", name="x") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "seed_everything: true draws a seed in each process" in err[0], err
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("args, field", [
     (["--trainer.max_epochs", "-3"], "trainer: `max_epochs` must be a non-negative integer"),
     (["--trainer.accelerator", "mps"], "trainer: `MPSAccelerator` can not run"),  # Apple GPUs only
