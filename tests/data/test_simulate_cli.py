@@ -308,3 +308,19 @@ def test_nlb_same_seed_writes_the_same_bytes_and_prepares_to_the_same_sources(tm
         with h5py.File(path) as f:
             sources.append(list(f.attrs["source_sha256"]))
     assert sources[0] == sources[1]
+
+
+def test_nlb_files_of_settings_that_differ_past_eight_digits_get_other_object_ids(tmp_path):
+    """The object ids are drawn from the settings' repr, which numpy rounds to 8 digits: two files whose extra
+    spike times differed in the 10th digit shared their ids. Each number is now written as it is."""
+    import h5py
+
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_nwb
+
+    roots = []
+    for name, spike in (("a", 0.005), ("b", 0.0050000001)):
+        path = write_nlb_nwb(tmp_path / f"{name}.nwb", "mc_maze", n_trials=4, n_heldin=2, n_heldout=1, seed=0,
+                             extra_spikes={0: np.array([spike])})
+        with h5py.File(path) as f:
+            roots.append(f.attrs["object_id"])
+    assert roots[0] != roots[1]

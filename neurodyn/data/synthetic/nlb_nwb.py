@@ -130,7 +130,8 @@ def write_nlb_nwb(
 
     # what the file's bytes depend on (the output path aside): its object ids are drawn from these, so the same
     # seed and settings write the same bytes, and other settings other ids
-    with np.printoptions(threshold=sys.maxsize):  # arrays given in full, not elided with '...'
+    # arrays given in full (not elided with "..."), each number as it is (not rounded to 8 digits)
+    with np.printoptions(threshold=sys.maxsize, floatmode="unique"):
         settings = repr({k: v for k, v in locals().items() if k not in ("path", "NWBHDF5IO", "NWBFile", "TimeSeries")})
     sim = _simulate(style, n_trials=n_trials, n_heldin=n_heldin, n_heldout=n_heldout, seed=seed, split=split,
                     n_conditions=n_conditions, base_rate_hz=base_rate_hz, latent_dim=latent_dim)
