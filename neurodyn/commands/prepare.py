@@ -85,10 +85,10 @@ def cli_main(argv: list[str]) -> int:
             overwrite=args.overwrite,
         )
     if log and args.seed is not None and get_dataset(args.dataset).jitter is None:
-        # a seed that changes nothing is said, not taken silently (the file records it as given)
-        log(f"note: --seed {args.seed} changes nothing: {args.dataset} draws nothing at random (only the DMFC_RSG "
-            "window jitter does)")
+        # a seed that changes no tensor is said, not taken silently (the file records it as given)
+        log(f"note: --seed {args.seed} changes no tensor: {args.dataset} draws nothing at random (only the DMFC_RSG "
+            "window jitter does); the file records it as given")
     if log and args.dmfc_target is not None and get_dataset(args.dataset).jitter is None:
-        log(f"note: --dmfc-target {args.dmfc_target} changes nothing: it chooses DMFC_RSG's eval target, and "
-            f"{args.dataset} has one")
+        log(f"note: --dmfc-target {args.dmfc_target} changes no tensor: it chooses DMFC_RSG's eval target, and "
+            f"{args.dataset} has one; the file records it as given")
     return 0

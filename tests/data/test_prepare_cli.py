@@ -235,8 +235,8 @@ def test_a_seed_that_changes_nothing_is_said(maze_pair, dmfc_pair, tmp_path, cap
 
     assert run("mc_maze", maze_pair, "plain.h5") == []
     assert run("mc_maze", maze_pair, "zero.h5", "--seed", "0") == [
-        "neurodyn prepare: note: --seed 0 changes nothing: mc_maze draws nothing at random (only the DMFC_RSG "
-        "window jitter does)"]
+        "neurodyn prepare: note: --seed 0 changes no tensor: mc_maze draws nothing at random (only the DMFC_RSG "
+        "window jitter does); the file records it as given"]
     assert len(run("mc_maze", maze_pair, "seeded.h5", "--seed", "5")) == 1
     plain = load_prepared(tmp_path / "plain.h5")
     for name in ("zero.h5", "seeded.h5"):
@@ -252,8 +252,8 @@ def test_a_seed_that_changes_nothing_is_said(maze_pair, dmfc_pair, tmp_path, cap
     assert (tmp_path / "plain.h5").read_bytes() == (tmp_path / "zero.h5").read_bytes()
     # --dmfc-target likewise (it chooses DMFC_RSG's eval target only)
     assert run("mc_maze", maze_pair, "target.h5", "--dmfc-target", "input") == [
-        "neurodyn prepare: note: --dmfc-target input changes nothing: it chooses DMFC_RSG's eval target, and "
-        "mc_maze has one"]
+        "neurodyn prepare: note: --dmfc-target input changes no tensor: it chooses DMFC_RSG's eval target, and "
+        "mc_maze has one; the file records it as given"]
     assert run("dmfc_rsg", dmfc_pair, "dt.h5", "--dmfc-target", "input") == []
     assert run("dmfc_rsg", dmfc_pair, "d1.h5", "--seed", "1") == []
     assert run("dmfc_rsg", dmfc_pair, "d1b.h5", "--seed", "1") == []
