@@ -348,22 +348,25 @@ def main(argv=None) -> int:
     if not args.no_write:  # before any work, not when the results are written
         check_results_folder()
     start = time.perf_counter()
-    reused = {}
-    if args.reuse:  # every log read and checked before any training: a bad one is one line, exit code 2
+    reused, data = {}, {}
+    if args.reuse:  # every log read and checked before any work: a bad one is one line, exit code 2
         for s in seeds:
             path = Path(args.out) / f"seed{s}.json"
             if path.is_file():
-                sim, x, splits = _simulate(s, sizes)
+                data[s] = _simulate(s, sizes)
                 try:
                     r = reusable_log(path, s, epoch_list, sizes, args.select_every, args.members, model_overrides,
-                                     opt_overrides, _data_digest(sim, x, splits))
+                                     opt_overrides, _data_digest(*data[s]))
                 except OptionValueError as err:
                     parser.error(f"argument --reuse: {err}")
                 if r is not None:
-                    # the baselines need no training: scored by this run's code, never taken from a log
-                    reused[s] = {**r, **_baselines(x, sim.truth, sim.condition_ids, *splits, s)}
+                    reused[s] = r
                 else:
                     print(f"{path}: other settings or data (its data_sha256), not reused", file=sys.stderr)
+    for s, r in reused.items():  # the baselines need no training: scored by this run's code, never taken from a log
+        sim, x, splits = data[s]
+        r.update(_baselines(x, sim.truth, sim.condition_ids, *splits, s))
+    del data
     todo = [s for s in seeds if s not in reused]
     common = (sizes, model_overrides, opt_overrides, args.threads, args.select_every)
 

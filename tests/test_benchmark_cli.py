@@ -395,6 +395,31 @@ def test_lorenz_reuse_trains_again_for_a_log_without_the_figures_it_takes(tmp_pa
     assert "other settings or data (its data_sha256), not reused" in capsys.readouterr().err
 
 
+def test_lorenz_reuse_reads_every_log_before_it_scores_a_baseline(tmp_path, monkeypatch, capsys):
+    """A reusable log's baselines were scored while the later logs were still being read: a bad log of a later
+    seed was refused only after that work. Every log is read first; a bad one is one line, nothing scored."""
+    bench = _load_benchmark("lorenz")
+    record = json.loads((ROOT / "benchmarks" / "results" / "lorenz.json").read_text())["figures"]["per_seed"][0]
+    record["data_sha256"] = "same data"
+    seed = record["seed"]
+    (tmp_path / f"seed{seed}.json").write_text(json.dumps(record))
+    (tmp_path / f"seed{seed + 1}.json").write_text("{bad")
+
+    def scored(*args, **kwargs):
+        raise RuntimeError("a baseline was scored")
+
+    monkeypatch.setattr(bench, "_baselines", scored)
+    monkeypatch.setattr(bench, "_data_digest", lambda *args: "same data")
+    monkeypatch.setattr(bench, "_simulate", lambda seed, sizes: (
+        type("Sim", (), {"truth": None, "condition_ids": None}), None, (None, None, None)))
+    epochs = ",".join(map(str, record["epoch_candidates_tried"]))
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--seeds", f"{seed},{seed + 1}", "--epochs", epochs, "--members", str(record["members"]),
+                    "--out", str(tmp_path), "--reuse", "--no-write"])
+    assert stop.value.code == 2
+    assert f"seed{seed + 1}.json: not JSON" in capsys.readouterr().err
+
+
 def test_lorenz_reuse_takes_a_log_only_of_the_same_simulated_data(tmp_path):
     """A seed log was reused when its settings matched, whatever data it was fit on: after a change of the
     simulator its stale fits were reported beside baselines scored on the new data. Logs record the data's
