@@ -207,6 +207,26 @@ def test_another_seed_everything_keeps_the_runs_seed_with_a_note(family, hmm_run
             "for is not used: predict draws no random numbers from it)"]
 
 
+def test_predictions_draw_nothing_from_the_global_seed(lorenz_run, tmp_path, monkeypatch):
+    """What the note of another seed says: predict draws no random numbers from seed_everything (LangevinFlow's
+    sampled passes have a seed of their own). Run with another global seed than the run's (the keeping of the run's
+    seed switched off), every array is the same."""
+    import neurodyn.training.cli as training_cli
+
+    plain, other = tmp_path / "plain.h5", tmp_path / "other.h5"
+    assert _predict(lorenz_run, plain) == 0
+    monkeypatch.setattr(training_cli, "run_seed", lambda *args: (12345, None))
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+    assert _predict(lorenz_run, other) == 0
+    assert os.environ.get("PL_GLOBAL_SEED") == "12345"  # the other seed was the global one
+    with h5py.File(plain) as a, h5py.File(other) as b:
+        names = []
+        a.visit(lambda name: names.append(name) if isinstance(a[name], h5py.Dataset) else None)
+        assert names and sorted(names) == sorted(n for n in names if n in b)
+        for name in names:
+            assert np.array_equal(a[name][()], b[name][()], equal_nan=True), name
+
+
 def test_a_config_file_without_a_seed_asks_for_no_seed(tmp_path_factory, tmp_path, capsys):
     """A config file of other settings made predict's default seed_everything (0) look asked for: on a run of
     seed 3 a note said the checkpoint's 3 was kept instead of 'the 0 asked for'. Only a seed given on the command
