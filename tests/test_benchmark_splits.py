@@ -134,7 +134,9 @@ def test_reused_seed_logs_get_baselines_scored_by_this_run(lorenz_bench, tmp_pat
     record = json.loads((ROOT / "benchmarks" / "results" / "lorenz.json").read_text())["figures"]["per_seed"][0]
     assert record["model"] == LORENZ_MODEL and record["optimiser"] == LORENZ_OPT  # reusable by this code
     record["gaussian_smoothing"] = -9.0  # what the log says
+    record["data_sha256"] = "the same data"  # the digest of the data this run simulates (patched below)
     (tmp_path / f"seed{record['seed']}.json").write_text(json.dumps(record))
+    monkeypatch.setattr(lorenz_bench, "_data_digest", lambda *args: "the same data")
     fresh = {"gaussian_smoothing": 0.25, "gaussian_smoothing_sigma_bins": 4.0, "gaussian_smoothing_sigma_edge": None,
              "condition_psth_oracle": 0.5, "condition_psth_oracle_sigma_bins": 1.0, "factor_analysis": 0.125,
              "factor_analysis_sigma_bins": 2, "factor_analysis_dim": 3}
