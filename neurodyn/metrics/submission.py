@@ -191,11 +191,16 @@ def write_submission(
 
 def _not_rates(handle) -> tuple[str, str] | None:
     """``(field, what the file is)`` for an HDF5 file that holds no NLB rates -- an HMM-GLM prediction file
-    (state posteriors, couplings), an NWB file -- or None."""
+    (state posteriors, couplings) or model file (:func:`neurodyn.models.hmmglm.evaluate.export_model_h5`), an
+    NWB file -- or None."""
     module = handle.attrs.get("module")
     module = module.decode() if isinstance(module, bytes) else module
     if module == "HMMGLMModule" or "valid_posteriors" in handle or "train_posteriors" in handle:
         return "module", "is an HMM-GLM prediction file (state posteriors, couplings)"
+    if "coupling_definition" in handle.attrs or ("coupling" in handle and "transitions" in handle):
+        # export_model_h5's file (no module attribute, unprefixed arrays): said "basis: expected one group per
+        # dataset, found a dataset" as --pred, "no eval-target groups found" as --target
+        return "coupling", "is an HMM-GLM model file (couplings, transitions: export_model_h5)"
     if is_nwb(handle):
         return "nwb_version", "is an NWB file (make tensors from it with neurodyn prepare first)"
     if "valid_rates" in handle or "train_rates" in handle:  # LorenzDataModule / LFADSDataModule predictions

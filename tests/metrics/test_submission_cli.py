@@ -357,6 +357,36 @@ def test_files_of_another_kind_are_named_for_what_they_are(tmp_path, capsys):
     assert not (tmp_path / "s.h5").exists()
 
 
+@pytest.mark.parametrize("with_spikes", [False, True])
+def test_an_hmmglm_model_file_is_named_for_what_it_is(tmp_path, capsys, with_spikes):
+    """A file of export_model_h5 (the Python API's HMM-GLM file: couplings, transitions, with spikes posteriors;
+    no module attribute, no split prefixes) said "basis: expected one group per dataset, found a dataset" to
+    ensemble / submit / evaluate --pred, and "no eval-target groups found" to evaluate --target."""
+    import torch
+
+    from neurodyn.models.hmmglm import HMMGLMConfig, build_model
+    from neurodyn.models.hmmglm.evaluate import export_model_h5
+
+    group = _prepared(tmp_path / "p.h5", np.random.default_rng(6))
+    pred = _member(tmp_path / "pred.h5", group, phase="val", module="LangevinFlowModule")
+    model = build_model(3, HMMGLMConfig(variant="onehot", n_states=2))
+    spikes = torch.zeros(2, 10, 3) if with_spikes else None
+    hmm = export_model_h5(tmp_path / "model.h5", model, spikes=spikes)
+    what = f"{hmm}: coupling: is an HMM-GLM model file"
+    cases = [
+        ["evaluate", "--target", str(tmp_path / "p.h5"), "--pred", str(hmm)],
+        ["evaluate", "--target", str(hmm), "--pred", str(pred)],
+        ["submit", "--pred", str(hmm), "--out", str(tmp_path / "s.h5")],
+        ["ensemble", "--pred", str(pred), str(hmm), "--out", str(tmp_path / "s.h5")],
+    ]
+    for argv in cases:
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and what in err[0], (argv, err)
+    assert not (tmp_path / "s.h5").exists()
+
+
 def test_a_prediction_file_as_target_from_python_names_no_option(tmp_path):
     """load_target() / evaluate() from Python said '--target: ... swapped --target and --pred?', options of
     neurodyn evaluate (whose line the test above keeps); a Python caller reads the file and what is wrong."""
