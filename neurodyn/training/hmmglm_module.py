@@ -304,13 +304,14 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         """Root attributes of ``neurodyn predict`` files: the variant, what ``coupling`` is summed over (the
         model as built: ``n_basis`` is 1 for the exponential basis whatever ``config.n_basis`` says) and the
         definitions of the couplings and types (``coupling_definition``, ``connection_types_definition``;
-        one-hot: ``coupling_softmax_definition``, ``connection_types_argmax_definition`` too)."""
-        from neurodyn.models.hmmglm.readout import coupling_arrays, type_attrs
+        one-hot: ``coupling_softmax_definition``, ``connection_types_argmax_definition``, ``connectome_definition``
+        too; Gaussian prior: ``shared_mean_definition``)."""
+        from neurodyn.models.hmmglm.readout import coupling_arrays, prior_arrays, type_attrs
 
         cfg, model = self.config, self.model
         attrs = {"variant": cfg.variant, "n_states": int(model.n_states), "n_lags": int(model.n_lags),
                  "basis": cfg.basis, "n_basis": int(model.n_basis), **coupling_arrays(model)[1],
-                 **type_attrs(model)}
+                 **type_attrs(model), **prior_arrays(model)[1]}
         if cfg.basis == "exponential":
             attrs.update(decay=float(cfg.decay), span=float(cfg.span))
         return attrs
@@ -327,12 +328,14 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         ``connection_types`` by the one read-out rule of every switching GLM
         (:func:`neurodyn.models.hmmglm.readout.read_out_types`: Wald test, ``z`` fixed in advance), with the
         standard errors estimated on the sequences the model was fitted on (the training split less any
-        select split), and for the one-hot model ``connection_types_argmax``, the prior's own argmax types.
+        select split), and for the one-hot model ``connection_types_argmax``, each state's adjacency logits' argmax
+        types; the fitted prior (:func:`~neurodyn.models.hmmglm.readout.prior_arrays`: one-hot ``connectome``,
+        Gaussian ``shared_mean``).
         ``fitted_rows`` (:func:`neurodyn.training.predictions.fitted_train_rows`) says where those sequences are in
         ``dm``: rows of its ``train`` split (the run's own file or another that holds them), ``False`` when it does
         not hold them (then no ``connection_types``), or None (nothing recorded: ``dm``'s own fit split).
         """
-        from neurodyn.models.hmmglm.readout import coupling_arrays, type_arrays
+        from neurodyn.models.hmmglm.readout import coupling_arrays, prior_arrays, type_arrays
 
         if fitted_rows is None:
             train = torch.as_tensor(dm.splits[getattr(dm, "fit_split", "train")].heldin, device=self.device)
@@ -346,4 +349,5 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
             "transitions": self.model.log_transitions().exp().float().cpu().numpy(),
             "initial": self.model.log_initial().exp().float().cpu().numpy(),
             "bias": self.model.bias.detach().float().cpu().numpy(),
+            **{name: value.float().cpu().numpy() for name, value in prior_arrays(self.model)[0].items()},
         }

@@ -296,8 +296,10 @@ class PredictionWriter(BasePredictionWriter):
       the checkpoint's run was fitted on, as ``export_model_h5`` writes it given them; left out, with a note,
       for a prepared file that does not hold them as training rows: :func:`fitted_train_rows`) and, for the
       one-hot prior,
-      ``connection_types_argmax`` (the prior's own ``argmax - 1`` types), ``transitions`` (states, states),
-      ``initial`` (states,), ``bias`` (neurons,).
+      ``connection_types_argmax`` (states, post, pre; each state's adjacency logits' ``argmax - 1`` types),
+      ``transitions`` (states, states), ``initial`` (states,), ``bias`` (neurons,), and the fitted prior: one-hot
+      ``connectome`` (post, pre, 3; ``softmax(Π)``, type order [inhibitory, none, excitatory], shared by the
+      states), Gaussian ``shared_mean`` (post, pre).
 
     Every array is float32 (integer paths, types and ids as integers), except ``log_marginal``: float64 (a
     sequence's log likelihood reaches thousands of nats; float32 would round it by ~4e-3 nats at 5e4, more
@@ -316,8 +318,10 @@ class PredictionWriter(BasePredictionWriter):
     ``basis`` (``exponential`` or ``raised_cosine``), ``n_basis`` (functions the couplings are summed
     over: 1 for the exponential basis, whatever ``config.n_basis`` says) and, for the exponential basis,
     ``decay`` and ``span``, and ``coupling_definition`` and ``connection_types_definition`` (one-hot:
-    ``coupling_softmax_definition``, ``connection_types_argmax_definition``), what the couplings and types
-    are (:func:`neurodyn.models.hmmglm.readout.coupling_arrays`, :func:`~neurodyn.models.hmmglm.readout.type_arrays`).
+    ``coupling_softmax_definition``, ``connection_types_argmax_definition``, ``connectome_definition``; Gaussian:
+    ``shared_mean_definition``), what the couplings, types and prior arrays are
+    (:func:`neurodyn.models.hmmglm.readout.coupling_arrays`, :func:`~neurodyn.models.hmmglm.readout.type_arrays`,
+    :func:`~neurodyn.models.hmmglm.readout.prior_arrays`).
 
     Parameters
     ----------

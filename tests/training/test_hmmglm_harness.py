@@ -241,6 +241,39 @@ def test_predict_and_export_write_the_same_coupling(tmp_path):
             np.testing.assert_allclose(model["coupling"][()], module.model.coupling_matrices().numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("variant", ["hmmglm", "gaussian", "onehot"])
+def test_predict_writes_the_fitted_prior_as_export_does(tmp_path, variant):
+    """`neurodyn predict` wrote no `connectome` (the one-hot prior's state-constant type probabilities, the
+    paper's connectome) and no Gaussian `shared_mean`, which export_model_h5 writes, and export_model_h5 no
+    `initial`, which predict writes: every model array of a prediction file is now in the export file under the
+    same name, with the same values, and the prior's arrays carry a definition attribute (shape, type order)."""
+    from neurodyn.models.hmmglm.evaluate import export_model_h5
+    from neurodyn.models.hmmglm.readout import CONNECTOME_DEFINITION, SHARED_MEAN_DEFINITION
+
+    out, module = _fit_and_predict(tmp_path, ["--model.config.variant", variant])
+    m = module.model
+    exported = export_model_h5(tmp_path / "model.h5", m)
+    expected = {"onehot": ["connectome"], "gaussian": ["shared_mean"], "hmmglm": []}[variant]
+    with h5py.File(out) as pred, h5py.File(exported) as model:
+        model_arrays = [n for n in pred if not n.startswith(("train_", "valid_")) and n != "connection_types"]
+        assert set(model_arrays) <= set(model), sorted(set(model_arrays) - set(model))
+        for name in model_arrays:  # predict writes float32 (export: the model's dtype, float32 here)
+            np.testing.assert_array_equal(pred[name][()], model[name][()].astype(pred[name].dtype), err_msg=name)
+        assert [n for n in ("connectome", "shared_mean") if n in pred] == expected
+        for f in (pred, model):
+            assert [a for a in ("connectome_definition", "shared_mean_definition") if a in f.attrs] == \
+                [f"{n}_definition" for n in expected]
+        if variant == "onehot":
+            con = pred["connectome"][()]
+            assert con.shape == (5, 5, 3) and pred.attrs["connectome_definition"] == CONNECTOME_DEFINITION
+            np.testing.assert_array_equal(con, m.connectome().numpy())  # softmax(Π), [inh, none, exc]
+            np.testing.assert_allclose(con.sum(-1), 1.0, rtol=0, atol=4 * np.finfo(np.float32).eps)
+        if variant == "gaussian":
+            assert pred["shared_mean"].shape == (5, 5)
+            assert pred.attrs["shared_mean_definition"] == SHARED_MEAN_DEFINITION
+            np.testing.assert_array_equal(pred["shared_mean"][()], m.shared_mean.sum(-1).numpy())
+
+
 @pytest.mark.parametrize("variant", ["glm", "hmmglm", "gaussian", "onehot"])
 def test_predict_and_export_write_the_same_connection_types(tmp_path, variant):
     """`connection_types` meant two rules: `neurodyn predict` wrote the Wald read-out (standard errors from the

@@ -21,7 +21,7 @@ import torch
 from neurodyn.models.hmmglm.emissions import validate_spikes
 from neurodyn.models.hmmglm.inference import viterbi
 from neurodyn.models.hmmglm.models import SwitchingGLM
-from neurodyn.models.hmmglm.readout import coupling_arrays, type_arrays
+from neurodyn.models.hmmglm.readout import coupling_arrays, prior_arrays, type_arrays
 
 __all__ = ["marginal_log_likelihood", "path_conditioned_log_likelihood", "export_model_h5"]
 
@@ -87,13 +87,16 @@ def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None, tr
     each entry's most probable type times its strength); with ``train_spikes`` (the sequences the model was
     fitted on) ``connection_types`` (S, N, N, int8; +1 / -1 / 0 by the one read-out rule of every variant,
     :func:`neurodyn.models.hmmglm.readout.read_out_types`, standard errors from ``train_spikes``; without
-    them nothing is written under that name); ``transitions`` (S, S), ``bias`` (N,), ``basis``
+    them nothing is written under that name); ``transitions`` (S, S), ``initial`` (S,), ``bias`` (N,), ``basis``
     (n_basis, K); one-hot prior: ``coupling_softmax`` (S, N, N; the softmax mixture the E-step, and so
-    ``posteriors`` and ``log_marginal``, use), ``connection_types_argmax`` (S, N, N, int8; the prior's own
-    ``argmax - 1`` types, strength ignored), ``connectome`` (N, N, 3); Gaussian prior: ``shared_mean``;
+    ``posteriors`` and ``log_marginal``, use), ``connection_types_argmax`` (S, N, N, int8; each state's
+    adjacency logits' ``argmax - 1`` types, strength ignored), ``connectome`` (N, N, 3; the state-constant prior
+    ``softmax(Π)``, type order [inhibitory, none, excitatory]: :func:`neurodyn.models.hmmglm.readout.prior_arrays`);
+    Gaussian prior: ``shared_mean`` (N, N);
     with ``spikes``: ``posteriors`` (B, T, S), ``viterbi`` (B, T), ``log_marginal`` (B,). Root attributes
     ``coupling_definition``, ``connection_types_definition`` (and ``coupling_softmax_definition``,
-    ``connection_types_argmax_definition``) say what each array is (:mod:`neurodyn.models.hmmglm.readout`).
+    ``connection_types_argmax_definition``, ``connectome_definition`` / ``shared_mean_definition``) say what each
+    array is (:mod:`neurodyn.models.hmmglm.readout`).
     ``permutation`` (true -> model), if given, reorders every per-state array into the true order. Written
     atomically.
 
@@ -114,6 +117,7 @@ def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None, tr
         **{name: per_state(value) for name, value in couplings.items()},
         **{name: per_state(value) for name, value in types.items()},
         "transitions": model.log_transitions().exp().cpu().numpy(),
+        "initial": per_state(model.log_initial().exp()),
         "bias": model.bias.detach().cpu().numpy(),
         "basis": model.basis.cpu().numpy(),
     }
@@ -121,10 +125,8 @@ def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None, tr
         p = np.asarray(permutation)
         data["transitions"] = data["transitions"][np.ix_(p, p)]
         data["permutation"] = p
-    if hasattr(model, "connectome"):
-        data["connectome"] = model.connectome().cpu().numpy()
-    if hasattr(model, "shared_mean"):
-        data["shared_mean"] = model.shared_mean.sum(-1).cpu().numpy()
+    priors, prior_attrs = prior_arrays(model)
+    data.update({name: value.cpu().numpy() for name, value in priors.items()})
     if spikes is not None:
         x = spikes_for(model, spikes)
         post = model.e_step(x)
@@ -144,4 +146,5 @@ def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None, tr
             f.attrs["emission"] = model.emission
             f.attrs.update(coupling_attrs)
             f.attrs.update(type_attrs_)
+            f.attrs.update(prior_attrs)
     return path

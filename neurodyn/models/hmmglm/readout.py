@@ -40,7 +40,8 @@ from neurodyn.models.hmmglm.fused import _chunks, _flatten, emission_terms
 from neurodyn.models.hmmglm.models import SwitchingGLM
 
 __all__ = ["WALD_Z", "COUPLING_DEFINITION", "COUPLING_SOFTMAX_DEFINITION", "CONNECTION_TYPES_ARGMAX_DEFINITION",
-           "connection_types_definition", "reported_couplings", "coupling_arrays", "type_attrs", "type_arrays",
+           "CONNECTOME_DEFINITION", "SHARED_MEAN_DEFINITION", "connection_types_definition", "reported_couplings",
+           "coupling_arrays", "type_attrs", "type_arrays", "prior_arrays",
            "coupling_standard_errors", "read_out_types"]
 
 #: z of the Wald read-out, fixed in advance (two-sided false-positive rate 0.27 % under the null)
@@ -60,6 +61,15 @@ COUPLING_SOFTMAX_DEFINITION = ("one-hot prior: the softmax mixture the E-step an
 CONNECTION_TYPES_ARGMAX_DEFINITION = ("one-hot prior only: argmax(A) - 1 (+1 excitatory, -1 inhibitory, 0 none), "
                                       "each entry's most probable type whatever its strength (the paper code's "
                                       "read-out); not neurodyn's connection-type rule, which is connection_types")
+
+#: what ``connectome`` holds (one-hot prior only; the ``connectome_definition`` attribute)
+CONNECTOME_DEFINITION = ("one-hot prior only: softmax(Pi)[post, pre, type], the learned state-constant prior "
+                         "probabilities of the connection types, shared by every state; type order [inhibitory, "
+                         "none, excitatory] (argmax - 1: -1 inhibitory, 0 none, +1 excitatory); (neurons, neurons, 3)")
+#: what ``shared_mean`` holds (Gaussian prior only; the ``shared_mean_definition`` attribute)
+SHARED_MEAN_DEFINITION = ("Gaussian prior only: Wbar[post, pre] summed over basis functions, the prior mean the "
+                          "states' couplings are tied to (mean over states of W_s, as set before the last M-step "
+                          "gradient step); (neurons, neurons)")
 
 
 def connection_types_definition(z: float = WALD_Z) -> str:
@@ -137,6 +147,26 @@ def type_arrays(model: SwitchingGLM, train_spikes=None, z: float = WALD_Z) -> tu
     if hasattr(model, "connection_types"):
         arrays["connection_types_argmax"] = model.connection_types().to(torch.int8)
     return arrays, type_attrs(model, z, read_out=train_spikes is not None)
+
+
+@torch.no_grad()
+def prior_arrays(model: SwitchingGLM) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The fitted prior every file of a model holds, and the attributes that define it: the one-hot prior's
+    ``connectome`` (:data:`CONNECTOME_DEFINITION`), the Gaussian prior's ``shared_mean``
+    (:data:`SHARED_MEAN_DEFINITION`); nothing for the GLM and the plain HMM-GLM.
+
+    Examples
+    --------
+    >>> from neurodyn.models.hmmglm import OneHotPriorHMMGLM
+    >>> arrays, attrs = prior_arrays(OneHotPriorHMMGLM(3, n_states=2))
+    >>> arrays["connectome"].shape, sorted(attrs)
+    (torch.Size([3, 3, 3]), ['connectome_definition'])
+    """
+    if hasattr(model, "connectome"):
+        return {"connectome": model.connectome()}, {"connectome_definition": CONNECTOME_DEFINITION}
+    if hasattr(model, "shared_mean"):
+        return {"shared_mean": model.shared_mean.sum(-1)}, {"shared_mean_definition": SHARED_MEAN_DEFINITION}
+    return {}, {}
 
 
 @torch.no_grad()
