@@ -155,7 +155,7 @@ from neurodyn.training.parser_errors import (
     parser_error,
     qualified,
 )
-from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter
+from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter, run_select_split
 from neurodyn.training.processes import processes_note, use_command_launcher
 from neurodyn.training.quiet import HeldStream, ReleaseStdout, hold_stdout, quiet_lightning
 from neurodyn.training.refusals import input_error_of
@@ -813,6 +813,8 @@ class NeurodynCLI(LightningCLI):
                                               # the run's seed: which of several fits (seeds) made the file
                                               "seed_everything": seed}
                         cb.training_files = (saved.get(RUN_SETTINGS_KEY) or {}).get(DATA_FILES_KEY)
+                        cb.run_select = run_select_split((saved.get(RUN_SETTINGS_KEY) or {}).get("data"),
+                                                         self.config[subcommand].get("data"))
             if "weights_only" in cfg and cfg.get("weights_only") is None:
                 cfg["weights_only"] = True  # neurodyn checkpoints hold tensors and plain containers only
         note = self.datamodule.recipe_note() if subcommand == "fit" and hasattr(self.datamodule, "recipe_note") \

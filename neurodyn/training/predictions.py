@@ -214,7 +214,55 @@ def trained_on_eval_trials(training_files, data_path) -> dict:
     return {}
 
 
-def fitted_train_rows(training_files, dm):
+#: data settings that choose no trials of the training split (or choose the select split, which run_select_split
+#: reads from the run's settings)
+_NOT_TRIALS = ("select_fraction", "select_seed", "batch_size", "num_workers")
+
+
+def run_select_split(run_data, current_data) -> tuple[float, int] | None:
+    """``(select_fraction, select_seed)`` of the checkpoint's run (``run_data``: the ``data`` section its checkpoint
+    records) where the current command's ``data`` section (``current_data``) is the run's in every setting that
+    decides the training trials (class, file, simulation, ``n_train``, ...: all but :data:`_NOT_TRIALS`), so that
+    its ``train`` split holds the run's training trials in the run's order; else None.
+
+    >>> run = {"class_path": "SwitchingGLMDataModule", "init_args": {"seed": 0, "select_fraction": 0.5}}
+    >>> run_select_split(run, {"class_path": "SwitchingGLMDataModule", "init_args": {"seed": 0}})
+    (0.5, 0)
+    >>> run_select_split(run, {"class_path": "SwitchingGLMDataModule", "init_args": {"seed": 1}}) is None
+    True
+    """
+    from neurodyn.training.checkpoints import _flat, _section
+
+    if not isinstance(run_data, dict):
+        return None
+    then, now = _flat({"data": run_data}), _flat({"data": _section(current_data) or {}})
+
+    def same(key):
+        a, b = then.get(key), now.get(key)
+        if key == "data.class_path":  # a class as given ("SwitchingGLMDataModule") or in full
+            return str(a).rpartition(".")[2] == str(b).rpartition(".")[2]
+        if key.rpartition(".")[2] in ("path", "cache") and isinstance(a, str) and isinstance(b, (str, os.PathLike)):
+            return os.path.abspath(a) == os.path.abspath(b)
+        return a == b
+
+    if not all(same(k) for k in set(then) | set(now) if k.rpartition(".")[2] not in _NOT_TRIALS):
+        return None
+    args = run_data.get("init_args") or {}
+    return float(args.get("select_fraction") or 0.0), int(args.get("select_seed") or 0)
+
+
+def _rows_of_run_select(dm, run_select):
+    """The rows of ``dm``'s ``train`` split that the run's select split (``run_select``) left to the fit, or None."""
+    from neurodyn.training.datamodules.base import split_off
+
+    if run_select is None or "train" not in getattr(dm, "splits", {}):
+        return None
+    n = len(dm.splits["train"])
+    fraction, seed = run_select
+    return np.arange(n) if not fraction else split_off(n, fraction, seed, "data.init_args.select_fraction")[0]
+
+
+def fitted_train_rows(training_files, dm, run_select=None):
     """Which rows of ``dm``'s training split the checkpoint's run was fitted on, for the Wald read-out of a switching
     GLM's ``connection_types`` (its standard errors come from the sequences the model was fitted on).
 
@@ -224,19 +272,22 @@ def fitted_train_rows(training_files, dm):
     are those trials -- the run's own file, or another prepared file of the session holding them all (the
     test-phase file, whose ``train_input`` adds the val trials); ``False``: ``dm``'s file does not hold them all as
     training rows (a checkpoint of a test-phase file predicting the val-phase file, a file of another session):
-    no read-out can be made from it; ``None``: nothing recorded to compare (a switching-GLM simulation, a file or
-    checkpoint without trial records): ``dm``'s own fit split. Trials are compared as
-    :func:`trained_on_eval_trials` compares them (NWB file SHA-256, else name, and trial id).
+    no read-out can be made from it. With nothing recorded to compare (a switching-GLM simulation or file, a file
+    or checkpoint without trial records): the rows the run's select split (``run_select``, :func:`run_select_split`)
+    left to the fit, where the data settings are the run's but for the select split (a simulation's ``predict
+    --data.init_args.select_fraction 0`` read out on all its training sequences, also those the run selected on),
+    else ``None``: ``dm``'s own fit split. Trials are compared as :func:`trained_on_eval_trials` compares them (NWB
+    file SHA-256, else name, and trial id).
     """
     path = getattr(dm, "path", None)
     if not isinstance(training_files, dict) or path is None or not Path(path).is_file() or "train" not in dm.splits:
-        return None
+        return _rows_of_run_select(dm, run_select)
     record = next((r for r in training_files.values()
                    if isinstance(r, dict) and isinstance(r.get("train_trials"), list)
                    and isinstance(r.get("select_rows"), list)), None)  # checkpoints before select_rows: None
     current = trial_keys(path, "train")
     if record is None or current is None:
-        return None
+        return _rows_of_run_select(dm, run_select)
     select = {int(i) for i in record["select_rows"]}
     trained = [(str(sha), str(name), int(t)) for i, (sha, name, t) in enumerate(record["train_trials"])
                if i not in select]
@@ -349,6 +400,7 @@ class PredictionWriter(BasePredictionWriter):
         self.checkpoint: str | None = None  # set by the CLI: the checkpoint the weights came from
         self.checkpoint_info: dict = {}  # set by the CLI: its epoch, global step, neurodyn version
         self.training_files: dict | None = None  # set by the CLI: the data files the checkpoint's run read
+        self.run_select: tuple[float, int] | None = None  # set by the CLI: the run's select split (run_select_split)
 
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
         if self.path is None:
@@ -389,7 +441,7 @@ class PredictionWriter(BasePredictionWriter):
                     tree[f"{split}_trial_ids"] = np.asarray(ids)
             extras = getattr(pl_module, "prediction_extras", None)
             if extras is not None:  # model-level outputs (switching GLM: couplings, types, transitions)
-                rows = fitted_train_rows(self.training_files, dm)
+                rows = fitted_train_rows(self.training_files, dm, self.run_select)
                 tree.update(extras(dm, fitted_rows=rows))
                 if rows is False:
                     print(f"note: connection_types left out: their standard errors come from the trials the "

@@ -241,6 +241,34 @@ def test_predict_and_export_write_the_same_coupling(tmp_path):
             np.testing.assert_allclose(model["coupling"][()], module.model.coupling_matrices().numpy(), rtol=1e-6)
 
 
+def test_connection_types_of_a_simulation_read_out_on_the_fitted_sequences_whatever_select_split(tmp_path):
+    """A run on the in-memory simulation with a select split, predicted with another `--data.select_fraction`
+    (here 0: none), read `connection_types` out on the predict command's fit split -- every training sequence,
+    those the run only selected on too -- not on the sequences the run was fitted on, as README says it does
+    "whatever select split `predict` is given" (files of prepared NLB trials did; a simulation records no trials).
+    The run's own select split is now taken from its settings when the data are otherwise the run's."""
+    import torch
+
+    from neurodyn.models.hmmglm.readout import read_out_types
+    from neurodyn.training.datamodules import SwitchingGLMDataModule
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+
+    args = [*TINY, "--data.select_fraction", "0.34", "--trainer.default_root_dir", str(tmp_path), "--run-name", "hmm"]
+    assert main(["fit", *args, "--trainer.max_epochs", "2"]) == 0
+    ckpt = tmp_path / "hmm" / "checkpoints" / "last.ckpt"
+    model = HMMGLMModule.load_from_checkpoint(ckpt, map_location="cpu").model
+    dm = SwitchingGLMDataModule(n_states=2, n_neurons=5, n_sequences=5, n_bins=300, n_train=3, select_fraction=0.34)
+    fitted = read_out_types(model, torch.as_tensor(dm.splits["fit"].heldin)).numpy()
+    every = read_out_types(model, torch.as_tensor(dm.splits["train"].heldin)).numpy()
+    assert (fitted != every).any()  # the two read-outs differ on this data, so the file tells which was made
+    for fraction in ("0", "0.34", "0.67"):
+        out = tmp_path / f"pred{fraction}.h5"
+        assert main(["predict", "--run", str(tmp_path / "hmm"), "--ckpt_path", "last", "--data.select_fraction",
+                     fraction, "--prediction.path", str(out)]) == 0
+        with h5py.File(out) as f:
+            np.testing.assert_array_equal(f["connection_types"][()], fitted, err_msg=fraction)
+
+
 @pytest.mark.parametrize("variant", ["hmmglm", "gaussian", "onehot"])
 def test_predict_writes_the_fitted_prior_as_export_does(tmp_path, variant):
     """`neurodyn predict` wrote no `connectome` (the one-hot prior's state-constant type probabilities, the
