@@ -784,6 +784,35 @@ class NeurodynCLI(LightningCLI):
         if ckpt is not None:
             self._checkpoint = check_checkpoint(ckpt, self.model, data=getattr(self.datamodule, "path", None))
             check_bin_width(self._checkpoint, self.datamodule, ckpt)
+            if sub == "validate":
+                self._note_other_select(self._checkpoint)
+
+    def _note_other_select(self, saved) -> None:
+        """A note when ``validate`` scores other trials than the run's select split: a ``--data.select_fraction`` /
+        ``select_seed`` other than the run's (data otherwise the run's, :func:`run_select_split`) gave ``valid/*``
+        of another select split, sequences the checkpoint was fitted on among them, or of the report split, with
+        nothing said."""
+        from neurodyn.training.datamodules.base import split_off
+
+        run = saved.get(RUN_SETTINGS_KEY) if isinstance(saved, dict) else None
+        dm = self.datamodule
+        then = run_select_split(run.get("data") if isinstance(run, dict) else None, self.config["validate"].get("data"))
+        splits = getattr(dm, "splits", None) or {}
+        if then is None or "train" not in splits:
+            return
+        now = (float(getattr(dm, "select_fraction", 0.0) or 0.0), int(getattr(dm, "select_seed", 0) or 0))
+        if now == then or not (now[0] or then[0]):
+            return
+        n = len(splits["train"])
+        fitted = set(split_off(n, *then, "data.init_args.select_fraction")[0].tolist()) if then[0] else set(range(n))
+        run_split = f"select_fraction {then[0]:g}, select_seed {then[1]}" if then[0] else "no select split"
+        if "select" not in splits:
+            print(f"note: the run selected on its select split ({run_split}); with no select split given, valid/* is "
+                  "scored on the validation / evaluation trials (the report split)", flush=True)
+            return
+        rows = {int(i) for i in getattr(dm, "select_rows", ())}
+        print(f"note: valid/* is scored on another select split than the run's ({run_split}): "
+              f"{len(rows & fitted)} of its {len(rows)} trials are ones the checkpoint was fitted on", flush=True)
 
     def _run_subcommand(self, subcommand: str) -> None:
         if isinstance(self.model, HMMGLMModule) and (self.trainer.world_size > 1 or self.trainer.num_nodes > 1):

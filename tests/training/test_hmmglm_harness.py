@@ -241,6 +241,29 @@ def test_predict_and_export_write_the_same_coupling(tmp_path):
             np.testing.assert_allclose(model["coupling"][()], module.model.coupling_matrices().numpy(), rtol=1e-6)
 
 
+def test_validate_notes_another_select_split_than_the_runs(tmp_path, capsys):
+    """`validate --run DIR --data.select_fraction X` with another select split than the run's scored valid/* on
+    other trials -- some the checkpoint was fitted on, or the report split for 0 -- and said nothing; README says
+    validate scores the select split, what the monitor saw. A note now says which trials were scored."""
+    from neurodyn.training.datamodules.base import split_off
+
+    args = [*TINY, "--data.select_fraction", "0.34", "--trainer.default_root_dir", str(tmp_path), "--run-name", "hmm"]
+    assert main(["fit", *args, "--trainer.max_epochs", "1", "--trainer.check_val_every_n_epoch", "1"]) == 0
+    run = str(tmp_path / "hmm")
+    notes = {}
+    for fraction in ("0.34", "0.67", "0"):
+        capsys.readouterr()
+        assert main(["validate", "--run", run, "--data.select_fraction", fraction]) == 0
+        notes[fraction] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert notes["0.34"] == []  # the run's own select split
+    fitted = set(split_off(3, 0.34, 0, "f")[0].tolist())
+    scored = set(split_off(3, 0.67, 0, "f")[1].tolist())
+    assert notes["0.67"] == [f"note: valid/* is scored on another select split than the run's (select_fraction 0.34, "
+                             f"select_seed 0): {len(scored & fitted)} of its {len(scored)} trials are ones the "
+                             "checkpoint was fitted on"]
+    assert len(notes["0"]) == 1 and "the report split" in notes["0"][0]
+
+
 def test_connection_types_of_a_simulation_read_out_on_the_fitted_sequences_whatever_select_split(tmp_path):
     """A run on the in-memory simulation with a select split, predicted with another `--data.select_fraction`
     (here 0: none), read `connection_types` out on the predict command's fit split -- every training sequence,
