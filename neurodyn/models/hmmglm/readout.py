@@ -20,8 +20,8 @@ are taken with their hard types (``argmax`` of the adjacency logits times the st
 one-hot model calls "none" stays none and a type the data cannot tell from zero is called none too.
 
 Every file of a fitted model (``neurodyn predict``, :func:`neurodyn.models.hmmglm.evaluate.export_model_h5`)
-holds these types as ``connection_types`` and the one-hot prior's own ``argmax - 1`` types, when there are
-any, as ``connection_types_argmax`` (:func:`type_arrays`), each with a ``*_definition`` root attribute.
+holds these types as ``connection_types`` and the one-hot model's ``argmax - 1`` types of each state's adjacency
+logits, when there are any, as ``connection_types_argmax`` (:func:`type_arrays`), each with a ``*_definition`` root attribute.
 
 Why not the paper code's ``argmax(logits) - 1``: it ignores the strength, and from a cold start many
 entries end with a sign but a strength near 0 (see ``benchmarks/hmmglm_synthetic.py``). Why not a fixed
@@ -57,7 +57,7 @@ COUPLING_DEFINITION = ("W[s, post, pre] summed over basis functions; one-hot pri
 COUPLING_SOFTMAX_DEFINITION = ("one-hot prior: the softmax mixture the E-step and the likelihoods use, "
                                "(softmax(A)[exc] - softmax(A)[inh]) * softplus(R)")
 #: what ``connection_types_argmax`` holds (one-hot prior only; the ``connection_types_argmax_definition``
-#: attribute): the prior's own types, not the read-out rule of ``connection_types``
+#: attribute): each state's adjacency argmax, not the read-out rule of ``connection_types``
 CONNECTION_TYPES_ARGMAX_DEFINITION = ("one-hot prior only: argmax(A) - 1 (+1 excitatory, -1 inhibitory, 0 none), "
                                       "each entry's most probable type whatever its strength (the paper code's "
                                       "read-out); not neurodyn's connection-type rule, which is connection_types")
@@ -114,7 +114,7 @@ def coupling_arrays(model: SwitchingGLM) -> tuple[dict[str, Tensor], dict[str, s
 def type_attrs(model: SwitchingGLM, z: float = WALD_Z, read_out: bool = True) -> dict[str, str]:
     """The attributes that define :func:`type_arrays`' datasets (``read_out``: ``connection_types`` is written)."""
     attrs = {"connection_types_definition": connection_types_definition(z)} if read_out else {}
-    if hasattr(model, "connection_types"):  # the one-hot prior's own argmax types
+    if hasattr(model, "connection_types"):  # the one-hot model's adjacency argmax types
         attrs["connection_types_argmax_definition"] = CONNECTION_TYPES_ARGMAX_DEFINITION
     return attrs
 
