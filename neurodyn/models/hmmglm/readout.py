@@ -21,7 +21,8 @@ one-hot model calls "none" stays none and a type the data cannot tell from zero 
 
 Every file of a fitted model (``neurodyn predict``, :func:`neurodyn.models.hmmglm.evaluate.export_model_h5`)
 holds these types as ``connection_types`` and the one-hot model's ``argmax - 1`` types of each state's adjacency
-logits, when there are any, as ``connection_types_argmax`` (:func:`type_arrays`), each with a ``*_definition`` root attribute.
+logits, when there are any, as ``connection_types_argmax`` (:func:`type_arrays`), each with a ``*_definition``
+root attribute.
 
 Why not the paper code's ``argmax(logits) - 1``: it ignores the strength, and from a cold start many
 entries end with a sign but a strength near 0 (see ``benchmarks/hmmglm_synthetic.py``). Why not a fixed
