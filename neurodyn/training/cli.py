@@ -792,7 +792,7 @@ class NeurodynCLI(LightningCLI):
         ``select_seed`` other than the run's (data otherwise the run's, :func:`run_select_split`) gave ``valid/*``
         of another select split, sequences the checkpoint was fitted on among them, or of the report split, with
         nothing said."""
-        from neurodyn.training.datamodules.base import split_off
+        from neurodyn.training.predictions import rows_of_run_select
 
         run = saved.get(RUN_SETTINGS_KEY) if isinstance(saved, dict) else None
         dm = self.datamodule
@@ -803,14 +803,13 @@ class NeurodynCLI(LightningCLI):
         now = (float(getattr(dm, "select_fraction", 0.0) or 0.0), int(getattr(dm, "select_seed", 0) or 0))
         if now == then or not (now[0] or then[0]):
             return
-        n = len(splits["train"])
-        fitted = set(split_off(n, *then, "data.init_args.select_fraction")[0].tolist()) if then[0] else set(range(n))
         run_split = f"select_fraction {then[0]:g}, select_seed {then[1]}" if then[0] else "no select split"
         if "select" not in splits:
             print(f"note: the run selected on its select split ({run_split}); with no select split given, valid/* is "
                   "scored on the validation / evaluation trials (the report split)", flush=True)
             return
         rows = {int(i) for i in getattr(dm, "select_rows", ())}
+        fitted = set(rows_of_run_select(dm, then).tolist())  # the rows the run's select split left to the fit
         print(f"note: valid/* is scored on another select split than the run's ({run_split}): "
               f"{len(rows & fitted)} of its {len(rows)} trials are ones the checkpoint was fitted on", flush=True)
 

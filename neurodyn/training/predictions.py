@@ -251,7 +251,7 @@ def run_select_split(run_data, current_data) -> tuple[float, int] | None:
     return float(args.get("select_fraction") or 0.0), int(args.get("select_seed") or 0)
 
 
-def _rows_of_run_select(dm, run_select):
+def rows_of_run_select(dm, run_select):
     """The rows of ``dm``'s ``train`` split that the run's select split (``run_select``) left to the fit, or None."""
     from neurodyn.training.datamodules.base import split_off
 
@@ -281,13 +281,13 @@ def fitted_train_rows(training_files, dm, run_select=None):
     """
     path = getattr(dm, "path", None)
     if not isinstance(training_files, dict) or path is None or not Path(path).is_file() or "train" not in dm.splits:
-        return _rows_of_run_select(dm, run_select)
+        return rows_of_run_select(dm, run_select)
     record = next((r for r in training_files.values()
                    if isinstance(r, dict) and isinstance(r.get("train_trials"), list)
                    and isinstance(r.get("select_rows"), list)), None)  # checkpoints before select_rows: None
     current = trial_keys(path, "train")
     if record is None or current is None:
-        return _rows_of_run_select(dm, run_select)
+        return rows_of_run_select(dm, run_select)
     select = {int(i) for i in record["select_rows"]}
     trained = [(str(sha), str(name), int(t)) for i, (sha, name, t) in enumerate(record["train_trials"])
                if i not in select]
