@@ -20,7 +20,7 @@ members in advance (how many, which seeds), never by their scores on the trials 
 
 The file records what its members agree on (``phase``, ``dataset``, ``bin_ms``, ``data``) and its members
 (``ensemble_members``, and the files and fits underneath through nested ensembles: ``ensemble_sources``,
-``ensemble_fits``), so ``submit`` still tells its phase; members of two phases or of other data, two copies
+``ensemble_fits`` and each fit's seed, ``ensemble_seeds``), so ``submit`` still tells its phase; members of two phases or of other data, two copies
 of one fit's predictions, an ensemble beside one of its own members (:func:`member_provenance`) and two
 members with the same rates (:func:`_same_rates`) are refused.
 
@@ -116,6 +116,9 @@ def member_provenance(paths) -> dict:
               if first.get(k) is not None and all(r.get(k) == first[k] for _, r in records)}
     files = sorted({f for _, (member_files, _) in sources for f in member_files})
     fits = sorted({fit for _, (_, member_fits) in sources for fit in member_fits}, key=str)
+    seeds = {}  # fit -> the seed of its run (None: not recorded)
+    for _, record in records:
+        seeds.update(_fit_seeds(record))
     # a member trained on the evaluation trials (neurodyn predict records how many): the ensemble is too
     leaks = [r for _, r in records if r.get("trained_on_eval_trials") is not None]
     if leaks:
@@ -124,7 +127,9 @@ def member_provenance(paths) -> dict:
     return {**shared, "ensemble_members": json.dumps([os.path.abspath(p) for p, _ in records]),
             # the prediction files and fits underneath, through nested ensembles: a later ensemble of this file
             # and one of them is refused
-            "ensemble_sources": json.dumps(files), "ensemble_fits": json.dumps([list(f) for f in fits])}
+            "ensemble_sources": json.dumps(files), "ensemble_fits": json.dumps([list(f) for f in fits]),
+            # each fit's seed (``checkpoint_seed_everything``), in the order of ensemble_fits; null where not recorded
+            "ensemble_seeds": json.dumps([seeds.get(f) for f in fits])}
 
 
 def _recorded(record: dict, key: str) -> list | None:
@@ -148,6 +153,23 @@ def _sources(path: str, record: dict) -> tuple[set[str], set[tuple]]:
     if record.get("checkpoint") is not None:
         fits.add((str(record["checkpoint"]), record.get("checkpoint_epoch")))
     return files, fits
+
+
+def _fit_seeds(record: dict) -> dict[tuple, int | None]:
+    """``{(checkpoint, epoch): seed}`` of a member: its own checkpoint's ``checkpoint_seed_everything``, or for an
+    ensemble file the ``ensemble_seeds`` it records beside ``ensemble_fits`` (None where a seed is not recorded)."""
+    fits = _recorded(record, "ensemble_fits") or []
+    recorded = _recorded(record, "ensemble_seeds") or []
+    seeds = {}
+    for i, fit in enumerate(fits):
+        if isinstance(fit, list) and len(fit) == 2:
+            seed = recorded[i] if i < len(recorded) and len(recorded) == len(fits) else None
+            seeds[(str(fit[0]), fit[1])] = seed if isinstance(seed, int) else None
+    if record.get("checkpoint") is not None:
+        seed = record.get("checkpoint_seed_everything")
+        seeds[(str(record["checkpoint"]), record.get("checkpoint_epoch"))] = (
+            int(seed) if isinstance(seed, (int, np.integer)) else None)
+    return seeds
 
 
 def average_predictions(paths) -> dict[str, dict[str, np.ndarray]]:

@@ -563,6 +563,9 @@ def test_ensemble_refuses_a_member_that_would_count_twice(tmp_path, capsys):
     common = {"phase": "val", "dataset": "mc_maze_small", "bin_ms": 20.0, "data": str(tmp_path / "p.h5")}
     a, b, c = (_member(tmp_path / f"{n}.h5", {k: v * (1 + i / 10) for k, v in group.items()},
                        checkpoint=f"/r/{n}.ckpt", checkpoint_epoch=1, **common) for i, n in enumerate("abc"))
+    for path, seed in ((a, 7), (b, 11)):  # c's run recorded no seed (an older neurodyn)
+        with h5py.File(path, "r+") as f:
+            f.attrs["checkpoint_seed_everything"] = np.int64(seed)
     ab = tmp_path / "ab.h5"
     assert main(["ensemble", "--pred", str(a), str(b), "--out", str(ab)]) == 0
     copy = tmp_path / "ab_copy.h5"
@@ -591,6 +594,8 @@ def test_ensemble_refuses_a_member_that_would_count_twice(tmp_path, capsys):
     with h5py.File(abc) as f:
         assert json.loads(f.attrs["ensemble_sources"]) == [str(a), str(b), str(c)]
         assert json.loads(f.attrs["ensemble_fits"]) == [["/r/a.ckpt", 1], ["/r/b.ckpt", 1], ["/r/c.ckpt", 1]]
+        # each fit's seed beside it, through the nested ensemble (ensemble files listed none)
+        assert json.loads(f.attrs["ensemble_seeds"]) == [7, 11, None]
     assert main(["ensemble", "--pred", str(abc), str(b), "--out", str(out)]) == 2
     assert f"holds the predictions of {b}, as {abc} does" in capsys.readouterr().err
 
