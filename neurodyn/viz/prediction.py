@@ -46,7 +46,7 @@ from neurodyn.errors import InputError, named, one_line
 from neurodyn.io import read_h5
 from neurodyn.viz._common import bin_width
 
-__all__ = ["read_prediction", "draw_prediction", "plot_file", "figure_formats", "figure_format"]
+__all__ = ["read_prediction", "draw_prediction", "plot_file", "figure_formats", "figure_format", "source_date_epoch"]
 
 LAYOUTS = ("nlb", "lfads", "hmmglm", "hmmglm_model")
 
@@ -502,6 +502,46 @@ def figure_formats() -> tuple[str, ...]:
     return tuple(sorted(set(FigureCanvasAgg.get_supported_filetypes()) - _NOT_OFFERED))
 
 
+#: figure formats whose files record a creation date: the clock's, or ``SOURCE_DATE_EPOCH``'s when it is set
+DATED_FORMATS = frozenset({"pdf", "svg", "svgz", "ps", "eps"})
+
+
+def source_date_epoch(fmt: str) -> int | None:
+    """The creation date a figure of format ``fmt`` records, from ``SOURCE_DATE_EPOCH`` (the reproducible-builds
+    variable, https://reproducible-builds.org/specs/source-date-epoch/, which matplotlib reads for PDF, SVG and
+    PostScript); None when it is not set or the format records no date (the clock's date is used).
+
+    Raises
+    ------
+    InputError
+        ``SOURCE_DATE_EPOCH`` set, for a dated format, to anything but whole seconds since 1970 in 0 .. 2**32 - 1
+        (the range of a gzip header's time, which ``.svgz`` records); matplotlib raised a ValueError traceback for
+        one that is no integer.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["SOURCE_DATE_EPOCH"] = "1700000000"
+    >>> source_date_epoch("pdf"), source_date_epoch("png")
+    (1700000000, None)
+    >>> del os.environ["SOURCE_DATE_EPOCH"]
+    """
+    import os
+
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if raw is None or fmt not in DATED_FORMATS:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise InputError(f"must be whole seconds since 1970-01-01 UTC (0 .. {2**32 - 1}) when set: a .{fmt} figure "
+                         f"records it as its creation date; got {raw!r} (unset it to record the clock's date)",
+                         field="SOURCE_DATE_EPOCH")
+    return value
+
+
 def figure_format(out) -> str:
     """The format of a figure file from its suffix (case-insensitive), for ``savefig(format=...)``.
 
@@ -577,6 +617,7 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int | None = N
     fmt = figure_format(out)  # the temporary file's name ends in .part: the format is passed explicitly
     if dpi < 10 or dpi > 600:
         raise InputError(f"must be between 10 and 600, got {dpi}", field=named("dpi", "--dpi"))
+    epoch = source_date_epoch(fmt)  # before the slow reading and drawing too
     data = read_prediction(path, group=group)
     fig = draw_prediction(data, trial=trial)
     import matplotlib
@@ -590,13 +631,10 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int | None = N
             if fmt == "svgz":
                 import gzip
                 import io
-                import os
 
                 svg = io.BytesIO()
                 fig.savefig(svg, format="svg", dpi=dpi)
-                epoch = os.environ.get("SOURCE_DATE_EPOCH")
-                with gzip.GzipFile(out.with_suffix(".svg").name, "wb", fileobj=handle,
-                                   mtime=int(epoch) if epoch else None) as packed:
+                with gzip.GzipFile(out.with_suffix(".svg").name, "wb", fileobj=handle, mtime=epoch) as packed:
                     packed.write(svg.getvalue())
             else:
                 fig.savefig(handle, format=fmt, dpi=dpi)

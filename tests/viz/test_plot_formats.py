@@ -81,6 +81,27 @@ def test_the_same_file_gives_the_same_figure_bytes(prediction, tmp_path, suffix,
     assert data[0] == data[1]
 
 
+@pytest.mark.parametrize("suffix", ["pdf", "svg", "svgz", "eps"])
+@pytest.mark.parametrize("value", ["1.5", "soon", "", str(2**32), "-1"])
+def test_a_malformed_source_date_epoch_is_one_line_before_any_work(tmp_path, suffix, value, monkeypatch, capsys):
+    """A SOURCE_DATE_EPOCH that is no whole number of seconds gave matplotlib's ValueError traceback (PDF, SVG, EPS)
+    or gzip's struct.error (.svgz, out of its 32-bit time); now one line naming the variable, exit 2, before the
+    input is read (it does not exist here) and with nothing written."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    out = tmp_path / f"fig.{suffix}"
+    assert main(["plot", str(tmp_path / "absent.h5"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "error: SOURCE_DATE_EPOCH: must be whole seconds since 1970" in err[0], err
+    assert f"a .{suffix} figure records it" in err[0] and repr(value) in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_png_does_not_read_source_date_epoch(prediction, tmp_path, monkeypatch):
+    """PNG records no date: a malformed SOURCE_DATE_EPOCH does not stop it (as matplotlib ignores it there)."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "soon")
+    assert main(["plot", str(prediction), "--out", str(tmp_path / "fig.png"), "--dpi", "30"]) == 0
+
+
 def test_default_output_is_png(prediction):
     assert main(["plot", str(prediction), "--dpi", "30"]) == 0
     assert _is_png(prediction.with_suffix(".png").read_bytes())
