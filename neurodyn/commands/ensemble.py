@@ -20,9 +20,9 @@ members in advance (how many, which seeds), never by their scores on the trials 
 
 The file records what its members agree on (``phase``, ``dataset``, ``bin_ms``, ``data``) and its members
 (``ensemble_members``, and the files and fits underneath through nested ensembles: ``ensemble_sources``,
-``ensemble_fits`` and each fit's seed, ``ensemble_seeds``), so ``submit`` still tells its phase; members of two phases or of other data, two copies
-of one fit's predictions, an ensemble beside one of its own members (:func:`member_provenance`) and two
-members with the same rates (:func:`_same_rates`) are refused.
+``ensemble_fits`` and each fit's seed, ``ensemble_seeds``), so ``submit`` still tells its phase; members of
+two phases or of other data, two copies of one fit's predictions, an ensemble beside one of its own members
+(:func:`member_provenance`) and two members with the same rates (:func:`_same_rates`) are refused.
 
 Writes under :func:`neurodyn.io.output_file` (``--overwrite`` to replace a file; never onto an input). Bad
 input is one line and exit code 2 through :mod:`neurodyn.cli`.
