@@ -150,12 +150,16 @@ def command_interrupts(ctrl_c: bool = False) -> Iterator[None]:
     landing in h5py's weakref callbacks or a ``__del__``: printed "Exception ignored in ..." and ignored, the
     command then ran on and exited 0) fails the block with :class:`Interrupted` when it ends. ``ctrl_c``: Ctrl-C
     too (:func:`interrupts_raise`), so that one a framework turned into an exit (Lightning's ``sys.exit(1)`` in
-    ``validate`` / ``test``) also leaves the block as :class:`Interrupted`."""
+    ``validate`` / ``test``) also leaves the block as :class:`Interrupted`. A :class:`~neurodyn.errors.Stopped`
+    leaves as it is: the command already stopped in order on that signal and says what it kept (``download``'s
+    ``.part``; turned into a bare interrupt, the line said "nothing partial was kept")."""
+    from neurodyn.errors import Stopped
+
     with interrupts_raise() if ctrl_c else terminate_as_interrupt(), _quiet_swallowed_interrupts():
         received = len(_RECEIVED)
         try:
             yield
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Stopped):
             raise
         except BaseException as err:
             if len(_RECEIVED) > received:

@@ -24,6 +24,7 @@ import http.server
 import json
 import re
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,9 @@ class FakeDandi:
         self.requests: list[list] = []
         self.faults: dict[str, Fault] = {}
         self.drop_after: dict[str, int] = {}  # asset id -> bytes sent before the next response hangs up
+        # asset id -> (bytes, seconds): the body goes out that many bytes at a time, that many seconds apart (a slow
+        # link), until the client hangs up
+        self.pace: dict[str, tuple[int, float]] = {}
         self.ignore_range = False
         self.redirect_loop: set[str] = set()  # asset ids whose blob URL redirects to itself
         self.blob_bytes: dict[str, int] = {}  # asset id -> bytes the blob store holds (fewer than the asset's size)
@@ -267,9 +271,13 @@ def _handler(state: FakeDandi):
                 body = body[:drop]
                 self.close_connection = True
             self._log(len(body))
+            step, pause = state.pace.get(asset.asset_id, (len(body) or 1, 0.0))
             try:
-                self.wfile.write(body)
-                self.wfile.flush()
+                for at in range(0, len(body), step):
+                    if at:
+                        time.sleep(pause)
+                    self.wfile.write(body[at:at + step])
+                    self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):  # the client stopped reading
                 pass
 

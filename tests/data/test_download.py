@@ -586,6 +586,42 @@ def test_interrupted_download_says_which_part_was_kept(dandi, tmp_path, capsys, 
     assert part.read_bytes() == BIG[:20_000]
 
 
+def test_sigterm_during_a_transfer_names_the_part_kept(dandi, tmp_path):
+    """A real SIGTERM (the signal, not an exception raised in a write) while the bytes arrive over a slow link: the
+    command printed "interrupted (SIGTERM); nothing partial was kept" and left the .part it had written
+    (command_interrupts turned the Stopped naming the .part into a bare interrupt). Now the one line names the
+    .part and its bytes, exit 143, and the next run resumes it."""
+    import signal
+    import subprocess
+    import time
+
+    from subprocess_env import clean_env
+
+    dandi.pace[dandi.big.asset_id] = (1_000, 0.1)  # 50 kB in 5 s
+    argv = ["download", "--dandiset", "000999", "--path", "*train*", "--out", str(tmp_path), *FAST]
+    dest = tmp_path / "000999" / "sub-Fake" / "sub-Fake_desc-train_ecephys.nwb"
+    part = dest.with_name(dest.name + ".part")
+    proc = subprocess.Popen([sys.executable, "-m", "neurodyn.cli", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=clean_env(**{API_ENV_VAR: dandi.api}))
+    try:
+        deadline = time.monotonic() + 60
+        while not (part.exists() and part.stat().st_size >= 2_000) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    have = part.stat().st_size
+    assert 2_000 <= have < len(BIG) and part.read_bytes() == BIG[:have] and not dest.exists()
+    assert proc.returncode == 143, (proc.returncode, err[-2000:])
+    assert err.strip() == (f"neurodyn download: interrupted (SIGTERM); kept {part} ({have:,} of 50,000 bytes): "
+                           "running the command again resumes it"), err
+    assert out == ""
+    dandi.pace.clear()
+    assert main(argv) == 0 and dest.read_bytes() == BIG and files_under(tmp_path) == [dest]
+    assert dandi.blob_requests()[-1][1] == f"bytes={have}-"
+
+
 SIGTERM_IN_LOOKUP = """
 import os, signal, sys
 import neurodyn.data.dandi as dandi, neurodyn.data.download as download
