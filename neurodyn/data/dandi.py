@@ -5,6 +5,7 @@ URL) as :class:`RemoteFile`, and the seven NLB datasets' files checked against t
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
 import os
@@ -271,13 +272,24 @@ def api_hint() -> str:
     return f"{named('api_url', '--api-url')} or ${API_ENV_VAR} selects another DANDI API"
 
 
-def dandi_client(api_url: str | None = None, hint: str | None = None):
+#: seconds a DANDI API request may wait for the server (to connect, and between bytes) unless told otherwise
+#: (``neurodyn download --timeout``); the ``dandi`` client sets none, so a server that never answered was waited
+#: for forever
+LOOKUP_TIMEOUT_S = 60.0
+
+
+def dandi_client(api_url: str | None = None, hint: str | None = None, timeout: float | None = None):
     """A :class:`dandi.dandiapi.DandiAPIClient` for :func:`api_root` (``api_url``).
 
     The API host is resolved first (:func:`check_host`): without a network (or with a misspelt host) this
     raises :class:`HostUnresolvable` at once, naming the host and ``hint`` (None: :func:`api_hint`), instead
-    of after the ``dandi`` client's retries. Other failures (refused connections, 5xx, timeouts) keep the
-    client's retries.
+    of after the ``dandi`` client's retries. Other failures (refused connections, 5xx) keep the client's
+    retries.
+
+    Every request of the client -- its server-info request while it is made, each lookup afterwards --
+    waits at most ``timeout`` seconds (None: :data:`LOOKUP_TIMEOUT_S`) for the server to connect or send
+    the next bytes; a request that passes its own timeout (a transfer's) keeps it. A server that never
+    answers fails with a :class:`DownloadError` (no answer within ``timeout`` s) instead of a wait without end.
 
     The ``dandi`` logger gets a NullHandler, so its messages are not printed by Python's last-resort
     handler (neurodyn reports failures itself, on one line); an application that configures logging
@@ -287,13 +299,68 @@ def dandi_client(api_url: str | None = None, hint: str | None = None):
     logger = logging.getLogger("dandi")
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())
+    import requests
     from dandi.dandiapi import DandiAPIClient
 
+    timeout = LOOKUP_TIMEOUT_S if timeout is None else float(timeout)
     root = api_root(api_url)
+    seen: list[BaseException] = []
+    # the server-info request the client makes while it is built goes through ``requests.get`` (a new Session
+    # each time): Session.request gets the default timeout for that moment only
+    with _default_timeout(requests.Session, timeout, seen):
+        try:
+            client = DandiAPIClient(api_url=root) if root else DandiAPIClient()
+        except Exception as err:  # server-info lookup of an unknown API root
+            late = next((e for e in reversed(seen) if isinstance(e, requests.Timeout)), None)
+            if late is not None:
+                asked = getattr(late.request, "url", None) or root or DEFAULT_API
+                raise DownloadError(f"DANDI API {root or DEFAULT_API}: no answer from {asked} within {timeout:g} s"
+                                    ) from None
+            raise DownloadError(f"DANDI API {root or DEFAULT_API}: {one_line(err)}") from None
+    _with_timeout(client.session, timeout)
+    return client
+
+
+@contextlib.contextmanager
+def _default_timeout(cls, timeout: float, seen: list):
+    """Within the block, ``cls.request`` (``requests.Session``'s) waits at most ``timeout`` seconds when the call
+    names no timeout; the exceptions it raises are appended to ``seen``."""
+    real = cls.request
+
+    def request(self, *args, **kwargs):
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = timeout
+        try:
+            return real(self, *args, **kwargs)
+        except Exception as err:
+            seen.append(err)
+            raise
+
+    cls.request = request
     try:
-        return DandiAPIClient(api_url=root) if root else DandiAPIClient()
-    except Exception as err:  # server-info lookup of an unknown API root
-        raise DownloadError(f"DANDI API {root or DEFAULT_API}: {one_line(err)}") from None
+        yield
+    finally:
+        cls.request = real
+
+
+def _with_timeout(session, timeout: float) -> None:
+    """``session``'s requests wait at most ``timeout`` seconds when the call names no timeout; a timeout is
+    reported as "no answer from <url> within <timeout> s" (a ``requests.Timeout`` still, for the callers)."""
+    import requests
+
+    real = session.request
+
+    def request(method, url, *args, **kwargs):
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = timeout
+            try:
+                return real(method, url, *args, **kwargs)
+            except requests.Timeout as err:
+                raise type(err)(f"no answer from {url} within {timeout:g} s", request=err.request,
+                                response=err.response) from None
+        return real(method, url, *args, **kwargs)
+
+    session.request = request
 
 
 def _lookup_error(what: str, err: BaseException, hint: str | None = None) -> Exception:

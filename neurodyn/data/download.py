@@ -441,7 +441,7 @@ def download(name_or_spec: str | Sequence[RemoteFile], out_dir: str | os.PathLik
     files, version
         ``"train"``, ``"test"`` or ``"both"``, and the dandiset version (registry names only).
     retries, backoff_s, timeout, overwrite, log
-        See :func:`fetch_file`.
+        See :func:`fetch_file`; ``timeout`` bounds each DANDI lookup request too.
     progress
         Show a ``rich`` progress bar on stderr (the CLI sets this).
 
@@ -456,7 +456,7 @@ def download(name_or_spec: str | Sequence[RemoteFile], out_dir: str | os.PathLik
     """
     client = None
     if isinstance(name_or_spec, str):
-        client = dandi_client(api_url)
+        client = dandi_client(api_url, timeout=timeout)
         remotes = resolve_nlb_files(name_or_spec, files=files, version=version, api_url=api_url, client=client)
     else:
         remotes = list(name_or_spec)
@@ -466,8 +466,9 @@ def download(name_or_spec: str | Sequence[RemoteFile], out_dir: str | os.PathLik
 
 def download_dandiset(dandiset_id: str, out_dir: str | os.PathLike = "data", *, version: str | None = None,
                       glob: str | None = None, api_url: str | None = None, **kwargs) -> list[DownloadResult]:
-    """Download the assets of a dandiset version matching ``glob`` (see :func:`dandiset_files`)."""
-    client = dandi_client(api_url)
+    """Download the assets of a dandiset version matching ``glob`` (see :func:`dandiset_files`); ``timeout`` (in
+    ``kwargs``, see :func:`fetch_file`) bounds the DANDI lookups too."""
+    client = dandi_client(api_url, timeout=kwargs.get("timeout", 60.0))
     remotes = dandiset_files(dandiset_id, version, glob, client=client)
     return _download_with(client, remotes, out_dir, **kwargs)
 

@@ -76,6 +76,10 @@ class FakeDandi:
         # asset id -> (bytes, seconds): the body goes out that many bytes at a time, that many seconds apart (a slow
         # link), until the client hangs up
         self.pace: dict[str, tuple[int, float]] = {}
+        # requests whose path matches this regular expression get no answer: the server holds the connection for
+        # ``stall_s`` seconds, then hangs up (a stalled link or proxy)
+        self.stall: str | None = None
+        self.stall_s = 30.0
         self.ignore_range = False
         self.redirect_loop: set[str] = set()  # asset ids whose blob URL redirects to itself
         self.blob_bytes: dict[str, int] = {}  # asset id -> bytes the blob store holds (fewer than the asset's size)
@@ -166,6 +170,10 @@ def _handler(state: FakeDandi):
         def do_GET(self, head: bool = False):  # noqa: C901 (one dispatcher)
             self._arrived()
             url = urllib.parse.urlsplit(self.path)
+            if state.stall is not None and re.search(state.stall, url.path):
+                time.sleep(state.stall_s)
+                self.close_connection = True
+                return
             path, query = url.path, dict(urllib.parse.parse_qsl(url.query))
             if path in ("/server-info", "/api/info/"):
                 return self._json({"version": "0.0.0", "services": {"api": {"url": state.api}},

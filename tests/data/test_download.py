@@ -390,6 +390,46 @@ def test_unresolvable_api_host_fails_at_once(monkeypatch, tmp_path, capsys):
     assert len(record.sleeps) == REQUEST_RETRIES - 1  # every attempt the client makes
 
 
+STALLED_LOOKUP = """
+import sys
+import neurodyn.data.dandi as dandi
+dandi.LOOKUP_TIMEOUT_S = float(sys.argv[1])  # info and prepare have no --timeout
+from neurodyn.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("stalled", ["everything", "lookups"])
+def test_a_dandi_api_that_never_answers_times_out(dandi, tmp_path, stalled):
+    """A DANDI API that accepts the connection and never answers (a stalled link or proxy): `download` waited
+    forever, --timeout notwithstanding (it bounded the transfer only), and so did `info dandi://` (the dandi
+    client's requests have no timeout, nor has its server-info request). Now each lookup request gives up after
+    the timeout: one line naming the API, exit 1, nothing written."""
+    import subprocess
+    import time
+
+    from subprocess_env import clean_env
+
+    dandi.stall = "." if stalled == "everything" else "^/api/dandisets/"  # the server-info request, or the rest
+    dandi.stall_s = 60.0
+    env = clean_env(**{API_ENV_VAR: dandi.api})
+    runs = {"download": [sys.executable, "-m", "neurodyn.cli", "download", "--dandiset", "000999", "--out",
+                         str(tmp_path), "--no-progress", "--timeout", "1"],
+            "info": [sys.executable, "-c", STALLED_LOOKUP, "1", "info", "dandi://000999/sub-Fake/"]}
+    for command, argv in runs.items():
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=45, cwd=tmp_path)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{command}: no answer from the DANDI API, still waiting after 45 s")
+        assert proc.returncode == 1, (command, proc.returncode, proc.stderr[-2000:])
+        err = proc.stderr.strip()
+        assert "\n" not in err and err.startswith(f"neurodyn {command}: error: "), err
+        assert f"no answer from {dandi.root}/" in err and " within 1 s" in err, err
+        assert time.monotonic() - started < 30
+    assert files_under(tmp_path) == []
+
+
 @pytest.mark.parametrize(("instance", "api"), [
     (None, "https://api.dandiarchive.org/api"),
     ("dandi-sandbox", "https://api.sandbox.dandiarchive.org/api"),
