@@ -15,8 +15,10 @@ Two ways to name what to fetch:
 
 Integrity rules
 ---------------
-- Bytes go to ``<file>.part``; an interrupted transfer keeps it, and the next run resumes it with an
-  HTTP ``Range`` request and says so (a server that ignores ``Range`` restarts the file).
+- Bytes go to ``<file>.part``, made (or, when the server ignores ``Range``, emptied) with the first byte
+  received: an answer that brings none leaves no new file and an earlier ``.part`` as it was. An interrupted
+  transfer keeps it, and the next run resumes it with an HTTP ``Range`` request and says so (a server that
+  ignores ``Range`` restarts the file).
 - A finished ``.part`` is checked against the size, the sha256 (DANDI's ``dandi:sha2-256`` and the
   registry's) and DANDI's ``dandi:dandi-etag``; only then is it renamed to its final name, so a file under
   its final name is always complete. A ``.part`` that fails is deleted; when it had resumed bytes an
@@ -33,6 +35,7 @@ instance (``$DANDI_INSTANCE``, normally https://api.dandiarchive.org/api).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -140,6 +143,8 @@ def _transfer(session, remote: RemoteFile, part: Path, timeout: float, chunk_siz
     """
     offset = part.stat().st_size if part.exists() else 0
     if offset >= remote.size:
+        if remote.size == 0:  # an empty file: nothing to ask for, the .part is the (empty) file to verify
+            part.touch()
         return 0, offset
     import urllib3
 
@@ -167,15 +172,17 @@ def _transfer(session, remote: RemoteFile, part: Path, timeout: float, chunk_siz
             if not match or int(match.group(1)) != offset:
                 raise DownloadError(f"{remote.name}: asked for bytes {offset}-, got Content-Range {content_range!r}")
             start = offset
-        elif offset:
-            advance(-offset)  # the server ignored Range and sends the whole file: rewind the bar
-        received = 0
-        with open(part, "ab" if start else "wb") as out:
+        received, out = 0, None
+        with contextlib.ExitStack() as stack:
             try:
                 # read1 (urllib3 >= 2): whatever has arrived, up to chunk_size, so a cut keeps every byte
                 # received; urllib3 1.x falls back to read (a cut loses the last partial chunk)
                 read = getattr(response.raw, "read1", None) or response.raw.read
                 while chunk := read(chunk_size):
+                    if out is None:  # opened with the first byte: an answer bringing none leaves the .part as it was
+                        if offset and not start:
+                            advance(-offset)  # the server ignored Range and sends the whole file: rewind the bar
+                        out = stack.enter_context(open(part, "ab" if start else "wb"))
                     out.write(chunk)
                     received += len(chunk)
                     advance(len(chunk))
@@ -183,7 +190,7 @@ def _transfer(session, remote: RemoteFile, part: Path, timeout: float, chunk_siz
                         break
             except urllib3.exceptions.HTTPError as err:
                 raise ConnectionError(one_line(err, 200)) from None
-    have = part.stat().st_size
+    have = part.stat().st_size if part.exists() else 0
     if have < remote.size:
         raise ConnectionError(f"stream ended after {have} of {remote.size} bytes")
     return received, start

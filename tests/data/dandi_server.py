@@ -34,8 +34,9 @@ CREATED = "2022-01-13T04:08:00.000000Z"
 
 def dandi_etag(data: bytes, part_size: int = 64 * 1024 * 1024) -> str:
     """DANDI's etag written out independently of dandischema: md5 over the 64 MiB parts' md5s, ``-<parts>``
-    (S3 multipart etag; valid for files up to 640 GB, where the part size is 64 MiB)."""
-    parts = [data[i:i + part_size] for i in range(0, max(len(data), 1), part_size)]
+    (S3 multipart etag; valid for files up to 640 GB, where the part size is 64 MiB). An empty file has no part:
+    ``md5(b"")-0``, as dandischema's PartGenerator defines it."""
+    parts = [data[i:i + part_size] for i in range(0, len(data), part_size)]
     joined = b"".join(hashlib.md5(p).digest() for p in parts)
     return f"{hashlib.md5(joined).hexdigest()}-{len(parts)}"
 

@@ -107,6 +107,36 @@ def test_retry_resumes_within_one_call(dandi, tmp_path):
     assert [rng for _, rng, _ in dandi.blob_requests()] == [None, "bytes=30000-"]
 
 
+def test_an_attempt_that_got_no_bytes_leaves_nothing(dandi, tmp_path, capsys):
+    """An answer whose body never came (headers, then the connection dropped; a read timeout before the first byte)
+    left an empty .part and the folders made for it, though the line said nothing was kept (and a SIGTERM then
+    said "nothing partial was kept"). Now nothing is left; a .part an earlier run kept stays as it was."""
+    dandi.drop_after[dandi.big.asset_id] = 0
+    argv = ["download", "--dandiset", "000999", "--path", "*train*", "--out", str(tmp_path / "d"), *FAST]
+    assert main(argv) == 1
+    err = one_line_error(capsys)
+    assert "transfer interrupted at 0 of 50000 bytes" in err and "resume" not in err, err
+    assert not (tmp_path / "d").exists(), files_under(tmp_path)
+    part = tmp_path / "d" / "000999" / "sub-Fake" / "sub-Fake_desc-train_ecephys.nwb.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(BIG[:1_000])
+    dandi.drop_after[dandi.big.asset_id] = 0
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after "resuming ..."
+    assert "interrupted at 1000 of 50000 bytes" in err and part.read_bytes() == BIG[:1_000]
+
+
+def test_an_empty_asset_is_downloaded(dandi, tmp_path, capsys):
+    """A file asset of 0 bytes ended in a FileNotFoundError traceback (no .part was ever written to verify)."""
+    dandi.add("000997", "0.1.0", "sub-X/empty.txt", b"")
+    assert main(["download", "--dandiset", "000997", "--out", str(tmp_path), *FAST]) == 0
+    dest = tmp_path / "000997" / "sub-X" / "empty.txt"
+    assert dest.read_bytes() == b"" and files_under(tmp_path) == [dest]
+    assert capsys.readouterr().out.startswith(f"downloaded {dest} (0 bytes, sha256 + dandi-etag verified)")
+    assert main(["download", "--dandiset", "000997", "--out", str(tmp_path), *FAST]) == 0
+    assert capsys.readouterr().out.startswith("skipped")
+
+
 @pytest.mark.parametrize("which", ["sha256", "etag"])
 def test_wrong_digest_refused_and_nothing_left(dandi, tmp_path, capsys, which):
     bad = {"sha256": "0" * 64} if which == "sha256" else {"etag": "0" * 32 + "-1"}
