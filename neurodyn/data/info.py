@@ -319,8 +319,9 @@ def new_console():
 def info(path: str | os.PathLike, console=None, max_rows: int = 200) -> str:
     """Print the summary of ``path``; returns its kind (see :func:`file_kind`, plus ``"prediction"`` for a
     prediction / submission file: its groups' arrays with min / mean / max)."""
-    from neurodyn.data.stream import is_url
+    from neurodyn.data.stream import check_url_typo, is_url
 
+    check_url_typo(path)  # "htps://..." read as a path was named "htps:/..."
     if console is None:
         console = new_console()
     path = path if is_url(path) else Path(path)

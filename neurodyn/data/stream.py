@@ -99,6 +99,38 @@ def is_url(value) -> bool:
     return isinstance(value, str) and value.lower().startswith(URL_SCHEMES)
 
 
+def url_typo(value) -> str | None:
+    """What is wrong with a string that is meant as a URL but is none neurodyn reads -- an unknown scheme
+    (``htps://``), one slash too few (``dandi:/000140/...``) -- and is no existing local path either; None for
+    anything else. Read as a path, such a string was named as :mod:`pathlib` shortens it (``htps:/...``).
+
+    Examples
+    --------
+    >>> url_typo("htps://example.org/x.nwb")
+    "unknown URL scheme 'htps'"
+    >>> url_typo("dandi:/000140/sub-Jenkins/")
+    'dandi:/ needs two slashes (dandi://...)'
+    >>> url_typo("https://example.org/x.nwb") is None, url_typo("data/x.nwb") is None, url_typo("C:/x.nwb") is None
+    (True, True, True)
+    """
+    if not isinstance(value, str) or is_url(value):
+        return None
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]+):/", value)  # two letters at least: not a drive letter (C:/)
+    if match is None or os.path.lexists(value):
+        return None
+    scheme = match.group(1)
+    if f"{scheme.lower()}://" in URL_SCHEMES:
+        return f"{scheme}:/ needs two slashes ({scheme}://...)"
+    return f"unknown URL scheme {scheme!r}"
+
+
+def check_url_typo(value) -> None:
+    """Raise :class:`InputError` naming ``value`` as typed when :func:`url_typo` finds it a mistyped URL."""
+    why = url_typo(value)
+    if why is not None:
+        raise InputError(f"{why}: neither a dandi://, http:// or https:// URL nor an existing path", value)
+
+
 class _Reader:
     """File object over a ``remfile.File``: counts bytes, remembers the first network failure (h5py turns
     it into a vague OSError; the caller reports this one). Once a read has failed (remfile's retries

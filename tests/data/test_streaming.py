@@ -408,6 +408,31 @@ def test_bad_urls(dandi, big_train, capsys, tmp_path):
     assert "000111" in one_line_error(capsys) and not (tmp_path / "o.h5").exists()
 
 
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("htps://example.org/sub-Jenkins/x.nwb", "unknown URL scheme 'htps'"),
+    ("dandi:/000140/sub-Jenkins/", "dandi:/ needs two slashes"),
+    ("https:/example.org/x.nwb", "https:/ needs two slashes"),
+    ("HTTP:/example.org/x.nwb", "HTTP:/ needs two slashes"),
+])
+@pytest.mark.parametrize("command", ["info", "prepare"])
+def test_a_mistyped_url_is_named_as_typed(typed, expected, command, tmp_path, capsys, monkeypatch):
+    """A mistyped URL was taken for a local path and named as pathlib shortens it ("htps:/example.org/...: no such
+    file or folder", "dandi:/000140/sub-Jenkins: no such file"): now one line naming it as typed and what is wrong
+    with it, exit 2, no request and nothing written. A local path of that spelling is still read as a path."""
+    monkeypatch.chdir(tmp_path)
+    argv = (["info", typed] if command == "info" else
+            ["prepare", "--dataset", "mc_maze_small", "--nwb", typed, "--out", str(tmp_path / "o.h5")])
+    assert main(argv) == 2
+    err = one_line_error(capsys)
+    assert err.startswith(f"neurodyn {command}: error: {typed}: ") and expected in err, err
+    assert "dandi://, http:// or https://" in err
+    assert sorted(tmp_path.iterdir()) == []
+    from neurodyn.data.stream import url_typo
+
+    (tmp_path / typed).mkdir(parents=True)  # folders "htps:", "example.org", ...: the string is a path after all
+    assert url_typo(typed) is None
+
+
 def test_network_and_server_failures_exit_1(dandi, big_train, capsys, monkeypatch):
     """Bad input exits 2 (test_bad_urls); the network or the server failing exits 1, one line naming the URL.
     A host that does not resolve fails after one lookup, with no back-off sleep (the dandi client's lookups

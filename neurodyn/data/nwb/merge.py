@@ -268,7 +268,7 @@ def nwb_files(path: NWBInput) -> list[Path | StreamedFile]:
 
     Local files come back as Paths, the others as :class:`neurodyn.data.stream.StreamedFile`.
     """
-    from neurodyn.data.stream import FileObjectSource, is_url, resolve_url
+    from neurodyn.data.stream import FileObjectSource, check_url_typo, is_url, resolve_url
 
     if isinstance(path, StreamedFile):
         return [path]
@@ -278,6 +278,7 @@ def nwb_files(path: NWBInput) -> list[Path | StreamedFile]:
         return resolve_url(path)
     if hasattr(path, "read") and hasattr(path, "seek"):
         return [FileObjectSource(path)]
+    check_url_typo(path)  # "htps://..." read as a path was named "htps:/..."
     from neurodyn.io.hdf5 import check_input_file
 
     path = Path(path).expanduser()
