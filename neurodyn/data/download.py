@@ -138,8 +138,9 @@ def _transfer(session, remote: RemoteFile, part: Path, timeout: float, chunk_siz
     """Append the missing bytes of ``remote`` to ``part`` over ``session``; returns (bytes received, the
     offset the server started at: 0 when it ignored the Range request and the file started over).
 
-    Raises ``requests`` errors on network / HTTP failures (the ``.part`` keeps what arrived) and
-    ConnectionError when the stream ends early.
+    Raises ``requests`` errors on network / HTTP failures (the ``.part`` keeps what arrived),
+    ConnectionError when the stream ends early, and DownloadError (the ``.part`` removed) when the answer
+    states that the server holds another size than ``remote.size``, fewer bytes or more.
     """
     offset = part.stat().st_size if part.exists() else 0
     if offset >= remote.size:
@@ -154,7 +155,7 @@ def _transfer(session, remote: RemoteFile, part: Path, timeout: float, chunk_siz
     # requests keeps the Range header across the API's redirect to the storage bucket
     with session.get(remote.url, headers=headers, stream=True, timeout=timeout) as response:
         held = _size_held(response)
-        if held is not None and held < remote.size:  # no run can ever complete the file from this server
+        if held is not None and held != remote.size:  # no run can ever get DANDI's file from this server
             kept = part.exists()
             if kept:
                 part.unlink()
@@ -369,7 +370,8 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
     Raises
     ------
     DownloadError
-        Network failure after all retries (``.part`` kept), or a size / digest mismatch after a
+        Network failure after all retries (``.part`` kept); a server whose answer states another size
+        than ``remote.size`` (at once, ``.part`` deleted); or a size / digest mismatch after a
         complete transfer (``.part`` deleted; a ``.part`` resumed from an earlier call is first fetched
         once more from the start); no file is then left under ``dest``.
     InputError

@@ -83,7 +83,8 @@ class FakeDandi:
         self.stall_s = 30.0
         self.ignore_range = False
         self.redirect_loop: set[str] = set()  # asset ids whose blob URL redirects to itself
-        self.blob_bytes: dict[str, int] = {}  # asset id -> bytes the blob store holds (fewer than the asset's size)
+        # asset id -> bytes the blob store holds: fewer than the asset's size (its start), or more (zeros appended)
+        self.blob_bytes: dict[str, int] = {}
         self.bytes_served = 0
         self.lock = threading.Lock()
         self.root = ""  # http://127.0.0.1:<port>
@@ -245,7 +246,10 @@ def _handler(state: FakeDandi):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            data = asset.data[:state.blob_bytes[asset.asset_id]] if asset.asset_id in state.blob_bytes else asset.data
+            data = asset.data
+            if asset.asset_id in state.blob_bytes:
+                held = state.blob_bytes[asset.asset_id]
+                data = (data + bytes(max(held - len(data), 0)))[:held]
             fault = state.faults.get(asset.asset_id)
             if fault is not None:
                 if fault.after > 0:

@@ -269,6 +269,28 @@ def test_blob_shorter_than_dandi_states_fails_at_once(dandi, tmp_path, capsys):
         assert files_under(tmp_path) == []
 
 
+def test_blob_longer_than_dandi_states_fails_at_once(dandi, tmp_path, capsys):
+    """The storage server holds more bytes than DANDI's size: each run (and each resume) fetched the whole file and
+    failed its verification ("size 60000 != 50000"), fetching it twice when a .part was resumed; streaming refused
+    it at once. Now the first answer that states the server's size fails, nothing kept."""
+    dandi.blob_bytes[dandi.big.asset_id] = 60_000
+    argv = ["download", "--dandiset", "000999", "--path", "*train*", "--out", str(tmp_path), "--no-progress",
+            "--retries", "3"]
+    dest = tmp_path / "000999" / "sub-Fake" / "sub-Fake_desc-train_ecephys.nwb"
+    part = dest.with_name(dest.name + ".part")
+    for existing in (None, BIG[:20_000]):  # a fresh download (200), a .part resumed (206, bytes 20000-59999/60000)
+        if existing is not None:
+            part.parent.mkdir(parents=True, exist_ok=True)
+            part.write_bytes(existing)
+        dandi.reset_counts()
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "the server holds 60,000 bytes, DANDI states 50,000" in err and "resume" not in err, err
+        assert ("the partial file was removed" in err) is (existing is not None)
+        assert len(dandi.blob_requests()) == 1  # no retries, no second transfer
+        assert files_under(tmp_path) == []
+
+
 def test_redirect_loop_is_named(dandi, tmp_path, capsys):
     """A storage URL redirecting to itself was reported as "HTTP 302 Found"; now "too many redirects"."""
     dandi.redirect_loop.add(dandi.small.asset_id)
