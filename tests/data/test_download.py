@@ -678,14 +678,17 @@ def test_interrupted_download_says_which_part_was_kept(dandi, tmp_path, capsys, 
     assert part.read_bytes() == BIG[:20_000]
 
 
-def test_sigterm_during_a_transfer_names_the_part_kept(dandi, tmp_path):
-    """A real SIGTERM (the signal, not an exception raised in a write) while the bytes arrive over a slow link: the
-    command printed "interrupted (SIGTERM); nothing partial was kept" and left the .part it had written
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_sigterm_during_a_transfer_names_the_part_kept(dandi, tmp_path, signame):
+    """A real SIGTERM or Ctrl-C (the signal, not an exception raised in a write) while the bytes arrive over a slow
+    link: the command printed "interrupted (SIGTERM); nothing partial was kept" and left the .part it had written
     (command_interrupts turned the Stopped naming the .part into a bare interrupt). Now the one line names the
-    .part and its bytes, exit 143, and the next run resumes it."""
+    .part and its bytes, exit 143 (130), and the next run resumes it."""
     import signal
     import subprocess
     import time
+
+    signum = getattr(signal, signame)
 
     from subprocess_env import clean_env
 
@@ -699,14 +702,14 @@ def test_sigterm_during_a_transfer_names_the_part_kept(dandi, tmp_path):
         deadline = time.monotonic() + 60
         while not (part.exists() and part.stat().st_size >= 2_000) and time.monotonic() < deadline:
             time.sleep(0.02)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     have = part.stat().st_size
     assert 2_000 <= have < len(BIG) and part.read_bytes() == BIG[:have] and not dest.exists()
-    assert proc.returncode == 143, (proc.returncode, err[-2000:])
-    assert err.strip() == (f"neurodyn download: interrupted (SIGTERM); kept {part} ({have:,} of 50,000 bytes): "
+    assert proc.returncode == 128 + signum, (proc.returncode, err[-2000:])
+    assert err.strip() == (f"neurodyn download: interrupted ({signame}); kept {part} ({have:,} of 50,000 bytes): "
                            "running the command again resumes it"), err
     assert out == ""
     dandi.pace.clear()
