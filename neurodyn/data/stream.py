@@ -295,7 +295,8 @@ class StreamedFile:
 def _probe(url: str) -> int:
     """Size of the file at ``url`` from a one-byte range request (works where HEAD does not).
 
-    An HTTP 4xx answer or no ``Range`` support is bad input (InputError); no network, a refused connection, a
+    An HTTP 4xx answer, no ``Range`` support or an HTML page (the address of a web page) is bad input
+    (InputError); no network, a refused connection, a
     timeout or a 5xx / 408 / 429 answer is a :class:`RemoteFailure`. Those that pass (a 5xx / 408 / 429, a
     refused or cut connection, a timeout: an S3 "503 SlowDown") are tried :data:`PROBE_ATTEMPTS` times, 1 s then
     2 s apart (or the answer's ``Retry-After``, when longer; one over ``MAX_RETRY_AFTER_S`` fails at once,
@@ -340,6 +341,10 @@ def _probe_once(url: str) -> int:
                 if match:
                     return int(match.group(1))
             if response.status_code == 200:
+                kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                if kind in ("text/html", "application/xhtml+xml"):  # a web page's address, a Wi-Fi login page
+                    raise InputError(f"the address gives an HTML page ({kind}), not a file: a web page's address? "
+                                     "(a DANDI asset is read as dandi://<dandiset>/<path>)", url)
                 raise InputError("the server ignores HTTP range requests; download the file instead", url)
             response.raise_for_status()
             raise InputError(f"unexpected answer {response.status_code} to a range request", url)

@@ -81,6 +81,7 @@ class FakeDandi:
         # ``stall_s`` seconds, then hangs up (a stalled link or proxy)
         self.stall: str | None = None
         self.stall_s = 30.0
+        self.pages: dict[str, tuple[str, bytes]] = {}  # path -> (Content-Type, body): served whole (200), Range or not
         self.ignore_range = False
         self.redirect_loop: set[str] = set()  # asset ids whose blob URL redirects to itself
         # asset id -> bytes the blob store holds: fewer than the asset's size (its start), or more (zeros appended)
@@ -175,6 +176,15 @@ def _handler(state: FakeDandi):
             if state.stall is not None and re.search(state.stall, url.path):
                 time.sleep(state.stall_s)
                 self.close_connection = True
+                return
+            if url.path in state.pages:
+                kind, body = state.pages[url.path]
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body)
                 return
             path, query = url.path, dict(urllib.parse.parse_qsl(url.query))
             if path in ("/server-info", "/api/info/"):

@@ -408,6 +408,22 @@ def test_bad_urls(dandi, big_train, capsys, tmp_path):
     assert "000111" in one_line_error(capsys) and not (tmp_path / "o.h5").exists()
 
 
+@pytest.mark.parametrize("command", ["info", "prepare"])
+def test_a_web_page_address_is_named_as_one(dandi, command, tmp_path, capsys):
+    """A URL that answers with an HTML page (a dataset's web page pasted for its file, a Wi-Fi login page) was
+    refused as "the server ignores HTTP range requests; download the file instead" -- advice that cannot help.
+    Now the line says the address gives a web page, exit 2, naming the URL."""
+    dandi.pages["/dandiset/000140"] = ("text/html; charset=utf-8", b"<!doctype html><html><body>DANDI</body></html>")
+    url = f"{dandi.root}/dandiset/000140"
+    argv = (["info", url] if command == "info" else
+            ["prepare", "--dataset", "mc_maze_small", "--nwb", url, "--out", str(tmp_path / "o.h5")])
+    assert main(argv) == 2
+    err = one_line_error(capsys)
+    assert err.startswith(f"neurodyn {command}: error: {url}: ") and "an HTML page (text/html)" in err, err
+    assert "range" not in err and "dandi://" in err, err
+    assert sorted(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(("typed", "expected"), [
     ("htps://example.org/sub-Jenkins/x.nwb", "unknown URL scheme 'htps'"),
     ("dandi:/000140/sub-Jenkins/", "dandi:/ needs two slashes"),
