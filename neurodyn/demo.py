@@ -285,8 +285,10 @@ def cli_main(argv: list[str]) -> int:
         write_demo_cache(out, args.seed)
     result = train_lorenz(out, max_epochs=args.epochs, seed=args.seed, **{
         k: v for k, v in DEMO_SIMULATION.items() if k != "n_neurons"})
+    from neurodyn.viz._common import use_offscreen_backend
     from neurodyn.viz.plots import plot_rates_vs_truth
 
+    use_offscreen_backend()  # the command writes a PNG, never a window
     fig = plot_rates_vs_truth(result["_truth"], result["_rates"], spikes=result["_spikes"], bin_ms=20.0,
                               labels=("true", "LangevinFlow"))
     with output_file(fig_path, overwrite=args.overwrite) as tmp:

@@ -32,6 +32,9 @@ def cli_main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help
         return int(stop.code or 0)
+    from neurodyn.viz._common import use_offscreen_backend
+
+    use_offscreen_backend()  # a command draws into a file, never a window
     with command_line_names():  # errors name --out, --overwrite, --group, ... (not out=, overwrite=True)
         out, layout, group = plot_file(args.file, args.out, group=args.group, trial=args.trial, dpi=args.dpi,
                                        overwrite=args.overwrite)

@@ -8,24 +8,25 @@ from neurodyn.errors import InputError, whole_number
 
 
 def pyplot():
-    """``matplotlib.pyplot``, switched to the Agg backend when no display and no IPython kernel exist.
+    """``matplotlib.pyplot``, with the caller's backend left as it is.
 
-    Notebooks keep their inline backend; scripts, tests and the CLI draw off-screen, so plotting
-    never needs a display.
+    A notebook keeps its inline (or widget) backend, a script its own (a GUI one for ``plt.show()``, ``svg``,
+    ``pdf``, ...). Without a display matplotlib itself falls back to Agg for a GUI backend named in
+    ``MPLBACKEND`` or a matplotlibrc. This used to switch every caller outside IPython to Agg, which also closed
+    the caller's open figures (``matplotlib.use`` does); the command line picks Agg itself
+    (:func:`use_offscreen_backend`).
     """
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in {"agg", "module://matplotlib_inline.backend_inline"}:
-        try:
-            import IPython
-
-            if IPython.get_ipython() is None:
-                matplotlib.use("Agg")
-        except ImportError:
-            matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def use_offscreen_backend() -> None:
+    """Switch to the Agg backend: for the commands of ``neurodyn`` that draw into files (``plot``, ``demo``),
+    never for a library call (it is process-wide and closes open figures)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
 
 
 def as_array(value, name: str, ndim: int | tuple[int, ...], *, min_size: int = 1) -> np.ndarray:
