@@ -1,7 +1,9 @@
 """Metrics: NLB (co-bps, fp-bps, vel R², psth R², tp corr, ``evaluate``), rate R², submission files.
 
 The NLB metrics reproduce ``nlb_tools/evaluation.py`` (MIT; Pei et al. 2021, arXiv:2109.04463) in
-our own code; rates are counts per bin, computations in float64.
+our own code; rates are counts per bin, computations in float64. Arguments may be numpy arrays, nested lists or
+torch tensors (detached and copied to the CPU); anything else, or a wrong shape, is a one-line
+:class:`~neurodyn.errors.InputError` naming the argument.
 """
 
 from neurodyn.data.prepared import group_name, parse_group_name

@@ -3,8 +3,10 @@
 Definitions follow ``nlb_tools/evaluation.py`` (MIT, Pei et al. 2021, arXiv:2109.04463); the code
 is our own. All computations run in float64; rates and spike counts are **counts per bin**.
 
-Shared input checks live here too (:func:`check_rates`, :func:`check_shape`) so that every metric
-rejects bad input with the same one-line :class:`~neurodyn.errors.InputError`.
+Shared input checks live here too (:func:`as_float64`, :func:`check_rates`, :func:`check_shape`) so that every
+metric rejects bad input with the same one-line :class:`~neurodyn.errors.InputError`. Every metric takes numpy
+arrays, nested lists and torch tensors (detached and copied to the CPU: a model's output with its grad, on a
+GPU, in float32 or bfloat16).
 """
 
 from __future__ import annotations
@@ -15,6 +17,33 @@ from neurodyn.errors import InputError
 
 #: rates of exactly zero are replaced by this value before taking logs (as nlb_tools does)
 ZERO_RATE = 1e-9
+
+
+def as_float64(value, field: str, path=None) -> np.ndarray:
+    """``value`` as a float64 numpy array; a torch tensor is detached and copied to the CPU first.
+
+    Raises
+    ------
+    InputError
+        Naming ``field`` when ``value`` is no numeric array (text, a ragged list, an object): numpy's
+        'could not convert' / 'inhomogeneous shape' before, and torch's 'Can't call numpy() on Tensor that
+        requires grad' for a model's output.
+
+    Examples
+    --------
+    >>> as_float64([[1, 2], [3, 4]], "rates").dtype
+    dtype('float64')
+    """
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor: any dtype, device, grad
+        value = value.detach().cpu().double()
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        shape = ""
+        if isinstance(value, list | tuple):
+            shape = " (a ragged nested list?)"
+        raise InputError(f"expected a numeric array, got {type(value).__name__}{shape}", path=path,
+                         field=field) from None
 
 
 def check_shape(array: np.ndarray, expected: tuple, field: str, path=None) -> None:
@@ -59,7 +88,7 @@ def check_rates(rates, field: str = "rates", path=None, mask: np.ndarray | None 
     >>> check_rates([0.5, 1.0]).dtype
     dtype('float64')
     """
-    arr = np.asarray(rates, dtype=np.float64)
+    arr = as_float64(rates, field, path)
     checked = arr if mask is None else np.where(mask, arr, 0.0)
     if arr.size == 0 or (checked.min() >= 0 and np.isfinite(checked.max())):
         return arr  # fast path: two reductions, no temporaries (min is NaN if any entry is NaN)
@@ -99,9 +128,10 @@ def poisson_nll(rates, spikes) -> float:
 
 def _observed(rates, spikes, field: str = "rates"):
     """Entries of (rates, spikes) where spikes are observed; checked, zeros replaced, float64."""
-    spikes = np.asarray(spikes, dtype=np.float64)
+    spikes = as_float64(spikes, "spikes")
     if spikes.ndim == 0:
         raise InputError("expected an array (..., n_neurons) of counts, got a scalar", field="spikes")
+    rates = as_float64(rates, field)
     check_shape(rates, spikes.shape, field)
     observed = ~np.isnan(spikes)
     counts = spikes[observed]
@@ -149,7 +179,7 @@ def bits_per_spike(rates, spikes) -> float:
     >>> bits_per_spike(np.array([[[1.0], [1.0]]]), spikes)  # the null model
     0.0
     """
-    spikes = np.asarray(spikes, dtype=np.float64)
+    spikes = as_float64(spikes, "spikes")
     r, n = _observed(rates, spikes)
     total = n.sum()
     if not total > 0:
@@ -200,22 +230,17 @@ def fp_bps(
     >>> fp_bps(n_in, n_out, n_in, n_out)
     0.0
     """
-    check_shape(eval_rates_heldin_forward, np.shape(eval_spikes_heldin_forward), "eval_rates_heldin_forward")
-    check_shape(
-        eval_rates_heldout_forward, np.shape(eval_spikes_heldout_forward), "eval_rates_heldout_forward"
-    )
-    rates = np.concatenate(
-        [
-            np.asarray(eval_rates_heldin_forward, dtype=np.float64),
-            np.asarray(eval_rates_heldout_forward, dtype=np.float64),
-        ],
-        axis=-1,
-    )
-    spikes = np.concatenate(
-        [
-            np.asarray(eval_spikes_heldin_forward, dtype=np.float64),
-            np.asarray(eval_spikes_heldout_forward, dtype=np.float64),
-        ],
-        axis=-1,
-    )
+    names = ("eval_rates_heldin_forward", "eval_rates_heldout_forward", "eval_spikes_heldin_forward",
+             "eval_spikes_heldout_forward")
+    rates_in, rates_out, spikes_in, spikes_out = (as_float64(a, name) for a, name in zip(
+        (eval_rates_heldin_forward, eval_rates_heldout_forward, eval_spikes_heldin_forward,
+         eval_spikes_heldout_forward), names))
+    check_shape(rates_in, spikes_in.shape, names[0])
+    check_shape(rates_out, spikes_out.shape, names[1])
+    if spikes_in.ndim == 0:
+        raise InputError("expected an array (trials, fwd_bins, n_heldin) of counts, got a scalar", field=names[2])
+    # the held-out units of the same trials and bins (numpy's concatenate error before)
+    check_shape(spikes_out, (*spikes_in.shape[:-1], None), names[3])
+    rates = np.concatenate([rates_in, rates_out], axis=-1)
+    spikes = np.concatenate([spikes_in, spikes_out], axis=-1)
     return bits_per_spike(rates, spikes)

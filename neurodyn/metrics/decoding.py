@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.metrics.bits import check_rates, check_shape
+from neurodyn.metrics.bits import as_float64, check_rates, check_shape
 
 #: nlb_tools' ridge penalty grid
 RIDGE_ALPHAS = np.logspace(-4, 0, 9)
@@ -83,10 +83,12 @@ def ridge_cv_r2(train_x, train_y, eval_x, eval_y, alphas=RIDGE_ALPHAS, n_folds: 
     >>> round(ridge_cv_r2(x[:150], y[:150], x[150:], y[150:]), 4)
     1.0
     """
-    train_x = np.asarray(train_x, dtype=np.float64)
-    train_y = np.asarray(train_y, dtype=np.float64)
-    eval_x = np.asarray(eval_x, dtype=np.float64)
-    eval_y = np.asarray(eval_y, dtype=np.float64)
+    train_x, train_y = as_float64(train_x, "train_x"), as_float64(train_y, "train_y")
+    eval_x, eval_y = as_float64(eval_x, "eval_x"), as_float64(eval_y, "eval_y")
+    check_shape(train_x, (None, None), "train_x")
+    check_shape(train_y, (len(train_x), None), "train_y")
+    check_shape(eval_x, (None, train_x.shape[1]), "eval_x")
+    check_shape(eval_y, (len(eval_x), train_y.shape[1]), "eval_y")
     if len(train_x) < n_folds:
         raise InputError(
             f"{len(train_x)} training rows cannot be split into {n_folds} folds", field="train_behavior"
@@ -151,15 +153,15 @@ def velocity_r2(
     >>> round(velocity_r2(rates[:15], vel[:15], rates[15:], vel[15:]), 3)
     1.0
     """
-    train_rates = np.asarray(train_rates, dtype=np.float64)
-    eval_rates = np.asarray(eval_rates, dtype=np.float64)
-    train_behavior = np.asarray(train_behavior, dtype=np.float64)
-    eval_behavior = np.asarray(eval_behavior, dtype=np.float64)
+    train_rates, eval_rates = as_float64(train_rates, "train_rates"), as_float64(eval_rates, "eval_rates")
+    train_behavior = as_float64(train_behavior, "train_behavior")
+    eval_behavior = as_float64(eval_behavior, "eval_behavior")
+    check_shape(train_rates, (None, None, None), "train_rates")  # the behaviour was named for 2-D rates
+    check_shape(eval_rates, (None, None, train_rates.shape[2]), "eval_rates")
     check_shape(train_behavior, (train_rates.shape[0], train_rates.shape[1], None), "train_behavior")
     check_shape(
         eval_behavior, (eval_rates.shape[0], eval_rates.shape[1], train_behavior.shape[2]), "eval_behavior"
     )
-    check_shape(eval_rates, (None, None, train_rates.shape[2]), "eval_rates")
     if train_decode_mask is None:
         train_decode_mask = np.ones((train_rates.shape[0], 1), dtype=bool)
         eval_decode_mask = np.ones((eval_rates.shape[0], 1), dtype=bool)
@@ -244,9 +246,10 @@ def tp_corr(eval_spikes_heldout, eval_rates, eval_behavior) -> float:
     >>> tp_corr(spikes, rates, beh)
     1.0
     """
-    eval_spikes_heldout = np.asarray(eval_spikes_heldout, dtype=np.float64)
-    eval_rates = np.asarray(eval_rates, dtype=np.float64)
-    eval_behavior = np.asarray(eval_behavior, dtype=np.float64)
+    eval_spikes_heldout = as_float64(eval_spikes_heldout, "eval_spikes_heldout")
+    eval_rates = as_float64(eval_rates, "eval_rates")
+    eval_behavior = as_float64(eval_behavior, "eval_behavior")
+    check_shape(eval_spikes_heldout, (None, None, None), "eval_spikes_heldout")
     check_shape(eval_rates, (eval_spikes_heldout.shape[0], eval_spikes_heldout.shape[1], None), "eval_rates")
     check_shape(eval_behavior, (eval_rates.shape[0], 5), "eval_behavior")
     observed = ~np.isnan(eval_spikes_heldout[..., 0])

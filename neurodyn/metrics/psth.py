@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.metrics.bits import check_shape
+from neurodyn.metrics.bits import as_float64, check_shape
 
 
-def as_index_list(cond_idx) -> list[np.ndarray]:
+def as_index_list(cond_idx, field: str = "eval_cond_idx") -> list[np.ndarray]:
     """Normalise ``*_cond_idx`` (list of arrays, ragged HDF5 rows, 2-D array) to a list of int arrays.
 
-    NaN entries (padding of a rectangular float array) are dropped.
+    NaN entries (padding of a rectangular float array) are dropped; any other entry that is not a whole number
+    is an :class:`~neurodyn.errors.InputError` naming ``field``.
 
     Examples
     --------
@@ -25,9 +26,13 @@ def as_index_list(cond_idx) -> list[np.ndarray]:
     )
     out = []
     for row in rows:
-        row = np.atleast_1d(np.asarray(row))
+        row = np.atleast_1d(np.asarray(row.detach().cpu() if hasattr(row, "detach") else row))
         if row.dtype.kind == "f":
             row = row[~np.isnan(row)]
+            if not (np.isfinite(row).all() and (row == np.round(row)).all()):  # 1.5 was trial 1
+                raise InputError(f"trial indices must be whole numbers, got {row.tolist()}", field=field)
+        elif row.dtype.kind not in "iu" and row.size:
+            raise InputError(f"trial indices must be whole numbers, got dtype {row.dtype}", field=field)
         out.append(row.astype(np.int64))
     return out
 
@@ -83,8 +88,9 @@ def psth_r2(psth, eval_rates, eval_cond_idx, jitter=None) -> float:
     """
     from sklearn.metrics import r2_score
 
-    psth = np.asarray(psth, dtype=np.float64)
-    eval_rates = np.asarray(eval_rates, dtype=np.float64)
+    psth = as_float64(psth, "psth")
+    eval_rates = as_float64(eval_rates, "eval_rates")
+    check_shape(psth, (None, None, None), "psth")  # (conditions, bins, neurons): an IndexError before
     cond_idx = as_index_list(eval_cond_idx)
     check_shape(eval_rates, (None, psth.shape[1], psth.shape[2]), "eval_rates")
     if len(cond_idx) != psth.shape[0]:
@@ -93,7 +99,10 @@ def psth_r2(psth, eval_rates, eval_cond_idx, jitter=None) -> float:
         )
     if jitter is None:
         jitter = np.zeros(len(eval_rates), dtype=np.int64)
+    jitter = as_float64(jitter, "eval_jitter")
     check_shape(jitter, (len(eval_rates),), "eval_jitter")
+    if not (np.isfinite(jitter).all() and (jitter == np.round(jitter)).all()):  # 0.5 was a shift of 0
+        raise InputError("shifts must be whole numbers of bins", field="eval_jitter")
     shifted = shift_trials(eval_rates, jitter)
     true_rows, pred_rows = [], []
     for condition, trials in enumerate(cond_idx):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.metrics.bits import check_shape
+from neurodyn.metrics.bits import as_float64, check_shape
 
 
 def rate_r2(true_rates, pred_rates) -> float:
@@ -42,8 +42,8 @@ def rate_r2(true_rates, pred_rates) -> float:
     """
     from sklearn.metrics import r2_score
 
-    true_rates = np.asarray(true_rates, dtype=np.float64)
-    pred_rates = np.asarray(pred_rates, dtype=np.float64)
+    true_rates = as_float64(true_rates, "true_rates")
+    pred_rates = as_float64(pred_rates, "pred_rates")
     check_shape(pred_rates, true_rates.shape, "pred_rates")
     if true_rates.ndim < 2:
         raise InputError(f"expected (..., neurons) arrays, got shape {true_rates.shape}", field="true_rates")
