@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from neurodyn.errors import InputError, whole_number
@@ -27,6 +29,66 @@ def use_offscreen_backend() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+
+
+def closes_on_error(function):
+    """Decorate a plotting function: a figure it opened is closed again when it raises.
+
+    A refused argument found after the figure was made left it open: in a notebook an empty figure appeared
+    under the error, and in a script the figures piled up. Figures the caller had open (or passed in as ``ax``
+    / ``fig``) stay.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        plt = pyplot()
+        before = set(plt.get_fignums())
+        try:
+            return function(*args, **kwargs)
+        except BaseException:
+            for number in set(plt.get_fignums()) - before:
+                plt.close(number)
+            raise
+
+    return wrapper
+
+
+def check_number(value, name: str) -> float:
+    """A finite real number (Python, numpy or torch) as a float: ``offset_ms``, ``sigma_ms``; text or an array
+    was a ufunc error deep in numpy."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = np.nan
+    if isinstance(value, bool | np.bool_ | str | bytes) or np.ndim(value) != 0 or not np.isfinite(number):
+        raise InputError(f"must be a finite number, got {value!r}", field=name)
+    return number
+
+
+def check_count(value, name: str, minimum: int = 1) -> int:
+    """A whole number >= ``minimum`` (``trials=2.5`` was 'float object cannot be interpreted as an integer')."""
+    count = whole_number(value)
+    if count is None or count < minimum:
+        raise InputError(f"must be a whole number >= {minimum}, got {value!r}", field=name)
+    return count
+
+
+def check_indices(values, name: str, size: int) -> list[int]:
+    """A non-empty sequence of whole numbers in ``0..size-1`` (``neurons=[0.5]`` drew neuron 0, ``neurons=2``
+    was "'int' object is not iterable")."""
+    if isinstance(values, str | bytes) or np.ndim(values) != 1 or not len(values):
+        raise InputError(f"expected a non-empty list of indices 0..{size - 1}, got {values!r}", field=name)
+    indices = [whole_number(v) for v in values]
+    if any(i is None or not 0 <= i < size for i in indices):
+        raise InputError(f"{list(values)} out of range (whole numbers 0..{size - 1})", field=name)
+    return indices
+
+
+def check_pair(values, name: str) -> tuple:
+    """Two labels (``labels=("a",)`` was an IndexError once the figure was half drawn)."""
+    if isinstance(values, str | bytes) or np.ndim(values) != 1 or len(values) != 2:
+        raise InputError(f"expected two labels, got {values!r}", field=name)
+    return tuple(values)
 
 
 def as_array(value, name: str, ndim: int | tuple[int, ...], *, min_size: int = 1) -> np.ndarray:
@@ -83,6 +145,7 @@ def time_axis(n_bins: int, bin_ms: float | None, offset_ms: float = 0.0) -> tupl
     """Bin centres and their label: seconds (with ``bin_ms``; ``offset_ms`` = time of the first bin's
     left edge) or bin indices (without: None or 0, see :func:`bin_width`)."""
     width = bin_width(bin_ms)
+    offset_ms = check_number(offset_ms, "offset_ms")
     if width is None:
         return np.arange(n_bins, dtype=np.float64), "bin"
     return (offset_ms + (np.arange(n_bins) + 0.5) * width) / 1000.0, "time (s)"

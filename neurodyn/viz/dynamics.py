@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodyn.errors import InputError, whole_number
-from neurodyn.viz._common import as_array, axis_step, figure, pyplot, time_axis
+from neurodyn.viz._common import as_array, axis_step, check_count, closes_on_error, figure, pyplot, time_axis
 
 __all__ = ["pca", "plot_latent_pca", "plot_energy", "plot_potential"]
 
@@ -44,8 +44,10 @@ def pca(latents, n_components: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """
     latents = as_array(latents, "latents", 3)
     flat = latents.reshape(-1, latents.shape[-1])
-    if not 1 <= n_components <= min(flat.shape):
-        raise InputError(f"must be between 1 and {min(flat.shape)}, got {n_components}", field="n_components")
+    count = whole_number(n_components)  # 2.5 was a slice error deep in numpy
+    if count is None or not 1 <= count <= min(flat.shape):
+        raise InputError(f"must be between 1 and {min(flat.shape)}, got {n_components!r}", field="n_components")
+    n_components = count
     if not np.all(np.isfinite(flat)):
         raise InputError("latents contain NaN or infinite values", field="latents")
     centred = flat - flat.mean(axis=0)
@@ -58,6 +60,7 @@ def pca(latents, n_components: int = 3) -> tuple[np.ndarray, np.ndarray]:
     return (centred @ components.T).reshape(*latents.shape[:2], n_components), explained
 
 
+@closes_on_error
 def plot_latent_pca(
     latents,
     *,
@@ -108,6 +111,8 @@ def plot_latent_pca(
     4
     """
     projected, explained = pca(latents, n_components)
+    n_components = projected.shape[-1]
+    trials = check_count(trials, "trials", minimum=0)  # 1.5 was a slice error
     n_trials, n_bins, _ = projected.shape
     if forward_from is not None:
         if whole_number(forward_from) is None or not 0 < forward_from < n_bins:
@@ -170,6 +175,7 @@ def plot_latent_pca(
     return fig
 
 
+@closes_on_error
 def plot_energy(kinetic, potential, *, bin_ms: float | None = None, offset_ms: float = 0.0, title: str | None = None,
                 ax=None):
     r"""Kinetic, potential and total energy of latent trajectories over time (mean ± 1 s.d. over trials).
@@ -225,6 +231,7 @@ def plot_energy(kinetic, potential, *, bin_ms: float | None = None, offset_ms: f
     return fig
 
 
+@closes_on_error
 def plot_potential(force_matrix, *, kernel=None, title: str | None = None, fig=None):
     r"""The learned quadratic potential: the force matrix S, its spectrum and the coupling kernel.
 

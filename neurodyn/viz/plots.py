@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, whole_number
 from neurodyn.viz._common import (
     as_array,
     axis_step,
     bin_width,
+    check_count,
+    check_index,
+    check_indices,
     check_labels,
+    check_pair,
+    closes_on_error,
     figure,
     legend_columns,
     pyplot,
@@ -27,6 +32,7 @@ from neurodyn.viz._common import (
 __all__ = ["plot_raster", "plot_rates_vs_truth", "plot_latents", "plot_state_posteriors", "plot_coupling"]
 
 
+@closes_on_error
 def plot_raster(spikes, *, bin_ms: float | None = None, offset_ms: float = 0.0, ax=None, title: str | None = None):
     """Raster of one trial: a tick per non-empty bin.
 
@@ -64,6 +70,7 @@ def plot_raster(spikes, *, bin_ms: float | None = None, offset_ms: float = 0.0, 
     return fig
 
 
+@closes_on_error
 def plot_rates_vs_truth(
     true_rates,
     pred_rates,
@@ -116,11 +123,9 @@ def plot_rates_vs_truth(
     if true_rates.shape != pred_rates.shape:
         raise InputError(f"shape {pred_rates.shape} differs from true_rates {true_rates.shape}", field="pred_rates")
     n_trials, n_bins, n_neurons = true_rates.shape
-    if not 0 <= trial < n_trials:
-        raise InputError(f"trial {trial} out of range (0..{n_trials - 1})", field="trial")
-    neurons = list(range(min(4, n_neurons))) if neurons is None else [int(n) for n in neurons]
-    if not neurons or min(neurons) < 0 or max(neurons) >= n_neurons:
-        raise InputError(f"neurons {neurons} out of range (0..{n_neurons - 1})", field="neurons")
+    trial = check_index(trial, "trial", n_trials)
+    neurons = list(range(min(4, n_neurons))) if neurons is None else check_indices(neurons, "neurons", n_neurons)
+    labels = check_pair(labels, "labels")
     if spikes is not None:
         spikes = as_array(spikes, "spikes", 3)
         if spikes.shape != true_rates.shape:
@@ -147,6 +152,7 @@ def plot_rates_vs_truth(
     return fig
 
 
+@closes_on_error
 def plot_latents(
     latents,
     *,
@@ -188,14 +194,16 @@ def plot_latents(
     panels = [(as_array(latents, "latents", 3), labels[0])]
     if reference is not None:
         panels.append((as_array(reference, "reference", 3), labels[1]))
-    dims = tuple(int(d) for d in dims)
-    if len(dims) != 3:
-        raise InputError(f"expected three dimensions, got {dims}", field="dims")
+    if isinstance(dims, str | bytes) or np.ndim(dims) != 1 or len(dims) != 3:
+        raise InputError(f"expected three dimensions, got {dims!r}", field="dims")
+    if any(whole_number(d) is None for d in dims):  # (0, 1, 1.5) drew dimension 1
+        raise InputError(f"expected whole numbers, got {tuple(dims)}", field="dims")
+    dims = tuple(whole_number(d) for d in dims)
     for (data, _), arg in zip(panels, ("latents", "reference")):
         if max(dims) >= data.shape[-1] or min(dims) < 0:
             raise InputError(f"dims {dims} out of range for {data.shape[-1]} dimensions", field=arg)
-    if trials < 1:
-        raise InputError(f"must be >= 1, got {trials}", field="trials")
+    trials = check_count(trials, "trials")
+    labels = check_pair(labels, "labels")
     fig, owned = figure(fig, (4.5 * len(panels), 4))
     for p, (data, name) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), p + 1, projection="3d")
@@ -210,6 +218,7 @@ def plot_latents(
     return fig
 
 
+@closes_on_error
 def plot_state_posteriors(
     posteriors,
     *,
@@ -284,6 +293,7 @@ def plot_state_posteriors(
     return fig
 
 
+@closes_on_error
 def plot_coupling(
     weights,
     *,
@@ -335,6 +345,7 @@ def plot_coupling(
                 field="reference",
             )
         rows.append(reference.reshape(-1, *weights.shape[-2:]))
+        row_labels = check_pair(row_labels, "row_labels")
     n_cols = max(len(r) for r in rows)
     if titles is not None and len(titles) < len(weights):
         raise InputError(f"{len(titles)} titles for {len(weights)} matrices", field="titles")

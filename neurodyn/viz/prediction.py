@@ -44,7 +44,7 @@ import numpy as np
 
 from neurodyn.errors import InputError, named, one_line
 from neurodyn.io import read_h5
-from neurodyn.viz._common import bin_width
+from neurodyn.viz._common import bin_width, closes_on_error
 
 __all__ = ["read_prediction", "draw_prediction", "plot_file", "figure_formats", "figure_format", "source_date_epoch"]
 
@@ -353,6 +353,7 @@ LAYOUT_TITLES = {"nlb": "NLB layout", "lfads": "LFADS layout", "hmmglm": "HMM-GL
                  "hmmglm_model": "exported model"}
 
 
+@closes_on_error
 def draw_prediction(data: dict, *, trial: int | None = None, title: str | None = None):
     """The summary figure of :func:`read_prediction`'s output (a new matplotlib figure).
 

@@ -15,7 +15,10 @@ from neurodyn.viz._common import (
     bin_edges,
     bin_width,
     check_index,
+    check_indices,
     check_labels,
+    check_number,
+    closes_on_error,
     figure,
     label_rows,
     legend_columns,
@@ -62,8 +65,9 @@ def trial_average(
     """
     spikes = as_array(spikes, "spikes", 3)
     bin_ms = bin_width(bin_ms)  # None or 0: counts per bin, as on every plot's axes (0 was refused here)
-    if sigma_ms is not None and not (np.isfinite(sigma_ms) and sigma_ms >= 0):  # scipy: 'Radius must be ...'
+    if sigma_ms is not None and not check_number(sigma_ms, "sigma_ms") >= 0:  # scipy: 'Radius must be ...'
         raise InputError(f"must be a finite number of ms >= 0, got {sigma_ms!r}", field="sigma_ms")
+    sigma_ms = None if sigma_ms is None else float(sigma_ms)
     if sigma_ms and bin_ms is None:
         raise InputError("smoothing in ms needs the bin width", field="bin_ms")
     per_trial = spikes * (1000.0 / bin_ms if bin_ms else 1.0)
@@ -82,6 +86,7 @@ def trial_average(
     return psth, np.sqrt(variance) / np.sqrt(np.maximum(count, 1))
 
 
+@closes_on_error
 def plot_psth(
     spikes,
     *,
@@ -132,9 +137,7 @@ def plot_psth(
     peak = psth.max(axis=0)
     if neurons is None:
         neurons = list(np.argsort(-peak, kind="stable")[: min(4, n_neurons)])
-    neurons = [int(n) for n in neurons]
-    if not neurons or min(neurons) < 0 or max(neurons) >= n_neurons:
-        raise InputError(f"neurons {neurons} out of range (0..{n_neurons - 1})", field="neurons")
+    neurons = check_indices(neurons, "neurons", n_neurons)  # [1.5] drew neuron 1
     t, time_label = time_axis(n_bins, bin_ms, offset_ms)
     order = np.argsort(psth.argmax(axis=0), kind="stable")
     normalised = psth[:, order] / np.where(peak[order] > 0, peak[order], 1.0)
@@ -162,6 +165,7 @@ def plot_psth(
     return fig
 
 
+@closes_on_error
 def plot_rates_heatmap(
     rates,
     *,
@@ -199,9 +203,10 @@ def plot_rates_heatmap(
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
     t, time_label = time_axis(rates.shape[1], bin_ms, offset_ms)
     edges = bin_edges(t, bin_ms)
-    scale = 1000.0 / bin_ms if bin_ms else 1.0
+    width = bin_width(bin_ms)  # a torch number too (the raw one made the image a tensor)
+    scale = 1000.0 / width if width else 1.0
     mesh = ax.pcolormesh(edges, np.arange(rates.shape[2] + 1) - 0.5, rates[trial].T * scale, cmap="magma")
-    fig.colorbar(mesh, ax=ax, label=label or ("spikes/s" if bin_ms else "counts/bin"))
+    fig.colorbar(mesh, ax=ax, label=label or ("spikes/s" if width else "counts/bin"))
     ax.set_xlabel(time_label)
     ax.set_ylabel("neuron")
     from matplotlib.ticker import MaxNLocator
@@ -212,6 +217,7 @@ def plot_rates_heatmap(
     return fig
 
 
+@closes_on_error
 def plot_states_aligned(
     posteriors,
     *,
