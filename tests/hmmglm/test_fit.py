@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from neurodyn.data.synthetic.switching_glm import simulate_switching_glm
+from neurodyn.errors import InputError
 from neurodyn.metrics.states import state_accuracy
 from neurodyn.models.hmmglm import HMMGLM, HMMGLMConfig, build_model
 from neurodyn.models.hmmglm.fit import fit_em, fit_gradient
@@ -69,3 +70,32 @@ def test_simulate_fit_recover_states():
     glm = build_model(8, HMMGLMConfig(variant="glm", self_connections=True)).double()
     fit_gradient(glm, train, n_steps=150, lr=0.05)
     assert result["test_ll"] > evaluate_model(glm, test)["test_ll"]
+
+
+@pytest.mark.parametrize("fit, settings, field", [
+    ("em", {"n_iters": 2.5}, "n_iters"),
+    ("em", {"n_iters": -1}, "n_iters"),
+    ("em", {"n_iters": "3"}, "n_iters"),
+    ("em", {"n_inner": 1.5}, "n_inner"),
+    ("em", {"n_inner": -2}, "n_inner"),
+    ("em", {"batch_size": 0}, "batch_size"),
+    ("em", {"batch_size": -1}, "batch_size"),
+    ("em", {"batch_size": 1.5}, "batch_size"),
+    ("em", {"seed": 1.5}, "seed"),
+    ("gradient", {"n_steps": 2.5}, "n_steps"),
+    ("gradient", {"n_steps": -1}, "n_steps"),
+])
+def test_fit_counts_that_are_not_whole_numbers_are_refused(fit, settings, field):
+    """n_iters / n_inner / n_steps of 2.5 were range()'s 'float object cannot be interpreted as an integer' in
+    the middle of the fit; -1 fitted nothing and returned as if it had; batch_size 0, -1 or 1.5 ran mini-batches
+    of 1 (max(1, int(...))), seed 1.5 seed 1. Each is refused before the model is touched."""
+    x = torch.poisson(torch.full((3, 40, 3), 0.4, dtype=torch.float64), generator=torch.Generator().manual_seed(0))
+    model = HMMGLM(3, n_states=2).double()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(InputError) as caught:
+        if fit == "em":
+            fit_em(model, x, **{"n_iters": 1, "n_inner": 1, **settings})
+        else:
+            fit_gradient(model, x, **settings)
+    assert caught.value.field == field, str(caught.value)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, whole_number
 from neurodyn.models.hmmglm.emissions import validate_spikes
 from neurodyn.models.hmmglm.fused import gradient_only, release_reused
 from neurodyn.models.hmmglm.models import SwitchingGLM
@@ -127,9 +127,10 @@ def fit_em(
     spikes : array-like (B, T, N)
         Counts per bin; validated (:func:`validate_spikes`).
     n_iters : int
-        E-steps.
+        E-steps (a whole number >= 0; 0 only scores the start).
     n_inner : int
-        Adam steps per M-step (paper: 50 per sequence).
+        Adam steps per M-step (paper: 50 per sequence); 0 leaves the couplings alone (E-steps and transition
+        updates only).
     lr : float
         Adam learning rate (paper 0.01).
     init_bias : bool
@@ -174,6 +175,11 @@ def fit_em(
     3
     """
     _check_lr(lr)
+    n_iters, n_inner = _check_count(n_iters, "n_iters"), _check_count(n_inner, "n_inner")
+    if whole_number(seed) is None:  # 1.5 was seed 1
+        raise InputError(f"must be a whole number, got {seed!r}", field="seed")
+    if batch_size is not None:
+        batch_size = _check_count(batch_size, "batch_size", minimum=1)  # 0, -1 and 1.5 ran batches of 1
     if batch_size is not None and monotone:
         raise ValueError("monotone EM needs full-batch E-steps (batch_size=None)")
     if transition_update not in {"batch", "epoch"}:
@@ -268,6 +274,15 @@ def _stochastic_epoch(
         return total + float(model.log_prior())
 
 
+def _check_count(value, name: str, minimum: int = 0) -> int:
+    """A whole number >= ``minimum``, or one InputError naming ``name`` (2.5 was range()'s 'float object cannot
+    be interpreted as an integer' in the middle of a fit, -1 a fit that did nothing)."""
+    count = whole_number(value)
+    if count is None or count < minimum:
+        raise InputError(f"must be a whole number >= {minimum}, got {value!r}", field=name)
+    return count
+
+
 def _check_lr(lr) -> None:
     """A finite learning rate > 0, or one InputError (was torch.optim's ValueError 'Invalid learning rate')."""
     try:
@@ -301,6 +316,7 @@ def fit_gradient(
     True
     """
     _check_lr(lr)
+    n_steps = _check_count(n_steps, "n_steps")
     start = time.perf_counter()
     x, features = _prepare(model, spikes, init_bias)
     history = FitHistory()
