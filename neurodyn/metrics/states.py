@@ -93,8 +93,12 @@ def state_accuracy(true_states, predicted_states, n_states: int | None = None) -
     0.75
     """
     counts = overlap_matrix(true_states, predicted_states, n_states, n_states)
+    if not counts.sum():  # was an accuracy of 0.0
+        from neurodyn.errors import InputError
+
+        raise InputError("no bins to score", field="true_states")
     rows, cols = linear_sum_assignment(-counts)
-    return float(counts[rows, cols].sum() / max(counts.sum(), 1))
+    return float(counts[rows, cols].sum() / counts.sum())
 
 
 def permute_states(array, permutation, axis: int = 0):
@@ -136,6 +140,25 @@ def _pair(true, estimated, permutation, names: tuple[str, str], dtype=None) -> t
     return t, e
 
 
+def _scored(t: np.ndarray, e: np.ndarray, mask, names: tuple[str, str], types: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The entries of ``(t, e)`` that ``mask`` selects; an InputError when it selects none (nan and numpy's
+    'Mean of empty slice' before), for NaN / infinite values, or, with ``types``, values outside {-1, 0, +1}
+    (scored as if they were types)."""
+    from neurodyn.errors import InputError
+
+    m = _mask(t.shape, mask)
+    if not m.any():
+        raise InputError(f"selects none of the {t.size} entries: nothing to score", field="mask")
+    for array, name in ((t, names[0]), (e, names[1])):
+        values = array[m]
+        if not np.isfinite(values).all():
+            raise InputError(f"{int((~np.isfinite(values)).sum())} NaN or infinite entries", field=name)
+        if types and not np.isin(values, (-1, 0, 1)).all():
+            raise InputError("connection types must be -1 (inhibitory), 0 (none) or +1 (excitatory), got "
+                             f"{np.setdiff1d(values, (-1, 0, 1))[:5].tolist()}", field=name)
+    return t[m], e[m]
+
+
 def connection_type_accuracy(true_types, estimated_types, permutation=None, mask=None) -> float:
     """Fraction of (state, post, pre) entries whose type in {-1, 0, +1} matches.
 
@@ -152,18 +175,18 @@ def connection_type_accuracy(true_types, estimated_types, permutation=None, mask
     >>> connection_type_accuracy([[[1, 0], [0, -1]]], [[[1, 0], [1, -1]]])
     0.75
     """
-    t, e = _pair(true_types, estimated_types, permutation, ("true_types", "estimated_types"))
-    m = _mask(t.shape, mask)
-    return float((t[m] == e[m]).mean())
+    names = ("true_types", "estimated_types")
+    t, e = _scored(*_pair(true_types, estimated_types, permutation, names), mask, names, types=True)
+    return float((t == e).mean())
 
 
 def connection_type_f1(true_types, estimated_types, permutation=None, mask=None) -> float:
     """Macro-averaged F1 over the three types (robust to the dominance of "none")."""
     from sklearn.metrics import f1_score
 
-    t, e = _pair(true_types, estimated_types, permutation, ("true_types", "estimated_types"))
-    m = _mask(t.shape, mask)
-    return float(f1_score(t[m], e[m], labels=[-1, 0, 1], average="macro", zero_division=0))
+    names = ("true_types", "estimated_types")
+    t, e = _scored(*_pair(true_types, estimated_types, permutation, names), mask, names, types=True)
+    return float(f1_score(t, e, labels=[-1, 0, 1], average="macro", zero_division=0))
 
 
 def weight_error(true_weights, estimated_weights, permutation=None, mask=None) -> float:
@@ -174,9 +197,9 @@ def weight_error(true_weights, estimated_weights, permutation=None, mask=None) -
     >>> weight_error([[[1.0, 0.0]]], [[[0.5, 0.0]]])
     0.125
     """
-    t, e = _pair(true_weights, estimated_weights, permutation, ("true_weights", "estimated_weights"), np.float64)
-    m = _mask(t.shape, mask)
-    return float(((t[m] - e[m]) ** 2).mean())
+    names = ("true_weights", "estimated_weights")
+    t, e = _scored(*_pair(true_weights, estimated_weights, permutation, names, np.float64), mask, names, types=False)
+    return float(((t - e) ** 2).mean())
 
 
 def switch_alignment(paths, boundary_times, window: float, n_shuffles: int = 1000, rng=None) -> dict:

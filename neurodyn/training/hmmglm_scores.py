@@ -101,6 +101,8 @@ def evaluate_model(
     if perm is not None and perm.max() >= model.n_states:
         perm = None  # more true states than model states: per-state recovery undefined
     mask = None if model.self_connections else ~np.eye(model.n_neurons, dtype=bool)
+    if mask is not None and not mask.any():  # one neuron, no self-coupling: no coupling to score (None)
+        perm = None
     if true_types is not None and perm is not None and perm.shape[0] == np.asarray(true_types).shape[0]:
         if train_spikes is not None:
             est = read_out_types(model, train_spikes, z=readout_z).cpu().numpy()

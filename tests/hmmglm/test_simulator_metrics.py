@@ -21,6 +21,7 @@ from neurodyn.data.synthetic.switching_glm import (
 from neurodyn.errors import InputError
 from neurodyn.metrics.states import (
     connection_type_accuracy,
+    connection_type_f1,
     find_permutation,
     overlap_matrix,
     permute_states,
@@ -272,3 +273,24 @@ def test_recovery_metrics_name_a_mismatched_estimate():
             metric(*args)
     # a model with more states than the truth, matched by a permutation, is scored on the matched states
     assert connection_type_accuracy(three, np.zeros((3, 3, 3)), [2, 0]) == 1.0
+
+
+@pytest.mark.parametrize(("metric", "args", "field"), [
+    (state_accuracy, ([], []), "true_states"),                                    # 0.0
+    (state_accuracy, (np.zeros((0, 5), int), np.zeros((0, 5), int)), "true_states"),
+    (connection_type_accuracy, (np.zeros((2, 3, 3)), np.zeros((2, 3, 3)), None, np.zeros((3, 3), bool)),
+     "mask"),                                                                     # nan + 'Mean of empty slice'
+    (connection_type_f1, (np.zeros((2, 3, 3)), np.zeros((2, 3, 3)), None, np.zeros((3, 3), bool)), "mask"),
+    (weight_error, (np.zeros((2, 3, 3)), np.zeros((2, 3, 3)), None, np.zeros((3, 3), bool)), "mask"),
+    (weight_error, (np.full((2, 3, 3), np.nan), np.zeros((2, 3, 3))), "true_weights"),  # nan
+    (weight_error, (np.zeros((2, 3, 3)), np.full((2, 3, 3), np.inf)), "estimated_weights"),
+    (connection_type_accuracy, (np.zeros((2, 3, 3)), np.full((2, 3, 3), 0.5)), "estimated_types"),  # 0.0
+    (connection_type_f1, (np.full((2, 3, 3), 2), np.zeros((2, 3, 3))), "true_types"),
+])
+def test_recovery_metrics_refuse_nothing_to_score_and_values_that_are_not_scores(metric, args, field):
+    """No bins gave a state accuracy of 0.0, a mask selecting nothing nan with numpy's 'Mean of empty slice'
+    (sklearn's 'Found empty input array' for the F1), NaN couplings a weight error of nan and types outside
+    {-1, 0, +1} an accuracy as if they were types: each is now one InputError naming the argument."""
+    with pytest.raises(InputError) as err:
+        metric(*args)
+    assert err.value.field == field, str(err.value)
