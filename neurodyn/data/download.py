@@ -15,7 +15,8 @@ Two ways to name what to fetch:
 
 Integrity rules
 ---------------
-- Bytes go to ``<file>.part``, made (or, when the server ignores ``Range``, emptied) with the first byte
+- Bytes go to ``<file>.part`` (refused, untouched, when something else -- a folder, a link -- has that name),
+  made (or, when the server ignores ``Range``, emptied) with the first byte
   received: an answer that brings none leaves no new file and an earlier ``.part`` as it was. An interrupted
   transfer keeps it, and the next run resumes it with an HTTP ``Range`` request and says so (a server that
   ignores ``Range`` restarts the file).
@@ -375,7 +376,8 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
         complete transfer (``.part`` deleted; a ``.part`` resumed from an earlier call is first fetched
         once more from the start); no file is then left under ``dest``.
     InputError
-        ``dest`` exists, does not verify, and ``overwrite`` is False; or ``dest`` is a folder; or the disk
+        ``dest`` exists, does not verify, and ``overwrite`` is False; or ``dest`` is a folder; or ``<dest>.part``
+        is a folder, a symbolic link or no regular file (refused, untouched, before any request); or the disk
         is full (or not writable) while writing ``.part``: not retried, the ``.part`` kept (a correct prefix).
     Stopped
         Ctrl-C / SIGTERM during the transfer with bytes in ``.part``: the message names the ``.part`` kept
@@ -387,6 +389,12 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
     part = dest.with_name(dest.name + ".part")
     if dest.is_dir():
         raise InputError("output path is a folder", dest)
+    if part.is_symlink() or (part.exists() and not part.is_file()):
+        # something else's, under the name of the partial file: resuming it can never work (a folder), or would
+        # write through it (a link); never removed, never written
+        what = ("a symbolic link" if part.is_symlink() else "a folder" if part.is_dir()
+                else "no regular file")
+        raise InputError(f"is {what}, not a partial download neurodyn wrote; move or remove it, then run again", part)
     task = progress.add_task(dest.name, total=remote.size) if progress is not None else None
 
     def advance(n: int) -> None:

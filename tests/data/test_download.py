@@ -813,3 +813,34 @@ def test_readme_dataset_table_matches_the_registry():
             f"{total / 10e6:,.0f} s",
             f"{total / 100e6:,.1f} s",
         ]
+
+
+@pytest.mark.parametrize("kind", ["folder", "dangling link", "link to a file"])
+def test_a_part_that_is_no_file_is_refused_untouched(dandi, tmp_path, capsys, kind):
+    """A `<file>.part` that is a folder (made by something else under the download's name) was "resumed at 4,096
+    bytes" and then reported as a network interruption ("run again to resume", exit 1), which no run could get
+    past. A .part that is a symbolic link had the download written through it: a dangling one made its target
+    (outside --out) and left a link as the "downloaded" file, one to a file appended to that file. Now one line
+    naming the .part and what it is, exit 2, before any byte is asked for; nothing removed or written."""
+    dest = tmp_path / "000999" / "sub-Fake" / "sub-Fake_desc-train_ecephys.nwb"
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True)
+    if kind == "folder":
+        part.mkdir()
+        (part / "mine.txt").write_text("keep me")
+    elif kind == "dangling link":
+        part.symlink_to(tmp_path / "nowhere")
+    else:
+        (tmp_path / "mine.bin").write_bytes(b"mine")
+        part.symlink_to(tmp_path / "mine.bin")
+    argv = ["download", "--dandiset", "000999", "--path", "*train*", "--out", str(tmp_path), *FAST]
+    assert main(argv) == 2
+    err = one_line_error(capsys)
+    assert err.startswith(f"neurodyn download: error: {part}: ") and "move or remove it" in err, err
+    assert "resum" not in err and "interrupted" not in err, err
+    assert dandi.blob_requests() == [] and not dest.exists()
+    if kind == "folder":
+        assert (part / "mine.txt").read_text() == "keep me" and "is a folder" in err
+    else:
+        assert part.is_symlink() and "is a symbolic link" in err and not (tmp_path / "nowhere").exists()
+        assert kind == "dangling link" or (tmp_path / "mine.bin").read_bytes() == b"mine"
