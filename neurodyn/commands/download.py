@@ -16,6 +16,7 @@ from neurodyn.data.dandi import (
     DEFAULT_API,
     FILE_CHOICES,
     DownloadError,
+    DownloadFailures,
     api_host,
     check_api_url,
     nlb_dataset_names,
@@ -32,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="neurodyn download",
         description="Download NLB NWB files (by registry name) or any dandiset's assets from DANDI -- "
-                    "resumable, size + sha256 + dandi-etag verified -- into <out>/<dandiset_id>/<path>.",
+                    "resumable, size + sha256 + dandi-etag verified -- into <out>/<dandiset_id>/<path>. Of "
+                    "several files, one that fails does not stop the others: each failure is one line, the "
+                    "verified files are kept, exit 1 (2 when a failure is bad input).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("name", metavar="NAME", nargs="?", help="NLB dataset name, e.g. mc_maze_small")
     parser.add_argument("--dandiset", default=None, help="a dandiset id instead of NAME, e.g. 000140")
@@ -59,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cli_main(argv: list[str]) -> int:
     """Entry point of ``neurodyn download``; 0 ok, 1 lookup / transfer failure, 2 bad input.
+
+    Of several files, each is tried when one fails: each failure is one line, then a line counting them; exit 2
+    when any failure is bad input, else 1.
 
     Failures are raised (:class:`~neurodyn.errors.InputError`, :class:`~neurodyn.errors.CommandFailed`) and
     printed as one line by :func:`neurodyn.cli.main`."""
@@ -107,15 +113,26 @@ def _run(args) -> int:
         say(f"contacting DANDI at {api_host(args.api_url)} for {what} …")
     options = dict(retries=args.retries, timeout=args.timeout, progress=not args.no_progress,
                    overwrite=args.overwrite, log=say)
+    failed = None
     try:
         results = _download(args, options)
+    except DownloadFailures as err:  # several files, some failed: each was tried, each failure on its line
+        failed, results = err, err.results
     except DownloadError as err:  # a lookup or transfer failure, not bad input: exit code 1
         raise CommandFailed(one_line(err, 1000), exit_code=1) from err
     for result in results:
         size = result.path.stat().st_size
         checked = " + ".join(result.verified) or "size"
         print(f"{result.status:<10} {result.path} ({size:,} bytes, {checked} verified)")
-    return 0
+    if failed is None:
+        return 0
+    sys.stdout.flush()
+    for _, err in failed.failures:
+        print(f"neurodyn download: error: {one_line(err, 1000)}", file=sys.stderr)
+    kept = f"the {len(results)} verified kept" if results else "none verified"
+    # bad input among them (an existing file that differs, ...) needs the user before a run can succeed: exit 2
+    raise CommandFailed(f"{len(failed.failures)} of {failed.total} files failed (each named above); {kept}",
+                        exit_code=2 if failed.bad_input else 1)
 
 
 def _download(args, options: dict) -> list:

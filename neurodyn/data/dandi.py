@@ -71,6 +71,34 @@ class DownloadError(OSError):
     """A lookup or transfer failed (network, server, or integrity); the message is one line naming the file."""
 
 
+class DownloadFailures(DownloadError):
+    """Some files of a download of several failed; every file was tried (a failure does not stop the others).
+
+    The message is one line: how many failed, and the first failure.
+
+    Attributes
+    ----------
+    results
+        The :class:`DownloadResult` of each file that was downloaded, resumed or skipped (verified, in place).
+    failures
+        ``(RemoteFile, exception)`` of each file that failed, in order: a :class:`DownloadError` (network, server,
+        verification) or an :class:`~neurodyn.errors.InputError` (e.g. an existing file that differs).
+    total
+        How many files were asked for.
+    """
+
+    def __init__(self, results: list, failures: list, total: int):
+        self.results, self.failures, self.total = list(results), list(failures), int(total)
+        first = one_line(failures[0][1], 300)
+        super().__init__(f"{len(failures)} of {total} files failed (first: {first})")
+
+    @property
+    def bad_input(self) -> bool:
+        """Whether any failure is bad input (:class:`~neurodyn.errors.InputError`): running again alone cannot
+        succeed."""
+        return any(isinstance(err, InputError) for _, err in self.failures)
+
+
 class HostUnresolvable(DownloadError):
     """The host of a URL has no address: no network (no DNS), or no such name. Not worth retrying.
 

@@ -49,6 +49,7 @@ from neurodyn.data.dandi import (
     _CHUNK,
     MAX_RETRY_AFTER_S,
     DownloadError,
+    DownloadFailures,
     DownloadResult,
     RemoteFile,
     dandi_client,
@@ -466,6 +467,13 @@ def download(name_or_spec: str | Sequence[RemoteFile], out_dir: str | os.PathLik
     -------
     list[DownloadResult]
 
+    Raises
+    ------
+    DownloadFailures
+        Of several files, some failed: every file was still tried, those that verified are in place; the
+        exception lists the results and each failure. One file that fails raises its own error (see
+        :func:`fetch_file`).
+
     Examples
     --------
     >>> [r.status for r in download("mc_maze_small", "data", files="test")]  # doctest: +SKIP
@@ -484,7 +492,8 @@ def download(name_or_spec: str | Sequence[RemoteFile], out_dir: str | os.PathLik
 def download_dandiset(dandiset_id: str, out_dir: str | os.PathLike = "data", *, version: str | None = None,
                       glob: str | None = None, api_url: str | None = None, **kwargs) -> list[DownloadResult]:
     """Download the assets of a dandiset version matching ``glob`` (see :func:`dandiset_files`); ``timeout`` (in
-    ``kwargs``, see :func:`fetch_file`) bounds the DANDI lookups too."""
+    ``kwargs``, see :func:`fetch_file`) bounds the DANDI lookups too. Every file is tried when one fails
+    (:class:`~neurodyn.data.dandi.DownloadFailures`, as :func:`download`)."""
     client = dandi_client(api_url, timeout=kwargs.get("timeout", 60.0))
     remotes = dandiset_files(dandiset_id, version, glob, client=client)
     return _download_with(client, remotes, out_dir, **kwargs)
@@ -502,14 +511,22 @@ def _download_with(client, remotes, out_dir, *, retries=3, backoff_s=2.0, timeou
     results = []
     if bar is not None:
         bar.start()
+    failures = []
     try:
         for remote in remotes:
-            results.append(fetch_file(remote, out_dir / remote.name, session=session, retries=retries,
-                                      backoff_s=backoff_s, timeout=timeout, progress=bar, overwrite=overwrite,
-                                      log=log))
+            try:
+                results.append(fetch_file(remote, out_dir / remote.name, session=session, retries=retries,
+                                          backoff_s=backoff_s, timeout=timeout, progress=bar, overwrite=overwrite,
+                                          log=log))
+            except (DownloadError, InputError) as err:  # the other files are still tried (Ctrl-C stops all)
+                if len(remotes) == 1:
+                    raise
+                failures.append((remote, err))
     finally:
         if bar is not None:
             bar.stop()
+    if failures:
+        raise DownloadFailures(results, failures, len(remotes))
     return results
 
 

@@ -844,3 +844,45 @@ def test_a_part_that_is_no_file_is_refused_untouched(dandi, tmp_path, capsys, ki
     else:
         assert part.is_symlink() and "is a symbolic link" in err and not (tmp_path / "nowhere").exists()
         assert kind == "dangling link" or (tmp_path / "mine.bin").read_bytes() == b"mine"
+
+
+def test_a_failed_file_does_not_stop_the_others(dandi, tmp_path, capsys):
+    """Of several files, the first failure ended the command: the files after it were never tried. Now each is
+    tried; each failure is one line naming its file, then a line counting them; verified files are kept and
+    listed; exit 1 (network / server), or 2 when a failure is bad input (an existing file that differs)."""
+    test = Path("000999/sub-Fake/sub-Fake_desc-test_ecephys.nwb")  # first in path order
+    train = Path("000999/sub-Fake/sub-Fake_desc-train_ecephys.nwb")
+    dandi.faults[dandi.small.asset_id] = dandi_server.Fault(status=404)
+    out = tmp_path / "a"
+    assert main(["download", "--dandiset", "000999", "--out", str(out), *FAST]) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"neurodyn download: error: {out / test}: HTTP 404"), lines
+    assert lines[1] == "neurodyn download: error: 1 of 2 files failed (each named above); the 1 verified kept"
+    assert captured.out.startswith(f"downloaded {out / train} (50,000 bytes, sha256 + dandi-etag verified)")
+    assert files_under(out) == [out / train] and (out / train).read_bytes() == BIG
+
+    # bad input and a network failure: both named, exit 2, the .part of the cut transfer kept for a rerun
+    out = tmp_path / "b"
+    (out / test).parent.mkdir(parents=True)
+    (out / test).write_bytes(b"mine")
+    dandi.faults.clear()
+    dandi.drop_after[dandi.big.asset_id] = 20_000
+    assert main(["download", "--dandiset", "000999", "--out", str(out), *FAST]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 3 and captured.out == "", (lines, captured.out)
+    assert lines[0].startswith(f"neurodyn download: error: {out / test}: exists and differs"), lines
+    assert "--overwrite" in lines[0]
+    assert lines[1].startswith(f"neurodyn download: error: {out / train}: transfer interrupted at 20000 of 50000")
+    assert lines[2] == "neurodyn download: error: 2 of 2 files failed (each named above); none verified"
+    assert (out / test).read_bytes() == b"mine" and Path(f"{out / train}.part").read_bytes() == BIG[:20_000]
+
+    # from Python: DownloadFailures (a DownloadError) lists what was done and what failed
+    dandi.faults[dandi.small.asset_id] = dandi_server.Fault(status=404)
+    with pytest.raises(DownloadError) as err:
+        dl.download_dandiset("000999", tmp_path / "c", retries=0)
+    assert str(err.value).startswith("1 of 2 files failed (first: ") and "HTTP 404" in str(err.value)
+    assert [r.path for r in err.value.results] == [tmp_path / "c" / train]
+    assert [(r.name, type(e)) for r, e in err.value.failures] == [(test.as_posix(), DownloadError)]
