@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from neurodyn.data.info import ATTR_WIDTH, cut_text, info, new_console, titled_table
+from neurodyn.data.stream import TIMEOUT_HELP, timeout_s
 from neurodyn.errors import ArgumentParser, InputError
 
 __all__ = ["cli_main", "checkpoint_info", "run_folder_info"]
@@ -149,6 +150,8 @@ def cli_main(argv: list[str]) -> int:
         "(.ckpt) or a run folder of `neurodyn fit`; or a dandi:// or https:// URL (streamed, not downloaded)",
     )
     parser.add_argument("--max-rows", type=int, default=200, help="datasets listed for generic HDF5 files")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help=TIMEOUT_HELP)
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:
@@ -156,10 +159,11 @@ def cli_main(argv: list[str]) -> int:
     if args.max_rows < 0:  # a negative count listed all but its last rows and miscounted the rest
         raise InputError(f"must be >= 0, got {args.max_rows}", field="--max-rows")
     path = Path(args.file)
-    if _is_run_folder(path):
-        run_folder_info(path)
-    elif path.suffix == ".ckpt" and path.is_file():
-        checkpoint_info(path)
-    else:
-        info(args.file, max_rows=args.max_rows)
+    with timeout_s(args.timeout, field="--timeout"):
+        if _is_run_folder(path):
+            run_folder_info(path)
+        elif path.suffix == ".ckpt" and path.is_file():
+            checkpoint_info(path)
+        else:
+            info(args.file, max_rows=args.max_rows)
     return 0

@@ -9,6 +9,7 @@ import argparse
 
 from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES, get_dataset
 from neurodyn.data.prepare import prepare
+from neurodyn.data.stream import TIMEOUT_HELP, timeout_s
 from neurodyn.data.tensors import DMFC_TARGETS, PHASES
 from neurodyn.errors import LEGACY_SEED_MAX, ArgumentParser, command_line_names, seed_type
 
@@ -59,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help=TIMEOUT_HELP)
     return p
 
 
@@ -69,7 +72,7 @@ def cli_main(argv: list[str]) -> int:
     except SystemExit as stop:  # --help
         return int(stop.code or 0)
     log = None if args.quiet else (lambda msg: print(f"neurodyn prepare: {msg}"))
-    with command_line_names():  # the output's errors name --out / --overwrite
+    with command_line_names(), timeout_s(args.timeout, field="--timeout"):  # errors name --out / --overwrite
         prepare(
             args.dataset,
             args.nwb,

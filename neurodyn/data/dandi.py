@@ -301,8 +301,8 @@ def api_hint() -> str:
 
 
 #: seconds a DANDI API request may wait for the server (to connect, and between bytes) unless told otherwise
-#: (``neurodyn download --timeout``); the ``dandi`` client sets none, so a server that never answered was waited
-#: for forever
+#: (``neurodyn download`` / ``info`` / ``prepare --timeout``); the ``dandi`` client sets none, so a server that
+#: never answered was waited for forever
 LOOKUP_TIMEOUT_S = 60.0
 
 

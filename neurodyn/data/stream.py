@@ -32,6 +32,9 @@ HTTP 4xx answer to the URL, a server without ``Range`` support, a damaged file) 
 code 2; the network or the server failed (no network, a host that does not resolve, a refused connection,
 a timeout, a 5xx answer, a read that fails after the file was opened) -> :class:`RemoteFailure`, exit code 1.
 Both are one line naming the URL. A host name that does not resolve fails at once, without retries.
+
+Every request waits at most :func:`request_timeout_s` (60 s; :func:`timeout_s`, ``info`` / ``prepare --timeout``)
+for the server to connect or send the next bytes.
 """
 
 from __future__ import annotations
@@ -185,8 +188,47 @@ class _Reader:
         self._remote.close()
 
 
-#: seconds a range request may wait for the server (connect, and between bytes)
+#: seconds a request may wait for the server (to connect, and for the next bytes) unless :func:`timeout_s`
+#: says otherwise (``info`` / ``prepare --timeout``)
 REQUEST_TIMEOUT_S = 60.0
+_timeout_given: float | None = None
+#: ``--help`` of ``info`` / ``prepare --timeout``
+TIMEOUT_HELP = ("for a dandi:// or https:// input: seconds each request waits for the server to connect or send "
+                "the next bytes (default 60). It bounds each wait, not the whole read: a server still sending, "
+                "however slowly, is not cut off. A probe that times out is not tried again; a range read is "
+                "tried up to 9 times, about 26 s of back-off between")
+
+
+def request_timeout_s() -> float:
+    """The seconds a streaming request may wait for the server: :func:`timeout_s`'s, else
+    :data:`REQUEST_TIMEOUT_S`."""
+    return REQUEST_TIMEOUT_S if _timeout_given is None else _timeout_given
+
+
+@contextlib.contextmanager
+def timeout_s(seconds: float | None, field: str = "timeout") -> Iterator[None]:
+    """Within the block, every request of a ``dandi://`` / ``http(s)://`` input -- the DANDI lookups, the
+    one-byte probe, each range read -- waits at most ``seconds`` for the server to connect or to send the next
+    bytes (None: the defaults, 60 s). It bounds each wait, not a whole transfer: a server that keeps sending,
+    however slowly, is not cut off. A probe that times out is not tried again; a range read is tried by
+    ``remfile`` up to 9 times (about 26 s of back-off between), so a server that stops answering mid-file fails
+    a read after at most ``9 * seconds + 26`` s; the ``dandi`` client retries its lookups on its own.
+
+    Raises
+    ------
+    InputError
+        ``seconds`` is no number > 0 (naming ``field``; ``info`` / ``prepare``: ``--timeout``).
+    """
+    global _timeout_given
+    if seconds is not None:
+        seconds = float(seconds)
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise InputError(f"must be a number of seconds > 0, got {seconds:g}", field=field)
+    before, _timeout_given = _timeout_given, seconds if seconds is not None else _timeout_given
+    try:
+        yield
+    finally:
+        _timeout_given = before
 
 
 def _session_with_timeout():
@@ -194,7 +236,8 @@ def _session_with_timeout():
 
     class _Session(requests.Session):
         def request(self, *args, **kwargs):
-            kwargs.setdefault("timeout", REQUEST_TIMEOUT_S)
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = request_timeout_s()
             return super().request(*args, **kwargs)
 
     return _Session()
@@ -298,9 +341,10 @@ def _probe(url: str) -> int:
     An HTTP 4xx answer, no ``Range`` support or an HTML page (the address of a web page) is bad input
     (InputError); no network, a refused connection, a
     timeout or a 5xx / 408 / 429 answer is a :class:`RemoteFailure`. Those that pass (a 5xx / 408 / 429, a
-    refused or cut connection, a timeout: an S3 "503 SlowDown") are tried :data:`PROBE_ATTEMPTS` times, 1 s then
+    refused or cut connection: an S3 "503 SlowDown") are tried :data:`PROBE_ATTEMPTS` times, 1 s then
     2 s apart (or the answer's ``Retry-After``, when longer; one over ``MAX_RETRY_AFTER_S`` fails at once,
-    naming it), as remfile retries its reads; an unknown host or a redirect loop at once.
+    naming it), as remfile retries its reads; an unknown host, a redirect loop or no answer within
+    :func:`request_timeout_s` (the whole wait already spent: three tries were three minutes) at once.
     """
     import time
 
@@ -335,7 +379,7 @@ def _probe_once(url: str) -> int:
 
     try:
         with requests.get(url, headers={"Range": "bytes=0-0", "Accept-Encoding": "identity"}, stream=True,
-                          timeout=REQUEST_TIMEOUT_S) as response:
+                          timeout=request_timeout_s()) as response:
             if response.status_code == 206:
                 match = re.match(r"bytes 0-0/(\d+)", response.headers.get("Content-Range", ""))
                 if match:
@@ -357,6 +401,8 @@ def _probe_once(url: str) -> int:
         raise InputError(f"cannot open URL (HTTP {code})", url) from None
     except requests.TooManyRedirects:  # its response is the last redirect: "HTTP 302" would mislead
         raise RemoteFailure("cannot open URL, too many redirects (a redirect loop?)", url) from None
+    except requests.Timeout:  # the whole wait spent: another try would double it (not retried)
+        raise RemoteFailure(f"cannot open URL, no answer within {request_timeout_s():g} s", url) from None
     except requests.RequestException as err:
         found = unresolved(err)
         if found is not None:
@@ -429,7 +475,7 @@ def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
         api_url = named
     hint = f"${API_ENV_VAR} selects another DANDI API"  # prepare / info have no --api-url
     try:
-        client = dandi_client(api_url, hint=hint)
+        client = dandi_client(api_url, hint=hint, timeout=_timeout_given)  # None: LOOKUP_TIMEOUT_S
         dandiset = client.get_dandiset(dandiset_id, version, lazy=False)
         version_id = dandiset.version_id
         assets = []

@@ -517,3 +517,48 @@ def test_real_dandi_streamed_info():
     """Opt-in (--run-network): units and trials of the MC_Maze_Small test file straight from DANDI:000140."""
     s = load_session(f"dandi://000140/{REAL_PATH}")
     assert (s.n_units, s.n_trials, s.n_ms) == (107, 100, 79900)
+
+
+@pytest.mark.parametrize("command", ["info", "prepare"])
+def test_timeout_bounds_the_wait_for_a_silent_server(dandi, big_train, command, tmp_path, capsys):
+    """`info` / `prepare` reading a URL had no --timeout: a server that accepts the connection and never answers
+    held the one-byte probe 60 s, tried 3 times (about 3 minutes before the first line), and the DANDI lookups of a
+    dandi:// URL 60 s each. Now --timeout bounds each wait, and a probe that timed out is not tried again (the
+    whole wait was spent): one line naming the URL, exit 1, within seconds, nothing written."""
+    import time
+
+    dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    dandi.stall_s = 8.0
+    out = tmp_path / "o.h5"
+    plain = f"{dandi.root}/files/000999/sub-Synth/{big_train.name}"
+    for url, stall, expected in [(plain, "^/files/", f"{plain}: cannot open URL, no answer within 1 s"),
+                                 ("dandi://000999/sub-Synth/", "^/api/dandisets/", f"no answer from {dandi.root}/")]:
+        dandi.stall = stall
+        dandi.reset_counts()
+        argv = (["info", url] if command == "info" else
+                ["prepare", "--dataset", "mc_maze", "--nwb", url, "--out", str(out)])
+        started = time.monotonic()
+        assert main([*argv, "--timeout", "1"]) == 1
+        took = time.monotonic() - started
+        err = one_line_error(capsys)
+        assert err.startswith(f"neurodyn {command}: error: {url}: ") and expected in err and "within 1 s" in err, err
+        if url == plain:
+            assert took < 4 and len(dandi.blob_requests()) == 1, (took, dandi.requests)  # one try, no retries
+        else:
+            assert took < 30, took
+        assert not out.exists()
+    dandi.stall = None
+    assert main([*argv, "--timeout", "nan"] if command == "prepare" else ["info", plain, "--timeout", "-1"]) == 2
+    assert "--timeout: must be a number of seconds > 0" in one_line_error(capsys)
+
+
+def test_a_probe_that_timed_out_is_not_tried_again(dandi, big_train, capsys, monkeypatch):
+    """The one-byte probe tried a timeout 3 times (1 s and 2 s apart): 3 x 60 s and more before the first line
+    against a silent server. The wait was spent in full; now it fails after the one, naming it."""
+    monkeypatch.setattr(stream, "REQUEST_TIMEOUT_S", 1.0)
+    dandi.add("000999", "0.1.0", f"sub-Synth/{big_train.name}", big_train)
+    dandi.stall, dandi.stall_s = "^/files/", 8.0
+    url = f"{dandi.root}/files/000999/sub-Synth/{big_train.name}"
+    assert main(["info", url]) == 1
+    assert one_line_error(capsys) == f"neurodyn info: error: {url}: cannot open URL, no answer within 1 s"
+    assert len(dandi.blob_requests()) == 1
