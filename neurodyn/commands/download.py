@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"DANDI API root (default ${API_ENV_VAR}, else the dandi library's default, "
                              f"{DEFAULT_API})")
     parser.add_argument("--retries", type=int, default=3, help="resuming retries after a network error")
-    parser.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds each request waits for the server to connect or send the next bytes (DANDI "
+                             "lookups and transfers). It bounds each wait, not a whole transfer: a server still "
+                             "sending, however slowly, is not cut off; a stalled one is cut and retried, resuming")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing files that differ from DANDI's (verified ones are skipped)")
     parser.add_argument("--list", action="store_true", help="list the registry's dataset names and exit")

@@ -356,7 +356,9 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
         When all fail the ``.part`` file is kept for a later run.
         A host name that does not resolve (no network) fails at once, without retries.
     timeout
-        Socket timeout in seconds.
+        Seconds each request waits for the server to connect or to send the next bytes (a socket timeout). It
+        bounds each wait, not the whole transfer: a server that keeps sending, however slowly, is not cut off
+        (a multi-GB file over a slow link still arrives); one silent for ``timeout`` s is cut and retried.
     progress
         A ``rich.progress.Progress`` to report to, or None.
     overwrite

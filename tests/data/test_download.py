@@ -445,7 +445,7 @@ def test_unresolvable_api_host_fails_at_once(monkeypatch, tmp_path, capsys):
 STALLED_LOOKUP = """
 import sys
 import neurodyn.data.dandi as dandi
-dandi.LOOKUP_TIMEOUT_S = float(sys.argv[1])  # info and prepare have no --timeout
+dandi.LOOKUP_TIMEOUT_S = float(sys.argv[1])  # the default of info / prepare without --timeout
 from neurodyn.cli import main
 sys.exit(main(sys.argv[2:]))
 """
@@ -886,3 +886,16 @@ def test_a_failed_file_does_not_stop_the_others(dandi, tmp_path, capsys):
     assert str(err.value).startswith("1 of 2 files failed (first: ") and "HTTP 404" in str(err.value)
     assert [r.path for r in err.value.results] == [tmp_path / "c" / train]
     assert [(r.name, type(e)) for r, e in err.value.failures] == [(test.as_posix(), DownloadError)]
+
+
+def test_timeout_bounds_each_wait_not_the_transfer(dandi, tmp_path, capsys):
+    """--timeout is documented as a bound on each wait for the server, not on a whole transfer: a slow link that
+    keeps sending (here 2,000 bytes every 0.6 s, 2.4 s in all) is not cut off by a --timeout of 1 s."""
+    import time
+
+    dandi.pace[dandi.small.asset_id] = (2_000, 0.6)
+    argv = ["download", "--dandiset", "000999", "--path", "*test*", "--out", str(tmp_path), *FAST, "--timeout", "1"]
+    started = time.monotonic()
+    assert main(argv) == 0
+    assert time.monotonic() - started > 1.5  # longer than --timeout, in one request
+    assert capsys.readouterr().out.startswith("downloaded") and [r for _, r, _ in dandi.blob_requests()] == [None]
