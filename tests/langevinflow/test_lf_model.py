@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -81,6 +82,27 @@ def test_predict_checks_its_counts_and_takes_any_numeric_dtype(make_model, make_
     expected = model.predict(heldin, mode="mean")["rates"]
     for other in (heldin.double(), heldin.long()):
         assert torch.equal(model.predict(other, mode="mean")["rates"], expected)
+
+
+def test_predict_takes_numpy_counts_and_names_any_other_type(make_model, make_batch):
+    """predict() on a numpy array (a notebook's counts) said 'expected a float ... tensor of counts' without
+    saying it had a numpy array; the metrics take numpy and tensors alike, so predict now does too."""
+    model = make_model()
+    heldin = make_batch(model)["heldin"]
+    expected = model.predict(heldin, mode="mean")["rates"]
+    for array in (heldin.numpy(), heldin.numpy().astype(np.float64), heldin.numpy().astype(np.int64),
+                  heldin.numpy().astype(np.uint8)):
+        assert torch.equal(model.predict(array, mode="mean")["rates"], expected)
+    with pytest.raises(InputError, match="negative counts") as err:
+        model.predict(-heldin.numpy() - 1, mode="mean")
+    assert err.value.field == "heldin"
+    for other, name in [(heldin.tolist(), "list"), (np.full(heldin.shape, "1"), "ndarray of <U1"),
+                        (heldin.numpy() > 0, "ndarray of bool"), ("counts", "str")]:
+        with pytest.raises(InputError, match=f"tensor or numpy array of counts, got (a )?{name}") as err:
+            model.predict(other, mode="mean")
+        assert err.value.field == "heldin"
+    with pytest.raises(InputError, match="got a list"):  # forward() takes tensors only, and says what it got
+        model(heldin.tolist())
 
 
 def _capture_log_rates(model):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import torch
 from rich.progress import track
 from torch import Tensor, nn
@@ -37,7 +38,16 @@ __all__ = ["LangevinFlow"]
 def _counts_for(heldin, weight: Tensor) -> Tensor:
     """``heldin`` checked as counts (finite, >= 0: a NaN count made every rate of its trial NaN, a negative one
     passed) and cast to the parameters' dtype and device (float64 or integer counts were a torch dtype error). Here, not
-    in :meth:`LangevinFlow.forward`: the check reads the values, a device sync per training step on a GPU."""
+    in :meth:`LangevinFlow.forward`: the check reads the values, a device sync per training step on a GPU.
+
+    A numpy array of numbers is taken as a tensor (as the metrics take either); anything else that is no tensor
+    (a list, a bool or text array) is a one-line InputError naming its type."""
+    if isinstance(heldin, np.ndarray) and heldin.dtype.kind in "iuf":
+        heldin = torch.from_numpy(heldin.astype(np.float64))  # a copy: any byte order, strides or width
+    elif not isinstance(heldin, Tensor):
+        got = f"ndarray of {heldin.dtype}" if isinstance(heldin, np.ndarray) else type(heldin).__name__
+        raise InputError(f"expected a (batch, bins, held-in neurons) tensor or numpy array of counts, got {got}",
+                         field="heldin")
     if isinstance(heldin, Tensor) and heldin.dtype != torch.bool and not heldin.is_complex():
         heldin = heldin.to(device=weight.device, dtype=weight.dtype)  # integer counts too
         if bool((torch.isfinite(heldin) & (heldin >= 0)).all()):  # one read of the device (validation calls this)
@@ -376,7 +386,8 @@ class LangevinFlow(nn.Module):
 
         Parameters
         ----------
-        heldin : Tensor, shape (batch, T, N_in)
+        heldin : Tensor or numpy array, shape (batch, T, N_in)
+            Held-in spike counts per bin, of any float or integer dtype (cast to the model's dtype and device).
         mode
             ``'mean'`` or ``'sample'``; default ``config.eval_mode``.
         n_samples
