@@ -105,7 +105,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
-from neurodyn.errors import InputError, one_line, wrapped_input_error
+from neurodyn.errors import InputError, command_line_names, one_line, wrapped_input_error
 from neurodyn.io.hdf5 import check_input_file
 from neurodyn.io.output import Interrupted
 from neurodyn.training import child_rank
@@ -681,9 +681,11 @@ class NeurodynCLI(LightningCLI):
 
     def instantiate_classes(self) -> None:
         # jsonargparse wraps an error raised by a class's __init__ (its Union handling re-raises it as a
-        # long explanation); the InputError inside is the one-line message the user needs.
+        # long explanation); the InputError inside is the one-line message the user needs. The classes name their
+        # arguments as the config spells them (data.init_args.seed, not a Python caller's seed)
         try:
-            super().instantiate_classes()
+            with command_line_names():
+                super().instantiate_classes()
         except InputError:
             raise
         except Exception as err:

@@ -384,7 +384,7 @@ def test_lorenz_cache_is_read_only_for_the_simulation_it_holds(tmp_path, capsys)
     before = cache.read_bytes()
     for kwargs, held in ((dict(seed=2, **sizes), "(seed 1)"), (dict(seed=1, **{**sizes, "n_conditions": 4}),
                                                                 "(other settings)")):
-        with pytest.raises(InputError, match=f"data.cache: holds another simulation {re.escape(held)}"):
+        with pytest.raises(InputError, match=f"cache: holds another simulation {re.escape(held)}"):
             LorenzDataModule(cache=str(cache), **kwargs)
     assert cache.read_bytes() == before  # refused, never replaced
     (tmp_path / "notes.h5").write_text("mine")
@@ -418,7 +418,7 @@ def test_every_datamodule_carves_a_select_split_from_its_training_trials(tmp_pat
     glm = SwitchingGLMDataModule(n_states=2, n_neurons=3, n_sequences=6, n_bins=50, n_train=4,
                                  select_fraction=0.25)
     assert (len(glm.splits["fit"]), len(glm.splits["select"]), len(glm.splits["valid"])) == (3, 1, 2)
-    with pytest.raises(InputError, match="data.select_fraction"):
+    with pytest.raises(InputError, match="^select_fraction: "):
         LorenzDataModule(n_conditions=4, trials_per_condition=5, select_fraction=1.0)
 
 

@@ -86,7 +86,7 @@ def test_simulator_arguments_that_disagree_with_the_file_are_refused(tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and str(path) in err[0] and "data.init_args.n_states:" in err[0], err
     assert "holds n_states 2" in err[0] and "asks for 5" in err[0], err[0]
-    with pytest.raises(InputError, match="data.init_args.seed"):
+    with pytest.raises(InputError, match=r"sim\.h5: seed: the file holds seed 7"):  # a Python caller: its argument
         SwitchingGLMDataModule(path=str(path), seed=0, n_train=2).load()
     dm = SwitchingGLMDataModule(path=str(path), n_states=2, n_neurons=4, n_sequences=3, n_bins=50, seed=7,
                                 n_train=2)

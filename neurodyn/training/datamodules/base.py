@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from neurodyn.errors import STORED_SEED_MAX, InputError, whole_number
+from neurodyn.errors import STORED_SEED_MAX, InputError, named, whole_number
 from neurodyn.io import read_h5
 
 
@@ -65,13 +65,28 @@ def subset(split: SplitArrays, rows: np.ndarray) -> SplitArrays:
                        {key: value[rows] for key, value in split.extras.items()})
 
 
+def data_option(name: str) -> str:
+    """How a DataModule's error names its argument ``name``: as a Python caller writes it (``trials_per_condition``)
+    or, inside :func:`neurodyn.errors.command_line_names` (the training commands and ``neurodyn tune`` build their
+    DataModule there), as the config key ``data.init_args.trials_per_condition``.
+
+    >>> from neurodyn.errors import command_line_names
+    >>> data_option("seed")
+    'seed'
+    >>> with command_line_names():
+    ...     data_option("seed")
+    'data.init_args.seed'
+    """
+    return named(name, f"data.init_args.{name}")
+
+
 def check_seed(value, field: str) -> None:
     """Refuse a seed ``numpy.random.default_rng`` would not take or an int64 attribute could not store, in
     one line naming ``field`` (``-1`` was numpy's ValueError traceback, exit 1).
 
-    >>> check_seed(-1, "data.init_args.seed")
+    >>> check_seed(-1, "seed")
     Traceback (most recent call last):
-    neurodyn.errors.InputError: data.init_args.seed: must be a whole number from 0 to 9223372036854775807, got -1
+    neurodyn.errors.InputError: seed: must be a whole number from 0 to 9223372036854775807, got -1
     """
     whole = whole_number(value)
     if whole is None or not 0 <= whole <= STORED_SEED_MAX:
@@ -256,8 +271,8 @@ class NeuralDataModule(pl.LightningDataModule):
                  select_seed: int = 0):
         super().__init__()
         if batch_size < 1:
-            raise InputError(f"must be >= 1, got {batch_size}", field="data.batch_size")
-        check_seed(select_seed, "data.init_args.select_seed")
+            raise InputError(f"must be >= 1, got {batch_size}", field=data_option("batch_size"))
+        check_seed(select_seed, data_option("select_seed"))
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.splits: dict[str, SplitArrays] = {}
@@ -335,7 +350,7 @@ class NeuralDataModule(pl.LightningDataModule):
         """The split the validation loop (and so every monitor) sees: ``"select"`` if carved, else ``"valid"``."""
         return "select" if "select" in self.splits else "valid"
 
-    def carve_select(self, fraction: float, seed: int = 0, field: str = "data.select_fraction") -> str:
+    def carve_select(self, fraction: float, seed: int = 0, field: str | None = None) -> str:
         """Hold out a seeded ``fraction`` of the training trials as the *select* split.
 
         Training then uses the other training trials (``"fit"``) and validation -- the loss, co-bps and
@@ -343,8 +358,9 @@ class NeuralDataModule(pl.LightningDataModule):
         trials (``"valid"``), which stay for ``predict`` and the report. ``"train"`` keeps all training
         trials in file order: the prediction file still has a rate for each. Returns a description. A
         ``fraction`` that leaves no trial to train on is refused naming ``field``, the option that gave it
-        (``neurodyn tune``'s ``--select-fraction``).
+        (``neurodyn tune``'s ``--select-fraction``; by default ``select_fraction``, :func:`data_option`).
         """
+        field = data_option("select_fraction") if field is None else field
         train = self.splits["train"]
         fit, select = split_off(len(train), fraction, seed, field, origin=self.training_trials_origin)
         self.splits["fit"], self.splits["select"] = subset(train, fit), subset(train, select)

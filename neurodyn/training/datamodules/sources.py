@@ -14,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.errors import InputError, one_line
+from neurodyn.errors import InputError, named, one_line
 from neurodyn.training.datamodules.base import (
     NeuralDataModule,
     SplitArrays,
     _require_file,
     assemble_split,
     check_seed,
+    data_option,
 )
 
 
@@ -54,7 +55,7 @@ class NLBDataModule(NeuralDataModule):
 
         if dataset is not None and dataset not in DATASET_NAMES:
             raise InputError(f"unknown NLB dataset {dataset!r} (known: {', '.join(DATASET_NAMES)})",
-                             field="data.init_args.dataset")
+                             field=data_option("dataset"))
         self.recipe_dataset = dataset
         self.path = Path(path)
         super().__init__(batch_size=batch_size, num_workers=num_workers, select_fraction=select_fraction,
@@ -172,7 +173,7 @@ class LorenzDataModule(LFADSDataModule):
     cache
         Optional path: the simulated LFADS-layout file is written there once and read afterwards, when the
         simulation it records (its ``config`` and ``seed`` attributes, as every neurodyn Lorenz file has) is
-        this one; a file holding another simulation or none is refused (``data.cache``), never read as if
+        this one; a file holding another simulation or none is refused (``cache``), never read as if
         it were this one and never replaced.
     batch_size, num_workers, select_fraction, select_seed
         See :class:`NeuralDataModule`.
@@ -193,7 +194,7 @@ class LorenzDataModule(LFADSDataModule):
         select_fraction: float = 0.0,
         select_seed: int = 0,
     ):
-        check_seed(seed, "data.init_args.seed")
+        check_seed(seed, data_option("seed"))
         self.sim_kwargs = dict(
             n_conditions=n_conditions, trials_per_condition=trials_per_condition, n_neurons=n_neurons, seed=seed
         )
@@ -213,7 +214,7 @@ class LorenzDataModule(LFADSDataModule):
             from neurodyn.io.output import check_output
 
             # before the simulation: a cache under a file (afile/c.h5), in a read-only folder, a device
-            check_output(self.cache, overwrite=True, field="data.init_args.cache")
+            check_output(self.cache, overwrite=True, field=data_option("cache"))
         try:
             sim = simulate_lorenz(**self.sim_kwargs)
         except InputError as err:
@@ -227,7 +228,7 @@ class LorenzDataModule(LFADSDataModule):
             n, fraction = conditions * per_condition, LorenzConfig().train_fraction
             raise InputError(f"n_conditions x trials_per_condition = {conditions} x {per_condition} = {n} trials leave "
                              f"no validation trial (the simulator trains on round({fraction:g} x {n}) = "
-                             f"{round(fraction * n)} of them)", field="data.init_args.trials_per_condition",
+                             f"{round(fraction * n)} of them)", field=data_option("trials_per_condition"),
                              involves=("n_conditions",)) from None
         if self.cache is not None:
             from neurodyn.io.output import disk_full
@@ -235,8 +236,9 @@ class LorenzDataModule(LFADSDataModule):
             try:
                 write_lfads_h5(self.cache, sim)
             except OSError as err:  # atomic: nothing is left under the cache's name
-                raise (disk_full(err, self.cache, "data.init_args.cache") or InputError(
-                    f"cannot write the cache ({one_line(err, 160)})", self.cache, "data.init_args.cache")) from None
+                field = data_option("cache")
+                raise (disk_full(err, self.cache, field) or InputError(
+                    f"cannot write the cache ({one_line(err, 160)})", self.cache, field)) from None
             self._from_lfads(read_lfads_h5(self.cache))
         else:
             from neurodyn.data.lfads import lfads_from_simulation
@@ -255,20 +257,21 @@ class LorenzDataModule(LFADSDataModule):
 
         sizes = {k: v for k, v in self.sim_kwargs.items() if k != "seed"}
         want = simulation_record(self.sim_kwargs["seed"], **sizes)
+        field = data_option("cache")
         if self.cache.is_dir():
-            raise InputError("is a folder, expected the Lorenz cache file", self.cache, "data.cache")
-        check_input_file(self.cache, "the Lorenz cache file", "data.cache")  # a FIFO: reading it would wait
+            raise InputError("is a folder, expected the Lorenz cache file", self.cache, field)
+        check_input_file(self.cache, "the Lorenz cache file", field)  # a FIFO: reading it would wait
         attrs = root_attrs(self.cache)
         if attrs is None:
-            raise InputError("is not an HDF5 file (expected a Lorenz cache written by neurodyn)", self.cache,
-                             "data.cache")
+            raise InputError("is not an HDF5 file (expected a Lorenz cache written by neurodyn)", self.cache, field)
         have = {k: attrs.get(k) for k in want}
         if have != want:
             held = ("no simulation recorded" if have["config"] is None else
                     "another simulation" + (f" (seed {have['seed']})" if have["seed"] != want["seed"] else
                                             " (other settings)"))
-            raise InputError(f"holds {held}, not seed {want['seed']} with {sizes}; delete it or choose another "
-                             "--data.cache", self.cache, "data.cache")
+            another = named("pass another cache", "choose another --data.cache")
+            raise InputError(f"holds {held}, not seed {want['seed']} with {sizes}; delete it or {another}", self.cache,
+                             field)
 
 
 class SwitchingGLMDataModule(NeuralDataModule):
@@ -312,7 +315,7 @@ class SwitchingGLMDataModule(NeuralDataModule):
         select_seed: int = 0,
     ):
         if seed is not None:
-            check_seed(seed, "data.init_args.seed")
+            check_seed(seed, data_option("seed"))
         self.path = None if path is None else Path(path)
         self.sim_kwargs = dict(
             n_states=n_states, n_neurons=n_neurons, n_sequences=n_sequences, n_bins=n_bins, seed=seed
@@ -339,7 +342,8 @@ class SwitchingGLMDataModule(NeuralDataModule):
             involves = ("path",) if self.path is not None else (
                 ("n_sequences",) if self.sim_kwargs["n_sequences"] is not None else ())
             raise InputError(f"n_train={self.n_train} must be between 1 and {len(spikes) - 1} (the {source} has "
-                             f"{len(spikes)} sequences)", path=self.path, field="data.n_train", involves=involves)
+                             f"{len(spikes)} sequences)", path=self.path, field=data_option("n_train"),
+                             involves=involves)
         for name, rows in (("train", slice(0, self.n_train)), ("valid", slice(self.n_train, None))):
             self.splits[name] = assemble_split(spikes[rows], extras={"true_states": states[rows]})
 
@@ -353,11 +357,11 @@ class SwitchingGLMDataModule(NeuralDataModule):
             holds = ", ".join(f"{key} {held[key]}" for key in wrong)
             asks = ", ".join(str(self.sim_kwargs[key]) for key in wrong)
             # the config key, not the command line's --option: `neurodyn tune` reads configs only
-            nulls = ", ".join(f"data.init_args.{key}" for key in wrong)
+            nulls = ", ".join(data_option(key) for key in wrong)
             them = "them" if len(wrong) > 1 else "it"
             # the file (data.path) against the sizes: the CLI names the one set last and where each came from
-            raise InputError(f"the file holds {holds}, the run asks for {asks}; give null for {nulls} (or leave "
-                             f"{them} out) to take the file's", self.path, f"data.init_args.{wrong[0]}",
+            raise InputError(f"the file holds {holds}, the run asks for {asks}; give {named('None', 'null')} for "
+                             f"{nulls} (or leave {them} out) to take the file's", self.path, data_option(wrong[0]),
                              involves=(*wrong[1:], "path"))
 
     def training_trials_origin(self) -> tuple[str, Path | None, tuple[str, ...]]:

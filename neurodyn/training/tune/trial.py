@@ -15,7 +15,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
-from neurodyn.errors import InputError, one_line, wrapped_input_error
+from neurodyn.errors import InputError, command_line_names, one_line, wrapped_input_error
 from neurodyn.training.checkpoints import SIZE_KEYS
 from neurodyn.training.quiet import quiet_lightning
 from neurodyn.training.tune.space import (
@@ -150,7 +150,8 @@ def build_model_and_data(cfg: dict, sources: list | None = None):
     pl.seed_everything(seed if isinstance(seed, int) and not isinstance(seed, bool) else 0, verbose=False)
     instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes  # renamed in jsonargparse 4.49
     try:
-        init = instantiate(namespace)
+        with command_line_names():  # the DataModules name their arguments as the config spells them
+            init = instantiate(namespace)
     except Exception as err:
         cause = wrapped_input_error(err)
         if cause is None:
