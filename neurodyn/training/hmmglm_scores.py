@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from neurodyn.errors import InputError
 from neurodyn.metrics.states import (
     connection_type_accuracy,
     connection_type_f1,
@@ -21,6 +22,43 @@ from neurodyn.models.hmmglm.models import SwitchingGLM
 from neurodyn.models.hmmglm.readout import WALD_Z, coupling_arrays, read_out_types
 
 __all__ = ["evaluate_model"]
+
+
+def _states_of(states, x: torch.Tensor | None, field: str, spikes_field: str) -> np.ndarray | None:
+    """``states`` as integer labels of the (sequences, bins) of ``x`` (the validated ``spikes_field``), or an
+    InputError naming ``field`` (a shape that differs was 'predicted_states: 160 labels, true_states has 80')."""
+    if states is None:
+        return None
+    array = np.asarray(states.detach().cpu() if hasattr(states, "detach") else states)
+    expected = tuple(x.shape[:2])
+    if array.shape == expected[1:] and expected[0] == 1:  # one sequence given as (bins,), as its spikes (bins, N)
+        array = array[None]
+    if array.shape != expected:
+        raise InputError(f"shape {array.shape} does not match the (sequences, bins) of {spikes_field}, {expected}",
+                         field=field)
+    return array
+
+
+def _true_state_count(model: SwitchingGLM, true_types, true_weights, states: np.ndarray | None,
+                      states_field: str) -> int | None:
+    """The number of true states ``true_types`` / ``true_weights`` hold (None when neither is given), after
+    checking each is (states, N, N) for the model's N neurons, that both hold as many states, and that the labels
+    of ``states`` are among them (a mismatch left every recovery score None without a word)."""
+    n_true, first = None, None
+    for field, value in (("true_types", true_types), ("true_weights", true_weights)):
+        if value is None:
+            continue
+        shape = tuple(np.shape(value.detach().cpu() if hasattr(value, "detach") else value))
+        n = model.n_neurons
+        if len(shape) != 3 or shape[1:] != (n, n) or shape[0] < 1:
+            raise InputError(f"shape {shape} does not match (states, {n}, {n}) (the model's {n} neurons)", field=field)
+        if n_true is not None and shape[0] != n_true:
+            raise InputError(f"{shape[0]} states, {first} {n_true}: the same true states expected", field=field)
+        n_true, first = shape[0], field
+        if states is not None and states.size and int(states.max()) >= shape[0]:
+            raise InputError(f"{shape[0]} state{'s' * (shape[0] != 1)}, but {states_field} holds labels up to "
+                             f"{int(states.max())}", field=field)
+    return n_true
 
 
 @torch.no_grad()
@@ -67,9 +105,27 @@ def evaluate_model(
         ``state_accuracy``, ``type_accuracy`` and ``type_f1`` (macro over {inh, none, exc}) of the
         common read-out, ``type_accuracy_argmax`` and ``type_f1_argmax`` (one-hot prior only),
         ``weight_error`` (reported couplings), ``weight_error_softmax`` (one-hot prior only),
-        ``permutation`` (None where not applicable).
+        ``permutation`` (None where not applicable). The recovery scores are None without the truth they
+        need (``true_states`` for a model of several states), or where the model has another number of
+        states than ``true_types`` / ``true_weights`` (no one-to-one matching of the states).
+
+    Raises
+    ------
+    InputError
+        Naming the argument: ``true_states`` / ``train_states`` of another (sequences, bins) shape than
+        ``spikes`` / ``train_spikes`` (``train_states`` without ``train_spikes``); ``true_types`` /
+        ``true_weights`` not (states, N, N) for the model's N neurons, of different numbers of states, or of
+        fewer states than the labels of the true states.
     """
     x = spikes_for(model, spikes)
+    if train_states is not None and train_spikes is None:
+        raise InputError("given without train_spikes (the states of which sequences?)", field="train_states")
+    train_x = None if train_spikes is None else spikes_for(model, train_spikes)
+    true_states = _states_of(true_states, x, "true_states", "spikes")
+    train_states = _states_of(train_states, train_x, "train_states", "train_spikes")
+    n_true = _true_state_count(model, true_types, true_weights,
+                               true_states if train_states is None else train_states,
+                               "true_states" if train_states is None else "train_states")
     marginal = marginal_log_likelihood(model, x)
     out = {
         "test_ll": marginal["per_spike"],
@@ -84,12 +140,9 @@ def evaluate_model(
         "weight_error_softmax": None,
         "permutation": None,
     }
-    n_true = None if true_types is None else np.asarray(true_types).shape[0]
     perm = None
     if true_states is not None and model.n_states > 1:
-        ref_x, ref_states = (
-            (x, true_states) if train_states is None else (spikes_for(model, train_spikes), train_states)
-        )
+        ref_x, ref_states = (x, true_states) if train_states is None else (train_x, train_states)
         pred = model.e_step(ref_x).posteriors.argmax(-1).cpu().numpy()
         n = max(model.n_states, n_true or 0, int(np.max(ref_states)) + 1)
         perm = find_permutation(ref_states, pred, n_states=n)
@@ -104,8 +157,8 @@ def evaluate_model(
     if mask is not None and not mask.any():  # one neuron, no self-coupling: no coupling to score (None)
         perm = None
     if true_types is not None and perm is not None and perm.shape[0] == np.asarray(true_types).shape[0]:
-        if train_spikes is not None:
-            est = read_out_types(model, train_spikes, z=readout_z).cpu().numpy()
+        if train_x is not None:
+            est = read_out_types(model, train_x, z=readout_z).cpu().numpy()
             out["type_accuracy"] = connection_type_accuracy(true_types, est, perm, mask)
             out["type_f1"] = connection_type_f1(true_types, est, perm, mask)
         if hasattr(model, "connection_types"):

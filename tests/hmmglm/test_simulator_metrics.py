@@ -294,3 +294,41 @@ def test_recovery_metrics_refuse_nothing_to_score_and_values_that_are_not_scores
     with pytest.raises(InputError) as err:
         metric(*args)
     assert err.value.field == field, str(err.value)
+
+
+def test_evaluate_model_refuses_truth_of_other_sizes_naming_the_argument():
+    """evaluate_model scored true_types / true_weights of another number of states than true_states holds as None
+    without a word, and a true_states of another shape than spikes was 'predicted_states: 160 labels, true_states
+    has 80' (an array the caller never passed). Each is now one InputError naming the argument."""
+    sim = simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=2, n_bins=80, seed=5)
+    model = build_model(4, HMMGLMConfig(variant="onehot", n_states=2)).double()
+    types, weights = sim.connection_types, sim.weights
+    one_state = dict(true_types=types[:1]), dict(true_weights=weights[:1])
+    for kwargs in one_state:  # true_states labels 0 and 1: two true states at least
+        (field,) = kwargs
+        with pytest.raises(InputError, match="1 state, but true_states holds labels up to 1") as err:
+            evaluate_model(model, sim.spikes, sim.states, train_spikes=sim.spikes, **kwargs)
+        assert err.value.field == field
+    with pytest.raises(InputError, match=r"3 states, true_types 2") as err:
+        evaluate_model(model, sim.spikes, sim.states, types, np.concatenate([weights, weights[:1]]))
+    assert err.value.field == "true_weights"
+    with pytest.raises(InputError, match=r"shape \(2, 5, 5\) does not match \(states, 4, 4\)") as err:
+        evaluate_model(model, sim.spikes, sim.states, np.zeros((2, 5, 5)))
+    assert err.value.field == "true_types"
+    for states, field, kwargs in [(sim.states[:, :40], "true_states", {}), (sim.states[:1], "true_states", {}),
+                                  (sim.states[:, :3], "train_states", dict(train_spikes=sim.spikes))]:
+        call = dict(true_states=sim.states, **kwargs)
+        call[field] = states
+        with pytest.raises(InputError, match=r"shape \(\d, \d+\) does not match the \(sequences, bins\) of") as err:
+            evaluate_model(model, sim.spikes, **call)
+        assert err.value.field == field
+    with pytest.raises(InputError, match="train_spikes") as err:
+        evaluate_model(model, sim.spikes, sim.states, train_states=sim.states)
+    # the truth as it is, and one true state more than the labels show (a state no bin visits), still score
+    result = evaluate_model(model, sim.spikes, sim.states, types, weights, train_spikes=sim.spikes)
+    assert result["type_accuracy"] is not None and result["weight_error"] is not None
+    three = build_model(4, HMMGLMConfig(variant="onehot", n_states=3)).double()
+    result = evaluate_model(three, sim.spikes, sim.states, np.concatenate([types, types[:1]]),
+                            np.concatenate([weights, weights[:1]]), train_spikes=sim.spikes)
+    assert result["type_accuracy"] is not None and result["weight_error"] is not None
+    assert evaluate_model(model, sim.spikes[:, :40], sim.states[:, :40])["state_accuracy"] is not None
