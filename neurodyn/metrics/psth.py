@@ -73,7 +73,8 @@ def psth_r2(psth, eval_rates, eval_cond_idx, jitter=None) -> float:
     psth : array (conditions, bins, n_heldin + n_heldout)
         True PSTHs (counts per bin), NaN where undefined.
     eval_rates : array (trials, bins, n_heldin + n_heldout)
-        Predicted rates of all eval trials.
+        Predicted rates of all eval trials (counts per bin); NaN, infinite or negative rates that enter a
+        PSTH are refused (as :func:`~neurodyn.metrics.bits.bits_per_spike` refuses them).
     eval_cond_idx : list of int arrays
         Eval-trial indices of each condition (ragged); empty conditions are skipped.
     jitter : int array (trials,), optional
@@ -104,6 +105,7 @@ def psth_r2(psth, eval_rates, eval_cond_idx, jitter=None) -> float:
     if not (np.isfinite(jitter).all() and (jitter == np.round(jitter)).all()):  # 0.5 was a shift of 0
         raise InputError("shifts must be whole numbers of bins", field="eval_jitter")
     shifted = shift_trials(eval_rates, jitter)
+    scored = np.zeros(shifted.shape[:2], dtype=bool)  # (trial, shifted bin) entries that enter a PSTH
     true_rows, pred_rows = [], []
     for condition, trials in enumerate(cond_idx):
         if trials.size == 0:
@@ -111,6 +113,7 @@ def psth_r2(psth, eval_rates, eval_cond_idx, jitter=None) -> float:
         if trials.min() < 0 or trials.max() >= len(eval_rates):
             raise InputError(f"trial index out of range 0..{len(eval_rates) - 1}", field="eval_cond_idx")
         keep = ~np.isnan(psth[condition, :, 0])
+        scored[np.ix_(trials, keep)] = True
         predicted = shifted[trials].mean(axis=0)[keep]
         if np.isnan(predicted).any() or np.isinf(predicted).any():
             raise InputError("NaN or infinite rate predictions within the PSTH bins", field="eval_rates")
@@ -120,4 +123,10 @@ def psth_r2(psth, eval_rates, eval_cond_idx, jitter=None) -> float:
         raise InputError("no condition has eval trials", field="eval_cond_idx")
     if not sum(len(rows) for rows in true_rows):
         raise InputError("no bin with a defined PSTH (all NaN)", field="psth")
+    negative = (shifted < 0) & scored[..., None]
+    if negative.any():  # as bits_per_spike (check_rates) refuses them; index in eval_rates, before the shift
+        trial, shifted_bin, neuron = (int(i) for i in np.argwhere(negative)[0])
+        first = (trial, shifted_bin - int(jitter[trial]), neuron)
+        raise InputError(f"negative rate predictions ({int(negative.sum())} entries, first at index {first})",
+                         field="eval_rates")
     return float(r2_score(np.vstack(true_rows), np.vstack(pred_rows)))

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import r2_score
 
 from neurodyn.errors import InputError
-from neurodyn.metrics import psth_r2, rate_r2
+from neurodyn.metrics import bits_per_spike, psth_r2, rate_r2
 from neurodyn.metrics.psth import as_index_list, shift_trials
 
 
@@ -49,6 +49,24 @@ def test_psth_bad_input():
         psth_r2(psth, np.ones((5, 4, 2)), [np.array([0]), np.array([1])])
     with pytest.raises(InputError, match="conditions"):
         psth_r2(psth, np.ones((5, 4, 3)), [np.array([0])])
+
+
+def test_psth_r2_refuses_negative_rates_as_bits_per_spike_does():
+    """psth_r2 scored negative predicted rates without a word where bits_per_spike
+    refuses them; both now refuse them, in the entries they score: a negative rate of a trial no condition holds,
+    or in a bin whose PSTH is NaN, is not scored and not refused (as bits_per_spike skips NaN-target entries)."""
+    psth = np.array([[[1.0, 0.0], [2.0, 0.5], [np.nan, np.nan]], [[3.0, 1.0], [5.0, 0.0], [np.nan, np.nan]]])
+    cond_idx = [np.array([0, 2]), np.array([1, 3])]
+    rates = np.concatenate([psth, psth, np.ones((1, 3, 2))])  # trial 4: in no condition
+    rates[:4, 2] = -1.0  # bins with a NaN PSTH: not scored
+    rates[4] = -1.0
+    assert psth_r2(psth, rates, cond_idx) == 1.0
+    rates[2, 1, 1] = -0.25
+    with pytest.raises(InputError, match=r"negative rate predictions \(1 entries, first at index \(2, 1, 1\)\)") as err:
+        psth_r2(psth, rates, cond_idx)
+    assert err.value.field == "eval_rates"
+    with pytest.raises(InputError, match="negative rate predictions") as err:  # bits_per_spike: the same words
+        bits_per_spike(rates[:4, :2], np.zeros((4, 2, 2)))
 
 
 def test_cond_idx_formats():
