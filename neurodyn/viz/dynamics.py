@@ -75,10 +75,11 @@ def plot_latent_pca(
 ):
     """Top principal components of latents over time, and the trajectories in the PC1-PC2 plane.
 
-    Left panels: each component against time, thin lines for up to ``trials`` trials and a thick
+    Left panels: each component against time, thin lines for the first ``trials`` trials and a thick
     line for the trial mean. Right panel: PC1 vs PC2 per trial, the trial mean's points coloured by time
     (viridis: early dark purple, late light yellow), with the alignment event (t = 0) marked by a dot on
-    each trajectory. With ``n_components=1`` (one-dimensional latents) the time panel alone is drawn.
+    each single trial's trajectory (on the mean's when ``trials`` is 0). With ``n_components=1``
+    (one-dimensional latents) the time panel alone is drawn.
 
     Parameters
     ----------
@@ -88,7 +89,8 @@ def plot_latent_pca(
     n_components : int
         1 to ``min(trials * time, dims)``.
     trials : int
-        Number of single trials drawn.
+        Number of single trials drawn (the first ones; all of them when there are fewer); 0 draws the mean
+        alone.
     event : str
         Name of the alignment event (axis label).
     title : str, optional
@@ -122,12 +124,13 @@ def plot_latent_pca(
     if bin_ms and event != "alignment":
         label = f"time from {event} (s)"
     step = axis_step(bin_ms)  # bin width on the time axis
-    shown = projected[: max(1, min(trials, n_trials))]
+    shown = projected[: min(trials, n_trials)]  # 0: the mean alone (was one trial drawn all the same)
     fig, owned = figure(fig, (10, 1.5 + 1.3 * n_components))
     grid = fig.add_gridspec(n_components, 2 if n_components > 1 else 1, width_ratios=[1.4, 1][: min(2, n_components)])
     for k in range(n_components):
         ax = fig.add_subplot(grid[k, 0])
-        ax.plot(t, shown[..., k].T, color="0.6", lw=0.6)
+        if len(shown):
+            ax.plot(t, shown[..., k].T, color="0.6", lw=0.6)
         ax.plot(t, projected[..., k].mean(axis=0), color="C3", lw=2)
         ax.set_xlim(t[0] - step / 2, t[-1] + step / 2)  # the bins' outer edges, as the image panels
         ax.set_ylabel(f"PC{k + 1}\n({100 * explained[k]:.0f}%)")
@@ -157,9 +160,10 @@ def plot_latent_pca(
     ax_plane.plot(mean[:, 0], mean[:, 1], color="C3", lw=1.5, zorder=2)
     if bin_ms and t[0] <= 0 <= t[-1]:
         at_event = int(np.argmin(np.abs(t)))
+        marked = shown[:, at_event] if len(shown) else mean[None, at_event]  # no single trial: the mean's point
         ax_plane.scatter(
-            shown[:, at_event, 0],
-            shown[:, at_event, 1],
+            marked[:, 0],
+            marked[:, 1],
             color="k",
             s=8,
             zorder=4,

@@ -182,6 +182,24 @@ def test_latent_pca_axes():
         plot_latent_pca(z, n_components=6)
 
 
+def test_latent_pca_trials_is_the_number_of_single_trials_drawn():
+    """trials=0 drew one single trial, though ``trials`` is documented as the number drawn; it now draws none
+    (the mean alone), and the t = 0 marker of the PC plane sits on the mean's trajectory."""
+    z = RNG.normal(size=(6, 20, 5)).cumsum(1)
+    for trials, drawn in ((0, 0), (1, 1), (4, 4), (99, 6)):
+        fig = plot_latent_pca(z, bin_ms=20, offset_ms=-200, n_components=2, trials=trials)
+        time_ax, plane = fig.axes[0], fig.axes[-1]
+        assert len(time_ax.lines) == drawn + 1 + 1, trials  # single trials, the mean, the t = 0 line
+        assert len(plane.lines) == drawn + 1, trials  # single trajectories, the mean's
+        marker = plane.collections[-1].get_offsets()
+        assert len(marker) == max(drawn, 1), trials
+    mean = pca(z, 2)[0].mean(axis=0)
+    fig = plot_latent_pca(z, bin_ms=20, offset_ms=-200, n_components=2, trials=0)
+    t = fig.axes[0].lines[-1].get_xdata()[0]  # the t = 0 line, at the bin whose time is nearest 0
+    at_event = int(np.argmin(np.abs(fig.axes[0].lines[0].get_xdata() - t)))
+    np.testing.assert_allclose(fig.axes[-1].collections[-1].get_offsets()[0], mean[at_event])
+
+
 def test_energy_lines():
     kinetic, potential = RNG.random((3, 12)), RNG.normal(size=(3, 12))
     fig = plot_energy(kinetic, potential, bin_ms=20)
