@@ -41,6 +41,16 @@ class PseudoSplit:
         return self.train_heldin, self.train_heldout, self.eval_heldin, self.eval_heldout
 
 
+def _whole(value, field: str, minimum: int | None = None) -> int:
+    """``value`` as an int when it is a whole number (not a bool) >= ``minimum`` (if given), else an InputError
+    naming ``field``."""
+    whole = whole_number(value)
+    if whole is None or (minimum is not None and whole < minimum):
+        at_least = "" if minimum is None else f" >= {minimum}"
+        raise InputError(f"must be a whole number{at_least}, got {value!r}", field=field)
+    return whole
+
+
 def pseudo_cosmoothing_split(nwb: str | os.PathLike, dataset: str = "mc_maze_small", *, n_heldout: int = 27,
                              n_train: int = 80, seed: int = 0, bin_ms: int = 5) -> PseudoSplit:
     """Bin an NLB test file (nlb_tools semantics) and split its units and trials.
@@ -58,6 +68,12 @@ def pseudo_cosmoothing_split(nwb: str | os.PathLike, dataset: str = "mc_maze_sma
     seed, bin_ms
         Seed of the unit choice; bin width in ms.
 
+    Raises
+    ------
+    InputError
+        Naming the argument: ``n_heldout``, ``n_train`` or ``seed`` that is not a whole number (>= 1; the
+        seed >= 0), refused before the file is read, or counts that leave no unit or trial on one side.
+
     Examples
     --------
     >>> split = pseudo_cosmoothing_split(path)  # doctest: +SKIP
@@ -67,6 +83,10 @@ def pseudo_cosmoothing_split(nwb: str | os.PathLike, dataset: str = "mc_maze_sma
     from neurodyn.data.prepare import prepare
     from neurodyn.data.prepared import load_prepared
 
+    # before the file is binned: 27.5 was numpy's TypeError from rng.choice, 80.5 a slice error, -1 a seed error
+    n_heldout = _whole(n_heldout, "n_heldout", 1)
+    n_train = _whole(n_train, "n_train", 1)
+    seed = _whole(seed, "seed", 0)
     with tempfile.TemporaryDirectory() as tmp:
         out = prepare(dataset, nwb, bin_ms=bin_ms, phase="test", out=Path(tmp) / "split.h5", log=None)
         spikes = load_prepared(out).eval_input["eval_spikes_heldin"].astype(np.float64)
@@ -95,6 +115,7 @@ def selection_split(split: PseudoSplit, n_select: int = 16, *, field: str = "n_s
     (5, 3)
     """
     n_train = split.train_heldin.shape[0]
+    n_select = _whole(n_select, field)  # 2.5 was a slice error, True one trial
     if not 0 < n_select < n_train:
         raise InputError(f"must be between 1 and {n_train - 1} (the split has {n_train} training trials)",
                          field=field)

@@ -51,6 +51,30 @@ def test_split_rejects_bad_counts(small_test_nwb):
         pseudo_cosmoothing_split(small_test_nwb, n_heldout=107)
 
 
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(n_heldout=27.5), "n_heldout"), (dict(n_heldout=True), "n_heldout"), (dict(n_heldout="27"), "n_heldout"),
+    (dict(n_train=80.5), "n_train"), (dict(seed=-1), "seed"), (dict(seed=2.5), "seed"),
+])
+def test_split_refuses_counts_and_seeds_that_are_not_whole_numbers_before_reading(tmp_path, kwargs, field):
+    """n_heldout=27.5 was numpy's 'expected a sequence of integers' TypeError from inside rng.choice (True: the
+    same), n_train=80.5 a slice TypeError, seed=-1 / 2.5 numpy's ValueError / TypeError, each after the whole file
+    was binned; each is now one InputError naming the argument, before the file is read (here: there is none)."""
+    with pytest.raises(InputError) as err:
+        pseudo_cosmoothing_split(tmp_path / "absent.nwb", **kwargs)
+    assert err.value.field == field and "whole number" in err.value.message, str(err.value)
+
+
+def test_selection_split_refuses_a_count_that_is_not_a_whole_number():
+    from neurodyn.data.pseudo import PseudoSplit, selection_split
+
+    x = np.zeros((10, 2, 3))
+    s = PseudoSplit(x[:8, :, :2], x[:8, :, 2:], x[8:, :, :2], x[8:, :, 2:], np.arange(2), np.arange(2, 3), 5)
+    for bad in (2.5, True):  # 2.5 was a slice TypeError, True selected one trial
+        with pytest.raises(InputError, match="n_select: must be a whole number"):
+            selection_split(s, bad)
+    assert selection_split(s, np.int64(3)).eval_heldin.shape[0] == 3
+
+
 def test_selection_split_uses_training_trials_only():
     from neurodyn.data.pseudo import PseudoSplit, selection_split
 
