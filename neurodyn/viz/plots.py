@@ -309,12 +309,13 @@ def plot_coupling(
     Parameters
     ----------
     weights : array (states, post, pre) or (post, pre)
+        NaN entries are drawn blank; an array without a finite entry, or with an infinite one, is refused.
     reference : array (k, post, pre) or (post, pre), optional
-        Second row, same colour scale (``k`` may differ from the number of states).
+        Second row, same colour scale (``k`` may differ from the number of states); NaN as in ``weights``.
     titles : list of str, optional
         Column titles.
     vmax : float, optional
-        Symmetric colour limit (default: the largest absolute entry).
+        Symmetric colour limit, a finite number > 0 (default: the largest absolute finite entry).
     row_labels : (str, str)
         Y labels of the two rows (with ``reference``; one row is labelled "post" alone).
     label : str
@@ -349,8 +350,17 @@ def plot_coupling(
     n_cols = max(len(r) for r in rows)
     if titles is not None and len(titles) < len(weights):
         raise InputError(f"{len(titles)} titles for {len(weights)} matrices", field="titles")
+    for mats, name in zip(rows, ("weights", "reference")):
+        # an all-NaN array warned and drew on a NaN colour scale; an infinite entry left no scale to draw on
+        if np.isinf(mats).any():
+            raise InputError(f"{int(np.isinf(mats).sum())} infinite entries: no colour scale holds them", field=name)
+        if np.isnan(mats).all():
+            raise InputError(f"no finite entry to draw (all {mats.size} are NaN)", field=name)
     if vmax is None:
         vmax = float(np.nanmax(np.abs(np.concatenate([r.ravel() for r in rows])))) or 1.0
+    elif isinstance(vmax, bool | np.bool_) or not isinstance(vmax, int | float | np.number) or not 0 < vmax < np.inf:
+        raise InputError(f"must be a finite number > 0 (the symmetric colour limit), got {vmax!r}", field="vmax")
+    vmax = float(vmax)
     fig, _ = figure(fig, (2.2 * n_cols + 0.8, 2.3 * len(rows)))
     axes = fig.subplots(len(rows), n_cols, squeeze=False)
     image = None

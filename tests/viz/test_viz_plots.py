@@ -200,6 +200,35 @@ def test_latent_pca_trials_is_the_number_of_single_trials_drawn():
     np.testing.assert_allclose(fig.axes[-1].collections[-1].get_offsets()[0], mean[at_event])
 
 
+def test_coupling_without_a_finite_entry_or_colour_limit_is_refused():
+    """plot_coupling of all-NaN couplings warned 'All-NaN slice encountered' and drew blank images on a NaN colour
+    scale; an infinite entry, and vmax NaN / 0 / -1, gave colour limits of +-0.1 or (-1.1, 1.0) without a word.
+    Each is now one InputError naming the argument; a NaN entry among finite ones is still drawn blank."""
+    import warnings
+
+    w = RNG.normal(size=(2, 3, 3))
+    nan = np.full_like(w, np.nan)
+    infinite = w.copy()
+    infinite[0, 1, 2] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning on the way to the error
+        for call, field, words in [(lambda: plot_coupling(nan), "weights", "no finite entry"),
+                                   (lambda: plot_coupling(w, reference=nan[0]), "reference", "no finite entry"),
+                                   (lambda: plot_coupling(infinite), "weights", "infinite"),
+                                   (lambda: plot_coupling(w, reference=infinite), "reference", "infinite")] + [
+                (lambda v=v: plot_coupling(w, vmax=v), "vmax", "finite number > 0")
+                for v in (float("nan"), 0.0, -1.0, float("inf"), "1", True)]:
+            with pytest.raises(InputError, match=words) as err:
+                call()
+            assert err.value.field == field, str(err.value)
+    partly = w.copy()
+    partly[1, 0, 0] = np.nan
+    fig = plot_coupling(partly, vmax=np.float32(2.0))
+    assert fig.axes[0].images[0].get_clim() == (-2.0, 2.0)
+    largest = np.nanmax(np.abs(partly))
+    assert plot_coupling(partly).axes[0].images[0].get_clim() == pytest.approx((-largest, largest))
+
+
 def test_energy_lines():
     kinetic, potential = RNG.random((3, 12)), RNG.normal(size=(3, 12))
     fig = plot_energy(kinetic, potential, bin_ms=20)
