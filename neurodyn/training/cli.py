@@ -158,7 +158,7 @@ from neurodyn.training.parser_errors import (
 from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter, run_select_split
 from neurodyn.training.processes import processes_note, use_command_launcher
 from neurodyn.training.quiet import HeldStream, ReleaseStdout, hold_stdout, quiet_lightning
-from neurodyn.training.refusals import input_error_of
+from neurodyn.training.refusals import check_trainer_counts, input_error_of
 from neurodyn.training.runs import (
     DEFAULT_ROOT,
     LENGTH_SETTINGS,
@@ -738,8 +738,10 @@ class NeurodynCLI(LightningCLI):
         """Lightning's Trainer refuses bad settings (``max_epochs -3``, an accelerator this machine lacks, ...)
         with a MisconfigurationException: a one-line error about ``trainer``, not a traceback. A fit told to
         train nothing (``max_epochs 0``: a run folder without a checkpoint, exit 0) or forever (``max_epochs
-        -1`` with no ``max_steps`` / ``max_time``: Lightning's "infinite") is refused too. A refused setting that a
-        config file gave is named with that file."""
+        -1`` with no ``max_steps`` / ``max_time``: Lightning's "infinite") is refused too, and so are the settings
+        Lightning divides by or misreads (``accumulate_grad_batches 0``, ``gradient_clip_val -1``:
+        :func:`~neurodyn.training.refusals.check_trainer_counts`). A refused setting that a config file gave is
+        named with that file."""
         try:
             return self._checked_trainer(config, callbacks)
         except InputError as err:
@@ -749,6 +751,7 @@ class NeurodynCLI(LightningCLI):
         from lightning.fabric.utilities.exceptions import MisconfigurationException
 
         if self.subcommand == "fit":
+            check_trainer_counts(config)  # settings Lightning divides by, or misreads without a word
             epochs, steps = config.get("max_epochs"), config.get("max_steps")
             if epochs == 0 or steps == 0:  # Lightning stops at max_steps 0 whatever max_epochs says
                 option = "max_epochs" if epochs == 0 else "max_steps"

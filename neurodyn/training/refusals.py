@@ -79,3 +79,61 @@ def check_batch_limits(trainer, stage: str) -> None:
         raise InputError(f"{interval} batches is more than an epoch's {batches} training batches: give at most "
                          f"{batches}, a fraction of the epoch (0.5), or trainer.check_val_every_n_epoch null to count "
                          "batches across epochs", field="trainer.val_check_interval")
+
+
+#: trainer settings of a fit that Lightning takes without a check and then divides by (a ZeroDivisionError
+#: traceback once training ran: ``accumulate_grad_batches 0``, ``check_val_every_n_epoch 0``,
+#: ``val_check_interval 0``) or misreads without a word (``accumulate_grad_batches -1`` and
+#: ``check_val_every_n_epoch -1`` stepped and validated every batch / epoch, ``log_every_n_steps -1`` logged every
+#: step, ``gradient_clip_val -1`` turned every gradient around, ``limit_train_batches 0`` trained nothing and
+#: exited 0): option -> (smallest value, None allowed, what the option counts)
+_TRAINER_COUNTS = {
+    "accumulate_grad_batches": (1, False, "batches per optimizer step"),
+    "check_val_every_n_epoch": (1, True, "epochs between validations; null: by val_check_interval alone"),
+    "log_every_n_steps": (0, True, "steps between logged metrics; 0 logs none"),
+    "num_sanity_val_steps": (-1, True, "validation batches run before training; -1 all of them"),
+    "min_epochs": (0, True, "epochs trained at least"),
+    "min_steps": (0, True, "steps trained at least"),
+}
+
+
+def check_trainer_counts(config) -> None:
+    """The trainer settings of a fit that Lightning divides by or misreads, checked before the Trainer is built:
+    a whole number from each one's smallest sensible value (:data:`_TRAINER_COUNTS`); ``val_check_interval`` a
+    number above 0; ``gradient_clip_val`` a finite number >= 0; ``limit_train_batches`` not 0 (as ``max_epochs 0``:
+    trains nothing). An :class:`~neurodyn.errors.InputError` naming ``trainer.<option>``.
+
+    >>> check_trainer_counts({"accumulate_grad_batches": 0})
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: trainer.accumulate_grad_batches: must be a whole number >= 1 (batches per ...), got 0
+    >>> check_trainer_counts({"accumulate_grad_batches": 2, "check_val_every_n_epoch": None, "gradient_clip_val": 0.5})
+    """
+    import math
+
+    from neurodyn.errors import whole_number
+
+    get = config.get
+    for option, (least, none_ok, counts) in _TRAINER_COUNTS.items():
+        value = get(option)
+        if value is None and none_ok:
+            continue
+        number = whole_number(value)
+        if number is None or number < least:
+            raise InputError(f"must be a whole number >= {least}{' or null' if none_ok else ''} ({counts}), got "
+                             f"{value!r}", field=f"trainer.{option}")
+
+    def number(value):
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    interval = get("val_check_interval")
+    if interval is not None and not (number(interval) is not None and math.isfinite(interval) and interval > 0):
+        raise InputError(f"must be above 0 (a fraction of the training epoch up to 1.0, or a number of batches), got "
+                         f"{interval!r}", field="trainer.val_check_interval")
+    clip = get("gradient_clip_val")
+    if clip is not None and not (number(clip) is not None and math.isfinite(clip) and clip >= 0):
+        raise InputError(f"must be a finite number >= 0 (0 or null: no clipping), got {clip!r}",
+                         field="trainer.gradient_clip_val")
+    limit = get("limit_train_batches")
+    if limit is not None and number(limit) is not None and limit == 0:
+        raise InputError("0 trains nothing; give a positive number of batches or a fraction of them up to 1.0",
+                         field="trainer.limit_train_batches")

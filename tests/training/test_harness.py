@@ -327,6 +327,22 @@ def test_seed_everything_true_is_refused_where_another_launcher_started_the_proc
     # (max_epochs 0 is refused up front now: "trains nothing"; -1 with a time limit still reaches this check)
     (["--model.init_args.lr_schedule", "cosine", "--trainer.max_epochs", "-1", "--trainer.max_time", "00:00:01:00"],
      "lr_schedule: needs a finite"),
+    # badin: Lightning divides by these (a ZeroDivisionError traceback after the first batch or epoch, exit 1) ...
+    (["--trainer.accumulate_grad_batches", "0"], "trainer.accumulate_grad_batches: must be a whole number >= 1"),
+    (["--trainer.check_val_every_n_epoch", "0"],
+     "trainer.check_val_every_n_epoch: must be a whole number >= 1 or null"),
+    (["--trainer.val_check_interval", "0"], "trainer.val_check_interval: must be above 0"),
+    # ... or took these without a word, exit 0: a step / validation / log every batch, gradients turned around,
+    # no training batch at all
+    (["--trainer.accumulate_grad_batches", "-1"], "trainer.accumulate_grad_batches: must be a whole number >= 1"),
+    (["--trainer.check_val_every_n_epoch", "-1"], "trainer.check_val_every_n_epoch: must be a whole number >= 1"),
+    (["--trainer.log_every_n_steps", "-1"], "trainer.log_every_n_steps: must be a whole number >= 0"),
+    (["--trainer.num_sanity_val_steps", "-5"], "trainer.num_sanity_val_steps: must be a whole number >= -1"),
+    (["--trainer.min_epochs", "-3"], "trainer.min_epochs: must be a whole number >= 0"),
+    (["--trainer.gradient_clip_val", "-1"], "trainer.gradient_clip_val: must be a finite number >= 0"),
+    (["--trainer.gradient_clip_val", ".nan"],
+     "trainer.gradient_clip_val: must be a finite number >= 0 (0 or null: no clipping), got nan"),
+    (["--trainer.limit_train_batches", "0"], "trainer.limit_train_batches: 0 trains nothing"),
 ])
 def test_bad_training_values_are_one_line_and_leave_no_run_folder(tmp_path, capsys, args, field):
     code = main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path / "runs"), "--run-name", "r",
@@ -339,6 +355,7 @@ def test_bad_training_values_are_one_line_and_leave_no_run_folder(tmp_path, caps
 @pytest.mark.parametrize("setting, line", [
     ("max_time: abc", "trainer.max_time: 'abc' is not a duration"),
     ("max_epochs: 0", "trainer.max_epochs: max_epochs 0 trains nothing"),
+    ("accumulate_grad_batches: 0", "trainer.accumulate_grad_batches: must be a whole number >= 1"),
 ])
 def test_a_bad_trainer_setting_of_a_config_file_names_the_file(tmp_path, capsys, setting, line):
     """A refused Trainer setting that a config file gave is named with that file (it named the field alone); one
