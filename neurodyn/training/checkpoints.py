@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -94,6 +95,16 @@ def checkpoint_filename(monitor: str | None) -> str:
     return f"{name}-{monitor.replace('/', '_')}={{{monitor}:.4f}}" if monitor else name
 
 
+def _checkpoint_option(message: str) -> str:
+    """The ``checkpoint.*`` option that Lightning's ModelCheckpoint refused, where its words say.
+
+    >>> _checkpoint_option("Invalid value for save_top_k=-5. Must be >= -1"), _checkpoint_option("`mode` can be ...")
+    ('checkpoint.save_top_k', 'checkpoint.mode')
+    """
+    found = re.match(r"Invalid value for (\w+)=", message) or re.match(r"`(\w+)` can be", message)
+    return f"checkpoint.{found.group(1)}" if found else "checkpoint"
+
+
 class AutoModelCheckpoint(ModelCheckpoint):
     """ModelCheckpoint whose ``monitor="auto"`` follows the data: co-bps or loss.
 
@@ -128,10 +139,15 @@ class AutoModelCheckpoint(ModelCheckpoint):
 
     def __init__(self, monitor: str | None = "auto", mode: str = "min", save_last: bool | None = True,
                  save_top_k: int = 1, **kwargs):
+        from lightning.fabric.utilities.exceptions import MisconfigurationException
+
         self._auto = monitor == "auto"
         # a stand-in monitor for Lightning's init checks (top k > 1 needs one); setup() picks the real one
-        super().__init__(monitor="valid/loss" if self._auto else monitor, mode=mode, save_last=save_last,
-                         save_top_k=save_top_k, **kwargs)
+        try:
+            super().__init__(monitor="valid/loss" if self._auto else monitor, mode=mode, save_last=save_last,
+                             save_top_k=save_top_k, **kwargs)
+        except MisconfigurationException as err:  # save_top_k -5, every_n_epochs -1, mode: was a traceback
+            raise InputError(one_line(err, 300), field=_checkpoint_option(str(err))) from None
         if self._auto:
             self.monitor = None
         self._validated_epoch: int | None = None  # the epoch whose validation ran last (this fit)

@@ -149,6 +149,7 @@ from neurodyn.training.hmmglm_module import HMMGLMModule  # noqa: F401
 from neurodyn.training.inputs import command_inputs, config_inputs
 from neurodyn.training.module import LangevinFlowModule  # noqa: F401
 from neurodyn.training.parser_errors import (
+    CALLBACK_SECTIONS,
     _file_with_key,
     check_config_files,
     config_files,
@@ -686,7 +687,10 @@ class NeurodynCLI(LightningCLI):
         try:
             with command_line_names():
                 super().instantiate_classes()
-        except InputError:
+        except InputError as err:  # a callback's own section (checkpoint.save_top_k): the config file that set it
+            if (err.field or "").startswith(CALLBACK_SECTIONS):
+                sub = self.subcommand
+                raise qualified(err, self.config[sub] if sub else self.config, self._user_argv) from None
             raise
         except Exception as err:
             cause = wrapped_input_error(err)

@@ -286,6 +286,10 @@ def _type_error(text: str, files: list[str], argv: list[str]) -> InputError | No
     return InputError(f"expected {' or '.join(words)}{given}", path=path, field=full)
 
 
+#: the sections of the callbacks that ``neurodyn fit`` adds (``--checkpoint.save_top_k``, ``--nlb_eval.every_n_epochs``)
+CALLBACK_SECTIONS = ("checkpoint.", "nlb_eval.")
+
+
 def qualified(err: InputError, cfg, argv: list[str], section: str | None = None) -> InputError:
     """An InputError a model or DataModule raised while being built, naming the option as the config and
     the command line spell it (``model.init_args.config.hidden_size``, not ``hidden_size``) and the config
@@ -309,7 +313,8 @@ def qualified(err: InputError, cfg, argv: list[str], section: str | None = None)
     field = err.field or ""
     if not field:
         return err
-    if field.startswith("trainer.") and err.path is None:  # a Trainer setting: the config file that set it, if any
+    if field.startswith(("trainer.", *CALLBACK_SECTIONS)) and err.path is None:  # a Trainer or callback setting:
+        # the config file that set it, if any
         path = None if _written(field, argv) else _file_with_key(config_files(argv), field, None)
         return InputError(err.message, path=path, field=field) if path is not None else err
     section = section or raised_by(err)

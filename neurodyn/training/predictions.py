@@ -30,6 +30,12 @@ class NLBEvaluationCallback(pl.Callback):
     """
 
     def __init__(self, every_n_epochs: int = 10):
+        from neurodyn.errors import InputError, whole_number
+
+        # 0 was a ZeroDivisionError traceback at the first validation (after training); -2 scored every epoch
+        if whole_number(every_n_epochs) is None or every_n_epochs < 1:
+            raise InputError(f"must be a whole number >= 1 (validation epochs between NLB scorings), got "
+                             f"{every_n_epochs!r}", field="nlb_eval.every_n_epochs")
         self.every_n_epochs = every_n_epochs
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

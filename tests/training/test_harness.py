@@ -343,6 +343,12 @@ def test_seed_everything_true_is_refused_where_another_launcher_started_the_proc
     (["--trainer.gradient_clip_val", ".nan"],
      "trainer.gradient_clip_val: must be a finite number >= 0 (0 or null: no clipping), got nan"),
     (["--trainer.limit_train_batches", "0"], "trainer.limit_train_batches: 0 trains nothing"),
+    # badin: tracebacks: torch's DataLoader (when the first loader was made), Lightning's ModelCheckpoint (while the
+    # callbacks were built) and the NLB scoring callback (ZeroDivisionError at the first validation, after training)
+    (["--data.num_workers", "-1"], "data.init_args.num_workers: must be >= 0"),
+    (["--checkpoint.save_top_k", "-5"], "checkpoint.save_top_k: Invalid value for save_top_k=-5. Must be >= -1"),
+    (["--checkpoint.every_n_epochs", "-1"], "checkpoint.every_n_epochs: Invalid value for every_n_epochs=-1"),
+    (["--nlb_eval.every_n_epochs", "0"], "nlb_eval.every_n_epochs: must be a whole number >= 1"),
 ])
 def test_bad_training_values_are_one_line_and_leave_no_run_folder(tmp_path, capsys, args, field):
     code = main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path / "runs"), "--run-name", "r",
@@ -370,6 +376,21 @@ def test_a_bad_trainer_setting_of_a_config_file_names_the_file(tmp_path, capsys,
                  "--trainer.default_root_dir", str(tmp_path / "runs")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith(f"neurodyn fit: error: {line}"), err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("section, setting, line", [
+    ("checkpoint", "save_top_k: -5", "checkpoint.save_top_k: Invalid value for save_top_k=-5"),
+    ("nlb_eval", "every_n_epochs: 0", "nlb_eval.every_n_epochs: must be a whole number >= 1"),
+])
+def test_a_bad_callback_setting_of_a_config_file_names_the_file(tmp_path, capsys, section, setting, line):
+    """A refused setting of the checkpoint or nlb_eval section that a config file gave names that file (it was a
+    traceback, exit 1)."""
+    config = tmp_path / "callbacks.yaml"
+    config.write_text(f"{section}:\n  {setting}\n")
+    code = main(["fit", *TINY, "--config", str(config), "--trainer.default_root_dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"neurodyn fit: error: {config}: {line}"), err
     assert not (tmp_path / "runs").exists()
 
 

@@ -246,7 +246,7 @@ class NeuralDataModule(pl.LightningDataModule):
     batch_size
         Trials per batch.
     num_workers
-        DataLoader worker processes (0 is right for in-memory tensors).
+        DataLoader worker processes, >= 0 (0 is right for in-memory tensors).
     select_fraction
         Fraction of the training trials held out as the *select* split (seeded by ``select_seed``): the
         model trains on the rest, and validation -- ``valid/loss``, ``valid/co_bps`` and so every
@@ -272,6 +272,9 @@ class NeuralDataModule(pl.LightningDataModule):
         super().__init__()
         if batch_size < 1:
             raise InputError(f"must be >= 1, got {batch_size}", field=data_option("batch_size"))
+        if num_workers < 0:  # torch's DataLoader refused it once the first loader was made: a traceback
+            raise InputError(f"must be >= 0 (0: load in the main process), got {num_workers}",
+                             field=data_option("num_workers"))
         check_seed(select_seed, data_option("select_seed"))
         self.batch_size = batch_size
         self.num_workers = num_workers
