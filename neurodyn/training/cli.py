@@ -703,6 +703,8 @@ class NeurodynCLI(LightningCLI):
     def _instantiate_trainer(self, config, callbacks):
         sub = self.subcommand
         self._check_checkpoint_fits(sub)
+        if isinstance(self.datamodule, NeuralDataModule):
+            self.datamodule.check_spikes(sub)  # no spike to fit, or none to score: one line, before the Trainer
         callbacks = list(callbacks)
         if self._stdout is not None:
             callbacks.append(ReleaseStdout(self._stdout))

@@ -502,3 +502,69 @@ def test_impossible_spike_counts_are_refused_by_fit(tmp_path, capsys, value):
     assert code == 2 and len(err) == 1, err
     assert f"{data}: train_input/train_spikes_heldin: expected spike counts" in err[0] and "(0, 1, 2)" in err[0]
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("zeroed, command, words", [
+    ("train_input", "fit", "train_input: the 9 training trials hold no spikes (every count is 0): there is nothing "
+                           "to fit"),
+    ("eval_spikes_heldout", "fit", "eval_target/mc_maze_20: the 3 evaluation trials hold no held-out spikes "
+                                   "(every count is 0): their co-bps is undefined"),
+    ("eval_spikes_heldout", "validate", "eval_target/mc_maze_20: the 3 evaluation trials hold no held-out spikes"),
+])
+def test_data_without_spikes_is_refused_in_one_line(tmp_path, capsys, zeroed, command, words):
+    """badin: a prepared file whose training spikes are all 0 was fitted (every rate to 0) with exit 0; one whose
+    held-out evaluation spikes are all 0 failed after an epoch of training with 'spikes: target holds no spikes',
+    naming no file (validate: the same). Now one line naming the file and the array, before the Trainer."""
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
+
+    write_nlb_pair(tmp_path / "nwb", "mc_maze", n_train_trials=12, n_test_trials=4, seed=0, n_heldin=6, n_heldout=2)
+    data = prepare("mc_maze", tmp_path / "nwb", 20, "val", tmp_path / "prep.h5", include_psth=False, log=None)
+    args = ["--data", "NLBDataModule", "--data.path", str(data), "--trainer.max_epochs", "1",
+            "--model.init_args.config.hidden_size", "8", "--model.init_args.config.ff_dim", "16",
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    if command == "validate":  # a run of the same sizes on the good file first
+        assert main(["fit", *args, "--trainer.default_root_dir", str(tmp_path / "good"), "--run-name", "r"]) == 0
+        capsys.readouterr()
+    with h5py.File(data, "r+") as f:
+        keys = []
+        f.visititems(lambda key, obj: keys.append(key) if isinstance(obj, h5py.Dataset) and (
+            key.startswith("train_input/") and "spikes" in key if zeroed == "train_input" else
+            key.startswith("eval_target/") and key.endswith(zeroed)) else None)
+        assert keys
+        for key in keys:
+            f[key][...] = 0
+    if command == "fit":
+        code = main(["fit", *args, "--trainer.default_root_dir", str(tmp_path / "runs")])
+    else:
+        code = main(["validate", "--run", str(tmp_path / "good" / "r"), "--data.path", str(data)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"neurodyn {command}: error: {data}: {words}"), err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("family", ["LangevinFlow", "HMM-GLM"])
+def test_training_files_without_spikes_are_refused_by_fit(tmp_path, capsys, family):
+    """badin: an LFADS-layout or switching-GLM file whose training spikes are all 0 was fitted with exit 0."""
+    if family == "LangevinFlow":
+        assert main(["simulate", "lorenz", "--no-progress", "--n-conditions", "2", "--trials-per-condition", "5",
+                     "--n-samples", "200", "--out", str(tmp_path / "d.h5")]) == 0
+        key, field = "train_data", "train_data: the 8 training trials"
+        args = ["--data", "LFADSDataModule", "--model.init_args.config.hidden_size", "8",
+                "--model.init_args.config.ff_dim", "16"]
+    else:
+        assert main(["simulate", "switching-glm", "--no-progress", "--n-sequences", "4", "--n-bins", "50",
+                     "--n-neurons", "4", "--n-states", "2", "--out", str(tmp_path / "d.h5")]) == 0
+        key, field = "spikes", "spikes: the 3 training trials"
+        args = ["--config", str(ROOT / "configs/hmmglm/synthetic_glm.yaml"), "--data.n_train", "3"]
+        for option in ("n_states", "n_neurons", "n_sequences", "n_bins"):
+            args += [f"--data.{option}", "null"]
+    with h5py.File(tmp_path / "d.h5", "r+") as f:
+        f[key][...] = 0
+    capsys.readouterr()
+    code = main(["fit", *args, "--data.path", str(tmp_path / "d.h5"), "--trainer.max_epochs", "1",
+                 "--trainer.accelerator", "cpu", "--trainer.default_root_dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"neurodyn fit: error: {tmp_path / 'd.h5'}: {field} hold no spikes"), err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -328,6 +328,35 @@ class NeuralDataModule(pl.LightningDataModule):
     def load(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    #: where the spike counts of the training trials (``"train"``) and of the evaluation trials (``"valid"``) are
+    #: in the data file: the field :meth:`check_spikes` names
+    spike_fields: dict[str, str] = {"train": "train split", "valid": "valid split"}
+
+    def check_spikes(self, command: str) -> None:
+        """Refuse, in one line naming the data file and the array, data without the spikes ``command`` needs: a
+        ``fit`` whose training trials hold none (every model fitted rates of 0 and the fit exited 0: nothing
+        learnt), and a ``fit`` / ``validate`` / ``test`` whose validated trials have held-out or forward bins
+        without a spike (co-bps / fp-bps are undefined: the error came once validation ran, after an epoch of
+        training, naming no file)."""
+        path = getattr(self, "path", None)
+        trained = self.spike_fields["train"]
+        if command == "fit":
+            split = self.splits[self.fit_split]
+            if not split.target[split.target_mask].sum() > 0:
+                raise InputError(f"the {len(split)} training trials hold no spikes (every count is 0): there is "
+                                 "nothing to fit", path, trained)
+        if command not in ("fit", "validate", "test"):
+            return
+        name = "valid" if command == "test" else self.val_split
+        split, n_in, n_obs = self.splits[name], self.n_heldin, self.n_obs_bins
+        for what, metric, rows, cols in (("held-out", "co-bps", slice(0, n_obs), slice(n_in, None)),
+                                         ("forward", "fp-bps", slice(n_obs, None), slice(None))):
+            mask = split.target_mask[:, rows, cols]
+            if mask.any() and not split.target[:, rows, cols][mask].sum() > 0:
+                field = self.spike_fields["valid"] if name == "valid" else trained
+                raise InputError(f"the {len(split)} {'evaluation' if name == 'valid' else 'select'} trials hold no "
+                                 f"{what} spikes (every count is 0): their {metric} is undefined", path, field)
+
     # -- loaders -------------------------------------------------------------------------------
     def _loader(self, split: str, shuffle: bool, shared: bool = False) -> DataLoader:
         """The loader of ``split``; ``shared`` (validation, test, prediction): under DDP this process's whole batches

@@ -63,7 +63,7 @@ class NLBDataModule(NeuralDataModule):
 
     def load(self) -> None:
         path = _require_file(self.path, "prepared NLB file")
-        from neurodyn.data.prepared import load_prepared
+        from neurodyn.data.prepared import group_name, load_prepared
 
         prep = load_prepared(path)
         self.prepared = prep
@@ -86,6 +86,9 @@ class NLBDataModule(NeuralDataModule):
         if "eval_spikes_heldin" not in ev_in:
             raise InputError("missing array", path=path, field="eval_input/eval_spikes_heldin")
         target = prep.eval_target_group or {}
+        held = (f"eval_target/{group_name(prep.dataset, int(prep.bin_ms))}" if "eval_spikes_heldout" in target
+                else "eval_input")
+        self.spike_fields = {"train": "train_input", "valid": held}
         # a file prepared with --no-forward has no forward bins in train_input: the model predicts none, so the
         # eval target's forward spikes (nlb_tools keeps them there) are left out of the validation split too
         self.splits["valid"] = assemble_split(
@@ -147,6 +150,8 @@ class LFADSDataModule(NeuralDataModule):
             if latents is not None:
                 extras["true_latents"] = np.asarray(latents, dtype=np.float32)
             self.splits[split] = assemble_split(getattr(data, f"{split}_data"), extras=extras)
+
+    spike_fields = {"train": "train_data", "valid": "valid_data"}
 
     def load(self) -> None:
         from neurodyn.data.lfads import read_lfads_h5
@@ -346,6 +351,8 @@ class SwitchingGLMDataModule(NeuralDataModule):
                              involves=involves)
         for name, rows in (("train", slice(0, self.n_train)), ("valid", slice(self.n_train, None))):
             self.splits[name] = assemble_split(spikes[rows], extras={"true_states": states[rows]})
+
+    spike_fields = {"train": "spikes", "valid": "spikes"}
 
     def _check_file_matches(self, sim) -> None:
         """Refuse simulator arguments that disagree with the simulation the file holds."""
