@@ -190,6 +190,12 @@ def _broken_prepared(d: Path, prep: Path, prep_psth: Path) -> None:
     for name, value in (("inf", np.inf), ("neg", -3.0), ("frac", 0.5)):
         _edit_h5(prep, d / f"prep_count_{name}.h5", one_count(value))
 
+    for kind in ("heldin", "heldout"):  # every training count 0 (badin: fitted to rates of 0, log(0) warnings, exit 0)
+        key = f"train_input/train_spikes_{kind}"
+        with h5py.File(prep, "r") as f:
+            zeros = np.zeros_like(f[key][()])
+        _edit_h5(prep, d / f"prep_silent_{kind}.h5", _replace(key, zeros))
+
     def bin_width_7(f):
         f.attrs["bin_ms"] = 7
 
@@ -384,6 +390,11 @@ CASES = [
      "prep_count_neg.h5: train_input/train_spikes_heldin: expected spike counts", None),
     ("baseline-fractional-count", ["baseline", "--prepared", "{src}/prep_count_frac.h5", "--out", "p.h5"],
      "found 0.5 at index (1, 2, 3)", None),
+    ("baseline-no-heldin-spikes", ["baseline", "--prepared", "{src}/prep_silent_heldin.h5", "--out", "p.h5"],
+     "prep_silent_heldin.h5: train_input/train_spikes_heldin: the 18 train trials hold no held-in spikes (every count "
+     "is 0): there is nothing to fit the GLMs to", None),
+    ("baseline-no-heldout-spikes", ["baseline", "--prepared", "{src}/prep_silent_heldout.h5", "--out", "p.h5"],
+     "prep_silent_heldout.h5: train_input/train_spikes_heldout: the 18 train trials hold no held-out spikes", None),
     ("baseline-bin-width-7", ["baseline", "--prepared", "{src}/prep_bin7.h5", "--out", "p.h5"],
      "prep_bin7.h5: bin_ms: must be an NLB bin width (5 or 20 ms), got 7", None),
     # ---------------------------------------------------------------- submit

@@ -61,6 +61,12 @@ def predict_prepared(
     if n_train == 0:
         raise InputError("no train trials: the baseline's GLMs need at least one", path=prepared_path,
                          field="train_input/train_spikes_heldin")
+    for kind in ("heldin", "heldout"):  # all 0: GLMs of rates 0 (log(0) warnings), a file of nothing learnt, exit 0
+        key = f"train_spikes_{kind}"
+        if not np.nansum(train_input[key]) > 0:
+            raise InputError(f"the {n_train} train trials hold no {kind.replace('held', 'held-')} spikes (every "
+                             "count is 0): there is nothing to fit the GLMs to", path=prepared_path,
+                             field=f"train_input/{key}")
     if recipe not in RECIPES:
         raise InputError(f"unknown recipe {recipe!r}; use one of {', '.join(RECIPES)}", field="recipe")
     settings = dict(RECIPES[recipe])
