@@ -115,7 +115,7 @@ def check_trainer_counts(config) -> None:
     get = config.get
     for option, (least, none_ok, counts) in _TRAINER_COUNTS.items():
         value = get(option)
-        if value is None and none_ok:
+        if value is None:  # not set (tune's trainer section), or Lightning's null where it takes one
             continue
         number = whole_number(value)
         if number is None or number < least:

@@ -68,6 +68,12 @@ def _without(path: tuple, name: str, value) -> dict:
         (_without((), "model", "modle"), "modle", "unknown"),
         # no validation: every trial failed inside Ray, and the error line was Ray's coloured traceback
         (_with(("trainer", "limit_val_batches"), 0), "trainer.limit_val_batches", "after every epoch"),
+        # badin: trainer settings each trial's Trainer takes: every trial failed inside Ray (ZeroDivisionError) ...
+        (_with(("trainer", "accumulate_grad_batches"), 0), "trainer.accumulate_grad_batches",
+         "must be a whole number >= 1"),
+        # ... or the search ran on, exit 0: gradients turned around, no training batch
+        (_with(("trainer", "gradient_clip_val"), -1), "trainer.gradient_clip_val", "must be a finite number >= 0"),
+        (_with(("trainer", "limit_train_batches"), 0), "trainer.limit_train_batches", "0 trains nothing"),
     ],
 )
 def test_bad_fit_config_is_one_line_naming_file_and_field(tmp_path, capsys, config, field, words):

@@ -252,7 +252,9 @@ def find_key(cfg, name: str, under: tuple[str, ...] = ()) -> tuple[str, ...] | N
 
 def check_fit_config(base: dict, files: list) -> None:
     """Keys of the fit config that no ``neurodyn fit`` accepts (a misspelt section or trainer option) are
-    refused here: tune itself reads only a few of them, so a typo would otherwise pass unnoticed."""
+    refused here: tune itself reads only a few of them, so a typo would otherwise pass unnoticed. So are the
+    values of the trainer settings a trial keeps that Lightning divides by or misreads
+    (:func:`~neurodyn.training.refusals.check_trainer_counts`)."""
     import inspect
 
     import lightning.pytorch as pl
@@ -272,6 +274,15 @@ def check_fit_config(base: dict, files: list) -> None:
         if key not in accepted:
             raise InputError("unknown option of the Lightning Trainer (misspelt?)",
                              path=source_of(files, ("trainer", key)), field=f"trainer.{key}")
+    # the settings tune hands to each trial's Trainer that Lightning divides by or misreads (badin:
+    # accumulate_grad_batches 0 failed every trial inside Ray, gradient_clip_val -1 turned every gradient around)
+    from neurodyn.training.refusals import check_trainer_counts
+    from neurodyn.training.tune.trial import TRAINER_KEYS
+
+    try:
+        check_trainer_counts({key: trainer[key] for key in TRAINER_KEYS if trainer.get(key) is not None})
+    except InputError as err:
+        raise InputError(err.message, path=source_of(files, tuple(err.field.split("."))), field=err.field) from None
     limit = trainer.get("limit_val_batches")
     if limit is not None and not isinstance(limit, bool) and limit == 0:  # every trial would fail in Ray
         raise InputError("is 0, but tune compares trials on the select split's valid/loss after every epoch",

@@ -47,7 +47,7 @@ def trial_name(index: int) -> str:
 
 
 #: trainer settings of the fit config that a trial keeps; tune owns the rest (devices, loggers, callbacks)
-_TRAINER_KEYS = ("precision", "gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches",
+TRAINER_KEYS = ("precision", "gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches",
                  "limit_train_batches", "limit_val_batches", "deterministic", "benchmark")
 
 # -- building model and data from a fit config --------------------------------------------------------
@@ -367,7 +367,7 @@ def trial_trainer(epochs: int, gpus: float, trainer_cfg: dict, root: str, lr_cb:
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         check_val_every_n_epoch=1, num_sanity_val_steps=0, default_root_dir=root,
         callbacks=[lr_cb, RandomStateInCheckpoints(restore=own_checkpoint), *callbacks],
-        **{k: trainer_cfg[k] for k in _TRAINER_KEYS if trainer_cfg.get(k) is not None},
+        **{k: trainer_cfg[k] for k in TRAINER_KEYS if trainer_cfg.get(k) is not None},
     )
 
 
