@@ -510,7 +510,8 @@ DATED_FORMATS = frozenset({"pdf", "svg", "svgz", "ps", "eps"})
 def source_date_epoch(fmt: str) -> int | None:
     """The creation date a figure of format ``fmt`` records, from ``SOURCE_DATE_EPOCH`` (the reproducible-builds
     variable, https://reproducible-builds.org/specs/source-date-epoch/, which matplotlib reads for PDF, SVG and
-    PostScript); None when it is not set or the format records no date (the clock's date is used).
+    PostScript); None when it is not set (or set empty, as matplotlib reads it) or the format records no date (the
+    clock's date is used).
 
     Raises
     ------
@@ -530,7 +531,7 @@ def source_date_epoch(fmt: str) -> int | None:
     import os
 
     raw = os.environ.get("SOURCE_DATE_EPOCH")
-    if raw is None or fmt not in DATED_FORMATS:
+    if not raw or fmt not in DATED_FORMATS:  # empty: not set, as matplotlib reads it
         return None
     try:
         value = int(raw)
