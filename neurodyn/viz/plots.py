@@ -20,6 +20,7 @@ from neurodyn.viz._common import (
     check_index,
     check_indices,
     check_labels,
+    check_number,
     check_pair,
     closes_on_error,
     figure,
@@ -315,7 +316,8 @@ def plot_coupling(
     titles : list of str, optional
         Column titles.
     vmax : float, optional
-        Symmetric colour limit, a finite number > 0 (default: the largest absolute finite entry).
+        Symmetric colour limit, a finite number > 0 (Python, numpy -- 0-d arrays too -- or torch; default: the
+        largest absolute finite entry).
     row_labels : (str, str)
         Y labels of the two rows (with ``reference``; one row is labelled "post" alone).
     label : str
@@ -358,9 +360,14 @@ def plot_coupling(
             raise InputError(f"no finite entry to draw (all {mats.size} are NaN)", field=name)
     if vmax is None:
         vmax = float(np.nanmax(np.abs(np.concatenate([r.ravel() for r in rows])))) or 1.0
-    elif isinstance(vmax, bool | np.bool_) or not isinstance(vmax, int | float | np.number) or not 0 < vmax < np.inf:
-        raise InputError(f"must be a finite number > 0 (the symmetric colour limit), got {vmax!r}", field="vmax")
-    vmax = float(vmax)
+    else:  # a Python, numpy (0-d too) or torch number: `np.abs(w).max()`, `w.abs().max()` of a model's tensor
+        try:
+            limit = check_number(vmax, "vmax")
+        except InputError:
+            limit = np.nan
+        if not limit > 0:
+            raise InputError(f"must be a finite number > 0 (the symmetric colour limit), got {vmax!r}", field="vmax")
+        vmax = limit
     fig, _ = figure(fig, (2.2 * n_cols + 0.8, 2.3 * len(rows)))
     axes = fig.subplots(len(rows), n_cols, squeeze=False)
     image = None

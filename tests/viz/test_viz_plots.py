@@ -229,6 +229,21 @@ def test_coupling_without_a_finite_entry_or_colour_limit_is_refused():
     assert plot_coupling(partly).axes[0].images[0].get_clim() == pytest.approx((-largest, largest))
 
 
+def test_coupling_takes_a_colour_limit_of_a_0d_array_or_a_torch_number():
+    """vmax as numpy or torch computes it -- a 0-d array, ``w.abs().max()`` of a model's tensor -- was drawn before
+    bbfa5de and then refused ('must be a finite number > 0 ..., got tensor(2.)'); it is taken again, a 0-d array of
+    NaN or a 1-element 1-d array still refused."""
+    import torch
+
+    w = RNG.normal(size=(2, 3, 3))
+    for vmax in (np.array(2.0), torch.tensor(2.0), torch.tensor(2, dtype=torch.int64), np.int64(2)):
+        assert plot_coupling(w, vmax=vmax).axes[0].images[0].get_clim() == (-2.0, 2.0), vmax
+    for vmax in (np.array(np.nan), np.array([2.0]), torch.tensor(-1.0)):
+        with pytest.raises(InputError, match="finite number > 0") as err:
+            plot_coupling(w, vmax=vmax)
+        assert err.value.field == "vmax"
+
+
 def test_energy_lines():
     kinetic, potential = RNG.random((3, 12)), RNG.normal(size=(3, 12))
     fig = plot_energy(kinetic, potential, bin_ms=20)
