@@ -9,6 +9,7 @@ import contextlib
 import fnmatch
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -349,26 +350,36 @@ def dandi_client(api_url: str | None = None, hint: str | None = None, timeout: f
     return client
 
 
+#: one patch of ``requests.Session.request`` at a time (:func:`_default_timeout`)
+_PATCH_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _default_timeout(cls, timeout: float, seen: list):
     """Within the block, ``cls.request`` (``requests.Session``'s) waits at most ``timeout`` seconds when the call
-    names no timeout; the exceptions it raises are appended to ``seen``."""
-    real = cls.request
+    names no timeout; the exceptions it raises are appended to ``seen``. The requests of this thread only: the
+    class is shared, so another thread's requests pass as they would, and one block at a time patches it (two
+    overlapping blocks in two threads restored each other's patch, leaving it on the class for good)."""
+    owner = threading.get_ident()
+    with _PATCH_LOCK:
+        real = cls.request
 
-    def request(self, *args, **kwargs):
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = timeout
+        def request(self, *args, **kwargs):
+            if threading.get_ident() != owner:
+                return real(self, *args, **kwargs)
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = timeout
+            try:
+                return real(self, *args, **kwargs)
+            except Exception as err:
+                seen.append(err)
+                raise
+
+        cls.request = request
         try:
-            return real(self, *args, **kwargs)
-        except Exception as err:
-            seen.append(err)
-            raise
-
-    cls.request = request
-    try:
-        yield
-    finally:
-        cls.request = real
+            yield
+        finally:
+            cls.request = real
 
 
 def _with_timeout(session, timeout: float) -> None:

@@ -899,3 +899,68 @@ def test_timeout_bounds_each_wait_not_the_transfer(dandi, tmp_path, capsys):
     assert main(argv) == 0
     assert time.monotonic() - started > 1.5  # longer than --timeout, in one request
     assert capsys.readouterr().out.startswith("downloaded") and [r for _, r, _ in dandi.blob_requests()] == [None]
+
+
+def test_client_timeout_patch_is_this_threads_and_restored_when_two_overlap(monkeypatch):
+    """dandi_client() gives the server-info request a timeout by patching requests.Session.request for the
+    client's construction (f78d794). The class is shared by every thread: another thread's request during that
+    window got this client's timeout and its failure was recorded as this client's, and two constructions in two
+    threads that overlapped restored each other's patch -- the one that ended first put back the original, the
+    other then put back the first one's wrapper, left on the class for the rest of the process (every request of
+    every library with a timeout it never asked for, every failure kept in a list). Now the patch applies to the
+    constructing thread's requests only and one construction at a time patches the class."""
+    import threading
+
+    import dandi.dandiapi
+    import requests
+
+    from neurodyn.data import dandi as dandi_mod
+
+    calls = []  # (thread name, timeout) of every request that reached the Session class
+
+    def recorded(self, method, url, **kwargs):
+        calls.append((threading.current_thread().name, kwargs.get("timeout")))
+        raise requests.ConnectionError("no network in this test")
+
+    monkeypatch.setattr(requests.Session, "request", recorded)
+    original = requests.Session.request
+    first_inside, second_inside, first_done = threading.Event(), threading.Event(), threading.Event()
+
+    class Client:  # stands in for DandiAPIClient: its construction is where dandi asks for server info
+        def __init__(self, api_url=None):
+            name = threading.current_thread().name
+            if name == "first":
+                first_inside.set()
+                second_inside.wait(2.0)  # the second construction overlaps this one (before: it did)
+                # another thread's plain request while this one constructs: not this client's timeout
+                other = threading.Thread(target=_plain_request, name="other")
+                other.start()
+                other.join()
+            else:
+                second_inside.set()
+                first_done.wait(5.0)  # ends after the first
+            self.session = requests.Session()
+
+    def _plain_request():
+        try:
+            requests.Session().request("GET", "http://127.0.0.1:9/elsewhere")
+        except requests.ConnectionError:
+            pass
+
+    monkeypatch.setattr(dandi.dandiapi, "DandiAPIClient", Client)
+    api = "http://127.0.0.1:9/api"
+
+    def construct(timeout):
+        dandi_mod.dandi_client(api, timeout=timeout)
+
+    first = threading.Thread(target=construct, args=(7.0,), name="first")
+    first.start()
+    assert first_inside.wait(5.0)
+    second = threading.Thread(target=construct, args=(11.0,), name="second")
+    second.start()
+    first.join(10.0)
+    first_done.set()
+    second.join(10.0)
+    assert not first.is_alive() and not second.is_alive()
+    assert requests.Session.request is original, "a construction's patch was left on requests.Session"
+    assert ("other", None) in calls, calls  # before: ('other', 7.0) or ('other', 11.0)
