@@ -191,7 +191,17 @@ class _Reader:
 #: seconds a request may wait for the server (to connect, and for the next bytes) unless :func:`timeout_s`
 #: says otherwise (``info`` / ``prepare --timeout``)
 REQUEST_TIMEOUT_S = 60.0
-_timeout_given: float | None = None
+#: the seconds of each :func:`timeout_s` block now open, in the order they were entered (a module list, not a
+#: thread's: remfile's reader threads read it too); the last one applies
+_timeouts_given: list[tuple[object, float]] = []
+
+
+def _timeout_given() -> float | None:
+    """The seconds of the :func:`timeout_s` block entered last of those still open; None when none is."""
+    given = _timeouts_given[-1:]  # one read: another thread may leave its block meanwhile
+    return given[0][1] if given else None
+
+
 #: ``--help`` of ``info`` / ``prepare --timeout``
 TIMEOUT_HELP = ("for a dandi:// or https:// input: seconds each request waits for the server to connect or send "
                 "the next bytes (default 60). It bounds each wait, not the whole read: a server still sending, "
@@ -202,7 +212,8 @@ TIMEOUT_HELP = ("for a dandi:// or https:// input: seconds each request waits fo
 def request_timeout_s() -> float:
     """The seconds a streaming request may wait for the server: :func:`timeout_s`'s, else
     :data:`REQUEST_TIMEOUT_S`."""
-    return REQUEST_TIMEOUT_S if _timeout_given is None else _timeout_given
+    given = _timeout_given()
+    return REQUEST_TIMEOUT_S if given is None else given
 
 
 @contextlib.contextmanager
@@ -214,21 +225,28 @@ def timeout_s(seconds: float | None, field: str = "timeout") -> Iterator[None]:
     ``remfile`` up to 9 times (about 26 s of back-off between), so a server that stops answering mid-file fails
     a read after at most ``9 * seconds + 26`` s; the ``dandi`` client retries its lookups on its own.
 
+    The setting is the process's (``remfile`` reads in threads of its own): while blocks of several threads are
+    open, the one entered last applies; each block's setting ends with it.
+
     Raises
     ------
     InputError
         ``seconds`` is no number > 0 (naming ``field``; ``info`` / ``prepare``: ``--timeout``).
     """
-    global _timeout_given
-    if seconds is not None:
-        seconds = float(seconds)
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise InputError(f"must be a number of seconds > 0, got {seconds:g}", field=field)
-    before, _timeout_given = _timeout_given, seconds if seconds is not None else _timeout_given
+    if seconds is None:
+        yield
+        return
+    seconds = float(seconds)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InputError(f"must be a number of seconds > 0, got {seconds:g}", field=field)
+    # each block removes its own entry when it ends: two blocks of two threads that overlap no longer restore each
+    # other's value (the one that ended last put back the other's seconds for the rest of the process)
+    entry = (object(), seconds)
+    _timeouts_given.append(entry)
     try:
         yield
     finally:
-        _timeout_given = before
+        _timeouts_given.remove(entry)
 
 
 def _session_with_timeout():
@@ -475,7 +493,7 @@ def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
         api_url = named
     hint = f"${API_ENV_VAR} selects another DANDI API"  # prepare / info have no --api-url
     try:
-        client = dandi_client(api_url, hint=hint, timeout=_timeout_given)  # None: LOOKUP_TIMEOUT_S
+        client = dandi_client(api_url, hint=hint, timeout=_timeout_given())  # None: LOOKUP_TIMEOUT_S
         dandiset = client.get_dandiset(dandiset_id, version, lazy=False)
         version_id = dandiset.version_id
         assets = []

@@ -562,3 +562,41 @@ def test_a_probe_that_timed_out_is_not_tried_again(dandi, big_train, capsys, mon
     assert main(["info", url]) == 1
     assert one_line_error(capsys) == f"neurodyn info: error: {url}: cannot open URL, no answer within 1 s"
     assert len(dandi.blob_requests()) == 1
+
+
+def test_timeout_blocks_of_two_threads_that_overlap_leave_no_setting_behind():
+    """timeout_s() set a module value and put back the one it found: two blocks in two threads that overlapped
+    (a program reading two URLs at once) restored each other's -- the first to end put back the default, the
+    other then put back the first's seconds, the setting of every later read of the process. Now each block's
+    setting ends with it; while both are open the one entered last applies."""
+    import threading
+
+    from neurodyn.data.stream import REQUEST_TIMEOUT_S, request_timeout_s, timeout_s
+
+    second_inside, first_done = threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with timeout_s(5):
+            seen["first"] = request_timeout_s()
+            worker = threading.Thread(target=second)
+            worker.start()
+            assert second_inside.wait(5.0)
+            seen["both"] = request_timeout_s()
+        first_done.set()
+        worker.join(5.0)
+
+    def second():
+        with timeout_s(9):
+            second_inside.set()
+            assert first_done.wait(5.0)  # the first block ends while this one is open
+            seen["second alone"] = request_timeout_s()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    thread.join(10.0)
+    assert seen == {"first": 5.0, "both": 9.0, "second alone": 9.0}
+    assert request_timeout_s() == REQUEST_TIMEOUT_S  # before: 5.0 for the rest of the process
+    with timeout_s(2), timeout_s(None):  # nested, None keeps the outer one
+        assert request_timeout_s() == 2.0
+    assert request_timeout_s() == REQUEST_TIMEOUT_S
