@@ -142,8 +142,9 @@ def _pair(true, estimated, permutation, names: tuple[str, str], dtype=None) -> t
 
 def _scored(t: np.ndarray, e: np.ndarray, mask, names: tuple[str, str], types: bool) -> tuple[np.ndarray, np.ndarray]:
     """The entries of ``(t, e)`` that ``mask`` selects; an InputError when it selects none (nan and numpy's
-    'Mean of empty slice' before), for NaN / infinite values, or, with ``types``, values outside {-1, 0, +1}
-    (scored as if they were types)."""
+    'Mean of empty slice' before), for NaN / infinite true values, or, with ``types``, values outside
+    {-1, 0, +1} (scored as if they were types). Non-finite estimated weights are scored: a fit that diverged
+    gets an error of nan or inf (a benchmark records it, and goes on with the other fits)."""
     from neurodyn.errors import InputError
 
     m = _mask(t.shape, mask)
@@ -151,7 +152,7 @@ def _scored(t: np.ndarray, e: np.ndarray, mask, names: tuple[str, str], types: b
         raise InputError(f"selects none of the {t.size} entries: nothing to score", field="mask")
     for array, name in ((t, names[0]), (e, names[1])):
         values = array[m]
-        if not np.isfinite(values).all():
+        if (types or array is t) and not np.isfinite(values).all():
             raise InputError(f"{int((~np.isfinite(values)).sum())} NaN or infinite entries", field=name)
         if types and not np.isin(values, (-1, 0, 1)).all():
             raise InputError("connection types must be -1 (inhibitory), 0 (none) or +1 (excitatory), got "
@@ -196,6 +197,8 @@ def weight_error(true_weights, estimated_weights, permutation=None, mask=None) -
     --------
     >>> weight_error([[[1.0, 0.0]]], [[[0.5, 0.0]]])
     0.125
+    >>> weight_error([[[1.0, 0.0]]], [[[float("nan"), 0.0]]])  # a fit that diverged
+    nan
     """
     names = ("true_weights", "estimated_weights")
     t, e = _scored(*_pair(true_weights, estimated_weights, permutation, names, np.float64), mask, names, types=False)
