@@ -159,7 +159,7 @@ from neurodyn.training.parser_errors import (
 from neurodyn.training.predictions import NLBEvaluationCallback, PredictionWriter, run_select_split
 from neurodyn.training.processes import processes_note, use_command_launcher
 from neurodyn.training.quiet import HeldStream, ReleaseStdout, hold_stdout, quiet_lightning
-from neurodyn.training.refusals import check_trainer_counts, input_error_of
+from neurodyn.training.refusals import check_trainer_counts, input_error_of, misconfigured_option
 from neurodyn.training.runs import (
     DEFAULT_ROOT,
     LENGTH_SETTINGS,
@@ -742,7 +742,9 @@ class NeurodynCLI(LightningCLI):
 
     def _trainer_or_input_error(self, config, callbacks):
         """Lightning's Trainer refuses bad settings (``max_epochs -3``, an accelerator this machine lacks, ...)
-        with a MisconfigurationException: a one-line error about ``trainer``, not a traceback. A fit told to
+        with a MisconfigurationException (``devices -3``, ``num_nodes 0``: a TypeError / ValueError): a one-line
+        error naming the option its words name (``trainer.max_epochs``; ``trainer`` where they name none,
+        :func:`~neurodyn.training.refusals.misconfigured_option`), not a traceback. A fit told to
         train nothing (``max_epochs 0``: a run folder without a checkpoint, exit 0) or forever (``max_epochs
         -1`` with no ``max_steps`` / ``max_time``: Lightning's "infinite") is refused too, and so are the settings
         Lightning divides by or misreads (``accumulate_grad_batches 0``, ``gradient_clip_val -1``:
@@ -770,8 +772,14 @@ class NeurodynCLI(LightningCLI):
             if self.subcommand == "fit":
                 callbacks = self._epoch_timer(config, callbacks)
             return super()._instantiate_trainer(config, callbacks)
-        except MisconfigurationException as err:
-            raise InputError(one_line(err, 400), field="trainer") from None
+        except (MisconfigurationException, TypeError, ValueError) as err:
+            # Lightning's refusals of its arguments (``devices -3`` and ``num_nodes 0`` are a TypeError and a
+            # ValueError): one line naming the option its words name; a TypeError or ValueError that names none
+            # is not known to be one (its traceback is shown)
+            option = misconfigured_option(str(err))
+            if option == "trainer" and not isinstance(err, MisconfigurationException):
+                raise
+            raise InputError(one_line(err, 400), field=option) from None
 
     @staticmethod
     def _epoch_timer(config, callbacks):

@@ -17,13 +17,35 @@ from neurodyn.errors import CommandFailed, InputError, one_line, wrapped_input_e
 
 
 def misconfigured_option(message: str) -> str:
-    """The trainer option a run-time MisconfigurationException of Lightning is about, where its wording says.
+    """The trainer option a refusal of Lightning's Trainer is about, where its wording names one (``trainer`` where
+    it does not): a run-time MisconfigurationException about a loader's batches, or what the Trainer raised when
+    it was built -- ``max_epochs -2``, ``limit_val_batches -1``, ``devices 0``, ``num_nodes 0`` -- each worded its
+    own way. Only a name that is a Trainer argument counts.
 
     >>> misconfigured_option("You requested to check 0.001 of the `val_dataloader` but 0.001 * 1 < 1.")
     'trainer.limit_val_batches'
+    >>> misconfigured_option("`max_epochs` must be a non-negative integer or -1. You passed in -2.")
+    'trainer.max_epochs'
+    >>> misconfigured_option("You have passed invalid value -1 for limit_val_batches, it has to be in [0.0, 1.0]")
+    'trainer.limit_val_batches'
+    >>> misconfigured_option("`Trainer(devices='0')` value is not a valid input using cpu accelerator.")
+    'trainer.devices'
+    >>> misconfigured_option("`CPUAccelerator` can not run on your system")
+    'trainer'
     """
+    import inspect
+
+    from lightning.pytorch import Trainer
+
     found = re.search(r"of the `?(train|val|test|predict)_dataloader", message)
-    return f"trainer.limit_{found.group(1)}_batches" if found else "trainer"
+    if found:
+        return f"trainer.limit_{found.group(1)}_batches"
+    options = inspect.signature(Trainer.__init__).parameters
+    for pattern in (r"`Trainer\((\w+)=", r"^`(\w+)`", r"`(\w+)=", r"invalid value .* for (\w+),"):
+        found = re.search(pattern, message)
+        if found and found.group(1) in options and found.group(1) != "self":
+            return f"trainer.{found.group(1)}"
+    return "trainer"
 
 
 def input_error_of(err: BaseException) -> InputError | CommandFailed | None:

@@ -313,7 +313,7 @@ def test_seed_everything_true_is_refused_where_another_launcher_started_the_proc
 
 
 @pytest.mark.parametrize("args, field", [
-    (["--trainer.max_epochs", "-3"], "trainer: `max_epochs` must be a non-negative integer"),
+    (["--trainer.max_epochs", "-3"], "trainer.max_epochs: `max_epochs` must be a non-negative integer"),
     (["--trainer.accelerator", "mps"], "trainer: `MPSAccelerator` can not run"),  # Apple GPUs only
     # was "trainer: `Timer(duration='abc')` is not a valid duration", blaming the whole section
     (["--trainer.max_time", "abc"], "trainer.max_time: 'abc' is not a duration; give DD:HH:MM:SS"),
@@ -343,6 +343,16 @@ def test_seed_everything_true_is_refused_where_another_launcher_started_the_proc
     (["--trainer.gradient_clip_val", ".nan"],
      "trainer.gradient_clip_val: must be a finite number >= 0 (0 or null: no clipping), got nan"),
     (["--trainer.limit_train_batches", "0"], "trainer.limit_train_batches: 0 trains nothing"),
+    # refused by Lightning's Trainer itself: the line named only `trainer` (and devices -3, num_nodes 0 were a
+    # TypeError / ValueError traceback)
+    (["--trainer.max_steps", "-5"], "trainer.max_steps: `max_steps` must be a non-negative integer or -1"),
+    (["--trainer.limit_val_batches", "-1"], "trainer.limit_val_batches: You have passed invalid value -1"),
+    (["--trainer.reload_dataloaders_every_n_epochs", "-1"],
+     "trainer.reload_dataloaders_every_n_epochs: `reload_dataloaders_every_n_epochs` should be an int >= 0"),
+    (["--trainer.devices", "0"], "trainer.devices: `Trainer(devices='0')` value is not a valid input"),
+    (["--trainer.devices", "-3"], "trainer.devices: `devices` selected with `CPUAccelerator` should be an int > 0"),
+    (["--trainer.num_nodes", "0"], "trainer.num_nodes: `num_nodes` must be a positive integer"),
+    (["--trainer.accelerator", "xyz"], "trainer.accelerator: You selected an invalid accelerator name"),
     # badin: tracebacks: torch's DataLoader (when the first loader was made), Lightning's ModelCheckpoint (while the
     # callbacks were built) and the NLB scoring callback (ZeroDivisionError at the first validation, after training)
     (["--data.num_workers", "-1"], "data.init_args.num_workers: must be >= 0"),
@@ -362,6 +372,11 @@ def test_bad_training_values_are_one_line_and_leave_no_run_folder(tmp_path, caps
     ("max_time: abc", "trainer.max_time: 'abc' is not a duration"),
     ("max_epochs: 0", "trainer.max_epochs: max_epochs 0 trains nothing"),
     ("accumulate_grad_batches: 0", "trainer.accumulate_grad_batches: must be a whole number >= 1"),
+    # refused by Lightning's Trainer itself: named `trainer` alone, no file
+    ("max_epochs: -2", "trainer.max_epochs: `max_epochs` must be a non-negative integer or -1"),
+    ("limit_val_batches: -1", "trainer.limit_val_batches: You have passed invalid value -1"),
+    ("devices: 0", "trainer.devices: `Trainer(devices="),
+    ("val_check_interval: .nan", "trainer.val_check_interval: must be above 0"),
 ])
 def test_a_bad_trainer_setting_of_a_config_file_names_the_file(tmp_path, capsys, setting, line):
     """A refused Trainer setting that a config file gave is named with that file (it named the field alone); one
