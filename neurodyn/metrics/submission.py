@@ -192,7 +192,7 @@ def write_submission(
 def _not_rates(handle) -> tuple[str, str] | None:
     """``(field, what the file is)`` for an HDF5 file that holds no NLB rates -- an HMM-GLM prediction file
     (state posteriors, couplings) or model file (:func:`neurodyn.models.hmmglm.evaluate.export_model_h5`), an
-    NWB file -- or None."""
+    NWB file, an LFADS-format data file (``neurodyn simulate lorenz``) or a prediction of one -- or None."""
     module = handle.attrs.get("module")
     module = module.decode() if isinstance(module, bytes) else module
     if module == "HMMGLMModule" or "valid_posteriors" in handle or "train_posteriors" in handle:
@@ -203,6 +203,10 @@ def _not_rates(handle) -> tuple[str, str] | None:
         return "coupling", "is an HMM-GLM model file (couplings, transitions: export_model_h5)"
     if is_nwb(handle):
         return "nwb_version", "is an NWB file (make tensors from it with neurodyn prepare first)"
+    if "train_data" in handle or "valid_data" in handle:  # neurodyn simulate lorenz, write_lfads_h5: said "W:
+        # expected one group per dataset, found a dataset"
+        return ("train_data" if "train_data" in handle else "valid_data",
+                "is an LFADS-format data file (train_data, valid_data: spikes to fit, e.g. neurodyn simulate lorenz)")
     if "valid_rates" in handle or "train_rates" in handle:  # LorenzDataModule / LFADSDataModule predictions
         return "valid_rates", "is a prediction of a Lorenz / LFADS-format file (train_rates, valid_rates)"
     return None
@@ -218,8 +222,8 @@ def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
     ------
     InputError
         Missing file, not HDF5, truncated or damaged, a file of another kind (a ``neurodyn prepare``
-        file, an LFADS file), a top-level entry that is not a group, a group holding a sub-group or a
-        non-numeric dataset.
+        file, an LFADS-format data file or a prediction of one, an HMM-GLM file, an NWB file), a top-level
+        entry that is not a group, a group holding a sub-group or a non-numeric dataset.
     """
     import h5py
 

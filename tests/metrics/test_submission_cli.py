@@ -337,7 +337,17 @@ def test_files_of_another_kind_are_named_for_what_they_are(tmp_path, capsys):
         f.attrs["module"] = "LangevinFlowModule"
         f["train_log_rates"] = np.zeros((2, 5, 3))
         f["valid_rates"] = np.ones((2, 5, 3))
+    simulated = tmp_path / "lorenz.h5"  # an LFADS-format data file
+    assert main(["simulate", "lorenz", "--out", str(simulated), "--n-conditions", "2", "--trials-per-condition", "3",
+                 "--n-samples", "200", "--burn-in", "50", "--no-progress"]) == 0
+    data_file = f"{simulated}: train_data: is an LFADS-format data file"
     cases = [
+        # a simulated data file said 'W: expected one group per dataset, found a dataset'
+        (["submit", "--pred", str(simulated), "--out", str(tmp_path / "s.h5")], data_file),
+        (["ensemble", "--pred", str(pred), str(simulated), "--out", str(tmp_path / "s.h5")], data_file),
+        (["evaluate", "--target", str(tmp_path / "p.h5"), "--pred", str(simulated)], data_file),
+        (["evaluate", "--target", str(simulated), "--pred", str(pred)], f"{data_file} (train_data, valid_data: "
+         "spikes to fit, e.g. neurodyn simulate lorenz), not an evaluation target"),
         (["evaluate", "--target", str(pred), "--pred", str(tmp_path / "p.h5")],
          f"{pred}: --target: is a prediction file (rates), not an evaluation target: swapped --target and --pred?"),
         (["evaluate", "--target", str(nwb), "--pred", str(pred)], f"{nwb}: nwb_version: is an NWB file"),
