@@ -73,14 +73,42 @@ def check_count(value, name: str, minimum: int = 1) -> int:
     return count
 
 
+def _whole(value) -> int | None:
+    """``value`` as an int when it is a whole number: an integer (Python, numpy, torch) or a float that is one
+    (``1.0``, ``np.float32(2)``, a 0-d float tensor: an index array read back as floats); None otherwise (``0.5``,
+    a bool, text)."""
+    number = whole_number(value)
+    if number is not None or isinstance(value, bool | np.bool_ | str | bytes):
+        return number
+    if np.ndim(value) == 0 and hasattr(value, "item"):  # a numpy or torch scalar
+        value = value.item()
+    if isinstance(value, float | np.floating) and np.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
 def check_indices(values, name: str, size: int) -> list[int]:
-    """A non-empty sequence of whole numbers in ``0..size-1`` (``neurons=[0.5]`` drew neuron 0, ``neurons=2``
-    was "'int' object is not iterable")."""
+    """A non-empty 1-d sequence of whole numbers in ``0..size-1`` as a list of ints: a list, tuple, range or
+    array, of integers or of floats that are whole (``np.array([0., 1.])``); a set in increasing order (it has
+    none of its own). ``neurons=[0.5]`` drew neuron 0, ``neurons=2`` was "'int' object is not iterable".
+
+    >>> check_indices(np.array([2., 0.]), "neurons", 3), check_indices({2, 0}, "neurons", 3)
+    ([2, 0], [0, 2])
+    >>> check_indices([0.5], "neurons", 3)
+    Traceback (most recent call last):
+    ...
+    neurodyn.errors.InputError: neurons: expected whole numbers 0..2, got [0.5]
+    """
+    if isinstance(values, set | frozenset):
+        values = sorted(values, key=lambda v: (_whole(v) is None, _whole(v) or 0))
     if isinstance(values, str | bytes) or np.ndim(values) != 1 or not len(values):
         raise InputError(f"expected a non-empty list of indices 0..{size - 1}, got {values!r}", field=name)
-    indices = [whole_number(v) for v in values]
-    if any(i is None or not 0 <= i < size for i in indices):
-        raise InputError(f"{list(values)} out of range (whole numbers 0..{size - 1})", field=name)
+    indices = [_whole(v) for v in values]
+    if any(i is None for i in indices):
+        shown = [v.item() if np.ndim(v) == 0 and hasattr(v, "item") else v for v in values]
+        raise InputError(f"expected whole numbers 0..{size - 1}, got {shown}", field=name)
+    if any(not 0 <= i < size for i in indices):
+        raise InputError(f"{indices} out of range (whole numbers 0..{size - 1})", field=name)
     return indices
 
 

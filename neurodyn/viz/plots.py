@@ -93,8 +93,10 @@ def plot_rates_vs_truth(
         Expected counts per bin; same shape.
     trial : int
         Trial to draw.
-    neurons : list of int, optional
+    neurons : sequence of int, optional
         Neurons to draw, one panel each (default: the first four).
+        Whole numbers: a list, tuple, range or array (floats such as ``2.0`` too); a set is drawn in
+        increasing order.
     spikes : array (trials, time, neurons), optional
         Observed counts, drawn as grey bars.
     bin_ms : float, optional

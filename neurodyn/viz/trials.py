@@ -115,8 +115,10 @@ def plot_psth(
         Time of the first bin's left edge relative to the event; a dashed line marks t = 0.
     sigma_ms : float, optional
         Gaussian smoothing of the PSTH (None: none).
-    neurons : list of int, optional
+    neurons : sequence of int, optional
         Neurons of the right panel (default: the four with the highest peak rate).
+        Whole numbers: a list, tuple, range or array (floats such as ``2.0`` too); a set is drawn in
+        increasing order.
     event : str
         Name of the alignment event (axis label).
     title : str, optional

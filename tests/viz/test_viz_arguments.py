@@ -80,3 +80,32 @@ def test_a_torch_bin_width_draws_the_heatmap_in_spikes_per_second():
     fig = plot_rates_heatmap(SPIKES, bin_ms=torch.tensor(5.0))
     mesh = fig.axes[0].collections[0]
     assert np.allclose(np.asarray(mesh.get_array()).reshape(3, 10), SPIKES[0].T * 200.0)
+
+
+@pytest.mark.parametrize("neurons, drawn", [
+    (np.array([2.0, 0.0]), [2, 0]),  # an index array read back as floats
+    (torch.tensor([2.0, 0.0]), [2, 0]),
+    ((2, 0), [2, 0]),
+    (range(2), [0, 1]),
+    ({2, 0}, [0, 2]),  # a set has no order: increasing
+])
+def test_neurons_as_whole_number_floats_or_any_sequence_are_drawn(neurons, drawn):
+    """Whole-number floats (np.array([0., 1.])) and a set were refused as 'out of range' (check_indices); a
+    tuple, a range and a set are taken as the list of their whole numbers."""
+    fig = plot_rates_vs_truth(SPIKES, SPIKES, neurons=neurons)
+    assert [ax.get_ylabel() for ax in fig.axes] == [f"n{n}" for n in drawn]
+    fig = plot_psth(SPIKES, bin_ms=5, neurons=neurons)
+    assert [line.get_label() for line in fig.axes[1].lines] == [f"neuron {n}" for n in drawn]
+
+
+@pytest.mark.parametrize("neurons, words", [
+    ([0.5], "expected whole numbers 0..2, got [0.5]"),
+    (np.array([1.5]), "expected whole numbers 0..2, got [1.5]"),
+    ([True], "expected whole numbers 0..2, got [True]"),
+    ([3], "[3] out of range (whole numbers 0..2)"),
+])
+def test_neurons_that_are_not_whole_numbers_are_not_called_out_of_range(neurons, words):
+    """[0.5] said '[0.5] out of range', as if 0.5 were past the last neuron."""
+    with pytest.raises(InputError) as caught:
+        plot_rates_vs_truth(SPIKES, SPIKES, neurons=neurons)
+    assert str(caught.value) == f"neurons: {words}"
