@@ -65,6 +65,27 @@ def whole_number(value) -> int | None:
         return None
 
 
+def check_whole(value, field: str, minimum: int | None = None) -> int:
+    """``value`` as an ``int`` when it is a whole number (:func:`whole_number`) >= ``minimum`` (when given), else
+    one :class:`InputError` naming ``field``: the check of counts, sizes and seeds a library function is called
+    with (2.5 was a ``range()`` TypeError in the middle of the work, -1 work that did nothing).
+
+    Examples
+    --------
+    >>> check_whole(3, "n_iters", 0)
+    3
+    >>> check_whole(2.5, "n_iters", 0)
+    Traceback (most recent call last):
+    ...
+    neurodyn.errors.InputError: n_iters: must be a whole number >= 0, got 2.5
+    """
+    whole = whole_number(value)
+    if whole is None or (minimum is not None and whole < minimum):
+        at_least = "" if minimum is None else f" >= {minimum}"
+        raise InputError(f"must be a whole number{at_least}, got {value!r}", field=field)
+    return whole
+
+
 #: True while a command of the ``neurodyn`` command line runs a library function (:func:`command_line_names`)
 _COMMAND_LINE: contextvars.ContextVar[bool] = contextvars.ContextVar("neurodyn_command_line", default=False)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.errors import InputError, whole_number
+from neurodyn.errors import InputError, check_whole, whole_number
 
 __all__ = ["PseudoSplit", "pseudo_cosmoothing_split", "rebin", "selection_split", "spread"]
 
@@ -40,15 +40,6 @@ class PseudoSplit:
         """(train_heldin, train_heldout, eval_heldin, eval_heldout)."""
         return self.train_heldin, self.train_heldout, self.eval_heldin, self.eval_heldout
 
-
-def _whole(value, field: str, minimum: int | None = None) -> int:
-    """``value`` as an int when it is a whole number (not a bool) >= ``minimum`` (if given), else an InputError
-    naming ``field``."""
-    whole = whole_number(value)
-    if whole is None or (minimum is not None and whole < minimum):
-        at_least = "" if minimum is None else f" >= {minimum}"
-        raise InputError(f"must be a whole number{at_least}, got {value!r}", field=field)
-    return whole
 
 
 def pseudo_cosmoothing_split(nwb: str | os.PathLike, dataset: str = "mc_maze_small", *, n_heldout: int = 27,
@@ -84,9 +75,9 @@ def pseudo_cosmoothing_split(nwb: str | os.PathLike, dataset: str = "mc_maze_sma
     from neurodyn.data.prepared import load_prepared
 
     # before the file is binned: 27.5 was numpy's TypeError from rng.choice, 80.5 a slice error, -1 a seed error
-    n_heldout = _whole(n_heldout, "n_heldout", 1)
-    n_train = _whole(n_train, "n_train", 1)
-    seed = _whole(seed, "seed", 0)
+    n_heldout = check_whole(n_heldout, "n_heldout", 1)
+    n_train = check_whole(n_train, "n_train", 1)
+    seed = check_whole(seed, "seed", 0)
     with tempfile.TemporaryDirectory() as tmp:
         out = prepare(dataset, nwb, bin_ms=bin_ms, phase="test", out=Path(tmp) / "split.h5", log=None)
         spikes = load_prepared(out).eval_input["eval_spikes_heldin"].astype(np.float64)
@@ -115,7 +106,7 @@ def selection_split(split: PseudoSplit, n_select: int = 16, *, field: str = "n_s
     (5, 3)
     """
     n_train = split.train_heldin.shape[0]
-    n_select = _whole(n_select, field)  # 2.5 was a slice error, True one trial
+    n_select = check_whole(n_select, field)  # 2.5 was a slice error, True one trial
     if not 0 < n_select < n_train:
         raise InputError(f"must be between 1 and {n_train - 1} (the split has {n_train} training trials)",
                          field=field)

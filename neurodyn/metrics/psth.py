@@ -8,6 +8,11 @@ from neurodyn.errors import InputError
 from neurodyn.metrics.bits import as_float64, check_shape
 
 
+def _whole_values(values: np.ndarray) -> bool:
+    """Whether every entry of a float array is a finite whole number (a trial index, a shift in bins)."""
+    return bool(np.isfinite(values).all() and (values == np.round(values)).all())
+
+
 def as_index_list(cond_idx, field: str = "eval_cond_idx") -> list[np.ndarray]:
     """Normalise ``*_cond_idx`` (list of arrays, ragged HDF5 rows, 2-D array) to a list of int arrays.
 
@@ -29,7 +34,7 @@ def as_index_list(cond_idx, field: str = "eval_cond_idx") -> list[np.ndarray]:
         row = np.atleast_1d(np.asarray(row.detach().cpu() if hasattr(row, "detach") else row))
         if row.dtype.kind == "f":
             row = row[~np.isnan(row)]
-            if not (np.isfinite(row).all() and (row == np.round(row)).all()):  # 1.5 was trial 1
+            if not _whole_values(row):  # 1.5 was trial 1
                 raise InputError(f"trial indices must be whole numbers, got {row.tolist()}", field=field)
         elif row.dtype.kind not in "iu" and row.size:
             raise InputError(f"trial indices must be whole numbers, got dtype {row.dtype}", field=field)
@@ -102,7 +107,7 @@ def psth_r2(psth, eval_rates, eval_cond_idx, jitter=None) -> float:
         jitter = np.zeros(len(eval_rates), dtype=np.int64)
     jitter = as_float64(jitter, "eval_jitter")
     check_shape(jitter, (len(eval_rates),), "eval_jitter")
-    if not (np.isfinite(jitter).all() and (jitter == np.round(jitter)).all()):  # 0.5 was a shift of 0
+    if not _whole_values(jitter):  # 0.5 was a shift of 0
         raise InputError("shifts must be whole numbers of bins", field="eval_jitter")
     shifted = shift_trials(eval_rates, jitter)
     scored = np.zeros(shifted.shape[:2], dtype=bool)  # (trial, shifted bin) entries that enter a PSTH

@@ -65,13 +65,6 @@ def check_number(value, name: str) -> float:
     return number
 
 
-def check_count(value, name: str, minimum: int = 1) -> int:
-    """A whole number >= ``minimum`` (``trials=2.5`` was 'float object cannot be interpreted as an integer')."""
-    count = whole_number(value)
-    if count is None or count < minimum:
-        raise InputError(f"must be a whole number >= {minimum}, got {value!r}", field=name)
-    return count
-
 
 def _whole(value) -> int | None:
     """``value`` as an int when it is a whole number: an integer (Python, numpy, torch) or a float that is one

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurodyn.errors import InputError, whole_number
-from neurodyn.viz._common import as_array, axis_step, check_count, closes_on_error, figure, pyplot, time_axis
+from neurodyn.errors import InputError, check_whole, whole_number
+from neurodyn.viz._common import as_array, axis_step, closes_on_error, figure, pyplot, time_axis
 
 __all__ = ["pca", "plot_latent_pca", "plot_energy", "plot_potential"]
 
@@ -114,7 +114,7 @@ def plot_latent_pca(
     """
     projected, explained = pca(latents, n_components)
     n_components = projected.shape[-1]
-    trials = check_count(trials, "trials", minimum=0)  # 1.5 was a slice error
+    trials = check_whole(trials, "trials", 0)  # 1.5 was a slice error
     n_trials, n_bins, _ = projected.shape
     if forward_from is not None:
         if whole_number(forward_from) is None or not 0 < forward_from < n_bins:

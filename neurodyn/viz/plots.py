@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurodyn.errors import InputError, whole_number
+from neurodyn.errors import InputError, check_whole, whole_number
 from neurodyn.viz._common import (
     as_array,
     axis_step,
     bin_width,
-    check_count,
     check_index,
     check_indices,
     check_labels,
@@ -205,7 +204,7 @@ def plot_latents(
     for (data, _), arg in zip(panels, ("latents", "reference")):
         if max(dims) >= data.shape[-1] or min(dims) < 0:
             raise InputError(f"dims {dims} out of range for {data.shape[-1]} dimensions", field=arg)
-    trials = check_count(trials, "trials")
+    trials = check_whole(trials, "trials", 1)
     labels = check_pair(labels, "labels")
     fig, owned = figure(fig, (4.5 * len(panels), 4))
     for p, (data, name) in enumerate(panels):

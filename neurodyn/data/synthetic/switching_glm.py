@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.errors import STORED_SEED_MAX, InputError, seed_type, whole_number
+from neurodyn.errors import STORED_SEED_MAX, InputError, check_whole, seed_type, whole_number
 
 __all__ = [
     "SwitchingGLMSimulation",
@@ -87,13 +87,6 @@ class SwitchingGLMSimulation:
         return self.spikes.shape[-1]
 
 
-def _check_positive(name: str, value: int) -> int:
-    """A whole number >= 1 (2.5 was read as 2, a float state count silently rounded down)."""
-    whole = whole_number(value)
-    if whole is None or whole < 1:
-        raise InputError(f"must be a whole number >= 1, got {value!r}", field=name)
-    return whole
-
 
 def _check_parameters(seed, decay: float, span: float, self_transition: float, concentration: float,
                       sparsity: float, excitatory_fraction: float, strength_scale: float, bias_scale: float) -> None:
@@ -146,9 +139,9 @@ def simulate_switching_glm(
     """
     from neurodyn.core.basis import exponential_basis
 
-    s_, n_ = _check_positive("n_states", n_states), _check_positive("n_neurons", n_neurons)
-    b_, t_ = _check_positive("n_sequences", n_sequences), _check_positive("n_bins", n_bins)
-    _check_positive("n_lags", n_lags)
+    s_, n_ = check_whole(n_states, "n_states", 1), check_whole(n_neurons, "n_neurons", 1)
+    b_, t_ = check_whole(n_sequences, "n_sequences", 1), check_whole(n_bins, "n_bins", 1)
+    check_whole(n_lags, "n_lags", 1)
     _check_parameters(seed, decay, span, self_transition, concentration, sparsity, excitatory_fraction,
                       strength_scale, bias_scale)
     if first_state not in {"uniform", "reference"}:

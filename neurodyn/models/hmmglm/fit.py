@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from neurodyn.errors import InputError, whole_number
+from neurodyn.errors import InputError, check_whole
 from neurodyn.models.hmmglm.emissions import validate_spikes
 from neurodyn.models.hmmglm.fused import gradient_only, release_reused
 from neurodyn.models.hmmglm.models import SwitchingGLM
@@ -175,11 +175,10 @@ def fit_em(
     3
     """
     _check_lr(lr)
-    n_iters, n_inner = _check_count(n_iters, "n_iters"), _check_count(n_inner, "n_inner")
-    if whole_number(seed) is None:  # 1.5 was seed 1
-        raise InputError(f"must be a whole number, got {seed!r}", field="seed")
+    n_iters, n_inner = check_whole(n_iters, "n_iters", 0), check_whole(n_inner, "n_inner", 0)
+    check_whole(seed, "seed")  # 1.5 was seed 1
     if batch_size is not None:
-        batch_size = _check_count(batch_size, "batch_size", minimum=1)  # 0, -1 and 1.5 ran batches of 1
+        batch_size = check_whole(batch_size, "batch_size", 1)  # 0, -1 and 1.5 ran batches of 1
     if batch_size is not None and monotone:
         raise ValueError("monotone EM needs full-batch E-steps (batch_size=None)")
     if transition_update not in {"batch", "epoch"}:
@@ -274,14 +273,6 @@ def _stochastic_epoch(
         return total + float(model.log_prior())
 
 
-def _check_count(value, name: str, minimum: int = 0) -> int:
-    """A whole number >= ``minimum``, or one InputError naming ``name`` (2.5 was range()'s 'float object cannot
-    be interpreted as an integer' in the middle of a fit, -1 a fit that did nothing)."""
-    count = whole_number(value)
-    if count is None or count < minimum:
-        raise InputError(f"must be a whole number >= {minimum}, got {value!r}", field=name)
-    return count
-
 
 def _check_lr(lr) -> None:
     """A finite learning rate > 0, or one InputError (was torch.optim's ValueError 'Invalid learning rate')."""
@@ -316,7 +307,7 @@ def fit_gradient(
     True
     """
     _check_lr(lr)
-    n_steps = _check_count(n_steps, "n_steps")
+    n_steps = check_whole(n_steps, "n_steps", 0)
     start = time.perf_counter()
     x, features = _prepare(model, spikes, init_bias)
     history = FitHistory()
