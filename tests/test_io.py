@@ -266,6 +266,9 @@ def test_the_data_package_exports_what_it_lists():
     import neurodyn.data.download  # noqa: F401 - the submodules imported first: the case that broke
     import neurodyn.data.prepare  # noqa: F401
 
+    # what download / download_dandiset raise and take is named by the package too (it was only in
+    # neurodyn.data.dandi, a module the README never names)
+    assert {"DownloadError", "DownloadFailures", "RemoteFile"} <= set(data.__all__)
     for name in data.__all__:
         value = getattr(data, name)
         assert not inspect.ismodule(value), name

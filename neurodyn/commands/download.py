@@ -23,7 +23,7 @@ from neurodyn.data.dandi import (
     nlb_remote_files,
 )
 from neurodyn.data.download import download, download_dandiset
-from neurodyn.errors import ArgumentParser, CommandFailed, InputError, command_line_names, one_line
+from neurodyn.errors import ArgumentParser, CommandFailed, InputError, Stopped, command_line_names, one_line
 
 __all__ = ["build_parser", "cli_main"]
 
@@ -123,19 +123,27 @@ def _run(args) -> int:
         failed, results = err, err.results
     except DownloadError as err:  # a lookup or transfer failure, not bad input: exit code 1
         raise CommandFailed(one_line(err, 1000), exit_code=1) from err
-    for result in results:
-        size = result.path.stat().st_size
-        checked = " + ".join(result.verified) or "size"
-        print(f"{result.status:<10} {result.path} ({size:,} bytes, {checked} verified)")
+    except Stopped as stop:  # Ctrl-C / SIGTERM on a later file: the earlier ones' lines, then the stop's
+        _report(getattr(stop, "results", []), getattr(stop, "failures", []))
+        raise
+    _report(results, failed.failures if failed is not None else [])
     if failed is None:
         return 0
-    sys.stdout.flush()
-    for _, err in failed.failures:
-        print(f"neurodyn download: error: {one_line(err, 1000)}", file=sys.stderr)
     kept = f"the {len(results)} verified kept" if results else "none verified"
     # bad input among them (an existing file that differs, ...) needs the user before a run can succeed: exit 2
     raise CommandFailed(f"{len(failed.failures)} of {failed.total} files failed (each named above); {kept}",
                         exit_code=2 if failed.bad_input else 1)
+
+
+def _report(results: list, failures: list) -> None:
+    """A line per file done (stdout), then one per file that failed (stderr)."""
+    for result in results:
+        size = result.path.stat().st_size
+        checked = " + ".join(result.verified) or "size"
+        print(f"{result.status:<10} {result.path} ({size:,} bytes, {checked} verified)")
+    sys.stdout.flush()
+    for _, err in failures:
+        print(f"neurodyn download: error: {one_line(err, 1000)}", file=sys.stderr)
 
 
 def _download(args, options: dict) -> list:

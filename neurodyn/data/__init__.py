@@ -20,7 +20,8 @@ Names are imported lazily (``from neurodyn.data import load_session``) so that i
 package does not import pynwb. ``prepare`` and ``download`` are modules of this package: their functions
 are ``from neurodyn.data.prepare import prepare`` and ``from neurodyn.data.download import download``
 (a lazy name cannot shadow a submodule: once the module was imported, ``from neurodyn.data import prepare``
-gave the module, before that the function).
+gave the module, before that the function). What those raise and take is exported here:
+``from neurodyn.data import DownloadError, DownloadFailures, RemoteFile``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ _EXPORTS = {
     "read_lfads_h5": "neurodyn.data.lfads",
     "write_lfads_h5": "neurodyn.data.lfads",
     "simulate_lorenz": "neurodyn.data.synthetic.lorenz",
+    "DownloadError": "neurodyn.data.dandi",
+    "DownloadFailures": "neurodyn.data.dandi",
+    "RemoteFile": "neurodyn.data.dandi",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -475,6 +475,9 @@ def download(name_or_spec: str | Sequence[RemoteFile], out_dir: str | os.PathLik
         Of several files, some failed: every file was still tried, those that verified are in place; the
         exception lists the results and each failure. One file that fails raises its own error (see
         :func:`fetch_file`).
+    Stopped
+        Ctrl-C / SIGTERM stops every file (a ``.part`` in transit is kept, see :func:`fetch_file`); when earlier
+        files were done, its ``results`` and ``failures`` (as :class:`DownloadFailures`') list them.
 
     Examples
     --------
@@ -524,6 +527,17 @@ def _download_with(client, remotes, out_dir, *, retries=3, backoff_s=2.0, timeou
                 if len(remotes) == 1:
                     raise
                 failures.append((remote, err))
+    except (Stopped, KeyboardInterrupt) as stop:  # Ctrl-C / SIGTERM stops all: what the earlier files came to
+        if not (results or failures):
+            raise
+        if not isinstance(stop, Stopped):  # no byte of this file yet: nothing of it kept
+            import signal
+
+            signum = getattr(stop, "signum", signal.SIGINT)
+            stop = Stopped(signum, f"interrupted ({signal.Signals(signum).name}) before any byte of "
+                                   f"{out_dir / remote.name} arrived")
+        stop.results, stop.failures = results, failures
+        raise stop from None
     finally:
         if bar is not None:
             bar.stop()

@@ -678,6 +678,45 @@ def test_interrupted_download_says_which_part_was_kept(dandi, tmp_path, capsys, 
     assert part.read_bytes() == BIG[:20_000]
 
 
+@pytest.mark.parametrize("first", ["verified", "failed"])
+@pytest.mark.parametrize("limit", [20_000, 0])
+def test_interrupt_on_a_later_file_still_reports_the_earlier_ones(dandi, tmp_path, capsys, monkeypatch, first, limit):
+    """Of several files, Ctrl-C / SIGTERM during a later one printed only the stop line: a file verified before it
+    was not listed and one that had failed was never named (the summary of the files tried is printed only when the
+    loop ends). Now the earlier files' lines come first (verified on stdout, failed on stderr), then the stop's:
+    the .part kept, or, interrupted before any byte of the file arrived, which file it was."""
+    import signal
+
+    from neurodyn.io.output import Interrupted
+
+    test = tmp_path / "000999" / "sub-Fake" / "sub-Fake_desc-test_ecephys.nwb"  # first in path order
+    train = tmp_path / "000999" / "sub-Fake" / "sub-Fake_desc-train_ecephys.nwb"
+    if first == "failed":
+        dandi.faults[dandi.small.asset_id] = dandi_server.Fault(status=404)
+    real = open
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        if str(path) == f"{train}.part" and ("a" in mode or "w" in mode):
+            return _FailingFile(path, mode, limit, Interrupted(signal.SIGTERM))
+        return real(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(dl, "open", fake_open, raising=False)
+    assert main(["download", "--dandiset", "000999", "--out", str(tmp_path), *FAST]) == 143
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    stop = (f"neurodyn download: interrupted (SIGTERM); kept {train}.part (20,000 of 50,000 bytes): running the "
+            "command again resumes it" if limit else
+            f"neurodyn download: interrupted (SIGTERM) before any byte of {train} arrived")
+    if first == "verified":
+        assert captured.out == f"downloaded {test} (7,777 bytes, sha256 + dandi-etag verified)\n", captured.out
+        assert lines == [stop], lines
+    else:
+        assert captured.out == ""
+        assert len(lines) == 2 and lines[0].startswith(f"neurodyn download: error: {test}: HTTP 404"), lines
+        assert lines[1] == stop
+    assert not train.exists() and (test.exists() == (first == "verified"))
+
+
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
 def test_sigterm_during_a_transfer_names_the_part_kept(dandi, tmp_path, signame):
     """A real SIGTERM or Ctrl-C (the signal, not an exception raised in a write) while the bytes arrive over a slow
