@@ -65,7 +65,8 @@ def check_shape(array: np.ndarray, expected: tuple, field: str, path=None) -> No
         raise InputError(f"expected shape {shown}, got {shape}", path=path, field=field)
 
 
-def check_rates(rates, field: str = "rates", path=None, mask: np.ndarray | None = None) -> np.ndarray:
+def check_rates(rates, field: str = "rates", path=None, mask: np.ndarray | None = None,
+                what: str = "rate predictions") -> np.ndarray:
     """Return ``rates`` as float64 after checking they are finite and non-negative.
 
     Parameters
@@ -77,6 +78,9 @@ def check_rates(rates, field: str = "rates", path=None, mask: np.ndarray | None 
     mask
         Optional boolean array of ``rates``' shape: only entries where it is True are checked
         (nlb_tools ignores rates where the target is NaN).
+    what
+        What the values are, in the message (``"negative <what> (3 entries, ...)"``): true rates are no
+        predictions.
 
     Raises
     ------
@@ -92,11 +96,11 @@ def check_rates(rates, field: str = "rates", path=None, mask: np.ndarray | None 
     checked = arr if mask is None else np.where(mask, arr, 0.0)
     if arr.size == 0 or (checked.min() >= 0 and np.isfinite(checked.max())):
         return arr  # fast path: two reductions, no temporaries (min is NaN if any entry is NaN)
-    for bad, what in ((np.isnan(checked), "NaN"), (np.isinf(checked), "infinite"), (checked < 0, "negative")):
+    for bad, kind in ((np.isnan(checked), "NaN"), (np.isinf(checked), "infinite"), (checked < 0, "negative")):
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             raise InputError(
-                f"{what} rate predictions ({int(bad.sum())} entries, first at index {first})",
+                f"{kind} {what} ({int(bad.sum())} entries, first at index {first})",
                 path=path,
                 field=field,
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.metrics.bits import as_float64, check_shape
+from neurodyn.metrics.bits import as_float64, check_rates, check_shape
 
 
 def _whole_values(values: np.ndarray) -> bool:
@@ -76,7 +76,8 @@ def psth_r2(psth, eval_rates, eval_cond_idx, jitter=None) -> float:
     Parameters
     ----------
     psth : array (conditions, bins, n_heldin + n_heldout)
-        True PSTHs (counts per bin), NaN where undefined.
+        True PSTHs (counts per bin), NaN where undefined (bins where neuron 0 is NaN); within the defined bins,
+        NaN, infinite or negative values are refused.
     eval_rates : array (trials, bins, n_heldin + n_heldout)
         Predicted rates of all eval trials (counts per bin); NaN, infinite or negative rates that enter a
         PSTH are refused (as :func:`~neurodyn.metrics.bits.bits_per_spike` refuses them).
@@ -97,6 +98,9 @@ def psth_r2(psth, eval_rates, eval_cond_idx, jitter=None) -> float:
     psth = as_float64(psth, "psth")
     eval_rates = as_float64(eval_rates, "eval_rates")
     check_shape(psth, (None, None, None), "psth")  # (conditions, bins, neurons): an IndexError before
+    # bins are undefined where neuron 0 is NaN (nlb_tools' rule); within the defined bins a value that is NaN (sklearn's
+    # "Input contains NaN" before), infinite or below zero is no PSTH of counts
+    check_rates(psth, "psth", mask=np.broadcast_to(~np.isnan(psth[..., :1]), psth.shape), what="PSTH rates")
     cond_idx = as_index_list(eval_cond_idx)
     check_shape(eval_rates, (None, psth.shape[1], psth.shape[2]), "eval_rates")
     if len(cond_idx) != psth.shape[0]:

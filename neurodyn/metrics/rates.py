@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from neurodyn.errors import InputError
-from neurodyn.metrics.bits import as_float64, check_shape
+from neurodyn.metrics.bits import check_rates, check_shape
 
 
 def rate_r2(true_rates, pred_rates) -> float:
@@ -18,7 +16,10 @@ def rate_r2(true_rates, pred_rates) -> float:
     with :math:`y` = **true** rates, :math:`\hat y` = predicted; averaged uniformly over neurons
     (``sklearn.metrics.r2_score(y_true=true, y_pred=pred, multioutput="uniform_average")``).
     R² is not symmetric: the first argument is the truth. Both arrays must use the same unit
-    (counts per bin; divide the Lorenz file's truth by its ``conversion_factor``). A neuron whose true rate
+    (counts per bin; divide the Lorenz file's truth by its ``conversion_factor``). NaN, infinite or negative
+    values are refused (naming the argument and the first index), as :func:`~neurodyn.metrics.bits_per_spike`
+    refuses them: a rate is never below zero, so such values are no rates (log-rates, a read-out that was not
+    clipped) and an R² of them would be a number about something else. A neuron whose true rate
     is constant has no variance to explain: sklearn scores it 1 when predicted exactly, else 0
     (``force_finite``), and it counts in the average like the others. At least two rows are needed.
 
@@ -34,6 +35,7 @@ def rate_r2(true_rates, pred_rates) -> float:
 
     Examples
     --------
+    >>> import numpy as np
     >>> truth = np.array([[[1.0, 2.0], [3.0, 2.5]]])
     >>> rate_r2(truth, truth)
     1.0
@@ -42,14 +44,11 @@ def rate_r2(true_rates, pred_rates) -> float:
     """
     from sklearn.metrics import r2_score
 
-    true_rates = as_float64(true_rates, "true_rates")
-    pred_rates = as_float64(pred_rates, "pred_rates")
+    true_rates = check_rates(true_rates, "true_rates", what="rates")
+    pred_rates = check_rates(pred_rates, "pred_rates")
     check_shape(pred_rates, true_rates.shape, "pred_rates")
     if true_rates.ndim < 2:
         raise InputError(f"expected (..., neurons) arrays, got shape {true_rates.shape}", field="true_rates")
-    for array, field in ((true_rates, "true_rates"), (pred_rates, "pred_rates")):
-        if not np.isfinite(array).all():
-            raise InputError("NaN or infinite values", field=field)
     n_neurons = true_rates.shape[-1]
     if true_rates.size // max(n_neurons, 1) < 2:  # sklearn returned nan with a warning
         raise InputError(f"R² needs at least two rows (trials x bins), got shape {true_rates.shape}",

@@ -83,7 +83,7 @@ def test_rate_r2_known_cases_and_argument_order():
     assert rate_r2(truth, np.broadcast_to(truth.mean(axis=(0, 1)), truth.shape)) == pytest.approx(
         0.0, abs=1e-12
     )
-    pred = truth + rng.normal(0, 0.5, truth.shape)
+    pred = np.abs(truth + rng.normal(0, 0.5, truth.shape))  # rates: never below zero
     flat_t, flat_p = truth.reshape(-1, 3), pred.reshape(-1, 3)
     by_hand = np.mean(1 - ((flat_t - flat_p) ** 2).sum(0) / ((flat_t - flat_t.mean(0)) ** 2).sum(0))
     assert rate_r2(truth, pred) == pytest.approx(by_hand, rel=1e-12)
@@ -104,3 +104,33 @@ def test_rate_r2_of_a_constant_neuron_and_of_one_row():
     assert rate_r2(truth, np.array([[1.5, 2.0], [1.0, 2.5]])) == pytest.approx((0.0 + 0.5) / 2, abs=1e-15)
     with pytest.raises(InputError, match="at least two rows"):
         rate_r2(np.ones((1, 1, 3)), np.ones((1, 1, 3)))
+
+
+@pytest.mark.parametrize("argument", ["true_rates", "pred_rates", "psth"])
+def test_rate_and_psth_r2_refuse_negative_rates(argument):
+    """rate_r2 scored negative rates (log-rates or an unclipped read-out passed by mistake gave an R² of something
+    else) and psth_r2 a negative or infinite true PSTH, while bits_per_spike and psth_r2's predictions refuse them.
+    Now each is one InputError naming the argument and the first index; NaN bins of a PSTH stay undefined bins."""
+    rng = np.random.default_rng(4)
+    truth = rng.gamma(2, 1, (4, 5, 3))
+    bad = truth.copy()
+    bad[1, 2, 0] = -0.25
+    if argument == "psth":
+        conditions = [np.array([0, 2]), np.array([1, 3])]
+        psth = np.stack([truth[[0, 2]].mean(0), truth[[1, 3]].mean(0)])
+        psth[0, 0] = np.nan  # an undefined bin is no error
+        assert psth_r2(psth, truth, conditions) == pytest.approx(1.0, abs=1e-12)
+        psth[1, 2, 0] = -0.25
+        with pytest.raises(InputError, match=r"psth: negative PSTH rates \(1 entries, first at index \(1, 2, 0\)\)"):
+            psth_r2(psth, truth, conditions)
+        psth[1, 2, 0], psth[1, 3, 2] = 1.0, np.inf
+        with pytest.raises(InputError, match=r"psth: infinite PSTH rates"):
+            psth_r2(psth, truth, conditions)
+        psth[1, 3, 2] = np.nan  # NaN in a defined bin (neuron 0 is not NaN there): sklearn's ValueError before
+        with pytest.raises(InputError, match=r"psth: NaN PSTH rates"):
+            psth_r2(psth, truth, conditions)
+        return
+    args = (bad, truth) if argument == "true_rates" else (truth, bad)
+    what = "rates" if argument == "true_rates" else "rate predictions"
+    with pytest.raises(InputError, match=rf"{argument}: negative {what} \(1 entries, first at index \(1, 2, 0\)\)"):
+        rate_r2(*args)
