@@ -13,8 +13,8 @@ Two fitting methods share the model's methods (:mod:`neurodyn.models.hmmglm`):
     Adam on ``-(log p(X) + log prior)`` with the marginal likelihood from the forward algorithm.
 
 Validation logs ``valid/loss`` (negative marginal log-likelihood per bin), ``valid/ll_per_spike``
-(marginal test log-likelihood per spike, nats) and, with ground truth, ``valid/state_accuracy``
-after optimal permutation matching.
+(marginal test log-likelihood per spike, nats; NaN when the validated sequences hold no spike) and, with
+ground truth, ``valid/state_accuracy`` after optimal permutation matching.
 
 Training logs ``train/loss_per_bin``, the epoch's mean over batches of the objective at the batch's last
 optimiser step divided by the batch's bins. With ``method="gradient"`` that is ``-(log p(X) + log prior)``,
@@ -279,7 +279,9 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         bins = sum(v["bins"] for v in self._val)
         n_spikes = sum(v["spikes"] for v in self._val)
         self.log(f"{self.stage_prefix}/loss", -ll / bins, prog_bar=True)
-        self.log(f"{self.stage_prefix}/ll_per_spike", ll / max(n_spikes, 1.0))
+        # per spike: undefined (NaN) for validation sequences without a spike (dividing by 1 logged the total
+        # log-likelihood under this name)
+        self.log(f"{self.stage_prefix}/ll_per_spike", ll / n_spikes if n_spikes > 0 else float("nan"))
         if "gamma" in self._val[0] and self.model.n_states > 1:
             from neurodyn.metrics.states import state_accuracy
 

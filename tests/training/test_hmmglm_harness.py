@@ -356,3 +356,25 @@ def test_predict_and_export_write_the_same_connection_types(tmp_path, variant):
             if variant == "onehot":
                 assert f.attrs["connection_types_argmax_definition"] == CONNECTION_TYPES_ARGMAX_DEFINITION
             assert f["connection_types"].dtype == np.int8
+
+
+def test_ll_per_spike_of_validation_without_spikes_is_nan():
+    """valid/ll_per_spike divided by max(spikes, 1): sequences without a spike logged their total log-likelihood
+    under the per-spike name (a finite number that reads like a score). It is undefined: NaN; valid/loss (per bin)
+    stays the finite number it was."""
+    import torch
+
+    from neurodyn.models.hmmglm import HMMGLMConfig
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+
+    module = HMMGLMModule(n_heldin=3, n_neurons=3, config=HMMGLMConfig(n_states=2, seed=0))
+    logged = {}
+    module.log = lambda name, value, **kwargs: logged.__setitem__(name, value)
+    for spikes, finite in ((torch.zeros(2, 40, 3), False), (torch.ones(2, 40, 3), True)):
+        module.on_validation_epoch_start()
+        module.validation_step({"heldin": spikes}, 0)
+        module.on_validation_epoch_end()
+        assert np.isfinite(logged["valid/loss"])
+        assert np.isfinite(logged["valid/ll_per_spike"]) == finite, logged
+    ll = module.model.marginal_log_likelihood(torch.ones(2, 40, 3)).sum().item()
+    assert logged["valid/ll_per_spike"] == pytest.approx(ll / 240, rel=1e-12)
