@@ -7,10 +7,13 @@ is the command.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 import numpy as np
 
 from neurodyn.errors import InputError
-from neurodyn.models.smoothing import RECIPES, SmoothingGLM, check_sigma
+from neurodyn.models.smoothing import RATE_CLIP, RECIPES, SmoothingGLM, check_sigma
 
 __all__ = ["check_sigma_fits", "predict_prepared", "cli_main"]
 
@@ -24,6 +27,7 @@ def predict_prepared(
     alpha: float | None = None,
     heldin: str | None = None,
     progress: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Fit :class:`SmoothingGLM` on a ``prepare`` file and predict its train and eval trials.
 
@@ -39,6 +43,11 @@ def predict_prepared(
         :data:`RECIPES`.
     sigma_ms, alpha, heldin
         Override the recipe's value when given.
+    progress
+        Show a progress bar over the GLMs.
+    log
+        Receives one line naming the units whose GLM was fitted to training trials without a spike (their rates
+        are the floor, ``RATE_CLIP[0]``), when there are such units.
 
     Returns
     -------
@@ -73,6 +82,11 @@ def predict_prepared(
     settings.update({k: v for k, v in (("sigma_ms", sigma_ms), ("alpha", alpha), ("heldin", heldin))
                      if v is not None})
     model = SmoothingGLM(bin_ms=bin_ms, **settings).fit(train_input, progress)
+    silent = "; ".join(f"{kind.replace('held', 'held-')} {', '.join(map(str, units))}"
+                       for kind, units in model.silent_units_.items() if units)
+    if silent and log is not None:
+        log(f"note: unit(s) without a spike in the {n_train} train trials, whose GLM rates are the floor "
+            f"{RATE_CLIP[0]:g} (indices within each group): {silent}")
     inputs = {
         "train_spikes_heldin": train_input["train_spikes_heldin"],
         "eval_spikes_heldin": eval_input["eval_spikes_heldin"],
@@ -163,7 +177,7 @@ def cli_main(argv: list[str]) -> int:
     with output_file(args.out, inputs=[args.prepared], overwrite=args.overwrite, size_bytes=size) as tmp:
         groups = predict_prepared(
             args.prepared, recipe=args.recipe, sigma_ms=args.sigma_ms, alpha=args.alpha, heldin=args.heldin,
-            progress=True,
+            progress=True, log=lambda line: print(line, file=sys.stderr),
         )
         from neurodyn.metrics.resample import read_window_starts
 

@@ -195,6 +195,7 @@ class SmoothingGLM:
         self.solver, self.n_threads = solver, n_threads
         self.heldout_models_: list | None = None
         self.heldin_models_: list | None = None
+        self.silent_units_: dict[str, list[int]] = {}
         self.forward_mean_: dict[str, np.ndarray] = {}
 
     def _threads(self):
@@ -216,10 +217,14 @@ class SmoothingGLM:
         from sklearn.linear_model import PoissonRegressor
 
         max_iter = self.max_iter
+        silent = not counts.sum() > 0
         while True:
             model = PoissonRegressor(alpha=self.alpha, max_iter=max_iter, solver=self.solver)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
+                if silent:  # sklearn starts from log(mean count) = log(0): its intercept -inf predicts rate 0, as
+                    # nlb_tools' GLM does (kept for parity); the warning it printed is said once by fit's caller
+                    warnings.filterwarnings("ignore", "divide by zero encountered in log", RuntimeWarning)
                 model.fit(features, counts)
             if model.n_iter_ < max_iter or max_iter >= 10000:
                 return model
@@ -265,6 +270,9 @@ class SmoothingGLM:
                 models[kind].append(self._fit_one(features[keep], counts[keep, j]))
         self.heldout_models_ = models["heldout"]
         self.heldin_models_ = models["heldin"] if self.heldin == "glm" else None
+        # units without a spike in the training data: rate 0 before the clip, whatever the features
+        self.silent_units_ = {kind: [int(j) for j in np.flatnonzero(~(np.nansum(counts, axis=0) > 0))]
+                              for kind, counts in targets}
         self.n_heldin_, self.n_heldout_ = heldin.shape[2], heldout.shape[2]
         self.forward_mean_ = {}
         for kind, observed in (("heldin", heldin), ("heldout", heldout)):

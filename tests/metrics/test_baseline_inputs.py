@@ -61,3 +61,39 @@ def test_widest_sigma_that_fits_still_runs(prepared_5ms, tmp_path, capsys):
     out = tmp_path / "b.h5"
     assert main(["baseline", "--prepared", str(prepared_5ms), "--out", str(out), "--sigma-ms", "117.4"]) == 0
     assert out.exists(), capsys.readouterr().err
+
+
+@pytest.mark.parametrize("recipe", ["nlb_tools", "neurodyn"])
+def test_a_silent_unit_is_one_note_not_sklearn_warnings(prepared_5ms, tmp_path, capsys, recipe):
+    """A unit without a spike in the train trials printed sklearn's "RuntimeWarning: divide by zero encountered in
+    log" with its source line (once per such GLM) and nothing said which unit. Now one note names the units; the
+    rates are what they were (sklearn's intercept -inf: rate 0, clipped to the floor, as nlb_tools')."""
+    import shutil
+    import warnings
+
+    import h5py
+    import numpy as np
+
+    from neurodyn.models.smoothing import RATE_CLIP
+
+    silent = tmp_path / "silent.h5"
+    shutil.copy(prepared_5ms, silent)
+    with h5py.File(silent, "r+") as f:
+        for key in ("train_input/train_spikes_heldout", "train_input/train_spikes_heldin"):
+            counts = f[key][()]
+            counts[..., 1] = 0
+            f[key][...] = counts
+        n_train = len(counts)
+    out = tmp_path / "b.h5"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["baseline", "--prepared", str(silent), "--out", str(out), "--recipe", recipe]) == 0
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    fitted = "held-out 1; held-in 1" if recipe == "neurodyn" else "held-out 1"  # nlb_tools: held-in rates smoothed
+    assert notes == [f"note: unit(s) without a spike in the {n_train} train trials, whose GLM rates are the floor "
+                     f"1e-09 (indices within each group): {fitted}"], notes
+    with h5py.File(out) as f:
+        group = f[next(iter(f))]
+        rates = group["train_rates_heldout"][()]
+        assert np.all(rates[..., 1] == np.float32(RATE_CLIP[0])) and np.all(rates[..., 0] > RATE_CLIP[0])
