@@ -106,10 +106,13 @@ def _check_target(target: Mapping, name: str, path) -> dict:
 def _index_rows(cond_idx, name: str, path) -> list[np.ndarray]:
     from neurodyn.metrics.psth import as_index_list
 
+    field = f"{name}/eval_cond_idx"
     try:
-        rows = as_index_list(cond_idx)
+        rows = as_index_list(cond_idx, field=field)
+    except InputError as err:  # its own message, named once, with the file (it was wrapped in the line below)
+        raise InputError(err.message, path, field) from None
     except (TypeError, ValueError) as err:
-        raise InputError(f"expected rows of trial indices ({err})", path, f"{name}/eval_cond_idx") from None
+        raise InputError(f"expected rows of trial indices ({err})", path, field) from None
     return rows
 
 

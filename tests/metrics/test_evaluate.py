@@ -138,3 +138,19 @@ def test_files_prepare_layout_and_nlb_layout(tmp_path, nlb_group):
         f.attrs["bin_ms"] = 5
     with pytest.raises(InputError, match="prepared.h5: eval_target: expected group 'mc_maze'"):
         evaluate(prepared, pred_file)
+
+
+@pytest.mark.parametrize("rows, message", [
+    (lambda rows: [np.append(rows[0], 0.5), *rows[1:]], "trial indices must be whole numbers, got"),
+    (lambda rows: [np.array(["a"]), *rows[1:]], "trial indices must be whole numbers, got dtype <U1"),
+])
+def test_a_bad_condition_index_names_its_field_once(nlb_group, rows, message):
+    """A condition row with 0.5 (or text) said "mc_maze/eval_cond_idx: expected rows of trial indices
+    (eval_cond_idx: trial indices must be whole numbers, got [...])": the field twice, the inner one without its
+    group. Now the line is the inner message under the group's field, named once."""
+    target, pred = nlb_group(5)
+    target["eval_cond_idx"] = rows([np.asarray(r) for r in target["eval_cond_idx"]])
+    with pytest.raises(InputError) as err:
+        evaluate({"mc_maze": target}, {"mc_maze": pred})
+    assert err.value.field == "mc_maze/eval_cond_idx" and err.value.message.startswith(message), str(err.value)
+    assert str(err.value).count("eval_cond_idx") == 1, str(err.value)
