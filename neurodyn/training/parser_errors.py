@@ -201,6 +201,14 @@ def parser_error(message: str, argv: list[str]) -> InputError:
         hint = ("; a file (neurodyn simulate lorenz): --data LFADSDataModule --data.path FILE"
                 if name == "path" and where == " by LorenzDataModule" else "")
         return InputError(f"option {name!r} is not accepted{where}{hint}", path=path, field=spelt or full)
+    required = re.search(r"the following arguments are required: ([\w, ]+)", text)
+    if required and key in ("model", "data"):  # a DataModule's path (or a model's size) left out or set to null
+        name = required.group(1).split(",")[0].strip()
+        full = f"{key}.init_args.{name}"
+        _, spelt, where = _setter(full, argv)
+        if spelt is None and where is None:
+            return InputError(f"required, not given: set --{key}.{name} or {full} in a config file", field=full)
+        return InputError("required, got null", path=where, field=spelt or full)
     if re.search(r"Expected a dot import path string|Import path .* does not|No module named|not a subclass|"
                  r"does not correspond to a subclass|has no attribute", text) and key in ("model", "data"):
         choices = ("LangevinFlowModule, HMMGLMModule" if key == "model" else

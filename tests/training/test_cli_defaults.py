@@ -401,3 +401,31 @@ def test_too_few_lorenz_trials_name_the_options_that_count_them(tmp_path, capsys
     files = {"one": tmp_path / "one.yaml"}
     files["one"].write_text(yaml.safe_dump({"data": {"init_args": {"n_conditions": 1}}}))
     assert _refused_fit(tmp_path, capsys, argv, files) == ["neurodyn fit: error: " + expected.format(**files)]
+
+
+@pytest.mark.parametrize("yaml_text, argv, expected", [
+    ("data:\n  init_args:\n    path: null\n", [], "{cfg}: data.init_args.path: required, got null"),
+    (None, ["--data.path", "null"], "data.path: required, got null"),
+    (None, ["--data.path=null"], "data.path: required, got null"),
+])
+def test_a_required_data_path_set_to_null_is_one_plain_line(tmp_path, capsys, yaml_text, argv, expected):
+    """``path: null`` in a config file (or ``--data.path null``) was "data: Problem with given class_path
+    '...NLBDataModule':; the following arguments are required: path (given: Namespace(class_path=..., init_args=
+    Namespace(path=None, batch_size=16, ...)))", and the command-line value was blamed on the shipped config. Now
+    the option, who set it, and that it is required."""
+    cfg = tmp_path / "null.yaml"
+    args = ["--config", "configs/langevinflow/mc_maze_small_cpu.yaml"]
+    if yaml_text is not None:
+        cfg.write_text(yaml_text)
+        args += ["--config", str(cfg)]
+    assert main(["fit", *args, *argv, "--trainer.default_root_dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["neurodyn fit: error: " + expected.format(cfg=cfg)], err
+
+
+def test_a_data_class_without_its_required_path_says_how_to_give_it(tmp_path, capsys):
+    assert main(["fit", "--model", "LangevinFlowModule", "--data", "NLBDataModule",
+                 "--trainer.default_root_dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["neurodyn fit: error: data.init_args.path: required, not given: set --data.path or "
+                   "data.init_args.path in a config file"], err
