@@ -274,7 +274,9 @@ class LorenzDataModule(LFADSDataModule):
             held = ("no simulation recorded" if have["config"] is None else
                     "another simulation" + (f" (seed {have['seed']})" if have["seed"] != want["seed"] else
                                             " (other settings)"))
-            another = named("pass another cache", "choose another --data.cache")
+            # the line starts with the option (data.init_args.cache under a command); --data.cache is fit's spelling
+            # only (neurodyn tune reads config files)
+            another = named("pass another cache", "name another cache file")
             raise InputError(f"holds {held}, not seed {want['seed']} with {sizes}; delete it or {another}", self.cache,
                              field)
 
