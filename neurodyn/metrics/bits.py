@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neurodyn.core.arrays import to_numpy
 from neurodyn.errors import InputError
 
 #: rates of exactly zero are replaced by this value before taking logs (as nlb_tools does)
@@ -34,10 +35,8 @@ def as_float64(value, field: str, path=None) -> np.ndarray:
     >>> as_float64([[1, 2], [3, 4]], "rates").dtype
     dtype('float64')
     """
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor: any dtype, device, grad
-        value = value.detach().cpu().double()
     try:
-        return np.asarray(value, dtype=np.float64)
+        return to_numpy(value, np.float64)  # a torch tensor: any dtype, device, grad
     except (TypeError, ValueError):
         shape = ""
         if isinstance(value, list | tuple):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neurodyn.core.arrays import to_numpy
 from neurodyn.errors import InputError
 from neurodyn.metrics.bits import as_float64, check_rates, check_shape
 
@@ -31,7 +32,7 @@ def as_index_list(cond_idx, field: str = "eval_cond_idx") -> list[np.ndarray]:
     )
     out = []
     for row in rows:
-        row = np.atleast_1d(np.asarray(row.detach().cpu() if hasattr(row, "detach") else row))
+        row = np.atleast_1d(to_numpy(row))
         if row.dtype.kind == "f":
             row = row[~np.isnan(row)]
             if not _whole_values(row):  # 1.5 was trial 1

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from neurodyn.core.arrays import to_numpy
+
 __all__ = [
     "overlap_matrix",
     "find_permutation",
@@ -34,7 +36,7 @@ def state_labels(x, name: str = "states") -> np.ndarray:
     state 0). Booleans are states 0 and 1."""
     from neurodyn.errors import InputError
 
-    x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
+    x = to_numpy(x)
     if x.dtype.kind not in "iub":
         if x.dtype.kind != "f":
             raise InputError(f"expected integer state labels, got dtype {x.dtype}", field=name)
@@ -126,8 +128,8 @@ def _pair(true, estimated, permutation, names: tuple[str, str], dtype=None) -> t
     estimate (an IndexError 'boolean index did not match' deep in numpy before)."""
     from neurodyn.errors import InputError
 
-    t = np.asarray(true.detach().cpu() if hasattr(true, "detach") else true, dtype=dtype)
-    e = np.asarray(estimated.detach().cpu() if hasattr(estimated, "detach") else estimated, dtype=dtype)
+    t = to_numpy(true, dtype)
+    e = to_numpy(estimated, dtype)
     if permutation is not None:
         perm = np.asarray(permutation)
         if e.ndim == 0 or perm.ndim != 1 or len(perm) != len(t) or perm.min(initial=0) < 0 or \

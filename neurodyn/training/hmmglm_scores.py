@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from neurodyn.core.arrays import to_numpy
 from neurodyn.errors import InputError
 from neurodyn.metrics.states import (
     connection_type_accuracy,
@@ -29,7 +30,7 @@ def _states_of(states, x: torch.Tensor | None, field: str, spikes_field: str) ->
     InputError naming ``field`` (a shape that differs was 'predicted_states: 160 labels, true_states has 80')."""
     if states is None:
         return None
-    array = np.asarray(states.detach().cpu() if hasattr(states, "detach") else states)
+    array = to_numpy(states)
     expected = tuple(x.shape[:2])
     if array.shape == expected[1:] and expected[0] == 1:  # one sequence given as (bins,), as its spikes (bins, N)
         array = array[None]
@@ -48,7 +49,7 @@ def _true_state_count(model: SwitchingGLM, true_types, true_weights, states: np.
     for field, value in (("true_types", true_types), ("true_weights", true_weights)):
         if value is None:
             continue
-        shape = tuple(np.shape(value.detach().cpu() if hasattr(value, "detach") else value))
+        shape = tuple(np.shape(to_numpy(value)))
         n = model.n_neurons
         if len(shape) != 3 or shape[1:] != (n, n) or shape[0] < 1:
             raise InputError(f"shape {shape} does not match (states, {n}, {n}) (the model's {n} neurons)", field=field)

@@ -66,3 +66,25 @@ def test_bad_arguments_are_one_line_naming_the_argument(call, field):
         call()
     assert caught.value.field == field, str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_metrics_take_bfloat16_tensors():
+    """A model run in bfloat16 (``--trainer.precision bf16-true``) gives bfloat16 tensors, which numpy has no type
+    for: state_accuracy / weight metrics / psth_r2's condition rows raised torch's "Got unsupported ScalarType
+    BFloat16" (each converted tensors with np.asarray(x.detach().cpu())). bfloat16 widens exactly to float32, so
+    each value is what the float32 tensor gives."""
+    from neurodyn.metrics.psth import as_index_list
+    from neurodyn.metrics.states import state_accuracy, weight_error
+
+    truth = np.array([0, 0, 1, 1, 2, 2, 1, 0])
+    estimate = np.array([2, 2, 0, 0, 1, 1, 0, 1])
+    bf16 = torch.tensor(estimate, dtype=torch.bfloat16)
+    assert state_accuracy(truth, bf16) == state_accuracy(truth, estimate) == 7 / 8
+    weights = np.random.default_rng(0).normal(size=(2, 3, 3))
+    as_bf16 = torch.tensor(weights, dtype=torch.bfloat16, requires_grad=True) * 1.0
+    widened = as_bf16.detach().float().numpy()
+    assert weight_error(weights, as_bf16) == pytest.approx(weight_error(weights, widened), abs=0)
+    rows = as_index_list([torch.tensor([0.0, 2.0], dtype=torch.bfloat16), torch.tensor([1, 3])])
+    assert [r.tolist() for r in rows] == [[0, 2], [1, 3]]
+    assert rate_r2(RATES, torch.tensor(RATES, dtype=torch.bfloat16)) == pytest.approx(
+        rate_r2(RATES, torch.tensor(RATES, dtype=torch.bfloat16).float().numpy()), abs=0)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neurodyn.core.arrays import to_numpy
 from neurodyn.models.hmmglm.emissions import validate_spikes
 from neurodyn.models.hmmglm.inference import viterbi
 from neurodyn.models.hmmglm.models import SwitchingGLM
@@ -108,7 +109,7 @@ def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None, tr
     from neurodyn.io import atomic_path, write_h5_dict
 
     def per_state(a, axis=0):
-        a = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+        a = to_numpy(a)
         return a if permutation is None else np.take(a, np.asarray(permutation), axis=axis)  # true order
 
     couplings, coupling_attrs = coupling_arrays(model)
