@@ -289,9 +289,40 @@ def _type_error(text: str, files: list[str], argv: list[str]) -> InputError | No
         else:
             words.append(_TYPE_WORDS.get(kind, kind))
     full = _full_key(chain)
-    _, path = _who_set(full, files, argv)
-    given = f", got {got.group(1).strip()!r}" if got else ""
+    position, spelt, path = _setter(full, argv)
+    value = got.group(1).strip() if got else None
+    if value is not None and spelt is not None and _option_value(argv, position) != value:
+        # jsonargparse checks a config file's values as it reads the file: its bad value is refused although an
+        # option after it would replace it; the command-line option, which holds another value, is not to blame
+        path = _file_with_value(files, full, value) or path
+    given = f", got {value!r}" if got else ""
     return InputError(f"expected {' or '.join(words)}{given}", path=path, field=full)
+
+
+def _option_value(argv: list[str], position: int) -> str | None:
+    """The value of the option at ``argv[position]`` (``--x=v`` or ``--x v``)."""
+    arg = argv[position]
+    if "=" in arg:
+        return arg.split("=", 1)[1]
+    return argv[position + 1] if position + 1 < len(argv) else None
+
+
+def _file_with_value(files: list[str], full: str, value: str) -> str | None:
+    """The last config file that sets ``full`` (or its short spelling) to ``value`` as jsonargparse prints it."""
+    import yaml
+
+    for file in reversed(files):
+        try:
+            data = yaml.safe_load(Path(file).read_text())
+        except Exception:  # noqa: BLE001 - unreadable here: jsonargparse named it already if it was the problem
+            continue
+        for spelling in (full, _short(full)):
+            node = data
+            for part in spelling.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is not None and str(node) == value:
+                return file
+    return None
 
 
 #: the sections of the callbacks that ``neurodyn fit`` adds (``--checkpoint.save_top_k``, ``--nlb_eval.every_n_epochs``)

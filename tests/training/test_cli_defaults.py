@@ -190,6 +190,12 @@ def test_a_value_a_class_refuses_in_short_form_names_the_config_file(tmp_path, c
      "data.init_args.batch_size: expected an integer, got 'abc'"),
     # an option of the model's config given on the command line, not the file's model.init_args.lr
     (None, ["--model.config.lr", "3"], "model.config.lr: option 'lr' is not accepted by LangevinFlowConfig"),
+    # the file's bad value is refused as the file is read, before the option after it replaces it: the option's
+    # good value was named as the culprit, without the file
+    ("model:\n  init_args:\n    config:\n      latent_dim: abc\n", ["--model.config.latent_dim", "5"],
+     "{cfg}: model.init_args.config.latent_dim: expected an integer, got 'abc'"),
+    ("model:\n  init_args:\n    lr: abc\n", ["--model.lr=0.1"],
+     "{cfg}: model.init_args.lr: expected a number, got 'abc'"),
 ])
 def test_a_value_of_the_wrong_type_is_one_plain_line(tmp_path, capsys, yaml_text, argv, expected):
     """``--data.batch_size abc`` was 'configs/...lorenz.yaml: data: Problem with given class_path
