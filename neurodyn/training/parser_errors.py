@@ -198,8 +198,15 @@ def parser_error(message: str, argv: list[str]) -> InputError:
 
                 found = _path_to(yaml.safe_load(Path(path).read_text()).get(key, {}), name)
                 full = ".".join([key, *found]) if found else full
-        hint = ("; a file (neurodyn simulate lorenz): --data LFADSDataModule --data.path FILE"
-                if name == "path" and where == " by LorenzDataModule" else "")
+        later = _class_chosen_after(full, argv)
+        if later is not None:  # options apply in order: before the file, the section still had its default class
+            spelt, path = later[0], None
+            hint = (f", the class at that point of the command line: options apply in order, and the --config "
+                    f"{later[1]} after it chooses {later[2].rsplit('.', 1)[-1]} (options of that class go after it)")
+        elif name == "path" and where == " by LorenzDataModule":
+            hint = "; a file (neurodyn simulate lorenz): --data LFADSDataModule --data.path FILE"
+        else:
+            hint = ""
         return InputError(f"option {name!r} is not accepted{where}{hint}", path=path, field=spelt or full)
     required = re.search(r"the following arguments are required: ([\w, ]+)", text)
     if required and key in ("model", "data"):  # a DataModule's path (or a model's size) left out or set to null
@@ -297,6 +304,36 @@ def _type_error(text: str, files: list[str], argv: list[str]) -> InputError | No
         path = _file_with_value(files, full, value) or path
     given = f", got {value!r}" if got else ""
     return InputError(f"expected {' or '.join(words)}{given}", path=path, field=full)
+
+
+def _class_chosen_after(full: str, argv: list[str]) -> tuple[str, str, str] | None:
+    """``(spelt, file, class_path)``: the command-line option ``full`` as spelt there and the last config file
+    after it that chooses the class of the option's section (``data.class_path``), else None."""
+    import yaml
+
+    section = full.split(".", 1)[0]
+    spellings = {full, _short(full), full.replace(".init_args.", ".")}
+    at = max((i for i, a in enumerate(argv) if a.startswith("--") and a[2:].split("=", 1)[0] in spellings),
+             default=None)
+    if at is None or section not in ("model", "data"):
+        return None
+    spelt = argv[at][2:].split("=", 1)[0]
+    found = None
+    for i in range(at + 1, len(argv)):
+        matched, file = _config_option(argv[i])
+        if matched and file is None and i + 1 < len(argv):
+            file = argv[i + 1]
+        if not matched or file is None:
+            continue
+        try:
+            data = yaml.safe_load(Path(file).read_text())
+        except Exception:  # noqa: BLE001 - unreadable: not the file that chose the class
+            continue
+        chosen = data.get(section) if isinstance(data, dict) else None
+        chosen = chosen.get("class_path") if isinstance(chosen, dict) else None
+        if isinstance(chosen, str):
+            found = (spelt, file, chosen)
+    return found
 
 
 def _option_value(argv: list[str], position: int) -> str | None:

@@ -94,6 +94,20 @@ def test_command_line_mistakes_are_named_as_spelt(tmp_path, capsys):
         "simulate lorenz): --data LFADSDataModule --data.path FILE")
 
 
+@pytest.mark.parametrize("option", [["--data.path", "p.h5"], ["--data.path=p.h5"], ["--data.init_args.path", "p.h5"]])
+def test_an_option_before_the_config_that_chooses_its_class_says_so(tmp_path, capsys, option):
+    """``--data.path p.h5 --config configs/langevinflow/mc_maze_small_cpu.yaml`` (options apply in order: the
+    default data class, LorenzDataModule, gets the path) blamed the shipped config file and advised simulating a
+    Lorenz file. Now the option as spelt, and that the config after it chooses the class."""
+    config = "configs/langevinflow/mc_maze_small_cpu.yaml"
+    assert main(["fit", *option, "--config", config, "--trainer.default_root_dir", str(tmp_path)]) == 2
+    spelt = option[0][2:].split("=")[0]
+    assert capsys.readouterr().err.strip() == (
+        f"neurodyn fit: error: {spelt}: option 'path' is not accepted by LorenzDataModule, the class at that point "
+        f"of the command line: options apply in order, and the --config {config} after it chooses NLBDataModule "
+        "(options of that class go after it)")
+
+
 @pytest.mark.parametrize(("where", "expected"), [
     ("command line", "data.init_args.n_states: must be a whole number >= 1, got 0"),
     ("yaml", "{cfg}: data.init_args.n_states: must be a whole number >= 1, got 0"),
