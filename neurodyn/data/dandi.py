@@ -384,7 +384,12 @@ def _default_timeout(cls, timeout: float, seen: list):
 
 def _with_timeout(session, timeout: float) -> None:
     """``session``'s requests wait at most ``timeout`` seconds when the call names no timeout; a timeout is
-    reported as "no answer from <url> within <timeout> s" (a ``requests.Timeout`` still, for the callers)."""
+    reported as "no answer from <url> within <timeout> s" (a ``requests.Timeout`` still, for the callers).
+
+    A connection not made within ``timeout`` (``ConnectTimeout``, which is also a ``ConnectionError``) becomes a
+    plain ``requests.Timeout``: the dandi client retries ConnectionErrors ``REQUEST_RETRIES`` (12) times, so an
+    API that never accepts the connection took 12 timeouts and their back-off, some 12 minutes at the default
+    60 s, instead of one. A refused connection (no timeout) keeps the client's retries."""
     import requests
 
     real = session.request
@@ -394,6 +399,9 @@ def _with_timeout(session, timeout: float) -> None:
             kwargs["timeout"] = timeout
             try:
                 return real(method, url, *args, **kwargs)
+            except requests.ConnectTimeout as err:
+                raise requests.Timeout(f"no connection to {url} within {timeout:g} s", request=err.request,
+                                       response=err.response) from None
             except requests.Timeout as err:
                 raise type(err)(f"no answer from {url} within {timeout:g} s", request=err.request,
                                 response=err.response) from None

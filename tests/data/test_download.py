@@ -442,6 +442,30 @@ def test_unresolvable_api_host_fails_at_once(monkeypatch, tmp_path, capsys):
     assert len(record.sleeps) == REQUEST_RETRIES - 1  # every attempt the client makes
 
 
+def test_an_api_that_never_accepts_the_connection_fails_after_one_timeout(monkeypatch, tmp_path, capsys):
+    """A connection not made within --timeout (a ConnectTimeout: a firewall dropping the packets) is also a
+    ConnectionError, which the dandi client retries REQUEST_RETRIES (12) times with back-off: 12 timeouts, some 12
+    minutes at the default 60 s, before the one line. Now one timeout, then the line; the transfer's own retries
+    (--retries) are not the lookups'."""
+    import requests
+
+    api = f"http://127.0.0.1:{dandi_server.closed_port()}/api"
+    record = dandi_server.offline(monkeypatch, known_api=api)
+    monkeypatch.setenv(API_ENV_VAR, api)
+    calls = []
+
+    def send(self, request, **kwargs):  # what urllib3 raises when the SYN is never answered
+        calls.append((request.url, kwargs.get("timeout")))
+        raise requests.ConnectTimeout(f"connect timeout={kwargs.get('timeout')}", request=request)
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", send)
+    assert main(["download", "--dandiset", "000140", "--out", str(tmp_path), "--no-progress", "--timeout", "2"]) == 1
+    err = one_line_error(capsys)
+    assert f"no connection to {api}/dandisets/000140/ within 2 s" in err and "dandiset 000140" in err, err
+    assert [timeout for _, timeout in calls] == [2.0] and record.sleeps == []
+    assert files_under(tmp_path) == []
+
+
 STALLED_LOOKUP = """
 import sys
 import neurodyn.data.dandi as dandi
