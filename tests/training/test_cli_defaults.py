@@ -215,8 +215,14 @@ def test_a_value_of_the_wrong_type_is_one_plain_line(tmp_path, capsys, yaml_text
     """``--data.batch_size abc`` was 'configs/...lorenz.yaml: data: Problem with given class_path
     '...LorenzDataModule':; Expected a <class 'int'>. Got value: abc (given: NestedArg(...))': the config file
     blamed for a command-line value, and jsonargparse's text instead of the option and what it takes."""
-    cfg = tmp_path / "bad.yaml"
-    args = ["--config", "configs/langevinflow/lorenz.yaml"]
+    _refused_after_shipped_config(tmp_path, capsys, "configs/langevinflow/lorenz.yaml", yaml_text, argv, expected)
+
+
+def _refused_after_shipped_config(tmp_path, capsys, shipped, yaml_text, argv, expected) -> None:
+    """``neurodyn fit --config shipped [--config <yaml_text as a file>] *argv`` prints one line, ``expected``
+    (``{cfg}``: the file of ``yaml_text``), exit 2."""
+    cfg = tmp_path / "user.yaml"
+    args = ["--config", shipped]
     if yaml_text is not None:
         cfg.write_text(yaml_text)
         args += ["--config", str(cfg)]
@@ -433,14 +439,8 @@ def test_a_required_data_path_set_to_null_is_one_plain_line(tmp_path, capsys, ya
     '...NLBDataModule':; the following arguments are required: path (given: Namespace(class_path=..., init_args=
     Namespace(path=None, batch_size=16, ...)))", and the command-line value was blamed on the shipped config. Now
     the option, who set it, and that it is required."""
-    cfg = tmp_path / "null.yaml"
-    args = ["--config", "configs/langevinflow/mc_maze_small_cpu.yaml"]
-    if yaml_text is not None:
-        cfg.write_text(yaml_text)
-        args += ["--config", str(cfg)]
-    assert main(["fit", *args, *argv, "--trainer.default_root_dir", str(tmp_path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["neurodyn fit: error: " + expected.format(cfg=cfg)], err
+    _refused_after_shipped_config(tmp_path, capsys, "configs/langevinflow/mc_maze_small_cpu.yaml", yaml_text, argv,
+                                  expected)
 
 
 def test_a_data_class_without_its_required_path_says_how_to_give_it(tmp_path, capsys):
