@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import signal
 import subprocess
@@ -269,31 +270,55 @@ def checkout_with(marker: str, what: str):
     return parse
 
 
+#: the largest seed: a benchmark seeds numpy, torch and Lightning with it, and Lightning's ``seed_everything`` takes
+#: 32-bit seeds only; 2**31 - 1 leaves room for the offsets of ensemble members (seed + 1000 m)
+SEED_MAX = 2**31 - 1
+#: the most seeds one option may name (a range such as ``0-2000000000`` would be a list of that size)
+SEEDS_MAX = 10_000
+_SEED_PART = re.compile(r"([0-9]+)(?:\s*-\s*([0-9]+))?")
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"`` -> ``[0, 1, 2]``; ``"0-4"`` -> ``[0, 1, 2, 3, 4]``. The ``type`` of every ``--seeds``.
 
-    >>> parse_seeds("0,1,2"), parse_seeds("3-5"), parse_seeds("7")
-    ([0, 1, 2], [3, 4, 5], [7])
+    Seeds are whole numbers from 0 to :data:`SEED_MAX` written in ASCII digits. A seed named twice (``0,0``,
+    ``0-2,1``) is refused: the run would fit it twice and count it twice in every mean and sd over seeds; so is
+    an empty item (``0,,1``: a seed left out by mistake?).
+
+    >>> parse_seeds("0,1,2"), parse_seeds("3-5"), parse_seeds("7"), parse_seeds(" 1 , 4-5 ")
+    ([0, 1, 2], [3, 4, 5], [7], [1, 4, 5])
     >>> parse_seeds("3-1")
     Traceback (most recent call last):
     _results.OptionValueError: seed range '3-1' runs downwards (write 1-3)
+    >>> parse_seeds("0-2,1")
+    Traceback (most recent call last):
+    _results.OptionValueError: seed 1 named twice in '0-2,1'
     """
+    example = "seeds are whole numbers from 0 to 2147483647, e.g. 0,1,2 or 0-4"
+    if not text.strip():
+        raise OptionValueError(f"no seeds in {text!r} (e.g. 0,1,2 or 0-4)")
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
         if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            first, last = int(lo), int(hi) if sep else int(lo)
-        except ValueError:
-            raise OptionValueError(f"{part!r} is not a seed or a seed range (seeds are whole numbers >= 0, "
-                                   "e.g. 0,1,2 or 0-4)") from None
+            raise OptionValueError(f"empty item in {text!r} ({example})")
+        found = _SEED_PART.fullmatch(part)
+        if not found:
+            raise OptionValueError(f"{part!r} is not a seed or a seed range ({example})")
+        first = int(found.group(1))
+        last = int(found.group(2)) if found.group(2) is not None else first
+        if max(first, last) > SEED_MAX:
+            raise OptionValueError(f"seed {max(first, last)} in {part!r} is above {SEED_MAX} ({example})")
         if last < first:
             raise OptionValueError(f"seed range {part!r} runs downwards (write {last}-{first})")
+        if len(seeds) + last - first + 1 > SEEDS_MAX:
+            raise OptionValueError(f"more than {SEEDS_MAX} seeds in {text!r}")
         seeds.extend(range(first, last + 1))
-    if not seeds:
-        raise OptionValueError(f"no seeds in {text!r} (e.g. 0,1,2 or 0-4)")
+    seen: set[int] = set()
+    for seed in seeds:
+        if seed in seen:
+            raise OptionValueError(f"seed {seed} named twice in {text!r}")
+        seen.add(seed)
     return seeds
 
 
@@ -304,7 +329,7 @@ def parse_seed(text: str) -> int:
     4
     >>> parse_seed("-1")
     Traceback (most recent call last):
-    _results.OptionValueError: '-1' is not a seed or a seed range (seeds are whole numbers >= 0, e.g. 0,1,2 or 0-4)
+    _results.OptionValueError: '-1' is not a seed or a seed range (seeds are whole numbers from 0 to ...)
     """
     seeds = parse_seeds(text)
     if len(seeds) != 1:

@@ -158,6 +158,33 @@ def test_every_seed_option_goes_through_the_shared_seed_parser(tmp_path, name, o
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("value, message", [
+    ("0,0", "seed 0 named twice"), ("0-2,1", "seed 1 named twice"), ("0,,1", "empty item"), ("0,", "empty item"),
+    ("-1", "is not a seed"), ("1--2", "is not a seed"), ("1_0", "is not a seed"), ("+1", "is not a seed"),
+    ("\u0663", "is not a seed"), ("1.5", "is not a seed"), ("2147483648", "is above 2147483647"),
+    ("0-20000", "more than 10000 seeds"), (" ", "no seeds"),
+])
+def test_seed_lists_that_name_a_seed_twice_or_leave_an_item_empty_are_refused(tmp_path, value, message):
+    """``--seeds 0,0`` trained seed 0 twice and counted it twice in every mean and sd (n = 2, sd 0: a two-seed result
+    from one seed); ``0,,1`` dropped the empty item; ``1_0`` read as 10 and an Arabic-Indic digit as a number;
+    ``0-2000000000`` built a list of two billion seeds; a seed above 2**32 - 1 failed in Lightning's
+    seed_everything mid-run. Each is one line naming --seeds, exit code 2, nothing written."""
+    line = _refused(_script("lorenz", f"--seeds={value}", "--no-such-option", cwd=tmp_path), "--seeds")
+    assert message in line, line
+    assert not list(tmp_path.iterdir())
+
+
+def test_seed_lists_still_read_as_documented():
+    sys.path.insert(0, str(BENCH))
+    try:
+        from _results import parse_seed, parse_seeds
+    finally:
+        sys.path.remove(str(BENCH))
+    assert parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds(" 100-103 , 7 ") == [100, 101, 102, 103, 7]
+    assert parse_seeds("3 - 4") == [3, 4] and parse_seeds("2147483647") == [2147483647] and parse_seed("5") == 5
+    assert len(parse_seeds("0-9999")) == 10000
+
+
 def test_no_benchmark_reads_a_seed_option_as_a_plain_int_or_string():
     for path in sorted(BENCH.glob("*.py")):
         for line in path.read_text().splitlines():
