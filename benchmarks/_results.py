@@ -355,6 +355,44 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """A count that may be 0 (untimed warm-up calls, ensemble sizes where 0 means none): the ``type`` of such
+    options.
+
+    >>> non_negative_int("0")
+    0
+    >>> non_negative_int("-1")
+    Traceback (most recent call last):
+    _results.OptionValueError: must be a whole number >= 0, got '-1'
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise OptionValueError(f"must be a whole number >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number above 0 (a time budget, a memory cap, a learning rate, a window): the ``type`` of such
+    options (``float`` takes ``nan``, ``inf`` and negative values, which a run takes as given).
+
+    >>> positive_float("2.5")
+    2.5
+    >>> positive_float("nan")
+    Traceback (most recent call last):
+    _results.OptionValueError: must be a finite number > 0, got 'nan'
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise OptionValueError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
 def name_list(choices: Iterable[str], what: str):
     """An argparse ``type`` for a comma-separated subset of ``choices`` (``what``: a name of one, for the
     messages): refuses an empty list (``''``, ``','``), which would run nothing, or something else than

@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--seed", type=parse_seed, default=0)
     parser.add_argument(
-        "--blas-threads", type=int, default=None, help="cap BLAS/OpenMP threads (default: no cap)"
+        "--blas-threads", type=positive_int, default=None, help="cap BLAS/OpenMP threads (default: no cap)"
     )
     args = parser.parse_args()
     check_results_folder()  # before any work, not when the results are written

@@ -49,24 +49,28 @@ from _results import (  # noqa: E402
     BenchmarkParser,
     check_results_folder,
     exits_on_signals,
+    name_list,
     output_folder,
+    positive_float,
     positive_int,
     rerender_readme,
     write_results,
 )
 
 HMM_TOL = 1e-5
+#: the sections --skip may name (env, the first, always runs)
+SKIPPABLE = ("cuda_tests", "hmm", "speed", "lorenz", "determinism", "ddp")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = BenchmarkParser(description=__doc__.splitlines()[0])
     p.add_argument("--cpu-dry-run", action="store_true", help="tiny sizes on the CPU; CUDA-only parts not run")
-    p.add_argument("--budget-s", type=float, default=480.0,
+    p.add_argument("--budget-s", type=positive_float, default=480.0,
                    help="no section starts after this many seconds (the script's own install time excluded)")
     p.add_argument("--out-dir", type=output_folder, default=None,
                    help="results folder (default benchmarks/results; dry run: a temp dir)")
-    p.add_argument("--skip", default="",
-                   help="comma-separated sections to skip (cuda_tests,hmm,speed,lorenz,determinism,ddp)")
+    p.add_argument("--skip", type=name_list(SKIPPABLE, "section"), default=[],
+                   help=f"comma-separated sections to skip ({','.join(SKIPPABLE)})")
     p.add_argument("--lorenz-epochs", type=positive_int, default=50)
     p.add_argument("--speed-steps", type=positive_int, default=10)
     p.add_argument("--rerender", default=None, metavar="JSON",
@@ -383,7 +387,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     started = time.perf_counter()
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    skip = set(args.skip)
     report: dict = {"dry_run": dry, "sections": {}}
     with tempfile.TemporaryDirectory(prefix="neurodyn_gpu_check_") as tmpdir:
         tmp = Path(tmpdir)

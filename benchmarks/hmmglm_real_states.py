@@ -50,6 +50,7 @@ from _results import (
     exits_on_signals,
     output_folder,
     parse_seed,
+    positive_float,
     positive_int,
 )
 
@@ -124,9 +125,9 @@ def main(argv=None) -> int:
     parser.add_argument("--n-test", type=positive_int, default=30)
     parser.add_argument("--n-iters", type=positive_int, default=30)
     parser.add_argument("--n-inner", type=positive_int, default=10)
-    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--lr", type=positive_float, default=0.01)
     parser.add_argument("--glm-steps", type=positive_int, default=300)
-    parser.add_argument("--window-ms", type=float, default=100.0)
+    parser.add_argument("--window-ms", type=positive_float, default=100.0)
     parser.add_argument("--n-shuffles", type=positive_int, default=2000)
     parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--progress", action="store_true")

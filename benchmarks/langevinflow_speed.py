@@ -54,6 +54,7 @@ from _results import (  # noqa: E402
     checkout_with,
     exits_on_signals,
     name_list,
+    non_negative_int,
     output_folder,
     parse_seed,
     positive_int,
@@ -87,7 +88,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-write", action="store_true", help="side-by-side: do not write the results file")
     p.add_argument("--out-dir", type=output_folder, default=None, help="results folder (default benchmarks/results)")
     p.add_argument("--steps", type=positive_int, default=3, help="neurodyn-only modes: timed steps / passes")
-    p.add_argument("--warmup", type=int, default=1, help="neurodyn-only modes: untimed steps first")
+    p.add_argument("--warmup", type=non_negative_int, default=1, help="neurodyn-only modes: untimed steps first")
     p.add_argument("--batch", type=positive_int, default=256)
     p.add_argument("--obs-bins", type=positive_int, default=35)
     p.add_argument("--fwd-bins", type=positive_int, default=10)

@@ -53,6 +53,7 @@ from _results import (
     check_results_folder,
     exits_on_signals,
     mean_sd,
+    non_negative_int,
     output_folder,
     parse_seed,
     parse_seeds,
@@ -318,7 +319,7 @@ def main(argv=None) -> int:
     parser.add_argument("--candidates", nargs="+", default=[*CANDIDATES, *ENSEMBLES],
                         choices=[*CANDIDATES, *ENSEMBLES],
                         help="LangevinFlow candidates to compare (default: all)")
-    parser.add_argument("--auto-ensemble", type=int, default=AUTO_ENSEMBLE, metavar="K",
+    parser.add_argument("--auto-ensemble", type=non_negative_int, default=AUTO_ENSEMBLE, metavar="K",
                         help=f"also compete an ensemble of K fits of the best single candidate (default "
                              f"{AUTO_ENSEMBLE}; 0 or 1: no)")
     parser.add_argument("--no-combine", dest="combine", action="store_false",

@@ -49,7 +49,9 @@ from _results import (  # noqa: E402
     check_results_folder,
     exits_on_signals,
     json_object,
+    non_negative_int,
     output_folder,
+    positive_float,
     positive_int,
 )
 from _rss import peak_rss_mb  # noqa: E402
@@ -285,10 +287,10 @@ def parse_args(argv=None):
     p = BenchmarkParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--steps", type=positive_int, default=3, help="timed calls per size")
-    p.add_argument("--warmup", type=int, default=1, help="untimed calls first")
+    p.add_argument("--warmup", type=non_negative_int, default=1, help="untimed calls first")
     p.add_argument("--batch", type=positive_int, default=64, help="LangevinFlow trials per step")
     p.add_argument("--hidden", type=positive_int, default=280, help="LangevinFlow hidden size (mc_maze.yaml: 280)")
-    p.add_argument("--max-gib", type=float, default=6.0, help="skip sizes predicted to need more")
+    p.add_argument("--max-gib", type=positive_float, default=6.0, help="skip sizes predicted to need more")
     p.add_argument("--timeout", type=positive_int, default=900, help="seconds per size")
     p.add_argument("--only", choices=["langevinflow", "hmm"], default=None)
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run; not for the README)")

@@ -143,6 +143,24 @@ def test_counts_below_one_are_refused(tmp_path, name, option):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("name, option, value, message", [
+    ("evaluate_speed", "--blas-threads", "0", ">= 1"), ("evaluate_speed", "--blas-threads", "-1", ">= 1"),
+    ("gpu_check", "--budget-s", "nan", "> 0"), ("gpu_check", "--budget-s", "-5", "> 0"),
+    ("gpu_check", "--skip", "cuda-tests", "unknown section 'cuda-tests'"), ("gpu_check", "--skip", ",", "no section"),
+    ("hmmglm_real_states", "--lr", "-0.01", "> 0"), ("hmmglm_real_states", "--window-ms", "inf", "> 0"),
+    ("langevinflow_speed", "--warmup", "-1", ">= 0"), ("scaling", "--warmup", "-1", ">= 0"),
+    ("scaling", "--max-gib", "nan", "> 0"), ("real_pseudo_cosmoothing", "--auto-ensemble", "-2", ">= 0"),
+])
+def test_numbers_and_names_a_run_cannot_use_are_refused(tmp_path, name, option, value, message):
+    """These options took any int / float / text: ``evaluate_speed.py --blas-threads -1`` ran and wrote "BLAS threads
+    -1" into its README table; ``gpu_check.py --budget-s -5`` skipped every section and wrote that report over the
+    committed one, ``nan`` never skipped; a misspelt ``--skip`` section was ignored and the section ran; a negative
+    ``--warmup`` or ``--auto-ensemble`` meant 0 without a word. Now one line naming the option, exit code 2."""
+    line = _refused(_script(name, f"{option}={value}", "--no-such-option", cwd=tmp_path), option)
+    assert message in line, line
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("name, option, value", [
     ("hmmglm_synthetic", "--seeds", "a,b"), ("hmmglm_synthetic", "--seeds", ""), ("hmmglm_synthetic", "--seeds", "3-1"),
     ("lorenz", "--seeds", "x"), ("real_pseudo_cosmoothing", "--seeds", "1-0"),
