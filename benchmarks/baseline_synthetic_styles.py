@@ -29,7 +29,7 @@ from neurodyn.metrics import evaluate  # noqa: E402
 @exits_on_signals
 def main(argv=None) -> int:
     parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=parse_seed, default=0)
+    parser.add_argument("--seed", type=parse_seed, default=0, help="seed of the synthetic NWB files (default 0)")
     args = parser.parse_args(argv)
     out = {}
     with tempfile.TemporaryDirectory() as tmp:

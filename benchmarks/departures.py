@@ -147,15 +147,18 @@ def _verdict(diff: dict) -> str:
 @exits_on_signals
 def main(argv=None) -> int:
     parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
-    parser.add_argument("--epochs", type=positive_int, default=200)
+    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2],
+                        help="simulator and training seeds, e.g. 0,1,2 or 0-4 (default 0,1,2)")
+    parser.add_argument("--epochs", type=positive_int, default=200,
+                        help="--case lorenz: training epochs of every run (default 200)")
     parser.add_argument("--jobs", type=positive_int, default=2, help="runs in parallel processes (1 torch thread each)")
     parser.add_argument("--variants", type=name_list(VARIANTS, "variant"), default=list(VARIANTS),
                         help=f"comma-separated subset of {', '.join(VARIANTS)} (neurodyn is always run)")
     parser.add_argument("--case", choices=("lorenz", "nlb"), default="lorenz",
                         help="lorenz (default) or nlb: nlb_synthetic's CLI path on --style")
     parser.add_argument("--style", default="mc_maze", choices=tuple(STYLES), help="--case nlb: the synthetic NLB style")
-    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--no-write", action="store_true",
+                        help="do not write the results file (departures_lorenz.json / departures_nlb_STYLE.json)")
     args = parser.parse_args(argv)
     if not args.no_write:  # before any work, not when the results are written
         check_results_folder()

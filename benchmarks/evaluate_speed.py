@@ -70,8 +70,10 @@ def main() -> None:
     from neurodyn.metrics import evaluate
 
     parser = BenchmarkParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=positive_int, default=3)
-    parser.add_argument("--seed", type=parse_seed, default=0)
+    parser.add_argument("--repeats", type=positive_int, default=3,
+                        help="timed calls (min and median reported; default 3)")
+    parser.add_argument("--seed", type=parse_seed, default=0,
+                        help="seed of the random target and prediction (default 0)")
     parser.add_argument(
         "--blas-threads", type=positive_int, default=None, help="cap BLAS/OpenMP threads (default: no cap)"
     )

@@ -71,8 +71,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="results folder (default benchmarks/results; dry run: a temp dir)")
     p.add_argument("--skip", type=name_list(SKIPPABLE, "section"), default=[],
                    help=f"comma-separated sections to skip ({','.join(SKIPPABLE)})")
-    p.add_argument("--lorenz-epochs", type=positive_int, default=50)
-    p.add_argument("--speed-steps", type=positive_int, default=10)
+    p.add_argument("--lorenz-epochs", type=positive_int, default=50,
+                   help="epochs of the lorenz section's fit (default 50)")
+    p.add_argument("--speed-steps", type=positive_int, default=10,
+                   help="timed calls per variant in the speed section (default 10)")
     p.add_argument("--rerender", default=None, metavar="JSON",
                    help="only (re)build the README table of an existing gpu_check.json from its own figures "
                         "(every other field kept) and exit; runs anywhere, no GPU needed")

@@ -54,10 +54,13 @@ def _best(fn, repeats):
 @exits_on_signals
 def main(argv=None) -> int:
     parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lengths", type=count_list, default=[1000, 10000, 100000])
-    parser.add_argument("--states", type=count_list, default=[2, 5, 10, 25])
-    parser.add_argument("--batch", type=positive_int, default=4)
-    parser.add_argument("--repeats", type=positive_int, default=3)
+    parser.add_argument("--lengths", type=count_list, default=[1000, 10000, 100000],
+                        help="sequence lengths T, comma-separated (default 1000,10000,100000)")
+    parser.add_argument("--states", type=count_list, default=[2, 5, 10, 25],
+                        help="numbers of states K, comma-separated (default 2,5,10,25)")
+    parser.add_argument("--batch", type=positive_int, default=4, help="sequences per call (default 4)")
+    parser.add_argument("--repeats", type=positive_int, default=3,
+                        help="timed calls per case, the fastest reported (default 3)")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument(
         "--methods",
@@ -65,7 +68,8 @@ def main(argv=None) -> int:
         default=["auto", "compiled", "chunked"],
         help="comma list of auto, compiled, scan, chunked, sequential, parallel",
     )
-    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"),
+                        help="precision of both sides; the results file is hmm_speed_DTYPE.json (default float32)")
     args = parser.parse_args(argv)
     check_results_folder()  # before any work, not when the results are written
     wall = time.perf_counter()

@@ -118,19 +118,29 @@ class EarlyStopping:
 @exits_on_signals
 def main(argv=None) -> int:
     parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--nwb", default=None)
-    parser.add_argument("--states", type=count_list, default=[2, 3, 4])
-    parser.add_argument("--variant", default="hmmglm", choices=("hmmglm", "gaussian"))
-    parser.add_argument("--seed", type=parse_seed, default=0)
-    parser.add_argument("--n-test", type=positive_int, default=30)
-    parser.add_argument("--n-iters", type=positive_int, default=30)
-    parser.add_argument("--n-inner", type=positive_int, default=10)
-    parser.add_argument("--lr", type=positive_float, default=0.01)
-    parser.add_argument("--glm-steps", type=positive_int, default=300)
-    parser.add_argument("--window-ms", type=positive_float, default=100.0)
-    parser.add_argument("--n-shuffles", type=positive_int, default=2000)
-    parser.add_argument("--threads", type=positive_int, default=1)
-    parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--nwb", default=None,
+                        help=f"the MC_Maze_Small test file (default {FILE} in $NEURODYN_TEST_DATA, "
+                             "else in ../shared/data)")
+    parser.add_argument("--states", type=count_list, default=[2, 3, 4],
+                        help="HMM-GLM state counts, comma-separated (default 2,3,4)")
+    parser.add_argument("--variant", default="hmmglm", choices=("hmmglm", "gaussian"),
+                        help="hmmglm, or gaussian: with the Gaussian prior tying the states (default hmmglm)")
+    parser.add_argument("--seed", type=parse_seed, default=0,
+                        help="seed of the trial split, the initialisation and the shuffles (default 0)")
+    parser.add_argument("--n-test", type=positive_int, default=30, help="held-out test trials (default 30)")
+    parser.add_argument("--n-iters", type=positive_int, default=30, help="EM iterations at most (default 30)")
+    parser.add_argument("--n-inner", type=positive_int, default=10,
+                        help="gradient steps per M-step (default 10)")
+    parser.add_argument("--lr", type=positive_float, default=0.01,
+                        help="learning rate of the GLM fit and the M-steps (default 0.01)")
+    parser.add_argument("--glm-steps", type=positive_int, default=300,
+                        help="GLM gradient steps at most (default 300)")
+    parser.add_argument("--window-ms", type=positive_float, default=100.0,
+                        help="a switch within this many ms of move onset counts as near it (default 100)")
+    parser.add_argument("--n-shuffles", type=positive_int, default=2000,
+                        help="shuffles of the switch times for the p-value (default 2000)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--progress", action="store_true", help="print EM progress")
     parser.add_argument("--results-dir", type=output_folder, default=None,
                         help="folder of the results file (default benchmarks/results, or $NEURODYN_RESULTS_DIR)")
     parser.add_argument("--no-write", action="store_true", help="do not write hmmglm_real_states.json")

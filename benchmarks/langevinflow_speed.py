@@ -71,7 +71,8 @@ EPOCH = 600  # past the KL and weight-decay ramps: every term of the loss is on
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = BenchmarkParser(description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="neurodyn-only modes: cpu (default), or cuda for the GPU variants")
     p.add_argument("--reference", default=None, metavar="PATH",
                    type=checkout_with("nlb_lightning/models.py", "KingJamesSong/LangevinFlow_CCN"),
                    help="checkout of KingJamesSong/LangevinFlow_CCN: side-by-side mode (CPU)")
@@ -89,12 +90,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out-dir", type=output_folder, default=None, help="results folder (default benchmarks/results)")
     p.add_argument("--steps", type=positive_int, default=3, help="neurodyn-only modes: timed steps / passes")
     p.add_argument("--warmup", type=non_negative_int, default=1, help="neurodyn-only modes: untimed steps first")
-    p.add_argument("--batch", type=positive_int, default=256)
-    p.add_argument("--obs-bins", type=positive_int, default=35)
-    p.add_argument("--fwd-bins", type=positive_int, default=10)
-    p.add_argument("--heldin", type=positive_int, default=137)
-    p.add_argument("--neurons", type=positive_int, default=182)
-    p.add_argument("--hidden", type=positive_int, default=280)
+    p.add_argument("--batch", type=positive_int, default=256, help="trials per step (default 256, MC_Maze's batch)")
+    p.add_argument("--obs-bins", type=positive_int, default=35, help="observed bins (default 35)")
+    p.add_argument("--fwd-bins", type=positive_int, default=10, help="forward-prediction bins (default 10)")
+    p.add_argument("--heldin", type=positive_int, default=137, help="held-in neurons (default 137)")
+    p.add_argument("--neurons", type=positive_int, default=182, help="all neurons, held-in and held-out (default 182)")
+    p.add_argument("--hidden", type=positive_int, default=280, help="hidden size (default 280)")
     p.add_argument("--preset", default="reference", choices=["default", "reference"],
                    help="LangevinFlowConfig() or .reference() (same arithmetic cost; the side-by-side "
                         "mode always uses the reference preset)")
@@ -103,7 +104,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--compile", action="store_true", help="also time torch.compile variants")
     p.add_argument("--cuda-graph", action="store_true", help="CUDA: also time the CUDA-graph rollout")
-    p.add_argument("--seed", type=parse_seed, default=0)
+    p.add_argument("--seed", type=parse_seed, default=0, help="seed of the weights and the batch (default 0)")
     p.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)  # impl:phase:precision
     args = p.parse_args(argv)
     if args.reference and args.device != "cpu":

@@ -104,7 +104,7 @@ def main(argv=None) -> int:
                              "a second phase), so that runs are compared after K epochs")
     parser.add_argument("--results-dir", type=output_folder, default=None, help="write the results file here (default "
                         "benchmarks/results; studies of candidate recipes go to benchmarks/results/dev)")
-    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="do not write the results file")
     args = parser.parse_args(argv)
     if args.split_first_phase is not None:
         from neurodyn.models.hmmglm.recipes import RECIPES

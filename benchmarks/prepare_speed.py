@@ -162,10 +162,11 @@ def _summary(runs: list[dict]) -> dict:
 def main() -> None:
     parser = BenchmarkParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=positive_int, default=500, help="train-file trials of the synthetic pair")
-    parser.add_argument("--test-trials", type=positive_int, default=100)
+    parser.add_argument("--test-trials", type=positive_int, default=100,
+                        help="test-file trials of the synthetic pair (default 100)")
     parser.add_argument("--units", type=positive_int, default=180, help="units (a quarter held out)")
     parser.add_argument("--repeats", type=positive_int, default=3, help="runs per side and case (median reported)")
-    parser.add_argument("--seed", type=parse_seed, default=0)
+    parser.add_argument("--seed", type=parse_seed, default=0, help="seed of the synthetic pair (default 0)")
     parser.add_argument("--nlb-python", default=None, type=_executable,
                         help="the nlb_tools environment's interpreter (default .venv-nlb/bin/python)")
     parser.add_argument("--no-nlb-tools", action="store_true", help="time neurodyn alone")

@@ -311,7 +311,9 @@ def _map(fn, jobs, pool, reuse_out: str | None = None, while_waiting=None):
 def main(argv=None) -> int:
     parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     default = Path(os.environ.get("NEURODYN_TEST_DATA", ROOT.parent / "shared" / "data")) / FILE
-    parser.add_argument("--nwb", type=Path, default=default)
+    parser.add_argument("--nwb", type=Path, default=default,
+                        help=f"the MC_Maze_Small test file (default {FILE} in $NEURODYN_TEST_DATA, "
+                             "else in ../shared/data)")
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="report seeds, e.g. 0,1,2 (default)")
     parser.add_argument("--select-seed", type=parse_seed, default=0, help="training seed of the candidate runs")
     parser.add_argument("--n-select", type=positive_int, default=16,
@@ -326,7 +328,8 @@ def main(argv=None) -> int:
                         help="skip stage 2 (the variations that beat the base setting, merged; longer training)")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="override every candidate's epochs (smoke tests; stage 2's longer runs get twice this)")
-    parser.add_argument("--train-bin-ms", type=positive_int, default=20)
+    parser.add_argument("--train-bin-ms", type=positive_int, default=20,
+                        help="bin width the models train at, ms (scored at 5 ms; default 20)")
     parser.add_argument("--jobs", type=positive_int, default=1, help="trainings run in parallel processes (default 1)")
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch intra-op threads per process (default 1)")

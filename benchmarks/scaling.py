@@ -285,14 +285,15 @@ def plot(lf: dict, hmm: dict, path: Path) -> None:
 
 def parse_args(argv=None):
     p = BenchmarkParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=positive_int, default=1)
+    p.add_argument("--threads", type=positive_int, default=1, help="torch / BLAS threads of every child (default 1)")
     p.add_argument("--steps", type=positive_int, default=3, help="timed calls per size")
     p.add_argument("--warmup", type=non_negative_int, default=1, help="untimed calls first")
     p.add_argument("--batch", type=positive_int, default=64, help="LangevinFlow trials per step")
     p.add_argument("--hidden", type=positive_int, default=280, help="LangevinFlow hidden size (mc_maze.yaml: 280)")
     p.add_argument("--max-gib", type=positive_float, default=6.0, help="skip sizes predicted to need more")
     p.add_argument("--timeout", type=positive_int, default=900, help="seconds per size")
-    p.add_argument("--only", choices=["langevinflow", "hmm"], default=None)
+    p.add_argument("--only", choices=["langevinflow", "hmm"], default=None,
+                   help="run one of the two sweeps (no README table)")
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run; not for the README)")
     p.add_argument("--out-dir", type=output_folder, default=None,
                    help="results folder (default $NEURODYN_RESULTS_DIR, else benchmarks/results)")
