@@ -61,11 +61,16 @@ GLM_BLOCK = 10  # GLM gradient steps between validations
 
 
 def find_nwb(path: str | None) -> Path:
-    """The test NWB file: ``--nwb`` (refused when it is not a file: no other file is read in its place), else
-    ``$NEURODYN_TEST_DATA/FILE``, else ``../shared/data/FILE``."""
+    """The test NWB file: ``--nwb`` (the file, or a folder holding ``FILE``, as ``neurodyn prepare --nwb`` takes
+    either; refused when it is neither: no other file is read in its place), else ``$NEURODYN_TEST_DATA/FILE``,
+    else ``../shared/data/FILE``."""
     from neurodyn.errors import InputError
 
     if path:
+        if Path(path).is_dir():
+            if not (Path(path) / FILE).is_file():
+                raise InputError(f"no {FILE} in this folder", path=path, field="--nwb")
+            return Path(path) / FILE
         if not Path(path).is_file():
             raise InputError("file not found", path=path, field="--nwb")
         return Path(path)
@@ -119,8 +124,8 @@ class EarlyStopping:
 def main(argv=None) -> int:
     parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nwb", default=None,
-                        help=f"the MC_Maze_Small test file (default {FILE} in $NEURODYN_TEST_DATA, "
-                             "else in ../shared/data)")
+                        help=f"the MC_Maze_Small test file, or a folder holding it (default {FILE} in "
+                             "$NEURODYN_TEST_DATA, else in ../shared/data)")
     parser.add_argument("--states", type=count_list, default=[2, 3, 4],
                         help="HMM-GLM state counts, comma-separated (default 2,3,4)")
     parser.add_argument("--variant", default="hmmglm", choices=("hmmglm", "gaussian"),

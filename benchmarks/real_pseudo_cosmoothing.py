@@ -312,8 +312,8 @@ def main(argv=None) -> int:
     parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     default = Path(os.environ.get("NEURODYN_TEST_DATA", ROOT.parent / "shared" / "data")) / FILE
     parser.add_argument("--nwb", type=Path, default=default,
-                        help=f"the MC_Maze_Small test file (default {FILE} in $NEURODYN_TEST_DATA, "
-                             "else in ../shared/data)")
+                        help=f"the MC_Maze_Small test file, or a folder holding it (default {FILE} in "
+                             "$NEURODYN_TEST_DATA, else in ../shared/data)")
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="report seeds, e.g. 0,1,2 (default)")
     parser.add_argument("--select-seed", type=parse_seed, default=0, help="training seed of the candidate runs")
     parser.add_argument("--n-select", type=positive_int, default=16,
@@ -347,6 +347,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.no_write:  # before any work, not when the results are written
         check_results_folder()
+    if args.nwb.is_dir():  # a folder holding the file, as `neurodyn prepare --nwb` takes
+        if not (args.nwb / FILE).is_file():
+            from neurodyn.errors import InputError
+
+            raise InputError(f"no {FILE} in this folder", path=args.nwb, field="--nwb")
+        args.nwb = args.nwb / FILE
     if not args.nwb.is_file():
         from neurodyn.errors import InputError
 

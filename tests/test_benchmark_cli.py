@@ -822,3 +822,34 @@ def test_real_pseudo_reuse_takes_a_log_only_for_the_same_data(tmp_path, capsys):
     trained.clear()
     bench._map(run, [(mine, 0, *settings, 1, "select:x", str(tmp_path))], None, str(tmp_path))
     assert trained == [mine] and "no digest of its data (an older log), not reused" in capsys.readouterr().err
+
+
+TEST_FILE = "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
+
+
+def test_nwb_takes_a_folder_holding_the_test_file_as_the_recorded_command_gives_it(tmp_path):
+    """benchmarks/results/hmmglm_real_states.json records ``--nwb <the data folder>``, as ``neurodyn prepare --nwb``
+    takes a folder; the script took only a file and now refuses anything else, so the recorded command no longer
+    ran. --nwb takes the file or a folder holding it (hmmglm_real_states.py and real_pseudo_cosmoothing.py); a
+    folder without it is one line naming --nwb."""
+    from neurodyn.errors import InputError
+
+    bench = _load_benchmark("hmmglm_real_states")
+    recorded = json.loads((BENCH / "results" / "hmmglm_real_states.json").read_text())["command"]
+    assert "--nwb" in recorded  # the form of --nwb the record uses: a folder
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / TEST_FILE).write_text("")
+    assert bench.find_nwb(str(tmp_path / "data")) == tmp_path / "data" / TEST_FILE
+    assert bench.find_nwb(str(tmp_path / "data" / TEST_FILE)) == tmp_path / "data" / TEST_FILE
+    with pytest.raises(InputError, match=f"--nwb: no {TEST_FILE} in this folder"):
+        bench.find_nwb(str(tmp_path))
+    # real_pseudo_cosmoothing.py: the folder is taken (the run goes on to the --reuse check of a bad log) ...
+    (tmp_path / "po").mkdir()
+    (tmp_path / "po" / "select_500_epochs_seed0.json").write_text("{bad")
+    np.save(tmp_path / "po" / "select_500_epochs_seed0.npy", np.zeros((2, 3, 4)))
+    proc = _script("real_pseudo_cosmoothing", "--nwb", "data", "--reuse", "--out", "po", "--no-write",
+                   "--candidates", "500 epochs", "--epochs", "1", "--auto-ensemble", "0", "--no-combine", cwd=tmp_path)
+    assert "select_500_epochs_seed0.json: not JSON" in _refused(proc, "--reuse")
+    # ... and a folder without the file is refused
+    proc = _script("real_pseudo_cosmoothing", "--nwb", "po", "--no-write", cwd=tmp_path)
+    assert f"no {TEST_FILE} in this folder" in _one_line(proc, "real_pseudo_cosmoothing")
