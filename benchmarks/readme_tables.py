@@ -10,6 +10,11 @@ markers ``<!-- results:<name> -->`` and ``<!-- /results:<name> -->`` in README.m
 line saying which command produced it, on which commit and machine, with how many threads, in how many
 seconds. ``tests/test_readme_results.py`` runs the check in ``make test``, so a README figure can
 neither be typed by hand nor go stale. README.md is rewritten atomically (a temporary file renamed onto it).
+
+A README block without its results file (or a results table without its block) is one line each and exit code 1;
+a results file that is not JSON, or lacks what its table needs (``command``, ``seconds``, a ``readme`` block whose
+rows fit its columns, a ``name`` that is the file's), is one line naming the file and the field and exit code 2,
+README.md untouched.
 """
 
 from __future__ import annotations
@@ -80,12 +85,56 @@ def render(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _check_record(path: Path, record) -> None:
+    """Refuse a results file that cannot be rendered: an :class:`~neurodyn.errors.InputError` naming the file and
+    the field (one line, exit code 2), not a ``KeyError`` traceback from :func:`render` -- or a table that names
+    another results file as its source."""
+    from neurodyn.errors import InputError
+
+    def bad(field: str, what: str):
+        raise InputError(what, path=path, field=field)
+
+    if not isinstance(record, dict):
+        bad("results file", f"not a results file (its JSON is a {type(record).__name__}, not an object)")
+    if record.get("name") != path.stem:
+        bad("name", f"must be the file's name {path.stem!r} (the table names it as its source), "
+                    f"got {record.get('name')!r}")
+    if not isinstance(record.get("command"), str) or not record["command"].strip():
+        bad("command", "missing or not a command line")
+    seconds = record.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        bad("seconds", f"missing or not a number, got {seconds!r}")
+    for field in ("machine", "threads"):
+        if not isinstance(record.get(field, {}), dict):
+            bad(field, f"not an object, got {record[field]!r}")
+    table = record["readme"]
+    if not isinstance(table, dict):
+        bad("readme", f"not an object, got {table!r}")
+    if not isinstance(table.get("title"), str):
+        bad("readme.title", "missing or not text")
+    columns, rows = table.get("columns"), table.get("rows")
+    if not isinstance(columns, list) or not columns:
+        bad("readme.columns", "missing, empty or not a list")
+    if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(columns) for r in rows):
+        bad("readme.rows", f"not a list of rows of {len(columns)} cells (one per column)")
+
+
 def load_records(results: Path = RESULTS) -> dict[str, dict]:
+    """The results files in ``results`` that have a README table, by name; a file that is not JSON, or whose
+    table cannot be rendered, is one :class:`~neurodyn.errors.InputError` naming it and the field."""
+    from neurodyn.errors import InputError
+
     records = {}
     for path in sorted(results.glob("*.json")):
-        record = json.loads(path.read_text())
-        if "readme" in record:
-            records[path.stem] = record
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            why = err.strerror if isinstance(err, OSError) and err.strerror else err
+            raise InputError(f"cannot read a results file: {why}", path=path, field="results file") from None
+        if isinstance(record, dict) and "readme" not in record:
+            continue
+        _check_record(path, record)
+        records[path.stem] = record
     return records
 
 

@@ -134,3 +134,45 @@ def test_a_failed_rewrite_leaves_the_old_readme_and_no_temporary_file(tmp_path, 
     assert readme.read_text() == old and sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
     assert mod.main([]) == 0  # and a write that succeeds replaces it
     assert "| 0.500 |" in readme.read_text() and sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+
+
+GOOD = {"name": "x", "command": "python benchmarks/x.py", "commit": "0" * 40, "machine": {}, "threads": {},
+        "seconds": 1.0, "figures": {"a": 0.5}, "readme": {"title": "X", "columns": ["a"], "rows": [["0.500"]]}}
+
+
+@pytest.mark.parametrize("content, field, message", [
+    ('{"name": "x", "trunc', "results file", "cannot read a results file"),
+    ("[1, 2]", "results file", "not a results file"),
+    (json.dumps({k: v for k, v in GOOD.items() if k != "seconds"}), "seconds", "missing or not a number"),
+    (json.dumps({k: v for k, v in GOOD.items() if k != "command"}), "command", "missing"),
+    (json.dumps({**GOOD, "name": "y"}), "name", "must be the file's name 'x'"),
+    (json.dumps({**GOOD, "readme": {"title": "X", "columns": ["a", "b"], "rows": [["1"]]}}), "readme.rows",
+     "rows of 2 cells"),
+    (json.dumps({**GOOD, "readme": {"columns": ["a"], "rows": []}}), "readme.title", "missing"),
+    (json.dumps({**GOOD, "threads": 1}), "threads", "not an object"),
+])
+def test_a_results_file_that_cannot_be_rendered_is_one_line_naming_it_and_the_field(tmp_path, monkeypatch, capsys,
+                                                                                   content, field, message):
+    """readme_tables.py (and --check) read every results file with json.loads and rendered it unchecked: a cut-short
+    or hand-edited file was a JSONDecodeError or KeyError traceback; a file copied under another name rendered a
+    table naming the other file as its source. Now one line naming the file and the field, exit code 2, and the
+    README untouched."""
+    from neurodyn.errors import InputError
+
+    mod = _module()
+    (tmp_path / "x.json").write_text(content)
+    with pytest.raises(InputError) as err:
+        mod.load_records(tmp_path)
+    assert f"x.json: {field}: " in str(err.value) and message in str(err.value), str(err.value)
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:x -->\nold\n<!-- /results:x -->\n")
+    load = mod.load_records
+    monkeypatch.setattr(mod, "README", readme)
+    monkeypatch.setattr(mod, "load_records", lambda: load(tmp_path))
+    for argv in ([], ["--check"]):
+        assert mod.main(argv) == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 1 and f": error: {tmp_path / 'x.json'}: {field}: " in lines[0], lines
+    assert readme.read_text() == "intro\n<!-- results:x -->\nold\n<!-- /results:x -->\n"
+    (tmp_path / "x.json").write_text(json.dumps(GOOD))  # and a good file renders
+    assert mod.main([]) == 0 and "| 0.500 |" in readme.read_text()
