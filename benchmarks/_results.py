@@ -597,7 +597,8 @@ def provenance(argv: Sequence[str] | None = None) -> dict:
 def write_results(name: str, figures: dict, *, seconds: float, readme: dict | None = None,
                   out_dir: str | os.PathLike | None = None, argv: Sequence[str] | None = None, **extra) -> Path:
     """Write ``<out_dir or $NEURODYN_RESULTS_DIR or benchmarks/results>/<name>.json`` atomically and return
-    its path (the environment variable keeps the committed files when a README command is rerun).
+    its path (the environment variable keeps the committed files when a README command is rerun). The path is
+    printed on stderr (``wrote PATH``), saying so when it replaced a committed results file.
 
     ``figures`` holds every number the benchmark measured; ``extra`` keys (e.g. ``split``,
     ``selection``, ``seeds``) are stored at the top level. ``readme`` (optional) is the table rendered
@@ -618,6 +619,7 @@ def write_results(name: str, figures: dict, *, seconds: float, readme: dict | No
     out = results_folder(out_dir)  # checked before the run by check_results_folder
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
+    committed = path.exists() and out.resolve() == RESULTS_DIR.resolve()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         tmp.write_text(json.dumps(record, indent=2, sort_keys=False, default=_jsonable) + "\n")
@@ -625,6 +627,9 @@ def write_results(name: str, figures: dict, *, seconds: float, readme: dict | No
     finally:
         if tmp.exists():
             tmp.unlink()
+    # said on every run, so that a run never replaces a committed results file without a word
+    print(f"wrote {path}" + (f" (replaced the committed results file; set {RESULTS_ENV}=DIR to write elsewhere)"
+                             if committed else ""), file=sys.stderr, flush=True)
     return path
 
 

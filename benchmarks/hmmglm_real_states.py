@@ -243,13 +243,12 @@ def main(argv=None) -> int:
     if not args.no_write:
         from _results import write_results
 
-        path = write_results("hmmglm_real_states", results, seconds=time.perf_counter() - began,
-                             out_dir=args.results_dir, argv=sys.argv,
-                             split=f"{len(fit_part)} fit / {n_valid} early-stopping / {len(test_idx)} test trials "
-                                   f"of the MC_Maze_Small test file, drawn with seed {args.seed}",
-                             selection="GLM steps and EM iterations stopped on the early-stopping trials' "
-                                       "likelihood; test trials scored once")
-        print(f"wrote {path}", file=sys.stderr)
+        write_results("hmmglm_real_states", results, seconds=time.perf_counter() - began,
+                      out_dir=args.results_dir, argv=sys.argv,
+                      split=f"{len(fit_part)} fit / {n_valid} early-stopping / {len(test_idx)} test trials "
+                            f"of the MC_Maze_Small test file, drawn with seed {args.seed}",
+                      selection="GLM steps and EM iterations stopped on the early-stopping trials' "
+                                "likelihood; test trials scored once")
     print(json.dumps(results))
     return 0
 

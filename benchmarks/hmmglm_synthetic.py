@@ -317,7 +317,7 @@ def main(argv=None) -> int:
     print(f"summary: one-hot meets goals per seed {goals_each_seed}; LL ordered per seed {ll_ordered}; "
           f"one-hot beats HMM-GLM on types {onehot_beats_hmmglm}", flush=True)
     if not args.no_write:
-        path = write_results(
+        write_results(
             args.name, figures, seconds=seconds, readme=None if args.fast else readme, out_dir=args.results_dir,
             seeds=seeds, size=size | {"n_train": n_train},
             split={"fit": f"sequences 0..{n_train - 1}", "select": "none (all settings fixed in advance)",
@@ -326,7 +326,6 @@ def main(argv=None) -> int:
             settings={"glm": {"steps": GLM_STEPS, "lr": GLM_LR}, "em": FIT_EM, "init": args.init, "warm": WARM,
                       "recipes": {k: repr(v) for k, v in RECIPES.items()}, "readout_z": WALD_Z},
         )
-        print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

@@ -514,11 +514,10 @@ def main(argv=None) -> int:
                 print(f"{phase:>5} {precision}: neurodyn {e['neurodyn']['median_s']:.3f} s, reference "
                       f"{e['reference']['median_s']:.3f} s, {e['speedup']:.2f}x", file=sys.stderr)
         if not args.no_write:
-            path = write_results("langevinflow_speed", figures, seconds=time.perf_counter() - started,
-                                 readme=readme_block(figures, precisions), out_dir=args.out_dir,
-                                 reference="KingJamesSong/LangevinFlow_CCN nlb_lightning/models.py "
-                                           "LangevinAutoencoder (MIT), run from a checkout")
-            print(f"wrote {path}", file=sys.stderr)
+            write_results("langevinflow_speed", figures, seconds=time.perf_counter() - started,
+                          readme=readme_block(figures, precisions), out_dir=args.out_dir,
+                          reference="KingJamesSong/LangevinFlow_CCN nlb_lightning/models.py "
+                                    "LangevinAutoencoder (MIT), run from a checkout")
         print(json.dumps({**base, **figures}))
         return 0
     result = run_cuda(args) if args.device == "cuda" else run_cpu(args)

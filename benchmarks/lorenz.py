@@ -489,9 +489,8 @@ def main(argv=None) -> int:
         readme["notes"] = notes
     record = {"split": split, "selection": selection, "seeds": seeds, "figures": figures}
     if not args.no_write:
-        path = write_results("lorenz", figures, seconds=seconds, readme=readme, split=split, selection=selection,
-                             seeds=seeds)
-        print(f"wrote {path}", file=sys.stderr)
+        write_results("lorenz", figures, seconds=seconds, readme=readme, split=split, selection=selection,
+                      seeds=seeds)
     print(json.dumps({k: v for k, v in record.items() if k != "figures"}
                      | {"figures": {k: v for k, v in figures.items() if k != "per_seed"}}))
     return 0

@@ -300,11 +300,10 @@ def main(argv=None) -> int:
     if args.no_write:
         print(figures["ratios"])
         return 0
-    path = write_results("onehot_reference", figures, seconds=seconds, readme=readme,
+    write_results("onehot_reference", figures, seconds=seconds, readme=readme,
                          split={"fit": f"sequences 0-{N_TRAIN - 1}",
                                 "report": f"sequences {N_TRAIN}-{SIZE['n_sequences'] - 1}"},
                          selection="none: every setting fixed in advance (the demo's and neurodyn's recipes)")
-    print(f"wrote {path}")
     return 0
 
 

@@ -586,13 +586,12 @@ def main(argv=None) -> int:
               "columns": ["Method", "co-bps mean ± sd", "per seed (" + " / ".join(map(str, seeds)) + ")"],
               "rows": rows, "notes": notes}
     if not args.no_write:
-        path = write_results("real_pseudo_cosmoothing", figures, seconds=seconds, readme=readme, split=split_info,
-                             selection=selection, seeds=seeds, select_seed=args.select_seed,
-                             candidates={n: {"setting": base_of[n][0], "members": base_of[n][1]}
-                                         for n in base_of},
-                             settings={n: {"epochs": s[0], "model": s[1], "optimiser": s[2]}
-                                       for n, s in settings.items()})
-        print(f"wrote {path}", file=sys.stderr)
+        write_results("real_pseudo_cosmoothing", figures, seconds=seconds, readme=readme, split=split_info,
+                      selection=selection, seeds=seeds, select_seed=args.select_seed,
+                      candidates={n: {"setting": base_of[n][0], "members": base_of[n][1]}
+                                  for n in base_of},
+                      settings={n: {"epochs": s[0], "model": s[1], "optimiser": s[2]}
+                                for n, s in settings.items()})
     print(json.dumps({"split": split_info, "selection": selection, "figures": figures}))
     return 0
 

@@ -348,7 +348,7 @@ def main(argv=None) -> int:
     # the figure where it was written (it was always recorded as benchmarks/results/scaling.png)
     path = write_results("scaling", figures, seconds=time.time() - t0, readme=readme, out_dir=out_dir,
                          plot=recorded_path(out_dir / "scaling.png"))
-    log(f"wrote {path} and {out_dir / 'scaling.png'}")
+    log(f"wrote {path} and {out_dir / 'scaling.png'}")  # (write_results said the first on stderr too)
     return 0
 
 

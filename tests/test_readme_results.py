@@ -176,3 +176,21 @@ def test_a_results_file_that_cannot_be_rendered_is_one_line_naming_it_and_the_fi
     assert readme.read_text() == "intro\n<!-- results:x -->\nold\n<!-- /results:x -->\n"
     (tmp_path / "x.json").write_text(json.dumps(GOOD))  # and a good file renders
     assert mod.main([]) == 0 and "| 0.500 |" in readme.read_text()
+
+
+def test_every_write_says_where_and_a_committed_file_replaced_is_named(tmp_path, monkeypatch, capsys):
+    """departures.py, evaluate_speed.py, hmm_speed.py, onehot_restarts.py and prepare_speed.py wrote their results
+    file without a word: a rerun of a README command replaced the committed file silently. write_results now says
+    where it wrote, on stderr, and says when that replaced a committed results file."""
+    spec = importlib.util.spec_from_file_location("_results", ROOT / "benchmarks" / "_results.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.delenv("NEURODYN_RESULTS_DIR", raising=False)
+    path = mod.write_results("t", {}, seconds=0, argv=["t"], out_dir=tmp_path / "elsewhere")
+    assert capsys.readouterr().err == f"wrote {path}\n"
+    monkeypatch.setattr(mod, "RESULTS_DIR", tmp_path / "results")  # stands for benchmarks/results
+    first = mod.write_results("t", {}, seconds=0, argv=["t"])  # a new file there: nothing replaced
+    assert first == tmp_path / "results" / "t.json" and capsys.readouterr().err == f"wrote {first}\n"
+    mod.write_results("t", {}, seconds=0, argv=["t"])
+    assert capsys.readouterr().err == (f"wrote {first} (replaced the committed results file; set "
+                                       "NEURODYN_RESULTS_DIR=DIR to write elsewhere)\n")
