@@ -233,6 +233,23 @@ def check_results_folder(out_dir: str | os.PathLike | None = None, option: str |
     return folder
 
 
+def refuse_committed_folder(folder: str | os.PathLike, name: str, run: str, field: str, option: str) -> None:
+    """Refuse, before any work, a run whose results file has no README table (a smoke run, a part of a sweep:
+    ``run`` says which, ``field`` is its option) when it would write into the committed ``benchmarks/results``:
+    there it would replace ``<name>.json``, which the README's table is rendered from, with a file that renders
+    nothing. ``option``: the script's option naming another results folder.
+
+    >>> refuse_committed_folder(RESULTS_DIR, "scaling", "a --quick run", "--quick", "--out-dir")
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: --quick: a --quick run writes no README table and would replace the committed ...
+    """
+    from neurodyn.errors import InputError
+
+    if Path(folder).resolve() == RESULTS_DIR.resolve():
+        raise InputError(f"{run} writes no README table and would replace the committed benchmarks/results/"
+                         f"{name}.json: give {option} DIR (or set {RESULTS_ENV}=DIR)", field=field)
+
+
 def output_file(text: str) -> str:
     """The ``type`` of an option naming a file the benchmark appends to (``--log``): refused at once when it is
     a folder or its folder cannot be made or written.

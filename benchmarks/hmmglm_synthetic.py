@@ -60,6 +60,7 @@ from _results import (  # noqa: E402
     output_folder,
     parse_seeds,
     positive_int,
+    refuse_committed_folder,
     rerender_readme,
     summarize,
     write_results,
@@ -256,7 +257,9 @@ def main(argv=None) -> int:
     parser.add_argument("--init", choices=("cold", "warm"), default="cold",
                         help="one-hot: cold start (default recipe) or warm start from the HMM-GLM fit")
     parser.add_argument("--no-paper", action="store_true", help="skip the paper recipe (the slow one)")
-    parser.add_argument("--fast", action="store_true", help="small problem (smoke test)")
+    parser.add_argument("--fast", action="store_true",
+                        help="small problem (smoke test; no README table, so it writes into --results-dir or "
+                             "$NEURODYN_RESULTS_DIR, never over benchmarks/results)")
     parser.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--jobs", type=positive_int, default=1, help="seeds run in parallel processes (default 1)")
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/hmmglm_synthetic.json")
@@ -274,7 +277,9 @@ def main(argv=None) -> int:
     if not args.name or Path(args.name).name != args.name or args.name.startswith("."):
         parser.error(f"argument --name: must be a plain file name without folders, got {args.name!r}")
     if not args.no_write:  # before any work, not when the results are written
-        check_results_folder(args.results_dir, "--results-dir")
+        folder = check_results_folder(args.results_dir, "--results-dir")
+        if args.fast:  # a smoke run writes no README table: never into the committed folder
+            refuse_committed_folder(folder, args.name, "a --fast run", "--fast", "--results-dir")
     seeds = args.seeds
     run_start = time.perf_counter()
     torch.set_num_threads(args.threads)

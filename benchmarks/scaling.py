@@ -53,6 +53,7 @@ from _results import (  # noqa: E402
     output_folder,
     positive_float,
     positive_int,
+    refuse_committed_folder,
 )
 from _rss import peak_rss_mb  # noqa: E402
 
@@ -293,8 +294,9 @@ def parse_args(argv=None):
     p.add_argument("--max-gib", type=positive_float, default=6.0, help="skip sizes predicted to need more")
     p.add_argument("--timeout", type=positive_int, default=900, help="seconds per size")
     p.add_argument("--only", choices=["langevinflow", "hmm"], default=None,
-                   help="run one of the two sweeps (no README table)")
-    p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run; not for the README)")
+                   help="run one of the two sweeps (no README table: needs --out-dir or $NEURODYN_RESULTS_DIR)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes (a smoke run; not for the README: needs --out-dir or $NEURODYN_RESULTS_DIR)")
     p.add_argument("--out-dir", type=output_folder, default=None,
                    help="results folder (default $NEURODYN_RESULTS_DIR, else benchmarks/results)")
     p.add_argument("--child", default=None, choices=["langevinflow", "hmm"], help=argparse.SUPPRESS)
@@ -323,6 +325,9 @@ def main(argv=None) -> int:
         print(json.dumps(out))
         return 0
     out_dir = check_results_folder(args.out_dir, "--out-dir")  # before any work, not when the results are written
+    if args.quick or args.only:  # no README table: never over the committed scaling.json / .png
+        flag = "--quick" if args.quick else "--only"
+        refuse_committed_folder(out_dir, "scaling", f"a {flag} run", flag, "--out-dir")
     global LF_BASE, LF_AXES, HMM_BASE, HMM_AXES
     if args.quick:
         args.hidden, args.batch, args.steps = 16, 8, 1

@@ -853,3 +853,36 @@ def test_nwb_takes_a_folder_holding_the_test_file_as_the_recorded_command_gives_
     # ... and a folder without the file is refused
     proc = _script("real_pseudo_cosmoothing", "--nwb", "po", "--no-write", cwd=tmp_path)
     assert f"no {TEST_FILE} in this folder" in _one_line(proc, "real_pseudo_cosmoothing")
+
+
+@pytest.mark.parametrize("name, args, option, work", [
+    ("scaling", ["--quick"], "--quick", "sweep"), ("scaling", ["--only", "hmm"], "--only", "sweep"),
+    ("hmmglm_synthetic", ["--fast", "--seeds", "0"], "--fast", "_warm_up_kernels run_seed"),
+])
+def test_a_smoke_run_does_not_replace_a_committed_results_file(tmp_path, monkeypatch, capsys, name, args, option,
+                                                                work):
+    """``scaling.py --quick`` (or ``--only``) and ``hmmglm_synthetic.py --fast`` write a results file without a README
+    table; without --out-dir / --results-dir / $NEURODYN_RESULTS_DIR they wrote it over the committed
+    benchmarks/results file the README's table is rendered from (scaling.py its plot too), and
+    readme_tables.py then found no table for the README's block. Refused before any work, in one line; with a
+    folder given the run goes on (test_scaling_writes_where_the_environment_says). The committed folder is a
+    stand-in here, so that a regression cannot overwrite the real files."""
+    bench = _load_benchmark(name)
+    results = sys.modules["_results"]  # the shared module the script imported
+    committed = tmp_path / "results"
+    committed.mkdir()
+    (committed / f"{name}.json").write_text("committed")
+    monkeypatch.setattr(results, "RESULTS_DIR", committed)
+    monkeypatch.delenv("NEURODYN_RESULTS_DIR", raising=False)
+
+    def no_work(*a, **k):
+        raise AssertionError("the run started")
+
+    for fn in work.split():
+        monkeypatch.setattr(bench, fn, no_work)
+    assert bench.main(args) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and f": error: {option}: a {option} run writes no README table" in lines[0], lines
+    assert f"would replace the committed benchmarks/results/{name}.json" in lines[0]
+    assert [p.name for p in committed.iterdir()] == [f"{name}.json"]
+    assert (committed / f"{name}.json").read_text() == "committed"
