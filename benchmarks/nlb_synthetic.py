@@ -338,7 +338,8 @@ def main(argv=None) -> int:
                         help="write the results file here (default $NEURODYN_RESULTS_DIR, else benchmarks/results)")
     parser.add_argument("--combine", nargs="+", default=None, metavar="JSON",
                         help="run nothing: merge the per-seed results of these results files (runs of separate "
-                             "styles side by side) into one results file")
+                             "styles or seeds; a style and seed in two files is refused) into one results file, "
+                             "which must not be one of them")
     args = parser.parse_args(argv)
     try:
         fit_args = tuple(shlex.split(args.fit_args))
@@ -349,10 +350,19 @@ def main(argv=None) -> int:
     threads = str(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
     os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-    log = open_log(args.log)
     per: dict = {}
     previous_seconds = 0.0
     results_path = results / "nlb_synthetic.json"  # --merge: the file this run writes ($NEURODYN_RESULTS_DIR too)
+    # the files read are never written: not by the results file (--merge is for adding to it), nor by the log
+    inputs = {Path(p).resolve(): p for p in args.combine or []}
+    if len(inputs) < len(args.combine or []):
+        parser.error("argument --combine: a file is named twice (its runs and time would count twice)")
+    if results_path.resolve() in inputs:
+        parser.error(f"argument --combine: {inputs[results_path.resolve()]} is the results file this run writes, "
+                     "which would replace it: give --results-dir DIR (or add a run to it with --merge)")
+    if args.log is not None and Path(args.log).resolve() in {*inputs, results_path.resolve()}:
+        what = "a --combine input" if Path(args.log).resolve() in inputs else "the results file this run writes"
+        parser.error(f"argument --log: {args.log} is {what}: the log would be appended to it")
     if args.merge and results_path.exists():
         try:
             old = _per_seed_record(results_path)
@@ -361,19 +371,25 @@ def main(argv=None) -> int:
         if old.get("threads", {}).get("OMP_NUM_THREADS") == threads:
             per = old["figures"]["per_seed"]
             previous_seconds = float(old.get("seconds", 0.0))
-    sources = []
+    sources, combined_from = [], {}
     for path in args.combine or []:
         try:
             old = _per_seed_record(path)
         except OptionValueError as err:
             parser.error(f"argument --combine: {err}")
         for style, by_seed in old["figures"]["per_seed"].items():
+            for seed in by_seed:
+                if (style, seed) in combined_from:  # one run would silently replace the other
+                    parser.error(f"argument --combine: {style} seed {seed} is in {combined_from[style, seed]} and "
+                                 f"in {path}: combine runs of different styles or seeds")
+                combined_from[style, seed] = path
             per.setdefault(style, {}).update(by_seed)
         previous_seconds += float(old.get("seconds", 0.0))
         sources.append({k: old.get(k) for k in ("command", "commit", "dirty", "date", "machine", "threads",
                                                  "seconds")})
     if args.combine:
         styles = []
+    log = open_log(args.log)  # after every check: a refused run leaves no log file
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.keep) if args.keep else Path(tmp)

@@ -886,3 +886,40 @@ def test_a_smoke_run_does_not_replace_a_committed_results_file(tmp_path, monkeyp
     assert f"would replace the committed benchmarks/results/{name}.json" in lines[0]
     assert [p.name for p in committed.iterdir()] == [f"{name}.json"]
     assert (committed / f"{name}.json").read_text() == "committed"
+
+
+@pytest.mark.parametrize("case", ["output is an input", "named twice", "same runs twice", "log is an input",
+                                  "log is the output"])
+def test_nlb_synthetic_combine_never_writes_over_what_it_reads(tmp_path, case):
+    """``--combine r/nlb_synthetic.json ... --results-dir r`` replaced an input with the combination; a file named
+    twice counted its time twice; two files with the same style and seed kept one run and dropped the other
+    without a word; ``--log`` naming an input (or the results file) appended the log to it. Each is one line
+    naming the option, exit code 2, every file as it was (and no log file made)."""
+    committed = (BENCH / "results" / "nlb_synthetic.json").read_bytes()
+    (tmp_path / "r").mkdir()
+    for name in ("r/nlb_synthetic.json", "a.json", "b.json"):
+        (tmp_path / name).write_bytes(committed)
+    args, option = {
+        "output is an input": (["--combine", "a.json", "r/nlb_synthetic.json", "--results-dir", "r"], "--combine"),
+        "named twice": (["--combine", "a.json", "./a.json", "--results-dir", "out"], "--combine"),
+        "same runs twice": (["--combine", "a.json", "b.json", "--results-dir", "out"], "--combine"),
+        "log is an input": (["--combine", "a.json", "--results-dir", "out", "--log", "a.json"], "--log"),
+        "log is the output": (["--combine", "a.json", "--results-dir", "r", "--log", "r/nlb_synthetic.json"], "--log"),
+    }[case]
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    _refused(_script("nlb_synthetic", *args, cwd=tmp_path), option)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_nlb_synthetic_combine_of_separate_runs_still_writes(tmp_path):
+    record = json.loads((BENCH / "results" / "nlb_synthetic.json").read_text())
+    per = record["figures"]["per_seed"]
+    styles = sorted(per)
+    for i, style in enumerate(styles):  # one file per style, as the committed file was combined
+        part = {**record, "figures": {**record["figures"], "per_seed": {style: per[style]}}}
+        (tmp_path / f"{i}.json").write_text(json.dumps(part))
+    proc = _script("nlb_synthetic", "--combine", *[f"{i}.json" for i in range(len(styles))], "--results-dir", "out",
+                   "--log", "run.log", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / "out" / "nlb_synthetic.json").read_text())["figures"]["per_seed"] == per
