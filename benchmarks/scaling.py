@@ -278,10 +278,13 @@ def plot(lf: dict, hmm: dict, path: Path) -> None:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.part.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, path)
+    from neurodyn.io import atomic_path
+
+    try:
+        with atomic_path(path) as tmp:  # a failure or Ctrl-C mid-write leaves the old figure and no partial file
+            fig.savefig(tmp, dpi=80, format="png")
+    finally:
+        plt.close(fig)
 
 
 def parse_args(argv=None):

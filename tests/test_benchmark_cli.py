@@ -923,3 +923,29 @@ def test_nlb_synthetic_combine_of_separate_runs_still_writes(tmp_path):
                    "--log", "run.log", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((tmp_path / "out" / "nlb_synthetic.json").read_text())["figures"]["per_seed"] == per
+
+
+@pytest.mark.filterwarnings("ignore:No artists with labels")  # an empty sweep: no lines to label
+def test_scaling_plot_cut_short_leaves_the_old_figure_and_nothing_else(tmp_path, monkeypatch):
+    """scaling.py saved its plot to a fixed temporary name and renamed it, with no clean-up: a failure or Ctrl-C
+    while matplotlib wrote it left '.scaling.png.part.png' beside the results. Written through neurodyn's
+    atomic_path now: the old figure stays, nothing else is left."""
+    import matplotlib.figure
+
+    bench = _load_benchmark("scaling")
+    (tmp_path / "scaling.png").write_bytes(b"old figure")
+    real = matplotlib.figure.Figure.savefig
+
+    def half_then_interrupt(self, fname, *args, **kwargs):
+        Path(fname).write_bytes(b"half a figure")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        bench.plot({}, {}, tmp_path / "scaling.png")
+    assert [p.name for p in tmp_path.iterdir()] == ["scaling.png"]
+    assert (tmp_path / "scaling.png").read_bytes() == b"old figure"
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", real)
+    bench.plot({}, {}, tmp_path / "scaling.png")  # and a plot that is written replaces it
+    assert [p.name for p in tmp_path.iterdir()] == ["scaling.png"]
+    assert (tmp_path / "scaling.png").read_bytes().startswith(b"\x89PNG")
