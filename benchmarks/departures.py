@@ -24,7 +24,10 @@ minus the variant is above zero by more than its sd over seeds, "hurts" when bel
 (the variant's fields as ``neurodyn fit`` overrides of the CPU config) and reports co-bps / oracle on the scored
 val trials; that path has no select split, so its figures are report figures only.
 
-Usage: ``python benchmarks/departures.py [--seeds 0,1,2] [--epochs 200] [--jobs 2] [--variants a,b] [--case nlb]``
+Usage::
+
+    python benchmarks/departures.py [--seeds 0,1,2] [--epochs 200] [--jobs 2] [--case nlb]
+    python benchmarks/departures.py --variants reference_integrator,reference_init   # a subset of the variants
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Each ``benchmarks/results/**/*.json`` records the command that wrote it, and the README shows that command under
 its table and lists a command per script: an option renamed or removed since would make that provenance a lie
-(the command could not be run again). Every command is parsed here with its script's own argument parser --
+(the command could not be run again); the same holds for the usage lines the README, ARCHITECTURE.md and the
+scripts' docstrings show. Every command is parsed here with its script's own argument parser --
 parsing only, nothing runs: the parser is stopped as soon as it has read the arguments. Options that name a
 path on the machine that ran the benchmark (a checkout, a results or log folder, an interpreter) are read as
 plain text, since those paths need not exist here; every other check of the value (seeds, counts, choices,
@@ -158,3 +159,32 @@ def test_help_documents_every_option(name, monkeypatch):
             continue
         assert action.help and action.help.strip(), f"{name}.py {'/'.join(action.option_strings)}: no help"
         assert action.option_strings[-1] in help_text
+
+
+def _usage_lines() -> list[tuple[str, str]]:
+    """(where, command) of every ``python benchmarks/<script>.py ...`` the README, ARCHITECTURE.md and the scripts'
+    docstrings show (optional parts in [brackets] included, comments cut)."""
+    found = []
+    docs = [ROOT / "README.md", ROOT / "ARCHITECTURE.md", *sorted(BENCH.glob("*.py")), *sorted(BENCH.glob("*.sh"))]
+    for path in docs:
+        if not path.is_file():
+            continue
+        for match in re.finditer(r"python benchmarks/\w+\.py[^`\"\n]*", path.read_text()):
+            command = match.group(0).split("#")[0].strip()
+            if "{" not in command and "'" not in command:  # an f-string's template, a JSON job: not a command line
+                found.append((path.name, command))
+    return found
+
+
+PLACEHOLDERS = {"N": "1", "PATH": ".", "DIR": "."}
+
+
+@pytest.mark.parametrize("where, command", _usage_lines(), ids=lambda x: x[:60])
+def test_every_usage_line_shown_parses(where, command, monkeypatch, capsys):
+    # optional parts as given ("200[,400]": 200,400), placeholders as a value of their kind
+    name, argv = _script_and_argv(command.replace("[,", ",").replace("[", " ").replace("]", " "))
+    argv = [PLACEHOLDERS.get(w, w) for w in argv]
+    try:
+        parse_only(name, argv, monkeypatch)
+    except SystemExit:
+        pytest.fail(f"{where}: `{command}` does not parse: {capsys.readouterr().err}")
