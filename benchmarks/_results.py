@@ -233,6 +233,12 @@ def check_results_folder(out_dir: str | os.PathLike | None = None, option: str |
     return folder
 
 
+def is_committed_folder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is ``benchmarks/results``, whose files the README's tables are rendered from (one per
+    benchmark, each under its benchmark's name)."""
+    return Path(folder).resolve() == RESULTS_DIR.resolve()
+
+
 def refuse_committed_folder(folder: str | os.PathLike, name: str, run: str, field: str, option: str) -> None:
     """Refuse, before any work, a run whose results file has no README table (a smoke run, a part of a sweep:
     ``run`` says which, ``field`` is its option) when it would write into the committed ``benchmarks/results``:
@@ -245,7 +251,7 @@ def refuse_committed_folder(folder: str | os.PathLike, name: str, run: str, fiel
     """
     from neurodyn.errors import InputError
 
-    if Path(folder).resolve() == RESULTS_DIR.resolve():
+    if is_committed_folder(folder):
         raise InputError(f"{run} writes no README table and would replace the committed benchmarks/results/"
                          f"{name}.json: give {option} DIR (or set {RESULTS_ENV}=DIR)", field=field)
 

@@ -56,6 +56,7 @@ from _results import (  # noqa: E402
     WorkerPool,
     check_results_folder,
     exits_on_signals,
+    is_committed_folder,
     mean_sd,
     output_folder,
     parse_seeds,
@@ -266,7 +267,8 @@ def main(argv=None) -> int:
     parser.add_argument("--results-dir", type=output_folder, default=None,
                         help="write the results file here (default benchmarks/results; "
                         "runs on development seeds go to benchmarks/results/dev)")
-    parser.add_argument("--name", default="hmmglm_synthetic", help="results file name (default hmmglm_synthetic)")
+    parser.add_argument("--name", default="hmmglm_synthetic",
+                        help="results file name (default hmmglm_synthetic; another name needs --results-dir)")
     parser.add_argument("--rerender", default=None, metavar="JSON",
                         help="only (re)build the README table of an existing results file from its own figures "
                              "(every other field kept) and exit; fits nothing")
@@ -280,6 +282,10 @@ def main(argv=None) -> int:
         folder = check_results_folder(args.results_dir, "--results-dir")
         if args.fast:  # a smoke run writes no README table: never into the committed folder
             refuse_committed_folder(folder, args.name, "a --fast run", "--fast", "--results-dir")
+        if args.name != "hmmglm_synthetic" and is_committed_folder(folder):
+            parser.error(f"argument --name: {args.name!r} in benchmarks/results would replace another benchmark's "
+                         "results file or add one with no README block: give --results-dir DIR (development runs: "
+                         "benchmarks/results/dev)")
     seeds = args.seeds
     run_start = time.perf_counter()
     torch.set_num_threads(args.threads)

@@ -33,6 +33,7 @@ from _results import (  # noqa: E402
     WorkerPool,
     check_results_folder,
     exits_on_signals,
+    is_committed_folder,
     output_folder,
     parse_seeds,
     positive_int,
@@ -101,7 +102,8 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=positive_int, default=2, help="fits in parallel processes (1 torch thread each)")
     parser.add_argument("--split-first-phase", type=int, default=None, metavar="K",
                         help="development study: cut the default recipe's first phase after K epochs (the rest "
-                             "a second phase), so that runs are compared after K epochs")
+                             "a second phase), so that runs are compared after K epochs; writes "
+                             "onehot_restarts_splitK.json, into --results-dir only")
     parser.add_argument("--results-dir", type=output_folder, default=None, help="write the results file here (default "
                         "benchmarks/results; studies of candidate recipes go to benchmarks/results/dev)")
     parser.add_argument("--no-write", action="store_true", help="do not write the results file")
@@ -116,7 +118,11 @@ def main(argv=None) -> int:
     if set(args.seeds) & {0, 1, 2}:
         parser.error("argument --seeds: seeds 0-2 are hmmglm_synthetic.py's report seeds; choose development seeds")
     if not args.no_write:  # before any work, not when the results are written
-        check_results_folder(args.results_dir, "--results-dir")
+        folder = check_results_folder(args.results_dir, "--results-dir")
+        if args.split_first_phase is not None and is_committed_folder(folder):
+            parser.error(f"argument --split-first-phase: a development study writes onehot_restarts_split"
+                         f"{args.split_first_phase}.json, which has no README block, into benchmarks/results: give "
+                         "--results-dir DIR (benchmarks/results/dev)")
     start = time.perf_counter()
     jobs = [(s, r) for s in args.seeds for r in range(args.runs)]
     with WorkerPool(max_workers=args.jobs) as pool:

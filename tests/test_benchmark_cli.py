@@ -949,3 +949,37 @@ def test_scaling_plot_cut_short_leaves_the_old_figure_and_nothing_else(tmp_path,
     bench.plot({}, {}, tmp_path / "scaling.png")  # and a plot that is written replaces it
     assert [p.name for p in tmp_path.iterdir()] == ["scaling.png"]
     assert (tmp_path / "scaling.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("name, args, option, work", [
+    ("hmmglm_synthetic", ["--name", "lorenz"], "--name", "_warm_up_kernels run_seed"),
+    ("hmmglm_synthetic", ["--name", "hmmglm_synthetic_dev"], "--name", "_warm_up_kernels run_seed"),
+    ("onehot_restarts", ["--split-first-phase", "3"], "--split-first-phase", "WorkerPool"),
+])
+def test_a_development_run_keeps_out_of_the_committed_results(tmp_path, monkeypatch, capsys, name, args, option,
+                                                               work):
+    """``hmmglm_synthetic.py --name lorenz`` wrote its results over benchmarks/results/lorenz.json (the README's
+    Lorenz table then rendered from an HMM-GLM record); another --name, or ``onehot_restarts.py
+    --split-first-phase K``, added a results file with a README table but no README block, so readme_tables.py
+    --check (and the suite) failed. Both are development runs: refused in the committed folder (a stand-in here),
+    before any work; with --results-dir they run."""
+    bench = _load_benchmark(name)
+    results = sys.modules["_results"]
+    committed = tmp_path / "results"
+    committed.mkdir()
+    monkeypatch.setattr(results, "RESULTS_DIR", committed)
+    monkeypatch.delenv("NEURODYN_RESULTS_DIR", raising=False)
+
+    def no_work(*a, **k):
+        raise AssertionError("the run started")
+
+    for fn in work.split():
+        monkeypatch.setattr(bench, fn, no_work)
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--seeds", "100", *args])
+    assert stop.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and f": error: {option}: " in lines[0] and "give --results-dir DIR" in lines[0], lines
+    assert not list(committed.iterdir())
+    with pytest.raises(AssertionError, match="the run started"):  # another folder: the run goes on
+        bench.main(["--seeds", "100", *args, "--results-dir", str(tmp_path / "dev")])
