@@ -181,6 +181,21 @@ def output_folder(text: str) -> str:
     return text
 
 
+def new_folder(text: str) -> str:
+    """The ``type`` of an option naming a folder the benchmark makes its work folders in (``--keep``): as
+    :func:`output_folder`, and refused when it exists and holds anything -- a work folder of an earlier run there
+    stopped the run with a traceback when it was reached (``mkdir``), after the seeds before it had run.
+
+    >>> new_folder("/")
+    Traceback (most recent call last):
+    _results.OptionValueError: /: not empty (the work folders go into a new or empty folder)
+    """
+    text = output_folder(text)
+    if Path(text).is_dir() and any(Path(text).iterdir()):
+        raise OptionValueError(f"{text}: not empty (the work folders go into a new or empty folder)")
+    return text
+
+
 def results_folder(out_dir: str | os.PathLike | None = None) -> Path:
     """The folder :func:`write_results` writes into: ``out_dir`` when given (an option such as ``--results-dir``),
     else ``$NEURODYN_RESULTS_DIR`` when set and not empty, else ``benchmarks/results``."""

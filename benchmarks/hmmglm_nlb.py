@@ -53,6 +53,7 @@ from _results import (  # noqa: E402
     check_results_folder,
     exits_on_signals,
     mean_sd,
+    new_folder,
     open_log,
     output_file,
     output_folder,
@@ -178,14 +179,17 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="simulator and training seeds")
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch / BLAS threads of every step (default 1)")
-    parser.add_argument("--keep", type=output_folder, default=None,
-                        help="keep the work folders under this (new) folder")
+    parser.add_argument("--keep", type=new_folder, default=None,
+                        help="keep the work folders under this new (or empty) folder")
     parser.add_argument("--log", type=output_file, default=None,
                         help="append every command and its output here (default stderr)")
     parser.add_argument("--results-dir", type=output_folder, default=None,
                         help="write the results file here (default benchmarks/results)")
     args = parser.parse_args(argv)
-    check_results_folder(args.results_dir, "--results-dir")  # before any work
+    results = check_results_folder(args.results_dir, "--results-dir")  # before any work
+    if args.log is not None and Path(args.log).resolve() == (results / "hmmglm_nlb.json").resolve():
+        parser.error(f"argument --log: {args.log} is the results file this run writes: the log would be appended "
+                     "to it (and left there if the run stops)")
     threads = str(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
     log = open_log(args.log)

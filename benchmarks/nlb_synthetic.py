@@ -55,6 +55,7 @@ from _results import (  # noqa: E402
     exits_on_signals,
     mean_sd,
     name_list,
+    new_folder,
     open_log,
     output_file,
     output_folder,
@@ -327,8 +328,8 @@ def main(argv=None) -> int:
     parser.add_argument("--fit-args", default="",
                         help="extra `neurodyn fit` arguments, one quoted string (e.g. \"--trainer.max_epochs 400\"): "
                              "for studies on development seeds; recorded in the results file's command")
-    parser.add_argument("--keep", type=output_folder, default=None,
-                        help="keep the work folders under this (new) folder")
+    parser.add_argument("--keep", type=new_folder, default=None,
+                        help="keep the work folders under this new (or empty) folder")
     parser.add_argument("--merge", action="store_true",
                         help="add to the nlb_synthetic.json this run writes (in --results-dir, else "
                              "$NEURODYN_RESULTS_DIR, else benchmarks/results; other styles / seeds are kept)")

@@ -983,3 +983,21 @@ def test_a_development_run_keeps_out_of_the_committed_results(tmp_path, monkeypa
     assert not list(committed.iterdir())
     with pytest.raises(AssertionError, match="the run started"):  # another folder: the run goes on
         bench.main(["--seeds", "100", *args, "--results-dir", str(tmp_path / "dev")])
+
+
+@pytest.mark.parametrize("name, args, option", [
+    ("nlb_synthetic", ["--keep", "ref"], "--keep"), ("hmmglm_nlb", ["--keep", "ref"], "--keep"),
+    ("hmmglm_nlb", ["--results-dir", "r", "--log", "r/hmmglm_nlb.json"], "--log"),
+])
+def test_work_and_log_paths_that_would_clash_are_refused_before_any_work(tmp_path, name, args, option):
+    """--keep took a folder that already held files: a work folder of an earlier run there (seed1/ ...) stopped the
+    run with a FileExistsError traceback when its seed came, after the seeds before it had run (minutes). And
+    hmmglm_nlb.py --log naming its results file appended the log to it (a committed file, left corrupt by a stopped
+    run). One line naming the option, exit code 2, every file as it was."""
+    _fake_inputs(tmp_path)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "hmmglm_nlb.json").write_text("{}")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    _refused(_script(name, *args, cwd=tmp_path), option)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "results").exists()
