@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from _overrides import key_values
+from _overrides import check_langevinflow_settings, key_values
 from _results import (
     BenchmarkParser,
     OptionValueError,
@@ -345,6 +345,9 @@ def main(argv=None) -> int:
         parser.error(f"argument --split: takes three numbers (fit,select,report), e.g. 20,2,2, got {list(sizes)}")
     model_overrides = key_values(args.model, parser, "--model")
     opt_overrides = key_values(args.opt, parser, "--opt")
+    from neurodyn.demo import LORENZ_MODEL, LORENZ_OPT
+
+    check_langevinflow_settings({**LORENZ_MODEL, **model_overrides}, {**LORENZ_OPT, **opt_overrides}, parser)
     if not args.no_write:  # before any work, not when the results are written
         check_results_folder()
     start = time.perf_counter()

@@ -45,7 +45,7 @@ import sys
 import time
 from pathlib import Path
 
-from _overrides import key_values
+from _overrides import check_langevinflow_settings, key_values
 from _results import (
     BenchmarkParser,
     OptionValueError,
@@ -370,6 +370,10 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     model_ov = key_values(args.model, parser, "--model")
     opt_ov = key_values(args.opt, parser, "--opt")
+    for base in dict.fromkeys(ENSEMBLES.get(n, (n, 1))[0] for n in args.candidates):  # before any work
+        _, model, opt = CANDIDATES[base]
+        check_langevinflow_settings({**SMALL_REAL_MODEL, **model, **model_ov}, {**SMALL_REAL_OPT, **opt, **opt_ov},
+                                    parser)
     split = pseudo_cosmoothing_split(args.nwb)
     view = selection_split(split, args.n_select, field="--n-select")
     if args.reuse:  # every log's rates against the trials its phase scores, before any work

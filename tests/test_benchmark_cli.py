@@ -1001,3 +1001,41 @@ def test_work_and_log_paths_that_would_clash_are_refused_before_any_work(tmp_pat
     _refused(_script(name, *args, cwd=tmp_path), option)
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "hiden_size=128"], "--model: unknown field 'hiden_size' of LangevinFlowConfig"),
+    (["--model", "hidden_size=abc"], "--model: hidden_size: must be a positive integer, got 'abc'"),
+    (["--opt", "learning_rate=1e-3"], "--opt: unknown setting 'learning_rate'"),
+    (["--opt", "lr=-1"], "--opt: lr: must be a finite number > 0, got -1"),
+])
+@pytest.mark.parametrize("name", ["lorenz", "real_pseudo_cosmoothing"])
+def test_model_and_optimiser_overrides_are_checked_before_any_work(tmp_path, monkeypatch, capsys, name, args,
+                                                                  message):
+    """--model / --opt (lorenz.py, real_pseudo_cosmoothing.py) were passed on unchecked: a misspelt field or a bad
+    value was a TypeError / InputError traceback from inside the first fit, after the data were simulated or
+    read. The settings a run would use are built first: one line naming the option, exit code 2."""
+    bench = _load_benchmark(name)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / TEST_FILE).write_text("")  # real_pseudo_cosmoothing.py checks that it exists first
+
+    def no_work(*a, **k):
+        raise AssertionError("the run started")
+
+    work = {"lorenz": ["_simulate", "fit_member"], "real_pseudo_cosmoothing": ["run_lf"]}[name]
+    for fn in work:
+        monkeypatch.setattr(bench, fn, no_work)
+    if name == "real_pseudo_cosmoothing":
+        import neurodyn.data.pseudo
+
+        monkeypatch.setattr(neurodyn.data.pseudo, "pseudo_cosmoothing_split", no_work)
+    common = ["--seeds", "0", "--epochs", "1", "--no-write", "--out", str(tmp_path / "logs")]
+    common += ["--nwb", str(tmp_path / "data")] if name == "real_pseudo_cosmoothing" else ["--members", "1"]
+    with pytest.raises(SystemExit) as stop:
+        bench.main([*common, *args])
+    assert stop.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and f": error: {message}" in lines[0], lines
+    # valid overrides pass the check: the run starts
+    with pytest.raises(AssertionError, match="the run started"):
+        bench.main([*common, "--model", "dropout=0.1", "--opt", "lr=0.002"])
