@@ -152,17 +152,25 @@ def main(argv=None) -> int:
     parser = BenchmarkParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2],
                         help="simulator and training seeds, e.g. 0,1,2 or 0-4 (default 0,1,2)")
-    parser.add_argument("--epochs", type=positive_int, default=200,
+    parser.add_argument("--epochs", type=positive_int, default=None,
                         help="--case lorenz: training epochs of every run (default 200)")
     parser.add_argument("--jobs", type=positive_int, default=2, help="runs in parallel processes (1 torch thread each)")
     parser.add_argument("--variants", type=name_list(VARIANTS, "variant"), default=list(VARIANTS),
                         help=f"comma-separated subset of {', '.join(VARIANTS)} (neurodyn is always run)")
     parser.add_argument("--case", choices=("lorenz", "nlb"), default="lorenz",
                         help="lorenz (default) or nlb: nlb_synthetic's CLI path on --style")
-    parser.add_argument("--style", default="mc_maze", choices=tuple(STYLES), help="--case nlb: the synthetic NLB style")
+    parser.add_argument("--style", default=None, choices=tuple(STYLES),
+                        help="--case nlb: the synthetic NLB style (default mc_maze)")
     parser.add_argument("--no-write", action="store_true",
                         help="do not write the results file (departures_lorenz.json / departures_nlb_STYLE.json)")
     args = parser.parse_args(argv)
+    # an option of the other case would be ignored, and the results file would not say so
+    if args.case == "nlb" and args.epochs is not None:
+        parser.error("argument --epochs: --case nlb trains with the CPU config's schedule; --epochs is --case lorenz's")
+    if args.case == "lorenz" and args.style is not None:
+        parser.error("argument --style: --case lorenz has no style; --style is --case nlb's")
+    args.epochs = 200 if args.epochs is None else args.epochs
+    args.style = "mc_maze" if args.style is None else args.style
     if not args.no_write:  # before any work, not when the results are written
         check_results_folder()
     variants = ["neurodyn"] + [v for v in args.variants if v != "neurodyn"]

@@ -1039,3 +1039,24 @@ def test_model_and_optimiser_overrides_are_checked_before_any_work(tmp_path, mon
     # valid overrides pass the check: the run starts
     with pytest.raises(AssertionError, match="the run started"):
         bench.main([*common, "--model", "dropout=0.1", "--opt", "lr=0.002"])
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--case", "nlb", "--epochs", "50"], "--epochs"), (["--style", "dmfc_rsg"], "--style"),
+    (["--case", "lorenz", "--style", "mc_maze"], "--style"),
+])
+def test_departures_refuses_an_option_of_the_other_case(monkeypatch, capsys, args, option):
+    """``--case nlb --epochs 50`` ran the NLB case with the CPU config's schedule and ``--style`` with the Lorenz
+    case was dropped: the option was ignored without a word (and the results file did not say so)."""
+    dep = _load_benchmark("departures")
+
+    def no_run(*a, **k):
+        raise AssertionError("a variant was run")
+
+    for fn in ("_job", "_nlb_job", "write_results"):
+        monkeypatch.setattr(dep, fn, no_run)
+    with pytest.raises(SystemExit) as exc:
+        dep.main([*args, "--seeds", "0", "--jobs", "1", "--no-write"])
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and f"error: {option}: " in lines[0], lines
