@@ -342,6 +342,11 @@ def main(argv=None) -> int:
                              "styles or seeds; a style and seed in two files is refused) into one results file, "
                              "which must not be one of them")
     args = parser.parse_args(argv)
+    if args.combine:  # runs nothing: an option of a run would be ignored without a word
+        given = [o for o in ("--seeds", "--styles", "--members", "--fit-args", "--keep")
+                 if getattr(args, o[2:].replace("-", "_")) != parser.get_default(o[2:].replace("-", "_"))]
+        if given:
+            parser.error(f"argument {given[0]}: --combine runs nothing (it merges the runs of the files given)")
     try:
         fit_args = tuple(shlex.split(args.fit_args))
     except ValueError as err:

@@ -1060,3 +1060,17 @@ def test_departures_refuses_an_option_of_the_other_case(monkeypatch, capsys, arg
     assert exc.value.code == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and f"error: {option}: " in lines[0], lines
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--seeds", "3"], "--seeds"), (["--styles", "dmfc_rsg"], "--styles"), (["--members", "5"], "--members"),
+    (["--fit-args", "--trainer.max_epochs 10"], "--fit-args"), (["--keep", "k"], "--keep"),
+])
+def test_nlb_synthetic_combine_refuses_the_options_of_a_run(tmp_path, args, option):
+    """--combine runs nothing: --seeds / --styles / --members / --fit-args / --keep beside it were ignored without a
+    word, and the merged results file was written as if they had been used."""
+    (tmp_path / "a.json").write_bytes((BENCH / "results" / "nlb_synthetic.json").read_bytes())
+    line = _refused(_script("nlb_synthetic", "--combine", "a.json", "--results-dir", "out", *args, cwd=tmp_path),
+                    option)
+    assert "--combine runs nothing" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
