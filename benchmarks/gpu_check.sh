@@ -21,10 +21,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
 WHEELS=""
 PASS=()
+value() {  # the value of option $1 ($2: what it names), or one line and exit code 2 when it has none
+  if [[ $# -lt 3 || -z "$3" ]]; then echo "gpu_check.sh: error: $1: expected $2" >&2; exit 2; fi
+}
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --wheels) WHEELS="$2"; shift 2 ;;
-    --python) PYTHON="$2"; shift 2 ;;
+    --wheels) value "$1" "a folder of wheels" "${2-}"; WHEELS="$2"; shift 2 ;;
+    --python) value "$1" "a Python interpreter" "${2-}"; PYTHON="$2"; shift 2 ;;
     -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) PASS+=("$1"); shift ;;
   esac

@@ -84,6 +84,16 @@ def test_bad_arguments_exit_2(tmp_path):
     assert proc.returncode == 2 and "no such folder" in proc.stderr
 
 
+@pytest.mark.parametrize("args", [["--wheels"], ["--python"], ["--python", ""]])
+def test_an_option_without_its_value_is_one_line_and_exit_2(args):
+    """``gpu_check.sh --wheels`` (the folder left out) stopped on bash's 'line 26: $2: unbound variable', exit 1."""
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.splitlines() == [
+        f"gpu_check.sh: error: {args[0]}: expected " + ("a folder of wheels" if args[0] == "--wheels" else
+                                                        "a Python interpreter")], proc.stderr
+
+
 def test_without_cuda_the_real_run_refuses(tmp_path):
     import torch
 
