@@ -10,7 +10,8 @@ def key_values(pairs: list[str], parser: argparse.ArgumentParser, option: str) -
     """``["lr=2e-3", "lr_schedule=cosine"]`` -> ``{"lr": 0.002, "lr_schedule": "cosine"}``.
 
     A value that parses as JSON (numbers, true/false/null, lists) is taken as such, anything else as a
-    string; a pair without ``=`` stops the script through ``parser.error`` (one line, exit 2).
+    string; a pair without ``=``, or a key given twice, stops the script through ``parser.error`` (one line,
+    exit 2).
 
     >>> key_values(["a=1", "b=none", "c=true"], argparse.ArgumentParser(), "--model")
     {'a': 1, 'b': 'none', 'c': True}
@@ -20,6 +21,8 @@ def key_values(pairs: list[str], parser: argparse.ArgumentParser, option: str) -
         key, sep, value = pair.partition("=")
         if not sep or not key:
             parser.error(f"argument {option}: expected KEY=VALUE, got {pair!r}")
+        if key in out:  # which one would hold is a guess the run should not make
+            parser.error(f"argument {option}: {key} given twice")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:

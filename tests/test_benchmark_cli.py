@@ -1074,3 +1074,13 @@ def test_nlb_synthetic_combine_refuses_the_options_of_a_run(tmp_path, args, opti
                     option)
     assert "--combine runs nothing" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+@pytest.mark.parametrize("option", ["--model", "--opt"])
+def test_an_override_given_twice_is_refused(tmp_path, option):
+    """``--opt lr=1e-3 lr=2e-3`` kept the last value without a word (and the recorded command shows both)."""
+    pair = "dropout" if option == "--model" else "lr"
+    line = _refused(_script("lorenz", option, f"{pair}=0.1", f"{pair}=0.2", "--seeds", "0", "--no-write", cwd=tmp_path),
+                    option)
+    assert f"{pair} given twice" in line
+    assert not list(tmp_path.iterdir())
