@@ -24,7 +24,12 @@ def files(tmp_path):
     text.write_text("not hdf5\n")
     folder = tmp_path / "folder.h5"
     folder.mkdir()
-    return {"good": good, "truncated": truncated, "text": text, "folder": folder, "missing": tmp_path / "absent.h5"}
+    loop = tmp_path / "loop.h5"
+    loop.symlink_to("loop.h5")  # a link to itself: exists() is False, as for a missing file
+    broken = tmp_path / "broken.h5"
+    broken.symlink_to("gone.h5")
+    return {"good": good, "truncated": truncated, "text": text, "folder": folder, "missing": tmp_path / "absent.h5",
+            "loop": loop, "broken": broken}
 
 
 def _message(err) -> str:
@@ -40,6 +45,8 @@ def _message(err) -> str:
         ("missing", "no such file (test file)"),
         ("text", "not an HDF5 file (test file)"),
         ("truncated", "truncated or damaged HDF5 file ("),
+        ("loop", "symbolic link loop (the link leads back to itself) (test file)"),
+        ("broken", "broken symbolic link (to gone.h5, which does not exist) (test file)"),
     ],
 )
 def test_unreadable_inputs(files, case, expected):
@@ -53,7 +60,7 @@ def test_unreadable_inputs(files, case, expected):
     if case == "truncated":
         # the reason is h5py's own: the superblock records the full size, so opening half a file fails
         assert "truncated file" in msg
-    if case != "missing":
+    if case not in ("missing", "loop", "broken"):
         assert path.exists()  # nothing removed or created
 
 
@@ -139,6 +146,7 @@ def test_readers_share_the_messages(files, reader):
         ("missing", "no such file"),
         ("text", "not an HDF5 file"),
         ("truncated", "truncated or damaged HDF5 file ("),
+        ("loop", "symbolic link loop"),  # was "no such file" (load_session: "no such file or folder")
     ]:
         path = files[case]
         with pytest.raises(InputError) as err:

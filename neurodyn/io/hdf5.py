@@ -98,10 +98,33 @@ def check_input_file(path: str | os.PathLike, what: str | None = None, field: st
     if os.path.isdir(path):
         raise InputError(f"is a folder, expected a file{kind}", path=path, field=field)
     if not os.path.exists(path):
-        raise InputError(f"no such file{kind}", path=path, field=field)
+        raise InputError(f"{absent_reason(path)}{kind}", path=path, field=field)
     if not os.path.isfile(path):
         raise InputError(f"not a regular file{kind}", path=path, field=field)
     return path
+
+
+def absent_reason(path: str | os.PathLike) -> str:
+    """Why ``path``, which :func:`os.path.exists` calls absent, cannot be read: ``"no such file"``, or for a
+    symbolic link that leads back to itself (or a path through such a link) ``"symbolic link loop (...)"``,
+    or for a link to nothing ``"broken symbolic link (to ...)"`` (both were called "no such file" while
+    ``ls`` lists the name).
+
+    >>> import os, tempfile
+    >>> loop = os.path.join(tempfile.mkdtemp(), "loop.h5"); os.symlink("loop.h5", loop)
+    >>> absent_reason(loop)
+    'symbolic link loop (the link leads back to itself)'
+    """
+    import errno
+
+    try:
+        os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "symbolic link loop (the link leads back to itself)"
+    if os.path.islink(path):
+        return f"broken symbolic link (to {os.readlink(path)}, which does not exist)"
+    return "no such file"
 
 
 def _check_h5(path: str | os.PathLike, what: str | None):

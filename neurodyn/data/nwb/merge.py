@@ -279,7 +279,7 @@ def nwb_files(path: NWBInput) -> list[Path | StreamedFile]:
     if hasattr(path, "read") and hasattr(path, "seek"):
         return [FileObjectSource(path)]
     check_url_typo(path)  # "htps://..." read as a path was named "htps:/..."
-    from neurodyn.io.hdf5 import check_input_file
+    from neurodyn.io.hdf5 import absent_reason, check_input_file
 
     path = Path(path).expanduser()
     if path.is_dir():
@@ -287,7 +287,8 @@ def nwb_files(path: NWBInput) -> list[Path | StreamedFile]:
         if not files:
             raise InputError("folder holds no .nwb files", path)
     elif not path.exists():
-        raise InputError("no such file or folder", path)
+        reason = absent_reason(path)
+        raise InputError("no such file or folder" if reason == "no such file" else reason, path)
     else:
         files = [path]
     for file in files:  # a FIFO (also one in the folder): h5py's open would wait for a writer
