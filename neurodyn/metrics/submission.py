@@ -192,7 +192,8 @@ def write_submission(
 def _not_rates(handle) -> tuple[str, str] | None:
     """``(field, what the file is)`` for an HDF5 file that holds no NLB rates -- an HMM-GLM prediction file
     (state posteriors, couplings) or model file (:func:`neurodyn.models.hmmglm.evaluate.export_model_h5`), an
-    NWB file, an LFADS-format data file (``neurodyn simulate lorenz``) or a prediction of one -- or None."""
+    NWB file, a switching-GLM data file (``neurodyn simulate switching-glm``), an LFADS-format data file
+    (``neurodyn simulate lorenz``) or a prediction of one -- or None."""
     module = handle.attrs.get("module")
     module = module.decode() if isinstance(module, bytes) else module
     if module == "HMMGLMModule" or "valid_posteriors" in handle or "train_posteriors" in handle:
@@ -203,6 +204,13 @@ def _not_rates(handle) -> tuple[str, str] | None:
         return "coupling", "is an HMM-GLM model file (couplings, transitions: export_model_h5)"
     if is_nwb(handle):
         return "nwb_version", "is an NWB file (make tensors from it with neurodyn prepare first)"
+    from neurodyn.data.synthetic.switching_glm import FORMAT as SWITCHING_GLM_FORMAT
+
+    kind = handle.attrs.get("format")
+    if (kind.decode() if isinstance(kind, bytes) else kind) == SWITCHING_GLM_FORMAT:  # as --target: "no eval-target
+        # groups found"; as --pred: "is a 'neurodyn.switching_glm/1' file"
+        return "format", ("is a simulated switching-GLM data file (spikes, states: neurodyn simulate switching-glm; "
+                          "fit an HMM-GLM on it)")
     if "train_data" in handle or "valid_data" in handle:  # neurodyn simulate lorenz, write_lfads_h5: said "W:
         # expected one group per dataset, found a dataset"
         return ("train_data" if "train_data" in handle else "valid_data",
@@ -235,9 +243,9 @@ def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
         if kind == FORMAT or any(k in handle for k in GROUPS[:2]):
             raise InputError("is a prepared data file (neurodyn prepare), not a prediction file", path=path,
                              field="format")
-        if kind is not None:
-            raise InputError(f"is a {kind!r} file, not a prediction file", path=path, field="format")
         not_rates = _not_rates(handle)
+        if kind is not None and not not_rates:
+            raise InputError(f"is a {kind!r} file, not a prediction file", path=path, field="format")
         if not_rates:
             raise InputError(f"{not_rates[1]}, not a file of NLB rates (neurodyn predict of a LangevinFlow run on "
                              "a prepared file, ensemble, baseline)", path=path, field=not_rates[0])

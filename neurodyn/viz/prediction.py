@@ -276,10 +276,14 @@ def _read(f, path: Path, group: str | None) -> dict:
             out.update(_states(f, "posteriors", "viterbi", path))
         return out
     from neurodyn.data.prepared import is_prepared
+    from neurodyn.io.hdf5 import is_nwb
 
     if is_prepared(f):
         raise InputError("is a prepared data file (neurodyn prepare), not a prediction file: plot the predictions "
                          "of a model fitted on it (neurodyn predict, neurodyn baseline)", path, "format")
+    if is_nwb(f):  # said "unknown prediction layout (expected an NLB group with eval_rates_heldin, ...)"
+        raise InputError("is an NWB file, not a prediction file: plot the predictions of a model fitted on its "
+                         "tensors (neurodyn prepare, then neurodyn predict or neurodyn baseline)", path, "nwb_version")
     data_kind = _data_file_kind(f)
     if data_kind:
         raise InputError(f"is {data_kind}, not a prediction file: plot the predictions of a model fitted on it "

@@ -341,7 +341,15 @@ def test_files_of_another_kind_are_named_for_what_they_are(tmp_path, capsys):
     assert main(["simulate", "lorenz", "--out", str(simulated), "--n-conditions", "2", "--trials-per-condition", "3",
                  "--n-samples", "200", "--burn-in", "50", "--no-progress"]) == 0
     data_file = f"{simulated}: train_data: is an LFADS-format data file"
+    switching = tmp_path / "sglm.h5"  # said "no eval-target groups found" as --target
+    assert main(["simulate", "switching-glm", "--out", str(switching), "--n-states", "2", "--n-neurons", "3",
+                 "--n-sequences", "2", "--n-bins", "20", "--no-progress"]) == 0
+    switching_file = f"{switching}: format: is a simulated switching-GLM data file (spikes, states: neurodyn simulate"
     cases = [
+        (["evaluate", "--target", str(switching), "--pred", str(pred)], f"{switching_file} switching-glm; fit an "
+         "HMM-GLM on it), not an evaluation target"),
+        (["evaluate", "--target", str(tmp_path / "p.h5"), "--pred", str(switching)], switching_file),
+        (["submit", "--pred", str(switching), "--out", str(tmp_path / "s.h5")], switching_file),
         # a simulated data file said 'W: expected one group per dataset, found a dataset'
         (["submit", "--pred", str(simulated), "--out", str(tmp_path / "s.h5")], data_file),
         (["ensemble", "--pred", str(pred), str(simulated), "--out", str(tmp_path / "s.h5")], data_file),

@@ -243,6 +243,20 @@ def test_a_prepared_file_is_named_as_such(tmp_path, capsys):
     assert f"{path}: format: is a prepared data file (neurodyn prepare), not a prediction file" in _one_error(capsys)
 
 
+def test_an_nwb_file_is_named_as_such(tmp_path, capsys):
+    """An NWB file (the raw data) was 'unknown prediction layout (expected an NLB group with eval_rates_heldin,
+    ...)', with no field; it is named, with the commands that make a prediction of it."""
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
+
+    write_nlb_pair(tmp_path, "mc_maze", n_train_trials=4, n_test_trials=2, seed=0, n_heldin=3, n_heldout=1)
+    path = tmp_path / "sub-Synth_ses-mcmaze_desc-test_ecephys.nwb"
+    assert main(["plot", str(path), "--out", str(tmp_path / "p.png")]) == 2
+    assert _one_error(capsys) == (f"neurodyn plot: error: {path}: nwb_version: is an NWB file, not a prediction "
+                                  "file: plot the predictions of a model fitted on its tensors (neurodyn prepare, "
+                                  "then neurodyn predict or neurodyn baseline)")
+    assert not (tmp_path / "p.png").exists()
+
+
 @pytest.mark.parametrize(("simulator", "args", "kind"), [
     ("switching-glm", ["--n-sequences", "4", "--n-bins", "100"],
      "a simulated switching-GLM data file (neurodyn simulate switching-glm)"),
