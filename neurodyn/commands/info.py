@@ -5,7 +5,8 @@ What it reads and prints: :func:`neurodyn.data.info.info` for data and predictio
 ``neurodyn fit`` writes: a checkpoint (model family, epoch and step, neurodyn version, bin width, sizes,
 the data files it was trained on with their size and SHA-256, its model and run settings) and a run
 folder (its config's model and data, ``checkpoints/checkpoints.json``: monitor, best and last, and its
-checkpoint files).
+checkpoint files), and a YAML config of ``neurodyn fit`` (its model, data and trainer). Every summary ends
+with what the file is and the commands that take it next (``what:`` / ``next:`` lines).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from neurodyn.data.info import ATTR_WIDTH, cut_text, info, new_console, titled_table
+from neurodyn.data.info import ATTR_WIDTH, _q, cut_text, info, new_console, print_what_next, titled_table
 from neurodyn.data.stream import TIMEOUT_HELP, timeout_s
 from neurodyn.errors import ArgumentParser, InputError
 
@@ -79,6 +80,14 @@ def checkpoint_info(path: str | os.PathLike, console=None) -> None:
         if value is not None:
             table.add_row(key, value if isinstance(value, str) else _text(value, cut=key != "model settings"))
     console.print(table)
+    path = Path(path)
+    family = header.get("family") or "not a neurodyn checkpoint: no model family recorded"
+    what = f"checkpoint of neurodyn fit ({family}; epochs finished: {int(ckpt.get('epoch', -1)) + 1})"
+    run = path.parent.parent
+    config = _q(run / "config.yaml") if path.parent.name == "checkpoints" and _is_run_folder(run) else "CONFIG.yaml"
+    print_what_next(console, what, [
+        f"neurodyn predict --config {config} --ckpt_path {_q(path)} --prediction.path PRED.h5",
+        f"neurodyn validate --config {config} --ckpt_path {_q(path)}"])
 
 
 def run_folder_info(path: str | os.PathLike, console=None) -> None:
@@ -135,19 +144,79 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
         files.add_row(ckpt.name, _size(stat.st_size) + (f" (the same file as {same})" if same != ckpt.name else ""))
     console.print(table)
     console.print(files)
+    model = (config.get("model") or {}).get("class_path", "?") if isinstance(config.get("model"), dict) else "?"
+    ckpt = "last" if not index.get("monitor") else "best"
+    q = _q(path)
+    print_what_next(console, f"run folder of neurodyn fit ({str(model).rsplit('.', 1)[-1]})", [
+        f"neurodyn predict --run {q} --ckpt_path {ckpt} --prediction.path PRED.h5",
+        f"neurodyn validate --run {q} --ckpt_path {ckpt}",
+        f"neurodyn fit --run {q} --trainer.max_epochs N   (resume from last.ckpt, up to N epochs)"])
+
+
+#: the sections of a config of ``neurodyn fit`` (LightningCLI), one of which a YAML file must hold to be one
+CONFIG_SECTIONS = ("model", "data", "trainer", "seed_everything", "checkpoint")
+
+
+def config_info(path: str | os.PathLike, console=None) -> None:
+    """Print a YAML config of ``neurodyn fit``: its model and data (class, data file), trainer settings and
+    what takes it; a file that is not YAML, or YAML without a section of a fit config, is a one-line
+    InputError (it was "not an HDF5 file")."""
+    import yaml
+
+    from neurodyn.io.hdf5 import check_input_file
+
+    console = console or new_console()
+    path = Path(check_input_file(path, "fit config"))
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"not a readable YAML file ({type(err).__name__}{where}; info reads fit configs as YAML)",
+                         path=path) from None
+    if not isinstance(config, dict) or not set(config) & set(CONFIG_SECTIONS):
+        raise InputError("not a config of neurodyn fit (no model, data, trainer or seed_everything section)",
+                         path=path)
+    table = titled_table(f"Fit config {path}", "section", "value")
+    for section in ("model", "data"):
+        part = config.get(section)
+        if isinstance(part, dict) and part.get("class_path"):
+            args = part.get("init_args") or {}
+            where = f" ({args['path']})" if isinstance(args, dict) and args.get("path") else ""
+            table.add_row(section, str(part["class_path"]).rsplit(".", 1)[-1] + where)
+        elif part is not None:
+            table.add_row(section, _text(part))
+    trainer = config.get("trainer")
+    if isinstance(trainer, dict):
+        for key in ("max_epochs", "accelerator", "check_val_every_n_epoch", "precision"):
+            if trainer.get(key) is not None:
+                table.add_row(f"trainer.{key}", str(trainer[key]))
+    for key in ("seed_everything", "checkpoint"):
+        if config.get(key) is not None:
+            table.add_row(key, _text(config[key]))
+    console.print(table)
+    q = _q(path)
+    steps = [f"neurodyn fit --config {q}"]
+    if path.name == "config.yaml" and _is_run_folder(path.parent):  # a run folder's: its checkpoints
+        steps = [f"neurodyn predict --config {q} --ckpt_path {_q(path.parent / 'checkpoints' / 'last.ckpt')} "
+                 "--prediction.path PRED.h5", f"neurodyn predict --run {_q(path.parent)} --ckpt_path last "
+                 "--prediction.path PRED.h5"]
+    print_what_next(console, "config of neurodyn fit (LightningCLI YAML)"
+                    + ("; the run folder's own (written by fit)" if len(steps) > 1 else ""), steps)
 
 
 def cli_main(argv: list[str]) -> int:
     """Entry point of ``neurodyn info``; returns the exit code."""
     parser = ArgumentParser(
         prog="neurodyn info",
-        description="Summarise an NWB file or folder, a prepared file, any HDF5 file, a checkpoint or a run "
-                    "folder of neurodyn fit.",
+        description="Summarise an NWB file or folder, a prepared file, any HDF5 file, a checkpoint, a config "
+                    "or a run folder of neurodyn fit: what it is and the commands that take it next.",
     )
     parser.add_argument(
         "file",
         help="NWB file / folder, `neurodyn prepare` output, prediction, LFADS-format or other HDF5, a checkpoint "
-        "(.ckpt) or a run folder of `neurodyn fit`; or a dandi:// or https:// URL (streamed, not downloaded)",
+        "(.ckpt), a config (.yaml) or a run folder of `neurodyn fit`; or a dandi:// or https:// URL (streamed, not "
+        "downloaded). The summary ends with what the file is and the commands that take it next",
     )
     parser.add_argument("--max-rows", type=int, default=200, help="datasets listed for generic HDF5 files")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
@@ -164,6 +233,8 @@ def cli_main(argv: list[str]) -> int:
             run_folder_info(path)
         elif path.suffix == ".ckpt" and path.is_file():
             checkpoint_info(path)
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            config_info(path)
         else:
             info(args.file, max_rows=args.max_rows)
     return 0

@@ -10,6 +10,9 @@ units and trials travel.
 - ``neurodyn prepare`` output: attributes, then every array with shape, dtype, NaN fraction and mean.
 - LFADS-format HDF5 (``train_data`` / ``valid_data`` ... keys) and anything else: the tree of datasets.
 
+Every summary ends with a ``what:`` line (the kind of file; for data and predictions the dataset, phase and
+bin width) and ``next:`` lines, the commands that take the file (:func:`print_what_next`).
+
 Examples
 --------
 >>> from neurodyn.commands.info import cli_main   # doctest: +SKIP
@@ -41,6 +44,30 @@ LFADS_KEYS = {
 }
 
 
+#: what ``info`` reads, in the message for a file it cannot read
+READS = "info reads NWB and other HDF5 files, checkpoints (.ckpt), fit configs (.yaml) and run folders"
+
+
+def _q(path) -> str:
+    """``path`` as one shell word (a path with spaces or quotes is quoted) for a command line of ``next:``."""
+    import shlex
+
+    return shlex.quote(str(path))
+
+
+#: the NLB datasets with a CPU config of LangevinFlow (configs/langevinflow/<dataset>_cpu.yaml)
+CPU_CONFIGS = ("mc_maze", "mc_maze_small", "mc_maze_medium", "mc_maze_large", "mc_rtt", "area2_bump", "dmfc_rsg")
+
+
+def print_what_next(console, what: str, steps: list[str]) -> None:
+    """The last lines of every summary: ``what: <what the file is>`` and one ``next: <command line>`` per
+    command that takes it (``next: none`` when no neurodyn command reads it). Placeholders in capitals
+    (PRED.h5, RUN, DATASET) stand for files or names the user chooses."""
+    console.print(f"what: {what}")
+    for step in steps or ["none (no neurodyn command reads it)"]:
+        console.print(f"next: {step}")
+
+
 def _h5(path: Path | str):
     """Context manager: the HDF5 file at a local path (:func:`neurodyn.io.read_h5`) or a URL (streamed)."""
     from neurodyn.data.stream import is_url, resolve_url
@@ -50,7 +77,7 @@ def _h5(path: Path | str):
         if len(files) != 1:
             raise InputError(f"stands for {len(files)} files, expected one", path)
         return files[0].h5()
-    return read_h5(path, "info reads NWB and HDF5 files")
+    return read_h5(path, READS)
 
 
 def file_kind(path: str | os.PathLike) -> str:
@@ -123,7 +150,24 @@ def _nwb(path: Path | str, console) -> None:
 
     if not s.behavior:  # an NLB test file holds none (an empty table said only its header)
         console.print("time series: none")
-        return
+    else:
+        _behavior_table(s, console)
+    splits = set(s.split().astype(str)) if "split" in s.trials else set()
+    train = bool(splits & {"train", "val"})
+    what = (f"raw NLB data (NWB {what}): {s.n_trials} trials, {s.n_heldin} held-in + {s.n_heldout} held-out units; "
+            "DATASET: its NLB dataset (neurodyn prepare --help lists them)")
+    steps = []
+    if train:
+        steps.append(f"neurodyn prepare --dataset DATASET --nwb {_q(path)} --bin-ms 20 --phase val   (or --bin-ms 5)")
+    if "test" in splits:
+        steps.append(f"neurodyn prepare --dataset DATASET --nwb {_q(path)} --bin-ms 20 --phase test  (or --bin-ms 5)")
+        if not train:
+            what += ("; test trials only: no training trials (prepare it together with its train file, "
+                     "their folder, to fit a model)")
+    print_what_next(console, what, steps)
+
+
+def _behavior_table(s, console) -> None:
     beh = titled_table(f"Time series ({len(s.behavior)})", "name", "channels", "samples", "timing", "unit")
     for name, b in s.behavior.items():
         p = b.parts[0]
@@ -181,6 +225,36 @@ def _prepared(path: Path | str, console) -> None:
         arrays = _arrays_table("Arrays (counts are spikes per bin)", _datasets(f))
     console.print(head)
     console.print(arrays)
+    _prepared_next(path, console)
+
+
+def _prepared_next(path: Path | str, console) -> None:
+    """``what:`` / ``next:`` of a prepared file, from its attributes."""
+    from neurodyn.data.prepared import _attr
+
+    with _h5(path) as f:
+        attrs = {key: _attr(value) for key, value in f.attrs.items()}
+        groups = set(f.keys())
+    dataset, phase, bin_ms = attrs.get("dataset"), attrs.get("phase"), attrs.get("bin_ms")
+    what = (f"prepared NLB tensors (neurodyn prepare): {dataset}, {phase} phase, {bin_ms} ms bins; "
+            f"{attrs.get('n_train_trials')} train + {attrs.get('n_eval_trials')} eval trials, "
+            f"{attrs.get('n_heldin')} held-in + {attrs.get('n_heldout')} held-out units")
+    steps = []
+    q = _q(path)
+    if "train_input" in groups:
+        config = f"configs/langevinflow/{dataset}_cpu.yaml" if dataset in CPU_CONFIGS else "CONFIG.yaml"
+        steps += [f"neurodyn fit --config {config} --data.init_args.path {q}",
+                  f"neurodyn baseline --prepared {q} --out PRED.h5",
+                  f"neurodyn predict --run RUN --ckpt_path last --data.init_args.path {q} --prediction.path PRED.h5"]
+    else:
+        what += ("; no training trials (prepared from a test file alone): fit, baseline and predict refuse it; "
+                 "prepare the folder of the test and train files")
+    if "eval_target" in groups:
+        steps.append(f"neurodyn evaluate --target {q} --pred PRED.h5")
+    elif phase == "test":
+        what += "; no eval_target (test phase: the held-out data are scored on EvalAI)"
+    steps.append(f"neurodyn submit --pred PRED.h5 --prepared {q} --out SUBMISSION.h5")
+    print_what_next(console, what, steps)
 
 
 #: an attribute value longer than this (characters) is shown cut, with its length (``model_config``'s JSON)
@@ -231,7 +305,40 @@ def _generic(path: Path | str, console, kind: str, max_rows: int) -> str:
     if attrs is not None:
         console.print(attrs)
     console.print(table)
+    print_what_next(console, *_generic_what_next(path, kind))
     return kind
+
+
+def _generic_what_next(path: Path | str, kind: str) -> tuple[str, list[str]]:
+    """``what:`` / ``next:`` of a file that :func:`_generic` shows: a prediction of a Lorenz / LFADS-format file
+    or of a switching GLM, an LFADS-format data file, a switching-GLM data file, or an HDF5 file of no known
+    kind."""
+    from neurodyn.data.prepared import _attr
+    from neurodyn.data.synthetic.switching_glm import FORMAT as SWITCHING_GLM_FORMAT
+
+    q = _q(path)
+    with _h5(path) as f:
+        attrs = {key: _attr(value) for key, value in f.attrs.items()}
+        spikes = f["spikes"].shape if "spikes" in f else None
+    if kind == "prediction":
+        units = "HMM-GLM state posteriors, Viterbi paths and couplings" if attrs.get("module") == "HMMGLMModule" \
+            else "rates in spikes per bin, latents"
+        return (f"predictions of neurodyn predict ({attrs.get('module')}) on {attrs.get('datamodule')} data: {units}; "
+                "not NLB rates: evaluate, submit and ensemble take none", [f"neurodyn plot {q}"])
+    if kind == "lfads":
+        made = " from neurodyn simulate lorenz" if attrs.get("generator") == "neurodyn.data.synthetic.lorenz" else ""
+        return (f"LFADS-format data{made}: spike counts to fit (train_data / valid_data)",
+                [f"neurodyn fit --config configs/langevinflow/lorenz.yaml --data LFADSDataModule --data.path {q}"])
+    if attrs.get("format") == SWITCHING_GLM_FORMAT and spikes is not None:
+        n_sequences = spikes[0]
+        n_train = "" if n_sequences > 30 else f" --data.init_args.n_train {max(1, n_sequences * 3 // 5)}"
+        nulls = " ".join(f"--data.init_args.{k} null" for k in ("n_states", "n_neurons", "n_sequences", "n_bins"))
+        return ("simulated switching-GLM data (neurodyn simulate switching-glm): spikes, true states and couplings "
+                f"of {n_sequences} sequences",
+                [f"neurodyn fit --config configs/hmmglm/synthetic_hmmglm.yaml --data.init_args.path {q} "
+                 f"{nulls}{n_train}"])
+    return ("an HDF5 file of no kind neurodyn reads (not NWB, prepared, prediction, LFADS-format or switching-GLM "
+            "data)", [])
 
 
 def _units(items) -> str:
@@ -304,6 +411,38 @@ def _prediction(path: Path | str, console, groups: list[str]) -> None:
         console.print(table)
     if others:
         console.print("other groups: " + ", ".join(others))
+    _prediction_next(path, console, groups)
+
+
+def _prediction_next(path: Path | str, console, groups: list[str]) -> None:
+    """``what:`` / ``next:`` of a file of NLB rates (predict, baseline, ensemble, submit)."""
+    from neurodyn.data.prepared import _attr, parse_group_name
+
+    with _h5(path) as f:
+        attrs = {key: _attr(value) for key, value in f.attrs.items()}
+    if attrs.get("ensemble_members"):
+        source = "neurodyn ensemble"
+    elif attrs.get("baseline"):
+        source = f"neurodyn baseline ({attrs['baseline']} recipe)"
+    elif attrs.get("module"):
+        source = f"neurodyn predict ({attrs['module']})"
+    else:
+        source = "neurodyn submit, or written elsewhere"
+    widths = ", ".join(f"{name}: {parse_group_name(name)[1]} ms" for name in groups)
+    phase = attrs.get("phase")
+    what = (f"NLB rate predictions (spikes per bin, submission layout) of {source}; {widths}; "
+            f"{phase or 'unrecorded'} phase")
+    q = _q(path)
+    data = attrs.get("data")
+    prepared = _q(data) if data else "PREPARED.h5"
+    steps = []
+    if phase == "test":
+        what += " (evaluate: no local target, EvalAI scores test predictions)"
+    else:
+        steps.append(f"neurodyn evaluate --target {prepared if phase == 'val' else 'PREPARED_VAL.h5'} --pred {q}")
+    steps += [f"neurodyn submit --pred {q} --prepared {prepared} --out SUBMISSION.h5",
+              f"neurodyn ensemble --pred {q} OTHER.h5 --out ENSEMBLE.h5", f"neurodyn plot {q}"]
+    print_what_next(console, what, steps)
 
 
 def new_console():

@@ -171,3 +171,104 @@ def test_a_switching_glm_prediction_is_not_said_to_hold_rates(tmp_path, capsys):
     title = next(line for line in out.splitlines() if line.startswith(f"Prediction file {pred} ("))
     assert "rates" not in title, title
     assert "log_marginal: log p(spikes) in nats per sequence" in title and "summing to 1" in title, title
+
+
+def _what_next(capsys) -> tuple[str, list[str]]:
+    """The ``what:`` line and the ``next:`` command lines that end a summary."""
+    out = capsys.readouterr().out.splitlines()
+    what = [line[len("what: "):] for line in out if line.startswith("what: ")]
+    assert len(what) == 1, out
+    return what[0], [line[len("next: "):] for line in out if line.startswith("next: ")]
+
+
+def test_every_kind_of_file_says_what_it_is_and_which_commands_take_it_next(maze_pair, tmp_path, capsys):
+    """``info`` listed a file's arrays but never said what the file is for: a prepared file's phase and bin
+    width were rows among its attributes, a switching-GLM data file was a plain 'HDF5' file, and no summary
+    named the command that takes the file next. Each summary now ends with ``what:`` and ``next:`` lines;
+    a path with spaces is quoted so that the line can be pasted into a shell."""
+    from neurodyn.metrics.submission import expected_shapes_from_prepared, write_submission
+
+    test_nwb = maze_pair / "sub-Synth_ses-mcmaze_desc-test_ecephys.nwb"
+    assert main(["info", str(test_nwb)]) == 0
+    what, steps = _what_next(capsys)
+    assert what.startswith("raw NLB data (NWB file): 8 trials") and "test trials only" in what
+    assert steps == [f"neurodyn prepare --dataset DATASET --nwb {test_nwb} --bin-ms 20 --phase test  (or --bin-ms 5)"]
+    assert main(["info", str(maze_pair)]) == 0
+    what, steps = _what_next(capsys)
+    assert what.startswith("raw NLB data (NWB folder): 32 trials") and [s.split("--phase")[1][:5] for s in steps] \
+        == [" val ", " test"]
+
+    folder = tmp_path / "my data ü"
+    folder.mkdir()
+    prep = prepare("mc_maze", maze_pair, 20, "val", folder / "prep 20.h5", include_psth=False, log=None)
+    assert main(["info", str(prep)]) == 0
+    what, steps = _what_next(capsys)
+    quoted = f"'{prep}'"
+    assert what == ("prepared NLB tensors (neurodyn prepare): mc_maze, val phase, 20 ms bins; 18 train + 6 eval "
+                    "trials, 10 held-in + 4 held-out units")
+    assert steps == [f"neurodyn fit --config configs/langevinflow/mc_maze_cpu.yaml --data.init_args.path {quoted}",
+                     f"neurodyn baseline --prepared {quoted} --out PRED.h5",
+                     f"neurodyn predict --run RUN --ckpt_path last --data.init_args.path {quoted} "
+                     "--prediction.path PRED.h5",
+                     f"neurodyn evaluate --target {quoted} --pred PRED.h5",
+                     f"neurodyn submit --pred PRED.h5 --prepared {quoted} --out SUBMISSION.h5"]
+    test_only = prepare("mc_maze", test_nwb, 5, "test", tmp_path / "t.h5", log=None)
+    assert main(["info", str(test_only)]) == 0
+    what, steps = _what_next(capsys)
+    assert "test phase, 5 ms bins" in what and "no training trials" in what and "no eval_target" in what
+    assert steps == [f"neurodyn submit --pred PRED.h5 --prepared {test_only} --out SUBMISSION.h5"]
+
+    (name, shapes), = expected_shapes_from_prepared(prep).items()
+    pred = write_submission(tmp_path / "pred.h5", {name: {k: np.full(s, 0.1) for k, s in shapes.items()}},
+                            attrs={"phase": "val", "baseline": "nlb_tools", "data": str(prep)})
+    assert main(["info", str(pred)]) == 0
+    what, steps = _what_next(capsys)
+    assert what == ("NLB rate predictions (spikes per bin, submission layout) of neurodyn baseline (nlb_tools "
+                    "recipe); mc_maze_20: 20 ms; val phase")
+    assert steps == [f"neurodyn evaluate --target {quoted} --pred {pred}",
+                     f"neurodyn submit --pred {pred} --prepared {quoted} --out SUBMISSION.h5",
+                     f"neurodyn ensemble --pred {pred} OTHER.h5 --out ENSEMBLE.h5", f"neurodyn plot {pred}"]
+
+    sglm = tmp_path / "sglm.h5"
+    assert main(["simulate", "switching-glm", "--out", str(sglm), "--n-states", "2", "--n-neurons", "3",
+                 "--n-sequences", "5", "--n-bins", "20", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(sglm)]) == 0
+    what, steps = _what_next(capsys)
+    assert what.startswith("simulated switching-GLM data (neurodyn simulate switching-glm)")
+    assert steps == [f"neurodyn fit --config configs/hmmglm/synthetic_hmmglm.yaml --data.init_args.path {sglm} "
+                     "--data.init_args.n_states null --data.init_args.n_neurons null --data.init_args.n_sequences "
+                     "null --data.init_args.n_bins null --data.init_args.n_train 3"]
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as f:
+        f["a"] = np.ones(3)
+    assert main(["info", str(plain)]) == 0
+    what, steps = _what_next(capsys)
+    assert what.startswith("an HDF5 file of no kind neurodyn reads")
+    assert steps == ["none (no neurodyn command reads it)"]
+
+
+def test_a_fit_config_is_summarised_and_a_broken_one_is_one_line(tmp_path, capsys):
+    """A YAML config of ``neurodyn fit`` was 'not an HDF5 file (info reads NWB and HDF5 files)' though info's
+    help lists what fit writes; it is summarised now, and a file that is not YAML, or YAML that is no fit
+    config, is one line naming the file."""
+    config = tmp_path / "my config.yaml"
+    config.write_text("seed_everything: 3\ntrainer:\n  max_epochs: 7\nmodel:\n  class_path: LangevinFlowModule\n"
+                      "data:\n  class_path: NLBDataModule\n  init_args:\n    path: data/x.h5\n")
+    assert main(["info", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"│ data\s+│ NLBDataModule \(data/x.h5\)", out) and re.search(r"trainer.max_epochs\s+│ 7", out)
+    assert out.splitlines()[-2:] == ["what: config of neurodyn fit (LightningCLI YAML)",
+                                     f"next: neurodyn fit --config '{config}'"]
+    for text, words in (("a: [unclosed\n", "not a readable YAML file (ParserError at line 2"),
+                        ("- 1\n- 2\n", "not a config of neurodyn fit (no model, data, trainer or seed_everything")):
+        config.write_text(text)
+        assert main(["info", str(config)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"neurodyn info: error: {config}: {words}"), err
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    assert main(["info", str(text)]) == 2
+    assert capsys.readouterr().err.strip() == (f"neurodyn info: error: {text}: not an HDF5 file (info reads NWB and "
+                                               "other HDF5 files, checkpoints (.ckpt), fit configs (.yaml) and run "
+                                               "folders)")

@@ -553,8 +553,17 @@ def test_info_summarises_a_run_folder_and_a_checkpoint(run, tmp_path, capsys, mo
 
     size = _size((run / "checkpoints" / "last.ckpt").stat().st_size)
     assert re.search(rf"│ last.ckpt\s+│ {re.escape(size)}\s", out) and size != "0.0 MB", (size, out)
+    # what it is and the commands that take it next (no summary named them)
+    assert out.splitlines()[-4] == "what: run folder of neurodyn fit (LangevinFlowModule)", out
+    assert [line.split(" --ckpt_path")[0] for line in out.splitlines()[-3:-1]] == [
+        f"next: neurodyn predict --run {run}", f"next: neurodyn validate --run {run}"], out
     assert main(["info", str(run / "checkpoints" / "last.ckpt")]) == 0
     out = capsys.readouterr().out
+    ckpt, config = run / "checkpoints" / "last.ckpt", run / "config.yaml"
+    assert out.splitlines()[-3:] == [
+        "what: checkpoint of neurodyn fit (LangevinFlowModule; epochs finished: 1)",
+        f"next: neurodyn predict --config {config} --ckpt_path {ckpt} --prediction.path PRED.h5",
+        f"next: neurodyn validate --config {config} --ckpt_path {ckpt}"], out
     for field, value in [("model family", "LangevinFlowModule"), ("epoch", r"0 \(counted from 0: 1 finished\)"),
                          ("bin_ms", "20.0"), ("data", r"LorenzDataModule \{\"n_conditions\": 4"),
                          ("model settings", r"\{\"n_heldin\": 29")]:
