@@ -104,8 +104,8 @@ def check_input_file(path: str | os.PathLike, what: str | None = None, field: st
     return path
 
 
-def absent_reason(path: str | os.PathLike) -> str:
-    """Why ``path``, which :func:`os.path.exists` calls absent, cannot be read: ``"no such file"``, or for a
+def absent_reason(path: str | os.PathLike, missing: str = "no such file") -> str:
+    """Why ``path``, which :func:`os.path.exists` calls absent, cannot be read: ``missing``, or for a
     symbolic link that leads back to itself (or a path through such a link) ``"symbolic link loop (...)"``,
     or for a link to nothing ``"broken symbolic link (to ...)"`` (both were called "no such file" while
     ``ls`` lists the name).
@@ -124,7 +124,7 @@ def absent_reason(path: str | os.PathLike) -> str:
             return "symbolic link loop (the link leads back to itself)"
     if os.path.islink(path):
         return f"broken symbolic link (to {os.readlink(path)}, which does not exist)"
-    return "no such file"
+    return missing
 
 
 def _check_h5(path: str | os.PathLike, what: str | None):

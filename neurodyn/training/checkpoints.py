@@ -324,7 +324,9 @@ def read_checkpoint(path: str | os.PathLike, field: str = "ckpt_path") -> dict:
     if os.path.isdir(path):
         raise InputError("is a folder, expected a checkpoint file", path=path, field=field)
     if not os.path.isfile(path):
-        raise InputError("no such checkpoint file", path=path, field=field)
+        from neurodyn.io.hdf5 import absent_reason
+
+        raise InputError(absent_reason(path, "no such checkpoint file"), path=path, field=field)
     import warnings
     import zipfile
 

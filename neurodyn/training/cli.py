@@ -106,7 +106,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressB
 from lightning.pytorch.cli import LightningCLI
 
 from neurodyn.errors import InputError, command_line_names, one_line, wrapped_input_error
-from neurodyn.io.hdf5 import check_input_file
+from neurodyn.io.hdf5 import absent_reason, check_input_file
 from neurodyn.io.output import Interrupted
 from neurodyn.training import child_rank
 from neurodyn.training.callbacks import (
@@ -467,7 +467,7 @@ class NeurodynCLI(LightningCLI):
                                  field=given[0])
         path = cfg.get("data", {}).get("init_args", {}).get("path") if hasattr(cfg, "get") else None
         if path is not None and not os.path.exists(path):
-            raise InputError("file not found", path=path, field="data.init_args.path")
+            raise InputError(absent_reason(path, "file not found"), path=path, field="data.init_args.path")
         if path is not None:  # a folder, a FIFO (its open would wait for a writer), a device
             check_input_file(path, field="data.init_args.path")
         if sub == "fit":

@@ -36,7 +36,10 @@ def read_yaml(path, field: str) -> dict:
 
     p = Path(path)
     if not p.is_file():
-        raise InputError("file not found" if not p.exists() else "is not a file", path=p, field=field)
+        from neurodyn.io.hdf5 import absent_reason
+
+        raise InputError(absent_reason(p, "file not found") if not p.exists() else "is not a file", path=p,
+                         field=field)
     try:
         data = yaml.safe_load(_yaml_text(p, field))
     except yaml.YAMLError as err:

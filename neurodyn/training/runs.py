@@ -203,7 +203,9 @@ def prepare_argv(rest: list[str], command: str | None = None) -> list[str]:
         hint = f"; the run folder is {run_dir.parent}" if (run_dir.parent / "config.yaml").is_file() else ""
         raise InputError(f"is a file, expected a run folder written by neurodyn fit{hint}", path=run, field="run")
     if not run_dir.is_dir():
-        raise InputError("no such run folder", path=run, field="run")
+        from neurodyn.io.hdf5 import absent_reason
+
+        raise InputError(absent_reason(run_dir, "no such run folder"), path=run, field="run")
     config = run_dir / "config.yaml"
     if not config.is_file():
         raise InputError("not a run folder (no config.yaml)", path=run, field="run")

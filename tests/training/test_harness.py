@@ -118,6 +118,12 @@ def test_missing_data_file(tmp_path, capsys):
     code = main(["fit", "--data", "NLBDataModule", "--data.path", str(missing)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and str(missing) in err[-1] and "data.init_args.path" in err[-1]
+    broken = tmp_path / "broken.h5"  # a link to nothing was 'file not found', while ls lists the name
+    broken.symlink_to(missing)
+    assert main(["fit", "--data", "NLBDataModule", "--data.path", str(broken)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"neurodyn fit: error: {broken}: data.init_args.path: broken symbolic link (to {missing}, which does not "
+        "exist)"]
 
 
 def test_unknown_datamodule_is_one_line(capsys):

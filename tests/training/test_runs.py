@@ -260,6 +260,12 @@ def test_bad_checkpoints_are_one_line(run, tmp_path, capsys):
 
     assert main(["predict", "--run", str(run), "--ckpt_path", str(tmp_path / "missing.ckpt")]) == 2
     assert "no such checkpoint file" in _one_line(capsys)
+    loop = tmp_path / "loop.ckpt"  # a link to itself was 'no such checkpoint file', as a run folder 'no such run
+    loop.symlink_to(loop.name)     # folder', while ls lists the name
+    assert main(["predict", "--run", str(run), "--ckpt_path", str(loop)]) == 2
+    assert _one_line(capsys).endswith(f"{loop}: ckpt_path: symbolic link loop (the link leads back to itself)")
+    assert main(["predict", "--run", str(loop)]) == 2
+    assert _one_line(capsys).endswith(f"{loop}: run: symbolic link loop (the link leads back to itself)")
 
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     ckpt["neurodyn"]["format"] = 99

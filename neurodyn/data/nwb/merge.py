@@ -287,8 +287,7 @@ def nwb_files(path: NWBInput) -> list[Path | StreamedFile]:
         if not files:
             raise InputError("folder holds no .nwb files", path)
     elif not path.exists():
-        reason = absent_reason(path)
-        raise InputError("no such file or folder" if reason == "no such file" else reason, path)
+        raise InputError(absent_reason(path, "no such file or folder"), path)
     else:
         files = [path]
     for file in files:  # a FIFO (also one in the folder): h5py's open would wait for a writer
