@@ -201,6 +201,9 @@ def prepare_argv(rest: list[str], command: str | None = None) -> list[str]:
     run_dir = Path(run)
     if run_dir.is_file():
         hint = f"; the run folder is {run_dir.parent}" if (run_dir.parent / "config.yaml").is_file() else ""
+        folder = run_dir_of_checkpoint(run_dir) if run_dir.suffix == ".ckpt" else None
+        if folder is not None:  # a run's checkpoint: said only 'is a file, expected a run folder'
+            hint = f"; it is a checkpoint of the run folder {folder}: --run {folder} --ckpt_path {run_dir}"
         raise InputError(f"is a file, expected a run folder written by neurodyn fit{hint}", path=run, field="run")
     if not run_dir.is_dir():
         from neurodyn.io.hdf5 import absent_reason

@@ -294,6 +294,11 @@ def test_bad_checkpoints_are_one_line(run, tmp_path, capsys):
     assert main(["predict", "--run", str(run / "config.yaml")]) == 2
     line = _one_line(capsys)
     assert f"run: is a file, expected a run folder written by neurodyn fit; the run folder is {run}" in line
+    # a run's checkpoint given as the run said only 'is a file, expected a run folder written by neurodyn fit'
+    ckpt = run / "checkpoints" / "last.ckpt"
+    assert main(["predict", "--run", str(ckpt)]) == 2
+    assert _one_line(capsys).endswith(f"{ckpt}: run: is a file, expected a run folder written by neurodyn fit; it is "
+                                      f"a checkpoint of the run folder {run}: --run {run} --ckpt_path {ckpt}")
     assert main(["predict", "--config", str(ROOT / "configs" / "langevinflow" / "lorenz.yaml")]) == 2
     assert "needs a trained model" in _one_line(capsys)
 
