@@ -68,6 +68,12 @@ def test_bad_input(tmp_path, bad_files, capsys):
     assert main(["info", str(tmp_path / "none.h5")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["info", str(bad_files["truncated"])]) == 2
+    empty = tmp_path / "empty folder"  # said only 'folder holds no .nwb files', while info reads run folders too
+    empty.mkdir()
+    capsys.readouterr()
+    assert main(["info", str(empty)]) == 2
+    assert capsys.readouterr().err.strip() == (f"neurodyn info: error: {empty}: folder holds no .nwb files and is no "
+                                               "run folder of neurodyn fit (config.yaml and checkpoints/)")
     # a negative --max-rows listed all but its last rows and said '… 17 more' of a 16-dataset file
     capsys.readouterr()
     assert main(["info", "--max-rows", "-1", str(bad_files["truncated"])]) == 2
