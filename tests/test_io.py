@@ -64,6 +64,29 @@ def test_unreadable_inputs(files, case, expected):
         assert path.exists()  # nothing removed or created
 
 
+def test_a_checkpoint_is_named_where_an_hdf5_file_belongs(tmp_path):
+    """A checkpoint given as an HDF5 input (``plot last.ckpt``, ``evaluate --target last.ckpt``) was only 'not an
+    HDF5 file (...)'; it is named, with the option that takes it. Another zip archive stays 'not an HDF5 file'."""
+    import zipfile
+
+    import torch
+
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, ckpt)
+    with pytest.raises(InputError) as err:
+        with read_h5(ckpt, "prediction file"):
+            pass
+    assert _message(err) == (f"{ckpt}: not an HDF5 file (prediction file): a checkpoint (torch.save archive), which "
+                             "neurodyn predict / validate take as --ckpt_path")
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("a.txt", "hello")
+    with pytest.raises(InputError) as err:
+        with read_h5(other, "prediction file"):
+            pass
+    assert _message(err) == f"{other}: not an HDF5 file (prediction file)"
+
+
 def test_without_what_no_parentheses(files):
     with pytest.raises(InputError) as err:
         with read_h5(files["missing"]):

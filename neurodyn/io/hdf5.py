@@ -140,8 +140,23 @@ def _check_h5(path: str | os.PathLike, what: str | None):
     except OSError as err:  # e.g. no read permission
         raise InputError(f"cannot read file ({one_line(err, 200)})", path=path) from None
     if not is_h5:
-        raise InputError(f"not an HDF5 file{kind}", path=path)
+        raise InputError(f"not an HDF5 file{kind}{_what_else(path)}", path=path)
     return path
+
+
+def _what_else(path: str) -> str:
+    """``": a checkpoint of neurodyn fit (...)"`` for a torch.save zip archive that is not HDF5, else ``""``: a
+    checkpoint given where an HDF5 file belongs (``plot last.ckpt``, ``evaluate --target last.ckpt``) was only
+    'not an HDF5 file'."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            torch_saved = any(name.endswith("/data.pkl") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return ""
+    return (": a checkpoint (torch.save archive), which neurodyn predict / validate take as --ckpt_path"
+            if torch_saved else "")
 
 
 #: a dataset may claim at most this many times its file's size (gzip of neural data stays far below) ...
