@@ -140,11 +140,11 @@ def _check_h5(path: str | os.PathLike, what: str | None):
     except OSError as err:  # e.g. no read permission
         raise InputError(f"cannot read file ({one_line(err, 200)})", path=path) from None
     if not is_h5:
-        raise InputError(f"not an HDF5 file{kind}{_what_else(path)}", path=path)
+        raise InputError(f"not an HDF5 file{kind}{checkpoint_note(path)}", path=path)
     return path
 
 
-def _what_else(path: str) -> str:
+def checkpoint_note(path: str) -> str:
     """``": a checkpoint of neurodyn fit (...)"`` for a torch.save zip archive that is not HDF5, else ``""``: a
     checkpoint given where an HDF5 file belongs (``plot last.ckpt``, ``evaluate --target last.ckpt``) was only
     'not an HDF5 file'."""

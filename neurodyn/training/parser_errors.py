@@ -17,7 +17,22 @@ def _yaml_text(p: Path, field: str) -> str:
     try:
         return p.read_text(encoding="utf-8")
     except UnicodeDecodeError:  # an HDF5 file given as the config, say
-        raise InputError("is not a text file (not UTF-8): expected a YAML config", path=p, field=field) from None
+        raise InputError(f"is not a text file (not UTF-8): expected a YAML config{_binary_kind(p)}", path=p,
+                         field=field) from None
+
+
+def _binary_kind(p: Path) -> str:
+    """``"; it is ..."``: what a binary file given as a config is -- an HDF5 file (data, predictions) or a
+    checkpoint, which take other options -- else ``""``."""
+    from neurodyn.io.hdf5 import checkpoint_note
+
+    with p.open("rb") as handle:
+        head = handle.read(8)
+    if head == b"\x89HDF\r\n\x1a\n":
+        return "; it is an HDF5 file (data or predictions: neurodyn info says which, and what takes it)"
+    if checkpoint_note(str(p)):
+        return "; it is a checkpoint (torch.save archive): give it as --ckpt_path"
+    return ""
 
 
 def _mapping(data, p: Path, field: str) -> dict:

@@ -343,7 +343,10 @@ def test_the_model_summary_prints_no_unmeasured_flops(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, expected", [
-    (b"\x89HDF\r\n\x1a\n\x00\x00", "--config: is not a text file (not UTF-8): expected a YAML config"),
+    (b"\x89HDF\r\n\x1a\n\x00\x00", "--config: is not a text file (not UTF-8): expected a YAML config; it is an HDF5 "
+     "file (data or predictions: neurodyn info says which, and what takes it)"),
+    ("checkpoint", "--config: is not a text file (not UTF-8): expected a YAML config; it is a checkpoint (torch.save "
+     "archive): give it as --ckpt_path"),
     (b"", "--config: is empty: expected a YAML mapping"),
     (b"- a\n", "--config: expected a mapping at the top level, got list"),
     (b'"just a string"\n', "--config: expected a mapping at the top level, got str"),
@@ -352,7 +355,10 @@ def test_a_config_that_is_not_a_yaml_mapping_is_one_line(tmp_path, capsys, conte
     """helper-58: an HDF5 file given as --config was a 73-line UnicodeDecodeError traceback; an empty file or
     a YAML list / string was 'Unexpected config: - a', naming no file."""
     config = tmp_path / "c.yaml"
-    config.write_bytes(content)
+    if content == "checkpoint":  # a checkpoint given as the config was named only 'not a text file' (as an HDF5
+        torch.save({"state_dict": {"w": torch.full((64,), -1.5)}}, config)  # file): which option takes it
+    else:
+        config.write_bytes(content)
     assert main(["fit", "--config", str(config), "--trainer.default_root_dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{config}: {expected}" in err[0], err
