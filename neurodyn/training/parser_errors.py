@@ -4,6 +4,7 @@ and the key, which :func:`neurodyn.cli.main` prints."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -168,7 +169,11 @@ def parser_error(message: str, argv: list[str]) -> InputError:
     key = key_match.group(1) if key_match else None
     missing = re.search(r"File does not exist: '([^']+)'", text) or re.search(r"Unable to load config '([^']+)'", text)
     if missing:
-        return InputError("no such config file", path=missing.group(1), field=key or "config")
+        from neurodyn.io.hdf5 import absent_reason
+
+        path = missing.group(1)  # a link loop / broken link was 'no such config file' too
+        return InputError(absent_reason(path, "no such config file") if not os.path.exists(path) else
+                          "no such config file", path=path, field=key or "config")
     option = re.search(r"Option '([^']+)' is not accepted", text) or re.search(r'Key "([^"]+)" is not expected', text)
     files = config_files(argv)
     for file in files:

@@ -213,11 +213,15 @@ def _one_line(capsys) -> str:
         (None, ["--model", "neurodyn.nothere.X"], "model: unknown class"),
         (None, ["--bogus", "3"], "unrecognized arguments: --bogus 3"),
         (None, ["--config", "/nonexistent/x.yaml"], "/nonexistent/x.yaml: config: no such config file"),
+        (None, ["--config", "{tmp}/loop.yaml"],
+         "loop.yaml: config: symbolic link loop (the link leads back to itself)"),
         (None, ["--data.batch_size", "0"], "data.init_args.batch_size: must be >= 1"),
     ],
 )
 def test_parser_errors_are_one_line(tmp_path, capsys, yaml_text, argv, expected):
     args = ["fit", "--trainer.default_root_dir", str(tmp_path)]
+    (tmp_path / "loop.yaml").symlink_to("loop.yaml")  # was 'no such config file'
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
     if yaml_text is not None:
         cfg = tmp_path / "bad.yaml"
         cfg.write_text(yaml_text)
