@@ -325,6 +325,30 @@ def read_prepared(
         return read_open_prepared(f, path, groups, require=require)
 
 
+def _other_kind(f) -> tuple[str, str] | None:
+    """``(field, what it is)`` for a file of a kind neurodyn knows that is not a prepared file: an NWB file, an
+    LFADS-format or switching-GLM data file, a prediction file; None for any other."""
+    from neurodyn.io.hdf5 import is_nwb
+
+    def text(name):
+        value = f.attrs.get(name)
+        return value.decode() if isinstance(value, bytes) else value
+
+    if is_nwb(f):
+        return "nwb_version", "is an NWB file (make tensors from it with neurodyn prepare first)"
+    if "train_data" in f or "valid_data" in f:
+        return ("train_data" if "train_data" in f else "valid_data",
+                "is an LFADS-format data file (e.g. neurodyn simulate lorenz: --data LFADSDataModule reads it)")
+    if text("format") == "neurodyn.switching_glm/1":
+        return "format", ("is a simulated switching-GLM data file (neurodyn simulate switching-glm: "
+                          "SwitchingGLMDataModule reads it)")
+    if any(text(key) for key in ("module", "baseline")) or "ensemble_members" in f.attrs or any(
+            isinstance(key, str) and key.endswith("_rates") for key in f) or any(
+            hasattr(f[key], "keys") and any(k.endswith("_rates_heldin") for k in f[key]) for key in f):
+        return "format", "is a prediction file (neurodyn predict / baseline / ensemble / submit)"
+    return None
+
+
 def read_open_prepared(
     f, path: Path, groups: tuple[str, ...] = GROUPS, *, require: tuple[str, ...] = ()
 ) -> PreparedNLB:
@@ -334,6 +358,9 @@ def read_open_prepared(
     import h5py
 
     if not is_prepared(f):
+        other = _other_kind(f)
+        if other:  # an NWB file given to baseline / fit / predict said only 'no format=... attribute'
+            raise InputError(f"{other[1]}, not a prepared file (neurodyn prepare)", path, other[0])
         raise InputError(f"not a prepared file (no format={FORMAT!r} attribute: `neurodyn prepare` did not "
                          f"write it)", path, "format")
     for name in require:

@@ -90,6 +90,33 @@ def test_load_prepared_rejects_other_files(tmp_path, bad_files):
         load_prepared(tmp_path / "missing.h5")
 
 
+@pytest.mark.parametrize("attrs, datasets, expected", [
+    ({"nwb_version": "2.4.0"}, {"acquisition/x": [1]},
+     "nwb_version: is an NWB file (make tensors from it with neurodyn prepare first)"),
+    ({}, {"train_data": np.zeros((2, 3, 4))}, "train_data: is an LFADS-format data file (e.g. neurodyn simulate "
+     "lorenz: --data LFADSDataModule reads it)"),
+    ({"format": "neurodyn.switching_glm/1"}, {"spikes": np.zeros((2, 3, 4))}, "format: is a simulated switching-GLM "
+     "data file (neurodyn simulate switching-glm: SwitchingGLMDataModule reads it)"),
+    ({"phase": "val"}, {"mc_maze_20/eval_rates_heldin": np.zeros((2, 3, 4))},
+     "format: is a prediction file (neurodyn predict / baseline / ensemble / submit)"),
+    ({"module": "HMMGLMModule"}, {"valid_posteriors": np.zeros((2, 3, 2))},
+     "format: is a prediction file (neurodyn predict / baseline / ensemble / submit)"),
+])
+def test_a_file_of_another_kind_is_named_where_a_prepared_file_belongs(tmp_path, capsys, attrs, datasets, expected):
+    """A raw NWB file, an LFADS-format or switching-GLM data file or a prediction file given as a prepared file
+    (baseline --prepared, fit / predict / validate --data.init_args.path) said only "format: not a prepared file
+    (no format='neurodyn-prepared-nlb' attribute: `neurodyn prepare` did not write it)"."""
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs.update(attrs)
+        for key, value in datasets.items():
+            f[key] = value
+    assert main(["baseline", "--prepared", str(path), "--out", str(tmp_path / "p.h5")]) == 2
+    assert capsys.readouterr().err.strip() == (f"neurodyn baseline: error: {path}: {expected}, not a prepared file "
+                                               "(neurodyn prepare)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.h5"]
+
+
 @pytest.mark.parametrize("attrs, field", [({"bin_ms": 20}, "dataset"), ({"dataset": "mc_maze"}, "bin_ms"),
                                           ({"dataset": "mc_maze", "bin_ms": -5}, "bin_ms"),
                                           ({"dataset": 3, "bin_ms": 20}, "dataset")])
