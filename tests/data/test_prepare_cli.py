@@ -117,6 +117,23 @@ def test_a_file_of_another_kind_is_named_where_a_prepared_file_belongs(tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.h5"]
 
 
+def test_a_prepared_or_prediction_file_given_as_nwb_is_named(maze_pair, tmp_path, capsys):
+    """prepare --nwb on a file of neurodyn's own (a prepared file, a prediction file) said only 'HDF5 file without
+    NWB metadata (no 'nwb_version' attribute)'; it now says what the file is."""
+    prep = prepare("mc_maze", maze_pair, 20, "val", tmp_path / "prep.h5", include_psth=False, log=None)
+    pred = tmp_path / "pred.h5"
+    with h5py.File(pred, "w") as f:
+        f.attrs["module"] = "LangevinFlowModule"
+        f["mc_maze_20/eval_rates_heldin"] = np.zeros((2, 3, 4))
+    lacks = "HDF5 file without NWB metadata (no 'nwb_version' attribute)"
+    for path, what in ((prep, "a prepared file already (neurodyn prepare's output: fit, baseline, evaluate take it)"),
+                       (pred, "a prediction file (neurodyn predict / baseline / ensemble / submit)")):
+        capsys.readouterr()
+        assert main(["prepare", "--dataset", "mc_maze", "--nwb", str(path), "--out", str(tmp_path / "o.h5")]) == 2
+        assert capsys.readouterr().err.strip() == f"neurodyn prepare: error: {path}: {lacks}; it is {what}"
+    assert not (tmp_path / "o.h5").exists()
+
+
 @pytest.mark.parametrize("attrs, field", [({"bin_ms": 20}, "dataset"), ({"dataset": "mc_maze"}, "bin_ms"),
                                           ({"dataset": "mc_maze", "bin_ms": -5}, "bin_ms"),
                                           ({"dataset": 3, "bin_ms": 20}, "dataset")])

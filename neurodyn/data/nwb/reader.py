@@ -28,6 +28,18 @@ class _FileData:
     n_ms: int
 
 
+def _not_nwb(f) -> str:
+    """``"; it is ..."``: what an HDF5 file given as NWB input is -- a prepared file, an LFADS-format or
+    switching-GLM data file, a prediction file -- else ``""`` (``prepare --nwb prep.h5`` said only 'HDF5 file
+    without NWB metadata')."""
+    from neurodyn.data.prepared import _other_kind, is_prepared
+
+    if is_prepared(f):
+        return "; it is a prepared file already (neurodyn prepare's output: fit, baseline, evaluate take it)"
+    other = _other_kind(f)
+    return f"; it {other[1]}" if other else ""
+
+
 def _open_nwb_stream(source: StreamedFile):
     """(io, nwbfile, h5file) of a streamed / file-object source; no full-file walk (it would fetch every
     object header over the network)."""
@@ -37,8 +49,9 @@ def _open_nwb_stream(source: StreamedFile):
         h5 = h5py.File(source.reader, "r")
     is_nwb = "nwb_version" in h5.attrs or h5.attrs.get("neurodata_type") == "NWBFile"
     if not is_nwb:
+        what = _not_nwb(h5)
         h5.close()
-        raise InputError("HDF5 file without NWB metadata (no 'nwb_version' attribute)", source.label)
+        raise InputError(f"HDF5 file without NWB metadata (no 'nwb_version' attribute){what}", source.label)
     from pynwb import NWBHDF5IO
 
     try:
@@ -62,6 +75,7 @@ def _open_nwb(path: Path):
         try:
             f.visit(lambda name: None)  # touches every object header: truncated files fail here
             is_nwb = "nwb_version" in f.attrs or f.attrs.get("neurodata_type") == "NWBFile"
+            what = "" if is_nwb else _not_nwb(f)
         except OSError:
             raise  # read_h5 reports it
         except Exception as err:  # h5py's RuntimeError/KeyError for damaged object headers
@@ -69,7 +83,7 @@ def _open_nwb(path: Path):
                 f"truncated or damaged HDF5 file ({one_line(err, 200)})", path
             ) from None
     if not is_nwb:
-        raise InputError("HDF5 file without NWB metadata (no 'nwb_version' attribute)", path)
+        raise InputError(f"HDF5 file without NWB metadata (no 'nwb_version' attribute){what}", path)
     from pynwb import NWBHDF5IO
 
     try:
