@@ -58,6 +58,8 @@ def _without(path: tuple, name: str, value) -> dict:
         # the module's or DataModule's own checks (raised while jsonargparse instantiates the classes)
         (_with(("model", "init_args", "lr_schedule"), "bogus"), "model.init_args.lr_schedule", "must be"),
         (_with(("data", "init_args", "n_conditions"), -4), "data.init_args.n_conditions", "positive"),
+        # a DataModule refusal named as the config spells it (data.init_args.batch_size) named no file
+        (_with(("data", "init_args", "batch_size"), 0), "data.init_args.batch_size", "must be >= 1"),
         # misspelt keys (jsonargparse parse errors; the config of the model)
         (_without(("model", "init_args"), "weight_decay", "weight_decai"), "model.init_args.weight_decai",
          "not accepted"),

@@ -161,6 +161,9 @@ def build_model_and_data(cfg: dict, sources: list | None = None):
 
             raise qualified(cause, namespace, [arg for f in sources for arg in ("--config", str(f))]) from None
         keys = None
+        dotted = tuple(str(cause.field or "").split("."))
+        if dotted[0] in sections and get_path(sections, dotted) is not None:
+            keys = dotted  # named as the config spells it (the DataModules' data.init_args.batch_size)
         for section in ("model", "data"):  # the key the class refused, at its place in the config
             keys = keys or (find_key(sections[section], cause.field, (section,)) if cause.field else None)
         if cause.path is not None or keys is None:
