@@ -76,6 +76,12 @@ def _without(path: tuple, name: str, value) -> dict:
         # ... or the search ran on, exit 0: gradients turned around, no training batch
         (_with(("trainer", "gradient_clip_val"), -1), "trainer.gradient_clip_val", "must be a finite number >= 0"),
         (_with(("trainer", "limit_train_batches"), 0), "trainer.limit_train_batches", "0 trains nothing"),
+        # seeds neurodyn fit refuses: Lightning's ValueError traceback (-1, 2**32), or every trial seeded 0 and a
+        # best.yaml that neurodyn fit refuses ('abc', 1.5)
+        (_with(("seed_everything",), -1), "seed_everything", "must be in 0 .. 4294967295, got -1"),
+        (_with(("seed_everything",), 2**32), "seed_everything", "must be in 0 .. 4294967295"),
+        (_with(("seed_everything",), "abc"), "seed_everything", "expected true or false or an integer"),
+        (_with(("seed_everything",), 1.5), "seed_everything", "expected true or false or an integer, got '1.5'"),
     ],
 )
 def test_bad_fit_config_is_one_line_naming_file_and_field(tmp_path, capsys, config, field, words):
@@ -138,6 +144,16 @@ def test_more_cpus_per_trial_than_the_local_ray_has_is_refused(tmp_path, capsys,
     code, err, _, _ = _tune(tmp_path, capsys, TINY, extra=["--scheduler", "asha", *extra])
     assert code == 2 and err.count("\n") == 0
     assert "--cpus-per-trial" in err and "--num-cpus" in err
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--seed", "-1"], "--seed: must be a whole number from 0 to 9223372036854775807, got -1"),  # numpy's traceback
+    (["--seed", str(2**63)], f"--seed: must be a whole number from 0 to 9223372036854775807, got {2**63}"),
+])
+def test_a_seed_out_of_range_is_one_line(tmp_path, capsys, no_ray, extra, words):
+    code, err, _, _ = _tune(tmp_path, capsys, TINY, extra=extra)
+    assert code == 2 and err.count("\n") == 0 and "Traceback" not in err
+    assert err.endswith(words), err
 
 
 def test_build_model_and_data_names_the_file_that_changed_a_data_file_refusal(tmp_path):

@@ -266,6 +266,10 @@ def _check_args(args) -> None:
             raise InputError("no CUDA device on this machine", field="--gpus-per-trial")
     if not 0 < args.select_fraction < 1:
         raise InputError(f"must lie in (0, 1), got {args.select_fraction}", field="--select-fraction")
+    if args.seed is not None:  # it seeds the select split best.yaml records (select_seed) and the samples
+        from neurodyn.training.datamodules.base import check_seed
+
+        check_seed(args.seed, "--seed")  # -1 was numpy's ValueError traceback
     if args.num_cpus is not None and args.num_cpus < 1:
         raise InputError(f"must be >= 1, got {args.num_cpus}", field="--num-cpus")
 

@@ -254,7 +254,8 @@ def check_fit_config(base: dict, files: list) -> None:
     """Keys of the fit config that no ``neurodyn fit`` accepts (a misspelt section or trainer option) are
     refused here: tune itself reads only a few of them, so a typo would otherwise pass unnoticed. So are the
     values of the trainer settings a trial keeps that Lightning divides by or misreads
-    (:func:`~neurodyn.training.refusals.check_trainer_counts`)."""
+    (:func:`~neurodyn.training.refusals.check_trainer_counts`), and a ``seed_everything`` that ``neurodyn fit``
+    refuses."""
     import inspect
 
     import lightning.pytorch as pl
@@ -263,6 +264,14 @@ def check_fit_config(base: dict, files: list) -> None:
         if key not in FIT_SECTIONS:
             raise InputError(f"unknown section of a fit config; expected one of {', '.join(FIT_SECTIONS)}",
                              path=source_of(files, (key,)), field=str(key))
+    seed = base.get("seed_everything")
+    # as neurodyn fit refuses them (the trials seeded 0 for 'abc' / 1.5, and -1 / 2**32 were Lightning tracebacks)
+    if not (seed is None or isinstance(seed, bool) or isinstance(seed, int)):
+        raise InputError(f"expected true or false or an integer, got {str(seed)!r}",
+                         path=source_of(files, ("seed_everything",)), field="seed_everything")
+    if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed <= 2**32 - 1:  # numpy's legacy seeds
+        raise InputError(f"must be in 0 .. {2**32 - 1}, got {seed}", path=source_of(files, ("seed_everything",)),
+                         field="seed_everything")
     trainer = base.get("trainer")
     if trainer is None:
         return
