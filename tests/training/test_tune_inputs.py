@@ -149,8 +149,12 @@ def test_more_cpus_per_trial_than_the_local_ray_has_is_refused(tmp_path, capsys,
 @pytest.mark.parametrize("extra, words", [
     (["--seed", "-1"], "--seed: must be a whole number from 0 to 9223372036854775807, got -1"),  # numpy's traceback
     (["--seed", str(2**63)], f"--seed: must be a whole number from 0 to 9223372036854775807, got {2**63}"),
+    (["--cpus-per-trial", "inf"], "--cpus-per-trial: must be a finite number > 0, got inf"),  # OverflowError
+    (["--cpus-per-trial", "nan"], "--cpus-per-trial: must be a finite number > 0, got nan"),
+    (["--gpus-per-trial", "nan"], "--gpus-per-trial: must be a finite number >= 0, got nan"),  # ValueError
+    (["--gpus-per-trial", "inf"], "--gpus-per-trial: must be a finite number >= 0, got inf"),
 ])
-def test_a_seed_out_of_range_is_one_line(tmp_path, capsys, no_ray, extra, words):
+def test_a_bad_seed_or_resource_option_is_one_line(tmp_path, capsys, no_ray, extra, words):
     code, err, _, _ = _tune(tmp_path, capsys, TINY, extra=extra)
     assert code == 2 and err.count("\n") == 0 and "Traceback" not in err
     assert err.endswith(words), err

@@ -255,10 +255,11 @@ def _check_args(args) -> None:
         raise InputError(f"must be >= 1, got {args.samples}", field="--samples")
     if args.epochs is not None and args.epochs < 1:
         raise InputError(f"must be >= 1, got {args.epochs}", field="--epochs")
-    if not args.cpus_per_trial > 0:
-        raise InputError(f"must be > 0, got {args.cpus_per_trial}", field="--cpus-per-trial")
-    if args.gpus_per_trial < 0:
-        raise InputError(f"must be >= 0, got {args.gpus_per_trial}", field="--gpus-per-trial")
+    # finite: inf / nan were an OverflowError / ValueError traceback where the Ray instance is sized
+    if not (math.isfinite(args.cpus_per_trial) and args.cpus_per_trial > 0):
+        raise InputError(f"must be a finite number > 0, got {args.cpus_per_trial}", field="--cpus-per-trial")
+    if not (math.isfinite(args.gpus_per_trial) and args.gpus_per_trial >= 0):
+        raise InputError(f"must be a finite number >= 0, got {args.gpus_per_trial}", field="--gpus-per-trial")
     if args.gpus_per_trial > 0 and args.address is None:
         import torch
 
