@@ -76,6 +76,10 @@ def _without(path: tuple, name: str, value) -> dict:
         # ... or the search ran on, exit 0: gradients turned around, no training batch
         (_with(("trainer", "gradient_clip_val"), -1), "trainer.gradient_clip_val", "must be a finite number >= 0"),
         (_with(("trainer", "limit_train_batches"), 0), "trainer.limit_train_batches", "0 trains nothing"),
+        # the epochs of every trial (SEARCH sets none): refused as a missing --epochs, or (true) one epoch
+        (_with(("trainer", "max_epochs"), 0), "trainer.max_epochs", "must be a whole number >= 1, got 0"),
+        (_with(("trainer", "max_epochs"), -1), "trainer.max_epochs", "must be a whole number >= 1, got -1"),
+        (_with(("trainer", "max_epochs"), True), "trainer.max_epochs", "must be a whole number >= 1, got True"),
         # seeds neurodyn fit refuses: Lightning's ValueError traceback (-1, 2**32), or every trial seeded 0 and a
         # best.yaml that neurodyn fit refuses ('abc', 1.5)
         (_with(("seed_everything",), -1), "seed_everything", "must be in 0 .. 4294967295, got -1"),

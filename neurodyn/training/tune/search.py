@@ -406,9 +406,13 @@ def run_search(args) -> Path:
     _check_scheduler(args.scheduler, space, search_path)
     resources = None if args.address else _local_resources(args)
     epochs = args.epochs or search["epochs"] or get_path(base, ("trainer", "max_epochs"))
-    if not isinstance(epochs, int) or epochs < 1:
+    if epochs is None:
         raise InputError("give the epochs per trial (--epochs, 'epochs' in the search file or trainer.max_epochs)",
                          field="--epochs")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:  # the config's (the others are checked)
+        # named where it was set (0 and -1, Lightning's "no limit", were refused as a missing --epochs; true trained 1)
+        raise InputError(f"the epochs of each trial: must be a whole number >= 1, got {epochs!r} (or give --epochs)",
+                         path=source_of(config_paths, ("trainer", "max_epochs")), field="trainer.max_epochs")
     seed_note = None
     if base.get("seed_everything") is True:  # "a random seed": drawn once, so every trial (and best.yaml) has it
         import random
