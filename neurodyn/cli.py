@@ -24,11 +24,10 @@ partial output file behind.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import traceback
 
-from neurodyn.errors import CommandFailed, InputError, Stopped
+from neurodyn.errors import CommandFailed, InputError, Stopped, debug_enabled
 
 #: subcommand -> ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -68,12 +67,6 @@ def _usage() -> str:
     lines += ["", "`neurodyn <command> --help` describes each command.",
               "--debug (or NEURODYN_DEBUG=1): show the traceback of an error."]
     return "\n".join(lines)
-
-
-def debug_enabled(argv: list[str] | None = None) -> bool:
-    """True when ``--debug`` is in ``argv`` or ``NEURODYN_DEBUG`` is set to 1 / true / yes."""
-    env = os.environ.get("NEURODYN_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
-    return env or "--debug" in (argv or [])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -121,6 +121,13 @@ def named(python: str | None, option: str) -> str | None:
     return option if _COMMAND_LINE.get() else python
 
 
+def debug_enabled(argv: list[str] | None = None) -> bool:
+    """True when ``--debug`` is in ``argv`` or ``NEURODYN_DEBUG`` is set to 1 / true / yes (``neurodyn --debug``:
+    tracebacks are shown; read by the command line, and by ``tune`` for its trials' errors)."""
+    env = os.environ.get("NEURODYN_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+    return env or "--debug" in (argv or [])
+
+
 class InputError(ValueError):
     """Bad user input: one line, naming the file and the field.
 

@@ -427,6 +427,25 @@ def test_a_pbt_without_perturbations_writes_the_header_alone(tmp_path):
     assert trials.count(b"\r\n") == trials.count(b"\n") == 2  # header and the one trial
 
 
+def test_a_failed_trial_is_one_line_without_debug(tmp_path, monkeypatch):
+    """A trial that fails (here: a learning rate that makes the loss NaN at the first step) printed Ray's
+    traceback of it, ~100 lines, even at --verbose 0; without --debug it is one line naming the trial and its
+    error, and (every trial failed) the command's own error line follows, exit 1."""
+    pytest.importorskip("ray.tune")
+    monkeypatch.delenv("NEURODYN_DEBUG", raising=False)
+    config, search = tmp_path / "tiny.yaml", tmp_path / "search.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    search.write_text("space:\n  lr: 1.0e+8\n")
+    proc = _tune_child(config, search, tmp_path / "run", "--scheduler", "asha", "--samples", "1", "--epochs", "1",
+                       "--num-cpus", "1", "--verbose", "0")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "^^^" not in proc.stderr, proc.stderr[-3000:]
+    failed = [line for line in proc.stderr.splitlines() if "trial_0000" in line and "TrainingDiverged" in line]
+    assert len(failed) == 1 and "non-finite training loss" in failed[0], proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("neurodyn tune: error: no trial reported valid/loss")
+    assert not (tmp_path / "run").exists() and not list(tmp_path.glob(".run.*"))
+
+
 def test_trial_names_are_the_same_in_every_run(pbt_runs):
     """Trials are named by their order of creation (Ray's names carry its random experiment id)."""
     expected = ["trial_0000", "trial_0001", "trial_0002", "trial_0003"]

@@ -183,8 +183,9 @@ def _ray_console(verbose: int) -> Iterator[None]:
     detailed results here", the TensorBoard hint) at every verbosity; the legacy engine
     (``RAY_AIR_NEW_OUTPUT=0``) prints nothing at verbosity 0. Ray's warnings (e.g. that token
     authentication was enabled for the local cluster) are logged to the ``ray`` logger, which is raised to
-    ERROR: Ray's errors, such as a trial's failure, still show. Trials' own output reaches the driver only
-    at ``--verbose 2`` (``log_to_driver``). Both settings are put back afterwards.
+    ERROR: Ray's errors, such as a trial's failure, still show (in one line: :func:`_trial_errors_in_one_line`).
+    Trials' own output reaches the driver only at ``--verbose 2`` (``log_to_driver``). Both settings are put
+    back afterwards.
     """
     if verbose > 0:
         yield
@@ -201,6 +202,39 @@ def _ray_console(verbose: int) -> Iterator[None]:
             os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
         else:
             os.environ["RAY_AIR_NEW_OUTPUT"] = saved_env
+
+
+#: the logger of Ray Tune's driver loop, which logs a failed trial with its traceback ("Trial task failed for trial")
+_TRIAL_FAILURES = "ray.tune.execution.tune_controller"
+
+
+class _OneLineErrors(logging.Filter):
+    """A record with a traceback (Ray's "Trial task failed for trial trial_0001" and the ~100 lines of the
+    remote traceback) becomes one line: its message and the trial's error, ``Type: message``
+    (:func:`~neurodyn.training.tune.results.error_line`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            from neurodyn.training.tune.results import error_line
+
+            record.msg, record.args = f"{record.getMessage()}: {error_line(record.exc_info[1])}", ()
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+@contextlib.contextmanager
+def _trial_errors_in_one_line(debug: bool) -> Iterator[None]:
+    """Without ``--debug`` (or ``NEURODYN_DEBUG``), a failed trial is one line on the console, whatever
+    ``--verbose``; its whole traceback is in its Ray folder (``ray/trial_XXXX/error.txt`` of the run folder)."""
+    if debug:
+        yield
+        return
+    logger, one_line_filter = logging.getLogger(_TRIAL_FAILURES), _OneLineErrors()
+    logger.addFilter(one_line_filter)
+    try:
+        yield
+    finally:
+        logger.removeFilter(one_line_filter)
 
 
 def _trial_name(trial) -> str:
@@ -455,7 +489,11 @@ def run_search(args) -> Path:
         from neurodyn.io import terminate_as_interrupt
 
         try:
-            with terminate_as_interrupt(), _ray_console(args.verbose):
+            from neurodyn.errors import debug_enabled
+
+            # `neurodyn --debug tune ...` (its argv) or NEURODYN_DEBUG: a failed trial's traceback is shown
+            with terminate_as_interrupt(), _ray_console(args.verbose), \
+                    _trial_errors_in_one_line(debug_enabled(sys.argv[1:])):
                 tmp_out = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=parent))
                 ray_called = True  # from here on ray.shutdown (below) ends whatever ray.init started
                 with _held_signals():  # a signal inside ray.init ends the command once it has returned
