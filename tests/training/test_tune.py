@@ -446,6 +446,26 @@ def test_a_failed_trial_is_one_line_without_debug(tmp_path, monkeypatch):
     assert not (tmp_path / "run").exists() and not list(tmp_path.glob(".run.*"))
 
 
+def test_the_closing_lines_say_which_trials_the_figures_are_of_and_how_many_trials_failed(tmp_path):
+    """The closing lines named the metric 'valid/loss' only, which reads as the validation trials' (the search
+    never sees them: it selects on a select split of the training trials), and said nothing of trials that failed
+    (exit 0). Now a line names the split, as summary.json records it, and one counts the failed trials."""
+    pytest.importorskip("ray.tune")
+    config, search = tmp_path / "tiny.yaml", tmp_path / "search.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    search.write_text("space:\n  lr: {choice: [5.0e-3, 1.0e+8]}\n")  # 1e8: a NaN loss at the first step
+    out = tmp_path / "run"
+    proc = _tune_child(config, search, out, "--scheduler", "asha", "--samples", "2", "--epochs", "1",
+                       "--num-cpus", "1", "--seed", "1", "--verbose", "0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trials_failed"] == 1, summary  # seed 1 draws both values (Ray's choice from default_rng(1))
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-3] == f"valid/loss: the masked Poisson NLL of the select split, {summary['select_split']}"
+    assert summary["select_split"].endswith("training trials (seed 1); the validation trials are not used")
+    assert lines[-2].startswith("1 of 2 trials failed")
+
+
 def test_trial_names_are_the_same_in_every_run(pbt_runs):
     """Trials are named by their order of creation (Ray's names carry its random experiment id)."""
     expected = ["trial_0000", "trial_0001", "trial_0002", "trial_0003"]
@@ -562,8 +582,9 @@ def test_verbose_0_prints_only_neurodyn_lines(pbt_runs):
         assert proc.stderr == ""
         lines = [line.rstrip() for line in proc.stdout.splitlines()]
         table = [line.rstrip() for line in (out / "trials.txt").read_text().splitlines()]
-        assert lines[:-2] == table
-        assert lines[-2].startswith("best.ckpt: valid/loss ") and lines[-1].startswith(f"wrote {out}/best.yaml, ")
+        assert lines[:-3] == table
+        assert lines[-3].startswith("best.ckpt: valid/loss ") and lines[-1].startswith(f"wrote {out}/best.yaml, ")
+        assert lines[-2].startswith("valid/loss: the masked Poisson NLL of the select split, ")
 
 
 def test_a_relative_data_path_is_read_from_the_folder_tune_started_in(tmp_path):

@@ -603,7 +603,13 @@ def run_search(args) -> Path:
     print(f"best.ckpt: {METRIC} {metrics[METRIC]:.6g} ({best_trial}, epoch {metrics.get('epoch')}, the best kept "
           "checkpoint): "
           + ", ".join(f"{k}={fmt(v)}" for k, v in best_values.items()))
-    print(f"wrote {out}/best.yaml, best.ckpt, trials.csv ({time.time() - t0:.0f} s)")
+    # which trials the figures are of (the name valid/loss reads as the validation trials', which no trial saw)
+    where = split if split.startswith("the ") else f"the select split, {split}"
+    print(f"{METRIC}: the masked Poisson NLL of {where}")
+    if summary["trials_failed"]:
+        print(f"{summary['trials_failed']} of {len(rows)} trials failed (their errors: trials.csv, "
+              "ray/trial_XXXX/error.txt)")
+    print(f"wrote {out}/best.yaml, best.ckpt, trials.csv, ray/ ({time.time() - t0:.0f} s)")
     return out
 
 
