@@ -164,6 +164,19 @@ def test_a_bad_seed_or_resource_option_is_one_line(tmp_path, capsys, no_ray, ext
     assert err.endswith(words), err
 
 
+def test_an_out_inside_a_file_is_called_so(tmp_path, capsys, no_ray):
+    """--out under a file was refused as 'folder <file> is not writable'."""
+    (tmp_path / "notes.txt").write_text("mine\n")
+    config, search = tmp_path / "fit.yaml", tmp_path / "search.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    search.write_text(SEARCH)
+    out = tmp_path / "notes.txt" / "run"
+    code = main(["tune", "--config", str(config), "--search", str(search), "--out", str(out), "--verbose", "0"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == f"neurodyn tune: error: {out}: --out: {tmp_path / 'notes.txt'} is not a folder"
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
 def test_build_model_and_data_names_the_file_that_changed_a_data_file_refusal(tmp_path):
     """A refused combination that names a data file (the file's sizes against a later config's) was re-raised as
     the DataModule gave it, not as neurodyn fit names it: '{sg}: data.init_args.n_bins: the file holds ...' for

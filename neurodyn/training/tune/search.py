@@ -335,6 +335,8 @@ def _run_folder(out: Path, inputs: list[Path]) -> Iterator[tuple[Path, list[Path
     parent = out.absolute().parent
     created = make_folders(parent, out, "--out")
     try:
+        if not parent.is_dir():  # a file (was called a folder that is not writable)
+            raise InputError(f"{parent} is not a folder", path=out, field="--out")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise InputError(f"folder {parent} is not writable", path=out, field="--out")
         with _lock(out, "--out", what="run folder"):
