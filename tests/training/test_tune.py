@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -269,18 +270,19 @@ def _progress(trial_dir: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def _tune_child(config: Path, search: Path, out: Path, *extra: str, stale_restore: bool = False
-                ) -> subprocess.CompletedProcess:
+def _tune_child(config: Path, search: Path, out: Path, *extra: str, stale_restore: bool = False,
+                before: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """``neurodyn tune`` in a child process, as a user runs it (Ray's global state stays out of the test process).
 
     ``stale_restore``: when a trial starts again from a checkpoint (synchronous PBT pauses every trial at a
     perturbation epoch), Ray's driver copies its ``result.json`` back from ``--out`` over the staging copy it
     appends to; the copy in ``--out`` is synced now and then only, so rows reported since the last sync can be
     lost. The child runs with every such copy empty (no sync yet), the worst case of that race, every time.
+    ``before``: options before the command (``--debug``).
     """
     command = ["-m", "neurodyn.cli"] if not stale_restore else ["-c", _STALE_RESTORE]
     return subprocess.run(
-        [sys.executable, *command, "tune", "--config", str(config), "--search", str(search),
+        [sys.executable, *command, *before, "tune", "--config", str(config), "--search", str(search),
          "--out", str(out), *extra],
         capture_output=True, text=True, timeout=600, cwd=out.parent, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
@@ -455,10 +457,14 @@ def test_the_closing_lines_say_which_trials_the_figures_are_of_and_how_many_tria
     config.write_text(yaml.safe_dump(TINY))
     search.write_text("space:\n  lr: {choice: [5.0e-3, 1.0e+8]}\n")  # 1e8: a NaN loss at the first step
     out = tmp_path / "run"
-    proc = _tune_child(config, search, out, "--scheduler", "asha", "--samples", "2", "--epochs", "1",
-                       "--num-cpus", "1", "--seed", "1", "--verbose", "0")
+    args = ("--scheduler", "asha", "--samples", "2", "--epochs", "1", "--num-cpus", "1", "--seed", "1",
+            "--verbose", "0")
+    proc = _tune_child(config, search, out, *args, before=("--debug",))
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
+    # the command as typed (with --debug before the command it was 'neurodyn tune ' and nothing else)
+    assert summary["command"] == shlex.join(["neurodyn", "--debug", "tune", "--config", str(config), "--search",
+                                             str(search), "--out", str(out), *args])
     assert summary["trials_failed"] == 1, summary  # seed 1 draws both values (Ray's choice from default_rng(1))
     lines = proc.stdout.strip().splitlines()
     assert lines[-3] == f"valid/loss: the masked Poisson NLL of the select split, {summary['select_split']}"

@@ -427,6 +427,21 @@ def _keep_results(tmp_out: Path, out: Path) -> Path:
     return kept
 
 
+def _command_line(argv: list[str]) -> str:
+    """The command as it was typed, for ``summary.json`` (``neurodyn --debug tune ...`` was recorded as
+    ``neurodyn tune`` and nothing else); ``neurodyn tune`` alone when tune was not started from the command line.
+
+    >>> _command_line(["/venv/bin/neurodyn", "--debug", "tune", "--config", "a b.yaml"])
+    "neurodyn --debug tune --config 'a b.yaml'"
+    >>> _command_line(["pytest", "-q"])
+    'neurodyn tune'
+    """
+    import shlex
+
+    args = list(argv[1:])
+    return "neurodyn " + shlex.join(args) if "tune" in args[:2] else "neurodyn tune"
+
+
 def run_search(args) -> Path:
     """Run ``neurodyn tune``; returns the run folder."""
     t0 = time.time()
@@ -563,7 +578,7 @@ def run_search(args) -> Path:
                 text = rich_table(rows, names, best_trial, f"neurodyn tune ({args.scheduler}): {out}")
                 (tmp_out / "trials.txt").write_text(text)
                 summary = {
-                    "command": "neurodyn tune " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["tune"] else []),
+                    "command": _command_line(sys.argv),
                     "configs": [str(p) for p in config_paths], "search": str(search_path),
                     "scheduler": args.scheduler, "samples": args.samples, "epochs": epochs, "seed": seed,
                     "metric": METRIC, "mode": MODE, "select_split": split,
