@@ -134,6 +134,30 @@ def test_a_prepared_or_prediction_file_given_as_nwb_is_named(maze_pair, tmp_path
     assert not (tmp_path / "o.h5").exists()
 
 
+@pytest.mark.parametrize("layout, found", [
+    ({"meta": None, "results/x": None, "data": [1, 2, 3]}, "groups 'meta', 'results' and dataset 'data'"),
+    ({}, "nothing"),
+    ({f"g{i:02d}": None for i in range(10)},
+     "groups 'g00', 'g01', 'g02', 'g03', 'g04', 'g05', 'g06', 'g07' and 2 more"),
+])
+def test_an_unrelated_hdf5_file_given_as_nwb_says_what_it_holds(tmp_path, capsys, layout, found):
+    """prepare --nwb on an HDF5 file of no kind neurodyn knows said only 'HDF5 file without NWB metadata (no
+    'nwb_version' attribute)': it now names what the file's top level holds and what prepare reads."""
+    path = tmp_path / "unrelated.h5"
+    with h5py.File(path, "w") as f:
+        for key, value in layout.items():
+            if value is None:
+                f.create_group(key)
+            else:
+                f[key] = value
+    assert main(["prepare", "--dataset", "mc_maze", "--nwb", str(path), "--out", str(tmp_path / "o.h5")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"neurodyn prepare: error: {path}: HDF5 file without NWB metadata (no 'nwb_version' attribute); its top "
+        f"level holds {found}; prepare reads the NWB files of an NLB session (DANDI's, or neurodyn simulate nlb's): "
+        "root attribute 'nwb_version', groups 'units' and 'intervals/trials'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["unrelated.h5"]
+
+
 @pytest.mark.parametrize("attrs, field", [({"bin_ms": 20}, "dataset"), ({"dataset": "mc_maze"}, "bin_ms"),
                                           ({"dataset": "mc_maze", "bin_ms": -5}, "bin_ms"),
                                           ({"dataset": 3, "bin_ms": 20}, "dataset")])

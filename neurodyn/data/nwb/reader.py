@@ -28,16 +28,48 @@ class _FileData:
     n_ms: int
 
 
+#: what ``prepare --nwb`` reads, for a file that is none of neurodyn's own kinds (:func:`_not_nwb`)
+NWB_EXPECTED = ("prepare reads the NWB files of an NLB session (DANDI's, or neurodyn simulate nlb's): root attribute "
+                "'nwb_version', groups 'units' and 'intervals/trials'")
+
+
+def _top_level(f, shown: int = 8) -> str:
+    """The first ``shown`` top-level objects of an open HDF5 file by name, as groups and datasets (only these are
+    opened: a streamed file fetches each one's header).
+
+    >>> import h5py, io
+    >>> with h5py.File(io.BytesIO(), "w") as f:
+    ...     _ = f.create_group("meta"); _ = f.create_group("results"); f["data"] = [1, 2]
+    ...     _top_level(f)
+    "groups 'meta', 'results' and dataset 'data'"
+    """
+    import h5py
+
+    names = sorted(f)
+    kinds: dict[str, list[str]] = {"group": [], "dataset": [], "other object": []}
+    for name in names[:shown]:
+        obj = f.get(name) if isinstance(f.get(name, getlink=True), h5py.HardLink) else None
+        kind = "group" if isinstance(obj, h5py.Group) else "dataset" if isinstance(obj, h5py.Dataset) \
+            else "other object"
+        kinds[kind].append(repr(name))
+    parts = [f"{kind}{'s' if len(listed) > 1 else ''} {', '.join(listed)}" for kind, listed in kinds.items() if listed]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)) + more
+
+
 def _not_nwb(f) -> str:
     """``"; it is ..."``: what an HDF5 file given as NWB input is -- a prepared file, an LFADS-format or
-    switching-GLM data file, a prediction file -- else ``""`` (``prepare --nwb prep.h5`` said only 'HDF5 file
-    without NWB metadata')."""
+    switching-GLM data file, a prediction file --, else what its top level holds and what prepare reads
+    (``prepare --nwb prep.h5`` said only 'HDF5 file without NWB metadata'; an unrelated HDF5 file too)."""
     from neurodyn.data.prepared import _other_kind, is_prepared
 
     if is_prepared(f):
         return "; it is a prepared file already (neurodyn prepare's output: fit, baseline, evaluate take it)"
     other = _other_kind(f)
-    return f"; it {other[1]}" if other else ""
+    if other:
+        return f"; it {other[1]}"
+    found = _top_level(f)
+    return f"; its top level holds {found or 'nothing'}; {NWB_EXPECTED}"
 
 
 def _open_nwb_stream(source: StreamedFile):
