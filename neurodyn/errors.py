@@ -43,6 +43,36 @@ def one_line(text: object, limit: int = 300) -> str:
     return cut
 
 
+#: capital letters said with a vowel sound when spelled out (H: "aitch", L: "el", ...)
+_SPELLED_VOWEL = frozenset("AEFHILMNORSX")
+
+
+def with_article(word: object) -> str:
+    """``word`` after the indefinite article its sound takes: ``"an HMMGLMModule"``, ``"a LangevinFlowModule"``.
+
+    A run of capitals (``HMMGLM``, ``LFADS``, ``NWB``) is spelled out letter by letter; a number takes "an" when
+    said with a vowel sound (8, 11, 18, 80, 11000); a quote or bracket in front is skipped.
+
+    Examples
+    --------
+    >>> [with_article(w) for w in ("HMMGLMModule", "LFADSDataModule", "LangevinFlowModule", "int", "'other'")]
+    ['an HMMGLMModule', 'an LFADSDataModule', 'a LangevinFlowModule', 'an int', "an 'other'"]
+    >>> [with_article(w) for w in ("8 ms", "11 ms", "18-D", "110 ms", "3-D", "SwitchingGLM", "ZARR", "None")]
+    ['an 8 ms', 'an 11 ms', 'an 18-D', 'a 110 ms', 'a 3-D', 'a SwitchingGLM', 'a ZARR', 'a None']
+    """
+    text = str(word)
+    core = text.lstrip("'\"([`")
+    if core[:1].isdigit():
+        digits = core[: len(core) - len(core.lstrip("0123456789"))]
+        vowel = digits[0] == "8" or (len(digits) % 3 == 2 and digits[:2] in ("11", "18"))
+    elif len(core) > 1 and core[0].isupper() and core[1].isupper():
+        vowel = core[0] in _SPELLED_VOWEL
+    else:
+        vowel = core[:1].lower() in ("a", "e", "i", "o") or (core[:1].lower() == "u" and not core.lower().startswith(
+            ("uni", "use", "usu", "uti")))
+    return f"{'an' if vowel else 'a'} {text}"
+
+
 def whole_number(value) -> int | None:
     """``value`` as an ``int`` when it is a whole-number type (Python, numpy or torch integers, 0-d integer
     arrays too), else None (a bool, a float such as 2.5 or 2.0, anything else): the one test behind the

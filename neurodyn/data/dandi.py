@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from neurodyn.errors import InputError, named, one_line
+from neurodyn.errors import InputError, named, one_line, with_article
 
 DEFAULT_API = "https://api.dandiarchive.org/api"
 API_ENV_VAR = "NEURODYN_DANDI_API"
@@ -439,7 +439,7 @@ def remote_from_asset(asset, registry_sha256: str | None = None, *, field: str |
     the argument that selected the asset) when the asset is no file.
     """
     if getattr(asset, "asset_type", None) is not None and asset.asset_type.name != "BLOB":
-        raise InputError(f"asset {asset.path} is a {asset.asset_type.name} asset, not a file", field=field)
+        raise InputError(f"asset {asset.path} is {with_article(asset.asset_type.name)} asset, not a file", field=field)
     try:
         metadata = asset.get_raw_metadata()
     except Exception as err:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, with_article
 from neurodyn.io import read_h5, read_h5_dict, write_h5_dict
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "GROUPS", "TRIAL_IDS", "TRIAL_SOURCE", "WINDOW_START", "REQUIRED_RATES",
@@ -275,8 +275,8 @@ def check_layout(path: Path, attrs: dict, shapes: dict, dtypes: dict) -> None:
         dims = dims.removesuffix("...")
         if len(shape) < len(dims) if ragged else len(shape) != len(dims):
             axes = ", ".join(_DIM_NAMES.get(d, "any") for d in dims) + (", ..." if ragged else "")
-            raise InputError(f"expected a {len(dims)}{'+' if ragged else ''}-D array ({axes}), got shape {shape}",
-                             path, key)
+            raise InputError(f"expected {with_article(len(dims))}{'+' if ragged else ''}-D array ({axes}), got shape "
+                             f"{shape}", path, key)
         for dim, size in zip(dims, shape):
             if dim == "*":
                 continue

@@ -37,7 +37,7 @@ from neurodyn.data.prepared import (
     group_name,
     parse_group_name,
 )
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, with_article
 from neurodyn.io import atomic_path, read_h5
 from neurodyn.io.hdf5 import is_nwb
 from neurodyn.metrics.bits import check_rates, check_shape
@@ -245,7 +245,7 @@ def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
                              field="format")
         not_rates = _not_rates(handle)
         if kind is not None and not not_rates:
-            raise InputError(f"is a {kind!r} file, not a prediction file", path=path, field="format")
+            raise InputError(f"is {with_article(repr(kind))} file, not a prediction file", path=path, field="format")
         if not_rates:
             raise InputError(f"{not_rates[1]}, not a file of NLB rates (neurodyn predict of a LangevinFlow run on "
                              "a prepared file, ensemble, baseline)", path=path, field=not_rates[0])

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, with_article
 
 #: rates are clipped to this range, as nlb_tools' example does
 RATE_CLIP = (1e-9, 1e20)
@@ -67,7 +67,8 @@ def check_sigma(sigma_ms: float, bin_ms: float, n_bins: int, *, path=None, field
         raise InputError(f"{sigma_ms:g} ms is shorter than one {bin_ms:g} ms bin: {limits}", path, field)
     if not span < n_bins + 1:  # int(span) > n_bins
         spans = f"{int(span)}" if span < 1e15 else f"{6 * (sigma_ms / bin_ms):.3g}"  # finite up to float max
-        raise InputError(f"a {sigma_ms:g} ms kernel spans int(6 sigma / bin) = {spans} bins of {bin_ms:g} ms, "
+        raise InputError(f"{with_article(f'{sigma_ms:g}')} ms kernel spans int(6 sigma / bin) = {spans} bins of "
+                         f"{bin_ms:g} ms, "
                          f"longer than the {n_bins}-bin trials: {limits}", path, field)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from neurodyn.errors import InputError, one_line
+from neurodyn.errors import InputError, one_line, with_article
 from neurodyn.io import atomic_path
 from neurodyn.io.output import disk_full
 
@@ -371,7 +371,8 @@ def check_header(ckpt: dict, path: str | os.PathLike, family: str | None) -> dic
         raise InputError(f"format {header['format']} is newer than this neurodyn reads ({CHECKPOINT_FORMAT}); "
                          "upgrade neurodyn", path=path, field="neurodyn.format")
     if family and header.get("family") != family:
-        raise InputError(f"a {header.get('family')} checkpoint given to {family}", path=path, field="neurodyn.family")
+        raise InputError(f"{with_article(header.get('family'))} checkpoint given to {family}", path=path,
+                         field="neurodyn.family")
     return header
 
 
@@ -511,7 +512,7 @@ def check_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> Non
                          field="neurodyn.format")
     family = header.get("family")
     if family is not None and family != type(module).__name__:
-        raise InputError(f"a {family} checkpoint given to {type(module).__name__}", field="neurodyn.family")
+        raise InputError(f"{with_article(family)} checkpoint given to {type(module).__name__}", field="neurodyn.family")
     saved = checkpoint.get("hyper_parameters", {})
     for key in ("n_heldin", "n_neurons"):
         current = getattr(module, key, None)

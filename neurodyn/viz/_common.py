@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from neurodyn.errors import InputError, whole_number
+from neurodyn.errors import InputError, whole_number, with_article
 
 
 def pyplot():
@@ -127,7 +127,7 @@ def as_array(value, name: str, ndim: int | tuple[int, ...], *, min_size: int = 1
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     if arr.ndim not in allowed:
         want = " or ".join(f"{d}-D" for d in allowed)
-        raise InputError(f"expected a {want} array, got shape {arr.shape}", field=name)
+        raise InputError(f"expected {with_article(want)} array, got shape {arr.shape}", field=name)
     if any(s < min_size for s in arr.shape):
         raise InputError(f"every axis needs at least {min_size} entries, got shape {arr.shape}", field=name)
     return arr

@@ -35,6 +35,7 @@ def prepared_5ms(tmp_path_factory):
     ("1e9", "a 1e+09 ms kernel spans int(6 sigma / bin) = 1200000000 bins of 5 ms, longer than the 140-bin"),
     ("1e308", "spans int(6 sigma / bin) = 1.2e+308 bins of 5 ms"),
     ("117.5", "spans int(6 sigma / bin) = 141 bins of 5 ms"),  # the first width whose window is 141 bins
+    ("800", "an 800 ms kernel spans int(6 sigma / bin) = 960 bins of 5 ms"),  # "a 800 ms" before
     ("4.99", "4.99 ms is shorter than one 5 ms bin"),
 ])
 def test_sigma_that_cannot_fit_the_trials_is_refused_before_the_arrays_are_read(

@@ -317,7 +317,7 @@ def test_checkpoint_of_another_family_is_one_line(run, tmp_path, capsys):
     code = main(["predict", "--run", str(run), "--ckpt_path", str(tmp_path / "h" / "checkpoints" / "last.ckpt"),
                  "--prediction.path", str(tmp_path / "p.h5")])
     assert code == 2
-    assert "neurodyn.family: a HMMGLMModule checkpoint given to LangevinFlowModule" in _one_line(capsys)
+    assert "neurodyn.family: an HMMGLMModule checkpoint given to LangevinFlowModule" in _one_line(capsys)
     assert not (tmp_path / "p.h5").exists()
 
 

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from neurodyn.errors import InputError
+from neurodyn.errors import InputError, with_article
 
 __all__ = ["LangevinFlowOutput", "check_batch", "check_heldin", "count_parameters"]
 
@@ -51,7 +51,7 @@ def check_heldin(heldin: Tensor, n_obs_bins: int, n_heldin: int, field: str = "h
     """A float (batch, ``n_obs_bins``, ``n_heldin``) tensor of counts, or a one-line InputError."""
     if not isinstance(heldin, Tensor) or heldin.dim() != 3 or not heldin.is_floating_point():
         got = (f"{heldin.dtype} tensor of shape {tuple(heldin.shape)}" if isinstance(heldin, Tensor)
-               else f"a {type(heldin).__name__} (LangevinFlow.predict takes numpy arrays too)")
+               else f"{with_article(type(heldin).__name__)} (LangevinFlow.predict takes numpy arrays too)")
         raise InputError(f"expected a float (batch, bins, held-in neurons) tensor of counts, got {got}", field=field)
     if heldin.shape[1] != n_obs_bins or heldin.shape[2] != n_heldin:
         raise InputError(f"shape {tuple(heldin.shape)} does not match (batch, {n_obs_bins}, {n_heldin})",
