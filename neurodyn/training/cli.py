@@ -705,6 +705,8 @@ class NeurodynCLI(LightningCLI):
         self._check_checkpoint_fits(sub)
         if isinstance(self.datamodule, NeuralDataModule):
             self.datamodule.check_spikes(sub)  # no spike to fit, or none to score: one line, before the Trainer
+        if sub in ("validate", "test"):
+            self._note_scored_trials(sub)
         callbacks = list(callbacks)
         if self._stdout is not None:
             callbacks.append(ReleaseStdout(self._stdout))
@@ -805,6 +807,37 @@ class NeurodynCLI(LightningCLI):
             check_bin_width(self._checkpoint, self.datamodule, ckpt)
             if sub == "validate":
                 self._note_other_select(self._checkpoint)
+
+    def _note_scored_trials(self, sub: str) -> None:
+        """A note when ``validate`` / ``test`` report numbers of other trials or other spikes than their names say
+        (both exited 0 with nothing said): a test-phase file's evaluation trials hold held-in spikes only, so
+        ``valid/*`` / ``test/*`` there is a held-in reconstruction (no co-bps or fp-bps, silently); a select split
+        carved from another prepared file's training trials (the test-phase file's ``train_input`` holds the
+        val-phase file's training trials too) held trials the checkpoint was fitted on. The select split of the
+        run's own file is :meth:`_note_other_select`'s."""
+        from neurodyn.training.predictions import trained_on_select_trials
+
+        dm = self.datamodule
+        path = getattr(dm, "path", None)
+        split = "valid" if sub == "test" else getattr(dm, "val_split", None)
+        if split == "valid" and getattr(dm, "phase", None) == "test" and "valid" in dm.splits:
+            prefix = "test" if sub == "test" else "valid"
+            print(f"note: {path} is a test-phase file: its {len(dm.splits['valid'])} evaluation trials hold held-in "
+                  f"spikes only (their held-out and forward spikes are EvalAI's), so {prefix}/* scores the held-in "
+                  f"spikes alone: no co-bps or fp-bps, and a {prefix}/loss of other bins than a val-phase file's; "
+                  "the val-phase file's evaluation trials give those", flush=True)
+            return
+        saved = getattr(self, "_checkpoint", None)
+        run = saved.get(RUN_SETTINGS_KEY) if isinstance(saved, dict) else None
+        if split != "select" or not isinstance(run, dict):
+            return
+        if run_select_split(run.get("data"), self.config[sub].get("data")) is not None:
+            return  # the run's own data: _note_other_select
+        found = trained_on_select_trials(run.get(DATA_FILES_KEY), dm)
+        if found.get("trained_on_select_trials"):
+            print(f"note: valid/* is scored on the select split of {path} ({found['select_trials']} of its training "
+                  f"trials): {found['trained_on_select_trials']} of them are trials the checkpoint was fitted on "
+                  f"({found['training_data']} holds them in train_input), so they are not held out", flush=True)
 
     def _note_other_select(self, saved) -> None:
         """A note when ``validate`` scores other trials than the run's select split: a ``--data.select_fraction`` /

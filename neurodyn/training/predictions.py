@@ -220,6 +220,38 @@ def trained_on_eval_trials(training_files, data_path) -> dict:
     return {}
 
 
+def trained_on_select_trials(training_files, dm) -> dict:
+    """``{"trained_on_select_trials": n, "select_trials": k, "training_data": path}``: how many of the ``k`` trials
+    of the select split ``dm`` carved from its prepared file's training trials are trials the checkpoint's run
+    was fitted on (``training_files``, its recorded data files: their training trials less its own select rows).
+
+    ``validate`` on another prepared file of the session with a select split (the run's config carries
+    ``select_fraction``) scores the select trials of that file's ``train_input``: the test-phase file's holds the
+    val-phase file's training trials too, so a val-phase model's ``valid/*`` there were mostly of trials it was
+    fitted on. Trials are compared as :func:`trained_on_eval_trials` compares them. Empty when nothing can be
+    compared: no select split, a file or checkpoint without trial records (older ones, simulations).
+    """
+    path = getattr(dm, "path", None)
+    rows = getattr(dm, "select_rows", None)
+    if (not isinstance(training_files, dict) or path is None or rows is None
+            or "select" not in (getattr(dm, "splits", None) or {}) or not Path(path).is_file()):
+        return {}
+    current = trial_keys(path, "train")
+    if current is None or len(current) != len(dm.splits["train"]):
+        return {}
+    for record in training_files.values():
+        if not (isinstance(record, dict) and isinstance(record.get("train_trials"), list)
+                and isinstance(record.get("select_rows"), list)):
+            continue
+        kept = {int(i) for i in record["select_rows"]}
+        fitted = [(str(sha), str(name), int(t)) for i, (sha, name, t) in enumerate(record["train_trials"])
+                  if i not in kept]
+        scored = [current[int(i)] for i in rows]
+        return {"trained_on_select_trials": _same_trials(scored, fitted), "select_trials": len(scored),
+                "training_data": str(record.get("path"))}
+    return {}
+
+
 #: data settings that choose no trials of the training split (or choose the select split, which run_select_split
 #: reads from the run's settings)
 _NOT_TRIALS = ("select_fraction", "select_seed", "batch_size", "num_workers")
