@@ -810,8 +810,9 @@ class NeurodynCLI(LightningCLI):
 
     def _note_scored_trials(self, sub: str) -> None:
         """A note when ``validate`` / ``test`` report numbers of other trials or other spikes than their names say
-        (both exited 0 with nothing said): a test-phase file's evaluation trials hold held-in spikes only, so
-        ``valid/*`` / ``test/*`` there is a held-in reconstruction (no co-bps or fp-bps, silently); a select split
+        (both exited 0 with nothing said): a test-phase file's evaluation trials hold held-in spikes only, so a
+        LangevinFlow's ``valid/*`` / ``test/*`` there is a held-in reconstruction (no co-bps or fp-bps, silently);
+        a select split
         carved from another prepared file's training trials (the test-phase file's ``train_input`` holds the
         val-phase file's training trials too) held trials the checkpoint was fitted on. The select split of the
         run's own file is :meth:`_note_other_select`'s."""
@@ -820,7 +821,9 @@ class NeurodynCLI(LightningCLI):
         dm = self.datamodule
         path = getattr(dm, "path", None)
         split = "valid" if sub == "test" else getattr(dm, "val_split", None)
-        if split == "valid" and getattr(dm, "phase", None) == "test" and "valid" in dm.splits:
+        # (an HMM-GLM models the held-in units alone: its valid/* are of held-in spikes in either phase)
+        if (split == "valid" and getattr(dm, "phase", None) == "test" and "valid" in dm.splits
+                and not isinstance(self.model, HMMGLMModule)):
             prefix = "test" if sub == "test" else "valid"
             print(f"note: {path} is a test-phase file: its {len(dm.splits['valid'])} evaluation trials hold held-in "
                   f"spikes only (their held-out and forward spikes are EvalAI's), so {prefix}/* scores the held-in "

@@ -91,3 +91,19 @@ def test_validate_of_the_runs_own_file_and_predict_of_the_test_trials_say_nothin
     with h5py.File(pred, "r") as f, h5py.File(test, "r") as p:
         assert f.attrs["phase"] == "test"
         assert f["mc_maze_small_20/eval_rates_heldout"].shape[0] == p["eval_input/eval_spikes_heldin"].shape[0]
+
+
+def test_an_hmmglm_run_on_the_test_phase_file_gets_no_held_in_note(session, capsys):
+    """An HMM-GLM models the held-in units alone: its valid/* are of held-in spikes in either phase and it never
+    logs co-bps, so the test-phase note would tell its user something false."""
+    from pathlib import Path
+
+    tmp, val, test, _ = session
+    config = Path(__file__).resolve().parents[2] / "configs" / "hmmglm" / "mc_maze_small_states.yaml"
+    assert main(["fit", "--config", str(config), "--data.path", str(val), "--trainer.max_epochs", "1",
+                 "--trainer.default_root_dir", str(tmp), "--run-name", "hmm"]) == 0
+    capsys.readouterr()
+    assert main(["validate", "--run", str(tmp / "hmm"), "--ckpt_path", "last", "--data.init_args.path",
+                 str(test)]) == 0
+    out = capsys.readouterr().out
+    assert "valid/ll_per_spike" in out and "test-phase file" not in out, out
