@@ -410,3 +410,15 @@ def test_seed_everything_true_draws_one_seed_for_the_whole_search(tmp_path, caps
                  "--verbose", "0"]) == 2
     printed = capsys.readouterr()
     assert "note:" not in printed.out and len(printed.err.strip().splitlines()) == 1, printed
+
+
+def test_seed_everything_false_is_refused_before_ray(tmp_path, capsys, no_ray):
+    """``seed_everything: false`` is "no seed" to neurodyn fit, but every trial of the search was seeded 0 and no
+    line said so: a search's trials start from one seed (they differ by their hyperparameters alone), so false is
+    refused in one line naming the file and the key, before Ray starts."""
+    code, err, cfg_file, _ = _tune(tmp_path, capsys, _with(("seed_everything",), False))
+    assert code == 2 and err.count("\n") == 0 and "Traceback" not in err, err
+    assert err.startswith(f"neurodyn tune: error: {cfg_file}: seed_everything: false (no seed) does not suit a "
+                          "search"), err
+    assert "give a seed, or true" in err
+

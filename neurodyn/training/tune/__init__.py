@@ -61,7 +61,7 @@ report/test trials.
 The best checkpoint is the kept checkpoint with the lowest ``valid/loss`` over all trials (each holds a
 ``report.json`` with its trial, epoch and hyperparameters).
 Every trial starts from the config's ``seed_everything`` (``true``: one seed drawn for the whole search), so
-trials differ by their hyperparameters only.
+trials differ by their hyperparameters only; ``false`` (``neurodyn fit``: no seed) is refused, in one line.
 
 Hyperparameters after an exploit come from the Tune trial config
 -----------------------------------------------------------------

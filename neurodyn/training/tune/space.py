@@ -254,8 +254,9 @@ def check_fit_config(base: dict, files: list) -> None:
     """Keys of the fit config that no ``neurodyn fit`` accepts (a misspelt section or trainer option) are
     refused here: tune itself reads only a few of them, so a typo would otherwise pass unnoticed. So are the
     values of the trainer settings a trial keeps that Lightning divides by or misreads
-    (:func:`~neurodyn.training.refusals.check_trainer_counts`), and a ``seed_everything`` that ``neurodyn fit``
-    refuses."""
+    (:func:`~neurodyn.training.refusals.check_trainer_counts`), a ``seed_everything`` that ``neurodyn fit``
+    refuses, and ``seed_everything: false``, which fit takes as "no seed" but tune cannot: every trial starts from
+    one seed (they were each seeded 0, a seed no file named)."""
     import inspect
 
     import lightning.pytorch as pl
@@ -271,6 +272,11 @@ def check_fit_config(base: dict, files: list) -> None:
                          path=source_of(files, ("seed_everything",)), field="seed_everything")
     if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed <= 2**32 - 1:  # numpy's legacy seeds
         raise InputError(f"must be in 0 .. {2**32 - 1}, got {seed}", path=source_of(files, ("seed_everything",)),
+                         field="seed_everything")
+    if seed is False:  # fit leaves such a run unseeded; the trials were all seeded 0, which no file said
+        raise InputError("false (no seed) does not suit a search: tune starts every trial from one seed, so that "
+                         "trials differ by their hyperparameters alone and a search can be repeated; give a seed, or true "
+                         "(one seed drawn for the whole search)", path=source_of(files, ("seed_everything",)),
                          field="seed_everything")
     trainer = base.get("trainer")
     if trainer is None:
