@@ -275,8 +275,8 @@ def check_fit_config(base: dict, files: list) -> None:
                          field="seed_everything")
     if seed is False:  # fit leaves such a run unseeded; the trials were all seeded 0, which no file said
         raise InputError("false (no seed) does not suit a search: tune starts every trial from one seed, so that "
-                         "trials differ by their hyperparameters alone and a search can be repeated; give a seed, or true "
-                         "(one seed drawn for the whole search)", path=source_of(files, ("seed_everything",)),
+                         "trials differ by their hyperparameters alone and a search can be repeated; give a seed, or "
+                         "true (one seed drawn for the whole search)", path=source_of(files, ("seed_everything",)),
                          field="seed_everything")
     trainer = base.get("trainer")
     if trainer is None:
