@@ -422,3 +422,28 @@ def test_seed_everything_false_is_refused_before_ray(tmp_path, capsys, no_ray):
                           "search"), err
     assert "give a seed, or true" in err
 
+
+def _notes_before_ray(tmp_path, capsys, monkeypatch, config: dict, extra=()) -> list[str]:
+    """The note lines tune prints before it starts Ray (ray.init stops the command there)."""
+    ray = pytest.importorskip("ray")
+
+    def started(*args, **kwargs):
+        raise _RayStarted
+
+    monkeypatch.setattr(ray, "init", started)
+    with pytest.raises(_RayStarted):
+        _tune(tmp_path, capsys, config, extra=["--scheduler", "asha", *extra])
+    return [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+
+
+def test_a_select_fraction_the_config_overrides_is_noted(tmp_path, capsys, monkeypatch):
+    """An explicit --select-fraction was ignored without a word when the config's data.init_args.select_fraction
+    carved the select split: one note says which value is used and why; without the option, or without a select
+    split in the config, there is no note."""
+    carved = _with(("data", "init_args"), {**TINY["data"]["init_args"], "select_fraction": 0.25, "select_seed": 7})
+    notes = _notes_before_ray(tmp_path, capsys, monkeypatch, carved, ["--select-fraction", "0.3"])
+    assert notes == [f"note: --select-fraction 0.3 is not used: the config's data.init_args.select_fraction 0.25 "
+                     f"({tmp_path / 'fit.yaml'}; select_seed 7) carves the select split and takes precedence "
+                     "(best.yaml keeps it); change it there to select on another share"], notes
+    assert _notes_before_ray(tmp_path, capsys, monkeypatch, carved) == []  # the default: nothing was asked
+    assert _notes_before_ray(tmp_path, capsys, monkeypatch, TINY, ["--select-fraction", "0.3"]) == []  # it is used

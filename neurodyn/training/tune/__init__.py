@@ -53,7 +53,8 @@ Every trial reports, once per epoch, the module's ``valid/loss``: the masked Poi
 *select* split (the KL weight does not enter it, so trials with different ``kl_max`` compare fairly, as
 AutoLFADS compares validation NLL). The select split is a seeded ``--select-fraction`` of the *training*
 trials held out from the fit (:func:`select_split`, the fit harness's ``NeuralDataModule.carve_select``),
-unless the config's ``data.select_fraction`` carved one already. The DataModule's validation trials -- the
+unless the config's ``data.select_fraction`` carved one already (a ``--select-fraction`` given as well is not
+used, and a note says so). The DataModule's validation trials -- the
 NLB evaluation trials that ``neurodyn evaluate`` scores, the Lorenz / LFADS valid trials whose rates are
 reported -- are never seen, and ``best.yaml`` records the split (``data.init_args.select_fraction`` /
 ``select_seed``) so a refit trains and selects on the same trials. Nothing is selected on true rates or on

@@ -242,6 +242,29 @@ def _trial_name(trial) -> str:
     return trial_name(trial_index(trial.trial_id))
 
 
+#: the share of the training trials tune holds out to select on when neither --select-fraction nor the config sets one
+SELECT_FRACTION = 0.2
+
+
+def _select_fraction_note(given: float, base: dict, files: list[Path]) -> str:
+    """The note for a ``--select-fraction`` the config's select split overrides (it was ignored without a word).
+
+    >>> print(_select_fraction_note(0.3, {"data": {"init_args": {"select_fraction": 0.1}}}, [Path("fit.yaml")]))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    note: --select-fraction 0.3 is not used: the config's data.init_args.select_fraction 0.1 (fit.yaml; select_seed 0)
+    carves the select split and takes precedence (best.yaml keeps it); change it there to select on another share
+    """
+    key = ("data", "init_args", "select_fraction")
+    value = get_path(base, key)
+    if value is None:  # a DataModule that carves a select split of its own
+        return (f"note: --select-fraction {given:g} is not used: the DataModule carves its own select split, "
+                "which takes precedence")
+    select_seed = get_path(base, ("data", "init_args", "select_seed")) or 0
+    return (f"note: --select-fraction {given:g} is not used: the config's data.init_args.select_fraction "
+            f"{float(value):g} ({source_of(files, key)}; select_seed {select_seed}) carves the select split and takes "
+            "precedence (best.yaml keeps it); change it there to select on another share")
+
+
 def _default_out(configs: list[str], scheduler: str) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return Path("runs") / "tune" / f"{Path(configs[-1]).stem}-{scheduler}-{stamp}"
@@ -273,9 +296,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="CPUs of the local Ray instance (default cpus-per-trial x samples, at most the cores)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster (ray://host:10001 or auto)")
     p.add_argument("--out", default=None, help="run folder (must not exist; default runs/tune/<name>-<time>)")
-    p.add_argument("--select-fraction", type=float, default=0.2,
+    p.add_argument("--select-fraction", type=float, default=None,
                    help="share of the training trials held out to select on (validation trials unused; a config's "
-                        "data.select_fraction takes precedence)")
+                        "data.init_args.select_fraction takes precedence, and a note says so) (default: "
+                        f"{SELECT_FRACTION})")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the sampled configurations and of PBT's perturbations (default: seed_everything)")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
@@ -299,7 +323,7 @@ def _check_args(args) -> None:
 
         if not torch.cuda.is_available():
             raise InputError("no CUDA device on this machine", field="--gpus-per-trial")
-    if not 0 < args.select_fraction < 1:
+    if args.select_fraction is not None and not 0 < args.select_fraction < 1:
         raise InputError(f"must lie in (0, 1), got {args.select_fraction}", field="--select-fraction")
     if args.seed is not None:  # it seeds the select split best.yaml records (select_seed) and the samples
         from neurodyn.training.datamodules.base import check_seed
@@ -489,8 +513,11 @@ def run_search(args) -> Path:
     if data.splits.get("valid") is None or not len(data.splits["valid"]):
         raise InputError("the data module has no validation trials to select on", field="data")
     carved_by_config = "select" in data.splits
-    split = select_split(data, args.select_fraction, seed)
+    fraction = SELECT_FRACTION if args.select_fraction is None else args.select_fraction
+    split = select_split(data, fraction, seed)
     carved_here = "select" in data.splits and not carved_by_config  # best.yaml must carry it (see below)
+    fraction_note = (_select_fraction_note(args.select_fraction, base, config_paths)
+                     if carved_by_config and args.select_fraction is not None else None)
     del data
 
     out = Path(args.out) if args.out else _default_out(args.config, args.scheduler)
@@ -499,6 +526,8 @@ def run_search(args) -> Path:
         # notes once every input is accepted (the run folder is the last check): bad input is its one line alone
         if seed_note:
             print(seed_note, flush=True)
+        if fraction_note:
+            print(fraction_note, flush=True)
         if args.scheduler == "pbt":
             _note_no_perturbation(search, epochs)
         names = list(space)
@@ -529,7 +558,7 @@ def run_search(args) -> Path:
                 trainable = tune.with_resources(
                     tune.with_parameters(train_trial, base=base, epochs=epochs, cpus=args.cpus_per_trial,
                                          gpus=args.gpus_per_trial, checkpoint_every=every,
-                                         select_fraction=args.select_fraction, seed=seed, workdir=os.getcwd()),
+                                         select_fraction=fraction, seed=seed, workdir=os.getcwd()),
                     {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
                 )
                 scheduler = _scheduler(args.scheduler, search, epochs, seed)
@@ -562,7 +591,7 @@ def run_search(args) -> Path:
                 best_values = {name: best["hyperparameters"].get(name) for name in names}
                 best_cfg = apply_hyperparameters(base, best_values)
                 if carved_here:  # a refit with best.yaml trains and selects on the trials the search did
-                    best_cfg = record_select_split(best_cfg, args.select_fraction, seed)
+                    best_cfg = record_select_split(best_cfg, fraction, seed)
                 set_path(best_cfg, ("trainer", "max_epochs"), epochs)
                 import yaml
 
