@@ -1,11 +1,13 @@
 """``neurodyn info FILE|URL``: a summary of an NWB file or folder, a prepared file, any HDF5 file, a
-checkpoint or a run folder.
+checkpoint, a run folder of ``neurodyn fit`` or of ``neurodyn tune``.
 
 What it reads and prints: :func:`neurodyn.data.info.info` for data and prediction files; here, for what
 ``neurodyn fit`` writes: a checkpoint (model family, epoch and step, neurodyn version, bin width, sizes,
 the data files it was trained on with their size and SHA-256, its model and run settings) and a run
 folder (its config's model and data, ``checkpoints/checkpoints.json``: monitor, best and last, and its
-checkpoint files), and a YAML config of ``neurodyn fit`` (its model, data and trainer). Every summary ends
+checkpoint files), a run folder of ``neurodyn tune`` (``summary.json``: the search, the best trial with its
+metric and the split it was taken on; ``trials.csv``; the files ``best.yaml`` / ``best.ckpt`` that a refit, predict
+and validate take) and a YAML config of ``neurodyn fit`` (its model, data and trainer). Every summary ends
 with what the file is and the commands that take it next (``what:`` / ``next:`` lines).
 """
 
@@ -19,7 +21,7 @@ from neurodyn.data.info import ATTR_WIDTH, _q, cut_text, info, new_console, prin
 from neurodyn.data.stream import TIMEOUT_HELP, timeout_s
 from neurodyn.errors import ArgumentParser, InputError
 
-__all__ = ["cli_main", "checkpoint_info", "run_folder_info"]
+__all__ = ["cli_main", "checkpoint_info", "run_folder_info", "tune_folder_info"]
 
 
 def _text(value, cut: bool = True) -> str:
@@ -42,6 +44,94 @@ def _wrapped(text: str) -> str:
 
 def _is_run_folder(path: Path) -> bool:
     return path.is_dir() and (path / "config.yaml").is_file() and (path / "checkpoints").is_dir()
+
+
+#: the files of a run folder of ``neurodyn tune`` (:mod:`neurodyn.training.tune`), in the order info lists them
+TUNE_FILES = ("summary.json", "best.yaml", "best.ckpt", "trials.csv", "trials.txt", "perturbations.csv", "ray")
+
+
+def _is_tune_folder(path: Path) -> bool:
+    """A run folder of ``neurodyn tune``: its ``summary.json``, or its ``best.yaml`` and ``best.ckpt``."""
+    return path.is_dir() and ((path / "summary.json").is_file()
+                              or ((path / "best.yaml").is_file() and (path / "best.ckpt").is_file()))
+
+
+def tune_folder_info(path: str | os.PathLike, console=None) -> None:
+    """Print a run folder of ``neurodyn tune``: the search (``summary.json``: command, configs, scheduler, trials,
+    epochs, seed), the metric and the split it was taken on, the best trial with its value, epoch and
+    hyperparameters, the trials of ``trials.csv`` and the folder's files; then what takes it next (``best.yaml``
+    and ``best.ckpt``). A missing or unreadable ``summary.json`` is said in its row, not refused: the rest is
+    shown."""
+    import csv
+
+    from neurodyn.io.output import _size
+
+    console = console or new_console()
+    path = Path(path)
+    table = titled_table(f"Tune run folder {path}", "field", "value")
+    summary: dict = {}
+    try:
+        loaded = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        summary = loaded if isinstance(loaded, dict) else {}
+        if not summary:
+            table.add_row("summary.json", "not a JSON object")
+    except FileNotFoundError:
+        table.add_row("summary.json", "missing (the search's figures are in best.yaml's header and trials.csv)")
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        table.add_row("summary.json", f"unreadable ({type(err).__name__})")
+    metric = summary.get("metric", "valid/loss")
+    split = summary.get("select_split")
+    # as neurodyn tune's closing line names the trials its figures are of (never the validation trials)
+    where = None if not isinstance(split, str) else split if split.startswith("the ") else f"the select split, {split}"
+    scheduler, samples = summary.get("scheduler"), summary.get("samples")
+    best_trial, best_value, best_epoch = summary.get("best_trial"), summary.get("best_value"), summary.get("best_epoch")
+    value = f"{best_value:.6g}" if isinstance(best_value, int | float) else str(best_value)
+    for key, row in [
+        ("command", summary.get("command")),
+        ("configs", ", ".join(map(str, summary["configs"])) if isinstance(summary.get("configs"), list) else None),
+        ("search", summary.get("search")),
+        ("scheduler", f"{scheduler}: {samples} trials of {summary.get('epochs')} epochs, seed {summary.get('seed')}"
+         if scheduler else None),
+        ("metric", f"{metric} ({summary.get('mode', 'min')}): the masked Poisson NLL of {where}" if where else None),
+        ("best trial", f"{best_trial}: {metric} {value} at epoch {best_epoch} (best.ckpt: the best kept checkpoint)"
+         if best_trial else None),
+        ("best hyperparameters", summary.get("best_hyperparameters")),
+        ("perturbations", summary.get("perturbations") if scheduler == "pbt" else None),
+        ("trials failed", summary.get("trials_failed")),
+        ("seconds", summary.get("seconds")),
+    ]:
+        if row is not None:
+            table.add_row(key, row if isinstance(row, str) else _text(row))
+    trials = path / "trials.csv"
+    if trials.is_file():
+        try:
+            with trials.open(newline="", encoding="utf-8") as handle:
+                statuses = [row.get("status") for row in csv.DictReader(handle)]
+            table.add_row("trials.csv", f"{len(statuses)} trials ({statuses.count('OK')} OK, "
+                                        f"{statuses.count('ERROR')} failed)")
+        except (OSError, UnicodeDecodeError, csv.Error) as err:
+            table.add_row("trials.csv", f"unreadable ({type(err).__name__})")
+    files = titled_table("Files", "file", "size")
+    for name in TUNE_FILES:
+        item = path / name
+        if item.is_dir():
+            files.add_row(f"{name}/", "folder (Ray Tune's experiment: per-trial progress.csv, result.json)")
+        elif item.is_file():
+            files.add_row(name, _size(item.stat().st_size))
+    console.print(table)
+    console.print(files)
+    what = f"run folder of neurodyn tune ({scheduler or 'scheduler not recorded'}"
+    what += f", {samples} trials)" if samples is not None else ")"
+    if best_trial:
+        what += f"; best {best_trial}: {metric} {value} at epoch {best_epoch}" + (f" on {where}" if where else "")
+    steps = []
+    config, ckpt = _q(path / "best.yaml"), _q(path / "best.ckpt")
+    if (path / "best.yaml").is_file():
+        steps.append(f"neurodyn fit --config {config}   (retrain with the best hyperparameters)")
+        if (path / "best.ckpt").is_file():
+            steps += [f"neurodyn predict --config {config} --ckpt_path {ckpt} --prediction.path PRED.h5",
+                      f"neurodyn validate --config {config} --ckpt_path {ckpt}   (its {metric} on the same split)"]
+    print_what_next(console, what, steps)
 
 
 def checkpoint_info(path: str | os.PathLike, console=None) -> None:
@@ -85,6 +175,8 @@ def checkpoint_info(path: str | os.PathLike, console=None) -> None:
     what = f"checkpoint of neurodyn fit ({family}; epochs finished: {int(ckpt.get('epoch', -1)) + 1})"
     run = path.parent.parent
     config = _q(run / "config.yaml") if path.parent.name == "checkpoints" and _is_run_folder(run) else "CONFIG.yaml"
+    if path.name == "best.ckpt" and _is_tune_folder(path.parent):  # neurodyn tune's: best.yaml beside it
+        config = _q(path.parent / "best.yaml")
     print_what_next(console, what, [
         f"neurodyn predict --config {config} --ckpt_path {_q(path)} --prediction.path PRED.h5",
         f"neurodyn validate --config {config} --ckpt_path {_q(path)}"])
@@ -201,8 +293,13 @@ def config_info(path: str | os.PathLike, console=None) -> None:
         steps = [f"neurodyn predict --config {q} --ckpt_path {_q(path.parent / 'checkpoints' / 'last.ckpt')} "
                  "--prediction.path PRED.h5", f"neurodyn predict --run {_q(path.parent)} --ckpt_path last "
                  "--prediction.path PRED.h5"]
-    print_what_next(console, "config of neurodyn fit (LightningCLI YAML)"
-                    + ("; the run folder's own (written by fit)" if len(steps) > 1 else ""), steps)
+    what = "config of neurodyn fit (LightningCLI YAML)" + ("; the run folder's own (written by fit)" if len(steps) > 1
+                                                           else "")
+    if path.name == "best.yaml" and _is_tune_folder(path.parent) and (path.parent / "best.ckpt").is_file():
+        what += "; the best trial's of a neurodyn tune run folder (its checkpoint: best.ckpt beside it)"
+        steps.append(f"neurodyn predict --config {q} --ckpt_path {_q(path.parent / 'best.ckpt')} "
+                     "--prediction.path PRED.h5")
+    print_what_next(console, what, steps)
 
 
 def cli_main(argv: list[str]) -> int:
@@ -210,13 +307,15 @@ def cli_main(argv: list[str]) -> int:
     parser = ArgumentParser(
         prog="neurodyn info",
         description="Summarise an NWB file or folder, a prepared file, any HDF5 file, a checkpoint, a config "
-                    "or a run folder of neurodyn fit: what it is and the commands that take it next.",
+                    "or a run folder of neurodyn fit, or a run folder of neurodyn tune: what it is and the commands "
+                    "that take it next.",
     )
     parser.add_argument(
         "file",
         help="NWB file / folder, `neurodyn prepare` output, prediction, LFADS-format or other HDF5, a checkpoint "
-        "(.ckpt), a config (.yaml) or a run folder of `neurodyn fit`; or a dandi:// or https:// URL (streamed, not "
-        "downloaded). The summary ends with what the file is and the commands that take it next",
+        "(.ckpt), a config (.yaml) or a run folder of `neurodyn fit`, a run folder of `neurodyn tune`; or a "
+        "dandi:// or https:// URL (streamed, not downloaded). The summary ends with what the file is and the "
+        "commands that take it next",
     )
     parser.add_argument("--max-rows", type=int, default=200, help="datasets listed for generic HDF5 files")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
@@ -231,6 +330,8 @@ def cli_main(argv: list[str]) -> int:
     with timeout_s(args.timeout, field="--timeout"):
         if _is_run_folder(path):
             run_folder_info(path)
+        elif _is_tune_folder(path):
+            tune_folder_info(path)
         elif path.suffix == ".ckpt" and path.is_file():
             checkpoint_info(path)
         elif path.suffix.lower() in (".yaml", ".yml"):

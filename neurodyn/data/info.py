@@ -93,7 +93,7 @@ def file_kind(path: str | os.PathLike) -> str:
         if path.is_dir():
             if not sorted(path.glob("*.nwb")):  # info reads two kinds of folder: said only "no .nwb files"
                 raise InputError("folder holds no .nwb files and is no run folder of neurodyn fit (config.yaml and "
-                                 "checkpoints/)", path)
+                                 "checkpoints/) or of neurodyn tune (summary.json, best.yaml and best.ckpt)", path)
             return "nwb"
     with _h5(path) as f:
         if is_nwb(f):

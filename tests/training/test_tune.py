@@ -327,7 +327,7 @@ def pbt_runs(tmp_path_factory) -> list[tuple[Path, subprocess.CompletedProcess]]
     return runs
 
 
-def test_pbt_four_trials_end_to_end(pbt_runs, tmp_path, monkeypatch):
+def test_pbt_four_trials_end_to_end(pbt_runs, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     out, proc = pbt_runs[0]
     assert "best.ckpt: valid/loss" in proc.stdout and "the best kept checkpoint" in proc.stdout
@@ -402,6 +402,26 @@ def test_pbt_four_trials_end_to_end(pbt_runs, tmp_path, monkeypatch):
     # ... and `neurodyn fit` runs it.
     assert main(["fit", "--config", str(out / "best.yaml"), "--trainer.fast_dev_run", "true",
                  "--trainer.default_root_dir", str(tmp_path / "fit"), "--trainer.enable_progress_bar", "false"]) == 0
+
+    # `neurodyn info` of the run folder (it said 'folder holds no .nwb files') names the best trial, its value and
+    # split, and commands that take best.yaml / best.ckpt: they run as printed
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-4] == (f"what: run folder of neurodyn tune (pbt, 4 trials); best {summary['best_trial']}: valid/loss "
+                         f"{summary['best_value']:.6g} at epoch {summary['best_epoch']} on the select split, "
+                         f"{summary['select_split']}"), lines
+    steps = [shlex.split(line.removeprefix("next: neurodyn ").split("   (")[0]) for line in lines[-3:]]
+    assert [step[0] for step in steps] == ["fit", "predict", "validate"], lines
+    assert steps[1] == ["predict", "--config", str(out / "best.yaml"), "--ckpt_path", str(out / "best.ckpt"),
+                        "--prediction.path", "PRED.h5"], lines
+    assert main(steps[1]) == 0 and (tmp_path / "PRED.h5").is_file()
+    assert main(steps[2]) == 0
+    # ... and best.ckpt's own summary names best.yaml beside it as its config (was CONFIG.yaml)
+    capsys.readouterr()
+    assert main(["info", str(out / "best.ckpt")]) == 0
+    assert capsys.readouterr().out.splitlines()[-2] == (f"next: neurodyn predict --config {out / 'best.yaml'} "
+                                                        f"--ckpt_path {out / 'best.ckpt'} --prediction.path PRED.h5")
 
 
 def test_a_pbt_without_perturbations_writes_the_header_alone(tmp_path):

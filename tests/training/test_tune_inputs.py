@@ -4,6 +4,7 @@ the file and the field (exit code 2), before Ray starts and without leaving a ru
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -447,3 +448,63 @@ def test_a_select_fraction_the_config_overrides_is_noted(tmp_path, capsys, monke
                      "(best.yaml keeps it); change it there to select on another share"], notes
     assert _notes_before_ray(tmp_path, capsys, monkeypatch, carved) == []  # the default: nothing was asked
     assert _notes_before_ray(tmp_path, capsys, monkeypatch, TINY, ["--select-fraction", "0.3"]) == []  # it is used
+
+
+def _tune_folder(folder: Path) -> dict:
+    """A run folder as neurodyn tune writes it (summary.json with its keys, best.yaml, best.ckpt, trials.csv), without
+    running a search: info reads the files, not the checkpoint's weights."""
+    folder.mkdir()
+    summary = {"command": "neurodyn tune --config fit.yaml --search search.yaml", "configs": ["fit.yaml"],
+               "search": "search.yaml", "scheduler": "pbt", "samples": 2, "epochs": 2, "seed": 3,
+               "metric": "valid/loss", "mode": "min",
+               "select_split": "32 of the 160 training trials (select_fraction 0.2, seed 3); the validation trials "
+                               "are not used",
+               "best_trial": "trial_0001", "best_value": 0.1234567, "best_epoch": 2,
+               "best_hyperparameters": {"lr": 0.004, "gamma": 0.2}, "perturbations": 1, "trials_failed": 1,
+               "seconds": 12.5}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "best.yaml").write_text(yaml.safe_dump(TINY))
+    (folder / "best.ckpt").write_bytes(b"0" * 10)
+    (folder / "trials.csv").write_text("trial,status,epochs\r\ntrial_0000,ERROR,1\r\ntrial_0001,OK,2\r\n")
+    (folder / "ray").mkdir()
+    return summary
+
+
+def test_info_summarises_a_tune_run_folder(tmp_path, capsys, monkeypatch):
+    """``neurodyn info`` of a tune run folder said 'folder holds no .nwb files and is no run folder of neurodyn fit':
+    it names the search, its best trial with the metric and the split it was taken on, and the commands that take
+    best.yaml / best.ckpt next, as it does a fit's run folder; a best.ckpt there names best.yaml as its config."""
+    import re
+
+    monkeypatch.setenv("COLUMNS", "400")
+    folder = tmp_path / "tune run"  # a space: the next: lines quote it
+    summary = _tune_folder(folder)
+    capsys.readouterr()
+    assert main(["info", str(folder)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert f"Tune run folder {folder}" in out, out
+    assert re.search(r"scheduler\s+│ pbt: 2 trials of 2 epochs, seed 3", out), out
+    assert re.search(r"metric\s+│ valid/loss \(min\): the masked Poisson NLL of the select split, 32 of the 160 "
+                     r"training trials", out), out
+    assert re.search(r"best trial\s+│ trial_0001: valid/loss 0.123457 at epoch 2", out), out
+    assert re.search(r"trials.csv\s+│ 2 trials \(1 OK, 1 failed\)", out), out
+    q = f"'{folder}"
+    assert out.splitlines()[-4:] == [
+        f"what: run folder of neurodyn tune (pbt, 2 trials); best trial_0001: valid/loss 0.123457 at epoch 2 on the "
+        f"select split, {summary['select_split']}",
+        f"next: neurodyn fit --config {q}/best.yaml'   (retrain with the best hyperparameters)",
+        f"next: neurodyn predict --config {q}/best.yaml' --ckpt_path {q}/best.ckpt' --prediction.path PRED.h5",
+        f"next: neurodyn validate --config {q}/best.yaml' --ckpt_path {q}/best.ckpt'   (its valid/loss on the same "
+        "split)"], out
+    # best.yaml there: the config of a fit, and the one that best.ckpt beside it was trained with
+    assert main(["info", str(folder / "best.yaml")]) == 0
+    assert capsys.readouterr().out.splitlines()[-3:] == [
+        "what: config of neurodyn fit (LightningCLI YAML); the best trial's of a neurodyn tune run folder (its "
+        "checkpoint: best.ckpt beside it)", f"next: neurodyn fit --config {q}/best.yaml'",
+        f"next: neurodyn predict --config {q}/best.yaml' --ckpt_path {q}/best.ckpt' --prediction.path PRED.h5"]
+    # a damaged summary.json is said in its row; the folder is still summarised from its other files
+    (folder / "summary.json").write_text("{not json")
+    assert main(["info", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"summary.json\s+│ unreadable \(JSONDecodeError\)", out), out
+    assert out.splitlines()[-4] == "what: run folder of neurodyn tune (scheduler not recorded)", out
