@@ -375,6 +375,18 @@ def parse_seed(text: str) -> int:
     return seeds[0]
 
 
+def _whole_number_at_least(text: str, low: int) -> int:
+    """``text`` as a whole number of at least ``low``, else :class:`OptionValueError` (what
+    :func:`positive_int` and :func:`non_negative_int` share)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1  # not a number: refused as one below the limit
+    if value < low:
+        raise OptionValueError(f"must be a whole number >= {low}, got {text!r}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """A count of at least 1 (threads, jobs, members, epochs, repeats): the ``type`` of such options.
 
@@ -384,13 +396,7 @@ def positive_int(text: str) -> int:
     Traceback (most recent call last):
     _results.OptionValueError: must be a whole number >= 1, got '0'
     """
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise OptionValueError(f"must be a whole number >= 1, got {text!r}")
-    return value
+    return _whole_number_at_least(text, 1)
 
 
 def non_negative_int(text: str) -> int:
@@ -403,13 +409,20 @@ def non_negative_int(text: str) -> int:
     Traceback (most recent call last):
     _results.OptionValueError: must be a whole number >= 0, got '-1'
     """
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise OptionValueError(f"must be a whole number >= 0, got {text!r}")
-    return value
+    return _whole_number_at_least(text, 0)
+
+
+def add_timing_options(parser: argparse.ArgumentParser, steps_help: str, warmup_help: str) -> None:
+    """The timing benchmarks' ``--steps`` (timed calls, at least 1, default 3) and ``--warmup`` (untimed calls
+    first, 0 or more, default 1), each with the script's own help.
+
+    >>> p = BenchmarkParser(prog="x.py")
+    >>> add_timing_options(p, "timed calls", "untimed calls first")
+    >>> p.parse_args([]), p.parse_args(["--steps", "5", "--warmup", "0"])
+    (Namespace(steps=3, warmup=1), Namespace(steps=5, warmup=0))
+    """
+    parser.add_argument("--steps", type=positive_int, default=3, help=steps_help)
+    parser.add_argument("--warmup", type=non_negative_int, default=1, help=warmup_help)
 
 
 def positive_float(text: str) -> float:

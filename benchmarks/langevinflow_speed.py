@@ -50,11 +50,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _results import (  # noqa: E402
     BenchmarkParser,
+    add_timing_options,
     check_results_folder,
     checkout_with,
     exits_on_signals,
     name_list,
-    non_negative_int,
     output_folder,
     parse_seed,
     positive_int,
@@ -88,8 +88,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "config.train_chunks=N (recomputed chunks of trials: less memory, one extra forward)")
     p.add_argument("--no-write", action="store_true", help="side-by-side: do not write the results file")
     p.add_argument("--out-dir", type=output_folder, default=None, help="results folder (default benchmarks/results)")
-    p.add_argument("--steps", type=positive_int, default=3, help="neurodyn-only modes: timed steps / passes")
-    p.add_argument("--warmup", type=non_negative_int, default=1, help="neurodyn-only modes: untimed steps first")
+    add_timing_options(p, "neurodyn-only modes: timed steps / passes", "neurodyn-only modes: untimed steps first")
     p.add_argument("--batch", type=positive_int, default=256, help="trials per step (default 256, MC_Maze's batch)")
     p.add_argument("--obs-bins", type=positive_int, default=35, help="observed bins (default 35)")
     p.add_argument("--fwd-bins", type=positive_int, default=10, help="forward-prediction bins (default 10)")

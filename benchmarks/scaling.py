@@ -46,10 +46,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import (  # noqa: E402
     BenchmarkParser,
     OptionValueError,
+    add_timing_options,
     check_results_folder,
     exits_on_signals,
     json_object,
-    non_negative_int,
     output_folder,
     positive_float,
     positive_int,
@@ -290,8 +290,7 @@ def plot(lf: dict, hmm: dict, path: Path) -> None:
 def parse_args(argv=None):
     p = BenchmarkParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=positive_int, default=1, help="torch / BLAS threads of every child (default 1)")
-    p.add_argument("--steps", type=positive_int, default=3, help="timed calls per size")
-    p.add_argument("--warmup", type=non_negative_int, default=1, help="untimed calls first")
+    add_timing_options(p, "timed calls per size", "untimed calls first")
     p.add_argument("--batch", type=positive_int, default=64, help="LangevinFlow trials per step")
     p.add_argument("--hidden", type=positive_int, default=280, help="LangevinFlow hidden size (mc_maze.yaml: 280)")
     p.add_argument("--max-gib", type=positive_float, default=6.0, help="skip sizes predicted to need more")

@@ -13,21 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_modules import load_benchmark as _load_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
-
-
-def _load_benchmark(name: str):
-    """benchmarks/<name>.py as a module (benchmarks/ is on sys.path only while it loads)."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(BENCH))
-    return mod
 
 
 def _script(name: str, *args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -855,6 +844,25 @@ def test_nwb_takes_a_folder_holding_the_test_file_as_the_recorded_command_gives_
     assert f"no {TEST_FILE} in this folder" in _one_line(proc, "real_pseudo_cosmoothing")
 
 
+def _committed_stand_in(name: str, tmp_path: Path, monkeypatch, work: str):
+    """benchmarks/<name>.py loaded with an empty ``tmp_path/results`` standing in for the committed
+    benchmarks/results (no $NEURODYN_RESULTS_DIR), and each function named in ``work`` (space-separated) made to
+    raise ``AssertionError("the run started")``; returns the module and the stand-in folder."""
+    bench = _load_benchmark(name)
+    results = sys.modules["_results"]  # the shared module the script imported
+    committed = tmp_path / "results"
+    committed.mkdir()
+    monkeypatch.setattr(results, "RESULTS_DIR", committed)
+    monkeypatch.delenv("NEURODYN_RESULTS_DIR", raising=False)
+
+    def no_work(*a, **k):
+        raise AssertionError("the run started")
+
+    for fn in work.split():
+        monkeypatch.setattr(bench, fn, no_work)
+    return bench, committed
+
+
 @pytest.mark.parametrize("name, args, option, work", [
     ("scaling", ["--quick"], "--quick", "sweep"), ("scaling", ["--only", "hmm"], "--only", "sweep"),
     ("hmmglm_synthetic", ["--fast", "--seeds", "0"], "--fast", "_warm_up_kernels run_seed"),
@@ -867,19 +875,8 @@ def test_a_smoke_run_does_not_replace_a_committed_results_file(tmp_path, monkeyp
     readme_tables.py then found no table for the README's block. Refused before any work, in one line; with a
     folder given the run goes on (test_scaling_writes_where_the_environment_says). The committed folder is a
     stand-in here, so that a regression cannot overwrite the real files."""
-    bench = _load_benchmark(name)
-    results = sys.modules["_results"]  # the shared module the script imported
-    committed = tmp_path / "results"
-    committed.mkdir()
+    bench, committed = _committed_stand_in(name, tmp_path, monkeypatch, work)
     (committed / f"{name}.json").write_text("committed")
-    monkeypatch.setattr(results, "RESULTS_DIR", committed)
-    monkeypatch.delenv("NEURODYN_RESULTS_DIR", raising=False)
-
-    def no_work(*a, **k):
-        raise AssertionError("the run started")
-
-    for fn in work.split():
-        monkeypatch.setattr(bench, fn, no_work)
     assert bench.main(args) == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and f": error: {option}: a {option} run writes no README table" in lines[0], lines
@@ -963,18 +960,7 @@ def test_a_development_run_keeps_out_of_the_committed_results(tmp_path, monkeypa
     --split-first-phase K``, added a results file with a README table but no README block, so readme_tables.py
     --check (and the suite) failed. Both are development runs: refused in the committed folder (a stand-in here),
     before any work; with --results-dir they run."""
-    bench = _load_benchmark(name)
-    results = sys.modules["_results"]
-    committed = tmp_path / "results"
-    committed.mkdir()
-    monkeypatch.setattr(results, "RESULTS_DIR", committed)
-    monkeypatch.delenv("NEURODYN_RESULTS_DIR", raising=False)
-
-    def no_work(*a, **k):
-        raise AssertionError("the run started")
-
-    for fn in work.split():
-        monkeypatch.setattr(bench, fn, no_work)
+    bench, committed = _committed_stand_in(name, tmp_path, monkeypatch, work)
     with pytest.raises(SystemExit) as stop:
         bench.main(["--seeds", "100", *args])
     assert stop.value.code == 2

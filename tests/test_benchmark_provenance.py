@@ -13,7 +13,6 @@ names) is the script's own.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import re
 import shlex
@@ -21,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from benchmark_modules import load_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
@@ -37,22 +37,11 @@ class _Parsed(Exception):
         self.namespace, self.parser = namespace, parser
 
 
-def _load(name: str):
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location(f"bench_parse_{name}", BENCH / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(BENCH))
-    return mod
-
-
 def parse_only(name: str, argv: list[str], monkeypatch, parse: bool = True):
     """``argv`` read by benchmarks/<name>.py's parser, as its ``main`` builds it, and that parser; nothing after
     parsing runs. A refused argument is ``SystemExit(2)`` with the script's one-line error on stderr.
     ``parse=False``: the parser alone (the namespace is None)."""
-    mod = _load(name)
+    mod = load_benchmark(name, prefix="bench_parse_")
     results = sys.modules["_results"]  # the shared module the script imported
 
     def stop_after_parsing(self, args=None, namespace=None):
