@@ -106,6 +106,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=parse_seed, default=0, help="seed of the weights and the batch (default 0)")
     p.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)  # impl:phase:precision
     args = p.parse_args(argv)
+    if args.neurons < args.heldin:  # (the model's check would name its own field, n_neurons, after the imports)
+        p.error(f"argument --neurons: all neurons ({args.neurons}) cannot be fewer than --heldin ({args.heldin}), "
+                "the held-in neurons among them")
     if args.reference and args.device != "cpu":
         p.error(f"argument --device: the side-by-side mode (--reference) runs on the CPU, got --device {args.device}")
     if args.reference and not args.rss_child and not args.no_write:  # the side-by-side mode writes its results

@@ -289,6 +289,10 @@ def test_help_still_shows_every_option(tmp_path, name):
     ("gpu_check", ["--out-dir", "a_file", "--cpu-dry-run"], "--out-dir"),
     ("scaling", ["--out-dir", "a_file", "--quick"], "--out-dir"),
     ("langevinflow_speed", ["--out-dir", "a_file"], "--out-dir"),
+    # more held-in neurons than neurons: named n_neurons (the model's field), not the option (tiny sizes, so that
+    # a regression runs in a second)
+    ("langevinflow_speed", ["--heldin", "10", "--neurons", "5", "--steps", "1", "--warmup", "0", "--batch", "2",
+                            "--hidden", "8", "--obs-bins", "3", "--fwd-bins", "1", "--threads", "1"], "--neurons"),
 ])
 def test_bad_arguments_are_one_line_naming_the_field_and_exit_2_before_anything_runs(tmp_path, name, args, field):
     """A bad value, choice or missing option printed argparse's usage block first; a missing or unfit path given
