@@ -221,11 +221,13 @@ def recorded_path(path: str | os.PathLike) -> str:
         return str(path)
 
 
-def check_results_folder(out_dir: str | os.PathLike | None = None, option: str | None = None) -> Path:
-    """:func:`results_folder`, refused at once when it cannot be made or written into -- called by a benchmark
-    after its options are parsed, before any work, so that a run of minutes does not fail when it writes its
-    results. The :class:`~neurodyn.errors.InputError` (one line, exit code 2 through :func:`exits_on_signals`)
-    names where the folder came from: ``option`` (``out_dir`` given), ``$NEURODYN_RESULTS_DIR`` or the default.
+def check_results_folder(out_dir: str | os.PathLike | None = None, option: str | None = None,
+                         name: str | None = None) -> Path:
+    """:func:`results_folder`, refused at once when it cannot be made or written into, or when ``<name>.json``
+    in it (the results file the run will write, ``name`` given) is a folder -- called by a benchmark after its
+    options are parsed, before any work, so that a run of minutes does not fail when it writes its results.
+    The :class:`~neurodyn.errors.InputError` (one line, exit code 2 through :func:`exits_on_signals`) names
+    where the folder came from: ``option`` (``out_dir`` given), ``$NEURODYN_RESULTS_DIR`` or the default.
 
     >>> from unittest import mock
     >>> with mock.patch.dict(os.environ, {RESULTS_ENV: "/dev/null/results"}):  # the caller's value comes back
@@ -243,6 +245,8 @@ def check_results_folder(out_dir: str | os.PathLike | None = None, option: str |
     else:
         field, text, hint = "results folder", str(folder), f" (set {RESULTS_ENV} to write the results elsewhere)"
     why = "empty path, expected a folder" if not text.strip() else _cannot_write_in(folder)
+    if not why and name is not None and (folder / f"{name}.json").is_dir():
+        why = f"{name}.json in it is a folder, not a results file"
     if why:
         raise InputError(f"{text}: {why}{hint}", field=field)
     return folder
@@ -252,6 +256,16 @@ def is_committed_folder(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` is ``benchmarks/results``, whose files the README's tables are rendered from (one per
     benchmark, each under its benchmark's name)."""
     return Path(folder).resolve() == RESULTS_DIR.resolve()
+
+
+def refuse_development_run(parser: argparse.ArgumentParser, folder: str | os.PathLike, field: str, what: str,
+                           option: str = "--results-dir") -> None:
+    """Refuse (``parser.error``: one line, exit code 2), before any work, a development run whose results file
+    would land in the committed ``benchmarks/results`` where the README has no block for it (or where it would
+    replace another benchmark's file): ``what`` says what it would write, ``field`` is the option that makes it
+    a development run, ``option`` the one naming another folder."""
+    if is_committed_folder(folder):
+        parser.error(f"argument {field}: {what}: give {option} DIR (development runs: benchmarks/results/dev)")
 
 
 def refuse_committed_folder(folder: str | os.PathLike, name: str, run: str, field: str, option: str) -> None:

@@ -27,6 +27,8 @@ val trials; that path has no select split, so its figures are report figures onl
 Usage::
 
     python benchmarks/departures.py [--seeds 0,1,2] [--epochs 200] [--jobs 2] [--case nlb]
+    python benchmarks/departures.py --case nlb --style dmfc_rsg --results-dir DIR   # no README block: not into
+                                                                                    # benchmarks/results
     python benchmarks/departures.py --variants reference_integrator,reference_init   # a subset of the variants
 """
 
@@ -47,8 +49,10 @@ from _results import (  # noqa: E402
     exits_on_signals,
     mean_sd,
     name_list,
+    output_folder,
     parse_seeds,
     positive_int,
+    refuse_development_run,
     summarize,
     write_results,
 )
@@ -57,6 +61,9 @@ from nlb_synthetic import STYLES  # noqa: E402
 #: the reference preset's model fields that differ from neurodyn's defaults (validation-only val_mask left out)
 REFERENCE_FIELDS = {"integrator": "reference", "transition_kl": "reference", "encoder_alignment": "lagged",
                     "potential_init": "zeros", "init": "reference", "cd_gradient": "reference"}
+#: the --case nlb styles whose results file (departures_nlb_STYLE.json) the README has a block for; another
+#: style is a development run, written only into another results folder
+README_STYLES = ("mc_maze",)
 VARIANTS = {"neurodyn": {}, "reference_fields": REFERENCE_FIELDS,
             **{f"reference_{field}": {field: value} for field, value in REFERENCE_FIELDS.items()}}
 
@@ -106,7 +113,8 @@ def nlb_case(args, variants: list[str]) -> int:
                      "—" if v == "neurodyn" else row["verdict"],
                      " / ".join(f"{runs[v][s]['co_bps_ratio_20ms']:.3f}" for s in args.seeds)])
     if not args.no_write:
-        write_results(f"departures_nlb_{args.style}", figures, seconds=time.perf_counter() - start, readme={
+        write_results(f"departures_nlb_{args.style}", figures, seconds=time.perf_counter() - start,
+                      out_dir=args.results_dir, readme={
             "title": f"Departures from the reference code on the synthetic NLB case ({args.style}, co-bps / oracle)",
             "columns": ["variant (neurodyn defaults except)", "co-bps / oracle, 20 ms", "neurodyn minus variant",
                         "departure", "per seed"],
@@ -163,6 +171,9 @@ def main(argv=None) -> int:
                         help="--case nlb: the synthetic NLB style (default mc_maze)")
     parser.add_argument("--no-write", action="store_true",
                         help="do not write the results file (departures_lorenz.json / departures_nlb_STYLE.json)")
+    parser.add_argument("--results-dir", type=output_folder, default=None,
+                        help="results folder (default $NEURODYN_RESULTS_DIR, else benchmarks/results; needed by "
+                             f"--case nlb with a --style other than {', '.join(README_STYLES)})")
     args = parser.parse_args(argv)
     # an option of the other case would be ignored, and the results file would not say so
     if args.case == "nlb" and args.epochs is not None:
@@ -172,7 +183,11 @@ def main(argv=None) -> int:
     args.epochs = 200 if args.epochs is None else args.epochs
     args.style = "mc_maze" if args.style is None else args.style
     if not args.no_write:  # before any work, not when the results are written
-        check_results_folder()
+        name = "departures_lorenz" if args.case == "lorenz" else f"departures_nlb_{args.style}"
+        folder = check_results_folder(args.results_dir, "--results-dir", name=name)
+        if args.case == "nlb" and args.style not in README_STYLES:
+            refuse_development_run(parser, folder, "--style", f"--case nlb --style {args.style} writes {name}.json, "
+                                   "which has no README block, into benchmarks/results")
     variants = ["neurodyn"] + [v for v in args.variants if v != "neurodyn"]
     if args.case == "nlb":
         return nlb_case(args, variants)
@@ -205,7 +220,8 @@ def main(argv=None) -> int:
                      mean_sd(figures["langevinflow_last_epoch"][v]["value"]),
                      " / ".join(f"{runs[v][s]['langevinflow']:.3f}" for s in args.seeds)])
     if not args.no_write:
-        write_results("departures_lorenz", figures, seconds=time.perf_counter() - start, readme={
+        write_results("departures_lorenz", figures, seconds=time.perf_counter() - start,
+                      out_dir=args.results_dir, readme={
             "title": "Departures from the reference code on Lorenz (rate R2 on report trials)",
             "columns": ["variant (neurodyn defaults except)", "report R2, chosen epoch", "neurodyn minus variant",
                         "select LL / entry", "neurodyn minus variant", "departure (select LL / report R2)",

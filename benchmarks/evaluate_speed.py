@@ -78,7 +78,7 @@ def main() -> None:
         "--blas-threads", type=positive_int, default=None, help="cap BLAS/OpenMP threads (default: no cap)"
     )
     args = parser.parse_args()
-    check_results_folder()  # before any work, not when the results are written
+    check_results_folder(name="evaluate_speed")  # before any work, not when the results are written
     import contextlib
 
     from threadpoolctl import threadpool_limits

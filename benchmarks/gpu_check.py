@@ -383,7 +383,7 @@ def main(argv=None) -> int:
         return 0
     dry = args.cpu_dry_run
     if args.out_dir is not None or not dry:  # (a dry run without --out-dir writes into a temporary folder)
-        check_results_folder(args.out_dir, "--out-dir")  # before any work, not when the results are written
+        check_results_folder(args.out_dir, "--out-dir", name="gpu_check")  # before any work, not at the end
     if not dry and not torch.cuda.is_available():
         print("gpu_check: torch sees no CUDA device (use --cpu-dry-run to test the script on a CPU)",
               file=sys.stderr)

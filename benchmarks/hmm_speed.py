@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"),
                         help="precision of both sides; the results file is hmm_speed_DTYPE.json (default float32)")
     args = parser.parse_args(argv)
-    check_results_folder()  # before any work, not when the results are written
+    check_results_folder(name=f"hmm_speed_{args.dtype}")  # before any work, not when the results are written
     wall = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)

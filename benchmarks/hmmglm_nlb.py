@@ -186,7 +186,7 @@ def main(argv=None) -> int:
     parser.add_argument("--results-dir", type=output_folder, default=None,
                         help="write the results file here (default benchmarks/results)")
     args = parser.parse_args(argv)
-    results = check_results_folder(args.results_dir, "--results-dir")  # before any work
+    results = check_results_folder(args.results_dir, "--results-dir", name="hmmglm_nlb")  # before any work
     if args.log is not None and Path(args.log).resolve() == (results / "hmmglm_nlb.json").resolve():
         parser.error(f"argument --log: {args.log} is the results file this run writes: the log would be appended "
                      "to it (and left there if the run stops)")

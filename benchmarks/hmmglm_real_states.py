@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true", help="do not write hmmglm_real_states.json")
     args = parser.parse_args(argv)
     if not args.no_write:  # before any work, not when the results are written
-        check_results_folder(args.results_dir, "--results-dir")
+        check_results_folder(args.results_dir, "--results-dir", name="hmmglm_real_states")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     from neurodyn.metrics.states import switch_alignment

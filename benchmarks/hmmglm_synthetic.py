@@ -56,12 +56,12 @@ from _results import (  # noqa: E402
     WorkerPool,
     check_results_folder,
     exits_on_signals,
-    is_committed_folder,
     mean_sd,
     output_folder,
     parse_seeds,
     positive_int,
     refuse_committed_folder,
+    refuse_development_run,
     rerender_readme,
     summarize,
     write_results,
@@ -279,13 +279,12 @@ def main(argv=None) -> int:
     if not args.name or Path(args.name).name != args.name or args.name.startswith("."):
         parser.error(f"argument --name: must be a plain file name without folders, got {args.name!r}")
     if not args.no_write:  # before any work, not when the results are written
-        folder = check_results_folder(args.results_dir, "--results-dir")
+        folder = check_results_folder(args.results_dir, "--results-dir", name=args.name)
         if args.fast:  # a smoke run writes no README table: never into the committed folder
             refuse_committed_folder(folder, args.name, "a --fast run", "--fast", "--results-dir")
-        if args.name != "hmmglm_synthetic" and is_committed_folder(folder):
-            parser.error(f"argument --name: {args.name!r} in benchmarks/results would replace another benchmark's "
-                         "results file or add one with no README block: give --results-dir DIR (development runs: "
-                         "benchmarks/results/dev)")
+        if args.name != "hmmglm_synthetic":
+            refuse_development_run(parser, folder, "--name", f"{args.name!r} in benchmarks/results would replace "
+                                   "another benchmark's results file or add one with no README block")
     seeds = args.seeds
     run_start = time.perf_counter()
     torch.set_num_threads(args.threads)

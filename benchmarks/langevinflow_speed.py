@@ -112,7 +112,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.reference and args.device != "cpu":
         p.error(f"argument --device: the side-by-side mode (--reference) runs on the CPU, got --device {args.device}")
     if args.reference and not args.rss_child and not args.no_write:  # the side-by-side mode writes its results
-        check_results_folder(args.out_dir, "--out-dir")
+        check_results_folder(args.out_dir, "--out-dir", name="langevinflow_speed")
     if args.reference and not args.rss_child:  # (a child measuring neurodyn's memory must not import it)
         from _langevinflow_reference import load_reference
 

@@ -349,7 +349,7 @@ def main(argv=None) -> int:
 
     check_langevinflow_settings({**LORENZ_MODEL, **model_overrides}, {**LORENZ_OPT, **opt_overrides}, parser)
     if not args.no_write:  # before any work, not when the results are written
-        check_results_folder()
+        check_results_folder(name="lorenz")
     start = time.perf_counter()
     reused, data = {}, {}
     if args.reuse:  # every log read and checked before any work: a bad one is one line, exit code 2

@@ -351,7 +351,7 @@ def main(argv=None) -> int:
         fit_args = tuple(shlex.split(args.fit_args))
     except ValueError as err:
         parser.error(f"argument --fit-args: {err}")
-    results = check_results_folder(args.results_dir, "--results-dir")  # before any work
+    results = check_results_folder(args.results_dir, "--results-dir", name="nlb_synthetic")  # before any work
     styles = args.styles
     threads = str(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")

@@ -240,7 +240,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-write", action="store_true", help="print only")
     args = p.parse_args(argv)
     if not args.no_write:  # before any work, not when the results are written
-        check_results_folder()
+        check_results_folder(name="onehot_reference")
     try:
         ref = load_reference(args.reference)
     except OptionValueError as err:

@@ -33,10 +33,10 @@ from _results import (  # noqa: E402
     WorkerPool,
     check_results_folder,
     exits_on_signals,
-    is_committed_folder,
     output_folder,
     parse_seeds,
     positive_int,
+    refuse_development_run,
     write_results,
 )
 from hmmglm_synthetic import GOALS  # noqa: E402  (the goals of issue 11, one definition)
@@ -118,11 +118,13 @@ def main(argv=None) -> int:
     if set(args.seeds) & {0, 1, 2}:
         parser.error("argument --seeds: seeds 0-2 are hmmglm_synthetic.py's report seeds; choose development seeds")
     if not args.no_write:  # before any work, not when the results are written
-        folder = check_results_folder(args.results_dir, "--results-dir")
-        if args.split_first_phase is not None and is_committed_folder(folder):
-            parser.error(f"argument --split-first-phase: a development study writes onehot_restarts_split"
-                         f"{args.split_first_phase}.json, which has no README block, into benchmarks/results: give "
-                         "--results-dir DIR (benchmarks/results/dev)")
+        split = args.split_first_phase
+        folder = check_results_folder(args.results_dir, "--results-dir",
+                                      name="onehot_restarts" if split is None else f"onehot_restarts_split{split}")
+        if split is not None:
+            refuse_development_run(parser, folder, "--split-first-phase", f"a development study writes "
+                                   f"onehot_restarts_split{split}.json, which has no README block, into "
+                                   "benchmarks/results")
     start = time.perf_counter()
     jobs = [(s, r) for s in args.seeds for r in range(args.runs)]
     with WorkerPool(max_workers=args.jobs) as pool:

@@ -177,7 +177,7 @@ def main() -> None:
     if args.child is not None:
         child(args.child)
         return
-    check_results_folder()  # before any work, not when the results are written
+    check_results_folder(name="prepare_speed")  # before any work, not when the results are written
     wall = time.perf_counter()
     nlb_python = None if args.no_nlb_tools else _nlb_python(args.nlb_python)
     _check_sides(parser, args, nlb_python)

@@ -346,7 +346,7 @@ def main(argv=None) -> int:
                         help="optimiser overrides applied to every candidate")
     args = parser.parse_args(argv)
     if not args.no_write:  # before any work, not when the results are written
-        check_results_folder()
+        check_results_folder(name="real_pseudo_cosmoothing")
     if args.nwb.is_dir():  # a folder holding the file, as `neurodyn prepare --nwb` takes
         if not (args.nwb / FILE).is_file():
             from neurodyn.errors import InputError

@@ -326,7 +326,7 @@ def main(argv=None) -> int:
         out = child_langevinflow(size, args) if args.child == "langevinflow" else child_hmm(size, args)
         print(json.dumps(out))
         return 0
-    out_dir = check_results_folder(args.out_dir, "--out-dir")  # before any work, not when the results are written
+    out_dir = check_results_folder(args.out_dir, "--out-dir", name="scaling")  # before any work, not at the end
     if args.quick or args.only:  # no README table: never over the committed scaling.json / .png
         flag = "--quick" if args.quick else "--only"
         refuse_committed_folder(out_dir, "scaling", f"a {flag} run", flag, "--out-dir")

@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     parser.add_argument("--styles", type=name_list(STYLES, "style"), default=list(STYLES),
                         help="comma-separated subset of " + ", ".join(STYLES))
     args = parser.parse_args(argv)
-    check_results_folder()  # before any work, not when the results are written
+    check_results_folder(name="upsample_alignment")  # before any work, not when the results are written
     styles = args.styles
     start = time.perf_counter()
     per: dict = {style: {} for style in styles}

@@ -956,13 +956,16 @@ def test_scaling_plot_cut_short_leaves_the_old_figure_and_nothing_else(tmp_path,
     ("hmmglm_synthetic", ["--name", "lorenz"], "--name", "_warm_up_kernels run_seed"),
     ("hmmglm_synthetic", ["--name", "hmmglm_synthetic_dev"], "--name", "_warm_up_kernels run_seed"),
     ("onehot_restarts", ["--split-first-phase", "3"], "--split-first-phase", "WorkerPool"),
+    ("departures", ["--case", "nlb", "--style", "dmfc_rsg"], "--style", "nlb_case"),
+    ("departures", ["--case", "nlb", "--style", "area2_bump"], "--style", "nlb_case"),
 ])
 def test_a_development_run_keeps_out_of_the_committed_results(tmp_path, monkeypatch, capsys, name, args, option,
                                                                work):
     """``hmmglm_synthetic.py --name lorenz`` wrote its results over benchmarks/results/lorenz.json (the README's
     Lorenz table then rendered from an HMM-GLM record); another --name, or ``onehot_restarts.py
-    --split-first-phase K``, added a results file with a README table but no README block, so readme_tables.py
-    --check (and the suite) failed. Both are development runs: refused in the committed folder (a stand-in here),
+    --split-first-phase K`` or ``departures.py --case nlb --style dmfc_rsg`` (any style but mc_maze), added a
+    results file with a README table but no README block, so readme_tables.py --check (and the suite) failed.
+    All are development runs: refused in the committed folder (a stand-in here),
     before any work; with --results-dir they run."""
     bench, committed = _committed_stand_in(name, tmp_path, monkeypatch, work)
     with pytest.raises(SystemExit) as stop:
@@ -973,6 +976,44 @@ def test_a_development_run_keeps_out_of_the_committed_results(tmp_path, monkeypa
     assert not list(committed.iterdir())
     with pytest.raises(AssertionError, match="the run started"):  # another folder: the run goes on
         bench.main(["--seeds", "100", *args, "--results-dir", str(tmp_path / "dev")])
+
+
+@pytest.mark.parametrize("args, work", [(["--case", "nlb"], "nlb_case"), (["--case", "nlb", "--style", "mc_maze"],
+                                                                          "nlb_case"), ([], "WorkerPool")])
+def test_departures_with_a_readme_block_still_writes_into_the_committed_results(tmp_path, monkeypatch, args, work):
+    """The cases the README has a block for (lorenz, nlb on mc_maze) are not development runs: they go on."""
+    bench, committed = _committed_stand_in("departures", tmp_path, monkeypatch, work)
+    with pytest.raises(AssertionError, match="the run started"):
+        bench.main(["--seeds", "0", *args])
+
+
+@pytest.mark.parametrize("name, args, work", [
+    ("departures_lorenz", ["--seeds", "0"], "WorkerPool"),
+    ("departures_nlb_mc_maze", ["--seeds", "0", "--case", "nlb"], "nlb_case"),
+    ("departures_nlb_dmfc_rsg", ["--seeds", "0", "--case", "nlb", "--style", "dmfc_rsg", "--results-dir", "dev"],
+     "nlb_case"),
+    ("hmmglm_synthetic", ["--seeds", "100"], "_warm_up_kernels run_seed"),
+    ("onehot_restarts", ["--seeds", "100"], "WorkerPool"),
+    ("scaling", [], "sweep"),
+    ("hmm_speed_float64", ["--dtype", "float64"], "_best"),
+])
+def test_a_results_file_that_is_a_folder_is_refused_before_the_run(tmp_path, monkeypatch, capsys, name, args, work):
+    """``benchmarks/results/<name>.json`` a folder: the run went through and failed at the end, when
+    os.replace could not put the results file there (a traceback, the run's work lost). Refused up front in
+    one line naming the folder and the results file, exit code 2, the folder left as it was."""
+    script = name.split("_nlb")[0].removesuffix("_lorenz").removesuffix("_float64")
+    bench, committed = _committed_stand_in(script, tmp_path, monkeypatch, work)
+    monkeypatch.chdir(tmp_path)
+    folder = (tmp_path / "dev" if "--results-dir" in args else committed) / f"{name}.json"
+    folder.mkdir(parents=True)
+    try:
+        code = bench.main(args)
+    except SystemExit as stop:
+        code = stop.code
+    assert code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and f"{name}.json in it is a folder, not a results file" in lines[0], lines
+    assert folder.is_dir() and not list(folder.iterdir())
 
 
 @pytest.mark.parametrize("name, args, option", [
