@@ -224,18 +224,21 @@ def _prepared(path: Path | str, console) -> None:
                 value = [SHA256_FROM.get(v, v) for v in value]
             head.add_row(key, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
         arrays = _arrays_table("Arrays (counts are spikes per bin)", _datasets(f))
+        attrs, groups = _root_attrs(f), set(f.keys())
     console.print(head)
     console.print(arrays)
-    _prepared_next(path, console)
+    _prepared_next(path, console, attrs, groups)
 
 
-def _prepared_next(path: Path | str, console) -> None:
-    """``what:`` / ``next:`` of a prepared file, from its attributes."""
+def _root_attrs(f) -> dict:
+    """The root attributes of an open file, decoded (read once, where the summary reads the file)."""
     from neurodyn.data.prepared import _attr
 
-    with _h5(path) as f:
-        attrs = {key: _attr(value) for key, value in f.attrs.items()}
-        groups = set(f.keys())
+    return {key: _attr(value) for key, value in f.attrs.items()}
+
+
+def _prepared_next(path: Path | str, console, attrs: dict, groups: set) -> None:
+    """``what:`` / ``next:`` of a prepared file, from its root attributes and groups."""
     dataset, phase, bin_ms = attrs.get("dataset"), attrs.get("phase"), attrs.get("bin_ms")
     what = (f"prepared NLB tensors (neurodyn prepare): {dataset}, {phase} phase, {bin_ms} ms bins; "
             f"{attrs.get('n_train_trials')} train + {attrs.get('n_eval_trials')} eval trials, "
@@ -303,24 +306,22 @@ def _generic(path: Path | str, console, kind: str, max_rows: int) -> str:
             attrs = _attributes_table(f, f"{path}: attributes")
         if len(items) > max_rows:
             table.add_row(f"… {len(items) - max_rows} more", *[""] * (len(table.columns) - 1))
+        root = _root_attrs(f)
+        spikes = f["spikes"].shape if "spikes" in f else None
     if attrs is not None:
         console.print(attrs)
     console.print(table)
-    print_what_next(console, *_generic_what_next(path, kind))
+    print_what_next(console, *_generic_what_next(path, kind, root, spikes))
     return kind
 
 
-def _generic_what_next(path: Path | str, kind: str) -> tuple[str, list[str]]:
+def _generic_what_next(path: Path | str, kind: str, attrs: dict, spikes: tuple | None) -> tuple[str, list[str]]:
     """``what:`` / ``next:`` of a file that :func:`_generic` shows: a prediction of a Lorenz / LFADS-format file
     or of a switching GLM, an LFADS-format data file, a switching-GLM data file, or an HDF5 file of no known
-    kind."""
-    from neurodyn.data.prepared import _attr
+    kind (``attrs``: its root attributes; ``spikes``: the shape of its ``spikes`` dataset, if any)."""
     from neurodyn.data.synthetic.switching_glm import FORMAT as SWITCHING_GLM_FORMAT
 
     q = _q(path)
-    with _h5(path) as f:
-        attrs = {key: _attr(value) for key, value in f.attrs.items()}
-        spikes = f["spikes"].shape if "spikes" in f else None
     if kind == "prediction":
         units = "HMM-GLM state posteriors, Viterbi paths and couplings" if attrs.get("module") == "HMMGLMModule" \
             else "rates in spikes per bin, latents"
@@ -408,19 +409,19 @@ def _prediction(path: Path | str, console, groups: list[str]) -> None:
                 table.add_row(key, str(tuple(ds.shape)), str(ds.dtype), *_stats(ds))
             tables.append(table)
         others = [k for k in f if k not in groups]
+        root = _root_attrs(f)
     for table in tables:
         console.print(table)
     if others:
         console.print("other groups: " + ", ".join(others))
-    _prediction_next(path, console, groups)
+    _prediction_next(path, console, groups, root)
 
 
-def _prediction_next(path: Path | str, console, groups: list[str]) -> None:
-    """``what:`` / ``next:`` of a file of NLB rates (predict, baseline, ensemble, submit)."""
-    from neurodyn.data.prepared import _attr, parse_group_name
+def _prediction_next(path: Path | str, console, groups: list[str], attrs: dict) -> None:
+    """``what:`` / ``next:`` of a file of NLB rates (predict, baseline, ensemble, submit), from its root
+    attributes."""
+    from neurodyn.data.prepared import parse_group_name
 
-    with _h5(path) as f:
-        attrs = {key: _attr(value) for key, value in f.attrs.items()}
     if attrs.get("ensemble_members"):
         source = "neurodyn ensemble"
     elif attrs.get("baseline"):

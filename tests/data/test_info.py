@@ -279,3 +279,26 @@ def test_a_fit_config_is_summarised_and_a_broken_one_is_one_line(tmp_path, capsy
     assert capsys.readouterr().err.strip() == (f"neurodyn info: error: {text}: not an HDF5 file (info reads NWB and "
                                                "other HDF5 files, checkpoints (.ckpt), fit configs (.yaml) and run "
                                                "folders)")
+
+
+def test_a_summary_opens_the_file_once_besides_telling_its_kind(maze_pair, tmp_path, capsys, monkeypatch):
+    """The what: / next: lines of a prepared, prediction or other HDF5 file opened the file again for its root
+    attributes (one more read of a streamed URL); they are read where the summary reads the file."""
+    import neurodyn.data.info as info_module
+    from neurodyn.metrics.submission import expected_shapes_from_prepared, write_submission
+
+    prep = prepare("mc_maze", maze_pair, 20, "val", tmp_path / "p.h5", include_psth=False, log=None)
+    (name, shapes), = expected_shapes_from_prepared(prep).items()
+    pred = write_submission(tmp_path / "pred.h5", {name: {k: np.full(s, 0.1) for k, s in shapes.items()}},
+                            attrs={"phase": "val"})
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as f:
+        f["spikes"] = np.ones((2, 3))
+    real, opened = info_module._h5, []
+    monkeypatch.setattr(info_module, "_h5", lambda path: opened.append(path) or real(path))
+    # file_kind, (an HDF5 file of no NLB kind: the look for prediction groups,) then the summary
+    for path, opens in ((prep, 2), (pred, 3), (plain, 3)):
+        opened.clear()
+        assert main(["info", str(path)]) == 0
+        assert len(opened) == opens, (path, opened)
+        assert capsys.readouterr().out.splitlines()[-1].startswith("next: ")
