@@ -64,3 +64,30 @@ def pytest_configure(config):
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_restored():
+    """Every test leaves SIGINT's and SIGTERM's handlers as it found them.
+
+    neurodyn's commands install handlers that turn a signal into ``Interrupted`` for the span of a block
+    (``neurodyn.io.output``); one left behind changes what the next test on the same worker sees, and
+    makes failures depend on the order of the tests. A changed handler fails the test that changed it
+    and is put back.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover
+        yield
+        return
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    changed = {}
+    for signum, handler in before.items():
+        now = signal.getsignal(signum)
+        if now != handler:
+            changed[signal.Signals(signum).name] = (handler, now)
+            signal.signal(signum, handler)
+    if changed:
+        pytest.fail(f"the test left signal handlers changed (before, after): {changed}", pytrace=False)

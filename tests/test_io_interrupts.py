@@ -252,3 +252,22 @@ def test_deferred_signals_are_handed_over_or_dropped_and_an_ignored_one_stays_ig
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, before[1])
+
+
+def test_deferred_signals_leave_the_handler_a_context_left_inside_them_restored():
+    """``simulate nlb`` defers signals across the renames of its two output files: the block starts while the
+    files' raising handlers are installed and ends after the files have restored Python's defaults. The block
+    must not then put back the raising handler it found, which outlived the command (an in-process caller's
+    next Ctrl-C was recorded as one of neurodyn's interrupts; the next test on the worker inherited it)."""
+    import contextlib
+    import signal
+
+    from neurodyn.io.output import _interrupt_on_sigint, signals_deferred, terminate_as_interrupt
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with contextlib.ExitStack() as outer:
+        with contextlib.ExitStack() as inner:
+            inner.enter_context(terminate_as_interrupt())
+            inner.enter_context(_interrupt_on_sigint())
+            outer.enter_context(signals_deferred())
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

@@ -181,6 +181,9 @@ def signals_deferred(replay: bool = True) -> Iterator[list[int]]:
     Yields the list of the signals received so far; with ``replay=False`` they are not raised again at the end:
     the caller acts on them (or drops them: a cleanup that runs because the command is ending anyway).
 
+    When the block ends, each handler it replaced is put back unless the handler is no longer the block's own:
+    a context entered before the block and left inside it has restored the handler it found.
+
     >>> import os, signal
     >>> with contextlib.suppress(Interrupted), terminate_as_interrupt():
     ...     with signals_deferred():
@@ -193,16 +196,23 @@ def signals_deferred(replay: bool = True) -> Iterator[list[int]]:
     if threading.current_thread() is not threading.main_thread():
         yield received
         return
+    def defer(signum, _frame):
+        received.append(int(signum))
+
     previous = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         handler = signal.getsignal(signum)
         if handler is not None and handler is not signal.SIG_IGN:  # None: set outside Python, left so
-            previous[signum] = signal.signal(signum, lambda signum, _frame: received.append(int(signum)))
+            previous[signum] = signal.signal(signum, defer)
     try:
         yield received
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            # only where the block's handler is still in place: a context entered before this block and left
+            # inside it (simulate nlb's output files, whose renames this block spans) has already put back the
+            # handler it found, and restoring ours would leave its raising handler behind after the command
+            if signal.getsignal(signum) is defer:
+                signal.signal(signum, handler)
         if replay:
             for signum in dict.fromkeys(received):
                 signal.raise_signal(signum)
