@@ -71,14 +71,29 @@ def config_inputs(cfg) -> list[Path]:
     return _unique(files)
 
 
+#: where a short ``class_path`` (``LFADSDataModule``, as a config file may give it) is found: the modules whose
+#: classes the training commands accept by their short names
+SHORT_NAME_MODULES = ("neurodyn.training.datamodules", "neurodyn.training.module")
+
+
 def _class_of(class_path) -> type | None:
-    if not isinstance(class_path, str) or "." not in class_path:
+    """The class a ``class_path`` names: a dotted path, or a short name of :data:`SHORT_NAME_MODULES` (a config
+    read as plain YAML, e.g. tune's best.yaml, before the parser has resolved it).
+
+    >>> _class_of("LFADSDataModule").__name__, _class_of("no.such.Class"), _class_of("NoSuchClass")
+    ('LFADSDataModule', None, None)
+    """
+    if not isinstance(class_path, str) or not class_path:
         return None
     module, _, name = class_path.rpartition(".")
     try:
-        return getattr(importlib.import_module(module), name, None)
+        for where in (module,) if module else SHORT_NAME_MODULES:
+            found = getattr(importlib.import_module(where), name, None)
+            if found is not None:
+                return found
     except Exception:  # noqa: BLE001 - an unknown class is the parser's error, reported elsewhere
         return None
+    return None
 
 
 def file_options(cls) -> tuple[str, ...]:

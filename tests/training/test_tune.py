@@ -628,7 +628,12 @@ def test_a_relative_data_path_is_read_from_the_folder_tune_started_in(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(tmp_path / "run" / "trials.csv") as fh:
         assert [row["status"] for row in csv.DictReader(fh)] == ["OK"]
-    assert yaml.safe_load((tmp_path / "run" / "best.yaml").read_text())["data"]["init_args"]["path"] == "l.h5"
+    text = (tmp_path / "run" / "best.yaml").read_text()
+    assert yaml.safe_load(text)["data"]["init_args"]["path"] == "l.h5"
+    # ... and its header says which folder that is: a `neurodyn fit --config run/best.yaml` started elsewhere
+    # does not find l.h5
+    assert (f"#   data.init_args.path: relative to the folder neurodyn tune ran in, {tmp_path}; run the commands "
+            "there") in [line for line in text.splitlines() if line.startswith("#")], text
 
 
 def test_sigterm_leaves_nothing(tiny_files, tmp_path):

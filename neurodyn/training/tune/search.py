@@ -166,6 +166,23 @@ def _checkpoint_every(kind: str, search: dict, epochs: int) -> int:
     return 1
 
 
+def _relative_paths_note(cfg: dict) -> str:
+    """best.yaml's header line naming the folder its relative file settings are of: the folder ``neurodyn tune``
+    ran in, as for the fit config it came from, which a command started elsewhere does not find ('' when
+    every file setting is absolute).
+
+    >>> _relative_paths_note({"data": {"class_path": "LFADSDataModule", "init_args": {"path": "/d/l.h5"}}})
+    ''
+    """
+    from neurodyn.training.inputs import setting_inputs
+
+    relative = [option for option, path in setting_inputs(cfg) if not path.is_absolute()]
+    if not relative:
+        return ""
+    return (f"#   {', '.join(relative)}: relative to the folder neurodyn tune ran in, {os.getcwd()}; run the "
+            "commands there\n")
+
+
 def _sigterm_interrupts() -> None:
     """SIGTERM raises neurodyn's Interrupted (a KeyboardInterrupt): cleanup runs, exit code 143."""
     import signal
@@ -597,7 +614,8 @@ def run_search(args) -> Path:
 
                 header = (f"# neurodyn tune: best of {args.samples} trials ({args.scheduler}), {METRIC} = "
                           f"{metrics[METRIC]:.6g} at epoch {metrics.get('epoch')} of {best_trial}\n"
-                          f"#   neurodyn fit --config best.yaml    (checkpoint: best.ckpt)\n")
+                          f"#   neurodyn fit --config best.yaml    (checkpoint: best.ckpt)\n"
+                          + _relative_paths_note(best_cfg))
                 (tmp_out / "best.yaml").write_text(header + yaml.safe_dump(best_cfg, sort_keys=False))
                 shutil.copyfile(best_dir / "model.ckpt", tmp_out / "best.ckpt")
                 write_csv(tmp_out / "trials.csv", rows)
