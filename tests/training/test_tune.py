@@ -634,6 +634,14 @@ def test_a_relative_data_path_is_read_from_the_folder_tune_started_in(tmp_path):
     # does not find l.h5
     assert (f"#   data.init_args.path: relative to the folder neurodyn tune ran in, {tmp_path}; run the commands "
             "there") in [line for line in text.splitlines() if line.startswith("#")], text
+    # best.ckpt records the data file's bytes, as a fit's checkpoints do (a file re-made under the same name is
+    # told by predict / validate, refused by a resumed fit)
+    from neurodyn.io import file_digest
+    from neurodyn.training.checkpoints import DATA_FILES_KEY, RUN_SETTINGS_KEY
+
+    ckpt = torch.load(tmp_path / "run" / "best.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt[RUN_SETTINGS_KEY][DATA_FILES_KEY] == {
+        "data.init_args.path": {"path": str(tmp_path / "l.h5"), **file_digest(tmp_path / "l.h5")}}
 
 
 def test_sigterm_leaves_nothing(tiny_files, tmp_path):

@@ -85,7 +85,8 @@ a killed search's temporary folder is removed by the next search to it:
   reached, and each hyperparameter before (the trial's own; Ray's ``pbt_global.txt`` logs the donor's) and after
   (the header alone when PBT made no step, e.g. a ``perturbation_interval`` beyond the epochs);
 - ``best.yaml``: the fit config with the best trial's hyperparameters, ready for ``neurodyn fit``;
-- ``best.ckpt``: the Lightning checkpoint of the best trial at its best epoch
+- ``best.ckpt``: the Lightning checkpoint of the best trial at its best epoch, with its data files' record
+  (size, SHA-256, trials) as a ``fit`` checkpoint has
   (``neurodyn predict --config best.yaml --ckpt_path best.ckpt``);
 - ``summary.json``: metric, split, best trial, value, epoch, command, seconds;
 - ``ray/``: Ray Tune's experiment folder (per-trial ``progress.csv`` / ``result.json``; a trial that PBT

@@ -166,6 +166,21 @@ def _checkpoint_every(kind: str, search: dict, epochs: int) -> int:
     return 1
 
 
+def _write_best_checkpoint(source: Path, dest: Path, data_files: dict) -> None:
+    """``best.ckpt``: the best trial's checkpoint with the run's data-file record
+    (:data:`~neurodyn.training.checkpoints.DATA_FILES_KEY` under ``RUN_SETTINGS_KEY``) that ``fit`` writes into its
+    checkpoints, so that ``predict`` / ``validate`` / a resumed ``fit`` with it tell a data file re-made under the
+    same name, and the trials it was fitted on. No other run setting is recorded: ``best.yaml`` is the config."""
+    import torch
+
+    from neurodyn.training.checkpoints import DATA_FILES_KEY, RUN_SETTINGS_KEY
+
+    checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+    if data_files:
+        checkpoint[RUN_SETTINGS_KEY] = {**(checkpoint.get(RUN_SETTINGS_KEY) or {}), DATA_FILES_KEY: data_files}
+    torch.save(checkpoint, dest)
+
+
 def _relative_paths_note(cfg: dict) -> str:
     """best.yaml's header line naming the folder its relative file settings are of: the folder ``neurodyn tune``
     ran in, as for the fit config it came from, which a command started elsewhere does not find ('' when
@@ -535,6 +550,11 @@ def run_search(args) -> Path:
     carved_here = "select" in data.splits and not carved_by_config  # best.yaml must carry it (see below)
     fraction_note = (_select_fraction_note(args.select_fraction, base, config_paths)
                      if carved_by_config and args.select_fraction is not None else None)
+    # best.ckpt records the data files (bytes, trials, the select split's rows), as a fit's checkpoints do: the
+    # trials carve the same seeded split from the same file
+    from neurodyn.training.checkpoints import record_data_files
+
+    data_files = record_data_files(data)
     del data
 
     out = Path(args.out) if args.out else _default_out(args.config, args.scheduler)
@@ -617,7 +637,7 @@ def run_search(args) -> Path:
                           f"#   neurodyn fit --config best.yaml    (checkpoint: best.ckpt)\n"
                           + _relative_paths_note(best_cfg))
                 (tmp_out / "best.yaml").write_text(header + yaml.safe_dump(best_cfg, sort_keys=False))
-                shutil.copyfile(best_dir / "model.ckpt", tmp_out / "best.ckpt")
+                _write_best_checkpoint(best_dir / "model.ckpt", tmp_out / "best.ckpt", data_files)
                 write_csv(tmp_out / "trials.csv", rows)
                 if args.scheduler == "pbt":
                     # no step (an interval beyond the epochs): the header alone, the columns a step fills
