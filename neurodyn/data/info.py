@@ -118,6 +118,7 @@ def titled_table(title: str, *columns: str):
 
 def _nwb(path: Path | str, console) -> None:
     from neurodyn.data.nwb import load_session
+    from neurodyn.data.prepare import identify_dataset
 
     s = load_session(path)
     what = "URL" if isinstance(path, str) else "folder" if path.is_dir() else "file"
@@ -155,13 +156,20 @@ def _nwb(path: Path | str, console) -> None:
         _behavior_table(s, console)
     splits = set(s.split().astype(str)) if "split" in s.trials else set()
     train = bool(splits & {"train", "val"})
-    what = (f"raw NLB data (NWB {what}): {s.n_trials} trials, {s.n_heldin} held-in + {s.n_heldout} held-out units; "
-            "DATASET: its NLB dataset (neurodyn prepare --help lists them)")
+    what = f"raw NLB data (NWB {what}): {s.n_trials} trials, {s.n_heldin} held-in + {s.n_heldout} held-out units; "
+    # the dataset, where the files are evidently an NLB dataset's (as prepare tells a file of another dataset)
+    found = identify_dataset([Path(f.path) for f in s.files]) if not isinstance(path, str) else None
+    if found is not None:
+        dataset = found[0].name
+        what += found[1]
+    else:
+        dataset = "DATASET"
+        what += "DATASET: its NLB dataset (neurodyn prepare --help lists them)"
     steps = []
     if train:
-        steps.append(f"neurodyn prepare --dataset DATASET --nwb {_q(path)} --bin-ms 20 --phase val   (or --bin-ms 5)")
+        steps.append(f"neurodyn prepare --dataset {dataset} --nwb {_q(path)} --bin-ms 20 --phase val   (or --bin-ms 5)")
     if "test" in splits:
-        steps.append(f"neurodyn prepare --dataset DATASET --nwb {_q(path)} --bin-ms 20 --phase test  (or --bin-ms 5)")
+        steps.append(f"neurodyn prepare --dataset {dataset} --nwb {_q(path)} --bin-ms 20 --phase test  (or --bin-ms 5)")
         if not train:
             what += ("; test trials only: no training trials (prepare it together with its train file, "
                      "their folder, to fit a model)")

@@ -66,7 +66,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.data.download import sha256_of
-from neurodyn.data.nlb import NLBDataset, find_file_by_name_and_size, find_file_by_units, get_dataset
+from neurodyn.data.nlb import NLBDataset, NLBFile, find_file_by_name_and_size, find_file_by_units, get_dataset
 from neurodyn.data.nwb import load_session, nwb_files, units_header
 from neurodyn.data.prepared import FORMAT, FORMAT_VERSION, write_prepared
 from neurodyn.data.tensors import (
@@ -149,6 +149,41 @@ def prepare(
     return out
 
 
+def registry_evidence(f) -> list[tuple[tuple[NLBDataset, NLBFile], str]]:
+    """The NLB registry files an NWB file ``f`` (a local Path or a StreamedFile) is evidently, each with how it
+    was told: its DANDI name *and* size (:func:`neurodyn.data.nlb.find_file_by_name_and_size`), and for a local
+    file its subject and the size of its units table (:func:`neurodyn.data.nwb.units_header`,
+    :func:`neurodyn.data.nlb.find_file_by_units`), which a renamed file keeps. Cheap whatever the file's size (no
+    hashing, no full read; nothing read over the network); ``[]`` for a file of no NLB dataset (neurodyn's
+    simulated ones record no subject) or one that cannot be opened."""
+    local = isinstance(f, Path)
+    size = f.stat().st_size if local else f.size  # a StreamedFile knows its size
+    found = []
+    by_name = find_file_by_name_and_size(f.name, size)
+    if by_name is not None:
+        found.append((by_name, f"its name and size ({size:,} bytes)"))
+    header = units_header(f) if local else None  # streamed: no reads over the network for this
+    by_units = find_file_by_units(*header) if header is not None else None
+    if by_units is not None:
+        subject, n_units, n_heldout = header
+        found.append((by_units, f"its units table (subject {subject}, {n_units} units, {n_heldout} held out)"))
+    return found
+
+
+def identify_dataset(files) -> tuple[NLBDataset, str] | None:
+    """The one NLB dataset that the files of a session evidently belong to (:func:`registry_evidence`), with
+    the evidence in words (``MC_Maze_Small, DANDI:000140: its test file, by its name and size and its units
+    table``); None when no file is evidently an NLB file, or the evidence points at more than one dataset."""
+    found = [(match, how.split(" (")[0]) for f in files for match, how in registry_evidence(f)]
+    if len({match[0].name for match, _ in found}) != 1:
+        return None
+    ds = found[0][0][0]
+    kinds = list(dict.fromkeys(nlb_file.kind for (_, nlb_file), _ in found))
+    hows = " and ".join(dict.fromkeys(how for _, how in found))
+    return ds, (f"{ds.title}, DANDI:{ds.dandiset_id}: its {' and '.join(kinds)} file{'s' if len(kinds) > 1 else ''}, "
+                f"by {hows}")
+
+
 def check_files_are_of(ds: NLBDataset, files) -> None:
     """Refuse a file that is evidently another NLB dataset's (``--dataset mc_maze`` given MC_Maze_Small's file).
 
@@ -167,16 +202,7 @@ def check_files_are_of(ds: NLBDataset, files) -> None:
     """
     for f in files:
         local = isinstance(f, Path)
-        size = f.stat().st_size if local else f.size  # a StreamedFile knows its size
-        found = []
-        by_name = find_file_by_name_and_size(f.name, size)
-        if by_name is not None:
-            found.append((by_name, f"its name and size ({size:,} bytes)"))
-        header = units_header(f) if local else None  # streamed: no reads over the network for this
-        by_units = find_file_by_units(*header) if header is not None else None
-        if by_units is not None:
-            subject, n_units, n_heldout = header
-            found.append((by_units, f"its units table (subject {subject}, {n_units} units, {n_heldout} held out)"))
+        found = registry_evidence(f)
         names = {match[0].name for match, _ in found}
         if not found or ds.name in names or len(names) > 1:
             continue

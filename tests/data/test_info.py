@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 
 import h5py
 import numpy as np
@@ -302,3 +303,26 @@ def test_a_summary_opens_the_file_once_besides_telling_its_kind(maze_pair, tmp_p
         assert main(["info", str(path)]) == 0
         assert len(opened) == opens, (path, opened)
         assert capsys.readouterr().out.splitlines()[-1].startswith("next: ")
+
+
+def test_an_nlb_file_is_named_by_its_dataset_in_the_next_command(small_test_nwb, tmp_path, capsys):
+    """``info`` of a DANDI NLB file said ``--dataset DATASET`` in its ``next:`` line although the file is evidently
+    MC_Maze_Small's (the evidence ``prepare`` uses to refuse another dataset's file: its DANDI name and size, its
+    subject and units table). Now the line names the dataset and the ``what:`` line says how it was told; a
+    renamed copy is still told by its units table; neurodyn's simulated files (no subject) keep the placeholder
+    (test_every_kind_of_file_says_what_it_is_and_which_commands_take_it_next)."""
+    import shutil
+
+    assert main(["info", str(small_test_nwb)]) == 0
+    what, steps = _what_next(capsys)
+    assert "; MC_Maze_Small, DANDI:000140: its test file, by its name and size and its units table; " in what, what
+    assert steps == [f"neurodyn prepare --dataset mc_maze_small --nwb {small_test_nwb} --bin-ms 20 --phase test  "
+                     "(or --bin-ms 5)"]
+    renamed = tmp_path / "session.nwb"
+    shutil.copyfile(small_test_nwb, renamed)
+    assert main(["info", str(tmp_path)]) == 0
+    what, steps = _what_next(capsys)
+    assert "; MC_Maze_Small, DANDI:000140: its test file, by its units table; " in what, what
+    assert steps[0].startswith(f"neurodyn prepare --dataset mc_maze_small --nwb {tmp_path} "), steps
+    # the command it names runs (prepare's own check agrees with the dataset named)
+    assert main(shlex.split(steps[0].split("  (")[0])[1:] + ["--out", str(tmp_path / "p.h5"), "--quiet"]) == 0
