@@ -83,12 +83,28 @@ def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions:
                  trials_per_condition: int = 24, batch_size: int = 64, progress: bool = True,
                  model_overrides: dict | None = None, opt_overrides: dict | None = None, threads: int = 1) -> dict:
     """Simulate Lorenz, train LangevinFlow, return metrics and predictions (used by the benchmark too)."""
+    import torch
+
+    from neurodyn.training.callbacks import denormals_flushed
+
+    threads_before = torch.get_num_threads()
+    try:  # the caller's torch threads and subnormal setting come back (a notebook or script running the demo)
+        with denormals_flushed():
+            return _train_lorenz(out_dir, max_epochs=max_epochs, seed=seed, n_conditions=n_conditions,
+                                 trials_per_condition=trials_per_condition, batch_size=batch_size, progress=progress,
+                                 model_overrides=model_overrides, opt_overrides=opt_overrides, threads=threads)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train_lorenz(out_dir: Path, *, max_epochs: int, seed: int, n_conditions: int, trials_per_condition: int,
+                  batch_size: int, progress: bool, model_overrides: dict | None, opt_overrides: dict | None,
+                  threads: int) -> dict:
     import lightning.pytorch as pl
     import torch
 
     from neurodyn.metrics import rate_r2
     from neurodyn.models.langevinflow import LangevinFlowConfig
-    from neurodyn.training.callbacks import flush_denormals
     from neurodyn.training.checkpoints import AutoModelCheckpoint
     from neurodyn.training.datamodules import LorenzDataModule
     from neurodyn.training.module import LangevinFlowModule
@@ -128,7 +144,6 @@ def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions:
     # fit`; the warnings about the training commands' own situations are not dropped here). log_every_n_steps=1:
     # the module logs epoch metrics only, so the interval logs nothing per step; Lightning's default of 50
     # warned that the demo's 20 batches per epoch are fewer.
-    flush_denormals()
     with quiet_lightning(situations=False):
         trainer = pl.Trainer(max_epochs=max_epochs, accelerator="cpu", devices=1, logger=logger,
                              callbacks=callbacks, enable_progress_bar=progress and sys.stdout.isatty(),

@@ -12,6 +12,7 @@ Checkpoint writing and checking: :mod:`neurodyn.training.checkpoints`; NLB evalu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -491,8 +492,34 @@ def flush_denormals() -> None:
     feed-forward layers), and CPUs handle subnormal operands in microcode, tens of times slower: that fit's
     epochs slowed from 0.3 s to 1.3 s after epoch 300, 578 s in all, 264 s with subnormals flushed, the same
     metrics to the 5 digits logged (largest weight difference 9e-31). GPUs flush them in their kernels
-    already. A notebook that trains through Lightning directly can call this function too.
+    already. A notebook that trains through Lightning directly can call this function too (it stays on for the rest
+    of the thread: :func:`denormals_flushed` puts the caller's setting back after a block).
     """
     import torch
 
     torch.set_flush_denormal(True)
+
+
+def flushing_denormals() -> bool:
+    """Whether this thread's CPU arithmetic flushes subnormal floats to zero now (torch has no getter: half the
+    smallest normal float32 is 0 when it does)."""
+    import torch
+
+    tiny = torch.tensor(torch.finfo(torch.float32).tiny, dtype=torch.float32)
+    return (tiny / 2).item() == 0.0
+
+
+@contextlib.contextmanager
+def denormals_flushed():
+    """:func:`flush_denormals` for the block, then the caller's setting back. What the training entry points use
+    (``fit`` / ``validate`` / ``test`` / ``predict``, the recipes, the demo): the setting is the thread's, and it
+    reaches NumPy and plain Python floats too (``1e-300 * 1e-10`` is 0.0 while it is on), so a notebook or script
+    that ran a command in its own process kept computing with subnormals flushed after it."""
+    import torch
+
+    before = flushing_denormals()
+    flush_denormals()
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(before)

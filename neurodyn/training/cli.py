@@ -116,7 +116,7 @@ from neurodyn.training.callbacks import (
     ResumableCSVLogger,
     ResumeState,
     RunInterrupted,
-    flush_denormals,
+    denormals_flushed,
     max_time_seconds,
 )
 from neurodyn.training.checkpoints import (
@@ -1028,15 +1028,16 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
 
     cli = None
     check_config_files(rest)
-    flush_denormals()  # subnormal weights made CPU epochs 4x slower (callbacks.flush_denormals)
     try:
         # ExitStack: the prediction file's lock, taken while the arguments are checked, is held to the end
         # terminate_as_interrupt: a SIGTERM while the arguments are parsed and the data and model are built is
         # one line and leaves nothing (NeurodynCLI._run_subcommand hands SIGTERM to Lightning for the run)
         # hold_stdout: what is printed (Lightning's banner "GPU available: ...", notes) waits for the run to start,
         # so that bad input found before it (also after the Trainer was built) is the only line printed
+        # denormals_flushed: subnormal weights made CPU epochs 4x slower (callbacks.flush_denormals); the caller's
+        # setting comes back after the command
         with contextlib.ExitStack() as held, hold_stdout(drop_on=(InputError, ArgumentError)) as stdout, \
-                quiet_lightning(), terminate_as_interrupt():
+                quiet_lightning(), terminate_as_interrupt(), denormals_flushed():
             cli = NeurodynCLI(
                 model_class=pl.LightningModule,
                 datamodule_class=NeuralDataModule,

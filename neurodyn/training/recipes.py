@@ -150,14 +150,14 @@ def fit_langevinflow(train_heldin: np.ndarray, train_heldout: np.ndarray, valid_
         from lightning.pytorch.callbacks import RichProgressBar
 
         callbacks.append(RichProgressBar())
-    from neurodyn.training.callbacks import flush_denormals
+    from neurodyn.training.callbacks import denormals_flushed
 
-    flush_denormals()
     trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, callbacks=callbacks,
                          enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
                          num_sanity_val_steps=0, check_val_every_n_epoch=check_val_every_n_epoch)
     start = time.perf_counter()
-    trainer.fit(module, dm)
+    with denormals_flushed():  # the caller's setting back after the fit
+        trainer.fit(module, dm)
     seconds = time.perf_counter() - start
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)

@@ -412,17 +412,32 @@ def test_the_parameter_summary_takes_older_lightning_calls(capsys):
     assert "1 / 0  modules in train / eval mode" in out and re.search(r"1\.2 K\s+total FLOPs", out)
 
 
-def test_fit_flushes_subnormal_floats(tmp_path):
+@pytest.mark.parametrize("caller", [False, True])
+def test_fit_flushes_subnormal_floats_while_it_trains(tmp_path, monkeypatch, caller):
     """Subnormal weights (15 % of the parameters after the DMFC CPU recipe's 600 epochs) made CPU epochs 4x
-    slower; training entry points flush them to zero (torch.set_flush_denormal)."""
-    if not torch.set_flush_denormal(False):
+    slower; training entry points flush them to zero (torch.set_flush_denormal) while they train, and put the
+    caller's setting back: it is the thread's and reaches NumPy and Python floats too, so a notebook that ran
+    ``main(["fit", ...])`` computed ``1e-300 * 1e-10`` as 0.0 after it (the setting was left on)."""
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+
+    if not torch.set_flush_denormal(caller):
         pytest.skip("this CPU cannot flush subnormals")
+    subnormal = torch.tensor([1e-39], dtype=torch.float32)
+    seen = []
+    real = HMMGLMModule.training_step
+
+    def training_step(self, batch, batch_idx):
+        seen.append((subnormal * 2).item() == 0)
+        return real(self, batch, batch_idx)
+
+    monkeypatch.setattr(HMMGLMModule, "training_step", training_step)
     try:
-        subnormal = torch.tensor([1e-39], dtype=torch.float32)
-        assert (subnormal * 2).item() != 0  # kept before
+        assert ((1e-300 * 1e-10) == 0) is caller  # plain Python floats follow the setting
         assert main(["fit", "--config", str(ROOT / "configs/hmmglm/synthetic_glm.yaml"), "--trainer.max_epochs", "1",
                      "--data.init_args.n_sequences", "4", "--data.init_args.n_bins", "50", "--data.init_args.n_train",
                      "3", "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_model_summary", "false"]) == 0
-        assert (subnormal * 2).item() == 0
+        assert seen and all(seen)  # flushed while it trained
+        assert ((1e-300 * 1e-10) == 0) is caller  # the caller's setting after it
+        assert ((subnormal * 2).item() == 0) is caller
     finally:
         torch.set_flush_denormal(False)  # the process default, for the tests after this one
