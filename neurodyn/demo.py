@@ -300,14 +300,17 @@ def cli_main(argv: list[str]) -> int:
         write_demo_cache(out, args.seed)
     result = train_lorenz(out, max_epochs=args.epochs, seed=args.seed, **{
         k: v for k, v in DEMO_SIMULATION.items() if k != "n_neurons"})
-    from neurodyn.viz._common import use_offscreen_backend
+    from neurodyn.viz._common import offscreen_backend, pyplot
     from neurodyn.viz.plots import plot_rates_vs_truth
 
-    use_offscreen_backend()  # the command writes a PNG, never a window
-    fig = plot_rates_vs_truth(result["_truth"], result["_rates"], spikes=result["_spikes"], bin_ms=20.0,
-                              labels=("true", "LangevinFlow"))
-    with output_file(fig_path, overwrite=args.overwrite) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+    with offscreen_backend():  # the command writes a PNG, never a window; the caller's backend comes back
+        fig = plot_rates_vs_truth(result["_truth"], result["_rates"], spikes=result["_spikes"], bin_ms=20.0,
+                                  labels=("true", "LangevinFlow"))
+        try:
+            with output_file(fig_path, overwrite=args.overwrite) as tmp:
+                fig.savefig(tmp, format="png", dpi=120)
+        finally:
+            pyplot().close(fig)
     summary = {k: v for k, v in result.items() if not k.startswith("_")}
     print(f"Lorenz validation rate R2: LangevinFlow {summary['langevinflow_rate_r2']:.4f}, "
           f"Gaussian smoothing {summary['smoothing_rate_r2']:.4f}; trained {summary['train_seconds']:.0f} s")

@@ -32,10 +32,10 @@ def cli_main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help
         return int(stop.code or 0)
-    from neurodyn.viz._common import use_offscreen_backend
+    from neurodyn.viz._common import offscreen_backend
 
-    use_offscreen_backend()  # a command draws into a file, never a window
-    with command_line_names():  # errors name --out, --overwrite, --group, ... (not out=, overwrite=True)
+    # a command draws into a file, never a window; the caller's backend and rcParams come back after it
+    with offscreen_backend(), command_line_names():  # errors name --out, --overwrite, --group, ... (not out=, ...)
         out, layout, group = plot_file(args.file, args.out, group=args.group, trial=args.trial, dpi=args.dpi,
                                        overwrite=args.overwrite)
     print(f"wrote {out} ({layout} layout)" + (f": NLB group {group}" if group else ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -16,19 +17,42 @@ def pyplot():
     ``pdf``, ...). Without a display matplotlib itself falls back to Agg for a GUI backend named in
     ``MPLBACKEND`` or a matplotlibrc. This used to switch every caller outside IPython to Agg, which also closed
     the caller's open figures (``matplotlib.use`` does); the command line picks Agg itself
-    (:func:`use_offscreen_backend`).
+    (:func:`offscreen_backend`).
     """
     import matplotlib.pyplot as plt
 
     return plt
 
 
-def use_offscreen_backend() -> None:
-    """Switch to the Agg backend: for the commands of ``neurodyn`` that draw into files (``plot``, ``demo``),
-    never for a library call (it is process-wide and closes open figures)."""
-    import matplotlib
+@contextlib.contextmanager
+def offscreen_backend():
+    """The Agg backend and a fresh process's rcParams (matplotlib's defaults and the matplotlibrc) for the block,
+    then the caller's backend and rcParams back: for the commands of ``neurodyn`` that draw into files (``plot``,
+    ``demo``), never for a library call.
 
-    matplotlib.use("Agg")
+    A command draws into a file, never a window (under a GUI backend in interactive mode a new figure is a window at
+    once), and the same file gives the same figure bytes whether the command runs in its own process or from Python
+    (``neurodyn.cli.main``). Before, the commands called ``matplotlib.use("Agg")`` and left it: a notebook that ran
+    ``main(["plot", ...])`` showed no inline figure after it, and lost matplotlib's fallback to Agg; and the figure
+    took the notebook's rcParams (a style, a font size), so its bytes differed from the shell's.
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    getter = getattr(matplotlib.rcParams, "_get", None)  # the name as set, an automatic choice left unresolved
+    backend = getter("backend") if getter else dict.__getitem__(matplotlib.rcParams, "backend")
+    default = dict.__getitem__(matplotlib.rcParamsDefault, "backend")
+    fresh = {key: value for key, value in matplotlib.rcParamsOrig.items() if not key.startswith("backend")}
+    switched = str(backend).lower() != "agg"
+    with matplotlib.rc_context(fresh):
+        if switched:
+            plt.switch_backend("agg")
+        try:
+            yield
+        finally:
+            if switched:
+                plt.switch_backend(backend)
+                dict.__setitem__(matplotlib.rcParamsDefault, "backend", default)
 
 
 def closes_on_error(function):

@@ -217,3 +217,35 @@ def test_an_hmmglm_figure_of_nlb_rows_calls_them_evaluation_trials(tmp_path, pha
     data = read_prediction(path)
     assert data["label"] == f"evaluation trials, {phase} phase", data["label"]
     assert draw_prediction(data)._suptitle.get_text().endswith(f": evaluation trials, {phase} phase")
+
+
+def test_plot_from_python_leaves_the_callers_matplotlib_as_it_was_and_draws_what_the_shell_draws(layouts, tmp_path):
+    """``main(["plot", ...])`` in a notebook or script: the command called ``matplotlib.use("Agg")`` and left it (a
+    notebook drew no inline figure after it; matplotlib's fallback to Agg was off), and it drew with the caller's
+    rcParams, so the same file gave other bytes than ``neurodyn plot`` in a shell. Now the caller's backend, open
+    figures and rcParams come back, and the figure is the shell's, byte for byte."""
+    import subprocess
+    import sys
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from subprocess_env import clean_env
+
+    shell = tmp_path / "shell.png"
+    subprocess.run([sys.executable, "-m", "neurodyn.cli", "plot", str(layouts["nlb"]), "--out", str(shell)],
+                   check=True, capture_output=True, env=clean_env(MPLBACKEND="Agg"))
+    before, fallback = matplotlib.get_backend(), matplotlib.rcParams["backend_fallback"]
+    try:
+        plt.switch_backend("svg")
+        mine = plt.figure()
+        with matplotlib.rc_context({"font.size": 23, "lines.linewidth": 4}):
+            here = tmp_path / "here.png"
+            assert main(["plot", str(layouts["nlb"]), "--out", str(here)]) == 0
+            assert matplotlib.get_backend().lower() == "svg"
+            assert matplotlib.rcParams["backend_fallback"] == fallback
+            assert (matplotlib.rcParams["font.size"], matplotlib.rcParams["lines.linewidth"]) == (23, 4)
+            assert plt.get_fignums() == [mine.number]
+        assert here.read_bytes() == shell.read_bytes()
+    finally:
+        matplotlib.rcParams["backend_fallback"] = fallback
+        plt.switch_backend(before)
