@@ -994,12 +994,21 @@ def cli_main(argv: list[str]) -> int:
     resume = ResumeState()
     from neurodyn.io.output import remove_empty_folders
 
+    # a fit sets RUN_DIR_ENV for the DDP processes it starts; it goes when the command ends. Left behind, it named the
+    # run to the processes of a later run that torchrun / srun started from this process's environment (a notebook
+    # or script that had run a fit in its own process): their ranks > 0 took that old run for theirs
+    run_dir_env = os.environ.get(RUN_DIR_ENV)
     try:
         code = _run_cli(command, rest, resume)
     except BaseException:
         _remove_failed_run(resume.new_run_dir)
         remove_empty_folders(resume.new_parents)
         raise
+    finally:
+        if run_dir_env is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = run_dir_env
     if resume.new_run_dir is not None:
         with contextlib.suppress(OSError):
             resume.new_run_dir.rmdir()  # a fit that wrote nothing (fast_dev_run) leaves no empty folder

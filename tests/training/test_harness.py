@@ -589,3 +589,52 @@ def test_training_files_without_spikes_are_refused_by_fit(tmp_path, capsys, fami
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith(f"neurodyn fit: error: {tmp_path / 'd.h5'}: {field} hold no spikes"), err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def _process_state() -> dict:
+    """What a command run from Python (a notebook, a script) must leave as it found it."""
+    import logging
+    import os
+    import sys
+    import warnings
+
+    from neurodyn.training.callbacks import flushing_denormals
+
+    loggers = [logging.getLogger()] + [logging.getLogger(name) for name in ("lightning", "lightning.pytorch",
+                                                                             "lightning.fabric", "neurodyn")]
+    return {
+        # Lightning's seed_everything sets PL_GLOBAL_SEED / PL_SEED_WORKERS, as it documents (its own reading of them
+        # only matters to a later fit without a seed under a DDP strategy): not neurodyn's to take back
+        "environ": {k: v for k, v in os.environ.items() if k not in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")},
+        "torch": (torch.get_default_dtype(), torch.is_grad_enabled(), torch.get_num_threads(),
+                  torch.are_deterministic_algorithms_enabled(), torch.get_float32_matmul_precision(),
+                  flushing_denormals()),
+        "warnings": list(warnings.filters),
+        "logging": [(lg.level, lg.disabled, lg.propagate, list(lg.handlers), list(lg.filters)) for lg in loggers],
+        "hooks": (sys.unraisablehook, sys.excepthook, sys.stdout, sys.stderr),
+        "cwd": os.getcwd(),
+    }
+
+
+def test_fits_run_twice_in_one_process_are_the_same_run_and_leave_the_process_as_they_found_it(tmp_path,
+                                                                                                monkeypatch):
+    """A notebook calling ``main(["fit", ...])`` twice with one seed gets the same weights, and its process back as it
+    was. The fit left NEURODYN_RUN_DIR (the run folder it hands to the DDP processes it starts) in os.environ: a
+    later run that torchrun / srun started from that environment took the old run for the folder of its ranks > 0
+    ('run folder: <the old run>' printed by rank 1)."""
+    import sklearn  # noqa: F401 -- its first import (the fit's metrics) sets KMP_DUPLICATE_LIB_OK, as anywhere
+
+    monkeypatch.delenv("NEURODYN_RUN_DIR", raising=False)
+    weights = []
+    before = _process_state()
+    for name in ("a", "b"):
+        assert _fit(tmp_path, "--trainer.max_epochs", "1", name=name) == 0
+        after = _process_state()
+        changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+        if "environ" in changed:  # the variables that changed
+            was, now = changed["environ"]
+            changed["environ"] = {k: (was.get(k), now.get(k)) for k in {*was, *now} if was.get(k) != now.get(k)}
+        assert not changed, changed
+        weights.append(torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"])
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
