@@ -85,11 +85,11 @@ def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions:
     """Simulate Lorenz, train LangevinFlow, return metrics and predictions (used by the benchmark too)."""
     import torch
 
-    from neurodyn.training.callbacks import denormals_flushed
+    from neurodyn.training.callbacks import denormals_flushed, float32_default
 
     threads_before = torch.get_num_threads()
-    try:  # the caller's torch threads and subnormal setting come back (a notebook or script running the demo)
-        with denormals_flushed():
+    try:  # the caller's torch threads, subnormal setting and default dtype come back (a notebook or script)
+        with denormals_flushed(), float32_default():
             return _train_lorenz(out_dir, max_epochs=max_epochs, seed=seed, n_conditions=n_conditions,
                                  trials_per_condition=trials_per_condition, batch_size=batch_size, progress=progress,
                                  model_overrides=model_overrides, opt_overrides=opt_overrides, threads=threads)

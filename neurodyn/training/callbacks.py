@@ -510,6 +510,23 @@ def flushing_denormals() -> bool:
 
 
 @contextlib.contextmanager
+def float32_default():
+    """torch's default dtype float32, a fresh process's, for the block, then the caller's back: a training command
+    builds its model and data as in its own process (Lightning's ``trainer.precision`` chooses another). A notebook
+    that had set ``torch.set_default_dtype(torch.float64)`` made ``main(["fit", ...])`` build float64 weights: a
+    LangevinFlow fit failed with a traceback (its float32 batches against the float64 GRU), an HMM-GLM fit trained
+    other weights than the command in a shell."""
+    import torch
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
+@contextlib.contextmanager
 def denormals_flushed():
     """:func:`flush_denormals` for the block, then the caller's setting back. What the training entry points use
     (``fit`` / ``validate`` / ``test`` / ``predict``, the recipes, the demo): the setting is the thread's, and it

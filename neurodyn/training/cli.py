@@ -117,6 +117,7 @@ from neurodyn.training.callbacks import (
     ResumeState,
     RunInterrupted,
     denormals_flushed,
+    float32_default,
     max_time_seconds,
 )
 from neurodyn.training.checkpoints import (
@@ -1043,10 +1044,10 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
         # one line and leaves nothing (NeurodynCLI._run_subcommand hands SIGTERM to Lightning for the run)
         # hold_stdout: what is printed (Lightning's banner "GPU available: ...", notes) waits for the run to start,
         # so that bad input found before it (also after the Trainer was built) is the only line printed
-        # denormals_flushed: subnormal weights made CPU epochs 4x slower (callbacks.flush_denormals); the caller's
-        # setting comes back after the command
+        # denormals_flushed: subnormal weights made CPU epochs 4x slower (callbacks.flush_denormals); float32_default:
+        # a caller's default dtype does not reach the model; the caller's settings come back after the command
         with contextlib.ExitStack() as held, hold_stdout(drop_on=(InputError, ArgumentError)) as stdout, \
-                quiet_lightning(), terminate_as_interrupt(), denormals_flushed():
+                quiet_lightning(), terminate_as_interrupt(), denormals_flushed(), float32_default():
             cli = NeurodynCLI(
                 model_class=pl.LightningModule,
                 datamodule_class=NeuralDataModule,

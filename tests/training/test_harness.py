@@ -638,3 +638,21 @@ def test_fits_run_twice_in_one_process_are_the_same_run_and_leave_the_process_as
         weights.append(torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"])
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_a_fit_from_python_trains_what_the_shell_trains_whatever_the_callers_default_dtype(tmp_path):
+    """A notebook that had set ``torch.set_default_dtype(torch.float64)`` made ``main(["fit", ...])`` build float64
+    weights: a LangevinFlow fit failed with a traceback (float32 batches against the float64 GRU). The command builds
+    its model as in its own process (float32) and leaves the caller's default dtype as it was."""
+    torch.set_default_dtype(torch.float64)
+    try:
+        assert _fit(tmp_path, "--trainer.max_epochs", "1", name="caller_f64") == 0
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert _fit(tmp_path, "--trainer.max_epochs", "1", name="plain") == 0
+    weights = [torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+               for name in ("caller_f64", "plain")]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(weights[0][k].dtype == weights[1][k].dtype and torch.equal(weights[0][k], weights[1][k])
+               for k in weights[0])

@@ -378,3 +378,24 @@ def test_ll_per_spike_of_validation_without_spikes_is_nan():
         assert np.isfinite(logged["valid/ll_per_spike"]) == finite, logged
     ll = module.model.marginal_log_likelihood(torch.ones(2, 40, 3)).sum().item()
     assert logged["valid/ll_per_spike"] == pytest.approx(ll / 240, rel=1e-12)
+
+
+def test_a_fit_from_python_trains_what_the_shell_trains_whatever_the_callers_default_dtype(tmp_path):
+    """Under a caller's ``torch.set_default_dtype(torch.float64)`` (a notebook), ``main(["fit", ...])`` of an HMM-GLM
+    trained float64 weights, other than the command in a shell trains; the command builds as in its own process
+    (float32) and leaves the caller's default dtype as it was."""
+    import torch
+
+    weights = []
+    for name, dtype in (("caller_f64", torch.float64), ("plain", torch.float32)):
+        torch.set_default_dtype(dtype)
+        try:
+            assert main(["fit", *TINY, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path),
+                         "--run-name", name]) == 0
+            assert torch.get_default_dtype() == dtype
+        finally:
+            torch.set_default_dtype(torch.float32)
+        weights.append(torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"])
+    assert weights[0].keys() == weights[1].keys()
+    assert all(weights[0][k].dtype == weights[1][k].dtype and torch.equal(weights[0][k], weights[1][k])
+               for k in weights[0])

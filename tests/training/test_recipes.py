@@ -173,3 +173,19 @@ def test_fit_langevinflow_and_the_demo_put_the_callers_subnormal_setting_back(tm
     finally:
         torch.set_flush_denormal(False)  # the process default, for the tests after this one
         torch.set_num_threads(threads)
+
+
+def test_the_demo_trains_float32_whatever_the_callers_default_dtype(tmp_path):
+    """``main(["demo"])`` from a notebook that had set ``torch.set_default_dtype(torch.float64)`` failed with a
+    traceback (float32 batches against float64 weights); train_lorenz builds as in its own process and leaves the
+    caller's default dtype as it was."""
+    from neurodyn.demo import train_lorenz
+
+    torch.set_default_dtype(torch.float64)
+    try:
+        result = train_lorenz(tmp_path, max_epochs=1, n_conditions=2, trials_per_condition=4, batch_size=8,
+                              progress=False, model_overrides={"hidden_size": 8, "ff_dim": 16})
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert result["_rates"].dtype == np.float32 and np.isfinite(result["langevinflow_rate_r2"])
