@@ -83,18 +83,13 @@ def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions:
                  trials_per_condition: int = 24, batch_size: int = 64, progress: bool = True,
                  model_overrides: dict | None = None, opt_overrides: dict | None = None, threads: int = 1) -> dict:
     """Simulate Lorenz, train LangevinFlow, return metrics and predictions (used by the benchmark too)."""
-    import torch
+    from neurodyn.training.callbacks import denormals_flushed, float32_default, torch_settings_kept
 
-    from neurodyn.training.callbacks import denormals_flushed, float32_default
-
-    threads_before = torch.get_num_threads()
-    try:  # the caller's torch threads, subnormal setting and default dtype come back (a notebook or script)
-        with denormals_flushed(), float32_default():
-            return _train_lorenz(out_dir, max_epochs=max_epochs, seed=seed, n_conditions=n_conditions,
-                                 trials_per_condition=trials_per_condition, batch_size=batch_size, progress=progress,
-                                 model_overrides=model_overrides, opt_overrides=opt_overrides, threads=threads)
-    finally:
-        torch.set_num_threads(threads_before)
+    # the caller's torch threads, deterministic setting, subnormal setting and default dtype come back (a notebook)
+    with torch_settings_kept(), denormals_flushed(), float32_default():
+        return _train_lorenz(out_dir, max_epochs=max_epochs, seed=seed, n_conditions=n_conditions,
+                             trials_per_condition=trials_per_condition, batch_size=batch_size, progress=progress,
+                             model_overrides=model_overrides, opt_overrides=opt_overrides, threads=threads)
 
 
 def _train_lorenz(out_dir: Path, *, max_epochs: int, seed: int, n_conditions: int, trials_per_condition: int,

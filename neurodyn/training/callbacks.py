@@ -509,6 +509,39 @@ def flushing_denormals() -> bool:
     return (tiny / 2).item() == 0.0
 
 
+#: the environment variables Lightning sets for a run in the command's own process: ``trainer.deterministic``
+#: (CUBLAS_WORKSPACE_CONFIG), the ``ddp`` launcher (OMP_NUM_THREADS, with torch's threads)
+_TORCH_ENV = ("CUBLAS_WORKSPACE_CONFIG", "OMP_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def torch_settings_kept():
+    """The process-wide torch settings a run changes, put back as they were when the block ends: deterministic
+    algorithms (Lightning's ``Trainer(deterministic=...)`` switches them on or off and leaves them), cuDNN's
+    benchmark mode (``benchmark``, or ``deterministic``), torch's intra-op threads and the variables of
+    :data:`_TORCH_ENV`. A notebook or script that ran a training command in its own process kept the run's: after
+    ``--trainer.deterministic true`` a later operation without a deterministic kernel raised, and the demo's
+    ``deterministic=False`` switched off a caller's own."""
+    import torch
+
+    algorithms = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    benchmark = torch.backends.cudnn.benchmark
+    threads = torch.get_num_threads()
+    env = {key: os.environ.get(key) for key in _TORCH_ENV}
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(algorithms[0], warn_only=algorithms[1])
+        torch.backends.cudnn.benchmark = benchmark
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @contextlib.contextmanager
 def float32_default():
     """torch's default dtype float32, a fresh process's, for the block, then the caller's back: a training command

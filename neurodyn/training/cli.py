@@ -119,6 +119,7 @@ from neurodyn.training.callbacks import (
     denormals_flushed,
     float32_default,
     max_time_seconds,
+    torch_settings_kept,
 )
 from neurodyn.training.checkpoints import (
     DATA_FILES_KEY,
@@ -1045,9 +1046,11 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
         # hold_stdout: what is printed (Lightning's banner "GPU available: ...", notes) waits for the run to start,
         # so that bad input found before it (also after the Trainer was built) is the only line printed
         # denormals_flushed: subnormal weights made CPU epochs 4x slower (callbacks.flush_denormals); float32_default:
-        # a caller's default dtype does not reach the model; the caller's settings come back after the command
+        # a caller's default dtype does not reach the model; torch_settings_kept: what the run sets process-wide
+        # (trainer.deterministic, the ddp launcher's threads); the caller's settings come back after the command
         with contextlib.ExitStack() as held, hold_stdout(drop_on=(InputError, ArgumentError)) as stdout, \
-                quiet_lightning(), terminate_as_interrupt(), denormals_flushed(), float32_default():
+                quiet_lightning(), terminate_as_interrupt(), denormals_flushed(), float32_default(), \
+                torch_settings_kept():
             cli = NeurodynCLI(
                 model_class=pl.LightningModule,
                 datamodule_class=NeuralDataModule,

@@ -656,3 +656,21 @@ def test_a_fit_from_python_trains_what_the_shell_trains_whatever_the_callers_def
     assert weights[0].keys() == weights[1].keys()
     assert all(weights[0][k].dtype == weights[1][k].dtype and torch.equal(weights[0][k], weights[1][k])
                for k in weights[0])
+
+
+@pytest.mark.parametrize("option", ["deterministic", "benchmark"])
+def test_a_fit_from_python_leaves_the_callers_deterministic_and_benchmark_settings(tmp_path, monkeypatch, option):
+    """``--trainer.deterministic true`` made Lightning switch torch's deterministic algorithms on for the process and
+    set CUBLAS_WORKSPACE_CONFIG, ``--trainer.benchmark true`` cuDNN's benchmark mode, and both stayed after the
+    command: a notebook's later operation without a deterministic kernel raised. The run's settings go with it."""
+    import os
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
+    try:
+        assert _fit(tmp_path, "--trainer.max_epochs", "1", f"--trainer.{option}", "true") == 0
+        assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == before
+        assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.benchmark = before[1]

@@ -152,10 +152,11 @@ def test_heldout_loglik_passes_the_evaluation_mode_through():
 
 
 @pytest.mark.parametrize("caller", [False, True])
-def test_fit_langevinflow_and_the_demo_put_the_callers_subnormal_setting_back(tmp_path, caller):
+def test_fit_langevinflow_and_the_demo_put_the_callers_torch_settings_back(tmp_path, caller):
     """The recipe (notebook 02's pseudo_cosmoothing) and the demo's train_lorenz flush subnormal floats to zero while
     they train (callbacks.flush_denormals) and left it on: a notebook then computed ``1e-300 * 1e-10`` as 0.0 (the
-    setting is the thread's: NumPy and Python floats too). train_lorenz also left torch at its ``threads``."""
+    setting is the thread's: NumPy and Python floats too). train_lorenz also left torch at its ``threads``, and its
+    Trainer's ``deterministic=False`` switched a caller's deterministic algorithms off."""
     from neurodyn.demo import train_lorenz
     from neurodyn.training.recipes import fit_langevinflow
 
@@ -164,15 +165,18 @@ def test_fit_langevinflow_and_the_demo_put_the_callers_subnormal_setting_back(tm
     threads = torch.get_num_threads()
     try:
         split = _split(np.random.default_rng(2))
+        torch.use_deterministic_algorithms(caller)
         fit_langevinflow(*split.parts(), bin_ms=20, epochs=1, model=TINY_MODEL)
         assert ((1e-300 * 1e-10) == 0) is caller
         train_lorenz(tmp_path, max_epochs=1, n_conditions=2, trials_per_condition=4, batch_size=8, progress=False,
                      model_overrides={"hidden_size": 8, "ff_dim": 16}, threads=threads + 1)
         assert ((1e-300 * 1e-10) == 0) is caller
         assert torch.get_num_threads() == threads
+        assert torch.are_deterministic_algorithms_enabled() is caller
     finally:
         torch.set_flush_denormal(False)  # the process default, for the tests after this one
         torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(False)
 
 
 def test_the_demo_trains_float32_whatever_the_callers_default_dtype(tmp_path):
