@@ -796,3 +796,36 @@ def test_the_trials_table_shows_each_cell_as_written():
              "exploits": 0, "model.eval_mode": "[sample]"}]
     text = rich_table(rows, ["model.eval_mode"], "t0", "trials")
     assert "[sample]" in text, text
+
+
+_TUNE_IN_PROCESS = """\
+import faulthandler, json, os, signal, sys
+from neurodyn.cli import main
+
+def state():
+    return {"environ": {k: os.environ.get(k) for k in ("TUNE_DISABLE_SIGINT_HANDLER", "PYTHONBREAKPOINT")},
+            "sigusr1": repr(signal.getsignal(signal.SIGUSR1)), "excepthook": repr(sys.excepthook),
+            "faulthandler": faulthandler.is_enabled()}
+
+before = state()
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "before": before, "after": state()}))
+"""
+
+
+def test_a_search_run_from_python_leaves_its_process_as_it_found_it(tiny_files, tmp_path):
+    """``main(["tune", ...])`` in a notebook or script left TUNE_DISABLE_SIGINT_HANDLER (neurodyn's: the caller's own
+    Ray Tune runs then ignored Ctrl-C), Ray's PYTHONBREAKPOINT (its ``breakpoint()`` went to Ray's driver hook), Ray
+    Tune's SIGUSR1 handler (a SIGUSR1 no longer ended the process), Ray's sys.excepthook and faulthandler on. Run in
+    a process of its own, as the other searches here: Ray is not started inside the test worker."""
+    pytest.importorskip("ray.tune")
+    config, search = tiny_files
+    proc = subprocess.run(
+        [sys.executable, "-c", _TUNE_IN_PROCESS, "tune", "--config", str(config), "--search", str(search),
+         "--out", str(tmp_path / "run"), "--scheduler", "asha", "--samples", "1", "--epochs", "1",
+         "--cpus-per-trial", "1", "--num-cpus", "1", "--seed", "0", "--verbose", "0"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["code"] == 0
+    assert result["after"] == result["before"]

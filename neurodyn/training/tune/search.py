@@ -703,7 +703,43 @@ class SearchFailed(CommandFailed):
     exit_code = 1
 
 
+#: the variables a search sets in the command's process: neurodyn's Ctrl-C for Tune (run_search), and the driver's
+#: ``breakpoint()`` hook that ``ray.init`` sets
+_DRIVER_ENV = ("TUNE_DISABLE_SIGINT_HANDLER", "PYTHONBREAKPOINT")
+
+
+@contextlib.contextmanager
+def _driver_state_kept() -> Iterator[None]:
+    """What a search changes in the process that runs it, put back when it ends: the variables of :data:`_DRIVER_ENV`,
+    SIGUSR1's handler (Ray Tune's stops a search; after it a SIGUSR1 no longer ended the process), ``sys.excepthook``
+    (Ray's reports to its cluster) and faulthandler (``ray.init`` enables it). A notebook or script that ran ``tune``
+    in its own process kept them: its own Ray Tune runs then ignored Ctrl-C, its ``breakpoint()`` went to Ray's
+    debugger hook."""
+    import faulthandler
+    import signal
+    import threading
+
+    env = {key: os.environ.get(key) for key in _DRIVER_ENV}
+    main_thread = threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGUSR1")
+    usr1 = signal.getsignal(signal.SIGUSR1) if main_thread else None
+    hook, faults = sys.excepthook, faulthandler.is_enabled()
+    try:
+        yield
+    finally:
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if main_thread and usr1 is not None:
+            signal.signal(signal.SIGUSR1, usr1)
+        sys.excepthook = hook
+        if not faults and faulthandler.is_enabled():
+            faulthandler.disable()
+
+
 def cli_main(argv: list[str]) -> int:
     """``neurodyn tune``; returns the exit code (InputError and SearchFailed are printed by neurodyn.cli)."""
-    run_search(_parser().parse_args(argv))
+    with _driver_state_kept():  # a search run from Python leaves its process as it found it
+        run_search(_parser().parse_args(argv))
     return 0
