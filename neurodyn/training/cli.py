@@ -984,6 +984,11 @@ def _option_values(argv: list[str], option: str) -> list[str]:
     return values
 
 
+#: what Lightning's ``seed_everything`` sets in the environment (the seed and ``workers=True``) for the processes a
+#: run starts
+_SEED_ENV = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")
+
+
 def cli_main(argv: list[str]) -> int:
     """Run a training subcommand (``argv[0]`` is fit/validate/test/predict); returns the exit code."""
     rest = list(argv[1:])
@@ -996,10 +1001,12 @@ def cli_main(argv: list[str]) -> int:
     resume = ResumeState()
     from neurodyn.io.output import remove_empty_folders
 
-    # a fit sets RUN_DIR_ENV for the DDP processes it starts; it goes when the command ends. Left behind, it named the
-    # run to the processes of a later run that torchrun / srun started from this process's environment (a notebook
-    # or script that had run a fit in its own process): their ranks > 0 took that old run for theirs
-    run_dir_env = os.environ.get(RUN_DIR_ENV)
+    # the variables a command sets for the processes it starts go when it ends (a notebook or script that ran it in
+    # its own process): a fit's RUN_DIR_ENV named the run to the ranks > 0 of a later run that torchrun / srun
+    # started from this environment (they took that old run for theirs); the seed Lightning's seed_everything
+    # sets (PL_GLOBAL_SEED, PL_SEED_WORKERS) reseeded a later unseeded DDP fit with the run's seed, became the
+    # seed of the caller's own seed_everything() and added Lightning's worker seeding to a later unseeded fit
+    env = {key: os.environ.get(key) for key in (RUN_DIR_ENV, *_SEED_ENV)}
     try:
         code = _run_cli(command, rest, resume)
     except BaseException:
@@ -1007,10 +1014,11 @@ def cli_main(argv: list[str]) -> int:
         remove_empty_folders(resume.new_parents)
         raise
     finally:
-        if run_dir_env is None:
-            os.environ.pop(RUN_DIR_ENV, None)
-        else:
-            os.environ[RUN_DIR_ENV] = run_dir_env
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     if resume.new_run_dir is not None:
         with contextlib.suppress(OSError):
             resume.new_run_dir.rmdir()  # a fit that wrote nothing (fast_dev_run) leaves no empty folder

@@ -603,9 +603,9 @@ def _process_state() -> dict:
     loggers = [logging.getLogger()] + [logging.getLogger(name) for name in ("lightning", "lightning.pytorch",
                                                                              "lightning.fabric", "neurodyn")]
     return {
-        # Lightning's seed_everything sets PL_GLOBAL_SEED / PL_SEED_WORKERS, as it documents (its own reading of them
-        # only matters to a later fit without a seed under a DDP strategy): not neurodyn's to take back
-        "environ": {k: v for k, v in os.environ.items() if k not in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")},
+        # (Lightning's seed_everything sets PL_GLOBAL_SEED / PL_SEED_WORKERS for the run's processes: a later
+        # seed_everything() of the caller took the run's seed, a later unseeded DDP fit was reseeded with it)
+        "environ": dict(os.environ),
         "torch": (torch.get_default_dtype(), torch.is_grad_enabled(), torch.get_num_threads(),
                   torch.are_deterministic_algorithms_enabled(), torch.get_float32_matmul_precision(),
                   flushing_denormals()),
@@ -621,7 +621,7 @@ def test_fits_run_twice_in_one_process_are_the_same_run_and_leave_the_process_as
     """A notebook calling ``main(["fit", ...])`` twice with one seed gets the same weights, and its process back as it
     was. The fit left NEURODYN_RUN_DIR (the run folder it hands to the DDP processes it starts) in os.environ: a
     later run that torchrun / srun started from that environment took the old run for the folder of its ranks > 0
-    ('run folder: <the old run>' printed by rank 1)."""
+    ('run folder: <the old run>' printed by rank 1). It left Lightning's PL_GLOBAL_SEED / PL_SEED_WORKERS too."""
     import sklearn  # noqa: F401 -- its first import (the fit's metrics) sets KMP_DUPLICATE_LIB_OK, as anywhere
 
     monkeypatch.delenv("NEURODYN_RUN_DIR", raising=False)

@@ -215,10 +215,15 @@ def test_predictions_draw_nothing_from_the_global_seed(lorenz_run, tmp_path, mon
 
     plain, other = tmp_path / "plain.h5", tmp_path / "other.h5"
     assert _predict(lorenz_run, plain) == 0
+    import lightning.pytorch.cli as lightning_cli
+
     monkeypatch.setattr(training_cli, "run_seed", lambda *args: (12345, None))
-    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+    seeds = []
+    seed_everything = lightning_cli.seed_everything
+    monkeypatch.setattr(lightning_cli, "seed_everything",
+                        lambda seed=None, workers=False: seeds.append(seed) or seed_everything(seed, workers))
     assert _predict(lorenz_run, other) == 0
-    assert os.environ.get("PL_GLOBAL_SEED") == "12345"  # the other seed was the global one
+    assert seeds == [12345]  # the other seed was the global one
     with h5py.File(plain) as a, h5py.File(other) as b:
         names = []
         a.visit(lambda name: names.append(name) if isinstance(a[name], h5py.Dataset) else None)
