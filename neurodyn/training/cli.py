@@ -102,6 +102,7 @@ import sys
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
@@ -1055,10 +1056,12 @@ def _run_cli(command: str, rest: list[str], resume: ResumeState) -> int:
         # so that bad input found before it (also after the Trainer was built) is the only line printed
         # denormals_flushed: subnormal weights made CPU epochs 4x slower (callbacks.flush_denormals); float32_default:
         # a caller's default dtype does not reach the model; torch_settings_kept: what the run sets process-wide
-        # (trainer.deterministic, the ddp launcher's threads); the caller's settings come back after the command
+        # (trainer.deterministic, the ddp launcher's threads); the caller's settings come back after the command;
+        # inference_mode(False): a command run inside a caller's torch.inference_mode() block trains and predicts as
+        # in its own process (a fit failed with a traceback: its loss had no gradient)
         with contextlib.ExitStack() as held, hold_stdout(drop_on=(InputError, ArgumentError)) as stdout, \
                 quiet_lightning(), terminate_as_interrupt(), denormals_flushed(), float32_default(), \
-                torch_settings_kept():
+                torch_settings_kept(), torch.inference_mode(False):
             cli = NeurodynCLI(
                 model_class=pl.LightningModule,
                 datamodule_class=NeuralDataModule,

@@ -658,6 +658,20 @@ def test_a_fit_from_python_trains_what_the_shell_trains_whatever_the_callers_def
                for k in weights[0])
 
 
+def test_a_fit_from_python_inside_inference_mode_trains_what_the_shell_trains(tmp_path):
+    """``main(["fit", ...])`` inside a caller's ``torch.inference_mode()`` block (a notebook cell that had been
+    predicting) failed with a traceback ('element 0 of tensors does not require grad'): the command runs as in its
+    own process, and the caller's block is still in inference mode after it."""
+    with torch.inference_mode():
+        assert _fit(tmp_path, "--trainer.max_epochs", "1", name="inside") == 0
+        assert torch.is_inference_mode_enabled()
+    assert _fit(tmp_path, "--trainer.max_epochs", "1", name="plain") == 0
+    weights = [torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+               for name in ("inside", "plain")]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 @pytest.mark.parametrize("option", ["deterministic", "benchmark"])
 def test_a_fit_from_python_leaves_the_callers_deterministic_and_benchmark_settings(tmp_path, monkeypatch, option):
     """``--trainer.deterministic true`` made Lightning switch torch's deterministic algorithms on for the process and
