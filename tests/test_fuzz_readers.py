@@ -253,3 +253,37 @@ def test_global_heap_loop_is_refused(tmp_path):
     with pytest.raises(InputError, match="damaged HDF5 file .global heap"):
         with read_h5(path) as handle:
             handle.attrs["format"]
+
+
+def test_a_damaged_copy_that_kept_the_modification_time_is_checked_again(tmp_path):
+    """The walk of the global heaps is cached per file version: keyed on (path, size, modification time), a damaged
+    file of the same size copied over a checked one with its modification time kept (``cp -p``, a backup tool) was
+    taken for the checked one in a long-lived process (a notebook), and libhdf5 was left to loop on it."""
+    import os
+    import shutil
+    import struct
+
+    import h5py
+
+    from neurodyn.io import read_h5
+
+    good, bad, path = tmp_path / "good.h5", tmp_path / "bad.h5", tmp_path / "x.h5"
+    with h5py.File(good, "w") as f:
+        f.attrs["format"] = "neurodyn-prepared-nlb"
+    data = bytearray(good.read_bytes())
+    pos = data.find(b"GCOL\x01\x00\x00\x00")
+    end, p = pos + struct.unpack_from("<Q", data, pos + 8)[0], pos + 16
+    while struct.unpack_from("<H", data, p)[0] != 0:
+        p += 16 + (struct.unpack_from("<Q", data, p + 8)[0] + 7) // 8 * 8
+    assert p < end
+    struct.pack_into("<Q", data, p + 8, 0)
+    bad.write_bytes(bytes(data))
+    os.utime(bad, ns=(good.stat().st_atime_ns, good.stat().st_mtime_ns))
+    shutil.copy2(good, path)
+    with read_h5(path) as handle:  # checked and cached
+        assert handle.attrs["format"] == "neurodyn-prepared-nlb"
+    shutil.copy2(bad, path)  # cp -p: the same path, size and modification time, other bytes
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (good.stat().st_size, good.stat().st_mtime_ns)
+    with pytest.raises(InputError, match="damaged HDF5 file .global heap"):
+        with read_h5(path) as handle:
+            handle.attrs["format"]

@@ -220,13 +220,15 @@ def _global_heap_damage(path: str) -> str | None:
     forever (a size of 0 never advances) inside C code, where Ctrl-C and SIGTERM do not reach.
     Each collection must be tiled exactly by its objects (16-byte header + data padded to 8 bytes;
     the free-space object, index 0, counts its header in its size). Files whose superblock does not
-    use 8-byte lengths are not checked. The result is cached per (path, size, mtime).
+    use 8-byte lengths are not checked. The result is cached per file and version: path, device, inode, size,
+    modification and status-change times (a same-size copy that kept the modification time, ``cp -p``, changes the
+    status-change time; a file renamed over it, the inode).
     """
     import mmap
     import struct
 
     stat = os.stat(path)
-    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    key = (os.path.realpath(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
     if key in _heaps_checked:
         return _heaps_checked[key]
     found = None
