@@ -580,6 +580,11 @@ class NeurodynCLI(LightningCLI):
             run_dir = Path(os.environ[RUN_DIR_ENV])  # a DDP process started by rank 0: the same folder
             resuming = True
         made = False
+        if run_dir is None and _started_by_another_launcher():
+            # each process names a new run folder by the time it starts: the ranks > 0 made folders of their own,
+            # left empty beside the run (Lightning's launcher hands rank 0's on: RUN_DIR_ENV, above)
+            raise InputError("torchrun / srun start each process of the run on its own, and each would make a run "
+                             "folder of its own: give --run-name NAME (the same in every process)", field="run_name")
         if run_dir is None:
             from neurodyn.io.output import make_folders
 

@@ -318,6 +318,23 @@ def test_seed_everything_true_is_refused_where_another_launcher_started_the_proc
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize("env", [{"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}, {"SLURM_NTASKS": "4"}])
+def test_a_new_run_folder_is_refused_where_another_launcher_started_the_processes(tmp_path, capsys, monkeypatch,
+                                                                                 env):
+    """torchrun / srun start every process of a run themselves: without --run-name each named a new timestamped run
+    folder of its own, and the ranks > 0 left theirs empty beside the run. Refused in one line, before anything
+    is written; with --run-name every process writes the same folder (Lightning's launcher hands rank 0's on)."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("NEURODYN_RUN_DIR", raising=False)
+    capsys.readouterr()
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path / "runs"), "--trainer.max_epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["neurodyn fit: error: run_name: torchrun / srun start each process of the run on its own, and each "
+                   "would make a run folder of its own: give --run-name NAME (the same in every process)"], err
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("args, field", [
     (["--trainer.max_epochs", "-3"], "trainer.max_epochs: `max_epochs` must be a non-negative integer"),
     (["--trainer.accelerator", "mps"], "trainer: `MPSAccelerator` can not run"),  # Apple GPUs only
