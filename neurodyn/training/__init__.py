@@ -8,3 +8,19 @@ def child_rank() -> bool:
     :mod:`neurodyn.training.runs`, so that the command's last words after a Ctrl-C while modules load (Lightning half
     imported) can ask it without importing Lightning."""
     return any(int(os.environ.get(k, "0") or 0) > 0 for k in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
+
+
+def restore_environ(saved: dict) -> None:
+    """Put environment variables back as ``saved`` (``{name: value or None}``, taken before a command changed them)
+    holds them: None removes the variable. What a command sets for the processes it starts goes when it ends, so
+    that a notebook or script that ran it in its own process keeps its environment.
+
+    >>> saved = {"NEURODYN_DOCTEST_X": os.environ.get("NEURODYN_DOCTEST_X")}
+    >>> os.environ["NEURODYN_DOCTEST_X"] = "1"; restore_environ(saved); "NEURODYN_DOCTEST_X" in os.environ
+    False
+    """
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

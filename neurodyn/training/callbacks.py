@@ -29,6 +29,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 from neurodyn.io import atomic_path
+from neurodyn.training import restore_environ
 
 
 # -- random states ------------------------------------------------------------------------------------
@@ -535,11 +536,7 @@ def torch_settings_kept():
         torch.backends.cudnn.benchmark = benchmark
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-        for key, value in env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environ(env)
 
 
 @contextlib.contextmanager

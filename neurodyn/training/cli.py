@@ -109,7 +109,7 @@ from lightning.pytorch.cli import LightningCLI
 from neurodyn.errors import InputError, command_line_names, one_line, wrapped_input_error
 from neurodyn.io.hdf5 import absent_reason, check_input_file
 from neurodyn.io.output import Interrupted
-from neurodyn.training import child_rank
+from neurodyn.training import child_rank, restore_environ
 from neurodyn.training.callbacks import (
     EpochLog,
     EpochTimer,
@@ -1020,11 +1020,7 @@ def cli_main(argv: list[str]) -> int:
         remove_empty_folders(resume.new_parents)
         raise
     finally:
-        for key, value in env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environ(env)
     if resume.new_run_dir is not None:
         with contextlib.suppress(OSError):
             resume.new_run_dir.rmdir()  # a fit that wrote nothing (fast_dev_run) leaves no empty folder

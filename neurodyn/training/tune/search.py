@@ -21,6 +21,7 @@ from pathlib import Path
 from neurodyn.errors import CommandFailed, InputError
 from neurodyn.io.output import _RECEIVED as _SIGNAL_RECEIVED  # one record of the signals turned into Interrupted
 from neurodyn.io.output import _raise_interrupted
+from neurodyn.training import restore_environ
 from neurodyn.training.tune.results import (
     fmt,
     perturbation_columns,
@@ -726,11 +727,7 @@ def _driver_state_kept() -> Iterator[None]:
     try:
         yield
     finally:
-        for key, value in env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environ(env)
         if main_thread and usr1 is not None:
             signal.signal(signal.SIGUSR1, usr1)
         sys.excepthook = hook
