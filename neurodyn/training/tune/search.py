@@ -223,7 +223,7 @@ def _ray_console(verbose: int) -> Iterator[None]:
     if verbose > 0:
         yield
         return
-    saved_env, ray_logger = os.environ.get("RAY_AIR_NEW_OUTPUT"), logging.getLogger("ray")
+    saved_env, ray_logger = {"RAY_AIR_NEW_OUTPUT": os.environ.get("RAY_AIR_NEW_OUTPUT")}, logging.getLogger("ray")
     saved_level = ray_logger.level
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     ray_logger.setLevel(logging.ERROR)
@@ -231,10 +231,7 @@ def _ray_console(verbose: int) -> Iterator[None]:
         yield
     finally:
         ray_logger.setLevel(saved_level)
-        if saved_env is None:
-            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
-        else:
-            os.environ["RAY_AIR_NEW_OUTPUT"] = saved_env
+        restore_environ(saved_env)
 
 
 #: the logger of Ray Tune's driver loop, which logs a failed trial with its traceback ("Trial task failed for trial")
