@@ -467,13 +467,20 @@ def new_console():
 
 def info(path: str | os.PathLike, console=None, max_rows: int = 200) -> str:
     """Print the summary of ``path``; returns its kind (see :func:`file_kind`, plus ``"prediction"`` for a
-    prediction / submission file: its groups' arrays with min / mean / max)."""
-    from neurodyn.data.stream import check_url_typo, is_url
+    prediction / submission file: its groups' arrays with min / mean / max).
+
+    A URL is resolved once for the whole summary (:func:`neurodyn.data.stream.resolved_once`): the summary reads
+    one state of the remote file, its lookups, probe and blocks are not repeated."""
+    from neurodyn.data.stream import check_url_typo, is_url, resolved_once
 
     check_url_typo(path)  # "htps://..." read as a path was named "htps:/..."
     if console is None:
         console = new_console()
-    path = path if is_url(path) else Path(path)
+    with resolved_once():
+        return _info(path if is_url(path) else Path(path), console, max_rows)
+
+
+def _info(path: Path | str, console, max_rows: int) -> str:
     kind = file_kind(path)
     if kind == "nwb":
         _nwb(path, console)

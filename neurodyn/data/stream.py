@@ -16,6 +16,13 @@ Every storage URL is probed with a one-byte range request before it is read (a `
 a server that ignores ``Range`` is refused at once, and a ``dandi://`` asset whose server holds another
 size than DANDI states fails at once.
 
+A file replaced on its server is never read from blocks cached before: :func:`resolve_url` resolves a URL
+again at each call -- a plain URL is probed again, an unpinned or draft ``dandi://`` URL looked up again; only
+a published version, which never changes, is resolved once per process -- and serves the cached blocks again
+only where the bytes are certainly the same (the same ``ETag`` / ``Last-Modified`` and size; the same DANDI
+asset). A server that sends no validator has its blocks read again at each call, never served stale; within
+one command (:func:`resolved_once`) a URL is resolved once.
+
 The bytes are read by ``remfile`` (https://github.com/flatironinstitute/remfile) through ``h5py``'s
 file-object driver and ``pynwb``: only the blocks HDF5 asks for travel, and they are kept in a bounded
 in-memory cache (``$NEURODYN_STREAM_CACHE_MB``, default 64 MiB, a number > 0, at least 256 KiB is used;
@@ -43,9 +50,11 @@ import contextlib
 import math
 import os
 import re
+import threading
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import Iterator
-from functools import lru_cache
+from typing import NamedTuple
 
 from neurodyn.errors import CommandFailed, InputError, one_line
 
@@ -353,8 +362,8 @@ class StreamedFile:
 
 
 # ------------------------------------------------------------------------------------------ resolving
-def _probe(url: str) -> int:
-    """Size of the file at ``url`` from a one-byte range request (works where HEAD does not).
+def _probe(url: str) -> Probed:
+    """Size and validators of the file at ``url`` from a one-byte range request (works where HEAD does not).
 
     An HTTP 4xx answer, no ``Range`` support or an HTML page (the address of a web page) is bad input
     (InputError); no network, a refused connection, a
@@ -390,7 +399,46 @@ class _Transient(Exception):
         self.what, self.wait = what, wait  # wait: the answer's Retry-After (s), if any
 
 
-def _probe_once(url: str) -> int:
+class Probed(NamedTuple):
+    """What the one-byte probe of a URL tells: the file's size and the answer's validators (RFC 9110 §8.8:
+    ``ETag``, ``Last-Modified``; each None when not sent) and ``Date`` (None when not sent or unreadable)."""
+
+    size: int
+    etag: str | None = None
+    last_modified: str | None = None
+    date: str | None = None
+
+    def validates(self) -> bool:
+        """Whether this answer's validators tell a later version of the file from this one, so that blocks read
+        now may be served again to a later read whose probe gives the same validators (:func:`resolve_url`).
+
+        A strong ``ETag`` does (a weak one, ``W/"..."``, only says the content is *equivalent*: RFC 9110
+        §8.8.3; range requests need a strong one, §13.1.5). A ``Last-Modified`` alone does when the answer's
+        ``Date`` is known. Neither does when ``Date`` is less than one second after ``Last-Modified``: the
+        one-second resolution of both (RFC 9110 §8.8.2.2) cannot tell the file from one written again within
+        that second, nor can an ``ETag`` made of the modification time and size, as nginx's.
+        """
+        strong = bool(self.etag) and not str(self.etag).startswith("W/")
+        modified, date = _http_date(self.last_modified), _http_date(self.date)
+        if modified is not None and date is not None and (date - modified).total_seconds() < 1:
+            return False  # modified within the second of the probe: it may change again, unseen, in that second
+        return strong or (modified is not None and date is not None)
+
+
+def _http_date(value: str | None):
+    """An HTTP date (``Wed, 21 Oct 2015 07:28:00 GMT``) as an aware datetime, or None."""
+    import email.utils
+
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _probe_once(url: str) -> Probed:
     import requests
 
     from neurodyn.data.dandi import retry_after_s, unresolved
@@ -401,7 +449,9 @@ def _probe_once(url: str) -> int:
             if response.status_code == 206:
                 match = re.match(r"bytes 0-0/(\d+)", response.headers.get("Content-Range", ""))
                 if match:
-                    return int(match.group(1))
+                    headers = response.headers
+                    return Probed(int(match.group(1)), headers.get("ETag"), headers.get("Last-Modified"),
+                                  headers.get("Date"))
             if response.status_code == 200:
                 kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
                 if kind in ("text/html", "application/xhtml+xml"):  # a web page's address, a Wi-Fi login page
@@ -434,7 +484,7 @@ def _probe_asset(f: StreamedFile) -> None:
     holds another size than DANDI states is a :class:`RemoteFailure`. Messages name the ``dandi://`` label
     and the storage URL."""
     try:
-        size = _probe(f.url)
+        size = _probe(f.url).size
     except InputError as err:
         raise InputError(f"{err.message} (storage URL {f.url})", f.label) from None
     except RemoteFailure as err:
@@ -528,22 +578,79 @@ def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
         raise RemoteFailure(one_line(found, 400), url) from None
 
 
-@lru_cache(maxsize=8)
-def _resolve_cached(url: str, api_url: str | None, env_api: str | None) -> tuple[StreamedFile, ...]:
+#: resolutions kept between :func:`resolve_url` calls (most recently used last), by (URL, ``api_url``,
+#: ``$NEURODYN_DANDI_API``); at most :data:`RESOLUTIONS_KEPT`, each with its files' block caches
+_resolutions: OrderedDict[tuple, _Resolution] = OrderedDict()
+_resolutions_lock = threading.Lock()
+RESOLUTIONS_KEPT = 8
+#: one dict per :func:`resolved_once` block now open (a module list, as :data:`_timeouts_given`): key -> files
+_once_blocks: list[dict] = []
+
+
+class _Resolution(NamedTuple):
+    files: tuple[StreamedFile, ...]
+    probed: Probed | None  # a plain URL's probe: its validators decide whether the next resolve reuses ``files``
+    final: bool  # a dandi:// URL naming a published version: an immutable listing of immutable assets
+
+
+@contextlib.contextmanager
+def resolved_once() -> Iterator[None]:
+    """Within the block, each URL is resolved once: a second :func:`resolve_url` of it returns the files of the
+    first, block caches included, without a request -- one command (``info`` resolves its URL three times) reads
+    one state of a remote file, and no lookup, probe or block is repeated. Blocks nest; each ends with itself."""
+    block: dict = {}
+    _once_blocks.append(block)
+    try:
+        yield
+    finally:
+        _once_blocks.remove(block)
+
+
+def _plain_name(url: str) -> str:
+    return urllib.parse.unquote(urllib.parse.urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]) or "remote.nwb"
+
+
+def _resolve_again(url: str, api_url: str | None, old: _Resolution | None) -> _Resolution:
+    """Resolve ``url`` (see :func:`resolve_url`), reusing ``old``'s files where they are certainly the same bytes."""
     if url.lower().startswith("dandi://"):
-        files = _resolve_dandi(url, api_url)
-        for f in files:
-            _probe_asset(f)
-        return tuple(files)
-    size = _probe(url)
-    name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]) or "remote.nwb"
-    return (StreamedFile(url, url, name, size),)  # no digest: a registry file's name and size prove nothing
+        version = parse_dandi_url(url)[2]
+        final = version is not None and version.lower() != "draft"
+        # a DANDI asset's bytes never change (an edit in a draft makes a new asset, a new blob): the same storage
+        # URL, size and published digest are the same bytes, whose blocks may be served again
+        kept = {(f.url, f.label, f.size, f.sha256): f for f in old.files if f.sha256} if old is not None else {}
+        files = []
+        for f in _resolve_dandi(url, api_url):
+            same = kept.get((f.url, f.label, f.size, f.sha256))
+            if same is None:
+                _probe_asset(f)
+            files.append(same or f)
+        return _Resolution(tuple(files), None, final)
+    probed = _probe(url)
+    if old is not None and old.probed is not None and old.probed.validates() and \
+            old.probed[:3] == probed[:3]:  # size, ETag, Last-Modified: the file of the last read
+        return _Resolution(old.files, probed if probed.validates() else old.probed, False)
+    # no digest: a registry file's name and size prove nothing
+    return _Resolution((StreamedFile(url, url, _plain_name(url), probed.size),), probed, False)
 
 
 def resolve_url(url: str, api_url: str | None = None) -> list[StreamedFile]:
     """The remote files a ``dandi://`` or ``http(s)://`` URL stands for (see the module docstring).
 
-    Resolved once per process (the same objects come back, block cache included).
+    A file that may have changed since the last call is never read from the blocks then cached: each call
+    resolves again and returns the last call's objects (their block caches) only where the bytes are certainly
+    the same, else new ones --
+
+    - ``dandi://`` naming a published version (``@0.220113.0408``): resolved once per process (a published
+      version never changes);
+    - ``dandi://`` without a version (the most recent published one, which a new publication changes) or
+      ``@draft`` (a path may name another asset later): looked up again; an asset whose storage URL, size and
+      published SHA-256 are the last call's is the same object;
+    - ``http(s)://``: probed again (one one-byte range request); the same object when size, ``ETag`` and
+      ``Last-Modified`` are the last probe's and that probe's validators tell one version of a file from another
+      (:meth:`Probed.validates`). A server that sends neither (or a file modified within the second of the
+      probe) gets a new object each call: its blocks are read again, never served stale.
+
+    Within a :func:`resolved_once` block (``neurodyn info`` runs in one) a URL is resolved once.
 
     Raises
     ------
@@ -556,7 +663,22 @@ def resolve_url(url: str, api_url: str | None = None) -> list[StreamedFile]:
     if not is_url(url):
         raise InputError("not a dandi://, http:// or https:// URL", url)
     cache_bytes()  # a bad $NEURODYN_STREAM_CACHE_MB is refused before any request
-    return list(_resolve_cached(url, api_url, os.environ.get("NEURODYN_DANDI_API")))
+    key = (url, api_url, os.environ.get("NEURODYN_DANDI_API"))
+    blocks = list(_once_blocks)
+    for block in blocks:
+        if key in block:
+            return list(block[key])
+    with _resolutions_lock:
+        old = _resolutions.get(key)
+    resolution = old if old is not None and old.final else _resolve_again(url, api_url, old)
+    with _resolutions_lock:
+        _resolutions[key] = resolution
+        _resolutions.move_to_end(key)
+        while len(_resolutions) > RESOLUTIONS_KEPT:
+            _resolutions.popitem(last=False)
+    for block in blocks:
+        block[key] = resolution.files
+    return list(resolution.files)
 
 
 class FileObjectSource(StreamedFile):

@@ -86,6 +86,9 @@ class FakeDandi:
         self.redirect_loop: set[str] = set()  # asset ids whose blob URL redirects to itself
         # asset id -> bytes the blob store holds: fewer than the asset's size (its start), or more (zeros appended)
         self.blob_bytes: dict[str, int] = {}
+        # asset id -> headers its blob answers carry besides the usual ones (ETag, Last-Modified: a server's
+        # validators); ``asset.data`` may be replaced meanwhile (a file replaced on its server)
+        self.headers: dict[str, dict[str, str]] = {}
         self.bytes_served = 0
         self.lock = threading.Lock()
         self.root = ""  # http://127.0.0.1:<port>
@@ -284,6 +287,8 @@ def _handler(state: FakeDandi):
             else:
                 self.send_response(200)
             self.send_header("Accept-Ranges", "bytes")
+            for key, value in state.headers.get(asset.asset_id, {}).items():
+                self.send_header(key, value)
             self.send_header("Content-Length", str(end - start + 1))
             self.end_headers()
             if head:

@@ -600,3 +600,118 @@ def test_timeout_blocks_of_two_threads_that_overlap_leave_no_setting_behind():
     with timeout_s(2), timeout_s(None):  # nested, None keeps the outer one
         assert request_timeout_s() == 2.0
     assert request_timeout_s() == REQUEST_TIMEOUT_S
+
+
+# ------------------------------------------------------------------------------------ a file replaced on its server
+#: what a server says of a file's version (numbered 1, 2, ...): nothing, a strong ETag, or a Last-Modified (an
+#: old one: the answer's Date, now, is more than one second later)
+VALIDATORS = {"none": lambda n: {}, "etag": lambda n: {"ETag": f'"version-{n}"'},
+              "last-modified": lambda n: {"Last-Modified": f"Wed, 0{n} Jan 2025 00:00:00 GMT"}}
+
+
+def _two_versions(tmp_path) -> tuple[bytes, bytes]:
+    """Two versions of one file: two NLB-shaped NWB files of 8 and 12 trials, padded to one size (HDF5 ignores
+    bytes past its end), so that neither the size nor the name tells them apart."""
+    first = write_nlb_nwb(tmp_path / "first.nwb", "mc_maze", n_trials=8, n_heldin=4, n_heldout=2, seed=1)
+    second = write_nlb_nwb(tmp_path / "second.nwb", "mc_maze", n_trials=12, n_heldin=5, n_heldout=2, seed=2)
+    a, b = first.read_bytes(), second.read_bytes()
+    size = max(len(a), len(b))
+    return a + bytes(size - len(a)), b + bytes(size - len(b))
+
+
+@pytest.mark.parametrize("validators", list(VALIDATORS))
+def test_a_file_replaced_on_its_server_is_read_again(dandi, tmp_path, validators):
+    """A notebook streams an https:// URL; the file on the server is replaced by another of the same size. The
+    next read of the URL read the blocks cached by the first (resolutions were kept for the process's life):
+    8 trials again, or a mix of both files. Now the URL is probed again and the cached blocks are reused only
+    when the server's validators (ETag / Last-Modified) and the size say it is the same file."""
+    first, second = _two_versions(tmp_path)
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/replaced.nwb", first)
+    dandi.headers[asset.asset_id] = VALIDATORS[validators](1)
+    url = f"{dandi.root}/files/000999/sub-Synth/replaced.nwb"
+    assert load_session(url).n_trials == 8
+    asset.data = second
+    dandi.headers[asset.asset_id] = VALIDATORS[validators](2)
+    again = load_session(url)
+    assert (again.n_trials, again.n_heldin) == (12, 5)
+
+
+@pytest.mark.parametrize("validators", ["etag", "last-modified"])
+def test_an_unchanged_file_is_read_from_the_blocks_cached_before(dandi, tmp_path, validators):
+    """The other side: a file whose server says it is unchanged is not read again -- the second read of the URL
+    costs one one-byte probe, its blocks come from the cache."""
+    first, _ = _two_versions(tmp_path)
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/kept.nwb", first)
+    dandi.headers[asset.asset_id] = VALIDATORS[validators](1)
+    url = f"{dandi.root}/files/000999/sub-Synth/kept.nwb"
+    (before,) = stream.resolve_url(url)
+    assert load_session(url).n_trials == 8
+    dandi.reset_counts()
+    assert load_session(url).n_trials == 8
+    assert [r[1] for r in dandi.blob_requests()] == ["bytes=0-0"] and dandi.bytes_served == 1
+    assert stream.resolve_url(url)[0] is before
+
+
+def test_without_validators_blocks_are_read_again_but_once_per_command(dandi, tmp_path, capsys):
+    """A server that sends neither ETag nor Last-Modified cannot say a file is unchanged: each resolve_url reads
+    it again (never stale). One command resolves its URL once: info resolves it three times (what kind of file,
+    its reader, the NWB session) and probes it once, reading no block twice."""
+    first, _ = _two_versions(tmp_path)
+    dandi.add("000999", "0.1.0", "sub-Synth/plain.nwb", first)
+    url = f"{dandi.root}/files/000999/sub-Synth/plain.nwb"
+    (before,) = stream.resolve_url(url)
+    load_session(url)
+    dandi.reset_counts()
+    (after,) = stream.resolve_url(url)
+    assert after is not before and after.bytes_read == 0
+    with stream.resolved_once():
+        assert stream.resolve_url(url) == stream.resolve_url(url)
+    assert [r[1] for r in dandi.blob_requests()] == ["bytes=0-0"] * 2  # the call above and the block's first
+    dandi.reset_counts()
+    assert main(["info", url]) == 0, capsys.readouterr().err
+    ranges = [r[1] for r in dandi.blob_requests()]
+    assert ranges.count("bytes=0-0") == 1 and len(ranges) == len(set(ranges)), ranges
+
+
+@pytest.mark.parametrize(("headers", "validates"), [
+    ({}, False),
+    ({"ETag": '"abc"'}, True),
+    ({"ETag": 'W/"abc"'}, False),  # weak: "equivalent" content, not the same bytes (RFC 9110 §8.8.3)
+    ({"Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT"}, False),  # no Date: its age is unknown
+    ({"Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT", "Date": "Wed, 01 Jan 2025 00:00:01 GMT"}, True),
+    # modified within the second of the answer: a second write in that second keeps both (RFC 9110 §8.8.2.2)
+    ({"Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT", "Date": "Wed, 01 Jan 2025 00:00:00 GMT"}, False),
+    ({"ETag": '"5f1-3a"', "Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT",
+      "Date": "Wed, 01 Jan 2025 00:00:00 GMT"}, False),  # nginx's ETag is made of the same modification time
+    ({"Last-Modified": "not a date", "Date": "Wed, 01 Jan 2025 00:00:01 GMT"}, False),
+])
+def test_which_validators_let_the_cached_blocks_be_read_again(headers, validates):
+    probed = stream.Probed(100, headers.get("ETag"), headers.get("Last-Modified"), headers.get("Date"))
+    assert probed.validates() is validates
+
+
+def test_a_draft_or_unpinned_dandi_path_that_names_another_asset_is_read_again(dandi, tmp_path):
+    """dandi:// URLs of a draft, or without a version (the most recent published one), may name another asset
+    later: they were resolved once per process and read the first asset's blocks. Now they are looked up again;
+    an unchanged asset (same storage URL, size and SHA-256) keeps its object and blocks, and a published version
+    named in the URL is resolved once (it never changes)."""
+    first, second = _two_versions(tmp_path)
+    path = "sub-Synth/x.nwb"
+    draft = dandi.add("000999", "draft", path, first)
+    url = f"dandi://000999@draft/{path}"
+    (before,) = stream.resolve_url(url)
+    assert load_session(url).n_trials == 8
+    dandi.reset_counts()
+    assert stream.resolve_url(url)[0] is before and not dandi.blob_requests()  # unchanged: no probe, same blocks
+    del dandi.assets[draft.asset_id]
+    dandi.add("000999", "draft", path, second)  # the draft's path now names another asset
+    assert load_session(url).n_trials == 12
+
+    dandi.add("000999", "0.1.0", path, first)
+    assert load_session(f"dandi://000999/{path}").n_trials == 8
+    dandi.add("000999", "0.2.0", path, second)  # a newer version published
+    assert load_session(f"dandi://000999/{path}").n_trials == 12
+    pinned = f"dandi://000999@0.1.0/{path}"
+    assert load_session(pinned).n_trials == 8
+    dandi.reset_counts()
+    assert load_session(pinned).n_trials == 8 and not dandi.requests  # resolved and read once
