@@ -240,6 +240,59 @@ def test_info_on_urls(dandi, big_train, capsys):
     assert big_train.name in capsys.readouterr().out
 
 
+
+def _info_lines(capsys, url: str) -> tuple[str, list[str]]:
+    """``neurodyn info URL``'s what: line and its next: lines."""
+    assert main(["info", url]) == 0, capsys.readouterr().err
+    lines = capsys.readouterr().out.splitlines()
+    return next(x for x in lines if x.startswith("what: ")), [x for x in lines if x.startswith("next: ")]
+
+
+def test_info_of_a_url_names_the_nlb_dataset_by_name_size_and_digest(dandi, tmp_path, capsys):
+    """info of a URL said 'DATASET' in the prepare command it suggests, whatever the file. Now, from what is known
+    without downloading: the file's DANDI name and size (a plain URL), and a dandi:// asset's published SHA-256
+    against the registry's, which refutes or confirms them. The name alone, with another size, names nothing."""
+    from neurodyn.data.nlb import find_file
+
+    name = REAL_PATH.rsplit("/", 1)[-1]
+    _, entry = find_file(name)
+    _, test = write_nlb_pair(tmp_path / "pair", "mc_maze", n_train_trials=8, n_test_trials=6, n_heldin=6,
+                             n_heldout=2, seed=3)
+    data = test.read_bytes()
+    (tmp_path / "padded").mkdir()
+    padded = tmp_path / "padded" / name  # the registry file's name and size, other bytes
+    padded.write_bytes(data + bytes(entry.size - len(data)))
+    (tmp_path / "short").mkdir()
+    short = tmp_path / "short" / name  # the registry file's name, another size
+    short.write_bytes(data)
+    dandi.add("000140", "0.220113.0408", REAL_PATH, padded)  # its true digest: not the registry's
+    dandi.add("000140", "draft", REAL_PATH, padded, sha256=entry.sha256)  # DANDI states the registry's digest
+    dandi.add("000141", "0.1.0", REAL_PATH, short)
+    named = "neurodyn prepare --dataset mc_maze_small --nwb"
+    unnamed = "neurodyn prepare --dataset DATASET --nwb"
+    what, steps = _info_lines(capsys, f"{dandi.root}/files/000140/{REAL_PATH}")  # a plain URL: name and size
+    assert "MC_Maze_Small, DANDI:000140: its test file, by its name and size" in what and \
+        "SHA-256" not in what, what
+    assert steps and all(named in step for step in steps), steps
+    what, steps = _info_lines(capsys, f"dandi://000140@draft/{REAL_PATH}")
+    assert "its test file, by its name and size and DANDI's published SHA-256" in what, what
+    assert steps and all(named in step for step in steps), steps
+    for url in (f"dandi://000140@0.220113.0408/{REAL_PATH}",  # DANDI's digest is another file's
+                f"{dandi.root}/files/000141/{REAL_PATH}", f"dandi://000141/{REAL_PATH}"):  # the name alone
+        what, steps = _info_lines(capsys, url)
+        assert "DATASET: its NLB dataset" in what and "MC_Maze" not in what, (url, what)
+        assert steps and all(unnamed in step for step in steps), (url, steps)
+
+
+@pytest.mark.requires_data
+def test_info_of_the_real_file_streamed_names_its_dataset(dandi, small_test_nwb, capsys):
+    dandi.add("000140", "0.220113.0408", REAL_PATH, small_test_nwb)
+    what, steps = _info_lines(capsys, f"dandi://000140/{REAL_PATH}")
+    assert "MC_Maze_Small, DANDI:000140: its test file, by its name and size and DANDI's published SHA-256" in what
+    assert steps == [f"next: neurodyn prepare --dataset mc_maze_small --nwb dandi://000140/{REAL_PATH} --bin-ms 20 "
+                     "--phase test  (or --bin-ms 5)"]
+
+
 # ------------------------------------------------------------------------------------ failures
 def one_line_error(capsys) -> str:
     err = capsys.readouterr().err.strip()
