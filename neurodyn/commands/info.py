@@ -20,6 +20,7 @@ from pathlib import Path
 from neurodyn.data.info import ATTR_WIDTH, _q, cut_text, info, new_console, print_what_next, titled_table
 from neurodyn.data.stream import TIMEOUT_HELP, timeout_s
 from neurodyn.errors import ArgumentParser, InputError
+from neurodyn.io.output import human_size
 
 __all__ = ["cli_main", "checkpoint_info", "run_folder_info", "tune_folder_info"]
 
@@ -63,8 +64,6 @@ def tune_folder_info(path: str | os.PathLike, console=None) -> None:
     and ``best.ckpt``). A missing or unreadable ``summary.json`` is said in its row, not refused: the rest is
     shown."""
     import csv
-
-    from neurodyn.io.output import _size
 
     console = console or new_console()
     path = Path(path)
@@ -117,7 +116,7 @@ def tune_folder_info(path: str | os.PathLike, console=None) -> None:
         if item.is_dir():
             files.add_row(f"{name}/", "folder (Ray Tune's experiment: per-trial progress.csv, result.json)")
         elif item.is_file():
-            files.add_row(name, _size(item.stat().st_size))
+            files.add_row(name, human_size(item.stat().st_size))
     console.print(table)
     console.print(files)
     what = f"run folder of neurodyn tune ({scheduler or 'scheduler not recorded'}"
@@ -225,15 +224,14 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
     if metrics.is_file():
         with metrics.open() as handle:
             table.add_row("metrics.csv", f"{max(sum(1 for _ in handle) - 1, 0)} rows")
-    from neurodyn.io.output import _size
-
     files = titled_table("Checkpoint files", "file", "size")
     seen: dict = {}
     for ckpt in sorted((path / "checkpoints").glob("*.ckpt")):
         stat = ckpt.stat()
         same = seen.setdefault((stat.st_dev, stat.st_ino), ckpt.name)  # last.ckpt: a hard link to a top-k file
         # in B / kB / MB: a small model's checkpoint read '0.0' in MB
-        files.add_row(ckpt.name, _size(stat.st_size) + (f" (the same file as {same})" if same != ckpt.name else ""))
+        files.add_row(ckpt.name,
+                      human_size(stat.st_size) + (f" (the same file as {same})" if same != ckpt.name else ""))
     console.print(table)
     console.print(files)
     model = (config.get("model") or {}).get("class_path", "?") if isinstance(config.get("model"), dict) else "?"

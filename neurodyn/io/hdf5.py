@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.errors import one_line
-from neurodyn.io.output import _size
+from neurodyn.io.output import human_size
 
 
 def write_h5_dict(group, data: Mapping, compression: str | None = None) -> None:
@@ -191,8 +191,8 @@ def _check_datasets(handle, path: str) -> None:
     def check(what, name, shape, dtype):
         nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize if shape else dtype.itemsize
         if nbytes > limit:
-            raise InputError(f"{what} claims shape {shape} of {dtype} ({_size(nbytes)}), implausible for a "
-                             f"file of {_size(os.path.getsize(path))}: damaged file?", path=path, field=name)
+            raise InputError(f"{what} claims shape {shape} of {dtype} ({human_size(nbytes)}), implausible for a "
+                             f"file of {human_size(os.path.getsize(path))}: damaged file?", path=path, field=name)
 
     def visit(name, obj):
         if isinstance(obj, h5py.Dataset):

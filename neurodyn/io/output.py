@@ -235,7 +235,12 @@ def default_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, _raise_interrupted)
 
 
-def _size(n: float) -> str:
+def human_size(n: float) -> str:
+    """A number of bytes in B / kB / MB / GB / TB (powers of 1000), as messages and ``neurodyn info`` show sizes.
+
+    >>> human_size(512), human_size(1_500_000)
+    ('512 B', '1.5 MB')
+    """
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -272,7 +277,7 @@ def check_memory(nbytes: float, *, field: str | None = None, what: str = "this r
 
     have = available_memory()
     if nbytes > 0.9 * have:
-        raise InputError(f"{what} needs about {_size(nbytes)} of memory, only {_size(have)} available",
+        raise InputError(f"{what} needs about {human_size(nbytes)} of memory, only {human_size(have)} available",
                          field=field)
 
 
@@ -329,7 +334,7 @@ def disk_full(err: BaseException | None, path: str | os.PathLike | None, field: 
         if isinstance(err, OSError) and err.errno in DISK_FULL:
             if err.errno == errno.EFBIG:
                 limit = file_size_limit()
-                why = f"the file-size limit, ulimit -f, is {_size(limit)}" if limit else os.strerror(err.errno)
+                why = f"the file-size limit, ulimit -f, is {human_size(limit)}" if limit else os.strerror(err.errno)
                 return InputError(f"file too large while writing ({why})", path=path, field=field)
             return InputError(f"disk full while writing ({os.strerror(err.errno)})", path=path, field=field)
         err = err.__cause__ or err.__context__
@@ -345,8 +350,8 @@ def check_disk(path: str | os.PathLike, nbytes: float | None, *, field: str | No
         return
     limit = file_size_limit()
     if limit is not None and nbytes > limit:
-        raise InputError(f"file too large: the output needs about {_size(nbytes)}, the file-size limit "
-                         f"(ulimit -f) is {_size(limit)}", path=path, field=field)
+        raise InputError(f"file too large: the output needs about {human_size(nbytes)}, the file-size limit "
+                         f"(ulimit -f) is {human_size(limit)}", path=path, field=field)
     folder = _existing_ancestor(Path(path).absolute().parent)
     try:
         usage = shutil.disk_usage(folder)
@@ -356,7 +361,7 @@ def check_disk(path: str | os.PathLike, nbytes: float | None, *, field: str | No
         return
     free = usage.free
     if nbytes + DISK_MARGIN_BYTES > free:
-        raise InputError(f"the output needs about {_size(nbytes)}, only {_size(free)} free in {folder}",
+        raise InputError(f"the output needs about {human_size(nbytes)}, only {human_size(free)} free in {folder}",
                          path=path, field=field)
 
 

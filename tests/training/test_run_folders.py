@@ -552,9 +552,9 @@ def test_info_summarises_a_run_folder_and_a_checkpoint(run, tmp_path, capsys, mo
     assert re.search(r"last epoch\s+│ 0 \(counted from 0: 1 finished\)", out), out
     assert re.search(r"│ last.ckpt\s+│ [0-9.]+", out) and "│ epoch=0-step=" in out, out  # (a copy: no hard link)
     # sizes in B / kB / MB as the file has them (a small model's checkpoint read '0.0', in MB)
-    from neurodyn.io.output import _size
+    from neurodyn.io.output import human_size
 
-    size = _size((run / "checkpoints" / "last.ckpt").stat().st_size)
+    size = human_size((run / "checkpoints" / "last.ckpt").stat().st_size)
     assert re.search(rf"│ last.ckpt\s+│ {re.escape(size)}\s", out) and size != "0.0 MB", (size, out)
     # what it is and the commands that take it next (no summary named them)
     assert out.splitlines()[-4] == "what: run folder of neurodyn fit (LangevinFlowModule)", out
