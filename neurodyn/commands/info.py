@@ -17,10 +17,11 @@ import json
 import os
 from pathlib import Path
 
-from neurodyn.data.info import ATTR_WIDTH, _q, cut_text, info, new_console, print_what_next, titled_table
+from neurodyn.data.info import ATTR_WIDTH, cut_text, info, new_console, print_what_next, shell_word, titled_table
 from neurodyn.data.stream import TIMEOUT_HELP, timeout_s
 from neurodyn.errors import ArgumentParser, InputError
 from neurodyn.io.output import human_size
+from neurodyn.training import select_split_words
 
 __all__ = ["cli_main", "checkpoint_info", "run_folder_info", "tune_folder_info"]
 
@@ -80,8 +81,7 @@ def tune_folder_info(path: str | os.PathLike, console=None) -> None:
         table.add_row("summary.json", f"unreadable ({type(err).__name__})")
     metric = summary.get("metric", "valid/loss")
     split = summary.get("select_split")
-    # as neurodyn tune's closing line names the trials its figures are of (never the validation trials)
-    where = None if not isinstance(split, str) else split if split.startswith("the ") else f"the select split, {split}"
+    where = select_split_words(split)  # as neurodyn tune's closing line names the trials its figures are of
     scheduler, samples = summary.get("scheduler"), summary.get("samples")
     best_trial, best_value, best_epoch = summary.get("best_trial"), summary.get("best_value"), summary.get("best_epoch")
     value = f"{best_value:.6g}" if isinstance(best_value, int | float) else str(best_value)
@@ -124,7 +124,7 @@ def tune_folder_info(path: str | os.PathLike, console=None) -> None:
     if best_trial:
         what += f"; best {best_trial}: {metric} {value} at epoch {best_epoch}" + (f" on {where}" if where else "")
     steps = []
-    config, ckpt = _q(path / "best.yaml"), _q(path / "best.ckpt")
+    config, ckpt = shell_word(path / "best.yaml"), shell_word(path / "best.ckpt")
     if (path / "best.yaml").is_file():
         steps.append(f"neurodyn fit --config {config}   (retrain with the best hyperparameters)")
         if (path / "best.ckpt").is_file():
@@ -173,12 +173,13 @@ def checkpoint_info(path: str | os.PathLike, console=None) -> None:
     family = header.get("family") or "not a neurodyn checkpoint: no model family recorded"
     what = f"checkpoint of neurodyn fit ({family}; epochs finished: {int(ckpt.get('epoch', -1)) + 1})"
     run = path.parent.parent
-    config = _q(run / "config.yaml") if path.parent.name == "checkpoints" and _is_run_folder(run) else "CONFIG.yaml"
+    config = (shell_word(run / "config.yaml") if path.parent.name == "checkpoints" and _is_run_folder(run)
+              else "CONFIG.yaml")
     if path.name == "best.ckpt" and _is_tune_folder(path.parent):  # neurodyn tune's: best.yaml beside it
-        config = _q(path.parent / "best.yaml")
+        config = shell_word(path.parent / "best.yaml")
     print_what_next(console, what, [
-        f"neurodyn predict --config {config} --ckpt_path {_q(path)} --prediction.path PRED.h5",
-        f"neurodyn validate --config {config} --ckpt_path {_q(path)}"])
+        f"neurodyn predict --config {config} --ckpt_path {shell_word(path)} --prediction.path PRED.h5",
+        f"neurodyn validate --config {config} --ckpt_path {shell_word(path)}"])
 
 
 def run_folder_info(path: str | os.PathLike, console=None) -> None:
@@ -236,7 +237,7 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
     console.print(files)
     model = (config.get("model") or {}).get("class_path", "?") if isinstance(config.get("model"), dict) else "?"
     ckpt = "last" if not index.get("monitor") else "best"
-    q = _q(path)
+    q = shell_word(path)
     print_what_next(console, f"run folder of neurodyn fit ({str(model).rsplit('.', 1)[-1]})", [
         f"neurodyn predict --run {q} --ckpt_path {ckpt} --prediction.path PRED.h5",
         f"neurodyn validate --run {q} --ckpt_path {ckpt}",
@@ -285,17 +286,17 @@ def config_info(path: str | os.PathLike, console=None) -> None:
         if config.get(key) is not None:
             table.add_row(key, _text(config[key]))
     console.print(table)
-    q = _q(path)
+    q = shell_word(path)
     steps = [f"neurodyn fit --config {q}"]
     if path.name == "config.yaml" and _is_run_folder(path.parent):  # a run folder's: its checkpoints
-        steps = [f"neurodyn predict --config {q} --ckpt_path {_q(path.parent / 'checkpoints' / 'last.ckpt')} "
-                 "--prediction.path PRED.h5", f"neurodyn predict --run {_q(path.parent)} --ckpt_path last "
+        steps = [f"neurodyn predict --config {q} --ckpt_path {shell_word(path.parent / 'checkpoints' / 'last.ckpt')} "
+                 "--prediction.path PRED.h5", f"neurodyn predict --run {shell_word(path.parent)} --ckpt_path last "
                  "--prediction.path PRED.h5"]
     what = "config of neurodyn fit (LightningCLI YAML)" + ("; the run folder's own (written by fit)" if len(steps) > 1
                                                            else "")
     if path.name == "best.yaml" and _is_tune_folder(path.parent) and (path.parent / "best.ckpt").is_file():
         what += "; the best trial's of a neurodyn tune run folder (its checkpoint: best.ckpt beside it)"
-        steps.append(f"neurodyn predict --config {q} --ckpt_path {_q(path.parent / 'best.ckpt')} "
+        steps.append(f"neurodyn predict --config {q} --ckpt_path {shell_word(path.parent / 'best.ckpt')} "
                      "--prediction.path PRED.h5")
     print_what_next(console, what, steps)
 

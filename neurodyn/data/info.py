@@ -48,7 +48,7 @@ LFADS_KEYS = {
 READS = "info reads NWB and other HDF5 files, checkpoints (.ckpt), fit configs (.yaml) and run folders"
 
 
-def _q(path) -> str:
+def shell_word(path) -> str:
     """``path`` as one shell word (a path with spaces or quotes is quoted) for a command line of ``next:``."""
     import shlex
 
@@ -167,10 +167,11 @@ def _nwb(path: Path | str, console) -> None:
         dataset = "DATASET"
         what += "DATASET: its NLB dataset (neurodyn prepare --help lists them)"
     steps = []
+    prepare = f"neurodyn prepare --dataset {dataset} --nwb {shell_word(path)} --bin-ms 20"
     if train:
-        steps.append(f"neurodyn prepare --dataset {dataset} --nwb {_q(path)} --bin-ms 20 --phase val   (or --bin-ms 5)")
+        steps.append(f"{prepare} --phase val   (or --bin-ms 5)")
     if "test" in splits:
-        steps.append(f"neurodyn prepare --dataset {dataset} --nwb {_q(path)} --bin-ms 20 --phase test  (or --bin-ms 5)")
+        steps.append(f"{prepare} --phase test  (or --bin-ms 5)")
         if not train:
             what += ("; test trials only: no training trials (prepare it together with its train file, "
                      "their folder, to fit a model)")
@@ -279,7 +280,7 @@ def _prepared_next(path: Path | str, console, attrs: dict, groups: set) -> None:
             f"{attrs.get('n_train_trials')} train + {attrs.get('n_eval_trials')} eval trials, "
             f"{attrs.get('n_heldin')} held-in + {attrs.get('n_heldout')} held-out units")
     steps = []
-    q = _q(path)
+    q = shell_word(path)
     if "train_input" in groups:
         config = f"configs/langevinflow/{dataset}_cpu.yaml" if dataset in CPU_CONFIGS else "CONFIG.yaml"
         steps += [f"neurodyn fit --config {config} --data.init_args.path {q}",
@@ -356,7 +357,7 @@ def _generic_what_next(path: Path | str, kind: str, attrs: dict, spikes: tuple |
     kind (``attrs``: its root attributes; ``spikes``: the shape of its ``spikes`` dataset, if any)."""
     from neurodyn.data.synthetic.switching_glm import FORMAT as SWITCHING_GLM_FORMAT
 
-    q = _q(path)
+    q = shell_word(path)
     if kind == "prediction":
         units = "HMM-GLM state posteriors, Viterbi paths and couplings" if attrs.get("module") == "HMMGLMModule" \
             else "rates in spikes per bin, latents"
@@ -469,9 +470,9 @@ def _prediction_next(path: Path | str, console, groups: list[str], attrs: dict) 
     phase = attrs.get("phase")
     what = (f"NLB rate predictions (spikes per bin, submission layout) of {source}; {widths}; "
             f"{phase or 'unrecorded'} phase")
-    q = _q(path)
+    q = shell_word(path)
     data = attrs.get("data")
-    prepared = _q(data) if data else "PREPARED.h5"
+    prepared = shell_word(data) if data else "PREPARED.h5"
     steps = []
     if phase == "test":
         what += " (evaluate: no local target, EvalAI scores test predictions)"

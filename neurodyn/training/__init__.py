@@ -24,3 +24,21 @@ def restore_environ(saved: dict) -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+def select_split_words(split) -> str | None:
+    """The trials neurodyn tune's figures are of, as its closing line and ``neurodyn info`` of its run folder name
+    them (never the validation trials, which the name ``valid/loss`` suggests): ``split`` is what tune's
+    ``summary.json`` records as ``select_split``; None for anything but a string (a summary without it). Here, not in
+    :mod:`neurodyn.training.tune`, so that ``info`` can say it without loading Lightning and Ray.
+
+    >>> select_split_words("16 of the 160 training trials (seed 0); the validation trials are not used")
+    'the select split, 16 of the 160 training trials (seed 0); the validation trials are not used'
+    >>> select_split_words("the DataModule's select split: 16 of the training trials")
+    "the DataModule's select split: 16 of the training trials"
+    >>> select_split_words(None) is None
+    True
+    """
+    if not isinstance(split, str):
+        return None
+    return split if split.startswith("the ") else f"the select split, {split}"

@@ -21,7 +21,7 @@ from pathlib import Path
 from neurodyn.errors import CommandFailed, InputError
 from neurodyn.io.output import _RECEIVED as _SIGNAL_RECEIVED  # one record of the signals turned into Interrupted
 from neurodyn.io.output import _raise_interrupted
-from neurodyn.training import restore_environ
+from neurodyn.training import restore_environ, select_split_words
 from neurodyn.training.tune.results import (
     fmt,
     perturbation_columns,
@@ -686,8 +686,7 @@ def run_search(args) -> Path:
           "checkpoint): "
           + ", ".join(f"{k}={fmt(v)}" for k, v in best_values.items()))
     # which trials the figures are of (the name valid/loss reads as the validation trials', which no trial saw)
-    where = split if split.startswith("the ") else f"the select split, {split}"
-    print(f"{METRIC}: the masked Poisson NLL of {where}")
+    print(f"{METRIC}: the masked Poisson NLL of {select_split_words(split)}")
     if summary["trials_failed"]:
         print(f"{summary['trials_failed']} of {len(rows)} trials failed (their errors: trials.csv, "
               "ray/trial_XXXX/error.txt)")
