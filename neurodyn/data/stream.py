@@ -640,8 +640,8 @@ def resolve_url(url: str, api_url: str | None = None) -> list[StreamedFile]:
     resolves again and returns the last call's objects (their block caches) only where the bytes are certainly
     the same, else new ones --
 
-    - ``dandi://`` naming a published version (``@0.220113.0408``): resolved once per process (a published
-      version never changes);
+    - ``dandi://`` naming a published version (``@0.220113.0408``): resolved once while it is among the last
+      :data:`RESOLUTIONS_KEPT` URLs resolved (a published version never changes);
     - ``dandi://`` without a version (the most recent published one, which a new publication changes) or
       ``@draft`` (a path may name another asset later): looked up again; an asset whose storage URL, size and
       published SHA-256 are the last call's is the same object;
