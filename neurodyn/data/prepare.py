@@ -69,6 +69,7 @@ from neurodyn.data.download import sha256_of
 from neurodyn.data.nlb import NLBDataset, NLBFile, find_file_by_name_and_size, find_file_by_units, get_dataset
 from neurodyn.data.nwb import load_session, nwb_files, units_header
 from neurodyn.data.prepared import FORMAT, FORMAT_VERSION, write_prepared
+from neurodyn.data.stream import resolved_once
 from neurodyn.data.tensors import (
     DMFC_TARGETS,
     PHASE_SPLITS,
@@ -134,16 +135,19 @@ def prepare(
         raise InputError(
             f"unknown DMFC target {dmfc_target!r}; use one of {DMFC_TARGETS}", field="dmfc_target"
         )
-    files = nwb_files(nwb)
-    check_files_are_of(ds, files)  # before the output is opened and the files are read in full
-    out = Path(out) if out is not None else Path("data") / f"{ds.name}_{bin_ms}ms_{phase}.h5"
-    local = [f for f in files if isinstance(f, Path)]  # dandi:// / https:// / file objects are streamed
-    size = sum(f.stat().st_size if isinstance(f, Path) else f.size for f in files)  # binned, gzipped: smaller
-    with output_file(out, inputs=[nwb, *files] if len(local) == len(files) else local, overwrite=overwrite,
-                     size_bytes=size, field=named("out", "--out"),
-                     overwrite_name=named("overwrite=True", "--overwrite")) as tmp:
-        summary = _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forward_pred,
-                           include_psth, seed, dmfc_target, compression, log)
+    # a URL is resolved once for the whole command (the files checked and sized here are the files read by
+    # _prepare's load_session, which resolves it again): one state of a remote file, one probe
+    with resolved_once():
+        files = nwb_files(nwb)
+        check_files_are_of(ds, files)  # before the output is opened and the files are read in full
+        out = Path(out) if out is not None else Path("data") / f"{ds.name}_{bin_ms}ms_{phase}.h5"
+        local = [f for f in files if isinstance(f, Path)]  # dandi:// / https:// / file objects are streamed
+        size = sum(f.stat().st_size if isinstance(f, Path) else f.size for f in files)  # binned, gzipped: smaller
+        with output_file(out, inputs=[nwb, *files] if len(local) == len(files) else local, overwrite=overwrite,
+                         size_bytes=size, field=named("out", "--out"),
+                         overwrite_name=named("overwrite=True", "--overwrite")) as tmp:
+            summary = _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forward_pred,
+                               include_psth, seed, dmfc_target, compression, log)
     if log:
         log(f"wrote {out} ({summary})")
     return out

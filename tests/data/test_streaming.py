@@ -726,6 +726,22 @@ def test_without_validators_blocks_are_read_again_but_once_per_command(dandi, tm
     assert ranges.count("bytes=0-0") == 1 and len(ranges) == len(set(ranges)), ranges
 
 
+def test_prepare_of_a_url_resolves_it_once(dandi, tmp_path, capsys):
+    """prepare resolved its URL twice (the files it checks and sizes, then load_session's): a second probe, and
+    from a server without validators a second object, so the file checked need not be the file read. Now one
+    probe for the whole command, and no block is requested twice."""
+    _, test = write_nlb_pair(tmp_path / "pair", "mc_maze", n_train_trials=8, n_test_trials=6, n_heldin=6,
+                             n_heldout=2, seed=3)
+    dandi.add("000999", "0.1.0", f"sub-Synth/{test.name}", test)
+    url = f"{dandi.root}/files/000999/sub-Synth/{test.name}"
+    dandi.reset_counts()
+    out = tmp_path / "streamed.h5"
+    assert main(["prepare", "--dataset", "mc_maze", "--nwb", url, "--phase", "test", "--out", str(out),
+                 "--quiet"]) == 0, capsys.readouterr().err
+    ranges = [r[1] for r in dandi.blob_requests()]
+    assert ranges.count("bytes=0-0") == 1 and len(ranges) == len(set(ranges)), ranges
+
+
 @pytest.mark.parametrize(("headers", "validates"), [
     ({}, False),
     ({"ETag": '"abc"'}, True),
