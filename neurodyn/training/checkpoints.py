@@ -3,10 +3,11 @@
 - :class:`AutoModelCheckpoint`: monitor picked from the data, ``last.ckpt`` rewritten every epoch, top-k
   files, atomic writes, one large write per epoch at most, an index (``checkpoints.json``) that
   ``--ckpt_path best`` resolves.
-- The header ``checkpoint["neurodyn"]`` (format version, model family, data sizes, neurodyn version):
-  written by :func:`add_checkpoint_header`, checked by :func:`check_header`, :func:`check_checkpoint`
-  (a file against a module, before anything loads it) and :func:`check_checkpoint_header` (inside
-  Lightning's own load).
+- The header ``checkpoint["neurodyn"]`` (format version, model family, data sizes, neurodyn version, the bin
+  width and the units of the training data): written by :func:`add_checkpoint_header`, checked by
+  :func:`check_header`, :func:`check_checkpoint` (a file against a module, before anything loads it),
+  :func:`check_bin_width` and :func:`check_units` (against the data a command reads) and
+  :func:`check_checkpoint_header` (inside Lightning's own load).
 """
 
 from __future__ import annotations
@@ -416,9 +417,10 @@ def check_checkpoint(path: str | os.PathLike, pl_module: pl.LightningModule, fie
 def add_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:
     """Write neurodyn's checkpoint header and make the hyper-parameters plain (``weights_only`` loadable).
 
-    ``checkpoint["neurodyn"]`` = ``{"format", "family", "sizes", "version"}`` and ``"bin_ms"``, the bin width
-    of the training data, when the module is attached to a trainer whose DataModule has one; the model
-    config dataclass in ``hyper_parameters`` becomes a dict (the modules accept either).
+    ``checkpoint["neurodyn"]`` = ``{"format", "family", "sizes", "version"}``, ``"bin_ms"``, the bin width
+    of the training data, when the module is attached to a trainer whose DataModule has one, and ``"units"``
+    (:func:`data_units`) when that DataModule reads a prepared NLB file; the model config dataclass in
+    ``hyper_parameters`` becomes a dict (the modules accept either).
     """
     import dataclasses
 
@@ -436,6 +438,9 @@ def add_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:
     bin_ms = getattr(getattr(trainer, "datamodule", None), "bin_ms", None)
     if bin_ms is not None:
         checkpoint["neurodyn"]["bin_ms"] = float(bin_ms)
+    units = data_units(getattr(trainer, "datamodule", None))
+    if units is not None:
+        checkpoint["neurodyn"]["units"] = units
 
 
 def check_resume_length(checkpoint: dict, cfg, path: str | os.PathLike) -> bool:
@@ -502,6 +507,62 @@ def check_bin_width(checkpoint: dict, datamodule, path: str | os.PathLike) -> No
                          "bins (" + (f"{data}; " if data is not None else "") + "prepare the data at the model's "
                          "width; `evaluate --upsample` scores a 20 ms model at 5 ms)", path=path,
                          field="neurodyn.bin_ms")
+
+
+def data_units(datamodule) -> dict | None:
+    """What identifies the units of ``datamodule``'s prepared NLB file (its ``prepared`` attributes; None for
+    other data): ``{"dataset": name, "sources": [[sha256, file name], ...]}``, the NWB files it was prepared from.
+
+    A model's read-in and read-out weights belong to particular units (columns of the spike arrays), so a
+    checkpoint is only meaningful on the units it was trained on. A prepared file records no unit ids, but its
+    units are those of its session's NWB files, in unit-id order (:meth:`neurodyn.data.nwb.NWBSession.group`,
+    as nlb_tools orders them), whatever the phase: every prepared file that ``NLBDataModule`` reads has training
+    trials, so it was prepared from the session's train NWB file (alone, or with the test file of its folder),
+    and the SHA-256 of that file (``source_sha256``: ``""`` where unknown, streamed from a plain URL) is common to
+    the val- and test-phase files of one session and to no other session's."""
+    attrs = getattr(getattr(datamodule, "prepared", None), "attrs", None)
+    if not isinstance(attrs, dict) or not isinstance(attrs.get("dataset"), str):
+        return None
+    names = [str(v) for v in np.atleast_1d(attrs.get("source_files", []))]
+    shas = [str(v) for v in np.atleast_1d(attrs.get("source_sha256", []))]
+    return {"dataset": attrs["dataset"], "sources": [[sha, name] for sha, name in zip(shas, names)]}
+
+
+def _sources(units: dict) -> dict[str, str]:
+    """``{sha256: file name}`` of a :func:`data_units` record, digests known only (a damaged record: none)."""
+    rows = units.get("sources")
+    return {str(row[0]): str(row[1]) for row in rows if isinstance(row, (list, tuple)) and len(row) == 2
+            and row[0]} if isinstance(rows, list) else {}
+
+
+def check_units(checkpoint: dict, datamodule, path: str | os.PathLike) -> None:
+    """One-line InputError (naming the data file and the field) when the data's units are not the ones the
+    checkpoint was trained on (:func:`data_units`): another NLB dataset (``dataset``), or a prepared file of
+    none of the NWB files the training file was prepared from (``source_sha256``: another session, or another
+    simulation). Before, only the unit counts and the bin width were compared, and a checkpoint of one session
+    applied to another with as many units predicted nonsense without an error. Another phase of the same
+    session (its val- and test-phase files: the same train NWB file) and the same session prepared again pass.
+    Checkpoints written before the units were recorded, data other than a prepared file, and files whose
+    sources' digests are unknown on either side are not compared."""
+    saved = (checkpoint.get("neurodyn") or {}).get("units")
+    current = data_units(datamodule)
+    if not isinstance(saved, dict) or current is None:
+        return
+    data = getattr(datamodule, "path", None)
+    why = ("a model's read-in and read-out weights belong to the units it was trained on, so it would predict "
+           "nonsense here")
+    if isinstance(saved.get("dataset"), str) and saved["dataset"] != current["dataset"]:
+        raise InputError(f"the checkpoint {os.fspath(path)} was trained on {saved['dataset']}'s units, but this file "
+                         f"holds {current['dataset']}'s: {why}; use a checkpoint of a fit on {current['dataset']}",
+                         path=data, field="dataset")
+    theirs, ours = _sources(saved), _sources(current)
+    if theirs and ours and not set(theirs) & set(ours):
+        def shown(files):
+            return ", ".join(f"{name} ({sha[:12]}...)" for sha, name in files.items())
+
+        raise InputError(f"the checkpoint {os.fspath(path)} was trained on the units of {shown(theirs)}, but this "
+                         f"file was prepared from {shown(ours)}, another session: {why}; use a checkpoint of a fit "
+                         "on this session (any phase of it)", path=data, field="source_sha256")
 
 
 def check_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:

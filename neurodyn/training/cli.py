@@ -134,6 +134,7 @@ from neurodyn.training.checkpoints import (
     check_resume_length,
     check_resume_time,
     check_resumed_settings,
+    check_units,
     read_checkpoint,
     reconcile_model_settings,
     run_seed,
@@ -813,6 +814,7 @@ class NeurodynCLI(LightningCLI):
         if ckpt is not None:
             self._checkpoint = check_checkpoint(ckpt, self.model, data=getattr(self.datamodule, "path", None))
             check_bin_width(self._checkpoint, self.datamodule, ckpt)
+            check_units(self._checkpoint, self.datamodule, ckpt)  # another session's units: refused
             if sub == "validate":
                 self._note_other_select(self._checkpoint)
 

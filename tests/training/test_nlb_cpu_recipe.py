@@ -244,8 +244,11 @@ def test_a_submission_keeps_its_predictions_provenance_and_checks_the_prepared_f
     other = prepare("mc_maze_small", tmp / "nwb_other", bin_ms=20, phase="test", out=tmp / "other_20_test.h5",
                     log=None)
     pred, pred_other = tmp / "prov_pred.h5", tmp / "prov_pred_other.h5"
-    for out, data in ((pred, files["test_20"]), (pred_other, other)):
-        assert main(["predict", "--config", str(config), "--ckpt_path", str(ckpt), "--data.path", str(data),
+    # the other session's predictions are of a model fit on it (a checkpoint of one session is refused on the
+    # units of another: test_checkpoint_units.py)
+    for out, data, (c, cfg) in ((pred, files["test_20"], (ckpt, config)),
+                                (pred_other, other, _fit([], other, tmp / "other_run"))):
+        assert main(["predict", "--config", str(cfg), "--ckpt_path", str(c), "--data.path", str(data),
                      "--prediction.path", str(out), "--trainer.logger", "false",
                      "--trainer.enable_progress_bar", "false"]) == 0
     capsys.readouterr()

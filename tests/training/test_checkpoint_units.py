@@ -1,0 +1,117 @@
+"""A checkpoint applied to another session's (or dataset's) units is refused; another phase of its session is not.
+
+A LangevinFlow or HMM-GLM model's read-in and read-out weights belong to particular units. Before, ``validate`` /
+``test`` / ``predict`` compared only the unit counts and the bin width, so a checkpoint of one session predicted
+another session with as many units (or the same units prepared as another NLB dataset) with no error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from neurodyn.cli import main
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+TINY = ["--data.batch_size", "8", "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false", "--trainer.max_epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Two simulated sessions with as many units (seeds 0 and 1), the first prepared in both phases, from its
+    train NWB file alone and as another dataset of the same window; a 1-epoch LangevinFlow and HMM-GLM run on
+    the first session's val-phase file."""
+    from neurodyn.data.prepare import prepare
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_pair
+
+    tmp = tmp_path_factory.mktemp("units")
+    train0, _ = write_nlb_pair(tmp / "nwb0", "mc_maze", n_train_trials=24, n_test_trials=8, n_heldin=12,
+                               n_heldout=4, seed=0)
+    write_nlb_pair(tmp / "nwb1", "mc_maze", n_train_trials=24, n_test_trials=8, n_heldin=12, n_heldout=4, seed=1)
+
+    def prep(name, nwb, phase="val", dataset="mc_maze_small"):
+        return prepare(dataset, nwb, 20, phase, tmp / f"{name}.h5", include_psth=False, log=None)
+
+    out = {"val": prep("val", tmp / "nwb0"), "test": prep("test", tmp / "nwb0", "test"),
+           "train_only": prep("train_only", train0), "other_session": prep("other_session", tmp / "nwb1"),
+           "other_dataset": prep("other_dataset", tmp / "nwb0", dataset="mc_maze_medium")}
+    assert main(["fit", "--data", "NLBDataModule", "--data.path", str(out["val"]), "--model", "LangevinFlowModule",
+                 "--model.config.hidden_size", "8", "--model.config.ff_dim", "16", *TINY,
+                 "--trainer.default_root_dir", str(tmp), "--run-name", "lf"]) == 0
+    assert main(["fit", "--config", str(CONFIGS / "hmmglm" / "mc_maze_small_states.yaml"), "--data.path",
+                 str(out["val"]), "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp),
+                 "--run-name", "hmm"]) == 0
+    return tmp, out
+
+
+def _predict(run: Path, data: Path, pred: Path, ckpt: Path | None = None) -> int:
+    return main(["predict", "--config", str(run / "config.yaml"), "--ckpt_path",
+                 str(ckpt or run / "checkpoints" / "last.ckpt"), "--data.init_args.path", str(data),
+                 "--prediction.path", str(pred)])
+
+
+@pytest.mark.parametrize("run", ["lf", "hmm"])
+@pytest.mark.parametrize("other, field", [("other_session", "source_sha256"), ("other_dataset", "dataset")])
+def test_predict_of_other_units_with_as_many_of_them_is_refused_in_one_line(files, capsys, run, other, field):
+    tmp, data = files
+    pred = tmp / f"pred_{run}_{other}.h5"
+    capsys.readouterr()
+    assert _predict(tmp / run, data[other], pred) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"neurodyn predict: error: {data[other]}: {field}: the checkpoint "), err
+    assert "would predict nonsense here" in err[0], err
+    assert not pred.exists()
+
+
+@pytest.mark.parametrize("run", ["lf", "hmm"])
+@pytest.mark.parametrize("phase", ["test", "train_only", "val"])
+def test_the_same_sessions_other_phase_and_other_preparation_are_predicted(files, capsys, run, phase):
+    """The documented pairings: the val-phase checkpoint on the test-phase file (and the file prepared from the
+    session's train NWB file alone, which has its units too)."""
+    tmp, data = files
+    pred = tmp / f"pred_{run}_{phase}.h5"
+    assert _predict(tmp / run, data[phase], pred) == 0, capsys.readouterr().err
+    assert pred.is_file()
+
+
+def test_the_checkpoint_records_the_units_of_its_training_file(files):
+    tmp, data = files
+    ckpt = torch.load(tmp / "lf" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    with h5py.File(data["val"], "r") as f:
+        sources = [[str(s), str(n)] for s, n in zip(f.attrs["source_sha256"], f.attrs["source_files"])]
+    assert ckpt["neurodyn"]["units"] == {"dataset": "mc_maze_small", "sources": sources}
+
+
+def test_a_checkpoint_without_the_record_is_not_checked(files, capsys):
+    """Checkpoints of an older neurodyn record no units: compared by counts and bin width only, as before."""
+    tmp, data = files
+    ckpt = torch.load(tmp / "lf" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    ckpt["neurodyn"].pop("units", None)
+    old = tmp / "old.ckpt"
+    torch.save(ckpt, old)
+    assert _predict(tmp / "lf", data["other_session"], tmp / "pred_old.h5", old) == 0, capsys.readouterr().err
+
+
+def test_the_test_phase_file_orders_the_units_as_the_val_phase_file(files):
+    """The same trial's held-in and held-out spikes in both phases' train_input (the test-phase file holds the
+    val-phase file's training trials): the same columns, so one checkpoint reads both files' units alike."""
+    _, data = files
+
+    def rows(path):
+        with h5py.File(path, "r") as f:
+            names = [str(n) for n in np.atleast_1d(f.attrs["source_files"])]
+            keys = [(names[int(i)], int(t)) for i, t in np.asarray(f["trial_source/train"][()])]
+            return {k: (f["train_input/train_spikes_heldin"][j], f["train_input/train_spikes_heldout"][j])
+                    for j, k in enumerate(keys)}
+
+    val, test = rows(data["val"]), rows(data["test"])
+    shared = set(val) & set(test)
+    assert len(shared) == len(val)
+    for key in shared:
+        np.testing.assert_array_equal(val[key][0], test[key][0])
+        np.testing.assert_array_equal(val[key][1], test[key][1])
