@@ -114,23 +114,29 @@ def config_files(argv: list[str]) -> list[str]:
     return files
 
 
-def _file_with_key(files: list[str], key: str | None, option: str | None) -> str | None:
-    """The last config file whose YAML holds ``key`` (or an ``option`` anywhere below it)."""
+def _file_with_key(files: list[str], key: str | tuple[str, ...] | None, option: str | None,
+                   value: str | None = None) -> str | None:
+    """The last config file whose YAML holds ``key`` (or an ``option`` anywhere below it); with ``value``, the
+    last that sets ``key`` to ``value`` as jsonargparse prints it (a value the parser refused). ``key`` may be
+    several spellings of one option (``model.init_args.x``, ``model.x``): a file holding any of them counts."""
     if not key:
         return None
     import yaml
 
     def holds(node, parts) -> bool:
         if not parts:
+            if value is not None and (node is None or str(node) != value):
+                return False
             return option is None or _contains(node, option)
         return isinstance(node, dict) and parts[0] in node and holds(node[parts[0]], parts[1:])
 
+    spellings = (key,) if isinstance(key, str) else key
     for file in reversed(files):
         try:
             data = yaml.safe_load(Path(file).read_text())
-        except Exception:
+        except Exception:  # noqa: BLE001 - unreadable here: jsonargparse named it already if it was the problem
             continue
-        if holds(data, key.split(".")):
+        if any(holds(data, spelling.split(".")) for spelling in spellings):
             return file
     return None
 
@@ -324,7 +330,7 @@ def _type_error(text: str, files: list[str], argv: list[str]) -> InputError | No
     if value is not None and spelt is not None and _option_value(argv, position) != value:
         # jsonargparse checks a config file's values as it reads the file: its bad value is refused although an
         # option after it would replace it; the command-line option, which holds another value, is not to blame
-        path = _file_with_value(files, full, value) or path
+        path = _file_with_key(files, (full, _short(full)), None, value) or path
     given = f", got {value!r}" if got else ""
     return InputError(f"expected {' or '.join(words)}{given}", path=path, field=full)
 
@@ -365,24 +371,6 @@ def _option_value(argv: list[str], position: int) -> str | None:
     if "=" in arg:
         return arg.split("=", 1)[1]
     return argv[position + 1] if position + 1 < len(argv) else None
-
-
-def _file_with_value(files: list[str], full: str, value: str) -> str | None:
-    """The last config file that sets ``full`` (or its short spelling) to ``value`` as jsonargparse prints it."""
-    import yaml
-
-    for file in reversed(files):
-        try:
-            data = yaml.safe_load(Path(file).read_text())
-        except Exception:  # noqa: BLE001 - unreadable here: jsonargparse named it already if it was the problem
-            continue
-        for spelling in (full, _short(full)):
-            node = data
-            for part in spelling.split("."):
-                node = node.get(part) if isinstance(node, dict) else None
-            if node is not None and str(node) == value:
-                return file
-    return None
 
 
 #: the sections of the callbacks that ``neurodyn fit`` adds (``--checkpoint.save_top_k``, ``--nlb_eval.every_n_epochs``)
