@@ -34,6 +34,7 @@ psth R2, fp-bps at 20 and 5 ms; wall time of each step) and prints a summary as 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
@@ -74,6 +75,7 @@ N_TRIALS = 100  # train file (75 train / 25 val), as MC_Maze_Small
 N_TEST_TRIALS = 100
 GOAL_RATIO, GOAL_MINUTES = 0.85, 15.0
 BEHAVIOUR = {"dmfc_rsg": "tp corr"}
+_NOT_GIVEN = object()  # an option of a run left out (see main)
 
 
 def _neurodyn_exe() -> list[str]:
@@ -121,6 +123,29 @@ def oracle_file(folder: Path, style: str, seed: int, bin_ms: int, out: Path) -> 
     write_submission(out, {group_name(dataset, bin_ms): group})
 
 
+def fit_command(dataset: str, data: Path, seed: int, fit_args: tuple[str, ...]) -> list[str]:
+    """The ``neurodyn fit`` arguments of one member: the dataset's CPU config on the 20 ms file, then ``fit_args``."""
+    config = ROOT / "configs" / "langevinflow" / f"{dataset}_cpu.yaml"
+    return ["fit", "--config", str(config), "--data.path", str(data), "--seed_everything", str(seed),
+            "--trainer.enable_progress_bar", "false", *fit_args]
+
+
+def fit_args_error(fit_args: tuple[str, ...], styles: list[str], env: dict) -> str | None:
+    """Why ``neurodyn fit`` refuses ``fit_args`` (its one error line) on the command of a style in ``styles``, else
+    None: checked before anything runs, by the fit command itself with ``--print_config`` (which parses the whole
+    command line, config files and types included, and trains nothing), rather than by the first fit after the
+    minutes of simulating and preparing. A value refused only as the model is built (sizes that do not fit
+    together) is still the fit's own error."""
+    for dataset in dict.fromkeys(STYLES[style][0] for style in styles):
+        with tempfile.TemporaryDirectory() as tmp:  # the file prepare would write; --print_config does not read it
+            args = [*fit_command(dataset, Path(tmp) / f"{dataset}_20ms_val.h5", 0, fit_args), "--print_config"]
+            proc = subprocess.run([*_neurodyn_exe(), *args], cwd=tmp, env=env, capture_output=True, text=True)
+        if proc.returncode:
+            lines = [line for line in proc.stderr.splitlines() if line.strip()] or [f"exit code {proc.returncode}"]
+            return f"`neurodyn fit` refuses them ({dataset}): {lines[-1].removeprefix('neurodyn fit: error: ')}"
+    return None
+
+
 def run_one(style: str, seed: int, work: Path, env: dict, log, fit_args: tuple[str, ...] = (),
             members: int = 1) -> dict:
     """The whole user path, the baseline and the oracle for one style and seed, in ``work``.
@@ -146,13 +171,10 @@ def run_one(style: str, seed: int, work: Path, env: dict, log, fit_args: tuple[s
         times[f"prepare_{b}ms"], _ = neurodyn(["prepare", "--dataset", dataset, "--nwb", str(folder), "--bin-ms",
                                                str(b), "--phase", "val", "--out", str(path), "--quiet"],
                                               work, env, log)
-    config = ROOT / "configs" / "langevinflow" / f"{dataset}_cpu.yaml"
     preds = []
     times["fit"] = times["predict"] = 0.0
     for m in range(members):  # member 0 is the single fit
-        t, _ = neurodyn(["fit", "--config", str(config), "--data.path", str(prepared[20]),
-                         "--seed_everything", str(member_seed(seed, m)), "--trainer.enable_progress_bar",
-                         "false", *fit_args], work, env, log)
+        t, _ = neurodyn(fit_command(dataset, prepared[20], member_seed(seed, m), fit_args), work, env, log)
         times["fit"] += t
         ckpts = sorted(work.glob("runs/**/checkpoints/last.ckpt"), key=os.path.getmtime)
         configs = sorted(work.glob("runs/**/config.yaml"), key=os.path.getmtime)
@@ -327,7 +349,8 @@ def main(argv=None) -> int:
                              "is also scored alone)")
     parser.add_argument("--fit-args", default="",
                         help="extra `neurodyn fit` arguments, one quoted string (e.g. \"--trainer.max_epochs 400\"): "
-                             "for studies on development seeds; recorded in the results file's command")
+                             "for studies on development seeds; recorded in the results file's command; checked "
+                             "before anything runs (`neurodyn fit --print_config`, a few seconds per dataset)")
     parser.add_argument("--keep", type=new_folder, default=None,
                         help="keep the work folders under this new (or empty) folder")
     parser.add_argument("--merge", action="store_true",
@@ -341,12 +364,17 @@ def main(argv=None) -> int:
                         help="run nothing: merge the per-seed results of these results files (runs of separate "
                              "styles or seeds; a style and seed in two files is refused) into one results file, "
                              "which must not be one of them")
-    args = parser.parse_args(argv)
-    if args.combine:  # runs nothing: an option of a run would be ignored without a word
-        given = [o for o in ("--seeds", "--styles", "--members", "--fit-args", "--keep")
-                 if getattr(args, o[2:].replace("-", "_")) != parser.get_default(o[2:].replace("-", "_"))]
-        if given:
-            parser.error(f"argument {given[0]}: --combine runs nothing (it merges the runs of the files given)")
+    # the options of a run that are given (with any value, the default's too, in any spelling argparse takes: --mem 3,
+    # --seeds=0): argparse sets an option's default only where the namespace it fills has no value yet, so one left
+    # out keeps the marker (https://docs.python.org/3/library/argparse.html#the-namespace-object)
+    run_options = {o: o[2:].replace("-", "_") for o in ("--seeds", "--styles", "--members", "--fit-args", "--keep")}
+    args = parser.parse_args(argv, namespace=argparse.Namespace(**{dest: _NOT_GIVEN for dest in run_options.values()}))
+    given = [o for o, dest in run_options.items() if getattr(args, dest) is not _NOT_GIVEN]
+    for o, dest in run_options.items():
+        if o not in given:
+            setattr(args, dest, parser.get_default(dest))
+    if args.combine and given:  # runs nothing: an option of a run would be ignored without a word
+        parser.error(f"argument {given[0]}: --combine runs nothing (it merges the runs of the files given)")
     try:
         fit_args = tuple(shlex.split(args.fit_args))
     except ValueError as err:
@@ -395,6 +423,10 @@ def main(argv=None) -> int:
                                                  "seconds")})
     if args.combine:
         styles = []
+    if fit_args and styles:  # last of the checks: it takes seconds (a fresh `neurodyn fit` per dataset)
+        refused = fit_args_error(fit_args, styles, env)
+        if refused:
+            parser.error(f"argument --fit-args: {refused}")
     log = open_log(args.log)  # after every check: a refused run leaves no log file
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -1096,15 +1096,54 @@ def test_departures_refuses_an_option_of_the_other_case(monkeypatch, capsys, arg
 @pytest.mark.parametrize("args, option", [
     (["--seeds", "3"], "--seeds"), (["--styles", "dmfc_rsg"], "--styles"), (["--members", "5"], "--members"),
     (["--fit-args", "--trainer.max_epochs 10"], "--fit-args"), (["--keep", "k"], "--keep"),
+    # given with the default's value (in any spelling): found by comparing with the defaults, they slipped through
+    (["--seeds", "0"], "--seeds"), (["--styles", "mc_maze,dmfc_rsg,area2_bump"], "--styles"),
+    (["--members", "3"], "--members"), (["--fit-args", ""], "--fit-args"), (["--mem", "3"], "--members"),
+    (["--seeds=0"], "--seeds"),
 ])
 def test_nlb_synthetic_combine_refuses_the_options_of_a_run(tmp_path, args, option):
     """--combine runs nothing: --seeds / --styles / --members / --fit-args / --keep beside it were ignored without a
-    word, and the merged results file was written as if they had been used."""
+    word, and the merged results file was written as if they had been used. An option given with its default value
+    is given too (``--combine a.json --members 3`` was taken)."""
     (tmp_path / "a.json").write_bytes((BENCH / "results" / "nlb_synthetic.json").read_bytes())
     line = _refused(_script("nlb_synthetic", "--combine", "a.json", "--results-dir", "out", *args, cwd=tmp_path),
                     option)
     assert "--combine runs nothing" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+class _Ran(Exception):
+    """A benchmark went past its checks and started a run."""
+
+
+@pytest.mark.parametrize("fit_args, refused", [
+    ("--trainer.max_epoks 400", "unrecognized arguments: --trainer.max_epoks 400"),
+    ("--model.init_args.config.latent_dmi 4", "model.init_args.config.latent_dmi: option 'latent_dmi' is not accepted"),
+    ("--trainer.max_epochs 2", None),  # a good one goes on to the run
+])
+def test_nlb_synthetic_checks_fit_args_before_anything_runs(tmp_path, monkeypatch, capsys, fit_args, refused):
+    """--fit-args were checked only by the first ``neurodyn fit``, after minutes of simulating and preparing: a typo
+    cost the run. ``neurodyn fit`` now parses them (``--print_config``) before anything runs or is written."""
+    bench = _load_benchmark("nlb_synthetic")
+
+    def run_one(*args, **kwargs):
+        raise _Ran
+
+    monkeypatch.setattr(bench, "run_one", run_one)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.chdir(tmp_path)
+    argv = ["--seeds", "0", "--styles", "mc_maze", "--members", "1", "--fit-args", fit_args, "--results-dir", "r",
+            "--log", "run.log"]
+    if refused is None:
+        with pytest.raises(_Ran):
+            bench.main(argv)
+        return
+    with pytest.raises(SystemExit) as stop:
+        bench.main(argv)
+    lines = capsys.readouterr().err.splitlines()
+    assert stop.value.code == 2 and len(lines) == 1, lines
+    assert ": error: --fit-args: `neurodyn fit` refuses them (mc_maze_small): " in lines[0] and refused in lines[0]
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("option", ["--model", "--opt"])
