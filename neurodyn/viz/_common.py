@@ -35,24 +35,37 @@ def offscreen_backend():
     (``neurodyn.cli.main``). Before, the commands called ``matplotlib.use("Agg")`` and left it: a notebook that ran
     ``main(["plot", ...])`` showed no inline figure after it, and lost matplotlib's fallback to Agg; and the figure
     took the notebook's rcParams (a style, a font size), so its bytes differed from the shell's.
+
+    The caller's open figures stay open. Before matplotlib 3.10, ``pyplot.switch_backend`` closed every figure when
+    the backend changed (its ``close("all")``: deprecated in 3.8 by matplotlib PR #26472, gone in 3.10), so on 3.7
+    to 3.9 the switch to Agg closed the caller's figures; they are held out of pyplot's list of figures while the
+    command draws and put back after it. Figures the command left open are closed at the end (it drew them into
+    files; on 3.7 to 3.9 the switch back closed them too), so that none of them takes a caller's figure number.
     """
     import matplotlib
     import matplotlib.pyplot as plt
+    from matplotlib._pylab_helpers import Gcf  # pyplot's figures: number -> manager, the active one last
 
     getter = getattr(matplotlib.rcParams, "_get", None)  # the name as set, an automatic choice left unresolved
     backend = getter("backend") if getter else dict.__getitem__(matplotlib.rcParams, "backend")
     default = dict.__getitem__(matplotlib.rcParamsDefault, "backend")
     fresh = {key: value for key, value in matplotlib.rcParamsOrig.items() if not key.startswith("backend")}
     switched = str(backend).lower() != "agg"
+    held = dict(Gcf.figs) if switched else {}
     with matplotlib.rc_context(fresh):
-        if switched:
-            plt.switch_backend("agg")
         try:
+            if switched:
+                Gcf.figs.clear()  # out of reach of the switch's close("all") (matplotlib < 3.10)
+                plt.switch_backend("agg")
             yield
         finally:
             if switched:
-                plt.switch_backend(backend)
-                dict.__setitem__(matplotlib.rcParamsDefault, "backend", default)
+                try:
+                    plt.close("all")  # the command's own figures: only they are in the list now
+                    plt.switch_backend(backend)
+                    dict.__setitem__(matplotlib.rcParamsDefault, "backend", default)
+                finally:
+                    Gcf.figs.update(held)
 
 
 def closes_on_error(function):
