@@ -94,8 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     module_name, func_name = target.split(":")
     try:
         from neurodyn.io.output import terminate_as_interrupt
+        from neurodyn.training import random_states_kept
 
-        with terminate_as_interrupt():  # a signal while the command's modules load (seconds: torch) is one line
+        # a signal while the command's modules load (seconds: torch) is one line; random_states_kept: what a first
+        # import draws (rich draws from Python's random) leaves the caller's generators as they were
+        with terminate_as_interrupt(), random_states_kept():
             func = getattr(importlib.import_module(module_name), func_name)
         if command in TRAINING:
             return int(func([command, *rest]) or 0)

@@ -1,6 +1,9 @@
 """neurodyn.training."""
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 
 
 def child_rank() -> bool:
@@ -42,3 +45,51 @@ def select_split_words(split) -> str | None:
     if not isinstance(split, str):
         return None
     return split if split.startswith("the ") else f"the select split, {split}"
+
+
+@contextlib.contextmanager
+def random_states_kept() -> Iterator[None]:
+    """The global random generators a command reseeds, put back as the block found them when it ends (also on bad
+    input, a signal or an error): torch's CPU generator, the CUDA generators, NumPy's legacy global generator
+    (``np.random.seed``) and Python's ``random``. Lightning's ``seed_everything`` reseeds all of them for the process
+    and training draws from them: a notebook's own later ``torch.rand`` / ``np.random.rand`` / ``random.random``
+    gave the run's numbers, not the ones its own seeding gives. What the command draws inside the block is unchanged
+    (its seed decides it).
+
+    The CUDA states are read only where CUDA is initialised already (reading them would initialise it); where it is
+    not, the CUDA generators are seeded again with the CPU generator's seed when the block ends, as after the
+    caller's ``torch.manual_seed``. torch or NumPy first imported inside the block (nothing of the caller's to keep)
+    is left seeded as a fresh import is: from the operating system. Lightning's DDP processes are processes of their
+    own, which run the command again: nothing of theirs is kept.
+
+    >>> import random
+    >>> random.seed(3); first = random.random()
+    >>> random.seed(3)
+    >>> with random_states_kept():
+    ...     random.seed(0)
+    >>> random.random() == first
+    True
+    """
+    import random
+
+    python = random.getstate()
+    numpy, torch = sys.modules.get("numpy"), sys.modules.get("torch")  # not imported here: --help stays fast
+    legacy = numpy.random.get_state() if numpy is not None else None
+    cpu = (torch.get_rng_state(), torch.initial_seed()) if torch is not None else None
+    cuda = torch.cuda.get_rng_state_all() if torch is not None and torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        random.setstate(python)
+        if legacy is not None:
+            numpy.random.set_state(legacy)
+        elif hasattr(sys.modules.get("numpy"), "random"):
+            sys.modules["numpy"].random.seed()
+        if cpu is not None:
+            torch.set_rng_state(cpu[0])
+            if cuda is not None:
+                torch.cuda.set_rng_state_all(cuda)
+            else:  # queued until CUDA starts (nothing without CUDA), in place of the run's seed_everything queued
+                torch.cuda.manual_seed_all(cpu[1])
+        elif hasattr(sys.modules.get("torch"), "seed"):  # (not a torch import that a Ctrl-C cut short)
+            sys.modules["torch"].seed()  # the CPU and CUDA generators

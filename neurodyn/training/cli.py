@@ -109,7 +109,7 @@ from lightning.pytorch.cli import LightningCLI
 from neurodyn.errors import InputError, command_line_names, one_line, wrapped_input_error
 from neurodyn.io.hdf5 import absent_reason, check_input_file
 from neurodyn.io.output import Interrupted
-from neurodyn.training import child_rank, restore_environ
+from neurodyn.training import child_rank, random_states_kept, restore_environ
 from neurodyn.training.callbacks import (
     EpochLog,
     EpochTimer,
@@ -1016,7 +1016,10 @@ def cli_main(argv: list[str]) -> int:
     # seed of the caller's own seed_everything() and added Lightning's worker seeding to a later unseeded fit
     env = {key: os.environ.get(key) for key in (RUN_DIR_ENV, *_SEED_ENV)}
     try:
-        code = _run_cli(command, rest, resume)
+        # random_states_kept: the generators seed_everything reseeds (torch, NumPy's legacy one, Python's random)
+        # are the caller's again when the command ends; the run's own draws are its seed's
+        with random_states_kept():
+            code = _run_cli(command, rest, resume)
     except BaseException:
         _remove_failed_run(resume.new_run_dir)
         remove_empty_folders(resume.new_parents)

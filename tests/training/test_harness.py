@@ -705,3 +705,93 @@ def test_a_fit_from_python_leaves_the_callers_deterministic_and_benchmark_settin
     finally:
         torch.use_deterministic_algorithms(before[0])
         torch.backends.cudnn.benchmark = before[1]
+
+
+def _seed_callers_generators(seed: int) -> None:
+    """Seed the three global generators a command reseeds: torch's, NumPy's legacy one and Python's ``random``."""
+    import random
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _draws() -> tuple:
+    """Draws of a caller from the three global generators."""
+    import random
+
+    return torch.rand(4).tolist(), np.random.rand(4).tolist(), [random.random() for _ in range(4)]
+
+
+def _ctrl_c_in_training(monkeypatch):
+    """A Ctrl-C in the first training step, after the command seeded the generators and drew from them."""
+    import os
+    import signal
+
+    from neurodyn.training.module import LangevinFlowModule
+
+    step = LangevinFlowModule.training_step
+
+    def training_step(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(LangevinFlowModule, "training_step", training_step)
+
+
+@pytest.mark.parametrize("how", ["trained", "bad input", "ctrl-c"])
+def test_a_fit_from_python_leaves_the_callers_random_generators_as_they_were(tmp_path, monkeypatch, how):
+    """Lightning's ``seed_everything`` reseeds torch, NumPy's legacy global generator and Python's ``random`` for the
+    process, and training draws from them: a notebook's draws after ``main(["fit", ...])`` were the run's, not the
+    ones its own seeding gave (the same after every fit of one seed), also when the command stopped on bad input
+    (exit 2, found after the seeding) or a Ctrl-C. The caller's states come back; the run's own draws are its seed's
+    (test_fits_run_twice_in_one_process_...)."""
+    extra = {"trained": ["--trainer.fast_dev_run", "1"], "bad input": ["--data.n_conditions", "0"],
+             "ctrl-c": ["--trainer.max_epochs", "1"]}[how]
+    if how == "ctrl-c":
+        _ctrl_c_in_training(monkeypatch)
+    _seed_callers_generators(1234)
+    expected = _draws()
+    _seed_callers_generators(1234)
+    code = _fit(tmp_path, *extra)
+    assert code == {"trained": 0, "bad input": 2, "ctrl-c": 130}[how]
+    assert _draws() == expected
+
+
+_CUDA_CALLER = """\
+import json, sys, torch
+from neurodyn.cli import main
+
+torch.manual_seed(1234)  # queued for the CUDA generators too, until CUDA starts
+if sys.argv[1] == "initialised":
+    torch.cuda.manual_seed_all(99)
+    torch.rand(1, device="cuda")
+if sys.argv[2] == "fit":
+    assert main(["fit", *sys.argv[3:]]) == 0
+print(json.dumps([torch.rand(4).tolist(), torch.rand(4, device="cuda").tolist()]))
+"""
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("cuda", ["initialised", "not initialised"])
+def test_a_fit_on_the_gpu_from_python_leaves_the_callers_cuda_generators_as_they_were(tmp_path, cuda):
+    """A fit on the GPU reseeds the CUDA generators (seed_everything) and draws from them: a caller's later CUDA draws
+    were the run's. Where the caller had started CUDA, its states come back; where not, its ``torch.manual_seed``
+    (queued until CUDA starts, replaced by the run's) seeds them again: the draws are those of a process that ran no
+    fit. In processes of their own: whether CUDA was started is the process's."""
+    import subprocess
+    import sys
+
+    from subprocess_env import clean_env
+
+    fit = [*TINY[:-2], "--trainer.accelerator", "gpu", "--trainer.devices", "1", "--trainer.max_epochs", "1",
+           "--trainer.default_root_dir", str(tmp_path)]
+    draws = []
+    for mode in ("plain", "fit"):
+        proc = subprocess.run([sys.executable, "-c", _CUDA_CALLER, cuda.replace(" ", "-"), mode, *fit],
+                              capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                              env=clean_env(OMP_NUM_THREADS="1"))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        draws.append(proc.stdout.strip().splitlines()[-1])
+    assert draws[0] == draws[1]
