@@ -260,7 +260,6 @@ def write_demo_cache(out_dir: Path, seed: int, simulation: dict | None = None) -
 
 def cli_main(argv: list[str]) -> int:
     from neurodyn.errors import LEGACY_SEED_MAX, ArgumentParser, seed_type
-    from neurodyn.io import check_output, output_file
 
     parser = ArgumentParser(prog="neurodyn demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
@@ -272,6 +271,18 @@ def cli_main(argv: list[str]) -> int:
                         help="replace the figure, cached simulation and prepared file of an earlier run in --out "
                              "(each run's log and checkpoint are kept, under logs/ and checkpoints/version_<n>)")
     args = parser.parse_args(argv)
+    from neurodyn.training import random_states_kept
+
+    # train_lorenz reseeds torch, NumPy's legacy generator and Python's random (seed_everything): a notebook's own
+    # draws after main(["demo"]) are its seeding's again
+    with random_states_kept():
+        return _demo(args)
+
+
+def _demo(args) -> int:
+    """The demo of :func:`cli_main`'s parsed ``args``."""
+    from neurodyn.io import check_output, output_file
+
     field = "--epochs"
     if args.epochs is None:  # the environment is read only when --epochs is not given: an explicit one wins
         env_epochs = os.environ.get("NEURODYN_DEMO_EPOCHS")

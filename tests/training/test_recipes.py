@@ -193,3 +193,32 @@ def test_the_demo_trains_float32_whatever_the_callers_default_dtype(tmp_path):
     finally:
         torch.set_default_dtype(torch.float32)
     assert result["_rates"].dtype == np.float32 and np.isfinite(result["langevinflow_rate_r2"])
+
+
+def test_the_demo_from_python_leaves_the_callers_random_generators_as_they_were(tmp_path, monkeypatch, capsys):
+    """``main(["demo"])`` trains with ``seed_everything(--seed)``, which reseeds torch, NumPy's legacy global generator
+    and Python's ``random`` for the process: a notebook's own draws after the demo were the run's, not the ones its
+    own seeding gave. Its generators come back as the demo found them."""
+    import random
+
+    import neurodyn.demo
+    from neurodyn.cli import main
+
+    monkeypatch.setattr(neurodyn.demo, "DEMO_SIMULATION", {"n_conditions": 2, "trials_per_condition": 4,
+                                                           "n_neurons": 29})
+    monkeypatch.setattr(neurodyn.demo, "_real_nwb", lambda: None)  # no prepare of the real file
+
+    def seed():
+        torch.manual_seed(77)
+        np.random.seed(77)
+        random.seed(77)
+
+    def draws():
+        return torch.rand(4).tolist(), np.random.rand(4).tolist(), [random.random() for _ in range(4)]
+
+    seed()
+    expected = draws()
+    seed()
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--epochs", "1"]) == 0
+    assert "Lorenz validation rate R2" in capsys.readouterr().out
+    assert draws() == expected
