@@ -799,13 +799,16 @@ def test_the_trials_table_shows_each_cell_as_written():
 
 
 _TUNE_IN_PROCESS = """\
-import faulthandler, json, os, signal, sys
+import faulthandler, hashlib, json, os, random, signal, sys
+import numpy as np, torch
 from neurodyn.cli import main
 
 def state():
     return {"environ": {k: os.environ.get(k) for k in ("TUNE_DISABLE_SIGINT_HANDLER", "PYTHONBREAKPOINT")},
             "sigusr1": repr(signal.getsignal(signal.SIGUSR1)), "excepthook": repr(sys.excepthook),
-            "faulthandler": faulthandler.is_enabled()}
+            "faulthandler": faulthandler.is_enabled(),
+            "generators": [hashlib.sha256(repr(s).encode()).hexdigest() for s in (
+                torch.get_rng_state().tolist(), np.random.get_state()[1].tolist(), random.getstate())]}
 
 before = state()
 code = main(sys.argv[1:])
@@ -816,8 +819,10 @@ print(json.dumps({"code": code, "before": before, "after": state()}))
 def test_a_search_run_from_python_leaves_its_process_as_it_found_it(tiny_files, tmp_path):
     """``main(["tune", ...])`` in a notebook or script left TUNE_DISABLE_SIGINT_HANDLER (neurodyn's: the caller's own
     Ray Tune runs then ignored Ctrl-C), Ray's PYTHONBREAKPOINT (its ``breakpoint()`` went to Ray's driver hook), Ray
-    Tune's SIGUSR1 handler (a SIGUSR1 no longer ended the process), Ray's sys.excepthook and faulthandler on. Run in
-    a process of its own, as the other searches here: Ray is not started inside the test worker."""
+    Tune's SIGUSR1 handler (a SIGUSR1 no longer ended the process), Ray's sys.excepthook and faulthandler on, and
+    the global random generators (torch's, NumPy's legacy one, Python's) reseeded by the search's own model build
+    (seed_everything). Run in a process of its own, as the other searches here: Ray is not started inside the test
+    worker."""
     pytest.importorskip("ray.tune")
     config, search = tiny_files
     proc = subprocess.run(
