@@ -96,18 +96,20 @@ def main(argv: list[str] | None = None) -> int:
         from neurodyn.io.output import terminate_as_interrupt
         from neurodyn.training import random_states_kept
 
-        # a signal while the command's modules load (seconds: torch) is one line; random_states_kept: what a first
-        # import draws (rich draws from Python's random) leaves the caller's generators as they were
-        with terminate_as_interrupt(), random_states_kept():
-            func = getattr(importlib.import_module(module_name), func_name)
-        if command in TRAINING:
-            return int(func([command, *rest]) or 0)
-        if command in SIGTERM_AS_INTERRUPT:  # a SIGTERM before any output is opened (a DANDI lookup) is one line
-            from neurodyn.io.output import command_interrupts
+        # random_states_kept: every command leaves the caller's global generators (torch, NumPy's legacy one,
+        # Python's random) as it found them -- what training seeds and draws, and what a first import draws (rich,
+        # imported by the modules of info, simulate, fit, ..., draws from Python's random when it loads)
+        with random_states_kept():
+            with terminate_as_interrupt():  # a signal while the command's modules load (seconds: torch): one line
+                func = getattr(importlib.import_module(module_name), func_name)
+            if command in TRAINING:
+                return int(func([command, *rest]) or 0)
+            if command in SIGTERM_AS_INTERRUPT:  # a SIGTERM before any output is opened (a DANDI lookup): one line
+                from neurodyn.io.output import command_interrupts
 
-            with command_interrupts(ctrl_c=command in CTRL_C_AS_INTERRUPT):
-                return int(func(rest) or 0)
-        return int(func(rest) or 0)
+                with command_interrupts(ctrl_c=command in CTRL_C_AS_INTERRUPT):
+                    return int(func(rest) or 0)
+            return int(func(rest) or 0)
     except (InputError, CommandFailed) as err:
         if debug:
             traceback.print_exc()
