@@ -83,10 +83,12 @@ def train_lorenz(out_dir: Path, *, max_epochs: int, seed: int = 0, n_conditions:
                  trials_per_condition: int = 24, batch_size: int = 64, progress: bool = True,
                  model_overrides: dict | None = None, opt_overrides: dict | None = None, threads: int = 1) -> dict:
     """Simulate Lorenz, train LangevinFlow, return metrics and predictions (used by the benchmark too)."""
+    from neurodyn.training import random_states_kept
     from neurodyn.training.callbacks import denormals_flushed, float32_default, torch_settings_kept
 
-    # the caller's torch threads, deterministic setting, subnormal setting and default dtype come back (a notebook)
-    with torch_settings_kept(), denormals_flushed(), float32_default():
+    # the caller's torch threads, deterministic setting, subnormal setting, default dtype and global random
+    # generators (seed_everything reseeds them) come back (a notebook)
+    with torch_settings_kept(), denormals_flushed(), float32_default(), random_states_kept():
         return _train_lorenz(out_dir, max_epochs=max_epochs, seed=seed, n_conditions=n_conditions,
                              trials_per_condition=trials_per_condition, batch_size=batch_size, progress=progress,
                              model_overrides=model_overrides, opt_overrides=opt_overrides, threads=threads)

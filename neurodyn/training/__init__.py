@@ -47,14 +47,21 @@ def select_split_words(split) -> str | None:
     return split if split.startswith("the ") else f"the select split, {split}"
 
 
+#: what Lightning's ``seed_everything`` sets in the environment (the seed and ``workers=True``) for the processes a
+#: run starts
+SEED_ENV = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")
+
+
 @contextlib.contextmanager
 def random_states_kept() -> Iterator[None]:
     """The global random generators a command reseeds, put back as the block found them when it ends (also on bad
     input, a signal or an error): torch's CPU generator, the CUDA generators, NumPy's legacy global generator
-    (``np.random.seed``) and Python's ``random``. Lightning's ``seed_everything`` reseeds all of them for the process
-    and training draws from them: a notebook's own later ``torch.rand`` / ``np.random.rand`` / ``random.random``
-    gave the run's numbers, not the ones its own seeding gives. What the command draws inside the block is unchanged
-    (its seed decides it).
+    (``np.random.seed``) and Python's ``random``, and the seed Lightning records in the environment
+    (:data:`SEED_ENV`). Lightning's ``seed_everything`` reseeds all of them for the process and training draws from
+    them: a notebook's own later ``torch.rand`` / ``np.random.rand`` / ``random.random`` gave the run's numbers, not
+    the ones its own seeding gives; the ``PL_GLOBAL_SEED`` left behind reseeded a later unseeded DDP fit with the
+    run's seed and became the seed of the caller's own ``seed_everything()``. What the command draws inside the block
+    is unchanged (its seed decides it).
 
     The CUDA states are read only where CUDA is initialised already (reading them would initialise it); where it is
     not, the CUDA generators are seeded again with the CPU generator's seed when the block ends, as after the
@@ -72,6 +79,7 @@ def random_states_kept() -> Iterator[None]:
     """
     import random
 
+    env = {key: os.environ.get(key) for key in SEED_ENV}
     python = random.getstate()
     numpy, torch = sys.modules.get("numpy"), sys.modules.get("torch")  # not imported here: --help stays fast
     legacy = numpy.random.get_state() if numpy is not None else None
@@ -80,6 +88,7 @@ def random_states_kept() -> Iterator[None]:
     try:
         yield
     finally:
+        restore_environ(env)
         random.setstate(python)
         if legacy is not None:
             numpy.random.set_state(legacy)

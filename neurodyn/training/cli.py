@@ -992,11 +992,6 @@ def _option_values(argv: list[str], option: str) -> list[str]:
     return values
 
 
-#: what Lightning's ``seed_everything`` sets in the environment (the seed and ``workers=True``) for the processes a
-#: run starts
-_SEED_ENV = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")
-
-
 def cli_main(argv: list[str]) -> int:
     """Run a training subcommand (``argv[0]`` is fit/validate/test/predict); returns the exit code."""
     rest = list(argv[1:])
@@ -1011,13 +1006,12 @@ def cli_main(argv: list[str]) -> int:
 
     # the variables a command sets for the processes it starts go when it ends (a notebook or script that ran it in
     # its own process): a fit's RUN_DIR_ENV named the run to the ranks > 0 of a later run that torchrun / srun
-    # started from this environment (they took that old run for theirs); the seed Lightning's seed_everything
-    # sets (PL_GLOBAL_SEED, PL_SEED_WORKERS) reseeded a later unseeded DDP fit with the run's seed, became the
-    # seed of the caller's own seed_everything() and added Lightning's worker seeding to a later unseeded fit
-    env = {key: os.environ.get(key) for key in (RUN_DIR_ENV, *_SEED_ENV)}
+    # started from this environment (they took that old run for theirs)
+    env = {RUN_DIR_ENV: os.environ.get(RUN_DIR_ENV)}
     try:
         # random_states_kept: the generators seed_everything reseeds (torch, NumPy's legacy one, Python's random)
-        # are the caller's again when the command ends; the run's own draws are its seed's
+        # and the seed it sets in the environment (PL_GLOBAL_SEED, PL_SEED_WORKERS: it reseeded a later unseeded DDP
+        # fit with the run's seed) are the caller's again when the command ends; the run's own draws are its seed's
         with random_states_kept():
             code = _run_cli(command, rest, resume)
     except BaseException:

@@ -14,6 +14,7 @@ import numpy as np
 
 from neurodyn.data.pseudo import PseudoSplit, rebin, spread
 from neurodyn.errors import InputError
+from neurodyn.training import random_states_kept
 
 __all__ = ["SMALL_REAL_MODEL", "SMALL_REAL_OPT", "fit_langevinflow", "heldout_loglik", "pseudo_cosmoothing"]
 
@@ -103,6 +104,7 @@ class _SelectCallback:
         return SelectOnHeldOut(*args, **kwargs)
 
 
+@random_states_kept()  # the caller's global generators (and PL_GLOBAL_SEED), which seed_everything reseeds, come back
 def fit_langevinflow(train_heldin: np.ndarray, train_heldout: np.ndarray, valid_heldin: np.ndarray,
                      valid_heldout: np.ndarray, *, bin_ms: float, epochs: int, seed: int = 0,
                      model: dict | None = None, opt: dict | None = None, batch_size: int = 8,

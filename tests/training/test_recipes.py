@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -177,6 +179,40 @@ def test_fit_langevinflow_and_the_demo_put_the_callers_torch_settings_back(tmp_p
         torch.set_flush_denormal(False)  # the process default, for the tests after this one
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(False)
+
+
+@pytest.mark.parametrize("recipe", ["fit_langevinflow", "train_lorenz"])
+def test_the_recipes_leave_the_callers_random_generators_and_seed_as_they_were(tmp_path, monkeypatch, recipe):
+    """The library functions a notebook calls directly (notebook 02's fit_langevinflow, the demo's and the Lorenz
+    benchmark's train_lorenz) run Lightning's seed_everything(seed): they reseeded torch, NumPy's legacy generator
+    and Python's random for the process, and left PL_GLOBAL_SEED / PL_SEED_WORKERS set (a later unseeded DDP fit
+    took the recipe's seed). The commands put these back (random_states_kept); the recipes now do too."""
+    import random
+
+    from neurodyn.demo import train_lorenz
+    from neurodyn.training.recipes import fit_langevinflow
+
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+    monkeypatch.delenv("PL_SEED_WORKERS", raising=False)
+
+    def seed():
+        torch.manual_seed(5)
+        np.random.seed(5)
+        random.seed(5)
+
+    def draws():
+        return torch.rand(3).tolist(), np.random.rand(3).tolist(), [random.random() for _ in range(3)]
+
+    seed()
+    expected = draws()
+    seed()
+    if recipe == "fit_langevinflow":
+        fit_langevinflow(*_split(np.random.default_rng(2)).parts(), bin_ms=20, epochs=1, model=TINY_MODEL, seed=3)
+    else:
+        train_lorenz(tmp_path, max_epochs=1, seed=3, n_conditions=2, trials_per_condition=4, batch_size=8,
+                     progress=False, model_overrides={"hidden_size": 8, "ff_dim": 16})
+    assert draws() == expected
+    assert "PL_GLOBAL_SEED" not in os.environ and "PL_SEED_WORKERS" not in os.environ
 
 
 def test_the_demo_trains_float32_whatever_the_callers_default_dtype(tmp_path):
