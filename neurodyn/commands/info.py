@@ -133,6 +133,18 @@ def tune_folder_info(path: str | os.PathLike, console=None) -> None:
     print_what_next(console, what, steps)
 
 
+def _units_row(header: dict) -> str | None:
+    """The units a checkpoint was trained on, as its header records them (``checkpoints.data_units``: the dataset
+    and the NWB files its prepared file was made from; validate / test / predict refuse another session's), or None
+    (not recorded: data other than a prepared NLB file, an older neurodyn)."""
+    units = header.get("units")
+    if not isinstance(units, dict):
+        return None
+    sources = [f"{row[1]} (SHA-256 {str(row[0])[:16]}…)" if row[0] else f"{row[1]} (SHA-256 unknown)"
+               for row in units.get("sources") or [] if isinstance(row, (list, tuple)) and len(row) == 2]
+    return f"{units.get('dataset')}: the units of " + (", ".join(sources) or "(no source file recorded)")
+
+
 def checkpoint_info(path: str | os.PathLike, console=None) -> None:
     """Print what a checkpoint of ``neurodyn fit`` holds besides its weights (read with ``weights_only=True``;
     an unreadable file is a one-line InputError)."""
@@ -146,7 +158,7 @@ def checkpoint_info(path: str | os.PathLike, console=None) -> None:
             ("epoch", f"{ckpt.get('epoch')} (counted from 0: {int(ckpt.get('epoch', -1)) + 1} finished)"),
             ("global_step", ckpt.get("global_step")),
             ("neurodyn version", header.get("version")), ("checkpoint format", header.get("format")),
-            ("bin_ms", header.get("bin_ms")), ("sizes", header.get("sizes"))]
+            ("bin_ms", header.get("bin_ms")), ("sizes", header.get("sizes")), ("units", _units_row(header))]
     settings = ckpt.get(RUN_SETTINGS_KEY) or {}
     data = settings.get("data") or {}
     if data:

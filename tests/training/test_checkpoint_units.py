@@ -87,6 +87,16 @@ def test_the_checkpoint_records_the_units_of_its_training_file(files):
     assert ckpt["neurodyn"]["units"] == {"dataset": "mc_maze_small", "sources": sources}
 
 
+def test_info_of_a_checkpoint_names_the_units_it_was_trained_on(files, capsys):
+    """``info`` of a checkpoint shows the units record the checks above compare (dataset and source NWB files)."""
+    tmp, data = files
+    assert main(["info", str(tmp / "lf" / "checkpoints" / "last.ckpt")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    with h5py.File(data["val"], "r") as f:
+        names = [str(n) for n in f.attrs["source_files"]]
+    assert "│ units │ mc_maze_small: the units of" in out and all(name in out for name in names), out
+
+
 def test_a_checkpoint_without_the_record_is_not_checked(files, capsys):
     """Checkpoints of an older neurodyn record no units: compared by counts and bin width only, as before."""
     tmp, data = files
