@@ -529,10 +529,14 @@ def data_units(datamodule) -> dict | None:
 
 
 def _sources(units: dict) -> dict[str, str]:
-    """``{sha256: file name}`` of a :func:`data_units` record, digests known only (a damaged record: none)."""
+    """``{sha256: file name}`` of a :func:`data_units` record whose every digest is known, else ``{}`` (a damaged
+    record too): only the train NWB file is common to a session's prepared files, and which of a test-phase
+    file's two sources it is cannot be told, so where one digest is unknown that may be the train file's, and
+    the other digests differing says nothing about the session."""
     rows = units.get("sources")
-    return {str(row[0]): str(row[1]) for row in rows if isinstance(row, (list, tuple)) and len(row) == 2
-            and row[0]} if isinstance(rows, list) else {}
+    if not isinstance(rows, list) or not all(isinstance(row, (list, tuple)) and len(row) == 2 for row in rows):
+        return {}
+    return {str(row[0]): str(row[1]) for row in rows} if all(row[0] for row in rows) else {}
 
 
 def check_units(checkpoint: dict, datamodule, path: str | os.PathLike) -> None:
@@ -542,8 +546,8 @@ def check_units(checkpoint: dict, datamodule, path: str | os.PathLike) -> None:
     simulation). Before, only the unit counts and the bin width were compared, and a checkpoint of one session
     applied to another with as many units predicted nonsense without an error. Another phase of the same
     session (its val- and test-phase files: the same train NWB file) and the same session prepared again pass.
-    Checkpoints written before the units were recorded, data other than a prepared file, and files whose
-    sources' digests are unknown on either side are not compared."""
+    Checkpoints written before the units were recorded, data other than a prepared file, and files with a
+    source whose digest is unknown, on either side, are not compared."""
     saved = (checkpoint.get("neurodyn") or {}).get("units")
     current = data_units(datamodule)
     if not isinstance(saved, dict) or current is None:

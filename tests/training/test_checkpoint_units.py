@@ -125,3 +125,47 @@ def test_the_test_phase_file_orders_the_units_as_the_val_phase_file(files):
     for key in shared:
         np.testing.assert_array_equal(val[key][0], test[key][0])
         np.testing.assert_array_equal(val[key][1], test[key][1])
+
+
+class _Prepared:
+    def __init__(self, attrs):
+        self.attrs = attrs
+
+
+class _Data:
+    """The attributes of an NLBDataModule that check_units reads."""
+
+    def __init__(self, names, shas, dataset="mc_maze_small"):
+        self.path = "data.h5"
+        self.prepared = _Prepared({"dataset": dataset, "source_files": np.array(names, dtype=object),
+                                   "source_sha256": np.array(shas, dtype=object)})
+
+
+TRAIN, TEST = "sub-X_desc-train_ecephys.nwb", "sub-X_desc-test_ecephys.nwb"
+
+
+@pytest.mark.parametrize("ckpt_sources, data_sources", [
+    # trained on the val-phase file (train NWB file hashed); the test-phase file of the same session, prepared
+    # from a folder (or a dandi:// path) whose train file's digest is unknown and whose test file's is known
+    ([("a" * 64, TRAIN)], [("", TRAIN), ("b" * 64, TEST)]),
+    # the reverse: trained on such a test-phase file, applied to the session's val-phase file
+    ([("b" * 64, TEST), ("", TRAIN)], [("a" * 64, TRAIN)]),
+])
+def test_a_digest_unknown_on_one_side_is_never_taken_for_another_session(ckpt_sources, data_sources):
+    """Only the train NWB file is common to every prepared file of a session; where its digest is unknown on one
+    side, digests of the other files that differ say nothing about the session."""
+    from neurodyn.training.checkpoints import check_units, data_units
+
+    saved = data_units(_Data([n for _, n in ckpt_sources], [s for s, _ in ckpt_sources]))
+    check_units({"neurodyn": {"units": saved}}, _Data([n for _, n in data_sources], [s for s, _ in data_sources]),
+                "last.ckpt")
+
+
+def test_every_digest_known_and_none_shared_is_another_session():
+    """The guard of the test above: every digest known on both sides and none shared is another session."""
+    from neurodyn.errors import InputError
+    from neurodyn.training.checkpoints import check_units, data_units
+
+    saved = data_units(_Data([TRAIN], ["a" * 64]))
+    with pytest.raises(InputError, match="source_sha256"):
+        check_units({"neurodyn": {"units": saved}}, _Data([TEST, TRAIN], ["b" * 64, "c" * 64]), "last.ckpt")
