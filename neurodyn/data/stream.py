@@ -593,12 +593,21 @@ class _Resolution(NamedTuple):
     final: bool  # a dandi:// URL naming a published version: an immutable listing of immutable assets
 
 
+class _OnceBlock(dict):
+    """A :func:`resolved_once` block's resolutions, equal only to itself: ``list.remove`` (one step, whatever other
+    threads do) removes this block, never an enclosing one that holds the same URLs, as it did for plain dicts."""
+
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
+
+
 @contextlib.contextmanager
 def resolved_once() -> Iterator[None]:
     """Within the block, each URL is resolved once: a second :func:`resolve_url` of it returns the files of the
     first, block caches included, without a request -- one command (``info`` resolves its URL three times) reads
     one state of a remote file, and no lookup, probe or block is repeated. Blocks nest; each ends with itself."""
-    block: dict = {}
+    block = _OnceBlock()
     _once_blocks.append(block)
     try:
         yield

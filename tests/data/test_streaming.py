@@ -784,3 +784,19 @@ def test_a_draft_or_unpinned_dandi_path_that_names_another_asset_is_read_again(d
     assert load_session(pinned).n_trials == 8
     dandi.reset_counts()
     assert load_session(pinned).n_trials == 8 and not dandi.requests  # resolved and read once
+
+
+def test_nested_resolved_once_blocks_end_with_themselves(dandi, tmp_path):
+    """resolved_once blocks nest (a command run inside a caller's own block). An inner block ended by removing
+    the first *equal* block from the list (list.remove compares dicts by their contents): an outer block and an
+    inner one that held the same URLs were taken for each other, the inner dict stayed open, and the outer
+    block's end raised ValueError (list.remove(x): x not in list) once it had resolved another URL."""
+    first, _ = _two_versions(tmp_path)
+    dandi.add("000999", "0.1.0", "sub-Synth/a.nwb", first)
+    dandi.add("000999", "0.1.0", "sub-Synth/b.nwb", first)
+    a, b = (f"{dandi.root}/files/000999/sub-Synth/{name}.nwb" for name in "ab")
+    with stream.resolved_once():
+        with stream.resolved_once():
+            stream.resolve_url(a)  # both blocks now hold a: equal dicts
+        stream.resolve_url(b)  # the outer block's
+    assert stream._once_blocks == []
