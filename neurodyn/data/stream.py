@@ -583,8 +583,17 @@ def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
 _resolutions: OrderedDict[tuple, _Resolution] = OrderedDict()
 _resolutions_lock = threading.Lock()
 RESOLUTIONS_KEPT = 8
-#: one dict per :func:`resolved_once` block now open (a module list, as :data:`_timeouts_given`): key -> files
-_once_blocks: list[dict] = []
+#: the :func:`resolved_once` blocks now open, one dict each (key -> files), per thread: a block is one command's,
+#: which resolves its URLs in its own thread; another thread's reads (a notebook's, beside a command run in a
+#: thread) took the command's resolution, probing nothing, and read blocks cached before a file was replaced
+_once_local = threading.local()
+
+
+def _once_blocks() -> list[dict]:
+    """This thread's open :func:`resolved_once` blocks, the outermost first."""
+    if not hasattr(_once_local, "blocks"):
+        _once_local.blocks = []
+    return _once_local.blocks
 
 
 class _Resolution(NamedTuple):
@@ -594,8 +603,8 @@ class _Resolution(NamedTuple):
 
 
 class _OnceBlock(dict):
-    """A :func:`resolved_once` block's resolutions, equal only to itself: ``list.remove`` (one step, whatever other
-    threads do) removes this block, never an enclosing one that holds the same URLs, as it did for plain dicts."""
+    """A :func:`resolved_once` block's resolutions, equal only to itself: ``list.remove`` removes this block, never an
+    enclosing one that holds the same URLs, as it did for plain dicts."""
 
     __eq__ = object.__eq__
     __ne__ = object.__ne__
@@ -606,13 +615,14 @@ class _OnceBlock(dict):
 def resolved_once() -> Iterator[None]:
     """Within the block, each URL is resolved once: a second :func:`resolve_url` of it returns the files of the
     first, block caches included, without a request -- one command (``info`` resolves its URL three times) reads
-    one state of a remote file, and no lookup, probe or block is repeated. Blocks nest; each ends with itself."""
-    block = _OnceBlock()
-    _once_blocks.append(block)
+    one state of a remote file, and no lookup, probe or block is repeated. Blocks nest; each ends with itself.
+    A block is its thread's: another thread's reads resolve as outside it."""
+    block, blocks = _OnceBlock(), _once_blocks()
+    blocks.append(block)
     try:
         yield
     finally:
-        _once_blocks.remove(block)
+        blocks.remove(block)
 
 
 def _plain_name(url: str) -> str:
@@ -673,7 +683,7 @@ def resolve_url(url: str, api_url: str | None = None) -> list[StreamedFile]:
         raise InputError("not a dandi://, http:// or https:// URL", url)
     cache_bytes()  # a bad $NEURODYN_STREAM_CACHE_MB is refused before any request
     key = (url, api_url, os.environ.get("NEURODYN_DANDI_API"))
-    blocks = list(_once_blocks)
+    blocks = list(_once_blocks())
     for block in blocks:
         if key in block:
             return list(block[key])

@@ -799,4 +799,32 @@ def test_nested_resolved_once_blocks_end_with_themselves(dandi, tmp_path):
         with stream.resolved_once():
             stream.resolve_url(a)  # both blocks now hold a: equal dicts
         stream.resolve_url(b)  # the outer block's
-    assert stream._once_blocks == []
+    assert stream._once_blocks() == []
+
+
+def test_another_threads_resolved_once_block_is_not_this_threads(dandi, tmp_path):
+    """A resolved_once block is one command's. The open blocks were one module list: a thread that read a URL
+    while another thread ran a command of its own (info, prepare) took that command's resolution, probing nothing,
+    and read the blocks cached before the file on the server was replaced (8 trials instead of 12)."""
+    import threading
+
+    first, second = _two_versions(tmp_path)
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/threads.nwb", first)
+    url = f"{dandi.root}/files/000999/sub-Synth/threads.nwb"
+    opened, done = threading.Event(), threading.Event()
+
+    def command():
+        with stream.resolved_once():
+            assert load_session(url).n_trials == 8
+            opened.set()
+            done.wait(60)
+
+    other = threading.Thread(target=command)
+    other.start()
+    try:
+        assert opened.wait(60)
+        asset.data = second  # replaced on the server while the other thread's command runs
+        assert load_session(url).n_trials == 12
+    finally:
+        done.set()
+        other.join(60)
