@@ -18,7 +18,8 @@ size than DANDI states fails at once.
 
 A file replaced on its server is never read from blocks cached before: :func:`resolve_url` resolves a URL
 again at each call -- a plain URL is probed again, an unpinned or draft ``dandi://`` URL looked up again; only
-a published version, which never changes, is resolved once per process -- and serves the cached blocks again
+a published version, which never changes, is resolved once while among the last :data:`RESOLUTIONS_KEPT` URLs
+resolved -- and serves the cached blocks again
 only where the bytes are certainly the same (the same ``ETag`` / ``Last-Modified`` and size; the same DANDI
 asset). A server that sends no validator has its blocks read again at each call, never served stale; within
 one command (:func:`resolved_once`) a URL is resolved once.
@@ -669,7 +670,7 @@ def resolve_url(url: str, api_url: str | None = None) -> list[StreamedFile]:
       (:meth:`Probed.validates`). A server that sends neither (or a file modified within the second of the
       probe) gets a new object each call: its blocks are read again, never served stale.
 
-    Within a :func:`resolved_once` block (``neurodyn info`` runs in one) a URL is resolved once.
+    Within a :func:`resolved_once` block (``neurodyn info`` and ``prepare`` run in one) a URL is resolved once.
 
     Raises
     ------
