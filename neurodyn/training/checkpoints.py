@@ -553,8 +553,7 @@ def check_units(checkpoint: dict, datamodule, path: str | os.PathLike) -> None:
     if not isinstance(saved, dict) or current is None:
         return
     data = getattr(datamodule, "path", None)
-    why = ("a model's read-in and read-out weights belong to the units it was trained on, so it would predict "
-           "nonsense here")
+    why = "a model's read-in and read-out weights belong to the units it was trained on, not to these"
     if isinstance(saved.get("dataset"), str) and saved["dataset"] != current["dataset"]:
         raise InputError(f"the checkpoint {os.fspath(path)} was trained on {saved['dataset']}'s units, but this file "
                          f"holds {current['dataset']}'s: {why}; use a checkpoint of a fit on {current['dataset']}",

@@ -808,8 +808,8 @@ class NeurodynCLI(LightningCLI):
         return [*callbacks, EpochTimer(limit)]
 
     def _check_checkpoint_fits(self, sub: str) -> None:
-        """The checkpoint against the model and the data that were built (sizes, tensor shapes, bin width), before
-        the Trainer: a checkpoint of other data is refused in one line, with nothing of Lightning's before it."""
+        """The checkpoint against the model and the data that were built (sizes, tensor shapes, bin width, units),
+        before the Trainer: a checkpoint of other data is refused in one line, with nothing of Lightning's before it."""
         ckpt = self.config[sub].get("ckpt_path") if sub else None
         if ckpt is not None:
             self._checkpoint = check_checkpoint(ckpt, self.model, data=getattr(self.datamodule, "path", None))

@@ -39,8 +39,9 @@ def offscreen_backend():
     The caller's open figures stay open. Before matplotlib 3.10, ``pyplot.switch_backend`` closed every figure when
     the backend changed (its ``close("all")``: deprecated in 3.8 by matplotlib PR #26472, gone in 3.10), so on 3.7
     to 3.9 the switch to Agg closed the caller's figures; they are held out of pyplot's list of figures while the
-    command draws and put back after it. Figures the command left open are closed at the end (it drew them into
-    files; on 3.7 to 3.9 the switch back closed them too), so that none of them takes a caller's figure number.
+    command draws and put back after it. Where the backend was switched, figures the command left open are closed at
+    the end (it drew them into files; on 3.7 to 3.9 the switch back closed them too), so that none of them takes a
+    caller's figure number; a caller already on Agg keeps them, as it keeps its own (plot and the demo close theirs).
     """
     import matplotlib
     import matplotlib.pyplot as plt

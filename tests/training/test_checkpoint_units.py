@@ -64,7 +64,7 @@ def test_predict_of_other_units_with_as_many_of_them_is_refused_in_one_line(file
     assert _predict(tmp / run, data[other], pred) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"neurodyn predict: error: {data[other]}: {field}: the checkpoint "), err
-    assert "would predict nonsense here" in err[0], err
+    assert "belong to the units it was trained on, not to these" in err[0], err
     assert not pred.exists()
 
 
