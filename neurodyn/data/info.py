@@ -158,8 +158,8 @@ def _nwb(path: Path | str, console) -> None:
     train = bool(splits & {"train", "val"})
     what = f"raw NLB data (NWB {what}): {s.n_trials} trials, {s.n_heldin} held-in + {s.n_heldout} held-out units; "
     # the dataset, where the files are evidently an NLB dataset's (as prepare tells a file of another dataset)
-    found = identify_dataset([Path(f.path) for f in s.files]) if not isinstance(path, str) else \
-        identify_streamed([f.path for f in s.files])
+    found = identify_dataset([Path(f.path) for f in s.files] if not isinstance(path, str) else
+                             [f.path for f in s.files])  # streamed: by name, size and DANDI's published digest
     if found is not None:
         dataset = found[0].name
         what += found[1]
@@ -176,32 +176,6 @@ def _nwb(path: Path | str, console) -> None:
             what += ("; test trials only: no training trials (prepare it together with its train file, "
                      "their folder, to fit a model)")
     print_what_next(console, what, steps)
-
-
-def identify_streamed(files) -> tuple | None:
-    """:func:`neurodyn.data.prepare.identify_dataset` of streamed files (:class:`~neurodyn.data.stream.StreamedFile`),
-    from what is known without downloading them: the DANDI file name *and* size (never the name alone), and for a
-    ``dandi://`` asset the SHA-256 DANDI publishes, compared with the registry's. A digest that differs refutes the
-    name and size (another file of that name and size: no dataset is named); digests that agree are named in the
-    evidence (``..., by its name and size and DANDI's published SHA-256``). None when no file is evidently an NLB
-    file, or the evidence points at more than one dataset."""
-    from neurodyn.data.nlb import find_file_by_name_and_size
-    from neurodyn.data.prepare import identify_dataset
-
-    matched, confirmed = 0, 0
-    for f in files:
-        match = find_file_by_name_and_size(f.name, f.size)
-        if match is None:
-            continue
-        matched += 1
-        if f.sha256:  # DANDI's published digest of the asset (a plain URL has none)
-            if f.sha256.lower() != match[1].sha256.lower():
-                return None
-            confirmed += 1
-    found = identify_dataset(files)
-    if found is None or not confirmed or confirmed < matched:
-        return found
-    return found[0], f"{found[1]} and DANDI's published SHA-256"
 
 
 def _behavior_table(s, console) -> None:

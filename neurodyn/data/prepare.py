@@ -155,17 +155,23 @@ def prepare(
 
 def registry_evidence(f) -> list[tuple[tuple[NLBDataset, NLBFile], str]]:
     """The NLB registry files an NWB file ``f`` (a local Path or a StreamedFile) is evidently, each with how it
-    was told: its DANDI name *and* size (:func:`neurodyn.data.nlb.find_file_by_name_and_size`), and for a local
-    file its subject and the size of its units table (:func:`neurodyn.data.nwb.units_header`,
-    :func:`neurodyn.data.nlb.find_file_by_units`), which a renamed file keeps. Cheap whatever the file's size (no
+    was told: its DANDI name *and* size (:func:`neurodyn.data.nlb.find_file_by_name_and_size`; for a ``dandi://``
+    asset, the SHA-256 DANDI publishes for it, when known, confirms them or, differing from the registry's, refutes
+    them: another file of that name and size), and for a local file its subject and the size of its units table
+    (:func:`neurodyn.data.nwb.units_header`, :func:`neurodyn.data.nlb.find_file_by_units`), which a renamed file
+    keeps. Cheap whatever the file's size (no
     hashing, no full read; nothing read over the network); ``[]`` for a file of no NLB dataset (neurodyn's
     simulated ones record no subject) or one that cannot be opened."""
     local = isinstance(f, Path)
     size = f.stat().st_size if local else f.size  # a StreamedFile knows its size
     found = []
     by_name = find_file_by_name_and_size(f.name, size)
+    digest = None if local else getattr(f, "sha256", None)  # a dandi:// asset's digest as DANDI publishes it
+    if by_name is not None and digest and digest.lower() != by_name[1].sha256.lower():
+        by_name = None  # another file of that name and size: the published digest refutes them
     if by_name is not None:
-        found.append((by_name, f"its name and size ({size:,} bytes)"))
+        confirmed = " and DANDI's published SHA-256" if digest else ""
+        found.append((by_name, f"its name and size{confirmed} ({size:,} bytes)"))
     header = units_header(f) if local else None  # streamed: no reads over the network for this
     by_units = find_file_by_units(*header) if header is not None else None
     if by_units is not None:

@@ -156,4 +156,4 @@ def test_streamed_real_file_is_refused_by_name_and_size_without_reading_it(small
     # the label is the address with the version it resolved to
     label = f"dandi://000140@0.220113.0408/sub-Jenkins/{SMALL_NAME}"
     assert line.startswith(f"neurodyn prepare: error: {label}: --dataset: ")
-    assert "MC_Maze_Small's test file" in line and "name and size (689,312 bytes)" in line
+    assert "MC_Maze_Small's test file" in line and "name and size and DANDI's published SHA-256 (689,312 bytes)" in line

@@ -284,6 +284,36 @@ def test_info_of_a_url_names_the_nlb_dataset_by_name_size_and_digest(dandi, tmp_
         assert steps and all(unnamed in step for step in steps), (url, steps)
 
 
+def test_prepare_takes_dandis_published_digest_as_info_does(dandi, tmp_path, capsys):
+    """A dandi:// asset with a registry file's name and size whose published SHA-256 is another's: info names no
+    dataset for it (the digest refutes the name and size), but prepare refused it for another --dataset as
+    "MC_Maze_Small's test file". Both now read the evidence alike (prepare.registry_evidence); an asset whose
+    digest agrees is still refused for another dataset, naming the digest among the evidence."""
+    from neurodyn.data.nlb import find_file
+
+    name = REAL_PATH.rsplit("/", 1)[-1]
+    _, entry = find_file(name)
+    _, test = write_nlb_pair(tmp_path / "pair", "mc_maze", n_train_trials=8, n_test_trials=6, n_heldin=6,
+                             n_heldout=2, seed=3)
+    data = test.read_bytes()
+    padded = tmp_path / name  # the registry file's name and size, other bytes
+    padded.write_bytes(data + bytes(entry.size - len(data)))
+    dandi.add("000140", "0.220113.0408", REAL_PATH, padded)  # its true digest: not the registry's
+    dandi.add("000140", "draft", REAL_PATH, padded, sha256=entry.sha256)  # DANDI states the registry's digest
+
+    def run(url, out):
+        code = main(["prepare", "--dataset", "mc_maze", "--nwb", url, "--phase", "test", "--out", str(out),
+                     "--quiet"])
+        return code, capsys.readouterr().err.strip().splitlines()
+
+    code, err = run(f"dandi://000140@0.220113.0408/{REAL_PATH}", tmp_path / "refuted.h5")
+    assert code == 0 and (tmp_path / "refuted.h5").is_file(), err
+    code, err = run(f"dandi://000140@draft/{REAL_PATH}", tmp_path / "confirmed.h5")
+    assert code == 2 and len(err) == 1 and "MC_Maze_Small's test file" in err[0], err
+    assert "by its name and size and DANDI's published SHA-256" in err[0] and "--dataset" in err[0], err
+    assert not (tmp_path / "confirmed.h5").exists()
+
+
 @pytest.mark.requires_data
 def test_info_of_the_real_file_streamed_names_its_dataset(dandi, small_test_nwb, capsys):
     dandi.add("000140", "0.220113.0408", REAL_PATH, small_test_nwb)
