@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from random_draws import draws, seed_callers_generators
 
 from neurodyn.cli import main
 from neurodyn.errors import InputError
@@ -707,22 +708,6 @@ def test_a_fit_from_python_leaves_the_callers_deterministic_and_benchmark_settin
         torch.backends.cudnn.benchmark = before[1]
 
 
-def _seed_callers_generators(seed: int) -> None:
-    """Seed the three global generators a command reseeds: torch's, NumPy's legacy one and Python's ``random``."""
-    import random
-
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
-
-
-def _draws() -> tuple:
-    """Draws of a caller from the three global generators."""
-    import random
-
-    return torch.rand(4).tolist(), np.random.rand(4).tolist(), [random.random() for _ in range(4)]
-
-
 def _ctrl_c_in_training(monkeypatch):
     """A Ctrl-C in the first training step, after the command seeded the generators and drew from them."""
     import os
@@ -750,12 +735,12 @@ def test_a_fit_from_python_leaves_the_callers_random_generators_as_they_were(tmp
              "ctrl-c": ["--trainer.max_epochs", "1"]}[how]
     if how == "ctrl-c":
         _ctrl_c_in_training(monkeypatch)
-    _seed_callers_generators(1234)
-    expected = _draws()
-    _seed_callers_generators(1234)
+    seed_callers_generators(1234)
+    expected = draws()
+    seed_callers_generators(1234)
     code = _fit(tmp_path, *extra)
     assert code == {"trained": 0, "bad input": 2, "ctrl-c": 130}[how]
-    assert _draws() == expected
+    assert draws() == expected
 
 
 _CUDA_CALLER = """\

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from random_draws import draws, seed_callers_generators
 
 from neurodyn.data.pseudo import PseudoSplit
 from neurodyn.errors import InputError
@@ -187,25 +188,14 @@ def test_the_recipes_leave_the_callers_random_generators_and_seed_as_they_were(t
     benchmark's train_lorenz) run Lightning's seed_everything(seed): they reseeded torch, NumPy's legacy generator
     and Python's random for the process, and left PL_GLOBAL_SEED / PL_SEED_WORKERS set (a later unseeded DDP fit
     took the recipe's seed). The commands put these back (random_states_kept); the recipes now do too."""
-    import random
-
     from neurodyn.demo import train_lorenz
     from neurodyn.training.recipes import fit_langevinflow
 
     monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
     monkeypatch.delenv("PL_SEED_WORKERS", raising=False)
-
-    def seed():
-        torch.manual_seed(5)
-        np.random.seed(5)
-        random.seed(5)
-
-    def draws():
-        return torch.rand(3).tolist(), np.random.rand(3).tolist(), [random.random() for _ in range(3)]
-
-    seed()
+    seed_callers_generators(5)
     expected = draws()
-    seed()
+    seed_callers_generators(5)
     if recipe == "fit_langevinflow":
         fit_langevinflow(*_split(np.random.default_rng(2)).parts(), bin_ms=20, epochs=1, model=TINY_MODEL, seed=3)
     else:
@@ -235,26 +225,15 @@ def test_the_demo_from_python_leaves_the_callers_random_generators_as_they_were(
     """``main(["demo"])`` trains with ``seed_everything(--seed)``, which reseeds torch, NumPy's legacy global generator
     and Python's ``random`` for the process: a notebook's own draws after the demo were the run's, not the ones its
     own seeding gave. Its generators come back as the demo found them."""
-    import random
-
     import neurodyn.demo
     from neurodyn.cli import main
 
     monkeypatch.setattr(neurodyn.demo, "DEMO_SIMULATION", {"n_conditions": 2, "trials_per_condition": 4,
                                                            "n_neurons": 29})
     monkeypatch.setattr(neurodyn.demo, "_real_nwb", lambda: None)  # no prepare of the real file
-
-    def seed():
-        torch.manual_seed(77)
-        np.random.seed(77)
-        random.seed(77)
-
-    def draws():
-        return torch.rand(4).tolist(), np.random.rand(4).tolist(), [random.random() for _ in range(4)]
-
-    seed()
+    seed_callers_generators(77)
     expected = draws()
-    seed()
+    seed_callers_generators(77)
     assert main(["demo", "--out", str(tmp_path / "demo"), "--epochs", "1"]) == 0
     assert "Lorenz validation rate R2" in capsys.readouterr().out
     assert draws() == expected
