@@ -233,6 +233,10 @@ def _prepared(path: Path | str, console) -> None:
             elif key == "source_sha256_from":  # "bytes" | "dandi" | "" (see neurodyn.data.prepare)
                 value = [SHA256_FROM.get(v, v) for v in value]
             head.add_row(key, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
+        for kind in ("heldin", "heldout"):  # the NWB unit of each column (files of an earlier neurodyn: none)
+            ids = f.get(f"unit_ids/{kind}")
+            if ids is not None and ids.ndim == 1:
+                head.add_row(f"{kind} unit ids", cut_text(", ".join(map(str, ids[()].tolist())) or "(none)"))
         arrays = _arrays_table("Arrays (counts are spikes per bin)", _datasets(f))
         attrs, groups = _root_attrs(f), set(f.keys())
     console.print(head)

@@ -52,6 +52,11 @@ File layout (names, reader and writer: :mod:`neurodyn.data.prepared`; read it ba
                                  of one trial at 5 and 20 ms can start up to a bin apart (first bin
                                  ceil(t0 / bin); jitter rounded per width): ``--upsample`` lines them up with
                                  these. Files prepared before neurodyn recorded them have no such group.
+    /unit_ids/                 heldin (n_heldin,), heldout (n_heldout,): the NWB unit id (the units table's ``id``
+                                 column) of each held-in / held-out column of the arrays above, in their order
+                                 (nlb_tools': ascending id); ``psth``'s columns are heldin then heldout (int64).
+                                 A folder's files hold the same held-in units (checked on reading). Files
+                                 prepared before neurodyn recorded them have no such group.
 
 Spike counts are spikes per bin. Groups the given files cannot support (e.g. ``train_input`` from a test
 file alone) are left out with a printed message; the file is written atomically (no partial output).
@@ -307,7 +312,11 @@ def _prepare(ds, nwb, files, bin_ms, phase, tmp, include_behavior, include_forwa
         sources[split] = np.stack([source, trial_ids[split] - before[source]], axis=1).astype(np.int64)
         # on the row's own NWB file's clock: the same whether the file was prepared alone or with its pair
         starts[split] = session_starts[split] - file_offset_ms[source]
-    write_prepared(tmp, attrs, groups, trial_ids, compression, starts, sources)
+    # the columns' NWB unit ids, in the order the tensors take them (NWBSession.group: nlb_tools' ascending id), so
+    # a rates column can be named and a checkpoint compared with the units it is applied to
+    unit_ids = {kind: session.unit_ids[session.group(heldout)] for kind, heldout in (("heldin", False),
+                                                                                     ("heldout", True))}
+    write_prepared(tmp, attrs, groups, trial_ids, compression, starts, sources, unit_ids)
     shapes = []
     for name, data in groups.items():
         inner = next(iter(data.values())) if name == "eval_target" else data

@@ -19,9 +19,9 @@ from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES
 from neurodyn.errors import InputError, with_article
 from neurodyn.io import read_h5, read_h5_dict, write_h5_dict
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "GROUPS", "TRIAL_IDS", "TRIAL_SOURCE", "WINDOW_START", "REQUIRED_RATES",
-           "FORWARD_RATES", "PreparedNLB", "group_name", "parse_group_name", "is_prepared", "read_prepared",
-           "read_open_prepared", "load_prepared", "trial_keys", "write_prepared"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "GROUPS", "TRIAL_IDS", "TRIAL_SOURCE", "UNIT_IDS", "WINDOW_START",
+           "REQUIRED_RATES", "FORWARD_RATES", "PreparedNLB", "group_name", "parse_group_name", "is_prepared",
+           "read_prepared", "read_open_prepared", "load_prepared", "trial_keys", "write_prepared"]
 
 FORMAT = "neurodyn-prepared-nlb"
 FORMAT_VERSION = 1
@@ -35,6 +35,10 @@ WINDOW_START = "window_start_ms"
 #: NWB file (index into the ``source_sha256`` attribute) and its trial id within that file; files prepared
 #: before it was added have none
 TRIAL_SOURCE = "trial_source"
+#: group holding the NWB unit ids (the units table's ``id`` column) of the unit columns of every array:
+#: ``heldin`` (int64, n_heldin) and ``heldout`` (int64, n_heldout), each in the order nlb_tools gives the
+#: columns (ascending id); files prepared before it was added have none
+UNIT_IDS = "unit_ids"
 #: the rate arrays of one dataset group of a prediction / submission file (nlb_tools' names)
 REQUIRED_RATES = ("train_rates_heldin", "train_rates_heldout", "eval_rates_heldin", "eval_rates_heldout")
 #: forward-prediction rates: both or neither
@@ -89,6 +93,9 @@ class PreparedNLB:
     window_start_ms
         ``{"train": starts, "eval": starts}``: the start in ms (session grid) of each row's first bin; empty
         for files prepared before it was recorded.
+    unit_ids
+        ``{"heldin": ids, "heldout": ids}`` (int64): the NWB unit id of each held-in / held-out column
+        (:data:`UNIT_IDS`); empty for files prepared before they were recorded.
     shapes
         ``{"group/key": shape}`` of every array in the file, also of groups not read.
     """
@@ -100,6 +107,7 @@ class PreparedNLB:
     eval_target: dict | None = None
     trial_ids: dict = field(default_factory=dict)
     window_start_ms: dict = field(default_factory=dict)
+    unit_ids: dict = field(default_factory=dict)
     shapes: dict = field(default_factory=dict)
 
     def shape(self, group: str, key: str) -> tuple | None:
@@ -226,6 +234,8 @@ LAYOUT = {
     f"{WINDOW_START}/eval": "E",
     f"{TRIAL_SOURCE}/train": "T*",
     f"{TRIAL_SOURCE}/eval": "E*",
+    f"{UNIT_IDS}/heldin": "I",
+    f"{UNIT_IDS}/heldout": "O",
 }
 #: root attributes that fix a dimension
 _LAYOUT_ATTRS = {"n_train_trials": "T", "n_eval_trials": "E", "n_obs_bins": "B", "n_fwd_bins": "F",
@@ -387,7 +397,22 @@ def read_open_prepared(
     if WINDOW_START in f:
         out.window_start_ms = {split: check_window_starts(path, f"{WINDOW_START}/{split}", values)
                                for split, values in read_h5_dict(f[WINDOW_START]).items()}
+    if UNIT_IDS in f:
+        out.unit_ids = {kind: check_unit_ids(path, f"{UNIT_IDS}/{kind}", values)
+                        for kind, values in read_h5_dict(f[UNIT_IDS]).items()}
     return out
+
+
+def check_unit_ids(path, key: str, values) -> np.ndarray:
+    """Unit ids as int64; an InputError naming the file and ``key`` when they are not distinct integers in a 1-D
+    array (their count is checked against the unit columns by :func:`check_layout`)."""
+    values = np.asarray(values)
+    if values.ndim != 1 or values.dtype.kind not in "iu":
+        raise InputError(f"expected one integer NWB unit id per unit column, found {values.dtype} of shape "
+                         f"{values.shape}", path, key)
+    if len(np.unique(values)) != len(values):
+        raise InputError("expected distinct unit ids, found one twice (damaged file?)", path, key)
+    return values.astype(np.int64)
 
 
 def check_window_starts(path, key: str, values) -> np.ndarray:
@@ -448,10 +473,12 @@ def trial_keys(path, split: str) -> list[tuple[str, str, int]] | None:
 
 
 def write_prepared(tmp: Path, attrs: dict, groups: dict, trial_ids: dict, compression: str | None,
-                   window_start_ms: dict | None = None, trial_source: dict | None = None) -> None:
+                   window_start_ms: dict | None = None, trial_source: dict | None = None,
+                   unit_ids: dict | None = None) -> None:
     """Write the prepared file to ``tmp`` (the temporary file of :func:`neurodyn.io.output_file`);
     ``window_start_ms``: ``{"train": starts, "eval": starts}`` (int64 ms), see :data:`WINDOW_START`;
-    ``trial_source``: ``{"train": (rows, 2), "eval": ...}`` (int64), see :data:`TRIAL_SOURCE`."""
+    ``trial_source``: ``{"train": (rows, 2), "eval": ...}`` (int64), see :data:`TRIAL_SOURCE`;
+    ``unit_ids``: ``{"heldin": ids, "heldout": ids}`` (int64), see :data:`UNIT_IDS`."""
     import h5py
 
     with h5py.File(tmp, "w") as f:
@@ -470,3 +497,5 @@ def write_prepared(tmp: Path, attrs: dict, groups: dict, trial_ids: dict, compre
         if trial_source:
             write_h5_dict(f.require_group(TRIAL_SOURCE),
                           {k: np.asarray(v, dtype=np.int64) for k, v in trial_source.items()})
+        if unit_ids:
+            write_h5_dict(f.require_group(UNIT_IDS), {k: np.asarray(v, dtype=np.int64) for k, v in unit_ids.items()})

@@ -71,7 +71,7 @@ def test_val_phase_file_layout(maze_pair, tmp_path):
     np.testing.assert_array_equal(got["psth"], tg["psth"])
     with h5py.File(out, "r") as f:
         assert f["eval_target/mc_maze_20/train_cond_idx"].attrs["ragged"]
-        assert sorted(f) == ["eval_input", "eval_target", "train_input", "trial_ids", "trial_source",
+        assert sorted(f) == ["eval_input", "eval_target", "train_input", "trial_ids", "trial_source", "unit_ids",
                              "window_start_ms"]
     assert p.attrs["groups"] == ["train_input", "eval_input", "eval_target"]
     assert len(p.trial_ids["train"]) == p.attrs["n_train_trials"] == 18
