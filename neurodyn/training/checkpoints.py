@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from neurodyn.data.prepared import UNIT_IDS
 from neurodyn.errors import InputError, one_line, with_article
 from neurodyn.io import atomic_path
 from neurodyn.io.output import disk_full
@@ -511,21 +512,29 @@ def check_bin_width(checkpoint: dict, datamodule, path: str | os.PathLike) -> No
 
 def data_units(datamodule) -> dict | None:
     """What identifies the units of ``datamodule``'s prepared NLB file (its ``prepared`` attributes; None for
-    other data): ``{"dataset": name, "sources": [[sha256, file name], ...]}``, the NWB files it was prepared from.
+    other data): ``{"dataset": name, "sources": [[sha256, file name], ...]}``, the NWB files it was prepared from,
+    and, where the file records them (:data:`neurodyn.data.prepared.UNIT_IDS`), ``"heldin_ids"`` and
+    ``"heldout_ids"``: the NWB unit id of each held-in / held-out column (lists of ints, in column order).
 
     A model's read-in and read-out weights belong to particular units (columns of the spike arrays), so a
-    checkpoint is only meaningful on the units it was trained on. A prepared file records no unit ids, but its
-    units are those of its session's NWB files, in unit-id order (:meth:`neurodyn.data.nwb.NWBSession.group`,
-    as nlb_tools orders them), whatever the phase: every prepared file that ``NLBDataModule`` reads has training
-    trials, so it was prepared from the session's train NWB file (alone, or with the test file of its folder),
-    and the SHA-256 of that file (``source_sha256``: ``""`` where unknown, streamed from a plain URL) is common to
-    the val- and test-phase files of one session and to no other session's."""
-    attrs = getattr(getattr(datamodule, "prepared", None), "attrs", None)
+    checkpoint is only meaningful on the units it was trained on. A file prepared before the unit ids were
+    recorded has its session's units in unit-id order (:meth:`neurodyn.data.nwb.NWBSession.group`, as nlb_tools
+    orders them), whatever the phase: every prepared file that ``NLBDataModule`` reads has training trials, so it
+    was prepared from the session's train NWB file (alone, or with the test file of its folder), and the SHA-256
+    of that file (``source_sha256``: ``""`` where unknown, streamed from a plain URL) is common to the val- and
+    test-phase files of one session and to no other session's."""
+    prepared = getattr(datamodule, "prepared", None)
+    attrs = getattr(prepared, "attrs", None)
     if not isinstance(attrs, dict) or not isinstance(attrs.get("dataset"), str):
         return None
     names = [str(v) for v in np.atleast_1d(attrs.get("source_files", []))]
     shas = [str(v) for v in np.atleast_1d(attrs.get("source_sha256", []))]
-    return {"dataset": attrs["dataset"], "sources": [[sha, name] for sha, name in zip(shas, names)]}
+    units = {"dataset": attrs["dataset"], "sources": [[sha, name] for sha, name in zip(shas, names)]}
+    ids = getattr(prepared, "unit_ids", None) or {}
+    if "heldin" in ids and "heldout" in ids:  # plain lists of ints: a checkpoint is read with weights_only=True
+        units.update({f"{kind}_ids": [int(v) for v in np.asarray(ids[kind]).tolist()]
+                      for kind in ("heldin", "heldout")})
+    return units
 
 
 def _sources(units: dict) -> dict[str, str]:
@@ -546,8 +555,12 @@ def check_units(checkpoint: dict, datamodule, path: str | os.PathLike) -> None:
     simulation). Before, only the unit counts and the bin width were compared, and a checkpoint of one session
     applied to another with as many units predicted nonsense without an error. Another phase of the same
     session (its val- and test-phase files: the same train NWB file) and the same session prepared again pass.
-    Checkpoints written before the units were recorded, data other than a prepared file, and files with a
-    source whose digest is unknown, on either side, are not compared."""
+    Where both the checkpoint and the file record the columns' NWB unit ids (``heldin_ids`` / ``heldout_ids``,
+    files prepared since neurodyn records them), those must be equal too, in order (field ``unit_ids/heldin`` or
+    ``unit_ids/heldout``): a file whose ids were changed, or whose columns are other units or in another order,
+    is refused even where its sources are the training file's. Checkpoints written before the units were
+    recorded, data other than a prepared file, and files with a source whose digest is unknown, on either side,
+    are not compared (by ids: where either side records none)."""
     saved = (checkpoint.get("neurodyn") or {}).get("units")
     current = data_units(datamodule)
     if not isinstance(saved, dict) or current is None:
@@ -566,6 +579,22 @@ def check_units(checkpoint: dict, datamodule, path: str | os.PathLike) -> None:
         raise InputError(f"the checkpoint {os.fspath(path)} was trained on the units of {shown(theirs)}, but this "
                          f"file was prepared from {shown(ours)}, another session: {why}; use a checkpoint of a fit "
                          "on this session (any phase of it)", path=data, field="source_sha256")
+    for kind, what in (("heldin", "held-in"), ("heldout", "held-out")):
+        key = f"{kind}_ids"
+        theirs_ids, ours_ids = saved.get(key), current.get(key)
+        if not isinstance(theirs_ids, list) or ours_ids is None or list(theirs_ids) == list(ours_ids):
+            continue
+        order = "the same units in another order" if sorted(theirs_ids) == sorted(ours_ids) else (
+            f"{len(set(theirs_ids) ^ set(ours_ids))} unit ids in one of them only")
+        raise InputError(f"the checkpoint {os.fspath(path)} was trained on {what} units {_ids(theirs_ids)}, but "
+                         f"this file's {what} columns are units {_ids(ours_ids)} ({order}): {why}; use a checkpoint "
+                         "of a fit on this file's units", path=data, field=f"{UNIT_IDS}/{kind}")
+
+
+def _ids(ids: list, shown: int = 6) -> str:
+    """Unit ids in a message: the first few and how many."""
+    head = ", ".join(map(str, ids[:shown]))
+    return f"[{head}{', ...' if len(ids) > shown else ''}] ({len(ids)})"
 
 
 def check_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:

@@ -395,7 +395,9 @@ class PredictionWriter(BasePredictionWriter):
     than the differences models are compared on).
 
     Root attributes: ``datamodule`` (class name), ``bin_ms`` (when the data state a bin width),
-    ``dataset`` (NLB), and what produced the file: ``neurodyn_version``; ``module`` (the LightningModule
+    ``dataset`` (NLB), ``heldin_unit_ids`` and ``heldout_unit_ids`` (int64: the NWB unit id of each held-in /
+    held-out column, copied from a prepared file that records them, :func:`unit_ids`; a switching GLM's neurons
+    are the held-in units), and what produced the file: ``neurodyn_version``; ``module`` (the LightningModule
     class) and ``model`` (the model class: ``LangevinFlow``; ``GLM``, ``HMMGLM``, ``GaussianPriorHMMGLM``
     or ``OneHotPriorHMMGLM``); ``model_config``, JSON of the module's settings as the predictions used
     them (the data sizes, ``config`` -- the model's dataclass, every field -- and the training settings,
@@ -510,6 +512,8 @@ class PredictionWriter(BasePredictionWriter):
                     f.attrs["dataset"] = dm.dataset
                 if getattr(dm, "phase", None):  # NLB: "val" (local evaluation) or "test" (EvalAI's test phase)
                     f.attrs["phase"] = dm.phase
+                for kind, ids in unit_ids(dm).items():  # names the columns (a notebook labels them by it)
+                    f.attrs[f"{kind}_unit_ids"] = ids
                 if getattr(dm, "path", None) is not None:  # the data file the rates are of
                     f.attrs["data"] = str(Path(dm.path).resolve())
                     f.attrs.update(data_identity(dm.path))
@@ -518,6 +522,17 @@ class PredictionWriter(BasePredictionWriter):
                 for key, value in attrs.items():
                     f.attrs[key] = value
         print(f"wrote predictions to {path}")
+
+
+def unit_ids(dm) -> dict[str, np.ndarray]:
+    """``{"heldin": ids, "heldout": ids}`` (int64): the NWB unit ids of the held-in / held-out columns of the
+    prepared NLB file behind ``dm`` (:data:`~neurodyn.data.prepared.UNIT_IDS`), hence of the predicted rates'
+    ``*_heldin`` / ``*_heldout`` columns (a switching GLM's neurons -- ``bias``, ``coupling``'s post and pre axes
+    -- are the held-in units); ``{}`` for other data and files prepared before neurodyn recorded them."""
+    ids = getattr(getattr(dm, "prepared", None), "unit_ids", None) or {}
+    if "heldin" not in ids or "heldout" not in ids:
+        return {}
+    return {kind: np.asarray(ids[kind], dtype=np.int64) for kind in ("heldin", "heldout")}
 
 
 def _tree_nbytes(tree) -> int:

@@ -84,7 +84,79 @@ def test_the_checkpoint_records_the_units_of_its_training_file(files):
     ckpt = torch.load(tmp / "lf" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     with h5py.File(data["val"], "r") as f:
         sources = [[str(s), str(n)] for s, n in zip(f.attrs["source_sha256"], f.attrs["source_files"])]
-    assert ckpt["neurodyn"]["units"] == {"dataset": "mc_maze_small", "sources": sources}
+        ids = {f"{kind}_ids": f[f"unit_ids/{kind}"][()].tolist() for kind in ("heldin", "heldout")}
+    assert len(ids["heldin_ids"]) == 12 and len(ids["heldout_ids"]) == 4
+    assert ckpt["neurodyn"]["units"] == {"dataset": "mc_maze_small", "sources": sources, **ids}
+
+
+def _edited_ids(src: Path, dst: Path, **ids) -> Path:
+    """A copy of a prepared file (same sources, same digests) with other unit ids (``kind=None``: none recorded,
+    as a file prepared before neurodyn recorded them)."""
+    import shutil
+
+    shutil.copy(src, dst)
+    with h5py.File(dst, "r+") as f:
+        for kind, values in ids.items():
+            old = f[f"unit_ids/{kind}"][()]
+            del f[f"unit_ids/{kind}"]
+            if values is not None:
+                f[f"unit_ids/{kind}"] = values(old)
+        if not len(f["unit_ids"]):
+            del f["unit_ids"]
+    return dst
+
+
+@pytest.mark.parametrize("run", ["lf", "hmm"])
+@pytest.mark.parametrize("kind, values", [("heldin", lambda ids: ids[::-1]), ("heldout", lambda ids: ids + 100)])
+def test_the_sessions_file_with_other_unit_ids_is_refused_in_one_line(files, capsys, run, kind, values):
+    """The same source digest, but the columns are other units (held-out) or in another order (held-in): the ids
+    recorded in the checkpoint decide, where both record them."""
+    tmp, data = files
+    edited = _edited_ids(data["val"], tmp / f"ids_{run}_{kind}.h5", **{kind: values})
+    pred = tmp / f"pred_ids_{run}_{kind}.h5"
+    capsys.readouterr()
+    assert _predict(tmp / run, edited, pred) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"neurodyn predict: error: {edited}: unit_ids/{kind}: the checkpoint "), err
+    assert "belong to the units it was trained on, not to these" in err[0], err
+    assert not pred.exists()
+
+
+@pytest.mark.parametrize("run", ["lf", "hmm"])
+def test_the_prediction_file_names_the_units_of_its_columns(files, capsys, run):
+    tmp, data = files
+    pred = tmp / f"pred_names_{run}.h5"
+    assert _predict(tmp / run, data["val"], pred) == 0, capsys.readouterr().err
+    with h5py.File(data["val"], "r") as f, h5py.File(pred, "r") as p:
+        for kind in ("heldin", "heldout"):
+            got = p.attrs[f"{kind}_unit_ids"]
+            assert got.dtype == np.int64
+            np.testing.assert_array_equal(got, f[f"unit_ids/{kind}"][()])
+        # as many ids as the columns they name: the rates' held-in / held-out columns; a switching GLM's neurons
+        # (bias, coupling post and pre) are the held-in units
+        n_in, n_out = len(p.attrs["heldin_unit_ids"]), len(p.attrs["heldout_unit_ids"])
+        widths = {}
+        p.visititems(lambda name, obj: widths.update({name: obj.shape[-1]}) if isinstance(obj, h5py.Dataset) else None)
+        rates = {name: width for name, width in widths.items() if "rates_held" in name}
+        if run == "lf":
+            assert rates and all(width == (n_in if "heldin" in name else n_out) for name, width in rates.items()), rates
+        else:
+            assert widths["bias"] == n_in and p["coupling"].shape[-2:] == (n_in, n_in), widths
+
+
+def test_a_file_without_the_ids_is_compared_by_its_sources(files, capsys):
+    """A file prepared before the ids were recorded: the checkpoint's ids are not compared (its sources are), and
+    the prediction file names no units."""
+    tmp, data = files
+    old = _edited_ids(data["val"], tmp / "no_ids.h5", heldin=None, heldout=None)
+    pred = tmp / "pred_no_ids.h5"
+    assert _predict(tmp / "lf", old, pred) == 0, capsys.readouterr().err
+    with h5py.File(pred, "r") as p:
+        assert "heldin_unit_ids" not in p.attrs and "heldout_unit_ids" not in p.attrs
+    other = _edited_ids(data["other_session"], tmp / "other_no_ids.h5", heldin=None, heldout=None)
+    assert _predict(tmp / "lf", other, tmp / "pred_other_no_ids.h5") == 2
+    assert ": source_sha256: the checkpoint " in capsys.readouterr().err
 
 
 def test_info_of_a_checkpoint_names_the_units_it_was_trained_on(files, capsys):
