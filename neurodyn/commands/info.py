@@ -142,7 +142,12 @@ def _units_row(header: dict) -> str | None:
         return None
     sources = [f"{row[1]} (SHA-256 {str(row[0])[:16]}…)" if row[0] else f"{row[1]} (SHA-256 unknown)"
                for row in units.get("sources") or [] if isinstance(row, (list, tuple)) and len(row) == 2]
-    return f"{units.get('dataset')}: the units of " + (", ".join(sources) or "(no source file recorded)")
+    row = f"{units.get('dataset')}: the units of " + (", ".join(sources) or "(no source file recorded)")
+    for kind, what in (("heldin", "held-in"), ("heldout", "held-out")):  # the NWB unit id of each column
+        ids = units.get(f"{kind}_ids")
+        if isinstance(ids, list):
+            row += f"; {what} unit ids ({len(ids)}): " + (cut_text(", ".join(map(str, ids))) or "(none)")
+    return row
 
 
 def checkpoint_info(path: str | os.PathLike, console=None) -> None:

@@ -167,6 +167,9 @@ def test_info_of_a_checkpoint_names_the_units_it_was_trained_on(files, capsys):
     with h5py.File(data["val"], "r") as f:
         names = [str(n) for n in f.attrs["source_files"]]
     assert "│ units │ mc_maze_small: the units of" in out and all(name in out for name in names), out
+    with h5py.File(data["val"], "r") as f:
+        heldout = ", ".join(map(str, f["unit_ids/heldout"][()].tolist()))
+    assert "held-in unit ids (12): " in out and f"held-out unit ids (4): {heldout}" in out, out
 
 
 def test_a_checkpoint_without_the_record_is_not_checked(files, capsys):
