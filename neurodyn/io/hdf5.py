@@ -101,6 +101,8 @@ def check_input_file(path: str | os.PathLike, what: str | None = None, field: st
         raise InputError(f"{absent_reason(path)}{kind}", path=path, field=field)
     if not os.path.isfile(path):
         raise InputError(f"not a regular file{kind}", path=path, field=field)
+    if not os.access(path, os.R_OK):  # h5py's "Unable to determine if file is accessible"; torch: "not a zip"
+        raise InputError(f"{denied_reason(path) or 'permission denied'}{kind}", path=path, field=field)
     return path
 
 
@@ -122,9 +124,54 @@ def absent_reason(path: str | os.PathLike, missing: str = "no such file") -> str
     except OSError as err:
         if err.errno == errno.ELOOP:
             return "symbolic link loop (the link leads back to itself)"
+        if err.errno in (errno.EACCES, errno.EPERM):  # os.path.exists is False behind a folder one may not enter
+            return denied_reason(path) or "permission denied"
     if os.path.islink(path):
         return f"broken symbolic link (to {os.readlink(path)}, which does not exist)"
     return missing
+
+
+def denied_reason(path: str | os.PathLike) -> str | None:
+    """Why this user may not read ``path``, or None when nothing forbids it (or it is absent): a folder on the
+    way that may not be entered (no execute permission: ``os.stat`` fails with EACCES, which Python 3.11's
+    ``Path.is_file`` / ``is_dir`` raise as a traceback and :func:`os.path.exists` reports as absent), a folder
+    that may not be listed, a file without read permission. Each reader asked before and met the error later:
+    a traceback, or a wrong reason ("no such file", "folder holds no .nwb files", "not a torch.save archive").
+    Root passes every check (:func:`os.access` asks the kernel as this process's real user).
+
+    >>> denied_reason("/") is None
+    True
+    """
+    import errno
+
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        if err.errno not in (errno.EACCES, errno.EPERM):
+            return None
+        folder = Path(os.path.abspath(path)).parent
+        for above in reversed([folder, *folder.parents]):  # the outermost folder that may not be entered
+            if not os.access(above, os.X_OK):
+                folder = above
+                break
+        return f"permission denied (folder {folder} may not be entered: no execute permission)"
+    import stat
+
+    if stat.S_ISDIR(st.st_mode):
+        if not os.access(path, os.R_OK | os.X_OK):
+            return "permission denied (this folder may not be listed or entered: no read or execute permission)"
+    elif not os.access(path, os.R_OK):
+        return "permission denied (no read permission)"
+    return None
+
+
+def refuse_denied(path: str | os.PathLike, field: str | None = None) -> None:
+    """Raise InputError naming ``path`` and ``field`` when :func:`denied_reason` finds one."""
+    reason = denied_reason(path)
+    if reason is not None:
+        from neurodyn.errors import InputError
+
+        raise InputError(reason, path=path, field=field)
 
 
 def _check_h5(path: str | os.PathLike, what: str | None):

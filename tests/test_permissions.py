@@ -1,0 +1,119 @@
+"""Files and folders this user may not read, enter or write: one line naming the file and the field, exit code 2,
+no traceback, nothing partial left.
+
+Root ignores permission bits and the test suite often runs as root (CI, containers), so each test injects the
+error the kernel gives an unprivileged user instead of relying on chmod: :func:`deny` makes ``os.stat`` of a
+path inside a folder that may not be entered fail with EACCES (what stat(2) does behind a folder without
+execute permission) and ``os.access`` answer as it does for that user; ``open`` of such a file raises the
+PermissionError that open(2) raises. The chmod test at the end checks the same thing for real, as a user.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import io
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodyn.cli import main
+
+
+class Denied:
+    """What :func:`deny` forbids: ``unreadable`` files or folders (no read permission; a folder also no execute
+    permission: nothing inside can be reached) and ``unwritable`` folders."""
+
+    def __init__(self):
+        self.unreadable: set[str] = set()
+        self.unwritable: set[str] = set()
+
+    def _inside(self, path) -> bool:
+        p = os.path.abspath(os.fspath(path))
+        return any(p.startswith(folder + os.sep) for folder in self.unreadable)
+
+    def _error(self, path):
+        return PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+
+
+def deny(monkeypatch, unreadable=(), unwritable=()) -> Denied:
+    state = Denied()
+    state.unreadable = {os.path.abspath(p) for p in unreadable}
+    state.unwritable = {os.path.abspath(p) for p in unwritable}
+    real_stat, real_access, real_open, real_io_open = os.stat, os.access, builtins.open, io.open
+
+    def stat(path, *args, **kwargs):
+        if not isinstance(path, int) and state._inside(path):
+            raise state._error(path)
+        return real_stat(path, *args, **kwargs)
+
+    def access(path, mode, *args, **kwargs):
+        if not isinstance(path, int):
+            p = os.path.abspath(os.fspath(path))
+            if state._inside(p):
+                return False
+            if p in state.unreadable and mode & (os.R_OK | os.X_OK):
+                return False
+            if p in state.unwritable and mode & os.W_OK:
+                return False
+        return real_access(path, mode, *args, **kwargs)
+
+    def opener(real):
+        def open_(file, mode="r", *args, **kwargs):
+            if not isinstance(file, int):
+                p = os.path.abspath(os.fspath(file))
+                writing = any(c in mode for c in "wax+")
+                if state._inside(p) or (p in state.unreadable and not writing) or \
+                        (writing and os.path.dirname(p) in state.unwritable):
+                    raise state._error(file)
+            return real(file, mode, *args, **kwargs)
+        return open_
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(builtins, "open", opener(real_open))
+    monkeypatch.setattr(io, "open", opener(real_io_open))
+    return state
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err, err
+    assert "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture
+def prepared_like(tmp_path) -> Path:
+    path = tmp_path / "prep.h5"
+    with h5py.File(path, "w") as f:
+        f["a"] = np.zeros(3)
+    return path
+
+
+# ------------------------------------------------------------------ input files
+def test_an_input_behind_a_folder_that_may_not_be_entered_is_not_called_missing(monkeypatch, tmp_path, capsys):
+    """``os.path.exists`` is False behind a folder without execute permission: it said "no such file"."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "prep.h5").write_bytes(b"x")
+    deny(monkeypatch, unreadable=[locked])
+    assert main(["baseline", "--prepared", str(locked / "prep.h5"), "--out", str(tmp_path / "b.h5")]) == 2
+    err = one_line(capsys)
+    assert f"{locked / 'prep.h5'}: permission denied (folder {locked} may not be entered" in err
+    assert "no such file" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locked"]
+
+
+def test_an_input_file_without_read_permission_says_so(monkeypatch, prepared_like, tmp_path, capsys):
+    """It said h5py's "cannot read file ([Errno 13] Unable to determine if file is accessible as hdf5 ...)"."""
+    deny(monkeypatch, unreadable=[prepared_like])
+    monkeypatch.setattr(h5py, "is_hdf5", lambda path: (_ for _ in ()).throw(
+        OSError(errno.EACCES, "Unable to determine if file is accessible as hdf5")))
+    assert main(["plot", str(prepared_like), "--out", str(tmp_path / "fig.png")]) == 2
+    err = one_line(capsys)
+    assert f"{prepared_like}: permission denied (no read permission)" in err
+    assert not (tmp_path / "fig.png").exists()
