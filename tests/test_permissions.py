@@ -117,3 +117,17 @@ def test_an_input_file_without_read_permission_says_so(monkeypatch, prepared_lik
     err = one_line(capsys)
     assert f"{prepared_like}: permission denied (no read permission)" in err
     assert not (tmp_path / "fig.png").exists()
+
+
+def test_a_checkpoint_without_read_permission_is_not_called_a_damaged_archive(monkeypatch, tmp_path):
+    """torch.load's PermissionError was read as "not a torch.save zip archive (truncated, or another kind of
+    file)": the user went looking for damage in a good file."""
+    ckpt = tmp_path / "last.ckpt"
+    ckpt.write_bytes(b"PK\x03\x04 a checkpoint this user may not read")
+    deny(monkeypatch, unreadable=[ckpt])
+    from neurodyn.errors import InputError
+    from neurodyn.training.checkpoints import read_checkpoint
+
+    with pytest.raises(InputError) as err:  # what predict --ckpt_path, fit --run and info read checkpoints with
+        read_checkpoint(ckpt)
+    assert str(err.value) == f"{ckpt}: ckpt_path: permission denied (no read permission)"

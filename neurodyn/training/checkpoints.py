@@ -329,6 +329,9 @@ def read_checkpoint(path: str | os.PathLike, field: str = "ckpt_path") -> dict:
         from neurodyn.io.hdf5 import absent_reason
 
         raise InputError(absent_reason(path, "no such checkpoint file"), path=path, field=field)
+    from neurodyn.io.hdf5 import refuse_denied
+
+    refuse_denied(path, field)  # torch.load's PermissionError read as "not a torch.save zip archive"
     import warnings
     import zipfile
 
