@@ -131,3 +131,16 @@ def test_a_checkpoint_without_read_permission_is_not_called_a_damaged_archive(mo
     with pytest.raises(InputError) as err:  # what predict --ckpt_path, fit --run and info read checkpoints with
         read_checkpoint(ckpt)
     assert str(err.value) == f"{ckpt}: ckpt_path: permission denied (no read permission)"
+
+
+@pytest.mark.parametrize("target", ["folder", "file inside"])
+def test_info_on_a_folder_this_user_may_not_enter(monkeypatch, tmp_path, capsys, target):
+    """``Path.is_file`` of config.yaml inside (the run-folder test) raised PermissionError: a traceback, exit 1."""
+    locked = tmp_path / "run"
+    (locked / "checkpoints").mkdir(parents=True)
+    (locked / "config.yaml").write_text("trainer: {}\n")
+    deny(monkeypatch, unreadable=[locked])
+    path = locked if target == "folder" else locked / "config.yaml"
+    assert main(["info", str(path)]) == 2
+    err = one_line(capsys)
+    assert f"neurodyn info: error: {path}: permission denied (" in err

@@ -20,6 +20,7 @@ from pathlib import Path
 from neurodyn.data.info import ATTR_WIDTH, cut_text, info, new_console, print_what_next, shell_word, titled_table
 from neurodyn.data.stream import TIMEOUT_HELP, timeout_s
 from neurodyn.errors import ArgumentParser, InputError
+from neurodyn.io.hdf5 import refuse_denied
 from neurodyn.io.output import human_size
 from neurodyn.training import select_split_words
 
@@ -343,6 +344,9 @@ def cli_main(argv: list[str]) -> int:
     if args.max_rows < 0:  # a negative count listed all but its last rows and miscounted the rest
         raise InputError(f"must be >= 0, got {args.max_rows}", field="--max-rows")
     path = Path(args.file)
+    # a folder this user may not list or enter, or a path through one: Path.is_dir / is_file below raised
+    # PermissionError (a traceback), where os.path.exists says "absent" (Python 3.11)
+    refuse_denied(path)
     with timeout_s(args.timeout, field="--timeout"):
         if _is_run_folder(path):
             run_folder_info(path)
