@@ -144,3 +144,19 @@ def test_info_on_a_folder_this_user_may_not_enter(monkeypatch, tmp_path, capsys,
     assert main(["info", str(path)]) == 2
     err = one_line(capsys)
     assert f"neurodyn info: error: {path}: permission denied (" in err
+
+
+@pytest.mark.parametrize("where", ["file", "folder"])
+def test_a_config_file_this_user_may_not_read(monkeypatch, tmp_path, capsys, where):
+    """``--config`` was read with ``Path.read_text`` / checked with ``Path.is_file``: a PermissionError
+    traceback, exit 1, before any run folder existed."""
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    cfg = folder / "fit.yaml"
+    cfg.write_text("trainer:\n  max_epochs: 1\n")
+    deny(monkeypatch, unreadable=[cfg if where == "file" else folder])
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", "--config", str(cfg), "--run-name", "r"]) == 2
+    err = one_line(capsys)
+    assert f"neurodyn fit: error: {cfg}: --config: permission denied (" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["configs"]  # no runs/ folder left

@@ -50,7 +50,10 @@ def read_yaml(path, field: str) -> dict:
     level is not a mapping."""
     import yaml
 
+    from neurodyn.io.hdf5 import refuse_denied
+
     p = Path(path)
+    refuse_denied(p, field)  # is_file / read_text raised PermissionError: a traceback
     if not p.is_file():
         from neurodyn.io.hdf5 import absent_reason
 
@@ -70,8 +73,11 @@ def check_config_files(argv: list[str]) -> None:
     (which names the line and column)."""
     import yaml
 
+    from neurodyn.io.hdf5 import refuse_denied
+
     for file in config_files(argv):
         p = Path(file)
+        refuse_denied(p, "--config")  # a file this user may not read, or one behind a folder: a traceback
         if not p.is_file():
             continue
         try:
