@@ -160,3 +160,26 @@ def test_a_config_file_this_user_may_not_read(monkeypatch, tmp_path, capsys, whe
     err = one_line(capsys)
     assert f"neurodyn fit: error: {cfg}: --config: permission denied (" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["configs"]  # no runs/ folder left
+
+
+@pytest.mark.parametrize("command", ["predict", "fit"])
+def test_a_run_folder_this_user_may_not_enter(monkeypatch, tmp_path, capsys, command):
+    """``--run DIR``: ``Path.is_file`` of DIR/config.yaml raised PermissionError, a traceback with exit 1."""
+    run = tmp_path / "runs" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("trainer:\n  max_epochs: 1\n")
+    deny(monkeypatch, unreadable=[run])
+    monkeypatch.chdir(tmp_path)
+    assert main([command, "--run", str(run)]) == 2
+    err = one_line(capsys)
+    assert f"neurodyn {command}: error: {run}: run: permission denied (" in err
+
+
+def test_a_run_folder_whose_config_this_user_may_not_read(monkeypatch, tmp_path, capsys):
+    """Refused as ``--config``, an option the user never gave; ``--run`` is the one to name."""
+    run = tmp_path / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("trainer:\n  max_epochs: 1\n")
+    deny(monkeypatch, unreadable=[run / "config.yaml"])
+    assert main(["predict", "--run", str(run)]) == 2
+    assert f"{run / 'config.yaml'}: run: permission denied (no read permission)" in one_line(capsys)

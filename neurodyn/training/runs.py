@@ -198,7 +198,10 @@ def prepare_argv(rest: list[str], command: str | None = None) -> list[str]:
         return ["--config", str(folder / "config.yaml"), *out] if folder is not None else out
     if run is None:
         return out
+    from neurodyn.io.hdf5 import refuse_denied
+
     run_dir = Path(run)
+    refuse_denied(run_dir, "run")  # a folder this user may not enter: Path.is_file raised PermissionError
     if run_dir.is_file():
         hint = f"; the run folder is {run_dir.parent}" if (run_dir.parent / "config.yaml").is_file() else ""
         folder = run_dir_of_checkpoint(run_dir) if run_dir.suffix == ".ckpt" else None
@@ -212,6 +215,7 @@ def prepare_argv(rest: list[str], command: str | None = None) -> list[str]:
     config = run_dir / "config.yaml"
     if not config.is_file():
         raise InputError("not a run folder (no config.yaml)", path=run, field="run")
+    refuse_denied(config, "run")  # else refused as --config, an option the user did not give
     return ["--config", str(config), *out]
 
 
