@@ -183,3 +183,22 @@ def test_a_run_folder_whose_config_this_user_may_not_read(monkeypatch, tmp_path,
     deny(monkeypatch, unreadable=[run / "config.yaml"])
     assert main(["predict", "--run", str(run)]) == 2
     assert f"{run / 'config.yaml'}: run: permission denied (no read permission)" in one_line(capsys)
+
+
+def test_download_over_a_file_this_user_may_not_read(monkeypatch, tmp_path):
+    """An existing destination is verified before anything is fetched; reading it was a PermissionError
+    traceback (exit 1). Refused without overwrite, before any request (the URL never resolves)."""
+    from neurodyn.data.dandi import RemoteFile
+    from neurodyn.data.download import fetch_file
+    from neurodyn.errors import InputError
+
+    dest = tmp_path / "000999" / "x.nwb"
+    dest.parent.mkdir()
+    dest.write_bytes(b"0123456789")
+    deny(monkeypatch, unreadable=[dest])
+    remote = RemoteFile("000999/x.nwb", 10, "http://blobs.neurodyn-test.invalid/x.nwb", sha256="0" * 64)
+    with pytest.raises(InputError) as err:
+        fetch_file(remote, dest, retries=0)
+    assert str(err.value) == (f"{dest}: exists and cannot be checked against DANDI's file (permission denied "
+                              "(no read permission)); pass overwrite=True to replace it")
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["x.nwb"]

@@ -409,14 +409,20 @@ def fetch_file(remote: RemoteFile, dest: str | os.PathLike, *, session=None, ret
             progress.remove_task(task)
 
     if dest.exists():
-        why, checked = verify(remote, dest)
+        from neurodyn.io.hdf5 import denied_reason
+
+        # a file this user may not read cannot be verified (reading it was a PermissionError traceback): refused,
+        # or replaced with overwrite as a file that differs would be
+        denied = denied_reason(dest)
+        why, checked = (denied, ()) if denied else verify(remote, dest)
         if why is None:
             advance(remote.size)
             finish()
             return DownloadResult(dest, "skipped", 0, checked)
         if not overwrite:
             finish()
-            raise InputError(f"exists and differs from DANDI's file ({why}); pass "
+            state = "cannot be checked against" if denied else "differs from"
+            raise InputError(f"exists and {state} DANDI's file ({why}); pass "
                              f"{named('overwrite=True', '--overwrite')} to replace it", dest)
     session = session or requests.Session()
     from neurodyn.io import output_file
