@@ -5,7 +5,8 @@ Root ignores permission bits and the test suite often runs as root (CI, containe
 error the kernel gives an unprivileged user instead of relying on chmod: :func:`deny` makes ``os.stat`` of a
 path inside a folder that may not be entered fail with EACCES (what stat(2) does behind a folder without
 execute permission) and ``os.access`` answer as it does for that user; ``open`` of such a file raises the
-PermissionError that open(2) raises. The chmod test at the end checks the same thing for real, as a user.
+PermissionError that open(2) raises, and listing such a folder (``os.scandir``, ``os.listdir``) the one
+getdents gives. The chmod test at the end checks the same thing for real, as a user.
 """
 
 from __future__ import annotations
@@ -72,6 +73,17 @@ def deny(monkeypatch, unreadable=(), unwritable=()) -> Denied:
             return real(file, mode, *args, **kwargs)
         return open_
 
+    def lister(real):
+        def list_(path=".", *args, **kwargs):
+            if not isinstance(path, int):
+                p = os.path.abspath(os.fspath(path))
+                if p in state.unreadable or state._inside(p):
+                    raise state._error(path)
+            return real(path, *args, **kwargs)
+        return list_
+
+    monkeypatch.setattr(os, "scandir", lister(os.scandir))
+    monkeypatch.setattr(os, "listdir", lister(os.listdir))
     monkeypatch.setattr(os, "stat", stat)
     monkeypatch.setattr(os, "access", access)
     monkeypatch.setattr(builtins, "open", opener(real_open))
@@ -202,3 +214,16 @@ def test_download_over_a_file_this_user_may_not_read(monkeypatch, tmp_path):
     assert str(err.value) == (f"{dest}: exists and cannot be checked against DANDI's file (permission denied "
                               "(no read permission)); pass overwrite=True to replace it")
     assert sorted(p.name for p in dest.parent.iterdir()) == ["x.nwb"]
+
+
+def test_prepare_from_a_folder_this_user_may_not_list(monkeypatch, tmp_path, capsys):
+    """``Path.glob`` swallows the PermissionError of a folder it may not list: "folder holds no .nwb files", of a
+    folder that holds them."""
+    folder = tmp_path / "nwb"
+    folder.mkdir()
+    (folder / "sub-X_ses-y_desc-test_ecephys.nwb").write_bytes(b"x")
+    deny(monkeypatch, unreadable=[folder])
+    assert main(["prepare", "--dataset", "mc_maze_small", "--nwb", str(folder), "--out", str(tmp_path / "p.h5")]) == 2
+    err = one_line(capsys)
+    assert f"neurodyn prepare: error: {folder}: permission denied (this folder may not be listed" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nwb"]

@@ -279,9 +279,12 @@ def nwb_files(path: NWBInput) -> list[Path | StreamedFile]:
     if hasattr(path, "read") and hasattr(path, "seek"):
         return [FileObjectSource(path)]
     check_url_typo(path)  # "htps://..." read as a path was named "htps:/..."
-    from neurodyn.io.hdf5 import absent_reason, check_input_file
+    from neurodyn.io.hdf5 import absent_reason, check_input_file, refuse_denied
 
     path = Path(path).expanduser()
+    # a folder this user may not list: glob found nothing there ("folder holds no .nwb files"); one it may list
+    # but not enter: "no such file" for each; a path through one: Path.is_dir's PermissionError
+    refuse_denied(path)
     if path.is_dir():
         files = sorted(path.glob("*.nwb"))
         if not files:
