@@ -227,3 +227,22 @@ def test_prepare_from_a_folder_this_user_may_not_list(monkeypatch, tmp_path, cap
     err = one_line(capsys)
     assert f"neurodyn prepare: error: {folder}: permission denied (this folder may not be listed" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nwb"]
+
+
+@pytest.mark.parametrize("sub", ["checkpoints", "tensorboard"])
+def test_resuming_a_run_whose_folder_inside_this_user_may_not_write(monkeypatch, tmp_path, capsys, sub):
+    """``fit --run DIR`` with DIR writable but DIR/checkpoints (or DIR/tensorboard) not: the resume trained, then
+    the checkpoint rename (or TensorBoard's event file) was a traceback with exit 1, leaving config.resume-1.yaml
+    and an event file. Refused before anything is written."""
+    run = tmp_path / "runs" / "r"
+    for name in ("checkpoints", "tensorboard"):
+        (run / name).mkdir(parents=True)
+    (run / "config.yaml").write_text("seed_everything: 0\ntrainer:\n  max_epochs: 1\n")
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"not reached")
+    deny(monkeypatch, unwritable=[run / sub])
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 2
+    err = one_line(capsys)
+    assert err == f"neurodyn fit: error: {run}: run: cannot write in its folder {sub} (permission denied)"
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

@@ -602,6 +602,8 @@ class NeurodynCLI(LightningCLI):
             busy = "another neurodyn fit is writing this run folder; wait for it to end, or choose another --run-name"
             field = "run" if cfg.get("run") else "run_name"
             made = self._held.enter_context(hold_folder(run_dir, field=field, busy=busy)) or made
+            if not made:
+                _refuse_unwritable_inside(run_dir, field)
             if made:
                 self.resume_state.new_run_dir = run_dir  # removed again if the fit fails before a checkpoint
             elif not own_folder:  # checked under the lock: no other fit writes the folder meanwhile
@@ -990,6 +992,19 @@ def _option_values(argv: list[str], option: str) -> list[str]:
         elif arg.startswith(option + "="):
             values.append(arg.split("=", 1)[1])
     return values
+
+
+def _refuse_unwritable_inside(run_dir: Path, field: str) -> None:
+    """A resumed fit writes into the folders of its run (``checkpoints/``, ``tensorboard/``): one this user may
+    not write was a traceback (exit 1) once training had begun -- Lightning's checkpoint rename, TensorBoard's
+    event file -- and left ``config.resume-N.yaml`` and an event file behind. Refused before anything is
+    written (the run folder itself is checked by its lock, :func:`neurodyn.io.output.hold_folder`)."""
+    for folder, subfolders, _ in os.walk(run_dir):
+        for name in subfolders:
+            sub = Path(folder) / name
+            if not os.access(sub, os.W_OK | os.X_OK):
+                raise InputError(f"cannot write in its folder {sub.relative_to(run_dir)} (permission denied)",
+                                 path=run_dir, field=field)
 
 
 def cli_main(argv: list[str]) -> int:
