@@ -246,3 +246,26 @@ def test_resuming_a_run_whose_folder_inside_this_user_may_not_write(monkeypatch,
     err = one_line(capsys)
     assert err == f"neurodyn fit: error: {run}: run: cannot write in its folder {sub} (permission denied)"
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_lock_file_this_user_may_not_write_is_not_called_an_unwritable_folder(monkeypatch, tmp_path):
+    """``.<name>.lock`` left by another user's writer (killed with SIGKILL), or made read-only: its open for
+    writing failed and the output was refused as "cannot write in folder X" -- a folder the user can write.
+    flock needs only a descriptor: the lock is taken through one opened to read, and the output written."""
+    from neurodyn.io.output import output_file
+
+    out = tmp_path / "out.h5"
+    lock = tmp_path / ".out.h5.lock"
+    lock.write_bytes(b"")
+    real_open = os.open
+
+    def os_open(path, flags, *args, **kwargs):  # open(2) of a file whose mode forbids this user to write it
+        if os.fspath(path) == str(lock) and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", os_open)
+    with output_file(out) as tmp:
+        Path(tmp).write_bytes(b"written")
+    assert out.read_bytes() == b"written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]
