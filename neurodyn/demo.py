@@ -300,6 +300,10 @@ def _demo(args) -> int:
         raise InputError("is a file, expected a folder", out, "--out")
     fig_path = out / "lorenz_rates.png"
     check_output(fig_path, overwrite=args.overwrite)  # up front: before 30 epochs of training
+    for sub in ("logs", "checkpoints"):  # a new logs/ and checkpoints/version_<n> go in each (training writes them)
+        if (out / sub).is_dir() and not os.access(out / sub, os.W_OK | os.X_OK):
+            # was a PermissionError traceback from Lightning after the simulation, leaving logs/version_<n>
+            raise InputError("cannot write in this folder (permission denied)", out / sub, "--out")
     real = _real_nwb()
     if real is not None:
         check_output(out / REAL_OUT, inputs=[real], overwrite=args.overwrite)

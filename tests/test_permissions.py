@@ -269,3 +269,25 @@ def test_a_lock_file_this_user_may_not_write_is_not_called_an_unwritable_folder(
         Path(tmp).write_bytes(b"written")
     assert out.read_bytes() == b"written"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]
+
+
+def test_demo_refuses_a_checkpoints_folder_this_user_may_not_write_before_it_trains(monkeypatch, tmp_path,
+                                                                                       capsys):
+    """A rerun into an --out whose checkpoints/ (kept from an earlier run) this user may not write simulated and
+    trained, then Lightning's makedirs of checkpoints/version_<n> was a traceback (exit 1), leaving
+    logs/version_<n>."""
+    import neurodyn.demo as demo
+
+    out = tmp_path / "demo"
+    (out / "checkpoints").mkdir(parents=True)
+    deny(monkeypatch, unwritable=[out / "checkpoints"])
+
+    def not_reached(*args, **kwargs):
+        raise AssertionError("simulated or trained before refusing")
+
+    monkeypatch.setattr(demo, "write_demo_cache", not_reached)
+    monkeypatch.setattr(demo, "train_lorenz", not_reached)
+    assert main(["demo", "--out", str(out), "--epochs", "1"]) == 2
+    assert one_line(capsys) == (f"neurodyn demo: error: {out / 'checkpoints'}: --out: cannot write in this folder "
+                                "(permission denied)")
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints"]
