@@ -291,3 +291,34 @@ def test_demo_refuses_a_checkpoints_folder_this_user_may_not_write_before_it_tra
     assert one_line(capsys) == (f"neurodyn demo: error: {out / 'checkpoints'}: --out: cannot write in this folder "
                                 "(permission denied)")
     assert sorted(p.name for p in out.iterdir()) == ["checkpoints"]
+
+
+# ------------------------------------------------------------------ for real, as a user (root ignores the bits)
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores permission bits")
+def test_for_real_with_chmod(tmp_path, capsys):
+    """The injected errors above, met through chmod by a user who is not root."""
+    unreadable = tmp_path / "unreadable.h5"
+    with h5py.File(unreadable, "w") as f:
+        f["a"] = np.zeros(3)
+    locked = tmp_path / "locked"
+    (locked / "checkpoints").mkdir(parents=True)
+    (locked / "config.yaml").write_text("trainer: {}\n")
+    config = tmp_path / "fit.yaml"
+    config.write_text("trainer:\n  max_epochs: 1\n")
+    unreadable.chmod(0)
+    locked.chmod(0)
+    config.chmod(0)
+    try:
+        cases = [(["info", str(unreadable)], f"{unreadable}: permission denied (no read permission)"),
+                 (["info", str(locked)], f"{locked}: permission denied (this folder may not be listed"),
+                 (["predict", "--run", str(locked)], f"{locked}: run: permission denied ("),
+                 (["fit", "--config", str(config)], f"{config}: --config: permission denied (no read permission)"),
+                 (["baseline", "--prepared", str(locked / "x.h5"), "--out", str(tmp_path / "b.h5")],
+                  f"{locked / 'x.h5'}: permission denied (folder {locked} may not be entered")]
+        for argv, expected in cases:
+            assert main(argv) == 2, argv
+            assert expected in one_line(capsys), argv
+    finally:
+        for path in (unreadable, locked, config):
+            path.chmod(0o700)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.yaml", "locked", "unreadable.h5"]
