@@ -322,3 +322,13 @@ def test_for_real_with_chmod(tmp_path, capsys):
         for path in (unreadable, locked, config):
             path.chmod(0o700)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.yaml", "locked", "unreadable.h5"]
+
+
+def test_info_on_a_run_folder_whose_config_this_user_may_not_read(monkeypatch, tmp_path, capsys):
+    """Said "config.yaml: yaml: unreadable (PermissionError)": the exception's class, not what to do."""
+    run = tmp_path / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("trainer: {}\n")
+    deny(monkeypatch, unreadable=[run / "config.yaml"])
+    assert main(["info", str(run)]) == 2
+    assert one_line(capsys) == f"neurodyn info: error: {run / 'config.yaml'}: permission denied (no read permission)"

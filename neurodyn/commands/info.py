@@ -207,6 +207,7 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
 
     console = console or new_console()
     path = Path(path)
+    refuse_denied(path / "config.yaml")  # said "yaml: unreadable (PermissionError)"
     try:
         config = yaml.safe_load((path / "config.yaml").read_text()) or {}
     except (OSError, yaml.YAMLError) as err:
