@@ -332,3 +332,20 @@ def test_info_on_a_run_folder_whose_config_this_user_may_not_read(monkeypatch, t
     deny(monkeypatch, unreadable=[run / "config.yaml"])
     assert main(["info", str(run)]) == 2
     assert one_line(capsys) == f"neurodyn info: error: {run / 'config.yaml'}: permission denied (no read permission)"
+
+
+def test_resuming_a_run_with_a_read_only_folder_the_fit_does_not_write(monkeypatch, tmp_path, capsys):
+    """Only ``checkpoints/`` and ``tensorboard/`` are written by a resume: a read-only folder of the user's own
+    beside them (an analysis kept in the run, an archived copy) was refused as 'cannot write in its folder
+    analysis', and every file of the run was walked to find it."""
+    run = tmp_path / "runs" / "r"
+    for name in ("checkpoints", "tensorboard", "analysis/old"):
+        (run / name).mkdir(parents=True)
+    (run / "config.yaml").write_text("seed_everything: 0\ntrainer:\n  max_epochs: 1\n")
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"not a checkpoint")
+    deny(monkeypatch, unwritable=[run / "analysis", run / "analysis" / "old"])
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 2
+    err = one_line(capsys)
+    assert "cannot write in its folder" not in err, err
+    assert "last.ckpt" in err, err

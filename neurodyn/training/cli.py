@@ -998,13 +998,13 @@ def _refuse_unwritable_inside(run_dir: Path, field: str) -> None:
     """A resumed fit writes into the folders of its run (``checkpoints/``, ``tensorboard/``): one this user may
     not write was a traceback (exit 1) once training had begun -- Lightning's checkpoint rename, TensorBoard's
     event file -- and left ``config.resume-N.yaml`` and an event file behind. Refused before anything is
-    written (the run folder itself is checked by its lock, :func:`neurodyn.io.output.hold_folder`)."""
-    for folder, subfolders, _ in os.walk(run_dir):
-        for name in subfolders:
-            sub = Path(folder) / name
-            if not os.access(sub, os.W_OK | os.X_OK):
-                raise InputError(f"cannot write in its folder {sub.relative_to(run_dir)} (permission denied)",
-                                 path=run_dir, field=field)
+    written (the run folder itself is checked by its lock, :func:`neurodyn.io.output.hold_folder`). Only those
+    two are checked: walking the whole run refused a read-only folder of the user's own that the fit never writes
+    (an analysis kept beside the records), and read every file name of a large run to do so."""
+    for name in ("checkpoints", "tensorboard"):
+        sub = run_dir / name
+        if os.path.isdir(sub) and not os.access(sub, os.W_OK | os.X_OK):
+            raise InputError(f"cannot write in its folder {name} (permission denied)", path=run_dir, field=field)
 
 
 def cli_main(argv: list[str]) -> int:
