@@ -349,3 +349,36 @@ def test_resuming_a_run_with_a_read_only_folder_the_fit_does_not_write(monkeypat
     err = one_line(capsys)
     assert "cannot write in its folder" not in err, err
     assert "last.ckpt" in err, err
+
+
+@pytest.mark.parametrize("command", ["predict", "fit"])
+def test_a_run_folder_this_user_may_enter_but_not_list(monkeypatch, tmp_path, capsys, command):
+    """A run folder shared as ``chmod 711`` (enter, not list): its config.yaml and checkpoints/last.ckpt are
+    opened by name, which the folder allows, yet ``--run`` refused it as 'may not be listed or entered'. Here it
+    goes on to the run's checkpoint index (absent)."""
+    run = tmp_path / "runs" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("seed_everything: 0\ntrainer:\n  max_epochs: 1\n")
+    real_access, unlisted = os.access, os.path.abspath(run)
+
+    def access(path, mode, *args, **kwargs):  # what access(2) answers for r-x-less "--x" to this user
+        if not isinstance(path, int) and os.path.abspath(os.fspath(path)) == unlisted and mode & os.R_OK:
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    def lister(real):
+        def list_(path=".", *args, **kwargs):
+            if not isinstance(path, int) and os.path.abspath(os.fspath(path)) == unlisted:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+            return real(path, *args, **kwargs)
+        return list_
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(os, "scandir", lister(os.scandir))
+    monkeypatch.setattr(os, "listdir", lister(os.listdir))
+    monkeypatch.chdir(tmp_path)
+    extra = ["--prediction.path", str(tmp_path / "p.h5")] if command == "predict" else []
+    assert main([command, "--run", str(run), *extra]) == 2
+    err = one_line(capsys)
+    assert "permission denied" not in err, err
+    assert f"{run / 'checkpoints'}: ckpt_path: no " in err, err  # no checkpoints.json / last.ckpt

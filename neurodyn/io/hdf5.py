@@ -131,13 +131,15 @@ def absent_reason(path: str | os.PathLike, missing: str = "no such file") -> str
     return missing
 
 
-def denied_reason(path: str | os.PathLike) -> str | None:
+def denied_reason(path: str | os.PathLike, listing: bool = True) -> str | None:
     """Why this user may not read ``path``, or None when nothing forbids it (or it is absent): a folder on the
     way that may not be entered (no execute permission: ``os.stat`` fails with EACCES, which Python 3.11's
     ``Path.is_file`` / ``is_dir`` raise as a traceback and :func:`os.path.exists` reports as absent), a folder
     that may not be listed, a file without read permission. Each reader asked before and met the error later:
     a traceback, or a wrong reason ("no such file", "folder holds no .nwb files", "not a torch.save archive").
-    Root passes every check (:func:`os.access` asks the kernel as this process's real user).
+    Root passes every check (:func:`os.access` asks the kernel as this process's real user). ``listing=False``:
+    a folder the caller only enters, opening the files in it by name (a run folder shared as ``chmod 711``), is
+    refused only where it may not be entered.
 
     >>> denied_reason("/") is None
     True
@@ -158,16 +160,19 @@ def denied_reason(path: str | os.PathLike) -> str | None:
     import stat
 
     if stat.S_ISDIR(st.st_mode):
-        if not os.access(path, os.R_OK | os.X_OK):
+        if not listing:
+            if not os.access(path, os.X_OK):
+                return "permission denied (this folder may not be entered: no execute permission)"
+        elif not os.access(path, os.R_OK | os.X_OK):
             return "permission denied (this folder may not be listed or entered: no read or execute permission)"
     elif not os.access(path, os.R_OK):
         return "permission denied (no read permission)"
     return None
 
 
-def refuse_denied(path: str | os.PathLike, field: str | None = None) -> None:
+def refuse_denied(path: str | os.PathLike, field: str | None = None, listing: bool = True) -> None:
     """Raise InputError naming ``path`` and ``field`` when :func:`denied_reason` finds one."""
-    reason = denied_reason(path)
+    reason = denied_reason(path, listing)
     if reason is not None:
         from neurodyn.errors import InputError
 

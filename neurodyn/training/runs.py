@@ -201,7 +201,9 @@ def prepare_argv(rest: list[str], command: str | None = None) -> list[str]:
     from neurodyn.io.hdf5 import refuse_denied
 
     run_dir = Path(run)
-    refuse_denied(run_dir, "run")  # a folder this user may not enter: Path.is_file raised PermissionError
+    # a folder this user may not enter: Path.is_file raised PermissionError. One it may enter but not list is
+    # read: its config.yaml and checkpoints are opened by name
+    refuse_denied(run_dir, "run", listing=False)
     if run_dir.is_file():
         hint = f"; the run folder is {run_dir.parent}" if (run_dir.parent / "config.yaml").is_file() else ""
         folder = run_dir_of_checkpoint(run_dir) if run_dir.suffix == ".ckpt" else None
