@@ -382,3 +382,32 @@ def test_a_run_folder_this_user_may_enter_but_not_list(monkeypatch, tmp_path, ca
     err = one_line(capsys)
     assert "permission denied" not in err, err
     assert f"{run / 'checkpoints'}: ckpt_path: no " in err, err  # no checkpoints.json / last.ckpt
+
+
+def test_a_symbolic_link_into_a_folder_that_may_not_be_entered_names_that_folder(monkeypatch, tmp_path, capsys):
+    """``data/x.h5`` a link to ``secret/x.h5`` with ``secret/`` closed: the reason named ``data/`` -- the link's
+    folder, which this user may enter -- as the folder that may not be entered."""
+    from neurodyn.io.hdf5 import denied_reason
+
+    (tmp_path / "data").mkdir()
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "x.h5").write_bytes(b"")
+    link = tmp_path / "data" / "x.h5"
+    link.symlink_to(secret / "x.h5")
+    real_stat, real_access = os.stat, os.access
+
+    def stat(path, *args, **kwargs):  # stat(2) follows the link into secret/: EACCES
+        if not isinstance(path, int) and kwargs.get("follow_symlinks", True) and \
+                os.path.realpath(path).startswith(str(secret) + os.sep):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    def access(path, mode, *args, **kwargs):
+        if not isinstance(path, int) and os.path.abspath(os.fspath(path)) == str(secret):
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(os, "access", access)
+    assert denied_reason(link) == f"permission denied (folder {secret} may not be entered: no execute permission)"

@@ -151,7 +151,9 @@ def denied_reason(path: str | os.PathLike, listing: bool = True) -> str | None:
     except OSError as err:
         if err.errno not in (errno.EACCES, errno.EPERM):
             return None
-        folder = Path(os.path.abspath(path)).parent
+        # the folders the kernel walked: a symbolic link's target's (the link's own folder named one the user may
+        # enter, where the link leads into a closed one)
+        folder = Path(os.path.realpath(path)).parent
         for above in reversed([folder, *folder.parents]):  # the outermost folder that may not be entered
             if not os.access(above, os.X_OK):
                 folder = above
