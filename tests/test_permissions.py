@@ -411,3 +411,30 @@ def test_a_symbolic_link_into_a_folder_that_may_not_be_entered_names_that_folder
     monkeypatch.setattr(os, "stat", stat)
     monkeypatch.setattr(os, "access", access)
     assert denied_reason(link) == f"permission denied (folder {secret} may not be entered: no execute permission)"
+
+
+def test_a_stale_lock_file_in_a_folder_this_user_may_not_write_still_refuses_the_folder(monkeypatch, tmp_path):
+    """hold_folder's only check that a run folder is writable was creating its lock: another user's folder holding
+    their stale ``.run.lock`` (readable to all) was taken through the read-only fallback for lock files, and the
+    fit would have failed later writing its records. The folder is refused as before: 'cannot write in this
+    folder'."""
+    from neurodyn.errors import InputError
+    from neurodyn.io.output import hold_folder
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lock = run / ".run.lock"
+    lock.write_bytes(b"")
+    deny(monkeypatch, unwritable=[run])
+    real_open = os.open
+
+    def os_open(path, flags, *args, **kwargs):  # the folder's owner's lock file: open(2) to write is EACCES
+        if os.fspath(path) == str(lock) and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", os_open)
+    with pytest.raises(InputError, match="cannot write in this folder"):
+        with hold_folder(run, field="run"):
+            raise AssertionError("the lock of a folder this user may not write was taken")
+    assert lock.exists()
