@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.errors import InputError, command_line_names
-from neurodyn.io.hdf5 import root_attrs
+from neurodyn.io.hdf5 import refuse_denied, root_attrs
 
 #: LangevinFlow settings for the Lorenz benchmark (no reference script exists; see README). The KL
 #: enters per target entry at full weight (the ELBO per entry): with the reference scaling (KL summed over
@@ -296,6 +296,9 @@ def _demo(args) -> int:
     if args.epochs < 1:
         raise InputError(f"must be >= 1, got {args.epochs}", field=field)
     out = Path(args.out)
+    # an --out behind a folder this user may not enter: Path.exists raised PermissionError, a traceback
+    # (Python 3.11 ignores only ENOENT-like errors there); --out itself is entered, never listed
+    refuse_denied(out, "--out", listing=False)
     if out.exists() and not out.is_dir():
         raise InputError("is a file, expected a folder", out, "--out")
     fig_path = out / "lorenz_rates.png"

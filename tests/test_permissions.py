@@ -438,3 +438,21 @@ def test_a_stale_lock_file_in_a_folder_this_user_may_not_write_still_refuses_the
         with hold_folder(run, field="run"):
             raise AssertionError("the lock of a folder this user may not write was taken")
     assert lock.exists()
+
+
+def test_demo_out_behind_a_folder_this_user_may_not_enter(monkeypatch, tmp_path, capsys):
+    """``demo --out closed/demo``: Path.exists of --out raised PermissionError (a traceback, not exit 2)."""
+    import neurodyn.demo as demo
+
+    closed = tmp_path / "closed"
+    (closed / "demo").mkdir(parents=True)
+    deny(monkeypatch, unreadable=[closed])
+
+    def not_reached(*args, **kwargs):
+        raise AssertionError("simulated or trained before refusing")
+
+    monkeypatch.setattr(demo, "write_demo_cache", not_reached)
+    monkeypatch.setattr(demo, "train_lorenz", not_reached)
+    assert main(["demo", "--out", str(closed / "demo"), "--epochs", "1"]) == 2
+    assert one_line(capsys) == (f"neurodyn demo: error: {closed / 'demo'}: --out: permission denied (folder "
+                                f"{closed} may not be entered: no execute permission)")
