@@ -456,3 +456,21 @@ def test_demo_out_behind_a_folder_this_user_may_not_enter(monkeypatch, tmp_path,
     assert main(["demo", "--out", str(closed / "demo"), "--epochs", "1"]) == 2
     assert one_line(capsys) == (f"neurodyn demo: error: {closed / 'demo'}: --out: permission denied (folder "
                                 f"{closed} may not be entered: no execute permission)")
+
+
+def test_download_out_behind_a_folder_this_user_may_not_enter(monkeypatch, tmp_path, capsys):
+    """``download NAME --out closed/d``: Path.exists of --out raised PermissionError (a traceback, not exit 2),
+    before any request."""
+    import requests
+
+    closed = tmp_path / "closed"
+    (closed / "d").mkdir(parents=True)
+
+    def no_request(*args, **kwargs):
+        raise AssertionError("a request before refusing")
+
+    monkeypatch.setattr(requests.Session, "send", no_request)
+    deny(monkeypatch, unreadable=[closed])
+    assert main(["download", "mc_maze_small", "--out", str(closed / "d"), "--no-progress"]) == 2
+    assert one_line(capsys) == (f"neurodyn download: error: {closed / 'd'}: --out: permission denied (folder "
+                                f"{closed} may not be entered: no execute permission)")

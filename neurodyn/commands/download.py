@@ -97,6 +97,10 @@ def _run(args) -> int:
     if args.files != "both" and args.dandiset:
         raise InputError("--files selects the files of a dataset NAME; with --dandiset use --path", field="--files")
     check_api_url(args.api_url)
+    from neurodyn.io.hdf5 import refuse_denied
+
+    # an --out behind a folder this user may not enter: Path.exists raised PermissionError (a traceback)
+    refuse_denied(args.out, "--out", listing=False)
     if args.out.exists() and not args.out.is_dir():
         raise InputError("exists and is not a folder", args.out, "--out")
 
