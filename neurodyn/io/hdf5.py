@@ -151,13 +151,16 @@ def denied_reason(path: str | os.PathLike, listing: bool = True) -> str | None:
     except OSError as err:
         if err.errno not in (errno.EACCES, errno.EPERM):
             return None
-        # the folders the kernel walked: a symbolic link's target's (the link's own folder named one the user may
-        # enter, where the link leads into a closed one)
-        folder = Path(os.path.realpath(path)).parent
-        for above in reversed([folder, *folder.parents]):  # the outermost folder that may not be entered
-            if not os.access(above, os.X_OK):
-                folder = above
+        # the outermost folder that may not be entered: on the path as given (the user's spelling), else on the
+        # path its symbolic links lead to (a link into a closed folder named the link's own, open folder)
+        folder = None
+        for spelt in (os.path.abspath(path), os.path.realpath(path)):
+            parent = Path(spelt).parent
+            folder = next((above for above in reversed([parent, *parent.parents]) if not os.access(above, os.X_OK)),
+                          None)
+            if folder is not None:
                 break
+        folder = folder or Path(os.path.abspath(path)).parent
         return f"permission denied (folder {folder} may not be entered: no execute permission)"
     import stat
 
