@@ -474,3 +474,18 @@ def test_download_out_behind_a_folder_this_user_may_not_enter(monkeypatch, tmp_p
     assert main(["download", "mc_maze_small", "--out", str(closed / "d"), "--no-progress"]) == 2
     assert one_line(capsys) == (f"neurodyn download: error: {closed / 'd'}: --out: permission denied (folder "
                                 f"{closed} may not be entered: no execute permission)")
+
+
+@pytest.mark.parametrize("command", ["fit", "predict"])
+def test_a_checkpoint_behind_a_folder_this_user_may_not_enter(monkeypatch, tmp_path, capsys, command):
+    """``--ckpt_path closed/checkpoints/last.ckpt``: Path.is_file of it (fit) or of closed/config.yaml (predict,
+    looking for its run folder) raised PermissionError, a traceback with exit 1."""
+    closed = tmp_path / "closed"
+    (closed / "checkpoints").mkdir(parents=True)
+    ckpt = closed / "checkpoints" / "last.ckpt"
+    ckpt.write_bytes(b"not reached")
+    deny(monkeypatch, unreadable=[closed])
+    monkeypatch.chdir(tmp_path)
+    assert main([command, "--ckpt_path", str(ckpt)]) == 2
+    assert one_line(capsys) == (f"neurodyn {command}: error: {ckpt}: ckpt_path: permission denied (folder {closed} "
+                                "may not be entered: no execute permission)")

@@ -193,6 +193,12 @@ def prepare_argv(rest: list[str], command: str | None = None) -> list[str]:
             ckpt = arg.split("=", 1)[1]
         out.append(arg)
         i += 1
+    if ckpt is not None and ckpt not in ("best", "last"):
+        from neurodyn.io.hdf5 import refuse_denied
+
+        # a checkpoint behind a folder this user may not enter: Path.is_file here (fit) and in
+        # run_dir_of_checkpoint (predict, validate, test) raised PermissionError, a traceback
+        refuse_denied(ckpt, "ckpt_path")
     if run is None and command == "fit" and ckpt is not None and Path(ckpt).is_file():
         folder = run_dir_of_checkpoint(ckpt)
         return ["--config", str(folder / "config.yaml"), *out] if folder is not None else out
