@@ -131,20 +131,26 @@ def _provenance(prepared, recipe: str, sigma_ms: float | None = None, alpha: flo
     changed it; ``baseline_sigma_ms``, ``baseline_alpha``, ``baseline_heldin``, ``baseline_solver``: the
     settings used), as ``neurodyn predict`` records them; ``submit`` refuses files of two phases by them
     (before, a baseline file recorded nothing and passed; then two files of other settings recorded the same
-    ``nlb_tools``); ``data_sha256`` / ``data_source_sha256`` as :func:`neurodyn.io.data_identity` gives them."""
+    ``nlb_tools``); ``data_sha256`` / ``data_source_sha256`` as :func:`neurodyn.io.data_identity` gives them;
+    ``heldin_unit_ids`` / ``heldout_unit_ids``, the NWB unit id of each column, where the prepared file records them
+    (as ``neurodyn predict`` copies them: a notebook labels the rates columns by them)."""
     import os
 
+    from neurodyn.data.prepared import read_prepared
     from neurodyn.io import data_identity
     from neurodyn.io.hdf5 import root_attrs
 
     found = root_attrs(prepared) or {}
+    ids = read_prepared(prepared, ()).unit_ids
+    columns = {f"{kind}_unit_ids": ids[kind] for kind in ("heldin", "heldout")} if {"heldin", "heldout"} <= set(ids) \
+        else {}
     settings = dict(RECIPES[recipe])
     given = {k: v for k, v in (("sigma_ms", sigma_ms), ("alpha", alpha), ("heldin", heldin)) if v is not None}
     modified = any(settings[k] != v for k, v in given.items())
     settings.update(given)
     return {"phase": found.get("phase"), "dataset": found.get("dataset"), "bin_ms": found.get("bin_ms"),
             "data": os.path.abspath(prepared), **data_identity(prepared),
-            "baseline": f"{recipe}, modified" if modified else recipe,
+            **columns, "baseline": f"{recipe}, modified" if modified else recipe,
             **{f"baseline_{k}": (float(v) if k in ("sigma_ms", "alpha") else v) for k, v in settings.items()}}
 
 

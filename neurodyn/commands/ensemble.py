@@ -40,7 +40,8 @@ from neurodyn.errors import ArgumentParser, InputError
 __all__ = ["average_predictions", "cli_main", "member_provenance"]
 
 #: root attributes an ensemble file keeps where every member records the same value
-SHARED_ATTRS = ("phase", "dataset", "bin_ms", "data", "datamodule", "data_sha256")
+SHARED_ATTRS = ("phase", "dataset", "bin_ms", "data", "datamodule", "data_sha256", "heldin_unit_ids",
+                "heldout_unit_ids")
 
 
 def _same_data(a: str, b: str) -> bool | None:
@@ -112,8 +113,9 @@ def member_provenance(paths) -> dict:
                                  "of its members, or two ensembles sharing one): it would count twice",
                                  path=path, field="--pred")
     first = records[0][1]
-    shared = {k: first[k] for k in SHARED_ATTRS
-              if first.get(k) is not None and all(r.get(k) == first[k] for _, r in records)}
+    shared = {k: first[k] for k in SHARED_ATTRS  # array attributes (the unit ids) compared whole
+              if first.get(k) is not None and all(np.array_equal(r.get(k), first[k]) if isinstance(first[k], np.ndarray)
+                                                  else r.get(k) == first[k] for _, r in records)}
     files = sorted({f for _, (member_files, _) in sources for f in member_files})
     fits = sorted({fit for _, (_, member_fits) in sources for fit in member_fits}, key=str)
     seeds = {}  # fit -> the seed of its run (None: not recorded)

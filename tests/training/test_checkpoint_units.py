@@ -244,3 +244,25 @@ def test_every_digest_known_and_none_shared_is_another_session():
     saved = data_units(_Data([TRAIN], ["a" * 64]))
     with pytest.raises(InputError, match="source_sha256"):
         check_units({"neurodyn": {"units": saved}}, _Data([TEST, TRAIN], ["b" * 64, "c" * 64]), "last.ckpt")
+
+
+def test_baseline_and_ensemble_files_carry_the_unit_ids_as_predict_does(files, capsys):
+    """``predict`` writes the NWB unit id of each column (heldin_unit_ids / heldout_unit_ids); the baseline's
+    submission file and an ensemble of such files did not, so their columns could not be named."""
+    from neurodyn.io.hdf5 import root_attrs
+
+    tmp, data = files
+    with h5py.File(data["val"], "r") as f:
+        expected = {kind: f[f"unit_ids/{kind}"][()] for kind in ("heldin", "heldout")}
+    made = []
+    for sigma in ("40", "60"):
+        out = tmp / f"baseline_{sigma}.h5"
+        assert main(["baseline", "--prepared", str(data["val"]), "--out", str(out), "--sigma-ms", sigma]) == 0, \
+            capsys.readouterr().err
+        made.append(out)
+    ensemble = tmp / "baseline_ensemble.h5"
+    assert main(["ensemble", "--pred", *map(str, made), "--out", str(ensemble)]) == 0, capsys.readouterr().err
+    for path in (*made, ensemble):
+        attrs = root_attrs(path)
+        for kind, ids in expected.items():
+            np.testing.assert_array_equal(attrs[f"{kind}_unit_ids"], ids, err_msg=f"{path.name} {kind}")
