@@ -517,22 +517,18 @@ def _lock(path: Path, field: str | None, busy: str | None = None, of_folder: boo
     try:  # the file is created inside the frame that removes it: a signal the moment it appears is covered
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        except PermissionError as err:
+        except OSError as err:
             # a lock file this user may not write: another user's (their writer's, or left by one that was killed
             # with SIGKILL) or one made read-only. flock(2) needs only an open descriptor, so it is opened to read;
             # "cannot write in folder X" blamed a writable folder. Only in a folder this user may write: creating the
             # lock is hold_folder's check that its folder is writable, which another user's stale lock would pass
-            if os.access(lock.parent, os.W_OK | os.X_OK):
+            if isinstance(err, PermissionError) and os.access(lock.parent, os.W_OK | os.X_OK):
                 with contextlib.suppress(OSError):
                     fd = os.open(lock, os.O_RDONLY)
             if fd is None:
                 where = "this folder" if of_folder else f"folder {path.parent}"
                 raise InputError(f"cannot write in {where} ({os.strerror(err.errno or 0) or err})",
                                  path=path.parent if of_folder else path, field=field) from None
-        except OSError as err:
-            where = "this folder" if of_folder else f"folder {path.parent}"
-            raise InputError(f"cannot write in {where} ({os.strerror(err.errno or 0) or err})",
-                             path=path.parent if of_folder else path, field=field) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             # The holder before us may have removed the file between our open and our flock: then
