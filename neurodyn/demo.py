@@ -273,16 +273,6 @@ def cli_main(argv: list[str]) -> int:
                         help="replace the figure, cached simulation and prepared file of an earlier run in --out "
                              "(each run's log and checkpoint are kept, under logs/ and checkpoints/version_<n>)")
     args = parser.parse_args(argv)
-    from neurodyn.training import random_states_kept
-
-    # train_lorenz reseeds torch, NumPy's legacy generator and Python's random (seed_everything): a notebook's own
-    # draws after main(["demo"]) are its seeding's again
-    with random_states_kept():
-        return _demo(args)
-
-
-def _demo(args) -> int:
-    """The demo of :func:`cli_main`'s parsed ``args``."""
     from neurodyn.io import check_output, output_file
 
     field = "--epochs"

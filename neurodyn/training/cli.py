@@ -109,7 +109,7 @@ from lightning.pytorch.cli import LightningCLI
 from neurodyn.errors import InputError, command_line_names, one_line, wrapped_input_error
 from neurodyn.io.hdf5 import absent_reason, check_input_file
 from neurodyn.io.output import Interrupted
-from neurodyn.training import child_rank, random_states_kept, restore_environ
+from neurodyn.training import child_rank, restore_environ
 from neurodyn.training.callbacks import (
     EpochLog,
     EpochTimer,
@@ -1023,12 +1023,8 @@ def cli_main(argv: list[str]) -> int:
     # its own process): a fit's RUN_DIR_ENV named the run to the ranks > 0 of a later run that torchrun / srun
     # started from this environment (they took that old run for theirs)
     env = {RUN_DIR_ENV: os.environ.get(RUN_DIR_ENV)}
-    try:
-        # random_states_kept: the generators seed_everything reseeds (torch, NumPy's legacy one, Python's random)
-        # and the seed it sets in the environment (PL_GLOBAL_SEED, PL_SEED_WORKERS: it reseeded a later unseeded DDP
-        # fit with the run's seed) are the caller's again when the command ends; the run's own draws are its seed's
-        with random_states_kept():
-            code = _run_cli(command, rest, resume)
+    try:  # the global random generators and PL_GLOBAL_SEED that seed_everything sets: neurodyn.cli.main puts them back
+        code = _run_cli(command, rest, resume)
     except BaseException:
         _remove_failed_run(resume.new_run_dir)
         remove_empty_folders(resume.new_parents)

@@ -21,7 +21,7 @@ from pathlib import Path
 from neurodyn.errors import CommandFailed, InputError
 from neurodyn.io.output import _RECEIVED as _SIGNAL_RECEIVED  # one record of the signals turned into Interrupted
 from neurodyn.io.output import _raise_interrupted
-from neurodyn.training import random_states_kept, restore_environ, select_split_words
+from neurodyn.training import restore_environ, select_split_words
 from neurodyn.training.tune.results import (
     fmt,
     perturbation_columns,
@@ -733,8 +733,7 @@ def _driver_state_kept() -> Iterator[None]:
 
 def cli_main(argv: list[str]) -> int:
     """``neurodyn tune``; returns the exit code (InputError and SearchFailed are printed by neurodyn.cli)."""
-    # a search run from Python leaves its process as it found it; random_states_kept: building the model and data in
-    # this process (seed_everything) reseeded the caller's torch, NumPy and Python generators
-    with _driver_state_kept(), random_states_kept():
+    # a search run from Python leaves its process as it found it (its global random generators: neurodyn.cli.main)
+    with _driver_state_kept():
         run_search(_parser().parse_args(argv))
     return 0
