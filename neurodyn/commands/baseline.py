@@ -141,9 +141,7 @@ def _provenance(prepared, recipe: str, sigma_ms: float | None = None, alpha: flo
     from neurodyn.io.hdf5 import root_attrs
 
     found = root_attrs(prepared) or {}
-    ids = read_prepared(prepared, ()).unit_ids
-    columns = {f"{kind}_unit_ids": ids[kind] for kind in ("heldin", "heldout")} if {"heldin", "heldout"} <= set(ids) \
-        else {}
+    columns = {f"{kind}_unit_ids": ids for kind, ids in read_prepared(prepared, ()).column_ids().items()}
     settings = dict(RECIPES[recipe])
     given = {k: v for k, v in (("sigma_ms", sigma_ms), ("alpha", alpha), ("heldin", heldin)) if v is not None}
     modified = any(settings[k] != v for k, v in given.items())

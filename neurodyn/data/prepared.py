@@ -114,6 +114,13 @@ class PreparedNLB:
         """Shape of ``group/key`` in the file (read or not), None when absent."""
         return self.shapes.get(f"{group}/{key}")
 
+    def column_ids(self) -> dict[str, np.ndarray]:
+        """``{"heldin": ids, "heldout": ids}`` (int64), the NWB unit id of each held-in / held-out column, where the
+        file records both (:data:`UNIT_IDS`); ``{}`` otherwise (files prepared before neurodyn recorded them)."""
+        if "heldin" not in self.unit_ids or "heldout" not in self.unit_ids:
+            return {}
+        return {kind: np.asarray(self.unit_ids[kind], dtype=np.int64) for kind in ("heldin", "heldout")}
+
     @property
     def dataset(self) -> str:
         return str(self.attrs["dataset"])

@@ -533,10 +533,9 @@ def data_units(datamodule) -> dict | None:
     names = [str(v) for v in np.atleast_1d(attrs.get("source_files", []))]
     shas = [str(v) for v in np.atleast_1d(attrs.get("source_sha256", []))]
     units = {"dataset": attrs["dataset"], "sources": [[sha, name] for sha, name in zip(shas, names)]}
-    ids = getattr(prepared, "unit_ids", None) or {}
-    if "heldin" in ids and "heldout" in ids:  # plain lists of ints: a checkpoint is read with weights_only=True
-        units.update({f"{kind}_ids": [int(v) for v in np.asarray(ids[kind]).tolist()]
-                      for kind in ("heldin", "heldout")})
+    ids = prepared.column_ids() if hasattr(prepared, "column_ids") else {}
+    # plain lists of ints: a checkpoint is read with weights_only=True
+    units.update({f"{kind}_ids": [int(v) for v in values.tolist()] for kind, values in ids.items()})
     return units
 
 

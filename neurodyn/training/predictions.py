@@ -529,10 +529,8 @@ def unit_ids(dm) -> dict[str, np.ndarray]:
     prepared NLB file behind ``dm`` (:data:`~neurodyn.data.prepared.UNIT_IDS`), hence of the predicted rates'
     ``*_heldin`` / ``*_heldout`` columns (a switching GLM's neurons -- ``bias``, ``coupling``'s post and pre axes
     -- are the held-in units); ``{}`` for other data and files prepared before neurodyn recorded them."""
-    ids = getattr(getattr(dm, "prepared", None), "unit_ids", None) or {}
-    if "heldin" not in ids or "heldout" not in ids:
-        return {}
-    return {kind: np.asarray(ids[kind], dtype=np.int64) for kind in ("heldin", "heldout")}
+    prepared = getattr(dm, "prepared", None)
+    return prepared.column_ids() if hasattr(prepared, "column_ids") else {}
 
 
 def _tree_nbytes(tree) -> int:
