@@ -22,7 +22,10 @@ a published version, which never changes, is resolved once while among the last 
 resolved -- and serves the cached blocks again
 only where the bytes are certainly the same (the same ``ETag`` / ``Last-Modified`` and size; the same DANDI
 asset). A server that sends no validator has its blocks read again at each call, never served stale; within
-one command (:func:`resolved_once`) a URL is resolved once.
+one command (:func:`resolved_once`) a URL is resolved once. A file replaced *while* it is read fails the read
+at once (:class:`RemoteFailure`, naming what changed): every range answer must match the probe -- size, ``ETag``,
+``Last-Modified`` -- and a strong ``ETag`` is sent as ``If-Match`` (:class:`_RangeCheck`); a server without
+validators cannot show a replacement of the same size.
 
 The bytes are read by ``remfile`` (https://github.com/flatironinstitute/remfile) through ``h5py``'s
 file-object driver and ``pynwb``: only the blocks HDF5 asks for travel, and they are kept in a bounded
@@ -150,9 +153,10 @@ class _Reader:
     spent), every later read fails at once with the same error: h5py and hdmf swallow an OSError and read
     again, and each read would spend the whole retry budget again (36 range requests, not 4)."""
 
-    def __init__(self, remote, label: str):
+    def __init__(self, remote, label: str, check: _RangeCheck | None = None):
         self._remote = remote
         self.label = label
+        self.check = check  # what tells another version of the file in a range answer (None: nothing)
         # the message only: keeping the exception would keep its traceback, whose frames hold h5py's
         # driver buffers past interpreter shutdown (a segfault at exit)
         self.error: str | None = None
@@ -259,7 +263,10 @@ def timeout_s(seconds: float | None, field: str = "timeout") -> Iterator[None]:
         _timeouts_given.remove(entry)
 
 
-def _session_with_timeout():
+def _session_with_timeout(check: _RangeCheck | None = None):
+    """A ``requests`` session whose requests wait at most :func:`request_timeout_s`; with ``check``, every answer
+    is checked by it (a response hook, https://requests.readthedocs.io/en/latest/user/advanced/#event-hooks) and
+    each request names the probed strong ``ETag`` in ``If-Match``."""
     import requests
 
     class _Session(requests.Session):
@@ -268,7 +275,92 @@ def _session_with_timeout():
                 kwargs["timeout"] = request_timeout_s()
             return super().request(*args, **kwargs)
 
-    return _Session()
+    session = _Session()
+    if check is not None:
+        session.hooks["response"].append(check)
+        # the probe's representation, whose validators the answers are compared with: an ETag names one content
+        # coding (RFC 9110 §8.8.3), and a compressed range is not the file's bytes
+        session.headers["Accept-Encoding"] = "identity"
+        if check.if_match:
+            session.headers["If-Match"] = check.if_match
+    return session
+
+
+class _RangeCheck:
+    """Checks each answer to the range reads of one file against the probe it was opened on
+    (:func:`resolve_url`): a file replaced on its server *while* it is read would otherwise hand HDF5 the new
+    version's bytes beside the blocks cached from the old one -- a file that reads as damaged, or silently wrong
+    data.
+
+    Another version shows in an answer as another total size in ``Content-Range`` (a 206, or a 416 past the end),
+    another ``ETag`` (compared weakly: RFC 9110 §8.8.3.2; a server that compresses the answer weakens it) or another
+    ``Last-Modified`` -- a difference proves a change even where equal validators would prove nothing
+    (:meth:`Probed.validates`); a server that sends no validator and keeps the size shows nothing. A strong ``ETag``
+    is also sent as ``If-Match`` (RFC 9110 §13.1.1): a server that honours it, as S3 does, answers 412 instead of
+    the new version's bytes.
+
+    The first change seen raises :func:`_changed_error` from inside the request: remfile takes it for a permanent
+    HTTP error (a 4xx), so the read fails at once, and the new version's bytes never enter the block cache.
+    """
+
+    def __init__(self, size: int, probed: Probed | None):
+        self.size, self.probed = int(size), probed
+        strong = probed is not None and probed.etag and not probed.etag.startswith("W/")
+        self.if_match = probed.etag if strong else None
+        self.changed: str | None = None  # what changed ("ETag "a" -> "b""), once seen
+
+    def __call__(self, response, *args, **kwargs):
+        what = self.changes(response)
+        if what:
+            self.changed = self.changed or what
+            response.close()  # the hook runs before the body is read: none of the new version is downloaded
+            raise _changed_error()(f"the file changed on its server while it was read ({what})")
+        return response
+
+    def changes(self, response) -> str:
+        """What differs between ``response`` and the probe ("" when nothing does): its size, ``ETag``,
+        ``Last-Modified``; for a 412 to ``If-Match`` with nothing else to tell, the ETag the server no longer
+        holds. Redirects and error answers are not the file's: they are not compared."""
+        code = response.status_code
+        if not (200 <= code < 300 or code in (412, 416)):
+            return ""
+        found = []
+        total = re.fullmatch(r"bytes\s+(?:\d+-\d+|\*)/(\d+)", response.headers.get("Content-Range", "").strip())
+        if total and int(total.group(1)) != self.size:
+            found.append(f"size {self.size:,} -> {int(total.group(1)):,} bytes")
+        if self.probed is not None:
+            etag = response.headers.get("ETag")
+            if self.probed.etag and etag and _opaque(etag) != _opaque(self.probed.etag):
+                found.append(f"ETag {self.probed.etag} -> {etag}")
+            modified = response.headers.get("Last-Modified")
+            if self.probed.last_modified and modified and modified != self.probed.last_modified and \
+                    (_http_date(modified) is None or _http_date(modified) != _http_date(self.probed.last_modified)):
+                found.append(f"Last-Modified {self.probed.last_modified} -> {modified}")
+        if not found and code == 412 and self.if_match and response.request.headers.get("If-Match"):
+            found.append(f"ETag {self.if_match} no longer held: HTTP 412 to If-Match")
+        return ", ".join(found)
+
+
+def _opaque(etag: str) -> str:
+    """An entity tag without its weakness mark: the weak comparison of RFC 9110 §8.8.3.2."""
+    etag = etag.strip()
+    return etag[2:] if etag.startswith("W/") else etag
+
+
+_CHANGED_ERROR: type[Exception] | None = None
+
+
+def _changed_error() -> type[Exception]:
+    """The exception :class:`_RangeCheck` raises: a subclass of remfile's error for a permanent HTTP answer (a 4xx,
+    which its read loop does not try again: another try would see the new version again, after up to 26 s of
+    back-off), or of Exception for a remfile without one."""
+    global _CHANGED_ERROR
+    if _CHANGED_ERROR is None:
+        import importlib
+
+        base = getattr(importlib.import_module("remfile.RemFile"), "_PermanentHTTPError", Exception)
+        _CHANGED_ERROR = type("FileChangedWhileRead", (base,), {"__module__": __name__})
+    return _CHANGED_ERROR
 
 
 class StreamedFile:
@@ -288,11 +380,16 @@ class StreamedFile:
         DANDI's published digest of the asset (not computed from the bytes read), or None.
     sha256_from
         Where ``sha256`` comes from: ``"dandi"`` (the archive's published digest), ``""`` (none known).
+    probed
+        The probe the file was opened on (:func:`resolve_url`), or None: every range answer must match it
+        (:class:`_RangeCheck`).
     """
 
-    def __init__(self, url: str, label: str, name: str, size: int, sha256: str | None = None):
+    def __init__(self, url: str, label: str, name: str, size: int, sha256: str | None = None,
+                 probed: Probed | None = None):
         self.url, self.label, self.name, self.size, self.sha256 = url, label, name, int(size), sha256
         self.sha256_from = "dandi" if sha256 else ""
+        self.probed = probed
         self._reader: _Reader | None = None
 
     def __repr__(self) -> str:
@@ -314,8 +411,10 @@ class StreamedFile:
             remote = remfile.File(self.url, _size=self.size, _min_chunk_size=BLOCK_BYTES,
                                   _max_cache_size=cache_bytes(),
                                   _max_chunk_size=MAX_READAHEAD_BYTES)
-            remote.session = _session_with_timeout()  # remfile's own session waits forever on a silent server
-            self._reader = _Reader(remote, self.label)
+            check = _RangeCheck(self.size, self.probed)
+            # remfile's own session waits forever on a silent server, and checks no answer against the probe
+            remote.session = _session_with_timeout(check)
+            self._reader = _Reader(remote, self.label, check)
         return self._reader
 
     @property
@@ -324,9 +423,14 @@ class StreamedFile:
         return self._reader.bytes_read if self._reader is not None else 0
 
     def failure(self) -> RemoteFailure | None:
-        """The one-line error (exit code 1) for a network failure seen while reading, or None."""
+        """The one-line error (exit code 1) for a network failure seen while reading, or None; for a file that
+        changed on its server while it was read, what changed (running again reads the new version)."""
         if self._reader is None or self._reader.error is None:
             return None
+        changed = self._reader.check.changed if self._reader.check is not None else None
+        if changed:
+            return RemoteFailure(f"the file changed on its server while it was read ({changed}); run the command "
+                                 "again", self.label)
         return RemoteFailure(f"reading over the network failed ({one_line(self._reader.error, 240)})", self.label)
 
     @contextlib.contextmanager
@@ -483,9 +587,10 @@ def _probe_asset(f: StreamedFile) -> None:
     """Probe a DANDI asset's storage URL as a plain URL is probed (:func:`_probe`): a server without
     ``Range`` support is refused at once (exit code 2), not after remfile's retries (exit code 1); one that
     holds another size than DANDI states is a :class:`RemoteFailure`. Messages name the ``dandi://`` label
-    and the storage URL."""
+    and the storage URL. The probe is kept (``f.probed``): the range reads are checked against it."""
     try:
-        size = _probe(f.url).size
+        f.probed = _probe(f.url)
+        size = f.probed.size
     except InputError as err:
         raise InputError(f"{err.message} (storage URL {f.url})", f.label) from None
     except RemoteFailure as err:
@@ -650,7 +755,7 @@ def _resolve_again(url: str, api_url: str | None, old: _Resolution | None) -> _R
             old.probed[:3] == probed[:3]:  # size, ETag, Last-Modified: the file of the last read
         return _Resolution(old.files, probed if probed.validates() else old.probed, False)
     # no digest: a registry file's name and size prove nothing
-    return _Resolution((StreamedFile(url, url, _plain_name(url), probed.size),), probed, False)
+    return _Resolution((StreamedFile(url, url, _plain_name(url), probed.size, probed=probed),), probed, False)
 
 
 def resolve_url(url: str, api_url: str | None = None) -> list[StreamedFile]:
@@ -723,6 +828,7 @@ class _PlainReader(_Reader):
     def __init__(self, fileobj, label: str):
         self._f = fileobj
         self.label = label
+        self.check = None
         self.error = None
         self.bytes_read = 0
 

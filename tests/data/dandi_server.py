@@ -89,6 +89,12 @@ class FakeDandi:
         # asset id -> headers its blob answers carry besides the usual ones (ETag, Last-Modified: a server's
         # validators); ``asset.data`` may be replaced meanwhile (a file replaced on its server)
         self.headers: dict[str, dict[str, str]] = {}
+        # asset id -> (answers, data, headers): once that many more blob requests of the asset have been answered,
+        # its bytes and headers become these (a file replaced on its server while a client reads it)
+        self.replace_after: dict[str, tuple[int, bytes, dict[str, str]]] = {}
+        # whether a blob answer honours ``If-Match`` (RFC 9110 §13.1.1: 412 unless the asset's ``ETag`` header is
+        # one of those listed, compared strongly), as S3 does; False: ignored, as many servers do
+        self.if_match = True
         self.bytes_served = 0
         self.lock = threading.Lock()
         self.root = ""  # http://127.0.0.1:<port>
@@ -259,6 +265,13 @@ def _handler(state: FakeDandi):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            with state.lock:
+                replace = state.replace_after.get(asset.asset_id)
+                if replace is not None and replace[0] <= 0:
+                    del state.replace_after[asset.asset_id]
+                    asset.data, state.headers[asset.asset_id] = replace[1], dict(replace[2])
+                elif replace is not None:
+                    state.replace_after[asset.asset_id] = (replace[0] - 1, *replace[1:])
             data = asset.data
             if asset.asset_id in state.blob_bytes:
                 held = state.blob_bytes[asset.asset_id]
@@ -270,6 +283,11 @@ def _handler(state: FakeDandi):
                 elif fault.count > 0:
                     fault.count -= 1
                     return self._error(fault.status, {"Retry-After": fault.retry_after} if fault.retry_after else None)
+            condition = self.headers.get("If-Match")
+            etag = state.headers.get(asset.asset_id, {}).get("ETag")
+            if state.if_match and condition is not None and condition.strip() != "*" and (
+                    etag is None or etag.startswith("W/") or etag not in [c.strip() for c in condition.split(",")]):
+                return self._error(412, {"ETag": etag} if etag else None)
             start, end = 0, len(data) - 1
             ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
             if ranged and not state.ignore_range:

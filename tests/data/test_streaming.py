@@ -858,3 +858,94 @@ def test_another_threads_resolved_once_block_is_not_this_threads(dandi, tmp_path
     finally:
         done.set()
         other.join(60)
+
+
+# ------------------------------------------------------------------------------------ a file replaced while it is read
+#: how a server shows that a file was replaced while it was read (the old version's headers, the new version's,
+#: whether the server honours ``If-Match``, whether the new version has another size)
+CHANGES = {
+    # a strong ETag: sent as If-Match, answered 412 (S3 does so)
+    "etag, If-Match honoured": ({"ETag": '"version-1"'}, {"ETag": '"version-2"'}, True, False),
+    # the same ETag, from a server that ignores If-Match: the range answer's own ETag tells
+    "etag, If-Match ignored": ({"ETag": '"version-1"'}, {"ETag": '"version-2"'}, False, False),
+    "last-modified": (VALIDATORS["last-modified"](1), VALIDATORS["last-modified"](2), True, False),
+    # no validator at all: the size in the range answer's Content-Range tells
+    "size": ({}, {}, True, True),
+}
+CHANGED_WHAT = {"etag, If-Match honoured": 'ETag "version-1" -> "version-2"',
+                "etag, If-Match ignored": 'ETag "version-1" -> "version-2"',
+                "last-modified": "Last-Modified Wed, 01 Jan 2025 00:00:00 GMT -> Wed, 02 Jan 2025 00:00:00 GMT",
+                "size": "size {} -> {} bytes"}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_file_replaced_while_it_is_read_fails_in_one_line(dandi, tmp_path, capsys, monkeypatch, change):
+    """The file on the server is replaced between two range reads of one command. The reads after it returned the
+    new version's bytes, which HDF5 took for more of the old file beside the blocks cached from it: garbage (a
+    'damaged HDF5 file' that is not, a traceback) or silently wrong tensors. Now every range answer is checked
+    against the probe the file was opened on -- its size (Content-Range), ETag and Last-Modified -- and a strong
+    ETag is sent as If-Match; the first answer of another version fails the command in one line, exit code 1
+    (running it again reads the new version), with no retry. The next read of the URL reads the new version whole:
+    none of its blocks was kept beside the old version's."""
+    import time
+
+    first, second = _two_versions(tmp_path)
+    old_headers, new_headers, if_match, resized = CHANGES[change]
+    if resized:
+        second += bytes(4096)  # HDF5 ignores bytes past its end
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/moving.nwb", first)
+    dandi.headers[asset.asset_id] = old_headers
+    dandi.if_match = if_match
+    dandi.replace_after[asset.asset_id] = (2, second, new_headers)  # after the probe and the first range read
+    sleeps = []
+    monkeypatch.setattr(time, "sleep", sleeps.append)
+    url = f"{dandi.root}/files/000999/sub-Synth/moving.nwb"
+    assert main(["info", url]) == 1
+    what = CHANGED_WHAT[change].format(f"{len(first):,}", f"{len(second):,}")
+    assert one_line_error(capsys) == (f"neurodyn info: error: {url}: the file changed on its server while it was read "
+                                      f"({what}); run the command again")
+    ranges = [r[1] for r in dandi.blob_requests()]
+    assert len(ranges) == 3 and not sleeps, (ranges, sleeps)  # the probe, one good read, one of the new version
+    if if_match and "etag" in change:
+        assert [r[2] for r in dandi.blob_requests()][2] == 0  # answered 412: no byte of the new version sent
+    again = load_session(url)  # probed again: the new version, read whole
+    assert (again.n_trials, again.n_heldin) == (12, 5)
+
+
+def test_a_file_replaced_while_it_is_read_fails_the_reader_too(dandi, tmp_path, monkeypatch):
+    """The same through the reader (a notebook's load_session): a RemoteFailure naming the URL and the change,
+    and every later read of the open file fails at once with it."""
+    first, second = _two_versions(tmp_path)
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/moving.nwb", first)
+    dandi.headers[asset.asset_id] = {"ETag": '"version-1"'}
+    dandi.replace_after[asset.asset_id] = (2, second, {"ETag": '"version-2"'})
+    url = f"{dandi.root}/files/000999/sub-Synth/moving.nwb"
+    with pytest.raises(stream.RemoteFailure) as caught:
+        load_session(url)
+    assert str(caught.value) == (f'{url}: the file changed on its server while it was read (ETag "version-1" -> '
+                                 '"version-2"); run the command again')
+    assert caught.value.exit_code == 1
+
+
+@pytest.mark.parametrize(("status", "headers", "changed"), [
+    (206, {"Content-Range": "bytes 0-9/100", "ETag": '"a"', "Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT"}, ""),
+    # the same version said otherwise: a weakened ETag (a compressing server), the same date in RFC 850 form
+    (206, {"Content-Range": "bytes 0-9/100", "ETag": 'W/"a"', "Last-Modified": "Wednesday, 01-Jan-25 00:00:00 GMT"},
+     ""),
+    (206, {"Content-Range": "bytes 0-9/100"}, ""),  # no validator in the answer: nothing to compare
+    (206, {"Content-Range": "bytes 0-9/120", "ETag": '"b"'}, 'size 100 -> 120 bytes, ETag "a" -> "b"'),
+    (416, {"Content-Range": "bytes */50"}, "size 100 -> 50 bytes"),  # shrunk below the range asked
+    (412, {}, 'ETag "a" no longer held: HTTP 412 to If-Match'),
+    (302, {"ETag": '"b"'}, ""), (503, {"ETag": '"b"'}, ""),  # a redirect, a server error: not the file's answer
+])
+def test_which_range_answers_show_another_version(status, headers, changed):
+    """The checks behind the tests above, answer by answer: a version told otherwise is no change (it would fail a
+    good read), and an answer that is not the file's is not compared."""
+    import requests
+
+    check = stream._RangeCheck(100, stream.Probed(100, '"a"', "Wed, 01 Jan 2025 00:00:00 GMT"))
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers)
+    response.request = requests.Request("GET", "http://127.0.0.1/x", headers={"If-Match": '"a"'}).prepare()
+    assert check.changes(response) == changed
