@@ -333,12 +333,20 @@ class _RangeCheck:
             if self.probed.etag and etag and _opaque(etag) != _opaque(self.probed.etag):
                 found.append(f"ETag {self.probed.etag} -> {etag}")
             modified = response.headers.get("Last-Modified")
-            if self.probed.last_modified and modified and modified != self.probed.last_modified and \
+            if self._stored_time() and modified and modified != self.probed.last_modified and \
                     (_http_date(modified) is None or _http_date(modified) != _http_date(self.probed.last_modified)):
                 found.append(f"Last-Modified {self.probed.last_modified} -> {modified}")
         if not found and code == 412 and self.if_match and response.request.headers.get("If-Match"):
             found.append(f"ETag {self.if_match} no longer held: HTTP 412 to If-Match")
         return ", ".join(found)
+
+
+    def _stored_time(self) -> bool:
+        """Whether the probe's ``Last-Modified`` is a time the file was stored at: at least one second before the
+        probe's ``Date``. A server that dates each answer by its clock (``Last-Modified`` = ``Date``, a file made on
+        request) would otherwise fail every read at its second block."""
+        modified, date = _http_date(self.probed.last_modified), _http_date(self.probed.date)
+        return modified is not None and date is not None and (date - modified).total_seconds() >= 1
 
 
 def _opaque(etag: str) -> str:

@@ -937,15 +937,33 @@ def test_a_file_replaced_while_it_is_read_fails_the_reader_too(dandi, tmp_path, 
     (416, {"Content-Range": "bytes */50"}, "size 100 -> 50 bytes"),  # shrunk below the range asked
     (412, {}, 'ETag "a" no longer held: HTTP 412 to If-Match'),
     (302, {"ETag": '"b"'}, ""), (503, {"ETag": '"b"'}, ""),  # a redirect, a server error: not the file's answer
+    (206, {"Content-Range": "bytes 0-9/100", "Last-Modified": "Wed, 01 Jan 2025 00:00:09 GMT"},
+     "Last-Modified Wed, 01 Jan 2025 00:00:00 GMT -> Wed, 01 Jan 2025 00:00:09 GMT"),
 ])
 def test_which_range_answers_show_another_version(status, headers, changed):
     """The checks behind the tests above, answer by answer: a version told otherwise is no change (it would fail a
     good read), and an answer that is not the file's is not compared."""
     import requests
 
-    check = stream._RangeCheck(100, stream.Probed(100, '"a"', "Wed, 01 Jan 2025 00:00:00 GMT"))
+    check = stream._RangeCheck(100, stream.Probed(100, '"a"', "Wed, 01 Jan 2025 00:00:00 GMT",
+                                                  "Wed, 01 Jan 2025 00:00:05 GMT"))
     response = requests.Response()
     response.status_code = status
     response.headers.update(headers)
     response.request = requests.Request("GET", "http://127.0.0.1/x", headers={"If-Match": '"a"'}).prepare()
     assert check.changes(response) == changed
+
+
+def test_a_server_that_dates_each_answer_by_its_clock_is_no_change():
+    """Last-Modified equal to the answer's Date (a file made on request, dated by the server's clock) moves with
+    every answer: taking that for another version would fail every read at its second block."""
+    import requests
+
+    check = stream._RangeCheck(100, stream.Probed(100, None, "Wed, 01 Jan 2025 00:00:00 GMT",
+                                                  "Wed, 01 Jan 2025 00:00:00 GMT"))
+    response = requests.Response()
+    response.status_code = 206
+    response.headers.update({"Content-Range": "bytes 0-9/100", "Last-Modified": "Wed, 01 Jan 2025 00:00:03 GMT",
+                             "Date": "Wed, 01 Jan 2025 00:00:03 GMT"})
+    response.request = requests.Request("GET", "http://127.0.0.1/x").prepare()
+    assert check.changes(response) == ""
