@@ -397,9 +397,10 @@ class PredictionWriter(BasePredictionWriter):
     Root attributes: ``datamodule`` (class name), ``bin_ms`` (when the data state a bin width),
     ``dataset`` (NLB), ``heldin_unit_ids`` and ``heldout_unit_ids`` (int64: the NWB unit id of each held-in /
     held-out column, copied from a prepared file that records them, :func:`unit_ids`; a switching GLM's neurons
-    are the held-in units), and what produced the file: ``neurodyn_version``; ``module`` (the LightningModule
-    class) and ``model`` (the model class: ``LangevinFlow``; ``GLM``, ``HMMGLM``, ``GaussianPriorHMMGLM``
-    or ``OneHotPriorHMMGLM``); ``model_config``, JSON of the module's settings as the predictions used
+    are the held-in units: its file carries ``heldin_unit_ids`` only), and what produced the file:
+    ``neurodyn_version``; ``module`` (the LightningModule class) and ``model`` (the model class:
+    ``LangevinFlow``; ``GLM``, ``HMMGLM``, ``GaussianPriorHMMGLM`` or ``OneHotPriorHMMGLM``);
+    ``model_config``, JSON of the module's settings as the predictions used
     them (the data sizes, ``config`` -- the model's dataclass, every field -- and the training settings,
     which are the checkpoint's); ``checkpoint`` (absolute path) with ``checkpoint_epoch``,
     ``checkpoint_global_step``, ``checkpoint_neurodyn_version`` (the version that wrote it) and
@@ -462,7 +463,9 @@ class PredictionWriter(BasePredictionWriter):
                                    "split; nothing was written")
             splits[split] = {k: v[order] for k, v in merged.items()}
         tree: dict = {}
+        columns = ("heldin",)  # the units the arrays' columns are: a switching GLM models the held-in spikes only
         if hasattr(dm, "prepared") and "rates" in splits.get("train", {}):
+            columns = ("heldin", "heldout")  # the submission layout: *_heldin and *_heldout rates
             name = group_name(dm.dataset, int(dm.bin_ms))
             tree[name] = nlb_submission_group({s: splits[s]["rates"] for s in splits}, dm)
             tree["latents"] = {f"{'eval' if s == 'valid' else s}_{k}": v for s, d in splits.items()
@@ -512,7 +515,7 @@ class PredictionWriter(BasePredictionWriter):
                     f.attrs["dataset"] = dm.dataset
                 if getattr(dm, "phase", None):  # NLB: "val" (local evaluation) or "test" (EvalAI's test phase)
                     f.attrs["phase"] = dm.phase
-                for kind, ids in unit_ids(dm).items():  # names the columns (a notebook labels them by it)
+                for kind, ids in unit_ids(dm, columns).items():  # names the columns (a notebook labels them by it)
                     f.attrs[f"{kind}_unit_ids"] = ids
                 if getattr(dm, "path", None) is not None:  # the data file the rates are of
                     f.attrs["data"] = str(Path(dm.path).resolve())
@@ -524,13 +527,16 @@ class PredictionWriter(BasePredictionWriter):
         print(f"wrote predictions to {path}")
 
 
-def unit_ids(dm) -> dict[str, np.ndarray]:
-    """``{"heldin": ids, "heldout": ids}`` (int64): the NWB unit ids of the held-in / held-out columns of the
-    prepared NLB file behind ``dm`` (:data:`~neurodyn.data.prepared.UNIT_IDS`), hence of the predicted rates'
-    ``*_heldin`` / ``*_heldout`` columns (a switching GLM's neurons -- ``bias``, ``coupling``'s post and pre axes
-    -- are the held-in units); ``{}`` for other data and files prepared before neurodyn recorded them."""
+def unit_ids(dm, kinds: tuple[str, ...] = ("heldin", "heldout")) -> dict[str, np.ndarray]:
+    """``{"heldin": ids, "heldout": ids}`` (int64), those of ``kinds``: the NWB unit ids of the held-in / held-out
+    columns of the prepared NLB file behind ``dm`` (:data:`~neurodyn.data.prepared.UNIT_IDS`), hence of the
+    predicted rates' ``*_heldin`` / ``*_heldout`` columns; ``{}`` for other data and files prepared before
+    neurodyn recorded them. A switching GLM's neurons -- ``bias``, ``coupling``'s post and pre axes -- are the
+    held-in units, and its file holds no held-out column: its writer asks for ``("heldin",)``, since an id
+    attribute naming columns the file does not hold would mislabel a notebook's columns."""
     prepared = getattr(dm, "prepared", None)
-    return prepared.column_ids() if hasattr(prepared, "column_ids") else {}
+    ids = prepared.column_ids() if hasattr(prepared, "column_ids") else {}
+    return {kind: ids[kind] for kind in kinds if kind in ids}
 
 
 def _tree_nbytes(tree) -> int:

@@ -125,24 +125,30 @@ def test_the_sessions_file_with_other_unit_ids_is_refused_in_one_line(files, cap
 
 @pytest.mark.parametrize("run", ["lf", "hmm"])
 def test_the_prediction_file_names_the_units_of_its_columns(files, capsys, run):
+    """Each id attribute names the columns of arrays the file holds: LangevinFlow's rates have held-in and held-out
+    columns; a switching GLM's neurons (``bias``, ``coupling``'s post and pre axes) are the held-in units only, so
+    its file carries no ``heldout_unit_ids`` (before, it did: a notebook labelling its columns by them would
+    have named units the file holds nothing of)."""
     tmp, data = files
     pred = tmp / f"pred_names_{run}.h5"
     assert _predict(tmp / run, data["val"], pred) == 0, capsys.readouterr().err
+    kinds = ("heldin", "heldout") if run == "lf" else ("heldin",)
     with h5py.File(data["val"], "r") as f, h5py.File(pred, "r") as p:
-        for kind in ("heldin", "heldout"):
+        assert sorted(k for k in p.attrs if k.endswith("_unit_ids")) == [f"{kind}_unit_ids" for kind in kinds]
+        for kind in kinds:
             got = p.attrs[f"{kind}_unit_ids"]
             assert got.dtype == np.int64
             np.testing.assert_array_equal(got, f[f"unit_ids/{kind}"][()])
-        # as many ids as the columns they name: the rates' held-in / held-out columns; a switching GLM's neurons
-        # (bias, coupling post and pre) are the held-in units
-        n_in, n_out = len(p.attrs["heldin_unit_ids"]), len(p.attrs["heldout_unit_ids"])
+        # as many ids as the columns they name
+        n_in = len(p.attrs["heldin_unit_ids"])
         widths = {}
         p.visititems(lambda name, obj: widths.update({name: obj.shape[-1]}) if isinstance(obj, h5py.Dataset) else None)
         rates = {name: width for name, width in widths.items() if "rates_held" in name}
         if run == "lf":
+            n_out = len(p.attrs["heldout_unit_ids"])
             assert rates and all(width == (n_in if "heldin" in name else n_out) for name, width in rates.items()), rates
         else:
-            assert widths["bias"] == n_in and p["coupling"].shape[-2:] == (n_in, n_in), widths
+            assert not rates and widths["bias"] == n_in and p["coupling"].shape[-2:] == (n_in, n_in), widths
 
 
 def test_a_file_without_the_ids_is_compared_by_its_sources(files, capsys):
@@ -266,3 +272,4 @@ def test_baseline_and_ensemble_files_carry_the_unit_ids_as_predict_does(files, c
         attrs = root_attrs(path)
         for kind, ids in expected.items():
             np.testing.assert_array_equal(attrs[f"{kind}_unit_ids"], ids, err_msg=f"{path.name} {kind}")
+
