@@ -86,15 +86,20 @@ def _phases(paths) -> set[str]:
 
 
 #: root attributes of a prediction file that its submission file keeps (the data the rates are of, by digest), so
-#: ``ensemble`` and ``evaluate`` can still tell them. No local path: a submission file is uploaded to EvalAI
-#: (``data``, ``checkpoint``, the ensemble members are the user's paths); ``bin_ms`` is not kept
-#: (``--upsample`` adds groups of another width)
-KEPT_ATTRS = ("dataset", "datamodule", "data_sha256", "data_source_sha256", "baseline", "trained_on_eval_trials")
+#: ``ensemble`` and ``evaluate`` can still tell them, and the NWB unit id of each held-in / held-out column, so a
+#: notebook can name a submission's columns as it names a prediction's (``--upsample``'s groups are of the same
+#: units). No local path: a submission file is uploaded to EvalAI (``data``, ``checkpoint``, the ensemble members
+#: are the user's paths); ``bin_ms`` is not kept (``--upsample`` adds groups of another width). Attributes cannot
+#: change a score: nlb_tools' ``evaluation.evaluate``, which EvalAI runs, reads the dataset groups and their
+#: arrays by key only (the root already carries ``phase`` and ``dataset``)
+KEPT_ATTRS = ("dataset", "datamodule", "data_sha256", "data_source_sha256", "baseline", "trained_on_eval_trials",
+              "heldin_unit_ids", "heldout_unit_ids")
 
 
 def _provenance(paths) -> dict:
     """What the submission records of its prediction files: one file's :data:`KEPT_ATTRS` as they are; for
-    several (datasets), ``submission_members``, JSON of each file's kept attributes."""
+    several (datasets), ``submission_members``, JSON of each file's kept attributes (the unit ids as lists of
+    ints; each entry's ``dataset`` names the groups its ids are of)."""
     import json
 
     import numpy as np

@@ -273,3 +273,37 @@ def test_baseline_and_ensemble_files_carry_the_unit_ids_as_predict_does(files, c
         for kind, ids in expected.items():
             np.testing.assert_array_equal(attrs[f"{kind}_unit_ids"], ids, err_msg=f"{path.name} {kind}")
 
+
+def test_the_submission_file_keeps_the_unit_ids_of_its_groups(files, capsys):
+    """``submit`` kept a whitelist of root attributes that left the unit ids out, so a submission's columns could
+    not be named. One prediction file: its ``heldin_unit_ids`` / ``heldout_unit_ids`` at the root, as predict,
+    baseline and ensemble write them; several (datasets): in each member's entry of ``submission_members``,
+    beside its ``dataset``. nlb_tools' evaluation reads the dataset groups and their arrays by key only, so
+    attributes cannot change a score."""
+    import json
+
+    from neurodyn.io.hdf5 import root_attrs
+
+    tmp, data = files
+    made, expected = {}, {}
+    for name in ("val", "other_dataset"):
+        out = tmp / f"submit_baseline_{name}.h5"
+        assert main(["baseline", "--prepared", str(data[name]), "--out", str(out)]) == 0, capsys.readouterr().err
+        made[name] = out
+        with h5py.File(data[name], "r") as f:
+            expected[str(f.attrs["dataset"])] = {kind: f[f"unit_ids/{kind}"][()] for kind in ("heldin", "heldout")}
+    one = tmp / "submission_one.h5"
+    assert main(["submit", "--pred", str(made["val"]), "--prepared", str(data["val"]), "--out", str(one)]) == 0, \
+        capsys.readouterr().err
+    attrs = root_attrs(one)
+    for kind, ids in expected["mc_maze_small"].items():
+        assert attrs[f"{kind}_unit_ids"].dtype == np.int64
+        np.testing.assert_array_equal(attrs[f"{kind}_unit_ids"], ids, err_msg=kind)
+    both = tmp / "submission_both.h5"
+    assert main(["submit", "--pred", *map(str, made.values()), "--prepared", *(str(data[n]) for n in made),
+                 "--out", str(both)]) == 0, capsys.readouterr().err
+    members = json.loads(root_attrs(both)["submission_members"])
+    assert sorted(m["dataset"] for m in members) == sorted(expected)
+    for member in members:
+        for kind, ids in expected[member["dataset"]].items():
+            assert member[f"{kind}_unit_ids"] == ids.tolist(), (member["dataset"], kind)
