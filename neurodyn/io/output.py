@@ -9,7 +9,9 @@ Every command that writes a file goes through :func:`output_file` (one place, on
   folder the call created) is removed, so a half-written output never exists;
 * an output that resolves to an input (same path, a symlink to it or a hard link: same inode) is
   refused, even with ``overwrite``;
-* an existing output is refused unless ``overwrite=True`` (the commands' ``--overwrite``);
+* an existing output is refused unless ``overwrite=True`` (the commands' ``--overwrite``); a
+  write-protected one (``chmod a-w``, or one this user may not write) is refused even then, and a replaced
+  file's permission bits are kept (:func:`write_protected`);
 * the destination is checked up front: not a folder, its parent is (or can be created as) a
   writable folder, and the estimated size fits the free disk (:func:`check_disk`); ``simulate``
   also checks its estimated memory against the available RAM (:func:`check_memory`);
@@ -393,7 +395,8 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: b
     Refuses: a folder; an existing path that is not a regular file (``/dev/null``, a FIFO); a path whose
     parent is a file or cannot be created / written; an output that is
     any of ``inputs`` (files or folders, whose files count too; compared by inode, so a symlink or hard
-    link to an input is caught); an existing output without ``overwrite``; an estimated
+    link to an input is caught); an existing output without ``overwrite``, and a write-protected one
+    (:func:`write_protected`) even with it; an estimated
     ``size_bytes`` beyond the free disk.
 
     Examples
@@ -428,8 +431,43 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: b
         raise InputError(f"folder {ancestor} is not writable", path=path, field=field)
     if os.path.lexists(path) and not overwrite:
         raise InputError(f"exists; pass {overwrite_name} to replace it", path=path, field=field)
+    if overwrite:
+        refuse_protected(path, field, overwrite_name)
     check_disk(path, size_bytes, field=field)
     return path
+
+
+def write_protected(path: str | os.PathLike) -> int | None:
+    """The permission bits of ``path`` when it is a write-protected file, else None (also when absent).
+
+    Write-protected: its owner's write bit is off (``chmod 444``, ``chmod a-w``: how a user protects a file;
+    renaming a new file onto it needs only a writable folder, so ``--overwrite`` replaced it silently), or
+    this process may not write it (:func:`os.access`; another user's file, what ``rm`` asks about before it
+    prompts "remove write-protected regular file?"). The mode bits are read with stat, not only asked of
+    :func:`os.access`: root's access(2) says yes to everything, a protected file included.
+    """
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError:  # absent, a dangling link: nothing to protect
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    if not st.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK):
+        return stat.S_IMODE(st.st_mode)
+    return None
+
+
+def refuse_protected(path: str | os.PathLike, field: str | None, overwrite_name: str = "--overwrite") -> None:
+    """Refuse (InputError naming ``path``, ``field`` and ``overwrite_name``) to replace a write-protected file
+    (:func:`write_protected`): the user protected it, and users' data is not replaced behind their back."""
+    from neurodyn.errors import InputError
+
+    mode = write_protected(path)
+    if mode is not None:
+        raise InputError(f"is write-protected (mode {mode:04o}); {overwrite_name} does not replace a protected "
+                         "file: make it writable (chmod u+w) or choose another output path", path=path, field=field)
 
 
 def make_folders(folder: Path, path: Path, field: str | None) -> list[Path]:
@@ -575,6 +613,18 @@ def _umask() -> int:
     return umask
 
 
+def _replaced_mode(path: Path) -> int:
+    """The permission bits a finished output gets: those of the regular file at ``path`` it replaces (rwx for
+    owner, group and others; never set-id bits), else those of an ordinary new file (``0o666`` less the umask)."""
+    import stat
+
+    with contextlib.suppress(OSError):
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode) & 0o777
+    return 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bool = False,
                 size_bytes: float | None = None, field: str | None = "--out",
@@ -583,7 +633,8 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
 
     Enter the block *before* the expensive work, so every check happens up front and the lock is
     held throughout. Write the result to the yielded path (a fresh empty file); when the block ends
-    without an exception it is renamed onto ``path`` (with the permissions of an ordinary new file).
+    without an exception it is renamed onto ``path`` (with the permissions of the file it replaces, else
+    those of an ordinary new file).
     On any exception, Ctrl-C or SIGTERM (turned into :class:`Interrupted` for the block) the
     temporary file, the lock file and the folders this call created are removed, and ``path`` is
     left as it was. A Ctrl-C / SIGTERM whose exception was swallowed inside the block (a signal
@@ -598,7 +649,7 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
     inputs
         Files or folders the command reads; the output may not be any of them.
     overwrite
-        Replace an existing output (never an input).
+        Replace an existing output (never an input, never a write-protected file).
     size_bytes
         Estimated output size, checked against the free disk; None to skip.
     field
@@ -665,8 +716,11 @@ def output_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
                     raise Interrupted(_RECEIVED[-1])
                 if os.path.lexists(path) and not overwrite:  # appeared while we worked (not via neurodyn)
                     raise InputError(f"exists; pass {overwrite_name} to replace it", path=path, field=field)
+                refuse_protected(path, field, overwrite_name)  # protected (chmod a-w) while we worked
                 if tmp.exists():
-                    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600 files
+                    # mkstemp creates 0600 files: an ordinary new file's permissions, or those of the file it
+                    # replaces (as editors keep them: a file shared with the group stays shared)
+                    os.chmod(tmp, _replaced_mode(path))
                 os.replace(tmp, path)
                 ok = True
             finally:

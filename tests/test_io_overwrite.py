@@ -1,0 +1,110 @@
+"""``--overwrite`` and the file it replaces: a write-protected output (``chmod 444``) is refused, one line naming the
+file and the option, exit code 2, before any work and with nothing written; a writable one is replaced keeping its
+permission bits.
+
+The protection is read from the file's mode bits, so these tests mean the same as root (CI), whose access(2) says
+yes to every file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from neurodyn.cli import main
+from neurodyn.errors import InputError
+from neurodyn.io import output_file
+
+LORENZ = ["simulate", "lorenz", "--no-progress", "--n-conditions", "2", "--trials-per-condition", "2",
+          "--n-neurons", "4", "--n-samples", "100"]
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.parametrize("mode", [0o444, 0o400, 0o555], ids=oct)
+def test_overwrite_refuses_a_write_protected_output(tmp_path, mode):
+    """Renaming the new file onto the old one needs only a writable folder: the protected file was replaced."""
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"the user's data")
+    out.chmod(mode)
+    with pytest.raises(InputError) as err:
+        with output_file(out, overwrite=True) as tmp:
+            raise AssertionError(f"the block ran: {tmp}")
+    assert str(err.value) == (f"{out}: --out: is write-protected (mode {mode:04o}); --overwrite does not replace a "
+                              "protected file: make it writable (chmod u+w) or choose another output path")
+    assert out.read_bytes() == b"the user's data" and _mode(out) == mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]
+
+
+def test_overwrite_names_the_callers_option(tmp_path):
+    """A public Python function names its own argument, as the other output-policy messages do."""
+    from neurodyn.errors import named
+
+    out = tmp_path / "fig.png"
+    out.write_bytes(b"x")
+    out.chmod(0o444)
+    with pytest.raises(InputError, match=r"fig.png: out: is write-protected \(mode 0444\); overwrite=True does not"):
+        with output_file(out, overwrite=True, field="out", overwrite_name=named("overwrite=True", "--overwrite")):
+            raise AssertionError("the block ran")
+
+
+def test_a_file_protected_while_the_command_worked_is_not_replaced(tmp_path):
+    """Checked again before the rename: ``chmod a-w`` during a long run still protects the file."""
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"old")
+    with pytest.raises(InputError, match="is write-protected"):
+        with output_file(out, overwrite=True) as tmp:
+            tmp.write_bytes(b"new")
+            out.chmod(0o444)
+    assert out.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]
+
+
+def test_simulate_refuses_a_write_protected_out_before_it_simulates(tmp_path, monkeypatch, capsys):
+    import neurodyn.data.synthetic.lorenz as lorenz
+
+    out = tmp_path / "sim.h5"
+    out.write_bytes(b"the user's data")
+    out.chmod(0o444)
+
+    def not_reached(*args, **kwargs):
+        raise AssertionError("simulated before refusing")
+
+    monkeypatch.setattr(lorenz, "simulate_lorenz", not_reached)
+    assert main([*LORENZ, "--out", str(out), "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"neurodyn simulate: error: {out}: --out: is write-protected (mode 0444); --overwrite does not "
+                   "replace a protected file: make it writable (chmod u+w) or choose another output path")
+    assert out.read_bytes() == b"the user's data" and _mode(out) == 0o444
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.h5"]
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o664, 0o600], ids=oct)
+def test_overwrite_keeps_the_replaced_files_permission_bits(tmp_path, mode):
+    """The new file got the default mode (0666 less the umask): a file shared with the group, or kept private,
+    changed its permissions on every rerun. Editors keep them; so does --overwrite now."""
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"old")
+    out.chmod(mode)
+    old = os.umask(0o022)
+    try:
+        with output_file(out, overwrite=True) as tmp:
+            tmp.write_bytes(b"new")
+    finally:
+        os.umask(old)
+    assert out.read_bytes() == b"new" and _mode(out) == mode
+
+
+def test_a_new_output_still_gets_the_mode_of_an_ordinary_new_file(tmp_path):
+    out = tmp_path / "out.h5"
+    old = os.umask(0o027)
+    try:
+        with output_file(out) as tmp:
+            tmp.write_bytes(b"new")
+    finally:
+        os.umask(old)
+    assert _mode(out) == 0o640
