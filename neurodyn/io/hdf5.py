@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodyn.errors import one_line
-from neurodyn.io.output import human_size
+from neurodyn.io.output import human_size, may_access
 
 
 def write_h5_dict(group, data: Mapping, compression: str | None = None) -> None:
@@ -101,7 +101,7 @@ def check_input_file(path: str | os.PathLike, what: str | None = None, field: st
         raise InputError(f"{absent_reason(path)}{kind}", path=path, field=field)
     if not os.path.isfile(path):
         raise InputError(f"not a regular file{kind}", path=path, field=field)
-    if not os.access(path, os.R_OK):  # h5py's "Unable to determine if file is accessible"; torch: "not a zip"
+    if not may_access(path, os.R_OK):  # h5py's "Unable to determine if file is accessible"; torch: "not a zip"
         raise InputError(f"{denied_reason(path) or 'permission denied'}{kind}", path=path, field=field)
     return path
 
@@ -137,7 +137,8 @@ def denied_reason(path: str | os.PathLike, listing: bool = True) -> str | None:
     ``Path.is_file`` / ``is_dir`` raise as a traceback and :func:`os.path.exists` reports as absent), a folder
     that may not be listed, a file without read permission. Each reader asked before and met the error later:
     a traceback, or a wrong reason ("no such file", "folder holds no .nwb files", "not a torch.save archive").
-    Root passes every check (:func:`os.access` asks the kernel as this process's real user). ``listing=False``:
+    Root passes every check (:func:`~neurodyn.io.output.may_access` asks the kernel as this process's effective
+    user, the one its opens are checked for). ``listing=False``:
     a folder the caller only enters, opening the files in it by name (a run folder shared as ``chmod 711``), is
     refused only where it may not be entered.
 
@@ -156,7 +157,7 @@ def denied_reason(path: str | os.PathLike, listing: bool = True) -> str | None:
         folder = None
         for spelt in (os.path.abspath(path), os.path.realpath(path)):
             parent = Path(spelt).parent
-            folder = next((above for above in reversed([parent, *parent.parents]) if not os.access(above, os.X_OK)),
+            folder = next((above for above in reversed([parent, *parent.parents]) if not may_access(above, os.X_OK)),
                           None)
             if folder is not None:
                 break
@@ -166,11 +167,11 @@ def denied_reason(path: str | os.PathLike, listing: bool = True) -> str | None:
 
     if stat.S_ISDIR(st.st_mode):
         if not listing:
-            if not os.access(path, os.X_OK):
+            if not may_access(path, os.X_OK):
                 return "permission denied (this folder may not be entered: no execute permission)"
-        elif not os.access(path, os.R_OK | os.X_OK):
+        elif not may_access(path, os.R_OK | os.X_OK):
             return "permission denied (this folder may not be listed or entered: no read or execute permission)"
-    elif not os.access(path, os.R_OK):
+    elif not may_access(path, os.R_OK):
         return "permission denied (no read permission)"
     return None
 

@@ -283,6 +283,24 @@ def check_memory(nbytes: float, *, field: str | None = None, what: str = "this r
                          field=field)
 
 
+#: whether :func:`os.access` can answer for the effective user and groups (faccessat(2)'s AT_EACCESS: Linux, the
+#: BSDs, macOS), read once at import: a test's stand-in for os.access is no member of os.supports_effective_ids
+_EFFECTIVE_IDS = os.access in os.supports_effective_ids
+
+
+def may_access(path: str | os.PathLike, mode: int) -> bool:
+    """:func:`os.access` for this process's *effective* user and groups, those the kernel checks when it opens,
+    creates or lists (where the platform can tell, :data:`_EFFECTIVE_IDS`). Plain ``os.access`` checks the real
+    ones ("rather than the effective IDs as is done when actually attempting an operation", access(2), made for
+    setuid programs asking on their caller's behalf): a setuid / setgid program was refused a folder it could
+    write, or told it could read a file it could not. Root's answer is yes to everything either way.
+
+    >>> may_access("/", os.R_OK)
+    True
+    """
+    return os.access(path, mode, effective_ids=_EFFECTIVE_IDS)
+
+
 def _existing_ancestor(path: Path) -> Path:
     """``path``'s nearest ancestor (or itself) that exists (not following a dangling last link)."""
     probe = path
@@ -427,7 +445,7 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: b
     ancestor = _existing_ancestor(parent)
     if not ancestor.is_dir():
         raise InputError(f"cannot create the folder: {ancestor} is a file, not a folder", path=path, field=field)
-    if not os.access(ancestor, os.W_OK | os.X_OK):
+    if not may_access(ancestor, os.W_OK | os.X_OK):
         raise InputError(f"folder {ancestor} is not writable", path=path, field=field)
     if os.path.lexists(path) and not overwrite:
         raise InputError(f"exists; pass {overwrite_name} to replace it", path=path, field=field)
@@ -442,7 +460,7 @@ def write_protected(path: str | os.PathLike) -> int | None:
 
     Write-protected: its owner's write bit is off (``chmod 444``, ``chmod a-w``: how a user protects a file;
     renaming a new file onto it needs only a writable folder, so ``--overwrite`` replaced it silently), or
-    this process may not write it (:func:`os.access`; another user's file, what ``rm`` asks about before it
+    this process may not write it (:func:`may_access`; another user's file, what ``rm`` asks about before it
     prompts "remove write-protected regular file?"). The mode bits are read with stat, not only asked of
     :func:`os.access`: root's access(2) says yes to everything, a protected file included.
     """
@@ -454,7 +472,7 @@ def write_protected(path: str | os.PathLike) -> int | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    if not st.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK):
+    if not st.st_mode & stat.S_IWUSR or not may_access(path, os.W_OK):
         return stat.S_IMODE(st.st_mode)
     return None
 
@@ -560,7 +578,7 @@ def _lock(path: Path, field: str | None, busy: str | None = None, of_folder: boo
             # with SIGKILL) or one made read-only. flock(2) needs only an open descriptor, so it is opened to read;
             # "cannot write in folder X" blamed a writable folder. Only in a folder this user may write: creating the
             # lock is hold_folder's check that its folder is writable, which another user's stale lock would pass
-            if isinstance(err, PermissionError) and os.access(lock.parent, os.W_OK | os.X_OK):
+            if isinstance(err, PermissionError) and may_access(lock.parent, os.W_OK | os.X_OK):
                 with contextlib.suppress(OSError):
                     fd = os.open(lock, os.O_RDONLY)
             if fd is None:
