@@ -187,6 +187,34 @@ def test_a_run_folder_this_user_may_not_enter(monkeypatch, tmp_path, capsys, com
     assert f"neurodyn {command}: error: {run}: run: permission denied (" in err
 
 
+@pytest.mark.parametrize("command", ["fit", "validate"])
+def test_a_config_folder_that_may_not_be_listed_is_called_a_folder(monkeypatch, tmp_path, capsys, command):
+    """``--config DIR`` on a folder this user may not list said "permission denied (this folder may not be listed
+    or entered ...)": the permission check came first, and the user went to fix permissions of a folder that is
+    the wrong kind of input whatever they are."""
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    deny(monkeypatch, unreadable=[folder])
+    monkeypatch.chdir(tmp_path)
+    assert main([command, "--config", str(folder)]) == 2
+    assert one_line(capsys) == (f"neurodyn {command}: error: {folder}: --config: is a folder, expected a YAML "
+                                "config file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["configs"]
+
+
+def test_a_yaml_folder_that_may_not_be_listed_is_called_a_folder(monkeypatch, tmp_path):
+    """The same for the YAML files ``tune`` reads itself (``--config``, ``--search``)."""
+    from neurodyn.errors import InputError
+    from neurodyn.training.parser_errors import read_yaml
+
+    folder = tmp_path / "space"
+    folder.mkdir()
+    deny(monkeypatch, unreadable=[folder])
+    with pytest.raises(InputError) as err:
+        read_yaml(folder, "--search")
+    assert str(err.value) == f"{folder}: --search: is a folder, expected a YAML file"
+
+
 def test_a_run_folder_whose_config_this_user_may_not_read(monkeypatch, tmp_path, capsys):
     """Refused as ``--config``, an option the user never gave; ``--run`` is the one to name."""
     run = tmp_path / "r"

@@ -53,6 +53,8 @@ def read_yaml(path, field: str) -> dict:
     from neurodyn.io.hdf5 import refuse_denied
 
     p = Path(path)
+    if os.path.isdir(p):  # before the permissions: a folder is the wrong input whatever they are ("may not be listed")
+        raise InputError("is a folder, expected a YAML file", path=p, field=field)
     refuse_denied(p, field)  # is_file / read_text raised PermissionError: a traceback
     if not p.is_file():
         from neurodyn.io.hdf5 import absent_reason
@@ -69,14 +71,18 @@ def read_yaml(path, field: str) -> dict:
 def check_config_files(argv: list[str]) -> None:
     """Refuse, before jsonargparse reads them, ``--config`` files that are not UTF-8 text (a traceback:
     UnicodeDecodeError), are empty, or hold a YAML value that is not a mapping ("Unexpected config: - a",
-    naming no file). Missing files, folders and YAML syntax errors are left to :func:`parser_error`
-    (which names the line and column)."""
+    naming no file), and folders, whatever their permissions (one that may not be listed was called that:
+    "permission denied (this folder may not be listed ...)", while a folder is the wrong kind of input either
+    way). Missing files and YAML syntax errors are left to :func:`parser_error` (which names the line and
+    column)."""
     import yaml
 
     from neurodyn.io.hdf5 import refuse_denied
 
     for file in config_files(argv):
         p = Path(file)
+        if os.path.isdir(p):  # as parser_error says it, before the permissions are looked at
+            raise InputError("is a folder, expected a YAML config file", path=p, field="--config")
         refuse_denied(p, "--config")  # a file this user may not read, or one behind a folder: a traceback
         if not p.is_file():
             continue
