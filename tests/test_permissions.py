@@ -299,6 +299,45 @@ def test_a_lock_file_this_user_may_not_write_is_not_called_an_unwritable_folder(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]
 
 
+@pytest.mark.parametrize("error", [errno.EBADF, errno.EWOULDBLOCK], ids=errno.errorcode.get)
+def test_a_lock_file_that_cannot_be_locked_read_only_is_not_called_another_writer(monkeypatch, tmp_path, error):
+    """The read-only fallback above, on NFS or CIFS: Linux emulates flock there with POSIX locks, which need a
+    descriptor open for writing, so flock fails with EBADF -- and the output was refused as "another process is
+    writing this file", with no other process anywhere. EBADF now says what is wrong and names the lock file;
+    EWOULDBLOCK (a lock held) is refused as before."""
+    import fcntl
+
+    from neurodyn.errors import InputError
+    from neurodyn.io.output import output_file
+
+    out = tmp_path / "out.h5"
+    lock = tmp_path / ".out.h5.lock"
+    lock.write_bytes(b"")
+    real_open = os.open
+
+    def os_open(path, flags, *args, **kwargs):  # open(2) of a lock file whose mode forbids this user to write it
+        if os.fspath(path) == str(lock) and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    def flock(fd, operation):  # flock(2) of that read-only descriptor on NFS: EBADF; or a lock someone holds
+        raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr(os, "open", os_open)
+    monkeypatch.setattr(fcntl, "flock", flock)
+    with pytest.raises(InputError) as err:
+        with output_file(out):
+            raise AssertionError("written without the lock")
+    if error == errno.EBADF:
+        assert str(err.value) == (f"{lock}: --out: cannot be locked: this user may not write the lock file, and this "
+                                  "file system (NFS, CIFS) locks only files open for writing; if no process is "
+                                  "writing this file, remove the lock file")
+    else:
+        assert str(err.value) == (f"{out}: --out: another process is writing this file (lock .out.h5.lock); try "
+                                  "again when it has finished")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.h5.lock"]  # not ours to remove
+
+
 def test_demo_refuses_a_checkpoints_folder_this_user_may_not_write_before_it_trains(monkeypatch, tmp_path,
                                                                                        capsys):
     """A rerun into an --out whose checkpoints/ (kept from an earlier run) this user may not write simulated and

@@ -570,6 +570,7 @@ def _lock(path: Path, field: str | None, busy: str | None = None, of_folder: boo
         return
     fd = None
     held = False
+    read_only = False  # the lock file could only be opened to read (the fallback below)
     try:  # the file is created inside the frame that removes it: a signal the moment it appears is covered
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -581,6 +582,7 @@ def _lock(path: Path, field: str | None, busy: str | None = None, of_folder: boo
             if isinstance(err, PermissionError) and may_access(lock.parent, os.W_OK | os.X_OK):
                 with contextlib.suppress(OSError):
                     fd = os.open(lock, os.O_RDONLY)
+                    read_only = True
             if fd is None:
                 where = "this folder" if of_folder else f"folder {path.parent}"
                 raise InputError(f"cannot write in {where} ({os.strerror(err.errno or 0) or err})",
@@ -591,7 +593,14 @@ def _lock(path: Path, field: str | None, busy: str | None = None, of_folder: boo
             # we hold a lock on a name nobody sees, and must refuse as if it were still held.
             if os.fstat(fd).st_ino != os.stat(lock).st_ino:
                 raise BlockingIOError(errno.EAGAIN, "lock file replaced")
-        except OSError:
+        except OSError as err:
+            if read_only and err.errno == errno.EBADF:
+                # NFS (and CIFS) emulate flock with POSIX byte-range locks, and "in order to place an exclusive
+                # lock, the file must be opened for writing" (flock(2), NOTES): EBADF on a descriptor opened to
+                # read, which is no sign of another writer ("another process is writing" sent the user waiting)
+                raise InputError("cannot be locked: this user may not write the lock file, and this file system "
+                                 "(NFS, CIFS) locks only files open for writing; if no process is writing this "
+                                 f"{what}, remove the lock file", path=lock, field=field) from None
             raise InputError(busy or f"another process is writing this {what} (lock {lock.name}); try again when "
                              "it has finished", path=lock.parent if busy else path, field=field) from None
         held = True
