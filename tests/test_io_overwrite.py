@@ -40,6 +40,29 @@ def test_overwrite_refuses_a_write_protected_output(tmp_path, mode):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]
 
 
+def test_overwrite_refuses_a_file_this_user_may_not_write(tmp_path, monkeypatch):
+    """Another user's file (mode 0644) in a folder this user may write: the rename replaced it. access(2) is
+    asked as well as the mode bits, as ``rm`` does before "remove write-protected regular file?"; injected,
+    since root may write every file."""
+    out = tmp_path / "theirs.h5"
+    out.write_bytes(b"a colleague's data")
+    out.chmod(0o644)
+    real_access = os.access
+
+    def access(path, mode, *args, **kwargs):  # what access(2) answers another user for a 0644 file
+        if os.fspath(path) == str(out) and mode & os.W_OK:
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    with pytest.raises(InputError) as err:
+        with output_file(out, overwrite=True):
+            raise AssertionError("the block ran")
+    assert str(err.value) == (f"{out}: --out: is write-protected (mode 0644, not writable by this user); "
+                              "--overwrite does not replace a protected file: choose another output path")
+    assert out.read_bytes() == b"a colleague's data"
+
+
 def test_overwrite_names_the_callers_option(tmp_path):
     """A public Python function names its own argument, as the other output-policy messages do."""
     from neurodyn.errors import named

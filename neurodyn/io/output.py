@@ -455,14 +455,25 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: b
     return path
 
 
-def write_protected(path: str | os.PathLike) -> int | None:
-    """The permission bits of ``path`` when it is a write-protected file, else None (also when absent).
+#: how :func:`write_protected` ends for a file this user may not write (another user's): no ``chmod`` of theirs helps
+_NOT_THIS_USERS = "not writable by this user"
+
+
+def write_protected(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is a write-protected file (its mode, and who may not write it), else None (also when absent).
 
     Write-protected: its owner's write bit is off (``chmod 444``, ``chmod a-w``: how a user protects a file;
     renaming a new file onto it needs only a writable folder, so ``--overwrite`` replaced it silently), or
-    this process may not write it (:func:`may_access`; another user's file, what ``rm`` asks about before it
+    this process may not write it (:func:`may_access`: another user's file, what ``rm`` asks about before it
     prompts "remove write-protected regular file?"). The mode bits are read with stat, not only asked of
     :func:`os.access`: root's access(2) says yes to everything, a protected file included.
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "x.h5"; _ = f.write_bytes(b"")
+    >>> write_protected(f) is None
+    True
+    >>> f.chmod(0o444); write_protected(f)
+    'mode 0444'
     """
     import stat
 
@@ -472,8 +483,11 @@ def write_protected(path: str | os.PathLike) -> int | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    if not st.st_mode & stat.S_IWUSR or not may_access(path, os.W_OK):
-        return stat.S_IMODE(st.st_mode)
+    mode = stat.S_IMODE(st.st_mode)
+    if not st.st_mode & stat.S_IWUSR:
+        return f"mode {mode:04o}"
+    if not may_access(path, os.W_OK):
+        return f"mode {mode:04o}, {_NOT_THIS_USERS}"
     return None
 
 
@@ -482,10 +496,12 @@ def refuse_protected(path: str | os.PathLike, field: str | None, overwrite_name:
     (:func:`write_protected`): the user protected it, and users' data is not replaced behind their back."""
     from neurodyn.errors import InputError
 
-    mode = write_protected(path)
-    if mode is not None:
-        raise InputError(f"is write-protected (mode {mode:04o}); {overwrite_name} does not replace a protected "
-                         "file: make it writable (chmod u+w) or choose another output path", path=path, field=field)
+    why = write_protected(path)
+    if why is not None:
+        # chmod u+w undoes the owner's own protection; another user's file is not theirs to unprotect
+        undo = "" if why.endswith(_NOT_THIS_USERS) else "make it writable (chmod u+w) or "
+        raise InputError(f"is write-protected ({why}); {overwrite_name} does not replace a protected file: "
+                         f"{undo}choose another output path", path=path, field=field)
 
 
 def make_folders(folder: Path, path: Path, field: str | None) -> list[Path]:
