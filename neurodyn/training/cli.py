@@ -108,7 +108,7 @@ from lightning.pytorch.cli import LightningCLI
 
 from neurodyn.errors import InputError, command_line_names, one_line, wrapped_input_error
 from neurodyn.io.hdf5 import absent_reason, check_input_file
-from neurodyn.io.output import Interrupted
+from neurodyn.io.output import Interrupted, may_access
 from neurodyn.training import child_rank, restore_environ
 from neurodyn.training.callbacks import (
     EpochLog,
@@ -1003,7 +1003,7 @@ def _refuse_unwritable_inside(run_dir: Path, field: str) -> None:
     (an analysis kept beside the records), and read every file name of a large run to do so."""
     for name in ("checkpoints", "tensorboard"):
         sub = run_dir / name
-        if os.path.isdir(sub) and not os.access(sub, os.W_OK | os.X_OK):
+        if os.path.isdir(sub) and not may_access(sub, os.W_OK | os.X_OK):
             raise InputError(f"cannot write in its folder {name} (permission denied)", path=run_dir, field=field)
 
 

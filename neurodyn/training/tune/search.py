@@ -383,7 +383,7 @@ def _run_folder(out: Path, inputs: list[Path]) -> Iterator[tuple[Path, list[Path
     lock, every temporary folder of ``out`` (``.<name>.XXXXXXXX.part``) is removed: this run's, and those a
     killed run (``kill -9``, a crash) left behind. Missing parent folders that are still empty are removed.
     """
-    from neurodyn.io.output import _lock, make_folders, remove_empty_folders
+    from neurodyn.io.output import _lock, make_folders, may_access, remove_empty_folders
 
     _check_out(out, inputs)
     parent = out.absolute().parent
@@ -391,7 +391,7 @@ def _run_folder(out: Path, inputs: list[Path]) -> Iterator[tuple[Path, list[Path
     try:
         if not parent.is_dir():  # a file (was called a folder that is not writable)
             raise InputError(f"{parent} is not a folder", path=out, field="--out")
-        if not os.access(parent, os.W_OK | os.X_OK):
+        if not may_access(parent, os.W_OK | os.X_OK):
             raise InputError(f"folder {parent} is not writable", path=out, field="--out")
         with _lock(out, "--out", what="run folder"):
             _check_out(out, inputs)  # another search may have finished since the first check
