@@ -72,7 +72,7 @@ def predict_prepared(
                          field="train_input/train_spikes_heldin")
     for kind in ("heldin", "heldout"):  # all 0: GLMs of rates 0 (log(0) warnings), a file of nothing learnt, exit 0
         key = f"train_spikes_{kind}"
-        if not np.nansum(train_input[key]) > 0:
+        if not np.nansum(train_input[key], dtype=np.float64) > 0:  # float16 counts: a float16 sum overflows
             raise InputError(f"the {n_train} train trials hold no {kind.replace('held', 'held-')} spikes (every "
                              "count is 0): there is nothing to fit the GLMs to", path=prepared_path,
                              field=f"train_input/{key}")

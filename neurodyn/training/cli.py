@@ -561,7 +561,7 @@ class NeurodynCLI(LightningCLI):
             if not same:
                 raise InputError(f"names another folder ({other}) than the run this checkpoint continues "
                                  f"({run_dir}): a resumed run continues in its own folder; resume it with --run "
-                                 f"{run_dir}, or drop --run-name", field="run_name")
+                                 f"{run_dir}, or drop --run-name", path=run_dir, field="run_name")
         resuming = ckpt is not None or cfg.get("run") is not None
         # the fit continues an existing run in its own folder (--run DIR, --ckpt_path DIR/checkpoints/X.ckpt); any
         # other fit -- a new run, or one from a checkpoint outside a run folder -- writes only a new or empty folder

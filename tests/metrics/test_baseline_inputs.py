@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from neurodyn.cli import main
@@ -98,3 +99,27 @@ def test_a_silent_unit_is_one_note_not_sklearn_warnings(prepared_5ms, tmp_path, 
         group = f[next(iter(f))]
         rates = group["train_rates_heldout"][()]
         assert np.all(rates[..., 1] == np.float32(RATE_CLIP[0])) and np.all(rates[..., 0] > RATE_CLIP[0])
+
+
+def test_many_train_spikes_raise_no_overflow_warning(prepared_5ms, tmp_path):
+    """The "train trials hold no spikes" check summed the float16 counts in float16: past 65504 spikes the sum was
+    inf (the check passed by luck) and NumPy printed "overflow encountered in reduce" on every real dataset's run."""
+    import shutil
+    import warnings
+
+    import h5py
+
+    from neurodyn.commands.baseline import predict_prepared
+
+    busy = tmp_path / "busy.h5"
+    shutil.copy(prepared_5ms, busy)
+    with h5py.File(busy, "r+") as f:
+        counts = f["train_input/train_spikes_heldin"]
+        assert counts.dtype == np.float16  # as prepare writes them (nlb_tools' layout)
+        counts[...] = np.full(counts.shape, 60, dtype=np.float16)
+        assert float(np.sum(counts[...], dtype=np.float64)) > np.finfo(np.float16).max
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predict_prepared(busy)
+    overflow = [str(w.message) for w in caught if "overflow" in str(w.message)]
+    assert overflow == [], overflow

@@ -56,7 +56,7 @@ def test_run_name_of_another_folder_with_a_run_checkpoint_is_refused(run, capsys
         code = main(["fit", *TINY, *resume, "--trainer.default_root_dir", str(root), "--run-name", "finetune",
                      "--trainer.max_epochs", "2"])
         line = _one_line(capsys)
-        assert code == 2 and "run_name:" in line and f"--run {run}" in line, line
+        assert code == 2 and f"{run}: run_name: names another folder" in line and f"--run {run}" in line, line
         assert _digest(run) == before  # the old run is untouched
         assert sorted(p.name for p in root.iterdir()) == ["old"]  # and no new folder
     # naming the run's own folder is the same as not naming it
