@@ -238,6 +238,9 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
                       "none (last.ckpt is the result)")
         if index.get("best"):
             table.add_row("best", f"{index['best']} ({index.get('monitor')} {index.get('best_score')})")
+        elif index.get("monitor") and index.get("save_top_k") not in (None, 0):  # as training.runs.no_best_reason
+            table.add_row("best", f"none yet ({index['monitor']} never measured: validation runs every "
+                                  "trainer.check_val_every_n_epoch epochs; last.ckpt is the result)")
     else:
         table.add_row("checkpoints.json", "none yet (no epoch finished)")
     metrics = path / "metrics.csv"
@@ -255,7 +258,9 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
     console.print(table)
     console.print(files)
     model = (config.get("model") or {}).get("class_path", "?") if isinstance(config.get("model"), dict) else "?"
-    ckpt = "last" if not index.get("monitor") else "best"
+    # best only where the index names a best file: a run whose monitor was never measured (it stopped before its
+    # first validation) has none, and predict / validate refuse --ckpt_path best there
+    ckpt = "best" if index.get("best") else "last"
     q = shell_word(path)
     print_what_next(console, f"run folder of neurodyn fit ({str(model).rsplit('.', 1)[-1]})", [
         f"neurodyn predict --run {q} --ckpt_path {ckpt} --prediction.path PRED.h5",

@@ -1,0 +1,60 @@
+"""``neurodyn info``'s ``next:`` lines are commands that run: a run folder without a best checkpoint is given
+``--ckpt_path last``, an HMM-GLM model file (``export_model_h5``) is named and given ``neurodyn plot``, and a
+switching-GLM file of one sequence is given no fit that refuses it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from neurodyn.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _wide_console(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")
+
+
+def _what_next(capsys) -> tuple[str, list[str]]:
+    """The ``what:`` line and the ``next:`` lines that end a summary."""
+    out = capsys.readouterr().out.splitlines()
+    what = [line[len("what: "):] for line in out if line.startswith("what: ")]
+    assert len(what) == 1, out
+    return what[0], [line[len("next: "):] for line in out if line.startswith("next: ")]
+
+
+def _run_folder(tmp_path, index: dict):
+    """A run folder of ``neurodyn fit`` as far as info and ``--ckpt_path best|last`` read it: its config, its
+    checkpoint index and last.ckpt (bytes only: neither reads it)."""
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("model:\n  class_path: HMMGLMModule\ntrainer:\n  max_epochs: 1\n")
+    (run / "checkpoints" / "checkpoints.json").write_text(json.dumps(index))
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"0")
+    if index.get("best"):
+        (run / "checkpoints" / index["best"]).write_bytes(b"0")
+    return run
+
+
+@pytest.mark.parametrize("best, ckpt", [(None, "last"), ("epoch=1-step=4-valid_loss=7.1.ckpt", "best")])
+def test_a_run_folder_is_given_best_only_where_it_has_a_best_checkpoint(tmp_path, capsys, best, ckpt):
+    """A run that monitors valid/loss but stopped before its first validation (``--trainer.max_epochs 1`` with
+    validation every few epochs) has no best checkpoint; info suggested ``--ckpt_path best`` because a monitor
+    was set, and predict / validate refused it ("the run has no best checkpoint yet ... use --ckpt_path
+    last")."""
+    from neurodyn.training.runs import resolve_checkpoint
+
+    run = _run_folder(tmp_path, {"monitor": "valid/loss", "mode": "min", "save_top_k": 1, "best": best,
+                                 "best_score": 7.1 if best else None, "top_k": {best: 7.1} if best else {},
+                                 "last": "last.ckpt", "last_epoch": 0, "last_step": 4})
+    assert main(["info", str(run)]) == 0
+    out = capsys.readouterr().out
+    if best is None:
+        assert "none yet (valid/loss never measured" in out, out
+    assert main(["info", str(run)]) == 0
+    what, steps = _what_next(capsys)
+    assert what == "run folder of neurodyn fit (HMMGLMModule)"
+    assert steps[:2] == [f"neurodyn predict --run {run} --ckpt_path {ckpt} --prediction.path PRED.h5",
+                         f"neurodyn validate --run {run} --ckpt_path {ckpt}"]
+    resolve_checkpoint(run, ckpt)  # what predict and validate do with it: no InputError
