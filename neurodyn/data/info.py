@@ -300,7 +300,8 @@ def cut_text(text: str) -> str:
 
 def _generic(path: Path | str, console, kind: str, max_rows: int) -> str:
     """The datasets of any other HDF5 file (with min / mean / max for a ``neurodyn predict`` file of a Lorenz /
-    LFADS file or a switching GLM); returns its kind (``"prediction"`` for those)."""
+    LFADS file or a switching GLM, and for an HMM-GLM model file); returns its kind (``"prediction"``,
+    ``"hmmglm_model"`` for those)."""
     with _h5(path) as f:  # read in the block, print after it (see _prepared)
         items = _datasets(f)
         module = f.attrs.get("module")
@@ -312,6 +313,15 @@ def _generic(path: Path | str, console, kind: str, max_rows: int) -> str:
             for name, ds in items[:max_rows]:
                 table.add_row(name, str(tuple(ds.shape)), str(ds.dtype), *_stats(ds))
             attrs = _attributes_table(f, f"Prediction file {path}: what it records")
+        elif is_hmmglm_model_file(f):
+            kind = "hmmglm_model"
+            model = f.attrs.get("model")
+            model = model.decode() if isinstance(model, bytes) else model
+            table = titled_table(f"HMM-GLM model file {path} ({model or 'switching GLM'}, {len(items)} arrays; "
+                                 f"{_units(items)})", "array", "shape", "dtype", "min", "mean", "max")
+            for name, ds in items[:max_rows]:
+                table.add_row(name, str(tuple(ds.shape)), str(ds.dtype), *_stats(ds))
+            attrs = _attributes_table(f, f"HMM-GLM model file {path}: what it records")
         else:
             title = "LFADS-format HDF5" if kind == "lfads" else "HDF5"
             table = titled_table(f"{title} {path} ({len(items)} datasets)", "dataset", "shape", "dtype")
@@ -322,17 +332,27 @@ def _generic(path: Path | str, console, kind: str, max_rows: int) -> str:
             table.add_row(f"… {len(items) - max_rows} more", *[""] * (len(table.columns) - 1))
         root = _root_attrs(f)
         spikes = f["spikes"].shape if "spikes" in f else None
+        names = {name for name, _ in items}
     if attrs is not None:
         console.print(attrs)
     console.print(table)
-    print_what_next(console, *_generic_what_next(path, kind, root, spikes))
+    print_what_next(console, *_generic_what_next(path, kind, root, spikes, names))
     return kind
 
 
-def _generic_what_next(path: Path | str, kind: str, attrs: dict, spikes: tuple | None) -> tuple[str, list[str]]:
+def is_hmmglm_model_file(f) -> bool:
+    """Whether an open HDF5 file (neither a prediction of ``neurodyn predict`` nor a prepared file) is a fitted
+    switching GLM written by :func:`neurodyn.models.hmmglm.evaluate.export_model_h5`: its unprefixed
+    ``coupling`` and ``transitions``, the arrays by which ``neurodyn plot`` reads one (``hmmglm_model``)."""
+    return "coupling" in f and "transitions" in f
+
+
+def _generic_what_next(path: Path | str, kind: str, attrs: dict, spikes: tuple | None,
+                       names: set[str] = frozenset()) -> tuple[str, list[str]]:
     """``what:`` / ``next:`` of a file that :func:`_generic` shows: a prediction of a Lorenz / LFADS-format file
-    or of a switching GLM, an LFADS-format data file, a switching-GLM data file, or an HDF5 file of no known
-    kind (``attrs``: its root attributes; ``spikes``: the shape of its ``spikes`` dataset, if any)."""
+    or of a switching GLM, an HMM-GLM model file, an LFADS-format data file, a switching-GLM data file, or an
+    HDF5 file of no known kind (``attrs``: its root attributes; ``spikes``: the shape of its ``spikes`` dataset,
+    if any; ``names``: its datasets)."""
     from neurodyn.data.synthetic.switching_glm import FORMAT as SWITCHING_GLM_FORMAT
 
     q = shell_word(path)
@@ -341,6 +361,13 @@ def _generic_what_next(path: Path | str, kind: str, attrs: dict, spikes: tuple |
             else "rates in spikes per bin, latents"
         return (f"predictions of neurodyn predict ({attrs.get('module')}) on {attrs.get('datamodule')} data: {units}; "
                 "not NLB rates: evaluate, submit and ensemble take none", [f"neurodyn plot {q}"])
+    if kind == "hmmglm_model":
+        model = attrs.get("model") or "switching GLM"
+        states = f", {attrs['n_states']} states" if attrs.get("n_states") is not None else ""
+        posteriors = "; with the state posteriors of the spikes it was exported with" if "posteriors" in names else ""
+        return (f"an HMM-GLM model file (export_model_h5 of neurodyn.models.hmmglm; {model}{states}): couplings, "
+                f"transitions and biases of a fitted switching GLM{posteriors}; not NLB rates: evaluate, submit "
+                "and ensemble take none", [f"neurodyn plot {q}"])
     if kind == "lfads":
         made = " from neurodyn simulate lorenz" if attrs.get("generator") == "neurodyn.data.synthetic.lorenz" else ""
         return (f"LFADS-format data{made}: spike counts to fit (train_data / valid_data)",

@@ -58,3 +58,28 @@ def test_a_run_folder_is_given_best_only_where_it_has_a_best_checkpoint(tmp_path
     assert steps[:2] == [f"neurodyn predict --run {run} --ckpt_path {ckpt} --prediction.path PRED.h5",
                          f"neurodyn validate --run {run} --ckpt_path {ckpt}"]
     resolve_checkpoint(run, ckpt)  # what predict and validate do with it: no InputError
+
+
+@pytest.mark.parametrize("with_spikes", [True, False])
+def test_an_hmmglm_model_file_is_named_and_given_plot(tmp_path, capsys, with_spikes):
+    """A file of ``export_model_h5`` was 'an HDF5 file of no kind neurodyn reads' with 'next: none', though
+    ``neurodyn plot`` draws it (its ``coupling`` and ``transitions``) and evaluate tells it apart."""
+    import torch
+
+    from neurodyn.models.hmmglm import HMMGLMConfig, build_model
+    from neurodyn.models.hmmglm.evaluate import export_model_h5
+
+    model = build_model(4, HMMGLMConfig(variant="hmmglm", n_states=2)).double()
+    spikes = torch.zeros(1, 30, 4, dtype=torch.float64) if with_spikes else None
+    path = export_model_h5(tmp_path / "model file.h5", model, spikes)
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"HMM-GLM model file {path} (" in out, out
+    assert [line.split("│")[1].strip() for line in out.splitlines() if "│ coupling " in line] == ["coupling"], out
+    assert main(["info", str(path)]) == 0
+    what, steps = _what_next(capsys)
+    assert what.startswith("an HMM-GLM model file (export_model_h5 of neurodyn.models.hmmglm; "), what
+    assert ("state posteriors" in what) == with_spikes, what
+    assert steps == [f"neurodyn plot '{path}'"]
+    assert main(["plot", str(path), "--out", str(tmp_path / "m.png")]) == 0  # the next: line runs
+    assert (tmp_path / "m.png").is_file()
