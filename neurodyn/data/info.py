@@ -374,12 +374,16 @@ def _generic_what_next(path: Path | str, kind: str, attrs: dict, spikes: tuple |
                 [f"neurodyn fit --config configs/langevinflow/lorenz.yaml --data LFADSDataModule --data.path {q}"])
     if attrs.get("format") == SWITCHING_GLM_FORMAT and spikes is not None:
         n_sequences = spikes[0]
+        what = ("simulated switching-GLM data (neurodyn simulate switching-glm): spikes, true states and couplings "
+                f"of {n_sequences} sequence{'' if n_sequences == 1 else 's'}")
+        if n_sequences < 2:  # fit trains on the first n_train sequences and validates on the rest: 1 <= n_train < N
+            return (f"{what}; one sequence cannot be split into train and valid sequences, so fit refuses it "
+                    "(simulate 2 or more: neurodyn simulate switching-glm --n-sequences)",
+                    ["none (fit needs 2 or more sequences: n_train to train on, the rest to validate on)"])
         n_train = "" if n_sequences > 30 else f" --data.init_args.n_train {max(1, n_sequences * 3 // 5)}"
         nulls = " ".join(f"--data.init_args.{k} null" for k in ("n_states", "n_neurons", "n_sequences", "n_bins"))
-        return ("simulated switching-GLM data (neurodyn simulate switching-glm): spikes, true states and couplings "
-                f"of {n_sequences} sequences",
-                [f"neurodyn fit --config configs/hmmglm/synthetic_hmmglm.yaml --data.init_args.path {q} "
-                 f"{nulls}{n_train}"])
+        return (what, [f"neurodyn fit --config configs/hmmglm/synthetic_hmmglm.yaml --data.init_args.path {q} "
+                       f"{nulls}{n_train}"])
     return ("an HDF5 file of no kind neurodyn reads (not NWB, prepared, prediction, LFADS-format or switching-GLM "
             "data)", [])
 

@@ -83,3 +83,17 @@ def test_an_hmmglm_model_file_is_named_and_given_plot(tmp_path, capsys, with_spi
     assert steps == [f"neurodyn plot '{path}'"]
     assert main(["plot", str(path), "--out", str(tmp_path / "m.png")]) == 0  # the next: line runs
     assert (tmp_path / "m.png").is_file()
+
+
+def test_a_switching_glm_file_of_one_sequence_is_given_no_fit_it_refuses(tmp_path, capsys):
+    """A file of one sequence was given ``fit ... --data.init_args.n_train 1``, which fit refused with
+    'n_train=1 must be between 1 and 0': one sequence cannot be split into train and valid sequences."""
+    one = tmp_path / "one.h5"
+    assert main(["simulate", "switching-glm", "--out", str(one), "--n-states", "2", "--n-neurons", "3",
+                 "--n-sequences", "1", "--n-bins", "20", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(one)]) == 0
+    what, steps = _what_next(capsys)
+    assert "of 1 sequence;" in what and "cannot be split into train and valid sequences" in what, what
+    assert not any(step.startswith("neurodyn fit") for step in steps), steps
+    assert steps == ["none (fit needs 2 or more sequences: n_train to train on, the rest to validate on)"]

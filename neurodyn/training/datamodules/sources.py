@@ -348,9 +348,14 @@ class SwitchingGLMDataModule(NeuralDataModule):
             source = "simulation" if self.path is None else "file"
             involves = ("path",) if self.path is not None else (
                 ("n_sequences",) if self.sim_kwargs["n_sequences"] is not None else ())
-            raise InputError(f"n_train={self.n_train} must be between 1 and {len(spikes) - 1} (the {source} has "
-                             f"{len(spikes)} sequences)", path=self.path, field=data_option("n_train"),
-                             involves=involves)
+            # one sequence leaves no n_train to choose (it said "must be between 1 and 0"): say why instead
+            message = (f"n_train={self.n_train} must be between 1 and {len(spikes) - 1} (the {source} has "
+                       f"{len(spikes)} sequences)") if len(spikes) > 1 else (
+                f"the {source} has {len(spikes)} sequence{'' if len(spikes) == 1 else 's'}, and a fit needs 2 or "
+                "more: n_train to train on, the rest to validate on (one sequence cannot be split into train and "
+                "valid sequences); " + ("simulate 2 or more (neurodyn simulate switching-glm --n-sequences)"
+                                        if self.path is not None else "set n_sequences to 2 or more"))
+            raise InputError(message, path=self.path, field=data_option("n_train"), involves=involves)
         for name, rows in (("train", slice(0, self.n_train)), ("valid", slice(self.n_train, None))):
             self.splits[name] = assemble_split(spikes[rows], extras={"true_states": states[rows]})
 

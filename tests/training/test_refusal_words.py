@@ -1,0 +1,36 @@
+"""Refusals say what is wrong in the terms of the model and data at hand: a switching-GLM file of one sequence
+(which no n_train splits), a switching GLM's checkpoint on another session's units (couplings and biases, not
+a read-in and a read-out); and the hmmglm configs cite the paper, not a file the repository lacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from neurodyn.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("from_file", [True, False])
+def test_one_sequence_is_refused_as_unsplittable_not_with_an_impossible_range(tmp_path, from_file):
+    """fit of a switching-GLM file of one sequence said 'n_train=1 must be between 1 and 0 (the file has 1
+    sequences)': a range that no value is in."""
+    from neurodyn.data.synthetic.switching_glm import simulate_switching_glm, write_switching_glm_h5
+    from neurodyn.training.datamodules.sources import SwitchingGLMDataModule
+
+    if from_file:
+        path = tmp_path / "one.h5"
+        write_switching_glm_h5(path, simulate_switching_glm(n_states=2, n_neurons=3, n_sequences=1, n_bins=20,
+                                                            seed=0))
+        kwargs = {"path": str(path)}
+    else:
+        kwargs = {"n_states": 2, "n_neurons": 3, "n_sequences": 1, "n_bins": 20, "seed": 0}
+    with pytest.raises(InputError) as caught:  # the module reads its data when it is made
+        SwitchingGLMDataModule(n_train=1, **kwargs).load()
+    message = str(caught.value)
+    assert "between 1 and 0" not in message, message
+    assert "has 1 sequence, and a fit needs 2 or more" in message, message
+    assert "cannot be split into train and valid sequences" in message, message
+    assert ("--n-sequences" in message) == from_file, message
