@@ -519,13 +519,13 @@ def data_units(datamodule) -> dict | None:
     and, where the file records them (:data:`neurodyn.data.prepared.UNIT_IDS`), ``"heldin_ids"`` and
     ``"heldout_ids"``: the NWB unit id of each held-in / held-out column (lists of ints, in column order).
 
-    A model's read-in and read-out weights belong to particular units (columns of the spike arrays), so a
-    checkpoint is only meaningful on the units it was trained on. A file prepared before the unit ids were
-    recorded has its session's units in unit-id order (:meth:`neurodyn.data.nwb.NWBSession.group`, as nlb_tools
-    orders them), whatever the phase: every prepared file that ``NLBDataModule`` reads has training trials, so it
-    was prepared from the session's train NWB file (alone, or with the test file of its folder), and the SHA-256
-    of that file (``source_sha256``: ``""`` where unknown, streamed from a plain URL) is common to the val- and
-    test-phase files of one session and to no other session's."""
+    A model's read-in and read-out weights (a switching GLM's couplings and biases) belong to particular units
+    (columns of the spike arrays), so a checkpoint is only meaningful on the units it was trained on. A file
+    prepared before the unit ids were recorded has its session's units in unit-id order
+    (:meth:`neurodyn.data.nwb.NWBSession.group`, as nlb_tools orders them), whatever the phase: every prepared file
+    that ``NLBDataModule`` reads has training trials, so it was prepared from the session's train NWB file (alone,
+    or with the test file of its folder), and the SHA-256 of that file (``source_sha256``: ``""`` where unknown,
+    streamed from a plain URL) is common to the val- and test-phase files of one session and to no other session's."""
     prepared = getattr(datamodule, "prepared", None)
     attrs = getattr(prepared, "attrs", None)
     if not isinstance(attrs, dict) or not isinstance(attrs.get("dataset"), str):
@@ -550,6 +550,15 @@ def _sources(units: dict) -> dict[str, str]:
     return {str(row[0]): str(row[1]) for row in rows} if all(row[0] for row in rows) else {}
 
 
+#: what of a model of each family (``checkpoint["neurodyn"]["family"]``) is bound to the units it was trained on,
+#: in :func:`check_units`' messages; ``None``: any other family (LangevinFlow's, which a header without a family
+#: was written by). A switching GLM has no read-in or read-out layer: its couplings and biases are per unit.
+UNITS_BOUND = {
+    None: "a model's read-in and read-out weights",
+    "HMMGLMModule": "a switching GLM's couplings (one per pair of units, per state) and biases (one per unit)",
+}
+
+
 def check_units(checkpoint: dict, datamodule, path: str | os.PathLike) -> None:
     """One-line InputError (naming the data file and the field) when the data's units are not the ones the
     checkpoint was trained on (:func:`data_units`): another NLB dataset (``dataset``), or a prepared file of
@@ -568,7 +577,8 @@ def check_units(checkpoint: dict, datamodule, path: str | os.PathLike) -> None:
     if not isinstance(saved, dict) or current is None:
         return
     data = getattr(datamodule, "path", None)
-    why = "a model's read-in and read-out weights belong to the units it was trained on, not to these"
+    family = (checkpoint.get("neurodyn") or {}).get("family")
+    why = f"{UNITS_BOUND.get(family, UNITS_BOUND[None])} belong to the units it was trained on, not to these"
     if isinstance(saved.get("dataset"), str) and saved["dataset"] != current["dataset"]:
         raise InputError(f"the checkpoint {os.fspath(path)} was trained on {saved['dataset']}'s units, but this file "
                          f"holds {current['dataset']}'s: {why}; use a checkpoint of a fit on {current['dataset']}",

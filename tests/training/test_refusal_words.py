@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from neurodyn.errors import InputError
@@ -35,6 +36,40 @@ def test_one_sequence_is_refused_as_unsplittable_not_with_an_impossible_range(tm
     assert "has 1 sequence, and a fit needs 2 or more" in message, message
     assert "cannot be split into train and valid sequences" in message, message
     assert ("--n-sequences" in message) == from_file, message
+
+
+class _Prepared:
+    def __init__(self, attrs):
+        self.attrs = attrs
+
+
+class _Data:
+    """The attributes of an NLBDataModule that check_units reads."""
+
+    def __init__(self, sha):
+        self.path = "data.h5"
+        self.prepared = _Prepared({"dataset": "mc_maze_small", "source_files": np.array(["train.nwb"], dtype=object),
+                                   "source_sha256": np.array([sha], dtype=object)})
+
+
+@pytest.mark.parametrize("family, words, not_words", [
+    ("HMMGLMModule", "a switching GLM's couplings", "read-in"),
+    ("LangevinFlowModule", "a model's read-in and read-out weights", "coupling"),
+    (None, "a model's read-in and read-out weights", "coupling"),
+])
+def test_another_sessions_units_are_refused_in_the_models_terms(family, words, not_words):
+    """predict of an HMM-GLM run on another session's file explained the refusal in LangevinFlow's terms ('a
+    model's read-in and read-out weights'); a switching GLM has none: its couplings and biases are per unit."""
+    from neurodyn.training.checkpoints import check_units, data_units
+
+    header = {"units": data_units(_Data("a" * 64))}
+    if family:
+        header["family"] = family
+    with pytest.raises(InputError, match="source_sha256") as caught:
+        check_units({"neurodyn": header}, _Data("b" * 64), "last.ckpt")
+    message = str(caught.value)
+    assert f"{words}" in message and "belong to the units it was trained on, not to these" in message, message
+    assert not_words not in message, message
 
 
 @pytest.mark.parametrize("config", sorted((ROOT / "configs" / "hmmglm").glob("*.yaml")), ids=lambda p: p.name)
