@@ -99,3 +99,44 @@ def test_fit_counts_that_are_not_whole_numbers_are_refused(fit, settings, field)
             fit_gradient(model, x, **settings)
     assert caught.value.field == field, str(caught.value)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def _poisson_population(n_neurons: int, n_sequences: int, n_bins: int, seed: int = 0) -> torch.Tensor:
+    """Independent Poisson counts, rates 0.1-0.9 per bin (a cortical population in 20 ms bins)."""
+    g = torch.Generator().manual_seed(seed)
+    rates = 0.1 + 0.8 * torch.rand(n_neurons, generator=g, dtype=torch.float64)
+    return torch.poisson(rates.expand(n_sequences, n_bins, n_neurons).contiguous(), generator=g)
+
+
+def test_onehot_with_the_exp_link_does_not_lower_the_likelihood_by_default():
+    """The one-hot prior's Gumbel M-step with the exp link averages exp rates over nearly one-hot sampled types
+    (±strength on every undecided pair), a factor ≈ exp(var/2) above the rates of the softmax couplings the
+    model is scored with; its gradient only shrinks the sampled rates, so the types turn inhibitory and
+    log p(X) fell every iteration (here, 20 neurons: -7509, -7566, -7702, -7910 nats). The default
+    m_step_mode ("auto") now takes the deterministic softmax M-step for this link, which raises it."""
+    x = _poisson_population(20, 10, 40)
+    model = build_model(20, HMMGLMConfig(variant="onehot", n_states=2, link="exp")).double()
+    lls = []
+
+    def log_likelihood(*_) -> None:  # log p(X) alone: the objective also holds the log prior
+        with torch.no_grad():
+            lls.append(float(model.marginal_log_likelihood(x).sum()))
+
+    fit_em(model, x, n_iters=3, n_inner=10, callback=log_likelihood)
+    log_likelihood()
+    assert all(b > a for a, b in zip(lls, lls[1:])), lls
+    assert model.m_step_mode == "softmax"
+
+
+def test_onehot_m_step_mode_auto_keeps_the_papers_gumbel_step_with_the_sigmoid_link():
+    assert build_model(4, HMMGLMConfig(variant="onehot")).m_step_mode == "gumbel"
+    assert build_model(4, HMMGLMConfig(variant="onehot", link="softplus")).m_step_mode == "softmax"
+    assert build_model(4, HMMGLMConfig(variant="onehot", link="exp", m_step_mode="gumbel")).m_step_mode == "gumbel"
+
+
+def test_an_explicit_gumbel_m_step_with_the_exp_link_warns_once():
+    x = _poisson_population(4, 2, 30)
+    model = build_model(4, HMMGLMConfig(variant="onehot", n_states=2, link="exp", m_step_mode="gumbel")).double()
+    with pytest.warns(UserWarning, match="m_step_mode 'gumbel' with link 'exp'") as record:
+        fit_em(model, x, n_iters=2, n_inner=2)
+    assert sum("m_step_mode 'gumbel'" in str(w.message) for w in record) == 1

@@ -69,7 +69,10 @@ class HMMGLMConfig:
     prior_form : str
         ``"concrete"`` (paper) or ``"categorical"`` (``-KL(q ‖ π̄)``), one-hot prior only.
     m_step_mode : str
-        ``"gumbel"`` (paper) or ``"softmax"`` (deterministic M-step), one-hot prior only.
+        ``"gumbel"`` (paper), ``"softmax"`` (deterministic M-step) or ``"auto"`` (default: ``"gumbel"``
+        with the bounded sigmoid link, ``"softmax"`` with ``"exp"`` and ``"softplus"``, whose Gumbel
+        M-step averages unbounded sampled rates and, with ``"exp"`` on a population of ~100 units,
+        lowers the likelihood every iteration; see :class:`~.priors.OneHotPriorHMMGLM`), one-hot prior only.
     bias_init : str
         ``"inverse_link"`` (``b = λ^{-1}(mean count)``, the initial rate equals the mean count) or
         ``"mean_count"`` (``b`` = the mean count, the paper demo's start; with the sigmoid link every
@@ -96,7 +99,7 @@ class HMMGLMConfig:
     prior_temperature: float = 0.2
     prior_alpha: str = "log_prob"
     prior_form: str = "concrete"
-    m_step_mode: str = "gumbel"
+    m_step_mode: str = "auto"
     bias_init: str = "inverse_link"
 
 
