@@ -378,8 +378,12 @@ class PredictionWriter(BasePredictionWriter):
     - LFADS / Lorenz: ``train_rates``, ``valid_rates`` (counts per bin) and ``train_z``, ``valid_v``...
     - Switching GLM: per split (``train_``, ``valid_``) the state ``posteriors`` (sequences, bins, states),
       the ``viterbi`` path (int64) and ``log_marginal`` (nats per sequence), the NLB ``trial_ids`` of the
-      rows when the data are a prepared NLB file; and the model: ``coupling`` (states, post, pre, summed
-      over basis functions; one-hot prior: hard types, as ``export_model_h5`` writes it) and, for the
+      rows when the data are a prepared NLB file, their ``sequence_ids`` (int64: each row's index in the
+      simulation's sequences, the first axis of ``spikes`` / ``states`` of the ``neurodyn simulate
+      switching-glm`` file; ``valid_`` rows start at ``n_train``) when the data are a switching-GLM simulation
+      (:meth:`~neurodyn.training.datamodules.sources.SwitchingGLMDataModule.sequence_ids`); and the model:
+      ``coupling`` (states, post, pre, summed over basis functions; one-hot prior: hard types, as
+      ``export_model_h5`` writes it) and, for the
       one-hot prior, ``coupling_softmax`` (the softmax mixture the posteriors use), ``connection_types``
       (states, post, pre; int8, +1 excitatory, -1 inhibitory, 0 none, by the Wald read-out on the sequences
       the checkpoint's run was fitted on, as ``export_model_h5`` writes it given them; left out, with a note,
@@ -482,6 +486,10 @@ class PredictionWriter(BasePredictionWriter):
                 ids = trial_ids.get("eval" if split == "valid" else split)
                 if ids is not None:
                     tree[f"{split}_trial_ids"] = np.asarray(ids)
+            sequences = dm.sequence_ids() if hasattr(dm, "sequence_ids") else {}
+            for split in splits:  # a simulation's rows: their sequence in it (valid row 0 is sequence n_train)
+                if split in sequences:
+                    tree[f"{split}_sequence_ids"] = np.asarray(sequences[split], dtype=np.int64)
             extras = getattr(pl_module, "prediction_extras", None)
             if extras is not None:  # model-level outputs (switching GLM: couplings, types, transitions)
                 rows = fitted_train_rows(self.training_files, dm, self.run_select)

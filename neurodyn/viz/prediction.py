@@ -18,8 +18,11 @@ Layouts recognised (first match wins):
 ``hmmglm``
     ``valid_posteriors`` / ``train_posteriors`` (sequences, time, states) with optional
     ``*_viterbi`` (sequences, time) and ``*_trial_ids`` (the rows' NLB trial ids, whole numbers, a prepared
-    NLB file's predictions: the figure's row ticks and titles name rows by them, never as trial numbers).
-    Drawn: the posteriors of one sequence and the state paths of all.
+    NLB file's predictions) or ``*_sequence_ids`` (each row's sequence in the simulation, whole numbers >= 0, a
+    switching-GLM simulation's predictions: valid row 0 is sequence ``n_train``): the figure's row ticks and
+    titles name rows by them (``row 0 (sequence 8)``), and rows of a file without them by their position
+    (``row 0``), never as trial or sequence numbers. Drawn: the posteriors of one row and the state paths of
+    all.
 ``hmmglm_model``
     A fitted switching GLM exported by :func:`neurodyn.models.hmmglm.evaluate.export_model_h5`:
     ``coupling`` (states, post, pre), ``transitions``, optional ``posteriors`` / ``viterbi``. Drawn:
@@ -141,7 +144,8 @@ def read_prediction(path, *, group: str | None = None) -> dict:
         the file, when its attributes say: model, baseline, ensemble, submission) and
         the arrays: ``rates`` (trials, time, neurons) and ``n_heldin``, optional ``latents``
         (trials, time, D) with ``latents_key`` (the dataset they came from); or ``posteriors``
-        (sequences, time, states), optional ``paths`` and ``trial_ids`` (NLB trial ids of the rows);
+        (sequences, time, states), optional ``paths`` and ``trial_ids`` (NLB trial ids of the rows) or
+        ``sequence_ids`` (the rows' sequences in a switching-GLM simulation);
         or ``coupling`` (states, post, pre). With a known alignment (an NLB dataset's event, or the
         window starts the file records): ``offset_ms`` (time of the first bin's start from the event) and
         ``event``.
@@ -150,7 +154,8 @@ def read_prediction(path, *, group: str | None = None) -> dict:
     ------
     InputError
         Missing or non-HDF5 file, a prepared data file (not a prediction), unknown layout, arrays of the
-        wrong shape or with NaN, negative rates, fractional trial ids, a ``bin_ms`` attribute that is not a
+        wrong shape or with NaN, negative rates, fractional trial or sequence ids (or negative sequence ids,
+        or not as many ids as rows), a ``bin_ms`` attribute that is not a
         number > 0; ``group`` not an NLB group of the file, or not given for a file with several (field
         ``--group``; the message lists the file's groups).
 
@@ -249,15 +254,14 @@ def _read(f, path: Path, group: str | None) -> dict:
         out = {"layout": "hmmglm", "group": None, "bin_ms": _bin_ms(f, path, None),
                "label": rows + (f", {phase} phase" if phase else "")}
         out.update(_states(f, key, f"{split}_viterbi", path))
+        n_rows = len(out["posteriors"])
         if f"{split}_trial_ids" in f:  # rows of a prepared NLB file: their NLB trial ids
-            ids = _array(f, f"{split}_trial_ids", path, 1)
-            if len(ids) != len(out["posteriors"]):
-                raise InputError(f"{len(ids)} ids for {len(out['posteriors'])} rows", path, f"{split}_trial_ids")
-            if np.any(ids != np.round(ids)) or np.abs(ids).max() >= 2**53:  # 1.5 was drawn as trial 1
-                bad = ids[ids != np.round(ids)]
-                raise InputError(f"NLB trial ids must be whole numbers, found {bad[0]:g}" if bad.size else
-                                 "NLB trial ids out of range", path, f"{split}_trial_ids")
-            out["trial_ids"] = ids.astype(np.int64)
+            out["trial_ids"] = _row_ids(f, f"{split}_trial_ids", path, n_rows, "NLB trial ids")
+        elif f"{split}_sequence_ids" in f:  # rows of a switching-GLM simulation: their sequence in it
+            out["sequence_ids"] = _row_ids(f, f"{split}_sequence_ids", path, n_rows, "sequence ids")
+            if out["sequence_ids"].min() < 0:
+                raise InputError(f"sequence ids must be >= 0, found {out['sequence_ids'].min()}", path,
+                                 f"{split}_sequence_ids")
         if "coupling" in f:  # neurodyn predict of a switching GLM also stores the model
             out["coupling"] = _coupling(f, path)
         dataset = _text_attr(f, "dataset")  # an NLB file's rows: time from the dataset's alignment event
@@ -315,6 +319,18 @@ def _text_attr(f, name: str) -> str | None:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     return str(value) if value is not None and str(value) else None
+
+
+def _row_ids(f, key: str, path: Path, n_rows: int, what: str) -> np.ndarray:
+    """The ids of the ``n_rows`` rows under ``key`` (whole numbers, int64) -> InputError naming file and key."""
+    ids = _array(f, key, path, 1)
+    if len(ids) != n_rows:
+        raise InputError(f"{len(ids)} ids for {n_rows} rows", path, key)
+    if np.any(ids != np.round(ids)) or np.abs(ids).max() >= 2**53:  # 1.5 was drawn as trial 1
+        bad = ids[ids != np.round(ids)]
+        raise InputError(f"{what} must be whole numbers, found {bad[0]:g}" if bad.size else f"{what} out of range",
+                         path, key)
+    return ids.astype(np.int64)
 
 
 def _coupling(f, path: Path) -> np.ndarray:
@@ -433,8 +449,14 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
         if has_coupling:
             plot_coupling(data["coupling"], fig=subs[0], titles=[f"state {s}" for s in range(len(data["coupling"]))])
         ax = subs[-2].subplots()
-        ids = data.get("trial_ids")  # NLB trial ids of the rows: rows are not trial numbers
-        which = f"row {trial} (NLB trial {ids[trial]})" if ids is not None else f"sequence {trial}"
+        # rows are not trial or sequence numbers: a prepared NLB file's rows are named by their NLB trial ids, a
+        # simulation's by their sequence in it (valid row 0, the simulation's sequence n_train, was "sequence 0")
+        ids, noun, _, ylabel = _row_names(data)
+        if ids is not None:
+            which = f"row {trial} ({noun} {ids[trial]})"
+        else:  # an exported model's rows are the sequences it was given; a prediction file's, rows of a split
+            which = f"{'sequence' if layout == 'hmmglm_model' else 'row'} {trial}"
+            ylabel = "sequence" if layout == "hmmglm_model" else "row"
         plot_state_posteriors(data["posteriors"][trial], bin_ms=bin_ms, offset_ms=offset_ms, ax=ax,
                               title=f"{which}: state posteriors")
         time_axes.append((ax, "k"))
@@ -445,9 +467,9 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
             offset_ms=offset_ms,
             event=event or "alignment",
             fig=subs[-1],
-            title="state path of every " + ("row" if ids is not None else "sequence")
+            title=f"state path of every {'sequence' if ylabel == 'sequence' else 'row'}"
             + (" (Viterbi)" if "paths" in data else ""),
-            ylabel="row: NLB trial id" if ids is not None else "sequence",
+            ylabel=ylabel,
             row_ids=ids,
         )
         time_axes += [(ax, "k") for ax in subs[-1].axes[:2]]
@@ -463,6 +485,20 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
             ax.axvline(0.0, color=colour, ls="--", lw=1)
     fig.suptitle(title or _title(data))
     return fig
+
+
+#: what a prediction's row ids are (:func:`read_prediction`'s key, one id's noun, its article, the path image's row
+#: label): NLB trial ids of a prepared file's rows, or the sequence in the simulation of a switching-GLM simulation's
+ROW_IDS = (("trial_ids", "NLB trial", "an", "row: NLB trial id"), ("sequence_ids", "sequence", "a", "sequence"))
+
+
+def _row_names(data: dict) -> tuple:
+    """``(ids, noun, article, row label)`` of the rows of ``data`` (:data:`ROW_IDS`); ``ids`` None when the file
+    names its rows by nothing but their position."""
+    for key, noun, article, label in ROW_IDS:
+        if data.get(key) is not None:
+            return np.asarray(data[key]), noun, article, label
+    return None, None, None, None
 
 
 def _title(data: dict) -> str:

@@ -184,7 +184,7 @@ def test_every_time_panel_spans_the_bin_edges_with_one_label_and_the_event(tmp_p
     fig = draw_prediction(read_prediction(hmm))
     assert _time_limits(fig) == {(-0.25, 0.45)}
     for ax in fig.axes:
-        if ax.get_xlabel() or ax.get_ylabel() in ("row: NLB trial id", "sequence"):
+        if ax.get_xlabel() or ax.get_ylabel() in ("row: NLB trial id", "sequence", "row"):
             assert any(list(line.get_xdata()) == [0.0, 0.0] for line in ax.lines), ax.get_ylabel()
     stack = fig.axes[0].collections[0].get_paths()[0].vertices[:, 0]
     assert (stack.min(), stack.max()) == pytest.approx((-0.25, 0.45))

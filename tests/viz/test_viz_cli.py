@@ -169,7 +169,8 @@ def test_bad_arguments_exit_2(layouts, capsys):
 
 def test_an_hmmglm_figure_names_its_model_and_phase_and_whole_rows(tmp_path):
     """Every HMM-GLM figure was titled 'hmmglm prediction: valid sequences' (one-hot, GLM or Gaussian, any
-    phase), and the path image's row ticks fell between rows (0.5, 1.5, ...)."""
+    phase), and the path image's row ticks fell between rows (0.5, 1.5, ...). Rows without ids are rows, not
+    sequence numbers (valid row 0 of a simulation is its sequence n_train)."""
     from neurodyn.viz.prediction import draw_prediction
 
     gamma = _posteriors(n_seq=4)
@@ -179,7 +180,7 @@ def test_an_hmmglm_figure_names_its_model_and_phase_and_whole_rows(tmp_path):
     assert data["name"] == "OneHotPriorHMMGLM" and data["label"] == "valid sequences, test phase"
     fig = draw_prediction(data)
     assert fig._suptitle.get_text() == "OneHotPriorHMMGLM prediction (HMM-GLM layout): valid sequences, test phase"
-    ticks = [t for ax in fig.axes for t in ax.get_yticks() if ax.get_ylabel() == "sequence"]
+    ticks = [t for ax in fig.axes for t in ax.get_yticks() if ax.get_ylabel() == "row"]
     assert ticks and all(float(t).is_integer() for t in ticks), ticks
 
 

@@ -381,6 +381,15 @@ class SwitchingGLMDataModule(NeuralDataModule):
     def training_trials_origin(self) -> tuple[str, Path | None, tuple[str, ...]]:
         return "(the first n_train sequences)", None, ("n_train",)
 
+    def sequence_ids(self) -> dict[str, np.ndarray]:
+        """``{"train": ids, "valid": ids}`` (int64): the index of each split row's sequence in the simulation
+        (along the first axis of its ``spikes`` and ``states``: the file's, with ``path``), so that predictions
+        line up with the true states. The rows are ordered as in the file: train ``0 .. n_train - 1``, valid
+        ``n_train ..`` (a valid row's position in its split is not its sequence number)."""
+        n = len(self.simulation.spikes)
+        return {"train": np.arange(0, self.n_train, dtype=np.int64),
+                "valid": np.arange(self.n_train, n, dtype=np.int64)}
+
 
 class ArrayDataModule(NeuralDataModule):
     """Splits given directly as arrays (notebooks, benchmarks, custom pipelines).
