@@ -22,8 +22,11 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("--group", default=None,
                         help="NLB group to draw, e.g. mc_maze_small_20; required when the file holds several "
                              "(datasets or bin widths: the error lists them), else the file's one group")
-    parser.add_argument("--trial", type=int, default=None,
-                        help="trial / sequence drawn on its own (default 0; refused for a file of none)")
+    parser.add_argument("--trial", type=int, default=None, metavar="ROW",
+                        help="row drawn on its own: an index into the file's rows, 0 .. rows - 1 (default 0), not "
+                             "an NLB trial id or a simulation's sequence number; the figure names the row's id "
+                             "beside it ('row 0 (NLB trial 100)', 'row 0 (sequence 8)'), and a row out of range "
+                             "is refused with the ids the rows hold; refused for a file of no rows")
     parser.add_argument("--dpi", type=int, default=90,
                         help="dots per inch of raster output (PNG, JPEG, ...; in PDF / SVG only of the embedded "
                              "images) (default %(default)s)")

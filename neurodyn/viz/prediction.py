@@ -385,8 +385,9 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
     data : dict
         As returned by :func:`read_prediction`.
     trial : int, optional
-        Trial / sequence shown on its own (default 0); refused for a file of no trials or sequences (a fitted
-        model exported without posteriors).
+        Row shown on its own, an index into the rows drawn, 0 .. rows - 1 (default 0): not an NLB trial id
+        or a simulation's sequence number, which the figure prints beside the row (``row 0 (NLB trial
+        100)``); refused for a file of no trials or sequences (a fitted model exported without posteriors).
     title : str, optional
         Figure title (default: the model that made the file, e.g. ``"LangevinFlow prediction (NLB layout):
         mc_maze_small_20: evaluation trials"``, from its ``model`` / ``baseline`` attribute, and what is drawn).
@@ -398,7 +399,8 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
     Raises
     ------
     InputError
-        ``trial`` out of range or given for a file without trials (field ``--trial``); latents that cannot be
+        ``trial`` out of range (the message names the row range and the ids the rows hold, and the row of an id
+        given as ``trial``) or given for a file without trials (field ``--trial``); latents that cannot be
         drawn (naming the file and their key).
 
     Examples
@@ -419,8 +421,7 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
     else:
         trial = 0 if trial is None else trial
         if not 0 <= trial < len(per_trial):
-            raise InputError(f"trial {trial} out of range (0..{len(per_trial) - 1})", data.get("path"),
-                             named("trial", "--trial"))
+            raise InputError(_out_of_range(trial, len(per_trial), data), data.get("path"), named("trial", "--trial"))
     offset_ms, event = data.get("offset_ms", 0.0), data.get("event")
     time_label = (f"time from {event} (s)" if event else "time (s)") if bin_ms else "bin"
     time_axes = []  # (axis, colour of its event line): every axis whose x is time gets one label and the line
@@ -431,7 +432,7 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
         subs = fig.subfigures(len(panels), 1, height_ratios=panels)
         ax = subs[0].subplots()
         plot_rates_heatmap(rates, trial=trial, bin_ms=bin_ms, offset_ms=offset_ms, ax=ax,
-                           title=f"trial {trial}: predicted rates")
+                           title=f"row {trial}: predicted rates")
         time_axes.append((ax, "w"))
         if data["n_heldin"] < rates.shape[2]:
             ax.axhline(data["n_heldin"] - 0.5, color="c", lw=1.2)
@@ -499,6 +500,31 @@ def _row_names(data: dict) -> tuple:
         if data.get(key) is not None:
             return np.asarray(data[key]), noun, article, label
     return None, None, None, None
+
+
+def _id_span(ids: np.ndarray) -> str:
+    """``8..9`` for consecutive ids, else the ids (up to 6), else ``4 to 230 (not consecutive)``."""
+    first, last = int(ids[0]), int(ids[-1])
+    if np.array_equal(ids, np.arange(first, first + len(ids))):
+        return f"{first}..{last}" if len(ids) > 1 else str(first)
+    if len(ids) <= 6:
+        return ", ".join(str(int(i)) for i in ids)
+    return f"{int(ids.min())} to {int(ids.max())} (not consecutive)"
+
+
+def _out_of_range(trial, n_rows: int, data: dict) -> str:
+    """Why ``trial`` picks no row: it is a row index, 0 .. n_rows - 1; for rows named by ids (NLB trial ids, a
+    simulation's sequences) the ids they hold, and the row of ``trial`` when it is one of them (``--trial 100``
+    for NLB trial 100 said only 'trial 100 out of range (0..24)')."""
+    option = named("trial", "--trial")
+    message = f"row {trial} out of range: {option} takes a row index, 0..{n_rows - 1}"
+    ids, noun, article, _ = _row_names(data)
+    if ids is not None:
+        message += f", not {article} {noun} id: the rows hold {noun}s {_id_span(ids)}"
+        hit = np.flatnonzero(ids == trial)
+        if hit.size:
+            message += f"; {noun} {trial} is row {int(hit[0])}"
+    return message
 
 
 def _title(data: dict) -> str:
@@ -624,7 +650,8 @@ def plot_file(path, out=None, *, group: str | None = None, trial: int | None = N
     group : str, optional
         NLB group to draw; required when the file holds several (see :func:`read_prediction`).
     trial : int, optional
-        Trial shown on its own (default 0; refused for a file of none, see :func:`draw_prediction`).
+        Row shown on its own, a row index, not an NLB trial id or sequence number (default 0; refused for a
+        file of none, see :func:`draw_prediction`).
     dpi : int
         Dots per inch of raster output (PNG, JPEG, ...; in PDF / SVG only the embedded images).
     overwrite : bool

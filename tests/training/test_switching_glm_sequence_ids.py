@@ -49,6 +49,12 @@ def test_predictions_of_a_simulation_file_record_and_plot_each_rows_sequence(tmp
     fig.canvas.draw()
     assert {t.get_text() for t in image.get_yticklabels() if t.get_text()} == {"8", "9"}
 
+    # --trial takes a row: the file's sequence 8 is row 0, and asking for row 8 says so
+    assert main(["plot", str(pred), "--out", str(tmp_path / "q.png"), "--trial", "8"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"neurodyn plot: error: {pred}: --trial: row 8 out of range: --trial takes a row index, 0..1, not a "
+        "sequence id: the rows hold sequences 8..9; sequence 8 is row 0")
+
 
 def test_a_simulation_in_memory_names_its_rows_sequences_too():
     """The data module behind the writer: valid rows start at n_train, with or without a file."""

@@ -276,10 +276,11 @@ def test_a_simulated_data_file_is_named_as_such(simulator, args, kind, tmp_path,
 
 
 def test_a_trial_out_of_range_names_the_file(tmp_path, capsys):
-    """`plot --trial 1000` said '--trial: trial 1000 out of range (0..1)' without the file."""
+    """`plot --trial 1000` said '--trial: trial 1000 out of range (0..1)' without the file (now: a row index)."""
     path = _write(tmp_path / "p.h5", {"valid_rates": RNG.random((2, 12, 3))}, bin_ms=20.0)
     assert main(["plot", str(path), "--out", str(tmp_path / "q.png"), "--trial", "1000"]) == 2
-    assert _one_error(capsys) == f"neurodyn plot: error: {path}: --trial: trial 1000 out of range (0..1)"
+    assert _one_error(capsys) == (f"neurodyn plot: error: {path}: --trial: row 1000 out of range: --trial takes a row "
+                                  "index, 0..1")
 
 
 def test_the_prediction_figure_is_part_of_the_python_api_and_never_overwrites_by_default(tmp_path):
@@ -311,7 +312,8 @@ def test_plot_file_from_python_names_its_arguments_and_the_command_its_options(t
         f"{out}: out: exists; pass overwrite=True to replace it": lambda: viz.plot_file(path, out),
         f"{tmp_path / 'p'}: out: no suffix": lambda: figure_format(tmp_path / "p"),
         "dpi: must be between 10 and 600, got 5": lambda: viz.plot_file(path, tmp_path / "q.png", dpi=5),
-        f"{path}: trial: trial 7 out of range (0..1)": lambda: viz.plot_file(path, tmp_path / "q.png", trial=7),
+        f"{path}: trial: row 7 out of range: trial takes a row index, 0..1":
+            lambda: viz.plot_file(path, tmp_path / "q.png", trial=7),
     }
     for expected, call in calls.items():
         with pytest.raises(InputError) as err:

@@ -1,14 +1,19 @@
-"""Rows of a prediction figure are named by what they are (helper-h120): the rows of a switching-GLM
-simulation's predictions were titled "sequence 0" whatever sequence of the simulation they were, and a file
-naming its rows by nothing called them sequences too.
+"""``neurodyn plot --trial`` is a row index, and rows are named by what they are (helper-h120).
+
+``--trial 100`` on a file whose rows are NLB trials 100..124 said only "trial 100 out of range (0..24)" while the
+figure titled row 0 "row 0 (NLB trial 100)"; the rows of a switching-GLM simulation's predictions were titled
+"sequence 0" whatever sequence of the simulation they were, and a file naming its rows by nothing called them
+sequences too.
 """
 
 from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
 
 from neurodyn.cli import main
+from neurodyn.errors import InputError
 
 RNG = np.random.default_rng(120)
 
@@ -29,6 +34,33 @@ def _one_error(capsys) -> str:
 
 def _gamma(n_rows: int, n_bins: int = 30):
     return RNG.dirichlet(np.ones(3), size=(n_rows, n_bins))
+
+
+def test_a_trial_id_given_to_trial_is_refused_naming_the_rows_and_the_ids(tmp_path, capsys):
+    plain = _write(tmp_path / "plain.h5", {"valid_posteriors": _gamma(2)})  # rows named by nothing
+    assert main(["plot", str(plain), "--out", str(tmp_path / "p.png"), "--trial", "2"]) == 2
+    assert _one_error(capsys) == (f"neurodyn plot: error: {plain}: --trial: row 2 out of range: --trial takes a row "
+                                  "index, 0..1")
+    path = _write(tmp_path / "p.h5", {"valid_posteriors": _gamma(25), "valid_trial_ids": np.arange(100, 125)})
+    assert main(["plot", str(path), "--out", str(tmp_path / "p.png"), "--trial", "100"]) == 2
+    assert _one_error(capsys) == (f"neurodyn plot: error: {path}: --trial: row 100 out of range: --trial takes a row "
+                                  "index, 0..24, not an NLB trial id: the rows hold NLB trials 100..124; NLB trial "
+                                  "100 is row 0")
+    assert main(["plot", str(path), "--out", str(tmp_path / "p.png"), "--trial", "0"]) == 0  # row 0 = trial 100
+    capsys.readouterr()
+    # ids that are not consecutive are listed (a few) or spanned; an id of no row names no row
+    few = _write(tmp_path / "few.h5", {"valid_posteriors": _gamma(3), "valid_trial_ids": np.array([17, 4, 230])})
+    assert main(["plot", str(few), "--out", str(tmp_path / "f.png"), "--trial", "5"]) == 2
+    assert _one_error(capsys).endswith(": --trial: row 5 out of range: --trial takes a row index, 0..2, not an NLB "
+                                       "trial id: the rows hold NLB trials 17, 4, 230")
+    many = _write(tmp_path / "many.h5", {"valid_posteriors": _gamma(8),
+                                         "valid_trial_ids": np.array([3, 5, 8, 9, 11, 20, 21, 40])})
+    with pytest.raises(InputError) as err:  # from Python: the argument's name, not the option's
+        from neurodyn.viz.prediction import plot_file
+
+        plot_file(many, tmp_path / "m.png", trial=20)
+    assert str(err.value) == (f"{many}: trial: row 20 out of range: trial takes a row index, 0..7, not an NLB trial "
+                              "id: the rows hold NLB trials 3 to 40 (not consecutive); NLB trial 20 is row 5")
 
 
 def test_rows_without_ids_are_rows_not_sequences(tmp_path):
@@ -59,3 +91,9 @@ def test_sequence_ids_name_the_rows_and_bad_ones_are_refused(tmp_path, capsys):
         assert main(["plot", str(bad), "--out", str(tmp_path / "b.png")]) == 2
         assert _one_error(capsys) == f"neurodyn plot: error: {bad}: {message}"
     assert not (tmp_path / "b.png").exists()
+
+
+def test_the_help_of_trial_says_it_is_a_row_index(capsys):
+    assert main(["plot", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--trial ROW" in text and "an index into the file's rows" in text and "not an NLB trial id" in text

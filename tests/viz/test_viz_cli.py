@@ -160,7 +160,7 @@ def test_bad_arguments_exit_2(layouts, capsys):
     for extra, message in cases:
         assert main(["plot", str(layouts["nlb"]), *extra]) == 2, extra
         assert message in capsys.readouterr().err, extra
-    with pytest.raises(InputError, match="trial 3 out of range"):
+    with pytest.raises(InputError, match="row 3 out of range"):
         from neurodyn.viz.prediction import plot_file
 
         plot_file(layouts["hmmglm"], layouts["hmmglm"].with_suffix(".png"), trial=3)
