@@ -97,6 +97,32 @@ def _window(style: str) -> tuple[float, float]:
     }[style]
 
 
+#: unobserved time between two consecutive trials of a simulated test file (s): the DANDI MC_Maze_Small test file
+#: holds its 100 trial windows of 700 ms on a 0.8 s grid from 0 (move onset at 0.25 s, 1.05 s, ...)
+TEST_GAP_S = 0.1
+
+
+def _test_windows(style: str, cols: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Where each test trial's window is cut from the simulated recording and where the test file puts it.
+
+    Returns the first millisecond of every window on the recording's clock (alignment time rounded to 1 ms plus
+    the window start), its first millisecond on the test file's clock, and the window length in ms. The DANDI
+    test files hold the trial windows only, re-timed onto a grid of window + 100 ms from 0 (the MC_Maze_Small
+    one: ``start_time`` 0, 0.8, 1.6, ... s, each trial 0.7 s long), so every window starts on the 5 ms and
+    20 ms bin grids and nlb_tools' first bin ``ceil(t0 / bin)`` is ``t0`` itself: the binned window covers
+    the observed one exactly. Windows left where the recording had them start anywhere on the 1 ms grid; the
+    first bin then starts up to ``bin - 1`` ms late and the window's last bin runs that far past the trial's
+    ``stop_time``, where a test file holds no spikes (the last 20 ms bin had 0.45x the counts of the four
+    before it, 0.90x in the DANDI file).
+    """
+    lo, hi = _window(style)
+    length_ms = int(round((hi - lo) * 1000))
+    recorded = np.round(np.asarray(_align(style, cols), dtype=np.float64) * 1000.0).astype(np.int64)
+    recorded += int(round(lo * 1000))
+    placed = np.arange(len(recorded), dtype=np.int64) * (length_ms + int(round(TEST_GAP_S * 1000)))
+    return recorded, placed, length_ms
+
+
 def _latent(
     style: str,
     cols: Mapping[str, np.ndarray],
@@ -210,7 +236,9 @@ def expected_counts_ms(
     A spike drawn in millisecond ``m`` is stored at ``m + u`` with ``u ~ U(0.05, 0.95)`` and NLB readers
     put it in bin ``round(1000 t)``, i.e. ``m`` or ``m + 1`` with probability 1/2 each; so the expected
     count of bin ``k`` is ``(p[k] + p[k-1]) / 2`` with ``p`` the spike probability per millisecond
-    (the file ends 1 s after the last trial, so no trial window sees the last millisecond).
+    (the file ends 1 s after the last trial, so no trial window sees the last millisecond). A test file's
+    probabilities ``p`` are those of its windows, cut from the simulated recording and re-timed
+    (:func:`_test_windows`), zero between them; the same rule then gives its expected counts.
 
     Examples
     --------
@@ -220,9 +248,19 @@ def expected_counts_ms(
     """
     sim = _simulate(style, n_trials=n_trials, n_heldin=n_heldin, n_heldout=n_heldout, seed=seed, split=split,
                     n_conditions=n_conditions, base_rate_hz=base_rate_hz, latent_dim=latent_dim)
-    out = np.empty((sim.n_ms, n_heldin + n_heldout))
+    if split == "test":  # the windows cut from the recording, where the test file puts them (zero between them)
+        recorded, placed, length_ms = _test_windows(style, sim.cols)
+        n_ms = int(placed[-1]) + length_ms
+    else:
+        n_ms = sim.n_ms
+    out = np.empty((n_ms, n_heldin + n_heldout))
     for u in range(out.shape[1]):
         p = sim.rate_per_ms(u)
+        if split == "test":
+            cut = np.zeros(n_ms)
+            for a, b in zip(recorded, placed):
+                cut[b:b + length_ms] = p[a:a + length_ms]
+            p = cut
         e = 0.5 * p
         e[1:] += 0.5 * p[:-1]
         out[:, u] = e

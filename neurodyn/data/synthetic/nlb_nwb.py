@@ -16,7 +16,10 @@ and spikes on ``seed`` and the file's split, so a train / test pair shares one m
 File layout follows the DANDI NLB schema: ``units`` with ``spike_times``, ``obs_intervals`` and
 ``heldout``; ``trials`` with each style's columns and ``split``; behaviour under ``processing/behavior``
 (1 kHz ``TimeSeries``, ``comments='columns=[x,y]'``). A test file holds only held-in units, only test
-trials (alignment times only) and ``obs_intervals`` limited to the test windows, like the real ones.
+trials (alignment times only) and ``obs_intervals`` limited to the test windows, like the real ones: each
+test trial's window is cut from the simulated recording (spikes and all) and re-timed onto a grid of
+window + 100 ms from 0, as the DANDI MC_Maze_Small test file lays out its 700 ms trials every 0.8 s, so the
+windows start on every bin grid and each bin of a prepared test window lies inside its trial.
 
 Examples
 --------
@@ -40,8 +43,8 @@ import numpy as np
 from neurodyn.data.nwb.session import spike_ms_index
 from neurodyn.data.synthetic.nlb_latents import (
     _STYLE,
-    _align,
     _simulate,
+    _test_windows,
     _us,
     _window,
 )
@@ -114,7 +117,8 @@ def write_nlb_nwb(
     split
         ``"train"`` (trials split into ``train`` / ``val`` by ``val_fraction``, all units, behaviour,
         one observed interval over the session) or ``"test"`` (``test`` trials, alignment columns only,
-        held-in units, spikes and ``obs_intervals`` limited to the test windows).
+        held-in units, spikes and ``obs_intervals`` limited to the test windows, re-timed onto a grid of
+        window + 100 ms from 0).
     n_conditions
         Conditions (``trial_type/trial_version``, ``cond_dir/ctr_hold_bump``, ``is_eye/is_short/ts``).
     obs_intervals, unit_obs_intervals
@@ -141,14 +145,16 @@ def write_nlb_nwb(
     n_units, n_ms, end_s = n_heldin + n_heldout, sim.n_ms, sim.end_s
     readout = sim.readout
 
-    align = _align(style, cols)
-    lo, hi = _window(style)
     if split == "test":
-        # on the 1 ms grid, as in the DANDI test files: a window (and obs_intervals) ending inside a millisecond
-        # left that millisecond unobserved, a NaN in the last bin of some test trials (the latent keeps the
-        # exact times: < 0.5 ms apart)
-        align = np.round(np.asarray(align, dtype=np.float64) * 1000.0) / 1000.0
-        windows = np.stack([_us(align + lo), _us(align + hi)], axis=1)
+        # each test trial's window cut from the simulated recording and re-timed onto a grid of window + 100 ms
+        # from 0, as in the DANDI test files: windows start on the bin grids, so every bin nlb_tools makes of a
+        # window lies inside it (windows left on the recording's 1 ms grid put up to 19 ms of each last 20 ms
+        # bin past stop_time, where the file holds no spikes). Whole milliseconds: no window ends inside one,
+        # which would leave that millisecond unobserved, a NaN in the trial's last bin
+        recorded_ms, placed_ms, length_ms = _test_windows(style, cols)
+        lo = _window(style)[0]
+        windows = np.stack([placed_ms, placed_ms + length_ms], axis=1) / 1000.0
+        align = _us(placed_ms / 1000.0 - lo)
         default_obs = [tuple(w) for w in windows]
     else:
         windows = None
@@ -172,9 +178,9 @@ def write_nlb_nwb(
             "dmfc_rsg": "go_time",
             "mc_rtt": None,
         }[style]
-        table = {"start_time": windows[:, 0], "stop_time": windows[:, 1]}
+        table = {"start_time": _us(windows[:, 0]), "stop_time": _us(windows[:, 1])}
         if align_col:
-            table[align_col] = _us(align)
+            table[align_col] = align
         table["split"] = np.array(["test"] * n_trials, dtype=object)
     else:
         table = {k: v for k, v in cols.items() if k != "cond"}
@@ -200,15 +206,19 @@ def write_nlb_nwb(
         cdf = np.cumsum(rate)
         draws = np.sort(rng.uniform(0.0, cdf[-1], rng.poisson(cdf[-1])))
         ms = np.searchsorted(cdf, draws, side="right")
-        t = (np.minimum(ms, n_ms - 1) + rng.uniform(0.05, 0.95, len(ms))) / 1000.0
-        if windows is not None:
-            inside = np.zeros(len(t), dtype=bool)
-            for a, b in windows:
-                inside |= (t >= a) & (t < b)
+        ms = np.minimum(ms, n_ms - 1)
+        frac = rng.uniform(0.05, 0.95, len(ms))
+        if windows is None:
+            t = (ms + frac) / 1000.0
+        else:  # the spikes of each window's milliseconds, moved with it (a whole number of ms)
+            parts = []
+            for a, b in zip(recorded_ms, placed_ms):
+                inside = (ms >= a) & (ms < a + length_ms)
+                parts.append((ms[inside] - a + b + frac[inside]) / 1000.0)
+            t = np.concatenate(parts)
             # readers put the file on a 1 ms grid that ends at round(1000 * last window end) ms
             # (nlb_tools' rule, neurodyn.data.nwb): a spike in the partial millisecond after it is dropped
-            inside &= spike_ms_index(t) < round(1000 * float(windows[:, 1].max()))
-            t = t[inside]
+            t = t[spike_ms_index(t) < round(1000 * float(windows[:, 1].max()))]
         if extra_spikes and u in extra_spikes:
             t = np.concatenate([t, np.asarray(extra_spikes[u], dtype=np.float64)])
         spikes.append(np.sort(t))
