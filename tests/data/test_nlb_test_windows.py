@@ -69,3 +69,32 @@ def test_test_file_counts_match_the_true_rates_in_every_bin(style, bin_ms, tmp_p
     assert expected.shape == observed.shape and expected.min() > 20
     z = (observed - expected) / np.sqrt(expected)
     assert np.all(np.abs(z) < 5), f"{style} {bin_ms} ms: bins {np.flatnonzero(np.abs(z) >= 5)}, z {z.round(1)}"
+
+
+def test_the_first_millisecond_of_every_test_window_holds_its_true_count():
+    """expected_counts_ms took NLB readers to put a spike at ``m + u`` (u ~ U(0.05, 0.95)) in ms bin
+    ``round(1000 t)``, half the time ``m + 1``, so bin ``k`` expected ``(p[k] + p[k-1]) / 2``. Readers truncate
+    (nlb_tools' ``((t - t0) * rate).round(6).astype(int)``, :func:`neurodyn.data.nwb.session.spike_ms_index`): the
+    spike stays in ``m`` and the expectation is ``p[k]``. The difference shows where ``p`` jumps: the first
+    millisecond of a test window (nothing before it) was expected to hold half of what it holds. Summed over the
+    windows and units the count is Poisson with ~200 mean (60 windows x 200 units x ~15 Hz); the old rule's
+    half is ~7 sd away, and 5 sd bounds the check's false alarms by 6e-7."""
+    from neurodyn.data.nwb.session import spike_ms_index
+
+    kw = {"n_heldin": 198, "n_heldout": 2, "seed": 3}
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _, test = write_nlb_pair(Path(tmp) / "nwb", "mc_maze", n_train_trials=2, n_test_trials=60, **kw)
+        with h5py.File(test) as f:
+            spikes = spike_ms_index(f["units/spike_times"][()])
+            starts = spike_ms_index(f["intervals/trials/start_time"][()])
+    truth = expected_counts_ms("mc_maze", n_trials=60, split="test", **kw).sum(axis=1)
+    observed = np.bincount(spikes, minlength=len(truth))[:len(truth)]
+    inner = starts[starts > 0]
+    assert np.all(truth[inner - 1] == 0)  # nothing before a window: where the two rules differ most
+    expected, seen = truth[starts].sum(), observed[starts].sum()
+    assert expected > 100
+    z = (seen - expected) / np.sqrt(expected)
+    assert abs(z) < 5, (seen, expected, z)

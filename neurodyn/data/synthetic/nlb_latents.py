@@ -234,9 +234,9 @@ def expected_counts_ms(
     Same arguments as :func:`write_nlb_nwb` (the true-rate oracle of a written file). Shape
     ``(n_ms, n_heldin + n_heldout)``, units in file order (held-in first), on the file's own clock.
     A spike drawn in millisecond ``m`` is stored at ``m + u`` with ``u ~ U(0.05, 0.95)`` and NLB readers
-    put it in bin ``round(1000 t)``, i.e. ``m`` or ``m + 1`` with probability 1/2 each; so the expected
-    count of bin ``k`` is ``(p[k] + p[k-1]) / 2`` with ``p`` the spike probability per millisecond
-    (the file ends 1 s after the last trial, so no trial window sees the last millisecond). A test file's
+    put it in bin ``m``: they truncate (nlb_tools' ``((t - t0) * rate).round(6).astype(int)``,
+    :func:`neurodyn.data.nwb.session.spike_ms_index`; the ``round(…, 6)`` only removes floating-point error), so
+    the expected count of bin ``k`` is ``p[k]``, the spike probability in millisecond ``k``. A test file's
     probabilities ``p`` are those of its windows, cut from the simulated recording and re-timed
     (:func:`_test_windows`), zero between them; the same rule then gives its expected counts.
 
@@ -261,7 +261,5 @@ def expected_counts_ms(
             for a, b in zip(recorded, placed):
                 cut[b:b + length_ms] = p[a:a + length_ms]
             p = cut
-        e = 0.5 * p
-        e[1:] += 0.5 * p[:-1]
-        out[:, u] = e
+        out[:, u] = p
     return out
