@@ -1,0 +1,134 @@
+"""Checkpoints whose bytes were changed after they were written: refused by the CRC-32 torch.save records per entry.
+
+torch.load never checks those CRCs: a checkpoint with 64 flipped bytes inside a tensor was summarised by ``info``
+(exit 0), predicted from with the wrong weights (exit 0), and resumed by ``fit --run`` until a non-finite loss
+epochs later, which named no file and left ``config.resume-1.yaml`` and a TensorBoard event file behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from neurodyn.cli import main
+
+TINY = [
+    "--data", "LorenzDataModule",
+    "--data.n_conditions", "4", "--data.trials_per_condition", "5", "--data.batch_size", "8",
+    "--model.init_args.config.hidden_size", "8", "--model.init_args.config.ff_dim", "16",
+    "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu",
+]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", "r",
+                 "--trainer.max_epochs", "2"]) == 0
+    return root / "r"
+
+
+def _one_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if line]
+    assert len(err) == 1, err
+    return err[0]
+
+
+def _flip(ckpt: Path) -> str:
+    """Invert 64 bytes in the middle of the checkpoint's largest weight (its bytes, found in the file); the
+    tensor's name."""
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    name = max(state, key=lambda k: state[k].numel())
+    data = ckpt.read_bytes()
+    raw = state[name].contiguous().numpy().tobytes()
+    assert data.count(raw) == 1
+    at = data.find(raw) + len(raw) // 2 - 32
+    ckpt.write_bytes(data[:at] + bytes(b ^ 0xFF for b in data[at:at + 64]) + data[at + 64:])
+    return name
+
+
+def _expected(name: str) -> str:
+    return (r"not a readable checkpoint: the zip archive is damaged \(modified after it was written\): "
+            rf"\S+/data/\d+ \(the tensor state_dict\['{name}'\]\) fails the CRC-32 check its header records")
+
+
+def test_info_refuses_a_checkpoint_with_changed_bytes(run, tmp_path, capsys):
+    import re
+
+    flipped = tmp_path / "flip.ckpt"
+    shutil.copyfile(run / "checkpoints" / "last.ckpt", flipped)
+    name = _flip(flipped)
+    assert main(["info", str(flipped)]) == 2
+    line = _one_line(capsys)
+    assert re.search(rf"{flipped}: checkpoint: {_expected(name)}$", line), line
+
+
+def test_predict_refuses_a_checkpoint_with_changed_bytes(run, tmp_path, capsys):
+    import re
+
+    flipped = tmp_path / "flip.ckpt"
+    shutil.copyfile(run / "checkpoints" / "last.ckpt", flipped)
+    name = _flip(flipped)
+    pred = tmp_path / "pred.h5"
+    assert main(["predict", "--run", str(run), "--ckpt_path", str(flipped), "--prediction.path", str(pred)]) == 2
+    line = _one_line(capsys)
+    assert re.search(rf"{flipped}: ckpt_path: {_expected(name)}$", line), line
+    assert not pred.exists()
+
+
+def _files(folder: Path) -> dict:
+    return {p.relative_to(folder): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+def test_a_resumed_fit_refuses_a_damaged_last_ckpt_and_writes_nothing(run, tmp_path, capsys):
+    import re
+
+    copy = tmp_path / "r"
+    shutil.copytree(run, copy)
+    last = copy / "checkpoints" / "last.ckpt"
+    name = _flip(last)
+    before = _files(copy)
+    assert main(["fit", "--run", str(copy), "--trainer.max_epochs", "3"]) == 2
+    line = _one_line(capsys)
+    assert re.search(rf"{last}: ckpt_path: {_expected(name)}$", line), line
+    assert _files(copy) == before  # no config.resume-1.yaml, no event file, no lock
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_the_damaged_entry_is_named_and_unchecked_crcs_are_not_damage(tmp_path):
+    from neurodyn.training.checkpoints import damaged_entry, read_checkpoint
+
+    ckpt = {"state_dict": {"w": torch.arange(4096, dtype=torch.float32)}, "epoch": 0,
+            "optimizer_states": [{"state": {0: {"exp_avg": torch.arange(4096, dtype=torch.float32) + 0.5}}}]}
+    path = tmp_path / "c.ckpt"
+    torch.save(ckpt, path)
+    assert damaged_entry(path) is None
+    with zipfile.ZipFile(path) as archive:
+        names = {info.filename: info for info in archive.infolist()}
+    data = bytearray(path.read_bytes())
+    target = (torch.arange(4096, dtype=torch.float32) + 0.5).numpy().tobytes()
+    data[data.find(target) + 100] ^= 1  # one bit of the optimizer's moment
+    path.write_bytes(bytes(data))
+    found = damaged_entry(path)
+    assert found is not None and found.split()[0] in names
+    assert found.endswith("(the tensor optimizer_states[0]['state'][0]['exp_avg'])"), found
+    pkl = next(n for n in names if n.endswith("/data.pkl"))
+    data = bytearray(Path(path).read_bytes())
+    data[data.find(target) + 100] ^= 1  # back as written
+    data[data.find(b"state_dict")] ^= 0x20  # 'State_dict': a key of the structure
+    path.write_bytes(bytes(data))
+    assert damaged_entry(path) == f"{pkl} (the checkpoint's structure: its keys, settings and tensor layout)"
+
+    # torch.serialization.set_crc32_options(False) writes no CRCs (0): such a file is read as before
+    previous = torch.serialization.get_crc32_options()
+    torch.serialization.set_crc32_options(False)
+    try:
+        torch.save(ckpt, tmp_path / "nocrc.ckpt")
+    finally:
+        torch.serialization.set_crc32_options(previous)
+    assert damaged_entry(tmp_path / "nocrc.ckpt") is None
+    assert torch.equal(read_checkpoint(tmp_path / "nocrc.ckpt")["state_dict"]["w"], ckpt["state_dict"]["w"])
