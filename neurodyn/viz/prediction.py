@@ -142,7 +142,8 @@ def read_prediction(path, *, group: str | None = None) -> dict:
         ``layout`` (one of ``LAYOUTS``), ``bin_ms`` (float or None), ``label`` (what is drawn),
         ``group`` (the NLB group drawn; None for the other layouts), ``path`` (str), ``name`` (what made
         the file, when its attributes say: model, baseline, ensemble, submission) and
-        the arrays: ``rates`` (trials, time, neurons) and ``n_heldin``, optional ``latents``
+        the arrays: ``rates`` (trials, time, neurons), ``n_heldin`` and ``unit_ids`` (the NWB unit id of each
+        rates column, or None: :func:`~neurodyn.viz.trials.column_unit_ids`), optional ``latents``
         (trials, time, D) with ``latents_key`` (the dataset they came from); or ``posteriors``
         (sequences, time, states), optional ``paths`` and ``trial_ids`` (NLB trial ids of the rows) or
         ``sequence_ids`` (the rows' sequences in a switching-GLM simulation);
@@ -169,6 +170,10 @@ def read_prediction(path, *, group: str | None = None) -> dict:
     with read_h5(path, "prediction .h5 file") as f:
         out = _read(f, path, group)
         name = _model_name(f)
+        if "rates" in out:  # the columns' NWB unit ids, where the file records them (the figure names units by them)
+            from neurodyn.viz.trials import column_unit_ids
+
+            out["unit_ids"] = column_unit_ids(f.attrs, out["n_heldin"], out["rates"].shape[2], path)
     out["path"] = str(path)
     if name:
         out["name"] = name
@@ -432,13 +437,13 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
         subs = fig.subfigures(len(panels), 1, height_ratios=panels)
         ax = subs[0].subplots()
         plot_rates_heatmap(rates, trial=trial, bin_ms=bin_ms, offset_ms=offset_ms, ax=ax,
-                           title=f"row {trial}: predicted rates")
+                           title=f"row {trial}: predicted rates", unit_ids=data.get("unit_ids"))
         time_axes.append((ax, "w"))
         if data["n_heldin"] < rates.shape[2]:
             ax.axhline(data["n_heldin"] - 0.5, color="c", lw=1.2)
-            ax.set_ylabel("neuron (held-in | held-out)")
+            ax.set_ylabel(f"{ax.get_ylabel()} (held-in | held-out)")
         plot_psth(rates, bin_ms=bin_ms, sigma_ms=None, fig=subs[1], title="trial-averaged predicted rates",
-                  offset_ms=offset_ms, event=event or "alignment")
+                  offset_ms=offset_ms, event=event or "alignment", unit_ids=data.get("unit_ids"))
         time_axes += zip(subs[1].axes[:2], "wk")
         if "latents" in data:
             time_axes += [(ax, "k") for ax in _draw_latents(data, subs[2], offset_ms, event)]

@@ -2,7 +2,9 @@
 
 Inputs are batch-first ``(trials, time, neurons)`` counts or rates per bin; with ``bin_ms`` the time
 axis is in seconds relative to the alignment event, whose position is given by ``offset_ms`` (time of
-the first bin's left edge, e.g. -250 for the MC_Maze window of move onset -250..+450 ms).
+the first bin's left edge, e.g. -250 for the MC_Maze window of move onset -250..+450 ms). With ``unit_ids`` (the
+NWB unit id of each neuron column, as prediction files record them in ``heldin_unit_ids`` / ``heldout_unit_ids``)
+the neurons are named by unit ("unit 1011 (column 0)"), else by column index.
 """
 
 from __future__ import annotations
@@ -86,6 +88,54 @@ def trial_average(
     return psth, np.sqrt(variance) / np.sqrt(np.maximum(count, 1))
 
 
+def check_unit_ids(unit_ids, n_neurons: int) -> np.ndarray | None:
+    """``unit_ids`` as an int64 array of one whole number per neuron column (None as it is); a one-line InputError
+    (field ``unit_ids``) otherwise.
+
+    >>> check_unit_ids([1011, 1022.0], 2)
+    array([1011, 1022])
+    """
+    if unit_ids is None:
+        return None
+    ids = np.asarray(unit_ids)
+    if ids.shape != (n_neurons,):
+        found = f"{len(ids)} ids" if ids.ndim == 1 else f"ids of shape {ids.shape}"
+        raise InputError(f"{found} for {n_neurons} neuron columns (expected one per column)", field="unit_ids")
+    try:
+        whole = ids.astype(np.int64)
+    except (TypeError, ValueError, OverflowError):
+        whole = None
+    if whole is None or not np.array_equal(whole, ids):  # 1011.5 would be drawn as unit 1011
+        raise InputError("NWB unit ids must be whole numbers", field="unit_ids")
+    return whole
+
+
+def column_unit_ids(attrs, n_heldin: int, n_columns: int, path=None) -> np.ndarray | None:
+    """The NWB unit id of each rates column of a prediction file (held-in columns, then held-out), from its root
+    attributes ``heldin_unit_ids`` / ``heldout_unit_ids`` (``attrs``, as ``predict``, ``baseline``, ``ensemble`` and
+    ``submit`` copy them from a prepared file's ``unit_ids``); None when the file does not record ids for every
+    column (files of LFADS-format or Lorenz data, files of an earlier neurodyn, a submission of several datasets):
+    the columns are then named by index. Ids that are not one whole number per column are refused in one line
+    naming ``path`` and the attribute (a figure labelled with the wrong units would be worse than none).
+
+    >>> column_unit_ids({"heldin_unit_ids": [1011, 1022], "heldout_unit_ids": [1033]}, 2, 3)
+    array([1011, 1022, 1033])
+    """
+    parts = []
+    for kind, count in (("heldin", n_heldin), ("heldout", n_columns - n_heldin)):
+        key = f"{kind}_unit_ids"
+        if count == 0:
+            continue
+        if attrs.get(key) is None:
+            return None
+        try:
+            parts.append(check_unit_ids(np.atleast_1d(attrs[key]), count))
+        except InputError as err:
+            raise InputError(err.message.replace("neuron columns", f"{kind} rates columns"), path,
+                             f"{key} (attribute)") from None
+    return np.concatenate(parts)
+
+
 @closes_on_error
 def plot_psth(
     spikes,
@@ -97,12 +147,13 @@ def plot_psth(
     event: str = "alignment",
     title: str | None = None,
     fig=None,
+    unit_ids=None,
 ):
     """PSTHs of a population: a heat map of every neuron sorted by peak time, and a few neurons' curves.
 
     The heat map shows each neuron's PSTH divided by its maximum (so neurons with different rates
-    share one colour scale) and ordered by the time of that maximum, its y ticks naming the neuron (its index
-    in ``spikes``) drawn in that row; the right panel shows the PSTHs
+    share one colour scale) and ordered by the time of that maximum, its y ticks naming the neuron drawn in that
+    row (its unit id with ``unit_ids``, else its column index in ``spikes``); the right panel shows the PSTHs
     of ``neurons`` in spikes/s with a band of ±1 standard error across trials.
 
     Parameters
@@ -123,6 +174,9 @@ def plot_psth(
         Name of the alignment event (axis label).
     title : str, optional
     fig : Figure or SubFigure, optional
+    unit_ids : int array (neurons,), optional
+        NWB unit id of each column of ``spikes``: the heat map's ticks read them and the curves are "unit 1011
+        (column 0)"; default the column indices ("neuron 0"). ``neurons`` are column indices either way.
 
     Returns
     -------
@@ -140,6 +194,7 @@ def plot_psth(
     if neurons is None:
         neurons = list(np.argsort(-peak, kind="stable")[: min(4, n_neurons)])
     neurons = check_indices(neurons, "neurons", n_neurons)  # [1.5] drew neuron 1
+    unit_ids = check_unit_ids(unit_ids, n_neurons)
     t, time_label = time_axis(n_bins, bin_ms, offset_ms)
     order = np.argsort(psth.argmax(axis=0), kind="stable")
     normalised = psth[:, order] / np.where(peak[order] > 0, peak[order], 1.0)
@@ -148,10 +203,12 @@ def plot_psth(
     edges = bin_edges(t, bin_ms)
     mesh = ax_map.pcolormesh(edges, np.arange(n_neurons + 1) - 0.5, normalised.T, cmap="viridis", vmin=0, vmax=1)
     fig.colorbar(mesh, ax=ax_map, label="rate / peak rate")
-    ax_map.set_ylabel("neuron (sorted by peak time)")
-    label_rows(ax_map, order)  # the rows are ranks; the ticks name the neuron drawn there (not the rank)
+    ax_map.set_ylabel(("neuron" if unit_ids is None else "unit id") + " (sorted by peak time)")
+    # the rows are ranks; the ticks name the neuron drawn there (not the rank)
+    label_rows(ax_map, order if unit_ids is None else unit_ids[order])
     for n in neurons:
-        line = ax_lines.plot(t, psth[:, n], lw=1.5, label=f"neuron {n}")[0]
+        name = f"neuron {n}" if unit_ids is None else f"unit {unit_ids[n]} (column {n})"
+        line = ax_lines.plot(t, psth[:, n], lw=1.5, label=name)[0]
         ax_lines.fill_between(t, psth[:, n] - sem[:, n], psth[:, n] + sem[:, n], color=line.get_color(), alpha=0.25)
     ax_lines.set_xlim(edges[0], edges[-1])  # the bins' outer edges, as the heat map
     ax_lines.set_ylabel("spikes/s" if bin_ms else "counts/bin")
@@ -177,6 +234,7 @@ def plot_rates_heatmap(
     ax=None,
     title: str | None = None,
     label: str | None = None,
+    unit_ids=None,
 ):
     """One trial's rates as a (neurons x time) image.
 
@@ -190,6 +248,8 @@ def plot_rates_heatmap(
     title : str, optional
     label : str, optional
         Colour-bar label (default: the unit).
+    unit_ids : int array (neurons,), optional
+        NWB unit id of each column of ``rates``: the rows' ticks read them (default: the column indices).
 
     Returns
     -------
@@ -202,6 +262,7 @@ def plot_rates_heatmap(
     plt = pyplot()
     rates = as_array(rates, "rates", 3)
     trial = check_index(trial, "trial", len(rates))
+    unit_ids = check_unit_ids(unit_ids, rates.shape[2])
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
     t, time_label = time_axis(rates.shape[1], bin_ms, offset_ms)
     edges = bin_edges(t, bin_ms)
@@ -210,10 +271,12 @@ def plot_rates_heatmap(
     mesh = ax.pcolormesh(edges, np.arange(rates.shape[2] + 1) - 0.5, rates[trial].T * scale, cmap="magma")
     fig.colorbar(mesh, ax=ax, label=label or ("spikes/s" if width else "counts/bin"))
     ax.set_xlabel(time_label)
-    ax.set_ylabel("neuron")
+    ax.set_ylabel("neuron" if unit_ids is None else "unit id")
     from matplotlib.ticker import MaxNLocator
 
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # neurons are whole (ticks read 2.5, 7.5 on small sets)
+    if unit_ids is not None:
+        label_rows(ax, unit_ids)
     if title:
         ax.set_title(title)
     return fig
