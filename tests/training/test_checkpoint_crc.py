@@ -53,7 +53,7 @@ def _flip(ckpt: Path) -> str:
 
 def _expected(name: str) -> str:
     return (r"not a readable checkpoint: the zip archive is damaged \(modified after it was written\): "
-            rf"\S+/data/\d+ \(the tensor state_dict\['{name}'\]\) fails the CRC-32 check its header records")
+            rf"\S+/data/\d+ \(the tensor state_dict\['{name}'\]\) fails its CRC-32 or header check")
 
 
 def test_info_refuses_a_checkpoint_with_changed_bytes(run, tmp_path, capsys):
@@ -132,3 +132,22 @@ def test_the_damaged_entry_is_named_and_unchecked_crcs_are_not_damage(tmp_path):
         torch.serialization.set_crc32_options(previous)
     assert damaged_entry(tmp_path / "nocrc.ckpt") is None
     assert torch.equal(read_checkpoint(tmp_path / "nocrc.ckpt")["state_dict"]["w"], ckpt["state_dict"]["w"])
+
+
+def test_an_entry_header_changed_to_encrypted_is_named_not_a_traceback(tmp_path):
+    """zipfile refuses an entry whose directory record says 'encrypted' with a RuntimeError, which escaped."""
+    from neurodyn.errors import InputError
+    from neurodyn.training.checkpoints import read_checkpoint
+
+    path = tmp_path / "c.ckpt"
+    torch.save({"state_dict": {"w": torch.arange(64, dtype=torch.float32)}, "epoch": 0}, path)
+    with zipfile.ZipFile(path) as archive:
+        entry = next(i.filename for i in archive.infolist() if i.filename.endswith("/data/0"))
+    data = bytearray(path.read_bytes())
+    record = data.find(b"PK\x01\x02")  # the central directory's records, in entry order
+    while data[record + 46:record + 46 + len(entry)] != entry.encode():
+        record = data.find(b"PK\x01\x02", record + 1)
+    data[record + 8] |= 1  # general-purpose flag bit 0: encrypted
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=rf"{entry} \(the tensor state_dict\['w'\]\) fails its CRC-32 or header"):
+        read_checkpoint(path)
