@@ -1,8 +1,10 @@
 """Time ``neurodyn.metrics.evaluate`` on an MC_Maze-sized target with random but valid data.
 
-Sizes (nlb.md §3, val phase, 5 ms): 1721 train / 574 eval trials, 140 bins, 137 held-in + 45
-held-out units, 40 forward bins, hand velocity (2 dims), PSTHs of 108 conditions. The ridge
-decoder sees 1721 x 140 = 240,940 rows of 182 features. Prints JSON (seconds) as the last line.
+Sizes (MC_Maze, val phase, 5 ms; Pei et al. 2021, https://arxiv.org/abs/2109.04463, and the shapes in
+``examples/tutorials/basic_example.ipynb`` of https://github.com/neurallatents/nlb_tools): 1721 train / 574
+eval trials, 140 bins, 137 held-in + 45 held-out units, 40 forward bins, hand velocity (2 dims), PSTHs of 108
+conditions. The ridge decoder sees 1721 x 140 = 240,940 rows of 182 features. Prints JSON (seconds) as the last
+line.
 
 Usage: ``python benchmarks/evaluate_speed.py [--repeats 3] [--seed 0] [--blas-threads N]``
 

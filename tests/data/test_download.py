@@ -574,7 +574,8 @@ def test_registry_disagreeing_with_dandi_fetches_nothing(dandi, tmp_path, capsys
 
 
 def test_real_registry_maps_to_dandi_layout(capsys):
-    # reference/nlb.md section 1: MC_Maze_Small test file of DANDI:000140 (offline, no request)
+    # the MC_Maze_Small test file's asset metadata in DANDI:000140 version 0.220113.0408
+    # (https://dandiarchive.org/dandiset/000140/0.220113.0408; offline here, no request)
     (remote,) = nlb_remote_files("MC_Maze_Small", files="test", api_url="http://127.0.0.1:9/api")
     assert remote.name == "000140/" + REGISTRY_PATH
     assert remote.size == 689_312

@@ -25,7 +25,8 @@ def sim():
 
 
 def _canonical_file(path, n_train=8, n_valid=2, n_bins=5, n_neurons=3, factor=50.0, drop=()):
-    """Write a file with only the keys lorenz.md lists (as NDT / AutoLFADS expect), by hand."""
+    """Write a file with only the keys of ``data/lfads_lorenz.h5`` in https://github.com/snel-repo/neural-data-transformers
+    (as NDT / AutoLFADS expect), by hand."""
     rng = np.random.default_rng(0)
     truth = rng.uniform(0.01, 3.0, size=(n_train + n_valid, n_bins, n_neurons))
     counts = rng.poisson(truth)

@@ -1,4 +1,6 @@
-"""Tests of the Lorenz benchmark simulator against its spec (reference/lorenz.md) and exact oracles."""
+"""Tests of the Lorenz benchmark simulator against its recipe (lfads-run-manager's generateDemoDatasets.m,
+https://github.com/lfads/lfads-run-manager, src/+LFADS/+Utils/generateDemoDatasets.m; the canonical file
+data/lfads_lorenz.h5 of https://github.com/snel-repo/neural-data-transformers) and exact oracles."""
 
 from __future__ import annotations
 
@@ -36,7 +38,8 @@ def test_default_sizes_and_split(canonical):
 
 
 def test_trajectories_bounded(canonical):
-    # lorenz.md: over 65 conditions the reference system spans x in +-21, y in +-28, z in 4..52.
+    # generateDemoDatasets.m's system (lfads-run-manager, above) spans x in +-21, y in +-28, z in 4..52 over its
+    # 65 conditions.
     # Other seeds visit other parts of the same attractor, so each range is widened by 20 % of its
     # half-width (x: 21 -> 25.2, y: 28 -> 33.6, z: 28 +- 24 -> 28 +- 28.8); a diverging or
     # mis-signed integrator leaves this box by orders of magnitude.
@@ -71,7 +74,8 @@ def test_binary_counts_bounded_by_bin_width(canonical):
     # binary truth can never exceed the bin width, and sum(1 - e^-l) <= sum(l)
     assert canonical.truth.max() <= 20
     assert np.all(canonical.truth <= canonical.truth_lambda_sum + 1e-12)
-    # saturated neurons exist (lorenz.md: rates reach ~2 / ms), so the two truths differ there
+    # saturated neurons exist (generateDemoDatasets.m's readout, |w| in [1, 2] on 3 normalised latents plus
+    # ln 0.005, gives log-rates up to ~0.7: ~2 spikes / ms), so the two truths differ there
     assert (canonical.truth_lambda_sum - canonical.truth).max() > 1.0
 
 

@@ -1,7 +1,9 @@
 """Parity with nlb_tools itself, run in its own environment (``.venv-nlb``, built by ``make nlb-env``).
 
 nlb_tools 0.0.4 pins ``pandas<=1.3.4`` (no wheel for Python >= 3.11); installed with ``--no-deps`` it
-works on pandas 2.x, while pandas 3 breaks its ``resample`` (nlb.md section 7). So it lives in a second
+works on pandas 2.x, while pandas 3 breaks its ``resample`` (``NWBDataset.resample`` in ``nlb_tools/nwb_interface.py``
+of https://github.com/neurallatents/nlb_tools applies an in-place ``nan_to_num`` to a copy-on-write
+``to_numpy()`` view: "assignment destination is read-only"). So it lives in a second
 environment: these tests compute neurodyn's tensors here, run ``tests/nlb_reference.py`` with the
 reference interpreter on the same NWB files, and compare. Spikes, behaviour, masks, jitter and condition
 indices must be bit-identical; PSTHs agree to 1e-9. Without the reference environment the tests skip,

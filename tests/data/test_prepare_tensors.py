@@ -1,5 +1,6 @@
-"""Tensor makers against the formulas of nlb.md: shapes, dtypes, NaN patterns and an independent
-brute-force binning of the spike times (the oracle in conftest)."""
+"""Tensor makers against the formulas of nlb_tools' ``make_tensors.py`` (https://github.com/neurallatents/nlb_tools;
+Pei et al. 2021, https://arxiv.org/abs/2109.04463): shapes, dtypes, NaN patterns and an independent brute-force
+binning of the spike times (the oracle in conftest)."""
 
 from __future__ import annotations
 

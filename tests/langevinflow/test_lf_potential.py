@@ -15,7 +15,8 @@ RTOL = 1e-11
 
 
 def naive_energy(kernel: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """U(z) = Σ_l (Σ_o Y[o,l]) (Σ_c Z[c,l]) by explicit loops over the definition (langevinflow.md)."""
+    """U(z) = Σ_l (Σ_o Y[o,l]) (Σ_c Z[c,l]) by explicit loops over the definition (the reference code's potential:
+    https://github.com/KingJamesSong/LangevinFlow_CCN, nlb_lightning/models.py)."""
     n_out, n_in, taps = kernel.shape
     norms = kernel.pow(2).sum(-1, keepdim=True).sqrt().clamp_min(1e-12)
     w_hat = kernel / norms

