@@ -1,6 +1,7 @@
 """Refusals say what is wrong in the terms of the model and data at hand: a switching-GLM file of one sequence
 (which no n_train splits), a switching GLM's checkpoint on another session's units (couplings and biases, not
-a read-in and a read-out); and the hmmglm configs cite the paper, not a file the repository lacks."""
+a read-in and a read-out); and the hmmglm configs cite the paper, not a file the repository lacks, and no file
+cites a private reference note instead of the public source of its fact."""
 
 from __future__ import annotations
 
@@ -81,3 +82,38 @@ def test_hmmglm_configs_cite_nothing_the_repository_lacks(config):
         assert (ROOT / name).is_file(), f"{config.name} cites {name}, which the repository lacks"
     if config.name.startswith("synthetic_"):
         assert "Li et al., ICLR 2024" in comments and "https://openreview.net/forum?id=MREQ0k6qvD" in comments
+
+
+# The private reference notes the project's authors read (not in the repository, not public). A citation of one
+# names nothing a reader can open; the public source each fact came from is cited instead.
+PRIVATE_NOTES = re.compile(r"\b(?:reference/)?(?:lorenz|langevinflow|nlb|hmmglm|style)\.md\b")
+
+
+def _tracked_files() -> list[Path]:
+    """The repository's tracked files (``git ls-files``), or, outside a git checkout, every file under ROOT but
+    those in hidden folders (.git, .venv) and caches."""
+    import subprocess
+
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+        return [ROOT / name for name in listed.decode().split("\0") if name]
+    except (OSError, subprocess.CalledProcessError):
+        skip = ("__pycache__", "node_modules")
+        return [p for p in ROOT.rglob("*") if p.is_file() and not any(
+            part.startswith(".") or part in skip for part in p.relative_to(ROOT).parts[:-1])]
+
+
+def test_no_file_cites_a_private_reference_note():
+    """Seventeen places (README, configs/langevinflow, benchmarks/evaluate_speed.py, test comments) cited
+    private notes by file name (the names PRIVATE_NOTES matches), against the rule to cite
+    papers or public URLs; they cite the paper, repository file or DANDI page each fact came from now."""
+    this = Path(__file__).resolve()
+    hits = []
+    for path in _tracked_files():
+        if path.resolve() == this or not path.is_file():
+            continue
+        text = path.read_bytes().decode("utf-8", errors="ignore")
+        for number, line in enumerate(text.splitlines(), start=1):
+            hits += [f"{path.relative_to(ROOT)}:{number}: {m.group(0)}" for m in PRIVATE_NOTES.finditer(line)
+                     if not (ROOT / m.group(0)).is_file()]
+    assert not hits, "cites a private note, not a public source:\n" + "\n".join(hits)
