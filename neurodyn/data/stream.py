@@ -333,7 +333,11 @@ class _RangeCheck:
             if self.probed.etag and etag and _opaque(etag) != _opaque(self.probed.etag):
                 found.append(f"ETag {self.probed.etag} -> {etag}")
             modified = response.headers.get("Last-Modified")
-            if self._stored_time() and modified and modified != self.probed.last_modified and \
+            # a strong ETag on both sides decides alone: equal, the bytes are the same whatever the date says (an
+            # object stored again with the same bytes, copies behind a balancer with their own mtimes), as a
+            # server evaluates If-Unmodified-Since only without If-Match (RFC 9110 §13.2.2)
+            strong = self.if_match is not None and etag is not None and not etag.strip().startswith("W/")
+            if not strong and self._stored_time() and modified and modified != self.probed.last_modified and \
                     (_http_date(modified) is None or _http_date(modified) != _http_date(self.probed.last_modified)):
                 found.append(f"Last-Modified {self.probed.last_modified} -> {modified}")
         if not found and code == 412 and self.if_match and response.request.headers.get("If-Match"):
