@@ -218,6 +218,10 @@ DEMO_SIMULATION = {"n_conditions": 65, "trials_per_condition": 24, "n_neurons": 
 DEMO_MARK = "neurodyn_demo_cache"
 
 
+#: what replaces the demo's own cache of another seed or simulation (no --overwrite needed), named by a refusal
+REWRITE_CACHE = "rewriting the demo's cache of another seed or simulation"
+
+
 def check_demo_cache(out_dir: Path, seed: int, *, overwrite: bool = False,
                      simulation: dict | None = None) -> bool:
     """Decide up front what to do with ``out_dir/lorenz.h5``: True to reuse it, False to (re)write it.
@@ -242,6 +246,11 @@ def check_demo_cache(out_dir: Path, seed: int, *, overwrite: bool = False,
         raise InputError("exists and is not a data cache written by neurodyn demo (seed and simulation recorded "
                          "in its attributes); pass --overwrite to replace it, or choose another --out", cache,
                          "--out")
+    from neurodyn.io.output import refuse_protected
+
+    # up front, before the simulation and training; the demo's own cache is rewritten without --overwrite, so the
+    # refusal names what would have replaced it
+    refuse_protected(cache, "--out", "--overwrite" if DEMO_MARK not in attrs else REWRITE_CACHE)
     return False
 
 
@@ -253,7 +262,8 @@ def write_demo_cache(out_dir: Path, seed: int, simulation: dict | None = None) -
 
     simulation = DEMO_SIMULATION if simulation is None else simulation
     cache = out_dir / DEMO_CACHE
-    with output_file(cache, overwrite=True) as tmp:  # check_demo_cache decided it may be replaced
+    # check_demo_cache decided it may be replaced
+    with output_file(cache, overwrite=True, overwrite_name=REWRITE_CACHE) as tmp:
         data = lfads_from_simulation(simulate_lorenz(**simulation, seed=seed))
         data.attrs[DEMO_MARK] = 1  # lfads_from_simulation records the simulation (config, seed)
         write_lfads_h5(tmp, data)

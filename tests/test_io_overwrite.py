@@ -131,3 +131,67 @@ def test_a_new_output_still_gets_the_mode_of_an_ordinary_new_file(tmp_path):
     finally:
         os.umask(old)
     assert _mode(out) == 0o640
+
+
+def test_a_link_to_a_read_only_object_is_replaced_and_the_object_kept(tmp_path):
+    """A git-annex / DataLad or DVC output is a link to a read-only object. The finished file replaces the link and
+    never touches the object, so the link is no protected file (the check followed it and refused, advising a
+    chmod of the annex object); the new file has an ordinary new file's mode, not the object's 0444."""
+    store = tmp_path / "annex"
+    store.mkdir()
+    obj = store / "object"
+    obj.write_bytes(b"annexed")
+    obj.chmod(0o444)
+    out = tmp_path / "out.h5"
+    out.symlink_to(obj)
+    with output_file(out, overwrite=True) as tmp:
+        tmp.write_bytes(b"new")
+    assert not out.is_symlink() and out.read_bytes() == b"new"
+    assert obj.read_bytes() == b"annexed" and _mode(obj) == 0o444
+    umask = os.umask(0)
+    os.umask(umask)
+    assert _mode(out) == 0o666 & ~umask
+
+
+def test_another_users_read_only_file_gets_no_chmod_advice(tmp_path, monkeypatch):
+    """A colleague's 0444 file: "make it writable (chmod u+w)" is advice this user cannot follow (the owner's bit
+    is theirs); the refusal says whose it is instead. The owner is injected (os.lstat of the file, as another
+    uid), since a test cannot give a file away without root -- and as root it tells the same."""
+    out = tmp_path / "theirs.h5"
+    out.write_bytes(b"a colleague's data")
+    out.chmod(0o444)
+    real_lstat, real_geteuid = os.lstat, os.geteuid
+    other = real_geteuid() + 1000
+
+    class Theirs:
+        def __init__(self, st):
+            self._st = st
+
+        def __getattr__(self, name):
+            return other if name == "st_uid" else getattr(self._st, name)
+
+    monkeypatch.setattr(os, "lstat", lambda p, *a, **k: Theirs(real_lstat(p, *a, **k)) if os.fspath(p) == str(out)
+                        else real_lstat(p, *a, **k))
+    monkeypatch.setattr(os, "geteuid", lambda: other - 1)  # not root, not the owner
+    with pytest.raises(InputError) as err:
+        with output_file(out, overwrite=True):
+            raise AssertionError("the block ran")
+    assert str(err.value) == (f"{out}: --out: is write-protected (mode 0444, not writable by this user); --overwrite "
+                              "does not replace a protected file: choose another output path")
+    assert out.read_bytes() == b"a colleague's data"
+
+
+def test_the_demo_names_no_overwrite_the_user_never_gave(tmp_path):
+    """The demo rewrites its own cache of another seed without --overwrite; a read-only one was refused with
+    "--overwrite does not replace a protected file", naming an option the user had not given."""
+    from neurodyn import demo
+
+    cache = tmp_path / demo.DEMO_CACHE
+    small = {**demo.DEMO_SIMULATION, "n_conditions": 2, "trials_per_condition": 2}
+    demo.write_demo_cache(tmp_path, seed=1, simulation=small)
+    cache.chmod(0o444)
+    with pytest.raises(InputError) as err:
+        demo.check_demo_cache(tmp_path, seed=2, simulation=small)
+    assert str(err.value) == (f"{cache}: --out: is write-protected (mode 0444); rewriting the demo's cache of another "
+                              "seed or simulation does not replace a protected file: make it writable (chmod u+w) "
+                              "or choose another output path")

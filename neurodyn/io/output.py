@@ -466,7 +466,11 @@ def write_protected(path: str | os.PathLike) -> str | None:
     renaming a new file onto it needs only a writable folder, so ``--overwrite`` replaced it silently), or
     this process may not write it (:func:`may_access`: another user's file, what ``rm`` asks about before it
     prompts "remove write-protected regular file?"). The mode bits are read with stat, not only asked of
-    :func:`os.access`: root's access(2) says yes to everything, a protected file included.
+    :func:`os.access`: root's access(2) says yes to everything, a protected file included. The reason ends
+    with ``not writable by this user`` where the file is another user's (this user cannot undo it).
+
+    A symbolic link is never write-protected: the finished file replaces the link, never the file it points to
+    (a git-annex / DataLad or DVC output is a link to a read-only object, which stays as it is).
 
     >>> import tempfile, pathlib
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "x.h5"; _ = f.write_bytes(b"")
@@ -478,14 +482,15 @@ def write_protected(path: str | os.PathLike) -> str | None:
     import stat
 
     try:
-        st = os.stat(path)
-    except OSError:  # absent, a dangling link: nothing to protect
+        st = os.lstat(path)
+    except OSError:  # absent: nothing to protect
         return None
-    if not stat.S_ISREG(st.st_mode):
+    if not stat.S_ISREG(st.st_mode):  # a link (replaced, its target untouched), a folder, a device
         return None
     mode = stat.S_IMODE(st.st_mode)
+    ours = st.st_uid == os.geteuid() or os.geteuid() == 0  # whose chmod can undo the protection
     if not st.st_mode & stat.S_IWUSR:
-        return f"mode {mode:04o}"
+        return f"mode {mode:04o}" if ours else f"mode {mode:04o}, {_NOT_THIS_USERS}"
     if not may_access(path, os.W_OK):
         return f"mode {mode:04o}, {_NOT_THIS_USERS}"
     return None
@@ -658,11 +663,12 @@ def _umask() -> int:
 
 def _replaced_mode(path: Path) -> int:
     """The permission bits a finished output gets: those of the regular file at ``path`` it replaces (rwx for
-    owner, group and others; never set-id bits), else those of an ordinary new file (``0o666`` less the umask)."""
+    owner, group and others; never set-id bits), else (nothing, or a link there) those of an ordinary new file
+    (``0o666`` less the umask)."""
     import stat
 
     with contextlib.suppress(OSError):
-        st = os.stat(path)
+        st = os.lstat(path)  # a link is replaced by a new file, not given its target's (read-only) mode
         if stat.S_ISREG(st.st_mode):
             return stat.S_IMODE(st.st_mode) & 0o777
     return 0o666 & ~_umask()
