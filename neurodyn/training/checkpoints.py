@@ -418,31 +418,44 @@ def _storage_paths(pickled: bytes) -> dict[str, str]:
         def __init__(self, key):
             self.key = str(key)
 
-    class Call(dict):  # a dict: an OrderedDict's items arrive by SETITEMS
-        args: tuple = ()
+    class Call(dict):
+        """Any global the pickle names, called (REDUCE), created (NEWOBJ: it must be a type) or built (BUILD: its
+        state kept); a dict, as an OrderedDict's items arrive by SETITEMS."""
 
-    def stand_in(*args, **_):
-        call = Call()
-        call.args = args
-        return call
+        def __new__(cls, *args, **_):
+            call = super().__new__(cls)
+            call.args, call.state = args, None
+            return call
+
+        def __init__(self, *_, **__):  # the arguments are the call's, not the dict's items
+            super().__init__()
+
+        def __setstate__(self, state):
+            self.state = state
 
     class Reader(pickle.Unpickler):
         def find_class(self, module, name):
-            return stand_in
+            return Call  # nothing is imported
 
         def persistent_load(self, pid):
             return Storage(pid[2] if isinstance(pid, tuple) and len(pid) > 2 else pid)
 
     paths: dict[str, str] = {}
+    seen: set[int] = set()  # a pickle may share one object many times ([a, a] nested: 2^depth paths)
 
     def walk(value, where, depth=0):
-        if depth > 50:
+        if depth > 50 or len(seen) > 1_000_000:
             return
+        if isinstance(value, (Call, dict, list, tuple)):
+            if id(value) in seen:
+                return
+            seen.add(id(value))
         if isinstance(value, Storage):
             paths.setdefault(value.key, where)
         elif isinstance(value, Call):
             for arg in value.args:
                 walk(arg, where, depth + 1)
+            walk(value.state, where, depth + 1)
             for key, item in value.items():
                 walk(item, f"{where}[{key!r}]", depth + 1)
         elif isinstance(value, dict):

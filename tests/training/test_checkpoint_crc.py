@@ -151,3 +151,64 @@ def test_an_entry_header_changed_to_encrypted_is_named_not_a_traceback(tmp_path)
     path.write_bytes(bytes(data))
     with pytest.raises(InputError, match=rf"{entry} \(the tensor state_dict\['w'\]\) fails its CRC-32 or header"):
         read_checkpoint(path)
+
+
+class _Settings(dict):
+    """A dict subclass pickled by NEWOBJ (protocol 2), as Lightning's AttributeDict of hyper-parameters is."""
+
+
+def test_tensors_are_named_past_objects_pickled_by_newobj(tmp_path):
+    """The stand-in for every global was a function: NEWOBJ (``cls.__new__(cls)``, how protocol 2 pickles a dict
+    subclass or an object) needs a type, the unpickling failed and the message fell back to the bare entry name."""
+    import pickle
+
+    from neurodyn.training.checkpoints import _storage_paths
+
+    ckpt = {"hyper_parameters": _Settings(lr=0.1), "state_dict": {"w": torch.zeros(3)}}
+    path = tmp_path / "c.ckpt"
+    torch.save(ckpt, path, pickle_protocol=2)
+    with zipfile.ZipFile(path) as archive:
+        pickled = archive.read(next(n for n in archive.namelist() if n.endswith("/data.pkl")))
+    assert b"\x81" in pickled  # NEWOBJ is in the pickle
+    assert pickle.NEWOBJ == b"\x81"
+    assert list(_storage_paths(pickled).values()) == ["state_dict['w']"]
+
+
+def test_a_pickle_that_shares_one_object_everywhere_is_named_at_once(tmp_path):
+    """40 nested levels of ``[a, a]`` are a few hundred bytes of pickle and 2^40 paths to one list: the walk visited
+    each (3 s at 22 levels, forever at 40). Each object is visited once now; run in a child with a limit, so the
+    old walk fails here rather than hangs the suite."""
+    import io
+    import subprocess
+    import sys
+
+    shared: list = [torch.zeros(1)]
+    for _ in range(40):
+        shared = [shared, shared]
+    buffer = io.BytesIO()
+    torch.save({"state_dict": shared}, buffer)
+    with zipfile.ZipFile(buffer) as archive:
+        pickled = archive.read(next(n for n in archive.namelist() if n.endswith("/data.pkl")))
+    assert len(pickled) < 1000
+    path = tmp_path / "data.pkl"
+    path.write_bytes(pickled)
+    code = ("import sys; from pathlib import Path; from neurodyn.training.checkpoints import _storage_paths; "
+            "print(*_storage_paths(Path(sys.argv[1]).read_bytes()).values())")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "state_dict" + "[0]" * 41, proc.stdout
+
+
+def test_tune_refuses_to_make_best_ckpt_of_a_damaged_trial_checkpoint(tmp_path):
+    """``neurodyn tune`` loaded the best trial's checkpoint with torch.load (no CRC check) and saved it again as
+    best.ckpt with fresh CRCs: damage on disk became a checkpoint every later check passes."""
+    from neurodyn.errors import CommandFailed
+    from neurodyn.training.tune.search import _write_best_checkpoint
+
+    source = tmp_path / "model.ckpt"
+    torch.save({"state_dict": {"w": torch.arange(4096, dtype=torch.float32)}, "epoch": 0}, source)
+    _flip(source)
+    with pytest.raises(CommandFailed, match=r"the best trial's checkpoint .*model.ckpt is damaged: \S+/data/\d+ "
+                                            r"\(the tensor state_dict\['w'\]\) fails its CRC-32"):
+        _write_best_checkpoint(source, tmp_path / "best.ckpt", {})
+    assert not (tmp_path / "best.ckpt").exists()

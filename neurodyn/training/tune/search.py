@@ -174,8 +174,15 @@ def _write_best_checkpoint(source: Path, dest: Path, data_files: dict) -> None:
     same name, and the trials it was fitted on. No other run setting is recorded: ``best.yaml`` is the config."""
     import torch
 
-    from neurodyn.training.checkpoints import DATA_FILES_KEY, RUN_SETTINGS_KEY
+    from neurodyn.training.checkpoints import DATA_FILES_KEY, RUN_SETTINGS_KEY, damaged_entry
 
+    # torch.load checks no CRC and torch.save writes fresh ones: a trial checkpoint damaged on disk became a
+    # best.ckpt that every later check passes
+    found = damaged_entry(source)
+    if found is not None:
+        raise CommandFailed(f"the best trial's checkpoint {source} is damaged: {found} fails its CRC-32 "
+                            "(modified after it was written: a disk or copy fault); nothing was written, run the "
+                            "search again")
     checkpoint = torch.load(source, map_location="cpu", weights_only=False)
     if data_files:
         checkpoint[RUN_SETTINGS_KEY] = {**(checkpoint.get(RUN_SETTINGS_KEY) or {}), DATA_FILES_KEY: data_files}
