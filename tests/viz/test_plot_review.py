@@ -6,25 +6,13 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from h5_files import one_error as _one_error
+from h5_files import write_h5 as _write
 
 from neurodyn.cli import main
 from neurodyn.errors import InputError
 
 RNG = np.random.default_rng(5)
-
-
-def _write(path, tree, **attrs):
-    with h5py.File(path, "w") as f:
-        for key, value in tree.items():
-            f[key] = value
-        f.attrs.update(attrs)
-    return path
-
-
-def _one_error(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    return err[0]
 
 
 @pytest.mark.parametrize("value", ["twenty", "20", b"20", np.array([20.0, 20.0]), np.nan, -20.0, 0.0, np.inf])

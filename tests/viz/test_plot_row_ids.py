@@ -8,28 +8,15 @@ sequences too.
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pytest
+from h5_files import one_error as _one_error
+from h5_files import write_h5 as _write
 
 from neurodyn.cli import main
 from neurodyn.errors import InputError
 
 RNG = np.random.default_rng(120)
-
-
-def _write(path, tree, **attrs):
-    with h5py.File(path, "w") as f:
-        for key, value in tree.items():
-            f[key] = value
-        f.attrs.update(attrs)
-    return path
-
-
-def _one_error(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    return err[0]
 
 
 def _gamma(n_rows: int, n_bins: int = 30):
