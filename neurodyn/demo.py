@@ -250,12 +250,20 @@ def check_demo_cache(out_dir: Path, seed: int, *, overwrite: bool = False,
 
     # up front, before the simulation and training; the demo's own cache is rewritten without --overwrite, so the
     # refusal names what would have replaced it
-    refuse_protected(cache, "--out", "--overwrite" if DEMO_MARK not in attrs else REWRITE_CACHE)
+    refuse_protected(cache, "--out", cache_replacer(cache))
     return False
 
 
-def write_demo_cache(out_dir: Path, seed: int, simulation: dict | None = None) -> Path:
-    """Simulate the demo's Lorenz data and write ``out_dir/lorenz.h5`` (LFADS layout) marked as its cache."""
+def cache_replacer(cache: Path) -> str:
+    """What replaces an existing ``cache`` file, as a refusal names it: the demo's own rewrite of its cache, or the
+    user's ``--overwrite`` of a file the demo did not write."""
+    return REWRITE_CACHE if DEMO_MARK in (root_attrs(cache) or {}) else "--overwrite"
+
+
+def write_demo_cache(out_dir: Path, seed: int, simulation: dict | None = None,
+                     overwrite_name: str = REWRITE_CACHE) -> Path:
+    """Simulate the demo's Lorenz data and write ``out_dir/lorenz.h5`` (LFADS layout) marked as its cache;
+    ``overwrite_name`` is what a refusal to replace a file protected meanwhile names (:func:`cache_replacer`)."""
     from neurodyn.data.lfads import lfads_from_simulation, write_lfads_h5
     from neurodyn.data.synthetic.lorenz import simulate_lorenz
     from neurodyn.io import output_file
@@ -263,7 +271,7 @@ def write_demo_cache(out_dir: Path, seed: int, simulation: dict | None = None) -
     simulation = DEMO_SIMULATION if simulation is None else simulation
     cache = out_dir / DEMO_CACHE
     # check_demo_cache decided it may be replaced
-    with output_file(cache, overwrite=True, overwrite_name=REWRITE_CACHE) as tmp:
+    with output_file(cache, overwrite=True, overwrite_name=overwrite_name) as tmp:
         data = lfads_from_simulation(simulate_lorenz(**simulation, seed=seed))
         data.attrs[DEMO_MARK] = 1  # lfads_from_simulation records the simulation (config, seed)
         write_lfads_h5(tmp, data)
@@ -313,7 +321,8 @@ def cli_main(argv: list[str]) -> int:
         check_output(out / REAL_OUT, inputs=[real], overwrite=args.overwrite)
     reuse = check_demo_cache(out, args.seed, overwrite=args.overwrite)  # up front, like the checks above
     if not reuse:
-        write_demo_cache(out, args.seed)
+        cache = out / DEMO_CACHE
+        write_demo_cache(out, args.seed, overwrite_name=cache_replacer(cache) if cache.exists() else REWRITE_CACHE)
     result = train_lorenz(out, max_epochs=args.epochs, seed=args.seed, **{
         k: v for k, v in DEMO_SIMULATION.items() if k != "n_neurons"})
     from neurodyn.viz._common import offscreen_backend, pyplot

@@ -155,8 +155,9 @@ def test_a_link_to_a_read_only_object_is_replaced_and_the_object_kept(tmp_path):
 
 def test_another_users_read_only_file_gets_no_chmod_advice(tmp_path, monkeypatch):
     """A colleague's 0444 file: "make it writable (chmod u+w)" is advice this user cannot follow (the owner's bit
-    is theirs); the refusal says whose it is instead. The owner is injected (os.lstat of the file, as another
-    uid), since a test cannot give a file away without root -- and as root it tells the same."""
+    is theirs); the refusal says whose it is instead. The owner and this process's user are injected (os.lstat
+    of the file as another uid, a non-root euid), since a test cannot give a file away without root. Root, who
+    may chmod any file, gets the advice."""
     out = tmp_path / "theirs.h5"
     out.write_bytes(b"a colleague's data")
     out.chmod(0o444)
@@ -176,8 +177,8 @@ def test_another_users_read_only_file_gets_no_chmod_advice(tmp_path, monkeypatch
     with pytest.raises(InputError) as err:
         with output_file(out, overwrite=True):
             raise AssertionError("the block ran")
-    assert str(err.value) == (f"{out}: --out: is write-protected (mode 0444, not writable by this user); --overwrite "
-                              "does not replace a protected file: choose another output path")
+    assert str(err.value) == (f"{out}: --out: is write-protected (mode 0444, another user's, write-protected by its "
+                              "owner); --overwrite does not replace a protected file: choose another output path")
     assert out.read_bytes() == b"a colleague's data"
 
 
@@ -195,3 +196,9 @@ def test_the_demo_names_no_overwrite_the_user_never_gave(tmp_path):
     assert str(err.value) == (f"{cache}: --out: is write-protected (mode 0444); rewriting the demo's cache of another "
                               "seed or simulation does not replace a protected file: make it writable (chmod u+w) "
                               "or choose another output path")
+    # a file the demo did not write, given with --overwrite: the user's option is the one named
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / demo.DEMO_CACHE).write_bytes(b"")
+    assert demo.cache_replacer(user / demo.DEMO_CACHE) == "--overwrite"
+    assert demo.cache_replacer(cache) == demo.REWRITE_CACHE

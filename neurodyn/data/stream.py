@@ -24,8 +24,8 @@ only where the bytes are certainly the same (the same ``ETag`` / ``Last-Modified
 asset). A server that sends no validator has its blocks read again at each call, never served stale; within
 one command (:func:`resolved_once`) a URL is resolved once. A file replaced *while* it is read fails the read
 at once (:class:`RemoteFailure`, naming what changed): every range answer must match the probe -- size, ``ETag``,
-``Last-Modified`` -- and a strong ``ETag`` is sent as ``If-Match`` (:class:`_RangeCheck`); a server without
-validators cannot show a replacement of the same size.
+and ``Last-Modified`` where no strong ``ETag`` on both sides decides -- and a strong ``ETag`` is sent as
+``If-Match`` (:class:`_RangeCheck`); a server without validators cannot show a replacement of the same size.
 
 The bytes are read by ``remfile`` (https://github.com/flatironinstitute/remfile) through ``h5py``'s
 file-object driver and ``pynwb``: only the blocks HDF5 asks for travel, and they are kept in a bounded
@@ -295,7 +295,9 @@ class _RangeCheck:
     Another version shows in an answer as another total size in ``Content-Range`` (a 206, or a 416 past the end),
     another ``ETag`` (compared weakly: RFC 9110 §8.8.3.2; a server that compresses the answer weakens it) or another
     ``Last-Modified`` -- a difference proves a change even where equal validators would prove nothing
-    (:meth:`Probed.validates`); a server that sends no validator and keeps the size shows nothing. A strong ``ETag``
+    (:meth:`Probed.validates`); a server that sends no validator and keeps the size shows nothing. ``Last-Modified``
+    counts only where it is a stored time (:meth:`_stored_time`) and no strong ``ETag`` on both sides decides
+    alone (equal strong tags are the same bytes whatever the date: RFC 9110 §13.2.2). A strong ``ETag``
     is also sent as ``If-Match`` (RFC 9110 §13.1.1): a server that honours it, as S3 does, answers 412 instead of
     the new version's bytes.
 
@@ -336,7 +338,7 @@ class _RangeCheck:
             # a strong ETag on both sides decides alone: equal, the bytes are the same whatever the date says (an
             # object stored again with the same bytes, copies behind a balancer with their own mtimes), as a
             # server evaluates If-Unmodified-Since only without If-Match (RFC 9110 §13.2.2)
-            strong = self.if_match is not None and etag is not None and not etag.strip().startswith("W/")
+            strong = self.if_match is not None and bool(etag) and not etag.strip().startswith("W/")
             if not strong and self._stored_time() and modified and modified != self.probed.last_modified and \
                     (_http_date(modified) is None or _http_date(modified) != _http_date(self.probed.last_modified)):
                 found.append(f"Last-Modified {self.probed.last_modified} -> {modified}")

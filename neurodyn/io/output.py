@@ -11,7 +11,8 @@ Every command that writes a file goes through :func:`output_file` (one place, on
   refused, even with ``overwrite``;
 * an existing output is refused unless ``overwrite=True`` (the commands' ``--overwrite``); a
   write-protected one (``chmod a-w``, or one this user may not write) is refused even then, and a replaced
-  file's permission bits are kept (:func:`write_protected`);
+  file's permission bits are kept (:func:`write_protected`); a symbolic link there is replaced by an ordinary
+  new file, its target untouched;
 * the destination is checked up front: not a folder, its parent is (or can be created as) a
   writable folder, and the estimated size fits the free disk (:func:`check_disk`); ``simulate``
   also checks its estimated memory against the available RAM (:func:`check_memory`);
@@ -457,6 +458,7 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: b
 
 #: how :func:`write_protected` ends for a file this user may not write (another user's): no ``chmod`` of theirs helps
 _NOT_THIS_USERS = "not writable by this user"
+_ANOTHER_USERS = "another user's, write-protected by its owner"
 
 
 def write_protected(path: str | os.PathLike) -> str | None:
@@ -466,8 +468,9 @@ def write_protected(path: str | os.PathLike) -> str | None:
     renaming a new file onto it needs only a writable folder, so ``--overwrite`` replaced it silently), or
     this process may not write it (:func:`may_access`: another user's file, what ``rm`` asks about before it
     prompts "remove write-protected regular file?"). The mode bits are read with stat, not only asked of
-    :func:`os.access`: root's access(2) says yes to everything, a protected file included. The reason ends
-    with ``not writable by this user`` where the file is another user's (this user cannot undo it).
+    :func:`os.access`: root's access(2) says yes to everything, a protected file included. Where this user cannot
+    undo the protection the reason says so (``another user's, write-protected by its owner``; ``not writable by
+    this user``).
 
     A symbolic link is never write-protected: the finished file replaces the link, never the file it points to
     (a git-annex / DataLad or DVC output is a link to a read-only object, which stays as it is).
@@ -490,7 +493,7 @@ def write_protected(path: str | os.PathLike) -> str | None:
     mode = stat.S_IMODE(st.st_mode)
     ours = st.st_uid == os.geteuid() or os.geteuid() == 0  # whose chmod can undo the protection
     if not st.st_mode & stat.S_IWUSR:
-        return f"mode {mode:04o}" if ours else f"mode {mode:04o}, {_NOT_THIS_USERS}"
+        return f"mode {mode:04o}" if ours else f"mode {mode:04o}, {_ANOTHER_USERS}"
     if not may_access(path, os.W_OK):
         return f"mode {mode:04o}, {_NOT_THIS_USERS}"
     return None
@@ -504,7 +507,7 @@ def refuse_protected(path: str | os.PathLike, field: str | None, overwrite_name:
     why = write_protected(path)
     if why is not None:
         # chmod u+w undoes the owner's own protection; another user's file is not theirs to unprotect
-        undo = "" if why.endswith(_NOT_THIS_USERS) else "make it writable (chmod u+w) or "
+        undo = "" if why.endswith((_NOT_THIS_USERS, _ANOTHER_USERS)) else "make it writable (chmod u+w) or "
         raise InputError(f"is write-protected ({why}); {overwrite_name} does not replace a protected file: "
                          f"{undo}choose another output path", path=path, field=field)
 

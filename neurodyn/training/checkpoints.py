@@ -433,6 +433,14 @@ def _storage_paths(pickled: bytes) -> dict[str, str]:
         def __setstate__(self, state):
             self.state = state
 
+        __hash__ = object.__hash__  # a key of a dict (an Enum member, a frozenset)
+
+        def append(self, item):  # APPENDS to an instance of a list subclass
+            self.args += (item,)
+
+        def extend(self, items):
+            self.args += tuple(items)
+
     class Reader(pickle.Unpickler):
         def find_class(self, module, name):
             return Call  # nothing is imported

@@ -942,6 +942,11 @@ def test_a_file_replaced_while_it_is_read_fails_the_reader_too(dandi, tmp_path, 
     # the same strong ETag proves the same bytes: a newer date alone (stored again with the same bytes, a copy with
     # its own mtime) is no change (RFC 9110 §13.2.2: If-Unmodified-Since counts only without If-Match)
     (206, {"Content-Range": "bytes 0-9/100", "ETag": '"a"', "Last-Modified": "Wed, 01 Jan 2025 00:00:09 GMT"}, ""),
+    # a weakened or empty tag decides nothing: the date still tells the new version
+    (206, {"Content-Range": "bytes 0-9/100", "ETag": 'W/"a"', "Last-Modified": "Wed, 01 Jan 2025 00:00:09 GMT"},
+     "Last-Modified Wed, 01 Jan 2025 00:00:00 GMT -> Wed, 01 Jan 2025 00:00:09 GMT"),
+    (206, {"Content-Range": "bytes 0-9/100", "ETag": "", "Last-Modified": "Wed, 01 Jan 2025 00:00:09 GMT"},
+     "Last-Modified Wed, 01 Jan 2025 00:00:00 GMT -> Wed, 01 Jan 2025 00:00:09 GMT"),
 ])
 def test_which_range_answers_show_another_version(status, headers, changed):
     """The checks behind the tests above, answer by answer: a version told otherwise is no change (it would fail a

@@ -157,20 +157,25 @@ class _Settings(dict):
     """A dict subclass pickled by NEWOBJ (protocol 2), as Lightning's AttributeDict of hyper-parameters is."""
 
 
+class _Tags(list):
+    """A list subclass: its items arrive by APPEND / APPENDS."""
+
+
 def test_tensors_are_named_past_objects_pickled_by_newobj(tmp_path):
     """The stand-in for every global was a function: NEWOBJ (``cls.__new__(cls)``, how protocol 2 pickles a dict
     subclass or an object) needs a type, the unpickling failed and the message fell back to the bare entry name."""
-    import pickle
+    import pickletools
 
     from neurodyn.training.checkpoints import _storage_paths
 
-    ckpt = {"hyper_parameters": _Settings(lr=0.1), "state_dict": {"w": torch.zeros(3)}}
+    ckpt = {"hyper_parameters": _Settings(lr=0.1), "tags": _Tags(["a"]), "keys": {frozenset({1}): 0},
+            "state_dict": {"w": torch.zeros(3)}}
     path = tmp_path / "c.ckpt"
     torch.save(ckpt, path, pickle_protocol=2)
     with zipfile.ZipFile(path) as archive:
         pickled = archive.read(next(n for n in archive.namelist() if n.endswith("/data.pkl")))
-    assert b"\x81" in pickled  # NEWOBJ is in the pickle
-    assert pickle.NEWOBJ == b"\x81"
+    opcodes = {op.name for op, _, _ in pickletools.genops(pickled)}
+    assert "NEWOBJ" in opcodes and opcodes & {"APPEND", "APPENDS"}, opcodes  # a dict and a list subclass
     assert list(_storage_paths(pickled).values()) == ["state_dict['w']"]
 
 
@@ -199,16 +204,26 @@ def test_a_pickle_that_shares_one_object_everywhere_is_named_at_once(tmp_path):
     assert proc.stdout.strip() == "state_dict" + "[0]" * 41, proc.stdout
 
 
-def test_tune_refuses_to_make_best_ckpt_of_a_damaged_trial_checkpoint(tmp_path):
+def test_tune_never_makes_best_ckpt_of_a_damaged_trial_checkpoint(tmp_path):
     """``neurodyn tune`` loaded the best trial's checkpoint with torch.load (no CRC check) and saved it again as
-    best.ckpt with fresh CRCs: damage on disk became a checkpoint every later check passes."""
+    best.ckpt with fresh CRCs: damage on disk became a checkpoint every later check passes. A damaged trial
+    checkpoint is now passed over (the next best is taken, and a note names the skipped file); the last guard
+    refuses to re-save one."""
     from neurodyn.errors import CommandFailed
-    from neurodyn.training.tune.search import _write_best_checkpoint
+    from neurodyn.training.tune.search import _undamaged, _write_best_checkpoint
 
-    source = tmp_path / "model.ckpt"
-    torch.save({"state_dict": {"w": torch.arange(4096, dtype=torch.float32)}, "epoch": 0}, source)
-    _flip(source)
+    saved = []
+    for name, value in (("best", 0.1), ("second", 0.2)):
+        folder = tmp_path / name
+        folder.mkdir()
+        torch.save({"state_dict": {"w": torch.arange(4096, dtype=torch.float32)}, "epoch": 0}, folder / "model.ckpt")
+        saved.append((folder, {"value": value, "epoch": 0}))
+    _flip(tmp_path / "best" / "model.ckpt")
+    good, damaged = _undamaged(saved)
+    assert good == saved[1:]
+    assert len(damaged) == 1 and damaged[0].startswith(f"{tmp_path / 'best' / 'model.ckpt'}: "), damaged
+    assert damaged[0].endswith("(the tensor state_dict['w']) fails its CRC-32 or header check"), damaged
     with pytest.raises(CommandFailed, match=r"the best trial's checkpoint .*model.ckpt is damaged: \S+/data/\d+ "
-                                            r"\(the tensor state_dict\['w'\]\) fails its CRC-32"):
-        _write_best_checkpoint(source, tmp_path / "best.ckpt", {})
+                                            r"\(the tensor state_dict\['w'\]\) fails its CRC-32 or header check"):
+        _write_best_checkpoint(tmp_path / "best" / "model.ckpt", tmp_path / "best.ckpt", {})
     assert not (tmp_path / "best.ckpt").exists()

@@ -167,6 +167,22 @@ def _checkpoint_every(kind: str, search: dict, epochs: int) -> int:
     return 1
 
 
+def _undamaged(saved: list) -> tuple[list, list[str]]:
+    """The kept trial checkpoints ``(folder, record)`` whose ``model.ckpt`` passes its CRC-32 / header check
+    (:func:`~neurodyn.training.checkpoints.damaged_entry`), and a line for each that does not (its file and
+    entry)."""
+    from neurodyn.training.checkpoints import damaged_entry
+
+    good, damaged = [], []
+    for folder, record in saved:
+        found = damaged_entry(Path(folder) / "model.ckpt")
+        if found is None:
+            good.append((folder, record))
+        else:
+            damaged.append(f"{Path(folder) / 'model.ckpt'}: {found} fails its CRC-32 or header check")
+    return good, damaged
+
+
 def _write_best_checkpoint(source: Path, dest: Path, data_files: dict) -> None:
     """``best.ckpt``: the best trial's checkpoint with the run's data-file record
     (:data:`~neurodyn.training.checkpoints.DATA_FILES_KEY` under ``RUN_SETTINGS_KEY``) that ``fit`` writes into its
@@ -180,9 +196,8 @@ def _write_best_checkpoint(source: Path, dest: Path, data_files: dict) -> None:
     # best.ckpt that every later check passes
     found = damaged_entry(source)
     if found is not None:
-        raise CommandFailed(f"the best trial's checkpoint {source} is damaged: {found} fails its CRC-32 "
-                            "(modified after it was written: a disk or copy fault); nothing was written, run the "
-                            "search again")
+        raise CommandFailed(f"the best trial's checkpoint {source} is damaged: {found} fails its CRC-32 or header "
+                            "check (modified after it was written: a disk or copy fault)")
     checkpoint = torch.load(source, map_location="cpu", weights_only=False)
     if data_files:
         checkpoint[RUN_SETTINGS_KEY] = {**(checkpoint.get(RUN_SETTINGS_KEY) or {}), DATA_FILES_KEY: data_files}
@@ -627,6 +642,18 @@ def run_search(args) -> Path:
                     errors = [r["error"] for r in rows if r.get("error")]
                     raise SearchFailed(f"no trial reported {METRIC}"
                                        + (f"; first error: {errors[0]}" if errors else ""))
+                # a checkpoint damaged on disk is never the best: torch.load checks no CRC, and best.ckpt is saved
+                # again with fresh ones, which every later check would pass
+                saved, damaged = _undamaged(saved)
+                if not saved:  # never lose a finished search: its results are kept, and said where
+                    kept = _keep_results(tmp_out, out)
+                    if kept == tmp_out:
+                        kept_folders.append(kept)
+                    tmp_out = None
+                    raise CommandFailed(f"every kept trial checkpoint is damaged ({damaged[0]}): no best.ckpt; "
+                                        f"the results are in {kept}")
+                for line in damaged:
+                    print(f"note: {line}: skipped as the best trial's checkpoint", file=sys.stderr)
                 # the lowest select-split loss over every kept checkpoint (ties: the earlier epoch)
                 best_dir, best = min(saved, key=lambda item: (item[1]["value"], item[1]["epoch"]))
                 best_trial, metrics = best["trial"], {METRIC: best["value"], "epoch": best["epoch"]}
