@@ -335,7 +335,7 @@ def read_checkpoint(path: str | os.PathLike, field: str = "ckpt_path") -> dict:
     import warnings
     import zipfile
 
-    damaged = damaged_entry(path)  # torch.load reads the bytes as they are: a flipped tensor loaded as weights
+    damaged = _damaged_once(path)  # torch.load reads the bytes as they are: a flipped tensor loaded as weights
     if damaged is not None:
         raise InputError(f"not a readable checkpoint: the zip archive is damaged (modified after it was written): "
                          f"{damaged} fails its CRC-32 or header check", path=path, field=field)
@@ -357,6 +357,24 @@ def read_checkpoint(path: str | os.PathLike, field: str = "ckpt_path") -> dict:
 
 #: bytes read at a time by :func:`damaged_entry`
 _CRC_CHUNK = 1 << 22
+
+#: files :func:`_damaged_once` found intact, by (device, inode, size, mtime in ns)
+_INTACT: set[tuple[int, int, int, int]] = set()
+
+
+def _damaged_once(path: str | os.PathLike) -> str | None:
+    """:func:`damaged_entry`, read once per state of the file in a process: a command reads its checkpoint's header
+    before the model is built and checks it against the model after (:func:`read_checkpoint` twice), and the
+    second CRC pass would read the whole file again to find what the first found. A file written since (another
+    size or modification time, another inode) is checked again."""
+    st = os.stat(path)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if key in _INTACT:
+        return None
+    found = damaged_entry(path)
+    if found is None:
+        _INTACT.add(key)
+    return found
 
 
 def damaged_entry(path: str | os.PathLike) -> str | None:
