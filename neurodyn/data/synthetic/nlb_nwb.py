@@ -40,7 +40,6 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.data.nwb.session import spike_ms_index
 from neurodyn.data.synthetic.nlb_latents import (
     _STYLE,
     _simulate,
@@ -215,10 +214,7 @@ def write_nlb_nwb(
             for a, b in zip(recorded_ms, placed_ms):
                 inside = (ms >= a) & (ms < a + length_ms)
                 parts.append((ms[inside] - a + b + frac[inside]) / 1000.0)
-            t = np.concatenate(parts)
-            # readers put the file on a 1 ms grid that ends at round(1000 * last window end) ms
-            # (nlb_tools' rule, neurodyn.data.nwb): a spike in the partial millisecond after it is dropped
-            t = t[spike_ms_index(t) < round(1000 * float(windows[:, 1].max()))]
+            t = np.concatenate(parts)  # each inside its window, on whole milliseconds: no partial one to drop
         if extra_spikes and u in extra_spikes:
             t = np.concatenate([t, np.asarray(extra_spikes[u], dtype=np.float64)])
         spikes.append(np.sort(t))
