@@ -304,24 +304,19 @@ def _generic(path: Path | str, console, kind: str, max_rows: int) -> str:
     ``"hmmglm_model"`` for those)."""
     with _h5(path) as f:  # read in the block, print after it (see _prepared)
         items = _datasets(f)
-        module = f.attrs.get("module")
-        module = module.decode() if isinstance(module, bytes) else module
+        root = _root_attrs(f)
+        module, model = root.get("module"), root.get("model")
+        title = None
         if module and "checkpoint" in f.attrs:  # `neurodyn predict` of a Lorenz / LFADS file or a switching GLM
-            kind = "prediction"
-            table = titled_table(f"Prediction file {path} ({module}, {len(items)} arrays; {_units(items)})",
-                           "array", "shape", "dtype", "min", "mean", "max")
-            for name, ds in items[:max_rows]:
-                table.add_row(name, str(tuple(ds.shape)), str(ds.dtype), *_stats(ds))
-            attrs = _attributes_table(f, f"Prediction file {path}: what it records")
+            kind, title, what = "prediction", "Prediction file", module
         elif is_hmmglm_model_file(f):
-            kind = "hmmglm_model"
-            model = f.attrs.get("model")
-            model = model.decode() if isinstance(model, bytes) else model
-            table = titled_table(f"HMM-GLM model file {path} ({model or 'switching GLM'}, {len(items)} arrays; "
-                                 f"{_units(items)})", "array", "shape", "dtype", "min", "mean", "max")
+            kind, title, what = "hmmglm_model", "HMM-GLM model file", model or "switching GLM"
+        if title is not None:  # arrays with their ranges
+            table = titled_table(f"{title} {path} ({what}, {len(items)} arrays; {_units(items)})",
+                                 "array", "shape", "dtype", "min", "mean", "max")
             for name, ds in items[:max_rows]:
                 table.add_row(name, str(tuple(ds.shape)), str(ds.dtype), *_stats(ds))
-            attrs = _attributes_table(f, f"HMM-GLM model file {path}: what it records")
+            attrs = _attributes_table(f, f"{title} {path}: what it records")
         else:
             title = "LFADS-format HDF5" if kind == "lfads" else "HDF5"
             table = titled_table(f"{title} {path} ({len(items)} datasets)", "dataset", "shape", "dtype")
@@ -330,7 +325,6 @@ def _generic(path: Path | str, console, kind: str, max_rows: int) -> str:
             attrs = _attributes_table(f, f"{path}: attributes")
         if len(items) > max_rows:
             table.add_row(f"… {len(items) - max_rows} more", *[""] * (len(table.columns) - 1))
-        root = _root_attrs(f)
         spikes = f["spikes"].shape if "spikes" in f else None
         names = {name for name, _ in items}
     if attrs is not None:

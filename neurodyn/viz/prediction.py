@@ -273,7 +273,9 @@ def _read(f, path: Path, group: str | None) -> dict:
         if dataset:
             out.update(_alignment(dataset, out["bin_ms"], out["posteriors"].shape[1]))
         return out
-    if "coupling" in f and "transitions" in f:
+    from neurodyn.data.info import is_hmmglm_model_file
+
+    if is_hmmglm_model_file(f):  # the rule info names such a file by
         out = {
             "layout": "hmmglm_model",
             "group": None,
