@@ -23,6 +23,7 @@ from neurodyn.errors import ArgumentParser, InputError
 from neurodyn.io.hdf5 import refuse_denied
 from neurodyn.io.output import human_size
 from neurodyn.training import select_split_words
+from neurodyn.training.checkpoint_index import selects_best
 
 __all__ = ["cli_main", "checkpoint_info", "run_folder_info", "tune_folder_info"]
 
@@ -238,7 +239,7 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
                       "none (last.ckpt is the result)")
         if index.get("best"):
             table.add_row("best", f"{index['best']} ({index.get('monitor')} {index.get('best_score')})")
-        elif index.get("monitor") and index.get("save_top_k") not in (None, 0):  # as training.runs.no_best_reason
+        elif selects_best(index):  # a monitor never measured: training.runs.no_best_reason says it so too
             table.add_row("best", f"none yet ({index['monitor']} never measured: validation runs every "
                                   "trainer.check_val_every_n_epoch epochs; last.ckpt is the result)")
     else:

@@ -13,6 +13,7 @@ from lightning.pytorch.cli import SaveConfigCallback
 
 from neurodyn.errors import InputError, Stopped
 from neurodyn.training.callbacks import format_duration, max_time_seconds
+from neurodyn.training.checkpoint_index import selects_best
 from neurodyn.training.checkpoints import INDEX_NAME
 
 #: stands for the run folder in a logger's ``save_dir``
@@ -122,14 +123,9 @@ def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path
     return str(ckpt_dir / best)
 
 
-def _selects(index: dict) -> bool:
-    """Whether a run's checkpoint index says the run keeps a best checkpoint (a monitor and a top k)."""
-    return bool(index.get("monitor")) and index.get("save_top_k") not in (None, 0)
-
-
 def no_best_reason(index: dict) -> str:
     """Why a run's checkpoint index names no best file: the run selects nothing, or it has not validated."""
-    if _selects(index):
+    if selects_best(index):
         return (f"the run has no best checkpoint yet: {index['monitor']} was never measured (validation runs every "
                 "trainer.check_val_every_n_epoch epochs, and the run stopped before the first)")
     return "the run keeps no best checkpoint (no monitor, or checkpoint.save_top_k 0)"
@@ -146,7 +142,7 @@ def keeps_best(run_dir: Path) -> bool:
         return True  # let resolve_checkpoint report what is wrong
     if recorded.get("best"):
         return True
-    if _selects(recorded):
+    if selects_best(recorded):
         print(f"note: {no_best_reason(recorded)}; using last.ckpt", flush=True)
     return False
 
