@@ -347,7 +347,7 @@ def _generic_what_next(path: Path | str, kind: str, attrs: dict, spikes: tuple |
     or of a switching GLM, an HMM-GLM model file, an LFADS-format data file, a switching-GLM data file, or an
     HDF5 file of no known kind (``attrs``: its root attributes; ``spikes``: the shape of its ``spikes`` dataset,
     if any; ``names``: its datasets)."""
-    from neurodyn.data.synthetic.switching_glm import FORMAT as SWITCHING_GLM_FORMAT
+    from neurodyn.data.synthetic import switching_glm as sg
 
     q = shell_word(path)
     if kind == "prediction":
@@ -366,14 +366,15 @@ def _generic_what_next(path: Path | str, kind: str, attrs: dict, spikes: tuple |
         made = " from neurodyn simulate lorenz" if attrs.get("generator") == "neurodyn.data.synthetic.lorenz" else ""
         return (f"LFADS-format data{made}: spike counts to fit (train_data / valid_data)",
                 [f"neurodyn fit --config configs/langevinflow/lorenz.yaml --data LFADSDataModule --data.path {q}"])
-    if attrs.get("format") == SWITCHING_GLM_FORMAT and spikes is not None:
+    if attrs.get("format") == sg.FORMAT and spikes is not None:
         n_sequences = spikes[0]
         what = ("simulated switching-GLM data (neurodyn simulate switching-glm): spikes, true states and couplings "
                 f"of {n_sequences} sequence{'' if n_sequences == 1 else 's'}")
-        if n_sequences < 2:  # fit trains on the first n_train sequences and validates on the rest: 1 <= n_train < N
-            return (f"{what}; one sequence cannot be split into train and valid sequences, so fit refuses it "
-                    "(simulate 2 or more: neurodyn simulate switching-glm --n-sequences)",
-                    ["none (fit needs 2 or more sequences: n_train to train on, the rest to validate on)"])
+        if n_sequences < sg.MIN_FIT_SEQUENCES:  # as SwitchingGLMDataModule refuses it
+            least = sg.MIN_FIT_SEQUENCES
+            return (f"{what}; {sg.ONE_SEQUENCE_UNSPLITTABLE}, so fit refuses it (simulate {least} or more: "
+                    f"{sg.MORE_SEQUENCES_COMMAND})",
+                    [f"none (fit needs {least} or more sequences: {sg.FIT_SEQUENCE_ROLES})"])
         n_train = "" if n_sequences > 30 else f" --data.init_args.n_train {max(1, n_sequences * 3 // 5)}"
         nulls = " ".join(f"--data.init_args.{k} null" for k in ("n_states", "n_neurons", "n_sequences", "n_bins"))
         return (what, [f"neurodyn fit --config configs/hmmglm/synthetic_hmmglm.yaml --data.init_args.path {q} "

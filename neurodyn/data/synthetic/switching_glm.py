@@ -40,6 +40,17 @@ __all__ = [
 
 FORMAT = "neurodyn.switching_glm/1"
 
+#: a fit of switching-GLM sequences (a file of this module's or a simulation in memory) trains on the first
+#: ``n_train`` and validates on the rest, ``1 <= n_train < n_sequences``: it needs this many sequences or more. Here,
+#: with the words that say so, for the refusal of the training DataModule (``SwitchingGLMDataModule``) and ``neurodyn
+#: info``'s words on a file of fewer (the data floor, which training imports and info reads without Lightning)
+MIN_FIT_SEQUENCES = 2
+#: what a fit's sequences are for, and why a single one is refused
+FIT_SEQUENCE_ROLES = "n_train to train on, the rest to validate on"
+ONE_SEQUENCE_UNSPLITTABLE = "one sequence cannot be split into train and valid sequences"
+#: the command that writes a file of more sequences
+MORE_SEQUENCES_COMMAND = "neurodyn simulate switching-glm --n-sequences"
+
 
 @dataclass
 class SwitchingGLMSimulation:

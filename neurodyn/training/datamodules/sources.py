@@ -349,12 +349,13 @@ class SwitchingGLMDataModule(NeuralDataModule):
             involves = ("path",) if self.path is not None else (
                 ("n_sequences",) if self.sim_kwargs["n_sequences"] is not None else ())
             # one sequence leaves no n_train to choose (it said "must be between 1 and 0"): say why instead
+            least = sg.MIN_FIT_SEQUENCES  # the rule and its words: the data floor's, which info says too
             message = (f"n_train={self.n_train} must be between 1 and {len(spikes) - 1} (the {source} has "
-                       f"{len(spikes)} sequences)") if len(spikes) > 1 else (
-                f"the {source} has {len(spikes)} sequence{'' if len(spikes) == 1 else 's'}, and a fit needs 2 or "
-                "more: n_train to train on, the rest to validate on (one sequence cannot be split into train and "
-                "valid sequences); " + ("simulate 2 or more (neurodyn simulate switching-glm --n-sequences)"
-                                        if self.path is not None else "set n_sequences to 2 or more"))
+                       f"{len(spikes)} sequences)") if len(spikes) >= least else (
+                f"the {source} has {len(spikes)} sequence{'' if len(spikes) == 1 else 's'}, and a fit needs {least} "
+                f"or more: {sg.FIT_SEQUENCE_ROLES} ({sg.ONE_SEQUENCE_UNSPLITTABLE}); "
+                + (f"simulate {least} or more ({sg.MORE_SEQUENCES_COMMAND})" if self.path is not None
+                   else f"set n_sequences to {least} or more"))
             raise InputError(message, path=self.path, field=data_option("n_train"), involves=involves)
         for name, rows in (("train", slice(0, self.n_train)), ("valid", slice(self.n_train, None))):
             self.splits[name] = assemble_split(spikes[rows], extras={"true_states": states[rows]})
