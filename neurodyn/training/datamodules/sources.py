@@ -357,7 +357,9 @@ class SwitchingGLMDataModule(NeuralDataModule):
                 + (f"simulate {least} or more ({sg.MORE_SEQUENCES_COMMAND})" if self.path is not None
                    else f"set n_sequences to {least} or more"))
             raise InputError(message, path=self.path, field=data_option("n_train"), involves=involves)
-        for name, rows in (("train", slice(0, self.n_train)), ("valid", slice(self.n_train, None))):
+        # the sequences of each split, kept: sequence_ids names the rows by them, so the two cannot disagree
+        self._split_rows = {"train": slice(0, self.n_train), "valid": slice(self.n_train, len(spikes))}
+        for name, rows in self._split_rows.items():
             self.splits[name] = assemble_split(spikes[rows], extras={"true_states": states[rows]})
 
     spike_fields = {"train": "spikes", "valid": "spikes"}
@@ -386,10 +388,10 @@ class SwitchingGLMDataModule(NeuralDataModule):
         """``{"train": ids, "valid": ids}`` (int64): the index of each split row's sequence in the simulation
         (along the first axis of its ``spikes`` and ``states``: the file's, with ``path``), so that predictions
         line up with the true states. The rows are ordered as in the file: train ``0 .. n_train - 1``, valid
-        ``n_train ..`` (a valid row's position in its split is not its sequence number)."""
-        n = len(self.simulation.spikes)
-        return {"train": np.arange(0, self.n_train, dtype=np.int64),
-                "valid": np.arange(self.n_train, n, dtype=np.int64)}
+        ``n_train ..`` (a valid row's position in its split is not its sequence number). Taken from the rows
+        :meth:`load` cut each split from, not worked out again from ``n_train``."""
+        sequences = np.arange(len(self.simulation.spikes), dtype=np.int64)
+        return {name: sequences[rows] for name, rows in self._split_rows.items()}
 
 
 class ArrayDataModule(NeuralDataModule):
