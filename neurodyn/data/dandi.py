@@ -334,8 +334,9 @@ def dandi_client(api_url: str | None = None, hint: str | None = None, timeout: f
     timeout = LOOKUP_TIMEOUT_S if timeout is None else float(timeout)
     root = api_root(api_url)
     seen: list[BaseException] = []
-    # the server-info request the client makes while it is built goes through ``requests.get`` (a new Session
-    # each time): Session.request gets the default timeout for that moment only
+    # two mechanisms, one per moment (why one cannot serve both: _default_timeout's docstring): the server-info
+    # request made while the client is built goes through ``requests.get`` (a Session of its own), so
+    # Session.request gets the default timeout for that moment only; the client's session is wrapped afterwards
     with _default_timeout(requests.Session, timeout, seen):
         try:
             client = DandiAPIClient(api_url=root) if root else DandiAPIClient()
@@ -359,7 +360,23 @@ def _default_timeout(cls, timeout: float, seen: list):
     """Within the block, ``cls.request`` (``requests.Session``'s) waits at most ``timeout`` seconds when the call
     names no timeout; the exceptions it raises are appended to ``seen``. The requests of this thread only: the
     class is shared, so another thread's requests pass as they would, and one block at a time patches it (two
-    overlapping blocks in two threads restored each other's patch, leaving it on the class for good)."""
+    overlapping blocks in two threads restored each other's patch, leaving it on the class for good).
+
+    Why a patch of the class while the client is built, and :func:`_with_timeout` (one session's requests)
+    afterwards -- neither can serve both moments (dandi-cli 0.81, ``dandi/dandiapi.py`` and ``dandi/utils.py``):
+
+    - while it is built, ``DandiAPIClient.__init__`` asks for the server info (``get_instance`` ->
+      ``_get_instance``) *before* ``RESTFullAPIClient.__init__`` creates ``client.session``, and it asks through
+      the module-level ``requests.get``, which makes a Session of its own for that one request and closes it.
+      ``DandiAPIClient`` takes no session argument, so there is no session to wrap before that request happens;
+      short of building the client around dandi's private constructor, the class is the only place to put a
+      timeout on it (the ``etelemetry`` version check, the other request there, sets its own 5 s).
+    - afterwards, the class patch cannot stay: the client's lookups run for as long as the client is used, and
+      in other threads (``paginate`` fetches pages in a pool of ``page_workers`` threads), so it would have to
+      stay on the shared ``requests.Session`` class for the client's lifetime and give every other library's
+      requests in the process a timeout they never asked for. ``client.session`` exists by then and is what
+      every later lookup goes through, so :func:`_with_timeout` wraps that one session instead.
+    """
     owner = threading.get_ident()
     with _PATCH_LOCK:
         real = cls.request
