@@ -16,7 +16,9 @@ Run folders
     copying paths; ``--ckpt_path best|last`` resolve inside the run folder (default: ``last`` for ``fit --run``,
     ``best`` for validate / test / predict). ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in
     ``DIR``; with ``--run-name`` naming another folder it is refused (a resumed run continues in its own folder;
-    the old run is never written). Any other fit (a new run, or one from a checkpoint outside a run folder) writes
+    the old run is never written). ``fit --run DIR --ckpt_path FILE`` takes only a checkpoint of ``DIR``'s (in
+    its checkpoints folder, or a copy with the same bytes): another run's, or any other file, is refused (a run
+    folder records one run). Any other fit (a new run, or one from a checkpoint outside a run folder) writes
     only a new or empty folder: a ``--run-name`` -- or the ``run_name`` of ``fit --config DIR/config.yaml`` -- of a
     folder that holds files is refused. A fit holds the run folder's lock ``.run.lock`` until it ends
     (:func:`neurodyn.io.output.hold_folder`): a second fit of the same folder is refused at once. ``{run}`` in a
@@ -170,6 +172,7 @@ from neurodyn.training.runs import (
     RUN_DIR_ENV,
     RUN_PLACEHOLDER,
     RunConfigSaver,
+    is_run_checkpoint,
     keeps_best,
     prepare_argv,
     resolve_checkpoint,
@@ -342,8 +345,8 @@ class NeurodynCLI(LightningCLI):
         if sub == "fit" and self._run_dir is not None and (self._run_dir / "config.yaml").is_file():
             self._check_resumed_run(cfg, self._run_dir / "config.yaml")
         if sub == "fit" and isinstance(saved.get(RUN_SETTINGS_KEY), dict):
-            # the settings the checkpoint's own run recorded: also when it resumes in a run folder (a copy of
-            # another run's checkpoint given to --run DIR continued that run's weights on DIR's data)
+            # the settings the checkpoint's own run recorded: also when it resumes in a run folder (a file of
+            # another run's put into DIR/checkpoints continued that run's weights on DIR's data)
             check_resumed_settings(saved[RUN_SETTINGS_KEY], cfg, ckpt, source="the checkpoint", given=self._gave)
         if isinstance(saved.get(RUN_SETTINGS_KEY), dict):  # a file re-made under the run's data path
             for note in check_data_files(saved[RUN_SETTINGS_KEY].get(DATA_FILES_KEY), cfg, ckpt, sub == "fit"):
@@ -551,6 +554,15 @@ class NeurodynCLI(LightningCLI):
                 raise InputError(f"is a checkpoint of another run ({owner}), not of --run {run_dir}; a resumed "
                                  f"run continues its own checkpoints: resume {owner} with --run {owner}",
                                  path=ckpt, field="ckpt_path")
+            # --run A --ckpt_path kept/x.ckpt (outside any run folder): that file's weights and loop continued in
+            # A, whose metrics.csv and checkpoints then described two runs. Only A's own checkpoints (in its
+            # checkpoints folder, or a copy with the same bytes) continue A
+            own = Path(cfg.checkpoint.get("dirpath") or run_dir / "checkpoints")
+            if owner is None and os.path.isfile(ckpt) and is_run_checkpoint(ckpt, own) is False:
+                raise InputError(f"is not a checkpoint of --run {run_dir} (not in its checkpoints folder, nor a copy "
+                                 f"of one there); a run folder records one run: resume the run with --run {run_dir} "
+                                 "alone, or start a new run from this file with --ckpt_path and no --run (a new "
+                                 "run folder)", path=ckpt, field="ckpt_path")
         named = any(a == "--run_name" or a.startswith("--run_name=") for a in self._user_argv)
         if named and run_dir is not None and cfg.get("run_name"):
             # --run-name NEW with --run OLD / --ckpt_path OLD/checkpoints/X.ckpt: a resume continues in the

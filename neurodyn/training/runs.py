@@ -96,6 +96,33 @@ def run_dir_of_checkpoint(path: str) -> Path | None:
     return None
 
 
+def is_run_checkpoint(path: str | os.PathLike, checkpoint_dir: Path) -> bool | None:
+    """Whether ``path`` is one of a run's checkpoints: a file in ``checkpoint_dir`` (the run's checkpoints folder;
+    links followed), or a file with the same bytes as one there (a copy kept elsewhere: the run's own state).
+    None when ``path`` cannot be read (its reader names why); a file there that cannot be read is passed over."""
+    import filecmp
+
+    if os.path.realpath(Path(path).parent) == os.path.realpath(checkpoint_dir):
+        return True
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb"):
+            pass
+    except OSError:
+        return None
+    try:
+        others = [p for p in checkpoint_dir.glob("*.ckpt") if p.is_file() and p.stat().st_size == size]
+    except OSError:
+        return False
+    for other in others:
+        try:
+            if filecmp.cmp(path, other, shallow=False):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path") -> str:
     """``best`` / ``last`` -> the file inside ``run_dir/checkpoints``; one-line InputError when there is none."""
     if run_dir is None:

@@ -164,6 +164,31 @@ def test_checkpoint_of_another_run_is_refused_for_a_resume(run, tmp_path, capsys
     assert _digest(run) == before and _digest(other) == before_other
 
 
+def test_a_checkpoint_outside_the_run_is_refused_for_its_resume(run, tmp_path, capsys):
+    """``fit --run A --ckpt_path kept/x.ckpt`` (a file outside any run folder, not one of A's checkpoints)
+    continued that file's weights and loop in A's folder: A's metrics.csv and checkpoints then described two
+    runs. Refused in one line naming the flag and the file, A left as it was; a copy of one of A's own
+    checkpoints (the same bytes) is A's state and resumes A."""
+    twin = tmp_path / "runs" / "twin"  # the same settings, one epoch further: its last.ckpt is no file of A's
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(twin.parent), "--run-name", "twin",
+                 "--trainer.max_epochs", "2"]) == 0
+    kept = tmp_path / "kept" / "epoch1.ckpt"
+    kept.parent.mkdir()
+    shutil.copy(twin / "checkpoints" / "last.ckpt", kept)
+    before = _digest(run)
+    capsys.readouterr()
+    assert main(["fit", "--run", str(run), "--ckpt_path", str(kept), "--trainer.max_epochs", "3"]) == 2
+    line = _one_line(capsys)
+    assert line.startswith(f"neurodyn fit: error: {kept}: ckpt_path: is not a checkpoint of --run {run}"), line
+    assert f"--run {run} alone" in line and "new run" in line, line
+    assert _digest(run) == before
+    # a copy of A's own last.ckpt kept elsewhere: A's state, so the resume continues A
+    own = tmp_path / "kept" / "old-last.ckpt"
+    shutil.copy(run / "checkpoints" / "last.ckpt", own)
+    assert main(["fit", "--run", str(run), "--ckpt_path", str(own), "--trainer.max_epochs", "2"]) == 0
+    assert "max_epochs: 2" in (run / "config.resume-1.yaml").read_text()
+
+
 def test_resume_from_a_run_checkpoint_alone_takes_the_runs_config(run, capsys):
     """``fit --ckpt_path DIR/checkpoints/last.ckpt`` (no --run) reads DIR/config.yaml like ``--run DIR``;
     before, the defaults stood in for every setting, and a resume that gave none was refused for a batch size
@@ -204,7 +229,8 @@ def test_a_checkpoint_out_of_its_run_folder_resumes_only_on_its_own_data(run, tm
     assert "but the resume asks for" in line and "as the run did" in line and "drop the option" not in line, line
     assert main(["fit", *TINY, "--ckpt_path", str(elsewhere), "--trainer.default_root_dir", str(root),
                  "--trainer.max_epochs", "2"]) == 0
-    # a copy of another run's checkpoint given to --run DIR: held to the settings of the run it came from
+    # a copy of another run's checkpoint given to --run DIR: not DIR's (before, held to the settings of the run it
+    # came from, and with the same settings it continued in DIR)
     other = tmp_path / "runs" / "other"
     assert main(["fit", *TINY, "--data.trials_per_condition", "6", "--trainer.default_root_dir", str(other.parent),
                  "--run-name", "other", "--trainer.max_epochs", "1"]) == 0
@@ -214,7 +240,7 @@ def test_a_checkpoint_out_of_its_run_folder_resumes_only_on_its_own_data(run, tm
     capsys.readouterr()
     assert main(["fit", "--run", str(run), "--ckpt_path", str(copy), "--trainer.max_epochs", "2"]) == 2
     line = _one_line(capsys)
-    assert f"{copy}: data.init_args.trials_per_condition: a resumed run continues" in line, line
+    assert f"{copy}: ckpt_path: is not a checkpoint of --run {run}" in line, line
     assert _digest(run) == before
 
 
