@@ -410,13 +410,29 @@ def read_open_prepared(
     return out
 
 
-def check_unit_ids(path, key: str, values) -> np.ndarray:
+def check_unit_ids(path, key: str, values, count: int | None = None, columns: str = "unit column") -> np.ndarray:
     """Unit ids as int64; an InputError naming the file and ``key`` when they are not distinct integers in a 1-D
-    array (their count is checked against the unit columns by :func:`check_layout`)."""
+    array, or (with ``count``) not ``count`` of them, one per ``columns`` (a prepared file's count is checked
+    against its unit columns by :func:`check_layout`).
+
+    The one rule for unit ids wherever they are read: a prepared file's ``unit_ids`` group, the
+    ``heldin_unit_ids`` / ``heldout_unit_ids`` attributes a prediction file copies from it, and the ids a figure
+    is given (:mod:`neurodyn.viz.trials`). Every writer stores int64 (:func:`write_prepared`, ``predict``,
+    ``baseline``, ``ensemble``, ``submit``): float ids (``1011.0``) are not a file neurodyn wrote, and two columns
+    of one id would name two units alike.
+
+    >>> check_unit_ids(None, "unit_ids", [1011, 1022], 2)
+    array([1011, 1022])
+    >>> check_unit_ids("p.h5", "unit_ids/heldin", [1011, 1011])
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: p.h5: unit_ids/heldin: expected distinct unit ids, found one twice (damaged file?)
+    """
     values = np.asarray(values)
     if values.ndim != 1 or values.dtype.kind not in "iu":
-        raise InputError(f"expected one integer NWB unit id per unit column, found {values.dtype} of shape "
+        raise InputError(f"expected one integer NWB unit id per {columns}, found {values.dtype} of shape "
                          f"{values.shape}", path, key)
+    if count is not None and len(values) != count:
+        raise InputError(f"{len(values)} ids for {count} {columns}s (expected one per column)", path, key)
     if len(np.unique(values)) != len(values):
         raise InputError("expected distinct unit ids, found one twice (damaged file?)", path, key)
     return values.astype(np.int64)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neurodyn.data.prepared import check_unit_ids
 from neurodyn.errors import InputError
 from neurodyn.viz._common import (
     as_array,
@@ -88,35 +89,14 @@ def trial_average(
     return psth, np.sqrt(variance) / np.sqrt(np.maximum(count, 1))
 
 
-def check_unit_ids(unit_ids, n_neurons: int) -> np.ndarray | None:
-    """``unit_ids`` as an int64 array of one whole number per neuron column (None as it is); a one-line InputError
-    (field ``unit_ids``) otherwise.
-
-    >>> check_unit_ids([1011, 1022.0], 2)
-    array([1011, 1022])
-    """
-    if unit_ids is None:
-        return None
-    ids = np.asarray(unit_ids)
-    if ids.shape != (n_neurons,):
-        found = f"{len(ids)} ids" if ids.ndim == 1 else f"ids of shape {ids.shape}"
-        raise InputError(f"{found} for {n_neurons} neuron columns (expected one per column)", field="unit_ids")
-    try:
-        whole = ids.astype(np.int64)
-    except (TypeError, ValueError, OverflowError):
-        whole = None
-    if whole is None or not np.array_equal(whole, ids):  # 1011.5 would be drawn as unit 1011
-        raise InputError("NWB unit ids must be whole numbers", field="unit_ids")
-    return whole
-
-
 def column_unit_ids(attrs, n_heldin: int, n_columns: int, path=None) -> np.ndarray | None:
     """The NWB unit id of each rates column of a prediction file (held-in columns, then held-out), from its root
     attributes ``heldin_unit_ids`` / ``heldout_unit_ids`` (``attrs``, as ``predict``, ``baseline``, ``ensemble`` and
     ``submit`` copy them from a prepared file's ``unit_ids``); None when the file does not record ids for every
     column (files of LFADS-format or Lorenz data, files of an earlier neurodyn, a submission of several datasets):
-    the columns are then named by index. Ids that are not one whole number per column are refused in one line
-    naming ``path`` and the attribute (a figure labelled with the wrong units would be worse than none).
+    the columns are then named by index. Ids that are not distinct integers, one per column, are refused in one line
+    naming ``path`` and the attribute (a figure labelled with the wrong units would be worse than none): the rule of
+    a prepared file's ``unit_ids`` (:func:`~neurodyn.data.prepared.check_unit_ids`), whose ids these are.
 
     >>> column_unit_ids({"heldin_unit_ids": [1011, 1022], "heldout_unit_ids": [1033]}, 2, 3)
     array([1011, 1022, 1033])
@@ -128,11 +108,8 @@ def column_unit_ids(attrs, n_heldin: int, n_columns: int, path=None) -> np.ndarr
             continue
         if attrs.get(key) is None:
             return None
-        try:
-            parts.append(check_unit_ids(np.atleast_1d(attrs[key]), count))
-        except InputError as err:
-            raise InputError(err.message.replace("neuron columns", f"{kind} rates columns"), path,
-                             f"{key} (attribute)") from None
+        parts.append(check_unit_ids(path, f"{key} (attribute)", np.atleast_1d(attrs[key]), count,
+                                    f"{kind} rates column"))
     return np.concatenate(parts)
 
 
@@ -176,7 +153,8 @@ def plot_psth(
     fig : Figure or SubFigure, optional
     unit_ids : int array (neurons,), optional
         NWB unit id of each column of ``spikes``: the heat map's ticks read them and the curves are "unit 1011
-        (column 0)"; default the column indices ("neuron 0"). ``neurons`` are column indices either way.
+        (column 0)"; default the column indices ("neuron 0"). ``neurons`` are column indices either way. Distinct
+        integers, as files record them (:func:`~neurodyn.data.prepared.check_unit_ids`).
 
     Returns
     -------
@@ -194,7 +172,7 @@ def plot_psth(
     if neurons is None:
         neurons = list(np.argsort(-peak, kind="stable")[: min(4, n_neurons)])
     neurons = check_indices(neurons, "neurons", n_neurons)  # [1.5] drew neuron 1
-    unit_ids = check_unit_ids(unit_ids, n_neurons)
+    unit_ids = None if unit_ids is None else check_unit_ids(None, "unit_ids", unit_ids, n_neurons, "neuron column")
     t, time_label = time_axis(n_bins, bin_ms, offset_ms)
     order = np.argsort(psth.argmax(axis=0), kind="stable")
     normalised = psth[:, order] / np.where(peak[order] > 0, peak[order], 1.0)
@@ -249,7 +227,8 @@ def plot_rates_heatmap(
     label : str, optional
         Colour-bar label (default: the unit).
     unit_ids : int array (neurons,), optional
-        NWB unit id of each column of ``rates``: the rows' ticks read them (default: the column indices).
+        NWB unit id of each column of ``rates``: the rows' ticks read them (default: the column indices); distinct
+        integers, as for :func:`plot_psth`.
 
     Returns
     -------
@@ -262,7 +241,8 @@ def plot_rates_heatmap(
     plt = pyplot()
     rates = as_array(rates, "rates", 3)
     trial = check_index(trial, "trial", len(rates))
-    unit_ids = check_unit_ids(unit_ids, rates.shape[2])
+    unit_ids = None if unit_ids is None else check_unit_ids(None, "unit_ids", unit_ids, rates.shape[2],
+                                                            "neuron column")
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
     t, time_label = time_axis(rates.shape[1], bin_ms, offset_ms)
     edges = bin_edges(t, bin_ms)

@@ -71,10 +71,16 @@ def test_files_without_ids_for_every_column_keep_the_column_indices(tmp_path):
 
 @pytest.mark.parametrize("ids, expected", [
     ([1011, 1022], "2 ids for 3 heldin rates columns (expected one per column)"),
-    ([1011.5, 1022, 1033], "NWB unit ids must be whole numbers"),
+    ([1011.5, 1022, 1033], "expected one integer NWB unit id per heldin rates column, found float64 of shape (3,)"),
+    # the rule of a prepared file's unit_ids (whose ids these are): plot drew two columns named "unit 1011", and
+    # took float ids, which no writer stores, as whole numbers
+    ([1011, 1011, 1033], "expected distinct unit ids, found one twice (damaged file?)"),
+    ([1011.0, 1022.0, 1033.0], "expected one integer NWB unit id per heldin rates column, found float64 of shape "
+                               "(3,)"),
+    (["a", "b", "c"], "expected one integer NWB unit id per heldin rates column, found object of shape (3,)"),
 ])
 def test_ids_that_do_not_fit_the_columns_are_one_line(tmp_path, capsys, ids, expected):
-    path = _nlb(tmp_path / "bad.h5", heldin_unit_ids=np.array(ids), heldout_unit_ids=np.array(HELDOUT))
+    path = _nlb(tmp_path / "bad.h5", heldin_unit_ids=ids, heldout_unit_ids=np.array(HELDOUT))  # h5py: int64, ...
     assert main(["plot", str(path), "--out", str(tmp_path / "fig.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"neurodyn plot: error: {path}: heldin_unit_ids (attribute): {expected}"], err
@@ -97,3 +103,19 @@ def test_plot_psth_and_the_heat_map_take_unit_ids():
     assert _ticks(fig.axes[0]) == {0: "7", 1: "8", 2: "9"} and fig.axes[0].get_ylabel() == "unit id"
     with pytest.raises(InputError, match="unit_ids: 2 ids for 3 neuron columns"):
         plot_psth(x, bin_ms=20, unit_ids=[7, 8])
+
+
+@pytest.mark.parametrize("ids, expected", [
+    ([7, 7, 9], "unit_ids: expected distinct unit ids"),
+    ([7.0, 8.0, 9.0], r"unit_ids: expected one integer NWB unit id per neuron column, found float64"),
+])
+def test_the_figures_take_unit_ids_by_the_rule_of_the_files(ids, expected):
+    """plot_psth / plot_rates_heatmap had a looser rule of their own (float ids taken, duplicates drawn as two
+    rows of one unit); they take the ids a file may hold (:func:`neurodyn.data.prepared.check_unit_ids`)."""
+    from neurodyn.errors import InputError
+    from neurodyn.viz import plot_psth, plot_rates_heatmap
+
+    x = np.ones((2, 10, 3))
+    for draw in (plot_psth, plot_rates_heatmap):
+        with pytest.raises(InputError, match=expected):
+            draw(x, bin_ms=20, unit_ids=ids)
