@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.errors import InputError, named, one_line
+from neurodyn.errors import InputError, named, one_line, with_article
 from neurodyn.io import read_h5
 from neurodyn.viz._common import bin_width, closes_on_error
 
@@ -459,12 +459,9 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
         ax = subs[-2].subplots()
         # rows are not trial or sequence numbers: a prepared NLB file's rows are named by their NLB trial ids, a
         # simulation's by their sequence in it (valid row 0, the simulation's sequence n_train, was "sequence 0")
-        ids, noun, _, ylabel = _row_names(data)
-        if ids is not None:
-            which = f"row {trial} ({noun} {ids[trial]})"
-        else:  # an exported model's rows are the sequences it was given; a prediction file's, rows of a split
-            which = f"{'sequence' if layout == 'hmmglm_model' else 'row'} {trial}"
-            ylabel = "sequence" if layout == "hmmglm_model" else "row"
+        ids, noun = _row_names(data)
+        which = f"{noun} {trial}" if ids is None else f"row {trial} ({noun} {ids[trial]})"
+        rows = "sequence" if noun == "sequence" else "row"  # what a row of the path image is
         plot_state_posteriors(data["posteriors"][trial], bin_ms=bin_ms, offset_ms=offset_ms, ax=ax,
                               title=f"{which}: state posteriors")
         time_axes.append((ax, "k"))
@@ -475,9 +472,8 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
             offset_ms=offset_ms,
             event=event or "alignment",
             fig=subs[-1],
-            title=f"state path of every {'sequence' if ylabel == 'sequence' else 'row'}"
-            + (" (Viterbi)" if "paths" in data else ""),
-            ylabel=ylabel,
+            title=f"state path of every {rows}" + (" (Viterbi)" if "paths" in data else ""),
+            ylabel=rows if noun == rows else f"{rows}: {noun} id",  # "row: NLB trial id"
             row_ids=ids,
         )
         time_axes += [(ax, "k") for ax in subs[-1].axes[:2]]
@@ -495,18 +491,19 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
     return fig
 
 
-#: what a prediction's row ids are (:func:`read_prediction`'s key, one id's noun, its article, the path image's row
-#: label): NLB trial ids of a prepared file's rows, or the sequence in the simulation of a switching-GLM simulation's
-ROW_IDS = (("trial_ids", "NLB trial", "an", "row: NLB trial id"), ("sequence_ids", "sequence", "a", "sequence"))
+#: what a prediction's row ids are (:func:`read_prediction`'s key: one id's noun): NLB trial ids of a prepared file's
+#: rows, or the sequence in the simulation of a switching-GLM simulation's
+ROW_IDS = {"trial_ids": "NLB trial", "sequence_ids": "sequence"}
 
 
-def _row_names(data: dict) -> tuple:
-    """``(ids, noun, article, row label)`` of the rows of ``data`` (:data:`ROW_IDS`); ``ids`` None when the file
-    names its rows by nothing but their position."""
-    for key, noun, article, label in ROW_IDS:
+def _row_names(data: dict) -> tuple[np.ndarray | None, str]:
+    """``(ids, noun)`` of the rows of ``data``: their ids and what one id names (:data:`ROW_IDS`); for a file that
+    names its rows by nothing but their position, ``ids`` None and what a row is: an exported model's rows are the
+    sequences it was given (``sequence``), a prediction file's rows of a split (``row``)."""
+    for key, noun in ROW_IDS.items():
         if data.get(key) is not None:
-            return np.asarray(data[key]), noun, article, label
-    return None, None, None, None
+            return np.asarray(data[key]), noun
+    return None, "sequence" if data["layout"] == "hmmglm_model" else "row"
 
 
 def _id_span(ids: np.ndarray) -> str:
@@ -525,9 +522,9 @@ def _out_of_range(trial, n_rows: int, data: dict) -> str:
     for NLB trial 100 said only 'trial 100 out of range (0..24)')."""
     option = named("trial", "--trial")
     message = f"row {trial} out of range: {option} takes a row index, 0..{n_rows - 1}"
-    ids, noun, article, _ = _row_names(data)
+    ids, noun = _row_names(data)
     if ids is not None:
-        message += f", not {article} {noun} id: the rows hold {noun}s {_id_span(ids)}"
+        message += f", not {with_article(noun)} id: the rows hold {noun}s {_id_span(ids)}"
         hit = np.flatnonzero(ids == trial)
         if hit.size:
             message += f"; {noun} {trial} is row {int(hit[0])}"
