@@ -461,10 +461,13 @@ def combination(full: str, err: InputError, cfg, argv: list[str]) -> InputError 
     another section spelt in full (``model.init_args.config.n_lags`` beside ``data.init_args.n_bins``); the
     listing names a value by its field where it sits beside the blamed one, else by its full option. An error
     naming a data file (``err.path``: sequences too short in that file) is a combination only where that file
-    is one of the values, the ``path`` option that chose it: the listing then says where that came from::
+    is one of the values, the ``path`` option that chose it: the listing then says where that came from, and where
+    that option is the one blamed the line names the data file first, as the plain refusal of one place does
+    (``sg.h5: data.init_args.path: ...``: the file whose contents are refused, not the config file that named it,
+    whatever the file's kind -- a switching-GLM simulation, a prepared NLB file)::
 
-        data.init_args.path: sequences of 4 bins (spikes, train split) are not longer than the history window
-        model.init_args.config.n_lags (5 bins) (--data.path sg.h5 on the command line;
+        sg.h5: data.init_args.path: sequences of 4 bins (spikes, train split) are not longer than the history
+        window model.init_args.config.n_lags (5 bins) (--data.path sg.h5 on the command line;
         model.init_args.config.n_lags 5 in synthetic_hmmglm.yaml)
 
     None when one place set them all (the plain error names it), when an option given as a whole mapping
@@ -496,6 +499,8 @@ def combination(full: str, err: InputError, cfg, argv: list[str]) -> InputError 
         groups[where][-1] += f" {_shown(cfg[key])}"
     parts = [f"{', '.join(items)} {where}" for where, items in groups.items()]
     _, _, path = origins[blamed]
+    if err.path is not None and _is_file(cfg[blamed], err.path):  # the data file's option: that file, as above
+        path = err.path
     return InputError(f"{err.message} ({'; '.join(parts)})", path=path, field=blamed)
 
 

@@ -346,9 +346,10 @@ def _refused_fit(tmp_path, capsys, argv: list[str], files: dict) -> list[str]:
 
 @pytest.mark.parametrize("argv, expected", [
     # the command line's file against the config's n_lags (was '{sg}: spikes: sequences of 4 bins ...': not
-    # where n_lags came from)
+    # where n_lags came from; then 'data.init_args.path: ...' without the file first, which the plain line of one
+    # place, below, and a prepared NLB file's refusal (test_hmmglm_nlb) name)
     (["--config", HMMGLM, "--config", "{sizes_of_file}", "--data.path", "{sg}", "--data.n_train", "3"],
-     "data.init_args.path: sequences of 4 bins (spikes, train split) are not longer than the history window "
+     "{sg}: data.init_args.path: sequences of 4 bins (spikes, train split) are not longer than the history window "
      "model.init_args.config.n_lags (5 bins) (--data.path {sg} on the command line; model.init_args.config.n_lags 5 "
      f"in {HMMGLM})"),
     # the command line's n_lags against a file's n_bins (was 'data.init_args.n_bins: ...': the file's n_bins
@@ -385,8 +386,8 @@ def test_the_data_against_the_history_window_names_the_value_that_changed(tmp_pa
     # the command line's file against the config's n_train (was '{sg}: data.init_args.n_train: ...': the
     # config's n_train blamed, under the file as if the file had set it)
     (["--config", HMMGLM, "--config", "{sizes_of_file}", "--data.path", "{sg}"],
-     "data.init_args.path: n_train=30 must be between 1 and 4 (the file has 5 sequences) (--data.path {sg} on the "
-     f"command line; n_train 30 in {HMMGLM})"),
+     "{sg}: data.init_args.path: n_train=30 must be between 1 and 4 (the file has 5 sequences) (--data.path {sg} "
+     f"on the command line; n_train 30 in {HMMGLM})"),
     # the command line's n_sequences against the config's n_train (was '{HMMGLM}: data.init_args.n_train: ...')
     (["--config", HMMGLM, "--data.n_sequences", "4"],
      "data.init_args.n_sequences: n_train=30 must be between 1 and 3 (the simulation has 4 sequences) "
@@ -394,7 +395,7 @@ def test_the_data_against_the_history_window_names_the_value_that_changed(tmp_pa
     # the command line's file against the config's sizes (was '{sg}: data.init_args.n_sequences,
     # data.init_args.n_bins: ...': the config's sizes under the file)
     (["--config", HMMGLM, "--data.path", "{sg}"],
-     "data.init_args.path: the file holds n_sequences 5, n_bins 4, the run asks for 50, 2000; give null for "
+     "{sg}: data.init_args.path: the file holds n_sequences 5, n_bins 4, the run asks for 50, 2000; give null for "
      "data.init_args.n_sequences, data.init_args.n_bins (or leave them out) to take the file's (--data.path "
      f"{{sg}} on the command line; n_sequences 50, n_bins 2000 in {HMMGLM})"),
     # one place set them all: the plain line, naming the data file (the control)

@@ -182,8 +182,8 @@ def test_a_file_of_other_sizes_is_refused_naming_every_mismatch(tmp_path, capsys
                  "--trainer.default_root_dir", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err == [
-        "neurodyn fit: error: data.init_args.path: the file holds n_states 2, n_neurons 4, n_sequences 3, n_bins 50, "
-        "the run asks for 5, 20, 50, 2000; give null for data.init_args.n_states, data.init_args.n_neurons, "
+        f"neurodyn fit: error: {path}: data.init_args.path: the file holds n_states 2, n_neurons 4, n_sequences 3, "
+        "n_bins 50, the run asks for 5, 20, 50, 2000; give null for data.init_args.n_states, data.init_args.n_neurons, "
         "data.init_args.n_sequences, data.init_args.n_bins (or leave them out) to take the "
         f"file's (--data.path {path} on the command line; n_states 5, n_neurons 20, n_sequences 50, n_bins 2000 in "
         "configs/hmmglm/synthetic_onehot.yaml)"], err

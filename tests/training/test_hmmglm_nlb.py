@@ -322,3 +322,27 @@ def test_a_checkpoint_of_other_data_names_the_data_file_too(nlb, tmp_path, capsy
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"neurodyn predict: error: {last}: neurodyn."), err
         assert words in err[0], err
+
+
+@pytest.mark.parametrize("where", ["config", "command line"])
+def test_trials_within_the_history_window_name_the_prepared_file_and_the_option(nlb, tmp_path, capsys, where):
+    """A prepared NLB file's trials (35 bins at 20 ms) no longer than the history window are refused in the line
+    of a switching-GLM simulation's (test_cli_defaults): the data file, the option that chose it, and -- where
+    n_lags came from elsewhere (a config file) -- where each came from. With the file on the command line and n_lags
+    in a config, the file was not named first ('data.init_args.path: sequences of 35 bins ...'), while the same
+    refusal from one place was '{file}: data.init_args.path: ...'."""
+    _, files = nlb
+    prep, lags = files["val"], tmp_path / "lags.yaml"
+    lags.write_text("model:\n  init_args:\n    config:\n      n_lags: 40\n")
+    window = ["--config", str(lags)] if where == "config" else ["--model.config.n_lags", "40"]
+    at = MODEL.index("--model.config.n_lags")
+    code = main(["fit", *MODEL[:at], *MODEL[at + 2:], *window, "--data", "NLBDataModule", "--data.path", str(prep),
+                 "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    expected = (f"neurodyn fit: error: {prep}: data.init_args.path: sequences of 35 bins (train_input/"
+                "train_spikes_heldin, train split) are not longer than the history window "
+                "model.init_args.config.n_lags (40 bins)")
+    if where == "config":
+        expected += f" (--data.path {prep} on the command line; model.init_args.config.n_lags 40 in {lags})"
+    assert code == 2 and err == [expected], err
+    assert not (tmp_path / "runs").exists()
