@@ -152,6 +152,13 @@ def _units_row(header: dict) -> str | None:
     return row
 
 
+def _setting(model: dict, key: str):
+    """The value of the dotted model setting ``key`` (``config.m_step_mode``) in a checkpoint's hyper-parameters."""
+    for part in key.split("."):
+        model = model.get(part) if isinstance(model, dict) else None
+    return model
+
+
 def checkpoint_info(path: str | os.PathLike, console=None) -> None:
     """Print what a checkpoint of ``neurodyn fit`` holds besides its weights (read with ``weights_only=True``;
     an unreadable file is a one-line InputError)."""
@@ -184,6 +191,8 @@ def checkpoint_info(path: str | os.PathLike, console=None) -> None:
     model = {k: v for k, v in (ckpt.get("hyper_parameters") or {}).items() if not k.startswith("_")}
     if model:
         rows.append(("model settings", model))
+    for key, value in (header.get("resolved") or {}).items():  # what an "auto" setting ran as (one-hot M-step)
+        rows.append((f"{key} as run", f"{value} (the setting: {_setting(model, key)})"))
     for key, value in rows:  # the data and the model settings whole (wrapped): what a reader of a checkpoint is after
         if value is not None:
             table.add_row(key, value if isinstance(value, str) else _text(value, cut=key != "model settings"))

@@ -117,6 +117,7 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         except InputError as err:  # name the option as the command line / YAML spells it
             raise InputError(err.message, path=err.path, field=f"model.config.{err.field}" if err.field else
                              "model.config", involves=err.involves) from None
+        self._resolve_m_step(getattr(self.model, "m_step_mode", None))
         self.automatic_optimization = False
         self._xi_sum: torch.Tensor | None = None
         self._val: list[dict] = []
@@ -187,8 +188,29 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
                       f"{np.flatnonzero(gaps.any(axis=1))[:5].tolist()}); the switching GLM reads them as zero "
                       "counts", flush=True)
 
+    # -- the one-hot M-step: the setting ("auto") and the step that runs --------------------------------
+    def _resolve_m_step(self, mode: str | None) -> None:
+        """Make ``mode`` the one-hot model's M-step and ``self.config``'s ``m_step_mode`` (the config the model
+        is built with, which prediction files record as ``model_config``); ``hparams`` keep the setting as given,
+        which a resume compares (:func:`~neurodyn.training.checkpoints.reconcile_model_settings`)."""
+        if mode is None:  # not the one-hot prior: no M-step mode
+            return
+        self.model.m_step_mode = mode
+        self.config = dataclasses.replace(self.config, m_step_mode=mode)
+
+    def resolved_settings(self) -> dict:
+        """The settings ``"auto"`` left to the model, as they run (keys under ``model.init_args``): the one-hot
+        M-step (:func:`~neurodyn.models.hmmglm.priors.resolve_m_step_mode`). Checkpoints record them as
+        ``checkpoint["neurodyn"]["resolved"]`` (``neurodyn info`` shows them), prediction files as the root
+        attribute ``m_step_mode``."""
+        mode = getattr(self.model, "m_step_mode", None)
+        return {} if mode is None else {"config.m_step_mode": mode}
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         add_checkpoint_header(self, checkpoint)
+        resolved = self.resolved_settings()
+        if resolved:
+            checkpoint["neurodyn"]["resolved"] = resolved
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         check_checkpoint_header(self, checkpoint)
@@ -307,13 +329,15 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         model as built: ``n_basis`` is 1 for the exponential basis whatever ``config.n_basis`` says) and the
         definitions of the couplings and types (``coupling_definition``, ``connection_types_definition``;
         one-hot: ``coupling_softmax_definition``, ``connection_types_argmax_definition``, ``connectome_definition``
-        too; Gaussian prior: ``shared_mean_definition``)."""
+        too; Gaussian prior: ``shared_mean_definition``); one-hot: ``m_step_mode``, the M-step that trained the
+        model (``"gumbel"`` or ``"softmax"``: what ``"auto"`` resolved to, :meth:`resolved_settings`)."""
         from neurodyn.models.hmmglm.readout import coupling_arrays, prior_arrays, type_attrs
 
         cfg, model = self.config, self.model
         attrs = {"variant": cfg.variant, "n_states": int(model.n_states), "n_lags": int(model.n_lags),
                  "basis": cfg.basis, "n_basis": int(model.n_basis), **coupling_arrays(model)[1],
                  **type_attrs(model), **prior_arrays(model)[1]}
+        attrs.update({key.rsplit(".", 1)[-1]: value for key, value in self.resolved_settings().items()})
         if cfg.basis == "exponential":
             attrs.update(decay=float(cfg.decay), span=float(cfg.span))
         return attrs

@@ -130,7 +130,8 @@ def provenance(pl_module: pl.LightningModule, checkpoint: str | os.PathLike | No
 
     settings = dict(getattr(pl_module, "hparams", {}) or {})
     config = getattr(pl_module, "config", None)
-    if config is not None and "config" in settings:  # the config the model was built with (HMM-GLM: seed filled)
+    # the config the model was built with (HMM-GLM: seed filled, one-hot M-step resolved)
+    if config is not None and "config" in settings:
         settings["config"] = config
     attrs = {
         "neurodyn_version": str(__version__),

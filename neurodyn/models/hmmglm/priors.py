@@ -91,6 +91,25 @@ def concrete_log_density(log_q: Tensor, log_alpha: Tensor, temperature: float) -
     )
 
 
+M_STEP_MODES = ("auto", "gumbel", "softmax")
+
+
+def resolve_m_step_mode(mode: str, link: str) -> str:
+    """The M-step that ``m_step_mode`` ``mode`` runs with ``link``: ``"auto"`` is ``"gumbel"`` with the bounded
+    ``"sigmoid"`` link and ``"softmax"`` with the others (why: :class:`OneHotPriorHMMGLM`); ``"gumbel"`` and
+    ``"softmax"`` are themselves. One rule for the model and for what a checkpoint or prediction file records
+    (``neurodyn.training.hmmglm_module``: a resumed fit continues the M-step its checkpoint ran).
+
+    >>> resolve_m_step_mode("auto", "sigmoid"), resolve_m_step_mode("auto", "exp"), resolve_m_step_mode("gumbel", "exp")
+    ('gumbel', 'softmax', 'gumbel')
+    """
+    if mode not in M_STEP_MODES:
+        raise InputError(f"must be 'auto', 'gumbel' or 'softmax', got {mode!r}", field="m_step_mode")
+    if mode == "auto":
+        return "gumbel" if link == "sigmoid" else "softmax"
+    return mode
+
+
 class OneHotPriorHMMGLM(SwitchingGLM):
     """HMM-GLM with per-state connection types under a shared one-hot (Concrete) prior.
 
@@ -161,10 +180,7 @@ class OneHotPriorHMMGLM(SwitchingGLM):
         self.prior_form = prior_form
         if prior_alpha not in {"log_prob", "prob"}:
             raise InputError(f"must be 'log_prob' or 'prob', got {prior_alpha!r}", field="prior_alpha")
-        if m_step_mode not in {"auto", "gumbel", "softmax"}:
-            raise InputError(f"must be 'auto', 'gumbel' or 'softmax', got {m_step_mode!r}", field="m_step_mode")
-        if m_step_mode == "auto":  # the Gumbel M-step only with the bounded link (see the class docstring)
-            m_step_mode = "gumbel" if self.link == "sigmoid" else "softmax"
+        m_step_mode = resolve_m_step_mode(m_step_mode, self.link)
         self.gumbel_temperature, self.prior_temperature = float(gumbel_temperature), float(prior_temperature)
         self.prior_alpha, self.m_step_mode, self.logit_guard = prior_alpha, m_step_mode, float(logit_guard)
         s, n = self.n_states, self.n_neurons
