@@ -117,6 +117,7 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         except InputError as err:  # name the option as the command line / YAML spells it
             raise InputError(err.message, path=err.path, field=f"model.config.{err.field}" if err.field else
                              "model.config", involves=err.involves) from None
+        self._m_step_setting = config.m_step_mode  # as given ("auto" too): hparams and config.yaml record it
         self._resolve_m_step(getattr(self.model, "m_step_mode", None))
         self.automatic_optimization = False
         self._xi_sum: torch.Tensor | None = None
@@ -214,6 +215,41 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         check_checkpoint_header(self, checkpoint)
+        self._continue_m_step(checkpoint)
+
+    def _continue_m_step(self, checkpoint: dict) -> None:
+        """A checkpoint's weights continue with the M-step that trained them: kill-and-resume must equal one
+        uninterrupted run.
+
+        The step a checkpoint ran is its ``resolved`` record, or, in a checkpoint written before it had one, its
+        ``m_step_mode`` setting unless ``"auto"`` (those written before ``"auto"`` existed record ``"gumbel"``,
+        the old default, whatever the link). A module left at ``"auto"`` takes that step (from Python,
+        ``trainer.fit(module, ckpt_path=...)`` continued an exp-link checkpoint's Gumbel run with the softmax
+        step); ``neurodyn fit --ckpt_path`` merges the checkpoint's settings into the model's already, and
+        refuses a stated one that differs (a training setting). A resumed fit whose step is not what ``"auto"``
+        takes for its link in a new run says so in one note."""
+        if getattr(self.model, "m_step_mode", None) is None:
+            return
+        from neurodyn.models.hmmglm.priors import M_STEP_MODES, resolve_m_step_mode
+
+        recorded = ((checkpoint.get("neurodyn") or {}).get("resolved") or {}).get("config.m_step_mode")
+        saved = ((checkpoint.get("hyper_parameters") or {}).get("config") or {})
+        setting = saved.get("m_step_mode") if isinstance(saved, dict) else getattr(saved, "m_step_mode", None)
+        ran = recorded if recorded in M_STEP_MODES[1:] else setting if setting in M_STEP_MODES[1:] else None
+        if ran is None:  # "auto" recorded without the step: a checkpoint of this rule, which the model resolved
+            return
+        adopted = self._m_step_setting == "auto" and ran != self.model.m_step_mode
+        if adopted:
+            self._resolve_m_step(ran)
+        trainer = self._trainer
+        fitting = trainer is not None and trainer.state.fn == "fit"
+        default = resolve_m_step_mode("auto", self.model.link)
+        if fitting and self.model.m_step_mode == ran != default and (adopted or recorded is None):
+            why = ("the step it records" if recorded else f"its setting {setting!r}" + (
+                ": checkpoints written before 'auto' existed record 'gumbel', the old default" if setting == "gumbel"
+                else ""))
+            print(f"note: model.init_args.config.m_step_mode: the resumed fit continues the checkpoint's {ran!r} "
+                  f"M-step ({why}); in a new run 'auto' takes {default!r} with link {self.model.link!r}", flush=True)
 
     @staticmethod
     def _spikes(batch) -> torch.Tensor:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import h5py
+import pytest
 import torch
 
 from neurodyn.cli import main
@@ -17,6 +19,7 @@ SIZES = ["--model.config.n_states", "2", "--model.n_inner", "2", "--data", "Swit
          "--data.n_train", "3", "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
          "--trainer.enable_model_summary", "false"]
 ONEHOT_EXP = ["--model", "HMMGLMModule", "--model.config.variant", "onehot", "--model.config.link", "exp", *SIZES]
+GUMBEL_EXP = "m_step_mode 'gumbel' with link 'exp'"  # the warning of the Gumbel step's first M-step with link exp
 
 
 def _fit(tmp_path, name, *extra, epochs=1):
@@ -24,6 +27,18 @@ def _fit(tmp_path, name, *extra, epochs=1):
             "--trainer.max_epochs", str(epochs), *extra]
     assert main(["fit", *args]) == 0
     return tmp_path / name / "checkpoints" / "last.ckpt"
+
+
+def _as_old_checkpoint(ckpt, out, mode="gumbel", record=None):
+    """``ckpt`` rewritten as an older one: its setting ``mode`` (before "auto" existed the default was "gumbel") and
+    the ``resolved`` record ``record`` (None: none, as every checkpoint written before it had one)."""
+    saved = torch.load(ckpt, weights_only=True)
+    saved["hyper_parameters"]["config"]["m_step_mode"] = mode
+    saved["neurodyn"].pop("resolved", None)
+    if record is not None:
+        saved["neurodyn"]["resolved"] = {"config.m_step_mode": record}
+    torch.save(saved, out)
+    return out
 
 
 def test_checkpoint_info_and_prediction_file_name_the_m_step_that_ran(tmp_path, capsys, monkeypatch):
@@ -50,3 +65,51 @@ def test_the_sigmoid_link_records_the_papers_gumbel_step_and_other_variants_none
     assert torch.load(sigmoid, weights_only=True)["neurodyn"]["resolved"] == {"config.m_step_mode": "gumbel"}
     hmmglm = _fit(tmp_path, "hmmglm", "--model.config.variant", "hmmglm")
     assert "resolved" not in torch.load(hmmglm, weights_only=True)["neurodyn"]
+
+
+def test_a_resume_of_a_checkpoint_from_before_auto_keeps_its_gumbel_step_and_says_so(tmp_path, capsys):
+    """`fit --ckpt_path OLD.ckpt` with no m_step_mode stated: the checkpoint's settings are merged into the model's,
+    so its 'gumbel' (the old default) runs on; a note now says that a new run's 'auto' would take another step."""
+    old = _as_old_checkpoint(_fit(tmp_path, "a"), tmp_path / "old.ckpt")
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match=GUMBEL_EXP):
+        _fit(tmp_path, "b", "--ckpt_path", str(old), epochs=2)
+    notes = [line for line in capsys.readouterr().out.splitlines() if "m_step_mode" in line]
+    assert notes == ["note: model.init_args.config.m_step_mode: the resumed fit continues the checkpoint's 'gumbel' "
+                     "M-step (its setting 'gumbel': checkpoints written before 'auto' existed record 'gumbel', the "
+                     "old default); in a new run 'auto' takes 'softmax' with link 'exp'"], notes
+
+
+def test_a_resume_continues_the_step_the_checkpoint_records_though_auto_resolves_otherwise(tmp_path, capsys):
+    """A checkpoint of "auto" that ran the Gumbel step (under another rule of "auto"): its resume ran the softmax
+    step that "auto" resolves to now, so kill-and-resume differed from the uninterrupted run."""
+    old = _as_old_checkpoint(_fit(tmp_path, "a"), tmp_path / "old.ckpt", mode="auto", record="gumbel")
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match=GUMBEL_EXP):
+        last = _fit(tmp_path, "b", "--ckpt_path", str(old), epochs=2)
+    assert "the resumed fit continues the checkpoint's 'gumbel' M-step (the step it records)" in capsys.readouterr().out
+    assert torch.load(last, weights_only=True)["neurodyn"]["resolved"] == {"config.m_step_mode": "gumbel"}
+
+
+def test_trainer_fit_from_python_continues_the_checkpoints_step(tmp_path, capsys):
+    """A module built with the default "auto" and resumed with ``trainer.fit(module, ckpt_path=...)`` (no merge of the
+    checkpoint's settings) continued a Gumbel checkpoint of link exp with the softmax step."""
+    import lightning.pytorch as pl
+
+    from neurodyn.models.hmmglm import HMMGLMConfig
+    from neurodyn.training.datamodules import SwitchingGLMDataModule
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+
+    old = _as_old_checkpoint(_fit(tmp_path, "a"), tmp_path / "old.ckpt")
+    module = HMMGLMModule(5, 5, 100, config=HMMGLMConfig(variant="onehot", n_states=2, link="exp"), n_inner=2)
+    assert module.model.m_step_mode == "softmax"
+    dm = SwitchingGLMDataModule(n_states=2, n_neurons=5, n_sequences=5, n_bins=100, n_train=3)
+    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module, dm, ckpt_path=old)
+    assert module.model.m_step_mode == "gumbel" and module.config.m_step_mode == "gumbel"
+    assert module.hparams.config.m_step_mode == "auto"  # the setting as given, which a resume compares
+    assert "continues the checkpoint's 'gumbel' M-step" in capsys.readouterr().out
