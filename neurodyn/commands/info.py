@@ -23,7 +23,7 @@ from neurodyn.errors import ArgumentParser, InputError
 from neurodyn.io.hdf5 import refuse_denied
 from neurodyn.io.output import human_size
 from neurodyn.training import select_split_words
-from neurodyn.training.checkpoint_index import selects_best
+from neurodyn.training.checkpoint_index import INDEX_NAME, selects_best
 
 __all__ = ["cli_main", "checkpoint_info", "run_folder_info", "tune_folder_info"]
 
@@ -235,7 +235,7 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
     resumes = sorted(p.name for p in path.glob("config.resume-*.yaml"))
     if resumes:
         table.add_row("resumed", f"{len(resumes)} time(s): {', '.join(resumes)}")
-    index_path = path / "checkpoints" / "checkpoints.json"
+    index_path = path / "checkpoints" / INDEX_NAME
     try:
         index = json.loads(index_path.read_text()) if index_path.is_file() else {}
     except (OSError, ValueError):
@@ -252,7 +252,7 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
             table.add_row("best", f"none yet ({index['monitor']} never measured: validation runs every "
                                   "trainer.check_val_every_n_epoch epochs; last.ckpt is the result)")
     else:
-        table.add_row("checkpoints.json", "none yet (no epoch finished)")
+        table.add_row(INDEX_NAME, "none yet (no epoch finished)")
     metrics = path / "metrics.csv"
     if metrics.is_file():
         with metrics.open() as handle:

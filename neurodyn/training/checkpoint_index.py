@@ -5,6 +5,10 @@ to do so. One rule for both, here."""
 
 from __future__ import annotations
 
+#: name of the index that :class:`~neurodyn.training.checkpoints.AutoModelCheckpoint` keeps next to its checkpoints
+#: (here, not in that module: ``neurodyn info`` of a run folder reads the index and must not load Lightning)
+INDEX_NAME = "checkpoints.json"
+
 
 def selects_best(index: dict) -> bool:
     """Whether a run's checkpoint index says the run keeps a best checkpoint: it has a monitor and a top k

@@ -27,11 +27,10 @@ from neurodyn.data.prepared import UNIT_IDS
 from neurodyn.errors import InputError, one_line, with_article
 from neurodyn.io import atomic_path
 from neurodyn.io.output import disk_full
+from neurodyn.training.checkpoint_index import INDEX_NAME
 
 #: version of the ``checkpoint["neurodyn"]`` layout; a checkpoint with a larger number is refused
 CHECKPOINT_FORMAT = 1
-#: name of the index that ``AutoModelCheckpoint`` keeps next to its checkpoints
-INDEX_NAME = "checkpoints.json"
 #: the data-derived sizes of a model: linked from the DataModule, recorded in the checkpoint header
 SIZE_KEYS = ("n_heldin", "n_neurons", "n_obs_bins", "n_fwd_bins")
 

@@ -13,8 +13,7 @@ from lightning.pytorch.cli import SaveConfigCallback
 
 from neurodyn.errors import InputError, Stopped
 from neurodyn.training.callbacks import format_duration, max_time_seconds
-from neurodyn.training.checkpoint_index import selects_best
-from neurodyn.training.checkpoints import INDEX_NAME
+from neurodyn.training.checkpoint_index import INDEX_NAME, selects_best
 
 #: stands for the run folder in a logger's ``save_dir``
 RUN_PLACEHOLDER = "{run}"
