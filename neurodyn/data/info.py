@@ -375,7 +375,9 @@ def _generic_what_next(path: Path | str, kind: str, attrs: dict, spikes: tuple |
             return (f"{what}; {sg.ONE_SEQUENCE_UNSPLITTABLE}, so fit refuses it (simulate {least} or more: "
                     f"{sg.MORE_SEQUENCES_COMMAND})",
                     [f"none (fit needs {least} or more sequences: {sg.FIT_SEQUENCE_ROLES})"])
-        n_train = "" if n_sequences > 30 else f" --data.init_args.n_train {max(1, n_sequences * 3 // 5)}"
+        # the default n_train (the config's too) fits a file of more sequences; a smaller file gets ~3/5 of its own
+        fits = n_sequences > sg.DEFAULT_N_TRAIN
+        n_train = "" if fits else f" --data.init_args.n_train {max(1, n_sequences * 3 // 5)}"
         nulls = " ".join(f"--data.init_args.{k} null" for k in ("n_states", "n_neurons", "n_sequences", "n_bins"))
         return (what, [f"neurodyn fit --config configs/hmmglm/synthetic_hmmglm.yaml --data.init_args.path {q} "
                        f"{nulls}{n_train}"])

@@ -50,6 +50,11 @@ FIT_SEQUENCE_ROLES = "n_train to train on, the rest to validate on"
 ONE_SEQUENCE_UNSPLITTABLE = "one sequence cannot be split into train and valid sequences"
 #: the command that writes a file of more sequences
 MORE_SEQUENCES_COMMAND = "neurodyn simulate switching-glm --n-sequences"
+#: the sequences a fit trains on by default (``n_train`` of ``SwitchingGLMDataModule``, and of the
+#: ``configs/hmmglm/synthetic_*.yaml`` examples): the paper's split, 30 of its 50 sequences train and 20 validate.
+#: Here, beside :data:`MIN_FIT_SEQUENCES`, so that ``neurodyn info`` (the data floor, no training import) knows
+#: which files that default fits (``n_train < n_sequences``) and names ``--data.init_args.n_train`` for the others
+DEFAULT_N_TRAIN = 30
 
 
 @dataclass

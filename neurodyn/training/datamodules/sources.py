@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurodyn.data.synthetic.switching_glm import DEFAULT_N_TRAIN
 from neurodyn.errors import InputError, named, one_line
 from neurodyn.training.datamodules.base import (
     NeuralDataModule,
@@ -300,7 +301,7 @@ class SwitchingGLMDataModule(NeuralDataModule):
         different places (``--data.path`` against a config's ``n_bins``), ``neurodyn fit`` names the one set
         last and where each came from.
     n_train
-        Sequences used for training; the rest are validation.
+        Sequences used for training; the rest are validation (default: the paper's 30 of 50).
     batch_size, num_workers, select_fraction, select_seed
         See :class:`NeuralDataModule` (a select split is carved from the ``n_train`` training sequences).
     """
@@ -315,7 +316,7 @@ class SwitchingGLMDataModule(NeuralDataModule):
         n_sequences: int | None = None,
         n_bins: int | None = None,
         seed: int | None = None,
-        n_train: int = 30,
+        n_train: int = DEFAULT_N_TRAIN,
         batch_size: int = 30,
         num_workers: int = 0,
         select_fraction: float = 0.0,
