@@ -23,7 +23,7 @@ from neurodyn.errors import ArgumentParser, InputError
 from neurodyn.io.hdf5 import refuse_denied
 from neurodyn.io.output import human_size
 from neurodyn.training import select_split_words
-from neurodyn.training.checkpoint_index import INDEX_NAME, selects_best
+from neurodyn.training.checkpoint_index import INDEX_NAME, checkpoint_folder, selects_best
 
 __all__ = ["cli_main", "checkpoint_info", "run_folder_info", "tune_folder_info"]
 
@@ -47,7 +47,9 @@ def _wrapped(text: str) -> str:
 
 
 def _is_run_folder(path: Path) -> bool:
-    return path.is_dir() and (path / "config.yaml").is_file() and (path / "checkpoints").is_dir()
+    """A run folder of ``neurodyn fit``: its config.yaml and its checkpoints folder (``checkpoints/``, or the
+    ``checkpoint.dirpath`` that config.yaml records)."""
+    return path.is_dir() and (path / "config.yaml").is_file() and checkpoint_folder(path).is_dir()
 
 
 #: the files of a run folder of ``neurodyn tune`` (:mod:`neurodyn.training.tune`), in the order info lists them
@@ -235,7 +237,10 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
     resumes = sorted(p.name for p in path.glob("config.resume-*.yaml"))
     if resumes:
         table.add_row("resumed", f"{len(resumes)} time(s): {', '.join(resumes)}")
-    index_path = path / "checkpoints" / INDEX_NAME
+    folder = checkpoint_folder(path)  # checkpoints/, or the checkpoint.dirpath the run recorded
+    if folder != path / "checkpoints":
+        table.add_row("checkpoint folder", f"{folder} (checkpoint.dirpath)")
+    index_path = folder / INDEX_NAME
     try:
         index = json.loads(index_path.read_text()) if index_path.is_file() else {}
     except (OSError, ValueError):
@@ -259,7 +264,7 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
             table.add_row("metrics.csv", f"{max(sum(1 for _ in handle) - 1, 0)} rows")
     files = titled_table("Checkpoint files", "file", "size")
     seen: dict = {}
-    for ckpt in sorted((path / "checkpoints").glob("*.ckpt")):
+    for ckpt in sorted(folder.glob("*.ckpt")):
         stat = ckpt.stat()
         same = seen.setdefault((stat.st_dev, stat.st_ino), ckpt.name)  # last.ckpt: a hard link to a top-k file
         # in B / kB / MB: a small model's checkpoint read '0.0' in MB

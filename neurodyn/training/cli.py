@@ -13,8 +13,10 @@ Run folders
     configuration), ``metrics.csv``, ``tensorboard/``, ``checkpoints/`` with ``last.ckpt`` (the last finished
     epoch, always), the top-k files named after the monitored metric and ``checkpoints.json`` (monitor, scores,
     best file). ``--run DIR`` reads ``DIR/config.yaml``, so a run is resumed, validated or predicted without
-    copying paths; ``--ckpt_path best|last`` resolve inside the run folder (default: ``last`` for ``fit --run``,
-    ``best`` for validate / test / predict). ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in
+    copying paths; ``--ckpt_path best|last`` resolve inside the run's checkpoints folder (``DIR/checkpoints``, or
+    the ``--checkpoint.dirpath`` of its first fit, which config.yaml records absolute:
+    :func:`~neurodyn.training.checkpoint_index.checkpoint_folder`; default: ``last`` for ``fit --run``, ``best``
+    for validate / test / predict). ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in
     ``DIR``; with ``--run-name`` naming another folder it is refused (a resumed run continues in its own folder;
     the old run is never written). ``fit --run DIR --ckpt_path FILE`` takes only a checkpoint of ``DIR``'s (in
     its checkpoints folder, or a copy with the same bytes): another run's, or any other file, is refused (a run
@@ -124,6 +126,7 @@ from neurodyn.training.callbacks import (
     max_time_seconds,
     torch_settings_kept,
 )
+from neurodyn.training.checkpoint_index import checkpoint_folder
 from neurodyn.training.checkpoints import (
     DATA_FILES_KEY,
     RUN_SETTINGS_KEY,
@@ -556,8 +559,8 @@ class NeurodynCLI(LightningCLI):
                                  path=ckpt, field="ckpt_path")
             # --run A --ckpt_path kept/x.ckpt (outside any run folder): that file's weights and loop continued in
             # A, whose metrics.csv and checkpoints then described two runs. Only A's own checkpoints (in its
-            # checkpoints folder, or a copy with the same bytes) continue A
-            own = Path(cfg.checkpoint.get("dirpath") or run_dir / "checkpoints")
+            # checkpoints folder, or the checkpoint.dirpath it recorded; or a copy with the same bytes) continue A
+            own = checkpoint_folder(run_dir)
             if owner is None and os.path.isfile(ckpt) and is_run_checkpoint(ckpt, own) is False:
                 raise InputError(f"is not a checkpoint of --run {run_dir} (not in its checkpoints folder, nor a copy "
                                  f"of one there); a run folder records one run: resume the run with --run {run_dir} "
@@ -700,6 +703,12 @@ class NeurodynCLI(LightningCLI):
             init = logger.get("init_args") if hasattr(logger, "get") else None
             if init is not None and isinstance(init.get("save_dir"), str):
                 init.save_dir = init.save_dir.replace(RUN_PLACEHOLDER, str(run_dir))
+        dirpath = saved.checkpoint.get("dirpath") if saved.get("checkpoint") is not None else None
+        if isinstance(dirpath, str) and dirpath and "://" not in dirpath:
+            # recorded as Lightning's ModelCheckpoint resolves it (realpath of the path with ~ expanded, from the
+            # working folder), so `--run DIR` finds last / best there from any working folder and a resume writes
+            # there again (checkpoint_index.checkpoint_folder reads it)
+            saved.checkpoint.dirpath = os.path.realpath(os.path.expanduser(dirpath))
         if cfg.checkpoint.get("dirpath") is None:
             cfg.checkpoint.dirpath = str(run_dir / "checkpoints")
 
@@ -1057,7 +1066,9 @@ def _remove_failed_run(run_dir: Path | None) -> None:
 
     from neurodyn.io.output import hold_folder
 
-    if run_dir is not None and run_dir.is_dir() and not any((run_dir / "checkpoints").glob("*.ckpt")):
+    # the run's checkpoints folder: DIR/checkpoints, or the checkpoint.dirpath its config.yaml records (there, a
+    # run with checkpoints lost its config.yaml and metrics.csv)
+    if run_dir is not None and run_dir.is_dir() and not any(checkpoint_folder(run_dir).glob("*.ckpt")):
         # under the folder's lock again: a fit that took the folder since this one released it keeps it
         with contextlib.suppress(InputError), hold_folder(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)

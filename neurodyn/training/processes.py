@@ -58,6 +58,7 @@ from neurodyn.errors import CommandFailed, InputError
 from neurodyn.io.output import Interrupted, held_locks, interrupts_raise, write_under
 from neurodyn.training import child_rank
 from neurodyn.training.callbacks import ResumeState, RunInterrupted, received_line
+from neurodyn.training.checkpoint_index import checkpoint_folder
 from neurodyn.training.quiet import HeldStream, ReleaseStdout, quiet_lightning
 from neurodyn.training.refusals import input_error_of
 
@@ -388,7 +389,8 @@ class _Observer(_ChildProcessObserver):
         with contextlib.suppress(Exception):
             resume = self._resume
             run = resume.new_run_dir if resume is not None else None
-            if run is not None and run.is_dir() and not any((run / "checkpoints").glob("*.ckpt")):
+            # its checkpoints folder: checkpoints/, or the checkpoint.dirpath its config.yaml records
+            if run is not None and run.is_dir() and not any(checkpoint_folder(run).glob("*.ckpt")):
                 shutil.rmtree(run, ignore_errors=True)
             remove_locks_before_exit()
             if resume is not None:

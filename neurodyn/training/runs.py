@@ -13,7 +13,7 @@ from lightning.pytorch.cli import SaveConfigCallback
 
 from neurodyn.errors import InputError, Stopped
 from neurodyn.training.callbacks import format_duration, max_time_seconds
-from neurodyn.training.checkpoint_index import INDEX_NAME, selects_best
+from neurodyn.training.checkpoint_index import INDEX_NAME, checkpoint_folder, selects_best
 
 #: stands for the run folder in a logger's ``save_dir``
 RUN_PLACEHOLDER = "{run}"
@@ -123,10 +123,12 @@ def is_run_checkpoint(path: str | os.PathLike, checkpoint_dir: Path) -> bool | N
 
 
 def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path") -> str:
-    """``best`` / ``last`` -> the file inside ``run_dir/checkpoints``; one-line InputError when there is none."""
+    """``best`` / ``last`` -> the file inside the run's checkpoints folder (``run_dir/checkpoints``, or the
+    ``checkpoint.dirpath`` its config.yaml records: :func:`~neurodyn.training.checkpoint_index.checkpoint_folder`);
+    one-line InputError when there is none."""
     if run_dir is None:
         raise InputError(f"'{which}' needs a run folder: add --run DIR", field=field)
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = checkpoint_folder(run_dir)
     if which == "last":
         path = ckpt_dir / "last.ckpt"
         if not path.is_file():
@@ -163,7 +165,7 @@ def keeps_best(run_dir: Path) -> bool:
     import json
 
     try:
-        recorded = json.loads((run_dir / "checkpoints" / INDEX_NAME).read_text())
+        recorded = json.loads((checkpoint_folder(run_dir) / INDEX_NAME).read_text())
     except (OSError, ValueError):
         return True  # let resolve_checkpoint report what is wrong
     if recorded.get("best"):
@@ -330,7 +332,7 @@ def run_stopped(signum: int, run_dir: Path | None, finished: bool, max_epochs: i
     first signal during the epoch that ends the fit does not come here: the fit ends as finished, exit 0,
     :class:`~neurodyn.training.callbacks.ResumeState`.)"""
     name = signal.Signals(signum).name
-    last = run_dir / "checkpoints" / "last.ckpt" if run_dir is not None else None
+    last = checkpoint_folder(run_dir) / "last.ckpt" if run_dir is not None else None
     if last is not None and last.is_file():
         done = _epochs_saved(last) if max_epochs not in (None, -1) else None
         if done is not None and done >= max_epochs:
