@@ -126,7 +126,7 @@ from neurodyn.training.callbacks import (
     max_time_seconds,
     torch_settings_kept,
 )
-from neurodyn.training.checkpoint_index import checkpoint_folder
+from neurodyn.training.checkpoint_index import INDEX_NAME, checkpoint_folder
 from neurodyn.training.checkpoints import (
     DATA_FILES_KEY,
     RUN_SETTINGS_KEY,
@@ -581,6 +581,8 @@ class NeurodynCLI(LightningCLI):
         # the fit continues an existing run in its own folder (--run DIR, --ckpt_path DIR/checkpoints/X.ckpt); any
         # other fit -- a new run, or one from a checkpoint outside a run folder -- writes only a new or empty folder
         own_folder = run_dir is not None or ckpt in ("best", "last")  # best / last: inside the named folder
+        if not own_folder and not child_rank():
+            _refuse_used_checkpoint_folder(cfg)  # ... and its checkpoints only a new or empty folder
         if run_dir is None and cfg.get("run_name"):
             name = str(cfg.run_name)
             if not name or "/" in name or name in (".", ".."):
@@ -1013,6 +1015,23 @@ def _option_values(argv: list[str], option: str) -> list[str]:
         elif arg.startswith(option + "="):
             values.append(arg.split("=", 1)[1])
     return values
+
+
+def _refuse_used_checkpoint_folder(cfg) -> None:
+    """A new run's ``--checkpoint.dirpath`` (given, or recorded in the config.yaml of ``fit --config DIR/config.yaml
+    --run-name NEW``) may not hold another run's checkpoints: the new run's ``last.ckpt``, top-k files and
+    checkpoints index replaced that run's there (Lightning only warns of a folder that is not empty), and
+    ``--run`` of that run then found the new run's. Refused in one line, before any folder is made."""
+    dirpath = cfg.checkpoint.get("dirpath") if cfg.get("checkpoint") is not None else None
+    if not isinstance(dirpath, str) or not dirpath or "://" in dirpath:
+        return
+    folder = Path(os.path.expanduser(dirpath))
+    held = sorted(p.name for p in folder.glob("*.ckpt")) + [INDEX_NAME] * (folder / INDEX_NAME).is_file()
+    if held:
+        shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+        raise InputError(f"holds the checkpoints of another run ({shown}), and a new run keeps its checkpoints in a "
+                         "new or empty folder: choose another --checkpoint.dirpath (or resume that run with --run "
+                         "DIR)", path=dirpath, field="checkpoint.dirpath")
 
 
 def _refuse_unwritable_inside(run_dir: Path, field: str) -> None:

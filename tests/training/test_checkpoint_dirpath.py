@@ -82,3 +82,20 @@ def test_a_failed_fit_keeps_a_run_whose_checkpoints_are_in_its_own_folder(run_el
     run, _ = run_elsewhere
     _remove_failed_run(run)
     assert (run / "config.yaml").is_file()
+
+
+def test_a_new_run_is_refused_a_checkpoint_folder_that_holds_another_runs(run_elsewhere, capsys):
+    """A new run given the checkpoint folder of another (on the command line, or by ``fit --config DIR/config.yaml
+    --run-name NEW``, whose config records it) wrote its last.ckpt and checkpoints.json over that run's (Lightning
+    only warns); refused in one line, nothing written."""
+    run, ck = run_elsewhere
+    before = {p.name: p.read_bytes() for p in ck.iterdir()}
+    for args in (["fit", *TINY, "--checkpoint.dirpath", str(ck)], ["fit", "--config", str(run / "config.yaml")]):
+        capsys.readouterr()
+        assert main([*args, "--trainer.default_root_dir", str(run.parent), "--run-name", "b",
+                     "--trainer.max_epochs", "1"]) == 2
+        err = [line for line in capsys.readouterr().err.splitlines() if line]
+        assert len(err) == 1 and "checkpoint.dirpath: holds the checkpoints of another run (" in err[0], err
+        assert "choose another --checkpoint.dirpath" in err[0], err
+        assert {p.name: p.read_bytes() for p in ck.iterdir()} == before
+        assert sorted(p.name for p in run.parent.iterdir()) == ["a"]
