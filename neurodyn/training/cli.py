@@ -244,6 +244,7 @@ class NeurodynCLI(LightningCLI):
         # what this run holds until it ends (the prediction file's lock); closed by the caller, after the run
         self._held = held if held is not None else contextlib.ExitStack()
         self._run_dir: Path | None = None
+        self._continues_run = True  # fit: the run of the checkpoint goes on in its own folder (else a new run)
         self._prediction_inputs: list[Path] = []
         self._config_to_save = None
         self.resume_state = resume_state or ResumeState()
@@ -350,7 +351,10 @@ class NeurodynCLI(LightningCLI):
         if sub == "fit" and isinstance(saved.get(RUN_SETTINGS_KEY), dict):
             # the settings the checkpoint's own run recorded: also when it resumes in a run folder (a file of
             # another run's put into DIR/checkpoints continued that run's weights on DIR's data)
-            check_resumed_settings(saved[RUN_SETTINGS_KEY], cfg, ckpt, source="the checkpoint", given=self._gave)
+            recorded = saved[RUN_SETTINGS_KEY]
+            if not self._continues_run:  # a new run from the file: its checkpoints go to a folder of its own
+                recorded = _without_checkpoint_folder(recorded)
+            check_resumed_settings(recorded, cfg, ckpt, source="the checkpoint", given=self._gave)
         if isinstance(saved.get(RUN_SETTINGS_KEY), dict):  # a file re-made under the run's data path
             for note in check_data_files(saved[RUN_SETTINGS_KEY].get(DATA_FILES_KEY), cfg, ckpt, sub == "fit"):
                 print(note, flush=True)
@@ -581,6 +585,7 @@ class NeurodynCLI(LightningCLI):
         # the fit continues an existing run in its own folder (--run DIR, --ckpt_path DIR/checkpoints/X.ckpt); any
         # other fit -- a new run, or one from a checkpoint outside a run folder -- writes only a new or empty folder
         own_folder = run_dir is not None or ckpt in ("best", "last")  # best / last: inside the named folder
+        self._continues_run = own_folder
         if not own_folder and not child_rank():
             _refuse_used_checkpoint_folder(cfg)  # ... and its checkpoints only a new or empty folder
         if run_dir is None and cfg.get("run_name"):
@@ -1015,6 +1020,18 @@ def _option_values(argv: list[str], option: str) -> list[str]:
         elif arg.startswith(option + "="):
             values.append(arg.split("=", 1)[1])
     return values
+
+
+def _without_checkpoint_folder(settings: dict) -> dict:
+    """A checkpoint's record of its run's settings (:data:`~neurodyn.training.checkpoints.RUN_SETTINGS_KEY`) without
+    ``checkpoint.dirpath``, for a new run started from it: that is where the checkpoint's run keeps its files, not a
+    rule the new run keeps. The new run was refused for not giving it, and given it, it was refused for a folder
+    holding another run's checkpoints (:func:`_refuse_used_checkpoint_folder`; before that refusal, it wrote over
+    them)."""
+    section = settings.get("checkpoint")
+    if not isinstance(section, dict) or "dirpath" not in section:
+        return settings
+    return {**settings, "checkpoint": {k: v for k, v in section.items() if k != "dirpath"}}
 
 
 def _refuse_used_checkpoint_folder(cfg) -> None:

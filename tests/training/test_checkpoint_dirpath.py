@@ -99,3 +99,19 @@ def test_a_new_run_is_refused_a_checkpoint_folder_that_holds_another_runs(run_el
         assert "choose another --checkpoint.dirpath" in err[0], err
         assert {p.name: p.read_bytes() for p in ck.iterdir()} == before
         assert sorted(p.name for p in run.parent.iterdir()) == ["a"]
+
+
+def test_a_new_run_from_such_a_checkpoint_keeps_its_checkpoints_in_a_folder_of_its_own(run_elsewhere, tmp_path, capsys):
+    """A new run from a checkpoint of that run (``fit --ckpt_path FILE`` outside any run folder) was refused for not
+    giving the run's ``--checkpoint.dirpath`` (a resume keeps the checkpoint rule it records), and given it, for a
+    folder that holds that run's checkpoints: the folder is where that run keeps its files, not a rule. The new run
+    writes its own folder (``checkpoints/`` of its run folder, or another ``--checkpoint.dirpath``)."""
+    run, ck = run_elsewhere
+    before = {p.name: p.read_bytes() for p in ck.iterdir()}
+    kept = tmp_path / "kept.ckpt"
+    kept.write_bytes((ck / "last.ckpt").read_bytes())
+    capsys.readouterr()
+    assert main(["fit", *TINY, "--ckpt_path", str(kept), "--trainer.default_root_dir", str(run.parent),
+                 "--run-name", "b", "--trainer.max_epochs", "2"]) == 0, capsys.readouterr().err
+    assert (run.parent / "b" / "checkpoints" / "last.ckpt").is_file()
+    assert {p.name: p.read_bytes() for p in ck.iterdir()} == before
