@@ -680,7 +680,7 @@ class NeurodynCLI(LightningCLI):
             return
         source = None if named else _file_with_key(config_files(self._user_argv), "run_name", None)
         where = "--run-name" if named else f"run_name {run_dir.name!r} of {source or 'a config file'}"
-        if (run_dir / "checkpoints" / "last.ckpt").is_file():
+        if (checkpoint_folder(run_dir) / "last.ckpt").is_file():  # checkpoints/, or its checkpoint.dirpath
             what = (f"a fit from --ckpt_path {ckpt} (a checkpoint outside it) starts a new run" if ckpt is not None
                     else "a fit that resumes nothing starts a new run")
             raise InputError(f"is the folder of an existing run ({where}), and {what}, never written into another "

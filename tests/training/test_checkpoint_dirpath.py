@@ -99,6 +99,13 @@ def test_a_new_run_is_refused_a_checkpoint_folder_that_holds_another_runs(run_el
         assert "choose another --checkpoint.dirpath" in err[0], err
         assert {p.name: p.read_bytes() for p in ck.iterdir()} == before
         assert sorted(p.name for p in run.parent.iterdir()) == ["a"]
+    # the run's own folder named for a new run: told it is a run's, to be resumed with --run (it read 'folder exists
+    # and holds files': the run's last.ckpt was looked for in DIR/checkpoints only)
+    capsys.readouterr()
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(run.parent), "--run-name", "a",
+                 "--trainer.max_epochs", "1"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(err) == 1 and "is the folder of an existing run" in err[0] and f"--run {run}" in err[0], err
 
 
 def test_a_new_run_from_such_a_checkpoint_keeps_its_checkpoints_in_a_folder_of_its_own(run_elsewhere, tmp_path, capsys):
