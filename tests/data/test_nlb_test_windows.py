@@ -98,3 +98,29 @@ def test_the_first_millisecond_of_every_test_window_holds_its_true_count():
     assert expected > 100
     z = (seen - expected) / np.sqrt(expected)
     assert abs(z) < 5, (seen, expected, z)
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_expected_counts_are_the_writers_rates_bit_for_bit(style, split):
+    """expected_counts_ms computes every unit's rates at once, at the test windows' milliseconds only; each value
+    is the one the writer draws its spikes from (SimulatedSession.rate_per_ms, one unit over the whole file), cut
+    window by window onto the test file's clock: equal bit for bit, not merely close."""
+    from neurodyn.data.synthetic.nlb_latents import _simulate, _test_windows
+
+    kw = {"n_trials": 12, "n_heldin": 4, "n_heldout": 2, "seed": 4, "split": split, "n_conditions": 4}
+    got = expected_counts_ms(style, **kw)
+    sim = _simulate(style, base_rate_hz=(6.0, 20.0), latent_dim=3, **kw)
+    if split == "test":
+        recorded, placed, length = _test_windows(style, sim.cols)
+        want = np.zeros((int(placed[-1]) + length, 6))
+    else:
+        want = np.empty((sim.n_ms, 6))
+    for u in range(6):
+        p = sim.rate_per_ms(u)
+        if split == "test":
+            for a, b in zip(recorded, placed):
+                want[b:b + length, u] = p[a:a + length]
+        else:
+            want[:, u] = p
+    assert got.shape == want.shape and got.tobytes() == want.tobytes()
