@@ -357,21 +357,35 @@ def read_checkpoint(path: str | os.PathLike, field: str = "ckpt_path") -> dict:
 #: bytes read at a time by :func:`damaged_entry`
 _CRC_CHUNK = 1 << 22
 
-#: files :func:`_damaged_once` found intact, by (device, inode, size, mtime in ns)
-_INTACT: set[tuple[int, int, int, int]] = set()
+#: files :func:`_damaged_once` found intact, by (device, inode, size, mtime in ns, ctime in ns)
+_INTACT: set[tuple[int, int, int, int, int]] = set()
+
+#: how long (ns) a file's last change must lie before a check for :func:`_damaged_once` to remember it: longer than
+#: the coarsest timestamp of common file systems (FAT's 2 s) plus the kernel clock's tick that stamps them
+_SETTLED_NS = 3_000_000_000
 
 
 def _damaged_once(path: str | os.PathLike) -> str | None:
     """:func:`damaged_entry`, read once per state of the file in a process: a command reads its checkpoint's header
     before the model is built and checks it against the model after (:func:`read_checkpoint` twice), and the
     second CRC pass would read the whole file again to find what the first found. A file written since (another
-    size or modification time, another inode) is checked again."""
+    size or modification time, another inode) is checked again.
+
+    The state includes the inode's change time: a rewrite in place that keeps the size and sets the modification
+    time back (``cp -p`` or ``rsync --inplace -t`` over the file, ``os.utime``) kept the key of size and mtime
+    and the damage was never seen; the change time (POSIX ``st_ctime``) cannot be set back and is stamped by every
+    write and every ``utime``. Timestamps are stamped on a coarse clock, so a second write within the tick of the
+    file's last change keeps both times (git's "racily clean" index entries): a file whose last change is not
+    older than :data:`_SETTLED_NS` when it is checked is not remembered (checked at every read)."""
+    import time
+
+    now = time.time_ns()  # before the stat: a write after it is stamped later than a settled change time
     st = os.stat(path)
-    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if key in _INTACT:
         return None
     found = damaged_entry(path)
-    if found is None:
+    if found is None and now - st.st_ctime_ns > _SETTLED_NS:
         _INTACT.add(key)
     return found
 

@@ -227,3 +227,63 @@ def test_tune_never_makes_best_ckpt_of_a_damaged_trial_checkpoint(tmp_path):
                                             r"\(the tensor state_dict\['w'\]\) fails its CRC-32 or header check"):
         _write_best_checkpoint(tmp_path / "best" / "model.ckpt", tmp_path / "best.ckpt", {})
     assert not (tmp_path / "best.ckpt").exists()
+
+
+def _rewrite_in_place_keeping_size_and_mtime(path: Path, at: int) -> None:
+    """Invert the byte at ``at`` in place (same inode, same size) and set the modification time back; the change
+    time moves on (retouched until the coarse clock that stamps it has ticked)."""
+    import os
+    import time
+
+    before = os.stat(path)
+    with open(path, "r+b") as f:
+        f.seek(at)
+        byte = f.read(1)
+        f.seek(at)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    for _ in range(1000):
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        if os.stat(path).st_ctime_ns != before.st_ctime_ns:
+            break
+        time.sleep(0.01)
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    assert after.st_ctime_ns != before.st_ctime_ns
+
+
+def test_a_checkpoint_rewritten_in_place_with_its_mtime_set_back_is_checked_again(tmp_path, monkeypatch):
+    """A file found intact was remembered by inode, size and mtime: bytes flipped in place afterwards, with the
+    mtime set back (``cp -p`` / ``rsync --inplace -t`` over it), read as intact. The change time is in the key."""
+    from neurodyn.errors import InputError
+    from neurodyn.training import checkpoints
+    from neurodyn.training.checkpoints import read_checkpoint
+
+    monkeypatch.setattr(checkpoints, "_SETTLED_NS", -(1 << 62), raising=False)  # remembered however fresh
+    path = tmp_path / "c.ckpt"
+    w = torch.arange(4096, dtype=torch.float32)
+    torch.save({"state_dict": {"w": w}, "epoch": 0}, path)
+    assert torch.equal(read_checkpoint(path)["state_dict"]["w"], w)
+    _rewrite_in_place_keeping_size_and_mtime(path, path.read_bytes().find(w.numpy().tobytes()) + 100)
+    with pytest.raises(InputError, match=r"\(the tensor state_dict\['w'\]\) fails its CRC-32 or header check"):
+        read_checkpoint(path)
+
+
+def test_a_checkpoint_changed_within_the_timestamp_tick_is_not_remembered(tmp_path, monkeypatch):
+    """A second write within the tick of the coarse clock that stamps a file keeps its change time too: a file
+    whose last change is not older than _SETTLED_NS is checked at every read, an older one once."""
+    from neurodyn.training import checkpoints
+    from neurodyn.training.checkpoints import read_checkpoint
+
+    calls = []
+    real = checkpoints.damaged_entry
+    monkeypatch.setattr(checkpoints, "damaged_entry", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(checkpoints, "_SETTLED_NS", 1 << 62, raising=False)  # every change is recent
+    path = tmp_path / "c.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(8)}, "epoch": 0}, path)
+    read_checkpoint(path)
+    read_checkpoint(path)
+    assert len(calls) == 2
+    monkeypatch.setattr(checkpoints, "_SETTLED_NS", -(1 << 62))  # every change is old
+    read_checkpoint(path)
+    read_checkpoint(path)
+    assert len(calls) == 3
