@@ -480,15 +480,18 @@ def _storage_paths(pickled: bytes) -> dict[str, str]:
             return Storage(pid[2] if isinstance(pid, tuple) and len(pid) > 2 else pid)
 
     paths: dict[str, str] = {}
-    seen: set[int] = set()  # a pickle may share one object many times ([a, a] nested: 2^depth paths)
+    # a pickle may share one object many times ([a, a] nested: 2^depth paths): each object is walked once per
+    # depth that is shallower than every earlier visit (at most 51 times), not once: an object first reached near
+    # the depth limit, its tensors cut off, and later at a shallow depth was never walked again, its tensors unnamed
+    seen: dict[int, int] = {}
 
     def walk(value, where, depth=0):
         if depth > 50 or len(seen) > 1_000_000:
             return
         if isinstance(value, (Call, dict, list, tuple)):
-            if id(value) in seen:
+            if id(value) in seen and seen[id(value)] <= depth:  # walked before, as deep or shallower
                 return
-            seen.add(id(value))
+            seen[id(value)] = depth
         if isinstance(value, Storage):
             paths.setdefault(value.key, where)
         elif isinstance(value, Call):

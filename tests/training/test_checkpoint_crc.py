@@ -287,3 +287,26 @@ def test_a_checkpoint_changed_within_the_timestamp_tick_is_not_remembered(tmp_pa
     read_checkpoint(path)
     read_checkpoint(path)
     assert len(calls) == 3
+
+
+def test_a_tensor_first_reached_near_the_depth_limit_is_named_by_its_shallow_path(tmp_path):
+    """The walk that names tensors stops at depth 50 and visited each object once: a dict first reached at depth 49
+    (its tensor's storage at 51, cut off) and then at depth 1 was not walked again, and the damaged entry was
+    named without its tensor. An object is walked again where it is reached at a shallower depth."""
+    from neurodyn.training.checkpoints import _storage_paths, damaged_entry
+
+    w = torch.arange(4096, dtype=torch.float32)
+    weights = {"w": w}
+    deep: object = weights
+    for _ in range(48):
+        deep = [deep]
+    path = tmp_path / "c.ckpt"
+    torch.save({"deep": deep, "state_dict": weights, "epoch": 0}, path)  # "deep" first: the walk meets it first
+    with zipfile.ZipFile(path) as archive:
+        pickled = archive.read(next(n for n in archive.namelist() if n.endswith("/data.pkl")))
+    assert list(_storage_paths(pickled).values()) == ["state_dict['w']"]
+    data = bytearray(path.read_bytes())
+    data[data.find(w.numpy().tobytes()) + 100] ^= 1
+    path.write_bytes(bytes(data))
+    found = damaged_entry(path)
+    assert found is not None and found.endswith("(the tensor state_dict['w'])"), found
