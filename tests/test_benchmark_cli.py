@@ -764,13 +764,21 @@ def test_benchmarks_import_the_neurodyn_of_their_own_checkout(tmp_path):
         proc = subprocess.run([sys.executable, "-c", script, str(BENCH)], capture_output=True, text=True,
                               env=environment, cwd=tmp_path, timeout=120)
         assert proc.returncode != 0 and "not from this checkout" in proc.stderr.strip().splitlines()[-1], proc.stderr
-    # where neurodyn is this checkout's already (this suite), importing the shared module changes nothing
+    # where neurodyn is this checkout's already (a clone with its own environment), importing the shared module
+    # changes nothing. Stand-in: this checkout found first by the import system (here: put first on sys.path by
+    # sitecustomize, as the environment's install would find it). The environment's own install was used: in a
+    # worktree sharing another checkout's environment it maps neurodyn to that checkout, the shared module then
+    # rightly puts this checkout first, and the probe printed False (True only in the installed checkout)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "sitecustomize.py").write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n")
+    mine = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "PYTHONPATH": str(tmp_path / "mine")}
     probe = ("import os, sys; before = (list(sys.path), os.environ.get('PYTHONPATH')); "
+             "import importlib.util; print(importlib.util.find_spec('neurodyn').origin); "
              "sys.path.insert(0, sys.argv[1]); import _results; sys.path.remove(sys.argv[1]); "
              "print(before == (sys.path, os.environ.get('PYTHONPATH')))")
     proc = subprocess.run([sys.executable, "-c", probe, str(BENCH)], capture_output=True, text=True, cwd=tmp_path,
-                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=120)
-    assert proc.stdout.strip() == "True", proc.stderr[-2000:]
+                          env=mine, timeout=120)
+    assert proc.stdout.split() == [str(ROOT / "neurodyn" / "__init__.py"), "True"], proc.stderr[-2000:]
 
 
 def test_real_pseudo_reuse_takes_a_log_only_for_the_same_data(tmp_path, capsys):
