@@ -817,8 +817,37 @@ def _same(a, b) -> bool:
     return a == b
 
 
+def _m_step_as_run(setting, link, recorded=None) -> str | None:
+    """The one-hot HMM-GLM's M-step that ``m_step_mode`` ``setting`` runs with ``link``
+    (:func:`~neurodyn.models.hmmglm.priors.resolve_m_step_mode`), or ``recorded`` where a checkpoint records the
+    step it ran (``checkpoint["neurodyn"]["resolved"]``: its "auto" may have resolved under another rule). None
+    for a value that names no step (left to the model's own check)."""
+    from neurodyn.models.hmmglm.priors import M_STEP_MODES, resolve_m_step_mode
+
+    if recorded in M_STEP_MODES[1:]:
+        return recorded
+    return resolve_m_step_mode(setting, link) if setting in M_STEP_MODES else None
+
+
+def _as_run(family: str, key: str, ours: dict, theirs: dict, resolved) -> tuple[str, str, str] | None:
+    """A setting that "auto" lets the model resolve, as the resumed model runs it on both sides: ``(the given
+    value's, the checkpoint's, the link)``, else None (compared as written). Only the one-hot M-step is such a
+    setting: "auto" is "gumbel" with the sigmoid link and "softmax" with the others, so ``m_step_mode: auto`` given
+    against a checkpoint of the sigmoid link that records "gumbel" (written before "auto" existed), or "softmax"
+    against one of "auto" with the exp link, asks for the step the checkpoint ran. The link is the checkpoint's:
+    the model is rebuilt with it (another link given is refused as a setting of the trained model)."""
+    if family != "HMMGLMModule" or key != "config.m_step_mode":
+        return None
+    from neurodyn.models.hmmglm.config import HMMGLMConfig
+
+    link = theirs.get("config.link", ours.get("config.link", HMMGLMConfig.link))
+    mine = _m_step_as_run(ours[key], link)
+    ran = _m_step_as_run(theirs[key], link, resolved.get(key) if isinstance(resolved, dict) else None)
+    return None if mine is None or ran is None else (mine, ran, link)
+
+
 def reconcile_model_settings(family: str, given: dict, saved: dict, path: str | os.PathLike,
-                             command: str) -> tuple[dict, list[str]]:
+                             command: str, *, resolved: dict | None = None) -> tuple[dict, list[str]]:
     """Compare the model settings a user gave (``given``: the ``model.init_args`` values that came from a
     config file or the command line, not from defaults) with a checkpoint's ``hyper_parameters``.
 
@@ -835,6 +864,11 @@ def reconcile_model_settings(family: str, given: dict, saved: dict, path: str | 
       ...): the weights mean something else under another value, so a one-line InputError naming the
       option with both values.
 
+    A setting that "auto" lets the model resolve (the one-hot M-step) is compared as it runs
+    (:func:`_as_run`; ``resolved``: the checkpoint's record of the steps it ran, ``checkpoint["neurodyn"]
+    ["resolved"]``): before, its text was compared, and ``auto`` given against a checkpoint that records the step
+    "auto" takes, or that step given against a checkpoint of "auto", was refused although the run would not change.
+
     Data sizes (linked from the DataModule and checked against the checkpoint elsewhere) and settings the
     checkpoint does not record are not compared. Returns ``(values to apply, notes)``.
     """
@@ -848,25 +882,33 @@ def reconcile_model_settings(family: str, given: dict, saved: dict, path: str | 
         if key in SIZE_KEYS or key not in theirs or _same(value, theirs[key]):
             continue
         option = f"model.init_args.{key}"
+        as_run = _as_run(family, key, ours, theirs, resolved)
+        if as_run is not None and as_run[0] == as_run[1]:  # two spellings of the step the checkpoint ran
+            continue
+        asked, had = repr(value), repr(theirs[key])
+        if as_run is not None:  # name the steps where a value is not itself the step
+            mine, ran, link = as_run
+            asked += f" (the {mine!r} step with link {link!r})" if value != mine else ""
+            had += f" (it ran the {ran!r} step)" if theirs[key] != ran else ""
         if key in validation and command == "fit":
             raise InputError(f"resuming continues the checkpoint's run, validated with {key.rsplit('.', 1)[-1]}="
-                             f"{theirs[key]!r}, but the run asks for {value!r}: its epochs' valid/ metrics, and so "
+                             f"{had}, but the run asks for {asked}: its epochs' valid/ metrics, and so "
                              "its best checkpoint, would be measured two ways; drop it, or start a new run to change "
                              "it (validate / test / predict take it)", path=path, field=option)
         if key in evaluation:
             apply[key] = value
-            notes.append(f"note: {option}: {command} uses {value!r} as asked (the checkpoint was trained with "
-                         f"{theirs[key]!r}; an evaluation setting)")
+            notes.append(f"note: {option}: {command} uses {asked} as asked (the checkpoint was trained with "
+                         f"{had}; an evaluation setting)")
         elif key in training and command == "fit":
             raise InputError(f"resuming continues the checkpoint's run, trained with {key.rsplit('.', 1)[-1]}="
-                             f"{theirs[key]!r}, but the run asks for {value!r}: drop it, or start a new run to "
+                             f"{had}, but the run asks for {asked}: drop it, or start a new run to "
                              "change it", path=path, field=option)
         elif key in training:
-            notes.append(f"note: {option}: a training setting; {command} keeps the checkpoint's {theirs[key]!r} "
-                         f"(the {value!r} asked for is not used)")
+            notes.append(f"note: {option}: a training setting; {command} keeps the checkpoint's {had} "
+                         f"(the {asked} asked for is not used)")
         else:
-            raise InputError(f"the checkpoint was trained with {key.rsplit('.', 1)[-1]}={theirs[key]!r} but the "
-                             f"run asks for {value!r}; this setting defines the trained model: drop it or give the "
+            raise InputError(f"the checkpoint was trained with {key.rsplit('.', 1)[-1]}={had} but the "
+                             f"run asks for {asked}; this setting defines the trained model: drop it or give the "
                              "checkpoint's value", path=path, field=option)
     return apply, notes
 

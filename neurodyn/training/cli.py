@@ -370,7 +370,7 @@ class NeurodynCLI(LightningCLI):
                              path=ckpt, field="hyper_parameters") from None
         if given:
             apply, notes = reconcile_model_settings(family or "", given, saved.get("hyper_parameters") or {},
-                                                    ckpt, sub)
+                                                    ckpt, sub, resolved=(saved.get("neurodyn") or {}).get("resolved"))
             for key, value in apply.items():
                 self.config[sub][f"model.init_args.{key}"] = value
             for note in notes:

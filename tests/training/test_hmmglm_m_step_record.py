@@ -113,3 +113,75 @@ def test_trainer_fit_from_python_continues_the_checkpoints_step(tmp_path, capsys
     assert module.model.m_step_mode == "gumbel" and module.config.m_step_mode == "gumbel"
     assert module.hparams.config.m_step_mode == "auto"  # the setting as given, which a resume compares
     assert "continues the checkpoint's 'gumbel' M-step" in capsys.readouterr().out
+
+
+# -- a resume that states m_step_mode: compared as the step that runs, not as written ---------------------------
+def test_a_resume_stating_auto_against_a_gumbel_checkpoint_of_the_sigmoid_link_is_not_refused(tmp_path, capsys):
+    """A checkpoint written before "auto" existed records "gumbel"; with the sigmoid link "auto" is that step. The
+    text was compared: `m_step_mode: auto` (the setting of a shared config) was refused as a changed training
+    setting although the run continues with the step it ran."""
+    sigmoid = ["--model.config.link", "sigmoid"]
+    old = _as_old_checkpoint(_fit(tmp_path, "a", *sigmoid), tmp_path / "old.ckpt")
+    capsys.readouterr()
+    last = _fit(tmp_path, "b", *sigmoid, "--model.config.m_step_mode", "auto", "--ckpt_path", str(old), epochs=2)
+    assert "m_step_mode" not in capsys.readouterr().out  # the same step: no note
+    assert torch.load(last, weights_only=True)["neurodyn"]["resolved"] == {"config.m_step_mode": "gumbel"}
+
+
+def test_a_resume_stating_softmax_against_an_auto_checkpoint_that_ran_softmax_is_not_refused(tmp_path, capsys):
+    """A run of "auto" with the exp link ran the softmax step (its checkpoints record it); `fit --run DIR` stating
+    that step was refused as a change of "auto"."""
+    _fit(tmp_path, "a")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["fit", "--run", str(tmp_path / "a"), "--trainer.max_epochs", "2",
+                     "--model.config.m_step_mode", "softmax"]) == 0
+    assert not [w for w in caught if GUMBEL_EXP in str(w.message)]  # no Gumbel step with link exp
+    last = torch.load(tmp_path / "a" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 1 and last["neurodyn"]["resolved"] == {"config.m_step_mode": "softmax"}
+
+
+@pytest.mark.parametrize(("stated", "setting", "had", "asked"), [
+    ("gumbel", "auto", "'auto' (it ran the 'softmax' step)", "'gumbel'"),
+    ("auto", "softmax", "'softmax'", "'auto' (the 'gumbel' step with link 'sigmoid')")])
+def test_a_resume_stating_another_step_than_the_checkpoint_ran_is_still_refused(tmp_path, capsys, stated, setting,
+                                                                                 had, asked):
+    """Stated "gumbel" against a checkpoint of "auto" that ran softmax (its record), and stated "auto" (the Gumbel
+    step with the sigmoid link) against one of "softmax": another step, refused as before, naming both steps."""
+    sigmoid = ["--model.config.link", "sigmoid"]
+    ckpt = _fit(tmp_path, "a", *sigmoid, "--model.config.m_step_mode", "softmax")
+    old = _as_old_checkpoint(ckpt, tmp_path / "old.ckpt", mode=setting, record="softmax")
+    capsys.readouterr()
+    args = [*ONEHOT_EXP, *sigmoid, "--trainer.default_root_dir", str(tmp_path), "--run-name", "b",
+            "--model.config.m_step_mode", stated, "--ckpt_path", str(old)]
+    assert main(["fit", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"neurodyn fit: error: {old}: model.init_args.config.m_step_mode: resuming continues the "
+                   f"checkpoint's run, trained with m_step_mode={had}, but the run asks for {asked}: drop it, or start "
+                   "a new run to change it"), err
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(("stated", "setting", "record", "link", "refused"), [
+    ("auto", "gumbel", None, "sigmoid", False),    # before 'auto': the old default, which 'auto' is with sigmoid
+    ("auto", "gumbel", None, "exp", True),         # ... but not with exp (the checkpoint ran the Gumbel step)
+    ("softmax", "auto", "softmax", "exp", False),  # 'auto' recorded as run
+    ("softmax", "auto", None, "exp", False),       # 'auto' without a record: today's rule, the model's link
+    ("gumbel", "auto", "softmax", "exp", True),
+    ("gumbel", "auto", "softmax", "sigmoid", True),  # the record wins over what 'auto' takes now
+    ("auto", "auto", "gumbel", "exp", False),       # the same text: never compared
+    ("gumbel", "softmax", None, "sigmoid", True),
+])
+def test_reconcile_compares_the_m_step_as_it_runs(stated, setting, record, link, refused):
+    from neurodyn.errors import InputError
+    from neurodyn.training.checkpoints import reconcile_model_settings
+
+    saved = {"config": {"variant": "onehot", "link": link, "m_step_mode": setting}}
+    resolved = None if record is None else {"config.m_step_mode": record}
+    call = lambda: reconcile_model_settings("HMMGLMModule", {"config": {"m_step_mode": stated}}, saved,  # noqa: E731
+                                            "x.ckpt", "fit", resolved=resolved)
+    if refused:
+        with pytest.raises(InputError, match="model.init_args.config.m_step_mode"):
+            call()
+    else:
+        assert call() == ({}, [])
