@@ -276,6 +276,56 @@ def test_resuming_a_run_whose_folder_inside_this_user_may_not_write(monkeypatch,
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
+HMM_FIT = ["--model", "HMMGLMModule", "--model.config.n_states", "2", "--model.n_inner", "2", "--data",
+           "SwitchingGLMDataModule", "--data.n_states", "2", "--data.n_neurons", "5", "--data.n_sequences", "5",
+           "--data.n_bins", "100", "--data.n_train", "3", "--trainer.accelerator", "cpu",
+           "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def test_resuming_a_run_whose_recorded_checkpoint_dirpath_this_user_may_not_write(monkeypatch, tmp_path, capsys):
+    """A run fitted with ``--checkpoint.dirpath kept/ckpts`` keeps its checkpoints there (its config.yaml records
+    it), but the up-front check of ``fit --run DIR`` looked at DIR/checkpoints only: the resume trained and failed
+    at its first checkpoint with a traceback. Refused before anything is written; nothing of the run changes."""
+    kept = tmp_path / "kept" / "ckpts"
+    run = tmp_path / "runs" / "r"
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", *HMM_FIT, "--trainer.default_root_dir", "runs", "--run-name", "r",
+                 "--trainer.max_epochs", "1", "--checkpoint.dirpath", str(kept)]) == 0
+    assert (kept / "last.ckpt").is_file() and not (run / "checkpoints").exists()
+    capsys.readouterr()
+    deny(monkeypatch, unwritable=[kept])
+    before = {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")}
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 2
+    assert one_line(capsys) == (f"neurodyn fit: error: {kept}: checkpoint.dirpath: cannot write in this folder "
+                                "(permission denied), where the run keeps its checkpoints (its config.yaml records it)")
+    assert {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")} == before
+
+
+@pytest.mark.parametrize("case", ["inside a file", "a file", "unwritable", "under an unwritable folder"])
+def test_a_new_run_whose_checkpoint_dirpath_cannot_be_written_is_refused_before_it_trains(monkeypatch, tmp_path,
+                                                                                          capsys, case):
+    """``fit --checkpoint.dirpath`` of a path inside a regular file trained, then Lightning's makedirs at the first
+    checkpoint was a NotADirectoryError traceback; a folder this user may not write likewise. Refused before any
+    folder is made (no run folder, no root left behind)."""
+    (tmp_path / "notes.txt").write_text("a file")
+    monkeypatch.chdir(tmp_path)
+    if case == "inside a file":
+        dirpath, why = "notes.txt/ckpts", f"cannot make this folder: {tmp_path / 'notes.txt'} is not a folder"
+    elif case == "a file":
+        dirpath, why = "notes.txt", "is not a folder, expected the folder of the run's checkpoints"
+    else:
+        (tmp_path / "shared").mkdir()
+        deny(monkeypatch, unwritable=[tmp_path / "shared"])
+        dirpath, why = (("shared", "cannot write in this folder (permission denied)") if case == "unwritable" else
+                        ("shared/ckpts", f"cannot make this folder: {tmp_path / 'shared'} is not writable (permission "
+                         "denied)"))
+    assert main(["fit", *HMM_FIT, "--trainer.default_root_dir", "runs", "--run-name", "r", "--trainer.max_epochs",
+                 "1", "--checkpoint.dirpath", dirpath]) == 2
+    assert one_line(capsys) == f"neurodyn fit: error: {dirpath}: checkpoint.dirpath: {why}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"] + ["shared"] * ("unwritable" in case)
+    assert (tmp_path / "notes.txt").read_text() == "a file"
+
+
 def test_a_lock_file_this_user_may_not_write_is_not_called_an_unwritable_folder(monkeypatch, tmp_path):
     """``.<name>.lock`` left by another user's writer (killed with SIGKILL), or made read-only: its open for
     writing failed and the output was refused as "cannot write in folder X" -- a folder the user can write.

@@ -588,6 +588,7 @@ class NeurodynCLI(LightningCLI):
         self._continues_run = own_folder
         if not own_folder and not child_rank():
             _refuse_used_checkpoint_folder(cfg)  # ... and its checkpoints only a new or empty folder
+            _refuse_unwritable_checkpoint_dirpath(cfg)
         if run_dir is None and cfg.get("run_name"):
             name = str(cfg.run_name)
             if not name or "/" in name or name in (".", ".."):
@@ -1052,16 +1053,58 @@ def _refuse_used_checkpoint_folder(cfg) -> None:
 
 
 def _refuse_unwritable_inside(run_dir: Path, field: str) -> None:
-    """A resumed fit writes into the folders of its run (``checkpoints/``, ``tensorboard/``): one this user may
-    not write was a traceback (exit 1) once training had begun -- Lightning's checkpoint rename, TensorBoard's
+    """A resumed fit writes into the folders of its run (its checkpoints folder, ``tensorboard/``): one this user
+    may not write was a traceback (exit 1) once training had begun -- Lightning's checkpoint rename, TensorBoard's
     event file -- and left ``config.resume-N.yaml`` and an event file behind. Refused before anything is
     written (the run folder itself is checked by its lock, :func:`neurodyn.io.output.hold_folder`). Only those
     two are checked: walking the whole run refused a read-only folder of the user's own that the fit never writes
-    (an analysis kept beside the records), and read every file name of a large run to do so."""
+    (an analysis kept beside the records), and read every file name of a large run to do so. The checkpoints folder
+    is the run's own (:func:`~neurodyn.training.checkpoint_index.checkpoint_folder`): the ``checkpoint.dirpath``
+    its config.yaml records, where it has one (before, only ``DIR/checkpoints`` was looked at, and a resume whose
+    recorded folder could not be written trained, then failed at its first checkpoint with a traceback)."""
+    folder = checkpoint_folder(run_dir)
+    own = os.path.abspath(folder) == os.path.abspath(run_dir / "checkpoints")
+    if not own:
+        _refuse_unwritable_folder(folder, folder, "checkpoint.dirpath", ", where the run keeps its checkpoints (its "
+                                  "config.yaml records it)")
     for name in ("checkpoints", "tensorboard"):
         sub = run_dir / name
+        if name == "checkpoints" and not own:
+            continue
         if os.path.isdir(sub) and not may_access(sub, os.W_OK | os.X_OK):
             raise InputError(f"cannot write in its folder {name} (permission denied)", path=run_dir, field=field)
+
+
+def _refuse_unwritable_checkpoint_dirpath(cfg) -> None:
+    """A new run's ``--checkpoint.dirpath`` (given, or recorded in the config.yaml of ``fit --config DIR/config.yaml
+    --run-name NEW``) that cannot be written or made -- a folder this user may not write, a path inside a file --
+    failed at the run's first checkpoint, after training, with a traceback (fsspec's makedirs: NotADirectoryError).
+    Refused in one line, before any folder is made. A relative path is the working folder's, as Lightning's
+    ModelCheckpoint takes it."""
+    dirpath = cfg.checkpoint.get("dirpath") if cfg.get("checkpoint") is not None else None
+    if not isinstance(dirpath, str) or not dirpath or "://" in dirpath:
+        return
+    _refuse_unwritable_folder(Path(os.path.abspath(os.path.expanduser(dirpath))), dirpath, "checkpoint.dirpath")
+
+
+def _refuse_unwritable_folder(folder: Path, shown, field: str, where: str = "") -> None:
+    """Refuse (one line naming ``shown`` and ``field``) a folder a fit writes that this user may not write
+    (:func:`~neurodyn.io.output.may_access`), or, where it does not exist yet, may not make: its nearest existing
+    ancestor is not a folder (a file), or one this user may not write. ``where`` ends the first message."""
+    if os.path.isdir(folder):
+        if not may_access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"cannot write in this folder (permission denied){where}", path=shown, field=field)
+        return
+    if os.path.lexists(folder):
+        raise InputError("is not a folder, expected the folder of the run's checkpoints", path=shown, field=field)
+    ancestor = folder
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not os.path.isdir(ancestor):
+        raise InputError(f"cannot make this folder: {ancestor} is not a folder", path=shown, field=field)
+    if not may_access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(f"cannot make this folder: {ancestor} is not writable (permission denied)", path=shown,
+                         field=field)
 
 
 def cli_main(argv: list[str]) -> int:
