@@ -248,7 +248,7 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
             why = ("the step it records" if recorded else f"its setting {setting!r}" + (
                 ": checkpoints written before 'auto' existed record 'gumbel', the old default" if setting == "gumbel"
                 else ""))
-            print(f"note: model.init_args.config.m_step_mode: the resumed fit continues the checkpoint's {ran!r} "
+            print(f"note: model.init_args.config.m_step_mode: a fit from this checkpoint continues its {ran!r} "
                   f"M-step ({why}); in a new run 'auto' takes {default!r} with link {self.model.link!r}", flush=True)
 
     @staticmethod

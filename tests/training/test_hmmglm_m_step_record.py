@@ -75,7 +75,7 @@ def test_a_resume_of_a_checkpoint_from_before_auto_keeps_its_gumbel_step_and_say
     with pytest.warns(UserWarning, match=GUMBEL_EXP):
         _fit(tmp_path, "b", "--ckpt_path", str(old), epochs=2)
     notes = [line for line in capsys.readouterr().out.splitlines() if "m_step_mode" in line]
-    assert notes == ["note: model.init_args.config.m_step_mode: the resumed fit continues the checkpoint's 'gumbel' "
+    assert notes == ["note: model.init_args.config.m_step_mode: a fit from this checkpoint continues its 'gumbel' "
                      "M-step (its setting 'gumbel': checkpoints written before 'auto' existed record 'gumbel', the "
                      "old default); in a new run 'auto' takes 'softmax' with link 'exp'"], notes
 
@@ -87,7 +87,7 @@ def test_a_resume_continues_the_step_the_checkpoint_records_though_auto_resolves
     capsys.readouterr()
     with pytest.warns(UserWarning, match=GUMBEL_EXP):
         last = _fit(tmp_path, "b", "--ckpt_path", str(old), epochs=2)
-    assert "the resumed fit continues the checkpoint's 'gumbel' M-step (the step it records)" in capsys.readouterr().out
+    assert "a fit from this checkpoint continues its 'gumbel' M-step (the step it records)" in capsys.readouterr().out
     assert torch.load(last, weights_only=True)["neurodyn"]["resolved"] == {"config.m_step_mode": "gumbel"}
 
 
@@ -112,7 +112,7 @@ def test_trainer_fit_from_python_continues_the_checkpoints_step(tmp_path, capsys
         trainer.fit(module, dm, ckpt_path=old)
     assert module.model.m_step_mode == "gumbel" and module.config.m_step_mode == "gumbel"
     assert module.hparams.config.m_step_mode == "auto"  # the setting as given, which a resume compares
-    assert "continues the checkpoint's 'gumbel' M-step" in capsys.readouterr().out
+    assert "a fit from this checkpoint continues its 'gumbel' M-step" in capsys.readouterr().out
 
 
 # -- a resume that states m_step_mode: compared as the step that runs, not as written ---------------------------
