@@ -14,11 +14,19 @@ order (the whole suite, ``make test``, collects each package's ``__init__`` firs
 
 Importing each package file through the ordinary import system just before pytest collects it leaves one
 module per name, the one a user's ``import`` gives; pytest's importer finds it in ``sys.modules`` and uses it.
+
+Only where that import gives the very file pytest is collecting: where ``neurodyn`` is another checkout's (a git
+worktree or clone run by the ``pytest`` script of a virtual environment whose editable install maps ``neurodyn`` to
+the first checkout, without PYTHONPATH), the import would put that checkout's module in ``sys.modules`` and
+pytest's importer, which takes a module it finds there, would collect the other file's docstring examples under
+this file's name. Nothing is imported then, and pytest's importer imports this checkout's file by its path as
+it does without this conftest.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -36,10 +44,24 @@ def package_module_name(path: Path) -> str | None:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _origin(name: str) -> Path | None:
+    """The file the ordinary import of module ``name`` executes (or has executed), None where none is found.
+    ``find_spec`` imports the parent packages of a dotted name, so the caller asks for ``neurodyn`` first."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except Exception:  # a parent that fails to import, or a module in sys.modules without __spec__
+        return None
+    return Path(spec.origin).resolve() if spec is not None and spec.origin else None
+
+
 def pytest_collectstart(collector):
-    """Import a package file the ordinary way just before pytest's importer would (see the module docstring)."""
+    """Import a package file the ordinary way just before pytest's importer would, where that import gives this
+    very file (see the module docstring)."""
     name = package_module_name(collector.path) if isinstance(collector, pytest.File) else None
     if name is None:
+        return
+    # the package first: finding a submodule of another checkout's neurodyn would import that checkout's package
+    if _origin("neurodyn") != PACKAGE / "__init__.py" or _origin(name) != Path(collector.path).resolve():
         return
     try:
         importlib.import_module(name)

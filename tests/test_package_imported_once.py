@@ -55,3 +55,30 @@ def test_naming_package_files_first_imports_each_module_once(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "1 passed" in result.stdout, result.stdout[-2000:]
+
+
+def test_a_package_file_is_collected_from_itself_where_neurodyn_is_another_checkout(tmp_path):
+    """Where the interpreter's ``neurodyn`` is another checkout (a git worktree or clone sharing a virtual
+    environment whose editable install maps ``neurodyn`` to the first checkout, with no PYTHONPATH), the root
+    conftest.py imported that checkout's module under the file's name, pytest's importer took it from
+    ``sys.modules``, and the docstring examples collected for ``neurodyn/metrics/bits.py`` of this checkout were
+    the other file's. A stand-in ``neurodyn`` first on PYTHONPATH plays the other checkout: its ``bits.py`` holds
+    one docstring example under a name this checkout's lacks; this checkout's examples must be collected instead.
+    The run starts outside this checkout, as the ``pytest`` script does not put the working folder on ``sys.path``
+    (``python -m pytest`` in this checkout would find its ``neurodyn`` first)."""
+    other = tmp_path / "other" / "neurodyn"
+    (other / "metrics").mkdir(parents=True)
+    (other / "__init__.py").write_text("")
+    (other / "metrics" / "__init__.py").write_text("")
+    (other / "metrics" / "bits.py").write_text(
+        'def only_in_the_other_checkout():\n    """\n    >>> 1\n    1\n    """\n')
+    pythonpath = os.pathsep.join(p for p in (str(tmp_path / "other"), os.environ.get("PYTHONPATH")) if p)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), str(ROOT / "neurodyn" / "metrics" / "bits.py")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env=clean_env(PYTHONPATH=pythonpath, OMP_NUM_THREADS="1"),
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "only_in_the_other_checkout" not in result.stdout, result.stdout[-2000:]
+    assert "neurodyn.metrics.bits.poisson_nll" in result.stdout, result.stdout[-2000:]
