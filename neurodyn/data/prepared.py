@@ -407,6 +407,9 @@ def read_open_prepared(
     if UNIT_IDS in f:
         out.unit_ids = {kind: check_unit_ids(path, f"{UNIT_IDS}/{kind}", values)
                         for kind, values in read_h5_dict(f[UNIT_IDS]).items()}
+        if "heldin" in out.unit_ids and "heldout" in out.unit_ids:
+            check_disjoint_unit_ids(path, out.unit_ids["heldin"], out.unit_ids["heldout"], f"{UNIT_IDS}/heldout",
+                                    f"{UNIT_IDS}/heldin")
     return out
 
 
@@ -418,8 +421,9 @@ def check_unit_ids(path, key: str, values, count: int | None = None, columns: st
     The one rule for unit ids wherever they are read: a prepared file's ``unit_ids`` group, the
     ``heldin_unit_ids`` / ``heldout_unit_ids`` attributes a prediction file copies from it, and the ids a figure
     is given (:mod:`neurodyn.viz.trials`). Every writer stores int64 (:func:`write_prepared`, ``predict``,
-    ``baseline``, ``ensemble``, ``submit``): float ids (``1011.0``) are not a file neurodyn wrote, and two columns
-    of one id would name two units alike.
+    ``baseline``, ``ensemble``, ``submit``): float ids (``1011.0``) are not a file neurodyn wrote, unsigned ids
+    past int64's range would wrap to negative ids, and two columns of one id would name two units alike (ids
+    held by both held-in and held-out columns: :func:`check_disjoint_unit_ids`).
 
     >>> check_unit_ids(None, "unit_ids", [1011, 1022], 2)
     array([1011, 1022])
@@ -433,9 +437,29 @@ def check_unit_ids(path, key: str, values, count: int | None = None, columns: st
                          f"{values.shape}", path, key)
     if count is not None and len(values) != count:
         raise InputError(f"{len(values)} ids for {count} {columns}s (expected one per column)", path, key)
+    beyond = values[values > np.iinfo(np.int64).max] if values.dtype.kind == "u" else values[:0]
+    if beyond.size:
+        raise InputError(f"unit id {beyond[0]} is beyond int64 (damaged file?)", path, key)
     if len(np.unique(values)) != len(values):
         raise InputError("expected distinct unit ids, found one twice (damaged file?)", path, key)
     return values.astype(np.int64)
+
+
+def check_disjoint_unit_ids(path, heldin, heldout, key: str, heldin_key: str) -> None:
+    """An InputError naming the file and ``key`` (the held-out ids) when a unit id names both a held-in and a
+    held-out column: the ids are distinct over all columns, one per column. NLB's held-in and held-out units are
+    disjoint (nlb_tools splits the units table's rows by its ``heldout`` column, one row per unit), so such a file
+    was not written by ``prepare`` from an NWB file, nor copied from one by ``predict`` and the others.
+
+    >>> check_disjoint_unit_ids("p.h5", [1011, 1022], [1022], "unit_ids/heldout", "unit_ids/heldin")
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: p.h5: unit_ids/heldout: unit id 1022 is also a held-in unit's id (unit_ids/heldin): \
+expected distinct unit ids, one per column (damaged file?)
+    """
+    both = np.intersect1d(heldin, heldout)
+    if both.size:
+        raise InputError(f"unit id {both[0]} is also a held-in unit's id ({heldin_key}): expected distinct unit ids, "
+                         "one per column (damaged file?)", path, key)
 
 
 def check_window_starts(path, key: str, values) -> np.ndarray:

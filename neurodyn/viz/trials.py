@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurodyn.data.prepared import check_unit_ids
+from neurodyn.data.prepared import check_disjoint_unit_ids, check_unit_ids
 from neurodyn.errors import InputError
 from neurodyn.viz._common import (
     as_array,
@@ -101,16 +101,19 @@ def column_unit_ids(attrs, n_heldin: int, n_columns: int, path=None) -> np.ndarr
     >>> column_unit_ids({"heldin_unit_ids": [1011, 1022], "heldout_unit_ids": [1033]}, 2, 3)
     array([1011, 1022, 1033])
     """
-    parts = []
+    parts = {}
     for kind, count in (("heldin", n_heldin), ("heldout", n_columns - n_heldin)):
         key = f"{kind}_unit_ids"
         if count == 0:
             continue
         if attrs.get(key) is None:
             return None
-        parts.append(check_unit_ids(path, f"{key} (attribute)", np.atleast_1d(attrs[key]), count,
-                                    f"{kind} rates column"))
-    return np.concatenate(parts)
+        parts[kind] = check_unit_ids(path, f"{key} (attribute)", np.atleast_1d(attrs[key]), count,
+                                     f"{kind} rates column")
+    if len(parts) == 2:  # distinct over every column, held-in and held-out together
+        check_disjoint_unit_ids(path, parts["heldin"], parts["heldout"], "heldout_unit_ids (attribute)",
+                                "heldin_unit_ids")
+    return np.concatenate(list(parts.values()))
 
 
 @closes_on_error

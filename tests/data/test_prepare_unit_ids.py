@@ -143,3 +143,27 @@ def test_info_of_a_prepared_file_shows_the_unit_ids(files, capsys):
     assert main(["info", str(out["relabelled"])]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "heldin unit ids │ 5, 7, 12, 40, 61, 93" in text and "heldout unit ids │ 2, 30, 77" in text, text
+
+
+def _replace(kind, values):
+    def edit(f):
+        f[UNIT_IDS].__delitem__(kind)
+        f[UNIT_IDS].create_dataset(kind, data=values)
+    return edit
+
+
+@pytest.mark.parametrize("edit, field, message", [
+    # NLB's held-in and held-out units are disjoint (nlb_tools splits the units table by its heldout column): a
+    # held-out column named like a held-in one was read, and plot drew two columns as one unit
+    (lambda f: _replace("heldout", np.concatenate([f[UNIT_IDS]["heldin"][:1], f[UNIT_IDS]["heldout"][1:]]))(f),
+     "heldout", r"is also a held-in unit's id \(unit_ids/heldin\): expected distinct unit ids"),
+    # uint64 ids past int64's range were read as negative ids (astype wraps)
+    (lambda f: _replace("heldin", np.arange(N_HELDIN, dtype=np.uint64) + np.uint64(2**63))(f),
+     "heldin", "unit id 9223372036854775808 is beyond int64"),
+])
+def test_ids_shared_by_both_kinds_or_beyond_int64_are_refused(files, edit, field, message):
+    tmp, out = files
+    bad = _edited(out["plain"], tmp / "bad.h5", edit)
+    with pytest.raises(InputError, match=message) as err:
+        read_prepared(bad, groups=())
+    assert str(err.value).startswith(f"{bad}: {UNIT_IDS}/{field}: "), err.value

@@ -87,6 +87,24 @@ def test_ids_that_do_not_fit_the_columns_are_one_line(tmp_path, capsys, ids, exp
     assert not (tmp_path / "fig.png").exists()
 
 
+@pytest.mark.parametrize("heldin, heldout, key, expected", [
+    # distinct over every column: a held-out column named like a held-in one was drawn as that unit (README:
+    # "distinct integers, one per column"; NLB's held-in and held-out units are disjoint)
+    (HELDIN, [1022, 2002], "heldout_unit_ids", "unit id 1022 is also a held-in unit's id (heldin_unit_ids): expected "
+                                               "distinct unit ids, one per column (damaged file?)"),
+    # uint64 ids past int64's range wrapped to negative ids
+    (np.array([2**63, 1, 2], dtype=np.uint64), HELDOUT, "heldin_unit_ids",
+     "unit id 9223372036854775808 is beyond int64 (damaged file?)"),
+])
+def test_ids_shared_by_held_in_and_held_out_columns_or_beyond_int64_are_one_line(tmp_path, capsys, heldin, heldout,
+                                                                                  key, expected):
+    path = _nlb(tmp_path / "bad.h5", heldin_unit_ids=heldin, heldout_unit_ids=np.array(heldout))
+    assert main(["plot", str(path), "--out", str(tmp_path / "fig.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"neurodyn plot: error: {path}: {key} (attribute): {expected}"], err
+    assert not (tmp_path / "fig.png").exists()
+
+
 def test_plot_psth_and_the_heat_map_take_unit_ids():
     from neurodyn.errors import InputError
     from neurodyn.viz import plot_psth, plot_rates_heatmap
