@@ -329,14 +329,33 @@ def _text_attr(f, name: str) -> str | None:
 
 
 def _row_ids(f, key: str, path: Path, n_rows: int, what: str) -> np.ndarray:
-    """The ids of the ``n_rows`` rows under ``key`` (whole numbers, int64) -> InputError naming file and key."""
-    ids = _array(f, key, path, 1)
+    """The ids of the ``n_rows`` rows under ``key`` (int64) -> InputError naming file and key unless they are
+    distinct integers within int64, one per row: the rule of unit ids
+    (:func:`~neurodyn.data.prepared.check_unit_ids`). Every writer stores row ids as int64 (``prepare``'s
+    ``trial_ids``, which ``predict`` copies into ``*_trial_ids``; ``predict``'s ``*_sequence_ids``): float ids are
+    not a file neurodyn wrote (1.5 was drawn as trial 1, and ids read as float64 lose digits past 2**53),
+    unsigned ids past int64 would wrap to negative ids, and two rows of one id would tick and title two rows alike
+    (each row is one trial of the NLB trials table, or one sequence of a simulation)."""
+    import h5py
+
+    item = f.get(key)
+    if not isinstance(item, h5py.Dataset):
+        raise InputError("missing dataset", path, key)
+    try:
+        ids = np.asarray(item[()])
+    except (TypeError, ValueError, OSError) as err:
+        raise InputError(f"cannot read as numbers ({one_line(err, 120)})", path, key) from None
+    if ids.ndim != 1 or ids.dtype.kind not in "iu":
+        raise InputError(f"{what} must be integers, one per row (as neurodyn writes them, int64), found {ids.dtype}"
+                         + ("" if ids.ndim == 1 else f" of shape {ids.shape}"), path, key)
     if len(ids) != n_rows:
         raise InputError(f"{len(ids)} ids for {n_rows} rows", path, key)
-    if np.any(ids != np.round(ids)) or np.abs(ids).max() >= 2**53:  # 1.5 was drawn as trial 1
-        bad = ids[ids != np.round(ids)]
-        raise InputError(f"{what} must be whole numbers, found {bad[0]:g}" if bad.size else f"{what} out of range",
-                         path, key)
+    beyond = ids[ids > np.iinfo(np.int64).max] if ids.dtype.kind == "u" else ids[:0]
+    if beyond.size:
+        raise InputError(f"{what.removesuffix('s')} {beyond[0]} is beyond int64 (damaged file?)", path, key)
+    values, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise InputError(f"expected distinct {what}, found {values[counts > 1][0]} twice (damaged file?)", path, key)
     return ids.astype(np.int64)
 
 

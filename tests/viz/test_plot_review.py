@@ -212,7 +212,8 @@ def test_nlb_rows_are_labelled_by_their_trial_ids_and_fractional_ids_refused(tmp
     assert any(ax.get_title() == "row 2 (NLB trial 230): state posteriors" for ax in fig.axes)
     frac = _write(tmp_path / "frac.h5", {"valid_posteriors": gamma, "valid_trial_ids": np.array([1.5, 2.7, 3])})
     assert main(["plot", str(frac), "--out", str(tmp_path / "f.png")]) == 2
-    assert f"{frac}: valid_trial_ids: NLB trial ids must be whole numbers, found 1.5" in _one_error(capsys)
+    assert (f"{frac}: valid_trial_ids: NLB trial ids must be integers, one per row (as neurodyn writes them, "
+            "int64), found float64") in _one_error(capsys)
 
 
 def test_trial_is_refused_for_a_model_without_posteriors(tmp_path, capsys):

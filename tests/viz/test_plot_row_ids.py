@@ -71,7 +71,8 @@ def test_sequence_ids_name_the_rows_and_bad_ones_are_refused(tmp_path, capsys):
     image = next(ax for ax in fig.axes if ax.get_ylabel() == "sequence")
     fig.canvas.draw()
     assert {t.get_text() for t in image.get_yticklabels() if t.get_text()} == {"30", "31"}
-    for ids, message in [(np.array([1.5, 2.0]), "valid_sequence_ids: sequence ids must be whole numbers, found 1.5"),
+    for ids, message in [(np.array([1.5, 2.0]), "valid_sequence_ids: sequence ids must be integers, one per row (as "
+                                                "neurodyn writes them, int64), found float64"),
                          (np.array([-1, 0]), "valid_sequence_ids: sequence ids must be >= 0, found -1"),
                          (np.array([0, 1, 2]), "valid_sequence_ids: 3 ids for 2 rows")]:
         bad = _write(tmp_path / "bad.h5", {"valid_posteriors": _gamma(2), "valid_sequence_ids": ids})
@@ -84,3 +85,21 @@ def test_the_help_of_trial_says_it_is_a_row_index(capsys):
     assert main(["plot", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "--trial ROW" in text and "an index into the file's rows" in text and "not an NLB trial id" in text
+
+
+@pytest.mark.parametrize("key, ids, message", [
+    # the rule of unit ids (neurodyn.data.prepared.check_unit_ids): every writer stores row ids as int64
+    # (prepare's trial_ids, predict's *_trial_ids / *_sequence_ids); whole floats were taken as ids, two rows of
+    # one id were both drawn as that trial, and ids past 2**63 read as float lost their last digits
+    ("valid_trial_ids", np.array([17.0, 4.0]), "NLB trial ids must be integers, one per row (as neurodyn writes "
+                                               "them, int64), found float64"),
+    ("valid_trial_ids", np.array([17, 17]), "expected distinct NLB trial ids, found 17 twice (damaged file?)"),
+    ("valid_sequence_ids", np.array([3, 3]), "expected distinct sequence ids, found 3 twice (damaged file?)"),
+    ("valid_trial_ids", np.array([2**63, 1], dtype=np.uint64), "NLB trial id 9223372036854775808 is beyond int64 "
+                                                               "(damaged file?)"),
+])
+def test_row_ids_follow_the_rule_of_unit_ids(tmp_path, capsys, key, ids, message):
+    bad = _write(tmp_path / "bad.h5", {"valid_posteriors": _gamma(2), key: ids})
+    assert main(["plot", str(bad), "--out", str(tmp_path / "b.png")]) == 2
+    assert _one_error(capsys) == f"neurodyn plot: error: {bad}: {key}: {message}"
+    assert not (tmp_path / "b.png").exists()
