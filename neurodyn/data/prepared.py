@@ -418,9 +418,10 @@ def check_unit_ids(path, key: str, values, count: int | None = None, columns: st
     array, or (with ``count``) not ``count`` of them, one per ``columns`` (a prepared file's count is checked
     against its unit columns by :func:`check_layout`).
 
-    The one rule for unit ids wherever they are read: a prepared file's ``unit_ids`` group, the
-    ``heldin_unit_ids`` / ``heldout_unit_ids`` attributes a prediction file copies from it, and the ids a figure
-    is given (:mod:`neurodyn.viz.trials`). Every writer stores int64 (:func:`write_prepared`, ``predict``,
+    The one rule for unit ids wherever they are read: an NWB file's ``units/id`` (one row per unit, read by
+    :mod:`neurodyn.data.nwb.reader`), a prepared file's ``unit_ids`` group, the ``heldin_unit_ids`` /
+    ``heldout_unit_ids`` attributes a prediction file copies from it, and the ids a figure is given
+    (:mod:`neurodyn.viz.trials`). Every writer stores int64 (:func:`write_prepared`, ``predict``,
     ``baseline``, ``ensemble``, ``submit``): float ids (``1011.0``) are not a file neurodyn wrote, unsigned ids
     past int64's range would wrap to negative ids, and two columns of one id would name two units alike (ids
     held by both held-in and held-out columns: :func:`check_disjoint_unit_ids`).

@@ -312,7 +312,13 @@ def _read_nwb(nwb, source: Path | StreamedFile, path: Path | str) -> _FileData:
     trials = nwb.trials
     if trials is None or len(trials.id) == 0:
         raise InputError("no trials (the file has no 'trials' table or it is empty)", path, "trials")
-    unit_ids = np.asarray(units.id.data[:], dtype=np.int64)
+    # a unit is named by its id (prepare's unit_ids; the files of a folder are matched by held-out flag and id), so
+    # a repeated id merged two rows' spikes into one unit (both held-in, or both held-out) or was refused as "held-out
+    # in one file and held-in in another" within one file; the rule is that of every unit id read (distinct
+    # integers within int64), refused here naming the NWB file rather than later naming neurodyn's output
+    from neurodyn.data.prepared import check_unit_ids
+
+    unit_ids = check_unit_ids(path, "units/id", units.id.data[:], columns="row of the units table")
     spike_times = _spike_times(units, path)
     heldout = np.asarray(units["heldout"].data[:], dtype=bool) if "heldout" in units.colnames else None
     obs = None
