@@ -428,9 +428,12 @@ def check_unit_ids(path, key: str, values, count: int | None = None, columns: st
 
     >>> check_unit_ids(None, "unit_ids", [1011, 1022], 2)
     array([1011, 1022])
-    >>> check_unit_ids("p.h5", "unit_ids/heldin", [1011, 1011])
+    >>> check_unit_ids("p.h5", "ids", [1011, 1011])
     Traceback (most recent call last):
-    neurodyn.errors.InputError: p.h5: unit_ids/heldin: expected distinct unit ids, found one twice (damaged file?)
+    neurodyn.errors.InputError: p.h5: ids: expected distinct unit ids, found unit id 1011 twice (damaged file?)
+    >>> check_unit_ids("p.h5", "ids", [7, 1011, 7, 7])
+    Traceback (most recent call last):
+    neurodyn.errors.InputError: p.h5: ids: expected distinct unit ids, found unit id 7 3 times (damaged file?)
     """
     values = np.asarray(values)
     if values.ndim != 1 or values.dtype.kind not in "iu":
@@ -441,8 +444,11 @@ def check_unit_ids(path, key: str, values, count: int | None = None, columns: st
     beyond = values[values > np.iinfo(np.int64).max] if values.dtype.kind == "u" else values[:0]
     if beyond.size:
         raise InputError(f"unit id {beyond[0]} is beyond int64 (damaged file?)", path, key)
-    if len(np.unique(values)) != len(values):
-        raise InputError("expected distinct unit ids, found one twice (damaged file?)", path, key)
+    ids, counts = np.unique(values, return_counts=True)
+    if (counts > 1).any():  # name the id, so that the row can be found in a large units table
+        times = "twice" if counts.max() == 2 else f"{counts.max()} times"
+        raise InputError(f"expected distinct unit ids, found unit id {ids[counts.argmax()]} {times} "
+                         "(damaged file?)", path, key)
     return values.astype(np.int64)
 
 

@@ -44,7 +44,9 @@ def test_a_repeated_unit_id_is_refused_naming_the_nwb_file(pair, tmp_path, capsy
     shutil.copytree(pair, folder)
     train = folder / pair_names("mc_maze")[0]
     with h5py.File(train, "r+") as f:
-        f["units/id"][...] = _repeat(kinds)(f["units/id"][()], f["units/heldout"][()].astype(bool))
+        ids = _repeat(kinds)(f["units/id"][()], f["units/heldout"][()].astype(bool))
+        f["units/id"][...] = ids
+    repeated = next(i for i in ids if list(ids).count(i) == 2)
     nwb = folder if command == "prepare_folder" else train
     out = tmp_path / "prepared.h5"
     name = command.split("_")[0]
@@ -53,8 +55,8 @@ def test_a_repeated_unit_id_is_refused_naming_the_nwb_file(pair, tmp_path, capsy
     capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.strip() == (f"neurodyn {name}: error: {train}: units/id: expected distinct unit ids, found one twice "
-                           "(damaged file?)"), err
+    assert err.strip() == (f"neurodyn {name}: error: {train}: units/id: expected distinct unit ids, found unit id "
+                           f"{repeated} twice (damaged file?)"), err
     assert not out.exists()
 
 

@@ -74,7 +74,7 @@ def test_files_without_ids_for_every_column_keep_the_column_indices(tmp_path):
     ([1011.5, 1022, 1033], "expected one integer NWB unit id per heldin rates column, found float64 of shape (3,)"),
     # the rule of a prepared file's unit_ids (whose ids these are): plot drew two columns named "unit 1011", and
     # took float ids, which no writer stores, as whole numbers
-    ([1011, 1011, 1033], "expected distinct unit ids, found one twice (damaged file?)"),
+    ([1011, 1011, 1033], "expected distinct unit ids, found unit id 1011 twice (damaged file?)"),
     ([1011.0, 1022.0, 1033.0], "expected one integer NWB unit id per heldin rates column, found float64 of shape "
                                "(3,)"),
     (["a", "b", "c"], "expected one integer NWB unit id per heldin rates column, found object of shape (3,)"),
