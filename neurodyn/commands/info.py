@@ -23,7 +23,7 @@ from neurodyn.errors import ArgumentParser, InputError
 from neurodyn.io.hdf5 import refuse_denied
 from neurodyn.io.output import human_size
 from neurodyn.training import select_split_words
-from neurodyn.training.checkpoint_index import INDEX_NAME, checkpoint_folder, selects_best
+from neurodyn.training.checkpoint_index import INDEX_NAME, checkpoint_folder, missing_folder, selects_best
 
 __all__ = ["cli_main", "checkpoint_info", "run_folder_info", "tune_folder_info"]
 
@@ -48,8 +48,10 @@ def _wrapped(text: str) -> str:
 
 def _is_run_folder(path: Path) -> bool:
     """A run folder of ``neurodyn fit``: its config.yaml and its checkpoints folder (``checkpoints/``, or the
-    ``checkpoint.dirpath`` that config.yaml records)."""
-    return path.is_dir() and (path / "config.yaml").is_file() and checkpoint_folder(path).is_dir()
+    ``checkpoint.dirpath`` that config.yaml records; one recorded that no longer exists is still a run folder,
+    whose info says so: it read 'is no run folder')."""
+    return (path.is_dir() and (path / "config.yaml").is_file()
+            and (checkpoint_folder(path).is_dir() or missing_folder(path) is not None))
 
 
 #: the files of a run folder of ``neurodyn tune`` (:mod:`neurodyn.training.tune`), in the order info lists them
@@ -222,8 +224,11 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
     refuse_denied(path / "config.yaml")  # said "yaml: unreadable (PermissionError)"
     try:
         config = yaml.safe_load((path / "config.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
+    except (OSError, ValueError, yaml.YAMLError) as err:  # ValueError: bytes that are not UTF-8 text
         raise InputError(f"unreadable ({type(err).__name__})", path=path / "config.yaml", field="yaml") from None
+    missing = missing_folder(path)
+    if missing is not None:  # moved with its checkpoints elsewhere: said 'is no run folder'
+        raise InputError(missing[0], path=missing[1], field="checkpoint.dirpath")
     table = titled_table(f"Run folder {path}", "field", "value")
     for section in ("model", "data"):
         part = config.get(section) or {}

@@ -26,22 +26,115 @@ def selects_best(index: dict) -> bool:
     return bool(index.get("monitor")) and index.get("save_top_k") not in (None, 0)
 
 
+#: stands for the run folder in a ``checkpoint.dirpath`` (as in a logger's ``save_dir``): ``neurodyn fit`` records a
+#: checkpoint folder inside the run folder as ``{run}/SUB``, so a run folder copied or moved keeps its checkpoints
+#: (an absolute path named the old folder's; a path relative to the working folder, another one from elsewhere)
+RUN_PLACEHOLDER = "{run}"
+
+
+def resolved_dirpath(dirpath: str | os.PathLike, run_dir: str | os.PathLike | None = None) -> str:
+    """A local ``checkpoint.dirpath`` as Lightning's ModelCheckpoint resolves it (``os.path.realpath`` of the path
+    with ``~`` expanded: a relative path is taken from the working folder), with :data:`RUN_PLACEHOLDER` standing
+    for ``run_dir``. The one rule for every reader of the folder: the record of a fit, ``--run DIR`` (last, best,
+    ``neurodyn info``) and the refusal of a folder that holds another run's checkpoints (three spellings before:
+    realpath, abspath, ``~`` alone, which agree on most paths but not on ``..`` after a link).
+
+    >>> resolved_dirpath("{run}/ck", "/r/a") == os.path.realpath("/r/a/ck")
+    True
+    """
+    dirpath = os.fspath(dirpath)
+    if run_dir is not None:
+        dirpath = dirpath.replace(RUN_PLACEHOLDER, os.fspath(run_dir))
+    return os.path.realpath(os.path.expanduser(dirpath))
+
+
+def recorded_dirpath(dirpath: str, run_dir: str | os.PathLike) -> str:
+    """How a run's config.yaml records its ``checkpoint.dirpath``: ``{run}/SUB`` for a folder inside the run folder
+    (a copy or a move of the run folder takes its checkpoints along), else absolute (the run resumes from any
+    working folder).
+
+    >>> recorded_dirpath("/r/a/ck", "/r/a"), recorded_dirpath("/r/ck", "/r/a")
+    ('{run}/ck', '/r/ck')
+    """
+    folder, run = resolved_dirpath(dirpath, run_dir), os.path.realpath(run_dir)
+    if Path(folder).is_relative_to(run) and folder != run:
+        return f"{RUN_PLACEHOLDER}/{Path(folder).relative_to(run).as_posix()}"
+    return folder
+
+
+def _recorded(run_dir: Path) -> str | None:
+    """The local ``checkpoint.dirpath`` that the run's config.yaml records, or None (none, a remote one, or a
+    config.yaml that cannot be read: not text, not YAML, not a mapping)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+        dirpath = (config.get("checkpoint") or {}).get("dirpath")
+    except (OSError, ValueError, yaml.YAMLError, AttributeError):  # ValueError: bytes that are not UTF-8 text
+        return None
+    if not isinstance(dirpath, str) or not dirpath or "://" in dirpath:
+        return None
+    return dirpath
+
+
 def checkpoint_folder(run_dir: str | os.PathLike) -> Path:
     """The folder of a run's checkpoints (``last.ckpt``, the top-k files, the index): ``DIR/checkpoints``, or the
     ``checkpoint.dirpath`` that the run's ``config.yaml`` records (``neurodyn fit --checkpoint.dirpath FOLDER``;
     before, ``--run DIR`` looked for ``last`` and ``best`` in ``DIR/checkpoints`` only, and a resume of such a run
-    was refused for having no last.ckpt). ``neurodyn fit`` records the folder as Lightning's ModelCheckpoint
-    resolved it (``os.path.realpath`` of the path with ``~`` expanded, from the fit's working folder); a relative
-    path that an older run recorded is taken from the working folder, as Lightning takes it on that run's resume.
-    An unreadable config.yaml, or a folder on a remote filesystem (``s3://...``), gives ``DIR/checkpoints``."""
-    import yaml
+    was refused for having no last.ckpt). ``neurodyn fit`` records the folder by :func:`recorded_dirpath`
+    (``{run}/SUB`` inside the run folder, else absolute); a relative path that an older run recorded is taken from
+    the working folder, as Lightning takes it on that run's resume (:func:`resolved_dirpath`). An unreadable
+    config.yaml, or a folder on a remote filesystem (``s3://...``), gives ``DIR/checkpoints``."""
+    run_dir = Path(run_dir)
+    dirpath = _recorded(run_dir)
+    if dirpath is None:
+        return run_dir / "checkpoints"
+    return Path(resolved_dirpath(dirpath, run_dir))
+
+
+def missing_folder(run_dir: str | os.PathLike) -> tuple[str, str] | None:
+    """``(message, config.yaml)`` when the run records a ``checkpoint.dirpath`` whose folder does not exist (the
+    run and its checkpoints moved elsewhere; the folder removed): every command said something else ('no
+    last.ckpt: the run has not finished an epoch', 'is no run folder'). None otherwise."""
+    run_dir = Path(run_dir)
+    dirpath = _recorded(run_dir)
+    if dirpath is None:
+        return None
+    folder = resolved_dirpath(dirpath, run_dir)
+    if os.path.isdir(folder):
+        return None
+    return (f"the recorded checkpoint folder {folder} does not exist (moved?): if the run's checkpoints are "
+            f"elsewhere now, set checkpoint.dirpath in this file to their folder", os.fspath(run_dir / "config.yaml"))
+
+
+def foreign_index(run_dir: str | os.PathLike) -> str | None:
+    """Why a resume of ``run_dir`` may not write its checkpoint folder, or None. A folder outside the run folder
+    (``--checkpoint.dirpath``) is the run's own only when its index names this run folder (``run_dir``, written by
+    :class:`~neurodyn.training.checkpoints.AutoModelCheckpoint`): a copy of the run folder (``cp -r runs/a
+    runs/a2``), resumed, wrote its last.ckpt and index over the original's there. A folder inside the run folder
+    (``checkpoints/``, ``{run}/SUB``) travels with it, and is its own. An index that names no run folder (written
+    before the index recorded it) is refused too: such a resume was refused before as well ('no last.ckpt')."""
+    import json
 
     run_dir = Path(run_dir)
+    folder = checkpoint_folder(run_dir)
+    real = os.path.realpath(run_dir)
+    if Path(os.path.realpath(folder)).is_relative_to(real):
+        return None
+    if not (folder / INDEX_NAME).is_file() and not any(folder.glob("*.ckpt")):
+        return None  # nothing there yet (the run stopped before its first checkpoint): the resume says so
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-        dirpath = (config.get("checkpoint") or {}).get("dirpath")
-    except (OSError, yaml.YAMLError, AttributeError):
-        dirpath = None
-    if not isinstance(dirpath, str) or not dirpath or "://" in dirpath:
-        return run_dir / "checkpoints"
-    return Path(os.path.abspath(os.path.expanduser(dirpath)))
+        owner = json.loads((folder / INDEX_NAME).read_text()).get("run_dir")
+    except (OSError, ValueError, AttributeError):
+        owner = None
+    if isinstance(owner, str) and os.path.realpath(owner) == real:
+        return None
+    whose = (f"its {INDEX_NAME} names the run folder {owner}: this run folder is a copy or a moved run of that one"
+             if isinstance(owner, str) and owner else
+             f"its {INDEX_NAME} names no run folder (written before the index recorded it), so it may be another "
+             "run's")
+    return (f"its checkpoint folder {folder} lies outside it, and {whose}; a resume here would write over them. If "
+            f"they are this run's (its folder moved here), set \"run_dir\" in {folder / INDEX_NAME} to {real}; else "
+            f"start a new "
+            f"run from its checkpoint: neurodyn fit --config {run_dir / 'config.yaml'} --ckpt_path "
+            f"{folder / 'last.ckpt'} --checkpoint.dirpath null --run-name NEW")

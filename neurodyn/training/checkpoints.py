@@ -135,7 +135,9 @@ class AutoModelCheckpoint(ModelCheckpoint):
     - ``checkpoints.json`` next to the files records the monitor, the top-k files with their scores, the
       best file, the last epoch and ``last_step`` (Lightning's ``global_step``, which counts optimizer
       steps: one per batch for LangevinFlow and the HMM-GLM ``gradient`` method, ``n_inner`` M-step Adam
-      steps per batch for HMM-GLM ``em``); ``neurodyn predict --run DIR --ckpt_path best`` reads it.
+      steps per batch for HMM-GLM ``em``) and, under ``neurodyn fit``, ``run_dir``: the run folder they belong
+      to (a copy of the run folder is refused a resume into a checkpoint folder outside it);
+      ``neurodyn predict --run DIR --ckpt_path best`` reads it.
     """
 
     def __init__(self, monitor: str | None = "auto", mode: str = "min", save_last: bool | None = True,
@@ -152,6 +154,9 @@ class AutoModelCheckpoint(ModelCheckpoint):
         if self._auto:
             self.monitor = None
         self._validated_epoch: int | None = None  # the epoch whose validation ran last (this fit)
+        #: the run folder whose checkpoints these are (set by ``neurodyn fit``), recorded in the index: a resume
+        #: of another folder (a copy of the run folder) is refused this folder (checkpoint_index.foreign_index)
+        self.run_dir: str | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self._auto and self.monitor is None:
@@ -314,6 +319,8 @@ class AutoModelCheckpoint(ModelCheckpoint):
             "last_epoch": int(trainer.current_epoch),
             "last_step": int(trainer.global_step),
         }
+        if self.run_dir is not None:
+            index["run_dir"] = os.path.realpath(self.run_dir)
         with atomic_path(Path(self.dirpath) / INDEX_NAME) as tmp:
             tmp.write_text(json.dumps(index, indent=1) + "\n")
 

@@ -14,9 +14,10 @@ Run folders
     epoch, always), the top-k files named after the monitored metric and ``checkpoints.json`` (monitor, scores,
     best file). ``--run DIR`` reads ``DIR/config.yaml``, so a run is resumed, validated or predicted without
     copying paths; ``--ckpt_path best|last`` resolve inside the run's checkpoints folder (``DIR/checkpoints``, or
-    the ``--checkpoint.dirpath`` of its first fit, which config.yaml records absolute:
-    :func:`~neurodyn.training.checkpoint_index.checkpoint_folder`; default: ``last`` for ``fit --run``, ``best``
-    for validate / test / predict). ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in
+    the ``--checkpoint.dirpath`` of its first fit, which config.yaml records absolute, or ``{run}/SUB`` inside the
+    run folder: :func:`~neurodyn.training.checkpoint_index.checkpoint_folder`; default: ``last`` for ``fit --run``,
+    ``best`` for validate / test / predict; a resume into a folder outside the run folder whose ``checkpoints.json``
+    names another run folder, a copy's, is refused). ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in
     ``DIR``; with ``--run-name`` naming another folder it is refused (a resumed run continues in its own folder;
     the old run is never written). ``fit --run DIR --ckpt_path FILE`` takes only a checkpoint of ``DIR``'s (in
     its checkpoints folder, or a copy with the same bytes): another run's, or any other file, is refused (a run
@@ -126,7 +127,15 @@ from neurodyn.training.callbacks import (
     max_time_seconds,
     torch_settings_kept,
 )
-from neurodyn.training.checkpoint_index import INDEX_NAME, checkpoint_folder
+from neurodyn.training.checkpoint_index import (
+    INDEX_NAME,
+    RUN_PLACEHOLDER,
+    checkpoint_folder,
+    foreign_index,
+    missing_folder,
+    recorded_dirpath,
+    resolved_dirpath,
+)
 from neurodyn.training.checkpoints import (
     DATA_FILES_KEY,
     RUN_SETTINGS_KEY,
@@ -173,7 +182,6 @@ from neurodyn.training.runs import (
     DEFAULT_ROOT,
     LENGTH_SETTINGS,
     RUN_DIR_ENV,
-    RUN_PLACEHOLDER,
     RunConfigSaver,
     is_run_checkpoint,
     keeps_best,
@@ -625,6 +633,8 @@ class NeurodynCLI(LightningCLI):
             busy = "another neurodyn fit is writing this run folder; wait for it to end, or choose another --run-name"
             field = "run" if cfg.get("run") else "run_name"
             made = self._held.enter_context(hold_folder(run_dir, field=field, busy=busy)) or made
+            if not made and own_folder:  # a resume writes the run's checkpoint folder: the run's own, and there
+                self._check_resumed_checkpoint_folder(run_dir)
             if not made:
                 _refuse_unwritable_inside(run_dir, field)
             if made:
@@ -637,6 +647,23 @@ class NeurodynCLI(LightningCLI):
             ckpt = resolve_checkpoint(run_dir, ckpt)
         cfg.ckpt_path = ckpt
         self._run_dir = run_dir
+
+    @staticmethod
+    def _check_resumed_checkpoint_folder(run_dir: Path) -> None:
+        """A resume continues in the run's checkpoint folder (:func:`~neurodyn.training.checkpoint_index.
+        checkpoint_folder`): one that no longer exists is said as such (it read 'no last.ckpt: the run has not
+        finished an epoch'), and one outside the run folder whose index names another run folder, or none, is
+        refused (:func:`~neurodyn.training.checkpoint_index.foreign_index`): ``cp -r runs/a runs/a2`` of a run
+        started with ``--checkpoint.dirpath ck``, then ``fit --run runs/a2``, wrote a2's last.ckpt and index over
+        a's in ``ck``. Both in one line, before anything is written."""
+        if not (run_dir / "config.yaml").is_file():
+            return  # not a run folder: the resume says what is missing
+        missing = missing_folder(run_dir)
+        if missing is not None:
+            raise InputError(missing[0], path=missing[1], field="checkpoint.dirpath")
+        foreign = foreign_index(run_dir)
+        if foreign is not None:
+            raise InputError(foreign, path=run_dir, field="run")
 
     def _check_run_records(self, cfg) -> None:
         """A fit writes its run records (:data:`RUN_RECORDS`) into the run folder: none may be a file the fit reads
@@ -692,8 +719,11 @@ class NeurodynCLI(LightningCLI):
                          "empty folder: choose another --run-name", path=run_dir, field="run_name")
 
     def _fit_run_paths(self, cfg) -> None:
-        self._check_run_records(cfg)
         run_dir = self._run_dir
+        dirpath = cfg.checkpoint.get("dirpath") if cfg.get("checkpoint") is not None else None
+        if isinstance(dirpath, str) and RUN_PLACEHOLDER in dirpath:  # {run}/SUB: inside this run's folder
+            cfg.checkpoint.dirpath = dirpath.replace(RUN_PLACEHOLDER, str(run_dir))
+        self._check_run_records(cfg)
         # The saved config names the run and keeps the placeholders: `fit --run DIR` resumes this run, and
         # `fit --config DIR/config.yaml --run-name NEW` starts a new one with its settings (without --run-name it
         # names DIR again and is refused: a fit that does not resume DIR never writes into it).
@@ -715,8 +745,9 @@ class NeurodynCLI(LightningCLI):
         if isinstance(dirpath, str) and dirpath and "://" not in dirpath:
             # recorded as Lightning's ModelCheckpoint resolves it (realpath of the path with ~ expanded, from the
             # working folder), so `--run DIR` finds last / best there from any working folder and a resume writes
-            # there again (checkpoint_index.checkpoint_folder reads it)
-            saved.checkpoint.dirpath = os.path.realpath(os.path.expanduser(dirpath))
+            # there again (checkpoint_index.checkpoint_folder reads it); a folder inside the run folder as {run}/SUB,
+            # so a copy or a move of the run folder keeps its own (an absolute path named the old folder's)
+            saved.checkpoint.dirpath = recorded_dirpath(cfg.checkpoint.dirpath, run_dir)
         if cfg.checkpoint.get("dirpath") is None:
             cfg.checkpoint.dirpath = str(run_dir / "checkpoints")
 
@@ -756,6 +787,9 @@ class NeurodynCLI(LightningCLI):
             callbacks = [cb for cb in callbacks if not isinstance(cb, ModelCheckpoint)]
         if sub == "fit":
             self.resume_state.run_dir = self._run_dir
+            for callback in callbacks:  # the run folder its checkpoint index names (checkpoint_index.foreign_index)
+                if isinstance(callback, AutoModelCheckpoint) and self._run_dir is not None:
+                    callback.run_dir = str(self._run_dir)
             self.resume_state.limits = {name: config.get(name, default) for name, default in LENGTH_SETTINGS.items()}
             callbacks.append(self.resume_state)
         configured = list(config.get("callbacks") or []) + callbacks
@@ -1041,15 +1075,16 @@ def _refuse_used_checkpoint_folder(cfg) -> None:
     checkpoints index replaced that run's there (Lightning only warns of a folder that is not empty), and
     ``--run`` of that run then found the new run's. Refused in one line, before any folder is made."""
     dirpath = cfg.checkpoint.get("dirpath") if cfg.get("checkpoint") is not None else None
-    if not isinstance(dirpath, str) or not dirpath or "://" in dirpath:
-        return
-    folder = Path(os.path.expanduser(dirpath))
+    if not isinstance(dirpath, str) or not dirpath or "://" in dirpath or RUN_PLACEHOLDER in dirpath:
+        return  # {run}/SUB: inside the new run's folder, which is new or empty (_check_new_run_folder)
+    folder = Path(resolved_dirpath(dirpath))
     held = sorted(p.name for p in folder.glob("*.ckpt")) + [INDEX_NAME] * (folder / INDEX_NAME).is_file()
     if held:
         shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
         raise InputError(f"holds the checkpoints of another run ({shown}), and a new run keeps its checkpoints in a "
-                         "new or empty folder: choose another --checkpoint.dirpath (or resume that run with --run "
-                         "DIR)", path=dirpath, field="checkpoint.dirpath")
+                         "new or empty folder: choose another --checkpoint.dirpath, or --checkpoint.dirpath null "
+                         "(the new run's own checkpoints/ folder; or resume that run with --run DIR)", path=dirpath,
+                         field="checkpoint.dirpath")
 
 
 def _refuse_unwritable_inside(run_dir: Path, field: str) -> None:
@@ -1080,11 +1115,11 @@ def _refuse_unwritable_checkpoint_dirpath(cfg) -> None:
     --run-name NEW``) that cannot be written or made -- a folder this user may not write, a path inside a file --
     failed at the run's first checkpoint, after training, with a traceback (fsspec's makedirs: NotADirectoryError).
     Refused in one line, before any folder is made. A relative path is the working folder's, as Lightning's
-    ModelCheckpoint takes it."""
+    ModelCheckpoint takes it (:func:`~neurodyn.training.checkpoint_index.resolved_dirpath`)."""
     dirpath = cfg.checkpoint.get("dirpath") if cfg.get("checkpoint") is not None else None
-    if not isinstance(dirpath, str) or not dirpath or "://" in dirpath:
-        return
-    _refuse_unwritable_folder(Path(os.path.abspath(os.path.expanduser(dirpath))), dirpath, "checkpoint.dirpath")
+    if not isinstance(dirpath, str) or not dirpath or "://" in dirpath or RUN_PLACEHOLDER in dirpath:
+        return  # {run}/SUB: inside the new run's folder, which the fit makes
+    _refuse_unwritable_folder(Path(resolved_dirpath(dirpath)), dirpath, "checkpoint.dirpath")
 
 
 def _refuse_unwritable_folder(folder: Path, shown, field: str, where: str = "") -> None:

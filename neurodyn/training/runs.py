@@ -13,10 +13,8 @@ from lightning.pytorch.cli import SaveConfigCallback
 
 from neurodyn.errors import InputError, Stopped
 from neurodyn.training.callbacks import format_duration, max_time_seconds
-from neurodyn.training.checkpoint_index import INDEX_NAME, checkpoint_folder, selects_best
+from neurodyn.training.checkpoint_index import INDEX_NAME, checkpoint_folder, missing_folder, selects_best
 
-#: stands for the run folder in a logger's ``save_dir``
-RUN_PLACEHOLDER = "{run}"
 #: the run folder chosen by rank 0, for the DDP processes it starts
 RUN_DIR_ENV = "NEURODYN_RUN_DIR"
 DEFAULT_ROOT = "runs"
@@ -128,6 +126,9 @@ def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path
     one-line InputError when there is none."""
     if run_dir is None:
         raise InputError(f"'{which}' needs a run folder: add --run DIR", field=field)
+    missing = missing_folder(run_dir)  # said 'no last.ckpt: the run has not finished an epoch'
+    if missing is not None:
+        raise InputError(missing[0], path=missing[1], field="checkpoint.dirpath")
     ckpt_dir = checkpoint_folder(run_dir)
     if which == "last":
         path = ckpt_dir / "last.ckpt"

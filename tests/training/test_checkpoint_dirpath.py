@@ -6,8 +6,11 @@ its best or last, ``neurodyn info DIR`` lists them). Before, ``last`` and ``best
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import signal
+from pathlib import Path
 
 import pytest
 import yaml
@@ -96,7 +99,7 @@ def test_a_new_run_is_refused_a_checkpoint_folder_that_holds_another_runs(run_el
                      "--trainer.max_epochs", "1"]) == 2
         err = [line for line in capsys.readouterr().err.splitlines() if line]
         assert len(err) == 1 and "checkpoint.dirpath: holds the checkpoints of another run (" in err[0], err
-        assert "choose another --checkpoint.dirpath" in err[0], err
+        assert "choose another --checkpoint.dirpath, or --checkpoint.dirpath null" in err[0], err
         assert {p.name: p.read_bytes() for p in ck.iterdir()} == before
         assert sorted(p.name for p in run.parent.iterdir()) == ["a"]
     # the run's own folder named for a new run: told it is a run's, to be resumed with --run (it read 'folder exists
@@ -122,3 +125,131 @@ def test_a_new_run_from_such_a_checkpoint_keeps_its_checkpoints_in_a_folder_of_i
                  "--run-name", "b", "--trainer.max_epochs", "2"]) == 0, capsys.readouterr().err
     assert (run.parent / "b" / "checkpoints" / "last.ckpt").is_file()
     assert {p.name: p.read_bytes() for p in ck.iterdir()} == before
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _one_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_checkpoint_dirpath_null_gives_a_new_run_from_such_a_config_its_own_folder(run_elsewhere, capsys):
+    """The refusal of a used checkpoint folder says ``--checkpoint.dirpath null`` (it said only 'choose another'),
+    and that takes a new run from the run's config.yaml back to its own ``checkpoints/``."""
+    run, ck = run_elsewhere
+    before = _digest(ck)
+    capsys.readouterr()
+    assert main(["fit", "--config", str(run / "config.yaml"), "--trainer.default_root_dir", str(run.parent),
+                 "--run-name", "c", "--trainer.max_epochs", "1", "--checkpoint.dirpath", "null"]) == 0, \
+        capsys.readouterr().err
+    assert (run.parent / "c" / "checkpoints" / "last.ckpt").is_file() and _digest(ck) == before
+
+
+def test_the_index_names_its_run_folder_and_a_copy_of_the_run_is_refused_a_resume_there(run_elsewhere, capsys):
+    """``cp -r runs/a runs/a2`` of a run whose checkpoints are in ``ck`` (outside the run folder), then
+    ``fit --run runs/a2``: exit 0, and a2's continuation wrote its last.ckpt and checkpoints.json over a's in ``ck``.
+    The index records its run folder; a resume of another folder into it is refused in one line, nothing written.
+    The way out it names (a new run from the checkpoint) works."""
+    run, ck = run_elsewhere
+    assert json.loads((ck / "checkpoints.json").read_text())["run_dir"] == str(run.resolve())
+    copy = run.parent / "a2"
+    shutil.copytree(run, copy)
+    before, kept = _digest(ck), _digest(copy)
+    for resume in (["--run", str(copy)], ["--run", str(copy), "--ckpt_path", str(ck / "last.ckpt")]):
+        capsys.readouterr()
+        assert main(["fit", *resume, "--trainer.max_epochs", "3"]) == 2
+        line = _one_line(capsys)
+        assert f"{copy}: run: its checkpoint folder {ck} lies outside it" in line, line
+        assert "is a copy or a moved run of that one" in line and str(run.resolve()) in line, line
+        assert "--checkpoint.dirpath null --run-name NEW" in line, line
+        assert _digest(ck) == before and _digest(copy) == kept
+    # the run itself still resumes there
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 0
+    assert json.loads((ck / "checkpoints.json").read_text())["last_epoch"] == 1
+    # the advice: a new run from the checkpoint, in a folder of its own
+    assert main(["fit", "--config", str(copy / "config.yaml"), "--ckpt_path", str(ck / "last.ckpt"),
+                 "--checkpoint.dirpath", "null", "--run-name", "new", "--trainer.default_root_dir", str(run.parent),
+                 "--trainer.max_epochs", "3"]) == 0, capsys.readouterr().err
+    assert (run.parent / "new" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_an_index_that_names_no_run_folder_is_refused_for_a_resume_from_another_folder(run_elsewhere, capsys):
+    """An index written before it recorded its run folder: such a resume was refused before ('no last.ckpt'), and is
+    refused still, saying why (it may be another run's)."""
+    run, ck = run_elsewhere
+    index = json.loads((ck / "checkpoints.json").read_text())
+    del index["run_dir"]
+    (ck / "checkpoints.json").write_text(json.dumps(index))
+    before = _digest(ck)
+    capsys.readouterr()
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 2
+    line = _one_line(capsys)
+    assert "names no run folder" in line and _digest(ck) == before, line
+    # the way out it names for the run's own folder (a moved run): the index names the run folder again
+    assert f'set "run_dir" in {ck / "checkpoints.json"} to {run.resolve()}' in line, line
+    (ck / "checkpoints.json").write_text(json.dumps({**index, "run_dir": str(run.resolve())}))
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dirpath", [None, "{run}/ck", "inside"])
+def test_a_copied_run_folder_with_its_checkpoints_inside_resumes_in_its_copy(tmp_path, capsys, dirpath):
+    """A run whose checkpoints lie inside its folder (``checkpoints/``, or a ``--checkpoint.dirpath`` inside it) takes
+    them along when copied: the copy resumes in itself, the original is left as it was. A dirpath inside the run
+    folder is recorded ``{run}/SUB`` (it was recorded absolute: the copy resumed into the original's folder)."""
+    root = tmp_path / "runs"
+    extra = [] if dirpath is None else ["--checkpoint.dirpath",
+                                        str(root / "a" / "ck") if dirpath == "inside" else dirpath]
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", "a",
+                 "--trainer.max_epochs", "1", *extra]) == 0
+    sub = "checkpoints" if dirpath is None else "ck"
+    assert (root / "a" / sub / "last.ckpt").is_file()
+    recorded = yaml.safe_load((root / "a" / "config.yaml").read_text())["checkpoint"]["dirpath"]
+    assert recorded == (None if dirpath is None else "{run}/ck"), recorded
+    shutil.copytree(root / "a", root / "a2")
+    before = _digest(root / "a")
+    capsys.readouterr()
+    assert main(["fit", "--run", str(root / "a2"), "--trainer.max_epochs", "2"]) == 0, capsys.readouterr().err
+    assert json.loads((root / "a2" / sub / "checkpoints.json").read_text())["last_epoch"] == 1
+    assert _digest(root / "a") == before
+    # and a new run from its config keeps its checkpoints inside its own folder
+    assert main(["fit", "--config", str(root / "a" / "config.yaml"), "--trainer.default_root_dir", str(root),
+                 "--run-name", "b", "--trainer.max_epochs", "1"]) == 0, capsys.readouterr().err
+    assert (root / "b" / sub / "last.ckpt").is_file() and _digest(root / "a") == before
+
+
+def test_a_run_whose_recorded_checkpoint_folder_is_gone_is_said_so_by_every_command(run_elsewhere, tmp_path, capsys,
+                                                                                    monkeypatch):
+    """The run and its checkpoint folder moved elsewhere: fit --run said 'no last.ckpt: the run has not finished an
+    epoch', predict the same, info 'is no run folder'. Each says now, in one line naming config.yaml and
+    checkpoint.dirpath, that the recorded folder does not exist."""
+    run, ck = run_elsewhere
+    ck.rename(tmp_path / "moved")
+    monkeypatch.setenv("COLUMNS", "400")
+    for args in (["fit", "--run", str(run), "--trainer.max_epochs", "2"], ["predict", "--run", str(run)],
+                 ["predict", "--run", str(run), "--ckpt_path", "last"], ["info", str(run)]):
+        capsys.readouterr()
+        assert main(args) == 2, args
+        line = _one_line(capsys)
+        assert (f"{run / 'config.yaml'}: checkpoint.dirpath: the recorded checkpoint folder {ck} does not exist "
+                "(moved?)") in line, (args, line)
+        assert "set checkpoint.dirpath in this file" in line, line
+
+
+def test_info_of_a_run_folder_whose_config_is_not_text_is_one_line(tmp_path, capsys):
+    """A config.yaml of bytes that are not UTF-8 text: the checkpoint folder's reader caught OSError and YAML errors
+    but not UnicodeDecodeError, and ``neurodyn info`` of the folder was a traceback."""
+    run = tmp_path / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_bytes(b"\xff\xfe\x00\x81 not text")
+    from neurodyn.training.checkpoint_index import checkpoint_folder
+
+    assert checkpoint_folder(run) == run / "checkpoints"
+    capsys.readouterr()
+    assert main(["info", str(run)]) == 2
+    line = _one_line(capsys)
+    assert f"{run / 'config.yaml'}: yaml: unreadable (UnicodeDecodeError)" in line, line
