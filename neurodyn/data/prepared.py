@@ -444,12 +444,23 @@ def check_unit_ids(path, key: str, values, count: int | None = None, columns: st
     beyond = values[values > np.iinfo(np.int64).max] if values.dtype.kind == "u" else values[:0]
     if beyond.size:
         raise InputError(f"unit id {beyond[0]} is beyond int64 (damaged file?)", path, key)
-    ids, counts = np.unique(values, return_counts=True)
-    if (counts > 1).any():  # name the id, so that the row can be found in a large units table
-        times = "twice" if counts.max() == 2 else f"{counts.max()} times"
-        raise InputError(f"expected distinct unit ids, found unit id {ids[counts.argmax()]} {times} "
-                         "(damaged file?)", path, key)
+    repeated = repeated_id(values)
+    if repeated:  # name the id, so that the row can be found in a large units table
+        raise InputError(f"expected distinct unit ids, found unit id {repeated} (damaged file?)", path, key)
     return values.astype(np.int64)
+
+
+def repeated_id(values) -> str:
+    """``""`` when ``values`` are distinct, else the most repeated one and how often (``"1011 twice"``, ``"7 3
+    times"``): the words of a refusal of repeated ids (unit ids here, a plot's row ids in :mod:`neurodyn.viz`).
+
+    >>> repeated_id([3, 1, 2]), repeated_id([5, 1, 5]), repeated_id([7, 7, 1, 7])
+    ('', '5 twice', '7 3 times')
+    """
+    ids, counts = np.unique(np.asarray(values), return_counts=True)
+    if not counts.size or counts.max() < 2:
+        return ""
+    return f"{ids[counts.argmax()]} " + ("twice" if counts.max() == 2 else f"{counts.max()} times")
 
 
 def check_disjoint_unit_ids(path, heldin, heldout, key: str, heldin_key: str) -> None:

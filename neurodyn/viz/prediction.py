@@ -353,9 +353,11 @@ def _row_ids(f, key: str, path: Path, n_rows: int, what: str) -> np.ndarray:
     beyond = ids[ids > np.iinfo(np.int64).max] if ids.dtype.kind == "u" else ids[:0]
     if beyond.size:
         raise InputError(f"{what.removesuffix('s')} {beyond[0]} is beyond int64 (damaged file?)", path, key)
-    values, counts = np.unique(ids, return_counts=True)
-    if (counts > 1).any():
-        raise InputError(f"expected distinct {what}, found {values[counts > 1][0]} twice (damaged file?)", path, key)
+    from neurodyn.data.prepared import repeated_id
+
+    repeated = repeated_id(ids)
+    if repeated:
+        raise InputError(f"expected distinct {what}, found {repeated} (damaged file?)", path, key)
     return ids.astype(np.int64)
 
 
