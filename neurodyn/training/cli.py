@@ -641,6 +641,9 @@ class NeurodynCLI(LightningCLI):
                 self.resume_state.new_run_dir = run_dir  # removed again if the fit fails before a checkpoint
             elif not own_folder:  # checked under the lock: no other fit writes the folder meanwhile
                 self._check_new_run_folder(run_dir, ckpt, named)
+            if not own_folder:  # a {run} in --checkpoint.dirpath: checked now that the run folder is known
+                _refuse_used_checkpoint_folder(cfg, run_dir)
+                _refuse_unwritable_checkpoint_dirpath(cfg, run_dir)
         if cfg.get("run") is not None and ckpt is None:
             ckpt = "last"
         if ckpt in ("best", "last"):
@@ -1069,15 +1072,36 @@ def _without_checkpoint_folder(settings: dict) -> dict:
     return {**settings, "checkpoint": {k: v for k, v in section.items() if k != "dirpath"}}
 
 
-def _refuse_used_checkpoint_folder(cfg) -> None:
+def _new_run_dirpath(cfg, run_dir: Path | None) -> tuple[str, Path] | None:
+    """A new run's local ``checkpoint.dirpath`` and its folder (:func:`~neurodyn.training.checkpoint_index.
+    resolved_dirpath`), for the checks of a new run's checkpoint folder; None where there is nothing to check. A
+    path with ``{run}`` is checked once the run folder is known (``run_dir`` given), on the folder it names: only
+    one inside the run folder (``{run}/SUB``: new or empty, :meth:`NeurodynCLI._check_new_run_folder`) is passed
+    over. Before, every path with ``{run}`` was: ``{run}/../../shared`` or ``/scratch/{run}/..`` wrote over the
+    checkpoints of the run kept there."""
+    dirpath = cfg.checkpoint.get("dirpath") if cfg.get("checkpoint") is not None else None
+    if not isinstance(dirpath, str) or not dirpath or "://" in dirpath:
+        return None
+    if (RUN_PLACEHOLDER in dirpath) != (run_dir is not None):
+        return None  # a path without {run} is checked before the run folder is made; one with it, after
+    folder = Path(resolved_dirpath(dirpath, run_dir))
+    if run_dir is not None and folder.is_relative_to(os.path.realpath(run_dir)):
+        return None
+    return dirpath, folder
+
+
+def _refuse_used_checkpoint_folder(cfg, run_dir: Path | None = None) -> None:
     """A new run's ``--checkpoint.dirpath`` (given, or recorded in the config.yaml of ``fit --config DIR/config.yaml
     --run-name NEW``) may not hold another run's checkpoints: the new run's ``last.ckpt``, top-k files and
     checkpoints index replaced that run's there (Lightning only warns of a folder that is not empty), and
-    ``--run`` of that run then found the new run's. Refused in one line, before any folder is made."""
-    dirpath = cfg.checkpoint.get("dirpath") if cfg.get("checkpoint") is not None else None
-    if not isinstance(dirpath, str) or not dirpath or "://" in dirpath or RUN_PLACEHOLDER in dirpath:
-        return  # {run}/SUB: inside the new run's folder, which is new or empty (_check_new_run_folder)
-    folder = Path(resolved_dirpath(dirpath))
+    ``--run`` of that run then found the new run's. Refused in one line, before any folder is made (a path with
+    ``{run}``: once the new run folder is known, which a refused fit removes again; :func:`_new_run_dirpath`)."""
+    found = _new_run_dirpath(cfg, run_dir)
+    if found is None:
+        return
+    dirpath, folder = found
+    if RUN_PLACEHOLDER in dirpath:
+        dirpath = f"{dirpath} ({folder})"
     held = sorted(p.name for p in folder.glob("*.ckpt")) + [INDEX_NAME] * (folder / INDEX_NAME).is_file()
     if held:
         shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
@@ -1110,16 +1134,19 @@ def _refuse_unwritable_inside(run_dir: Path, field: str) -> None:
             raise InputError(f"cannot write in its folder {name} (permission denied)", path=run_dir, field=field)
 
 
-def _refuse_unwritable_checkpoint_dirpath(cfg) -> None:
+def _refuse_unwritable_checkpoint_dirpath(cfg, run_dir: Path | None = None) -> None:
     """A new run's ``--checkpoint.dirpath`` (given, or recorded in the config.yaml of ``fit --config DIR/config.yaml
     --run-name NEW``) that cannot be written or made -- a folder this user may not write, a path inside a file --
     failed at the run's first checkpoint, after training, with a traceback (fsspec's makedirs: NotADirectoryError).
     Refused in one line, before any folder is made. A relative path is the working folder's, as Lightning's
-    ModelCheckpoint takes it (:func:`~neurodyn.training.checkpoint_index.resolved_dirpath`)."""
-    dirpath = cfg.checkpoint.get("dirpath") if cfg.get("checkpoint") is not None else None
-    if not isinstance(dirpath, str) or not dirpath or "://" in dirpath or RUN_PLACEHOLDER in dirpath:
-        return  # {run}/SUB: inside the new run's folder, which the fit makes
-    _refuse_unwritable_folder(Path(resolved_dirpath(dirpath)), dirpath, "checkpoint.dirpath")
+    ModelCheckpoint takes it (:func:`~neurodyn.training.checkpoint_index.resolved_dirpath`; a path with ``{run}``:
+    :func:`_new_run_dirpath`)."""
+    found = _new_run_dirpath(cfg, run_dir)
+    if found is None:
+        return
+    dirpath, folder = found
+    _refuse_unwritable_folder(folder, f"{dirpath} ({folder})" if RUN_PLACEHOLDER in dirpath else dirpath,
+                              "checkpoint.dirpath")
 
 
 def _refuse_unwritable_folder(folder: Path, shown, field: str, where: str = "") -> None:

@@ -253,3 +253,31 @@ def test_info_of_a_run_folder_whose_config_is_not_text_is_one_line(tmp_path, cap
     assert main(["info", str(run)]) == 2
     line = _one_line(capsys)
     assert f"{run / 'config.yaml'}: yaml: unreadable (UnicodeDecodeError)" in line, line
+
+
+def test_a_new_run_checkpoint_dirpath_with_run_is_checked_on_the_folder_it_names(tmp_path, capsys):
+    """A ``{run}`` in a new run's --checkpoint.dirpath passed over the refusal of a folder holding another run's
+    checkpoints (and the writability check), as if it lay inside the new run folder: ``{run}/../../shared`` wrote
+    b's last.ckpt and index over a's (exit 0). Now checked on the folder it names; ``SCRATCH/{run}`` (outside, a new
+    folder per run) works as before."""
+    root, shared = tmp_path / "runs", tmp_path / "shared"
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", "a",
+                 "--trainer.max_epochs", "1", "--checkpoint.dirpath", str(shared)]) == 0
+    before = _digest(shared)
+    capsys.readouterr()
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", "b",
+                 "--trainer.max_epochs", "1", "--checkpoint.dirpath", "{run}/../../shared"]) == 2
+    line = _one_line(capsys)
+    assert f"{{run}}/../../shared ({shared}): checkpoint.dirpath: holds the checkpoints of another run" in line, line
+    assert _digest(shared) == before and not (root / "b").exists()
+
+    scratch = tmp_path / "scratch"
+    for name in ("c", "d"):
+        assert main(["fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", name,
+                     "--trainer.max_epochs", "1", "--checkpoint.dirpath", f"{scratch}/{{run}}"]) == 0, \
+            capsys.readouterr().err
+        folder = Path(f"{scratch}/{(root / name).resolve()}".replace("//", "/"))
+        assert (folder / "last.ckpt").is_file(), sorted(scratch.rglob("*"))
+        assert yaml.safe_load((root / name / "config.yaml").read_text())["checkpoint"]["dirpath"] == str(folder)
+    assert _digest(shared) == before
+
