@@ -93,9 +93,13 @@ def checkpoint_folder(run_dir: str | os.PathLike) -> Path:
 
 
 def missing_folder(run_dir: str | os.PathLike) -> tuple[str, str] | None:
-    """``(message, config.yaml)`` when the run records a ``checkpoint.dirpath`` whose folder does not exist (the
-    run and its checkpoints moved elsewhere; the folder removed): every command said something else ('no
-    last.ckpt: the run has not finished an epoch', 'is no run folder'). None otherwise."""
+    """``(message, config.yaml)`` when the run records a ``checkpoint.dirpath`` whose folder does not exist, None
+    otherwise: every command said something else before ('no last.ckpt: the run has not finished an epoch', 'is no
+    run folder'). What the message says depends on what the record tells: a relative path (recorded by an older
+    run) is taken from the working folder, which it names (the command may run from another one); an absolute path
+    whose run was resumed since (``config.resume-N.yaml``: a resume needs a checkpoint there) was moved or removed;
+    else the folder may never have been made (Lightning makes it at the run's first checkpoint), and the run has
+    no last.ckpt."""
     run_dir = Path(run_dir)
     dirpath = _recorded(run_dir)
     if dirpath is None:
@@ -103,23 +107,52 @@ def missing_folder(run_dir: str | os.PathLike) -> tuple[str, str] | None:
     folder = resolved_dirpath(dirpath, run_dir)
     if os.path.isdir(folder):
         return None
-    return (f"the recorded checkpoint folder {folder} does not exist (moved?): if the run's checkpoints are "
-            f"elsewhere now, set checkpoint.dirpath in this file to their folder", os.fspath(run_dir / "config.yaml"))
+    config = os.fspath(run_dir / "config.yaml")
+    expanded = os.path.expanduser(dirpath)
+    if RUN_PLACEHOLDER not in dirpath and not os.path.isabs(expanded):
+        return (f"the recorded checkpoint folder {dirpath!r} is relative, taken from the working folder "
+                f"{os.getcwd()}: {folder} does not exist. Run the command from the folder the run was started in, "
+                f"or set checkpoint.dirpath in this file to the absolute path of the run's checkpoint folder", config)
+    if any(run_dir.glob("config.resume-*.yaml")):
+        return (f"the recorded checkpoint folder {folder} does not exist (moved?), though the run was resumed from "
+                f"a checkpoint there: if the run's checkpoints are elsewhere now, set checkpoint.dirpath in this file "
+                f"to their folder", config)
+    return (f"no last.ckpt: the recorded checkpoint folder {folder} does not exist (Lightning makes it at the run's "
+            f"first checkpoint: the run has not finished an epoch, or the folder moved: if the run's checkpoints are "
+            f"elsewhere now, set checkpoint.dirpath in this file to their folder)", config)
+
+
+def _records_own_folder(run_dir: Path) -> bool:
+    """Whether the run's checkpoint folder is its own by its record, judged on the path config.yaml records (not
+    resolved: ``checkpoints/`` or ``{run}/SUB`` may be a link to scratch storage, and are the run's all the same):
+    none recorded (``DIR/checkpoints``), or one that names a folder inside the run folder (``{run}/SUB``, or an
+    absolute path inside it that an older run recorded)."""
+    dirpath = _recorded(run_dir)
+    if dirpath is None:
+        return True
+    spelled = os.path.abspath(run_dir)
+    path = os.path.normpath(os.path.abspath(os.path.expanduser(dirpath.replace(RUN_PLACEHOLDER, spelled))))
+    return any(Path(path).is_relative_to(run) for run in (spelled, os.path.realpath(run_dir)))
 
 
 def foreign_index(run_dir: str | os.PathLike) -> str | None:
-    """Why a resume of ``run_dir`` may not write its checkpoint folder, or None. A folder outside the run folder
-    (``--checkpoint.dirpath``) is the run's own only when its index names this run folder (``run_dir``, written by
-    :class:`~neurodyn.training.checkpoints.AutoModelCheckpoint`): a copy of the run folder (``cp -r runs/a
-    runs/a2``), resumed, wrote its last.ckpt and index over the original's there. A folder inside the run folder
-    (``checkpoints/``, ``{run}/SUB``) travels with it, and is its own. An index that names no run folder (written
-    before the index recorded it) is refused too: such a resume was refused before as well ('no last.ckpt')."""
+    """Why a resume of ``run_dir`` may not write its checkpoint folder, or None. A folder that config.yaml records
+    outside the run folder (``--checkpoint.dirpath``) is the run's own only when its index names this run folder
+    (``run_dir``, written by :class:`~neurodyn.training.checkpoints.AutoModelCheckpoint`): a copy of the run folder
+    (``cp -r runs/a runs/a2``) records the same folder, and its resume wrote its last.ckpt and index over the
+    original's there. An index that names no run folder (written by a neurodyn that did not record it) is refused
+    too, for the same reason: nothing tells the original from a copy. The run's default ``checkpoints/`` and a
+    ``{run}/SUB`` folder travel with the run folder and are its own, whatever links they are (scratch storage): a
+    moved run resumes, and so does one whose index names no run folder. One exception keeps a copy off the
+    original's checkpoints: such a link (``cp -r`` copies the link, not the folder) whose index names another run
+    folder that still exists and keeps its checkpoints in the same folder."""
     import json
 
     run_dir = Path(run_dir)
+    own = _records_own_folder(run_dir)
     folder = checkpoint_folder(run_dir)
     real = os.path.realpath(run_dir)
-    if Path(os.path.realpath(folder)).is_relative_to(real):
+    if own and Path(os.path.realpath(folder)).is_relative_to(real):
         return None
     if not (folder / INDEX_NAME).is_file() and not any(folder.glob("*.ckpt")):
         return None  # nothing there yet (the run stopped before its first checkpoint): the resume says so
@@ -129,12 +162,24 @@ def foreign_index(run_dir: str | os.PathLike) -> str | None:
         owner = None
     if isinstance(owner, str) and os.path.realpath(owner) == real:
         return None
-    whose = (f"its {INDEX_NAME} names the run folder {owner}: this run folder is a copy or a moved run of that one"
-             if isinstance(owner, str) and owner else
-             f"its {INDEX_NAME} names no run folder (written before the index recorded it), so it may be another "
-             "run's")
+    if own:
+        if not (isinstance(owner, str) and owner and os.path.isdir(owner)
+                and os.path.realpath(checkpoint_folder(owner)) == os.path.realpath(folder)):
+            return None  # a moved run (its old folder is gone), or an index that names none
+        return (f"its checkpoint folder {folder} is a link to {os.path.realpath(folder)}, where the run folder "
+                f"{owner} (which its {INDEX_NAME} names) keeps its checkpoints too: this run folder is a copy of that "
+                f"one (the link copied, not the folder), and a resume here would write over them. Make {folder} a "
+                f"folder of its own (a copy of the checkpoints), or start a new run from its checkpoint: neurodyn fit "
+                f"--config {run_dir / 'config.yaml'} --ckpt_path {folder / 'last.ckpt'} --checkpoint.dirpath null "
+                f"--run-name NEW")
+    if isinstance(owner, str) and owner:
+        whose = f"its {INDEX_NAME} names the run folder {owner}: this run folder is a copy or a moved run of that one"
+        mine = "they are this run's (its folder moved here)"
+    else:
+        whose = (f"its {INDEX_NAME} names no run folder (written by an older neurodyn), so nothing tells this run "
+                 "from a copy of it that shares the folder")
+        mine = "this run folder is the one that wrote them (not a copy)"
     return (f"its checkpoint folder {folder} lies outside it, and {whose}; a resume here would write over them. If "
-            f"they are this run's (its folder moved here), set \"run_dir\" in {folder / INDEX_NAME} to {real}; else "
-            f"start a new "
-            f"run from its checkpoint: neurodyn fit --config {run_dir / 'config.yaml'} --ckpt_path "
-            f"{folder / 'last.ckpt'} --checkpoint.dirpath null --run-name NEW")
+            f"{mine}, set \"run_dir\" in {folder / INDEX_NAME} to {real}; else start a new run from its "
+            f"checkpoint: neurodyn fit --config {run_dir / 'config.yaml'} --ckpt_path {folder / 'last.ckpt'} "
+            f"--checkpoint.dirpath null --run-name NEW")

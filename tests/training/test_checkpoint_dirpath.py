@@ -179,8 +179,9 @@ def test_the_index_names_its_run_folder_and_a_copy_of_the_run_is_refused_a_resum
 
 
 def test_an_index_that_names_no_run_folder_is_refused_for_a_resume_from_another_folder(run_elsewhere, capsys):
-    """An index written before it recorded its run folder: such a resume was refused before ('no last.ckpt'), and is
-    refused still, saying why (it may be another run's)."""
+    """An index that names no run folder (written by a neurodyn that did not record it), in a recorded checkpoint
+    folder outside the run folder: nothing tells the run from a copy of it sharing that folder, so the resume is
+    refused, saying why and how to name the run folder in the index (not 'its folder moved here')."""
     run, ck = run_elsewhere
     index = json.loads((ck / "checkpoints.json").read_text())
     del index["run_dir"]
@@ -189,7 +190,8 @@ def test_an_index_that_names_no_run_folder_is_refused_for_a_resume_from_another_
     capsys.readouterr()
     assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 2
     line = _one_line(capsys)
-    assert "names no run folder" in line and _digest(ck) == before, line
+    assert "names no run folder (written by an older neurodyn)" in line and _digest(ck) == before, line
+    assert "moved here" not in line and "is the one that wrote them (not a copy)" in line, line
     # the way out it names for the run's own folder (a moved run): the index names the run folder again
     assert f'set "run_dir" in {ck / "checkpoints.json"} to {run.resolve()}' in line, line
     (ck / "checkpoints.json").write_text(json.dumps({**index, "run_dir": str(run.resolve())}))
@@ -226,8 +228,10 @@ def test_a_run_whose_recorded_checkpoint_folder_is_gone_is_said_so_by_every_comm
                                                                                     monkeypatch):
     """The run and its checkpoint folder moved elsewhere: fit --run said 'no last.ckpt: the run has not finished an
     epoch', predict the same, info 'is no run folder'. Each says now, in one line naming config.yaml and
-    checkpoint.dirpath, that the recorded folder does not exist."""
+    checkpoint.dirpath, that the recorded folder does not exist: moved, where the run was resumed from a checkpoint
+    there (config.resume-1.yaml)."""
     run, ck = run_elsewhere
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 0
     ck.rename(tmp_path / "moved")
     monkeypatch.setenv("COLUMNS", "400")
     for args in (["fit", "--run", str(run), "--trainer.max_epochs", "2"], ["predict", "--run", str(run)],
@@ -253,6 +257,33 @@ def test_info_of_a_run_folder_whose_config_is_not_text_is_one_line(tmp_path, cap
     assert main(["info", str(run)]) == 2
     line = _one_line(capsys)
     assert f"{run / 'config.yaml'}: yaml: unreadable (UnicodeDecodeError)" in line, line
+
+
+def test_a_missing_checkpoint_folder_is_said_as_the_record_tells(run_elsewhere, tmp_path, capsys, monkeypatch):
+    """'does not exist (moved?)' was said of every missing folder: also of a relative folder an older run recorded,
+    taken from another working folder than the fit's, and of one never made (the run saved no checkpoint: it said
+    'no last.ckpt' before). The relative one is named with the working folder it was taken from; the other keeps
+    'no last.ckpt'."""
+    run, ck = run_elsewhere
+    shutil.rmtree(ck)  # as if the run had stopped before its first checkpoint: Lightning makes the folder then
+    capsys.readouterr()
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 2
+    line = _one_line(capsys)
+    assert f"{run / 'config.yaml'}: checkpoint.dirpath: no last.ckpt: the recorded checkpoint folder {ck} does not " \
+           "exist" in line and "(moved?)" not in line, line
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["checkpoint"]["dirpath"] = "ck"  # relative, as an older run recorded it from its working folder
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for args in (["fit", "--run", str(run), "--trainer.max_epochs", "2"], ["predict", "--run", str(run)]):
+        capsys.readouterr()
+        assert main(args) == 2, args
+        line = _one_line(capsys)
+        assert (f"the recorded checkpoint folder 'ck' is relative, taken from the working folder {elsewhere}: "
+                f"{elsewhere / 'ck'} does not exist") in line and "moved" not in line, line
 
 
 def test_a_new_run_checkpoint_dirpath_with_run_is_checked_on_the_folder_it_names(tmp_path, capsys):
@@ -281,3 +312,35 @@ def test_a_new_run_checkpoint_dirpath_with_run_is_checked_on_the_folder_it_names
         assert yaml.safe_load((root / name / "config.yaml").read_text())["checkpoint"]["dirpath"] == str(folder)
     assert _digest(shared) == before
 
+
+@pytest.mark.parametrize("index_names_run", [False, True])
+def test_a_run_whose_checkpoints_folder_links_to_scratch_resumes_and_moves(tmp_path, capsys, index_names_run):
+    """``DIR/checkpoints`` a link to scratch storage (common on clusters) counted as a folder outside the run folder:
+    a resume was refused for an index that names no run folder (every index neurodyn wrote before it recorded one),
+    and a moved run (``mv runs/a runs/b``) for an index naming the old folder. The default checkpoints folder is the
+    run's own, whatever it links to."""
+    root, scratch = tmp_path / "runs", tmp_path / "scratch" / "a-ck"
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", "a",
+                 "--trainer.max_epochs", "1"]) == 0
+    scratch.parent.mkdir()
+    shutil.move(root / "a" / "checkpoints", scratch)
+    (root / "a" / "checkpoints").symlink_to(scratch, target_is_directory=True)
+    index = json.loads((scratch / "checkpoints.json").read_text())
+    if not index_names_run:
+        del index["run_dir"]
+        (scratch / "checkpoints.json").write_text(json.dumps(index))
+    capsys.readouterr()
+    assert main(["fit", "--run", str(root / "a"), "--trainer.max_epochs", "2"]) == 0, capsys.readouterr().err
+    assert json.loads((scratch / "checkpoints.json").read_text())["last_epoch"] == 1
+    (root / "a").rename(root / "b")  # the link moves with it
+    assert main(["fit", "--run", str(root / "b"), "--trainer.max_epochs", "3"]) == 0, capsys.readouterr().err
+    assert json.loads((scratch / "checkpoints.json").read_text())["last_epoch"] == 2
+    # a copy that copied the link (cp -r does) shares the original's folder: refused while the original keeps it
+    shutil.copytree(root / "b", root / "c", symlinks=True)
+    before, kept = _digest(scratch), _digest(root / "c")
+    capsys.readouterr()
+    assert main(["fit", "--run", str(root / "c"), "--trainer.max_epochs", "4"]) == 2
+    line = _one_line(capsys)
+    assert f"{root / 'c'}: run: its checkpoint folder {root / 'c' / 'checkpoints'} is a link to {scratch}" in line, line
+    assert f"where the run folder {(root / 'b').resolve()}" in line and "is a copy of that one" in line, line
+    assert _digest(scratch) == before and _digest(root / "c") == kept
