@@ -289,8 +289,9 @@ def test_a_missing_checkpoint_folder_is_said_as_the_record_tells(run_elsewhere, 
 def test_a_new_run_checkpoint_dirpath_with_run_is_checked_on_the_folder_it_names(tmp_path, capsys):
     """A ``{run}`` in a new run's --checkpoint.dirpath passed over the refusal of a folder holding another run's
     checkpoints (and the writability check), as if it lay inside the new run folder: ``{run}/../../shared`` wrote
-    b's last.ckpt and index over a's (exit 0). Now checked on the folder it names; ``SCRATCH/{run}`` (outside, a new
-    folder per run) works as before."""
+    b's last.ckpt and index over a's (exit 0), and ``{run}/../../afile/ck`` (inside a file) was a NotADirectoryError
+    traceback at the first checkpoint. Now checked on the folder it names; ``SCRATCH/{run}`` (outside, a new folder
+    per run) works as before."""
     root, shared = tmp_path / "runs", tmp_path / "shared"
     assert main(["fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", "a",
                  "--trainer.max_epochs", "1", "--checkpoint.dirpath", str(shared)]) == 0
@@ -301,6 +302,13 @@ def test_a_new_run_checkpoint_dirpath_with_run_is_checked_on_the_folder_it_names
     line = _one_line(capsys)
     assert f"{{run}}/../../shared ({shared}): checkpoint.dirpath: holds the checkpoints of another run" in line, line
     assert _digest(shared) == before and not (root / "b").exists()
+
+    (tmp_path / "afile").write_text("not a folder")  # a {run} path that cannot be made: refused before training
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", "b",
+                 "--trainer.max_epochs", "1", "--checkpoint.dirpath", "{run}/../../afile/ck"]) == 2
+    line = _one_line(capsys)
+    assert f"checkpoint.dirpath: cannot make this folder: {tmp_path / 'afile'} is not a folder" in line, line
+    assert not (root / "b").exists()
 
     scratch = tmp_path / "scratch"
     for name in ("c", "d"):
