@@ -23,7 +23,13 @@ from neurodyn.errors import ArgumentParser, InputError
 from neurodyn.io.hdf5 import refuse_denied
 from neurodyn.io.output import human_size
 from neurodyn.training import select_split_words
-from neurodyn.training.checkpoint_index import INDEX_NAME, checkpoint_folder, missing_folder, selects_best
+from neurodyn.training.checkpoint_index import (
+    INDEX_NAME,
+    checkpoint_folder,
+    is_run_folder,
+    missing_folder,
+    selects_best,
+)
 
 __all__ = ["cli_main", "checkpoint_info", "run_folder_info", "tune_folder_info"]
 
@@ -49,9 +55,8 @@ def _wrapped(text: str) -> str:
 def _is_run_folder(path: Path) -> bool:
     """A run folder of ``neurodyn fit``: its config.yaml and its checkpoints folder (``checkpoints/``, or the
     ``checkpoint.dirpath`` that config.yaml records; one recorded that no longer exists is still a run folder,
-    whose info says so: it read 'is no run folder')."""
-    return (path.is_dir() and (path / "config.yaml").is_file()
-            and (checkpoint_folder(path).is_dir() or missing_folder(path) is not None))
+    whose info says so: it read 'is no run folder'): :func:`~neurodyn.training.checkpoint_index.is_run_folder`."""
+    return is_run_folder(path)
 
 
 #: the files of a run folder of ``neurodyn tune`` (:mod:`neurodyn.training.tune`), in the order info lists them

@@ -92,6 +92,17 @@ def checkpoint_folder(run_dir: str | os.PathLike) -> Path:
     return Path(resolved_dirpath(dirpath, run_dir))
 
 
+def is_run_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a run folder of ``neurodyn fit``: its config.yaml and its checkpoint folder
+    (:func:`checkpoint_folder`: ``checkpoints/``, or the ``checkpoint.dirpath`` that config.yaml records; one
+    recorded that no longer exists counts too, and the command that reads it says so, :func:`missing_folder`).
+    One rule for ``neurodyn info DIR`` and for a run folder given by its config (``predict --config
+    DIR/config.yaml``), which looked for ``DIR/checkpoints`` only and missed a run with its checkpoints elsewhere."""
+    path = Path(path)
+    return (path.is_dir() and (path / "config.yaml").is_file()
+            and (checkpoint_folder(path).is_dir() or missing_folder(path) is not None))
+
+
 def missing_folder(run_dir: str | os.PathLike) -> tuple[str, str] | None:
     """``(message, config.yaml)`` when the run records a ``checkpoint.dirpath`` whose folder does not exist, None
     otherwise: every command said something else before ('no last.ckpt: the run has not finished an epoch', 'is no

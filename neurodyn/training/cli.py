@@ -132,6 +132,7 @@ from neurodyn.training.checkpoint_index import (
     RUN_PLACEHOLDER,
     checkpoint_folder,
     foreign_index,
+    is_run_folder,
     missing_folder,
     recorded_dirpath,
     resolved_dirpath,
@@ -506,7 +507,9 @@ class NeurodynCLI(LightningCLI):
             run_dir = run_dir_of_checkpoint(ckpt)
         if run_dir is None:  # --config DIR/config.yaml of a run folder (-c, or any other spelling)
             for file in config_inputs(cfg):
-                if Path(file).name == "config.yaml" and (Path(file).parent / "checkpoints").is_dir():
+                # its config.yaml and its checkpoint folder, checkpoints/ or the one it records (it looked for
+                # DIR/checkpoints only: a run with --checkpoint.dirpath had no best / last and no default output)
+                if Path(file).name == "config.yaml" and is_run_folder(Path(file).parent):
                     run_dir = Path(file).parent
         if ckpt is None:
             if run_dir is None:

@@ -352,3 +352,18 @@ def test_a_run_whose_checkpoints_folder_links_to_scratch_resumes_and_moves(tmp_p
     assert f"{root / 'c'}: run: its checkpoint folder {root / 'c' / 'checkpoints'} is a link to {scratch}" in line, line
     assert f"where the run folder {(root / 'b').resolve()}" in line and "is a copy of that one" in line, line
     assert _digest(scratch) == before and _digest(root / "c") == kept
+
+
+@pytest.mark.parametrize("sub", ["predict", "validate"])
+def test_such_a_run_given_by_its_config_is_a_run_folder(run_elsewhere, capsys, sub):
+    """``predict --config DIR/config.yaml`` (validate, test) takes DIR as the run folder, as ``--run DIR`` does: its
+    best or last checkpoint and, for predict, the default output DIR/predictions.h5. It took DIR for a run folder
+    only where DIR/checkpoints exists: such a run was refused ('needs a trained model')."""
+    run, ck = run_elsewhere
+    capsys.readouterr()
+    assert main([sub, "--config", str(run / "config.yaml")]) == 0, capsys.readouterr().err
+    if sub == "predict":
+        assert (run / "predictions.h5").is_file()
+    assert main([sub, "--config", str(run / "config.yaml"), "--ckpt_path", "last",
+                 *(["--prediction.path", str(ck.parent / "last.h5")] if sub == "predict" else [])]) == 0
+    assert not (run / "checkpoints").exists()
