@@ -338,7 +338,9 @@ def config_info(path: str | os.PathLike, console=None) -> None:
     q = shell_word(path)
     steps = [f"neurodyn fit --config {q}"]
     if path.name == "config.yaml" and _is_run_folder(path.parent):  # a run folder's: its checkpoints
-        steps = [f"neurodyn predict --config {q} --ckpt_path {shell_word(path.parent / 'checkpoints' / 'last.ckpt')} "
+        # in the folder the run records (--checkpoint.dirpath), which may not be DIR/checkpoints (it said so)
+        last = checkpoint_folder(path.parent) / "last.ckpt"
+        steps = [f"neurodyn predict --config {q} --ckpt_path {shell_word(last)} "
                  "--prediction.path PRED.h5", f"neurodyn predict --run {shell_word(path.parent)} --ckpt_path last "
                  "--prediction.path PRED.h5"]
     what = "config of neurodyn fit (LightningCLI YAML)" + ("; the run folder's own (written by fit)" if len(steps) > 1

@@ -354,6 +354,19 @@ def test_a_run_whose_checkpoints_folder_links_to_scratch_resumes_and_moves(tmp_p
     assert _digest(scratch) == before and _digest(root / "c") == kept
 
 
+def test_info_of_such_a_run_config_suggests_its_own_checkpoint_folder(run_elsewhere, capsys, monkeypatch):
+    """``neurodyn info DIR/config.yaml`` of a run folder suggests a predict with the run's last.ckpt: it named
+    ``DIR/checkpoints/last.ckpt``, which a run with ``--checkpoint.dirpath`` does not have."""
+    run, ck = run_elsewhere
+    monkeypatch.setenv("COLUMNS", "400")
+    capsys.readouterr()
+    assert main(["info", str(run / "config.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "the run folder's own" in out, out
+    assert f"--ckpt_path {ck / 'last.ckpt'} " in out, out
+    assert str(run / "checkpoints") not in out, out
+
+
 @pytest.mark.parametrize("sub", ["predict", "validate"])
 def test_such_a_run_given_by_its_config_is_a_run_folder(run_elsewhere, capsys, sub):
     """``predict --config DIR/config.yaml`` (validate, test) takes DIR as the run folder, as ``--run DIR`` does: its
