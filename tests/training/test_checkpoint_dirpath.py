@@ -14,16 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tiny_runs import TINY
 
 from neurodyn.cli import main
-
-TINY = [
-    "--data", "LorenzDataModule",
-    "--data.n_conditions", "4", "--data.trials_per_condition", "5", "--data.batch_size", "8",
-    "--model.init_args.config.hidden_size", "8", "--model.init_args.config.ff_dim", "16",
-    "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
-    "--trainer.accelerator", "cpu",
-]
 
 
 def test_a_run_with_its_own_checkpoint_folder_resumes_and_predicts_with_run_alone(tmp_path, monkeypatch, capsys):

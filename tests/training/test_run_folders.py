@@ -8,16 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tiny_runs import TINY
 
 from neurodyn.cli import main
-
-TINY = [
-    "--data", "LorenzDataModule",
-    "--data.n_conditions", "4", "--data.trials_per_condition", "5", "--data.batch_size", "8",
-    "--model.init_args.config.hidden_size", "8", "--model.init_args.config.ff_dim", "16",
-    "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
-    "--trainer.accelerator", "cpu",
-]
 
 
 def _digest(folder: Path) -> dict[str, str]:
