@@ -376,7 +376,13 @@ class PredictionWriter(BasePredictionWriter):
       the prepared file records them, ``window_start_ms/<group>/{train,eval}`` (int64: the start in ms of each
       row's first bin on its NWB file's clock, copied from the prepared file; ``evaluate`` / ``submit
       --upsample`` line a coarse group's bins up with a finer one's by them).
-    - LFADS / Lorenz: ``train_rates``, ``valid_rates`` (counts per bin) and ``train_z``, ``valid_v``...
+    - LFADS / Lorenz: ``train_rates``, ``valid_rates`` (counts per bin) and ``train_z``, ``valid_v``..., and
+      ``train_sequence_ids`` / ``valid_sequence_ids`` (int64: each row's index in the whole data set, the key and
+      meaning of a switching-GLM simulation's rows): for the Lorenz simulation the row's trial among the simulated
+      trials, for an LFADS-format file its ``train_inds`` / ``valid_inds`` (the original trial index of each
+      ``train_data`` / ``valid_data`` row); a file without them gets none, its rows being those of
+      ``train_data`` / ``valid_data`` in order
+      (:meth:`~neurodyn.training.datamodules.sources.LFADSDataModule.sequence_ids`).
     - Switching GLM: per split (``train_``, ``valid_``) the state ``posteriors`` (sequences, bins, states),
       the ``viterbi`` path (int64) and ``log_marginal`` (nats per sequence), the NLB ``trial_ids`` of the
       rows when the data are a prepared NLB file, their ``sequence_ids`` (int64: each row's index in the
@@ -488,7 +494,9 @@ class PredictionWriter(BasePredictionWriter):
                 if ids is not None:
                     tree[f"{split}_trial_ids"] = np.asarray(ids)
             sequences = dm.sequence_ids() if hasattr(dm, "sequence_ids") else {}
-            for split in splits:  # a simulation's rows: their sequence in it (valid row 0 is sequence n_train)
+            # each row's index in the whole data set: a switching-GLM simulation's sequence (valid row 0 is sequence
+            # n_train), a Lorenz simulation's trial, an LFADS-format file's train_inds / valid_inds
+            for split in splits:
                 if split in sequences:
                     tree[f"{split}_sequence_ids"] = np.asarray(sequences[split], dtype=np.int64)
             extras = getattr(pl_module, "prediction_extras", None)

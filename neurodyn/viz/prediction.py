@@ -14,7 +14,10 @@ Layouts recognised (first match wins):
     it, and is required there (never a silent choice; the error lists the groups).
 ``lfads``
     ``valid_rates`` / ``train_rates`` (trials, time, neurons) with optional ``valid_z`` / ``train_z``
-    (LangevinFlow on LFADS-format or Lorenz data). Drawn as ``nlb``.
+    (LangevinFlow on LFADS-format or Lorenz data) and ``*_sequence_ids`` (each row's trial in the data set: the
+    Lorenz simulation's trial, an LFADS-format file's ``train_inds`` / ``valid_inds``; whole numbers >= 0, the
+    rule of the ``hmmglm`` layout's): the rates panel names its row by them (``row 0 (sequence 17)``). Drawn as
+    ``nlb``.
 ``hmmglm``
     ``valid_posteriors`` / ``train_posteriors`` (sequences, time, states) with optional
     ``*_viterbi`` (sequences, time) and ``*_trial_ids`` (the rows' NLB trial ids, whole numbers, a prepared
@@ -144,7 +147,8 @@ def read_prediction(path, *, group: str | None = None) -> dict:
         the file, when its attributes say: model, baseline, ensemble, submission) and
         the arrays: ``rates`` (trials, time, neurons), ``n_heldin`` and ``unit_ids`` (the NWB unit id of each
         rates column, or None: :func:`~neurodyn.viz.trials.column_unit_ids`), optional ``latents``
-        (trials, time, D) with ``latents_key`` (the dataset they came from); or ``posteriors``
+        (trials, time, D) with ``latents_key`` (the dataset they came from) and, layout ``lfads``, optional
+        ``sequence_ids`` (each row's trial in the Lorenz simulation or the LFADS file's ``*_inds``); or ``posteriors``
         (sequences, time, states), optional ``paths`` and ``trial_ids`` (NLB trial ids of the rows) or
         ``sequence_ids`` (the rows' sequences in a switching-GLM simulation);
         or ``coupling`` (states, post, pre). With a known alignment (an NLB dataset's event, or the
@@ -247,6 +251,7 @@ def _read(f, path: Path, group: str | None) -> dict:
         }
         if f"{split}_z" in f:
             out.update(_latents(f, f"{split}_z", path, rates))
+        out.update(_split_row_ids(f, split, path, len(rates)))
         return out
     key = _first(f, ("valid_posteriors", "train_posteriors"))
     if key is not None:
@@ -259,14 +264,7 @@ def _read(f, path: Path, group: str | None) -> dict:
         out = {"layout": "hmmglm", "group": None, "bin_ms": _bin_ms(f, path, None),
                "label": rows + (f", {phase} phase" if phase else "")}
         out.update(_states(f, key, f"{split}_viterbi", path))
-        n_rows = len(out["posteriors"])
-        if f"{split}_trial_ids" in f:  # rows of a prepared NLB file: their NLB trial ids
-            out["trial_ids"] = _row_ids(f, f"{split}_trial_ids", path, n_rows, "NLB trial ids")
-        elif f"{split}_sequence_ids" in f:  # rows of a switching-GLM simulation: their sequence in it
-            out["sequence_ids"] = _row_ids(f, f"{split}_sequence_ids", path, n_rows, "sequence ids")
-            if out["sequence_ids"].min() < 0:
-                raise InputError(f"sequence ids must be >= 0, found {out['sequence_ids'].min()}", path,
-                                 f"{split}_sequence_ids")
+        out.update(_split_row_ids(f, split, path, len(out["posteriors"])))
         if "coupling" in f:  # neurodyn predict of a switching GLM also stores the model
             out["coupling"] = _coupling(f, path)
         dataset = _text_attr(f, "dataset")  # an NLB file's rows: time from the dataset's alignment event
@@ -326,6 +324,21 @@ def _text_attr(f, name: str) -> str | None:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     return str(value) if value is not None and str(value) else None
+
+
+def _split_row_ids(f, split: str, path: Path, n_rows: int) -> dict:
+    """``{"trial_ids": ids}`` or ``{"sequence_ids": ids}`` of the ``n_rows`` rows of ``split``, as the file records
+    them (:data:`ROW_IDS`), else ``{}``: NLB trial ids of a prepared NLB file's rows (``*_trial_ids``), or each
+    row's index in the whole data set (``*_sequence_ids``: a switching-GLM simulation's sequence, a Lorenz
+    simulation's trial, an LFADS-format file's ``train_inds`` / ``valid_inds``), whole numbers >= 0."""
+    if f"{split}_trial_ids" in f:
+        return {"trial_ids": _row_ids(f, f"{split}_trial_ids", path, n_rows, "NLB trial ids")}
+    if f"{split}_sequence_ids" not in f:
+        return {}
+    ids = _row_ids(f, f"{split}_sequence_ids", path, n_rows, "sequence ids")
+    if ids.size and ids.min() < 0:
+        raise InputError(f"sequence ids must be >= 0, found {ids.min()}", path, f"{split}_sequence_ids")
+    return {"sequence_ids": ids}
 
 
 def _row_ids(f, key: str, path: Path, n_rows: int, what: str) -> np.ndarray:
@@ -459,8 +472,10 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
         fig = plt.figure(figsize=(10, 3.2 * sum(panels)), layout="constrained")
         subs = fig.subfigures(len(panels), 1, height_ratios=panels)
         ax = subs[0].subplots()
+        ids, noun = _row_names(data)  # a Lorenz / LFADS prediction's rows: their trial in the data set
+        which = f"row {trial}" if ids is None else f"row {trial} ({noun} {ids[trial]})"
         plot_rates_heatmap(rates, trial=trial, bin_ms=bin_ms, offset_ms=offset_ms, ax=ax,
-                           title=f"row {trial}: predicted rates", unit_ids=data.get("unit_ids"))
+                           title=f"{which}: predicted rates", unit_ids=data.get("unit_ids"))
         time_axes.append((ax, "w"))
         if data["n_heldin"] < rates.shape[2]:
             ax.axhline(data["n_heldin"] - 0.5, color="c", lw=1.2)
@@ -513,7 +528,9 @@ def draw_prediction(data: dict, *, trial: int | None = None, title: str | None =
 
 
 #: what a prediction's row ids are (:func:`read_prediction`'s key: one id's noun): NLB trial ids of a prepared file's
-#: rows, or the sequence in the simulation of a switching-GLM simulation's
+#: rows, or each row's index in the whole data set (``*_sequence_ids``): the sequence in the simulation of a
+#: switching-GLM simulation's, the trial in the simulation of a Lorenz simulation's, the ``train_inds`` /
+#: ``valid_inds`` of an LFADS-format file's
 ROW_IDS = {"trial_ids": "NLB trial", "sequence_ids": "sequence"}
 
 

@@ -162,6 +162,19 @@ class LFADSDataModule(NeuralDataModule):
     def training_trials_origin(self) -> tuple[str, Path | None, tuple[str, ...]]:
         return "in the file", self.path, ("path",)
 
+    def sequence_ids(self) -> dict[str, np.ndarray]:
+        """``{"train": ids, "valid": ids}`` (int64): the number of each split row's trial among all the trials the
+        file's splits were cut from, the file's ``train_inds`` / ``valid_inds`` (the LFADS format's original trial
+        index of each ``train_data`` / ``valid_data`` row, in row order), which ``predict`` records as
+        ``<split>_sequence_ids`` -- the key a switching-GLM simulation's rows are numbered by, with the same
+        meaning: the row's index in the whole data set. For the Lorenz simulation that is the trial's index among
+        the simulated trials (the first axis of :class:`~neurodyn.data.synthetic.lorenz.LorenzSimulation`'s
+        ``spikes``; its cache file and ``neurodyn simulate lorenz`` record them as ``*_inds``). A split the file
+        does not number is left out: its rows are those of ``<split>_data``, in order, as their position says
+        (the ``train`` split keeps every training row in file order, a select split carved from it or not)."""
+        return {split: np.asarray(ids, dtype=np.int64) for split in ("train", "valid")
+                if (ids := getattr(self.lfads, f"{split}_inds", None)) is not None}
+
 
 class LorenzDataModule(LFADSDataModule):
     """The LFADS Lorenz benchmark, simulated in memory from a seed.
