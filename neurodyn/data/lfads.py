@@ -12,6 +12,11 @@ Canonical keys (all flat datasets at the file root; as in ``data/lfads_lorenz.h5
 ``valid_inds``      same for the validation trials
 ==================  =====================================================================
 
+The ``*_inds`` (optional) number each row's trial among all the trials the splits were cut from, in row order:
+whole numbers >= 0 (the canonical file stores them as float64), distinct over both splits; ``neurodyn predict``
+copies them into the prediction file as ``train_sequence_ids`` / ``valid_sequence_ids``
+(:meth:`~neurodyn.training.datamodules.sources.LFADSDataModule.sequence_ids`).
+
 neurodyn adds optional keys: ``train_latents`` / ``valid_latents`` (``(trials, bins, latent_dim)``),
 ``train_condition_ids`` / ``valid_condition_ids``, and any further arrays (``W``, ``b``,
 ``train_truth_lambda_sum`` ...), which the reader returns in ``extras``. Truth-like extras whose
@@ -49,7 +54,7 @@ class LFADSData:
         The file's scale of ``*_truth`` relative to counts per bin (neurodyn writes
         ``1000 / bin_ms``, i.e. truth stored in spikes/s).
     train_inds, valid_inds
-        Original trial indices, or None when absent.
+        Original trial index of each row (int64, >= 0, distinct over both splits), or None when absent.
     train_latents, valid_latents
         ``(trials, bins, latent_dim)`` true latents, or None.
     train_condition_ids, valid_condition_ids
@@ -125,6 +130,17 @@ class LFADSData:
                 value = getattr(self, key)
                 if value is not None and value.shape != (n_trials,):
                     raise InputError(f"expected shape ({n_trials},), got {value.shape}", path, key)
+            inds = getattr(self, f"{split}_inds")
+            if inds is not None and inds.size:
+                # each row's trial among all the trials: predict numbers the rows by them (*_sequence_ids), and a
+                # negative or repeated index names no trial, or two rows as one
+                from neurodyn.data.prepared import repeated_id
+
+                if inds.min() < 0:
+                    raise InputError(f"trial indices must be >= 0, found {inds.min()}", path, f"{split}_inds")
+                repeated = repeated_id(inds)
+                if repeated:
+                    raise InputError(f"expected distinct trial indices, found {repeated}", path, f"{split}_inds")
         if self.train_inds is not None and self.valid_inds is not None:
             if np.intersect1d(self.train_inds, self.valid_inds).size:
                 raise InputError("train and valid trial indices overlap", path, "valid_inds")
@@ -297,7 +313,13 @@ def read_lfads_h5(path: str | os.PathLike, *, require_truth: bool = True) -> LFA
     for key in ("train_truth", "valid_truth"):
         truth = take(key)
         named[key] = None if truth is None else np.asarray(truth, dtype=np.float64) / factor
-    for key in ("train_inds", "valid_inds", "train_condition_ids", "valid_condition_ids"):
+    for key in ("train_inds", "valid_inds"):  # the canonical file stores them as float64 (whole numbers)
+        if key in values:
+            fraction = _not_whole(np.asarray(values[key]))
+            if fraction:  # astype(int64) made 2.5 trial 2, and NaN some large negative number
+                raise InputError(f"trial indices must be whole numbers, found {fraction}", path, key)
+        named[key] = take(key, np.int64)
+    for key in ("train_condition_ids", "valid_condition_ids"):
         named[key] = take(key, np.int64)
     for key in ("train_latents", "valid_latents"):
         named[key] = take(key)
@@ -308,6 +330,19 @@ def read_lfads_h5(path: str | os.PathLike, *, require_truth: bool = True) -> LFA
     data = LFADSData(**named, conversion_factor=factor, bin_ms=bin_ms, extras=extras, attrs=attrs)
     data.validate(path)
     return data
+
+
+def _not_whole(values: np.ndarray) -> str:
+    """``""`` when ``values`` are integers, or floats that are whole numbers within int64; else the first value that
+    is not (``"2.5"``, ``"nan"``), or the dtype of values that are no numbers."""
+    if values.dtype.kind in "iu":
+        return ""
+    if values.dtype.kind != "f":
+        return str(values.dtype)
+    flat = values.reshape(-1)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.isfinite(flat) & (flat == np.round(flat)) & (np.abs(flat) < 2.0**63))
+    return repr(float(flat[np.flatnonzero(bad)[0]])) if bad.any() else ""
 
 
 def _plain(value):
