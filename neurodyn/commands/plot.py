@@ -24,8 +24,9 @@ def cli_main(argv: list[str]) -> int:
                              "(datasets or bin widths: the error lists them), else the file's one group")
     parser.add_argument("--trial", type=int, default=None, metavar="ROW",
                         help="row drawn on its own: an index into the file's rows, 0 .. rows - 1 (default 0), not "
-                             "an NLB trial id or a simulation's sequence number; the figure names the row's id "
-                             "beside it ('row 0 (NLB trial 100)', 'row 0 (sequence 8)'), and a row out of range "
+                             "an NLB trial id or a sequence id (a simulation's sequence or trial, an LFADS file's "
+                             "*_inds); the figure names the row's id beside it "
+                             "('row 0 (NLB trial 100)', 'row 0 (sequence 8)'), and a row out of range "
                              "is refused with the ids the rows hold; refused for a file of no rows")
     parser.add_argument("--dpi", type=int, default=90,
                         help="dots per inch of raster output (PNG, JPEG, ...; in PDF / SVG only of the embedded "
