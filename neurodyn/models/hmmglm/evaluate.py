@@ -24,7 +24,18 @@ from neurodyn.models.hmmglm.inference import viterbi
 from neurodyn.models.hmmglm.models import SwitchingGLM
 from neurodyn.models.hmmglm.readout import coupling_arrays, prior_arrays, type_arrays
 
-__all__ = ["marginal_log_likelihood", "path_conditioned_log_likelihood", "export_model_h5"]
+__all__ = ["marginal_log_likelihood", "path_conditioned_log_likelihood", "export_model_h5", "M_STEP_MODE_DEFINITION",
+           "m_step_attrs"]
+
+#: what ``export_model_h5``'s ``m_step_mode`` / ``m_step_phases`` attributes say (one-hot prior only; written as
+#: ``m_step_mode_definition``). The words are those of checkpoints (``neurodyn.resolved``) and prediction files.
+M_STEP_MODE_DEFINITION = (
+    "one-hot prior: the M-step that fitted the couplings last, 'gumbel' (Q averaged over Gumbel-softmax samples of "
+    "the types, the paper's) or 'softmax' (Q of the softmax couplings the E-step uses); m_step_phases, when "
+    "written, is the M-step of each EM phase in the order they ran (fit_em calls, e.g. a recipe's phases: the "
+    "default recipe's Gumbel phases and softmax polish read gumbel, gumbel, softmax), and m_step_mode is its last; "
+    "without it m_step_mode is the model's own step, which a LightningModule trains with throughout"
+)
 
 
 def spikes_for(model: SwitchingGLM, spikes) -> torch.Tensor:
@@ -78,6 +89,31 @@ def path_conditioned_log_likelihood(model: SwitchingGLM, spikes, decoder: str = 
     }
 
 
+def m_step_attrs(model: SwitchingGLM) -> dict:
+    """The one-hot model's M-step as it ran, for :func:`export_model_h5`'s root attributes: ``m_step_mode`` (the last
+    step), ``m_step_phases`` (the step of each :func:`~neurodyn.models.hmmglm.fit.fit_em` call on the model, in
+    order, where it recorded any) and ``m_step_mode_definition`` (:data:`M_STEP_MODE_DEFINITION`); ``{}`` for the
+    other variants.
+
+    Examples
+    --------
+    >>> from neurodyn.models.hmmglm import OneHotPriorHMMGLM
+    >>> m = OneHotPriorHMMGLM(3, n_states=2, link="exp")
+    >>> m.m_step_phases = ("gumbel", "softmax")  # as two fit_em phases record them
+    >>> attrs = m_step_attrs(m)
+    >>> attrs["m_step_mode"], attrs["m_step_phases"]
+    ('softmax', ['gumbel', 'softmax'])
+    """
+    mode = getattr(model, "m_step_mode", None)
+    if mode is None:
+        return {}
+    phases = list(getattr(model, "m_step_phases", ()) or ())
+    attrs = {"m_step_mode": phases[-1] if phases else mode, "m_step_mode_definition": M_STEP_MODE_DEFINITION}
+    if phases:
+        attrs["m_step_phases"] = phases
+    return attrs
+
+
 @torch.no_grad()
 def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None, train_spikes=None) -> Path:
     """Write couplings, connection types, transitions, bias, (one-hot: connectome) and posteriors to HDF5.
@@ -98,6 +134,10 @@ def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None, tr
     ``coupling_definition``, ``connection_types_definition`` (and ``coupling_softmax_definition``,
     ``connection_types_argmax_definition``, ``connectome_definition`` / ``shared_mean_definition``) say what each
     array is (:mod:`neurodyn.models.hmmglm.readout`).
+    One-hot prior: root attributes ``m_step_mode`` (the M-step that fitted the couplings last), ``m_step_phases``
+    (the step of each EM phase in order, where :func:`~neurodyn.models.hmmglm.fit.fit_em` recorded them: the
+    default recipe's read ``["gumbel", "gumbel", "softmax"]``) and ``m_step_mode_definition``
+    (:func:`m_step_attrs`), in the words of checkpoints and prediction files.
     ``permutation`` (true -> model), if given, reorders every per-state array into the true order. Written
     atomically.
 
@@ -148,4 +188,5 @@ def export_model_h5(path, model: SwitchingGLM, spikes=None, permutation=None, tr
             f.attrs.update(coupling_attrs)
             f.attrs.update(type_attrs_)
             f.attrs.update(prior_attrs)
+            f.attrs.update(m_step_attrs(model))
     return path

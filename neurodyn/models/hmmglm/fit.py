@@ -50,11 +50,15 @@ class FitHistory:
         EM only: whether each M-step was kept (always True unless ``monotone``).
     seconds : float
         Wall-clock time of the fit.
+    m_step_mode : str or None
+        EM of the one-hot prior: the M-step this fit ran (``"gumbel"`` or ``"softmax"``; a recipe's phases may
+        differ); None for the other variants, for gradient fitting and for a fit that took no M-step.
     """
 
     objective: list[float] = field(default_factory=list)
     accepted: list[bool] = field(default_factory=list)
     seconds: float = 0.0
+    m_step_mode: str | None = None
 
 
 def _progress(enabled: bool, total: int, label: str):
@@ -240,6 +244,12 @@ def fit_em(
         if bar is not None:
             bar.stop()
     history.seconds = time.perf_counter() - start
+    if n_iters and n_inner and getattr(model, "m_step_mode", None) is not None:
+        # the one-hot M-step that ran, appended to the model's record of its fits in order: a recipe switches the
+        # step between phases (Gumbel, then a softmax polish), so the model's own m_step_mode, which it restores,
+        # does not say what fitted it (export_model_h5 writes the record)
+        history.m_step_mode = model.m_step_mode
+        model.m_step_phases = (*getattr(model, "m_step_phases", ()), model.m_step_mode)
     return history
 
 

@@ -183,6 +183,8 @@ class OneHotPriorHMMGLM(SwitchingGLM):
         m_step_mode = resolve_m_step_mode(m_step_mode, self.link)
         self.gumbel_temperature, self.prior_temperature = float(gumbel_temperature), float(prior_temperature)
         self.prior_alpha, self.m_step_mode, self.logit_guard = prior_alpha, m_step_mode, float(logit_guard)
+        #: the M-step of each fit_em call on this model, in order (a recipe's phases may differ from m_step_mode)
+        self.m_step_phases: tuple[str, ...] = ()
         s, n = self.n_states, self.n_neurons
         self.adjacency_logits = nn.Parameter(self._randn(s, n, n, 3))
         self.strength_logits = nn.Parameter(torch.zeros(s, n, n))
