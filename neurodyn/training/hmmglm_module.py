@@ -227,7 +227,16 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         ``trainer.fit(module, ckpt_path=...)`` continued an exp-link checkpoint's Gumbel run with the softmax
         step); ``neurodyn fit --ckpt_path`` merges the checkpoint's settings into the model's already, and
         refuses a stated one that differs (a training setting). A resumed fit whose step is not what ``"auto"``
-        takes for its link in a new run says so in one note."""
+        takes for its link in a new run says so in one note.
+
+        A module that states a step (not ``"auto"``) other than the checkpoint's follows the CLI's rule for a training
+        setting: a resumed fit (``trainer.fit(module, ckpt_path=...)``) is refused in one line, as ``neurodyn fit
+        --ckpt_path`` refuses it (the run would continue with another M-step than it was trained with, and
+        kill-and-resume would differ from one run); anything else that loads the checkpoint (``load_from_checkpoint``,
+        ``trainer.predict`` / ``validate`` / ``test``) keeps the checkpoint's step, with the note ``neurodyn
+        predict`` prints, so that what a prediction file or ``resolved_settings`` records is the step that trained
+        the weights. Before, the stated step ran without a word (to train on with another step, set
+        ``module.model.m_step_mode`` after loading, or start a new run)."""
         if getattr(self.model, "m_step_mode", None) is None:
             return
         from neurodyn.models.hmmglm.priors import M_STEP_MODES, resolve_m_step_mode
@@ -238,11 +247,27 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         ran = recorded if recorded in M_STEP_MODES[1:] else setting if setting in M_STEP_MODES[1:] else None
         if ran is None:  # "auto" recorded without the step: a checkpoint of this rule, which the model resolved
             return
+        trainer = self._trainer
+        fitting = trainer is not None and trainer.state.fn == "fit"
+        stated = self.model.m_step_mode
+        if self._m_step_setting != "auto" and stated != ran:
+            option = "model.config.m_step_mode"
+            asked = repr(self._m_step_setting) + (f" (the {stated!r} step with link {self.model.link!r})"
+                                                  if self._m_step_setting != stated else "")
+            # (the step, not the checkpoint's setting: load_from_checkpoint(config=...) writes its arguments over
+            # the checkpoint's hyper-parameters before this hook reads them)
+            if fitting:
+                raise InputError(f"resuming continues the checkpoint's run, trained with the {ran!r} M-step, but the "
+                                 f"module asks for {asked}: build it with 'auto' (or {ran!r}), or start a new run to "
+                                 "change it", path=getattr(trainer, "ckpt_path", None), field=option)
+            what = getattr(trainer.state.fn, "value", None) if trainer is not None else None
+            print(f"note: {option}: a training setting; {what or 'loading'} keeps the checkpoint's {ran!r} M-step (the "
+                  f"{asked} asked for is not used)", flush=True)
+            self._resolve_m_step(ran)
+            return
         adopted = self._m_step_setting == "auto" and ran != self.model.m_step_mode
         if adopted:
             self._resolve_m_step(ran)
-        trainer = self._trainer
-        fitting = trainer is not None and trainer.state.fn == "fit"
         default = resolve_m_step_mode("auto", self.model.link)
         if fitting and self.model.m_step_mode == ran != default and (adopted or recorded is None):
             why = ("the step it records" if recorded else f"its setting {setting!r}" + (

@@ -185,3 +185,62 @@ def test_reconcile_compares_the_m_step_as_it_runs(stated, setting, record, link,
             call()
     else:
         assert call() == ({}, [])
+
+
+# -- from Python: a module that states another step than its checkpoint's ---------------------------------------
+def _stated_module(mode="softmax"):
+    from neurodyn.models.hmmglm import HMMGLMConfig
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+
+    return HMMGLMModule(5, 5, 100, config=HMMGLMConfig(variant="onehot", n_states=2, link="exp", m_step_mode=mode),
+                        n_inner=2)
+
+
+def _python_trainer():
+    import lightning.pytorch as pl
+
+    return pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False)
+
+
+def _data():
+    from neurodyn.training.datamodules import SwitchingGLMDataModule
+
+    return SwitchingGLMDataModule(n_states=2, n_neurons=5, n_sequences=5, n_bins=100, n_train=3)
+
+
+def test_trainer_fit_from_python_stating_another_step_than_the_checkpoints_is_refused(tmp_path):
+    """``trainer.fit(module, ckpt_path=...)`` with a module that states "softmax" against a checkpoint that ran the
+    Gumbel step ran the softmax step without a word, where ``neurodyn fit --ckpt_path`` refuses it (kill-and-resume
+    would differ from one run): refused now, in the CLI's words, naming the option and the checkpoint."""
+    from neurodyn.errors import InputError
+
+    old = _as_old_checkpoint(_fit(tmp_path, "a"), tmp_path / "old.ckpt", mode="auto", record="gumbel")
+    module = _stated_module("softmax")
+    with pytest.raises(InputError) as caught:
+        _python_trainer().fit(module, _data(), ckpt_path=old)
+    assert str(caught.value) == (
+        f"{old}: model.config.m_step_mode: resuming continues the checkpoint's run, trained with the 'gumbel' M-step, "
+        "but the module asks for 'softmax': build it with 'auto' (or 'gumbel'), or start a new run to change it")
+
+
+def test_loading_from_python_with_another_stated_step_keeps_the_checkpoints_and_says_so(tmp_path, capsys):
+    """``load_from_checkpoint`` / ``trainer.predict`` with a stated step other than the checkpoint's: the model
+    reported the stated step (``resolved_settings``, so a prediction file's ``m_step_mode``) though the weights were
+    trained with the other one; it keeps the checkpoint's now, with ``neurodyn predict``'s note."""
+    from neurodyn.models.hmmglm import HMMGLMConfig
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+
+    old = _as_old_checkpoint(_fit(tmp_path, "a"), tmp_path / "old.ckpt", mode="auto", record="gumbel")
+    capsys.readouterr()
+    config = HMMGLMConfig(variant="onehot", n_states=2, link="exp", m_step_mode="softmax")
+    loaded = HMMGLMModule.load_from_checkpoint(old, config=config, weights_only=True)
+    assert loaded.model.m_step_mode == "gumbel" and loaded.resolved_settings() == {"config.m_step_mode": "gumbel"}
+    assert ("note: model.config.m_step_mode: a training setting; loading keeps the checkpoint's 'gumbel' M-step (the "
+            "'softmax' asked for is not used)") in capsys.readouterr().out
+    module = _stated_module("softmax")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _python_trainer().predict(module, _data(), ckpt_path=old)
+    assert module.model.m_step_mode == "gumbel"
+    assert "a training setting; predict keeps the checkpoint's" in capsys.readouterr().out
