@@ -122,6 +122,7 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         self.automatic_optimization = False
         self._xi_sum: torch.Tensor | None = None
         self._val: list[dict] = []
+        self._run_data = self._run_files = None  # a loaded checkpoint's run: its data section and files
 
     def setup(self, stage: str) -> None:
         if self._trainer is not None and self.trainer.world_size > 1:
@@ -214,8 +215,14 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
             checkpoint["neurodyn"]["resolved"] = resolved
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        from neurodyn.training.checkpoints import DATA_FILES_KEY, RUN_SETTINGS_KEY
+
         check_checkpoint_header(self, checkpoint)
         self._continue_m_step(checkpoint)
+        run = checkpoint.get(RUN_SETTINGS_KEY)
+        run = run if isinstance(run, dict) else {}
+        # the run's data section and files: prediction_extras finds a simulation's fitted sequences by them
+        self._run_data, self._run_files = run.get("data"), run.get(DATA_FILES_KEY)
 
     def _continue_m_step(self, checkpoint: dict) -> None:
         """A checkpoint's weights continue with the M-step that trained them: kill-and-resume must equal one
@@ -292,6 +299,8 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
             validate_spikes(split.heldin, name=f"{name} spikes", n_lags=cfg.n_lags, emission=cfg.emission,
                             path=getattr(dm, "path", None))
         fit = getattr(dm, "fit_split", "train")  # the training trials minus a carved select split
+        if self.trainer.ckpt_path is None:  # trained on from these weights on this data: a loaded run no longer says
+            self._run_data = self._run_files = None  # what the model was fitted on (prediction_extras)
         if self.trainer.ckpt_path is None and fit in splits:
             with torch.no_grad():
                 self.model.init_bias(torch.as_tensor(splits[fit].heldin, device=self.device))
@@ -385,6 +394,64 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         return {"posteriors": posterior.posteriors, "viterbi": path, "log_marginal": posterior.log_marginal,
                 "index": batch["index"]}
 
+    def _run_sequences(self, dm):
+        """The sequences the checkpoint's run was fitted on, for ``connection_types``' standard errors, where ``dm`` is
+        a switching-GLM simulation or file predicted with other data settings than the run's
+        (:func:`~neurodyn.training.predictions.fitted_train_rows` gave None): found again from the run's recorded
+        data section when ``dm`` holds the run's simulation; ``False`` (and a note naming the setting) when it holds
+        another one; None where nothing is recorded or ``dm`` is other data (``dm``'s own fit split, as before).
+
+        ``predict --data.init_args.n_train 3`` of a run fitted on the first 5 sequences read its types out with
+        standard errors from sequences 0-2 (and ``--data.init_args.seed 1`` from another simulation altogether),
+        with nothing said. The simulation is the run's when its file has the SHA-256 the run recorded (else the same
+        path), or, simulated in memory, when every simulator argument is the run's (None: the simulator's default);
+        the fitted sequences are then the run's first ``n_train`` less the select split its settings carve
+        (:func:`~neurodyn.training.datamodules.base.split_off`), wherever this command's ``n_train`` puts them."""
+        import inspect
+        import os
+
+        from neurodyn.data.synthetic.switching_glm import simulate_switching_glm
+        from neurodyn.training.datamodules import SwitchingGLMDataModule
+        from neurodyn.training.datamodules.base import split_off
+
+        run = self._run_data
+        if not isinstance(dm, SwitchingGLMDataModule) or not isinstance(run, dict):
+            return None
+        then = run.get("init_args") if isinstance(run.get("init_args"), dict) else {}
+        sim = dm.simulation
+        if str(run.get("class_path")).rpartition(".")[2] != "SwitchingGLMDataModule":
+            why = f"data.class_path {type(dm).__name__} is not the run's {run.get('class_path')}"
+        elif (then.get("path") is None) != (dm.path is None):
+            why = (f"data.init_args.path {dm.path} is not the run's in-memory simulation" if then.get("path") is None
+                   else f"data.init_args.path: the run read {then['path']}, not an in-memory simulation")
+        elif dm.path is not None:
+            from neurodyn.io import file_digest
+
+            files = self._run_files if isinstance(self._run_files, dict) else {}
+            record = files.get("data.init_args.path")
+            recorded = record.get("sha256") if isinstance(record, dict) else None
+            same = (recorded == file_digest(dm.path)["sha256"]) if recorded else \
+                os.path.abspath(then["path"]) == os.path.abspath(dm.path)
+            why = None if same else f"data.init_args.path {dm.path} is not the file the run read ({then['path']})"
+        else:
+            defaults = inspect.signature(simulate_switching_glm).parameters
+            n_sequences, n_bins, n_neurons = np.shape(sim.spikes)
+            now = {"n_states": len(sim.transitions), "n_neurons": n_neurons, "n_sequences": n_sequences,
+                   "n_bins": n_bins, "seed": int(sim.seed)}
+            ran = {key: defaults[key].default if then.get(key) is None else then[key] for key in now}
+            key = next((key for key in now if now[key] != ran[key]), None)
+            why = None if key is None else f"data.init_args.{key} {now[key]} is not the run's {ran[key]}"
+        if why is not None:
+            print(f"note: connection_types left out: their standard errors come from the sequences the checkpoint's "
+                  f"run was fitted on, and {why} (predict the run's simulation for them)", flush=True)
+            return False
+        n_train, fraction = int(then.get("n_train") or 0), float(then.get("select_fraction") or 0.0)
+        if not 0 < n_train < len(sim.spikes):
+            return None
+        rows = split_off(n_train, fraction, int(then.get("select_seed") or 0), "data.init_args.select_fraction")[0] \
+            if fraction else np.arange(n_train)
+        return np.asarray(sim.spikes, dtype=np.float32)[rows]
+
     def prediction_attrs(self) -> dict:
         """Root attributes of ``neurodyn predict`` files: the variant, what ``coupling`` is summed over (the
         model as built: ``n_basis`` is 1 for the exponential basis whatever ``config.n_basis`` says) and the
@@ -420,12 +487,20 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         Gaussian ``shared_mean``).
         ``fitted_rows`` (:func:`neurodyn.training.predictions.fitted_train_rows`) says where those sequences are in
         ``dm``: rows of its ``train`` split (the run's own file or another that holds them), ``False`` when it does
-        not hold them (then no ``connection_types``), or None (nothing recorded: ``dm``'s own fit split).
+        not hold them (then no ``connection_types``), or None: a switching-GLM simulation or file predicted with other
+        data settings than the checkpoint's run (:meth:`_run_sequences`: the run's fitted sequences where ``dm`` holds
+        the run's simulation, else no ``connection_types``, with a note), or nothing recorded: ``dm``'s own fit split.
         """
         from neurodyn.models.hmmglm.readout import coupling_arrays, prior_arrays, type_arrays
 
         if fitted_rows is None:
-            train = torch.as_tensor(dm.splits[getattr(dm, "fit_split", "train")].heldin, device=self.device)
+            run = self._run_sequences(dm)  # a switching-GLM simulation predicted with other data settings
+            if run is False:
+                train = None
+            elif run is not None:
+                train = torch.as_tensor(run, device=self.device)
+            else:
+                train = torch.as_tensor(dm.splits[getattr(dm, "fit_split", "train")].heldin, device=self.device)
         elif fitted_rows is False:
             train = None
         else:

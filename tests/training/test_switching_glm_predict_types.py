@@ -1,0 +1,95 @@
+"""``neurodyn predict`` of a switching-GLM simulation with other data settings than the checkpoint's run read the
+``connection_types`` out with standard errors from that command's training split: ``--data.n_train 2`` of a run
+fitted on sequences 0-3 used sequences 0-1, and ``--data.seed 1`` a simulation the model never saw, with nothing
+said. The read-out uses the sequences the run was fitted on (found again from its recorded data settings) where the
+predicted data hold the run's simulation, and is left out, with a note naming the setting, where they do not."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodyn.cli import main
+
+SIM = ["--data.n_states", "2", "--data.n_neurons", "4", "--data.n_sequences", "6", "--data.n_bins", "80"]
+FIT = ["--model", "HMMGLMModule", "--model.config.variant", "onehot", "--model.config.n_states", "2",
+       "--model.n_inner", "2", "--data", "SwitchingGLMDataModule", "--data.n_train", "4", "--data.select_fraction",
+       "0.25", "--trainer.accelerator", "cpu", "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false",
+       "--trainer.enable_model_summary", "false"]
+RUN = [*FIT, *SIM]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("types")
+    assert main(["fit", *RUN, "--trainer.default_root_dir", str(root), "--run-name", "a"]) == 0
+    return root / "a"
+
+
+@pytest.fixture
+def read_outs(monkeypatch):
+    """The spikes every Wald read-out is given."""
+    from neurodyn.models.hmmglm import readout
+
+    seen, original = [], readout.read_out_types
+
+    def recording(model, spikes, *args, **kwargs):
+        seen.append(np.asarray(spikes.detach().cpu() if hasattr(spikes, "detach") else spikes))
+        return original(model, spikes, *args, **kwargs)
+
+    monkeypatch.setattr(readout, "read_out_types", recording)
+    return seen
+
+
+def _predict(run, out, *data):
+    return main(["predict", "--run", str(run), "--ckpt_path", "last", *data, "--prediction.path", str(out)])
+
+
+def test_another_n_train_reads_the_types_out_on_the_sequences_the_run_was_fitted_on(run, tmp_path, read_outs):
+    from neurodyn.data.synthetic.switching_glm import simulate_switching_glm
+    from neurodyn.training.datamodules.base import split_off
+
+    assert _predict(run, tmp_path / "p.h5", "--data.init_args.n_train", "2") == 0
+    spikes = simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=6, n_bins=80, seed=0).spikes
+    fitted = split_off(4, 0.25, 0, "select_fraction")[0]  # the run's 4 training sequences less its select split
+    assert len(read_outs) == 1
+    np.testing.assert_array_equal(read_outs[0], spikes[fitted])
+    with h5py.File(tmp_path / "p.h5") as f:
+        assert "connection_types" in f and len(f["train_posteriors"]) == 2
+
+
+def test_another_simulation_gets_no_types_and_a_note_naming_the_setting(run, tmp_path, read_outs, capsys):
+    capsys.readouterr()
+    assert _predict(run, tmp_path / "p.h5", "--data.init_args.seed", "1") == 0
+    assert ("note: connection_types left out: their standard errors come from the sequences the checkpoint's run was "
+            "fitted on, and data.init_args.seed 1 is not the run's 0 (predict the run's simulation for them)"
+            ) in capsys.readouterr().out
+    assert read_outs == []
+    with h5py.File(tmp_path / "p.h5") as f:
+        assert "connection_types" not in f and "connection_types_definition" not in f.attrs
+        assert "connection_types_argmax" in f  # the model's own types need no data
+
+
+def test_the_runs_own_file_under_another_name_is_the_runs_simulation(tmp_path, read_outs):
+    """A file is the run's simulation by the SHA-256 the run recorded, not by its path: a copy reads the types out
+    on the run's sequences; another simulation written over the run's file gets none."""
+    import shutil
+
+    from neurodyn.data.synthetic.switching_glm import simulate_switching_glm, write_switching_glm_h5
+
+    sim = simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=6, n_bins=80, seed=0)
+    write_switching_glm_h5(tmp_path / "sim.h5", sim)
+    args = [*FIT, "--data.path", str(tmp_path / "sim.h5")]
+    assert main(["fit", *args, "--trainer.default_root_dir", str(tmp_path), "--run-name", "f"]) == 0
+    shutil.copy(tmp_path / "sim.h5", tmp_path / "copy.h5")
+    assert _predict(tmp_path / "f", tmp_path / "p.h5", "--data.init_args.path", str(tmp_path / "copy.h5"),
+                    "--data.init_args.n_train", "5") == 0
+    np.testing.assert_array_equal(read_outs[-1], sim.spikes[[0, 1, 3]])  # split_off(4, 0.25, 0): select row 2
+    write_switching_glm_h5(tmp_path / "copy.h5", simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=6,
+                                                                         n_bins=80, seed=5))
+    n = len(read_outs)
+    assert _predict(tmp_path / "f", tmp_path / "q.h5", "--data.init_args.path", str(tmp_path / "copy.h5")) == 0
+    assert len(read_outs) == n
+    with h5py.File(tmp_path / "q.h5") as f:
+        assert "connection_types" not in f
