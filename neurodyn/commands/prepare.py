@@ -6,10 +6,11 @@ The work and the file layout: :func:`neurodyn.data.prepare.prepare`, :mod:`neuro
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from neurodyn.data.nlb import BIN_WIDTHS_MS, DATASET_NAMES, get_dataset
 from neurodyn.data.prepare import prepare
-from neurodyn.data.stream import TIMEOUT_HELP, timeout_s
+from neurodyn.data.stream import TIMEOUT_HELP, TRUST_SIZE_HELP, timeout_s, trust_size
 from neurodyn.data.tensors import DMFC_TARGETS, PHASES
 from neurodyn.errors import LEGACY_SEED_MAX, ArgumentParser, command_line_names, seed_type
 
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help=TIMEOUT_HELP)
+    p.add_argument("--trust-size", action="store_true", help=TRUST_SIZE_HELP)
     return p
 
 
@@ -72,7 +74,9 @@ def cli_main(argv: list[str]) -> int:
     except SystemExit as stop:  # --help
         return int(stop.code or 0)
     log = None if args.quiet else (lambda msg: print(f"neurodyn prepare: {msg}"))
-    with command_line_names(), timeout_s(args.timeout, field="--timeout"):  # errors name --out / --overwrite
+    # --trust-size absent: the setting of $NEURODYN_STREAM_TRUST_SIZE (or an enclosing block) holds
+    size_only = trust_size() if args.trust_size else contextlib.nullcontext()
+    with command_line_names(), timeout_s(args.timeout, field="--timeout"), size_only:  # errors name --out / --overwrite
         prepare(
             args.dataset,
             args.nwb,

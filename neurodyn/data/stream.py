@@ -26,6 +26,11 @@ one command (:func:`resolved_once`) a URL is resolved once. A file replaced *whi
 at once (:class:`RemoteFailure`, naming what changed): every range answer must match the probe -- size, ``ETag``,
 and ``Last-Modified`` where no strong ``ETag`` on both sides decides -- and a strong ``ETag`` is sent as
 ``If-Match`` (:class:`_RangeCheck`); a server without validators cannot show a replacement of the same size.
+Copies of the same bytes behind a load balancer or CDN may give them other validators: an answer of the same size
+with other validators is judged by the bytes -- a ``Repr-Digest`` (RFC 9530) on both sides, a ``dandi://`` asset's
+published ``dandi-etag``, else the file's first 128 KiB read again from that copy and compared -- and fails only
+where they differ, or where no read reaches that copy; :func:`trust_size` (``$NEURODYN_STREAM_TRUST_SIZE=1``,
+``prepare --trust-size``) checks the size alone, saying so once per file.
 
 The bytes are read by ``remfile`` (https://github.com/flatironinstitute/remfile) through ``h5py``'s
 file-object driver and ``pynwb``: only the blocks HDF5 asks for travel, and they are kept in a bounded
@@ -263,27 +268,90 @@ def timeout_s(seconds: float | None, field: str = "timeout") -> Iterator[None]:
         _timeouts_given.remove(entry)
 
 
+#: ``$NEURODYN_STREAM_TRUST_SIZE``: ``1`` checks range answers by their size alone (:func:`trust_size`)
+TRUST_SIZE_ENV_VAR = "NEURODYN_STREAM_TRUST_SIZE"
+#: the :func:`trust_size` blocks now open, in the order they were entered (the last one applies; a module list, as
+#: :data:`_timeouts_given`: remfile's reader threads read it too)
+_trust_size_given: list[tuple[object, bool]] = []
+
+#: ``--help`` of ``prepare --trust-size``
+TRUST_SIZE_HELP = ("for a dandi:// or https:// input: check each range answer by the file's size alone, not by the "
+                   "server's ETag / Last-Modified (copies behind a load balancer or CDN that give the same bytes "
+                   "other validators and whose bytes cannot be compared); a file replaced by one of the same size "
+                   f"then goes unseen. ${TRUST_SIZE_ENV_VAR}=1 does the same for every command")
+
+
+def trusts_size() -> bool:
+    """Whether range answers are checked by the file's size alone: the :func:`trust_size` block entered last, else
+    ``$NEURODYN_STREAM_TRUST_SIZE`` (``1`` / ``0``, ``true`` / ``false``, ``yes`` / ``no``; unset: no).
+
+    Raises
+    ------
+    InputError
+        ``NEURODYN_STREAM_TRUST_SIZE: must be 1 or 0, got 'maybe'``.
+    """
+    given = _trust_size_given[-1:]  # one read: another thread may leave its block meanwhile
+    if given:
+        return given[0][1]
+    raw = os.environ.get(TRUST_SIZE_ENV_VAR, "").strip()
+    if raw.lower() in ("", "0", "false", "no", "off"):
+        return False
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    raise InputError(f"must be 1 or 0, got {raw!r}", field=TRUST_SIZE_ENV_VAR)
+
+
+@contextlib.contextmanager
+def trust_size(enabled: bool = True) -> Iterator[None]:
+    """Within the block, the range answers of a streamed file are checked by its size alone (``enabled``), not by
+    the server's ``ETag`` / ``Last-Modified`` -- for copies behind a load balancer or CDN that send other validators
+    for the same bytes where :class:`_RangeCheck` cannot compare the bytes (see there); each file says so once on
+    stderr, naming it. A file replaced by one of the same size then goes unseen. ``enabled=False`` restores the full
+    check inside an enclosing block (or under ``$NEURODYN_STREAM_TRUST_SIZE=1``). ``prepare --trust-size`` runs in
+    such a block.
+
+    Examples
+    --------
+    >>> with trust_size():
+    ...     trusts_size()
+    True
+    """
+    entry = (object(), bool(enabled))
+    _trust_size_given.append(entry)
+    try:
+        yield
+    finally:
+        _trust_size_given.remove(entry)
+
+
 def _session_with_timeout(check: _RangeCheck | None = None):
-    """A ``requests`` session whose requests wait at most :func:`request_timeout_s`; with ``check``, every answer
-    is checked by it (a response hook, https://requests.readthedocs.io/en/latest/user/advanced/#event-hooks) and
-    each request names the probed strong ``ETag`` in ``If-Match``."""
+    """A ``requests`` session whose requests wait at most :func:`request_timeout_s`, asking for the file's bytes
+    as stored (``Accept-Encoding: identity``); with ``check``, every answer is checked by it (a response hook,
+    https://requests.readthedocs.io/en/latest/user/advanced/#event-hooks) and each request names the strong
+    ``ETag`` of every copy known to hold the probed bytes in ``If-Match`` (:meth:`_RangeCheck.if_match`)."""
     import requests
 
     class _Session(requests.Session):
         def request(self, *args, **kwargs):
             if kwargs.get("timeout") is None:
                 kwargs["timeout"] = request_timeout_s()
+            condition = check.if_match() if check is not None else None  # a copy confirmed meanwhile joins it
+            if condition:
+                kwargs["headers"] = {**(kwargs.get("headers") or {}), "If-Match": condition}
             return super().request(*args, **kwargs)
 
     session = _Session()
+    # the probe's representation, whose validators the answers are compared with: an ETag names one content
+    # coding (RFC 9110 §8.8.3), and a compressed range is not the file's bytes
+    session.headers["Accept-Encoding"] = "identity"
     if check is not None:
         session.hooks["response"].append(check)
-        # the probe's representation, whose validators the answers are compared with: an ETag names one content
-        # coding (RFC 9110 §8.8.3), and a compressed range is not the file's bytes
-        session.headers["Accept-Encoding"] = "identity"
-        if check.if_match:
-            session.headers["If-Match"] = check.if_match
     return session
+
+
+#: reads of a file's first block that :class:`_RangeCheck` makes, at most, to confirm one answer whose validators
+#: are none of the known copies'
+CONFIRM_READS = 4
 
 
 class _RangeCheck:
@@ -296,63 +364,244 @@ class _RangeCheck:
     another ``ETag`` (compared weakly: RFC 9110 §8.8.3.2; a server that compresses the answer weakens it) or another
     ``Last-Modified`` -- a difference proves a change even where equal validators would prove nothing
     (:meth:`Probed.validates`); a server that sends no validator and keeps the size shows nothing. ``Last-Modified``
-    counts only where it is a stored time (:meth:`_stored_time`) and no strong ``ETag`` on both sides decides
-    alone (equal strong tags are the same bytes whatever the date: RFC 9110 §13.2.2). A strong ``ETag``
-    is also sent as ``If-Match`` (RFC 9110 §13.1.1): a server that honours it, as S3 does, answers 412 instead of
-    the new version's bytes.
+    counts only where it is a stored time (:func:`_stored_time`) and no strong ``ETag`` on both sides decides
+    alone (equal strong tags are the same bytes whatever the date: RFC 9110 §13.2.2). The strong ``ETag`` of each
+    known copy is also sent as ``If-Match`` (RFC 9110 §13.1.1: a list matches any of its tags): a server that
+    honours it, as S3 does, answers 412 instead of the bytes of a copy it does not name.
+
+    Another size fails at once. Other validators for the same size do not: validators are the server's names for a
+    copy, and copies of the same bytes behind a load balancer or CDN may name themselves otherwise (nginx makes
+    ``ETag`` and ``Last-Modified`` of each copy's mtime, Apache's ``ETag`` names the inode). Such an answer (or a
+    412, after which the range is asked for again without ``If-Match``) is judged by what the two copies hold:
+
+    - a representation digest on both sides (``Repr-Digest``, RFC 9530 §3: the whole file's, whatever the range)
+      decides alone; a ``dandi://`` asset's copy whose ``ETag`` is the ``dandi:dandi-etag`` DANDI publishes (the
+      ETag S3 gives its blob) is known from the start;
+    - else the bytes: the file's first block (128 KiB, the HDF5 superblock and root metadata), as a known copy sent
+      it, is compared with the same block from the new copy -- the answer itself when it starts the file, else up to
+      :data:`CONFIRM_READS` reads of the block, each reaching whichever copy the balancer chooses. Equal, the copy is
+      known from then on (its validators pass, its strong ``ETag`` joins ``If-Match``); different, the file changed.
+      A copy reached by none of the reads cannot be confirmed, and fails the read too, saying so.
+
+    The comparison reads the first block: a file rewritten in place that keeps its first 128 KiB and its size is
+    taken for a copy. Under :func:`trust_size` (``$NEURODYN_STREAM_TRUST_SIZE``, ``prepare --trust-size``) only the
+    size is checked, and the first other validators seen are said once on stderr, naming the file.
 
     The first change seen raises :func:`_changed_error` from inside the request: remfile takes it for a permanent
     HTTP error (a 4xx), so the read fails at once, and the new version's bytes never enter the block cache.
     """
 
-    def __init__(self, size: int, probed: Probed | None):
-        self.size, self.probed = int(size), probed
-        strong = probed is not None and probed.etag and not probed.etag.startswith("W/")
-        self.if_match = probed.etag if strong else None
+    def __init__(self, size: int, probed: Probed | None, label: str = "", dandi_etag: str | None = None):
+        self.size, self.probed, self.label = int(size), probed, label
+        # the validators of the copies known to hold the probed bytes: the probe's, the S3 ETag DANDI publishes for
+        # the asset (its blob's bytes, wherever the probe landed), then each copy confirmed
+        self.known: list[Probed] = [probed] if probed is not None else []
+        if probed is not None and dandi_etag:
+            self.known.append(Probed(self.size, f'"{dandi_etag.strip(chr(34))}"'))
+        # the file's first min(BLOCK_BYTES, size) bytes as a known copy sent them: what another copy is compared with
+        self.reference: bytes | None = None
         self.changed: str | None = None  # what changed ("ETag "a" -> "b""), once seen
+        self.unconfirmed = False  # ``changed`` names other validators whose copy no read reached, not other bytes
+        self.warned = False  # trust_size's line said
+        self._lock = threading.RLock()  # remfile may read in threads: one confirmation at a time
+        self._plain = None  # the session of the confirming reads: no hook, no If-Match
+
+    def if_match(self) -> str | None:
+        """The ``If-Match`` of a range read: the strong ``ETag`` of every known copy -- where the probe's answer had
+        one: a server that gives no strong ``ETag`` would answer 412 to every tag (None then, or under
+        :func:`trust_size`, which compares no validator)."""
+        if _trusts_size_quietly() or self.probed is None or not self.probed.etag or \
+                self.probed.etag.strip().startswith("W/"):
+            return None
+        with self._lock:
+            tags = [v.etag for v in self.known if v.etag and not v.etag.strip().startswith("W/")]
+        return ", ".join(dict.fromkeys(tags)) or None
 
     def __call__(self, response, *args, **kwargs):
         what = self.changes(response)
+        if what and not self._resized(response):
+            response, what = self._same_size(response, what)
         if what:
             self.changed = self.changed or what
             response.close()  # the hook runs before the body is read: none of the new version is downloaded
             raise _changed_error()(f"the file changed on its server while it was read ({what})")
+        self._keep_reference(response)
         return response
 
     def changes(self, response) -> str:
         """What differs between ``response`` and the probe ("" when nothing does): its size, ``ETag``,
-        ``Last-Modified``; for a 412 to ``If-Match`` with nothing else to tell, the ETag the server no longer
-        holds. Redirects and error answers are not the file's: they are not compared."""
+        ``Last-Modified`` -- validators only where they are none of the known copies'; for a 412 to ``If-Match``
+        with nothing else to tell, the ETags the server does not hold. Redirects and error answers are not the
+        file's: they are not compared."""
         code = response.status_code
         if not (200 <= code < 300 or code in (412, 416)):
             return ""
         found = []
-        total = re.fullmatch(r"bytes\s+(?:\d+-\d+|\*)/(\d+)", response.headers.get("Content-Range", "").strip())
-        if total and int(total.group(1)) != self.size:
-            found.append(f"size {self.size:,} -> {int(total.group(1)):,} bytes")
+        if self._resized(response):
+            total = self._total(response)
+            found.append(f"size {self.size:,} -> {total:,} bytes")
         if self.probed is not None:
-            etag = response.headers.get("ETag")
-            if self.probed.etag and etag and _opaque(etag) != _opaque(self.probed.etag):
-                found.append(f"ETag {self.probed.etag} -> {etag}")
-            modified = response.headers.get("Last-Modified")
-            # a strong ETag on both sides decides alone: equal, the bytes are the same whatever the date says (an
-            # object stored again with the same bytes, copies behind a balancer with their own mtimes), as a
-            # server evaluates If-Unmodified-Since only without If-Match (RFC 9110 §13.2.2)
-            strong = self.if_match is not None and bool(etag) and not etag.strip().startswith("W/")
-            if not strong and self._stored_time() and modified and modified != self.probed.last_modified and \
-                    (_http_date(modified) is None or _http_date(modified) != _http_date(self.probed.last_modified)):
-                found.append(f"Last-Modified {self.probed.last_modified} -> {modified}")
-        if not found and code == 412 and self.if_match and response.request.headers.get("If-Match"):
-            found.append(f"ETag {self.if_match} no longer held: HTTP 412 to If-Match")
+            with self._lock:
+                known = list(self.known)
+            if all(_differences(response, v) for v in known):
+                found += _differences(response, self.probed)  # said against the probe's
+        condition = response.request.headers.get("If-Match") if response.request is not None else None
+        if not found and code == 412 and condition:
+            found.append(f"ETag {condition} no longer held: HTTP 412 to If-Match")
         return ", ".join(found)
 
+    def _total(self, response) -> int | None:
+        total = re.fullmatch(r"bytes\s+(?:\d+-\d+|\*)/(\d+)", response.headers.get("Content-Range", "").strip())
+        return int(total.group(1)) if total else None
 
-    def _stored_time(self) -> bool:
-        """Whether the probe's ``Last-Modified`` is a time the file was stored at: at least one second before the
-        probe's ``Date``. A server that dates each answer by its clock (``Last-Modified`` = ``Date``, a file made on
-        request) would otherwise fail every read at its second block."""
-        modified, date = _http_date(self.probed.last_modified), _http_date(self.probed.date)
-        return modified is not None and date is not None and (date - modified).total_seconds() >= 1
+    def _resized(self, response) -> bool:
+        total = self._total(response)
+        return total is not None and total != self.size
+
+    def _same_size(self, response, what: str):
+        """Judge an answer of the file's size whose validators are none of the known copies' (see the class): the
+        answer to hand on and "" when its copy holds the probed bytes, else what differs."""
+        with self._lock:
+            if response.status_code == 412:  # the copy reached holds none of the known ETags: which one is it?
+                response.close()
+                response = self._get(response.request.url, response.request.headers.get("Range"), stream=True)
+                what = self.changes(response)
+                if not what or self._resized(response):
+                    return response, what
+            if not self.changes(response):  # confirmed by another thread meanwhile
+                return response, ""
+            if _trusts_size_quietly():
+                if not self.warned:
+                    self.warned = True
+                    import sys
+
+                    print(f"warning: {self.label}: the server answers with other validators than the probe ({what}) "
+                          "for the same size; read by size alone (trust size): a file replaced by one of the same "
+                          "size goes unseen", file=sys.stderr)
+                return response, ""  # not known: once the block ends, the copy is compared again
+            digests = _repr_digests(self.probed.digest if self.probed is not None else None), \
+                _repr_digests(response.headers.get("Repr-Digest"))
+            common = set(digests[0]) & set(digests[1])
+            if common:  # the whole file's digest, on both sides: it decides (RFC 9530 §3)
+                if all(digests[0][alg] == digests[1][alg] for alg in common):
+                    self.known.append(_validators(response, self.size))
+                    return response, ""
+                return response, f"{what}, Repr-Digest {self.probed.digest} -> {response.headers['Repr-Digest']}"
+            return response, self._confirm(response, what)
+
+    def _confirm(self, response, what: str) -> str:
+        """Compare the first block of ``response``'s copy with a known copy's (see the class): "" when they are equal
+        (the copy is known from then on), else what differs."""
+        n = min(BLOCK_BYTES, self.size)
+        candidates: dict[Probed, tuple[bytes, str]] = {}  # copies not known -> (their first block, how they differ)
+        block = _first_block(response, n)
+        if block is not None:
+            candidates[_validators(response, self.size)] = (block, what)
+        for attempt in range(CONFIRM_READS + 1):
+            if self.reference is not None and candidates:
+                for validators, (block, differs) in candidates.items():
+                    if block != self.reference:
+                        return differs
+                    self.known.append(validators)
+                candidates.clear()
+                if not self.changes(response):
+                    return ""
+            if attempt == CONFIRM_READS:
+                break
+            answer = self._get(response.request.url, f"bytes=0-{n - 1}")
+            if self._resized(answer):
+                return self.changes(answer)
+            block = _first_block(answer, n)
+            if block is None:  # an error answer: another read may reach a copy
+                continue
+            differs = self.changes(answer)
+            if differs:
+                candidates[_validators(answer, self.size)] = (block, differs)
+            elif self.reference is None:
+                self.reference = block
+        self.unconfirmed = True
+        return what
+
+    def _get(self, url: str, byte_range: str | None, stream: bool = False):
+        if self._plain is None:
+            self._plain = _session_with_timeout()
+        headers = {"Range": byte_range} if byte_range else {}
+        return self._plain.get(url, headers=headers, stream=stream)
+
+    def _keep_reference(self, response) -> None:
+        """Keep the file's first block from an answer of a known copy that starts the file (HDF5 reads its superblock
+        first): what a copy with other validators is compared with."""
+        if self.reference is None and self.probed is not None and 200 <= response.status_code < 300:
+            block = _first_block(response, min(BLOCK_BYTES, self.size))
+            if block is not None:
+                with self._lock:
+                    self.reference = self.reference or block
+
+
+def _trusts_size_quietly() -> bool:
+    """:func:`trusts_size` inside a request, where an InputError would be taken for a failed read: a bad
+    ``$NEURODYN_STREAM_TRUST_SIZE`` is refused by :func:`resolve_url`, before any request; here it checks all."""
+    try:
+        return trusts_size()
+    except InputError:
+        return False
+
+
+def _differences(response, v: Probed) -> list[str]:
+    """How the validators of ``response`` differ from those of a copy ``v`` ([] where they do not)."""
+    found = []
+    etag = response.headers.get("ETag")
+    if v.etag and etag and _opaque(etag) != _opaque(v.etag):
+        found.append(f"ETag {v.etag} -> {etag}")
+    modified = response.headers.get("Last-Modified")
+    # a strong ETag on both sides decides alone: equal, the bytes are the same whatever the date says (an object
+    # stored again with the same bytes, copies behind a balancer with their own mtimes), as a server evaluates
+    # If-Unmodified-Since only without If-Match (RFC 9110 §13.2.2)
+    strong = bool(v.etag) and not v.etag.strip().startswith("W/") and bool(etag) and \
+        not etag.strip().startswith("W/")
+    if not strong and _stored_time(v) and modified and modified != v.last_modified and \
+            (_http_date(modified) is None or _http_date(modified) != _http_date(v.last_modified)):
+        found.append(f"Last-Modified {v.last_modified} -> {modified}")
+    return found
+
+
+def _stored_time(v: Probed) -> bool:
+    """Whether ``v``'s ``Last-Modified`` is a time the file was stored at: at least one second before its
+    ``Date``. A server that dates each answer by its clock (``Last-Modified`` = ``Date``, a file made on request)
+    would otherwise fail every read at its second block."""
+    modified, date = _http_date(v.last_modified), _http_date(v.date)
+    return modified is not None and date is not None and (date - modified).total_seconds() >= 1
+
+
+def _validators(response, size: int) -> Probed:
+    """The validators an answer gives its copy, as a :class:`Probed`."""
+    headers = response.headers
+    return Probed(size, headers.get("ETag"), headers.get("Last-Modified"), headers.get("Date"),
+                  headers.get("Repr-Digest"))
+
+
+def _first_block(response, n: int) -> bytes | None:
+    """The file's first ``n`` bytes from an answer that starts the file and holds them (reading its body), else
+    None."""
+    if response.status_code == 206:
+        span = re.fullmatch(r"bytes\s+(\d+)-(\d+)/\d+", response.headers.get("Content-Range", "").strip())
+        if span is None or int(span.group(1)) != 0 or int(span.group(2)) < n - 1:
+            return None
+    elif response.status_code != 200:
+        return None
+    body = response.content
+    return body[:n] if len(body) >= n else None
+
+
+def _repr_digests(value: str | None) -> dict[str, str]:
+    """``Repr-Digest: sha-256=:<base64>:, sha-512=:...:`` (RFC 9530 §3, a structured dictionary) as {algorithm:
+    value}; {} for None or a field that does not parse."""
+    found = {}
+    for item in (value or "").split(","):
+        alg, sep, digest = item.strip().partition("=")
+        if sep and alg and digest.strip():
+            found[alg.strip().lower()] = digest.strip().split(";")[0]
+    return found
 
 
 def _opaque(etag: str) -> str:
@@ -397,13 +646,17 @@ class StreamedFile:
     probed
         The probe the file was opened on (:func:`resolve_url`), or None: every range answer must match it
         (:class:`_RangeCheck`).
+    dandi_etag
+        DANDI's published ``dandi:dandi-etag`` of the asset, or None: the ``ETag`` its S3 storage gives the blob
+        (an md5 of the parts' md5s, as S3 makes it), so a range answer that carries it is the asset's bytes.
     """
 
     def __init__(self, url: str, label: str, name: str, size: int, sha256: str | None = None,
-                 probed: Probed | None = None):
+                 probed: Probed | None = None, dandi_etag: str | None = None):
         self.url, self.label, self.name, self.size, self.sha256 = url, label, name, int(size), sha256
         self.sha256_from = "dandi" if sha256 else ""
         self.probed = probed
+        self.dandi_etag = dandi_etag
         self._reader: _Reader | None = None
 
     def __repr__(self) -> str:
@@ -425,7 +678,7 @@ class StreamedFile:
             remote = remfile.File(self.url, _size=self.size, _min_chunk_size=BLOCK_BYTES,
                                   _max_cache_size=cache_bytes(),
                                   _max_chunk_size=MAX_READAHEAD_BYTES)
-            check = _RangeCheck(self.size, self.probed)
+            check = _RangeCheck(self.size, self.probed, self.label, self.dandi_etag)
             # remfile's own session waits forever on a silent server, and checks no answer against the probe
             remote.session = _session_with_timeout(check)
             self._reader = _Reader(remote, self.label, check)
@@ -441,7 +694,13 @@ class StreamedFile:
         changed on its server while it was read, what changed (running again reads the new version)."""
         if self._reader is None or self._reader.error is None:
             return None
-        changed = self._reader.check.changed if self._reader.check is not None else None
+        check = self._reader.check
+        changed = check.changed if check is not None else None
+        if changed and check.unconfirmed:
+            return RemoteFailure(f"the server answers with other validators than the probe ({changed}) for the same "
+                                 f"size, and none of {CONFIRM_READS} reads of the file's first block reached that copy "
+                                 f"to compare its bytes; run the command again, or check the size alone "
+                                 f"({TRUST_SIZE_ENV_VAR}=1, prepare --trust-size)", self.label)
         if changed:
             return RemoteFailure(f"the file changed on its server while it was read ({changed}); run the command "
                                  "again", self.label)
@@ -520,12 +779,14 @@ class _Transient(Exception):
 
 class Probed(NamedTuple):
     """What the one-byte probe of a URL tells: the file's size and the answer's validators (RFC 9110 §8.8:
-    ``ETag``, ``Last-Modified``; each None when not sent) and ``Date`` (None when not sent or unreadable)."""
+    ``ETag``, ``Last-Modified``; each None when not sent), ``Date`` (None when not sent or unreadable) and the whole
+    file's digest where the server gives one (``Repr-Digest``, RFC 9530 §3; None when not sent)."""
 
     size: int
     etag: str | None = None
     last_modified: str | None = None
     date: str | None = None
+    digest: str | None = None
 
     def validates(self) -> bool:
         """Whether this answer's validators tell a later version of the file from this one, so that blocks read
@@ -570,7 +831,7 @@ def _probe_once(url: str) -> Probed:
                 if match:
                     headers = response.headers
                     return Probed(int(match.group(1)), headers.get("ETag"), headers.get("Last-Modified"),
-                                  headers.get("Date"))
+                                  headers.get("Date"), headers.get("Repr-Digest"))
             if response.status_code == 200:
                 kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
                 if kind in ("text/html", "application/xhtml+xml"):  # a web page's address, a Wi-Fi login page
@@ -680,9 +941,10 @@ def _resolve_dandi(url: str, api_url: str | None) -> list[StreamedFile]:
         for asset in assets:
             metadata = asset.get_raw_metadata()
             sha = (metadata.get("digest") or {}).get("dandi:sha2-256")
+            etag = (metadata.get("digest") or {}).get("dandi:dandi-etag")
             label = f"dandi://{dandiset_id}@{version_id}/{asset.path}"
             out.append(StreamedFile(_content_url(asset), label, asset.path.rsplit("/", 1)[-1], int(asset.size),
-                                    sha.lower() if sha else None))
+                                    sha.lower() if sha else None, dandi_etag=etag or None))
         # the storage host (not the API's): unresolvable, it fails here, not after remfile's retries
         for one_url in {urllib.parse.urlsplit(f.url).netloc: f.url for f in out}.values():
             check_host(one_url)
@@ -766,10 +1028,23 @@ def _resolve_again(url: str, api_url: str | None, old: _Resolution | None) -> _R
         return _Resolution(tuple(files), None, final)
     probed = _probe(url)
     if old is not None and old.probed is not None and old.probed.validates() and \
-            old.probed[:3] == probed[:3]:  # size, ETag, Last-Modified: the file of the last read
-        return _Resolution(old.files, probed if probed.validates() else old.probed, False)
+            (old.probed[:3] == probed[:3] or _known_copy(old.files, probed)):  # size, ETag, Last-Modified: the file
+        return _Resolution(old.files, probed if probed.validates() else old.probed, False)  # of the last read
     # no digest: a registry file's name and size prove nothing
     return _Resolution((StreamedFile(url, url, _plain_name(url), probed.size, probed=probed),), probed, False)
+
+
+def _known_copy(files: tuple[StreamedFile, ...], probed: Probed) -> bool:
+    """Whether ``probed`` (size, ``ETag``, ``Last-Modified``) names a copy that the range reads of ``files`` (one plain
+    URL's) found to hold the bytes they read (:class:`_RangeCheck`), with validators that tell its versions apart
+    (:meth:`Probed.validates`): a probe that reaches the other copy behind a balancer keeps the cached blocks."""
+    reader = files[0]._reader if len(files) == 1 else None
+    check = reader.check if reader is not None and reader.error is None else None
+    if check is None:
+        return False
+    with check._lock:
+        known = list(check.known)
+    return any(v.validates() and v[:3] == probed[:3] for v in known)
 
 
 def resolve_url(url: str, api_url: str | None = None) -> list[StreamedFile]:
@@ -802,6 +1077,7 @@ def resolve_url(url: str, api_url: str | None = None) -> list[StreamedFile]:
     if not is_url(url):
         raise InputError("not a dandi://, http:// or https:// URL", url)
     cache_bytes()  # a bad $NEURODYN_STREAM_CACHE_MB is refused before any request
+    trusts_size()  # so is a bad $NEURODYN_STREAM_TRUST_SIZE
     key = (url, api_url, os.environ.get("NEURODYN_DANDI_API"))
     blocks = list(_once_blocks())
     for block in blocks:

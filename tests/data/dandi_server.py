@@ -92,6 +92,10 @@ class FakeDandi:
         # asset id -> (answers, data, headers): once that many more blob requests of the asset have been answered,
         # its bytes and headers become these (a file replaced on its server while a client reads it)
         self.replace_after: dict[str, tuple[int, bytes, dict[str, str]]] = {}
+        # asset id -> copies behind a load balancer, each (headers, bytes or None: the asset's): the blob requests of
+        # the asset are answered by one copy after the other, in turn (its headers replace ``headers``)
+        self.copies: dict[str, list[tuple[dict[str, str], bytes | None]]] = {}
+        self._turns: dict[str, int] = {}
         # whether a blob answer honours ``If-Match`` (RFC 9110 §13.1.1: 412 unless the asset's ``ETag`` header is
         # one of those listed, compared strongly), as S3 does; False: ignored, as many servers do
         self.if_match = True
@@ -272,7 +276,14 @@ def _handler(state: FakeDandi):
                     asset.data, state.headers[asset.asset_id] = replace[1], dict(replace[2])
                 elif replace is not None:
                     state.replace_after[asset.asset_id] = (replace[0] - 1, *replace[1:])
-            data = asset.data
+            data, headers = asset.data, state.headers.get(asset.asset_id, {})
+            copies = state.copies.get(asset.asset_id)
+            if copies:
+                with state.lock:
+                    turn = state._turns.get(asset.asset_id, 0)
+                    state._turns[asset.asset_id] = turn + 1
+                headers, held = copies[turn % len(copies)]
+                data = asset.data if held is None else held
             if asset.asset_id in state.blob_bytes:
                 held = state.blob_bytes[asset.asset_id]
                 data = (data + bytes(max(held - len(data), 0)))[:held]
@@ -284,7 +295,7 @@ def _handler(state: FakeDandi):
                     fault.count -= 1
                     return self._error(fault.status, {"Retry-After": fault.retry_after} if fault.retry_after else None)
             condition = self.headers.get("If-Match")
-            etag = state.headers.get(asset.asset_id, {}).get("ETag")
+            etag = headers.get("ETag")
             if state.if_match and condition is not None and condition.strip() != "*" and (
                     etag is None or etag.startswith("W/") or etag not in [c.strip() for c in condition.split(",")]):
                 return self._error(412, {"ETag": etag} if etag else None)
@@ -305,7 +316,7 @@ def _handler(state: FakeDandi):
             else:
                 self.send_response(200)
             self.send_header("Accept-Ranges", "bytes")
-            for key, value in state.headers.get(asset.asset_id, {}).items():
+            for key, value in headers.items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(end - start + 1))
             self.end_headers()

@@ -905,7 +905,11 @@ def test_a_file_replaced_while_it_is_read_fails_in_one_line(dandi, tmp_path, cap
     assert one_line_error(capsys) == (f"neurodyn info: error: {url}: the file changed on its server while it was read "
                                       f"({what}); run the command again")
     ranges = [r[1] for r in dandi.blob_requests()]
-    assert len(ranges) == 3 and not sleeps, (ranges, sleeps)  # the probe, one good read, one of the new version
+    # the probe, one good read, one of the new version; of the same size, the new version's first block, read to
+    # compare (copies of the same bytes may have validators of their own), after a 412 the range asked again
+    # without If-Match
+    expected = {"size": 3, "etag, If-Match honoured": 5}.get(change, 4)
+    assert len(ranges) == expected and not sleeps, (ranges, sleeps)
     if if_match and "etag" in change:
         assert [r[2] for r in dandi.blob_requests()][2] == 0  # answered 412: no byte of the new version sent
     again = load_session(url)  # probed again: the new version, read whole
@@ -975,3 +979,165 @@ def test_a_server_that_dates_each_answer_by_its_clock_is_no_change():
                              "Date": "Wed, 01 Jan 2025 00:00:03 GMT"})
     response.request = requests.Request("GET", "http://127.0.0.1/x").prepare()
     assert check.changes(response) == ""
+
+
+# ------------------------------------------------------------------------------------ copies behind a load balancer
+#: copies of one file behind a load balancer that give the same bytes their own validators (nginx's ETag and
+#: Last-Modified are the copy's mtime; Apache's ETag names the inode): two copies, answering in turn
+COPIES = {
+    "etag, If-Match honoured": ([{"ETag": '"copy-1"'}, {"ETag": '"copy-2"'}], True),
+    "etag, If-Match ignored": ([{"ETag": '"copy-1"'}, {"ETag": '"copy-2"'}], False),
+    "etag and last-modified": ([{"ETag": '"5f1-1"', **VALIDATORS["last-modified"](1)},
+                                {"ETag": '"5f1-2"', **VALIDATORS["last-modified"](2)}], True),
+    "last-modified": ([VALIDATORS["last-modified"](1), VALIDATORS["last-modified"](2)], True),
+}
+
+
+@pytest.mark.parametrize("copies", list(COPIES))
+def test_copies_that_give_the_same_bytes_other_validators_read_fine(dandi, tmp_path, capsys, copies):
+    """Copies of a file behind a load balancer (or CDN) that send other ETags / Last-Modified for the same bytes
+    failed every read at its first answer from the other copy ('the file changed on its server while it was read'),
+    and nothing turned the check off. Now an answer of the same size with other validators is confirmed by its
+    bytes -- the file's first block read again from that copy and compared with the block read from the probed
+    one -- and the copy is known from then on (its strong ETag joins If-Match). Reading the same file from one copy
+    gives the same session."""
+    first, _ = _two_versions(tmp_path)
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/balanced.nwb", first)
+    headers, dandi.if_match = COPIES[copies]
+    dandi.copies[asset.asset_id] = [(h, None) for h in headers]
+    url = f"{dandi.root}/files/000999/sub-Synth/balanced.nwb"
+    assert main(["info", url]) == 0, capsys.readouterr().err
+    session = load_session(url)
+    assert (session.n_trials, session.n_heldin) == (8, 4)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("copies", ["etag, If-Match ignored", "etag and last-modified", "last-modified"])
+def test_a_copy_with_other_bytes_of_the_same_size_still_fails_in_one_line(dandi, tmp_path, capsys, monkeypatch,
+                                                                         copies):
+    """The other side: a copy (a stale mirror, a file replaced on one server) whose bytes differ under the same
+    size fails the command at its first answer, in one line naming the file, exit code 1 -- the first blocks
+    compared differ, so its other validators mean another file. (A server that honours If-Match, as this one does
+    not, answers that copy's turns with 412: its bytes never come.)"""
+    import time
+
+    first, second = _two_versions(tmp_path)
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/stale.nwb", first)
+    (old, new), _ = COPIES[copies]
+    dandi.copies[asset.asset_id] = [(old, None), (new, second)]
+    dandi.if_match = False
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    url = f"{dandi.root}/files/000999/sub-Synth/stale.nwb"
+    assert main(["info", url]) == 1
+    key = "ETag" if "ETag" in old else "Last-Modified"  # a strong ETag on both sides decides alone
+    assert one_line_error(capsys) == (f"neurodyn info: error: {url}: the file changed on its server while it was read "
+                                      f"({key} {old[key]} -> {new[key]}); run the command again")
+
+
+def test_copies_named_by_the_same_repr_digest_need_no_comparing_read(dandi, tmp_path, capsys):
+    """A server that gives the whole file's digest (Repr-Digest, RFC 9530) names the bytes: copies with other ETags
+    but the probe's digest are read on without reading any block twice; a copy with another digest fails at once."""
+    first, second = _two_versions(tmp_path)
+    digest = f"sha-256=:{hashlib.sha256(first).hexdigest()}:"
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/digest.nwb", first)
+    dandi.if_match = False
+    dandi.copies[asset.asset_id] = [({"ETag": f'"copy-{n}"', "Repr-Digest": digest}, None) for n in (1, 2)]
+    url = f"{dandi.root}/files/000999/sub-Synth/digest.nwb"
+    assert main(["info", url]) == 0, capsys.readouterr().err
+    ranges = [r[1] for r in dandi.blob_requests()]
+    assert len(ranges) == len(set(ranges)), ranges
+    other = f"sha-256=:{hashlib.sha256(second).hexdigest()}:"
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/digest2.nwb", first)
+    dandi.copies[asset.asset_id] = [({"ETag": '"copy-1"', "Repr-Digest": digest}, None),
+                                    ({"ETag": '"copy-3"', "Repr-Digest": other}, second)]
+    url = f"{dandi.root}/files/000999/sub-Synth/digest2.nwb"
+    dandi.reset_counts()
+    assert main(["info", url]) == 1
+    assert one_line_error(capsys) == (f'neurodyn info: error: {url}: the file changed on its server while it was read '
+                                      f'(ETag "copy-1" -> "copy-3", Repr-Digest {digest} -> {other}); run the command '
+                                      'again')
+    assert len(dandi.blob_requests()) == 2  # the probe, the other copy's answer: no comparing read
+
+
+def test_a_copy_no_read_reaches_fails_and_trust_size_reads_it_by_size(dandi, tmp_path, capsys, monkeypatch):
+    """Where no read reaches the other copy to compare (here: none allowed), the read fails in one line that says so
+    and names the way out; $NEURODYN_STREAM_TRUST_SIZE=1, prepare --trust-size and stream.trust_size() check the
+    size alone, saying so once per file on stderr. A value of the variable that is neither 1 nor 0 is refused."""
+    import time
+
+    first, _ = _two_versions(tmp_path)
+    dandi.if_match = False
+    monkeypatch.setattr(stream, "CONFIRM_READS", 0)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+
+    def balanced(name: str) -> str:
+        asset = dandi.add("000999", "0.1.0", f"sub-Synth/{name}.nwb", first)
+        dandi.copies[asset.asset_id] = [({"ETag": f'"copy-{n}"'}, None) for n in (1, 2)]
+        return f"{dandi.root}/files/000999/sub-Synth/{name}.nwb"
+
+    def warning(url: str) -> str:
+        return (f'warning: {url}: the server answers with other validators than the probe (ETag "copy-1" -> '
+                '"copy-2") for the same size; read by size alone (trust size): a file replaced by one of the same '
+                "size goes unseen")
+
+    url = balanced("unreached")
+    assert main(["info", url]) == 1
+    assert one_line_error(capsys) == (
+        f'neurodyn info: error: {url}: the server answers with other validators than the probe (ETag "copy-1" -> '
+        '"copy-2") for the same size, and none of 0 reads of the file\'s first block reached that copy to compare its '
+        "bytes; run the command again, or check the size alone (NEURODYN_STREAM_TRUST_SIZE=1, prepare --trust-size)")
+    monkeypatch.setenv("NEURODYN_STREAM_TRUST_SIZE", "1")
+    assert main(["info", url]) == 0
+    assert capsys.readouterr().err.strip() == warning(url)
+    monkeypatch.delenv("NEURODYN_STREAM_TRUST_SIZE")
+
+    url = balanced("prepared")
+    out = tmp_path / "prepared.h5"
+    assert main(["prepare", "--dataset", "mc_maze", "--nwb", url, "--out", str(out), "--quiet", "--trust-size"]) == 0
+    assert capsys.readouterr().err.strip() == warning(url)
+    url = balanced("notebook")
+    with stream.trust_size():
+        assert load_session(url).n_trials == 8
+    assert capsys.readouterr().err.strip() == warning(url)
+
+    monkeypatch.setenv("NEURODYN_STREAM_TRUST_SIZE", "maybe")
+    assert main(["info", url]) == 2
+    assert one_line_error(capsys) == "neurodyn info: error: NEURODYN_STREAM_TRUST_SIZE: must be 1 or 0, got 'maybe'"
+
+
+def test_a_probe_that_reaches_a_confirmed_copy_keeps_the_cached_blocks(dandi, tmp_path):
+    """A notebook reads a URL again: its probe reaches whichever copy is next. One that reached the copy other than
+    the first probe's was taken for another file -- every block read again -- though the reads had found that copy
+    to hold the same bytes. Now a probe of a confirmed copy keeps the cached blocks, as one of the first copy does."""
+    first, _ = _two_versions(tmp_path)
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/kept.nwb", first)
+    dandi.if_match = False
+    dandi.copies[asset.asset_id] = [({"ETag": f'"copy-{n}"'}, None) for n in (1, 2)]
+    url = f"{dandi.root}/files/000999/sub-Synth/kept.nwb"
+    assert load_session(url).n_trials == 8
+    for _ in range(2):  # the probe reaches one copy, then the other
+        dandi.reset_counts()
+        assert load_session(url).n_trials == 8
+        assert [r[1] for r in dandi.blob_requests()] == ["bytes=0-0"]
+
+
+def test_a_dandi_copy_that_gives_the_published_etag_needs_no_comparing_read(dandi, tmp_path, capsys):
+    """DANDI publishes each asset's dandi-etag, the ETag its S3 storage gives the blob: a dandi:// asset probed on a
+    copy with an ETag of its own (a CDN's) reads on from S3 without reading any block twice."""
+    first, _ = _two_versions(tmp_path)
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/cdn.nwb", first)
+    dandi.if_match = False
+    dandi.copies[asset.asset_id] = [({"ETag": '"cdn-1"'}, None), ({"ETag": f'"{asset.etag}"'}, None)]
+    assert main(["info", "dandi://000999@0.1.0/sub-Synth/cdn.nwb"]) == 0, capsys.readouterr().err
+    ranges = [r[1] for r in dandi.blob_requests()]
+    assert len(ranges) > 2 and len(ranges) == len(set(ranges)), ranges
+
+
+def test_a_dandi_asset_whose_server_gives_no_etag_is_asked_no_if_match(dandi, tmp_path, capsys):
+    """The published dandi-etag names the asset's bytes, but a server that gives no ETag holds none: sent as
+    If-Match, it would be answered 412 at every read (each read asked twice)."""
+    first, _ = _two_versions(tmp_path)
+    dandi.add("000999", "0.1.0", "sub-Synth/plain.nwb", first)
+    assert main(["info", "dandi://000999@0.1.0/sub-Synth/plain.nwb"]) == 0, capsys.readouterr().err
+    ranges = [r[1] for r in dandi.blob_requests()]
+    assert len(ranges) == len(set(ranges)), ranges
