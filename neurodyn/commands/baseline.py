@@ -108,13 +108,14 @@ def check_settings(sigma_ms: float | None, alpha: float | None) -> None:
 def check_sigma_fits(prepared_path, recipe: str, sigma_ms: float | None) -> None:
     """Refuse a kernel width the smoothing cannot use on this file's trials, from its attributes and shapes
     only (:func:`neurodyn.models.smoothing.check_sigma`: ``bin <= sigma < (bins + 1) * bin / 6``).
+    ``prepared_path``: the file, or its header already read (``read_prepared(path, groups=())``).
 
     Before, ``--sigma-ms 1e9`` built a 1.2e9-float window (9 GiB per temporary array: a MemoryError
     traceback, or all the memory and tens of seconds) before the smoothing refused it as longer than the trial."""
     from neurodyn.data.nlb import check_nlb_width
-    from neurodyn.data.prepared import read_prepared
+    from neurodyn.data.prepared import PreparedNLB, read_prepared
 
-    prep = read_prepared(prepared_path, groups=())
+    prep = prepared_path if isinstance(prepared_path, PreparedNLB) else read_prepared(prepared_path, groups=())
     check_nlb_width(prep.bin_ms, prep.path)  # before any GLM is fit: a file of another width has no NLB group
     shapes = (prep.shape("train_input", "train_spikes_heldin"), prep.shape("eval_input", "eval_spikes_heldin"))
     bins = [shape[1] for shape in shapes if shape]
@@ -124,7 +125,7 @@ def check_sigma_fits(prepared_path, recipe: str, sigma_ms: float | None) -> None
     check_sigma(sigma, prep.bin_ms, min(bins), path=prep.path, field="--sigma-ms")
 
 
-def _provenance(prepared, recipe: str, sigma_ms: float | None = None, alpha: float | None = None,
+def _provenance(prepared, header, recipe: str, sigma_ms: float | None = None, alpha: float | None = None,
                 heldin: str | None = None) -> dict:
     """Root attributes of a baseline file: what it was made from (the prepared file's phase, dataset and bin
     width, and its path as ``data``) and how (``baseline``: the recipe, ``"<recipe>, modified"`` when an option
@@ -133,15 +134,14 @@ def _provenance(prepared, recipe: str, sigma_ms: float | None = None, alpha: flo
     (before, a baseline file recorded nothing and passed; then two files of other settings recorded the same
     ``nlb_tools``); ``data_sha256`` / ``data_source_sha256`` as :func:`neurodyn.io.data_identity` gives them;
     ``heldin_unit_ids`` / ``heldout_unit_ids``, the NWB unit id of each column, where the prepared file records them
-    (as ``neurodyn predict`` copies them: a notebook labels the rates columns by them)."""
+    (as ``neurodyn predict`` copies them: a notebook labels the rates columns by them). ``header``: the file's
+    header as :func:`cli_main` read it (``read_prepared(prepared, groups=())``), not read again."""
     import os
 
-    from neurodyn.data.prepared import read_prepared
     from neurodyn.io import data_identity
-    from neurodyn.io.hdf5 import root_attrs
 
-    found = root_attrs(prepared) or {}
-    columns = {f"{kind}_unit_ids": ids for kind, ids in read_prepared(prepared, ()).column_ids().items()}
+    found = header.attrs  # phase, dataset, bin_ms: scalars, decoded and unwrapped as root_attrs did
+    columns = {f"{kind}_unit_ids": ids for kind, ids in header.column_ids().items()}
     settings = dict(RECIPES[recipe])
     given = {k: v for k, v in (("sigma_ms", sigma_ms), ("alpha", alpha), ("heldin", heldin)) if v is not None}
     modified = any(settings[k] != v for k, v in given.items())
@@ -154,6 +154,7 @@ def _provenance(prepared, recipe: str, sigma_ms: float | None = None, alpha: flo
 
 def cli_main(argv: list[str]) -> int:
     """``neurodyn baseline``: smoothing + Poisson GLM on a prepared file -> submission file."""
+    from neurodyn.data.prepared import read_prepared
     from neurodyn.errors import ArgumentParser
     from neurodyn.io import output_file
     from neurodyn.metrics.submission import expected_shapes_from_prepared, write_submission
@@ -174,8 +175,11 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
     args = parser.parse_args(argv)
     check_settings(args.sigma_ms, args.alpha)  # before the file is read
-    expected = expected_shapes_from_prepared(args.prepared)  # also checks the file before the fits
-    check_sigma_fits(args.prepared, args.recipe, args.sigma_ms)  # shapes only, before any array is read
+    # the header (attributes and shapes, no array) read once, for the checks before the fits and the provenance
+    # after them (expected_shapes_from_prepared, check_sigma_fits and _provenance each read it before)
+    header = read_prepared(args.prepared, groups=())
+    expected = expected_shapes_from_prepared(header)  # also checks the file before the fits
+    check_sigma_fits(header, args.recipe, args.sigma_ms)  # shapes only, before any array is read
     size = sum(4 * int(np.prod(shape)) for group in expected.values() for shape in group.values()
                if None not in shape)  # float32 rates (gzip only shrinks them)
     with output_file(args.out, inputs=[args.prepared], overwrite=args.overwrite, size_bytes=size) as tmp:
@@ -187,8 +191,8 @@ def cli_main(argv: list[str]) -> int:
 
         # the prepared file's window starts beside the rates, as neurodyn predict writes them: --upsample lines
         # a 20 ms baseline up with the 5 ms windows
-        write_submission(tmp, groups, expected, attrs=_provenance(args.prepared, args.recipe, args.sigma_ms,
-                                                                      args.alpha, args.heldin),
+        write_submission(tmp, groups, expected, attrs=_provenance(args.prepared, header, args.recipe,
+                                                                      args.sigma_ms, args.alpha, args.heldin),
                          window_starts=read_window_starts(args.prepared) or None)
     print(f"wrote {args.out}")
     return 0

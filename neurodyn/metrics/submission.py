@@ -271,7 +271,7 @@ def expected_shapes_from_prepared(path) -> dict[str, dict[str, tuple]]:
     Uses ``train_input/train_spikes_held{in,out}`` (train trials, bins, neurons),
     ``eval_input/eval_spikes_heldin`` (eval trials) and the forward arrays (or the root attribute
     ``n_fwd_bins``); keys whose size the file cannot tell (e.g. no train input in a test-only
-    file) get ``None`` there.
+    file) get ``None`` there. ``path``: the file, or its header already read (``read_prepared(path, groups=())``).
 
     Returns
     -------
@@ -279,9 +279,9 @@ def expected_shapes_from_prepared(path) -> dict[str, dict[str, tuple]]:
         ``{group_name: {key: shape}}`` with one group.
     """
 
-    from neurodyn.data.prepared import read_prepared
+    from neurodyn.data.prepared import PreparedNLB, read_prepared
 
-    prep = read_prepared(path, groups=())
+    prep = path if isinstance(path, PreparedNLB) else read_prepared(path, groups=())
     train_in = prep.shape("train_input", "train_spikes_heldin")
     train_out = prep.shape("train_input", "train_spikes_heldout")
     eval_in = prep.shape("eval_input", "eval_spikes_heldin")

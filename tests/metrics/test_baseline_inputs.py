@@ -123,3 +123,26 @@ def test_many_train_spikes_raise_no_overflow_warning(prepared_5ms, tmp_path):
         predict_prepared(busy)
     overflow = [str(w.message) for w in caught if "overflow" in str(w.message)]
     assert overflow == [], overflow
+
+
+def test_the_header_is_read_once(prepared_5ms, tmp_path, capsys, monkeypatch):
+    """baseline read the prepared file's header (attributes and shapes) three times -- for the expected shapes,
+    for the kernel check, and for the provenance after the fits; now once, handed to all three. The file it
+    writes is checked as before by the tests above and by tests/metrics/test_submission_cli.py."""
+    import h5py
+
+    from neurodyn.data import prepared
+
+    real, header_reads = prepared.read_prepared, []
+
+    def counted(path, groups=prepared.GROUPS, **kwargs):
+        if not groups:
+            header_reads.append(path)
+        return real(path, groups, **kwargs)
+
+    monkeypatch.setattr(prepared, "read_prepared", counted)
+    out = tmp_path / "b.h5"
+    assert main(["baseline", "--prepared", str(prepared_5ms), "--out", str(out)]) == 0, capsys.readouterr().err
+    assert len(header_reads) == 1, header_reads
+    with h5py.File(out, "r") as f:  # the provenance from the header read once
+        assert (f.attrs["dataset"], int(f.attrs["bin_ms"]), f.attrs["phase"]) == ("mc_maze_small", 5, "val")
