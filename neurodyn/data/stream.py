@@ -327,15 +327,15 @@ def trust_size(enabled: bool = True) -> Iterator[None]:
 def _session_with_timeout(check: _RangeCheck | None = None):
     """A ``requests`` session whose requests wait at most :func:`request_timeout_s`, asking for the file's bytes
     as stored (``Accept-Encoding: identity``); with ``check``, every answer is checked by it (a response hook,
-    https://requests.readthedocs.io/en/latest/user/advanced/#event-hooks) and each request names the strong
-    ``ETag`` of every copy known to hold the probed bytes in ``If-Match`` (:meth:`_RangeCheck.if_match`)."""
+    https://requests.readthedocs.io/en/latest/user/advanced/#event-hooks) and each request names the probed strong
+    ``ETag`` in ``If-Match`` while it is the only one known (:meth:`_RangeCheck.if_match`)."""
     import requests
 
     class _Session(requests.Session):
         def request(self, *args, **kwargs):
             if kwargs.get("timeout") is None:
                 kwargs["timeout"] = request_timeout_s()
-            condition = check.if_match() if check is not None else None  # a copy confirmed meanwhile joins it
+            condition = check.if_match() if check is not None else None  # none once another copy is confirmed
             if condition:
                 kwargs["headers"] = {**(kwargs.get("headers") or {}), "If-Match": condition}
             return super().request(*args, **kwargs)
@@ -365,9 +365,9 @@ class _RangeCheck:
     ``Last-Modified`` -- a difference proves a change even where equal validators would prove nothing
     (:meth:`Probed.validates`); a server that sends no validator and keeps the size shows nothing. ``Last-Modified``
     counts only where it is a stored time (:func:`_stored_time`) and no strong ``ETag`` on both sides decides
-    alone (equal strong tags are the same bytes whatever the date: RFC 9110 §13.2.2). The strong ``ETag`` of each
-    known copy is also sent as ``If-Match`` (RFC 9110 §13.1.1: a list matches any of its tags): a server that
-    honours it, as S3 does, answers 412 instead of the bytes of a copy it does not name.
+    alone (equal strong tags are the same bytes whatever the date: RFC 9110 §13.2.2). A strong ``ETag`` is also
+    sent as ``If-Match`` (RFC 9110 §13.1.1) while it is the only one known: a server that honours it, as S3 does,
+    answers 412 instead of the bytes of another version (or copy).
 
     Another size fails at once. Other validators for the same size do not: validators are the server's names for a
     copy, and copies of the same bytes behind a load balancer or CDN may name themselves otherwise (nginx makes
@@ -380,7 +380,8 @@ class _RangeCheck:
     - else the bytes: the file's first block (128 KiB, the HDF5 superblock and root metadata), as a known copy sent
       it, is compared with the same block from the new copy -- the answer itself when it starts the file, else up to
       :data:`CONFIRM_READS` reads of the block, each reaching whichever copy the balancer chooses. Equal, the copy is
-      known from then on (its validators pass, its strong ``ETag`` joins ``If-Match``); different, the file changed.
+      known from then on (its validators pass; ``If-Match`` is no longer sent, see :meth:`if_match`); different, the
+      file changed.
       A copy reached by none of the reads cannot be confirmed, and fails the read too, saying so.
 
     The comparison reads the first block: a file rewritten in place that keeps its first 128 KiB and its size is
@@ -407,15 +408,18 @@ class _RangeCheck:
         self._plain = None  # the session of the confirming reads: no hook, no If-Match
 
     def if_match(self) -> str | None:
-        """The ``If-Match`` of a range read: the strong ``ETag`` of every known copy -- where the probe's answer had
-        one: a server that gives no strong ``ETag`` would answer 412 to every tag (None then, or under
-        :func:`trust_size`, which compares no validator)."""
+        """The ``If-Match`` of a range read: the probe's strong ``ETag`` while the known copies have no other one;
+        else None -- as under :func:`trust_size`, which compares no validator, or for a probe without a strong
+        ``ETag`` (a server that gives none would answer 412 to any tag, a published dandi-etag included). A list of
+        tags matches any of them (RFC 9110 §13.1.1), but S3 compares a conditional write's ``If-Match`` as one
+        string, and a server that read a list so would answer 412 to every read; the answers' own validators,
+        checked by the hook, tell another version just the same."""
         if _trusts_size_quietly() or self.probed is None or not self.probed.etag or \
                 self.probed.etag.strip().startswith("W/"):
             return None
         with self._lock:
-            tags = [v.etag for v in self.known if v.etag and not v.etag.strip().startswith("W/")]
-        return ", ".join(dict.fromkeys(tags)) or None
+            tags = {_opaque(v.etag) for v in self.known if v.etag and not v.etag.strip().startswith("W/")}
+        return self.probed.etag if len(tags) == 1 else None
 
     def __call__(self, response, *args, **kwargs):
         what = self.changes(response)

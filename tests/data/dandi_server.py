@@ -97,8 +97,9 @@ class FakeDandi:
         self.copies: dict[str, list[tuple[dict[str, str], bytes | None]]] = {}
         self._turns: dict[str, int] = {}
         # whether a blob answer honours ``If-Match`` (RFC 9110 §13.1.1: 412 unless the asset's ``ETag`` header is
-        # one of those listed, compared strongly), as S3 does; False: ignored, as many servers do
-        self.if_match = True
+        # one of those listed, compared strongly), as S3 does; False: ignored, as many servers do; "one string": the
+        # whole field compared with the ETag, a list never matching (as S3 compares a conditional write's)
+        self.if_match: bool | str = True
         self.bytes_served = 0
         self.lock = threading.Lock()
         self.root = ""  # http://127.0.0.1:<port>
@@ -296,8 +297,10 @@ def _handler(state: FakeDandi):
                     return self._error(fault.status, {"Retry-After": fault.retry_after} if fault.retry_after else None)
             condition = self.headers.get("If-Match")
             etag = headers.get("ETag")
+            listed = [(condition or "").strip()] if state.if_match == "one string" else \
+                [c.strip() for c in (condition or "").split(",")]
             if state.if_match and condition is not None and condition.strip() != "*" and (
-                    etag is None or etag.startswith("W/") or etag not in [c.strip() for c in condition.split(",")]):
+                    etag is None or etag.startswith("W/") or etag not in listed):
                 return self._error(412, {"ETag": etag} if etag else None)
             start, end = 0, len(data) - 1
             ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")

@@ -999,8 +999,8 @@ def test_copies_that_give_the_same_bytes_other_validators_read_fine(dandi, tmp_p
     failed every read at its first answer from the other copy ('the file changed on its server while it was read'),
     and nothing turned the check off. Now an answer of the same size with other validators is confirmed by its
     bytes -- the file's first block read again from that copy and compared with the block read from the probed
-    one -- and the copy is known from then on (its strong ETag joins If-Match). Reading the same file from one copy
-    gives the same session."""
+    one -- and the copy is known from then on (If-Match, naming one copy, is no longer sent). Reading the same file
+    from one copy gives the same session."""
     first, _ = _two_versions(tmp_path)
     asset = dandi.add("000999", "0.1.0", "sub-Synth/balanced.nwb", first)
     headers, dandi.if_match = COPIES[copies]
@@ -1139,5 +1139,18 @@ def test_a_dandi_asset_whose_server_gives_no_etag_is_asked_no_if_match(dandi, tm
     first, _ = _two_versions(tmp_path)
     dandi.add("000999", "0.1.0", "sub-Synth/plain.nwb", first)
     assert main(["info", "dandi://000999@0.1.0/sub-Synth/plain.nwb"]) == 0, capsys.readouterr().err
+    ranges = [r[1] for r in dandi.blob_requests()]
+    assert len(ranges) == len(set(ranges)), ranges
+
+
+def test_if_match_names_one_etag_for_a_server_that_reads_it_as_one_string(dandi, tmp_path, capsys):
+    """A dandi:// asset probed on a CDN copy knows two ETags from the start (the probe's, and the dandi-etag S3 gives
+    the blob). Both were sent as an If-Match list, which a server that compares the field as one string answers 412
+    at every read, each read then asked twice. Now If-Match names one tag or none."""
+    first, _ = _two_versions(tmp_path)
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/strict.nwb", first)
+    dandi.if_match = "one string"
+    dandi.copies[asset.asset_id] = [({"ETag": '"cdn-1"'}, None), ({"ETag": f'"{asset.etag}"'}, None)]
+    assert main(["info", "dandi://000999@0.1.0/sub-Synth/strict.nwb"]) == 0, capsys.readouterr().err
     ranges = [r[1] for r in dandi.blob_requests()]
     assert len(ranges) == len(set(ranges)), ranges
