@@ -23,9 +23,12 @@ partial output file behind.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import sys
 import traceback
+from collections.abc import Iterator
 
 from neurodyn.errors import CommandFailed, InputError, Stopped, debug_enabled
 
@@ -58,6 +61,17 @@ SIGTERM_AS_INTERRUPT = {"download", "info", "prepare", "demo", "simulate", "tune
 #: ... and Ctrl-C too, recorded: the demo trains through Lightning, which turns a signal that raises inside its fit
 #: into ``sys.exit(1)`` (the demo exited 0 on SIGTERM, Lightning's orderly stop, or 1 on Ctrl-C, nothing said)
 CTRL_C_AS_INTERRUPT = {"demo"}
+#: variables a library sets in ``os.environ`` when it is first imported, for the rest of the process: a command that
+#: imported it first leaves them, as the caller's own import would (:func:`process_kept`); taken away, the library,
+#: which stays imported, would run without them
+IMPORT_ENV = frozenset({
+    # lightning.fabric: torch.cuda.is_available() asks NVML rather than starting CUDA, which a process forked later
+    # (ddp_fork, DataLoader workers) could not use (pytorch/pytorch#83973); USE_LIBUV: Windows (pytorch/pytorch#139990)
+    "PYTORCH_NVML_BASED_CUDA_CHECK", "USE_LIBUV",
+    # scikit-learn (the NLB metrics), for the OpenMP runtimes it loads when first used: two in one process abort it
+    # unless KMP_DUPLICATE_LIB_OK is set (macOS, where torch brings its own)
+    "KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK",
+})
 
 
 def _usage() -> str:
@@ -98,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
 
         # random_states_kept: every command leaves the caller's global generators (torch, NumPy's legacy one,
         # Python's random) as it found them -- what training seeds and draws, and what a first import draws (rich,
-        # imported by the modules of info, simulate, fit, ..., draws from Python's random when it loads)
-        with random_states_kept():
+        # imported by the modules of info, simulate, fit, ..., draws from Python's random when it loads); process_kept:
+        # and its environment (what a DDP launcher sets) and exception hooks
+        with process_kept(), random_states_kept():
             with terminate_as_interrupt():  # a signal while the command's modules load (seconds: torch): one line
                 func = getattr(importlib.import_module(module_name), func_name)
             if command in TRAINING:
@@ -132,6 +147,38 @@ def main(argv: list[str] | None = None) -> int:
             print(f"neurodyn {command}: interrupted ({signal.Signals(signum).name}); nothing partial was kept",
                   file=sys.stderr)
         return 128 + signum
+
+@contextlib.contextmanager
+def process_kept() -> Iterator[None]:
+    """The environment and exception hooks of the process, put back as the block found them when it ends (also on bad
+    input, a signal or an error). Lightning's DDP launchers set MASTER_ADDR / MASTER_PORT (and, ``ddp``, the first
+    process's LOCAL_RANK / NODE_RANK) in the environment of the process that runs the command and leave them; torch's
+    ``init_process_group`` (``ddp``: the command's process is rank 0) wraps ``sys.excepthook`` in one that writes
+    ``[rank0]:`` before each traceback and leaves it. A notebook or script that ran ``fit --trainer.strategy ddp_spawn``
+    kept the run's port for its own later runs and handed it to every process it started; after ``ddp``, its own
+    errors were printed as rank 0's. Every variable comes back as it was, and one that was not set goes, except the
+    ones a first import sets for the process (:data:`IMPORT_ENV`). What the command runs inside the block is
+    unchanged: it sees the environment it saw before.
+
+    >>> with process_kept():
+    ...     os.environ["NEURODYN_DOCTEST_PORT"] = "29500"
+    >>> "NEURODYN_DOCTEST_PORT" in os.environ
+    False
+    """
+    import threading
+
+    environ = dict(os.environ)
+    hooks = sys.excepthook, threading.excepthook
+    try:
+        yield
+    finally:
+        sys.excepthook, threading.excepthook = hooks
+        for key in [key for key in os.environ if key not in environ and key not in IMPORT_ENV]:
+            del os.environ[key]
+        for key, value in environ.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
 
 def _left_to_launcher(err: InputError | CommandFailed) -> bool:
     """True in a process that ``--trainer.strategy ddp`` started (the command run again): the command's own process
