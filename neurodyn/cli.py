@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
         return 128 + signum
 
+
 @contextlib.contextmanager
 def process_kept() -> Iterator[None]:
     """The environment and exception hooks of the process, put back as the block found them when it ends (also on bad
