@@ -44,3 +44,36 @@ def test_a_model_fitted_outside_fit_em_records_its_own_step_and_other_variants_n
         assert list(f.attrs["m_step_phases"]) == ["softmax"]
     with h5py.File(export_model_h5(tmp_path / "hmmglm.h5", HMMGLM(3, n_states=2))) as f:
         assert not {"m_step_mode", "m_step_phases", "m_step_mode_definition"} & set(f.attrs)
+
+
+def test_a_fit_stopped_after_some_m_steps_records_its_step(tmp_path):
+    """A softmax fit stopped by its callback (as by Ctrl-C) after two M-steps has changed the couplings with the
+    softmax step: the record names it (it recorded only on a normal return, and the file said 'gumbel'). A fit
+    stopped before its first M-step records nothing."""
+    model = OneHotPriorHMMGLM(3, n_states=2)
+    fit_em(model, _spikes(), n_iters=1, n_inner=1)
+    assert model.m_step_phases == ("gumbel",)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at(k):
+        def callback(it, *_):
+            if it == k:
+                raise Stop
+        return callback
+
+    before = model.m_step_phases
+    model.m_step_mode = "softmax"
+    try:
+        fit_em(model, _spikes(), n_iters=5, n_inner=1, callback=stop_at(0))  # before any M-step
+    except Stop:
+        pass
+    assert model.m_step_phases == before
+    try:
+        fit_em(model, _spikes(), n_iters=5, n_inner=1, callback=stop_at(2))  # after two M-steps
+    except Stop:
+        pass
+    assert model.m_step_phases == ("gumbel", "softmax")
+    with h5py.File(export_model_h5(tmp_path / "model.h5", model)) as f:
+        assert f.attrs["m_step_mode"] == "softmax"

@@ -194,9 +194,11 @@ def fit_em(
     optimizer = make_optimizer()
     bar = _progress(progress, n_iters, f"EM {type(model).__name__}")
     order_generator = torch.Generator().manual_seed(int(seed))
+    stepped = False  # whether an M-step may have changed the model: its step is then recorded, also if interrupted
     try:
         for it in range(n_iters):
             if batch_size is not None:
+                stepped = stepped or n_inner > 0
                 objective = _stochastic_epoch(
                     model, optimizer, x, features, batch_size, n_inner, order_generator, transition_update, shuffle,
                     e_step_floor,
@@ -223,6 +225,7 @@ def fit_em(
                 with gradient_only():  # the loss is only differentiated here
                     loss = model.m_step_loss(x, posterior, features)
                 loss.backward()
+                stepped = True
                 optimizer.step()
                 model.after_optimizer_step()
             accepted = True
@@ -243,13 +246,14 @@ def fit_em(
         release_reused()
         if bar is not None:
             bar.stop()
+        if stepped and getattr(model, "m_step_mode", None) is not None:
+            # the one-hot M-step that ran, appended to the model's record of its fits in order: a recipe switches
+            # the step between phases (Gumbel, then a softmax polish), so the model's own m_step_mode, which it
+            # restores, does not say what fitted it (export_model_h5 writes the record). In the finally: a fit
+            # stopped after some M-steps (Ctrl-C, a callback that raises) changed the couplings with this step too
+            history.m_step_mode = model.m_step_mode
+            model.m_step_phases = (*getattr(model, "m_step_phases", ()), model.m_step_mode)
     history.seconds = time.perf_counter() - start
-    if n_iters and n_inner and getattr(model, "m_step_mode", None) is not None:
-        # the one-hot M-step that ran, appended to the model's record of its fits in order: a recipe switches the
-        # step between phases (Gumbel, then a softmax polish), so the model's own m_step_mode, which it restores,
-        # does not say what fitted it (export_model_h5 writes the record)
-        history.m_step_mode = model.m_step_mode
-        model.m_step_phases = (*getattr(model, "m_step_phases", ()), model.m_step_mode)
     return history
 
 
