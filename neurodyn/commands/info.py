@@ -28,7 +28,9 @@ from neurodyn.training.checkpoint_index import (
     checkpoint_folder,
     is_run_folder,
     missing_folder,
+    never_measured,
     selects_best,
+    why_no_run,
 )
 
 __all__ = ["cli_main", "checkpoint_info", "run_folder_info", "tune_folder_info"]
@@ -263,9 +265,8 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
                       "none (last.ckpt is the result)")
         if index.get("best"):
             table.add_row("best", f"{index['best']} ({index.get('monitor')} {index.get('best_score')})")
-        elif selects_best(index):  # a monitor never measured: training.runs.no_best_reason says it so too
-            table.add_row("best", f"none yet ({index['monitor']} never measured: validation runs every "
-                                  "trainer.check_val_every_n_epoch epochs; last.ckpt is the result)")
+        elif selects_best(index):  # a monitor never measured: in the words of training.runs.no_best_reason
+            table.add_row("best", f"none yet: {never_measured(index)}; last.ckpt is the result")
     else:
         table.add_row(INDEX_NAME, "none yet (no epoch finished)")
     metrics = path / "metrics.csv"
@@ -389,6 +390,9 @@ def cli_main(argv: list[str]) -> int:
             checkpoint_info(path)
         elif path.suffix.lower() in (".yaml", ".yml"):
             config_info(path)
+        elif path.is_dir() and not any(path.glob("*.nwb")):  # neither of info's folders, nor an NWB folder
+            raise InputError(f"folder holds no .nwb files and is no run folder of neurodyn fit ({why_no_run(path)}) "
+                             "or of neurodyn tune (summary.json, best.yaml and best.ckpt)", path)
         else:
             info(args.file, max_rows=args.max_rows)
     return 0

@@ -26,6 +26,18 @@ def selects_best(index: dict) -> bool:
     return bool(index.get("monitor")) and index.get("save_top_k") not in (None, 0)
 
 
+def never_measured(index: dict) -> str:
+    """Why a run that selects a best checkpoint (:func:`selects_best`) names none yet, in one phrase for ``neurodyn
+    info`` of the run folder and for the refusal of ``--ckpt_path best``
+    (:func:`neurodyn.training.runs.no_best_reason`): the two said the one case in two ways.
+
+    >>> never_measured({"monitor": "valid/loss"})[:30]
+    'valid/loss was never measured '
+    """
+    return (f"{index['monitor']} was never measured (validation runs every trainer.check_val_every_n_epoch epochs, "
+            "and the run stopped before the first)")
+
+
 #: stands for the run folder in a ``checkpoint.dirpath`` (as in a logger's ``save_dir``): ``neurodyn fit`` records a
 #: checkpoint folder inside the run folder as ``{run}/SUB``, so a run folder copied or moved keeps its checkpoints
 #: (an absolute path named the old folder's; a path relative to the working folder, another one from elsewhere)
@@ -101,6 +113,17 @@ def is_run_folder(path: str | os.PathLike) -> bool:
     path = Path(path)
     return (path.is_dir() and (path / "config.yaml").is_file()
             and (checkpoint_folder(path).is_dir() or missing_folder(path) is not None))
+
+
+def why_no_run(path: str | os.PathLike) -> str:
+    """What a folder that is no run folder (:func:`is_run_folder`) lacks, for ``neurodyn info`` of it: it said
+    '(config.yaml and checkpoints/)' of every folder, also of one whose config.yaml is there, and of a run whose
+    checkpoint folder is not ``checkpoints/`` (``--checkpoint.dirpath``)."""
+    path = Path(path)
+    if not (path / "config.yaml").is_file():
+        return ("config.yaml and the run's checkpoint folder: checkpoints/, or the checkpoint.dirpath that "
+                "config.yaml records")
+    return f"it has a config.yaml, but no checkpoint folder: no {checkpoint_folder(path)}"
 
 
 def missing_folder(run_dir: str | os.PathLike) -> tuple[str, str] | None:

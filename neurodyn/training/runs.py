@@ -13,7 +13,13 @@ from lightning.pytorch.cli import SaveConfigCallback
 
 from neurodyn.errors import InputError, Stopped
 from neurodyn.training.callbacks import format_duration, max_time_seconds
-from neurodyn.training.checkpoint_index import INDEX_NAME, checkpoint_folder, missing_folder, selects_best
+from neurodyn.training.checkpoint_index import (
+    INDEX_NAME,
+    checkpoint_folder,
+    missing_folder,
+    never_measured,
+    selects_best,
+)
 
 #: the run folder chosen by rank 0, for the DDP processes it starts
 RUN_DIR_ENV = "NEURODYN_RUN_DIR"
@@ -155,8 +161,7 @@ def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path
 def no_best_reason(index: dict) -> str:
     """Why a run's checkpoint index names no best file: the run selects nothing, or it has not validated."""
     if selects_best(index):
-        return (f"the run has no best checkpoint yet: {index['monitor']} was never measured (validation runs every "
-                "trainer.check_val_every_n_epoch epochs, and the run stopped before the first)")
+        return f"the run has no best checkpoint yet: {never_measured(index)}"
     return "the run keeps no best checkpoint (no monitor, or checkpoint.save_top_k 0)"
 
 

@@ -74,8 +74,9 @@ def test_bad_input(tmp_path, bad_files, capsys):
     capsys.readouterr()
     assert main(["info", str(empty)]) == 2
     assert capsys.readouterr().err.strip() == (f"neurodyn info: error: {empty}: folder holds no .nwb files and is no "
-                                               "run folder of neurodyn fit (config.yaml and checkpoints/) or of "
-                                               "neurodyn tune (summary.json, best.yaml and best.ckpt)")
+                                               "run folder of neurodyn fit (config.yaml and the run's checkpoint "
+                                               "folder: checkpoints/, or the checkpoint.dirpath that config.yaml "
+                                               "records) or of neurodyn tune (summary.json, best.yaml and best.ckpt)")
     # a negative --max-rows listed all but its last rows and said '… 17 more' of a 16-dataset file
     capsys.readouterr()
     assert main(["info", "--max-rows", "-1", str(bad_files["truncated"])]) == 2

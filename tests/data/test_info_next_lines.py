@@ -51,7 +51,7 @@ def test_a_run_folder_is_given_best_only_where_it_has_a_best_checkpoint(tmp_path
     assert main(["info", str(run)]) == 0
     out = capsys.readouterr().out
     if best is None:
-        assert "none yet (valid/loss never measured" in out, out
+        assert "none yet: valid/loss was never measured" in out, out
     assert main(["info", str(run)]) == 0
     what, steps = _what_next(capsys)
     assert what == "run folder of neurodyn fit (HMMGLMModule)"

@@ -43,7 +43,7 @@ def test_info_says_none_yet_exactly_where_best_says_never_measured(tmp_path, cap
     monkeypatch.setenv("COLUMNS", "400")
     run = _run_folder(tmp_path / "run", index)
     assert main(["info", str(run)]) == 0
-    said_none_yet = "│ none yet (valid/loss never measured" in capsys.readouterr().out
+    said_none_yet = "│ none yet: valid/loss was never measured" in capsys.readouterr().out
     with pytest.raises(InputError) as caught:
         resolve_checkpoint(run, "best")
     assert said_none_yet == ("was never measured" in str(caught.value)), (index, str(caught.value))
@@ -62,5 +62,35 @@ def test_info_of_a_run_folder_loads_no_lightning_nor_torch(tmp_path):
            "COLUMNS": "400"}
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "│ none yet (valid/loss never measured" in proc.stdout, proc.stdout
+    assert "│ none yet: valid/loss was never measured" in proc.stdout, proc.stdout
     assert proc.stdout.splitlines()[-1] == "loaded: []", proc.stdout[-2000:]
+
+
+def test_info_and_best_say_a_monitor_never_measured_in_one_phrase(tmp_path, capsys, monkeypatch):
+    """info's row said "none yet (valid/loss never measured: validation runs every ...; last.ckpt is the result)"
+    where ``--ckpt_path best`` said "valid/loss was never measured (validation runs every ..., and the run stopped
+    before the first)": one case in two ways. Both say :func:`~neurodyn.training.checkpoint_index.never_measured`."""
+    from neurodyn.cli import main
+    from neurodyn.training.runs import no_best_reason
+
+    monkeypatch.setenv("COLUMNS", "400")
+    run = _run_folder(tmp_path / "run", INDEXES[0])
+    assert main(["info", str(run)]) == 0
+    out = capsys.readouterr().out
+    phrase = no_best_reason(INDEXES[0]).split("yet: ", 1)[1]
+    assert f"│ none yet: {phrase}; last.ckpt is the result" in out, (phrase, out)
+
+
+def test_info_of_a_folder_with_a_config_and_no_checkpoint_folder_says_what_it_lacks(tmp_path, capsys):
+    """info of a folder that holds a config.yaml but no checkpoint folder said it lacked "config.yaml and
+    checkpoints/"; it names the checkpoint folder it looked for."""
+    from neurodyn.cli import main
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "config.yaml").write_text("trainer:\n  max_epochs: 1\n")
+    assert main(["info", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"neurodyn info: error: {folder}: folder holds no .nwb files and is no run folder of neurodyn fit "
+                   f"(it has a config.yaml, but no checkpoint folder: no {folder / 'checkpoints'}) or of neurodyn "
+                   "tune (summary.json, best.yaml and best.ckpt)"), err
