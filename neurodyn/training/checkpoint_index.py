@@ -8,9 +8,36 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+#: neurodyn's record of a run, written into the run folder with its first config.yaml (``neurodyn fit``):
+#: ``{"id": ..., "folder": ...}``, the run's id (:func:`new_run_id`) and the run folder's realpath when the run was
+#: made. The id travels with the run (its checkpoints index and its checkpoints record it too); the folder tells a
+#: copy of the run folder (``cp -r``: the same id elsewhere, the original still there) from the run (:func:`run_id`)
+RUN_RECORD = "run.json"
+
 #: name of the index that :class:`~neurodyn.training.checkpoints.AutoModelCheckpoint` keeps next to its checkpoints
 #: (here, not in that module: ``neurodyn info`` of a run folder reads the index and must not load Lightning)
 INDEX_NAME = "checkpoints.json"
+
+
+def new_run_id() -> str:
+    """A new run's id: a random UUID (RFC 4122 version 4) in hex, made when ``neurodyn fit`` makes a new run."""
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+def run_record(run_dir: str | os.PathLike) -> dict | None:
+    """The run record of ``run_dir`` (:data:`RUN_RECORD`), or None: none (a run written before neurodyn kept one,
+    or a folder that is no run folder), or one that cannot be read or names no id."""
+    import json
+
+    try:
+        record = json.loads((Path(run_dir) / RUN_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str) or not record["id"]:
+        return None
+    return record
 
 
 def selects_best(index: dict) -> bool:
@@ -105,14 +132,35 @@ def checkpoint_folder(run_dir: str | os.PathLike) -> Path:
 
 
 def is_run_folder(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a run folder of ``neurodyn fit``: its config.yaml and its checkpoint folder
+    """Whether ``path`` is a run folder of ``neurodyn fit``: its config.yaml, its checkpoint folder
     (:func:`checkpoint_folder`: ``checkpoints/``, or the ``checkpoint.dirpath`` that config.yaml records; one
-    recorded that no longer exists counts too, and the command that reads it says so, :func:`missing_folder`).
+    recorded that no longer exists counts too, and the command that reads it says so, :func:`missing_folder`) and
+    neurodyn's own record of the run (:func:`_written_by_fit`): a config.yaml written by hand that records a
+    ``checkpoint.dirpath`` was taken for a run folder, and ``predict --config`` of it wrote predictions.h5 beside it.
     One rule for ``neurodyn info DIR`` and for a run folder given by its config (``predict --config
     DIR/config.yaml``), which looked for ``DIR/checkpoints`` only and missed a run with its checkpoints elsewhere."""
     path = Path(path)
     return (path.is_dir() and (path / "config.yaml").is_file()
-            and (checkpoint_folder(path).is_dir() or missing_folder(path) is not None))
+            and (checkpoint_folder(path).is_dir() or missing_folder(path) is not None) and _written_by_fit(path))
+
+
+def _written_by_fit(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds neurodyn fit's record of a run: its run record (:data:`RUN_RECORD`), or, for a run
+    written before neurodyn kept one (they are read as before), its ``checkpoints/`` folder (the rule then), a
+    checkpoints index that names this run folder, or the records a fit writes beside config.yaml (``metrics.csv``,
+    Lightning's ``hparams.yaml``, ``config.resume-<n>.yaml``)."""
+    import json
+
+    if run_record(run_dir) is not None or _recorded(run_dir) is None:
+        return True  # no checkpoint.dirpath recorded: its checkpoints/ folder, as ever
+    try:
+        owner = json.loads((checkpoint_folder(run_dir) / INDEX_NAME).read_text()).get("run_dir")
+    except (OSError, ValueError, AttributeError):
+        owner = None
+    if isinstance(owner, str) and os.path.realpath(owner) == os.path.realpath(run_dir):
+        return True
+    return (any((run_dir / name).is_file() for name in ("metrics.csv", "hparams.yaml"))
+            or any(run_dir.glob("config.resume-*.yaml")))
 
 
 def why_no_run(path: str | os.PathLike) -> str:
@@ -123,7 +171,10 @@ def why_no_run(path: str | os.PathLike) -> str:
     if not (path / "config.yaml").is_file():
         return ("config.yaml and the run's checkpoint folder: checkpoints/, or the checkpoint.dirpath that "
                 "config.yaml records")
-    return f"it has a config.yaml, but no checkpoint folder: no {checkpoint_folder(path)}"
+    if not (checkpoint_folder(path).is_dir() or missing_folder(path) is not None):
+        return f"it has a config.yaml, but no checkpoint folder: no {checkpoint_folder(path)}"
+    return (f"it has a config.yaml that records a checkpoint.dirpath, but no {RUN_RECORD}, the record neurodyn fit "
+            "writes beside it")
 
 
 def missing_folder(run_dir: str | os.PathLike) -> tuple[str, str] | None:

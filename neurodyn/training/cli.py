@@ -29,10 +29,11 @@ Run folders
     file follows every command's output policy (:func:`neurodyn.io.output_file`): it may not be a file the
     command reads (:func:`neurodyn.training.inputs.command_inputs`: the data, the Lorenz cache, the checkpoint,
     every config file however given: ``-c``, ``--data d.yaml``, ...) or one of the run's records
-    (:data:`RUN_RECORDS`: ``config.yaml``, ``hparams.yaml``, ``metrics.csv``, ``tensorboard/``, ``checkpoints/``;
-    ``config.resume-<n>.yaml``); an existing one is replaced only with ``--overwrite`` (``--prediction.overwrite
-    true``). A fit whose run records would be written over a file it reads is refused the same way. Its lock is
-    taken when the arguments are checked and held until the file is written or the run fails
+    (:data:`RUN_RECORDS`: ``config.yaml``, ``run.json``, ``hparams.yaml``, ``metrics.csv``, ``tensorboard/``,
+    ``checkpoints/``; ``config.resume-<n>.yaml``); an existing one is replaced only with ``--overwrite``
+    (``--prediction.overwrite true``). A fit whose run records would be written over a file it reads is refused
+    the same way. Its lock is taken when the arguments are checked and held until the file is written or the run
+    fails
     (:func:`neurodyn.io.output.hold_output`), so a second predict to the same file is refused before it loads
     anything. The file records what produced it (model, model settings,
     checkpoint, versions: :class:`PredictionWriter`).
@@ -130,12 +131,15 @@ from neurodyn.training.callbacks import (
 from neurodyn.training.checkpoint_index import (
     INDEX_NAME,
     RUN_PLACEHOLDER,
+    RUN_RECORD,
     checkpoint_folder,
     foreign_index,
     is_run_folder,
     missing_folder,
+    new_run_id,
     recorded_dirpath,
     resolved_dirpath,
+    run_record,
 )
 from neurodyn.training.checkpoints import (
     DATA_FILES_KEY,
@@ -183,6 +187,7 @@ from neurodyn.training.runs import (
     DEFAULT_ROOT,
     LENGTH_SETTINGS,
     RUN_DIR_ENV,
+    RUN_ID_ENV,
     RunConfigSaver,
     is_run_checkpoint,
     keeps_best,
@@ -225,7 +230,7 @@ CKPT_PATH_HELP = {
 
 
 #: what ``fit`` writes into a run folder and ``predict`` never writes over (a prediction file may sit beside them)
-RUN_RECORDS = ("config.yaml", "hparams.yaml", "metrics.csv", "tensorboard", "checkpoints")
+RUN_RECORDS = ("config.yaml", RUN_RECORD, "hparams.yaml", "metrics.csv", "tensorboard", "checkpoints")
 
 
 def _started_by_another_launcher() -> bool:
@@ -254,6 +259,9 @@ class NeurodynCLI(LightningCLI):
         self._held = held if held is not None else contextlib.ExitStack()
         self._run_dir: Path | None = None
         self._continues_run = True  # fit: the run of the checkpoint goes on in its own folder (else a new run)
+        #: fit: the run's id (checkpoint_index.RUN_RECORD): a new one for a new run, the run record's on a resume
+        #: (None: a run written before neurodyn kept one)
+        self._run_id: str | None = None
         self._prediction_inputs: list[Path] = []
         self._config_to_save = None
         self.resume_state = resume_state or ResumeState()
@@ -647,6 +655,15 @@ class NeurodynCLI(LightningCLI):
             if not own_folder:  # a {run} in --checkpoint.dirpath: checked now that the run folder is known
                 _refuse_used_checkpoint_folder(cfg, run_dir)
                 _refuse_unwritable_checkpoint_dirpath(cfg, run_dir)
+        # the run's id: a new run's is made here (written to its run record with its config.yaml), a resumed run's
+        # is its record's (none for a run written before neurodyn kept one); the ranks > 0 of DDP get rank 0's
+        self._run_id = (os.environ.get(RUN_ID_ENV) if child_rank() else
+                        (run_record(run_dir) or {}).get("id") if own_folder else new_run_id())
+        if not child_rank():
+            if self._run_id:
+                os.environ[RUN_ID_ENV] = self._run_id
+            else:
+                os.environ.pop(RUN_ID_ENV, None)
         if cfg.get("run") is not None and ckpt is None:
             ckpt = "last"
         if ckpt in ("best", "last"):
@@ -681,7 +698,7 @@ class NeurodynCLI(LightningCLI):
         ckpt = cfg.get("ckpt_path")
         resuming = ckpt is not None
         written = [run_dir / name for name in RUN_RECORDS
-                   if not (name == "config.yaml" and resuming and (run_dir / name).is_file())]
+                   if not (name in ("config.yaml", RUN_RECORD) and resuming and (run_dir / name).is_file())]
         run_field = "run" if cfg.get("run") is not None else "run_name" if cfg.get("run_name") else "ckpt_path"
         fields = dict.fromkeys(written, run_field)
         if cfg.checkpoint.get("dirpath") is not None:  # the checkpoints go there, not into the run folder
@@ -814,7 +831,7 @@ class NeurodynCLI(LightningCLI):
         if sub != "fit" or self._config_to_save is None:
             return self._trainer_or_input_error(config, callbacks)
         # a resumed fit keeps the run's config.yaml and writes config.resume-<n>.yaml (RunConfigSaver)
-        self.save_config_kwargs = {**self.save_config_kwargs,
+        self.save_config_kwargs = {**self.save_config_kwargs, "run_id": self._run_id,
                                    "resuming": self.config[sub].get("ckpt_path") is not None}
         held, self.config[sub] = self.config[sub], self._config_to_save
         try:
@@ -1187,7 +1204,7 @@ def cli_main(argv: list[str]) -> int:
     # the variables a command sets for the processes it starts go when it ends (a notebook or script that ran it in
     # its own process): a fit's RUN_DIR_ENV named the run to the ranks > 0 of a later run that torchrun / srun
     # started from this environment (they took that old run for theirs)
-    env = {RUN_DIR_ENV: os.environ.get(RUN_DIR_ENV)}
+    env = {name: os.environ.get(name) for name in (RUN_DIR_ENV, RUN_ID_ENV)}
     try:  # the global random generators and PL_GLOBAL_SEED that seed_everything sets: neurodyn.cli.main puts them back
         code = _run_cli(command, rest, resume)
     except BaseException:

@@ -15,6 +15,7 @@ from neurodyn.errors import InputError, Stopped
 from neurodyn.training.callbacks import format_duration, max_time_seconds
 from neurodyn.training.checkpoint_index import (
     INDEX_NAME,
+    RUN_RECORD,
     checkpoint_folder,
     missing_folder,
     never_measured,
@@ -23,6 +24,8 @@ from neurodyn.training.checkpoint_index import (
 
 #: the run folder chosen by rank 0, for the DDP processes it starts
 RUN_DIR_ENV = "NEURODYN_RUN_DIR"
+#: the run's id (:data:`~neurodyn.training.checkpoint_index.RUN_RECORD`) chosen by rank 0, for the DDP processes
+RUN_ID_ENV = "NEURODYN_RUN_ID"
 DEFAULT_ROOT = "runs"
 
 
@@ -45,11 +48,14 @@ _KEEP_NONE = _keep_none()
 class RunConfigSaver(SaveConfigCallback):
     """Write the run's ``config.yaml`` into the run folder. A resumed fit (``resuming``) never rewrites it: it
     writes what the resume was given to ``config.resume-<n>.yaml`` beside it (n = 1, 2, ... per resume), so
-    the first file stays the record of the run. Files are written atomically."""
+    the first file stays the record of the run. With the first config.yaml it writes the run record
+    (:data:`~neurodyn.training.checkpoint_index.RUN_RECORD`: ``run_id`` and the run folder's realpath), which a resume
+    never rewrites either. Files are written atomically."""
 
-    def __init__(self, *args, resuming: bool = False, **kwargs):
+    def __init__(self, *args, resuming: bool = False, run_id: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.resuming = resuming
+        self.run_id = run_id
         self._settings: dict | None = None
         self._data_files: dict = {}
 
@@ -70,6 +76,11 @@ class RunConfigSaver(SaveConfigCallback):
             from neurodyn.io import atomic_path
 
             run_dir.mkdir(parents=True, exist_ok=True)
+            if self.run_id and name == self.config_filename and not (run_dir / RUN_RECORD).exists():
+                import json
+
+                with atomic_path(run_dir / RUN_RECORD) as tmp:
+                    tmp.write_text(json.dumps({"id": self.run_id, "folder": os.path.realpath(run_dir)}) + "\n")
             with atomic_path(run_dir / name) as tmp:
                 self.parser.save(self.config, str(tmp), overwrite=True, multifile=False, **_KEEP_NONE)
         self.already_saved = True

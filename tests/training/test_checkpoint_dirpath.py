@@ -373,3 +373,34 @@ def test_such_a_run_given_by_its_config_is_a_run_folder(run_elsewhere, capsys, s
     assert main([sub, "--config", str(run / "config.yaml"), "--ckpt_path", "last",
                  *(["--prediction.path", str(ck.parent / "last.h5")] if sub == "predict" else [])]) == 0
     assert not (run / "checkpoints").exists()
+
+
+def test_a_hand_written_config_that_records_a_checkpoint_folder_is_no_run_folder(run_elsewhere, tmp_path, capsys):
+    """A folder holding a config.yaml that records a ``checkpoint.dirpath`` of an existing folder was taken for a run
+    folder (``info`` summarised it as one, ``predict --config`` wrote predictions.h5 beside it): a run folder holds
+    neurodyn's run record (``run.json``, written with its config.yaml: the run's id and folder). A run written
+    before neurodyn kept one is still a run folder: its checkpoints index names it, or it holds a fit's
+    metrics.csv (or hparams.yaml)."""
+    from neurodyn.training.checkpoint_index import is_run_folder
+
+    run, ck = run_elsewhere
+    hand = tmp_path / "notes"
+    hand.mkdir()
+    (hand / "config.yaml").write_text(f"checkpoint:\n  dirpath: {ck}\n")
+    capsys.readouterr()
+    assert main(["info", str(hand)]) == 2
+    err = capsys.readouterr().err
+    assert "is no run folder of neurodyn fit (it has a config.yaml that records a checkpoint.dirpath, but no run.json" \
+        in err, err
+    assert is_run_folder(run) and not is_run_folder(hand)
+    record = json.loads((run / "run.json").read_text())
+    assert len(record["id"]) == 32 and record["folder"] == str(run.resolve()), record
+
+    (run / "run.json").unlink()  # a run written before run records: its index names it
+    assert is_run_folder(run)
+    index = json.loads((ck / "checkpoints.json").read_text())
+    (ck / "checkpoints.json").write_text(json.dumps({**index, "run_dir": str(hand)}))
+    assert is_run_folder(run)  # ... or its metrics.csv (and Lightning's hparams.yaml)
+    for name in ("metrics.csv", "hparams.yaml"):
+        (run / name).unlink(missing_ok=True)
+    assert not is_run_folder(run)
