@@ -8,7 +8,7 @@ import os
 #: the variables of a run of several processes (torch.distributed's, Lightning's; neurodyn's run folder for the
 #: processes a command starts): a subprocess that inherited them would take itself for one process of that run
 DIST_VARS = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK",
-             "LOCAL_WORLD_SIZE", "NEURODYN_RUN_DIR")
+             "LOCAL_WORLD_SIZE", "NEURODYN_RUN_DIR", "NEURODYN_RUN_ID")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -257,7 +257,7 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
         index = json.loads(index_path.read_text()) if index_path.is_file() else {}
     except (OSError, ValueError):
         index = {}
-    if index:
+    if index and ("monitor" in index or "last" in index):  # not the claim of a fit that has saved nothing yet
         last = index.get("last_epoch")
         table.add_row("last epoch", f"{last} (counted from 0: {last + 1} finished), step {index.get('last_step')}"
                       if isinstance(last, int) else str(last))

@@ -163,6 +163,86 @@ def _written_by_fit(run_dir: Path) -> bool:
             or any(run_dir.glob("config.resume-*.yaml")))
 
 
+def claimed_by(folder: str | os.PathLike) -> str | None:
+    """The run folder that claimed ``folder`` for its checkpoints (:func:`claim_folder`) and has not saved one there
+    yet, or None: an index that names a run folder and holds no more than the claim (no ``last``, no
+    ``monitor``)."""
+    import json
+
+    try:
+        index = json.loads((Path(folder) / INDEX_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(index, dict) or "last" in index or "monitor" in index
+            or not isinstance(index.get("run_dir"), str)):
+        return None
+    return index["run_dir"]
+
+
+def claimed_words(folder: str | os.PathLike, owner: str | None) -> str:
+    """The refusal of a new run's ``checkpoint.dirpath`` that another run claimed (:func:`claim_folder`)."""
+    return (f"is the checkpoint folder of the run {owner or '(being written)'}, which claimed it when its fit started "
+            f"(its {INDEX_NAME}; no checkpoint saved yet), and a new run keeps its checkpoints in a new or empty "
+            "folder: choose another --checkpoint.dirpath, or --checkpoint.dirpath null (if no fit of that run is "
+            f"running and the run is gone, remove {Path(folder) / INDEX_NAME})")
+
+
+def claim_folder(folder: str | os.PathLike, run_dir: str | os.PathLike, run_id: str | None,
+                 shown: str | None = None) -> list[Path]:
+    """Claim ``folder`` for the checkpoints of the new run ``run_dir``: its checkpoints index is created with
+    ``O_CREAT | O_EXCL`` (open(2): one process of all those that try creates it), recording ``run_dir`` (realpath)
+    and ``run_id``; :class:`~neurodyn.training.checkpoints.AutoModelCheckpoint` rewrites it at the run's first
+    checkpoint. Two fits started at once into one new or empty folder both passed the check that it held no
+    checkpoints, and wrote over each other's last.ckpt and index there: the second is refused now, in one line
+    naming the folder (``shown``: as the user gave it) and the run that holds it (an
+    :class:`~neurodyn.errors.InputError`, field ``checkpoint.dirpath``). Returns the folders made for it (missing
+    parents included), for :func:`release_folder`."""
+    import json
+
+    from neurodyn.errors import InputError
+
+    folder = Path(folder)
+    made = []
+    for parent in reversed([folder, *folder.parents]):
+        if not parent.exists():
+            try:
+                parent.mkdir()
+                made.append(parent)
+            except FileExistsError:
+                pass
+            except OSError as err:
+                raise InputError(f"cannot make this folder ({os.strerror(err.errno or 0) or err})",
+                                 path=shown or folder, field="checkpoint.dirpath") from None
+    try:
+        fd = os.open(folder / INDEX_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise InputError(claimed_words(folder, claimed_by(folder)), path=shown or folder,
+                         field="checkpoint.dirpath") from None
+    except OSError as err:
+        raise InputError(f"cannot write in this folder ({os.strerror(err.errno or 0) or err})", path=shown or folder,
+                         field="checkpoint.dirpath") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps({"run_dir": os.path.realpath(run_dir), "run_id": run_id}, indent=1) + "\n")
+    return made
+
+
+def release_folder(folder: str | os.PathLike, run_dir: str | os.PathLike, made: list[Path]) -> None:
+    """Undo :func:`claim_folder` where the run saved no checkpoint in ``folder`` (it failed, was stopped, or trained
+    nothing): its claim is removed, if still its own, and the folders made for it, if empty."""
+    import contextlib
+
+    folder = Path(folder)
+    if any(folder.glob("*.ckpt")):
+        return
+    owner = claimed_by(folder)
+    if owner is not None and owner == os.path.realpath(run_dir):
+        with contextlib.suppress(OSError):
+            (folder / INDEX_NAME).unlink()
+    for path in reversed(made):
+        with contextlib.suppress(OSError):
+            path.rmdir()
+
+
 def why_no_run(path: str | os.PathLike) -> str:
     """What a folder that is no run folder (:func:`is_run_folder`) lacks, for ``neurodyn info`` of it: it said
     '(config.yaml and checkpoints/)' of every folder, also of one whose config.yaml is there, and of a run whose

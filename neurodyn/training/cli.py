@@ -133,11 +133,15 @@ from neurodyn.training.checkpoint_index import (
     RUN_PLACEHOLDER,
     RUN_RECORD,
     checkpoint_folder,
+    claim_folder,
+    claimed_by,
+    claimed_words,
     foreign_index,
     is_run_folder,
     missing_folder,
     new_run_id,
     recorded_dirpath,
+    release_folder,
     resolved_dirpath,
     run_record,
 )
@@ -652,14 +656,16 @@ class NeurodynCLI(LightningCLI):
                 self.resume_state.new_run_dir = run_dir  # removed again if the fit fails before a checkpoint
             elif not own_folder:  # checked under the lock: no other fit writes the folder meanwhile
                 self._check_new_run_folder(run_dir, ckpt, named)
-            if not own_folder:  # a {run} in --checkpoint.dirpath: checked now that the run folder is known
-                _refuse_used_checkpoint_folder(cfg, run_dir)
-                _refuse_unwritable_checkpoint_dirpath(cfg, run_dir)
         # the run's id: a new run's is made here (written to its run record with its config.yaml), a resumed run's
         # is its record's (none for a run written before neurodyn kept one); the ranks > 0 of DDP get rank 0's
         self._run_id = (os.environ.get(RUN_ID_ENV) if child_rank() else
                         (run_record(run_dir) or {}).get("id") if own_folder else new_run_id())
         if not child_rank():
+            if not own_folder:  # a {run} in --checkpoint.dirpath: checked now that the run folder is known
+                _refuse_used_checkpoint_folder(cfg, run_dir)
+                _refuse_unwritable_checkpoint_dirpath(cfg, run_dir)
+                # ... and claimed: a second new run started at the same moment passed the checks above too
+                self._held.enter_context(_claimed_checkpoint_folder(cfg, run_dir, self._run_id))
             if self._run_id:
                 os.environ[RUN_ID_ENV] = self._run_id
             else:
@@ -1123,12 +1129,36 @@ def _refuse_used_checkpoint_folder(cfg, run_dir: Path | None = None) -> None:
     if RUN_PLACEHOLDER in dirpath:
         dirpath = f"{dirpath} ({folder})"
     held = sorted(p.name for p in folder.glob("*.ckpt")) + [INDEX_NAME] * (folder / INDEX_NAME).is_file()
+    if held == [INDEX_NAME] and claimed_by(folder) is not None:  # another new run's claim (claim_folder)
+        raise InputError(claimed_words(folder, claimed_by(folder)), path=dirpath, field="checkpoint.dirpath")
     if held:
         shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
         raise InputError(f"holds the checkpoints of another run ({shown}), and a new run keeps its checkpoints in a "
                          "new or empty folder: choose another --checkpoint.dirpath, or --checkpoint.dirpath null "
                          "(the new run's own checkpoints/ folder; or resume that run with --run DIR)", path=dirpath,
                          field="checkpoint.dirpath")
+
+
+@contextlib.contextmanager
+def _claimed_checkpoint_folder(cfg, run_dir: Path, run_id: str | None):
+    """A new run's local ``--checkpoint.dirpath`` outside its run folder (which its lock ``.run.lock`` keeps to
+    one fit), claimed for the block (:func:`~neurodyn.training.checkpoint_index.claim_folder`: its checkpoints
+    index, made with O_EXCL) and let go at its end if the run saved no checkpoint there
+    (:func:`~neurodyn.training.checkpoint_index.release_folder`)."""
+    dirpath = cfg.checkpoint.get("dirpath") if cfg.get("checkpoint") is not None else None
+    if not isinstance(dirpath, str) or not dirpath or "://" in dirpath:
+        yield
+        return
+    folder = Path(resolved_dirpath(dirpath, run_dir))
+    if folder.is_relative_to(os.path.realpath(run_dir)):
+        yield
+        return
+    made = claim_folder(folder, run_dir, run_id, shown=f"{dirpath} ({folder})" if RUN_PLACEHOLDER in dirpath
+                        else dirpath)
+    try:
+        yield
+    finally:
+        release_folder(folder, run_dir, made)
 
 
 def _refuse_unwritable_inside(run_dir: Path, field: str) -> None:

@@ -170,7 +170,11 @@ def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path
 
 
 def no_best_reason(index: dict) -> str:
-    """Why a run's checkpoint index names no best file: the run selects nothing, or it has not validated."""
+    """Why a run's checkpoint index names no best file: the run selects nothing, or it has not validated, or the
+    index is the claim of a run that has saved no checkpoint yet (:func:`~neurodyn.training.checkpoint_index.
+    claim_folder`)."""
+    if "monitor" not in index and "last" not in index:
+        return "the run has not saved a checkpoint yet"
     if selects_best(index):
         return f"the run has no best checkpoint yet: {never_measured(index)}"
     return "the run keeps no best checkpoint (no monitor, or checkpoint.save_top_k 0)"

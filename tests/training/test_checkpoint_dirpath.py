@@ -404,3 +404,68 @@ def test_a_hand_written_config_that_records_a_checkpoint_folder_is_no_run_folder
     for name in ("metrics.csv", "hparams.yaml"):
         (run / name).unlink(missing_ok=True)
     assert not is_run_folder(run)
+
+
+_PAUSED_FIT = '''
+import json, os, subprocess, sys
+from neurodyn.training.checkpoints import AutoModelCheckpoint
+from neurodyn.cli import main
+
+args, second, out = json.loads(sys.argv[1])
+original = AutoModelCheckpoint.on_train_start
+
+
+def paused(self, trainer, pl_module):
+    # this fit has passed every check and starts training; the second fit runs from start to end meanwhile
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEURODYN_RUN")}
+    proc = subprocess.run([sys.executable, "-c", "import sys, json; from neurodyn.cli import main; "
+                           "sys.exit(main(json.loads(sys.argv[1])))", json.dumps(second)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    with open(out, "w") as handle:
+        json.dump({"rc": proc.returncode, "err": proc.stderr}, handle)
+    return original(self, trainer, pl_module)
+
+
+AutoModelCheckpoint.on_train_start = paused
+sys.exit(main(args))
+'''
+
+
+def test_a_new_run_started_while_another_trains_into_the_same_empty_folder_is_refused(tmp_path):
+    """Two new runs started at the same moment into one empty ``--checkpoint.dirpath`` both passed the check that it
+    held no checkpoints (the first has saved none yet), then wrote over each other's last.ckpt and checkpoints.json.
+    A fit claims the folder when it starts (its checkpoints index, made with O_EXCL): here the second fit runs
+    whole while the first, past its checks, is held at the start of training; it is refused in one line naming the
+    folder and the run that holds it, exit 2, and the first run's checkpoints are its own."""
+    import os
+    import subprocess
+    import sys
+
+    from subprocess_env import clean_env
+
+    root, ck = tmp_path / "runs", tmp_path / "ck"
+    common = [*TINY, "--trainer.default_root_dir", str(root), "--trainer.max_epochs", "1",
+              "--checkpoint.dirpath", str(ck)]
+    out = tmp_path / "second.json"
+    repo = str(Path(__file__).resolve().parents[2])
+    env = clean_env(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-c", _PAUSED_FIT,
+                           json.dumps([["fit", *common, "--run-name", "a"], ["fit", *common, "--run-name", "b"],
+                                       str(out)])], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    second = json.loads(out.read_text())
+    err = [line for line in second["err"].splitlines() if line and not line.startswith("note:")]
+    assert second["rc"] == 2 and len(err) == 1, second
+    assert f"{ck}: checkpoint.dirpath: is the checkpoint folder of the run {(root / 'a').resolve()}" in err[0], err
+    assert json.loads((ck / "checkpoints.json").read_text())["run_dir"] == str((root / "a").resolve())
+    assert sorted(p.name for p in root.iterdir()) == ["a"]  # the refused fit leaves no folder
+
+
+def test_a_fit_that_saves_no_checkpoint_lets_its_claim_go(tmp_path, capsys):
+    """The claim of a fit that ends without a checkpoint (here: ``max_epochs 0``, refused when the Trainer is built,
+    after the claim) is removed with the folders made for it, so the folder is free for the next run."""
+    ck = tmp_path / "ck" / "sub"
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path / "runs"), "--run-name", "a",
+                 "--trainer.max_epochs", "0", "--checkpoint.dirpath", str(ck)]) == 2
+    assert "max_epochs 0 trains nothing" in capsys.readouterr().err
+    assert not (tmp_path / "ck").exists()
