@@ -29,6 +29,7 @@ from neurodyn.training.checkpoint_index import (
     is_run_folder,
     missing_folder,
     never_measured,
+    run_of_checkpoint,
     selects_best,
     why_no_run,
 )
@@ -211,9 +212,9 @@ def checkpoint_info(path: str | os.PathLike, console=None) -> None:
     path = Path(path)
     family = header.get("family") or "not a neurodyn checkpoint: no model family recorded"
     what = f"checkpoint of neurodyn fit ({family}; epochs finished: {int(ckpt.get('epoch', -1)) + 1})"
-    run = path.parent.parent
-    config = (shell_word(run / "config.yaml") if path.parent.name == "checkpoints" and _is_run_folder(run)
-              else "CONFIG.yaml")
+    # its run folder: DIR of DIR/checkpoints/X.ckpt, or the run that a --checkpoint.dirpath folder's index links it to
+    run = run_of_checkpoint(path)
+    config = shell_word(run / "config.yaml") if run is not None and _is_run_folder(run) else "CONFIG.yaml"
     if path.name == "best.ckpt" and _is_tune_folder(path.parent):  # neurodyn tune's: best.yaml beside it
         config = shell_word(path.parent / "best.yaml")
     print_what_next(console, what, [

@@ -40,6 +40,35 @@ def run_record(run_dir: str | os.PathLike) -> dict | None:
     return record
 
 
+def run_of_checkpoint(path: str | os.PathLike) -> Path | None:
+    """The run folder a checkpoint file belongs to, or None: ``DIR`` for ``DIR/checkpoints/X.ckpt`` when ``DIR`` has
+    a config.yaml, or, for a file in a ``--checkpoint.dirpath`` folder outside its run folder, the run folder that
+    the folder's checkpoints index names (``run_dir``), where that folder's run record holds the index's
+    ``run_id`` and records this folder as its checkpoint folder: ``predict --ckpt_path FOLDER/X.ckpt`` then writes
+    its default output into the run folder, ``info`` suggests the run's config, ``fit --ckpt_path`` resumes the run,
+    as for a file in ``DIR/checkpoints`` (they knew that one only). An index without a run id (written before run
+    records) links nothing, as before; nor does one whose run folder is gone or holds another run (a copy of the
+    run keeps the id, but the index names the original's realpath)."""
+    import json
+
+    path = Path(path)
+    if path.parent.name == "checkpoints" and (path.parent.parent / "config.yaml").is_file():
+        return path.parent.parent
+    try:
+        index = json.loads((path.parent / INDEX_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    run_dir, wanted = (index.get("run_dir"), index.get("run_id")) if isinstance(index, dict) else (None, None)
+    if not (isinstance(run_dir, str) and run_dir and isinstance(wanted, str) and wanted):
+        return None
+    record = run_record(run_dir)
+    if record is None or record["id"] != wanted or not (Path(run_dir) / "config.yaml").is_file():
+        return None
+    if os.path.realpath(checkpoint_folder(run_dir)) != os.path.realpath(path.parent):
+        return None
+    return Path(run_dir)
+
+
 def selects_best(index: dict) -> bool:
     """Whether a run's checkpoint index says the run keeps a best checkpoint: it has a monitor and a top k
     (``checkpoint.save_top_k`` 0 keeps none; the index of a run without a monitor records none). A run that selects
@@ -334,9 +363,8 @@ def foreign_index(run_dir: str | os.PathLike) -> str | None:
         return (f"its checkpoint folder {folder} is a link to {os.path.realpath(folder)}, where the run folder "
                 f"{owner} (which its {INDEX_NAME} names) keeps its checkpoints too: this run folder is a copy of that "
                 f"one (the link copied, not the folder), and a resume here would write over them. Make {folder} a "
-                f"folder of its own (a copy of the checkpoints), or start a new run from its checkpoint: neurodyn fit "
-                f"--config {run_dir / 'config.yaml'} --ckpt_path {folder / 'last.ckpt'} --checkpoint.dirpath null "
-                f"--run-name NEW")
+                f"folder of its own (a copy of the checkpoints), or start a new run from "
+                f"{_new_run_from(run_dir, folder / 'last.ckpt')}")
     if isinstance(owner, str) and owner:
         whose = f"its {INDEX_NAME} names the run folder {owner}: this run folder is a copy or a moved run of that one"
         mine = "they are this run's (its folder moved here)"
@@ -345,6 +373,16 @@ def foreign_index(run_dir: str | os.PathLike) -> str | None:
                  "from a copy of it that shares the folder")
         mine = "this run folder is the one that wrote them (not a copy)"
     return (f"its checkpoint folder {folder} lies outside it, and {whose}; a resume here would write over them. If "
-            f"{mine}, set \"run_dir\" in {folder / INDEX_NAME} to {real}; else start a new run from its "
-            f"checkpoint: neurodyn fit --config {run_dir / 'config.yaml'} --ckpt_path {folder / 'last.ckpt'} "
-            f"--checkpoint.dirpath null --run-name NEW")
+            f"{mine}, set \"run_dir\" in {folder / INDEX_NAME} to {real}; else start a new run from "
+            f"{_new_run_from(run_dir, folder / 'last.ckpt')}")
+
+
+def _new_run_from(run_dir: Path, last: Path) -> str:
+    """The command that starts a new run from ``last``, a checkpoint of another run: from the file itself, or, where
+    the file is linked to its run (:func:`run_of_checkpoint`: ``fit --ckpt_path`` of it resumes that run), from a
+    copy of it."""
+    new = "--checkpoint.dirpath null --run-name NEW"
+    if run_of_checkpoint(last) is None:
+        return f"its checkpoint: neurodyn fit --config {run_dir / 'config.yaml'} --ckpt_path {last} {new}"
+    return (f"a copy of its checkpoint: cp {last} KEPT.ckpt, then neurodyn fit --config {run_dir / 'config.yaml'} "
+            f"--ckpt_path KEPT.ckpt {new}")

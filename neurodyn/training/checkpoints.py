@@ -136,7 +136,8 @@ class AutoModelCheckpoint(ModelCheckpoint):
       best file, the last epoch and ``last_step`` (Lightning's ``global_step``, which counts optimizer
       steps: one per batch for LangevinFlow and the HMM-GLM ``gradient`` method, ``n_inner`` M-step Adam
       steps per batch for HMM-GLM ``em``) and, under ``neurodyn fit``, ``run_dir``: the run folder they belong
-      to (a copy of the run folder is refused a resume into a checkpoint folder outside it);
+      to (a copy of the run folder is refused a resume into a checkpoint folder outside it), and ``run_id``, the
+      run's id (which links a checkpoint in such a folder to its run: ``checkpoint_index.run_of_checkpoint``);
       ``neurodyn predict --run DIR --ckpt_path best`` reads it.
     """
 
@@ -157,6 +158,9 @@ class AutoModelCheckpoint(ModelCheckpoint):
         #: the run folder whose checkpoints these are (set by ``neurodyn fit``), recorded in the index: a resume
         #: of another folder (a copy of the run folder) is refused this folder (checkpoint_index.foreign_index)
         self.run_dir: str | None = None
+        #: the run's id (set by ``neurodyn fit``; None for a run written before run records), recorded in the index
+        #: and in every checkpoint (add_checkpoint_header): checkpoint_index.run_of_checkpoint links them to the run
+        self.run_id: str | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self._auto and self.monitor is None:
@@ -321,6 +325,8 @@ class AutoModelCheckpoint(ModelCheckpoint):
         }
         if self.run_dir is not None:
             index["run_dir"] = os.path.realpath(self.run_dir)
+        if self.run_id is not None:
+            index["run_id"] = self.run_id
         with atomic_path(Path(self.dirpath) / INDEX_NAME) as tmp:
             tmp.write_text(json.dumps(index, indent=1) + "\n")
 
@@ -590,7 +596,9 @@ def add_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:
 
     ``checkpoint["neurodyn"]`` = ``{"format", "family", "sizes", "version"}``, ``"bin_ms"``, the bin width
     of the training data, when the module is attached to a trainer whose DataModule has one, and ``"units"``
-    (:func:`data_units`) when that DataModule reads a prepared NLB file; the model config dataclass in
+    (:func:`data_units`) when that DataModule reads a prepared NLB file, and ``"run_id"``, the id of the run of
+    ``neurodyn fit`` that saves it (:data:`~neurodyn.training.checkpoint_index.RUN_RECORD`); the model config
+    dataclass in
     ``hyper_parameters`` becomes a dict (the modules accept either).
     """
     import dataclasses
@@ -612,6 +620,11 @@ def add_checkpoint_header(module: pl.LightningModule, checkpoint: dict) -> None:
     units = data_units(getattr(trainer, "datamodule", None))
     if units is not None:
         checkpoint["neurodyn"]["units"] = units
+    # the id of the run that saves it (AutoModelCheckpoint.run_id, set by neurodyn fit): a copy of the file kept
+    # anywhere is still told as that run's (fit --run DIR --ckpt_path FILE)
+    run_id = getattr(getattr(trainer, "checkpoint_callback", None), "run_id", None)
+    if isinstance(run_id, str) and run_id:
+        checkpoint["neurodyn"]["run_id"] = run_id
 
 
 def check_resume_length(checkpoint: dict, cfg, path: str | os.PathLike) -> bool:

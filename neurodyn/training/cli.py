@@ -18,13 +18,16 @@ Run folders
     run folder: :func:`~neurodyn.training.checkpoint_index.checkpoint_folder`; default: ``last`` for ``fit --run``,
     ``best`` for validate / test / predict; a resume into a folder outside the run folder whose ``checkpoints.json``
     names another run folder, a copy's, is refused). ``fit --ckpt_path DIR/checkpoints/X.ckpt`` also continues in
-    ``DIR``; with ``--run-name`` naming another folder it is refused (a resumed run continues in its own folder;
-    the old run is never written). ``fit --run DIR --ckpt_path FILE`` takes only a checkpoint of ``DIR``'s (in
-    its checkpoints folder, or a copy with the same bytes): another run's, or any other file, is refused (a run
-    folder records one run). Any other fit (a new run, or one from a checkpoint outside a run folder) writes
-    only a new or empty folder: a ``--run-name`` -- or the ``run_name`` of ``fit --config DIR/config.yaml`` -- of a
-    folder that holds files is refused. A fit holds the run folder's lock ``.run.lock`` until it ends
-    (:func:`neurodyn.io.output.hold_folder`): a second fit of the same folder is refused at once. ``{run}`` in a
+    ``DIR``, and so does a checkpoint in the run's ``--checkpoint.dirpath`` folder that its index links to ``DIR``
+    (:func:`~neurodyn.training.checkpoint_index.run_of_checkpoint`); with ``--run-name`` naming another folder it is
+    refused (a resumed run continues in its own folder; the old run is never written). ``fit --run DIR --ckpt_path
+    FILE`` takes only a checkpoint of ``DIR``'s (one that records ``DIR``'s run id, ``run.json``; for runs and
+    checkpoints written before run ids, one in its checkpoints folder, or a copy with the same bytes): another
+    run's, or any other file, is refused (a run folder records one run). Any other fit (a new run, or one from a
+    checkpoint outside a run folder) writes only a new or empty folder: a ``--run-name`` -- or the ``run_name`` of
+    ``fit --config DIR/config.yaml`` -- of a folder that holds files is refused. A fit holds the run folder's lock
+    ``.run.lock`` until it ends (:func:`neurodyn.io.output.hold_folder`): a second fit of the same folder is refused
+    at once. ``{run}`` in a
     logger's ``save_dir`` stands for the run folder. validate / test / predict write no logs. The prediction
     file follows every command's output policy (:func:`neurodyn.io.output_file`): it may not be a file the
     command reads (:func:`neurodyn.training.inputs.command_inputs`: the data, the Lorenz cache, the checkpoint,
@@ -193,6 +196,7 @@ from neurodyn.training.runs import (
     RUN_DIR_ENV,
     RUN_ID_ENV,
     RunConfigSaver,
+    checkpoint_run_id,
     is_run_checkpoint,
     keeps_best,
     prepare_argv,
@@ -586,13 +590,20 @@ class NeurodynCLI(LightningCLI):
                                  path=ckpt, field="ckpt_path")
             # --run A --ckpt_path kept/x.ckpt (outside any run folder): that file's weights and loop continued in
             # A, whose metrics.csv and checkpoints then described two runs. Only A's own checkpoints (in its
-            # checkpoints folder, or the checkpoint.dirpath it recorded; or a copy with the same bytes) continue A
-            own = checkpoint_folder(run_dir)
-            if owner is None and os.path.isfile(ckpt) and is_run_checkpoint(ckpt, own) is False:
-                raise InputError(f"is not a checkpoint of --run {run_dir} (not in its checkpoints folder, nor a copy "
-                                 f"of one there); a run folder records one run: resume the run with --run {run_dir} "
-                                 "alone, or start a new run from this file with --ckpt_path and no --run (a new "
-                                 "run folder)", path=ckpt, field="ckpt_path")
+            # checkpoints folder, or the checkpoint.dirpath it recorded; or a copy with the same bytes) continue A. By
+            # their run id where both record one: a copy kept elsewhere is A's after the original rotated out of A's
+            # folder (the bytes matched nothing there), another run's never is
+            if owner is None and os.path.isfile(ckpt):
+                mine, its = (run_record(run_dir) or {}).get("id"), checkpoint_run_id(ckpt)
+                why = None
+                if mine and its and mine != its:
+                    why = "it records another run's id"
+                elif not (mine and its) and is_run_checkpoint(ckpt, checkpoint_folder(run_dir)) is False:
+                    why = "not in its checkpoints folder, nor a copy of one there"
+                if why is not None:
+                    raise InputError(f"is not a checkpoint of --run {run_dir} ({why}); a run folder records one run: "
+                                     f"resume the run with --run {run_dir} alone, or start a new run from this file "
+                                     "with --ckpt_path and no --run (a new run folder)", path=ckpt, field="ckpt_path")
         named = any(a == "--run_name" or a.startswith("--run_name=") for a in self._user_argv)
         if named and run_dir is not None and cfg.get("run_name"):
             # --run-name NEW with --run OLD / --ckpt_path OLD/checkpoints/X.ckpt: a resume continues in the
@@ -818,7 +829,7 @@ class NeurodynCLI(LightningCLI):
             self.resume_state.run_dir = self._run_dir
             for callback in callbacks:  # the run folder its checkpoint index names (checkpoint_index.foreign_index)
                 if isinstance(callback, AutoModelCheckpoint) and self._run_dir is not None:
-                    callback.run_dir = str(self._run_dir)
+                    callback.run_dir, callback.run_id = str(self._run_dir), self._run_id
             self.resume_state.limits = {name: config.get(name, default) for name, default in LENGTH_SETTINGS.items()}
             callbacks.append(self.resume_state)
         configured = list(config.get("callbacks") or []) + callbacks

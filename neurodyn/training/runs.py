@@ -19,6 +19,7 @@ from neurodyn.training.checkpoint_index import (
     checkpoint_folder,
     missing_folder,
     never_measured,
+    run_of_checkpoint,
     selects_best,
 )
 
@@ -103,11 +104,24 @@ class RunConfigSaver(SaveConfigCallback):
 
 
 def run_dir_of_checkpoint(path: str) -> Path | None:
-    """``DIR`` for ``DIR/checkpoints/X.ckpt`` when ``DIR`` is a run folder (has config.yaml)."""
-    p = Path(path)
-    if p.parent.name == "checkpoints" and (p.parent.parent / "config.yaml").is_file():
-        return p.parent.parent
-    return None
+    """``DIR`` for ``DIR/checkpoints/X.ckpt`` when ``DIR`` is a run folder (has config.yaml), and for a checkpoint in
+    a ``--checkpoint.dirpath`` folder the run folder that its index and the run's record link it to
+    (:func:`~neurodyn.training.checkpoint_index.run_of_checkpoint`)."""
+    return run_of_checkpoint(path)
+
+
+def checkpoint_run_id(path: str | os.PathLike) -> str | None:
+    """The run id a checkpoint file records (``checkpoint["neurodyn"]["run_id"]``, written by ``neurodyn fit``
+    since run records), or None: none recorded (an older checkpoint), or a file that cannot be read (its reader
+    names why)."""
+    import torch
+
+    try:  # mmap: the header, not every tensor
+        header = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("neurodyn") or {}
+    except Exception:  # noqa: BLE001 - the file is read and checked again when the fit loads it
+        return None
+    run_id = header.get("run_id") if isinstance(header, dict) else None
+    return run_id if isinstance(run_id, str) and run_id else None
 
 
 def is_run_checkpoint(path: str | os.PathLike, checkpoint_dir: Path) -> bool | None:

@@ -153,19 +153,26 @@ def test_the_index_names_its_run_folder_and_a_copy_of_the_run_is_refused_a_resum
     copy = run.parent / "a2"
     shutil.copytree(run, copy)
     before, kept = _digest(ck), _digest(copy)
-    for resume in (["--run", str(copy)], ["--run", str(copy), "--ckpt_path", str(ck / "last.ckpt")]):
-        capsys.readouterr()
-        assert main(["fit", *resume, "--trainer.max_epochs", "3"]) == 2
-        line = _one_line(capsys)
-        assert f"{copy}: run: its checkpoint folder {ck} lies outside it" in line, line
-        assert "is a copy or a moved run of that one" in line and str(run.resolve()) in line, line
-        assert "--checkpoint.dirpath null --run-name NEW" in line, line
-        assert _digest(ck) == before and _digest(copy) == kept
+    capsys.readouterr()
+    assert main(["fit", "--run", str(copy), "--trainer.max_epochs", "3"]) == 2
+    line = _one_line(capsys)
+    assert f"{copy}: run: its checkpoint folder {ck} lies outside it" in line, line
+    assert "is a copy or a moved run of that one" in line and str(run.resolve()) in line, line
+    # the checkpoint is linked to its run (the index's run folder and id): the new run starts from a copy of it
+    assert f"a copy of its checkpoint: cp {ck / 'last.ckpt'} KEPT.ckpt, then neurodyn fit" in line, line
+    assert "--ckpt_path KEPT.ckpt --checkpoint.dirpath null --run-name NEW" in line, line
+    assert _digest(ck) == before and _digest(copy) == kept
+    # the run's checkpoint given to the copy: another run's (the index names the run)
+    assert main(["fit", "--run", str(copy), "--ckpt_path", str(ck / "last.ckpt"), "--trainer.max_epochs", "3"]) == 2
+    line = _one_line(capsys)
+    assert f"ckpt_path: is a checkpoint of another run ({run.resolve()}), not of --run {copy}" in line, line
+    assert _digest(ck) == before and _digest(copy) == kept
     # the run itself still resumes there
     assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 0
     assert json.loads((ck / "checkpoints.json").read_text())["last_epoch"] == 1
-    # the advice: a new run from the checkpoint, in a folder of its own
-    assert main(["fit", "--config", str(copy / "config.yaml"), "--ckpt_path", str(ck / "last.ckpt"),
+    # the advice: a new run from a copy of the checkpoint, in a folder of its own
+    shutil.copy(ck / "last.ckpt", ck.parent / "KEPT.ckpt")
+    assert main(["fit", "--config", str(copy / "config.yaml"), "--ckpt_path", str(ck.parent / "KEPT.ckpt"),
                  "--checkpoint.dirpath", "null", "--run-name", "new", "--trainer.default_root_dir", str(run.parent),
                  "--trainer.max_epochs", "3"]) == 0, capsys.readouterr().err
     assert (run.parent / "new" / "checkpoints" / "last.ckpt").is_file()
@@ -469,3 +476,38 @@ def test_a_fit_that_saves_no_checkpoint_lets_its_claim_go(tmp_path, capsys):
                  "--trainer.max_epochs", "0", "--checkpoint.dirpath", str(ck)]) == 2
     assert "max_epochs 0 trains nothing" in capsys.readouterr().err
     assert not (tmp_path / "ck").exists()
+
+
+def test_a_checkpoint_in_a_runs_checkpoint_folder_elsewhere_is_linked_to_its_run(run_elsewhere, tmp_path, capsys,
+                                                                                  monkeypatch):
+    """A checkpoint in a run's ``--checkpoint.dirpath`` folder is the run's, as one in ``DIR/checkpoints`` is (which
+    was the only one known): its index names the run folder and the run's id, which the run folder's run.json
+    holds. ``info FOLDER/X.ckpt`` suggests the run's config (it said CONFIG.yaml), ``predict --ckpt_path
+    FOLDER/X.ckpt`` writes DIR/predictions.h5 by default (it had no default output), ``fit --ckpt_path FOLDER/X.ckpt``
+    resumes the run in its folder (it started a new run). An index written before run ids links nothing, as
+    before."""
+    run, ck = run_elsewhere
+    real = run.resolve()
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["info", str(ck / "last.ckpt")]) == 0
+    out = capsys.readouterr().out
+    assert f"--config {real / 'config.yaml'} --ckpt_path {ck / 'last.ckpt'}" in out, out
+    assert main(["predict", *TINY, "--ckpt_path", str(ck / "last.ckpt")]) == 0, capsys.readouterr().err
+    assert (run / "predictions.h5").is_file()
+    assert main(["fit", "--ckpt_path", str(ck / "last.ckpt"), "--trainer.max_epochs", "2"]) == 0, \
+        capsys.readouterr().err
+    assert "max_epochs: 2" in (run / "config.resume-1.yaml").read_text()
+    assert json.loads((ck / "checkpoints.json").read_text())["last_epoch"] == 1
+    assert sorted(p.name for p in run.parent.iterdir()) == ["a"] and not (tmp_path / "runs" / "lightning_logs").exists()
+
+    index = json.loads((ck / "checkpoints.json").read_text())
+    del index["run_id"]  # written before run ids: no link, as before
+    (ck / "checkpoints.json").write_text(json.dumps(index))
+    from neurodyn.training.checkpoint_index import run_of_checkpoint
+
+    assert run_of_checkpoint(ck / "last.ckpt") is None
+    capsys.readouterr()
+    assert main(["info", str(ck / "last.ckpt")]) == 0
+    assert "--config CONFIG.yaml" in capsys.readouterr().out

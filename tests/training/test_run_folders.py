@@ -596,3 +596,31 @@ def test_info_summarises_a_run_folder_and_a_checkpoint(run, tmp_path, capsys, mo
     assert capsys.readouterr().err.strip() == (f"neurodyn info: error: {garbage}: checkpoint: not a readable "
                                                "checkpoint: not a torch.save zip archive (truncated, or another "
                                                "kind of file)")
+
+
+def test_a_kept_copy_of_a_runs_checkpoint_resumes_it_after_the_original_moved_on(run, tmp_path, capsys):
+    """``fit --run A --ckpt_path FILE`` took only a file in A's checkpoints folder or a copy with the same bytes as
+    one there: a copy of A's last.ckpt kept elsewhere was refused once A's last.ckpt had moved on (its bytes matched
+    nothing there any more). Checkpoints record their run's id (A's run.json): a file with A's id is A's, wherever
+    it is kept; one with another run's id is refused, saying so."""
+    import torch
+
+    kept = tmp_path / "kept" / "epoch1.ckpt"
+    kept.parent.mkdir()
+    shutil.copy(run / "checkpoints" / "last.ckpt", kept)
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 0  # last.ckpt: epoch 2's now
+    assert kept.read_bytes() != (run / "checkpoints" / "last.ckpt").read_bytes()
+    capsys.readouterr()
+    assert main(["fit", "--run", str(run), "--ckpt_path", str(kept), "--trainer.max_epochs", "3"]) == 0, \
+        capsys.readouterr().err
+    assert "max_epochs: 3" in (run / "config.resume-2.yaml").read_text()
+    foreign = tmp_path / "kept" / "foreign.ckpt"  # the same state, recorded as another run's
+    state = torch.load(kept, map_location="cpu", weights_only=True)
+    state["neurodyn"]["run_id"] = "0" * 32
+    torch.save(state, foreign)
+    before = _digest(run)
+    capsys.readouterr()
+    assert main(["fit", "--run", str(run), "--ckpt_path", str(foreign), "--trainer.max_epochs", "4"]) == 2
+    line = _one_line(capsys)
+    assert f"{foreign}: ckpt_path: is not a checkpoint of --run {run} (it records another run's id)" in line, line
+    assert _digest(run) == before
