@@ -27,17 +27,15 @@ Run folders
     checkpoint outside a run folder) writes only a new or empty folder: a ``--run-name`` -- or the ``run_name`` of
     ``fit --config DIR/config.yaml`` -- of a folder that holds files is refused. A fit holds the run folder's lock
     ``.run.lock`` until it ends (:func:`neurodyn.io.output.hold_folder`): a second fit of the same folder is refused
-    at once. ``{run}`` in a
-    logger's ``save_dir`` stands for the run folder. validate / test / predict write no logs. The prediction
-    file follows every command's output policy (:func:`neurodyn.io.output_file`): it may not be a file the
-    command reads (:func:`neurodyn.training.inputs.command_inputs`: the data, the Lorenz cache, the checkpoint,
-    every config file however given: ``-c``, ``--data d.yaml``, ...) or one of the run's records
+    at once. ``{run}`` in a logger's ``save_dir`` stands for the run folder. validate / test / predict write no
+    logs. The prediction file follows every command's output policy (:func:`neurodyn.io.output_file`): it may not
+    be a file the command reads (:func:`neurodyn.training.inputs.command_inputs`: the data, the Lorenz cache, the
+    checkpoint, every config file however given: ``-c``, ``--data d.yaml``, ...) or one of the run's records
     (:data:`RUN_RECORDS`: ``config.yaml``, ``run.json``, ``hparams.yaml``, ``metrics.csv``, ``tensorboard/``,
     ``checkpoints/``; ``config.resume-<n>.yaml``); an existing one is replaced only with ``--overwrite``
     (``--prediction.overwrite true``). A fit whose run records would be written over a file it reads is refused
     the same way. Its lock is taken when the arguments are checked and held until the file is written or the run
-    fails
-    (:func:`neurodyn.io.output.hold_output`), so a second predict to the same file is refused before it loads
+    fails (:func:`neurodyn.io.output.hold_output`), so a second predict to the same file is refused before it loads
     anything. The file records what produced it (model, model settings,
     checkpoint, versions: :class:`PredictionWriter`).
 
