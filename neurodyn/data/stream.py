@@ -25,12 +25,15 @@ asset). A server that sends no validator has its blocks read again at each call,
 one command (:func:`resolved_once`) a URL is resolved once. A file replaced *while* it is read fails the read
 at once (:class:`RemoteFailure`, naming what changed): every range answer must match the probe -- size, ``ETag``,
 and ``Last-Modified`` where no strong ``ETag`` on both sides decides -- and a strong ``ETag`` is sent as
-``If-Match`` (:class:`_RangeCheck`); a server without validators cannot show a replacement of the same size.
-Copies of the same bytes behind a load balancer or CDN may give them other validators: an answer of the same size
-with other validators is judged by the bytes -- a ``Repr-Digest`` (RFC 9530) on both sides, a ``dandi://`` asset's
-published ``dandi-etag``, else the file's first 128 KiB read again from that copy and compared -- and fails only
-where they differ, or where no read reaches that copy; :func:`trust_size` (``$NEURODYN_STREAM_TRUST_SIZE=1``,
-``prepare --trust-size``) checks the size alone, saying so once per file.
+``If-Match`` until an answer is 412 (:class:`_RangeCheck`); a server without validators cannot show a replacement
+of the same size. Copies of the same bytes behind a load balancer or CDN may give them other validators: an answer
+of the same size with other validators (or a 412) is accepted only where a ``Repr-Digest`` (RFC 9530) equal to the
+probe's vouches for it, where it carries a ``dandi://`` asset's published ``dandi-etag`` as its ``ETag``, or else
+where the bytes of its own range equal those of the same range read again (up to :data:`CONFIRM_READS` reads)
+from a copy known to hold the probed bytes; it fails where they differ, or where no read reaches a known copy (a
+file replaced on a single server). :func:`trust_size` (``$NEURODYN_STREAM_TRUST_SIZE=1``, ``prepare
+--trust-size``; read when a file is opened, in the thread that opens it) checks the size alone, saying so once per
+file.
 
 The bytes are read by ``remfile`` (https://github.com/flatironinstitute/remfile) through ``h5py``'s
 file-object driver and ``pynwb``: only the blocks HDF5 asks for travel, and they are kept in a bounded
@@ -270,15 +273,17 @@ def timeout_s(seconds: float | None, field: str = "timeout") -> Iterator[None]:
 
 #: ``$NEURODYN_STREAM_TRUST_SIZE``: ``1`` checks range answers by their size alone (:func:`trust_size`)
 TRUST_SIZE_ENV_VAR = "NEURODYN_STREAM_TRUST_SIZE"
-#: the :func:`trust_size` blocks now open, in the order they were entered (the last one applies; a module list, as
-#: :data:`_timeouts_given`: remfile's reader threads read it too)
-_trust_size_given: list[tuple[object, bool]] = []
+#: the :func:`trust_size` blocks now open in each thread (``.blocks``), in the order they were entered (the last one
+#: applies): a thread's own, unlike :data:`_timeouts_given` -- a file reads it once, when opened (:attr:`StreamedFile.
+#: reader`), in the thread that opens it, so a block open in another thread switches off no check of this one's reads
+_trust_size_given = threading.local()
 
 #: ``--help`` of ``prepare --trust-size``
 TRUST_SIZE_HELP = ("for a dandi:// or https:// input: check each range answer by the file's size alone, not by the "
                    "server's ETag / Last-Modified (copies behind a load balancer or CDN that give the same bytes "
-                   "other validators and whose bytes cannot be compared); a file replaced by one of the same size "
-                   f"then goes unseen. ${TRUST_SIZE_ENV_VAR}=1 does the same for every command")
+                   "other validators, where no read reaches a copy known to hold the bytes read before to compare); "
+                   "a file replaced by one of the same size then goes unseen. "
+                   f"${TRUST_SIZE_ENV_VAR}=1 does the same for every command")
 
 
 def trusts_size() -> bool:
@@ -290,7 +295,7 @@ def trusts_size() -> bool:
     InputError
         ``NEURODYN_STREAM_TRUST_SIZE: must be 1 or 0, got 'maybe'``.
     """
-    given = _trust_size_given[-1:]  # one read: another thread may leave its block meanwhile
+    given = getattr(_trust_size_given, "blocks", [])[-1:]
     if given:
         return given[0][1]
     raw = os.environ.get(TRUST_SIZE_ENV_VAR, "").strip()
@@ -303,12 +308,13 @@ def trusts_size() -> bool:
 
 @contextlib.contextmanager
 def trust_size(enabled: bool = True) -> Iterator[None]:
-    """Within the block, the range answers of a streamed file are checked by its size alone (``enabled``), not by
-    the server's ``ETag`` / ``Last-Modified`` -- for copies behind a load balancer or CDN that send other validators
-    for the same bytes where :class:`_RangeCheck` cannot compare the bytes (see there); each file says so once on
-    stderr, naming it. A file replaced by one of the same size then goes unseen. ``enabled=False`` restores the full
-    check inside an enclosing block (or under ``$NEURODYN_STREAM_TRUST_SIZE=1``). ``prepare --trust-size`` runs in
-    such a block.
+    """Within the block, the range answers of a streamed file opened in this thread are checked by its size alone
+    (``enabled``), not by the server's ``ETag`` / ``Last-Modified`` -- for copies behind a load balancer or CDN that
+    send other validators for the same bytes where :class:`_RangeCheck` cannot compare the bytes (see there); each
+    file says so once on stderr, naming it. The setting is read when the file is opened (h5py opens it), in the
+    thread that opens it: a block open in another thread changes nothing here. A file replaced by one of the same
+    size then goes unseen. ``enabled=False`` restores the full check inside an enclosing block (or under
+    ``$NEURODYN_STREAM_TRUST_SIZE=1``). ``prepare --trust-size`` runs in such a block.
 
     Examples
     --------
@@ -317,18 +323,19 @@ def trust_size(enabled: bool = True) -> Iterator[None]:
     True
     """
     entry = (object(), bool(enabled))
-    _trust_size_given.append(entry)
+    blocks = _trust_size_given.__dict__.setdefault("blocks", [])
+    blocks.append(entry)
     try:
         yield
     finally:
-        _trust_size_given.remove(entry)
+        blocks.remove(entry)
 
 
 def _session_with_timeout(check: _RangeCheck | None = None):
     """A ``requests`` session whose requests wait at most :func:`request_timeout_s`, asking for the file's bytes
     as stored (``Accept-Encoding: identity``); with ``check``, every answer is checked by it (a response hook,
     https://requests.readthedocs.io/en/latest/user/advanced/#event-hooks) and each request names the probed strong
-    ``ETag`` in ``If-Match`` while it is the only one known (:meth:`_RangeCheck.if_match`)."""
+    ``ETag`` in ``If-Match`` while it is the only one known and no answer was 412 (:meth:`_RangeCheck.if_match`)."""
     import requests
 
     class _Session(requests.Session):
@@ -349,8 +356,8 @@ def _session_with_timeout(check: _RangeCheck | None = None):
     return session
 
 
-#: reads of a file's first block that :class:`_RangeCheck` makes, at most, to confirm one answer whose validators
-#: are none of the known copies'
+#: reads of a range that :class:`_RangeCheck` makes, at most, to compare one answer whose validators are none of the
+#: known copies' with the same range from a copy known to hold the probed bytes
 CONFIRM_READS = 4
 
 
@@ -366,77 +373,89 @@ class _RangeCheck:
     (:meth:`Probed.validates`); a server that sends no validator and keeps the size shows nothing. ``Last-Modified``
     counts only where it is a stored time (:func:`_stored_time`) and no strong ``ETag`` on both sides decides
     alone (equal strong tags are the same bytes whatever the date: RFC 9110 §13.2.2). A strong ``ETag`` is also
-    sent as ``If-Match`` (RFC 9110 §13.1.1) while it is the only one known: a server that honours it, as S3 does,
-    answers 412 instead of the bytes of another version (or copy).
+    sent as ``If-Match`` (RFC 9110 §13.1.1) while it is the only one known and no answer was 412: a server that
+    honours it, as S3 does, answers 412 instead of the bytes of another version (or copy).
 
-    Another size fails at once. Other validators for the same size do not: validators are the server's names for a
-    copy, and copies of the same bytes behind a load balancer or CDN may name themselves otherwise (nginx makes
-    ``ETag`` and ``Last-Modified`` of each copy's mtime, Apache's ``ETag`` names the inode). Such an answer (or a
-    412, after which the range is asked for again without ``If-Match``) is judged by what the two copies hold:
+    Another size fails at once. Other validators for the same size (or a 412, after which the range is asked for
+    again without ``If-Match``) do not at once: validators are the server's names for a copy, and copies of the same
+    bytes behind a load balancer or CDN may name themselves otherwise (nginx makes ``ETag`` and ``Last-Modified`` of
+    each copy's mtime, Apache's ``ETag`` names the inode). Such an answer is accepted only where
 
-    - a representation digest on both sides (``Repr-Digest``, RFC 9530 §3: the whole file's, whatever the range)
-      decides alone; a ``dandi://`` asset's copy whose ``ETag`` is the ``dandi:dandi-etag`` DANDI publishes (the
-      ETag S3 gives its blob) is known from the start;
-    - else the bytes: the file's first block (128 KiB, the HDF5 superblock and root metadata), as a known copy sent
-      it, is compared with the same block from the new copy -- the answer itself when it starts the file, else up to
-      :data:`CONFIRM_READS` reads of the block, each reaching whichever copy the balancer chooses. Equal, the copy is
-      known from then on (its validators pass; ``If-Match`` is no longer sent, see :meth:`if_match`); different, the
-      file changed.
-      A copy reached by none of the reads cannot be confirmed, and fails the read too, saying so.
+    - a representation digest on both sides (``Repr-Digest``, RFC 9530 §3: the whole file's, whatever the range) is
+      the probe's; a copy so vouched for whose validators tell its versions apart (:meth:`Probed.validates`) is known
+      from then on (its answers pass, and a later probe that lands on it keeps the cached blocks); another digest
+      fails;
+    - or the answer carries, as its strong ``ETag``, the ``dandi:dandi-etag`` DANDI publishes for a ``dandi://``
+      asset (the ETag S3 gives its blob: the asset's bytes);
+    - or else ITS OWN RANGE's bytes equal those of the same range read again from a copy known to hold the probed
+      bytes: up to :data:`CONFIRM_READS` reads of that range, each reaching whichever copy the balancer chooses,
+      until a known copy answers. Equal, the answer is handed on (its copy is not thereby known: the next answer of
+      it is compared again, a read more each time); different, the file changed; no known copy reached, the read
+      fails too, saying so (a file replaced on a single server shows so).
 
-    The comparison reads the first block: a file rewritten in place that keeps its first 128 KiB and its size is
-    taken for a copy. Under :func:`trust_size` (``$NEURODYN_STREAM_TRUST_SIZE``, ``prepare --trust-size``) only the
-    size is checked, and the first other validators seen are said once on stderr, naming the file.
+    Under :func:`trust_size` (``$NEURODYN_STREAM_TRUST_SIZE``, ``prepare --trust-size``; read once, when the file is
+    opened: :attr:`trust`) only the size is checked, and the first other validators seen are said once on stderr,
+    naming the file.
 
     The first change seen raises :func:`_changed_error` from inside the request: remfile takes it for a permanent
     HTTP error (a 4xx), so the read fails at once, and the new version's bytes never enter the block cache.
     """
 
-    def __init__(self, size: int, probed: Probed | None, label: str = "", dandi_etag: str | None = None):
+    def __init__(self, size: int, probed: Probed | None, label: str = "", dandi_etag: str | None = None,
+                 trust: bool = False):
         self.size, self.probed, self.label = int(size), probed, label
-        # the validators of the copies known to hold the probed bytes: the probe's, the S3 ETag DANDI publishes for
-        # the asset (its blob's bytes, wherever the probe landed), then each copy confirmed
+        # the validators of the copies known to hold the probed bytes: the probe's, then each copy vouched for by the
+        # probe's Repr-Digest whose validators tell its versions apart
         self.known: list[Probed] = [probed] if probed is not None else []
-        if probed is not None and dandi_etag:
-            self.known.append(Probed(self.size, f'"{dandi_etag.strip(chr(34))}"'))
-        # the file's first min(BLOCK_BYTES, size) bytes as a known copy sent them: what another copy is compared with
-        self.reference: bytes | None = None
-        self.changed: str | None = None  # what changed ("ETag "a" -> "b""), once seen
-        self.unconfirmed = False  # ``changed`` names other validators whose copy no read reached, not other bytes
+        # the S3 ETag DANDI publishes for the asset: an answer that carries exactly this strong tag is its bytes
+        self.dandi_etag = f'"{dandi_etag.strip(chr(34))}"' if probed is not None and dandi_etag else None
+        self.trust = bool(trust)  # check the size alone: :func:`trusts_size` when the file was opened
+        # what changed ("ETag "a" -> "b""), once seen, and whether only no read of a known copy could compare its bytes:
+        # set together, under the lock, by the first failure
+        self.changed: str | None = None
+        self.unconfirmed = False
         self.warned = False  # trust_size's line said
-        self._lock = threading.RLock()  # remfile may read in threads: one confirmation at a time
-        self._plain = None  # the session of the confirming reads: no hook, no If-Match
+        self.refused = False  # a 412 to If-Match seen: If-Match is no longer sent (each read would be asked twice)
+        self._lock = threading.RLock()  # remfile may read in threads: one comparison at a time
+        self._plain = None  # the session of the comparing reads: no hook, no If-Match
 
     def if_match(self) -> str | None:
-        """The ``If-Match`` of a range read: the probe's strong ``ETag`` while the known copies have no other one;
-        else None -- as under :func:`trust_size`, which compares no validator, or for a probe without a strong
-        ``ETag`` (a server that gives none would answer 412 to any tag, a published dandi-etag included). A list of
-        tags matches any of them (RFC 9110 §13.1.1), but S3 compares a conditional write's ``If-Match`` as one
-        string, and a server that read a list so would answer 412 to every read; the answers' own validators,
-        checked by the hook, tell another version just the same."""
-        if _trusts_size_quietly() or self.probed is None or not self.probed.etag or \
+        """The ``If-Match`` of a range read: the probe's strong ``ETag`` while no answer was 412 to it and no other
+        strong tag is known (a ``dandi://`` asset's published dandi-etag, a copy vouched for by its digest); else None
+        -- as under :attr:`trust`, which compares no validator, or for a probe without a strong ``ETag`` (a server
+        that gives none would answer 412 to any tag, a published dandi-etag included). A list of tags matches any of
+        them (RFC 9110 §13.1.1), but S3 compares a conditional write's ``If-Match`` as one string, and a server that
+        read a list so would answer 412 to every read. After a 412, copies behind a balancer in turn would answer 412
+        to every read of the other copy, each asked twice: the answers' own validators, checked by the hook, and the
+        comparison of their bytes tell another version just the same."""
+        if self.trust or self.refused or self.probed is None or not self.probed.etag or \
                 self.probed.etag.strip().startswith("W/"):
             return None
         with self._lock:
             tags = {_opaque(v.etag) for v in self.known if v.etag and not v.etag.strip().startswith("W/")}
+        if self.dandi_etag:
+            tags.add(self.dandi_etag)
         return self.probed.etag if len(tags) == 1 else None
 
     def __call__(self, response, *args, **kwargs):
         what = self.changes(response)
         if what and not self._resized(response):
-            response, what = self._same_size(response, what)
+            response, what, unconfirmed = self._same_size(response, what)
+        else:
+            unconfirmed = False
         if what:
-            self.changed = self.changed or what
+            with self._lock:  # the first failure names what it was, with its reason
+                if self.changed is None:
+                    self.changed, self.unconfirmed = what, unconfirmed
             response.close()  # the hook runs before the body is read: none of the new version is downloaded
             raise _changed_error()(f"the file changed on its server while it was read ({what})")
-        self._keep_reference(response)
         return response
 
     def changes(self, response) -> str:
         """What differs between ``response`` and the probe ("" when nothing does): its size, ``ETag``,
-        ``Last-Modified`` -- validators only where they are none of the known copies'; for a 412 to ``If-Match``
-        with nothing else to tell, the ETags the server does not hold. Redirects and error answers are not the
-        file's: they are not compared."""
+        ``Last-Modified`` -- validators only where no known copy vouches for the answer (:meth:`_vouched`); for a 412
+        to ``If-Match`` with nothing else to tell, the ETags the server does not hold. Redirects and error answers
+        are not the file's: they are not compared."""
         code = response.status_code
         if not (200 <= code < 300 or code in (412, 416)):
             return ""
@@ -444,15 +463,27 @@ class _RangeCheck:
         if self._resized(response):
             total = self._total(response)
             found.append(f"size {self.size:,} -> {total:,} bytes")
-        if self.probed is not None:
-            with self._lock:
-                known = list(self.known)
-            if all(_differences(response, v) for v in known):
-                found += _differences(response, self.probed)  # said against the probe's
+        if self.probed is not None and not self._vouched(response):
+            found += _differences(response, self.probed)  # said against the probe's
         condition = response.request.headers.get("If-Match") if response.request is not None else None
         if not found and code == 412 and condition:
             found.append(f"ETag {condition} no longer held: HTTP 412 to If-Match")
         return ", ".join(found)
+
+    def _vouched(self, response) -> bool:
+        """Whether a copy known to hold the probed bytes sent ``response``: validators no different from the probe's
+        (as a file's every answer was checked before copies were), the published dandi-etag as the answer's strong
+        ``ETag``, or the very validators of a copy vouched for by its digest (a copy's entry matches only an answer
+        that carries them: one that sends none is not that copy's)."""
+        if not _differences(response, self.probed):
+            return True
+        etag = response.headers.get("ETag")
+        strong = etag if etag and not etag.strip().startswith("W/") else None
+        if self.dandi_etag and strong and strong.strip() == self.dandi_etag:
+            return True
+        with self._lock:
+            copies = list(self.known[1:])
+        return any(_same_copy(response, v) for v in copies)
 
     def _total(self, response) -> int | None:
         total = re.fullmatch(r"bytes\s+(?:\d+-\d+|\*)/(\d+)", response.headers.get("Content-Range", "").strip())
@@ -463,18 +494,17 @@ class _RangeCheck:
         return total is not None and total != self.size
 
     def _same_size(self, response, what: str):
-        """Judge an answer of the file's size whose validators are none of the known copies' (see the class): the
-        answer to hand on and "" when its copy holds the probed bytes, else what differs."""
+        """Judge an answer of the file's size that no known copy vouches for (see the class): (the answer to hand on,
+        "" when it holds the probed bytes else what differs, whether that is only unconfirmed)."""
         with self._lock:
-            if response.status_code == 412:  # the copy reached holds none of the known ETags: which one is it?
+            if response.status_code == 412:  # the copy reached holds not the probe's ETag: which bytes does it give?
+                self.refused = True
                 response.close()
                 response = self._get(response.request.url, response.request.headers.get("Range"), stream=True)
                 what = self.changes(response)
                 if not what or self._resized(response):
-                    return response, what
-            if not self.changes(response):  # confirmed by another thread meanwhile
-                return response, ""
-            if _trusts_size_quietly():
+                    return response, what, False
+            if self.trust:
                 if not self.warned:
                     self.warned = True
                     import sys
@@ -482,73 +512,48 @@ class _RangeCheck:
                     print(f"warning: {self.label}: the server answers with other validators than the probe ({what}) "
                           "for the same size; read by size alone (trust size): a file replaced by one of the same "
                           "size goes unseen", file=sys.stderr)
-                return response, ""  # not known: once the block ends, the copy is compared again
+                return response, "", False
             digests = _repr_digests(self.probed.digest if self.probed is not None else None), \
                 _repr_digests(response.headers.get("Repr-Digest"))
             common = set(digests[0]) & set(digests[1])
             if common:  # the whole file's digest, on both sides: it decides (RFC 9530 §3)
                 if all(digests[0][alg] == digests[1][alg] for alg in common):
-                    self.known.append(_validators(response, self.size))
-                    return response, ""
-                return response, f"{what}, Repr-Digest {self.probed.digest} -> {response.headers['Repr-Digest']}"
-            return response, self._confirm(response, what)
+                    copy = _validators(response, self.size)
+                    if copy.validates() and copy not in self.known:
+                        self.known.append(copy)
+                    return response, "", False
+                return response, f"{what}, Repr-Digest {self.probed.digest} -> {response.headers['Repr-Digest']}", \
+                    False
+            return (response, *self._compare(response, what))
 
-    def _confirm(self, response, what: str) -> str:
-        """Compare the first block of ``response``'s copy with a known copy's (see the class): "" when they are equal
-        (the copy is known from then on), else what differs."""
-        n = min(BLOCK_BYTES, self.size)
-        candidates: dict[Probed, tuple[bytes, str]] = {}  # copies not known -> (their first block, how they differ)
-        block = _first_block(response, n)
-        if block is not None:
-            candidates[_validators(response, self.size)] = (block, what)
-        for attempt in range(CONFIRM_READS + 1):
-            if self.reference is not None and candidates:
-                for validators, (block, differs) in candidates.items():
-                    if block != self.reference:
-                        return differs
-                    self.known.append(validators)
-                candidates.clear()
-                if not self.changes(response):
-                    return ""
-            if attempt == CONFIRM_READS:
-                break
-            answer = self._get(response.request.url, f"bytes=0-{n - 1}")
+    def _compare(self, response, what: str) -> tuple[str, bool]:
+        """Compare the bytes of ``response`` with those of the same range read again from a known copy (see the
+        class): ("", False) when they are equal; (what, False) when they differ or the range read again shows
+        another size; (what, True) when none of :data:`CONFIRM_READS` reads reached a known copy."""
+        import requests
+
+        asked = response.request.headers.get("Range") if response.request is not None else None
+        mine = (response.status_code, response.headers.get("Content-Range"), response.content)
+        for _ in range(CONFIRM_READS):
+            try:
+                answer = self._get(response.request.url, asked)
+            except requests.RequestException:
+                continue  # another read may reach a known copy
+            if not (200 <= answer.status_code < 300 or answer.status_code == 416):
+                continue  # an error answer: not the file's
             if self._resized(answer):
-                return self.changes(answer)
-            block = _first_block(answer, n)
-            if block is None:  # an error answer: another read may reach a copy
-                continue
-            differs = self.changes(answer)
-            if differs:
-                candidates[_validators(answer, self.size)] = (block, differs)
-            elif self.reference is None:
-                self.reference = block
-        self.unconfirmed = True
-        return what
+                return self.changes(answer), False
+            if self.changes(answer):
+                continue  # a copy no known one vouches for: it cannot vouch for another
+            theirs = (answer.status_code, answer.headers.get("Content-Range"), answer.content)
+            return ("" if theirs == mine else what), False
+        return what, True
 
     def _get(self, url: str, byte_range: str | None, stream: bool = False):
         if self._plain is None:
             self._plain = _session_with_timeout()
         headers = {"Range": byte_range} if byte_range else {}
         return self._plain.get(url, headers=headers, stream=stream)
-
-    def _keep_reference(self, response) -> None:
-        """Keep the file's first block from an answer of a known copy that starts the file (HDF5 reads its superblock
-        first): what a copy with other validators is compared with."""
-        if self.reference is None and self.probed is not None and 200 <= response.status_code < 300:
-            block = _first_block(response, min(BLOCK_BYTES, self.size))
-            if block is not None:
-                with self._lock:
-                    self.reference = self.reference or block
-
-
-def _trusts_size_quietly() -> bool:
-    """:func:`trusts_size` inside a request, where an InputError would be taken for a failed read: a bad
-    ``$NEURODYN_STREAM_TRUST_SIZE`` is refused by :func:`resolve_url`, before any request; here it checks all."""
-    try:
-        return trusts_size()
-    except InputError:
-        return False
 
 
 def _differences(response, v: Probed) -> list[str]:
@@ -584,17 +589,17 @@ def _validators(response, size: int) -> Probed:
                   headers.get("Repr-Digest"))
 
 
-def _first_block(response, n: int) -> bytes | None:
-    """The file's first ``n`` bytes from an answer that starts the file and holds them (reading its body), else
-    None."""
-    if response.status_code == 206:
-        span = re.fullmatch(r"bytes\s+(\d+)-(\d+)/\d+", response.headers.get("Content-Range", "").strip())
-        if span is None or int(span.group(1)) != 0 or int(span.group(2)) < n - 1:
-            return None
-    elif response.status_code != 200:
-        return None
-    body = response.content
-    return body[:n] if len(body) >= n else None
+def _same_copy(response, v: Probed) -> bool:
+    """Whether ``response`` carries the validators of copy ``v``: its strong ``ETag``; for a copy without one, its
+    ``Last-Modified`` where that is a stored time (:func:`_stored_time`) and no other ``ETag``. An answer that sends
+    none of them is no answer of ``v``'s (an absent validator proves no difference, but neither the same copy)."""
+    etag = response.headers.get("ETag")
+    if v.etag and not v.etag.strip().startswith("W/"):
+        return bool(etag) and not etag.strip().startswith("W/") and etag.strip() == v.etag.strip()
+    if etag and not (v.etag and _opaque(etag) == _opaque(v.etag)):
+        return False
+    modified = _http_date(response.headers.get("Last-Modified"))
+    return _stored_time(v) and modified is not None and modified == _http_date(v.last_modified)
 
 
 def _repr_digests(value: str | None) -> dict[str, str]:
@@ -686,6 +691,9 @@ class StreamedFile:
             # remfile's own session waits forever on a silent server, and checks no answer against the probe
             remote.session = _session_with_timeout(check)
             self._reader = _Reader(remote, self.label, check)
+        # trust_size() is read here, in the thread that opens the file (h5py reads through it), once per open: read
+        # in the request, a block open in another thread would switch off the checks of this thread's reads
+        self._reader.check.trust = trusts_size()
         return self._reader
 
     @property
@@ -699,12 +707,13 @@ class StreamedFile:
         if self._reader is None or self._reader.error is None:
             return None
         check = self._reader.check
-        changed = check.changed if check is not None else None
-        if changed and check.unconfirmed:
-            return RemoteFailure(f"the server answers with other validators than the probe ({changed}) for the same "
-                                 f"size, and none of {CONFIRM_READS} reads of the file's first block reached that copy "
-                                 f"to compare its bytes; run the command again, or check the size alone "
-                                 f"({TRUST_SIZE_ENV_VAR}=1, prepare --trust-size)", self.label)
+        changed, unconfirmed = (check.changed, check.unconfirmed) if check is not None else (None, False)
+        if changed and unconfirmed:
+            return RemoteFailure(f"the file changed on its server while it was read ({changed}), or a copy behind a "
+                                 f"load balancer gives the same bytes other validators: none of {CONFIRM_READS} reads "
+                                 "of that range reached a copy known to hold the bytes read before, to compare; run "
+                                 f"the command again, or check the size alone ({TRUST_SIZE_ENV_VAR}=1, prepare "
+                                 "--trust-size)", self.label)
         if changed:
             return RemoteFailure(f"the file changed on its server while it was read ({changed}); run the command "
                                  "again", self.label)
@@ -1040,8 +1049,9 @@ def _resolve_again(url: str, api_url: str | None, old: _Resolution | None) -> _R
 
 def _known_copy(files: tuple[StreamedFile, ...], probed: Probed) -> bool:
     """Whether ``probed`` (size, ``ETag``, ``Last-Modified``) names a copy that the range reads of ``files`` (one plain
-    URL's) found to hold the bytes they read (:class:`_RangeCheck`), with validators that tell its versions apart
-    (:meth:`Probed.validates`): a probe that reaches the other copy behind a balancer keeps the cached blocks."""
+    URL's) found vouched for by the probe's ``Repr-Digest`` (:class:`_RangeCheck`; bytes compared equal make no copy
+    known), with validators that tell its versions apart (:meth:`Probed.validates`): a probe that reaches the other
+    copy behind a balancer keeps the cached blocks."""
     reader = files[0]._reader if len(files) == 1 else None
     check = reader.check if reader is not None and reader.error is None else None
     if check is None:

@@ -902,13 +902,19 @@ def test_a_file_replaced_while_it_is_read_fails_in_one_line(dandi, tmp_path, cap
     url = f"{dandi.root}/files/000999/sub-Synth/moving.nwb"
     assert main(["info", url]) == 1
     what = CHANGED_WHAT[change].format(f"{len(first):,}", f"{len(second):,}")
+    # of the same size, no copy known to hold the probed bytes answers the range read again to compare (copies of
+    # the same bytes may have validators of their own): the message says both what changed and that
+    unreached = "" if resized else (f", or a copy behind a load balancer gives the same bytes other validators: none "
+                                    f"of {stream.CONFIRM_READS} reads of that range reached a copy known to hold the "
+                                    "bytes read before, to compare")
     assert one_line_error(capsys) == (f"neurodyn info: error: {url}: the file changed on its server while it was read "
-                                      f"({what}); run the command again")
+                                      f"({what}){unreached}; run the command again" +
+                                      ("" if resized else ", or check the size alone (NEURODYN_STREAM_TRUST_SIZE=1, "
+                                       "prepare --trust-size)"))
     ranges = [r[1] for r in dandi.blob_requests()]
-    # the probe, one good read, one of the new version; of the same size, the new version's first block, read to
-    # compare (copies of the same bytes may have validators of their own), after a 412 the range asked again
-    # without If-Match
-    expected = {"size": 3, "etag, If-Match honoured": 5}.get(change, 4)
+    # the probe, one good read, one of the new version; of the same size, its range read again CONFIRM_READS times
+    # to compare, after a 412 first asked again without If-Match
+    expected = {"size": 3, "etag, If-Match honoured": 4 + stream.CONFIRM_READS}.get(change, 3 + stream.CONFIRM_READS)
     assert len(ranges) == expected and not sleeps, (ranges, sleeps)
     if if_match and "etag" in change:
         assert [r[2] for r in dandi.blob_requests()][2] == 0  # answered 412: no byte of the new version sent
@@ -926,8 +932,9 @@ def test_a_file_replaced_while_it_is_read_fails_the_reader_too(dandi, tmp_path, 
     url = f"{dandi.root}/files/000999/sub-Synth/moving.nwb"
     with pytest.raises(stream.RemoteFailure) as caught:
         load_session(url)
-    assert str(caught.value) == (f'{url}: the file changed on its server while it was read (ETag "version-1" -> '
-                                 '"version-2"); run the command again')
+    # no copy of the bytes read before answers the range read again to compare: the message says so too
+    assert str(caught.value).startswith(f'{url}: the file changed on its server while it was read (ETag "version-1" '
+                                        '-> "version-2"), or a copy behind a load balancer')
     assert caught.value.exit_code == 1
 
 
@@ -997,10 +1004,10 @@ COPIES = {
 def test_copies_that_give_the_same_bytes_other_validators_read_fine(dandi, tmp_path, capsys, copies):
     """Copies of a file behind a load balancer (or CDN) that send other ETags / Last-Modified for the same bytes
     failed every read at its first answer from the other copy ('the file changed on its server while it was read'),
-    and nothing turned the check off. Now an answer of the same size with other validators is confirmed by its
-    bytes -- the file's first block read again from that copy and compared with the block read from the probed
-    one -- and the copy is known from then on (If-Match, naming one copy, is no longer sent). Reading the same file
-    from one copy gives the same session."""
+    and nothing turned the check off. Now an answer of the same size with other validators is accepted where the
+    bytes of its range equal those of the same range read again from the probed copy (one more request for each
+    answer of the other copy; If-Match is no longer sent after the first 412). Reading the same file from one copy
+    gives the same session."""
     first, _ = _two_versions(tmp_path)
     asset = dandi.add("000999", "0.1.0", "sub-Synth/balanced.nwb", first)
     headers, dandi.if_match = COPIES[copies]
@@ -1016,9 +1023,9 @@ def test_copies_that_give_the_same_bytes_other_validators_read_fine(dandi, tmp_p
 def test_a_copy_with_other_bytes_of_the_same_size_still_fails_in_one_line(dandi, tmp_path, capsys, monkeypatch,
                                                                          copies):
     """The other side: a copy (a stale mirror, a file replaced on one server) whose bytes differ under the same
-    size fails the command at its first answer, in one line naming the file, exit code 1 -- the first blocks
-    compared differ, so its other validators mean another file. (A server that honours If-Match, as this one does
-    not, answers that copy's turns with 412: its bytes never come.)"""
+    size fails the command at its first answer, in one line naming the file, exit code 1 -- the bytes of the
+    range compared with the probed copy's differ, so its other validators mean another file. (A server that
+    honours If-Match, as this one does not, answers that copy's first turn with 412: its bytes never come then.)"""
     import time
 
     first, second = _two_versions(tmp_path)
@@ -1083,9 +1090,10 @@ def test_a_copy_no_read_reaches_fails_and_trust_size_reads_it_by_size(dandi, tmp
     url = balanced("unreached")
     assert main(["info", url]) == 1
     assert one_line_error(capsys) == (
-        f'neurodyn info: error: {url}: the server answers with other validators than the probe (ETag "copy-1" -> '
-        '"copy-2") for the same size, and none of 0 reads of the file\'s first block reached that copy to compare its '
-        "bytes; run the command again, or check the size alone (NEURODYN_STREAM_TRUST_SIZE=1, prepare --trust-size)")
+        f'neurodyn info: error: {url}: the file changed on its server while it was read (ETag "copy-1" -> "copy-2"), '
+        "or a copy behind a load balancer gives the same bytes other validators: none of 0 reads of that range reached "
+        "a copy known to hold the bytes read before, to compare; run the command again, or check the size alone "
+        "(NEURODYN_STREAM_TRUST_SIZE=1, prepare --trust-size)")
     monkeypatch.setenv("NEURODYN_STREAM_TRUST_SIZE", "1")
     assert main(["info", url]) == 0
     assert capsys.readouterr().err.strip() == warning(url)
@@ -1108,11 +1116,14 @@ def test_a_copy_no_read_reaches_fails_and_trust_size_reads_it_by_size(dandi, tmp
 def test_a_probe_that_reaches_a_confirmed_copy_keeps_the_cached_blocks(dandi, tmp_path):
     """A notebook reads a URL again: its probe reaches whichever copy is next. One that reached the copy other than
     the first probe's was taken for another file -- every block read again -- though the reads had found that copy
-    to hold the same bytes. Now a probe of a confirmed copy keeps the cached blocks, as one of the first copy does."""
+    to hold the same bytes. Now a probe of a copy vouched for by the probe's Repr-Digest keeps the cached blocks, as
+    one of the first copy does (a copy whose ranges' bytes merely compared equal is not known: see
+    test_a_copy_whose_bytes_compared_equal_once_is_not_known)."""
     first, _ = _two_versions(tmp_path)
     asset = dandi.add("000999", "0.1.0", "sub-Synth/kept.nwb", first)
     dandi.if_match = False
-    dandi.copies[asset.asset_id] = [({"ETag": f'"copy-{n}"'}, None) for n in (1, 2)]
+    digest = f"sha-256=:{hashlib.sha256(first).hexdigest()}:"
+    dandi.copies[asset.asset_id] = [({"ETag": f'"copy-{n}"', "Repr-Digest": digest}, None) for n in (1, 2)]
     url = f"{dandi.root}/files/000999/sub-Synth/kept.nwb"
     assert load_session(url).n_trials == 8
     for _ in range(2):  # the probe reaches one copy, then the other
@@ -1154,3 +1165,156 @@ def test_if_match_names_one_etag_for_a_server_that_reads_it_as_one_string(dandi,
     assert main(["info", "dandi://000999@0.1.0/sub-Synth/strict.nwb"]) == 0, capsys.readouterr().err
     ranges = [r[1] for r in dandi.blob_requests()]
     assert len(ranges) == len(set(ranges)), ranges
+
+
+# ------------------------------------------------------------------ copies: only the bytes of the same range decide
+def _values_rewritten(first: bytes, tmp_path) -> bytes:
+    """``first`` with its spike times moved by 0.5 s in place: the size, the first 128 KiB and the layout are the same
+    (HDF5 writes that change only a dataset's values)."""
+    with h5py.File(tmp_path / "first.nwb", "r") as f:
+        chunk = f["units/spike_times"].id.get_chunk_info(0)
+        assert f["units/spike_times"].compression is None and chunk.byte_offset > stream.BLOCK_BYTES
+        moved = (f["units/spike_times"][()] + 0.5).astype("<f8").tobytes()
+    assert len(moved) == chunk.size
+    return first[:chunk.byte_offset] + moved + first[chunk.byte_offset + chunk.size:]
+
+
+@pytest.mark.parametrize("if_match", [True, False])
+def test_a_file_rewritten_in_place_that_keeps_its_first_block_fails(dandi, tmp_path, monkeypatch, if_match):
+    """A file replaced on a single server by one of the same size whose first 128 KiB are unchanged (only the spike
+    times' values rewritten) was read without complaint -- the first blocks compared equal, so the new ETag was taken
+    for a copy of the same bytes, also after a 412 to If-Match -- and HDF5 got the new spike times beside the
+    metadata cached from the old file: silently wrong data. Now an answer with other validators is accepted only
+    where the bytes of its own range equal those of a copy known to hold the probed bytes; none answers here, and
+    the read fails in one line."""
+    import time
+
+    first, _ = _two_versions(tmp_path)
+    second = _values_rewritten(first, tmp_path)
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/rewritten.nwb", first)
+    dandi.headers[asset.asset_id] = {"ETag": '"version-1"'}
+    dandi.if_match = if_match
+    dandi.replace_after[asset.asset_id] = (2, second, {"ETag": '"version-2"'})  # after the probe and one read
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    url = f"{dandi.root}/files/000999/sub-Synth/rewritten.nwb"
+    with pytest.raises(stream.RemoteFailure) as caught:
+        load_session(url)
+    assert str(caught.value).startswith(f'{url}: the file changed on its server while it was read (ETag "version-1" '
+                                        '-> "version-2")'), str(caught.value)
+
+
+def test_copies_in_turn_that_refuse_if_match_are_asked_it_once(dandi, tmp_path, capsys):
+    """Two copies with their own ETags in strict rotation, If-Match honoured: every read of the second copy was
+    answered 412 and asked again, for the whole session. Now If-Match is not sent after the first 412 (the answers'
+    own validators and the comparison of their bytes still guard)."""
+    first, _ = _two_versions(tmp_path)
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/balanced.nwb", first)
+    dandi.if_match = True
+    dandi.copies[asset.asset_id] = [({"ETag": '"copy-1"'}, None), ({"ETag": '"copy-2"'}, None)]
+    url = f"{dandi.root}/files/000999/sub-Synth/balanced.nwb"
+    assert main(["info", url]) == 0, capsys.readouterr().err
+    refused = [r for r in dandi.blob_requests() if r[1] != "bytes=0-0" and r[2] == 0]
+    assert len(refused) == 1, dandi.blob_requests()
+
+
+def _answer(data: bytes, start: int, end: int, headers: dict, status: int = 206):
+    """A range answer of ``data[start:end + 1]`` with ``headers``, as the response hook sees it."""
+    import requests
+
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update({"Content-Range": f"bytes {start}-{end}/{len(data)}", **headers})
+    response._content = data[start:end + 1]
+    response.request = requests.Request("GET", "http://127.0.0.1/x", headers={"Range": f"bytes={start}-{end}"}) \
+        .prepare()
+    return response
+
+
+def test_a_copy_whose_bytes_compared_equal_once_is_not_known():
+    """A copy with no ETag whose server dates each answer by its clock (Last-Modified = Date: nothing tells its
+    versions apart) was added to the known copies once its first block compared equal; every answer then matched
+    it -- another version's (new ETag, new Last-Modified) included: change detection off. Likewise the published
+    dandi-etag matched any answer that carries no ETag. Now no copy is known from compared bytes, and the dandi-etag
+    vouches only for an answer that carries that exact strong tag."""
+    size = 2 * stream.BLOCK_BYTES
+    data = bytes(size)
+    probed = {"ETag": '"v1"', "Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT", "Date": "Thu, 02 Jan 2025 00:00:00 GMT"}
+    clock = {"Last-Modified": "Thu, 02 Jan 2025 00:00:01 GMT", "Date": "Thu, 02 Jan 2025 00:00:01 GMT"}
+    check = stream._RangeCheck(size, stream.Probed(size, probed["ETag"], probed["Last-Modified"], probed["Date"]), "f")
+    first_block = (0, stream.BLOCK_BYTES - 1)
+    check._get = lambda url, byte_range, **_: _answer(data, *first_block, probed)  # the probed copy
+    check(_answer(data, *first_block, probed))
+    check(_answer(data, *first_block, clock))  # the same bytes: handed on
+    other = {"ETag": '"v2"', "Last-Modified": "Fri, 03 Jan 2025 00:00:00 GMT", "Date": "Sat, 04 Jan 2025 00:00:00 GMT"}
+    assert check.changes(_answer(data, stream.BLOCK_BYTES, size - 1, other)) != ""
+    assert check.known == [check.probed]
+
+    dandi = stream._RangeCheck(size, stream.Probed(size, '"cdn"', probed["Last-Modified"], probed["Date"]), "f",
+                               dandi_etag="s3-etag")
+    assert dandi.changes(_answer(data, *first_block, {"ETag": '"s3-etag"'})) == ""
+    assert dandi.changes(_answer(data, *first_block, {"Last-Modified": "Fri, 03 Jan 2025 00:00:00 GMT"})) != ""
+
+
+def test_a_trust_size_block_of_another_thread_leaves_this_threads_reads_checked(dandi, tmp_path, monkeypatch):
+    """trust_size() was the process's: a block open in one thread (a notebook's background job) switched off the
+    checks of every other thread's reads, which then read a stale copy's bytes beside the good ones. Now
+    trusts_size() is read when the file is opened, in the thread that opens it."""
+    import threading
+    import time
+
+    first, second = _two_versions(tmp_path)
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/stale.nwb", first)
+    dandi.copies[asset.asset_id] = [({"ETag": '"copy-1"'}, None), ({"ETag": '"copy-2"'}, second)]
+    dandi.if_match = False
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    entered, leave = threading.Event(), threading.Event()
+
+    def other():
+        with stream.trust_size():
+            entered.set()
+            leave.wait(60)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        assert entered.wait(60)
+        url = f"{dandi.root}/files/000999/sub-Synth/stale.nwb"
+        with pytest.raises(stream.RemoteFailure) as caught:
+            load_session(url)
+    finally:
+        leave.set()
+        thread.join(60)
+    assert 'the file changed on its server while it was read (ETag "copy-1" -> "copy-2")' in str(caught.value)
+
+
+def test_bytes_read_by_size_alone_vouch_for_nothing_later():
+    """Under trust_size the first block of a copy never checked (another version's) was kept as the reference that
+    later copies were compared with: once the block ended, that copy's answers compared equal with it and were read
+    as the probed file. Now nothing read by size alone is kept: the copy is compared with a known copy's bytes."""
+    size = 2 * stream.BLOCK_BYTES
+    good, other = bytes(size), bytes([1]) * size
+    check = stream._RangeCheck(size, stream.Probed(size, '"a"'), "f")
+    check._get = lambda url, byte_range, **_: _answer(other, 0, size - 1, {"ETag": '"b"'})  # the other copy
+    with stream.trust_size():
+        check.trust = True  # as opened in the block
+        check(_answer(other, 0, stream.BLOCK_BYTES - 1, {"ETag": '"b"'}))
+    check.trust = False  # opened again, outside the block
+    with pytest.raises(Exception, match="the file changed on its server while it was read"):
+        check(_answer(other, stream.BLOCK_BYTES, size - 1, {"ETag": '"b"'}))
+    assert check.changes(_answer(good, 0, size - 1, {"ETag": '"b"'})) != ""
+
+
+def test_the_first_failure_keeps_its_reason():
+    """``unconfirmed`` (no read reached a copy to compare) was set apart from ``changed``: a definite change seen
+    first, then an answer no read could compare, was reported as the latter ("run with trust-size"). Now the two
+    are set together by the first failure."""
+    size = 2 * stream.BLOCK_BYTES
+    good, other = bytes(size), bytes([1]) * size
+    check = stream._RangeCheck(size, stream.Probed(size, '"a"'), "f")
+    check._get = lambda url, byte_range, **_: _answer(good, 0, stream.BLOCK_BYTES - 1, {"ETag": '"a"'})
+    with pytest.raises(Exception, match="changed"):
+        check(_answer(other, 0, stream.BLOCK_BYTES - 1, {"ETag": '"b"'}))  # other bytes than the probed copy's
+    check._get = lambda url, byte_range, **_: _answer(b"", 0, 0, {}, status=503)  # no copy answers
+    with pytest.raises(Exception, match="changed"):
+        check(_answer(other, stream.BLOCK_BYTES, size - 1, {"ETag": '"c"'}))  # no known copy reached
+    assert (check.changed, check.unconfirmed) == ('ETag "a" -> "b"', False)
