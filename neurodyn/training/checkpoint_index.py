@@ -11,7 +11,8 @@ from pathlib import Path
 #: neurodyn's record of a run, written into the run folder with its first config.yaml (``neurodyn fit``):
 #: ``{"id": ..., "folder": ...}``, the run's id (:func:`new_run_id`) and the run folder's realpath when the run was
 #: made. The id travels with the run (its checkpoints index and its checkpoints record it too); the folder tells a
-#: copy of the run folder (``cp -r``: the same id elsewhere, the original still there) from the run (:func:`run_id`)
+#: copy of the run folder (``cp -r``: the same record elsewhere) from the run: the id is the run's only in the folder
+#: the record names (:func:`run_id`)
 RUN_RECORD = "run.json"
 
 #: name of the index that :class:`~neurodyn.training.checkpoints.AutoModelCheckpoint` keeps next to its checkpoints
@@ -40,6 +41,18 @@ def run_record(run_dir: str | os.PathLike) -> dict | None:
     return record
 
 
+def run_id(run_dir: str | os.PathLike) -> str | None:
+    """The id of the run in ``run_dir``, or None: its run record's id where the record names this folder (its
+    realpath). A copy of a run folder (``cp -r a a2``), or a moved one, keeps the record, id and the original's folder
+    included: read as the id of ``a2``, ``fit --run a2 --ckpt_path FILE`` took ``a``'s checkpoints kept elsewhere for
+    ``a2``'s, and a resume of ``a2`` wrote ``a``'s id into its index and checkpoints. Such a copy has no id: its
+    checkpoints are told by their bytes, as a run's written before run records are, and its resume records no id."""
+    record = run_record(run_dir)
+    if record is None or record.get("folder") != os.path.realpath(run_dir):
+        return None
+    return record["id"]
+
+
 def run_of_checkpoint(path: str | os.PathLike) -> Path | None:
     """The run folder a checkpoint file belongs to, or None: ``DIR`` for ``DIR/checkpoints/X.ckpt`` when ``DIR`` has
     a config.yaml, or, for a file in a ``--checkpoint.dirpath`` folder outside its run folder, the run folder that
@@ -61,8 +74,7 @@ def run_of_checkpoint(path: str | os.PathLike) -> Path | None:
     run_dir, wanted = (index.get("run_dir"), index.get("run_id")) if isinstance(index, dict) else (None, None)
     if not (isinstance(run_dir, str) and run_dir and isinstance(wanted, str) and wanted):
         return None
-    record = run_record(run_dir)
-    if record is None or record["id"] != wanted or not (Path(run_dir) / "config.yaml").is_file():
+    if run_id(run_dir) != wanted or not (Path(run_dir) / "config.yaml").is_file():
         return None
     if os.path.realpath(checkpoint_folder(run_dir)) != os.path.realpath(path.parent):
         return None

@@ -144,7 +144,7 @@ from neurodyn.training.checkpoint_index import (
     recorded_dirpath,
     release_folder,
     resolved_dirpath,
-    run_record,
+    run_id,
 )
 from neurodyn.training.checkpoints import (
     DATA_FILES_KEY,
@@ -592,7 +592,7 @@ class NeurodynCLI(LightningCLI):
             # their run id where both record one: a copy kept elsewhere is A's after the original rotated out of A's
             # folder (the bytes matched nothing there), another run's never is
             if owner is None and os.path.isfile(ckpt):
-                mine, its = (run_record(run_dir) or {}).get("id"), checkpoint_run_id(ckpt)
+                mine, its = run_id(run_dir), checkpoint_run_id(ckpt)  # a copy of a run folder has none
                 why = None
                 if mine and its and mine != its:
                     why = "it records another run's id"
@@ -666,9 +666,10 @@ class NeurodynCLI(LightningCLI):
             elif not own_folder:  # checked under the lock: no other fit writes the folder meanwhile
                 self._check_new_run_folder(run_dir, ckpt, named)
         # the run's id: a new run's is made here (written to its run record with its config.yaml), a resumed run's
-        # is its record's (none for a run written before neurodyn kept one); the ranks > 0 of DDP get rank 0's
+        # is its record's (none for a run written before neurodyn kept one, nor for a copy of a run folder: its
+        # record names the original's folder, whose id its checkpoints would carry); the ranks > 0 of DDP get rank 0's
         self._run_id = (os.environ.get(RUN_ID_ENV) if child_rank() else
-                        (run_record(run_dir) or {}).get("id") if own_folder else new_run_id())
+                        run_id(run_dir) if own_folder else new_run_id())
         if not child_rank():
             if not own_folder:  # a {run} in --checkpoint.dirpath: checked now that the run folder is known
                 _refuse_used_checkpoint_folder(cfg, run_dir)

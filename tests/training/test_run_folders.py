@@ -4,6 +4,7 @@ run keeps its config.yaml and its data, one fit at a time writes a run folder.""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -36,8 +37,14 @@ def fitted(tmp_path_factory):
 
 @pytest.fixture
 def run(fitted, tmp_path):
+    """A copy of ``fitted`` that stands for a run made in its place: its run.json names the copy's folder (the run id
+    is a run's only in the folder its record names, checkpoint_index.run_id)."""
+    import json
+
     copy = tmp_path / "runs" / "old"
     shutil.copytree(fitted, copy)
+    record = json.loads((copy / "run.json").read_text())
+    (copy / "run.json").write_text(json.dumps({**record, "folder": os.path.realpath(copy)}) + "\n")
     return copy
 
 
@@ -624,3 +631,28 @@ def test_a_kept_copy_of_a_runs_checkpoint_resumes_it_after_the_original_moved_on
     line = _one_line(capsys)
     assert f"{foreign}: ckpt_path: is not a checkpoint of --run {run} (it records another run's id)" in line, line
     assert _digest(run) == before
+
+
+def test_a_copy_of_a_run_folder_is_not_the_run_for_its_id(run, tmp_path, capsys):
+    """``cp -r a a2`` keeps run.json, id included: ``fit --run a2 --ckpt_path KEPT`` accepted a's checkpoint kept
+    elsewhere (the ids matched), and a resume of a2 wrote a's id into its index and checkpoints. The id is a run's only
+    in the folder its run.json names: a copy's checkpoints are told by their bytes, and its resume records no id."""
+    import json
+
+    import torch
+
+    copy = run.parent / "copy"
+    shutil.copytree(run, copy)
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 0
+    kept = tmp_path / "kept.ckpt"
+    shutil.copy(run / "checkpoints" / "last.ckpt", kept)  # a's epoch 2, a's id
+    before = _digest(copy)
+    capsys.readouterr()
+    assert main(["fit", "--run", str(copy), "--ckpt_path", str(kept), "--trainer.max_epochs", "3"]) == 2
+    line = _one_line(capsys)
+    assert f"{kept}: ckpt_path: is not a checkpoint of --run {copy} (not in its checkpoints folder" in line, line
+    assert _digest(copy) == before
+    assert main(["fit", "--run", str(copy), "--trainer.max_epochs", "2"]) == 0  # the copy resumes, as its own run
+    assert "run_id" not in json.loads((copy / "checkpoints" / "checkpoints.json").read_text())
+    header = torch.load(copy / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["neurodyn"]
+    assert "run_id" not in header
