@@ -556,7 +556,11 @@ class NeurodynCLI(LightningCLI):
         if prediction.get("path") is None and run_dir is not None:
             cfg.prediction.path = str(run_dir / "predictions.h5")
         if cfg.prediction.get("path") is None:
-            return  # the writer says so when prediction ends (it needs a path)
+            # no run folder to write predictions.h5 into (a checkpoint outside any run, a config.yaml of a folder
+            # that is no run folder): the writer said so only once the whole prediction had run, in a traceback
+            raise InputError("no file to write the predictions to: give --prediction.path FILE.h5 (the default, "
+                             "DIR/predictions.h5, needs a run folder: --run DIR, or a checkpoint in one)",
+                             field="prediction.path")
         # every file the command reads: config files however given (-c, --data d.yaml, ...), the data and model
         # files (data.init_args.path, the Lorenz cache) and the checkpoint (training.inputs)
         inputs = command_inputs(cfg)

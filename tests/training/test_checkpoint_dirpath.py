@@ -511,3 +511,22 @@ def test_a_checkpoint_in_a_runs_checkpoint_folder_elsewhere_is_linked_to_its_run
     capsys.readouterr()
     assert main(["info", str(ck / "last.ckpt")]) == 0
     assert "--config CONFIG.yaml" in capsys.readouterr().out
+
+
+def test_predict_with_no_run_folder_and_no_prediction_path_is_one_line_before_it_loads(run_elsewhere, tmp_path,
+                                                                                        capsys):
+    """``predict --config DIR/config.yaml`` of a folder that is no run folder (a config.yaml written by hand) with a
+    checkpoint outside any run ran the whole prediction, then ended in a traceback ('PredictionWriter needs a path',
+    exit 1): no run folder, so no default DIR/predictions.h5. Now one line naming prediction.path, before anything
+    loads."""
+    run, ck = run_elsewhere
+    hand = tmp_path / "notes"
+    hand.mkdir()
+    (hand / "config.yaml").write_text(f"checkpoint:\n  dirpath: {ck}\n")
+    kept = tmp_path / "kept.ckpt"
+    shutil.copy(ck / "last.ckpt", kept)
+    capsys.readouterr()
+    assert main(["predict", "--config", str(hand / "config.yaml"), *TINY, "--ckpt_path", str(kept)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "prediction.path: no file to write the predictions to" in err[0], err
+    assert sorted(p.name for p in hand.iterdir()) == ["config.yaml"]
