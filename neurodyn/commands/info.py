@@ -26,6 +26,8 @@ from neurodyn.training import select_split_words
 from neurodyn.training.checkpoint_index import (
     INDEX_NAME,
     checkpoint_folder,
+    claim_only,
+    claimed_run_words,
     is_run_folder,
     missing_folder,
     never_measured,
@@ -268,6 +270,8 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
             table.add_row("best", f"{index['best']} ({index.get('monitor')} {index.get('best_score')})")
         elif selects_best(index):  # a monitor never measured: in the words of training.runs.no_best_reason
             table.add_row("best", f"none yet: {never_measured(index)}; last.ckpt is the result")
+    elif index_path.is_file() and claim_only(index):  # a fit's claim alone: it said 'none yet' beside a .ckpt
+        table.add_row(INDEX_NAME, claimed_run_words(folder))
     else:
         table.add_row(INDEX_NAME, "none yet (no epoch finished)")
     metrics = path / "metrics.csv"
@@ -289,7 +293,13 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
     # first validation) has none, and predict / validate refuse --ckpt_path best there
     ckpt = "best" if index.get("best") else "last"
     q = shell_word(path)
-    print_what_next(console, f"run folder of neurodyn fit ({str(model).rsplit('.', 1)[-1]})", [
+    what = f"run folder of neurodyn fit ({str(model).rsplit('.', 1)[-1]})"
+    if index_path.is_file() and claim_only(index):  # no checkpoint to predict, validate or resume from
+        print_what_next(console, what, [
+            f"neurodyn fit --config {shell_word(path / 'config.yaml')} --checkpoint.dirpath null --run-name NEW   "
+            "(a new run with its settings)"])
+        return
+    print_what_next(console, what, [
         f"neurodyn predict --run {q} --ckpt_path {ckpt} --prediction.path PRED.h5",
         f"neurodyn validate --run {q} --ckpt_path {ckpt}",
         f"neurodyn fit --run {q} --trainer.max_epochs N   (resume from last.ckpt, up to N epochs)"])

@@ -214,10 +214,31 @@ def claimed_by(folder: str | os.PathLike) -> str | None:
         index = json.loads((Path(folder) / INDEX_NAME).read_text())
     except (OSError, ValueError):
         return None
-    if (not isinstance(index, dict) or "last" in index or "monitor" in index
-            or not isinstance(index.get("run_dir"), str)):
+    if not claim_only(index) or not isinstance(index.get("run_dir"), str):
         return None
     return index["run_dir"]
+
+
+def claim_only(index: dict) -> bool:
+    """Whether a checkpoint index holds no more than the claim of a fit (:func:`claim_folder`): no ``last``, no
+    ``monitor`` (a fit killed before or during its first save leaves it so).
+
+    >>> claim_only({"run_dir": "/r/a", "run_id": "x"}), claim_only({"run_dir": "/r/a", "last": "last.ckpt"})
+    (True, False)
+    """
+    return isinstance(index, dict) and "last" not in index and "monitor" not in index
+
+
+#: a checkpoint index that holds only a fit's claim (:func:`claim_only`), in the words of every command that reads it
+CLAIMED = "claimed by its fit, which is running or stopped before its first checkpoint"
+
+
+def claimed_run_words(folder: str | os.PathLike) -> str:
+    """What the run whose checkpoint index holds only its claim (:func:`claim_only`) has, for ``neurodyn info`` of
+    the run folder and for ``--ckpt_path best|last`` of it: they said 'not saved yet' and 'use --ckpt_path last'
+    though there was no last.ckpt (a .ckpt may be there, from a save the fit did not finish)."""
+    return (f"{CLAIMED}: no checkpoint recorded "
+            f"(if no fit of this run is running, remove {Path(folder) / INDEX_NAME} to free the folder)")
 
 
 def claimed_words(folder: str | os.PathLike, owner: str | None) -> str:

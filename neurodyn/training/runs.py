@@ -14,9 +14,12 @@ from lightning.pytorch.cli import SaveConfigCallback
 from neurodyn.errors import InputError, Stopped
 from neurodyn.training.callbacks import format_duration, max_time_seconds
 from neurodyn.training.checkpoint_index import (
+    CLAIMED,
     INDEX_NAME,
     RUN_RECORD,
     checkpoint_folder,
+    claim_only,
+    claimed_run_words,
     missing_folder,
     never_measured,
     run_of_checkpoint,
@@ -161,6 +164,16 @@ def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path
     if missing is not None:
         raise InputError(missing[0], path=missing[1], field="checkpoint.dirpath")
     ckpt_dir = checkpoint_folder(run_dir)
+    if which == "best" or not (ckpt_dir / "last.ckpt").is_file():
+        import json
+
+        try:  # an index that holds only a fit's claim: no best, no last (it said 'use --ckpt_path last')
+            claim = claim_only(json.loads((ckpt_dir / INDEX_NAME).read_text()))
+        except (OSError, ValueError):
+            claim = False
+        if claim:
+            raise InputError(f"no checkpoint for '{which}': the run's checkpoint folder is "
+                             f"{claimed_run_words(ckpt_dir)}", path=ckpt_dir / INDEX_NAME, field=field)
     if which == "last":
         path = ckpt_dir / "last.ckpt"
         if not path.is_file():
@@ -187,8 +200,8 @@ def no_best_reason(index: dict) -> str:
     """Why a run's checkpoint index names no best file: the run selects nothing, or it has not validated, or the
     index is the claim of a run that has saved no checkpoint yet (:func:`~neurodyn.training.checkpoint_index.
     claim_folder`)."""
-    if "monitor" not in index and "last" not in index:
-        return "the run has not saved a checkpoint yet"
+    if claim_only(index):
+        return f"the run has not saved a checkpoint yet: its {INDEX_NAME} is {CLAIMED}"
     if selects_best(index):
         return f"the run has no best checkpoint yet: {never_measured(index)}"
     return "the run keeps no best checkpoint (no monitor, or checkpoint.save_top_k 0)"

@@ -530,3 +530,29 @@ def test_predict_with_no_run_folder_and_no_prediction_path_is_one_line_before_it
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and "prediction.path: no file to write the predictions to" in err[0], err
     assert sorted(p.name for p in hand.iterdir()) == ["config.yaml"]
+
+
+def test_a_run_whose_index_holds_only_its_claim_says_so_and_suggests_no_failing_command(run_elsewhere, capsys,
+                                                                                        monkeypatch):
+    """A fit killed before or during its first save leaves its checkpoints.json holding only its claim
+    (claim_folder), maybe beside a .ckpt: ``predict --run`` said 'use --ckpt_path last' (there is no last.ckpt), and
+    info said 'none yet' beside the listed .ckpt and suggested predict / validate / fit --run, which all fail."""
+    monkeypatch.setenv("COLUMNS", "400")
+    run, ck = run_elsewhere
+    index = json.loads((ck / "checkpoints.json").read_text())
+    (ck / "checkpoints.json").write_text(json.dumps({"run_dir": index["run_dir"], "run_id": index["run_id"]}))
+    (ck / "last.ckpt").unlink()
+    assert any(ck.glob("*.ckpt"))
+    for which in ("best", "last"):
+        capsys.readouterr()
+        assert main(["predict", "--run", str(run), "--ckpt_path", which, "--prediction.path", "p.h5"]) == 2
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(err) == 1 and "claimed by its fit, which is running or stopped before its first checkpoint" \
+            in err[0] and "use --ckpt_path last" not in err[0], err
+    assert main(["info", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "claimed by its fit, which is running or stopped before its first checkpoint" in out and "none yet" \
+        not in out, out
+    steps = [line for line in out.splitlines() if line.startswith("next: ")]
+    assert steps == [f"next: neurodyn fit --config {run / 'config.yaml'} --checkpoint.dirpath null --run-name NEW"
+                     "   (a new run with its settings)"], steps
