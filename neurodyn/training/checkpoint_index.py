@@ -315,8 +315,21 @@ def why_no_run(path: str | os.PathLike) -> str:
                 "config.yaml records")
     if not (checkpoint_folder(path).is_dir() or missing_folder(path) is not None):
         return f"it has a config.yaml, but no checkpoint folder: no {checkpoint_folder(path)}"
-    return (f"it has a config.yaml that records a checkpoint.dirpath, but no {RUN_RECORD}, the record neurodyn fit "
-            "writes beside it")
+    why = (f"it has a config.yaml that records a checkpoint.dirpath, but no {RUN_RECORD}, the record neurodyn fit "
+           "writes beside it")
+    import json
+
+    index = checkpoint_folder(path) / INDEX_NAME
+    try:
+        owner = json.loads(index.read_text()).get("run_dir")
+    except (OSError, ValueError, AttributeError):
+        return why
+    if owner:
+        return why
+    # a run written before run.json, with no metrics.csv (--trainer.logger false), whose index names no run folder
+    # (written by an older neurodyn): the same remedy as a resume's refusal of such a folder (foreign_index)
+    return (f"{why}, and the {INDEX_NAME} of its checkpoint folder names no run folder; if this folder is a run "
+            f"written before {RUN_RECORD} (not a copy), set \"run_dir\" in {index} to {os.path.realpath(path)}")
 
 
 def missing_folder(run_dir: str | os.PathLike) -> tuple[str, str] | None:

@@ -94,3 +94,26 @@ def test_info_of_a_folder_with_a_config_and_no_checkpoint_folder_says_what_it_la
     assert err == (f"neurodyn info: error: {folder}: folder holds no .nwb files and is no run folder of neurodyn fit "
                    f"(it has a config.yaml, but no checkpoint folder: no {folder / 'checkpoints'}) or of neurodyn "
                    "tune (summary.json, best.yaml and best.ckpt)"), err
+
+
+def test_an_older_run_whose_index_names_no_run_folder_is_told_how_to_be_one_again(tmp_path, capsys):
+    """A run written before run.json with ``--checkpoint.dirpath`` elsewhere, ``--trainer.logger false`` (no
+    metrics.csv, no hparams.yaml) and an index that names no run folder is no run folder by the run.json rule: info's
+    refusal said it lacks run.json, and nothing the user could do about it. It names the remedy a resume's refusal
+    of such a folder names: set "run_dir" in the index."""
+    from neurodyn.cli import main
+    from neurodyn.training.checkpoint_index import is_run_folder
+
+    run, ck = tmp_path / "run", tmp_path / "ck"
+    run.mkdir()
+    ck.mkdir()
+    (run / "config.yaml").write_text(f"model:\n  class_path: HMMGLMModule\ncheckpoint:\n  dirpath: {ck}\n")
+    (ck / "checkpoints.json").write_text(json.dumps({"monitor": None, "last": "last.ckpt", "last_epoch": 0}))
+    (ck / "last.ckpt").write_bytes(b"0")
+    assert not is_run_folder(run)
+    assert main(["info", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"set \"run_dir\" in {ck / 'checkpoints.json'} to {os.path.realpath(run)}" in err, err
+    index = json.loads((ck / "checkpoints.json").read_text())
+    (ck / "checkpoints.json").write_text(json.dumps({**index, "run_dir": os.path.realpath(run)}))
+    assert is_run_folder(run)  # the remedy works
