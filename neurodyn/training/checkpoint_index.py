@@ -249,6 +249,30 @@ def claimed_words(folder: str | os.PathLike, owner: str | None) -> str:
             f"running and the run is gone, remove {Path(folder) / INDEX_NAME})")
 
 
+def used_words(held: list[str]) -> str:
+    """The refusal of a new run's ``checkpoint.dirpath`` that holds another run's checkpoints (``held``: the file
+    names there), in the words of :func:`claim_folder` and of the check before it."""
+    shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+    return (f"holds the checkpoints of another run ({shown}), and a new run keeps its checkpoints in a new or empty "
+            "folder: choose another --checkpoint.dirpath, or --checkpoint.dirpath null (the new run's own "
+            "checkpoints/ folder; or resume that run with --run DIR)")
+
+
+def _held(folder: Path) -> list[str]:
+    """The checkpoints a folder holds, by name, and its index where that holds more than a claim (:func:`claim_only`;
+    one that cannot be read counts too)."""
+    import json
+
+    held = sorted(p.name for p in folder.glob("*.ckpt"))
+    try:
+        claim = claim_only(json.loads((folder / INDEX_NAME).read_text()))
+    except OSError:
+        claim = True  # gone: nothing held
+    except ValueError:
+        claim = False
+    return held + [INDEX_NAME] * (not claim)
+
+
 def claim_folder(folder: str | os.PathLike, run_dir: str | os.PathLike, run_id: str | None,
                  shown: str | None = None) -> list[Path]:
     """Claim ``folder`` for the checkpoints of the new run ``run_dir``: its checkpoints index is created with
@@ -278,8 +302,11 @@ def claim_folder(folder: str | os.PathLike, run_dir: str | os.PathLike, run_id: 
     try:
         fd = os.open(folder / INDEX_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
-        raise InputError(claimed_words(folder, claimed_by(folder)), path=shown or folder,
-                         field="checkpoint.dirpath") from None
+        # another run's claim, or -- where that run saved its first checkpoint since the check before -- its
+        # checkpoints (read again: the claim's words said 'being written ... no checkpoint saved yet' of them)
+        owner, held = claimed_by(folder), _held(folder)
+        words = used_words(held) if owner is None and held else claimed_words(folder, owner)
+        raise InputError(words, path=shown or folder, field="checkpoint.dirpath") from None
     except OSError as err:
         raise InputError(f"cannot write in this folder ({os.strerror(err.errno or 0) or err})", path=shown or folder,
                          field="checkpoint.dirpath") from None

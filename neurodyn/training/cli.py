@@ -145,6 +145,7 @@ from neurodyn.training.checkpoint_index import (
     release_folder,
     resolved_dirpath,
     run_id,
+    used_words,
 )
 from neurodyn.training.checkpoints import (
     DATA_FILES_KEY,
@@ -1146,11 +1147,7 @@ def _refuse_used_checkpoint_folder(cfg, run_dir: Path | None = None) -> None:
     if held == [INDEX_NAME] and claimed_by(folder) is not None:  # another new run's claim (claim_folder)
         raise InputError(claimed_words(folder, claimed_by(folder)), path=dirpath, field="checkpoint.dirpath")
     if held:
-        shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
-        raise InputError(f"holds the checkpoints of another run ({shown}), and a new run keeps its checkpoints in a "
-                         "new or empty folder: choose another --checkpoint.dirpath, or --checkpoint.dirpath null "
-                         "(the new run's own checkpoints/ folder; or resume that run with --run DIR)", path=dirpath,
-                         field="checkpoint.dirpath")
+        raise InputError(used_words(held), path=dirpath, field="checkpoint.dirpath")
 
 
 @contextlib.contextmanager

@@ -556,3 +556,23 @@ def test_a_run_whose_index_holds_only_its_claim_says_so_and_suggests_no_failing_
     steps = [line for line in out.splitlines() if line.startswith("next: ")]
     assert steps == [f"next: neurodyn fit --config {run / 'config.yaml'} --checkpoint.dirpath null --run-name NEW"
                      "   (a new run with its settings)"], steps
+
+
+def test_a_claim_lost_to_a_run_that_saved_since_names_its_checkpoints(tmp_path):
+    """Two new runs into one folder: the second passed the check before the first saved, then its claim (O_EXCL)
+    failed when the first's index already held its checkpoints; claimed_by read no claim there, and the refusal said
+    '(being written) ... no checkpoint saved yet'. It is read again and said as the folder of another run's
+    checkpoints."""
+    from neurodyn.errors import InputError
+    from neurodyn.training.checkpoint_index import claim_folder
+
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    (ck / "checkpoints.json").write_text(json.dumps({"monitor": None, "last": "last.ckpt", "last_epoch": 0,
+                                                     "run_dir": str(tmp_path / "first"), "run_id": "a" * 32}))
+    (ck / "last.ckpt").write_bytes(b"0")
+    with pytest.raises(InputError) as caught:
+        claim_folder(ck, tmp_path / "second", "b" * 32)
+    said = str(caught.value)
+    assert "holds the checkpoints of another run (last.ckpt, checkpoints.json)" in said, said
+    assert "being written" not in said, said
