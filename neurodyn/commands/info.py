@@ -401,9 +401,6 @@ def cli_main(argv: list[str]) -> int:
             checkpoint_info(path)
         elif path.suffix.lower() in (".yaml", ".yml"):
             config_info(path)
-        elif path.is_dir() and not any(path.glob("*.nwb")):  # neither of info's folders, nor an NWB folder
-            raise InputError(f"folder holds no .nwb files and is no run folder of neurodyn fit ({why_no_run(path)}) "
-                             "or of neurodyn tune (summary.json, best.yaml and best.ckpt)", path)
-        else:
-            info(args.file, max_rows=args.max_rows)
+        else:  # a folder that is neither of info's folders nor an NWB folder is refused there, saying what it lacks
+            info(args.file, max_rows=args.max_rows, why_no_run=why_no_run)
     return 0

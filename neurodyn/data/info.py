@@ -80,8 +80,18 @@ def _h5(path: Path | str):
     return read_h5(path, READS)
 
 
-def file_kind(path: str | os.PathLike) -> str:
-    """``"nwb"``, ``"prepared"``, ``"lfads"`` or ``"hdf5"``; InputError for anything unreadable."""
+#: what a run folder of ``neurodyn fit`` holds, for a folder that is none, where the caller says no more (the rule is
+#: ``neurodyn.training.checkpoint_index.is_run_folder``'s, which this floor may not import: ``neurodyn info`` passes
+#: its ``why_no_run``)
+RUN_FOLDER_HOLDS = ("config.yaml, the run's checkpoint folder (checkpoints/, or the checkpoint.dirpath that "
+                    "config.yaml records) and, with a checkpoint.dirpath, run.json")
+
+
+def file_kind(path: str | os.PathLike, why_no_run=None) -> str:
+    """``"nwb"``, ``"prepared"``, ``"lfads"`` or ``"hdf5"``; InputError for anything unreadable. A folder without
+    .nwb files is refused, saying what it lacks to be a run folder: ``why_no_run(path)`` where given
+    (``neurodyn.training.checkpoint_index.why_no_run``), else :data:`RUN_FOLDER_HOLDS` (it said '(config.yaml and
+    checkpoints/)' of every folder, also of a run with its checkpoints elsewhere)."""
     from neurodyn.data.prepared import is_prepared
     from neurodyn.data.stream import is_url, resolve_url
 
@@ -92,8 +102,9 @@ def file_kind(path: str | os.PathLike) -> str:
         path = Path(path)
         if path.is_dir():
             if not sorted(path.glob("*.nwb")):  # info reads two kinds of folder: said only "no .nwb files"
-                raise InputError("folder holds no .nwb files and is no run folder of neurodyn fit (config.yaml and "
-                                 "checkpoints/) or of neurodyn tune (summary.json, best.yaml and best.ckpt)", path)
+                why = why_no_run(path) if why_no_run is not None else RUN_FOLDER_HOLDS
+                raise InputError(f"folder holds no .nwb files and is no run folder of neurodyn fit ({why}) or of "
+                                 "neurodyn tune (summary.json, best.yaml and best.ckpt)", path)
             return "nwb"
     with _h5(path) as f:
         if is_nwb(f):
@@ -499,9 +510,9 @@ def new_console():
     return console if console.is_terminal else Console(width=UNWRAPPED_WIDTH, markup=False)  # never wrap mid-word
 
 
-def info(path: str | os.PathLike, console=None, max_rows: int = 200) -> str:
+def info(path: str | os.PathLike, console=None, max_rows: int = 200, why_no_run=None) -> str:
     """Print the summary of ``path``; returns its kind (see :func:`file_kind`, plus ``"prediction"`` for a
-    prediction / submission file: its groups' arrays with min / mean / max).
+    prediction / submission file: its groups' arrays with min / mean / max). ``why_no_run``: see :func:`file_kind`.
 
     A URL is resolved once for the whole summary (:func:`neurodyn.data.stream.resolved_once`): the summary reads
     one state of the remote file, its lookups, probe and blocks are not repeated."""
@@ -511,11 +522,11 @@ def info(path: str | os.PathLike, console=None, max_rows: int = 200) -> str:
     if console is None:
         console = new_console()
     with resolved_once():
-        return _info(path if is_url(path) else Path(path), console, max_rows)
+        return _info(path if is_url(path) else Path(path), console, max_rows, why_no_run)
 
 
-def _info(path: Path | str, console, max_rows: int) -> str:
-    kind = file_kind(path)
+def _info(path: Path | str, console, max_rows: int, why_no_run=None) -> str:
+    kind = file_kind(path, why_no_run)
     if kind == "nwb":
         _nwb(path, console)
     elif kind == "prepared":

@@ -12,6 +12,7 @@ import pytest
 from neurodyn.cli import main
 from neurodyn.data.info import file_kind
 from neurodyn.data.prepare import prepare
+from neurodyn.errors import InputError
 
 pytestmark = pytest.mark.xdist_group("nlb_data")
 
@@ -327,3 +328,21 @@ def test_an_nlb_file_is_named_by_its_dataset_in_the_next_command(small_test_nwb,
     assert steps[0].startswith(f"neurodyn prepare --dataset mc_maze_small --nwb {tmp_path} "), steps
     # the command it names runs (prepare's own check agrees with the dataset named)
     assert main(shlex.split(steps[0].split("  (")[0])[1:] + ["--out", str(tmp_path / "p.h5"), "--quiet"]) == 0
+
+
+def test_a_folder_that_is_no_run_folder_is_told_what_it_lacks_by_the_run_folder_rule(tmp_path):
+    """``neurodyn.data.info`` said '(config.yaml and checkpoints/)' of every folder without .nwb files, also of one
+    whose config.yaml records a checkpoint.dirpath: it says what ``why_no_run`` (the run-folder rule, passed in by
+    ``neurodyn info``: this floor may not import training) says, and a run's whole record where none is given."""
+    from neurodyn.data.info import info
+    from neurodyn.training.checkpoint_index import why_no_run
+
+    folder = tmp_path / "notes"
+    (folder / "ck").mkdir(parents=True)
+    (folder / "config.yaml").write_text(f"checkpoint:\n  dirpath: {folder / 'ck'}\n")
+    with pytest.raises(InputError) as caught:
+        file_kind(folder)
+    assert "(config.yaml and checkpoints/)" not in str(caught.value) and "run.json" in str(caught.value)
+    with pytest.raises(InputError) as caught:
+        info(folder, why_no_run=why_no_run)
+    assert f"({why_no_run(folder)})" in str(caught.value), str(caught.value)
