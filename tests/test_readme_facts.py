@@ -41,3 +41,23 @@ def test_lorenz_ensemble_remark_holds_on_every_seed():
     gains = [e - s for e, s in zip(ensemble["values"], single["values"])]
     assert "on Lorenz it is above its member 0 on every seed, by less than the seed-to-seed spread" in PROSE
     assert all(g > 0 for g in gains) and max(gains) < min(ensemble["sd"], single["sd"]), gains
+
+
+def test_the_rule_for_run_folders_written_before_run_json_names_every_record_it_accepts(tmp_path):
+    """The README's rule for a run written before run.json named metrics.csv and hparams.yaml, not
+    config.resume-<n>.yaml, which checkpoint_index.is_run_folder accepts too; each record named there makes such a
+    folder a run folder, and the sentence has one aside, not two in a row."""
+    from neurodyn.training.checkpoint_index import is_run_folder
+
+    clause = PROSE.split("a run written before `run.json` is one where", 1)[1].split(";", 1)[0]
+    named = re.findall(r"`([^`]+)`", clause)
+    assert {"metrics.csv", "hparams.yaml", "config.resume-<n>.yaml"} <= set(named), clause
+    for name in ("metrics.csv", "hparams.yaml", "config.resume-1.yaml"):
+        run = tmp_path / name
+        (run / "ck").mkdir(parents=True)
+        (run / "config.yaml").write_text(f"checkpoint:\n  dirpath: {run / 'ck'}\n")
+        assert not is_run_folder(run)
+        (run / name).write_text("")
+        assert is_run_folder(run), name
+    sentence = PROSE.split("`predict` / `validate` / `test --config DIR/config.yaml` take", 1)[1].split(". ", 1)[0]
+    assert ") (" not in sentence, sentence
