@@ -437,7 +437,7 @@ def foreign_index(run_dir: str | os.PathLike) -> str | None:
                 f"{owner} (which its {INDEX_NAME} names) keeps its checkpoints too: this run folder is a copy of that "
                 f"one (the link copied, not the folder), and a resume here would write over them. Make {folder} a "
                 f"folder of its own (a copy of the checkpoints), or start a new run from "
-                f"{_new_run_from(run_dir, folder / 'last.ckpt')}")
+                f"{new_run_from(run_dir, folder / 'last.ckpt')}")
     if isinstance(owner, str) and owner:
         whose = f"its {INDEX_NAME} names the run folder {owner}: this run folder is a copy or a moved run of that one"
         mine = "they are this run's (its folder moved here)"
@@ -447,14 +447,14 @@ def foreign_index(run_dir: str | os.PathLike) -> str | None:
         mine = "this run folder is the one that wrote them (not a copy)"
     return (f"its checkpoint folder {folder} lies outside it, and {whose}; a resume here would write over them. If "
             f"{mine}, set \"run_dir\" in {folder / INDEX_NAME} to {real}; else start a new run from "
-            f"{_new_run_from(run_dir, folder / 'last.ckpt')}")
+            f"{new_run_from(run_dir, folder / 'last.ckpt')}")
 
 
-def _new_run_from(run_dir: Path, last: Path) -> str:
-    """The command that starts a new run from ``last``, a checkpoint of another run: from the file itself, or, where
-    the file is linked to its run (:func:`run_of_checkpoint`: ``fit --ckpt_path`` of it resumes that run), from a
-    copy of it."""
-    new = "--checkpoint.dirpath null --run-name NEW"
+def new_run_from(run_dir: Path, last: Path, name: str = "NEW") -> str:
+    """The command that starts a new run (``name``) from ``last``, a checkpoint of another run: from the file itself,
+    or, where the file is linked to its run (:func:`run_of_checkpoint`: ``fit --ckpt_path`` of it resumes that run),
+    from a copy of it."""
+    new = f"--checkpoint.dirpath null --run-name {name}"
     if run_of_checkpoint(last) is None:
         return f"its checkpoint: neurodyn fit --config {run_dir / 'config.yaml'} --ckpt_path {last} {new}"
     return (f"a copy of its checkpoint: cp {last} KEPT.ckpt, then neurodyn fit --config {run_dir / 'config.yaml'} "

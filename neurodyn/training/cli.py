@@ -140,6 +140,7 @@ from neurodyn.training.checkpoint_index import (
     foreign_index,
     is_run_folder,
     missing_folder,
+    new_run_from,
     new_run_id,
     recorded_dirpath,
     release_folder,
@@ -614,10 +615,13 @@ class NeurodynCLI(LightningCLI):
             other = root / str(cfg.run_name)
             same = (str(cfg.run_name) == run_dir.name if cfg.get("run") is not None
                     else os.path.realpath(other) == os.path.realpath(run_dir))
-            if not same:
+            if not same:  # ... and a new run from the checkpoint starts from a copy of it (the README's route)
+                start = Path(ckpt) if ckpt not in (None, "best", "last") else checkpoint_folder(run_dir) / "last.ckpt"
                 raise InputError(f"names another folder ({other}) than the run this checkpoint continues "
                                  f"({run_dir}): a resumed run continues in its own folder; resume it with --run "
-                                 f"{run_dir}, or drop --run-name", path=run_dir, field="run_name")
+                                 f"{run_dir}, or drop --run-name; or start the new run from "
+                                 f"{new_run_from(run_dir, start, str(cfg.run_name))}", path=run_dir,
+                                 field="run_name")
         resuming = ckpt is not None or cfg.get("run") is not None
         # the fit continues an existing run in its own folder (--run DIR, --ckpt_path DIR/checkpoints/X.ckpt); any
         # other fit -- a new run, or one from a checkpoint outside a run folder -- writes only a new or empty folder

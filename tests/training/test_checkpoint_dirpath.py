@@ -576,3 +576,23 @@ def test_a_claim_lost_to_a_run_that_saved_since_names_its_checkpoints(tmp_path):
     said = str(caught.value)
     assert "holds the checkpoints of another run (last.ckpt, checkpoints.json)" in said, said
     assert "being written" not in said, said
+
+
+def test_a_run_name_with_a_linked_checkpoint_is_refused_with_the_copy_first_route(run_elsewhere, tmp_path, capsys):
+    """``fit --ckpt_path CK/last.ckpt --run-name z`` of a checkpoint linked to its run (a resume of that run) was
+    refused saying only 'drop --run-name'; a new run ``z`` from it starts from a copy of it (the README's route),
+    which the refusal now gives, and which runs."""
+    run, ck = run_elsewhere
+    root = run.parent
+    capsys.readouterr()
+    assert main(["fit", *TINY, "--ckpt_path", str(ck / "last.ckpt"), "--trainer.default_root_dir", str(root),
+                 "--run-name", "z", "--trainer.max_epochs", "2"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    route = (f"cp {ck / 'last.ckpt'} KEPT.ckpt, then neurodyn fit --config {run / 'config.yaml'} --ckpt_path KEPT.ckpt "
+             "--checkpoint.dirpath null --run-name z")
+    assert len(err) == 1 and "drop --run-name" in err[0] and route in err[0], err
+    kept = tmp_path / "KEPT.ckpt"
+    shutil.copy(ck / "last.ckpt", kept)
+    assert main(["fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(kept), "--checkpoint.dirpath",
+                 "null", "--run-name", "z", "--trainer.default_root_dir", str(root), "--trainer.max_epochs", "2"]) == 0
+    assert (root / "z" / "checkpoints" / "last.ckpt").is_file()
