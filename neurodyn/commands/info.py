@@ -13,12 +13,13 @@ with what the file is and the commands that take it next (``what:`` / ``next:`` 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 
 from neurodyn.data.info import ATTR_WIDTH, cut_text, info, new_console, print_what_next, shell_word, titled_table
-from neurodyn.data.stream import TIMEOUT_HELP, timeout_s
+from neurodyn.data.stream import TIMEOUT_HELP, TRUST_SIZE_HELP, timeout_s, trust_size
 from neurodyn.errors import ArgumentParser, InputError
 from neurodyn.io.hdf5 import refuse_denied
 from neurodyn.io.output import human_size
@@ -382,6 +383,7 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("--max-rows", type=int, default=200, help="datasets listed for generic HDF5 files")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help=TIMEOUT_HELP)
+    parser.add_argument("--trust-size", action="store_true", help=TRUST_SIZE_HELP)
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:
@@ -392,7 +394,9 @@ def cli_main(argv: list[str]) -> int:
     # a folder this user may not list or enter, or a path through one: Path.is_dir / is_file below raised
     # PermissionError (a traceback), where os.path.exists says "absent" (Python 3.11)
     refuse_denied(path)
-    with timeout_s(args.timeout, field="--timeout"):
+    # --trust-size absent: the setting of $NEURODYN_STREAM_TRUST_SIZE (or an enclosing block) holds, as in prepare
+    size_only = trust_size() if args.trust_size else contextlib.nullcontext()
+    with timeout_s(args.timeout, field="--timeout"), size_only:
         if _is_run_folder(path):
             run_folder_info(path)
         elif _is_tune_folder(path):

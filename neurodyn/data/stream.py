@@ -278,7 +278,7 @@ TRUST_SIZE_ENV_VAR = "NEURODYN_STREAM_TRUST_SIZE"
 #: reader`), in the thread that opens it, so a block open in another thread switches off no check of this one's reads
 _trust_size_given = threading.local()
 
-#: ``--help`` of ``prepare --trust-size``
+#: ``--help`` of ``prepare --trust-size`` and ``info --trust-size``
 TRUST_SIZE_HELP = ("for a dandi:// or https:// input: check each range answer by the file's size alone, not by the "
                    "server's ETag / Last-Modified (copies behind a load balancer or CDN that give the same bytes "
                    "other validators, where no read reaches a copy known to hold the bytes read before to compare); "
@@ -314,7 +314,7 @@ def trust_size(enabled: bool = True) -> Iterator[None]:
     file says so once on stderr, naming it. The setting is read when the file is opened (h5py opens it), in the
     thread that opens it: a block open in another thread changes nothing here. A file replaced by one of the same
     size then goes unseen. ``enabled=False`` restores the full check inside an enclosing block (or under
-    ``$NEURODYN_STREAM_TRUST_SIZE=1``). ``prepare --trust-size`` runs in such a block.
+    ``$NEURODYN_STREAM_TRUST_SIZE=1``). ``prepare --trust-size`` and ``info --trust-size`` run in such a block.
 
     Examples
     --------
@@ -393,9 +393,9 @@ class _RangeCheck:
       it is compared again, a read more each time); different, the file changed; no known copy reached, the read
       fails too, saying so (a file replaced on a single server shows so).
 
-    Under :func:`trust_size` (``$NEURODYN_STREAM_TRUST_SIZE``, ``prepare --trust-size``; read once, when the file is
-    opened: :attr:`trust`) only the size is checked, and the first other validators seen are said once on stderr,
-    naming the file.
+    Under :func:`trust_size` (``$NEURODYN_STREAM_TRUST_SIZE``, ``prepare`` / ``info --trust-size``; read once, when
+    the file is opened: :attr:`trust`) only the size is checked, and the first other validators seen are said once on
+    stderr, naming the file.
 
     The first change seen raises :func:`_changed_error` from inside the request: remfile takes it for a permanent
     HTTP error (a 4xx), so the read fails at once, and the new version's bytes never enter the block cache.
@@ -712,8 +712,8 @@ class StreamedFile:
             return RemoteFailure(f"the file changed on its server while it was read ({changed}), or a copy behind a "
                                  f"load balancer gives the same bytes other validators: none of {CONFIRM_READS} reads "
                                  "of that range reached a copy known to hold the bytes read before, to compare; run "
-                                 f"the command again, or check the size alone ({TRUST_SIZE_ENV_VAR}=1, prepare "
-                                 "--trust-size)", self.label)
+                                 "the command again, or, where the file is known not to have changed, check the size "
+                                 f"alone ({TRUST_SIZE_ENV_VAR}=1, --trust-size)", self.label)
         if changed:
             return RemoteFailure(f"the file changed on its server while it was read ({changed}); run the command "
                                  "again", self.label)

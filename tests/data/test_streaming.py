@@ -909,8 +909,8 @@ def test_a_file_replaced_while_it_is_read_fails_in_one_line(dandi, tmp_path, cap
                                     "bytes read before, to compare")
     assert one_line_error(capsys) == (f"neurodyn info: error: {url}: the file changed on its server while it was read "
                                       f"({what}){unreached}; run the command again" +
-                                      ("" if resized else ", or check the size alone (NEURODYN_STREAM_TRUST_SIZE=1, "
-                                       "prepare --trust-size)"))
+                                      ("" if resized else ", or, where the file is known not to have changed, check "
+                                       "the size alone (NEURODYN_STREAM_TRUST_SIZE=1, --trust-size)"))
     ranges = [r[1] for r in dandi.blob_requests()]
     # the probe, one good read, one of the new version; of the same size, its range read again CONFIRM_READS times
     # to compare, after a 412 first asked again without If-Match
@@ -1092,12 +1092,17 @@ def test_a_copy_no_read_reaches_fails_and_trust_size_reads_it_by_size(dandi, tmp
     assert one_line_error(capsys) == (
         f'neurodyn info: error: {url}: the file changed on its server while it was read (ETag "copy-1" -> "copy-2"), '
         "or a copy behind a load balancer gives the same bytes other validators: none of 0 reads of that range reached "
-        "a copy known to hold the bytes read before, to compare; run the command again, or check the size alone "
-        "(NEURODYN_STREAM_TRUST_SIZE=1, prepare --trust-size)")
+        "a copy known to hold the bytes read before, to compare; run the command again, or, where the file is known "
+        "not to have changed, check the size alone (NEURODYN_STREAM_TRUST_SIZE=1, --trust-size)")
     monkeypatch.setenv("NEURODYN_STREAM_TRUST_SIZE", "1")
     assert main(["info", url]) == 0
     assert capsys.readouterr().err.strip() == warning(url)
     monkeypatch.delenv("NEURODYN_STREAM_TRUST_SIZE")
+    url = balanced("info")  # info --trust-size, as the message offers it: the file is new to this process
+    assert main(["info", url]) == 1
+    capsys.readouterr()
+    assert main(["info", url, "--trust-size"]) == 0
+    assert capsys.readouterr().err.strip() == warning(url)
 
     url = balanced("prepared")
     out = tmp_path / "prepared.h5"
