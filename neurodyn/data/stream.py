@@ -33,7 +33,7 @@ where the bytes of its own range equal those of the same range read again (up to
 from a copy known to hold the probed bytes; it fails where they differ, or where no read reaches a known copy (a
 file replaced on a single server). :func:`trust_size` (``$NEURODYN_STREAM_TRUST_SIZE=1``, ``prepare
 --trust-size``; read when a file is opened, in the thread that opens it) checks the size alone, saying so once per
-file.
+file; a block it took by its size alone never serves a read opened with every check (the file's cache is dropped).
 
 The bytes are read by ``remfile`` (https://github.com/flatironinstitute/remfile) through ``h5py``'s
 file-object driver and ``pynwb``: only the blocks HDF5 asks for travel, and they are kept in a bounded
@@ -415,6 +415,9 @@ class _RangeCheck:
         self.changed: str | None = None
         self.unconfirmed = False
         self.warned = False  # trust_size's line said
+        # an answer was handed on by its size alone (:attr:`trust`): the block cache this check guards holds blocks no
+        # other check passed, which a file opened with every check must not take (:attr:`StreamedFile.reader`)
+        self.size_only = False
         self.refused = False  # a 412 to If-Match seen: If-Match is no longer sent (each read would be asked twice)
         self._lock = threading.RLock()  # remfile may read in threads: one comparison at a time
         self._plain = None  # the session of the comparing reads: no hook, no If-Match
@@ -505,6 +508,7 @@ class _RangeCheck:
                 if not what or self._resized(response):
                     return response, what, False
             if self.trust:
+                self.size_only = True
                 if not self.warned:
                     self.warned = True
                     import sys
@@ -678,8 +682,13 @@ class StreamedFile:
     def reader(self) -> _Reader:
         """The cached file object (one ``remfile.File`` per StreamedFile: its block cache is reused). Asked for
         again after a read failed (a new open: the server may be back), a fresh one: the failed one fails every
-        read at once, for the rest of the open that failed."""
-        if self._reader is not None and self._reader.error is not None:
+        read at once, for the rest of the open that failed. Opened with every check (no :func:`trust_size`) after
+        answers were handed on by their size alone (:attr:`_RangeCheck.size_only`), a fresh one too: those blocks
+        passed no other check, and the probe that matched says nothing of the bytes of another copy or version
+        read under trust_size; a cache whose every answer was checked is kept."""
+        trust = trusts_size()
+        if self._reader is not None and (self._reader.error is not None or
+                                         (not trust and self._reader.check.size_only)):
             self._reader = None
         if self._reader is None:
             import remfile
@@ -693,7 +702,7 @@ class StreamedFile:
             self._reader = _Reader(remote, self.label, check)
         # trust_size() is read here, in the thread that opens the file (h5py reads through it), once per open: read
         # in the request, a block open in another thread would switch off the checks of this thread's reads
-        self._reader.check.trust = trusts_size()
+        self._reader.check.trust = trust
         return self._reader
 
     @property

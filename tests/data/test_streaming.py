@@ -1323,3 +1323,31 @@ def test_the_first_failure_keeps_its_reason():
     with pytest.raises(Exception, match="changed"):
         check(_answer(other, stream.BLOCK_BYTES, size - 1, {"ETag": '"c"'}))  # no known copy reached
     assert (check.changed, check.unconfirmed) == ('ETag "a" -> "b"', False)
+
+
+def test_blocks_read_by_size_alone_serve_no_later_checked_read(dandi, tmp_path, capsys):
+    """A notebook read a URL in a trust_size() block while its server answered the range reads from another version
+    of the same size (a stale copy behind the balancer: only the size was checked, as asked). A later read outside
+    the block, whose probe reached the probed version again, was served the blocks cached from the other version's
+    answers -- checked by nothing: 12 trials for a file that holds 8, with no request but the probe. Now a file opened
+    with every check never takes a block that passed the size check alone: those are read again (and checked)."""
+    first, second = _two_versions(tmp_path)
+    asset = dandi.add("000999", "0.1.0", "sub-Synth/stale.nwb", first)
+    dandi.headers[asset.asset_id] = {"ETag": '"version-1"'}
+    dandi.if_match = False
+    dandi.replace_after[asset.asset_id] = (1, second, {"ETag": '"version-2"'})  # every answer after the probe
+    url = f"{dandi.root}/files/000999/sub-Synth/stale.nwb"
+    with stream.trust_size():
+        assert load_session(url).n_trials == 12  # read by size alone: the other version's bytes, as warned
+    assert "read by size alone (trust size)" in capsys.readouterr().err
+    asset.data, dandi.headers[asset.asset_id] = first, {"ETag": '"version-1"'}  # the probed version answers again
+    dandi.reset_counts()
+    session = load_session(url)
+    assert (session.n_trials, session.n_heldin) == (8, 4)
+    assert len(dandi.blob_requests()) > 1  # the probe, and the blocks read again
+    assert capsys.readouterr().err == ""
+    for trusted in (True, False):  # guard: blocks every check passed serve any later read, as before
+        dandi.reset_counts()
+        with stream.trust_size(trusted):
+            assert load_session(url).n_trials == 8
+        assert [r[1] for r in dandi.blob_requests()] == ["bytes=0-0"]
