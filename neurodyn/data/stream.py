@@ -419,7 +419,7 @@ class _RangeCheck:
         # other check passed, which a file opened with every check must not take (:attr:`StreamedFile.reader`)
         self.size_only = False
         self.refused = False  # a 412 to If-Match seen: If-Match is no longer sent (each read would be asked twice)
-        self._lock = threading.RLock()  # remfile may read in threads: one comparison at a time
+        self._lock = threading.RLock()  # remfile may read in threads: the state above and ``known``, no request
         self._plain = None  # the session of the comparing reads: no hook, no If-Match
 
     def if_match(self) -> str | None:
@@ -498,37 +498,42 @@ class _RangeCheck:
 
     def _same_size(self, response, what: str):
         """Judge an answer of the file's size that no known copy vouches for (see the class): (the answer to hand on,
-        "" when it holds the probed bytes else what differs, whether that is only unconfirmed)."""
-        with self._lock:
-            if response.status_code == 412:  # the copy reached holds not the probe's ETag: which bytes does it give?
+        "" when it holds the probed bytes else what differs, whether that is only unconfirmed). The lock guards the
+        shared state alone (``refused``, ``warned``, ``size_only``, ``known``), never a request: the reads that ask a
+        range again run outside it, so the comparisons of several reader threads overlap."""
+        if response.status_code == 412:  # the copy reached holds not the probe's ETag: which bytes does it give?
+            with self._lock:
                 self.refused = True
-                response.close()
-                response = self._get(response.request.url, response.request.headers.get("Range"), stream=True)
-                what = self.changes(response)
-                if not what or self._resized(response):
-                    return response, what, False
-            if self.trust:
+            response.close()
+            response = self._get(response.request.url, response.request.headers.get("Range"), stream=True)
+            what = self.changes(response)
+            if not what or self._resized(response):
+                return response, what, False
+        if self.trust:
+            with self._lock:
                 self.size_only = True
-                if not self.warned:
-                    self.warned = True
-                    import sys
+                warn, self.warned = not self.warned, True
+            if warn:
+                import sys
 
-                    print(f"warning: {self.label}: the server answers with other validators than the probe ({what}) "
-                          "for the same size; read by size alone (trust size): a file replaced by one of the same "
-                          "size goes unseen", file=sys.stderr)
+                print(f"warning: {self.label}: the server answers with other validators than the probe ({what}) "
+                      "for the same size; read by size alone (trust size): a file replaced by one of the same "
+                      "size goes unseen", file=sys.stderr)
+            return response, "", False
+        digests = _repr_digests(self.probed.digest if self.probed is not None else None), \
+            _repr_digests(response.headers.get("Repr-Digest"))
+        common = set(digests[0]) & set(digests[1])
+        if common:  # the whole file's digest, on both sides: it decides (RFC 9530 §3)
+            if all(digests[0][alg] == digests[1][alg] for alg in common):
+                copy = _validators(response, self.size)
+                if copy.validates():
+                    with self._lock:
+                        if copy not in self.known:
+                            self.known.append(copy)
                 return response, "", False
-            digests = _repr_digests(self.probed.digest if self.probed is not None else None), \
-                _repr_digests(response.headers.get("Repr-Digest"))
-            common = set(digests[0]) & set(digests[1])
-            if common:  # the whole file's digest, on both sides: it decides (RFC 9530 §3)
-                if all(digests[0][alg] == digests[1][alg] for alg in common):
-                    copy = _validators(response, self.size)
-                    if copy.validates() and copy not in self.known:
-                        self.known.append(copy)
-                    return response, "", False
-                return response, f"{what}, Repr-Digest {self.probed.digest} -> {response.headers['Repr-Digest']}", \
-                    False
-            return (response, *self._compare(response, what))
+            return response, f"{what}, Repr-Digest {self.probed.digest} -> {response.headers['Repr-Digest']}", \
+                False
+        return (response, *self._compare(response, what))
 
     def _compare(self, response, what: str) -> tuple[str, bool]:
         """Compare the bytes of ``response`` with those of the same range read again from a known copy (see the
@@ -554,8 +559,9 @@ class _RangeCheck:
         return what, True
 
     def _get(self, url: str, byte_range: str | None, stream: bool = False):
-        if self._plain is None:
-            self._plain = _session_with_timeout()
+        with self._lock:  # one session for every thread's comparing reads (its connection pool is thread-safe)
+            if self._plain is None:
+                self._plain = _session_with_timeout()
         headers = {"Range": byte_range} if byte_range else {}
         return self._plain.get(url, headers=headers, stream=stream)
 

@@ -6,6 +6,7 @@ was read" is measured where it is spent, not estimated by the client.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import io
@@ -1351,3 +1352,100 @@ def test_blocks_read_by_size_alone_serve_no_later_checked_read(dandi, tmp_path, 
         with stream.trust_size(trusted):
             assert load_session(url).n_trials == 8
         assert [r[1] for r in dandi.blob_requests()] == ["bytes=0-0"]
+
+
+# ------------------------------------------------------------------ reader threads: comparing reads, failure reasons
+#: seconds a gate of the loopback server below waits for the other thread before it gives up: a guard against a hang,
+#: never what a test measures (a gate that gives up answers 503, and the test fails on what it checks)
+GATE_GUARD_S = 20.0
+
+
+@contextlib.contextmanager
+def _ranges_server(answer, gate=None):
+    """A loopback server of one file: the answer to a range request ``bytes=start-end`` is ``answer(start, end, nth)``
+    -> (headers, the whole file's bytes), of which it sends the range; ``nth`` counts the requests of that very range
+    before this one (the probe is the range 0-0). ``gate(start, end, nth)`` runs first, in the request's own thread (it
+    may wait for another request); if it raises, the answer is a 503. Yields the file's URL."""
+    import http.server
+    import re
+    import threading
+
+    lock, counts = threading.Lock(), {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            start, end = map(int, re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers["Range"]).groups())
+            with lock:
+                nth = counts.get((start, end), 0)
+                counts[(start, end)] = nth + 1
+            try:
+                if gate is not None:
+                    gate(start, end, nth)
+            except Exception:
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            headers, data = answer(start, end, nth)
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(end - start + 1))
+            self.end_headers()
+            self.wfile.write(data[start:end + 1])
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/file.nwb"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(60)
+
+
+@pytest.fixture
+def two_reader_threads(monkeypatch):
+    """remfile reading a span of two blocks in two threads (its ``_max_threads``: one range request each, at once)."""
+    import functools
+
+    import remfile
+
+    monkeypatch.setattr(remfile, "File", functools.partial(remfile.File, _max_threads=2,
+                                                           _bytes_per_thread=stream.BLOCK_BYTES))
+    monkeypatch.setattr(stream, "REQUEST_TIMEOUT_S", 2 * GATE_GUARD_S)  # a gate gives up before a request does
+    size = 2 * stream.BLOCK_BYTES
+    return size, [(0, stream.BLOCK_BYTES - 1), (stream.BLOCK_BYTES, size - 1)]
+
+
+def test_the_comparing_reads_of_two_reader_threads_overlap(two_reader_threads):
+    """_RangeCheck held its lock while it read a range again to compare an answer of another copy: reader threads
+    waited for one comparison at a time. Here each block's first answer comes from a copy with another ETag, and each
+    comparing read (to the probed copy) is answered only once the other thread's has arrived too: with the lock held,
+    the second never came, the first gave up, and the read failed. Now the comparing reads run outside the lock."""
+    import threading
+
+    size, halves = two_reader_threads
+    data = bytes(range(256)) * (size // 256)
+    both, met = threading.Barrier(2, timeout=GATE_GUARD_S), []
+
+    def answer(start, end, nth):
+        return ({"ETag": '"copy-2"'} if (start, end) in halves and nth == 0 else {"ETag": '"copy-1"'}), data
+
+    def gate(start, end, nth):
+        if (start, end) in halves and nth > 0:  # a comparing read: it waits for the other thread's
+            both.wait()
+            met.append((start, end))
+
+    with _ranges_server(answer, gate) as url:
+        (f,) = stream.resolve_url(url)
+        reader = f.reader
+        with f.guard():
+            assert reader.read(size) == data
+    assert sorted(met) == halves
