@@ -397,8 +397,10 @@ class _RangeCheck:
     the file is opened: :attr:`trust`) only the size is checked, and the first other validators seen are said once on
     stderr, naming the file.
 
-    The first change seen raises :func:`_changed_error` from inside the request: remfile takes it for a permanent
-    HTTP error (a 4xx), so the read fails at once, and the new version's bytes never enter the block cache.
+    A change seen raises :func:`_changed_error` from inside the request: remfile takes it for a permanent
+    HTTP error (a 4xx), so the read fails at once, and the new version's bytes never enter the block cache. Where
+    reader threads fail at once for several reasons, the message gives one (:meth:`_failed`): a change shown before
+    one no read could confirm, whatever the threads' order.
     """
 
     def __init__(self, size: int, probed: Probed | None, label: str = "", dandi_etag: str | None = None,
@@ -411,9 +413,10 @@ class _RangeCheck:
         self.dandi_etag = f'"{dandi_etag.strip(chr(34))}"' if probed is not None and dandi_etag else None
         self.trust = bool(trust)  # check the size alone: :func:`trusts_size` when the file was opened
         # what changed ("ETag "a" -> "b""), once seen, and whether only no read of a known copy could compare its bytes:
-        # set together, under the lock, by the first failure
+        # set together, under the lock, by the failure that outranks the others (:meth:`_failed`)
         self.changed: str | None = None
         self.unconfirmed = False
+        self._failure_rank: tuple[bool, int] | None = None
         self.warned = False  # trust_size's line said
         # an answer was handed on by its size alone (:attr:`trust`): the block cache this check guards holds blocks no
         # other check passed, which a file opened with every check must not take (:attr:`StreamedFile.reader`)
@@ -447,12 +450,22 @@ class _RangeCheck:
         else:
             unconfirmed = False
         if what:
-            with self._lock:  # the first failure names what it was, with its reason
-                if self.changed is None:
-                    self.changed, self.unconfirmed = what, unconfirmed
+            self._failed(response, what, unconfirmed)
             response.close()  # the hook runs before the body is read: none of the new version is downloaded
             raise _changed_error()(f"the file changed on its server while it was read ({what})")
         return response
+
+    def _failed(self, response, what: str, unconfirmed: bool) -> None:
+        """Keep the reason of a failed answer where it outranks the one kept: a change shown (bytes or validators that
+        differ, another size) outranks one no read could confirm, and of two of one rank the lower range's wins.
+        Reader threads that fail at once (remfile's, one range each) so leave one reason whatever their order: not an
+        unconfirmed one that offers trust_size for a file another thread showed changed."""
+        asked = response.request.headers.get("Range", "") if response.request is not None else ""
+        start = re.match(r"bytes=(\d+)", asked)
+        rank = (bool(unconfirmed), int(start.group(1)) if start else 0)
+        with self._lock:
+            if self._failure_rank is None or rank < self._failure_rank:
+                self.changed, self.unconfirmed, self._failure_rank = what, bool(unconfirmed), rank
 
     def changes(self, response) -> str:
         """What differs between ``response`` and the probe ("" when nothing does): its size, ``ETag``,

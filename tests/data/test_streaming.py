@@ -1449,3 +1449,52 @@ def test_the_comparing_reads_of_two_reader_threads_overlap(two_reader_threads):
         with f.guard():
             assert reader.read(size) == data
     assert sorted(met) == halves
+
+
+@pytest.mark.parametrize("judged_first", ["unconfirmed", "changed"])
+def test_two_reader_threads_that_fail_for_two_reasons_give_one_message(two_reader_threads, judged_first):
+    """Two reader threads fail the same read for two reasons: one block's bytes differ from the probed copy's (the
+    file changed), the other's copy no comparing read could vouch for (unconfirmed). The message was the reason of
+    whichever thread was judged first: judged first, the unconfirmed one offered 'check the size alone
+    (--trust-size)' for a file the other thread had shown changed. Now a proven change outranks an unconfirmed one
+    (and of two of one rank, the lower block's wins): each order gives the same one line naming the file."""
+    import re
+    import threading
+
+    size, (lower, upper) = two_reader_threads
+    good = bytes(range(256)) * (size // 256)
+    other = bytes(reversed(good))
+    judged = {lower: threading.Event(), upper: threading.Event()}
+    waits = {"unconfirmed": (lower, upper), "changed": (upper, lower)}[judged_first]  # (waiting block, awaited one)
+
+    def answer(start, end, nth):
+        if (start, end) == lower and nth == 0:
+            return {"ETag": '"b"'}, other  # another version
+        if (start, end) == upper:
+            return {"ETag": '"c"'}, good  # a copy never vouched for, every time
+        return {"ETag": '"a"'}, good  # the probed copy
+
+    def gate(start, end, nth):
+        if (start, end) == waits[0] and nth == 1:  # its first comparing read: once the other block was judged
+            if not judged[waits[1]].wait(GATE_GUARD_S):
+                raise TimeoutError("the other block was never judged")
+
+    with _ranges_server(answer, gate) as url:
+        (f,) = stream.resolve_url(url)
+        reader = f.reader
+        check, session = reader.check, reader._remote.session
+
+        def judge(response, *args, **kwargs):  # the check, telling the server when it has judged a block's answer
+            try:
+                return check(response, *args, **kwargs)
+            finally:
+                start, end = map(int, re.fullmatch(r"bytes=(\d+)-(\d+)", response.request.headers["Range"]).groups())
+                judged[(start, end)].set()
+
+        session.hooks["response"] = [judge]
+        with pytest.raises(stream.RemoteFailure) as caught:
+            with f.guard():
+                reader.read(size)
+    assert all(event.is_set() for event in judged.values())
+    assert (str(caught.value), caught.value.exit_code) == (
+        f'{url}: the file changed on its server while it was read (ETag "a" -> "b"); run the command again', 1)
