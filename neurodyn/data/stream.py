@@ -33,7 +33,7 @@ where the bytes of its own range equal those of the same range read again (up to
 from a copy known to hold the probed bytes; it fails where they differ, or where no read reaches a known copy (a
 file replaced on a single server). :func:`trust_size` (``$NEURODYN_STREAM_TRUST_SIZE=1``, ``prepare
 --trust-size``; read when a file is opened, in the thread that opens it) checks the size alone, saying so once per
-file; a block it took by its size alone never serves a read opened with every check (the file's cache is dropped).
+file; blocks it took by their size alone are cached apart, and never serve a read opened with every check.
 
 The bytes are read by ``remfile`` (https://github.com/flatironinstitute/remfile) through ``h5py``'s
 file-object driver and ``pynwb``: only the blocks HDF5 asks for travel, and they are kept in a bounded
@@ -418,9 +418,6 @@ class _RangeCheck:
         self.unconfirmed = False
         self._failure_rank: tuple[bool, int] | None = None
         self.warned = False  # trust_size's line said
-        # an answer was handed on by its size alone (:attr:`trust`): the block cache this check guards holds blocks no
-        # other check passed, which a file opened with every check must not take (:attr:`StreamedFile.reader`)
-        self.size_only = False
         self.refused = False  # a 412 to If-Match seen: If-Match is no longer sent (each read would be asked twice)
         self._lock = threading.RLock()  # remfile may read in threads: the state above and ``known``, no request
         self._plain = None  # the session of the comparing reads: no hook, no If-Match
@@ -512,7 +509,7 @@ class _RangeCheck:
     def _same_size(self, response, what: str):
         """Judge an answer of the file's size that no known copy vouches for (see the class): (the answer to hand on,
         "" when it holds the probed bytes else what differs, whether that is only unconfirmed). The lock guards the
-        shared state alone (``refused``, ``warned``, ``size_only``, ``known``), never a request: the reads that ask a
+        shared state alone (``refused``, ``warned``, ``known``), never a request: the reads that ask a
         range again run outside it, so the comparisons of several reader threads overlap."""
         if response.status_code == 412:  # the copy reached holds not the probe's ETag: which bytes does it give?
             with self._lock:
@@ -524,7 +521,6 @@ class _RangeCheck:
                 return response, what, False
         if self.trust:
             with self._lock:
-                self.size_only = True
                 warn, self.warned = not self.warned, True
             if warn:
                 import sys
@@ -690,6 +686,7 @@ class StreamedFile:
         self.probed = probed
         self.dandi_etag = dandi_etag
         self._reader: _Reader | None = None
+        self._readers: dict[bool, _Reader] = {}  # by trust_size
 
     def __repr__(self) -> str:
         return f"StreamedFile({self.label!r}, {self.size} bytes)"
@@ -699,30 +696,28 @@ class StreamedFile:
 
     @property
     def reader(self) -> _Reader:
-        """The cached file object (one ``remfile.File`` per StreamedFile: its block cache is reused). Asked for
-        again after a read failed (a new open: the server may be back), a fresh one: the failed one fails every
-        read at once, for the rest of the open that failed. Opened with every check (no :func:`trust_size`) after
-        answers were handed on by their size alone (:attr:`_RangeCheck.size_only`), a fresh one too: those blocks
-        passed no other check, and the probe that matched says nothing of the bytes of another copy or version
-        read under trust_size; a cache whose every answer was checked is kept."""
+        """The cached file object (a ``remfile.File`` per StreamedFile and setting: its block cache is reused), opened
+        with every check or, in a :func:`trust_size` block, with the size alone -- one reader for each, never switched
+        from one to the other: blocks taken by their size alone never serve a read opened with every check, and a file
+        opened in a trust_size block in one thread while another thread reads it with every check leaves the other's
+        checks as they are. Asked for again after a read failed (a new open: the server may be back), a fresh one: the
+        failed one fails every read at once, for the rest of the open that failed."""
+        # trust_size() is read here, in the thread that opens the file (h5py reads through it), once per open: read
+        # in the request, a block open in another thread would switch off the checks of this thread's reads
         trust = trusts_size()
-        if self._reader is not None and (self._reader.error is not None or
-                                         (not trust and self._reader.check.size_only)):
-            self._reader = None
-        if self._reader is None:
+        kept = self._readers.get(trust)
+        if kept is None or kept.error is not None:
             import remfile
 
             remote = remfile.File(self.url, _size=self.size, _min_chunk_size=BLOCK_BYTES,
                                   _max_cache_size=cache_bytes(),
                                   _max_chunk_size=MAX_READAHEAD_BYTES)
-            check = _RangeCheck(self.size, self.probed, self.label, self.dandi_etag)
+            check = _RangeCheck(self.size, self.probed, self.label, self.dandi_etag, trust=trust)
             # remfile's own session waits forever on a silent server, and checks no answer against the probe
             remote.session = _session_with_timeout(check)
-            self._reader = _Reader(remote, self.label, check)
-        # trust_size() is read here, in the thread that opens the file (h5py reads through it), once per open: read
-        # in the request, a block open in another thread would switch off the checks of this thread's reads
-        self._reader.check.trust = trust
-        return self._reader
+            kept = self._readers[trust] = _Reader(remote, self.label, check)
+        self._reader = kept  # the last opened: what bytes_read and failure() tell of
+        return kept
 
     @property
     def bytes_read(self) -> int:

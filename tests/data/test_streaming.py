@@ -1347,11 +1347,21 @@ def test_blocks_read_by_size_alone_serve_no_later_checked_read(dandi, tmp_path, 
     assert (session.n_trials, session.n_heldin) == (8, 4)
     assert len(dandi.blob_requests()) > 1  # the probe, and the blocks read again
     assert capsys.readouterr().err == ""
-    for trusted in (True, False):  # guard: blocks every check passed serve any later read, as before
-        dandi.reset_counts()
-        with stream.trust_size(trusted):
-            assert load_session(url).n_trials == 8
-        assert [r[1] for r in dandi.blob_requests()] == ["bytes=0-0"]
+    dandi.reset_counts()  # guard: blocks every check passed serve a later read with every check, as before
+    assert load_session(url).n_trials == 8
+    assert [r[1] for r in dandi.blob_requests()] == ["bytes=0-0"]
+
+
+def test_a_trust_size_open_never_switches_the_checks_of_a_reader_open_with_every_check():
+    """Each open set the trust_size setting of the file's one shared reader: a notebook that opened a streamed file in
+    a trust_size() block in one thread, while another thread read it with every check, switched that thread's reads to
+    the size alone (and the other way round). Now each setting has a reader of its own, never switched."""
+    file = stream.StreamedFile("http://127.0.0.1:9/f.nwb", "f.nwb", "f.nwb", 10)
+    checked = file.reader  # held by the thread reading with every check (h5py reads through it)
+    with stream.trust_size():
+        by_size = file.reader
+    assert (checked.check.trust, by_size.check.trust) == (False, True)
+    assert by_size is not checked and file.reader is checked  # each setting's reader (and block cache) is reused
 
 
 # ------------------------------------------------------------------ reader threads: comparing reads, failure reasons
