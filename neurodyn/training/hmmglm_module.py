@@ -458,7 +458,11 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         definitions of the couplings and types (``coupling_definition``, ``connection_types_definition``;
         one-hot: ``coupling_softmax_definition``, ``connection_types_argmax_definition``, ``connectome_definition``
         too; Gaussian prior: ``shared_mean_definition``); one-hot: ``m_step_mode``, the M-step that trained the
-        model (``"gumbel"`` or ``"softmax"``: what ``"auto"`` resolved to, :meth:`resolved_settings`)."""
+        model (``"gumbel"`` or ``"softmax"``: what ``"auto"`` resolved to, :meth:`resolved_settings`), with
+        ``m_step_mode_definition`` (and ``m_step_phases`` where :func:`~neurodyn.models.hmmglm.fit.fit_em` ran on the
+        model), as :func:`~neurodyn.models.hmmglm.evaluate.export_model_h5` writes them
+        (:func:`~neurodyn.models.hmmglm.evaluate.m_step_attrs`)."""
+        from neurodyn.models.hmmglm.evaluate import m_step_attrs
         from neurodyn.models.hmmglm.readout import coupling_arrays, prior_arrays, type_attrs
 
         cfg, model = self.config, self.model
@@ -466,6 +470,7 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
                  "basis": cfg.basis, "n_basis": int(model.n_basis), **coupling_arrays(model)[1],
                  **type_attrs(model), **prior_arrays(model)[1]}
         attrs.update({key.rsplit(".", 1)[-1]: value for key, value in self.resolved_settings().items()})
+        attrs.update(m_step_attrs(model))  # the export's record of the step and its definition: one text for both
         if cfg.basis == "exponential":
             attrs.update(decay=float(cfg.decay), span=float(cfg.span))
         return attrs

@@ -424,7 +424,9 @@ class PredictionWriter(BasePredictionWriter):
     ``coupling_softmax_definition``, ``connection_types_argmax_definition``, ``connectome_definition``; Gaussian:
     ``shared_mean_definition``), what the couplings, types and prior arrays are
     (:func:`neurodyn.models.hmmglm.readout.coupling_arrays`, :func:`~neurodyn.models.hmmglm.readout.type_arrays`,
-    :func:`~neurodyn.models.hmmglm.readout.prior_arrays`).
+    :func:`~neurodyn.models.hmmglm.readout.prior_arrays`); one-hot prior: ``m_step_mode`` (the M-step that trained
+    the model) and ``m_step_mode_definition``, as ``export_model_h5`` writes them
+    (:func:`~neurodyn.models.hmmglm.evaluate.m_step_attrs`).
 
     Parameters
     ----------

@@ -358,6 +358,26 @@ def test_predict_and_export_write_the_same_connection_types(tmp_path, variant):
             assert f["connection_types"].dtype == np.int8
 
 
+@pytest.mark.parametrize("variant", ["hmmglm", "onehot"])
+def test_predict_records_the_m_step_with_the_exports_definition(tmp_path, variant):
+    """`neurodyn predict` recorded the one-hot model's `m_step_mode` with no word of what it is, while
+    export_model_h5 writes `m_step_mode_definition` beside it. A prediction file now carries the export's
+    attributes of the step, the definition the same text (M_STEP_MODE_DEFINITION, one source); the other variants
+    write neither."""
+    from neurodyn.models.hmmglm.evaluate import M_STEP_MODE_DEFINITION, export_model_h5
+
+    out, module = _fit_and_predict(tmp_path, ["--model.config.variant", variant])
+    exported = export_model_h5(tmp_path / "model.h5", module.model)
+    names = {"m_step_mode", "m_step_mode_definition", "m_step_phases"}
+    with h5py.File(out) as pred, h5py.File(exported) as model:
+        written = {name: pred.attrs[name] for name in names & set(pred.attrs)}
+        assert written == {name: model.attrs[name] for name in names & set(model.attrs)}
+    if variant == "onehot":
+        assert written == {"m_step_mode": module.model.m_step_mode, "m_step_mode_definition": M_STEP_MODE_DEFINITION}
+    else:
+        assert written == {}
+
+
 def test_ll_per_spike_of_validation_without_spikes_is_nan():
     """valid/ll_per_spike divided by max(spikes, 1): sequences without a spike logged their total log-likelihood
     under the per-spike name (a finite number that reads like a score). It is undefined: NaN; valid/loss (per bin)
