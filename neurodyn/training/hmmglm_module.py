@@ -405,14 +405,14 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         standard errors from sequences 0-2 (and ``--data.init_args.seed 1`` from another simulation altogether),
         with nothing said. The simulation is the run's when its file has the SHA-256 the run recorded (else the same
         path), or, simulated in memory, when every simulator argument is the run's (None: the simulator's default);
-        the fitted sequences are then the run's first ``n_train`` less the select split its settings carve
-        (:func:`~neurodyn.training.datamodules.base.split_off`), wherever this command's ``n_train`` puts them."""
+        the fitted sequences are then those the run's ``n_train``, ``select_fraction`` and ``select_seed`` fit on by the
+        DataModule's own rule (:meth:`~neurodyn.training.datamodules.SwitchingGLMDataModule.fitted_sequences`: the
+        first ``n_train`` less the select split), wherever this command's ``n_train`` puts them."""
         import inspect
         import os
 
         from neurodyn.data.synthetic.switching_glm import simulate_switching_glm
         from neurodyn.training.datamodules import SwitchingGLMDataModule
-        from neurodyn.training.datamodules.base import split_off
 
         run = self._run_data
         if not isinstance(dm, SwitchingGLMDataModule) or not isinstance(run, dict):
@@ -448,8 +448,8 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         n_train, fraction = int(then.get("n_train") or 0), float(then.get("select_fraction") or 0.0)
         if not 0 < n_train < len(sim.spikes):
             return None
-        rows = split_off(n_train, fraction, int(then.get("select_seed") or 0), "data.init_args.select_fraction")[0] \
-            if fraction else np.arange(n_train)
+        rows = SwitchingGLMDataModule.fitted_sequences(n_train, fraction or None, int(then.get("select_seed") or 0),
+                                                       field="data.init_args.select_fraction")[1]
         return np.asarray(sim.spikes, dtype=np.float32)[rows]
 
     def prediction_attrs(self) -> dict:

@@ -291,14 +291,14 @@ def run_select_split(run_data, current_data) -> tuple[float, int] | None:
 
 
 def rows_of_run_select(dm, run_select):
-    """The rows of ``dm``'s ``train`` split that the run's select split (``run_select``) left to the fit, or None."""
-    from neurodyn.training.datamodules.base import split_off
-
+    """The rows of ``dm``'s ``train`` split that the run's select split (``run_select``) left to the fit, or None: by
+    ``dm``'s own rule for carving one (:meth:`~neurodyn.training.datamodules.NeuralDataModule.fit_select_rows`)."""
     if run_select is None or "train" not in getattr(dm, "splits", {}):
         return None
-    n = len(dm.splits["train"])
     fraction, seed = run_select
-    return np.arange(n) if not fraction else split_off(n, fraction, seed, "data.init_args.select_fraction")[0]
+    if not fraction:
+        return np.arange(len(dm.splits["train"]))
+    return dm.fit_select_rows(fraction, seed, "data.init_args.select_fraction")[0]
 
 
 def fitted_train_rows(training_files, dm, run_select=None):

@@ -93,3 +93,27 @@ def test_the_runs_own_file_under_another_name_is_the_runs_simulation(tmp_path, r
     assert len(read_outs) == n
     with h5py.File(tmp_path / "q.h5") as f:
         assert "connection_types" not in f
+
+
+@pytest.mark.parametrize(("fraction", "seed"), [(0.0, 0), (0.25, 0), (0.5, 3)])
+def test_the_run_sequences_found_again_are_the_datamodules_fit_split(fraction, seed):
+    """Guard (passes before and after the rule moved into SwitchingGLMDataModule.fitted_sequences): the sequences
+    HMMGLMModule._run_sequences finds again from a run's recorded data settings, for a command of another n_train,
+    and the rows rows_of_run_select takes from a command without the run's select split, are the rows the run's
+    own DataModule fits on. It compares the two code paths, not a restated rule, so it fails if they drift apart."""
+    from neurodyn.models.hmmglm import HMMGLMConfig
+    from neurodyn.training.datamodules import SwitchingGLMDataModule
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+    from neurodyn.training.predictions import rows_of_run_select
+
+    sim = dict(n_states=2, n_neurons=4, n_sequences=6, n_bins=80, seed=0)
+    ran = SwitchingGLMDataModule(**sim, n_train=4, select_fraction=fraction, select_seed=seed)
+    fitted = ran.splits[ran.fit_split].heldin
+    assert len(fitted) == 4 - round(fraction * 4)
+    module = HMMGLMModule(n_heldin=4, n_neurons=4, config=HMMGLMConfig(n_states=2, seed=0))
+    module._run_data = {"class_path": "neurodyn.training.datamodules.SwitchingGLMDataModule",
+                        "init_args": {**sim, "n_train": 4, "select_fraction": fraction, "select_seed": seed}}
+    for n_train in (2, 5):
+        np.testing.assert_array_equal(module._run_sequences(SwitchingGLMDataModule(**sim, n_train=n_train)), fitted)
+    whole = SwitchingGLMDataModule(**sim, n_train=4)  # the run's data, predicted without its select split
+    np.testing.assert_array_equal(whole.splits["train"].heldin[rows_of_run_select(whole, (fraction, seed))], fitted)

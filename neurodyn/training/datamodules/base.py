@@ -392,12 +392,20 @@ class NeuralDataModule(pl.LightningDataModule):
         ``fraction`` that leaves no trial to train on is refused naming ``field``, the option that gave it
         (``neurodyn tune``'s ``--select-fraction``; by default ``select_fraction``, :func:`data_option`).
         """
-        field = data_option("select_fraction") if field is None else field
         train = self.splits["train"]
-        fit, select = split_off(len(train), fraction, seed, field, origin=self.training_trials_origin)
+        fit, select = self.fit_select_rows(fraction, seed, field)
         self.splits["fit"], self.splits["select"] = subset(train, fit), subset(train, select)
         self.select_rows = select
         return f"{len(select)} of the {len(train)} training trials (seed {seed})"
+
+    def fit_select_rows(self, fraction: float, seed: int = 0,
+                        field: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(fit rows, select rows)`` of the ``train`` split that a select split of ``fraction`` and ``seed`` carves:
+        the rule :meth:`carve_select` cuts by, and that code finding a run's fitted trials again applies
+        (:func:`~neurodyn.training.predictions.rows_of_run_select`), so the two cannot drift apart. Here
+        :func:`split_off` of the training trials; refusals name ``field`` (default ``select_fraction``)."""
+        field = data_option("select_fraction") if field is None else field
+        return split_off(len(self.splits["train"]), fraction, seed, field, origin=self.training_trials_origin)
 
     def training_trials_origin(self) -> tuple[str, Path | None, tuple[str, ...]]:
         """Where the training trials come from, for a refusal of a select split that leaves none

@@ -23,6 +23,7 @@ from neurodyn.training.datamodules.base import (
     assemble_split,
     check_seed,
     data_option,
+    split_off,
 )
 
 
@@ -372,7 +373,7 @@ class SwitchingGLMDataModule(NeuralDataModule):
                    else f"set n_sequences to {least} or more"))
             raise InputError(message, path=self.path, field=data_option("n_train"), involves=involves)
         # the sequences of each split, kept: sequence_ids names the rows by them, so the two cannot disagree
-        self._split_rows = {"train": slice(0, self.n_train), "valid": slice(self.n_train, len(spikes))}
+        self._split_rows = {"train": self.fitted_sequences(self.n_train)[0], "valid": slice(self.n_train, len(spikes))}
         for name, rows in self._split_rows.items():
             self.splits[name] = assemble_split(spikes[rows], extras={"true_states": states[rows]})
 
@@ -397,6 +398,39 @@ class SwitchingGLMDataModule(NeuralDataModule):
 
     def training_trials_origin(self) -> tuple[str, Path | None, tuple[str, ...]]:
         return "(the first n_train sequences)", None, ("n_train",)
+
+    @staticmethod
+    def fitted_sequences(n_train: int, select_fraction: float | None = None, select_seed: int = 0, *,
+                         field: str | None = None, origin=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(train, fit, select)``: the indices of the simulation's sequences (the first axis of its ``spikes``) that
+        the ``train`` split of ``n_train`` holds, in its row order (the first ``n_train``), those of them a fit trains
+        on, and those its select split of ``select_fraction`` and ``select_seed`` takes
+        (:func:`~neurodyn.training.datamodules.base.split_off` of the training rows; ``select_fraction`` None: no
+        select split, none; a fraction outside (0, 1), 0 too, is refused as :func:`split_off` refuses it).
+
+        The one rule for which sequences a run was fitted on: :meth:`load` and :meth:`fit_select_rows` (so
+        :meth:`carve_select`) cut this DataModule's splits by it, and
+        :meth:`~neurodyn.training.hmmglm_module.HMMGLMModule._run_sequences` finds a run's fitted sequences again by
+        it from the run's recorded settings. Refusals name ``field`` (default ``select_fraction``) and ``origin``
+        (:func:`~neurodyn.training.datamodules.base.split_off`).
+
+        >>> [a.tolist() for a in SwitchingGLMDataModule.fitted_sequences(4, 0.25, 0)]
+        [[0, 1, 2, 3], [0, 1, 3], [2]]
+        """
+        train = np.arange(int(n_train))
+        if select_fraction is None:
+            return train, train, train[:0]
+        field = data_option("select_fraction") if field is None else field
+        fit, select = split_off(len(train), float(select_fraction), int(select_seed), field, origin=origin)
+        return train, train[fit], train[select]
+
+    def fit_select_rows(self, fraction: float, seed: int = 0,
+                        field: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of the ``train`` split that :meth:`fitted_sequences` fits on and selects on: this DataModule's
+        select split and a run's fitted sequences come from the one rule."""
+        train, fit, select = self.fitted_sequences(self.n_train, fraction, seed, field=field,
+                                                   origin=self.training_trials_origin)
+        return np.searchsorted(train, fit), np.searchsorted(train, select)  # train holds them in this order
 
     def sequence_ids(self) -> dict[str, np.ndarray]:
         """``{"train": ids, "valid": ids}`` (int64): the index of each split row's sequence in the simulation
