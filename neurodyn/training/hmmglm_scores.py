@@ -106,9 +106,21 @@ def evaluate_model(
         ``state_accuracy``, ``type_accuracy`` and ``type_f1`` (macro over {inh, none, exc}) of the
         common read-out, ``type_accuracy_argmax`` and ``type_f1_argmax`` (one-hot prior only),
         ``weight_error`` (reported couplings), ``weight_error_softmax`` (one-hot prior only),
-        ``permutation`` (None where not applicable). The recovery scores are None without the truth they
-        need (``true_states`` for a model of several states), or where the model has another number of
-        states than ``true_types`` / ``true_weights`` (no one-to-one matching of the states).
+        ``permutation`` (true state -> model state, one entry per true state; None where not applicable) and
+        ``n_unmatched_states``, the model states matched to no true state (None where no matching is made). The
+        recovery scores are None without the truth they need (``true_states`` for a model of several states), or
+        where the model has fewer states than ``true_types`` / ``true_weights`` (several true states would share
+        one model state's couplings; a one-state model stands for every true state and is scored).
+
+        A model of more states than the truth (``K = 6`` fitted to a 5-state simulation) is scored on the best
+        one-to-one matching of its states to the true ones: the assignment that maximises the bins where the
+        matched labels agree on the rectangular (true x model) confusion counts
+        (:func:`~neurodyn.metrics.states.find_permutation`, ``scipy.optimize.linear_sum_assignment``). Its extra
+        states are matched to no true state: their bins count as errors in ``state_accuracy`` (the same best
+        matching, made on ``spikes``), their couplings and types are left out of ``type_*`` and ``weight_error*``
+        (those score each true state against its matched model state), and ``n_unmatched_states`` counts them.
+        The number of true states is that of ``true_types`` / ``true_weights``, else the largest label of
+        ``true_states`` (and ``train_states``) plus one.
 
     Raises
     ------
@@ -140,13 +152,18 @@ def evaluate_model(
         "weight_error": None,
         "weight_error_softmax": None,
         "permutation": None,
+        "n_unmatched_states": None,
     }
     perm = None
     if true_states is not None and model.n_states > 1:
         ref_x, ref_states = (x, true_states) if train_states is None else (train_x, train_states)
         pred = model.e_step(ref_x).posteriors.argmax(-1).cpu().numpy()
-        n = max(model.n_states, n_true or 0, int(np.max(ref_states)) + 1)
-        perm = find_permutation(ref_states, pred, n_states=n)
+        labelled = max(int(np.max(states, initial=-1)) + 1 for states in (true_states, ref_states))
+        n_truth = n_true if n_true is not None else labelled
+        n = max(model.n_states, n_truth, int(np.max(ref_states)) + 1)
+        # square counts padded with empty rows or columns: its best assignment restricted to the true states (rows)
+        # is the best one-to-one matching of the rectangular counts, an empty row adding nothing whatever it takes
+        perm = find_permutation(ref_states, pred, n_states=n)[:n_truth]
         test_pred = model.e_step(x).posteriors.argmax(-1).cpu().numpy()
         out["state_accuracy"] = state_accuracy(true_states, test_pred, n_states=n)
         out["permutation"] = perm.tolist()
@@ -154,6 +171,8 @@ def evaluate_model(
         perm = np.zeros(n_true, dtype=np.int64)  # one state stands for every true state
     if perm is not None and perm.max() >= model.n_states:
         perm = None  # more true states than model states: per-state recovery undefined
+    if perm is not None:
+        out["n_unmatched_states"] = int(model.n_states - len(np.unique(perm)))
     mask = None if model.self_connections else ~np.eye(model.n_neurons, dtype=bool)
     if mask is not None and not mask.any():  # one neuron, no self-coupling: no coupling to score (None)
         perm = None

@@ -340,3 +340,94 @@ def test_evaluate_model_refuses_truth_of_other_sizes_naming_the_argument():
                             np.concatenate([weights, weights[:1]]), train_spikes=sim.spikes)
     assert result["type_accuracy"] is not None and result["weight_error"] is not None
     assert evaluate_model(model, sim.spikes[:, :40], sim.states[:, :40])["state_accuracy"] is not None
+
+
+def _best_injections(true_states, predicted, n_true: int, n_model: int) -> tuple[int, list[tuple[int, ...]]]:
+    """Exact oracle: the most bins any one-to-one map of the true states into the model states (an injection,
+    ``inj[i]`` the model state of true state ``i``) makes agree, and every injection that makes that many agree."""
+    counts = np.zeros((n_true, n_model), dtype=np.int64)
+    np.add.at(counts, (np.ravel(true_states), np.ravel(predicted)), 1)
+    agree = {inj: int(counts[np.arange(n_true), list(inj)].sum())
+             for inj in itertools.permutations(range(n_model), n_true)}
+    best = max(agree.values())
+    return best, [inj for inj, a in agree.items() if a == best]
+
+
+def test_matching_more_model_states_than_true_ones_is_the_best_injection():
+    """Guard of the matching evaluate_model uses for a model of more states than the truth (passes before and
+    after): find_permutation on the square counts padded to the model's states, cut to the true states, is an
+    injection that makes as many bins agree as the best of all injections (brute force), and state_accuracy is that
+    many bins over all of them (the extra states' bins errors)."""
+    rng = np.random.default_rng(0)
+    for n_true, n_model in [(1, 3), (2, 3), (2, 5), (3, 4), (3, 6)]:
+        for _ in range(20):
+            true = rng.integers(0, n_true, 60)
+            pred = rng.integers(0, n_model, 60)
+            best, argmax = _best_injections(true, pred, n_true, n_model)
+            perm = find_permutation(true, pred, n_states=n_model)[:n_true]
+            assert len(set(perm.tolist())) == n_true and perm.max() < n_model  # one-to-one into the model states
+            assert int((perm[true] == pred).sum()) == best
+            assert tuple(perm.tolist()) in argmax
+            assert state_accuracy(true, pred, n_states=n_model) == best / true.size
+
+
+def _truth_with_an_extra_state(sim):
+    """A 3-state HMM-GLM that holds the 2-state simulation's states as model states 2 (true 0) and 1 (true 1), and
+    an extra state 0 with true state 0's couplings reversed, entered from either with probability 0.05."""
+    (p00, p01), (p10, p11) = sim.transitions
+    transitions = np.array([[0.9, 0.05, 0.05], [0.05 * p11, 0.95 * p11, p10], [0.05 * p00, p01, 0.95 * p00]])
+    model = HMMGLM(sim.n_neurons, 3, self_connections=True).double()
+    with torch.no_grad():
+        model.weights.copy_(torch.tensor(np.stack([-sim.weights[0], sim.weights[1], sim.weights[0]]))[..., None])
+        model.bias.copy_(torch.tensor(sim.bias))
+        model.transition_logits.copy_(torch.tensor(transitions).log())
+    return model
+
+
+def test_a_model_of_more_states_than_the_truth_is_scored_on_the_best_one_to_one_matching():
+    """evaluate_model gave None type and weight scores for a model of more states than the truth (K=6 fitted to a
+    5-state simulation): the square permutation it matched on held the extra states too, and its length was not
+    the truth's. The model is now scored on the best injection of the true states into its states (checked against
+    brute force over all of them), its extra state unmatched and counted; the scores are those of the metrics
+    given that injection."""
+    from neurodyn.models.hmmglm.readout import read_out_types
+
+    sim = simulate_switching_glm(n_states=2, n_neurons=4, n_sequences=6, n_bins=400, seed=3)
+    model = _truth_with_an_extra_state(sim)
+    train, test = torch.tensor(sim.spikes[:4], dtype=torch.float64), sim.spikes[4:]
+    train_states, test_states = sim.states[:4], sim.states[4:]
+    result = evaluate_model(model, test, test_states, sim.connection_types, sim.weights, train_spikes=train,
+                            train_states=train_states)
+    with torch.no_grad():
+        train_pred = model.e_step(train).posteriors.argmax(-1).numpy()
+        test_pred = model.e_step(torch.tensor(test, dtype=torch.float64)).posteriors.argmax(-1).numpy()
+    assert (train_pred == 0).any() and (test_pred == 0).any()  # the extra state decodes some bins: they are errors
+    _, argmax = _best_injections(train_states, train_pred, 2, 3)  # the matching: on the training data
+    assert argmax == [(2, 1)]  # one best injection, the construction's
+    assert result["permutation"] == [2, 1] and result["n_unmatched_states"] == 1
+    best_test, _ = _best_injections(test_states, test_pred, 2, 3)
+    assert result["state_accuracy"] == best_test / test_states.size
+    mask = ~np.eye(4, dtype=bool) if not model.self_connections else None
+    est = read_out_types(model, train).numpy()
+    assert result["type_accuracy"] == connection_type_accuracy(sim.connection_types, est, [2, 1], mask)
+    assert result["type_f1"] == connection_type_f1(sim.connection_types, est, [2, 1], mask)
+    assert result["weight_error"] == weight_error(sim.weights, model.weights.detach().sum(-1).numpy(), [2, 1], mask)
+    assert result["weight_error"] == pytest.approx(0.0, abs=0)  # the true couplings, matched to the true states
+    # the same truth with as many model states: nothing unmatched; fewer: no per-state scores, as before
+    same = evaluate_model(_truth(sim), test, test_states, sim.connection_types, sim.weights, train_spikes=train,
+                          train_states=train_states)
+    assert same["n_unmatched_states"] == 0 and same["permutation"] == [0, 1]
+    assert same["type_accuracy"] == connection_type_accuracy(sim.connection_types,
+                                                             read_out_types(_truth(sim), train).numpy(), None, mask)
+    fewer = evaluate_model(_truth(sim), test, np.where(test_states == 1, 2, test_states),
+                           np.concatenate([sim.connection_types, sim.connection_types[:1]]), train_spikes=train)
+    assert fewer["type_accuracy"] is None and fewer["n_unmatched_states"] is None
+
+
+def _truth(sim):
+    truth = HMMGLM(sim.n_neurons, sim.n_states, self_connections=True).double()
+    with torch.no_grad():
+        truth.weights.copy_(torch.tensor(sim.weights)[..., None])
+        truth.bias.copy_(torch.tensor(sim.bias))
+        truth.transition_logits.copy_(torch.tensor(sim.transitions).log())
+    return truth
