@@ -123,6 +123,9 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         self._xi_sum: torch.Tensor | None = None
         self._val: list[dict] = []
         self._run_data = self._run_files = None  # a loaded checkpoint's run: its data section and files
+        # the held-in counts of the sequences this module was last fitted on in this process (on_fit_start): the
+        # Wald read-out of connection_types takes its standard errors from them; None once a checkpoint is loaded
+        self._fitted_spikes: np.ndarray | None = None
 
     def setup(self, stage: str) -> None:
         if self._trainer is not None and self.trainer.world_size > 1:
@@ -223,6 +226,7 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         run = run if isinstance(run, dict) else {}
         # the run's data section and files: prediction_extras finds a simulation's fitted sequences by them
         self._run_data, self._run_files = run.get("data"), run.get(DATA_FILES_KEY)
+        self._fitted_spikes = None  # the weights are the checkpoint's: its run's records say what they were fitted on
 
     def _continue_m_step(self, checkpoint: dict) -> None:
         """A checkpoint's weights continue with the M-step that trained them: kill-and-resume must equal one
@@ -301,6 +305,8 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         fit = getattr(dm, "fit_split", "train")  # the training trials minus a carved select split
         if self.trainer.ckpt_path is None:  # trained on from these weights on this data: a loaded run no longer says
             self._run_data = self._run_files = None  # what the model was fitted on (prediction_extras)
+        if fit in splits:  # what connection_types' read-out takes its standard errors from (prediction_extras)
+            self._fitted_spikes = np.asarray(splits[fit].heldin)
         if self.trainer.ckpt_path is None and fit in splits:
             with torch.no_grad():
                 self.model.init_bias(torch.as_tensor(splits[fit].heldin, device=self.device))
@@ -492,13 +498,18 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         Gaussian ``shared_mean``).
         ``fitted_rows`` (:func:`neurodyn.training.predictions.fitted_train_rows`) says where those sequences are in
         ``dm``: rows of its ``train`` split (the run's own file or another that holds them), ``False`` when it does
-        not hold them (then no ``connection_types``), or None: a switching-GLM simulation or file predicted with other
-        data settings than the checkpoint's run (:meth:`_run_sequences`: the run's fitted sequences where ``dm`` holds
-        the run's simulation, else no ``connection_types``, with a note), or nothing recorded: ``dm``'s own fit split.
+        not hold them (then no ``connection_types``), or None: a module fitted in this process (``trainer.fit``, no
+        checkpoint loaded since) takes the sequences it was fitted on, which it keeps at the fit's start, whatever data
+        ``dm`` holds (it read the types out on ``dm``'s own fit split: another simulation's for
+        ``trainer.predict(module, other)``); else a switching-GLM simulation or file predicted with other data
+        settings than the checkpoint's run (:meth:`_run_sequences`: the run's fitted sequences where ``dm`` holds the
+        run's simulation, else no ``connection_types``, with a note), or nothing recorded: ``dm``'s own fit split.
         """
         from neurodyn.models.hmmglm.readout import coupling_arrays, prior_arrays, type_arrays
 
-        if fitted_rows is None:
+        if fitted_rows is None and self._fitted_spikes is not None:  # fitted in this process: on these sequences
+            train = torch.as_tensor(self._fitted_spikes, device=self.device)
+        elif fitted_rows is None:
             run = self._run_sequences(dm)  # a switching-GLM simulation predicted with other data settings
             if run is False:
                 train = None

@@ -394,7 +394,8 @@ class PredictionWriter(BasePredictionWriter):
       one-hot prior, ``coupling_softmax`` (the softmax mixture the posteriors use), ``connection_types``
       (states, post, pre; int8, +1 excitatory, -1 inhibitory, 0 none, by the Wald read-out on the sequences
       the checkpoint's run was fitted on, as ``export_model_h5`` writes it given them; left out, with a note,
-      for a prepared file that does not hold them as training rows: :func:`fitted_train_rows`) and, for the
+      for a prepared file that does not hold them as training rows: :func:`fitted_train_rows`; a module fitted in
+      this process, no checkpoint loaded since, reads them out on the sequences it was fitted on) and, for the
       one-hot prior,
       ``connection_types_argmax`` (states, post, pre; each state's adjacency logits' ``argmax - 1`` types),
       ``transitions`` (states, states), ``initial`` (states,), ``bias`` (neurons,), and the fitted prior: one-hot

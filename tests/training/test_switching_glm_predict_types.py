@@ -117,3 +117,33 @@ def test_the_run_sequences_found_again_are_the_datamodules_fit_split(fraction, s
         np.testing.assert_array_equal(module._run_sequences(SwitchingGLMDataModule(**sim, n_train=n_train)), fitted)
     whole = SwitchingGLMDataModule(**sim, n_train=4)  # the run's data, predicted without its select split
     np.testing.assert_array_equal(whole.splits["train"].heldin[rows_of_run_select(whole, (fraction, seed))], fitted)
+
+
+def test_a_module_fitted_in_python_reads_its_types_out_on_the_sequences_it_was_fitted_on(tmp_path, read_outs):
+    """A module fitted with ``trainer.fit`` (no checkpoint) and predicted on other data read its connection types out
+    with standard errors from that data's fit split (here another simulation), with nothing said; the CLI's path
+    reads them on the run's own sequences. The module now keeps the sequences it was fitted on at the fit's start
+    and reads the types out on them; on the data it was fitted on the read-out is the one it was."""
+    import lightning.pytorch as pl
+
+    from neurodyn.models.hmmglm import HMMGLMConfig
+    from neurodyn.training.datamodules import SwitchingGLMDataModule
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+    from neurodyn.training.predictions import PredictionWriter
+
+    def trainer(**kwargs):
+        return pl.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                          enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, **kwargs)
+
+    sim = dict(n_states=2, n_neurons=4, n_sequences=6, n_bins=80)
+    fitted_on = SwitchingGLMDataModule(**sim, seed=0, n_train=4, select_fraction=0.25)
+    module = HMMGLMModule(n_heldin=4, n_neurons=4, config=HMMGLMConfig(variant="onehot", n_states=2, seed=0),
+                          n_inner=2)
+    trainer().fit(module, fitted_on)
+    for name, data in (("other", SwitchingGLMDataModule(**sim, seed=1, n_train=3)), ("own", fitted_on)):
+        writer = PredictionWriter(str(tmp_path / f"{name}.h5"))
+        trainer(callbacks=[writer]).predict(module, data, return_predictions=False)
+        np.testing.assert_array_equal(read_outs[-1], fitted_on.splits["fit"].heldin, err_msg=name)
+        with h5py.File(tmp_path / f"{name}.h5") as f:
+            assert "connection_types" in f and len(f["train_posteriors"]) == len(data.splits["train"])
+    assert len(read_outs) == 2
