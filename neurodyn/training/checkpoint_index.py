@@ -9,10 +9,11 @@ import os
 from pathlib import Path
 
 #: neurodyn's record of a run, written into the run folder with its first config.yaml (``neurodyn fit``):
-#: ``{"id": ..., "folder": ...}``, the run's id (:func:`new_run_id`) and the run folder's realpath when the run was
-#: made. The id travels with the run (its checkpoints index and its checkpoints record it too); the folder tells a
-#: copy of the run folder (``cp -r``: the same record elsewhere) from the run: the id is the run's only in the folder
-#: the record names (:func:`run_id`)
+#: ``{"id": ..., "folder": ..., "dev": ..., "ino": ...}``, the run's id (:func:`new_run_id`), the run folder's
+#: realpath when the run was made and the folder's identity then (``st_dev``, ``st_ino`` of stat(2)). The id travels
+#: with the run (its checkpoints index and its checkpoints record it too); the folder and its identity tell a copy of
+#: the run folder (``cp -r``: the same record in a new folder) from the run, also once the run is moved: the id is
+#: the run's only in the folder the record was made in (:func:`run_id`)
 RUN_RECORD = "run.json"
 
 #: name of the index that :class:`~neurodyn.training.checkpoints.AutoModelCheckpoint` keeps next to its checkpoints
@@ -41,16 +42,56 @@ def run_record(run_dir: str | os.PathLike) -> dict | None:
     return record
 
 
+def new_run_record(run_id: str, run_dir: str | os.PathLike) -> dict:
+    """The run record (:data:`RUN_RECORD`) of the new run ``run_id`` made in the folder ``run_dir`` (which exists)."""
+    stat = os.stat(run_dir)
+    return {"id": run_id, "folder": os.path.realpath(run_dir), "dev": stat.st_dev, "ino": stat.st_ino}
+
+
+def _number(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def run_id(run_dir: str | os.PathLike) -> str | None:
-    """The id of the run in ``run_dir``, or None: its run record's id where the record names this folder (its
-    realpath). A copy of a run folder (``cp -r a a2``), or a moved one, keeps the record, id and the original's folder
-    included: read as the id of ``a2``, ``fit --run a2 --ckpt_path FILE`` took ``a``'s checkpoints kept elsewhere for
-    ``a2``'s, and a resume of ``a2`` wrote ``a``'s id into its index and checkpoints. Such a copy has no id: its
-    checkpoints are told by their bytes, as a run's written before run records are, and its resume records no id."""
+    """The id of the run in ``run_dir``, or None: its run record's id where ``run_dir`` is the folder the record was
+    made in. A copy of a run folder (``cp -r a a2``) keeps the record, id included: read as the id of ``a2``,
+    ``fit --run a2 --ckpt_path FILE`` took ``a``'s checkpoints kept elsewhere for ``a2``'s, and a resume of ``a2``
+    wrote ``a``'s id into its index and checkpoints. Such a copy has no id: its checkpoints are told by their bytes,
+    as a run's written before run records are, and its resume records no id.
+
+    Which folder the record was made in, by what the record holds:
+
+    - the folder's identity (``dev``, ``ino``: its device and inode numbers, stat(2)): a folder with that identity,
+      whatever its path -- ``mv a b`` keeps it (a rename keeps the inode), as does another path to the same folder
+      (a link, a bind mount); a copy is a new folder with another inode (``cp -r``, ``rsync``, a restore from a
+      backup, and a move to another filesystem, which copies), also one made at the old path after a move (``mv a
+      b; cp -r b a``: ``b`` holds the id, ``a`` none). Also the folder at the recorded path with the recorded
+      inode on another device: device numbers are not kept across a reboot on every filesystem (NFS, btrfs
+      subvolumes, LVM, overlays), nor from one host to another over NFS (which keeps its inode numbers), and at
+      one path an inode number names one folder of the filesystem mounted there. Two live folders hold one id
+      only where a run is moved away and another filesystem mounted over its old path holds, at that path, a
+      folder with the same inode number -- a copy made there, by chance numbered so; and a device and inode
+      number is one host's name of a folder: a copy seen over NFS on another host may by chance carry the numbers
+      the run has on the host that made it.
+    - no identity (a record written before neurodyn kept it): the folder at the path the record names (realpath),
+      as before; such a run loses its id when it is moved.
+    """
     record = run_record(run_dir)
-    if record is None or record.get("folder") != os.path.realpath(run_dir):
+    if record is None:
         return None
-    return record["id"]
+    real = os.path.realpath(run_dir)
+    dev, ino = record.get("dev"), record.get("ino")
+    if not (_number(dev) and _number(ino)):
+        return record["id"] if record.get("folder") == real else None
+    try:
+        stat = os.stat(run_dir)
+    except OSError:
+        return None
+    if (stat.st_dev, stat.st_ino) == (dev, ino):
+        return record["id"]  # the folder the run was made in, moved or reached by another path
+    if stat.st_ino == ino and record.get("folder") == real:
+        return record["id"]  # the same folder at the same path, its device numbered anew (a reboot, another host)
+    return None
 
 
 def run_of_checkpoint(path: str | os.PathLike) -> Path | None:
@@ -407,8 +448,12 @@ def foreign_index(run_dir: str | os.PathLike) -> str | None:
     outside the run folder (``--checkpoint.dirpath``) is the run's own only when its index names this run folder
     (``run_dir``, written by :class:`~neurodyn.training.checkpoints.AutoModelCheckpoint`): a copy of the run folder
     (``cp -r runs/a runs/a2``) records the same folder, and its resume wrote its last.ckpt and index over the
-    original's there. An index that names no run folder (written by a neurodyn that did not record it) is refused
-    too, for the same reason: nothing tells the original from a copy. The run's default ``checkpoints/`` and a
+    original's there. Where the index records a run id that the run folder's record holds, the run id decides
+    (:func:`run_id`): the run, also after ``mv a b`` (its index names ``a`` until its next checkpoint; it was refused
+    as 'a copy or a moved run'), resumes; a copy is refused, also one made at the index's folder after the run moved
+    away (``mv a b; cp -r b a``: ``a``'s resume wrote over ``b``'s checkpoints). An index that names no run folder
+    (written by a neurodyn that did not record it) is refused too, for the same reason: nothing tells the original
+    from a copy. The run's default ``checkpoints/`` and a
     ``{run}/SUB`` folder travel with the run folder and are its own, whatever links they are (scratch storage): a
     moved run resumes, and so does one whose index names no run folder. One exception keeps a copy off the
     original's checkpoints: such a link (``cp -r`` copies the link, not the folder) whose index names another run
@@ -424,9 +469,23 @@ def foreign_index(run_dir: str | os.PathLike) -> str | None:
     if not (folder / INDEX_NAME).is_file() and not any(folder.glob("*.ckpt")):
         return None  # nothing there yet (the run stopped before its first checkpoint): the resume says so
     try:
-        owner = json.loads((folder / INDEX_NAME).read_text()).get("run_dir")
-    except (OSError, ValueError, AttributeError):
-        owner = None
+        index = json.loads((folder / INDEX_NAME).read_text())
+    except (OSError, ValueError):
+        index = None
+    owner, wanted = (index.get("run_dir"), index.get("run_id")) if isinstance(index, dict) else (None, None)
+    held = (run_record(run_dir) or {}).get("id")
+    if not own and isinstance(wanted, str) and wanted and held == wanted:
+        if run_id(run_dir) == wanted:
+            return None  # the run, also moved (its index names the folder it was in until its next checkpoint)
+        # the run's record, not made in this folder (run_id): a copy, also one made at the run's old path after
+        # a move (mv a b; cp -r b a: the index names a, and a's resume wrote over b's checkpoints)
+        here = isinstance(owner, str) and os.path.realpath(owner) == real
+        where = "this folder" if here else f"the run folder {owner}"
+        return (f"its checkpoint folder {folder} lies outside it, and its {INDEX_NAME} names {where} and the run id "
+                f"{wanted}, which this folder's {RUN_RECORD} holds but was made in another folder: this run folder "
+                "is a copy of the run (cp -r, a copy made in its place after it was moved, or a move to another "
+                "filesystem, which copies), and a resume here would write over the run's checkpoints. Resume the "
+                f"run in its own folder, or start a new run from {new_run_from(run_dir, folder / 'last.ckpt')}")
     if isinstance(owner, str) and os.path.realpath(owner) == real:
         return None
     if own:

@@ -22,6 +22,7 @@ from neurodyn.training.checkpoint_index import (
     claimed_run_words,
     missing_folder,
     never_measured,
+    new_run_record,
     run_of_checkpoint,
     selects_best,
 )
@@ -53,8 +54,8 @@ class RunConfigSaver(SaveConfigCallback):
     """Write the run's ``config.yaml`` into the run folder. A resumed fit (``resuming``) never rewrites it: it
     writes what the resume was given to ``config.resume-<n>.yaml`` beside it (n = 1, 2, ... per resume), so
     the first file stays the record of the run. With the first config.yaml it writes the run record
-    (:data:`~neurodyn.training.checkpoint_index.RUN_RECORD`: ``run_id`` and the run folder's realpath), which a resume
-    never rewrites either. Files are written atomically."""
+    (:data:`~neurodyn.training.checkpoint_index.RUN_RECORD`: ``run_id``, the run folder's realpath and identity), which
+    a resume never rewrites either. Files are written atomically."""
 
     def __init__(self, *args, resuming: bool = False, run_id: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -84,7 +85,7 @@ class RunConfigSaver(SaveConfigCallback):
                 import json
 
                 with atomic_path(run_dir / RUN_RECORD) as tmp:
-                    tmp.write_text(json.dumps({"id": self.run_id, "folder": os.path.realpath(run_dir)}) + "\n")
+                    tmp.write_text(json.dumps(new_run_record(self.run_id, run_dir)) + "\n")
             with atomic_path(run_dir / name) as tmp:
                 self.parser.save(self.config, str(tmp), overwrite=True, multifile=False, **_KEEP_NONE)
         self.already_saved = True

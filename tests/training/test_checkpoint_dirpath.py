@@ -157,7 +157,8 @@ def test_the_index_names_its_run_folder_and_a_copy_of_the_run_is_refused_a_resum
     assert main(["fit", "--run", str(copy), "--trainer.max_epochs", "3"]) == 2
     line = _one_line(capsys)
     assert f"{copy}: run: its checkpoint folder {ck} lies outside it" in line, line
-    assert "is a copy or a moved run of that one" in line and str(run.resolve()) in line, line
+    assert f"names the run folder {run.resolve()} and the run id" in line, line
+    assert "this run folder is a copy of the run" in line, line
     # the checkpoint is linked to its run (the index's run folder and id): the new run starts from a copy of it
     assert f"a copy of its checkpoint: cp {ck / 'last.ckpt'} KEPT.ckpt, then neurodyn fit" in line, line
     assert "--ckpt_path KEPT.ckpt --checkpoint.dirpath null --run-name NEW" in line, line
@@ -184,7 +185,7 @@ def test_an_index_that_names_no_run_folder_is_refused_for_a_resume_from_another_
     refused, saying why and how to name the run folder in the index (not 'its folder moved here')."""
     run, ck = run_elsewhere
     index = json.loads((ck / "checkpoints.json").read_text())
-    del index["run_dir"]
+    del index["run_dir"], index["run_id"]  # as written before run folders and run ids were recorded
     (ck / "checkpoints.json").write_text(json.dumps(index))
     before = _digest(ck)
     capsys.readouterr()

@@ -4,7 +4,6 @@ run keeps its config.yaml and its data, one fit at a time writes a run folder.""
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from pathlib import Path
 
@@ -37,14 +36,16 @@ def fitted(tmp_path_factory):
 
 @pytest.fixture
 def run(fitted, tmp_path):
-    """A copy of ``fitted`` that stands for a run made in its place: its run.json names the copy's folder (the run id
-    is a run's only in the folder its record names, checkpoint_index.run_id)."""
+    """A copy of ``fitted`` that stands for a run made in its place: its run.json names the copy's folder and its
+    identity (the run id is a run's only in the folder its record was made in, checkpoint_index.run_id)."""
     import json
+
+    from neurodyn.training.checkpoint_index import new_run_record
 
     copy = tmp_path / "runs" / "old"
     shutil.copytree(fitted, copy)
     record = json.loads((copy / "run.json").read_text())
-    (copy / "run.json").write_text(json.dumps({**record, "folder": os.path.realpath(copy)}) + "\n")
+    (copy / "run.json").write_text(json.dumps(new_run_record(record["id"], copy)) + "\n")
     return copy
 
 
