@@ -34,6 +34,8 @@ from neurodyn.training.checkpoint_index import (
     never_measured,
     run_of_checkpoint,
     selects_best,
+    unreadable_index,
+    unreadable_words,
     why_no_run,
 )
 
@@ -257,8 +259,9 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
     if folder != path / "checkpoints":
         table.add_row("checkpoint folder", f"{folder} (checkpoint.dirpath)")
     index_path = folder / INDEX_NAME
+    broken = unreadable_index(folder)
     try:
-        index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+        index = json.loads(index_path.read_text()) if index_path.is_file() and broken is None else {}
     except (OSError, ValueError):
         index = {}
     if index and ("monitor" in index or "last" in index):  # not the claim of a fit that has saved nothing yet
@@ -271,6 +274,8 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
             table.add_row("best", f"{index['best']} ({index.get('monitor')} {index.get('best_score')})")
         elif selects_best(index):  # a monitor never measured: in the words of training.runs.no_best_reason
             table.add_row("best", f"none yet: {never_measured(index)}; last.ckpt is the result")
+    elif broken is not None:  # a claim cut short (empty): read as {}, it said the folder was claimed
+        table.add_row(INDEX_NAME, unreadable_words(folder, broken))
     elif index_path.is_file() and claim_only(index):  # a fit's claim alone: it said 'none yet' beside a .ckpt
         table.add_row(INDEX_NAME, claimed_run_words(folder))
     else:
@@ -295,7 +300,8 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
     ckpt = "best" if index.get("best") else "last"
     q = shell_word(path)
     what = f"run folder of neurodyn fit ({str(model).rsplit('.', 1)[-1]})"
-    if index_path.is_file() and claim_only(index):  # no checkpoint to predict, validate or resume from
+    claim = broken is None and index_path.is_file() and claim_only(index)
+    if claim or (broken is not None and not (folder / "last.ckpt").is_file()):  # nothing to predict or resume from
         print_what_next(console, what, [
             f"neurodyn fit --config {shell_word(path / 'config.yaml')} --checkpoint.dirpath null --run-name NEW   "
             "(a new run with its settings)"])

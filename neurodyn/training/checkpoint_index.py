@@ -248,7 +248,7 @@ def _written_by_fit(run_dir: Path) -> bool:
 def claimed_by(folder: str | os.PathLike) -> str | None:
     """The run folder that claimed ``folder`` for its checkpoints (:func:`claim_folder`) and has not saved one there
     yet, or None: an index that names a run folder and holds no more than the claim (no ``last``, no
-    ``monitor``)."""
+    ``monitor``). An index that cannot be read names none (:func:`unreadable_index`)."""
     import json
 
     try:
@@ -258,6 +258,37 @@ def claimed_by(folder: str | os.PathLike) -> str | None:
     if not claim_only(index) or not isinstance(index.get("run_dir"), str):
         return None
     return index["run_dir"]
+
+
+def unreadable_index(folder: str | os.PathLike) -> str | None:
+    """What is wrong with the checkpoints index in ``folder``, in a phrase, or None (none there, or one that reads as
+    a JSON object): ``empty`` -- a fit killed between creating its claim (:func:`claim_folder`, O_EXCL) and writing
+    it -- or not readable as an index (cut short, or written by something else). Every command that reads the index
+    said something of its own of such a file: 'holds the checkpoints of another run (checkpoints.json)', 'names no
+    run folder (written by an older neurodyn)', 'unreadable index (Expecting value: ...)', 'none yet'."""
+    import json
+
+    path = Path(folder) / INDEX_NAME
+    try:
+        text = path.read_bytes()
+    except OSError:
+        return None  # none (or one that cannot be opened: its reader says so)
+    if not text.strip():
+        return "empty"
+    try:
+        index = json.loads(text)
+    except ValueError:
+        return "not readable as JSON (cut short, or not written by neurodyn)"
+    return None if isinstance(index, dict) else "not a JSON object (not written by neurodyn)"
+
+
+def unreadable_words(folder: str | os.PathLike, why: str) -> str:
+    """The one line for a checkpoints index that cannot be read (:func:`unreadable_index`), for every command that
+    reads it: it names no run and records no checkpoint, and who may remove it."""
+    index = Path(folder) / INDEX_NAME
+    cause = (" (a fit killed between creating its claim on the folder and writing it)" if why == "empty" else "")
+    return (f"its {INDEX_NAME} is {why}{cause}: it names no run and records no checkpoint; if no fit is writing into "
+            f"{folder}, remove {index} to free the folder")
 
 
 def claim_only(index: dict) -> bool:
@@ -345,8 +376,11 @@ def claim_folder(folder: str | os.PathLike, run_dir: str | os.PathLike, run_id: 
     except FileExistsError:
         # another run's claim, or -- where that run saved its first checkpoint since the check before -- its
         # checkpoints (read again: the claim's words said 'being written ... no checkpoint saved yet' of them)
-        owner, held = claimed_by(folder), _held(folder)
-        words = used_words(held) if owner is None and held else claimed_words(folder, owner)
+        owner, held, broken = claimed_by(folder), _held(folder), unreadable_index(folder)
+        if broken is not None and held == [INDEX_NAME]:
+            words = unreadable_words(folder, broken)
+        else:
+            words = used_words(held) if owner is None and held else claimed_words(folder, owner)
         raise InputError(words, path=shown or folder, field="checkpoint.dirpath") from None
     except OSError as err:
         raise InputError(f"cannot write in this folder ({os.strerror(err.errno or 0) or err})", path=shown or folder,
@@ -453,8 +487,9 @@ def foreign_index(run_dir: str | os.PathLike) -> str | None:
     as 'a copy or a moved run'), resumes; a copy is refused, also one made at the index's folder after the run moved
     away (``mv a b; cp -r b a``: ``a``'s resume wrote over ``b``'s checkpoints). An index that names no run folder
     (written by a neurodyn that did not record it) is refused too, for the same reason: nothing tells the original
-    from a copy. The run's default ``checkpoints/`` and a
-    ``{run}/SUB`` folder travel with the run folder and are its own, whatever links they are (scratch storage): a
+    from a copy. One that cannot be read (:func:`unreadable_index`: empty, a claim cut short) is said as such. The
+    run's default ``checkpoints/`` and a ``{run}/SUB`` folder travel with the run folder and are its own, whatever
+    links they are (scratch storage): a
     moved run resumes, and so does one whose index names no run folder. One exception keeps a copy off the
     original's checkpoints: such a link (``cp -r`` copies the link, not the folder) whose index names another run
     folder that still exists and keeps its checkpoints in the same folder."""
@@ -468,6 +503,9 @@ def foreign_index(run_dir: str | os.PathLike) -> str | None:
         return None
     if not (folder / INDEX_NAME).is_file() and not any(folder.glob("*.ckpt")):
         return None  # nothing there yet (the run stopped before its first checkpoint): the resume says so
+    broken = unreadable_index(folder)
+    if broken is not None and not own:  # it read as an index that names no run folder ('an older neurodyn')
+        return f"its checkpoint folder {folder} lies outside it, and {unreadable_words(folder, broken)}"
     try:
         index = json.loads((folder / INDEX_NAME).read_text())
     except (OSError, ValueError):

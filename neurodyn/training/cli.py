@@ -146,6 +146,8 @@ from neurodyn.training.checkpoint_index import (
     release_folder,
     resolved_dirpath,
     run_id,
+    unreadable_index,
+    unreadable_words,
     used_words,
 )
 from neurodyn.training.checkpoints import (
@@ -1150,6 +1152,8 @@ def _refuse_used_checkpoint_folder(cfg, run_dir: Path | None = None) -> None:
     held = sorted(p.name for p in folder.glob("*.ckpt")) + [INDEX_NAME] * (folder / INDEX_NAME).is_file()
     if held == [INDEX_NAME] and claimed_by(folder) is not None:  # another new run's claim (claim_folder)
         raise InputError(claimed_words(folder, claimed_by(folder)), path=dirpath, field="checkpoint.dirpath")
+    if held == [INDEX_NAME] and unreadable_index(folder) is not None:  # a claim cut short: it said 'checkpoints'
+        raise InputError(unreadable_words(folder, unreadable_index(folder)), path=dirpath, field="checkpoint.dirpath")
     if held:
         raise InputError(used_words(held), path=dirpath, field="checkpoint.dirpath")
 

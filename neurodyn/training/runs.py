@@ -25,6 +25,8 @@ from neurodyn.training.checkpoint_index import (
     new_run_record,
     run_of_checkpoint,
     selects_best,
+    unreadable_index,
+    unreadable_words,
 )
 
 #: the run folder chosen by rank 0, for the DDP processes it starts
@@ -168,6 +170,10 @@ def resolve_checkpoint(run_dir: Path | None, which: str, field: str = "ckpt_path
     if which == "best" or not (ckpt_dir / "last.ckpt").is_file():
         import json
 
+        broken = unreadable_index(ckpt_dir)  # a claim cut short: 'unreadable index (Expecting value: ...)'
+        if broken is not None:
+            raise InputError(f"no checkpoint for '{which}': the run's checkpoint folder {ckpt_dir}: "
+                             f"{unreadable_words(ckpt_dir, broken)}", path=ckpt_dir / INDEX_NAME, field=field)
         try:  # an index that holds only a fit's claim: no best, no last (it said 'use --ckpt_path last')
             claim = claim_only(json.loads((ckpt_dir / INDEX_NAME).read_text()))
         except (OSError, ValueError):

@@ -597,3 +597,49 @@ def test_a_run_name_with_a_linked_checkpoint_is_refused_with_the_copy_first_rout
     assert main(["fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(kept), "--checkpoint.dirpath",
                  "null", "--run-name", "z", "--trainer.default_root_dir", str(root), "--trainer.max_epochs", "2"]) == 0
     assert (root / "z" / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.parametrize("text, why", [("", "is empty (a fit killed between creating its claim on the folder and "
+                                             "writing it)"),
+                                       ('{"run_dir": "/r', "is not readable as JSON (cut short")])
+def test_an_unreadable_checkpoints_index_is_one_line_for_every_reader(run_elsewhere, tmp_path, capsys, monkeypatch,
+                                                                      text, why):
+    """A fit killed between creating its claim (O_EXCL) and writing it leaves an EMPTY checkpoints.json; every reader
+    said something of its own: a new run's refusal 'holds the checkpoints of another run (checkpoints.json)', ``fit
+    --run`` 'names no run folder (written by an older neurodyn)', ``--ckpt_path best`` 'unreadable index (Expecting
+    value ...)', ``--ckpt_path last`` 'the run has not finished an epoch', ``info`` 'claimed by its fit'. Each now
+    says the file is empty (or not readable) and that removing it frees the folder; refusals exit 2, nothing
+    written."""
+    from neurodyn.errors import InputError
+    from neurodyn.training.checkpoint_index import claim_folder, claimed_by
+
+    monkeypatch.setenv("COLUMNS", "400")
+    run, ck = run_elsewhere
+    for ckpt in ck.glob("*.ckpt"):
+        ckpt.unlink()
+    (ck / "checkpoints.json").write_text(text)
+    remove = f"if no fit is writing into {ck}, remove {ck / 'checkpoints.json'} to free the folder"
+    before = _digest(ck)
+    capsys.readouterr()
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(tmp_path / "runs"), "--run-name", "c",
+                 "--trainer.max_epochs", "1", "--checkpoint.dirpath", str(ck)]) == 2
+    line = _one_line(capsys)
+    assert f"{ck}: checkpoint.dirpath: its checkpoints.json {why}" in line and remove in line, line
+    with pytest.raises(InputError) as caught:  # the claim's own refusal (a new run that passed the check before)
+        claim_folder(ck, tmp_path / "runs" / "d", "d" * 32)
+    assert f"its checkpoints.json {why}" in str(caught.value) and claimed_by(ck) is None, caught.value
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 2
+    line = _one_line(capsys)
+    assert f"lies outside it, and its checkpoints.json {why}" in line and remove in line, line
+    for which in ("best", "last"):
+        assert main(["predict", "--run", str(run), "--ckpt_path", which, "--prediction.path", "p.h5"]) == 2
+        line = _one_line(capsys)
+        assert f"no checkpoint for '{which}'" in line and f"its checkpoints.json {why}" in line, line
+    assert main(["info", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert f"its checkpoints.json {why}" in out and "claimed by its fit" not in out, out
+    steps = [line for line in out.splitlines() if line.startswith("next: ")]
+    assert steps == [f"next: neurodyn fit --config {run / 'config.yaml'} --checkpoint.dirpath null --run-name NEW"
+                     "   (a new run with its settings)"], steps
+    assert _digest(ck) == before and sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["a"]
+
