@@ -291,6 +291,72 @@ def unreadable_words(folder: str | os.PathLike, why: str) -> str:
             f"{folder}, remove {index} to free the folder")
 
 
+def _boot_id() -> str | None:
+    """This host's boot (Linux: a random id made at each boot), or None where it is not known."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _pid_namespace() -> str | None:
+    """The process-id namespace of this process (Linux; containers on one host have their own), or None."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def claimer() -> dict:
+    """Who claims a folder (:func:`claim_folder`): this process (``pid``), its host (``host``) and, where known,
+    the host's boot (``boot``) and this process's pid namespace (``pidns``), which tell a pid of this host's from
+    one of another boot or another container with the same host name."""
+    import socket
+
+    record = {"pid": os.getpid(), "host": socket.gethostname()}
+    for key, value in (("boot", _boot_id()), ("pidns", _pid_namespace())):
+        if value is not None:
+            record[key] = value
+    return record
+
+
+def claim_process_words(index: dict) -> str | None:
+    """What is known of the fit that wrote the claim ``index`` (:func:`claimer`), in a phrase, or None (a claim
+    written before neurodyn recorded it). Only a fit on this host, in this boot and this pid namespace, is
+    looked up: its pid is no process now (the fit is no longer running: removing the claim is safe), or it is
+    one (the fit, or a process that took its number since). Nothing is removed or taken over here."""
+    import socket
+
+    pid, host = index.get("pid"), index.get("host")
+    if not (_number(pid) and pid > 0 and isinstance(host, str) and host):
+        return None
+    here = host == socket.gethostname()
+    if not here:
+        return f"its fit ran as pid {pid} on the host {host}"
+    boot, pidns = _boot_id(), _pid_namespace()
+    if None not in (index.get("boot"), boot) and index["boot"] != boot:
+        return f"its fit, pid {pid} on this host, is no longer running (the host has restarted since)"
+    if None not in (index.get("pidns"), pidns) and index["pidns"] != pidns:
+        return f"its fit ran as pid {pid} on this host, in another container (its process is not seen from here)"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return f"its fit, pid {pid} on this host, is no longer running"
+    except OSError:  # PermissionError: a process of another user
+        pass
+    return f"its fit, pid {pid} on this host, may be running (a process has that pid)"
+
+
+def _claim_process(folder: str | os.PathLike) -> str | None:
+    import json
+
+    try:
+        index = json.loads((Path(folder) / INDEX_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return claim_process_words(index) if isinstance(index, dict) else None
+
+
 def claim_only(index: dict) -> bool:
     """Whether a checkpoint index holds no more than the claim of a fit (:func:`claim_folder`): no ``last``, no
     ``monitor`` (a fit killed before or during its first save leaves it so).
@@ -309,16 +375,19 @@ def claimed_run_words(folder: str | os.PathLike) -> str:
     """What the run whose checkpoint index holds only its claim (:func:`claim_only`) has, for ``neurodyn info`` of
     the run folder and for ``--ckpt_path best|last`` of it: they said 'not saved yet' and 'use --ckpt_path last'
     though there was no last.ckpt (a .ckpt may be there, from a save the fit did not finish)."""
-    return (f"{CLAIMED}: no checkpoint recorded "
-            f"(if no fit of this run is running, remove {Path(folder) / INDEX_NAME} to free the folder)")
+    process = _claim_process(folder)
+    return (f"{CLAIMED}: no checkpoint recorded ({process + '; ' if process else ''}"
+            f"if no fit of this run is running, remove {Path(folder) / INDEX_NAME} to free the folder)")
 
 
 def claimed_words(folder: str | os.PathLike, owner: str | None) -> str:
     """The refusal of a new run's ``checkpoint.dirpath`` that another run claimed (:func:`claim_folder`)."""
+    process = _claim_process(folder)
+    process = f"{process}; " if process else ""
     return (f"is the checkpoint folder of the run {owner or '(being written)'}, which claimed it when its fit started "
             f"(its {INDEX_NAME}; no checkpoint saved yet), and a new run keeps its checkpoints in a new or empty "
-            "folder: choose another --checkpoint.dirpath, or --checkpoint.dirpath null (if no fit of that run is "
-            f"running and the run is gone, remove {Path(folder) / INDEX_NAME})")
+            f"folder: choose another --checkpoint.dirpath, or --checkpoint.dirpath null ({process}"
+            f"if no fit of that run is running and the run is gone, remove {Path(folder) / INDEX_NAME})")
 
 
 def used_words(held: list[str]) -> str:
@@ -348,8 +417,9 @@ def _held(folder: Path) -> list[str]:
 def claim_folder(folder: str | os.PathLike, run_dir: str | os.PathLike, run_id: str | None,
                  shown: str | None = None) -> list[Path]:
     """Claim ``folder`` for the checkpoints of the new run ``run_dir``: its checkpoints index is created with
-    ``O_CREAT | O_EXCL`` (open(2): one process of all those that try creates it), recording ``run_dir`` (realpath)
-    and ``run_id``; :class:`~neurodyn.training.checkpoints.AutoModelCheckpoint` rewrites it at the run's first
+    ``O_CREAT | O_EXCL`` (open(2): one process of all those that try creates it), recording ``run_dir`` (realpath),
+    ``run_id`` and the fit's process (:func:`claimer`: the refusal and ``info`` say whether it still runs);
+    :class:`~neurodyn.training.checkpoints.AutoModelCheckpoint` rewrites it at the run's first
     checkpoint. Two fits started at once into one new or empty folder both passed the check that it held no
     checkpoints, and wrote over each other's last.ckpt and index there: the second is refused now, in one line
     naming the folder (``shown``: as the user gave it) and the run that holds it (an
@@ -386,7 +456,8 @@ def claim_folder(folder: str | os.PathLike, run_dir: str | os.PathLike, run_id: 
         raise InputError(f"cannot write in this folder ({os.strerror(err.errno or 0) or err})", path=shown or folder,
                          field="checkpoint.dirpath") from None
     with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps({"run_dir": os.path.realpath(run_dir), "run_id": run_id}, indent=1) + "\n")
+        handle.write(json.dumps({"run_dir": os.path.realpath(run_dir), "run_id": run_id, **claimer()}, indent=1)
+                     + "\n")
     return made
 
 

@@ -643,3 +643,62 @@ def test_an_unreadable_checkpoints_index_is_one_line_for_every_reader(run_elsewh
                      "   (a new run with its settings)"], steps
     assert _digest(ck) == before and sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["a"]
 
+
+_KILLED_FIT = '''
+import os, signal, sys, json
+from neurodyn.training.checkpoints import AutoModelCheckpoint
+from neurodyn.cli import main
+
+
+def killed(self, trainer, pl_module):  # SIGKILL once training starts: the claim is made, no checkpoint saved
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+AutoModelCheckpoint.on_train_start = killed
+sys.exit(main(json.loads(sys.argv[1])))
+'''
+
+
+def test_a_claim_names_its_fit_and_says_when_that_fit_is_no_longer_running(tmp_path, capsys, monkeypatch):
+    """A fit killed with SIGKILL before its first checkpoint leaves its claim; the refusal of the folder and ``info``
+    of the run said only 'if no fit of that run is running ... remove'. The claim records the fit's pid and host:
+    where that is this host and the pid is no process, they say so ('its fit, pid N on this host, is no longer
+    running'); where a process has it, that it may be running; a claim from another host is named by it. Nothing
+    is removed."""
+    import os
+    import subprocess
+    import sys
+
+    from subprocess_env import clean_env
+
+    from neurodyn.training.checkpoint_index import claim_folder, claimed_run_words
+
+    monkeypatch.setenv("COLUMNS", "400")
+    root, ck = tmp_path / "runs", tmp_path / "ck"
+    repo = str(Path(__file__).resolve().parents[2])
+    env = clean_env(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_FIT, json.dumps(
+        ["fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", "a", "--trainer.max_epochs", "1",
+         "--checkpoint.dirpath", str(ck)])], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == -signal.SIGKILL, err[-3000:]
+    claim = json.loads((ck / "checkpoints.json").read_text())
+    assert claim["pid"] == proc.pid and claim["run_dir"] == str((root / "a").resolve()), claim
+    dead = f"its fit, pid {proc.pid} on this host, is no longer running"
+    before = _digest(ck)
+    capsys.readouterr()
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", "b",
+                 "--trainer.max_epochs", "1", "--checkpoint.dirpath", str(ck)]) == 2
+    line = _one_line(capsys)
+    assert f"is the checkpoint folder of the run {(root / 'a').resolve()}" in line and dead in line, line
+    assert main(["info", str(root / "a")]) == 0
+    assert dead in capsys.readouterr().out
+    assert main(["predict", "--run", str(root / "a"), "--ckpt_path", "last", "--prediction.path", "p.h5"]) == 2
+    assert dead in _one_line(capsys)
+    assert _digest(ck) == before
+
+    (ck / "checkpoints.json").write_text(json.dumps({**claim, "host": "elsewhere.invalid"}))
+    assert f"its fit ran as pid {proc.pid} on the host elsewhere.invalid" in claimed_run_words(ck)
+    mine = tmp_path / "mine"
+    claim_folder(mine, tmp_path / "c", "c" * 32)  # claimed by this process, which runs
+    assert f"its fit, pid {os.getpid()} on this host, may be running" in claimed_run_words(mine)
