@@ -34,6 +34,7 @@ from neurodyn.training.checkpoint_index import (
     never_measured,
     run_of_checkpoint,
     selects_best,
+    unlinked_words,
     unreadable_index,
     unreadable_words,
     why_no_run,
@@ -210,6 +211,9 @@ def checkpoint_info(path: str | os.PathLike, console=None) -> None:
         rows.append(("model settings", model))
     for key, value in (header.get("resolved") or {}).items():  # what an "auto" setting ran as (one-hot M-step)
         rows.append((f"{key} as run", f"{value} (the setting: {_setting(model, key)})"))
+    unlinked = unlinked_words(path)  # its folder's index names a run that is not there (moved, copied over)
+    if unlinked is not None:
+        rows.append(("run", unlinked))
     for key, value in rows:  # the data and the model settings whole (wrapped): what a reader of a checkpoint is after
         if value is not None:
             table.add_row(key, value if isinstance(value, str) else _text(value, cut=key != "model settings"))

@@ -122,6 +122,33 @@ def run_of_checkpoint(path: str | os.PathLike) -> Path | None:
     return Path(run_dir)
 
 
+def unlinked_words(path: str | os.PathLike) -> str | None:
+    """Why a checkpoint in a ``--checkpoint.dirpath`` folder whose index names its run (``run_dir``, ``run_id``) is
+    linked to no run (:func:`run_of_checkpoint`), for ``neurodyn info`` of it, or None (linked, or no run named).
+    After ``mv a b`` of the run the index names ``a`` until the run's next checkpoint: info suggested
+    ``--config CONFIG.yaml`` without a word on why."""
+    import json
+
+    path = Path(path)
+    if run_of_checkpoint(path) is not None:
+        return None
+    try:
+        index = json.loads((path.parent / INDEX_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    run_dir, wanted = (index.get("run_dir"), index.get("run_id")) if isinstance(index, dict) else (None, None)
+    if not (isinstance(run_dir, str) and run_dir and isinstance(wanted, str) and wanted):
+        return None
+    if not os.path.isdir(run_dir):
+        return (f"linked to no run: its {INDEX_NAME} names the run folder {run_dir}, which no longer exists (a run "
+                "moved since is linked again by its next checkpoint: neurodyn fit --run DIR of its new folder)")
+    if run_id(run_dir) != wanted:
+        return (f"linked to no run: its {INDEX_NAME} names the run folder {run_dir}, which does not hold that run "
+                f"(its run id {wanted}): a copy made there, or another run")
+    return (f"linked to no run: its {INDEX_NAME} names the run folder {run_dir}, which keeps its checkpoints in "
+            f"another folder ({checkpoint_folder(run_dir)})")
+
+
 def selects_best(index: dict) -> bool:
     """Whether a run's checkpoint index says the run keeps a best checkpoint: it has a monitor and a top k
     (``checkpoint.save_top_k`` 0 keeps none; the index of a run without a monitor records none). A run that selects

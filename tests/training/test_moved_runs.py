@@ -112,6 +112,10 @@ def test_a_moved_run_with_its_checkpoints_elsewhere_resumes_and_is_linked_again(
     monkeypatch.chdir(tmp_path)
     assert json.loads((ck / "checkpoints.json").read_text())["run_dir"] == os.path.realpath(run.parent / "a")
     assert run_of_checkpoint(ck / "last.ckpt") is None  # the index names a folder that is gone
+    assert main(["info", str(ck / "last.ckpt")]) == 0  # ... which info of the checkpoint says (it said nothing)
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"linked to no run: its checkpoints.json names the run folder {os.path.realpath(run.parent / 'a')}, " \
+        "which no longer exists" in out, out
     assert main(["predict", "--run", str(run), "--prediction.path", str(tmp_path / "p.h5")]) == 0
     capsys.readouterr()
     assert main(["info", str(run)]) == 0
@@ -122,6 +126,10 @@ def test_a_moved_run_with_its_checkpoints_elsewhere_resumes_and_is_linked_again(
     index = json.loads((ck / "checkpoints.json").read_text())
     assert index["run_dir"] == os.path.realpath(run) and index["last_epoch"] == 1, index
     assert run_of_checkpoint(ck / "last.ckpt") == Path(os.path.realpath(run))
+    capsys.readouterr()
+    assert main(["info", str(ck / "last.ckpt")]) == 0
+    out = capsys.readouterr().out
+    assert "linked to no run" not in out and f"--config {os.path.realpath(run)}/config.yaml" in out, out
     assert main(["predict", *TINY, "--ckpt_path", str(ck / "last.ckpt")]) == 0, capsys.readouterr().err
     assert (run / "predictions.h5").is_file()
 
