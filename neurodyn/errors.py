@@ -220,7 +220,9 @@ class ArgumentParser(argparse.ArgumentParser):
     """``argparse.ArgumentParser`` whose usage errors raise :class:`InputError` (one line, exit code 2).
 
     The plain parser prints its usage and exits; through ``neurodyn.cli`` every command's bad
-    arguments are reported like any other bad input. Subparsers inherit the class.
+    arguments are reported like any other bad input. Subparsers inherit the class. Options are matched whole
+    (``allow_abbrev=False``): argparse's prefix matching took ``--seed`` for ``--seed_everything`` and
+    ``--out`` for ``--out-dir``, and a script relying on it would change meaning when a longer option is added.
 
     Examples
     --------
@@ -230,6 +232,10 @@ class ArgumentParser(argparse.ArgumentParser):
     Traceback (most recent call last):
     neurodyn.errors.InputError: --n: invalid int value: 'two'
     """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         # argparse words one option's error 'argument --n/-n: ...': the option is the field (was 'arguments:

@@ -212,6 +212,9 @@ def _one_line(capsys) -> str:
         (None, ["--trainer.max_epochs", "abc"], "trainer.max_epochs"),
         (None, ["--model", "neurodyn.nothere.X"], "model: unknown class"),
         (None, ["--bogus", "3"], "unrecognized arguments: --bogus 3"),
+        # options are matched whole: a prefix of one was taken for it (--trainer.max_epochs 2 trained)
+        (None, ["--trainer.max_ep", "2"], "unrecognized arguments: --trainer.max_ep 2"),
+        (None, ["--seed", "5"], "unrecognized arguments: --seed 5"),
         (None, ["--config", "/nonexistent/x.yaml"], "/nonexistent/x.yaml: config: no such config file"),
         (None, ["--config", "{tmp}/loop.yaml"],
          "loop.yaml: config: symbolic link loop (the link leads back to itself)"),
