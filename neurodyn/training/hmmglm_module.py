@@ -305,8 +305,9 @@ class HMMGLMModule(ReportSplitTest, pl.LightningModule):
         fit = getattr(dm, "fit_split", "train")  # the training trials minus a carved select split
         if self.trainer.ckpt_path is None:  # trained on from these weights on this data: a loaded run no longer says
             self._run_data = self._run_files = None  # what the model was fitted on (prediction_extras)
-        if fit in splits:  # what connection_types' read-out takes its standard errors from (prediction_extras)
-            self._fitted_spikes = np.asarray(splits[fit].heldin)
+        # what connection_types' read-out takes its standard errors from (prediction_extras); None where the fit's
+        # data are not known here (plain dataloaders): never an earlier fit's
+        self._fitted_spikes = np.asarray(splits[fit].heldin) if fit in splits else None
         if self.trainer.ckpt_path is None and fit in splits:
             with torch.no_grad():
                 self.model.init_bias(torch.as_tensor(splits[fit].heldin, device=self.device))

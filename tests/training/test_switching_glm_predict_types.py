@@ -147,3 +147,19 @@ def test_a_module_fitted_in_python_reads_its_types_out_on_the_sequences_it_was_f
         with h5py.File(tmp_path / f"{name}.h5") as f:
             assert "connection_types" in f and len(f["train_posteriors"]) == len(data.splits["train"])
     assert len(read_outs) == 2
+
+
+def test_a_fit_whose_data_are_not_known_keeps_no_earlier_fits_sequences():
+    """The sequences a module was fitted on were set only where the fit had a DataModule's splits: a later fit from
+    plain dataloaders (no splits) kept the earlier fit's, and connection_types were then read out with standard errors
+    from data the weights were no longer fitted on. Such a fit now leaves none kept."""
+    from types import SimpleNamespace
+
+    from neurodyn.models.hmmglm import HMMGLMConfig
+    from neurodyn.training.hmmglm_module import HMMGLMModule
+
+    module = HMMGLMModule(n_heldin=4, n_neurons=4, config=HMMGLMConfig(n_states=2, seed=0), n_inner=2)
+    module._fitted_spikes = np.ones((2, 10, 4))  # kept by an earlier fit in this process
+    module._trainer = SimpleNamespace(datamodule=None, ckpt_path=None)  # a fit from plain dataloaders
+    module.on_fit_start()
+    assert module._fitted_spikes is None
