@@ -3,7 +3,7 @@ configuration: the one place that knows them, for the rule that no output of a c
 
 :func:`command_inputs` lists
 
-* every config file jsonargparse loaded: ``--config`` / ``-c`` (and its abbreviations, ``-cFILE``, ``-c=FILE``;
+* every config file jsonargparse loaded: ``--config`` / ``-c`` (and ``--config=FILE``, ``-cFILE``, ``-c=FILE``;
   ``--run DIR`` stands for ``--config DIR/config.yaml``), and every file given where a class, a group or a
   nested value was expected (``--data data.yaml``, ``--model m.yaml``, ``--trainer t.yaml``,
   ``--checkpoint c.yaml``, ``--model.init_args.config c.yaml``, a path inside a config file): jsonargparse

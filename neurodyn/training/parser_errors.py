@@ -97,10 +97,10 @@ def check_config_files(argv: list[str]) -> None:
 
 
 def _config_option(arg: str) -> tuple[bool, str | None]:
-    """Whether ``arg`` is the config option as the parser takes it (``--config``, an abbreviation down to
-    ``--co``, ``-c``), and its value when attached (``--config=F``, ``-c=F``, ``-cF``)."""
+    """Whether ``arg`` is the config option as the parser takes it (``--config`` -- options are matched whole, no
+    abbreviation -- or ``-c``), and its value when attached (``--config=F``, ``-c=F``, ``-cF``)."""
     name, eq, value = arg.partition("=")
-    if name.startswith("--") and len(name) >= 4 and "--config".startswith(name):
+    if name == "--config":
         return True, value if eq else None
     if arg.startswith("-c") and not arg.startswith("--"):
         rest = arg[2:]
