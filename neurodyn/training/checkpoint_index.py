@@ -349,7 +349,8 @@ def claimer() -> dict:
 
 def claim_process_words(index: dict) -> str | None:
     """What is known of the fit that wrote the claim ``index`` (:func:`claimer`), in a phrase, or None (a claim
-    written before neurodyn recorded it). Only a fit on this host, in this boot and this pid namespace, is
+    written before neurodyn recorded it). A host of this name in another boot may be another machine of that
+    name: its fit is not said to have ended. Only a fit on this host, in this boot and this pid namespace, is
     looked up: its pid is no process now (the fit is no longer running: removing the claim is safe), or it is
     one (the fit, or a process that took its number since). Nothing is removed or taken over here."""
     import socket
@@ -362,7 +363,10 @@ def claim_process_words(index: dict) -> str | None:
         return f"its fit ran as pid {pid} on the host {host}"
     boot, pidns = _boot_id(), _pid_namespace()
     if None not in (index.get("boot"), boot) and index["boot"] != boot:
-        return f"its fit, pid {pid} on this host, is no longer running (the host has restarted since)"
+        # a host of this name in another boot: this one before a restart, or another machine of the same name (cloned
+        # machines, "localhost") writing to shared storage, whose fit may be running: nothing is said to be safe
+        return (f"its fit ran as pid {pid} on a host named {host} in another boot: this host before a restart, or "
+                "another machine of that name, where it may be running")
     if None not in (index.get("pidns"), pidns) and index["pidns"] != pidns:
         return f"its fit ran as pid {pid} on this host, in another container (its process is not seen from here)"
     try:

@@ -702,3 +702,16 @@ def test_a_claim_names_its_fit_and_says_when_that_fit_is_no_longer_running(tmp_p
     mine = tmp_path / "mine"
     claim_folder(mine, tmp_path / "c", "c" * 32)  # claimed by this process, which runs
     assert f"its fit, pid {os.getpid()} on this host, may be running" in claimed_run_words(mine)
+
+
+def test_a_claim_of_a_host_of_this_name_in_another_boot_is_not_said_to_have_ended(monkeypatch):
+    """A claim recording this host's name and another boot id was said to be of a fit that "is no longer running (the
+    host has restarted since)", which reads as "removing it is safe"; two machines of one name (cloned machines,
+    "localhost") writing to shared storage have different boot ids too. Now neither is said."""
+    import socket
+
+    from neurodyn.training import checkpoint_index
+
+    monkeypatch.setattr(checkpoint_index, "_boot_id", lambda: "boot-here")
+    words = checkpoint_index.claim_process_words({"pid": 4242, "host": socket.gethostname(), "boot": "boot-other"})
+    assert "no longer running" not in words and "another machine of that name" in words, words
