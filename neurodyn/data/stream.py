@@ -64,6 +64,7 @@ import os
 import re
 import threading
 import urllib.parse
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -277,6 +278,10 @@ TRUST_SIZE_ENV_VAR = "NEURODYN_STREAM_TRUST_SIZE"
 #: applies): a thread's own, unlike :data:`_timeouts_given` -- a file reads it once, when opened (:attr:`StreamedFile.
 #: reader`), in the thread that opens it, so a block open in another thread switches off no check of this one's reads
 _trust_size_given = threading.local()
+#: the reader each thread opened last, by StreamedFile (``id``): what :meth:`StreamedFile.failure` tells of
+_opened = threading.local()
+#: held while a StreamedFile finds or makes the reader of an open (:attr:`StreamedFile.reader`)
+_READERS_LOCK = threading.Lock()
 
 #: ``--help`` of ``prepare --trust-size`` and ``info --trust-size``
 TRUST_SIZE_HELP = ("for a dandi:// or https:// input: check each range answer by the file's size alone, not by the "
@@ -705,32 +710,50 @@ class StreamedFile:
         # trust_size() is read here, in the thread that opens the file (h5py reads through it), once per open: read
         # in the request, a block open in another thread would switch off the checks of this thread's reads
         trust = trusts_size()
-        kept = self._readers.get(trust)
-        if kept is None or kept.error is not None:
-            import remfile
+        with _READERS_LOCK:  # two threads opening at once share one reader (and block cache), as one after the other
+            kept = self._readers.get(trust)
+            if kept is None or kept.error is not None:
+                import remfile
 
-            remote = remfile.File(self.url, _size=self.size, _min_chunk_size=BLOCK_BYTES,
-                                  _max_cache_size=cache_bytes(),
-                                  _max_chunk_size=MAX_READAHEAD_BYTES)
-            check = _RangeCheck(self.size, self.probed, self.label, self.dandi_etag, trust=trust)
-            # remfile's own session waits forever on a silent server, and checks no answer against the probe
-            remote.session = _session_with_timeout(check)
-            kept = self._readers[trust] = _Reader(remote, self.label, check)
-        self._reader = kept  # the last opened: what bytes_read and failure() tell of
+                remote = remfile.File(self.url, _size=self.size, _min_chunk_size=BLOCK_BYTES,
+                                      _max_cache_size=cache_bytes(),
+                                      _max_chunk_size=MAX_READAHEAD_BYTES)
+                check = _RangeCheck(self.size, self.probed, self.label, self.dandi_etag, trust=trust)
+                # remfile's own session waits forever on a silent server, and checks no answer against the probe
+                remote.session = _session_with_timeout(check)
+                kept = self._readers[trust] = _Reader(remote, self.label, check)
+            self._reader = kept  # the last opened: what bytes_read tells of
+        # this thread's: what failure() tells of (by id, with a weak reference that tells a reused id, and none kept of
+        # a file no longer in use)
+        opened = {key: (ref, r) for key, (ref, r) in getattr(_opened, "readers", {}).items() if ref() is not None}
+        opened[id(self)] = (weakref.ref(self), kept)
+        _opened.readers = opened
         return kept
+
+    def _opened_here(self) -> _Reader | None:
+        """The reader this thread opened last of this file (:attr:`reader`), else the last opened of any thread."""
+        ref, reader = getattr(_opened, "readers", {}).get(id(self), (None, None))
+        return reader if ref is not None and ref() is self else self._reader
 
     @property
     def bytes_read(self) -> int:
         """Bytes handed to HDF5 so far (the server may have sent more: read-ahead)."""
         return self._reader.bytes_read if self._reader is not None else 0
 
-    def failure(self) -> RemoteFailure | None:
+    def failure(self, reader: _Reader | None = None) -> RemoteFailure | None:
         """The one-line error (exit code 1) for a network failure seen while reading, or None; for a file that
-        changed on its server while it was read, what changed (running again reads the new version)."""
-        if self._reader is None or self._reader.error is None:
+        changed on its server while it was read, what changed (running again reads the new version). Of ``reader``,
+        by default the one this thread opened last (:attr:`reader`): not another thread's, nor that of another
+        trust_size setting opened since, whose failure (or none) would be told for this thread's read."""
+        reader = reader if reader is not None else self._opened_here()
+        if reader is None or reader.error is None:
             return None
-        check = self._reader.check
-        changed, unconfirmed = (check.changed, check.unconfirmed) if check is not None else (None, False)
+        check = reader.check
+        if check is None:
+            changed, unconfirmed = None, False
+        else:
+            with check._lock:  # set together by _RangeCheck._failed
+                changed, unconfirmed = check.changed, check.unconfirmed
         if changed and unconfirmed:
             return RemoteFailure(f"the file changed on its server while it was read ({changed}), or a copy behind a "
                                  f"load balancer gives the same bytes other validators: none of {CONFIRM_READS} reads "
@@ -740,7 +763,7 @@ class StreamedFile:
         if changed:
             return RemoteFailure(f"the file changed on its server while it was read ({changed}); run the command "
                                  "again", self.label)
-        return RemoteFailure(f"reading over the network failed ({one_line(self._reader.error, 240)})", self.label)
+        return RemoteFailure(f"reading over the network failed ({one_line(reader.error, 240)})", self.label)
 
     @contextlib.contextmanager
     def h5(self) -> Iterator:
@@ -748,7 +771,7 @@ class StreamedFile:
         import h5py
 
         reader = self.reader
-        with self.guard():
+        with self.guard(reader):
             handle = h5py.File(reader, "r")
             try:
                 yield handle
@@ -756,18 +779,19 @@ class StreamedFile:
                 handle.close()
 
     @contextlib.contextmanager
-    def guard(self) -> Iterator[None]:
-        """Turn what goes wrong in the block into one line: the network failure when there was one
-        (:class:`RemoteFailure`), else damage for OSError (:class:`InputError`); InputErrors pass through."""
+    def guard(self, reader: _Reader | None = None) -> Iterator[None]:
+        """Turn what goes wrong in the block into one line: the network failure of ``reader`` (by default this
+        thread's: :meth:`failure`) when there was one (:class:`RemoteFailure`), else damage for OSError
+        (:class:`InputError`); InputErrors pass through."""
         try:
             yield
         except InputError:
-            failure = self.failure()
+            failure = self.failure(reader)
             if failure is not None:
                 raise failure from None
             raise
         except Exception as err:
-            failure = self.failure()
+            failure = self.failure(reader)
             if failure is not None:
                 raise failure from None
             if isinstance(err, OSError):

@@ -1508,3 +1508,72 @@ def test_two_reader_threads_that_fail_for_two_reasons_give_one_message(two_reade
     assert all(event.is_set() for event in judged.values())
     assert (str(caught.value), caught.value.exit_code) == (
         f'{url}: the file changed on its server while it was read (ETag "a" -> "b"); run the command again', 1)
+
+
+def _changed_at_first_read(start, end, nth):
+    """A file whose first answer to a block comes from another version (ETag "b"), and every other answer, the
+    probe's and the comparing reads', from the probed one (ETag "a"): the comparison shows the change."""
+    size = 2 * stream.BLOCK_BYTES
+    good = bytes(range(256)) * (size // 256)
+    if (start, end) == (0, 0) or nth > 0:
+        return {"ETag": '"a"'}, good
+    return {"ETag": '"b"'}, bytes(reversed(good))
+
+
+@pytest.mark.parametrize("opened_since", ["another thread", "this thread"])
+def test_a_failed_read_is_told_of_the_reader_that_read(opened_since):
+    """failure() told of the file's last opened reader, not of the one that read: a read with every check that saw
+    the file change, while the file had been opened since in a trust_size() block (by another thread, or nested in
+    this one), was told as a damaged file (InputError, exit 2) instead of the change (RemoteFailure, exit 1). Now a
+    guard tells of the reader it is given, by default the one this thread opened last."""
+    import threading
+
+    with _ranges_server(_changed_at_first_read) as url:
+        (file,) = stream.resolve_url(url)
+        checked = file.reader
+
+        def open_by_size():
+            with stream.trust_size():
+                return file.reader
+
+        if opened_since == "another thread":
+            thread = threading.Thread(target=open_by_size)
+            thread.start()
+            thread.join(60)
+            guarded = file.guard()  # this thread's reader, by default
+        else:
+            open_by_size()
+            guarded = file.guard(checked)  # nested: the block names the reader it reads through
+        with pytest.raises(stream.RemoteFailure, match=r'changed on its server while it was read \(ETag "a" -> "b"'):
+            with guarded:
+                checked.read(1000)
+
+
+def test_two_threads_opening_a_file_at_once_share_one_reader(monkeypatch):
+    """Two threads opening one file with the same setting at once could each make a reader (and a block cache), of
+    which one was kept: the other's blocks were read again, and its failure told of the kept one. Now the reader of
+    an open is found or made under a lock. (The constructor's pause only widens the window that was there.)"""
+    import threading
+    import time
+
+    import remfile
+
+    made = remfile.File
+
+    def slow(*args, **kwargs):
+        time.sleep(0.2)
+        return made(*args, **kwargs)
+
+    monkeypatch.setattr(remfile, "File", slow)
+    file = stream.StreamedFile("http://127.0.0.1:9/f.nwb", "f.nwb", "f.nwb", 10)
+    got = [None, None]
+
+    def open_(i):
+        got[i] = file.reader
+
+    threads = [threading.Thread(target=open_, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert got[0] is got[1] is file._readers[False]
