@@ -237,7 +237,9 @@ def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
 
     path = os.fspath(path)
     out: dict[str, dict[str, np.ndarray]] = {}
-    with read_h5(path, "submission file") as handle:
+    # every caller's file is a --pred (prediction files in the submission layout): "no such file (submission
+    # file)" named the file submit writes, not the one it reads
+    with read_h5(path, "prediction file") as handle:
         kind = handle.attrs.get("format")
         kind = None if kind is None else str(np.asarray(kind).astype(str))
         if kind == FORMAT or any(k in handle for k in GROUPS[:2]):

@@ -704,3 +704,14 @@ def test_submit_notes_groups_without_forward_rates_where_the_data_have_forward_b
     assert main(["submit", "--pred", str(whole), "--prepared", str(tmp_path / "p.h5"),
                  "--out", str(tmp_path / "w.h5")]) == 0
     assert "fp-bps" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["submit", "ensemble"])
+def test_a_missing_pred_file_is_called_a_prediction_file(tmp_path, capsys, command):
+    """``submit --pred missing.h5`` said "no such file (submission file)": the file submit writes (--out), not the
+    prediction file it reads; ensemble's --pred too."""
+    missing = tmp_path / "missing.h5"
+    preds = [str(missing)] if command == "submit" else [str(missing), str(missing)]
+    assert main([command, "--pred", *preds, "--out", str(tmp_path / "out.h5")]) == 2
+    assert capsys.readouterr().err.strip() == f"neurodyn {command}: error: {missing}: no such file (prediction file)"
+    assert sorted(tmp_path.iterdir()) == []
