@@ -72,6 +72,73 @@ def _not_nwb(f) -> str:
     return f"; its top level holds {found or 'nothing'}; {NWB_EXPECTED}"
 
 
+#: the DynamicTables the reader reads, named in messages as the reader names their columns (``trials/<column>``)
+_TABLES = {"units": "units", "intervals/trials": "trials"}
+
+
+def _table_damage(table) -> tuple[str, str] | None:
+    """``(dataset, reason)`` of the first dataset an HDF5 DynamicTable group ``table`` lacks or holds with the
+    wrong number of rows, else None. pynwb refuses such a table with a ConstructError whose text is the whole
+    table's builder (a column missing but still listed in its ``colnames``, a ragged column without its
+    ``<column>_index``); this names the dataset instead.
+
+    Checked: the row ids (``id``); each column ``colnames`` lists is a dataset of the group; the outermost of a
+    column and its indexes (``<column>``, ``<column>_index``, ``<column>_index_index``...) has one entry per row.
+
+    >>> import h5py, io
+    >>> with h5py.File(io.BytesIO(), "w") as f:
+    ...     t = f.create_group("units"); t.attrs["colnames"] = ["spike_times", "heldout"]
+    ...     t["id"] = [0, 1]; t["spike_times"] = [0.1, 0.2, 0.3]; t["heldout"] = [False, True]
+    ...     field, why = _table_damage(t)
+    >>> field
+    'spike_times_index'
+    >>> why.split(", which")[0]
+    "missing: 'spike_times' holds 3 values for the table's 2 rows"
+    """
+    import h5py
+
+    if not isinstance(table.get("id"), h5py.Dataset):
+        return "id", "missing: the table's row ids (its 'id' dataset) are not in the file"
+    n_rows = table["id"].shape[0] if table["id"].shape else 0
+    colnames = np.atleast_1d(table.attrs.get("colnames", []))
+    for column in (c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c) for c in colnames):
+        if column not in table:
+            return column, "missing: listed in the table's colnames, but the file holds no such dataset"
+        chain = [column]
+        while f"{chain[-1]}_index" in table:
+            chain.append(f"{chain[-1]}_index")
+        outer = table.get(chain[-1])
+        if not isinstance(outer, h5py.Dataset):
+            return chain[-1], "expected a dataset, found a group"
+        length = outer.shape[0] if outer.shape else 0
+        if length == n_rows:
+            continue
+        if len(chain) > 1:
+            return chain[-1], f"{length} end offsets for the table's {n_rows} rows (its 'id')"
+        if length > n_rows:  # more values than rows: only an index splits them into rows
+            return f"{column}_index", (f"missing: '{column}' holds {length} values for the table's {n_rows} rows, "
+                                       f"which only an index ('{column}_index', absent) splits into rows")
+        return column, f"{length} values for the table's {n_rows} rows (its 'id')"
+    return None
+
+
+def _unreadable(h5, err: Exception, where) -> InputError:
+    """The InputError of an NWB file pynwb could not read (``err``): the first dataset a DynamicTable of the open
+    file ``h5`` lacks (:func:`_table_damage`; those the reader reads first, then any other: pynwb reads them
+    all), named as ``<table>/<dataset>``; else pynwb's own error, cut to one line."""
+    import h5py
+
+    if h5 is not None:
+        tables: list[str] = []
+        h5.visititems(lambda name, obj: tables.append(name)
+                      if isinstance(obj, h5py.Group) and "colnames" in obj.attrs else None)
+        for name in sorted(tables, key=lambda n: (n not in _TABLES, n)):
+            found = _table_damage(h5[name])
+            if found is not None:
+                return InputError(found[1], where, f"{_TABLES.get(name, name)}/{found[0]}")
+    return InputError(f"not a readable NWB file ({type(err).__name__}: {one_line(err, 200)})", where)
+
+
 def _open_nwb_stream(source: StreamedFile):
     """(io, nwbfile, h5file) of a streamed / file-object source; no full-file walk (it would fetch every
     object header over the network)."""
@@ -92,13 +159,15 @@ def _open_nwb_stream(source: StreamedFile):
             io = NWBHDF5IO(file=h5, mode="r", load_namespaces=True)
             nwb = io.read()
     except Exception as err:
-        h5.close()
         failure = source.failure()
         if failure is not None:
+            h5.close()
             raise failure from None
-        raise InputError(
-            f"not a readable NWB file ({type(err).__name__}: {one_line(err, 200)})", source.label
-        ) from None
+        error = _unreadable(None, err, source.label)
+        with contextlib.suppress(Exception), source.guard():
+            error = _unreadable(h5, err, source.label)
+        h5.close()
+        raise error from None
     return io, nwb, h5
 
 
@@ -124,9 +193,12 @@ def _open_nwb(path: Path):
             io = NWBHDF5IO(str(path), mode="r", load_namespaces=True)
             nwb = io.read()
     except Exception as err:
-        raise InputError(
-            f"not a readable NWB file ({type(err).__name__}: {one_line(err, 200)})", path
-        ) from None
+        import h5py
+
+        error = _unreadable(None, err, path)
+        with contextlib.suppress(Exception), h5py.File(path, "r") as h5:
+            error = _unreadable(h5, err, path)
+        raise error from None
     return io, nwb
 
 
