@@ -1,5 +1,5 @@
-"""NWB files damaged below pynwb: a dataset of the units or trials table deleted while the table still lists it.
-One line naming the file and the dataset, exit 2, for prepare and info."""
+"""NWB files damaged below pynwb: a dataset of the units or trials table deleted while the table still lists it,
+and trials that stop before they start. One line naming the file and the dataset, exit 2, for prepare and info."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import h5py
 import pytest
 
 from neurodyn.cli import main
+from neurodyn.data.nwb import load_session
 from neurodyn.data.synthetic.nlb_nwb import write_nlb_nwb
+from neurodyn.errors import InputError
 
 LISTED = "missing: listed in the table's colnames, but the file holds no such dataset"
 
@@ -72,3 +74,23 @@ def test_the_real_test_file_with_a_dataset_deleted(small_test_nwb, tmp_path, cap
     assert main(_prepare(path, tmp_path / "p.h5", "mc_maze_small")) == 2
     assert capsys.readouterr().err.strip() == f"neurodyn prepare: error: {path}: {DAMAGES[dataset]}: {reason}"
 
+
+def test_a_trial_that_starts_after_it_stops_is_refused(test_nwb, tmp_path, capsys):
+    """A trial whose start_time is after its stop_time (NWB's TimeIntervals require stop >= start) was read as it
+    is: prepare wrote windows of it."""
+    path = tmp_path / test_nwb.name
+    shutil.copyfile(test_nwb, path)
+    with h5py.File(path, "r+") as f:
+        start, stop = f["intervals/trials/start_time"], f["intervals/trials/stop_time"]
+        start[2] = stop[2] + 100.0
+        trial, begins, ends = int(f["intervals/trials/id"][2]), float(start[2]), float(stop[2])
+    line = (f"{path}: trials/start_time: trial {trial} starts at {begins:.10g} s, after its stop_time {ends:.10g} s; "
+            "a trial stops at or after its start")
+    with pytest.raises(InputError) as err:
+        load_session(path)
+    assert str(err.value) == line
+    out = tmp_path / "p.h5"
+    for command, argv in (("prepare", _prepare(path, out)), ("info", ["info", str(path)])):
+        assert main(argv) == 2
+        assert capsys.readouterr().err.strip() == f"neurodyn {command}: error: {line}"
+    assert not out.exists()

@@ -374,6 +374,21 @@ def _collect() -> None:
     gc.collect()
 
 
+def _check_trial_order(table: dict[str, np.ndarray], path) -> None:
+    """Refuse a trial that starts after it stops (NWB's TimeIntervals: ``stop_time`` is at or after
+    ``start_time``; nlb_tools does not check it). Rows with a
+    missing (NaN) time are left to the columns' users."""
+    with np.errstate(invalid="ignore"):
+        start = np.asarray(table["start_time"], dtype=np.float64)
+        stop = np.asarray(table["end_time"], dtype=np.float64)
+        bad = np.flatnonzero(start > stop)
+    if len(bad):
+        i = bad[0]
+        more = f" (and {len(bad) - 1} more trials)" if len(bad) > 1 else ""
+        raise InputError(f"trial {int(table['trial_id'][i])} starts at {start[i]:.10g} s, after its stop_time "
+                         f"{stop[i]:.10g} s{more}; a trial stops at or after its start", path, "trials/start_time")
+
+
 def _read_nwb(nwb, source: Path | StreamedFile, path: Path | str) -> _FileData:
     """The units, trials and time series of an open NWB file (``path`` names it in messages)."""
     units = nwb.units
@@ -413,6 +428,7 @@ def _read_nwb(nwb, source: Path | StreamedFile, path: Path | str) -> _FileData:
     for name in ("start_time", "end_time"):
         if name not in table:
             raise InputError("missing column", path, f"trials/{name}")
+    _check_trial_order(table, path)
     for uid, t in zip(unit_ids, spike_times):
         if not np.all(np.isfinite(t)):
             raise InputError(f"unit {uid}: non-finite spike time", path, "units/spike_times")
