@@ -296,10 +296,48 @@ def may_access(path: str | os.PathLike, mode: int) -> bool:
     setuid programs asking on their caller's behalf): a setuid / setgid program was refused a folder it could
     write, or told it could read a file it could not. Root's answer is yes to everything either way.
 
+    A folder with no write bit for anyone (``chmod a-w``, mode 0555) is not writable here, root included: root's
+    access(2) says yes to it, and a command run as root wrote its output into a folder the user had protected
+    (the rule of write-protected files, :func:`write_protected`, by the mode bits; :func:`folder_protection`).
+
     >>> may_access("/", os.R_OK)
     True
     """
+    if mode & os.W_OK and folder_protection(path) is not None:
+        return False
     return os.access(path, mode, effective_ids=_EFFECTIVE_IDS)
+
+
+def folder_protection(path: str | os.PathLike) -> str | None:
+    """``"mode 0555"`` for a folder without a write bit for anyone (write-protected: ``chmod a-w``), else None
+    (also for a file, a missing path, one that cannot be looked at). Read from the mode bits, so it holds as root.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> folder_protection(d) is None
+    True
+    >>> d.chmod(0o555); folder_protection(d)
+    'mode 0555'
+    >>> d.chmod(0o755)
+    """
+    import stat
+
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_mode & 0o222:
+        return None
+    return f"mode {stat.S_IMODE(st.st_mode):04o}"
+
+
+def _unwritable_folder(folder: Path, first_missing: Path | None) -> str:
+    """The message of an output refused for ``folder``, an existing folder it may not write (``first_missing``:
+    the folder it would have created in it, if any)."""
+    protected = folder_protection(folder)
+    why = (f"folder {folder} is write-protected ({protected}: no write bit)" if protected
+           else f"folder {folder} is not writable")
+    return f"cannot create folder {first_missing}: {why}" if first_missing is not None else why
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -447,7 +485,8 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: b
     if not ancestor.is_dir():
         raise InputError(f"cannot create the folder: {ancestor} is a file, not a folder", path=path, field=field)
     if not may_access(ancestor, os.W_OK | os.X_OK):
-        raise InputError(f"folder {ancestor} is not writable", path=path, field=field)
+        first = None if ancestor == parent else next(p for p in [parent, *parent.parents] if p.parent == ancestor)
+        raise InputError(_unwritable_folder(ancestor, first), path=path, field=field)
     if os.path.lexists(path) and not overwrite:
         raise InputError(f"exists; pass {overwrite_name} to replace it", path=path, field=field)
     if overwrite:
@@ -514,7 +553,11 @@ def refuse_protected(path: str | os.PathLike, field: str | None, overwrite_name:
 
 def make_folders(folder: Path, path: Path, field: str | None) -> list[Path]:
     """Create ``folder`` and missing parents; returns those created (deepest last), for
-    :func:`remove_empty_folders`; an OSError is a one-line InputError naming ``path`` and ``field``."""
+    :func:`remove_empty_folders`; an OSError is a one-line InputError naming ``path`` and ``field``.
+
+    ``folder`` is one the caller writes in: where it, or the existing folder the missing ones would be made in,
+    is write-protected (:func:`folder_protection`: no write bit, ``chmod a-w``) it is refused before anything is
+    made, even as root, whose mkdir would succeed."""
     from neurodyn.errors import InputError
 
     missing = []
@@ -522,6 +565,8 @@ def make_folders(folder: Path, path: Path, field: str | None) -> list[Path]:
     while not os.path.lexists(probe) and probe != probe.parent:
         missing.append(probe)
         probe = probe.parent
+    if folder_protection(probe) is not None:
+        raise InputError(_unwritable_folder(probe, missing[-1] if missing else None), path=path, field=field)
     created = []
     try:
         for item in reversed(missing):
