@@ -43,8 +43,11 @@ UNIT_IDS = "unit_ids"
 REQUIRED_RATES = ("train_rates_heldin", "train_rates_heldout", "eval_rates_heldin", "eval_rates_heldout")
 #: forward-prediction rates: both or neither
 FORWARD_RATES = ("eval_rates_heldin_forward", "eval_rates_heldout_forward")
-#: top-level groups of a prediction file that are not dataset groups (skipped when reading)
-AUXILIARY_GROUPS = ("latents", WINDOW_START)
+#: top-level groups of a prediction file that are not dataset groups (skipped when reading): ``latents``, the rows'
+#: window starts (``window_start_ms/<group>/{train,eval}``) and their NLB trial ids (``trial_ids/<group>/{train,eval}``,
+#: int64: a prepared file's :data:`TRIAL_IDS` of the predicted rows), each beside the dataset groups, which hold
+#: nlb_tools' rate arrays only
+AUXILIARY_GROUPS = ("latents", WINDOW_START, TRIAL_IDS)
 
 
 def group_name(dataset: str, bin_ms: int) -> str:

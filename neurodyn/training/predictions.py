@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from neurodyn.data.prepared import WINDOW_START, group_name, trial_keys
+from neurodyn.data.prepared import TRIAL_IDS, WINDOW_START, group_name, trial_keys
 from neurodyn.io import data_identity, output_file, write_h5_dict
 
 
@@ -351,6 +351,21 @@ def window_starts(dm, group: dict) -> dict:
     return out
 
 
+def row_trial_ids(dm, group: dict) -> dict:
+    """``{"train": ids, "eval": ids}`` (int64): the NLB trial ids (the prepared file's ``trial_ids``) of the rows of
+    the predicted ``group`` when the file records them for every row of both splits (same trial counts), else
+    ``{}`` (a file without them, e.g. a test-phase file prepared from the test NWB alone has no train rows)."""
+    recorded = getattr(getattr(dm, "prepared", None), "trial_ids", None) or {}
+    out = {}
+    for split in ("train", "eval"):
+        ids = recorded.get(split)
+        rates = group.get(f"{split}_rates_heldin")
+        if ids is None or rates is None or len(ids) != len(rates):
+            return {}
+        out[split] = np.asarray(ids)  # as prepare wrote them (int64): plot checks them, as the HMM-GLM files' ids
+    return out
+
+
 def _every_process(trainer, predictions: list[list[dict]]) -> list[list[dict]] | None:
     """Under DDP each process predicts its share of the trials: every share, in the first process (None in the
     others). Each process wrote a file of its own share before (the second one refused: the file existed)."""
@@ -375,7 +390,9 @@ class PredictionWriter(BasePredictionWriter):
       and ``eval_rates_*_forward`` (spikes per bin, float32), plus ``latents/{train,eval}_{z,v}`` and, when
       the prepared file records them, ``window_start_ms/<group>/{train,eval}`` (int64: the start in ms of each
       row's first bin on its NWB file's clock, copied from the prepared file; ``evaluate`` / ``submit
-      --upsample`` line a coarse group's bins up with a finer one's by them).
+      --upsample`` line a coarse group's bins up with a finer one's by them) and
+      ``trial_ids/<group>/{train,eval}`` (int64: each row's NLB trial id, the prepared file's ``trial_ids``;
+      ``plot`` names rows by them). Both sit beside the dataset group, which holds nlb_tools' rate arrays only.
     - LFADS / Lorenz: ``train_rates``, ``valid_rates`` (counts per bin) and ``train_z``, ``valid_v``..., and
       ``train_sequence_ids`` / ``valid_sequence_ids`` (int64: each row's index in the whole data set, the key and
       meaning of a switching-GLM simulation's rows): for the Lorenz simulation the row's trial among the simulated
@@ -487,6 +504,9 @@ class PredictionWriter(BasePredictionWriter):
             starts = window_starts(dm, tree[name])
             if starts:
                 tree[WINDOW_START] = {name: starts}
+            ids = row_trial_ids(dm, tree[name])
+            if ids:  # beside the dataset group, which holds nlb_tools' rate arrays only (evaluate, submit read it)
+                tree[TRIAL_IDS] = {name: ids}
         else:
             for split, data in splits.items():
                 for key, value in data.items():

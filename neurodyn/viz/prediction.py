@@ -7,9 +7,11 @@ Layouts recognised (first match wins):
     a group ``<dataset>[_<bin>]`` with ``eval_rates_heldin`` (trials, time, neurons) counts per bin,
     optional ``eval_rates_heldout``, and optional ``latents/eval_z`` (trials, time, D). Rates must be finite
     and >= 0 (the check of ``evaluate`` / ``submit``); latents need the rates' bins and may have more
-    (forward prediction, marked "forward" on their time axes). Drawn: one trial's rates (held-in above the
-    line, held-out below), the trial-averaged rates, and the top principal components of the latents (up
-    to 3; one-dimensional latents as their time course). A file with several such groups (``neurodyn
+    (forward prediction, marked "forward" on their time axes); optional ``trial_ids/<group>/eval`` beside the
+    group (the rows' NLB trial ids, ``neurodyn predict`` of a prepared file; whole numbers, one per row, the rule
+    of the ``hmmglm`` layout's ``*_trial_ids``) names the rows (``row 0 (NLB trial 100)``). Drawn: one trial's
+    rates (held-in above the line, held-out below), the trial-averaged rates, and the top principal components of
+    the latents (up to 3; one-dimensional latents as their time course). A file with several such groups (``neurodyn
     submit``: several datasets or bin widths) is drawn one group at a time: ``group`` / ``--group`` names
     it, and is required there (never a silent choice; the error lists the groups).
 ``lfads``
@@ -86,7 +88,10 @@ def _rates(f, key: str, path: Path) -> np.ndarray:
 def _nlb_groups(f) -> list[str]:
     import h5py
 
-    return sorted(k for k, v in f.items() if isinstance(v, h5py.Group) and k != "latents" and "eval_rates_heldin" in v)
+    from neurodyn.data.prepared import AUXILIARY_GROUPS
+
+    return sorted(k for k, v in f.items()
+                  if isinstance(v, h5py.Group) and k not in AUXILIARY_GROUPS and "eval_rates_heldin" in v)
 
 
 def _bin_ms(f, path: Path, group: str | None) -> float | None:
@@ -147,7 +152,8 @@ def read_prediction(path, *, group: str | None = None) -> dict:
         the file, when its attributes say: model, baseline, ensemble, submission) and
         the arrays: ``rates`` (trials, time, neurons), ``n_heldin`` and ``unit_ids`` (the NWB unit id of each
         rates column, or None: :func:`~neurodyn.viz.trials.column_unit_ids`), optional ``latents``
-        (trials, time, D) with ``latents_key`` (the dataset they came from) and, layout ``lfads``, optional
+        (trials, time, D) with ``latents_key`` (the dataset they came from) and, layout ``nlb``, optional
+        ``trial_ids`` (the rows' NLB trial ids, ``trial_ids/<group>/eval``), layout ``lfads``, optional
         ``sequence_ids`` (each row's trial in the Lorenz simulation or the LFADS file's ``*_inds``); or ``posteriors``
         (sequences, time, states), optional ``paths`` and ``trial_ids`` (NLB trial ids of the rows) or
         ``sequence_ids`` (the rows' sequences in a switching-GLM simulation);
@@ -236,6 +242,11 @@ def _read(f, path: Path, group: str | None) -> dict:
         out.update(_alignment(name, out["bin_ms"], rates.shape[1]))
         if "latents/eval_z" in f:
             out.update(_latents(f, "latents/eval_z", path, rates))
+        from neurodyn.data.prepared import TRIAL_IDS
+
+        ids = f"{TRIAL_IDS}/{name}/eval"  # the rows' NLB trial ids, beside the group (predict of a prepared file)
+        if ids in f:
+            out["trial_ids"] = _row_ids(f, ids, path, len(rates), "NLB trial ids")
         return out
     key = _first(f, ("valid_rates", "train_rates"))
     if key is not None:
