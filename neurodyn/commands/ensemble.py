@@ -15,7 +15,8 @@ Every rate array of the submission layout (same groups, keys and shapes in every
 members' mean on every entry; :class:`neurodyn.models.ensemble.RateEnsemble`). The latents that ``neurodyn
 predict`` stores beside the rates are not comparable across separate fits and are not copied; the window starts
 it copies from the prepared file (``window_start_ms``, what ``evaluate`` / ``submit --upsample`` line bins up
-by) are kept when every member records the same ones. Choose the
+by) are kept when every member records the same ones, and so are the rows' NLB trial ids (``trial_ids``, what
+``plot`` names rows by): members that record other ids (other trials, or another order) are refused. Choose the
 members in advance (how many, which seeds), never by their scores on the trials you report.
 
 The file records what its members agree on (``phase``, ``dataset``, ``bin_ms``, ``data``) and its members
@@ -37,7 +38,7 @@ import numpy as np
 
 from neurodyn.errors import ArgumentParser, InputError
 
-__all__ = ["average_predictions", "cli_main", "member_provenance"]
+__all__ = ["average_predictions", "cli_main", "member_provenance", "shared_trial_ids"]
 
 #: root attributes an ensemble file keeps where every member records the same value
 SHARED_ATTRS = ("phase", "dataset", "bin_ms", "data", "datamodule", "data_sha256", "heldin_unit_ids",
@@ -179,16 +180,18 @@ def average_predictions(paths) -> dict[str, dict[str, np.ndarray]]:
     return _average(paths)[0]
 
 
-def _average(paths) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
-    """``({group: {key: mean rates}}, root attributes)`` over the prediction files ``paths`` (float64 sums, in
-    file order; the attributes of :func:`member_provenance`, read once).
+def _average(paths) -> tuple[dict[str, dict[str, np.ndarray]], dict, dict]:
+    """``({group: {key: mean rates}}, root attributes, {group: {split: NLB trial ids}})`` over the prediction files
+    ``paths`` (float64 sums, in file order; the attributes of :func:`member_provenance`, read once; the rows' trial
+    ids of :func:`shared_trial_ids`).
 
     Raises
     ------
     InputError
         Fewer than two files; a file given twice (also through a link or another path); a file that is not
         a prediction file; members :func:`member_provenance` refuses; a group or key missing from a file,
-        or one it has and the first does not; arrays of different shapes (each names the file and field).
+        or one it has and the first does not; arrays of different shapes; NLB trial ids that are not one
+        integer per row, or that differ between members (:func:`shared_trial_ids`; each names the file and field).
     """
     from neurodyn.io.output import _same_file
     from neurodyn.metrics.submission import read_submission, validate_submission
@@ -233,7 +236,47 @@ def _average(paths) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
                     raise InputError(f"shape {groups[name][key].shape}, but {total[name][key].shape} in {first}",
                                      path=path, field=f"{name}/{key}")
                 total[name][key] += groups[name][key]
-    return {g: {k: v / len(paths) for k, v in arrays.items()} for g, arrays in total.items()}, attrs
+    ids = shared_trial_ids(members)
+    return {g: {k: v / len(paths) for k, v in arrays.items()} for g, arrays in total.items()}, attrs, ids
+
+
+def shared_trial_ids(members) -> dict[str, dict[str, np.ndarray]]:
+    """The NLB trial ids of the rows (``trial_ids/<group>/<split>``,
+    :func:`~neurodyn.metrics.submission.read_trial_ids`) the members ``[(path, groups), ...]`` record, checked:
+    a group's split whose ids every member records, and alike, is kept; one some member does not record (a
+    baseline, a file of an older neurodyn) is left out with a note, so ``plot`` names the ensemble's rows by their
+    position, never by ids the rows were not checked to have.
+
+    Raises
+    ------
+    InputError
+        Naming the member and the field: ids that are not one distinct integer per row, or other ids than the
+        first member's (its rows are other trials, or the same trials in another order: averaging row by row would
+        mix the rates of two trials).
+    """
+    from neurodyn.data.prepared import TRIAL_IDS
+    from neurodyn.metrics.submission import read_trial_ids
+
+    found = [(path, read_trial_ids(path, groups)) for path, groups in members]
+    keys = sorted({(g, s) for _, ids in found for g in ids for s in ids[g]})
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for name, split in keys:
+        field = f"{TRIAL_IDS}/{name}/{split}"
+        have = [(path, ids[name][split]) for path, ids in found if split in ids.get(name, {})]
+        if len(have) < len(found):
+            missing = next(path for path, ids in found if split not in ids.get(name, {}))
+            print(f"note: {missing} records no NLB trial ids of its rows ({field}), unlike {have[0][0]}: the ensemble "
+                  "records none there, so plot names those rows by their position", flush=True)
+            continue
+        first_path, first = have[0]
+        for path, ids in have[1:]:
+            if not np.array_equal(ids, first):
+                row = int(np.flatnonzero(ids != first)[0])
+                raise InputError(f"row {row} is NLB trial {ids[row]}, but trial {first[row]} in {first_path}: the "
+                                 "members' rows are other trials (or in another order), and an ensemble averages the "
+                                 "rates of the same trials row by row", path=path, field=field)
+        out.setdefault(name, {})[split] = first
+    return out
 
 
 def shared_window_starts(paths) -> dict:
@@ -279,8 +322,8 @@ def cli_main(argv: list[str]) -> int:
 
     size = max((os.path.getsize(p) for p in args.pred if os.path.isfile(p)), default=0)
     with output_file(args.out, inputs=args.pred, overwrite=args.overwrite, size_bytes=size) as tmp:
-        groups, attrs = _average(args.pred)
-        write_submission(tmp, groups, attrs=attrs, window_starts=shared_window_starts(args.pred))
+        groups, attrs, trial_ids = _average(args.pred)
+        write_submission(tmp, groups, attrs=attrs, window_starts=shared_window_starts(args.pred), trial_ids=trial_ids)
     print(f"wrote {args.out}: the mean of {len(args.pred)} prediction files ({', '.join(groups)})")
     from neurodyn.io.hdf5 import root_attrs
 

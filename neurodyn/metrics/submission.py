@@ -33,6 +33,7 @@ from neurodyn.data.prepared import (
     FORWARD_RATES,
     GROUPS,
     REQUIRED_RATES,
+    TRIAL_IDS,
     WINDOW_START,
     group_name,
     parse_group_name,
@@ -135,6 +136,7 @@ def validate_submission(
 def write_submission(
     path, groups: Mapping[str, Mapping[str, np.ndarray]], expected_shapes: ExpectedShapes | None = None,
     attrs: Mapping | None = None, window_starts: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    trial_ids: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> Path:
     """Validate ``groups`` and write them as one submission file (float32, gzip), atomically.
 
@@ -153,6 +155,10 @@ def write_submission(
         Optional ``{group: {"train": starts, "eval": starts}}`` (ms, int64), written as the auxiliary group
         ``window_start_ms`` that ``neurodyn predict`` writes (a prediction file, e.g. an ensemble's; an
         EvalAI submission holds the rates only and gets none).
+    trial_ids
+        Optional ``{group: {"train": ids, "eval": ids}}`` (int64, one per row of the group's split), written as the
+        auxiliary group ``trial_ids`` that ``neurodyn predict`` writes (:func:`read_trial_ids`); likewise for
+        prediction files only.
 
     Returns
     -------
@@ -184,7 +190,60 @@ def write_submission(
             for name, starts in (window_starts or {}).items():
                 for split, value in starts.items():
                     handle.create_dataset(f"{WINDOW_START}/{name}/{split}", data=np.asarray(value, dtype=np.int64))
+            for name, ids in (trial_ids or {}).items():
+                for split, value in ids.items():
+                    handle.create_dataset(f"{TRIAL_IDS}/{name}/{split}", data=np.asarray(value, dtype=np.int64))
     return path
+
+
+def read_trial_ids(path, groups: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
+    """``{group: {split: ids}}`` (int64): the NLB trial ids of the rows of the prediction file ``path``'s dataset
+    ``groups`` (as :func:`read_submission` read them), from its auxiliary group ``trial_ids/<group>/<split>``
+    (``neurodyn predict`` of a prepared file writes them, ``train`` and ``eval``); ``{}`` for a file that records
+    none (nlb_tools' files, a baseline, a file of an older neurodyn).
+
+    Raises
+    ------
+    InputError
+        Naming the file and ``trial_ids/<group>/<split>``: not a group of datasets, ids of a group or split the file
+        has no rates of, ids that are not integers within int64 (as every writer stores them), not one per row of
+        ``<split>_rates_heldin``, or repeated (each row is one trial of the NLB trials table).
+    """
+    import h5py
+
+    from neurodyn.data.prepared import repeated_id
+
+    out: dict[str, dict[str, np.ndarray]] = {}
+    with read_h5(os.fspath(path), "prediction file") as handle:
+        found = handle.get(TRIAL_IDS)
+        if found is None:
+            return out
+        if not isinstance(found, h5py.Group):
+            raise InputError("expected a group of NLB trial ids per dataset group, found a dataset", path, TRIAL_IDS)
+        for name, splits in found.items():
+            if not isinstance(splits, h5py.Group) or name not in groups:
+                raise InputError(f"names no dataset group of the file (groups: {', '.join(groups)})", path,
+                                 f"{TRIAL_IDS}/{name}")
+            for split, item in splits.items():
+                key = f"{TRIAL_IDS}/{name}/{split}"
+                rates = groups[name].get(f"{split}_rates_heldin")
+                if rates is None:
+                    raise InputError(f"the group holds no {split}_rates_heldin for these ids to name", path, key)
+                ids = item[()] if isinstance(item, h5py.Dataset) else None
+                if ids is None or np.ndim(ids) != 1 or np.asarray(ids).dtype.kind not in "iu":
+                    what = "a group" if ids is None else f"{np.asarray(ids).dtype} of shape {np.shape(ids)}"
+                    raise InputError(f"NLB trial ids must be integers, one per row (as neurodyn writes them, int64), "
+                                     f"found {what}", path, key)
+                if len(ids) != len(rates):
+                    raise InputError(f"{len(ids)} ids for the {len(rates)} rows of {name}/{split}_rates_heldin", path,
+                                     key)
+                if ids.dtype.kind == "u" and ids.size and ids.max() > np.iinfo(np.int64).max:
+                    raise InputError(f"NLB trial id {ids.max()} is beyond int64 (damaged file?)", path, key)
+                repeated = repeated_id(ids)
+                if repeated:
+                    raise InputError(f"expected distinct NLB trial ids, found {repeated} (damaged file?)", path, key)
+                out.setdefault(name, {})[split] = ids.astype(np.int64)
+    return out
 
 
 
@@ -223,7 +282,7 @@ def _not_rates(handle) -> tuple[str, str] | None:
 def read_submission(path) -> dict[str, dict[str, np.ndarray]]:
     """Read a submission file into ``{group: {key: array}}`` (arrays as stored, usually float32).
 
-    Top-level groups listed in :data:`AUXILIARY_GROUPS` (the ``latents`` and ``window_start_ms`` that
+    Top-level groups listed in :data:`AUXILIARY_GROUPS` (the ``latents``, ``window_start_ms`` and ``trial_ids`` that
     ``neurodyn predict`` stores beside the rates) are not part of a submission and are skipped.
 
     Raises

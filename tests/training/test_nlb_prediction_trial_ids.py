@@ -4,8 +4,8 @@
 records each row's NLB trial id (``trial_ids/train``, ``trial_ids/eval``), and ``--trial 100`` (the README's
 example, NLB trials 100..124) said only "row 100 out of range" there: only HMM-GLM predictions carried their
 rows' ids. ``predict`` now writes them as ``trial_ids/<group>/{train,eval}`` beside the dataset group (whose
-arrays -- what nlb_tools' evaluator and ``submit`` read -- are unchanged) and ``plot`` names rows by them as it does
-for HMM-GLM predictions.
+arrays -- what nlb_tools' evaluator and ``submit`` read -- are unchanged), ``plot`` names rows by them as it does
+for HMM-GLM predictions, and ``ensemble`` keeps them when its members agree, refusing members of other ids.
 """
 
 from __future__ import annotations
@@ -119,3 +119,41 @@ def test_evaluate_and_submit_accept_the_file_and_submit_writes_rates_only(predic
         assert set(s) == {GROUP} and set(s[GROUP]) == SUBMISSION_ARRAYS  # an EvalAI submission: the rates alone
         for key in SUBMISSION_ARRAYS:
             np.testing.assert_array_equal(s[f"{GROUP}/{key}"][()], p[f"{GROUP}/{key}"][()])
+
+
+def test_ensemble_keeps_the_ids_its_members_share_and_refuses_other_ids(predictions, tmp_path, capsys):
+    _, prepared, (a, b) = predictions
+    ids = _ids(prepared)
+    out = tmp_path / "ens.h5"
+    assert main(["ensemble", "--pred", str(a), str(b), "--out", str(out)]) == 0
+    with h5py.File(out) as f:
+        assert set(f[GROUP]) == SUBMISSION_ARRAYS
+        for split in ("train", "eval"):
+            np.testing.assert_array_equal(f[f"trial_ids/{GROUP}/{split}"][()], ids[split])
+    capsys.readouterr()
+    from neurodyn.viz.prediction import read_prediction
+
+    np.testing.assert_array_equal(read_prediction(out)["trial_ids"], ids["eval"])
+    # a member whose rows are other trials (here: its eval ids swapped, as a file of the rows in another order)
+    other = tmp_path / "other.h5"
+    shutil.copyfile(b, other)
+    swapped = ids["eval"][[1, 0, *range(2, len(ids["eval"]))]]
+    with h5py.File(other, "a") as f:
+        f[f"trial_ids/{GROUP}/eval"][...] = swapped
+    assert main(["ensemble", "--pred", str(a), str(other), "--out", str(tmp_path / "ens2.h5")]) == 2
+    assert one_error(capsys) == (
+        f"neurodyn ensemble: error: {other}: trial_ids/{GROUP}/eval: row 0 is NLB trial {swapped[0]}, but trial "
+        f"{ids['eval'][0]} in {a}: the members' rows are other trials (or in another order), and an ensemble averages "
+        "the rates of the same trials row by row")
+    assert not (tmp_path / "ens2.h5").exists()
+    # a member that records none (a file of an older neurodyn): a note, and an ensemble without ids
+    bare = tmp_path / "bare.h5"
+    shutil.copyfile(b, bare)
+    with h5py.File(bare, "a") as f:
+        del f["trial_ids"]
+    out3 = tmp_path / "ens3.h5"
+    assert main(["ensemble", "--pred", str(a), str(bare), "--out", str(out3)]) == 0
+    printed = capsys.readouterr().out
+    assert f"note: {bare} records no NLB trial ids of its rows (trial_ids/{GROUP}/eval), unlike {a}" in printed
+    with h5py.File(out3) as f:
+        assert "trial_ids" not in f
