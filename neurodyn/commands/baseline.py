@@ -152,6 +152,19 @@ def _provenance(prepared, header, recipe: str, sigma_ms: float | None = None, al
             **{f"baseline_{k}": (float(v) if k in ("sigma_ms", "alpha") else v) for k, v in settings.items()}}
 
 
+def _row_trial_ids(header, groups: dict) -> dict:
+    """``{group: {"train": ids, "eval": ids}}``: the prepared file's NLB trial ids (``trial_ids``) of the rows of the
+    baseline's one group when it records them for every row of both splits, as ``neurodyn predict`` writes them
+    beside the group (``plot`` names rows by them); ``{}`` otherwise."""
+    recorded = getattr(header, "trial_ids", None) or {}
+    out = {}
+    for name, group in groups.items():
+        ids = {split: recorded.get(split) for split in ("train", "eval")}
+        if all(ids[s] is not None and len(ids[s]) == len(group[f"{s}_rates_heldin"]) for s in ids):
+            out[name] = {s: np.asarray(v) for s, v in ids.items()}
+    return out
+
+
 def cli_main(argv: list[str]) -> int:
     """``neurodyn baseline``: smoothing + Poisson GLM on a prepared file -> submission file."""
     from neurodyn.data.prepared import read_prepared
@@ -193,6 +206,7 @@ def cli_main(argv: list[str]) -> int:
         # a 20 ms baseline up with the 5 ms windows
         write_submission(tmp, groups, expected, attrs=_provenance(args.prepared, header, args.recipe,
                                                                       args.sigma_ms, args.alpha, args.heldin),
-                         window_starts=read_window_starts(args.prepared) or None)
+                         window_starts=read_window_starts(args.prepared) or None,
+                         trial_ids=_row_trial_ids(header, groups))
     print(f"wrote {args.out}")
     return 0

@@ -3,17 +3,17 @@
 Layouts recognised (first match wins):
 
 ``nlb``
-    NLB submission layout written by ``neurodyn predict`` / ``neurodyn baseline`` / ``neurodyn submit``:
-    a group ``<dataset>[_<bin>]`` with ``eval_rates_heldin`` (trials, time, neurons) counts per bin,
-    optional ``eval_rates_heldout``, and optional ``latents/eval_z`` (trials, time, D). Rates must be finite
-    and >= 0 (the check of ``evaluate`` / ``submit``); latents need the rates' bins and may have more
-    (forward prediction, marked "forward" on their time axes); optional ``trial_ids/<group>/eval`` beside the
-    group (the rows' NLB trial ids, ``neurodyn predict`` of a prepared file; whole numbers, one per row, the rule
-    of the ``hmmglm`` layout's ``*_trial_ids``) names the rows (``row 0 (NLB trial 100)``). Drawn: one trial's
-    rates (held-in above the line, held-out below), the trial-averaged rates, and the top principal components of
-    the latents (up to 3; one-dimensional latents as their time course). A file with several such groups (``neurodyn
-    submit``: several datasets or bin widths) is drawn one group at a time: ``group`` / ``--group`` names
-    it, and is required there (never a silent choice; the error lists the groups).
+    NLB submission layout written by ``neurodyn predict`` / ``neurodyn baseline`` / ``neurodyn submit``: a group
+    ``<dataset>[_<bin>]`` with ``eval_rates_heldin`` (trials, time, neurons) counts per bin, optional
+    ``eval_rates_heldout``, and optional ``latents/eval_z`` (trials, time, D). Rates must be finite and >= 0 (the
+    check of ``evaluate`` / ``submit``); latents need the rates' bins and may have more (forward prediction, marked
+    "forward" on their time axes); optional ``trial_ids/<group>/eval`` beside the group (the rows' NLB trial ids,
+    ``neurodyn predict`` / ``baseline`` of a prepared file; whole numbers, one per row, the rule of the ``hmmglm``
+    layout's ``*_trial_ids``) names the rows (``row 0 (NLB trial 100)``). Drawn: one trial's rates (held-in above
+    the line, held-out below), the trial-averaged rates, and the top principal components of the latents (up to 3;
+    one-dimensional latents as their time course). A file with several such groups (``neurodyn submit``: several
+    datasets or bin widths) is drawn one group at a time: ``group`` / ``--group`` names it, and is required there
+    (never a silent choice; the error lists the groups).
 ``lfads``
     ``valid_rates`` / ``train_rates`` (trials, time, neurons) with optional ``valid_z`` / ``train_z``
     (LangevinFlow on LFADS-format or Lorenz data) and ``*_sequence_ids`` (each row's trial in the data set: the

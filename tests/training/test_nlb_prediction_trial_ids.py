@@ -157,3 +157,21 @@ def test_ensemble_keeps_the_ids_its_members_share_and_refuses_other_ids(predicti
     assert f"note: {bare} records no NLB trial ids of its rows (trial_ids/{GROUP}/eval), unlike {a}" in printed
     with h5py.File(out3) as f:
         assert "trial_ids" not in f
+
+
+def test_a_baseline_carries_the_ids_too_and_ensembles_with_a_prediction(predictions, tmp_path):
+    """``neurodyn baseline`` writes the same layout from the same prepared file: its rows were unnamed as well."""
+    from neurodyn.viz.prediction import read_prediction
+
+    _, prepared, (pred, _) = predictions
+    ids = _ids(prepared)
+    base = tmp_path / "baseline.h5"
+    assert main(["baseline", "--prepared", str(prepared), "--out", str(base)]) == 0
+    with h5py.File(base) as f:
+        assert set(f[GROUP]) == SUBMISSION_ARRAYS
+        for split in ("train", "eval"):
+            np.testing.assert_array_equal(f[f"trial_ids/{GROUP}/{split}"][()], ids[split])
+    np.testing.assert_array_equal(read_prediction(base)["trial_ids"], ids["eval"])
+    out = tmp_path / "ens.h5"
+    assert main(["ensemble", "--pred", str(pred), str(base), "--out", str(out)]) == 0
+    np.testing.assert_array_equal(read_prediction(out)["trial_ids"], ids["eval"])
