@@ -144,8 +144,9 @@ def _open_nwb_stream(source: StreamedFile):
     object header over the network)."""
     import h5py
 
-    with source.guard():
-        h5 = h5py.File(source.reader, "r")
+    reader = source.reader  # a network failure is told of the reader that read (StreamedFile.failure)
+    with source.guard(reader):
+        h5 = h5py.File(reader, "r")
     is_nwb = "nwb_version" in h5.attrs or h5.attrs.get("neurodata_type") == "NWBFile"
     if not is_nwb:
         what = _not_nwb(h5)
@@ -159,12 +160,12 @@ def _open_nwb_stream(source: StreamedFile):
             io = NWBHDF5IO(file=h5, mode="r", load_namespaces=True)
             nwb = io.read()
     except Exception as err:
-        failure = source.failure()
+        failure = source.failure(reader)
         if failure is not None:
             h5.close()
             raise failure from None
         error = _unreadable(None, err, source.label)
-        with contextlib.suppress(Exception), source.guard():
+        with contextlib.suppress(Exception), source.guard(reader):
             error = _unreadable(h5, err, source.label)
         h5.close()
         raise error from None
