@@ -23,7 +23,7 @@ import torch
 from neurodyn.errors import CommandFailed, InputError
 from neurodyn.models.langevinflow import LangevinFlow, LangevinFlowConfig
 from neurodyn.training.checkpoints import SIZE_KEYS, add_checkpoint_header, check_checkpoint_header
-from neurodyn.training.schedules import kl_weight, linear_ramp
+from neurodyn.training.schedules import CosineToMinLR, kl_weight, linear_ramp
 
 
 class TrainingDiverged(CommandFailed):
@@ -261,8 +261,10 @@ class LangevinFlowModule(NeurodynModule):
     ReduceLROnPlateau on ``valid/loss`` (factor 0.95, patience 10 validations, min lr 1e-5; stepped on
     the epochs that validate). ``lr_schedule='cosine'``
     instead decays the learning rate from ``lr`` to ``min_lr`` over ``trainer.max_epochs`` (half a cosine,
-    stepped per epoch); it needs no validation monitor, so the validation trials can stay untouched
-    by training decisions.
+    stepped per epoch; :class:`~neurodyn.training.schedules.CosineToMinLR`); it needs no validation monitor, so
+    the validation trials can stay untouched by training decisions. The span is the ``max_epochs`` the run
+    started with (a resume restores it): epochs past it, a resume to a larger ``max_epochs``, train at
+    ``min_lr``.
 
     Parameters
     ----------
@@ -365,7 +367,8 @@ class LangevinFlowModule(NeurodynModule):
             n_epochs = self.trainer.max_epochs
             if not n_epochs or n_epochs < 1:
                 raise InputError(f"needs a finite trainer.max_epochs, got {n_epochs!r}", field="lr_schedule")
-            cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n_epochs, eta_min=self.hparams.min_lr)
+            # min_lr past the span (torch's cosine rose again there: a resume to more epochs climbed back up)
+            cosine = CosineToMinLR(opt, T_max=n_epochs, eta_min=self.hparams.min_lr)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="min", factor=self.hparams.lr_factor, patience=self.hparams.lr_patience,

@@ -194,3 +194,50 @@ def test_a_bad_max_time_of_a_resume_is_one_line(tmp_path, capsys, value, shown):
     assert code == 2 and err == [f"neurodyn fit: error: trainer.max_time: {shown} is not a duration; give DD:HH:MM:SS "
                                  "(days:hours:minutes:seconds, e.g. 00:12:00:00), a mapping such as {hours: 12}, or "
                                  "null for none"], err
+
+
+def _lr_of_epochs(run: Path) -> dict[int, float]:
+    import csv
+
+    with (run / "metrics.csv").open() as handle:
+        return {int(r["epoch"]): float(r["train/lr"]) for r in csv.DictReader(handle) if r.get("train/lr")}
+
+
+def test_a_cosine_run_resumed_past_its_span_trains_at_min_lr(tmp_path, capsys):
+    """`fit --run DIR --trainer.max_epochs N` of a cosine run keeps the span the run started with (the scheduler's
+    state is restored), and torch's cosine rose again past it: the user's 100-epoch run extended to 105 trained
+    at 1.07e-5, 1.30e-5, 1.66e-5, 2.18e-5 after reaching min_lr, silently. The extra epochs now train at min_lr.
+    Fails before (the 3-epoch cosine's epochs 4-6 of 7 trained at 7.6e-4, 2.3e-3 and the full 3e-3)."""
+    lr, min_lr = 3e-3, 1e-5
+    args = [*LANGEVIN, "--model.init_args.lr_schedule", "cosine", "--model.init_args.lr", str(lr),
+            "--model.init_args.min_lr", str(min_lr), "--trainer.default_root_dir", str(tmp_path)]
+    assert main(["fit", *args, "--run-name", "run", "--trainer.max_epochs", "3"]) == 0
+    within = _lr_of_epochs(tmp_path / "run")
+    assert main(["fit", "--run", str(tmp_path / "run"), "--trainer.max_epochs", "7"]) == 0
+    rates = _lr_of_epochs(tmp_path / "run")
+    assert sorted(rates) == list(range(7)) and {e: rates[e] for e in range(3)} == within
+    assert [rates[e] for e in range(3, 7)] == pytest.approx([min_lr] * 4, rel=1e-6)  # float32 in metrics.csv
+
+
+def test_a_checkpoint_of_torchs_cosine_resumes_exactly_and_holds_min_lr_past_its_span(tmp_path, monkeypatch):
+    """Checkpoints written before the cosine held min_lr past its span hold torch's CosineAnnealingLR state: a run
+    interrupted inside its span resumes bit for bit as the straight run of today's code (a guard: passes before
+    and after), and a finished one extended past its span trains at min_lr (fails before: the rate rose)."""
+    import neurodyn.training.module as module
+
+    min_lr = 1e-5
+    args = [*LANGEVIN, "--model.init_args.lr_schedule", "cosine", "--model.init_args.min_lr", str(min_lr),
+            "--trainer.default_root_dir", str(tmp_path)]
+    assert main(["fit", *args, "--run-name", "straight", "--trainer.max_epochs", "4"]) == 0
+    with monkeypatch.context() as old:  # the runs of before: torch's cosine in the checkpoints
+        old.setattr(module, "CosineToMinLR", torch.optim.lr_scheduler.CosineAnnealingLR, raising=False)
+        assert main(["fit", *args, "--run-name", "resumed", "--trainer.max_epochs", "4",
+                     "--trainer.max_steps", str(_last(tmp_path / "straight")["global_step"] // 2)]) == 0
+        assert main(["fit", *args, "--run-name", "finished", "--trainer.max_epochs", "4"]) == 0
+    assert _last(tmp_path / "resumed")["epoch"] == 1
+    assert main(["fit", "--run", str(tmp_path / "resumed"), "--trainer.max_steps", "-1"]) == 0
+    _assert_identical(tmp_path / "straight", tmp_path / "resumed", 4)
+    assert main(["fit", "--run", str(tmp_path / "finished"), "--trainer.max_epochs", "6"]) == 0
+    rates = _lr_of_epochs(tmp_path / "finished")
+    assert {e: rates[e] for e in range(4)} == _lr_of_epochs(tmp_path / "straight")
+    assert [rates[4], rates[5]] == pytest.approx([min_lr] * 2, rel=1e-6)

@@ -175,11 +175,16 @@ def build_model_and_data(cfg: dict, sources: list | None = None):
 
 # -- the learning rate after a restore -----------------------------------------------------------------
 def _scheduled_lr(scheduler, base_lr: float) -> float:
-    """The rate ``scheduler`` would give now had it started from ``base_lr`` (closed forms; else ``base_lr``)."""
+    """The rate ``scheduler`` would give now had it started from ``base_lr`` (closed forms; else ``base_lr``;
+    the module's cosine holds ``eta_min`` past its span, :class:`~neurodyn.training.schedules.CosineToMinLR`)."""
     import torch
+
+    from neurodyn.training.schedules import CosineToMinLR
 
     if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
         t = scheduler.last_epoch
+        if isinstance(scheduler, CosineToMinLR) and t > scheduler.T_max:
+            return scheduler.eta_min
         return scheduler.eta_min + (base_lr - scheduler.eta_min) * (1 + math.cos(math.pi * t / scheduler.T_max)) / 2
     return base_lr
 
