@@ -650,6 +650,27 @@ def check_resume_length(checkpoint: dict, cfg, path: str | os.PathLike) -> bool:
     return False
 
 
+def cosine_span_note(checkpoint: dict, cfg) -> str | None:
+    """The note for a resumed fit whose ``trainer.max_epochs`` goes past the span of the checkpoint's cosine
+    learning-rate decay (its state holds ``T_max``, the ``max_epochs`` the run started with; a resume restores
+    it): the epochs past the span train at ``min_lr`` (:class:`~neurodyn.training.schedules.CosineToMinLR`),
+    unlike a run of the new length from the start. None when the run has no cosine or stays inside its span."""
+    trainer = cfg.get("trainer")
+    max_epochs = trainer.get("max_epochs") if hasattr(trainer, "get") else None
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int):
+        return None
+    for state in checkpoint.get("lr_schedulers") or []:
+        span, floor = (state.get("T_max"), state.get("eta_min")) if isinstance(state, dict) else (None, None)
+        if isinstance(span, bool) or not isinstance(span, int) or not isinstance(floor, (int, float)):
+            continue
+        if max_epochs > span:
+            extra = f"epoch {span + 1} trains" if max_epochs == span + 1 else f"epochs {span + 1}-{max_epochs} train"
+            return (f"note: trainer.max_epochs: the cosine learning-rate decay of the checkpoint's run spans {span} "
+                    f"epochs (the max_epochs it started with); {extra} at min_lr {float(floor):g} (a new run of "
+                    f"{max_epochs} epochs would decay over all of them)")
+    return None
+
+
 def check_resume_time(checkpoint: dict, cfg) -> bool:
     """A resumed fit whose ``trainer.max_time`` the checkpoint's run has used up already: a note that there is
     nothing to train, and True (the fit then writes nothing, as :func:`check_resume_length`). ``max_time`` is the

@@ -163,6 +163,7 @@ from neurodyn.training.checkpoints import (
     check_resume_time,
     check_resumed_settings,
     check_units,
+    cosine_span_note,
     read_checkpoint,
     reconcile_model_settings,
     run_seed,
@@ -373,6 +374,9 @@ class NeurodynCLI(LightningCLI):
         check_header(saved, ckpt, family)
         if sub == "fit":
             self._finished = check_resume_length(saved, cfg, ckpt) or check_resume_time(saved, cfg)
+            note = None if self._finished else cosine_span_note(saved, cfg)
+            if note:  # the epochs past the cosine's span train at min_lr
+                print(note, flush=True)
         if sub == "fit" and self._run_dir is not None and (self._run_dir / "config.yaml").is_file():
             self._check_resumed_run(cfg, self._run_dir / "config.yaml")
         if sub == "fit" and isinstance(saved.get(RUN_SETTINGS_KEY), dict):

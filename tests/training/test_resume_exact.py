@@ -241,3 +241,34 @@ def test_a_checkpoint_of_torchs_cosine_resumes_exactly_and_holds_min_lr_past_its
     rates = _lr_of_epochs(tmp_path / "finished")
     assert {e: rates[e] for e in range(4)} == _lr_of_epochs(tmp_path / "straight")
     assert [rates[4], rates[5]] == pytest.approx([min_lr] * 2, rel=1e-6)
+
+
+def test_a_resume_past_the_cosines_span_says_its_extra_epochs_train_at_min_lr(tmp_path, capsys):
+    """A resume whose trainer.max_epochs goes past the span of the run's cosine (the max_epochs it started with) said
+    nothing, and the extra epochs were not the run of that length from the start. One note line says so now, for
+    `fit --run DIR` and for `fit --ckpt_path FILE`; a resume inside the span (an interrupted run
+    trained on to its max_epochs) gets none. Fails before (no note)."""
+    args = [*LANGEVIN, "--model.init_args.lr_schedule", "cosine", "--model.init_args.min_lr", "2e-05",
+            "--trainer.default_root_dir", str(tmp_path)]
+    assert main(["fit", *args, "--run-name", "run", "--trainer.max_epochs", "3", "--trainer.max_steps", "3"]) == 0
+    run = tmp_path / "run"
+    assert _last(run)["epoch"] == 0
+    capsys.readouterr()
+
+    def notes(argv):
+        assert main(argv) == 0
+        out, err = capsys.readouterr()
+        return [line for line in (out + err).splitlines() if "learning-rate" in line]
+
+    assert notes(["fit", "--run", str(run), "--trainer.max_steps", "-1"]) == []  # on to its own 3 epochs
+    assert _last(run)["epoch"] == 2
+    assert notes(["fit", "--run", str(run), "--trainer.max_steps", "-1", "--trainer.max_epochs", "4"]) == [
+        "note: trainer.max_epochs: the cosine learning-rate decay of the checkpoint's run spans 3 epochs (the "
+        "max_epochs it started with); epoch 4 trains at min_lr 2e-05 (a new run of 4 epochs would decay over all "
+        "of them)"]
+    last = str(run / "checkpoints" / "last.ckpt")
+    assert notes(["fit", *args, "--trainer.max_steps", "-1", "--trainer.max_epochs", "6", "--ckpt_path", last]) == [
+        "note: trainer.max_epochs: the cosine learning-rate decay of the checkpoint's run spans 3 epochs (the "
+        "max_epochs it started with); epochs 4-6 train at min_lr 2e-05 (a new run of 6 epochs would decay over all "
+        "of them)"]
+    assert _last(run)["epoch"] == 5
