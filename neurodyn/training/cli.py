@@ -669,7 +669,8 @@ class NeurodynCLI(LightningCLI):
             # the first's): its lock .run.lock is held until this command ends, resumes included
             from neurodyn.io.output import hold_folder
 
-            busy = "another neurodyn fit is writing this run folder; wait for it to end, or choose another --run-name"
+            busy = "another neurodyn fit is writing this run folder; wait for it to end, " + (
+                f"then resume it (neurodyn fit --run {run_dir})" if own_folder else "or choose another --run-name")
             field = "run" if cfg.get("run") else "run_name"
             made = self._held.enter_context(hold_folder(run_dir, field=field, busy=busy)) or made
             if not made and own_folder:  # a resume writes the run's checkpoint folder: the run's own, and there

@@ -121,6 +121,27 @@ def test_a_second_fit_of_a_run_folder_is_refused_while_the_first_runs(run, capsy
     assert len(names) == 3 and all(p.is_dir() for p in names)
 
 
+def test_a_resume_refused_while_the_run_is_written_is_told_to_wait_and_resume(run, capsys):
+    """A second `fit --run DIR` (or `--ckpt_path DIR/checkpoints/last.ckpt`) while a fit writes DIR was refused with
+    '... wait for it to end, or choose another --run-name', advice for a new run that a resume cannot follow (it
+    continues in its own folder). A resume is told to wait and resume; a new run named into the folder keeps the
+    --run-name advice. Fails before (the resumes were told to choose another --run-name)."""
+    from neurodyn.io.output import hold_folder
+
+    with hold_folder(run):
+        for args in (["fit", "--run", str(run), "--trainer.max_epochs", "2"],
+                     ["fit", *TINY, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+                      "--trainer.max_epochs", "2"]):
+            capsys.readouterr()
+            assert main(args) == 2
+            line = _one_line(capsys)
+            assert line.endswith("another neurodyn fit is writing this run folder; wait for it to end, then resume "
+                                 f"it (neurodyn fit --run {run})"), line
+        capsys.readouterr()
+        assert main(["fit", *TINY, "--trainer.default_root_dir", str(run.parent), "--run-name", "old"]) == 2
+        assert _one_line(capsys).endswith("wait for it to end, or choose another --run-name")
+
+
 @pytest.mark.parametrize("below", ["", "sub"])
 def test_default_root_dir_that_is_a_file_is_one_line(tmp_path, capsys, below):
     file = tmp_path / "notes.txt"
