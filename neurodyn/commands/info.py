@@ -231,6 +231,58 @@ def checkpoint_info(path: str | os.PathLike, console=None) -> None:
         f"neurodyn validate --config {config} --ckpt_path {shell_word(path)}"])
 
 
+def _max_epochs(config) -> int | None:
+    """A fit config's ``trainer.max_epochs`` (None when it records none, or not as a number of epochs)."""
+    trainer = config.get("trainer") if isinstance(config, dict) else None
+    value = trainer.get("max_epochs") if isinstance(trainer, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _latest_fit_config(path: Path, config: dict) -> dict:
+    """The config of the run's latest fit: its last ``config.resume-<n>.yaml`` (a resume's, with the
+    ``trainer.max_epochs`` it trained to), else ``config.yaml`` (``config``)."""
+    import yaml
+
+    resumes = [(int(p.name[len("config.resume-"):-len(".yaml")]), p) for p in path.glob("config.resume-*.yaml")
+               if p.name[len("config.resume-"):-len(".yaml")].isdigit()]
+    for _, latest in sorted(resumes, reverse=True):
+        try:
+            loaded = yaml.safe_load(latest.read_text())
+        except (OSError, ValueError, yaml.YAMLError):
+            continue
+        if isinstance(loaded, dict):
+            return loaded
+    return config
+
+
+def _train_on_lines(path: Path, config: dict, last_epoch, last_step) -> list[str]:
+    """The ``next:`` lines that train the run on. A run stopped before the ``max_epochs`` of its latest fit (an
+    interrupt; not ``max_steps``, which ``last_step`` reached) resumes to them: ``fit --run DIR`` (a bare resume
+    takes config.yaml's), with ``--trainer.max_epochs`` where a resume asked for others. A finished run is
+    extended with ``--trainer.max_epochs N``; with a cosine decay, whose span stays the ``max_epochs`` the run
+    started with, the extra epochs train at ``min_lr`` (the line says so), and a new run of N epochs, whose decay
+    spans them all, is offered beside it."""
+    q = shell_word(path)
+    fit = _latest_fit_config(path, config)
+    first, latest = _max_epochs(config), _max_epochs(fit)
+    max_steps = (fit.get("trainer") or {}).get("max_steps") if isinstance(fit.get("trainer"), dict) else None
+    stepped_out = (isinstance(max_steps, int) and max_steps > 0 and isinstance(last_step, int)
+                   and last_step >= max_steps)  # stopped by trainer.max_steps, not before its end
+    if isinstance(last_epoch, int) and latest is not None and last_epoch + 1 < latest and not stepped_out:
+        option = "" if latest == first else f" --trainer.max_epochs {latest}"
+        return [f"neurodyn fit --run {q}{option}   (resume from last.ckpt, on to the run's {latest} epochs)"]
+    model = config.get("model")
+    args = (model.get("init_args") if isinstance(model, dict) else None) or {}
+    if isinstance(args, dict) and args.get("lr_schedule") == "cosine" and first is not None:
+        floor = args.get("min_lr")
+        floor = f" {floor:g}" if isinstance(floor, (int, float)) and not isinstance(floor, bool) else ""
+        return [f"neurodyn fit --run {q} --trainer.max_epochs N   (resume from last.ckpt, up to N epochs; the "
+                f"cosine decay spans {first} epochs: the ones past it train at min_lr{floor})",
+                f"neurodyn fit --config {shell_word(path / 'config.yaml')} --checkpoint.dirpath null "
+                "--trainer.max_epochs N --run-name NEW   (a new run whose cosine decays over all N epochs)"]
+    return [f"neurodyn fit --run {q} --trainer.max_epochs N   (resume from last.ckpt, up to N epochs)"]
+
+
 def run_folder_info(path: str | os.PathLike, console=None) -> None:
     """Print a run folder of ``neurodyn fit``: the model and data its ``config.yaml`` names, what
     ``checkpoints/checkpoints.json`` records (monitor, best, last epoch) and its checkpoint files."""
@@ -313,7 +365,7 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
     print_what_next(console, what, [
         f"neurodyn predict --run {q} --ckpt_path {ckpt} --prediction.path PRED.h5",
         f"neurodyn validate --run {q} --ckpt_path {ckpt}",
-        f"neurodyn fit --run {q} --trainer.max_epochs N   (resume from last.ckpt, up to N epochs)"])
+        *_train_on_lines(path, config, index.get("last_epoch"), index.get("last_step"))])
 
 
 #: the sections of a config of ``neurodyn fit`` (LightningCLI), one of which a YAML file must hold to be one

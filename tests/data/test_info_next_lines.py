@@ -97,3 +97,49 @@ def test_a_switching_glm_file_of_one_sequence_is_given_no_fit_it_refuses(tmp_pat
     assert "of 1 sequence;" in what and "cannot be split into train and valid sequences" in what, what
     assert not any(step.startswith("neurodyn fit") for step in steps), steps
     assert steps == ["none (fit needs 2 or more sequences: n_train to train on, the rest to validate on)"]
+
+
+def _langevin_run(tmp_path, last_epoch: int, schedule: str, resumed_to: int | None = None):
+    """A run folder of a 5-epoch LangevinFlow fit whose last.ckpt is epoch ``last_epoch`` (counted from 0), with a
+    ``config.resume-1.yaml`` of a resume to ``resumed_to`` epochs where given."""
+    run = _run_folder(tmp_path, {"monitor": None, "save_top_k": 0, "last": "last.ckpt", "last_epoch": last_epoch,
+                                 "last_step": 4 * (last_epoch + 1)})
+    config = ("model:\n  class_path: LangevinFlowModule\n  init_args:\n    lr: 0.003\n    min_lr: 2.0e-05\n"
+              f"    lr_schedule: {schedule}\ntrainer:\n  max_epochs: {{}}\n  max_steps: -1\n")
+    (run / "config.yaml").write_text(config.format(5))
+    if resumed_to is not None:
+        (run / "config.resume-1.yaml").write_text(config.format(resumed_to))
+    return run
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+def test_an_interrupted_run_is_given_the_resume_that_finishes_it(tmp_path, capsys, schedule):
+    """A run stopped before its max_epochs (interrupted) was given `fit --run DIR --trainer.max_epochs N`, an
+    extension (for a cosine run past its decay's span); the plain `fit --run DIR` resumes it to its own
+    max_epochs, and after an extension that was interrupted, to the extension's. Fails before."""
+    run = _langevin_run(tmp_path / "a", last_epoch=2, schedule=schedule)
+    assert main(["info", str(run)]) == 0
+    assert _what_next(capsys)[1][2:] == [f"neurodyn fit --run {run}   (resume from last.ckpt, on to the run's 5 "
+                                         "epochs)"]
+    run = _langevin_run(tmp_path / "b", last_epoch=6, schedule=schedule, resumed_to=9)
+    assert main(["info", str(run)]) == 0
+    assert _what_next(capsys)[1][2:] == [f"neurodyn fit --run {run} --trainer.max_epochs 9   (resume from "
+                                         "last.ckpt, on to the run's 9 epochs)"]
+
+
+def test_a_finished_cosine_run_is_told_its_extra_epochs_train_at_min_lr(tmp_path, capsys):
+    """A finished cosine run was given `fit --run DIR --trainer.max_epochs N   (resume from last.ckpt, up to N
+    epochs)`: its decay keeps the span the run started with, so the extra epochs train at min_lr, unlike a run of
+    N epochs from the start. The line says so and a new run of N epochs is offered beside it; a run of another
+    schedule keeps the plain extension (a guard). Fails before (the plain extension only)."""
+    run = _langevin_run(tmp_path / "a", last_epoch=4, schedule="cosine")
+    assert main(["info", str(run)]) == 0
+    assert _what_next(capsys)[1][2:] == [
+        f"neurodyn fit --run {run} --trainer.max_epochs N   (resume from last.ckpt, up to N epochs; the cosine decay "
+        "spans 5 epochs: the ones past it train at min_lr 2e-05)",
+        f"neurodyn fit --config {run / 'config.yaml'} --checkpoint.dirpath null --trainer.max_epochs N --run-name NEW"
+        "   (a new run whose cosine decays over all N epochs)"]
+    run = _langevin_run(tmp_path / "b", last_epoch=4, schedule="plateau")
+    assert main(["info", str(run)]) == 0
+    assert _what_next(capsys)[1][2:] == [f"neurodyn fit --run {run} --trainer.max_epochs N   (resume from last.ckpt, "
+                                         "up to N epochs)"]
