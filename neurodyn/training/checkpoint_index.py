@@ -592,9 +592,12 @@ def foreign_index(run_dir: str | os.PathLike) -> str | None:
     from a copy. One that cannot be read (:func:`unreadable_index`: empty, a claim cut short) is said as such. The
     run's default ``checkpoints/`` and a ``{run}/SUB`` folder travel with the run folder and are its own, whatever
     links they are (scratch storage): a
-    moved run resumes, and so does one whose index names no run folder. One exception keeps a copy off the
-    original's checkpoints: such a link (``cp -r`` copies the link, not the folder) whose index names another run
-    folder that still exists and keeps its checkpoints in the same folder."""
+    moved run resumes, and so does one whose index names no run folder. Two exceptions keep a copy off the
+    original's checkpoints where such a folder is a link that resolves outside the run folder (``cp -r`` copies the
+    link, not the folder): an index that names another run folder that still exists and keeps its checkpoints in
+    the same folder; and the run id, as for a folder outside it (``mv a b; cp -r b a`` with ``a/checkpoints`` a
+    link: the index names ``a``, whose resume wrote over ``b``'s checkpoints and took over the index, and ``b``
+    was then refused as the copy). A copy that copied the folder has checkpoints of its own, and resumes them."""
     import json
 
     run_dir = Path(run_dir)
@@ -614,14 +617,20 @@ def foreign_index(run_dir: str | os.PathLike) -> str | None:
         index = None
     owner, wanted = (index.get("run_dir"), index.get("run_id")) if isinstance(index, dict) else (None, None)
     held = (run_record(run_dir) or {}).get("id")
-    if not own and isinstance(wanted, str) and wanted and held == wanted:
-        if run_id(run_dir) == wanted:
-            return None  # the run, also moved (its index names the folder it was in until its next checkpoint)
+    # a link (own) copied with the run folder, whose index names the run folder it was copied from, still there and
+    # keeping its checkpoints in the same folder: said as the link it is (below)
+    linked_copy = (own and isinstance(owner, str) and owner and os.path.realpath(owner) != real
+                   and os.path.isdir(owner) and os.path.realpath(checkpoint_folder(owner)) == os.path.realpath(folder))
+    if isinstance(wanted, str) and wanted and held == wanted and run_id(run_dir) == wanted:
+        return None  # the run, also moved (its index names the folder it was in until its next checkpoint)
+    if isinstance(wanted, str) and wanted and held == wanted and not linked_copy:
         # the run's record, not made in this folder (run_id): a copy, also one made at the run's old path after
-        # a move (mv a b; cp -r b a: the index names a, and a's resume wrote over b's checkpoints)
+        # a move (mv a b; cp -r b a: the index names a, and a's resume wrote over b's checkpoints), also where the
+        # folder is the run's own by its record, a link that cp -r copied (checkpoints/ on scratch storage)
         here = isinstance(owner, str) and os.path.realpath(owner) == real
         where = "this folder" if here else f"the run folder {owner}"
-        return (f"its checkpoint folder {folder} lies outside it, and its {INDEX_NAME} names {where} and the run id "
+        shown = f"{folder} (a link to {os.path.realpath(folder)})" if own else str(folder)
+        return (f"its checkpoint folder {shown} lies outside it, and its {INDEX_NAME} names {where} and the run id "
                 f"{wanted}, which this folder's {RUN_RECORD} holds but was made in another folder: this run folder "
                 "is a copy of the run (cp -r, a copy made in its place after it was moved, or a move to another "
                 "filesystem, which copies), and a resume here would write over the run's checkpoints. Resume the "
@@ -629,9 +638,8 @@ def foreign_index(run_dir: str | os.PathLike) -> str | None:
     if isinstance(owner, str) and os.path.realpath(owner) == real:
         return None
     if own:
-        if not (isinstance(owner, str) and owner and os.path.isdir(owner)
-                and os.path.realpath(checkpoint_folder(owner)) == os.path.realpath(folder)):
-            return None  # a moved run (its old folder is gone), or an index that names none
+        if not linked_copy:
+            return None  # a moved run (its old folder is gone), or an index that names none or no run id
         return (f"its checkpoint folder {folder} is a link to {os.path.realpath(folder)}, where the run folder "
                 f"{owner} (which its {INDEX_NAME} names) keeps its checkpoints too: this run folder is a copy of that "
                 f"one (the link copied, not the folder), and a resume here would write over them. Make {folder} a "

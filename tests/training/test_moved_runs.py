@@ -159,3 +159,39 @@ def test_a_copy_made_at_a_moved_runs_old_path_is_not_the_run(moved_elsewhere, tm
     assert json.loads((ck / "checkpoints.json").read_text())["run_dir"] == os.path.realpath(run)
     assert main(["fit", "--run", str(copy), "--trainer.max_epochs", "3"]) == 2  # still the copy
     assert "is a copy of the run" in _one_line(capsys)
+
+
+@pytest.mark.parametrize("symlinks", [True, False], ids=["link-copied", "folder-copied"])
+def test_a_copy_made_at_a_moved_runs_old_path_with_linked_checkpoints_is_not_the_run(tmp_path, capsys, symlinks):
+    """The same ``mv a b; cp -r b a`` where the run's ``checkpoints/`` is a link to scratch storage: the link is the
+    run's own folder by its record, so the run id was never asked -- the copy a (``cp -r`` copies the link) resumed,
+    wrote its last.ckpt and index over b's in scratch, and then b was refused as 'a copy'. a's resume is refused in
+    one line, nothing written, and b resumes. A copy that copied the folder (not the link) has checkpoints of its
+    own, and resumes them, as any copy of a run does."""
+    root, scratch = tmp_path / "runs", tmp_path / "scratch"
+    assert main(["fit", *TINY, "--trainer.default_root_dir", str(root), "--run-name", "a",
+                 "--trainer.max_epochs", "1"]) == 0
+    shutil.move(root / "a" / "checkpoints", scratch)
+    (root / "a" / "checkpoints").symlink_to(scratch, target_is_directory=True)
+    run, copy = root / "b", root / "a"
+    os.rename(copy, run)
+    shutil.copytree(run, copy, symlinks=symlinks)
+    assert run_id(copy) is None and run_id(run) is not None
+    assert (copy / "checkpoints").is_symlink() == symlinks
+    before, kept = _digest(scratch), _digest(copy)
+    capsys.readouterr()
+    if symlinks:
+        assert main(["fit", "--run", str(copy), "--trainer.max_epochs", "2"]) == 2
+        line = _one_line(capsys)
+        assert f"{copy}: run: its checkpoint folder {copy / 'checkpoints'} (a link to {scratch}) lies outside it, " \
+            "and its checkpoints.json names this folder" in line, line
+        assert "this run folder is a copy of the run" in line, line
+        assert _digest(copy) == kept
+    else:
+        assert main(["fit", "--run", str(copy), "--trainer.max_epochs", "2"]) == 0, capsys.readouterr().err
+        assert json.loads((copy / "checkpoints" / "checkpoints.json").read_text())["last_epoch"] == 1
+    assert _digest(scratch) == before
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 0, capsys.readouterr().err
+    index = json.loads((scratch / "checkpoints.json").read_text())
+    assert index["run_dir"] == os.path.realpath(run) and index["last_epoch"] == 1, index
+    assert run_of_checkpoint(scratch / "last.ckpt") == Path(os.path.realpath(run))
