@@ -292,7 +292,7 @@ def cli_main(argv: list[str]) -> int:
                              "(each run's log and checkpoint are kept, under logs/ and checkpoints/version_<n>)")
     args = parser.parse_args(argv)
     from neurodyn.io import check_output, output_file
-    from neurodyn.io.output import may_access
+    from neurodyn.io.output import may_access, not_writable_words
 
     field = "--epochs"
     if args.epochs is None:  # the environment is read only when --epochs is not given: an explicit one wins
@@ -315,7 +315,7 @@ def cli_main(argv: list[str]) -> int:
     for sub in ("logs", "checkpoints"):  # a new logs/ and checkpoints/version_<n> go in each (training writes them)
         if (out / sub).is_dir() and not may_access(out / sub, os.W_OK | os.X_OK):
             # was a PermissionError traceback from Lightning after the simulation, leaving logs/version_<n>
-            raise InputError("cannot write in this folder (permission denied)", out / sub, "--out")
+            raise InputError(f"cannot write in this folder ({not_writable_words(out / sub)})", out / sub, "--out")
     real = _real_nwb()
     if real is not None:
         check_output(out / REAL_OUT, inputs=[real], overwrite=args.overwrite)

@@ -78,6 +78,19 @@ def test_fit_refuses_a_run_folder_in_a_write_protected_folder(protected, capsys,
     assert capsys.readouterr().err.strip() == f"neurodyn fit: error: {root}: trainer.default_root_dir: {why}"
 
 
+@pytest.mark.parametrize("deeper", [False, True], ids=["in-it", "below-it"])
+def test_fit_says_a_write_protected_checkpoint_dirpath_is_write_protected(protected, tmp_path, capsys, deeper):
+    """The checkpoint.dirpath refusals said 'permission denied' of a folder protected by its mode bits, which root
+    (who is never denied) could not make sense of; they now say what the other refusals say."""
+    dirpath = protected / "ck" if deeper else protected
+    assert main([*HMM_FIT, "--trainer.default_root_dir", str(tmp_path / "runs"), "--checkpoint.dirpath",
+                 str(dirpath)]) == 2
+    why = (f"cannot make this folder: {protected} is not writable (write-protected, mode 0555: no write bit)"
+           if deeper else "cannot write in this folder (write-protected, mode 0555: no write bit)")
+    assert capsys.readouterr().err.strip() == f"neurodyn fit: error: {dirpath}: checkpoint.dirpath: {why}"
+    assert not (tmp_path / "runs").exists()
+
+
 def test_demo_refuses_an_out_in_a_write_protected_folder(protected, capsys):
     out = protected / "demo"
     assert main(["demo", "--out", str(out), "--epochs", "1"]) == 2

@@ -294,7 +294,8 @@ def may_access(path: str | os.PathLike, mode: int) -> bool:
     creates or lists (where the platform can tell, :data:`_EFFECTIVE_IDS`). Plain ``os.access`` checks the real
     ones ("rather than the effective IDs as is done when actually attempting an operation", access(2), made for
     setuid programs asking on their caller's behalf): a setuid / setgid program was refused a folder it could
-    write, or told it could read a file it could not. Root's answer is yes to everything either way.
+    write, or told it could read a file it could not. Root's access(2) answer is yes to everything either way (but
+    see the next paragraph).
 
     A folder with no write bit for anyone (``chmod a-w``, mode 0555) is not writable here, root included: root's
     access(2) says yes to it, and a command run as root wrote its output into a folder the user had protected
@@ -306,6 +307,19 @@ def may_access(path: str | os.PathLike, mode: int) -> bool:
     if mode & os.W_OK and folder_protection(path) is not None:
         return False
     return os.access(path, mode, effective_ids=_EFFECTIVE_IDS)
+
+
+def not_writable_words(folder: str | os.PathLike) -> str:
+    """Why :func:`may_access` says a folder cannot be written, in words: ``"write-protected, mode 0555: no write
+    bit"`` where no one has a write bit (root included), else ``"permission denied"`` (this user may not).
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()); d.chmod(0o555); not_writable_words(d)
+    'write-protected, mode 0555: no write bit'
+    >>> d.chmod(0o755)
+    """
+    protected = folder_protection(folder)
+    return f"write-protected, {protected}: no write bit" if protected else "permission denied"
 
 
 def folder_protection(path: str | os.PathLike) -> str | None:

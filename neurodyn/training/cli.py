@@ -115,7 +115,7 @@ from lightning.pytorch.cli import LightningCLI
 
 from neurodyn.errors import InputError, command_line_names, one_line, wrapped_input_error
 from neurodyn.io.hdf5 import absent_reason, check_input_file
-from neurodyn.io.output import Interrupted, may_access
+from neurodyn.io.output import Interrupted, may_access, not_writable_words
 from neurodyn.training import child_rank, restore_environ
 from neurodyn.training.callbacks import (
     EpochLog,
@@ -1205,7 +1205,8 @@ def _refuse_unwritable_inside(run_dir: Path, field: str) -> None:
         if name == "checkpoints" and not own:
             continue
         if os.path.isdir(sub) and not may_access(sub, os.W_OK | os.X_OK):
-            raise InputError(f"cannot write in its folder {name} (permission denied)", path=run_dir, field=field)
+            raise InputError(f"cannot write in its folder {name} ({not_writable_words(sub)})", path=run_dir,
+                             field=field)
 
 
 def _refuse_unwritable_checkpoint_dirpath(cfg, run_dir: Path | None = None) -> None:
@@ -1229,7 +1230,8 @@ def _refuse_unwritable_folder(folder: Path, shown, field: str, where: str = "") 
     ancestor is not a folder (a file), or one this user may not write. ``where`` ends the first message."""
     if os.path.isdir(folder):
         if not may_access(folder, os.W_OK | os.X_OK):
-            raise InputError(f"cannot write in this folder (permission denied){where}", path=shown, field=field)
+            raise InputError(f"cannot write in this folder ({not_writable_words(folder)}){where}", path=shown,
+                             field=field)
         return
     if os.path.lexists(folder):
         raise InputError("is not a folder, expected the folder of the run's checkpoints", path=shown, field=field)
@@ -1239,8 +1241,8 @@ def _refuse_unwritable_folder(folder: Path, shown, field: str, where: str = "") 
     if not os.path.isdir(ancestor):
         raise InputError(f"cannot make this folder: {ancestor} is not a folder", path=shown, field=field)
     if not may_access(ancestor, os.W_OK | os.X_OK):
-        raise InputError(f"cannot make this folder: {ancestor} is not writable (permission denied)", path=shown,
-                         field=field)
+        raise InputError(f"cannot make this folder: {ancestor} is not writable ({not_writable_words(ancestor)})",
+                         path=shown, field=field)
 
 
 def cli_main(argv: list[str]) -> int:
