@@ -94,3 +94,30 @@ def test_a_trial_that_starts_after_it_stops_is_refused(test_nwb, tmp_path, capsy
         assert main(argv) == 2
         assert capsys.readouterr().err.strip() == f"neurodyn {command}: error: {line}"
     assert not out.exists()
+
+
+def test_trial_times_that_are_not_numbers_are_one_line(test_nwb, tmp_path, capsys):
+    """A trials start_time column of text was a ValueError traceback (could not convert string to float) from info
+    and prepare; it is now one line naming the file and the column."""
+    path = tmp_path / test_nwb.name
+    shutil.copyfile(test_nwb, path)
+    with h5py.File(path, "r+") as f:
+        trials = f["intervals/trials"]
+        attrs, n = dict(trials["start_time"].attrs), trials["start_time"].shape[0]
+        del trials["start_time"]
+        column = trials.create_dataset("start_time", data=[b"abc"] * n)
+        column.attrs.update(attrs)
+    line = f"{path}: trials/start_time: expected times in seconds (numbers), found values such as 'abc'"
+    for command, argv in (("prepare", _prepare(path, tmp_path / "p.h5")), ("info", ["info", str(path)])):
+        assert main(argv) == 2
+        assert capsys.readouterr().err.strip() == f"neurodyn {command}: error: {line}"
+
+
+def test_a_damaged_column_whose_name_holds_a_newline_is_named_on_one_line(test_nwb, tmp_path, capsys):
+    """The name of a missing column is the file's own text: one with a newline printed the message over two lines."""
+    path = tmp_path / test_nwb.name
+    shutil.copyfile(test_nwb, path)
+    with h5py.File(path, "r+") as f:
+        f["units"].attrs["colnames"] = [*f["units"].attrs["colnames"], "bad\nname"]
+    assert main(["info", str(path)]) == 2
+    assert capsys.readouterr().err.strip() == f"neurodyn info: error: {path}: units/bad name: {LISTED}"

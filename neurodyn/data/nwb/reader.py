@@ -134,8 +134,9 @@ def _unreadable(h5, err: Exception, where) -> InputError:
                       if isinstance(obj, h5py.Group) and "colnames" in obj.attrs else None)
         for name in sorted(tables, key=lambda n: (n not in _TABLES, n)):
             found = _table_damage(h5[name])
-            if found is not None:
-                return InputError(found[1], where, f"{_TABLES.get(name, name)}/{found[0]}")
+            if found is not None:  # names as the file spells them, on one line (a name may hold a newline)
+                return InputError(one_line(found[1], 300), where,
+                                  one_line(f"{_TABLES.get(name, name)}/{found[0]}", 120))
     return InputError(f"not a readable NWB file ({type(err).__name__}: {one_line(err, 200)})", where)
 
 
@@ -379,9 +380,17 @@ def _check_trial_order(table: dict[str, np.ndarray], path) -> None:
     """Refuse a trial that starts after it stops (NWB's TimeIntervals: ``stop_time`` is at or after
     ``start_time``; nlb_tools does not check it). Rows with a
     missing (NaN) time are left to the columns' users."""
+    times = {}
+    for key, field in (("start_time", "trials/start_time"), ("end_time", "trials/stop_time")):
+        try:  # a column of text (or ragged) was a ValueError traceback here
+            times[key] = np.asarray(table[key], dtype=np.float64)
+        except (TypeError, ValueError):
+            values = np.asarray(table[key], dtype=object).ravel()
+            example = one_line(repr(values[0]), 40) if len(values) else "none"
+            raise InputError(f"expected times in seconds (numbers), found values such as {example}", path,
+                             field) from None
+    start, stop = times["start_time"], times["end_time"]
     with np.errstate(invalid="ignore"):
-        start = np.asarray(table["start_time"], dtype=np.float64)
-        stop = np.asarray(table["end_time"], dtype=np.float64)
         bad = np.flatnonzero(start > stop)
     if len(bad):
         i = bad[0]
