@@ -258,10 +258,11 @@ def _latest_fit_config(path: Path, config: dict) -> dict:
 def _train_on_lines(path: Path, config: dict, last_epoch, last_step) -> list[str]:
     """The ``next:`` lines that train the run on. A run stopped before the ``max_epochs`` of its latest fit (an
     interrupt; not ``max_steps``, which ``last_step`` reached) resumes to them: ``fit --run DIR`` (a bare resume
-    takes config.yaml's), with ``--trainer.max_epochs`` where a resume asked for others. A finished run is
-    extended with ``--trainer.max_epochs N``; with a cosine decay, whose span stays the ``max_epochs`` the run
-    started with, the extra epochs train at ``min_lr`` (the line says so), and a new run of N epochs, whose decay
-    spans them all, is offered beside it."""
+    takes config.yaml's), with ``--trainer.max_epochs`` where a resume asked for others; where the fit had a
+    ``max_time``, which may be what stopped it (nothing tells it from an interrupt), a line with a longer one too.
+    A finished run is extended with ``--trainer.max_epochs N``; with a cosine decay, whose span stays the
+    ``max_epochs`` the run started with, the extra epochs train at ``min_lr`` (the line says so), and a new run of N
+    epochs, whose decay spans them all, is offered beside it."""
     q = shell_word(path)
     fit = _latest_fit_config(path, config)
     first, latest = _max_epochs(config), _max_epochs(fit)
@@ -270,6 +271,12 @@ def _train_on_lines(path: Path, config: dict, last_epoch, last_step) -> list[str
                    and last_step >= max_steps)  # stopped by trainer.max_steps, not before its end
     if isinstance(last_epoch, int) and latest is not None and last_epoch + 1 < latest and not stepped_out:
         option = "" if latest == first else f" --trainer.max_epochs {latest}"
+        max_time = (fit.get("trainer") or {}).get("max_time") if isinstance(fit.get("trainer"), dict) else None
+        if max_time:  # used up, or interrupted before it was: a bare resume trains nothing in the first case
+            return [f"neurodyn fit --run {q}{option}   (resume from last.ckpt, on to the run's {latest} epochs, where "
+                    f"it was interrupted)",
+                    f"neurodyn fit --run {q}{option} --trainer.max_time DD:HH:MM:SS   (where its trainer.max_time "
+                    f"{max_time}, counted over the whole run, stopped it: a longer one)"]
         return [f"neurodyn fit --run {q}{option}   (resume from last.ckpt, on to the run's {latest} epochs)"]
     model = config.get("model")
     args = (model.get("init_args") if isinstance(model, dict) else None) or {}

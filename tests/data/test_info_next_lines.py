@@ -143,3 +143,18 @@ def test_a_finished_cosine_run_is_told_its_extra_epochs_train_at_min_lr(tmp_path
     assert main(["info", str(run)]) == 0
     assert _what_next(capsys)[1][2:] == [f"neurodyn fit --run {run} --trainer.max_epochs N   (resume from last.ckpt, "
                                          "up to N epochs)"]
+
+
+def test_a_run_with_a_max_time_is_also_given_a_resume_with_a_longer_one(tmp_path, capsys):
+    """A run stopped by its trainer.max_time before its max_epochs was given only `fit --run DIR (resume ..., on to
+    the run's N epochs)`, which trains nothing: max_time counts over the whole run (the resume says 'nothing to
+    train'). Nothing tells a used-up max_time from an interrupt, so both resumes are given. Fails before."""
+    run = _langevin_run(tmp_path / "a", last_epoch=2, schedule="cosine")
+    config = (run / "config.yaml").read_text().replace("  max_steps: -1\n",
+                                                       "  max_steps: -1\n  max_time: 00:00:10:00\n")
+    (run / "config.yaml").write_text(config)
+    assert main(["info", str(run)]) == 0
+    assert _what_next(capsys)[1][2:] == [
+        f"neurodyn fit --run {run}   (resume from last.ckpt, on to the run's 5 epochs, where it was interrupted)",
+        f"neurodyn fit --run {run} --trainer.max_time DD:HH:MM:SS   (where its trainer.max_time 00:00:10:00, counted "
+        "over the whole run, stopped it: a longer one)"]
