@@ -723,17 +723,19 @@ class StreamedFile:
                 remote.session = _session_with_timeout(check)
                 kept = self._readers[trust] = _Reader(remote, self.label, check)
             self._reader = kept  # the last opened: what bytes_read tells of
-        # this thread's: what failure() tells of (by id, with a weak reference that tells a reused id, and none kept of
-        # a file no longer in use)
-        opened = {key: (ref, r) for key, (ref, r) in getattr(_opened, "readers", {}).items() if ref() is not None}
-        opened[id(self)] = (weakref.ref(self), kept)
+        # this thread's: what failure() tells of (by id, with weak references: one tells a reused id, and neither keeps
+        # a file or a replaced reader, with its block cache, alive)
+        opened = {key: refs for key, refs in getattr(_opened, "readers", {}).items()
+                  if refs[0]() is not None and refs[1]() is not None}
+        opened[id(self)] = (weakref.ref(self), weakref.ref(kept))
         _opened.readers = opened
         return kept
 
     def _opened_here(self) -> _Reader | None:
         """The reader this thread opened last of this file (:attr:`reader`), else the last opened of any thread."""
         ref, reader = getattr(_opened, "readers", {}).get(id(self), (None, None))
-        return reader if ref is not None and ref() is self else self._reader
+        reader = reader() if ref is not None and ref() is self else None
+        return reader if reader is not None else self._reader
 
     @property
     def bytes_read(self) -> int:
