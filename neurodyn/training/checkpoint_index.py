@@ -94,6 +94,21 @@ def run_id(run_dir: str | os.PathLike) -> str | None:
     return None
 
 
+def _named_run(folder: Path) -> tuple[str, str] | None:
+    """(``run_dir``, ``run_id``) that the index of the checkpoint folder ``folder`` names, or None (no readable
+    index, or one that names no run by both)."""
+    import json
+
+    try:
+        index = json.loads((folder / INDEX_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    run_dir, wanted = (index.get("run_dir"), index.get("run_id")) if isinstance(index, dict) else (None, None)
+    if not (isinstance(run_dir, str) and run_dir and isinstance(wanted, str) and wanted):
+        return None
+    return run_dir, wanted
+
+
 def run_of_checkpoint(path: str | os.PathLike) -> Path | None:
     """The run folder a checkpoint file belongs to, or None: ``DIR`` for ``DIR/checkpoints/X.ckpt`` when ``DIR`` has
     a config.yaml, or, for a file in a ``--checkpoint.dirpath`` folder outside its run folder, the run folder that
@@ -103,18 +118,14 @@ def run_of_checkpoint(path: str | os.PathLike) -> Path | None:
     as for a file in ``DIR/checkpoints`` (they knew that one only). An index without a run id (written before run
     records) links nothing, as before; nor does one whose run folder is gone or holds another run (a copy of the
     run keeps the id, but the index names the original's realpath)."""
-    import json
 
     path = Path(path)
     if path.parent.name == "checkpoints" and (path.parent.parent / "config.yaml").is_file():
         return path.parent.parent
-    try:
-        index = json.loads((path.parent / INDEX_NAME).read_text())
-    except (OSError, ValueError):
+    named = _named_run(path.parent)
+    if named is None:
         return None
-    run_dir, wanted = (index.get("run_dir"), index.get("run_id")) if isinstance(index, dict) else (None, None)
-    if not (isinstance(run_dir, str) and run_dir and isinstance(wanted, str) and wanted):
-        return None
+    run_dir, wanted = named
     if run_id(run_dir) != wanted or not (Path(run_dir) / "config.yaml").is_file():
         return None
     if os.path.realpath(checkpoint_folder(run_dir)) != os.path.realpath(path.parent):
@@ -127,18 +138,14 @@ def unlinked_words(path: str | os.PathLike) -> str | None:
     linked to no run (:func:`run_of_checkpoint`), for ``neurodyn info`` of it, or None (linked, or no run named).
     After ``mv a b`` of the run the index names ``a`` until the run's next checkpoint: info suggested
     ``--config CONFIG.yaml`` without a word on why."""
-    import json
 
     path = Path(path)
     if run_of_checkpoint(path) is not None:
         return None
-    try:
-        index = json.loads((path.parent / INDEX_NAME).read_text())
-    except (OSError, ValueError):
+    named = _named_run(path.parent)
+    if named is None:
         return None
-    run_dir, wanted = (index.get("run_dir"), index.get("run_id")) if isinstance(index, dict) else (None, None)
-    if not (isinstance(run_dir, str) and run_dir and isinstance(wanted, str) and wanted):
-        return None
+    run_dir, wanted = named
     if not os.path.isdir(run_dir):
         return (f"linked to no run: its {INDEX_NAME} names the run folder {run_dir}, which no longer exists (a run "
                 "moved since is linked again by its next checkpoint: neurodyn fit --run DIR of its new folder)")
