@@ -375,6 +375,48 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
         *_train_on_lines(path, config, index.get("last_epoch"), index.get("last_step"))])
 
 
+def _runs_in(path: Path) -> list[Path]:
+    """The run folders of ``neurodyn fit`` and ``neurodyn tune`` directly inside ``path`` (``runs/``, the default
+    root), where ``path`` is a folder that is neither itself nor an NWB folder; else ``[]``."""
+    if not path.is_dir() or any(path.glob("*.nwb")):
+        return []
+    return sorted(p for p in path.iterdir() if p.is_dir() and (_is_run_folder(p) or _is_tune_folder(p)))
+
+
+def runs_folder_info(path: Path, runs: list[Path], console=None) -> None:
+    """Print a folder of runs (``runs/``, where ``neurodyn fit`` makes them): each run's kind, model and epochs
+    (finished of its latest fit's ``max_epochs``), as far as its files say; ``info`` of one run tells the rest. It
+    was refused ("folder holds no .nwb files and is no run folder")."""
+    import yaml
+
+    console = console or new_console()
+    table = titled_table(f"Folder of runs {path}", "run", "kind", "model", "epochs finished")
+    for run in runs:
+        if _is_tune_folder(run):
+            table.add_row(run.name, "neurodyn tune", "", "")
+            continue
+        try:
+            config = yaml.safe_load((run / "config.yaml").read_text()) or {}
+        except (OSError, ValueError, yaml.YAMLError):
+            config = None
+        if not isinstance(config, dict):
+            table.add_row(run.name, "neurodyn fit", "config.yaml unreadable", "")
+            continue
+        model = config.get("model")
+        model = str(model.get("class_path", "?")).rsplit(".", 1)[-1] if isinstance(model, dict) else "?"
+        try:
+            index = json.loads((checkpoint_folder(run) / INDEX_NAME).read_text())
+        except (OSError, ValueError):
+            index = None
+        last = index.get("last_epoch") if isinstance(index, dict) else None
+        latest = _max_epochs(_latest_fit_config(run, config))
+        done = str(last + 1) if isinstance(last, int) and not isinstance(last, bool) and last >= 0 else "none"
+        table.add_row(run.name, "neurodyn fit", model, done + (f" of {latest}" if latest is not None else ""))
+    console.print(table)
+    print_what_next(console, f"folder of {len(runs)} run{'s' if len(runs) != 1 else ''}",
+                    [f"neurodyn info {shell_word(run)}" for run in runs])
+
+
 #: the sections of a config of ``neurodyn fit`` (LightningCLI), one of which a YAML file must hold to be one
 CONFIG_SECTIONS = ("model", "data", "trainer", "seed_everything", "checkpoint")
 
@@ -474,6 +516,8 @@ def cli_main(argv: list[str]) -> int:
             checkpoint_info(path)
         elif path.suffix.lower() in (".yaml", ".yml"):
             config_info(path)
+        elif _runs_in(path):  # a folder of runs (runs/): was refused as no run folder
+            runs_folder_info(path, _runs_in(path))
         else:  # a folder that is neither of info's folders nor an NWB folder is refused there, saying what it lacks
             info(args.file, max_rows=args.max_rows, why_no_run=why_no_run)
     return 0

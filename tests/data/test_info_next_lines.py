@@ -158,3 +158,24 @@ def test_a_run_with_a_max_time_is_also_given_a_resume_with_a_longer_one(tmp_path
         f"neurodyn fit --run {run}   (resume from last.ckpt, on to the run's 5 epochs, where it was interrupted)",
         f"neurodyn fit --run {run} --trainer.max_time DD:HH:MM:SS   (where its trainer.max_time 00:00:10:00, counted "
         "over the whole run, stopped it: a longer one)"]
+
+
+def test_a_folder_of_runs_lists_them(tmp_path, capsys):
+    """`neurodyn info runs` (the folder fit makes its runs in) was refused: 'folder holds no .nwb files and is no run
+    folder of neurodyn fit'. It now lists each run with its model and the epochs finished of its max_epochs, and
+    gives `info` of each as the next step; other files beside them are not runs. Fails before (exit 2)."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for name, last_epoch in (("b", 4), ("a", 2)):
+        _langevin_run(tmp_path / name, last_epoch=last_epoch, schedule="cosine").rename(runs / name)
+    (runs / "notes.txt").write_text("not a run")
+    (runs / "empty").mkdir()
+    assert main(["info", str(runs)]) == 0
+    out = capsys.readouterr().out
+    rows = [[cell.strip() for cell in line.strip().strip("│").split("│")] for line in out.splitlines()
+            if line.strip().startswith("│")]
+    assert rows == [["a", "neurodyn fit", "LangevinFlowModule", "3 of 5"],
+                    ["b", "neurodyn fit", "LangevinFlowModule", "5 of 5"]], out
+    capsys.readouterr()
+    assert main(["info", str(runs)]) == 0
+    assert _what_next(capsys) == ("folder of 2 runs", [f"neurodyn info {runs / 'a'}", f"neurodyn info {runs / 'b'}"])
