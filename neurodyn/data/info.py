@@ -87,6 +87,10 @@ RUN_FOLDER_HOLDS = ("config.yaml, the run's checkpoint folder (checkpoints/, or 
                     "config.yaml records) and, with a checkpoint.dirpath, run.json")
 
 
+#: the trials columns an NWB file names one way and nlb_tools (hence a session) another: file -> session
+NLB_TRIAL_NAMES = {"id": "trial_id", "stop_time": "end_time"}
+
+
 def file_kind(path: str | os.PathLike, why_no_run=None) -> str:
     """``"nwb"``, ``"prepared"``, ``"lfads"`` or ``"hdf5"``; InputError for anything unreadable. A folder without
     .nwb files is refused, saying what it lacks to be a run folder: ``why_no_run(path)`` where given
@@ -159,7 +163,11 @@ def _nwb(path: Path | str, console) -> None:
     else:
         trials.add_row("(no split column)", str(s.n_trials))
     console.print(trials)
-    console.print("trial columns: " + ", ".join(s.trials))
+    # the file's own names: the session reads them as nlb_tools names them (id -> trial_id, stop_time -> end_time)
+    renamed = {key: name for name, key in NLB_TRIAL_NAMES.items()}
+    console.print("trial columns: " + ", ".join(renamed.get(key, key) for key in s.trials)
+                  + " (nlb_tools' names: " + ", ".join(f"{name} -> {key}" for name, key in NLB_TRIAL_NAMES.items()
+                                                       if key in s.trials) + ")")
 
     if not s.behavior:  # an NLB test file holds none (an empty table said only its header)
         console.print("time series: none")

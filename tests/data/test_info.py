@@ -346,3 +346,16 @@ def test_a_folder_that_is_no_run_folder_is_told_what_it_lacks_by_the_run_folder_
     with pytest.raises(InputError) as caught:
         info(folder, why_no_run=why_no_run)
     assert f"({why_no_run(folder)})" in str(caught.value), str(caught.value)
+
+
+def test_an_nwb_files_trial_columns_are_named_as_the_file_names_them(tmp_path, capsys):
+    """info listed an NWB file's trial columns by the names nlb_tools reads them under (trial_id, end_time), which the
+    file does not hold (id, stop_time); it now names the file's columns and says how nlb_tools renames them."""
+    from neurodyn.data.synthetic.nlb_nwb import write_nlb_nwb
+
+    nwb = write_nlb_nwb(tmp_path / "sub-Synth_desc-test_ecephys.nwb", "mc_maze", n_trials=4, n_heldin=3,
+                        n_heldout=2, seed=1, split="test")
+    assert main(["info", str(nwb)]) == 0
+    line = [line for line in capsys.readouterr().out.splitlines() if line.startswith("trial columns: ")]
+    assert line == ["trial columns: id, start_time, stop_time, move_onset_time, split (nlb_tools' names: id -> "
+                    "trial_id, stop_time -> end_time)"], line
