@@ -290,6 +290,31 @@ def _train_on_lines(path: Path, config: dict, last_epoch, last_step) -> list[str
     return [f"neurodyn fit --run {q} --trainer.max_epochs N   (resume from last.ckpt, up to N epochs)"]
 
 
+def _predictions_words(pred: Path, index: dict) -> str | None:
+    """The row of a run's default prediction file (``predict --run DIR`` writes ``DIR/predictions.h5``), or None
+    where there is none: its size and the checkpoint and epoch it was predicted from, and whether it is older than
+    the run's checkpoint of that name now (a resume trained on since: predict again). ``info`` of a run said
+    nothing of it."""
+    import h5py
+
+    if not pred.is_file():
+        return None
+    size = human_size(pred.stat().st_size)
+    try:
+        with h5py.File(pred, "r") as f:
+            checkpoint, epoch = f.attrs.get("checkpoint"), f.attrs.get("checkpoint_epoch")
+    except (OSError, ValueError):
+        return f"{size}, unreadable as HDF5"
+    if not isinstance(checkpoint, str) or epoch is None:
+        return f"{size}, from weights no checkpoint names"
+    name, epoch = Path(checkpoint).name, int(epoch)
+    words = f"{size}, from {name} (epoch {epoch}, counted from 0)"
+    now = index.get("last_epoch") if name == index.get("last") else None
+    if isinstance(now, int) and not isinstance(now, bool) and now > epoch:
+        words += f"; older than {name} now (epoch {now}): predict again for the weights trained since"
+    return words
+
+
 def run_folder_info(path: str | os.PathLike, console=None) -> None:
     """Print a run folder of ``neurodyn fit``: the model and data its ``config.yaml`` names, what
     ``checkpoints/checkpoints.json`` records (monitor, best, last epoch) and its checkpoint files."""
@@ -347,6 +372,9 @@ def run_folder_info(path: str | os.PathLike, console=None) -> None:
     if metrics.is_file():
         with metrics.open() as handle:
             table.add_row("metrics.csv", f"{max(sum(1 for _ in handle) - 1, 0)} rows")
+    predictions = _predictions_words(path / "predictions.h5", index if isinstance(index, dict) else {})
+    if predictions is not None:
+        table.add_row("predictions.h5", predictions)
     files = titled_table("Checkpoint files", "file", "size")
     seen: dict = {}
     for ckpt in sorted(folder.glob("*.ckpt")):

@@ -444,3 +444,27 @@ def test_fit_flushes_subnormal_floats_while_it_trains(tmp_path, monkeypatch, cal
         assert ((subnormal * 2).item() == 0) is caller
     finally:
         torch.set_flush_denormal(False)  # the process default, for the tests after this one
+
+
+def test_info_of_a_run_names_its_predictions_and_says_when_a_resume_left_them_behind(tmp_path, capsys, monkeypatch):
+    """info of a run folder said nothing of the predictions.h5 that predict --run writes into it, nor that a resume
+    since had trained the weights on (found by a new-user walkthrough). It now gives a row naming the checkpoint
+    and epoch they come from, and says when the run's checkpoint of that name is newer."""
+    monkeypatch.setenv("COLUMNS", "400")
+    args = ["fit", *TINY, "--trainer.default_root_dir", str(tmp_path), "--run-name", "r"]
+    assert main([*args, "--trainer.max_epochs", "1"]) == 0
+    run = tmp_path / "r"
+    assert main(["predict", "--run", str(run), "--ckpt_path", "last"]) == 0
+    capsys.readouterr()
+
+    def row() -> str:
+        assert main(["info", str(run)]) == 0
+        found = [line for line in capsys.readouterr().out.splitlines() if "predictions.h5" in line]
+        assert len(found) == 1, found
+        return " ".join(found[0].replace("│", " ").split())
+
+    assert "from last.ckpt (epoch 0, counted from 0)" in row() and "older" not in row()
+    assert main(["fit", "--run", str(run), "--trainer.max_epochs", "2"]) == 0
+    capsys.readouterr()
+    assert row().endswith("from last.ckpt (epoch 0, counted from 0); older than last.ckpt now (epoch 1): predict "
+                          "again for the weights trained since")
