@@ -408,7 +408,14 @@ def _runs_in(path: Path) -> list[Path]:
     root), where ``path`` is a folder that is neither itself nor an NWB folder; else ``[]``."""
     if not path.is_dir() or any(path.glob("*.nwb")):
         return []
-    return sorted(p for p in path.iterdir() if p.is_dir() and (_is_run_folder(p) or _is_tune_folder(p)))
+
+    def is_run(p: Path) -> bool:
+        try:
+            return p.is_dir() and (_is_run_folder(p) or _is_tune_folder(p))
+        except OSError:  # a folder this user may not enter (PermissionError): not listed, as `ls` would not tell
+            return False
+
+    return sorted(p for p in path.iterdir() if is_run(p))
 
 
 def runs_folder_info(path: Path, runs: list[Path], console=None) -> None:
