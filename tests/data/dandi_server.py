@@ -344,12 +344,27 @@ def _handler(state: FakeDandi):
     return Handler
 
 
+class QuietHTTPServer(http.server.ThreadingHTTPServer):
+    """A threaded ``http.server`` that takes a client hanging up on an answer (BrokenPipeError, ConnectionResetError)
+    as the normal event it is: a reader that refuses an answer closes it before its body (neurodyn's range check
+    does), and socketserver printed "Exception occurred during processing of request" with a traceback on the
+    test's stderr when the hang-up came while the answer was written -- by timing, so a test that reads the
+    command's one stderr line failed now and then (test_a_failed_read_is_not_retried_again, once in a full run)."""
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class Server:
     """Context manager: a :class:`FakeDandi` served on 127.0.0.1 by a threaded ``http.server``."""
 
     def __init__(self):
         self.state = FakeDandi()
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.state))
+        self.httpd = QuietHTTPServer(("127.0.0.1", 0), _handler(self.state))
         self.httpd.daemon_threads = True
         self.state.root = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)

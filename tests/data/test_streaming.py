@@ -1408,7 +1408,7 @@ def _ranges_server(answer, gate=None):
             self.end_headers()
             self.wfile.write(data[start:end + 1])
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = dandi_server.QuietHTTPServer(("127.0.0.1", 0), Handler)  # a reader may hang up on an answer it refuses
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
